@@ -1,0 +1,183 @@
+/* Kernel-side helpers shared by the programs: filtering, counters, ring-buffer flags,
+ * and the socket walk (fd -> struct file -> struct socket -> struct sock) that works
+ * in a syscall tracepoint without kprobes. */
+#ifndef KSPAN_COMMON_BPF_H
+#define KSPAN_COMMON_BPF_H
+
+#include "maps.bpf.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#define KS_AF_INET 2
+#define KS_AF_INET6 10
+#define KS_SOCK_STREAM 1
+#define KS_IPPROTO_TCP 6
+#define KS_S_IFMT 00170000
+#define KS_S_IFSOCK 0140000
+#define KS_EINPROGRESS 115
+
+static __always_inline void ks_count(__u32 idx) {
+  __u64 *v = bpf_map_lookup_elem(&ks_counters, &idx);
+  if (v) *v += 1; /* per-CPU slot: no atomics needed */
+}
+
+/* True when this process is one kspan watches. */
+static __always_inline int ks_wanted(__u32 tgid) {
+  if (tgid == ks_self_tgid) return 0;
+  if (ks_filter_pids && !bpf_map_lookup_elem(&ks_pids, &tgid)) return 0;
+  return 1;
+}
+
+/* Never wake the consumer per event (it costs ~5 us per syscall here): user space drains
+ * on a short timer, and is woken only when the ring fills past ks_wakeup_bytes. */
+static __always_inline __u64 ks_rb_flags(void) {
+  __u64 avail = bpf_ringbuf_query(&ks_events, BPF_RB_AVAIL_DATA);
+  return avail >= ks_wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline __u64 ks_next_generation(void) {
+  __u32 zero = 0;
+  __u64 *g = bpf_map_lookup_elem(&ks_gen, &zero);
+  if (!g) return 0;
+  return __sync_fetch_and_add(g, 1) + 1;
+}
+
+/* current->files->fdt->fd[fd], or NULL. */
+static __always_inline struct file *ks_fd_file(__s32 fd) {
+  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+  struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+  if (!fdt || fd < 0) return NULL;
+  unsigned int max_fds = BPF_CORE_READ(fdt, max_fds);
+  if ((unsigned int)fd >= max_fds) return NULL;
+  struct file **fds = BPF_CORE_READ(fdt, fd);
+  struct file *f = NULL;
+  bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+  return f;
+}
+
+/* The struct sock behind a file when it is a TCP socket over IPv4/IPv6, else NULL. */
+static __always_inline struct sock *ks_tcp_sock(struct file *f) {
+  if (!f) return NULL;
+  umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
+  if ((mode & KS_S_IFMT) != KS_S_IFSOCK) return NULL;
+  struct socket *sock = BPF_CORE_READ(f, private_data);
+  if (!sock) return NULL;
+  if (BPF_CORE_READ(sock, type) != KS_SOCK_STREAM) return NULL;
+  struct sock *sk = BPF_CORE_READ(sock, sk);
+  if (!sk) return NULL;
+  __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+  if (family != KS_AF_INET && family != KS_AF_INET6) return NULL;
+  if (BPF_CORE_READ(sk, sk_protocol) != KS_IPPROTO_TCP) return NULL;
+  return sk;
+}
+
+/* Emits a connection-open event for sk. */
+static __always_inline void ks_emit_open(struct sock *sk, __u32 tgid, __s32 fd, __u64 gen, __u8 role,
+                                         __u8 flags, __u8 syscall) {
+  struct kspan_conn_event *e = bpf_ringbuf_reserve(&ks_events, sizeof(*e), 0);
+  if (!e) {
+    ks_count(KSPAN_CNT_RB_FULL_CONN);
+    return;
+  }
+  __u64 id = bpf_get_current_pid_tgid();
+  e->hdr.type = KSPAN_EV_CONN_OPEN;
+  e->hdr.tgid = tgid;
+  e->hdr.tid = (__u32)id;
+  e->hdr._pad = 0;
+  e->hdr.ts_ns = bpf_ktime_get_boot_ns();
+  e->conn.tgid = tgid;
+  e->conn.fd = fd;
+  e->conn.generation = gen;
+  e->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+  e->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+  e->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+  e->role = role;
+  e->flags = flags;
+  e->syscall = syscall;
+  __builtin_memset(e->_pad, 0, sizeof(e->_pad));
+  __builtin_memset(e->local_addr, 0, sizeof(e->local_addr));
+  __builtin_memset(e->remote_addr, 0, sizeof(e->remote_addr));
+  if (e->family == KS_AF_INET) {
+    __be32 local = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+    __be32 remote = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+    __builtin_memcpy(e->local_addr, &local, sizeof(local));
+    __builtin_memcpy(e->remote_addr, &remote, sizeof(remote));
+  } else {
+    /* typed destinations: BPF_CORE_READ_INTO copies sizeof(*dst) bytes */
+    BPF_CORE_READ_INTO((struct in6_addr *)e->local_addr, sk, __sk_common.skc_v6_rcv_saddr);
+    BPF_CORE_READ_INTO((struct in6_addr *)e->remote_addr, sk, __sk_common.skc_v6_daddr);
+  }
+  bpf_ringbuf_submit(e, ks_rb_flags());
+  ks_count(KSPAN_CNT_EVENTS);
+}
+
+static __always_inline void ks_emit_close(__u32 tgid, __s32 fd, const struct ks_conn *c) {
+  struct kspan_close_event *e = bpf_ringbuf_reserve(&ks_events, sizeof(*e), 0);
+  if (!e) {
+    ks_count(KSPAN_CNT_RB_FULL_CONN);
+    return;
+  }
+  __u64 id = bpf_get_current_pid_tgid();
+  e->hdr.type = KSPAN_EV_CONN_CLOSE;
+  e->hdr.tgid = tgid;
+  e->hdr.tid = (__u32)id;
+  e->hdr._pad = 0;
+  e->hdr.ts_ns = bpf_ktime_get_boot_ns();
+  e->conn.tgid = tgid;
+  e->conn.fd = fd;
+  e->conn.generation = c->generation;
+  e->bytes_sent = c->pos_out;
+  e->bytes_received = c->pos_in;
+  bpf_ringbuf_submit(e, ks_rb_flags());
+  ks_count(KSPAN_CNT_EVENTS);
+}
+
+/* Starts tracking (tgid, fd) as a new connection with `role`. Returns the map entry for
+ * a TCP socket, NULL otherwise (a negative entry is remembered so the walk is not
+ * repeated for this file). A stale TCP entry (fd reused without a close kspan saw) is
+ * closed first so user space never merges two connections. */
+static __always_inline struct ks_conn *ks_track(__u32 tgid, __s32 fd, struct file *f, __u8 role,
+                                                __u8 flags, __u8 syscall) {
+  struct ks_fd_key key = {.tgid = tgid, .fd = fd};
+  struct ks_conn *old = bpf_map_lookup_elem(&ks_conns, &key);
+  if (old && old->kind == KS_FD_TCP) ks_emit_close(tgid, fd, old);
+
+  struct ks_conn c = {};
+  c.file = (__u64)f;
+  struct sock *sk = ks_tcp_sock(f);
+  if (sk) {
+    c.kind = KS_FD_TCP;
+    c.role = role;
+    c.generation = ks_next_generation();
+  }
+  if (bpf_map_update_elem(&ks_conns, &key, &c, BPF_ANY) != 0) {
+    ks_count(KSPAN_CNT_CONN_FULL);
+    return NULL;
+  }
+  if (!sk) return NULL;
+  ks_emit_open(sk, tgid, fd, c.generation, role, flags, syscall);
+  return bpf_map_lookup_elem(&ks_conns, &key);
+}
+
+/* The tracked TCP connection behind (tgid, fd), starting to track it mid-stream when
+ * kspan has not seen it before; NULL when fd is not a TCP socket. */
+static __always_inline struct ks_conn *ks_conn_for_fd(__u32 tgid, __s32 fd, __u8 syscall) {
+  struct file *f = ks_fd_file(fd);
+  if (!f) return NULL;
+  struct ks_fd_key key = {.tgid = tgid, .fd = fd};
+  struct ks_conn *c = bpf_map_lookup_elem(&ks_conns, &key);
+  if (c && c->file == (__u64)f) return c->kind == KS_FD_TCP ? c : NULL;
+  return ks_track(tgid, fd, f, KSPAN_ROLE_UNKNOWN, KSPAN_CONN_F_MIDSTREAM, syscall);
+}
+
+/* True when (tgid, fd) is known not to be a TCP socket; lets entry probes bail early. */
+static __always_inline int ks_fd_known_other(__u32 tgid, __s32 fd) {
+  struct ks_fd_key key = {.tgid = tgid, .fd = fd};
+  struct ks_conn *c = bpf_map_lookup_elem(&ks_conns, &key);
+  if (!c || c->kind != KS_FD_OTHER) return 0;
+  return c->file == (__u64)ks_fd_file(fd);
+}
+
+#endif /* KSPAN_COMMON_BPF_H */

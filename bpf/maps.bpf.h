@@ -1,0 +1,141 @@
+/* Every map and every load-time setting of kspan's BPF side, declared once.
+ *
+ * maps.bpf.c defines them (KSPAN_DEFINE_MAPS); every other object sees `extern`
+ * declarations that `bpftool gen object` resolves at link time.
+ *
+ * Sizes, with the arithmetic that bounds kernel memory (goal: maps <= 32 MiB besides
+ * the ring buffer, whose size user space chooses):
+ *   ks_conns    65536 x (8 key + 48 value + ~64 LRU/htab overhead)  ~= 7.5 MiB
+ *   ks_stash    16384 x (8 key + 40 value + ~56 overhead)           ~= 1.6 MiB
+ *   ks_scratch  ncpu x (72 + 3 x 16 KiB)                            ~= 48 KiB/CPU
+ *               (a plain array indexed by CPU: per-CPU map values are capped at 32 KiB,
+ *               just under what one scratch slot needs)
+ *   ks_pids     1024 x (4 + 4 + ~56)                                ~= 64 KiB
+ */
+#ifndef KSPAN_MAPS_BPF_H
+#define KSPAN_MAPS_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+#include "kspan/bpf/events.h"
+
+#define KSPAN_CONNS_MAX 65536  /* sockets and negative (non-socket) fd entries */
+#define KSPAN_STASH_MAX 16384  /* threads inside a traced syscall at once */
+#define KSPAN_PIDS_MAX 1024    /* --pid filter entries */
+#define KSPAN_MAX_IOV 8        /* iovecs copied from one readv/writev/sendmsg/recvmsg */
+
+#ifdef KSPAN_DEFINE_MAPS
+#define KSPAN_EXTERN
+#else
+#define KSPAN_EXTERN extern
+#endif
+
+/* What kspan knows about one (tgid, fd). */
+enum ks_fd_kind {
+  KS_FD_OTHER = 0, /* not a TCP socket: remembered so the walk happens once */
+  KS_FD_TCP = 1,
+};
+
+struct ks_fd_key {
+  __u32 tgid;
+  __s32 fd;
+};
+
+struct ks_conn {
+  __u64 file;       /* struct file * the entry was made for: detects fd reuse */
+  __u64 generation; /* unique per tracked socket */
+  __u64 pos_out;    /* egress stream length so far */
+  __u64 pos_in;     /* ingress stream length so far */
+  __u8 kind;        /* enum ks_fd_kind */
+  __u8 role;        /* enum kspan_role */
+  __u8 _pad[6];
+  __u64 _reserved;
+};
+
+/* Arguments of a syscall in flight, stashed by pid_tgid at entry. */
+struct ks_stash {
+  __u64 enter_ns;
+  __u64 buf;   /* user buffer, iovec array or msghdr, by syscall */
+  __u64 count; /* length or iovec count */
+  __s32 fd;
+  __u8 syscall; /* enum kspan_syscall */
+  __u8 _pad[3];
+  __u64 _reserved;
+};
+
+/* Lengths are masked with this before every variable-length copy: a length that is
+ * logically <= KSPAN_MAX_CAPTURE stays unchanged, and the verifier can see the bound. */
+#define KS_LEN_MASK (2 * KSPAN_MAX_CAPTURE - 1)
+
+/* n & KS_LEN_MASK behind a compiler barrier: clang would otherwise drop the mask
+ * (it knows n <= MAX) and hand the verifier an unbounded copy of the register. */
+static __always_inline __u64 ks_bound_len(__u64 n) {
+  asm volatile("" : "+r"(n));
+  return n & KS_LEN_MASK;
+}
+
+/* The per-CPU buffer a data event is assembled in. After ev.data (MAX bytes) comes
+ * 2 x MAX of slack, so a masked offset (< MAX) plus a masked length (<= 2 x MAX - 1)
+ * always stays inside the slot: 72 + 16 KiB + 32 KiB = 49224 bytes per CPU. */
+struct ks_scratch {
+  struct kspan_data_event ev;
+  __u8 overflow[2 * KSPAN_MAX_CAPTURE];
+};
+_Static_assert((KSPAN_MAX_CAPTURE & (KSPAN_MAX_CAPTURE - 1)) == 0, "capture size must be a power of two");
+
+KSPAN_EXTERN struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 8 << 20); /* user space overrides before load */
+} ks_events SEC(".maps");
+
+KSPAN_EXTERN struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, KSPAN_CNT_MAX);
+  __type(key, __u32);
+  __type(value, __u64);
+} ks_counters SEC(".maps");
+
+KSPAN_EXTERN struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, KSPAN_CONNS_MAX);
+  __type(key, struct ks_fd_key);
+  __type(value, struct ks_conn);
+} ks_conns SEC(".maps");
+
+KSPAN_EXTERN struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, KSPAN_STASH_MAX);
+  __type(key, __u64);
+  __type(value, struct ks_stash);
+} ks_stash SEC(".maps");
+
+KSPAN_EXTERN struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1); /* the loader sets it to the number of possible CPUs */
+  __type(key, __u32);
+  __type(value, struct ks_scratch);
+} ks_scratch SEC(".maps");
+
+KSPAN_EXTERN struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, KSPAN_PIDS_MAX);
+  __type(key, __u32);
+  __type(value, __u8);
+} ks_pids SEC(".maps");
+
+/* Next connection generation; one shared slot, bumped atomically. */
+KSPAN_EXTERN struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, __u64);
+} ks_gen SEC(".maps");
+
+/* Load-time settings (rodata, set by the loader before load). */
+KSPAN_EXTERN const volatile __u32 ks_self_tgid;      /* the agent: never traced */
+KSPAN_EXTERN const volatile __u32 ks_filter_pids;    /* 1: only tgids in ks_pids */
+KSPAN_EXTERN const volatile __u32 ks_capture_bytes;  /* <= KSPAN_MAX_CAPTURE */
+KSPAN_EXTERN const volatile __u64 ks_wakeup_bytes;   /* wake the consumer past this fill */
+
+#endif /* KSPAN_MAPS_BPF_H */

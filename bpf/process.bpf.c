@@ -1,0 +1,64 @@
+/* Process lifecycle: exec and exit, so user space can name processes (comm, path,
+ * argv) even when they are gone before it reads /proc, and forget them when they end. */
+#include "common.bpf.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+
+SEC("tracepoint/sched/sched_process_exec")
+int ks_proc_exec(struct trace_event_raw_sched_process_exec *ctx) {
+  __u64 id = bpf_get_current_pid_tgid();
+  __u32 tgid = id >> 32;
+  if (!ks_wanted(tgid)) return 0;
+  struct kspan_exec_event *e = bpf_ringbuf_reserve(&ks_events, sizeof(*e), 0);
+  if (!e) {
+    ks_count(KSPAN_CNT_RB_FULL_PROC);
+    return 0;
+  }
+  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+  e->hdr.type = KSPAN_EV_PROC_EXEC;
+  e->hdr.tgid = tgid;
+  e->hdr.tid = (__u32)id;
+  e->hdr._pad = 0;
+  e->hdr.ts_ns = bpf_ktime_get_boot_ns();
+  e->ppid = BPF_CORE_READ(task, real_parent, tgid);
+  bpf_get_current_comm(e->comm, sizeof(e->comm));
+  unsigned int loc = ctx->__data_loc_filename & 0xFFFF;
+  bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), (void *)ctx + loc);
+
+  unsigned long arg_start = BPF_CORE_READ(task, mm, arg_start);
+  unsigned long arg_end = BPF_CORE_READ(task, mm, arg_end);
+  __u64 len = arg_end > arg_start ? arg_end - arg_start : 0;
+  if (len > KSPAN_ARGS_LEN - 1) len = KSPAN_ARGS_LEN - 1;
+  asm volatile("" : "+r"(len)); /* keep the mask below: the verifier needs to see it */
+  len &= KSPAN_ARGS_LEN - 1;
+  e->args_len = 0;
+  if (len > 0 && bpf_probe_read_user(e->args, len, (const void *)arg_start) == 0) e->args_len = (__u32)len;
+  bpf_ringbuf_submit(e, ks_rb_flags());
+  ks_count(KSPAN_CNT_EVENTS);
+  return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int ks_proc_exit(void *ctx) {
+  __u64 id = bpf_get_current_pid_tgid();
+  __u32 tgid = id >> 32;
+  if ((__u32)id != tgid) return 0; /* one event per process: its main thread */
+  if (!ks_wanted(tgid)) return 0;
+  struct kspan_exit_event *e = bpf_ringbuf_reserve(&ks_events, sizeof(*e), 0);
+  if (!e) {
+    ks_count(KSPAN_CNT_RB_FULL_PROC);
+    return 0;
+  }
+  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+  e->hdr.type = KSPAN_EV_PROC_EXIT;
+  e->hdr.tgid = tgid;
+  e->hdr.tid = (__u32)id;
+  e->hdr._pad = 0;
+  e->hdr.ts_ns = bpf_ktime_get_boot_ns();
+  e->exit_code = BPF_CORE_READ(task, exit_code);
+  e->_pad = 0;
+  bpf_ringbuf_submit(e, ks_rb_flags());
+  ks_count(KSPAN_CNT_EVENTS);
+  return 0;
+}

@@ -1,0 +1,250 @@
+/* Socket I/O: syscall tracepoints that capture what TCP sockets send and receive.
+ *
+ * Entry programs stash the arguments by pid_tgid; exit programs resolve the socket
+ * (common.bpf.h), advance the per-direction stream position and emit one
+ * kspan_data_event with a bounded payload prefix:
+ *
+ *   sys_enter_X ──stash{fd,buf,count,enter_ns}──▶ sys_exit_X (ret > 0)
+ *        │ skip: agent itself, filtered pid,             │ fd → file → socket → sock
+ *        │ fd known not to be a TCP socket               │ pos = fetch_add(pos_dir, ret)
+ *                                                        ▼
+ *                            ring buffer: header + min(ret, ks_capture_bytes) bytes
+ *
+ * connect/accept/accept4 exits start a connection (role client/server) and close entry
+ * ends one. Only syscall tracepoints: no kprobes, no fentry. */
+#include "common.bpf.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+
+/* ---- entry: stash ---------------------------------------------------------------- */
+
+static __always_inline int ks_stash_args(__s32 fd, __u64 buf, __u64 count, __u8 syscall) {
+  __u64 id = bpf_get_current_pid_tgid();
+  __u32 tgid = id >> 32;
+  if (!ks_wanted(tgid)) return 0;
+  if (ks_fd_known_other(tgid, fd)) return 0;
+  struct ks_stash s = {};
+  s.enter_ns = bpf_ktime_get_boot_ns();
+  s.buf = buf;
+  s.count = count;
+  s.fd = fd;
+  s.syscall = syscall;
+  if (bpf_map_update_elem(&ks_stash, &id, &s, BPF_ANY) != 0) ks_count(KSPAN_CNT_STASH_FULL);
+  return 0;
+}
+
+#define KS_ENTER(tp, name, sys)                                                          \
+  SEC("tracepoint/syscalls/sys_enter_" #tp)                                              \
+  int name(struct trace_event_raw_sys_enter *ctx) {                                      \
+    return ks_stash_args((__s32)ctx->args[0], ctx->args[1], ctx->args[2], sys);          \
+  }
+
+KS_ENTER(read, ks_en_read, KSPAN_SYS_READ)
+KS_ENTER(write, ks_en_write, KSPAN_SYS_WRITE)
+KS_ENTER(readv, ks_en_readv, KSPAN_SYS_READV)
+KS_ENTER(writev, ks_en_writev, KSPAN_SYS_WRITEV)
+KS_ENTER(sendto, ks_en_sendto, KSPAN_SYS_SENDTO)
+KS_ENTER(recvfrom, ks_en_recvfrom, KSPAN_SYS_RECVFROM)
+KS_ENTER(sendmsg, ks_en_sendmsg, KSPAN_SYS_SENDMSG)
+KS_ENTER(recvmsg, ks_en_recvmsg, KSPAN_SYS_RECVMSG)
+
+/* sendfile64(out_fd, in_fd, offset, count): the socket is out_fd; the bytes come from a
+ * file and are not captured, but they advance the stream (a hole of known size). */
+SEC("tracepoint/syscalls/sys_enter_sendfile64")
+int ks_en_sendfile(struct trace_event_raw_sys_enter *ctx) {
+  return ks_stash_args((__s32)ctx->args[0], 0, ctx->args[3], KSPAN_SYS_SENDFILE);
+}
+
+/* connect/accept: the fd argument is all we need (accept's new fd is the return). */
+SEC("tracepoint/syscalls/sys_enter_connect")
+int ks_en_connect(struct trace_event_raw_sys_enter *ctx) {
+  return ks_stash_args((__s32)ctx->args[0], 0, 0, KSPAN_SYS_CONNECT);
+}
+
+static __always_inline int ks_stash_accept(__u8 syscall) {
+  __u64 id = bpf_get_current_pid_tgid();
+  if (!ks_wanted(id >> 32)) return 0;
+  struct ks_stash s = {};
+  s.enter_ns = bpf_ktime_get_boot_ns();
+  s.syscall = syscall;
+  s.fd = -1;
+  if (bpf_map_update_elem(&ks_stash, &id, &s, BPF_ANY) != 0) ks_count(KSPAN_CNT_STASH_FULL);
+  return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_accept")
+int ks_en_accept(struct trace_event_raw_sys_enter *ctx) { return ks_stash_accept(KSPAN_SYS_ACCEPT); }
+
+SEC("tracepoint/syscalls/sys_enter_accept4")
+int ks_en_accept4(struct trace_event_raw_sys_enter *ctx) { return ks_stash_accept(KSPAN_SYS_ACCEPT4); }
+
+/* ---- exit: capture --------------------------------------------------------------- */
+
+/* Copies up to `limit` bytes of a flat user buffer into ev->data; returns bytes copied. */
+static __always_inline __u32 ks_copy_flat(struct ks_scratch *s, __u64 buf, __u32 limit) {
+  __u32 n = limit;
+  if (n > KSPAN_MAX_CAPTURE) n = KSPAN_MAX_CAPTURE;
+  if (n == 0 || !buf) return 0;
+  if (bpf_probe_read_user(s->ev.data, ks_bound_len(n), (const void *)buf) != 0) {
+    ks_count(KSPAN_CNT_COPY_FAILED);
+    return 0;
+  }
+  return n;
+}
+
+/* Copies up to `limit` bytes spread over an iovec array. */
+static __always_inline __u32 ks_copy_iov(struct ks_scratch *s, __u64 iov_addr, __u64 iovcnt,
+                                         __u32 limit) {
+  __u32 off = 0;
+  if (limit > KSPAN_MAX_CAPTURE) limit = KSPAN_MAX_CAPTURE;
+#pragma unroll
+  for (int i = 0; i < KSPAN_MAX_IOV; i++) {
+    if (i >= iovcnt || off >= limit) break;
+    struct iovec iov;
+    if (bpf_probe_read_user(&iov, sizeof(iov), (const void *)(iov_addr + i * sizeof(iov))) != 0) break;
+    __u32 n = limit - off;
+    if (iov.iov_len < n) n = iov.iov_len;
+    if (n > KSPAN_MAX_CAPTURE) n = KSPAN_MAX_CAPTURE;
+    __u32 at = off & (KSPAN_MAX_CAPTURE - 1);
+    if (n == 0) continue;
+    /* at < MAX and n <= MAX: the write stays inside ev.data + overflow. */
+    if (bpf_probe_read_user(s->ev.data + at, ks_bound_len(n), iov.iov_base) != 0) {
+      ks_count(KSPAN_CNT_COPY_FAILED);
+      break;
+    }
+    off += n;
+  }
+  return off;
+}
+
+static __always_inline int ks_data_exit(long ret, __u8 direction) {
+  __u64 id = bpf_get_current_pid_tgid();
+  struct ks_stash *sp = bpf_map_lookup_elem(&ks_stash, &id);
+  if (!sp) return 0;
+  struct ks_stash st = *sp;
+  bpf_map_delete_elem(&ks_stash, &id);
+  if (ret <= 0) return 0;
+
+  __u32 tgid = id >> 32;
+  struct ks_conn *c = ks_conn_for_fd(tgid, st.fd, st.syscall);
+  if (!c) return 0;
+
+  __u32 cpu = bpf_get_smp_processor_id();
+  struct ks_scratch *s = bpf_map_lookup_elem(&ks_scratch, &cpu);
+  if (!s) return 0;
+
+  __u32 total = ret > 0xFFFFFFFFL ? 0xFFFFFFFF : (__u32)ret;
+  __u32 limit = total < ks_capture_bytes ? total : ks_capture_bytes;
+  __u32 captured = 0;
+  switch (st.syscall) {
+    case KSPAN_SYS_READ:
+    case KSPAN_SYS_WRITE:
+    case KSPAN_SYS_SENDTO:
+    case KSPAN_SYS_RECVFROM:
+      captured = ks_copy_flat(s, st.buf, limit);
+      break;
+    case KSPAN_SYS_READV:
+    case KSPAN_SYS_WRITEV:
+      captured = ks_copy_iov(s, st.buf, st.count, limit);
+      break;
+    case KSPAN_SYS_SENDMSG:
+    case KSPAN_SYS_RECVMSG: {
+      struct user_msghdr msg;
+      if (bpf_probe_read_user(&msg, sizeof(msg), (const void *)st.buf) == 0)
+        captured = ks_copy_iov(s, (__u64)msg.msg_iov, msg.msg_iovlen, limit);
+      else
+        ks_count(KSPAN_CNT_COPY_FAILED);
+      break;
+    }
+    default: /* sendfile: nothing to copy */
+      break;
+  }
+
+  struct kspan_data_event *e = &s->ev;
+  e->hdr.type = KSPAN_EV_DATA;
+  e->hdr.tgid = tgid;
+  e->hdr.tid = (__u32)id;
+  e->hdr._pad = 0;
+  e->hdr.ts_ns = bpf_ktime_get_boot_ns();
+  e->conn.tgid = tgid;
+  e->conn.fd = st.fd;
+  e->conn.generation = c->generation;
+  e->enter_ns = st.enter_ns;
+  e->position = __sync_fetch_and_add(direction == KSPAN_DIR_EGRESS ? &c->pos_out : &c->pos_in, total);
+  e->total_len = total;
+  e->direction = direction;
+  e->syscall = st.syscall;
+  e->role = c->role;
+  __builtin_memset(e->_pad, 0, sizeof(e->_pad));
+
+  if (captured > KSPAN_MAX_CAPTURE) captured = KSPAN_MAX_CAPTURE;
+  e->captured_len = captured;
+  __u64 size = offsetof(struct kspan_data_event, data) + ks_bound_len(captured);
+  if (bpf_ringbuf_output(&ks_events, e, size, ks_rb_flags()) != 0) {
+    ks_count(KSPAN_CNT_RB_FULL_DATA);
+    return 0;
+  }
+  ks_count(KSPAN_CNT_EVENTS);
+  return 0;
+}
+
+#define KS_EXIT(tp, name, dir)                                                           \
+  SEC("tracepoint/syscalls/sys_exit_" #tp)                                               \
+  int name(struct trace_event_raw_sys_exit *ctx) { return ks_data_exit(ctx->ret, dir); }
+
+KS_EXIT(read, ks_ex_read, KSPAN_DIR_INGRESS)
+KS_EXIT(write, ks_ex_write, KSPAN_DIR_EGRESS)
+KS_EXIT(readv, ks_ex_readv, KSPAN_DIR_INGRESS)
+KS_EXIT(writev, ks_ex_writev, KSPAN_DIR_EGRESS)
+KS_EXIT(sendto, ks_ex_sendto, KSPAN_DIR_EGRESS)
+KS_EXIT(recvfrom, ks_ex_recvfrom, KSPAN_DIR_INGRESS)
+KS_EXIT(sendmsg, ks_ex_sendmsg, KSPAN_DIR_EGRESS)
+KS_EXIT(recvmsg, ks_ex_recvmsg, KSPAN_DIR_INGRESS)
+KS_EXIT(sendfile64, ks_ex_sendfile, KSPAN_DIR_EGRESS)
+
+/* ---- connection lifecycle -------------------------------------------------------- */
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int ks_ex_connect(struct trace_event_raw_sys_exit *ctx) {
+  __u64 id = bpf_get_current_pid_tgid();
+  struct ks_stash *sp = bpf_map_lookup_elem(&ks_stash, &id);
+  if (!sp) return 0;
+  __s32 fd = sp->fd;
+  bpf_map_delete_elem(&ks_stash, &id);
+  /* A non-blocking connect returns -EINPROGRESS with the local port already bound. */
+  if (ctx->ret != 0 && ctx->ret != -KS_EINPROGRESS) return 0;
+  ks_track(id >> 32, fd, ks_fd_file(fd), KSPAN_ROLE_CLIENT, 0, KSPAN_SYS_CONNECT);
+  return 0;
+}
+
+static __always_inline int ks_accept_exit(long ret) {
+  __u64 id = bpf_get_current_pid_tgid();
+  struct ks_stash *sp = bpf_map_lookup_elem(&ks_stash, &id);
+  if (!sp) return 0;
+  __u8 syscall = sp->syscall;
+  bpf_map_delete_elem(&ks_stash, &id);
+  if (ret < 0) return 0;
+  __s32 fd = (__s32)ret;
+  ks_track(id >> 32, fd, ks_fd_file(fd), KSPAN_ROLE_SERVER, 0, syscall);
+  return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int ks_ex_accept(struct trace_event_raw_sys_exit *ctx) { return ks_accept_exit(ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int ks_ex_accept4(struct trace_event_raw_sys_exit *ctx) { return ks_accept_exit(ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int ks_en_close(struct trace_event_raw_sys_enter *ctx) {
+  __u64 id = bpf_get_current_pid_tgid();
+  __u32 tgid = id >> 32;
+  if (!ks_wanted(tgid)) return 0;
+  struct ks_fd_key key = {.tgid = tgid, .fd = (__s32)ctx->args[0]};
+  struct ks_conn *c = bpf_map_lookup_elem(&ks_conns, &key);
+  if (!c) return 0;
+  if (c->kind == KS_FD_TCP) ks_emit_close(tgid, key.fd, c);
+  bpf_map_delete_elem(&ks_conns, &key);
+  return 0;
+}

@@ -1,0 +1,154 @@
+/* Structs shared by the BPF programs (bpf/) and the daemon (userspace/events/).
+ *
+ * Plain C with fixed-width fields and explicit padding: no bitfields, no bool, no
+ * implicit holes. tests/unit/abi_layout_test.cc pins sizeof/offsetof of every struct.
+ * Enum values carry explicit numbers; renumbering one breaks old daemons and kernels.
+ *
+ * Every record in the ring buffer starts with struct kspan_event_header; `type` tells
+ * which struct follows:
+ *
+ *   type                  struct                    when
+ *   KSPAN_EV_DATA         kspan_data_event          read/write/... moved bytes on a TCP socket
+ *   KSPAN_EV_CONN_OPEN    kspan_conn_event          connect/accept, or first sight of a socket
+ *   KSPAN_EV_CONN_CLOSE   kspan_close_event         close() of a tracked socket
+ *   KSPAN_EV_PROC_EXEC    kspan_exec_event          a process exec'd
+ *   KSPAN_EV_PROC_EXIT    kspan_exit_event          a process (thread group) exited
+ */
+#ifndef KSPAN_BPF_EVENTS_H
+#define KSPAN_BPF_EVENTS_H
+
+#ifdef __BPF__
+/* vmlinux.h provides __u8..__u64 */
+#else
+#include <linux/types.h>
+#endif
+
+/* Largest payload prefix one syscall event can carry. A power of two so BPF code can
+ * mask offsets with (KSPAN_MAX_CAPTURE - 1). The per-run limit (--capture-bytes) is at
+ * most this; 16 KiB keeps one event under a page-sized ring-buffer slot budget while
+ * covering a typical HTTP head many times over. */
+#define KSPAN_MAX_CAPTURE 16384
+#define KSPAN_DEFAULT_CAPTURE 4096
+#define KSPAN_COMM_LEN 16
+#define KSPAN_PATH_LEN 256
+#define KSPAN_ARGS_LEN 512
+
+enum kspan_event_type {
+  KSPAN_EV_DATA = 1,
+  KSPAN_EV_CONN_OPEN = 2,
+  KSPAN_EV_CONN_CLOSE = 3,
+  KSPAN_EV_PROC_EXEC = 4,
+  KSPAN_EV_PROC_EXIT = 5,
+};
+
+enum kspan_direction {
+  KSPAN_DIR_EGRESS = 1,  /* the process sent these bytes */
+  KSPAN_DIR_INGRESS = 2, /* the process received these bytes */
+};
+
+enum kspan_role {
+  KSPAN_ROLE_UNKNOWN = 0, /* open before kspan started: user space infers it */
+  KSPAN_ROLE_CLIENT = 1,  /* this process called connect() */
+  KSPAN_ROLE_SERVER = 2,  /* this process got the socket from accept() */
+};
+
+enum kspan_syscall {
+  KSPAN_SYS_READ = 1,
+  KSPAN_SYS_WRITE = 2,
+  KSPAN_SYS_READV = 3,
+  KSPAN_SYS_WRITEV = 4,
+  KSPAN_SYS_SENDTO = 5,
+  KSPAN_SYS_RECVFROM = 6,
+  KSPAN_SYS_SENDMSG = 7,
+  KSPAN_SYS_RECVMSG = 8,
+  KSPAN_SYS_SENDFILE = 9,
+  KSPAN_SYS_CONNECT = 10,
+  KSPAN_SYS_ACCEPT = 11,
+  KSPAN_SYS_ACCEPT4 = 12,
+  KSPAN_SYS_CLOSE = 13,
+};
+
+/* kspan_conn_event.flags */
+enum kspan_conn_flags {
+  KSPAN_CONN_F_MIDSTREAM = 1, /* first seen in a data syscall, not at connect/accept */
+};
+
+/* Indexes of the per-CPU counter array ks_counters. */
+enum kspan_counter {
+  KSPAN_CNT_RB_FULL_DATA = 0,  /* data event lost: ring buffer full */
+  KSPAN_CNT_RB_FULL_CONN = 1,  /* open/close event lost: ring buffer full */
+  KSPAN_CNT_RB_FULL_PROC = 2,  /* exec/exit event lost: ring buffer full */
+  KSPAN_CNT_COPY_FAILED = 3,   /* payload copy from user memory failed (bytes sent as a hole) */
+  KSPAN_CNT_STASH_FULL = 4,    /* syscall entry not stashed: map full */
+  KSPAN_CNT_CONN_FULL = 5,     /* socket not tracked: connection map update failed */
+  KSPAN_CNT_EVENTS = 6,        /* records successfully written to the ring buffer */
+  KSPAN_CNT_MAX = 7,
+};
+
+struct kspan_event_header {
+  __u32 type;  /* enum kspan_event_type */
+  __u32 tgid;  /* process id */
+  __u32 tid;   /* thread id */
+  __u32 _pad;
+  __u64 ts_ns; /* CLOCK_BOOTTIME ns; for syscalls, the exit */
+};
+
+/* Identity of one connection. `generation` is unique per socket kspan tracks, so a
+ * reused fd number never merges two connections. */
+struct kspan_conn_id {
+  __u32 tgid;
+  __s32 fd;
+  __u64 generation;
+};
+
+struct kspan_data_event {
+  struct kspan_event_header hdr;
+  struct kspan_conn_id conn;
+  __u64 enter_ns;     /* CLOCK_BOOTTIME ns at syscall entry */
+  __u64 position;     /* stream offset of the first byte, per direction */
+  __u32 total_len;    /* bytes the syscall moved */
+  __u32 captured_len; /* bytes in data[], <= total_len and <= KSPAN_MAX_CAPTURE */
+  __u8 direction;     /* enum kspan_direction */
+  __u8 syscall;       /* enum kspan_syscall */
+  __u8 role;          /* enum kspan_role at the time of the syscall */
+  __u8 _pad[5];
+  __u8 data[KSPAN_MAX_CAPTURE]; /* only captured_len bytes are sent */
+};
+
+struct kspan_conn_event {
+  struct kspan_event_header hdr;
+  struct kspan_conn_id conn;
+  __u16 family;      /* AF_INET or AF_INET6 */
+  __u16 local_port;  /* host byte order */
+  __u16 remote_port; /* host byte order */
+  __u8 role;         /* enum kspan_role */
+  __u8 flags;        /* enum kspan_conn_flags */
+  __u8 syscall;      /* enum kspan_syscall that revealed it */
+  __u8 _pad[7];
+  __u8 local_addr[16];  /* network order; IPv4 in the first 4 bytes */
+  __u8 remote_addr[16];
+};
+
+struct kspan_close_event {
+  struct kspan_event_header hdr;
+  struct kspan_conn_id conn;
+  __u64 bytes_sent;     /* stream length, egress */
+  __u64 bytes_received; /* stream length, ingress */
+};
+
+struct kspan_exec_event {
+  struct kspan_event_header hdr;
+  __u32 ppid;
+  __u32 args_len; /* bytes of args[] used: NUL-separated argv, maybe cut */
+  char comm[KSPAN_COMM_LEN];
+  char filename[KSPAN_PATH_LEN];
+  char args[KSPAN_ARGS_LEN];
+};
+
+struct kspan_exit_event {
+  struct kspan_event_header hdr;
+  __s32 exit_code; /* as wait(2) encodes it */
+  __u32 _pad;
+};
+
+#endif /* KSPAN_BPF_EVENTS_H */

@@ -1,0 +1,202 @@
+// libFuzzer harness for the HTTP/1 connection parser: drives http1::Connection the way the
+// tracker does, with the input cut into syscall-sized chunks in both directions.
+//
+// Input: the request stream's bytes, then the marker "\n~~~~\n", then the response stream's
+// bytes (without the marker both directions get the whole input), so seeds are readable
+// HTTP. How the streams are cut, reordered and holed comes from a PRNG seeded by a hash of
+// the input: every mutation also changes the cuts.
+//
+// Each input runs three ways:
+//   whole  - each stream as one syscall, all captured;
+//   split  - the same bytes in random small syscalls with random drains (requests first,
+//            so every response's request is there): must give exactly the records `whole`
+//            gives, since the parse may not depend on where syscalls cut the bytes;
+//   chaos  - interleaved directions, holes, reordering, lost chunks, a small buffer cap:
+//            must not crash and must keep the record invariants.
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "protocols/http1/connection.h"
+
+namespace {
+
+using kspan::protocols::http1::Connection;
+using kspan::protocols::http1::Limits;
+using kspan::protocols::http1::Message;
+using kspan::protocols::http1::Record;
+using kspan::protocols::http1::Stats;
+
+constexpr std::string_view kMarker = "\n~~~~\n";
+
+// SplitMix64: small, deterministic, good enough to pick cuts.
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : s_(seed) {}
+  uint64_t Next() {
+    uint64_t z = (s_ += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+  }
+  // Uniform in [lo, hi].
+  uint64_t In(uint64_t lo, uint64_t hi) { return lo + Next() % (hi - lo + 1); }
+  bool OneIn(uint64_t n) { return Next() % n == 0; }
+
+ private:
+  uint64_t s_;
+};
+
+uint64_t Fnv1a(std::string_view s) {
+  uint64_t h = 1469598103934665603ULL;
+  for (char c : s) h = (h ^ static_cast<uint8_t>(c)) * 1099511628211ULL;
+  return h;
+}
+
+[[noreturn]] void Fail(const char* what) {
+  std::fprintf(stderr, "http1_fuzz: %s\n", what);
+  std::abort();
+}
+
+void Check(bool ok, const char* what) {
+  if (!ok) Fail(what);
+}
+
+void Drain(Connection* c, std::vector<Record>* out) {
+  Stats stats;
+  c->Drain(out, &stats);
+}
+
+// Everything about a record except where and when its bytes moved.
+std::string Describe(const Message& m) {
+  std::string s = m.method + ' ' + m.target + ' ' + std::to_string(m.status_code) + ' ' + m.reason + ' ' +
+                  m.version + ' ' + std::to_string(m.body_size) + (m.body_truncated ? " T " : " - ") +
+                  m.body_prefix + '|';
+  for (const auto& [k, v] : m.headers) s += k + ':' + v + '|';
+  return s;
+}
+
+std::string Describe(const Record& r) {
+  std::string s = Describe(r.request) + "=>" + (r.response_missing ? std::string("missing") : Describe(r.response));
+  for (int i : r.informational_statuses) s += '+' + std::to_string(i);
+  return s;
+}
+
+void CheckRecord(const Record& r, const Limits& limits) {
+  for (const Message* m : {&r.request, &r.response}) {
+    Check(m->body_prefix.size() <= limits.max_body_prefix, "body_prefix over the limit");
+    Check(m->body_prefix.size() <= m->body_size, "body_prefix longer than body_size");
+    Check(m->body_truncated || m->body_prefix.size() == std::min<uint64_t>(m->body_size, limits.max_body_prefix),
+          "untruncated body_prefix short");
+  }
+  Check(!r.request.method.empty(), "record without a request method");
+  if (!r.response_missing) Check(r.response.status_code >= 100 && r.response.status_code <= 599, "bad status");
+}
+
+std::vector<Record> RunWhole(std::string_view req, std::string_view resp) {
+  Connection c(true, Limits{});
+  std::vector<Record> out;
+  if (!req.empty()) c.AddData(true, 0, req, static_cast<uint32_t>(req.size()), 1, 1, 1);
+  if (!resp.empty()) c.AddData(false, 0, resp, static_cast<uint32_t>(resp.size()), 2, 2, 2);
+  Drain(&c, &out);
+  c.Close();
+  Drain(&c, &out);
+  return out;
+}
+
+std::vector<Record> RunSplit(std::string_view req, std::string_view resp, Rng* rng) {
+  Connection c(true, Limits{});
+  std::vector<Record> out;
+  uint64_t t = 1;
+  const uint64_t max_cut = rng->In(1, 64);
+  for (auto [egress, bytes] : {std::pair{true, req}, std::pair{false, resp}}) {
+    uint64_t pos = 0;
+    while (pos < bytes.size()) {
+      const size_t n = std::min<uint64_t>(rng->In(1, max_cut), bytes.size() - pos);
+      c.AddData(egress, pos, bytes.substr(pos, n), static_cast<uint32_t>(n), t, t, 1);
+      ++t;
+      pos += n;
+      if (rng->OneIn(3)) Drain(&c, &out);
+    }
+  }
+  Drain(&c, &out);
+  c.Close();
+  Drain(&c, &out);
+  return out;
+}
+
+struct Chunk {
+  bool egress;
+  uint64_t pos;
+  std::string_view bytes;
+  uint32_t captured;
+};
+
+void RunChaos(std::string_view req, std::string_view resp, Rng* rng) {
+  Limits limits;
+  if (rng->OneIn(2)) limits.max_buffered_bytes = rng->In(16, 4096);
+  limits.max_body_prefix = rng->In(0, 64);
+  limits.max_pending_requests = rng->In(1, 8);
+  const bool client = rng->OneIn(2);
+  Connection c(client, limits);
+
+  // Cut both streams into syscalls, some only partly captured.
+  std::vector<Chunk> chunks;
+  for (auto [is_request, bytes] : {std::pair{true, req}, std::pair{false, resp}}) {
+    uint64_t pos = 0;
+    while (pos < bytes.size()) {
+      const size_t n = std::min<uint64_t>(rng->In(1, 96), bytes.size() - pos);
+      uint32_t captured = static_cast<uint32_t>(n);
+      if (rng->OneIn(6)) captured = static_cast<uint32_t>(rng->In(0, n));
+      chunks.push_back(Chunk{is_request == client, pos, bytes.substr(pos, n), captured});
+      pos += n;
+    }
+  }
+  // Interleave the directions, disturb the order a little, lose a few.
+  for (size_t i = 1; i < chunks.size(); ++i) {
+    if (rng->OneIn(3)) std::swap(chunks[i - 1], chunks[i]);
+  }
+  std::vector<Record> out;
+  uint64_t t = 1;
+  for (const Chunk& ch : chunks) {
+    if (rng->OneIn(40)) continue;  // a lost event
+    c.AddData(ch.egress, ch.pos, ch.bytes.substr(0, ch.captured), static_cast<uint32_t>(ch.bytes.size()), t, t + 1,
+              static_cast<uint32_t>(t));
+    t += 2;
+    if (rng->OneIn(4)) Drain(&c, &out);
+  }
+  Drain(&c, &out);
+  c.Close();
+  Drain(&c, &out);
+  for (const Record& r : out) CheckRecord(r, limits);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size > (1 << 20)) return 0;
+  const std::string_view input(reinterpret_cast<const char*>(data), size);
+  std::string_view req = input, resp = input;
+  if (const size_t m = input.find(kMarker); m != std::string_view::npos) {
+    req = input.substr(0, m);
+    resp = input.substr(m + kMarker.size());
+  }
+  Rng rng(Fnv1a(input));
+
+  const std::vector<Record> whole = RunWhole(req, resp);
+  for (const Record& r : whole) CheckRecord(r, Limits{});
+  const std::vector<Record> split = RunSplit(req, resp, &rng);
+  bool same = whole.size() == split.size();
+  for (size_t i = 0; same && i < whole.size(); ++i) same = Describe(whole[i]) == Describe(split[i]);
+  if (!same) {
+    for (const Record& r : whole) std::fprintf(stderr, "whole: %s\n", Describe(r).c_str());
+    for (const Record& r : split) std::fprintf(stderr, "split: %s\n", Describe(r).c_str());
+    Fail("split gives different records than whole");
+  }
+  RunChaos(req, resp, &rng);
+  return 0;
+}

@@ -1,0 +1,46 @@
+#include "testing/bpf_inventory.h"
+
+#include <bpf/bpf.h>
+#include <unistd.h>
+
+#include <cstring>
+
+namespace kspan::testing {
+namespace {
+
+bool ProgName(uint32_t prog_id, std::string* name) {
+  int fd = bpf_prog_get_fd_by_id(prog_id);
+  if (fd < 0) return false;
+  bpf_prog_info info{};
+  uint32_t len = sizeof(info);
+  const bool ok = bpf_obj_get_info_by_fd(fd, &info, &len) == 0;
+  close(fd);
+  if (ok) *name = info.name;
+  return ok;
+}
+
+}  // namespace
+
+KernelObjects KspanObjectsInKernel() {
+  KernelObjects out;
+  uint32_t id = 0;
+  while (bpf_prog_get_next_id(id, &id) == 0) {
+    std::string name;
+    if (ProgName(id, &name) && name.rfind("ks_", 0) == 0) out.programs.push_back(std::to_string(id) + ":" + name);
+  }
+  id = 0;
+  while (bpf_link_get_next_id(id, &id) == 0) {
+    int fd = bpf_link_get_fd_by_id(id);
+    if (fd < 0) continue;
+    bpf_link_info info{};
+    uint32_t len = sizeof(info);
+    std::string name;
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && ProgName(info.prog_id, &name) && name.rfind("ks_", 0) == 0) {
+      out.links.push_back(std::to_string(id) + ":" + name);
+    }
+    close(fd);
+  }
+  return out;
+}
+
+}  // namespace kspan::testing

@@ -1,0 +1,84 @@
+#include "testing/otlp_reader.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+namespace kspan::testing {
+namespace {
+
+std::map<std::string, nlohmann::json> Attributes(const nlohmann::json& arr) {
+  std::map<std::string, nlohmann::json> out;
+  if (!arr.is_array()) return out;
+  for (const auto& kv : arr) out[kv.at("key").get<std::string>()] = kv.at("value");
+  return out;
+}
+
+uint64_t U64(const nlohmann::json& v) {
+  if (v.is_string()) return std::stoull(v.get<std::string>());
+  if (v.is_number_unsigned()) return v.get<uint64_t>();
+  return 0;
+}
+
+}  // namespace
+
+std::string FlatSpan::Str(const std::string& key) const {
+  auto it = attributes.find(key);
+  if (it == attributes.end() || !it->second.contains("stringValue")) return "";
+  return it->second["stringValue"].get<std::string>();
+}
+
+int64_t FlatSpan::Int(const std::string& key) const {
+  auto it = attributes.find(key);
+  if (it == attributes.end() || !it->second.contains("intValue")) return -1;
+  const auto& v = it->second["intValue"];
+  return v.is_string() ? std::stoll(v.get<std::string>()) : v.get<int64_t>();
+}
+
+std::string FlatSpan::ResourceStr(const std::string& key) const {
+  auto it = resource.find(key);
+  if (it == resource.end() || !it->second.contains("stringValue")) return "";
+  return it->second["stringValue"].get<std::string>();
+}
+
+std::vector<FlatSpan> ReadSpans(const std::string& path) {
+  std::vector<FlatSpan> out;
+  std::ifstream f(path);
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.empty()) continue;
+    nlohmann::json doc;
+    try {
+      doc = nlohmann::json::parse(line);
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "not JSON: " << e.what() << ": " << line.substr(0, 200);
+      continue;
+    }
+    for (const auto& rs : doc.value("resourceSpans", nlohmann::json::array())) {
+      auto resource = Attributes(rs.value("resource", nlohmann::json::object()).value("attributes", nlohmann::json()));
+      for (const auto& ss : rs.value("scopeSpans", nlohmann::json::array())) {
+        for (const auto& s : ss.value("spans", nlohmann::json::array())) {
+          FlatSpan fs;
+          fs.trace_id = s.value("traceId", "");
+          fs.span_id = s.value("spanId", "");
+          fs.parent_span_id = s.value("parentSpanId", "");
+          fs.trace_state = s.value("traceState", "");
+          fs.name = s.value("name", "");
+          fs.kind = s.value("kind", 0);
+          fs.start_ns = U64(s.value("startTimeUnixNano", nlohmann::json("0")));
+          fs.end_ns = U64(s.value("endTimeUnixNano", nlohmann::json("0")));
+          if (s.contains("status")) {
+            fs.status_code = s["status"].value("code", 0);
+            fs.status_message = s["status"].value("message", "");
+          }
+          fs.attributes = Attributes(s.value("attributes", nlohmann::json()));
+          fs.resource = resource;
+          out.push_back(std::move(fs));
+        }
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace kspan::testing

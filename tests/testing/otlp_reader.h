@@ -1,0 +1,31 @@
+// Reads kspan's OTLP/JSON-lines output back into flat spans for assertions, with an
+// independent JSON parser (nlohmann), so tests check the wire format, not our structs.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace kspan::testing {
+
+struct FlatSpan {
+  std::string trace_id, span_id, parent_span_id, trace_state, name;
+  int kind = 0;
+  uint64_t start_ns = 0, end_ns = 0;
+  int status_code = 0;
+  std::string status_message;
+  std::map<std::string, nlohmann::json> attributes;  // the AnyValue object
+  std::map<std::string, nlohmann::json> resource;
+
+  std::string Str(const std::string& key) const;   // stringValue or ""
+  int64_t Int(const std::string& key) const;       // intValue or -1
+  bool Has(const std::string& key) const { return attributes.count(key) > 0; }
+  std::string ResourceStr(const std::string& key) const;
+};
+
+// Every span in the file; malformed lines fail the calling test (ADD_FAILURE).
+std::vector<FlatSpan> ReadSpans(const std::string& path);
+
+}  // namespace kspan::testing

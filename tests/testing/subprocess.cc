@@ -1,0 +1,157 @@
+#include "testing/subprocess.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace kspan::testing {
+
+bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (true) {
+    if (pred()) return true;
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+std::string MakeTempDir(const std::string& prefix) {
+  std::string tmpl = "/tmp/" + prefix + "XXXXXX";
+  char* d = mkdtemp(tmpl.data());
+  return d ? std::string(d) : std::string();
+}
+
+std::string ReadFileOrEmpty(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+Subprocess::~Subprocess() {
+  if (pid_ > 0 && status_ == -1) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, &status_, 0);
+  }
+}
+
+bool Subprocess::Start(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+                       const std::string& cwd) {
+  dir_ = MakeTempDir("kspan-proc-");
+  const std::string out = dir_ + "/stdout", err = dir_ + "/stderr";
+  pid_ = fork();
+  if (pid_ < 0) return false;
+  if (pid_ == 0) {
+    setpgid(0, 0);
+    int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int in = open("/dev/null", O_RDONLY);
+    dup2(in, 0);
+    dup2(o, 1);
+    dup2(e, 2);
+    for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
+    if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  return true;
+}
+
+bool Subprocess::Running() {
+  if (pid_ <= 0 || status_ != -1) return false;
+  int st;
+  if (waitpid(pid_, &st, WNOHANG) == pid_) {
+    status_ = st;
+    return false;
+  }
+  return true;
+}
+
+int Subprocess::Wait(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return -1;
+  if (status_ != -1) return status_;
+  WaitFor([&] { return !Running(); }, timeout);
+  return status_;
+}
+
+int Subprocess::Stop(int sig, std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return -1;
+  if (Running()) kill(pid_, sig);
+  const int st = Wait(timeout);
+  if (st == -1) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, &status_, 0);
+    return -1;
+  }
+  return st;
+}
+
+std::string Subprocess::Stdout() const { return ReadFileOrEmpty(dir_ + "/stdout"); }
+std::string Subprocess::Stderr() const { return ReadFileOrEmpty(dir_ + "/stderr"); }
+
+CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+  Subprocess p;
+  CommandResult r;
+  if (!p.Start(argv)) return r;
+  const int st = p.Wait(timeout);
+  if (st == -1) p.Stop(SIGKILL, std::chrono::seconds(5));
+  r.exit_code = (st != -1 && WIFEXITED(st)) ? WEXITSTATUS(st) : -1;
+  r.out = p.Stdout();
+  r.err = p.Stderr();
+  return r;
+}
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  socklen_t len = sizeof(a);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  const int port = ntohs(a.sin_port);
+  close(fd);
+  return port;
+}
+
+bool WaitForPort(const std::string& host, int port, std::chrono::milliseconds timeout) {
+  return WaitFor(
+      [&] {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(static_cast<uint16_t>(port));
+        inet_pton(AF_INET, host.c_str(), &a.sin_addr);
+        const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+        close(fd);
+        return ok;
+      },
+      timeout);
+}
+
+bool KspanAgent::Start(const std::vector<std::string>& extra_args, std::chrono::milliseconds timeout) {
+  dir_ = MakeTempDir("kspan-agent-");
+  std::vector<std::string> argv = {KSPAN_BINARY, "--output", "file:" + SpansPath(), "--log-level", "info"};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  if (!proc_.Start(argv)) return false;
+  return WaitFor([&] { return Logs().find("\"msg\":\"ready\"") != std::string::npos || !proc_.Running(); },
+                 timeout) &&
+         proc_.Running();
+}
+
+int KspanAgent::Stop() { return proc_.Stop(SIGTERM, std::chrono::seconds(30)); }
+
+}  // namespace kspan::testing

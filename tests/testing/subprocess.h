@@ -1,0 +1,79 @@
+// Helpers for privileged tests: run real programs, wait on deadlines (never on poll
+// counts), and drive the kspan binary.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace kspan::testing {
+
+using Clock = std::chrono::steady_clock;
+
+// Polls `pred` every 20 ms until it is true or `timeout` passes.
+bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
+
+// A child process with stdout and stderr redirected to files in a temp dir.
+class Subprocess {
+ public:
+  Subprocess() = default;
+  ~Subprocess();  // kills (SIGKILL) and reaps if still running
+  Subprocess(const Subprocess&) = delete;
+  Subprocess& operator=(const Subprocess&) = delete;
+
+  // argv[0] is looked up on PATH. `env` entries are added to the inherited environment.
+  bool Start(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {},
+             const std::string& cwd = "");
+  pid_t pid() const { return pid_; }
+  bool Running();
+  // Sends `sig` and waits up to `timeout` for exit; returns the wait status or -1.
+  int Stop(int sig, std::chrono::milliseconds timeout);
+  // Waits for exit; returns the wait status or -1 on timeout.
+  int Wait(std::chrono::milliseconds timeout);
+  std::string Stdout() const;
+  std::string Stderr() const;
+  const std::string& dir() const { return dir_; }
+
+ private:
+  pid_t pid_ = -1;
+  int status_ = -1;
+  std::string dir_;
+};
+
+// Runs a command to completion (bounded), returning its exit status and stdout.
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout);
+
+// A TCP port on 127.0.0.1 that was free a moment ago.
+int FreePort();
+// True once something accepts TCP connections on host:port.
+bool WaitForPort(const std::string& host, int port, std::chrono::milliseconds timeout);
+std::string ReadFileOrEmpty(const std::string& path);
+std::string MakeTempDir(const std::string& prefix);
+
+// The kspan agent under test: started with --output file:<dir>/spans.jsonl and extra
+// args; Start() returns once it logged "ready" (or fails with its stderr).
+class KspanAgent {
+ public:
+  bool Start(const std::vector<std::string>& extra_args = {}, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // SIGTERM and wait; returns the exit status.
+  int Stop();
+  std::string SpansPath() const { return dir_ + "/spans.jsonl"; }
+  std::string Logs() const { return proc_.Stderr(); }
+  pid_t pid() const { return proc_.pid(); }
+  Subprocess& process() { return proc_; }
+
+ private:
+  Subprocess proc_;
+  std::string dir_;
+};
+
+}  // namespace kspan::testing

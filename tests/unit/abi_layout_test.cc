@@ -1,0 +1,70 @@
+// Pins the layout of every struct shared with the BPF programs: a change here is a
+// change of the kernel/user ABI and must be deliberate.
+#include <gtest/gtest.h>
+
+#include <cstddef>
+
+#include "kspan/bpf/events.h"
+
+namespace {
+
+TEST(AbiLayout, EventHeader) {
+  EXPECT_EQ(sizeof(kspan_event_header), 24u);
+  EXPECT_EQ(offsetof(kspan_event_header, type), 0u);
+  EXPECT_EQ(offsetof(kspan_event_header, tgid), 4u);
+  EXPECT_EQ(offsetof(kspan_event_header, tid), 8u);
+  EXPECT_EQ(offsetof(kspan_event_header, ts_ns), 16u);
+}
+
+TEST(AbiLayout, ConnId) {
+  EXPECT_EQ(sizeof(kspan_conn_id), 16u);
+  EXPECT_EQ(offsetof(kspan_conn_id, fd), 4u);
+  EXPECT_EQ(offsetof(kspan_conn_id, generation), 8u);
+}
+
+TEST(AbiLayout, DataEvent) {
+  EXPECT_EQ(offsetof(kspan_data_event, conn), 24u);
+  EXPECT_EQ(offsetof(kspan_data_event, enter_ns), 40u);
+  EXPECT_EQ(offsetof(kspan_data_event, position), 48u);
+  EXPECT_EQ(offsetof(kspan_data_event, total_len), 56u);
+  EXPECT_EQ(offsetof(kspan_data_event, captured_len), 60u);
+  EXPECT_EQ(offsetof(kspan_data_event, direction), 64u);
+  EXPECT_EQ(offsetof(kspan_data_event, syscall), 65u);
+  EXPECT_EQ(offsetof(kspan_data_event, role), 66u);
+  EXPECT_EQ(offsetof(kspan_data_event, data), 72u);
+  EXPECT_EQ(sizeof(kspan_data_event), 72u + KSPAN_MAX_CAPTURE);
+}
+
+TEST(AbiLayout, ConnEvent) {
+  EXPECT_EQ(offsetof(kspan_conn_event, family), 40u);
+  EXPECT_EQ(offsetof(kspan_conn_event, local_port), 42u);
+  EXPECT_EQ(offsetof(kspan_conn_event, remote_port), 44u);
+  EXPECT_EQ(offsetof(kspan_conn_event, role), 46u);
+  EXPECT_EQ(offsetof(kspan_conn_event, flags), 47u);
+  EXPECT_EQ(offsetof(kspan_conn_event, syscall), 48u);
+  EXPECT_EQ(offsetof(kspan_conn_event, local_addr), 56u);
+  EXPECT_EQ(offsetof(kspan_conn_event, remote_addr), 72u);
+  EXPECT_EQ(sizeof(kspan_conn_event), 88u);
+}
+
+TEST(AbiLayout, CloseExecExit) {
+  EXPECT_EQ(offsetof(kspan_close_event, bytes_sent), 40u);
+  EXPECT_EQ(offsetof(kspan_close_event, bytes_received), 48u);
+  EXPECT_EQ(sizeof(kspan_close_event), 56u);
+  EXPECT_EQ(offsetof(kspan_exec_event, ppid), 24u);
+  EXPECT_EQ(offsetof(kspan_exec_event, args_len), 28u);
+  EXPECT_EQ(offsetof(kspan_exec_event, comm), 32u);
+  EXPECT_EQ(offsetof(kspan_exec_event, filename), 48u);
+  EXPECT_EQ(offsetof(kspan_exec_event, args), 48u + KSPAN_PATH_LEN);
+  EXPECT_EQ(sizeof(kspan_exec_event), 48u + KSPAN_PATH_LEN + KSPAN_ARGS_LEN);
+  EXPECT_EQ(offsetof(kspan_exit_event, exit_code), 24u);
+  EXPECT_EQ(sizeof(kspan_exit_event), 32u);
+}
+
+TEST(AbiLayout, CaptureSizeIsPowerOfTwo) {
+  EXPECT_EQ(KSPAN_MAX_CAPTURE & (KSPAN_MAX_CAPTURE - 1), 0);
+  EXPECT_LE(KSPAN_DEFAULT_CAPTURE, KSPAN_MAX_CAPTURE);
+  EXPECT_EQ(KSPAN_ARGS_LEN & (KSPAN_ARGS_LEN - 1), 0);
+}
+
+}  // namespace

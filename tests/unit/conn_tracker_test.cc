@@ -1,0 +1,224 @@
+// The connection tracker driven by synthetic events: no kernel, a hand-made clock.
+#include "conntrack/conn_tracker.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <string>
+#include <vector>
+
+namespace kspan::conntrack {
+namespace {
+
+using events::ConnKey;
+using events::Direction;
+using events::Role;
+
+// Builds event sequences for one connection as the kernel would send them.
+class EventGenerator {
+ public:
+  EventGenerator(ConnKey key, Role role) : key_(key), role_(role) {}
+
+  events::ConnOpenEvent Open(bool midstream = false) {
+    events::ConnOpenEvent e;
+    e.key = key_;
+    e.ts_ns = Tick();
+    e.role = midstream ? Role::kUnknown : role_;
+    e.midstream = midstream;
+    e.tuple.family = 2;
+    e.tuple.local = {"127.0.0.1", static_cast<uint16_t>(role_ == Role::kServer ? 8080 : 50000)};
+    e.tuple.remote = {"127.0.0.1", static_cast<uint16_t>(role_ == Role::kServer ? 50000 : 8080)};
+    return e;
+  }
+  // One syscall: `data` captured, `total` moved (a hole when larger).
+  events::DataEvent Data(Direction dir, const std::string& data, uint32_t total = 0) {
+    storage_.push_back(data);
+    events::DataEvent e;
+    e.key = key_;
+    e.tid = key_.pid;
+    e.enter_ns = Tick();
+    e.exit_ns = Tick();
+    e.direction = dir;
+    e.role = role_;
+    uint64_t& pos = dir == Direction::kEgress ? out_ : in_;
+    e.position = pos;
+    e.total_len = total ? total : static_cast<uint32_t>(data.size());
+    pos += e.total_len;
+    e.data = storage_.back();
+    return e;
+  }
+  void Skip(Direction dir, uint64_t n) { (dir == Direction::kEgress ? out_ : in_) += n; }
+  events::ConnCloseEvent Close() {
+    events::ConnCloseEvent e;
+    e.key = key_;
+    e.ts_ns = Tick();
+    e.bytes_sent = out_;
+    e.bytes_received = in_;
+    return e;
+  }
+
+ private:
+  uint64_t Tick() { return now_ += 1000; }
+  ConnKey key_;
+  Role role_;
+  uint64_t now_ = 1'700'000'000'000'000'000ull;
+  uint64_t out_ = 0, in_ = 0;
+  std::deque<std::string> storage_;
+};
+
+const std::string kReq = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+const std::string kResp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
+
+class TrackerTest : public ::testing::Test {
+ protected:
+  TrackerTest()
+      : tracker_(TrackerOptions{}, &metrics_,
+                 [this](const ConnInfo& c, protocols::http1::Record&& r) { out_.emplace_back(c, std::move(r)); }) {}
+  metrics::Registry metrics_;
+  std::vector<std::pair<ConnInfo, protocols::http1::Record>> out_;
+  ConnTracker tracker_;
+};
+
+TEST_F(TrackerTest, ClientRequestResponseBecomesOneRecord) {
+  EventGenerator g({100, 5, 1}, Role::kClient);
+  tracker_.OnOpen(g.Open());
+  tracker_.OnData(g.Data(Direction::kEgress, kReq));
+  tracker_.OnData(g.Data(Direction::kIngress, kResp));
+  ASSERT_EQ(out_.size(), 1u);
+  EXPECT_EQ(out_[0].first.role, Role::kClient);
+  EXPECT_FALSE(out_[0].first.role_inferred);
+  EXPECT_EQ(out_[0].first.tuple.remote.port, 8080);
+  EXPECT_EQ(out_[0].second.request.method, "GET");
+  EXPECT_EQ(out_[0].second.response.status_code, 200);
+  tracker_.OnClose(g.Close());
+  EXPECT_EQ(tracker_.size(), 0u);
+  EXPECT_EQ(tracker_.gaps_detected(), 0u);
+}
+
+TEST_F(TrackerTest, FdReuseGivesTwoConnections) {
+  EventGenerator first({100, 5, 1}, Role::kServer), second({100, 5, 2}, Role::kServer);
+  tracker_.OnOpen(first.Open());
+  tracker_.OnData(first.Data(Direction::kIngress, kReq));
+  tracker_.OnOpen(second.Open());  // same pid and fd, new generation, before the first closed
+  tracker_.OnData(second.Data(Direction::kIngress, "POST /b HTTP/1.1\r\nContent-Length: 0\r\n\r\n"));
+  EXPECT_EQ(tracker_.size(), 2u);
+  tracker_.OnData(first.Data(Direction::kEgress, kResp));
+  tracker_.OnData(second.Data(Direction::kEgress, "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"));
+  ASSERT_EQ(out_.size(), 2u);
+  EXPECT_EQ(out_[0].first.key.generation, 1u);
+  EXPECT_EQ(out_[0].second.request.target, "/a");
+  EXPECT_EQ(out_[0].second.response.status_code, 200);
+  EXPECT_EQ(out_[1].first.key.generation, 2u);
+  EXPECT_EQ(out_[1].second.request.method, "POST");
+  EXPECT_EQ(out_[1].second.response.status_code, 201);
+}
+
+TEST_F(TrackerTest, GapInPositionsIsDetected) {
+  EventGenerator g({7, 3, 9}, Role::kClient);
+  tracker_.OnOpen(g.Open());
+  tracker_.OnData(g.Data(Direction::kEgress, kReq));
+  g.Skip(Direction::kIngress, 100);  // an event the kernel produced but we never got
+  tracker_.OnData(g.Data(Direction::kIngress, "more bytes"));
+  tracker_.OnClose(g.Close());
+  EXPECT_EQ(tracker_.gaps_detected(), 1u);
+}
+
+TEST_F(TrackerTest, MissingTailAtCloseIsAGap) {
+  EventGenerator g({7, 3, 9}, Role::kClient);
+  tracker_.OnOpen(g.Open());
+  tracker_.OnData(g.Data(Direction::kEgress, kReq));
+  g.Skip(Direction::kEgress, 10);  // the kernel's close totals say 10 more bytes went out
+  tracker_.OnClose(g.Close());
+  EXPECT_EQ(tracker_.gaps_detected(), 1u);
+}
+
+TEST_F(TrackerTest, CapturedPrefixWithHoleIsNotAGap) {
+  EventGenerator g({7, 3, 9}, Role::kClient);
+  tracker_.OnOpen(g.Open());
+  tracker_.OnData(g.Data(Direction::kEgress, kReq));
+  tracker_.OnData(g.Data(Direction::kIngress, "HTTP/1.1 200 OK\r\nContent-Length: 10000\r\n\r\nxx", 42 + 10000));
+  tracker_.OnClose(g.Close());
+  EXPECT_EQ(tracker_.gaps_detected(), 0u) << "bytes the kernel saw but did not capture are a hole, not a gap";
+  ASSERT_EQ(out_.size(), 1u);
+  EXPECT_EQ(out_[0].second.response.body_size, 10000u);
+}
+
+TEST_F(TrackerTest, MidstreamRoleIsInferredFromTheRequestDirection) {
+  EventGenerator g({50, 8, 4}, Role::kUnknown);
+  tracker_.OnOpen(g.Open(/*midstream=*/true));
+  tracker_.OnData(g.Data(Direction::kIngress, kReq));
+  tracker_.OnData(g.Data(Direction::kEgress, kResp));
+  ASSERT_EQ(out_.size(), 1u);
+  EXPECT_EQ(out_[0].first.role, Role::kServer);
+  EXPECT_TRUE(out_[0].first.role_inferred);
+}
+
+TEST_F(TrackerTest, MidstreamJoinsAfterABodyThenFindsTheNextRequest) {
+  EventGenerator g({50, 8, 4}, Role::kUnknown);
+  tracker_.OnOpen(g.Open(/*midstream=*/true));
+  tracker_.OnData(g.Data(Direction::kEgress, "tail of some earlier body"));
+  tracker_.OnData(g.Data(Direction::kEgress, kReq));
+  tracker_.OnData(g.Data(Direction::kIngress, kResp));
+  ASSERT_EQ(out_.size(), 1u);
+  EXPECT_EQ(out_[0].first.role, Role::kClient);
+}
+
+TEST_F(TrackerTest, NonHttpConnectionIsIgnoredAndCounted) {
+  EventGenerator g({60, 9, 5}, Role::kClient);
+  tracker_.OnOpen(g.Open());
+  tracker_.OnData(g.Data(Direction::kEgress, "*1\r\n$4\r\nPING\r\n"));
+  tracker_.OnData(g.Data(Direction::kIngress, "+PONG\r\n"));
+  EXPECT_TRUE(out_.empty());
+  EXPECT_EQ(metrics_.Sum("kspan_connections_unrecognised_total"), 1u);
+  EXPECT_EQ(metrics_.Sum("kspan_bytes_ignored_total"), 14u + 7u);
+}
+
+TEST_F(TrackerTest, ProcessExitFlushesARequestWithoutResponse) {
+  EventGenerator g({70, 4, 6}, Role::kClient);
+  tracker_.OnOpen(g.Open());
+  tracker_.OnData(g.Data(Direction::kEgress, kReq));
+  EXPECT_TRUE(out_.empty());
+  tracker_.OnProcessExit(70);
+  ASSERT_EQ(out_.size(), 1u);
+  EXPECT_TRUE(out_[0].second.response_missing);
+  EXPECT_EQ(tracker_.size(), 0u);
+}
+
+TEST_F(TrackerTest, DataWithoutOpenIsTrackedAndCounted) {
+  EventGenerator g({80, 4, 7}, Role::kClient);
+  tracker_.OnData(g.Data(Direction::kEgress, kReq));
+  tracker_.OnData(g.Data(Direction::kIngress, kResp));
+  ASSERT_EQ(out_.size(), 1u);
+  EXPECT_FALSE(out_[0].first.tuple_known);
+  EXPECT_EQ(metrics_.Sum("kspan_connections_missing_open_total"), 1u);
+}
+
+TEST(TrackerBounds, TableIsBoundedAndEvictionsCounted) {
+  metrics::Registry m;
+  TrackerOptions o;
+  o.max_connections = 16;
+  ConnTracker t(o, &m, [](const ConnInfo&, protocols::http1::Record&&) {});
+  for (uint32_t i = 0; i < 100; ++i) {
+    EventGenerator g({1, static_cast<int32_t>(i), i + 1}, Role::kClient);
+    t.OnOpen(g.Open());
+    EXPECT_LE(t.size(), 16u);
+  }
+  EXPECT_GE(m.Sum("kspan_connections_evicted_total"), 84u);
+}
+
+TEST(TrackerBounds, IdleConnectionsExpire) {
+  metrics::Registry m;
+  TrackerOptions o;
+  o.idle_timeout_ns = 1'000'000'000;
+  ConnTracker t(o, &m, [](const ConnInfo&, protocols::http1::Record&&) {});
+  EventGenerator g({1, 3, 1}, Role::kClient);
+  auto open = g.Open();
+  t.OnOpen(open);
+  t.Tick(open.ts_ns + 500'000'000);
+  EXPECT_EQ(t.size(), 1u);
+  t.Tick(open.ts_ns + 2'000'000'000);
+  EXPECT_EQ(t.size(), 0u);
+}
+
+}  // namespace
+}  // namespace kspan::conntrack

@@ -1,0 +1,171 @@
+#include "events/decode.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <vector>
+
+#include "kspan/bpf/events.h"
+
+namespace kspan::events {
+namespace {
+
+struct Recorder : EventSink {
+  std::vector<ConnOpenEvent> opens;
+  std::vector<DataEvent> data;
+  std::vector<std::string> payloads;
+  std::vector<ConnCloseEvent> closes;
+  std::vector<ProcessExecEvent> execs;
+  std::vector<ProcessExitEvent> exits;
+  void OnConnOpen(const ConnOpenEvent& e) override { opens.push_back(e); }
+  void OnData(const DataEvent& e) override {
+    data.push_back(e);
+    payloads.emplace_back(e.data);
+  }
+  void OnConnClose(const ConnCloseEvent& e) override { closes.push_back(e); }
+  void OnExec(const ProcessExecEvent& e) override { execs.push_back(e); }
+  void OnExit(const ProcessExitEvent& e) override { exits.push_back(e); }
+};
+
+const BootClock kClock(1'000'000'000);  // boot + 1 s = unix
+
+std::vector<uint8_t> DataRecord(const std::string& payload, uint32_t total, uint8_t dir = KSPAN_DIR_EGRESS) {
+  std::vector<uint8_t> buf(offsetof(kspan_data_event, data) + payload.size());
+  kspan_data_event e{};
+  e.hdr.type = KSPAN_EV_DATA;
+  e.hdr.tgid = 42;
+  e.hdr.tid = 43;
+  e.hdr.ts_ns = 500;
+  e.conn = {42, 7, 9};
+  e.enter_ns = 400;
+  e.position = 1000;
+  e.total_len = total;
+  e.captured_len = static_cast<uint32_t>(payload.size());
+  e.direction = dir;
+  e.role = KSPAN_ROLE_SERVER;
+  std::memcpy(buf.data(), &e, offsetof(kspan_data_event, data));
+  std::memcpy(buf.data() + offsetof(kspan_data_event, data), payload.data(), payload.size());
+  return buf;
+}
+
+TEST(Decode, DataEventFieldsAndClock) {
+  Recorder r;
+  auto rec = DataRecord("GET / HTTP/1.1\r\n", 100);
+  ASSERT_EQ(DecodeRecord(rec.data(), rec.size(), kClock, &r), DecodeResult::kOk);
+  ASSERT_EQ(r.data.size(), 1u);
+  const DataEvent& e = r.data[0];
+  EXPECT_EQ(e.key, (ConnKey{42, 7, 9}));
+  EXPECT_EQ(e.tid, 43u);
+  EXPECT_EQ(e.enter_ns, 1'000'000'400u);
+  EXPECT_EQ(e.exit_ns, 1'000'000'500u);
+  EXPECT_EQ(e.position, 1000u);
+  EXPECT_EQ(e.total_len, 100u);
+  EXPECT_EQ(e.direction, Direction::kEgress);
+  EXPECT_EQ(e.role, Role::kServer);
+  EXPECT_EQ(r.payloads[0], "GET / HTTP/1.1\r\n");
+}
+
+TEST(Decode, DataEventInconsistentLengthsAreRejected) {
+  Recorder r;
+  auto rec = DataRecord("abcdef", 3);  // captured > total
+  EXPECT_EQ(DecodeRecord(rec.data(), rec.size(), kClock, &r), DecodeResult::kBadLength);
+  auto rec2 = DataRecord("abcdef", 10);
+  EXPECT_EQ(DecodeRecord(rec2.data(), rec2.size() - 1, kClock, &r), DecodeResult::kBadLength);  // cut short
+  auto rec3 = DataRecord("abc", 10, 7);  // bad direction
+  EXPECT_EQ(DecodeRecord(rec3.data(), rec3.size(), kClock, &r), DecodeResult::kBadLength);
+  EXPECT_TRUE(r.data.empty());
+}
+
+TEST(Decode, ShortAndUnknownRecords) {
+  Recorder r;
+  uint8_t tiny[8] = {};
+  EXPECT_EQ(DecodeRecord(tiny, sizeof(tiny), kClock, &r), DecodeResult::kTooShort);
+  kspan_event_header h{};
+  h.type = 99;
+  EXPECT_EQ(DecodeRecord(&h, sizeof(h), kClock, &r), DecodeResult::kUnknownType);
+  h.type = KSPAN_EV_CONN_OPEN;
+  EXPECT_EQ(DecodeRecord(&h, sizeof(h), kClock, &r), DecodeResult::kTooShort);
+}
+
+TEST(Decode, ConnOpenIpv4AndMappedIpv6) {
+  Recorder r;
+  kspan_conn_event e{};
+  e.hdr.type = KSPAN_EV_CONN_OPEN;
+  e.conn = {5, 3, 77};
+  e.family = AF_INET;
+  e.local_port = 8080;
+  e.remote_port = 40000;
+  e.role = KSPAN_ROLE_SERVER;
+  inet_pton(AF_INET, "127.0.0.1", e.local_addr);
+  inet_pton(AF_INET, "10.1.2.3", e.remote_addr);
+  ASSERT_EQ(DecodeRecord(&e, sizeof(e), kClock, &r), DecodeResult::kOk);
+  e.family = AF_INET6;
+  e.flags = KSPAN_CONN_F_MIDSTREAM;
+  inet_pton(AF_INET6, "::ffff:127.0.0.2", e.local_addr);
+  inet_pton(AF_INET6, "2001:db8::1", e.remote_addr);
+  ASSERT_EQ(DecodeRecord(&e, sizeof(e), kClock, &r), DecodeResult::kOk);
+  ASSERT_EQ(r.opens.size(), 2u);
+  EXPECT_EQ(r.opens[0].tuple.local.address, "127.0.0.1");
+  EXPECT_EQ(r.opens[0].tuple.local.port, 8080);
+  EXPECT_EQ(r.opens[0].tuple.remote.address, "10.1.2.3");
+  EXPECT_EQ(r.opens[0].tuple.remote.port, 40000);
+  EXPECT_EQ(r.opens[0].role, Role::kServer);
+  EXPECT_FALSE(r.opens[0].midstream);
+  EXPECT_EQ(r.opens[1].tuple.local.address, "127.0.0.2");  // v4-mapped shown as v4
+  EXPECT_EQ(r.opens[1].tuple.remote.address, "2001:db8::1");
+  EXPECT_TRUE(r.opens[1].midstream);
+}
+
+TEST(Decode, ExecSplitsArgvAndBoundsStrings) {
+  Recorder r;
+  kspan_exec_event e{};
+  e.hdr.type = KSPAN_EV_PROC_EXEC;
+  e.hdr.tgid = 100;
+  e.ppid = 1;
+  std::memcpy(e.comm, "curlcurlcurlcurl", 16);  // no NUL: must stay bounded
+  std::strcpy(e.filename, "/usr/bin/curl");
+  const char args[] = "curl\0-s\0http://x/";
+  std::memcpy(e.args, args, sizeof(args) - 1);
+  e.args_len = sizeof(args) - 1;
+  ASSERT_EQ(DecodeRecord(&e, sizeof(e), kClock, &r), DecodeResult::kOk);
+  ASSERT_EQ(r.execs.size(), 1u);
+  EXPECT_EQ(r.execs[0].comm, "curlcurlcurlcurl");
+  EXPECT_EQ(r.execs[0].filename, "/usr/bin/curl");
+  EXPECT_EQ(r.execs[0].argv, (std::vector<std::string>{"curl", "-s", "http://x/"}));
+  e.args_len = KSPAN_ARGS_LEN + 1;
+  EXPECT_EQ(DecodeRecord(&e, sizeof(e), kClock, &r), DecodeResult::kBadLength);
+}
+
+TEST(Decode, CloseAndExit) {
+  Recorder r;
+  kspan_close_event c{};
+  c.hdr.type = KSPAN_EV_CONN_CLOSE;
+  c.conn = {1, 2, 3};
+  c.bytes_sent = 10;
+  c.bytes_received = 20;
+  ASSERT_EQ(DecodeRecord(&c, sizeof(c), kClock, &r), DecodeResult::kOk);
+  kspan_exit_event x{};
+  x.hdr.type = KSPAN_EV_PROC_EXIT;
+  x.hdr.tgid = 9;
+  x.exit_code = 256;
+  ASSERT_EQ(DecodeRecord(&x, sizeof(x), kClock, &r), DecodeResult::kOk);
+  EXPECT_EQ(r.closes[0].bytes_sent, 10u);
+  EXPECT_EQ(r.closes[0].bytes_received, 20u);
+  EXPECT_EQ(r.exits[0].pid, 9u);
+  EXPECT_EQ(r.exits[0].exit_code, 256);
+}
+
+TEST(BootClock, OffsetIsWallMinusBoot) {
+  BootClock c;
+  timespec boot{}, real{};
+  clock_gettime(CLOCK_BOOTTIME, &boot);
+  clock_gettime(CLOCK_REALTIME, &real);
+  const uint64_t b = uint64_t(boot.tv_sec) * 1'000'000'000 + boot.tv_nsec;
+  const uint64_t w = uint64_t(real.tv_sec) * 1'000'000'000 + real.tv_nsec;
+  const int64_t diff = static_cast<int64_t>(c.ToUnixNs(b)) - static_cast<int64_t>(w);
+  EXPECT_LT(std::llabs(diff), 5'000'000);  // within 5 ms
+}
+
+}  // namespace
+}  // namespace kspan::events

@@ -1,0 +1,104 @@
+#include "process/process_table.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+
+namespace kspan::process {
+namespace {
+
+using namespace std::string_literals;  // "a\0b"s keeps embedded NULs, sized by the compiler
+
+std::string Str(const model::Resource& r, const std::string& key) {
+  for (const auto& a : r.attributes) {
+    if (a.key == key && std::holds_alternative<std::string>(a.value)) return std::get<std::string>(a.value);
+  }
+  return "<missing>";
+}
+
+int64_t Int(const model::Resource& r, const std::string& key) {
+  for (const auto& a : r.attributes) {
+    if (a.key == key && std::holds_alternative<int64_t>(a.value)) return std::get<int64_t>(a.value);
+  }
+  return -1;
+}
+
+class ProcessTableTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/kspan-proc-XXXXXX";
+    root_ = mkdtemp(tmpl);
+  }
+  void FakeProcess(uint32_t pid, const std::string& exe, const std::string& cmdline, const std::string& environ) {
+    const std::string dir = root_ + "/" + std::to_string(pid);
+    mkdir(dir.c_str(), 0755);
+    symlink(exe.c_str(), (dir + "/exe").c_str());
+    std::ofstream(dir + "/cmdline", std::ios::binary) << cmdline;
+    std::ofstream(dir + "/environ", std::ios::binary) << environ;
+    std::ofstream(dir + "/status") << "Name:\tx\nPPid:\t77\n";
+  }
+  std::string root_;
+};
+
+TEST_F(ProcessTableTest, ServiceNameFromEnvironmentWins) {
+  FakeProcess(10, "/usr/bin/python3.11", "python3\0-m\0http.server\0"s,
+              "PATH=/bin\0OTEL_SERVICE_NAME=checkout\0OTEL_RESOURCE_ATTRIBUTES=service.name=ignored,"
+              "deployment.environment.name=prod%20eu,team=pay\0"s);
+  ProcessTable t({.proc_root = root_, .host_name = "node-1"});
+  auto r = t.ResourceFor(10);
+  EXPECT_EQ(Str(*r, "service.name"), "checkout");
+  EXPECT_EQ(Str(*r, "deployment.environment.name"), "prod eu");
+  EXPECT_EQ(Str(*r, "team"), "pay");
+  EXPECT_EQ(Int(*r, "process.pid"), 10);
+  EXPECT_EQ(Int(*r, "process.parent_pid"), 77);
+  EXPECT_EQ(Str(*r, "process.executable.name"), "python3.11");
+  EXPECT_EQ(Str(*r, "process.executable.path"), "/usr/bin/python3.11");
+  EXPECT_EQ(Str(*r, "process.command_line"), "python3 -m http.server");
+  EXPECT_EQ(Str(*r, "host.name"), "node-1");
+  EXPECT_EQ(Str(*r, "telemetry.distro.name"), "kspan");
+  EXPECT_EQ(r.get(), t.ResourceFor(10).get());  // built once, shared
+}
+
+TEST_F(ProcessTableTest, ResourceAttributesServiceNameThenExecutable) {
+  FakeProcess(11, "/usr/sbin/nginx", "nginx\0"s, "OTEL_RESOURCE_ATTRIBUTES=service.name=edge\0"s);
+  FakeProcess(12, "/usr/bin/curl", "curl\0"s, "");
+  ProcessTable t({.proc_root = root_});
+  EXPECT_EQ(Str(*t.ResourceFor(11), "service.name"), "edge");
+  EXPECT_EQ(Str(*t.ResourceFor(12), "service.name"), "curl");
+}
+
+TEST_F(ProcessTableTest, GoneProcessFallsBackToExecEvent) {
+  ProcessTable t({.proc_root = root_});
+  events::ProcessExecEvent e;
+  e.pid = 99;
+  e.ppid = 3;
+  e.comm = "curl";
+  e.filename = "/usr/bin/curl";
+  e.argv = {"curl", "--token", "s3cr3t", "--user-password=hunter2", "http://x/"};
+  t.OnExec(e);
+  auto r = t.ResourceFor(99);
+  EXPECT_EQ(Str(*r, "service.name"), "curl");
+  EXPECT_EQ(Int(*r, "process.parent_pid"), 3);
+  EXPECT_EQ(Str(*r, "process.command_line"), "curl --token REDACTED --user-password=REDACTED http://x/");
+  t.OnExit({.pid = 99});
+  EXPECT_EQ(t.Find(99), nullptr);
+}
+
+TEST(RedactedCommandLine, KeepsOrdinaryArguments) {
+  EXPECT_EQ(RedactedCommandLine({"nginx", "-g", "daemon off;"}), "nginx -g daemon off;");
+  EXPECT_EQ(RedactedCommandLine({"app", "API_KEY=abc", "--secret", "x", "--verbose"}),
+            "app API_KEY=REDACTED --secret REDACTED --verbose");
+}
+
+TEST(ParseResourceAttributes, SkipsMalformedPairs) {
+  auto v = ParseResourceAttributes("a=1, b = 2 ,bad,=x,c=%41");
+  ASSERT_EQ(v.size(), 3u);
+  EXPECT_EQ(v[0], (std::pair<std::string, std::string>{"a", "1"}));
+  EXPECT_EQ(v[1], (std::pair<std::string, std::string>{"b", "2"}));
+  EXPECT_EQ(v[2], (std::pair<std::string, std::string>{"c", "A"}));
+}
+
+}  // namespace
+}  // namespace kspan::process

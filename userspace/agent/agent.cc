@@ -1,0 +1,184 @@
+#include "agent/agent.h"
+
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <string>
+
+#include <kspan/version.h>
+
+#include "agent/pipeline.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "events/bpf_event_source.h"
+#include "exporters/export_pipeline.h"
+#include "exporters/factory.h"
+
+namespace kspan::agent {
+namespace {
+
+std::atomic<int> g_stop_signal{0};
+
+void OnStopSignal(int sig) { g_stop_signal.store(sig); }
+
+// A crash of any thread kills the process, and the kernel then detaches every probe
+// (links and programs are released with their file descriptors). Say so on the way out.
+void OnFatalSignal(int sig) {
+  static const char kMsg[] = "{\"level\":\"error\",\"msg\":\"crashed; the kernel detaches every probe\",\"signal\":";
+  char num[8];
+  int n = 0;
+  for (int s = sig; s > 0 && n < 7; s /= 10) num[n++] = static_cast<char>('0' + s % 10);
+  ssize_t ignored = write(2, kMsg, sizeof(kMsg) - 1);
+  while (n > 0) ignored = write(2, &num[--n], 1);
+  ignored = write(2, "}\n", 2);
+  (void)ignored;
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+void InstallSignalHandlers() {
+  struct sigaction sa{};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: a signal ends the current poll at once
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  struct sigaction fatal{};
+  fatal.sa_handler = OnFatalSignal;
+  sigemptyset(&fatal.sa_mask);
+  fatal.sa_flags = SA_RESETHAND;
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) sigaction(sig, &fatal, nullptr);
+}
+
+uint64_t NowUnixNs() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
+
+void PublishKernelCounters(const events::BpfEventSource& src, metrics::Registry* m) {
+  const auto k = src.ReadKernelCounters();
+  for (int i = 0; i < KSPAN_CNT_MAX; ++i) {
+    m->GetCounter("kspan_kernel_counter", {{"name", events::KernelCounterName(i)}})->Set(k[static_cast<size_t>(i)]);
+  }
+}
+
+void LogStopped(const metrics::Registry& m, double seconds) {
+  // One line a person can read and a test can parse: totals, then every counter.
+  std::string counters;
+  for (const auto& s : m.Snapshot()) {
+    if (!counters.empty()) counters += ' ';
+    counters += metrics::SeriesName(s) + "=" + std::to_string(s.value);
+  }
+  const auto kernel = [&](const char* name) {
+    uint64_t v = 0;
+    for (const auto& s : m.Snapshot()) {
+      if (s.name == "kspan_kernel_counter" && !s.labels.empty() && s.labels[0].second == name) v = s.value;
+    }
+    return v;
+  };
+  const uint64_t ring_drops = kernel("ring_buffer_full_data") + kernel("ring_buffer_full_conn") +
+                              kernel("ring_buffer_full_proc");
+  log::Info("stopped",
+            {{"seconds", seconds},
+             {"events", m.Sum("kspan_events_total")},
+             {"bytes_moved", m.Sum("kspan_bytes_total")},
+             {"spans", m.Sum("kspan_spans_total")},
+             {"drops_ring_buffer_full", ring_drops},
+             {"drops_malformed_event", m.Sum("kspan_events_dropped_total")},
+             {"drops_export_queue_full", m.Sum("kspan_spans_dropped_total")},
+             {"drops_parse_failed", m.Sum("kspan_parse_failures_total")},
+             {"drops_conn_evicted", m.Sum("kspan_connections_evicted_total")},
+             {"export_failures", m.Sum("kspan_export_failures_total")},
+             {"counters", counters}});
+}
+
+}  // namespace
+
+int Run(const Config& config) {
+  log::Level level = log::Level::kInfo;
+  log::ParseLevel(config.log_level, &level);
+  log::SetLevel(level);
+  InstallSignalHandlers();
+  const auto started = std::chrono::steady_clock::now();
+
+  metrics::Registry metrics;
+
+  // Outputs first: a bad path fails before anything touches the kernel.
+  std::vector<std::unique_ptr<exporters::SpanExporter>> outs;
+  for (const std::string& spec : config.outputs) {
+    auto e = exporters::MakeExporter(spec);
+    if (!e.ok()) {
+      log::Error("bad output", {{"output", spec}, {"error", e.status().message()}});
+      return 2;
+    }
+    outs.push_back(std::move(*e));
+  }
+  exporters::ExportPipeline exports(std::move(outs), exporters::ExportPipeline::Options{}, &metrics);
+
+  events::BpfSourceOptions src_opts;
+  src_opts.capture_bytes = config.capture_bytes;
+  src_opts.ring_buffer_bytes = config.ring_buffer_bytes;
+  src_opts.pids = config.pids;
+  auto src = events::BpfEventSource::Open(src_opts, &metrics);
+  if (!src.ok()) {
+    log::Error("cannot start", {{"error", src.status().message()}, {"code", StatusCodeName(src.status().code())}});
+    return 1;
+  }
+  std::unique_ptr<events::BpfEventSource> source = std::move(*src);
+
+  PipelineOptions popts;
+  popts.tracker.http.max_body_prefix = config.capture_bytes;
+  Pipeline pipeline(popts, &metrics, &exports);
+
+  std::string outputs_list;
+  for (const auto& o : config.outputs) outputs_list += (outputs_list.empty() ? "" : ",") + o;
+  log::Info("ready", {{"version", KSPAN_VERSION},
+                      {"programs", source->attached_programs()},
+                      {"missing_hooks", static_cast<uint64_t>(source->missing_hooks().size())},
+                      {"outputs", outputs_list},
+                      {"capture_bytes", config.capture_bytes},
+                      {"pid", static_cast<int64_t>(getpid())},
+                      {"startup_ms", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count()}});
+
+  const auto deadline = config.duration_seconds > 0
+                            ? started + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                            std::chrono::duration<double>(config.duration_seconds))
+                            : std::chrono::steady_clock::time_point::max();
+  auto next_tick = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  int exit_code = 0;
+  while (g_stop_signal.load() == 0) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) break;
+    auto r = source->Poll(&pipeline, std::chrono::milliseconds(config.drain_interval_ms));
+    if (!r.ok()) {
+      log::Error("event source failed", {{"error", r.status().message()}});
+      exit_code = 1;
+      break;
+    }
+    if (now >= next_tick) {
+      pipeline.Tick(NowUnixNs());
+      PublishKernelCounters(*source, &metrics);
+      next_tick = now + std::chrono::seconds(1);
+    }
+  }
+  if (int sig = g_stop_signal.load()) log::Info("stopping", {{"signal", strsignal(sig)}});
+
+  // Drain what is already in the ring, then detach every probe before the slower work.
+  (void)source->Poll(&pipeline, std::chrono::milliseconds(0));
+  PublishKernelCounters(*source, &metrics);
+  source.reset();
+  log::Info("detached");
+  pipeline.Finish();
+  if (!exports.Flush(std::chrono::seconds(10))) log::Warn("not every span was exported before the deadline");
+  exports.Shutdown();
+  LogStopped(metrics, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  return exit_code;
+}
+
+}  // namespace kspan::agent

@@ -1,0 +1,59 @@
+// Wires the user-space stages in their one direction:
+//
+//   EventSink (this) ─▶ ProcessTable   (exec/exit → resources)
+//                    └▶ ConnTracker ─▶ http1 parser ─▶ records ─▶ BuildHttpSpan ─▶ ExportPipeline
+//
+// Runs on the polling thread; never blocks on an exporter (ExportPipeline::Submit drops
+// and counts when its queue is full).
+#pragma once
+
+#include <memory>
+
+#include "common/metrics.h"
+#include "conntrack/conn_tracker.h"
+#include "correlator/http_span.h"
+#include "events/event_sink.h"
+#include "exporters/export_pipeline.h"
+#include "process/process_table.h"
+
+namespace kspan::agent {
+
+struct PipelineOptions {
+  conntrack::TrackerOptions tracker;
+  process::ProcessTableOptions processes;
+  correlator::HttpSpanOptions http_spans;
+};
+
+class Pipeline : public events::EventSink {
+ public:
+  Pipeline(PipelineOptions options, metrics::Registry* metrics, exporters::ExportPipeline* exports);
+
+  void OnConnOpen(const events::ConnOpenEvent& e) override;
+  void OnData(const events::DataEvent& e) override;
+  void OnConnClose(const events::ConnCloseEvent& e) override;
+  void OnExec(const events::ProcessExecEvent& e) override;
+  void OnExit(const events::ProcessExitEvent& e) override;
+
+  // Periodic housekeeping (idle connections); about once a second.
+  void Tick(uint64_t now_ns);
+  // Ends every connection so requests in flight come out as spans.
+  void Finish();
+
+ private:
+  void OnRecord(const conntrack::ConnInfo& conn, protocols::http1::Record&& record);
+
+  PipelineOptions options_;
+  exporters::ExportPipeline* exports_;
+  process::ProcessTable processes_;
+  conntrack::ConnTracker tracker_;
+  metrics::Counter* ev_open_;
+  metrics::Counter* ev_data_;
+  metrics::Counter* ev_close_;
+  metrics::Counter* ev_exec_;
+  metrics::Counter* ev_exit_;
+  metrics::Counter* bytes_moved_;
+  metrics::Counter* bytes_captured_;
+  metrics::Counter* spans_;
+};
+
+}  // namespace kspan::agent

@@ -1,0 +1,191 @@
+#include "conntrack/conn_tracker.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace kspan::conntrack {
+
+using events::Direction;
+using events::Role;
+namespace http1 = protocols::http1;
+
+ConnTracker::ConnTracker(TrackerOptions options, metrics::Registry* m, HttpRecordSink sink)
+    : options_(std::move(options)), sink_(std::move(sink)) {
+  opened_ = m->GetCounter("kspan_connections_total");
+  missing_open_ = m->GetCounter("kspan_connections_missing_open_total");
+  evicted_idle_ = m->GetCounter("kspan_connections_evicted_total", {{"reason", "idle"}});
+  evicted_full_ = m->GetCounter("kspan_connections_evicted_total", {{"reason", "table_full"}});
+  not_http_ = m->GetCounter("kspan_connections_unrecognised_total");
+  gaps_ = m->GetCounter("kspan_stream_gaps_total");
+  bytes_ignored_ = m->GetCounter("kspan_bytes_ignored_total");
+  http_invalid_ = m->GetCounter("kspan_parse_failures_total", {{"protocol", "http1"}});
+  http_bytes_dropped_ = m->GetCounter("kspan_parse_bytes_dropped_total", {{"protocol", "http1"}});
+  http_unmatched_ = m->GetCounter("kspan_records_dropped_total", {{"protocol", "http1"}, {"reason", "unmatched_response"}});
+  http_unanswered_ = m->GetCounter("kspan_requests_unanswered_total", {{"protocol", "http1"}});
+  http_gaps_ = m->GetCounter("kspan_parse_gaps_total", {{"protocol", "http1"}});
+  records_out_ = m->GetCounter("kspan_records_total", {{"protocol", "http1"}});
+}
+
+ConnTracker::~ConnTracker() = default;
+
+ConnTracker::Conn& ConnTracker::Create(const events::ConnKey& key, uint64_t now_ns) {
+  if (conns_.size() >= options_.max_connections) EvictOldest();
+  Conn& c = conns_[key];
+  c.info.key = key;
+  c.last_activity_ns = now_ns;
+  opened_->Add();
+  return c;
+}
+
+void ConnTracker::OnOpen(const events::ConnOpenEvent& e) {
+  auto it = conns_.find(e.key);
+  if (it != conns_.end()) {
+    // Same generation twice cannot happen; be safe and start over.
+    Finish(it->second, nullptr);
+    conns_.erase(it);
+  }
+  Conn& c = Create(e.key, e.ts_ns);
+  c.info.role = e.role;
+  c.info.tuple = e.tuple;
+  c.info.tuple_known = true;
+  c.saw_start = !e.midstream;
+}
+
+void ConnTracker::OnData(const events::DataEvent& e) {
+  auto it = conns_.find(e.key);
+  if (it == conns_.end()) {
+    // The open event was lost (ring buffer full): track it without a tuple.
+    missing_open_->Add();
+    Conn& c = Create(e.key, e.exit_ns);
+    c.info.role = e.role;
+    it = conns_.find(e.key);
+  }
+  Conn& c = it->second;
+  c.last_activity_ns = e.exit_ns;
+  DirectionAccount& acct = e.direction == Direction::kEgress ? c.egress : c.ingress;
+  acct.bytes_seen += e.total_len;
+  acct.end = std::max(acct.end, e.position + e.total_len);
+  acct.start = std::min(acct.start, e.position);
+
+  if (c.protocol == Protocol::kUnknown) Detect(c, e);
+  if (c.protocol != Protocol::kHttp1) {
+    bytes_ignored_->Add(e.total_len);
+    return;
+  }
+  c.http->AddData(e.direction == Direction::kEgress, e.position, e.data, e.total_len,
+                  e.direction == Direction::kEgress ? e.enter_ns : e.exit_ns, e.exit_ns, e.tid);
+  Drain(c);
+}
+
+// Looks at the first bytes of the request direction. HTTP/1 requests start a stream, so
+// for a connection seen from its start one look decides; one joined mid-stream may be in
+// the middle of a body, so a few chunks are tried.
+void ConnTracker::Detect(Conn& c, const events::DataEvent& e) {
+  const bool egress = e.direction == Direction::kEgress;
+  Role role = c.info.role;
+  const bool request_direction =
+      role == Role::kUnknown || (role == Role::kClient && egress) || (role == Role::kServer && !egress);
+  if (!request_direction) return;  // a response cannot come first; wait for the request
+  const bool from_start = c.saw_start && e.position == 0;
+  if (http1::LooksLikeRequest(e.data)) {
+    if (role == Role::kUnknown) {
+      c.info.role = egress ? Role::kClient : Role::kServer;
+      c.info.role_inferred = true;
+    }
+    c.protocol = Protocol::kHttp1;
+    c.http = std::make_unique<http1::Connection>(c.info.role == Role::kClient, options_.http);
+    return;
+  }
+  if (from_start || ++c.detect_attempts >= options_.max_detect_attempts) {
+    c.protocol = Protocol::kOther;
+    not_http_->Add();
+  }
+}
+
+void ConnTracker::Drain(Conn& c) {
+  records_.clear();
+  http1::Stats stats;
+  c.http->Drain(&records_, &stats);
+  http_invalid_->Add(stats.frames_invalid);
+  http_bytes_dropped_->Add(stats.bytes_dropped);
+  http_unmatched_->Add(stats.responses_unmatched);
+  http_unanswered_->Add(stats.requests_unanswered);
+  http_gaps_->Add(stats.gaps);
+  for (auto& r : records_) {
+    records_out_->Add();
+    sink_(c.info, std::move(r));
+  }
+  records_.clear();
+}
+
+void ConnTracker::Finish(Conn& c, const events::ConnCloseEvent* close) {
+  // Bytes the kernel moved that no event reached us for: a gap. A stream seen from its
+  // start begins at 0; one joined mid-stream at the lowest position seen.
+  const bool from_zero = c.saw_start;
+  auto missing = [from_zero](const DirectionAccount& a, uint64_t kernel_total) {
+    const uint64_t end = std::max(a.end, kernel_total);
+    const uint64_t start = from_zero ? 0 : (a.start == UINT64_MAX ? end : a.start);
+    return end - start > a.bytes_seen;
+  };
+  const bool gap = missing(c.egress, close ? close->bytes_sent : 0) ||
+                   missing(c.ingress, close ? close->bytes_received : 0);
+  if (gap) gaps_->Add();
+  if (c.http) {
+    c.http->Close();
+    Drain(c);
+  }
+}
+
+void ConnTracker::OnClose(const events::ConnCloseEvent& e) {
+  auto it = conns_.find(e.key);
+  if (it == conns_.end()) return;
+  Finish(it->second, &e);
+  conns_.erase(it);
+}
+
+void ConnTracker::OnProcessExit(uint32_t pid) {
+  for (auto it = conns_.begin(); it != conns_.end();) {
+    if (it->first.pid == pid) {
+      Finish(it->second, nullptr);
+      it = conns_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void ConnTracker::Tick(uint64_t now_ns) {
+  for (auto it = conns_.begin(); it != conns_.end();) {
+    if (now_ns > it->second.last_activity_ns + options_.idle_timeout_ns) {
+      evicted_idle_->Add();
+      Finish(it->second, nullptr);
+      it = conns_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void ConnTracker::EvictOldest() {
+  // Evict the least recently active eighth: O(n) once per n/8 insertions.
+  std::vector<std::pair<uint64_t, events::ConnKey>> by_age;
+  by_age.reserve(conns_.size());
+  for (const auto& [key, c] : conns_) by_age.emplace_back(c.last_activity_ns, key);
+  const size_t n = std::max<size_t>(1, by_age.size() / 8);
+  std::nth_element(by_age.begin(), by_age.begin() + static_cast<long>(n - 1), by_age.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (size_t i = 0; i < n; ++i) {
+    auto it = conns_.find(by_age[i].second);
+    if (it == conns_.end()) continue;
+    evicted_full_->Add();
+    Finish(it->second, nullptr);
+    conns_.erase(it);
+  }
+}
+
+void ConnTracker::CloseAll() {
+  for (auto& [key, c] : conns_) Finish(c, nullptr);
+  conns_.clear();
+}
+
+}  // namespace kspan::conntrack

@@ -1,0 +1,110 @@
+// Connection tracker: turns open/data/close events into per-connection byte streams and
+// hands them to the protocol parser that recognises them (HTTP/1 today).
+//
+// A connection is (pid, fd, generation): the kernel bumps the generation whenever an fd
+// starts a new socket, so fd reuse never merges two connections. The role comes from
+// connect (client) or accept (server); for sockets open before kspan started it is
+// inferred from which direction carries the first request.
+//
+//   event ──▶ Conn{tuple, role, per-direction accounting} ──▶ detect protocol on the
+//             first bytes of the request direction ──▶ http1::Connection ──▶ records
+//
+// Bounded: at most max_connections; idle ones are dropped after idle_timeout, and when
+// the table is full the least recently active are evicted (counted).
+// Single-threaded: the pipeline thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <unordered_map>
+
+#include "common/metrics.h"
+#include "events/events.h"
+#include "protocols/http1/connection.h"
+
+namespace kspan::conntrack {
+
+struct ConnInfo {
+  events::ConnKey key;
+  events::Role role = events::Role::kUnknown;
+  events::SocketTuple tuple;
+  bool tuple_known = false;  // false when the open event was lost
+  bool role_inferred = false;
+};
+
+struct TrackerOptions {
+  size_t max_connections = 65536;
+  uint64_t idle_timeout_ns = 300ull * 1'000'000'000;
+  protocols::http1::Limits http;
+  // Chunks of a mid-stream connection examined for a protocol before giving up on it.
+  int max_detect_attempts = 8;
+};
+
+using HttpRecordSink = std::function<void(const ConnInfo&, protocols::http1::Record&&)>;
+
+// Per-direction byte accounting, used to detect gaps (bytes the kernel moved that kspan
+// never saw an event for).
+struct DirectionAccount {
+  uint64_t bytes_seen = 0;  // sum of total_len of events received
+  uint64_t end = 0;         // highest position + length seen
+  uint64_t start = UINT64_MAX;  // lowest position seen
+};
+
+class ConnTracker {
+ public:
+  ConnTracker(TrackerOptions options, metrics::Registry* metrics, HttpRecordSink sink);
+  ~ConnTracker();
+
+  void OnOpen(const events::ConnOpenEvent& e);
+  void OnData(const events::DataEvent& e);
+  void OnClose(const events::ConnCloseEvent& e);
+  // The process ended: its sockets are closed by the kernel without close() events.
+  void OnProcessExit(uint32_t pid);
+  // Evicts idle connections; call about once a second.
+  void Tick(uint64_t now_ns);
+  // Closes every connection (at shutdown) so pending records come out.
+  void CloseAll();
+
+  size_t size() const { return conns_.size(); }
+  uint64_t gaps_detected() const { return gaps_->Value(); }
+
+ private:
+  enum class Protocol { kUnknown, kHttp1, kOther };
+  struct Conn {
+    ConnInfo info;
+    Protocol protocol = Protocol::kUnknown;
+    int detect_attempts = 0;
+    bool saw_start = false;  // opened by connect/accept: streams start at position 0
+    uint64_t last_activity_ns = 0;
+    DirectionAccount egress, ingress;
+    std::unique_ptr<protocols::http1::Connection> http;
+  };
+
+  Conn& Create(const events::ConnKey& key, uint64_t now_ns);
+  void Detect(Conn& c, const events::DataEvent& e);
+  void Drain(Conn& c);
+  void Finish(Conn& c, const events::ConnCloseEvent* close);
+  void EvictOldest();
+
+  TrackerOptions options_;
+  HttpRecordSink sink_;
+  std::unordered_map<events::ConnKey, Conn, events::ConnKeyHash> conns_;
+  std::vector<protocols::http1::Record> records_;  // reused scratch
+
+  metrics::Counter* opened_;
+  metrics::Counter* missing_open_;
+  metrics::Counter* evicted_idle_;
+  metrics::Counter* evicted_full_;
+  metrics::Counter* not_http_;
+  metrics::Counter* gaps_;
+  metrics::Counter* bytes_ignored_;
+  metrics::Counter* http_invalid_;
+  metrics::Counter* http_bytes_dropped_;
+  metrics::Counter* http_unmatched_;
+  metrics::Counter* http_unanswered_;
+  metrics::Counter* http_gaps_;
+  metrics::Counter* records_out_;
+};
+
+}  // namespace kspan::conntrack

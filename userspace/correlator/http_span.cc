@@ -1,0 +1,351 @@
+#include "correlator/http_span.h"
+
+#include <algorithm>
+#include <array>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "correlator/url.h"
+
+namespace kspan::correlator {
+namespace {
+
+using protocols::http1::Message;
+using protocols::http1::Record;
+
+constexpr std::array<std::string_view, 9> kKnownMethods = {
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+};
+
+// W3C Trace Context §3.3.1.5: vendors should propagate at least 512 characters of
+// tracestate and may cut whole list members beyond that. 32 members of up to 256 + 256
+// characters is the spec's ceiling; 4 KiB keeps any sane list and bounds a hostile one.
+constexpr size_t kMaxTraceStateBytes = 4096;
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+std::string_view TrimOws(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// The first item of a comma-separated list header (X-Forwarded-For: "client, proxy1").
+std::string_view FirstListItem(std::string_view v) {
+  return TrimOws(v.substr(0, v.find(',')));
+}
+
+// The value of parameter `name` in the first element of a Forwarded header (RFC 7239 §4):
+//   Forwarded: for="[2001:db8::17]:4711";proto=https;host=example.com, for=10.0.0.1
+// Quoted strings may hold ',' and ';'. Returns the value unquoted, or empty.
+std::string_view ForwardedParam(std::string_view header, std::string_view name) {
+  size_t i = 0;
+  while (i < header.size()) {
+    const size_t pair_start = i;
+    bool quoted = false;
+    size_t eq = std::string_view::npos;
+    for (; i < header.size(); ++i) {
+      const char c = header[i];
+      if (c == '"') quoted = !quoted;
+      if (quoted) continue;
+      if (c == '=' && eq == std::string_view::npos) eq = i;
+      if (c == ';' || c == ',') break;
+    }
+    const bool element_ends = i >= header.size() || header[i] == ',';
+    if (eq != std::string_view::npos) {
+      const std::string_view key = TrimOws(header.substr(pair_start, eq - pair_start));
+      if (EqualsIgnoreCase(key, name)) {
+        std::string_view value = TrimOws(header.substr(eq + 1, i - eq - 1));
+        if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+          value = value.substr(1, value.size() - 2);
+        }
+        return value;
+      }
+    }
+    if (element_ends) break;  // only the element nearest the client counts
+    ++i;
+  }
+  return {};
+}
+
+uint16_t DefaultPort(std::string_view scheme) {
+  if (scheme == "http") return 80;
+  if (scheme == "https") return 443;
+  return 0;
+}
+
+std::string ToLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+// A body was announced in the head, so a 0 size is a fact worth reporting.
+bool BodyDeclared(const Message& m) {
+  return m.HasHeader("Content-Length") || m.HasHeader("Transfer-Encoding");
+}
+
+class AttributeAdder {
+ public:
+  explicit AttributeAdder(std::vector<model::Attribute>* out) : out_(out) {}
+  void Str(std::string_view key, std::string_view value) { Own(key, std::string(value)); }
+  void Own(std::string_view key, std::string&& value) {
+    out_->push_back({std::string(key), model::AttributeValue(std::move(value))});
+  }
+  void Int(std::string_view key, int64_t value) {
+    out_->push_back({std::string(key), model::AttributeValue(value)});
+  }
+
+ private:
+  std::vector<model::Attribute>* out_;
+};
+
+// W3C Trace Context on a SERVER span. Exactly one valid traceparent header gives the
+// context (two of them make it ambiguous, hence invalid, as the W3C test suite expects);
+// every tracestate header is joined in order, only when the traceparent was valid.
+void ContinueIncomingTrace(const Message& request, model::Span* span) {
+  std::string_view traceparent;
+  int traceparent_count = 0;
+  for (const auto& [name, value] : request.headers) {
+    if (EqualsIgnoreCase(name, "traceparent")) {
+      traceparent = value;
+      ++traceparent_count;
+    }
+  }
+  std::optional<model::TraceParent> tp;
+  if (traceparent_count == 1) tp = model::ParseTraceParent(traceparent);
+  if (!tp) {
+    span->trace_id = model::TraceId::Random();
+    span->trace_flags = 0x01;  // sampled: kspan traces everything it sees
+    return;
+  }
+  span->trace_id = tp->trace_id;
+  span->parent_span_id = tp->parent_id;
+  span->trace_flags = tp->flags;
+
+  std::string state;
+  for (const auto& [name, value] : request.headers) {
+    if (!EqualsIgnoreCase(name, "tracestate")) continue;
+    const std::string_view v = TrimOws(value);
+    if (v.empty()) continue;
+    if (!state.empty()) state.push_back(',');
+    state.append(v);
+  }
+  for (const char c : state) {
+    if (c < 0x20 || c > 0x7E) return;  // not a list-member grammar: drop tracestate
+  }
+  if (state.size() > kMaxTraceStateBytes) {
+    // Cut whole list members from the end, as §3.3.1.5 allows.
+    const size_t comma = state.rfind(',', kMaxTraceStateBytes);
+    state.resize(comma == std::string::npos ? 0 : comma);
+  }
+  span->trace_state = std::move(state);
+}
+
+std::string PortString(uint16_t port) {
+  return std::to_string(port);
+}
+
+}  // namespace
+
+std::string_view NormalizeHttpMethod(std::string_view method) {
+  for (const std::string_view known : kKnownMethods) {
+    if (method == known) return known;
+  }
+  return "_OTHER";
+}
+
+model::Span BuildHttpSpan(const Record& record, const HttpConnContext& conn,
+                          std::shared_ptr<const model::Resource> resource, const HttpSpanOptions& options) {
+  const Message& req = record.request;
+  const Message& resp = record.response;
+  const bool has_response = !record.response_missing;
+  const bool server = conn.is_server;
+
+  model::Span span;
+  span.kind = server ? model::SpanKind::kServer : model::SpanKind::kClient;
+  span.resource = std::move(resource);
+  span.span_id = model::SpanId::Random();
+  if (server) {
+    ContinueIncomingTrace(req, &span);
+  } else {
+    span.trace_id = model::TraceId::Random();
+    span.trace_flags = 0x01;
+  }
+  span.start_time_unix_nano = req.start_ns;
+  span.end_time_unix_nano = std::max(has_response ? resp.end_ns : req.end_ns, req.start_ns);
+
+  const RequestTarget target = SplitTarget(req.target);
+  const bool has_path = target.form == TargetForm::kOrigin || target.form == TargetForm::kAbsolute;
+  const std::string url_template = has_path ? UrlTemplate(target.path) : std::string();
+
+  // Name and method.
+  const std::string_view method = NormalizeHttpMethod(req.method);
+  const bool known_method = method != "_OTHER";
+  span.name.reserve(url_template.size() + 8);
+  span.name = known_method ? method : std::string_view("HTTP");
+  if (!url_template.empty()) {
+    span.name.push_back(' ');
+    span.name += url_template;
+  }
+
+  span.attributes.reserve(20);
+  AttributeAdder add(&span.attributes);
+  add.Str("http.request.method", method);
+  if (!known_method) add.Str("http.request.method_original", req.method);
+  if (has_response) add.Int("http.response.status_code", resp.status_code);
+  if (!url_template.empty()) add.Str("url.template", url_template);
+
+  const events::Endpoint& local = conn.tuple.local;
+  const events::Endpoint& remote = conn.tuple.remote;
+  std::string scheme = conn.tls ? "https" : "http";
+
+  if (server) {
+    // What a proxy in front told us about the original request (semantic conventions
+    // "Setting server.address and server.port"; client.address note).
+    const std::string_view forwarded = req.Header("Forwarded");
+    std::string_view proto = ForwardedParam(forwarded, "proto");
+    if (proto.empty()) proto = FirstListItem(req.Header("X-Forwarded-Proto"));
+    if (!proto.empty() && (EqualsIgnoreCase(proto, "http") || EqualsIgnoreCase(proto, "https"))) {
+      scheme = ToLower(proto);
+    }
+    add.Str("url.scheme", scheme);
+    if (has_path && !target.path.empty()) add.Str("url.path", target.path);
+    if (target.has_query) {
+      add.Own("url.query",
+              options.redact_query_values ? RedactQuery(target.query) : std::string(target.query));
+    }
+
+    // A port the client named explicitly wins. Without one, a host a proxy reported or an
+    // absolute-form target implies the scheme's default port; a bare Host header gets the
+    // port the request actually arrived on.
+    std::optional<HostPort> host;
+    bool implies_default_port = true;
+    if (auto v = ForwardedParam(forwarded, "host"); !v.empty()) host = ParseHostPort(v);
+    if (!host) host = ParseHostPort(FirstListItem(req.Header("X-Forwarded-Host")));
+    if (!host && target.form == TargetForm::kAbsolute) host = ParseHostPort(target.authority);
+    if (!host) {
+      implies_default_port = false;
+      host = ParseHostPort(req.Header("Host"));
+    }
+    if (host) {
+      add.Str("server.address", host->host);
+      if (host->has_port) {
+        add.Int("server.port", host->port);
+      } else if (implies_default_port) {
+        if (const uint16_t p = DefaultPort(scheme)) add.Int("server.port", p);
+      } else if (local.port) {
+        add.Int("server.port", local.port);
+      }
+    } else {
+      if (!local.address.empty()) add.Str("server.address", local.address);
+      if (local.port) add.Int("server.port", local.port);
+    }
+
+    std::optional<HostPort> client;
+    std::string_view fwd_for = ForwardedParam(forwarded, "for");
+    if (fwd_for.empty()) fwd_for = FirstListItem(req.Header("X-Forwarded-For"));
+    // "unknown" and "_obfuscated" identifiers (RFC 7239 §6) name no address.
+    if (!fwd_for.empty() && fwd_for != "unknown" && fwd_for.front() != '_') client = ParseHostPort(fwd_for);
+    if (client) {
+      add.Str("client.address", client->host);
+      if (client->has_port) add.Int("client.port", client->port);
+    } else if (!remote.address.empty()) {
+      add.Str("client.address", remote.address);
+      if (remote.port) add.Int("client.port", remote.port);
+    }
+  } else {
+    // Where the client meant to go: an absolute-form target (a forward proxy is in the
+    // way), else the Host header, else the socket's remote end.
+    std::string_view userinfo;
+    std::optional<HostPort> host;
+    if (target.form == TargetForm::kAbsolute) {
+      const std::string s = ToLower(target.scheme);
+      if (DefaultPort(s)) scheme = s;
+      userinfo = target.userinfo;
+      host = ParseHostPort(target.authority);
+    } else if (target.form == TargetForm::kAuthority) {
+      host = ParseHostPort(target.authority);
+    }
+    if (!host) host = ParseHostPort(req.Header("Host"));
+    std::string_view address;
+    uint16_t port = 0;
+    if (host) {
+      address = host->host;
+      port = host->has_port ? host->port : DefaultPort(scheme);
+    } else {
+      address = remote.address;
+      port = remote.port;
+    }
+
+    std::string full;
+    full.reserve(scheme.size() + address.size() + req.target.size() + 32);
+    full += scheme;
+    full += "://";
+    if (!userinfo.empty()) full += "REDACTED:REDACTED@";  // url.full must not carry credentials
+    AppendUrlHost(&full, address);
+    if (port != 0 && port != DefaultPort(scheme)) {
+      full.push_back(':');
+      full += PortString(port);
+    }
+    if (has_path) {
+      full += target.path.empty() ? std::string_view("/") : target.path;
+      if (target.has_query) {
+        full.push_back('?');
+        if (options.redact_query_values) {
+          AppendRedactedQuery(&full, target.query);
+        } else {
+          full += target.query;
+        }
+      }
+    }
+    add.Own("url.full", std::move(full));
+    if (!address.empty()) add.Str("server.address", address);
+    if (port) add.Int("server.port", port);
+  }
+
+  if (!remote.address.empty()) {
+    add.Str("network.peer.address", remote.address);
+    if (remote.port) add.Int("network.peer.port", remote.port);
+  }
+  add.Str("network.protocol.name", "http");
+  const std::string_view version = !req.version.empty() ? req.version : resp.version;
+  if (!version.empty()) add.Str("network.protocol.version", version);
+  if (const std::string_view ua = req.Header("User-Agent"); !ua.empty()) add.Str("user_agent.original", ua);
+  if (req.body_size > 0 || BodyDeclared(req)) {
+    add.Int("http.request.body.size", static_cast<int64_t>(req.body_size));
+  }
+  if (has_response && (resp.body_size > 0 || BodyDeclared(resp))) {
+    add.Int("http.response.body.size", static_cast<int64_t>(resp.body_size));
+  }
+
+  // Status (semantic conventions "Status"): the code speaks for itself, so no message.
+  if (!has_response) {
+    span.status_code = model::StatusCode::kError;
+    span.status_message = "no response before the connection ended";
+    add.Str("error.type", "response_missing");
+  } else {
+    const int code = resp.status_code;
+    const bool error = code < 100 || code > 599 || code >= 500 || (!server && code >= 400);
+    if (error) {
+      span.status_code = model::StatusCode::kError;
+      add.Own("error.type", std::to_string(code));
+    }
+  }
+  return span;
+}
+
+}  // namespace kspan::correlator

@@ -1,0 +1,271 @@
+#include "events/bpf_event_source.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstring>
+#include <mutex>
+
+#include "common/log.h"
+#include "kspan.skel.h"
+
+namespace kspan::events {
+
+struct BpfEventSource::Skeleton : kspan_bpf {};
+
+namespace {
+
+// libbpf prints (including the verifier log) go to a bounded buffer, so a load failure
+// can report the tail of the log instead of pages of text on stderr.
+std::mutex g_libbpf_log_mu;
+std::string g_libbpf_log;
+constexpr size_t kLibbpfLogCap = 256 * 1024;
+
+int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
+  // The verifier log arrives as one message of up to megabytes: size it exactly.
+  va_list copy;
+  va_copy(copy, args);
+  const int n = vsnprintf(nullptr, 0, fmt, copy);
+  va_end(copy);
+  if (n <= 0) return 0;
+  std::string text(static_cast<size_t>(n) + 1, '\0');
+  vsnprintf(text.data(), text.size(), fmt, args);
+  text.resize(static_cast<size_t>(n));
+  {
+    std::lock_guard<std::mutex> lock(g_libbpf_log_mu);
+    g_libbpf_log += text;
+    if (g_libbpf_log.size() > kLibbpfLogCap) g_libbpf_log.erase(0, g_libbpf_log.size() - kLibbpfLogCap / 2);
+  }
+  if (level != LIBBPF_DEBUG && log::GetLevel() == log::Level::kDebug) {
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    log::Debug("libbpf", {{"text", text}});
+  }
+  return 0;
+}
+
+std::string LibbpfLogTail(size_t max_bytes) {
+  std::lock_guard<std::mutex> lock(g_libbpf_log_mu);
+  // Prefer the end of the last verifier log: that is where it says why it rejected.
+  const size_t end = g_libbpf_log.rfind("-- END PROG LOAD LOG --");
+  if (end != std::string::npos) {
+    const size_t begin = g_libbpf_log.rfind("-- BEGIN PROG LOAD LOG --", end);
+    const size_t prog = g_libbpf_log.rfind("prog '", begin);
+    std::string head = prog != std::string::npos ? g_libbpf_log.substr(prog, g_libbpf_log.find('\n', prog) - prog) : "";
+    std::string body = g_libbpf_log.substr(begin, end - begin);
+    if (body.size() > max_bytes) body = "..." + body.substr(body.size() - max_bytes);
+    return head + "\n" + body;
+  }
+  if (g_libbpf_log.size() <= max_bytes) return g_libbpf_log;
+  return "..." + g_libbpf_log.substr(g_libbpf_log.size() - max_bytes);
+}
+
+void ClearLibbpfLog() {
+  std::lock_guard<std::mutex> lock(g_libbpf_log_mu);
+  g_libbpf_log.clear();
+}
+
+bool IsDir(const char* path) {
+  struct stat st{};
+  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// libbpf finds tracepoint ids under tracefs; a fresh machine may not have it mounted.
+Status EnsureTracefs() {
+  if (IsDir("/sys/kernel/tracing/events/syscalls") || IsDir("/sys/kernel/debug/tracing/events/syscalls")) {
+    return Status::Ok();
+  }
+  if (!IsDir("/sys/kernel/tracing")) {
+    return Unavailable(
+        "tracefs is not available: /sys/kernel/tracing does not exist, so syscall tracepoints cannot be "
+        "attached (is CONFIG_FTRACE_SYSCALLS enabled and /sys mounted?)");
+  }
+  if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, nullptr) != 0) {
+    return Unavailable(std::string("tracefs is not mounted at /sys/kernel/tracing and mounting it failed (") +
+                       std::strerror(errno) + "); mount it with `mount -t tracefs nodev /sys/kernel/tracing`");
+  }
+  if (!IsDir("/sys/kernel/tracing/events/syscalls")) {
+    return Unavailable(
+        "tracefs is mounted but has no events/syscalls: the kernel lacks syscall tracepoints "
+        "(CONFIG_FTRACE_SYSCALLS), which kspan needs");
+  }
+  log::Info("mounted tracefs", {{"path", "/sys/kernel/tracing"}});
+  return Status::Ok();
+}
+
+Status Preflight() {
+  if (geteuid() != 0) {
+    return PermissionDenied("kspan must run as root: loading eBPF programs needs CAP_BPF, CAP_PERFMON and "
+                            "CAP_SYS_ADMIN (run it with sudo)");
+  }
+  if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
+    return Unavailable(
+        "kernel BTF is missing (/sys/kernel/btf/vmlinux): kspan's CO-RE programs need a kernel built with "
+        "CONFIG_DEBUG_INFO_BTF=y");
+  }
+  return EnsureTracefs();
+}
+
+// What each program contributes, so a hook that fails to attach names what it costs.
+const char* FeatureOf(const char* prog) {
+  std::string_view p(prog);
+  if (p.find("sendfile") != std::string_view::npos) return "bytes sent with sendfile() are not counted";
+  if (p.find("connect") != std::string_view::npos) return "client role of new connections (inferred instead)";
+  if (p.find("accept") != std::string_view::npos) return "server role of new connections (inferred instead)";
+  if (p.find("close") != std::string_view::npos) return "connection close (responses ending at close stay open)";
+  if (p.find("proc_exec") != std::string_view::npos) return "names of short-lived processes";
+  if (p.find("proc_exit") != std::string_view::npos) return "prompt clean-up of exited processes";
+  return "capture of this syscall's payload";
+}
+
+bool IsPowerOfTwo(uint32_t v) { return v && !(v & (v - 1)); }
+
+}  // namespace
+
+const char* KernelCounterName(int index) {
+  switch (index) {
+    case KSPAN_CNT_RB_FULL_DATA: return "ring_buffer_full_data";
+    case KSPAN_CNT_RB_FULL_CONN: return "ring_buffer_full_conn";
+    case KSPAN_CNT_RB_FULL_PROC: return "ring_buffer_full_proc";
+    case KSPAN_CNT_COPY_FAILED: return "payload_copy_failed";
+    case KSPAN_CNT_STASH_FULL: return "syscall_stash_full";
+    case KSPAN_CNT_CONN_FULL: return "conn_map_full";
+    case KSPAN_CNT_EVENTS: return "events";
+    default: return "unknown";
+  }
+}
+
+Result<std::unique_ptr<BpfEventSource>> BpfEventSource::Open(const BpfSourceOptions& options,
+                                                             metrics::Registry* metrics) {
+  if (options.capture_bytes > KSPAN_MAX_CAPTURE) {
+    return InvalidArgument("capture bytes " + std::to_string(options.capture_bytes) + " is above the maximum " +
+                           std::to_string(KSPAN_MAX_CAPTURE));
+  }
+  if (!IsPowerOfTwo(options.ring_buffer_bytes) || options.ring_buffer_bytes < 4096) {
+    return InvalidArgument("ring buffer size " + std::to_string(options.ring_buffer_bytes) +
+                           " must be a power of two and at least 4096 bytes");
+  }
+  RETURN_IF_ERROR(Preflight());
+  std::unique_ptr<BpfEventSource> src(new BpfEventSource());
+  src->metrics_ = metrics;
+  src->records_ = metrics->GetCounter("kspan_ring_buffer_records_total");
+  src->malformed_ = metrics->GetCounter("kspan_events_dropped_total", {{"reason", "malformed"}});
+  RETURN_IF_ERROR(src->Load(options));
+  return src;
+}
+
+Status BpfEventSource::Load(const BpfSourceOptions& options) {
+  libbpf_set_print(LibbpfPrint);
+  ClearLibbpfLog();
+  possible_cpus_ = libbpf_num_possible_cpus();
+  if (possible_cpus_ <= 0) return Internal("cannot count possible CPUs");
+
+  kspan_bpf* skel = kspan_bpf__open();
+  if (!skel) return Internal(std::string("opening the BPF object failed: ") + std::strerror(errno));
+  skel_ = static_cast<Skeleton*>(skel);
+
+  skel->rodata->ks_self_tgid = options.self_pid ? options.self_pid : static_cast<uint32_t>(getpid());
+  skel->rodata->ks_filter_pids = options.pids.empty() ? 0 : 1;
+  skel->rodata->ks_capture_bytes = options.capture_bytes;
+  // Wake the consumer only once a quarter of the ring is full; a timed drain does the rest.
+  skel->rodata->ks_wakeup_bytes = options.ring_buffer_bytes / 4;
+  if (int err = bpf_map__set_max_entries(skel->maps.ks_events, options.ring_buffer_bytes); err) {
+    return Internal("setting the ring buffer size failed: " + std::string(std::strerror(-err)));
+  }
+
+  if (int err = bpf_map__set_max_entries(skel->maps.ks_scratch, static_cast<uint32_t>(possible_cpus_)); err) {
+    return Internal("sizing the capture scratch map failed: " + std::string(std::strerror(-err)));
+  }
+
+  if (int err = kspan_bpf__load(skel); err) {
+    std::string tail = LibbpfLogTail(3000);
+    const bool verifier_said_no = tail.find("-- BEGIN PROG LOAD LOG --") != std::string::npos;
+    if (!verifier_said_no && (err == -EPERM || err == -EACCES)) {
+      return PermissionDenied("the kernel refused to load kspan's BPF programs (" + std::string(std::strerror(-err)) +
+                              "); lockdown or missing capabilities? libbpf log tail:\n" + tail);
+    }
+    return Internal("loading kspan's BPF programs failed (" + std::string(std::strerror(-err)) +
+                    "); the kernel's verifier rejected a program. The tail of its log:\n" + tail);
+  }
+
+  for (uint32_t pid : options.pids) {
+    const uint8_t one = 1;
+    if (bpf_map__update_elem(skel->maps.ks_pids, &pid, sizeof(pid), &one, sizeof(one), BPF_ANY) != 0) {
+      return ResourceExhausted("too many --pid filters (the kernel map holds 1024)");
+    }
+  }
+
+  // Attach program by program so one failure costs one feature, reported, not all.
+  bpf_program* prog;
+  int data_hooks = 0;
+  bpf_object__for_each_program(prog, skel->obj) {
+    bpf_link* link = bpf_program__attach(prog);
+    const char* name = bpf_program__name(prog);
+    if (!link) {
+      const int err = errno;
+      missing_.push_back({name, std::strerror(err), FeatureOf(name)});
+      log::Warn("hook not attached", {{"program", name}, {"error", std::strerror(err)}, {"costs", FeatureOf(name)}});
+      continue;
+    }
+    links_.push_back(link);
+    if (std::string_view(name).starts_with("ks_ex_read") || std::string_view(name).starts_with("ks_ex_write")) {
+      ++data_hooks;
+    }
+  }
+  if (data_hooks == 0) {
+    return Unavailable("no read/write syscall tracepoint could be attached; kspan cannot capture anything. "
+                       "libbpf log tail:\n" + LibbpfLogTail(2000));
+  }
+
+  ring_ = ring_buffer__new(bpf_map__fd(skel->maps.ks_events), &BpfEventSource::OnRecord, this, nullptr);
+  if (!ring_) return Internal(std::string("creating the ring buffer consumer failed: ") + std::strerror(errno));
+  return Status::Ok();
+}
+
+BpfEventSource::~BpfEventSource() {
+  if (ring_) ring_buffer__free(ring_);
+  for (bpf_link* link : links_) bpf_link__destroy(link);
+  links_.clear();
+  if (skel_) kspan_bpf__destroy(skel_);
+}
+
+int BpfEventSource::OnRecord(void* ctx, void* data, size_t size) {
+  auto* self = static_cast<BpfEventSource*>(ctx);
+  self->records_->Add();
+  if (DecodeRecord(data, size, self->clock_, self->sink_) != DecodeResult::kOk) self->malformed_->Add();
+  return 0;
+}
+
+Result<int> BpfEventSource::Poll(EventSink* sink, std::chrono::milliseconds timeout) {
+  sink_ = sink;
+  // Producers do not wake us per event (BPF_RB_NO_WAKEUP), so epoll may sleep the whole
+  // timeout with data waiting: always consume after the wait.
+  int n = ring_buffer__poll(ring_, static_cast<int>(timeout.count()));
+  if (n < 0 && n != -EINTR) {
+    sink_ = nullptr;
+    return Internal(std::string("ring buffer poll failed: ") + std::strerror(-n));
+  }
+  int m = ring_buffer__consume(ring_);
+  sink_ = nullptr;
+  if (m < 0 && m != -EINTR) return Internal(std::string("ring buffer consume failed: ") + std::strerror(-m));
+  return std::max(n, 0) + std::max(m, 0);
+}
+
+std::array<uint64_t, KSPAN_CNT_MAX> BpfEventSource::ReadKernelCounters() const {
+  std::array<uint64_t, KSPAN_CNT_MAX> out{};
+  std::vector<uint64_t> per_cpu(static_cast<size_t>(possible_cpus_));
+  for (uint32_t i = 0; i < KSPAN_CNT_MAX; ++i) {
+    if (bpf_map__lookup_elem(skel_->maps.ks_counters, &i, sizeof(i), per_cpu.data(),
+                             per_cpu.size() * sizeof(uint64_t), 0) != 0) {
+      continue;
+    }
+    for (uint64_t v : per_cpu) out[i] += v;
+  }
+  return out;
+}
+
+}  // namespace kspan::events

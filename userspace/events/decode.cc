@@ -1,0 +1,164 @@
+#include "events/decode.h"
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include <cstring>
+#include <ctime>
+#include <string>
+
+#include "kspan/bpf/events.h"
+
+namespace kspan::events {
+namespace {
+
+int64_t ClockNs(clockid_t id) {
+  timespec ts{};
+  clock_gettime(id, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+Endpoint MakeEndpoint(int family, const uint8_t* addr, uint16_t port) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (family == AF_INET) {
+    inet_ntop(AF_INET, addr, buf, sizeof(buf));
+  } else {
+    static constexpr uint8_t kV4Mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (std::memcmp(addr, kV4Mapped, 12) == 0) {
+      inet_ntop(AF_INET, addr + 12, buf, sizeof(buf));
+    } else {
+      inet_ntop(AF_INET6, addr, buf, sizeof(buf));
+    }
+  }
+  return Endpoint{buf, port};
+}
+
+// Splits a NUL-separated argv block.
+std::vector<std::string> SplitArgs(const char* p, size_t n) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (p[i] == '\0') {
+      out.emplace_back(p + start, i - start);
+      start = i + 1;
+    }
+  }
+  if (start < n) out.emplace_back(p + start, n - start);
+  return out;
+}
+
+std::string BoundedString(const char* p, size_t cap) { return std::string(p, strnlen(p, cap)); }
+
+}  // namespace
+
+BootClock::BootClock() {
+  // Take the pair with the tightest bracket of a few tries.
+  int64_t best_gap = INT64_MAX;
+  offset_ns_ = 0;
+  for (int i = 0; i < 5; ++i) {
+    const int64_t b0 = ClockNs(CLOCK_BOOTTIME);
+    const int64_t r = ClockNs(CLOCK_REALTIME);
+    const int64_t b1 = ClockNs(CLOCK_BOOTTIME);
+    if (b1 - b0 < best_gap) {
+      best_gap = b1 - b0;
+      offset_ns_ = r - (b0 + (b1 - b0) / 2);
+    }
+  }
+}
+
+DecodeResult DecodeRecord(const void* data, size_t size, const BootClock& clock, EventSink* sink) {
+  if (size < sizeof(kspan_event_header)) return DecodeResult::kTooShort;
+  kspan_event_header hdr;
+  std::memcpy(&hdr, data, sizeof(hdr));
+  const auto* bytes = static_cast<const uint8_t*>(data);
+  switch (hdr.type) {
+    case KSPAN_EV_DATA: {
+      constexpr size_t kHead = offsetof(kspan_data_event, data);
+      if (size < kHead) return DecodeResult::kTooShort;
+      kspan_data_event raw;
+      std::memcpy(&raw, data, kHead);
+      if (raw.captured_len > KSPAN_MAX_CAPTURE || raw.captured_len > raw.total_len ||
+          kHead + raw.captured_len > size ||
+          (raw.direction != KSPAN_DIR_EGRESS && raw.direction != KSPAN_DIR_INGRESS)) {
+        return DecodeResult::kBadLength;
+      }
+      DataEvent e;
+      e.key = {raw.conn.tgid, raw.conn.fd, raw.conn.generation};
+      e.tid = raw.hdr.tid;
+      e.enter_ns = clock.ToUnixNs(raw.enter_ns);
+      e.exit_ns = clock.ToUnixNs(raw.hdr.ts_ns);
+      e.direction = raw.direction == KSPAN_DIR_EGRESS ? Direction::kEgress : Direction::kIngress;
+      e.role = static_cast<Role>(raw.role <= 2 ? raw.role : 0);
+      e.position = raw.position;
+      e.total_len = raw.total_len;
+      e.data = std::string_view(reinterpret_cast<const char*>(bytes + kHead), raw.captured_len);
+      sink->OnData(e);
+      return DecodeResult::kOk;
+    }
+    case KSPAN_EV_CONN_OPEN: {
+      if (size < sizeof(kspan_conn_event)) return DecodeResult::kTooShort;
+      kspan_conn_event raw;
+      std::memcpy(&raw, data, sizeof(raw));
+      if (raw.family != AF_INET && raw.family != AF_INET6) return DecodeResult::kBadLength;
+      ConnOpenEvent e;
+      e.key = {raw.conn.tgid, raw.conn.fd, raw.conn.generation};
+      e.tid = raw.hdr.tid;
+      e.ts_ns = clock.ToUnixNs(raw.hdr.ts_ns);
+      e.role = static_cast<Role>(raw.role <= 2 ? raw.role : 0);
+      e.midstream = (raw.flags & KSPAN_CONN_F_MIDSTREAM) != 0;
+      e.tuple.family = raw.family;
+      e.tuple.local = MakeEndpoint(raw.family, raw.local_addr, raw.local_port);
+      e.tuple.remote = MakeEndpoint(raw.family, raw.remote_addr, raw.remote_port);
+      sink->OnConnOpen(e);
+      return DecodeResult::kOk;
+    }
+    case KSPAN_EV_CONN_CLOSE: {
+      if (size < sizeof(kspan_close_event)) return DecodeResult::kTooShort;
+      kspan_close_event raw;
+      std::memcpy(&raw, data, sizeof(raw));
+      ConnCloseEvent e;
+      e.key = {raw.conn.tgid, raw.conn.fd, raw.conn.generation};
+      e.tid = raw.hdr.tid;
+      e.ts_ns = clock.ToUnixNs(raw.hdr.ts_ns);
+      e.bytes_sent = raw.bytes_sent;
+      e.bytes_received = raw.bytes_received;
+      sink->OnConnClose(e);
+      return DecodeResult::kOk;
+    }
+    case KSPAN_EV_PROC_EXEC: {
+      if (size < sizeof(kspan_exec_event)) return DecodeResult::kTooShort;
+      // The struct is large: decode fields in place instead of copying it whole.
+      const auto* raw = static_cast<const kspan_exec_event*>(data);
+      kspan_event_header h;
+      std::memcpy(&h, &raw->hdr, sizeof(h));
+      uint32_t ppid, args_len;
+      std::memcpy(&ppid, &raw->ppid, sizeof(ppid));
+      std::memcpy(&args_len, &raw->args_len, sizeof(args_len));
+      if (args_len > KSPAN_ARGS_LEN) return DecodeResult::kBadLength;
+      ProcessExecEvent e;
+      e.pid = h.tgid;
+      e.ppid = ppid;
+      e.ts_ns = clock.ToUnixNs(h.ts_ns);
+      e.comm = BoundedString(raw->comm, KSPAN_COMM_LEN);
+      e.filename = BoundedString(raw->filename, KSPAN_PATH_LEN);
+      e.argv = SplitArgs(raw->args, args_len);
+      sink->OnExec(e);
+      return DecodeResult::kOk;
+    }
+    case KSPAN_EV_PROC_EXIT: {
+      if (size < sizeof(kspan_exit_event)) return DecodeResult::kTooShort;
+      kspan_exit_event raw;
+      std::memcpy(&raw, data, sizeof(raw));
+      ProcessExitEvent e;
+      e.pid = raw.hdr.tgid;
+      e.ts_ns = clock.ToUnixNs(raw.hdr.ts_ns);
+      e.exit_code = raw.exit_code;
+      sink->OnExit(e);
+      return DecodeResult::kOk;
+    }
+    default:
+      return DecodeResult::kUnknownType;
+  }
+}
+
+}  // namespace kspan::events

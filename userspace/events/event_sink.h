@@ -1,0 +1,20 @@
+// What the event source hands decoded events to. Called on the polling thread only, one
+// event at a time, in ring-buffer order. DataEvent::data points into the ring buffer and
+// is valid only during OnData.
+#pragma once
+
+#include "events/events.h"
+
+namespace kspan::events {
+
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  virtual void OnConnOpen(const ConnOpenEvent& e) = 0;
+  virtual void OnData(const DataEvent& e) = 0;
+  virtual void OnConnClose(const ConnCloseEvent& e) = 0;
+  virtual void OnExec(const ProcessExecEvent& e) = 0;
+  virtual void OnExit(const ProcessExitEvent& e) = 0;
+};
+
+}  // namespace kspan::events

@@ -1,0 +1,98 @@
+// Typed events: what the event source hands the rest of the pipeline. Plain values with
+// Unix-epoch nanosecond timestamps (the one boot-time → wall-clock conversion happens in
+// the event source). Nothing here knows about libbpf or the ring buffer layout.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace kspan::events {
+
+enum class Direction : uint8_t { kEgress = 1, kIngress = 2 };
+enum class Role : uint8_t { kUnknown = 0, kClient = 1, kServer = 2 };
+
+std::string_view RoleName(Role role);
+
+// (pid, fd, generation): one connection as one process sees it.
+struct ConnKey {
+  uint32_t pid = 0;
+  int32_t fd = -1;
+  uint64_t generation = 0;
+
+  bool operator==(const ConnKey&) const = default;
+};
+
+struct ConnKeyHash {
+  size_t operator()(const ConnKey& k) const {
+    return std::hash<uint64_t>()((uint64_t{k.pid} << 32 | static_cast<uint32_t>(k.fd)) ^
+                                 (k.generation * 0x9E3779B97F4A7C15ULL));
+  }
+};
+
+struct Endpoint {
+  std::string address;  // textual, "127.0.0.1" or "::1"; v4-mapped v6 shown as v4
+  uint16_t port = 0;
+
+  bool operator==(const Endpoint&) const = default;
+};
+
+struct SocketTuple {
+  int family = 0;  // AF_INET or AF_INET6
+  Endpoint local;
+  Endpoint remote;
+};
+
+struct ConnOpenEvent {
+  ConnKey key;
+  uint32_t tid = 0;
+  uint64_t ts_ns = 0;
+  Role role = Role::kUnknown;
+  bool midstream = false;  // first seen in a data syscall; open before kspan, or missed
+  SocketTuple tuple;
+};
+
+struct DataEvent {
+  ConnKey key;
+  uint32_t tid = 0;
+  uint64_t enter_ns = 0;  // syscall entry
+  uint64_t exit_ns = 0;   // syscall exit
+  Direction direction = Direction::kEgress;
+  Role role = Role::kUnknown;
+  uint64_t position = 0;    // stream offset of the first byte in this direction
+  uint32_t total_len = 0;   // bytes the syscall moved
+  // The captured prefix (data.size() <= total_len). Points into the ring buffer: valid
+  // only while the handler that received the event runs; copy to keep.
+  std::string_view data;
+};
+
+struct ConnCloseEvent {
+  ConnKey key;
+  uint32_t tid = 0;
+  uint64_t ts_ns = 0;
+  uint64_t bytes_sent = 0;
+  uint64_t bytes_received = 0;
+};
+
+struct ProcessExecEvent {
+  uint32_t pid = 0;
+  uint32_t ppid = 0;
+  uint64_t ts_ns = 0;
+  std::string comm;
+  std::string filename;
+  std::vector<std::string> argv;  // may be cut short (KSPAN_ARGS_LEN)
+};
+
+struct ProcessExitEvent {
+  uint32_t pid = 0;
+  uint64_t ts_ns = 0;
+  int32_t exit_code = 0;  // wait(2) status
+};
+
+using Event = std::variant<ConnOpenEvent, DataEvent, ConnCloseEvent, ProcessExecEvent, ProcessExitEvent>;
+
+}  // namespace kspan::events

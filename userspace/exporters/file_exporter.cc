@@ -1,0 +1,73 @@
+#include "exporters/file_exporter.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "exporters/otlp_json.h"
+
+namespace kspan::exporters {
+namespace {
+
+// Writes all of `data`, retrying on EINTR and short writes. False on any other error.
+bool WriteAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+// Past this the line buffer is released after a batch, so one burst does not pin its
+// high-water mark for the agent's lifetime. 4 MiB holds a 512-span batch (~1.3 KB a span).
+constexpr size_t kKeepLineCapacity = 4 << 20;
+
+}  // namespace
+
+Result<std::unique_ptr<FileExporter>> FileExporter::Create(std::string_view path) {
+  if (path.empty()) return InvalidArgument("file exporter: empty path (expected file:PATH)");
+  std::string p(path);
+  const int fd = ::open(p.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    const int err = errno;
+    std::string msg = "file exporter: cannot open \"" + p + "\" for appending: " + std::strerror(err);
+    if (err == ENOENT) return NotFound(std::move(msg));
+    if (err == EACCES || err == EPERM || err == EROFS) return PermissionDenied(std::move(msg));
+    return InvalidArgument(std::move(msg));
+  }
+  return std::unique_ptr<FileExporter>(new FileExporter(std::move(p), fd));
+}
+
+FileExporter::~FileExporter() {
+  Shutdown();
+}
+
+ExportResult FileExporter::Export(std::span<const model::Span> batch) noexcept {
+  if (fd_ < 0) return ExportResult::kFailure;
+  if (batch.empty()) return ExportResult::kSuccess;  // OTLP: senders do not send empty envelopes
+  line_.clear();
+  AppendTracesDataJson(batch, &line_);
+  line_.push_back('\n');
+  const bool ok = WriteAll(fd_, line_);
+  if (line_.capacity() > kKeepLineCapacity) std::string().swap(line_);
+  return ok ? ExportResult::kSuccess : ExportResult::kFailure;
+}
+
+bool FileExporter::ForceFlush() noexcept {
+  return fd_ >= 0;
+}
+
+void FileExporter::Shutdown() noexcept {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+}
+
+}  // namespace kspan::exporters

@@ -1,0 +1,48 @@
+// `file:PATH` — OTLP/JSON lines: each exported batch is appended to PATH as one
+// TracesData JSON object on one line (otlp_json.h), the format of the OpenTelemetry
+// Collector's file exporter, so `otelcol`'s otlpjsonfile receiver, jq, or any OTLP tool
+// reads it.
+//
+// The file is opened once, at construction, with O_APPEND|O_CREAT (mode 0644, then the
+// umask): several writers never interleave inside a line, and an existing file is
+// continued, never truncated. Each batch is one write(2) of a complete line (looping on
+// short writes), so there is no user-space buffer: what Export returned success for is
+// in the kernel's page cache, and a reader tailing the file never sees half a line
+// unless the disk fills. ForceFlush does not fsync: surviving a power cut is not worth a
+// disk flush per batch here.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+#include "exporters/exporter.h"
+
+namespace kspan::exporters {
+
+class FileExporter final : public SpanExporter {
+ public:
+  // Opens (creating if needed) `path` for appending. The error names the path and why.
+  static Result<std::unique_ptr<FileExporter>> Create(std::string_view path);
+  ~FileExporter() override;
+
+  FileExporter(const FileExporter&) = delete;
+  FileExporter& operator=(const FileExporter&) = delete;
+
+  std::string_view Name() const noexcept override { return "file"; }
+  ExportResult Export(std::span<const model::Span> batch) noexcept override;
+  bool ForceFlush() noexcept override;
+  void Shutdown() noexcept override;
+
+  const std::string& path() const { return path_; }
+
+ private:
+  FileExporter(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+
+  std::string path_;
+  int fd_ = -1;
+  std::string line_;  // reused between batches: one allocation at the high-water mark
+};
+
+}  // namespace kspan::exporters

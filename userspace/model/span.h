@@ -1,0 +1,107 @@
+// The span model every stage after the correlator speaks: the OpenTelemetry trace data
+// model as plain values (enum numbers are OTLP's). Exporters turn it into wire formats.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace kspan::model {
+
+struct TraceId {
+  std::array<uint8_t, 16> bytes{};
+  bool IsValid() const;             // not all zero
+  std::string Hex() const;          // 32 lowercase hex digits
+  static TraceId Random();          // W3C-valid: random, never all zero
+  bool operator==(const TraceId&) const = default;
+};
+
+struct SpanId {
+  std::array<uint8_t, 8> bytes{};
+  bool IsValid() const;
+  std::string Hex() const;          // 16 lowercase hex digits
+  static SpanId Random();
+  bool operator==(const SpanId&) const = default;
+};
+
+// Parses `hex` (exactly 2*N lowercase or uppercase hex digits) into out. False if malformed.
+bool ParseHexId(std::string_view hex, uint8_t* out, size_t n);
+
+// W3C trace context from a `traceparent` header value (version 00 and future versions
+// per the spec's forward-compatibility rules). Invalid input gives nullopt, never an error.
+struct TraceParent {
+  TraceId trace_id;
+  SpanId parent_id;
+  uint8_t flags = 0;
+};
+std::optional<TraceParent> ParseTraceParent(std::string_view value);
+std::string FormatTraceParent(const TraceId& trace, const SpanId& span, uint8_t flags);
+
+enum class SpanKind : int {
+  kUnspecified = 0,
+  kInternal = 1,
+  kServer = 2,
+  kClient = 3,
+  kProducer = 4,
+  kConsumer = 5,
+};
+std::string_view SpanKindName(SpanKind kind);  // "SERVER", ...
+
+enum class StatusCode : int { kUnset = 0, kOk = 1, kError = 2 };
+
+using AttributeValue = std::variant<std::string, int64_t, double, bool>;
+
+struct Attribute {
+  std::string key;
+  AttributeValue value;
+};
+
+struct SpanEvent {
+  std::string name;
+  uint64_t time_unix_nano = 0;
+  std::vector<Attribute> attributes;
+};
+
+struct SpanLink {
+  TraceId trace_id;
+  SpanId span_id;
+  std::string trace_state;
+  std::vector<Attribute> attributes;
+};
+
+// Resource attributes of one watched process (service.name, process.pid, ...). Shared by
+// every span of that process; immutable once built.
+struct Resource {
+  std::vector<Attribute> attributes;
+};
+
+struct Span {
+  TraceId trace_id;
+  SpanId span_id;
+  SpanId parent_span_id;  // invalid (all zero) for a root span
+  uint8_t trace_flags = 1;  // W3C flags; bit 0 = sampled
+  std::string trace_state;
+  std::string name;
+  SpanKind kind = SpanKind::kInternal;
+  uint64_t start_time_unix_nano = 0;
+  uint64_t end_time_unix_nano = 0;
+  std::vector<Attribute> attributes;
+  std::vector<SpanEvent> events;
+  std::vector<SpanLink> links;
+  StatusCode status_code = StatusCode::kUnset;
+  std::string status_message;
+  std::shared_ptr<const Resource> resource;
+
+  // The attribute with this key, or nullptr.
+  const AttributeValue* Find(std::string_view key) const;
+};
+
+// The instrumentation scope kspan reports spans under.
+inline constexpr std::string_view kScopeName = "kspan";
+
+}  // namespace kspan::model

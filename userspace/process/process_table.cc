@@ -1,0 +1,227 @@
+#include "process/process_table.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <sstream>
+
+#include <kspan/version.h>
+
+namespace kspan::process {
+namespace {
+
+std::string ReadFile(const std::string& path, size_t cap) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return {};
+  std::string out(cap, '\0');
+  f.read(out.data(), static_cast<std::streamsize>(cap));
+  out.resize(static_cast<size_t>(f.gcount()));
+  return out;
+}
+
+std::vector<std::string> SplitNul(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\0') {
+      out.push_back(s.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  if (start < s.size()) out.push_back(s.substr(start));
+  return out;
+}
+
+std::string Basename(std::string_view path) {
+  const size_t slash = path.rfind('/');
+  return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
+}
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string PercentDecode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && HexDigit(s[i + 1]) >= 0 && HexDigit(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(HexDigit(s[i + 1]) << 4 | HexDigit(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+bool LooksSecret(std::string_view key) {
+  std::string k(key);
+  std::transform(k.begin(), k.end(), k.begin(), [](unsigned char c) { return std::tolower(c); });
+  for (const char* word : {"password", "passwd", "secret", "token", "apikey", "api-key", "api_key",
+                           "access-key", "access_key", "credential", "auth"}) {
+    if (k.find(word) != std::string::npos) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> ParseResourceAttributes(std::string_view s) {
+  std::vector<std::pair<std::string, std::string>> out;
+  while (!s.empty()) {
+    const size_t comma = s.find(',');
+    std::string_view pair = s.substr(0, comma);
+    s = comma == std::string_view::npos ? std::string_view() : s.substr(comma + 1);
+    const size_t eq = pair.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string_view key = Trim(pair.substr(0, eq));
+    std::string_view value = Trim(pair.substr(eq + 1));
+    if (key.empty()) continue;
+    out.emplace_back(PercentDecode(key), PercentDecode(value));
+  }
+  return out;
+}
+
+std::string RedactedCommandLine(const std::vector<std::string>& argv) {
+  std::string out;
+  bool redact_next = false;
+  for (const std::string& arg : argv) {
+    if (!out.empty()) out += ' ';
+    if (redact_next) {
+      out += "REDACTED";
+      redact_next = false;
+      continue;
+    }
+    const size_t eq = arg.find('=');
+    if (eq != std::string::npos && LooksSecret(std::string_view(arg).substr(0, eq))) {
+      out += arg.substr(0, eq + 1);
+      out += "REDACTED";
+      continue;
+    }
+    if (arg.starts_with("--") && LooksSecret(arg)) redact_next = true;
+    out += arg;
+  }
+  return out;
+}
+
+ProcessTable::ProcessTable(ProcessTableOptions options) : options_(std::move(options)) {
+  if (options_.host_name.empty()) {
+    char buf[256] = {};
+    if (gethostname(buf, sizeof(buf) - 1) == 0) options_.host_name = buf;
+  }
+}
+
+ProcessInfo& ProcessTable::Entry(uint32_t pid) {
+  auto it = procs_.find(pid);
+  if (it != procs_.end()) return it->second;
+  if (procs_.size() >= options_.max_processes) {
+    // Bounded: forget an arbitrary process that has no resource handed out yet, else any.
+    auto victim = std::find_if(procs_.begin(), procs_.end(), [](const auto& kv) { return !kv.second.resource; });
+    procs_.erase(victim != procs_.end() ? victim : procs_.begin());
+  }
+  ProcessInfo& p = procs_[pid];
+  p.pid = pid;
+  return p;
+}
+
+void ProcessTable::OnExec(const events::ProcessExecEvent& e) {
+  ProcessInfo& p = Entry(e.pid);
+  p = ProcessInfo{};  // a new program: forget the old image
+  p.pid = e.pid;
+  p.ppid = e.ppid;
+  p.exe_path = e.filename;
+  p.exe_name = Basename(e.filename.empty() ? e.comm : e.filename);
+  p.argv = e.argv;
+}
+
+void ProcessTable::OnExit(const events::ProcessExitEvent& e) { procs_.erase(e.pid); }
+
+void ProcessTable::Touch(uint32_t pid) {
+  ProcessInfo& p = Entry(pid);
+  if (!p.from_proc) ReadProc(&p);
+}
+
+void ProcessTable::ReadProc(ProcessInfo* p) {
+  const std::string dir = options_.proc_root + "/" + std::to_string(p->pid);
+  p->from_proc = true;
+  char buf[4096];
+  const std::string exe_link = dir + "/exe";
+  const ssize_t n = readlink(exe_link.c_str(), buf, sizeof(buf) - 1);
+  if (n > 0) {
+    std::string path(buf, static_cast<size_t>(n));
+    if (path.ends_with(" (deleted)")) path.resize(path.size() - 10);
+    p->exe_path = path;
+    p->exe_name = Basename(path);
+  }
+  std::vector<std::string> argv = SplitNul(ReadFile(dir + "/cmdline", 16384));
+  if (!argv.empty()) p->argv = std::move(argv);
+  if (p->exe_name.empty()) {
+    std::string comm = ReadFile(dir + "/comm", 64);
+    while (!comm.empty() && comm.back() == '\n') comm.pop_back();
+    p->exe_name = comm;
+  }
+  if (p->ppid == 0) {
+    std::istringstream status(ReadFile(dir + "/status", 4096));
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.starts_with("PPid:")) p->ppid = static_cast<uint32_t>(std::strtoul(line.c_str() + 5, nullptr, 10));
+    }
+  }
+  // environ is only readable while the process lives; 256 KiB bounds a hostile one.
+  for (const std::string& var : SplitNul(ReadFile(dir + "/environ", 256 * 1024))) {
+    if (var.starts_with("OTEL_SERVICE_NAME=")) {
+      p->service_name = var.substr(18);
+    } else if (var.starts_with("OTEL_RESOURCE_ATTRIBUTES=")) {
+      p->resource_attributes = ParseResourceAttributes(std::string_view(var).substr(25));
+    }
+  }
+}
+
+void ProcessTable::BuildResource(ProcessInfo* p) {
+  auto r = std::make_shared<model::Resource>();
+  std::string service = p->service_name;
+  for (const auto& [k, v] : p->resource_attributes) {
+    if (k == "service.name") {
+      if (service.empty()) service = v;
+      continue;
+    }
+    r->attributes.push_back({k, v});
+  }
+  if (service.empty()) service = p->exe_name.empty() ? "unknown_service" : p->exe_name;
+  r->attributes.insert(r->attributes.begin(), {"service.name", service});
+  r->attributes.push_back({"process.pid", int64_t{p->pid}});
+  if (p->ppid) r->attributes.push_back({"process.parent_pid", int64_t{p->ppid}});
+  if (!p->exe_name.empty()) r->attributes.push_back({"process.executable.name", p->exe_name});
+  if (!p->exe_path.empty()) r->attributes.push_back({"process.executable.path", p->exe_path});
+  if (!p->argv.empty()) r->attributes.push_back({"process.command_line", RedactedCommandLine(p->argv)});
+  if (!options_.host_name.empty()) r->attributes.push_back({"host.name", options_.host_name});
+  r->attributes.push_back({"telemetry.distro.name", std::string("kspan")});
+  r->attributes.push_back({"telemetry.distro.version", std::string(KSPAN_VERSION)});
+  p->resource = std::move(r);
+}
+
+std::shared_ptr<const model::Resource> ProcessTable::ResourceFor(uint32_t pid) {
+  ProcessInfo& p = Entry(pid);
+  if (!p.from_proc) ReadProc(&p);
+  if (!p.resource) BuildResource(&p);
+  return p.resource;
+}
+
+const ProcessInfo* ProcessTable::Find(uint32_t pid) const {
+  auto it = procs_.find(pid);
+  return it == procs_.end() ? nullptr : &it->second;
+}
+
+}  // namespace kspan::process

@@ -1,0 +1,76 @@
+// What kspan knows about each watched process, and the OpenTelemetry Resource its spans
+// carry. Fed by exec/exit events; filled in from /proc the first time a process shows
+// network activity (it is almost always still alive then: events are drained within
+// milliseconds), falling back to what the exec event carried when /proc is gone.
+//
+// Resource attributes: service.name (the process's own OTEL_SERVICE_NAME, else
+// service.name from its OTEL_RESOURCE_ATTRIBUTES, else the executable name), the rest of
+// its OTEL_RESOURCE_ATTRIBUTES, process.pid, process.parent_pid, process.executable.name,
+// process.executable.path, process.command_line (secret-looking arguments redacted),
+// host.name, telemetry.distro.name/version.
+//
+// Single-threaded: the pipeline thread only.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "events/events.h"
+#include "model/span.h"
+
+namespace kspan::process {
+
+struct ProcessInfo {
+  uint32_t pid = 0;
+  uint32_t ppid = 0;
+  std::string exe_path;
+  std::string exe_name;
+  std::vector<std::string> argv;
+  std::string service_name;  // from the environment, if set
+  std::vector<std::pair<std::string, std::string>> resource_attributes;  // OTEL_RESOURCE_ATTRIBUTES
+  bool from_proc = false;     // /proc was read
+  std::shared_ptr<const model::Resource> resource;
+};
+
+struct ProcessTableOptions {
+  std::string proc_root = "/proc";  // tests point this at a fake tree
+  size_t max_processes = 65536;
+  std::string host_name;            // empty: gethostname()
+};
+
+class ProcessTable {
+ public:
+  explicit ProcessTable(ProcessTableOptions options = {});
+
+  void OnExec(const events::ProcessExecEvent& e);
+  void OnExit(const events::ProcessExitEvent& e);
+
+  // The resource for pid's spans; built (from /proc, else exec data) on first use.
+  std::shared_ptr<const model::Resource> ResourceFor(uint32_t pid);
+  // Reads /proc for pid now if it was not read yet (call on first network activity).
+  void Touch(uint32_t pid);
+
+  const ProcessInfo* Find(uint32_t pid) const;
+  size_t size() const { return procs_.size(); }
+
+ private:
+  ProcessInfo& Entry(uint32_t pid);
+  void ReadProc(ProcessInfo* p);
+  void BuildResource(ProcessInfo* p);
+
+  ProcessTableOptions options_;
+  std::unordered_map<uint32_t, ProcessInfo> procs_;
+};
+
+// Parses OTEL_RESOURCE_ATTRIBUTES ("k=v,k2=v2", values percent-decoded). Malformed
+// pairs are skipped.
+std::vector<std::pair<std::string, std::string>> ParseResourceAttributes(std::string_view s);
+
+// Joins argv into a command line, replacing values of secret-looking options
+// (--password=x, --token x, -p x is left alone, key=value with secret keys) by REDACTED.
+std::string RedactedCommandLine(const std::vector<std::string>& argv);
+
+}  // namespace kspan::process

@@ -1,0 +1,160 @@
+#include "protocols/http1/connection.h"
+
+#include <deque>
+#include <iterator>
+#include <utility>
+#include <vector>
+
+#include "protocols/common/data_stream.h"
+#include "protocols/common/event_parser.h"
+#include "protocols/http1/parse.h"
+#include "protocols/http1/stitch.h"
+
+namespace kspan::protocols::http1 {
+
+namespace {
+
+DataStream::Options StreamOptions(const Limits& limits) {
+  DataStream::Options o;
+  o.max_buffered_bytes = limits.max_buffered_bytes;
+  return o;
+}
+
+}  // namespace
+
+struct Connection::Impl {
+  Impl(bool egress_is_request, const Limits& limits)
+      : egress_is_request(egress_is_request),
+        limits(limits),
+        requests(MessageType::kRequest, StreamOptions(limits)),
+        responses(MessageType::kResponse, StreamOptions(limits)) {
+    state.max_body_prefix = limits.max_body_prefix;
+    state.max_pending = limits.max_pending_requests;
+    state.unmatched_ok_below = 0;  // a response with no request waits one drain for it
+  }
+
+  // Parses both directions, requests first (a response needs its request's method), and
+  // pairs what it can. An Upgrade/CONNECT request pauses the request side until its
+  // response says whether the protocol changed.
+  void Run(bool closed) {
+    // Each round after the first resumes past one more declined upgrade request, so the
+    // loop ends: paused_seq only grows, and last_final_seq must catch up with it each time.
+    while (!upgraded) {
+      ParseStats ps;
+      if (!requests.ended()) {
+        requests.Parse(&state, &request_frames, &ps, closed);
+        if (requests.ended()) paused_seq = state.next_seq - 1;
+      }
+      responses.Parse(&state, &response_frames, &ps, closed);
+      stats.frames_invalid += ps.frames_invalid;
+      stats.bytes_dropped += ps.bytes_dropped;
+      stats.gaps += ps.gaps;
+      Stitch();
+      if (responses.ended()) {
+        // 101 or a 2xx to CONNECT: the rest of both streams is another protocol.
+        upgraded = true;
+        requests.Discard();
+        responses.Discard();
+        return;
+      }
+      if (requests.ended() && state.last_final_seq >= paused_seq) {
+        requests.Resume();  // the server declined the upgrade
+        continue;
+      }
+      return;
+    }
+  }
+
+  void Stitch() {
+    RecordsWithErrorCount<Record> r = StitchFrames(&request_frames, &response_frames, &state);
+    stats.responses_unmatched += static_cast<uint64_t>(r.error_count);
+    for (const Record& rec : r.records) stats.requests_unanswered += rec.response_missing ? 1 : 0;
+    if (ready.empty()) {
+      ready.swap(r.records);
+    } else {
+      ready.insert(ready.end(), std::make_move_iterator(r.records.begin()), std::make_move_iterator(r.records.end()));
+    }
+  }
+
+  // After the last parse of a closed connection: what is left never completes.
+  void Finalize() {
+    stats.bytes_dropped += requests.Discard() + responses.Discard();
+    state.open_request_seq = 0;
+    Stitch();
+    stats.responses_unmatched += response_frames.size();
+    response_frames.clear();
+    for (Frame& f : request_frames) {
+      ready.push_back(UnansweredRecord(&f));
+      ++stats.requests_unanswered;
+    }
+    request_frames.clear();
+    state.pending.clear();
+    finalized = true;
+  }
+
+  const bool egress_is_request;
+  const Limits limits;
+  State state;
+  StreamParser<Protocol> requests;
+  StreamParser<Protocol> responses;
+  std::deque<Frame> request_frames;
+  std::deque<Frame> response_frames;
+  std::vector<Record> ready;
+  Stats stats;
+  uint64_t paused_seq = 0;
+  bool closed = false;
+  bool finalized = false;
+  bool upgraded = false;
+};
+
+Connection::Connection(bool egress_is_request, const Limits& limits)
+    : impl_(std::make_unique<Impl>(egress_is_request, limits)) {}
+
+Connection::~Connection() = default;
+
+void Connection::AddData(bool egress, uint64_t position, std::string_view captured, uint32_t total_len,
+                         uint64_t first_ns, uint64_t last_ns, uint32_t tid) {
+  Impl& c = *impl_;
+  if (c.closed || c.upgraded) return;
+  StreamParser<Protocol>& parser = egress == c.egress_is_request ? c.requests : c.responses;
+  parser.stream().Add(position, captured, total_len, ChunkTiming{first_ns, last_ns, tid});
+  // Parse early rather than let a busy connection hit the buffer cap between drains;
+  // records wait in `ready` for the next Drain().
+  if (parser.stream().under_pressure()) c.Run(false);
+}
+
+void Connection::Close() { impl_->closed = true; }
+
+void Connection::Drain(std::vector<Record>* out, Stats* stats) {
+  Impl& c = *impl_;
+  if (!c.finalized) {
+    if (!c.upgraded) {
+      if (c.closed) {
+        c.requests.stream().FillGaps();
+        c.responses.stream().FillGaps();
+        c.state.unmatched_ok_below = ~uint64_t{0};
+      } else {
+        c.requests.stream().AgeGaps();
+        c.responses.stream().AgeGaps();
+      }
+      c.Run(c.closed);
+      if (!c.closed && c.responses.waiting_at_frame_start() && c.state.pending.empty()) {
+        // A response with no request to answer: if its request has not come by the next
+        // drain, it never will (it was sent before kspan looked, or was lost).
+        c.state.unmatched_ok_below = c.responses.stream().end();
+      }
+    }
+    if (c.closed) c.Finalize();
+  }
+  if (out->empty()) {
+    out->swap(c.ready);
+  } else {
+    out->insert(out->end(), std::make_move_iterator(c.ready.begin()), std::make_move_iterator(c.ready.end()));
+  }
+  c.ready.clear();
+  *stats = std::exchange(c.stats, Stats{});
+}
+
+bool Connection::upgraded() const { return impl_->upgraded; }
+
+}  // namespace kspan::protocols::http1

@@ -1,0 +1,72 @@
+// HTTP/1 state of one connection as one process sees it: its two byte streams (with
+// holes where kspan did not capture bytes), the frame parsers and the stitcher that pairs
+// requests with responses. The connection tracker owns one per HTTP/1 connection and
+// calls it from a single thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "protocols/http1/types.h"
+
+namespace kspan::protocols::http1 {
+
+// Cheap checks on the first bytes of a stream; used to recognise HTTP/1 and to infer the
+// role of connections that were open before kspan started. `prefix` may be short: these
+// return true only when what is there is consistent with a request line / status line and
+// at least the method / "HTTP/1." is present.
+bool LooksLikeRequest(std::string_view prefix);
+bool LooksLikeResponse(std::string_view prefix);
+
+struct Limits {
+  // Bytes a stream buffers while waiting for a frame to complete. Past it the stream
+  // drops what it holds and resynchronises (counted in Stats::bytes_dropped).
+  size_t max_buffered_bytes = 1 << 20;
+  // Body bytes kept in Message::body_prefix.
+  size_t max_body_prefix = 4096;
+  // Requests waiting for a response (pipelining) before the oldest is given up.
+  size_t max_pending_requests = 1024;
+};
+
+// Counts since the last Drain(); the tracker adds them to the agent's metrics.
+struct Stats {
+  uint64_t frames_invalid = 0;        // bytes that did not parse as HTTP/1 (each resync)
+  uint64_t bytes_dropped = 0;         // bytes thrown away: buffer cap or unparseable
+  uint64_t responses_unmatched = 0;   // a response with no request waiting
+  uint64_t requests_unanswered = 0;   // requests given up (close, cap) with no response
+  uint64_t gaps = 0;                  // holes no frame boundary could be found across
+};
+
+class Connection {
+ public:
+  // `egress_is_request`: true when this process is the client (it sends requests).
+  Connection(bool egress_is_request, const Limits& limits);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // One syscall's bytes. `position` is the offset of the first byte in this direction's
+  // stream; `captured` is the prefix kspan saw of the `total_len` bytes moved (the rest is
+  // a hole of known size). Chunks may arrive out of order (threads on several CPUs);
+  // overlapping or duplicate chunks are ignored. first_ns/last_ns: see Message.
+  void AddData(bool egress, uint64_t position, std::string_view captured, uint32_t total_len,
+               uint64_t first_ns, uint64_t last_ns, uint32_t tid);
+
+  // The connection closed: a response delimited by close is complete, and requests
+  // without a response are returned as Records with response_missing set.
+  void Close();
+
+  // Parses what is buffered; appends completed records, oldest first.
+  void Drain(std::vector<Record>* out, Stats* stats);
+
+  // The connection switched protocol (101, CONNECT 2xx): nothing more will be parsed.
+  bool upgraded() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kspan::protocols::http1

@@ -1,0 +1,123 @@
+// HTTP/1.x frame parser (RFC 9112 message syntax, RFC 9110 semantics): one request or
+// response at a time, from a view of captured bytes. See README.md for what is supported.
+//
+// A frame's parse moves through these phases; every arrow is a point where, with
+// ctx.partial_ok, the parser may stop and resume later with more bytes (or across a hole,
+// in the phases marked opaque):
+//
+//   kHead ─┬─ no body ──────────────────────────────────────────────────────────► kDone
+//          ├─ Content-Length ─► kFixedBody (opaque) ────────────────────────────► kDone
+//          ├─ chunked ─► kChunkSize ─► kChunkData (opaque) ─► kChunkDataEnd (opaque: CRLF) ─┐
+//          │               ▲  └─ size 0 ─► kTrailers ─► kDone                               │
+//          │               └────────────────────────────────────────────────────────────────┘
+//          └─ response, no length ─► kUntilClose (opaque, ends at close) ─────────► kDone
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <string_view>
+#include <vector>
+
+#include "protocols/common/event_parser.h"
+#include "protocols/common/parse_state.h"
+#include "protocols/http1/types.h"
+
+namespace kspan::protocols::http1 {
+
+// Bounds on what a peer can make us hold. Past them a message is kInvalid. Common servers
+// cap a head at 8–80 KiB (nginx 8 KiB lines × 4, Node 16 KiB total, Apache 8 KiB lines ×
+// 100 fields); 64 KiB and 128 fields accept all of those and cost at most 64 KiB of bytes
+// buffered while a head is incomplete.
+inline constexpr size_t kMaxHeadBytes = 64 * 1024;
+inline constexpr size_t kMaxLineBytes = 16 * 1024;
+inline constexpr size_t kMaxHeaders = 128;
+inline constexpr size_t kMaxMethodBytes = 20;
+// Content-Length and chunk sizes above 2^50 (1 PiB) are not a real message.
+inline constexpr uint64_t kMaxBodyBytes = uint64_t{1} << 50;
+// A chunk-size line with its extensions.
+inline constexpr size_t kMaxChunkLineBytes = 4096;
+
+enum class Phase : uint8_t {
+  kHead,
+  kFixedBody,
+  kChunkSize,
+  kChunkData,
+  kChunkDataEnd,
+  kTrailers,
+  kUntilClose,
+  kDone,
+};
+
+// One message and where its parse stands.
+struct Frame {
+  Message msg;
+  Phase phase = Phase::kHead;
+  // kFixedBody / kChunkData: payload bytes still to come; kChunkDataEnd: bytes of the CRLF.
+  uint64_t remaining = 0;
+  // Requests: 1, 2, … in parse order. Responses: the request answered, 0 if none known.
+  uint64_t seq = 0;
+  // Responses: requests with seq <= this that have no response yet never will (their
+  // responses were lost); 0 if none.
+  uint64_t drop_through = 0;
+  // Trailer fields seen so far (bounded like a head).
+  uint32_t trailer_count = 0;
+  uint32_t trailer_bytes = 0;
+  // Nothing after this message is HTTP/1: 101, a 2xx to CONNECT; for a request, an
+  // Upgrade or CONNECT, tentatively, until its response says.
+  bool ends_stream = false;
+  // Requests: statuses of 1xx responses to it (filled by the stitcher).
+  std::vector<int> informational;
+};
+
+enum class MethodKind : uint8_t { kOther, kHead, kConnect };
+
+// A request whose response has not been parsed yet.
+struct PendingRequest {
+  uint64_t seq = 0;
+  uint64_t start_ns = 0;
+  MethodKind method = MethodKind::kOther;
+  bool after_loss = false;  // request frames were lost just before this one
+};
+
+// Parser state of one connection (both directions). The response parser needs the method
+// of the request it answers (HEAD and CONNECT change where a response ends), so parsed
+// requests queue up in `pending` and each final response takes one.
+//
+// Pairing is FIFO. Where frames were lost (a resync), order alone cannot say which request a
+// response answers; the syscall times can: a response cannot start before its request did,
+// and without pipelining request N+1 starts only after response N. When that cannot decide
+// (pipelining was seen), requests are given up rather than guessed.
+struct State {
+  ParseContext ctx;
+  size_t max_body_prefix = 4096;
+  size_t max_pending = 1024;
+  // A response starting at a stream position below this with no request waiting is parsed
+  // as answering none; above it, it waits (its request may still be on the way).
+  uint64_t unmatched_ok_below = ~uint64_t{0};
+
+  // Request side.
+  uint64_t next_seq = 1;
+  uint64_t open_request_seq = 0;  // a request whose head is parsed but not its body
+  bool request_loss = false;
+  std::deque<PendingRequest> pending;
+
+  // Response side.
+  bool response_loss = false;
+  bool pipelined = false;
+  uint64_t last_final_seq = 0;  // the highest request a final response answered or gave up
+};
+
+// The parser contract (protocols/common/event_parser.h). A response ending at close needs
+// ctx.end_of_stream.
+ParseState ParseFrame(MessageType type, std::string_view* buf, Frame* frame, State* state);
+size_t FindFrameBoundary(MessageType type, std::string_view buf, size_t start, State* state);
+
+// Frames that outgrow the captured bytes (see event_parser.h).
+bool FrameComplete(const Frame& frame);
+uint64_t OpaqueRemaining(const Frame& frame);
+void SkipHole(Frame* frame, uint64_t n);
+void FinishFrame(MessageType type, Frame* frame, State* state);
+void OnLoss(MessageType type, State* state);
+
+}  // namespace kspan::protocols::http1

@@ -1,0 +1,68 @@
+#include "protocols/http1/stitch.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace kspan::protocols::http1 {
+
+Record UnansweredRecord(Frame* request) {
+  Record r;
+  r.request = std::move(request->msg);
+  r.informational_statuses = std::move(request->informational);
+  r.response_missing = true;
+  return r;
+}
+
+RecordsWithErrorCount<Record> StitchFrames(std::deque<Frame>* requests, std::deque<Frame>* responses,
+                                           State* state) {
+  RecordsWithErrorCount<Record> out;
+  while (!responses->empty()) {
+    Frame& resp = responses->front();
+    const uint64_t seq = resp.seq;
+    if (seq != 0 && seq == state->open_request_seq) {
+      // Its request is still arriving. Only 1xx can pile up behind it; bound them.
+      if (responses->size() <= state->max_pending) break;
+      ++out.error_count;
+      responses->pop_front();
+      continue;
+    }
+    const int code = resp.msg.status_code;
+    const bool informational = code < 200 && code != 101;
+    if (informational) {
+      Frame* req = nullptr;
+      for (Frame& f : *requests) {
+        if (seq != 0 && f.seq == seq) req = &f;
+      }
+      if (req) {
+        req->informational.push_back(code);
+      } else {
+        ++out.error_count;
+      }
+    } else {
+      // Requests before the one answered, or given up through, will get no response.
+      const uint64_t through = std::max(resp.drop_through, seq == 0 ? 0 : seq - 1);
+      while (!requests->empty() && requests->front().seq <= through) {
+        out.records.push_back(UnansweredRecord(&requests->front()));
+        requests->pop_front();
+      }
+      if (seq != 0 && !requests->empty() && requests->front().seq == seq) {
+        Frame& req = requests->front();
+        Record& r = out.records.emplace_back();
+        r.request = std::move(req.msg);
+        r.response = std::move(resp.msg);
+        r.informational_statuses = std::move(req.informational);
+        requests->pop_front();
+      } else {
+        ++out.error_count;
+      }
+    }
+    responses->pop_front();
+  }
+  while (requests->size() > state->max_pending) {
+    out.records.push_back(UnansweredRecord(&requests->front()));
+    requests->pop_front();
+  }
+  return out;
+}
+
+}  // namespace kspan::protocols::http1

@@ -1,0 +1,57 @@
+// Pairs parsed HTTP/1 requests with their responses, and the traits that plug the HTTP/1
+// parser into the generic loop (protocols/common/event_parser.h).
+#pragma once
+
+#include <deque>
+
+#include "protocols/common/event_parser.h"
+#include "protocols/http1/parse.h"
+#include "protocols/http1/types.h"
+
+namespace kspan::protocols::http1 {
+
+// Responses carry the sequence number of the request they answer (set by the response
+// parser, see State), so pairing is a merge of two ordered queues:
+//   - a final response for request N ends requests < N still waiting: response_missing;
+//   - a 1xx is noted on its request, which keeps waiting for the final response;
+//   - a response answering nothing we hold counts as an error (error_count);
+//   - a response whose request is still arriving (its body, e.g. after 100 Continue) waits.
+// Requests without a response stay in `requests`; past state->max_pending the oldest are
+// given up (response_missing). Records come out oldest first.
+RecordsWithErrorCount<Record> StitchFrames(std::deque<Frame>* requests, std::deque<Frame>* responses,
+                                           State* state);
+
+// A request given up: no response will be paired with it.
+Record UnansweredRecord(Frame* request);
+
+struct Protocol {
+  using Frame = http1::Frame;
+  using State = http1::State;
+  using Record = http1::Record;
+
+  static ParseState ParseFrame(MessageType type, std::string_view* buf, Frame* frame, State* state) {
+    return http1::ParseFrame(type, buf, frame, state);
+  }
+  static size_t FindFrameBoundary(MessageType type, std::string_view buf, size_t start, State* state) {
+    return http1::FindFrameBoundary(type, buf, start, state);
+  }
+  static RecordsWithErrorCount<Record> StitchFrames(std::deque<Frame>* requests, std::deque<Frame>* responses,
+                                                    State* state) {
+    return http1::StitchFrames(requests, responses, state);
+  }
+  static bool FrameComplete(const Frame& frame) { return http1::FrameComplete(frame); }
+  static uint64_t OpaqueRemaining(const Frame& frame) { return http1::OpaqueRemaining(frame); }
+  static void SkipHole(Frame* frame, uint64_t n) { http1::SkipHole(frame, n); }
+  static void SetStart(Frame* frame, const ChunkTiming& t) {
+    frame->msg.start_ns = t.first_ns;
+    frame->msg.tid = t.tid;
+  }
+  static void FinishFrame(MessageType type, Frame* frame, const ChunkTiming& last, State* state) {
+    frame->msg.end_ns = last.last_ns;
+    http1::FinishFrame(type, frame, state);
+  }
+  static bool EndsStream(const Frame& frame) { return frame.ends_stream; }
+  static void OnLoss(MessageType type, State* state) { http1::OnLoss(type, state); }
+};
+
+}  // namespace kspan::protocols::http1

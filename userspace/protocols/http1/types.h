@@ -1,0 +1,57 @@
+// HTTP/1.x frames and records: what the HTTP/1 parser hands the correlator.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace kspan::protocols::http1 {
+
+// One request or response as seen on the wire.
+struct Message {
+  // Request line (requests only).
+  std::string method;  // as sent, e.g. "GET"
+  std::string target;  // request-target as sent, e.g. "/a/b?x=1"
+  // Status line (responses only).
+  int status_code = 0;
+  std::string reason;
+  // "1.0" or "1.1".
+  std::string version;
+  // In wire order, names as sent. Use Header() for case-insensitive lookup.
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  // Payload size in bytes: Content-Length, the sum of chunk sizes for chunked, or the
+  // bytes up to close for a response delimited by close. Counted even where kspan did not
+  // capture the bytes (holes).
+  uint64_t body_size = 0;
+  // The first bytes of the payload (decoded if chunked), at most the parser's body
+  // capture limit; shorter when bytes fell in holes.
+  std::string body_prefix;
+  // Part of the body fell in a hole (not captured); body_prefix may be short.
+  bool body_truncated = false;
+
+  // Timestamps (Unix ns) of the syscalls that moved the first and last byte of this
+  // message; the first is the entry of a send or the exit of a receive.
+  uint64_t start_ns = 0;
+  uint64_t end_ns = 0;
+  // Thread that moved the first byte.
+  uint32_t tid = 0;
+
+  // The value of the first header with this name (ASCII case-insensitive), or empty.
+  std::string_view Header(std::string_view name) const;
+  bool HasHeader(std::string_view name) const;
+};
+
+// A request and the final (non-1xx) response to it. `response_missing` is set when the
+// connection closed, or the stream became unparseable, before a response came.
+struct Record {
+  Message request;
+  Message response;
+  bool response_missing = false;
+  // Informational (1xx) responses seen before the final one, e.g. 100 Continue.
+  std::vector<int> informational_statuses;
+};
+
+}  // namespace kspan::protocols::http1

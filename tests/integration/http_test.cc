@@ -8,6 +8,9 @@
 #include <fstream>
 #include <regex>
 
+#include <climits>
+#include <cstdlib>
+
 #include "testing/bpf_inventory.h"
 #include "testing/otlp_reader.h"
 #include "testing/subprocess.h"
@@ -256,6 +259,52 @@ TEST_F(HttpIntegration, IncomingTraceparentSetsTraceAndParent) {
   EXPECT_EQ(server[0].parent_span_id, parent);
   EXPECT_NE(server[0].span_id, parent);
   EXPECT_EQ(server[0].trace_state, "vendor=abc");
+}
+
+// A connection opened before kspan started: no connect/accept was seen, so the role of
+// each side is inferred from which direction carries the request.
+TEST(HttpMidstream, ConnectionOpenBeforeKspanStartedIsTracedWithInferredRoles) {
+  const std::string dir = MakeTempDir("kspan-mid-");
+  const int port = FreePort();
+  std::ofstream(dir + "/nginx.conf") << "worker_processes 1; daemon off; pid " << dir << "/nginx.pid;\n"
+                                     << "error_log " << dir << "/error.log;\n"
+                                     << "events { worker_connections 64; }\n"
+                                     << "http { access_log off; server { listen 127.0.0.1:" << port << ";\n"
+                                     << "  location /ok { return 200 \"ok\\n\"; } } }\n";
+  Subprocess nginx;
+  ASSERT_TRUE(nginx.Start({"/usr/sbin/nginx", "-c", dir + "/nginx.conf", "-p", dir}));
+  ASSERT_TRUE(WaitForPort("127.0.0.1", port, std::chrono::seconds(10))) << ReadFileOrEmpty(dir + "/error.log");
+  Subprocess client;
+  const std::string go = dir + "/go";
+  ASSERT_TRUE(client.Start({"/usr/bin/python3", std::string(KSPAN_SOURCE_DIR) + "/tests/apps/keepalive_client.py",
+                            std::to_string(port), go}));
+  ASSERT_TRUE(WaitFor([&] { return client.Stdout().find("first-done") != std::string::npos; },
+                      std::chrono::seconds(10)))
+      << client.Stderr();
+
+  KspanAgent agent;
+  ASSERT_TRUE(agent.Start()) << agent.Logs();
+  std::ofstream(go) << "go";
+  ASSERT_EQ(client.Wait(std::chrono::seconds(20)), 0) << client.Stderr();
+  auto spans = WaitForSpans(agent, [&](const auto& s) {
+    return !SpansFor(s, port, kServer).empty() && !SpansFor(s, port, kClient).empty();
+  });
+  const int st = agent.Stop();
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << agent.Logs();
+
+  auto server = SpansFor(spans, port, kServer);
+  auto client_spans = SpansFor(spans, port, kClient);
+  ASSERT_EQ(server.size(), 1u) << "only the request made after kspan started";
+  ASSERT_EQ(client_spans.size(), 1u);
+  EXPECT_EQ(server[0].name, "GET /ok/after/{id}");
+  EXPECT_EQ(server[0].Int("http.response.status_code"), 200);
+  EXPECT_EQ(server[0].ResourceStr("service.name"), "nginx");
+  EXPECT_EQ(client_spans[0].Str("url.full"), "http://127.0.0.1:" + std::to_string(port) + "/ok/after/7");
+  EXPECT_EQ(client_spans[0].Int("http.response.status_code"), 200);
+  char real[4096] = {};
+  ASSERT_NE(realpath("/usr/bin/python3", real), nullptr);
+  const std::string python_exe = std::string(real).substr(std::string(real).rfind('/') + 1);
+  EXPECT_EQ(client_spans[0].ResourceStr("process.executable.name"), python_exe);
 }
 
 // ---- agent lifecycle ------------------------------------------------------------------

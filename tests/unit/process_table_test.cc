@@ -69,6 +69,12 @@ TEST_F(ProcessTableTest, ResourceAttributesServiceNameThenExecutable) {
   EXPECT_EQ(Str(*t.ResourceFor(12), "service.name"), "curl");
 }
 
+TEST_F(ProcessTableTest, RetitledProcessLosesItsPadding) {
+  FakeProcess(13, "/usr/sbin/nginx", "nginx: worker process          \0"s, "");
+  ProcessTable t({.proc_root = root_});
+  EXPECT_EQ(Str(*t.ResourceFor(13), "process.command_line"), "nginx: worker process");
+}
+
 TEST_F(ProcessTableTest, GoneProcessFallsBackToExecEvent) {
   ProcessTable t({.proc_root = root_});
   events::ProcessExecEvent e;

@@ -166,6 +166,8 @@ void ProcessTable::ReadProc(ProcessInfo* p) {
     p->exe_name = Basename(path);
   }
   std::vector<std::string> argv = SplitNul(ReadFile(dir + "/cmdline", 16384));
+  // Programs that retitle themselves (nginx, postgres) pad argv[0] with spaces.
+  for (std::string& a : argv) a.erase(a.find_last_not_of(' ') + 1);
   if (!argv.empty()) p->argv = std::move(argv);
   if (p->exe_name.empty()) {
     std::string comm = ReadFile(dir + "/comm", 64);

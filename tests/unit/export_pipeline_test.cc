@@ -361,6 +361,31 @@ TEST(FileExporterTest, OneTracesDataLinePerBatchAppended) {
   EXPECT_FALSE(e.ForceFlush());
 }
 
+TEST(FileExporterTest, RotatesToOneBackupAtTheSizeCap) {
+  TempDir dir;
+  const std::string path = dir.path() + "/r.jsonl";
+  auto file = FileExporter::Create(path, /*max_bytes=*/2000);
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  FileExporter& e = **file;
+  const std::vector<model::Span> batch = {OtlpSpan("rotate-me", nullptr)};
+  size_t total_lines = 0;
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(e.Export(batch), ExportResult::kSuccess);
+    ++total_lines;
+  }
+  EXPECT_GE(e.rotations(), 2u);
+  struct stat cur {}, bak {};
+  ASSERT_EQ(stat(path.c_str(), &cur), 0);
+  ASSERT_EQ(stat((path + ".1").c_str(), &bak), 0);
+  EXPECT_LE(cur.st_size, 2000);
+  EXPECT_LE(bak.st_size, 2000);
+  // Whole lines only, in both files: rotation happens between batches.
+  for (const auto& f : {path, path + ".1"}) {
+    for (const auto& line : ReadLines(f)) EXPECT_NO_THROW(nlohmann::json::parse(line)) << f;
+  }
+  EXPECT_LT(ReadLines(path).size() + ReadLines(path + ".1").size(), total_lines) << "older lines were dropped";
+}
+
 TEST(FileExporterTest, CreatesTheFileWithReadableMode) {
   TempDir dir;
   const std::string path = dir.path() + "/new.jsonl";

@@ -70,7 +70,8 @@ Options:
   --output SPEC          Where spans go; repeatable. SPEC is one of:
                            console      one readable line per span on stdout
                            file:PATH    OTLP/JSON lines (one TracesData per line), the
-                                        OpenTelemetry Collector file-exporter format
+                                        OpenTelemetry Collector file-exporter format;
+                                        at 256 MiB it moves to PATH.1 and starts anew
                          Default: console and file:kspan-spans.jsonl
   --duration SECONDS     Run this long, flush every output, exit 0. Default: until
                          SIGINT or SIGTERM.

@@ -1,6 +1,7 @@
 #include "exporters/file_exporter.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -30,7 +31,7 @@ constexpr size_t kKeepLineCapacity = 4 << 20;
 
 }  // namespace
 
-Result<std::unique_ptr<FileExporter>> FileExporter::Create(std::string_view path) {
+Result<std::unique_ptr<FileExporter>> FileExporter::Create(std::string_view path, uint64_t max_bytes) {
   if (path.empty()) return InvalidArgument("file exporter: empty path (expected file:PATH)");
   std::string p(path);
   const int fd = ::open(p.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
@@ -41,7 +42,21 @@ Result<std::unique_ptr<FileExporter>> FileExporter::Create(std::string_view path
     if (err == EACCES || err == EPERM || err == EROFS) return PermissionDenied(std::move(msg));
     return InvalidArgument(std::move(msg));
   }
-  return std::unique_ptr<FileExporter>(new FileExporter(std::move(p), fd));
+  struct stat st{};
+  const uint64_t size = fstat(fd, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+  return std::unique_ptr<FileExporter>(new FileExporter(std::move(p), fd, size, max_bytes));
+}
+
+bool FileExporter::Rotate() noexcept {
+  const std::string backup = path_ + ".1";
+  if (::rename(path_.c_str(), backup.c_str()) != 0) return false;
+  const int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return false;
+  ::close(fd_);
+  fd_ = fd;
+  size_ = 0;
+  ++rotations_;
+  return true;
 }
 
 FileExporter::~FileExporter() {
@@ -54,7 +69,9 @@ ExportResult FileExporter::Export(std::span<const model::Span> batch) noexcept {
   line_.clear();
   AppendTracesDataJson(batch, &line_);
   line_.push_back('\n');
+  if (size_ > 0 && size_ + line_.size() > max_bytes_) Rotate();
   const bool ok = WriteAll(fd_, line_);
+  if (ok) size_ += line_.size();
   if (line_.capacity() > kKeepLineCapacity) std::string().swap(line_);
   return ok ? ExportResult::kSuccess : ExportResult::kFailure;
 }

@@ -10,6 +10,11 @@
 // in the kernel's page cache, and a reader tailing the file never sees half a line
 // unless the disk fills. ForceFlush does not fsync: surviving a power cut is not worth a
 // disk flush per batch here.
+//
+// Bounded on disk: once the file would pass `max_bytes`, it is renamed to PATH.1
+// (replacing an older PATH.1) and a new PATH is started, so kspan never holds more than
+// about 2 x max_bytes of spans on disk. Rotations are counted by the caller via
+// rotations().
 #pragma once
 
 #include <memory>
@@ -23,8 +28,11 @@ namespace kspan::exporters {
 
 class FileExporter final : public SpanExporter {
  public:
+  static constexpr uint64_t kDefaultMaxBytes = 256ull << 20;
+
   // Opens (creating if needed) `path` for appending. The error names the path and why.
-  static Result<std::unique_ptr<FileExporter>> Create(std::string_view path);
+  static Result<std::unique_ptr<FileExporter>> Create(std::string_view path,
+                                                      uint64_t max_bytes = kDefaultMaxBytes);
   ~FileExporter() override;
 
   FileExporter(const FileExporter&) = delete;
@@ -36,12 +44,20 @@ class FileExporter final : public SpanExporter {
   void Shutdown() noexcept override;
 
   const std::string& path() const { return path_; }
+  uint64_t rotations() const { return rotations_; }
 
  private:
-  FileExporter(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  FileExporter(std::string path, int fd, uint64_t size, uint64_t max_bytes)
+      : path_(std::move(path)), fd_(fd), size_(size), max_bytes_(max_bytes) {}
+  // Renames the full file to PATH.1 and opens a fresh PATH. False if that failed (the
+  // exporter then keeps appending to the file it has).
+  bool Rotate() noexcept;
 
   std::string path_;
   int fd_ = -1;
+  uint64_t size_ = 0;  // bytes in the current file
+  uint64_t max_bytes_;
+  uint64_t rotations_ = 0;
   std::string line_;  // reused between batches: one allocation at the high-water mark
 };
 

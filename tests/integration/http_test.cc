@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 
@@ -88,6 +89,7 @@ class HttpIntegration : public ::testing::Test {
                                            "    location /ok { return 200 \"ok\\n\"; }\n"
                                            "    location /fail { return 500; }\n"
                                            "    location /busy { return 503; }\n"
+                                           "    location /static/ { root " << dir_ << "; sendfile on; }\n"
                                            "  }\n"
                                            "}\n";
     ASSERT_TRUE(nginx_.Start({"/usr/sbin/nginx", "-c", dir_ + "/nginx.conf", "-p", dir_}));
@@ -242,6 +244,37 @@ TEST_F(HttpIntegration, OneMebibyteBodyIsSizedThoughCaptureIsCapped) {
   EXPECT_EQ(client[0].Int("http.response.body.size"), 1048576);
   EXPECT_EQ(server[0].Int("http.response.status_code"), 200);
   EXPECT_EQ(client[0].Int("http.response.status_code"), 200);
+}
+
+// nginx sends static files with sendfile(2): the body never passes through a traced
+// write, yet the stream positions and the span's body size must account for it.
+TEST_F(HttpIntegration, SendfileBodyIsCountedThenTheConnectionKeepsParsing) {
+  // nginx's worker runs as nobody: the temp dir (mkdtemp makes it 0700) must be readable.
+  std::filesystem::permissions(dir_, std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
+                                         std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
+                                         std::filesystem::perms::others_exec);
+  std::filesystem::create_directories(dir_ + "/static");
+  {
+    std::ofstream f(dir_ + "/static/page.bin", std::ios::binary);
+    f << std::string(100000, 'z');
+  }
+  const int port = FreePort();
+  ASSERT_NO_FATAL_FAILURE(StartNginx(port));
+  const std::string base = "http://127.0.0.1:" + std::to_string(port);
+  // Two requests on one connection: the second parses only if the sendfile bytes were
+  // accounted for in the stream.
+  ASSERT_EQ(Curl({"-o", "/dev/null", base + "/static/page.bin", "-o", "/dev/null", base + "/ok"}).exit_code, 0);
+  auto spans = WaitForSpans(agent_, [&](const auto& s) { return SpansFor(s, port, kServer).size() >= 2; });
+  auto server = SpansFor(spans, port, kServer);
+  ASSERT_EQ(server.size(), 2u);
+  EXPECT_EQ(server[0].Str("url.path"), "/static/page.bin");
+  EXPECT_EQ(server[0].Int("http.response.status_code"), 200);
+  EXPECT_EQ(server[0].Int("http.response.body.size"), 100000);
+  EXPECT_EQ(server[1].Str("url.path"), "/ok");
+  EXPECT_EQ(server[1].Int("http.response.status_code"), 200);
+  auto client = SpansFor(spans, port, kClient);
+  ASSERT_EQ(client.size(), 2u);
+  EXPECT_EQ(client[0].Int("http.response.body.size"), 100000);
 }
 
 TEST_F(HttpIntegration, IncomingTraceparentSetsTraceAndParent) {

@@ -184,6 +184,23 @@ TEST_F(TrackerTest, ProcessExitFlushesARequestWithoutResponse) {
   EXPECT_EQ(tracker_.size(), 0u);
 }
 
+TEST_F(TrackerTest, ProcessExitEndsOnlyThatProcessesConnections) {
+  EventGenerator a({71, 4, 11}, Role::kClient), b({71, 5, 12}, Role::kClient), other({72, 4, 13}, Role::kClient);
+  for (auto* g : {&a, &b, &other}) {
+    tracker_.OnOpen(g->Open());
+    tracker_.OnData(g->Data(Direction::kEgress, kReq));
+  }
+  tracker_.OnClose(b.Close());  // already gone before the exit
+  tracker_.OnProcessExit(71);
+  EXPECT_EQ(tracker_.size(), 1u);
+  tracker_.OnProcessExit(71);  // a second exit for the same pid is harmless
+  tracker_.OnProcessExit(999);
+  EXPECT_EQ(tracker_.size(), 1u);
+  tracker_.OnProcessExit(72);
+  EXPECT_EQ(tracker_.size(), 0u);
+  EXPECT_EQ(out_.size(), 3u) << "each unanswered request comes out once";
+}
+
 TEST_F(TrackerTest, DataWithoutOpenIsTrackedAndCounted) {
   EventGenerator g({80, 4, 7}, Role::kClient);
   tracker_.OnData(g.Data(Direction::kEgress, kReq));

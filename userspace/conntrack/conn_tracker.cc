@@ -30,11 +30,27 @@ ConnTracker::~ConnTracker() = default;
 
 ConnTracker::Conn& ConnTracker::Create(const events::ConnKey& key, uint64_t now_ns) {
   if (conns_.size() >= options_.max_connections) EvictOldest();
-  Conn& c = conns_[key];
+  auto [it, inserted] = conns_.try_emplace(key);
+  Conn& c = it->second;
+  if (inserted) by_pid_[key.pid].push_back(key);
   c.info.key = key;
   c.last_activity_ns = now_ns;
   opened_->Add();
   return c;
+}
+
+ConnTracker::ConnMap::iterator ConnTracker::Erase(ConnMap::iterator it) {
+  auto p = by_pid_.find(it->first.pid);
+  if (p != by_pid_.end()) {
+    auto& keys = p->second;
+    auto k = std::find(keys.begin(), keys.end(), it->first);
+    if (k != keys.end()) {
+      *k = keys.back();
+      keys.pop_back();
+    }
+    if (keys.empty()) by_pid_.erase(p);
+  }
+  return conns_.erase(it);
 }
 
 void ConnTracker::OnOpen(const events::ConnOpenEvent& e) {
@@ -42,7 +58,7 @@ void ConnTracker::OnOpen(const events::ConnOpenEvent& e) {
   if (it != conns_.end()) {
     // Same generation twice cannot happen; be safe and start over.
     Finish(it->second, nullptr);
-    conns_.erase(it);
+    Erase(it);
   }
   Conn& c = Create(e.key, e.ts_ns);
   c.info.role = e.role;
@@ -140,17 +156,18 @@ void ConnTracker::OnClose(const events::ConnCloseEvent& e) {
   auto it = conns_.find(e.key);
   if (it == conns_.end()) return;
   Finish(it->second, &e);
-  conns_.erase(it);
+  Erase(it);
 }
 
 void ConnTracker::OnProcessExit(uint32_t pid) {
-  for (auto it = conns_.begin(); it != conns_.end();) {
-    if (it->first.pid == pid) {
-      Finish(it->second, nullptr);
-      it = conns_.erase(it);
-    } else {
-      ++it;
-    }
+  auto p = by_pid_.find(pid);
+  if (p == by_pid_.end()) return;
+  const std::vector<events::ConnKey> keys = p->second;  // Erase edits the index
+  for (const auto& key : keys) {
+    auto it = conns_.find(key);
+    if (it == conns_.end()) continue;
+    Finish(it->second, nullptr);
+    Erase(it);
   }
 }
 
@@ -159,7 +176,7 @@ void ConnTracker::Tick(uint64_t now_ns) {
     if (now_ns > it->second.last_activity_ns + options_.idle_timeout_ns) {
       evicted_idle_->Add();
       Finish(it->second, nullptr);
-      it = conns_.erase(it);
+      it = Erase(it);
     } else {
       ++it;
     }
@@ -179,13 +196,14 @@ void ConnTracker::EvictOldest() {
     if (it == conns_.end()) continue;
     evicted_full_->Add();
     Finish(it->second, nullptr);
-    conns_.erase(it);
+    Erase(it);
   }
 }
 
 void ConnTracker::CloseAll() {
   for (auto& [key, c] : conns_) Finish(c, nullptr);
   conns_.clear();
+  by_pid_.clear();
 }
 
 }  // namespace kspan::conntrack

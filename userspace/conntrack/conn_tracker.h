@@ -81,7 +81,10 @@ class ConnTracker {
     std::unique_ptr<protocols::http1::Connection> http;
   };
 
+  using ConnMap = std::unordered_map<events::ConnKey, Conn, events::ConnKeyHash>;
   Conn& Create(const events::ConnKey& key, uint64_t now_ns);
+  // Every removal goes through here so the per-pid index stays exact.
+  ConnMap::iterator Erase(ConnMap::iterator it);
   void Detect(Conn& c, const events::DataEvent& e);
   void Drain(Conn& c);
   void Finish(Conn& c, const events::ConnCloseEvent* close);
@@ -89,7 +92,10 @@ class ConnTracker {
 
   TrackerOptions options_;
   HttpRecordSink sink_;
-  std::unordered_map<events::ConnKey, Conn, events::ConnKeyHash> conns_;
+  ConnMap conns_;
+  // pid -> its connections, so a process exit costs O(its connections), not O(table):
+  // hosts that run thousands of short processes a second must not scan 65k entries each.
+  std::unordered_map<uint32_t, std::vector<events::ConnKey>> by_pid_;
   std::vector<protocols::http1::Record> records_;  // reused scratch
 
   metrics::Counter* opened_;

@@ -74,6 +74,15 @@ class TrackerTest : public ::testing::Test {
   TrackerTest()
       : tracker_(TrackerOptions{}, &metrics_,
                  [this](const ConnInfo& c, protocols::http1::Record&& r) { out_.emplace_back(c, std::move(r)); }) {}
+  // One batch of events, then the drain the agent does after each ring-buffer poll.
+  template <typename... E>
+  void Batch(const E&... events) {
+    (Feed(events), ...);
+    tracker_.DrainPending();
+  }
+  void Feed(const events::ConnOpenEvent& e) { tracker_.OnOpen(e); }
+  void Feed(const events::DataEvent& e) { tracker_.OnData(e); }
+  void Feed(const events::ConnCloseEvent& e) { tracker_.OnClose(e); }
   metrics::Registry metrics_;
   std::vector<std::pair<ConnInfo, protocols::http1::Record>> out_;
   ConnTracker tracker_;
@@ -82,8 +91,8 @@ class TrackerTest : public ::testing::Test {
 TEST_F(TrackerTest, ClientRequestResponseBecomesOneRecord) {
   EventGenerator g({100, 5, 1}, Role::kClient);
   tracker_.OnOpen(g.Open());
-  tracker_.OnData(g.Data(Direction::kEgress, kReq));
-  tracker_.OnData(g.Data(Direction::kIngress, kResp));
+  Batch(g.Data(Direction::kEgress, kReq));
+  Batch(g.Data(Direction::kIngress, kResp));
   ASSERT_EQ(out_.size(), 1u);
   EXPECT_EQ(out_[0].first.role, Role::kClient);
   EXPECT_FALSE(out_[0].first.role_inferred);
@@ -95,15 +104,27 @@ TEST_F(TrackerTest, ClientRequestResponseBecomesOneRecord) {
   EXPECT_EQ(tracker_.gaps_detected(), 0u);
 }
 
+TEST_F(TrackerTest, ChunksReorderedWithinABatchStillParse) {
+  EventGenerator g({100, 6, 3}, Role::kClient);
+  tracker_.OnOpen(g.Open());
+  auto head = g.Data(Direction::kEgress, "GET /split HTTP/1.1\r\n");
+  auto tail = g.Data(Direction::kEgress, "Host: x\r\n\r\n");
+  auto resp = g.Data(Direction::kIngress, kResp);
+  Batch(tail, resp, head);  // another CPU's event came later in the ring
+  ASSERT_EQ(out_.size(), 1u);
+  EXPECT_EQ(out_[0].second.request.target, "/split");
+  EXPECT_EQ(metrics_.Sum("kspan_parse_failures_total"), 0u);
+}
+
 TEST_F(TrackerTest, FdReuseGivesTwoConnections) {
   EventGenerator first({100, 5, 1}, Role::kServer), second({100, 5, 2}, Role::kServer);
   tracker_.OnOpen(first.Open());
-  tracker_.OnData(first.Data(Direction::kIngress, kReq));
+  Batch(first.Data(Direction::kIngress, kReq));
   tracker_.OnOpen(second.Open());  // same pid and fd, new generation, before the first closed
-  tracker_.OnData(second.Data(Direction::kIngress, "POST /b HTTP/1.1\r\nContent-Length: 0\r\n\r\n"));
+  Batch(second.Data(Direction::kIngress, "POST /b HTTP/1.1\r\nContent-Length: 0\r\n\r\n"));
   EXPECT_EQ(tracker_.size(), 2u);
-  tracker_.OnData(first.Data(Direction::kEgress, kResp));
-  tracker_.OnData(second.Data(Direction::kEgress, "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"));
+  Batch(first.Data(Direction::kEgress, kResp));
+  Batch(second.Data(Direction::kEgress, "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"));
   ASSERT_EQ(out_.size(), 2u);
   EXPECT_EQ(out_[0].first.key.generation, 1u);
   EXPECT_EQ(out_[0].second.request.target, "/a");
@@ -116,9 +137,9 @@ TEST_F(TrackerTest, FdReuseGivesTwoConnections) {
 TEST_F(TrackerTest, GapInPositionsIsDetected) {
   EventGenerator g({7, 3, 9}, Role::kClient);
   tracker_.OnOpen(g.Open());
-  tracker_.OnData(g.Data(Direction::kEgress, kReq));
+  Batch(g.Data(Direction::kEgress, kReq));
   g.Skip(Direction::kIngress, 100);  // an event the kernel produced but we never got
-  tracker_.OnData(g.Data(Direction::kIngress, "more bytes"));
+  Batch(g.Data(Direction::kIngress, "more bytes"));
   tracker_.OnClose(g.Close());
   EXPECT_EQ(tracker_.gaps_detected(), 1u);
 }
@@ -126,7 +147,7 @@ TEST_F(TrackerTest, GapInPositionsIsDetected) {
 TEST_F(TrackerTest, MissingTailAtCloseIsAGap) {
   EventGenerator g({7, 3, 9}, Role::kClient);
   tracker_.OnOpen(g.Open());
-  tracker_.OnData(g.Data(Direction::kEgress, kReq));
+  Batch(g.Data(Direction::kEgress, kReq));
   g.Skip(Direction::kEgress, 10);  // the kernel's close totals say 10 more bytes went out
   tracker_.OnClose(g.Close());
   EXPECT_EQ(tracker_.gaps_detected(), 1u);
@@ -135,8 +156,8 @@ TEST_F(TrackerTest, MissingTailAtCloseIsAGap) {
 TEST_F(TrackerTest, CapturedPrefixWithHoleIsNotAGap) {
   EventGenerator g({7, 3, 9}, Role::kClient);
   tracker_.OnOpen(g.Open());
-  tracker_.OnData(g.Data(Direction::kEgress, kReq));
-  tracker_.OnData(g.Data(Direction::kIngress, "HTTP/1.1 200 OK\r\nContent-Length: 10000\r\n\r\nxx", 42 + 10000));
+  Batch(g.Data(Direction::kEgress, kReq));
+  Batch(g.Data(Direction::kIngress, "HTTP/1.1 200 OK\r\nContent-Length: 10000\r\n\r\nxx", 42 + 10000));
   tracker_.OnClose(g.Close());
   EXPECT_EQ(tracker_.gaps_detected(), 0u) << "bytes the kernel saw but did not capture are a hole, not a gap";
   ASSERT_EQ(out_.size(), 1u);
@@ -146,8 +167,8 @@ TEST_F(TrackerTest, CapturedPrefixWithHoleIsNotAGap) {
 TEST_F(TrackerTest, MidstreamRoleIsInferredFromTheRequestDirection) {
   EventGenerator g({50, 8, 4}, Role::kUnknown);
   tracker_.OnOpen(g.Open(/*midstream=*/true));
-  tracker_.OnData(g.Data(Direction::kIngress, kReq));
-  tracker_.OnData(g.Data(Direction::kEgress, kResp));
+  Batch(g.Data(Direction::kIngress, kReq));
+  Batch(g.Data(Direction::kEgress, kResp));
   ASSERT_EQ(out_.size(), 1u);
   EXPECT_EQ(out_[0].first.role, Role::kServer);
   EXPECT_TRUE(out_[0].first.role_inferred);
@@ -156,9 +177,9 @@ TEST_F(TrackerTest, MidstreamRoleIsInferredFromTheRequestDirection) {
 TEST_F(TrackerTest, MidstreamJoinsAfterABodyThenFindsTheNextRequest) {
   EventGenerator g({50, 8, 4}, Role::kUnknown);
   tracker_.OnOpen(g.Open(/*midstream=*/true));
-  tracker_.OnData(g.Data(Direction::kEgress, "tail of some earlier body"));
-  tracker_.OnData(g.Data(Direction::kEgress, kReq));
-  tracker_.OnData(g.Data(Direction::kIngress, kResp));
+  Batch(g.Data(Direction::kEgress, "tail of some earlier body"));
+  Batch(g.Data(Direction::kEgress, kReq));
+  Batch(g.Data(Direction::kIngress, kResp));
   ASSERT_EQ(out_.size(), 1u);
   EXPECT_EQ(out_[0].first.role, Role::kClient);
 }
@@ -166,8 +187,8 @@ TEST_F(TrackerTest, MidstreamJoinsAfterABodyThenFindsTheNextRequest) {
 TEST_F(TrackerTest, NonHttpConnectionIsIgnoredAndCounted) {
   EventGenerator g({60, 9, 5}, Role::kClient);
   tracker_.OnOpen(g.Open());
-  tracker_.OnData(g.Data(Direction::kEgress, "*1\r\n$4\r\nPING\r\n"));
-  tracker_.OnData(g.Data(Direction::kIngress, "+PONG\r\n"));
+  Batch(g.Data(Direction::kEgress, "*1\r\n$4\r\nPING\r\n"));
+  Batch(g.Data(Direction::kIngress, "+PONG\r\n"));
   EXPECT_TRUE(out_.empty());
   EXPECT_EQ(metrics_.Sum("kspan_connections_unrecognised_total"), 1u);
   EXPECT_EQ(metrics_.Sum("kspan_bytes_ignored_total"), 14u + 7u);
@@ -176,7 +197,7 @@ TEST_F(TrackerTest, NonHttpConnectionIsIgnoredAndCounted) {
 TEST_F(TrackerTest, ProcessExitFlushesARequestWithoutResponse) {
   EventGenerator g({70, 4, 6}, Role::kClient);
   tracker_.OnOpen(g.Open());
-  tracker_.OnData(g.Data(Direction::kEgress, kReq));
+  Batch(g.Data(Direction::kEgress, kReq));
   EXPECT_TRUE(out_.empty());
   tracker_.OnProcessExit(70);
   ASSERT_EQ(out_.size(), 1u);
@@ -188,7 +209,7 @@ TEST_F(TrackerTest, ProcessExitEndsOnlyThatProcessesConnections) {
   EventGenerator a({71, 4, 11}, Role::kClient), b({71, 5, 12}, Role::kClient), other({72, 4, 13}, Role::kClient);
   for (auto* g : {&a, &b, &other}) {
     tracker_.OnOpen(g->Open());
-    tracker_.OnData(g->Data(Direction::kEgress, kReq));
+    Batch(g->Data(Direction::kEgress, kReq));
   }
   tracker_.OnClose(b.Close());  // already gone before the exit
   tracker_.OnProcessExit(71);
@@ -203,8 +224,8 @@ TEST_F(TrackerTest, ProcessExitEndsOnlyThatProcessesConnections) {
 
 TEST_F(TrackerTest, DataWithoutOpenIsTrackedAndCounted) {
   EventGenerator g({80, 4, 7}, Role::kClient);
-  tracker_.OnData(g.Data(Direction::kEgress, kReq));
-  tracker_.OnData(g.Data(Direction::kIngress, kResp));
+  Batch(g.Data(Direction::kEgress, kReq));
+  Batch(g.Data(Direction::kIngress, kResp));
   ASSERT_EQ(out_.size(), 1u);
   EXPECT_FALSE(out_[0].first.tuple_known);
   EXPECT_EQ(metrics_.Sum("kspan_connections_missing_open_total"), 1u);

@@ -161,6 +161,7 @@ int Run(const Config& config) {
       exit_code = 1;
       break;
     }
+    pipeline.AfterBatch();
     if (now >= next_tick) {
       pipeline.Tick(NowUnixNs());
       PublishKernelCounters(*source, &metrics);
@@ -171,6 +172,7 @@ int Run(const Config& config) {
 
   // Drain what is already in the ring, then detach every probe before the slower work.
   (void)source->Poll(&pipeline, std::chrono::milliseconds(0));
+  pipeline.AfterBatch();
   PublishKernelCounters(*source, &metrics);
   source.reset();
   log::Info("detached");

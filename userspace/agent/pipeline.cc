@@ -49,6 +49,8 @@ void Pipeline::OnExit(const events::ProcessExitEvent& e) {
   processes_.OnExit(e);
 }
 
+void Pipeline::AfterBatch() { tracker_.DrainPending(); }
+
 void Pipeline::Tick(uint64_t now_ns) { tracker_.Tick(now_ns); }
 
 void Pipeline::Finish() { tracker_.CloseAll(); }

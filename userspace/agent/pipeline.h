@@ -34,6 +34,8 @@ class Pipeline : public events::EventSink {
   void OnExec(const events::ProcessExecEvent& e) override;
   void OnExit(const events::ProcessExitEvent& e) override;
 
+  // After each batch of events (one ring-buffer poll): parse what arrived.
+  void AfterBatch();
   // Periodic housekeeping (idle connections); about once a second.
   void Tick(uint64_t now_ns);
   // Ends every connection so requests in flight come out as spans.

@@ -40,6 +40,7 @@ ConnTracker::Conn& ConnTracker::Create(const events::ConnKey& key, uint64_t now_
 }
 
 ConnTracker::ConnMap::iterator ConnTracker::Erase(ConnMap::iterator it) {
+  held_total_ -= it->second.held_bytes;
   auto p = by_pid_.find(it->first.pid);
   if (p != by_pid_.end()) {
     auto& keys = p->second;
@@ -83,39 +84,90 @@ void ConnTracker::OnData(const events::DataEvent& e) {
   acct.end = std::max(acct.end, e.position + e.total_len);
   acct.start = std::min(acct.start, e.position);
 
-  if (c.protocol == Protocol::kUnknown) Detect(c, e);
-  if (c.protocol != Protocol::kHttp1) {
+  HeldChunk chunk{e.direction == Direction::kEgress, e.position, std::string(e.data), e.total_len,
+                  e.direction == Direction::kEgress ? e.enter_ns : e.exit_ns, e.exit_ns, e.tid};
+  if (c.protocol == Protocol::kUnknown) {
+    c.held_bytes += chunk.data.size();
+    held_total_ += chunk.data.size();
+    c.held.push_back(std::move(chunk));
+    if (!Detect(c)) return;
+    // Decided: replay what was held, in arrival order (the stream reorders by position).
+    std::vector<HeldChunk> held = std::move(c.held);
+    c.held.clear();
+    held_total_ -= c.held_bytes;
+    c.held_bytes = 0;
+    for (const HeldChunk& h : held) {
+      if (c.protocol == Protocol::kHttp1) {
+        Feed(c, h);
+      } else {
+        bytes_ignored_->Add(h.total_len);
+      }
+    }
+  } else if (c.protocol == Protocol::kHttp1) {
+    Feed(c, chunk);
+  } else {
     bytes_ignored_->Add(e.total_len);
-    return;
   }
-  c.http->AddData(e.direction == Direction::kEgress, e.position, e.data, e.total_len,
-                  e.direction == Direction::kEgress ? e.enter_ns : e.exit_ns, e.exit_ns, e.tid);
-  Drain(c);
+}
+
+void ConnTracker::Feed(Conn& c, const HeldChunk& h) {
+  c.http->AddData(h.egress, h.position, h.data, h.total_len, h.first_ns, h.last_ns, h.tid);
+  if (!c.dirty) {
+    c.dirty = true;
+    dirty_.push_back(c.info.key);
+  }
+}
+
+void ConnTracker::DrainPending() {
+  for (const auto& key : dirty_) {
+    auto it = conns_.find(key);  // gone already if it closed in this batch
+    if (it == conns_.end() || !it->second.dirty) continue;
+    it->second.dirty = false;
+    Drain(it->second);
+  }
+  dirty_.clear();
 }
 
 // Looks at the first bytes of the request direction. HTTP/1 requests start a stream, so
-// for a connection seen from its start one look decides; one joined mid-stream may be in
-// the middle of a body, so a few chunks are tried.
-void ConnTracker::Detect(Conn& c, const events::DataEvent& e) {
-  const bool egress = e.direction == Direction::kEgress;
-  Role role = c.info.role;
-  const bool request_direction =
-      role == Role::kUnknown || (role == Role::kClient && egress) || (role == Role::kServer && !egress);
-  if (!request_direction) return;  // a response cannot come first; wait for the request
-  const bool from_start = c.saw_start && e.position == 0;
-  if (http1::LooksLikeRequest(e.data)) {
+// for a connection seen from its start the chunk at position 0 decides (chunks that beat
+// it through the ring buffer wait, held); one joined mid-stream may be in the middle of a
+// body, so a few chunks are tried in arrival order.
+bool ConnTracker::Detect(Conn& c) {
+  const Role role = c.info.role;
+  auto request_direction = [role](bool egress) {
+    return role == Role::kUnknown || (role == Role::kClient && egress) || (role == Role::kServer && !egress);
+  };
+  auto decide_http = [&](bool egress) {
     if (role == Role::kUnknown) {
       c.info.role = egress ? Role::kClient : Role::kServer;
       c.info.role_inferred = true;
     }
     c.protocol = Protocol::kHttp1;
     c.http = std::make_unique<http1::Connection>(c.info.role == Role::kClient, options_.http);
-    return;
-  }
-  if (from_start || ++c.detect_attempts >= options_.max_detect_attempts) {
+    return true;
+  };
+  auto give_up = [&] {
     c.protocol = Protocol::kOther;
     not_http_->Add();
+    return true;
+  };
+  if (c.saw_start) {
+    for (const HeldChunk& h : c.held) {
+      if (!request_direction(h.egress) || h.position != 0) continue;
+      return http1::LooksLikeRequest(h.data) ? decide_http(h.egress) : give_up();
+    }
+  } else {
+    const HeldChunk& h = c.held.back();  // the chunk that just arrived
+    if (request_direction(h.egress)) {
+      if (http1::LooksLikeRequest(h.data)) return decide_http(h.egress);
+      if (++c.detect_attempts >= options_.max_detect_attempts) return give_up();
+    }
   }
+  if (c.held.size() > options_.max_detect_chunks || c.held_bytes > options_.max_detect_bytes ||
+      held_total_ > options_.max_detect_bytes_total) {
+    return give_up();
+  }
+  return false;
 }
 
 void ConnTracker::Drain(Conn& c) {
@@ -204,6 +256,8 @@ void ConnTracker::CloseAll() {
   for (auto& [key, c] : conns_) Finish(c, nullptr);
   conns_.clear();
   by_pid_.clear();
+  dirty_.clear();
+  held_total_ = 0;
 }
 
 }  // namespace kspan::conntrack

@@ -17,6 +17,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 #include <unordered_map>
 
 #include "common/metrics.h"
@@ -39,6 +41,13 @@ struct TrackerOptions {
   protocols::http1::Limits http;
   // Chunks of a mid-stream connection examined for a protocol before giving up on it.
   int max_detect_attempts = 8;
+  // Chunks (and their captured bytes) held while the protocol is undecided, so chunks that
+  // arrive before the stream's first bytes (other CPUs) are not lost. Past either bound
+  // the connection is given up as unrecognised.
+  size_t max_detect_chunks = 16;
+  size_t max_detect_bytes = 64 * 1024;
+  // The same, summed over every connection: the true bound on held memory.
+  size_t max_detect_bytes_total = 16 << 20;
 };
 
 using HttpRecordSink = std::function<void(const ConnInfo&, protocols::http1::Record&&)>;
@@ -57,7 +66,12 @@ class ConnTracker {
   ~ConnTracker();
 
   void OnOpen(const events::ConnOpenEvent& e);
+  // Buffers the bytes; parsing happens in DrainPending().
   void OnData(const events::DataEvent& e);
+  // Parses every connection that got bytes since the last call and emits its records.
+  // Call once per batch of events (one ring-buffer poll): the parser treats one call as one
+  // drain cycle, and waits one cycle for chunks that arrive out of order across CPUs.
+  void DrainPending();
   void OnClose(const events::ConnCloseEvent& e);
   // The process ended: its sockets are closed by the kernel without close() events.
   void OnProcessExit(uint32_t pid);
@@ -71,21 +85,35 @@ class ConnTracker {
 
  private:
   enum class Protocol { kUnknown, kHttp1, kOther };
+  // A chunk held while the protocol is undecided.
+  struct HeldChunk {
+    bool egress;
+    uint64_t position;
+    std::string data;
+    uint32_t total_len;
+    uint64_t first_ns, last_ns;
+    uint32_t tid;
+  };
   struct Conn {
     ConnInfo info;
     Protocol protocol = Protocol::kUnknown;
     int detect_attempts = 0;
     bool saw_start = false;  // opened by connect/accept: streams start at position 0
+    bool dirty = false;      // got bytes since the last DrainPending()
     uint64_t last_activity_ns = 0;
     DirectionAccount egress, ingress;
     std::unique_ptr<protocols::http1::Connection> http;
+    std::vector<HeldChunk> held;  // while protocol == kUnknown
+    size_t held_bytes = 0;
   };
 
   using ConnMap = std::unordered_map<events::ConnKey, Conn, events::ConnKeyHash>;
   Conn& Create(const events::ConnKey& key, uint64_t now_ns);
   // Every removal goes through here so the per-pid index stays exact.
   ConnMap::iterator Erase(ConnMap::iterator it);
-  void Detect(Conn& c, const events::DataEvent& e);
+  // Decides the protocol from held chunks when it can; returns true once decided.
+  bool Detect(Conn& c);
+  void Feed(Conn& c, const HeldChunk& chunk);
   void Drain(Conn& c);
   void Finish(Conn& c, const events::ConnCloseEvent* close);
   void EvictOldest();
@@ -97,6 +125,8 @@ class ConnTracker {
   // hosts that run thousands of short processes a second must not scan 65k entries each.
   std::unordered_map<uint32_t, std::vector<events::ConnKey>> by_pid_;
   std::vector<protocols::http1::Record> records_;  // reused scratch
+  std::vector<events::ConnKey> dirty_;             // connections to parse at DrainPending()
+  size_t held_total_ = 0;                          // sum of Conn::held_bytes
 
   metrics::Counter* opened_;
   metrics::Counter* missing_open_;

@@ -73,6 +73,15 @@ static __always_inline struct sock *ks_tcp_sock(struct file *f) {
   return sk;
 }
 
+/* Fills the common header of every ring-buffer record. */
+static __always_inline void ks_fill_header(struct kspan_event_header *h, __u32 type, __u64 pid_tgid) {
+  h->type = type;
+  h->tgid = pid_tgid >> 32;
+  h->tid = (__u32)pid_tgid;
+  h->_pad = 0;
+  h->ts_ns = bpf_ktime_get_boot_ns();
+}
+
 /* Emits a connection-open event for sk. */
 static __always_inline void ks_emit_open(struct sock *sk, __u32 tgid, __s32 fd, __u64 gen, __u8 role,
                                          __u8 flags, __u8 syscall) {
@@ -81,12 +90,7 @@ static __always_inline void ks_emit_open(struct sock *sk, __u32 tgid, __s32 fd, 
     ks_count(KSPAN_CNT_RB_FULL_CONN);
     return;
   }
-  __u64 id = bpf_get_current_pid_tgid();
-  e->hdr.type = KSPAN_EV_CONN_OPEN;
-  e->hdr.tgid = tgid;
-  e->hdr.tid = (__u32)id;
-  e->hdr._pad = 0;
-  e->hdr.ts_ns = bpf_ktime_get_boot_ns();
+  ks_fill_header(&e->hdr, KSPAN_EV_CONN_OPEN, bpf_get_current_pid_tgid());
   e->conn.tgid = tgid;
   e->conn.fd = fd;
   e->conn.generation = gen;
@@ -119,12 +123,7 @@ static __always_inline void ks_emit_close(__u32 tgid, __s32 fd, const struct ks_
     ks_count(KSPAN_CNT_RB_FULL_CONN);
     return;
   }
-  __u64 id = bpf_get_current_pid_tgid();
-  e->hdr.type = KSPAN_EV_CONN_CLOSE;
-  e->hdr.tgid = tgid;
-  e->hdr.tid = (__u32)id;
-  e->hdr._pad = 0;
-  e->hdr.ts_ns = bpf_ktime_get_boot_ns();
+  ks_fill_header(&e->hdr, KSPAN_EV_CONN_CLOSE, bpf_get_current_pid_tgid());
   e->conn.tgid = tgid;
   e->conn.fd = fd;
   e->conn.generation = c->generation;

@@ -16,11 +16,7 @@ int ks_proc_exec(struct trace_event_raw_sched_process_exec *ctx) {
     return 0;
   }
   struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-  e->hdr.type = KSPAN_EV_PROC_EXEC;
-  e->hdr.tgid = tgid;
-  e->hdr.tid = (__u32)id;
-  e->hdr._pad = 0;
-  e->hdr.ts_ns = bpf_ktime_get_boot_ns();
+  ks_fill_header(&e->hdr, KSPAN_EV_PROC_EXEC, id);
   e->ppid = BPF_CORE_READ(task, real_parent, tgid);
   bpf_get_current_comm(e->comm, sizeof(e->comm));
   unsigned int loc = ctx->__data_loc_filename & 0xFFFF;
@@ -51,11 +47,7 @@ int ks_proc_exit(void *ctx) {
     return 0;
   }
   struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-  e->hdr.type = KSPAN_EV_PROC_EXIT;
-  e->hdr.tgid = tgid;
-  e->hdr.tid = (__u32)id;
-  e->hdr._pad = 0;
-  e->hdr.ts_ns = bpf_ktime_get_boot_ns();
+  ks_fill_header(&e->hdr, KSPAN_EV_PROC_EXIT, id);
   e->exit_code = BPF_CORE_READ(task, exit_code);
   e->_pad = 0;
   bpf_ringbuf_submit(e, ks_rb_flags());

@@ -162,11 +162,7 @@ static __always_inline int ks_data_exit(long ret, __u8 direction) {
   }
 
   struct kspan_data_event *e = &s->ev;
-  e->hdr.type = KSPAN_EV_DATA;
-  e->hdr.tgid = tgid;
-  e->hdr.tid = (__u32)id;
-  e->hdr._pad = 0;
-  e->hdr.ts_ns = bpf_ktime_get_boot_ns();
+  ks_fill_header(&e->hdr, KSPAN_EV_DATA, id);
   e->conn.tgid = tgid;
   e->conn.fd = st.fd;
   e->conn.generation = c->generation;

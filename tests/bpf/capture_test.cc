@@ -121,8 +121,6 @@ class CaptureTest : public ::testing::Test {
 TEST_F(CaptureTest, AllProgramsAttach) {
   EXPECT_EQ(source_->attached_programs(), 27);
   EXPECT_TRUE(source_->missing_hooks().empty());
-  const auto objs = testing::KspanObjectsInKernel();
-  EXPECT_GE(objs.programs.size(), 27u);
 }
 
 TEST_F(CaptureTest, ConnectAcceptWriteReadCloseIpv4) {
@@ -310,14 +308,22 @@ TEST_F(CaptureTest, KernelCountersCountEvents) {
 
 TEST(CaptureLifecycle, DestroyingTheSourceDetachesEverything) {
   metrics::Registry m;
+  const auto before = testing::KspanObjectsInKernel();
+  testing::KernelObjects ours;
   {
     auto s = events::BpfEventSource::Open({}, &m);
     ASSERT_TRUE(s.ok()) << "eBPF could not load: " << s.status().ToString();
-    EXPECT_GE(testing::KspanObjectsInKernel().programs.size(), 27u);
+    const auto during = testing::KspanObjectsInKernel();
+    ours.programs = testing::Added(before.programs, during.programs);
+    ours.links = testing::Added(before.links, during.links);
+    EXPECT_EQ(ours.programs.size(), 27u);
+    EXPECT_EQ(ours.links.size(), 27u);
   }
-  const auto left = testing::KspanObjectsInKernel();
-  EXPECT_TRUE(left.programs.empty()) << left.programs.size() << " programs left, first " << left.programs[0];
-  EXPECT_TRUE(left.links.empty());
+  const auto after = testing::KspanObjectsInKernel();
+  const auto programs_left = testing::StillThere(ours.programs, after.programs);
+  const auto links_left = testing::StillThere(ours.links, after.links);
+  EXPECT_TRUE(programs_left.empty()) << programs_left.size() << " programs left, first " << programs_left[0];
+  EXPECT_TRUE(links_left.empty()) << links_left.size() << " links left";
 }
 
 }  // namespace

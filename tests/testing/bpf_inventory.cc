@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace kspan::testing {
@@ -39,6 +40,22 @@ KernelObjects KspanObjectsInKernel() {
       out.links.push_back(std::to_string(id) + ":" + name);
     }
     close(fd);
+  }
+  return out;
+}
+
+std::vector<std::string> Added(const std::vector<std::string>& before, const std::vector<std::string>& after) {
+  std::vector<std::string> out;
+  for (const auto& a : after) {
+    if (std::find(before.begin(), before.end(), a) == before.end()) out.push_back(a);
+  }
+  return out;
+}
+
+std::vector<std::string> StillThere(const std::vector<std::string>& subset, const std::vector<std::string>& now) {
+  std::vector<std::string> out;
+  for (const auto& a : subset) {
+    if (std::find(now.begin(), now.end(), a) != now.end()) out.push_back(a);
   }
   return out;
 }

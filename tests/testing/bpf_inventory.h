@@ -14,4 +14,10 @@ struct KernelObjects {
 
 KernelObjects KspanObjectsInKernel();
 
+// The entries of `after` that are not in `before`: what one agent added, even while
+// another kspan runs on the same machine.
+std::vector<std::string> Added(const std::vector<std::string>& before, const std::vector<std::string>& after);
+// The entries of `subset` still present in `now`.
+std::vector<std::string> StillThere(const std::vector<std::string>& subset, const std::vector<std::string>& now);
+
 }  // namespace kspan::testing

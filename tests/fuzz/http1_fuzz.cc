@@ -81,7 +81,8 @@ std::string Describe(const Message& m) {
 }
 
 std::string Describe(const Record& r) {
-  std::string s = Describe(r.request) + "=>" + (r.response_missing ? std::string("missing") : Describe(r.response));
+  std::string s =
+      Describe(r.request) + "=>" + (r.response_missing ? std::string("missing") : Describe(r.response));
   for (int i : r.informational_statuses) s += '+' + std::to_string(i);
   return s;
 }
@@ -90,11 +91,13 @@ void CheckRecord(const Record& r, const Limits& limits) {
   for (const Message* m : {&r.request, &r.response}) {
     Check(m->body_prefix.size() <= limits.max_body_prefix, "body_prefix over the limit");
     Check(m->body_prefix.size() <= m->body_size, "body_prefix longer than body_size");
-    Check(m->body_truncated || m->body_prefix.size() == std::min<uint64_t>(m->body_size, limits.max_body_prefix),
+    Check(m->body_truncated ||
+              m->body_prefix.size() == std::min<uint64_t>(m->body_size, limits.max_body_prefix),
           "untruncated body_prefix short");
   }
   Check(!r.request.method.empty(), "record without a request method");
-  if (!r.response_missing) Check(r.response.status_code >= 100 && r.response.status_code <= 599, "bad status");
+  if (!r.response_missing)
+    Check(r.response.status_code >= 100 && r.response.status_code <= 599, "bad status");
 }
 
 std::vector<Record> RunWhole(std::string_view req, std::string_view resp) {
@@ -164,8 +167,8 @@ void RunChaos(std::string_view req, std::string_view resp, Rng* rng) {
   uint64_t t = 1;
   for (const Chunk& ch : chunks) {
     if (rng->OneIn(40)) continue;  // a lost event
-    c.AddData(ch.egress, ch.pos, ch.bytes.substr(0, ch.captured), static_cast<uint32_t>(ch.bytes.size()), t, t + 1,
-              static_cast<uint32_t>(t));
+    c.AddData(ch.egress, ch.pos, ch.bytes.substr(0, ch.captured), static_cast<uint32_t>(ch.bytes.size()), t,
+              t + 1, static_cast<uint32_t>(t));
     t += 2;
     if (rng->OneIn(4)) Drain(&c, &out);
   }

@@ -10,7 +10,9 @@ namespace {
 
 using std::string;
 
-ChunkTiming T(uint64_t ns, uint32_t tid = 1) { return ChunkTiming{ns, ns + 1, tid}; }
+ChunkTiming T(uint64_t ns, uint32_t tid = 1) {
+  return ChunkTiming{ns, ns + 1, tid};
+}
 
 DataStream::Options Small(size_t cap, size_t held = 64) {
   DataStream::Options o;
@@ -67,11 +69,11 @@ TEST(DataStreamTest, OutOfOrderChunksReassemble) {
 TEST(DataStreamTest, DuplicatesAndOverlapsIgnored) {
   DataStream s({});
   s.Add(0, "abcd", 4, T(1));
-  s.Add(0, "abcd", 4, T(2));   // duplicate
-  s.Add(2, "XXef", 4, T(3));   // overlaps: only "ef" is new
-  s.Add(1, "YY", 2, T(4));     // wholly known
-  s.Add(10, "kl", 2, T(5));    // held
-  s.Add(10, "ZZ", 2, T(6));    // duplicate of a held chunk
+  s.Add(0, "abcd", 4, T(2));  // duplicate
+  s.Add(2, "XXef", 4, T(3));  // overlaps: only "ef" is new
+  s.Add(1, "YY", 2, T(4));    // wholly known
+  s.Add(10, "kl", 2, T(5));   // held
+  s.Add(10, "ZZ", 2, T(6));   // duplicate of a held chunk
   s.Add(6, "ghij", 4, T(7));
   EXPECT_EQ(s.Head(), "abcdefghijkl");
   EXPECT_EQ(s.TimingAt(4).first_ns, 3u);

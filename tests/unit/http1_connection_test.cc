@@ -1,10 +1,10 @@
-#include "protocols/http1/connection.h"
-
 #include <gtest/gtest.h>
 
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "protocols/http1/connection.h"
 
 namespace kspan::protocols::http1 {
 namespace {
@@ -64,11 +64,13 @@ class Wire {
   uint64_t pos_[2] = {0, 0};
 };
 
-string Get(string_view target) { return "GET " + string(target) + " HTTP/1.1\r\nHost: h\r\n\r\n"; }
+string Get(string_view target) {
+  return "GET " + string(target) + " HTTP/1.1\r\nHost: h\r\n\r\n";
+}
 
 string Ok(int status, string_view body) {
-  return "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
-         string(body);
+  return "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\n\r\n" + string(body);
 }
 
 // "target→status" per record, "target→-" when the response is missing.
@@ -138,7 +140,8 @@ TEST(Http1ConnectionTest, MegabyteContentLengthBodyThroughHoles) {
   const string body = Pattern(kBody);
   w.Request(Get("/big"), 100);
   w.Response("HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n\r\n", 200);
-  for (size_t off = 0; off < kBody; off += kWrite) w.Response(string_view(body).substr(off, kWrite), 300 + off / kWrite, kCapture);
+  for (size_t off = 0; off < kBody; off += kWrite)
+    w.Response(string_view(body).substr(off, kWrite), 300 + off / kWrite, kCapture);
   w.Request(Get("/next"), 1000);
   w.Response(Ok(204, ""), 1100);
   const auto rs = w.Drain();
@@ -160,7 +163,8 @@ TEST(Http1ConnectionTest, MegabyteBodyHeadInTheSameWrite) {
   w.Request(Get("/big"), 100);
   // writev(head, first 64 KiB), then 64 KiB writes; 4 KiB captured of each.
   w.Response(head + body.substr(0, 65536), 200, 4096);
-  for (size_t off = 65536; off < body.size(); off += 65536) w.Response(string_view(body).substr(off, 65536), 300, 4096);
+  for (size_t off = 65536; off < body.size(); off += 65536)
+    w.Response(string_view(body).substr(off, 65536), 300, 4096);
   const auto rs = w.Drain();
   ASSERT_EQ(rs.size(), 1u);
   EXPECT_EQ(rs[0].response.body_size, 1u << 20);
@@ -361,6 +365,14 @@ TEST(Http1ConnectionTest, CloseDelimitedResponseWithTrailingHole) {
   EXPECT_EQ(rs[0].response.body_prefix, Pattern(100));
   EXPECT_TRUE(rs[0].response.body_truncated);
   EXPECT_EQ(w.stats.gaps, 0u);
+}
+
+TEST(Http1ConnectionTest, BytesArrivingAfterCloseBeforeTheDrainCount) {
+  Wire w;
+  w.Request(Get("/r"), 100);
+  w.conn().Close();  // the close event overtook the response's data event
+  w.Response(Ok(200, "late"), 200);
+  EXPECT_EQ(Summary(w.Drain()), "/r→200");
 }
 
 TEST(Http1ConnectionTest, CloseReportsUnansweredRequests) {

@@ -1,5 +1,3 @@
-#include "protocols/http1/parse.h"
-
 #include <gtest/gtest.h>
 
 #include <string>
@@ -7,6 +5,7 @@
 #include <vector>
 
 #include "protocols/http1/connection.h"
+#include "protocols/http1/parse.h"
 
 namespace kspan::protocols::http1 {
 namespace {
@@ -68,7 +67,9 @@ void ExpectMessage(const Want& w, MessageType type, const Message& m) {
 
 const WellFormedCase kWellFormed[] = {
     // ---- Requests ----
-    {"get", kReq, {{"GET /a/b?x=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: t\r\n\r\n", "GET", "/a/b?x=1", 0, ""}}},
+    {"get",
+     kReq,
+     {{"GET /a/b?x=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: t\r\n\r\n", "GET", "/a/b?x=1", 0, ""}}},
     {"get_no_fields", kReq, {{"GET / HTTP/1.1\r\n\r\n", "GET", "/", 0, ""}}},
     {"http10", kReq, {{"GET /old HTTP/1.0\r\n\r\n", "GET", "/old", 0, ""}}},
     {"lf_only", kReq, {{"GET / HTTP/1.1\nHost: a\n\n", "GET", "/", 0, ""}}},
@@ -78,7 +79,9 @@ const WellFormedCase kWellFormed[] = {
     {"post_content_length",
      kReq,
      {{"POST /api HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello", "POST", "/api", 5, "hello"}}},
-    {"post_content_length_zero", kReq, {{"POST /e HTTP/1.1\r\nContent-Length: 0\r\n\r\n", "POST", "/e", 0, ""}}},
+    {"post_content_length_zero",
+     kReq,
+     {{"POST /e HTTP/1.1\r\nContent-Length: 0\r\n\r\n", "POST", "/e", 0, ""}}},
     {"content_length_case_and_ows",
      kReq,
      {{"PUT /p HTTP/1.1\r\ncOnTeNt-LeNgTh:   3  \r\n\r\nabc", "PUT", "/p", 3, "abc"}}},
@@ -90,26 +93,30 @@ const WellFormedCase kWellFormed[] = {
      {{"PUT /p HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab", "PUT", "/p", 2, "ab"}}},
     {"post_chunked_ext",
      kReq,
-     {{"POST /u HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;name=val\r\n world\r\n0\r\n\r\n",
+     {{"POST /u HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;name=val\r\n "
+       "world\r\n0\r\n\r\n",
        "POST", "/u", 11, "hello world"}}},
     {"chunked_trailers",
      kReq,
-     {{"POST /t HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Sum: 1\r\nX-Other: 2\r\n\r\n", "POST",
-       "/t", 3, "abc"}}},
+     {{"POST /t HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Sum: 1\r\nX-Other: "
+       "2\r\n\r\n",
+       "POST", "/t", 3, "abc"}}},
     {"chunked_hex_upper_lower",
      kReq,
-     {{"POST /h HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nA\r\n0123456789\r\na\r\nabcdefghij\r\n0\r\n\r\n", "POST",
-       "/h", 20, "0123456789abcdefghij"}}},
+     {{"POST /h HTTP/1.1\r\nTransfer-Encoding: "
+       "chunked\r\n\r\nA\r\n0123456789\r\na\r\nabcdefghij\r\n0\r\n\r\n",
+       "POST", "/h", 20, "0123456789abcdefghij"}}},
     {"chunked_lf_only",
      kReq,
      {{"POST /l HTTP/1.1\nTransfer-Encoding: chunked\n\n2\nhi\n0\n\n", "POST", "/l", 2, "hi"}}},
     {"chunked_wins_over_content_length",
      kReq,
-     {{"POST /c HTTP/1.1\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n", "POST",
-       "/c", 1, "x"}}},
+     {{"POST /c HTTP/1.1\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n",
+       "POST", "/c", 1, "x"}}},
     {"expect_continue",
      kReq,
-     {{"POST /up HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc", "POST", "/up", 3, "abc"}}},
+     {{"POST /up HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc", "POST", "/up", 3,
+       "abc"}}},
     {"pipelined",
      kReq,
      {{"GET /1 HTTP/1.1\r\nHost: a\r\n\r\n", "GET", "/1", 0, ""},
@@ -127,24 +134,34 @@ const WellFormedCase kWellFormed[] = {
     // ---- Responses ----
     {"ok_content_length",
      kResp,
-     {{"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello", "200", "OK", 5, "hello"}},
+     {{"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello", "200", "OK", 5,
+       "hello"}},
      {MethodKind::kOther}},
-    {"content_length_zero", kResp, {{"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", "200", "OK", 0, ""}}, {MethodKind::kOther}},
+    {"content_length_zero",
+     kResp,
+     {{"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", "200", "OK", 0, ""}},
+     {MethodKind::kOther}},
     {"reason_with_spaces",
      kResp,
      {{"HTTP/1.1 404 Not Found Here\r\nContent-Length: 0\r\n\r\n", "404", "Not Found Here", 0, ""}},
      {MethodKind::kOther}},
-    {"empty_reason", kResp, {{"HTTP/1.1 500 \r\nContent-Length: 0\r\n\r\n", "500", "", 0, ""}}, {MethodKind::kOther}},
-    {"no_reason_no_space", kResp, {{"HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n", "200", "", 0, ""}}, {MethodKind::kOther}},
+    {"empty_reason",
+     kResp,
+     {{"HTTP/1.1 500 \r\nContent-Length: 0\r\n\r\n", "500", "", 0, ""}},
+     {MethodKind::kOther}},
+    {"no_reason_no_space",
+     kResp,
+     {{"HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n", "200", "", 0, ""}},
+     {MethodKind::kOther}},
     {"chunked",
      kResp,
-     {{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nWiki\r\n5\r\npedia\r\n0\r\n\r\n", "200", "OK", 9,
-       "Wikipedia"}},
+     {{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nWiki\r\n5\r\npedia\r\n0\r\n\r\n", "200",
+       "OK", 9, "Wikipedia"}},
      {MethodKind::kOther}},
     {"gzip_then_chunked",
      kResp,
-     {{"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\n\x1f\x8b\r\n0\r\n\r\n", "200", "OK", 2,
-       "\x1f\x8b"}},
+     {{"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\n\x1f\x8b\r\n0\r\n\r\n", "200", "OK",
+       2, "\x1f\x8b"}},
      {MethodKind::kOther}},
     {"no_content_ignores_length",
      kResp,
@@ -197,9 +214,9 @@ const WellFormedCase kWellFormed[] = {
      true},
 };
 
-class WellFormedTest : public testing::TestWithParam<WellFormedCase> {};
+class Http1WellFormedTest : public testing::TestWithParam<WellFormedCase> {};
 
-TEST_P(WellFormedTest, ParsesEveryMessage) {
+TEST_P(Http1WellFormedTest, ParsesEveryMessage) {
   const WellFormedCase& c = GetParam();
   const string wire = Wire(c);
   State st = StateFor(c);
@@ -218,7 +235,7 @@ TEST_P(WellFormedTest, ParsesEveryMessage) {
   EXPECT_TRUE(buf.empty());
 }
 
-TEST_P(WellFormedTest, EveryTruncatedPrefixNeedsMoreData) {
+TEST_P(Http1WellFormedTest, EveryTruncatedPrefixNeedsMoreData) {
   const WellFormedCase& c = GetParam();
   const string wire = Wire(c);
   for (size_t len = 0; len < wire.size(); ++len) {
@@ -249,7 +266,7 @@ TEST_P(WellFormedTest, EveryTruncatedPrefixNeedsMoreData) {
 
 // The same bytes parsed the way the connection does: in parts, each call given only the
 // bytes that follow. The result must not depend on where the cuts fall.
-TEST_P(WellFormedTest, PartialParsesMatchWholeParse) {
+TEST_P(Http1WellFormedTest, PartialParsesMatchWholeParse) {
   const WellFormedCase& c = GetParam();
   const string wire = Wire(c);
   for (size_t step : {1, 2, 3, 7, 64}) {
@@ -286,7 +303,7 @@ TEST_P(WellFormedTest, PartialParsesMatchWholeParse) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, WellFormedTest, testing::ValuesIn(kWellFormed),
+INSTANTIATE_TEST_SUITE_P(Cases, Http1WellFormedTest, testing::ValuesIn(kWellFormed),
                          [](const auto& info) { return string(info.param.name); });
 
 // ---- Invalid input ------------------------------------------------------------------------
@@ -324,7 +341,8 @@ const InvalidCase kInvalid[] = {
     {"content_length_hex", kReq, "POST / HTTP/1.1\r\nContent-Length: 0x10\r\n\r\n"},
     {"content_length_over_2_50", kReq, "POST / HTTP/1.1\r\nContent-Length: 1125899906842625\r\n\r\n"},
     {"content_length_20_digits", kReq, "POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n"},
-    {"content_length_conflicting_fields", kReq, "POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"},
+    {"content_length_conflicting_fields", kReq,
+     "POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"},
     {"content_length_conflicting_list", kReq, "POST / HTTP/1.1\r\nContent-Length: 5, 6\r\n\r\nhello!"},
     {"content_length_empty_list_item", kReq, "POST / HTTP/1.1\r\nContent-Length: 5,\r\n\r\nhello"},
     {"request_te_not_chunked", kReq, "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"},
@@ -332,9 +350,12 @@ const InvalidCase kInvalid[] = {
     {"chunk_size_not_hex", kReq, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"},
     {"chunk_size_empty", kReq, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\r\n"},
     {"chunk_size_huge", kReq, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4000000000001\r\n"},
-    {"chunk_size_garbage_after", kReq, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5 x\r\nhello\r\n"},
-    {"chunk_data_no_crlf", kReq, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n"},
-    {"chunk_bad_trailer", kReq, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nbad trailer\r\n\r\n"},
+    {"chunk_size_garbage_after", kReq,
+     "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5 x\r\nhello\r\n"},
+    {"chunk_data_no_crlf", kReq,
+     "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n"},
+    {"chunk_bad_trailer", kReq,
+     "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nbad trailer\r\n\r\n"},
     {"status_four_digits", kResp, "HTTP/1.1 2000 OK\r\n\r\n"},
     {"status_two_digits", kResp, "HTTP/1.1 20 OK\r\n\r\n"},
     {"status_letters", kResp, "HTTP/1.1 abc OK\r\n\r\n"},
@@ -350,9 +371,9 @@ const InvalidCase kInvalid[] = {
     {"response_as_request", kReq, "HTTP/1.1 200 OK\r\n\r\n"},
 };
 
-class InvalidTest : public testing::TestWithParam<InvalidCase> {};
+class Http1InvalidTest : public testing::TestWithParam<InvalidCase> {};
 
-TEST_P(InvalidTest, IsInvalidAndLeavesBufferUntouched) {
+TEST_P(Http1InvalidTest, IsInvalidAndLeavesBufferUntouched) {
   const InvalidCase& c = GetParam();
   State st;
   st.pending.push_back(PendingRequest{1, 0, MethodKind::kOther, false});
@@ -366,7 +387,7 @@ TEST_P(InvalidTest, IsInvalidAndLeavesBufferUntouched) {
   EXPECT_EQ(st.next_seq, 1u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, InvalidTest, testing::ValuesIn(kInvalid),
+INSTANTIATE_TEST_SUITE_P(Cases, Http1InvalidTest, testing::ValuesIn(kInvalid),
                          [](const auto& info) { return string(info.param.name); });
 
 // ---- Bounds -------------------------------------------------------------------------------
@@ -658,15 +679,15 @@ const BoundaryCase kBoundaries[] = {
     {"response_none_at_all", kResp, "xyz", 0, kNone},
 };
 
-class BoundaryTest : public testing::TestWithParam<BoundaryCase> {};
+class Http1BoundaryTest : public testing::TestWithParam<BoundaryCase> {};
 
-TEST_P(BoundaryTest, Finds) {
+TEST_P(Http1BoundaryTest, Finds) {
   const BoundaryCase& c = GetParam();
   State st;
   EXPECT_EQ(FindFrameBoundary(c.type, c.buf, c.start, &st), c.want);
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, BoundaryTest, testing::ValuesIn(kBoundaries),
+INSTANTIATE_TEST_SUITE_P(Cases, Http1BoundaryTest, testing::ValuesIn(kBoundaries),
                          [](const auto& info) { return string(info.param.name); });
 
 struct LooksLikeCase {
@@ -696,14 +717,14 @@ const LooksLikeCase kLooksLike[] = {
     {"empty", "", false, false},
 };
 
-class LooksLikeTest : public testing::TestWithParam<LooksLikeCase> {};
+class Http1LooksLikeTest : public testing::TestWithParam<LooksLikeCase> {};
 
-TEST_P(LooksLikeTest, Classifies) {
+TEST_P(Http1LooksLikeTest, Classifies) {
   EXPECT_EQ(LooksLikeRequest(GetParam().prefix), GetParam().request);
   EXPECT_EQ(LooksLikeResponse(GetParam().prefix), GetParam().response);
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, LooksLikeTest, testing::ValuesIn(kLooksLike),
+INSTANTIATE_TEST_SUITE_P(Cases, Http1LooksLikeTest, testing::ValuesIn(kLooksLike),
                          [](const auto& info) { return string(info.param.name); });
 
 }  // namespace

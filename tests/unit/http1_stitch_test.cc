@@ -1,11 +1,10 @@
-#include "protocols/http1/stitch.h"
-
 #include <gtest/gtest.h>
 
 #include <deque>
 #include <string>
 
 #include "protocols/http1/parse.h"
+#include "protocols/http1/stitch.h"
 
 namespace kspan::protocols::http1 {
 namespace {

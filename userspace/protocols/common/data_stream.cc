@@ -27,7 +27,7 @@ void DataStream::Add(uint64_t position, std::string_view captured, uint64_t tota
   if (captured.size() > total_len) captured = captured.substr(0, total_len);
   if (total_len == 0) return;
   if (position > std::numeric_limits<uint64_t>::max() - total_len) return;  // nonsense
-  if (position + total_len <= end_) return;                                  // duplicate
+  if (position + total_len <= end_) return;                                 // duplicate
   // No chunk may take more than half the cap: held chunks are bounded by the other half,
   // so in-order bytes + held bytes + a new chunk always fit after a drop.
   const size_t max_chunk = options_.max_buffered_bytes / 2;
@@ -197,6 +197,8 @@ ChunkTiming DataStream::TimingAt(uint64_t pos) const {
   return std::prev(it)->timing;
 }
 
-DataStream::Counters DataStream::TakeCounters() { return std::exchange(counters_, Counters{}); }
+DataStream::Counters DataStream::TakeCounters() {
+  return std::exchange(counters_, Counters{});
+}
 
 }  // namespace kspan::protocols

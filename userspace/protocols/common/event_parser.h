@@ -96,9 +96,7 @@ concept FrameProtocol = requires(MessageType type, std::string_view* buf, std::s
                                  std::deque<typename P::Frame>* frames) {
   { P::ParseFrame(type, buf, frame, state) } -> std::same_as<ParseState>;
   { P::FindFrameBoundary(type, view, size_t{0}, state) } -> std::same_as<size_t>;
-  {
-    P::StitchFrames(frames, frames, state)
-  } -> std::same_as<RecordsWithErrorCount<typename P::Record>>;
+  { P::StitchFrames(frames, frames, state) } -> std::same_as<RecordsWithErrorCount<typename P::Record>>;
   { P::FrameComplete(cframe) } -> std::same_as<bool>;
   { P::OpaqueRemaining(cframe) } -> std::same_as<uint64_t>;
   P::SkipHole(frame, n);

@@ -72,7 +72,8 @@ struct Connection::Impl {
     if (ready.empty()) {
       ready.swap(r.records);
     } else {
-      ready.insert(ready.end(), std::make_move_iterator(r.records.begin()), std::make_move_iterator(r.records.end()));
+      ready.insert(ready.end(), std::make_move_iterator(r.records.begin()),
+                   std::make_move_iterator(r.records.end()));
     }
   }
 
@@ -115,7 +116,9 @@ Connection::~Connection() = default;
 void Connection::AddData(bool egress, uint64_t position, std::string_view captured, uint32_t total_len,
                          uint64_t first_ns, uint64_t last_ns, uint32_t tid) {
   Impl& c = *impl_;
-  if (c.closed || c.upgraded) return;
+  // Bytes may still come after Close() (events from another CPU): taken until the drain
+  // that finalises the connection.
+  if (c.finalized || c.upgraded) return;
   StreamParser<Protocol>& parser = egress == c.egress_is_request ? c.requests : c.responses;
   parser.stream().Add(position, captured, total_len, ChunkTiming{first_ns, last_ns, tid});
   // Parse early rather than let a busy connection hit the buffer cap between drains;
@@ -123,7 +126,9 @@ void Connection::AddData(bool egress, uint64_t position, std::string_view captur
   if (parser.stream().under_pressure()) c.Run(false);
 }
 
-void Connection::Close() { impl_->closed = true; }
+void Connection::Close() {
+  impl_->closed = true;
+}
 
 void Connection::Drain(std::vector<Record>* out, Stats* stats) {
   Impl& c = *impl_;
@@ -155,6 +160,8 @@ void Connection::Drain(std::vector<Record>* out, Stats* stats) {
   *stats = std::exchange(c.stats, Stats{});
 }
 
-bool Connection::upgraded() const { return impl_->upgraded; }
+bool Connection::upgraded() const {
+  return impl_->upgraded;
+}
 
 }  // namespace kspan::protocols::http1

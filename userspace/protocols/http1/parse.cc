@@ -18,21 +18,21 @@ using std::string_view;
 
 constexpr bool IsTChar(unsigned c) {
   if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
-  switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-      return true;
-    default:
-      return false;
-  }
+  return c < 0x80 && string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != string_view::npos;
 }
 // Methods are tokens; we accept the upper-case ones (every registered method is), which
 // keeps text that merely looks like a word from passing as a request line.
-constexpr bool IsMethodChar(unsigned c) { return (c >= 'A' && c <= 'Z') || c == '-' || c == '_'; }
+constexpr bool IsMethodChar(unsigned c) {
+  return (c >= 'A' && c <= 'Z') || c == '-' || c == '_';
+}
 // request-target: visible ASCII; raw UTF-8 (which some clients send) is tolerated.
-constexpr bool IsTargetChar(unsigned c) { return c > 0x20 && c != 0x7f; }
+constexpr bool IsTargetChar(unsigned c) {
+  return c > 0x20 && c != 0x7f;
+}
 // field-value, reason-phrase: VCHAR, SP, HTAB, obs-text; no other control characters.
-constexpr bool IsTextChar(unsigned c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
+constexpr bool IsTextChar(unsigned c) {
+  return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
 
 template <bool (*F)(unsigned)>
 constexpr std::array<bool, 256> Table() {
@@ -45,8 +45,12 @@ constexpr auto kMethodChar = Table<IsMethodChar>();
 constexpr auto kTargetChar = Table<IsTargetChar>();
 constexpr auto kTextChar = Table<IsTextChar>();
 
-inline unsigned char U(char c) { return static_cast<unsigned char>(c); }
-inline char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c; }
+inline unsigned char U(char c) {
+  return static_cast<unsigned char>(c);
+}
+inline char Lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
+}
 
 // `a` equals `lower` (already lower case), ASCII case-insensitively.
 bool EqualsLower(string_view a, string_view lower) {
@@ -245,8 +249,7 @@ bool NoteField(string_view name, string_view value, HeadInfo* info) {
     case 7:
       if (EqualsLower(name, "upgrade")) info->upgrade = true;
       break;
-    default:
-      break;
+    default: break;
   }
   return true;
 }
@@ -287,8 +290,8 @@ ParseState ParseHead(MessageType type, string_view in, Message* msg, HeadInfo* i
     if (line.size() > kMaxLineBytes) return ParseState::kInvalid;
     if (first) {
       first = false;
-      const ParseState s =
-          type == MessageType::kRequest ? CheckRequestLine(line, true, &rl) : CheckStatusLine(line, true, &sl);
+      const ParseState s = type == MessageType::kRequest ? CheckRequestLine(line, true, &rl)
+                                                         : CheckStatusLine(line, true, &sl);
       if (s != ParseState::kSuccess) return ParseState::kInvalid;
       continue;
     }
@@ -377,8 +380,7 @@ ParseState DecodeBody(string_view in, Progress* p, std::string* prefix, bool tru
   while (true) {
     switch (p->phase) {
       case Phase::kHead:
-      case Phase::kDone:
-        return stop(ParseState::kSuccess);
+      case Phase::kDone: return stop(ParseState::kSuccess);
       case Phase::kFixedBody:
       case Phase::kChunkData: {
         const uint64_t take = std::min<uint64_t>(p->remaining, n - i);
@@ -555,7 +557,9 @@ void Commit(const Progress& p, Frame* f) {
   f->trailer_bytes = p.trailer_bytes;
 }
 
-ParseState Done(const Frame& f) { return f.ends_stream ? ParseState::kEndOfStream : ParseState::kSuccess; }
+ParseState Done(const Frame& f) {
+  return f.ends_stream ? ParseState::kEndOfStream : ParseState::kSuccess;
+}
 
 // Stray CRLFs between messages: RFC 9112 §2.2 asks servers to ignore at least one before a
 // request line; clients sending them after a body exist.
@@ -616,7 +620,8 @@ ParseState ParseNewFrame(MessageType type, string_view* buf, Frame* f, State* st
     } else if (info.has_transfer_encoding) {
       p.phase = info.chunked ? Phase::kChunkSize : Phase::kUntilClose;
     } else if (info.has_content_length) {
-      if (info.content_length > 0) p = Progress{Phase::kFixedBody, info.content_length, info.content_length, 0, 0};
+      if (info.content_length > 0)
+        p = Progress{Phase::kFixedBody, info.content_length, info.content_length, 0, 0};
     } else {
       p.phase = Phase::kUntilClose;
     }
@@ -637,7 +642,8 @@ ParseState ParseNewFrame(MessageType type, string_view* buf, Frame* f, State* st
   buf->remove_prefix(head_len + used);
   if (type == MessageType::kRequest) {
     f->seq = st->next_seq++;
-    st->pending.push_back(PendingRequest{f->seq, st->ctx.first.first_ns, KindOf(f->msg.method), st->request_loss});
+    st->pending.push_back(
+        PendingRequest{f->seq, st->ctx.first.first_ns, KindOf(f->msg.method), st->request_loss});
     st->request_loss = false;
     if (st->pending.size() > st->max_pending) {
       // Too many requests without responses: forget the oldest; its response, if it comes,
@@ -726,21 +732,28 @@ size_t FindFrameBoundary(MessageType type, std::string_view buf, size_t start, S
       }
     } else {
       switch (buf[p]) {
-        case 'G': case 'P': case 'D': case 'H': case 'O': case 'C': case 'T': {
+        case 'G':
+        case 'P':
+        case 'D':
+        case 'H':
+        case 'O':
+        case 'C':
+        case 'T': {
           const string_view s = buf.substr(p);
           const MethodMatch m = MatchKnownMethod(s);
           if (m == MethodMatch::kCutOff || (m == MethodMatch::kFull && RequestStartOk(s))) return p;
           break;
         }
-        default:
-          break;
+        default: break;
       }
     }
   }
   return string_view::npos;
 }
 
-bool FrameComplete(const Frame& frame) { return frame.phase == Phase::kDone; }
+bool FrameComplete(const Frame& frame) {
+  return frame.phase == Phase::kDone;
+}
 
 uint64_t OpaqueRemaining(const Frame& frame) {
   switch (frame.phase) {
@@ -748,10 +761,8 @@ uint64_t OpaqueRemaining(const Frame& frame) {
     case Phase::kChunkData:
     case Phase::kChunkDataEnd:  // the CRLF after chunk data is fixed: a hole may hold it
       return frame.remaining;
-    case Phase::kUntilClose:
-      return ~uint64_t{0};
-    default:
-      return 0;
+    case Phase::kUntilClose: return ~uint64_t{0};
+    default: return 0;
   }
 }
 
@@ -780,8 +791,7 @@ void SkipHole(Frame* frame, uint64_t n) {
       frame->msg.body_truncated = true;
       frame->msg.body_size += n;
       break;
-    default:
-      break;
+    default: break;
   }
 }
 

@@ -38,10 +38,17 @@ std::string ReadFileOrEmpty(const std::string& path) {
 }
 
 Subprocess::~Subprocess() {
-  if (pid_ > 0 && status_ == -1) {
-    kill(pid_, SIGKILL);
-    waitpid(pid_, &status_, 0);
+  if (pid_ <= 0) return;
+  // The child leads its own process group: end the whole group, so a server's workers
+  // (nginx forks them) never outlive the test as orphans.
+  if (status_ == -1) {
+    kill(-pid_, SIGTERM);
+    if (Wait(std::chrono::seconds(5)) == -1) {
+      kill(-pid_, SIGKILL);
+      waitpid(pid_, &status_, 0);
+    }
   }
+  kill(-pid_, SIGKILL);  // anything of the group left behind after the leader exited
 }
 
 bool Subprocess::Start(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,

@@ -116,6 +116,23 @@ TEST_F(TrackerTest, ChunksReorderedWithinABatchStillParse) {
   EXPECT_EQ(metrics_.Sum("kspan_parse_failures_total"), 0u);
 }
 
+TEST_F(TrackerTest, ALostEventAgesIntoAHoleEvenIfTheConnectionGoesQuiet) {
+  EventGenerator g({100, 7, 4}, Role::kClient);
+  tracker_.OnOpen(g.Open());
+  Batch(g.Data(Direction::kEgress, kReq));
+  // The first response chunk was lost (ring buffer full); the second arrives, then nothing.
+  g.Skip(Direction::kIngress, 20);
+  Batch(g.Data(Direction::kIngress, kResp));
+  tracker_.OnData(g.Data(Direction::kEgress, kReq));  // a second request, seen
+  tracker_.DrainPending();
+  tracker_.DrainPending();  // quiet batches: no new bytes on this connection
+  tracker_.DrainPending();
+  // The gap was given up as a hole and parsing went on past it: the response after the
+  // gap belongs to no request the parser can prove, and nothing is held forever.
+  EXPECT_EQ(tracker_.size(), 1u);
+  EXPECT_GE(metrics_.Sum("kspan_parse_gaps_total"), 1u);
+}
+
 TEST_F(TrackerTest, FdReuseGivesTwoConnections) {
   EventGenerator first({100, 5, 1}, Role::kServer), second({100, 5, 2}, Role::kServer);
   tracker_.OnOpen(first.Open());

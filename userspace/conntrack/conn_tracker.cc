@@ -119,13 +119,23 @@ void ConnTracker::Feed(Conn& c, const HeldChunk& h) {
 }
 
 void ConnTracker::DrainPending() {
-  for (const auto& key : dirty_) {
+  ++drain_round_;
+  auto drain = [this](const events::ConnKey& key) {
     auto it = conns_.find(key);  // gone already if it closed in this batch
-    if (it == conns_.end() || !it->second.dirty) continue;
+    if (it == conns_.end() || it->second.drained_in == drain_round_ || !it->second.http) return false;
     it->second.dirty = false;
+    it->second.drained_in = drain_round_;
     Drain(it->second);
+    return true;
+  };
+  std::vector<events::ConnKey> drained;
+  drained.reserve(dirty_.size());
+  for (const auto& key : dirty_) {
+    if (drain(key)) drained.push_back(key);
   }
+  for (const auto& key : previous_) drain(key);  // second cycle: no new bytes needed
   dirty_.clear();
+  previous_.swap(drained);
 }
 
 // Looks at the first bytes of the request direction. HTTP/1 requests start a stream, so
@@ -257,6 +267,7 @@ void ConnTracker::CloseAll() {
   conns_.clear();
   by_pid_.clear();
   dirty_.clear();
+  previous_.clear();
   held_total_ = 0;
 }
 

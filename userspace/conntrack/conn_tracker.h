@@ -100,6 +100,7 @@ class ConnTracker {
     int detect_attempts = 0;
     bool saw_start = false;  // opened by connect/accept: streams start at position 0
     bool dirty = false;      // got bytes since the last DrainPending()
+    uint64_t drained_in = 0; // DrainPending() round that last drained it
     uint64_t last_activity_ns = 0;
     DirectionAccount egress, ingress;
     std::unique_ptr<protocols::http1::Connection> http;
@@ -126,7 +127,12 @@ class ConnTracker {
   std::unordered_map<uint32_t, std::vector<events::ConnKey>> by_pid_;
   std::vector<protocols::http1::Record> records_;  // reused scratch
   std::vector<events::ConnKey> dirty_;             // connections to parse at DrainPending()
+  // Connections drained in the previous batch are drained once more in the next even
+  // without new bytes: a gap ages into a hole over two drain cycles, and a connection
+  // that goes quiet right after a lost event must not keep its records until close.
+  std::vector<events::ConnKey> previous_;
   size_t held_total_ = 0;                          // sum of Conn::held_bytes
+  uint64_t drain_round_ = 0;
 
   metrics::Counter* opened_;
   metrics::Counter* missing_open_;

@@ -26,8 +26,10 @@ struct Limits {
   size_t max_buffered_bytes = 1 << 20;
   // Body bytes kept in Message::body_prefix.
   size_t max_body_prefix = 4096;
-  // Requests waiting for a response (pipelining) before the oldest is given up.
-  size_t max_pending_requests = 1024;
+  // Requests waiting for a response (pipelining) before the oldest is given up. Heads are
+  // at most 64 KiB, so this bounds one connection's parsed-but-unanswered requests to
+  // 8 MiB even against a client that pipelines without reading.
+  size_t max_pending_requests = 128;
 };
 
 // Counts since the last Drain(); the tracker adds them to the agent's metrics.

@@ -17,6 +17,8 @@ packages=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   # real programs the integration tests drive
   curl python3 nginx-light iproute2 procps
+  # load generators for bench/run.sh
+  wrk
 )
 
 missing=()

@@ -1,0 +1,710 @@
+#!/usr/bin/python3
+"""kspan benchmark suite: request overhead, kernel cost, daemon cost, saturation.
+
+Run through bench/run.sh (it builds kspan and the helpers, then calls this as root):
+
+    bench.py --kspan BUILD/kspan --helpers DIR --out bench/results/latest.md [--quick]
+
+Prints figures and goals side by side; never asserts. Every process it starts is killed
+on exit, and kernel.bpf_stats_enabled is put back to what it was.
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CHILDREN = []  # every Popen we start; killed in cleanup()
+TMP = tempfile.mkdtemp(prefix="kspan-bench-")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+# ---------------------------------------------------------------- processes and /proc
+
+
+def spawn(cmd, **kw):
+    p = subprocess.Popen(cmd, **kw)
+    CHILDREN.append(p)
+    return p
+
+
+def stop(p, sig=signal.SIGTERM, timeout=20):
+    if p.poll() is None:
+        try:
+            p.send_signal(sig)
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=5)
+
+
+def cleanup():
+    for p in reversed(CHILDREN):
+        if p.poll() is None:
+            try:
+                p.kill()
+                p.wait(timeout=5)
+            except Exception:
+                pass
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def proc_sample(pid):
+    """CPU seconds (all threads: the sum of /proc/PID/task/*/schedstat run time, ns-precise;
+    utime+stime from /proc/PID/stat when schedstat is missing), context switches (all
+    threads), VmRSS and VmHWM (KiB)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (10 ms ticks)
+        vol = nonvol = 0
+        run_ns = 0
+        tids = os.listdir(f"/proc/{pid}/task")
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    run_ns += int(f.read().split()[0])  # ns on CPU; kspan's threads live as long as it
+            except (OSError, ValueError, IndexError):
+                run_ns = -1
+                break
+        if run_ns >= 0 and os.path.exists(f"/proc/{pid}/task/{tids[0]}/schedstat"):
+            cpu = run_ns / 1e9
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/status") as f:
+                    for line in f:
+                        if line.startswith("voluntary_ctxt_switches"):
+                            vol += int(line.split()[1])
+                        elif line.startswith("nonvoluntary_ctxt_switches"):
+                            nonvol += int(line.split()[1])
+            except OSError:
+                pass
+        rss = hwm = 0
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS"):
+                    rss = int(line.split()[1])
+                elif line.startswith("VmHWM"):
+                    hwm = int(line.split()[1])
+        return {"t": time.monotonic(), "cpu": cpu, "vol": vol, "nonvol": nonvol, "rss_kib": rss, "hwm_kib": hwm}
+    except OSError:
+        return None
+
+
+class Kspan:
+    """One kspan run: start, wait for ready, sample, stop, parse the stopped line."""
+
+    def __init__(self, binary, extra=(), name="run"):
+        self.log = os.path.join(TMP, f"kspan-{name}-{time.monotonic_ns()}.log")
+        self.out = os.path.join(TMP, f"spans-{name}.jsonl")
+        self.errf = open(self.log, "w")
+        self.p = spawn([binary, "--output", f"file:{self.out}", *extra], stdout=subprocess.DEVNULL, stderr=self.errf)
+        self.ready = None
+        end = time.time() + 30
+        while time.time() < end and self.p.poll() is None:
+            for line in open(self.log):
+                if '"msg":"ready"' in line:
+                    self.ready = json.loads(line)
+                    break
+            if self.ready:
+                break
+            time.sleep(0.02)
+        if not self.ready:
+            raise RuntimeError(f"kspan did not become ready; log: {open(self.log).read()[-2000:]}")
+        self.pid = self.p.pid
+
+    def sample(self):
+        return proc_sample(self.pid)
+
+    def stop(self):
+        stop(self.p)
+        self.errf.close()
+        stopped = {}
+        for line in open(self.log):
+            if '"msg":"stopped"' in line:
+                stopped = json.loads(line)
+        counters = {}
+        for m in re.finditer(r'(\S+?)=(\d+)(?:\s|$)', stopped.get("counters", "")):
+            counters[m.group(1)] = int(m.group(2))
+        stopped["c"] = counters
+        try:
+            os.unlink(self.out)
+        except OSError:
+            pass
+        return stopped
+
+
+def kc(stopped, name):
+    return stopped["c"].get(f'kspan_kernel_counter{{name="{name}"}}', 0)
+
+
+def kernel_drops(stopped):
+    return sum(kc(stopped, n) for n in ("ring_buffer_full_data", "ring_buffer_full_conn", "ring_buffer_full_proc"))
+
+
+def delta(a, b):
+    dt = b["t"] - a["t"]
+    return {
+        "seconds": dt,
+        "cpu": b["cpu"] - a["cpu"],
+        "vol_per_s": (b["vol"] - a["vol"]) / dt if dt > 0 else 0,
+        "nonvol_per_s": (b["nonvol"] - a["nonvol"]) / dt if dt > 0 else 0,
+    }
+
+
+# ---------------------------------------------------------------- servers and load
+
+
+def start_nginx(port):
+    d = os.path.join(TMP, f"nginx-{port}")
+    os.makedirs(d, exist_ok=True)
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""
+daemon off;
+master_process on;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {d};
+  proxy_temp_path {d};
+  fastcgi_temp_path {d};
+  uwsgi_temp_path {d};
+  scgi_temp_path {d};
+  keepalive_requests 1000000;
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{ default_type text/plain; return 200 "Hello, World!"; }}
+  }}
+}}
+""")
+    p = spawn(["nginx", "-c", conf, "-p", d], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if not wait_port(port):
+        raise RuntimeError("nginx did not start")
+    return p
+
+
+def start_python(port, work_us=0):
+    p = spawn(["/usr/bin/python3", os.path.join(HERE, "src", "http_app.py"), str(port), str(work_us)],
+              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if not wait_port(port):
+        raise RuntimeError("python app did not start")
+    return p
+
+
+def loadgen(helpers, port, rate, seconds, conns):
+    out = subprocess.run([os.path.join(helpers, "loadgen"), "127.0.0.1", str(port), "/", str(rate), str(seconds),
+                          str(conns)], capture_output=True, text=True, timeout=seconds + 20)
+    try:
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        return {"error": out.stderr[-500:]}
+
+
+def wrk(port, seconds, conns):
+    out = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", f"http://127.0.0.1:{port}/"],
+                         capture_output=True, text=True, timeout=seconds + 30)
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out.stdout)
+    n = re.search(r"(\d+) requests in", out.stdout)
+    return {"rps": float(m.group(1)) if m else 0.0, "requests": int(n.group(1)) if n else 0}
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else float("nan")
+
+
+# ---------------------------------------------------------------- benchmarks
+
+
+def bench_requests(a, server, start_fn, rate, conns, wrk_conns):
+    """Alternating without/with kspan; fixed-rate latency then full-speed throughput."""
+    port = free_port()
+    srv = start_fn(port)
+    loadgen(a.helpers, port, rate, 1, conns)  # warm up
+    reps = []
+    for rep in range(a.reps):
+        order = ["off", "on"] if rep % 2 == 0 else ["on", "off"]
+        r = {}
+        for mode in order:
+            k = Kspan(a.kspan, name=f"{server}-{rep}") if mode == "on" else None
+            s0 = k.sample() if k else None
+            fixed = loadgen(a.helpers, port, rate, a.seconds, conns)
+            full = wrk(port, a.seconds, wrk_conns)
+            res = {"fixed": fixed, "full": full}
+            if k:
+                s1 = k.sample()
+                st = k.stop()
+                res.update({"ready": k.ready, "delta": delta(s0, s1), "stopped": st, "hwm_kib": s1["hwm_kib"]})
+            r[mode] = res
+        reps.append(r)
+        print(f"  {server} rep {rep + 1}: p50 off/on {r['off']['fixed'].get('p50_us')}/{r['on']['fixed'].get('p50_us')} us, "
+              f"rps off/on {r['off']['full']['rps']:.0f}/{r['on']['full']['rps']:.0f}", flush=True)
+    stop(srv)
+    f = lambda m, key: [x[m]["fixed"].get(key) for x in reps]
+    out = {
+        "server": server, "rate": rate, "conns": conns, "wrk_conns": wrk_conns,
+        "p50_off": med(f("off", "p50_us")), "p50_on": med(f("on", "p50_us")),
+        "p99_off": med(f("off", "p99_us")), "p99_on": med(f("on", "p99_us")),
+        "p50_diff": med([x["on"]["fixed"]["p50_us"] - x["off"]["fixed"]["p50_us"] for x in reps
+                         if "p50_us" in x["on"]["fixed"] and "p50_us" in x["off"]["fixed"]]),
+        "p99_diff": med([x["on"]["fixed"]["p99_us"] - x["off"]["fixed"]["p99_us"] for x in reps
+                         if "p99_us" in x["on"]["fixed"] and "p99_us" in x["off"]["fixed"]]),
+        "rps_off": med([x["off"]["full"]["rps"] for x in reps]),
+        "rps_on": med([x["on"]["full"]["rps"] for x in reps]),
+        "rps_ratio": med([x["on"]["full"]["rps"] / x["off"]["full"]["rps"] for x in reps if x["off"]["full"]["rps"]]),
+        "errors": sum(x[m]["fixed"].get("errors", 0) for x in reps for m in ("off", "on")),
+    }
+    # Daemon cost while traced: CPU per request and per span over the whole traced window.
+    cpu_per_req, wake, spans_per_req, drops, startup = [], [], [], {}, []
+    for x in reps:
+        on = x["on"]
+        reqs = on["fixed"].get("completed", 0) + on["full"]["requests"]
+        if reqs:
+            cpu_per_req.append(on["delta"]["cpu"] / reqs * 1e6)
+            spans_per_req.append(on["stopped"].get("spans", 0) / reqs)
+        wake.append(on["delta"]["vol_per_s"])
+        for key, v in on["stopped"].items():
+            if key.startswith("drops_") and isinstance(v, int) and v:
+                drops[key] = drops.get(key, 0) + v
+        startup.append(on["ready"].get("startup_ms"))
+    out.update({"cpu_us_per_req": med(cpu_per_req), "wakeups_per_s": med(wake), "spans_per_req": med(spans_per_req),
+                "drops": drops, "startup_ms": startup})
+    return out
+
+
+def bpftool_json(*args):
+    out = subprocess.run(["bpftool", "-j", *args], capture_output=True, text=True, timeout=30)
+    try:
+        return json.loads(out.stdout)
+    except ValueError:
+        return []
+
+
+def ks_ids(kind):
+    """ids of the kspan programs or maps (names ks_*, kspan_*) loaded right now. bpftool 7.1
+    here reports no owning pids, so ours are the ones that appear after kspan starts."""
+    return {e["id"] for e in bpftool_json(kind, "show") if e.get("name", "").startswith(("ks_", "kspan_"))}
+
+
+def bench_kernel(a):
+    """ns per program run and per request from the kernel's BPF run-time statistics."""
+    port = free_port()
+    srv = start_nginx(port)
+    before = {"prog": ks_ids("prog"), "map": ks_ids("map")}
+    k = Kspan(a.kspan, name="kernel")
+    mine = {kind: ks_ids(kind) - before[kind] for kind in before}
+    with open("/proc/sys/kernel/bpf_stats_enabled") as f:
+        old = f.read().strip()
+    progs0 = progs1 = []
+    try:
+        with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+            f.write("1")
+        progs0 = {p["id"]: p for p in bpftool_json("prog", "show") if p["id"] in mine["prog"]}
+        t0 = time.monotonic()
+        lg = loadgen(a.helpers, port, a.kernel_rate, a.seconds, 8)
+        t1 = time.monotonic()
+        progs1 = {p["id"]: p for p in bpftool_json("prog", "show") if p["id"] in mine["prog"]}
+    finally:
+        with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+            f.write(old)
+    maps = [m for m in bpftool_json("map", "show") if m["id"] in mine["map"]]
+    st = k.stop()
+    stop(srv)
+    reqs = lg.get("completed", 0) or 1
+    rows = []
+    for pid_, p in progs1.items():
+        p0 = progs0.get(pid_, {})
+        runs = p.get("run_cnt", 0) - p0.get("run_cnt", 0)
+        ns = p.get("run_time_ns", 0) - p0.get("run_time_ns", 0)
+        rows.append({"name": p.get("name", "?"), "type": p.get("type", "?"), "runs": runs, "ns": ns,
+                     "ns_per_run": ns / runs if runs else 0.0, "runs_per_req": runs / reqs, "ns_per_req": ns / reqs})
+    rows.sort(key=lambda r: -r["ns"])
+    map_rows = sorted(({"name": m.get("name", "?"), "type": m.get("type", "?"), "bytes_memlock": m.get("bytes_memlock", 0),
+                        "max_entries": m.get("max_entries", 0)} for m in maps), key=lambda m: -m["bytes_memlock"])
+    return {"requests": reqs, "seconds": t1 - t0, "loadgen": lg, "progs": rows,
+            "ns_per_req": sum(r["ns"] for r in rows) / reqs, "maps": map_rows,
+            "maps_bytes": sum(m["bytes_memlock"] for m in map_rows), "stats_restored_to": old,
+            "drops": kernel_drops(st)}
+
+
+def bench_daemon(a):
+    """CPU per 10k spans and RSS at ~10k spans/s (both ends traced: 2 spans a request)."""
+    port = free_port()
+    srv = start_nginx(port)
+    k = Kspan(a.kspan, name="daemon")
+    s0 = k.sample()
+    rss = []
+    lgp = spawn([os.path.join(a.helpers, "loadgen"), "127.0.0.1", str(port), "/", str(a.daemon_rate), str(a.daemon_seconds), "8"],
+                stdout=subprocess.PIPE, text=True)
+    end = time.time() + a.daemon_seconds + 20
+    while lgp.poll() is None and time.time() < end:
+        s = k.sample()
+        if s:
+            rss.append(s["rss_kib"])
+        time.sleep(0.25)
+    lg = json.loads(lgp.stdout.read().strip().splitlines()[-1] or "{}")
+    s1 = k.sample()
+    st = k.stop()
+    stop(srv)
+    d = delta(s0, s1)
+    spans = st.get("spans", 0)
+    return {"loadgen": lg, "spans": spans, "spans_per_s": spans / d["seconds"], "cpu": d["cpu"],
+            "cpu_per_10k_spans": d["cpu"] / spans * 1e4 if spans else float("nan"),
+            "cpu_us_per_req": d["cpu"] / max(lg.get("completed", 1), 1) * 1e6,
+            "rss_steady_mib": med(rss[len(rss) // 2:]) / 1024 if rss else float("nan"),
+            "rss_peak_mib": s1["hwm_kib"] / 1024, "wakeups_per_s": d["vol_per_s"],
+            "nonvol_per_s": d["nonvol_per_s"], "drops": kernel_drops(st), "seconds": d["seconds"]}
+
+
+def bench_idle(a):
+    """RSS and CPU with N open idle loopback connections (client and server ends: 2N sockets)."""
+    def raise_nofile():
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    ic = spawn([os.path.join(a.helpers, "idleconns"), str(a.idle_conns), str(a.idle_hold)],
+               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, preexec_fn=raise_nofile)
+    json.loads(ic.stdout.readline())
+    k = Kspan(a.kspan, name="idle")
+    s0 = k.sample()
+    t0 = time.monotonic()
+    ic.stdin.write("go\n")
+    ic.stdin.flush()
+    opened = json.loads(ic.stdout.readline() or "{}")
+    t_open = time.monotonic() - t0
+    s1 = k.sample()
+    rss = []
+    end = time.time() + a.idle_hold + 20
+    while ic.poll() is None and time.time() < end:
+        s = k.sample()
+        if s:
+            rss.append(s["rss_kib"])
+        time.sleep(0.25)
+    s2 = k.sample()
+    st = k.stop()
+    stop(ic)
+    held = delta(s1, s2)
+    return {"open": opened.get("open", 0), "open_seconds": t_open, "cpu_open": delta(s0, s1)["cpu"],
+            "cpu_hold_per_s": held["cpu"] / held["seconds"] if held["seconds"] else 0,
+            "wakeups_per_s": held["vol_per_s"],
+            "rss_steady_mib": med(rss) / 1024 if rss else float("nan"), "rss_peak_mib": s2["hwm_kib"] / 1024,
+            "conn_opens": st["c"].get('kspan_events_total{type="conn_open"}', 0),
+            "conn_map_full": kc(st, "conn_map_full"), "drops": kernel_drops(st),
+            "evicted": st.get("drops_conn_evicted", 0)}
+
+
+def bench_profile(a):
+    """Where the daemon's CPU goes at full speed: perf samples of kspan (if perf works)."""
+    if subprocess.run(["sh", "-c", "command -v perf"], capture_output=True).returncode != 0:
+        return {"error": "perf not installed"}
+    port = free_port()
+    srv = start_nginx(port)
+    k = Kspan(a.kspan, name="profile")
+    data = os.path.join(TMP, "perf.data")
+    pr = spawn(["perf", "record", "-F", "499", "-p", str(k.pid), "-o", data, "--", "sleep", str(a.seconds - 1)],
+               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    w = wrk(port, a.seconds, 32)
+    try:
+        pr.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        stop(pr, signal.SIGINT)
+    k.stop()
+    stop(srv)
+    out = subprocess.run(["perf", "report", "-i", data, "--no-children", "--stdio", "--sort", "dso,sym", "-g", "none"],
+                         capture_output=True, text=True, timeout=60).stdout
+    rows = []
+    for line in out.splitlines():
+        m = re.match(r"\s+([\d.]+)%\s+(\S+)\s+\[.\]\s+(.*)", line)
+        if m:
+            rows.append({"pct": float(m.group(1)), "dso": m.group(2), "sym": m.group(3).strip()[:90]})
+    return {"rps": w["rps"], "top": rows[:15]}
+
+
+def flood_step(a, rate, extra):
+    fl = spawn([os.path.join(a.helpers, "flood"), str(rate), str(a.flood_seconds), str(a.flood_msg)],
+               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    pid = json.loads(fl.stdout.readline())["pid"]
+    k = Kspan(a.kspan, extra=["--pid", str(pid), *extra], name=f"flood-{rate}")
+    s0 = k.sample()
+    fl.stdin.write("go\n")
+    fl.stdin.flush()
+    gen = json.loads(fl.stdout.readline() or "{}")
+    time.sleep(0.1)
+    s1 = k.sample()
+    st = k.stop()
+    fl.stdin.close()
+    fl.wait(timeout=10)
+    d = delta(s0, s1)
+    g = gen.get("socket_events", 0)
+    kern = kc(st, "events")
+    drops = kernel_drops(st)
+    got = st["c"].get("kspan_ring_buffer_records_total", 0)
+    return {"rate_target": rate, "rate": gen.get("events_per_s", 0), "generated": g, "kernel_events": kern,
+            "drops": drops, "received": got, "missing": g - got,
+            "check": "yes" if g - got == drops and kern + drops == g else "NO",
+            "cpu": d["cpu"], "events_per_cpu_s": got / d["cpu"] if d["cpu"] > 0 else float("nan"),
+            "wakeups_per_s": d["vol_per_s"], "copy_failed": kc(st, "payload_copy_failed")}
+
+
+def bench_saturation(a):
+    out = {}
+    for label, extra in (("default", []), ("small", ["--ring-buffer-bytes", str(a.small_ring),
+                                                      "--drain-interval-ms", str(a.small_drain)])):
+        rows = []
+        for rate in a.flood_rates:
+            r = flood_step(a, rate, extra)
+            rows.append(r)
+            print(f"  saturation[{label}] target {rate or 'max'}: {r['rate']:.0f} ev/s generated {r['generated']} "
+                  f"kernel {r['kernel_events']} drops {r['drops']} received {r['received']} check {r['check']}", flush=True)
+        out[label] = rows
+    return out
+
+
+# ---------------------------------------------------------------- report
+
+
+def fmt(x, nd=1):
+    if isinstance(x, float):
+        if x != x:
+            return "n/a"
+        return f"{x:,.{nd}f}"
+    return f"{x:,}" if isinstance(x, int) else str(x)
+
+
+def report(a, R):
+    L = []
+    uname = platform.uname()
+    L.append(f"# kspan benchmark results\n")
+    L.append(f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    L.append(f"- machine: {os.cpu_count()} CPUs ({model}), kernel {uname.release}, "
+             f"load average before start {' '.join(R['loadavg'])}")
+    L.append(f"- kspan: {a.kspan} (version {R.get('version', '?')}), defaults unless stated; "
+             f"{a.reps} repetitions, {a.seconds} s per measurement\n")
+
+    L.append("## Goals\n")
+    L.append("| goal | target | measured | |")
+    L.append("|---|---|---|---|")
+    G = []
+    ng, py = R.get("nginx"), R.get("python-250us")
+    if ng:
+        G.append(("added latency per plaintext request (nginx p50, both ends traced)", "≤ 3 µs",
+                  ng["p50_diff"], "µs", ng["p50_diff"] <= 3))
+        G.append(("nginx throughput at saturation, traced / untraced", "≥ 0.93×", ng["rps_ratio"], "×",
+                  ng["rps_ratio"] >= 0.93))
+    if py:
+        ovh = (1 - py["rps_ratio"]) * 100
+        G.append((f"python app, 250 µs of work a request: throughput overhead (full speed {1e6 / py['rps_off']:.0f} µs a request)",
+                  "≤ 1 % when request ≥ 200 µs", ovh, "%", ovh <= 1))
+        pl = py["p50_diff"] / py["p50_off"] * 100 if py["p50_off"] else float("nan")
+        G.append(("python app, 250 µs of work a request: added p50 latency at 500 req/s", "≤ 1 %", pl, "%", pl <= 1))
+    if "daemon" in R:
+        d = R["daemon"]
+        G.append(("agent wake-ups at ~10k spans/s (voluntary context switches)", "≤ 1,000 /s", d["wakeups_per_s"], "/s",
+                  d["wakeups_per_s"] <= 1000))
+        G.append(("daemon CPU per traced request (parse + export)", "≤ 5 µs", d["cpu_us_per_req"], "µs",
+                  d["cpu_us_per_req"] <= 5))
+        G.append(("RSS peak (ring buffer counted once)", "≤ 64 MiB", d["rss_peak_mib"], "MiB", d["rss_peak_mib"] <= 64))
+    if "idle" in R:
+        G.append((f"RSS peak with {R['idle']['open']:,} idle connections", "≤ 64 MiB", R["idle"]["rss_peak_mib"], "MiB",
+                  R["idle"]["rss_peak_mib"] <= 64))
+    if "kernel" in R:
+        mib = R["kernel"]["maps_bytes"] / 2**20
+        G.append(("kernel maps (bpftool memlock, all kspan maps)", "≤ 32 MiB", mib, "MiB", mib <= 32))
+    if "saturation" in R:
+        rows = R["saturation"]["default"]
+        best = max((r["events_per_cpu_s"] for r in rows if r["cpu"] > 0.05), default=float("nan"))
+        G.append(("drain: events per daemon CPU-second (highest flood rate; a lower bound)", "≥ 5 M/s", best / 1e6,
+                  "M/s", best >= 5e6))
+        low = [r for r in rows if 0 < r["rate"] <= 100000]
+        dl = sum(r["drops"] for r in low)
+        G.append(("drops at ≤ 100k events/s (default ring buffer)", "0", dl, "", dl == 0))
+    st = [x for s in ("nginx", "python", "python-250us") if s in R for x in R[s]["startup_ms"] if x is not None]
+    if st:
+        G.append(("every program attached after start (startup_ms, max of runs)", "≤ 1000 ms", max(st), "ms",
+                  max(st) <= 1000))
+    for name, target, v, unit, ok in G:
+        L.append(f"| {name} | {target} | {fmt(v, 2)} {unit} | {'meets' if ok else 'MISSES'} |")
+
+    for key in ("nginx", "python", "python-250us"):
+        if key not in R:
+            continue
+        x = R[key]
+        L.append(f"\n## Request overhead: {key}\n")
+        L.append(f"Fixed rate {x['rate']:,} req/s over {x['conns']} keep-alive connections (bench/src/loadgen.c, open loop, "
+                 f"latency from the scheduled send time); full speed: `wrk -t1 -c{x['wrk_conns']}`. Medians of {a.reps} "
+                 f"alternating runs; diff and ratio are medians of the per-run pairs.\n")
+        L.append("| | without kspan | with kspan | with − without / ratio |")
+        L.append("|---|---|---|---|")
+        L.append(f"| p50 latency (µs) | {fmt(x['p50_off'])} | {fmt(x['p50_on'])} | {fmt(x['p50_diff'])} |")
+        L.append(f"| p99 latency (µs) | {fmt(x['p99_off'])} | {fmt(x['p99_on'])} | {fmt(x['p99_diff'])} |")
+        L.append(f"| requests/s (full speed) | {fmt(x['rps_off'], 0)} | {fmt(x['rps_on'], 0)} | {fmt(x['rps_ratio'], 3)}× |")
+        L.append(f"\nWhile traced: daemon CPU {fmt(x['cpu_us_per_req'], 2)} µs per request, {fmt(x['spans_per_req'], 2)} "
+                 f"spans per request, {fmt(x['wakeups_per_s'], 0)} agent wake-ups/s, drops {x['drops']}, "
+                 f"client errors {x['errors']}, startup_ms {', '.join(fmt(s, 0) for s in x['startup_ms'])}.")
+
+    if "kernel" in R:
+        k = R["kernel"]
+        L.append(f"\n## Kernel cost (kernel.bpf_stats_enabled=1, restored to {k['stats_restored_to']})\n")
+        L.append(f"nginx at {a.kernel_rate:,} req/s for {a.seconds} s via loadgen ({k['requests']:,} requests, both ends "
+                 f"traced). Per request: **{fmt(k['ns_per_req'] / 1000, 2)} µs** of BPF run time. Runs of other "
+                 f"processes' syscalls on the host are included (the entry programs filter after they run).\n")
+        L.append("| program | type | runs | ns/run | runs/request | ns/request |")
+        L.append("|---|---|---|---|---|---|")
+        for r in k["progs"]:
+            if r["runs"]:
+                L.append(f"| {r['name']} | {r['type']} | {r['runs']:,} | {fmt(r['ns_per_run'], 0)} | "
+                         f"{fmt(r['runs_per_req'], 2)} | {fmt(r['ns_per_req'], 0)} |")
+        L.append(f"\nKernel maps (bpftool memlock): {fmt(k['maps_bytes'] / 2**20, 2)} MiB in total.\n")
+        L.append("| map | type | max_entries | memlock (KiB) |")
+        L.append("|---|---|---|---|")
+        for m in k["maps"]:
+            L.append(f"| {m['name']} | {m['type']} | {m['max_entries']:,} | {fmt(m['bytes_memlock'] / 1024, 0)} |")
+
+    if "daemon" in R:
+        d = R["daemon"]
+        L.append(f"\n## Daemon cost\n")
+        L.append(f"nginx at {a.daemon_rate:,} req/s for {a.daemon_seconds} s (2 spans a request: loadgen's client span and "
+                 f"nginx's server span).\n")
+        L.append("| spans/s | CPU s per 10k spans | CPU µs per request | RSS steady (MiB) | RSS peak VmHWM (MiB) | "
+                 "wake-ups/s (voluntary) | involuntary/s | drops |")
+        L.append("|---|---|---|---|---|---|---|---|")
+        L.append(f"| {fmt(d['spans_per_s'], 0)} | {fmt(d['cpu_per_10k_spans'], 3)} | {fmt(d['cpu_us_per_req'], 2)} | "
+                 f"{fmt(d['rss_steady_mib'])} | {fmt(d['rss_peak_mib'])} | {fmt(d['wakeups_per_s'], 0)} | "
+                 f"{fmt(d['nonvol_per_s'], 0)} | {d['drops']} |")
+    if "idle" in R:
+        i = R["idle"]
+        L.append(f"\n{i['open']:,} idle loopback connections (bench/src/idleconns.c: {2 * i['open']:,} traced sockets, "
+                 f"held {a.idle_hold} s): opened in {fmt(i['open_seconds'], 2)} s costing the daemon "
+                 f"{fmt(i['cpu_open'], 3)} CPU s; while idle {fmt(i['cpu_hold_per_s'] * 100, 2)} % CPU, "
+                 f"{fmt(i['wakeups_per_s'], 0)} wake-ups/s; RSS steady {fmt(i['rss_steady_mib'])} MiB, peak "
+                 f"{fmt(i['rss_peak_mib'])} MiB; conn_open events {i['conn_opens']:,}, conn_map_full {i['conn_map_full']}, "
+                 f"evicted {i['evicted']}, drops {i['drops']}.")
+
+    if "profile" in R:
+        pf = R["profile"]
+        L.append("\n## Where the daemon's time goes\n")
+        if "error" in pf:
+            L.append(pf["error"])
+        else:
+            L.append(f"`perf record -F 499 -p KSPAN` while `wrk -t1 -c32` drives nginx at full speed "
+                     f"({fmt(pf['rps'], 0)} req/s); self time by symbol, top 15:\n")
+            L.append("| % of kspan samples | object | symbol |")
+            L.append("|---|---|---|")
+            for r in pf["top"]:
+                L.append(f"| {r['pct']:.2f} | {r['dso']} | `{r['sym']}` |")
+    if "saturation" in R:
+        L.append(f"\n## Saturation\n")
+        L.append(f"bench/src/flood.c: one loopback TCP connection, {a.flood_msg}-byte writes paced at half the target "
+                 f"rate and matching reads, {a.flood_seconds} s a step, kspan `--pid` restricted to the generator. "
+                 f"generated = connect + accept + writes + reads + 2 closes (the generator counts them); kernel = "
+                 f"kspan_kernel_counter{{events}}; drops = ring_buffer_full_*; received = "
+                 f"kspan_ring_buffer_records_total. check: generated − received = drops and kernel + drops = generated.\n")
+        for label, rows in R["saturation"].items():
+            cfg = "defaults (8 MiB ring, 10 ms drain)" if label == "default" else \
+                f"--ring-buffer-bytes {a.small_ring} --drain-interval-ms {a.small_drain}"
+            L.append(f"\n{cfg}:\n")
+            L.append("| target ev/s | achieved ev/s | generated | kernel | drops | received | generated − received | "
+                     "check | daemon CPU s | events / CPU s | wake-ups/s |")
+            L.append("|---|---|---|---|---|---|---|---|---|---|---|")
+            for r in rows:
+                L.append(f"| {fmt(r['rate_target']) if r['rate_target'] else 'max'} | {fmt(r['rate'], 0)} | "
+                         f"{r['generated']:,} | {r['kernel_events']:,} | {r['drops']:,} | {r['received']:,} | "
+                         f"{r['missing']:,} | {r['check']} | {fmt(r['cpu'], 2)} | {fmt(r['events_per_cpu_s'], 0)} | "
+                         f"{fmt(r['wakeups_per_s'], 0)} |")
+            first = next((r for r in rows if r["drops"] > 0), None)
+            L.append(f"\nDrops begin: {'at ~' + fmt(first['rate'], 0) + ' events/s' if first else 'not reached'}.")
+    L.append(f"\nSuite wall time: {fmt(R['wall_s'], 0)} s.")
+    return "\n".join(L) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kspan", required=True)
+    ap.add_argument("--helpers", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--only", default="requests,kernel,daemon,idle,profile,saturation")
+    ap.add_argument("--quick", action="store_true", help="1 repetition, 2 s runs: to check the suite works")
+    a = ap.parse_args()
+    a.kernel_rate, a.daemon_rate, a.daemon_seconds = 5000, 5000, 10
+    a.idle_conns, a.idle_hold = 10000, 10
+    a.flood_rates, a.flood_seconds, a.flood_msg = [25000, 50000, 100000, 200000, 400000, 0], 2, 64
+    a.small_ring, a.small_drain = 16384, 100
+    if a.quick:
+        a.reps, a.seconds, a.daemon_seconds, a.idle_hold, a.flood_rates = 1, 2, 3, 2, [50000, 0]
+    only = set(a.only.split(","))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    R = {"loadavg": open("/proc/loadavg").read().split()[:3]}
+    t0 = time.monotonic()
+    try:
+        R["version"] = subprocess.run([a.kspan, "--version"], capture_output=True, text=True).stdout.strip()
+        if "requests" in only:
+            print("request overhead: nginx", flush=True)
+            R["nginx"] = bench_requests(a, "nginx", start_nginx, 2000, 8, 32)
+            print("request overhead: python", flush=True)
+            R["python"] = bench_requests(a, "python", start_python, 500, 8, 16)
+            print("request overhead: python, 250 us of work a request", flush=True)
+            R["python-250us"] = bench_requests(a, "python-250us", lambda p: start_python(p, 250), 500, 8, 16)
+        if "kernel" in only:
+            print("kernel cost", flush=True)
+            R["kernel"] = bench_kernel(a)
+        if "daemon" in only:
+            print("daemon cost", flush=True)
+            R["daemon"] = bench_daemon(a)
+        if "idle" in only:
+            print("idle connections", flush=True)
+            R["idle"] = bench_idle(a)
+        if "profile" in only:
+            print("profile", flush=True)
+            R["profile"] = bench_profile(a)
+        if "saturation" in only:
+            print("saturation", flush=True)
+            R["saturation"] = bench_saturation(a)
+    finally:
+        cleanup()
+        R["wall_s"] = time.monotonic() - t0
+        md = report(a, R)
+        print()
+        print(md)
+        os.makedirs(os.path.dirname(a.out), exist_ok=True)
+        with open(a.out, "w") as f:
+            f.write(md)
+        with open(os.path.splitext(a.out)[0] + ".json", "w") as f:
+            json.dump(R, f, indent=1, default=str)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# kspan benchmark suite, one command: sudo bench/run.sh [--quick] [--only requests,kernel,...]
+# (KSPAN=/path/to/kspan sudo -E bench/run.sh measures an existing binary instead.)
+# Installs the dependencies, builds kspan (build-bench/) and the bench helpers, runs every
+# benchmark (under 15 minutes on 2 cores), prints the results and writes
+# bench/results/latest.md (and latest.json). Prints figures; never asserts.
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "bench/run.sh: run as root (sudo $0)" >&2
+  exit 1
+fi
+
+"$root/scripts/install-deps.sh"
+build="$root/build-bench"
+if [ -n "${KSPAN:-}" ]; then
+  # KSPAN=/path/to/kspan measures that binary instead of building this tree.
+  kspan="$(realpath "$KSPAN")"
+  mkdir -p "$build"
+else
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKSPAN_BUILD_TESTS=OFF >/dev/null
+  cmake --build "$build" -j"$(nproc)" --target kspan >/dev/null
+  kspan="$build/kspan"
+fi
+
+helpers="$build/bench-helpers"
+mkdir -p "$helpers"
+gcc -O2 -Wall -Wextra -o "$helpers/loadgen" "$root/bench/src/loadgen.c"
+gcc -O2 -Wall -Wextra -pthread -o "$helpers/flood" "$root/bench/src/flood.c"
+gcc -O2 -Wall -Wextra -o "$helpers/idleconns" "$root/bench/src/idleconns.c"
+
+# bench.py kills whatever it started and restores kernel.bpf_stats_enabled itself; this
+# trap is the second line of defence if it is killed hard.
+stats_before="$(cat /proc/sys/kernel/bpf_stats_enabled)"
+trap 'echo "$stats_before" > /proc/sys/kernel/bpf_stats_enabled' EXIT
+ulimit -n "$(ulimit -Hn)"
+
+echo "bench: load before start: $(cut -d' ' -f1-3 /proc/loadavg) (other heavy processes skew every figure)"
+/usr/bin/python3 "$root/bench/bench.py" --kspan "$kspan" --helpers "$helpers" \
+  --out "$root/bench/results/latest.md" "$@"

@@ -84,33 +84,35 @@ void ConnTracker::OnData(const events::DataEvent& e) {
   acct.end = std::max(acct.end, e.position + e.total_len);
   acct.start = std::min(acct.start, e.position);
 
-  HeldChunk chunk{e.direction == Direction::kEgress, e.position, std::string(e.data), e.total_len,
-                  e.direction == Direction::kEgress ? e.enter_ns : e.exit_ns, e.exit_ns, e.tid};
-  if (c.protocol == Protocol::kUnknown) {
-    c.held_bytes += chunk.data.size();
-    held_total_ += chunk.data.size();
-    c.held.push_back(std::move(chunk));
-    if (!Detect(c)) return;
-    // Decided: replay what was held, in arrival order (the stream reorders by position).
-    std::vector<HeldChunk> held = std::move(c.held);
-    c.held.clear();
-    held_total_ -= c.held_bytes;
-    c.held_bytes = 0;
-    for (const HeldChunk& h : held) {
-      if (c.protocol == Protocol::kHttp1) {
-        Feed(c, h);
-      } else {
-        bytes_ignored_->Add(h.total_len);
-      }
-    }
-  } else if (c.protocol == Protocol::kHttp1) {
-    Feed(c, chunk);
-  } else {
-    bytes_ignored_->Add(e.total_len);
+  const bool egress = e.direction == Direction::kEgress;
+  const ChunkView chunk{egress, e.position, e.data, e.total_len, egress ? e.enter_ns : e.exit_ns, e.exit_ns, e.tid};
+  if (c.protocol == Protocol::kHttp1) {
+    Feed(c, chunk);  // the common case: no copy here, the stream copies what it keeps
+    return;
   }
+  if (c.protocol == Protocol::kOther) {
+    bytes_ignored_->Add(e.total_len);
+    return;
+  }
+  // Undecided: hold a copy (the event's bytes live only as long as this call).
+  c.held.push_back({chunk, std::string(e.data)});
+  c.held_bytes += e.data.size();
+  held_total_ += e.data.size();
+  if (!Detect(c)) return;
+  // Decided: replay what was held, in arrival order (the stream reorders by position).
+  for (const HeldChunk& h : c.held) {
+    if (c.protocol == Protocol::kHttp1) {
+      Feed(c, h.View());
+    } else {
+      bytes_ignored_->Add(h.meta.total_len);
+    }
+  }
+  c.held.clear();
+  held_total_ -= c.held_bytes;
+  c.held_bytes = 0;
 }
 
-void ConnTracker::Feed(Conn& c, const HeldChunk& h) {
+void ConnTracker::Feed(Conn& c, const ChunkView& h) {
   c.http->AddData(h.egress, h.position, h.data, h.total_len, h.first_ns, h.last_ns, h.tid);
   if (!c.dirty) {
     c.dirty = true;
@@ -162,12 +164,13 @@ bool ConnTracker::Detect(Conn& c) {
     return true;
   };
   if (c.saw_start) {
-    for (const HeldChunk& h : c.held) {
+    for (const HeldChunk& held : c.held) {
+      const ChunkView h = held.View();
       if (!request_direction(h.egress) || h.position != 0) continue;
       return http1::LooksLikeRequest(h.data) ? decide_http(h.egress) : give_up();
     }
   } else {
-    const HeldChunk& h = c.held.back();  // the chunk that just arrived
+    const ChunkView h = c.held.back().View();  // the chunk that just arrived
     if (request_direction(h.egress)) {
       if (http1::LooksLikeRequest(h.data)) return decide_http(h.egress);
       if (++c.detect_attempts >= options_.max_detect_attempts) return give_up();

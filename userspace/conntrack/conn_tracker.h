@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 #include <unordered_map>
 
@@ -85,14 +86,24 @@ class ConnTracker {
 
  private:
   enum class Protocol { kUnknown, kHttp1, kOther };
-  // A chunk held while the protocol is undecided.
-  struct HeldChunk {
+  // One syscall's bytes on their way to a parser; `data` is borrowed.
+  struct ChunkView {
     bool egress;
     uint64_t position;
-    std::string data;
+    std::string_view data;
     uint32_t total_len;
     uint64_t first_ns, last_ns;
     uint32_t tid;
+  };
+  // A chunk held (copied) while the protocol is undecided.
+  struct HeldChunk {
+    ChunkView meta;  // meta.data unused: View() points it at `bytes`
+    std::string bytes;
+    ChunkView View() const {
+      ChunkView v = meta;
+      v.data = bytes;
+      return v;
+    }
   };
   struct Conn {
     ConnInfo info;
@@ -104,7 +115,7 @@ class ConnTracker {
     uint64_t last_activity_ns = 0;
     DirectionAccount egress, ingress;
     std::unique_ptr<protocols::http1::Connection> http;
-    std::vector<HeldChunk> held;  // while protocol == kUnknown
+    std::vector<HeldChunk> held;  // while protocol == kUnknown (empty costs nothing)
     size_t held_bytes = 0;
   };
 
@@ -114,7 +125,7 @@ class ConnTracker {
   ConnMap::iterator Erase(ConnMap::iterator it);
   // Decides the protocol from held chunks when it can; returns true once decided.
   bool Detect(Conn& c);
-  void Feed(Conn& c, const HeldChunk& chunk);
+  void Feed(Conn& c, const ChunkView& chunk);
   void Drain(Conn& c);
   void Finish(Conn& c, const events::ConnCloseEvent* close);
   void EvictOldest();

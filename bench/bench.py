@@ -678,21 +678,13 @@ def main():
             R["python"] = bench_requests(a, "python", start_python, 500, 8, 16)
             print("request overhead: python, 250 us of work a request", flush=True)
             R["python-250us"] = bench_requests(a, "python-250us", lambda p: start_python(p, 250), 500, 8, 16)
-        if "kernel" in only:
-            print("kernel cost", flush=True)
-            R["kernel"] = bench_kernel(a)
-        if "daemon" in only:
-            print("daemon cost", flush=True)
-            R["daemon"] = bench_daemon(a)
-        if "idle" in only:
-            print("idle connections", flush=True)
-            R["idle"] = bench_idle(a)
-        if "profile" in only:
-            print("profile", flush=True)
-            R["profile"] = bench_profile(a)
-        if "saturation" in only:
-            print("saturation", flush=True)
-            R["saturation"] = bench_saturation(a)
+        sections = [("kernel", "kernel cost", bench_kernel), ("daemon", "daemon cost", bench_daemon),
+                    ("idle", "idle connections", bench_idle), ("profile", "profile", bench_profile),
+                    ("saturation", "saturation", bench_saturation)]
+        for key, label, run in sections:
+            if key in only:
+                print(label, flush=True)
+                R[key] = run(a)
     finally:
         cleanup()
         R["wall_s"] = time.monotonic() - t0

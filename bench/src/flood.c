@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_net.h"
+
 static double g_rate, g_seconds;
 static size_t g_msg;
 static int g_wfd, g_rfd;
@@ -95,17 +97,11 @@ int main(int argc, char **argv) {
   if (g_seconds <= 0 || g_seconds > 60 || g_msg < 1 || g_msg > 65536) return 2;
   setvbuf(stdout, NULL, _IOLBF, 0);
   printf("{\"pid\":%d}\n", getpid());
-  struct pollfd p = {.fd = 0, .events = POLLIN};
-  if (poll(&p, 1, 30000) <= 0) return 1;
-  char line[64];
-  if (!fgets(line, sizeof(line), stdin)) return 1;
+  if (wait_for_go() != 0) return 1;
 
-  int ls = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in sa = {.sin_family = AF_INET};
-  inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-  socklen_t sl = sizeof(sa);
-  if (bind(ls, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(ls, 1) != 0) return 1;
-  getsockname(ls, (struct sockaddr *)&sa, &sl);
+  struct sockaddr_in sa;
+  int ls = loopback_listener(1, &sa);
+  if (ls < 0) return 1;
   g_wfd = socket(AF_INET, SOCK_STREAM, 0);
   if (connect(g_wfd, (struct sockaddr *)&sa, sizeof(sa)) != 0) return 1;
   g_rfd = accept(ls, NULL, NULL);
@@ -129,7 +125,8 @@ int main(int argc, char **argv) {
          (unsigned long)g_writes, (unsigned long)g_reads, (unsigned long)g_write_bytes,
          (unsigned long)g_read_bytes, (unsigned long)events, elapsed, (double)events / elapsed);
   /* Wait (bounded) for the caller to close stdin: kspan has stopped by then. */
-  p.revents = 0;
+  struct pollfd p = {.fd = 0, .events = POLLIN};
+  char line[64];
   while (poll(&p, 1, 30000) > 0 && fgets(line, sizeof(line), stdin)) {
   }
   return 0;

@@ -19,6 +19,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench_net.h"
+
 int main(int argc, char **argv) {
   if (argc != 3) return 2;
   int n = atoi(argv[1]);
@@ -30,17 +32,11 @@ int main(int argc, char **argv) {
   rl.rlim_cur = rl.rlim_max;
   setrlimit(RLIMIT_NOFILE, &rl);
   printf("{\"pid\":%d,\"nofile\":%lu}\n", getpid(), (unsigned long)rl.rlim_cur);
-  struct pollfd p = {.fd = 0, .events = POLLIN};
-  if (poll(&p, 1, 30000) <= 0) return 1;
-  char line[64];
-  if (!fgets(line, sizeof(line), stdin)) return 1;
+  if (wait_for_go() != 0) return 1;
 
-  int ls = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in sa = {.sin_family = AF_INET};
-  inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-  socklen_t sl = sizeof(sa);
-  if (bind(ls, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(ls, 4096) != 0) return 1;
-  getsockname(ls, (struct sockaddr *)&sa, &sl);
+  struct sockaddr_in sa;
+  int ls = loopback_listener(4096, &sa);
+  if (ls < 0) return 1;
   int *fds = calloc((size_t)n, sizeof(int));
   pid_t child = fork();
   if (child == 0) { /* client ends: connect n times, hold, close */

@@ -244,6 +244,17 @@ TEST_F(HttpIntegration, OneMebibyteBodyIsSizedThoughCaptureIsCapped) {
   EXPECT_EQ(client[0].Int("http.response.body.size"), 1048576);
   EXPECT_EQ(server[0].Int("http.response.status_code"), 200);
   EXPECT_EQ(client[0].Int("http.response.status_code"), 200);
+
+  // The exit report separates what moved from what was captured: the body moved twice
+  // (server write, client read) at 1 MiB each, but only capped prefixes were captured.
+  agent_.Stop();
+  const std::string logs = agent_.Logs();
+  auto field = [&](const std::string& key) -> uint64_t {
+    const size_t at = logs.find("\"" + key + "\":");
+    return at == std::string::npos ? 0 : std::stoull(logs.substr(at + key.size() + 3));
+  };
+  EXPECT_GE(field("bytes_moved"), 2u * 1048576u) << logs;
+  EXPECT_LT(field("bytes_captured"), field("bytes_moved") / 4) << logs;
 }
 
 // nginx sends static files with sendfile(2): the body never passes through a traced

@@ -70,24 +70,25 @@ void PublishKernelCounters(const events::BpfEventSource& src, metrics::Registry*
 
 void LogStopped(const metrics::Registry& m, double seconds) {
   // One line a person can read and a test can parse: totals, then every counter.
+  const std::vector<metrics::Sample> all = m.Snapshot();
   std::string counters;
-  for (const auto& s : m.Snapshot()) {
+  uint64_t ring_drops = 0, bytes_moved = 0, bytes_captured = 0;
+  for (const auto& s : all) {
     if (!counters.empty()) counters += ' ';
     counters += metrics::SeriesName(s) + "=" + std::to_string(s.value);
-  }
-  const auto kernel = [&](const char* name) {
-    uint64_t v = 0;
-    for (const auto& s : m.Snapshot()) {
-      if (s.name == "kspan_kernel_counter" && !s.labels.empty() && s.labels[0].second == name) v = s.value;
+    if (s.name == "kspan_kernel_counter" && !s.labels.empty() &&
+        s.labels[0].second.starts_with("ring_buffer_full_")) {
+      ring_drops += s.value;
     }
-    return v;
-  };
-  const uint64_t ring_drops = kernel("ring_buffer_full_data") + kernel("ring_buffer_full_conn") +
-                              kernel("ring_buffer_full_proc");
+    if (s.name == "kspan_bytes_total" && !s.labels.empty()) {
+      (s.labels[0].second == "moved" ? bytes_moved : bytes_captured) += s.value;
+    }
+  }
   log::Info("stopped",
             {{"seconds", seconds},
              {"events", m.Sum("kspan_events_total")},
-             {"bytes_moved", m.Sum("kspan_bytes_total")},
+             {"bytes_moved", bytes_moved},
+             {"bytes_captured", bytes_captured},
              {"spans", m.Sum("kspan_spans_total")},
              {"drops_ring_buffer_full", ring_drops},
              {"drops_malformed_event", m.Sum("kspan_events_dropped_total")},

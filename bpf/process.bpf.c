@@ -21,6 +21,10 @@ int ks_proc_exec(struct trace_event_raw_sched_process_exec *ctx) {
   bpf_get_current_comm(e->comm, sizeof(e->comm));
   unsigned int loc = ctx->__data_loc_filename & 0xFFFF;
   bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), (void *)ctx + loc);
+  /* The new image's file: its dentry name is the target of /proc/PID/exe's basename. */
+  const unsigned char *name = BPF_CORE_READ(task, mm, exe_file, f_path.dentry, d_name.name);
+  e->exe_name[0] = 0;
+  if (name) bpf_probe_read_kernel_str(e->exe_name, sizeof(e->exe_name), name);
 
   unsigned long arg_start = BPF_CORE_READ(task, mm, arg_start);
   unsigned long arg_end = BPF_CORE_READ(task, mm, arg_end);

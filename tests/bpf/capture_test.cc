@@ -32,7 +32,8 @@ struct Captured : events::EventSink {
     payloads.emplace_back(e.data);
   }
   void OnConnClose(const events::ConnCloseEvent& e) override { closes.push_back(e); }
-  void OnExec(const events::ProcessExecEvent&) override {}
+  std::vector<events::ProcessExecEvent> execs;
+  void OnExec(const events::ProcessExecEvent& e) override { execs.push_back(e); }
   void OnExit(const events::ProcessExitEvent&) override {}
 };
 
@@ -304,6 +305,36 @@ TEST_F(CaptureTest, KernelCountersCountEvents) {
   EXPECT_GE(k[KSPAN_CNT_EVENTS], 3u);
   EXPECT_EQ(k[KSPAN_CNT_RB_FULL_DATA], 0u);
   EXPECT_EQ(k[KSPAN_CNT_RB_FULL_CONN], 0u);
+}
+
+// exec through a symlink (/usr/bin/python3 -> python3.11): the event names the path as
+// exec'd and, from the new image's file, the name /proc/PID/exe resolves to, so a process
+// that is gone before user space reads /proc is still named like a live one.
+TEST(CaptureExec, ExecEventNamesTheResolvedExecutable) {
+  metrics::Registry m;
+  events::BpfSourceOptions o;
+  o.self_pid = 1;  // no pid filter: the child is a new process
+  auto s = events::BpfEventSource::Open(o, &m);
+  ASSERT_TRUE(s.ok()) << "eBPF could not load: " << s.status().ToString();
+  char real[4096] = {};
+  ASSERT_NE(realpath("/usr/bin/python3", real), nullptr);
+  const std::string resolved = std::string(real).substr(std::string(real).rfind('/') + 1);
+  const std::string marker = "kspan-exec-marker";
+  auto r = testing::RunCommand({"/usr/bin/python3", "-c", "pass", marker}, std::chrono::seconds(10));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Captured cap;
+  const events::ProcessExecEvent* ours = nullptr;
+  const auto deadline = testing::Clock::now() + std::chrono::seconds(5);
+  while (!ours && testing::Clock::now() < deadline) {
+    ASSERT_TRUE((*s)->Poll(&cap, std::chrono::milliseconds(20)).ok());
+    for (const auto& e : cap.execs) {
+      if (!e.argv.empty() && e.argv.back() == marker) ours = &e;
+    }
+  }
+  ASSERT_NE(ours, nullptr) << "no exec event for the child";
+  EXPECT_EQ(ours->filename, "/usr/bin/python3");
+  EXPECT_EQ(ours->exe_name, resolved);
+  EXPECT_EQ(ours->argv.front(), "/usr/bin/python3");
 }
 
 TEST(CaptureLifecycle, DestroyingTheSourceDetachesEverything) {

@@ -319,9 +319,11 @@ TEST(HttpMidstream, ConnectionOpenBeforeKspanStartedIsTracedWithInferredRoles) {
   ASSERT_TRUE(nginx.Start({"/usr/sbin/nginx", "-c", dir + "/nginx.conf", "-p", dir}));
   ASSERT_TRUE(WaitForPort("127.0.0.1", port, std::chrono::seconds(10))) << ReadFileOrEmpty(dir + "/error.log");
   Subprocess client;
-  const std::string go = dir + "/go";
+  const std::string go = dir + "/go", done = dir + "/done";
+  // The client stays alive until the spans are in: a process that exited before kspan read
+  // /proc/PID (and was never seen exec) can only be named by its comm.
   ASSERT_TRUE(client.Start({"/usr/bin/python3", std::string(KSPAN_SOURCE_DIR) + "/tests/apps/keepalive_client.py",
-                            std::to_string(port), go}));
+                            std::to_string(port), go, done}));
   ASSERT_TRUE(WaitFor([&] { return client.Stdout().find("first-done") != std::string::npos; },
                       std::chrono::seconds(10)))
       << client.Stderr();
@@ -329,10 +331,11 @@ TEST(HttpMidstream, ConnectionOpenBeforeKspanStartedIsTracedWithInferredRoles) {
   KspanAgent agent;
   ASSERT_TRUE(agent.Start()) << agent.Logs();
   std::ofstream(go) << "go";
-  ASSERT_EQ(client.Wait(std::chrono::seconds(20)), 0) << client.Stderr();
   auto spans = WaitForSpans(agent, [&](const auto& s) {
     return !SpansFor(s, port, kServer).empty() && !SpansFor(s, port, kClient).empty();
   });
+  std::ofstream(done) << "done";
+  ASSERT_EQ(client.Wait(std::chrono::seconds(20)), 0) << client.Stderr();
   const int st = agent.Stop();
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << agent.Logs();
 

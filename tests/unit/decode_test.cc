@@ -125,6 +125,7 @@ TEST(Decode, ExecSplitsArgvAndBoundsStrings) {
   e.ppid = 1;
   std::memcpy(e.comm, "curlcurlcurlcurl", 16);  // no NUL: must stay bounded
   std::strcpy(e.filename, "/usr/bin/curl");
+  std::memset(e.exe_name, 'x', sizeof(e.exe_name));  // no NUL: must stay bounded
   const char args[] = "curl\0-s\0http://x/";
   std::memcpy(e.args, args, sizeof(args) - 1);
   e.args_len = sizeof(args) - 1;
@@ -132,6 +133,7 @@ TEST(Decode, ExecSplitsArgvAndBoundsStrings) {
   ASSERT_EQ(r.execs.size(), 1u);
   EXPECT_EQ(r.execs[0].comm, "curlcurlcurlcurl");
   EXPECT_EQ(r.execs[0].filename, "/usr/bin/curl");
+  EXPECT_EQ(r.execs[0].exe_name, std::string(KSPAN_NAME_LEN, 'x'));
   EXPECT_EQ(r.execs[0].argv, (std::vector<std::string>{"curl", "-s", "http://x/"}));
   e.args_len = KSPAN_ARGS_LEN + 1;
   EXPECT_EQ(DecodeRecord(&e, sizeof(e), kClock, &r), DecodeResult::kBadLength);

@@ -82,10 +82,12 @@ TEST_F(ProcessTableTest, GoneProcessFallsBackToExecEvent) {
   e.ppid = 3;
   e.comm = "curl";
   e.filename = "/usr/bin/curl";
+  e.exe_name = "curl-8";  // what the file run is called, when /usr/bin/curl is a symlink
   e.argv = {"curl", "--token", "s3cr3t", "--user-password=hunter2", "http://x/"};
   t.OnExec(e);
   auto r = t.ResourceFor(99);
-  EXPECT_EQ(Str(*r, "service.name"), "curl");
+  EXPECT_EQ(Str(*r, "service.name"), "curl-8");
+  EXPECT_EQ(Str(*r, "process.executable.name"), "curl-8");
   EXPECT_EQ(Int(*r, "process.parent_pid"), 3);
   EXPECT_EQ(Str(*r, "process.command_line"), "curl --token REDACTED --user-password=REDACTED http://x/");
   t.OnExit({.pid = 99});

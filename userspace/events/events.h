@@ -83,7 +83,8 @@ struct ProcessExecEvent {
   uint32_t ppid = 0;
   uint64_t ts_ns = 0;
   std::string comm;
-  std::string filename;
+  std::string filename;  // as passed to execve
+  std::string exe_name;  // basename of the file run, symlinks resolved; may be empty
   std::vector<std::string> argv;  // may be cut short (KSPAN_ARGS_LEN)
 };
 

@@ -142,7 +142,7 @@ void ProcessTable::OnExec(const events::ProcessExecEvent& e) {
   p.pid = e.pid;
   p.ppid = e.ppid;
   p.exe_path = e.filename;
-  p.exe_name = Basename(e.filename.empty() ? e.comm : e.filename);
+  p.exe_name = !e.exe_name.empty() ? e.exe_name : Basename(e.filename.empty() ? e.comm : e.filename);
   p.argv = e.argv;
 }
 

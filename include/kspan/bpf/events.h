@@ -32,6 +32,7 @@
 #define KSPAN_COMM_LEN 16
 #define KSPAN_PATH_LEN 256
 #define KSPAN_ARGS_LEN 512
+#define KSPAN_NAME_LEN 128
 
 enum kspan_event_type {
   KSPAN_EV_DATA = 1,
@@ -141,8 +142,11 @@ struct kspan_exec_event {
   __u32 ppid;
   __u32 args_len; /* bytes of args[] used: NUL-separated argv, maybe cut */
   char comm[KSPAN_COMM_LEN];
-  char filename[KSPAN_PATH_LEN];
+  char filename[KSPAN_PATH_LEN]; /* the path as passed to execve, symlinks unresolved */
   char args[KSPAN_ARGS_LEN];
+  char exe_name[KSPAN_NAME_LEN]; /* basename of the file actually run (mm->exe_file), so a
+                                  * process gone before user space reads /proc is still
+                                  * named as /proc/PID/exe would name it */
 };
 
 struct kspan_exit_event {

@@ -18,6 +18,8 @@ int ks_proc_exec(struct trace_event_raw_sched_process_exec *ctx) {
   struct task_struct *task = (struct task_struct *)bpf_get_current_task();
   ks_fill_header(&e->hdr, KSPAN_EV_PROC_EXEC, id);
   e->ppid = BPF_CORE_READ(task, real_parent, tgid);
+  e->parent_tid = BPF_CORE_READ(task, real_parent, pid);
+  e->_pad = 0;
   bpf_get_current_comm(e->comm, sizeof(e->comm));
   unsigned int loc = ctx->__data_loc_filename & 0xFFFF;
   bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), (void *)ctx + loc);

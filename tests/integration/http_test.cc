@@ -140,7 +140,12 @@ TEST_F(HttpIntegration, CurlToPythonServer200And404) {
   EXPECT_EQ(s200.Int("network.peer.port"), s200.Int("client.port"));
   EXPECT_EQ(s200.Str("user_agent.original").rfind("curl/", 0), 0u) << s200.Str("user_agent.original");
   EXPECT_EQ(s200.Int("http.response.body.size"), 25);
-  EXPECT_FALSE(s200.parent_span_id.size() == 16) << "no incoming traceparent: a root span";
+  // No traceparent on the wire, but curl's end of the connection is on this host too: the
+  // SERVER span is the child of curl's CLIENT span, in its trace (same-host pairing).
+  EXPECT_EQ(s200.parent_span_id, client[0].span_id);
+  EXPECT_EQ(s200.trace_id, client[0].trace_id);
+  EXPECT_TRUE(client[0].parent_span_id.empty()) << "curl called from nowhere: a root span";
+  EXPECT_NE(server[1].trace_id, s200.trace_id) << "each curl run is its own trace";
   EXPECT_EQ(s200.ResourceStr("service.name"), "py-files");
   EXPECT_EQ(s200.ResourceStr("process.command_line").find("http.server"), std::string("/usr/bin/python3 -m ").size());
   EXPECT_EQ(s200.ResourceStr("telemetry.distro.name"), "kspan");
@@ -296,13 +301,23 @@ TEST_F(HttpIntegration, IncomingTraceparentSetsTraceAndParent) {
                   "tracestate: vendor=abc", "http://127.0.0.1:" + std::to_string(port) + "/ok"})
                 .exit_code,
             0);
-  auto spans = WaitForSpans(agent_, [&](const auto& s) { return !SpansFor(s, port, kServer).empty(); });
+  auto spans = WaitForSpans(agent_, [&](const auto& s) {
+    return !SpansFor(s, port, kServer).empty() && !SpansFor(s, port, kClient).empty();
+  });
   auto server = SpansFor(spans, port, kServer);
+  auto client = SpansFor(spans, port, kClient);
   ASSERT_EQ(server.size(), 1u);
+  ASSERT_EQ(client.size(), 1u);
+  // curl's CLIENT span continues the header curl sent; nginx's SERVER span, which read the
+  // same header from a client on this host, sits under that CLIENT span: one trace, the
+  // header's, with tracestate and the sampled flag kept.
+  EXPECT_EQ(client[0].trace_id, trace);
+  EXPECT_EQ(client[0].parent_span_id, parent);
   EXPECT_EQ(server[0].trace_id, trace);
-  EXPECT_EQ(server[0].parent_span_id, parent);
+  EXPECT_EQ(server[0].parent_span_id, client[0].span_id);
   EXPECT_NE(server[0].span_id, parent);
   EXPECT_EQ(server[0].trace_state, "vendor=abc");
+  EXPECT_EQ(client[0].trace_state, "vendor=abc");
 }
 
 // A connection opened before kspan started: no connect/accept was seen, so the role of

@@ -57,7 +57,8 @@ TEST(AbiLayout, CloseExecExit) {
   EXPECT_EQ(offsetof(kspan_exec_event, filename), 48u);
   EXPECT_EQ(offsetof(kspan_exec_event, args), 48u + KSPAN_PATH_LEN);
   EXPECT_EQ(offsetof(kspan_exec_event, exe_name), 48u + KSPAN_PATH_LEN + KSPAN_ARGS_LEN);
-  EXPECT_EQ(sizeof(kspan_exec_event), 48u + KSPAN_PATH_LEN + KSPAN_ARGS_LEN + KSPAN_NAME_LEN);
+  EXPECT_EQ(offsetof(kspan_exec_event, parent_tid), 48u + KSPAN_PATH_LEN + KSPAN_ARGS_LEN + KSPAN_NAME_LEN);
+  EXPECT_EQ(sizeof(kspan_exec_event), 56u + KSPAN_PATH_LEN + KSPAN_ARGS_LEN + KSPAN_NAME_LEN);
   EXPECT_EQ(offsetof(kspan_exit_event, exit_code), 24u);
   EXPECT_EQ(sizeof(kspan_exit_event), 32u);
 }

@@ -66,6 +66,8 @@ INSTANTIATE_TEST_SUITE_P(
                       BadCase{{"--duration", "soon"}, "soon"},
                       BadCase{{"--ring-buffer-bytes", "5000"}, "power of two"},
                       BadCase{{"--log-level", "chatty"}, "chatty"},
+                      BadCase{{"--trace-window-ms", "60001"}, "60001"},
+                      BadCase{{"--trace-max-held-mib", "0"}, "--trace-max-held-mib"},
                       BadCase{{"--bogus"}, "--bogus"},
                       BadCase{{"--pid"}, "needs a value"},
                       BadCase{{"--config", "/nonexistent/kspan.yaml"}, "/nonexistent/kspan.yaml"}));
@@ -76,14 +78,18 @@ TEST(Config, YamlFileAppliesAndFlagsOverride) {
       "capture_bytes: 1024\n"
       "pids: [5]\n"
       "log_level: debug\n"
-      "drain_interval_ms: 20\n");
-  auto c = Parse({"--config", path, "--capture-bytes", "2048"});
+      "drain_interval_ms: 20\n"
+      "trace_window_ms: 250\n"
+      "trace_max_held_mib: 8\n");
+  auto c = Parse({"--config", path, "--capture-bytes", "2048", "--trace-max-held-mib=16"});
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->outputs, (std::vector<std::string>{"console", "file:/tmp/a.jsonl"}));
   EXPECT_EQ(c->capture_bytes, 2048u);  // flag wins
   EXPECT_EQ(c->pids, (std::vector<uint32_t>{5}));
   EXPECT_EQ(c->log_level, "debug");
   EXPECT_EQ(c->drain_interval_ms, 20u);
+  EXPECT_EQ(c->trace_window_ms, 250u);
+  EXPECT_EQ(c->trace_max_held_mib, 16u);  // flag wins
   std::remove(path.c_str());
 }
 
@@ -108,6 +114,7 @@ TEST(Config, YamlUnknownKeyAndBadValue) {
 TEST(Config, HelpMentionsEveryFlag) {
   const std::string h = HelpText();
   for (const char* flag : {"--output", "--duration", "--pid", "--capture-bytes", "--config", "--ring-buffer-bytes",
+                           "--trace-window-ms", "--trace-max-held-mib",
                            "--drain-interval-ms", "--log-level", "--version", "--help"}) {
     EXPECT_NE(h.find(flag), std::string::npos) << flag;
   }

@@ -72,8 +72,16 @@ const std::string kResp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
 class TrackerTest : public ::testing::Test {
  protected:
   TrackerTest()
-      : tracker_(TrackerOptions{}, &metrics_,
-                 [this](const ConnInfo& c, protocols::http1::Record&& r) { out_.emplace_back(c, std::move(r)); }) {}
+      : tracker_(
+            TrackerOptions{}, &metrics_,
+            [this](const ConnInfo& c, protocols::http1::Record&& r) {
+              order_.push_back("record " + std::to_string(r.seq));
+              out_.emplace_back(c, std::move(r));
+            },
+            [this](const ConnInfo&, protocols::http1::RequestStart&& r) {
+              order_.push_back("request " + std::to_string(r.seq));
+              started_.push_back(std::move(r));
+            }) {}
   // One batch of events, then the drain the agent does after each ring-buffer poll.
   template <typename... E>
   void Batch(const E&... events) {
@@ -85,8 +93,36 @@ class TrackerTest : public ::testing::Test {
   void Feed(const events::ConnCloseEvent& e) { tracker_.OnClose(e); }
   metrics::Registry metrics_;
   std::vector<std::pair<ConnInfo, protocols::http1::Record>> out_;
+  std::vector<protocols::http1::RequestStart> started_;
+  std::vector<std::string> order_;
   ConnTracker tracker_;
 };
+
+// The stitcher opens a span when its request is seen whole, before the response: each
+// request is announced once, with its thread, time and trace headers, before its record.
+TEST_F(TrackerTest, RequestsAreAnnouncedBeforeTheirRecords) {
+  EventGenerator g({100, 5, 1}, Role::kClient);
+  tracker_.OnOpen(g.Open());
+  const std::string traced =
+      "GET /b HTTP/1.1\r\nHost: x\r\ntraceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n"
+      "tracestate: a=b\r\n\r\n";
+  Batch(g.Data(Direction::kEgress, kReq));
+  ASSERT_EQ(started_.size(), 1u);
+  EXPECT_TRUE(out_.empty());
+  EXPECT_EQ(started_[0].seq, 1u);
+  EXPECT_GT(started_[0].start_ns, 0u);
+  EXPECT_TRUE(started_[0].traceparent.empty());
+  Batch(g.Data(Direction::kIngress, kResp), g.Data(Direction::kEgress, traced));
+  Batch(g.Data(Direction::kIngress, kResp));
+  ASSERT_EQ(started_.size(), 2u);
+  EXPECT_EQ(started_[1].seq, 2u);
+  EXPECT_EQ(started_[1].traceparent, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  EXPECT_EQ(started_[1].tracestate, "a=b");
+  ASSERT_EQ(out_.size(), 2u);
+  EXPECT_EQ(out_[1].second.seq, 2u);
+  // Request 2 came in the batch that completed record 1: a drain announces first.
+  EXPECT_EQ(order_, (std::vector<std::string>{"request 1", "request 2", "record 1", "record 2"}));
+}
 
 TEST_F(TrackerTest, ClientRequestResponseBecomesOneRecord) {
   EventGenerator g({100, 5, 1}, Role::kClient);

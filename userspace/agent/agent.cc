@@ -135,6 +135,8 @@ int Run(const Config& config) {
 
   PipelineOptions popts;
   popts.tracker.http.max_body_prefix = config.capture_bytes;
+  popts.stitcher.window_ns = uint64_t{config.trace_window_ms} * 1'000'000;
+  popts.stitcher.max_held_bytes = size_t{config.trace_max_held_mib} << 20;
   Pipeline pipeline(popts, &metrics, &exports);
 
   std::string outputs_list;
@@ -162,7 +164,7 @@ int Run(const Config& config) {
       exit_code = 1;
       break;
     }
-    pipeline.AfterBatch();
+    pipeline.AfterBatch(NowUnixNs());
     if (now >= next_tick) {
       pipeline.Tick(NowUnixNs());
       PublishKernelCounters(*source, &metrics);
@@ -173,7 +175,7 @@ int Run(const Config& config) {
 
   // Drain what is already in the ring, then detach every probe before the slower work.
   (void)source->Poll(&pipeline, std::chrono::milliseconds(0));
-  pipeline.AfterBatch();
+  pipeline.AfterBatch(NowUnixNs());
   PublishKernelCounters(*source, &metrics);
   source.reset();
   log::Info("detached");

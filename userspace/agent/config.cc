@@ -80,10 +80,16 @@ Options:
   --capture-bytes N      Payload bytes captured per syscall, 0..16384. Default: 4096.
   --ring-buffer-bytes N  Kernel ring buffer size, a power of two. Default: 8388608.
   --drain-interval-ms N  How often the ring buffer is drained, 1..1000. Default: 10.
+  --trace-window-ms N    How long a trace whose spans have all ended waits for late
+                         spans before it is exported whole, 0..60000. Default: 500.
+  --trace-max-held-mib N Memory for spans held while their traces assemble, 1..4096;
+                         past it the oldest traces leave early (counted in
+                         kspan_traces_flushed_total). Default: 64.
   --log-level LEVEL      debug, info, warn or error. Default: info.
   --config FILE          YAML file with the same settings (keys: outputs, duration,
                          pids, capture_bytes, ring_buffer_bytes, drain_interval_ms,
-                         log_level). Flags override it.
+                         trace_window_ms, trace_max_held_mib, log_level). Flags
+                         override it.
   --version              Print the version and exit.
   -h, --help             Print this help and exit.
 
@@ -103,8 +109,9 @@ Status ApplyConfigFile(const std::string& path, Config* c) {
   }
   if (root.IsNull()) return Status::Ok();
   if (!root.IsMap()) return InvalidArgument("--config: '" + path + "' must be a mapping of settings");
-  static const std::set<std::string> kKeys = {"outputs", "duration", "pids", "capture_bytes",
-                                              "ring_buffer_bytes", "drain_interval_ms", "log_level"};
+  static const std::set<std::string> kKeys = {"outputs",           "duration",        "pids",
+                                              "capture_bytes",     "ring_buffer_bytes", "drain_interval_ms",
+                                              "trace_window_ms",   "trace_max_held_mib", "log_level"};
   try {
     for (const auto& kv : root) {
       const std::string key = kv.first.as<std::string>();
@@ -113,7 +120,7 @@ Status ApplyConfigFile(const std::string& path, Config* c) {
       if (!kKeys.count(key)) {
         return InvalidArgument("--config " + path + ": unknown key '" + key +
                                "'; expected one of outputs, duration, pids, capture_bytes, ring_buffer_bytes, "
-                               "drain_interval_ms, log_level");
+                               "drain_interval_ms, trace_window_ms, trace_max_held_mib, log_level");
       }
       if (key == "outputs") {
         if (!v.IsSequence()) return InvalidArgument(where + " must be a list of outputs");
@@ -140,6 +147,10 @@ Status ApplyConfigFile(const std::string& path, Config* c) {
         RETURN_IF_ERROR(CheckRingBuffer(c->ring_buffer_bytes));
       } else if (key == "drain_interval_ms") {
         RETURN_IF_ERROR(ParseUnsigned<uint32_t>(where, v.as<std::string>(), 1, 1000, &c->drain_interval_ms));
+      } else if (key == "trace_window_ms") {
+        RETURN_IF_ERROR(ParseUnsigned<uint32_t>(where, v.as<std::string>(), 0, 60000, &c->trace_window_ms));
+      } else if (key == "trace_max_held_mib") {
+        RETURN_IF_ERROR(ParseUnsigned<uint32_t>(where, v.as<std::string>(), 1, 4096, &c->trace_max_held_mib));
       } else if (key == "log_level") {
         c->log_level = v.as<std::string>();
         RETURN_IF_ERROR(CheckLogLevel(c->log_level));
@@ -158,7 +169,7 @@ Result<Config> ParseCommandLine(int argc, char** argv) {
   std::vector<std::pair<std::string, std::string>> flags;
   static const std::set<std::string> kValueFlags = {"--output", "--duration", "--pid", "--capture-bytes",
                                                     "--config", "--ring-buffer-bytes", "--drain-interval-ms",
-                                                    "--log-level"};
+                                                    "--trace-window-ms", "--trace-max-held-mib", "--log-level"};
   for (size_t i = 0; i < args.size(); ++i) {
     std::string a(args[i]);
     if (a == "-h" || a == "--help") {
@@ -210,6 +221,10 @@ Result<Config> ParseCommandLine(int argc, char** argv) {
       RETURN_IF_ERROR(CheckRingBuffer(c.ring_buffer_bytes));
     } else if (flag == "--drain-interval-ms") {
       RETURN_IF_ERROR(ParseUnsigned<uint32_t>("--drain-interval-ms", value, 1, 1000, &c.drain_interval_ms));
+    } else if (flag == "--trace-window-ms") {
+      RETURN_IF_ERROR(ParseUnsigned<uint32_t>("--trace-window-ms", value, 0, 60000, &c.trace_window_ms));
+    } else if (flag == "--trace-max-held-mib") {
+      RETURN_IF_ERROR(ParseUnsigned<uint32_t>("--trace-max-held-mib", value, 1, 4096, &c.trace_max_held_mib));
     } else if (flag == "--log-level") {
       c.log_level = value;
       RETURN_IF_ERROR(CheckLogLevel(c.log_level));

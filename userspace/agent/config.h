@@ -20,6 +20,10 @@ struct Config {
   uint32_t capture_bytes = 4096;
   uint32_t ring_buffer_bytes = 8u << 20;
   uint32_t drain_interval_ms = 10;
+  // Trace assembly (correlator/stitcher.h): how long a finished trace waits for late
+  // spans, and the memory its held spans may take.
+  uint32_t trace_window_ms = 500;
+  uint32_t trace_max_held_mib = 64;
   std::string log_level = "info";
   bool show_help = false;
   bool show_version = false;

@@ -6,8 +6,15 @@ Pipeline::Pipeline(PipelineOptions options, metrics::Registry* m, exporters::Exp
     : options_(std::move(options)),
       exports_(exports),
       processes_(options_.processes),
-      tracker_(options_.tracker, m,
-               [this](const conntrack::ConnInfo& c, protocols::http1::Record&& r) { OnRecord(c, std::move(r)); }) {
+      stitcher_(options_.stitcher, m,
+                [this](model::Span&& span) {
+                  spans_->Add();
+                  exports_->Submit(std::move(span));
+                }),
+      tracker_(
+          options_.tracker, m,
+          [this](const conntrack::ConnInfo& c, protocols::http1::Record&& r) { OnRecord(c, std::move(r)); },
+          [this](const conntrack::ConnInfo& c, protocols::http1::RequestStart&& r) { OnRequest(c, std::move(r)); }) {
   ev_open_ = m->GetCounter("kspan_events_total", {{"type", "conn_open"}});
   ev_data_ = m->GetCounter("kspan_events_total", {{"type", "data"}});
   ev_close_ = m->GetCounter("kspan_events_total", {{"type", "conn_close"}});
@@ -40,20 +47,62 @@ void Pipeline::OnConnClose(const events::ConnCloseEvent& e) {
 void Pipeline::OnExec(const events::ProcessExecEvent& e) {
   ev_exec_->Add();
   processes_.OnExec(e);
+  // A candidate `exec {executable}` span: the stitcher keeps it only when the process was
+  // started on behalf of a traced request. Its resource is filled in at exit.
+  model::Span span;
+  span.kind = model::SpanKind::kInternal;
+  const std::string& path = e.filename.empty() ? e.comm : e.filename;
+  span.name = "exec " + path.substr(path.rfind('/') + 1);
+  span.start_time_unix_nano = span.end_time_unix_nano = e.ts_ns;
+  span.attributes.push_back({"process.pid", int64_t{e.pid}});
+  span.attributes.push_back({"process.parent_pid", int64_t{e.ppid}});
+  if (!e.argv.empty()) span.attributes.push_back({"process.command_line", process::RedactedCommandLine(e.argv)});
+  stitcher_.OnExec({.pid = e.pid, .parent_pid = e.ppid, .parent_tid = e.parent_tid, .ts_ns = e.ts_ns},
+                   std::move(span));
 }
 
 void Pipeline::OnExit(const events::ProcessExitEvent& e) {
   ev_exit_->Add();
   // Connections first: their last records still need the process's resource.
   tracker_.OnProcessExit(e.pid);
+  if (stitcher_.TracksExec(e.pid)) {
+    // exit_code is a wait(2) status: the code, or the signal that killed it (as 128+N,
+    // the shells' convention).
+    const int status = e.exit_code;
+    const bool signaled = (status & 0x7f) != 0;
+    const int64_t code = signaled ? 128 + (status & 0x7f) : (status >> 8) & 0xff;
+    std::vector<model::Attribute> end{{"process.exit.code", code}};
+    if (code != 0) end.push_back({"error.type", signaled ? std::string("signal") : std::string("exit_code")});
+    stitcher_.OnProcessEnd(e.pid, e.ts_ns, std::move(end), processes_.ResourceFor(e.pid));
+  }
   processes_.OnExit(e);
 }
 
-void Pipeline::AfterBatch() { tracker_.DrainPending(); }
+void Pipeline::AfterBatch(uint64_t now_ns) {
+  tracker_.DrainPending();
+  stitcher_.Advance(now_ns);
+}
 
 void Pipeline::Tick(uint64_t now_ns) { tracker_.Tick(now_ns); }
 
-void Pipeline::Finish() { tracker_.CloseAll(); }
+void Pipeline::Finish() {
+  tracker_.CloseAll();
+  stitcher_.FlushAll();
+}
+
+void Pipeline::OnRequest(const conntrack::ConnInfo& conn, protocols::http1::RequestStart&& request) {
+  correlator::RequestSeen r;
+  r.conn = conn.key;
+  r.seq = request.seq;
+  r.server = conn.role == events::Role::kServer;
+  r.tuple = conn.tuple;
+  r.tuple_known = conn.tuple_known;
+  r.tid = request.tid;
+  r.start_ns = request.start_ns;
+  r.traceparent = std::move(request.traceparent);
+  r.tracestate = std::move(request.tracestate);
+  stitcher_.OnRequest(std::move(r));
+}
 
 void Pipeline::OnRecord(const conntrack::ConnInfo& conn, protocols::http1::Record&& record) {
   correlator::HttpConnContext ctx;
@@ -62,8 +111,7 @@ void Pipeline::OnRecord(const conntrack::ConnInfo& conn, protocols::http1::Recor
   ctx.pid = conn.key.pid;
   model::Span span =
       correlator::BuildHttpSpan(record, ctx, processes_.ResourceFor(conn.key.pid), options_.http_spans);
-  spans_->Add();
-  exports_->Submit(std::move(span));
+  stitcher_.OnSpan({.conn = conn.key, .seq = record.seq, .response_tid = record.response.tid}, std::move(span));
 }
 
 }  // namespace kspan::agent

@@ -1,7 +1,9 @@
 // Wires the user-space stages in their one direction:
 //
 //   EventSink (this) ─▶ ProcessTable   (exec/exit → resources)
-//                    └▶ ConnTracker ─▶ http1 parser ─▶ records ─▶ BuildHttpSpan ─▶ ExportPipeline
+//                    └▶ ConnTracker ─▶ http1 parser ─┬─ requests seen ─────────────┐
+//                                                    └─ records ─▶ BuildHttpSpan ─▶ Stitcher ─▶ ExportPipeline
+//   exec/exit ─▶ `exec {executable}` spans ─────────────────────────────────────────┘
 //
 // Runs on the polling thread; never blocks on an exporter (ExportPipeline::Submit drops
 // and counts when its queue is full).
@@ -12,6 +14,7 @@
 #include "common/metrics.h"
 #include "conntrack/conn_tracker.h"
 #include "correlator/http_span.h"
+#include "correlator/stitcher.h"
 #include "events/event_sink.h"
 #include "exporters/export_pipeline.h"
 #include "process/process_table.h"
@@ -22,6 +25,7 @@ struct PipelineOptions {
   conntrack::TrackerOptions tracker;
   process::ProcessTableOptions processes;
   correlator::HttpSpanOptions http_spans;
+  correlator::StitcherOptions stitcher;
 };
 
 class Pipeline : public events::EventSink {
@@ -34,19 +38,23 @@ class Pipeline : public events::EventSink {
   void OnExec(const events::ProcessExecEvent& e) override;
   void OnExit(const events::ProcessExitEvent& e) override;
 
-  // After each batch of events (one ring-buffer poll): parse what arrived.
-  void AfterBatch();
+  // After each batch of events (one ring-buffer poll): parse what arrived, decide parents
+  // and export the traces that are due. `now_ns` is Unix ns.
+  void AfterBatch(uint64_t now_ns);
   // Periodic housekeeping (idle connections); about once a second.
   void Tick(uint64_t now_ns);
-  // Ends every connection so requests in flight come out as spans.
+  // Ends every connection so requests in flight come out as spans, and exports every
+  // trace held.
   void Finish();
 
  private:
+  void OnRequest(const conntrack::ConnInfo& conn, protocols::http1::RequestStart&& request);
   void OnRecord(const conntrack::ConnInfo& conn, protocols::http1::Record&& record);
 
   PipelineOptions options_;
   exporters::ExportPipeline* exports_;
   process::ProcessTable processes_;
+  correlator::Stitcher stitcher_;
   conntrack::ConnTracker tracker_;
   metrics::Counter* ev_open_;
   metrics::Counter* ev_data_;

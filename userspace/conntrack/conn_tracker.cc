@@ -9,8 +9,9 @@ using events::Direction;
 using events::Role;
 namespace http1 = protocols::http1;
 
-ConnTracker::ConnTracker(TrackerOptions options, metrics::Registry* m, HttpRecordSink sink)
-    : options_(std::move(options)), sink_(std::move(sink)) {
+ConnTracker::ConnTracker(TrackerOptions options, metrics::Registry* m, HttpRecordSink sink,
+                         HttpRequestSink on_request)
+    : options_(std::move(options)), sink_(std::move(sink)), on_request_(std::move(on_request)) {
   opened_ = m->GetCounter("kspan_connections_total");
   missing_open_ = m->GetCounter("kspan_connections_missing_open_total");
   evicted_idle_ = m->GetCounter("kspan_connections_evicted_total", {{"reason", "idle"}});
@@ -186,7 +187,10 @@ bool ConnTracker::Detect(Conn& c) {
 void ConnTracker::Drain(Conn& c) {
   records_.clear();
   http1::Stats stats;
-  c.http->Drain(&records_, &stats);
+  started_.clear();
+  c.http->Drain(&records_, &stats, on_request_ ? &started_ : nullptr);
+  for (auto& r : started_) on_request_(c.info, std::move(r));
+  started_.clear();
   http_invalid_->Add(stats.frames_invalid);
   http_bytes_dropped_->Add(stats.bytes_dropped);
   http_unmatched_->Add(stats.responses_unmatched);

@@ -52,6 +52,8 @@ struct TrackerOptions {
 };
 
 using HttpRecordSink = std::function<void(const ConnInfo&, protocols::http1::Record&&)>;
+// Called for each request parsed whole, before the record of the same request (same seq).
+using HttpRequestSink = std::function<void(const ConnInfo&, protocols::http1::RequestStart&&)>;
 
 // Per-direction byte accounting, used to detect gaps (bytes the kernel moved that kspan
 // never saw an event for).
@@ -63,7 +65,8 @@ struct DirectionAccount {
 
 class ConnTracker {
  public:
-  ConnTracker(TrackerOptions options, metrics::Registry* metrics, HttpRecordSink sink);
+  ConnTracker(TrackerOptions options, metrics::Registry* metrics, HttpRecordSink sink,
+              HttpRequestSink on_request = nullptr);
   ~ConnTracker();
 
   void OnOpen(const events::ConnOpenEvent& e);
@@ -132,6 +135,8 @@ class ConnTracker {
 
   TrackerOptions options_;
   HttpRecordSink sink_;
+  HttpRequestSink on_request_;
+  std::vector<protocols::http1::RequestStart> started_;  // reused scratch
   ConnMap conns_;
   // pid -> its connections, so a process exit costs O(its connections), not O(table):
   // hosts that run thousands of short processes a second must not scan 65k entries each.

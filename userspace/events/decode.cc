@@ -142,6 +142,7 @@ DecodeResult DecodeRecord(const void* data, size_t size, const BootClock& clock,
       e.comm = BoundedString(raw->comm, KSPAN_COMM_LEN);
       e.filename = BoundedString(raw->filename, KSPAN_PATH_LEN);
       e.exe_name = BoundedString(raw->exe_name, KSPAN_NAME_LEN);
+      std::memcpy(&e.parent_tid, &raw->parent_tid, sizeof(e.parent_tid));
       e.argv = SplitArgs(raw->args, args_len);
       sink->OnExec(e);
       return DecodeResult::kOk;

@@ -81,6 +81,7 @@ struct ConnCloseEvent {
 struct ProcessExecEvent {
   uint32_t pid = 0;
   uint32_t ppid = 0;
+  uint32_t parent_tid = 0;  // the thread of ppid that forked it
   uint64_t ts_ns = 0;
   std::string comm;
   std::string filename;  // as passed to execve

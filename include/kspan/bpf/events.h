@@ -147,6 +147,8 @@ struct kspan_exec_event {
   char exe_name[KSPAN_NAME_LEN]; /* basename of the file actually run (mm->exe_file), so a
                                   * process gone before user space reads /proc is still
                                   * named as /proc/PID/exe would name it */
+  __u32 parent_tid;              /* the thread that forked it (real_parent->pid) */
+  __u32 _pad;
 };
 
 struct kspan_exit_event {

@@ -44,6 +44,7 @@ struct Connection::Impl {
       if (!requests.ended()) {
         requests.Parse(&state, &request_frames, &ps, closed);
         if (requests.ended()) paused_seq = state.next_seq - 1;
+        Announce();
       }
       responses.Parse(&state, &response_frames, &ps, closed);
       stats.frames_invalid += ps.frames_invalid;
@@ -62,6 +63,23 @@ struct Connection::Impl {
         continue;
       }
       return;
+    }
+  }
+
+  // Requests parsed since the last call, before the stitcher can pair (and move) them.
+  void Announce() {
+    auto it = request_frames.end();
+    while (it != request_frames.begin() && std::prev(it)->seq > announced_seq) --it;
+    for (; it != request_frames.end(); ++it) {
+      const Message& m = it->msg;
+      RequestStart& r = started.emplace_back();
+      r.seq = it->seq;
+      r.start_ns = m.start_ns;
+      r.end_ns = m.end_ns;
+      r.tid = m.tid;
+      r.traceparent = std::string(m.Header("traceparent"));
+      if (!r.traceparent.empty()) r.tracestate = std::string(m.Header("tracestate"));
+      announced_seq = it->seq;
     }
   }
 
@@ -101,6 +119,8 @@ struct Connection::Impl {
   std::deque<Frame> request_frames;
   std::deque<Frame> response_frames;
   std::vector<Record> ready;
+  std::vector<RequestStart> started;
+  uint64_t announced_seq = 0;
   Stats stats;
   uint64_t paused_seq = 0;
   bool closed = false;
@@ -130,7 +150,7 @@ void Connection::Close() {
   impl_->closed = true;
 }
 
-void Connection::Drain(std::vector<Record>* out, Stats* stats) {
+void Connection::Drain(std::vector<Record>* out, Stats* stats, std::vector<RequestStart>* started) {
   Impl& c = *impl_;
   if (!c.finalized) {
     if (!c.upgraded) {
@@ -157,6 +177,11 @@ void Connection::Drain(std::vector<Record>* out, Stats* stats) {
     out->insert(out->end(), std::make_move_iterator(c.ready.begin()), std::make_move_iterator(c.ready.end()));
   }
   c.ready.clear();
+  if (started) {
+    started->insert(started->end(), std::make_move_iterator(c.started.begin()),
+                    std::make_move_iterator(c.started.end()));
+  }
+  c.started.clear();
   *stats = std::exchange(c.stats, Stats{});
 }
 

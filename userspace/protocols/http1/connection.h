@@ -60,8 +60,9 @@ class Connection {
   // without a response are returned as Records with response_missing set.
   void Close();
 
-  // Parses what is buffered; appends completed records, oldest first.
-  void Drain(std::vector<Record>* out, Stats* stats);
+  // Parses what is buffered; appends completed records, oldest first, and, when `started`
+  // is given, every request parsed whole since the last call (each before its record).
+  void Drain(std::vector<Record>* out, Stats* stats, std::vector<RequestStart>* started = nullptr);
 
   // The connection switched protocol (101, CONNECT 2xx): nothing more will be parsed.
   bool upgraded() const;

@@ -7,6 +7,7 @@ namespace kspan::protocols::http1 {
 
 Record UnansweredRecord(Frame* request) {
   Record r;
+  r.seq = request->seq;
   r.request = std::move(request->msg);
   r.informational_statuses = std::move(request->informational);
   r.response_missing = true;
@@ -48,6 +49,7 @@ RecordsWithErrorCount<Record> StitchFrames(std::deque<Frame>* requests, std::deq
       if (seq != 0 && !requests->empty() && requests->front().seq == seq) {
         Frame& req = requests->front();
         Record& r = out.records.emplace_back();
+        r.seq = req.seq;
         r.request = std::move(req.msg);
         r.response = std::move(resp.msg);
         r.informational_statuses = std::move(req.informational);

@@ -1,0 +1,371 @@
+// The stitching rules on synthetic requests: every rule of correlator/stitcher.h, the
+// reorder delay, the assembly window and its bounds.
+#include "correlator/stitcher.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace kspan::correlator {
+namespace {
+
+constexpr uint64_t kMs = 1'000'000;
+constexpr uint64_t kT0 = 1'700'000'000'000'000'000ull;
+
+events::SocketTuple Tuple(const std::string& local, uint16_t lport, const std::string& remote, uint16_t rport) {
+  events::SocketTuple t;
+  t.family = 2;
+  t.local = {local, lport};
+  t.remote = {remote, rport};
+  return t;
+}
+
+class StitcherTest : public ::testing::Test {
+ protected:
+  StitcherTest() { Make({}); }
+
+  void Make(StitcherOptions o) {
+    options_ = o;
+    out_.clear();
+    stitcher_ = std::make_unique<Stitcher>(o, &metrics_, [this](model::Span&& s) { out_.push_back(std::move(s)); });
+  }
+
+  // A request seen on connection (pid, fd) at t0 + at_ms; returns its key.
+  events::ConnKey Request(bool server, uint32_t pid, int fd, uint32_t tid, uint64_t at_ms,
+                          const events::SocketTuple& tuple, const std::string& traceparent = "",
+                          const std::string& tracestate = "", uint64_t seq = 1) {
+    RequestSeen r;
+    r.conn = {pid, fd, 1};
+    r.seq = seq;
+    r.server = server;
+    r.tuple = tuple;
+    r.tuple_known = true;
+    r.tid = tid;
+    r.start_ns = kT0 + at_ms * kMs;
+    r.traceparent = traceparent;
+    r.tracestate = tracestate;
+    stitcher_->OnRequest(std::move(r));
+    return r.conn;
+  }
+
+  void Done(const events::ConnKey& k, const std::string& name, uint64_t start_ms, uint64_t end_ms,
+            uint32_t response_tid = 0, uint64_t seq = 1) {
+    model::Span s;
+    s.name = name;
+    s.trace_id = model::TraceId::Random();
+    s.span_id = model::SpanId::Random();
+    s.start_time_unix_nano = kT0 + start_ms * kMs;
+    s.end_time_unix_nano = kT0 + end_ms * kMs;
+    stitcher_->OnSpan({k, seq, response_tid}, std::move(s));
+  }
+
+  void At(uint64_t ms) { stitcher_->Advance(kT0 + ms * kMs); }
+
+  const model::Span& Out(const std::string& name) {
+    for (const auto& s : out_) {
+      if (s.name == name) return s;
+    }
+    ADD_FAILURE() << "no span " << name;
+    static model::Span none;
+    return none;
+  }
+  uint64_t Count(const std::string& name, const metrics::Labels& labels = {}) {
+    for (const auto& s : metrics_.Snapshot()) {
+      if (s.name == name && s.labels == labels) return s.value;
+    }
+    return 0;
+  }
+
+  StitcherOptions options_;
+  metrics::Registry metrics_;
+  std::vector<model::Span> out_;
+  std::unique_ptr<Stitcher> stitcher_;
+};
+
+// Front (pid 10) serves on :8000 and, on the same thread, calls back (pid 20) on :9000.
+TEST_F(StitcherTest, ThreadCausalityAndSameHostPairingMakeOneTree) {
+  auto curl = Request(false, 5, 3, 5, 0, Tuple("127.0.0.1", 40000, "127.0.0.1", 8000));
+  auto front = Request(true, 10, 4, 11, 1, Tuple("127.0.0.1", 8000, "127.0.0.1", 40000));
+  auto call = Request(false, 10, 5, 11, 2, Tuple("127.0.0.1", 40001, "127.0.0.1", 9000));
+  auto back = Request(true, 20, 6, 21, 3, Tuple("127.0.0.1", 9000, "127.0.0.1", 40001));
+  At(100);
+  Done(back, "back", 3, 5);
+  Done(call, "call", 2, 6);
+  Done(front, "front", 1, 7);
+  Done(curl, "curl", 0, 8);
+  At(200);
+  EXPECT_TRUE(out_.empty()) << "held for the window";
+  At(800);
+  ASSERT_EQ(out_.size(), 4u);
+  const auto &c = Out("curl"), &f = Out("front"), &k = Out("call"), &b = Out("back");
+  EXPECT_FALSE(c.parent_span_id.IsValid());
+  EXPECT_EQ(f.parent_span_id, c.span_id);
+  EXPECT_EQ(k.parent_span_id, f.span_id);
+  EXPECT_EQ(b.parent_span_id, k.span_id);
+  for (const auto* s : {&f, &k, &b}) EXPECT_EQ(s->trace_id, c.trace_id);
+  EXPECT_EQ(out_[0].name, "curl") << "a trace leaves parents first";
+  EXPECT_EQ(Count("kspan_stitch_parents_total", {{"rule", "same_host"}}), 2u);
+  EXPECT_EQ(Count("kspan_stitch_parents_total", {{"rule", "thread"}}), 1u);
+  EXPECT_EQ(Count("kspan_traces_flushed_total", {{"reason", "complete"}}), 1u);
+}
+
+// The server's read can reach user space before the client's write (other CPU): within
+// the reorder delay, decisions still go in order of start.
+TEST_F(StitcherTest, PeerSeenLateWithinTheReorderDelayStillPairs) {
+  auto back = Request(true, 20, 6, 21, 3, Tuple("127.0.0.1", 9000, "127.0.0.1", 40001));
+  At(10);
+  auto call = Request(false, 10, 5, 11, 2, Tuple("127.0.0.1", 40001, "127.0.0.1", 9000));
+  At(20);
+  Done(back, "back", 3, 5);
+  Done(call, "call", 2, 6);
+  At(100);
+  At(1000);
+  ASSERT_EQ(out_.size(), 2u);
+  EXPECT_EQ(Out("back").parent_span_id, Out("call").span_id);
+  EXPECT_EQ(Out("back").trace_id, Out("call").trace_id);
+}
+
+// Keep-alive: each request on one connection pairs with its own client request.
+TEST_F(StitcherTest, KeepAliveRequestsPairInOrder) {
+  const auto ct = Tuple("127.0.0.1", 40001, "127.0.0.1", 9000), st = Tuple("127.0.0.1", 9000, "127.0.0.1", 40001);
+  for (uint64_t i = 1; i <= 3; ++i) {
+    auto c = Request(false, 10, 5, 11, i * 10, ct, "", "", i);
+    auto s = Request(true, 20, 6, 21, i * 10 + 1, st, "", "", i);
+    Done(s, "s" + std::to_string(i), i * 10 + 1, i * 10 + 2, 21, i);
+    Done(c, "c" + std::to_string(i), i * 10, i * 10 + 3, 0, i);
+  }
+  At(100);
+  At(1000);
+  ASSERT_EQ(out_.size(), 6u);
+  for (int i = 1; i <= 3; ++i) {
+    EXPECT_EQ(Out("s" + std::to_string(i)).parent_span_id, Out("c" + std::to_string(i)).span_id) << i;
+  }
+}
+
+TEST_F(StitcherTest, EventLoopOneRequestInFlightIsTheParent) {
+  auto s = Request(true, 10, 4, 11, 1, Tuple("127.0.0.1", 8000, "127.0.0.1", 40000));
+  auto c = Request(false, 10, 5, 12, 2, Tuple("127.0.0.1", 40001, "10.0.0.9", 80));  // another thread
+  At(100);
+  Done(c, "c", 2, 3);
+  Done(s, "s", 1, 4);
+  At(1000);
+  EXPECT_EQ(Out("c").parent_span_id, Out("s").span_id);
+  EXPECT_EQ(Count("kspan_stitch_parents_total", {{"rule", "event_loop"}}), 1u);
+}
+
+TEST_F(StitcherTest, SeveralInFlightIsAmbiguousLinksNoParent) {
+  auto s1 = Request(true, 10, 4, 11, 1, Tuple("127.0.0.1", 8000, "127.0.0.1", 40000));
+  auto s2 = Request(true, 10, 7, 11, 2, Tuple("127.0.0.1", 8000, "127.0.0.1", 40002));
+  auto c = Request(false, 10, 5, 11, 3, Tuple("127.0.0.1", 40001, "10.0.0.9", 80));
+  At(100);
+  Done(c, "c", 3, 4);
+  Done(s1, "s1", 1, 5);
+  Done(s2, "s2", 2, 6);
+  At(1000);
+  const auto& cs = Out("c");
+  EXPECT_FALSE(cs.parent_span_id.IsValid());
+  EXPECT_NE(cs.trace_id, Out("s1").trace_id);
+  EXPECT_NE(cs.trace_id, Out("s2").trace_id);
+  ASSERT_EQ(cs.links.size(), 2u);
+  EXPECT_EQ(cs.links[0].span_id, Out("s1").span_id);
+  EXPECT_EQ(cs.links[0].trace_id, Out("s1").trace_id);
+  EXPECT_EQ(cs.links[1].span_id, Out("s2").span_id);
+  const auto* amb = cs.Find("kspan.parent.ambiguous");
+  ASSERT_NE(amb, nullptr);
+  EXPECT_TRUE(std::get<bool>(*amb));
+  EXPECT_EQ(Count("kspan_stitch_ambiguous_total"), 1u);
+}
+
+TEST_F(StitcherTest, AServerThatAnsweredIsNoLongerACandidate) {
+  auto s1 = Request(true, 10, 4, 11, 1, Tuple("127.0.0.1", 8000, "127.0.0.1", 40000));
+  Done(s1, "s1", 1, 2, 11);
+  auto s2 = Request(true, 10, 7, 11, 3, Tuple("127.0.0.1", 8000, "127.0.0.1", 40002));
+  auto c = Request(false, 10, 5, 11, 4, Tuple("127.0.0.1", 40001, "10.0.0.9", 80));
+  At(100);
+  Done(c, "c", 4, 5);
+  Done(s2, "s2", 3, 6);
+  At(1000);
+  EXPECT_EQ(Out("c").parent_span_id, Out("s2").span_id);
+}
+
+TEST_F(StitcherTest, IncomingTraceparentWinsForTheServer) {
+  const std::string trace = "4bf92f3577b34da6a3ce929d0e0e4736", parent = "00f067aa0ba902b7";
+  auto s = Request(true, 10, 4, 11, 1, Tuple("10.0.0.1", 8000, "10.0.0.2", 40000), "00-" + trace + "-" + parent + "-00",
+                   "congo=t61rcWkgMzE");
+  auto c = Request(false, 10, 5, 11, 2, Tuple("127.0.0.1", 40001, "127.0.0.1", 9000));
+  At(100);
+  Done(c, "c", 2, 3);
+  Done(s, "s", 1, 4);
+  At(1000);
+  const auto& ss = Out("s");
+  EXPECT_EQ(ss.trace_id.Hex(), trace);
+  EXPECT_EQ(ss.parent_span_id.Hex(), parent);
+  EXPECT_EQ(ss.trace_flags, 0) << "not sampled upstream: kept";
+  EXPECT_EQ(ss.trace_state, "congo=t61rcWkgMzE");
+  EXPECT_EQ(Out("c").trace_id.Hex(), trace);
+  EXPECT_EQ(Out("c").trace_flags, 0);
+  EXPECT_EQ(Out("c").parent_span_id, ss.span_id);
+}
+
+TEST_F(StitcherTest, InvalidTraceparentIsIgnored) {
+  auto s = Request(true, 10, 4, 11, 1, Tuple("10.0.0.1", 8000, "10.0.0.2", 40000),
+                   "00-00000000000000000000000000000000-00f067aa0ba902b7-01");
+  At(100);
+  Done(s, "s", 1, 4);
+  At(1000);
+  EXPECT_FALSE(Out("s").parent_span_id.IsValid());
+  EXPECT_TRUE(Out("s").trace_id.IsValid());
+}
+
+// A program that sends its own traceparent: its CLIENT span continues it, and the server
+// that read the same header from it sits under that CLIENT span.
+TEST_F(StitcherTest, ClientSentTraceparentCarriesTheWholeTree) {
+  const std::string trace = "4bf92f3577b34da6a3ce929d0e0e4736", parent = "00f067aa0ba902b7";
+  const std::string tp = "00-" + trace + "-" + parent + "-01";
+  auto c = Request(false, 5, 3, 5, 0, Tuple("127.0.0.1", 40000, "127.0.0.1", 8000), tp);
+  auto s = Request(true, 10, 4, 11, 1, Tuple("127.0.0.1", 8000, "127.0.0.1", 40000), tp);
+  auto d = Request(false, 10, 5, 11, 2, Tuple("127.0.0.1", 40001, "127.0.0.1", 9000));
+  At(100);
+  Done(d, "d", 2, 3);
+  Done(s, "s", 1, 4);
+  Done(c, "c", 0, 5);
+  At(1000);
+  EXPECT_EQ(Out("c").parent_span_id.Hex(), parent);
+  EXPECT_EQ(Out("s").parent_span_id, Out("c").span_id);
+  EXPECT_EQ(Out("d").parent_span_id, Out("s").span_id);
+  for (const char* n : {"c", "s", "d"}) EXPECT_EQ(Out(n).trace_id.Hex(), trace) << n;
+}
+
+// Fire-and-forget: the response went out before the call it started ended. The call and
+// everything under it (the downstream server) move to a trace of their own, linked.
+TEST_F(StitcherTest, CallOutlivingItsRequestFollowsFromIt) {
+  auto s = Request(true, 10, 4, 11, 1, Tuple("127.0.0.1", 8000, "127.0.0.1", 40000));
+  auto c = Request(false, 10, 5, 11, 2, Tuple("127.0.0.1", 40001, "127.0.0.1", 9000));
+  auto d = Request(true, 20, 6, 21, 3, Tuple("127.0.0.1", 9000, "127.0.0.1", 40001));
+  At(100);
+  Done(s, "s", 1, 4, 11);
+  Done(d, "d", 3, 300);
+  Done(c, "c", 2, 301);
+  At(1000);
+  ASSERT_EQ(out_.size(), 3u);
+  const auto &ss = Out("s"), &cs = Out("c"), &ds = Out("d");
+  EXPECT_FALSE(cs.parent_span_id.IsValid());
+  EXPECT_NE(cs.trace_id, ss.trace_id);
+  ASSERT_EQ(cs.links.size(), 1u);
+  EXPECT_EQ(cs.links[0].span_id, ss.span_id);
+  EXPECT_EQ(cs.links[0].trace_id, ss.trace_id);
+  EXPECT_EQ(ds.parent_span_id, cs.span_id);
+  EXPECT_EQ(ds.trace_id, cs.trace_id) << "the subtree follows its root";
+  EXPECT_EQ(Count("kspan_stitch_follows_from_total"), 1u);
+}
+
+// An open parent holds its finished children: a trace leaves whole.
+TEST_F(StitcherTest, RunningParentHoldsChildrenUntilMaxHold) {
+  Make({.window_ns = 500 * kMs, .max_hold_ns = 5000 * kMs});
+  auto s = Request(true, 10, 4, 11, 1, Tuple("127.0.0.1", 8000, "127.0.0.1", 40000));
+  auto c = Request(false, 10, 5, 11, 2, Tuple("127.0.0.1", 40001, "10.0.0.9", 80));
+  At(100);
+  Done(c, "c", 2, 3);
+  At(2000);
+  EXPECT_TRUE(out_.empty());
+  At(5200);
+  ASSERT_EQ(out_.size(), 1u) << "max hold: what has ended leaves";
+  EXPECT_EQ(Count("kspan_traces_flushed_total", {{"reason", "max_age"}}), 1u);
+  Done(s, "s", 1, 5300);
+  ASSERT_EQ(out_.size(), 2u) << "the rest leaves as it ends";
+  EXPECT_EQ(Out("c").parent_span_id, Out("s").span_id);
+  EXPECT_EQ(Out("c").trace_id, Out("s").trace_id);
+}
+
+// 10k traces that never finish (a front that never answers while its calls did): the held
+// spans and bytes stay under their caps, the oldest traces leave early, counted.
+TEST_F(StitcherTest, TenThousandUnfinishedTracesStayUnderTheCaps) {
+  Make({.max_held_spans = 1000, .max_held_bytes = 512 * 1024});
+  size_t peak_spans = 0, peak_bytes = 0;
+  for (uint32_t i = 0; i < 10000; ++i) {
+    const uint16_t port = static_cast<uint16_t>(20000 + i % 40000);
+    Request(true, 10, static_cast<int>(1000 + i), 11 + i, i, Tuple("127.0.0.1", 8000, "127.0.0.1", port));
+    auto c = Request(false, 10, static_cast<int>(50000 + i), 11 + i, i, Tuple("127.0.0.1", port, "10.0.0.9", 80));
+    At(i + 100);
+    model::Span s;
+    s.name = "c";
+    s.attributes.push_back({"url.full", std::string(200, 'x')});
+    s.start_time_unix_nano = kT0 + i * kMs;
+    s.end_time_unix_nano = kT0 + (i + 1) * kMs;
+    stitcher_->OnSpan({c, 1, 0}, std::move(s));
+    peak_spans = std::max(peak_spans, stitcher_->held_spans());
+    peak_bytes = std::max(peak_bytes, stitcher_->held_bytes());
+  }
+  EXPECT_LE(peak_spans, 1000u);
+  EXPECT_LE(peak_bytes, 512u * 1024);
+  const uint64_t early = Count("kspan_traces_flushed_total", {{"reason", "max_held_spans"}}) +
+                         Count("kspan_traces_flushed_total", {{"reason", "max_held_bytes"}});
+  EXPECT_GT(early, 8000u);
+  EXPECT_EQ(out_.size(), early) << "each early flush exported its finished span";
+}
+
+TEST_F(StitcherTest, NodeCapForgetsTheOldestRequests) {
+  Make({.max_nodes = 100});
+  for (int i = 0; i < 300; ++i) Request(true, 10, i, 11, 1, Tuple("127.0.0.1", 8000, "127.0.0.1", 1000 + i));
+  EXPECT_LE(stitcher_->nodes(), 100u);
+  EXPECT_EQ(Count("kspan_stitch_forgotten_total"), 200u);
+  // The record of a forgotten request still becomes a span, on its own.
+  Done({10, 0, 1}, "late", 1, 2);
+  ASSERT_EQ(out_.size(), 1u);
+  EXPECT_EQ(Count("kspan_stitch_unannounced_total"), 1u);
+}
+
+// python's subprocess.run(["curl", ...]) inside a request: exec span under the request,
+// curl's call under the exec span, the process end closes it with its exit code.
+TEST_F(StitcherTest, ExecDuringARequestContinuesItsTrace) {
+  auto s = Request(true, 10, 4, 12, 1, Tuple("127.0.0.1", 8000, "127.0.0.1", 40000));
+  model::Span exec;
+  exec.name = "exec curl";
+  exec.kind = model::SpanKind::kInternal;
+  exec.start_time_unix_nano = kT0 + 2 * kMs;
+  stitcher_->OnExec({.pid = 30, .parent_pid = 10, .parent_tid = 12, .ts_ns = kT0 + 2 * kMs}, std::move(exec));
+  auto c = Request(false, 30, 3, 30, 3, Tuple("127.0.0.1", 40001, "127.0.0.1", 9000));
+  At(100);
+  Done(c, "c", 3, 4);
+  EXPECT_TRUE(stitcher_->TracksExec(30));
+  stitcher_->OnProcessEnd(30, kT0 + 5 * kMs, {{"process.exit.code", int64_t{0}}}, nullptr);
+  Done(s, "s", 1, 6);
+  At(1000);
+  ASSERT_EQ(out_.size(), 3u);
+  const auto& e = Out("exec curl");
+  EXPECT_EQ(e.parent_span_id, Out("s").span_id);
+  EXPECT_EQ(e.trace_id, Out("s").trace_id);
+  EXPECT_EQ(e.end_time_unix_nano, kT0 + 5 * kMs);
+  EXPECT_EQ(Out("c").parent_span_id, e.span_id);
+  EXPECT_EQ(Count("kspan_stitch_parents_total", {{"rule", "exec"}}), 2u);
+}
+
+TEST_F(StitcherTest, ExecOutsideTracedWorkMakesNoSpan) {
+  model::Span exec;
+  exec.name = "exec ls";
+  stitcher_->OnExec({.pid = 30, .parent_pid = 1, .parent_tid = 1, .ts_ns = kT0}, std::move(exec));
+  At(100);
+  EXPECT_FALSE(stitcher_->TracksExec(30));
+  stitcher_->OnProcessEnd(30, kT0 + kMs, {}, nullptr);
+  At(2000);
+  EXPECT_TRUE(out_.empty());
+  EXPECT_EQ(stitcher_->nodes(), 0u);
+}
+
+TEST_F(StitcherTest, ExportedNodesAreErasedAndShutdownFlushesEverything) {
+  auto s = Request(true, 10, 4, 11, 1, Tuple("127.0.0.1", 8000, "127.0.0.1", 40000));
+  Done(s, "s", 1, 2);
+  At(100);
+  At(1000);
+  ASSERT_EQ(out_.size(), 1u);
+  At(2000);
+  EXPECT_EQ(stitcher_->nodes(), 0u);
+  EXPECT_EQ(stitcher_->held_spans(), 0u);
+  auto s2 = Request(true, 10, 5, 11, 2100, Tuple("127.0.0.1", 8000, "127.0.0.1", 40001));
+  Done(s2, "s2", 2100, 2101);
+  stitcher_->FlushAll();
+  EXPECT_EQ(out_.size(), 2u) << "undecided and held spans leave at shutdown";
+}
+
+}  // namespace
+}  // namespace kspan::correlator

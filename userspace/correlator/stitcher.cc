@@ -1,0 +1,604 @@
+#include "correlator/stitcher.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace kspan::correlator {
+
+namespace {
+
+enum class Kind : uint8_t { kServer, kClient, kExec };
+
+std::string EndpointKey(const events::Endpoint& e) { return e.address + "#" + std::to_string(e.port); }
+
+// A connection as its server end sees it: "local|remote". A CLIENT registers under its
+// mirror image, so the SERVER of the same connection finds it with its own view.
+std::string ServerViewKey(const events::Endpoint& server_side, const events::Endpoint& client_side) {
+  return EndpointKey(server_side) + "|" + EndpointKey(client_side);
+}
+
+size_t AttributeBytes(const std::vector<model::Attribute>& attrs) {
+  size_t n = 0;
+  for (const auto& a : attrs) {
+    n += sizeof(a) + a.key.capacity();
+    if (const auto* s = std::get_if<std::string>(&a.value)) n += s->capacity();
+  }
+  return n;
+}
+
+// What a held span costs, roughly: the struct and its strings (not the shared resource).
+size_t SpanBytes(const model::Span& s) {
+  size_t n = sizeof(s) + s.name.capacity() + s.trace_state.capacity() + s.status_message.capacity() +
+             AttributeBytes(s.attributes);
+  for (const auto& e : s.events) n += sizeof(e) + e.name.capacity() + AttributeBytes(e.attributes);
+  for (const auto& l : s.links) n += sizeof(l) + l.trace_state.capacity() + AttributeBytes(l.attributes);
+  return n;
+}
+
+}  // namespace
+
+struct Stitcher::Group {
+  model::TraceId trace_id;
+  uint8_t flags = 1;
+  std::string trace_state;
+  std::vector<Node*> members;  // decided, not yet exported
+  size_t open = 0;             // members still running
+  uint64_t created_ns = 0;
+  uint64_t last_change_ns = 0;
+  bool passthrough = false;  // flushed early: later spans leave as soon as they end
+  bool listed = false;
+  std::list<std::shared_ptr<Group>>::iterator it;
+};
+
+struct Stitcher::Node {
+  NodeKey key;
+  Kind kind = Kind::kClient;
+  uint32_t pid = 0;
+  uint32_t tid = 0;           // request's first byte (SERVER: reader, CLIENT: writer)
+  uint32_t response_tid = 0;  // SERVER: the thread that answered
+  uint64_t start_ns = 0;
+  uint64_t end_ns = 0;
+  uint64_t arrival_ns = 0;
+  std::string pair_key;  // SERVER: its own view; CLIENT: the view of its server
+  std::optional<model::TraceParent> incoming;
+  std::string traceparent_raw, tracestate;
+  uint32_t exec_parent_pid = 0, exec_parent_tid = 0;
+
+  model::SpanId span_id;
+  bool decided = false, complete = false, exported = false, paired = false;
+  Node* parent = nullptr;
+  bool in_process_parent = false;  // parent is a SERVER span of the same process
+  std::vector<Node*> children;
+  std::shared_ptr<Group> group;
+  size_t group_index = 0;
+  model::SpanId parent_span_id;
+  std::vector<model::SpanLink> links;
+  bool ambiguous = false;
+  model::Span span;
+  size_t bytes = 0;
+  std::list<Node*>::iterator order_it;
+};
+
+Stitcher::Stitcher(StitcherOptions options, metrics::Registry* m, Emit emit)
+    : options_(options), emit_(std::move(emit)) {
+  auto parent = [m](const char* rule) { return m->GetCounter("kspan_stitch_parents_total", {{"rule", rule}}); };
+  parent_traceparent_ = parent("traceparent");
+  parent_same_host_ = parent("same_host");
+  parent_thread_ = parent("thread");
+  parent_event_loop_ = parent("event_loop");
+  parent_exec_ = parent("exec");
+  roots_ = m->GetCounter("kspan_stitch_roots_total");
+  ambiguous_ = m->GetCounter("kspan_stitch_ambiguous_total");
+  follows_from_ = m->GetCounter("kspan_stitch_follows_from_total");
+  unannounced_ = m->GetCounter("kspan_stitch_unannounced_total");
+  forgotten_ = m->GetCounter("kspan_stitch_forgotten_total");
+  auto flushed = [m](const char* reason) {
+    return m->GetCounter("kspan_traces_flushed_total", {{"reason", reason}});
+  };
+  flushed_complete_ = flushed("complete");
+  flushed_max_age_ = flushed("max_age");
+  flushed_max_spans_ = flushed("max_held_spans");
+  flushed_max_bytes_ = flushed("max_held_bytes");
+  flushed_max_nodes_ = flushed("max_nodes");
+  flushed_shutdown_ = flushed("shutdown");
+}
+
+Stitcher::~Stitcher() = default;
+
+size_t Stitcher::nodes() const { return nodes_.size(); }
+
+Stitcher::Node* Stitcher::NewNode(const NodeKey& key) {
+  while (nodes_.size() >= options_.max_nodes && !order_.empty()) {
+    Node* oldest = order_.front();
+    if (oldest->complete && oldest->group && !oldest->exported) {
+      FlushGroup(oldest->group.get(), "max_nodes");
+    } else if (!oldest->exported) {
+      forgotten_->Add();
+    }
+    Erase(oldest);
+  }
+  auto [it, inserted] = nodes_.try_emplace(key, nullptr);
+  if (!inserted) Erase(it->second.get());  // the same request again: keep the newer
+  auto node = std::make_unique<Node>();
+  Node* n = node.get();
+  nodes_[key] = std::move(node);
+  n->key = key;
+  n->arrival_ns = now_ns_;  // set by Advance; raised to the start time in OnRequest
+  n->span_id = model::SpanId::Random();
+  n->order_it = order_.insert(order_.end(), n);
+  undecided_.push_back(n);
+  return n;
+}
+
+void Stitcher::OnRequest(RequestSeen&& r) {
+  Node* n = NewNode({r.conn, r.seq});
+  n->kind = r.server ? Kind::kServer : Kind::kClient;
+  n->pid = r.conn.pid;
+  n->tid = r.tid;
+  n->start_ns = r.start_ns;
+  n->arrival_ns = std::max(n->arrival_ns, r.start_ns);
+  if (r.tuple_known) {
+    n->pair_key = r.server ? ServerViewKey(r.tuple.local, r.tuple.remote) : ServerViewKey(r.tuple.remote, r.tuple.local);
+  }
+  if (!r.traceparent.empty()) {
+    n->incoming = model::ParseTraceParent(r.traceparent);
+    if (n->incoming) {
+      n->traceparent_raw = std::move(r.traceparent);
+      n->tracestate = std::move(r.tracestate);
+    }
+  }
+}
+
+void Stitcher::OnSpan(const RequestDone& d, model::Span&& span) {
+  auto it = nodes_.find({d.conn, d.seq});
+  if (it == nodes_.end() || it->second->complete) {
+    EmitStandalone(std::move(span));
+    return;
+  }
+  it->second->response_tid = d.response_tid;
+  Complete(it->second.get(), std::move(span));
+}
+
+void Stitcher::OnExec(const ExecSeen& e, model::Span&& span) {
+  // exec again (a shell that execs its command): the old image's span ends here.
+  auto old = exec_by_pid_.find(e.pid);
+  if (old != exec_by_pid_.end()) {
+    Node* o = old->second;
+    exec_by_pid_.erase(old);
+    if (!o->complete) {
+      model::Span done = std::move(o->span);
+      done.end_time_unix_nano = std::max(e.ts_ns, done.start_time_unix_nano);
+      Complete(o, std::move(done));
+    }
+  }
+  // Keyed apart from connections: fd -2 never names a socket.
+  Node* n = NewNode({{e.pid, -2, e.ts_ns}, 0});
+  exec_by_pid_[e.pid] = n;
+  n->kind = Kind::kExec;
+  n->pid = e.pid;
+  n->tid = e.pid;
+  n->start_ns = e.ts_ns;
+  n->arrival_ns = std::max(n->arrival_ns, e.ts_ns);
+  n->exec_parent_pid = e.parent_pid;
+  n->exec_parent_tid = e.parent_tid;
+  n->span = std::move(span);
+}
+
+bool Stitcher::TracksExec(uint32_t pid) const {
+  auto it = exec_by_pid_.find(pid);
+  return it != exec_by_pid_.end() && !it->second->complete;
+}
+
+void Stitcher::OnProcessEnd(uint32_t pid, uint64_t ts_ns, std::vector<model::Attribute> attributes,
+                            std::shared_ptr<const model::Resource> resource) {
+  // The node stays indexed (until erased) for the process's calls still to be decided.
+  auto it = exec_by_pid_.find(pid);
+  if (it == exec_by_pid_.end()) return;
+  Node* n = it->second;
+  if (n->complete) return;
+  model::Span span = std::move(n->span);
+  span.end_time_unix_nano = std::max(ts_ns, span.start_time_unix_nano);
+  for (auto& a : attributes) span.attributes.push_back(std::move(a));
+  span.resource = std::move(resource);
+  for (const auto& a : span.attributes) {
+    if (a.key == "error.type") span.status_code = model::StatusCode::kError;
+  }
+  Complete(n, std::move(span));
+}
+
+void Stitcher::Advance(uint64_t now_ns) {
+  now_ns_ = now_ns;
+  // Decide, in order of start, every request that started no later than the newest one
+  // that has waited out the reorder delay: a parent always starts before its child, so it
+  // is decided first, and a late-arriving earlier event still takes its place in line.
+  uint64_t horizon = 0;
+  bool due = false;
+  for (const Node* n : undecided_) {
+    if (n->arrival_ns + options_.reorder_slack_ns <= now_ns) {
+      horizon = std::max(horizon, n->start_ns);
+      due = true;
+    }
+  }
+  if (due) {
+    std::vector<Node*> now_due, later;
+    for (Node* n : undecided_) (n->start_ns <= horizon ? now_due : later).push_back(n);
+    std::sort(now_due.begin(), now_due.end(), [](const Node* a, const Node* b) {
+      return a->start_ns != b->start_ns ? a->start_ns < b->start_ns : a->kind < b->kind;
+    });
+    undecided_ = std::move(later);
+    for (Node* n : now_due) Decide(n);
+  }
+
+  while (!retired_.empty() && retired_.front().first <= now_ns) {
+    auto it = nodes_.find(retired_.front().second);
+    if (it != nodes_.end() && it->second->exported) Erase(it->second.get());
+    retired_.pop_front();
+  }
+
+  if (now_ns - last_flush_scan_ns_ >= 20'000'000) {
+    last_flush_scan_ns_ = now_ns;
+    for (auto it = groups_.begin(); it != groups_.end();) {
+      Group* g = (it++)->get();  // FlushGroup may unlist g
+      if (g->members.empty()) continue;
+      if (g->open == 0 && g->last_change_ns + options_.window_ns <= now_ns) {
+        FlushGroup(g, "complete");
+      } else if (!g->passthrough && g->created_ns + options_.max_hold_ns <= now_ns) {
+        FlushGroup(g, "max_age");
+      }
+    }
+  }
+}
+
+void Stitcher::FlushAll() {
+  std::sort(undecided_.begin(), undecided_.end(),
+            [](const Node* a, const Node* b) { return a->start_ns < b->start_ns; });
+  std::vector<Node*> pending = std::move(undecided_);
+  undecided_.clear();
+  for (Node* n : pending) Decide(n);
+  while (!groups_.empty()) {
+    auto g = groups_.front();
+    if (!g->members.empty()) FlushGroup(g.get(), g->open == 0 ? "complete" : "shutdown");
+    if (g->listed) {
+      groups_.erase(g->it);
+      g->listed = false;
+    }
+  }
+}
+
+std::shared_ptr<Stitcher::Group> Stitcher::NewGroup(const model::TraceId& trace, uint8_t flags,
+                                                    std::string trace_state) {
+  auto g = std::make_shared<Group>();
+  g->trace_id = trace;
+  g->flags = flags;
+  g->trace_state = std::move(trace_state);
+  g->created_ns = g->last_change_ns = now_ns_;
+  return g;
+}
+
+void Stitcher::Join(Node* n, Node* parent, const std::shared_ptr<Group>& g, const model::SpanId& parent_span) {
+  n->group = g;
+  n->parent = parent;
+  n->parent_span_id = parent_span;
+  if (parent) parent->children.push_back(n);
+  n->group_index = g->members.size();
+  g->members.push_back(n);
+  if (!n->complete) ++g->open;
+  g->last_change_ns = now_ns_;
+  if (!g->listed && !g->passthrough) {
+    g->it = groups_.insert(groups_.end(), g);
+    g->listed = true;
+  }
+}
+
+void Stitcher::Decide(Node* n) {
+  n->decided = true;
+  switch (n->kind) {
+    case Kind::kServer:
+      DecideServer(n);
+      break;
+    case Kind::kClient:
+      DecideClient(n);
+      break;
+    case Kind::kExec: {
+      // Only processes started on behalf of traced work get a span: the forking thread's
+      // request in flight, or a parent that is itself such a process.
+      bool same_thread = false;
+      std::vector<Node*> servers =
+          InFlightServers(n->exec_parent_pid, n->exec_parent_tid, n->start_ns, &same_thread);
+      Node* parent = nullptr;
+      if (servers.size() == 1) {
+        parent = servers[0];
+      } else if (servers.empty()) {
+        auto it = exec_by_pid_.find(n->exec_parent_pid);
+        if (it != exec_by_pid_.end() && it->second->decided && it->second->group && !it->second->complete) {
+          parent = it->second;
+        }
+      }
+      if (!parent) {
+        // Not traced work (or ambiguous): no span. Erased at once; the process may still
+        // be a context for nothing.
+        Erase(n);
+        return;
+      }
+      parent_exec_->Add();
+      Join(n, parent, parent->group, parent->span_id);
+      n->in_process_parent = false;
+      break;
+    }
+  }
+  if (n->complete && n->group && n->group->passthrough) Export(n);
+  EnforceBounds();
+}
+
+Stitcher::Node* Stitcher::PairedClient(const Node* server) {
+  if (server->pair_key.empty()) return nullptr;
+  auto it = clients_by_tuple_.find(server->pair_key);
+  if (it == clients_by_tuple_.end()) return nullptr;
+  auto& v = it->second;
+  v.erase(std::remove_if(v.begin(), v.end(), [this](const Node* c) { return Stale(c); }), v.end());
+  if (v.empty()) {
+    clients_by_tuple_.erase(it);
+    return nullptr;
+  }
+  for (Node* c : v) {
+    if (c->paired || c->start_ns > server->start_ns) continue;
+    if (c->complete && c->end_ns < server->start_ns) continue;  // over before this request came
+    return c;
+  }
+  return nullptr;
+}
+
+void Stitcher::DecideServer(Node* n) {
+  Node* client = PairedClient(n);
+  if (client) client->paired = true;
+  if (n->incoming) {
+    if (client && client->traceparent_raw == n->traceparent_raw && client->group) {
+      parent_same_host_->Add();
+      Join(n, client, client->group, client->span_id);
+    } else {
+      parent_traceparent_->Add();
+      Join(n, nullptr, NewGroup(n->incoming->trace_id, n->incoming->flags, n->tracestate), n->incoming->parent_id);
+    }
+  } else if (client && client->group) {
+    parent_same_host_->Add();
+    Join(n, client, client->group, client->span_id);
+  } else {
+    roots_->Add();
+    Join(n, nullptr, NewGroup(model::TraceId::Random(), 1, ""), model::SpanId{});
+  }
+  servers_by_pid_[n->pid].push_back(n);
+}
+
+bool Stitcher::Stale(const Node* n) const {
+  return n->complete && n->end_ns + 4 * options_.reorder_slack_ns < now_ns_;
+}
+
+std::vector<Stitcher::Node*> Stitcher::InFlightServers(uint32_t pid, uint32_t tid, uint64_t at_ns, bool* same_thread) {
+  std::vector<Node*> on_thread, in_process;
+  auto it = servers_by_pid_.find(pid);
+  if (it != servers_by_pid_.end()) {
+    auto& v = it->second;
+    v.erase(std::remove_if(v.begin(), v.end(), [this](const Node* s) { return Stale(s); }), v.end());
+    for (Node* s : v) {
+      if (!s->group || s->start_ns > at_ns) continue;
+      if (s->complete && s->end_ns < at_ns) continue;
+      in_process.push_back(s);
+      if (s->tid == tid || (s->response_tid != 0 && s->response_tid == tid)) on_thread.push_back(s);
+    }
+    if (v.empty()) servers_by_pid_.erase(it);
+  }
+  *same_thread = !on_thread.empty();
+  return on_thread.empty() ? in_process : on_thread;
+}
+
+void Stitcher::DecideClient(Node* n) {
+  if (!n->pair_key.empty()) clients_by_tuple_[n->pair_key].push_back(n);
+  if (n->incoming) {
+    parent_traceparent_->Add();
+    Join(n, nullptr, NewGroup(n->incoming->trace_id, n->incoming->flags, n->tracestate), n->incoming->parent_id);
+    return;
+  }
+  bool same_thread = false;
+  std::vector<Node*> candidates = InFlightServers(n->pid, n->tid, n->start_ns, &same_thread);
+  if (candidates.size() == 1) {
+    (same_thread ? parent_thread_ : parent_event_loop_)->Add();
+    Node* s = candidates[0];
+    Join(n, s, s->group, s->span_id);
+    n->in_process_parent = true;
+    return;
+  }
+  if (candidates.size() > 1) {
+    // Several requests in flight could have made this call: link them all, guess none.
+    ambiguous_->Add();
+    n->ambiguous = true;
+    for (size_t i = 0; i < candidates.size() && i < options_.max_links; ++i) {
+      model::SpanLink& l = n->links.emplace_back();
+      l.trace_id = candidates[i]->group->trace_id;
+      l.span_id = candidates[i]->span_id;
+      l.attributes.push_back({"kspan.link.reason", std::string("ambiguous_parent")});
+    }
+    Join(n, nullptr, NewGroup(model::TraceId::Random(), 1, ""), model::SpanId{});
+    return;
+  }
+  // A process exec'd for traced work: its calls belong to that work.
+  auto exec = exec_by_pid_.find(n->pid);
+  if (exec != exec_by_pid_.end() && exec->second->decided && exec->second->group &&
+      exec->second->start_ns <= n->start_ns && (!exec->second->complete || n->start_ns <= exec->second->end_ns)) {
+    Node* e = exec->second;
+    parent_exec_->Add();
+    Join(n, e, e->group, e->span_id);
+    return;
+  }
+  roots_->Add();
+  Join(n, nullptr, NewGroup(model::TraceId::Random(), 1, ""), model::SpanId{});
+}
+
+void Stitcher::Complete(Node* n, model::Span&& span) {
+  n->span = std::move(span);
+  n->end_ns = n->span.end_time_unix_nano;
+  n->complete = true;
+  n->bytes = SpanBytes(n->span);
+  ++held_spans_;
+  held_bytes_ += n->bytes;
+  if (n->group) {
+    Group* g = n->group.get();
+    --g->open;
+    g->last_change_ns = now_ns_;
+    CheckFollowsFrom(n);
+    for (Node* c : std::vector<Node*>(n->children)) CheckFollowsFrom(c);
+    if (n->group->passthrough && !n->exported) Export(n);
+  }
+  EnforceBounds();
+}
+
+// A call still running when the request that made it has been answered did not hold that
+// request up: it follows from it.
+void Stitcher::CheckFollowsFrom(Node* child) {
+  Node* parent = child->parent;
+  if (!parent || !child->in_process_parent || !parent->complete || !child->complete) return;
+  if (child->end_ns <= parent->end_ns) return;
+  if (child->exported || !child->group || child->group->passthrough) return;
+  follows_from_->Add();
+  model::SpanLink& l = child->links.emplace_back();
+  l.trace_id = parent->group->trace_id;
+  l.span_id = parent->span_id;
+  l.attributes.push_back({"kspan.link.reason", std::string("follows_from")});
+  auto& siblings = parent->children;
+  siblings.erase(std::remove(siblings.begin(), siblings.end(), child), siblings.end());
+  child->parent = nullptr;
+  child->in_process_parent = false;
+  child->parent_span_id = model::SpanId{};
+  MoveSubtree(child, NewGroup(model::TraceId::Random(), parent->group->flags, ""));
+}
+
+void Stitcher::MoveSubtree(Node* root, const std::shared_ptr<Group>& to) {
+  const std::shared_ptr<Group> from = root->group;
+  std::vector<Node*> stack{root};
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    if (n->group != from || n->exported) continue;
+    // Out of the old group (swap-remove) and into the new one.
+    Node* last = from->members.back();
+    from->members[n->group_index] = last;
+    last->group_index = n->group_index;
+    from->members.pop_back();
+    if (!n->complete) --from->open;
+    Node* keep_parent = n->parent;
+    Join(n, nullptr, to, n->parent_span_id);
+    n->parent = keep_parent;
+    for (Node* c : n->children) stack.push_back(c);
+  }
+  from->last_change_ns = now_ns_;
+}
+
+void Stitcher::Export(Node* n) {
+  model::Span span = std::move(n->span);
+  Group* g = n->group.get();
+  span.trace_id = g->trace_id;
+  span.span_id = n->span_id;
+  span.parent_span_id = n->parent_span_id;
+  span.trace_flags = g->flags;
+  span.trace_state = g->trace_state;
+  for (auto& l : n->links) span.links.push_back(std::move(l));
+  n->links.clear();
+  if (n->ambiguous) span.attributes.push_back({"kspan.parent.ambiguous", true});
+  n->exported = true;
+  --held_spans_;
+  held_bytes_ -= n->bytes;
+  // Out of the group's members.
+  Node* last = g->members.back();
+  g->members[n->group_index] = last;
+  last->group_index = n->group_index;
+  g->members.pop_back();
+  retired_.emplace_back(now_ns_ + 4 * options_.reorder_slack_ns, n->key);
+  emit_(std::move(span));
+}
+
+void Stitcher::FlushGroup(Group* g, const char* reason) {
+  const std::string_view r(reason);
+  (r == "complete"         ? flushed_complete_
+   : r == "max_age"        ? flushed_max_age_
+   : r == "max_held_spans" ? flushed_max_spans_
+   : r == "max_held_bytes" ? flushed_max_bytes_
+   : r == "max_nodes"      ? flushed_max_nodes_
+                           : flushed_shutdown_)
+      ->Add();
+  // Parents before children, so a reader of the output meets the tree top-down.
+  std::vector<Node*> done;
+  for (Node* n : g->members) {
+    if (n->complete) done.push_back(n);
+  }
+  std::sort(done.begin(), done.end(), [](const Node* a, const Node* b) { return a->start_ns < b->start_ns; });
+  for (Node* n : done) Export(n);
+  // The rest leaves as it ends: no more window, so off the list the scans walk.
+  if (!g->members.empty()) g->passthrough = true;
+  if (g->listed) {
+    g->listed = false;
+    groups_.erase(g->it);  // may destroy g if no node holds it
+  }
+}
+
+void Stitcher::EnforceBounds() {
+  while (held_spans_ > options_.max_held_spans || held_bytes_ > options_.max_held_bytes) {
+    const char* reason = held_spans_ > options_.max_held_spans ? "max_held_spans" : "max_held_bytes";
+    Group* oldest = nullptr;
+    for (const auto& g : groups_) {
+      if (std::any_of(g->members.begin(), g->members.end(), [](const Node* n) { return n->complete; })) {
+        oldest = g.get();
+        break;
+      }
+    }
+    if (!oldest) break;  // what is held is undecided: decided within the reorder delay
+    FlushGroup(oldest, reason);
+  }
+}
+
+void Stitcher::Erase(Node* n) {
+  auto drop = [n](std::vector<Node*>& v) { v.erase(std::remove(v.begin(), v.end(), n), v.end()); };
+  if (n->kind == Kind::kServer) {
+    auto it = servers_by_pid_.find(n->pid);
+    if (it != servers_by_pid_.end()) {
+      drop(it->second);
+      if (it->second.empty()) servers_by_pid_.erase(it);
+    }
+  } else if (n->kind == Kind::kClient && !n->pair_key.empty()) {
+    auto it = clients_by_tuple_.find(n->pair_key);
+    if (it != clients_by_tuple_.end()) {
+      drop(it->second);
+      if (it->second.empty()) clients_by_tuple_.erase(it);
+    }
+  }
+  if (n->parent) drop(n->parent->children);
+  for (Node* c : n->children) c->parent = nullptr;
+  if (!n->decided) drop(undecided_);
+  if (n->kind == Kind::kExec) {
+    auto it = exec_by_pid_.find(n->pid);
+    if (it != exec_by_pid_.end() && it->second == n) exec_by_pid_.erase(it);
+  }
+  if (n->group && !n->exported) {
+    Group* g = n->group.get();
+    Node* last = g->members.back();
+    g->members[n->group_index] = last;
+    last->group_index = n->group_index;
+    g->members.pop_back();
+    if (!n->complete) --g->open;
+    if (g->members.empty() && g->listed) {
+      g->listed = false;
+      groups_.erase(g->it);
+    }
+  }
+  if (n->complete && !n->exported) {
+    --held_spans_;
+    held_bytes_ -= n->bytes;
+  }
+  order_.erase(n->order_it);
+  nodes_.erase(n->key);
+}
+
+void Stitcher::EmitStandalone(model::Span&& span) {
+  unannounced_->Add();
+  emit_(std::move(span));
+}
+
+}  // namespace kspan::correlator

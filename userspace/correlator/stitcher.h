@@ -1,0 +1,199 @@
+// Trace stitching: turns the spans of one host into traces. Every request gets its span
+// id the moment it is seen whole (RequestStart, before any response), and its parent is
+// decided a short reorder delay later from what was in flight then; finished spans wait
+// in a bounded assembly window so each trace leaves whole and consistent (a span is never
+// exported with a parent id or trace id that later changes).
+//
+// Parent rules, in order of precedence (docs/tracing.md says the same, with limits):
+//
+//   SERVER span S (pid P received a request)
+//     1. a valid `traceparent` in the request wins: S joins that trace under that parent
+//        (keeping the sampled flag and a valid `tracestate`); when the same-host CLIENT
+//        span that sent the request saw the same header, S is that CLIENT span's child
+//        instead (same trace, one more hop).
+//     2. same-host pairing: the client end of S's connection is a CLIENT span on this host
+//        (the mirrored 4-tuple, also across network namespaces): S is its child.
+//     3. otherwise S starts a trace.
+//
+//   CLIENT span C (pid P, thread T, sent a request at time t)
+//     1. a valid `traceparent` the program itself put in the request wins.
+//     2. thread causality: exactly one SERVER span of P was in flight on T at t: its child.
+//     3. event loop / hand-off: none on T, exactly one in flight in P: its child.
+//     4. ambiguous (several candidates): no parent is guessed. C starts its own trace
+//        with links to the candidates (at most max_links) and kspan.parent.ambiguous=true.
+//     5. exec'd child: P was exec'd while its parent's thread served a request: the
+//        INTERNAL `exec {executable}` span of P (see OnExec) is C's parent.
+//     6. otherwise C starts a trace.
+//
+//   Follows-from: a child CLIENT span that ends after its parent SERVER span finished its
+//   response (fire-and-forget) is moved, with everything under it, to a trace of its
+//   own, linked to that SERVER span.
+//
+// The window: a trace is exported when every span in it has ended and none changed for
+// `window_ns`. Bounds: a trace still open after `max_hold_ns` is exported as far as it
+// has ended (later spans follow at once); past `max_held_spans` / `max_held_bytes` held,
+// or `max_nodes` requests tracked, the oldest traces are flushed early. Each early flush
+// is counted by reason (kspan_traces_flushed_total).
+//
+// Single-threaded: the pipeline thread.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/metrics.h"
+#include "events/events.h"
+#include "model/span.h"
+
+namespace kspan::correlator {
+
+struct StitcherOptions {
+  // How long after a request is seen its parent is decided: events of other CPUs (the
+  // peer's write may come after our read) arrive within a drain cycle or two.
+  uint64_t reorder_slack_ns = 30'000'000;
+  // A trace whose spans have all ended is held this long for late spans, then exported.
+  uint64_t window_ns = 500'000'000;
+  // A trace with spans still running after this is exported as far as it has ended.
+  uint64_t max_hold_ns = 30'000'000'000;
+  size_t max_held_spans = 65536;
+  size_t max_held_bytes = 64u << 20;
+  // Requests tracked (running or held), across every trace.
+  size_t max_nodes = 131072;
+  size_t max_links = 8;
+};
+
+// A request seen whole: identifies the span that its record will fill.
+struct RequestSeen {
+  events::ConnKey conn;
+  uint64_t seq = 0;
+  bool server = false;
+  events::SocketTuple tuple;  // local = this process's end
+  bool tuple_known = false;
+  uint32_t tid = 0;
+  uint64_t start_ns = 0;  // first byte moved (Unix ns)
+  std::string traceparent, tracestate;
+};
+
+// What the stitcher needs of a finished request besides its span.
+struct RequestDone {
+  events::ConnKey conn;
+  uint64_t seq = 0;
+  uint32_t response_tid = 0;  // thread that moved the response's first byte; 0 if none
+};
+
+// A process exec'd (for rule 5) and its end.
+struct ExecSeen {
+  uint32_t pid = 0;
+  uint32_t parent_pid = 0;
+  uint32_t parent_tid = 0;  // the thread that forked it
+  uint64_t ts_ns = 0;
+};
+
+class Stitcher {
+ public:
+  using Emit = std::function<void(model::Span&&)>;
+  Stitcher(StitcherOptions options, metrics::Registry* metrics, Emit emit);
+  ~Stitcher();
+  Stitcher(const Stitcher&) = delete;
+  Stitcher& operator=(const Stitcher&) = delete;
+
+  void OnRequest(RequestSeen&& r);
+  // The finished span of a request. One never announced by OnRequest (or forgotten under
+  // the bounds) is exported as it is, counted.
+  void OnSpan(const RequestDone& d, model::Span&& span);
+
+  // exec'd processes: `span` is the INTERNAL span that will describe the process (its
+  // end time and exit code come in OnProcessEnd); it gets a parent by the rules above.
+  void OnExec(const ExecSeen& e, model::Span&& span);
+  // True while `pid` has an exec span waiting for its end (so the caller builds the end
+  // attributes only for those).
+  bool TracksExec(uint32_t pid) const;
+  // The process ended: its exec span (if any) ends at `ts_ns` with these attributes.
+  void OnProcessEnd(uint32_t pid, uint64_t ts_ns, std::vector<model::Attribute> attributes,
+                    std::shared_ptr<const model::Resource> resource);
+
+  // Decides parents that are due and exports traces that are due. Call after each batch
+  // of events and at least every few hundred ms; `now_ns` is Unix ns.
+  void Advance(uint64_t now_ns);
+  // Decides everything and exports every span held, running ones excepted (shutdown:
+  // the tracker has already closed every connection, so none should be left).
+  void FlushAll();
+
+  size_t nodes() const;
+  size_t held_spans() const { return held_spans_; }
+  size_t held_bytes() const { return held_bytes_; }
+
+ private:
+  struct Node;
+  struct Group;
+  struct NodeKey {
+    events::ConnKey conn;
+    uint64_t seq;
+    bool operator==(const NodeKey&) const = default;
+  };
+  struct NodeKeyHash {
+    size_t operator()(const NodeKey& k) const { return events::ConnKeyHash()(k.conn) ^ (k.seq * 0x9E3779B97F4A7C15ULL); }
+  };
+
+  Node* NewNode(const NodeKey& key);
+  void Decide(Node* n);
+  void DecideServer(Node* n);
+  void DecideClient(Node* n);
+  Node* PairedClient(const Node* server);
+  std::vector<Node*> InFlightServers(uint32_t pid, uint32_t tid, uint64_t at_ns, bool* same_thread);
+  // True when nothing decided from now on can still choose `n` as parent or peer.
+  bool Stale(const Node* n) const;
+  std::shared_ptr<Group> NewGroup(const model::TraceId& trace, uint8_t flags, std::string trace_state);
+  void Join(Node* n, Node* parent, const std::shared_ptr<Group>& g, const model::SpanId& parent_span);
+  void Complete(Node* n, model::Span&& span);
+  void CheckFollowsFrom(Node* child);
+  void MoveSubtree(Node* n, const std::shared_ptr<Group>& to);
+  void Export(Node* n);
+  void FlushGroup(Group* g, const char* reason);
+  void EnforceBounds();
+  void Erase(Node* n);
+  void EmitStandalone(model::Span&& span);
+
+  StitcherOptions options_;
+  Emit emit_;
+  uint64_t now_ns_ = 0;
+  uint64_t last_flush_scan_ns_ = 0;
+  std::unordered_map<NodeKey, std::unique_ptr<Node>, NodeKeyHash> nodes_;
+  std::unordered_map<uint32_t, Node*> exec_by_pid_;  // pid -> its exec span
+  std::vector<Node*> undecided_;
+  std::list<Node*> order_;  // every node, oldest first (max_nodes eviction)
+  // Exported nodes stay a moment as parents of children decided late: erased when due.
+  std::deque<std::pair<uint64_t, NodeKey>> retired_;
+  // SERVER nodes by pid (in-process candidates) and CLIENT nodes by their 4-tuple as the
+  // server sees it (pairing); both drop a node when it is erased.
+  std::unordered_map<uint32_t, std::vector<Node*>> servers_by_pid_;
+  std::unordered_map<std::string, std::vector<Node*>> clients_by_tuple_;
+  std::list<std::shared_ptr<Group>> groups_;  // oldest first
+  size_t held_spans_ = 0, held_bytes_ = 0;
+
+  metrics::Counter* parent_traceparent_;
+  metrics::Counter* parent_same_host_;
+  metrics::Counter* parent_thread_;
+  metrics::Counter* parent_event_loop_;
+  metrics::Counter* parent_exec_;
+  metrics::Counter* roots_;
+  metrics::Counter* ambiguous_;
+  metrics::Counter* follows_from_;
+  metrics::Counter* unannounced_;
+  metrics::Counter* flushed_complete_;
+  metrics::Counter* flushed_max_age_;
+  metrics::Counter* flushed_max_spans_;
+  metrics::Counter* flushed_max_bytes_;
+  metrics::Counter* flushed_max_nodes_;
+  metrics::Counter* flushed_shutdown_;
+  metrics::Counter* forgotten_;
+};
+
+}  // namespace kspan::correlator

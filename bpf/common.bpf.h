@@ -78,7 +78,9 @@ static __always_inline void ks_fill_header(struct kspan_event_header *h, __u32 t
   h->type = type;
   h->tgid = pid_tgid >> 32;
   h->tid = (__u32)pid_tgid;
-  h->_pad = 0;
+  __u32 tid = (__u32)pid_tgid;
+  __u32 *turn = bpf_map_lookup_elem(&ks_turns, &tid);
+  h->turn = turn ? *turn : 0;
   h->ts_ns = bpf_ktime_get_boot_ns();
 }
 

@@ -11,6 +11,7 @@
  *               (a plain array indexed by CPU: per-CPU map values are capped at 32 KiB,
  *               just under what one scratch slot needs)
  *   ks_pids     1024 x (4 + 4 + ~56)                                ~= 64 KiB
+ *   ks_turns    32768 x (4 key + 4 value + ~64 LRU/htab overhead)   ~= 2.3 MiB
  */
 #ifndef KSPAN_MAPS_BPF_H
 #define KSPAN_MAPS_BPF_H
@@ -23,6 +24,7 @@
 #define KSPAN_CONNS_MAX 65536  /* sockets and negative (non-socket) fd entries */
 #define KSPAN_STASH_MAX 16384  /* threads inside a traced syscall at once */
 #define KSPAN_PIDS_MAX 1024    /* --pid filter entries */
+#define KSPAN_TURNS_MAX 32768  /* threads whose event-loop turn is counted */
 #define KSPAN_MAX_IOV 8        /* iovecs copied from one readv/writev/sendmsg/recvmsg */
 
 #ifdef KSPAN_DEFINE_MAPS
@@ -116,6 +118,15 @@ KSPAN_EXTERN struct {
   __type(key, __u32);
   __type(value, struct ks_scratch);
 } ks_scratch SEC(".maps");
+
+/* Event-loop turns: thread id -> waits returned from (see kspan_event_header.turn). LRU:
+ * a thread that stopped waiting long ago loses its count, and its events say 0. */
+KSPAN_EXTERN struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, KSPAN_TURNS_MAX);
+  __type(key, __u32);
+  __type(value, __u32);
+} ks_turns SEC(".maps");
 
 KSPAN_EXTERN struct {
   __uint(type, BPF_MAP_TYPE_HASH);

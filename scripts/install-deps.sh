@@ -16,7 +16,7 @@ packages=(
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   # real programs the integration tests drive
-  curl python3 nginx-light iproute2 procps
+  curl python3 nodejs nginx-light iproute2 procps
   # load generators for bench/run.sh
   wrk
 )

@@ -3,6 +3,7 @@
 // that loads eBPF: where it cannot, the test fails with the loader's reason.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -120,7 +121,7 @@ class CaptureTest : public ::testing::Test {
 };
 
 TEST_F(CaptureTest, AllProgramsAttach) {
-  EXPECT_EQ(source_->attached_programs(), 27);
+  EXPECT_EQ(source_->attached_programs(), 34);
   EXPECT_TRUE(source_->missing_hooks().empty());
 }
 
@@ -296,6 +297,28 @@ TEST_F(CaptureTest, OtherProcessesAreFilteredOut) {
   for (const auto& d : cap_.data) EXPECT_EQ(d.key.pid, static_cast<uint32_t>(getpid()));
 }
 
+// Every wait (here poll) starts a new event-loop turn for the thread; events between two
+// waits carry the same turn.
+TEST_F(CaptureTest, WaitsCountEventLoopTurns) {
+  Pair p;
+  ASSERT_NO_FATAL_FAILURE(MakePair(&p));
+  pollfd pfd{p.client, POLLOUT, 0};
+  ASSERT_EQ(poll(&pfd, 1, 0), 1);
+  ASSERT_EQ(write(p.client, "a", 1), 1);
+  ASSERT_EQ(write(p.client, "b", 1), 1);
+  ASSERT_EQ(poll(&pfd, 1, 0), 1);
+  ASSERT_EQ(write(p.client, "c", 1), 1);
+  std::vector<const events::DataEvent*> out;
+  ASSERT_TRUE(PollUntil([&] {
+    out = DataFor(OpenFor(p.client) ? OpenFor(p.client)->key : ConnKey{}, events::Direction::kEgress);
+    return out.size() >= 3;
+  }));
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_NE(out[0]->turn, 0u);
+  EXPECT_EQ(out[1]->turn, out[0]->turn) << "no wait between the two writes";
+  EXPECT_EQ(out[2]->turn, out[0]->turn + 1) << "one poll in between";
+}
+
 TEST_F(CaptureTest, KernelCountersCountEvents) {
   Pair p;
   ASSERT_NO_FATAL_FAILURE(MakePair(&p));
@@ -347,8 +370,8 @@ TEST(CaptureLifecycle, DestroyingTheSourceDetachesEverything) {
     const auto during = testing::KspanObjectsInKernel();
     ours.programs = testing::Added(before.programs, during.programs);
     ours.links = testing::Added(before.links, during.links);
-    EXPECT_EQ(ours.programs.size(), 27u);
-    EXPECT_EQ(ours.links.size(), 27u);
+    EXPECT_EQ(ours.programs.size(), 34u);
+    EXPECT_EQ(ours.links.size(), 34u);
   }
   const auto after = testing::KspanObjectsInKernel();
   const auto programs_left = testing::StillThere(ours.programs, after.programs);

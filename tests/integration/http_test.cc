@@ -378,8 +378,8 @@ KernelObjects StartAndInventory(KspanAgent* agent) {
   EXPECT_TRUE(agent->Start()) << agent->Logs();
   const auto during = KspanObjectsInKernel();
   KernelObjects ours{Added(before.programs, during.programs), Added(before.links, during.links)};
-  EXPECT_EQ(ours.programs.size(), 27u);
-  EXPECT_EQ(ours.links.size(), 27u);
+  EXPECT_EQ(ours.programs.size(), 34u);
+  EXPECT_EQ(ours.links.size(), 34u);
   return ours;
 }
 

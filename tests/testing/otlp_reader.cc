@@ -35,6 +35,14 @@ int64_t FlatSpan::Int(const std::string& key) const {
   return v.is_string() ? std::stoll(v.get<std::string>()) : v.get<int64_t>();
 }
 
+bool FlatSpan::Bool(const std::string& key) const {
+  auto it = attributes.find(key);
+  if (it == attributes.end() || !it->second.contains("boolValue") || !it->second["boolValue"].is_boolean()) {
+    return false;
+  }
+  return it->second["boolValue"].get<bool>();
+}
+
 std::string FlatSpan::ResourceStr(const std::string& key) const {
   auto it = resource.find(key);
   if (it == resource.end() || !it->second.contains("stringValue")) return "";
@@ -65,6 +73,7 @@ std::vector<FlatSpan> ReadSpans(const std::string& path) {
           fs.trace_state = s.value("traceState", "");
           fs.name = s.value("name", "");
           fs.kind = s.value("kind", 0);
+          if (s.contains("flags") && s["flags"].is_number_unsigned()) fs.flags = s["flags"].get<uint32_t>();
           fs.start_ns = U64(s.value("startTimeUnixNano", nlohmann::json("0")));
           fs.end_ns = U64(s.value("endTimeUnixNano", nlohmann::json("0")));
           if (s.contains("status")) {
@@ -73,6 +82,18 @@ std::vector<FlatSpan> ReadSpans(const std::string& path) {
           }
           fs.attributes = Attributes(s.value("attributes", nlohmann::json()));
           fs.resource = resource;
+          for (const auto& l : s.value("links", nlohmann::json::array())) {
+            if (!l.is_object()) {
+              ADD_FAILURE() << "a link that is not an object: " << l.dump();
+              continue;
+            }
+            FlatLink fl;
+            fl.trace_id = l.value("traceId", "");
+            fl.span_id = l.value("spanId", "");
+            fl.trace_state = l.value("traceState", "");
+            fl.attributes = Attributes(l.value("attributes", nlohmann::json()));
+            fs.links.push_back(std::move(fl));
+          }
           out.push_back(std::move(fs));
         }
       }

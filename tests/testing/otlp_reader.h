@@ -10,17 +10,26 @@
 
 namespace kspan::testing {
 
+// One entry of a span's "links": another span this one relates to without being its child.
+struct FlatLink {
+  std::string trace_id, span_id, trace_state;
+  std::map<std::string, nlohmann::json> attributes;  // the AnyValue object
+};
+
 struct FlatSpan {
   std::string trace_id, span_id, parent_span_id, trace_state, name;
   int kind = 0;
+  uint32_t flags = 0;  // the OTLP span "flags": W3C trace flags in bits 0-7
   uint64_t start_ns = 0, end_ns = 0;
   int status_code = 0;
   std::string status_message;
   std::map<std::string, nlohmann::json> attributes;  // the AnyValue object
   std::map<std::string, nlohmann::json> resource;
+  std::vector<FlatLink> links;
 
   std::string Str(const std::string& key) const;   // stringValue or ""
   int64_t Int(const std::string& key) const;       // intValue or -1
+  bool Bool(const std::string& key) const;         // boolValue, false when absent or not a bool
   bool Has(const std::string& key) const { return attributes.count(key) > 0; }
   std::string ResourceStr(const std::string& key) const;
 };

@@ -13,6 +13,7 @@ TEST(AbiLayout, EventHeader) {
   EXPECT_EQ(offsetof(kspan_event_header, type), 0u);
   EXPECT_EQ(offsetof(kspan_event_header, tgid), 4u);
   EXPECT_EQ(offsetof(kspan_event_header, tid), 8u);
+  EXPECT_EQ(offsetof(kspan_event_header, turn), 12u);
   EXPECT_EQ(offsetof(kspan_event_header, ts_ns), 16u);
 }
 

@@ -36,6 +36,7 @@ std::vector<uint8_t> DataRecord(const std::string& payload, uint32_t total, uint
   e.hdr.type = KSPAN_EV_DATA;
   e.hdr.tgid = 42;
   e.hdr.tid = 43;
+  e.hdr.turn = 17;
   e.hdr.ts_ns = 500;
   e.conn = {42, 7, 9};
   e.enter_ns = 400;
@@ -57,6 +58,7 @@ TEST(Decode, DataEventFieldsAndClock) {
   const DataEvent& e = r.data[0];
   EXPECT_EQ(e.key, (ConnKey{42, 7, 9}));
   EXPECT_EQ(e.tid, 43u);
+  EXPECT_EQ(e.turn, 17u);
   EXPECT_EQ(e.enter_ns, 1'000'000'400u);
   EXPECT_EQ(e.exit_ns, 1'000'000'500u);
   EXPECT_EQ(e.position, 1000u);

@@ -176,6 +176,72 @@ TEST_F(StitcherTest, SeveralInFlightIsAmbiguousLinksNoParent) {
   EXPECT_EQ(Count("kspan_stitch_ambiguous_total"), 1u);
 }
 
+// node: one thread reads two requests in one loop turn and calls out for each; then a
+// second call is made in the turn that read the first call's response.
+TEST_F(StitcherTest, LoopTurnPicksTheRequestReadLastBeforeTheCall) {
+  auto read = [&](int fd, uint64_t at_ms, uint32_t turn) {
+    RequestSeen r;
+    r.conn = {10, fd, 1};
+    r.seq = 1;
+    r.server = true;
+    r.tuple = Tuple("127.0.0.1", 8000, "127.0.0.1", static_cast<uint16_t>(40000 + fd));
+    r.tuple_known = true;
+    r.tid = r.end_tid = 11;
+    r.turn = r.end_turn = turn;
+    r.start_ns = r.end_ns = kT0 + at_ms * kMs;
+    stitcher_->OnRequest(std::move(r));
+    return r.conn;
+  };
+  auto call = [&](int fd, uint64_t connect_ms, uint32_t turn, uint64_t write_ms) {
+    RequestSeen r;
+    r.conn = {10, fd, 1};
+    r.seq = 1;
+    r.tuple = Tuple("127.0.0.1", static_cast<uint16_t>(50000 + fd), "10.0.0.9", 80);
+    r.tuple_known = true;
+    r.tid = 11;
+    r.turn = turn + 1;  // the write comes in a later turn, once connected
+    r.start_ns = r.end_ns = kT0 + write_ms * kMs;
+    r.open_ns = kT0 + connect_ms * kMs;
+    r.open_tid = 11;
+    r.open_turn = turn;
+    stitcher_->OnRequest(std::move(r));
+    return r.conn;
+  };
+  auto s1 = read(4, 1, 5);
+  auto c1 = call(20, 2, 5, 6);  // connected right after s1 was read
+  auto s2 = read(7, 3, 5);
+  auto c2 = call(21, 4, 5, 7);  // right after s2
+  At(100);
+  // c1's response comes back in turn 9; the handler of s1 calls again in that turn.
+  model::Span c1span;
+  c1span.name = "c1";
+  c1span.start_time_unix_nano = kT0 + 6 * kMs;
+  c1span.end_time_unix_nano = kT0 + 20 * kMs;
+  stitcher_->OnSpan({.conn = c1, .seq = 1, .response_tid = 11, .response_turn = 9, .response_start_ns = kT0 + 20 * kMs,
+                     .response_end_tid = 11, .response_end_turn = 9, .response_end_ns = kT0 + 20 * kMs},
+                    std::move(c1span));
+  RequestSeen again;
+  again.conn = {10, 22, 1};
+  again.seq = 2;  // a pooled connection: its write is its first act
+  again.tuple = Tuple("127.0.0.1", 50022, "10.0.0.9", 80);
+  again.tuple_known = true;
+  again.tid = 11;
+  again.turn = 9;
+  again.start_ns = kT0 + 21 * kMs;
+  stitcher_->OnRequest(std::move(again));
+  At(200);
+  Done(c2, "c2", 7, 30);
+  Done({10, 22, 1}, "again", 21, 25, 0, 2);
+  Done(s1, "s1", 1, 40);
+  Done(s2, "s2", 3, 41);
+  At(2000);
+  EXPECT_EQ(Out("c1").parent_span_id, Out("s1").span_id);
+  EXPECT_EQ(Out("c2").parent_span_id, Out("s2").span_id);
+  EXPECT_EQ(Out("again").parent_span_id, Out("s1").span_id) << "continues the response it followed";
+  EXPECT_EQ(Count("kspan_stitch_parents_total", {{"rule", "loop_turn"}}), 3u);
+  EXPECT_EQ(Count("kspan_stitch_ambiguous_total"), 0u);
+}
+
 TEST_F(StitcherTest, AServerThatAnsweredIsNoLongerACandidate) {
   auto s1 = Request(true, 10, 4, 11, 1, Tuple("127.0.0.1", 8000, "127.0.0.1", 40000));
   Done(s1, "s1", 1, 2, 11);

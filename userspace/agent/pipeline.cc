@@ -98,7 +98,14 @@ void Pipeline::OnRequest(const conntrack::ConnInfo& conn, protocols::http1::Requ
   r.tuple = conn.tuple;
   r.tuple_known = conn.tuple_known;
   r.tid = request.tid;
+  r.turn = request.turn;
   r.start_ns = request.start_ns;
+  r.end_ns = request.end_ns;
+  r.end_tid = request.end_tid;
+  r.end_turn = request.end_turn;
+  r.open_ns = conn.open_ns;
+  r.open_tid = conn.open_tid;
+  r.open_turn = conn.open_turn;
   r.traceparent = std::move(request.traceparent);
   r.tracestate = std::move(request.tracestate);
   stitcher_.OnRequest(std::move(r));
@@ -111,7 +118,16 @@ void Pipeline::OnRecord(const conntrack::ConnInfo& conn, protocols::http1::Recor
   ctx.pid = conn.key.pid;
   model::Span span =
       correlator::BuildHttpSpan(record, ctx, processes_.ResourceFor(conn.key.pid), options_.http_spans);
-  stitcher_.OnSpan({.conn = conn.key, .seq = record.seq, .response_tid = record.response.tid}, std::move(span));
+  const protocols::http1::Message& resp = record.response;
+  stitcher_.OnSpan({.conn = conn.key,
+                    .seq = record.seq,
+                    .response_tid = resp.tid,
+                    .response_turn = resp.turn,
+                    .response_start_ns = resp.start_ns,
+                    .response_end_tid = resp.end_tid,
+                    .response_end_turn = resp.end_turn,
+                    .response_end_ns = resp.end_ns},
+                   std::move(span));
 }
 
 }  // namespace kspan::agent

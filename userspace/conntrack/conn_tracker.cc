@@ -67,6 +67,11 @@ void ConnTracker::OnOpen(const events::ConnOpenEvent& e) {
   c.info.tuple = e.tuple;
   c.info.tuple_known = true;
   c.saw_start = !e.midstream;
+  if (c.saw_start) {
+    c.info.open_ns = e.ts_ns;
+    c.info.open_tid = e.tid;
+    c.info.open_turn = e.turn;
+  }
 }
 
 void ConnTracker::OnData(const events::DataEvent& e) {
@@ -86,7 +91,8 @@ void ConnTracker::OnData(const events::DataEvent& e) {
   acct.start = std::min(acct.start, e.position);
 
   const bool egress = e.direction == Direction::kEgress;
-  const ChunkView chunk{egress, e.position, e.data, e.total_len, egress ? e.enter_ns : e.exit_ns, e.exit_ns, e.tid};
+  const ChunkView chunk{egress,   e.position, e.data, e.total_len, egress ? e.enter_ns : e.exit_ns,
+                        e.exit_ns, e.tid,      e.turn};
   if (c.protocol == Protocol::kHttp1) {
     Feed(c, chunk);  // the common case: no copy here, the stream copies what it keeps
     return;
@@ -114,7 +120,7 @@ void ConnTracker::OnData(const events::DataEvent& e) {
 }
 
 void ConnTracker::Feed(Conn& c, const ChunkView& h) {
-  c.http->AddData(h.egress, h.position, h.data, h.total_len, h.first_ns, h.last_ns, h.tid);
+  c.http->AddData(h.egress, h.position, h.data, h.total_len, h.first_ns, h.last_ns, h.tid, h.turn);
   if (!c.dirty) {
     c.dirty = true;
     dirty_.push_back(c.info.key);

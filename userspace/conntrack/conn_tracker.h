@@ -34,6 +34,10 @@ struct ConnInfo {
   events::SocketTuple tuple;
   bool tuple_known = false;  // false when the open event was lost
   bool role_inferred = false;
+  // The connect/accept that opened it, when seen: time, thread and its event-loop turn.
+  uint64_t open_ns = 0;
+  uint32_t open_tid = 0;
+  uint32_t open_turn = 0;
 };
 
 struct TrackerOptions {
@@ -97,6 +101,7 @@ class ConnTracker {
     uint32_t total_len;
     uint64_t first_ns, last_ns;
     uint32_t tid;
+    uint32_t turn;
   };
   // A chunk held (copied) while the protocol is undecided.
   struct HeldChunk {

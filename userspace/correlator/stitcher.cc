@@ -63,6 +63,9 @@ struct Stitcher::Node {
   std::optional<model::TraceParent> incoming;
   std::string traceparent_raw, tracestate;
   uint32_t exec_parent_pid = 0, exec_parent_tid = 0;
+  // The act that starts a CLIENT call, for rule 4: its thread, turn and time.
+  uint32_t act_tid = 0, act_turn = 0;
+  uint64_t act_ns = 0;
 
   model::SpanId span_id;
   bool decided = false, complete = false, exported = false, paired = false;
@@ -86,6 +89,7 @@ Stitcher::Stitcher(StitcherOptions options, metrics::Registry* m, Emit emit)
   parent_same_host_ = parent("same_host");
   parent_thread_ = parent("thread");
   parent_event_loop_ = parent("event_loop");
+  parent_loop_turn_ = parent("loop_turn");
   parent_exec_ = parent("exec");
   roots_ = m->GetCounter("kspan_stitch_roots_total");
   ambiguous_ = m->GetCounter("kspan_stitch_ambiguous_total");
@@ -137,6 +141,19 @@ void Stitcher::OnRequest(RequestSeen&& r) {
   n->tid = r.tid;
   n->start_ns = r.start_ns;
   n->arrival_ns = std::max(n->arrival_ns, r.start_ns);
+  if (r.server) {
+    // What the thread read: the handler runs after the request's last byte.
+    NoteActivity(r.tid, r.turn, r.start_ns, n->key);
+    NoteActivity(r.end_tid, r.end_turn, r.end_ns, n->key);
+  } else if (r.open_ns != 0 && r.seq == 1) {
+    n->act_tid = r.open_tid;
+    n->act_turn = r.open_turn;
+    n->act_ns = r.open_ns;
+  } else {
+    n->act_tid = r.tid;
+    n->act_turn = r.turn;
+    n->act_ns = r.start_ns;
+  }
   if (r.tuple_known) {
     n->pair_key = r.server ? ServerViewKey(r.tuple.local, r.tuple.remote) : ServerViewKey(r.tuple.remote, r.tuple.local);
   }
@@ -155,8 +172,14 @@ void Stitcher::OnSpan(const RequestDone& d, model::Span&& span) {
     EmitStandalone(std::move(span));
     return;
   }
-  it->second->response_tid = d.response_tid;
-  Complete(it->second.get(), std::move(span));
+  Node* n = it->second.get();
+  n->response_tid = d.response_tid;
+  if (n->kind == Kind::kClient) {
+    // A response read is an event a loop turn continues (rule 4).
+    NoteActivity(d.response_tid, d.response_turn, d.response_start_ns, n->key);
+    NoteActivity(d.response_end_tid, d.response_end_turn, d.response_end_ns, n->key);
+  }
+  Complete(n, std::move(span));
 }
 
 void Stitcher::OnExec(const ExecSeen& e, model::Span&& span) {
@@ -229,6 +252,13 @@ void Stitcher::Advance(uint64_t now_ns) {
     for (Node* n : now_due) Decide(n);
   }
 
+  if (now_ns - last_activity_prune_ns_ >= 1'000'000'000) {
+    last_activity_prune_ns_ = now_ns;
+    for (auto it = activity_.begin(); it != activity_.end();) {
+      const bool old = it->second.empty() || it->second.back().ns + 10'000'000'000ull < now_ns;
+      it = old ? activity_.erase(it) : std::next(it);
+    }
+  }
   while (!retired_.empty() && retired_.front().first <= now_ns) {
     auto it = nodes_.find(retired_.front().second);
     if (it != nodes_.end() && it->second->exported) Erase(it->second.get());
@@ -369,6 +399,34 @@ void Stitcher::DecideServer(Node* n) {
   servers_by_pid_[n->pid].push_back(n);
 }
 
+void Stitcher::NoteActivity(uint32_t tid, uint32_t turn, uint64_t ns, const NodeKey& node) {
+  if (turn == 0 || tid == 0) return;  // not an event loop
+  auto& log = activity_[tid];
+  if (!log.empty() && log.back().turn == turn && log.back().ns == ns && log.back().node == node) return;
+  log.push_back({ns, turn, node});
+  if (log.size() > 256) log.pop_front();  // a loop turn that read more is ambiguous anyway
+}
+
+Stitcher::Node* Stitcher::ParentByLoopTurn(const Node* client, const std::vector<Node*>& candidates) {
+  if (client->act_turn == 0) return nullptr;
+  auto it = activity_.find(client->act_tid);
+  if (it == activity_.end()) return nullptr;
+  // The last read of the same turn before the call's first act.
+  const Activity* last = nullptr;
+  for (const Activity& a : it->second) {
+    if (a.turn != client->act_turn || a.ns > client->act_ns) continue;
+    if (!last || a.ns >= last->ns) last = &a;
+  }
+  if (!last) return nullptr;
+  auto n = nodes_.find(last->node);
+  if (n == nodes_.end()) return nullptr;
+  Node* read = n->second.get();
+  // A request read: that request. A response read: the request its call was made for.
+  Node* owner = read->kind == Kind::kServer ? read : (read->in_process_parent ? read->parent : nullptr);
+  if (owner && std::find(candidates.begin(), candidates.end(), owner) != candidates.end()) return owner;
+  return nullptr;
+}
+
 bool Stitcher::Stale(const Node* n) const {
   return n->complete && n->end_ns + 4 * options_.reorder_slack_ns < now_ns_;
 }
@@ -400,10 +458,15 @@ void Stitcher::DecideClient(Node* n) {
   }
   bool same_thread = false;
   std::vector<Node*> candidates = InFlightServers(n->pid, n->tid, n->start_ns, &same_thread);
+  Node* chosen = nullptr;
   if (candidates.size() == 1) {
+    chosen = candidates[0];
     (same_thread ? parent_thread_ : parent_event_loop_)->Add();
-    Node* s = candidates[0];
-    Join(n, s, s->group, s->span_id);
+  } else if (candidates.size() > 1 && (chosen = ParentByLoopTurn(n, candidates)) != nullptr) {
+    parent_loop_turn_->Add();
+  }
+  if (chosen) {
+    Join(n, chosen, chosen->group, chosen->span_id);
     n->in_process_parent = true;
     return;
   }

@@ -19,11 +19,16 @@
 //     1. a valid `traceparent` the program itself put in the request wins.
 //     2. thread causality: exactly one SERVER span of P was in flight on T at t: its child.
 //     3. event loop / hand-off: none on T, exactly one in flight in P: its child.
-//     4. ambiguous (several candidates): no parent is guessed. C starts its own trace
-//        with links to the candidates (at most max_links) and kspan.parent.ambiguous=true.
-//     5. exec'd child: P was exec'd while its parent's thread served a request: the
+//     4. loop turn: several candidates, but T is an event loop (it waits in epoll/poll/
+//        select): the work between two waits continues what that wait delivered, so C's
+//        first act (the connect of a new connection, else the request write) belongs to
+//        the request whose bytes T read last before it in the same turn, either a
+//        candidate's request or the response of an earlier call made for a candidate.
+//     5. ambiguous (still several): no parent is guessed. C starts its own trace with
+//        links to the candidates (at most max_links) and kspan.parent.ambiguous=true.
+//     6. exec'd child: P was exec'd while its parent's thread served a request: the
 //        INTERNAL `exec {executable}` span of P (see OnExec) is C's parent.
-//     6. otherwise C starts a trace.
+//     7. otherwise C starts a trace.
 //
 //   Follows-from: a child CLIENT span that ends after its parent SERVER span finished its
 //   response (fire-and-forget) is moved, with everything under it, to a trace of its
@@ -77,7 +82,15 @@ struct RequestSeen {
   events::SocketTuple tuple;  // local = this process's end
   bool tuple_known = false;
   uint32_t tid = 0;
+  uint32_t turn = 0;      // tid's event-loop turn then (0: unknown)
   uint64_t start_ns = 0;  // first byte moved (Unix ns)
+  uint64_t end_ns = 0;    // last byte moved, by end_tid in end_turn
+  uint32_t end_tid = 0;
+  uint32_t end_turn = 0;
+  // CLIENT, first request of a connection seen from its connect: the connect.
+  uint64_t open_ns = 0;
+  uint32_t open_tid = 0;
+  uint32_t open_turn = 0;
   std::string traceparent, tracestate;
 };
 
@@ -86,6 +99,11 @@ struct RequestDone {
   events::ConnKey conn;
   uint64_t seq = 0;
   uint32_t response_tid = 0;  // thread that moved the response's first byte; 0 if none
+  uint32_t response_turn = 0;
+  uint64_t response_start_ns = 0;
+  uint32_t response_end_tid = 0;  // and its last byte
+  uint32_t response_end_turn = 0;
+  uint64_t response_end_ns = 0;
 };
 
 // A process exec'd (for rule 5) and its end.
@@ -147,6 +165,14 @@ class Stitcher {
   void DecideServer(Node* n);
   void DecideClient(Node* n);
   Node* PairedClient(const Node* server);
+  // What a thread of an event loop read, turn by turn (see rule 4).
+  struct Activity {
+    uint64_t ns;
+    uint32_t turn;
+    NodeKey node;
+  };
+  void NoteActivity(uint32_t tid, uint32_t turn, uint64_t ns, const NodeKey& node);
+  Node* ParentByLoopTurn(const Node* client, const std::vector<Node*>& candidates);
   std::vector<Node*> InFlightServers(uint32_t pid, uint32_t tid, uint64_t at_ns, bool* same_thread);
   // True when nothing decided from now on can still choose `n` as parent or peer.
   bool Stale(const Node* n) const;
@@ -171,6 +197,8 @@ class Stitcher {
   std::list<Node*> order_;  // every node, oldest first (max_nodes eviction)
   // Exported nodes stay a moment as parents of children decided late: erased when due.
   std::deque<std::pair<uint64_t, NodeKey>> retired_;
+  std::unordered_map<uint32_t, std::deque<Activity>> activity_;  // by thread, oldest first
+  uint64_t last_activity_prune_ns_ = 0;
   // SERVER nodes by pid (in-process candidates) and CLIENT nodes by their 4-tuple as the
   // server sees it (pairing); both drop a node when it is erased.
   std::unordered_map<uint32_t, std::vector<Node*>> servers_by_pid_;
@@ -182,6 +210,7 @@ class Stitcher {
   metrics::Counter* parent_same_host_;
   metrics::Counter* parent_thread_;
   metrics::Counter* parent_event_loop_;
+  metrics::Counter* parent_loop_turn_;
   metrics::Counter* parent_exec_;
   metrics::Counter* roots_;
   metrics::Counter* ambiguous_;

@@ -85,6 +85,7 @@ DecodeResult DecodeRecord(const void* data, size_t size, const BootClock& clock,
       DataEvent e;
       e.key = {raw.conn.tgid, raw.conn.fd, raw.conn.generation};
       e.tid = raw.hdr.tid;
+      e.turn = raw.hdr.turn;
       e.enter_ns = clock.ToUnixNs(raw.enter_ns);
       e.exit_ns = clock.ToUnixNs(raw.hdr.ts_ns);
       e.direction = raw.direction == KSPAN_DIR_EGRESS ? Direction::kEgress : Direction::kIngress;
@@ -103,6 +104,7 @@ DecodeResult DecodeRecord(const void* data, size_t size, const BootClock& clock,
       ConnOpenEvent e;
       e.key = {raw.conn.tgid, raw.conn.fd, raw.conn.generation};
       e.tid = raw.hdr.tid;
+      e.turn = raw.hdr.turn;
       e.ts_ns = clock.ToUnixNs(raw.hdr.ts_ns);
       e.role = static_cast<Role>(raw.role <= 2 ? raw.role : 0);
       e.midstream = (raw.flags & KSPAN_CONN_F_MIDSTREAM) != 0;

@@ -50,6 +50,7 @@ struct SocketTuple {
 struct ConnOpenEvent {
   ConnKey key;
   uint32_t tid = 0;
+  uint32_t turn = 0;  // see DataEvent::turn
   uint64_t ts_ns = 0;
   Role role = Role::kUnknown;
   bool midstream = false;  // first seen in a data syscall; open before kspan, or missed
@@ -59,6 +60,9 @@ struct ConnOpenEvent {
 struct DataEvent {
   ConnKey key;
   uint32_t tid = 0;
+  // The thread's event-loop turn: waits (epoll/poll/select) it had returned from, 0 if it
+  // never waited. Same non-zero turn of one thread = between the same two waits.
+  uint32_t turn = 0;
   uint64_t enter_ns = 0;  // syscall entry
   uint64_t exit_ns = 0;   // syscall exit
   Direction direction = Direction::kEgress;

@@ -90,7 +90,10 @@ struct kspan_event_header {
   __u32 type;  /* enum kspan_event_type */
   __u32 tgid;  /* process id */
   __u32 tid;   /* thread id */
-  __u32 _pad;
+  __u32 turn;  /* event-loop turn of the thread: how many waits (epoll_wait, poll, select
+                * and their variants) it had returned from, mod 2^32; 0 = it never waited
+                * since kspan started. Two events of one thread with the same non-zero
+                * turn happened between the same two waits. */
   __u64 ts_ns; /* CLOCK_BOOTTIME ns; for syscalls, the exit */
 };
 

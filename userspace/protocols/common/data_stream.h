@@ -33,6 +33,7 @@ struct ChunkTiming {
   uint64_t first_ns = 0;
   uint64_t last_ns = 0;
   uint32_t tid = 0;
+  uint32_t turn = 0;  // the thread's event-loop turn (events::DataEvent::turn)
 };
 
 class DataStream {

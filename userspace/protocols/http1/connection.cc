@@ -77,6 +77,9 @@ struct Connection::Impl {
       r.start_ns = m.start_ns;
       r.end_ns = m.end_ns;
       r.tid = m.tid;
+      r.turn = m.turn;
+      r.end_tid = m.end_tid;
+      r.end_turn = m.end_turn;
       r.traceparent = std::string(m.Header("traceparent"));
       if (!r.traceparent.empty()) r.tracestate = std::string(m.Header("tracestate"));
       announced_seq = it->seq;
@@ -134,13 +137,13 @@ Connection::Connection(bool egress_is_request, const Limits& limits)
 Connection::~Connection() = default;
 
 void Connection::AddData(bool egress, uint64_t position, std::string_view captured, uint32_t total_len,
-                         uint64_t first_ns, uint64_t last_ns, uint32_t tid) {
+                         uint64_t first_ns, uint64_t last_ns, uint32_t tid, uint32_t turn) {
   Impl& c = *impl_;
   // Bytes may still come after Close() (events from another CPU): taken until the drain
   // that finalises the connection.
   if (c.finalized || c.upgraded) return;
   StreamParser<Protocol>& parser = egress == c.egress_is_request ? c.requests : c.responses;
-  parser.stream().Add(position, captured, total_len, ChunkTiming{first_ns, last_ns, tid});
+  parser.stream().Add(position, captured, total_len, ChunkTiming{first_ns, last_ns, tid, turn});
   // Parse early rather than let a busy connection hit the buffer cap between drains;
   // records wait in `ready` for the next Drain().
   if (parser.stream().under_pressure()) c.Run(false);

@@ -54,7 +54,7 @@ class Connection {
   // a hole of known size). Chunks may arrive out of order (threads on several CPUs);
   // overlapping or duplicate chunks are ignored. first_ns/last_ns: see Message.
   void AddData(bool egress, uint64_t position, std::string_view captured, uint32_t total_len,
-               uint64_t first_ns, uint64_t last_ns, uint32_t tid);
+               uint64_t first_ns, uint64_t last_ns, uint32_t tid, uint32_t turn = 0);
 
   // The connection closed: a response delimited by close is complete, and requests
   // without a response are returned as Records with response_missing set.

@@ -45,9 +45,12 @@ struct Protocol {
   static void SetStart(Frame* frame, const ChunkTiming& t) {
     frame->msg.start_ns = t.first_ns;
     frame->msg.tid = t.tid;
+    frame->msg.turn = t.turn;
   }
   static void FinishFrame(MessageType type, Frame* frame, const ChunkTiming& last, State* state) {
     frame->msg.end_ns = last.last_ns;
+    frame->msg.end_tid = last.tid;
+    frame->msg.end_turn = last.turn;
     http1::FinishFrame(type, frame, state);
   }
   static bool EndsStream(const Frame& frame) { return frame.ends_stream; }

@@ -36,8 +36,12 @@ struct Message {
   // message; the first is the entry of a send or the exit of a receive.
   uint64_t start_ns = 0;
   uint64_t end_ns = 0;
-  // Thread that moved the first byte.
+  // Thread that moved the first byte, and its event-loop turn (0: unknown); the same for
+  // the last byte.
   uint32_t tid = 0;
+  uint32_t turn = 0;
+  uint32_t end_tid = 0;
+  uint32_t end_turn = 0;
 
   // The value of the first header with this name (ASCII case-insensitive), or empty.
   std::string_view Header(std::string_view name) const;
@@ -52,6 +56,9 @@ struct RequestStart {
   uint64_t start_ns = 0;   // as Message::start_ns / end_ns / tid of the request
   uint64_t end_ns = 0;
   uint32_t tid = 0;
+  uint32_t turn = 0;
+  uint32_t end_tid = 0;
+  uint32_t end_turn = 0;
   std::string traceparent;  // the headers as sent, empty when absent
   std::string tracestate;
 };

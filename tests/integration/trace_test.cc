@@ -11,6 +11,7 @@
 // path, so the spans of one request are found without trusting the ids under test.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <functional>
@@ -548,6 +549,110 @@ TEST_F(TraceStitching, FireAndForget) {
     EXPECT_TRUE(LinksTo(client, server)) << Describe(&client) << " / " << Describe(&server);
     EXPECT_TRUE(IsChildOf(down, client)) << Describe(&down) << " / " << Describe(&client);
   }
+}
+
+// ---- F: two network namespaces joined by a veth pair -----------------------------------
+
+// Two network namespaces of this test, a veth pair between them, and the processes run
+// inside: the destructor kills the processes first (a namespace with a process left in it
+// outlives `ip netns del`), then deletes both namespaces, which also destroys the veth.
+struct NetnsPair {
+  std::string a, b;  // namespace names
+  std::vector<std::unique_ptr<Subprocess>> procs;
+  std::vector<std::string> created;  // the namespaces actually added
+  ~NetnsPair() {
+    procs.clear();  // each Subprocess kills its whole process group
+    for (const auto& ns : created) {
+      auto r = RunCommand({"ip", "netns", "del", ns}, std::chrono::seconds(10));
+      if (r.exit_code != 0) std::cerr << "ip netns del " << ns << " failed: " << r.err << "\n";
+    }
+  }
+};
+
+TEST_F(TraceStitching, TwoNetworkNamespacesOneTrace) {
+  const auto kIpTimeout = std::chrono::seconds(10);
+  const std::string pid = std::to_string(getpid()), short_pid = std::to_string(getpid() % 100000);
+  NetnsPair net;
+  net.a = "ks-a-" + pid;
+  net.b = "ks-b-" + pid;
+  const std::string veth_a = "ksa" + short_pid, veth_b = "ksb" + short_pid;  // <= 15 chars
+  const std::string addr_a = "10.213.0.1", addr_b = "10.213.0.2";
+
+  auto ip = [&](const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {"ip"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = RunCommand(argv, kIpTimeout);
+    std::string cmd;
+    for (const auto& a : argv) cmd += a + " ";
+    EXPECT_EQ(r.exit_code, 0) << cmd << "\n" << r.err;
+    return r.exit_code == 0;
+  };
+  for (const auto& ns : {net.a, net.b}) {
+    ASSERT_TRUE(ip({"netns", "add", ns}));
+    net.created.push_back(ns);
+  }
+  // Both ends are created inside the namespaces: nothing ever appears in the host's.
+  ASSERT_TRUE(ip({"link", "add", veth_a, "netns", net.a, "type", "veth", "peer", "name", veth_b, "netns", net.b}));
+  ASSERT_TRUE(ip({"-n", net.a, "addr", "add", addr_a + "/24", "dev", veth_a}));
+  ASSERT_TRUE(ip({"-n", net.b, "addr", "add", addr_b + "/24", "dev", veth_b}));
+  ASSERT_TRUE(ip({"-n", net.a, "link", "set", "lo", "up"}));
+  ASSERT_TRUE(ip({"-n", net.b, "link", "set", "lo", "up"}));
+  ASSERT_TRUE(ip({"-n", net.a, "link", "set", veth_a, "up"}));
+  ASSERT_TRUE(ip({"-n", net.b, "link", "set", veth_b, "up"}));
+
+  // tier_service.py only binds 127.0.0.1: ns B serves files with python's http.server on
+  // its veth address, and ns A just runs curl.
+  constexpr int kRequests = 5;
+  const std::string www = dir_ + "/www";
+  ASSERT_TRUE(RunCommand({"mkdir", "-p", www}, kIpTimeout).exit_code == 0);
+  for (int i = 0; i < kRequests; ++i) std::ofstream(www + "/file" + std::to_string(i) + ".txt") << "file " << i << "\n";
+  const int port = FreePort();  // any port is free in a fresh namespace
+  const std::string port_s = std::to_string(port);
+  net.procs.push_back(std::make_unique<Subprocess>());
+  Subprocess& server = *net.procs.back();
+  ASSERT_TRUE(server.Start({"ip", "netns", "exec", net.b, "/usr/bin/python3", "-m", "http.server", port_s, "--bind",
+                            addr_b, "--directory", www},
+                           {{"OTEL_SERVICE_NAME", "netns-b-server"}}));
+  // Listening in ns B (WaitForPort would probe the test's own namespace); ss opens no
+  // connection, so the probe makes no span.
+  const bool listening = WaitFor(
+      [&] {
+        if (!server.Running()) return false;
+        auto r = RunCommand({"ip", "netns", "exec", net.b, "ss", "-Hltn", "sport", "=", ":" + port_s}, kIpTimeout);
+        return r.exit_code == 0 && r.out.find(addr_b + ":" + port_s) != std::string::npos;
+      },
+      std::chrono::seconds(10));
+  ASSERT_TRUE(listening && server.Running()) << "http.server in " << net.b << " did not start:\n" << server.Stderr();
+
+  std::vector<std::string> paths;
+  for (int i = 0; i < kRequests; ++i) {
+    paths.push_back("/file" + std::to_string(i) + ".txt");
+    auto r = RunCommand({"ip", "netns", "exec", net.a, "curl", "-sS", "--max-time", "10", "-w", "%{http_code}\\n", "-o",
+                         "/dev/null", "http://" + addr_b + ":" + port_s + paths.back()},
+                        std::chrono::seconds(20));
+    ASSERT_EQ(r.exit_code, 0) << paths.back() << ": " << r.err;
+    ASSERT_EQ(r.out, "200\n") << paths.back();
+  }
+
+  const std::vector<Hop> hops = {{"curl CLIENT (ns A)", kClient, port}, {"python SERVER (ns B)", kServer, port}};
+  auto spans = WaitForSpans([&](const auto& s) { return AllPresent(s, hops, paths); });
+  std::vector<std::string> problems = MixedTraces(spans, {port}, {paths.begin(), paths.end()});
+  for (const auto& path : paths) {
+    auto pair = Resolve(spans, hops, path, &problems);
+    if (!pair[0] || !pair[1]) continue;
+    const FlatSpan &client = *pair[0], &srv = *pair[1];
+    if (client.Str("server.address") != addr_b) {
+      problems.push_back(path + ": curl CLIENT server.address '" + client.Str("server.address") + "', want " + addr_b);
+    }
+    if (!client.parent_span_id.empty()) problems.push_back(path + ": curl CLIENT is not a root: " + Describe(&client));
+    if (srv.trace_id != client.trace_id) {
+      problems.push_back(path + ": two traces: " + Describe(&client) + " / " + Describe(&srv));
+    } else if (srv.parent_span_id != client.span_id) {
+      problems.push_back(path + ": python SERVER is not the child of curl CLIENT: " + Describe(&srv) +
+                         " / parent wanted: " + Describe(&client));
+    }
+  }
+  EXPECT_TRUE(problems.empty()) << problems.size() << " problems:" << FirstFew(problems);
 }
 
 }  // namespace

@@ -285,6 +285,12 @@ void Stitcher::FlushAll() {
   std::vector<Node*> pending = std::move(undecided_);
   undecided_.clear();
   for (Node* n : pending) Decide(n);
+  // Still running at shutdown (a process with an exec span that outlives kspan): no end to
+  // report, so no span; counted.
+  for (const auto& [key, node] : nodes_) {
+    (void)key;
+    if (node->decided && node->group && !node->complete) forgotten_->Add();
+  }
   while (!groups_.empty()) {
     auto g = groups_.front();
     if (!g->members.empty()) FlushGroup(g.get(), g->open == 0 ? "complete" : "shutdown");

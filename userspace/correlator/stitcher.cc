@@ -547,18 +547,23 @@ void Stitcher::MoveSubtree(Node* root, const std::shared_ptr<Group>& to) {
     Node* n = stack.back();
     stack.pop_back();
     if (n->group != from || n->exported) continue;
-    // Out of the old group (swap-remove) and into the new one.
-    Node* last = from->members.back();
-    from->members[n->group_index] = last;
-    last->group_index = n->group_index;
-    from->members.pop_back();
-    if (!n->complete) --from->open;
+    LeaveGroup(n);
     Node* keep_parent = n->parent;
     Join(n, nullptr, to, n->parent_span_id);
     n->parent = keep_parent;
     for (Node* c : n->children) stack.push_back(c);
   }
   from->last_change_ns = now_ns_;
+}
+
+// Out of its group's members (swap-remove), keeping the group's open count.
+void Stitcher::LeaveGroup(Node* n) {
+  Group* g = n->group.get();
+  Node* last = g->members.back();
+  g->members[n->group_index] = last;
+  last->group_index = n->group_index;
+  g->members.pop_back();
+  if (!n->complete) --g->open;
 }
 
 void Stitcher::Export(Node* n) {
@@ -575,11 +580,7 @@ void Stitcher::Export(Node* n) {
   n->exported = true;
   --held_spans_;
   held_bytes_ -= n->bytes;
-  // Out of the group's members.
-  Node* last = g->members.back();
-  g->members[n->group_index] = last;
-  last->group_index = n->group_index;
-  g->members.pop_back();
+  LeaveGroup(n);  // complete: the open count is unchanged
   retired_.emplace_back(now_ns_ + 4 * options_.reorder_slack_ns, n->key);
   emit_(std::move(span));
 }
@@ -647,11 +648,7 @@ void Stitcher::Erase(Node* n) {
   }
   if (n->group && !n->exported) {
     Group* g = n->group.get();
-    Node* last = g->members.back();
-    g->members[n->group_index] = last;
-    last->group_index = n->group_index;
-    g->members.pop_back();
-    if (!n->complete) --g->open;
+    LeaveGroup(n);
     if (g->members.empty() && g->listed) {
       g->listed = false;
       groups_.erase(g->it);

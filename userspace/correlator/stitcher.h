@@ -181,6 +181,7 @@ class Stitcher {
   void Complete(Node* n, model::Span&& span);
   void CheckFollowsFrom(Node* child);
   void MoveSubtree(Node* n, const std::shared_ptr<Group>& to);
+  void LeaveGroup(Node* n);
   void Export(Node* n);
   void FlushGroup(Group* g, const char* reason);
   void EnforceBounds();

@@ -84,6 +84,84 @@ static __always_inline void ks_fill_header(struct kspan_event_header *h, __u32 t
   h->ts_ns = bpf_ktime_get_boot_ns();
 }
 
+/* What one data event says, besides the bytes already copied into the scratch slot. */
+struct ks_data_meta {
+  __s32 fd;
+  __u64 generation; /* or, for an unbound TLS write, the TLS object's address */
+  __u64 enter_ns;
+  __u64 position;
+  __u32 total;
+  __u32 captured;
+  __u8 direction;
+  __u8 syscall;
+  __u8 role;
+  __u8 flags;
+};
+
+/* Sends the data event assembled in s->ev (its data[] holds m->captured bytes). */
+static __always_inline void ks_submit_data(struct ks_scratch *s, __u64 pid_tgid, const struct ks_data_meta *m) {
+  struct kspan_data_event *e = &s->ev;
+  ks_fill_header(&e->hdr, KSPAN_EV_DATA, pid_tgid);
+  e->conn.tgid = pid_tgid >> 32;
+  e->conn.fd = m->fd;
+  e->conn.generation = m->generation;
+  e->enter_ns = m->enter_ns;
+  e->position = m->position;
+  e->total_len = m->total;
+  e->direction = m->direction;
+  e->syscall = m->syscall;
+  e->role = m->role;
+  e->flags = m->flags;
+  __builtin_memset(e->_pad, 0, sizeof(e->_pad));
+  __u32 captured = m->captured;
+  if (captured > KSPAN_MAX_CAPTURE) captured = KSPAN_MAX_CAPTURE;
+  e->captured_len = captured;
+  __u64 size = offsetof(struct kspan_data_event, data) + ks_bound_len(captured);
+  if (bpf_ringbuf_output(&ks_events, e, size, ks_rb_flags()) != 0) {
+    ks_count(KSPAN_CNT_RB_FULL_DATA);
+    return;
+  }
+  ks_count(KSPAN_CNT_EVENTS);
+}
+
+/* Copies up to `limit` bytes of a flat user buffer into ev->data; returns bytes copied. */
+static __always_inline __u32 ks_copy_flat(struct ks_scratch *s, __u64 buf, __u32 limit) {
+  __u32 n = limit;
+  if (n > KSPAN_MAX_CAPTURE) n = KSPAN_MAX_CAPTURE;
+  if (n == 0 || !buf) return 0;
+  if (bpf_probe_read_user(s->ev.data, ks_bound_len(n), (const void *)buf) != 0) {
+    ks_count(KSPAN_CNT_COPY_FAILED);
+    return 0;
+  }
+  return n;
+}
+
+static __always_inline struct ks_scratch *ks_scratch_slot(void) {
+  __u32 cpu = bpf_get_smp_processor_id();
+  return bpf_map_lookup_elem(&ks_scratch, &cpu);
+}
+
+/* The calling thread's event-loop turn (see kspan_event_header.turn). */
+static __always_inline __u32 ks_current_turn(__u64 pid_tgid) {
+  __u32 tid = (__u32)pid_tgid;
+  __u32 *turn = bpf_map_lookup_elem(&ks_turns, &tid);
+  return turn ? *turn : 0;
+}
+
+/* True when the process has called a probed TLS function since kspan started. */
+static __always_inline int ks_tls_process(__u32 tgid) {
+  return bpf_map_lookup_elem(&ks_tls_tgids, &tgid) != NULL;
+}
+
+/* From now on the connection's plaintext comes from the TLS library: positions restart
+ * at 0 and count plaintext, and the socket's ciphertext events are no longer sent. */
+static __always_inline void ks_mark_tls(struct ks_conn *c) {
+  if (c->tls) return;
+  c->tls = 1;
+  c->pos_in = 0;
+  c->pos_out = 0;
+}
+
 /* Emits a connection-open event for sk. */
 static __always_inline void ks_emit_open(struct sock *sk, __u32 tgid, __s32 fd, __u64 gen, __u8 role,
                                          __u8 flags, __u8 syscall) {

@@ -12,6 +12,12 @@
  *               just under what one scratch slot needs)
  *   ks_pids     1024 x (4 + 4 + ~56)                                ~= 64 KiB
  *   ks_turns    32768 x (4 key + 4 value + ~64 LRU/htab overhead)   ~= 2.3 MiB
+ *   TLS (tls.bpf.c):
+ *   ks_ssl_calls   16384 x (8 + 40 + ~56)                           ~= 1.7 MiB
+ *   ks_ssl_fds     65536 x (16 + 4 + ~64)                           ~= 5.3 MiB
+ *   ks_tls_pending 16384 x (8 + 32 + ~64)                           ~= 1.7 MiB
+ *   ks_last_read   32768 x (8 + 8 + ~64)                            ~= 2.5 MiB
+ *   ks_tls_tgids    8192 x (4 + 4 + ~64)                            ~= 0.6 MiB
  */
 #ifndef KSPAN_MAPS_BPF_H
 #define KSPAN_MAPS_BPF_H
@@ -26,6 +32,9 @@
 #define KSPAN_PIDS_MAX 1024    /* --pid filter entries */
 #define KSPAN_TURNS_MAX 32768  /* threads whose event-loop turn is counted */
 #define KSPAN_MAX_IOV 8        /* iovecs copied from one readv/writev/sendmsg/recvmsg */
+#define KSPAN_SSL_CALLS_MAX 16384  /* threads inside SSL_read/SSL_write at once */
+#define KSPAN_SSL_FDS_MAX 65536    /* TLS objects whose socket is known */
+#define KSPAN_TLS_TGIDS_MAX 8192   /* processes that called the TLS library */
 
 #ifdef KSPAN_DEFINE_MAPS
 #define KSPAN_EXTERN
@@ -51,7 +60,9 @@ struct ks_conn {
   __u64 pos_in;     /* ingress stream length so far */
   __u8 kind;        /* enum ks_fd_kind */
   __u8 role;        /* enum kspan_role */
-  __u8 _pad[6];
+  __u8 tls;         /* 1: TLS plaintext is captured by uprobes; positions count plaintext,
+                     * and the socket's own (ciphertext) events are not sent */
+  __u8 _pad[5];
   __u64 _reserved;
 };
 
@@ -142,6 +153,79 @@ KSPAN_EXTERN struct {
   __type(key, __u32);
   __type(value, __u64);
 } ks_gen SEC(".maps");
+
+/* ---- TLS (tls.bpf.c) ----------------------------------------------------------- */
+
+/* One SSL_read/SSL_write in progress on a thread, keyed by pid_tgid. */
+struct ks_ssl_call {
+  __u64 ssl;      /* the SSL object */
+  __u64 buf;      /* plaintext buffer */
+  __u64 out;      /* size_t * of the _ex forms (bytes done), 0 for SSL_read/SSL_write */
+  __u64 enter_ns;
+  __s32 fd;       /* socket the call's own syscalls used; -1 until one does */
+  __u8 direction; /* enum kspan_direction */
+  __u8 _pad[3];
+};
+
+struct ks_ssl_key {
+  __u32 tgid;
+  __u32 _pad;
+  __u64 ssl;
+};
+
+/* Writes of a TLS object whose socket is unknown, waiting for the thread's next write
+ * syscall in the same event-loop turn (node: SSL_write into a memory BIO, then the
+ * ciphertext is written to the socket). */
+struct ks_tls_pending {
+  __u64 ssl;
+  __u64 bytes; /* unbound plaintext bytes sent as events so far */
+  __u32 turn;
+  __u32 _pad;
+  __u64 _reserved;
+};
+
+/* The socket a thread last read, and in which turn (node: the ciphertext is read from the
+ * socket, then SSL_read decrypts it from a memory BIO). */
+struct ks_last_read {
+  __s32 fd;
+  __u32 turn;
+};
+
+KSPAN_EXTERN struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, KSPAN_SSL_CALLS_MAX);
+  __type(key, __u64);
+  __type(value, struct ks_ssl_call);
+} ks_ssl_calls SEC(".maps");
+
+KSPAN_EXTERN struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, KSPAN_SSL_FDS_MAX);
+  __type(key, struct ks_ssl_key);
+  __type(value, __s32);
+} ks_ssl_fds SEC(".maps");
+
+KSPAN_EXTERN struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, KSPAN_SSL_CALLS_MAX);
+  __type(key, __u64);
+  __type(value, struct ks_tls_pending);
+} ks_tls_pending SEC(".maps");
+
+KSPAN_EXTERN struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, KSPAN_TURNS_MAX);
+  __type(key, __u64);
+  __type(value, struct ks_last_read);
+} ks_last_read SEC(".maps");
+
+/* Processes that called a probed TLS function: only their syscalls pay for TLS checks. */
+KSPAN_EXTERN struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, KSPAN_TLS_TGIDS_MAX);
+  __type(key, __u32);
+  __type(value, __u8);
+} ks_tls_tgids SEC(".maps");
 
 /* Load-time settings (rodata, set by the loader before load). */
 KSPAN_EXTERN const volatile __u32 ks_self_tgid;      /* the agent: never traced */

@@ -11,8 +11,12 @@
  *                            ring buffer: header + min(ret, ks_capture_bytes) bytes
  *
  * connect/accept/accept4 exits start a connection (role client/server) and close entry
- * ends one. Only syscall tracepoints: no kprobes, no fentry. */
+ * ends one. Only syscall tracepoints: no kprobes, no fentry.
+ *
+ * TLS (tls.bpf.h): in processes that call the TLS library, a syscall inside SSL_read/
+ * SSL_write tells the call its socket, and the connection's ciphertext is not sent. */
 #include "common.bpf.h"
+#include "tls.bpf.h"
 
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
@@ -40,13 +44,26 @@ static __always_inline int ks_stash_args(__s32 fd, __u64 buf, __u64 count, __u8 
     return ks_stash_args((__s32)ctx->args[0], ctx->args[1], ctx->args[2], sys);          \
   }
 
+/* Writes also place TLS writes that were waiting for their socket (tls.bpf.h). */
+static __always_inline int ks_stash_write(__s32 fd, __u64 buf, __u64 count, __u8 syscall) {
+  __u64 id = bpf_get_current_pid_tgid();
+  if (ks_wanted(id >> 32) && ks_tls_process(id >> 32)) ks_tls_bind_pending(id, fd, syscall);
+  return ks_stash_args(fd, buf, count, syscall);
+}
+
+#define KS_ENTER_WRITE(tp, name, sys)                                                    \
+  SEC("tracepoint/syscalls/sys_enter_" #tp)                                              \
+  int name(struct trace_event_raw_sys_enter *ctx) {                                      \
+    return ks_stash_write((__s32)ctx->args[0], ctx->args[1], ctx->args[2], sys);         \
+  }
+
 KS_ENTER(read, ks_en_read, KSPAN_SYS_READ)
-KS_ENTER(write, ks_en_write, KSPAN_SYS_WRITE)
+KS_ENTER_WRITE(write, ks_en_write, KSPAN_SYS_WRITE)
 KS_ENTER(readv, ks_en_readv, KSPAN_SYS_READV)
-KS_ENTER(writev, ks_en_writev, KSPAN_SYS_WRITEV)
-KS_ENTER(sendto, ks_en_sendto, KSPAN_SYS_SENDTO)
+KS_ENTER_WRITE(writev, ks_en_writev, KSPAN_SYS_WRITEV)
+KS_ENTER_WRITE(sendto, ks_en_sendto, KSPAN_SYS_SENDTO)
 KS_ENTER(recvfrom, ks_en_recvfrom, KSPAN_SYS_RECVFROM)
-KS_ENTER(sendmsg, ks_en_sendmsg, KSPAN_SYS_SENDMSG)
+KS_ENTER_WRITE(sendmsg, ks_en_sendmsg, KSPAN_SYS_SENDMSG)
 KS_ENTER(recvmsg, ks_en_recvmsg, KSPAN_SYS_RECVMSG)
 
 /* sendfile64(out_fd, in_fd, offset, count): the socket is out_fd; the bytes come from a
@@ -80,18 +97,6 @@ SEC("tracepoint/syscalls/sys_enter_accept4")
 int ks_en_accept4(struct trace_event_raw_sys_enter *ctx) { return ks_stash_accept(KSPAN_SYS_ACCEPT4); }
 
 /* ---- exit: capture --------------------------------------------------------------- */
-
-/* Copies up to `limit` bytes of a flat user buffer into ev->data; returns bytes copied. */
-static __always_inline __u32 ks_copy_flat(struct ks_scratch *s, __u64 buf, __u32 limit) {
-  __u32 n = limit;
-  if (n > KSPAN_MAX_CAPTURE) n = KSPAN_MAX_CAPTURE;
-  if (n == 0 || !buf) return 0;
-  if (bpf_probe_read_user(s->ev.data, ks_bound_len(n), (const void *)buf) != 0) {
-    ks_count(KSPAN_CNT_COPY_FAILED);
-    return 0;
-  }
-  return n;
-}
 
 /* Copies up to `limit` bytes spread over an iovec array. */
 static __always_inline __u32 ks_copy_iov(struct ks_scratch *s, __u64 iov_addr, __u64 iovcnt,
@@ -129,9 +134,13 @@ static __always_inline int ks_data_exit(long ret, __u8 direction) {
   __u32 tgid = id >> 32;
   struct ks_conn *c = ks_conn_for_fd(tgid, st.fd, st.syscall);
   if (!c) return 0;
+  if (ks_tls_process(tgid) && ks_tls_note_syscall(id, st.fd, direction)) ks_mark_tls(c);
+  if (c->tls) {
+    ks_count(KSPAN_CNT_TLS_CIPHERTEXT);
+    return 0;
+  }
 
-  __u32 cpu = bpf_get_smp_processor_id();
-  struct ks_scratch *s = bpf_map_lookup_elem(&ks_scratch, &cpu);
+  struct ks_scratch *s = ks_scratch_slot();
   if (!s) return 0;
 
   __u32 total = ret > 0xFFFFFFFFL ? 0xFFFFFFFF : (__u32)ret;
@@ -161,27 +170,18 @@ static __always_inline int ks_data_exit(long ret, __u8 direction) {
       break;
   }
 
-  struct kspan_data_event *e = &s->ev;
-  ks_fill_header(&e->hdr, KSPAN_EV_DATA, id);
-  e->conn.tgid = tgid;
-  e->conn.fd = st.fd;
-  e->conn.generation = c->generation;
-  e->enter_ns = st.enter_ns;
-  e->position = __sync_fetch_and_add(direction == KSPAN_DIR_EGRESS ? &c->pos_out : &c->pos_in, total);
-  e->total_len = total;
-  e->direction = direction;
-  e->syscall = st.syscall;
-  e->role = c->role;
-  __builtin_memset(e->_pad, 0, sizeof(e->_pad));
-
-  if (captured > KSPAN_MAX_CAPTURE) captured = KSPAN_MAX_CAPTURE;
-  e->captured_len = captured;
-  __u64 size = offsetof(struct kspan_data_event, data) + ks_bound_len(captured);
-  if (bpf_ringbuf_output(&ks_events, e, size, ks_rb_flags()) != 0) {
-    ks_count(KSPAN_CNT_RB_FULL_DATA);
-    return 0;
-  }
-  ks_count(KSPAN_CNT_EVENTS);
+  struct ks_data_meta m = {
+      .fd = st.fd,
+      .generation = c->generation,
+      .enter_ns = st.enter_ns,
+      .position = __sync_fetch_and_add(direction == KSPAN_DIR_EGRESS ? &c->pos_out : &c->pos_in, total),
+      .total = total,
+      .captured = captured,
+      .direction = direction,
+      .syscall = st.syscall,
+      .role = c->role,
+  };
+  ks_submit_data(s, id, &m);
   return 0;
 }
 

@@ -32,6 +32,7 @@ TEST(AbiLayout, DataEvent) {
   EXPECT_EQ(offsetof(kspan_data_event, direction), 64u);
   EXPECT_EQ(offsetof(kspan_data_event, syscall), 65u);
   EXPECT_EQ(offsetof(kspan_data_event, role), 66u);
+  EXPECT_EQ(offsetof(kspan_data_event, flags), 67u);
   EXPECT_EQ(offsetof(kspan_data_event, data), 72u);
   EXPECT_EQ(sizeof(kspan_data_event), 72u + KSPAN_MAX_CAPTURE);
 }
@@ -62,6 +63,11 @@ TEST(AbiLayout, CloseExecExit) {
   EXPECT_EQ(sizeof(kspan_exec_event), 56u + KSPAN_PATH_LEN + KSPAN_ARGS_LEN + KSPAN_NAME_LEN);
   EXPECT_EQ(offsetof(kspan_exit_event, exit_code), 24u);
   EXPECT_EQ(sizeof(kspan_exit_event), 32u);
+  EXPECT_EQ(offsetof(kspan_tls_bind_event, conn), 24u);
+  EXPECT_EQ(offsetof(kspan_tls_bind_event, ssl), 40u);
+  EXPECT_EQ(offsetof(kspan_tls_bind_event, position), 48u);
+  EXPECT_EQ(offsetof(kspan_tls_bind_event, bytes), 56u);
+  EXPECT_EQ(sizeof(kspan_tls_bind_event), 64u);
 }
 
 TEST(AbiLayout, CaptureSizeIsPowerOfTwo) {

@@ -61,6 +61,19 @@ uint64_t NowUnixNs() {
           .count());
 }
 
+// The TLS module attaches its uprobes through the event source, the one owner of libbpf.
+class SourceUprobes : public tls::UprobeAttacher {
+ public:
+  explicit SourceUprobes(events::BpfEventSource* source) : source_(source) {}
+  Result<uint64_t> Attach(const std::string& path, const std::vector<events::UprobeSpec>& specs) override {
+    return source_->AttachUprobes(path, specs);
+  }
+  void Detach(uint64_t handle) override { source_->DetachUprobes(handle); }
+
+ private:
+  events::BpfEventSource* source_;
+};
+
 void PublishKernelCounters(const events::BpfEventSource& src, metrics::Registry* m) {
   const auto k = src.ReadKernelCounters();
   for (int i = 0; i < KSPAN_CNT_MAX; ++i) {
@@ -133,17 +146,26 @@ int Run(const Config& config) {
   }
   std::unique_ptr<events::BpfEventSource> source = std::move(*src);
 
+  // TLS: probes on every OpenSSL in use, before "ready" so what runs now is covered.
+  SourceUprobes uprobes(source.get());
+  tls::TlsProbeOptions tls_opts;
+  tls_opts.self_pid = static_cast<uint32_t>(getpid());
+  tls_opts.pids = config.pids;
+  tls::TlsProbes tls_probes(tls_opts, &uprobes, &metrics);
+  tls_probes.Start();
+
   PipelineOptions popts;
   popts.tracker.http.max_body_prefix = config.capture_bytes;
   popts.stitcher.window_ns = uint64_t{config.trace_window_ms} * 1'000'000;
   popts.stitcher.max_held_bytes = size_t{config.trace_max_held_mib} << 20;
-  Pipeline pipeline(popts, &metrics, &exports);
+  Pipeline pipeline(popts, &metrics, &exports, &tls_probes);
 
   std::string outputs_list;
   for (const auto& o : config.outputs) outputs_list += (outputs_list.empty() ? "" : ",") + o;
   log::Info("ready", {{"version", KSPAN_VERSION},
                       {"programs", source->attached_programs()},
                       {"missing_hooks", static_cast<uint64_t>(source->missing_hooks().size())},
+                      {"tls_files_probed", static_cast<uint64_t>(tls_probes.probed_files())},
                       {"outputs", outputs_list},
                       {"capture_bytes", config.capture_bytes},
                       {"pid", static_cast<int64_t>(getpid())},
@@ -177,6 +199,7 @@ int Run(const Config& config) {
   (void)source->Poll(&pipeline, std::chrono::milliseconds(0));
   pipeline.AfterBatch(NowUnixNs());
   PublishKernelCounters(*source, &metrics);
+  tls_probes.Stop();
   source.reset();
   log::Info("detached");
   pipeline.Finish();

@@ -2,9 +2,11 @@
 
 namespace kspan::agent {
 
-Pipeline::Pipeline(PipelineOptions options, metrics::Registry* m, exporters::ExportPipeline* exports)
+Pipeline::Pipeline(PipelineOptions options, metrics::Registry* m, exporters::ExportPipeline* exports,
+                   tls::TlsProbes* tls)
     : options_(std::move(options)),
       exports_(exports),
+      tls_(tls),
       processes_(options_.processes),
       stitcher_(options_.stitcher, m,
                 [this](model::Span&& span) {
@@ -14,7 +16,10 @@ Pipeline::Pipeline(PipelineOptions options, metrics::Registry* m, exporters::Exp
       tracker_(
           options_.tracker, m,
           [this](const conntrack::ConnInfo& c, protocols::http1::Record&& r) { OnRecord(c, std::move(r)); },
-          [this](const conntrack::ConnInfo& c, protocols::http1::RequestStart&& r) { OnRequest(c, std::move(r)); }) {
+          [this](const conntrack::ConnInfo& c, protocols::http1::RequestStart&& r) { OnRequest(c, std::move(r)); },
+          [this](const conntrack::ConnInfo& c) {
+            if (tls_) tls_->OnCiphertext(c.key.pid);
+          }) {
   ev_open_ = m->GetCounter("kspan_events_total", {{"type", "conn_open"}});
   ev_data_ = m->GetCounter("kspan_events_total", {{"type", "data"}});
   ev_close_ = m->GetCounter("kspan_events_total", {{"type", "conn_close"}});
@@ -39,6 +44,8 @@ void Pipeline::OnData(const events::DataEvent& e) {
   tracker_.OnData(e);
 }
 
+void Pipeline::OnTlsBind(const events::TlsBindEvent& e) { tracker_.OnTlsBind(e); }
+
 void Pipeline::OnConnClose(const events::ConnCloseEvent& e) {
   ev_close_->Add();
   tracker_.OnClose(e);
@@ -47,6 +54,7 @@ void Pipeline::OnConnClose(const events::ConnCloseEvent& e) {
 void Pipeline::OnExec(const events::ProcessExecEvent& e) {
   ev_exec_->Add();
   processes_.OnExec(e);
+  if (tls_) tls_->OnExec(e.pid);
   // A candidate `exec {executable}` span: the stitcher keeps it only when the process was
   // started on behalf of a traced request. Its resource is filled in at exit.
   model::Span span;
@@ -63,6 +71,7 @@ void Pipeline::OnExec(const events::ProcessExecEvent& e) {
 
 void Pipeline::OnExit(const events::ProcessExitEvent& e) {
   ev_exit_->Add();
+  if (tls_) tls_->OnExit(e.pid);
   // Connections first: their last records still need the process's resource.
   tracker_.OnProcessExit(e.pid);
   if (stitcher_.TracksExec(e.pid)) {
@@ -116,6 +125,7 @@ void Pipeline::OnRecord(const conntrack::ConnInfo& conn, protocols::http1::Recor
   ctx.is_server = conn.role == events::Role::kServer;
   ctx.tuple = conn.tuple;
   ctx.pid = conn.key.pid;
+  ctx.tls = conn.tls;
   model::Span span =
       correlator::BuildHttpSpan(record, ctx, processes_.ResourceFor(conn.key.pid), options_.http_spans);
   const protocols::http1::Message& resp = record.response;

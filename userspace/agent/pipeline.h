@@ -18,6 +18,7 @@
 #include "events/event_sink.h"
 #include "exporters/export_pipeline.h"
 #include "process/process_table.h"
+#include "tls/tls_probes.h"
 
 namespace kspan::agent {
 
@@ -30,13 +31,16 @@ struct PipelineOptions {
 
 class Pipeline : public events::EventSink {
  public:
-  Pipeline(PipelineOptions options, metrics::Registry* metrics, exporters::ExportPipeline* exports);
+  // `tls` (may be null) is told of execs, exits and connections that show TLS records.
+  Pipeline(PipelineOptions options, metrics::Registry* metrics, exporters::ExportPipeline* exports,
+           tls::TlsProbes* tls = nullptr);
 
   void OnConnOpen(const events::ConnOpenEvent& e) override;
   void OnData(const events::DataEvent& e) override;
   void OnConnClose(const events::ConnCloseEvent& e) override;
   void OnExec(const events::ProcessExecEvent& e) override;
   void OnExit(const events::ProcessExitEvent& e) override;
+  void OnTlsBind(const events::TlsBindEvent& e) override;
 
   // After each batch of events (one ring-buffer poll): parse what arrived, decide parents
   // and export the traces that are due. `now_ns` is Unix ns.
@@ -53,6 +57,7 @@ class Pipeline : public events::EventSink {
 
   PipelineOptions options_;
   exporters::ExportPipeline* exports_;
+  tls::TlsProbes* tls_;
   process::ProcessTable processes_;
   correlator::Stitcher stitcher_;
   conntrack::ConnTracker tracker_;

@@ -9,9 +9,28 @@ using events::Direction;
 using events::Role;
 namespace http1 = protocols::http1;
 
+namespace {
+
+// A TLS record header: content type change_cipher_spec/alert/handshake/application_data,
+// protocol version 3.x (SSL 3.0 to TLS 1.3 all say 3.1-3.3 here), a length a record can
+// have. Plain HTTP never starts so (its first byte is a letter).
+bool LooksLikeTlsRecord(std::string_view d) {
+  if (d.size() < 5) return false;
+  const auto type = static_cast<uint8_t>(d[0]);
+  const auto major = static_cast<uint8_t>(d[1]);
+  const auto minor = static_cast<uint8_t>(d[2]);
+  const size_t len = (static_cast<uint8_t>(d[3]) << 8) | static_cast<uint8_t>(d[4]);
+  return type >= 0x14 && type <= 0x17 && major == 3 && minor <= 4 && len > 0 && len <= (1 << 14) + 2048;
+}
+
+}  // namespace
+
 ConnTracker::ConnTracker(TrackerOptions options, metrics::Registry* m, HttpRecordSink sink,
-                         HttpRequestSink on_request)
-    : options_(std::move(options)), sink_(std::move(sink)), on_request_(std::move(on_request)) {
+                         HttpRequestSink on_request, CiphertextSink on_ciphertext)
+    : options_(std::move(options)),
+      sink_(std::move(sink)),
+      on_request_(std::move(on_request)),
+      on_ciphertext_(std::move(on_ciphertext)) {
   opened_ = m->GetCounter("kspan_connections_total");
   missing_open_ = m->GetCounter("kspan_connections_missing_open_total");
   evicted_idle_ = m->GetCounter("kspan_connections_evicted_total", {{"reason", "idle"}});
@@ -25,6 +44,10 @@ ConnTracker::ConnTracker(TrackerOptions options, metrics::Registry* m, HttpRecor
   http_unanswered_ = m->GetCounter("kspan_requests_unanswered_total", {{"protocol", "http1"}});
   http_gaps_ = m->GetCounter("kspan_parse_gaps_total", {{"protocol", "http1"}});
   records_out_ = m->GetCounter("kspan_records_total", {{"protocol", "http1"}});
+  tls_plaintext_conns_ = m->GetCounter("kspan_tls_connections_total", {{"plaintext", "captured"}});
+  tls_ciphertext_conns_ = m->GetCounter("kspan_tls_connections_total", {{"plaintext", "not_captured"}});
+  tls_ciphertext_bytes_ = m->GetCounter("kspan_tls_ciphertext_bytes_ignored_total");
+  tls_unbound_dropped_ = m->GetCounter("kspan_tls_plaintext_dropped_total", {{"reason", "socket_unknown"}});
 }
 
 ConnTracker::~ConnTracker() = default;
@@ -75,6 +98,10 @@ void ConnTracker::OnOpen(const events::ConnOpenEvent& e) {
 }
 
 void ConnTracker::OnData(const events::DataEvent& e) {
+  if (e.unbound) {
+    HoldUnbound(e);
+    return;
+  }
   auto it = conns_.find(e.key);
   if (it == conns_.end()) {
     // The open event was lost (ring buffer full): track it without a tuple.
@@ -85,6 +112,23 @@ void ConnTracker::OnData(const events::DataEvent& e) {
   }
   Conn& c = it->second;
   c.last_activity_ns = e.exit_ns;
+  if (e.tls && !c.info.tls) StartTls(c);
+  if (!e.tls && (c.info.tls || c.protocol == Protocol::kTlsCiphertext)) {
+    // Ciphertext: sent before the kernel knew the connection was TLS (handshake, or a
+    // record read before the first SSL_read), or of a binary kspan cannot see into.
+    tls_ciphertext_bytes_->Add(e.total_len);
+    return;
+  }
+  if (!e.tls && c.protocol == Protocol::kUnknown && LooksLikeTlsRecord(e.data) &&
+      (!c.saw_start || e.position == 0)) {
+    c.protocol = Protocol::kTlsCiphertext;
+    held_total_ -= c.held_bytes;
+    c.held.clear();
+    c.held_bytes = 0;
+    tls_ciphertext_bytes_->Add(e.total_len);
+    if (on_ciphertext_) on_ciphertext_(c.info);
+    return;
+  }
   DirectionAccount& acct = e.direction == Direction::kEgress ? c.egress : c.ingress;
   acct.bytes_seen += e.total_len;
   acct.end = std::max(acct.end, e.position + e.total_len);
@@ -117,6 +161,68 @@ void ConnTracker::OnData(const events::DataEvent& e) {
   c.held.clear();
   held_total_ -= c.held_bytes;
   c.held_bytes = 0;
+}
+
+void ConnTracker::StartTls(Conn& c) {
+  c.info.tls = true;
+  c.protocol = Protocol::kUnknown;
+  c.http.reset();
+  held_total_ -= c.held_bytes;
+  c.held.clear();
+  c.held_bytes = 0;
+  c.detect_attempts = 0;
+  c.saw_start = true;  // the plaintext streams start at 0
+  c.egress = {};
+  c.ingress = {};
+  tls_plaintext_conns_->Add();
+}
+
+void ConnTracker::HoldUnbound(const events::DataEvent& e) {
+  const auto key = std::make_pair(e.key.pid, e.key.generation);
+  Unbound& u = unbound_[key];
+  if (u.writes.empty()) u.first_ns = e.exit_ns;
+  if (u.bytes + e.data.size() > options_.max_unbound_bytes ||
+      unbound_total_ + e.data.size() > options_.max_unbound_bytes_total) {
+    tls_unbound_dropped_->Add(e.total_len);
+    return;
+  }
+  UnboundWrite w{e, std::string(e.data)};
+  w.meta.data = {};
+  u.writes.push_back(std::move(w));
+  u.bytes += e.data.size();
+  unbound_total_ += e.data.size();
+}
+
+void ConnTracker::OnTlsBind(const events::TlsBindEvent& e) {
+  auto it = unbound_.find({e.key.pid, e.ssl});
+  if (it == unbound_.end()) return;
+  Unbound u = std::move(it->second);
+  unbound_.erase(it);
+  unbound_total_ -= u.bytes;
+  for (UnboundWrite& w : u.writes) {
+    if (w.meta.position >= e.bytes) {  // not among the bytes placed: from another turn
+      tls_unbound_dropped_->Add(w.meta.total_len);
+      continue;
+    }
+    events::DataEvent d = w.meta;
+    d.key = e.key;
+    d.position = e.position + w.meta.position;
+    d.unbound = false;
+    d.data = w.bytes;
+    OnData(d);
+  }
+}
+
+void ConnTracker::ExpireUnbound(uint64_t now_ns) {
+  for (auto it = unbound_.begin(); it != unbound_.end();) {
+    if (now_ns > it->second.first_ns + options_.unbound_timeout_ns) {
+      for (const UnboundWrite& w : it->second.writes) tls_unbound_dropped_->Add(w.meta.total_len);
+      unbound_total_ -= it->second.bytes;
+      it = unbound_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 void ConnTracker::Feed(Conn& c, const ChunkView& h) {
@@ -221,6 +327,7 @@ void ConnTracker::Finish(Conn& c, const events::ConnCloseEvent* close) {
   const bool gap = missing(c.egress, close ? close->bytes_sent : 0) ||
                    missing(c.ingress, close ? close->bytes_received : 0);
   if (gap) gaps_->Add();
+  if (c.protocol == Protocol::kTlsCiphertext) tls_ciphertext_conns_->Add();
   if (c.http) {
     c.http->Close();
     Drain(c);
@@ -247,6 +354,7 @@ void ConnTracker::OnProcessExit(uint32_t pid) {
 }
 
 void ConnTracker::Tick(uint64_t now_ns) {
+  ExpireUnbound(now_ns);
   for (auto it = conns_.begin(); it != conns_.end();) {
     if (now_ns > it->second.last_activity_ns + options_.idle_timeout_ns) {
       evicted_idle_->Add();

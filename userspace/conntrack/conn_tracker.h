@@ -9,6 +9,13 @@
 //   event ──▶ Conn{tuple, role, per-direction accounting} ──▶ detect protocol on the
 //             first bytes of the request direction ──▶ http1::Connection ──▶ records
 //
+// TLS: plaintext events from the TLS uprobes (DataEvent::tls) restart the connection's
+// streams at 0 as a TLS connection (url.scheme https); ciphertext is recognised by its
+// record header and never reaches a parser (no parse failures from it). A connection
+// that shows TLS records but never plaintext is reported to `on_ciphertext` once, so the
+// TLS module can say which binary it could not see into. Writes of a TLS object whose
+// socket is not yet known (DataEvent::unbound) wait, bounded, for their TlsBindEvent.
+//
 // Bounded: at most max_connections; idle ones are dropped after idle_timeout, and when
 // the table is full the least recently active are evicted (counted).
 // Single-threaded: the pipeline thread.
@@ -38,6 +45,7 @@ struct ConnInfo {
   uint64_t open_ns = 0;
   uint32_t open_tid = 0;
   uint32_t open_turn = 0;
+  bool tls = false;  // its bytes are TLS plaintext from the TLS uprobes
 };
 
 struct TrackerOptions {
@@ -53,11 +61,18 @@ struct TrackerOptions {
   size_t max_detect_bytes = 64 * 1024;
   // The same, summed over every connection: the true bound on held memory.
   size_t max_detect_bytes_total = 16 << 20;
+  // Unbound TLS writes held until their socket is known: per TLS object and in all; and
+  // how long they may wait.
+  size_t max_unbound_bytes = 256 * 1024;
+  size_t max_unbound_bytes_total = 16 << 20;
+  uint64_t unbound_timeout_ns = 2'000'000'000;
 };
 
 using HttpRecordSink = std::function<void(const ConnInfo&, protocols::http1::Record&&)>;
 // Called for each request parsed whole, before the record of the same request (same seq).
 using HttpRequestSink = std::function<void(const ConnInfo&, protocols::http1::RequestStart&&)>;
+// Called once for a connection whose first bytes are TLS records and no plaintext came.
+using CiphertextSink = std::function<void(const ConnInfo&)>;
 
 // Per-direction byte accounting, used to detect gaps (bytes the kernel moved that kspan
 // never saw an event for).
@@ -70,7 +85,7 @@ struct DirectionAccount {
 class ConnTracker {
  public:
   ConnTracker(TrackerOptions options, metrics::Registry* metrics, HttpRecordSink sink,
-              HttpRequestSink on_request = nullptr);
+              HttpRequestSink on_request = nullptr, CiphertextSink on_ciphertext = nullptr);
   ~ConnTracker();
 
   void OnOpen(const events::ConnOpenEvent& e);
@@ -81,6 +96,8 @@ class ConnTracker {
   // drain cycle, and waits one cycle for chunks that arrive out of order across CPUs.
   void DrainPending();
   void OnClose(const events::ConnCloseEvent& e);
+  // Unbound TLS writes of e.ssl belong to e.key: feeds them to that connection.
+  void OnTlsBind(const events::TlsBindEvent& e);
   // The process ended: its sockets are closed by the kernel without close() events.
   void OnProcessExit(uint32_t pid);
   // Evicts idle connections; call about once a second.
@@ -92,7 +109,8 @@ class ConnTracker {
   uint64_t gaps_detected() const { return gaps_->Value(); }
 
  private:
-  enum class Protocol { kUnknown, kHttp1, kOther };
+  // kTlsCiphertext: TLS records seen, no plaintext (yet); bytes are ignored.
+  enum class Protocol { kUnknown, kHttp1, kOther, kTlsCiphertext };
   // One syscall's bytes on their way to a parser; `data` is borrowed.
   struct ChunkView {
     bool egress;
@@ -137,10 +155,33 @@ class ConnTracker {
   void Drain(Conn& c);
   void Finish(Conn& c, const events::ConnCloseEvent* close);
   void EvictOldest();
+  // The connection's plaintext now comes from the TLS uprobes: its streams restart.
+  void StartTls(Conn& c);
+  void HoldUnbound(const events::DataEvent& e);
+  void ExpireUnbound(uint64_t now_ns);
+
+  // Unbound TLS writes of one TLS object (pid, address), in arrival order.
+  struct UnboundWrite {
+    events::DataEvent meta;  // meta.data unused
+    std::string bytes;
+  };
+  struct Unbound {
+    std::vector<UnboundWrite> writes;
+    size_t bytes = 0;
+    uint64_t first_ns = 0;
+  };
+  struct PidSslHash {
+    size_t operator()(const std::pair<uint32_t, uint64_t>& k) const {
+      return std::hash<uint64_t>()(k.second ^ (uint64_t{k.first} * 0x9E3779B97F4A7C15ULL));
+    }
+  };
 
   TrackerOptions options_;
   HttpRecordSink sink_;
   HttpRequestSink on_request_;
+  CiphertextSink on_ciphertext_;
+  std::unordered_map<std::pair<uint32_t, uint64_t>, Unbound, PidSslHash> unbound_;
+  size_t unbound_total_ = 0;
   std::vector<protocols::http1::RequestStart> started_;  // reused scratch
   ConnMap conns_;
   // pid -> its connections, so a process exit costs O(its connections), not O(table):
@@ -168,6 +209,10 @@ class ConnTracker {
   metrics::Counter* http_unanswered_;
   metrics::Counter* http_gaps_;
   metrics::Counter* records_out_;
+  metrics::Counter* tls_plaintext_conns_;
+  metrics::Counter* tls_ciphertext_conns_;
+  metrics::Counter* tls_ciphertext_bytes_;
+  metrics::Counter* tls_unbound_dropped_;
 };
 
 }  // namespace kspan::conntrack

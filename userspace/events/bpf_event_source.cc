@@ -121,6 +121,7 @@ const char* FeatureOf(const char* prog) {
   if (p.find("close") != std::string_view::npos) return "connection close (responses ending at close stay open)";
   if (p.find("proc_exec") != std::string_view::npos) return "names of short-lived processes";
   if (p.find("proc_exit") != std::string_view::npos) return "prompt clean-up of exited processes";
+  if (p.find("ssl") != std::string_view::npos) return "TLS plaintext (HTTPS is seen as ciphertext only)";
   if (p.find("turn") != std::string_view::npos) {
     return "event-loop attribution (calls of node/asyncio servers with several requests in flight become "
            "ambiguous links)";
@@ -141,6 +142,8 @@ const char* KernelCounterName(int index) {
     case KSPAN_CNT_STASH_FULL: return "syscall_stash_full";
     case KSPAN_CNT_CONN_FULL: return "conn_map_full";
     case KSPAN_CNT_EVENTS: return "events";
+    case KSPAN_CNT_TLS_CIPHERTEXT: return "tls_ciphertext_skipped";
+    case KSPAN_CNT_TLS_UNBOUND: return "tls_plaintext_unbound";
     default: return "unknown";
   }
 }
@@ -209,8 +212,11 @@ Status BpfEventSource::Load(const BpfSourceOptions& options) {
   bpf_program* prog;
   int data_hooks = 0;
   bpf_object__for_each_program(prog, skel->obj) {
-    bpf_link* link = bpf_program__attach(prog);
     const char* name = bpf_program__name(prog);
+    // Uprobes have no target of their own: userspace/tls/ attaches them per library.
+    const std::string_view section = bpf_program__section_name(prog);
+    if (section == "uprobe" || section == "uretprobe") continue;
+    bpf_link* link = bpf_program__attach(prog);
     if (!link) {
       const int err = errno;
       missing_.push_back({name, std::strerror(err), FeatureOf(name)});
@@ -232,8 +238,52 @@ Status BpfEventSource::Load(const BpfSourceOptions& options) {
   return Status::Ok();
 }
 
+Result<uint64_t> BpfEventSource::AttachUprobes(const std::string& path, const std::vector<UprobeSpec>& specs) {
+  std::vector<bpf_link*> links;
+  auto undo = [&links] {
+    for (bpf_link* l : links) bpf_link__destroy(l);
+  };
+  for (const UprobeSpec& spec : specs) {
+    bpf_program* prog = bpf_object__find_program_by_name(skel_->obj, spec.program.c_str());
+    if (!prog) {
+      undo();
+      return Internal("no BPF program named " + spec.program);
+    }
+    LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = spec.retprobe);
+    bpf_link* link = bpf_program__attach_uprobe_opts(prog, -1, path.c_str(), spec.file_offset, &opts);
+    if (!link) {
+      const int err = errno;
+      undo();
+      return Unavailable("attaching " + spec.program + " to " + path + " at offset " +
+                         std::to_string(spec.file_offset) + " failed: " + std::strerror(err));
+    }
+    links.push_back(link);
+  }
+  std::lock_guard<std::mutex> lock(uprobe_mu_);
+  const uint64_t handle = next_uprobe_handle_++;
+  uprobes_[handle] = std::move(links);
+  return handle;
+}
+
+void BpfEventSource::DetachUprobes(uint64_t handle) {
+  std::vector<bpf_link*> links;
+  {
+    std::lock_guard<std::mutex> lock(uprobe_mu_);
+    auto it = uprobes_.find(handle);
+    if (it == uprobes_.end()) return;
+    links = std::move(it->second);
+    uprobes_.erase(it);
+  }
+  for (bpf_link* l : links) bpf_link__destroy(l);
+}
+
 BpfEventSource::~BpfEventSource() {
   if (ring_) ring_buffer__free(ring_);
+  {
+    std::lock_guard<std::mutex> lock(uprobe_mu_);
+    for (auto& [handle, links] : uprobes_) links_.insert(links_.end(), links.begin(), links.end());
+    uprobes_.clear();
+  }
   // Each tracepoint link waits out an RCU grace period as it goes (~50 ms here): one after
   // another, 27 of them took 1.4 s. Destroyed from parallel threads the waits overlap.
   std::vector<std::thread> detachers;

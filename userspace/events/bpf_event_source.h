@@ -10,7 +10,9 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -30,6 +32,13 @@ struct BpfSourceOptions {
   uint32_t ring_buffer_bytes = 8u << 20;           // power of two, >= page size
   std::vector<uint32_t> pids;                      // empty: every process
   uint32_t self_pid = 0;                           // 0: getpid()
+};
+
+// One uprobe to attach: a program of bpf/tls.bpf.c at a file offset of a binary.
+struct UprobeSpec {
+  std::string program;   // e.g. "ks_ssl_read_enter"
+  uint64_t file_offset;  // where in the file the probed instruction is
+  bool retprobe = false; // fire on return (the offset must be the function's entry)
 };
 
 // A hook that could not be attached and what that costs the user.
@@ -58,6 +67,14 @@ class BpfEventSource {
   // Sums of the kernel's per-CPU counters (enum kspan_counter).
   std::array<uint64_t, KSPAN_CNT_MAX> ReadKernelCounters() const;
 
+  // Attaches every spec to the file at `path`, for every process that maps it (uprobes
+  // belong to the file, so processes that start later are covered). All or nothing: on a
+  // failure what was attached is detached again and the error names the program. Returns
+  // a handle for DetachUprobes. Thread-safe.
+  Result<uint64_t> AttachUprobes(const std::string& path, const std::vector<UprobeSpec>& specs);
+  // Detaches a set attached by AttachUprobes (takes a while: RCU grace periods). Thread-safe.
+  void DetachUprobes(uint64_t handle);
+
   int attached_programs() const { return static_cast<int>(links_.size()); }
   const std::vector<MissingHook>& missing_hooks() const { return missing_; }
   const BootClock& clock() const { return clock_; }
@@ -71,6 +88,9 @@ class BpfEventSource {
   Skeleton* skel_ = nullptr;
   ::ring_buffer* ring_ = nullptr;
   std::vector<::bpf_link*> links_;
+  std::mutex uprobe_mu_;
+  std::map<uint64_t, std::vector<::bpf_link*>> uprobes_;  // guarded by uprobe_mu_
+  uint64_t next_uprobe_handle_ = 1;                       // guarded by uprobe_mu_
   std::vector<MissingHook> missing_;
   BootClock clock_;
   EventSink* sink_ = nullptr;  // only during Poll

@@ -92,6 +92,8 @@ DecodeResult DecodeRecord(const void* data, size_t size, const BootClock& clock,
       e.role = static_cast<Role>(raw.role <= 2 ? raw.role : 0);
       e.position = raw.position;
       e.total_len = raw.total_len;
+      e.tls = (raw.flags & KSPAN_DATA_F_TLS) != 0;
+      e.unbound = (raw.flags & KSPAN_DATA_F_UNBOUND) != 0;
       e.data = std::string_view(reinterpret_cast<const char*>(bytes + kHead), raw.captured_len);
       sink->OnData(e);
       return DecodeResult::kOk;
@@ -158,6 +160,20 @@ DecodeResult DecodeRecord(const void* data, size_t size, const BootClock& clock,
       e.ts_ns = clock.ToUnixNs(raw.hdr.ts_ns);
       e.exit_code = raw.exit_code;
       sink->OnExit(e);
+      return DecodeResult::kOk;
+    }
+    case KSPAN_EV_TLS_BIND: {
+      if (size < sizeof(kspan_tls_bind_event)) return DecodeResult::kTooShort;
+      kspan_tls_bind_event raw;
+      std::memcpy(&raw, data, sizeof(raw));
+      TlsBindEvent e;
+      e.key = {raw.conn.tgid, raw.conn.fd, raw.conn.generation};
+      e.tid = raw.hdr.tid;
+      e.ts_ns = clock.ToUnixNs(raw.hdr.ts_ns);
+      e.ssl = raw.ssl;
+      e.position = raw.position;
+      e.bytes = raw.bytes;
+      sink->OnTlsBind(e);
       return DecodeResult::kOk;
     }
     default:

@@ -15,6 +15,8 @@ class EventSink {
   virtual void OnConnClose(const ConnCloseEvent& e) = 0;
   virtual void OnExec(const ProcessExecEvent& e) = 0;
   virtual void OnExit(const ProcessExitEvent& e) = 0;
+  // A sink that does not follow TLS objects ignores these.
+  virtual void OnTlsBind(const TlsBindEvent& /*e*/) {}
 };
 
 }  // namespace kspan::events

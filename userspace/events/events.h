@@ -69,6 +69,13 @@ struct DataEvent {
   Role role = Role::kUnknown;
   uint64_t position = 0;    // stream offset of the first byte in this direction
   uint32_t total_len = 0;   // bytes the syscall moved
+  // Plaintext from the TLS library (SSL_read/SSL_write), not the socket. The connection's
+  // positions count plaintext from 0 once it is TLS.
+  bool tls = false;
+  // A TLS write whose socket is not known yet: key.fd is -1, key.generation the TLS
+  // object's address, position counts from its first unbound byte; a TlsBindEvent
+  // places it later.
+  bool unbound = false;
   // The captured prefix (data.size() <= total_len). Points into the ring buffer: valid
   // only while the handler that received the event runs; copy to keep.
   std::string_view data;
@@ -80,6 +87,17 @@ struct ConnCloseEvent {
   uint64_t ts_ns = 0;
   uint64_t bytes_sent = 0;
   uint64_t bytes_received = 0;
+};
+
+// Unbound TLS writes of one TLS object found their connection: `bytes` bytes, starting at
+// egress position `position` of `key`.
+struct TlsBindEvent {
+  ConnKey key;
+  uint32_t tid = 0;
+  uint64_t ts_ns = 0;
+  uint64_t ssl = 0;
+  uint64_t position = 0;
+  uint64_t bytes = 0;
 };
 
 struct ProcessExecEvent {
@@ -99,6 +117,7 @@ struct ProcessExitEvent {
   int32_t exit_code = 0;  // wait(2) status
 };
 
-using Event = std::variant<ConnOpenEvent, DataEvent, ConnCloseEvent, ProcessExecEvent, ProcessExitEvent>;
+using Event =
+    std::variant<ConnOpenEvent, DataEvent, ConnCloseEvent, ProcessExecEvent, ProcessExitEvent, TlsBindEvent>;
 
 }  // namespace kspan::events

@@ -13,7 +13,12 @@
  *   KSPAN_EV_CONN_CLOSE   kspan_close_event         close() of a tracked socket
  *   KSPAN_EV_PROC_EXEC    kspan_exec_event          a process exec'd
  *   KSPAN_EV_PROC_EXIT    kspan_exit_event          a process (thread group) exited
- */
+ *   KSPAN_EV_TLS_BIND     kspan_tls_bind_event      a TLS object's socket became known
+ *
+ * TLS: uprobes on the TLS library (bpf/tls.bpf.c) send the plaintext as ordinary data
+ * events with KSPAN_DATA_F_TLS set and syscall KSPAN_SYS_SSL_READ/WRITE. Once a
+ * connection is known to carry TLS, the kernel drops its ciphertext syscall events and
+ * its stream positions count plaintext bytes from 0. */
 #ifndef KSPAN_BPF_EVENTS_H
 #define KSPAN_BPF_EVENTS_H
 
@@ -40,6 +45,7 @@ enum kspan_event_type {
   KSPAN_EV_CONN_CLOSE = 3,
   KSPAN_EV_PROC_EXEC = 4,
   KSPAN_EV_PROC_EXIT = 5,
+  KSPAN_EV_TLS_BIND = 6,
 };
 
 enum kspan_direction {
@@ -67,6 +73,18 @@ enum kspan_syscall {
   KSPAN_SYS_ACCEPT = 11,
   KSPAN_SYS_ACCEPT4 = 12,
   KSPAN_SYS_CLOSE = 13,
+  KSPAN_SYS_SSL_READ = 14,  /* plaintext SSL_read/SSL_read_ex returned (not a syscall) */
+  KSPAN_SYS_SSL_WRITE = 15, /* plaintext SSL_write/SSL_write_ex accepted (not a syscall) */
+};
+
+/* kspan_data_event.flags */
+enum kspan_data_flags {
+  KSPAN_DATA_F_TLS = 1,     /* plaintext taken from the TLS library, not the socket */
+  KSPAN_DATA_F_UNBOUND = 2, /* the TLS object's socket is not known yet (a library that
+                             * does its I/O through memory buffers, like node's): conn.fd
+                             * is -1, conn.generation is the TLS object's address, and
+                             * position counts from the first unbound byte. A
+                             * KSPAN_EV_TLS_BIND event later names the connection. */
 };
 
 /* kspan_conn_event.flags */
@@ -83,7 +101,9 @@ enum kspan_counter {
   KSPAN_CNT_STASH_FULL = 4,    /* syscall entry not stashed: map full */
   KSPAN_CNT_CONN_FULL = 5,     /* socket not tracked: connection map update failed */
   KSPAN_CNT_EVENTS = 6,        /* records successfully written to the ring buffer */
-  KSPAN_CNT_MAX = 7,
+  KSPAN_CNT_TLS_CIPHERTEXT = 7, /* syscall events of TLS connections not sent (intended) */
+  KSPAN_CNT_TLS_UNBOUND = 8,   /* TLS plaintext lost: its socket could not be found */
+  KSPAN_CNT_MAX = 9,
 };
 
 struct kspan_event_header {
@@ -115,7 +135,8 @@ struct kspan_data_event {
   __u8 direction;     /* enum kspan_direction */
   __u8 syscall;       /* enum kspan_syscall */
   __u8 role;          /* enum kspan_role at the time of the syscall */
-  __u8 _pad[5];
+  __u8 flags;         /* enum kspan_data_flags */
+  __u8 _pad[4];
   __u8 data[KSPAN_MAX_CAPTURE]; /* only captured_len bytes are sent */
 };
 
@@ -152,6 +173,17 @@ struct kspan_exec_event {
                                   * named as /proc/PID/exe would name it */
   __u32 parent_tid;              /* the thread that forked it (real_parent->pid) */
   __u32 _pad;
+};
+
+/* Unbound TLS writes (KSPAN_DATA_F_UNBOUND) of one TLS object found their socket: the
+ * thread wrote to `conn` right after them. Their `bytes` bytes sit at egress positions
+ * [position, position + bytes) of the connection, in the order they were sent. */
+struct kspan_tls_bind_event {
+  struct kspan_event_header hdr;
+  struct kspan_conn_id conn;
+  __u64 ssl;      /* the TLS object's address in the process */
+  __u64 position; /* egress stream offset of the first unbound byte */
+  __u64 bytes;    /* unbound bytes being placed */
 };
 
 struct kspan_exit_event {

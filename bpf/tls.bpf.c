@@ -1,0 +1,150 @@
+/* TLS plaintext: uprobes on the TLS library's read and write functions.
+ *
+ * User space (userspace/tls/) attaches these to each OpenSSL it finds (a shared libssl,
+ * or a binary with OpenSSL linked in, like node), choosing per function where to attach
+ * (a cheap instruction; see docs/tls.md):
+ *
+ *   entry program                 signature                                 return program
+ *   ks_ssl_read_enter             SSL_read(ssl, buf, int num)          -> n  ks_ssl_read_return
+ *   ks_ssl_read_ex_enter          SSL_read_ex(ssl, buf, num, size_t *n) -> 1 ks_ssl_read_return
+ *   ks_ssl_write_enter            SSL_write(ssl, buf, int num)         -> n  ks_ssl_write_return
+ *   ks_ssl_write_ex_enter         SSL_write_ex(ssl, buf, num, size_t *n)-> 1 ks_ssl_write_return
+ *
+ * (the _ex programs also fit OpenSSL's internal ssl_read_internal/ssl_write_internal,
+ * which have the _ex signature). Entry stashes the call by thread; the syscalls it makes
+ * meanwhile name its socket (tls.bpf.h); return sends the plaintext as a data event with
+ * KSPAN_DATA_F_TLS. These programs have no attach target of their own: the loader skips
+ * them at start and user space attaches them per library. */
+#include "common.bpf.h"
+#include "tls.bpf.h"
+
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+static __always_inline int ks_ssl_enter(__u64 ssl, __u64 buf, __u64 out, __u8 direction) {
+  __u64 id = bpf_get_current_pid_tgid();
+  __u32 tgid = id >> 32;
+  if (!ks_wanted(tgid)) return 0;
+  if (!ks_tls_process(tgid)) {
+    __u8 one = 1;
+    bpf_map_update_elem(&ks_tls_tgids, &tgid, &one, BPF_ANY);
+  }
+  struct ks_ssl_call call = {
+      .ssl = ssl,
+      .buf = buf,
+      .out = out,
+      .enter_ns = bpf_ktime_get_boot_ns(),
+      .fd = -1,
+      .direction = direction,
+  };
+  bpf_map_update_elem(&ks_ssl_calls, &id, &call, BPF_ANY);
+  return 0;
+}
+
+/* The socket of a TLS call that made no syscall of its own, or -1. */
+static __always_inline __s32 ks_ssl_known_fd(__u64 id, const struct ks_ssl_call *call) {
+  __u32 tgid = id >> 32;
+  if (call->direction == KSPAN_DIR_INGRESS) {
+    /* Memory-BIO libraries decrypt what the thread read from the socket this turn. */
+    struct ks_last_read *lr = bpf_map_lookup_elem(&ks_last_read, &id);
+    if (lr && lr->turn != 0 && lr->turn == ks_current_turn(id)) return lr->fd;
+  }
+  struct ks_ssl_key key = {.tgid = tgid, .ssl = call->ssl};
+  __s32 *fd = bpf_map_lookup_elem(&ks_ssl_fds, &key);
+  if (!fd) return -1;
+  /* Only while that socket is still open: a freed TLS object's address gets reused. */
+  struct ks_fd_key fk = {.tgid = tgid, .fd = *fd};
+  struct ks_conn *c = bpf_map_lookup_elem(&ks_conns, &fk);
+  return c && c->kind == KS_FD_TCP ? *fd : -1;
+}
+
+static __always_inline int ks_ssl_return(long ret, __u8 direction) {
+  __u64 id = bpf_get_current_pid_tgid();
+  struct ks_ssl_call *cp = bpf_map_lookup_elem(&ks_ssl_calls, &id);
+  if (!cp) return 0;
+  struct ks_ssl_call call = *cp;
+  bpf_map_delete_elem(&ks_ssl_calls, &id);
+  if (call.direction != direction) return 0;
+
+  /* Both forms return int: the upper half of the register is not theirs. */
+  const int rc = (int)ret;
+  __u64 bytes = 0;
+  if (call.out) {
+    if (rc == 1 && bpf_probe_read_user(&bytes, sizeof(bytes), (const void *)call.out) != 0) bytes = 0;
+  } else if (rc > 0) {
+    bytes = (__u64)rc;
+  }
+  if (bytes == 0) return 0;
+  __u32 total = bytes > 0xFFFFFFFFull ? 0xFFFFFFFF : (__u32)bytes;
+  __u32 tgid = id >> 32;
+
+  __s32 fd = call.fd >= 0 ? call.fd : ks_ssl_known_fd(id, &call);
+  __u8 syscall = direction == KSPAN_DIR_EGRESS ? KSPAN_SYS_SSL_WRITE : KSPAN_SYS_SSL_READ;
+  struct ks_data_meta m = {
+      .enter_ns = call.enter_ns,
+      .total = total,
+      .direction = direction,
+      .syscall = syscall,
+      .flags = KSPAN_DATA_F_TLS,
+  };
+  if (fd >= 0) {
+    struct ks_conn *c = ks_tls_conn(tgid, fd, syscall);
+    if (!c) return 0; /* not a TCP socket: TLS over a pipe or a Unix socket */
+    ks_remember_ssl_fd(tgid, call.ssl, fd);
+    m.fd = fd;
+    m.generation = c->generation;
+    m.role = c->role;
+    m.position = __sync_fetch_and_add(direction == KSPAN_DIR_EGRESS ? &c->pos_out : &c->pos_in, total);
+  } else if (direction == KSPAN_DIR_EGRESS) {
+    /* Sent before its socket is known: the thread's next write in this turn binds it. */
+    __u32 turn = ks_current_turn(id);
+    struct ks_tls_pending *p = bpf_map_lookup_elem(&ks_tls_pending, &id);
+    if (p && (p->ssl != call.ssl || p->turn != turn)) {
+      ks_count(KSPAN_CNT_TLS_UNBOUND); /* the earlier object's writes never found a socket */
+      p = NULL;
+    }
+    struct ks_tls_pending np = {.ssl = call.ssl, .turn = turn};
+    if (p) np.bytes = p->bytes;
+    m.fd = -1;
+    m.generation = call.ssl;
+    m.position = np.bytes;
+    m.flags |= KSPAN_DATA_F_UNBOUND;
+    np.bytes += total;
+    bpf_map_update_elem(&ks_tls_pending, &id, &np, BPF_ANY);
+  } else {
+    ks_count(KSPAN_CNT_TLS_UNBOUND);
+    return 0;
+  }
+
+  struct ks_scratch *s = ks_scratch_slot();
+  if (!s) return 0;
+  m.captured = ks_copy_flat(s, call.buf, total < ks_capture_bytes ? total : ks_capture_bytes);
+  ks_submit_data(s, id, &m);
+  return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ks_ssl_read_enter, void *ssl, void *buf, int num) {
+  return ks_ssl_enter((__u64)ssl, (__u64)buf, 0, KSPAN_DIR_INGRESS);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ks_ssl_read_ex_enter, void *ssl, void *buf, __u64 num, void *done) {
+  return ks_ssl_enter((__u64)ssl, (__u64)buf, (__u64)done, KSPAN_DIR_INGRESS);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ks_ssl_write_enter, void *ssl, void *buf, int num) {
+  return ks_ssl_enter((__u64)ssl, (__u64)buf, 0, KSPAN_DIR_EGRESS);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ks_ssl_write_ex_enter, void *ssl, void *buf, __u64 num, void *done) {
+  return ks_ssl_enter((__u64)ssl, (__u64)buf, (__u64)done, KSPAN_DIR_EGRESS);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(ks_ssl_read_return, long ret) { return ks_ssl_return(ret, KSPAN_DIR_INGRESS); }
+
+SEC("uretprobe")
+int BPF_KRETPROBE(ks_ssl_write_return, long ret) { return ks_ssl_return(ret, KSPAN_DIR_EGRESS); }

@@ -1,0 +1,44 @@
+// Where to put the TLS uprobes in one OpenSSL (a shared libssl, or a binary with OpenSSL
+// linked in) so that they cost little.
+//
+// A uprobe's cost depends on the instruction it replaces: here ~20 us when the kernel has
+// to single-step it out of line (sub, mov: the first instruction of Debian's SSL_read and
+// SSL_write), ~5 us when it emulates it (push, call, jmp, jcc), and ~1.3 us on a 5-byte
+// nop. A return probe must sit where the return address is on top of the stack: the
+// function's entry (or just past an endbr64). So, per direction (read, write):
+//
+//   api       SSL_read + SSL_read_ex at their entries, when both begin cheaply
+//             (node's OpenSSL, built with frame pointers: push %rbp);
+//   internal  OpenSSL's ssl_read_internal, which both SSL_read and SSL_read_ex call with
+//             the _ex signature: one probe for both, on a cheap first instruction. Found
+//             by name (.symtab) or, in a stripped libssl, as the target of the first call
+//             in SSL_read_ex that SSL_read calls too;
+//   api-slow  the entries anyway, when neither is cheap (counted as slow in the log).
+//
+// Only x86-64 is decoded; elsewhere the entries are used.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "events/bpf_event_source.h"
+#include "tls/elf_file.h"
+
+namespace kspan::tls {
+
+struct AttachPlan {
+  std::vector<events::UprobeSpec> probes;
+  // Human-readable, for the log: "SSL_read@entry(push) SSL_write@entry(push) ...".
+  std::string description;
+  bool slow = false;  // some probe is on an instruction the kernel single-steps
+};
+
+// What the first instruction at `code` costs a uprobe (x86-64).
+enum class ProbeCost { kNop, kEmulated, kSingleStep };
+ProbeCost ProbeCostOf(std::string_view code, std::string* what);
+
+// NotFound when the file has no SSL_read/SSL_write (or _ex) function symbols.
+Result<AttachPlan> PlanTlsProbes(const ElfFile& elf);
+
+}  // namespace kspan::tls

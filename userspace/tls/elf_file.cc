@@ -1,0 +1,166 @@
+#include "tls/elf_file.h"
+
+#include <elf.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace kspan::tls {
+namespace {
+
+template <typename T>
+bool ReadStruct(const char* data, size_t size, uint64_t offset, T* out) {
+  if (offset > size || size - offset < sizeof(T)) return false;
+  std::memcpy(out, data + offset, sizeof(T));
+  return true;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ElfFile>> ElfFile::Open(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return NotFound("cannot open " + path + ": " + std::strerror(errno));
+  struct stat st{};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < static_cast<off_t>(sizeof(Elf64_Ehdr))) {
+    close(fd);
+    return InvalidArgument(path + " is not a regular file large enough to be ELF");
+  }
+  void* m = mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+  close(fd);
+  if (m == MAP_FAILED) return Internal("cannot map " + path + ": " + std::strerror(errno));
+  std::unique_ptr<ElfFile> f(new ElfFile());
+  f->path_ = path;
+  f->data_ = static_cast<const char*>(m);
+  f->size_ = static_cast<size_t>(st.st_size);
+  RETURN_IF_ERROR(f->Parse());
+  return f;
+}
+
+ElfFile::~ElfFile() {
+  if (data_) munmap(const_cast<char*>(data_), size_);
+}
+
+Status ElfFile::Parse() {
+  Elf64_Ehdr eh;
+  if (!ReadStruct(data_, size_, 0, &eh) || std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0) {
+    return InvalidArgument(path_ + " is not an ELF file");
+  }
+  if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB) {
+    return InvalidArgument(path_ + " is not a little-endian 64-bit ELF file");
+  }
+  machine_ = eh.e_machine;
+  if (machine_ != EM_X86_64 && machine_ != EM_AARCH64) {
+    return InvalidArgument(path_ + " is for another machine (e_machine " + std::to_string(machine_) + ")");
+  }
+  for (uint16_t i = 0; i < eh.e_phnum; ++i) {
+    Elf64_Phdr ph;
+    if (!ReadStruct(data_, size_, eh.e_phoff + uint64_t{i} * eh.e_phentsize, &ph)) break;
+    if (ph.p_type != PT_LOAD) continue;
+    segments_.push_back({ph.p_vaddr, ph.p_offset, ph.p_filesz, (ph.p_flags & PF_X) != 0});
+  }
+  std::vector<Elf64_Shdr> raw;
+  for (uint16_t i = 0; i < eh.e_shnum; ++i) {
+    Elf64_Shdr sh;
+    if (!ReadStruct(data_, size_, eh.e_shoff + uint64_t{i} * eh.e_shentsize, &sh)) {
+      return InvalidArgument(path_ + ": section header " + std::to_string(i) + " lies outside the file");
+    }
+    raw.push_back(sh);
+  }
+  const Elf64_Shdr* names = eh.e_shstrndx < raw.size() ? &raw[eh.e_shstrndx] : nullptr;
+  for (const Elf64_Shdr& sh : raw) {
+    SectionInfo s;
+    if (names && sh.sh_name < names->sh_size && names->sh_offset + sh.sh_name < size_) {
+      const char* p = data_ + names->sh_offset + sh.sh_name;
+      s.name.assign(p, strnlen(p, size_ - (names->sh_offset + sh.sh_name)));
+    }
+    s.type = sh.sh_type;
+    s.addr = sh.sh_addr;
+    s.offset = sh.sh_offset;
+    s.size = sh.sh_type == SHT_NOBITS ? 0 : sh.sh_size;
+    s.entsize = sh.sh_entsize;
+    s.link = sh.sh_link;
+    if (s.offset > size_ || s.size > size_ - s.offset) s.size = 0;  // truncated file
+    sections_.push_back(std::move(s));
+  }
+  return Status::Ok();
+}
+
+std::optional<ElfSymbol> ElfFile::FindIn(const SectionInfo& symtab, std::string_view name) const {
+  if (symtab.entsize != sizeof(Elf64_Sym) || symtab.link >= sections_.size()) return std::nullopt;
+  const SectionInfo& strtab = sections_[symtab.link];
+  const uint64_t count = symtab.size / sizeof(Elf64_Sym);
+  for (uint64_t i = 0; i < count; ++i) {
+    Elf64_Sym sym;
+    std::memcpy(&sym, data_ + symtab.offset + i * sizeof(Elf64_Sym), sizeof(sym));
+    if (ELF64_ST_TYPE(sym.st_info) != STT_FUNC || sym.st_shndx == SHN_UNDEF || sym.st_value == 0) continue;
+    if (sym.st_name >= strtab.size) continue;
+    const char* p = data_ + strtab.offset + sym.st_name;
+    const size_t max = strtab.size - sym.st_name;
+    if (strnlen(p, max) != name.size() || std::memcmp(p, name.data(), name.size()) != 0) continue;
+    auto off = FileOffsetOf(sym.st_value);
+    if (!off) continue;
+    return ElfSymbol{sym.st_value, sym.st_size, *off};
+  }
+  return std::nullopt;
+}
+
+std::optional<ElfSymbol> ElfFile::FindFunction(std::string_view name) const {
+  for (uint32_t type : {SHT_SYMTAB, SHT_DYNSYM}) {
+    for (const SectionInfo& s : sections_) {
+      if (s.type != type) continue;
+      if (auto sym = FindIn(s, name)) return sym;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<uint64_t> ElfFile::FileOffsetOf(uint64_t address) const {
+  for (const Segment& seg : segments_) {
+    if (seg.executable && address >= seg.vaddr && address - seg.vaddr < seg.filesz) {
+      return seg.offset + (address - seg.vaddr);
+    }
+  }
+  return std::nullopt;
+}
+
+std::string_view ElfFile::BytesAt(uint64_t offset, size_t n) const {
+  if (offset >= size_) return {};
+  return std::string_view(data_ + offset, std::min<uint64_t>(n, size_ - offset));
+}
+
+bool ElfFile::HasSection(std::string_view name) const {
+  for (const SectionInfo& s : sections_) {
+    if (s.name == name) return true;
+  }
+  return false;
+}
+
+std::string_view ElfFile::Section(std::string_view name) const {
+  for (const SectionInfo& s : sections_) {
+    if (s.name == name) return std::string_view(data_ + s.offset, s.size);
+  }
+  return {};
+}
+
+std::vector<std::string> ElfFile::NeededLibraries() const {
+  std::vector<std::string> out;
+  for (const SectionInfo& s : sections_) {
+    if (s.type != SHT_DYNAMIC || s.link >= sections_.size()) continue;
+    const SectionInfo& strtab = sections_[s.link];
+    for (uint64_t off = 0; off + sizeof(Elf64_Dyn) <= s.size; off += sizeof(Elf64_Dyn)) {
+      Elf64_Dyn d;
+      std::memcpy(&d, data_ + s.offset + off, sizeof(d));
+      if (d.d_tag == DT_NULL) break;
+      if (d.d_tag != DT_NEEDED || d.d_un.d_val >= strtab.size) continue;
+      const char* p = data_ + strtab.offset + d.d_un.d_val;
+      out.emplace_back(p, strnlen(p, strtab.size - d.d_un.d_val));
+    }
+  }
+  return out;
+}
+
+}  // namespace kspan::tls

@@ -1,0 +1,396 @@
+#include "tls/tls_probes.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <fstream>
+#include <optional>
+#include <sstream>
+
+#include "common/log.h"
+#include "tls/attach_plan.h"
+#include "tls/elf_file.h"
+
+namespace kspan::tls {
+namespace {
+
+std::string Basename(const std::string& path) { return path.substr(path.rfind('/') + 1); }
+
+bool StatKey(const std::string& path, uint64_t* dev, uint64_t* ino) {
+  struct stat st{};
+  if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  *dev = st.st_dev;
+  *ino = st.st_ino;
+  return true;
+}
+
+// A TLS library kspan does not probe, recognised by its file name.
+const char* UnsupportedLibrary(const std::string& name) {
+  if (name.starts_with("libgnutls")) return "GnuTLS is not supported";
+  if (name.starts_with("libnss3") || name.starts_with("libssl3.so")) return "NSS is not supported";
+  if (name.starts_with("libwolfssl")) return "wolfSSL is not supported";
+  if (name.starts_with("libmbedtls")) return "Mbed TLS is not supported";
+  if (name.starts_with("libboringssl")) return "BoringSSL is not supported";
+  return nullptr;
+}
+
+struct Verdict {
+  const char* code;  // metric label
+  std::string reason;
+};
+
+// Why an executable without probed TLS functions still does TLS: what it carries inside.
+Verdict ExplainExecutable(const std::string& open_path) {
+  auto elf = ElfFile::Open(open_path);
+  if (!elf.ok()) return {"unreadable", "its executable could not be read: " + elf.status().message()};
+  const ElfFile& f = *elf.value();
+  if (f.HasSection(".go.buildinfo")) return {"go", "Go's crypto/tls is not supported"};
+  std::string_view ro = f.Section(".rodata");
+  if (ro.size() > (size_t{64} << 20)) ro = ro.substr(0, size_t{64} << 20);
+  if (ro.find("BoringSSL") != std::string_view::npos) {
+    return {"boringssl", "BoringSSL linked in without SSL_read/SSL_write symbols"};
+  }
+  if (ro.find("rustls") != std::string_view::npos) return {"rustls", "rustls is not supported"};
+  if (ro.find("OpenSSL ") != std::string_view::npos) {
+    return {"stripped", "OpenSSL is linked in, but the binary has no SSL_read/SSL_write symbols (stripped)"};
+  }
+  return {"stripped",
+          "no SSL_read/SSL_write symbols in the binary or its libraries (a stripped binary, or a TLS library "
+          "kspan does not support)"};
+}
+
+}  // namespace
+
+TlsProbes::TlsProbes(TlsProbeOptions options, UprobeAttacher* attacher, metrics::Registry* metrics)
+    : options_(std::move(options)), attacher_(attacher), metrics_(metrics) {
+  attached_ = metrics_->GetCounter("kspan_tls_files_probed_total");
+  attach_failed_ = metrics_->GetCounter("kspan_tls_files_attach_failed_total");
+  queue_full_ = metrics_->GetCounter("kspan_tls_notices_dropped_total", {{"reason", "queue_full"}});
+  files_dropped_ = metrics_->GetCounter("kspan_tls_notices_dropped_total", {{"reason", "file_table_full"}});
+}
+
+TlsProbes::~TlsProbes() { Stop(); }
+
+bool TlsProbes::Wanted(uint32_t pid) const {
+  if (pid == 0 || pid == options_.self_pid) return false;
+  return options_.pids.empty() || std::find(options_.pids.begin(), options_.pids.end(), pid) != options_.pids.end();
+}
+
+void TlsProbes::Start() {
+  ScanLibraryDirs();
+  ScanAllProcesses();
+  next_sweep_ = std::chrono::steady_clock::now() + options_.sweep_interval;
+  size_t probed = 0;
+  for (const auto& [key, f] : files_) probed += f.state == State::kProbed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    probed_ = probed;
+  }
+  thread_ = std::thread([this] { Run(); });
+}
+
+void TlsProbes::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void TlsProbes::OnExec(uint32_t pid) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (queue_.size() >= options_.max_queue) {
+    queue_full_->Add();
+    return;
+  }
+  queue_.emplace_back(Notice::kExec, pid);
+  ++queued_;
+  cv_.notify_one();
+}
+
+void TlsProbes::OnExit(uint32_t pid) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (queue_.size() >= options_.max_queue) {
+    queue_full_->Add();
+    return;
+  }
+  queue_.emplace_back(Notice::kExit, pid);
+  ++queued_;
+  cv_.notify_one();
+}
+
+void TlsProbes::OnCiphertext(uint32_t pid) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (queue_.size() >= options_.max_queue) {
+    queue_full_->Add();
+    return;
+  }
+  queue_.emplace_back(Notice::kCiphertext, pid);
+  ++queued_;
+  cv_.notify_one();
+}
+
+bool TlsProbes::WaitIdle(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  const uint64_t target = queued_;
+  return idle_cv_.wait_for(lock, timeout, [&] { return handled_ >= target || stop_; });
+}
+
+size_t TlsProbes::probed_files() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return probed_;
+}
+
+void TlsProbes::Run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stop_) {
+    const auto now = std::chrono::steady_clock::now();
+    if (queue_.empty()) {
+      if (now >= next_sweep_) {
+        lock.unlock();
+        Sweep();
+        lock.lock();
+        next_sweep_ = std::chrono::steady_clock::now() + options_.sweep_interval;
+      }
+      cv_.wait_until(lock, next_sweep_, [&] { return stop_ || !queue_.empty(); });
+      continue;
+    }
+    const auto [what, pid] = queue_.front();
+    queue_.pop_front();
+    lock.unlock();
+    Handle(what, pid);
+    size_t probed = 0;
+    for (const auto& [key, f] : files_) probed += f.state == State::kProbed;
+    lock.lock();
+    probed_ = probed;
+    ++handled_;
+    idle_cv_.notify_all();
+  }
+}
+
+void TlsProbes::Handle(Notice what, uint32_t pid) {
+  switch (what) {
+    case Notice::kExec:
+      if (Wanted(pid)) ScanProcess(pid);
+      break;
+    case Notice::kExit: {
+      auto it = by_pid_.find(pid);
+      if (it != by_pid_.end()) {
+        for (const FileKey& key : it->second) {
+          auto f = files_.find(key);
+          if (f != files_.end()) f->second.pids.erase(pid);
+        }
+        by_pid_.erase(it);
+      }
+      explained_.erase(pid);
+      break;
+    }
+    case Notice::kCiphertext: {
+      if (!Wanted(pid)) break;
+      // Every TLS connection starts with a handshake: look at a process once, then at
+      // most every 10 s (a library may be loaded later).
+      const auto now = std::chrono::steady_clock::now();
+      auto [it, fresh] = explained_.try_emplace(pid, now);
+      if (!fresh && now - it->second < std::chrono::seconds(10)) break;
+      it->second = now;
+      Explain(pid);
+      break;
+    }
+  }
+}
+
+void TlsProbes::ScanLibraryDirs() {
+  for (const std::string& dir : options_.library_dirs) {
+    DIR* d = opendir(dir.c_str());
+    if (!d) continue;
+    std::vector<std::string> names;
+    while (dirent* e = readdir(d)) {
+      const std::string name = e->d_name;
+      if (name.starts_with("libssl.so")) names.push_back(name);
+    }
+    closedir(d);
+    std::sort(names.begin(), names.end());
+    for (const std::string& name : names) {
+      const std::string path = dir + "/" + name;
+      Consider(path, path, 0, true);
+    }
+  }
+}
+
+void TlsProbes::ScanAllProcesses() {
+  DIR* d = opendir(options_.proc_root.c_str());
+  if (!d) return;
+  std::vector<uint32_t> pids;
+  while (dirent* e = readdir(d)) {
+    char* end = nullptr;
+    const unsigned long pid = std::strtoul(e->d_name, &end, 10);
+    if (end && *end == '\0' && pid > 0) pids.push_back(static_cast<uint32_t>(pid));
+  }
+  closedir(d);
+  for (uint32_t pid : pids) {
+    if (Wanted(pid)) ScanProcess(pid);
+  }
+}
+
+std::vector<TlsProbes::FileKey> TlsProbes::ScanProcess(uint32_t pid) {
+  const std::string dir = options_.proc_root + "/" + std::to_string(pid);
+  const std::string root = dir + "/root";
+  std::vector<FileKey> keys;
+  auto add = [&](const std::string& path) {
+    if (File* f = Consider(path, root + path, pid, false)) {
+      uint64_t dev, ino;
+      if (StatKey(f->open_path, &dev, &ino)) keys.push_back({dev, ino});
+    }
+  };
+  char exe[4096];
+  const ssize_t n = readlink((dir + "/exe").c_str(), exe, sizeof(exe) - 1);
+  if (n > 0) {
+    std::string path(exe, static_cast<size_t>(n));
+    if (!path.ends_with(" (deleted)")) add(path);
+  }
+  std::ifstream maps(dir + "/maps");
+  std::string line;
+  std::set<std::string> seen;
+  while (std::getline(maps, line)) {
+    // address perms offset dev inode path
+    std::istringstream in(line);
+    std::string addr, perms, offset, dev, inode, path;
+    in >> addr >> perms >> offset >> dev >> inode;
+    std::getline(in >> std::ws, path);
+    if (perms.size() < 3 || perms[2] != 'x' || inode == "0" || !path.starts_with('/')) continue;
+    if (path.ends_with(" (deleted)") || !seen.insert(path).second) continue;
+    add(path);
+  }
+  return keys;
+}
+
+TlsProbes::File* TlsProbes::Consider(const std::string& path, const std::string& open_path, uint32_t pid,
+                                     bool library_dir) {
+  FileKey key;
+  if (!StatKey(open_path, &key.dev, &key.ino)) return nullptr;
+  auto it = files_.find(key);
+  if (it == files_.end()) {
+    if (files_.size() >= options_.max_files) {
+      files_dropped_->Add();
+      return nullptr;
+    }
+    File f;
+    f.path = path;
+    f.open_path = open_path;
+    f.library_dir = library_dir;
+    auto elf = ElfFile::Open(open_path);
+    if (elf.ok()) {
+      auto plan = PlanTlsProbes(*elf.value());
+      if (plan.ok()) {
+        auto handle = attacher_->Attach(open_path, plan.value().probes);
+        if (handle.ok()) {
+          f.state = State::kProbed;
+          f.handle = handle.value();
+          f.detail = plan.value().description;
+          attached_->Add();
+          log::Info("TLS probes attached", {{"binary", path},
+                                             {"probes", f.detail},
+                                             {"slow", plan.value().slow}});
+          if (plan.value().slow) {
+            log::Warn("TLS probes on single-stepped instructions: each TLS call costs ~20 us more",
+                      {{"binary", path}});
+          }
+        } else {
+          f.state = State::kFailed;
+          f.detail = handle.status().message();
+          attach_failed_->Add();
+          log::Warn("TLS probes not attached", {{"binary", path}, {"error", f.detail}});
+        }
+      }
+    }
+    it = files_.emplace(key, std::move(f)).first;
+  }
+  File& f = it->second;
+  f.library_dir |= library_dir;
+  if (pid != 0 && f.pids.insert(pid).second) {
+    auto& keys = by_pid_[pid];
+    if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
+  }
+  return &f;
+}
+
+void TlsProbes::Explain(uint32_t pid) {
+  size_t probed_before = 0;
+  for (const auto& [key, f] : files_) probed_before += f.state == State::kProbed;
+  const std::vector<FileKey> keys = ScanProcess(pid);
+  std::string exe_path, exe_open;
+  std::optional<Verdict> verdict;
+  bool probed = false;
+  for (const FileKey& key : keys) {
+    auto it = files_.find(key);
+    if (it == files_.end()) continue;
+    const File& f = it->second;
+    if (f.state == State::kProbed) probed = true;
+    if (f.state == State::kFailed && !verdict) verdict = Verdict{"attach_failed", "attaching failed: " + f.detail};
+    if (const char* why = UnsupportedLibrary(Basename(f.path)); why && !verdict) {
+      verdict = Verdict{"unsupported_library", std::string(why) + " (" + Basename(f.path) + ")"};
+    }
+  }
+  char exe[4096];
+  const std::string dir = options_.proc_root + "/" + std::to_string(pid);
+  const ssize_t n = readlink((dir + "/exe").c_str(), exe, sizeof(exe) - 1);
+  if (n > 0) {
+    exe_path.assign(exe, static_cast<size_t>(n));
+    exe_open = dir + "/root" + exe_path;
+  }
+  if (probed) {
+    size_t probed_after = 0;
+    for (const auto& [key, f] : files_) probed_after += f.state == State::kProbed;
+    if (probed_after > probed_before) {
+      log::Info("TLS library found late: its first connections were not captured, later ones are",
+                {{"pid", pid}, {"binary", exe_path}});
+    }
+    return;
+  }
+  if (!verdict) verdict = exe_open.empty() ? Verdict{"unreadable", "the process is gone"} : ExplainExecutable(exe_open);
+  const std::string binary = exe_path.empty() ? "pid " + std::to_string(pid) : Basename(exe_path);
+  auto [label, first] = labels_.try_emplace(exe_path + '\0' + verdict->code, binary);
+  if (first && labels_.size() > options_.max_report_labels) label->second = "other";  // bounded series
+  metrics_->GetCounter("kspan_tls_not_captured_total", {{"binary", label->second}, {"reason", verdict->code}})
+      ->Add();
+  if (!first) return;  // logged once per binary and reason
+  log::Warn("TLS not captured", {{"binary", exe_path.empty() ? binary : exe_path},
+                                 {"pid", pid},
+                                 {"reason", verdict->reason}});
+}
+
+void TlsProbes::Sweep() {
+  for (auto it = files_.begin(); it != files_.end();) {
+    File& f = it->second;
+    for (auto p = f.pids.begin(); p != f.pids.end();) {
+      p = (kill(static_cast<pid_t>(*p), 0) != 0 && errno == ESRCH) ? f.pids.erase(p) : std::next(p);
+    }
+    bool drop;
+    if (f.library_dir) {
+      uint64_t dev, ino;
+      drop = !StatKey(f.open_path, &dev, &ino) || dev != it->first.dev || ino != it->first.ino;
+    } else {
+      drop = f.pids.empty();
+    }
+    if (!drop) {
+      ++it;
+      continue;
+    }
+    if (f.state == State::kProbed) {
+      attacher_->Detach(f.handle);
+      log::Info("TLS probes detached", {{"binary", f.path}, {"why", f.library_dir ? "file replaced" : "no process maps it"}});
+    }
+    it = files_.erase(it);
+  }
+  for (auto it = by_pid_.begin(); it != by_pid_.end();) {
+    it = (kill(static_cast<pid_t>(it->first), 0) != 0 && errno == ESRCH) ? by_pid_.erase(it) : std::next(it);
+  }
+  ScanLibraryDirs();  // a replaced libssl is probed anew
+}
+
+}  // namespace kspan::tls

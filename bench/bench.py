@@ -215,6 +215,43 @@ http {{
     return p
 
 
+def start_nginx_tls(port):
+    """nginx serving HTTPS (self-signed certificate made here), 1 worker, keep-alive."""
+    d = os.path.join(TMP, f"nginx-tls-{port}")
+    os.makedirs(d, exist_ok=True)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-keyout", f"{d}/key.pem", "-out", f"{d}/cert.pem"], capture_output=True, check=True, timeout=60)
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""
+daemon off;
+master_process on;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {d};
+  proxy_temp_path {d};
+  fastcgi_temp_path {d};
+  uwsgi_temp_path {d};
+  scgi_temp_path {d};
+  keepalive_requests 1000000;
+  server {{
+    listen 127.0.0.1:{port} ssl;
+    ssl_certificate {d}/cert.pem;
+    ssl_certificate_key {d}/key.pem;
+    location / {{ default_type text/plain; return 200 "Hello, World!"; }}
+  }}
+}}
+""")
+    p = spawn(["nginx", "-c", conf, "-p", d], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if not wait_port(port):
+        raise RuntimeError("nginx (TLS) did not start")
+    return p
+
+
 def start_python(port, work_us=0):
     p = spawn(["/usr/bin/python3", os.path.join(HERE, "src", "http_app.py"), str(port), str(work_us)],
               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -232,12 +269,18 @@ def loadgen(helpers, port, rate, seconds, conns):
         return {"error": out.stderr[-500:]}
 
 
-def wrk(port, seconds, conns):
-    out = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", f"http://127.0.0.1:{port}/"],
+def wrk(port, seconds, conns, scheme="http"):
+    out = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", f"{scheme}://127.0.0.1:{port}/"],
                          capture_output=True, text=True, timeout=seconds + 30)
     m = re.search(r"Requests/sec:\s+([\d.]+)", out.stdout)
     n = re.search(r"(\d+) requests in", out.stdout)
-    return {"rps": float(m.group(1)) if m else 0.0, "requests": int(n.group(1)) if n else 0}
+    res = {"rps": float(m.group(1)) if m else 0.0, "requests": int(n.group(1)) if n else 0}
+    scale = {"us": 1, "ms": 1000, "s": 1e6}
+    for pct in ("50", "99"):
+        q = re.search(pct + r"%\s+([\d.]+)(us|ms|s)\b", out.stdout)
+        if q:
+            res[f"p{pct}_us"] = float(q.group(1)) * scale[q.group(2)]
+    return res
 
 
 def med(xs):
@@ -302,6 +345,48 @@ def bench_requests(a, server, start_fn, rate, conns, wrk_conns):
     out.update({"cpu_us_per_req": med(cpu_per_req), "wakeups_per_s": med(wake), "spans_per_req": med(spans_per_req),
                 "drops": drops, "startup_ms": startup})
     return out
+
+
+def bench_tls(a):
+    """HTTPS: nginx (libssl) driven by wrk (libssl), both ends traced through the TLS uprobes.
+
+    Latency: wrk over one keep-alive connection (closed loop, so p50 is one request's round
+    trip and with − without is what kspan adds to it). Throughput: wrk -c32 at full speed.
+    Alternating without/with kspan, like the plaintext rows."""
+    port = free_port()
+    srv = start_nginx_tls(port)
+    wrk(port, 1, 1, "https")  # warm up
+    reps = []
+    for rep in range(a.reps):
+        order = ["off", "on"] if rep % 2 == 0 else ["on", "off"]
+        r = {}
+        for mode in order:
+            k = Kspan(a.kspan, name=f"tls-{rep}") if mode == "on" else None
+            one = wrk(port, a.seconds, 1, "https")
+            full = wrk(port, a.seconds, 32, "https")
+            res = {"one": one, "full": full}
+            if k:
+                res["stopped"] = k.stop()
+            r[mode] = res
+        reps.append(r)
+        print(f"  tls rep {rep + 1}: p50 off/on {r['off']['one'].get('p50_us')}/{r['on']['one'].get('p50_us')} us, "
+              f"rps off/on {r['off']['full']['rps']:.0f}/{r['on']['full']['rps']:.0f}", flush=True)
+    stop(srv)
+    ok = [x for x in reps if "p50_us" in x["on"]["one"] and "p50_us" in x["off"]["one"]]
+    spans, reqs = 0, 0
+    for x in reps:
+        spans += x["on"]["stopped"].get("spans", 0)
+        reqs += x["on"]["one"]["requests"] + x["on"]["full"]["requests"]
+    return {
+        "p50_off": med([x["off"]["one"]["p50_us"] for x in ok]), "p50_on": med([x["on"]["one"]["p50_us"] for x in ok]),
+        "p50_diff": med([x["on"]["one"]["p50_us"] - x["off"]["one"]["p50_us"] for x in ok]),
+        "rps1_off": med([x["off"]["one"]["rps"] for x in reps]), "rps1_on": med([x["on"]["one"]["rps"] for x in reps]),
+        "rps_off": med([x["off"]["full"]["rps"] for x in reps]), "rps_on": med([x["on"]["full"]["rps"] for x in reps]),
+        "rps_ratio": med([x["on"]["full"]["rps"] / x["off"]["full"]["rps"] for x in reps if x["off"]["full"]["rps"]]),
+        "spans_per_req": spans / reqs if reqs else float("nan"),
+        "parse_failures": sum(x["on"]["stopped"]["c"].get('kspan_parse_failures_total{protocol="http1"}', 0)
+                              for x in reps),
+    }
 
 
 def bpftool_json(*args):
@@ -529,6 +614,12 @@ def report(a, R):
                   "≤ 1 % when request ≥ 200 µs", ovh, "%", ovh <= 1))
         pl = py["p50_diff"] / py["p50_off"] * 100 if py["p50_off"] else float("nan")
         G.append(("python app, 250 µs of work a request: added p50 latency at 500 req/s", "≤ 1 %", pl, "%", pl <= 1))
+    if "tls" in R:
+        t = R["tls"]
+        G.append(("added latency per HTTPS request (nginx, wrk over one connection, both ends traced)", "≤ 30 µs",
+                  t["p50_diff"], "µs", t["p50_diff"] <= 30))
+        G.append(("nginx HTTPS throughput at saturation, traced / untraced", "≥ 0.8×", t["rps_ratio"], "×",
+                  t["rps_ratio"] >= 0.8))
     if "daemon" in R:
         d = R["daemon"]
         G.append(("agent wake-ups at ~10k spans/s (voluntary context switches)", "≤ 1,000 /s", d["wakeups_per_s"], "/s",
@@ -573,6 +664,21 @@ def report(a, R):
         L.append(f"\nWhile traced: daemon CPU {fmt(x['cpu_us_per_req'], 2)} µs per request, {fmt(x['spans_per_req'], 2)} "
                  f"spans per request, {fmt(x['wakeups_per_s'], 0)} agent wake-ups/s, drops {x['drops']}, "
                  f"client errors {x['errors']}, startup_ms {', '.join(fmt(s, 0) for s in x['startup_ms'])}.")
+
+    if "tls" in R:
+        t = R["tls"]
+        L.append("\n## Request overhead: nginx over TLS\n")
+        L.append(f"nginx `listen ssl` (libssl.so.3), `wrk --latency` over HTTPS (libssl.so.3 too, so both ends pay the "
+                 f"uprobes): one keep-alive connection for the round trip, 32 for full speed. Medians of {a.reps} "
+                 f"alternating runs of {a.seconds} s.\n")
+        L.append("| | without kspan | with kspan | with − without / ratio |")
+        L.append("|---|---|---|---|")
+        L.append(f"| p50 round trip, 1 connection (µs) | {fmt(t['p50_off'])} | {fmt(t['p50_on'])} | {fmt(t['p50_diff'])} |")
+        L.append(f"| requests/s, 1 connection | {fmt(t['rps1_off'], 0)} | {fmt(t['rps1_on'], 0)} | |")
+        L.append(f"| requests/s, 32 connections | {fmt(t['rps_off'], 0)} | {fmt(t['rps_on'], 0)} | "
+                 f"{fmt(t['rps_ratio'], 3)}× |")
+        L.append(f"\nWhile traced: {fmt(t['spans_per_req'], 2)} spans per request, parse failures "
+                 f"{t['parse_failures']}.")
 
     if "kernel" in R:
         k = R["kernel"]
@@ -656,7 +762,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--only", default="requests,kernel,daemon,idle,profile,saturation")
+    ap.add_argument("--only", default="requests,tls,kernel,daemon,idle,profile,saturation")
     ap.add_argument("--quick", action="store_true", help="1 repetition, 2 s runs: to check the suite works")
     a = ap.parse_args()
     a.kernel_rate, a.daemon_rate, a.daemon_seconds = 5000, 5000, 10
@@ -678,7 +784,7 @@ def main():
             R["python"] = bench_requests(a, "python", start_python, 500, 8, 16)
             print("request overhead: python, 250 us of work a request", flush=True)
             R["python-250us"] = bench_requests(a, "python-250us", lambda p: start_python(p, 250), 500, 8, 16)
-        sections = [("kernel", "kernel cost", bench_kernel), ("daemon", "daemon cost", bench_daemon),
+        sections = [("tls", "request overhead: nginx over TLS", bench_tls), ("kernel", "kernel cost", bench_kernel), ("daemon", "daemon cost", bench_daemon),
                     ("idle", "idle connections", bench_idle), ("profile", "profile", bench_profile),
                     ("saturation", "saturation", bench_saturation)]
         for key, label, run in sections:

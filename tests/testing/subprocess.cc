@@ -161,4 +161,23 @@ bool KspanAgent::Start(const std::vector<std::string>& extra_args, std::chrono::
 
 int KspanAgent::Stop() { return proc_.Stop(SIGTERM, std::chrono::seconds(30)); }
 
+int64_t KspanAgent::StoppedCounter(const std::string& series) const {
+  const std::string logs = Logs();
+  const size_t line = logs.rfind("\"msg\":\"stopped\"");
+  if (line == std::string::npos) return -1;
+  // Inside the JSON string quotes are escaped: kspan_x{k=\"v\"}=3
+  std::string escaped;
+  for (char c : series) {
+    if (c == '"') escaped += '\\';
+    escaped += c;
+  }
+  escaped += '=';
+  size_t at = logs.find(escaped, line);
+  while (at != std::string::npos && at > 0 && logs[at - 1] != ' ' && logs[at - 1] != '"') {
+    at = logs.find(escaped, at + 1);  // a longer name that ends with this one
+  }
+  if (at == std::string::npos) return -1;
+  return std::strtoll(logs.c_str() + at + escaped.size(), nullptr, 10);
+}
+
 }  // namespace kspan::testing

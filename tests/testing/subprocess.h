@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
@@ -68,6 +69,10 @@ class KspanAgent {
   int Stop();
   std::string SpansPath() const { return dir_ + "/spans.jsonl"; }
   std::string Logs() const { return proc_.Stderr(); }
+  // A counter's value from the {"msg":"stopped"} log line (after Stop), by its series
+  // name as the log prints it, e.g. kspan_parse_failures_total{protocol="http1"}; -1 when
+  // the line or the series is missing.
+  int64_t StoppedCounter(const std::string& series) const;
   pid_t pid() const { return proc_.pid(); }
   Subprocess& process() { return proc_; }
 

@@ -64,14 +64,16 @@ uint64_t NowUnixNs() {
 // The TLS module attaches its uprobes through the event source, the one owner of libbpf.
 class SourceUprobes : public tls::UprobeAttacher {
  public:
-  explicit SourceUprobes(events::BpfEventSource* source) : source_(source) {}
+  // With a --pid filter the probes fire only in those processes: others pay nothing.
+  SourceUprobes(events::BpfEventSource* source, std::vector<uint32_t> pids) : source_(source), pids_(std::move(pids)) {}
   Result<uint64_t> Attach(const std::string& path, const std::vector<events::UprobeSpec>& specs) override {
-    return source_->AttachUprobes(path, specs);
+    return source_->AttachUprobes(path, specs, pids_);
   }
   void Detach(uint64_t handle) override { source_->DetachUprobes(handle); }
 
  private:
   events::BpfEventSource* source_;
+  std::vector<uint32_t> pids_;
 };
 
 void PublishKernelCounters(const events::BpfEventSource& src, metrics::Registry* m) {
@@ -147,7 +149,7 @@ int Run(const Config& config) {
   std::unique_ptr<events::BpfEventSource> source = std::move(*src);
 
   // TLS: probes on every OpenSSL in use, before "ready" so what runs now is covered.
-  SourceUprobes uprobes(source.get());
+  SourceUprobes uprobes(source.get(), config.pids);
   tls::TlsProbeOptions tls_opts;
   tls_opts.self_pid = static_cast<uint32_t>(getpid());
   tls_opts.pids = config.pids;

@@ -238,26 +238,33 @@ Status BpfEventSource::Load(const BpfSourceOptions& options) {
   return Status::Ok();
 }
 
-Result<uint64_t> BpfEventSource::AttachUprobes(const std::string& path, const std::vector<UprobeSpec>& specs) {
+Result<uint64_t> BpfEventSource::AttachUprobes(const std::string& path, const std::vector<UprobeSpec>& specs,
+                                               const std::vector<uint32_t>& pids) {
   std::vector<bpf_link*> links;
   auto undo = [&links] {
     for (bpf_link* l : links) bpf_link__destroy(l);
   };
+  std::vector<int> targets;
+  for (uint32_t pid : pids) targets.push_back(static_cast<int>(pid));
+  if (targets.empty()) targets.push_back(-1);  // every process
   for (const UprobeSpec& spec : specs) {
     bpf_program* prog = bpf_object__find_program_by_name(skel_->obj, spec.program.c_str());
     if (!prog) {
       undo();
       return Internal("no BPF program named " + spec.program);
     }
-    LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = spec.retprobe);
-    bpf_link* link = bpf_program__attach_uprobe_opts(prog, -1, path.c_str(), spec.file_offset, &opts);
-    if (!link) {
-      const int err = errno;
-      undo();
-      return Unavailable("attaching " + spec.program + " to " + path + " at offset " +
-                         std::to_string(spec.file_offset) + " failed: " + std::strerror(err));
+    for (int pid : targets) {
+      LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = spec.retprobe);
+      bpf_link* link = bpf_program__attach_uprobe_opts(prog, pid, path.c_str(), spec.file_offset, &opts);
+      if (!link && pid != -1 && errno == ESRCH) continue;  // that process is gone
+      if (!link) {
+        const int err = errno;
+        undo();
+        return Unavailable("attaching " + spec.program + " to " + path + " at offset " +
+                           std::to_string(spec.file_offset) + " failed: " + std::strerror(err));
+      }
+      links.push_back(link);
     }
-    links.push_back(link);
   }
   std::lock_guard<std::mutex> lock(uprobe_mu_);
   const uint64_t handle = next_uprobe_handle_++;

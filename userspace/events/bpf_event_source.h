@@ -70,8 +70,10 @@ class BpfEventSource {
   // Attaches every spec to the file at `path`, for every process that maps it (uprobes
   // belong to the file, so processes that start later are covered). All or nothing: on a
   // failure what was attached is detached again and the error names the program. Returns
-  // a handle for DetachUprobes. Thread-safe.
-  Result<uint64_t> AttachUprobes(const std::string& path, const std::vector<UprobeSpec>& specs);
+  // a handle for DetachUprobes. With `pids`, the probes fire only in those processes (the
+  // kernel then plants no breakpoint in others, which pay nothing). Thread-safe.
+  Result<uint64_t> AttachUprobes(const std::string& path, const std::vector<UprobeSpec>& specs,
+                                 const std::vector<uint32_t>& pids = {});
   // Detaches a set attached by AttachUprobes (takes a while: RCU grace periods). Thread-safe.
   void DetachUprobes(uint64_t handle);
 

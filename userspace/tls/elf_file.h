@@ -40,6 +40,8 @@ class ElfFile {
   bool HasSection(std::string_view name) const;
   // The contents of a section, empty when absent.
   std::string_view Section(std::string_view name) const;
+  // The whole file.
+  std::string_view Contents() const { return std::string_view(data_, size_); }
   // DT_NEEDED entries ("libssl.so.3", ...).
   std::vector<std::string> NeededLibraries() const;
   bool is_x86_64() const { return machine_ == 62; }

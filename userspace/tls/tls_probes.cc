@@ -49,13 +49,15 @@ Verdict ExplainExecutable(const std::string& open_path) {
   if (!elf.ok()) return {"unreadable", "its executable could not be read: " + elf.status().message()};
   const ElfFile& f = *elf.value();
   if (f.HasSection(".go.buildinfo")) return {"go", "Go's crypto/tls is not supported"};
-  std::string_view ro = f.Section(".rodata");
-  if (ro.size() > (size_t{64} << 20)) ro = ro.substr(0, size_t{64} << 20);
-  if (ro.find("BoringSSL") != std::string_view::npos) {
+  // Libraries leave their names in what they link in (version strings, the assembler
+  // modules' "by <appro@openssl.org>" banners). Read at most 256 MiB, once per binary.
+  std::string_view all = f.Contents();
+  if (all.size() > (size_t{256} << 20)) all = all.substr(0, size_t{256} << 20);
+  if (all.find("BoringSSL") != std::string_view::npos) {
     return {"boringssl", "BoringSSL linked in without SSL_read/SSL_write symbols"};
   }
-  if (ro.find("rustls") != std::string_view::npos) return {"rustls", "rustls is not supported"};
-  if (ro.find("OpenSSL ") != std::string_view::npos) {
+  if (all.find("rustls") != std::string_view::npos) return {"rustls", "rustls is not supported"};
+  if (all.find("openssl.org") != std::string_view::npos || all.find("OpenSSL") != std::string_view::npos) {
     return {"stripped", "OpenSSL is linked in, but the binary has no SSL_read/SSL_write symbols (stripped)"};
   }
   return {"stripped",

@@ -13,10 +13,12 @@ packages=(
   build-essential cmake pkg-config clang llvm
   libbpf-dev bpftool libelf-dev zlib1g-dev
   libyaml-cpp-dev nlohmann-json3-dev
+  # network exporters: OTLP protobuf messages, OTLP/gRPC, OTLP/HTTP and Zipkin, gzip
+  libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libcurl4-openssl-dev
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   # real programs the integration tests drive
-  curl python3 nodejs nginx-light iproute2 procps
+  curl python3 nodejs nginx-light iproute2 procps openssl
   # load generators for bench/run.sh
   wrk
 )
@@ -43,6 +45,23 @@ if [ "${#missing[@]}" -gt 0 ]; then
   trap '[ "$created_policy" = 1 ] && rm -f "$policy"' EXIT
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The export tests' receivers (tests/receivers): OpenTelemetry's own JS decoder, a gRPC
+# server, genkit's telemetry server and the Zipkin exporter, pinned by package-lock.json.
+# `npm ci` runs only when node_modules was not installed from this very lock file.
+# (npm ships with the node build these machines carry; Debian's own npm package is a
+# fallback for a machine that has Debian's nodejs.)
+if ! command -v npm >/dev/null; then
+  echo "install-deps.sh: installing npm"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
+fi
+receivers="$(cd "$(dirname "$0")/../tests/receivers" && pwd)"
+stamp="$receivers/node_modules/.kspan-installed-lock.json"
+if ! cmp -s "$receivers/package-lock.json" "$stamp"; then
+  echo "install-deps.sh: npm ci in tests/receivers"
+  (cd "$receivers" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  cp "$receivers/package-lock.json" "$stamp"
 fi
 
 # tracefs: libbpf resolves tracepoints through it; kspan mounts it itself when missing,

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <set>
 
 namespace kspan::process {
 namespace {
@@ -92,6 +93,29 @@ TEST_F(ProcessTableTest, GoneProcessFallsBackToExecEvent) {
   EXPECT_EQ(Str(*r, "process.command_line"), "curl --token REDACTED --user-password=REDACTED http://x/");
   t.OnExit({.pid = 99});
   EXPECT_EQ(t.Find(99), nullptr);
+}
+
+TEST_F(ProcessTableTest, AgentWideAttributesFillInWhatTheProcessLacks) {
+  FakeProcess(14, "/usr/bin/python3.11", "python3\0app.py\0"s,
+              "OTEL_RESOURCE_ATTRIBUTES=team=pay,telemetry.distro.name=other\0"s);
+  ProcessTable t({.proc_root = root_,
+                  .host_name = "pod-abc",
+                  .resource_attributes = {{"team", "infra"},
+                                          {"k8s.node.name", "node-7"},
+                                          {"host.name", "node-7.example"},
+                                          {"service.name", "kspan"},
+                                          {"process.pid", "1"},
+                                          {"telemetry.distro.name", "x"}}});
+  auto r = t.ResourceFor(14);
+  EXPECT_EQ(Str(*r, "team"), "pay");                  // the process's own wins
+  EXPECT_EQ(Str(*r, "k8s.node.name"), "node-7");      // added
+  EXPECT_EQ(Str(*r, "host.name"), "node-7.example");  // beats gethostname
+  EXPECT_EQ(Str(*r, "service.name"), "python3.11");   // never renamed agent-wide
+  EXPECT_EQ(Int(*r, "process.pid"), 14);              // facts stay facts
+  EXPECT_EQ(Str(*r, "telemetry.distro.name"), "kspan");
+  std::set<std::string> keys;
+  for (const auto& a : r->attributes) EXPECT_TRUE(keys.insert(a.key).second) << "duplicate " << a.key;
+  EXPECT_EQ(r->attributes.front().key, "service.name");
 }
 
 TEST(RedactedCommandLine, KeepsOrdinaryArguments) {

@@ -125,12 +125,14 @@ int Run(const Config& config) {
 
   metrics::Registry metrics;
 
-  // Outputs first: a bad path fails before anything touches the kernel.
+  for (const std::string& w : config.warnings) log::Warn("configuration", {{"note", w}});
+
+  // Outputs first: a bad path or endpoint fails before anything touches the kernel.
   std::vector<std::unique_ptr<exporters::SpanExporter>> outs;
-  for (const std::string& spec : config.outputs) {
-    auto e = exporters::MakeExporter(spec);
+  for (const Output& out : config.outputs) {
+    auto e = exporters::MakeExporter(out.settings, &metrics);
     if (!e.ok()) {
-      log::Error("bad output", {{"output", spec}, {"error", e.status().message()}});
+      log::Error("bad output", {{"output", out.name}, {"error", e.status().message()}});
       return 2;
     }
     outs.push_back(std::move(*e));
@@ -160,10 +162,12 @@ int Run(const Config& config) {
   popts.tracker.http.max_body_prefix = config.capture_bytes;
   popts.stitcher.window_ns = uint64_t{config.trace_window_ms} * 1'000'000;
   popts.stitcher.max_held_bytes = size_t{config.trace_max_held_mib} << 20;
+  popts.processes.resource_attributes = config.resource_attributes;
   Pipeline pipeline(popts, &metrics, &exports, &tls_probes);
 
   std::string outputs_list;
-  for (const auto& o : config.outputs) outputs_list += (outputs_list.empty() ? "" : ",") + o;
+  for (const Output& o : config.outputs) outputs_list += (outputs_list.empty() ? "" : ",") + o.name;
+  if (outputs_list.empty()) outputs_list = "none";
   log::Info("ready", {{"version", KSPAN_VERSION},
                       {"programs", source->attached_programs()},
                       {"missing_hooks", static_cast<uint64_t>(source->missing_hooks().size())},

@@ -1,20 +1,71 @@
-// Agent configuration: defaults, then a YAML file (--config), then command-line flags,
-// each overriding the one before. Every bad key or value is one clear error that names
-// it and what is expected.
+// Agent configuration. Each setting comes from the first of these that sets it:
+//
+//   1. a command-line flag            --otlp-endpoint http://collector:4318
+//   2. the standard OTEL_* environment OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318
+//   3. the YAML file (--config)        otlp: {endpoint: http://collector:4318}
+//   4. the default
+//
+// Precedence is per setting: a flag for the protocol and a file for the endpoint combine.
+// Everything is checked and resolved here (URLs, the OTLP/HTTP /v1/traces path, headers,
+// numbers, the CA file), so start-up code gets plain values; every bad key or value is one
+// InvalidArgument that names it (the flag, variable or file key) and what is expected.
+// docs/configuration.md is the user's reference; keep it, HelpText() and README.md true
+// to this file.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
+#include "exporters/settings.h"
 
 namespace kspan::agent {
 
+// The environment variables a configuration is read from: the process's own
+// (FromProcess) or, in tests, any map, so tests never touch the real environment. An
+// empty value is the same as an unset one (the OpenTelemetry environment spec's rule).
+class Environment {
+ public:
+  Environment() = default;
+  explicit Environment(std::map<std::string, std::string> vars);
+  // The OTEL_* variables of this process (nothing else is read).
+  static Environment FromProcess();
+
+  // The value, or nullopt when unset or empty.
+  std::optional<std::string> Get(std::string_view name) const;
+
+ private:
+  std::map<std::string, std::string, std::less<>> vars_;
+};
+
+// One destination of spans: a printable name for logs ("console", "file:PATH",
+// "otlp(grpc http://collector:4317)", "zipkin(http://host:9411/api/v2/spans)"; an
+// endpoint's query string is left out) and the settings exporters::MakeExporter takes.
+struct Output {
+  std::string name;
+  exporters::ExporterSettings settings;
+};
+
 struct Config {
-  // Where spans go: "console", "file:PATH". Empty after parsing means the embedded
-  // default: console plus an OTLP/JSON-lines file, kDefaultFile.
-  std::vector<std::string> outputs;
+  // Where spans go, resolved. Empty only when "none" was asked for: spans are built and
+  // counted, and exported nowhere. With nothing configured: console plus an OTLP/JSON-lines
+  // file, kDefaultFile.
+  std::vector<Output> outputs;
+  // Added to the resource of every watched process, after the process's own attributes
+  // (which win for the same key) and never replacing service.name or process.*
+  // (process/process_table.h).
+  std::vector<std::pair<std::string, std::string>> resource_attributes;
+  // Things worth a warning at start-up that are not errors (a setting kspan ignores, OTLP
+  // settings without an otlp output). The agent logs each one.
+  std::vector<std::string> warnings;
+
   double duration_seconds = 0;  // 0: run until SIGINT/SIGTERM
   std::vector<uint32_t> pids;   // empty: every process
   uint32_t capture_bytes = 4096;
@@ -31,10 +82,12 @@ struct Config {
 
 inline constexpr const char* kDefaultFile = "kspan-spans.jsonl";
 
-// Parses argv (flags may appear in any order; --config is read first wherever it is).
+// Parses argv (flags may appear in any order; --config files are read first wherever they
+// are) with `env` as the environment.
+Result<Config> ParseCommandLine(int argc, char** argv, const Environment& env);
+// The same with Environment::FromProcess().
 Result<Config> ParseCommandLine(int argc, char** argv);
-// Applies a YAML config file onto `config`.
-Status ApplyConfigFile(const std::string& path, Config* config);
+
 // The --help text.
 std::string HelpText();
 

@@ -12,8 +12,9 @@
 int main(int argc, char** argv) {
   auto config = kspan::agent::ParseCommandLine(argc, argv);
   if (!config.ok()) {
+    // One line, in the same JSON form as every other log line (a person reads the
+    // "error" field; a log pipeline parses it like the rest).
     kspan::log::Error("bad configuration", {{"error", config.status().message()}});
-    std::fprintf(stderr, "kspan: %s\n", config.status().message().c_str());
     return 2;
   }
   if (config->show_help) {

@@ -180,6 +180,13 @@ void ConnTracker::StartTls(Conn& c) {
 void ConnTracker::HoldUnbound(const events::DataEvent& e) {
   const auto key = std::make_pair(e.key.pid, e.key.generation);
   Unbound& u = unbound_[key];
+  if (e.position == 0 && !u.writes.empty()) {
+    // The kernel starts counting anew when earlier writes never found their socket (a
+    // later turn): those will never be placed.
+    for (const UnboundWrite& w : u.writes) tls_unbound_dropped_->Add(w.meta.total_len);
+    unbound_total_ -= u.bytes;
+    u = {};
+  }
   if (u.writes.empty()) u.first_ns = e.exit_ns;
   if (u.bytes + e.data.size() > options_.max_unbound_bytes ||
       unbound_total_ + e.data.size() > options_.max_unbound_bytes_total) {

@@ -4,6 +4,10 @@
 
 #include "exporters/console_exporter.h"
 #include "exporters/file_exporter.h"
+#include "exporters/otlp_grpc.h"
+#include "exporters/otlp_http.h"
+#include "exporters/queued_exporter.h"
+#include "exporters/zipkin_http.h"
 
 namespace kspan::exporters {
 namespace {
@@ -25,6 +29,39 @@ Result<std::unique_ptr<SpanExporter>> MakeExporter(std::string_view spec) {
   }
   return InvalidArgument("unknown exporter \"" + std::string(spec) + "\": expected one of " +
                          std::string(kAccepted));
+}
+
+Result<std::unique_ptr<SpanExporter>> MakeExporter(const ExporterSettings& settings,
+                                                   metrics::Registry* registry) {
+  if (std::holds_alternative<ConsoleSettings>(settings)) return MakeExporter("console");
+  if (const auto* f = std::get_if<FileSettings>(&settings)) return MakeExporter("file:" + f->path);
+
+  QueuedExporter::Options options;
+  std::unique_ptr<Transport> transport;
+  if (const auto* o = std::get_if<OtlpSettings>(&settings)) {
+    options.name = "otlp";
+    options.queue = o->queue;
+    options.attempt_timeout = o->timeout;
+    if (o->protocol == OtlpProtocol::kGrpc) {
+      auto t = OtlpGrpcTransport::Create(*o);
+      if (!t.ok()) return t.status();
+      transport = std::move(t).value();
+    } else {
+      auto t = OtlpHttpTransport::Create(*o);
+      if (!t.ok()) return t.status();
+      transport = std::move(t).value();
+    }
+  } else {
+    const auto& z = std::get<ZipkinSettings>(settings);
+    options.name = "zipkin";
+    options.queue = z.queue;
+    options.attempt_timeout = z.timeout;
+    auto t = ZipkinTransport::Create(z);
+    if (!t.ok()) return t.status();
+    transport = std::move(t).value();
+  }
+  return std::unique_ptr<SpanExporter>(
+      std::make_unique<QueuedExporter>(std::move(options), std::move(transport), registry));
 }
 
 }  // namespace kspan::exporters

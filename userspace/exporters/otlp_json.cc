@@ -1,5 +1,7 @@
 #include "exporters/otlp_json.h"
 
+#include "exporters/span_groups.h"
+
 #include <kspan/version.h>
 
 #include <array>
@@ -7,7 +9,6 @@
 #include <cmath>
 #include <cstdint>
 #include <string_view>
-#include <vector>
 
 namespace kspan::exporters {
 namespace {
@@ -165,40 +166,14 @@ void AppendSpanJson(const model::Span& span, JsonWriter* w) {
 }
 
 void AppendTracesDataJson(std::span<const model::Span> spans, std::string* out) {
-  // Group by resource in order of first appearance: a counting sort over group numbers.
-  // Batches hold spans of a handful of processes, so the group lookup is a linear scan
-  // with the previous hit tried first.
-  std::vector<const model::Resource*> groups;
-  std::vector<uint32_t> group_of(spans.size());
-  size_t last = 0;
-  for (size_t i = 0; i < spans.size(); ++i) {
-    const model::Resource* r = spans[i].resource.get();
-    if (last < groups.size() && groups[last] == r) {
-      group_of[i] = static_cast<uint32_t>(last);
-      continue;
-    }
-    size_t g = 0;
-    while (g < groups.size() && groups[g] != r) ++g;
-    if (g == groups.size()) groups.push_back(r);
-    group_of[i] = static_cast<uint32_t>(g);
-    last = g;
-  }
-  std::vector<uint32_t> start(groups.size() + 1, 0);
-  for (const uint32_t g : group_of) ++start[g + 1];
-  for (size_t g = 0; g < groups.size(); ++g) start[g + 1] += start[g];
-  std::vector<uint32_t> order(spans.size());
-  {
-    std::vector<uint32_t> next(start.begin(), start.end() - 1);
-    for (size_t i = 0; i < spans.size(); ++i) order[next[group_of[i]]++] = static_cast<uint32_t>(i);
-  }
-
+  const ResourceGroups groups = GroupByResource(spans);
   JsonWriter w(out);
   w.BeginObject();
   w.Key("resourceSpans");
   w.BeginArray();
-  for (size_t g = 0; g < groups.size(); ++g) {
+  for (size_t g = 0; g < groups.resources.size(); ++g) {
     w.BeginObject();
-    AppendResource(groups[g], &w);
+    AppendResource(groups.resources[g], &w);
     w.Key("scopeSpans");
     w.BeginArray();
     w.BeginObject();
@@ -211,7 +186,9 @@ void AppendTracesDataJson(std::span<const model::Span> spans, std::string* out) 
     w.EndObject();
     w.Key("spans");
     w.BeginArray();
-    for (uint32_t k = start[g]; k < start[g + 1]; ++k) AppendSpanJson(spans[order[k]], &w);
+    for (uint32_t k = groups.start[g]; k < groups.start[g + 1]; ++k) {
+      AppendSpanJson(spans[groups.order[k]], &w);
+    }
     w.EndArray();
     w.EndObject();
     w.EndArray();

@@ -193,24 +193,36 @@ void ProcessTable::ReadProc(ProcessInfo* p) {
 
 void ProcessTable::BuildResource(ProcessInfo* p) {
   auto r = std::make_shared<model::Resource>();
+  // First come, first kept: sources are added from the strongest (the header's order).
+  auto add = [&r](std::string key, model::AttributeValue value) {
+    for (const auto& a : r->attributes) {
+      if (a.key == key) return;
+    }
+    r->attributes.push_back({std::move(key), std::move(value)});
+  };
   std::string service = p->service_name;
   for (const auto& [k, v] : p->resource_attributes) {
-    if (k == "service.name") {
-      if (service.empty()) service = v;
-      continue;
-    }
-    r->attributes.push_back({k, v});
+    if (k == "service.name" && service.empty()) service = v;
   }
   if (service.empty()) service = p->exe_name.empty() ? "unknown_service" : p->exe_name;
-  r->attributes.insert(r->attributes.begin(), {"service.name", service});
-  r->attributes.push_back({"process.pid", int64_t{p->pid}});
-  if (p->ppid) r->attributes.push_back({"process.parent_pid", int64_t{p->ppid}});
-  if (!p->exe_name.empty()) r->attributes.push_back({"process.executable.name", p->exe_name});
-  if (!p->exe_path.empty()) r->attributes.push_back({"process.executable.path", p->exe_path});
-  if (!p->argv.empty()) r->attributes.push_back({"process.command_line", RedactedCommandLine(p->argv)});
-  if (!options_.host_name.empty()) r->attributes.push_back({"host.name", options_.host_name});
-  r->attributes.push_back({"telemetry.distro.name", std::string("kspan")});
-  r->attributes.push_back({"telemetry.distro.version", std::string(KSPAN_VERSION)});
+  add("service.name", service);
+  // telemetry.distro.* says what produced the spans: always kspan, whatever SDK the
+  // process carries.
+  auto ours = [](std::string_view k) { return k.starts_with("telemetry.distro."); };
+  for (const auto& [k, v] : p->resource_attributes) {
+    if (!ours(k)) add(k, v);
+  }
+  add("process.pid", int64_t{p->pid});
+  if (p->ppid) add("process.parent_pid", int64_t{p->ppid});
+  if (!p->exe_name.empty()) add("process.executable.name", p->exe_name);
+  if (!p->exe_path.empty()) add("process.executable.path", p->exe_path);
+  if (!p->argv.empty()) add("process.command_line", RedactedCommandLine(p->argv));
+  for (const auto& [k, v] : options_.resource_attributes) {
+    if (k != "service.name" && !ours(k)) add(k, v);
+  }
+  if (!options_.host_name.empty()) add("host.name", options_.host_name);
+  add("telemetry.distro.name", std::string("kspan"));
+  add("telemetry.distro.version", std::string(KSPAN_VERSION));
   p->resource = std::move(r);
 }
 

@@ -3,11 +3,19 @@
 // network activity (it is almost always still alive then: events are drained within
 // milliseconds), falling back to what the exec event carried when /proc is gone.
 //
-// Resource attributes: service.name (the process's own OTEL_SERVICE_NAME, else
-// service.name from its OTEL_RESOURCE_ATTRIBUTES, else the executable name), the rest of
-// its OTEL_RESOURCE_ATTRIBUTES, process.pid, process.parent_pid, process.executable.name,
-// process.executable.path, process.command_line (secret-looking arguments redacted),
-// host.name, telemetry.distro.name/version.
+// Resource attributes, one value per key, the first source that has the key winning:
+//   1. the process's own: service.name from its OTEL_SERVICE_NAME, else from its
+//      OTEL_RESOURCE_ATTRIBUTES; the rest of its OTEL_RESOURCE_ATTRIBUTES
+//   2. what kspan knows of the process: service.name (the executable name when 1 has
+//      none), process.pid, process.parent_pid, process.executable.name,
+//      process.executable.path, process.command_line (secret-looking arguments redacted)
+//   3. the agent-wide attributes (ProcessTableOptions::resource_attributes: kspan's own
+//      --resource-attributes / OTEL_RESOURCE_ATTRIBUTES), e.g. k8s.node.name
+//   4. host-wide defaults: host.name (gethostname)
+// and telemetry.distro.name/version, always kspan's (it made the spans, whatever SDK the
+// process carries).
+// So an agent-wide attribute never renames a process or replaces its process.* facts, but
+// does replace host.name (in a container, gethostname is the pod's name, not the node's).
 //
 // Single-threaded: the pipeline thread only.
 #pragma once
@@ -39,6 +47,8 @@ struct ProcessTableOptions {
   std::string proc_root = "/proc";  // tests point this at a fake tree
   size_t max_processes = 65536;
   std::string host_name;            // empty: gethostname()
+  // Added to every resource where the process has no value of its own (see above).
+  std::vector<std::pair<std::string, std::string>> resource_attributes;
 };
 
 class ProcessTable {

@@ -1,0 +1,199 @@
+// An OTLP (HTTP protobuf or gRPC) or Zipkin receiver on 127.0.0.1 for the export tests.
+// See README.md. Usage:
+//   node otlp_receiver.js --protocol http|grpc|zipkin --port N --out FILE
+//                         [--behaviour ok|alternate-503|always-400]
+//                         [--tls-cert PEM --tls-key PEM]   (https / gRPC over TLS)
+'use strict';
+
+const fs = require('fs');
+const http = require('http');
+const https = require('https');
+const zlib = require('zlib');
+const grpc = require('@grpc/grpc-js');
+// The OpenTelemetry JS SDK's generated protobuf types: the official schema and decoder.
+const root = require('@opentelemetry/otlp-transformer/build/src/generated/root');
+
+const ExportTraceServiceRequest = root.opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest;
+const ExportTraceServiceResponse = root.opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse;
+
+function args() {
+  const a = { behaviour: 'ok' };
+  for (let i = 2; i + 1 < process.argv.length; i += 2) a[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
+  for (const k of ['protocol', 'port', 'out']) {
+    if (!a[k]) {
+      console.error(`missing --${k}`);
+      process.exit(2);
+    }
+  }
+  return a;
+}
+
+const opts = args();
+const stats = { requests: 0, accepted: 0, refused: 0, spans: 0, lastHeaders: {} };
+function saveStats() {
+  fs.writeFileSync(opts.out + '.stats.tmp', JSON.stringify(stats));
+  fs.renameSync(opts.out + '.stats.tmp', opts.out + '.stats');
+}
+
+// Decides the fate of request number n (1-based): 'ok', 'retry' or 'refuse'.
+function verdict(n) {
+  if (opts.behaviour === 'alternate-503') return n % 2 === 1 ? 'retry' : 'ok';
+  if (opts.behaviour === 'always-400') return 'refuse';
+  return 'ok';
+}
+
+const hex = (b64) => Buffer.from(b64 || '', 'base64').toString('hex');
+
+// The decoded request as an OTLP/JSON line: what the official decoder saw, in the file
+// exporter's format (hex ids, 64-bit integers as decimal strings, enums as numbers).
+function toOtlpJson(message) {
+  const o = ExportTraceServiceRequest.toObject(message, { longs: String, enums: Number, bytes: String });
+  let spans = 0;
+  for (const rs of o.resourceSpans || []) {
+    for (const ss of rs.scopeSpans || []) {
+      for (const s of ss.spans || []) {
+        spans++;
+        s.traceId = hex(s.traceId);
+        s.spanId = hex(s.spanId);
+        if (s.parentSpanId !== undefined) {
+          s.parentSpanId = hex(s.parentSpanId);
+          if (s.parentSpanId === '') delete s.parentSpanId;
+        }
+        for (const l of s.links || []) {
+          l.traceId = hex(l.traceId);
+          l.spanId = hex(l.spanId);
+        }
+      }
+    }
+  }
+  return { line: JSON.stringify(o), spans };
+}
+
+function record(message, headers) {
+  const { line, spans } = toOtlpJson(message);
+  fs.appendFileSync(opts.out, line + '\n');
+  stats.accepted++;
+  stats.spans += spans;
+  stats.lastHeaders = headers;
+  saveStats();
+}
+
+function readBody(req, done) {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    let body = Buffer.concat(chunks);
+    if ((req.headers['content-encoding'] || '') === 'gzip') body = zlib.gunzipSync(body);
+    done(body);
+  });
+}
+
+const tls = opts['tls-cert'] ? { cert: fs.readFileSync(opts['tls-cert']), key: fs.readFileSync(opts['tls-key']) } : null;
+
+function startHttp(onBody) {
+  const handler = (req, res) => {
+    readBody(req, (body) => {
+      stats.requests++;
+      const v = verdict(stats.requests);
+      if (v === 'retry') {
+        stats.refused++;
+        saveStats();
+        res.writeHead(503, { 'Content-Type': 'text/plain' });
+        res.end('busy');
+        return;
+      }
+      if (v === 'refuse') {
+        stats.refused++;
+        saveStats();
+        res.writeHead(400, { 'Content-Type': 'text/plain' });
+        res.end('refused by the test receiver');
+        return;
+      }
+      try {
+        onBody(body, req.headers, res);
+      } catch (e) {
+        console.error('bad request: ' + e.stack);
+        stats.refused++;
+        saveStats();
+        res.writeHead(400);
+        res.end(String(e));
+      }
+    });
+  };
+  const server = tls ? https.createServer(tls, handler) : http.createServer(handler);
+  server.listen(Number(opts.port), '127.0.0.1', () => console.log('listening ' + server.address().port));
+}
+
+if (opts.protocol === 'http') {
+  startHttp((body, headers, res) => {
+    if (headers['content-type'] !== 'application/x-protobuf') throw new Error('content-type ' + headers['content-type']);
+    record(ExportTraceServiceRequest.decode(body), headers);
+    res.writeHead(200, { 'Content-Type': 'application/x-protobuf' });
+    res.end(Buffer.from(ExportTraceServiceResponse.encode(ExportTraceServiceResponse.create({})).finish()));
+  });
+} else if (opts.protocol === 'zipkin') {
+  startHttp((body, headers, res) => {
+    const spans = JSON.parse(body.toString('utf8'));
+    if (!Array.isArray(spans)) throw new Error('not a JSON array');
+    fs.appendFileSync(opts.out, JSON.stringify(spans) + '\n');
+    stats.accepted++;
+    stats.spans += spans.length;
+    stats.lastHeaders = headers;
+    saveStats();
+    res.writeHead(202);
+    res.end();
+  });
+} else if (opts.protocol === 'grpc') {
+  // The service by hand, with raw bytes in and out, so decoding is visibly the official
+  // decoder's job and nothing else's.
+  const service = {
+    Export: {
+      path: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+      requestStream: false,
+      responseStream: false,
+      requestSerialize: (b) => b,
+      requestDeserialize: (b) => b,
+      responseSerialize: (b) => b,
+      responseDeserialize: (b) => b,
+    },
+  };
+  const server = new grpc.Server();
+  server.addService(service, {
+    Export: (call, callback) => {
+      stats.requests++;
+      const v = verdict(stats.requests);
+      if (v !== 'ok') {
+        stats.refused++;
+        saveStats();
+        callback({
+          code: v === 'retry' ? grpc.status.UNAVAILABLE : grpc.status.INVALID_ARGUMENT,
+          details: 'decided by the test receiver',
+        });
+        return;
+      }
+      try {
+        record(ExportTraceServiceRequest.decode(call.request), call.metadata.getMap());
+      } catch (e) {
+        callback({ code: grpc.status.INVALID_ARGUMENT, details: String(e) });
+        return;
+      }
+      callback(null, Buffer.from(ExportTraceServiceResponse.encode(ExportTraceServiceResponse.create({})).finish()));
+    },
+  });
+  const credentials = tls
+    ? grpc.ServerCredentials.createSsl(null, [{ private_key: tls.key, cert_chain: tls.cert }])
+    : grpc.ServerCredentials.createInsecure();
+  server.bindAsync('127.0.0.1:' + opts.port, credentials, (err, port) => {
+    if (err) {
+      console.error(String(err));
+      process.exit(1);
+    }
+    console.log('listening ' + port);
+  });
+} else {
+  console.error('unknown --protocol ' + opts.protocol);
+  process.exit(2);
+}
+
+saveStats();
+process.on('SIGTERM', () => process.exit(0));

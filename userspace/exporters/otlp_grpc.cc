@@ -1,0 +1,139 @@
+#include "exporters/otlp_grpc.h"
+
+#include <grpc/support/log.h>
+#include <grpcpp/grpcpp.h>
+#include <kspan/version.h>
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+#include "common/log.h"
+#include "exporters/otlp_proto.h"
+#include "exporters/retry.h"
+
+namespace kspan::exporters {
+namespace {
+
+namespace collector = ::opentelemetry::proto::collector::trace::v1;
+
+void GrpcLogToKspan(gpr_log_func_args* args) {
+  log::Debug("grpc", {{"message", args->message != nullptr ? args->message : ""},
+                      {"severity", gpr_log_severity_string(args->severity)}});
+}
+
+void RouteGrpcLogsOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] { gpr_set_log_function(&GrpcLogToKspan); });
+}
+
+std::string_view GrpcCodeName(grpc::StatusCode code) {
+  static constexpr std::string_view kNames[] = {
+      "OK",           "CANCELLED",          "UNKNOWN",           "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
+      "NOT_FOUND",    "ALREADY_EXISTS",     "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+      "ABORTED",      "OUT_OF_RANGE",       "UNIMPLEMENTED",     "INTERNAL",         "UNAVAILABLE",
+      "DATA_LOSS",    "UNAUTHENTICATED"};
+  const int i = static_cast<int>(code);
+  return i >= 0 && i < static_cast<int>(std::size(kNames)) ? kNames[i] : "UNKNOWN";
+}
+
+}  // namespace
+
+Result<std::string> GrpcTargetFromEndpoint(const std::string& endpoint, bool* tls) {
+  std::string_view rest = endpoint;
+  if (rest.starts_with("http://")) {
+    *tls = false;
+    rest.remove_prefix(7);
+  } else if (rest.starts_with("https://")) {
+    *tls = true;
+    rest.remove_prefix(8);
+  } else {
+    return InvalidArgument("OTLP/gRPC endpoint \"" + endpoint +
+                           "\": expected http://host:port (plaintext) or https://host:port (TLS)");
+  }
+  rest = rest.substr(0, rest.find('/'));
+  if (rest.empty()) return InvalidArgument("OTLP/gRPC endpoint \"" + endpoint + "\" has no host");
+  // A port is there when the text ends in :digits after any [IPv6] bracket.
+  const size_t bracket = rest.rfind(']');
+  const size_t colon = rest.rfind(':');
+  const bool has_port = colon != std::string_view::npos && (bracket == std::string_view::npos || colon > bracket);
+  return has_port ? std::string(rest) : std::string(rest) + ":4317";
+}
+
+Result<std::unique_ptr<OtlpGrpcTransport>> OtlpGrpcTransport::Create(const OtlpSettings& settings) {
+  bool tls = false;
+  auto target = GrpcTargetFromEndpoint(settings.endpoint, &tls);
+  if (!target.ok()) return target.status();
+  RouteGrpcLogsOnce();
+
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  if (tls) {
+    grpc::SslCredentialsOptions ssl;
+    if (!settings.certificate_file.empty()) {
+      std::ifstream f(settings.certificate_file);
+      if (!f) return InvalidArgument("certificate file \"" + settings.certificate_file + "\" cannot be read");
+      std::stringstream pem;
+      pem << f.rdbuf();
+      ssl.pem_root_certs = pem.str();
+    }
+    credentials = grpc::SslCredentials(ssl);
+  } else {
+    credentials = grpc::InsecureChannelCredentials();
+  }
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
+  args.SetInt(GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, -1);  // the queue caps requests itself
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 1000);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 1000);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
+  args.SetUserAgentPrefix("kspan/" KSPAN_VERSION);
+
+  std::unique_ptr<OtlpGrpcTransport> t(new OtlpGrpcTransport());
+  t->endpoint_ = settings.endpoint;
+  t->gzip_ = settings.compression == Compression::kGzip;
+  for (const auto& [k, v] : settings.headers) {
+    std::string key = k;
+    std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return std::tolower(c); });
+    t->metadata_.emplace_back(std::move(key), v);
+  }
+  t->stub_ = collector::TraceService::NewStub(grpc::CreateCustomChannel(*target, credentials, args));
+  return t;
+}
+
+size_t OtlpGrpcTransport::Encode(std::span<const model::Span> spans) {
+  ToExportRequest(spans, &request_);
+  return request_.ByteSizeLong();
+}
+
+SendResult OtlpGrpcTransport::Send(Clock::time_point deadline) noexcept {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + (deadline - Clock::now()));
+  for (const auto& [k, v] : metadata_) context.AddMetadata(k, v);
+  if (gzip_) context.set_compression_algorithm(GRPC_COMPRESS_GZIP);
+  collector::ExportTraceServiceResponse response;
+  const grpc::Status status = stub_->Export(&context, request_, &response);
+
+  SendResult r;
+  if (status.ok()) {
+    r.outcome = SendResult::Outcome::kSent;
+    if (response.has_partial_success()) {
+      const auto& p = response.partial_success();
+      r.rejected_spans = p.rejected_spans();
+      if (p.rejected_spans() > 0 || !p.error_message().empty()) {
+        r.detail = "partial success: " + (p.error_message().empty()
+                                              ? std::to_string(p.rejected_spans()) + " spans rejected"
+                                              : p.error_message());
+      }
+    }
+    return r;
+  }
+  r.retry_after = RetryDelayFromGrpcStatusDetails(status.error_details());
+  r.outcome = IsRetryableGrpcStatus(status.error_code(), r.retry_after.has_value()) ? SendResult::Outcome::kRetryable
+                                                                                    : SendResult::Outcome::kPermanent;
+  r.detail = std::string(GrpcCodeName(status.error_code())) + ": " + status.error_message();
+  return r;
+}
+
+}  // namespace kspan::exporters

@@ -1,0 +1,71 @@
+#include "exporters/otlp_http.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include "exporters/otlp_json.h"
+#include "exporters/otlp_proto.h"
+
+namespace kspan::exporters {
+
+Result<std::unique_ptr<OtlpHttpTransport>> OtlpHttpTransport::Create(const OtlpSettings& settings) {
+  if (settings.protocol == OtlpProtocol::kGrpc) return InvalidArgument("OtlpHttpTransport is for http/* protocols");
+  const bool json = settings.protocol == OtlpProtocol::kHttpJson;
+  const bool gzip = settings.compression == Compression::kGzip;
+  HttpClientOptions options;
+  options.url = settings.endpoint;
+  options.content_type = json ? "application/json" : "application/x-protobuf";
+  options.gzip = gzip;
+  options.headers = settings.headers;
+  options.certificate_file = settings.certificate_file;
+  auto client = HttpClient::Create(std::move(options));
+  if (!client.ok()) return client.status();
+  return std::unique_ptr<OtlpHttpTransport>(new OtlpHttpTransport(json, gzip, std::move(client).value()));
+}
+
+size_t OtlpHttpTransport::Encode(std::span<const model::Span> spans) {
+  std::string encoded;
+  if (json_) {
+    AppendTracesDataJson(spans, &encoded);
+  } else {
+    ToExportRequest(spans, &request_);
+    request_.SerializeToString(&encoded);
+  }
+  const size_t size = encoded.size();
+  body_ = gzip_ ? Gzip(encoded) : std::move(encoded);
+  return size;
+}
+
+SendResult OtlpHttpTransport::Send(Clock::time_point deadline) noexcept {
+  if (body_.empty()) return {SendResult::Outcome::kPermanent, 0, std::nullopt, "the request could not be encoded"};
+  const HttpResponse response = client_->Post(body_, deadline);
+  SendResult r = ClassifyHttpResponse(response, std::chrono::system_clock::now());
+  if (r.outcome == SendResult::Outcome::kSent) {
+    int64_t rejected = 0;
+    std::string message;
+    if (ParsePartialSuccess(response.body, json_, &rejected, &message) && (rejected > 0 || !message.empty())) {
+      r.rejected_spans = rejected;
+      r.detail = "partial success: " + (message.empty() ? std::to_string(rejected) + " spans rejected" : message);
+    }
+  }
+  return r;
+}
+
+bool ParsePartialSuccess(const std::string& body, bool json, int64_t* rejected_spans, std::string* message) {
+  *rejected_spans = 0;
+  message->clear();
+  if (body.empty()) return false;
+  ::opentelemetry::proto::collector::trace::v1::ExportTraceServiceResponse response;
+  if (json) {
+    google::protobuf::util::JsonParseOptions options;
+    options.ignore_unknown_fields = true;
+    if (!google::protobuf::util::JsonStringToMessage(body, &response, options).ok()) return false;
+  } else if (!response.ParseFromString(body)) {
+    return false;
+  }
+  if (!response.has_partial_success()) return true;
+  *rejected_spans = response.partial_success().rejected_spans();
+  *message = response.partial_success().error_message();
+  return true;
+}
+
+}  // namespace kspan::exporters

@@ -1,0 +1,39 @@
+// Spans -> OTLP protobuf: an opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest
+// (proto/ at the repository root), the body of OTLP/HTTP protobuf and the OTLP/gRPC
+// Export call. Conversion only; transports live beside it.
+//
+// Field for field the same content as the JSON encoding (otlp_json.h), so a file output
+// and a network output of one batch decode to the same spans:
+//
+//   model::Span             Span (proto)              notes
+//   ─────────────────────   ───────────────────────   ─────────────────────────────────
+//   trace_id, span_id       trace_id, span_id         raw bytes (16 / 8), not hex
+//   parent_span_id          parent_span_id            only when valid (root: empty)
+//   trace_state             trace_state               only when non-empty
+//   trace_flags             flags (fixed32)           bits 0-7; "is remote" bits stay 0
+//   name, kind              name, kind                kind numbers are OTLP's
+//   start/end_time_unix_nano  start/end_time_unix_nano  fixed64 Unix ns
+//   attributes              attributes                string/int/double/bool AnyValue
+//   events, links           events, links             link flags unset (JSON has none)
+//   status_code/_message    status {code, message}    status always present
+//   resource                ResourceSpans.resource    grouped as in span_groups.h
+//                           ScopeSpans.scope          {name "kspan", version KSPAN_VERSION}
+#pragma once
+
+#include <span>
+
+#include "model/span.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
+
+namespace kspan::exporters {
+
+namespace otlp_pb = ::opentelemetry::proto;
+
+// Replaces the content of `request` with `spans`, one ResourceSpans per resource.
+void ToExportRequest(std::span<const model::Span> spans,
+                     otlp_pb::collector::trace::v1::ExportTraceServiceRequest* request);
+
+// One span (for callers that frame spans differently, and for tests).
+void ToProtoSpan(const model::Span& span, otlp_pb::trace::v1::Span* out);
+
+}  // namespace kspan::exporters

@@ -331,8 +331,10 @@ void ConnTracker::Finish(Conn& c, const events::ConnCloseEvent* close) {
     const uint64_t start = from_zero ? 0 : (a.start == UINT64_MAX ? end : a.start);
     return end - start > a.bytes_seen;
   };
-  const bool gap = missing(c.egress, close ? close->bytes_sent : 0) ||
-                   missing(c.ingress, close ? close->bytes_received : 0);
+  // Ciphertext is not accounted (it is skipped, not lost): no gap to find there.
+  const bool gap = c.protocol != Protocol::kTlsCiphertext &&
+                   (missing(c.egress, close ? close->bytes_sent : 0) ||
+                    missing(c.ingress, close ? close->bytes_received : 0));
   if (gap) gaps_->Add();
   if (c.protocol == Protocol::kTlsCiphertext) tls_ciphertext_conns_->Add();
   if (c.http) {

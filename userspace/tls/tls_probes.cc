@@ -86,8 +86,7 @@ void TlsProbes::Start() {
   ScanLibraryDirs();
   ScanAllProcesses();
   next_sweep_ = std::chrono::steady_clock::now() + options_.sweep_interval;
-  size_t probed = 0;
-  for (const auto& [key, f] : files_) probed += f.state == State::kProbed;
+  const size_t probed = CountProbed();
   {
     std::lock_guard<std::mutex> lock(mu_);
     probed_ = probed;
@@ -156,7 +155,9 @@ void TlsProbes::Run() {
       if (now >= next_sweep_) {
         lock.unlock();
         Sweep();
+        const size_t probed = CountProbed();
         lock.lock();
+        probed_ = probed;
         next_sweep_ = std::chrono::steady_clock::now() + options_.sweep_interval;
       }
       cv_.wait_until(lock, next_sweep_, [&] { return stop_ || !queue_.empty(); });
@@ -166,8 +167,7 @@ void TlsProbes::Run() {
     queue_.pop_front();
     lock.unlock();
     Handle(what, pid);
-    size_t probed = 0;
-    for (const auto& [key, f] : files_) probed += f.state == State::kProbed;
+    const size_t probed = CountProbed();
     lock.lock();
     probed_ = probed;
     ++handled_;
@@ -321,9 +321,14 @@ TlsProbes::File* TlsProbes::Consider(const std::string& path, const std::string&
   return &f;
 }
 
+size_t TlsProbes::CountProbed() const {
+  size_t n = 0;
+  for (const auto& [key, f] : files_) n += f.state == State::kProbed;
+  return n;
+}
+
 void TlsProbes::Explain(uint32_t pid) {
-  size_t probed_before = 0;
-  for (const auto& [key, f] : files_) probed_before += f.state == State::kProbed;
+  const size_t probed_before = CountProbed();
   const std::vector<FileKey> keys = ScanProcess(pid);
   std::string exe_path, exe_open;
   std::optional<Verdict> verdict;
@@ -346,9 +351,7 @@ void TlsProbes::Explain(uint32_t pid) {
     exe_open = dir + "/root" + exe_path;
   }
   if (probed) {
-    size_t probed_after = 0;
-    for (const auto& [key, f] : files_) probed_after += f.state == State::kProbed;
-    if (probed_after > probed_before) {
+    if (CountProbed() > probed_before) {
       log::Info("TLS library found late: its first connections were not captured, later ones are",
                 {{"pid", pid}, {"binary", exe_path}});
     }

@@ -110,6 +110,7 @@ class TlsProbes {
   void Explain(uint32_t pid);
   void Sweep();
   bool Wanted(uint32_t pid) const;
+  size_t CountProbed() const;  // files with probes attached (thread state)
 
   const TlsProbeOptions options_;
   UprobeAttacher* attacher_;

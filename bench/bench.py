@@ -183,9 +183,17 @@ def delta(a, b):
 # ---------------------------------------------------------------- servers and load
 
 
-def start_nginx(port):
+def start_nginx(port, tls=False):
+    """nginx, 1 worker, keep-alive, `return 200`; with tls, HTTPS with a self-signed certificate made here."""
     d = os.path.join(TMP, f"nginx-{port}")
     os.makedirs(d, exist_ok=True)
+    listen = f"listen 127.0.0.1:{port};"
+    if tls:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                        "/CN=localhost", "-keyout", f"{d}/key.pem", "-out", f"{d}/cert.pem"],
+                       capture_output=True, check=True, timeout=60)
+        listen = (f"listen 127.0.0.1:{port} ssl;\n    ssl_certificate {d}/cert.pem;\n"
+                  f"    ssl_certificate_key {d}/key.pem;")
     conf = os.path.join(d, "nginx.conf")
     with open(conf, "w") as f:
         f.write(f"""
@@ -204,7 +212,7 @@ http {{
   scgi_temp_path {d};
   keepalive_requests 1000000;
   server {{
-    listen 127.0.0.1:{port};
+    {listen}
     location / {{ default_type text/plain; return 200 "Hello, World!"; }}
   }}
 }}
@@ -212,43 +220,6 @@ http {{
     p = spawn(["nginx", "-c", conf, "-p", d], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if not wait_port(port):
         raise RuntimeError("nginx did not start")
-    return p
-
-
-def start_nginx_tls(port):
-    """nginx serving HTTPS (self-signed certificate made here), 1 worker, keep-alive."""
-    d = os.path.join(TMP, f"nginx-tls-{port}")
-    os.makedirs(d, exist_ok=True)
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-                    "-keyout", f"{d}/key.pem", "-out", f"{d}/cert.pem"], capture_output=True, check=True, timeout=60)
-    conf = os.path.join(d, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(f"""
-daemon off;
-master_process on;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  client_body_temp_path {d};
-  proxy_temp_path {d};
-  fastcgi_temp_path {d};
-  uwsgi_temp_path {d};
-  scgi_temp_path {d};
-  keepalive_requests 1000000;
-  server {{
-    listen 127.0.0.1:{port} ssl;
-    ssl_certificate {d}/cert.pem;
-    ssl_certificate_key {d}/key.pem;
-    location / {{ default_type text/plain; return 200 "Hello, World!"; }}
-  }}
-}}
-""")
-    p = spawn(["nginx", "-c", conf, "-p", d], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    if not wait_port(port):
-        raise RuntimeError("nginx (TLS) did not start")
     return p
 
 
@@ -354,7 +325,7 @@ def bench_tls(a):
     trip and with − without is what kspan adds to it). Throughput: wrk -c32 at full speed.
     Alternating without/with kspan, like the plaintext rows."""
     port = free_port()
-    srv = start_nginx_tls(port)
+    srv = start_nginx(port, tls=True)
     wrk(port, 1, 1, "https")  # warm up
     reps = []
     for rep in range(a.reps):

@@ -81,6 +81,13 @@ class TlsIntegration : public ::testing::Test {
         << server_.Stderr() << ReadFileOrEmpty(dir_ + "/error.log");
   }
 
+  // tests/apps/https_server.py (python's ssl: the system libssl, SSL_*_ex).
+  void StartPythonHttps(int port) {
+    ASSERT_TRUE(server_.Start({"/usr/bin/python3", std::string(KSPAN_SOURCE_DIR) + "/tests/apps/https_server.py",
+                               std::to_string(port), dir_ + "/cert.pem", dir_ + "/key.pem"}));
+    ASSERT_TRUE(WaitForPort("127.0.0.1", port, std::chrono::seconds(10))) << server_.Stderr();
+  }
+
   static std::string dir_;
   KspanAgent agent_;
   Subprocess server_;
@@ -135,9 +142,7 @@ TEST_F(TlsIntegration, CurlToNginxOverTls) {
 
 TEST_F(TlsIntegration, PythonClientToPythonServer) {
   const int port = FreePort();
-  ASSERT_TRUE(server_.Start({"/usr/bin/python3", std::string(KSPAN_SOURCE_DIR) + "/tests/apps/https_server.py",
-                             std::to_string(port), dir_ + "/cert.pem", dir_ + "/key.pem"}));
-  ASSERT_TRUE(WaitForPort("127.0.0.1", port, std::chrono::seconds(10))) << server_.Stderr();
+  ASSERT_NO_FATAL_FAILURE(StartPythonHttps(port));
   auto r = RunCommand({"/usr/bin/python3", std::string(KSPAN_SOURCE_DIR) + "/tests/apps/https_client.py",
                        std::to_string(port), dir_ + "/cert.pem", "5", "/items"},
                       std::chrono::seconds(30));
@@ -181,9 +186,7 @@ TEST_F(TlsIntegration, NodeClientToNodeServer) {
 
 TEST_F(TlsIntegration, StrippedStaticBinaryIsReportedNotCaptured) {
   const int port = FreePort();
-  ASSERT_TRUE(server_.Start({"/usr/bin/python3", std::string(KSPAN_SOURCE_DIR) + "/tests/apps/https_server.py",
-                             std::to_string(port), dir_ + "/cert.pem", dir_ + "/key.pem"}));
-  ASSERT_TRUE(WaitForPort("127.0.0.1", port, std::chrono::seconds(10))) << server_.Stderr();
+  ASSERT_NO_FATAL_FAILURE(StartPythonHttps(port));
   auto r = RunCommand({KSPAN_TLS_GET_STRIPPED, std::to_string(port), "/opaque", "2"}, std::chrono::seconds(20));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   ASSERT_NE(r.out.find("HTTP/1.1 200"), std::string::npos) << r.out;

@@ -103,35 +103,17 @@ void TlsProbes::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void TlsProbes::OnExec(uint32_t pid) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (queue_.size() >= options_.max_queue) {
-    queue_full_->Add();
-    return;
-  }
-  queue_.emplace_back(Notice::kExec, pid);
-  ++queued_;
-  cv_.notify_one();
-}
+void TlsProbes::OnExec(uint32_t pid) { Enqueue(Notice::kExec, pid); }
+void TlsProbes::OnExit(uint32_t pid) { Enqueue(Notice::kExit, pid); }
+void TlsProbes::OnCiphertext(uint32_t pid) { Enqueue(Notice::kCiphertext, pid); }
 
-void TlsProbes::OnExit(uint32_t pid) {
+void TlsProbes::Enqueue(Notice what, uint32_t pid) {
   std::lock_guard<std::mutex> lock(mu_);
   if (queue_.size() >= options_.max_queue) {
     queue_full_->Add();
     return;
   }
-  queue_.emplace_back(Notice::kExit, pid);
-  ++queued_;
-  cv_.notify_one();
-}
-
-void TlsProbes::OnCiphertext(uint32_t pid) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (queue_.size() >= options_.max_queue) {
-    queue_full_->Add();
-    return;
-  }
-  queue_.emplace_back(Notice::kCiphertext, pid);
+  queue_.emplace_back(what, pid);
   ++queued_;
   cv_.notify_one();
 }

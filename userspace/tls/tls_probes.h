@@ -98,6 +98,7 @@ class TlsProbes {
   };
   enum class Notice { kExec, kExit, kCiphertext };
 
+  void Enqueue(Notice what, uint32_t pid);
   void Run();
   void Handle(Notice what, uint32_t pid);
   void ScanLibraryDirs();

@@ -29,7 +29,10 @@ Result<std::unique_ptr<ElfFile>> ElfFile::Open(const std::string& path) {
     close(fd);
     return InvalidArgument(path + " is not a regular file large enough to be ELF");
   }
-  void* m = mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+  // MAP_SHARED, not MAP_PRIVATE: the kernel plants live uprobes' breakpoints (int3) in
+  // every private mapping of the file, ours included, so a private map would show 0xcc
+  // where kspan (or another instance) already probes. Shared mappings it leaves alone.
+  void* m = mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_SHARED, fd, 0);
   close(fd);
   if (m == MAP_FAILED) return Internal("cannot map " + path + ": " + std::strerror(errno));
   std::unique_ptr<ElfFile> f(new ElfFile());

@@ -172,6 +172,7 @@ void TlsProbes::Handle(Notice what, uint32_t pid) {
         by_pid_.erase(it);
       }
       explained_.erase(pid);
+      exe_of_.erase(pid);
       break;
     }
     case Notice::kCiphertext: {
@@ -235,7 +236,10 @@ std::vector<TlsProbes::FileKey> TlsProbes::ScanProcess(uint32_t pid) {
   const ssize_t n = readlink((dir + "/exe").c_str(), exe, sizeof(exe) - 1);
   if (n > 0) {
     std::string path(exe, static_cast<size_t>(n));
-    if (!path.ends_with(" (deleted)")) add(path);
+    if (!path.ends_with(" (deleted)")) {
+      add(path);
+      exe_of_[pid] = path;  // a short-lived process may be gone when it needs explaining
+    }
   }
   std::ifstream maps(dir + "/maps");
   std::string line;
@@ -331,6 +335,9 @@ void TlsProbes::Explain(uint32_t pid) {
   if (n > 0) {
     exe_path.assign(exe, static_cast<size_t>(n));
     exe_open = dir + "/root" + exe_path;
+  } else if (auto known = exe_of_.find(pid); known != exe_of_.end()) {
+    exe_path = known->second;  // gone already: its executable as seen at exec
+    exe_open = exe_path;
   }
   if (probed) {
     if (CountProbed() > probed_before) {
@@ -376,6 +383,9 @@ void TlsProbes::Sweep() {
   }
   for (auto it = by_pid_.begin(); it != by_pid_.end();) {
     it = (kill(static_cast<pid_t>(it->first), 0) != 0 && errno == ESRCH) ? by_pid_.erase(it) : std::next(it);
+  }
+  for (auto it = exe_of_.begin(); it != exe_of_.end();) {  // exits whose notice was dropped
+    it = (kill(static_cast<pid_t>(it->first), 0) != 0 && errno == ESRCH) ? exe_of_.erase(it) : std::next(it);
   }
   ScanLibraryDirs();  // a replaced libssl is probed anew
 }

@@ -125,6 +125,7 @@ class TlsProbes {
   std::map<FileKey, File> files_;
   std::unordered_map<uint32_t, std::vector<FileKey>> by_pid_;
   std::unordered_map<uint32_t, std::chrono::steady_clock::time_point> explained_;
+  std::unordered_map<uint32_t, std::string> exe_of_;  // pid -> executable path, from scans
   // "binary\0reason" -> its metric label; an entry means it was logged.
   std::map<std::string, std::string> labels_;
   std::chrono::steady_clock::time_point next_sweep_;

@@ -31,51 +31,6 @@ using std::chrono::seconds;
 constexpr int kServer = 2, kClient = 3;
 const std::string kReceivers = std::string(KSPAN_SOURCE_DIR) + "/tests/receivers";
 
-// ---- the agent ------------------------------------------------------------------------
-
-// The kspan binary with a file output beside whatever the test adds, so the test knows
-// exactly which spans the run produced.
-class Agent {
- public:
-  bool Start(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {}) {
-    dir_ = MakeTempDir("kspan-export-");
-    std::vector<std::string> argv = {KSPAN_BINARY, "--output", "file:" + SpansPath(), "--log-level", "info"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    if (!proc_.Start(argv, env)) return false;
-    return WaitFor([&] { return Logs().find("\"msg\":\"ready\"") != std::string::npos || !proc_.Running(); },
-                   seconds(30)) &&
-           proc_.Running();
-  }
-  // SIGTERM; the exporters drain within their bound. Returns the wait status.
-  int Stop() { return proc_.Stop(SIGTERM, seconds(60)); }
-  std::string SpansPath() const { return dir_ + "/spans.jsonl"; }
-  std::string Logs() const { return proc_.Stderr(); }
-  pid_t pid() const { return proc_.pid(); }
-
-  // Every counter from the {"msg":"stopped"} line: "name{labels}" -> value.
-  std::map<std::string, uint64_t> Counters() const {
-    std::map<std::string, uint64_t> out;
-    std::istringstream lines(Logs());
-    std::string line;
-    while (std::getline(lines, line)) {
-      if (line.find("\"msg\":\"stopped\"") == std::string::npos) continue;
-      const json j = json::parse(line, nullptr, false);
-      if (!j.is_object() || !j.contains("counters")) continue;
-      std::istringstream series(j["counters"].get<std::string>());
-      std::string s;
-      while (series >> s) {
-        const size_t eq = s.rfind('=');
-        if (eq != std::string::npos) out[s.substr(0, eq)] = std::stoull(s.substr(eq + 1));
-      }
-    }
-    return out;
-  }
-
- private:
-  Subprocess proc_;
-  std::string dir_;
-};
-
 // One series of the exit counters, failing the test when the agent never reported it.
 uint64_t Counter(const std::map<std::string, uint64_t>& c, const std::string& series) {
   auto it = c.find(series);
@@ -180,12 +135,6 @@ class ExportTest : public ::testing::Test {
     return out;
   }
 
-  void StopAgentCleanly(Agent* agent) {
-    const int st = agent->Stop();
-    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "kspan exit status " << st << "\n" << agent->Logs();
-    EXPECT_EQ(agent->Logs().find("\"level\":\"error\""), std::string::npos) << agent->Logs();
-  }
-
   std::string www_;
   int web_port_ = 0;
   Subprocess web_;
@@ -248,7 +197,7 @@ TEST_F(ExportTest, OtlpHttpProtobufIsDecodedByTheOpenTelemetryJsDecoder) {
   const int port = FreePort();
   Receiver receiver;
   ASSERT_TRUE(receiver.Start("http", port)) << receiver.Stderr();
-  Agent agent;
+  KspanAgent agent;
   ASSERT_TRUE(agent.Start({"--output", "otlp", "--otlp-protocol", "http/protobuf", "--otlp-endpoint",
                            "http://127.0.0.1:" + std::to_string(port), "--otlp-compression", "gzip",
                            "--otlp-headers", "x-kspan-test=secret-1"}))
@@ -256,7 +205,7 @@ TEST_F(ExportTest, OtlpHttpProtobufIsDecodedByTheOpenTelemetryJsDecoder) {
   ASSERT_NO_FATAL_FAILURE(Traffic(4));
   ASSERT_TRUE(WaitFor([&] { return WebSpans(ReadSpans(receiver.out()), kServer).size() >= 4; }, seconds(30)))
       << receiver.Stderr() << agent.Logs();
-  StopAgentCleanly(&agent);
+  ExpectCleanStop(agent);
 
   const auto file = ReadSpans(agent.SpansPath());
   const auto received = ReadSpans(receiver.out());
@@ -270,7 +219,7 @@ TEST_F(ExportTest, OtlpHttpProtobufIsDecodedByTheOpenTelemetryJsDecoder) {
   EXPECT_EQ(s.ResourceStr("service.name"), "py-files");
   EXPECT_EQ(s.flags & 0xff, 1u);
 
-  const auto c = agent.Counters();
+  const auto c = agent.StoppedCounters();
   EXPECT_EQ(Sent(c, "otlp"), received.size());
   EXPECT_EQ(AllDropped(c, "otlp"), 0u);
   const json stats = receiver.Stats();
@@ -284,20 +233,20 @@ TEST_F(ExportTest, OtlpGrpcIsReceivedByGrpcJsAndDecodedByTheOpenTelemetryJsDecod
   const int port = FreePort();
   Receiver receiver;
   ASSERT_TRUE(receiver.Start("grpc", port)) << receiver.Stderr();
-  Agent agent;
+  KspanAgent agent;
   ASSERT_TRUE(agent.Start({"--output", "otlp", "--otlp-protocol", "grpc", "--otlp-endpoint",
                            "http://127.0.0.1:" + std::to_string(port), "--otlp-headers", "x-kspan-test=secret-2"}))
       << agent.Logs();
   ASSERT_NO_FATAL_FAILURE(Traffic(4));
   ASSERT_TRUE(WaitFor([&] { return WebSpans(ReadSpans(receiver.out()), kServer).size() >= 4; }, seconds(30)))
       << receiver.Stderr() << agent.Logs();
-  StopAgentCleanly(&agent);
+  ExpectCleanStop(agent);
 
   const auto file = ReadSpans(agent.SpansPath());
   const auto received = ReadSpans(receiver.out());
   ASSERT_EQ(WebSpans(file, kServer).size(), 4u);
   ExpectSameSpanSets(file, received);
-  const auto c = agent.Counters();
+  const auto c = agent.StoppedCounters();
   EXPECT_EQ(Sent(c, "otlp"), received.size());
   EXPECT_EQ(AllDropped(c, "otlp"), 0u);
   const json stats = receiver.Stats();
@@ -336,16 +285,16 @@ TEST_F(ExportTest, HttpsAndGrpcTlsTrustTheConfiguredCaOnly) {
     Receiver receiver;
     ASSERT_TRUE(receiver.Start(protocol == "grpc" ? "grpc" : "http", port, "ok", {pki.cert, pki.key}))
         << receiver.Stderr();
-    Agent agent;
+    KspanAgent agent;
     ASSERT_TRUE(agent.Start({"--output", "otlp", "--otlp-protocol", protocol, "--otlp-endpoint",
                              "https://127.0.0.1:" + std::to_string(port), "--otlp-certificate", pki.ca}))
         << agent.Logs();
     ASSERT_NO_FATAL_FAILURE(Traffic(2));
     ASSERT_TRUE(WaitFor([&] { return WebSpans(ReadSpans(receiver.out()), kServer).size() >= 2; }, seconds(30)))
         << receiver.Stderr() << agent.Logs();
-    StopAgentCleanly(&agent);
+    ExpectCleanStop(agent);
     ExpectSameSpanSets(ReadSpans(agent.SpansPath()), ReadSpans(receiver.out()));
-    EXPECT_EQ(AllDropped(agent.Counters(), "otlp"), 0u);
+    EXPECT_EQ(AllDropped(agent.StoppedCounters(), "otlp"), 0u);
     receiver.Stop();
   }
 
@@ -354,7 +303,7 @@ TEST_F(ExportTest, HttpsAndGrpcTlsTrustTheConfiguredCaOnly) {
   const int port = FreePort();
   Receiver receiver;
   ASSERT_TRUE(receiver.Start("http", port, "ok", {pki.cert, pki.key})) << receiver.Stderr();
-  Agent agent;
+  KspanAgent agent;
   ASSERT_TRUE(agent.Start({"--output", "otlp", "--otlp-protocol", "http/protobuf", "--otlp-endpoint",
                            "https://127.0.0.1:" + std::to_string(port)},
                           {{"OTEL_BSP_SCHEDULE_DELAY", "100"}}))
@@ -363,8 +312,8 @@ TEST_F(ExportTest, HttpsAndGrpcTlsTrustTheConfiguredCaOnly) {
   ASSERT_TRUE(WaitFor([&] { return agent.Logs().find("export backend refused a request") != std::string::npos; },
                       seconds(20)))
       << agent.Logs();
-  StopAgentCleanly(&agent);
-  const auto c = agent.Counters();
+  ExpectCleanStop(agent);
+  const auto c = agent.StoppedCounters();
   EXPECT_EQ(Sent(c, "otlp"), 0u);
   EXPECT_GE(Dropped(c, "otlp", "non_retryable"), 4u);
   EXPECT_EQ(receiver.Stats()["accepted"], 0);
@@ -379,7 +328,7 @@ TEST_F(ExportTest, OtlpHttpJsonIsAcceptedAndReadBackByGenkitTelemetryServer) {
   Subprocess genkit;
   ASSERT_TRUE(genkit.Start({"node", kReceivers + "/genkit_receiver.js", "--port", std::to_string(port), "--dir", store}));
   ASSERT_TRUE(WaitForPort("127.0.0.1", port, seconds(30))) << genkit.Stdout() << genkit.Stderr();
-  Agent agent;
+  KspanAgent agent;
   // Genkit takes OTLP at /api/otlp/v1/traces: the base endpoint gets v1/traces appended.
   ASSERT_TRUE(agent.Start({"--output", "otlp", "--otlp-protocol", "http/json", "--otlp-endpoint",
                            "http://127.0.0.1:" + std::to_string(port) + "/api/otlp"}))
@@ -430,8 +379,8 @@ TEST_F(ExportTest, OtlpHttpJsonIsAcceptedAndReadBackByGenkitTelemetryServer) {
       EXPECT_FALSE(g.contains("status"));
     }
   }
-  StopAgentCleanly(&agent);
-  const auto c = agent.Counters();
+  ExpectCleanStop(agent);
+  const auto c = agent.StoppedCounters();
   EXPECT_GT(Sent(c, "otlp"), 0u);
   EXPECT_EQ(AllDropped(c, "otlp"), 0u);
   genkit.Stop(SIGTERM, seconds(10));
@@ -443,7 +392,7 @@ TEST_F(ExportTest, ZipkinMatchesOpenTelemetryJsZipkinExporter) {
   const int port = FreePort();
   Receiver receiver;
   ASSERT_TRUE(receiver.Start("zipkin", port)) << receiver.Stderr();
-  Agent agent;
+  KspanAgent agent;
   ASSERT_TRUE(agent.Start({"--output", "zipkin", "--zipkin-endpoint",
                            "http://127.0.0.1:" + std::to_string(port) + "/api/v2/spans"}))
       << agent.Logs();
@@ -452,7 +401,7 @@ TEST_F(ExportTest, ZipkinMatchesOpenTelemetryJsZipkinExporter) {
     return WebSpans(ReadSpans(agent.SpansPath()), kServer).size() >= 4 &&
            WebSpans(ReadSpans(agent.SpansPath()), kClient).size() >= 4;
   }, seconds(30))) << agent.Logs();
-  StopAgentCleanly(&agent);
+  ExpectCleanStop(agent);
 
   std::vector<FlatSpan> web = WebSpans(ReadSpans(agent.SpansPath()), kServer);
   const auto clients = WebSpans(ReadSpans(agent.SpansPath()), kClient);
@@ -493,7 +442,7 @@ TEST_F(ExportTest, ZipkinMatchesOpenTelemetryJsZipkinExporter) {
     EXPECT_EQ(k["tags"], js["tags"]);
     EXPECT_EQ(k.value("annotations", json()), js.value("annotations", json()));
   }
-  const auto c = agent.Counters();
+  const auto c = agent.StoppedCounters();
   EXPECT_EQ(Sent(c, "zipkin"), receiver.Stats()["spans"].get<uint64_t>());
   EXPECT_EQ(AllDropped(c, "zipkin"), 0u);
   receiver.Stop();
@@ -512,7 +461,7 @@ uint64_t RssKiB(pid_t pid) {
 
 TEST_F(ExportTest, BackendDownThirtySecondsThenBackLosesOnlyWhatDidNotFitTheQueue) {
   const int port = FreePort();  // nothing listens there for the first 30 s
-  Agent agent;
+  KspanAgent agent;
   // A small queue, so 30 s of traffic overflows it; the default 60 s retry budget keeps
   // the batch in hand alive through the outage.
   ASSERT_TRUE(agent.Start({"--output", "otlp", "--otlp-protocol", "http/protobuf", "--otlp-endpoint",
@@ -547,10 +496,10 @@ TEST_F(ExportTest, BackendDownThirtySecondsThenBackLosesOnlyWhatDidNotFitTheQueu
     last = now;
     return settled;
   }, seconds(15));
-  StopAgentCleanly(&agent);
+  ExpectCleanStop(agent);
   receiver.Stop();
 
-  const auto c = agent.Counters();
+  const auto c = agent.StoppedCounters();
   const auto received = ReadSpans(receiver.out());
   const auto file = ReadSpans(agent.SpansPath());
   const uint64_t handed = HandedTo(c, "otlp");
@@ -584,7 +533,7 @@ TEST_F(ExportTest, BackendAnswering503ToHalfTheRequestsLosesNothing) {
   const int port = FreePort();
   Receiver receiver;
   ASSERT_TRUE(receiver.Start("http", port, "alternate-503")) << receiver.Stderr();
-  Agent agent;
+  KspanAgent agent;
   ASSERT_TRUE(agent.Start({"--output", "otlp", "--otlp-protocol", "http/protobuf", "--otlp-endpoint",
                            "http://127.0.0.1:" + std::to_string(port)},
                           {{"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "20"}, {"OTEL_BSP_SCHEDULE_DELAY", "100"}}))
@@ -592,10 +541,10 @@ TEST_F(ExportTest, BackendAnswering503ToHalfTheRequestsLosesNothing) {
   for (int i = 0; i < 3; ++i) ASSERT_NO_FATAL_FAILURE(Traffic(20));
   ASSERT_TRUE(WaitFor([&] { return WebSpans(ReadSpans(receiver.out()), kServer).size() >= 60; }, seconds(40)))
       << agent.Logs();
-  StopAgentCleanly(&agent);
+  ExpectCleanStop(agent);
   receiver.Stop();
 
-  const auto c = agent.Counters();
+  const auto c = agent.StoppedCounters();
   const auto file = ReadSpans(agent.SpansPath());
   const auto received = ReadSpans(receiver.out());
   ExpectSameSpanSets(file, received);
@@ -611,17 +560,17 @@ TEST_F(ExportTest, BackendAnswering400IsNotRetriedAndTheDropIsCounted) {
   const int port = FreePort();
   Receiver receiver;
   ASSERT_TRUE(receiver.Start("http", port, "always-400")) << receiver.Stderr();
-  Agent agent;
+  KspanAgent agent;
   ASSERT_TRUE(agent.Start({"--output", "otlp", "--otlp-protocol", "http/protobuf", "--otlp-endpoint",
                            "http://127.0.0.1:" + std::to_string(port)},
                           {{"OTEL_BSP_SCHEDULE_DELAY", "100"}}))
       << agent.Logs();
   ASSERT_NO_FATAL_FAILURE(Traffic(6));
   ASSERT_TRUE(WaitFor([&] { return receiver.Stats()["requests"].get<int>() > 0; }, seconds(20))) << agent.Logs();
-  StopAgentCleanly(&agent);
+  ExpectCleanStop(agent);
   receiver.Stop();
 
-  const auto c = agent.Counters();
+  const auto c = agent.StoppedCounters();
   const uint64_t handed = HandedTo(c, "otlp");
   EXPECT_GE(handed, 12u);
   EXPECT_EQ(Sent(c, "otlp"), 0u);

@@ -27,6 +27,20 @@ std::vector<FlatSpan> SpansOf(const std::vector<FlatSpan>& all, int port, int ki
   return out;
 }
 
+// Attributes every HTTPS span must have, read from the decrypted bytes.
+void ExpectHttps(const FlatSpan& s, int port, const std::string& path, int status) {
+  EXPECT_EQ(s.Str("http.request.method"), "GET");
+  EXPECT_EQ(s.Int("http.response.status_code"), status);
+  EXPECT_EQ(s.Int("server.port"), port);
+  if (s.kind == kServer) {
+    EXPECT_EQ(s.Str("url.scheme"), "https");
+    EXPECT_EQ(s.Str("url.path"), path);
+  } else {
+    EXPECT_TRUE(s.Str("url.full").starts_with("https://")) << s.Str("url.full");
+    EXPECT_NE(s.Str("url.full").find(path), std::string::npos) << s.Str("url.full");
+  }
+}
+
 class TlsIntegration : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -43,9 +57,7 @@ class TlsIntegration : public ::testing::Test {
   void StopAgent() {
     if (stopped_) return;
     stopped_ = true;
-    const int st = agent_.Stop();
-    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "kspan exit status " << st << "\n" << agent_.Logs();
-    EXPECT_EQ(agent_.Logs().find("\"level\":\"error\""), std::string::npos) << agent_.Logs();
+    ExpectCleanStop(agent_);
     EXPECT_EQ(agent_.StoppedCounter("kspan_parse_failures_total{protocol=\"http1\"}"), 0) << agent_.Logs();
   }
   void TearDown() override { StopAgent(); }
@@ -81,6 +93,22 @@ class TlsIntegration : public ::testing::Test {
         << server_.Stderr() << ReadFileOrEmpty(dir_ + "/error.log");
   }
 
+  // n requests PREFIX/0..n-1 answered 200, each as a SERVER span that is the child of its
+  // CLIENT span, both with the HTTPS attributes. Returns the SERVER spans in order.
+  std::vector<FlatSpan> ExpectPairedHttps(int port, size_t n, const std::string& prefix) {
+    const auto spans = WaitForSpans(port, n, n);
+    const auto servers = SpansOf(spans, port, kServer), clients = SpansOf(spans, port, kClient);
+    EXPECT_EQ(servers.size(), n) << agent_.Logs();
+    EXPECT_EQ(clients.size(), n);
+    if (servers.size() != n || clients.size() != n) return {};
+    for (size_t i = 0; i < n; ++i) {
+      ExpectHttps(servers[i], port, prefix + "/" + std::to_string(i), 200);
+      ExpectHttps(clients[i], port, prefix + "/" + std::to_string(i), 200);
+      EXPECT_EQ(servers[i].parent_span_id, clients[i].span_id);
+    }
+    return servers;
+  }
+
   // tests/apps/https_server.py (python's ssl: the system libssl, SSL_*_ex).
   void StartPythonHttps(int port) {
     ASSERT_TRUE(server_.Start({"/usr/bin/python3", std::string(KSPAN_SOURCE_DIR) + "/tests/apps/https_server.py",
@@ -95,20 +123,6 @@ class TlsIntegration : public ::testing::Test {
 };
 
 std::string TlsIntegration::dir_;
-
-// Attributes every HTTPS span must have, read from the decrypted bytes.
-void ExpectHttps(const FlatSpan& s, int port, const std::string& path, int status) {
-  EXPECT_EQ(s.Str("http.request.method"), "GET");
-  EXPECT_EQ(s.Int("http.response.status_code"), status);
-  EXPECT_EQ(s.Int("server.port"), port);
-  if (s.kind == kServer) {
-    EXPECT_EQ(s.Str("url.scheme"), "https");
-    EXPECT_EQ(s.Str("url.path"), path);
-  } else {
-    EXPECT_TRUE(s.Str("url.full").starts_with("https://")) << s.Str("url.full");
-    EXPECT_NE(s.Str("url.full").find(path), std::string::npos) << s.Str("url.full");
-  }
-}
 
 TEST_F(TlsIntegration, CurlToNginxOverTls) {
   const int port = FreePort();
@@ -148,16 +162,8 @@ TEST_F(TlsIntegration, PythonClientToPythonServer) {
                       std::chrono::seconds(30));
   ASSERT_EQ(r.exit_code, 0) << r.err;
 
-  const auto spans = WaitForSpans(port, 5, 5);
-  const auto servers = SpansOf(spans, port, kServer), clients = SpansOf(spans, port, kClient);
-  ASSERT_EQ(servers.size(), 5u) << agent_.Logs();
-  ASSERT_EQ(clients.size(), 5u);
-  for (int i = 0; i < 5; ++i) {
-    ExpectHttps(servers[i], port, "/items/" + std::to_string(i), 200);
-    ExpectHttps(clients[i], port, "/items/" + std::to_string(i), 200);
-    EXPECT_EQ(servers[i].Str("url.query"), "token=REDACTED");  // redaction works inside TLS too
-    EXPECT_EQ(servers[i].parent_span_id, clients[i].span_id);
-  }
+  // Redaction works inside TLS too.
+  for (const FlatSpan& s : ExpectPairedHttps(port, 5, "/items")) EXPECT_EQ(s.Str("url.query"), "token=REDACTED");
 }
 
 TEST_F(TlsIntegration, NodeClientToNodeServer) {
@@ -169,15 +175,7 @@ TEST_F(TlsIntegration, NodeClientToNodeServer) {
                       std::chrono::seconds(30));
   ASSERT_EQ(r.exit_code, 0) << r.err;
 
-  const auto spans = WaitForSpans(port, 5, 5);
-  const auto servers = SpansOf(spans, port, kServer), clients = SpansOf(spans, port, kClient);
-  ASSERT_EQ(servers.size(), 5u) << agent_.Logs();
-  ASSERT_EQ(clients.size(), 5u);
-  for (int i = 0; i < 5; ++i) {
-    ExpectHttps(servers[i], port, "/n/" + std::to_string(i), 200);
-    ExpectHttps(clients[i], port, "/n/" + std::to_string(i), 200);
-    EXPECT_EQ(servers[i].parent_span_id, clients[i].span_id);
-  }
+  ExpectPairedHttps(port, 5, "/n");
   StopAgent();
   // node's writes wait for their socket (memory BIO): every one found it.
   EXPECT_EQ(agent_.StoppedCounter("kspan_tls_plaintext_dropped_total{reason=\"socket_unknown\"}"), 0);

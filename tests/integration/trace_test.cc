@@ -184,9 +184,7 @@ class TraceStitching : public ::testing::Test {
     dir_ = MakeTempDir("kspan-trace-");
   }
   void TearDown() override {
-    const int st = agent_.Stop();
-    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "kspan exit status " << st << "\n" << agent_.Logs();
-    EXPECT_EQ(agent_.Logs().find("\"level\":\"error\""), std::string::npos) << agent_.Logs();
+    ExpectCleanStop(agent_);
     apps_.clear();  // each Subprocess kills its whole process group (exec'd curls too)
   }
 

@@ -1,5 +1,7 @@
 #include "testing/subprocess.h"
 
+#include <gtest/gtest.h>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -10,6 +12,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
@@ -149,35 +152,46 @@ bool WaitForPort(const std::string& host, int port, std::chrono::milliseconds ti
       timeout);
 }
 
-bool KspanAgent::Start(const std::vector<std::string>& extra_args, std::chrono::milliseconds timeout) {
+bool KspanAgent::Start(const std::vector<std::string>& extra_args, const std::map<std::string, std::string>& env) {
   dir_ = MakeTempDir("kspan-agent-");
   std::vector<std::string> argv = {KSPAN_BINARY, "--output", "file:" + SpansPath(), "--log-level", "info"};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-  if (!proc_.Start(argv)) return false;
+  if (!proc_.Start(argv, env)) return false;
   return WaitFor([&] { return Logs().find("\"msg\":\"ready\"") != std::string::npos || !proc_.Running(); },
-                 timeout) &&
+                 std::chrono::seconds(30)) &&
          proc_.Running();
 }
 
-int KspanAgent::Stop() { return proc_.Stop(SIGTERM, std::chrono::seconds(30)); }
+int KspanAgent::Stop() { return proc_.Stop(SIGTERM, std::chrono::seconds(60)); }
+
+std::map<std::string, uint64_t> KspanAgent::StoppedCounters() const {
+  std::map<std::string, uint64_t> out;
+  std::istringstream lines(Logs());
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.find("\"msg\":\"stopped\"") == std::string::npos) continue;
+    const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_object() || !j.contains("counters")) continue;
+    std::istringstream series(j["counters"].get<std::string>());
+    std::string one;
+    while (series >> one) {
+      const size_t eq = one.rfind('=');
+      if (eq != std::string::npos) out[one.substr(0, eq)] = std::stoull(one.substr(eq + 1));
+    }
+  }
+  return out;
+}
 
 int64_t KspanAgent::StoppedCounter(const std::string& series) const {
-  const std::string logs = Logs();
-  const size_t line = logs.rfind("\"msg\":\"stopped\"");
-  if (line == std::string::npos) return -1;
-  // Inside the JSON string quotes are escaped: kspan_x{k=\"v\"}=3
-  std::string escaped;
-  for (char c : series) {
-    if (c == '"') escaped += '\\';
-    escaped += c;
-  }
-  escaped += '=';
-  size_t at = logs.find(escaped, line);
-  while (at != std::string::npos && at > 0 && logs[at - 1] != ' ' && logs[at - 1] != '"') {
-    at = logs.find(escaped, at + 1);  // a longer name that ends with this one
-  }
-  if (at == std::string::npos) return -1;
-  return std::strtoll(logs.c_str() + at + escaped.size(), nullptr, 10);
+  const auto all = StoppedCounters();
+  auto it = all.find(series);
+  return it == all.end() ? -1 : static_cast<int64_t>(it->second);
+}
+
+void ExpectCleanStop(KspanAgent& agent) {
+  const int st = agent.Stop();
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "kspan exit status " << st << "\n" << agent.Logs();
+  EXPECT_EQ(agent.Logs().find("\"level\":\"error\""), std::string::npos) << agent.Logs();
 }
 
 }  // namespace kspan::testing

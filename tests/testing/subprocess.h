@@ -64,14 +64,16 @@ std::string MakeTempDir(const std::string& prefix);
 // args; Start() returns once it logged "ready" (or fails with its stderr).
 class KspanAgent {
  public:
-  bool Start(const std::vector<std::string>& extra_args = {}, std::chrono::milliseconds timeout = std::chrono::seconds(30));
-  // SIGTERM and wait; returns the exit status.
+  // `env` entries are added to the agent's environment (OTEL_* settings).
+  bool Start(const std::vector<std::string>& extra_args = {}, const std::map<std::string, std::string>& env = {});
+  // SIGTERM and wait (exporters drain within their own bound); returns the exit status.
   int Stop();
   std::string SpansPath() const { return dir_ + "/spans.jsonl"; }
   std::string Logs() const { return proc_.Stderr(); }
-  // A counter's value from the {"msg":"stopped"} log line (after Stop), by its series
-  // name as the log prints it, e.g. kspan_parse_failures_total{protocol="http1"}; -1 when
-  // the line or the series is missing.
+  // Every counter of the {"msg":"stopped"} log line (after Stop): series name as the log
+  // prints it, e.g. kspan_parse_failures_total{protocol="http1"} -> value.
+  std::map<std::string, uint64_t> StoppedCounters() const;
+  // One of them; -1 when the line or the series is missing.
   int64_t StoppedCounter(const std::string& series) const;
   pid_t pid() const { return proc_.pid(); }
   Subprocess& process() { return proc_; }
@@ -80,5 +82,9 @@ class KspanAgent {
   Subprocess proc_;
   std::string dir_;
 };
+
+// Stops the agent and checks what every test of a real agent expects: exit status 0 and
+// no error in its log.
+void ExpectCleanStop(KspanAgent& agent);
 
 }  // namespace kspan::testing

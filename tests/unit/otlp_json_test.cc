@@ -12,29 +12,16 @@
 #include <string>
 #include <vector>
 
+#include "testing/model_builders.h"
+
 namespace kspan::exporters {
 namespace {
 
 using nlohmann::json;
 
-model::TraceId TraceIdFrom(std::string_view hex) {
-  model::TraceId id;
-  EXPECT_TRUE(model::ParseHexId(hex, id.bytes.data(), 16));
-  return id;
-}
-
-model::SpanId SpanIdFrom(std::string_view hex) {
-  model::SpanId id;
-  EXPECT_TRUE(model::ParseHexId(hex, id.bytes.data(), 8));
-  return id;
-}
-
-std::shared_ptr<const model::Resource> MakeResource(std::string service, int64_t pid) {
-  auto r = std::make_shared<model::Resource>();
-  r->attributes.push_back({"service.name", std::move(service)});
-  r->attributes.push_back({"process.pid", pid});
-  return r;
-}
+using testing::MakeResource;
+using testing::SpanIdFrom;
+using testing::TraceIdFrom;
 
 // A server span with everything set.
 model::Span FullSpan(std::shared_ptr<const model::Resource> resource) {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "exporters/otlp_json.h"
+#include "testing/model_builders.h"
 
 namespace kspan::exporters {
 namespace {
@@ -110,24 +111,9 @@ json RequestJson(const pb::collector::trace::v1::ExportTraceServiceRequest& r) {
   return {{"resourceSpans", rs}};
 }
 
-model::TraceId TraceIdFrom(std::string_view hex) {
-  model::TraceId id;
-  EXPECT_TRUE(model::ParseHexId(hex, id.bytes.data(), 16));
-  return id;
-}
-
-model::SpanId SpanIdFrom(std::string_view hex) {
-  model::SpanId id;
-  EXPECT_TRUE(model::ParseHexId(hex, id.bytes.data(), 8));
-  return id;
-}
-
-std::shared_ptr<const model::Resource> MakeResource(std::string service, int64_t pid) {
-  auto r = std::make_shared<model::Resource>();
-  r->attributes.push_back({"service.name", std::move(service)});
-  r->attributes.push_back({"process.pid", pid});
-  return r;
-}
+using testing::MakeResource;
+using testing::SpanIdFrom;
+using testing::TraceIdFrom;
 
 // Every field and value type the model has.
 model::Span FullSpan(std::shared_ptr<const model::Resource> resource) {

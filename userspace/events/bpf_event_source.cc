@@ -121,7 +121,6 @@ const char* FeatureOf(const char* prog) {
   if (p.find("close") != std::string_view::npos) return "connection close (responses ending at close stay open)";
   if (p.find("proc_exec") != std::string_view::npos) return "names of short-lived processes";
   if (p.find("proc_exit") != std::string_view::npos) return "prompt clean-up of exited processes";
-  if (p.find("ssl") != std::string_view::npos) return "TLS plaintext (HTTPS is seen as ciphertext only)";
   if (p.find("turn") != std::string_view::npos) {
     return "event-loop attribution (calls of node/asyncio servers with several requests in flight become "
            "ambiguous links)";

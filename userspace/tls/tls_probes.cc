@@ -86,10 +86,9 @@ void TlsProbes::Start() {
   ScanLibraryDirs();
   ScanAllProcesses();
   next_sweep_ = std::chrono::steady_clock::now() + options_.sweep_interval;
-  const size_t probed = CountProbed();
   {
     std::lock_guard<std::mutex> lock(mu_);
-    probed_ = probed;
+    probed_ = probed_count_;
   }
   thread_ = std::thread([this] { Run(); });
 }
@@ -137,9 +136,8 @@ void TlsProbes::Run() {
       if (now >= next_sweep_) {
         lock.unlock();
         Sweep();
-        const size_t probed = CountProbed();
         lock.lock();
-        probed_ = probed;
+        probed_ = probed_count_;
         next_sweep_ = std::chrono::steady_clock::now() + options_.sweep_interval;
       }
       cv_.wait_until(lock, next_sweep_, [&] { return stop_ || !queue_.empty(); });
@@ -149,9 +147,8 @@ void TlsProbes::Run() {
     queue_.pop_front();
     lock.unlock();
     Handle(what, pid);
-    const size_t probed = CountProbed();
     lock.lock();
-    probed_ = probed;
+    probed_ = probed_count_;
     ++handled_;
     idle_cv_.notify_all();
   }
@@ -279,6 +276,7 @@ TlsProbes::File* TlsProbes::Consider(const std::string& path, const std::string&
         if (handle.ok()) {
           f.state = State::kProbed;
           f.handle = handle.value();
+          ++probed_count_;
           f.detail = plan.value().description;
           attached_->Add();
           log::Info("TLS probes attached", {{"binary", path},
@@ -307,14 +305,8 @@ TlsProbes::File* TlsProbes::Consider(const std::string& path, const std::string&
   return &f;
 }
 
-size_t TlsProbes::CountProbed() const {
-  size_t n = 0;
-  for (const auto& [key, f] : files_) n += f.state == State::kProbed;
-  return n;
-}
-
 void TlsProbes::Explain(uint32_t pid) {
-  const size_t probed_before = CountProbed();
+  const size_t probed_before = probed_count_;
   const std::vector<FileKey> keys = ScanProcess(pid);
   std::string exe_path, exe_open;
   std::optional<Verdict> verdict;
@@ -329,18 +321,15 @@ void TlsProbes::Explain(uint32_t pid) {
       verdict = Verdict{"unsupported_library", std::string(why) + " (" + Basename(f.path) + ")"};
     }
   }
-  char exe[4096];
-  const std::string dir = options_.proc_root + "/" + std::to_string(pid);
-  const ssize_t n = readlink((dir + "/exe").c_str(), exe, sizeof(exe) - 1);
-  if (n > 0) {
-    exe_path.assign(exe, static_cast<size_t>(n));
-    exe_open = dir + "/root" + exe_path;
-  } else if (auto known = exe_of_.find(pid); known != exe_of_.end()) {
-    exe_path = known->second;  // gone already: its executable as seen at exec
-    exe_open = exe_path;
+  // The executable ScanProcess read, now or at exec (a short-lived process may be gone);
+  // opened through the process's root while it lives (containers), else as named.
+  if (auto known = exe_of_.find(pid); known != exe_of_.end()) {
+    exe_path = known->second;
+    exe_open = options_.proc_root + "/" + std::to_string(pid) + "/root" + exe_path;
+    if (access(exe_open.c_str(), R_OK) != 0) exe_open = exe_path;
   }
   if (probed) {
-    if (CountProbed() > probed_before) {
+    if (probed_count_ > probed_before) {
       log::Info("TLS library found late: its first connections were not captured, later ones are",
                 {{"pid", pid}, {"binary", exe_path}});
     }
@@ -377,6 +366,7 @@ void TlsProbes::Sweep() {
     }
     if (f.state == State::kProbed) {
       attacher_->Detach(f.handle);
+      --probed_count_;
       log::Info("TLS probes detached", {{"binary", f.path}, {"why", f.library_dir ? "file replaced" : "no process maps it"}});
     }
     it = files_.erase(it);

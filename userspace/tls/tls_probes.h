@@ -111,7 +111,6 @@ class TlsProbes {
   void Explain(uint32_t pid);
   void Sweep();
   bool Wanted(uint32_t pid) const;
-  size_t CountProbed() const;  // files with probes attached (thread state)
 
   const TlsProbeOptions options_;
   UprobeAttacher* attacher_;
@@ -126,6 +125,7 @@ class TlsProbes {
   std::unordered_map<uint32_t, std::vector<FileKey>> by_pid_;
   std::unordered_map<uint32_t, std::chrono::steady_clock::time_point> explained_;
   std::unordered_map<uint32_t, std::string> exe_of_;  // pid -> executable path, from scans
+  size_t probed_count_ = 0;  // files in files_ with probes attached
   // "binary\0reason" -> its metric label; an entry means it was logged.
   std::map<std::string, std::string> labels_;
   std::chrono::steady_clock::time_point next_sweep_;

@@ -5,6 +5,7 @@
 const volatile __u32 ks_self_tgid = 0;
 const volatile __u32 ks_filter_pids = 0;
 const volatile __u32 ks_capture_bytes = KSPAN_DEFAULT_CAPTURE;
+const volatile __u32 ks_llm_capture_bytes = KSPAN_MAX_CAPTURE;
 const volatile __u64 ks_wakeup_bytes = 2 << 20;
 
 char LICENSE[] SEC("license") = "GPL";

@@ -62,7 +62,9 @@ struct ks_conn {
   __u8 role;        /* enum kspan_role */
   __u8 tls;         /* 1: TLS plaintext is captured by uprobes; positions count plaintext,
                      * and the socket's own (ciphertext) events are not sent */
-  __u8 _pad[5];
+  __u8 llm;         /* 1: a request on it named an LLM API path (ks_llm_request); its
+                     * events capture up to ks_llm_capture_bytes */
+  __u8 _pad[4];
   __u64 _reserved;
 };
 
@@ -180,7 +182,8 @@ struct ks_tls_pending {
   __u64 ssl;
   __u64 bytes; /* unbound plaintext bytes sent as events so far */
   __u32 turn;
-  __u32 _pad;
+  __u8 llm; /* the writes are an LLM API request: the bound connection is marked llm */
+  __u8 _pad[3];
   __u64 _reserved;
 };
 
@@ -231,6 +234,7 @@ KSPAN_EXTERN struct {
 KSPAN_EXTERN const volatile __u32 ks_self_tgid;      /* the agent: never traced */
 KSPAN_EXTERN const volatile __u32 ks_filter_pids;    /* 1: only tgids in ks_pids */
 KSPAN_EXTERN const volatile __u32 ks_capture_bytes;  /* <= KSPAN_MAX_CAPTURE */
+KSPAN_EXTERN const volatile __u32 ks_llm_capture_bytes; /* on llm connections; 0: off */
 KSPAN_EXTERN const volatile __u64 ks_wakeup_bytes;   /* wake the consumer past this fill */
 
 #endif /* KSPAN_MAPS_BPF_H */

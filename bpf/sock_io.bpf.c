@@ -9,6 +9,8 @@
  *        │ fd known not to be a TCP socket               │ pos = fetch_add(pos_dir, ret)
  *                                                        ▼
  *                            ring buffer: header + min(ret, ks_capture_bytes) bytes
+ *                            (ks_llm_capture_bytes on a connection marked llm: a client
+ *                            request to an LLM API path, common.bpf.h)
  *
  * connect/accept/accept4 exits start a connection (role client/server) and close entry
  * ends one. Only syscall tracepoints: no kprobes, no fentry.
@@ -123,6 +125,30 @@ static __always_inline __u32 ks_copy_iov(struct ks_scratch *s, __u64 iov_addr, _
   return off;
 }
 
+/* Copies up to `limit` bytes of the syscall's buffer(s) into s->ev.data. */
+static __always_inline __u32 ks_copy_args(struct ks_scratch *s, const struct ks_stash *st, __u32 limit) {
+  switch (st->syscall) {
+    case KSPAN_SYS_READ:
+    case KSPAN_SYS_WRITE:
+    case KSPAN_SYS_SENDTO:
+    case KSPAN_SYS_RECVFROM:
+      return ks_copy_flat(s, st->buf, limit);
+    case KSPAN_SYS_READV:
+    case KSPAN_SYS_WRITEV:
+      return ks_copy_iov(s, st->buf, st->count, limit);
+    case KSPAN_SYS_SENDMSG:
+    case KSPAN_SYS_RECVMSG: {
+      struct user_msghdr msg;
+      if (bpf_probe_read_user(&msg, sizeof(msg), (const void *)st->buf) == 0)
+        return ks_copy_iov(s, (__u64)msg.msg_iov, msg.msg_iovlen, limit);
+      ks_count(KSPAN_CNT_COPY_FAILED);
+      return 0;
+    }
+    default: /* sendfile: nothing to copy */
+      return 0;
+  }
+}
+
 static __always_inline int ks_data_exit(long ret, __u8 direction) {
   __u64 id = bpf_get_current_pid_tgid();
   struct ks_stash *sp = bpf_map_lookup_elem(&ks_stash, &id);
@@ -144,30 +170,10 @@ static __always_inline int ks_data_exit(long ret, __u8 direction) {
   if (!s) return 0;
 
   __u32 total = ret > 0xFFFFFFFFL ? 0xFFFFFFFF : (__u32)ret;
-  __u32 limit = total < ks_capture_bytes ? total : ks_capture_bytes;
-  __u32 captured = 0;
-  switch (st.syscall) {
-    case KSPAN_SYS_READ:
-    case KSPAN_SYS_WRITE:
-    case KSPAN_SYS_SENDTO:
-    case KSPAN_SYS_RECVFROM:
-      captured = ks_copy_flat(s, st.buf, limit);
-      break;
-    case KSPAN_SYS_READV:
-    case KSPAN_SYS_WRITEV:
-      captured = ks_copy_iov(s, st.buf, st.count, limit);
-      break;
-    case KSPAN_SYS_SENDMSG:
-    case KSPAN_SYS_RECVMSG: {
-      struct user_msghdr msg;
-      if (bpf_probe_read_user(&msg, sizeof(msg), (const void *)st.buf) == 0)
-        captured = ks_copy_iov(s, (__u64)msg.msg_iov, msg.msg_iovlen, limit);
-      else
-        ks_count(KSPAN_CNT_COPY_FAILED);
-      break;
-    }
-    default: /* sendfile: nothing to copy */
-      break;
+  __u32 captured = ks_copy_args(s, &st, ks_capture_limit(c->llm, total));
+  if (direction == KSPAN_DIR_EGRESS && !c->llm && c->role != KSPAN_ROLE_SERVER && ks_llm_request(s, captured)) {
+    c->llm = 1;
+    if (captured < total) captured = ks_copy_args(s, &st, ks_capture_limit(1, total));
   }
 
   struct ks_data_meta m = {

@@ -87,8 +87,10 @@ static __always_inline int ks_ssl_return(long ret, __u8 direction) {
       .syscall = syscall,
       .flags = KSPAN_DATA_F_TLS,
   };
+  struct ks_conn *c = NULL;
+  struct ks_tls_pending np = {.ssl = call.ssl};
   if (fd >= 0) {
-    struct ks_conn *c = ks_tls_conn(tgid, fd, syscall);
+    c = ks_tls_conn(tgid, fd, syscall);
     if (!c) return 0; /* not a TCP socket: TLS over a pipe or a Unix socket */
     ks_remember_ssl_fd(tgid, call.ssl, fd);
     m.fd = fd;
@@ -97,20 +99,20 @@ static __always_inline int ks_ssl_return(long ret, __u8 direction) {
     m.position = __sync_fetch_and_add(direction == KSPAN_DIR_EGRESS ? &c->pos_out : &c->pos_in, total);
   } else if (direction == KSPAN_DIR_EGRESS) {
     /* Sent before its socket is known: the thread's next write in this turn binds it. */
-    __u32 turn = ks_current_turn(id);
+    np.turn = ks_current_turn(id);
     struct ks_tls_pending *p = bpf_map_lookup_elem(&ks_tls_pending, &id);
-    if (p && (p->ssl != call.ssl || p->turn != turn)) {
+    if (p && (p->ssl != call.ssl || p->turn != np.turn)) {
       ks_count(KSPAN_CNT_TLS_UNBOUND); /* the earlier object's writes never found a socket */
       p = NULL;
     }
-    struct ks_tls_pending np = {.ssl = call.ssl, .turn = turn};
-    if (p) np.bytes = p->bytes;
+    if (p) {
+      np.bytes = p->bytes;
+      np.llm = p->llm;
+    }
     m.fd = -1;
     m.generation = call.ssl;
     m.position = np.bytes;
     m.flags |= KSPAN_DATA_F_UNBOUND;
-    np.bytes += total;
-    bpf_map_update_elem(&ks_tls_pending, &id, &np, BPF_ANY);
   } else {
     ks_count(KSPAN_CNT_TLS_UNBOUND);
     return 0;
@@ -118,7 +120,18 @@ static __always_inline int ks_ssl_return(long ret, __u8 direction) {
 
   struct ks_scratch *s = ks_scratch_slot();
   if (!s) return 0;
-  m.captured = ks_copy_flat(s, call.buf, total < ks_capture_bytes ? total : ks_capture_bytes);
+  const int llm = c ? c->llm : np.llm;
+  m.captured = ks_copy_flat(s, call.buf, ks_capture_limit(llm, total));
+  if (direction == KSPAN_DIR_EGRESS && !llm && (!c || c->role != KSPAN_ROLE_SERVER) &&
+      ks_llm_request(s, m.captured)) {
+    if (c) c->llm = 1;
+    np.llm = 1;
+    if (m.captured < total) m.captured = ks_copy_flat(s, call.buf, ks_capture_limit(1, total));
+  }
+  if (!c) {
+    np.bytes += total;
+    bpf_map_update_elem(&ks_tls_pending, &id, &np, BPF_ANY);
+  }
   ks_submit_data(s, id, &m);
   return 0;
 }

@@ -62,6 +62,7 @@ static __always_inline void ks_tls_bind_pending(__u64 pid_tgid, __s32 fd, __u8 s
     return;
   }
   ks_remember_ssl_fd(tgid, p.ssl, fd);
+  if (p.llm) c->llm = 1;
   __u64 position = __sync_fetch_and_add(&c->pos_out, p.bytes);
   struct kspan_tls_bind_event *e = bpf_ringbuf_reserve(&ks_events, sizeof(*e), 0);
   if (!e) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
 
 namespace kspan::testing {
@@ -41,6 +42,32 @@ bool FlatSpan::Bool(const std::string& key) const {
     return false;
   }
   return it->second["boolValue"].get<bool>();
+}
+
+double FlatSpan::Double(const std::string& key) const {
+  auto it = attributes.find(key);
+  if (it == attributes.end()) return std::nan("");
+  if (it->second.contains("doubleValue") && it->second["doubleValue"].is_number()) {
+    return it->second["doubleValue"].get<double>();
+  }
+  return it->second.contains("intValue") ? static_cast<double>(Int(key)) : std::nan("");
+}
+
+std::vector<std::string> FlatSpan::Strings(const std::string& key) const {
+  std::vector<std::string> out;
+  auto it = attributes.find(key);
+  if (it == attributes.end() || !it->second.contains("arrayValue")) return out;
+  for (const auto& v : it->second["arrayValue"].value("values", nlohmann::json::array())) {
+    if (v.contains("stringValue")) out.push_back(v["stringValue"].get<std::string>());
+  }
+  return out;
+}
+
+const FlatEvent* FlatSpan::Event(const std::string& name) const {
+  for (const FlatEvent& e : events) {
+    if (e.name == name) return &e;
+  }
+  return nullptr;
 }
 
 std::string FlatSpan::ResourceStr(const std::string& key) const {
@@ -93,6 +120,13 @@ std::vector<FlatSpan> ReadSpans(const std::string& path) {
             fl.trace_state = l.value("traceState", "");
             fl.attributes = Attributes(l.value("attributes", nlohmann::json()));
             fs.links.push_back(std::move(fl));
+          }
+          for (const auto& e : s.value("events", nlohmann::json::array())) {
+            FlatEvent fe;
+            fe.name = e.value("name", "");
+            fe.time_ns = U64(e.value("timeUnixNano", nlohmann::json("0")));
+            fe.attributes = Attributes(e.value("attributes", nlohmann::json()));
+            fs.events.push_back(std::move(fe));
           }
           out.push_back(std::move(fs));
         }

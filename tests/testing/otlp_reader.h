@@ -16,6 +16,13 @@ struct FlatLink {
   std::map<std::string, nlohmann::json> attributes;  // the AnyValue object
 };
 
+// One entry of a span's "events".
+struct FlatEvent {
+  std::string name;
+  uint64_t time_ns = 0;
+  std::map<std::string, nlohmann::json> attributes;  // the AnyValue object
+};
+
 struct FlatSpan {
   std::string trace_id, span_id, parent_span_id, trace_state, name;
   int kind = 0;
@@ -26,10 +33,16 @@ struct FlatSpan {
   std::map<std::string, nlohmann::json> attributes;  // the AnyValue object
   std::map<std::string, nlohmann::json> resource;
   std::vector<FlatLink> links;
+  std::vector<FlatEvent> events;
 
   std::string Str(const std::string& key) const;   // stringValue or ""
   int64_t Int(const std::string& key) const;       // intValue or -1
   bool Bool(const std::string& key) const;         // boolValue, false when absent or not a bool
+  double Double(const std::string& key) const;     // doubleValue (or intValue), NaN when absent
+  // arrayValue of stringValues; empty when absent or not such an array.
+  std::vector<std::string> Strings(const std::string& key) const;
+  // The first event with this name, or nullptr.
+  const FlatEvent* Event(const std::string& name) const;
   bool Has(const std::string& key) const { return attributes.count(key) > 0; }
   std::string ResourceStr(const std::string& key) const;
 };

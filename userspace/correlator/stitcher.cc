@@ -22,6 +22,9 @@ size_t AttributeBytes(const std::vector<model::Attribute>& attrs) {
   for (const auto& a : attrs) {
     n += sizeof(a) + a.key.capacity();
     if (const auto* s = std::get_if<std::string>(&a.value)) n += s->capacity();
+    if (const auto* arr = std::get_if<model::StringArray>(&a.value)) {
+      for (const std::string& s : *arr) n += sizeof(s) + s.capacity();
+    }
   }
   return n;
 }

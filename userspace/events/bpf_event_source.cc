@@ -149,9 +149,9 @@ const char* KernelCounterName(int index) {
 
 Result<std::unique_ptr<BpfEventSource>> BpfEventSource::Open(const BpfSourceOptions& options,
                                                              metrics::Registry* metrics) {
-  if (options.capture_bytes > KSPAN_MAX_CAPTURE) {
-    return InvalidArgument("capture bytes " + std::to_string(options.capture_bytes) + " is above the maximum " +
-                           std::to_string(KSPAN_MAX_CAPTURE));
+  if (options.capture_bytes > KSPAN_MAX_CAPTURE || options.llm_capture_bytes > KSPAN_MAX_CAPTURE) {
+    return InvalidArgument("capture bytes " + std::to_string(std::max(options.capture_bytes, options.llm_capture_bytes)) +
+                           " is above the maximum " + std::to_string(KSPAN_MAX_CAPTURE));
   }
   if (!IsPowerOfTwo(options.ring_buffer_bytes) || options.ring_buffer_bytes < 4096) {
     return InvalidArgument("ring buffer size " + std::to_string(options.ring_buffer_bytes) +
@@ -179,6 +179,7 @@ Status BpfEventSource::Load(const BpfSourceOptions& options) {
   skel->rodata->ks_self_tgid = options.self_pid ? options.self_pid : static_cast<uint32_t>(getpid());
   skel->rodata->ks_filter_pids = options.pids.empty() ? 0 : 1;
   skel->rodata->ks_capture_bytes = options.capture_bytes;
+  skel->rodata->ks_llm_capture_bytes = options.llm_capture_bytes;
   // Wake the consumer only once a quarter of the ring is full; a timed drain does the rest.
   skel->rodata->ks_wakeup_bytes = options.ring_buffer_bytes / 4;
   if (int err = bpf_map__set_max_entries(skel->maps.ks_events, options.ring_buffer_bytes); err) {

@@ -61,6 +61,14 @@ void AppendAnyValue(const model::AttributeValue& value, JsonWriter* w) {
   } else if (const auto* b = std::get_if<bool>(&value)) {
     w->Key("boolValue");
     w->Bool(*b);
+  } else if (const auto* arr = std::get_if<model::StringArray>(&value)) {
+    w->Key("arrayValue");
+    w->BeginObject();
+    w->Key("values");
+    w->BeginArray();
+    for (const std::string& s : *arr) AppendAnyValue(model::AttributeValue(s), w);
+    w->EndArray();
+    w->EndObject();
   }
   w->EndObject();
 }

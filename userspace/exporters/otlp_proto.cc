@@ -28,6 +28,9 @@ void SetAnyValue(const model::AttributeValue& value, AnyValue* out) {
     out->set_double_value(*d);
   } else if (const auto* b = std::get_if<bool>(&value)) {
     out->set_bool_value(*b);
+  } else if (const auto* arr = std::get_if<model::StringArray>(&value)) {
+    auto* values = out->mutable_array_value()->mutable_values();
+    for (const std::string& s : *arr) values->Add()->set_string_value(s);
   }
 }
 

@@ -30,6 +30,17 @@ std::string TagValue(const model::AttributeValue& v) {
   if (const auto* s = std::get_if<std::string>(&v)) return *s;
   if (const auto* i = std::get_if<int64_t>(&v)) return std::to_string(*i);
   if (const auto* d = std::get_if<double>(&v)) return JsNumberString(*d);
+  if (const auto* arr = std::get_if<model::StringArray>(&v)) {
+    // Zipkin tags are strings: an array goes as its JSON text, ["stop","length"].
+    std::string out = "[";
+    for (const std::string& s : *arr) {
+      if (out.size() > 1) out += ',';
+      out += '"';
+      AppendJsonEscaped(&out, s);
+      out += '"';
+    }
+    return out + "]";
+  }
   return std::get<bool>(v) ? "true" : "false";
 }
 

@@ -54,7 +54,9 @@ std::string_view SpanKindName(SpanKind kind);  // "SERVER", ...
 
 enum class StatusCode : int { kUnset = 0, kOk = 1, kError = 2 };
 
-using AttributeValue = std::variant<std::string, int64_t, double, bool>;
+// A string array (gen_ai.response.finish_reasons, say) is the one array type spans carry.
+using StringArray = std::vector<std::string>;
+using AttributeValue = std::variant<std::string, int64_t, double, bool, StringArray>;
 
 struct Attribute {
   std::string key;

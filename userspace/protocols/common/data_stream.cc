@@ -185,16 +185,25 @@ uint64_t DataStream::DiscardKnown() {
   return dropped;
 }
 
-ChunkTiming DataStream::TimingAt(uint64_t pos) const {
-  if (chunks_.empty()) return {};
+ChunkTiming DataStream::TimingAt(uint64_t pos, uint64_t* chunk_end) const {
+  if (chunks_.empty()) {
+    if (chunk_end) *chunk_end = ~uint64_t{0};
+    return {};
+  }
+  const Span* at = nullptr;
   // Nearly always the oldest chunk or the next.
-  if (pos < chunks_.front().end) return chunks_.front().timing;
-  if (chunks_.size() > 1 && pos < chunks_[1].end) return chunks_[1].timing;
-  // The last chunk that begins at or before pos.
-  auto it = std::upper_bound(chunks_.begin(), chunks_.end(), pos,
-                             [](uint64_t p, const Span& s) { return p < s.begin; });
-  if (it == chunks_.begin()) return chunks_.front().timing;
-  return std::prev(it)->timing;
+  if (pos < chunks_.front().end) {
+    at = &chunks_.front();
+  } else if (chunks_.size() > 1 && pos < chunks_[1].end) {
+    at = &chunks_[1];
+  } else {
+    // The last chunk that begins at or before pos.
+    auto it = std::upper_bound(chunks_.begin(), chunks_.end(), pos,
+                               [](uint64_t p, const Span& s) { return p < s.begin; });
+    at = it == chunks_.begin() ? &chunks_.front() : &*std::prev(it);
+  }
+  if (chunk_end) *chunk_end = std::max(at->end, pos + 1);
+  return at->timing;
 }
 
 DataStream::Counters DataStream::TakeCounters() {

@@ -87,7 +87,8 @@ class DataStream {
   // Moves position() forward by n <= end() - position(), across captured bytes and holes.
   void Consume(uint64_t n);
   // Timing of the chunk holding byte `pos`; valid for pos in [position() - 1, end()).
-  ChunkTiming TimingAt(uint64_t pos) const;
+  // `chunk_end`, when given, gets the position just past that chunk (> pos).
+  ChunkTiming TimingAt(uint64_t pos, uint64_t* chunk_end = nullptr) const;
 
   // Consumes everything known; returns the captured bytes thrown away.
   uint64_t DiscardKnown();

@@ -67,6 +67,9 @@ struct ParseContext {
   // Stream position and syscall timing of buf[0].
   uint64_t position = 0;
   ChunkTiming first;
+  // The stream buf comes from, for the timing of later bytes (TimingAt); null when the
+  // caller drives the parser directly.
+  const DataStream* stream = nullptr;
 };
 
 template <typename TRecord>
@@ -193,7 +196,7 @@ void StreamParser<P>::Parse(State* state, std::deque<Frame>* frames, ParseStats*
     if (pos == stream_.end()) {
       if (closed && partial_) {
         // The close ends the frame: complete if delimited by close, cut short otherwise.
-        ctx = ParseContext{.partial_ok = true, .end_of_stream = true, .position = pos, .first = {}};
+        ctx = ParseContext{.partial_ok = true, .end_of_stream = true, .position = pos, .first = {}, .stream = &stream_};
         std::string_view none;
         const ParseState s = P::ParseFrame(type_, &none, &*partial_, state);
         if ((s == ParseState::kSuccess || s == ParseState::kEndOfStream) && P::FrameComplete(*partial_)) {
@@ -247,7 +250,8 @@ void StreamParser<P>::Parse(State* state, std::deque<Frame>* frames, ParseStats*
     ctx = ParseContext{.partial_ok = true,
                        .end_of_stream = closed && !hole_follows && pos + head.size() == stream_.end(),
                        .position = pos,
-                       .first = stream_.TimingAt(pos)};
+                       .first = stream_.TimingAt(pos),
+                       .stream = &stream_};
     std::optional<Frame> fresh;
     Frame* frame = partial_ ? &*partial_ : &fresh.emplace();
     std::string_view buf = head;

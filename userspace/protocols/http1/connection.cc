@@ -29,6 +29,9 @@ struct Connection::Impl {
         requests(MessageType::kRequest, StreamOptions(limits)),
         responses(MessageType::kResponse, StreamOptions(limits)) {
     state.max_body_prefix = limits.max_body_prefix;
+    state.wide_body_request = limits.wide_body_request;
+    state.max_wide_body_prefix = limits.max_wide_body_prefix;
+    state.max_wide_body_tail = limits.max_wide_body_tail;
     state.max_pending = limits.max_pending_requests;
     state.unmatched_ok_below = 0;  // a response with no request waits one drain for it
   }

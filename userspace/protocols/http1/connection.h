@@ -26,6 +26,11 @@ struct Limits {
   size_t max_buffered_bytes = 1 << 20;
   // Body bytes kept in Message::body_prefix.
   size_t max_body_prefix = 4096;
+  // Requests (and their responses) whose bodies are kept wide (Message::wide_body):
+  // decided on the request's head; null keeps none.
+  bool (*wide_body_request)(const Message& head) = nullptr;
+  size_t max_wide_body_prefix = 1 << 20;
+  size_t max_wide_body_tail = 64 << 10;
   // Requests waiting for a response (pipelining) before the oldest is given up. Heads are
   // at most 64 KiB, so this bounds one connection's parsed-but-unanswered requests to
   // 8 MiB even against a client that pipelines without reading.

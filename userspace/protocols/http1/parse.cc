@@ -364,15 +364,57 @@ struct Progress {
 // `max_prefix` and no byte was lost before. Returns kSuccess when the frame is done,
 // kNeedsMoreData when `in` ran out, kInvalid on a framing error; *used is always the bytes
 // of whole elements consumed before that point.
-ParseState DecodeBody(string_view in, Progress* p, std::string* prefix, bool truncated, size_t max_prefix,
-                      bool end_of_stream, size_t* used) {
+// Keeps what the parser may keep of a message's decoded body (Message::body_prefix and,
+// for wide bodies, body_tail and body_marks).
+struct BodySink {
+  Message* msg = nullptr;
+  size_t max_prefix = 0;
+  size_t max_tail = 0;
+  // Wide bodies: the stream the input comes from (for timing; may be null) and the
+  // stream position of the input's first byte.
+  const DataStream* stream = nullptr;
+  uint64_t in_position = 0;
+};
+
+// Adds the decoded bytes at body offset `offset`, which start at stream position
+// `position`, to what the sink keeps.
+void KeepBody(const BodySink& k, string_view bytes, uint64_t offset, uint64_t position) {
+  Message& m = *k.msg;
+  if (m.wide_body && k.stream) {
+    // One mark per syscall the bytes came in.
+    const uint64_t end = position + bytes.size();
+    for (uint64_t pos = position; pos < end && m.body_marks.size() < Message::kMaxBodyMarks;) {
+      uint64_t chunk_end = 0;
+      const uint64_t ns = k.stream->TimingAt(pos, &chunk_end).first_ns;
+      if (m.body_marks.empty() || m.body_marks.back().ns != ns) m.body_marks.push_back({offset + (pos - position), ns});
+      pos = chunk_end;
+    }
+  }
+  if (!m.body_truncated && m.body_prefix.size() < k.max_prefix) {
+    const size_t n = std::min(bytes.size(), k.max_prefix - m.body_prefix.size());
+    m.body_prefix.append(bytes.substr(0, n));
+    bytes.remove_prefix(n);
+    offset += n;
+  }
+  if (!m.wide_body || bytes.empty() || k.max_tail == 0) return;
+  // The tail is contiguous: bytes after a hole start it over.
+  if (m.body_tail.empty() || m.body_tail_offset + m.body_tail.size() != offset) {
+    m.body_tail.clear();
+    m.body_tail_offset = offset;
+  }
+  m.body_tail.append(bytes);
+  if (m.body_tail.size() > 2 * k.max_tail) {  // trimmed to max_tail at FinishFrame
+    const size_t drop = m.body_tail.size() - k.max_tail;
+    m.body_tail.erase(0, drop);
+    m.body_tail_offset += drop;
+  }
+}
+
+ParseState DecodeBody(string_view in, Progress* p, const BodySink& sink, bool end_of_stream, size_t* used) {
   const size_t n = in.size();
   size_t i = 0;  // start of the element being decoded: everything before it is done
-  auto keep = [&](string_view bytes) {
-    if (!truncated && prefix->size() < max_prefix) {
-      prefix->append(bytes.substr(0, max_prefix - prefix->size()));
-    }
-  };
+  // `offset`: the decoded body offset of bytes[0], which start at in[i].
+  auto keep = [&](string_view bytes, uint64_t offset) { KeepBody(sink, bytes, offset, sink.in_position + i); };
   auto stop = [&](ParseState s) {
     *used = i;
     return s;
@@ -384,7 +426,7 @@ ParseState DecodeBody(string_view in, Progress* p, std::string* prefix, bool tru
       case Phase::kFixedBody:
       case Phase::kChunkData: {
         const uint64_t take = std::min<uint64_t>(p->remaining, n - i);
-        keep(in.substr(i, take));
+        keep(in.substr(i, take), p->body_size - p->remaining);
         i += take;
         p->remaining -= take;
         if (p->remaining > 0) return stop(ParseState::kNeedsMoreData);
@@ -397,7 +439,7 @@ ParseState DecodeBody(string_view in, Progress* p, std::string* prefix, bool tru
         break;
       }
       case Phase::kUntilClose:
-        keep(in.substr(i));
+        keep(in.substr(i), p->body_size);
         p->body_size += n - i;
         i = n;
         if (!end_of_stream) return stop(ParseState::kNeedsMoreData);
@@ -469,6 +511,7 @@ struct Match {
   uint64_t drop_through = 0;
   size_t pop = 0;
   MethodKind method = MethodKind::kOther;
+  bool wide_body = false;  // the request's body was wide: so is the response's
   bool pipelined = false;
   bool clear_loss = false;
 };
@@ -499,6 +542,7 @@ Match PeekMatch(const State& st, uint64_t t, bool final) {
     }
     m.seq = front.seq;
     m.method = front.method;
+    m.wide_body = front.wide_body;
     if (final) {
       m.pop = 1;
       // The next request was sent before this response began: the client pipelines.
@@ -519,6 +563,7 @@ Match PeekMatch(const State& st, uint64_t t, bool final) {
   }
   m.seq = q[k - 1].seq;
   m.method = q[k - 1].method;
+  m.wide_body = q[k - 1].wide_body;
   if (final) {
     m.pop = k;
     m.drop_through = k >= 2 ? q[k - 2].seq : 0;
@@ -580,6 +625,17 @@ ParseState SkipEmptyLines(string_view* buf) {
   return ParseState::kIgnored;
 }
 
+// Where a frame's body bytes go; its input starts `skip` bytes into the parser's buffer.
+BodySink SinkFor(Frame* f, const State& st, size_t skip) {
+  BodySink k;
+  k.msg = &f->msg;
+  k.max_prefix = f->msg.wide_body ? st.max_wide_body_prefix : st.max_body_prefix;
+  k.max_tail = st.max_wide_body_tail;
+  k.stream = st.ctx.stream;
+  k.in_position = st.ctx.position + skip;
+  return k;
+}
+
 ParseState ParseNewFrame(MessageType type, string_view* buf, Frame* f, State* st) {
   const string_view in = *buf;
   if (!in.empty() && (in[0] == '\r' || in[0] == '\n')) return SkipEmptyLines(buf);
@@ -605,6 +661,7 @@ ParseState ParseNewFrame(MessageType type, string_view* buf, Frame* f, State* st
       p = Progress{Phase::kFixedBody, info.content_length, info.content_length, 0, 0};
     }
     f->ends_stream = info.upgrade || f->msg.method == "CONNECT";
+    f->msg.wide_body = st->wide_body_request != nullptr && st->wide_body_request(f->msg);
   } else {
     if (st->pending.empty() && st->ctx.position >= st->unmatched_ok_below) {
       f->msg = Message();  // its request may still be on the way
@@ -613,6 +670,7 @@ ParseState ParseNewFrame(MessageType type, string_view* buf, Frame* f, State* st
     const int code = f->msg.status_code;
     final = code >= 200 || code == 101;
     match = PeekMatch(*st, st->ctx.first.first_ns, final);
+    f->msg.wide_body = match.wide_body;
     if (code == 101 || (match.method == MethodKind::kConnect && code / 100 == 2)) {
       f->ends_stream = true;
     } else if (code < 200 || code == 204 || code == 304 || match.method == MethodKind::kHead) {
@@ -628,8 +686,7 @@ ParseState ParseNewFrame(MessageType type, string_view* buf, Frame* f, State* st
   }
 
   size_t used = 0;
-  s = DecodeBody(in.substr(head_len), &p, &f->msg.body_prefix, false, st->max_body_prefix,
-                 st->ctx.end_of_stream, &used);
+  s = DecodeBody(in.substr(head_len), &p, SinkFor(f, *st, head_len), st->ctx.end_of_stream, &used);
   // Parsing in parts, the head and the body up to a framing error are taken now and the
   // error is reported by the next call, exactly as if the bytes had arrived one by one: the
   // outcome must not depend on where syscalls cut the stream.
@@ -642,8 +699,8 @@ ParseState ParseNewFrame(MessageType type, string_view* buf, Frame* f, State* st
   buf->remove_prefix(head_len + used);
   if (type == MessageType::kRequest) {
     f->seq = st->next_seq++;
-    st->pending.push_back(
-        PendingRequest{f->seq, st->ctx.first.first_ns, KindOf(f->msg.method), st->request_loss});
+    st->pending.push_back(PendingRequest{f->seq, st->ctx.first.first_ns, KindOf(f->msg.method), st->request_loss,
+                                         f->msg.wide_body});
     st->request_loss = false;
     if (st->pending.size() > st->max_pending) {
       // Too many requests without responses: forget the oldest; its response, if it comes,
@@ -661,13 +718,14 @@ ParseState ParseNewFrame(MessageType type, string_view* buf, Frame* f, State* st
 ParseState ContinueFrame(string_view* buf, Frame* f, State* st) {
   Progress p = ProgressOf(*f);
   const size_t prefix_size = f->msg.body_prefix.size();
+  const size_t marks_size = f->msg.body_marks.size();
   size_t used = 0;
-  const ParseState s = DecodeBody(*buf, &p, &f->msg.body_prefix, f->msg.body_truncated, st->max_body_prefix,
-                                  st->ctx.end_of_stream, &used);
+  const ParseState s = DecodeBody(*buf, &p, SinkFor(f, *st, 0), st->ctx.end_of_stream, &used);
   // As in ParseNewFrame: in parts, progress before a framing error is kept and the error
-  // comes next call.
+  // comes next call. (A tail kept meanwhile stays: the frame is abandoned after the error.)
   if (s != ParseState::kSuccess && (used == 0 || !st->ctx.partial_ok)) {
     f->msg.body_prefix.resize(prefix_size);
+    f->msg.body_marks.resize(marks_size);
     return s;
   }
   Commit(p, f);
@@ -796,6 +854,12 @@ void SkipHole(Frame* frame, uint64_t n) {
 }
 
 void FinishFrame(MessageType type, Frame* frame, State* state) {
+  Message& m = frame->msg;
+  if (m.body_tail.size() > state->max_wide_body_tail) {
+    const size_t drop = m.body_tail.size() - state->max_wide_body_tail;
+    m.body_tail.erase(0, drop);
+    m.body_tail_offset += drop;
+  }
   if (type == MessageType::kRequest && frame->seq == state->open_request_seq) state->open_request_seq = 0;
 }
 

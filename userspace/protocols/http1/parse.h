@@ -78,6 +78,7 @@ struct PendingRequest {
   uint64_t start_ns = 0;
   MethodKind method = MethodKind::kOther;
   bool after_loss = false;  // request frames were lost just before this one
+  bool wide_body = false;   // Message::wide_body of the request
 };
 
 // Parser state of one connection (both directions). The response parser needs the method
@@ -91,6 +92,10 @@ struct PendingRequest {
 struct State {
   ParseContext ctx;
   size_t max_body_prefix = 4096;
+  // Wide bodies (Message::wide_body; see http1::Limits).
+  bool (*wide_body_request)(const Message& head) = nullptr;
+  size_t max_wide_body_prefix = 1 << 20;
+  size_t max_wide_body_tail = 64 << 10;
   size_t max_pending = 1024;
   // A response starting at a stream position below this with no request waiting is parsed
   // as answering none; above it, it waits (its request may still be on the way).

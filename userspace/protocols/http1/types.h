@@ -32,6 +32,22 @@ struct Message {
   // Part of the body fell in a hole (not captured); body_prefix may be short.
   bool body_truncated = false;
 
+  // Wide bodies: a request that Limits::wide_body_request picks (an LLM API call), and its
+  // response, keep up to Limits::max_wide_body_prefix bytes in body_prefix, then the last
+  // Limits::max_wide_body_tail bytes of the rest in body_tail (decoded offset
+  // body_tail_offset), and body_marks: where in the decoded body each syscall's bytes
+  // begin and when they moved (at most kMaxBodyMarks, oldest first), so a stream's events
+  // can be timed.
+  struct BodyMark {
+    uint64_t offset = 0;  // decoded body offset
+    uint64_t ns = 0;      // Unix ns of the syscall that moved it (as start_ns)
+  };
+  static constexpr size_t kMaxBodyMarks = 1024;
+  bool wide_body = false;
+  std::string body_tail;
+  uint64_t body_tail_offset = 0;
+  std::vector<BodyMark> body_marks;
+
   // Timestamps (Unix ns) of the syscalls that moved the first and last byte of this
   // message; the first is the entry of a send or the exit of a receive.
   uint64_t start_ns = 0;

@@ -56,13 +56,22 @@ if ! command -v npm >/dev/null; then
   echo "install-deps.sh: installing npm"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
 fi
-receivers="$(cd "$(dirname "$0")/../tests/receivers" && pwd)"
-stamp="$receivers/node_modules/.kspan-installed-lock.json"
-if ! cmp -s "$receivers/package-lock.json" "$stamp"; then
-  echo "install-deps.sh: npm ci in tests/receivers"
-  (cd "$receivers" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-  cp "$receivers/package-lock.json" "$stamp"
-fi
+# npm_ci_once DIR (relative to the repo root): the stamp is a copy of the lock file inside
+# node_modules, so a changed lock or a wiped node_modules means a fresh `npm ci`.
+npm_ci_once() {
+  local dir stamp
+  dir="$(cd "$(dirname "$0")/../$1" && pwd)"
+  stamp="$dir/node_modules/.kspan-installed-lock.json"
+  if ! cmp -s "$dir/package-lock.json" "$stamp"; then
+    echo "install-deps.sh: npm ci in $1"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    cp "$dir/package-lock.json" "$stamp"
+  fi
+}
+npm_ci_once tests/receivers
+# The gen_ai tests' clients (tests/apps/llm_*_client.js): the real openai and
+# @anthropic-ai/sdk packages, sending to tests/apps/llm_mock.js.
+npm_ci_once tests/apps/llm
 
 # tracefs: libbpf resolves tracepoints through it; kspan mounts it itself when missing,
 # but mounting here too keeps `bpftool`-based checks working.

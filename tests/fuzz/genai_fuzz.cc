@@ -1,0 +1,115 @@
+// libFuzzer harness for the LLM body readers (userspace/genai): the same bytes go through
+// the JSON reader, the SSE splitter, and every API's request and response parsers in
+// every format. Seeds are API bodies, so mutations stay close to real traffic.
+//
+// Checks, beyond "no crash, no out-of-bounds read" (the replay build runs under ASan when
+// built as a fuzzer):
+//   json  a prefix read that completed is what a whole read of those bytes gives, and a
+//         text Parse() accepts reads the same as a prefix once a space ends it;
+//   sse   events start inside the body, in order;
+//   llm   every returned string and list stays within the bounds llm.h promises, and a
+//         first-output offset lies inside the body.
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "genai/json.h"
+#include "genai/llm.h"
+#include "genai/sse.h"
+
+namespace {
+
+using kspan::genai::Api;
+namespace json = kspan::genai::json;
+
+void Check(bool ok, const char* what) {
+  if (ok) return;
+  std::fprintf(stderr, "genai_fuzz: %s\n", what);
+  std::abort();
+}
+
+// A canonical rendering, to compare two trees (depth is bounded by json::Limits).
+std::string Render(json::Value v) {
+  switch (v.type()) {
+    case json::Type::kMissing: return "-";
+    case json::Type::kNull: return "n";
+    case json::Type::kBool: return *v.AsBool() ? "t" : "f";
+    case json::Type::kNumber: return "#" + std::string(v.raw_number());
+    case json::Type::kString: return "\"" + std::string(*v.AsString()) + "\"";
+    case json::Type::kArray:
+    case json::Type::kObject: {
+      std::string out = v.type() == json::Type::kObject ? "{" : "[";
+      for (const json::Value c : v.children()) out += std::string(c.key()) + ":" + Render(c) + ",";
+      return out + (v.truncated() ? "~" : "") + "}";
+    }
+  }
+  return "?";
+}
+
+void FuzzJson(std::string_view text) {
+  const json::Document prefix = json::ParsePrefix(text);
+  Check(prefix.consumed() <= text.size(), "json: consumed past the text");
+  if (prefix.status() == json::ParseStatus::kOk) {
+    const json::Document again = json::Parse(text.substr(0, prefix.consumed()));
+    Check(again.status() == json::ParseStatus::kOk, "json: a completed prefix does not parse whole");
+    Check(Render(again.root()) == Render(prefix.root()), "json: prefix and whole reads differ");
+  }
+  const json::Document whole = json::Parse(text);
+  if (whole.status() == json::ParseStatus::kOk) {
+    const json::Document spaced = json::ParsePrefix(std::string(text) + " ");
+    Check(spaced.status() == json::ParseStatus::kOk, "json: a whole text fails as a prefix");
+    Check(Render(spaced.root()) == Render(whole.root()), "json: whole and prefix reads differ");
+  } else {
+    Check(!whole.root(), "json: a failed Parse() kept a root");
+  }
+}
+
+void FuzzSse(std::string_view body) {
+  kspan::genai::SseReader reader(body);
+  kspan::genai::SseEvent event;
+  size_t next_start = 0;
+  while (reader.Next(&event)) {
+    Check(event.offset >= next_start && event.offset < body.size(), "sse: event offset out of order");
+    Check(event.data.size() <= body.size(), "sse: data longer than the body");
+    next_start = event.offset + 1;
+  }
+}
+
+void CheckResponse(const kspan::genai::ResponseInfo& r, std::string_view body) {
+  Check(r.error_message.size() <= kspan::genai::kMaxErrorMessageBytes, "llm: error message too long");
+  Check(r.output_text.size() <= kspan::genai::kMaxOutputTextBytes, "llm: output text too long");
+  Check(r.finish_reasons.size() <= kspan::genai::kMaxListItems, "llm: too many finish reasons");
+  Check(r.output_tool_calls.size() <= kspan::genai::kMaxListItems, "llm: too many tool calls");
+  Check(!r.first_chunk_offset || *r.first_chunk_offset < body.size(), "llm: first chunk outside the body");
+}
+
+void CheckRequest(const kspan::genai::RequestInfo& r) {
+  size_t text = r.system_instructions.size();
+  for (const auto& m : r.input_messages) text += m.text.size();
+  Check(text <= kspan::genai::kMaxInputContentBytes, "llm: input content too long");
+  Check(r.input_messages.size() <= kspan::genai::kMaxListItems, "llm: too many messages");
+  Check(r.stop_sequences.size() <= kspan::genai::kMaxListItems, "llm: too many stop sequences");
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size > (1 << 20)) return 0;
+  // An exactly-sized copy, so ASan sees any read past the end.
+  const std::string copy(reinterpret_cast<const char*>(data), size);
+  const std::string_view body = copy;
+
+  FuzzJson(body);
+  FuzzSse(body);
+  for (const Api api : {Api::kOpenAiChat, Api::kOpenAiResponses, Api::kOpenAiEmbeddings, Api::kOpenAiCompletions,
+                        Api::kAnthropicMessages, Api::kOllamaChat, Api::kOllamaGenerate, Api::kOllamaEmbed}) {
+    CheckRequest(kspan::genai::ParseRequest(api, body, false, true));
+    for (const std::string_view type : {"application/json", "text/event-stream", "application/x-ndjson"}) {
+      CheckResponse(kspan::genai::ParseResponse(api, 200, type, body, false, true), body);
+    }
+    CheckResponse(kspan::genai::ParseResponse(api, 500, "application/json", body, false, true), body);
+  }
+  return 0;
+}

@@ -164,21 +164,38 @@ bool KspanAgent::Start(const std::vector<std::string>& extra_args, const std::ma
 
 int KspanAgent::Stop() { return proc_.Stop(SIGTERM, std::chrono::seconds(60)); }
 
-std::map<std::string, uint64_t> KspanAgent::StoppedCounters() const {
-  std::map<std::string, uint64_t> out;
-  std::istringstream lines(Logs());
+namespace {
+
+// "series=value series=value …" of one field of the {"msg":"stopped"} log line.
+std::map<std::string, std::string> StoppedSeries(const std::string& logs, const std::string& field) {
+  std::map<std::string, std::string> out;
+  std::istringstream lines(logs);
   std::string line;
   while (std::getline(lines, line)) {
     if (line.find("\"msg\":\"stopped\"") == std::string::npos) continue;
     const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_object() || !j.contains("counters")) continue;
-    std::istringstream series(j["counters"].get<std::string>());
+    if (!j.is_object() || !j.contains(field)) continue;
+    std::istringstream series(j[field].get<std::string>());
     std::string one;
     while (series >> one) {
       const size_t eq = one.rfind('=');
-      if (eq != std::string::npos) out[one.substr(0, eq)] = std::stoull(one.substr(eq + 1));
+      if (eq != std::string::npos) out[one.substr(0, eq)] = one.substr(eq + 1);
     }
   }
+  return out;
+}
+
+}  // namespace
+
+std::map<std::string, uint64_t> KspanAgent::StoppedCounters() const {
+  std::map<std::string, uint64_t> out;
+  for (const auto& [series, value] : StoppedSeries(Logs(), "counters")) out[series] = std::stoull(value);
+  return out;
+}
+
+std::map<std::string, double> KspanAgent::StoppedHistograms() const {
+  std::map<std::string, double> out;
+  for (const auto& [series, value] : StoppedSeries(Logs(), "histograms")) out[series] = std::stod(value);
   return out;
 }
 

@@ -75,6 +75,9 @@ class KspanAgent {
   std::map<std::string, uint64_t> StoppedCounters() const;
   // One of them; -1 when the line or the series is missing.
   int64_t StoppedCounter(const std::string& series) const;
+  // The histograms' NAME_count and NAME_sum series of the same line, e.g.
+  // gen_ai_client_token_usage_sum{...,gen_ai_token_type="input"} -> 38.
+  std::map<std::string, double> StoppedHistograms() const;
   pid_t pid() const { return proc_.pid(); }
   Subprocess& process() { return proc_; }
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <string>
@@ -83,6 +84,13 @@ void PublishKernelCounters(const events::BpfEventSource& src, metrics::Registry*
   }
 }
 
+// Shortest text that reads back as the same double ("26", "0.043"), as JSON would have it.
+std::string FormatNumber(double v) {
+  char buf[32];
+  const auto r = std::to_chars(buf, buf + sizeof(buf), v);
+  return std::string(buf, r.ptr);
+}
+
 void LogStopped(const metrics::Registry& m, double seconds) {
   // One line a person can read and a test can parse: totals, then every counter.
   const std::vector<metrics::Sample> all = m.Snapshot();
@@ -99,6 +107,15 @@ void LogStopped(const metrics::Registry& m, double seconds) {
       (s.labels[0].second == "moved" ? bytes_moved : bytes_captured) += s.value;
     }
   }
+  // Histograms as Prometheus would summarise them: NAME_count and NAME_sum per series.
+  std::string histograms;
+  for (const auto& h : m.HistogramSnapshot()) {
+    for (const auto& [suffix, value] :
+         {std::pair<const char*, double>{"_count", static_cast<double>(h.data.count)}, {"_sum", h.data.sum}}) {
+      if (!histograms.empty()) histograms += ' ';
+      histograms += metrics::SeriesName({h.name + suffix, h.labels, 0}) + "=" + FormatNumber(value);
+    }
+  }
   log::Info("stopped",
             {{"seconds", seconds},
              {"events", m.Sum("kspan_events_total")},
@@ -111,7 +128,8 @@ void LogStopped(const metrics::Registry& m, double seconds) {
              {"drops_parse_failed", m.Sum("kspan_parse_failures_total")},
              {"drops_conn_evicted", m.Sum("kspan_connections_evicted_total")},
              {"export_failures", m.Sum("kspan_export_failures_total")},
-             {"counters", counters}});
+             {"counters", counters},
+             {"histograms", histograms}});
 }
 
 }  // namespace
@@ -141,6 +159,7 @@ int Run(const Config& config) {
 
   events::BpfSourceOptions src_opts;
   src_opts.capture_bytes = config.capture_bytes;
+  src_opts.llm_capture_bytes = config.genai_capture_bytes;
   src_opts.ring_buffer_bytes = config.ring_buffer_bytes;
   src_opts.pids = config.pids;
   auto src = events::BpfEventSource::Open(src_opts, &metrics);
@@ -160,6 +179,9 @@ int Run(const Config& config) {
 
   PipelineOptions popts;
   popts.tracker.http.max_body_prefix = config.capture_bytes;
+  popts.tracker.http.wide_body_request = &correlator::GenAiSpans::MayBeLlmCall;
+  popts.tracker.http.max_wide_body_prefix = config.genai_max_body_bytes;
+  popts.genai.capture_content = config.genai_capture_content;
   popts.stitcher.window_ns = uint64_t{config.trace_window_ms} * 1'000'000;
   popts.stitcher.max_held_bytes = size_t{config.trace_max_held_mib} << 20;
   popts.processes.resource_attributes = config.resource_attributes;
@@ -174,6 +196,7 @@ int Run(const Config& config) {
                       {"tls_files_probed", static_cast<uint64_t>(tls_probes.probed_files())},
                       {"outputs", outputs_list},
                       {"capture_bytes", config.capture_bytes},
+                      {"genai_capture_content", config.genai_capture_content},
                       {"pid", static_cast<int64_t>(getpid())},
                       {"startup_ms", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count()}});
 

@@ -539,10 +539,11 @@ Status ReadEnvironment(const Environment& env, Layer* l, std::vector<std::string
 
 constexpr std::string_view kTopKeys =
     "outputs, duration, pids, capture_bytes, ring_buffer_bytes, drain_interval_ms, trace_window_ms, "
-    "trace_max_held_mib, log_level, otlp, zipkin, queue, resource_attributes";
+    "trace_max_held_mib, log_level, otlp, zipkin, queue, resource_attributes, genai";
 constexpr std::string_view kOtlpKeys =
     "endpoint, traces_endpoint, protocol, headers, timeout_ms, compression, certificate";
 constexpr std::string_view kZipkinKeys = "endpoint, timeout_ms";
+constexpr std::string_view kGenaiKeys = "capture_content, capture_bytes, max_body_bytes";
 constexpr std::string_view kQueueKeys = "max_spans, max_batch, schedule_delay_ms, export_timeout_ms";
 
 bool KeyIn(std::string_view key, std::string_view list) {
@@ -673,6 +674,36 @@ Status ReadQueue(const YamlReader& r, const YAML::Node& node, Layer* l) {
   return Status::Ok();
 }
 
+Status ParseBool(const std::string& where, std::string_view s, bool* out) {
+  if (s == "true" || s == "1" || s == "yes" || s == "on") {
+    *out = true;
+  } else if (s == "false" || s == "0" || s == "no" || s == "off") {
+    *out = false;
+  } else {
+    return InvalidArgument(where + ": '" + std::string(s) + "' is not true or false");
+  }
+  return Status::Ok();
+}
+
+Status ReadGenai(const YamlReader& r, const YAML::Node& node, Config* c) {
+  RETURN_IF_ERROR(r.Map(node, "genai", kGenaiKeys));
+  if (node.IsNull()) return Status::Ok();
+  for (const auto& kv : node) {
+    const std::string key = "genai." + kv.first.Scalar();
+    const std::string where = r.Where(key);
+    std::string s;
+    RETURN_IF_ERROR(r.Scalar(kv.second, key, &s));
+    if (key == "genai.capture_content") {
+      RETURN_IF_ERROR(ParseBool(where, s, &c->genai_capture_content));
+    } else if (key == "genai.capture_bytes") {
+      RETURN_IF_ERROR(ParseUnsigned<uint32_t>(where, s, 0, KSPAN_MAX_CAPTURE, &c->genai_capture_bytes));
+    } else if (key == "genai.max_body_bytes") {
+      RETURN_IF_ERROR(ParseUnsigned<uint32_t>(where, s, 0, 64u << 20, &c->genai_max_body_bytes));
+    }
+  }
+  return Status::Ok();
+}
+
 // Agent settings go straight into `c` (flags, read later, override them); exporter and
 // resource settings into the file's layer.
 Status ApplyConfigFile(const std::string& path, Config* c, Layer* l, std::vector<std::string>* warnings) {
@@ -703,6 +734,10 @@ Status ApplyConfigFile(const std::string& path, Config* c, Layer* l, std::vector
       }
       if (key == "queue") {
         RETURN_IF_ERROR(ReadQueue(r, v, l));
+        continue;
+      }
+      if (key == "genai") {
+        RETURN_IF_ERROR(ReadGenai(r, v, c));
         continue;
       }
       if (key == "resource_attributes") {
@@ -994,10 +1029,24 @@ Capture:
                          kspan_traces_flushed_total). Default: 64.
   --log-level LEVEL      debug, info, warn or error. Default: info.
 
+LLM calls (docs/genai.md):
+  --genai-capture-bytes N
+                         Bytes captured per syscall on connections that carry LLM
+                         API calls, 0..16384; at or below --capture-bytes they
+                         are not told apart. Default: 16384.
+  --genai-max-body-bytes N
+                         Body bytes kept of each LLM request and response (then
+                         the last 64 KiB of a longer one), 0..67108864.
+                         Default: 1048576.
+  --genai-capture-content
+                         Export prompts, completions and system instructions as
+                         a span event, secrets redacted. Default: off.
+                         Env: OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT.
+
   --config FILE          YAML file with the same settings (keys: outputs, duration,
                          pids, capture_bytes, ring_buffer_bytes, drain_interval_ms,
                          trace_window_ms, trace_max_held_mib, log_level, otlp,
-                         zipkin, queue, resource_attributes).
+                         zipkin, queue, resource_attributes, genai).
   --version              Print the version and exit.
   -h, --help             Print this help and exit.
 
@@ -1024,7 +1073,8 @@ Result<Config> ParseCommandLine(int argc, char** argv, const Environment& env) {
       "--drain-interval-ms", "--trace-window-ms", "--trace-max-held-mib", "--log-level",
       "--otlp-endpoint", "--otlp-traces-endpoint", "--otlp-protocol", "--otlp-headers",
       "--otlp-timeout-ms", "--otlp-compression", "--otlp-certificate", "--zipkin-endpoint",
-      "--zipkin-timeout-ms", "--resource-attributes"};
+      "--zipkin-timeout-ms", "--resource-attributes", "--genai-capture-bytes",
+      "--genai-max-body-bytes"};
   // clang-format on
   for (size_t i = 0; i < args.size(); ++i) {
     std::string a(args[i]);
@@ -1034,6 +1084,10 @@ Result<Config> ParseCommandLine(int argc, char** argv, const Environment& env) {
     }
     if (a == "--version") {
       c.show_version = true;
+      continue;
+    }
+    if (a == "--genai-capture-content") {
+      flags.emplace_back(a, "true");
       continue;
     }
     std::string value;
@@ -1056,6 +1110,9 @@ Result<Config> ParseCommandLine(int argc, char** argv, const Environment& env) {
     if (flag == "--config") RETURN_IF_ERROR(ApplyConfigFile(value, &c, &file_layer, &c.warnings));
   }
   RETURN_IF_ERROR(ReadEnvironment(env, &env_layer, &c.warnings));
+  if (auto v = env.Get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT")) {
+    RETURN_IF_ERROR(ParseBool("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", *v, &c.genai_capture_content));
+  }
 
   std::vector<std::string> outputs;
   bool pids_from_flags = false;
@@ -1110,6 +1167,12 @@ Result<Config> ParseCommandLine(int argc, char** argv, const Environment& env) {
       flag_layer.zipkin_endpoint = Setting<std::string>{value, flag};
     } else if (flag == "--zipkin-timeout-ms") {
       RETURN_IF_ERROR(ParseMillis(flag, value, &flag_layer.zipkin_timeout));
+    } else if (flag == "--genai-capture-content") {
+      c.genai_capture_content = true;
+    } else if (flag == "--genai-capture-bytes") {
+      RETURN_IF_ERROR(ParseUnsigned<uint32_t>(flag, value, 0, KSPAN_MAX_CAPTURE, &c.genai_capture_bytes));
+    } else if (flag == "--genai-max-body-bytes") {
+      RETURN_IF_ERROR(ParseUnsigned<uint32_t>(flag, value, 0, 64u << 20, &c.genai_max_body_bytes));
     } else if (flag == "--resource-attributes") {
       KeyValues attrs;
       RETURN_IF_ERROR(ParseKeyValueList(flag, value, /*secret_values=*/false, &attrs));

@@ -69,6 +69,12 @@ struct Config {
   double duration_seconds = 0;  // 0: run until SIGINT/SIGTERM
   std::vector<uint32_t> pids;   // empty: every process
   uint32_t capture_bytes = 4096;
+  // LLM API calls (docs/genai.md): bytes captured per syscall on their connections, body
+  // bytes kept per request and response, and whether prompts and completions are
+  // exported (redacted) as span events.
+  uint32_t genai_capture_bytes = 16384;
+  uint32_t genai_max_body_bytes = 1u << 20;
+  bool genai_capture_content = false;
   uint32_t ring_buffer_bytes = 8u << 20;
   uint32_t drain_interval_ms = 10;
   // Trace assembly (correlator/stitcher.h): how long a finished trace waits for late

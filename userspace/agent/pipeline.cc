@@ -8,6 +8,7 @@ Pipeline::Pipeline(PipelineOptions options, metrics::Registry* m, exporters::Exp
       exports_(exports),
       tls_(tls),
       processes_(options_.processes),
+      genai_(options_.genai, m),
       stitcher_(options_.stitcher, m,
                 [this](model::Span&& span) {
                   spans_->Add();
@@ -128,6 +129,7 @@ void Pipeline::OnRecord(const conntrack::ConnInfo& conn, protocols::http1::Recor
   ctx.tls = conn.tls;
   model::Span span =
       correlator::BuildHttpSpan(record, ctx, processes_.ResourceFor(conn.key.pid), options_.http_spans);
+  genai_.Apply(record, ctx, &span);
   const protocols::http1::Message& resp = record.response;
   stitcher_.OnSpan({.conn = conn.key,
                     .seq = record.seq,

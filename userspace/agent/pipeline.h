@@ -13,6 +13,7 @@
 
 #include "common/metrics.h"
 #include "conntrack/conn_tracker.h"
+#include "correlator/genai_span.h"
 #include "correlator/http_span.h"
 #include "correlator/stitcher.h"
 #include "events/event_sink.h"
@@ -26,6 +27,7 @@ struct PipelineOptions {
   conntrack::TrackerOptions tracker;
   process::ProcessTableOptions processes;
   correlator::HttpSpanOptions http_spans;
+  correlator::GenAiOptions genai;
   correlator::StitcherOptions stitcher;
 };
 
@@ -59,6 +61,7 @@ class Pipeline : public events::EventSink {
   exporters::ExportPipeline* exports_;
   tls::TlsProbes* tls_;
   process::ProcessTable processes_;
+  correlator::GenAiSpans genai_;
   correlator::Stitcher stitcher_;
   conntrack::ConnTracker tracker_;
   metrics::Counter* ev_open_;

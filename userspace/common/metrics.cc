@@ -1,5 +1,7 @@
 #include "common/metrics.h"
 
+#include <algorithm>
+
 namespace kspan::metrics {
 
 Counter* Registry::GetCounter(const std::string& name, const Labels& labels) {
@@ -24,6 +26,51 @@ uint64_t Registry::Sum(const std::string& name) const {
     if (key.first == name) sum += counter->Value();
   }
   return sum;
+}
+
+Histogram::Histogram(std::vector<double> bounds) {
+  data_.bounds = std::move(bounds);
+  data_.counts.assign(data_.bounds.size() + 1, 0);
+}
+
+void Histogram::Record(double v) {
+  // The first bound >= v: buckets are upper-inclusive.
+  const size_t i = static_cast<size_t>(std::lower_bound(data_.bounds.begin(), data_.bounds.end(), v) -
+                                       data_.bounds.begin());
+  std::lock_guard<std::mutex> lock(mu_);
+  ++data_.counts[i];
+  ++data_.count;
+  data_.sum += v;
+}
+
+Histogram::Data Histogram::Read() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return data_;
+}
+
+Histogram* Registry::GetHistogram(const std::string& name, const Labels& labels, const std::vector<double>& bounds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = histograms_.find({name, labels});
+  if (it != histograms_.end()) return it->second.get();
+  Labels key = labels;
+  size_t& series = histogram_series_[name];
+  if (series >= kMaxSeriesPerHistogram) {
+    for (auto& [k, v] : key) v = "_OTHER";
+    it = histograms_.find({name, key});
+    if (it != histograms_.end()) return it->second.get();
+  }
+  ++series;
+  auto& slot = histograms_[{name, std::move(key)}];
+  slot = std::make_unique<Histogram>(bounds);
+  return slot.get();
+}
+
+std::vector<HistogramSample> Registry::HistogramSnapshot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<HistogramSample> out;
+  out.reserve(histograms_.size());
+  for (const auto& [key, h] : histograms_) out.push_back({key.first, key.second, h->Read()});
+  return out;
 }
 
 std::string SeriesName(const Sample& s) {

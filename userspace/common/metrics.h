@@ -39,6 +39,33 @@ struct Sample {
   uint64_t value;
 };
 
+// A distribution with fixed bucket bounds (OpenTelemetry explicit-bucket histogram:
+// counts[i] counts values v with bounds[i-1] < v <= bounds[i], the last bucket everything
+// above the last bound). Record() takes a lock of its own; use it off the hottest paths.
+class Histogram {
+ public:
+  explicit Histogram(std::vector<double> bounds);
+  void Record(double v);
+
+  struct Data {
+    std::vector<double> bounds;
+    std::vector<uint64_t> counts;  // bounds.size() + 1
+    uint64_t count = 0;
+    double sum = 0;
+  };
+  Data Read() const;
+
+ private:
+  mutable std::mutex mu_;
+  Data data_;
+};
+
+struct HistogramSample {
+  std::string name;
+  Labels labels;
+  Histogram::Data data;
+};
+
 class Registry {
  public:
   // Returns the counter for (name, labels), creating it at zero. The pointer stays valid
@@ -46,12 +73,23 @@ class Registry {
   Counter* GetCounter(const std::string& name, const Labels& labels = {});
   // Every counter, sorted by name then labels.
   std::vector<Sample> Snapshot() const;
+
+  // Returns the histogram for (name, labels), creating it with `bounds` (the first call's
+  // bounds win). A name holds at most kMaxSeriesPerHistogram label sets: past that, new
+  // label sets share one series whose label values are all "_OTHER", so label values taken
+  // from traced traffic (model names) cannot grow memory without bound. Thread-safe.
+  static constexpr size_t kMaxSeriesPerHistogram = 512;
+  Histogram* GetHistogram(const std::string& name, const Labels& labels, const std::vector<double>& bounds);
+  // Every histogram, sorted by name then labels.
+  std::vector<HistogramSample> HistogramSnapshot() const;
   // Sum of every counter with this name, whatever its labels.
   uint64_t Sum(const std::string& name) const;
 
  private:
   mutable std::mutex mu_;
   std::map<std::pair<std::string, Labels>, std::unique_ptr<Counter>> counters_;
+  std::map<std::pair<std::string, Labels>, std::unique_ptr<Histogram>> histograms_;
+  std::map<std::string, size_t> histogram_series_;
 };
 
 // "name{k=\"v\",...}": the Prometheus text form of one series.

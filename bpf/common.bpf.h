@@ -136,6 +136,34 @@ static __always_inline __u32 ks_copy_flat(struct ks_scratch *s, __u64 buf, __u32
   return n;
 }
 
+/* On a connection marked llm, a flat buffer larger than ks_llm_capture_bytes goes out as
+ * up to KS_LLM_MAX_CHUNKS events of that size at consecutive stream positions, the last
+ * one carrying the rest of the length (a hole past its captured bytes): LLM requests put
+ * parameters after prompts of tens of KiB. The first chunk is already in s->ev.data (m as
+ * for one event); buf is the user buffer. Anything else is one event. */
+#define KS_LLM_MAX_CHUNKS 4
+static __always_inline void ks_submit_data_chunked(struct ks_scratch *s, __u64 pid_tgid, struct ks_data_meta *m,
+                                                   __u64 buf, int llm) {
+  const __u32 chunk = ks_llm_capture_bytes;
+  const __u32 total = m->total;
+  if (!llm || chunk == 0 || total <= chunk) {
+    ks_submit_data(s, pid_tgid, m);
+    return;
+  }
+  const __u64 base = m->position;
+#pragma unroll
+  for (__u32 k = 0; k < KS_LLM_MAX_CHUNKS; k++) {
+    const __u32 off = k * chunk;
+    if (off >= total) break;
+    const int last = k == KS_LLM_MAX_CHUNKS - 1 || total - off <= chunk;
+    m->position = base + off;
+    m->total = last ? total - off : chunk;
+    if (k > 0) m->captured = ks_copy_flat(s, buf + off, m->total < chunk ? m->total : chunk);
+    ks_submit_data(s, pid_tgid, m);
+    if (last) break;
+  }
+}
+
 static __always_inline struct ks_scratch *ks_scratch_slot(void) {
   __u32 cpu = bpf_get_smp_processor_id();
   return bpf_map_lookup_elem(&ks_scratch, &cpu);

@@ -187,7 +187,9 @@ static __always_inline int ks_data_exit(long ret, __u8 direction) {
       .syscall = st.syscall,
       .role = c->role,
   };
-  ks_submit_data(s, id, &m);
+  const int flat = st.syscall == KSPAN_SYS_READ || st.syscall == KSPAN_SYS_WRITE || st.syscall == KSPAN_SYS_SENDTO ||
+                   st.syscall == KSPAN_SYS_RECVFROM;
+  ks_submit_data_chunked(s, id, &m, st.buf, flat && c->llm);
   return 0;
 }
 

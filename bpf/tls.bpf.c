@@ -132,7 +132,7 @@ static __always_inline int ks_ssl_return(long ret, __u8 direction) {
     np.bytes += total;
     bpf_map_update_elem(&ks_tls_pending, &id, &np, BPF_ANY);
   }
-  ks_submit_data(s, id, &m);
+  ks_submit_data_chunked(s, id, &m, call.buf, c ? c->llm : np.llm);
   return 0;
 }
 

@@ -1,12 +1,14 @@
 """An OpenAI-style chat client in plain python (urllib.request over ssl, stdlib only).
 
-usage: llm_client.py PORT CAFILE chat|stream|error
+usage: llm_client.py PORT CAFILE chat|stream|error|big
 
 Sends the same requests as llm_openai_client.js (same prompt, sampling parameters and
 bearer key) to https://localhost:PORT/v1/chat/completions, one connection per request:
   chat    non-streaming, prints id, model, finish reason and usage
   stream  "stream": true with include_usage, reads the SSE body line by line to [DONE]
   error   model "rate-limited-model", expects 429 and prints the error code
+  big     as chat, but a 40 KB user message comes before "model" in the JSON (as the
+          openai python SDK orders a body), and model "gpt-4o-big" gets a 40 KB answer
 Exits 0 when the call went as expected, 1 otherwise. Bounded: 10 s per request.
 """
 import json
@@ -17,7 +19,7 @@ import urllib.request
 
 API_KEY = "sk-kspan-test-SECRET-0123456789"
 PROMPT = "PROMPT-SECRET-kspan-7f3a"
-SCENARIOS = ("chat", "stream", "error")
+SCENARIOS = ("chat", "stream", "error", "big")
 
 
 def post(port, ctx, body):
@@ -49,6 +51,12 @@ def main():
         "max_tokens": 64,
         "top_p": 0.9,
     }
+
+    if scenario == "big":
+        # Messages first: the model and parameters come 40 KB into the body.
+        body = {"messages": [{"role": "user", "content": "context " * 5000 + PROMPT}], "model": "gpt-4o-big",
+                "temperature": 0.2, "max_tokens": 64, "top_p": 0.9}
+        scenario = "chat"
 
     if scenario == "chat":
         with post(port, ctx, body) as resp:

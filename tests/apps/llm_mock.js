@@ -19,6 +19,7 @@
 // | POST /v1/messages                          | Anthropic message msg_mock_1, usage 25 / 11       |
 // | POST /v1/messages "stream": true           | Anthropic SSE events, 4 text deltas, 25 / 11      |
 // | model "rate-limited-model" (any endpoint)  | 429 with the provider's error body, retry-after 0 |
+// | chat model "…-big", not streaming          | the same answer with a 40 KB completion text      |
 // | anything else                              | 404 JSON                                          |
 'use strict';
 
@@ -77,6 +78,12 @@ function openaiRateLimit(res) {
            {'retry-after': '0', 'x-request-id': 'req_mock_429'});
 }
 
+// A request whose model ends in "-big" gets a 40 KB completion: its usage lies far past the
+// first bytes of the answer.
+function bigAnswer(body) {
+  return String(body.model).endsWith('-big');
+}
+
 function chatCompletions(req, res, body) {
   const model = String(body.model) + MODEL_SUFFIX;
   const headers = {'x-request-id': 'req_mock_chat'};
@@ -88,7 +95,8 @@ function chatCompletions(req, res, body) {
       model,
       choices: [{
         index: 0,
-        message: {role: 'assistant', content: CHAT_TEXT, refusal: null},
+        message: {role: 'assistant', content: bigAnswer(body) ? CHAT_TEXT + ' ' + 'word '.repeat(8000) : CHAT_TEXT,
+                  refusal: null},
         logprobs: null,
         finish_reason: 'stop',
       }],

@@ -218,6 +218,27 @@ TEST_F(GenAiIntegration, PythonUrllibThroughLibssl) {
   StopAndCheckOutputs();
 }
 
+// Past the default capture: a 40 KB prompt before "model" (the openai python SDK's body
+// order) and a 40 KB answer with its usage at the end. LLM connections capture up to
+// 4 x 16 KiB per write and keep 1 MiB of each body (docs/genai.md).
+TEST_F(GenAiIntegration, LargeBodiesAreReadPastTheDefaultCapture) {
+  ASSERT_NO_FATAL_FAILURE(StartAll());
+  ASSERT_NO_FATAL_FAILURE(RunClient("llm_client.py", "big"));
+  const auto spans = WaitForLlmSpans(1);
+  ASSERT_EQ(spans.size(), 1u);
+  const FlatSpan& s = spans[0];
+  EXPECT_EQ(s.name, "chat gpt-4o-big");
+  EXPECT_EQ(s.Str("gen_ai.request.model"), "gpt-4o-big");
+  EXPECT_EQ(s.Int("gen_ai.request.max_tokens"), 64);
+  EXPECT_EQ(s.Str("gen_ai.response.model"), "gpt-4o-big-2024-08-06");
+  EXPECT_EQ(s.Strings("gen_ai.response.finish_reasons"), std::vector<std::string>{"stop"});
+  EXPECT_EQ(s.Int("gen_ai.usage.input_tokens"), 17);
+  EXPECT_EQ(s.Int("gen_ai.usage.output_tokens"), 9);
+  EXPECT_GT(s.Int("http.request.body.size"), 40000);
+  EXPECT_GT(s.Int("http.response.body.size"), 40000);
+  StopAndCheckOutputs();
+}
+
 TEST_F(GenAiIntegration, ApiErrorMarksTheSpan) {
   ASSERT_NO_FATAL_FAILURE(StartAll());
   ASSERT_NO_FATAL_FAILURE(RunClient("llm_openai_client.js", "error"));

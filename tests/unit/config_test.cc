@@ -422,6 +422,35 @@ TEST(ConfigPrecedence, ResourceAttributesMergeKeyByKey) {
                                                {"d", "flag,1"}}));
 }
 
+TEST(Config, GenAiSettingsFromFlagEnvAndFile) {
+  auto d = Parse({});
+  ASSERT_TRUE(d.ok()) << d.status().message();
+  EXPECT_FALSE(d->genai_capture_content);
+  EXPECT_EQ(d->genai_capture_bytes, 16384u);
+  EXPECT_EQ(d->genai_max_body_bytes, 1u << 20);
+
+  TempFile file("genai:\n  capture_content: true\n  capture_bytes: 8192\n  max_body_bytes: 65536\n");
+  auto f = Parse({"--config", file.path()});
+  ASSERT_TRUE(f.ok()) << f.status().message();
+  EXPECT_TRUE(f->genai_capture_content);
+  EXPECT_EQ(f->genai_capture_bytes, 8192u);
+  EXPECT_EQ(f->genai_max_body_bytes, 65536u);
+  // The environment beats the file; a flag beats both.
+  auto e = Parse({"--config", file.path()}, {{"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "false"}});
+  ASSERT_TRUE(e.ok()) << e.status().message();
+  EXPECT_FALSE(e->genai_capture_content);
+  auto g = Parse({"--genai-capture-content", "--genai-capture-bytes=0"},
+                 {{"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "false"}});
+  ASSERT_TRUE(g.ok()) << g.status().message();
+  EXPECT_TRUE(g->genai_capture_content);
+  EXPECT_EQ(g->genai_capture_bytes, 0u);
+
+  TempFile bad("genai:\n  capture_prompts: true\n");
+  auto b = Parse({"--config", bad.path()});
+  ASSERT_FALSE(b.ok());
+  EXPECT_NE(b.status().message().find("capture_prompts"), std::string::npos) << b.status().message();
+}
+
 // --- Bad values: one InvalidArgument naming the value and what is expected.
 
 struct BadCase {
@@ -453,6 +482,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{{"--output", "otlp", "--output", "OTLP"}, {}, {"'OTLP' is listed twice"}},
         BadCase{{"--capture-bytes", "99999"}, {}, {"99999"}},
         BadCase{{"--capture-bytes", "12abc"}, {}, {"12abc"}}, BadCase{{"--pid", "-4"}, {}, {"-4"}},
+        BadCase{{"--genai-capture-bytes", "16385"}, {}, {"--genai-capture-bytes", "16385"}},
+        BadCase{{"--genai-max-body-bytes", "lots"}, {}, {"--genai-max-body-bytes", "lots"}},
+        BadCase{{}, {{"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "maybe"}}, {"'maybe'", "true or false"}},
         BadCase{{"--duration", "soon"}, {}, {"soon"}},
         BadCase{{"--ring-buffer-bytes", "5000"}, {}, {"power of two"}},
         BadCase{{"--log-level", "chatty"}, {}, {"chatty"}},

@@ -530,5 +530,75 @@ TEST(Http1ConnectionTest, BusyConnectionParsesBeforeTheCap) {
   EXPECT_EQ(w.stats.bytes_dropped, 0u);
 }
 
+// Wide bodies (Limits::wide_body_request): an LLM-style request and its response keep up
+// to max_wide_body_prefix bytes, then the last max_wide_body_tail bytes; marks say where
+// each syscall's bytes begin in the decoded body, and when.
+bool WideWhenPost(const Message& head) { return head.method == "POST"; }
+
+Limits WideLimits() {
+  Limits l;
+  l.max_body_prefix = 8;
+  l.wide_body_request = &WideWhenPost;
+  l.max_wide_body_prefix = 16;
+  l.max_wide_body_tail = 8;
+  return l;
+}
+
+TEST(Http1WideBody, PrefixTailAndMarksOfAChunkedStream) {
+  Wire w(true, WideLimits());
+  w.Request("POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 20\r\n\r\n0123456789abcdefghij", 100);
+  w.Response("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", 200);
+  w.Response("a\r\nAAAAAAAAAA\r\n", 300);  // body 0..9
+  w.Response("a\r\nBBBBBBBBBB\r\n", 400);  // body 10..19
+  w.Response("a\r\nCCCCCCCCCC\r\n0\r\n\r\n", 500);  // body 20..29
+  const auto recs = w.Drain();
+  ASSERT_EQ(recs.size(), 1u);
+  const Message& rq = recs[0].request;
+  EXPECT_TRUE(rq.wide_body);
+  EXPECT_EQ(rq.body_prefix, "0123456789abcdef");
+  EXPECT_EQ(rq.body_tail, "ghij");
+  EXPECT_EQ(rq.body_tail_offset, 16u);
+  const Message& rs = recs[0].response;
+  EXPECT_TRUE(rs.wide_body);
+  EXPECT_EQ(rs.body_prefix, "AAAAAAAAAABBBBBB");
+  EXPECT_EQ(rs.body_tail, "CCCCCCCC");  // the last 8 of the 14 bytes past the prefix
+  EXPECT_EQ(rs.body_tail_offset, 22u);
+  ASSERT_EQ(rs.body_marks.size(), 3u);
+  EXPECT_EQ(rs.body_marks[0].offset, 0u);
+  EXPECT_EQ(rs.body_marks[0].ns, 300u);
+  EXPECT_EQ(rs.body_marks[1].offset, 10u);
+  EXPECT_EQ(rs.body_marks[1].ns, 400u);
+  EXPECT_EQ(rs.body_marks[2].offset, 20u);
+  EXPECT_EQ(rs.body_marks[2].ns, 500u);
+}
+
+TEST(Http1WideBody, OtherRequestsKeepTheOrdinaryPrefix) {
+  Wire w(true, WideLimits());
+  w.Request("GET /x HTTP/1.1\r\n\r\n", 100);
+  w.Response("HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n0123456789abcdefghij", 200);
+  const auto recs = w.Drain();
+  ASSERT_EQ(recs.size(), 1u);
+  EXPECT_FALSE(recs[0].response.wide_body);
+  EXPECT_EQ(recs[0].response.body_prefix, "01234567");
+  EXPECT_TRUE(recs[0].response.body_tail.empty());
+  EXPECT_TRUE(recs[0].response.body_marks.empty());
+}
+
+TEST(Http1WideBody, TailRestartsAfterAHole) {
+  Wire w(true, WideLimits());
+  w.Request("POST /v1/embeddings HTTP/1.1\r\nContent-Length: 40\r\n\r\n", 100);
+  w.Request("0123456789abcdefghij", 110);
+  w.Request("KLMNOPQRST", 120, 0);  // moved, not captured
+  w.Request("uvwxyz!@#$", 130);
+  w.Response("HTTP/1.1 204 No Content\r\n\r\n", 200);
+  const auto recs = w.Drain();
+  ASSERT_EQ(recs.size(), 1u);
+  const Message& rq = recs[0].request;
+  EXPECT_EQ(rq.body_prefix, "0123456789abcdef");
+  EXPECT_TRUE(rq.body_truncated);
+  EXPECT_EQ(rq.body_tail, "wxyz!@#$");  // contiguous from after the hole, the last 8
+  EXPECT_EQ(rq.body_tail_offset, 32u);
+}
+
 }  // namespace
 }  // namespace kspan::protocols::http1

@@ -178,7 +178,8 @@ bool GenAiSpans::Apply(const Record& record, const HttpConnContext& conn, model:
   calls_->Add();
 
   const std::string_view operation = genai::OperationName(*api);
-  const std::string_view server = StringAttr(*span, "server.address");
+  // A copy: the attributes vector grows below.
+  const std::string server(StringAttr(*span, "server.address"));
   const std::string_view provider = genai::ProviderName(*api, server);
   span->name = std::string(operation);
   if (!req.model.empty()) span->name += " " + req.model;
@@ -231,7 +232,7 @@ bool GenAiSpans::Apply(const Record& record, const HttpConnContext& conn, model:
                             {"gen_ai_provider_name", std::string(provider)},
                             {"gen_ai_request_model", req.model},
                             {"gen_ai_response_model", response_model},
-                            {"server_address", std::string(server)}};
+                            {"server_address", server}};
   auto with = [&labels](std::string key, std::string value) {
     metrics::Labels l = labels;
     l.emplace_back(std::move(key), std::move(value));
@@ -245,9 +246,9 @@ bool GenAiSpans::Apply(const Record& record, const HttpConnContext& conn, model:
     metrics_->GetHistogram("gen_ai_client_token_usage", with("gen_ai_token_type", "output"), kTokenBuckets)
         ->Record(static_cast<double>(*resp.output_tokens));
   }
-  const std::string_view error_type = span->status_code == model::StatusCode::kError ? StringAttr(*span, "error.type") : "";
+  const std::string error_type(span->status_code == model::StatusCode::kError ? StringAttr(*span, "error.type") : "");
   const uint64_t end = std::max(span->end_time_unix_nano, span->start_time_unix_nano);
-  metrics_->GetHistogram("gen_ai_client_operation_duration_seconds", with("error_type", std::string(error_type)),
+  metrics_->GetHistogram("gen_ai_client_operation_duration_seconds", with("error_type", error_type),
                          kSecondsBuckets)
       ->Record(static_cast<double>(end - span->start_time_unix_nano) / 1e9);
   if (ttfc) {

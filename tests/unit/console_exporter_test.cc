@@ -66,6 +66,18 @@ TEST_F(ConsoleTest, ClientErrorLine) {
             "trace=4bf92f35 span=00f067aa peer=[::1]:8080 error=503");
 }
 
+TEST_F(ConsoleTest, LlmCallShowsTokensAndFirstChunk) {
+  model::Span s = ServerSpan();
+  s.kind = model::SpanKind::kClient;
+  s.name = "chat gpt-4o";
+  s.attributes.push_back({"gen_ai.usage.input_tokens", int64_t{1200}});
+  s.attributes.push_back({"gen_ai.usage.output_tokens", int64_t{85}});
+  s.attributes.push_back({"gen_ai.response.time_to_first_chunk", 0.41});
+  EXPECT_EQ(Line(s, false),
+            "22:13:20.123 CLIENT checkout     chat gpt-4o                  200  12.3ms  "
+            "trace=4bf92f35 span=00f067aa peer=10.0.0.9:51234 tokens=1200/85 first_chunk=410ms");
+}
+
 TEST_F(ConsoleTest, MissingResponseAndNoServiceName) {
   model::Span s = ServerSpan();
   s.resource = nullptr;

@@ -223,6 +223,20 @@ void AppendConsoleLine(const model::Span& span, bool color, std::string* out) {
       out->append(std::to_string(*peer_port));
     }
   }
+  // LLM calls: tokens in/out and, for a stream, the time to its first chunk.
+  const int64_t* in = FindInt(span, "gen_ai.usage.input_tokens");
+  const int64_t* out_tokens = FindInt(span, "gen_ai.usage.output_tokens");
+  if (in || out_tokens) {
+    out->append(" tokens=");
+    out->append(in ? std::to_string(*in) : "?");
+    out->push_back('/');
+    out->append(out_tokens ? std::to_string(*out_tokens) : "?");
+  }
+  const model::AttributeValue* ttfc = span.Find("gen_ai.response.time_to_first_chunk");
+  if (const double* seconds = ttfc ? std::get_if<double>(ttfc) : nullptr) {
+    out->append(" first_chunk=");
+    out->append(FormatDuration(static_cast<uint64_t>(*seconds * 1e9)));
+  }
   if (error) {
     if (const std::string* type = FindString(span.attributes, "error.type")) {
       out->push_back(' ');

@@ -5,11 +5,14 @@
 //       peer=10.0.0.9:51234
 //   14:03:07.498 CLIENT checkout     GET /inventory/{id}          503  8.10ms  trace=4bf92f35 span=9a1c0e77
 //       peer=10.0.0.7:8080 error=503
+//   14:03:08.120 CLIENT agent        chat gpt-4o                  200  1.92s   trace=4bf92f35 span=77d2a1c0
+//       peer=10.0.0.3:443 tokens=1200/85 first_chunk=410ms
 //
 //   start time (local, ms) · kind · service.name · span name · HTTP status code (or
 //   OK / ERR / - from the span status) · duration in human units · the first 8 hex digits
-//   of the trace and span ids (enough to grep a file exporter's output) · the peer ·
-//   error.type when the span failed
+//   of the trace and span ids (enough to grep a file exporter's output) · the peer · for
+//   LLM calls, tokens in/out and a stream's time to first chunk · error.type when the span
+//   failed
 //
 // Colour (ANSI) only when the output is a terminal and NO_COLOR is unset
 // (https://no-color.org), unless forced either way: errors red, 4xx yellow, success green,

@@ -103,8 +103,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   FuzzJson(body);
   FuzzSse(body);
-  for (const Api api : {Api::kOpenAiChat, Api::kOpenAiResponses, Api::kOpenAiEmbeddings, Api::kOpenAiCompletions,
-                        Api::kAnthropicMessages, Api::kOllamaChat, Api::kOllamaGenerate, Api::kOllamaEmbed}) {
+  for (const Api api :
+       {Api::kOpenAiChat, Api::kOpenAiResponses, Api::kOpenAiEmbeddings, Api::kOpenAiCompletions,
+        Api::kAnthropicMessages, Api::kOllamaChat, Api::kOllamaGenerate, Api::kOllamaEmbed}) {
     CheckRequest(kspan::genai::ParseRequest(api, body, false, true));
     for (const std::string_view type : {"application/json", "text/event-stream", "application/x-ndjson"}) {
       CheckResponse(kspan::genai::ParseResponse(api, 200, type, body, false, true), body);

@@ -1,11 +1,12 @@
-#include "genai/json.h"
-
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "genai/json.h"
 
 namespace kspan::genai::json {
 namespace {
@@ -65,9 +66,14 @@ struct GoodCase {
   std::string_view rendered;
 };
 
-class JsonGoodTest : public testing::TestWithParam<GoodCase> {};
+// Tests print their parameter: the name is what says which case it is.
+void PrintTo(const GoodCase& c, std::ostream* os) {
+  *os << c.name;
+}
 
-TEST_P(JsonGoodTest, ParsesWhole) {
+class GenaiJsonGoodTest : public testing::TestWithParam<GoodCase> {};
+
+TEST_P(GenaiJsonGoodTest, ParsesWhole) {
   const Document doc = Parse(GetParam().text);
   ASSERT_EQ(doc.status(), ParseStatus::kOk);
   EXPECT_EQ(doc.consumed(), GetParam().text.size());
@@ -95,7 +101,7 @@ const GoodCase kGoodCases[] = {
     {"invalid_utf8_kept", "\"\xFF\xFE\"", "\"\xFF\xFE\""},
 };
 
-INSTANTIATE_TEST_SUITE_P(Cases, JsonGoodTest, testing::ValuesIn(kGoodCases),
+INSTANTIATE_TEST_SUITE_P(Cases, GenaiJsonGoodTest, testing::ValuesIn(kGoodCases),
                          [](const auto& info) { return std::string(info.param.name); });
 
 // ---- Invalid documents ---------------------------------------------------------------------
@@ -107,9 +113,13 @@ struct BadCase {
   size_t consumed;  // where reading stopped
 };
 
-class JsonBadTest : public testing::TestWithParam<BadCase> {};
+void PrintTo(const BadCase& c, std::ostream* os) {
+  *os << c.name;
+}
 
-TEST_P(JsonBadTest, ParseFailsAndKeepsNothing) {
+class GenaiJsonBadTest : public testing::TestWithParam<BadCase> {};
+
+TEST_P(GenaiJsonBadTest, ParseFailsAndKeepsNothing) {
   const Document doc = Parse(GetParam().text);
   EXPECT_EQ(doc.status(), GetParam().status);
   EXPECT_EQ(doc.consumed(), GetParam().consumed);
@@ -148,12 +158,12 @@ const BadCase kBadCases[] = {
     {"unclosed_string", R"("abc)", ParseStatus::kTruncated, 4},
 };
 
-INSTANTIATE_TEST_SUITE_P(Cases, JsonBadTest, testing::ValuesIn(kBadCases),
+INSTANTIATE_TEST_SUITE_P(Cases, GenaiJsonBadTest, testing::ValuesIn(kBadCases),
                          [](const auto& info) { return std::string(info.param.name); });
 
 // ---- Numbers -----------------------------------------------------------------------------------
 
-TEST(JsonNumberTest, Int64) {
+TEST(GenaiJsonNumberTest, Int64) {
   EXPECT_EQ(Parse("9223372036854775807").root().AsInt64(), INT64_MAX);
   EXPECT_EQ(Parse("-9223372036854775808").root().AsInt64(), INT64_MIN);
   EXPECT_EQ(Parse("9223372036854775808").root().AsInt64(), std::nullopt);  // one past
@@ -161,11 +171,11 @@ TEST(JsonNumberTest, Int64) {
   EXPECT_EQ(Parse("1e3").root().AsInt64(), 1000);
   EXPECT_EQ(Parse("100.0").root().AsInt64(), 100);
   EXPECT_EQ(Parse("1.5").root().AsInt64(), std::nullopt);
-  EXPECT_EQ(Parse("1e16").root().AsInt64(), std::nullopt);  // past 2^53: not exact
+  EXPECT_EQ(Parse("1e16").root().AsInt64(), std::nullopt);   // past 2^53: not exact
   EXPECT_EQ(Parse("\"7\"").root().AsInt64(), std::nullopt);  // a string is not a number
 }
 
-TEST(JsonNumberTest, HugeNumbersKeepTheirText) {
+TEST(GenaiJsonNumberTest, HugeNumbersKeepTheirText) {
   const Document big = Parse("1e400");
   ASSERT_EQ(big.status(), ParseStatus::kOk);
   EXPECT_EQ(big.root().type(), Type::kNumber);
@@ -182,7 +192,7 @@ TEST(JsonNumberTest, HugeNumbersKeepTheirText) {
   EXPECT_DOUBLE_EQ(*Parse("1.7976931348623157e308").root().AsDouble(), 1.7976931348623157e308);
 }
 
-TEST(JsonNumberTest, Doubles) {
+TEST(GenaiJsonNumberTest, Doubles) {
   EXPECT_DOUBLE_EQ(*Parse("0.7").root().AsDouble(), 0.7);
   EXPECT_DOUBLE_EQ(*Parse("-2.5E-1").root().AsDouble(), -0.25);
   EXPECT_DOUBLE_EQ(*Parse("3").root().AsDouble(), 3.0);
@@ -197,9 +207,13 @@ struct UnicodeCase {
   std::string_view want;  // UTF-8
 };
 
-class JsonUnicodeTest : public testing::TestWithParam<UnicodeCase> {};
+void PrintTo(const UnicodeCase& c, std::ostream* os) {
+  *os << c.name;
+}
 
-TEST_P(JsonUnicodeTest, Unescapes) {
+class GenaiJsonUnicodeTest : public testing::TestWithParam<UnicodeCase> {};
+
+TEST_P(GenaiJsonUnicodeTest, Unescapes) {
   const Document doc = Parse(GetParam().text);
   ASSERT_EQ(doc.status(), ParseStatus::kOk);
   EXPECT_EQ(doc.root().AsString(), GetParam().want);
@@ -215,18 +229,20 @@ const UnicodeCase kUnicodeCases[] = {
     {"lone_high_at_end", R"("\uD83D")", "\xEF\xBF\xBD"},
     {"lone_high_then_text", R"("\uD83Dx")", "\xEF\xBF\xBDx"},
     {"lone_high_then_other_escape", R"("\uD83D\n")", "\xEF\xBF\xBD\n"},
-    {"high_then_non_surrogate", R"("\uD83D\u0041")", "\xEF\xBF\xBD" "A"},
+    {"high_then_non_surrogate", R"("\uD83D\u0041")",
+     "\xEF\xBF\xBD"
+     "A"},
     {"two_highs", R"("\uD83D\uD83D\uDE00")", "\xEF\xBF\xBD\xF0\x9F\x98\x80"},
     {"lone_low", R"("\uDE00")", "\xEF\xBF\xBD"},
     {"max_bmp", R"("\uFFFF")", "\xEF\xBF\xBF"},
 };
 
-INSTANTIATE_TEST_SUITE_P(Cases, JsonUnicodeTest, testing::ValuesIn(kUnicodeCases),
+INSTANTIATE_TEST_SUITE_P(Cases, GenaiJsonUnicodeTest, testing::ValuesIn(kUnicodeCases),
                          [](const auto& info) { return std::string(info.param.name); });
 
 // ---- Lookups -------------------------------------------------------------------------------------
 
-TEST(JsonLookupTest, FindAtAndChildren) {
+TEST(GenaiJsonLookupTest, FindAtAndChildren) {
   const Document doc = Parse(R"({"usage":{"prompt_tokens":9,"prompt_tokens_details":{"cached_tokens":4}},
                                   "choices":[{"index":1},{"index":0}],"model":"gpt-4o"})");
   const Value root = doc.root();
@@ -249,13 +265,13 @@ TEST(JsonLookupTest, FindAtAndChildren) {
   EXPECT_EQ(root.Find("model").children().begin(), root.Find("model").children().end());
 }
 
-TEST(JsonLookupTest, DuplicateKeysFindTheLast) {
+TEST(GenaiJsonLookupTest, DuplicateKeysFindTheLast) {
   const Document doc = Parse(R"({"a":1,"b":2,"a":3})");
   EXPECT_EQ(doc.root().size(), 3u);
   EXPECT_EQ(doc.root().Find("a").AsInt64(), 3);
 }
 
-TEST(JsonLookupTest, ValuesSurviveMovingTheDocument) {
+TEST(GenaiJsonLookupTest, ValuesSurviveMovingTheDocument) {
   Document doc = Parse(R"({"k":"v"})");
   const Value v = doc.root().Find("k");
   const Document moved = std::move(doc);
@@ -272,9 +288,13 @@ struct PrefixCase {
   ParseStatus status;
 };
 
-class JsonPrefixTest : public testing::TestWithParam<PrefixCase> {};
+void PrintTo(const PrefixCase& c, std::ostream* os) {
+  *os << c.name;
+}
 
-TEST_P(JsonPrefixTest, KeepsWhatCompleted) {
+class GenaiJsonPrefixTest : public testing::TestWithParam<PrefixCase> {};
+
+TEST_P(GenaiJsonPrefixTest, KeepsWhatCompleted) {
   const Document doc = ParsePrefix(GetParam().text);
   EXPECT_EQ(doc.status(), GetParam().status);
   EXPECT_EQ(Render(doc.root()), GetParam().rendered);
@@ -303,12 +323,12 @@ const PrefixCase kPrefixCases[] = {
     {"empty", "", "<missing>", ParseStatus::kTruncated},
 };
 
-INSTANTIATE_TEST_SUITE_P(Cases, JsonPrefixTest, testing::ValuesIn(kPrefixCases),
+INSTANTIATE_TEST_SUITE_P(Cases, GenaiJsonPrefixTest, testing::ValuesIn(kPrefixCases),
                          [](const auto& info) { return std::string(info.param.name); });
 
 // Every prefix of a document: nothing crashes, a member is present exactly when its value
 // completed before the cut, and what is present is never a partial value.
-TEST(JsonPrefixTest, EveryPrefix) {
+TEST(GenaiJsonPrefixTest, EveryPrefix) {
   const std::string text =
       R"({"id":"x\"y","n":123,"arr":[1,-2.5e1,{"k":"v"}],"s":"h\u00e9\uD83D\uDE00","t":true,)"
       R"("z":null,"obj":{"a":{"b":[]}},"last":7})";
@@ -358,7 +378,7 @@ TEST(JsonPrefixTest, EveryPrefix) {
 
 // ---- Bounds ----------------------------------------------------------------------------------------
 
-TEST(JsonBoundsTest, Depth) {
+TEST(GenaiJsonBoundsTest, Depth) {
   const std::string ok = std::string(64, '[') + std::string(64, ']');
   EXPECT_EQ(Parse(ok).status(), ParseStatus::kOk);
 
@@ -382,7 +402,7 @@ TEST(JsonBoundsTest, Depth) {
   EXPECT_FALSE(limited.root().Find("after"));
 }
 
-TEST(JsonBoundsTest, VeryDeepInputDoesNotRecurse) {
+TEST(GenaiJsonBoundsTest, VeryDeepInputDoesNotRecurse) {
   const std::string deep(1 << 20, '[');
   EXPECT_EQ(Parse(deep).status(), ParseStatus::kTooDeep);
   std::string objects;
@@ -390,7 +410,7 @@ TEST(JsonBoundsTest, VeryDeepInputDoesNotRecurse) {
   EXPECT_EQ(ParsePrefix(objects).status(), ParseStatus::kTooDeep);
 }
 
-TEST(JsonBoundsTest, Nodes) {
+TEST(GenaiJsonBoundsTest, Nodes) {
   std::string list = "[";
   for (int i = 0; i < 20; ++i) list += (i ? ",1" : "1");
   list += "]";
@@ -403,12 +423,12 @@ TEST(JsonBoundsTest, Nodes) {
   EXPECT_TRUE(prefix.root().truncated());
 }
 
-TEST(JsonBoundsTest, DefaultNodeLimit) {
+TEST(GenaiJsonBoundsTest, DefaultNodeLimit) {
   std::string list = "[0";
   for (int i = 1; i < 200'000; ++i) list += ",0";
   list += "]";
   EXPECT_EQ(Parse(list).status(), ParseStatus::kTooManyNodes);  // 200k elements + the array
-  list.erase(list.size() - 3);                                   // drop one element
+  list.erase(list.size() - 3);                                  // drop one element
   list += "]";
   const Document doc = Parse(list);
   ASSERT_EQ(doc.status(), ParseStatus::kOk);

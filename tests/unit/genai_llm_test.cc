@@ -1,11 +1,12 @@
-#include "genai/llm.h"
-
 #include <gtest/gtest.h>
 
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "genai/llm.h"
 
 namespace kspan::genai {
 namespace {
@@ -27,9 +28,14 @@ struct RecognizeCase {
   std::optional<Api> want;
 };
 
-class RecognizeTest : public testing::TestWithParam<RecognizeCase> {};
+// Tests print their parameter: the name is what says which case it is.
+void PrintTo(const RecognizeCase& c, std::ostream* os) {
+  *os << c.name;
+}
 
-TEST_P(RecognizeTest, Recognizes) {
+class GenaiRecognizeTest : public testing::TestWithParam<RecognizeCase> {};
+
+TEST_P(GenaiRecognizeTest, Recognizes) {
   const RecognizeCase& c = GetParam();
   const HeaderLookup headers = [&c](std::string_view name) {
     for (const auto& [k, v] : c.headers) {
@@ -44,7 +50,11 @@ constexpr std::optional<Api> kNone = std::nullopt;
 
 const RecognizeCase kRecognizeCases[] = {
     {"openai_chat", "POST", "/v1/chat/completions", {}, Api::kOpenAiChat},
-    {"azure_chat", "POST", "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21", {}, Api::kOpenAiChat},
+    {"azure_chat",
+     "POST",
+     "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21",
+     {},
+     Api::kOpenAiChat},
     {"gemini_compat_chat", "POST", "/v1beta/openai/chat/completions", {}, Api::kOpenAiChat},
     {"groq_chat", "POST", "/openai/v1/chat/completions", {}, Api::kOpenAiChat},
     {"openrouter_chat", "POST", "/api/v1/chat/completions", {}, Api::kOpenAiChat},
@@ -53,20 +63,39 @@ const RecognizeCase kRecognizeCases[] = {
     {"trailing_slash", "POST", "/v1/chat/completions/", {}, Api::kOpenAiChat},
     {"fragment_ignored", "POST", "/v1/chat/completions#x", {}, Api::kOpenAiChat},
     {"responses", "POST", "/v1/responses", {}, Api::kOpenAiResponses},
-    {"azure_responses", "POST", "/openai/responses?api-version=2025-04-01-preview", {}, Api::kOpenAiResponses},
+    {"azure_responses",
+     "POST",
+     "/openai/responses?api-version=2025-04-01-preview",
+     {},
+     Api::kOpenAiResponses},
     {"root_responses", "POST", "/responses", {}, Api::kOpenAiResponses},
     {"embeddings", "POST", "/v1/embeddings", {}, Api::kOpenAiEmbeddings},
-    {"azure_embeddings", "POST", "/openai/deployments/emb-3/embeddings?api-version=2024-10-21", {},
+    {"azure_embeddings",
+     "POST",
+     "/openai/deployments/emb-3/embeddings?api-version=2024-10-21",
+     {},
      Api::kOpenAiEmbeddings},
     {"gemini_embeddings", "POST", "/v1beta/openai/embeddings", {}, Api::kOpenAiEmbeddings},
     {"completions", "POST", "/v1/completions", {}, Api::kOpenAiCompletions},
-    {"absolute_completions_query", "POST", "http://localhost:8000/v1/completions?x=1", {}, Api::kOpenAiCompletions},
+    {"absolute_completions_query",
+     "POST",
+     "http://localhost:8000/v1/completions?x=1",
+     {},
+     Api::kOpenAiCompletions},
     {"azure_completions", "POST", "/openai/deployments/davinci/completions", {}, Api::kOpenAiCompletions},
     {"zhipu_v4_completions", "POST", "/api/paas/v4/completions", {}, Api::kOpenAiCompletions},
     {"anthropic", "POST", "/v1/messages", {}, Api::kAnthropicMessages},
     {"anthropic_behind_prefix", "POST", "/anthropic/v1/messages", {}, Api::kAnthropicMessages},
-    {"anthropic_version_header", "POST", "/messages", {{"anthropic-version", "2023-06-01"}}, Api::kAnthropicMessages},
-    {"anthropic_api_key_header", "POST", "/v2/messages", {{"x-api-key", "sk-ant-…"}}, Api::kAnthropicMessages},
+    {"anthropic_version_header",
+     "POST",
+     "/messages",
+     {{"anthropic-version", "2023-06-01"}},
+     Api::kAnthropicMessages},
+    {"anthropic_api_key_header",
+     "POST",
+     "/v2/messages",
+     {{"x-api-key", "sk-ant-…"}},
+     Api::kAnthropicMessages},
     {"ollama_chat", "POST", "/api/chat", {}, Api::kOllamaChat},
     {"ollama_generate", "POST", "/api/generate", {}, Api::kOllamaGenerate},
     {"ollama_embed", "POST", "/api/embed", {}, Api::kOllamaEmbed},
@@ -92,17 +121,17 @@ const RecognizeCase kRecognizeCases[] = {
     {"authority_only", "POST", "https://api.openai.com", {}, kNone},
 };
 
-INSTANTIATE_TEST_SUITE_P(Cases, RecognizeTest, testing::ValuesIn(kRecognizeCases),
+INSTANTIATE_TEST_SUITE_P(Cases, GenaiRecognizeTest, testing::ValuesIn(kRecognizeCases),
                          [](const auto& info) { return std::string(info.param.name); });
 
-TEST(RecognizeTest, MissingHeaderLookup) {
+TEST(GenaiRecognizeTest, MissingHeaderLookup) {
   EXPECT_EQ(RecognizeRequest("POST", "/v1/messages", nullptr), Api::kAnthropicMessages);
   EXPECT_EQ(RecognizeRequest("POST", "/messages", nullptr), kNone);
 }
 
 // ---- OperationName, ProviderName -----------------------------------------------------------
 
-TEST(OperationNameTest, PerApi) {
+TEST(GenaiOperationNameTest, PerApi) {
   EXPECT_EQ(OperationName(Api::kOpenAiChat), "chat");
   EXPECT_EQ(OperationName(Api::kOpenAiResponses), "chat");
   EXPECT_EQ(OperationName(Api::kAnthropicMessages), "chat");
@@ -120,9 +149,13 @@ struct ProviderCase {
   std::string_view want;
 };
 
-class ProviderTest : public testing::TestWithParam<ProviderCase> {};
+void PrintTo(const ProviderCase& c, std::ostream* os) {
+  *os << c.name;
+}
 
-TEST_P(ProviderTest, Maps) {
+class GenaiProviderTest : public testing::TestWithParam<ProviderCase> {};
+
+TEST_P(GenaiProviderTest, Maps) {
   EXPECT_EQ(ProviderName(GetParam().api, GetParam().host), GetParam().want);
 }
 
@@ -163,7 +196,7 @@ const ProviderCase kProviderCases[] = {
     {"empty_host", Api::kOllamaGenerate, "", "ollama"},
 };
 
-INSTANTIATE_TEST_SUITE_P(Cases, ProviderTest, testing::ValuesIn(kProviderCases),
+INSTANTIATE_TEST_SUITE_P(Cases, GenaiProviderTest, testing::ValuesIn(kProviderCases),
                          [](const auto& info) { return std::string(info.param.name); });
 
 // ---- ParseRequest ------------------------------------------------------------------------------
@@ -192,7 +225,7 @@ constexpr std::string_view kOpenAiChatRequest = R"({"model":"gpt-4o-mini","messa
  "tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object",
    "properties":{"city":{"type":"string"}},"required":["city"]}}}]})";
 
-TEST(ParseRequestTest, OpenAiChat) {
+TEST(GenaiParseRequestTest, OpenAiChat) {
   const RequestInfo r = ParseRequest(Api::kOpenAiChat, kOpenAiChatRequest, false, true);
   EXPECT_EQ(r.model, "gpt-4o-mini");
   EXPECT_EQ(r.stream, true);
@@ -211,28 +244,30 @@ TEST(ParseRequestTest, OpenAiChat) {
             "system: You are terse.\n"
             "user: What is in this image?\n[image]\n[audio]\n"
             "assistant:  <get_weather>\n"
-            "tool: rainy, 14\xC2\xB0" "C\n");
+            "tool: rainy, 14\xC2\xB0"
+            "C\n");
   EXPECT_EQ(r.system_instructions, "");  // system messages stay in the history
 }
 
-TEST(ParseRequestTest, ContentOnlyWhenAsked) {
+TEST(GenaiParseRequestTest, ContentOnlyWhenAsked) {
   const RequestInfo r = ParseRequest(Api::kOpenAiChat, kOpenAiChatRequest, false, false);
   EXPECT_EQ(r.model, "gpt-4o-mini");
   EXPECT_TRUE(r.input_messages.empty());
   EXPECT_TRUE(r.system_instructions.empty());
 }
 
-TEST(ParseRequestTest, OpenAiStreamDefaults) {
+TEST(GenaiParseRequestTest, OpenAiStreamDefaults) {
   EXPECT_EQ(ParseRequest(Api::kOpenAiChat, R"({"model":"m","messages":[]})", false, false).stream, false);
   EXPECT_EQ(ParseRequest(Api::kOpenAiChat, R"({"model":"m","stream":false})", false, false).stream, false);
   // Cut before "stream" could be seen: unknown.
-  EXPECT_EQ(ParseRequest(Api::kOpenAiChat, R"({"model":"m","messages":[)", false, false).stream, std::nullopt);
+  EXPECT_EQ(ParseRequest(Api::kOpenAiChat, R"({"model":"m","messages":[)", false, false).stream,
+            std::nullopt);
   EXPECT_EQ(ParseRequest(Api::kOpenAiChat, R"({"model":"m"})", true, false).stream, std::nullopt);
   // Seen before the cut: known.
   EXPECT_EQ(ParseRequest(Api::kOpenAiChat, R"({"stream":true,"model":"m","mess)", false, false).stream, true);
 }
 
-TEST(ParseRequestTest, MaxTokensSpellings) {
+TEST(GenaiParseRequestTest, MaxTokensSpellings) {
   EXPECT_EQ(ParseRequest(Api::kOpenAiChat, R"({"max_tokens":10})", false, false).max_tokens, 10);
   EXPECT_EQ(ParseRequest(Api::kOpenAiChat, R"({"max_tokens":10,"max_completion_tokens":20})", false, false)
                 .max_tokens,
@@ -242,7 +277,7 @@ TEST(ParseRequestTest, MaxTokensSpellings) {
   EXPECT_EQ(ParseRequest(Api::kOpenAiChat, R"({"stop":"\n"})", false, false).stop_sequences, Strings{"\n"});
 }
 
-TEST(ParseRequestTest, OpenAiResponses) {
+TEST(GenaiParseRequestTest, OpenAiResponses) {
   constexpr std::string_view body = R"({"model":"gpt-4.1","instructions":"Talk like a pirate.",
     "input":[{"role":"user","content":[{"type":"input_text","text":"What is in this image?"},
                                        {"type":"input_image","image_url":"https://example.com/a.png"},
@@ -265,12 +300,13 @@ TEST(ParseRequestTest, OpenAiResponses) {
             "tool: sunny\n"
             "assistant: Arr.\n");
 
-  const RequestInfo plain = ParseRequest(Api::kOpenAiResponses, R"({"model":"o3","input":"Hi"})", false, true);
+  const RequestInfo plain =
+      ParseRequest(Api::kOpenAiResponses, R"({"model":"o3","input":"Hi"})", false, true);
   EXPECT_EQ(Describe(plain.input_messages), "user: Hi\n");
   EXPECT_EQ(plain.stream, false);
 }
 
-TEST(ParseRequestTest, OpenAiCompletionsAndEmbeddings) {
+TEST(GenaiParseRequestTest, OpenAiCompletionsAndEmbeddings) {
   const RequestInfo c = ParseRequest(
       Api::kOpenAiCompletions,
       R"({"model":"gpt-3.5-turbo-instruct","prompt":["Say this is a test",[1,2,3],"Again"],"max_tokens":7,)"
@@ -292,7 +328,7 @@ TEST(ParseRequestTest, OpenAiCompletionsAndEmbeddings) {
   EXPECT_TRUE(e.input_messages.empty());  // no input messages for embeddings
 }
 
-TEST(ParseRequestTest, Anthropic) {
+TEST(GenaiParseRequestTest, Anthropic) {
   constexpr std::string_view body = R"({"model":"claude-sonnet-4-5","max_tokens":1024,
     "system":[{"type":"text","text":"You are a weather bot.","cache_control":{"type":"ephemeral"}}],
     "messages":[{"role":"user","content":"Weather in Paris?"},
@@ -320,14 +356,14 @@ TEST(ParseRequestTest, Anthropic) {
             "assistant: [thinking]\nLet me check. <get_weather>\n"
             "user: rainy\n[image]\n[file]\n");
 
-  const RequestInfo plain = ParseRequest(
-      Api::kAnthropicMessages, R"({"model":"claude-3-5-haiku-latest","system":"Be brief.","messages":[]})", false,
-      true);
+  const RequestInfo plain =
+      ParseRequest(Api::kAnthropicMessages,
+                   R"({"model":"claude-3-5-haiku-latest","system":"Be brief.","messages":[]})", false, true);
   EXPECT_EQ(plain.system_instructions, "Be brief.");
   EXPECT_EQ(plain.stream, false);
 }
 
-TEST(ParseRequestTest, OllamaChat) {
+TEST(GenaiParseRequestTest, OllamaChat) {
   constexpr std::string_view body = R"({"model":"llama3.2","messages":[
       {"role":"user","content":"why is the sky blue?","images":["iVBORw0KGgo="]},
       {"role":"assistant","content":"","tool_calls":[{"function":{"name":"get_current_weather",
@@ -337,7 +373,7 @@ TEST(ParseRequestTest, OllamaChat) {
     "temperature":9,"think":false})";
   const RequestInfo r = ParseRequest(Api::kOllamaChat, body, false, true);
   EXPECT_EQ(r.model, "llama3.2");
-  EXPECT_EQ(r.stream, true);  // Ollama streams unless told not to
+  EXPECT_EQ(r.stream, true);      // Ollama streams unless told not to
   EXPECT_EQ(r.temperature, 0.7);  // options win; a top-level one is not Ollama's
   EXPECT_EQ(r.top_k, 40.0);
   EXPECT_EQ(r.top_p, 0.9);
@@ -351,7 +387,7 @@ TEST(ParseRequestTest, OllamaChat) {
             "assistant:  <get_current_weather>\n");
 }
 
-TEST(ParseRequestTest, OllamaGenerateAndEmbed) {
+TEST(GenaiParseRequestTest, OllamaGenerateAndEmbed) {
   const RequestInfo g = ParseRequest(
       Api::kOllamaGenerate,
       R"({"model":"llama3.2","prompt":"Why is the sky blue?","system":"Be brief.","stream":false,)"
@@ -363,13 +399,14 @@ TEST(ParseRequestTest, OllamaGenerateAndEmbed) {
   EXPECT_EQ(Describe(g.input_messages), "user: Why is the sky blue?\n[image]\n");
   EXPECT_EQ(ParseRequest(Api::kOllamaGenerate, R"({"model":"m","prompt":"p"})", false, false).stream, true);
 
-  const RequestInfo e = ParseRequest(Api::kOllamaEmbed, R"({"model":"all-minilm","input":["a","b"]})", false, true);
+  const RequestInfo e =
+      ParseRequest(Api::kOllamaEmbed, R"({"model":"all-minilm","input":["a","b"]})", false, true);
   EXPECT_EQ(e.model, "all-minilm");
   EXPECT_EQ(e.stream, false);
   EXPECT_TRUE(e.input_messages.empty());
 }
 
-TEST(ParseRequestTest, NotJson) {
+TEST(GenaiParseRequestTest, NotJson) {
   for (const std::string_view body : {""sv, "<html>"sv, "model=gpt-4"sv, "[1,2]"sv, "\"s\""sv}) {
     const RequestInfo r = ParseRequest(Api::kOpenAiChat, body, false, true);
     EXPECT_EQ(r.model, "") << body;
@@ -379,7 +416,7 @@ TEST(ParseRequestTest, NotJson) {
 }
 
 // Every prefix of a request: what was sent before the cut is right, the rest absent.
-TEST(ParseRequestTest, EveryPrefix) {
+TEST(GenaiParseRequestTest, EveryPrefix) {
   const RequestInfo whole = ParseRequest(Api::kOpenAiChat, kOpenAiChatRequest, false, true);
   const std::string_view body = kOpenAiChatRequest;
   const size_t model_at = body.find(R"("gpt-4o-mini")") + 13;
@@ -418,7 +455,7 @@ constexpr std::string_view kOpenAiChatResponse =
     R"("completion_tokens_details":{"reasoning_tokens":5,"audio_tokens":0,"accepted_prediction_tokens":0,)"
     R"("rejected_prediction_tokens":0}},"service_tier":"default","system_fingerprint":"fp_06737a9306"})";
 
-TEST(ParseResponseTest, OpenAiChat) {
+TEST(GenaiParseResponseTest, OpenAiChat) {
   const ResponseInfo r = ParseResponse(Api::kOpenAiChat, 200, kJson, kOpenAiChatResponse, false, true);
   EXPECT_EQ(r.id, "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT");
   EXPECT_EQ(r.model, "gpt-4o-mini-2024-07-18");
@@ -441,7 +478,7 @@ TEST(ParseResponseTest, OpenAiChat) {
   EXPECT_EQ(quiet.finish_reasons, r.finish_reasons);
 }
 
-TEST(ParseResponseTest, OpenAiCompletionsAndEmbeddings) {
+TEST(GenaiParseResponseTest, OpenAiCompletionsAndEmbeddings) {
   const ResponseInfo c = ParseResponse(
       Api::kOpenAiCompletions, 200, kJson,
       R"({"id":"cmpl-uqkvlQyYK7bGYrRHQ0eXlWi7","object":"text_completion","created":1589478378,)"
@@ -477,7 +514,7 @@ constexpr std::string_view kResponsesResponse =
     R"("usage":{"input_tokens":36,"input_tokens_details":{"cached_tokens":12},"output_tokens":87,)"
     R"("output_tokens_details":{"reasoning_tokens":20},"total_tokens":123},"user":null,"metadata":{}})";
 
-TEST(ParseResponseTest, OpenAiResponses) {
+TEST(GenaiParseResponseTest, OpenAiResponses) {
   const ResponseInfo r = ParseResponse(Api::kOpenAiResponses, 200, kJson, kResponsesResponse, false, true);
   EXPECT_EQ(r.id, "resp_67ccd2bed1ec8190b14f964abc0542670bb6a6b452d3795b");
   EXPECT_EQ(r.model, "gpt-4.1-2025-04-14");
@@ -491,7 +528,7 @@ TEST(ParseResponseTest, OpenAiResponses) {
   EXPECT_TRUE(r.complete);
 }
 
-TEST(ParseResponseTest, OpenAiResponsesStatuses) {
+TEST(GenaiParseResponseTest, OpenAiResponsesStatuses) {
   const ResponseInfo tool = ParseResponse(
       Api::kOpenAiResponses, 200, kJson,
       R"({"id":"resp_2","status":"completed","model":"gpt-4.1","output":[{"type":"function_call","id":"fc_1",)"
@@ -514,8 +551,9 @@ TEST(ParseResponseTest, OpenAiResponsesStatuses) {
   EXPECT_EQ(failed.error_type, "server_error");
   EXPECT_EQ(failed.error_message, "The model failed.");
 
-  const ResponseInfo in_progress = ParseResponse(
-      Api::kOpenAiResponses, 200, kJson, R"({"id":"resp_5","status":"in_progress","background":true})", false, false);
+  const ResponseInfo in_progress =
+      ParseResponse(Api::kOpenAiResponses, 200, kJson,
+                    R"({"id":"resp_5","status":"in_progress","background":true})", false, false);
   EXPECT_TRUE(in_progress.finish_reasons.empty());
 }
 
@@ -527,7 +565,7 @@ constexpr std::string_view kAnthropicResponse =
     R"("usage":{"input_tokens":2095,"cache_creation_input_tokens":100,"cache_read_input_tokens":1800,)"
     R"("output_tokens":503,"service_tier":"standard"}})";
 
-TEST(ParseResponseTest, Anthropic) {
+TEST(GenaiParseResponseTest, Anthropic) {
   const ResponseInfo r = ParseResponse(Api::kAnthropicMessages, 200, kJson, kAnthropicResponse, false, true);
   EXPECT_EQ(r.id, "msg_01XFDUDYJgAACzvnptvVoYEL");
   EXPECT_EQ(r.model, "claude-sonnet-4-5-20250929");
@@ -541,16 +579,16 @@ TEST(ParseResponseTest, Anthropic) {
   EXPECT_TRUE(r.complete);
 }
 
-TEST(ParseResponseTest, AnthropicTokenSumOverflowIsDropped) {
+TEST(GenaiParseResponseTest, AnthropicTokenSumOverflowIsDropped) {
   const ResponseInfo r = ParseResponse(
       Api::kAnthropicMessages, 200, kJson,
-      R"({"usage":{"input_tokens":9223372036854775807,"cache_read_input_tokens":1,"output_tokens":1}})", false,
-      false);
+      R"({"usage":{"input_tokens":9223372036854775807,"cache_read_input_tokens":1,"output_tokens":1}})",
+      false, false);
   EXPECT_EQ(r.input_tokens, std::nullopt);
   EXPECT_EQ(r.cache_read_input_tokens, 1);
 }
 
-TEST(ParseResponseTest, Ollama) {
+TEST(GenaiParseResponseTest, Ollama) {
   const ResponseInfo g = ParseResponse(
       Api::kOllamaGenerate, 200, "application/json; charset=utf-8",
       R"({"model":"llama3.2","created_at":"2023-08-04T19:22:45.499127Z","response":"The sky is blue because...",)"
@@ -588,9 +626,13 @@ struct ErrorCase {
   std::string_view message;
 };
 
-class ErrorTest : public testing::TestWithParam<ErrorCase> {};
+void PrintTo(const ErrorCase& c, std::ostream* os) {
+  *os << c.name;
+}
 
-TEST_P(ErrorTest, ReadsTheError) {
+class GenaiErrorTest : public testing::TestWithParam<ErrorCase> {};
+
+TEST_P(GenaiErrorTest, ReadsTheError) {
   const ErrorCase& c = GetParam();
   const ResponseInfo r = ParseResponse(c.api, c.status, c.content_type, c.body, false, false);
   EXPECT_EQ(r.error_type, c.type);
@@ -622,20 +664,26 @@ const ErrorCase kErrorCases[] = {
     {"ollama_string", Api::kOllamaChat, 404, kJson,
      R"({"error":"model \"llama9\" not found, try pulling it first"})", "",
      "model \"llama9\" not found, try pulling it first"},
-    {"html_from_a_proxy", Api::kOpenAiChat, 502, "text/html", "<html><body>Bad gateway</body></html>", "", ""},
+    {"html_from_a_proxy", Api::kOpenAiChat, 502, "text/html", "<html><body>Bad gateway</body></html>", "",
+     ""},
     {"openai_in_stream", Api::kOpenAiChat, 200, kSse,
-     "data: {\"error\":{\"message\":\"The server had an error\",\"type\":\"server_error\",\"code\":null}}\n\n",
+     "data: {\"error\":{\"message\":\"The server had an "
+     "error\",\"type\":\"server_error\",\"code\":null}}\n\n",
      "server_error", "The server had an error"},
     {"anthropic_in_stream", Api::kAnthropicMessages, 200, kSse,
-     "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"c\"}}\n\n"
-     "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n",
+     "event: message_start\ndata: "
+     "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"c\"}}\n\n"
+     "event: error\ndata: "
+     "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n",
      "overloaded_error", "Overloaded"},
     {"responses_error_event", Api::kOpenAiResponses, 200, kSse,
-     "event: error\ndata: {\"type\":\"error\",\"code\":\"rate_limit_exceeded\",\"message\":\"Rate limit reached\","
+     "event: error\ndata: {\"type\":\"error\",\"code\":\"rate_limit_exceeded\",\"message\":\"Rate limit "
+     "reached\","
      "\"param\":null,\"sequence_number\":2}\n\n",
      "rate_limit_exceeded", "Rate limit reached"},
     {"responses_failed_event", Api::kOpenAiResponses, 200, kSse,
-     "event: response.failed\ndata: {\"type\":\"response.failed\",\"response\":{\"id\":\"resp_1\",\"status\":\"failed\","
+     "event: response.failed\ndata: "
+     "{\"type\":\"response.failed\",\"response\":{\"id\":\"resp_1\",\"status\":\"failed\","
      "\"error\":{\"code\":\"server_error\",\"message\":\"boom\"}}}\n\n",
      "server_error", "boom"},
     {"ollama_in_stream", Api::kOllamaChat, 200, kNdjson,
@@ -644,7 +692,7 @@ const ErrorCase kErrorCases[] = {
      "", "an error was encountered while running the model"},
 };
 
-INSTANTIATE_TEST_SUITE_P(Cases, ErrorTest, testing::ValuesIn(kErrorCases),
+INSTANTIATE_TEST_SUITE_P(Cases, GenaiErrorTest, testing::ValuesIn(kErrorCases),
                          [](const auto& info) { return std::string(info.param.name); });
 
 // ---- ParseResponse: streams -------------------------------------------------------------------
@@ -669,7 +717,7 @@ constexpr std::string_view kOpenAiChatStream =
     "\n\n"
     "data: [DONE]\n\n";
 
-TEST(ParseStreamTest, OpenAiChat) {
+TEST(GenaiParseStreamTest, OpenAiChat) {
   const ResponseInfo r = ParseResponse(Api::kOpenAiChat, 200, kSse, kOpenAiChatStream, false, true);
   EXPECT_TRUE(r.streamed);
   EXPECT_TRUE(r.complete);
@@ -699,7 +747,7 @@ constexpr std::string_view kOpenAiToolStream =
     "\n\n"
     "data: [DONE]\n\n";
 
-TEST(ParseStreamTest, OpenAiToolCallsAndChoices) {
+TEST(GenaiParseStreamTest, OpenAiToolCallsAndChoices) {
   const ResponseInfo r = ParseResponse(Api::kOpenAiChat, 200, kSse, kOpenAiToolStream, false, true);
   EXPECT_EQ(r.first_chunk_offset, 0u);  // a tool call is output
   EXPECT_EQ(r.output_tool_calls, Strings{"get_weather"});
@@ -708,10 +756,12 @@ TEST(ParseStreamTest, OpenAiToolCallsAndChoices) {
   EXPECT_EQ(r.input_tokens, std::nullopt);  // no include_usage
 }
 
-TEST(ParseStreamTest, OpenAiReasoningCountsAsOutput) {
+TEST(GenaiParseStreamTest, OpenAiReasoningCountsAsOutput) {
   const std::string body =
-      "data: {\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n"
-      "data: {\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{\"reasoning_content\":\"Let me think\"}}]}\n\n";
+      "data: "
+      "{\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n"
+      "data: {\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{\"reasoning_content\":\"Let me "
+      "think\"}}]}\n\n";
   const ResponseInfo r = ParseResponse(Api::kOpenAiChat, 200, kSse, body, false, false);
   EXPECT_EQ(r.first_chunk_offset, body.find("data:", 1));
   EXPECT_FALSE(r.complete);
@@ -726,7 +776,7 @@ constexpr std::string_view kCompletionsStream =
     "\n\n"
     "data: [DONE]\n\n";
 
-TEST(ParseStreamTest, OpenAiCompletions) {
+TEST(GenaiParseStreamTest, OpenAiCompletions) {
   const ResponseInfo r = ParseResponse(Api::kOpenAiCompletions, 200, kSse, kCompletionsStream, false, true);
   EXPECT_EQ(r.id, "cmpl-1");
   EXPECT_EQ(r.model, "gpt-3.5-turbo-instruct");
@@ -770,7 +820,7 @@ constexpr std::string_view kResponsesStream =
     R"("output_tokens":3,"output_tokens_details":{"reasoning_tokens":1},"total_tokens":15}}})"
     "\n\n";
 
-TEST(ParseStreamTest, OpenAiResponses) {
+TEST(GenaiParseStreamTest, OpenAiResponses) {
   const ResponseInfo r = ParseResponse(Api::kOpenAiResponses, 200, kSse, kResponsesStream, false, true);
   EXPECT_EQ(r.id, "resp_1");
   EXPECT_EQ(r.model, "gpt-4.1-2025-04-14");
@@ -826,7 +876,7 @@ constexpr std::string_view kAnthropicStream =
     R"(data: {"type":"message_stop"})"
     "\n\n";
 
-TEST(ParseStreamTest, Anthropic) {
+TEST(GenaiParseStreamTest, Anthropic) {
   const ResponseInfo r = ParseResponse(Api::kAnthropicMessages, 200, kSse, kAnthropicStream, false, true);
   EXPECT_EQ(r.id, "msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY");
   EXPECT_EQ(r.model, "claude-sonnet-4-5-20250929");
@@ -841,7 +891,7 @@ TEST(ParseStreamTest, Anthropic) {
   EXPECT_TRUE(r.complete);
 }
 
-TEST(ParseStreamTest, AnthropicCumulativeUsageInMessageDelta) {
+TEST(GenaiParseStreamTest, AnthropicCumulativeUsageInMessageDelta) {
   const std::string body =
       "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"usage\":"
       "{\"input_tokens\":5,\"output_tokens\":1}}}\n\n"
@@ -874,7 +924,7 @@ constexpr std::string_view kOllamaChatStream =
     R"("prompt_eval_count":26,"prompt_eval_duration":342546000,"eval_count":282,"eval_duration":4535599000})"
     "\n";
 
-TEST(ParseStreamTest, OllamaChat) {
+TEST(GenaiParseStreamTest, OllamaChat) {
   const ResponseInfo r = ParseResponse(Api::kOllamaChat, 200, kNdjson, kOllamaChatStream, false, true);
   EXPECT_TRUE(r.streamed);
   EXPECT_EQ(r.model, "llama3.2");
@@ -887,7 +937,7 @@ TEST(ParseStreamTest, OllamaChat) {
   EXPECT_TRUE(r.complete);
 }
 
-TEST(ParseStreamTest, OllamaGenerateLastLineWithoutNewline) {
+TEST(GenaiParseStreamTest, OllamaGenerateLastLineWithoutNewline) {
   const std::string body =
       "{\"model\":\"m\",\"response\":\"A\",\"done\":false}\r\n"
       "{\"model\":\"m\",\"response\":\"\",\"done\":true,\"done_reason\":\"length\",\"prompt_eval_count\":3,"
@@ -899,7 +949,8 @@ TEST(ParseStreamTest, OllamaGenerateLastLineWithoutNewline) {
   EXPECT_EQ(r.output_tokens, 4);
   EXPECT_TRUE(r.complete);
   // Cut inside the last line: that line is not read.
-  const ResponseInfo cut = ParseResponse(Api::kOllamaGenerate, 200, kNdjson, body.substr(0, body.size() - 1), true, true);
+  const ResponseInfo cut =
+      ParseResponse(Api::kOllamaGenerate, 200, kNdjson, body.substr(0, body.size() - 1), true, true);
   EXPECT_FALSE(cut.complete);
   EXPECT_TRUE(cut.finish_reasons.empty());
   EXPECT_EQ(cut.output_tokens, std::nullopt);
@@ -923,13 +974,17 @@ struct PrefixCase {
   bool output_tokens_grow = false;
 };
 
-class EveryPrefixTest : public testing::TestWithParam<PrefixCase> {};
+void PrintTo(const PrefixCase& c, std::ostream* os) {
+  *os << c.name;
+}
+
+class GenaiEveryPrefixTest : public testing::TestWithParam<PrefixCase> {};
 
 bool IsPrefix(const Strings& a, const Strings& b) {
   return a.size() <= b.size() && std::equal(a.begin(), a.end(), b.begin());
 }
 
-TEST_P(EveryPrefixTest, NeverWrongAndRightOnceComplete) {
+TEST_P(GenaiEveryPrefixTest, NeverWrongAndRightOnceComplete) {
   const PrefixCase& c = GetParam();
   const ResponseInfo whole = ParseResponse(c.api, 200, c.content_type, c.body, false, true);
   const auto end_of = [&](std::string_view needle) {
@@ -947,10 +1002,11 @@ TEST_P(EveryPrefixTest, NeverWrongAndRightOnceComplete) {
     const ResponseInfo r = ParseResponse(c.api, 200, c.content_type, c.body.substr(0, len), cut, true);
     EXPECT_TRUE(r.id.empty() || r.id == whole.id);
     EXPECT_TRUE(r.model.empty() || r.model == whole.model);
-    for (const auto& [got, want] : {std::pair{r.input_tokens, whole.input_tokens},
-                                    std::pair{r.cache_read_input_tokens, whole.cache_read_input_tokens},
-                                    std::pair{r.cache_creation_input_tokens, whole.cache_creation_input_tokens},
-                                    std::pair{r.reasoning_output_tokens, whole.reasoning_output_tokens}}) {
+    for (const auto& [got, want] :
+         {std::pair{r.input_tokens, whole.input_tokens},
+          std::pair{r.cache_read_input_tokens, whole.cache_read_input_tokens},
+          std::pair{r.cache_creation_input_tokens, whole.cache_creation_input_tokens},
+          std::pair{r.reasoning_output_tokens, whole.reasoning_output_tokens}}) {
       EXPECT_TRUE(!got || got == want);
     }
     if (c.output_tokens_grow) {
@@ -993,30 +1049,42 @@ TEST_P(EveryPrefixTest, NeverWrongAndRightOnceComplete) {
 const PrefixCase kPrefixCases[] = {
     {"openai_chat_json", Api::kOpenAiChat, kJson, kOpenAiChatResponse, R"("gpt-4o-mini-2024-07-18")",
      R"("rejected_prediction_tokens":0}})", R"("finish_reason":"tool_calls"})"},
-    {"openai_chat_sse", Api::kOpenAiChat, kSse, kOpenAiChatStream, "\n\n", R"("reasoning_tokens":0}}})" "\n\n",
-     R"("finish_reason":"stop"}],"usage":null})" "\n\n"},
+    {"openai_chat_sse", Api::kOpenAiChat, kSse, kOpenAiChatStream, "\n\n",
+     R"("reasoning_tokens":0}}})"
+     "\n\n",
+     R"("finish_reason":"stop"}],"usage":null})"
+     "\n\n"},
     {"openai_tool_sse", Api::kOpenAiChat, kSse, kOpenAiToolStream, "\n\n", "\n\n",
-     R"("finish_reason":"tool_calls"}]})" "\n\n"},
+     R"("finish_reason":"tool_calls"}]})"
+     "\n\n"},
     {"completions_sse", Api::kOpenAiCompletions, kSse, kCompletionsStream, "\n\n", "\n\n",
-     R"("model":"gpt-3.5-turbo-instruct"})" "\n\ndata: [DONE]"},
+     R"("model":"gpt-3.5-turbo-instruct"})"
+     "\n\ndata: [DONE]"},
     {"responses_json", Api::kOpenAiResponses, kJson, kResponsesResponse, R"("gpt-4.1-2025-04-14")",
      R"("total_tokens":123})", R"("status":"completed")"},
-    {"responses_sse", Api::kOpenAiResponses, kSse, kResponsesStream, "\n\n", R"("total_tokens":15}}})" "\n\n",
-     R"("total_tokens":15}}})" "\n\n"},
+    {"responses_sse", Api::kOpenAiResponses, kSse, kResponsesStream, "\n\n",
+     R"("total_tokens":15}}})"
+     "\n\n",
+     R"("total_tokens":15}}})"
+     "\n\n"},
     {"anthropic_json", Api::kAnthropicMessages, kJson, kAnthropicResponse, R"("claude-sonnet-4-5-20250929")",
      R"("service_tier":"standard"})", R"("stop_reason":"tool_use")"},
     {"anthropic_sse", Api::kAnthropicMessages, kSse, kAnthropicStream, "\n\n",
-     R"("usage":{"output_tokens":15}})" "\n\n", R"("usage":{"output_tokens":15}})" "\n\n", true},
+     R"("usage":{"output_tokens":15}})"
+     "\n\n",
+     R"("usage":{"output_tokens":15}})"
+     "\n\n",
+     true},
     {"ollama_ndjson", Api::kOllamaChat, kNdjson, kOllamaChatStream, "\n", R"("eval_duration":4535599000})",
      R"("eval_duration":4535599000})"},
 };
 
-INSTANTIATE_TEST_SUITE_P(Cases, EveryPrefixTest, testing::ValuesIn(kPrefixCases),
+INSTANTIATE_TEST_SUITE_P(Cases, GenaiEveryPrefixTest, testing::ValuesIn(kPrefixCases),
                          [](const auto& info) { return std::string(info.param.name); });
 
 // ---- Bounds and malformed input -------------------------------------------------------------------
 
-TEST(ResponseBoundsTest, ErrorMessageIsCutOnACharacter) {
+TEST(GenaiResponseBoundsTest, ErrorMessageIsCutOnACharacter) {
   std::string message;
   for (int i = 0; i < 200; ++i) message += "\xC3\xA9";  // 400 bytes of 'é'
   const std::string body = R"({"error":{"type":"t","message":")" + message + R"("}})";
@@ -1025,16 +1093,17 @@ TEST(ResponseBoundsTest, ErrorMessageIsCutOnACharacter) {
   EXPECT_EQ(r.error_message, message.substr(0, kMaxErrorMessageBytes));
 
   const std::string odd = "x" + message;  // the limit now falls inside a character
-  const ResponseInfo r2 = ParseResponse(
-      Api::kOpenAiChat, 500, kJson, R"({"error":{"type":"t","message":")" + odd + R"("}})", false, false);
+  const ResponseInfo r2 = ParseResponse(Api::kOpenAiChat, 500, kJson,
+                                        R"({"error":{"type":"t","message":")" + odd + R"("}})", false, false);
   EXPECT_EQ(r2.error_message, odd.substr(0, kMaxErrorMessageBytes - 1));
 }
 
-TEST(ResponseBoundsTest, OutputTextAndListsAreBounded) {
+TEST(GenaiResponseBoundsTest, OutputTextAndListsAreBounded) {
   std::string body;
   for (int i = 0; i < 3000; ++i) {
     body += R"(data: {"choices":[{"index":0,"delta":{"content":")" + std::string(64, 'x') +
-            R"(","tool_calls":[{"index":0,"function":{"name":"f"}}]}}]})" "\n\n";
+            R"(","tool_calls":[{"index":0,"function":{"name":"f"}}]}}]})"
+            "\n\n";
   }
   const ResponseInfo r = ParseResponse(Api::kOpenAiChat, 200, kSse, body, false, true);
   EXPECT_EQ(r.output_text.size(), kMaxOutputTextBytes);
@@ -1044,10 +1113,11 @@ TEST(ResponseBoundsTest, OutputTextAndListsAreBounded) {
   for (int i = 0; i < 1000; ++i) {
     reasons += "data: {\"choices\":[{\"index\":" + std::to_string(i) + ",\"finish_reason\":\"stop\"}]}\n\n";
   }
-  EXPECT_EQ(ParseResponse(Api::kOpenAiChat, 200, kSse, reasons, false, false).finish_reasons.size(), kMaxListItems);
+  EXPECT_EQ(ParseResponse(Api::kOpenAiChat, 200, kSse, reasons, false, false).finish_reasons.size(),
+            kMaxListItems);
 }
 
-TEST(RequestBoundsTest, ContentIsBounded) {
+TEST(GenaiRequestBoundsTest, ContentIsBounded) {
   std::string body = R"({"model":"m","stop":[)";
   for (int i = 0; i < 1000; ++i) body += (i ? ",\"s\"" : "\"s\"");
   body += R"(],"messages":[)";
@@ -1064,14 +1134,25 @@ TEST(RequestBoundsTest, ContentIsBounded) {
 }
 
 // Garbage in every format for every API: nothing crashes and nothing is read.
-TEST(MalformedTest, GarbageGivesNothing) {
+TEST(GenaiMalformedTest, GarbageGivesNothing) {
   const std::string_view bodies[] = {
-      "", "\x00\x01\x02"sv, "null", "[]", "[{\"model\":\"m\"}]", "{\"choices\":{\"index\":\"0\"}}",
-      "{\"usage\":[1,2]}", "data: {\n\n", "event: message_start\ndata: [\n\n", "data: \"str\"\n\n",
-      "{\"model\":7,\"id\":[],\"usage\":{\"prompt_tokens\":\"9\"}}", "\n\n\n", std::string_view("\xFF\xFE\xFD", 3),
+      "",
+      "\x00\x01\x02"sv,
+      "null",
+      "[]",
+      "[{\"model\":\"m\"}]",
+      "{\"choices\":{\"index\":\"0\"}}",
+      "{\"usage\":[1,2]}",
+      "data: {\n\n",
+      "event: message_start\ndata: [\n\n",
+      "data: \"str\"\n\n",
+      "{\"model\":7,\"id\":[],\"usage\":{\"prompt_tokens\":\"9\"}}",
+      "\n\n\n",
+      std::string_view("\xFF\xFE\xFD", 3),
   };
-  for (const Api api : {Api::kOpenAiChat, Api::kOpenAiResponses, Api::kOpenAiEmbeddings, Api::kOpenAiCompletions,
-                        Api::kAnthropicMessages, Api::kOllamaChat, Api::kOllamaGenerate, Api::kOllamaEmbed}) {
+  for (const Api api :
+       {Api::kOpenAiChat, Api::kOpenAiResponses, Api::kOpenAiEmbeddings, Api::kOpenAiCompletions,
+        Api::kAnthropicMessages, Api::kOllamaChat, Api::kOllamaGenerate, Api::kOllamaEmbed}) {
     for (const std::string_view body : bodies) {
       for (const std::string_view type : {kJson, kSse, kNdjson}) {
         const ResponseInfo r = ParseResponse(api, 200, type, body, false, true);

@@ -1,10 +1,11 @@
-#include "genai/sse.h"
-
 #include <gtest/gtest.h>
 
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "genai/sse.h"
 
 namespace kspan::genai {
 namespace {
@@ -41,9 +42,14 @@ struct SseCase {
   bool incomplete;
 };
 
-class SseTest : public testing::TestWithParam<SseCase> {};
+// Tests print their parameter: the name is what says which case it is.
+void PrintTo(const SseCase& c, std::ostream* os) {
+  *os << c.name;
+}
 
-TEST_P(SseTest, Splits) {
+class GenaiSseTest : public testing::TestWithParam<SseCase> {};
+
+TEST_P(GenaiSseTest, Splits) {
   const Split got = SplitAll(GetParam().body);
   EXPECT_EQ(got.events, GetParam().want);
   EXPECT_EQ(got.incomplete, GetParam().incomplete);
@@ -68,7 +74,11 @@ const SseCase kCases[] = {
     {"id_retry_unknown_ignored", "id: 7\nretry: 10\nfoo: bar\ndata: 1\n\n", {{"message", "1", 0}}, false},
     {"empty_event_name_is_message", "event:\ndata: 1\n\n", {{"message", "1", 0}}, false},
     {"last_event_field_wins", "event: a\nevent: b\ndata: 1\n\n", {{"b", "1", 0}}, false},
-    {"byte_order_mark", "\xEF\xBB\xBF" "data: 1\n\n", {{"message", "1", 3}}, false},
+    {"byte_order_mark",
+     "\xEF\xBB\xBF"
+     "data: 1\n\n",
+     {{"message", "1", 3}},
+     false},
     {"extra_blank_lines", "\n\n\ndata: 1\n\n\n", {{"message", "1", 3}}, false},
     {"cut_after_fields", "data: 1\n\ndata: 2\n", {{"message", "1", 0}}, true},
     {"cut_inside_line", "data: 1\n\ndata: 2", {{"message", "1", 0}}, true},
@@ -80,13 +90,13 @@ const SseCase kCases[] = {
     {"empty_body", "", {}, false},
 };
 
-INSTANTIATE_TEST_SUITE_P(Cases, SseTest, testing::ValuesIn(kCases),
+INSTANTIATE_TEST_SUITE_P(Cases, GenaiSseTest, testing::ValuesIn(kCases),
                          [](const auto& info) { return std::string(info.param.name); });
 
 // A stream like an LLM API's, cut at every byte: the prefix yields exactly the events
 // whose blank line it holds, equal to what the whole stream yields, and is incomplete
 // exactly when the cut falls inside an event.
-TEST(SseTest, EveryPrefix) {
+TEST(GenaiSseTest, EveryPrefix) {
   struct Block {
     std::string_view text;
     bool is_event;  // else a comment block
@@ -129,7 +139,7 @@ TEST(SseTest, EveryPrefix) {
   }
 }
 
-TEST(SseTest, ReusesTheEvent) {
+TEST(GenaiSseTest, ReusesTheEvent) {
   SseReader reader("event: a\ndata: long long long\n\ndata: 2\n\n");
   SseEvent e;
   ASSERT_TRUE(reader.Next(&e));

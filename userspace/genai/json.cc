@@ -19,7 +19,7 @@ constexpr double kMaxExactInteger = 9007199254740992.0;
 }  // namespace
 
 // Nodes are stored in text order, so nodes[0] is the root; children are linked through
-// first_child / next_sibling. 48 bytes a node.
+// first_child / next_sibling.
 struct Node {
   Type type = Type::kNull;
   bool boolean = false;
@@ -33,6 +33,7 @@ struct Node {
   uint32_t size = 0;
   double number = 0;  // NaN when no double holds the number
 };
+static_assert(sizeof(Node) == 40, "Limits::max_nodes is sized for 40-byte nodes");
 
 struct Storage {
   std::vector<Node> nodes;
@@ -215,14 +216,9 @@ bool Parser::ReadScalar() {
       node.type = Type::kBool;
       node.boolean = true;
       return ReadLiteral("true") && AddNode(node);
-    case 'f':
-      node.type = Type::kBool;
-      return ReadLiteral("false") && AddNode(node);
-    case 'n':
-      node.type = Type::kNull;
-      return ReadLiteral("null") && AddNode(node);
-    default:
-      return ReadNumber();
+    case 'f': node.type = Type::kBool; return ReadLiteral("false") && AddNode(node);
+    case 'n': node.type = Type::kNull; return ReadLiteral("null") && AddNode(node);
+    default: return ReadNumber();
   }
 }
 

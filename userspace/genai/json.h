@@ -64,8 +64,8 @@ struct Limits {
   // at most, 64 * 8 bytes.
   size_t max_depth = 64;
   // Values (scalars and containers) in one document. A value takes at least two bytes of
-  // text ("0,"), so only texts over 400 KB can reach it; at 48 bytes a value the tree then
-  // costs under 10 MiB.
+  // text ("0,"), so only texts over 400 KB can reach it; at 40 bytes a value the tree then
+  // costs 8 MB.
   size_t max_nodes = 200'000;
 };
 

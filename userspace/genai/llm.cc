@@ -194,9 +194,7 @@ class ContentReader {
 void ContentReader::Read(Api api, Value root) {
   switch (api) {
     case Api::kOpenAiChat:
-    case Api::kOllamaChat:
-      ReadChatMessages(root.Find("messages"));
-      break;
+    case Api::kOllamaChat: ReadChatMessages(root.Find("messages")); break;
     case Api::kAnthropicMessages:
       AppendFlatContent(root.Find("system"), &info_->system_instructions);
       ReadChatMessages(root.Find("messages"));
@@ -230,8 +228,7 @@ void ContentReader::Read(Api api, Value root) {
       break;
     }
     case Api::kOpenAiEmbeddings:
-    case Api::kOllamaEmbed:
-      break;  // the conventions record no input messages for embeddings
+    case Api::kOllamaEmbed: break;  // the conventions record no input messages for embeddings
   }
 }
 
@@ -241,7 +238,8 @@ void ContentReader::ReadChatMessages(Value messages) {
     Message message = WithRole(StringOrEmpty(m.Find("role")));
     AppendContent(m.Find("content"), &message);
     for (size_t i = 0; i < m.Find("images").size(); ++i) AppendText("[image]", &message.text);  // Ollama
-    for (const Value call : m.Find("tool_calls").children()) AddToolCall(call.At({"function", "name"}), &message);
+    for (const Value call : m.Find("tool_calls").children())
+      AddToolCall(call.At({"function", "name"}), &message);
     AddMessage(std::move(message));
   }
 }
@@ -390,7 +388,7 @@ class ResponseReader {
   ResponseInfo info_;
   size_t output_budget_ = kMaxOutputTextBytes;
   std::vector<std::pair<int64_t, std::string>> finish_reasons_;  // by choice index
-  std::optional<int64_t> anthropic_input_tokens_;  // without the cached ones
+  std::optional<int64_t> anthropic_input_tokens_;                // without the cached ones
 };
 
 void ResponseReader::ReadErrorBody(std::string_view body, bool body_truncated) {
@@ -407,20 +405,12 @@ void ResponseReader::ReadJsonBody(std::string_view body, bool body_truncated) {
   switch (api_) {
     case Api::kOpenAiChat:
     case Api::kOpenAiCompletions:
-    case Api::kOpenAiEmbeddings:
-      ReadOpenAi(root, std::nullopt);
-      break;
-    case Api::kOpenAiResponses:
-      ReadResponseObject(root, /*from_stream=*/false);
-      break;
-    case Api::kAnthropicMessages:
-      ReadAnthropicMessage(root, /*from_stream=*/false);
-      break;
+    case Api::kOpenAiEmbeddings: ReadOpenAi(root, std::nullopt); break;
+    case Api::kOpenAiResponses: ReadResponseObject(root, /*from_stream=*/false); break;
+    case Api::kAnthropicMessages: ReadAnthropicMessage(root, /*from_stream=*/false); break;
     case Api::kOllamaChat:
     case Api::kOllamaGenerate:
-    case Api::kOllamaEmbed:
-      ReadOllama(root, std::nullopt);
-      break;
+    case Api::kOllamaEmbed: ReadOllama(root, std::nullopt); break;
   }
 }
 
@@ -459,20 +449,12 @@ void ResponseReader::ReadStreamChunk(std::string_view event_type, Value chunk, s
   switch (api_) {
     case Api::kOpenAiChat:
     case Api::kOpenAiCompletions:
-    case Api::kOpenAiEmbeddings:
-      ReadOpenAi(chunk, offset);
-      break;
-    case Api::kOpenAiResponses:
-      ReadResponsesEvent(type, chunk, offset);
-      break;
-    case Api::kAnthropicMessages:
-      ReadAnthropicEvent(type, chunk, offset);
-      break;
+    case Api::kOpenAiEmbeddings: ReadOpenAi(chunk, offset); break;
+    case Api::kOpenAiResponses: ReadResponsesEvent(type, chunk, offset); break;
+    case Api::kAnthropicMessages: ReadAnthropicEvent(type, chunk, offset); break;
     case Api::kOllamaChat:
     case Api::kOllamaGenerate:
-    case Api::kOllamaEmbed:
-      ReadOllama(chunk, offset);
-      break;
+    case Api::kOllamaEmbed: ReadOllama(chunk, offset); break;
   }
 }
 
@@ -502,8 +484,8 @@ void ResponseReader::ReadOpenAi(Value object, std::optional<size_t> offset) {
     const int64_t index = choice.Find("index").AsInt64().value_or(0);
     if (const auto reason = choice.Find("finish_reason").AsString()) SetFinishReason(index, *reason);
     const Value message = choice.Find(offset ? "delta" : "message");
-    const std::string_view text =
-        api_ == Api::kOpenAiCompletions ? StringOrEmpty(choice.Find("text")) : StringOrEmpty(message.Find("content"));
+    const std::string_view text = api_ == Api::kOpenAiCompletions ? StringOrEmpty(choice.Find("text"))
+                                                                  : StringOrEmpty(message.Find("content"));
     const Value tool_calls = message.Find("tool_calls");
     // Reasoning text: "reasoning_content" (DeepSeek, vLLM), "reasoning" (OpenRouter, Ollama).
     const bool other_output = !StringOrEmpty(message.Find("refusal")).empty() ||
@@ -621,7 +603,8 @@ void ResponseReader::ReadOllama(Value object, std::optional<size_t> offset) {
   const Value message = object.Find("message");
   const bool generate = api_ == Api::kOllamaGenerate;
   const std::string_view text = StringOrEmpty(generate ? object.Find("response") : message.Find("content"));
-  const std::string_view thinking = StringOrEmpty(generate ? object.Find("thinking") : message.Find("thinking"));
+  const std::string_view thinking =
+      StringOrEmpty(generate ? object.Find("thinking") : message.Find("thinking"));
   const Value tool_calls = message.Find("tool_calls");
   if (offset && (!text.empty() || !thinking.empty() || tool_calls.size() > 0)) MarkOutput(*offset);
   AppendOutput(text);
@@ -690,14 +673,11 @@ std::string_view OperationName(Api api) {
     case Api::kOpenAiChat:
     case Api::kOpenAiResponses:
     case Api::kAnthropicMessages:
-    case Api::kOllamaChat:
-      return "chat";
+    case Api::kOllamaChat: return "chat";
     case Api::kOpenAiCompletions:
-    case Api::kOllamaGenerate:
-      return "text_completion";
+    case Api::kOllamaGenerate: return "text_completion";
     case Api::kOpenAiEmbeddings:
-    case Api::kOllamaEmbed:
-      return "embeddings";
+    case Api::kOllamaEmbed: return "embeddings";
   }
   return {};  // not an Api value
 }
@@ -745,8 +725,10 @@ RequestInfo ParseRequest(Api api, std::string_view body, bool body_truncated, bo
       if (info.max_tokens) break;
     }
     info.choice_count = root.Find("n").AsInt64();
-    AppendStrings(root.Find(api == Api::kAnthropicMessages ? "stop_sequences" : "stop"), &info.stop_sequences);
-    if (const auto format = root.Find("encoding_format").AsString()) info.encoding_formats.emplace_back(*format);
+    AppendStrings(root.Find(api == Api::kAnthropicMessages ? "stop_sequences" : "stop"),
+                  &info.stop_sequences);
+    if (const auto format = root.Find("encoding_format").AsString())
+      info.encoding_formats.emplace_back(*format);
   }
   if (want_content) ContentReader(&info).Read(api, root);
   return info;

@@ -1,12 +1,16 @@
 // LLM API calls read from HTTP/1 requests and responses, for OpenTelemetry gen_ai spans
 // (semantic conventions for generative AI, "gen-ai-spans", with the OpenAI and Anthropic
 // pages of open-telemetry/semantic-conventions-genai). Pure functions over bytes a traced
-// process sent: any input is valid input, nothing fails louder than an empty field, and
-// every string they return is bounded (see the k* constants).
+// process sent: any input is valid input, nothing fails louder than an empty field. Lists
+// and content text are bounded by the k* constants below; other strings are copies of
+// fields of the body.
 //
 // Bodies are the bounded prefixes the HTTP/1 parser keeps (de-chunked, not decompressed):
-// a body may stop anywhere, and then what completed before the cut is read. A streamed
-// response keeps its usage and finish reasons at the end, so those need the whole stream.
+// a body may stop anywhere, and then what completed before the cut is read.
+// `body_truncated` says the body holds less than the whole payload (a hole in the capture,
+// or the capture limit: body_prefix shorter than body_size). A stream reports its usage
+// and finish reasons at its end; an event stream or NDJSON read from the middle (a kept
+// tail) resynchronises at the first whole event or line.
 //
 // The APIs (request and response shapes as their references document them):
 //
@@ -161,8 +165,8 @@ struct RequestInfo {
   std::string system_instructions;
 };
 
-// Ollama's Ollama-specific options live under "options"; everything else is read from
-// the body's top level. Never fails: a body that is not JSON gives an empty RequestInfo.
+// Ollama's model parameters are read from "options", everything else from the body's top
+// level. Never fails: a body that is not JSON gives an empty RequestInfo.
 RequestInfo ParseRequest(Api api, std::string_view body, bool body_truncated, bool want_content);
 
 // gen_ai.response.* and gen_ai.usage.* from a response.

@@ -72,6 +72,8 @@ npm_ci_once tests/receivers
 # The gen_ai tests' clients (tests/apps/llm_*_client.js): the real openai and
 # @anthropic-ai/sdk packages, sending to tests/apps/llm_mock.js.
 npm_ci_once tests/apps/llm
+# The uninstrumented multi-agent app (tests/apps/agents): openai and @modelcontextprotocol/sdk.
+npm_ci_once tests/apps/agents
 
 # tracefs: libbpf resolves tracepoints through it; kspan mounts it itself when missing,
 # but mounting here too keeps `bpftool`-based checks working.

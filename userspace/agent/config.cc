@@ -539,7 +539,7 @@ Status ReadEnvironment(const Environment& env, Layer* l, std::vector<std::string
 
 constexpr std::string_view kTopKeys =
     "outputs, duration, pids, capture_bytes, ring_buffer_bytes, drain_interval_ms, trace_window_ms, "
-    "trace_max_held_mib, log_level, otlp, zipkin, queue, resource_attributes, genai";
+    "trace_max_held_mib, log_level, otlp, zipkin, queue, resource_attributes, genai, agents";
 constexpr std::string_view kOtlpKeys =
     "endpoint, traces_endpoint, protocol, headers, timeout_ms, compression, certificate";
 constexpr std::string_view kZipkinKeys = "endpoint, timeout_ms";
@@ -685,6 +685,15 @@ Status ParseBool(const std::string& where, std::string_view s, bool* out) {
   return Status::Ok();
 }
 
+Status AddAgentRule(const std::string& where, const std::string& name, const std::string& match,
+                    std::vector<std::pair<std::string, std::string>>* rules) {
+  if (name.empty() || match.empty()) {
+    return InvalidArgument(where + ": an agent rule is NAME=MATCH, both non-empty (got '" + name + "=" + match + "')");
+  }
+  rules->emplace_back(name, match);
+  return Status::Ok();
+}
+
 Status ReadGenai(const YamlReader& r, const YAML::Node& node, Config* c) {
   RETURN_IF_ERROR(r.Map(node, "genai", kGenaiKeys));
   if (node.IsNull()) return Status::Ok();
@@ -738,6 +747,12 @@ Status ApplyConfigFile(const std::string& path, Config* c, Layer* l, std::vector
       }
       if (key == "genai") {
         RETURN_IF_ERROR(ReadGenai(r, v, c));
+        continue;
+      }
+      if (key == "agents") {
+        KeyValues rules;
+        RETURN_IF_ERROR(r.Pairs(v, key, "agent names to a substring of the executable path or command line", &rules));
+        for (auto& [name, match] : rules) RETURN_IF_ERROR(AddAgentRule(where, name, match, &c->agent_rules));
         continue;
       }
       if (key == "resource_attributes") {
@@ -1042,11 +1057,14 @@ LLM calls (docs/genai.md):
                          Export prompts, completions and system instructions as
                          a span event, secrets redacted. Default: off.
                          Env: OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT.
+  --agent NAME=MATCH     A process whose executable path or command line contains
+                         MATCH is the agent NAME (default: its service.name);
+                         repeatable, the first match wins. See docs/agents.md.
 
   --config FILE          YAML file with the same settings (keys: outputs, duration,
                          pids, capture_bytes, ring_buffer_bytes, drain_interval_ms,
                          trace_window_ms, trace_max_held_mib, log_level, otlp,
-                         zipkin, queue, resource_attributes, genai).
+                         zipkin, queue, resource_attributes, genai, agents).
   --version              Print the version and exit.
   -h, --help             Print this help and exit.
 
@@ -1074,7 +1092,7 @@ Result<Config> ParseCommandLine(int argc, char** argv, const Environment& env) {
       "--otlp-endpoint", "--otlp-traces-endpoint", "--otlp-protocol", "--otlp-headers",
       "--otlp-timeout-ms", "--otlp-compression", "--otlp-certificate", "--zipkin-endpoint",
       "--zipkin-timeout-ms", "--resource-attributes", "--genai-capture-bytes",
-      "--genai-max-body-bytes"};
+      "--genai-max-body-bytes", "--agent"};
   // clang-format on
   for (size_t i = 0; i < args.size(); ++i) {
     std::string a(args[i]);
@@ -1167,6 +1185,10 @@ Result<Config> ParseCommandLine(int argc, char** argv, const Environment& env) {
       flag_layer.zipkin_endpoint = Setting<std::string>{value, flag};
     } else if (flag == "--zipkin-timeout-ms") {
       RETURN_IF_ERROR(ParseMillis(flag, value, &flag_layer.zipkin_timeout));
+    } else if (flag == "--agent") {
+      const size_t eq = value.find('=');
+      RETURN_IF_ERROR(AddAgentRule(flag, value.substr(0, eq), eq == std::string::npos ? "" : value.substr(eq + 1),
+                                   &c.agent_rules));
     } else if (flag == "--genai-capture-content") {
       c.genai_capture_content = true;
     } else if (flag == "--genai-capture-bytes") {

@@ -75,6 +75,8 @@ struct Config {
   uint32_t genai_capture_bytes = 16384;
   uint32_t genai_max_body_bytes = 1u << 20;
   bool genai_capture_content = false;
+  // Agent names by executable path or command line substring (docs/agents.md).
+  std::vector<std::pair<std::string, std::string>> agent_rules;  // name, match
   uint32_t ring_buffer_bytes = 8u << 20;
   uint32_t drain_interval_ms = 10;
   // Trace assembly (correlator/stitcher.h): how long a finished trace waits for late

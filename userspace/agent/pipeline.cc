@@ -9,6 +9,7 @@ Pipeline::Pipeline(PipelineOptions options, metrics::Registry* m, exporters::Exp
       tls_(tls),
       processes_(options_.processes),
       genai_(options_.genai, m),
+      agents_(options_.agents, m),
       stitcher_(options_.stitcher, m,
                 [this](model::Span&& span) {
                   spans_->Add();
@@ -86,6 +87,7 @@ void Pipeline::OnExit(const events::ProcessExitEvent& e) {
     stitcher_.OnProcessEnd(e.pid, e.ts_ns, std::move(end), processes_.ResourceFor(e.pid));
   }
   processes_.OnExit(e);
+  agents_.OnExit(e.pid);
 }
 
 void Pipeline::AfterBatch(uint64_t now_ns) {
@@ -129,7 +131,11 @@ void Pipeline::OnRecord(const conntrack::ConnInfo& conn, protocols::http1::Recor
   ctx.tls = conn.tls;
   model::Span span =
       correlator::BuildHttpSpan(record, ctx, processes_.ResourceFor(conn.key.pid), options_.http_spans);
-  genai_.Apply(record, ctx, &span);
+  if (genai_.Apply(record, ctx, &span)) {
+    agents_.NoteLlmCall(conn.key.pid);
+  } else {
+    agents_.Apply(record, ctx, &span);
+  }
   const protocols::http1::Message& resp = record.response;
   stitcher_.OnSpan({.conn = conn.key,
                     .seq = record.seq,

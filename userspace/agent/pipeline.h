@@ -13,6 +13,7 @@
 
 #include "common/metrics.h"
 #include "conntrack/conn_tracker.h"
+#include "correlator/agent_spans.h"
 #include "correlator/genai_span.h"
 #include "correlator/http_span.h"
 #include "correlator/stitcher.h"
@@ -28,6 +29,7 @@ struct PipelineOptions {
   process::ProcessTableOptions processes;
   correlator::HttpSpanOptions http_spans;
   correlator::GenAiOptions genai;
+  correlator::AgentOptions agents;
   correlator::StitcherOptions stitcher;
 };
 
@@ -62,6 +64,7 @@ class Pipeline : public events::EventSink {
   tls::TlsProbes* tls_;
   process::ProcessTable processes_;
   correlator::GenAiSpans genai_;
+  correlator::AgentSpans agents_;
   correlator::Stitcher stitcher_;
   conntrack::ConnTracker tracker_;
   metrics::Counter* ev_open_;

@@ -1,0 +1,176 @@
+#include "correlator/agent_spans.h"
+
+#include <optional>
+#include <utility>
+
+#include "genai/jsonrpc.h"
+
+namespace kspan::correlator {
+namespace {
+
+using protocols::http1::Message;
+using protocols::http1::Record;
+
+const std::string* StringAttr(const std::vector<model::Attribute>& attrs, std::string_view key) {
+  for (const auto& a : attrs) {
+    if (a.key == key) return std::get_if<std::string>(&a.value);
+  }
+  return nullptr;
+}
+
+void Set(model::Span* span, std::string_view key, model::AttributeValue value) {
+  for (model::Attribute& a : span->attributes) {
+    if (a.key == key) {
+      a.value = std::move(value);
+      return;
+    }
+  }
+  span->attributes.push_back({std::string(key), std::move(value)});
+}
+
+// "host:port" of the server a CLIENT span called.
+std::string ServerKey(const model::Span& span) {
+  const std::string* host = StringAttr(span.attributes, "server.address");
+  const model::AttributeValue* port = span.Find("server.port");
+  const int64_t* p = port ? std::get_if<int64_t>(port) : nullptr;
+  return (host ? *host : "") + ":" + (p ? std::to_string(*p) : "");
+}
+
+bool IsAgentCardPath(std::string_view target) {
+  const size_t q = target.find('?');
+  const std::string_view path = target.substr(0, q);
+  return path.ends_with("/.well-known/agent-card.json") || path.ends_with("/.well-known/agent.json");
+}
+
+template <typename Map, typename Key>
+void PutBounded(Map* m, Key key, std::string value, size_t max) {
+  if (m->size() >= max && !m->count(key)) m->clear();  // rare: many agents; relearned from cards
+  (*m)[std::move(key)] = std::move(value);
+}
+
+}  // namespace
+
+AgentSpans::AgentSpans(AgentOptions options, metrics::Registry* metrics)
+    : options_(std::move(options)),
+      tool_calls_(metrics->GetCounter("kspan_agent_spans_total", {{"kind", "execute_tool"}})),
+      agent_calls_(metrics->GetCounter("kspan_agent_spans_total", {{"kind", "invoke_agent"}})) {}
+
+void AgentSpans::NoteLlmCall(uint32_t pid) {
+  if (agents_.size() >= kMaxEntries && !agents_.count(pid)) return;  // counted as an ordinary process
+  agents_.insert(pid);
+}
+
+void AgentSpans::OnExit(uint32_t pid) {
+  agents_.erase(pid);
+  card_by_pid_.erase(pid);
+}
+
+std::string AgentSpans::AgentName(uint32_t pid, const model::Resource* resource) const {
+  if (auto it = card_by_pid_.find(pid); it != card_by_pid_.end()) return it->second;
+  if (resource) {
+    const std::string* exe = StringAttr(resource->attributes, "process.executable.path");
+    const std::string* cmd = StringAttr(resource->attributes, "process.command_line");
+    for (const AgentRule& r : options_.rules) {
+      if ((exe && exe->find(r.match) != std::string::npos) || (cmd && cmd->find(r.match) != std::string::npos)) {
+        return r.name;
+      }
+    }
+    if (const std::string* service = StringAttr(resource->attributes, "service.name")) return *service;
+  }
+  return "pid " + std::to_string(pid);
+}
+
+void AgentSpans::NoteAgentCard(const Record& record, const HttpConnContext& conn, const model::Span& span) {
+  if (record.request.method != "GET" || record.response.status_code != 200 ||
+      !IsAgentCardPath(record.request.target)) {
+    return;
+  }
+  std::string name = genai::AgentCardName(record.response.body_prefix);
+  if (name.empty()) return;
+  if (conn.is_server) {
+    PutBounded(&card_by_pid_, conn.pid, std::move(name), kMaxEntries);
+  } else {
+    PutBounded(&card_by_server_, ServerKey(span), std::move(name), kMaxEntries);
+  }
+}
+
+bool AgentSpans::ApplyRpc(const Record& record, const HttpConnContext& conn, model::Span* span) {
+  const Message& rq = record.request;
+  if (rq.method != "POST") return false;
+  const std::optional<genai::RpcRequest> call = genai::ParseRpcRequest(rq.body_prefix);
+  if (!call) return false;
+  const genai::RpcResponse resp = record.response_missing
+                                      ? genai::RpcResponse{}
+                                      : genai::ParseRpcResponse(record.response.Header("content-type"),
+                                                                record.response.body_prefix, call->id);
+  if (!call->id.empty()) Set(span, "jsonrpc.request.id", call->id);
+  bool failed = false;
+  std::string error_type;
+  if (resp.error) {
+    failed = true;
+    error_type = resp.error_code ? std::to_string(*resp.error_code) : "jsonrpc_error";
+    span->status_message = resp.error_message;
+  }
+
+  if (call->protocol == genai::RpcProtocol::kMcp) {
+    Set(span, "mcp.method.name", call->method);
+    const std::string_view session = rq.Header("mcp-session-id");
+    if (!session.empty()) Set(span, "mcp.session.id", std::string(session));
+    if (call->method == "tools/call") {
+      tool_calls_->Add();
+      span->name = "execute_tool " + call->target;
+      Set(span, "gen_ai.operation.name", std::string("execute_tool"));
+      Set(span, "gen_ai.tool.name", call->target);
+      if (!failed && resp.tool_error) {
+        failed = true;
+        error_type = "tool_error";
+      }
+    } else {
+      span->name = call->target.empty() ? call->method : call->method + " " + call->target;
+    }
+  } else {
+    Set(span, "rpc.method", call->method);
+    if (call->method == "message/send" || call->method == "message/stream" || call->method == "SendMessage" ||
+        call->method == "SendStreamingMessage") {
+      agent_calls_->Add();
+      std::string agent;
+      if (conn.is_server) {
+        agent = AgentName(conn.pid, span->resource.get());
+      } else if (auto it = card_by_server_.find(ServerKey(*span)); it != card_by_server_.end()) {
+        agent = it->second;
+      } else {
+        const std::string* host = StringAttr(span->attributes, "server.address");
+        agent = host ? *host : "";
+      }
+      span->name = "invoke_agent " + agent;
+      Set(span, "gen_ai.operation.name", std::string("invoke_agent"));
+      Set(span, "gen_ai.agent.name", agent);
+      if (!failed && (resp.task_state == "failed" || resp.task_state == "rejected")) {
+        failed = true;
+        error_type = "task_" + resp.task_state;
+      }
+    } else {
+      span->name = call->method;
+    }
+  }
+  if (failed) {
+    span->status_code = model::StatusCode::kError;
+    Set(span, "error.type", error_type);
+  }
+  return true;
+}
+
+bool AgentSpans::Apply(const Record& record, const HttpConnContext& conn, model::Span* span) {
+  NoteAgentCard(record, conn, *span);
+  if (ApplyRpc(record, conn, span)) return true;
+  if (!conn.is_server || !agents_.count(conn.pid)) return false;
+  // An agent's incoming task.
+  agent_calls_->Add();
+  const std::string agent = AgentName(conn.pid, span->resource.get());
+  span->name = "invoke_agent " + agent;
+  Set(span, "gen_ai.operation.name", std::string("invoke_agent"));
+  Set(span, "gen_ai.agent.name", agent);
+  return true;
+}
+
+}  // namespace kspan::correlator

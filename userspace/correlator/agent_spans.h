@@ -1,0 +1,85 @@
+// Agent spans from HTTP records (the agents issue; docs/agents.md): MCP tool calls over
+// the streamable HTTP transport, Agent2Agent (A2A) calls, and each agent's incoming tasks,
+// per the OpenTelemetry gen_ai agent and MCP conventions. Runs after GenAiSpans, which
+// tells it which processes call LLMs.
+//
+//   record                                   span (the HTTP attributes stay)
+//   ---------------------------------------  ---------------------------------------------
+//   MCP tools/call (CLIENT or SERVER)        execute_tool {tool}: gen_ai.operation.name
+//                                            execute_tool, gen_ai.tool.name, mcp.method.name,
+//                                            mcp.session.id, jsonrpc.request.id; ERROR on a
+//                                            JSON-RPC error (error.type its code) or an
+//                                            isError result (error.type "tool_error")
+//   another MCP method                       {method} [{target}], e.g. "tools/list",
+//                                            "resources/read file:///a"; same attributes
+//   A2A message/send, message/stream         invoke_agent {agent}: gen_ai.operation.name
+//                                            invoke_agent, gen_ai.agent.name, rpc.method,
+//                                            jsonrpc.request.id; ERROR on a JSON-RPC error or
+//                                            a task whose state is failed or rejected
+//   another A2A method (tasks/get …)         {method}, with rpc.method and jsonrpc.request.id
+//   a SERVER span of an agent process        invoke_agent {agent}: the agent's work on one
+//   (one that made an LLM call)              incoming task; gen_ai.agent.name
+//
+// {agent}: the callee's name from its agent card (GET /.well-known/agent-card.json or
+// agent.json, remembered per server host:port on the caller's side and per process on the
+// callee's), else an agent rule's name, else the process's service.name.
+//
+// Tool arguments and results are never read (genai/jsonrpc.h).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "common/metrics.h"
+#include "correlator/http_span.h"
+#include "model/span.h"
+#include "protocols/http1/types.h"
+
+namespace kspan::correlator {
+
+// Names processes as agents: a process whose executable path or command line contains
+// `match` is the agent `name` (the first rule that matches wins).
+struct AgentRule {
+  std::string name;
+  std::string match;
+};
+
+struct AgentOptions {
+  std::vector<AgentRule> rules;
+};
+
+class AgentSpans {
+ public:
+  AgentSpans(AgentOptions options, metrics::Registry* metrics);
+
+  // `pid` made an LLM call: it is an agent from now on (until it exits).
+  void NoteLlmCall(uint32_t pid);
+  void OnExit(uint32_t pid);
+
+  // Turns the span of an MCP or A2A call, or of an agent's incoming task, into an agent
+  // span (see above); notes agent cards. Returns whether it changed the span.
+  bool Apply(const protocols::http1::Record& record, const HttpConnContext& conn, model::Span* span);
+
+  // The agent name of a process (rules, then service.name), for the call graph.
+  std::string AgentName(uint32_t pid, const model::Resource* resource) const;
+  bool IsAgent(uint32_t pid) const { return agents_.count(pid) > 0; }
+
+ private:
+  bool ApplyRpc(const protocols::http1::Record& record, const HttpConnContext& conn, model::Span* span);
+  void NoteAgentCard(const protocols::http1::Record& record, const HttpConnContext& conn, const model::Span& span);
+
+  AgentOptions options_;
+  metrics::Counter* tool_calls_;
+  metrics::Counter* agent_calls_;
+  // Bounded: pids of agents, and agent card names by "host:port" (caller's view) and by
+  // pid (the agent that served its own card).
+  static constexpr size_t kMaxEntries = 4096;
+  std::unordered_set<uint32_t> agents_;
+  std::unordered_map<std::string, std::string> card_by_server_;
+  std::unordered_map<uint32_t, std::string> card_by_pid_;
+};
+
+}  // namespace kspan::correlator

@@ -10,11 +10,16 @@
 //     └─ invoke_agent sub-agent (CLIENT) ─ invoke_agent sub-agent (SERVER)
 //                                             └─ chat gpt-4o-mini (CLIENT, 17/9)
 //
-// Not yet here (docs/agents.md): the stdio MCP server's tool call, the agent call graph and
-// process output attached to spans.
+// At exit the agent call graph has exactly the edges these tasks make, with their counts.
+//
+// Not yet here (docs/agents.md): the stdio MCP server's tool call and process output
+// attached to spans.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
+#include <map>
 #include <sstream>
 
 #include "testing/otlp_reader.h"
@@ -52,6 +57,26 @@ std::string Tree(const std::vector<FlatSpan>& all, const FlatSpan& root, int dep
       << "\n";
   for (const FlatSpan* c : ChildrenOf(all, root)) out << Tree(all, *c, depth + 1);
   return out.str();
+}
+
+// The graph of the {"msg":"agent call graph"} log line: "from -kind-> to" -> calls, and the
+// same key + " errors" -> errors.
+std::map<std::string, uint64_t> GraphEdges(const std::string& logs) {
+  std::map<std::string, uint64_t> out;
+  std::istringstream lines(logs);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.find("\"msg\":\"agent call graph\"") == std::string::npos) continue;
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_object() || !j.contains("graph")) continue;
+    const auto g = nlohmann::json::parse(j["graph"].get<std::string>(), nullptr, false);
+    for (const auto& e : g.value("edges", nlohmann::json::array())) {
+      const std::string key = e.value("from", "") + " -" + e.value("kind", "") + "-> " + e.value("to", "");
+      out[key] = e.value("calls", uint64_t{0});
+      out[key + " errors"] = e.value("errors", uint64_t{0});
+    }
+  }
+  return out;
 }
 
 class AgentsIntegration : public ::testing::Test {
@@ -168,6 +193,21 @@ TEST_F(AgentsIntegration, EachTaskIsOneTraceOfAgentSpans) {
   }
 
   ExpectCleanStop(agent_);
+  // The graph: exactly these model, tool and agent edges (service edges are the start-up
+  // calls: MCP initialize and tools/list, the agent card).
+  std::map<std::string, uint64_t> graph = GraphEdges(agent_.Logs());
+  std::map<std::string, uint64_t> calls;
+  for (const auto& [key, n] : graph) {
+    if (key.find(" -service-> ") == std::string::npos && !key.ends_with(" errors")) calls[key] = n;
+  }
+  const std::map<std::string, uint64_t> expected = {
+      {"orchestrator -model-> gpt-4o", 2 * kTasks},
+      {"orchestrator -tool-> weather", kTasks},
+      {"orchestrator -agent-> sub-agent", kTasks},
+      {"sub-agent -model-> gpt-4o-mini", kTasks},
+  };
+  EXPECT_EQ(calls, expected) << agent_.Logs();
+  EXPECT_EQ(graph["orchestrator -tool-> weather errors"], 0u);
   const std::string everything = ReadFileOrEmpty(agent_.SpansPath()) + agent_.process().Stdout() + agent_.Logs();
   for (const char* secret : {"PROMPT-SECRET-kspan-7f3a", "TOOLARG-SECRET-9c1e", "SECRET-0123456789"}) {
     EXPECT_EQ(everything.find(secret), std::string::npos) << secret << " left kspan";

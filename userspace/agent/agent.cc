@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <chrono>
@@ -81,6 +82,24 @@ void PublishKernelCounters(const events::BpfEventSource& src, metrics::Registry*
   const auto k = src.ReadKernelCounters();
   for (int i = 0; i < KSPAN_CNT_MAX; ++i) {
     m->GetCounter("kspan_kernel_counter", {{"name", events::KernelCounterName(i)}})->Set(k[static_cast<size_t>(i)]);
+  }
+}
+
+// The agent call graph at exit: a log line with its JSON, and a table on the console when
+// spans go there.
+void ReportAgentGraph(const correlator::AgentGraph& graph, const Config& config) {
+  const std::vector<correlator::AgentGraph::Edge> edges = graph.Edges();
+  if (edges.empty()) return;
+  log::Info("agent call graph", {{"edges", static_cast<uint64_t>(edges.size())}, {"graph", graph.Json()}});
+  const bool console = std::any_of(config.outputs.begin(), config.outputs.end(),
+                                   [](const Output& o) { return o.name == "console"; });
+  if (!console) return;
+  const std::string text = graph.Text();
+  size_t off = 0;
+  while (off < text.size()) {
+    const ssize_t n = ::write(STDOUT_FILENO, text.data() + off, text.size() - off);
+    if (n <= 0) break;
+    off += static_cast<size_t>(n);
   }
 }
 
@@ -235,6 +254,7 @@ int Run(const Config& config) {
   pipeline.Finish();
   if (!exports.Flush(std::chrono::seconds(10))) log::Warn("not every span was exported before the deadline");
   exports.Shutdown();
+  ReportAgentGraph(pipeline.agent_graph(), config);
   LogStopped(metrics, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   return exit_code;
 }

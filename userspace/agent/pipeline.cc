@@ -10,9 +10,11 @@ Pipeline::Pipeline(PipelineOptions options, metrics::Registry* m, exporters::Exp
       processes_(options_.processes),
       genai_(options_.genai, m),
       agents_(options_.agents, m),
+      graph_(m),
       stitcher_(options_.stitcher, m,
                 [this](model::Span&& span) {
                   spans_->Add();
+                  graph_.OnSpan(span, agents_.AgentOf(span));
                   exports_->Submit(std::move(span));
                 }),
       tracker_(

@@ -13,6 +13,7 @@
 
 #include "common/metrics.h"
 #include "conntrack/conn_tracker.h"
+#include "correlator/agent_graph.h"
 #include "correlator/agent_spans.h"
 #include "correlator/genai_span.h"
 #include "correlator/http_span.h"
@@ -54,6 +55,8 @@ class Pipeline : public events::EventSink {
   // Ends every connection so requests in flight come out as spans, and exports every
   // trace held.
   void Finish();
+  // The agent call graph so far (correlator/agent_graph.h).
+  const correlator::AgentGraph& agent_graph() const { return graph_; }
 
  private:
   void OnRequest(const conntrack::ConnInfo& conn, protocols::http1::RequestStart&& request);
@@ -65,6 +68,7 @@ class Pipeline : public events::EventSink {
   process::ProcessTable processes_;
   correlator::GenAiSpans genai_;
   correlator::AgentSpans agents_;
+  correlator::AgentGraph graph_;
   correlator::Stitcher stitcher_;
   conntrack::ConnTracker tracker_;
   metrics::Counter* ev_open_;

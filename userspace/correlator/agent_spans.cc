@@ -65,19 +65,42 @@ void AgentSpans::OnExit(uint32_t pid) {
   card_by_pid_.erase(pid);
 }
 
+const AgentRule* AgentSpans::RuleFor(const model::Resource* resource) const {
+  if (!resource) return nullptr;
+  const std::string* exe = StringAttr(resource->attributes, "process.executable.path");
+  const std::string* cmd = StringAttr(resource->attributes, "process.command_line");
+  for (const AgentRule& r : options_.rules) {
+    if ((exe && exe->find(r.match) != std::string::npos) || (cmd && cmd->find(r.match) != std::string::npos)) {
+      return &r;
+    }
+  }
+  return nullptr;
+}
+
 std::string AgentSpans::AgentName(uint32_t pid, const model::Resource* resource) const {
   if (auto it = card_by_pid_.find(pid); it != card_by_pid_.end()) return it->second;
+  if (const AgentRule* r = RuleFor(resource)) return r->name;
   if (resource) {
-    const std::string* exe = StringAttr(resource->attributes, "process.executable.path");
-    const std::string* cmd = StringAttr(resource->attributes, "process.command_line");
-    for (const AgentRule& r : options_.rules) {
-      if ((exe && exe->find(r.match) != std::string::npos) || (cmd && cmd->find(r.match) != std::string::npos)) {
-        return r.name;
-      }
-    }
     if (const std::string* service = StringAttr(resource->attributes, "service.name")) return *service;
   }
   return "pid " + std::to_string(pid);
+}
+
+bool AgentSpans::IsAgent(uint32_t pid, const model::Resource* resource) const {
+  return agents_.count(pid) > 0 || RuleFor(resource) != nullptr;
+}
+
+std::string AgentSpans::AgentOf(const model::Span& span) const {
+  const model::Resource* resource = span.resource.get();
+  if (!resource) return "";
+  int64_t pid = -1;
+  for (const auto& a : resource->attributes) {
+    if (a.key == "process.pid") {
+      if (const int64_t* p = std::get_if<int64_t>(&a.value)) pid = *p;
+    }
+  }
+  if (pid < 0 || !IsAgent(static_cast<uint32_t>(pid), resource)) return "";
+  return AgentName(static_cast<uint32_t>(pid), resource);
 }
 
 void AgentSpans::NoteAgentCard(const Record& record, const HttpConnContext& conn, const model::Span& span) {
@@ -163,7 +186,7 @@ bool AgentSpans::ApplyRpc(const Record& record, const HttpConnContext& conn, mod
 bool AgentSpans::Apply(const Record& record, const HttpConnContext& conn, model::Span* span) {
   NoteAgentCard(record, conn, *span);
   if (ApplyRpc(record, conn, span)) return true;
-  if (!conn.is_server || !agents_.count(conn.pid)) return false;
+  if (!conn.is_server || !IsAgent(conn.pid, span->resource.get())) return false;
   // An agent's incoming task.
   agent_calls_->Add();
   const std::string agent = AgentName(conn.pid, span->resource.get());

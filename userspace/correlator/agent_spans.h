@@ -63,13 +63,19 @@ class AgentSpans {
   // span (see above); notes agent cards. Returns whether it changed the span.
   bool Apply(const protocols::http1::Record& record, const HttpConnContext& conn, model::Span* span);
 
-  // The agent name of a process (rules, then service.name), for the call graph.
+  // The agent name of a process (its served agent card, rules, then service.name).
   std::string AgentName(uint32_t pid, const model::Resource* resource) const;
-  bool IsAgent(uint32_t pid) const { return agents_.count(pid) > 0; }
+  // A process is an agent when it made an LLM call or an agent rule names it.
+  bool IsAgent(uint32_t pid, const model::Resource* resource) const;
+  // The agent whose process made `span` (its resource's process.pid), or "" when that
+  // process is not an agent.
+  std::string AgentOf(const model::Span& span) const;
 
  private:
   bool ApplyRpc(const protocols::http1::Record& record, const HttpConnContext& conn, model::Span* span);
   void NoteAgentCard(const protocols::http1::Record& record, const HttpConnContext& conn, const model::Span& span);
+  // The first rule that names the process, or nullptr.
+  const AgentRule* RuleFor(const model::Resource* resource) const;
 
   AgentOptions options_;
   metrics::Counter* tool_calls_;

@@ -21,10 +21,12 @@
 // | model "rate-limited-model" (any endpoint)  | 429 with the provider's error body, retry-after 0 |
 // | chat model "…-big", not streaming          | the same answer with a 40 KB completion text      |
 // | anything else                              | 404 JSON                                          |
+// JSON answers are br- or gzip-compressed when the request accepts it (the SDKs do).
 'use strict';
 
 const https = require('https');
 const fs = require('fs');
+const zlib = require('zlib');
 
 const MAX_BODY = 1 << 20;
 const LIFETIME_MS = 10 * 60 * 1000;
@@ -49,14 +51,27 @@ if (!Number.isInteger(port) || port < 0 || !certFile || !keyFile) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+// JSON bodies are compressed as the real APIs do when the client accepts it: br first (the
+// SDKs ask for "br, gzip, deflate"), else gzip; python's urllib asks for identity.
 function sendJson(res, status, body, headers = {}) {
-  const text = JSON.stringify(body);
+  const text = Buffer.from(JSON.stringify(body));
+  const accept = String(res.req.headers['accept-encoding'] || '');
+  let encoded = text;
+  let coding = null;
+  if (/\bbr\b/.test(accept)) {
+    coding = 'br';
+    encoded = zlib.brotliCompressSync(text);
+  } else if (/\bgzip\b/.test(accept)) {
+    coding = 'gzip';
+    encoded = zlib.gzipSync(text);
+  }
   res.writeHead(status, {
     'content-type': 'application/json',
-    'content-length': Buffer.byteLength(text),
+    'content-length': encoded.length,
+    ...(coding ? {'content-encoding': coding} : {}),
     ...headers,
   });
-  res.end(text);
+  res.end(encoded);
 }
 
 // Each SSE event goes out as its own write (its own TLS record), as a real server streams.

@@ -4,6 +4,9 @@
 #include "correlator/genai_span.h"
 
 #include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <cstring>
 
 #include <map>
 #include <string>
@@ -232,6 +235,27 @@ TEST_F(GenAiSpanTest, CompressedResponseIsCountedAndTheRequestStillRead) {
   EXPECT_EQ(Str(a.span, "gen_ai.request.model"), "gpt-4o");
   EXPECT_EQ(a.span.Find("gen_ai.usage.input_tokens"), nullptr);
   EXPECT_EQ(metrics_.Sum("kspan_genai_bodies_unread_total"), 1u);
+}
+
+TEST_F(GenAiSpanTest, GzippedResponseIsDecoded) {
+  // kChatResponse, gzipped (what `gzip -c` writes), built here with zlib.
+  std::string gz(compressBound(strlen(kChatResponse)) + 64, '\0');
+  z_stream z{};
+  ASSERT_EQ(deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(kChatResponse));
+  z.avail_in = static_cast<uInt>(strlen(kChatResponse));
+  z.next_out = reinterpret_cast<Bytef*>(gz.data());
+  z.avail_out = static_cast<uInt>(gz.size());
+  ASSERT_EQ(deflate(&z, Z_FINISH), Z_STREAM_END);
+  gz.resize(z.total_out);
+  deflateEnd(&z);
+  Record r = LlmRecord("/v1/chat/completions", kChatRequest, 200, gz);
+  r.response.headers.push_back({"Content-Encoding", "gzip"});
+  const Applied a = Apply(&spans_, r);
+  ASSERT_TRUE(a.gen_ai);
+  EXPECT_EQ(Str(a.span, "gen_ai.response.id"), "chatcmpl-1");
+  EXPECT_EQ(Int(a.span, "gen_ai.usage.output_tokens"), 9);
+  EXPECT_EQ(metrics_.Sum("kspan_genai_bodies_unread_total"), 0u);
 }
 
 TEST(GenAiSpanContent, OptInAddsRedactedMessagesAsAnEvent) {

@@ -201,6 +201,7 @@ int Run(const Config& config) {
   popts.tracker.http.wide_body_request = &correlator::GenAiSpans::MayBeLlmCall;
   popts.tracker.http.max_wide_body_prefix = config.genai_max_body_bytes;
   popts.genai.capture_content = config.genai_capture_content;
+  popts.genai.max_decoded_bytes = config.genai_max_body_bytes;
   for (const auto& [name, match] : config.agent_rules) popts.agents.rules.push_back({name, match});
   popts.stitcher.window_ns = uint64_t{config.trace_window_ms} * 1'000'000;
   popts.stitcher.max_held_bytes = size_t{config.trace_max_held_mib} << 20;

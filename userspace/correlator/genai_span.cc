@@ -8,6 +8,7 @@
 
 #include "common/json.h"
 #include "common/redact.h"
+#include "genai/content_encoding.h"
 #include "genai/llm.h"
 
 namespace kspan::correlator {
@@ -47,11 +48,20 @@ void SetIf(model::Span* span, std::string_view key, const std::optional<T>& v) {
   if (v) Set(span, key, model::AttributeValue(*v));
 }
 
-// The response as one reading: the kept prefix, and for a stream that outgrew it, what its
-// kept tail says about the end (usage, finish reasons, completion, a late error).
-genai::ResponseInfo ReadResponse(genai::Api api, const Message& resp, bool want_content) {
+// The response as one reading: the kept prefix (decoded when compressed), and for a stream
+// that outgrew it, what its kept tail says about the end (usage, finish reasons,
+// completion, a late error). A compressed body's tail is the middle of a compressed stream:
+// unreadable. Returns nullopt when the body's coding cannot be decoded.
+std::optional<genai::ResponseInfo> ReadResponse(genai::Api api, const Message& resp, bool want_content,
+                                                size_t max_decoded) {
   const std::string_view type = resp.Header("content-type");
+  const std::string_view encoding = resp.Header("content-encoding");
   const bool cut = resp.body_truncated || resp.body_tail.size() > 0;
+  if (!encoding.empty() && encoding != "identity") {
+    const genai::Decoded body = genai::DecodeContentEncoding(encoding, resp.body_prefix, max_decoded);
+    if (!body.ok) return std::nullopt;
+    return genai::ParseResponse(api, resp.status_code, type, body.body, cut || body.truncated, want_content);
+  }
   genai::ResponseInfo info = genai::ParseResponse(api, resp.status_code, type, resp.body_prefix, cut, want_content);
   if (resp.body_tail.empty() || !info.streamed) return info;
   const genai::ResponseInfo end =
@@ -167,12 +177,15 @@ bool GenAiSpans::Apply(const Record& record, const HttpConnContext& conn, model:
   const bool content = options_.capture_content;
   const genai::RequestInfo req = genai::ParseRequest(*api, rq.body_prefix, rq.body_truncated, content);
   const Message& rs = record.response;
-  // Compressed bodies are not decoded: what they would have said is counted as unread.
-  const std::string_view encoding = rs.Header("content-encoding");
-  const bool encoded = !record.response_missing && !encoding.empty() && encoding != "identity";
+  // A body in a coding kspan cannot decode (zstd, say) is counted as unread.
   genai::ResponseInfo resp;
-  if (!record.response_missing && !encoded) resp = ReadResponse(*api, rs, content);
-  if (encoded) unreadable_encoded_->Add();
+  if (!record.response_missing) {
+    if (auto r = ReadResponse(*api, rs, content, options_.max_decoded_bytes)) {
+      resp = std::move(*r);
+    } else {
+      unreadable_encoded_->Add();
+    }
+  }
   // "/api/chat" and the like are also ordinary application routes: a call names a model.
   if (req.model.empty() && resp.model.empty()) return false;
   calls_->Add();

@@ -47,6 +47,8 @@ namespace kspan::correlator {
 struct GenAiOptions {
   // Opt-in: prompt and completion content as a span event (redacted). Off by default.
   bool capture_content = false;
+  // A compressed response body (gzip, deflate, br) is decoded up to this many bytes.
+  size_t max_decoded_bytes = 1 << 20;
 };
 
 class GenAiSpans {

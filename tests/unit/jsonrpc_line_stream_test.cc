@@ -1,0 +1,72 @@
+#include "protocols/jsonrpc/line_stream.h"
+
+#include <gtest/gtest.h>
+
+namespace kspan::protocols::jsonrpc {
+namespace {
+
+std::vector<Call> Drain(LineStream* s, LineStats* stats) {
+  std::vector<Call> out;
+  s->Drain(&out, stats);
+  return out;
+}
+
+// One syscall that moved exactly `bytes`.
+void Add(LineStream* s, bool egress, std::string_view bytes, uint64_t ns, uint32_t tid, uint32_t turn) {
+  s->Add(egress, bytes, bytes.size(), ns, tid, turn);
+}
+
+TEST(JsonRpcLineStream, PairsCallsBothWaysByIdAcrossSplitsAndBatches) {
+  LineStream ls;
+  LineStream* s = &ls;
+  LineStats stats;
+  // An outgoing call split over two writes, and a notification (no call).
+  Add(s, true, R"({"jsonrpc":"2.0","id":3,"method":"tools/c)", 100, 1, 7);
+  Add(s, true, "all\",\"params\":{\"name\":\"lookup\"}}\n{\"jsonrpc\":\"2.0\",\"method\":\"notifications/x\"}\n", 110, 1, 7);
+  // An incoming call from the server, answered.
+  Add(s, false, R"({"jsonrpc":"2.0","id":"s1","method":"roots/list"})" "\n", 150, 2, 8);
+  Add(s, true, R"({"jsonrpc":"2.0","id":"s1","result":{"roots":[]}})" "\n", 160, 2, 8);
+  // Two answers in one read; the first answers nothing we saw.
+  Add(s, false, "{\"result\":{},\"jsonrpc\":\"2.0\",\"id\":99}\n{\"result\":{\"content\":[]},\"jsonrpc\":\"2.0\",\"id\":3}\n", 200, 3, 9);
+  const auto calls = Drain(s, &stats);
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_FALSE(calls[0].outgoing);
+  EXPECT_EQ(calls[0].request, R"({"jsonrpc":"2.0","id":"s1","method":"roots/list"})");
+  EXPECT_TRUE(calls[1].outgoing);
+  EXPECT_EQ(calls[1].request, R"({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"lookup"}})");
+  EXPECT_EQ(calls[1].response, R"({"result":{"content":[]},"jsonrpc":"2.0","id":3})");
+  EXPECT_EQ(calls[1].request_timing.start_ns, 100u);
+  EXPECT_EQ(calls[1].request_timing.end_ns, 110u);
+  EXPECT_EQ(calls[1].request_timing.turn, 7u);
+  EXPECT_EQ(calls[1].response_timing.end_ns, 200u);
+  EXPECT_EQ(stats.responses_unmatched, 1u);
+}
+
+TEST(JsonRpcLineStream, LongResponseFindsItsIdInTheTail) {
+  LineStream s;
+  LineStats stats;
+  s.Add(true, R"({"jsonrpc":"2.0","id":12,"method":"tools/call"})" "\n", 47, 1, 1, 1);
+  const std::string big = R"({"result":{"content":[{"type":"text","text":")" + std::string(100000, 'x') +
+                          R"("}]},"jsonrpc":"2.0","id":12})" + "\n";
+  s.Add(false, big, big.size(), 2, 1, 1);
+  const auto calls = Drain(&s, &stats);
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_LE(calls[0].response.size(), kMaxLineBytes);
+}
+
+TEST(JsonRpcLineStream, HoleDropsItsLineAndCloseGivesUpTheRest) {
+  LineStream s;
+  LineStats stats;
+  s.Add(true, R"({"jsonrpc":"2.0","id":1,"meth)", 100, 1, 1, 1);  // the rest was not captured
+  s.Add(true, "ignored tail of that line\n{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}\n", 65, 2, 1, 1);
+  s.Close();
+  const auto calls = Drain(&s, &stats);
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_TRUE(calls[0].response_missing);
+  EXPECT_EQ(calls[0].request, R"({"jsonrpc":"2.0","id":2,"method":"ping"})");
+  EXPECT_EQ(stats.lines_dropped, 1u);
+  EXPECT_EQ(stats.calls_given_up, 1u);
+}
+
+}  // namespace
+}  // namespace kspan::protocols::jsonrpc

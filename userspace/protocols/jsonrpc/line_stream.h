@@ -1,0 +1,84 @@
+// JSON-RPC 2.0 over a local byte stream, one message per line (MCP's stdio transport:
+// newline-delimited JSON on the pipes or socketpairs between an agent and the tool server
+// it spawned). Pairs each request with its response by id, in either direction: the
+// process that writes a request is the caller of that call.
+//
+//   egress  {"jsonrpc":"2.0","id":3,"method":"tools/call",…}\n      ─┐ outgoing call 3
+//   ingress {"result":{…},"jsonrpc":"2.0","id":3}\n                  ─┘ (start: the write,
+//                                                                      end: the read)
+//   ingress {"jsonrpc":"2.0","id":9,"method":"roots/list"}\n        ─┐ incoming call 9
+//   egress  {"jsonrpc":"2.0","id":9,"result":{…}}\n                  ─┘
+//
+// Notifications (no id) make no call. A line longer than kMaxLineBytes keeps its first
+// kMaxLineBytes and last kTailBytes (a response's id may come after a long result); bytes
+// kspan did not capture drop the line they fall in, and parsing resumes after the next
+// newline. Bounded: kMaxPendingCalls requests wait for their responses; past it the oldest
+// is given up (counted).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kspan::protocols::jsonrpc {
+
+inline constexpr size_t kMaxLineBytes = 64 * 1024;
+inline constexpr size_t kTailBytes = 512;
+inline constexpr size_t kMaxPendingCalls = 1024;
+
+// Where a line was moved: the syscall that brought its first byte and the one that brought
+// its last.
+struct LineTiming {
+  uint64_t start_ns = 0, end_ns = 0;
+  uint32_t tid = 0, turn = 0, end_tid = 0, end_turn = 0;
+};
+
+struct Call {
+  bool outgoing = false;        // this process wrote the request
+  std::string request;          // the request line (bounded as above)
+  std::string response;         // the response line; empty when none came
+  bool response_missing = false;
+  LineTiming request_timing, response_timing;
+};
+
+struct LineStats {
+  uint64_t lines_dropped = 0;      // cut by a hole
+  uint64_t calls_given_up = 0;     // pending past the bound, or never answered at close
+  uint64_t responses_unmatched = 0;
+};
+
+class LineStream {
+ public:
+  // One syscall: `captured` of its `total_len` bytes (the rest is a hole), at `ns`.
+  void Add(bool egress, std::string_view captured, uint64_t total_len, uint64_t ns, uint32_t tid, uint32_t turn);
+  // The stream closed: calls still waiting come out with response_missing.
+  void Close();
+  // Calls completed since the last Drain, in completion order, and the counts.
+  void Drain(std::vector<Call>* out, LineStats* stats);
+
+ private:
+  struct Direction {
+    std::string line;      // the line being assembled (its head)
+    std::string tail;      // its last kTailBytes once it outgrew kMaxLineBytes
+    bool long_line = false;
+    bool skipping = false;  // a hole cut the current line: drop until the next newline
+    LineTiming timing;
+  };
+  struct Pending {
+    std::string id;
+    bool outgoing = false;
+    std::string request;
+    LineTiming timing;
+  };
+
+  void OnLine(bool egress, std::string line, const LineTiming& timing);
+
+  Direction dirs_[2];  // [egress]
+  std::deque<Pending> pending_;
+  std::vector<Call> done_;
+  LineStats stats_;
+};
+
+}  // namespace kspan::protocols::jsonrpc

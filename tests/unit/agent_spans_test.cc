@@ -194,6 +194,33 @@ TEST(AgentSpansRules, RulesNameAgentsByCommandLine) {
   EXPECT_EQ(s.name, "invoke_agent orchestrator");
 }
 
+TEST_F(AgentSpansTest, StdioCallsBecomeSpansBothWays) {
+  protocols::jsonrpc::Call out;
+  out.outgoing = true;
+  out.request = R"({"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"fail_tool","arguments":{}}})";
+  out.response = R"({"jsonrpc":"2.0","id":4,"error":{"code":-32603,"message":"backend unavailable"}})";
+  out.request_timing.start_ns = kT0;
+  out.response_timing.end_ns = kT0 + 5'000'000;
+  const model::Span c = agents_.BuildLocalCall(out, 10, "unix", Resource("node", "node orchestrator.js"));
+  EXPECT_EQ(c.kind, model::SpanKind::kClient);
+  EXPECT_EQ(c.name, "execute_tool fail_tool");
+  EXPECT_EQ(c.start_time_unix_nano, kT0);
+  EXPECT_EQ(c.end_time_unix_nano, kT0 + 5'000'000);
+  EXPECT_EQ(c.status_code, model::StatusCode::kError);
+  EXPECT_EQ(Str(c, "error.type"), "-32603");
+  EXPECT_EQ(Str(c, "network.transport"), "unix");
+  EXPECT_TRUE(c.trace_id.IsValid());
+
+  protocols::jsonrpc::Call in = out;
+  in.outgoing = false;
+  in.response_missing = true;
+  in.response.clear();
+  const model::Span s = agents_.BuildLocalCall(in, 11, "pipe", nullptr);
+  EXPECT_EQ(s.kind, model::SpanKind::kServer);
+  EXPECT_EQ(s.status_code, model::StatusCode::kError);
+  EXPECT_EQ(Str(s, "error.type"), "response_missing");
+}
+
 TEST(JsonRpcTest, RequestsAndBatches) {
   auto r = genai::ParseRpcRequest(R"([{"jsonrpc":"2.0","id":"x","method":"prompts/get","params":{"name":"greet"}},{}])");
   ASSERT_TRUE(r);

@@ -120,12 +120,17 @@ void AgentSpans::NoteAgentCard(const Record& record, const HttpConnContext& conn
 bool AgentSpans::ApplyRpc(const Record& record, const HttpConnContext& conn, model::Span* span) {
   const Message& rq = record.request;
   if (rq.method != "POST") return false;
-  const std::optional<genai::RpcRequest> call = genai::ParseRpcRequest(rq.body_prefix);
+  return ApplyRpcCall(rq.body_prefix, record.response.Header("content-type"), record.response.body_prefix,
+                      record.response_missing, conn, rq.Header("mcp-session-id"), span);
+}
+
+bool AgentSpans::ApplyRpcCall(std::string_view request_body, std::string_view response_type,
+                              std::string_view response_body, bool response_missing, const HttpConnContext& conn,
+                              std::string_view session, model::Span* span) {
+  const std::optional<genai::RpcRequest> call = genai::ParseRpcRequest(request_body);
   if (!call) return false;
-  const genai::RpcResponse resp = record.response_missing
-                                      ? genai::RpcResponse{}
-                                      : genai::ParseRpcResponse(record.response.Header("content-type"),
-                                                                record.response.body_prefix, call->id);
+  const genai::RpcResponse resp =
+      response_missing ? genai::RpcResponse{} : genai::ParseRpcResponse(response_type, response_body, call->id);
   if (!call->id.empty()) Set(span, "jsonrpc.request.id", call->id);
   bool failed = false;
   std::string error_type;
@@ -137,7 +142,6 @@ bool AgentSpans::ApplyRpc(const Record& record, const HttpConnContext& conn, mod
 
   if (call->protocol == genai::RpcProtocol::kMcp) {
     Set(span, "mcp.method.name", call->method);
-    const std::string_view session = rq.Header("mcp-session-id");
     if (!session.empty()) Set(span, "mcp.session.id", std::string(session));
     if (call->method == "tools/call") {
       tool_calls_->Add();
@@ -181,6 +185,28 @@ bool AgentSpans::ApplyRpc(const Record& record, const HttpConnContext& conn, mod
     Set(span, "error.type", error_type);
   }
   return true;
+}
+
+model::Span AgentSpans::BuildLocalCall(const protocols::jsonrpc::Call& call, uint32_t pid, std::string_view transport,
+                                       std::shared_ptr<const model::Resource> resource) {
+  model::Span span;
+  span.trace_id = model::TraceId::Random();
+  span.span_id = model::SpanId::Random();
+  span.kind = call.outgoing ? model::SpanKind::kClient : model::SpanKind::kServer;
+  span.start_time_unix_nano = call.request_timing.start_ns;
+  span.end_time_unix_nano = call.response_missing ? call.request_timing.end_ns : call.response_timing.end_ns;
+  span.resource = std::move(resource);
+  span.name = "jsonrpc";
+  span.attributes.push_back({"network.transport", std::string(transport)});
+  HttpConnContext conn;
+  conn.is_server = !call.outgoing;
+  conn.pid = pid;
+  ApplyRpcCall(call.request, "application/json", call.response, call.response_missing, conn, "", &span);
+  if (call.response_missing) {
+    span.status_code = model::StatusCode::kError;
+    Set(&span, "error.type", std::string("response_missing"));
+  }
+  return span;
 }
 
 bool AgentSpans::Apply(const Record& record, const HttpConnContext& conn, model::Span* span) {

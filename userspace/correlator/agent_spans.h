@@ -28,7 +28,9 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -37,6 +39,7 @@
 #include "correlator/http_span.h"
 #include "model/span.h"
 #include "protocols/http1/types.h"
+#include "protocols/jsonrpc/line_stream.h"
 
 namespace kspan::correlator {
 
@@ -63,6 +66,13 @@ class AgentSpans {
   // span (see above); notes agent cards. Returns whether it changed the span.
   bool Apply(const protocols::http1::Record& record, const HttpConnContext& conn, model::Span* span);
 
+  // The span of a JSON-RPC call on a local stream (MCP stdio; protocols/jsonrpc): CLIENT
+  // when `pid` sent the request, SERVER otherwise, named and attributed as above, with
+  // network.transport `transport` ("pipe", "unix"); ERROR when no response came. Fresh
+  // random ids: the stitcher places it.
+  model::Span BuildLocalCall(const protocols::jsonrpc::Call& call, uint32_t pid, std::string_view transport,
+                             std::shared_ptr<const model::Resource> resource);
+
   // The agent name of a process (its served agent card, rules, then service.name).
   std::string AgentName(uint32_t pid, const model::Resource* resource) const;
   // A process is an agent when it made an LLM call or an agent rule names it.
@@ -73,6 +83,8 @@ class AgentSpans {
 
  private:
   bool ApplyRpc(const protocols::http1::Record& record, const HttpConnContext& conn, model::Span* span);
+  bool ApplyRpcCall(std::string_view request_body, std::string_view response_type, std::string_view response_body,
+                    bool response_missing, const HttpConnContext& conn, std::string_view session, model::Span* span);
   void NoteAgentCard(const protocols::http1::Record& record, const HttpConnContext& conn, const model::Span& span);
   // The first rule that names the process, or nullptr.
   const AgentRule* RuleFor(const model::Resource* resource) const;

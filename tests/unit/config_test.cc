@@ -451,6 +451,18 @@ TEST(Config, GenAiSettingsFromFlagEnvAndFile) {
   EXPECT_NE(b.status().message().find("capture_prompts"), std::string::npos) << b.status().message();
 }
 
+TEST(Config, AgentRulesFlagsBeforeTheFile) {
+  TempFile file("agents:\n  planner: planner.py\n  coder: aider\n");
+  auto c = Parse({"--config", file.path(), "--agent", "boss=planner", "--agent=x=y=z"});
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  const std::vector<std::pair<std::string, std::string>> expected = {
+      {"boss", "planner"}, {"x", "y=z"}, {"planner", "planner.py"}, {"coder", "aider"}};
+  EXPECT_EQ(c->agent_rules, expected);
+  auto bad = Parse({"--agent", "nomatch"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("NAME=MATCH"), std::string::npos) << bad.status().message();
+}
+
 // --- Bad values: one InvalidArgument naming the value and what is expected.
 
 struct BadCase {

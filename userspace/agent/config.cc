@@ -1136,6 +1136,7 @@ Result<Config> ParseCommandLine(int argc, char** argv, const Environment& env) {
   bool pids_from_flags = false;
   KeyValues headers;
   bool headers_from_flags = false;
+  std::vector<std::pair<std::string, std::string>> flag_agent_rules;
   for (const auto& [flag, value] : flags) {
     if (flag == "--output") {
       outputs.push_back(value);
@@ -1188,7 +1189,7 @@ Result<Config> ParseCommandLine(int argc, char** argv, const Environment& env) {
     } else if (flag == "--agent") {
       const size_t eq = value.find('=');
       RETURN_IF_ERROR(AddAgentRule(flag, value.substr(0, eq), eq == std::string::npos ? "" : value.substr(eq + 1),
-                                   &c.agent_rules));
+                                   &flag_agent_rules));
     } else if (flag == "--genai-capture-content") {
       c.genai_capture_content = true;
     } else if (flag == "--genai-capture-bytes") {
@@ -1203,6 +1204,8 @@ Result<Config> ParseCommandLine(int argc, char** argv, const Environment& env) {
     }
   }
   if (!outputs.empty()) RETURN_IF_ERROR(ParseOutputs("--output", outputs, &flag_layer.outputs));
+  // The first rule that matches wins: the flags' before the file's.
+  c.agent_rules.insert(c.agent_rules.begin(), flag_agent_rules.begin(), flag_agent_rules.end());
   if (headers_from_flags) flag_layer.otlp_headers = Setting<KeyValues>{std::move(headers), "--otlp-headers"};
 
   RETURN_IF_ERROR(Resolve(flag_layer, env_layer, file_layer, &c));

@@ -312,9 +312,11 @@ Result<std::vector<ConnKey>> BpfEventSource::DropConnEntries(uint32_t tgid, unsi
     in_batch = out_batch;
     first = false;
   }
-  for (const kspan_fd_key& k : doomed) {
-    // ENOENT: the process closed it, or the LRU evicted it, meanwhile; either is fine.
-    bpf_map__delete_elem(skel_->maps.ks_conns, &k, sizeof(k), 0);
+  // One syscall for all of them. The kernel stops at the first key that is gone (the
+  // process closed it, or the LRU evicted it, meanwhile: fine); go on one by one after it.
+  uint32_t done = static_cast<uint32_t>(doomed.size());
+  if (!doomed.empty() && bpf_map_delete_batch(fd, doomed.data(), &done, nullptr) != 0) {
+    for (size_t i = done; i < doomed.size(); ++i) bpf_map__delete_elem(skel_->maps.ks_conns, &doomed[i], sizeof(doomed[i]), 0);
   }
   return dropped;
 }

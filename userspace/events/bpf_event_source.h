@@ -89,8 +89,8 @@ class BpfEventSource {
   // (ConnOpenEvent::kind). Other processes never pay for this: their non-TCP fds stay in
   // the kernel's negative cache. An fd the process used before it was marked sits in
   // that cache too, so MarkAgent removes the process's negative entries (it walks the
-  // kernel's fd map, up to 65536 entries: about a millisecond a thousand entries, so call
-  // it when a process is found to be an agent, not per event); the next syscall on each
+  // kernel's fd map: ~0.25 us an entry here, 2 ms for 9000, ~17 ms were all 65536 used;
+  // so call it once, when a process is found to be an agent); the next syscall on each
   // such fd tracks it, mid-stream, its positions counting from there. Marking again
   // replaces the flags (fds already tracked stay tracked). The mark goes by itself when
   // the process exits. Fails when 4096 processes are marked (ResourceExhausted) or the

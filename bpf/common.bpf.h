@@ -305,8 +305,8 @@ static __always_inline void ks_emit_open(struct sock *sk, __u32 tgid, __s32 fd, 
 
 /* Emits a connection-open event for an agent's Unix socket, pipe or stdio (conn_kind:
  * enum kspan_conn_kind): no ports, no addresses; family AF_UNIX for a Unix socket. */
-static __always_inline void ks_emit_open_local(__u32 tgid, __s32 fd, __u64 gen, __u8 role, __u8 flags, __u8 syscall,
-                                               __u8 conn_kind) {
+static __always_inline void ks_emit_open_local(__u32 tgid, __s32 fd, __u64 gen, __u8 role, __u8 flags,
+                                               __u8 syscall, __u8 conn_kind) {
   struct kspan_conn_event *e = bpf_ringbuf_reserve(&ks_events, sizeof(*e), 0);
   if (!e) {
     ks_count(KSPAN_CNT_RB_FULL_CONN);
@@ -389,9 +389,10 @@ static __always_inline struct ks_conn *ks_track(__u32 tgid, __s32 fd, struct fil
     /* Only here, at the first sight of a non-TCP fd, does a process pay the lookup. */
     __u8 *agent = bpf_map_lookup_elem(&ks_agent_tgids, &tgid);
     if (agent) conn_kind = ks_local_kind(f, fd, *agent);
-    if (conn_kind != KSPAN_CONN_KIND_TCP) {
-      c.kind = conn_kind == KSPAN_CONN_KIND_STDOUT || conn_kind == KSPAN_CONN_KIND_STDERR ? KS_FD_STDIO : KS_FD_LOCAL;
-    }
+    if (conn_kind == KSPAN_CONN_KIND_STDOUT || conn_kind == KSPAN_CONN_KIND_STDERR)
+      c.kind = KS_FD_STDIO;
+    else if (conn_kind != KSPAN_CONN_KIND_TCP)
+      c.kind = KS_FD_LOCAL;
   }
   if (c.kind != KS_FD_OTHER) {
     c.role = role;

@@ -74,15 +74,18 @@ struct ks_conn {
 };
 
 /* User space walks ks_conns (BpfEventSource::MarkAgent) with kspan/bpf/maps.h's view. */
-#define KS_SAME_FIELD(a, b, f) \
-  (__builtin_offsetof(struct a, f) == __builtin_offsetof(struct b, f) && sizeof(((struct a *)0)->f) == sizeof(((struct b *)0)->f))
-_Static_assert(sizeof(struct ks_fd_key) == sizeof(struct kspan_fd_key) && KS_SAME_FIELD(ks_fd_key, kspan_fd_key, tgid) &&
-                   KS_SAME_FIELD(ks_fd_key, kspan_fd_key, fd),
+#define KS_SAME_FIELD(a, b, f)                                            \
+  (__builtin_offsetof(struct a, f) == __builtin_offsetof(struct b, f) && \
+   sizeof(((struct a *)0)->f) == sizeof(((struct b *)0)->f))
+_Static_assert(sizeof(struct ks_fd_key) == sizeof(struct kspan_fd_key) &&
+                   KS_SAME_FIELD(ks_fd_key, kspan_fd_key, tgid) && KS_SAME_FIELD(ks_fd_key, kspan_fd_key, fd),
                "ks_fd_key must match kspan_fd_key");
-_Static_assert(sizeof(struct ks_conn) == sizeof(struct kspan_conn_state) && KS_SAME_FIELD(ks_conn, kspan_conn_state, file) &&
+_Static_assert(sizeof(struct ks_conn) == sizeof(struct kspan_conn_state) &&
+                   KS_SAME_FIELD(ks_conn, kspan_conn_state, file) &&
                    KS_SAME_FIELD(ks_conn, kspan_conn_state, generation) &&
                    KS_SAME_FIELD(ks_conn, kspan_conn_state, pos_out) &&
-                   KS_SAME_FIELD(ks_conn, kspan_conn_state, pos_in) && KS_SAME_FIELD(ks_conn, kspan_conn_state, kind) &&
+                   KS_SAME_FIELD(ks_conn, kspan_conn_state, pos_in) &&
+                   KS_SAME_FIELD(ks_conn, kspan_conn_state, kind) &&
                    KS_SAME_FIELD(ks_conn, kspan_conn_state, role),
                "ks_conn must match kspan_conn_state");
 

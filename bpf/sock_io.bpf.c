@@ -163,7 +163,9 @@ static __always_inline int ks_data_exit(long ret, __u8 direction) {
   struct ks_conn *c = ks_tracked_fd(tgid, st.fd, st.syscall);
   if (!c) return 0;
   if (c->kind == KS_FD_STDIO && direction != KSPAN_DIR_EGRESS) return 0; /* stdout/stderr: writes only */
-  if (c->kind == KS_FD_TCP && ks_tls_process(tgid) && ks_tls_note_syscall(id, st.fd, direction)) ks_mark_tls(c);
+  /* TLS is followed over TCP only. */
+  if (c->kind == KS_FD_TCP && ks_tls_process(tgid) && ks_tls_note_syscall(id, st.fd, direction))
+    ks_mark_tls(c);
   if (c->tls) {
     ks_count(KSPAN_CNT_TLS_CIPHERTEXT);
     return 0;

@@ -31,11 +31,11 @@ using events::ConnKey;
 using events::ConnKind;
 using events::Direction;
 
-const std::string kReq1 = R"({"jsonrpc":"2.0","id":1,"method":"tools/list"})" "\n";
-const std::string kReq2 =
-    R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"lookup","arguments":{"query":"q"}}})" "\n";
-const std::string kResp1 = R"({"jsonrpc":"2.0","id":1,"result":{"tools":[]}})" "\n";
-const std::string kResp2 = R"({"jsonrpc":"2.0","id":2,"result":{"content":[]}})" "\n";
+const std::string kReq1 = std::string(R"({"jsonrpc":"2.0","id":1,"method":"tools/list"})") + "\n";
+const std::string kReq2 = std::string(R"({"jsonrpc":"2.0","id":2,"method":"tools/call",)") +
+                          R"("params":{"name":"lookup","arguments":{"query":"q"}}})" + "\n";
+const std::string kResp1 = std::string(R"({"jsonrpc":"2.0","id":1,"result":{"tools":[]}})") + "\n";
+const std::string kResp2 = std::string(R"({"jsonrpc":"2.0","id":2,"result":{"content":[]}})") + "\n";
 
 struct Captured : events::EventSink {
   struct Data {
@@ -109,7 +109,8 @@ class AgentCaptureTest : public ::testing::Test {
   void SetUp() override { ASSERT_NO_FATAL_FAILURE(Open({static_cast<uint32_t>(getpid())})); }
 
   // Polls until `done` holds or 5 s pass (a deadline, not a number of polls).
-  bool PollUntil(const std::function<bool()>& done, std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+  bool PollUntil(const std::function<bool()>& done,
+                 std::chrono::milliseconds limit = std::chrono::seconds(5)) {
     const auto deadline = testing::Clock::now() + limit;
     while (testing::Clock::now() < deadline) {
       auto r = source_->Poll(&cap_, std::chrono::milliseconds(20));
@@ -120,7 +121,9 @@ class AgentCaptureTest : public ::testing::Test {
   }
 
   // Polls for `ms`, to show that nothing comes.
-  void PollFor(std::chrono::milliseconds ms) { PollUntil([] { return false; }, ms); }
+  void PollFor(std::chrono::milliseconds ms) {
+    PollUntil([] { return false; }, ms);
+  }
 
   const events::ConnOpenEvent* OpenFor(uint32_t pid, int fd) const {
     const events::ConnOpenEvent* last = nullptr;
@@ -317,7 +320,8 @@ TEST_F(AgentCaptureTest, FlagsChooseLocalOrStdio) {
   // drops that, so the next write is captured.
   ASSERT_TRUE(source_->MarkAgent(getpid(), KSPAN_AGENT_F_LOCAL).ok());
   ASSERT_EQ(write(p[1], kReq2.data(), kReq2.size()), static_cast<ssize_t>(kReq2.size()));
-  ASSERT_TRUE(PollUntil([&] { return OpenFor(p[1]) != nullptr && !DataFor(OpenFor(p[1])->key, Direction::kEgress).empty(); }));
+  ASSERT_TRUE(PollUntil(
+      [&] { return OpenFor(p[1]) != nullptr && !DataFor(OpenFor(p[1])->key, Direction::kEgress).empty(); }));
   EXPECT_EQ(Stream(OpenFor(p[1])->key, Direction::kEgress), kReq2);
   EXPECT_EQ(OpenFor(p[0]), nullptr) << "the read end has not been used since";
   EXPECT_FALSE(source_->MarkAgent(getpid(), 0).ok());
@@ -433,18 +437,20 @@ class RuntimeAgentTest : public AgentCaptureTest {
     const events::ConnOpenEvent* to_server = nullptr;
     const events::ConnOpenEvent* from_server = nullptr;
     const events::ConnOpenEvent* log = nullptr;
-    ASSERT_TRUE(PollUntil([&] {
-      for (const auto& o : cap_.opens) {
-        if (o.key.pid != pid) continue;
-        const std::string out = Stream(o.key, Direction::kEgress, false);
-        const std::string in = Stream(o.key, Direction::kIngress, false);
-        if (out.rfind(R"({"jsonrpc":"2.0","id":1,"method":"tools/list"})", 0) == 0) to_server = &o;
-        if (in.rfind(R"({"jsonrpc":"2.0","id":1,"result")", 0) == 0) from_server = &o;
-        if (out.find("agent: got id=2\n") != std::string::npos) log = &o;
-      }
-      return to_server && from_server && log;
-    }, std::chrono::seconds(10))) << "to server " << !!to_server << ", from server " << !!from_server << ", log "
-                                  << !!log;
+    ASSERT_TRUE(PollUntil(
+        [&] {
+          for (const auto& o : cap_.opens) {
+            if (o.key.pid != pid) continue;
+            const std::string out = Stream(o.key, Direction::kEgress, false);
+            const std::string in = Stream(o.key, Direction::kIngress, false);
+            if (out.rfind(R"({"jsonrpc":"2.0","id":1,"method":"tools/list"})", 0) == 0) to_server = &o;
+            if (in.rfind(R"({"jsonrpc":"2.0","id":1,"result")", 0) == 0) from_server = &o;
+            if (out.find("agent: got id=2\n") != std::string::npos) log = &o;
+          }
+          return to_server && from_server && log;
+        },
+        std::chrono::seconds(10)))
+        << "to server " << !!to_server << ", from server " << !!from_server << ", log " << !!log;
     EXPECT_EQ(to_server->kind, want);
     EXPECT_EQ(from_server->kind, want);
     const std::string out = Stream(to_server->key, Direction::kEgress);
@@ -465,7 +471,8 @@ TEST_F(RuntimeAgentTest, NodeAgentWithStdioChildOverSocketpairs) {
 }
 
 TEST_F(RuntimeAgentTest, PythonAgentWithStdioChildOverPipes) {
-  RunAgent({"/usr/bin/python3", std::string(KSPAN_SOURCE_DIR) + "/tests/apps/stdio_agent.py"}, ConnKind::kPipe);
+  RunAgent({"/usr/bin/python3", std::string(KSPAN_SOURCE_DIR) + "/tests/apps/stdio_agent.py"},
+           ConnKind::kPipe);
 }
 
 }  // namespace

@@ -297,8 +297,8 @@ Result<std::vector<ConnKey>> BpfEventSource::DropConnEntries(uint32_t tgid, unsi
   bool first = true;
   for (;;) {
     uint32_t count = kBatch;
-    const int err = bpf_map_lookup_batch(fd, first ? nullptr : &in_batch, &out_batch, keys.data(), values.data(),
-                                         &count, nullptr);
+    const int err = bpf_map_lookup_batch(fd, first ? nullptr : &in_batch, &out_batch, keys.data(),
+                                         values.data(), &count, nullptr);
     const int saved = errno;
     for (uint32_t i = 0; i < count && i < kBatch; ++i) {
       if (keys[i].tgid != tgid || values[i].kind >= 32 || !(kinds & (1u << values[i].kind))) continue;
@@ -316,7 +316,8 @@ Result<std::vector<ConnKey>> BpfEventSource::DropConnEntries(uint32_t tgid, unsi
   // process closed it, or the LRU evicted it, meanwhile: fine); go on one by one after it.
   uint32_t done = static_cast<uint32_t>(doomed.size());
   if (!doomed.empty() && bpf_map_delete_batch(fd, doomed.data(), &done, nullptr) != 0) {
-    for (size_t i = done; i < doomed.size(); ++i) bpf_map__delete_elem(skel_->maps.ks_conns, &doomed[i], sizeof(doomed[i]), 0);
+    for (size_t i = done; i < doomed.size(); ++i)
+      bpf_map__delete_elem(skel_->maps.ks_conns, &doomed[i], sizeof(doomed[i]), 0);
   }
   return dropped;
 }
@@ -324,12 +325,14 @@ Result<std::vector<ConnKey>> BpfEventSource::DropConnEntries(uint32_t tgid, unsi
 Status BpfEventSource::MarkAgent(uint32_t tgid, uint8_t flags) {
   constexpr uint8_t kKnown = KSPAN_AGENT_F_LOCAL | KSPAN_AGENT_F_STDIO;
   if (flags == 0 || (flags & ~kKnown) != 0) {
-    return InvalidArgument("agent flags " + std::to_string(flags) + " must be a non-empty set of KSPAN_AGENT_F_*");
+    return InvalidArgument("agent flags " + std::to_string(flags) +
+                           " must be a non-empty set of KSPAN_AGENT_F_*");
   }
   std::lock_guard<std::mutex> lock(agent_mu_);
   // First the mark, then the negative entries: in the other order a syscall in between
   // could cache an fd as not tracked again.
-  if (bpf_map__update_elem(skel_->maps.ks_agent_tgids, &tgid, sizeof(tgid), &flags, sizeof(flags), BPF_ANY) != 0) {
+  if (bpf_map__update_elem(skel_->maps.ks_agent_tgids, &tgid, sizeof(tgid), &flags, sizeof(flags), BPF_ANY) !=
+      0) {
     const int err = errno;
     if (err == E2BIG || err == ENOMEM) {
       return ResourceExhausted("cannot mark process " + std::to_string(tgid) +

@@ -121,7 +121,6 @@ enum kspan_conn_kind {
   KSPAN_CONN_KIND_STDERR = 4,
 };
 
-
 /* Indexes of the per-CPU counter array ks_counters. */
 enum kspan_counter {
   KSPAN_CNT_RB_FULL_DATA = 0,  /* data event lost: ring buffer full */
@@ -181,7 +180,7 @@ struct kspan_conn_event {
   __u8 syscall;      /* enum kspan_syscall that revealed it */
   __u8 kind;         /* enum kspan_conn_kind */
   __u8 _pad[6];
-  __u8 local_addr[16];  /* network order; IPv4 in the first 4 bytes; zero unless TCP */
+  __u8 local_addr[16]; /* network order; IPv4 in the first 4 bytes; zero unless TCP */
   __u8 remote_addr[16];
 };
 

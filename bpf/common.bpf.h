@@ -1,6 +1,19 @@
 /* Kernel-side helpers shared by the programs: filtering, counters, ring-buffer flags,
  * and the socket walk (fd -> struct file -> struct socket -> struct sock) that works
- * in a syscall tracepoint without kprobes. */
+ * in a syscall tracepoint without kprobes.
+ *
+ * What an fd becomes on first sight (ks_track), cached in ks_conns per (tgid, file):
+ *
+ *   file                              any watched process   an agent (ks_agent_tgids)
+ *   TCP socket (INET/INET6)           TCP                   TCP
+ *   AF_UNIX SOCK_STREAM socket        OTHER                 LOCAL (kind UNIX)   [F_LOCAL]
+ *   pipe or FIFO                      OTHER                 LOCAL (kind PIPE)   [F_LOCAL]
+ *   anything else as fd 1 / fd 2      OTHER                 STDIO (STDOUT/ERR)  [F_STDIO]
+ *   anything else                     OTHER                 OTHER
+ *
+ * OTHER entries make the fd's later syscalls bail at entry (ks_fd_known_other), so a
+ * process that is not an agent pays for the agent check once per fd, at its first
+ * sight, and never after. */
 #ifndef KSPAN_COMMON_BPF_H
 #define KSPAN_COMMON_BPF_H
 
@@ -12,10 +25,12 @@
 
 #define KS_AF_INET 2
 #define KS_AF_INET6 10
+#define KS_AF_UNIX 1
 #define KS_SOCK_STREAM 1
 #define KS_IPPROTO_TCP 6
 #define KS_S_IFMT 00170000
 #define KS_S_IFSOCK 0140000
+#define KS_S_IFIFO 0010000
 #define KS_EINPROGRESS 115
 
 static __always_inline void ks_count(__u32 idx) {
@@ -270,6 +285,7 @@ static __always_inline void ks_emit_open(struct sock *sk, __u32 tgid, __s32 fd, 
   e->role = role;
   e->flags = flags;
   e->syscall = syscall;
+  e->kind = KSPAN_CONN_KIND_TCP;
   __builtin_memset(e->_pad, 0, sizeof(e->_pad));
   __builtin_memset(e->local_addr, 0, sizeof(e->local_addr));
   __builtin_memset(e->remote_addr, 0, sizeof(e->remote_addr));
@@ -283,6 +299,33 @@ static __always_inline void ks_emit_open(struct sock *sk, __u32 tgid, __s32 fd, 
     BPF_CORE_READ_INTO((struct in6_addr *)e->local_addr, sk, __sk_common.skc_v6_rcv_saddr);
     BPF_CORE_READ_INTO((struct in6_addr *)e->remote_addr, sk, __sk_common.skc_v6_daddr);
   }
+  bpf_ringbuf_submit(e, ks_rb_flags());
+  ks_count(KSPAN_CNT_EVENTS);
+}
+
+/* Emits a connection-open event for an agent's Unix socket, pipe or stdio (conn_kind:
+ * enum kspan_conn_kind): no ports, no addresses; family AF_UNIX for a Unix socket. */
+static __always_inline void ks_emit_open_local(__u32 tgid, __s32 fd, __u64 gen, __u8 role, __u8 flags,
+                                               __u8 syscall, __u8 conn_kind) {
+  struct kspan_conn_event *e = bpf_ringbuf_reserve(&ks_events, sizeof(*e), 0);
+  if (!e) {
+    ks_count(KSPAN_CNT_RB_FULL_CONN);
+    return;
+  }
+  ks_fill_header(&e->hdr, KSPAN_EV_CONN_OPEN, bpf_get_current_pid_tgid());
+  e->conn.tgid = tgid;
+  e->conn.fd = fd;
+  e->conn.generation = gen;
+  e->family = conn_kind == KSPAN_CONN_KIND_UNIX ? KS_AF_UNIX : 0;
+  e->local_port = 0;
+  e->remote_port = 0;
+  e->role = role;
+  e->flags = flags;
+  e->syscall = syscall;
+  e->kind = conn_kind;
+  __builtin_memset(e->_pad, 0, sizeof(e->_pad));
+  __builtin_memset(e->local_addr, 0, sizeof(e->local_addr));
+  __builtin_memset(e->remote_addr, 0, sizeof(e->remote_addr));
   bpf_ringbuf_submit(e, ks_rb_flags());
   ks_count(KSPAN_CNT_EVENTS);
 }
@@ -303,21 +346,55 @@ static __always_inline void ks_emit_close(__u32 tgid, __s32 fd, const struct ks_
   ks_count(KSPAN_CNT_EVENTS);
 }
 
+/* What an agent's non-TCP file f at fd is, by the agent's flags (enum
+ * kspan_agent_flags): a kspan_conn_kind other than TCP, or KSPAN_CONN_KIND_TCP (0) when
+ * it is not tracked. Runs once per file, at its first sight. */
+static __always_inline __u8 ks_local_kind(struct file *f, __s32 fd, __u8 agent_flags) {
+  if (agent_flags & KSPAN_AGENT_F_LOCAL) {
+    umode_t mode = BPF_CORE_READ(f, f_inode, i_mode) & KS_S_IFMT;
+    if (mode == KS_S_IFIFO) return KSPAN_CONN_KIND_PIPE;
+    if (mode == KS_S_IFSOCK) {
+      struct socket *sock = BPF_CORE_READ(f, private_data);
+      if (sock && BPF_CORE_READ(sock, type) == KS_SOCK_STREAM) {
+        struct sock *sk = BPF_CORE_READ(sock, sk);
+        if (sk && BPF_CORE_READ(sk, __sk_common.skc_family) == KS_AF_UNIX) return KSPAN_CONN_KIND_UNIX;
+      }
+    }
+  }
+  if (agent_flags & KSPAN_AGENT_F_STDIO) {
+    if (fd == 1) return KSPAN_CONN_KIND_STDOUT;
+    if (fd == 2) return KSPAN_CONN_KIND_STDERR;
+  }
+  return KSPAN_CONN_KIND_TCP;
+}
+
 /* Starts tracking (tgid, fd) as a new connection with `role`. Returns the map entry for
- * a TCP socket, NULL otherwise (a negative entry is remembered so the walk is not
- * repeated for this file). A stale TCP entry (fd reused without a close kspan saw) is
- * closed first so user space never merges two connections. */
+ * a TCP socket, or for an agent's Unix socket, pipe or stdio (see the table at the top),
+ * NULL otherwise (a negative entry is remembered so the walk is not repeated for this
+ * file). A stale tracked entry (fd reused without a close kspan saw) is closed first so
+ * user space never merges two connections. */
 static __always_inline struct ks_conn *ks_track(__u32 tgid, __s32 fd, struct file *f, __u8 role,
                                                 __u8 flags, __u8 syscall) {
   struct ks_fd_key key = {.tgid = tgid, .fd = fd};
   struct ks_conn *old = bpf_map_lookup_elem(&ks_conns, &key);
-  if (old && old->kind == KS_FD_TCP) ks_emit_close(tgid, fd, old);
+  if (old && old->kind != KS_FD_OTHER) ks_emit_close(tgid, fd, old);
 
   struct ks_conn c = {};
   c.file = (__u64)f;
+  __u8 conn_kind = KSPAN_CONN_KIND_TCP;
   struct sock *sk = ks_tcp_sock(f);
   if (sk) {
     c.kind = KS_FD_TCP;
+  } else if (f) {
+    /* Only here, at the first sight of a non-TCP fd, does a process pay the lookup. */
+    __u8 *agent = bpf_map_lookup_elem(&ks_agent_tgids, &tgid);
+    if (agent) conn_kind = ks_local_kind(f, fd, *agent);
+    if (conn_kind == KSPAN_CONN_KIND_STDOUT || conn_kind == KSPAN_CONN_KIND_STDERR)
+      c.kind = KS_FD_STDIO;
+    else if (conn_kind != KSPAN_CONN_KIND_TCP)
+      c.kind = KS_FD_LOCAL;
+  }
+  if (c.kind != KS_FD_OTHER) {
     c.role = role;
     c.generation = ks_next_generation();
   }
@@ -325,23 +402,33 @@ static __always_inline struct ks_conn *ks_track(__u32 tgid, __s32 fd, struct fil
     ks_count(KSPAN_CNT_CONN_FULL);
     return NULL;
   }
-  if (!sk) return NULL;
-  ks_emit_open(sk, tgid, fd, c.generation, role, flags, syscall);
+  if (c.kind == KS_FD_OTHER) return NULL;
+  if (sk)
+    ks_emit_open(sk, tgid, fd, c.generation, role, flags, syscall);
+  else
+    ks_emit_open_local(tgid, fd, c.generation, role, flags, syscall, conn_kind);
   return bpf_map_lookup_elem(&ks_conns, &key);
 }
 
-/* The tracked TCP connection behind (tgid, fd), starting to track it mid-stream when
- * kspan has not seen it before; NULL when fd is not a TCP socket. */
-static __always_inline struct ks_conn *ks_conn_for_fd(__u32 tgid, __s32 fd, __u8 syscall) {
+/* The tracked connection of any kind behind (tgid, fd), starting to track it mid-stream
+ * when kspan has not seen this file there before; NULL when it is not tracked. */
+static __always_inline struct ks_conn *ks_tracked_fd(__u32 tgid, __s32 fd, __u8 syscall) {
   struct file *f = ks_fd_file(fd);
   if (!f) return NULL;
   struct ks_fd_key key = {.tgid = tgid, .fd = fd};
   struct ks_conn *c = bpf_map_lookup_elem(&ks_conns, &key);
-  if (c && c->file == (__u64)f) return c->kind == KS_FD_TCP ? c : NULL;
+  if (c && c->file == (__u64)f) return c->kind != KS_FD_OTHER ? c : NULL;
   return ks_track(tgid, fd, f, KSPAN_ROLE_UNKNOWN, KSPAN_CONN_F_MIDSTREAM, syscall);
 }
 
-/* True when (tgid, fd) is known not to be a TCP socket; lets entry probes bail early. */
+/* The tracked TCP connection behind (tgid, fd), as ks_tracked_fd; NULL when fd is not a
+ * TCP socket. What the TLS helpers use: TLS is only followed over TCP. */
+static __always_inline struct ks_conn *ks_conn_for_fd(__u32 tgid, __s32 fd, __u8 syscall) {
+  struct ks_conn *c = ks_tracked_fd(tgid, fd, syscall);
+  return c && c->kind == KS_FD_TCP ? c : NULL;
+}
+
+/* True when (tgid, fd) is known not to be tracked; lets entry probes bail early. */
 static __always_inline int ks_fd_known_other(__u32 tgid, __s32 fd) {
   struct ks_fd_key key = {.tgid = tgid, .fd = fd};
   struct ks_conn *c = bpf_map_lookup_elem(&ks_conns, &key);

@@ -12,6 +12,7 @@
  *               just under what one scratch slot needs)
  *   ks_pids     1024 x (4 + 4 + ~56)                                ~= 64 KiB
  *   ks_turns    32768 x (4 key + 4 value + ~64 LRU/htab overhead)   ~= 2.3 MiB
+ *   ks_agent_tgids 4096 x (4 + 8 (a __u8 rounded up) + ~56)         ~= 0.3 MiB
  *   TLS (tls.bpf.c):
  *   ks_ssl_calls   16384 x (8 + 40 + ~56)                           ~= 1.7 MiB
  *   ks_ssl_fds     65536 x (16 + 4 + ~64)                           ~= 5.3 MiB
@@ -26,11 +27,13 @@
 #include <bpf/bpf_helpers.h>
 
 #include "kspan/bpf/events.h"
+#include "kspan/bpf/maps.h"
 
 #define KSPAN_CONNS_MAX 65536  /* sockets and negative (non-socket) fd entries */
 #define KSPAN_STASH_MAX 16384  /* threads inside a traced syscall at once */
 #define KSPAN_PIDS_MAX 1024    /* --pid filter entries */
 #define KSPAN_TURNS_MAX 32768  /* threads whose event-loop turn is counted */
+#define KSPAN_AGENTS_MAX 4096  /* processes whose local IPC and stdio are captured */
 #define KSPAN_MAX_IOV 8        /* iovecs copied from one readv/writev/sendmsg/recvmsg */
 #define KSPAN_SSL_CALLS_MAX 16384  /* threads inside SSL_read/SSL_write at once */
 #define KSPAN_SSL_FDS_MAX 65536    /* TLS objects whose socket is known */
@@ -42,10 +45,12 @@
 #define KSPAN_EXTERN extern
 #endif
 
-/* What kspan knows about one (tgid, fd). */
+/* What kspan knows about one (tgid, fd) (kspan/bpf/maps.h: user space reads these). */
 enum ks_fd_kind {
-  KS_FD_OTHER = 0, /* not a TCP socket: remembered so the walk happens once */
-  KS_FD_TCP = 1,
+  KS_FD_OTHER = KSPAN_FD_OTHER, /* not tracked: remembered so the walk happens once */
+  KS_FD_TCP = KSPAN_FD_TCP,
+  KS_FD_LOCAL = KSPAN_FD_LOCAL, /* an agent's Unix stream socket, pipe or FIFO */
+  KS_FD_STDIO = KSPAN_FD_STDIO, /* an agent's fd 1/2 that is neither: egress only */
 };
 
 struct ks_fd_key {
@@ -67,6 +72,22 @@ struct ks_conn {
   __u8 _pad[4];
   __u64 _reserved;
 };
+
+/* User space walks ks_conns (BpfEventSource::MarkAgent) with kspan/bpf/maps.h's view. */
+#define KS_SAME_FIELD(a, b, f)                                            \
+  (__builtin_offsetof(struct a, f) == __builtin_offsetof(struct b, f) && \
+   sizeof(((struct a *)0)->f) == sizeof(((struct b *)0)->f))
+_Static_assert(sizeof(struct ks_fd_key) == sizeof(struct kspan_fd_key) &&
+                   KS_SAME_FIELD(ks_fd_key, kspan_fd_key, tgid) && KS_SAME_FIELD(ks_fd_key, kspan_fd_key, fd),
+               "ks_fd_key must match kspan_fd_key");
+_Static_assert(sizeof(struct ks_conn) == sizeof(struct kspan_conn_state) &&
+                   KS_SAME_FIELD(ks_conn, kspan_conn_state, file) &&
+                   KS_SAME_FIELD(ks_conn, kspan_conn_state, generation) &&
+                   KS_SAME_FIELD(ks_conn, kspan_conn_state, pos_out) &&
+                   KS_SAME_FIELD(ks_conn, kspan_conn_state, pos_in) &&
+                   KS_SAME_FIELD(ks_conn, kspan_conn_state, kind) &&
+                   KS_SAME_FIELD(ks_conn, kspan_conn_state, role),
+               "ks_conn must match kspan_conn_state");
 
 /* Arguments of a syscall in flight, stashed by pid_tgid at entry. */
 struct ks_stash {
@@ -147,6 +168,18 @@ KSPAN_EXTERN struct {
   __type(key, __u32);
   __type(value, __u8);
 } ks_pids SEC(".maps");
+
+/* Agents and MCP servers: tgid -> enum kspan_agent_flags. User space adds and removes
+ * them (BpfEventSource::MarkAgent/UnmarkAgent); a process's entry goes when it exits
+ * (process.bpf.c), so a reused pid is not an agent. A plain hash, not LRU: an agent must
+ * never be dropped silently; when it is full, MarkAgent fails and says so. Only these
+ * processes' Unix sockets, pipes and stdio are tracked (common.bpf.h ks_track). */
+KSPAN_EXTERN struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, KSPAN_AGENTS_MAX);
+  __type(key, __u32);
+  __type(value, __u8);
+} ks_agent_tgids SEC(".maps");
 
 /* Next connection generation; one shared slot, bumped atomically. */
 KSPAN_EXTERN struct {

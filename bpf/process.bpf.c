@@ -46,6 +46,8 @@ int ks_proc_exit(void *ctx) {
   __u64 id = bpf_get_current_pid_tgid();
   __u32 tgid = id >> 32;
   if ((__u32)id != tgid) return 0; /* one event per process: its main thread */
+  /* A pid that comes back is not the agent it was (a miss for every other process). */
+  bpf_map_delete_elem(&ks_agent_tgids, &tgid);
   if (!ks_wanted(tgid)) return 0;
   struct kspan_exit_event *e = bpf_ringbuf_reserve(&ks_events, sizeof(*e), 0);
   if (!e) {

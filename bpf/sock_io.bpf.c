@@ -1,12 +1,14 @@
-/* Socket I/O: syscall tracepoints that capture what TCP sockets send and receive.
+/* Socket I/O: syscall tracepoints that capture what TCP sockets send and receive, and,
+ * for agents and MCP servers (ks_agent_tgids), Unix stream sockets, pipes and stdout/
+ * stderr writes too (common.bpf.h ks_track).
  *
  * Entry programs stash the arguments by pid_tgid; exit programs resolve the socket
  * (common.bpf.h), advance the per-direction stream position and emit one
  * kspan_data_event with a bounded payload prefix:
  *
  *   sys_enter_X ──stash{fd,buf,count,enter_ns}──▶ sys_exit_X (ret > 0)
- *        │ skip: agent itself, filtered pid,             │ fd → file → socket → sock
- *        │ fd known not to be a TCP socket               │ pos = fetch_add(pos_dir, ret)
+ *        │ skip: kspan itself, filtered pid,             │ fd → file → socket → sock
+ *        │ fd known not to be tracked                    │ pos = fetch_add(pos_dir, ret)
  *                                                        ▼
  *                            ring buffer: header + min(ret, ks_capture_bytes) bytes
  *                            (ks_llm_capture_bytes on a connection marked llm: a client
@@ -158,9 +160,12 @@ static __always_inline int ks_data_exit(long ret, __u8 direction) {
   if (ret <= 0) return 0;
 
   __u32 tgid = id >> 32;
-  struct ks_conn *c = ks_conn_for_fd(tgid, st.fd, st.syscall);
+  struct ks_conn *c = ks_tracked_fd(tgid, st.fd, st.syscall);
   if (!c) return 0;
-  if (ks_tls_process(tgid) && ks_tls_note_syscall(id, st.fd, direction)) ks_mark_tls(c);
+  if (c->kind == KS_FD_STDIO && direction != KSPAN_DIR_EGRESS) return 0; /* stdout/stderr: writes only */
+  /* TLS is followed over TCP only. */
+  if (c->kind == KS_FD_TCP && ks_tls_process(tgid) && ks_tls_note_syscall(id, st.fd, direction))
+    ks_mark_tls(c);
   if (c->tls) {
     ks_count(KSPAN_CNT_TLS_CIPHERTEXT);
     return 0;
@@ -248,7 +253,7 @@ int ks_en_close(struct trace_event_raw_sys_enter *ctx) {
   struct ks_fd_key key = {.tgid = tgid, .fd = (__s32)ctx->args[0]};
   struct ks_conn *c = bpf_map_lookup_elem(&ks_conns, &key);
   if (!c) return 0;
-  if (c->kind == KS_FD_TCP) ks_emit_close(tgid, key.fd, c);
+  if (c->kind != KS_FD_OTHER) ks_emit_close(tgid, key.fd, c);
   bpf_map_delete_elem(&ks_conns, &key);
   return 0;
 }

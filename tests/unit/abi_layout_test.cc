@@ -5,6 +5,7 @@
 #include <cstddef>
 
 #include "kspan/bpf/events.h"
+#include "kspan/bpf/maps.h"
 
 namespace {
 
@@ -44,6 +45,7 @@ TEST(AbiLayout, ConnEvent) {
   EXPECT_EQ(offsetof(kspan_conn_event, role), 46u);
   EXPECT_EQ(offsetof(kspan_conn_event, flags), 47u);
   EXPECT_EQ(offsetof(kspan_conn_event, syscall), 48u);
+  EXPECT_EQ(offsetof(kspan_conn_event, kind), 49u);
   EXPECT_EQ(offsetof(kspan_conn_event, local_addr), 56u);
   EXPECT_EQ(offsetof(kspan_conn_event, remote_addr), 72u);
   EXPECT_EQ(sizeof(kspan_conn_event), 88u);
@@ -68,6 +70,35 @@ TEST(AbiLayout, CloseExecExit) {
   EXPECT_EQ(offsetof(kspan_tls_bind_event, position), 48u);
   EXPECT_EQ(offsetof(kspan_tls_bind_event, bytes), 56u);
   EXPECT_EQ(sizeof(kspan_tls_bind_event), 64u);
+}
+
+// Enum values are part of the ABI: renumbering one breaks old kernels or daemons.
+TEST(AbiLayout, ConnKindsAndAgentFlags) {
+  EXPECT_EQ(KSPAN_CONN_KIND_TCP, 0);  // what kernels before the field sent (padding)
+  EXPECT_EQ(KSPAN_CONN_KIND_UNIX, 1);
+  EXPECT_EQ(KSPAN_CONN_KIND_PIPE, 2);
+  EXPECT_EQ(KSPAN_CONN_KIND_STDOUT, 3);
+  EXPECT_EQ(KSPAN_CONN_KIND_STDERR, 4);
+  EXPECT_EQ(KSPAN_AGENT_F_LOCAL, 1);
+  EXPECT_EQ(KSPAN_AGENT_F_STDIO, 2);
+  EXPECT_EQ(KSPAN_FD_OTHER, 0);
+  EXPECT_EQ(KSPAN_FD_TCP, 1);
+  EXPECT_EQ(KSPAN_FD_LOCAL, 2);
+  EXPECT_EQ(KSPAN_FD_STDIO, 3);
+}
+
+// ks_conns as user space walks it (BpfEventSource::MarkAgent); bpf/maps.bpf.h asserts
+// that the kernel's struct ks_conn / ks_fd_key match these.
+TEST(AbiLayout, ConnMapKeyAndValue) {
+  EXPECT_EQ(sizeof(kspan_fd_key), 8u);
+  EXPECT_EQ(offsetof(kspan_fd_key, fd), 4u);
+  EXPECT_EQ(sizeof(kspan_conn_state), 48u);
+  EXPECT_EQ(offsetof(kspan_conn_state, generation), 8u);
+  EXPECT_EQ(offsetof(kspan_conn_state, pos_out), 16u);
+  EXPECT_EQ(offsetof(kspan_conn_state, pos_in), 24u);
+  EXPECT_EQ(offsetof(kspan_conn_state, kind), 32u);
+  EXPECT_EQ(offsetof(kspan_conn_state, role), 33u);
+  EXPECT_EQ(offsetof(kspan_conn_state, _reserved), 40u);
 }
 
 TEST(AbiLayout, CaptureSizeIsPowerOfTwo) {

@@ -114,9 +114,55 @@ TEST(Decode, ConnOpenIpv4AndMappedIpv6) {
   EXPECT_EQ(r.opens[0].tuple.remote.port, 40000);
   EXPECT_EQ(r.opens[0].role, Role::kServer);
   EXPECT_FALSE(r.opens[0].midstream);
+  EXPECT_EQ(r.opens[0].kind, ConnKind::kTcp);
   EXPECT_EQ(r.opens[1].tuple.local.address, "127.0.0.2");  // v4-mapped shown as v4
   EXPECT_EQ(r.opens[1].tuple.remote.address, "2001:db8::1");
   EXPECT_TRUE(r.opens[1].midstream);
+}
+
+TEST(Decode, ConnOpenKindsOtherThanTcpHaveNoAddresses) {
+  Recorder r;
+  const std::pair<uint8_t, uint16_t> kinds[] = {{KSPAN_CONN_KIND_UNIX, AF_UNIX},
+                                                {KSPAN_CONN_KIND_PIPE, AF_UNSPEC},
+                                                {KSPAN_CONN_KIND_STDOUT, AF_UNSPEC},
+                                                {KSPAN_CONN_KIND_STDERR, AF_UNSPEC}};
+  for (const auto& [kind, family] : kinds) {
+    kspan_conn_event e{};
+    e.hdr.type = KSPAN_EV_CONN_OPEN;
+    e.conn = {5, 1, 100u + kind};
+    e.family = family;
+    e.kind = kind;
+    e.flags = KSPAN_CONN_F_MIDSTREAM;
+    std::memset(e.local_addr, 0xab, sizeof(e.local_addr));  // ignored unless TCP
+    ASSERT_EQ(DecodeRecord(&e, sizeof(e), kClock, &r), DecodeResult::kOk) << int{kind};
+  }
+  ASSERT_EQ(r.opens.size(), 4u);
+  const ConnKind want[] = {ConnKind::kUnix, ConnKind::kPipe, ConnKind::kStdout, ConnKind::kStderr};
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(r.opens[i].kind, want[i]);
+    EXPECT_EQ(r.opens[i].tuple.family, i == 0 ? AF_UNIX : AF_UNSPEC);
+    EXPECT_EQ(r.opens[i].tuple.local, Endpoint{});
+    EXPECT_EQ(r.opens[i].tuple.remote, Endpoint{});
+    EXPECT_TRUE(r.opens[i].midstream);
+  }
+  EXPECT_EQ(ConnKindName(ConnKind::kPipe), "pipe");
+}
+
+TEST(Decode, ConnOpenKindAndFamilyMustAgree) {
+  Recorder r;
+  kspan_conn_event e{};
+  e.hdr.type = KSPAN_EV_CONN_OPEN;
+  e.family = AF_UNIX;  // a TCP connection (kind 0) must be INET/INET6
+  EXPECT_EQ(DecodeRecord(&e, sizeof(e), kClock, &r), DecodeResult::kBadLength);
+  e.kind = KSPAN_CONN_KIND_PIPE;  // a pipe has no family
+  EXPECT_EQ(DecodeRecord(&e, sizeof(e), kClock, &r), DecodeResult::kBadLength);
+  e.kind = KSPAN_CONN_KIND_UNIX;
+  e.family = AF_INET;
+  EXPECT_EQ(DecodeRecord(&e, sizeof(e), kClock, &r), DecodeResult::kBadLength);
+  e.kind = 9;  // unknown kind
+  e.family = AF_UNSPEC;
+  EXPECT_EQ(DecodeRecord(&e, sizeof(e), kClock, &r), DecodeResult::kBadLength);
+  EXPECT_TRUE(r.opens.empty());
 }
 
 TEST(Decode, ExecSplitsArgvAndBoundsStrings) {

@@ -284,6 +284,79 @@ void BpfEventSource::DetachUprobes(uint64_t handle) {
   for (bpf_link* l : links) bpf_link__destroy(l);
 }
 
+Result<std::vector<ConnKey>> BpfEventSource::DropConnEntries(uint32_t tgid, unsigned kinds) {
+  // Batched reads: one syscall per 1024 entries instead of two per entry. A hash map's
+  // batch is whole buckets, so one call may return fewer; the loop ends at ENOENT.
+  constexpr uint32_t kBatch = 1024;
+  const int fd = bpf_map__fd(skel_->maps.ks_conns);
+  std::vector<kspan_fd_key> keys(kBatch);
+  std::vector<kspan_conn_state> values(kBatch);
+  std::vector<kspan_fd_key> doomed;
+  std::vector<ConnKey> dropped;
+  uint64_t in_batch = 0, out_batch = 0;  // opaque bucket cursors (a u32 for a hash map)
+  bool first = true;
+  for (;;) {
+    uint32_t count = kBatch;
+    const int err = bpf_map_lookup_batch(fd, first ? nullptr : &in_batch, &out_batch, keys.data(),
+                                         values.data(), &count, nullptr);
+    const int saved = errno;
+    for (uint32_t i = 0; i < count && i < kBatch; ++i) {
+      if (keys[i].tgid != tgid || values[i].kind >= 32 || !(kinds & (1u << values[i].kind))) continue;
+      doomed.push_back(keys[i]);
+      dropped.push_back(ConnKey{keys[i].tgid, keys[i].fd, values[i].generation});
+    }
+    if (err != 0) {
+      if (saved == ENOENT) break;  // walked to the end
+      return Internal(std::string("reading the kernel's fd map failed: ") + std::strerror(saved));
+    }
+    in_batch = out_batch;
+    first = false;
+  }
+  // One syscall for all of them. The kernel stops at the first key that is gone (the
+  // process closed it, or the LRU evicted it, meanwhile: fine); go on one by one after it.
+  uint32_t done = static_cast<uint32_t>(doomed.size());
+  if (!doomed.empty() && bpf_map_delete_batch(fd, doomed.data(), &done, nullptr) != 0) {
+    for (size_t i = done; i < doomed.size(); ++i)
+      bpf_map__delete_elem(skel_->maps.ks_conns, &doomed[i], sizeof(doomed[i]), 0);
+  }
+  return dropped;
+}
+
+Status BpfEventSource::MarkAgent(uint32_t tgid, uint8_t flags) {
+  constexpr uint8_t kKnown = KSPAN_AGENT_F_LOCAL | KSPAN_AGENT_F_STDIO;
+  if (flags == 0 || (flags & ~kKnown) != 0) {
+    return InvalidArgument("agent flags " + std::to_string(flags) +
+                           " must be a non-empty set of KSPAN_AGENT_F_*");
+  }
+  std::lock_guard<std::mutex> lock(agent_mu_);
+  // First the mark, then the negative entries: in the other order a syscall in between
+  // could cache an fd as not tracked again.
+  if (bpf_map__update_elem(skel_->maps.ks_agent_tgids, &tgid, sizeof(tgid), &flags, sizeof(flags), BPF_ANY) !=
+      0) {
+    const int err = errno;
+    if (err == E2BIG || err == ENOMEM) {
+      return ResourceExhausted("cannot mark process " + std::to_string(tgid) +
+                               " as an agent: the kernel map of agents is full (4096 processes)");
+    }
+    return Internal("marking process " + std::to_string(tgid) + " as an agent failed: " + std::strerror(err));
+  }
+  Result<std::vector<ConnKey>> dropped = DropConnEntries(tgid, 1u << KSPAN_FD_OTHER);
+  if (!dropped.ok()) return dropped.status();
+  log::Debug("agent marked", {{"pid", static_cast<uint64_t>(tgid)},
+                              {"flags", static_cast<uint64_t>(flags)},
+                              {"negative_entries_dropped", static_cast<uint64_t>(dropped->size())}});
+  return Status::Ok();
+}
+
+Result<std::vector<ConnKey>> BpfEventSource::UnmarkAgent(uint32_t tgid) {
+  std::lock_guard<std::mutex> lock(agent_mu_);
+  if (bpf_map__delete_elem(skel_->maps.ks_agent_tgids, &tgid, sizeof(tgid), 0) != 0) {
+    if (errno == ENOENT) return std::vector<ConnKey>{};
+    return Internal("unmarking agent process " + std::to_string(tgid) + " failed: " + std::strerror(errno));
+  }
+  return DropConnEntries(tgid, (1u << KSPAN_FD_LOCAL) | (1u << KSPAN_FD_STDIO));
+}
+
 BpfEventSource::~BpfEventSource() {
   if (ring_) ring_buffer__free(ring_);
   {

@@ -4,7 +4,9 @@
 //   → attach every program → poll the ring buffer → detach and free on destruction.
 //
 // Nothing else in kspan calls bpf_* or libbpf. Threading: Open() and the destructor on
-// any one thread; Poll() on one polling thread; ReadKernelCounters() from any thread.
+// any one thread; Poll() on one polling thread; ReadKernelCounters(), AttachUprobes(),
+// DetachUprobes(), MarkAgent() and UnmarkAgent() from any thread (including from an
+// EventSink callback inside Poll()).
 #pragma once
 
 #include <array>
@@ -21,6 +23,7 @@
 #include "events/decode.h"
 #include "events/event_sink.h"
 #include "kspan/bpf/events.h"
+#include "kspan/bpf/maps.h"
 
 struct ring_buffer;
 struct bpf_link;
@@ -80,6 +83,28 @@ class BpfEventSource {
   // Detaches a set attached by AttachUprobes (takes a while: RCU grace periods). Thread-safe.
   void DetachUprobes(uint64_t handle);
 
+  // Agents and MCP servers. For a process marked here kspan also tracks, besides its TCP
+  // sockets, its AF_UNIX stream sockets, pipes and FIFOs (KSPAN_AGENT_F_LOCAL) and its
+  // writes to fd 1 and 2 (KSPAN_AGENT_F_STDIO), as connections of their own kind
+  // (ConnOpenEvent::kind). Other processes never pay for this: their non-TCP fds stay in
+  // the kernel's negative cache. An fd the process used before it was marked sits in
+  // that cache too, so MarkAgent removes the process's negative entries (it walks the
+  // kernel's fd map: ~0.25 us an entry here, 2 ms for 9000, ~17 ms were all 65536 used;
+  // so call it once, when a process is found to be an agent); the next syscall on each
+  // such fd tracks it, mid-stream, its positions counting from there. Marking again
+  // replaces the flags (fds already tracked stay tracked). The mark goes by itself when
+  // the process exits. Fails when 4096 processes are marked (ResourceExhausted) or the
+  // flags are empty or unknown (InvalidArgument).
+  //
+  // Thread-safe, and calls serialise among themselves; a syscall that races with the
+  // call (the process touches a new fd at that very moment) may leave that one fd
+  // uncaptured until its file changes.
+  Status MarkAgent(uint32_t tgid, uint8_t flags = KSPAN_AGENT_F_LOCAL | KSPAN_AGENT_F_STDIO);
+  // Stops MarkAgent: the process's Unix sockets, pipes and stdio are no longer tracked.
+  // The kernel sends no close event for them, so their keys are returned for the caller
+  // to end. Unmarking a process that is not marked returns an empty list. Thread-safe.
+  Result<std::vector<ConnKey>> UnmarkAgent(uint32_t tgid);
+
   int attached_programs() const { return static_cast<int>(links_.size()); }
   const std::vector<MissingHook>& missing_hooks() const { return missing_; }
   const BootClock& clock() const { return clock_; }
@@ -96,6 +121,10 @@ class BpfEventSource {
   std::mutex uprobe_mu_;
   std::map<uint64_t, std::vector<::bpf_link*>> uprobes_;  // guarded by uprobe_mu_
   uint64_t next_uprobe_handle_ = 1;                       // guarded by uprobe_mu_
+  // Deletes tgid's ks_conns entries whose kind is in `kinds` (bit 1 << kspan_fd_kind);
+  // returns the keys and generations deleted.
+  Result<std::vector<ConnKey>> DropConnEntries(uint32_t tgid, unsigned kinds);
+  std::mutex agent_mu_;  // serialises MarkAgent/UnmarkAgent
   std::vector<MissingHook> missing_;
   BootClock clock_;
   EventSink* sink_ = nullptr;  // only during Poll

@@ -102,7 +102,21 @@ DecodeResult DecodeRecord(const void* data, size_t size, const BootClock& clock,
       if (size < sizeof(kspan_conn_event)) return DecodeResult::kTooShort;
       kspan_conn_event raw;
       std::memcpy(&raw, data, sizeof(raw));
-      if (raw.family != AF_INET && raw.family != AF_INET6) return DecodeResult::kBadLength;
+      // Each kind has its family (events.h, enum kspan_conn_kind); anything else is
+      // malformed, and so is an unknown kind.
+      int want_family = 0;
+      switch (raw.kind) {
+        case KSPAN_CONN_KIND_TCP:
+          if (raw.family != AF_INET && raw.family != AF_INET6) return DecodeResult::kBadLength;
+          want_family = raw.family;
+          break;
+        case KSPAN_CONN_KIND_UNIX: want_family = AF_UNIX; break;
+        case KSPAN_CONN_KIND_PIPE:
+        case KSPAN_CONN_KIND_STDOUT:
+        case KSPAN_CONN_KIND_STDERR: want_family = AF_UNSPEC; break;
+        default: return DecodeResult::kBadLength;
+      }
+      if (raw.family != want_family) return DecodeResult::kBadLength;
       ConnOpenEvent e;
       e.key = {raw.conn.tgid, raw.conn.fd, raw.conn.generation};
       e.tid = raw.hdr.tid;
@@ -110,9 +124,12 @@ DecodeResult DecodeRecord(const void* data, size_t size, const BootClock& clock,
       e.ts_ns = clock.ToUnixNs(raw.hdr.ts_ns);
       e.role = static_cast<Role>(raw.role <= 2 ? raw.role : 0);
       e.midstream = (raw.flags & KSPAN_CONN_F_MIDSTREAM) != 0;
+      e.kind = static_cast<ConnKind>(raw.kind);
       e.tuple.family = raw.family;
-      e.tuple.local = MakeEndpoint(raw.family, raw.local_addr, raw.local_port);
-      e.tuple.remote = MakeEndpoint(raw.family, raw.remote_addr, raw.remote_port);
+      if (e.kind == ConnKind::kTcp) {
+        e.tuple.local = MakeEndpoint(raw.family, raw.local_addr, raw.local_port);
+        e.tuple.remote = MakeEndpoint(raw.family, raw.remote_addr, raw.remote_port);
+      }
       sink->OnConnOpen(e);
       return DecodeResult::kOk;
     }

@@ -11,4 +11,15 @@ std::string_view RoleName(Role role) {
   return "unknown";
 }
 
+std::string_view ConnKindName(ConnKind kind) {
+  switch (kind) {
+    case ConnKind::kTcp: return "tcp";
+    case ConnKind::kUnix: return "unix";
+    case ConnKind::kPipe: return "pipe";
+    case ConnKind::kStdout: return "stdout";
+    case ConnKind::kStderr: return "stderr";
+  }
+  return "unknown";
+}
+
 }  // namespace kspan::events

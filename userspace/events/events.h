@@ -18,6 +18,19 @@ enum class Role : uint8_t { kUnknown = 0, kClient = 1, kServer = 2 };
 
 std::string_view RoleName(Role role);
 
+// What a connection is (include/kspan/bpf/events.h enum kspan_conn_kind). Every watched
+// process's TCP sockets are tracked; the other kinds only for processes marked as agents
+// or MCP servers (BpfEventSource::MarkAgent).
+enum class ConnKind : uint8_t {
+  kTcp = 0,
+  kUnix = 1,    // AF_UNIX stream socket: node's child_process stdio, local servers
+  kPipe = 2,    // pipe or FIFO: python's subprocess stdio
+  kStdout = 3,  // fd 1 that is none of the above (tty, file, ...): egress only
+  kStderr = 4,  // fd 2, likewise
+};
+
+std::string_view ConnKindName(ConnKind kind);  // "tcp", "unix", "pipe", "stdout", "stderr"
+
 // (pid, fd, generation): one connection as one process sees it.
 struct ConnKey {
   uint32_t pid = 0;
@@ -41,8 +54,11 @@ struct Endpoint {
   bool operator==(const Endpoint&) const = default;
 };
 
+// The addresses of a connection. Only TCP has any: for the other kinds family is AF_UNIX
+// (kUnix) or 0 (AF_UNSPEC) and both endpoints are empty ("" and port 0), so never pair
+// or key on the tuple of a connection that is not kTcp.
 struct SocketTuple {
-  int family = 0;  // AF_INET or AF_INET6
+  int family = 0;  // AF_INET or AF_INET6; AF_UNIX or 0 for other kinds
   Endpoint local;
   Endpoint remote;
 };
@@ -54,7 +70,8 @@ struct ConnOpenEvent {
   uint64_t ts_ns = 0;
   Role role = Role::kUnknown;
   bool midstream = false;  // first seen in a data syscall; open before kspan, or missed
-  SocketTuple tuple;
+  ConnKind kind = ConnKind::kTcp;
+  SocketTuple tuple;  // addresses only for kTcp
 };
 
 struct DataEvent {

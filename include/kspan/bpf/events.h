@@ -8,9 +8,9 @@
  * which struct follows:
  *
  *   type                  struct                    when
- *   KSPAN_EV_DATA         kspan_data_event          read/write/... moved bytes on a TCP socket
+ *   KSPAN_EV_DATA         kspan_data_event          read/write/... moved bytes on a connection
  *   KSPAN_EV_CONN_OPEN    kspan_conn_event          connect/accept, or first sight of a socket
- *   KSPAN_EV_CONN_CLOSE   kspan_close_event         close() of a tracked socket
+ *   KSPAN_EV_CONN_CLOSE   kspan_close_event         close() of a tracked connection
  *   KSPAN_EV_PROC_EXEC    kspan_exec_event          a process exec'd
  *   KSPAN_EV_PROC_EXIT    kspan_exit_event          a process (thread group) exited
  *   KSPAN_EV_TLS_BIND     kspan_tls_bind_event      a TLS object's socket became known
@@ -18,7 +18,12 @@
  * TLS: uprobes on the TLS library (bpf/tls.bpf.c) send the plaintext as ordinary data
  * events with KSPAN_DATA_F_TLS set and syscall KSPAN_SYS_SSL_READ/WRITE. Once a
  * connection is known to carry TLS, the kernel drops its ciphertext syscall events and
- * its stream positions count plaintext bytes from 0. */
+ * its stream positions count plaintext bytes from 0.
+ *
+ * Connections are TCP sockets of every watched process, and, of processes user space
+ * marked as agents or MCP servers (ks_agent_tgids, kspan/bpf/maps.h), also
+ * their AF_UNIX stream sockets, pipes and FIFOs, and their writes to fd 1 and 2:
+ * kspan_conn_event.kind says which. Data and close events are the same for every kind. */
 #ifndef KSPAN_BPF_EVENTS_H
 #define KSPAN_BPF_EVENTS_H
 
@@ -92,6 +97,30 @@ enum kspan_conn_flags {
   KSPAN_CONN_F_MIDSTREAM = 1, /* first seen in a data syscall, not at connect/accept */
 };
 
+/* kspan_conn_event.kind: what the connection is. The field was padding, always zeroed,
+ * before it existed, so a kernel side that predates it reports TCP, which is all it
+ * tracked; a daemon that predates it rejects the other kinds by their family. Only
+ * processes in ks_agent_tgids get kinds other than TCP.
+ *
+ *   kind      family    ports, addresses   directions   what
+ *   TCP       INET/6    set                both         a TCP socket
+ *   UNIX      AF_UNIX   0                  both         an AF_UNIX SOCK_STREAM socket
+ *                                                       (node's child_process stdio)
+ *   PIPE      0         0                  both         a pipe or FIFO (python's
+ *                                                       subprocess stdio)
+ *   STDOUT    0         0                  egress only  fd 1 when it is none of the above
+ *   STDERR    0         0                  egress only  fd 2, likewise (tty, file, ...)
+ *
+ * An agent's fd 0/1/2 that is a pipe or a Unix socket is PIPE or UNIX (conn.fd tells it
+ * is stdio). */
+enum kspan_conn_kind {
+  KSPAN_CONN_KIND_TCP = 0,
+  KSPAN_CONN_KIND_UNIX = 1,
+  KSPAN_CONN_KIND_PIPE = 2,
+  KSPAN_CONN_KIND_STDOUT = 3,
+  KSPAN_CONN_KIND_STDERR = 4,
+};
+
 /* Indexes of the per-CPU counter array ks_counters. */
 enum kspan_counter {
   KSPAN_CNT_RB_FULL_DATA = 0,  /* data event lost: ring buffer full */
@@ -143,14 +172,15 @@ struct kspan_data_event {
 struct kspan_conn_event {
   struct kspan_event_header hdr;
   struct kspan_conn_id conn;
-  __u16 family;      /* AF_INET or AF_INET6 */
-  __u16 local_port;  /* host byte order */
-  __u16 remote_port; /* host byte order */
+  __u16 family;      /* AF_INET or AF_INET6; AF_UNIX or 0 for other kinds (see kind) */
+  __u16 local_port;  /* host byte order; 0 unless TCP */
+  __u16 remote_port; /* host byte order; 0 unless TCP */
   __u8 role;         /* enum kspan_role */
   __u8 flags;        /* enum kspan_conn_flags */
   __u8 syscall;      /* enum kspan_syscall that revealed it */
-  __u8 _pad[7];
-  __u8 local_addr[16];  /* network order; IPv4 in the first 4 bytes */
+  __u8 kind;         /* enum kspan_conn_kind */
+  __u8 _pad[6];
+  __u8 local_addr[16]; /* network order; IPv4 in the first 4 bytes; zero unless TCP */
   __u8 remote_addr[16];
 };
 

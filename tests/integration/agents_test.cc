@@ -6,14 +6,14 @@
 //   invoke_agent orchestrator (SERVER)
 //     ├─ chat gpt-4o (CLIENT, 17/9)
 //     ├─ chat gpt-4o (CLIENT, streamed, 21/5)
+//     ├─ execute_tool lookup (CLIENT, MCP over stdio to the orchestrator's child)
 //     ├─ execute_tool weather (CLIENT) ─ execute_tool weather (SERVER, the MCP server)
 //     └─ invoke_agent sub-agent (CLIENT) ─ invoke_agent sub-agent (SERVER)
 //                                             └─ chat gpt-4o-mini (CLIENT, 17/9)
 //
 // At exit the agent call graph has exactly the edges these tasks make, with their counts.
-//
-// Not yet here (docs/agents.md): the stdio MCP server's tool call and process output
-// attached to spans.
+// A task whose stdio tool fails (a JSON-RPC error) has that tool span ERROR, and the
+// orchestrator's own error line on its task span.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -117,9 +117,11 @@ class AgentsIntegration : public ::testing::Test {
                                         orch_port_));
   }
 
-  void RunTasks(int n) {
-    auto r = RunCommand({"node", Apps() + "agents/run_tasks.js", std::to_string(orch_port_), std::to_string(n)},
-                        std::chrono::seconds(120));
+  void RunTasks(int n, const std::string& mode = "") {
+    std::vector<std::string> argv = {"node", Apps() + "agents/run_tasks.js", std::to_string(orch_port_),
+                                     std::to_string(n)};
+    if (!mode.empty()) argv.push_back(mode);
+    auto r = RunCommand(argv, std::chrono::seconds(120));
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err << "\norchestrator:\n" << orch_.Stderr();
   }
 
@@ -154,11 +156,13 @@ TEST_F(AgentsIntegration, EachTaskIsOneTraceOfAgentSpans) {
     std::vector<std::string> names;
     const FlatSpan* a2a = nullptr;
     const FlatSpan* tool = nullptr;
+    const FlatSpan* stdio_tool = nullptr;
     std::vector<const FlatSpan*> chats;
     for (const FlatSpan* c : ChildrenOf(all, *task)) {
       names.push_back(c->name);
       if (c->name == "invoke_agent sub-agent") a2a = c;
       if (c->name == "execute_tool weather") tool = c;
+      if (c->name == "execute_tool lookup") stdio_tool = c;
       if (c->name == "chat gpt-4o") chats.push_back(c);
     }
     ASSERT_EQ(chats.size(), 2u);
@@ -167,6 +171,12 @@ TEST_F(AgentsIntegration, EachTaskIsOneTraceOfAgentSpans) {
     EXPECT_EQ(chats[1]->Int("gen_ai.usage.input_tokens"), 21);
     EXPECT_EQ(chats[1]->Int("gen_ai.usage.output_tokens"), 5);
     EXPECT_TRUE(chats[1]->Has("gen_ai.response.time_to_first_chunk"));
+
+    ASSERT_NE(stdio_tool, nullptr);
+    EXPECT_EQ(stdio_tool->Str("network.transport"), "unix");
+    EXPECT_EQ(stdio_tool->Str("mcp.method.name"), "tools/call");
+    EXPECT_EQ(stdio_tool->status_code, 0);
+    EXPECT_LT(stdio_tool->start_ns, stdio_tool->end_ns);
 
     ASSERT_NE(tool, nullptr);
     EXPECT_EQ(tool->Str("gen_ai.tool.name"), "weather");
@@ -203,6 +213,7 @@ TEST_F(AgentsIntegration, EachTaskIsOneTraceOfAgentSpans) {
   const std::map<std::string, uint64_t> expected = {
       {"orchestrator -model-> gpt-4o", 2 * kTasks},
       {"orchestrator -tool-> weather", kTasks},
+      {"orchestrator -tool-> lookup", kTasks},
       {"orchestrator -agent-> sub-agent", kTasks},
       {"sub-agent -model-> gpt-4o-mini", kTasks},
   };
@@ -212,6 +223,41 @@ TEST_F(AgentsIntegration, EachTaskIsOneTraceOfAgentSpans) {
   for (const char* secret : {"PROMPT-SECRET-kspan-7f3a", "TOOLARG-SECRET-9c1e", "SECRET-0123456789"}) {
     EXPECT_EQ(everything.find(secret), std::string::npos) << secret << " left kspan";
   }
+}
+
+TEST_F(AgentsIntegration, AFailingToolMarksItsSpanAndTheTaskShowsItsError) {
+  ASSERT_NO_FATAL_FAILURE(StartAll());
+  ASSERT_NO_FATAL_FAILURE(RunTasks(1, "fail"));
+  std::vector<FlatSpan> all;
+  WaitFor([&] {
+    all = ReadSpans(agent_.SpansPath());
+    return !Named(all, "invoke_agent orchestrator", kServer).empty() && !Named(all, "chat gpt-4o-mini", kClient).empty();
+  }, std::chrono::seconds(30));
+  const auto tasks = Named(all, "invoke_agent orchestrator", kServer);
+  ASSERT_EQ(tasks.size(), 1u) << agent_.Logs();
+  SCOPED_TRACE(Tree(all, *tasks[0]));
+  const FlatSpan* failed = nullptr;
+  for (const FlatSpan* c : ChildrenOf(all, *tasks[0])) {
+    if (c->name == "execute_tool fail_tool") failed = c;
+  }
+  ASSERT_NE(failed, nullptr);
+  EXPECT_EQ(failed->status_code, 2) << "ERROR";
+  EXPECT_EQ(failed->Str("error.type"), "-32603");
+  EXPECT_NE(failed->status_message.find("backend unavailable"), std::string::npos) << failed->status_message;
+  // The orchestrator's stderr line about it, on the span in progress when it was written.
+  bool shown = false;
+  for (const FlatEvent& e : tasks[0]->events) {
+    if (e.name != "process.output") continue;
+    const std::string line = e.attributes.count("log.record.original")
+                                 ? e.attributes.at("log.record.original").value("stringValue", "")
+                                 : "";
+    if (line.find("tool fail_tool failed") != std::string::npos) shown = true;
+  }
+  EXPECT_TRUE(shown) << "the task span does not carry the orchestrator's error line";
+  ExpectCleanStop(agent_);
+  std::map<std::string, uint64_t> graph = GraphEdges(agent_.Logs());
+  EXPECT_EQ(graph["orchestrator -tool-> fail_tool"], 1u);
+  EXPECT_EQ(graph["orchestrator -tool-> fail_tool errors"], 1u);
 }
 
 }  // namespace

@@ -13,7 +13,7 @@ std::vector<Call> Drain(LineStream* s, LineStats* stats) {
 
 // One syscall that moved exactly `bytes`.
 void Add(LineStream* s, bool egress, std::string_view bytes, uint64_t ns, uint32_t tid, uint32_t turn) {
-  s->Add(egress, bytes, bytes.size(), ns, tid, turn);
+  s->Add(/*channel=*/egress ? 1 : 2, egress, bytes, bytes.size(), ns, tid, turn);
 }
 
 TEST(JsonRpcLineStream, PairsCallsBothWaysByIdAcrossSplitsAndBatches) {
@@ -45,10 +45,10 @@ TEST(JsonRpcLineStream, PairsCallsBothWaysByIdAcrossSplitsAndBatches) {
 TEST(JsonRpcLineStream, LongResponseFindsItsIdInTheTail) {
   LineStream s;
   LineStats stats;
-  s.Add(true, R"({"jsonrpc":"2.0","id":12,"method":"tools/call"})" "\n", 47, 1, 1, 1);
+  s.Add(1, true, R"({"jsonrpc":"2.0","id":12,"method":"tools/call"})" "\n", 47, 1, 1, 1);
   const std::string big = R"({"result":{"content":[{"type":"text","text":")" + std::string(100000, 'x') +
                           R"("}]},"jsonrpc":"2.0","id":12})" + "\n";
-  s.Add(false, big, big.size(), 2, 1, 1);
+  s.Add(2, false, big, big.size(), 2, 1, 1);
   const auto calls = Drain(&s, &stats);
   ASSERT_EQ(calls.size(), 1u);
   EXPECT_LE(calls[0].response.size(), kMaxLineBytes);
@@ -57,8 +57,8 @@ TEST(JsonRpcLineStream, LongResponseFindsItsIdInTheTail) {
 TEST(JsonRpcLineStream, HoleDropsItsLineAndCloseGivesUpTheRest) {
   LineStream s;
   LineStats stats;
-  s.Add(true, R"({"jsonrpc":"2.0","id":1,"meth)", 100, 1, 1, 1);  // the rest was not captured
-  s.Add(true, "ignored tail of that line\n{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}\n", 65, 2, 1, 1);
+  s.Add(1, true, R"({"jsonrpc":"2.0","id":1,"meth)", 100, 1, 1, 1);  // the rest was not captured
+  s.Add(1, true, "ignored tail of that line\n{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}\n", 65, 2, 1, 1);
   s.Close();
   const auto calls = Drain(&s, &stats);
   ASSERT_EQ(calls.size(), 1u);

@@ -207,6 +207,10 @@ int Run(const Config& config) {
   popts.stitcher.max_held_bytes = size_t{config.trace_max_held_mib} << 20;
   popts.processes.resource_attributes = config.resource_attributes;
   Pipeline pipeline(popts, &metrics, &exports, &tls_probes);
+  pipeline.SetAgentMarker([&source](uint32_t pid) {
+    const Status s = source->MarkAgent(pid);
+    if (!s.ok()) log::Warn("cannot watch an agent's local IPC", {{"pid", int64_t{pid}}, {"error", s.message()}});
+  });
 
   std::string outputs_list;
   for (const Output& o : config.outputs) outputs_list += (outputs_list.empty() ? "" : ",") + o.name;

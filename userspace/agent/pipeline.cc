@@ -1,5 +1,7 @@
 #include "agent/pipeline.h"
 
+#include <utility>
+
 namespace kspan::agent {
 
 Pipeline::Pipeline(PipelineOptions options, metrics::Registry* m, exporters::ExportPipeline* exports,
@@ -11,6 +13,7 @@ Pipeline::Pipeline(PipelineOptions options, metrics::Registry* m, exporters::Exp
       genai_(options_.genai, m),
       agents_(options_.agents, m),
       graph_(m),
+      output_({}, m),
       stitcher_(options_.stitcher, m,
                 [this](model::Span&& span) {
                   spans_->Add();
@@ -32,12 +35,36 @@ Pipeline::Pipeline(PipelineOptions options, metrics::Registry* m, exporters::Exp
   bytes_moved_ = m->GetCounter("kspan_bytes_total", {{"kind", "moved"}});
   bytes_captured_ = m->GetCounter("kspan_bytes_total", {{"kind", "captured"}});
   spans_ = m->GetCounter("kspan_spans_total");
+  local_lines_dropped_ = m->GetCounter("kspan_jsonrpc_lines_dropped_total");
+  local_calls_given_up_ = m->GetCounter("kspan_jsonrpc_calls_unanswered_total");
+}
+
+void Pipeline::MarkAgent(uint32_t pid) {
+  if (!mark_agent_ || marked_.count(pid)) return;
+  marked_[pid] = true;
+  mark_agent_(pid);
 }
 
 void Pipeline::OnConnOpen(const events::ConnOpenEvent& e) {
   ev_open_->Add();
   // Read /proc now, while the process is surely alive, not when its first span is built.
   processes_.Touch(e.key.pid);
+  switch (e.kind) {
+    case events::ConnKind::kUnix:
+    case events::ConnKind::kPipe: {
+      LocalChannel& ch = channels_[e.key];
+      ch.id = next_channel_++;
+      ch.transport = std::string(events::ConnKindName(e.kind));
+      channel_keys_[ch.id] = e.key;
+      local_[e.key.pid];
+      return;
+    }
+    case events::ConnKind::kStdout:
+    case events::ConnKind::kStderr:
+      stdio_[e.key] = e.kind == events::ConnKind::kStderr;
+      return;
+    case events::ConnKind::kTcp: break;
+  }
   tracker_.OnOpen(e);
 }
 
@@ -45,13 +72,79 @@ void Pipeline::OnData(const events::DataEvent& e) {
   ev_data_->Add();
   bytes_moved_->Add(e.total_len);
   bytes_captured_->Add(e.data.size());
+  if (auto it = channels_.find(e.key); it != channels_.end()) {
+    const bool egress = e.direction == events::Direction::kEgress;
+    local_[e.key.pid].lines.Add(it->second.id, egress, e.data, e.total_len, egress ? e.enter_ns : e.exit_ns, e.tid,
+                                e.turn);
+    local_dirty_.push_back(e.key.pid);
+    return;
+  }
+  if (auto it = stdio_.find(e.key); it != stdio_.end()) {
+    output_.Add(e.key.pid, it->second, e.data, e.enter_ns);
+    return;
+  }
   tracker_.OnData(e);
+}
+
+void Pipeline::DrainLocal(uint32_t pid, bool closed) {
+  auto it = local_.find(pid);
+  if (it == local_.end()) return;
+  LocalProcess& lp = it->second;
+  if (closed) lp.lines.Close();
+  std::vector<protocols::jsonrpc::Call> calls;
+  protocols::jsonrpc::LineStats stats;
+  lp.lines.Drain(&calls, &stats);
+  local_lines_dropped_->Add(stats.lines_dropped);
+  local_calls_given_up_->Add(stats.calls_given_up);
+  for (const protocols::jsonrpc::Call& call : calls) {
+    auto key_it = channel_keys_.find(call.channel);
+    if (key_it == channel_keys_.end()) continue;
+    const events::ConnKey key = key_it->second;
+    model::Span span =
+        agents_.BuildLocalCall(call, pid, channels_[key].transport, processes_.ResourceFor(pid));
+    if (span.name == "jsonrpc") continue;  // not an MCP or A2A call
+    output_.Attach(pid, &span);
+    const uint64_t seq = lp.next_seq++;
+    const auto& rq = call.request_timing;
+    const auto& rs = call.response_timing;
+    const bool answered = !call.response_missing;
+    stitcher_.OnRequest({.conn = key,
+                         .seq = seq,
+                         .server = !call.outgoing,
+                         .tid = rq.tid,
+                         .turn = rq.turn,
+                         .start_ns = rq.start_ns,
+                         .end_ns = rq.end_ns,
+                         .end_tid = rq.end_tid,
+                         .end_turn = rq.end_turn});
+    stitcher_.OnSpan({.conn = key,
+                      .seq = seq,
+                      .response_tid = answered ? rs.tid : 0,
+                      .response_turn = answered ? rs.turn : 0,
+                      .response_start_ns = answered ? rs.start_ns : 0,
+                      .response_end_tid = answered ? rs.end_tid : 0,
+                      .response_end_turn = answered ? rs.end_turn : 0,
+                      .response_end_ns = answered ? rs.end_ns : 0},
+                     std::move(span));
+  }
+  if (!closed) return;
+  local_.erase(it);
+  std::erase_if(channels_, [&](const auto& kv) {
+    if (kv.first.pid != pid) return false;
+    channel_keys_.erase(kv.second.id);
+    return true;
+  });
 }
 
 void Pipeline::OnTlsBind(const events::TlsBindEvent& e) { tracker_.OnTlsBind(e); }
 
 void Pipeline::OnConnClose(const events::ConnCloseEvent& e) {
   ev_close_->Add();
+  if (auto it = channels_.find(e.key); it != channels_.end()) {
+    if (auto lp = local_.find(e.key.pid); lp != local_.end()) lp->second.lines.CloseChannel(it->second.id);
+    return;  // its calls are paired across the process's other channels: kept until exit
+  }
+  if (stdio_.erase(e.key)) return;
   tracker_.OnClose(e);
 }
 
@@ -59,6 +152,7 @@ void Pipeline::OnExec(const events::ProcessExecEvent& e) {
   ev_exec_->Add();
   processes_.OnExec(e);
   if (tls_) tls_->OnExec(e.pid);
+  if (agents_.IsAgent(e.pid, processes_.ResourceFor(e.pid).get())) MarkAgent(e.pid);
   // A candidate `exec {executable}` span: the stitcher keeps it only when the process was
   // started on behalf of a traced request. Its resource is filled in at exit.
   model::Span span;
@@ -88,12 +182,18 @@ void Pipeline::OnExit(const events::ProcessExitEvent& e) {
     if (code != 0) end.push_back({"error.type", signaled ? std::string("signal") : std::string("exit_code")});
     stitcher_.OnProcessEnd(e.pid, e.ts_ns, std::move(end), processes_.ResourceFor(e.pid));
   }
+  // Its local streams end with it (the kernel sends no close for them at exit).
+  DrainLocal(e.pid, /*closed=*/true);
+  std::erase_if(stdio_, [&](const auto& kv) { return kv.first.pid == e.pid; });
   processes_.OnExit(e);
   agents_.OnExit(e.pid);
+  output_.OnExit(e.pid);
+  marked_.erase(e.pid);
 }
 
 void Pipeline::AfterBatch(uint64_t now_ns) {
   tracker_.DrainPending();
+  for (uint32_t pid : std::exchange(local_dirty_, {})) DrainLocal(pid, /*closed=*/false);
   stitcher_.Advance(now_ns);
 }
 
@@ -101,6 +201,7 @@ void Pipeline::Tick(uint64_t now_ns) { tracker_.Tick(now_ns); }
 
 void Pipeline::Finish() {
   tracker_.CloseAll();
+  while (!local_.empty()) DrainLocal(local_.begin()->first, /*closed=*/true);
   stitcher_.FlushAll();
 }
 
@@ -135,9 +236,11 @@ void Pipeline::OnRecord(const conntrack::ConnInfo& conn, protocols::http1::Recor
       correlator::BuildHttpSpan(record, ctx, processes_.ResourceFor(conn.key.pid), options_.http_spans);
   if (genai_.Apply(record, ctx, &span)) {
     agents_.NoteLlmCall(conn.key.pid);
+    MarkAgent(conn.key.pid);
   } else {
     agents_.Apply(record, ctx, &span);
   }
+  output_.Attach(conn.key.pid, &span);
   const protocols::http1::Message& resp = record.response;
   stitcher_.OnSpan({.conn = conn.key,
                     .seq = record.seq,

@@ -9,13 +9,16 @@
 // and counts when its queue is full).
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <unordered_map>
 
 #include "common/metrics.h"
 #include "conntrack/conn_tracker.h"
 #include "correlator/agent_graph.h"
 #include "correlator/agent_spans.h"
 #include "correlator/genai_span.h"
+#include "correlator/process_output.h"
 #include "correlator/http_span.h"
 #include "correlator/stitcher.h"
 #include "events/event_sink.h"
@@ -55,12 +58,30 @@ class Pipeline : public events::EventSink {
   // Ends every connection so requests in flight come out as spans, and exports every
   // trace held.
   void Finish();
+  // Called with the pid of each process found to be an agent (an agent rule names it at
+  // exec, or it made an LLM call), once, so the kernel captures its local IPC and stdio.
+  void SetAgentMarker(std::function<void(uint32_t pid)> mark) { mark_agent_ = std::move(mark); }
+
   // The agent call graph so far (correlator/agent_graph.h).
   const correlator::AgentGraph& agent_graph() const { return graph_; }
 
  private:
   void OnRequest(const conntrack::ConnInfo& conn, protocols::http1::RequestStart&& request);
   void OnRecord(const conntrack::ConnInfo& conn, protocols::http1::Record&& record);
+  // An agent's local streams (MCP stdio): JSON-RPC calls to spans. `closed`: the process
+  // is gone, its unanswered calls end.
+  void DrainLocal(uint32_t pid, bool closed);
+  void MarkAgent(uint32_t pid);
+
+  // One per agent process: its requests and answers travel on different fds.
+  struct LocalProcess {
+    protocols::jsonrpc::LineStream lines;
+    uint64_t next_seq = 1;
+  };
+  struct LocalChannel {
+    uint64_t id = 0;        // LineStream channel
+    std::string transport;  // "unix" or "pipe"
+  };
 
   PipelineOptions options_;
   exporters::ExportPipeline* exports_;
@@ -69,6 +90,18 @@ class Pipeline : public events::EventSink {
   correlator::GenAiSpans genai_;
   correlator::AgentSpans agents_;
   correlator::AgentGraph graph_;
+  correlator::ProcessOutput output_;
+  std::function<void(uint32_t)> mark_agent_;
+  std::unordered_map<uint32_t, bool> marked_;  // pids told to mark_agent_
+  // Local streams and stdio of agents, by connection (not HTTP: kept from the tracker).
+  std::unordered_map<uint32_t, LocalProcess> local_;
+  std::unordered_map<events::ConnKey, LocalChannel, events::ConnKeyHash> channels_;
+  std::unordered_map<uint64_t, events::ConnKey> channel_keys_;
+  uint64_t next_channel_ = 1;
+  std::unordered_map<events::ConnKey, bool, events::ConnKeyHash> stdio_;  // true: stderr
+  std::vector<uint32_t> local_dirty_;
+  metrics::Counter* local_lines_dropped_;
+  metrics::Counter* local_calls_given_up_;
   correlator::Stitcher stitcher_;
   conntrack::ConnTracker tracker_;
   metrics::Counter* ev_open_;

@@ -50,6 +50,8 @@ void AgentGraph::OnSpan(const model::Span& span, std::string_view agent) {
     kind = "agent";
     const std::string* name = Str(span, "gen_ai.agent.name");
     to = name ? *name : "";
+  } else if (Str(span, "mcp.method.name") || Str(span, "rpc.method")) {
+    return;  // protocol upkeep (initialize, tools/list, tasks/get): not an edge of its own
   } else {
     kind = "service";
     const std::string* host = Str(span, "server.address");

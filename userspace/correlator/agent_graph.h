@@ -6,6 +6,8 @@
 //   CLIENT execute_tool                              tool  agent → gen_ai.tool.name
 //   CLIENT invoke_agent                              agent agent → gen_ai.agent.name
 //   any other CLIENT span                            service agent → server.address:port
+//   (MCP and A2A methods other than the above — initialize, tools/list, tasks/get — are
+//   protocol upkeep, not edges)
 //
 // Per edge: calls, errors (span status ERROR), duration percentiles (p50, p95, p99, from a
 // log-bucketed histogram: within 10% of the true value) and tokens in/out. The graph is

@@ -50,9 +50,9 @@ Shape ShapeOf(std::string_view line, std::string_view tail) {
 
 }  // namespace
 
-void LineStream::Add(bool egress, std::string_view captured, uint64_t total_len, uint64_t ns, uint32_t tid,
-                     uint32_t turn) {
-  Direction& d = dirs_[egress ? 1 : 0];
+void LineStream::Add(uint64_t channel, bool egress, std::string_view captured, uint64_t total_len, uint64_t ns,
+                     uint32_t tid, uint32_t turn) {
+  Direction& d = dirs_[channel * 2 + (egress ? 1 : 0)];
   std::string_view bytes = captured;
   while (!bytes.empty()) {
     const size_t nl = bytes.find('\n');
@@ -73,7 +73,7 @@ void LineStream::Add(bool egress, std::string_view captured, uint64_t total_len,
     if (nl == std::string_view::npos) break;
     if (!d.skipping && !d.line.empty()) {
       if (d.tail.size() > kTailBytes) d.tail.erase(0, d.tail.size() - kTailBytes);
-      OnLine(egress, std::move(d.line), d.timing);
+      OnLine(channel, egress, d, std::move(d.line));
     }
     d.line.clear();
     d.tail.clear();
@@ -91,8 +91,8 @@ void LineStream::Add(bool egress, std::string_view captured, uint64_t total_len,
   }
 }
 
-void LineStream::OnLine(bool egress, std::string line, const LineTiming& timing) {
-  const Direction& d = dirs_[egress ? 1 : 0];
+void LineStream::OnLine(uint64_t channel, bool egress, const Direction& d, std::string line) {
+  const LineTiming& timing = d.timing;
   const Shape shape = ShapeOf(line, d.tail);
   if (shape.id.empty()) return;  // a notification, or not JSON-RPC
   if (shape.request) {
@@ -100,7 +100,7 @@ void LineStream::OnLine(bool egress, std::string line, const LineTiming& timing)
       pending_.pop_front();
       ++stats_.calls_given_up;
     }
-    pending_.push_back(Pending{shape.id, egress, std::move(line), timing});
+    pending_.push_back(Pending{channel, shape.id, egress, std::move(line), timing});
     return;
   }
   if (!shape.response) return;
@@ -112,6 +112,7 @@ void LineStream::OnLine(bool egress, std::string line, const LineTiming& timing)
     return;
   }
   Call c;
+  c.channel = it->channel;
   c.outgoing = it->outgoing;
   c.request = std::move(it->request);
   c.request_timing = it->timing;
@@ -121,9 +122,16 @@ void LineStream::OnLine(bool egress, std::string line, const LineTiming& timing)
   done_.push_back(std::move(c));
 }
 
+void LineStream::CloseChannel(uint64_t channel) {
+  dirs_.erase(channel * 2);
+  dirs_.erase(channel * 2 + 1);
+}
+
 void LineStream::Close() {
+  dirs_.clear();
   for (Pending& p : pending_) {
     Call c;
+    c.channel = p.channel;
     c.outgoing = p.outgoing;
     c.request = std::move(p.request);
     c.request_timing = p.timing;

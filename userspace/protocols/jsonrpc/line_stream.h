@@ -1,7 +1,11 @@
-// JSON-RPC 2.0 over a local byte stream, one message per line (MCP's stdio transport:
+// JSON-RPC 2.0 over local byte streams, one message per line (MCP's stdio transport:
 // newline-delimited JSON on the pipes or socketpairs between an agent and the tool server
-// it spawned). Pairs each request with its response by id, in either direction: the
-// process that writes a request is the caller of that call.
+// it spawned). One LineStream per process: requests and answers travel on different
+// channels (the agent writes the child's stdin and reads its stdout), so a request is
+// paired by id with an answer going the other way on any of the process's channels. The
+// process that writes a request is the caller of that call. (Two tool servers of one
+// process answering the same id at the same moment could be paired crosswise; MCP clients
+// number their requests per server from 0, so this needs concurrent calls with equal ids.)
 //
 //   egress  {"jsonrpc":"2.0","id":3,"method":"tools/call",…}\n      ─┐ outgoing call 3
 //   ingress {"result":{…},"jsonrpc":"2.0","id":3}\n                  ─┘ (start: the write,
@@ -20,6 +24,7 @@
 #include <deque>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace kspan::protocols::jsonrpc {
@@ -36,6 +41,7 @@ struct LineTiming {
 };
 
 struct Call {
+  uint64_t channel = 0;         // the channel the request came on
   bool outgoing = false;        // this process wrote the request
   std::string request;          // the request line (bounded as above)
   std::string response;         // the response line; empty when none came
@@ -51,9 +57,13 @@ struct LineStats {
 
 class LineStream {
  public:
-  // One syscall: `captured` of its `total_len` bytes (the rest is a hole), at `ns`.
-  void Add(bool egress, std::string_view captured, uint64_t total_len, uint64_t ns, uint32_t tid, uint32_t turn);
-  // The stream closed: calls still waiting come out with response_missing.
+  // One syscall on `channel` (the caller's id for one fd): `captured` of its `total_len`
+  // bytes (the rest is a hole), at `ns`.
+  void Add(uint64_t channel, bool egress, std::string_view captured, uint64_t total_len, uint64_t ns, uint32_t tid,
+           uint32_t turn);
+  // A channel closed: its unfinished lines are dropped.
+  void CloseChannel(uint64_t channel);
+  // Every channel closed: calls still waiting come out with response_missing.
   void Close();
   // Calls completed since the last Drain, in completion order, and the counts.
   void Drain(std::vector<Call>* out, LineStats* stats);
@@ -67,15 +77,16 @@ class LineStream {
     LineTiming timing;
   };
   struct Pending {
+    uint64_t channel = 0;
     std::string id;
     bool outgoing = false;
     std::string request;
     LineTiming timing;
   };
 
-  void OnLine(bool egress, std::string line, const LineTiming& timing);
+  void OnLine(uint64_t channel, bool egress, const Direction& d, std::string line);
 
-  Direction dirs_[2];  // [egress]
+  std::unordered_map<uint64_t, Direction> dirs_;  // by channel * 2 + egress
   std::deque<Pending> pending_;
   std::vector<Call> done_;
   LineStats stats_;

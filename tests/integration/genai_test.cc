@@ -50,11 +50,8 @@ class GenAiIntegration : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = MakeTempDir("kspan-genai-");
-    auto r = RunCommand({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
-                         "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout",
-                         dir_ + "/key.pem", "-out", dir_ + "/cert.pem"},
-                        std::chrono::seconds(30));
-    ASSERT_EQ(r.exit_code, 0) << "openssl could not make the test certificate: " << r.err;
+    const std::string error = MakeTestCertificate(dir_);
+    ASSERT_TRUE(error.empty()) << error;
   }
 
   // kspan first (with `args`), then the mock: everything TLS starts after kspan.

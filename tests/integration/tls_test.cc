@@ -45,11 +45,8 @@ class TlsIntegration : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = MakeTempDir("kspan-tls-");
-    auto r = RunCommand({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
-                         "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout",
-                         dir_ + "/key.pem", "-out", dir_ + "/cert.pem"},
-                        std::chrono::seconds(30));
-    ASSERT_EQ(r.exit_code, 0) << "openssl could not make the test certificate: " << r.err;
+    const std::string error = MakeTestCertificate(dir_);
+    ASSERT_TRUE(error.empty()) << error;
   }
   void SetUp() override { ASSERT_TRUE(agent_.Start()) << "kspan did not become ready:\n" << agent_.Logs(); }
   // Stops the agent and checks what every TLS test must hold: a clean exit, no error

@@ -111,6 +111,15 @@ int Subprocess::Stop(int sig, std::chrono::milliseconds timeout) {
 std::string Subprocess::Stdout() const { return ReadFileOrEmpty(dir_ + "/stdout"); }
 std::string Subprocess::Stderr() const { return ReadFileOrEmpty(dir_ + "/stderr"); }
 
+std::string MakeTestCertificate(const std::string& dir) {
+  const CommandResult r =
+      RunCommand({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                  "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", dir + "/key.pem", "-out",
+                  dir + "/cert.pem"},
+                 std::chrono::seconds(30));
+  return r.exit_code == 0 ? "" : "openssl could not make the test certificate: " + r.err;
+}
+
 CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
   Subprocess p;
   CommandResult r;

@@ -58,6 +58,9 @@ int FreePort();
 // True once something accepts TCP connections on host:port.
 bool WaitForPort(const std::string& host, int port, std::chrono::milliseconds timeout);
 std::string ReadFileOrEmpty(const std::string& path);
+// A self-signed certificate for localhost and 127.0.0.1, valid a day: dir/cert.pem and
+// dir/key.pem. Returns "" on success, else why openssl failed.
+std::string MakeTestCertificate(const std::string& dir);
 std::string MakeTempDir(const std::string& prefix);
 
 // The kspan agent under test: started with --output file:<dir>/spans.jsonl and extra

@@ -18,19 +18,9 @@ const std::string* StringAttr(const std::vector<model::Attribute>& attrs, std::s
   return nullptr;
 }
 
-void Set(model::Span* span, std::string_view key, model::AttributeValue value) {
-  for (model::Attribute& a : span->attributes) {
-    if (a.key == key) {
-      a.value = std::move(value);
-      return;
-    }
-  }
-  span->attributes.push_back({std::string(key), std::move(value)});
-}
-
 // "host:port" of the server a CLIENT span called.
 std::string ServerKey(const model::Span& span) {
-  const std::string* host = StringAttr(span.attributes, "server.address");
+  const std::string* host = span.FindString("server.address");
   const model::AttributeValue* port = span.Find("server.port");
   const int64_t* p = port ? std::get_if<int64_t>(port) : nullptr;
   return (host ? *host : "") + ":" + (p ? std::to_string(*p) : "");
@@ -131,7 +121,7 @@ bool AgentSpans::ApplyRpcCall(std::string_view request_body, std::string_view re
   if (!call) return false;
   const genai::RpcResponse resp =
       response_missing ? genai::RpcResponse{} : genai::ParseRpcResponse(response_type, response_body, call->id);
-  if (!call->id.empty()) Set(span, "jsonrpc.request.id", call->id);
+  if (!call->id.empty()) span->Set("jsonrpc.request.id", call->id);
   bool failed = false;
   std::string error_type;
   if (resp.error) {
@@ -141,13 +131,13 @@ bool AgentSpans::ApplyRpcCall(std::string_view request_body, std::string_view re
   }
 
   if (call->protocol == genai::RpcProtocol::kMcp) {
-    Set(span, "mcp.method.name", call->method);
-    if (!session.empty()) Set(span, "mcp.session.id", std::string(session));
+    span->Set("mcp.method.name", call->method);
+    if (!session.empty()) span->Set("mcp.session.id", std::string(session));
     if (call->method == "tools/call") {
       tool_calls_->Add();
       span->name = "execute_tool " + call->target;
-      Set(span, "gen_ai.operation.name", std::string("execute_tool"));
-      Set(span, "gen_ai.tool.name", call->target);
+      span->Set("gen_ai.operation.name", std::string("execute_tool"));
+      span->Set("gen_ai.tool.name", call->target);
       if (!failed && resp.tool_error) {
         failed = true;
         error_type = "tool_error";
@@ -156,7 +146,7 @@ bool AgentSpans::ApplyRpcCall(std::string_view request_body, std::string_view re
       span->name = call->target.empty() ? call->method : call->method + " " + call->target;
     }
   } else {
-    Set(span, "rpc.method", call->method);
+    span->Set("rpc.method", call->method);
     if (call->method == "message/send" || call->method == "message/stream" || call->method == "SendMessage" ||
         call->method == "SendStreamingMessage") {
       agent_calls_->Add();
@@ -166,12 +156,12 @@ bool AgentSpans::ApplyRpcCall(std::string_view request_body, std::string_view re
       } else if (auto it = card_by_server_.find(ServerKey(*span)); it != card_by_server_.end()) {
         agent = it->second;
       } else {
-        const std::string* host = StringAttr(span->attributes, "server.address");
+        const std::string* host = span->FindString("server.address");
         agent = host ? *host : "";
       }
       span->name = "invoke_agent " + agent;
-      Set(span, "gen_ai.operation.name", std::string("invoke_agent"));
-      Set(span, "gen_ai.agent.name", agent);
+      span->Set("gen_ai.operation.name", std::string("invoke_agent"));
+      span->Set("gen_ai.agent.name", agent);
       if (!failed && (resp.task_state == "failed" || resp.task_state == "rejected")) {
         failed = true;
         error_type = "task_" + resp.task_state;
@@ -182,7 +172,7 @@ bool AgentSpans::ApplyRpcCall(std::string_view request_body, std::string_view re
   }
   if (failed) {
     span->status_code = model::StatusCode::kError;
-    Set(span, "error.type", error_type);
+    span->Set("error.type", error_type);
   }
   return true;
 }
@@ -204,7 +194,7 @@ model::Span AgentSpans::BuildLocalCall(const protocols::jsonrpc::Call& call, uin
   ApplyRpcCall(call.request, "application/json", call.response, call.response_missing, conn, "", &span);
   if (call.response_missing) {
     span.status_code = model::StatusCode::kError;
-    Set(&span, "error.type", std::string("response_missing"));
+    span.Set("error.type", std::string("response_missing"));
   }
   return span;
 }
@@ -217,8 +207,8 @@ bool AgentSpans::Apply(const Record& record, const HttpConnContext& conn, model:
   agent_calls_->Add();
   const std::string agent = AgentName(conn.pid, span->resource.get());
   span->name = "invoke_agent " + agent;
-  Set(span, "gen_ai.operation.name", std::string("invoke_agent"));
-  Set(span, "gen_ai.agent.name", agent);
+  span->Set("gen_ai.operation.name", std::string("invoke_agent"));
+  span->Set("gen_ai.agent.name", agent);
   return true;
 }
 

@@ -28,24 +28,13 @@ genai::HeaderLookup HeadersOf(const Message& m) {
 }
 
 std::string_view StringAttr(const model::Span& span, std::string_view key) {
-  const model::AttributeValue* v = span.Find(key);
-  const std::string* s = v ? std::get_if<std::string>(v) : nullptr;
+  const std::string* s = span.FindString(key);
   return s ? std::string_view(*s) : std::string_view();
-}
-
-void Set(model::Span* span, std::string_view key, model::AttributeValue value) {
-  for (model::Attribute& a : span->attributes) {
-    if (a.key == key) {
-      a.value = std::move(value);
-      return;
-    }
-  }
-  span->attributes.push_back({std::string(key), std::move(value)});
 }
 
 template <typename T>
 void SetIf(model::Span* span, std::string_view key, const std::optional<T>& v) {
-  if (v) Set(span, key, model::AttributeValue(*v));
+  if (v) span->Set(key, model::AttributeValue(*v));
 }
 
 // The response as one reading: the kept prefix (decoded when compressed), and for a stream
@@ -197,9 +186,9 @@ bool GenAiSpans::Apply(const Record& record, const HttpConnContext& conn, model:
   span->name = std::string(operation);
   if (!req.model.empty()) span->name += " " + req.model;
 
-  Set(span, "gen_ai.operation.name", std::string(operation));
-  Set(span, "gen_ai.provider.name", std::string(provider));
-  if (!req.model.empty()) Set(span, "gen_ai.request.model", req.model);
+  span->Set("gen_ai.operation.name", std::string(operation));
+  span->Set("gen_ai.provider.name", std::string(provider));
+  if (!req.model.empty()) span->Set("gen_ai.request.model", req.model);
   SetIf(span, "gen_ai.request.temperature", req.temperature);
   SetIf(span, "gen_ai.request.top_p", req.top_p);
   SetIf(span, "gen_ai.request.top_k", req.top_k);
@@ -209,12 +198,12 @@ bool GenAiSpans::Apply(const Record& record, const HttpConnContext& conn, model:
   SetIf(span, "gen_ai.request.seed", req.seed);
   SetIf(span, "gen_ai.request.choice.count", req.choice_count);
   SetIf(span, "gen_ai.request.stream", req.stream);
-  if (!req.stop_sequences.empty()) Set(span, "gen_ai.request.stop_sequences", req.stop_sequences);
-  if (!req.encoding_formats.empty()) Set(span, "gen_ai.request.encoding_formats", req.encoding_formats);
+  if (!req.stop_sequences.empty()) span->Set("gen_ai.request.stop_sequences", req.stop_sequences);
+  if (!req.encoding_formats.empty()) span->Set("gen_ai.request.encoding_formats", req.encoding_formats);
 
-  if (!resp.id.empty()) Set(span, "gen_ai.response.id", resp.id);
-  if (!resp.model.empty()) Set(span, "gen_ai.response.model", resp.model);
-  if (!resp.finish_reasons.empty()) Set(span, "gen_ai.response.finish_reasons", resp.finish_reasons);
+  if (!resp.id.empty()) span->Set("gen_ai.response.id", resp.id);
+  if (!resp.model.empty()) span->Set("gen_ai.response.model", resp.model);
+  if (!resp.finish_reasons.empty()) span->Set("gen_ai.response.finish_reasons", resp.finish_reasons);
   SetIf(span, "gen_ai.usage.input_tokens", resp.input_tokens);
   SetIf(span, "gen_ai.usage.output_tokens", resp.output_tokens);
   SetIf(span, "gen_ai.usage.cache_read.input_tokens", resp.cache_read_input_tokens);
@@ -226,7 +215,7 @@ bool GenAiSpans::Apply(const Record& record, const HttpConnContext& conn, model:
     const uint64_t at = TimeAtBodyOffset(rs, *resp.first_chunk_offset);
     if (at >= span->start_time_unix_nano && at > 0) {
       ttfc = static_cast<double>(at - span->start_time_unix_nano) / 1e9;
-      Set(span, "gen_ai.response.time_to_first_chunk", *ttfc);
+      span->Set("gen_ai.response.time_to_first_chunk", *ttfc);
       span->events.push_back({"gen_ai.first_chunk", at, {{"gen_ai.response.time_to_first_chunk", *ttfc}}});
     }
   }
@@ -235,7 +224,7 @@ bool GenAiSpans::Apply(const Record& record, const HttpConnContext& conn, model:
   if (!resp.error_type.empty() || !resp.error_message.empty()) {
     span->status_code = model::StatusCode::kError;
     span->status_message = resp.error_message;
-    if (!resp.error_type.empty()) Set(span, "error.type", resp.error_type);
+    if (!resp.error_type.empty()) span->Set("error.type", resp.error_type);
   }
   if (content) span->events.push_back(ContentEvent(req, resp, span->end_time_unix_nano));
 

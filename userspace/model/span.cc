@@ -137,4 +137,19 @@ const AttributeValue* Span::Find(std::string_view key) const {
   return nullptr;
 }
 
+const std::string* Span::FindString(std::string_view key) const {
+  const AttributeValue* v = Find(key);
+  return v ? std::get_if<std::string>(v) : nullptr;
+}
+
+void Span::Set(std::string_view key, AttributeValue value) {
+  for (Attribute& a : attributes) {
+    if (a.key == key) {
+      a.value = std::move(value);
+      return;
+    }
+  }
+  attributes.push_back({std::string(key), std::move(value)});
+}
+
 }  // namespace kspan::model

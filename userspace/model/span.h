@@ -101,6 +101,10 @@ struct Span {
 
   // The attribute with this key, or nullptr.
   const AttributeValue* Find(std::string_view key) const;
+  // The string attribute with this key, or nullptr (absent, or of another type).
+  const std::string* FindString(std::string_view key) const;
+  // Sets the attribute: replaces the value of an existing key, else appends.
+  void Set(std::string_view key, AttributeValue value);
 };
 
 // The instrumentation scope kspan reports spans under.

@@ -98,7 +98,10 @@ void Pipeline::DrainLocal(uint32_t pid, bool closed) {
   local_calls_given_up_->Add(stats.calls_given_up);
   for (const protocols::jsonrpc::Call& call : calls) {
     auto key_it = channel_keys_.find(call.channel);
-    if (key_it == channel_keys_.end()) continue;
+    if (key_it == channel_keys_.end()) {
+      local_calls_given_up_->Add();  // its request's channel closed before the answer came
+      continue;
+    }
     const events::ConnKey key = key_it->second;
     model::Span span =
         agents_.BuildLocalCall(call, pid, channels_[key].transport, processes_.ResourceFor(pid));
@@ -141,8 +144,13 @@ void Pipeline::OnTlsBind(const events::TlsBindEvent& e) { tracker_.OnTlsBind(e);
 void Pipeline::OnConnClose(const events::ConnCloseEvent& e) {
   ev_close_->Add();
   if (auto it = channels_.find(e.key); it != channels_.end()) {
+    // Its finished calls first; a call still waiting for an answer on another channel is
+    // given up when that answer comes (counted), so closed channels cost no memory.
+    DrainLocal(e.key.pid, /*closed=*/false);
     if (auto lp = local_.find(e.key.pid); lp != local_.end()) lp->second.lines.CloseChannel(it->second.id);
-    return;  // its calls are paired across the process's other channels: kept until exit
+    channel_keys_.erase(it->second.id);
+    channels_.erase(it);
+    return;
   }
   if (stdio_.erase(e.key)) return;
   tracker_.OnClose(e);

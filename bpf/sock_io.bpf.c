@@ -129,12 +129,16 @@ static __always_inline int ks_data_exit(long ret, __u8 direction) {
   if (!sp) return 0;
   struct ks_stash st = *sp;
   bpf_map_delete_elem(&ks_stash, &id);
-  if (ret <= 0) return 0;
-
   __u32 tgid = id >> 32;
+  if (ret <= 0) {
+    /* A TLS write the socket did not take: its SSL_write returns WANT_WRITE (tls.bpf.h). */
+    if (ret == -KS_EAGAIN && direction == KSPAN_DIR_EGRESS && ks_tls_process(tgid)) ks_tls_write_blocked(id, st.fd);
+    return 0;
+  }
+
   struct ks_conn *c = ks_conn_for_fd(tgid, st.fd, st.syscall);
   if (!c) return 0;
-  if (ks_tls_process(tgid) && ks_tls_note_syscall(id, st.fd, direction)) ks_mark_tls(c);
+  if (ks_tls_process(tgid) && ks_tls_note_syscall(id, c, &st, direction)) ks_mark_tls(c);
   if (c->tls) {
     ks_count(KSPAN_CNT_TLS_CIPHERTEXT);
     return 0;

@@ -9,34 +9,74 @@
  *   ks_ssl_read_ex_enter          SSL_read_ex(ssl, buf, num, size_t *n) -> 1 ks_ssl_read_return
  *   ks_ssl_write_enter            SSL_write(ssl, buf, int num)         -> n  ks_ssl_write_return
  *   ks_ssl_write_ex_enter         SSL_write_ex(ssl, buf, num, size_t *n)-> 1 ks_ssl_write_return
+ *   ks_ssl_sockw                  SSL_write, sent at its socket writes       (none)
+ *   ks_ssl_sockw_ex               SSL_write_ex, likewise                     (none)
  *
  * (the _ex programs also fit OpenSSL's internal ssl_read_internal/ssl_write_internal,
  * which have the _ex signature). Entry stashes the call by thread; the syscalls it makes
  * meanwhile name its socket (tls.bpf.h); return sends the plaintext as a data event with
- * KSPAN_DATA_F_TLS. These programs have no attach target of their own: the loader skips
- * them at start and user space attaches them per library. */
+ * KSPAN_DATA_F_TLS. A shared libssl's writes use ks_ssl_sockw*: the write syscalls send
+ * the plaintext (tls.bpf.h), which saves the return probe. These programs have no attach
+ * target of their own: the loader skips them at start and user space attaches them per
+ * library. */
 #include "common.bpf.h"
 #include "tls.bpf.h"
 
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
-static __always_inline int ks_ssl_enter(__u64 ssl, __u64 buf, __u64 out, __u8 direction) {
-  __u64 id = bpf_get_current_pid_tgid();
+static __always_inline void ks_ssl_send(__u64 id, const struct ks_ssl_call *call, __u64 bytes);
+
+/* Before a new TLS call replaces the thread's last one: a deferred write that no socket
+ * write took (a memory BIO, or a BIO chain that buffers) is sent now, like a node write. */
+static __always_inline void ks_ssl_flush_deferred(__u64 id) {
+  struct ks_ssl_call *prev = bpf_map_lookup_elem(&ks_ssl_calls, &id);
+  if (!prev || !prev->deferred || prev->fd >= 0 || prev->off >= prev->len) return;
+  struct ks_ssl_call call = *prev;
+  ks_ssl_send(id, &call, call.len - call.off);
+}
+
+/* Starts the thread's new TLS call; 0 when the process is not watched. */
+static __always_inline int ks_ssl_begin(__u64 id, struct ks_ssl_call *call) {
   __u32 tgid = id >> 32;
   if (!ks_wanted(tgid)) return 0;
   if (!ks_tls_process(tgid)) {
     __u8 one = 1;
     bpf_map_update_elem(&ks_tls_tgids, &tgid, &one, BPF_ANY);
   }
+  ks_ssl_flush_deferred(id);
+  call->enter_ns = bpf_ktime_get_boot_ns();
+  call->fd = -1;
+  return 1;
+}
+
+static __always_inline int ks_ssl_enter(__u64 ssl, __u64 buf, __u64 out, __u8 direction) {
+  __u64 id = bpf_get_current_pid_tgid();
+  struct ks_ssl_call call = {.ssl = ssl, .buf = buf, .out = out, .direction = direction};
+  if (!ks_ssl_begin(id, &call)) return 0;
+  bpf_map_update_elem(&ks_ssl_calls, &id, &call, BPF_ANY);
+  return 0;
+}
+
+/* SSL_write of a library whose socket writes carry the plaintext (tls.bpf.h): no return
+ * probe. A retry after WANT_WRITE goes on where the failed call stopped. */
+static __always_inline int ks_ssl_sockw_enter(__u64 ssl, __u64 buf, __u64 len) {
+  __u64 id = bpf_get_current_pid_tgid();
   struct ks_ssl_call call = {
       .ssl = ssl,
       .buf = buf,
-      .out = out,
-      .enter_ns = bpf_ktime_get_boot_ns(),
-      .fd = -1,
-      .direction = direction,
+      .len = len,
+      .direction = KSPAN_DIR_EGRESS,
+      .deferred = 1,
+      .turn = ks_current_turn(id),
   };
+  if (!ks_ssl_begin(id, &call)) return 0;
+  struct ks_ssl_key key = {.tgid = id >> 32, .ssl = ssl};
+  struct ks_ssl_retry *r = bpf_map_lookup_elem(&ks_ssl_retry, &key);
+  if (r) {
+    if (r->len == len) call.off = r->off;
+    bpf_map_delete_elem(&ks_ssl_retry, &key);
+  }
   bpf_map_update_elem(&ks_ssl_calls, &id, &call, BPF_ANY);
   return 0;
 }
@@ -58,10 +98,57 @@ static __always_inline __s32 ks_ssl_known_fd(__u64 id, const struct ks_ssl_call 
   return c && c->kind == KS_FD_TCP ? *fd : -1;
 }
 
+/* Sends `bytes` plaintext bytes of a finished call, on its socket when it is known, else
+ * (a write) as unbound bytes that the thread's next write in this turn places. */
+static __always_inline void ks_ssl_send(__u64 id, const struct ks_ssl_call *call, __u64 bytes) {
+  const __u8 direction = call->direction;
+  __u32 total = bytes > 0xFFFFFFFFull ? 0xFFFFFFFF : (__u32)bytes;
+  __u32 tgid = id >> 32;
+  __u64 buf = call->buf + call->off;
+
+  __s32 fd = call->fd >= 0 ? call->fd : ks_ssl_known_fd(id, call);
+  if (fd >= 0) {
+    struct ks_conn *c = ks_tls_conn(tgid, fd, direction == KSPAN_DIR_EGRESS ? KSPAN_SYS_SSL_WRITE : KSPAN_SYS_SSL_READ);
+    if (!c) return; /* not a TCP socket: TLS over a pipe or a Unix socket */
+    ks_remember_ssl_fd(tgid, call->ssl, fd);
+    ks_tls_send_bound(id, fd, c, buf, total, call->enter_ns, direction);
+    return;
+  }
+  if (direction != KSPAN_DIR_EGRESS) {
+    ks_count(KSPAN_CNT_TLS_UNBOUND);
+    return;
+  }
+  /* Sent before its socket is known: the thread's next write in this turn binds it. */
+  __u32 turn = ks_current_turn(id);
+  struct ks_tls_pending *p = bpf_map_lookup_elem(&ks_tls_pending, &id);
+  if (p && (p->ssl != call->ssl || p->turn != turn)) {
+    ks_count(KSPAN_CNT_TLS_UNBOUND); /* the earlier object's writes never found a socket */
+    p = NULL;
+  }
+  struct ks_tls_pending np = {.ssl = call->ssl, .turn = turn};
+  if (p) np.bytes = p->bytes;
+  struct ks_data_meta m = {
+      .fd = -1,
+      .generation = call->ssl,
+      .enter_ns = call->enter_ns,
+      .position = np.bytes,
+      .total = total,
+      .direction = direction,
+      .syscall = KSPAN_SYS_SSL_WRITE,
+      .flags = KSPAN_DATA_F_TLS | KSPAN_DATA_F_UNBOUND,
+  };
+  np.bytes += total;
+  bpf_map_update_elem(&ks_tls_pending, &id, &np, BPF_ANY);
+  struct ks_scratch *s = ks_scratch_slot();
+  if (!s) return;
+  m.captured = ks_copy_flat(s, buf, total < ks_capture_bytes ? total : ks_capture_bytes);
+  ks_submit_data(s, id, &m);
+}
+
 static __always_inline int ks_ssl_return(long ret, __u8 direction) {
   __u64 id = bpf_get_current_pid_tgid();
   struct ks_ssl_call *cp = bpf_map_lookup_elem(&ks_ssl_calls, &id);
-  if (!cp) return 0;
+  if (!cp || cp->deferred) return 0; /* a write taken at the socket stays until replaced */
   struct ks_ssl_call call = *cp;
   bpf_map_delete_elem(&ks_ssl_calls, &id);
   if (call.direction != direction) return 0;
@@ -75,51 +162,7 @@ static __always_inline int ks_ssl_return(long ret, __u8 direction) {
     bytes = (__u64)rc;
   }
   if (bytes == 0) return 0;
-  __u32 total = bytes > 0xFFFFFFFFull ? 0xFFFFFFFF : (__u32)bytes;
-  __u32 tgid = id >> 32;
-
-  __s32 fd = call.fd >= 0 ? call.fd : ks_ssl_known_fd(id, &call);
-  __u8 syscall = direction == KSPAN_DIR_EGRESS ? KSPAN_SYS_SSL_WRITE : KSPAN_SYS_SSL_READ;
-  struct ks_data_meta m = {
-      .enter_ns = call.enter_ns,
-      .total = total,
-      .direction = direction,
-      .syscall = syscall,
-      .flags = KSPAN_DATA_F_TLS,
-  };
-  if (fd >= 0) {
-    struct ks_conn *c = ks_tls_conn(tgid, fd, syscall);
-    if (!c) return 0; /* not a TCP socket: TLS over a pipe or a Unix socket */
-    ks_remember_ssl_fd(tgid, call.ssl, fd);
-    m.fd = fd;
-    m.generation = c->generation;
-    m.role = c->role;
-    m.position = __sync_fetch_and_add(direction == KSPAN_DIR_EGRESS ? &c->pos_out : &c->pos_in, total);
-  } else if (direction == KSPAN_DIR_EGRESS) {
-    /* Sent before its socket is known: the thread's next write in this turn binds it. */
-    __u32 turn = ks_current_turn(id);
-    struct ks_tls_pending *p = bpf_map_lookup_elem(&ks_tls_pending, &id);
-    if (p && (p->ssl != call.ssl || p->turn != turn)) {
-      ks_count(KSPAN_CNT_TLS_UNBOUND); /* the earlier object's writes never found a socket */
-      p = NULL;
-    }
-    struct ks_tls_pending np = {.ssl = call.ssl, .turn = turn};
-    if (p) np.bytes = p->bytes;
-    m.fd = -1;
-    m.generation = call.ssl;
-    m.position = np.bytes;
-    m.flags |= KSPAN_DATA_F_UNBOUND;
-    np.bytes += total;
-    bpf_map_update_elem(&ks_tls_pending, &id, &np, BPF_ANY);
-  } else {
-    ks_count(KSPAN_CNT_TLS_UNBOUND);
-    return 0;
-  }
-
-  struct ks_scratch *s = ks_scratch_slot();
-  if (!s) return 0;
-  m.captured = ks_copy_flat(s, call.buf, total < ks_capture_bytes ? total : ks_capture_bytes);
-  ks_submit_data(s, id, &m);
+  ks_ssl_send(id, &call, bytes);
   return 0;
 }
 
@@ -141,6 +184,16 @@ int BPF_KPROBE(ks_ssl_write_enter, void *ssl, void *buf, int num) {
 SEC("uprobe")
 int BPF_KPROBE(ks_ssl_write_ex_enter, void *ssl, void *buf, __u64 num, void *done) {
   return ks_ssl_enter((__u64)ssl, (__u64)buf, (__u64)done, KSPAN_DIR_EGRESS);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ks_ssl_sockw, void *ssl, void *buf, int num) {
+  return num > 0 ? ks_ssl_sockw_enter((__u64)ssl, (__u64)buf, (__u64)num) : 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ks_ssl_sockw_ex, void *ssl, void *buf, __u64 num) {
+  return num > 0 ? ks_ssl_sockw_enter((__u64)ssl, (__u64)buf, num) : 0;
 }
 
 SEC("uretprobe")

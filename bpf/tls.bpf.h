@@ -9,11 +9,33 @@
  *      work on memory buffers (node): SSL_read decrypts what the thread just read from a
  *      socket, and a socket write follows SSL_write (its writes wait in ks_tls_pending
  *      until then, sent as unbound events, and a bind event places them).
- * Syscalls of a connection found to be TLS are not sent: user space gets the plaintext. */
+ * Syscalls of a connection found to be TLS are not sent: user space gets the plaintext.
+ *
+ * Writes of a shared libssl are taken at the socket write, with no return probe (one trap
+ * per SSL_write instead of two; docs/tls.md). The entry program stashes (ssl, buf, len)
+ * as a deferred call; then each write syscall of the thread that starts a TLS
+ * application-data record (on the call's socket, or, before it has one, any TCP socket in
+ * the same turn) sends the next plaintext chunk of up to one record (16 KiB, OpenSSL's
+ * default fragment):
+ *
+ *   SSL_write(ssl, buf, len) entry: call{ssl, buf, len, off = retry.off or 0, fd = -1}
+ *     write(fd, record...) = n > 0  -> event buf[off, off + min(16K, len - off)), off += ..
+ *     write(fd, rest of record) > 0 -> nothing (a partial socket write goes on)
+ *     write(fd, ...) = -EAGAIN      -> WANT_WRITE: retry{len, off} kept for (tgid, ssl)
+ *   the retry: same len (OpenSSL insists): starts at off, so nothing is sent twice
+ *
+ * A deferred write that saw no socket write before the thread's next TLS call (a memory
+ * BIO whose ciphertext went out later, or a write buffered in a BIO chain) is sent then,
+ * by that call's entry program, like a node write (tls.bpf.c). */
 #ifndef KSPAN_TLS_BPF_H
 #define KSPAN_TLS_BPF_H
 
 #include "common.bpf.h"
+
+#define KS_EAGAIN 11
+/* OpenSSL's default and largest plaintext fragment (SSL3_RT_MAX_PLAIN_LENGTH). */
+#define KS_TLS_MAX_FRAGMENT 16384
+#define KS_TLS_APPLICATION_DATA 23
 
 /* The connection (tgid, fd) as a TLS connection, or NULL when fd is not a TCP socket. */
 static __always_inline struct ks_conn *ks_tls_conn(__u32 tgid, __s32 fd, __u8 syscall) {
@@ -23,25 +45,134 @@ static __always_inline struct ks_conn *ks_tls_conn(__u32 tgid, __s32 fd, __u8 sy
   return c;
 }
 
+/* Written only when it changes: a hash update costs several lookups. */
 static __always_inline void ks_remember_ssl_fd(__u32 tgid, __u64 ssl, __s32 fd) {
   struct ks_ssl_key key = {.tgid = tgid, .ssl = ssl};
+  __s32 *known = bpf_map_lookup_elem(&ks_ssl_fds, &key);
+  if (known && *known == fd) return;
   bpf_map_update_elem(&ks_ssl_fds, &key, &fd, BPF_ANY);
 }
 
-/* A socket syscall of a process that uses TLS has returned on `fd` (TCP): note it for
- * the TLS call in progress on this thread, or as the thread's last read. Returns 1 when
- * the syscall ran inside a TLS call (its bytes are ciphertext). */
-static __always_inline int ks_tls_note_syscall(__u64 pid_tgid, __s32 fd, __u8 direction) {
+/* Sends `total` plaintext bytes at `buf` as the next bytes of connection c (fd) in
+ * `direction`. */
+static __always_inline void ks_tls_send_bound(__u64 id, __s32 fd, struct ks_conn *c, __u64 buf, __u32 total,
+                                              __u64 enter_ns, __u8 direction) {
+  struct ks_data_meta m = {
+      .fd = fd,
+      .generation = c->generation,
+      .enter_ns = enter_ns,
+      .position = __sync_fetch_and_add(direction == KSPAN_DIR_EGRESS ? &c->pos_out : &c->pos_in, total),
+      .total = total,
+      .direction = direction,
+      .syscall = direction == KSPAN_DIR_EGRESS ? KSPAN_SYS_SSL_WRITE : KSPAN_SYS_SSL_READ,
+      .role = c->role,
+      .flags = KSPAN_DATA_F_TLS,
+  };
+  struct ks_scratch *s = ks_scratch_slot();
+  if (!s) return;
+  m.captured = ks_copy_flat(s, buf, total < ks_capture_bytes ? total : ks_capture_bytes);
+  ks_submit_data(s, id, &m);
+}
+
+/* When the bytes a write syscall sends start a TLS record (content type 20..23, version
+ * 3.x, a length a record can have: 2^14 plaintext + 2048 of expansion), its content
+ * type; else 0. Reads 5 bytes of the caller's buffer (the first iovec's for writev and
+ * sendmsg). */
+static __always_inline __u8 ks_tls_record_type(const struct ks_stash *st) {
+  __u64 at = st->buf;
+  if (st->syscall == KSPAN_SYS_WRITEV || st->syscall == KSPAN_SYS_SENDMSG) {
+    if (st->syscall == KSPAN_SYS_SENDMSG) {
+      struct user_msghdr msg;
+      if (bpf_probe_read_user(&msg, sizeof(msg), (const void *)st->buf) != 0) return 0;
+      at = (__u64)msg.msg_iov;
+    }
+    struct iovec iov;
+    if (bpf_probe_read_user(&iov, sizeof(iov), (const void *)at) != 0) return 0;
+    at = (__u64)iov.iov_base;
+  } else if (st->syscall != KSPAN_SYS_WRITE && st->syscall != KSPAN_SYS_SENDTO) {
+    return 0;
+  }
+  __u8 h[5];
+  if (!at || bpf_probe_read_user(h, sizeof(h), (const void *)at) != 0) return 0;
+  const __u32 len = ((__u32)h[3] << 8) | h[4];
+  if (h[0] < 20 || h[0] > 23 || h[1] != 3 || h[2] > 4 || len == 0 || len > KS_TLS_MAX_FRAGMENT + 2048) return 0;
+  return h[0];
+}
+
+/* A syscall of the thread while its last TLS call is a deferred write. Returns 1 when the
+ * syscall belongs to that write (ciphertext of its connection), sending the plaintext
+ * chunk that a new record carries; 0 when the write is over and the syscall is the
+ * thread's own. */
+static __always_inline int ks_tls_deferred_write(__u64 id, struct ks_ssl_call *call, const struct ks_stash *st,
+                                                 struct ks_conn *c, __u8 direction) {
+  const __s32 fd = st->fd;
+  /* A read inside SSL_write (a handshake it had to finish) belongs to it only on its socket. */
+  if (direction != KSPAN_DIR_EGRESS) return call->fd == fd;
+  const __u8 record = ks_tls_record_type(st);
+  if (call->fd < 0) {
+    /* No socket yet: the first TLS record written in the call's turn, unless the object
+     * is known to be on another socket that is still open. */
+    if (record == 0 || call->turn != ks_current_turn(id)) return 0;
+    struct ks_ssl_key key = {.tgid = id >> 32, .ssl = call->ssl};
+    __s32 *known = bpf_map_lookup_elem(&ks_ssl_fds, &key);
+    if (known && *known != fd) {
+      struct ks_fd_key fk = {.tgid = id >> 32, .fd = *known};
+      struct ks_conn *kc = bpf_map_lookup_elem(&ks_conns, &fk);
+      if (kc && kc->kind == KS_FD_TCP) return 0;
+    }
+    call->fd = fd;
+    ks_remember_ssl_fd(id >> 32, call->ssl, fd);
+  } else if (call->fd != fd) {
+    return 0;
+  }
+  ks_mark_tls(c);
+  /* Application data (TLS 1.3 wraps every encrypted record so): a handshake the call had
+   * to drive first (ClientHello, 1.2's Finished) carries none of the plaintext. */
+  if (record == KS_TLS_APPLICATION_DATA && call->off < call->len) {
+    __u64 n = call->len - call->off;
+    if (n > KS_TLS_MAX_FRAGMENT) n = KS_TLS_MAX_FRAGMENT;
+    ks_tls_send_bound(id, fd, c, call->buf + call->off, (__u32)n, call->enter_ns, KSPAN_DIR_EGRESS);
+    call->off += n;
+  }
+  return 1;
+}
+
+/* A socket syscall of a process that uses TLS has returned on a TCP socket (c, st->fd):
+ * note it for the TLS call in progress on this thread, or as the thread's last read.
+ * Returns 1 when the syscall ran inside a TLS call (its bytes are ciphertext). */
+static __always_inline int ks_tls_note_syscall(__u64 pid_tgid, struct ks_conn *c, const struct ks_stash *st,
+                                               __u8 direction) {
   struct ks_ssl_call *call = bpf_map_lookup_elem(&ks_ssl_calls, &pid_tgid);
+  if (call && call->deferred) {
+    if (ks_tls_deferred_write(pid_tgid, call, st, c, direction)) return 1;
+    call = NULL; /* that write is over: this syscall is the thread's own */
+  }
   if (call) {
-    if (call->fd < 0) call->fd = fd;
+    if (call->fd < 0) call->fd = st->fd;
     return 1;
   }
   if (direction == KSPAN_DIR_INGRESS) {
-    struct ks_last_read lr = {.fd = fd, .turn = ks_current_turn(pid_tgid)};
+    struct ks_last_read lr = {.fd = st->fd, .turn = ks_current_turn(pid_tgid)};
     bpf_map_update_elem(&ks_last_read, &pid_tgid, &lr, BPF_ANY);
   }
   return 0;
+}
+
+/* A write syscall of a process that uses TLS failed with EAGAIN on fd. Inside a deferred
+ * SSL_write that already sent part of its plaintext, that call returns WANT_WRITE: keep
+ * where it stopped for its retry. */
+static __always_inline void ks_tls_write_blocked(__u64 pid_tgid, __s32 fd) {
+  struct ks_ssl_call *call = bpf_map_lookup_elem(&ks_ssl_calls, &pid_tgid);
+  if (!call || !call->deferred) return;
+  if (call->fd >= 0 && call->fd != fd) return;
+  if (call->fd < 0) {
+    if (call->turn != ks_current_turn(pid_tgid)) return;
+    call->fd = fd; /* its socket: the next TLS call must not send it as unsent */
+  }
+  if (call->off == 0) return; /* nothing sent yet: the retry starts afresh anyway */
+  struct ks_ssl_key key = {.tgid = pid_tgid >> 32, .ssl = call->ssl};
+  struct ks_ssl_retry r = {.len = call->len, .off = call->off};
+  bpf_map_update_elem(&ks_ssl_retry, &key, &r, BPF_ANY);
 }
 
 /* A write syscall is starting on fd: if this thread's TLS writes are waiting for their

@@ -38,10 +38,17 @@ static __always_inline int ks_stash_args(__s32 fd, __u64 buf, __u64 count, __u8 
   return 0;
 }
 
+/* Reads inside an SSL_read of a known TLS connection are settled here (tls.bpf.h). */
+static __always_inline int ks_stash_read(__s32 fd, __u64 buf, __u64 count, __u8 syscall) {
+  __u64 id = bpf_get_current_pid_tgid();
+  if (ks_wanted(id >> 32) && ks_tls_process(id >> 32) && ks_tls_read_in_call(id, fd)) return 0;
+  return ks_stash_args(fd, buf, count, syscall);
+}
+
 #define KS_ENTER(tp, name, sys)                                                          \
   SEC("tracepoint/syscalls/sys_enter_" #tp)                                              \
   int name(struct trace_event_raw_sys_enter *ctx) {                                      \
-    return ks_stash_args((__s32)ctx->args[0], ctx->args[1], ctx->args[2], sys);          \
+    return ks_stash_read((__s32)ctx->args[0], ctx->args[1], ctx->args[2], sys);          \
   }
 
 /* Writes also place TLS writes that were waiting for their socket (tls.bpf.h). */

@@ -106,9 +106,19 @@ static __always_inline void ks_ssl_send(__u64 id, const struct ks_ssl_call *call
   __u32 tgid = id >> 32;
   __u64 buf = call->buf + call->off;
 
-  __s32 fd = call->fd >= 0 ? call->fd : ks_ssl_known_fd(id, call);
+  struct ks_conn *c = NULL;
+  __s32 fd = call->fd;
   if (fd >= 0) {
-    struct ks_conn *c = ks_tls_conn(tgid, fd, direction == KSPAN_DIR_EGRESS ? KSPAN_SYS_SSL_WRITE : KSPAN_SYS_SSL_READ);
+    /* The call's own syscall found this connection (and checked its file) moments ago. */
+    struct ks_fd_key key = {.tgid = tgid, .fd = fd};
+    c = bpf_map_lookup_elem(&ks_conns, &key);
+    if (c && c->kind != KS_FD_TCP) c = NULL;
+    if (c) ks_mark_tls(c);
+  } else {
+    fd = ks_ssl_known_fd(id, call);
+    c = ks_tls_conn(tgid, fd, direction == KSPAN_DIR_EGRESS ? KSPAN_SYS_SSL_WRITE : KSPAN_SYS_SSL_READ);
+  }
+  if (fd >= 0) {
     if (!c) return; /* not a TCP socket: TLS over a pipe or a Unix socket */
     ks_remember_ssl_fd(tgid, call->ssl, fd);
     ks_tls_send_bound(id, fd, c, buf, total, call->enter_ns, direction);

@@ -158,6 +158,22 @@ static __always_inline int ks_tls_note_syscall(__u64 pid_tgid, struct ks_conn *c
   return 0;
 }
 
+/* A read syscall is starting on fd inside this thread's SSL_read (a socket BIO), on a
+ * connection already known to be TLS: its ciphertext would only be counted and dropped at
+ * exit, so the call notes its socket now and the syscall is not stashed (its exit program
+ * then stops at the first lookup). Returns 1 when so. The file is compared as at exit:
+ * an fd reused behind kspan's back is not taken for the TLS connection. */
+static __always_inline int ks_tls_read_in_call(__u64 pid_tgid, __s32 fd) {
+  struct ks_ssl_call *call = bpf_map_lookup_elem(&ks_ssl_calls, &pid_tgid);
+  if (!call || call->deferred || (call->fd >= 0 && call->fd != fd)) return 0;
+  struct ks_fd_key key = {.tgid = pid_tgid >> 32, .fd = fd};
+  struct ks_conn *c = bpf_map_lookup_elem(&ks_conns, &key);
+  if (!c || c->kind != KS_FD_TCP || !c->tls || c->file != (__u64)ks_fd_file(fd)) return 0;
+  call->fd = fd;
+  ks_count(KSPAN_CNT_TLS_CIPHERTEXT);
+  return 1;
+}
+
 /* A write syscall of a process that uses TLS failed with EAGAIN on fd. Inside a deferred
  * SSL_write that already sent part of its plaintext, that call returns WANT_WRITE: keep
  * where it stopped for its retry. */

@@ -13,12 +13,12 @@
  *   ks_pids     1024 x (4 + 4 + ~56)                                ~= 64 KiB
  *   ks_turns    32768 x (4 key + 4 value + ~64 LRU/htab overhead)   ~= 2.3 MiB
  *   TLS (tls.bpf.c):
- *   ks_ssl_calls   16384 x (8 + 64 + ~56)                           ~= 2.0 MiB
+ *   ks_ssl_calls   16384 x (8 + 48 + ~56)                           ~= 1.8 MiB
  *   ks_ssl_fds     65536 x (16 + 4 + ~64)                           ~= 5.3 MiB
  *   ks_tls_pending 16384 x (8 + 32 + ~64)                           ~= 1.7 MiB
  *   ks_last_read   32768 x (8 + 8 + ~64)                            ~= 2.5 MiB
  *   ks_tls_tgids    8192 x (4 + 4 + ~64)                            ~= 0.6 MiB
- *   ks_ssl_retry    8192 x (16 + 16 + ~64)                          ~= 0.8 MiB
+ *   ks_ssl_retry    8192 x (16 + 8 + ~64)                           ~= 0.7 MiB
  */
 #ifndef KSPAN_MAPS_BPF_H
 #define KSPAN_MAPS_BPF_H
@@ -158,9 +158,9 @@ KSPAN_EXTERN struct {
 
 /* ---- TLS (tls.bpf.c) ----------------------------------------------------------- */
 
-/* One SSL_read/SSL_write in progress on a thread, keyed by pid_tgid. A write taken at
- * the socket write (deferred = 1, no return probe: tls.bpf.h) stays here after its call
- * returned, until the thread's next TLS call replaces it. */
+/* One SSL_read/SSL_write in progress on a thread, keyed by pid_tgid. A write without a
+ * return probe (deferred = 1, tls.bpf.h) stays here after its call returned, until the
+ * thread's next TLS call replaces it. */
 struct ks_ssl_call {
   __u64 ssl;      /* the SSL object */
   __u64 buf;      /* plaintext buffer */
@@ -168,19 +168,15 @@ struct ks_ssl_call {
   __u64 enter_ns;
   __s32 fd;       /* socket the call's own syscalls used; -1 until one does */
   __u8 direction; /* enum kspan_direction */
-  __u8 deferred;  /* 1: a write whose plaintext is sent at its socket writes */
+  __u8 deferred;  /* 1: a write whose socket writes stand in for its return */
   __u8 _pad[2];
   __u64 len;      /* deferred: the plaintext bytes the call was given */
-  __u64 off;      /* deferred: how many of them were sent as events so far */
-  __u32 turn;     /* deferred: the thread's event-loop turn at entry */
-  __u32 _pad2;
 };
 
-/* A deferred write that failed with WANT_WRITE after part of its plaintext was sent:
- * OpenSSL requires the retry to pass the same length, and the retry continues at `off`. */
+/* A deferred write that returned WANT_WRITE (its socket write failed with EAGAIN): its
+ * bytes were sent at its entry, and OpenSSL requires the retry to pass the same length. */
 struct ks_ssl_retry {
   __u64 len;
-  __u64 off;
 };
 
 struct ks_ssl_key {

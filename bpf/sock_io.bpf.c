@@ -139,7 +139,7 @@ static __always_inline int ks_data_exit(long ret, __u8 direction) {
   __u32 tgid = id >> 32;
   if (ret <= 0) {
     /* A TLS write the socket did not take: its SSL_write returns WANT_WRITE (tls.bpf.h). */
-    if (ret == -KS_EAGAIN && direction == KSPAN_DIR_EGRESS && ks_tls_process(tgid)) ks_tls_write_blocked(id, st.fd);
+    if (ret == -KS_EAGAIN && direction == KSPAN_DIR_EGRESS && ks_tls_process(tgid)) ks_tls_write_blocked(id, &st);
     return 0;
   }
 

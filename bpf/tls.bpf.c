@@ -9,14 +9,14 @@
  *   ks_ssl_read_ex_enter          SSL_read_ex(ssl, buf, num, size_t *n) -> 1 ks_ssl_read_return
  *   ks_ssl_write_enter            SSL_write(ssl, buf, int num)         -> n  ks_ssl_write_return
  *   ks_ssl_write_ex_enter         SSL_write_ex(ssl, buf, num, size_t *n)-> 1 ks_ssl_write_return
- *   ks_ssl_sockw                  SSL_write, sent at its socket writes       (none)
- *   ks_ssl_sockw_ex               SSL_write_ex, likewise                     (none)
+ *   ks_ssl_sockw                  SSL_write, plaintext sent at entry          (none)
+ *   ks_ssl_sockw_ex               SSL_write_ex, likewise                      (none)
  *
  * (the _ex programs also fit OpenSSL's internal ssl_read_internal/ssl_write_internal,
  * which have the _ex signature). Entry stashes the call by thread; the syscalls it makes
  * meanwhile name its socket (tls.bpf.h); return sends the plaintext as a data event with
- * KSPAN_DATA_F_TLS. A shared libssl's writes use ks_ssl_sockw*: the write syscalls send
- * the plaintext (tls.bpf.h), which saves the return probe. These programs have no attach
+ * KSPAN_DATA_F_TLS. A shared libssl's writes use ks_ssl_sockw*: sent at entry, with the
+ * socket writes standing in for the return probe (tls.bpf.h). These programs have no attach
  * target of their own: the loader skips them at start and user space attaches them per
  * library. */
 #include "common.bpf.h"
@@ -27,15 +27,6 @@
 
 static __always_inline void ks_ssl_send(__u64 id, const struct ks_ssl_call *call, __u64 bytes);
 
-/* Before a new TLS call replaces the thread's last one: a deferred write that no socket
- * write took (a memory BIO, or a BIO chain that buffers) is sent now, like a node write. */
-static __always_inline void ks_ssl_flush_deferred(__u64 id) {
-  struct ks_ssl_call *prev = bpf_map_lookup_elem(&ks_ssl_calls, &id);
-  if (!prev || !prev->deferred || prev->fd >= 0 || prev->off >= prev->len) return;
-  struct ks_ssl_call call = *prev;
-  ks_ssl_send(id, &call, call.len - call.off);
-}
-
 /* Starts the thread's new TLS call; 0 when the process is not watched. */
 static __always_inline int ks_ssl_begin(__u64 id, struct ks_ssl_call *call) {
   __u32 tgid = id >> 32;
@@ -44,7 +35,6 @@ static __always_inline int ks_ssl_begin(__u64 id, struct ks_ssl_call *call) {
     __u8 one = 1;
     bpf_map_update_elem(&ks_tls_tgids, &tgid, &one, BPF_ANY);
   }
-  ks_ssl_flush_deferred(id);
   call->enter_ns = bpf_ktime_get_boot_ns();
   call->fd = -1;
   return 1;
@@ -58,26 +48,31 @@ static __always_inline int ks_ssl_enter(__u64 ssl, __u64 buf, __u64 out, __u8 di
   return 0;
 }
 
-/* SSL_write of a library whose socket writes carry the plaintext (tls.bpf.h): no return
- * probe. A retry after WANT_WRITE goes on where the failed call stopped. */
+/* SSL_write of a library whose socket writes tell what its return would (tls.bpf.h): the
+ * plaintext is sent now, while the buffer surely holds it; no return probe. */
 static __always_inline int ks_ssl_sockw_enter(__u64 ssl, __u64 buf, __u64 len) {
   __u64 id = bpf_get_current_pid_tgid();
-  struct ks_ssl_call call = {
-      .ssl = ssl,
-      .buf = buf,
-      .len = len,
-      .direction = KSPAN_DIR_EGRESS,
-      .deferred = 1,
-      .turn = ks_current_turn(id),
-  };
+  struct ks_ssl_call call = {.ssl = ssl, .buf = buf, .len = len, .direction = KSPAN_DIR_EGRESS, .deferred = 1};
   if (!ks_ssl_begin(id, &call)) return 0;
+  int send = 1;
   struct ks_ssl_key key = {.tgid = id >> 32, .ssl = ssl};
   struct ks_ssl_retry *r = bpf_map_lookup_elem(&ks_ssl_retry, &key);
   if (r) {
-    if (r->len == len) call.off = r->off;
+    /* The retry of a WANT_WRITE: the failed call sent these bytes. */
+    if (r->len == len) send = 0;
     bpf_map_delete_elem(&ks_ssl_retry, &key);
+  } else {
+    /* SSL_MODE_ENABLE_PARTIAL_WRITE: SSL_write returned after part of the buffer and this
+     * call passes the rest, which the last call already sent. */
+    struct ks_ssl_call *prev = bpf_map_lookup_elem(&ks_ssl_calls, &id);
+    if (prev && prev->deferred && prev->ssl == ssl && buf > prev->buf && buf < prev->buf + prev->len &&
+        buf + len == prev->buf + prev->len)
+      send = 0;
   }
+  /* Before the call replaces the last one: a first write of an object whose socket is
+   * still unknown waits, unbound, for the call's socket write (tls.bpf.h). */
   bpf_map_update_elem(&ks_ssl_calls, &id, &call, BPF_ANY);
+  if (send) ks_ssl_send(id, &call, len);
   return 0;
 }
 
@@ -104,7 +99,7 @@ static __always_inline void ks_ssl_send(__u64 id, const struct ks_ssl_call *call
   const __u8 direction = call->direction;
   __u32 total = bytes > 0xFFFFFFFFull ? 0xFFFFFFFF : (__u32)bytes;
   __u32 tgid = id >> 32;
-  __u64 buf = call->buf + call->off;
+  __u64 buf = call->buf;
 
   struct ks_conn *c = NULL;
   __s32 fd = call->fd;

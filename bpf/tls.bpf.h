@@ -11,31 +11,31 @@
  *      until then, sent as unbound events, and a bind event places them).
  * Syscalls of a connection found to be TLS are not sent: user space gets the plaintext.
  *
- * Writes of a shared libssl are taken at the socket write, with no return probe (one trap
- * per SSL_write instead of two; docs/tls.md). The entry program stashes (ssl, buf, len)
- * as a deferred call; then each write syscall of the thread that starts a TLS
- * application-data record (on the call's socket, or, before it has one, any TCP socket in
- * the same turn) sends the next plaintext chunk of up to one record (16 KiB, OpenSSL's
- * default fragment):
+ * Writes of a shared libssl have no return probe (one trap per SSL_write, not two;
+ * docs/tls.md). The plaintext is in the buffer when SSL_write begins, so the entry program
+ * sends it then (tls.bpf.c: on the object's socket when known, else unbound), and keeps
+ * the call as the thread's deferred write. What the return would have told, the socket
+ * writes tell:
  *
- *   SSL_write(ssl, buf, len) entry: call{ssl, buf, len, off = retry.off or 0, fd = -1}
- *     write(fd, record...) = n > 0  -> event buf[off, off + min(16K, len - off)), off += ..
- *     write(fd, rest of record) > 0 -> nothing (a partial socket write goes on)
- *     write(fd, ...) = -EAGAIN      -> WANT_WRITE: retry{len, off} kept for (tgid, ssl)
- *   the retry: same len (OpenSSL insists): starts at off, so nothing is sent twice
+ *   SSL_write(ssl, buf, len) entry   event: len bytes (prefix copied), unless it is
+ *                                    - the retry of a WANT_WRITE (retry{len} of the object)
+ *                                    - the rest of a partly written buffer (partial-write
+ *                                      mode: buf and len continue the thread's last write)
+ *     write(fd, TLS record) > 0      its socket: a first write of the object places its
+ *                                    unbound bytes here (a bind event)
+ *     write(fd, ...) = -EAGAIN       SSL_write returns WANT_WRITE: retry{len} for (tgid, ssl)
  *
- * A deferred write that saw no socket write before the thread's next TLS call (a memory
- * BIO whose ciphertext went out later, or a write buffered in a BIO chain) is sent then,
- * by that call's entry program, like a node write (tls.bpf.c). */
+ * With a memory BIO (CPython's asyncio and ssl.MemoryBIO) the ciphertext is written after
+ * the call returned: the thread's next TLS record write, in whatever turn, is its socket
+ * unless the object is known to be on another one. */
 #ifndef KSPAN_TLS_BPF_H
 #define KSPAN_TLS_BPF_H
 
 #include "common.bpf.h"
 
 #define KS_EAGAIN 11
-/* OpenSSL's default and largest plaintext fragment (SSL3_RT_MAX_PLAIN_LENGTH). */
+/* OpenSSL's largest plaintext fragment (SSL3_RT_MAX_PLAIN_LENGTH). */
 #define KS_TLS_MAX_FRAGMENT 16384
-#define KS_TLS_APPLICATION_DATA 23
 
 /* The connection (tgid, fd) as a TLS connection, or NULL when fd is not a TCP socket. */
 static __always_inline struct ks_conn *ks_tls_conn(__u32 tgid, __s32 fd, __u8 syscall) {
@@ -74,6 +74,29 @@ static __always_inline void ks_tls_send_bound(__u64 id, __s32 fd, struct ks_conn
   ks_submit_data(s, id, &m);
 }
 
+/* Places a thread's unbound TLS writes (p) at the current end of connection c (fd):
+ * a bind event tells user space where. */
+static __always_inline void ks_tls_place_unbound(__u64 pid_tgid, const struct ks_tls_pending *p, __s32 fd,
+                                                 struct ks_conn *c) {
+  __u32 tgid = pid_tgid >> 32;
+  ks_remember_ssl_fd(tgid, p->ssl, fd);
+  __u64 position = __sync_fetch_and_add(&c->pos_out, p->bytes);
+  struct kspan_tls_bind_event *e = bpf_ringbuf_reserve(&ks_events, sizeof(*e), 0);
+  if (!e) {
+    ks_count(KSPAN_CNT_RB_FULL_CONN);
+    return;
+  }
+  ks_fill_header(&e->hdr, KSPAN_EV_TLS_BIND, pid_tgid);
+  e->conn.tgid = tgid;
+  e->conn.fd = fd;
+  e->conn.generation = c->generation;
+  e->ssl = p->ssl;
+  e->bytes = p->bytes;
+  e->position = position;
+  bpf_ringbuf_submit(e, ks_rb_flags());
+  ks_count(KSPAN_CNT_EVENTS);
+}
+
 /* When the bytes a write syscall sends start a TLS record (content type 20..23, version
  * 3.x, a length a record can have: 2^14 plaintext + 2048 of expansion), its content
  * type; else 0. Reads 5 bytes of the caller's buffer (the first iovec's for writev and
@@ -99,20 +122,19 @@ static __always_inline __u8 ks_tls_record_type(const struct ks_stash *st) {
   return h[0];
 }
 
-/* A syscall of the thread while its last TLS call is a deferred write. Returns 1 when the
- * syscall belongs to that write (ciphertext of its connection), sending the plaintext
- * chunk that a new record carries; 0 when the write is over and the syscall is the
- * thread's own. */
+/* A syscall of the thread while its last TLS call is a deferred write (returned or not).
+ * Returns 1 when the syscall belongs to that write's connection (ciphertext), 0 when it
+ * is the thread's own. */
 static __always_inline int ks_tls_deferred_write(__u64 id, struct ks_ssl_call *call, const struct ks_stash *st,
                                                  struct ks_conn *c, __u8 direction) {
   const __s32 fd = st->fd;
   /* A read inside SSL_write (a handshake it had to finish) belongs to it only on its socket. */
   if (direction != KSPAN_DIR_EGRESS) return call->fd == fd;
-  const __u8 record = ks_tls_record_type(st);
   if (call->fd < 0) {
-    /* No socket yet: the first TLS record written in the call's turn, unless the object
-     * is known to be on another socket that is still open. */
-    if (record == 0 || call->turn != ks_current_turn(id)) return 0;
+    /* No socket yet: the thread's next TLS record write (inside the call with a socket
+     * BIO; after it with a memory BIO, in whatever turn: a socket with a timeout polls
+     * before it writes), unless the object is known to be on another open socket. */
+    if (ks_tls_record_type(st) == 0) return 0;
     struct ks_ssl_key key = {.tgid = id >> 32, .ssl = call->ssl};
     __s32 *known = bpf_map_lookup_elem(&ks_ssl_fds, &key);
     if (known && *known != fd) {
@@ -122,18 +144,22 @@ static __always_inline int ks_tls_deferred_write(__u64 id, struct ks_ssl_call *c
     }
     call->fd = fd;
     ks_remember_ssl_fd(id >> 32, call->ssl, fd);
+    ks_mark_tls(c);
+    /* The object's writes sent before its socket was known go here, in order. */
+    struct ks_tls_pending *pp = bpf_map_lookup_elem(&ks_tls_pending, &id);
+    if (pp && pp->ssl == call->ssl) {
+      struct ks_tls_pending p = *pp;
+      bpf_map_delete_elem(&ks_tls_pending, &id);
+      ks_tls_place_unbound(id, &p, fd, c);
+    }
   } else if (call->fd != fd) {
     return 0;
   }
-  ks_mark_tls(c);
-  /* Application data (TLS 1.3 wraps every encrypted record so): a handshake the call had
-   * to drive first (ClientHello, 1.2's Finished) carries none of the plaintext. */
-  if (record == KS_TLS_APPLICATION_DATA && call->off < call->len) {
-    __u64 n = call->len - call->off;
-    if (n > KS_TLS_MAX_FRAGMENT) n = KS_TLS_MAX_FRAGMENT;
-    ks_tls_send_bound(id, fd, c, call->buf + call->off, (__u32)n, call->enter_ns, KSPAN_DIR_EGRESS);
-    call->off += n;
-  }
+  /* A write that went through while a WANT_WRITE of the object is noted: OpenSSL never
+   * writes again before the retry's entry (which takes the note), so this is the
+   * application flushing a memory BIO, and the note was about its socket, not OpenSSL. */
+  struct ks_ssl_key rk = {.tgid = id >> 32, .ssl = call->ssl};
+  if (bpf_map_lookup_elem(&ks_ssl_retry, &rk)) bpf_map_delete_elem(&ks_ssl_retry, &rk);
   return 1;
 }
 
@@ -174,56 +200,40 @@ static __always_inline int ks_tls_read_in_call(__u64 pid_tgid, __s32 fd) {
   return 1;
 }
 
-/* A write syscall of a process that uses TLS failed with EAGAIN on fd. Inside a deferred
- * SSL_write that already sent part of its plaintext, that call returns WANT_WRITE: keep
- * where it stopped for its retry. */
-static __always_inline void ks_tls_write_blocked(__u64 pid_tgid, __s32 fd) {
+/* A write syscall of a process that uses TLS failed with EAGAIN. Inside a deferred
+ * SSL_write that call returns WANT_WRITE, and OpenSSL requires the retry to pass the same
+ * length: note it, so that the retry does not send the bytes again. */
+static __always_inline void ks_tls_write_blocked(__u64 pid_tgid, const struct ks_stash *st) {
   struct ks_ssl_call *call = bpf_map_lookup_elem(&ks_ssl_calls, &pid_tgid);
   if (!call || !call->deferred) return;
-  if (call->fd >= 0 && call->fd != fd) return;
-  if (call->fd < 0) {
-    if (call->turn != ks_current_turn(pid_tgid)) return;
-    call->fd = fd; /* its socket: the next TLS call must not send it as unsent */
-  }
-  if (call->off == 0) return; /* nothing sent yet: the retry starts afresh anyway */
+  if (call->fd >= 0 && call->fd != st->fd) return;
+  if (call->fd < 0 && ks_tls_record_type(st) == 0) return;
   struct ks_ssl_key key = {.tgid = pid_tgid >> 32, .ssl = call->ssl};
-  struct ks_ssl_retry r = {.len = call->len, .off = call->off};
+  struct ks_ssl_retry r = {.len = call->len};
   bpf_map_update_elem(&ks_ssl_retry, &key, &r, BPF_ANY);
 }
 
 /* A write syscall is starting on fd: if this thread's TLS writes are waiting for their
- * socket and it is the same event-loop turn, this is their socket. */
+ * socket and it is the same event-loop turn, this is their socket. Writes of the object
+ * whose deferred SSL_write is the thread's current call wait for that call's socket
+ * write instead (ks_tls_deferred_write), which needs no turn: it is the same object. */
 static __always_inline void ks_tls_bind_pending(__u64 pid_tgid, __s32 fd, __u8 syscall) {
   struct ks_tls_pending *pp = bpf_map_lookup_elem(&ks_tls_pending, &pid_tgid);
   if (!pp) return;
+  struct ks_ssl_call *call = bpf_map_lookup_elem(&ks_ssl_calls, &pid_tgid);
+  if (call && call->deferred && call->fd < 0 && call->ssl == pp->ssl) return;
   struct ks_tls_pending p = *pp;
   bpf_map_delete_elem(&ks_tls_pending, &pid_tgid);
-  __u32 tgid = pid_tgid >> 32;
   if (p.turn == 0 || p.turn != ks_current_turn(pid_tgid)) {
     ks_count(KSPAN_CNT_TLS_UNBOUND);
     return;
   }
-  struct ks_conn *c = ks_tls_conn(tgid, fd, syscall);
+  struct ks_conn *c = ks_tls_conn(pid_tgid >> 32, fd, syscall);
   if (!c) {
     ks_count(KSPAN_CNT_TLS_UNBOUND);
     return;
   }
-  ks_remember_ssl_fd(tgid, p.ssl, fd);
-  __u64 position = __sync_fetch_and_add(&c->pos_out, p.bytes);
-  struct kspan_tls_bind_event *e = bpf_ringbuf_reserve(&ks_events, sizeof(*e), 0);
-  if (!e) {
-    ks_count(KSPAN_CNT_RB_FULL_CONN);
-    return;
-  }
-  ks_fill_header(&e->hdr, KSPAN_EV_TLS_BIND, pid_tgid);
-  e->conn.tgid = tgid;
-  e->conn.fd = fd;
-  e->conn.generation = c->generation;
-  e->ssl = p.ssl;
-  e->bytes = p.bytes;
-  e->position = position;
-  bpf_ringbuf_submit(e, ks_rb_flags());
-  ks_count(KSPAN_CNT_EVENTS);
+  ks_tls_place_unbound(pid_tgid, &p, fd, c);
 }
 
 #endif /* KSPAN_TLS_BPF_H */

@@ -166,12 +166,12 @@ TEST_F(TlsIntegration, PythonClientToPythonServer) {
   for (const FlatSpan& s : ExpectPairedHttps(port, 5, "/items")) EXPECT_EQ(s.Str("url.query"), "token=REDACTED");
 }
 
-// libssl's writes are taken at the socket write (no return probe). A client on a
-// non-blocking socket with a tiny send buffer, uploading to a slow reader, makes OpenSSL
-// return WANT_WRITE mid-record and mid-body many times; each retry passes the same length
-// and goes on where the last attempt stopped. Three 1 MiB bodies on one connection: a
-// chunk sent twice or skipped would shift the stream, and the next request would not
-// parse.
+// libssl's writes have no return probe: the plaintext is sent at SSL_write's entry and
+// the socket writes stand in for the return. A client on a non-blocking socket with a
+// tiny send buffer, uploading to a slow reader, makes OpenSSL return WANT_WRITE mid-body
+// many times; each retry passes the same length and must not be sent again. Three 1 MiB
+// bodies on one connection: bytes sent twice would shift the stream, and the next request
+// would not parse.
 TEST_F(TlsIntegration, WantWriteRetriesSendEachPlaintextByteOnce) {
   const int port = FreePort();
   ASSERT_NO_FATAL_FAILURE(StartPythonHttps(port));
@@ -218,6 +218,23 @@ TEST_F(TlsIntegration, AsyncioClientOverMemoryBios) {
                       std::chrono::seconds(30));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   ExpectPairedHttps(port, 5, "/aio");
+  StopAgent();
+  EXPECT_EQ(agent_.StoppedCounter("kspan_kernel_counter{name=\"tls_plaintext_unbound\"}"), 0);
+  EXPECT_EQ(agent_.StoppedCounter("kspan_tls_plaintext_dropped_total{reason=\"socket_unknown\"}"), 0);
+}
+
+// Memory BIOs pumped by hand over a blocking socket with a timeout: each request is two
+// SSL_writes (the first into a temporary that python frees, its memory reused by the
+// second) before one socket write, preceded by a poll (a new event-loop turn). The first
+// write's bytes must be taken while its call runs, and placed before the second's.
+TEST_F(TlsIntegration, MemoryBioWritesBeforeOneSocketWrite) {
+  const int port = FreePort();
+  ASSERT_NO_FATAL_FAILURE(StartPythonHttps(port));
+  auto r = RunCommand({"/usr/bin/python3", std::string(KSPAN_SOURCE_DIR) + "/tests/apps/https_memory_bio.py",
+                       std::to_string(port), dir_ + "/cert.pem", "5", "/mbio"},
+                      std::chrono::seconds(30));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ExpectPairedHttps(port, 5, "/mbio");
   StopAgent();
   EXPECT_EQ(agent_.StoppedCounter("kspan_kernel_counter{name=\"tls_plaintext_unbound\"}"), 0);
   EXPECT_EQ(agent_.StoppedCounter("kspan_tls_plaintext_dropped_total{reason=\"socket_unknown\"}"), 0);

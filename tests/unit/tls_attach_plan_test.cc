@@ -165,11 +165,11 @@ TEST(ElfFileTest, SoNameNamesLibrariesNotExecutables) {
   auto ssl = MustOpen(kLibssl);
   ASSERT_NE(ssl, nullptr);
   EXPECT_EQ(ssl->SoName(), "libssl.so.3");
-  EXPECT_EQ(WriteCaptureFor(*ssl), WriteCapture::kAtSocketWrite);
+  EXPECT_EQ(WriteCaptureFor(*ssl), WriteCapture::kEntryOnly);
   auto t = MustOpen(kTrue);
   ASSERT_NE(t, nullptr);
   EXPECT_EQ(t->SoName(), "");
-  EXPECT_EQ(WriteCaptureFor(*t), WriteCapture::kAtReturn);
+  EXPECT_EQ(WriteCaptureFor(*t), WriteCapture::kEntryAndReturn);
 }
 
 TEST(ElfFileTest, LibsslSectionsAndBytes) {
@@ -311,19 +311,19 @@ TEST(ElfFileTest, LyingHeaderIsAnError) {
 // ---- PlanTlsProbes on real OpenSSL builds ------------------------------------------------
 
 // Checks what holds for every plan: each probe on a cheap instruction (or the plan says
-// it is slow), a return probe beside every entry probe except the writes taken at the
-// socket write, both directions covered.
+// it is slow), a return probe beside every entry probe except an entry-only plan's
+// writes, both directions covered.
 void CheckPlan(const ElfFile& elf, const AttachPlan& plan) {
   ASSERT_FALSE(plan.probes.empty());
   EXPECT_FALSE(plan.description.empty());
   EXPECT_NE(plan.description.back(), ' ') << "no trailing space: '" << plan.description << "'";
-  const bool at_socket = plan.write_capture == WriteCapture::kAtSocketWrite;
+  const bool entry_only = plan.write_capture == WriteCapture::kEntryOnly;
   const std::set<std::string> read_programs = {"ks_ssl_read_enter", "ks_ssl_read_ex_enter"};
   const std::set<std::string> write_programs =
-      at_socket ? std::set<std::string>{"ks_ssl_sockw", "ks_ssl_sockw_ex"}
+      entry_only ? std::set<std::string>{"ks_ssl_sockw", "ks_ssl_sockw_ex"}
                 : std::set<std::string>{"ks_ssl_write_enter", "ks_ssl_write_ex_enter"};
   const std::set<std::string> return_programs =
-      at_socket ? std::set<std::string>{"ks_ssl_read_return"}
+      entry_only ? std::set<std::string>{"ks_ssl_read_return"}
                 : std::set<std::string>{"ks_ssl_read_return", "ks_ssl_write_return"};
   bool read = false, write = false;
   for (const events::UprobeSpec& p : plan.probes) {
@@ -344,11 +344,11 @@ void CheckPlan(const ElfFile& elf, const AttachPlan& plan) {
                return r.retprobe && r.program == program && r.file_offset == p.file_offset;
              }) != plan.probes.end();
     };
-    if (is_read || !at_socket) {
+    if (is_read || !entry_only) {
       const std::string want_return = is_read ? "ks_ssl_read_return" : "ks_ssl_write_return";
       EXPECT_TRUE(returns_at(want_return)) << "no " << want_return << " at the entry's offset";
     } else {
-      // The socket write sends the plaintext: a return probe would be a second trap.
+      // The socket writes stand in for the return: a return probe would be a second trap.
       EXPECT_FALSE(returns_at("ks_ssl_write_return"));
     }
   }
@@ -373,9 +373,9 @@ TEST(AttachPlanTest, LibsslIsPlannedOnCheapInstructions) {
   ASSERT_TRUE(plan.ok()) << plan.status().ToString();
   EXPECT_LT(took, std::chrono::seconds(2));
   SCOPED_TRACE(plan->description);
-  // A shared libssl: its users hand it the socket, so its writes are taken there.
-  EXPECT_EQ(plan->write_capture, WriteCapture::kAtSocketWrite);
-  EXPECT_NE(plan->description.find("plaintext at the socket write"), std::string::npos);
+  // A shared libssl: its users hand it the socket, so its writes need no return probe.
+  EXPECT_EQ(plan->write_capture, WriteCapture::kEntryOnly);
+  EXPECT_NE(plan->description.find("no return probe"), std::string::npos);
   CheckPlan(*elf, *plan);
   // Debian's SSL_read/SSL_write begin with `sub rsp`: a cheap plan goes elsewhere, so
   // the API entries themselves must not be used unless the plan owns up to being slow.
@@ -414,8 +414,8 @@ TEST(AttachPlanTest, NodeIsPlannedOnCheapInstructions) {
   EXPECT_LT(took, std::chrono::seconds(5));
   SCOPED_TRACE(plan->description);
   // OpenSSL inside node works on memory BIOs: the socket write comes after SSL_write.
-  EXPECT_EQ(plan->write_capture, WriteCapture::kAtReturn);
-  EXPECT_EQ(plan->description.find("plaintext at the socket write"), std::string::npos);
+  EXPECT_EQ(plan->write_capture, WriteCapture::kEntryAndReturn);
+  EXPECT_EQ(plan->description.find("no return probe"), std::string::npos);
   CheckPlan(*elf, *plan);
   EXPECT_FALSE(plan->slow);
 }

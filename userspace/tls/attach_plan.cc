@@ -21,8 +21,8 @@ constexpr Direction kRead{"SSL_read", "SSL_read_ex", "ssl_read_internal",
                           "ks_ssl_read_enter", "ks_ssl_read_ex_enter", "ks_ssl_read_return"};
 constexpr Direction kWrite{"SSL_write", "SSL_write_ex", "ssl_write_internal",
                            "ks_ssl_write_enter", "ks_ssl_write_ex_enter", "ks_ssl_write_return"};
-// Writes whose plaintext the socket write carries (bpf/tls.bpf.h): entry probes only.
-constexpr Direction kWriteAtSocket{"SSL_write", "SSL_write_ex", "ssl_write_internal",
+// Writes whose socket writes stand in for the return (bpf/tls.bpf.h): entry probes only.
+constexpr Direction kWriteEntryOnly{"SSL_write", "SSL_write_ex", "ssl_write_internal",
                                    "ks_ssl_sockw", "ks_ssl_sockw_ex", nullptr};
 
 // A probe point at a function's entry: past an endbr64, which leaves the stack alone, so
@@ -83,8 +83,8 @@ Status PlanDirection(const ElfFile& elf, const Direction& d, AttachPlan* plan) {
   std::optional<Entry> e_api, e_ex;
   if (api) e_api = EntryOf(elf, *api);
   if (api_ex) e_ex = EntryOf(elf, *api_ex);
-  // "@entry(push)", and for writes taken at the socket, what replaces the return probe.
-  const std::string how = d.ret ? "" : ", plaintext at the socket write";
+  // "@entry(push)", and ", no return probe" for writes without one.
+  const std::string how = d.ret ? "" : ", no return probe";
   auto add = [&](const char* program, uint64_t offset) {
     plan->probes.push_back({program, offset, false});
     if (d.ret) plan->probes.push_back({d.ret, offset, true});
@@ -152,7 +152,7 @@ ProbeCost ProbeCostOf(std::string_view code, std::string* what) {
 }
 
 WriteCapture WriteCaptureFor(const ElfFile& elf) {
-  return elf.SoName().starts_with("libssl.") ? WriteCapture::kAtSocketWrite : WriteCapture::kAtReturn;
+  return elf.SoName().starts_with("libssl.") ? WriteCapture::kEntryOnly : WriteCapture::kEntryAndReturn;
 }
 
 Result<AttachPlan> PlanTlsProbes(const ElfFile& elf) {
@@ -160,7 +160,7 @@ Result<AttachPlan> PlanTlsProbes(const ElfFile& elf) {
   plan.write_capture = WriteCaptureFor(elf);
   const Status read = PlanDirection(elf, kRead, &plan);
   const Status write =
-      PlanDirection(elf, plan.write_capture == WriteCapture::kAtSocketWrite ? kWriteAtSocket : kWrite, &plan);
+      PlanDirection(elf, plan.write_capture == WriteCapture::kEntryOnly ? kWriteEntryOnly : kWrite, &plan);
   if (!read.ok() && !write.ok()) return NotFound("no SSL_read/SSL_write function symbols");
   if (!read.ok() || !write.ok()) {
     // Half a TLS library is of no use for HTTP: say so rather than capture one direction.

@@ -19,12 +19,14 @@
 //
 // How SSL_write's plaintext is taken depends on who does the socket I/O (docs/tls.md):
 //
-//   at the socket write  a shared libssl (nginx, curl, wrk, CPython): its users mostly
-//                        hand it the socket (a socket BIO), so SSL_write writes the
-//                        ciphertext itself. Entry probe only: the write syscall it makes
-//                        sends the plaintext (bpf/tls.bpf.h). One trap per call, not two.
-//   at return            OpenSSL inside an executable (node: memory BIOs, the socket
-//                        write comes after SSL_write returns): entry and return probes.
+//   entry only        a shared libssl (nginx, curl, wrk, CPython): its users mostly hand
+//                     it the socket (a socket BIO), so SSL_write writes the ciphertext
+//                     itself. The entry sends the plaintext, and the socket writes stand
+//                     in for the return (bpf/tls.bpf.h): one trap per call, not two. A
+//                     memory BIO on libssl (asyncio) works too: its socket is found at
+//                     the object's next TLS record write.
+//   entry and return  OpenSSL inside an executable (node: memory BIOs, the socket write
+//                     comes after SSL_write returns).
 //
 // Reads always take entry and return probes: the plaintext exists only once the call
 // has decrypted it, and only the return says how much there is.
@@ -39,11 +41,11 @@
 
 namespace kspan::tls {
 
-enum class WriteCapture { kAtSocketWrite, kAtReturn };
+enum class WriteCapture { kEntryOnly, kEntryAndReturn };
 
 struct AttachPlan {
   std::vector<events::UprobeSpec> probes;
-  WriteCapture write_capture = WriteCapture::kAtReturn;
+  WriteCapture write_capture = WriteCapture::kEntryAndReturn;
   // Human-readable, for the log: "SSL_read@entry(push) SSL_write@entry(push) ...".
   std::string description;
   bool slow = false;  // some probe is on an instruction the kernel single-steps
@@ -53,7 +55,7 @@ struct AttachPlan {
 enum class ProbeCost { kNop, kEmulated, kSingleStep };
 ProbeCost ProbeCostOf(std::string_view code, std::string* what);
 
-// kAtSocketWrite for a shared libssl (its DT_SONAME is libssl.*), else kAtReturn.
+// kEntryOnly for a shared libssl (its DT_SONAME is libssl.*), else kEntryAndReturn.
 WriteCapture WriteCaptureFor(const ElfFile& elf);
 
 // NotFound when the file has no SSL_read/SSL_write (or _ex) function symbols.

@@ -123,10 +123,11 @@ static __always_inline void ks_ssl_send(__u64 id, const struct ks_ssl_call *call
     ks_count(KSPAN_CNT_TLS_UNBOUND);
     return;
   }
-  /* Sent before its socket is known: the thread's next write in this turn binds it. */
+  /* Sent before its socket is known: the thread's next write in this turn binds it, or,
+   * for a write without return probe, the object's next TLS record write in any turn. */
   __u32 turn = ks_current_turn(id);
   struct ks_tls_pending *p = bpf_map_lookup_elem(&ks_tls_pending, &id);
-  if (p && (p->ssl != call->ssl || p->turn != turn)) {
+  if (p && (p->ssl != call->ssl || (p->turn != turn && !call->deferred))) {
     ks_count(KSPAN_CNT_TLS_UNBOUND); /* the earlier object's writes never found a socket */
     p = NULL;
   }
@@ -153,7 +154,7 @@ static __always_inline void ks_ssl_send(__u64 id, const struct ks_ssl_call *call
 static __always_inline int ks_ssl_return(long ret, __u8 direction) {
   __u64 id = bpf_get_current_pid_tgid();
   struct ks_ssl_call *cp = bpf_map_lookup_elem(&ks_ssl_calls, &id);
-  if (!cp || cp->deferred) return 0; /* a write taken at the socket stays until replaced */
+  if (!cp || cp->deferred) return 0; /* a write without return probe stays until replaced */
   struct ks_ssl_call call = *cp;
   bpf_map_delete_elem(&ks_ssl_calls, &id);
   if (call.direction != direction) return 0;

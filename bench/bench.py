@@ -49,11 +49,11 @@ def stop(p, sig=signal.SIGTERM, timeout=20):
 
 
 def cleanup():
+    # SIGTERM first: a SIGKILLed nginx master leaves its workers running, orphaned.
     for p in reversed(CHILDREN):
         if p.poll() is None:
             try:
-                p.kill()
-                p.wait(timeout=5)
+                stop(p, timeout=5)
             except Exception:
                 pass
 

@@ -49,11 +49,11 @@ def stop(p, sig=signal.SIGTERM, timeout=20):
 
 
 def cleanup():
+    # SIGTERM first: a SIGKILLed nginx master leaves its workers running, orphaned.
     for p in reversed(CHILDREN):
         if p.poll() is None:
             try:
-                p.kill()
-                p.wait(timeout=5)
+                stop(p, timeout=5)
             except Exception:
                 pass
 
@@ -318,8 +318,18 @@ def bench_requests(a, server, start_fn, rate, conns, wrk_conns):
     return out
 
 
-def bench_tls(a):
-    """HTTPS: nginx (libssl) driven by wrk (libssl), both ends traced through the TLS uprobes.
+def nginx_pids(srv):
+    """The nginx master and its workers (children of the master)."""
+    try:
+        kids = open(f"/proc/{srv.pid}/task/{srv.pid}/children").read().split()
+    except OSError:
+        kids = []
+    return [srv.pid] + [int(k) for k in kids]
+
+
+def bench_tls(a, server_only=False):
+    """HTTPS: nginx (libssl) driven by wrk (libssl), both ends traced through the TLS uprobes
+    (server_only: kspan --pid of nginx's processes only, as an agent that owns one service).
 
     Latency: wrk over one keep-alive connection (closed loop, so p50 is one request's round
     trip and with − without is what kspan adds to it). Throughput: wrk -c32 at full speed.
@@ -327,27 +337,35 @@ def bench_tls(a):
     port = free_port()
     srv = start_nginx(port, tls=True)
     wrk(port, 1, 1, "https")  # warm up
+    extra = [x for pid in nginx_pids(srv) for x in ("--pid", str(pid))] if server_only else []
+    label = "tls-server" if server_only else "tls"
     reps = []
     for rep in range(a.reps):
         order = ["off", "on"] if rep % 2 == 0 else ["on", "off"]
         r = {}
         for mode in order:
-            k = Kspan(a.kspan, name=f"tls-{rep}") if mode == "on" else None
+            k = Kspan(a.kspan, extra=extra, name=f"{label}-{rep}") if mode == "on" else None
+            s0 = k.sample() if k else None
             one = wrk(port, a.seconds, 1, "https")
             full = wrk(port, a.seconds, 32, "https")
             res = {"one": one, "full": full}
             if k:
+                res["delta"] = delta(s0, k.sample())
                 res["stopped"] = k.stop()
             r[mode] = res
         reps.append(r)
-        print(f"  tls rep {rep + 1}: p50 off/on {r['off']['one'].get('p50_us')}/{r['on']['one'].get('p50_us')} us, "
+        print(f"  {label} rep {rep + 1}: p50 off/on {r['off']['one'].get('p50_us')}/{r['on']['one'].get('p50_us')} us, "
               f"rps off/on {r['off']['full']['rps']:.0f}/{r['on']['full']['rps']:.0f}", flush=True)
     stop(srv)
     ok = [x for x in reps if "p50_us" in x["on"]["one"] and "p50_us" in x["off"]["one"]]
     spans, reqs = 0, 0
+    cpu_per_req = []
     for x in reps:
         spans += x["on"]["stopped"].get("spans", 0)
-        reqs += x["on"]["one"]["requests"] + x["on"]["full"]["requests"]
+        n = x["on"]["one"]["requests"] + x["on"]["full"]["requests"]
+        reqs += n
+        if n:
+            cpu_per_req.append(x["on"]["delta"]["cpu"] / n * 1e6)
     return {
         "p50_off": med([x["off"]["one"]["p50_us"] for x in ok]), "p50_on": med([x["on"]["one"]["p50_us"] for x in ok]),
         "p50_diff": med([x["on"]["one"]["p50_us"] - x["off"]["one"]["p50_us"] for x in ok]),
@@ -355,6 +373,7 @@ def bench_tls(a):
         "rps_off": med([x["off"]["full"]["rps"] for x in reps]), "rps_on": med([x["on"]["full"]["rps"] for x in reps]),
         "rps_ratio": med([x["on"]["full"]["rps"] / x["off"]["full"]["rps"] for x in reps if x["off"]["full"]["rps"]]),
         "spans_per_req": spans / reqs if reqs else float("nan"),
+        "cpu_us_per_req": med(cpu_per_req),
         "parse_failures": sum(x["on"]["stopped"]["c"].get('kspan_parse_failures_total{protocol="http1"}', 0)
                               for x in reps),
     }
@@ -591,6 +610,10 @@ def report(a, R):
                   t["p50_diff"], "µs", t["p50_diff"] <= 30))
         G.append(("nginx HTTPS throughput at saturation, traced / untraced", "≥ 0.8×", t["rps_ratio"], "×",
                   t["rps_ratio"] >= 0.8))
+    if "tls-server" in R:
+        t = R["tls-server"]
+        G.append(("added latency per HTTPS request, nginx only traced (`--pid`)", "≤ 30 µs", t["p50_diff"], "µs",
+                  t["p50_diff"] <= 30))
     if "daemon" in R:
         d = R["daemon"]
         G.append(("agent wake-ups at ~10k spans/s (voluntary context switches)", "≤ 1,000 /s", d["wakeups_per_s"], "/s",
@@ -637,19 +660,28 @@ def report(a, R):
                  f"client errors {x['errors']}, startup_ms {', '.join(fmt(s, 0) for s in x['startup_ms'])}.")
 
     if "tls" in R:
-        t = R["tls"]
         L.append("\n## Request overhead: nginx over TLS\n")
-        L.append(f"nginx `listen ssl` (libssl.so.3), `wrk --latency` over HTTPS (libssl.so.3 too, so both ends pay the "
-                 f"uprobes): one keep-alive connection for the round trip, 32 for full speed. Medians of {a.reps} "
-                 f"alternating runs of {a.seconds} s.\n")
-        L.append("| | without kspan | with kspan | with − without / ratio |")
-        L.append("|---|---|---|---|")
-        L.append(f"| p50 round trip, 1 connection (µs) | {fmt(t['p50_off'])} | {fmt(t['p50_on'])} | {fmt(t['p50_diff'])} |")
-        L.append(f"| requests/s, 1 connection | {fmt(t['rps1_off'], 0)} | {fmt(t['rps1_on'], 0)} | |")
-        L.append(f"| requests/s, 32 connections | {fmt(t['rps_off'], 0)} | {fmt(t['rps_on'], 0)} | "
-                 f"{fmt(t['rps_ratio'], 3)}× |")
-        L.append(f"\nWhile traced: {fmt(t['spans_per_req'], 2)} spans per request, parse failures "
-                 f"{t['parse_failures']}.")
+        L.append(f"nginx `listen ssl` (libssl.so.3), `wrk --latency` over HTTPS (libssl.so.3 too): one keep-alive "
+                 f"connection for the round trip, 32 for full speed. Both ends traced (every TLS call of wrk and "
+                 f"nginx pays its uprobes), and server only (`kspan --pid` of nginx's processes: an agent that owns "
+                 f"one service). Medians of {a.reps} alternating runs of {a.seconds} s.\n")
+        L.append("| | traced | without kspan | with kspan | with − without / ratio |")
+        L.append("|---|---|---|---|---|")
+        for key, who in (("tls", "both ends"), ("tls-server", "nginx only")):
+            if key not in R:
+                continue
+            t = R[key]
+            L.append(f"| p50 round trip, 1 connection (µs) | {who} | {fmt(t['p50_off'])} | {fmt(t['p50_on'])} | "
+                     f"{fmt(t['p50_diff'])} |")
+            L.append(f"| requests/s, 1 connection | {who} | {fmt(t['rps1_off'], 0)} | {fmt(t['rps1_on'], 0)} | |")
+            L.append(f"| requests/s, 32 connections | {who} | {fmt(t['rps_off'], 0)} | {fmt(t['rps_on'], 0)} | "
+                     f"{fmt(t['rps_ratio'], 3)}× |")
+        for key, who in (("tls", "both ends"), ("tls-server", "nginx only")):
+            if key in R:
+                t = R[key]
+                L.append(f"\nWhile traced ({who}): {fmt(t['spans_per_req'], 2)} spans per request, daemon CPU "
+                         f"{fmt(t.get('cpu_us_per_req', float('nan')), 1)} µs per request, parse failures "
+                         f"{t['parse_failures']}.")
 
     if "kernel" in R:
         k = R["kernel"]
@@ -762,6 +794,9 @@ def main():
             if key in only:
                 print(label, flush=True)
                 R[key] = run(a)
+                if key == "tls":
+                    print("request overhead: nginx over TLS, nginx only traced", flush=True)
+                    R["tls-server"] = bench_tls(a, server_only=True)
     finally:
         cleanup()
         R["wall_s"] = time.monotonic() - t0

@@ -14,11 +14,12 @@
  *   ks_turns    32768 x (4 key + 4 value + ~64 LRU/htab overhead)   ~= 2.3 MiB
  *   ks_agent_tgids 4096 x (4 + 8 (a __u8 rounded up) + ~56)         ~= 0.3 MiB
  *   TLS (tls.bpf.c):
- *   ks_ssl_calls   16384 x (8 + 40 + ~56)                           ~= 1.7 MiB
+ *   ks_ssl_calls   16384 x (8 + 48 + ~56)                           ~= 1.8 MiB
  *   ks_ssl_fds     65536 x (16 + 4 + ~64)                           ~= 5.3 MiB
  *   ks_tls_pending 16384 x (8 + 32 + ~64)                           ~= 1.7 MiB
  *   ks_last_read   32768 x (8 + 8 + ~64)                            ~= 2.5 MiB
  *   ks_tls_tgids    8192 x (4 + 4 + ~64)                            ~= 0.6 MiB
+ *   ks_ssl_retry    8192 x (16 + 8 + ~64)                           ~= 0.7 MiB
  */
 #ifndef KSPAN_MAPS_BPF_H
 #define KSPAN_MAPS_BPF_H
@@ -38,6 +39,7 @@
 #define KSPAN_SSL_CALLS_MAX 16384  /* threads inside SSL_read/SSL_write at once */
 #define KSPAN_SSL_FDS_MAX 65536    /* TLS objects whose socket is known */
 #define KSPAN_TLS_TGIDS_MAX 8192   /* processes that called the TLS library */
+#define KSPAN_SSL_RETRY_MAX 8192   /* TLS objects with a write waiting for its retry */
 
 #ifdef KSPAN_DEFINE_MAPS
 #define KSPAN_EXTERN
@@ -191,7 +193,9 @@ KSPAN_EXTERN struct {
 
 /* ---- TLS (tls.bpf.c) ----------------------------------------------------------- */
 
-/* One SSL_read/SSL_write in progress on a thread, keyed by pid_tgid. */
+/* One SSL_read/SSL_write in progress on a thread, keyed by pid_tgid. A write without a
+ * return probe (deferred = 1, tls.bpf.h) stays here after its call returned, until the
+ * thread's next TLS call replaces it. */
 struct ks_ssl_call {
   __u64 ssl;      /* the SSL object */
   __u64 buf;      /* plaintext buffer */
@@ -199,7 +203,15 @@ struct ks_ssl_call {
   __u64 enter_ns;
   __s32 fd;       /* socket the call's own syscalls used; -1 until one does */
   __u8 direction; /* enum kspan_direction */
-  __u8 _pad[3];
+  __u8 deferred;  /* 1: a write whose socket writes stand in for its return */
+  __u8 _pad[2];
+  __u64 len;      /* deferred: the plaintext bytes the call was given */
+};
+
+/* A deferred write that returned WANT_WRITE (its socket write failed with EAGAIN): its
+ * bytes were sent at its entry, and OpenSSL requires the retry to pass the same length. */
+struct ks_ssl_retry {
+  __u64 len;
 };
 
 struct ks_ssl_key {
@@ -254,6 +266,13 @@ KSPAN_EXTERN struct {
   __type(key, __u64);
   __type(value, struct ks_last_read);
 } ks_last_read SEC(".maps");
+
+KSPAN_EXTERN struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, KSPAN_SSL_RETRY_MAX);
+  __type(key, struct ks_ssl_key);
+  __type(value, struct ks_ssl_retry);
+} ks_ssl_retry SEC(".maps");
 
 /* Processes that called a probed TLS function: only their syscalls pay for TLS checks. */
 KSPAN_EXTERN struct {

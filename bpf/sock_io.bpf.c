@@ -42,10 +42,17 @@ static __always_inline int ks_stash_args(__s32 fd, __u64 buf, __u64 count, __u8 
   return 0;
 }
 
+/* Reads inside an SSL_read of a known TLS connection are settled here (tls.bpf.h). */
+static __always_inline int ks_stash_read(__s32 fd, __u64 buf, __u64 count, __u8 syscall) {
+  __u64 id = bpf_get_current_pid_tgid();
+  if (ks_wanted(id >> 32) && ks_tls_process(id >> 32) && ks_tls_read_in_call(id, fd)) return 0;
+  return ks_stash_args(fd, buf, count, syscall);
+}
+
 #define KS_ENTER(tp, name, sys)                                                          \
   SEC("tracepoint/syscalls/sys_enter_" #tp)                                              \
   int name(struct trace_event_raw_sys_enter *ctx) {                                      \
-    return ks_stash_args((__s32)ctx->args[0], ctx->args[1], ctx->args[2], sys);          \
+    return ks_stash_read((__s32)ctx->args[0], ctx->args[1], ctx->args[2], sys);          \
   }
 
 /* Writes also place TLS writes that were waiting for their socket (tls.bpf.h). */
@@ -157,14 +164,18 @@ static __always_inline int ks_data_exit(long ret, __u8 direction) {
   if (!sp) return 0;
   struct ks_stash st = *sp;
   bpf_map_delete_elem(&ks_stash, &id);
-  if (ret <= 0) return 0;
-
   __u32 tgid = id >> 32;
+  if (ret <= 0) {
+    /* A TLS write the socket did not take: its SSL_write returns WANT_WRITE (tls.bpf.h). */
+    if (ret == -KS_EAGAIN && direction == KSPAN_DIR_EGRESS && ks_tls_process(tgid)) ks_tls_write_blocked(id, &st);
+    return 0;
+  }
+
   struct ks_conn *c = ks_tracked_fd(tgid, st.fd, st.syscall);
   if (!c) return 0;
   if (c->kind == KS_FD_STDIO && direction != KSPAN_DIR_EGRESS) return 0; /* stdout/stderr: writes only */
   /* TLS is followed over TCP only. */
-  if (c->kind == KS_FD_TCP && ks_tls_process(tgid) && ks_tls_note_syscall(id, st.fd, direction))
+  if (c->kind == KS_FD_TCP && ks_tls_process(tgid) && ks_tls_note_syscall(id, c, &st, direction))
     ks_mark_tls(c);
   if (c->tls) {
     ks_count(KSPAN_CNT_TLS_CIPHERTEXT);

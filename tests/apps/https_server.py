@@ -1,11 +1,14 @@
 """An HTTPS server on 127.0.0.1 (python's ssl, i.e. the system libssl, SSL_*_ex).
 
 usage: https_server.py PORT CERT KEY
-GET /status/NNN answers NNN; anything else 200 with a short body. Threaded, keep-alive.
+GET /status/NNN answers NNN; anything else 200 with a short body. POST /slow/... reads
+its body slowly (16 KiB a millisecond) and answers "got N": a client writing a large body
+meets a full socket (https_upload.py). Threaded, keep-alive.
 """
 import http.server
 import ssl
 import sys
+import time
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -17,6 +20,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
             status = int(self.path.split("/")[2])
         body = ("tls %s\n" % self.path).encode()
         self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):
+        left = int(self.headers.get("Content-Length", "0"))
+        got = 0
+        while left > 0:
+            chunk = self.rfile.read(min(left, 16384))
+            if not chunk:
+                break
+            got += len(chunk)
+            left -= len(chunk)
+            if self.path.startswith("/slow"):
+                time.sleep(0.001)
+        body = ("got %d\n" % got).encode()
+        self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

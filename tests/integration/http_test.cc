@@ -221,7 +221,9 @@ TEST_F(HttpIntegration, HundredRequestsOnOneKeepAliveConnection) {
     EXPECT_EQ(s.Int("http.response.status_code"), fail ? 503 : 200);
     EXPECT_EQ(s.status_code, fail ? kStatusError : kStatusUnset);
     EXPECT_EQ(s.Str("url.template"), fail ? "/busy/{id}" : "/ok/{id}");
-    if (i + 1 < server.size()) EXPECT_LE(s.end_ns, server[i + 1].start_ns) << "times must not overlap";
+    if (i + 1 < server.size()) {
+      EXPECT_LE(s.end_ns, server[i + 1].start_ns) << "times must not overlap";
+    }
   }
   auto client = SpansFor(spans, port, kClient);
   EXPECT_EQ(client.size(), 100u);
@@ -376,13 +378,14 @@ KernelObjects StartAndInventory(KspanAgent* agent) {
   EXPECT_TRUE(agent->Start()) << agent->Logs();
   const auto during = KspanObjectsInKernel();
   KernelObjects ours{Added(before.programs, during.programs), Added(before.links, during.links)};
-  EXPECT_EQ(ours.programs.size(), 40u);
-  // 34 tracepoints, and TLS uprobes: at least entry and return of read and write on the
-  // system's libssl.so.3, which every test machine has.
+  EXPECT_EQ(ours.programs.size(), 42u);
+  // 34 tracepoints, and TLS uprobes: at least entry and return of read and the entry of
+  // write (no return probe: docs/tls.md) on the system's libssl.so.3, which every test
+  // machine has.
   const auto tls = std::count_if(ours.links.begin(), ours.links.end(),
                                  [](const std::string& l) { return l.find(":ks_ssl_") != std::string::npos; });
   EXPECT_EQ(ours.links.size() - static_cast<size_t>(tls), 34u);
-  EXPECT_GE(tls, 4);
+  EXPECT_GE(tls, 3);
   return ours;
 }
 

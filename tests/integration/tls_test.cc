@@ -163,6 +163,80 @@ TEST_F(TlsIntegration, PythonClientToPythonServer) {
   for (const FlatSpan& s : ExpectPairedHttps(port, 5, "/items")) EXPECT_EQ(s.Str("url.query"), "token=REDACTED");
 }
 
+// libssl's writes have no return probe: the plaintext is sent at SSL_write's entry and
+// the socket writes stand in for the return. A client on a non-blocking socket with a
+// tiny send buffer, uploading to a slow reader, makes OpenSSL return WANT_WRITE mid-body
+// many times; each retry passes the same length and must not be sent again. Three 1 MiB
+// bodies on one connection: bytes sent twice would shift the stream, and the next request
+// would not parse.
+TEST_F(TlsIntegration, WantWriteRetriesSendEachPlaintextByteOnce) {
+  const int port = FreePort();
+  ASSERT_NO_FATAL_FAILURE(StartPythonHttps(port));
+  constexpr int kBody = 1 << 20;
+  auto r = RunCommand({"/usr/bin/python3", std::string(KSPAN_SOURCE_DIR) + "/tests/apps/https_upload.py",
+                       std::to_string(port), dir_ + "/cert.pem", "3", std::to_string(kBody)},
+                      std::chrono::seconds(30));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::smatch m = [&] {
+    std::smatch sm;
+    std::regex_search(r.out, sm, std::regex(R"("want_write": (\d+))"));
+    return sm;
+  }();
+  ASSERT_EQ(m.size(), 2u) << r.out;
+  EXPECT_GT(std::stoi(m[1]), 0) << "the client never met a full socket: the test proves nothing\n" << r.out;
+
+  const auto spans = WaitForSpans(port, 3, 3);
+  const auto servers = SpansOf(spans, port, kServer), clients = SpansOf(spans, port, kClient);
+  ASSERT_EQ(servers.size(), 3u) << agent_.Logs();
+  ASSERT_EQ(clients.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    for (const FlatSpan* s : {&servers[i], &clients[i]}) {
+      EXPECT_EQ(s->Str("http.request.method"), "POST");
+      EXPECT_EQ(s->Int("http.response.status_code"), 200);
+      EXPECT_EQ(s->Int("http.request.body.size"), kBody);
+      EXPECT_EQ(s->Int("http.response.body.size"), static_cast<int64_t>(std::string("got 1048576\n").size()));
+    }
+    EXPECT_EQ(servers[i].Str("url.path"), "/slow/" + std::to_string(i));
+    EXPECT_EQ(servers[i].parent_span_id, clients[i].span_id);
+  }
+  StopAgent();
+  EXPECT_EQ(agent_.StoppedCounter("kspan_kernel_counter{name=\"tls_plaintext_unbound\"}"), 0);
+  EXPECT_EQ(agent_.StoppedCounter("kspan_tls_plaintext_dropped_total{reason=\"socket_unknown\"}"), 0);
+}
+
+// asyncio runs TLS over memory BIOs on the system libssl: SSL_write makes no syscall and
+// the event loop writes the ciphertext afterwards. The write taken at the socket write
+// finds it as the thread's next TLS record in the same turn.
+TEST_F(TlsIntegration, AsyncioClientOverMemoryBios) {
+  const int port = FreePort();
+  ASSERT_NO_FATAL_FAILURE(StartPythonHttps(port));
+  auto r = RunCommand({"/usr/bin/python3", std::string(KSPAN_SOURCE_DIR) + "/tests/apps/https_asyncio_client.py",
+                       std::to_string(port), dir_ + "/cert.pem", "5", "/aio"},
+                      std::chrono::seconds(30));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ExpectPairedHttps(port, 5, "/aio");
+  StopAgent();
+  EXPECT_EQ(agent_.StoppedCounter("kspan_kernel_counter{name=\"tls_plaintext_unbound\"}"), 0);
+  EXPECT_EQ(agent_.StoppedCounter("kspan_tls_plaintext_dropped_total{reason=\"socket_unknown\"}"), 0);
+}
+
+// Memory BIOs pumped by hand over a blocking socket with a timeout: each request is two
+// SSL_writes (the first into a temporary that python frees, its memory reused by the
+// second) before one socket write, preceded by a poll (a new event-loop turn). The first
+// write's bytes must be taken while its call runs, and placed before the second's.
+TEST_F(TlsIntegration, MemoryBioWritesBeforeOneSocketWrite) {
+  const int port = FreePort();
+  ASSERT_NO_FATAL_FAILURE(StartPythonHttps(port));
+  auto r = RunCommand({"/usr/bin/python3", std::string(KSPAN_SOURCE_DIR) + "/tests/apps/https_memory_bio.py",
+                       std::to_string(port), dir_ + "/cert.pem", "5", "/mbio"},
+                      std::chrono::seconds(30));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ExpectPairedHttps(port, 5, "/mbio");
+  StopAgent();
+  EXPECT_EQ(agent_.StoppedCounter("kspan_kernel_counter{name=\"tls_plaintext_unbound\"}"), 0);
+  EXPECT_EQ(agent_.StoppedCounter("kspan_tls_plaintext_dropped_total{reason=\"socket_unknown\"}"), 0);
+}
+
 TEST_F(TlsIntegration, NodeClientToNodeServer) {
   const int port = FreePort();
   const std::string app = std::string(KSPAN_SOURCE_DIR) + "/tests/apps/https_node.js";

@@ -161,6 +161,17 @@ TEST(ElfFileTest, LibsslNeedsLibcrypto) {
   EXPECT_NE(std::find(needed.begin(), needed.end(), "libc.so.6"), needed.end());
 }
 
+TEST(ElfFileTest, SoNameNamesLibrariesNotExecutables) {
+  auto ssl = MustOpen(kLibssl);
+  ASSERT_NE(ssl, nullptr);
+  EXPECT_EQ(ssl->SoName(), "libssl.so.3");
+  EXPECT_EQ(WriteCaptureFor(*ssl), WriteCapture::kEntryOnly);
+  auto t = MustOpen(kTrue);
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->SoName(), "");
+  EXPECT_EQ(WriteCaptureFor(*t), WriteCapture::kEntryAndReturn);
+}
+
 TEST(ElfFileTest, LibsslSectionsAndBytes) {
   auto elf = MustOpen(kLibssl);
   ASSERT_NE(elf, nullptr);
@@ -300,14 +311,20 @@ TEST(ElfFileTest, LyingHeaderIsAnError) {
 // ---- PlanTlsProbes on real OpenSSL builds ------------------------------------------------
 
 // Checks what holds for every plan: each probe on a cheap instruction (or the plan says
-// it is slow), a return probe beside every entry probe, both directions covered.
+// it is slow), a return probe beside every entry probe except an entry-only plan's
+// writes, both directions covered.
 void CheckPlan(const ElfFile& elf, const AttachPlan& plan) {
   ASSERT_FALSE(plan.probes.empty());
   EXPECT_FALSE(plan.description.empty());
   EXPECT_NE(plan.description.back(), ' ') << "no trailing space: '" << plan.description << "'";
-  const std::set<std::string> entry_programs = {"ks_ssl_read_enter", "ks_ssl_read_ex_enter", "ks_ssl_write_enter",
-                                                "ks_ssl_write_ex_enter"};
-  const std::set<std::string> return_programs = {"ks_ssl_read_return", "ks_ssl_write_return"};
+  const bool entry_only = plan.write_capture == WriteCapture::kEntryOnly;
+  const std::set<std::string> read_programs = {"ks_ssl_read_enter", "ks_ssl_read_ex_enter"};
+  const std::set<std::string> write_programs =
+      entry_only ? std::set<std::string>{"ks_ssl_sockw", "ks_ssl_sockw_ex"}
+                : std::set<std::string>{"ks_ssl_write_enter", "ks_ssl_write_ex_enter"};
+  const std::set<std::string> return_programs =
+      entry_only ? std::set<std::string>{"ks_ssl_read_return"}
+                : std::set<std::string>{"ks_ssl_read_return", "ks_ssl_write_return"};
   bool read = false, write = false;
   for (const events::UprobeSpec& p : plan.probes) {
     SCOPED_TRACE(p.program + "@" + std::to_string(p.file_offset));
@@ -319,14 +336,21 @@ void CheckPlan(const ElfFile& elf, const AttachPlan& plan) {
       EXPECT_TRUE(return_programs.count(p.program)) << "a return program on the return flag";
       continue;
     }
-    EXPECT_TRUE(entry_programs.count(p.program));
-    const bool is_read = p.program.starts_with("ks_ssl_read");
+    const bool is_read = read_programs.count(p.program) > 0;
+    EXPECT_TRUE(is_read || write_programs.count(p.program)) << "an entry program of this plan's kind";
     (is_read ? read : write) = true;
-    const std::string want_return = is_read ? "ks_ssl_read_return" : "ks_ssl_write_return";
-    const auto match = std::find_if(plan.probes.begin(), plan.probes.end(), [&](const events::UprobeSpec& r) {
-      return r.retprobe && r.program == want_return && r.file_offset == p.file_offset;
-    });
-    EXPECT_NE(match, plan.probes.end()) << "no " << want_return << " at the entry's offset";
+    const auto returns_at = [&](const std::string& program) {
+      return std::find_if(plan.probes.begin(), plan.probes.end(), [&](const events::UprobeSpec& r) {
+               return r.retprobe && r.program == program && r.file_offset == p.file_offset;
+             }) != plan.probes.end();
+    };
+    if (is_read || !entry_only) {
+      const std::string want_return = is_read ? "ks_ssl_read_return" : "ks_ssl_write_return";
+      EXPECT_TRUE(returns_at(want_return)) << "no " << want_return << " at the entry's offset";
+    } else {
+      // The socket writes stand in for the return: a return probe would be a second trap.
+      EXPECT_FALSE(returns_at("ks_ssl_write_return"));
+    }
   }
   EXPECT_TRUE(read);
   EXPECT_TRUE(write);
@@ -349,6 +373,9 @@ TEST(AttachPlanTest, LibsslIsPlannedOnCheapInstructions) {
   ASSERT_TRUE(plan.ok()) << plan.status().ToString();
   EXPECT_LT(took, std::chrono::seconds(2));
   SCOPED_TRACE(plan->description);
+  // A shared libssl: its users hand it the socket, so its writes need no return probe.
+  EXPECT_EQ(plan->write_capture, WriteCapture::kEntryOnly);
+  EXPECT_NE(plan->description.find("no return probe"), std::string::npos);
   CheckPlan(*elf, *plan);
   // Debian's SSL_read/SSL_write begin with `sub rsp`: a cheap plan goes elsewhere, so
   // the API entries themselves must not be used unless the plan owns up to being slow.
@@ -386,6 +413,9 @@ TEST(AttachPlanTest, NodeIsPlannedOnCheapInstructions) {
   // the TLS thread, but must not take long enough to delay the next exec noticeably.
   EXPECT_LT(took, std::chrono::seconds(5));
   SCOPED_TRACE(plan->description);
+  // OpenSSL inside node works on memory BIOs: the socket write comes after SSL_write.
+  EXPECT_EQ(plan->write_capture, WriteCapture::kEntryAndReturn);
+  EXPECT_EQ(plan->description.find("no return probe"), std::string::npos);
   CheckPlan(*elf, *plan);
   EXPECT_FALSE(plan->slow);
 }

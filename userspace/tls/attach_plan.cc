@@ -14,13 +14,16 @@ struct Direction {
   const char* internal;   // ssl_read_internal
   const char* enter;      // ks_ssl_read_enter
   const char* enter_ex;   // ks_ssl_read_ex_enter
-  const char* ret;        // ks_ssl_read_return
+  const char* ret;        // ks_ssl_read_return, or nullptr: no return probe
 };
 
 constexpr Direction kRead{"SSL_read", "SSL_read_ex", "ssl_read_internal",
                           "ks_ssl_read_enter", "ks_ssl_read_ex_enter", "ks_ssl_read_return"};
 constexpr Direction kWrite{"SSL_write", "SSL_write_ex", "ssl_write_internal",
                            "ks_ssl_write_enter", "ks_ssl_write_ex_enter", "ks_ssl_write_return"};
+// Writes whose socket writes stand in for the return (bpf/tls.bpf.h): entry probes only.
+constexpr Direction kWriteEntryOnly{"SSL_write", "SSL_write_ex", "ssl_write_internal",
+                                   "ks_ssl_sockw", "ks_ssl_sockw_ex", nullptr};
 
 // A probe point at a function's entry: past an endbr64, which leaves the stack alone, so
 // a return probe there still finds the return address on top.
@@ -80,17 +83,21 @@ Status PlanDirection(const ElfFile& elf, const Direction& d, AttachPlan* plan) {
   std::optional<Entry> e_api, e_ex;
   if (api) e_api = EntryOf(elf, *api);
   if (api_ex) e_ex = EntryOf(elf, *api_ex);
+  // "@entry(push)", and ", no return probe" for writes without one.
+  const std::string how = d.ret ? "" : ", no return probe";
+  auto add = [&](const char* program, uint64_t offset) {
+    plan->probes.push_back({program, offset, false});
+    if (d.ret) plan->probes.push_back({d.ret, offset, true});
+  };
   auto add_api = [&] {
     if (e_api) {
-      plan->probes.push_back({d.enter, e_api->offset, false});
-      plan->probes.push_back({d.ret, e_api->offset, true});
-      plan->description += std::string(d.api) + "@entry(" + e_api->what + ") ";
+      add(d.enter, e_api->offset);
+      plan->description += std::string(d.api) + "@entry(" + e_api->what + how + ") ";
       plan->slow |= !Cheap(e_api->cost);
     }
     if (e_ex) {
-      plan->probes.push_back({d.enter_ex, e_ex->offset, false});
-      plan->probes.push_back({d.ret, e_ex->offset, true});
-      plan->description += std::string(d.api_ex) + "@entry(" + e_ex->what + ") ";
+      add(d.enter_ex, e_ex->offset);
+      plan->description += std::string(d.api_ex) + "@entry(" + e_ex->what + how + ") ";
       plan->slow |= !Cheap(e_ex->cost);
     }
   };
@@ -112,10 +119,9 @@ Status PlanDirection(const ElfFile& elf, const Direction& d, AttachPlan* plan) {
         code.remove_prefix(kEndbr64.size());
       }
       if (Cheap(ProbeCostOf(code, &what))) {
-        plan->probes.push_back({d.enter_ex, at, false});
-        plan->probes.push_back({d.ret, at, true});
+        add(d.enter_ex, at);
         plan->description += std::string(d.internal) + "@entry(" + what + ", called by " + d.api + " and " +
-                             d.api_ex + ") ";
+                             d.api_ex + how + ") ";
         return Status::Ok();
       }
     }
@@ -145,10 +151,16 @@ ProbeCost ProbeCostOf(std::string_view code, std::string* what) {
   return say("single-step", ProbeCost::kSingleStep);
 }
 
+WriteCapture WriteCaptureFor(const ElfFile& elf) {
+  return elf.SoName().starts_with("libssl.") ? WriteCapture::kEntryOnly : WriteCapture::kEntryAndReturn;
+}
+
 Result<AttachPlan> PlanTlsProbes(const ElfFile& elf) {
   AttachPlan plan;
+  plan.write_capture = WriteCaptureFor(elf);
   const Status read = PlanDirection(elf, kRead, &plan);
-  const Status write = PlanDirection(elf, kWrite, &plan);
+  const Status write =
+      PlanDirection(elf, plan.write_capture == WriteCapture::kEntryOnly ? kWriteEntryOnly : kWrite, &plan);
   if (!read.ok() && !write.ok()) return NotFound("no SSL_read/SSL_write function symbols");
   if (!read.ok() || !write.ok()) {
     // Half a TLS library is of no use for HTTP: say so rather than capture one direction.

@@ -16,6 +16,20 @@
 //   api-slow  the entries anyway, when neither is cheap (counted as slow in the log).
 //
 // Only x86-64 is decoded; elsewhere the entries are used.
+//
+// How SSL_write's plaintext is taken depends on who does the socket I/O (docs/tls.md):
+//
+//   entry only        a shared libssl (nginx, curl, wrk, CPython): its users mostly hand
+//                     it the socket (a socket BIO), so SSL_write writes the ciphertext
+//                     itself. The entry sends the plaintext, and the socket writes stand
+//                     in for the return (bpf/tls.bpf.h): one trap per call, not two. A
+//                     memory BIO on libssl (asyncio) works too: its socket is found at
+//                     the object's next TLS record write.
+//   entry and return  OpenSSL inside an executable (node: memory BIOs, the socket write
+//                     comes after SSL_write returns).
+//
+// Reads always take entry and return probes: the plaintext exists only once the call
+// has decrypted it, and only the return says how much there is.
 #pragma once
 
 #include <string>
@@ -27,8 +41,11 @@
 
 namespace kspan::tls {
 
+enum class WriteCapture { kEntryOnly, kEntryAndReturn };
+
 struct AttachPlan {
   std::vector<events::UprobeSpec> probes;
+  WriteCapture write_capture = WriteCapture::kEntryAndReturn;
   // Human-readable, for the log: "SSL_read@entry(push) SSL_write@entry(push) ...".
   std::string description;
   bool slow = false;  // some probe is on an instruction the kernel single-steps
@@ -37,6 +54,9 @@ struct AttachPlan {
 // What the first instruction at `code` costs a uprobe (x86-64).
 enum class ProbeCost { kNop, kEmulated, kSingleStep };
 ProbeCost ProbeCostOf(std::string_view code, std::string* what);
+
+// kEntryOnly for a shared libssl (its DT_SONAME is libssl.*), else kEntryAndReturn.
+WriteCapture WriteCaptureFor(const ElfFile& elf);
 
 // NotFound when the file has no SSL_read/SSL_write (or _ex) function symbols.
 Result<AttachPlan> PlanTlsProbes(const ElfFile& elf);

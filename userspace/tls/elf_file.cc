@@ -149,7 +149,7 @@ std::string_view ElfFile::Section(std::string_view name) const {
   return {};
 }
 
-std::vector<std::string> ElfFile::NeededLibraries() const {
+std::vector<std::string> ElfFile::DynamicStrings(int64_t tag) const {
   std::vector<std::string> out;
   for (const SectionInfo& s : sections_) {
     if (s.type != SHT_DYNAMIC || s.link >= sections_.size()) continue;
@@ -158,12 +158,19 @@ std::vector<std::string> ElfFile::NeededLibraries() const {
       Elf64_Dyn d;
       std::memcpy(&d, data_ + s.offset + off, sizeof(d));
       if (d.d_tag == DT_NULL) break;
-      if (d.d_tag != DT_NEEDED || d.d_un.d_val >= strtab.size) continue;
+      if (d.d_tag != tag || d.d_un.d_val >= strtab.size) continue;
       const char* p = data_ + strtab.offset + d.d_un.d_val;
       out.emplace_back(p, strnlen(p, strtab.size - d.d_un.d_val));
     }
   }
   return out;
+}
+
+std::vector<std::string> ElfFile::NeededLibraries() const { return DynamicStrings(DT_NEEDED); }
+
+std::string ElfFile::SoName() const {
+  auto names = DynamicStrings(DT_SONAME);
+  return names.empty() ? std::string() : names.front();
 }
 
 }  // namespace kspan::tls

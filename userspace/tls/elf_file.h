@@ -44,6 +44,8 @@ class ElfFile {
   std::string_view Contents() const { return std::string_view(data_, size_); }
   // DT_NEEDED entries ("libssl.so.3", ...).
   std::vector<std::string> NeededLibraries() const;
+  // DT_SONAME ("libssl.so.3"), empty for an executable or a library without one.
+  std::string SoName() const;
   bool is_x86_64() const { return machine_ == 62; }
   const std::string& path() const { return path_; }
 
@@ -61,6 +63,7 @@ class ElfFile {
     bool executable = false;
   };
   std::optional<ElfSymbol> FindIn(const SectionInfo& symtab, std::string_view name) const;
+  std::vector<std::string> DynamicStrings(int64_t tag) const;
 
   std::string path_;
   const char* data_ = nullptr;

@@ -11,7 +11,7 @@ fi
 packages=(
   # build
   build-essential cmake pkg-config clang llvm
-  libbpf-dev bpftool libelf-dev zlib1g-dev libbrotli-dev
+  libbpf-dev bpftool libelf-dev zlib1g-dev libbrotli-dev libjemalloc-dev
   libyaml-cpp-dev nlohmann-json3-dev
   # network exporters: OTLP protobuf messages, OTLP/gRPC, OTLP/HTTP and Zipkin, gzip
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libcurl4-openssl-dev

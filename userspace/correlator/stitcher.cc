@@ -48,6 +48,7 @@ struct Stitcher::Group {
   size_t open = 0;             // members still running
   uint64_t created_ns = 0;
   uint64_t last_change_ns = 0;
+  uint64_t listed_ns = 0;  // when it joined groups_ (the list is in this order)
   bool passthrough = false;  // flushed early: later spans leave as soon as they end
   bool listed = false;
   std::list<std::shared_ptr<Group>>::iterator it;
@@ -270,8 +271,13 @@ void Stitcher::Advance(uint64_t now_ns) {
 
   if (now_ns - last_flush_scan_ns_ >= 20'000'000) {
     last_flush_scan_ns_ = now_ns;
+    // groups_ is in listing order, and a group changes (last_change_ns) no earlier than
+    // it was listed: past the first group listed less than a window ago none is complete.
+    // (A max_age flush of a group relisted late waits at most that long.)
+    const uint64_t due_before = now_ns - std::min(options_.window_ns, options_.max_hold_ns);
     for (auto it = groups_.begin(); it != groups_.end();) {
       Group* g = (it++)->get();  // FlushGroup may unlist g
+      if (g->listed_ns > due_before) break;
       if (g->members.empty()) continue;
       if (g->open == 0 && g->last_change_ns + options_.window_ns <= now_ns) {
         FlushGroup(g, "complete");
@@ -326,6 +332,7 @@ void Stitcher::Join(Node* n, Node* parent, const std::shared_ptr<Group>& g, cons
   if (!g->listed && !g->passthrough) {
     g->it = groups_.insert(groups_.end(), g);
     g->listed = true;
+    g->listed_ns = now_ns_;
   }
 }
 
@@ -405,7 +412,11 @@ void Stitcher::DecideServer(Node* n) {
     roots_->Add();
     Join(n, nullptr, NewGroup(model::TraceId::Random(), 1, ""), model::SpanId{});
   }
-  servers_by_pid_[n->pid].push_back(n);
+  auto& servers = servers_by_pid_[n->pid];
+  // A server that makes no calls is never searched (InFlightServers prunes): drop what is
+  // stale here, or Erase would walk past it.
+  while (!servers.empty() && Stale(servers.front())) servers.pop_front();
+  servers.push_back(n);
 }
 
 void Stitcher::NoteActivity(uint32_t tid, uint32_t turn, uint64_t ns, const NodeKey& node) {
@@ -632,8 +643,10 @@ void Stitcher::Erase(Node* n) {
   if (n->kind == Kind::kServer) {
     auto it = servers_by_pid_.find(n->pid);
     if (it != servers_by_pid_.end()) {
-      drop(it->second);
-      if (it->second.empty()) servers_by_pid_.erase(it);
+      auto& v = it->second;
+      auto at = std::find(v.begin(), v.end(), n);  // near the front: the oldest leave first
+      if (at != v.end()) v.erase(at);
+      if (v.empty()) servers_by_pid_.erase(it);
     }
   } else if (n->kind == Kind::kClient && !n->pair_key.empty()) {
     auto it = clients_by_tuple_.find(n->pair_key);

@@ -201,8 +201,9 @@ class Stitcher {
   std::unordered_map<uint32_t, std::deque<Activity>> activity_;  // by thread, oldest first
   uint64_t last_activity_prune_ns_ = 0;
   // SERVER nodes by pid (in-process candidates) and CLIENT nodes by their 4-tuple as the
-  // server sees it (pairing); both drop a node when it is erased.
-  std::unordered_map<uint32_t, std::vector<Node*>> servers_by_pid_;
+  // server sees it (pairing); both drop a node when it is erased. A busy server has
+  // thousands held: they come and go about in order, so a deque erased near its front.
+  std::unordered_map<uint32_t, std::deque<Node*>> servers_by_pid_;
   std::unordered_map<std::string, std::vector<Node*>> clients_by_tuple_;
   std::list<std::shared_ptr<Group>> groups_;  // oldest first
   size_t held_spans_ = 0, held_bytes_ = 0;

@@ -1,0 +1,213 @@
+// The daemon's user-space cost per request, without a kernel: synthetic events for HTTP/1.1
+// keep-alive traffic between a client and a server process on loopback (both ends traced,
+// as nginx driven by wrk) go through the agent's whole pipeline (connection tracking,
+// HTTP/1 parsing, span building, stitching, export to an exporter), and the process's CPU
+// time is divided by the requests. Events arrive in batches as from the ring buffer; the
+// clock advances with them, so the stitcher's windows and bounds behave as on a host.
+//
+//   kspan-pipeline-bench [--requests N] [--connections C] [--rate R] [--output SPEC] [--runs K]
+//
+// --rate is requests per second of simulated time (what the stitcher sees); the figure is
+// CPU per request at that rate. --output is an exporter spec as for kspan (default
+// file:/dev/null, the OTLP/JSON file exporter). Prints one line per run and the median.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "agent/pipeline.h"
+#include "common/metrics.h"
+#include "exporters/export_pipeline.h"
+#include "exporters/factory.h"
+
+namespace {
+
+using kspan::events::ConnKey;
+using kspan::events::Direction;
+using kspan::events::Role;
+
+struct Args {
+  uint64_t requests = 200'000;
+  uint32_t connections = 32;
+  uint64_t rate = 20'000;
+  std::string output = "file:/dev/null";
+  int runs = 5;
+};
+
+double CpuSeconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+// One end of a connection: stream positions as the kernel counts them.
+struct End {
+  ConnKey key;
+  uint64_t out = 0, in = 0;
+};
+
+kspan::events::DataEvent Data(End& end, uint32_t tid, Role role, Direction dir, const std::string& bytes,
+                              uint64_t ns) {
+  kspan::events::DataEvent e;
+  e.key = end.key;
+  e.tid = tid;
+  e.turn = 0;
+  e.enter_ns = ns;
+  e.exit_ns = ns + 2'000;
+  e.direction = dir;
+  e.role = role;
+  uint64_t& pos = dir == Direction::kEgress ? end.out : end.in;
+  e.position = pos;
+  e.total_len = static_cast<uint32_t>(bytes.size());
+  pos += bytes.size();
+  e.data = bytes;
+  return e;
+}
+
+// Runs `a.requests` requests through a fresh pipeline; returns CPU seconds spent.
+double RunOnce(const Args& a, uint64_t* spans_out) {
+  kspan::metrics::Registry metrics;
+  auto exporter = kspan::exporters::MakeExporter(a.output);
+  if (!exporter.ok()) {
+    std::fprintf(stderr, "kspan-pipeline-bench: --output %s: %s\n", a.output.c_str(),
+                 exporter.status().message().c_str());
+    std::exit(2);
+  }
+  std::vector<std::unique_ptr<kspan::exporters::SpanExporter>> outs;
+  outs.push_back(std::move(exporter).value());
+  const double cpu0 = CpuSeconds();
+  {
+    kspan::exporters::ExportPipeline exports(std::move(outs), kspan::exporters::ExportPipeline::Options{}, &metrics);
+    kspan::agent::Pipeline pipeline(kspan::agent::PipelineOptions{}, &metrics, &exports);
+
+    const uint32_t client_pid = 4001, server_pid = 4002;
+    const uint64_t t0 = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count());
+    std::vector<End> clients(a.connections), servers(a.connections);
+    for (uint32_t i = 0; i < a.connections; ++i) {
+      clients[i].key = {client_pid, static_cast<int32_t>(10 + i), 1000 + 2 * uint64_t{i}};
+      servers[i].key = {server_pid, static_cast<int32_t>(10 + i), 1001 + 2 * uint64_t{i}};
+      const uint16_t cport = static_cast<uint16_t>(40000 + i);
+      kspan::events::ConnOpenEvent co;
+      co.key = clients[i].key;
+      co.tid = client_pid;
+      co.ts_ns = t0;
+      co.role = Role::kClient;
+      co.tuple.family = 2;
+      co.tuple.local = {"127.0.0.1", cport};
+      co.tuple.remote = {"127.0.0.1", 8080};
+      pipeline.OnConnOpen(co);
+      kspan::events::ConnOpenEvent so = co;
+      so.key = servers[i].key;
+      so.tid = server_pid;
+      so.role = Role::kServer;
+      so.tuple.local = {"127.0.0.1", 8080};
+      so.tuple.remote = {"127.0.0.1", cport};
+      pipeline.OnConnOpen(so);
+    }
+
+    // Requests as wrk sends them to nginx `return 200` (the bench's plaintext row).
+    std::vector<std::string> requests;
+    for (int i = 0; i < 16; ++i) {
+      requests.push_back("GET /item/" + std::to_string(1000 + i) +
+                         " HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n");
+    }
+    const std::string response =
+        "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Tue, 24 Nov 2026 16:00:00 GMT\r\n"
+        "Content-Type: text/plain\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nok\n";
+
+    // A batch is what one ring-buffer drain brings: 10 ms of traffic, as the agent's default.
+    const uint64_t gap_ns = 1'000'000'000ull / std::max<uint64_t>(a.rate, 1);
+    const uint64_t batch_ns = 10'000'000;
+    uint64_t now = t0 + 1'000'000, next_batch = now + batch_ns, last_tick = now;
+    for (uint64_t r = 0; r < a.requests; ++r) {
+      const uint32_t c = static_cast<uint32_t>(r % a.connections);
+      const std::string& req = requests[r % requests.size()];
+      // client write, server read, server write, client read; 20 µs of service time.
+      pipeline.OnData(Data(clients[c], client_pid, Role::kClient, Direction::kEgress, req, now));
+      pipeline.OnData(Data(servers[c], server_pid, Role::kServer, Direction::kIngress, req, now + 5'000));
+      pipeline.OnData(Data(servers[c], server_pid, Role::kServer, Direction::kEgress, response, now + 25'000));
+      pipeline.OnData(Data(clients[c], client_pid, Role::kClient, Direction::kIngress, response, now + 30'000));
+      now += gap_ns;
+      if (now >= next_batch) {
+        pipeline.AfterBatch(now);
+        next_batch = now + batch_ns;
+        if (now - last_tick >= 1'000'000'000ull) {
+          pipeline.Tick(now);
+          last_tick = now;
+        }
+      }
+    }
+    for (uint32_t i = 0; i < a.connections; ++i) {
+      for (End* e : {&clients[i], &servers[i]}) {
+        kspan::events::ConnCloseEvent ce;
+        ce.key = e->key;
+        ce.ts_ns = now;
+        ce.bytes_sent = e->out;
+        ce.bytes_received = e->in;
+        pipeline.OnConnClose(ce);
+      }
+    }
+    pipeline.AfterBatch(now);
+    pipeline.Finish();
+    exports.Shutdown();
+  }
+  const double cpu = CpuSeconds() - cpu0;
+  *spans_out = static_cast<uint64_t>(metrics.GetCounter("kspan_spans_total", {})->Value());
+  return cpu;
+}
+
+int Usage() {
+  std::fprintf(stderr,
+               "usage: kspan-pipeline-bench [--requests N] [--connections C] [--rate R] [--output SPEC] "
+               "[--runs K]\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string f = argv[i];
+    if (i + 1 >= argc) return Usage();
+    const char* v = argv[++i];
+    if (f == "--requests") {
+      a.requests = std::strtoull(v, nullptr, 10);
+    } else if (f == "--connections") {
+      a.connections = static_cast<uint32_t>(std::strtoul(v, nullptr, 10));
+    } else if (f == "--rate") {
+      a.rate = std::strtoull(v, nullptr, 10);
+    } else if (f == "--output") {
+      a.output = v;
+    } else if (f == "--runs") {
+      a.runs = std::atoi(v);
+    } else {
+      return Usage();
+    }
+  }
+  if (a.requests == 0 || a.connections == 0 || a.rate == 0 || a.runs <= 0) return Usage();
+  std::vector<double> per_request;
+  for (int run = 0; run < a.runs; ++run) {
+    uint64_t spans = 0;
+    const double cpu = RunOnce(a, &spans);
+    per_request.push_back(cpu * 1e6 / static_cast<double>(a.requests));
+    std::printf("run %d: %llu requests, %llu spans, %.3f CPU s, %.2f us per request\n", run + 1,
+                static_cast<unsigned long long>(a.requests), static_cast<unsigned long long>(spans), cpu,
+                per_request.back());
+  }
+  std::sort(per_request.begin(), per_request.end());
+  std::printf("median: %.2f us CPU per request (%u connections, %llu req/s simulated, output %s)\n",
+              per_request[per_request.size() / 2], a.connections, static_cast<unsigned long long>(a.rate),
+              a.output.c_str());
+  return 0;
+}

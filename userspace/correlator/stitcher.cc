@@ -75,6 +75,7 @@ struct Stitcher::Node {
   bool decided = false, complete = false, exported = false, paired = false;
   Node* parent = nullptr;
   bool in_process_parent = false;  // parent is a SERVER span of the same process
+  bool in_servers = false;         // SERVER, listed in servers_by_pid_
   std::vector<Node*> children;
   std::shared_ptr<Group> group;
   size_t group_index = 0;
@@ -126,10 +127,12 @@ Stitcher::Node* Stitcher::NewNode(const NodeKey& key) {
     Erase(oldest);
   }
   auto [it, inserted] = nodes_.try_emplace(key, nullptr);
-  if (!inserted) Erase(it->second.get());  // the same request again: keep the newer
-  auto node = std::make_unique<Node>();
-  Node* n = node.get();
-  nodes_[key] = std::move(node);
+  if (!inserted) {
+    Erase(it->second.get());  // the same request again: keep the newer (Erase drops the entry)
+    it = nodes_.try_emplace(key, nullptr).first;
+  }
+  it->second = std::make_unique<Node>();
+  Node* n = it->second.get();
   n->key = key;
   n->arrival_ns = now_ns_;  // set by Advance; raised to the start time in OnRequest
   n->span_id = model::SpanId::Random();
@@ -415,8 +418,12 @@ void Stitcher::DecideServer(Node* n) {
   auto& servers = servers_by_pid_[n->pid];
   // A server that makes no calls is never searched (InFlightServers prunes): drop what is
   // stale here, or Erase would walk past it.
-  while (!servers.empty() && Stale(servers.front())) servers.pop_front();
+  while (!servers.empty() && Stale(servers.front())) {
+    servers.front()->in_servers = false;
+    servers.pop_front();
+  }
   servers.push_back(n);
+  n->in_servers = true;
 }
 
 void Stitcher::NoteActivity(uint32_t tid, uint32_t turn, uint64_t ns, const NodeKey& node) {
@@ -456,7 +463,13 @@ std::vector<Stitcher::Node*> Stitcher::InFlightServers(uint32_t pid, uint32_t ti
   auto it = servers_by_pid_.find(pid);
   if (it != servers_by_pid_.end()) {
     auto& v = it->second;
-    v.erase(std::remove_if(v.begin(), v.end(), [this](const Node* s) { return Stale(s); }), v.end());
+    v.erase(std::remove_if(v.begin(), v.end(),
+                           [this](Node* s) {
+                             if (!Stale(s)) return false;
+                             s->in_servers = false;
+                             return true;
+                           }),
+            v.end());
     for (Node* s : v) {
       if (!s->group || s->start_ns > at_ns) continue;
       if (s->complete && s->end_ns < at_ns) continue;
@@ -640,7 +653,7 @@ void Stitcher::EnforceBounds() {
 
 void Stitcher::Erase(Node* n) {
   auto drop = [n](std::vector<Node*>& v) { v.erase(std::remove(v.begin(), v.end(), n), v.end()); };
-  if (n->kind == Kind::kServer) {
+  if (n->in_servers) {
     auto it = servers_by_pid_.find(n->pid);
     if (it != servers_by_pid_.end()) {
       auto& v = it->second;

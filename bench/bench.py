@@ -463,6 +463,23 @@ def bench_daemon(a):
             "nonvol_per_s": d["nonvol_per_s"], "drops": kernel_drops(st), "seconds": d["seconds"]}
 
 
+def bench_pipeline(a):
+    """The user-space pipeline alone on synthetic events (kspan-pipeline-bench, built next to
+    kspan): CPU per request with no kernel and no load generator sharing the CPUs."""
+    exe = os.path.join(os.path.dirname(a.kspan), "kspan-pipeline-bench")
+    if not os.access(exe, os.X_OK):
+        return {"error": f"{exe} not found: build the kspan-pipeline-bench target"}
+    runs = 1 if a.quick else 5
+    out = subprocess.run([exe, "--runs", str(runs), "--requests", "50000" if a.quick else "200000"],
+                         capture_output=True, text=True, timeout=600)
+    lines = out.stdout.strip().splitlines()
+    median = next((l for l in lines if l.startswith("median:")), "")
+    if out.returncode != 0 or not median:
+        return {"error": f"kspan-pipeline-bench failed ({out.returncode}): {out.stderr.strip()[-300:]}"}
+    return {"us_per_req": float(median.split()[1]), "runs": [l for l in lines if l.startswith("run ")],
+            "median_line": median}
+
+
 def bench_idle(a):
     """RSS and CPU with N open idle loopback connections (client and server ends: 2N sockets)."""
     def raise_nofile():
@@ -621,6 +638,10 @@ def report(a, R):
         G.append(("daemon CPU per traced request (parse + export)", "≤ 5 µs", d["cpu_us_per_req"], "µs",
                   d["cpu_us_per_req"] <= 5))
         G.append(("RSS peak (ring buffer counted once)", "≤ 64 MiB", d["rss_peak_mib"], "MiB", d["rss_peak_mib"] <= 64))
+    if "pipeline" in R and "error" not in R["pipeline"]:
+        p = R["pipeline"]
+        G.append(("user-space pipeline alone, CPU per request (synthetic events, no kernel)", "≤ 5 µs",
+                  p["us_per_req"], "µs", p["us_per_req"] <= 5))
     if "idle" in R:
         G.append((f"RSS peak with {R['idle']['open']:,} idle connections", "≤ 64 MiB", R["idle"]["rss_peak_mib"], "MiB",
                   R["idle"]["rss_peak_mib"] <= 64))
@@ -712,6 +733,20 @@ def report(a, R):
         L.append(f"| {fmt(d['spans_per_s'], 0)} | {fmt(d['cpu_per_10k_spans'], 3)} | {fmt(d['cpu_us_per_req'], 2)} | "
                  f"{fmt(d['rss_steady_mib'])} | {fmt(d['rss_peak_mib'])} | {fmt(d['wakeups_per_s'], 0)} | "
                  f"{fmt(d['nonvol_per_s'], 0)} | {d['drops']} |")
+    if "pipeline" in R:
+        p = R["pipeline"]
+        L.append("\n## Daemon cost without a kernel\n")
+        if "error" in p:
+            L.append(p["error"])
+        else:
+            L.append("`kspan-pipeline-bench` (bench/src/pipeline_bench.cc): synthetic keep-alive HTTP/1.1 between two "
+                     "traced processes (32 connections, 20,000 req/s of simulated time, both ends: 2 spans a "
+                     "request) through tracking, parsing, span building, stitching and the OTLP/JSON file "
+                     "exporter to /dev/null; CPU of the whole process per request.\n")
+            L.append("```")
+            L.extend(p["runs"])
+            L.append(p["median_line"])
+            L.append("```")
     if "idle" in R:
         i = R["idle"]
         L.append(f"\n{i['open']:,} idle loopback connections (bench/src/idleconns.c: {2 * i['open']:,} traced sockets, "
@@ -765,7 +800,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--only", default="requests,tls,kernel,daemon,idle,profile,saturation")
+    ap.add_argument("--only", default="requests,tls,kernel,daemon,pipeline,idle,profile,saturation")
     ap.add_argument("--quick", action="store_true", help="1 repetition, 2 s runs: to check the suite works")
     a = ap.parse_args()
     a.kernel_rate, a.daemon_rate, a.daemon_seconds = 5000, 5000, 10
@@ -788,6 +823,7 @@ def main():
             print("request overhead: python, 250 us of work a request", flush=True)
             R["python-250us"] = bench_requests(a, "python-250us", lambda p: start_python(p, 250), 500, 8, 16)
         sections = [("tls", "request overhead: nginx over TLS", bench_tls), ("kernel", "kernel cost", bench_kernel), ("daemon", "daemon cost", bench_daemon),
+                    ("pipeline", "daemon cost without a kernel", bench_pipeline),
                     ("idle", "idle connections", bench_idle), ("profile", "profile", bench_profile),
                     ("saturation", "saturation", bench_saturation)]
         for key, label, run in sections:

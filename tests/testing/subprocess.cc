@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -48,7 +49,9 @@ Subprocess::~Subprocess() {
     kill(-pid_, SIGTERM);
     if (Wait(std::chrono::seconds(5)) == -1) {
       kill(-pid_, SIGKILL);
-      waitpid(pid_, &status_, 0);
+      if (Wait(std::chrono::seconds(30)) == -1) {
+        std::fprintf(stderr, "subprocess %d still alive 30 s after SIGKILL\n", static_cast<int>(pid_));
+      }
     }
   }
   kill(-pid_, SIGKILL);  // anything of the group left behind after the leader exited
@@ -102,7 +105,11 @@ int Subprocess::Stop(int sig, std::chrono::milliseconds timeout) {
   const int st = Wait(timeout);
   if (st == -1) {
     kill(pid_, SIGKILL);
-    waitpid(pid_, &status_, 0);
+    // Bounded: a process stuck in the kernel (uprobe detach under load) must not hang the
+    // test until ctest's timeout with nothing said.
+    if (Wait(std::chrono::seconds(30)) == -1) {
+      std::fprintf(stderr, "subprocess %d still alive 30 s after SIGKILL\n", static_cast<int>(pid_));
+    }
     return -1;
   }
   return st;

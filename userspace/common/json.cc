@@ -1,7 +1,12 @@
 #include "common/json.h"
 
+#include <array>
 #include <cmath>
 #include <cstdio>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace kspan {
 namespace {
@@ -35,6 +40,32 @@ size_t Utf8SequenceLength(std::string_view s, size_t i) {
   return len;
 }
 
+// Bytes that leave the fast path: controls, DEL, '"', '\\' and every non-ASCII byte.
+constexpr std::array<bool, 256> kSlowByte = [] {
+  std::array<bool, 256> t{};
+  for (int b = 0; b < 256; ++b) t[b] = b < 0x20 || b >= 0x7F || b == '"' || b == '\\';
+  return t;
+}();
+
+// Length of the run at the start of s that needs no escape.
+size_t PlainRun(std::string_view s) {
+  size_t i = 0;
+#if defined(__SSE2__)
+  // 16 bytes at a time: signed, controls and non-ASCII bytes are both below 0x20.
+  const __m128i space = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7F), quote = _mm_set1_epi8('"'),
+                backslash = _mm_set1_epi8('\\');
+  for (; i + 16 <= s.size(); i += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
+    const __m128i slow = _mm_or_si128(_mm_or_si128(_mm_cmplt_epi8(v, space), _mm_cmpeq_epi8(v, del)),
+                                      _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
+    const int mask = _mm_movemask_epi8(slow);
+    if (mask != 0) return i + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
+  }
+#endif
+  while (i < s.size() && !kSlowByte[static_cast<unsigned char>(s[i])]) ++i;
+  return i;
+}
+
 }  // namespace
 
 void AppendJsonEscaped(std::string* out, std::string_view s) {
@@ -42,12 +73,7 @@ void AppendJsonEscaped(std::string* out, std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
     // Fast path: a run of printable ASCII that needs no escape goes in with one append.
-    size_t run = i;
-    while (run < s.size()) {
-      const auto b = static_cast<unsigned char>(s[run]);
-      if (b < 0x20 || b >= 0x7F || b == '"' || b == '\\') break;
-      ++run;
-    }
+    const size_t run = i + PlainRun(s.substr(i));
     if (run > i) {
       out->append(s.data() + i, run - i);
       i = run;

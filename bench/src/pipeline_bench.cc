@@ -27,6 +27,10 @@
 #include "exporters/export_pipeline.h"
 #include "exporters/factory.h"
 
+// As kspan's own (userspace/agent/main.cc).
+extern "C" const char* malloc_conf;
+const char* malloc_conf = "dirty_decay_ms:1000,muzzy_decay_ms:0";
+
 namespace {
 
 using kspan::events::ConnKey;

@@ -9,6 +9,12 @@
 #include "agent/config.h"
 #include "common/log.h"
 
+// kspan links jemalloc (CMakeLists.txt): pages freed stay mapped for at most a second, so
+// a burst of spans does not keep the agent's RSS up (jemalloc's default is 10 s).
+// MALLOC_CONF in the environment still overrides it.
+extern "C" const char* malloc_conf;
+const char* malloc_conf = "dirty_decay_ms:1000,muzzy_decay_ms:0";
+
 int main(int argc, char** argv) {
   auto config = kspan::agent::ParseCommandLine(argc, argv);
   if (!config.ok()) {

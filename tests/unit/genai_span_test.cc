@@ -235,6 +235,12 @@ TEST_F(GenAiSpanTest, CompressedResponseIsCountedAndTheRequestStillRead) {
   EXPECT_EQ(Str(a.span, "gen_ai.request.model"), "gpt-4o");
   EXPECT_EQ(a.span.Find("gen_ai.usage.input_tokens"), nullptr);
   EXPECT_EQ(metrics_.Sum("kspan_genai_bodies_unread_total"), 1u);
+  // An application's own /api/chat route with a body kspan cannot decode is no LLM call:
+  // not counted as an unread LLM body.
+  Record app = LlmRecord("/api/chat", R"({"text":"hi"})", 200, std::string("\x28\xb5\x2f\xfd", 4));
+  app.response.headers.push_back({"Content-Encoding", "zstd"});
+  EXPECT_FALSE(Apply(&spans_, app).gen_ai);
+  EXPECT_EQ(metrics_.Sum("kspan_genai_bodies_unread_total"), 1u);
 }
 
 TEST_F(GenAiSpanTest, GzippedResponseIsDecoded) {

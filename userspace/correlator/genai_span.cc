@@ -168,15 +168,17 @@ bool GenAiSpans::Apply(const Record& record, const HttpConnContext& conn, model:
   const Message& rs = record.response;
   // A body in a coding kspan cannot decode (zstd, say) is counted as unread.
   genai::ResponseInfo resp;
+  bool unread = false;
   if (!record.response_missing) {
     if (auto r = ReadResponse(*api, rs, content, options_.max_decoded_bytes)) {
       resp = std::move(*r);
     } else {
-      unreadable_encoded_->Add();
+      unread = true;
     }
   }
   // "/api/chat" and the like are also ordinary application routes: a call names a model.
   if (req.model.empty() && resp.model.empty()) return false;
+  if (unread) unreadable_encoded_->Add();
   calls_->Add();
 
   const std::string_view operation = genai::OperationName(*api);

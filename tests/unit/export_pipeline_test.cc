@@ -386,6 +386,26 @@ TEST(FileExporterTest, RotatesToOneBackupAtTheSizeCap) {
   EXPECT_LT(ReadLines(path).size() + ReadLines(path + ".1").size(), total_lines) << "older lines were dropped";
 }
 
+TEST(FileExporterTest, NeverRotatesWhatIsNotARegularFile) {
+  // file:/dev/null or a FIFO: renaming it would leave a regular file in its place.
+  TempDir dir;
+  const std::string path = dir.path() + "/fifo";
+  ASSERT_EQ(mkfifo(path.c_str(), 0600), 0);
+  const int reader = open(path.c_str(), O_RDONLY | O_NONBLOCK);  // so the writer's open returns
+  ASSERT_GE(reader, 0);
+  auto file = FileExporter::Create(path, /*max_bytes=*/2000);
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  FileExporter& e = **file;
+  const std::vector<model::Span> batch = {OtlpSpan("fifo", nullptr)};
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(e.Export(batch), ExportResult::kSuccess);  // < a pipe's 64 KiB
+  EXPECT_EQ(e.rotations(), 0u);
+  struct stat st {};
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  EXPECT_NE(stat((path + ".1").c_str(), &st), 0);
+  close(reader);
+}
+
 TEST(FileExporterTest, CreatesTheFileWithReadableMode) {
   TempDir dir;
   const std::string path = dir.path() + "/new.jsonl";

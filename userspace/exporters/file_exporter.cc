@@ -43,7 +43,11 @@ Result<std::unique_ptr<FileExporter>> FileExporter::Create(std::string_view path
     return InvalidArgument(std::move(msg));
   }
   struct stat st{};
-  const uint64_t size = fstat(fd, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+  const bool stat_ok = fstat(fd, &st) == 0;
+  const uint64_t size = stat_ok ? static_cast<uint64_t>(st.st_size) : 0;
+  // Only a regular file is rotated: renaming /dev/null, a FIFO or a terminal would put a
+  // regular file in its place.
+  if (!stat_ok || !S_ISREG(st.st_mode)) max_bytes = 0;
   return std::unique_ptr<FileExporter>(new FileExporter(std::move(p), fd, size, max_bytes));
 }
 
@@ -69,7 +73,7 @@ ExportResult FileExporter::Export(std::span<const model::Span> batch) noexcept {
   line_.clear();
   AppendTracesDataJson(batch, &line_);
   line_.push_back('\n');
-  if (size_ > 0 && size_ + line_.size() > max_bytes_) Rotate();
+  if (max_bytes_ > 0 && size_ > 0 && size_ + line_.size() > max_bytes_) Rotate();
   const bool ok = WriteAll(fd_, line_);
   if (ok) size_ += line_.size();
   if (line_.capacity() > kKeepLineCapacity) std::string().swap(line_);

@@ -14,7 +14,7 @@
 // Bounded on disk: once the file would pass `max_bytes`, it is renamed to PATH.1
 // (replacing an older PATH.1) and a new PATH is started, so kspan never holds more than
 // about 2 x max_bytes of spans on disk. Rotations are counted by the caller via
-// rotations().
+// rotations(). Only a regular file is rotated (not /dev/null, a FIFO or a terminal).
 #pragma once
 
 #include <memory>

@@ -14,12 +14,21 @@
 // At exit the agent call graph has exactly the edges these tasks make, with their counts.
 // A task whose stdio tool fails (a JSON-RPC error) has that tool span ERROR, and the
 // orchestrator's own error line on its task span.
+//
+// A CLI agent (cli_agent.js: no server, one job, then exit) is one trace too, its process
+// lifetime the root:
+//
+//   invoke_agent cli-agent (INTERNAL, exec to exit, process.exit.code)
+//     ├─ exec node (INTERNAL, the MCP stdio server it spawned)
+//     ├─ initialize, tools/list (CLIENT, MCP over stdio)
+//     ├─ chat gpt-4o (CLIENT, 17/9) ─ POST /v1/chat/completions (SERVER, the LLM mock)
+//     └─ execute_tool lookup (CLIENT, MCP over stdio)
 #include <gtest/gtest.h>
-
-#include <nlohmann/json.hpp>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "testing/otlp_reader.h"
@@ -28,7 +37,7 @@
 namespace kspan::testing {
 namespace {
 
-constexpr int kServer = 2, kClient = 3;
+constexpr int kInternal = 1, kServer = 2, kClient = 3;
 
 std::string Apps() { return std::string(KSPAN_SOURCE_DIR) + "/tests/apps/"; }
 
@@ -220,6 +229,151 @@ TEST_F(AgentsIntegration, EachTaskIsOneTraceOfAgentSpans) {
   for (const char* secret : {"PROMPT-SECRET-kspan-7f3a", "TOOLARG-SECRET-9c1e", "SECRET-0123456789"}) {
     EXPECT_EQ(everything.find(secret), std::string::npos) << secret << " left kspan";
   }
+}
+
+uint64_t UnixNowNs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+// kspan and the LLM mock, then cli_agent.js [mode] to its end: its wait status, and the
+// Unix times just before its start and just after its end.
+struct CliRun {
+  int status = -1;
+  pid_t pid = -1;
+  uint64_t before_ns = 0, after_ns = 0;
+  std::string err;
+};
+
+class CliAgentIntegration : public AgentsIntegration {
+ protected:
+  CliRun Run(const std::string& mode) {
+    CliRun run;
+    EXPECT_TRUE(agent_.Start({"--output", "console", "--agent", "cli-agent=cli_agent.js"})) << agent_.Logs();
+    llm_port_ = FreePort();
+    const std::string cert = dir_ + "/cert.pem";
+    StartServer(&llm_, {"node", Apps() + "llm_mock.js", std::to_string(llm_port_), cert, dir_ + "/key.pem"},
+                llm_port_);
+    std::vector<std::string> argv = {"node", Apps() + "agents/cli_agent.js", std::to_string(llm_port_), cert};
+    if (!mode.empty()) argv.push_back(mode);
+    Subprocess cli;
+    run.before_ns = UnixNowNs();
+    EXPECT_TRUE(cli.Start(argv, {{"NODE_EXTRA_CA_CERTS", cert}}));
+    run.pid = cli.pid();
+    run.status = cli.Wait(std::chrono::seconds(60));
+    run.after_ns = UnixNowNs();
+    run.err = cli.Stderr();
+    return run;
+  }
+
+  // The CLI agent's session span and every span of its trace, once its children are out.
+  const FlatSpan* Session(const CliRun& run, const std::string& tool, std::vector<FlatSpan>* all) {
+    const FlatSpan* session = nullptr;
+    WaitFor(
+        [&] {
+          *all = ReadSpans(agent_.SpansPath());
+          session = nullptr;
+          bool tool_seen = false;
+          for (const auto& s : *all) {
+            if (s.name == "invoke_agent cli-agent" && s.kind == kInternal) session = &s;
+            if (s.name == "execute_tool " + tool) tool_seen = true;
+          }
+          return session && tool_seen;
+        },
+        std::chrono::seconds(30));
+    return session;
+  }
+};
+
+TEST_F(CliAgentIntegration, ACliAgentsRunIsOneInvokeAgentTrace) {
+  const CliRun run = Run("");
+  ASSERT_TRUE(WIFEXITED(run.status) && WEXITSTATUS(run.status) == 0) << run.status << " " << run.err;
+  std::vector<FlatSpan> all;
+  const FlatSpan* session = Session(run, "lookup", &all);
+  ASSERT_NE(session, nullptr) << agent_.Logs();
+  SCOPED_TRACE(Tree(all, *session));
+  EXPECT_EQ(Named(all, "invoke_agent cli-agent", kInternal).size(), 1u);
+  EXPECT_TRUE(session->parent_span_id.empty()) << "the root of its trace";
+  EXPECT_EQ(session->Str("gen_ai.operation.name"), "invoke_agent");
+  EXPECT_EQ(session->Str("gen_ai.agent.name"), "cli-agent");
+  EXPECT_EQ(session->resource.at("process.pid").value("intValue", ""), std::to_string(run.pid));
+  EXPECT_EQ(session->Int("process.exit.code"), 0);
+  EXPECT_EQ(session->status_code, 0);
+  EXPECT_FALSE(session->Has("kspan.span.cut"));
+  // The process's lifetime: from its exec to its exit.
+  EXPECT_GE(session->start_ns, run.before_ns);
+  EXPECT_LE(session->end_ns, run.after_ns);
+
+  const FlatSpan *chat = nullptr, *tool = nullptr, *exec = nullptr;
+  std::vector<std::string> names;
+  for (const FlatSpan* c : ChildrenOf(all, *session)) {
+    names.push_back(c->name);
+    if (c->name == "chat gpt-4o" && c->kind == kClient) chat = c;
+    if (c->name == "execute_tool lookup" && c->kind == kClient) tool = c;
+    if (c->name == "exec node" && c->kind == kInternal) exec = c;
+    EXPECT_GE(c->start_ns, session->start_ns) << c->name;
+    EXPECT_LE(c->end_ns, session->end_ns) << c->name;
+  }
+  EXPECT_NE(std::find(names.begin(), names.end(), "initialize"), names.end());
+  EXPECT_NE(std::find(names.begin(), names.end(), "tools/list"), names.end());
+  ASSERT_NE(chat, nullptr);
+  EXPECT_EQ(chat->Int("gen_ai.usage.input_tokens"), 17);
+  EXPECT_EQ(chat->Int("gen_ai.usage.output_tokens"), 9);
+  // The LLM mock's side joins the trace (same-host pairing).
+  const auto llm_side = ChildrenOf(all, *chat);
+  ASSERT_EQ(llm_side.size(), 1u);
+  EXPECT_EQ(llm_side[0]->kind, kServer);
+  ASSERT_NE(tool, nullptr);
+  EXPECT_EQ(tool->Str("network.transport"), "unix");
+  EXPECT_EQ(tool->status_code, 0);
+  ASSERT_NE(exec, nullptr) << "the MCP stdio server it spawned";
+  EXPECT_LT(exec->start_ns, chat->start_ns);
+
+  // Nothing of the agent's left its trace.
+  for (const auto& s : all) {
+    if (s.resource.count("process.pid") &&
+        s.resource.at("process.pid").value("intValue", "") == std::to_string(run.pid)) {
+      EXPECT_EQ(s.trace_id, session->trace_id) << s.name;
+    }
+  }
+  ExpectCleanStop(agent_);
+  const std::string everything =
+      ReadFileOrEmpty(agent_.SpansPath()) + agent_.process().Stdout() + agent_.Logs();
+  for (const char* secret : {"PROMPT-SECRET-kspan-7f3a", "TOOLARG-SECRET-9c1e", "SECRET-0123456789"}) {
+    EXPECT_EQ(everything.find(secret), std::string::npos) << secret << " left kspan";
+  }
+}
+
+TEST_F(CliAgentIntegration, ACliAgentThatExitsNonZeroIsAnError) {
+  const CliRun run = Run("fail");
+  ASSERT_TRUE(WIFEXITED(run.status) && WEXITSTATUS(run.status) == 1) << run.status << " " << run.err;
+  std::vector<FlatSpan> all;
+  const FlatSpan* session = Session(run, "fail_tool", &all);
+  ASSERT_NE(session, nullptr) << agent_.Logs();
+  SCOPED_TRACE(Tree(all, *session));
+  EXPECT_EQ(session->status_code, 2) << "ERROR";
+  EXPECT_EQ(session->Int("process.exit.code"), 1);
+  EXPECT_EQ(session->Str("error.type"), "exit_code");
+  EXPECT_EQ(session->status_message, "exit code 1");
+  const FlatSpan* failed = nullptr;
+  for (const FlatSpan* c : ChildrenOf(all, *session)) {
+    if (c->name == "execute_tool fail_tool") failed = c;
+  }
+  ASSERT_NE(failed, nullptr);
+  EXPECT_EQ(failed->status_code, 2);
+  // Its last words, written when no other span of it was open, are on the session.
+  bool shown = false;
+  for (const FlatEvent& e : session->events) {
+    if (e.name != "process.output" || !e.attributes.count("log.record.original")) continue;
+    if (e.attributes.at("log.record.original").value("stringValue", "").find("cli-agent: giving up") !=
+        std::string::npos) {
+      shown = true;
+      EXPECT_EQ(e.attributes.at("log.iostream").value("stringValue", ""), "stderr");
+    }
+  }
+  EXPECT_TRUE(shown) << "the session span does not carry the agent's last stderr line";
+  ExpectCleanStop(agent_);
 }
 
 TEST_F(AgentsIntegration, AFailingToolMarksItsSpanAndTheTaskShowsItsError) {

@@ -45,6 +45,46 @@ void Pipeline::MarkAgent(uint32_t pid) {
   mark_agent_(pid);
 }
 
+namespace {
+
+// The end of a process from its wait(2) status: process.exit.code (128+N when killed by
+// signal N, the shells' convention), and error.type when not 0.
+void AddExitAttributes(int32_t status, model::Span* span) {
+  const bool signaled = (status & 0x7f) != 0;
+  const int64_t code = signaled ? 128 + (status & 0x7f) : (status >> 8) & 0xff;
+  span->Set("process.exit.code", code);
+  if (code == 0) return;
+  span->Set("error.type", signaled ? std::string("signal") : std::string("exit_code"));
+  span->status_message =
+      signaled ? "killed by signal " + std::to_string(status & 0x7f) : "exit code " + std::to_string(code);
+}
+
+}  // namespace
+
+void Pipeline::OpenSession(uint32_t pid) {
+  // Once per process: a session refused at the bound is counted once, not per call.
+  if (!sessions_tried_.insert(pid).second) return;
+  auto resource = processes_.ResourceFor(pid);
+  const std::string agent = agents_.AgentName(pid, resource.get());
+  model::Span span;
+  span.kind = model::SpanKind::kInternal;
+  span.name = "invoke_agent " + agent;
+  span.start_time_unix_nano = span.end_time_unix_nano = processes_.StartTime(pid);
+  span.Set("gen_ai.operation.name", std::string("invoke_agent"));
+  span.Set("gen_ai.agent.name", agent);
+  span.resource = std::move(resource);
+  stitcher_.OnSession(pid, std::move(span));
+}
+
+void Pipeline::FinishSession(uint32_t pid, model::Span* span) {
+  auto resource = processes_.ResourceFor(pid);
+  const std::string agent = agents_.AgentName(pid, resource.get());
+  span->name = "invoke_agent " + agent;
+  span->Set("gen_ai.agent.name", agent);
+  span->resource = std::move(resource);
+  output_.Attach(pid, span);
+}
+
 void Pipeline::OnConnOpen(const events::ConnOpenEvent& e) {
   ev_open_->Add();
   // Read /proc now, while the process is surely alive, not when its first span is built.
@@ -160,7 +200,10 @@ void Pipeline::OnExec(const events::ProcessExecEvent& e) {
   ev_exec_->Add();
   processes_.OnExec(e);
   if (tls_) tls_->OnExec(e.pid);
-  if (agents_.IsAgent(e.pid, processes_.ResourceFor(e.pid).get())) MarkAgent(e.pid);
+  if (agents_.IsAgent(e.pid, processes_.ResourceFor(e.pid).get())) {
+    MarkAgent(e.pid);
+    OpenSession(e.pid);
+  }
   // A candidate `exec {executable}` span: the stitcher keeps it only when the process was
   // started on behalf of a traced request. Its resource is filled in at exit.
   model::Span span;
@@ -181,25 +224,27 @@ void Pipeline::OnExit(const events::ProcessExitEvent& e) {
   // Connections first: their last records still need the process's resource.
   tracker_.OnProcessExit(e.pid);
   if (stitcher_.TracksExec(e.pid)) {
-    // exit_code is a wait(2) status: the code, or the signal that killed it (as 128+N,
-    // the shells' convention).
-    const int status = e.exit_code;
-    const bool signaled = (status & 0x7f) != 0;
-    const int64_t code = signaled ? 128 + (status & 0x7f) : (status >> 8) & 0xff;
-    std::vector<model::Attribute> end{{"process.exit.code", code}};
-    if (code != 0) end.push_back({"error.type", signaled ? std::string("signal") : std::string("exit_code")});
-    stitcher_.OnProcessEnd(e.pid, e.ts_ns, std::move(end), processes_.ResourceFor(e.pid));
+    model::Span end;
+    AddExitAttributes(e.exit_code, &end);
+    stitcher_.OnProcessEnd(e.pid, e.ts_ns, std::move(end.attributes), processes_.ResourceFor(e.pid));
   }
   // Its local streams end with it (the kernel sends no close for them at exit).
   DrainLocal(e.pid, /*closed=*/true);
+  // Last, so that the output lines no other span took go to the session.
+  stitcher_.EndSession(e.pid, e.ts_ns, [this, &e](uint32_t pid, model::Span* span) {
+    FinishSession(pid, span);
+    AddExitAttributes(e.exit_code, span);
+  });
   std::erase_if(stdio_, [&](const auto& kv) { return kv.first.pid == e.pid; });
   processes_.OnExit(e);
   agents_.OnExit(e.pid);
   output_.OnExit(e.pid);
   marked_.erase(e.pid);
+  sessions_tried_.erase(e.pid);
 }
 
 void Pipeline::AfterBatch(uint64_t now_ns) {
+  now_ns_ = now_ns;
   tracker_.DrainPending();
   for (uint32_t pid : std::exchange(local_dirty_, {})) DrainLocal(pid, /*closed=*/false);
   stitcher_.Advance(now_ns);
@@ -210,6 +255,8 @@ void Pipeline::Tick(uint64_t now_ns) { tracker_.Tick(now_ns); }
 void Pipeline::Finish() {
   tracker_.CloseAll();
   while (!local_.empty()) DrainLocal(local_.begin()->first, /*closed=*/true);
+  // Agents still running: their sessions end now, marked as cut.
+  stitcher_.CutSessions(now_ns_, [this](uint32_t pid, model::Span* span) { FinishSession(pid, span); });
   stitcher_.FlushAll();
 }
 
@@ -231,6 +278,12 @@ void Pipeline::OnRequest(const conntrack::ConnInfo& conn, protocols::http1::Requ
   r.open_turn = conn.open_turn;
   r.traceparent = std::move(request.traceparent);
   r.tracestate = std::move(request.tracestate);
+  // An agent rule names a process seen only now (running before kspan started).
+  if (!r.server && !sessions_tried_.count(r.conn.pid) &&
+      agents_.IsAgent(r.conn.pid, processes_.ResourceFor(r.conn.pid).get())) {
+    MarkAgent(r.conn.pid);
+    OpenSession(r.conn.pid);
+  }
   stitcher_.OnRequest(std::move(r));
 }
 
@@ -245,6 +298,7 @@ void Pipeline::OnRecord(const conntrack::ConnInfo& conn, protocols::http1::Recor
   if (genai_.Apply(record, ctx, &span)) {
     agents_.NoteLlmCall(conn.key.pid);
     MarkAgent(conn.key.pid);
+    OpenSession(conn.key.pid);  // before this call's span: it may move under the session
   } else {
     agents_.Apply(record, ctx, &span);
   }

@@ -2,8 +2,9 @@
 //
 //   EventSink (this) ─▶ ProcessTable   (exec/exit → resources)
 //                    └▶ ConnTracker ─▶ http1 parser ─┬─ requests seen ─────────────┐
-//                                                    └─ records ─▶ BuildHttpSpan ─▶ Stitcher ─▶ ExportPipeline
-//   exec/exit ─▶ `exec {executable}` spans ─────────────────────────────────────────┘
+//                                                    └─ records ─▶ BuildHttpSpan ─▶ Stitcher ─▶
+//                                                    ExportPipeline
+//   exec/exit ─▶ `exec {executable}` spans, agents' session spans ───────────────────┘
 //
 // Runs on the polling thread; never blocks on an exporter (ExportPipeline::Submit drops
 // and counts when its queue is full).
@@ -12,14 +13,15 @@
 #include <functional>
 #include <memory>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "common/metrics.h"
 #include "conntrack/conn_tracker.h"
 #include "correlator/agent_graph.h"
 #include "correlator/agent_spans.h"
 #include "correlator/genai_span.h"
-#include "correlator/process_output.h"
 #include "correlator/http_span.h"
+#include "correlator/process_output.h"
 #include "correlator/stitcher.h"
 #include "events/event_sink.h"
 #include "exporters/export_pipeline.h"
@@ -72,6 +74,12 @@ class Pipeline : public events::EventSink {
   // is gone, its unanswered calls end.
   void DrainLocal(uint32_t pid, bool closed);
   void MarkAgent(uint32_t pid);
+  // An agent's session span (its process lifetime, docs/agents.md), opened once per
+  // process; the stitcher places it when a call of the process has no other parent.
+  void OpenSession(uint32_t pid);
+  // Names a session span at its end (the agent's name may have been learned meanwhile)
+  // and gives it the output lines no other span of the process took.
+  void FinishSession(uint32_t pid, model::Span* span);
 
   // One per agent process: its requests and answers travel on different fds.
   struct LocalProcess {
@@ -93,6 +101,8 @@ class Pipeline : public events::EventSink {
   correlator::ProcessOutput output_;
   std::function<void(uint32_t)> mark_agent_;
   std::unordered_map<uint32_t, bool> marked_;  // pids told to mark_agent_
+  std::unordered_set<uint32_t> sessions_tried_;  // pids OpenSession ran for (once each)
+  uint64_t now_ns_ = 0;                          // the last AfterBatch's time
   // Local streams and stdio of agents, by connection (not HTTP: kept from the tracker).
   std::unordered_map<uint32_t, LocalProcess> local_;
   std::unordered_map<events::ConnKey, LocalChannel, events::ConnKeyHash> channels_;

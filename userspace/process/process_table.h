@@ -39,6 +39,9 @@ struct ProcessInfo {
   std::vector<std::string> argv;
   std::string service_name;  // from the environment, if set
   std::vector<std::pair<std::string, std::string>> resource_attributes;  // OTEL_RESOURCE_ATTRIBUTES
+  // When the process started (Unix ns): its exec event, else /proc/PID/stat (clock ticks,
+  // 10 ms); 0 when neither is known.
+  uint64_t start_ns = 0;
   bool from_proc = false;     // /proc was read
   std::shared_ptr<const model::Resource> resource;
 };
@@ -64,6 +67,8 @@ class ProcessTable {
   void Touch(uint32_t pid);
 
   const ProcessInfo* Find(uint32_t pid) const;
+  // When pid started (see ProcessInfo::start_ns), reading /proc if not read yet.
+  uint64_t StartTime(uint32_t pid);
   size_t size() const { return procs_.size(); }
 
  private:

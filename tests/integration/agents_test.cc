@@ -20,9 +20,12 @@
 //
 //   invoke_agent cli-agent (INTERNAL, exec to exit, process.exit.code)
 //     ├─ exec node (INTERNAL, the MCP stdio server it spawned)
-//     ├─ initialize, tools/list (CLIENT, MCP over stdio)
+//     ├─ initialize, tools/list (CLIENT, MCP over stdio) ─ the same (SERVER, the tool server)
 //     ├─ chat gpt-4o (CLIENT, 17/9) ─ POST /v1/chat/completions (SERVER, the LLM mock)
-//     └─ execute_tool lookup (CLIENT, MCP over stdio)
+//     ├─ execute_tool lookup (CLIENT) ─ execute_tool lookup (SERVER, the tool server)
+//     └─ execute_tool summarize (CLIENT) ─ execute_tool summarize (SERVER, the tool server)
+//                                            └─ chat gpt-4o-mini (CLIENT, the tool server's own)
+//                                               └─ POST /v1/chat/completions (SERVER)
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -183,6 +186,10 @@ TEST_F(AgentsIntegration, EachTaskIsOneTraceOfAgentSpans) {
     EXPECT_EQ(stdio_tool->Str("mcp.method.name"), "tools/call");
     EXPECT_EQ(stdio_tool->status_code, 0);
     EXPECT_LT(stdio_tool->start_ns, stdio_tool->end_ns);
+    const auto stdio_server = ChildrenOf(all, *stdio_tool);
+    ASSERT_EQ(stdio_server.size(), 1u) << "the stdio tool server's side";
+    EXPECT_EQ(stdio_server[0]->kind, kServer);
+    EXPECT_EQ(stdio_server[0]->name, "execute_tool lookup");
 
     ASSERT_NE(tool, nullptr);
     EXPECT_EQ(tool->Str("gen_ai.tool.name"), "weather");
@@ -305,18 +312,43 @@ TEST_F(CliAgentIntegration, ACliAgentsRunIsOneInvokeAgentTrace) {
   EXPECT_GE(session->start_ns, run.before_ns);
   EXPECT_LE(session->end_ns, run.after_ns);
 
-  const FlatSpan *chat = nullptr, *tool = nullptr, *exec = nullptr;
-  std::vector<std::string> names;
+  const FlatSpan *chat = nullptr, *tool = nullptr, *exec = nullptr, *summarize = nullptr;
+  std::map<std::string, const FlatSpan*> stdio_calls;
   for (const FlatSpan* c : ChildrenOf(all, *session)) {
-    names.push_back(c->name);
     if (c->name == "chat gpt-4o" && c->kind == kClient) chat = c;
     if (c->name == "execute_tool lookup" && c->kind == kClient) tool = c;
+    if (c->name == "execute_tool summarize" && c->kind == kClient) summarize = c;
     if (c->name == "exec node" && c->kind == kInternal) exec = c;
+    if (c->kind == kClient && c->Has("mcp.method.name")) stdio_calls[c->name] = c;
     EXPECT_GE(c->start_ns, session->start_ns) << c->name;
     EXPECT_LE(c->end_ns, session->end_ns) << c->name;
   }
-  EXPECT_NE(std::find(names.begin(), names.end(), "initialize"), names.end());
-  EXPECT_NE(std::find(names.begin(), names.end(), "tools/list"), names.end());
+  ASSERT_NE(exec, nullptr) << "the MCP stdio server it spawned";
+  const std::string server_pid = std::to_string(exec->Int("process.pid"));
+  // Each stdio call's other side: the tool server's SERVER span of the same name, its child
+  // (paired by the channel the request went through), in the tool server's process.
+  for (const char* name : {"initialize", "tools/list", "execute_tool lookup", "execute_tool summarize"}) {
+    ASSERT_TRUE(stdio_calls.count(name)) << name;
+    const auto callee = ChildrenOf(all, *stdio_calls[name]);
+    ASSERT_EQ(callee.size(), 1u) << name;
+    EXPECT_EQ(callee[0]->kind, kServer) << name;
+    EXPECT_EQ(callee[0]->name, name);
+    EXPECT_EQ(callee[0]->Str("mcp.method.name"), stdio_calls[name]->Str("mcp.method.name"));
+    EXPECT_EQ(callee[0]->resource.at("process.pid").value("intValue", ""), server_pid) << name;
+    EXPECT_GE(callee[0]->start_ns, stdio_calls[name]->start_ns) << name;
+    EXPECT_LE(callee[0]->end_ns, stdio_calls[name]->end_ns) << name;
+  }
+  // The tool server's own LLM call, made while it served summarize, is that span's child.
+  ASSERT_NE(summarize, nullptr);
+  const auto summarize_server = ChildrenOf(all, *summarize);
+  ASSERT_EQ(summarize_server.size(), 1u);
+  const auto inner = ChildrenOf(all, *summarize_server[0]);
+  ASSERT_EQ(inner.size(), 1u);
+  EXPECT_EQ(inner[0]->name, "chat gpt-4o-mini");
+  EXPECT_EQ(inner[0]->kind, kClient);
+  EXPECT_EQ(inner[0]->Int("gen_ai.usage.input_tokens"), 17);
+  EXPECT_EQ(inner[0]->resource.at("process.pid").value("intValue", ""), server_pid);
+  EXPECT_EQ(ChildrenOf(all, *inner[0]).size(), 1u) << "the LLM mock's side";
   ASSERT_NE(chat, nullptr);
   EXPECT_EQ(chat->Int("gen_ai.usage.input_tokens"), 17);
   EXPECT_EQ(chat->Int("gen_ai.usage.output_tokens"), 9);
@@ -327,15 +359,14 @@ TEST_F(CliAgentIntegration, ACliAgentsRunIsOneInvokeAgentTrace) {
   ASSERT_NE(tool, nullptr);
   EXPECT_EQ(tool->Str("network.transport"), "unix");
   EXPECT_EQ(tool->status_code, 0);
-  ASSERT_NE(exec, nullptr) << "the MCP stdio server it spawned";
   EXPECT_LT(exec->start_ns, chat->start_ns);
 
-  // Nothing of the agent's left its trace.
+  // Nothing of the agent's or its tool server's left the trace.
   for (const auto& s : all) {
-    if (s.resource.count("process.pid") &&
-        s.resource.at("process.pid").value("intValue", "") == std::to_string(run.pid)) {
+    const std::string pid =
+        s.resource.count("process.pid") ? s.resource.at("process.pid").value("intValue", "") : "";
+    if (pid == std::to_string(run.pid) || pid == server_pid)
       EXPECT_EQ(s.trace_id, session->trace_id) << s.name;
-    }
   }
   ExpectCleanStop(agent_);
   const std::string everything =
@@ -394,6 +425,11 @@ TEST_F(AgentsIntegration, AFailingToolMarksItsSpanAndTheTaskShowsItsError) {
   ASSERT_NE(failed, nullptr);
   EXPECT_EQ(failed->status_code, 2) << "ERROR";
   EXPECT_EQ(failed->Str("error.type"), "-32603");
+  const auto failed_server = ChildrenOf(all, *failed);
+  ASSERT_EQ(failed_server.size(), 1u) << "the stdio tool server's side";
+  EXPECT_EQ(failed_server[0]->kind, kServer);
+  EXPECT_EQ(failed_server[0]->status_code, 2) << "it answered the error";
+  EXPECT_EQ(failed_server[0]->Str("error.type"), "-32603");
   EXPECT_NE(failed->status_message.find("backend unavailable"), std::string::npos) << failed->status_message;
   // The orchestrator's stderr line about it, on the span in progress when it was written.
   bool shown = false;

@@ -666,5 +666,36 @@ TEST_F(StitcherTest, ACallAfterTheSessionEndedIsNotItsChild) {
   EXPECT_NE(Out("b").trace_id, Out("a").trace_id);
 }
 
+// A local channel (stdio pipe or socketpair) has no 4-tuple: both ends give the request the
+// same pair key, and the callee's side is the caller's child in its trace.
+TEST_F(StitcherTest, LocalChannelsPairByTheirKey) {
+  auto request = [this](bool server, uint32_t pid, int fd, uint64_t at_ms, const std::string& key) {
+    RequestSeen r;
+    r.conn = {pid, fd, 1};
+    r.seq = 1;
+    r.server = server;
+    r.tid = pid;
+    r.start_ns = kT0 + at_ms * kMs;
+    r.pair_key = key;
+    stitcher_->OnRequest(std::move(r));
+    return r.conn;
+  };
+  auto call = request(false, 50, 7, 10, "unix:200|100#3");
+  auto other = request(true, 61, 0, 11, "unix:300|101#3");  // another server, same id
+  auto serve = request(true, 60, 0, 12, "unix:200|100#3");
+  auto inner = Request(false, 60, 5, 60, 13, Tuple("127.0.0.1", 40000, "127.0.0.1", 9000));
+  At(100);
+  Done(inner, "inner", 13, 14);
+  Done(serve, "serve", 12, 15);
+  Done(other, "other", 11, 16);
+  Done(call, "call", 10, 17);
+  At(1000);
+  ASSERT_EQ(out_.size(), 4u);
+  EXPECT_EQ(Out("serve").parent_span_id, Out("call").span_id);
+  EXPECT_EQ(Out("serve").trace_id, Out("call").trace_id);
+  EXPECT_EQ(Out("inner").parent_span_id, Out("serve").span_id) << "the callee's own call";
+  EXPECT_FALSE(Out("other").parent_span_id.IsValid()) << "another channel does not pair";
+}
+
 }  // namespace
 }  // namespace kspan::correlator

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "genai/jsonrpc.h"
+
 namespace kspan::agent {
 
 Pipeline::Pipeline(PipelineOptions options, metrics::Registry* m, exporters::ExportPipeline* exports,
@@ -95,6 +97,9 @@ void Pipeline::OnConnOpen(const events::ConnOpenEvent& e) {
       LocalChannel& ch = channels_[e.key];
       ch.id = next_channel_++;
       ch.transport = std::string(events::ConnKindName(e.kind));
+      ch.kind = e.kind;
+      ch.local_id = e.local_id;
+      ch.peer_id = e.peer_id;
       channel_keys_[ch.id] = e.key;
       local_[e.key.pid];
       return;
@@ -126,16 +131,50 @@ void Pipeline::OnData(const events::DataEvent& e) {
   tracker_.OnData(e);
 }
 
+std::string Pipeline::LocalPairKey(const LocalChannel& ch, bool outgoing, const std::string& id) {
+  if (ch.local_id == 0 || ch.peer_id == 0 || id.empty()) return "";
+  // A pipe is one inode at both ends. A socketpair is two sockets, each the other's
+  // peer: named as the reading end sees it, "reader|writer".
+  if (ch.kind == events::ConnKind::kPipe) return "pipe:" + std::to_string(ch.local_id) + "#" + id;
+  const uint64_t reader = outgoing ? ch.peer_id : ch.local_id;
+  const uint64_t writer = outgoing ? ch.local_id : ch.peer_id;
+  return "unix:" + std::to_string(reader) + "|" + std::to_string(writer) + "#" + id;
+}
+
 void Pipeline::DrainLocal(uint32_t pid, bool closed) {
   auto it = local_.find(pid);
   if (it == local_.end()) return;
   LocalProcess& lp = it->second;
   if (closed) lp.lines.Close();
   std::vector<protocols::jsonrpc::Call> calls;
+  std::vector<protocols::jsonrpc::Started> started;
   protocols::jsonrpc::LineStats stats;
-  lp.lines.Drain(&calls, &stats);
+  lp.lines.Drain(&calls, &stats, &started);
   local_lines_dropped_->Add(stats.lines_dropped);
   local_calls_given_up_->Add(stats.calls_given_up);
+  // A call is announced at its request, so what it makes meanwhile (a tool server's own
+  // calls) finds it in flight, and the caller's and the callee's sides pair by channel.
+  for (const protocols::jsonrpc::Started& st : started) {
+    auto key_it = channel_keys_.find(st.channel);
+    if (key_it == channel_keys_.end()) continue;
+    if (!genai::ParseRpcRequest(st.request)) continue;  // not MCP or A2A: no span
+    if (lp.seqs.size() >= protocols::jsonrpc::kMaxPendingCalls) {
+      lp.seqs.clear();  // their calls end unannounced (counted by the stitcher)
+    }
+    const uint64_t seq = lp.next_seq++;
+    lp.seqs[CallKey(st.channel, st.outgoing, st.id)] = seq;
+    const auto& rq = st.timing;
+    stitcher_.OnRequest({.conn = key_it->second,
+                         .seq = seq,
+                         .server = !st.outgoing,
+                         .tid = rq.tid,
+                         .turn = rq.turn,
+                         .start_ns = rq.start_ns,
+                         .end_ns = rq.end_ns,
+                         .end_tid = rq.end_tid,
+                         .end_turn = rq.end_turn,
+                         .pair_key = LocalPairKey(channels_[key_it->second], st.outgoing, st.id)});
+  }
   for (const protocols::jsonrpc::Call& call : calls) {
     auto key_it = channel_keys_.find(call.channel);
     if (key_it == channel_keys_.end()) {
@@ -147,19 +186,27 @@ void Pipeline::DrainLocal(uint32_t pid, bool closed) {
         agents_.BuildLocalCall(call, pid, channels_[key].transport, processes_.ResourceFor(pid));
     if (span.name == "jsonrpc") continue;  // not an MCP or A2A call
     output_.Attach(pid, &span);
-    const uint64_t seq = lp.next_seq++;
-    const auto& rq = call.request_timing;
+    uint64_t seq = 0;
+    if (auto s = lp.seqs.find(CallKey(call.channel, call.outgoing, call.id)); s != lp.seqs.end()) {
+      seq = s->second;
+      lp.seqs.erase(s);
+    }
+    if (seq == 0) {  // not announced: place it now
+      seq = lp.next_seq++;
+      const auto& rq = call.request_timing;
+      stitcher_.OnRequest({.conn = key,
+                           .seq = seq,
+                           .server = !call.outgoing,
+                           .tid = rq.tid,
+                           .turn = rq.turn,
+                           .start_ns = rq.start_ns,
+                           .end_ns = rq.end_ns,
+                           .end_tid = rq.end_tid,
+                           .end_turn = rq.end_turn,
+                           .pair_key = LocalPairKey(channels_[key], call.outgoing, call.id)});
+    }
     const auto& rs = call.response_timing;
     const bool answered = !call.response_missing;
-    stitcher_.OnRequest({.conn = key,
-                         .seq = seq,
-                         .server = !call.outgoing,
-                         .tid = rq.tid,
-                         .turn = rq.turn,
-                         .start_ns = rq.start_ns,
-                         .end_ns = rq.end_ns,
-                         .end_tid = rq.end_tid,
-                         .end_turn = rq.end_turn});
     stitcher_.OnSpan({.conn = key,
                       .seq = seq,
                       .response_tid = answered ? rs.tid : 0,

@@ -85,11 +85,22 @@ class Pipeline : public events::EventSink {
   struct LocalProcess {
     protocols::jsonrpc::LineStream lines;
     uint64_t next_seq = 1;
+    // Calls announced to the stitcher at their request, by CallKey, until they end.
+    std::unordered_map<std::string, uint64_t> seqs;
   };
   struct LocalChannel {
     uint64_t id = 0;        // LineStream channel
     std::string transport;  // "unix" or "pipe"
+    // The channel as both of its ends name it (events::ConnOpenEvent): 0 when unknown.
+    events::ConnKind kind = events::ConnKind::kPipe;
+    uint64_t local_id = 0, peer_id = 0;
   };
+  // The same key for the caller's and the callee's side of one call on one channel (the
+  // reading end's view, and the request's id), or "" when the channel is not known.
+  static std::string LocalPairKey(const LocalChannel& ch, bool outgoing, const std::string& id);
+  static std::string CallKey(uint64_t channel, bool outgoing, const std::string& id) {
+    return std::to_string(channel) + (outgoing ? ">" : "<") + id;
+  }
 
   PipelineOptions options_;
   exporters::ExportPipeline* exports_;

@@ -165,6 +165,8 @@ void Stitcher::OnRequest(RequestSeen&& r) {
   }
   if (r.tuple_known) {
     n->pair_key = r.server ? ServerViewKey(r.tuple.local, r.tuple.remote) : ServerViewKey(r.tuple.remote, r.tuple.local);
+  } else {
+    n->pair_key = std::move(r.pair_key);
   }
   if (!r.traceparent.empty()) {
     n->incoming = model::ParseTraceParent(r.traceparent);

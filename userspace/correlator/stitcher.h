@@ -12,7 +12,8 @@
 //        span that sent the request saw the same header, S is that CLIENT span's child
 //        instead (same trace, one more hop).
 //     2. same-host pairing: the client end of S's connection is a CLIENT span on this host
-//        (the mirrored 4-tuple, also across network namespaces): S is its child.
+//        (the mirrored 4-tuple, also across network namespaces; for a pipe or socketpair,
+//        RequestSeen::pair_key): S is its child.
 //     3. otherwise S starts a trace.
 //
 //   CLIENT span C (pid P, thread T, sent a request at time t)
@@ -102,6 +103,9 @@ struct RequestSeen {
   uint32_t open_tid = 0;
   uint32_t open_turn = 0;
   std::string traceparent, tracestate;
+  // Without a tuple (a local channel: pipe, socketpair): a key both ends of the channel
+  // give the same request, for same-host pairing; "" when none.
+  std::string pair_key;
 };
 
 // What the stitcher needs of a finished request besides its span.

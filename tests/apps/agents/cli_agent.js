@@ -8,8 +8,10 @@
 //   1. spawn mcp_stdio_server.js as a child over stdio, MCP initialize and tools/list
 //   2. chat, not streaming, model gpt-4o            (the mock answers usage 17 / 9)
 //   3. MCP stdio tools/call lookup; `fail` calls fail_tool (a JSON-RPC error) instead
-//   4. close the child (stdin closed), print a JSON summary on stdout
-//   5. exit 0; with `fail`: write "cli-agent: giving up: <message>" to stderr and exit 1
+//   4. MCP stdio tools/call summarize (not with `fail`): the tool server itself makes one
+//      gpt-4o-mini chat with the mock (17 / 9) while it serves the call
+//   5. close the child (stdin closed), print a JSON summary on stdout
+//   6. exit 0; with `fail`: write "cli-agent: giving up: <message>" to stderr and exit 1
 // Prompts carry PROMPT-SECRET-kspan-7f3a, tool arguments TOOLARG-SECRET-9c1e, the API key is
 // sk-kspan-test-SECRET-0123456789, as in orchestrator.js. Bounded: 10 s per call, 60 s in all.
 'use strict';
@@ -50,6 +52,7 @@ async function main() {
     args: [path.join(__dirname, 'mcp_stdio_server.js')],
     cwd: __dirname,
     stderr: 'inherit',
+    env: {NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS, KSPAN_LLM_PORT: String(llmPort)},
   });
   const tools = new Client({name: 'cli-agent', version: '1.0.0'});
   await tools.connect(transport, {timeout: CALL_TIMEOUT_MS});
@@ -70,6 +73,13 @@ async function main() {
   } catch (e) {
     error = e.message;
     summary.tool = {ok: false, rpc_error_code: e.code};
+  }
+  if (!fail) {
+    const t = await tools.callTool(
+        {name: 'summarize', arguments: {query: `${TOOLARG_SECRET} kspan`}}, undefined,
+        {timeout: CALL_TIMEOUT_MS});
+    summary.summarize = (t.content || []).map((c) => c.text).join(' ');
+    if (t.isError) error = summary.summarize;
   }
   await transport.close().catch(() => {});
   process.stdout.write(JSON.stringify(summary) + '\n');

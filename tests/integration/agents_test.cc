@@ -255,9 +255,13 @@ struct CliRun {
 
 class CliAgentIntegration : public AgentsIntegration {
  protected:
-  CliRun Run(const std::string& mode) {
+  // `rule`: name the agent by an agent rule (marked at exec), else it is found by its
+  // first LLM call.
+  CliRun Run(const std::string& mode, bool rule = true) {
     CliRun run;
-    EXPECT_TRUE(agent_.Start({"--output", "console", "--agent", "cli-agent=cli_agent.js"})) << agent_.Logs();
+    std::vector<std::string> args = {"--output", "console"};
+    if (rule) args.insert(args.end(), {"--agent", "cli-agent=cli_agent.js"});
+    EXPECT_TRUE(agent_.Start(args)) << agent_.Logs();
     llm_port_ = FreePort();
     const std::string cert = dir_ + "/cert.pem";
     StartServer(&llm_, {"node", Apps() + "llm_mock.js", std::to_string(llm_port_), cert, dir_ + "/key.pem"},
@@ -405,6 +409,44 @@ TEST_F(CliAgentIntegration, ACliAgentThatExitsNonZeroIsAnError) {
   }
   EXPECT_TRUE(shown) << "the session span does not carry the agent's last stderr line";
   ExpectCleanStop(agent_);
+}
+
+// No rule: the agent is found by its first LLM call. Its session starts at its exec all
+// the same and adopts that call (placed before it was known to be an LLM call), and the
+// graph keeps the edges of processes that exited before their spans left.
+TEST_F(CliAgentIntegration, ACliAgentFoundByItsFirstLlmCall) {
+  const CliRun run = Run("", /*rule=*/false);
+  ASSERT_TRUE(WIFEXITED(run.status) && WEXITSTATUS(run.status) == 0) << run.status << " " << run.err;
+  const FlatSpan* session = nullptr;
+  std::vector<FlatSpan> all;
+  WaitFor(
+      [&] {
+        all = ReadSpans(agent_.SpansPath());
+        session = nullptr;
+        for (const auto& s : all) {
+          if (s.kind == kInternal && s.name == "invoke_agent node" &&
+              s.resource.at("process.pid").value("intValue", "") == std::to_string(run.pid)) {
+            session = &s;
+          }
+        }
+        return session != nullptr;
+      },
+      std::chrono::seconds(30));
+  ASSERT_NE(session, nullptr) << agent_.Logs();
+  SCOPED_TRACE(Tree(all, *session));
+  EXPECT_TRUE(session->parent_span_id.empty());
+  EXPECT_EQ(session->Int("process.exit.code"), 0);
+  EXPECT_GE(session->start_ns, run.before_ns) << "from its exec, not its first LLM call";
+  const FlatSpan* chat = nullptr;
+  for (const FlatSpan* c : ChildrenOf(all, *session)) {
+    if (c->name == "chat gpt-4o") chat = c;
+  }
+  ASSERT_NE(chat, nullptr) << "the call that made it an agent";
+  EXPECT_GT(chat->start_ns, session->start_ns);
+  ExpectCleanStop(agent_);
+  std::map<std::string, uint64_t> graph = GraphEdges(agent_.Logs());
+  EXPECT_EQ(graph["node -model-> gpt-4o"], 1u) << agent_.Logs();
+  EXPECT_EQ(graph["node -model-> gpt-4o-mini"], 1u) << "the tool server's own call";
 }
 
 TEST_F(AgentsIntegration, AFailingToolMarksItsSpanAndTheTaskShowsItsError) {

@@ -246,6 +246,7 @@ void Pipeline::OnConnClose(const events::ConnCloseEvent& e) {
 void Pipeline::OnExec(const events::ProcessExecEvent& e) {
   ev_exec_->Add();
   processes_.OnExec(e);
+  agents_.OnExec(e.pid);  // a new program: what the pid was is forgotten
   if (tls_) tls_->OnExec(e.pid);
   if (agents_.IsAgent(e.pid, processes_.ResourceFor(e.pid).get())) {
     MarkAgent(e.pid);

@@ -162,6 +162,15 @@ TEST_F(ProcessTableTest, StartTimeFromExecElseProcStat) {
 
   FakeProcess(22, "/usr/bin/y", "y\0"s, ""s);
   EXPECT_EQ(t.StartTime(22), 0u) << "no stat";
+  EXPECT_TRUE(t.Alive(22));
+  EXPECT_TRUE(t.Alive(23)) << "never seen in /proc: no evidence";
+  FakeProcess(23, "/usr/bin/z", "z\0"s, ""s);
+  t.Touch(23);
+  EXPECT_TRUE(t.Alive(23));
+  const std::string dir = root_ + "/23";
+  for (const char* f : {"/exe", "/cmdline", "/environ", "/status"}) unlink((dir + f).c_str());
+  rmdir(dir.c_str());
+  EXPECT_FALSE(t.Alive(23)) << "gone from /proc";
 }
 
 }  // namespace

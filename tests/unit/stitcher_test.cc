@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 
 namespace kspan::correlator {
@@ -695,6 +696,26 @@ TEST_F(StitcherTest, LocalChannelsPairByTheirKey) {
   EXPECT_EQ(Out("serve").trace_id, Out("call").trace_id);
   EXPECT_EQ(Out("inner").parent_span_id, Out("serve").span_id) << "the callee's own call";
   EXPECT_FALSE(Out("other").parent_span_id.IsValid()) << "another channel does not pair";
+}
+
+// A process gone without an exit event (the ring buffer was full): its session ends when
+// told, cut, counted apart; its pid is no longer among the open ones.
+TEST_F(StitcherTest, ASessionWhoseExitWasLostEndsCut) {
+  stitcher_->OnSession(50, SessionSpan(kT0));
+  stitcher_->OnSession(51, SessionSpan(kT0));
+  auto c = Request(false, 50, 3, 50, 10, Tuple("127.0.0.1", 40000, "127.0.0.1", 9000));
+  At(100);
+  Done(c, "c", 10, 20);
+  auto open = stitcher_->OpenSessions();
+  std::sort(open.begin(), open.end());
+  EXPECT_EQ(open, (std::vector<uint32_t>{50, 51}));
+  stitcher_->LoseSession(50, kT0 + 2000 * kMs, nullptr);
+  EXPECT_EQ(stitcher_->OpenSessions(), std::vector<uint32_t>{51});
+  At(3000);
+  ASSERT_EQ(out_.size(), 2u);
+  EXPECT_TRUE(std::get<bool>(*Out("invoke_agent cli").Find("kspan.span.cut")));
+  EXPECT_EQ(Count("kspan_sessions_total", {{"outcome", "exit_lost"}}), 1u);
+  EXPECT_EQ(Count("kspan_sessions_total", {{"outcome", "cut"}}), 0u);
 }
 
 }  // namespace

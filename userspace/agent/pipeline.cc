@@ -298,7 +298,22 @@ void Pipeline::AfterBatch(uint64_t now_ns) {
   stitcher_.Advance(now_ns);
 }
 
-void Pipeline::Tick(uint64_t now_ns) { tracker_.Tick(now_ns); }
+void Pipeline::Tick(uint64_t now_ns) {
+  tracker_.Tick(now_ns);
+  // A session's process gone from /proc on two ticks in a row (so not an exit event still
+  // on its way) lost its exit event: end the session rather than hold it until kspan stops.
+  std::unordered_set<uint32_t> missing;
+  for (uint32_t pid : stitcher_.OpenSessions()) {
+    if (processes_.Alive(pid)) continue;
+    if (!sessions_missing_.count(pid)) {
+      missing.insert(pid);
+      continue;
+    }
+    stitcher_.LoseSession(pid, now_ns, [this](uint32_t p, model::Span* span) { FinishSession(p, span); });
+    sessions_tried_.erase(pid);
+  }
+  sessions_missing_ = std::move(missing);
+}
 
 void Pipeline::Finish() {
   tracker_.CloseAll();

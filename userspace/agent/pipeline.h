@@ -55,7 +55,8 @@ class Pipeline : public events::EventSink {
   // After each batch of events (one ring-buffer poll): parse what arrived, decide parents
   // and export the traces that are due. `now_ns` is Unix ns.
   void AfterBatch(uint64_t now_ns);
-  // Periodic housekeeping (idle connections); about once a second.
+  // Periodic housekeeping (idle connections, sessions of processes whose exit event was
+  // lost); about once a second.
   void Tick(uint64_t now_ns);
   // Ends every connection so requests in flight come out as spans, and exports every
   // trace held.
@@ -113,6 +114,9 @@ class Pipeline : public events::EventSink {
   std::function<void(uint32_t)> mark_agent_;
   std::unordered_map<uint32_t, bool> marked_;  // pids told to mark_agent_
   std::unordered_set<uint32_t> sessions_tried_;  // pids OpenSession ran for (once each)
+  // Sessions whose process was not in /proc at the last Tick: gone at the next one too,
+  // their exit event was lost.
+  std::unordered_set<uint32_t> sessions_missing_;
   uint64_t now_ns_ = 0;                          // the last AfterBatch's time
   // Local streams and stdio of agents, by connection (not HTTP: kept from the tracker).
   std::unordered_map<uint32_t, LocalProcess> local_;

@@ -100,6 +100,7 @@ Stitcher::Stitcher(StitcherOptions options, metrics::Registry* m, Emit emit)
   sessions_opened_ = m->GetCounter("kspan_sessions_total", {{"outcome", "opened"}});
   sessions_dropped_ = m->GetCounter("kspan_sessions_total", {{"outcome", "dropped"}});
   sessions_cut_ = m->GetCounter("kspan_sessions_total", {{"outcome", "cut"}});
+  sessions_exit_lost_ = m->GetCounter("kspan_sessions_total", {{"outcome", "exit_lost"}});
   roots_ = m->GetCounter("kspan_stitch_roots_total");
   ambiguous_ = m->GetCounter("kspan_stitch_ambiguous_total");
   follows_from_ = m->GetCounter("kspan_stitch_follows_from_total");
@@ -352,7 +353,6 @@ void Stitcher::CompleteSession(Node* s, uint64_t ts_ns, const FinishSession& fin
   span.end_time_unix_nano = std::max(ts_ns, span.start_time_unix_nano);
   if (cut) {
     span.attributes.push_back({"kspan.span.cut", true});
-    sessions_cut_->Add();
   }
   if (finish) finish(s->pid, &span);
   if (span.Find("error.type")) span.status_code = model::StatusCode::kError;
@@ -365,13 +365,31 @@ void Stitcher::EndSession(uint32_t pid, uint64_t ts_ns, const FinishSession& fin
   CompleteSession(it->second, ts_ns, finish, /*cut=*/false);
 }
 
+std::vector<uint32_t> Stitcher::OpenSessions() const {
+  std::vector<uint32_t> out;
+  for (const auto& [pid, s] : session_by_pid_) {
+    if (!s->complete) out.push_back(pid);
+  }
+  return out;
+}
+
+void Stitcher::LoseSession(uint32_t pid, uint64_t ts_ns, const FinishSession& finish) {
+  auto it = session_by_pid_.find(pid);
+  if (it == session_by_pid_.end() || it->second->complete) return;
+  sessions_exit_lost_->Add();
+  CompleteSession(it->second, ts_ns, finish, /*cut=*/true);
+}
+
 void Stitcher::CutSessions(uint64_t ts_ns, const FinishSession& finish) {
   std::vector<Node*> open;
   for (const auto& [pid, s] : session_by_pid_) {
     (void)pid;
     if (!s->complete) open.push_back(s);
   }
-  for (Node* s : open) CompleteSession(s, ts_ns, finish, /*cut=*/true);
+  for (Node* s : open) {
+    if (s->decided) sessions_cut_->Add();
+    CompleteSession(s, ts_ns, finish, /*cut=*/true);
+  }
 }
 
 void Stitcher::Advance(uint64_t now_ns) {

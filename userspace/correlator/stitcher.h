@@ -167,6 +167,11 @@ class Stitcher {
   void EndSession(uint32_t pid, uint64_t ts_ns, const FinishSession& finish);
   // Shutdown: every session still open ends at `ts_ns` with kspan.span.cut=true.
   void CutSessions(uint64_t ts_ns, const FinishSession& finish);
+  // The pids of the sessions still open.
+  std::vector<uint32_t> OpenSessions() const;
+  // The process is gone but its exit event was lost (ring buffer full): its session ends
+  // at `ts_ns` with kspan.span.cut=true, counted as kspan_sessions_total{outcome="exit_lost"}.
+  void LoseSession(uint32_t pid, uint64_t ts_ns, const FinishSession& finish);
 
   // Decides parents that are due and exports traces that are due. Call after each batch
   // of events and at least every few hundred ms; `now_ns` is Unix ns.
@@ -259,6 +264,7 @@ class Stitcher {
   metrics::Counter* sessions_opened_;
   metrics::Counter* sessions_dropped_;
   metrics::Counter* sessions_cut_;
+  metrics::Counter* sessions_exit_lost_;
   metrics::Counter* roots_;
   metrics::Counter* ambiguous_;
   metrics::Counter* follows_from_;

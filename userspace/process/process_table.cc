@@ -188,6 +188,7 @@ void ProcessTable::ReadProc(ProcessInfo* p) {
   const std::string exe_link = dir + "/exe";
   const ssize_t n = readlink(exe_link.c_str(), buf, sizeof(buf) - 1);
   if (n > 0) {
+    p->found_in_proc = true;
     std::string path(buf, static_cast<size_t>(n));
     if (path.ends_with(" (deleted)")) path.resize(path.size() - 10);
     p->exe_path = path;
@@ -196,7 +197,10 @@ void ProcessTable::ReadProc(ProcessInfo* p) {
   std::vector<std::string> argv = SplitNul(ReadFile(dir + "/cmdline", 16384));
   // Programs that retitle themselves (nginx, postgres) pad argv[0] with spaces.
   for (std::string& a : argv) a.erase(a.find_last_not_of(' ') + 1);
-  if (!argv.empty()) p->argv = std::move(argv);
+  if (!argv.empty()) {
+    p->found_in_proc = true;
+    p->argv = std::move(argv);
+  }
   if (p->exe_name.empty()) {
     std::string comm = ReadFile(dir + "/comm", 64);
     while (!comm.empty() && comm.back() == '\n') comm.pop_back();
@@ -266,6 +270,13 @@ uint64_t ProcessTable::StartTime(uint32_t pid) {
   ProcessInfo& p = Entry(pid);
   if (!p.from_proc) ReadProc(&p);
   return p.start_ns;
+}
+
+bool ProcessTable::Alive(uint32_t pid) const {
+  const ProcessInfo* p = Find(pid);
+  if (!p || !p->found_in_proc) return true;
+  const std::string dir = options_.proc_root + "/" + std::to_string(pid);
+  return access(dir.c_str(), F_OK) == 0;
 }
 
 const ProcessInfo* ProcessTable::Find(uint32_t pid) const {

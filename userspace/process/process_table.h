@@ -43,6 +43,7 @@ struct ProcessInfo {
   // 10 ms); 0 when neither is known.
   uint64_t start_ns = 0;
   bool from_proc = false;     // /proc was read
+  bool found_in_proc = false;  // and had it (kspan sees the host's pids there)
   std::shared_ptr<const model::Resource> resource;
 };
 
@@ -69,6 +70,9 @@ class ProcessTable {
   const ProcessInfo* Find(uint32_t pid) const;
   // When pid started (see ProcessInfo::start_ns), reading /proc if not read yet.
   uint64_t StartTime(uint32_t pid);
+  // Whether /proc has pid (a zombie counts as alive): for ends whose exit event was lost.
+  // True when /proc never had it (kspan in another pid namespace): no evidence either way.
+  bool Alive(uint32_t pid) const;
   size_t size() const { return procs_.size(); }
 
  private:

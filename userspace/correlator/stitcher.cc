@@ -268,10 +268,12 @@ bool Stitcher::OnSession(uint32_t pid, model::Span&& span) {
   // Calls the process made before it was known to need a session (an agent found by its
   // first LLM call): each trace they started that is still held whole moves under it.
   std::vector<Node*> roots;
-  for (Node* n : order_) {
-    if (n->kind == Kind::kClient && n->pid == pid && n->root_orphan && n->group && !n->group->passthrough &&
-        !n->exported && (s->start_ns == 0 || n->start_ns >= s->start_ns)) {
-      roots.push_back(n);
+  if (auto o = orphans_by_pid_.find(pid); o != orphans_by_pid_.end()) {
+    for (Node* n : o->second) {
+      if (n->root_orphan && n->group && !n->group->passthrough && !n->exported &&
+          (s->start_ns == 0 || n->start_ns >= s->start_ns)) {
+        roots.push_back(n);
+      }
     }
   }
   if (!roots.empty()) {
@@ -330,6 +332,10 @@ void Stitcher::Rehome(Node* root, Node* s) {
   root->parent = s;
   root->parent_span_id = s->span_id;
   root->root_orphan = false;
+  if (auto o = orphans_by_pid_.find(root->pid); o != orphans_by_pid_.end()) {
+    std::erase(o->second, root);
+    if (o->second.empty()) orphans_by_pid_.erase(o);
+  }
   s->children.push_back(root);
   parent_session_->Add();
   if (!s->complete && (s->start_ns == 0 || root->start_ns < s->start_ns)) {
@@ -677,6 +683,7 @@ void Stitcher::DecideClient(Node* n) {
   }
   roots_->Add();
   n->root_orphan = true;
+  orphans_by_pid_[n->pid].push_back(n);
   Join(n, nullptr, NewGroup(model::TraceId::Random(), 1, ""), model::SpanId{});
 }
 
@@ -815,6 +822,13 @@ void Stitcher::Erase(Node* n) {
     if (it != clients_by_tuple_.end()) {
       drop(it->second);
       if (it->second.empty()) clients_by_tuple_.erase(it);
+    }
+  }
+  if (n->root_orphan) {
+    auto it = orphans_by_pid_.find(n->pid);
+    if (it != orphans_by_pid_.end()) {
+      drop(it->second);
+      if (it->second.empty()) orphans_by_pid_.erase(it);
     }
   }
   if (n->parent) drop(n->parent->children);

@@ -304,9 +304,11 @@ static __always_inline void ks_emit_open(struct sock *sk, __u32 tgid, __s32 fd, 
 }
 
 /* Emits a connection-open event for an agent's Unix socket, pipe or stdio (conn_kind:
- * enum kspan_conn_kind): no ports, no addresses; family AF_UNIX for a Unix socket. */
-static __always_inline void ks_emit_open_local(__u32 tgid, __s32 fd, __u64 gen, __u8 role, __u8 flags,
-                                               __u8 syscall, __u8 conn_kind) {
+ * enum kspan_conn_kind): no ports; family AF_UNIX for a Unix socket; for a Unix socket or
+ * a pipe, the channel's identity in the address fields (events.h: the inode numbers of
+ * this end and of the other), so user space pairs the two processes of one channel. */
+static __always_inline void ks_emit_open_local(struct file *f, __u32 tgid, __s32 fd, __u64 gen, __u8 role,
+                                               __u8 flags, __u8 syscall, __u8 conn_kind) {
   struct kspan_conn_event *e = bpf_ringbuf_reserve(&ks_events, sizeof(*e), 0);
   if (!e) {
     ks_count(KSPAN_CNT_RB_FULL_CONN);
@@ -326,6 +328,18 @@ static __always_inline void ks_emit_open_local(__u32 tgid, __s32 fd, __u64 gen, 
   __builtin_memset(e->_pad, 0, sizeof(e->_pad));
   __builtin_memset(e->local_addr, 0, sizeof(e->local_addr));
   __builtin_memset(e->remote_addr, 0, sizeof(e->remote_addr));
+  __u64 own = 0, other = 0;
+  if (conn_kind == KSPAN_CONN_KIND_PIPE) {
+    own = other = BPF_CORE_READ(f, f_inode, i_ino);
+  } else if (conn_kind == KSPAN_CONN_KIND_UNIX) {
+    own = BPF_CORE_READ(f, f_inode, i_ino);
+    struct socket *sock = BPF_CORE_READ(f, private_data);
+    struct unix_sock *u = (struct unix_sock *)BPF_CORE_READ(sock, sk);
+    struct sock *peer = BPF_CORE_READ(u, peer);
+    if (peer) other = BPF_CORE_READ(peer, sk_socket, file, f_inode, i_ino);
+  }
+  __builtin_memcpy(e->local_addr, &own, sizeof(own));
+  __builtin_memcpy(e->remote_addr, &other, sizeof(other));
   bpf_ringbuf_submit(e, ks_rb_flags());
   ks_count(KSPAN_CNT_EVENTS);
 }
@@ -406,7 +420,7 @@ static __always_inline struct ks_conn *ks_track(__u32 tgid, __s32 fd, struct fil
   if (sk)
     ks_emit_open(sk, tgid, fd, c.generation, role, flags, syscall);
   else
-    ks_emit_open_local(tgid, fd, c.generation, role, flags, syscall, conn_kind);
+    ks_emit_open_local(f, tgid, fd, c.generation, role, flags, syscall, conn_kind);
   return bpf_map_lookup_elem(&ks_conns, &key);
 }
 

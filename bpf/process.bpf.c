@@ -10,14 +10,26 @@ int ks_proc_exec(struct trace_event_raw_sched_process_exec *ctx) {
   __u64 id = bpf_get_current_pid_tgid();
   __u32 tgid = id >> 32;
   if (!ks_wanted(tgid)) return 0;
+  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+  /* A program an agent (or such a program) starts, typically a tool server on its stdio:
+   * its Unix sockets and pipes are captured from its first syscall, so the server's side
+   * of each call is seen whole. Only LOCAL (its own output is not an agent's), and only
+   * at exec: a plain fork of an agent shares its image and is left alone. */
+  __u32 ppid = BPF_CORE_READ(task, real_parent, tgid);
+  __u8 *parent = bpf_map_lookup_elem(&ks_agent_tgids, &ppid);
+  if (parent && (*parent & KSPAN_AGENT_F_LOCAL)) {
+    __u8 child = KSPAN_AGENT_F_LOCAL | KSPAN_AGENT_F_CHILD;
+    if (bpf_map_update_elem(&ks_agent_tgids, &tgid, &child, BPF_NOEXIST) != 0 &&
+        !bpf_map_lookup_elem(&ks_agent_tgids, &tgid))
+      ks_count(KSPAN_CNT_AGENT_FULL);
+  }
   struct kspan_exec_event *e = bpf_ringbuf_reserve(&ks_events, sizeof(*e), 0);
   if (!e) {
     ks_count(KSPAN_CNT_RB_FULL_PROC);
     return 0;
   }
-  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
   ks_fill_header(&e->hdr, KSPAN_EV_PROC_EXEC, id);
-  e->ppid = BPF_CORE_READ(task, real_parent, tgid);
+  e->ppid = ppid;
   e->parent_tid = BPF_CORE_READ(task, real_parent, pid);
   e->_pad = 0;
   bpf_get_current_comm(e->comm, sizeof(e->comm));

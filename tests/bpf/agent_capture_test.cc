@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -164,6 +165,7 @@ class AgentCaptureTest : public ::testing::Test {
   metrics::Registry metrics_;
   std::unique_ptr<events::BpfEventSource> source_;
   Captured cap_;
+  uint64_t peer_ino_ = 0;
 };
 
 // node's child_process stdio: the agent's ends are AF_UNIX stream sockets. Requests go
@@ -172,6 +174,9 @@ TEST_F(AgentCaptureTest, MarkedProcessSocketpairToChildBothWays) {
   ASSERT_TRUE(source_->MarkAgent(getpid()).ok());
   int sv[2];
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  struct stat peer {};
+  ASSERT_EQ(fstat(sv[1], &peer), 0);
+  peer_ino_ = peer.st_ino;
   const pid_t child = ForkServer(sv[1], sv[1], sv[0]);
   ASSERT_GT(child, 0);
   close(sv[1]);
@@ -203,6 +208,11 @@ TEST_F(AgentCaptureTest, MarkedProcessSocketpairToChildBothWays) {
   EXPECT_EQ(open->tuple.remote, events::Endpoint{});
   EXPECT_TRUE(open->midstream) << "a socketpair is first seen in a data syscall";
   EXPECT_EQ(open->role, events::Role::kUnknown);
+  // The channel's identity: this socket's inode and its peer's (fstat's st_ino).
+  EXPECT_NE(open->local_id, 0u);
+  EXPECT_NE(open->peer_id, 0u);
+  EXPECT_NE(open->local_id, open->peer_id);
+  EXPECT_EQ(open->peer_id, peer_ino_) << "the child's end";
   EXPECT_EQ(Stream(open->key, Direction::kEgress), kReq1 + kReq2);
   EXPECT_EQ(Stream(open->key, Direction::kIngress), kResp1 + kResp2);
   const auto out = DataFor(open->key, Direction::kEgress);
@@ -220,6 +230,10 @@ TEST_F(AgentCaptureTest, MarkedProcessPipesToChildBothWays) {
   int to_child[2], from_child[2];
   ASSERT_EQ(pipe(to_child), 0);
   ASSERT_EQ(pipe(from_child), 0);
+  struct stat to_st {
+  }, from_st{};
+  ASSERT_EQ(fstat(to_child[1], &to_st), 0);
+  ASSERT_EQ(fstat(from_child[0], &from_st), 0);
   const pid_t child = ForkServer(to_child[0], from_child[1], -1);
   ASSERT_GT(child, 0);
   close(to_child[0]);
@@ -256,6 +270,11 @@ TEST_F(AgentCaptureTest, MarkedProcessPipesToChildBothWays) {
   EXPECT_EQ(r->kind, ConnKind::kPipe);
   EXPECT_EQ(w->tuple.family, AF_UNSPEC);
   EXPECT_NE(w->key.generation, r->key.generation);
+  // A pipe's identity is its inode, the same at both ends.
+  EXPECT_EQ(w->local_id, to_st.st_ino);
+  EXPECT_EQ(w->peer_id, to_st.st_ino);
+  EXPECT_EQ(r->local_id, from_st.st_ino);
+  EXPECT_EQ(r->peer_id, from_st.st_ino);
   EXPECT_EQ(Stream(w->key, Direction::kEgress), kReq1 + kReq2);
   EXPECT_TRUE(DataFor(w->key, Direction::kIngress).empty());
   EXPECT_EQ(Stream(r->key, Direction::kIngress), kResp1 + kResp2);
@@ -463,6 +482,32 @@ class RuntimeAgentTest : public AgentCaptureTest {
     EXPECT_EQ(log->kind, ConnKind::kStderr);
     EXPECT_EQ(log->key.fd, 2);
     EXPECT_EQ(Stream(log->key, Direction::kEgress), "agent: got id=1\nagent: got id=2\n");
+
+    // The tool server it exec'd was marked by the kernel at exec: its side of the same
+    // channel is captured whole, from the first request, and names the channel alike.
+    const events::ConnOpenEvent* server_in = nullptr;
+    ASSERT_TRUE(PollUntil([&] {
+      for (const auto& o : cap_.opens) {
+        if (o.key.pid == pid || o.kind != want) continue;
+        if (Stream(o.key, Direction::kIngress, false)
+                .rfind(R"({"jsonrpc":"2.0","id":1,"method":"tools/list"})", 0) == 0) {
+          server_in = &o;
+        }
+      }
+      return server_in != nullptr;
+    })) << "the child's side was not captured";
+    EXPECT_EQ(Stream(server_in->key, Direction::kIngress), out);
+    if (want == ConnKind::kPipe) {
+      EXPECT_EQ(server_in->local_id, to_server->local_id) << "one pipe";
+      EXPECT_EQ(server_in->peer_id, to_server->local_id);
+    } else {
+      EXPECT_EQ(server_in->local_id, to_server->peer_id) << "the two ends of one socketpair";
+      EXPECT_EQ(server_in->peer_id, to_server->local_id);
+    }
+    // Only its local channels: its stderr (the agent's log file) is not an agent's output.
+    for (const auto& o : cap_.opens) {
+      if (o.key.pid == server_in->key.pid) EXPECT_NE(o.kind, ConnKind::kStderr);
+    }
   }
 };
 

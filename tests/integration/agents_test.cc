@@ -14,12 +14,24 @@
 // At exit the agent call graph has exactly the edges these tasks make, with their counts.
 // A task whose stdio tool fails (a JSON-RPC error) has that tool span ERROR, and the
 // orchestrator's own error line on its task span.
+//
+// A CLI agent (cli_agent.js: no server, one job, then exit) is one trace too, its process
+// lifetime the root:
+//
+//   invoke_agent cli-agent (INTERNAL, exec to exit, process.exit.code)
+//     ├─ exec node (INTERNAL, the MCP stdio server it spawned)
+//     ├─ initialize, tools/list (CLIENT, MCP over stdio) ─ the same (SERVER, the tool server)
+//     ├─ chat gpt-4o (CLIENT, 17/9) ─ POST /v1/chat/completions (SERVER, the LLM mock)
+//     ├─ execute_tool lookup (CLIENT) ─ execute_tool lookup (SERVER, the tool server)
+//     └─ execute_tool summarize (CLIENT) ─ execute_tool summarize (SERVER, the tool server)
+//                                            └─ chat gpt-4o-mini (CLIENT, the tool server's own)
+//                                               └─ POST /v1/chat/completions (SERVER)
 #include <gtest/gtest.h>
-
-#include <nlohmann/json.hpp>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "testing/otlp_reader.h"
@@ -28,7 +40,7 @@
 namespace kspan::testing {
 namespace {
 
-constexpr int kServer = 2, kClient = 3;
+constexpr int kInternal = 1, kServer = 2, kClient = 3;
 
 std::string Apps() { return std::string(KSPAN_SOURCE_DIR) + "/tests/apps/"; }
 
@@ -174,6 +186,10 @@ TEST_F(AgentsIntegration, EachTaskIsOneTraceOfAgentSpans) {
     EXPECT_EQ(stdio_tool->Str("mcp.method.name"), "tools/call");
     EXPECT_EQ(stdio_tool->status_code, 0);
     EXPECT_LT(stdio_tool->start_ns, stdio_tool->end_ns);
+    const auto stdio_server = ChildrenOf(all, *stdio_tool);
+    ASSERT_EQ(stdio_server.size(), 1u) << "the stdio tool server's side";
+    EXPECT_EQ(stdio_server[0]->kind, kServer);
+    EXPECT_EQ(stdio_server[0]->name, "execute_tool lookup");
 
     ASSERT_NE(tool, nullptr);
     EXPECT_EQ(tool->Str("gen_ai.tool.name"), "weather");
@@ -222,6 +238,217 @@ TEST_F(AgentsIntegration, EachTaskIsOneTraceOfAgentSpans) {
   }
 }
 
+uint64_t UnixNowNs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+// kspan and the LLM mock, then cli_agent.js [mode] to its end: its wait status, and the
+// Unix times just before its start and just after its end.
+struct CliRun {
+  int status = -1;
+  pid_t pid = -1;
+  uint64_t before_ns = 0, after_ns = 0;
+  std::string err;
+};
+
+class CliAgentIntegration : public AgentsIntegration {
+ protected:
+  // `rule`: name the agent by an agent rule (marked at exec), else it is found by its
+  // first LLM call.
+  CliRun Run(const std::string& mode, bool rule = true) {
+    CliRun run;
+    std::vector<std::string> args = {"--output", "console"};
+    if (rule) args.insert(args.end(), {"--agent", "cli-agent=cli_agent.js"});
+    EXPECT_TRUE(agent_.Start(args)) << agent_.Logs();
+    llm_port_ = FreePort();
+    const std::string cert = dir_ + "/cert.pem";
+    StartServer(&llm_, {"node", Apps() + "llm_mock.js", std::to_string(llm_port_), cert, dir_ + "/key.pem"},
+                llm_port_);
+    std::vector<std::string> argv = {"node", Apps() + "agents/cli_agent.js", std::to_string(llm_port_), cert};
+    if (!mode.empty()) argv.push_back(mode);
+    Subprocess cli;
+    run.before_ns = UnixNowNs();
+    EXPECT_TRUE(cli.Start(argv, {{"NODE_EXTRA_CA_CERTS", cert}}));
+    run.pid = cli.pid();
+    run.status = cli.Wait(std::chrono::seconds(60));
+    run.after_ns = UnixNowNs();
+    run.err = cli.Stderr();
+    return run;
+  }
+
+  // The CLI agent's session span and every span of its trace, once its children are out.
+  const FlatSpan* Session(const CliRun& run, const std::string& tool, std::vector<FlatSpan>* all) {
+    const FlatSpan* session = nullptr;
+    WaitFor(
+        [&] {
+          *all = ReadSpans(agent_.SpansPath());
+          session = nullptr;
+          bool tool_seen = false;
+          for (const auto& s : *all) {
+            if (s.name == "invoke_agent cli-agent" && s.kind == kInternal) session = &s;
+            if (s.name == "execute_tool " + tool) tool_seen = true;
+          }
+          return session && tool_seen;
+        },
+        std::chrono::seconds(30));
+    return session;
+  }
+};
+
+TEST_F(CliAgentIntegration, ACliAgentsRunIsOneInvokeAgentTrace) {
+  const CliRun run = Run("");
+  ASSERT_TRUE(WIFEXITED(run.status) && WEXITSTATUS(run.status) == 0) << run.status << " " << run.err;
+  std::vector<FlatSpan> all;
+  const FlatSpan* session = Session(run, "lookup", &all);
+  ASSERT_NE(session, nullptr) << agent_.Logs();
+  SCOPED_TRACE(Tree(all, *session));
+  EXPECT_EQ(Named(all, "invoke_agent cli-agent", kInternal).size(), 1u);
+  EXPECT_TRUE(session->parent_span_id.empty()) << "the root of its trace";
+  EXPECT_EQ(session->Str("gen_ai.operation.name"), "invoke_agent");
+  EXPECT_EQ(session->Str("gen_ai.agent.name"), "cli-agent");
+  EXPECT_EQ(session->resource.at("process.pid").value("intValue", ""), std::to_string(run.pid));
+  EXPECT_EQ(session->Int("process.exit.code"), 0);
+  EXPECT_EQ(session->status_code, 0);
+  EXPECT_FALSE(session->Has("kspan.span.cut"));
+  // The process's lifetime: from its exec to its exit.
+  EXPECT_GE(session->start_ns, run.before_ns);
+  EXPECT_LE(session->end_ns, run.after_ns);
+
+  const FlatSpan *chat = nullptr, *tool = nullptr, *exec = nullptr, *summarize = nullptr;
+  std::map<std::string, const FlatSpan*> stdio_calls;
+  for (const FlatSpan* c : ChildrenOf(all, *session)) {
+    if (c->name == "chat gpt-4o" && c->kind == kClient) chat = c;
+    if (c->name == "execute_tool lookup" && c->kind == kClient) tool = c;
+    if (c->name == "execute_tool summarize" && c->kind == kClient) summarize = c;
+    if (c->name == "exec node" && c->kind == kInternal) exec = c;
+    if (c->kind == kClient && c->Has("mcp.method.name")) stdio_calls[c->name] = c;
+    EXPECT_GE(c->start_ns, session->start_ns) << c->name;
+    EXPECT_LE(c->end_ns, session->end_ns) << c->name;
+  }
+  ASSERT_NE(exec, nullptr) << "the MCP stdio server it spawned";
+  const std::string server_pid = std::to_string(exec->Int("process.pid"));
+  // Each stdio call's other side: the tool server's SERVER span of the same name, its child
+  // (paired by the channel the request went through), in the tool server's process.
+  for (const char* name : {"initialize", "tools/list", "execute_tool lookup", "execute_tool summarize"}) {
+    ASSERT_TRUE(stdio_calls.count(name)) << name;
+    const auto callee = ChildrenOf(all, *stdio_calls[name]);
+    ASSERT_EQ(callee.size(), 1u) << name;
+    EXPECT_EQ(callee[0]->kind, kServer) << name;
+    EXPECT_EQ(callee[0]->name, name);
+    EXPECT_EQ(callee[0]->Str("mcp.method.name"), stdio_calls[name]->Str("mcp.method.name"));
+    EXPECT_EQ(callee[0]->resource.at("process.pid").value("intValue", ""), server_pid) << name;
+    EXPECT_GE(callee[0]->start_ns, stdio_calls[name]->start_ns) << name;
+    EXPECT_LE(callee[0]->end_ns, stdio_calls[name]->end_ns) << name;
+  }
+  // The tool server's own LLM call, made while it served summarize, is that span's child.
+  ASSERT_NE(summarize, nullptr);
+  const auto summarize_server = ChildrenOf(all, *summarize);
+  ASSERT_EQ(summarize_server.size(), 1u);
+  const auto inner = ChildrenOf(all, *summarize_server[0]);
+  ASSERT_EQ(inner.size(), 1u);
+  EXPECT_EQ(inner[0]->name, "chat gpt-4o-mini");
+  EXPECT_EQ(inner[0]->kind, kClient);
+  EXPECT_EQ(inner[0]->Int("gen_ai.usage.input_tokens"), 17);
+  EXPECT_EQ(inner[0]->resource.at("process.pid").value("intValue", ""), server_pid);
+  EXPECT_EQ(ChildrenOf(all, *inner[0]).size(), 1u) << "the LLM mock's side";
+  ASSERT_NE(chat, nullptr);
+  EXPECT_EQ(chat->Int("gen_ai.usage.input_tokens"), 17);
+  EXPECT_EQ(chat->Int("gen_ai.usage.output_tokens"), 9);
+  // The LLM mock's side joins the trace (same-host pairing).
+  const auto llm_side = ChildrenOf(all, *chat);
+  ASSERT_EQ(llm_side.size(), 1u);
+  EXPECT_EQ(llm_side[0]->kind, kServer);
+  ASSERT_NE(tool, nullptr);
+  EXPECT_EQ(tool->Str("network.transport"), "unix");
+  EXPECT_EQ(tool->status_code, 0);
+  EXPECT_LT(exec->start_ns, chat->start_ns);
+
+  // Nothing of the agent's or its tool server's left the trace.
+  for (const auto& s : all) {
+    const std::string pid =
+        s.resource.count("process.pid") ? s.resource.at("process.pid").value("intValue", "") : "";
+    if (pid == std::to_string(run.pid) || pid == server_pid)
+      EXPECT_EQ(s.trace_id, session->trace_id) << s.name;
+  }
+  ExpectCleanStop(agent_);
+  const std::string everything =
+      ReadFileOrEmpty(agent_.SpansPath()) + agent_.process().Stdout() + agent_.Logs();
+  for (const char* secret : {"PROMPT-SECRET-kspan-7f3a", "TOOLARG-SECRET-9c1e", "SECRET-0123456789"}) {
+    EXPECT_EQ(everything.find(secret), std::string::npos) << secret << " left kspan";
+  }
+}
+
+TEST_F(CliAgentIntegration, ACliAgentThatExitsNonZeroIsAnError) {
+  const CliRun run = Run("fail");
+  ASSERT_TRUE(WIFEXITED(run.status) && WEXITSTATUS(run.status) == 1) << run.status << " " << run.err;
+  std::vector<FlatSpan> all;
+  const FlatSpan* session = Session(run, "fail_tool", &all);
+  ASSERT_NE(session, nullptr) << agent_.Logs();
+  SCOPED_TRACE(Tree(all, *session));
+  EXPECT_EQ(session->status_code, 2) << "ERROR";
+  EXPECT_EQ(session->Int("process.exit.code"), 1);
+  EXPECT_EQ(session->Str("error.type"), "exit_code");
+  EXPECT_EQ(session->status_message, "exit code 1");
+  const FlatSpan* failed = nullptr;
+  for (const FlatSpan* c : ChildrenOf(all, *session)) {
+    if (c->name == "execute_tool fail_tool") failed = c;
+  }
+  ASSERT_NE(failed, nullptr);
+  EXPECT_EQ(failed->status_code, 2);
+  // Its last words, written when no other span of it was open, are on the session.
+  bool shown = false;
+  for (const FlatEvent& e : session->events) {
+    if (e.name != "process.output" || !e.attributes.count("log.record.original")) continue;
+    if (e.attributes.at("log.record.original").value("stringValue", "").find("cli-agent: giving up") !=
+        std::string::npos) {
+      shown = true;
+      EXPECT_EQ(e.attributes.at("log.iostream").value("stringValue", ""), "stderr");
+    }
+  }
+  EXPECT_TRUE(shown) << "the session span does not carry the agent's last stderr line";
+  ExpectCleanStop(agent_);
+}
+
+// No rule: the agent is found by its first LLM call. Its session starts at its exec all
+// the same and adopts that call (placed before it was known to be an LLM call), and the
+// graph keeps the edges of processes that exited before their spans left.
+TEST_F(CliAgentIntegration, ACliAgentFoundByItsFirstLlmCall) {
+  const CliRun run = Run("", /*rule=*/false);
+  ASSERT_TRUE(WIFEXITED(run.status) && WEXITSTATUS(run.status) == 0) << run.status << " " << run.err;
+  const FlatSpan* session = nullptr;
+  std::vector<FlatSpan> all;
+  WaitFor(
+      [&] {
+        all = ReadSpans(agent_.SpansPath());
+        session = nullptr;
+        for (const auto& s : all) {
+          if (s.kind == kInternal && s.name == "invoke_agent node" &&
+              s.resource.at("process.pid").value("intValue", "") == std::to_string(run.pid)) {
+            session = &s;
+          }
+        }
+        return session != nullptr;
+      },
+      std::chrono::seconds(30));
+  ASSERT_NE(session, nullptr) << agent_.Logs();
+  SCOPED_TRACE(Tree(all, *session));
+  EXPECT_TRUE(session->parent_span_id.empty());
+  EXPECT_EQ(session->Int("process.exit.code"), 0);
+  EXPECT_GE(session->start_ns, run.before_ns) << "from its exec, not its first LLM call";
+  const FlatSpan* chat = nullptr;
+  for (const FlatSpan* c : ChildrenOf(all, *session)) {
+    if (c->name == "chat gpt-4o") chat = c;
+  }
+  ASSERT_NE(chat, nullptr) << "the call that made it an agent";
+  EXPECT_GT(chat->start_ns, session->start_ns);
+  ExpectCleanStop(agent_);
+  std::map<std::string, uint64_t> graph = GraphEdges(agent_.Logs());
+  EXPECT_EQ(graph["node -model-> gpt-4o"], 1u) << agent_.Logs();
+  EXPECT_EQ(graph["node -model-> gpt-4o-mini"], 1u) << "the tool server's own call";
+}
+
 TEST_F(AgentsIntegration, AFailingToolMarksItsSpanAndTheTaskShowsItsError) {
   ASSERT_NO_FATAL_FAILURE(StartAll());
   ASSERT_NO_FATAL_FAILURE(RunTasks(1, "fail"));
@@ -240,6 +467,11 @@ TEST_F(AgentsIntegration, AFailingToolMarksItsSpanAndTheTaskShowsItsError) {
   ASSERT_NE(failed, nullptr);
   EXPECT_EQ(failed->status_code, 2) << "ERROR";
   EXPECT_EQ(failed->Str("error.type"), "-32603");
+  const auto failed_server = ChildrenOf(all, *failed);
+  ASSERT_EQ(failed_server.size(), 1u) << "the stdio tool server's side";
+  EXPECT_EQ(failed_server[0]->kind, kServer);
+  EXPECT_EQ(failed_server[0]->status_code, 2) << "it answered the error";
+  EXPECT_EQ(failed_server[0]->Str("error.type"), "-32603");
   EXPECT_NE(failed->status_message.find("backend unavailable"), std::string::npos) << failed->status_message;
   // The orchestrator's stderr line about it, on the span in progress when it was written.
   bool shown = false;

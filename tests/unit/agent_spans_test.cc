@@ -179,9 +179,33 @@ TEST_F(AgentSpansTest, AnAgentsIncomingTaskIsInvokeAgent) {
   // Its outgoing calls are not tasks.
   Build(&agents_, task, Conn(false, 30), &changed);
   EXPECT_FALSE(changed);
+  // Exited, it stays an agent for its spans still waiting for export (the call graph asks
+  // then), until its pid runs a new program.
   agents_.OnExit(30);
   Build(&agents_, task, Conn(true, 30), &changed);
+  EXPECT_TRUE(changed);
+  agents_.OnExec(30);
+  Build(&agents_, task, Conn(true, 30), &changed);
   EXPECT_FALSE(changed);
+}
+
+TEST(AgentSpansExit, ExitedAgentsAreForgottenPastTheBound) {
+  metrics::Registry m;
+  AgentSpans agents({}, &m);
+  for (uint32_t pid = 1; pid <= 1025; ++pid) {
+    agents.NoteLlmCall(pid);
+    agents.OnExit(pid);
+  }
+  EXPECT_FALSE(agents.IsAgent(1, nullptr)) << "the oldest exit is forgotten";
+  EXPECT_TRUE(agents.IsAgent(2, nullptr));
+  EXPECT_TRUE(agents.IsAgent(1025, nullptr));
+  // A pid that came back as an agent is not forgotten by its older exit.
+  agents.NoteLlmCall(2);
+  for (uint32_t pid = 2000; pid < 2010; ++pid) {
+    agents.NoteLlmCall(pid);
+    agents.OnExit(pid);
+  }
+  EXPECT_TRUE(agents.IsAgent(2, nullptr));
 }
 
 TEST(AgentSpansRules, RulesNameAgentsByCommandLine) {

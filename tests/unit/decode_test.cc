@@ -120,7 +120,7 @@ TEST(Decode, ConnOpenIpv4AndMappedIpv6) {
   EXPECT_TRUE(r.opens[1].midstream);
 }
 
-TEST(Decode, ConnOpenKindsOtherThanTcpHaveNoAddresses) {
+TEST(Decode, ConnOpenKindsOtherThanTcpHaveNoAddressesAndChannelsAnIdentity) {
   Recorder r;
   const std::pair<uint8_t, uint16_t> kinds[] = {{KSPAN_CONN_KIND_UNIX, AF_UNIX},
                                                 {KSPAN_CONN_KIND_PIPE, AF_UNSPEC},
@@ -133,7 +133,10 @@ TEST(Decode, ConnOpenKindsOtherThanTcpHaveNoAddresses) {
     e.family = family;
     e.kind = kind;
     e.flags = KSPAN_CONN_F_MIDSTREAM;
-    std::memset(e.local_addr, 0xab, sizeof(e.local_addr));  // ignored unless TCP
+    // Unix sockets and pipes: the channel's identity (inode numbers, host order).
+    const uint64_t own = 0x1000u + kind, other = 0x2000u + kind;
+    std::memcpy(e.local_addr, &own, sizeof(own));
+    std::memcpy(e.remote_addr, &other, sizeof(other));
     ASSERT_EQ(DecodeRecord(&e, sizeof(e), kClock, &r), DecodeResult::kOk) << int{kind};
   }
   ASSERT_EQ(r.opens.size(), 4u);
@@ -144,6 +147,9 @@ TEST(Decode, ConnOpenKindsOtherThanTcpHaveNoAddresses) {
     EXPECT_EQ(r.opens[i].tuple.local, Endpoint{});
     EXPECT_EQ(r.opens[i].tuple.remote, Endpoint{});
     EXPECT_TRUE(r.opens[i].midstream);
+    const bool channel = i < 2;
+    EXPECT_EQ(r.opens[i].local_id, channel ? 0x1000u + KSPAN_CONN_KIND_UNIX + i : 0u);
+    EXPECT_EQ(r.opens[i].peer_id, channel ? 0x2000u + KSPAN_CONN_KIND_UNIX + i : 0u);
   }
   EXPECT_EQ(ConnKindName(ConnKind::kPipe), "pipe");
 }

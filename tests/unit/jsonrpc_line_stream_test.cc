@@ -68,5 +68,44 @@ TEST(JsonRpcLineStream, HoleDropsItsLineAndCloseGivesUpTheRest) {
   EXPECT_EQ(stats.calls_given_up, 1u);
 }
 
+// Requests are announced as soon as they are whole, before their answers, once each.
+TEST(JsonRpcLineStream, AnnouncesEachRequestWhenItIsWhole) {
+  LineStream s;
+  LineStats stats;
+  std::vector<Call> calls;
+  std::vector<Started> started;
+  s.Add(1, true,
+        R"({"jsonrpc":"2.0","id":4,"method":"tools/call"})"
+        "\n",
+        47, 100, 1, 1);
+  s.Add(2, false,
+        R"({"jsonrpc":"2.0","id":"a","method":"ping"})"
+        "\n",
+        43, 110, 2, 2);
+  s.Add(2, false,
+        R"({"jsonrpc":"2.0","method":"notifications/x"})"
+        "\n",
+        44, 115, 2, 2);
+  s.Drain(&calls, &stats, &started);
+  EXPECT_TRUE(calls.empty());
+  ASSERT_EQ(started.size(), 2u) << "no notification";
+  EXPECT_TRUE(started[0].outgoing);
+  EXPECT_EQ(started[0].id, "4");
+  EXPECT_EQ(started[0].channel, 1u);
+  EXPECT_EQ(started[0].request, R"({"jsonrpc":"2.0","id":4,"method":"tools/call"})");
+  EXPECT_EQ(started[0].timing.start_ns, 100u);
+  EXPECT_FALSE(started[1].outgoing);
+  EXPECT_EQ(started[1].id, "a");
+  s.Add(2, false,
+        R"({"jsonrpc":"2.0","id":4,"result":{}})"
+        "\n",
+        36, 200, 1, 3);
+  started.clear();
+  s.Drain(&calls, &stats, &started);
+  EXPECT_TRUE(started.empty()) << "announced once";
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].id, "4");
+}
+
 }  // namespace
 }  // namespace kspan::protocols::jsonrpc

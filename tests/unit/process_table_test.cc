@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <fstream>
+#include <iterator>
 #include <set>
 
 namespace kspan::process {
@@ -130,6 +132,45 @@ TEST(ParseResourceAttributes, SkipsMalformedPairs) {
   EXPECT_EQ(v[0], (std::pair<std::string, std::string>{"a", "1"}));
   EXPECT_EQ(v[1], (std::pair<std::string, std::string>{"b", "2"}));
   EXPECT_EQ(v[2], (std::pair<std::string, std::string>{"c", "A"}));
+}
+
+// The start of a process: its exec event when seen, else /proc/PID/stat's starttime (clock
+// ticks after boot) on the wall clock; 0 when neither is known.
+TEST_F(ProcessTableTest, StartTimeFromExecElseProcStat) {
+  ProcessTable t({.proc_root = root_});
+  events::ProcessExecEvent e;
+  e.pid = 20;
+  e.ts_ns = 1'700'000'000'123'000'000ull;
+  e.filename = "/usr/bin/node";
+  t.OnExec(e);
+  EXPECT_EQ(t.StartTime(20), e.ts_ns);
+
+  // Our own stat, copied under a fake pid: comm with a space and a ')' must not shift the
+  // fields. It started before now and after boot.
+  FakeProcess(21, "/usr/bin/x", "x\0"s, ""s);
+  std::ifstream self("/proc/self/stat");
+  std::string stat((std::istreambuf_iterator<char>(self)), std::istreambuf_iterator<char>());
+  const size_t close = stat.rfind(')');
+  ASSERT_NE(close, std::string::npos);
+  std::ofstream(root_ + "/21/stat") << "21 (a b) c)" << stat.substr(close + 1);
+  const uint64_t now = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                 std::chrono::system_clock::now().time_since_epoch())
+                                                 .count());
+  const uint64_t start = t.StartTime(21);
+  EXPECT_LE(start, now);
+  EXPECT_GT(start, now - 3600ull * 1'000'000'000ull) << "this test process started within the hour";
+
+  FakeProcess(22, "/usr/bin/y", "y\0"s, ""s);
+  EXPECT_EQ(t.StartTime(22), 0u) << "no stat";
+  EXPECT_TRUE(t.Alive(22));
+  EXPECT_TRUE(t.Alive(23)) << "never seen in /proc: no evidence";
+  FakeProcess(23, "/usr/bin/z", "z\0"s, ""s);
+  t.Touch(23);
+  EXPECT_TRUE(t.Alive(23));
+  const std::string dir = root_ + "/23";
+  for (const char* f : {"/exe", "/cmdline", "/environ", "/status"}) unlink((dir + f).c_str());
+  rmdir(dir.c_str());
+  EXPECT_FALSE(t.Alive(23)) << "gone from /proc";
 }
 
 }  // namespace

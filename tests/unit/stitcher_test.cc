@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 
 namespace kspan::correlator {
@@ -431,6 +432,290 @@ TEST_F(StitcherTest, ExportedNodesAreErasedAndShutdownFlushesEverything) {
   Done(s2, "s2", 2100, 2101);
   stitcher_->FlushAll();
   EXPECT_EQ(out_.size(), 2u) << "undecided and held spans leave at shutdown";
+}
+
+// ---- Sessions: an agent's process lifetime as the parent of its calls outside any task ----
+
+model::Span SessionSpan(uint64_t start_ns) {
+  model::Span s;
+  s.name = "invoke_agent cli";
+  s.kind = model::SpanKind::kInternal;
+  s.start_time_unix_nano = start_ns;
+  return s;
+}
+
+Stitcher::FinishSession ExitCode(int64_t code) {
+  return [code](uint32_t, model::Span* s) {
+    s->Set("process.exit.code", code);
+    if (code != 0) s->Set("error.type", std::string("exit_code"));
+  };
+}
+
+// A CLI agent (pid 50) calls an LLM on this host (pid 60 answers) and then a tool, with no
+// request of its own in flight: both calls are children of its session, the LLM server's
+// span joins the same trace by same-host pairing, and the session spans the process.
+TEST_F(StitcherTest, SessionParentsAnAgentsCallsOutsideAnyTask) {
+  ASSERT_TRUE(stitcher_->OnSession(50, SessionSpan(kT0)));
+  EXPECT_TRUE(stitcher_->HasSession(50));
+  auto chat = Request(false, 50, 3, 50, 10, Tuple("127.0.0.1", 40000, "127.0.0.1", 8443));
+  auto llm = Request(true, 60, 4, 60, 11, Tuple("127.0.0.1", 8443, "127.0.0.1", 40000));
+  auto tool = Request(false, 50, 5, 50, 30, Tuple("127.0.0.1", 40001, "127.0.0.1", 9000));
+  At(100);
+  Done(llm, "llm", 11, 19);
+  Done(chat, "chat", 10, 20);
+  Done(tool, "tool", 30, 40);
+  At(150);
+  stitcher_->EndSession(50, kT0 + 60 * kMs, ExitCode(0));
+  EXPECT_FALSE(stitcher_->HasSession(50));
+  At(1000);
+  ASSERT_EQ(out_.size(), 4u);
+  const auto& session = Out("invoke_agent cli");
+  EXPECT_EQ(out_[0].name, "invoke_agent cli") << "parents first";
+  EXPECT_EQ(session.kind, model::SpanKind::kInternal);
+  EXPECT_FALSE(session.parent_span_id.IsValid());
+  EXPECT_EQ(session.start_time_unix_nano, kT0);
+  EXPECT_EQ(session.end_time_unix_nano, kT0 + 60 * kMs);
+  EXPECT_EQ(session.status_code, model::StatusCode::kUnset);
+  EXPECT_EQ(Out("chat").parent_span_id, session.span_id);
+  EXPECT_EQ(Out("tool").parent_span_id, session.span_id);
+  EXPECT_EQ(Out("llm").parent_span_id, Out("chat").span_id);
+  for (const auto* s : {&Out("chat"), &Out("tool"), &Out("llm")}) EXPECT_EQ(s->trace_id, session.trace_id);
+  EXPECT_EQ(Count("kspan_stitch_parents_total", {{"rule", "session"}}), 2u);
+  EXPECT_EQ(Count("kspan_stitch_roots_total"), 1u) << "one trace";
+  EXPECT_EQ(Count("kspan_sessions_total", {{"outcome", "opened"}}), 1u);
+}
+
+TEST_F(StitcherTest, ASessionEndingNonZeroIsAnError) {
+  stitcher_->OnSession(50, SessionSpan(kT0));
+  auto c = Request(false, 50, 3, 50, 10, Tuple("127.0.0.1", 40000, "127.0.0.1", 9000));
+  At(100);
+  Done(c, "c", 10, 20);
+  stitcher_->EndSession(50, kT0 + 30 * kMs, ExitCode(1));
+  At(1000);
+  ASSERT_EQ(out_.size(), 2u);
+  const auto& session = Out("invoke_agent cli");
+  EXPECT_EQ(session.status_code, model::StatusCode::kError);
+  ASSERT_NE(session.Find("process.exit.code"), nullptr);
+  EXPECT_EQ(std::get<int64_t>(*session.Find("process.exit.code")), 1);
+}
+
+// A session no call needed (an agent whose every call had a task around it) makes no span.
+TEST_F(StitcherTest, ASessionNothingNeededMakesNoSpan) {
+  stitcher_->OnSession(50, SessionSpan(kT0));
+  auto task = Request(true, 50, 4, 51, 5, Tuple("127.0.0.1", 8000, "127.0.0.1", 40000));
+  auto call = Request(false, 50, 5, 51, 6, Tuple("127.0.0.1", 40001, "127.0.0.1", 9000));
+  At(100);
+  Done(call, "call", 6, 7);
+  Done(task, "task", 5, 8);
+  stitcher_->EndSession(50, kT0 + 200 * kMs, ExitCode(0));
+  At(1000);
+  ASSERT_EQ(out_.size(), 2u);
+  EXPECT_EQ(Out("call").parent_span_id, Out("task").span_id) << "a task's call stays the task's";
+  At(3000);
+  EXPECT_EQ(stitcher_->nodes(), 0u);
+}
+
+// An agent found by its first LLM call: its earlier calls, still held, and that call itself
+// (decided as a root before the answer told it was an LLM call) move under the session,
+// with what hangs below them.
+TEST_F(StitcherTest, ASessionOpenedLateAdoptsTheProcessesHeldRootCalls) {
+  auto early = Request(false, 50, 3, 50, 5, Tuple("127.0.0.1", 40000, "127.0.0.1", 9000));
+  auto server = Request(true, 60, 4, 60, 6, Tuple("127.0.0.1", 9000, "127.0.0.1", 40000));
+  auto chat = Request(false, 50, 5, 50, 20, Tuple("127.0.0.1", 40001, "127.0.0.1", 8443));
+  At(100);
+  Done(server, "server", 6, 7);
+  Done(early, "early", 5, 8);
+  EXPECT_EQ(Count("kspan_stitch_roots_total"), 2u);
+  ASSERT_TRUE(stitcher_->OnSession(50, SessionSpan(kT0 + 1 * kMs)));
+  Done(chat, "chat", 20, 200);
+  auto after = Request(false, 50, 6, 50, 210, Tuple("127.0.0.1", 40002, "127.0.0.1", 9000));
+  At(300);
+  Done(after, "after", 210, 220);
+  stitcher_->EndSession(50, kT0 + 250 * kMs, ExitCode(0));
+  At(2000);
+  ASSERT_EQ(out_.size(), 5u);
+  const auto& session = Out("invoke_agent cli");
+  for (const char* name : {"early", "chat", "after"}) {
+    EXPECT_EQ(Out(name).parent_span_id, session.span_id) << name;
+    EXPECT_EQ(Out(name).trace_id, session.trace_id) << name;
+  }
+  EXPECT_EQ(Out("server").parent_span_id, Out("early").span_id);
+  EXPECT_EQ(Out("server").trace_id, session.trace_id);
+  EXPECT_EQ(Count("kspan_stitch_parents_total", {{"rule", "session"}}), 3u);
+}
+
+// A trace already exported cannot move: a session opened after it leaves it alone.
+TEST_F(StitcherTest, ASessionOpenedLateLeavesExportedTracesAlone) {
+  auto early = Request(false, 50, 3, 50, 5, Tuple("127.0.0.1", 40000, "127.0.0.1", 9000));
+  At(100);
+  Done(early, "early", 5, 8);
+  At(1000);
+  ASSERT_EQ(out_.size(), 1u);
+  stitcher_->OnSession(50, SessionSpan(kT0));
+  auto c = Request(false, 50, 4, 50, 1100, Tuple("127.0.0.1", 40001, "127.0.0.1", 9000));
+  At(1200);
+  Done(c, "c", 1100, 1110);
+  stitcher_->EndSession(50, kT0 + 1200 * kMs, ExitCode(0));
+  At(3000);
+  ASSERT_EQ(out_.size(), 3u);
+  EXPECT_FALSE(Out("early").parent_span_id.IsValid());
+  EXPECT_EQ(Out("c").parent_span_id, Out("invoke_agent cli").span_id);
+}
+
+// Start unknown (no exec seen, no /proc): the session starts with its first call.
+TEST_F(StitcherTest, ASessionOfUnknownStartStartsWithItsFirstCall) {
+  stitcher_->OnSession(50, SessionSpan(0));
+  auto c = Request(false, 50, 3, 50, 10, Tuple("127.0.0.1", 40000, "127.0.0.1", 9000));
+  At(100);
+  Done(c, "c", 10, 20);
+  stitcher_->EndSession(50, kT0 + 30 * kMs, ExitCode(0));
+  At(1000);
+  EXPECT_EQ(Out("invoke_agent cli").start_time_unix_nano, kT0 + 10 * kMs);
+}
+
+// Commands and tool servers an agent starts outside any task hang below its session, and
+// their own calls below them.
+TEST_F(StitcherTest, AProcessAnAgentStartsIsUnderItsSession) {
+  stitcher_->OnSession(50, SessionSpan(kT0));
+  model::Span exec;
+  exec.name = "exec tool";
+  exec.kind = model::SpanKind::kInternal;
+  exec.start_time_unix_nano = kT0 + 5 * kMs;
+  stitcher_->OnExec({.pid = 70, .parent_pid = 50, .parent_tid = 50, .ts_ns = kT0 + 5 * kMs}, std::move(exec));
+  auto c = Request(false, 70, 3, 70, 10, Tuple("127.0.0.1", 40000, "127.0.0.1", 9000));
+  At(100);
+  Done(c, "c", 10, 20);
+  stitcher_->OnProcessEnd(70, kT0 + 25 * kMs, {{"process.exit.code", int64_t{0}}}, nullptr);
+  stitcher_->EndSession(50, kT0 + 30 * kMs, ExitCode(0));
+  At(1000);
+  ASSERT_EQ(out_.size(), 3u);
+  EXPECT_EQ(Out("exec tool").parent_span_id, Out("invoke_agent cli").span_id);
+  EXPECT_EQ(Out("c").parent_span_id, Out("exec tool").span_id);
+  EXPECT_EQ(Out("c").trace_id, Out("invoke_agent cli").trace_id);
+}
+
+// A session outlives the window bounds: its calls leave as they end (max hold), parented
+// to the session, which leaves at its end in the same trace.
+TEST_F(StitcherTest, ALongSessionsCallsLeaveBeforeIt) {
+  StitcherOptions o;
+  o.max_hold_ns = 1'000'000'000;
+  Make(o);
+  stitcher_->OnSession(50, SessionSpan(kT0));
+  auto c = Request(false, 50, 3, 50, 10, Tuple("127.0.0.1", 40000, "127.0.0.1", 9000));
+  At(100);
+  Done(c, "c", 10, 20);
+  At(1500);
+  ASSERT_EQ(out_.size(), 1u);
+  auto d = Request(false, 50, 4, 50, 1600, Tuple("127.0.0.1", 40001, "127.0.0.1", 9000));
+  At(1700);
+  Done(d, "d", 1600, 1650);
+  At(1800);
+  ASSERT_EQ(out_.size(), 2u) << "past max hold, spans leave as they end";
+  stitcher_->EndSession(50, kT0 + 5000 * kMs, ExitCode(0));
+  At(5100);
+  ASSERT_EQ(out_.size(), 3u);
+  const auto& session = Out("invoke_agent cli");
+  EXPECT_EQ(Out("c").parent_span_id, session.span_id);
+  EXPECT_EQ(Out("d").parent_span_id, session.span_id);
+  EXPECT_EQ(Out("d").trace_id, session.trace_id);
+  EXPECT_EQ(Out("c").trace_id, session.trace_id);
+}
+
+// Shutdown: a session still open ends then, marked as cut, and nothing it holds is lost.
+TEST_F(StitcherTest, ShutdownCutsOpenSessions) {
+  stitcher_->OnSession(50, SessionSpan(kT0));
+  auto c = Request(false, 50, 3, 50, 10, Tuple("127.0.0.1", 40000, "127.0.0.1", 9000));
+  At(100);
+  Done(c, "c", 10, 20);
+  At(200);
+  stitcher_->FlushAll();
+  ASSERT_EQ(out_.size(), 2u);
+  const auto& session = Out("invoke_agent cli");
+  EXPECT_EQ(session.end_time_unix_nano, kT0 + 200 * kMs);
+  ASSERT_NE(session.Find("kspan.span.cut"), nullptr);
+  EXPECT_TRUE(std::get<bool>(*session.Find("kspan.span.cut")));
+  EXPECT_EQ(session.status_code, model::StatusCode::kUnset);
+  EXPECT_EQ(Count("kspan_sessions_total", {{"outcome", "cut"}}), 1u);
+}
+
+TEST_F(StitcherTest, SessionsAreBounded) {
+  StitcherOptions o;
+  o.max_sessions = 2;
+  Make(o);
+  EXPECT_TRUE(stitcher_->OnSession(50, SessionSpan(kT0)));
+  EXPECT_TRUE(stitcher_->OnSession(51, SessionSpan(kT0)));
+  EXPECT_TRUE(stitcher_->OnSession(51, SessionSpan(kT0))) << "the same process again: kept";
+  EXPECT_FALSE(stitcher_->OnSession(52, SessionSpan(kT0)));
+  EXPECT_EQ(Count("kspan_sessions_total", {{"outcome", "dropped"}}), 1u);
+  stitcher_->EndSession(50, kT0 + kMs, ExitCode(0));
+  EXPECT_TRUE(stitcher_->OnSession(52, SessionSpan(kT0 + kMs))) << "an ended one frees its place";
+}
+
+// A pid that comes back is another process: calls after the session ended are not its.
+TEST_F(StitcherTest, ACallAfterTheSessionEndedIsNotItsChild) {
+  stitcher_->OnSession(50, SessionSpan(kT0));
+  auto a = Request(false, 50, 3, 50, 10, Tuple("127.0.0.1", 40000, "127.0.0.1", 9000));
+  At(100);
+  Done(a, "a", 10, 20);
+  stitcher_->EndSession(50, kT0 + 30 * kMs, ExitCode(0));
+  auto b = Request(false, 50, 4, 50, 120, Tuple("127.0.0.1", 40001, "127.0.0.1", 9000));
+  At(200);
+  Done(b, "b", 120, 130);
+  At(2000);
+  ASSERT_EQ(out_.size(), 3u);
+  EXPECT_FALSE(Out("b").parent_span_id.IsValid());
+  EXPECT_NE(Out("b").trace_id, Out("a").trace_id);
+}
+
+// A local channel (stdio pipe or socketpair) has no 4-tuple: both ends give the request the
+// same pair key, and the callee's side is the caller's child in its trace.
+TEST_F(StitcherTest, LocalChannelsPairByTheirKey) {
+  auto request = [this](bool server, uint32_t pid, int fd, uint64_t at_ms, const std::string& key) {
+    RequestSeen r;
+    r.conn = {pid, fd, 1};
+    r.seq = 1;
+    r.server = server;
+    r.tid = pid;
+    r.start_ns = kT0 + at_ms * kMs;
+    r.pair_key = key;
+    stitcher_->OnRequest(std::move(r));
+    return r.conn;
+  };
+  auto call = request(false, 50, 7, 10, "unix:200|100#3");
+  auto other = request(true, 61, 0, 11, "unix:300|101#3");  // another server, same id
+  auto serve = request(true, 60, 0, 12, "unix:200|100#3");
+  auto inner = Request(false, 60, 5, 60, 13, Tuple("127.0.0.1", 40000, "127.0.0.1", 9000));
+  At(100);
+  Done(inner, "inner", 13, 14);
+  Done(serve, "serve", 12, 15);
+  Done(other, "other", 11, 16);
+  Done(call, "call", 10, 17);
+  At(1000);
+  ASSERT_EQ(out_.size(), 4u);
+  EXPECT_EQ(Out("serve").parent_span_id, Out("call").span_id);
+  EXPECT_EQ(Out("serve").trace_id, Out("call").trace_id);
+  EXPECT_EQ(Out("inner").parent_span_id, Out("serve").span_id) << "the callee's own call";
+  EXPECT_FALSE(Out("other").parent_span_id.IsValid()) << "another channel does not pair";
+}
+
+// A process gone without an exit event (the ring buffer was full): its session ends when
+// told, cut, counted apart; its pid is no longer among the open ones.
+TEST_F(StitcherTest, ASessionWhoseExitWasLostEndsCut) {
+  stitcher_->OnSession(50, SessionSpan(kT0));
+  stitcher_->OnSession(51, SessionSpan(kT0));
+  auto c = Request(false, 50, 3, 50, 10, Tuple("127.0.0.1", 40000, "127.0.0.1", 9000));
+  At(100);
+  Done(c, "c", 10, 20);
+  auto open = stitcher_->OpenSessions();
+  std::sort(open.begin(), open.end());
+  EXPECT_EQ(open, (std::vector<uint32_t>{50, 51}));
+  stitcher_->LoseSession(50, kT0 + 2000 * kMs, nullptr);
+  EXPECT_EQ(stitcher_->OpenSessions(), std::vector<uint32_t>{51});
+  At(3000);
+  ASSERT_EQ(out_.size(), 2u);
+  EXPECT_TRUE(std::get<bool>(*Out("invoke_agent cli").Find("kspan.span.cut")));
+  EXPECT_EQ(Count("kspan_sessions_total", {{"outcome", "exit_lost"}}), 1u);
+  EXPECT_EQ(Count("kspan_sessions_total", {{"outcome", "cut"}}), 0u);
 }
 
 }  // namespace

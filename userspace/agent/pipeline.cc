@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "genai/jsonrpc.h"
+
 namespace kspan::agent {
 
 Pipeline::Pipeline(PipelineOptions options, metrics::Registry* m, exporters::ExportPipeline* exports,
@@ -45,6 +47,46 @@ void Pipeline::MarkAgent(uint32_t pid) {
   mark_agent_(pid);
 }
 
+namespace {
+
+// The end of a process from its wait(2) status: process.exit.code (128+N when killed by
+// signal N, the shells' convention), and error.type when not 0.
+void AddExitAttributes(int32_t status, model::Span* span) {
+  const bool signaled = (status & 0x7f) != 0;
+  const int64_t code = signaled ? 128 + (status & 0x7f) : (status >> 8) & 0xff;
+  span->Set("process.exit.code", code);
+  if (code == 0) return;
+  span->Set("error.type", signaled ? std::string("signal") : std::string("exit_code"));
+  span->status_message =
+      signaled ? "killed by signal " + std::to_string(status & 0x7f) : "exit code " + std::to_string(code);
+}
+
+}  // namespace
+
+void Pipeline::OpenSession(uint32_t pid) {
+  // Once per process: a session refused at the bound is counted once, not per call.
+  if (!sessions_tried_.insert(pid).second) return;
+  auto resource = processes_.ResourceFor(pid);
+  const std::string agent = agents_.AgentName(pid, resource.get());
+  model::Span span;
+  span.kind = model::SpanKind::kInternal;
+  span.name = "invoke_agent " + agent;
+  span.start_time_unix_nano = span.end_time_unix_nano = processes_.StartTime(pid);
+  span.Set("gen_ai.operation.name", std::string("invoke_agent"));
+  span.Set("gen_ai.agent.name", agent);
+  span.resource = std::move(resource);
+  stitcher_.OnSession(pid, std::move(span));
+}
+
+void Pipeline::FinishSession(uint32_t pid, model::Span* span) {
+  auto resource = processes_.ResourceFor(pid);
+  const std::string agent = agents_.AgentName(pid, resource.get());
+  span->name = "invoke_agent " + agent;
+  span->Set("gen_ai.agent.name", agent);
+  span->resource = std::move(resource);
+  output_.Attach(pid, span);
+}
+
 void Pipeline::OnConnOpen(const events::ConnOpenEvent& e) {
   ev_open_->Add();
   // Read /proc now, while the process is surely alive, not when its first span is built.
@@ -55,6 +97,9 @@ void Pipeline::OnConnOpen(const events::ConnOpenEvent& e) {
       LocalChannel& ch = channels_[e.key];
       ch.id = next_channel_++;
       ch.transport = std::string(events::ConnKindName(e.kind));
+      ch.kind = e.kind;
+      ch.local_id = e.local_id;
+      ch.peer_id = e.peer_id;
       channel_keys_[ch.id] = e.key;
       local_[e.key.pid];
       return;
@@ -86,16 +131,50 @@ void Pipeline::OnData(const events::DataEvent& e) {
   tracker_.OnData(e);
 }
 
+std::string Pipeline::LocalPairKey(const LocalChannel& ch, bool outgoing, const std::string& id) {
+  if (ch.local_id == 0 || ch.peer_id == 0 || id.empty()) return "";
+  // A pipe is one inode at both ends. A socketpair is two sockets, each the other's
+  // peer: named as the reading end sees it, "reader|writer".
+  if (ch.kind == events::ConnKind::kPipe) return "pipe:" + std::to_string(ch.local_id) + "#" + id;
+  const uint64_t reader = outgoing ? ch.peer_id : ch.local_id;
+  const uint64_t writer = outgoing ? ch.local_id : ch.peer_id;
+  return "unix:" + std::to_string(reader) + "|" + std::to_string(writer) + "#" + id;
+}
+
 void Pipeline::DrainLocal(uint32_t pid, bool closed) {
   auto it = local_.find(pid);
   if (it == local_.end()) return;
   LocalProcess& lp = it->second;
   if (closed) lp.lines.Close();
   std::vector<protocols::jsonrpc::Call> calls;
+  std::vector<protocols::jsonrpc::Started> started;
   protocols::jsonrpc::LineStats stats;
-  lp.lines.Drain(&calls, &stats);
+  lp.lines.Drain(&calls, &stats, &started);
   local_lines_dropped_->Add(stats.lines_dropped);
   local_calls_given_up_->Add(stats.calls_given_up);
+  // A call is announced at its request, so what it makes meanwhile (a tool server's own
+  // calls) finds it in flight, and the caller's and the callee's sides pair by channel.
+  for (const protocols::jsonrpc::Started& st : started) {
+    auto key_it = channel_keys_.find(st.channel);
+    if (key_it == channel_keys_.end()) continue;
+    if (!genai::ParseRpcRequest(st.request)) continue;  // not MCP or A2A: no span
+    if (lp.seqs.size() >= protocols::jsonrpc::kMaxPendingCalls) {
+      lp.seqs.clear();  // their calls end unannounced (counted by the stitcher)
+    }
+    const uint64_t seq = lp.next_seq++;
+    lp.seqs[CallKey(st.channel, st.outgoing, st.id)] = seq;
+    const auto& rq = st.timing;
+    stitcher_.OnRequest({.conn = key_it->second,
+                         .seq = seq,
+                         .server = !st.outgoing,
+                         .tid = rq.tid,
+                         .turn = rq.turn,
+                         .start_ns = rq.start_ns,
+                         .end_ns = rq.end_ns,
+                         .end_tid = rq.end_tid,
+                         .end_turn = rq.end_turn,
+                         .pair_key = LocalPairKey(channels_[key_it->second], st.outgoing, st.id)});
+  }
   for (const protocols::jsonrpc::Call& call : calls) {
     auto key_it = channel_keys_.find(call.channel);
     if (key_it == channel_keys_.end()) {
@@ -107,19 +186,27 @@ void Pipeline::DrainLocal(uint32_t pid, bool closed) {
         agents_.BuildLocalCall(call, pid, channels_[key].transport, processes_.ResourceFor(pid));
     if (span.name == "jsonrpc") continue;  // not an MCP or A2A call
     output_.Attach(pid, &span);
-    const uint64_t seq = lp.next_seq++;
-    const auto& rq = call.request_timing;
+    uint64_t seq = 0;
+    if (auto s = lp.seqs.find(CallKey(call.channel, call.outgoing, call.id)); s != lp.seqs.end()) {
+      seq = s->second;
+      lp.seqs.erase(s);
+    }
+    if (seq == 0) {  // not announced: place it now
+      seq = lp.next_seq++;
+      const auto& rq = call.request_timing;
+      stitcher_.OnRequest({.conn = key,
+                           .seq = seq,
+                           .server = !call.outgoing,
+                           .tid = rq.tid,
+                           .turn = rq.turn,
+                           .start_ns = rq.start_ns,
+                           .end_ns = rq.end_ns,
+                           .end_tid = rq.end_tid,
+                           .end_turn = rq.end_turn,
+                           .pair_key = LocalPairKey(channels_[key], call.outgoing, call.id)});
+    }
     const auto& rs = call.response_timing;
     const bool answered = !call.response_missing;
-    stitcher_.OnRequest({.conn = key,
-                         .seq = seq,
-                         .server = !call.outgoing,
-                         .tid = rq.tid,
-                         .turn = rq.turn,
-                         .start_ns = rq.start_ns,
-                         .end_ns = rq.end_ns,
-                         .end_tid = rq.end_tid,
-                         .end_turn = rq.end_turn});
     stitcher_.OnSpan({.conn = key,
                       .seq = seq,
                       .response_tid = answered ? rs.tid : 0,
@@ -159,8 +246,12 @@ void Pipeline::OnConnClose(const events::ConnCloseEvent& e) {
 void Pipeline::OnExec(const events::ProcessExecEvent& e) {
   ev_exec_->Add();
   processes_.OnExec(e);
+  agents_.OnExec(e.pid);  // a new program: what the pid was is forgotten
   if (tls_) tls_->OnExec(e.pid);
-  if (agents_.IsAgent(e.pid, processes_.ResourceFor(e.pid).get())) MarkAgent(e.pid);
+  if (agents_.IsAgent(e.pid, processes_.ResourceFor(e.pid).get())) {
+    MarkAgent(e.pid);
+    OpenSession(e.pid);
+  }
   // A candidate `exec {executable}` span: the stitcher keeps it only when the process was
   // started on behalf of a traced request. Its resource is filled in at exit.
   model::Span span;
@@ -181,35 +272,54 @@ void Pipeline::OnExit(const events::ProcessExitEvent& e) {
   // Connections first: their last records still need the process's resource.
   tracker_.OnProcessExit(e.pid);
   if (stitcher_.TracksExec(e.pid)) {
-    // exit_code is a wait(2) status: the code, or the signal that killed it (as 128+N,
-    // the shells' convention).
-    const int status = e.exit_code;
-    const bool signaled = (status & 0x7f) != 0;
-    const int64_t code = signaled ? 128 + (status & 0x7f) : (status >> 8) & 0xff;
-    std::vector<model::Attribute> end{{"process.exit.code", code}};
-    if (code != 0) end.push_back({"error.type", signaled ? std::string("signal") : std::string("exit_code")});
-    stitcher_.OnProcessEnd(e.pid, e.ts_ns, std::move(end), processes_.ResourceFor(e.pid));
+    model::Span end;
+    AddExitAttributes(e.exit_code, &end);
+    stitcher_.OnProcessEnd(e.pid, e.ts_ns, std::move(end.attributes), processes_.ResourceFor(e.pid));
   }
   // Its local streams end with it (the kernel sends no close for them at exit).
   DrainLocal(e.pid, /*closed=*/true);
+  // Last, so that the output lines no other span took go to the session.
+  stitcher_.EndSession(e.pid, e.ts_ns, [this, &e](uint32_t pid, model::Span* span) {
+    FinishSession(pid, span);
+    AddExitAttributes(e.exit_code, span);
+  });
   std::erase_if(stdio_, [&](const auto& kv) { return kv.first.pid == e.pid; });
   processes_.OnExit(e);
   agents_.OnExit(e.pid);
   output_.OnExit(e.pid);
   marked_.erase(e.pid);
+  sessions_tried_.erase(e.pid);
 }
 
 void Pipeline::AfterBatch(uint64_t now_ns) {
+  now_ns_ = now_ns;
   tracker_.DrainPending();
   for (uint32_t pid : std::exchange(local_dirty_, {})) DrainLocal(pid, /*closed=*/false);
   stitcher_.Advance(now_ns);
 }
 
-void Pipeline::Tick(uint64_t now_ns) { tracker_.Tick(now_ns); }
+void Pipeline::Tick(uint64_t now_ns) {
+  tracker_.Tick(now_ns);
+  // A session's process gone from /proc on two ticks in a row (so not an exit event still
+  // on its way) lost its exit event: end the session rather than hold it until kspan stops.
+  std::unordered_set<uint32_t> missing;
+  for (uint32_t pid : stitcher_.OpenSessions()) {
+    if (processes_.Alive(pid)) continue;
+    if (!sessions_missing_.count(pid)) {
+      missing.insert(pid);
+      continue;
+    }
+    stitcher_.LoseSession(pid, now_ns, [this](uint32_t p, model::Span* span) { FinishSession(p, span); });
+    sessions_tried_.erase(pid);
+  }
+  sessions_missing_ = std::move(missing);
+}
 
 void Pipeline::Finish() {
   tracker_.CloseAll();
   while (!local_.empty()) DrainLocal(local_.begin()->first, /*closed=*/true);
+  // Agents still running: their sessions end now, marked as cut.
+  stitcher_.CutSessions(now_ns_, [this](uint32_t pid, model::Span* span) { FinishSession(pid, span); });
   stitcher_.FlushAll();
 }
 
@@ -231,6 +341,12 @@ void Pipeline::OnRequest(const conntrack::ConnInfo& conn, protocols::http1::Requ
   r.open_turn = conn.open_turn;
   r.traceparent = std::move(request.traceparent);
   r.tracestate = std::move(request.tracestate);
+  // An agent rule names a process seen only now (running before kspan started).
+  if (!r.server && !sessions_tried_.count(r.conn.pid) &&
+      agents_.IsAgent(r.conn.pid, processes_.ResourceFor(r.conn.pid).get())) {
+    MarkAgent(r.conn.pid);
+    OpenSession(r.conn.pid);
+  }
   stitcher_.OnRequest(std::move(r));
 }
 
@@ -245,6 +361,7 @@ void Pipeline::OnRecord(const conntrack::ConnInfo& conn, protocols::http1::Recor
   if (genai_.Apply(record, ctx, &span)) {
     agents_.NoteLlmCall(conn.key.pid);
     MarkAgent(conn.key.pid);
+    OpenSession(conn.key.pid);  // before this call's span: it may move under the session
   } else {
     agents_.Apply(record, ctx, &span);
   }

@@ -2,8 +2,9 @@
 //
 //   EventSink (this) ─▶ ProcessTable   (exec/exit → resources)
 //                    └▶ ConnTracker ─▶ http1 parser ─┬─ requests seen ─────────────┐
-//                                                    └─ records ─▶ BuildHttpSpan ─▶ Stitcher ─▶ ExportPipeline
-//   exec/exit ─▶ `exec {executable}` spans ─────────────────────────────────────────┘
+//                                                    └─ records ─▶ BuildHttpSpan ─▶ Stitcher ─▶
+//                                                    ExportPipeline
+//   exec/exit ─▶ `exec {executable}` spans, agents' session spans ───────────────────┘
 //
 // Runs on the polling thread; never blocks on an exporter (ExportPipeline::Submit drops
 // and counts when its queue is full).
@@ -12,14 +13,15 @@
 #include <functional>
 #include <memory>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "common/metrics.h"
 #include "conntrack/conn_tracker.h"
 #include "correlator/agent_graph.h"
 #include "correlator/agent_spans.h"
 #include "correlator/genai_span.h"
-#include "correlator/process_output.h"
 #include "correlator/http_span.h"
+#include "correlator/process_output.h"
 #include "correlator/stitcher.h"
 #include "events/event_sink.h"
 #include "exporters/export_pipeline.h"
@@ -53,7 +55,8 @@ class Pipeline : public events::EventSink {
   // After each batch of events (one ring-buffer poll): parse what arrived, decide parents
   // and export the traces that are due. `now_ns` is Unix ns.
   void AfterBatch(uint64_t now_ns);
-  // Periodic housekeeping (idle connections); about once a second.
+  // Periodic housekeeping (idle connections, sessions of processes whose exit event was
+  // lost); about once a second.
   void Tick(uint64_t now_ns);
   // Ends every connection so requests in flight come out as spans, and exports every
   // trace held.
@@ -72,16 +75,33 @@ class Pipeline : public events::EventSink {
   // is gone, its unanswered calls end.
   void DrainLocal(uint32_t pid, bool closed);
   void MarkAgent(uint32_t pid);
+  // An agent's session span (its process lifetime, docs/agents.md), opened once per
+  // process; the stitcher places it when a call of the process has no other parent.
+  void OpenSession(uint32_t pid);
+  // Names a session span at its end (the agent's name may have been learned meanwhile)
+  // and gives it the output lines no other span of the process took.
+  void FinishSession(uint32_t pid, model::Span* span);
 
   // One per agent process: its requests and answers travel on different fds.
   struct LocalProcess {
     protocols::jsonrpc::LineStream lines;
     uint64_t next_seq = 1;
+    // Calls announced to the stitcher at their request, by CallKey, until they end.
+    std::unordered_map<std::string, uint64_t> seqs;
   };
   struct LocalChannel {
     uint64_t id = 0;        // LineStream channel
     std::string transport;  // "unix" or "pipe"
+    // The channel as both of its ends name it (events::ConnOpenEvent): 0 when unknown.
+    events::ConnKind kind = events::ConnKind::kPipe;
+    uint64_t local_id = 0, peer_id = 0;
   };
+  // The same key for the caller's and the callee's side of one call on one channel (the
+  // reading end's view, and the request's id), or "" when the channel is not known.
+  static std::string LocalPairKey(const LocalChannel& ch, bool outgoing, const std::string& id);
+  static std::string CallKey(uint64_t channel, bool outgoing, const std::string& id) {
+    return std::to_string(channel) + (outgoing ? ">" : "<") + id;
+  }
 
   PipelineOptions options_;
   exporters::ExportPipeline* exports_;
@@ -93,6 +113,11 @@ class Pipeline : public events::EventSink {
   correlator::ProcessOutput output_;
   std::function<void(uint32_t)> mark_agent_;
   std::unordered_map<uint32_t, bool> marked_;  // pids told to mark_agent_
+  std::unordered_set<uint32_t> sessions_tried_;  // pids OpenSession ran for (once each)
+  // Sessions whose process was not in /proc at the last Tick: gone at the next one too,
+  // their exit event was lost.
+  std::unordered_set<uint32_t> sessions_missing_;
+  uint64_t now_ns_ = 0;                          // the last AfterBatch's time
   // Local streams and stdio of agents, by connection (not HTTP: kept from the tracker).
   std::unordered_map<uint32_t, LocalProcess> local_;
   std::unordered_map<events::ConnKey, LocalChannel, events::ConnKeyHash> channels_;

@@ -46,13 +46,32 @@ AgentSpans::AgentSpans(AgentOptions options, metrics::Registry* metrics)
       agent_calls_(metrics->GetCounter("kspan_agent_spans_total", {{"kind", "invoke_agent"}})) {}
 
 void AgentSpans::NoteLlmCall(uint32_t pid) {
+  exit_gen_.erase(pid);  // alive: an older exit entry of this pid is stale
   if (agents_.size() >= kMaxEntries && !agents_.count(pid)) return;  // counted as an ordinary process
   agents_.insert(pid);
 }
 
-void AgentSpans::OnExit(uint32_t pid) {
+void AgentSpans::Forget(uint32_t pid) {
   agents_.erase(pid);
   card_by_pid_.erase(pid);
+  exit_gen_.erase(pid);
+}
+
+void AgentSpans::OnExit(uint32_t pid) {
+  if (!agents_.count(pid) && !card_by_pid_.count(pid)) return;
+  const uint64_t gen = ++next_exit_gen_;
+  exit_gen_[pid] = gen;
+  exited_.emplace_back(pid, gen);
+  while (exited_.size() > kMaxExited) {
+    const auto [old, old_gen] = exited_.front();
+    exited_.pop_front();
+    auto it = exit_gen_.find(old);
+    if (it != exit_gen_.end() && it->second == old_gen) Forget(old);
+  }
+}
+
+void AgentSpans::OnExec(uint32_t pid) {
+  Forget(pid);
 }
 
 const AgentRule* AgentSpans::RuleFor(const model::Resource* resource) const {

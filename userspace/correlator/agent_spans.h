@@ -28,6 +28,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -60,7 +61,12 @@ class AgentSpans {
 
   // `pid` made an LLM call: it is an agent from now on (until it exits).
   void NoteLlmCall(uint32_t pid);
+  // An exited process stays known (agent, served card) while its spans may still wait for
+  // export, where the call graph asks AgentOf: until kMaxExited later exits of agents, or
+  // until its pid runs a new program (OnExec). A short-lived CLI agent's spans all leave
+  // after its exit.
   void OnExit(uint32_t pid);
+  void OnExec(uint32_t pid);
 
   // Turns the span of an MCP or A2A call, or of an agent's incoming task, into an agent
   // span (see above); notes agent cards. Returns whether it changed the span.
@@ -98,6 +104,13 @@ class AgentSpans {
   std::unordered_set<uint32_t> agents_;
   std::unordered_map<std::string, std::string> card_by_server_;
   std::unordered_map<uint32_t, std::string> card_by_pid_;
+  // Exited agents not forgotten yet, oldest first, each with the generation of its exit
+  // (a pid that exits again, or lives again, makes the older entry stale).
+  static constexpr size_t kMaxExited = 1024;
+  void Forget(uint32_t pid);
+  std::deque<std::pair<uint32_t, uint64_t>> exited_;
+  std::unordered_map<uint32_t, uint64_t> exit_gen_;
+  uint64_t next_exit_gen_ = 0;
 };
 
 }  // namespace kspan::correlator

@@ -7,7 +7,7 @@ namespace kspan::correlator {
 
 namespace {
 
-enum class Kind : uint8_t { kServer, kClient, kExec };
+enum class Kind : uint8_t { kServer, kClient, kExec, kSession };
 
 std::string EndpointKey(const events::Endpoint& e) { return e.address + "#" + std::to_string(e.port); }
 
@@ -82,6 +82,8 @@ struct Stitcher::Node {
   model::SpanId parent_span_id;
   std::vector<model::SpanLink> links;
   bool ambiguous = false;
+  bool root_orphan = false;  // CLIENT that started a trace by rule 8: a session may adopt it
+  bool in_order = true;      // in order_ (sessions are not: bounded apart, never evicted)
   model::Span span;
   size_t bytes = 0;
   std::list<Node*>::iterator order_it;
@@ -96,6 +98,11 @@ Stitcher::Stitcher(StitcherOptions options, metrics::Registry* m, Emit emit)
   parent_event_loop_ = parent("event_loop");
   parent_loop_turn_ = parent("loop_turn");
   parent_exec_ = parent("exec");
+  parent_session_ = parent("session");
+  sessions_opened_ = m->GetCounter("kspan_sessions_total", {{"outcome", "opened"}});
+  sessions_dropped_ = m->GetCounter("kspan_sessions_total", {{"outcome", "dropped"}});
+  sessions_cut_ = m->GetCounter("kspan_sessions_total", {{"outcome", "cut"}});
+  sessions_exit_lost_ = m->GetCounter("kspan_sessions_total", {{"outcome", "exit_lost"}});
   roots_ = m->GetCounter("kspan_stitch_roots_total");
   ambiguous_ = m->GetCounter("kspan_stitch_ambiguous_total");
   follows_from_ = m->GetCounter("kspan_stitch_follows_from_total");
@@ -163,6 +170,8 @@ void Stitcher::OnRequest(RequestSeen&& r) {
   }
   if (r.tuple_known) {
     n->pair_key = r.server ? ServerViewKey(r.tuple.local, r.tuple.remote) : ServerViewKey(r.tuple.remote, r.tuple.local);
+  } else {
+    n->pair_key = std::move(r.pair_key);
   }
   if (!r.traceparent.empty()) {
     n->incoming = model::ParseTraceParent(r.traceparent);
@@ -236,6 +245,163 @@ void Stitcher::OnProcessEnd(uint32_t pid, uint64_t ts_ns, std::vector<model::Att
   Complete(n, std::move(span));
 }
 
+bool Stitcher::OnSession(uint32_t pid, model::Span&& span) {
+  if (auto it = session_by_pid_.find(pid); it != session_by_pid_.end() && !it->second->complete) return true;
+  if (open_sessions_ >= options_.max_sessions) {
+    sessions_dropped_->Add();
+    return false;
+  }
+  // Keyed apart from connections and exec spans: fd -3 never names a socket. Not in
+  // order_: a session is as old as its process and must not be the first evicted.
+  const NodeKey key{{pid, -3, span.start_time_unix_nano}, ++session_seq_};
+  auto node = std::make_unique<Node>();
+  Node* s = node.get();
+  nodes_[key] = std::move(node);
+  s->key = key;
+  s->kind = Kind::kSession;
+  s->pid = s->tid = pid;
+  s->start_ns = span.start_time_unix_nano;
+  s->arrival_ns = now_ns_;
+  s->span_id = model::SpanId::Random();
+  s->in_order = false;
+  s->span = std::move(span);
+  session_by_pid_[pid] = s;  // an ended session of an earlier process with this pid stays until erased
+  ++open_sessions_;
+  sessions_opened_->Add();
+
+  // Calls the process made before it was known to need a session (an agent found by its
+  // first LLM call): each trace they started that is still held whole moves under it.
+  std::vector<Node*> roots;
+  if (auto o = orphans_by_pid_.find(pid); o != orphans_by_pid_.end()) {
+    for (Node* n : o->second) {
+      if (n->root_orphan && n->group && !n->group->passthrough && !n->exported &&
+          (s->start_ns == 0 || n->start_ns >= s->start_ns)) {
+        roots.push_back(n);
+      }
+    }
+  }
+  if (!roots.empty()) {
+    std::sort(roots.begin(), roots.end(),
+              [](const Node* a, const Node* b) { return a->start_ns < b->start_ns; });
+    DecideSession(s);
+    for (Node* n : roots) Rehome(n, s);
+  }
+  return true;
+}
+
+bool Stitcher::HasSession(uint32_t pid) const {
+  auto it = session_by_pid_.find(pid);
+  return it != session_by_pid_.end() && !it->second->complete;
+}
+
+Stitcher::Node* Stitcher::SessionFor(uint32_t pid, uint64_t at_ns) {
+  auto it = session_by_pid_.find(pid);
+  if (it == session_by_pid_.end()) return nullptr;
+  Node* s = it->second;
+  if (s->complete && at_ns > s->end_ns) return nullptr;  // a later process with the same pid
+  if (s->exported) return nullptr;
+  if (!s->decided) DecideSession(s);
+  return s;
+}
+
+void Stitcher::DecideSession(Node* s) {
+  s->decided = true;
+  // Under the process's exec span when it has one (it was started for traced work).
+  auto exec = exec_by_pid_.find(s->pid);
+  if (exec != exec_by_pid_.end() && exec->second->decided && exec->second->group && !exec->second->exported) {
+    Node* e = exec->second;
+    parent_exec_->Add();
+    Join(s, e, e->group, e->span_id);
+    return;
+  }
+  roots_->Add();
+  Join(s, nullptr, NewGroup(model::TraceId::Random(), 1, ""), model::SpanId{});
+}
+
+void Stitcher::JoinSession(Node* n, Node* s) {
+  parent_session_->Add();
+  Join(n, s, s->group, s->span_id);
+  // A session starts no later than its calls (its start was unknown, or the clock read
+  // from /proc is coarser than the events').
+  if (!s->complete && (s->start_ns == 0 || n->start_ns < s->start_ns)) {
+    s->start_ns = n->start_ns;
+    s->span.start_time_unix_nano = n->start_ns;
+  }
+}
+
+void Stitcher::Rehome(Node* root, Node* s) {
+  const std::shared_ptr<Group> from = root->group;
+  if (from == s->group) return;
+  MoveSubtree(root, s->group);
+  root->parent = s;
+  root->parent_span_id = s->span_id;
+  root->root_orphan = false;
+  if (auto o = orphans_by_pid_.find(root->pid); o != orphans_by_pid_.end()) {
+    std::erase(o->second, root);
+    if (o->second.empty()) orphans_by_pid_.erase(o);
+  }
+  s->children.push_back(root);
+  parent_session_->Add();
+  if (!s->complete && (s->start_ns == 0 || root->start_ns < s->start_ns)) {
+    s->start_ns = root->start_ns;
+    s->span.start_time_unix_nano = root->start_ns;
+  }
+  // The old trace is empty now: off the list the scans walk.
+  if (from->members.empty() && from->listed) {
+    from->listed = false;
+    groups_.erase(from->it);
+  }
+}
+
+void Stitcher::CompleteSession(Node* s, uint64_t ts_ns, const FinishSession& finish, bool cut) {
+  if (!s->decided) {
+    Erase(s);  // no call needed it: no span
+    return;
+  }
+  --open_sessions_;
+  model::Span span = std::move(s->span);
+  span.end_time_unix_nano = std::max(ts_ns, span.start_time_unix_nano);
+  if (cut) {
+    span.attributes.push_back({"kspan.span.cut", true});
+  }
+  if (finish) finish(s->pid, &span);
+  if (span.Find("error.type")) span.status_code = model::StatusCode::kError;
+  Complete(s, std::move(span));
+}
+
+void Stitcher::EndSession(uint32_t pid, uint64_t ts_ns, const FinishSession& finish) {
+  auto it = session_by_pid_.find(pid);
+  if (it == session_by_pid_.end() || it->second->complete) return;
+  CompleteSession(it->second, ts_ns, finish, /*cut=*/false);
+}
+
+std::vector<uint32_t> Stitcher::OpenSessions() const {
+  std::vector<uint32_t> out;
+  for (const auto& [pid, s] : session_by_pid_) {
+    if (!s->complete) out.push_back(pid);
+  }
+  return out;
+}
+
+void Stitcher::LoseSession(uint32_t pid, uint64_t ts_ns, const FinishSession& finish) {
+  auto it = session_by_pid_.find(pid);
+  if (it == session_by_pid_.end() || it->second->complete) return;
+  sessions_exit_lost_->Add();
+  CompleteSession(it->second, ts_ns, finish, /*cut=*/true);
+}
+
+void Stitcher::CutSessions(uint64_t ts_ns, const FinishSession& finish) {
+  std::vector<Node*> open;
+  for (const auto& [pid, s] : session_by_pid_) {
+    (void)pid;
+    if (!s->complete) open.push_back(s);
+  }
+  for (Node* s : open) {
+    if (s->decided) sessions_cut_->Add();
+    CompleteSession(s, ts_ns, finish, /*cut=*/true);
+  }
+}
+
 void Stitcher::Advance(uint64_t now_ns) {
   now_ns_ = now_ns;
   // Decide, in order of start, every request that started no later than the newest one
@@ -297,6 +463,8 @@ void Stitcher::FlushAll() {
   std::vector<Node*> pending = std::move(undecided_);
   undecided_.clear();
   for (Node* n : pending) Decide(n);
+  // Sessions have no end but this one (the pipeline cuts them first, with their output).
+  CutSessions(now_ns_, nullptr);
   // Still running at shutdown (a process with an exec span that outlives kspan): no end to
   // report, so no span; counted.
   for (const auto& [key, node] : nodes_) {
@@ -348,9 +516,13 @@ void Stitcher::Decide(Node* n) {
     case Kind::kClient:
       DecideClient(n);
       break;
+    case Kind::kSession:  // decided when first needed (SessionFor), never queued
+      DecideSession(n);
+      break;
     case Kind::kExec: {
       // Only processes started on behalf of traced work get a span: the forking thread's
-      // request in flight, or a parent that is itself such a process.
+      // request in flight, else the parent's session, or a parent that is itself such a
+      // process.
       bool same_thread = false;
       std::vector<Node*> servers =
           InFlightServers(n->exec_parent_pid, n->exec_parent_tid, n->start_ns, &same_thread);
@@ -359,7 +531,10 @@ void Stitcher::Decide(Node* n) {
         parent = servers[0];
       } else if (servers.empty()) {
         auto it = exec_by_pid_.find(n->exec_parent_pid);
-        if (it != exec_by_pid_.end() && it->second->decided && it->second->group && !it->second->complete) {
+        if (Node* session = SessionFor(n->exec_parent_pid, n->start_ns)) {
+          parent = session;  // a command, tool server or sub-agent an agent started
+        } else if (it != exec_by_pid_.end() && it->second->decided && it->second->group &&
+                   !it->second->complete) {
           parent = it->second;
         }
       }
@@ -516,6 +691,11 @@ void Stitcher::DecideClient(Node* n) {
     Join(n, nullptr, NewGroup(model::TraceId::Random(), 1, ""), model::SpanId{});
     return;
   }
+  // An agent's call outside any task: its session's.
+  if (Node* session = SessionFor(n->pid, n->start_ns)) {
+    JoinSession(n, session);
+    return;
+  }
   // A process exec'd for traced work: its calls belong to that work.
   auto exec = exec_by_pid_.find(n->pid);
   if (exec != exec_by_pid_.end() && exec->second->decided && exec->second->group &&
@@ -526,6 +706,8 @@ void Stitcher::DecideClient(Node* n) {
     return;
   }
   roots_->Add();
+  n->root_orphan = true;
+  orphans_by_pid_[n->pid].push_back(n);
   Join(n, nullptr, NewGroup(model::TraceId::Random(), 1, ""), model::SpanId{});
 }
 
@@ -668,12 +850,24 @@ void Stitcher::Erase(Node* n) {
       if (it->second.empty()) clients_by_tuple_.erase(it);
     }
   }
+  if (n->root_orphan) {
+    auto it = orphans_by_pid_.find(n->pid);
+    if (it != orphans_by_pid_.end()) {
+      drop(it->second);
+      if (it->second.empty()) orphans_by_pid_.erase(it);
+    }
+  }
   if (n->parent) drop(n->parent->children);
   for (Node* c : n->children) c->parent = nullptr;
   if (!n->decided) drop(undecided_);
   if (n->kind == Kind::kExec) {
     auto it = exec_by_pid_.find(n->pid);
     if (it != exec_by_pid_.end() && it->second == n) exec_by_pid_.erase(it);
+  }
+  if (n->kind == Kind::kSession) {
+    if (!n->complete) --open_sessions_;
+    auto it = session_by_pid_.find(n->pid);
+    if (it != session_by_pid_.end() && it->second == n) session_by_pid_.erase(it);
   }
   if (n->group && !n->exported) {
     Group* g = n->group.get();
@@ -687,7 +881,7 @@ void Stitcher::Erase(Node* n) {
     --held_spans_;
     held_bytes_ -= n->bytes;
   }
-  order_.erase(n->order_it);
+  if (n->in_order) order_.erase(n->order_it);
   nodes_.erase(n->key);
 }
 

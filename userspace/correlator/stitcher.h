@@ -12,7 +12,8 @@
 //        span that sent the request saw the same header, S is that CLIENT span's child
 //        instead (same trace, one more hop).
 //     2. same-host pairing: the client end of S's connection is a CLIENT span on this host
-//        (the mirrored 4-tuple, also across network namespaces): S is its child.
+//        (the mirrored 4-tuple, also across network namespaces; for a pipe or socketpair,
+//        RequestSeen::pair_key): S is its child.
 //     3. otherwise S starts a trace.
 //
 //   CLIENT span C (pid P, thread T, sent a request at time t)
@@ -26,9 +27,17 @@
 //        candidate's request or the response of an earlier call made for a candidate.
 //     5. ambiguous (still several): no parent is guessed. C starts its own trace with
 //        links to the candidates (at most max_links) and kspan.parent.ambiguous=true.
-//     6. exec'd child: P was exec'd while its parent's thread served a request: the
+//     6. session: P has a session span (OnSession: an agent's process lifetime): C is its
+//        child. The session is placed when first needed: under P's exec span (rule 7's),
+//        else as the root of a new trace.
+//     7. exec'd child: P was exec'd while its parent's thread served a request: the
 //        INTERNAL `exec {executable}` span of P (see OnExec) is C's parent.
-//     7. otherwise C starts a trace.
+//     8. otherwise C starts a trace. If P gets a session later (an agent found by its
+//        first LLM call), such a trace still held whole moves under the session.
+//
+//   EXEC span E (pid P exec'd by thread T of its parent Q, see OnExec): the child of the
+//   one SERVER span of Q in flight on T (else in Q); with none, of Q's session, else of
+//   Q's own exec span; otherwise no span at all.
 //
 //   Follows-from: a child CLIENT span that ends after its parent SERVER span finished its
 //   response (fire-and-forget) is moved, with everything under it, to a trace of its
@@ -72,6 +81,8 @@ struct StitcherOptions {
   // Requests tracked (running or held), across every trace.
   size_t max_nodes = 131072;
   size_t max_links = 8;
+  // Session spans open at once (OnSession); past it, new sessions are refused, counted.
+  size_t max_sessions = 1024;
 };
 
 // A request seen whole: identifies the span that its record will fill.
@@ -92,6 +103,9 @@ struct RequestSeen {
   uint32_t open_tid = 0;
   uint32_t open_turn = 0;
   std::string traceparent, tracestate;
+  // Without a tuple (a local channel: pipe, socketpair): a key both ends of the channel
+  // give the same request, for same-host pairing; "" when none.
+  std::string pair_key;
 };
 
 // What the stitcher needs of a finished request besides its span.
@@ -106,7 +120,7 @@ struct RequestDone {
   uint64_t response_end_ns = 0;
 };
 
-// A process exec'd (for rule 5) and its end.
+// A process exec'd (for rule 7) and its end.
 struct ExecSeen {
   uint32_t pid = 0;
   uint32_t parent_pid = 0;
@@ -137,6 +151,28 @@ class Stitcher {
   void OnProcessEnd(uint32_t pid, uint64_t ts_ns, std::vector<model::Attribute> attributes,
                     std::shared_ptr<const model::Resource> resource);
 
+  // Sessions: the INTERNAL span of a process's own work, from its start to its exit (an
+  // agent's process lifetime: docs/agents.md), parent of its CLIENT calls that have no
+  // other (rule 6). `span` carries name, kind, attributes, resource and start time (0:
+  // unknown, then its first call's start); the span always starts no later than its
+  // children. Nothing is exported for a session no call needed. A second session for a
+  // running pid is ignored. Returns false when max_sessions are open (counted in
+  // kspan_sessions_total{outcome="dropped"}).
+  bool OnSession(uint32_t pid, model::Span&& span);
+  bool HasSession(uint32_t pid) const;
+  // Fills in a session's last details (name, attributes, events) at its end; the span's
+  // times are final when it is called.
+  using FinishSession = std::function<void(uint32_t pid, model::Span*)>;
+  // The process ended: its session ends at `ts_ns`, ERROR when `finish` sets error.type.
+  void EndSession(uint32_t pid, uint64_t ts_ns, const FinishSession& finish);
+  // Shutdown: every session still open ends at `ts_ns` with kspan.span.cut=true.
+  void CutSessions(uint64_t ts_ns, const FinishSession& finish);
+  // The pids of the sessions still open.
+  std::vector<uint32_t> OpenSessions() const;
+  // The process is gone but its exit event was lost (ring buffer full): its session ends
+  // at `ts_ns` with kspan.span.cut=true, counted as kspan_sessions_total{outcome="exit_lost"}.
+  void LoseSession(uint32_t pid, uint64_t ts_ns, const FinishSession& finish);
+
   // Decides parents that are due and exports traces that are due. Call after each batch
   // of events and at least every few hundred ms; `now_ns` is Unix ns.
   void Advance(uint64_t now_ns);
@@ -162,6 +198,13 @@ class Stitcher {
 
   Node* NewNode(const NodeKey& key);
   void Decide(Node* n);
+  // The session of `pid` that a call starting at `at_ns` belongs to, decided; or nullptr.
+  Node* SessionFor(uint32_t pid, uint64_t at_ns);
+  void DecideSession(Node* s);
+  void JoinSession(Node* n, Node* session);
+  // Moves a root CLIENT node's held trace under `session`.
+  void Rehome(Node* root, Node* session);
+  void CompleteSession(Node* s, uint64_t ts_ns, const FinishSession& finish, bool cut);
   void DecideServer(Node* n);
   void DecideClient(Node* n);
   Node* PairedClient(const Node* server);
@@ -194,6 +237,12 @@ class Stitcher {
   uint64_t last_flush_scan_ns_ = 0;
   std::unordered_map<NodeKey, std::unique_ptr<Node>, NodeKeyHash> nodes_;
   std::unordered_map<uint32_t, Node*> exec_by_pid_;  // pid -> its exec span
+  // pid -> its session span; kept after it ends (until erased) for late decisions.
+  std::unordered_map<uint32_t, Node*> session_by_pid_;
+  size_t open_sessions_ = 0;
+  // CLIENT nodes that started a trace by rule 8, by pid: what a late session adopts.
+  std::unordered_map<uint32_t, std::vector<Node*>> orphans_by_pid_;
+  uint64_t session_seq_ = 0;
   std::vector<Node*> undecided_;
   std::list<Node*> order_;  // every node, oldest first (max_nodes eviction)
   // Exported nodes stay a moment as parents of children decided late: erased when due.
@@ -214,6 +263,11 @@ class Stitcher {
   metrics::Counter* parent_event_loop_;
   metrics::Counter* parent_loop_turn_;
   metrics::Counter* parent_exec_;
+  metrics::Counter* parent_session_;
+  metrics::Counter* sessions_opened_;
+  metrics::Counter* sessions_dropped_;
+  metrics::Counter* sessions_cut_;
+  metrics::Counter* sessions_exit_lost_;
   metrics::Counter* roots_;
   metrics::Counter* ambiguous_;
   metrics::Counter* follows_from_;

@@ -143,6 +143,7 @@ const char* KernelCounterName(int index) {
     case KSPAN_CNT_EVENTS: return "events";
     case KSPAN_CNT_TLS_CIPHERTEXT: return "tls_ciphertext_skipped";
     case KSPAN_CNT_TLS_UNBOUND: return "tls_plaintext_unbound";
+    case KSPAN_CNT_AGENT_FULL: return "agent_child_unmarked";
     default: return "unknown";
   }
 }

@@ -129,6 +129,9 @@ DecodeResult DecodeRecord(const void* data, size_t size, const BootClock& clock,
       if (e.kind == ConnKind::kTcp) {
         e.tuple.local = MakeEndpoint(raw.family, raw.local_addr, raw.local_port);
         e.tuple.remote = MakeEndpoint(raw.family, raw.remote_addr, raw.remote_port);
+      } else if (e.kind == ConnKind::kUnix || e.kind == ConnKind::kPipe) {
+        std::memcpy(&e.local_id, raw.local_addr, sizeof(e.local_id));
+        std::memcpy(&e.peer_id, raw.remote_addr, sizeof(e.peer_id));
       }
       sink->OnConnOpen(e);
       return DecodeResult::kOk;

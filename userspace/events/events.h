@@ -72,6 +72,11 @@ struct ConnOpenEvent {
   bool midstream = false;  // first seen in a data syscall; open before kspan, or missed
   ConnKind kind = ConnKind::kTcp;
   SocketTuple tuple;  // addresses only for kTcp
+  // kUnix and kPipe: the channel, as both of its ends name it. local_id is this end's
+  // inode number, peer_id the other end's (a pipe: the same; a Unix socket: its peer
+  // socket's, 0 when unconnected). 0 for the other kinds.
+  uint64_t local_id = 0;
+  uint64_t peer_id = 0;
 };
 
 struct DataEvent {

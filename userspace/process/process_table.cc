@@ -1,13 +1,13 @@
 #include "process/process_table.h"
 
+#include <kspan/version.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <fstream>
 #include <sstream>
-
-#include <kspan/version.h>
 
 namespace kspan::process {
 namespace {
@@ -74,6 +74,33 @@ bool LooksSecret(std::string_view key) {
     if (k.find(word) != std::string::npos) return true;
   }
   return false;
+}
+
+// Field 22 of /proc/PID/stat (starttime: clock ticks after boot, on the boot-time
+// clock) as Unix ns; 0 when unreadable. The comm field may hold spaces and ')': the
+// fields are counted after its last ')'.
+uint64_t StartFromStat(const std::string& stat) {
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(stat.substr(close + 1));
+  std::string field;
+  for (int i = 3; i <= 22 && fields >> field; ++i) {
+    if (i != 22) continue;
+    char* end = nullptr;
+    const unsigned long long ticks = std::strtoull(field.c_str(), &end, 10);
+    const long hz = sysconf(_SC_CLK_TCK);
+    if (end == field.c_str() || *end != '\0' || hz <= 0) return 0;
+    timespec real{}, boot{};
+    clock_gettime(CLOCK_REALTIME, &real);
+    clock_gettime(CLOCK_BOOTTIME, &boot);
+    const auto ns = [](const timespec& t) {
+      return uint64_t(t.tv_sec) * 1'000'000'000ull + uint64_t(t.tv_nsec);
+    };
+    const uint64_t since_boot =
+        ticks / uint64_t(hz) * 1'000'000'000ull + ticks % uint64_t(hz) * (1'000'000'000ull / uint64_t(hz));
+    return ns(real) - ns(boot) + since_boot;
+  }
+  return 0;
 }
 
 }  // namespace
@@ -144,6 +171,7 @@ void ProcessTable::OnExec(const events::ProcessExecEvent& e) {
   p.exe_path = e.filename;
   p.exe_name = !e.exe_name.empty() ? e.exe_name : Basename(e.filename.empty() ? e.comm : e.filename);
   p.argv = e.argv;
+  p.start_ns = e.ts_ns;
 }
 
 void ProcessTable::OnExit(const events::ProcessExitEvent& e) { procs_.erase(e.pid); }
@@ -160,6 +188,7 @@ void ProcessTable::ReadProc(ProcessInfo* p) {
   const std::string exe_link = dir + "/exe";
   const ssize_t n = readlink(exe_link.c_str(), buf, sizeof(buf) - 1);
   if (n > 0) {
+    p->found_in_proc = true;
     std::string path(buf, static_cast<size_t>(n));
     if (path.ends_with(" (deleted)")) path.resize(path.size() - 10);
     p->exe_path = path;
@@ -168,7 +197,10 @@ void ProcessTable::ReadProc(ProcessInfo* p) {
   std::vector<std::string> argv = SplitNul(ReadFile(dir + "/cmdline", 16384));
   // Programs that retitle themselves (nginx, postgres) pad argv[0] with spaces.
   for (std::string& a : argv) a.erase(a.find_last_not_of(' ') + 1);
-  if (!argv.empty()) p->argv = std::move(argv);
+  if (!argv.empty()) {
+    p->found_in_proc = true;
+    p->argv = std::move(argv);
+  }
   if (p->exe_name.empty()) {
     std::string comm = ReadFile(dir + "/comm", 64);
     while (!comm.empty() && comm.back() == '\n') comm.pop_back();
@@ -181,6 +213,7 @@ void ProcessTable::ReadProc(ProcessInfo* p) {
       if (line.starts_with("PPid:")) p->ppid = static_cast<uint32_t>(std::strtoul(line.c_str() + 5, nullptr, 10));
     }
   }
+  if (p->start_ns == 0) p->start_ns = StartFromStat(ReadFile(dir + "/stat", 4096));
   // environ is only readable while the process lives; 256 KiB bounds a hostile one.
   for (const std::string& var : SplitNul(ReadFile(dir + "/environ", 256 * 1024))) {
     if (var.starts_with("OTEL_SERVICE_NAME=")) {
@@ -231,6 +264,19 @@ std::shared_ptr<const model::Resource> ProcessTable::ResourceFor(uint32_t pid) {
   if (!p.from_proc) ReadProc(&p);
   if (!p.resource) BuildResource(&p);
   return p.resource;
+}
+
+uint64_t ProcessTable::StartTime(uint32_t pid) {
+  ProcessInfo& p = Entry(pid);
+  if (!p.from_proc) ReadProc(&p);
+  return p.start_ns;
+}
+
+bool ProcessTable::Alive(uint32_t pid) const {
+  const ProcessInfo* p = Find(pid);
+  if (!p || !p->found_in_proc) return true;
+  const std::string dir = options_.proc_root + "/" + std::to_string(pid);
+  return access(dir.c_str(), F_OK) == 0;
 }
 
 const ProcessInfo* ProcessTable::Find(uint32_t pid) const {

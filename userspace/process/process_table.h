@@ -39,7 +39,11 @@ struct ProcessInfo {
   std::vector<std::string> argv;
   std::string service_name;  // from the environment, if set
   std::vector<std::pair<std::string, std::string>> resource_attributes;  // OTEL_RESOURCE_ATTRIBUTES
+  // When the process started (Unix ns): its exec event, else /proc/PID/stat (clock ticks,
+  // 10 ms); 0 when neither is known.
+  uint64_t start_ns = 0;
   bool from_proc = false;     // /proc was read
+  bool found_in_proc = false;  // and had it (kspan sees the host's pids there)
   std::shared_ptr<const model::Resource> resource;
 };
 
@@ -64,6 +68,11 @@ class ProcessTable {
   void Touch(uint32_t pid);
 
   const ProcessInfo* Find(uint32_t pid) const;
+  // When pid started (see ProcessInfo::start_ns), reading /proc if not read yet.
+  uint64_t StartTime(uint32_t pid);
+  // Whether /proc has pid (a zombie counts as alive): for ends whose exit event was lost.
+  // True when /proc never had it (kspan in another pid namespace): no evidence either way.
+  bool Alive(uint32_t pid) const;
   size_t size() const { return procs_.size(); }
 
  private:

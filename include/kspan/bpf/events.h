@@ -123,16 +123,17 @@ enum kspan_conn_kind {
 
 /* Indexes of the per-CPU counter array ks_counters. */
 enum kspan_counter {
-  KSPAN_CNT_RB_FULL_DATA = 0,  /* data event lost: ring buffer full */
-  KSPAN_CNT_RB_FULL_CONN = 1,  /* open/close event lost: ring buffer full */
-  KSPAN_CNT_RB_FULL_PROC = 2,  /* exec/exit event lost: ring buffer full */
-  KSPAN_CNT_COPY_FAILED = 3,   /* payload copy from user memory failed (bytes sent as a hole) */
-  KSPAN_CNT_STASH_FULL = 4,    /* syscall entry not stashed: map full */
-  KSPAN_CNT_CONN_FULL = 5,     /* socket not tracked: connection map update failed */
-  KSPAN_CNT_EVENTS = 6,        /* records successfully written to the ring buffer */
+  KSPAN_CNT_RB_FULL_DATA = 0,   /* data event lost: ring buffer full */
+  KSPAN_CNT_RB_FULL_CONN = 1,   /* open/close event lost: ring buffer full */
+  KSPAN_CNT_RB_FULL_PROC = 2,   /* exec/exit event lost: ring buffer full */
+  KSPAN_CNT_COPY_FAILED = 3,    /* payload copy from user memory failed (bytes sent as a hole) */
+  KSPAN_CNT_STASH_FULL = 4,     /* syscall entry not stashed: map full */
+  KSPAN_CNT_CONN_FULL = 5,      /* socket not tracked: connection map update failed */
+  KSPAN_CNT_EVENTS = 6,         /* records successfully written to the ring buffer */
   KSPAN_CNT_TLS_CIPHERTEXT = 7, /* syscall events of TLS connections not sent (intended) */
-  KSPAN_CNT_TLS_UNBOUND = 8,   /* TLS plaintext lost: its socket could not be found */
-  KSPAN_CNT_MAX = 9,
+  KSPAN_CNT_TLS_UNBOUND = 8,    /* TLS plaintext lost: its socket could not be found */
+  KSPAN_CNT_AGENT_FULL = 9,     /* an agent's child not marked at exec: ks_agent_tgids full */
+  KSPAN_CNT_MAX = 10,
 };
 
 struct kspan_event_header {
@@ -180,7 +181,11 @@ struct kspan_conn_event {
   __u8 syscall;      /* enum kspan_syscall that revealed it */
   __u8 kind;         /* enum kspan_conn_kind */
   __u8 _pad[6];
-  __u8 local_addr[16]; /* network order; IPv4 in the first 4 bytes; zero unless TCP */
+  /* TCP: network order, IPv4 in the first 4 bytes. UNIX and PIPE: the channel's identity,
+   * host order, in the first 8 bytes: local_addr the file's inode number, remote_addr the
+   * other end's (a pipe: the same inode; a Unix socket: its peer socket's, 0 when it has
+   * none), so both ends of one channel name it alike. Zero for other kinds. */
+  __u8 local_addr[16];
   __u8 remote_addr[16];
 };
 

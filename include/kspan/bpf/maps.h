@@ -19,6 +19,10 @@
 enum kspan_agent_flags {
   KSPAN_AGENT_F_LOCAL = 1, /* its AF_UNIX stream sockets, pipes and FIFOs */
   KSPAN_AGENT_F_STDIO = 2, /* its writes to fd 1 and fd 2, whatever they are */
+  /* Set by the kernel: marked at exec because its parent was marked (a tool server or
+   * command an agent started; process.bpf.c). Such a process gets KSPAN_AGENT_F_LOCAL
+   * only, and passes the mark on to its own children. */
+  KSPAN_AGENT_F_CHILD = 4,
 };
 
 /* ks_conns: what kspan knows about one (tgid, fd). */

@@ -15,6 +15,9 @@
 // | fail_tool | {query}   | JSON-RPC error, no result: code -32603, message                  |
 // |           |           | "MCP error -32603: fail_tool: backend unavailable" (McpError     |
 // |           |           | prefixes its message; the client prefixes it once more)          |
+// | summarize | {query}   | asks the LLM mock itself (one gpt-4o-mini chat over HTTPS, 17/9) |
+// |           |           | and answers "summarize: <model>"; only when KSPAN_LLM_PORT is set |
+// |           |           | (and NODE_EXTRA_CA_CERTS names the mock's certificate)           |
 // | other     |           | JSON-RPC error -32602 "MCP error -32602: unknown tool NAME"      |
 //
 // Why the low-level Server and not McpServer: McpServer's tools/call handler catches every
@@ -40,11 +43,35 @@ const queryArg = {
   properties: {query: {type: 'string', description: 'what to look up'}},
   required: ['query'],
 };
+const llmPort = Number(process.env.KSPAN_LLM_PORT || 0);
 const TOOLS = [
   {name: 'lookup', description: 'Looks a fact up; answers a fixed text.', inputSchema: queryArg},
   {name: 'soft_fail', description: 'Always answers a tool-level error (isError: true).', inputSchema: queryArg},
   {name: 'fail_tool', description: 'Always answers a JSON-RPC error (-32603).', inputSchema: queryArg},
 ];
+if (llmPort > 0) {
+  TOOLS.push(
+      {name: 'summarize', description: 'Asks an LLM; answers which model replied.', inputSchema: queryArg});
+}
+
+// The tool server's own call, made while it serves tools/call summarize. The prompt never
+// carries the tool's arguments.
+async function summarize() {
+  const res = await fetch(`https://localhost:${llmPort}/v1/chat/completions`, {
+    method: 'POST',
+    headers: {'content-type': 'application/json', 'authorization': 'Bearer sk-kspan-test-SECRET-0123456789'},
+    body: JSON.stringify({
+      model: 'gpt-4o-mini',
+      messages: [{role: 'user', content: 'Summarize. PROMPT-SECRET-kspan-7f3a'}],
+      max_tokens: 32
+    }),
+    signal: AbortSignal.timeout(10000),
+  });
+  const body = await res.json();
+  if (res.status !== 200)
+    throw new McpError(ErrorCode.InternalError, `summarize: the LLM answered ${res.status}`);
+  return {content: [{type: 'text', text: `summarize: ${body.model}`}]};
+}
 
 const log = (line) => process.stderr.write(`mcp_stdio: ${line}\n`);
 
@@ -65,6 +92,9 @@ server.setRequestHandler(CallToolRequestSchema, async (request) => {
       return {content: [{type: 'text', text: SOFT_FAIL_TEXT}], isError: true};
     case 'fail_tool':
       throw new McpError(ErrorCode.InternalError, FAIL_MESSAGE);
+    case 'summarize':
+      if (llmPort > 0) return summarize();
+      throw new McpError(ErrorCode.InvalidParams, `unknown tool ${name}`);
     default:
       throw new McpError(ErrorCode.InvalidParams, `unknown tool ${name}`);
   }

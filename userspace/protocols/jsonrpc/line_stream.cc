@@ -100,6 +100,8 @@ void LineStream::OnLine(uint64_t channel, bool egress, const Direction& d, std::
       pending_.pop_front();
       ++stats_.calls_given_up;
     }
+    if (started_.size() >= kMaxPendingCalls) started_.pop_front();
+    started_.push_back(Started{channel, egress, shape.id, line, timing});
     pending_.push_back(Pending{channel, shape.id, egress, std::move(line), timing});
     return;
   }
@@ -114,6 +116,7 @@ void LineStream::OnLine(uint64_t channel, bool egress, const Direction& d, std::
   Call c;
   c.channel = it->channel;
   c.outgoing = it->outgoing;
+  c.id = std::move(it->id);
   c.request = std::move(it->request);
   c.request_timing = it->timing;
   c.response = std::move(line);
@@ -133,6 +136,7 @@ void LineStream::Close() {
     Call c;
     c.channel = p.channel;
     c.outgoing = p.outgoing;
+    c.id = std::move(p.id);
     c.request = std::move(p.request);
     c.request_timing = p.timing;
     c.response_missing = true;
@@ -142,7 +146,11 @@ void LineStream::Close() {
   pending_.clear();
 }
 
-void LineStream::Drain(std::vector<Call>* out, LineStats* stats) {
+void LineStream::Drain(std::vector<Call>* out, LineStats* stats, std::vector<Started>* started) {
+  if (started) {
+    for (Started& s : started_) started->push_back(std::move(s));
+  }
+  started_.clear();
   for (Call& c : done_) out->push_back(std::move(c));
   done_.clear();
   stats->lines_dropped += stats_.lines_dropped;

@@ -43,10 +43,23 @@ struct LineTiming {
 struct Call {
   uint64_t channel = 0;         // the channel the request came on
   bool outgoing = false;        // this process wrote the request
+  std::string id;               // the request's id, as text
   std::string request;          // the request line (bounded as above)
   std::string response;         // the response line; empty when none came
   bool response_missing = false;
   LineTiming request_timing, response_timing;
+};
+
+// A request seen whole, before its answer: enough to place its call while it runs (the
+// stitcher decides a span's parent from what was in flight when it started). A Call was
+// announced so once, in an earlier or the same Drain (unless more than kMaxPendingCalls
+// requests came between two Drains).
+struct Started {
+  uint64_t channel = 0;
+  bool outgoing = false;
+  std::string id;
+  std::string request;  // the request line (bounded as above)
+  LineTiming timing;
 };
 
 struct LineStats {
@@ -65,8 +78,10 @@ class LineStream {
   void CloseChannel(uint64_t channel);
   // Every channel closed: calls still waiting come out with response_missing.
   void Close();
-  // Calls completed since the last Drain, in completion order, and the counts.
-  void Drain(std::vector<Call>* out, LineStats* stats);
+  // Calls completed since the last Drain, in completion order, and the counts; and, when
+  // `started` is given, the requests seen since the last Drain (at most kMaxPendingCalls:
+  // older ones are dropped unannounced, their calls still come out).
+  void Drain(std::vector<Call>* out, LineStats* stats, std::vector<Started>* started = nullptr);
 
  private:
   struct Direction {
@@ -89,6 +104,7 @@ class LineStream {
   std::unordered_map<uint64_t, Direction> dirs_;  // by channel * 2 + egress
   std::deque<Pending> pending_;
   std::vector<Call> done_;
+  std::deque<Started> started_;
   LineStats stats_;
 };
 

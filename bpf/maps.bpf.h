@@ -15,11 +15,12 @@
  *   ks_agent_tgids 4096 x (4 + 8 (a __u8 rounded up) + ~56)         ~= 0.3 MiB
  *   TLS (tls.bpf.c):
  *   ks_ssl_calls   16384 x (8 + 48 + ~56)                           ~= 1.8 MiB
- *   ks_ssl_fds     65536 x (16 + 4 + ~64)                           ~= 5.3 MiB
+ *   ks_ssl_fds     32768 x (16 + 4 + ~64)                           ~= 2.7 MiB
  *   ks_tls_pending 16384 x (8 + 32 + ~64)                           ~= 1.7 MiB
  *   ks_last_read   32768 x (8 + 8 + ~64)                            ~= 2.5 MiB
  *   ks_tls_tgids    8192 x (4 + 4 + ~64)                            ~= 0.6 MiB
- *   ks_ssl_retry    8192 x (16 + 8 + ~64)                           ~= 0.7 MiB
+ *   ks_ssl_retry    1024 x (16 + 8 + ~64)                           ~= 0.1 MiB
+ * Total with the default 8 MiB ring buffer: ~30 MiB (bench/ measures it with bpftool).
  */
 #ifndef KSPAN_MAPS_BPF_H
 #define KSPAN_MAPS_BPF_H
@@ -37,9 +38,9 @@
 #define KSPAN_AGENTS_MAX 4096  /* processes whose local IPC and stdio are captured */
 #define KSPAN_MAX_IOV 8        /* iovecs copied from one readv/writev/sendmsg/recvmsg */
 #define KSPAN_SSL_CALLS_MAX 16384  /* threads inside SSL_read/SSL_write at once */
-#define KSPAN_SSL_FDS_MAX 65536    /* TLS objects whose socket is known */
+#define KSPAN_SSL_FDS_MAX 32768    /* TLS objects whose socket is known (LRU: one evicted is found again) */
 #define KSPAN_TLS_TGIDS_MAX 8192   /* processes that called the TLS library */
-#define KSPAN_SSL_RETRY_MAX 8192   /* TLS objects with a write waiting for its retry */
+#define KSPAN_SSL_RETRY_MAX 1024   /* TLS objects with a write waiting for its retry at once */
 
 #ifdef KSPAN_DEFINE_MAPS
 #define KSPAN_EXTERN

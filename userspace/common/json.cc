@@ -4,9 +4,7 @@
 #include <cstdio>
 
 namespace kspan {
-namespace {
 
-// Length of the valid UTF-8 sequence starting at s[i], or 0 when it is not valid.
 size_t Utf8SequenceLength(std::string_view s, size_t i) {
   const auto b0 = static_cast<unsigned char>(s[i]);
   size_t len;
@@ -34,8 +32,6 @@ size_t Utf8SequenceLength(std::string_view s, size_t i) {
   if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
   return len;
 }
-
-}  // namespace
 
 void AppendJsonEscaped(std::string* out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";

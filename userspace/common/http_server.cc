@@ -14,6 +14,8 @@
 #include <charconv>
 #include <cstring>
 
+#include "common/log.h"
+
 namespace kspan::http {
 namespace {
 
@@ -498,7 +500,10 @@ void HttpServer::Loop() {
       fds.push_back({c->fd, static_cast<short>(c->phase == Conn::Phase::kWriting ? POLLOUT : POLLIN), 0});
     }
     const int n = ::poll(fds.data(), fds.size(), timeout_ms);
-    if (n < 0 && errno != EINTR) break;  // cannot happen with valid fds; end rather than spin
+    if (n < 0 && errno != EINTR) {  // cannot happen with valid fds; end rather than spin
+      log::Error("http server stopped", {{"error", std::strerror(errno)}});
+      break;
+    }
     if (n <= 0) continue;
     if (fds[0].revents) break;  // Stop()
     const Clock::time_point t = Clock::now();

@@ -19,6 +19,8 @@ packages=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   # real programs the integration tests drive
   curl python3 nodejs nginx-light iproute2 procps openssl
+  # a Prometheus text parser we did not write, to read /metrics back (docs/metrics.md)
+  python3-prometheus-client
   # load generators for bench/run.sh
   wrk
 )

@@ -14,6 +14,7 @@
 #include <kspan/version.h>
 
 #include "agent/pipeline.h"
+#include "agent/status_server.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "events/bpf_event_source.h"
@@ -176,6 +177,18 @@ int Run(const Config& config) {
   }
   exporters::ExportPipeline exports(std::move(outs), exporters::ExportPipeline::Options{}, &metrics);
 
+  // --listen binds now, so a port in use fails before the kernel is touched; it serves
+  // once the pipeline exists.
+  std::unique_ptr<StatusServer> status;
+  if (!config.listen.empty()) {
+    auto s = StatusServer::Listen(config.listen, &metrics);
+    if (!s.ok()) {
+      log::Error("cannot start", {{"error", s.status().message()}, {"listen", config.listen}});
+      return 1;
+    }
+    status = std::move(*s);
+  }
+
   events::BpfSourceOptions src_opts;
   src_opts.capture_bytes = config.capture_bytes;
   src_opts.llm_capture_bytes = config.genai_capture_bytes;
@@ -212,6 +225,24 @@ int Run(const Config& config) {
     if (!s.ok()) log::Warn("cannot watch an agent's local IPC", {{"pid", int64_t{pid}}, {"error", s.message()}});
   });
 
+  // The server thread reads the pipeline's graph: it stops first, whichever way Run() ends.
+  struct StopStatus {
+    StatusServer* s;
+    ~StopStatus() {
+      if (s) s->Stop();
+    }
+  } stop_status{status.get()};
+  if (status) {
+    if (const Status s = status->Start(&pipeline.agent_graph(), started); !s.ok()) {
+      log::Error("cannot start", {{"error", s.message()}, {"listen", config.listen}});
+      return 1;
+    }
+    log::Info("listening", {{"address", status->address()},
+                            {"port", status->port()},
+                            {"endpoints", "/metrics /api/agent-graph /api/status /healthz"}});
+  }
+  PublishKernelCounters(*source, &metrics);  // so /metrics has them from the start, not after a second
+
   std::string outputs_list;
   for (const Output& o : config.outputs) outputs_list += (outputs_list.empty() ? "" : ",") + o.name;
   if (outputs_list.empty()) outputs_list = "none";
@@ -233,6 +264,7 @@ int Run(const Config& config) {
   int exit_code = 0;
   while (g_stop_signal.load() == 0) {
     const auto now = std::chrono::steady_clock::now();
+    if (status) status->Beat();
     if (now >= deadline) break;
     auto r = source->Poll(&pipeline, std::chrono::milliseconds(config.drain_interval_ms));
     if (!r.ok()) {
@@ -248,6 +280,7 @@ int Run(const Config& config) {
     }
   }
   if (int sig = g_stop_signal.load()) log::Info("stopping", {{"signal", strsignal(sig)}});
+  if (status) status->Stop();
 
   // Drain what is already in the ring, then detach every probe before the slower work.
   (void)source->Poll(&pipeline, std::chrono::milliseconds(0));

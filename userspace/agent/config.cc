@@ -12,6 +12,7 @@
 #include <fstream>
 #include <set>
 
+#include "common/http_server.h"
 #include "common/log.h"
 #include "kspan/bpf/events.h"
 
@@ -142,6 +143,10 @@ Status CheckLogLevel(std::string_view where, const std::string& level) {
     return InvalidArgument(std::string(where) + ": '" + level + "' is not one of debug, info, warn, error");
   }
   return Status::Ok();
+}
+
+Status CheckListen(std::string_view where, const std::string& address) {
+  return http::ParseListenAddress(where, address).status();
 }
 
 Status CheckRingBuffer(std::string_view where, uint32_t v) {
@@ -539,7 +544,7 @@ Status ReadEnvironment(const Environment& env, Layer* l, std::vector<std::string
 
 constexpr std::string_view kTopKeys =
     "outputs, duration, pids, capture_bytes, ring_buffer_bytes, drain_interval_ms, trace_window_ms, "
-    "trace_max_held_mib, log_level, otlp, zipkin, queue, resource_attributes, genai, agents";
+    "trace_max_held_mib, log_level, listen, otlp, zipkin, queue, resource_attributes, genai, agents";
 constexpr std::string_view kOtlpKeys =
     "endpoint, traces_endpoint, protocol, headers, timeout_ms, compression, certificate";
 constexpr std::string_view kZipkinKeys = "endpoint, timeout_ms";
@@ -803,6 +808,9 @@ Status ApplyConfigFile(const std::string& path, Config* c, Layer* l, std::vector
       } else if (key == "log_level") {
         RETURN_IF_ERROR(CheckLogLevel(where, s));
         c->log_level = s;
+      } else if (key == "listen") {
+        RETURN_IF_ERROR(CheckListen(where, s));
+        c->listen = s;
       }
     }
   } catch (const YAML::Exception& e) {
@@ -1044,6 +1052,13 @@ Capture:
                          kspan_traces_flushed_total). Default: 64.
   --log-level LEVEL      debug, info, warn or error. Default: info.
 
+kspan's own state (docs/metrics.md):
+  --listen ADDRESS:PORT  Serve /metrics (Prometheus text), /api/agent-graph,
+                         /api/status and /healthz over HTTP, no authentication:
+                         127.0.0.1:9464 (this host only, recommended), [::1]:9464,
+                         0.0.0.0:9464 or [::]:9464 (every address). Port 0: any
+                         free port (logged). Default: off, no socket.
+
 LLM calls (docs/genai.md):
   --genai-capture-bytes N
                          Bytes captured per syscall on connections that carry LLM
@@ -1063,8 +1078,8 @@ LLM calls (docs/genai.md):
 
   --config FILE          YAML file with the same settings (keys: outputs, duration,
                          pids, capture_bytes, ring_buffer_bytes, drain_interval_ms,
-                         trace_window_ms, trace_max_held_mib, log_level, otlp,
-                         zipkin, queue, resource_attributes, genai, agents).
+                         trace_window_ms, trace_max_held_mib, log_level, listen,
+                         otlp, zipkin, queue, resource_attributes, genai, agents).
   --version              Print the version and exit.
   -h, --help             Print this help and exit.
 
@@ -1092,7 +1107,7 @@ Result<Config> ParseCommandLine(int argc, char** argv, const Environment& env) {
       "--otlp-endpoint", "--otlp-traces-endpoint", "--otlp-protocol", "--otlp-headers",
       "--otlp-timeout-ms", "--otlp-compression", "--otlp-certificate", "--zipkin-endpoint",
       "--zipkin-timeout-ms", "--resource-attributes", "--genai-capture-bytes",
-      "--genai-max-body-bytes", "--agent"};
+      "--genai-max-body-bytes", "--agent", "--listen"};
   // clang-format on
   for (size_t i = 0; i < args.size(); ++i) {
     std::string a(args[i]);
@@ -1164,6 +1179,9 @@ Result<Config> ParseCommandLine(int argc, char** argv, const Environment& env) {
     } else if (flag == "--log-level") {
       RETURN_IF_ERROR(CheckLogLevel("--log-level", value));
       c.log_level = value;
+    } else if (flag == "--listen") {
+      RETURN_IF_ERROR(CheckListen(flag, value));
+      c.listen = value;
     } else if (flag == "--otlp-endpoint") {
       RETURN_IF_ERROR(CheckEndpoint(flag, value));
       flag_layer.otlp_endpoint = Setting<std::string>{value, flag};

@@ -84,6 +84,9 @@ struct Config {
   uint32_t trace_window_ms = 500;
   uint32_t trace_max_held_mib = 64;
   std::string log_level = "info";
+  // The agent's own HTTP endpoint (/metrics, /api/..., /healthz; agent/status_server.h):
+  // ADDRESS:PORT, checked (http::ParseListenAddress). Empty: no socket at all.
+  std::string listen;
   bool show_help = false;
   bool show_version = false;
 };

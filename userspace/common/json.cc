@@ -9,9 +9,7 @@
 #endif
 
 namespace kspan {
-namespace {
 
-// Length of the valid UTF-8 sequence starting at s[i], or 0 when it is not valid.
 size_t Utf8SequenceLength(std::string_view s, size_t i) {
   const auto b0 = static_cast<unsigned char>(s[i]);
   size_t len;
@@ -39,6 +37,8 @@ size_t Utf8SequenceLength(std::string_view s, size_t i) {
   if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
   return len;
 }
+
+namespace {
 
 // Bytes that leave the fast path: controls, DEL, '"', '\\' and every non-ASCII byte.
 constexpr std::array<bool, 256> kSlowByte = [] {

@@ -17,6 +17,10 @@
 
 namespace kspan {
 
+// Length of the valid UTF-8 sequence starting at s[i] (i < s.size()), or 0 when it is not
+// valid (overlong, a surrogate, past U+10FFFF, or cut short).
+size_t Utf8SequenceLength(std::string_view s, size_t i);
+
 // Appends `s` to `out` as the inside of a JSON string (no quotes).
 void AppendJsonEscaped(std::string* out, std::string_view s);
 

@@ -1,0 +1,120 @@
+#include "agent/status_server.h"
+
+#include <kspan/version.h>
+#include <unistd.h>
+
+#include "common/json.h"
+#include "common/prometheus.h"
+
+namespace kspan::agent {
+
+std::string StatusJson(const StatusSources& s) {
+  const metrics::Registry& m = *s.metrics;
+  uint64_t ring_drops = 0;
+  for (const metrics::Sample& c : m.Snapshot()) {
+    // Kernel counters are read into the registry about once a second (agent.cc).
+    if (c.name == "kspan_kernel_counter" && !c.labels.empty() &&
+        c.labels[0].second.starts_with("ring_buffer_full_")) {
+      ring_drops += c.value;
+    }
+  }
+  std::string out;
+  JsonWriter w(&out);
+  w.BeginObject();
+  w.Key("version");
+  w.String(KSPAN_VERSION);
+  w.Key("pid");
+  w.Int(static_cast<int64_t>(getpid()));
+  w.Key("uptime_seconds");
+  w.Double(std::chrono::duration<double>(std::chrono::steady_clock::now() - s.started).count());
+  w.Key("listen");
+  w.String(s.listen);
+  const std::string unhealthy = s.unhealthy ? s.unhealthy() : "";
+  w.Key("healthy");
+  w.Bool(unhealthy.empty());
+  if (!unhealthy.empty()) {
+    w.Key("unhealthy");
+    w.String(unhealthy);
+  }
+  w.Key("events");
+  w.Uint(m.Sum("kspan_events_total"));
+  w.Key("spans");
+  w.Uint(m.Sum("kspan_spans_total"));
+  w.Key("drops");
+  w.BeginObject();
+  w.Key("ring_buffer_full");
+  w.Uint(ring_drops);
+  w.Key("malformed_event");
+  w.Uint(m.Sum("kspan_events_dropped_total"));
+  w.Key("export_queue_full");
+  w.Uint(m.Sum("kspan_spans_dropped_total"));
+  w.Key("parse_failed");
+  w.Uint(m.Sum("kspan_parse_failures_total"));
+  w.Key("conn_evicted");
+  w.Uint(m.Sum("kspan_connections_evicted_total"));
+  w.EndObject();
+  w.Key("export_failures");
+  w.Uint(m.Sum("kspan_export_failures_total"));
+  w.EndObject();
+  out += '\n';
+  return out;
+}
+
+void AddStatusRoutes(http::HttpServer* server, StatusSources sources) {
+  constexpr const char* kJson = "application/json";
+  server->Handle("/metrics", [m = sources.metrics](const http::Request&) {
+    return http::Response{200, std::string(metrics::kPrometheusContentType), metrics::PrometheusText(*m), {}};
+  });
+  server->Handle("/api/agent-graph", [g = sources.graph](const http::Request&) {
+    return http::Response{200, kJson, (g ? g->Json() : std::string("{\"edges\":[]}")) + "\n", {}};
+  });
+  server->Handle("/api/status", [sources](const http::Request&) {
+    return http::Response{200, kJson, StatusJson(sources), {}};
+  });
+  server->Handle("/healthz", [unhealthy = sources.unhealthy](const http::Request&) {
+    const std::string why = unhealthy ? unhealthy() : "";
+    if (!why.empty()) return http::Response{503, "text/plain; charset=utf-8", why + "\n", {}};
+    return http::Response{200, "text/plain; charset=utf-8", "ok\n", {}};
+  });
+}
+
+Result<std::unique_ptr<StatusServer>> StatusServer::Listen(const std::string& listen,
+                                                           metrics::Registry* metrics) {
+  auto address = http::ParseListenAddress("--listen", listen);
+  if (!address.ok()) return address.status();
+  http::ServerOptions options;
+  options.address = *address;
+  auto server = std::make_unique<http::HttpServer>(options, metrics);
+  RETURN_IF_ERROR(server->Listen());
+  return std::unique_ptr<StatusServer>(new StatusServer(std::move(server), metrics));
+}
+
+Status StatusServer::Start(const correlator::AgentGraph* graph,
+                           std::chrono::steady_clock::time_point started) {
+  StatusSources sources;
+  sources.metrics = metrics_;
+  sources.graph = graph;
+  sources.started = started;
+  sources.listen = address();
+  sources.unhealthy = [this] { return Unhealthy(); };
+  AddStatusRoutes(server_.get(), std::move(sources));
+  Beat();
+  return server_->Start();
+}
+
+void StatusServer::Stop() {
+  stopping_.store(true);
+  server_->Stop();
+}
+
+std::string StatusServer::Unhealthy() const {
+  if (stopping_.load()) return "stopping";
+  const auto idle = std::chrono::steady_clock::duration(Now() - last_beat_.load(std::memory_order_relaxed));
+  if (idle > kStallAfter) {
+    return "stalled: the event loop has not run for " +
+           std::to_string(std::chrono::duration_cast<std::chrono::seconds>(idle).count()) + " s";
+  }
+  return "";
+}
+
+}  // namespace kspan::agent

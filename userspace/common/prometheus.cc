@@ -1,0 +1,278 @@
+#include "common/prometheus.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+
+#include "common/json.h"
+
+namespace kspan::metrics {
+namespace {
+
+struct Entry {
+  std::string_view name;
+  MetricDescription info;
+};
+
+// Every metric the daemon registers, sorted by name. A new GetCounter/GetHistogram name
+// belongs here too (tests/unit/prometheus_test.cc finds the names in the sources).
+constexpr Entry kMetrics[] = {
+    {"gen_ai_client_operation_duration_seconds",
+     {"histogram",
+      "Duration of LLM API calls seen on the wire (OpenTelemetry gen_ai semantic conventions)."}},
+    {"gen_ai_client_operation_time_to_first_chunk_seconds",
+     {"histogram", "Time from an LLM API request to the first chunk of its streamed response."}},
+    {"gen_ai_client_token_usage",
+     {"histogram",
+      "Tokens per LLM API call as the API reported them, by gen_ai_token_type (input, output)."}},
+    {"kspan_agent_graph_calls_total", {"counter", "Calls on each agent call graph edge (from, to, kind)."}},
+    {"kspan_agent_graph_dropped_total",
+     {"counter", "Calls not added to the agent call graph because it holds its maximum number of edges."}},
+    {"kspan_agent_graph_duration_seconds",
+     {"histogram", "Duration of the calls on each agent call graph edge."}},
+    {"kspan_agent_graph_errors_total",
+     {"counter", "Calls on each agent call graph edge whose span has status ERROR."}},
+    {"kspan_agent_graph_tokens_total",
+     {"counter", "LLM tokens on each agent call graph edge, by type (input, output)."}},
+    {"kspan_agent_spans_total", {"counter", "Agent spans built, by kind (execute_tool, invoke_agent)."}},
+    {"kspan_bytes_ignored_total",
+     {"counter", "Captured bytes of connections that carry no protocol kspan reads."}},
+    {"kspan_bytes_total",
+     {"counter", "Payload bytes of traced syscalls: moved by the syscalls and captured by kspan, by kind."}},
+    {"kspan_connections_evicted_total",
+     {"counter", "Connections whose state was dropped before they closed, by reason (idle, table_full)."}},
+    {"kspan_connections_missing_open_total",
+     {"counter",
+      "Connections seen first by their data, without an open event (started before kspan, or lost)."}},
+    {"kspan_connections_total", {"counter", "Connections tracked."}},
+    {"kspan_connections_unrecognised_total",
+     {"counter", "Connections given up on because their bytes are no protocol kspan reads."}},
+    {"kspan_drops_total", {"counter", "Data dropped, by reason."}},
+    {"kspan_events_dropped_total",
+     {"counter", "Kernel events dropped in user space, by reason (malformed)."}},
+    {"kspan_events_total", {"counter", "Kernel events handled, by type."}},
+    {"kspan_export_failures_total", {"counter", "Batches an output could not fully take, by exporter."}},
+    {"kspan_exporter_queue_spans", {"gauge", "Spans queued in a network exporter, plus the batch in hand."}},
+    {"kspan_exporter_requests_total", {"counter", "Requests sent by a network exporter, retries included."}},
+    {"kspan_exporter_retries_total", {"counter", "Requests of a network exporter that were retries."}},
+    {"kspan_exporter_spans_dropped_total",
+     {"counter", "Spans a network exporter dropped, by exporter and reason."}},
+    {"kspan_exporter_spans_sent_total", {"counter", "Spans a network exporter's backend accepted."}},
+    {"kspan_genai_bodies_unread_total", {"counter", "LLM API bodies kspan could not read, by reason."}},
+    {"kspan_genai_calls_total", {"counter", "LLM API calls turned into gen_ai spans."}},
+    {"kspan_http_connections_dropped_total",
+     {"counter", "Connections to kspan's own HTTP endpoint closed without a full response, by reason."}},
+    {"kspan_http_requests_total",
+     {"counter", "Requests to kspan's own HTTP endpoint (--listen), by path and status code."}},
+    {"kspan_jsonrpc_calls_unanswered_total",
+     {"counter", "JSON-RPC calls on agents' local streams given up unanswered."}},
+    {"kspan_jsonrpc_lines_dropped_total", {"counter", "Lines of agents' local JSON-RPC streams dropped."}},
+    {"kspan_kernel_counter",
+     {"counter", "Counters kept in the kernel by kspan's BPF programs, by name (read about once a second)."}},
+    {"kspan_parse_bytes_dropped_total",
+     {"counter", "Bytes a protocol parser skipped as unparseable, by protocol."}},
+    {"kspan_parse_failures_total", {"counter", "Protocol parse failures, by protocol."}},
+    {"kspan_parse_gaps_total",
+     {"counter", "Holes in a stream (lost or uncaptured bytes) met by a parser, by protocol."}},
+    {"kspan_process_output_dropped_total", {"counter", "Lines of agents' stdout and stderr dropped."}},
+    {"kspan_process_output_lines_total", {"counter", "Lines of agents' stdout and stderr, by outcome."}},
+    {"kspan_records_dropped_total", {"counter", "Protocol records dropped, by protocol and reason."}},
+    {"kspan_records_total", {"counter", "Protocol records (request and response) built, by protocol."}},
+    {"kspan_requests_unanswered_total", {"counter", "Requests given up with no response, by protocol."}},
+    {"kspan_ring_buffer_records_total", {"counter", "Records read from the kernel ring buffer."}},
+    {"kspan_spans_dropped_total", {"counter", "Spans the export pipeline dropped, by reason."}},
+    {"kspan_spans_export_failed_total",
+     {"counter", "Spans in batches an output could not fully take, by exporter."}},
+    {"kspan_spans_exported_total", {"counter", "Spans handed to each output, by exporter."}},
+    {"kspan_spans_total", {"counter", "Spans built from traced traffic."}},
+    {"kspan_stitch_ambiguous_total",
+     {"counter", "Spans whose parent could not be told apart: links, not a guess."}},
+    {"kspan_stitch_follows_from_total", {"counter", "Follows-from links added by the stitcher."}},
+    {"kspan_stitch_forgotten_total", {"counter", "Requests the stitcher stopped tracking at its bound."}},
+    {"kspan_stitch_parents_total", {"counter", "Parents assigned by the stitcher, by rule."}},
+    {"kspan_stitch_roots_total", {"counter", "Spans that started a new trace."}},
+    {"kspan_stitch_unannounced_total", {"counter", "Spans exported without stitching."}},
+    {"kspan_stream_gaps_total", {"counter", "Holes in captured byte streams (lost or uncaptured bytes)."}},
+    {"kspan_tls_ciphertext_bytes_ignored_total",
+     {"counter", "Bytes of TLS connections whose plaintext is not captured."}},
+    {"kspan_tls_connections_total", {"counter", "TLS connections, by whether their plaintext is captured."}},
+    {"kspan_tls_files_attach_failed_total",
+     {"counter", "Binaries and libraries with OpenSSL whose probes failed to attach."}},
+    {"kspan_tls_files_probed_total", {"counter", "Binaries and libraries with OpenSSL that got TLS probes."}},
+    {"kspan_tls_not_captured_total", {"counter", "TLS users kspan cannot read, by binary and reason."}},
+    {"kspan_tls_notices_dropped_total", {"counter", "TLS probe notices dropped, by reason."}},
+    {"kspan_tls_plaintext_dropped_total", {"counter", "TLS plaintext dropped, by reason."}},
+    {"kspan_traces_flushed_total",
+     {"counter", "Traces exported by the stitcher, by reason (complete, shutdown, or a bound)."}},
+};
+
+static_assert(std::is_sorted(std::begin(kMetrics), std::end(kMetrics),
+                             [](const Entry& a, const Entry& b) { return a.name < b.name; }),
+              "kMetrics must stay sorted by name: Find() is a binary search");
+
+const Entry* Find(std::string_view name) {
+  const auto* it = std::lower_bound(std::begin(kMetrics), std::end(kMetrics), name,
+                                    [](const Entry& e, std::string_view n) { return e.name < n; });
+  return it != std::end(kMetrics) && it->name == name ? it : nullptr;
+}
+
+// {k="v",...,extra_key="extra_value"}, or nothing when there are no labels.
+void AppendLabels(const Labels& labels, std::string_view extra_key, std::string_view extra_value,
+                  std::string* out) {
+  if (labels.empty() && extra_key.empty()) return;
+  out->push_back('{');
+  bool first = true;
+  for (const auto& [k, v] : labels) {
+    if (!first) out->push_back(',');
+    first = false;
+    *out += SanitizeName(k, /*label=*/true);
+    *out += "=\"";
+    *out += EscapeLabelValue(v);
+    out->push_back('"');
+  }
+  if (!extra_key.empty()) {
+    if (!first) out->push_back(',');
+    *out += extra_key;
+    *out += "=\"";
+    *out += extra_value;
+    out->push_back('"');
+  }
+  out->push_back('}');
+}
+
+void AppendHeader(const std::string& name, std::string_view type, std::string* out) {
+  const MetricDescription info = MetricInfo(name);
+  *out += "# HELP " + name + ' ' + EscapeHelp(info.help) + '\n';
+  *out += "# TYPE " + name + ' ' + std::string(type) + '\n';
+}
+
+}  // namespace
+
+MetricDescription MetricInfo(std::string_view name) {
+  if (const Entry* e = Find(name)) return e->info;
+  return {name.ends_with("_total") ? "counter" : "untyped", "kspan metric (no description yet)."};
+}
+
+bool HasMetricInfo(std::string_view name) {
+  return Find(name) != nullptr;
+}
+
+std::string EscapeLabelValue(std::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  for (size_t i = 0; i < v.size();) {
+    const char c = v[i];
+    if (static_cast<unsigned char>(c) >= 0x80) {
+      // Prometheus rejects a scrape with a label value that is not UTF-8; values can come
+      // from traced traffic, so bad bytes become U+FFFD (as in the JSON writer).
+      const size_t n = Utf8SequenceLength(v, i);
+      if (n == 0) {
+        out += "\xEF\xBF\xBD";
+        ++i;
+      } else {
+        out.append(v.substr(i, n));
+        i += n;
+      }
+      continue;
+    }
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '"': out += "\\\""; break;
+      case '\n': out += "\\n"; break;
+      default: out.push_back(c);
+    }
+    ++i;
+  }
+  return out;
+}
+
+std::string EscapeHelp(std::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  for (char c : v) {
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      default: out.push_back(c);
+    }
+  }
+  return out;
+}
+
+std::string SanitizeName(std::string_view name, bool label) {
+  std::string out;
+  out.reserve(name.size() + 1);
+  if (name.empty() || (name[0] >= '0' && name[0] <= '9')) out.push_back('_');
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                    (c == ':' && !label);
+    out.push_back(ok ? c : '_');
+  }
+  return out;
+}
+
+std::string FormatValue(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  char buf[32];
+  const auto r = std::to_chars(buf, buf + sizeof(buf), v);
+  return std::string(buf, r.ptr);
+}
+
+std::string PrometheusText(const std::vector<Sample>& counters,
+                           const std::vector<HistogramSample>& histograms) {
+  std::string out;
+  out.reserve(counters.size() * 96 + histograms.size() * 1024);
+  // Both snapshots are sorted by name, so a name's series are consecutive; the header is
+  // written when the name changes.
+  std::string current;
+  for (const Sample& s : counters) {
+    const std::string name = SanitizeName(s.name, /*label=*/false);
+    if (name != current) {
+      current = name;
+      const std::string_view type = MetricInfo(s.name).type;
+      AppendHeader(name, type == "histogram" ? "untyped" : type, &out);  // a counter is never a histogram
+    }
+    out += name;
+    AppendLabels(s.labels, {}, {}, &out);
+    out.push_back(' ');
+    out += std::to_string(s.value);
+    out.push_back('\n');
+  }
+  current.clear();
+  for (const HistogramSample& h : histograms) {
+    const std::string name = SanitizeName(h.name, /*label=*/false);
+    if (name != current) {
+      current = name;
+      AppendHeader(name, "histogram", &out);
+    }
+    const Histogram::Data& d = h.data;
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < d.counts.size(); ++i) {
+      cumulative += d.counts[i];
+      // counts has one bucket more than bounds: the last one is +Inf.
+      const std::string le = i < d.bounds.size() ? FormatValue(d.bounds[i]) : "+Inf";
+      out += name + "_bucket";
+      AppendLabels(h.labels, "le", le, &out);
+      out += ' ' + std::to_string(cumulative) + '\n';
+    }
+    if (d.counts.empty()) {  // a histogram always has the +Inf bucket
+      out += name + "_bucket";
+      AppendLabels(h.labels, "le", "+Inf", &out);
+      out += ' ' + std::to_string(d.count) + '\n';
+    }
+    out += name + "_sum";
+    AppendLabels(h.labels, {}, {}, &out);
+    out += ' ' + FormatValue(d.sum) + '\n';
+    out += name + "_count";
+    AppendLabels(h.labels, {}, {}, &out);
+    out += ' ' + std::to_string(d.count) + '\n';
+  }
+  return out;
+}
+
+std::string PrometheusText(const Registry& registry) {
+  return PrometheusText(registry.Snapshot(), registry.HistogramSnapshot());
+}
+
+}  // namespace kspan::metrics

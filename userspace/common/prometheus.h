@@ -1,0 +1,68 @@
+// The agent's metrics (metrics::Registry) in the Prometheus text exposition format,
+// version 0.0.4, as served on /metrics (Content-Type kPrometheusContentType).
+//
+//   # HELP kspan_spans_total Spans built from traced traffic.
+//   # TYPE kspan_spans_total counter
+//   kspan_spans_total 42
+//   # HELP kspan_agent_graph_duration_seconds Duration of calls on each agent call graph edge.
+//   # TYPE kspan_agent_graph_duration_seconds histogram
+//   kspan_agent_graph_duration_seconds_bucket{from="planner",to="gpt-4o",kind="model",le="0.01"} 0
+//   ...
+//   kspan_agent_graph_duration_seconds_bucket{from="planner",to="gpt-4o",kind="model",le="+Inf"} 3
+//   kspan_agent_graph_duration_seconds_sum{from="planner",to="gpt-4o",kind="model"} 0.042
+//   kspan_agent_graph_duration_seconds_count{from="planner",to="gpt-4o",kind="model"} 3
+//
+// The rules of the format that this code keeps (and tests/unit/prometheus_test.cc checks):
+//   - one HELP and one TYPE line per metric name, before its first sample; the samples of
+//     one name are consecutive;
+//   - label values escape '\' '"' and line feed (\\ \" \n), and bytes that are not UTF-8
+//     become U+FFFD (Prometheus refuses a scrape with such a value); HELP text escapes
+//     '\' and line feed; every line, the last one too, ends in '\n';
+//   - histogram buckets are cumulative, ascending in `le`, and end with le="+Inf", whose
+//     count equals _count;
+//   - a name or label name with a character outside [a-zA-Z0-9_:] ([a-zA-Z0-9_] for labels)
+//     has it replaced by '_' (the registry's names already follow the rules; label values
+//     may come from traced traffic, such as model names: they are escaped, never renamed).
+//
+// The registry does not know a metric's kind or meaning: the type and help text come
+// from MetricInfo(), a table beside the formatter. A name missing from it is a counter
+// when it ends in _total and untyped otherwise (a unit test checks that every name the
+// daemon registers is in the table).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/metrics.h"
+
+namespace kspan::metrics {
+
+inline constexpr std::string_view kPrometheusContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+struct MetricDescription {
+  std::string_view type;  // counter, gauge, histogram or untyped
+  std::string_view help;
+};
+
+// The type and help text of a metric by name. Unknown names get a generic description.
+MetricDescription MetricInfo(std::string_view name);
+// Whether `name` is in the table (for the test that keeps the table complete).
+bool HasMetricInfo(std::string_view name);
+
+// The whole exposition: every counter, then every histogram, each group sorted by name.
+std::string PrometheusText(const std::vector<Sample>& counters,
+                           const std::vector<HistogramSample>& histograms);
+// The same from a registry's current snapshot.
+std::string PrometheusText(const Registry& registry);
+
+// Pieces, for tests and for other formatters.
+std::string EscapeLabelValue(std::string_view v);
+std::string EscapeHelp(std::string_view v);
+// A metric or label name made valid: characters outside the allowed set become '_', and
+// a leading digit gets a '_' in front.
+std::string SanitizeName(std::string_view name, bool label);
+// A sample value as Prometheus reads it: shortest round-trip form, NaN, +Inf, -Inf.
+std::string FormatValue(double v);
+
+}  // namespace kspan::metrics

@@ -80,6 +80,10 @@ constexpr Entry kMetrics[] = {
     {"kspan_records_total", {"counter", "Protocol records (request and response) built, by protocol."}},
     {"kspan_requests_unanswered_total", {"counter", "Requests given up with no response, by protocol."}},
     {"kspan_ring_buffer_records_total", {"counter", "Records read from the kernel ring buffer."}},
+    {"kspan_sessions_total",
+     {"counter",
+      "CLI agent sessions (invoke_agent spans over a process's run), by outcome: opened, dropped at the "
+      "bound, cut at shutdown, exit_lost (ended when the process was found gone)."}},
     {"kspan_spans_dropped_total", {"counter", "Spans the export pipeline dropped, by reason."}},
     {"kspan_spans_export_failed_total",
      {"counter", "Spans in batches an output could not fully take, by exporter."}},

@@ -506,7 +506,9 @@ class RuntimeAgentTest : public AgentCaptureTest {
     }
     // Only its local channels: its stderr (the agent's log file) is not an agent's output.
     for (const auto& o : cap_.opens) {
-      if (o.key.pid == server_in->key.pid) EXPECT_NE(o.kind, ConnKind::kStderr);
+      if (o.key.pid == server_in->key.pid) {
+        EXPECT_NE(o.kind, ConnKind::kStderr);
+      }
     }
   }
 };

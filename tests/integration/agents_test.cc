@@ -369,8 +369,9 @@ TEST_F(CliAgentIntegration, ACliAgentsRunIsOneInvokeAgentTrace) {
   for (const auto& s : all) {
     const std::string pid =
         s.resource.count("process.pid") ? s.resource.at("process.pid").value("intValue", "") : "";
-    if (pid == std::to_string(run.pid) || pid == server_pid)
+    if (pid == std::to_string(run.pid) || pid == server_pid) {
       EXPECT_EQ(s.trace_id, session->trace_id) << s.name;
+    }
   }
   ExpectCleanStop(agent_);
   const std::string everything =

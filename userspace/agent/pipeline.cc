@@ -131,6 +131,27 @@ void Pipeline::OnData(const events::DataEvent& e) {
   tracker_.OnData(e);
 }
 
+namespace {
+
+// A JSON-RPC request on an agent's local channel, for the stitcher.
+correlator::RequestSeen LocalRequest(const events::ConnKey& conn, uint64_t seq, bool outgoing,
+                                     const protocols::jsonrpc::LineTiming& t, std::string pair_key) {
+  correlator::RequestSeen r;
+  r.conn = conn;
+  r.seq = seq;
+  r.server = !outgoing;
+  r.tid = t.tid;
+  r.turn = t.turn;
+  r.start_ns = t.start_ns;
+  r.end_ns = t.end_ns;
+  r.end_tid = t.end_tid;
+  r.end_turn = t.end_turn;
+  r.pair_key = std::move(pair_key);
+  return r;
+}
+
+}  // namespace
+
 std::string Pipeline::LocalPairKey(const LocalChannel& ch, bool outgoing, const std::string& id) {
   if (ch.local_id == 0 || ch.peer_id == 0 || id.empty()) return "";
   // A pipe is one inode at both ends. A socketpair is two sockets, each the other's
@@ -164,16 +185,8 @@ void Pipeline::DrainLocal(uint32_t pid, bool closed) {
     const uint64_t seq = lp.next_seq++;
     lp.seqs[CallKey(st.channel, st.outgoing, st.id)] = seq;
     const auto& rq = st.timing;
-    stitcher_.OnRequest({.conn = key_it->second,
-                         .seq = seq,
-                         .server = !st.outgoing,
-                         .tid = rq.tid,
-                         .turn = rq.turn,
-                         .start_ns = rq.start_ns,
-                         .end_ns = rq.end_ns,
-                         .end_tid = rq.end_tid,
-                         .end_turn = rq.end_turn,
-                         .pair_key = LocalPairKey(channels_[key_it->second], st.outgoing, st.id)});
+    stitcher_.OnRequest(LocalRequest(key_it->second, seq, st.outgoing, rq,
+                                     LocalPairKey(channels_[key_it->second], st.outgoing, st.id)));
   }
   for (const protocols::jsonrpc::Call& call : calls) {
     auto key_it = channel_keys_.find(call.channel);
@@ -194,16 +207,7 @@ void Pipeline::DrainLocal(uint32_t pid, bool closed) {
     if (seq == 0) {  // not announced: place it now
       seq = lp.next_seq++;
       const auto& rq = call.request_timing;
-      stitcher_.OnRequest({.conn = key,
-                           .seq = seq,
-                           .server = !call.outgoing,
-                           .tid = rq.tid,
-                           .turn = rq.turn,
-                           .start_ns = rq.start_ns,
-                           .end_ns = rq.end_ns,
-                           .end_tid = rq.end_tid,
-                           .end_turn = rq.end_turn,
-                           .pair_key = LocalPairKey(channels_[key], call.outgoing, call.id)});
+      stitcher_.OnRequest(LocalRequest(key, seq, call.outgoing, rq, LocalPairKey(channels_[key], call.outgoing, call.id)));
     }
     const auto& rs = call.response_timing;
     const bool answered = !call.response_missing;

@@ -853,8 +853,10 @@ void Stitcher::Erase(Node* n) {
   if (n->root_orphan) {
     auto it = orphans_by_pid_.find(n->pid);
     if (it != orphans_by_pid_.end()) {
-      drop(it->second);
-      if (it->second.empty()) orphans_by_pid_.erase(it);
+      auto& v = it->second;
+      auto at = std::find(v.begin(), v.end(), n);  // near the front: the oldest leave first
+      if (at != v.end()) v.erase(at);
+      if (v.empty()) orphans_by_pid_.erase(it);
     }
   }
   if (n->parent) drop(n->parent->children);

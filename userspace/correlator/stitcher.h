@@ -240,8 +240,9 @@ class Stitcher {
   // pid -> its session span; kept after it ends (until erased) for late decisions.
   std::unordered_map<uint32_t, Node*> session_by_pid_;
   size_t open_sessions_ = 0;
-  // CLIENT nodes that started a trace by rule 8, by pid: what a late session adopts.
-  std::unordered_map<uint32_t, std::vector<Node*>> orphans_by_pid_;
+  // CLIENT nodes that started a trace by rule 8, by pid: what a late session adopts. A
+  // busy client (wrk) has thousands held; they leave about in order, as servers_by_pid_.
+  std::unordered_map<uint32_t, std::deque<Node*>> orphans_by_pid_;
   uint64_t session_seq_ = 0;
   std::vector<Node*> undecided_;
   std::list<Node*> order_;  // every node, oldest first (max_nodes eviction)

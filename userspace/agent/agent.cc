@@ -115,14 +115,10 @@ void LogStopped(const metrics::Registry& m, double seconds) {
   // One line a person can read and a test can parse: totals, then every counter.
   const std::vector<metrics::Sample> all = m.Snapshot();
   std::string counters;
-  uint64_t ring_drops = 0, bytes_moved = 0, bytes_captured = 0;
+  uint64_t bytes_moved = 0, bytes_captured = 0;
   for (const auto& s : all) {
     if (!counters.empty()) counters += ' ';
     counters += metrics::SeriesName(s) + "=" + std::to_string(s.value);
-    if (s.name == "kspan_kernel_counter" && !s.labels.empty() &&
-        s.labels[0].second.starts_with("ring_buffer_full_")) {
-      ring_drops += s.value;
-    }
     if (s.name == "kspan_bytes_total" && !s.labels.empty()) {
       (s.labels[0].second == "moved" ? bytes_moved : bytes_captured) += s.value;
     }
@@ -136,17 +132,18 @@ void LogStopped(const metrics::Registry& m, double seconds) {
       histograms += metrics::SeriesName({h.name + suffix, h.labels, 0}) + "=" + FormatNumber(value);
     }
   }
+  const DropTotals drops = CountDrops(m);
   log::Info("stopped",
             {{"seconds", seconds},
              {"events", m.Sum("kspan_events_total")},
              {"bytes_moved", bytes_moved},
              {"bytes_captured", bytes_captured},
              {"spans", m.Sum("kspan_spans_total")},
-             {"drops_ring_buffer_full", ring_drops},
-             {"drops_malformed_event", m.Sum("kspan_events_dropped_total")},
-             {"drops_export_queue_full", m.Sum("kspan_spans_dropped_total")},
-             {"drops_parse_failed", m.Sum("kspan_parse_failures_total")},
-             {"drops_conn_evicted", m.Sum("kspan_connections_evicted_total")},
+             {"drops_ring_buffer_full", drops.ring_buffer_full},
+             {"drops_malformed_event", drops.malformed_event},
+             {"drops_export_queue_full", drops.export_queue_full},
+             {"drops_parse_failed", drops.parse_failed},
+             {"drops_conn_evicted", drops.conn_evicted},
              {"export_failures", m.Sum("kspan_export_failures_total")},
              {"counters", counters},
              {"histograms", histograms}});

@@ -8,16 +8,25 @@
 
 namespace kspan::agent {
 
-std::string StatusJson(const StatusSources& s) {
-  const metrics::Registry& m = *s.metrics;
-  uint64_t ring_drops = 0;
+DropTotals CountDrops(const metrics::Registry& m) {
+  DropTotals d;
   for (const metrics::Sample& c : m.Snapshot()) {
     // Kernel counters are read into the registry about once a second (agent.cc).
     if (c.name == "kspan_kernel_counter" && !c.labels.empty() &&
         c.labels[0].second.starts_with("ring_buffer_full_")) {
-      ring_drops += c.value;
+      d.ring_buffer_full += c.value;
     }
   }
+  d.malformed_event = m.Sum("kspan_events_dropped_total");
+  d.export_queue_full = m.Sum("kspan_spans_dropped_total");
+  d.parse_failed = m.Sum("kspan_parse_failures_total");
+  d.conn_evicted = m.Sum("kspan_connections_evicted_total");
+  return d;
+}
+
+std::string StatusJson(const StatusSources& s) {
+  const metrics::Registry& m = *s.metrics;
+  const DropTotals drops = CountDrops(m);
   std::string out;
   JsonWriter w(&out);
   w.BeginObject();
@@ -43,15 +52,15 @@ std::string StatusJson(const StatusSources& s) {
   w.Key("drops");
   w.BeginObject();
   w.Key("ring_buffer_full");
-  w.Uint(ring_drops);
+  w.Uint(drops.ring_buffer_full);
   w.Key("malformed_event");
-  w.Uint(m.Sum("kspan_events_dropped_total"));
+  w.Uint(drops.malformed_event);
   w.Key("export_queue_full");
-  w.Uint(m.Sum("kspan_spans_dropped_total"));
+  w.Uint(drops.export_queue_full);
   w.Key("parse_failed");
-  w.Uint(m.Sum("kspan_parse_failures_total"));
+  w.Uint(drops.parse_failed);
   w.Key("conn_evicted");
-  w.Uint(m.Sum("kspan_connections_evicted_total"));
+  w.Uint(drops.conn_evicted);
   w.EndObject();
   w.Key("export_failures");
   w.Uint(m.Sum("kspan_export_failures_total"));

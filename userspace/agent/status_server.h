@@ -23,6 +23,17 @@
 
 namespace kspan::agent {
 
+// What was lost, summed over its counters: the exit line (agent.cc) and /api/status both
+// report these.
+struct DropTotals {
+  uint64_t ring_buffer_full = 0;  // kernel counters ring_buffer_full_*
+  uint64_t malformed_event = 0;
+  uint64_t export_queue_full = 0;
+  uint64_t parse_failed = 0;
+  uint64_t conn_evicted = 0;
+};
+DropTotals CountDrops(const metrics::Registry& m);
+
 struct StatusSources {
   const metrics::Registry* metrics = nullptr;     // required
   const correlator::AgentGraph* graph = nullptr;  // null: /api/agent-graph has no edges

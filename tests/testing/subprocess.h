@@ -55,6 +55,8 @@ CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::mill
 
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int FreePort();
+// A TCP connection to 127.0.0.1:port (a close-on-exec fd), or -1.
+int ConnectLoopback(int port);
 // True once something accepts TCP connections on host:port.
 bool WaitForPort(const std::string& host, int port, std::chrono::milliseconds timeout);
 std::string ReadFileOrEmpty(const std::string& path);

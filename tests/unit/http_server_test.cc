@@ -6,6 +6,8 @@
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+
+#include "testing/subprocess.h"
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -171,18 +173,7 @@ TEST(Response, SerializedWithCloseAndLength) {
 // ---------------------------------------------------------------------------------------
 // A real server on loopback.
 
-int Connect(uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
+int Connect(uint16_t port) { return testing::ConnectLoopback(port); }
 
 void SendAll(int fd, std::string_view data) {
   while (!data.empty()) {

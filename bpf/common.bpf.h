@@ -114,7 +114,8 @@ struct ks_data_meta {
 };
 
 /* Sends the data event assembled in s->ev (its data[] holds m->captured bytes). */
-static __always_inline void ks_submit_data(struct ks_scratch *s, __u64 pid_tgid, const struct ks_data_meta *m) {
+static __always_inline void ks_submit_data(struct ks_scratch *s, __u64 pid_tgid,
+                                           const struct ks_data_meta *m) {
   struct kspan_data_event *e = &s->ev;
   ks_fill_header(&e->hdr, KSPAN_EV_DATA, pid_tgid);
   e->conn.tgid = pid_tgid >> 32;
@@ -157,8 +158,8 @@ static __always_inline __u32 ks_copy_flat(struct ks_scratch *s, __u64 buf, __u32
  * parameters after prompts of tens of KiB. The first chunk is already in s->ev.data (m as
  * for one event); buf is the user buffer. Anything else is one event. */
 #define KS_LLM_MAX_CHUNKS 4
-static __always_inline void ks_submit_data_chunked(struct ks_scratch *s, __u64 pid_tgid, struct ks_data_meta *m,
-                                                   __u64 buf, int llm) {
+static __always_inline void ks_submit_data_chunked(struct ks_scratch *s, __u64 pid_tgid,
+                                                   struct ks_data_meta *m, __u64 buf, int llm) {
   const __u32 chunk = ks_llm_capture_bytes;
   const __u32 total = m->total;
   if (!llm || chunk == 0 || total <= chunk) {
@@ -387,8 +388,8 @@ static __always_inline __u8 ks_local_kind(struct file *f, __s32 fd, __u8 agent_f
  * NULL otherwise (a negative entry is remembered so the walk is not repeated for this
  * file). A stale tracked entry (fd reused without a close kspan saw) is closed first so
  * user space never merges two connections. */
-static __always_inline struct ks_conn *ks_track(__u32 tgid, __s32 fd, struct file *f, __u8 role,
-                                                __u8 flags, __u8 syscall) {
+static __always_inline struct ks_conn *ks_track(__u32 tgid, __s32 fd, struct file *f, __u8 role, __u8 flags,
+                                                __u8 syscall) {
   struct ks_fd_key key = {.tgid = tgid, .fd = fd};
   struct ks_conn *old = bpf_map_lookup_elem(&ks_conns, &key);
   if (old && old->kind != KS_FD_OTHER) ks_emit_close(tgid, fd, old);

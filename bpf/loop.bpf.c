@@ -24,22 +24,36 @@ static __always_inline int ks_count_turn(void) {
 }
 
 SEC("tracepoint/syscalls/sys_exit_epoll_wait")
-int ks_turn_epoll_wait(void *ctx) { return ks_count_turn(); }
+int ks_turn_epoll_wait(void *ctx) {
+  return ks_count_turn();
+}
 
 SEC("tracepoint/syscalls/sys_exit_epoll_pwait")
-int ks_turn_epoll_pwait(void *ctx) { return ks_count_turn(); }
+int ks_turn_epoll_pwait(void *ctx) {
+  return ks_count_turn();
+}
 
 SEC("tracepoint/syscalls/sys_exit_epoll_pwait2")
-int ks_turn_epoll_pwait2(void *ctx) { return ks_count_turn(); }
+int ks_turn_epoll_pwait2(void *ctx) {
+  return ks_count_turn();
+}
 
 SEC("tracepoint/syscalls/sys_exit_poll")
-int ks_turn_poll(void *ctx) { return ks_count_turn(); }
+int ks_turn_poll(void *ctx) {
+  return ks_count_turn();
+}
 
 SEC("tracepoint/syscalls/sys_exit_ppoll")
-int ks_turn_ppoll(void *ctx) { return ks_count_turn(); }
+int ks_turn_ppoll(void *ctx) {
+  return ks_count_turn();
+}
 
 SEC("tracepoint/syscalls/sys_exit_select")
-int ks_turn_select(void *ctx) { return ks_count_turn(); }
+int ks_turn_select(void *ctx) {
+  return ks_count_turn();
+}
 
 SEC("tracepoint/syscalls/sys_exit_pselect6")
-int ks_turn_pselect6(void *ctx) { return ks_count_turn(); }
+int ks_turn_pselect6(void *ctx) {
+  return ks_count_turn();
+}

@@ -31,16 +31,16 @@
 #include "kspan/bpf/events.h"
 #include "kspan/bpf/maps.h"
 
-#define KSPAN_CONNS_MAX 65536  /* sockets and negative (non-socket) fd entries */
-#define KSPAN_STASH_MAX 16384  /* threads inside a traced syscall at once */
-#define KSPAN_PIDS_MAX 1024    /* --pid filter entries */
-#define KSPAN_TURNS_MAX 32768  /* threads whose event-loop turn is counted */
-#define KSPAN_AGENTS_MAX 4096  /* processes whose local IPC and stdio are captured */
-#define KSPAN_MAX_IOV 8        /* iovecs copied from one readv/writev/sendmsg/recvmsg */
-#define KSPAN_SSL_CALLS_MAX 16384  /* threads inside SSL_read/SSL_write at once */
-#define KSPAN_SSL_FDS_MAX 32768    /* TLS objects whose socket is known (LRU: one evicted is found again) */
-#define KSPAN_TLS_TGIDS_MAX 8192   /* processes that called the TLS library */
-#define KSPAN_SSL_RETRY_MAX 1024   /* TLS objects with a write waiting for its retry at once */
+#define KSPAN_CONNS_MAX 65536     /* sockets and negative (non-socket) fd entries */
+#define KSPAN_STASH_MAX 16384     /* threads inside a traced syscall at once */
+#define KSPAN_PIDS_MAX 1024       /* --pid filter entries */
+#define KSPAN_TURNS_MAX 32768     /* threads whose event-loop turn is counted */
+#define KSPAN_AGENTS_MAX 4096     /* processes whose local IPC and stdio are captured */
+#define KSPAN_MAX_IOV 8           /* iovecs copied from one readv/writev/sendmsg/recvmsg */
+#define KSPAN_SSL_CALLS_MAX 16384 /* threads inside SSL_read/SSL_write at once */
+#define KSPAN_SSL_FDS_MAX 32768   /* TLS objects whose socket is known (LRU: one evicted is found again) */
+#define KSPAN_TLS_TGIDS_MAX 8192  /* processes that called the TLS library */
+#define KSPAN_SSL_RETRY_MAX 1024  /* TLS objects with a write waiting for its retry at once */
 
 #ifdef KSPAN_DEFINE_MAPS
 #define KSPAN_EXTERN
@@ -77,7 +77,7 @@ struct ks_conn {
 };
 
 /* User space walks ks_conns (BpfEventSource::MarkAgent) with kspan/bpf/maps.h's view. */
-#define KS_SAME_FIELD(a, b, f)                                            \
+#define KS_SAME_FIELD(a, b, f)                                           \
   (__builtin_offsetof(struct a, f) == __builtin_offsetof(struct b, f) && \
    sizeof(((struct a *)0)->f) == sizeof(((struct b *)0)->f))
 _Static_assert(sizeof(struct ks_fd_key) == sizeof(struct kspan_fd_key) &&
@@ -198,15 +198,15 @@ KSPAN_EXTERN struct {
  * return probe (deferred = 1, tls.bpf.h) stays here after its call returned, until the
  * thread's next TLS call replaces it. */
 struct ks_ssl_call {
-  __u64 ssl;      /* the SSL object */
-  __u64 buf;      /* plaintext buffer */
-  __u64 out;      /* size_t * of the _ex forms (bytes done), 0 for SSL_read/SSL_write */
+  __u64 ssl; /* the SSL object */
+  __u64 buf; /* plaintext buffer */
+  __u64 out; /* size_t * of the _ex forms (bytes done), 0 for SSL_read/SSL_write */
   __u64 enter_ns;
   __s32 fd;       /* socket the call's own syscalls used; -1 until one does */
   __u8 direction; /* enum kspan_direction */
   __u8 deferred;  /* 1: a write whose socket writes stand in for its return */
   __u8 _pad[2];
-  __u64 len;      /* deferred: the plaintext bytes the call was given */
+  __u64 len; /* deferred: the plaintext bytes the call was given */
 };
 
 /* A deferred write that returned WANT_WRITE (its socket write failed with EAGAIN): its
@@ -284,10 +284,10 @@ KSPAN_EXTERN struct {
 } ks_tls_tgids SEC(".maps");
 
 /* Load-time settings (rodata, set by the loader before load). */
-KSPAN_EXTERN const volatile __u32 ks_self_tgid;      /* the agent: never traced */
-KSPAN_EXTERN const volatile __u32 ks_filter_pids;    /* 1: only tgids in ks_pids */
-KSPAN_EXTERN const volatile __u32 ks_capture_bytes;  /* <= KSPAN_MAX_CAPTURE */
+KSPAN_EXTERN const volatile __u32 ks_self_tgid;         /* the agent: never traced */
+KSPAN_EXTERN const volatile __u32 ks_filter_pids;       /* 1: only tgids in ks_pids */
+KSPAN_EXTERN const volatile __u32 ks_capture_bytes;     /* <= KSPAN_MAX_CAPTURE */
 KSPAN_EXTERN const volatile __u32 ks_llm_capture_bytes; /* on llm connections; 0: off */
-KSPAN_EXTERN const volatile __u64 ks_wakeup_bytes;   /* wake the consumer past this fill */
+KSPAN_EXTERN const volatile __u64 ks_wakeup_bytes;      /* wake the consumer past this fill */
 
 #endif /* KSPAN_MAPS_BPF_H */

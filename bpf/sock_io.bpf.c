@@ -49,10 +49,10 @@ static __always_inline int ks_stash_read(__s32 fd, __u64 buf, __u64 count, __u8 
   return ks_stash_args(fd, buf, count, syscall);
 }
 
-#define KS_ENTER(tp, name, sys)                                                          \
-  SEC("tracepoint/syscalls/sys_enter_" #tp)                                              \
-  int name(struct trace_event_raw_sys_enter *ctx) {                                      \
-    return ks_stash_read((__s32)ctx->args[0], ctx->args[1], ctx->args[2], sys);          \
+#define KS_ENTER(tp, name, sys)                                                 \
+  SEC("tracepoint/syscalls/sys_enter_" #tp)                                     \
+  int name(struct trace_event_raw_sys_enter *ctx) {                             \
+    return ks_stash_read((__s32)ctx->args[0], ctx->args[1], ctx->args[2], sys); \
   }
 
 /* Writes also place TLS writes that were waiting for their socket (tls.bpf.h). */
@@ -62,10 +62,10 @@ static __always_inline int ks_stash_write(__s32 fd, __u64 buf, __u64 count, __u8
   return ks_stash_args(fd, buf, count, syscall);
 }
 
-#define KS_ENTER_WRITE(tp, name, sys)                                                    \
-  SEC("tracepoint/syscalls/sys_enter_" #tp)                                              \
-  int name(struct trace_event_raw_sys_enter *ctx) {                                      \
-    return ks_stash_write((__s32)ctx->args[0], ctx->args[1], ctx->args[2], sys);         \
+#define KS_ENTER_WRITE(tp, name, sys)                                            \
+  SEC("tracepoint/syscalls/sys_enter_" #tp)                                      \
+  int name(struct trace_event_raw_sys_enter *ctx) {                              \
+    return ks_stash_write((__s32)ctx->args[0], ctx->args[1], ctx->args[2], sys); \
   }
 
 KS_ENTER(read, ks_en_read, KSPAN_SYS_READ)
@@ -102,16 +102,19 @@ static __always_inline int ks_stash_accept(__u8 syscall) {
 }
 
 SEC("tracepoint/syscalls/sys_enter_accept")
-int ks_en_accept(struct trace_event_raw_sys_enter *ctx) { return ks_stash_accept(KSPAN_SYS_ACCEPT); }
+int ks_en_accept(struct trace_event_raw_sys_enter *ctx) {
+  return ks_stash_accept(KSPAN_SYS_ACCEPT);
+}
 
 SEC("tracepoint/syscalls/sys_enter_accept4")
-int ks_en_accept4(struct trace_event_raw_sys_enter *ctx) { return ks_stash_accept(KSPAN_SYS_ACCEPT4); }
+int ks_en_accept4(struct trace_event_raw_sys_enter *ctx) {
+  return ks_stash_accept(KSPAN_SYS_ACCEPT4);
+}
 
 /* ---- exit: capture --------------------------------------------------------------- */
 
 /* Copies up to `limit` bytes spread over an iovec array. */
-static __always_inline __u32 ks_copy_iov(struct ks_scratch *s, __u64 iov_addr, __u64 iovcnt,
-                                         __u32 limit) {
+static __always_inline __u32 ks_copy_iov(struct ks_scratch *s, __u64 iov_addr, __u64 iovcnt, __u32 limit) {
   __u32 off = 0;
   if (limit > KSPAN_MAX_CAPTURE) limit = KSPAN_MAX_CAPTURE;
 #pragma unroll
@@ -140,11 +143,9 @@ static __always_inline __u32 ks_copy_args(struct ks_scratch *s, const struct ks_
     case KSPAN_SYS_READ:
     case KSPAN_SYS_WRITE:
     case KSPAN_SYS_SENDTO:
-    case KSPAN_SYS_RECVFROM:
-      return ks_copy_flat(s, st->buf, limit);
+    case KSPAN_SYS_RECVFROM: return ks_copy_flat(s, st->buf, limit);
     case KSPAN_SYS_READV:
-    case KSPAN_SYS_WRITEV:
-      return ks_copy_iov(s, st->buf, st->count, limit);
+    case KSPAN_SYS_WRITEV: return ks_copy_iov(s, st->buf, st->count, limit);
     case KSPAN_SYS_SENDMSG:
     case KSPAN_SYS_RECVMSG: {
       struct user_msghdr msg;
@@ -153,8 +154,7 @@ static __always_inline __u32 ks_copy_args(struct ks_scratch *s, const struct ks_
       ks_count(KSPAN_CNT_COPY_FAILED);
       return 0;
     }
-    default: /* sendfile: nothing to copy */
-      return 0;
+    default: /* sendfile: nothing to copy */ return 0;
   }
 }
 
@@ -167,7 +167,8 @@ static __always_inline int ks_data_exit(long ret, __u8 direction) {
   __u32 tgid = id >> 32;
   if (ret <= 0) {
     /* A TLS write the socket did not take: its SSL_write returns WANT_WRITE (tls.bpf.h). */
-    if (ret == -KS_EAGAIN && direction == KSPAN_DIR_EGRESS && ks_tls_process(tgid)) ks_tls_write_blocked(id, &st);
+    if (ret == -KS_EAGAIN && direction == KSPAN_DIR_EGRESS && ks_tls_process(tgid))
+      ks_tls_write_blocked(id, &st);
     return 0;
   }
 
@@ -187,7 +188,8 @@ static __always_inline int ks_data_exit(long ret, __u8 direction) {
 
   __u32 total = ret > 0xFFFFFFFFL ? 0xFFFFFFFF : (__u32)ret;
   __u32 captured = ks_copy_args(s, &st, ks_capture_limit(c->llm, total));
-  if (direction == KSPAN_DIR_EGRESS && !c->llm && c->role != KSPAN_ROLE_SERVER && ks_llm_request(s, captured)) {
+  if (direction == KSPAN_DIR_EGRESS && !c->llm && c->role != KSPAN_ROLE_SERVER &&
+      ks_llm_request(s, captured)) {
     c->llm = 1;
     if (captured < total) captured = ks_copy_args(s, &st, ks_capture_limit(1, total));
   }
@@ -203,15 +205,17 @@ static __always_inline int ks_data_exit(long ret, __u8 direction) {
       .syscall = st.syscall,
       .role = c->role,
   };
-  const int flat = st.syscall == KSPAN_SYS_READ || st.syscall == KSPAN_SYS_WRITE || st.syscall == KSPAN_SYS_SENDTO ||
-                   st.syscall == KSPAN_SYS_RECVFROM;
+  const int flat = st.syscall == KSPAN_SYS_READ || st.syscall == KSPAN_SYS_WRITE ||
+                   st.syscall == KSPAN_SYS_SENDTO || st.syscall == KSPAN_SYS_RECVFROM;
   ks_submit_data_chunked(s, id, &m, st.buf, flat && c->llm);
   return 0;
 }
 
-#define KS_EXIT(tp, name, dir)                                                           \
-  SEC("tracepoint/syscalls/sys_exit_" #tp)                                               \
-  int name(struct trace_event_raw_sys_exit *ctx) { return ks_data_exit(ctx->ret, dir); }
+#define KS_EXIT(tp, name, dir)                     \
+  SEC("tracepoint/syscalls/sys_exit_" #tp)         \
+  int name(struct trace_event_raw_sys_exit *ctx) { \
+    return ks_data_exit(ctx->ret, dir);            \
+  }
 
 KS_EXIT(read, ks_ex_read, KSPAN_DIR_INGRESS)
 KS_EXIT(write, ks_ex_write, KSPAN_DIR_EGRESS)
@@ -251,10 +255,14 @@ static __always_inline int ks_accept_exit(long ret) {
 }
 
 SEC("tracepoint/syscalls/sys_exit_accept")
-int ks_ex_accept(struct trace_event_raw_sys_exit *ctx) { return ks_accept_exit(ctx->ret); }
+int ks_ex_accept(struct trace_event_raw_sys_exit *ctx) {
+  return ks_accept_exit(ctx->ret);
+}
 
 SEC("tracepoint/syscalls/sys_exit_accept4")
-int ks_ex_accept4(struct trace_event_raw_sys_exit *ctx) { return ks_accept_exit(ctx->ret); }
+int ks_ex_accept4(struct trace_event_raw_sys_exit *ctx) {
+  return ks_accept_exit(ctx->ret);
+}
 
 SEC("tracepoint/syscalls/sys_enter_close")
 int ks_en_close(struct trace_event_raw_sys_enter *ctx) {

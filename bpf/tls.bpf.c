@@ -52,7 +52,8 @@ static __always_inline int ks_ssl_enter(__u64 ssl, __u64 buf, __u64 out, __u8 di
  * plaintext is sent now, while the buffer surely holds it; no return probe. */
 static __always_inline int ks_ssl_sockw_enter(__u64 ssl, __u64 buf, __u64 len) {
   __u64 id = bpf_get_current_pid_tgid();
-  struct ks_ssl_call call = {.ssl = ssl, .buf = buf, .len = len, .direction = KSPAN_DIR_EGRESS, .deferred = 1};
+  struct ks_ssl_call call = {
+      .ssl = ssl, .buf = buf, .len = len, .direction = KSPAN_DIR_EGRESS, .deferred = 1};
   if (!ks_ssl_begin(id, &call)) return 0;
   int send = 1;
   struct ks_ssl_key key = {.tgid = id >> 32, .ssl = ssl};
@@ -222,7 +223,11 @@ int BPF_KPROBE(ks_ssl_sockw_ex, void *ssl, void *buf, __u64 num) {
 }
 
 SEC("uretprobe")
-int BPF_KRETPROBE(ks_ssl_read_return, long ret) { return ks_ssl_return(ret, KSPAN_DIR_INGRESS); }
+int BPF_KRETPROBE(ks_ssl_read_return, long ret) {
+  return ks_ssl_return(ret, KSPAN_DIR_INGRESS);
+}
 
 SEC("uretprobe")
-int BPF_KRETPROBE(ks_ssl_write_return, long ret) { return ks_ssl_return(ret, KSPAN_DIR_EGRESS); }
+int BPF_KRETPROBE(ks_ssl_write_return, long ret) {
+  return ks_ssl_return(ret, KSPAN_DIR_EGRESS);
+}

@@ -98,15 +98,17 @@ static __always_inline __u8 ks_tls_record_type(const struct ks_stash *st) {
   __u8 h[5];
   if (!at || bpf_probe_read_user(h, sizeof(h), (const void *)at) != 0) return 0;
   const __u32 len = ((__u32)h[3] << 8) | h[4];
-  if (h[0] < 20 || h[0] > 23 || h[1] != 3 || h[2] > 4 || len == 0 || len > KS_TLS_MAX_FRAGMENT + 2048) return 0;
+  if (h[0] < 20 || h[0] > 23 || h[1] != 3 || h[2] > 4 || len == 0 || len > KS_TLS_MAX_FRAGMENT + 2048)
+    return 0;
   return h[0];
 }
 
 /* A syscall of the thread while its last TLS call is a deferred write (returned or not).
  * Returns 1 when the syscall belongs to that write's connection (ciphertext), 0 when it
  * is the thread's own. */
-static __always_inline int ks_tls_deferred_write(__u64 id, struct ks_ssl_call *call, const struct ks_stash *st,
-                                                 struct ks_conn *c, __u8 direction) {
+static __always_inline int ks_tls_deferred_write(__u64 id, struct ks_ssl_call *call,
+                                                 const struct ks_stash *st, struct ks_conn *c,
+                                                 __u8 direction) {
   const __s32 fd = st->fd;
   /* A read inside SSL_write (a handshake it had to finish) belongs to it only on its socket. */
   if (direction != KSPAN_DIR_EGRESS) return call->fd == fd;

@@ -10,7 +10,7 @@ fi
 
 packages=(
   # build
-  build-essential cmake pkg-config clang llvm
+  build-essential cmake pkg-config clang llvm clang-format-14 git
   libbpf-dev bpftool libelf-dev zlib1g-dev libbrotli-dev libjemalloc-dev
   libyaml-cpp-dev nlohmann-json3-dev
   # network exporters: OTLP protobuf messages, OTLP/gRPC, OTLP/HTTP and Zipkin, gzip

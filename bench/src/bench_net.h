@@ -19,13 +19,13 @@ static inline int wait_for_go(void) {
 
 /* A listening TCP socket on 127.0.0.1 with a kernel-chosen port, written to *sa.
  * Returns the fd, or -1. */
-static inline int loopback_listener(int backlog, struct sockaddr_in *sa) {
+static inline int loopback_listener(int backlog, struct sockaddr_in* sa) {
   int ls = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in a = {.sin_family = AF_INET};
   inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
   socklen_t sl = sizeof(a);
-  if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(ls, backlog) != 0) return -1;
-  getsockname(ls, (struct sockaddr *)&a, &sl);
+  if (ls < 0 || bind(ls, (struct sockaddr*)&a, sizeof(a)) != 0 || listen(ls, backlog) != 0) return -1;
+  getsockname(ls, (struct sockaddr*)&a, &sl);
   *sa = a;
   return ls;
 }

@@ -40,9 +40,9 @@ static uint64_t now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void *writer(void *arg) {
+static void* writer(void* arg) {
   (void)arg;
-  char *buf = malloc(g_msg);
+  char* buf = malloc(g_msg);
   memset(buf, 'x', g_msg);
   uint64_t start = now_ns();
   uint64_t end = start + (uint64_t)(g_seconds * 1e9);
@@ -73,9 +73,9 @@ static void *writer(void *arg) {
   return NULL;
 }
 
-static void *reader(void *arg) {
+static void* reader(void* arg) {
   (void)arg;
-  char *buf = malloc(g_msg);
+  char* buf = malloc(g_msg);
   for (;;) {
     ssize_t r = read(g_rfd, buf, g_msg);
     if (r <= 0) break; /* EOF after the writer's shutdown */
@@ -86,7 +86,7 @@ static void *reader(void *arg) {
   return NULL;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   if (argc != 4) {
     fprintf(stderr, "usage: flood RATE SECONDS MSG_BYTES\n");
     return 2;
@@ -103,7 +103,7 @@ int main(int argc, char **argv) {
   int ls = loopback_listener(1, &sa);
   if (ls < 0) return 1;
   g_wfd = socket(AF_INET, SOCK_STREAM, 0);
-  if (connect(g_wfd, (struct sockaddr *)&sa, sizeof(sa)) != 0) return 1;
+  if (connect(g_wfd, (struct sockaddr*)&sa, sizeof(sa)) != 0) return 1;
   g_rfd = accept(ls, NULL, NULL);
   if (g_rfd < 0) return 1;
   int one = 1;
@@ -120,10 +120,11 @@ int main(int argc, char **argv) {
   close(g_rfd);
   close(ls);
   uint64_t events = 2 + g_writes + g_reads + 2;
-  printf("{\"writes\":%lu,\"reads\":%lu,\"write_bytes\":%lu,\"read_bytes\":%lu,\"conn_events\":4,"
-         "\"socket_events\":%lu,\"seconds\":%.3f,\"events_per_s\":%.0f}\n",
-         (unsigned long)g_writes, (unsigned long)g_reads, (unsigned long)g_write_bytes,
-         (unsigned long)g_read_bytes, (unsigned long)events, elapsed, (double)events / elapsed);
+  printf(
+      "{\"writes\":%lu,\"reads\":%lu,\"write_bytes\":%lu,\"read_bytes\":%lu,\"conn_events\":4,"
+      "\"socket_events\":%lu,\"seconds\":%.3f,\"events_per_s\":%.0f}\n",
+      (unsigned long)g_writes, (unsigned long)g_reads, (unsigned long)g_write_bytes,
+      (unsigned long)g_read_bytes, (unsigned long)events, elapsed, (double)events / elapsed);
   /* Wait (bounded) for the caller to close stdin: kspan has stopped by then. */
   struct pollfd p = {.fd = 0, .events = POLLIN};
   char line[64];

@@ -21,7 +21,7 @@
 
 #include "bench_net.h"
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   if (argc != 3) return 2;
   int n = atoi(argv[1]);
   int hold = atoi(argv[2]);
@@ -37,14 +37,14 @@ int main(int argc, char **argv) {
   struct sockaddr_in sa;
   int ls = loopback_listener(4096, &sa);
   if (ls < 0) return 1;
-  int *fds = calloc((size_t)n, sizeof(int));
+  int* fds = calloc((size_t)n, sizeof(int));
   pid_t child = fork();
   if (child == 0) { /* client ends: connect n times, hold, close */
     close(ls);
     int k = 0;
     for (; k < n; k++) {
       fds[k] = socket(AF_INET, SOCK_STREAM, 0);
-      if (fds[k] < 0 || connect(fds[k], (struct sockaddr *)&sa, sizeof(sa)) != 0) break;
+      if (fds[k] < 0 || connect(fds[k], (struct sockaddr*)&sa, sizeof(sa)) != 0) break;
     }
     sleep((unsigned)hold + 1);
     for (int i = 0; i < k; i++) close(fds[i]);

@@ -42,17 +42,17 @@ static uint64_t now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+static int cmp_u64(const void* a, const void* b) {
+  uint64_t x = *(const uint64_t*)a, y = *(const uint64_t*)b;
   return x < y ? -1 : x > y;
 }
 
-static int open_conn(const char *host, int port) {
+static int open_conn(const char* host, int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return -1;
   struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
   inet_pton(AF_INET, host, &sa.sin_addr);
-  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+  if (connect(fd, (struct sockaddr*)&sa, sizeof(sa)) != 0) {
     close(fd);
     return -1;
   }
@@ -64,13 +64,13 @@ static int open_conn(const char *host, int port) {
 
 /* Length of a complete response at the start of buf, 0 when more bytes are needed,
  * -1 when it cannot be parsed. */
-static long response_len(const char *buf, size_t n) {
-  const char *end = memmem(buf, n, "\r\n\r\n", 4);
+static long response_len(const char* buf, size_t n) {
+  const char* end = memmem(buf, n, "\r\n\r\n", 4);
   if (!end) return n >= BUF_SIZE ? -1 : 0;
   size_t head = (size_t)(end - buf) + 4;
   long body = -1;
-  for (const char *p = buf; p < end;) {
-    const char *eol = memmem(p, (size_t)(end - p) + 2, "\r\n", 2);
+  for (const char* p = buf; p < end;) {
+    const char* eol = memmem(p, (size_t)(end - p) + 2, "\r\n", 2);
     if (!eol) break;
     if ((size_t)(eol - p) > 15 && strncasecmp(p, "content-length:", 15) == 0) body = atol(p + 15);
     p = eol + 2;
@@ -79,26 +79,27 @@ static long response_len(const char *buf, size_t n) {
   return n >= head + (size_t)body ? (long)(head + (size_t)body) : 0;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   if (argc != 7) {
     fprintf(stderr, "usage: loadgen HOST PORT PATH RATE SECONDS CONNS\n");
     return 2;
   }
-  const char *host = argv[1];
+  const char* host = argv[1];
   int port = atoi(argv[2]);
-  const char *path = argv[3];
+  const char* path = argv[3];
   double rate = atof(argv[4]);
   double seconds = atof(argv[5]);
   int nconns = atoi(argv[6]);
   if (nconns < 1 || nconns > MAX_CONNS || rate <= 0 || seconds <= 0) return 2;
 
   char req[512];
-  int req_len = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: kspan-bench\r\n\r\n",
-                         path, host, port);
+  int req_len =
+      snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: kspan-bench\r\n\r\n", path,
+               host, port);
   uint64_t total = (uint64_t)(rate * seconds);
   uint64_t interval = (uint64_t)(1e9 / rate);
-  uint64_t *lat = calloc(total + 1, sizeof(uint64_t));
-  uint64_t *queue = calloc(total + 1, sizeof(uint64_t)); /* scheduled times waiting for a conn */
+  uint64_t* lat = calloc(total + 1, sizeof(uint64_t));
+  uint64_t* queue = calloc(total + 1, sizeof(uint64_t)); /* scheduled times waiting for a conn */
   static struct conn conns[MAX_CONNS];
   int ep = epoll_create1(0);
   for (int i = 0; i < nconns; i++) {
@@ -118,9 +119,10 @@ int main(int argc, char **argv) {
   while (done + errors < total) {
     uint64_t now = now_ns();
     if (now > deadline) break;
-    while (scheduled < total && start + scheduled * interval <= now) queue[q_tail++] = start + interval * scheduled++;
+    while (scheduled < total && start + scheduled * interval <= now)
+      queue[q_tail++] = start + interval * scheduled++;
     for (int i = 0; i < nconns && q_head < q_tail; i++) {
-      struct conn *c = &conns[i];
+      struct conn* c = &conns[i];
       if (c->busy || c->fd < 0) continue;
       if (write(c->fd, req, (size_t)req_len) != req_len) {
         errors++;
@@ -138,7 +140,7 @@ int main(int argc, char **argv) {
     int n = epoll_pwait2(ep, evs, 64, &to, NULL);
     if (n < 0 && errno == ENOSYS) n = epoll_wait(ep, evs, 64, 1);
     for (int k = 0; k < n; k++) {
-      struct conn *c = &conns[evs[k].data.u32];
+      struct conn* c = &conns[evs[k].data.u32];
       ssize_t r = read(c->fd, c->buf + c->have, BUF_SIZE - c->have);
       if (r <= 0) {
         if (r < 0 && errno == EAGAIN) continue;
@@ -172,10 +174,11 @@ int main(int argc, char **argv) {
   uint64_t m = done - skip;
   qsort(lat + skip, m, sizeof(uint64_t), cmp_u64);
 #define PCT(p) (m ? lat[skip + (uint64_t)((double)(m - 1) * (p))] / 1000.0 : 0.0)
-  printf("{\"scheduled\":%lu,\"completed\":%lu,\"errors\":%lu,\"rate_target\":%.0f,\"rate_achieved\":%.1f,"
-         "\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f}\n",
-         (unsigned long)total, (unsigned long)done, (unsigned long)errors, rate, done / (elapsed / 1e9), PCT(0.50),
-         PCT(0.90), PCT(0.99), PCT(1.0));
+  printf(
+      "{\"scheduled\":%lu,\"completed\":%lu,\"errors\":%lu,\"rate_target\":%.0f,\"rate_achieved\":%.1f,"
+      "\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f}\n",
+      (unsigned long)total, (unsigned long)done, (unsigned long)errors, rate, done / (elapsed / 1e9),
+      PCT(0.50), PCT(0.90), PCT(0.99), PCT(1.0));
   for (int i = 0; i < nconns; i++)
     if (conns[i].fd >= 0) close(conns[i].fd);
   return 0;

@@ -89,13 +89,14 @@ double RunOnce(const Args& a, uint64_t* spans_out) {
   outs.push_back(std::move(exporter).value());
   const double cpu0 = CpuSeconds();
   {
-    kspan::exporters::ExportPipeline exports(std::move(outs), kspan::exporters::ExportPipeline::Options{}, &metrics);
+    kspan::exporters::ExportPipeline exports(std::move(outs), kspan::exporters::ExportPipeline::Options{},
+                                             &metrics);
     kspan::agent::Pipeline pipeline(kspan::agent::PipelineOptions{}, &metrics, &exports);
 
     const uint32_t client_pid = 4001, server_pid = 4002;
-    const uint64_t t0 = static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
-            .count());
+    const uint64_t t0 = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                  std::chrono::system_clock::now().time_since_epoch())
+                                                  .count());
     std::vector<End> clients(a.connections), servers(a.connections);
     for (uint32_t i = 0; i < a.connections; ++i) {
       clients[i].key = {client_pid, static_cast<int32_t>(10 + i), 1000 + 2 * uint64_t{i}};
@@ -139,8 +140,10 @@ double RunOnce(const Args& a, uint64_t* spans_out) {
       // client write, server read, server write, client read; 20 µs of service time.
       pipeline.OnData(Data(clients[c], client_pid, Role::kClient, Direction::kEgress, req, now));
       pipeline.OnData(Data(servers[c], server_pid, Role::kServer, Direction::kIngress, req, now + 5'000));
-      pipeline.OnData(Data(servers[c], server_pid, Role::kServer, Direction::kEgress, response, now + 25'000));
-      pipeline.OnData(Data(clients[c], client_pid, Role::kClient, Direction::kIngress, response, now + 30'000));
+      pipeline.OnData(
+          Data(servers[c], server_pid, Role::kServer, Direction::kEgress, response, now + 25'000));
+      pipeline.OnData(
+          Data(clients[c], client_pid, Role::kClient, Direction::kIngress, response, now + 30'000));
       now += gap_ns;
       if (now >= next_batch) {
         pipeline.AfterBatch(now);

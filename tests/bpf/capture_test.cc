@@ -3,8 +3,8 @@
 // that loads eBPF: where it cannot, the test fails with the loader's reason.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <poll.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -206,7 +206,9 @@ TEST_F(CaptureTest, LargeWriteIsCappedButCountedAndPositionsAdvance) {
   for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('a' + i % 26);
   ASSERT_EQ(write(p.client, big.data(), big.size()), static_cast<ssize_t>(big.size()));
   ASSERT_EQ(write(p.client, "tail", 4), 4);
-  ASSERT_TRUE(PollUntil([&] { return OpenFor(p.client) && DataFor(OpenFor(p.client)->key, events::Direction::kEgress).size() >= 2; }));
+  ASSERT_TRUE(PollUntil([&] {
+    return OpenFor(p.client) && DataFor(OpenFor(p.client)->key, events::Direction::kEgress).size() >= 2;
+  }));
   const auto key = OpenFor(p.client)->key;
   auto w = DataFor(key, events::Direction::kEgress);
   ASSERT_EQ(w.size(), 2u);

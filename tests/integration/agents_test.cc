@@ -42,14 +42,17 @@ namespace {
 
 constexpr int kInternal = 1, kServer = 2, kClient = 3;
 
-std::string Apps() { return std::string(KSPAN_SOURCE_DIR) + "/tests/apps/"; }
+std::string Apps() {
+  return std::string(KSPAN_SOURCE_DIR) + "/tests/apps/";
+}
 
 std::vector<const FlatSpan*> Named(const std::vector<FlatSpan>& all, const std::string& name, int kind) {
   std::vector<const FlatSpan*> out;
   for (const auto& s : all) {
     if (s.name == name && s.kind == kind) out.push_back(&s);
   }
-  std::sort(out.begin(), out.end(), [](const FlatSpan* a, const FlatSpan* b) { return a->start_ns < b->start_ns; });
+  std::sort(out.begin(), out.end(),
+            [](const FlatSpan* a, const FlatSpan* b) { return a->start_ns < b->start_ns; });
   return out;
 }
 
@@ -58,15 +61,19 @@ std::vector<const FlatSpan*> ChildrenOf(const std::vector<FlatSpan>& all, const 
   for (const auto& s : all) {
     if (s.trace_id == parent.trace_id && s.parent_span_id == parent.span_id) out.push_back(&s);
   }
-  std::sort(out.begin(), out.end(), [](const FlatSpan* a, const FlatSpan* b) { return a->start_ns < b->start_ns; });
+  std::sort(out.begin(), out.end(),
+            [](const FlatSpan* a, const FlatSpan* b) { return a->start_ns < b->start_ns; });
   return out;
 }
 
 // The trace of `root` as an indented tree, for failure messages.
 std::string Tree(const std::vector<FlatSpan>& all, const FlatSpan& root, int depth = 0) {
   std::ostringstream out;
-  out << std::string(2 * depth, ' ') << (root.kind == kServer ? "S " : root.kind == kClient ? "C " : "- ") << root.name
-      << "\n";
+  out << std::string(2 * depth, ' ')
+      << (root.kind == kServer   ? "S "
+          : root.kind == kClient ? "C "
+                                 : "- ")
+      << root.name << "\n";
   for (const FlatSpan* c : ChildrenOf(all, root)) out << Tree(all, *c, depth + 1);
   return out.str();
 }
@@ -114,16 +121,19 @@ class AgentsIntegration : public ::testing::Test {
     sub_port_ = FreePort();
     orch_port_ = FreePort();
     const std::string a = Apps() + "agents/", cert = dir_ + "/cert.pem";
-    ASSERT_NO_FATAL_FAILURE(
-        StartServer(&llm_, {"node", Apps() + "llm_mock.js", std::to_string(llm_port_), cert, dir_ + "/key.pem"}, llm_port_));
-    ASSERT_NO_FATAL_FAILURE(StartServer(&mcp_, {"node", a + "mcp_http_server.js", std::to_string(mcp_port_)}, mcp_port_));
     ASSERT_NO_FATAL_FAILURE(StartServer(
-        &sub_, {"node", a + "sub_agent.js", std::to_string(sub_port_), std::to_string(llm_port_), cert}, sub_port_));
-    ASSERT_NO_FATAL_FAILURE(StartServer(&orch_,
-                                        {"node", a + "orchestrator.js", std::to_string(orch_port_),
-                                         std::to_string(llm_port_), cert, std::to_string(sub_port_),
-                                         std::to_string(mcp_port_)},
-                                        orch_port_));
+        &llm_, {"node", Apps() + "llm_mock.js", std::to_string(llm_port_), cert, dir_ + "/key.pem"},
+        llm_port_));
+    ASSERT_NO_FATAL_FAILURE(
+        StartServer(&mcp_, {"node", a + "mcp_http_server.js", std::to_string(mcp_port_)}, mcp_port_));
+    ASSERT_NO_FATAL_FAILURE(StartServer(
+        &sub_, {"node", a + "sub_agent.js", std::to_string(sub_port_), std::to_string(llm_port_), cert},
+        sub_port_));
+    ASSERT_NO_FATAL_FAILURE(
+        StartServer(&orch_,
+                    {"node", a + "orchestrator.js", std::to_string(orch_port_), std::to_string(llm_port_),
+                     cert, std::to_string(sub_port_), std::to_string(mcp_port_)},
+                    orch_port_));
   }
 
   void RunTasks(int n, const std::string& mode = "") {
@@ -148,11 +158,13 @@ TEST_F(AgentsIntegration, EachTaskIsOneTraceOfAgentSpans) {
   ASSERT_NO_FATAL_FAILURE(RunTasks(kTasks));
 
   std::vector<FlatSpan> all;
-  WaitFor([&] {
-    all = ReadSpans(agent_.SpansPath());
-    return Named(all, "invoke_agent orchestrator", kServer).size() >= kTasks &&
-           Named(all, "chat gpt-4o-mini", kClient).size() >= kTasks;
-  }, std::chrono::seconds(30));
+  WaitFor(
+      [&] {
+        all = ReadSpans(agent_.SpansPath());
+        return Named(all, "invoke_agent orchestrator", kServer).size() >= kTasks &&
+               Named(all, "chat gpt-4o-mini", kClient).size() >= kTasks;
+      },
+      std::chrono::seconds(30));
   const auto tasks = Named(all, "invoke_agent orchestrator", kServer);
   ASSERT_EQ(tasks.size(), static_cast<size_t>(kTasks)) << agent_.Logs();
 
@@ -224,15 +236,14 @@ TEST_F(AgentsIntegration, EachTaskIsOneTraceOfAgentSpans) {
     if (key.find(" -service-> ") == std::string::npos && !key.ends_with(" errors")) calls[key] = n;
   }
   const std::map<std::string, uint64_t> expected = {
-      {"orchestrator -model-> gpt-4o", 2 * kTasks},
-      {"orchestrator -tool-> weather", kTasks},
-      {"orchestrator -tool-> lookup", kTasks},
-      {"orchestrator -agent-> sub-agent", kTasks},
+      {"orchestrator -model-> gpt-4o", 2 * kTasks}, {"orchestrator -tool-> weather", kTasks},
+      {"orchestrator -tool-> lookup", kTasks},      {"orchestrator -agent-> sub-agent", kTasks},
       {"sub-agent -model-> gpt-4o-mini", kTasks},
   };
   EXPECT_EQ(calls, expected) << agent_.Logs();
   EXPECT_EQ(graph["orchestrator -tool-> weather errors"], 0u);
-  const std::string everything = ReadFileOrEmpty(agent_.SpansPath()) + agent_.process().Stdout() + agent_.Logs();
+  const std::string everything =
+      ReadFileOrEmpty(agent_.SpansPath()) + agent_.process().Stdout() + agent_.Logs();
   for (const char* secret : {"PROMPT-SECRET-kspan-7f3a", "TOOLARG-SECRET-9c1e", "SECRET-0123456789"}) {
     EXPECT_EQ(everything.find(secret), std::string::npos) << secret << " left kspan";
   }
@@ -454,10 +465,13 @@ TEST_F(AgentsIntegration, AFailingToolMarksItsSpanAndTheTaskShowsItsError) {
   ASSERT_NO_FATAL_FAILURE(StartAll());
   ASSERT_NO_FATAL_FAILURE(RunTasks(1, "fail"));
   std::vector<FlatSpan> all;
-  WaitFor([&] {
-    all = ReadSpans(agent_.SpansPath());
-    return !Named(all, "invoke_agent orchestrator", kServer).empty() && !Named(all, "chat gpt-4o-mini", kClient).empty();
-  }, std::chrono::seconds(30));
+  WaitFor(
+      [&] {
+        all = ReadSpans(agent_.SpansPath());
+        return !Named(all, "invoke_agent orchestrator", kServer).empty() &&
+               !Named(all, "chat gpt-4o-mini", kClient).empty();
+      },
+      std::chrono::seconds(30));
   const auto tasks = Named(all, "invoke_agent orchestrator", kServer);
   ASSERT_EQ(tasks.size(), 1u) << agent_.Logs();
   SCOPED_TRACE(Tree(all, *tasks[0]));

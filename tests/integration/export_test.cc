@@ -41,13 +41,16 @@ uint64_t Counter(const std::map<std::string, uint64_t>& c, const std::string& se
   return it->second;
 }
 
-uint64_t Dropped(const std::map<std::string, uint64_t>& c, const std::string& exporter, const std::string& reason) {
-  return Counter(c, "kspan_exporter_spans_dropped_total{exporter=\"" + exporter + "\",reason=\"" + reason + "\"}");
+uint64_t Dropped(const std::map<std::string, uint64_t>& c, const std::string& exporter,
+                 const std::string& reason) {
+  return Counter(
+      c, "kspan_exporter_spans_dropped_total{exporter=\"" + exporter + "\",reason=\"" + reason + "\"}");
 }
 
 uint64_t AllDropped(const std::map<std::string, uint64_t>& c, const std::string& exporter) {
   uint64_t n = 0;
-  for (const char* r : {"queue_full", "rejected", "non_retryable", "retries_exhausted", "too_large", "shutdown"}) {
+  for (const char* r :
+       {"queue_full", "rejected", "non_retryable", "retries_exhausted", "too_large", "shutdown"}) {
     n += Dropped(c, exporter, r);
   }
   return n;
@@ -79,8 +82,11 @@ class Receiver {
   bool Start(const std::string& protocol, int port, const std::string& behaviour = "ok",
              const std::vector<std::string>& tls = {}) {
     if (dir_.empty()) dir_ = MakeTempDir("kspan-recv-");
-    std::vector<std::string> argv = {"node", kReceivers + "/otlp_receiver.js", "--protocol", protocol,
-                                     "--port", std::to_string(port), "--out", out(), "--behaviour", behaviour};
+    std::vector<std::string> argv = {"node",        kReceivers + "/otlp_receiver.js",
+                                     "--protocol",  protocol,
+                                     "--port",      std::to_string(port),
+                                     "--out",       out(),
+                                     "--behaviour", behaviour};
     if (tls.size() == 2) argv.insert(argv.end(), {"--tls-cert", tls[0], "--tls-key", tls[1]});
     if (!proc_.Start(argv)) return false;
     return WaitFor([&] { return proc_.Stdout().find("listening") != std::string::npos || !proc_.Running(); },
@@ -109,8 +115,8 @@ class ExportTest : public ::testing::Test {
     www_ = MakeTempDir("kspan-www-");
     std::ofstream(www_ + "/index.html") << "<html>hello kspan</html>\n";
     web_port_ = FreePort();
-    ASSERT_TRUE(web_.Start({"/usr/bin/python3", "-m", "http.server", std::to_string(web_port_), "--bind", "127.0.0.1",
-                            "--directory", www_},
+    ASSERT_TRUE(web_.Start({"/usr/bin/python3", "-m", "http.server", std::to_string(web_port_), "--bind",
+                            "127.0.0.1", "--directory", www_},
                            {{"OTEL_SERVICE_NAME", "py-files"}}));
     ASSERT_TRUE(WaitForPort("127.0.0.1", web_port_, seconds(10))) << web_.Stderr();
   }
@@ -119,13 +125,16 @@ class ExportTest : public ::testing::Test {
   void Traffic(int n) {
     std::vector<std::string> args = {"curl", "-sS", "--max-time", "10"};
     for (int i = 0; i < n; ++i) {
-      args.insert(args.end(), {"-o", "/dev/null", Url(i % 2 == 0 ? "/index.html" : "/missing/" + std::to_string(i))});
+      args.insert(args.end(),
+                  {"-o", "/dev/null", Url(i % 2 == 0 ? "/index.html" : "/missing/" + std::to_string(i))});
     }
     const CommandResult r = RunCommand(args, seconds(30));
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
 
-  std::string Url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(web_port_) + path; }
+  std::string Url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(web_port_) + path;
+  }
 
   std::vector<FlatSpan> WebSpans(const std::vector<FlatSpan>& all, int kind) const {
     std::vector<FlatSpan> out;
@@ -234,8 +243,9 @@ TEST_F(ExportTest, OtlpGrpcIsReceivedByGrpcJsAndDecodedByTheOpenTelemetryJsDecod
   Receiver receiver;
   ASSERT_TRUE(receiver.Start("grpc", port)) << receiver.Stderr();
   KspanAgent agent;
-  ASSERT_TRUE(agent.Start({"--output", "otlp", "--otlp-protocol", "grpc", "--otlp-endpoint",
-                           "http://127.0.0.1:" + std::to_string(port), "--otlp-headers", "x-kspan-test=secret-2"}))
+  ASSERT_TRUE(
+      agent.Start({"--output", "otlp", "--otlp-protocol", "grpc", "--otlp-endpoint",
+                   "http://127.0.0.1:" + std::to_string(port), "--otlp-headers", "x-kspan-test=secret-2"}))
       << agent.Logs();
   ASSERT_NO_FATAL_FAILURE(Traffic(4));
   ASSERT_TRUE(WaitFor([&] { return WebSpans(ReadSpans(receiver.out()), kServer).size() >= 4; }, seconds(30)))
@@ -266,13 +276,14 @@ TestPki MakePki(const std::string& dir) {
     const CommandResult r = RunCommand(argv, seconds(60));
     EXPECT_EQ(r.exit_code, 0) << argv[1] << ": " << r.err;
   };
-  run({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/ca.key", "-out", dir + "/ca.pem",
-       "-days", "1", "-subj", "/CN=kspan test CA"});
-  run({"openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/server.key", "-out", dir + "/server.csr",
-       "-subj", "/CN=127.0.0.1"});
+  run({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/ca.key", "-out",
+       dir + "/ca.pem", "-days", "1", "-subj", "/CN=kspan test CA"});
+  run({"openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/server.key", "-out",
+       dir + "/server.csr", "-subj", "/CN=127.0.0.1"});
   std::ofstream(dir + "/san.ext") << "subjectAltName=IP:127.0.0.1\n";
-  run({"openssl", "x509", "-req", "-in", dir + "/server.csr", "-CA", dir + "/ca.pem", "-CAkey", dir + "/ca.key",
-       "-CAcreateserial", "-out", dir + "/server.pem", "-days", "1", "-extfile", dir + "/san.ext"});
+  run({"openssl", "x509", "-req", "-in", dir + "/server.csr", "-CA", dir + "/ca.pem", "-CAkey",
+       dir + "/ca.key", "-CAcreateserial", "-out", dir + "/server.pem", "-days", "1", "-extfile",
+       dir + "/san.ext"});
   return {dir + "/ca.pem", dir + "/server.pem", dir + "/server.key"};
 }
 
@@ -290,7 +301,8 @@ TEST_F(ExportTest, HttpsAndGrpcTlsTrustTheConfiguredCaOnly) {
                              "https://127.0.0.1:" + std::to_string(port), "--otlp-certificate", pki.ca}))
         << agent.Logs();
     ASSERT_NO_FATAL_FAILURE(Traffic(2));
-    ASSERT_TRUE(WaitFor([&] { return WebSpans(ReadSpans(receiver.out()), kServer).size() >= 2; }, seconds(30)))
+    ASSERT_TRUE(
+        WaitFor([&] { return WebSpans(ReadSpans(receiver.out()), kServer).size() >= 2; }, seconds(30)))
         << receiver.Stderr() << agent.Logs();
     ExpectCleanStop(agent);
     ExpectSameSpanSets(ReadSpans(agent.SpansPath()), ReadSpans(receiver.out()));
@@ -309,8 +321,9 @@ TEST_F(ExportTest, HttpsAndGrpcTlsTrustTheConfiguredCaOnly) {
                           {{"OTEL_BSP_SCHEDULE_DELAY", "100"}}))
       << agent.Logs();
   ASSERT_NO_FATAL_FAILURE(Traffic(2));
-  ASSERT_TRUE(WaitFor([&] { return agent.Logs().find("export backend refused a request") != std::string::npos; },
-                      seconds(20)))
+  ASSERT_TRUE(
+      WaitFor([&] { return agent.Logs().find("export backend refused a request") != std::string::npos; },
+              seconds(20)))
       << agent.Logs();
   ExpectCleanStop(agent);
   const auto c = agent.StoppedCounters();
@@ -326,7 +339,8 @@ TEST_F(ExportTest, OtlpHttpJsonIsAcceptedAndReadBackByGenkitTelemetryServer) {
   const int port = FreePort();
   const std::string store = MakeTempDir("kspan-genkit-");
   Subprocess genkit;
-  ASSERT_TRUE(genkit.Start({"node", kReceivers + "/genkit_receiver.js", "--port", std::to_string(port), "--dir", store}));
+  ASSERT_TRUE(genkit.Start(
+      {"node", kReceivers + "/genkit_receiver.js", "--port", std::to_string(port), "--dir", store}));
   ASSERT_TRUE(WaitForPort("127.0.0.1", port, seconds(30))) << genkit.Stdout() << genkit.Stderr();
   KspanAgent agent;
   // Genkit takes OTLP at /api/otlp/v1/traces: the base endpoint gets v1/traces appended.
@@ -335,25 +349,31 @@ TEST_F(ExportTest, OtlpHttpJsonIsAcceptedAndReadBackByGenkitTelemetryServer) {
       << agent.Logs();
   ASSERT_NO_FATAL_FAILURE(Traffic(2));
   std::vector<FlatSpan> web;
-  ASSERT_TRUE(WaitFor([&] {
-    web = WebSpans(ReadSpans(agent.SpansPath()), kServer);
-    const auto clients = WebSpans(ReadSpans(agent.SpansPath()), kClient);
-    web.insert(web.end(), clients.begin(), clients.end());
-    return web.size() >= 4;
-  }, seconds(30))) << agent.Logs();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        web = WebSpans(ReadSpans(agent.SpansPath()), kServer);
+        const auto clients = WebSpans(ReadSpans(agent.SpansPath()), kClient);
+        web.insert(web.end(), clients.begin(), clients.end());
+        return web.size() >= 4;
+      },
+      seconds(30)))
+      << agent.Logs();
 
   // Read each trace back from genkit's API and find every span of it there.
   const std::string api = "http://127.0.0.1:" + std::to_string(port) + "/api/traces/";
   for (const FlatSpan& want : web) {
     SCOPED_TRACE("span " + want.span_id + " " + want.name);
     json stored;
-    const bool found = WaitFor([&] {
-      const CommandResult r = RunCommand({"curl", "-sS", "--max-time", "5", api + want.trace_id}, seconds(10));
-      stored = json::parse(r.out, nullptr, false);
-      return stored.is_object() && stored.contains("spans") && stored["spans"].contains(want.span_id);
-    }, seconds(20));
-    ASSERT_TRUE(found) << "genkit never stored it; last answer: " << stored.dump() << "\n" << genkit.Stderr()
-                       << agent.Logs();
+    const bool found = WaitFor(
+        [&] {
+          const CommandResult r =
+              RunCommand({"curl", "-sS", "--max-time", "5", api + want.trace_id}, seconds(10));
+          stored = json::parse(r.out, nullptr, false);
+          return stored.is_object() && stored.contains("spans") && stored["spans"].contains(want.span_id);
+        },
+        seconds(20));
+    ASSERT_TRUE(found) << "genkit never stored it; last answer: " << stored.dump() << "\n"
+                       << genkit.Stderr() << agent.Logs();
     const json& g = stored["spans"][want.span_id];
     EXPECT_EQ(stored["traceId"], want.trace_id);
     EXPECT_EQ(g["traceId"], want.trace_id);
@@ -372,7 +392,8 @@ TEST_F(ExportTest, OtlpHttpJsonIsAcceptedAndReadBackByGenkitTelemetryServer) {
       EXPECT_EQ(g["attributes"]["url.full"], want.Str("url.full"));
     }
     // intValue arrives as the OTLP/JSON decimal string and genkit keeps it as given.
-    EXPECT_EQ(g["attributes"]["http.response.status_code"], std::to_string(want.Int("http.response.status_code")));
+    EXPECT_EQ(g["attributes"]["http.response.status_code"],
+              std::to_string(want.Int("http.response.status_code")));
     if (want.status_code != 0) {
       EXPECT_EQ(g["status"]["code"], want.status_code);
     } else {
@@ -397,10 +418,13 @@ TEST_F(ExportTest, ZipkinMatchesOpenTelemetryJsZipkinExporter) {
                            "http://127.0.0.1:" + std::to_string(port) + "/api/v2/spans"}))
       << agent.Logs();
   ASSERT_NO_FATAL_FAILURE(Traffic(4));
-  ASSERT_TRUE(WaitFor([&] {
-    return WebSpans(ReadSpans(agent.SpansPath()), kServer).size() >= 4 &&
-           WebSpans(ReadSpans(agent.SpansPath()), kClient).size() >= 4;
-  }, seconds(30))) << agent.Logs();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return WebSpans(ReadSpans(agent.SpansPath()), kServer).size() >= 4 &&
+               WebSpans(ReadSpans(agent.SpansPath()), kClient).size() >= 4;
+      },
+      seconds(30)))
+      << agent.Logs();
   ExpectCleanStop(agent);
 
   std::vector<FlatSpan> web = WebSpans(ReadSpans(agent.SpansPath()), kServer);
@@ -490,12 +514,14 @@ TEST_F(ExportTest, BackendDownThirtySecondsThenBackLosesOnlyWhatDidNotFitTheQueu
   ASSERT_TRUE(receiver.Start("http", port)) << receiver.Stderr();
   // The batch in hand retries within 5 s (the backoff cap), then the queue drains.
   uint64_t last = 0;
-  WaitFor([&] {
-    const uint64_t now = receiver.Stats()["spans"].get<uint64_t>();
-    const bool settled = now >= 300 && now == last;
-    last = now;
-    return settled;
-  }, seconds(15));
+  WaitFor(
+      [&] {
+        const uint64_t now = receiver.Stats()["spans"].get<uint64_t>();
+        const bool settled = now >= 300 && now == last;
+        last = now;
+        return settled;
+      },
+      seconds(15));
   ExpectCleanStop(agent);
   receiver.Stop();
 
@@ -519,7 +545,8 @@ TEST_F(ExportTest, BackendDownThirtySecondsThenBackLosesOnlyWhatDidNotFitTheQueu
     ExpectSameSpan(it->second, s);
   }
   // Memory: the queue's bound, not the outage's length, decides what is held.
-  EXPECT_LT(rss_max - rss_ready, 64u * 1024u) << "RSS grew from " << rss_ready << " KiB to " << rss_max << " KiB";
+  EXPECT_LT(rss_max - rss_ready, 64u * 1024u)
+      << "RSS grew from " << rss_ready << " KiB to " << rss_max << " KiB";
   const std::string logs = agent.Logs();
   size_t downs = 0;
   for (size_t at = 0; (at = logs.find("export backend unavailable", at)) != std::string::npos; ++at) ++downs;
@@ -566,7 +593,8 @@ TEST_F(ExportTest, BackendAnswering400IsNotRetriedAndTheDropIsCounted) {
                           {{"OTEL_BSP_SCHEDULE_DELAY", "100"}}))
       << agent.Logs();
   ASSERT_NO_FATAL_FAILURE(Traffic(6));
-  ASSERT_TRUE(WaitFor([&] { return receiver.Stats()["requests"].get<int>() > 0; }, seconds(20))) << agent.Logs();
+  ASSERT_TRUE(WaitFor([&] { return receiver.Stats()["requests"].get<int>() > 0; }, seconds(20)))
+      << agent.Logs();
   ExpectCleanStop(agent);
   receiver.Stop();
 
@@ -576,7 +604,8 @@ TEST_F(ExportTest, BackendAnswering400IsNotRetriedAndTheDropIsCounted) {
   EXPECT_EQ(Sent(c, "otlp"), 0u);
   EXPECT_EQ(Dropped(c, "otlp", "non_retryable"), handed) << "every span refused, every one counted";
   EXPECT_EQ(Counter(c, "kspan_exporter_retries_total{exporter=\"otlp\"}"), 0u) << "a 400 is never retried";
-  EXPECT_EQ(Counter(c, "kspan_exporter_requests_total{exporter=\"otlp\"}"), receiver.Stats()["requests"].get<uint64_t>());
+  EXPECT_EQ(Counter(c, "kspan_exporter_requests_total{exporter=\"otlp\"}"),
+            receiver.Stats()["requests"].get<uint64_t>());
   EXPECT_EQ(receiver.Stats()["accepted"], 0);
   EXPECT_NE(agent.Logs().find("export backend refused a request"), std::string::npos);
 }

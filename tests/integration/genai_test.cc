@@ -22,7 +22,9 @@ constexpr const char* kOpenAiKey = "sk-kspan-test-SECRET-0123456789";
 constexpr const char* kAnthropicKey = "sk-ant-kspan-test-SECRET-0123456789";
 constexpr const char* kPrompt = "PROMPT-SECRET-kspan-7f3a";
 
-std::string Apps() { return std::string(KSPAN_SOURCE_DIR) + "/tests/apps/"; }
+std::string Apps() {
+  return std::string(KSPAN_SOURCE_DIR) + "/tests/apps/";
+}
 
 // gen_ai CLIENT spans to the mock, oldest first.
 std::vector<FlatSpan> LlmSpans(const std::vector<FlatSpan>& all, int port) {
@@ -30,7 +32,8 @@ std::vector<FlatSpan> LlmSpans(const std::vector<FlatSpan>& all, int port) {
   for (const auto& s : all) {
     if (s.kind == kClient && s.Int("server.port") == port && s.Has("gen_ai.operation.name")) out.push_back(s);
   }
-  std::sort(out.begin(), out.end(), [](const FlatSpan& a, const FlatSpan& b) { return a.start_ns < b.start_ns; });
+  std::sort(out.begin(), out.end(),
+            [](const FlatSpan& a, const FlatSpan& b) { return a.start_ns < b.start_ns; });
   return out;
 }
 
@@ -39,7 +42,8 @@ std::vector<FlatSpan> LlmSpans(const std::vector<FlatSpan>& all, int port) {
 double HistogramTotal(const std::map<std::string, double>& all, const std::vector<std::string>& parts) {
   double total = 0;
   for (const auto& [series, value] : all) {
-    if (std::all_of(parts.begin(), parts.end(), [&](const std::string& p) { return series.find(p) != std::string::npos; })) {
+    if (std::all_of(parts.begin(), parts.end(),
+                    [&](const std::string& p) { return series.find(p) != std::string::npos; })) {
       total += value;
     }
   }
@@ -60,7 +64,8 @@ class GenAiIntegration : public ::testing::Test {
     all.insert(all.end(), args.begin(), args.end());
     ASSERT_TRUE(agent_.Start(all)) << "kspan did not become ready:\n" << agent_.Logs();
     port_ = FreePort();
-    ASSERT_TRUE(mock_.Start({"node", Apps() + "llm_mock.js", std::to_string(port_), dir_ + "/cert.pem", dir_ + "/key.pem"}));
+    ASSERT_TRUE(mock_.Start(
+        {"node", Apps() + "llm_mock.js", std::to_string(port_), dir_ + "/cert.pem", dir_ + "/key.pem"}));
     ASSERT_TRUE(WaitForPort("127.0.0.1", port_, std::chrono::seconds(15))) << mock_.Stderr();
   }
 
@@ -77,7 +82,8 @@ class GenAiIntegration : public ::testing::Test {
     ASSERT_TRUE(client.Start(argv, {{"NODE_EXTRA_CA_CERTS", dir_ + "/cert.pem"}}));
     const int st = client.Wait(std::chrono::seconds(60));
     ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0)
-        << program << " " << scenario << " failed (" << st << "):\n" << client.Stdout() << client.Stderr();
+        << program << " " << scenario << " failed (" << st << "):\n"
+        << client.Stdout() << client.Stderr();
   }
 
   std::vector<FlatSpan> WaitForLlmSpans(size_t n) {
@@ -93,7 +99,8 @@ class GenAiIntegration : public ::testing::Test {
   void StopAndCheckOutputs(bool prompts_allowed = false) {
     ExpectCleanStop(agent_);
     EXPECT_EQ(agent_.StoppedCounter("kspan_parse_failures_total{protocol=\"http1\"}"), 0) << agent_.Logs();
-    const std::string everything = ReadFileOrEmpty(agent_.SpansPath()) + agent_.process().Stdout() + agent_.Logs();
+    const std::string everything =
+        ReadFileOrEmpty(agent_.SpansPath()) + agent_.process().Stdout() + agent_.Logs();
     EXPECT_EQ(everything.find(kOpenAiKey), std::string::npos) << "an OpenAI key left kspan";
     EXPECT_EQ(everything.find(kAnthropicKey), std::string::npos) << "an Anthropic key left kspan";
     EXPECT_EQ(everything.find("SECRET-0123456789"), std::string::npos) << "part of a key left kspan";

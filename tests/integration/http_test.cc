@@ -5,12 +5,11 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <climits>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <regex>
-
-#include <climits>
-#include <cstdlib>
 
 #include "testing/bpf_inventory.h"
 #include "testing/otlp_reader.h"
@@ -30,7 +29,8 @@ std::vector<FlatSpan> SpansFor(const std::vector<FlatSpan>& all, int port, int k
   for (const auto& s : all) {
     if (s.kind == kind && s.Int("server.port") == port) out.push_back(s);
   }
-  std::sort(out.begin(), out.end(), [](const FlatSpan& a, const FlatSpan& b) { return a.start_ns < b.start_ns; });
+  std::sort(out.begin(), out.end(),
+            [](const FlatSpan& a, const FlatSpan& b) { return a.start_ns < b.start_ns; });
   return out;
 }
 
@@ -39,10 +39,12 @@ std::vector<FlatSpan> WaitForSpans(const KspanAgent& agent,
                                    const std::function<bool(const std::vector<FlatSpan>&)>& pred,
                                    std::chrono::milliseconds timeout = std::chrono::seconds(15)) {
   std::vector<FlatSpan> spans;
-  WaitFor([&] {
-    spans = ReadSpans(agent.SpansPath());
-    return pred(spans);
-  }, timeout);
+  WaitFor(
+      [&] {
+        spans = ReadSpans(agent.SpansPath());
+        return pred(spans);
+      },
+      timeout);
   return spans;
 }
 
@@ -60,14 +62,12 @@ class HttpIntegration : public ::testing::Test {
     ASSERT_TRUE(agent_.Start()) << "kspan did not become ready:\n" << agent_.Logs();
     dir_ = MakeTempDir("kspan-it-");
   }
-  void TearDown() override {
-    ExpectCleanStop(agent_);
-  }
+  void TearDown() override { ExpectCleanStop(agent_); }
 
   // python3's http.server over dir_, named by OTEL_SERVICE_NAME as a user would.
   void StartPythonServer(int port) {
-    ASSERT_TRUE(py_.Start({"/usr/bin/python3", "-m", "http.server", std::to_string(port), "--bind", "127.0.0.1",
-                           "--directory", dir_},
+    ASSERT_TRUE(py_.Start({"/usr/bin/python3", "-m", "http.server", std::to_string(port), "--bind",
+                           "127.0.0.1", "--directory", dir_},
                           {{"OTEL_SERVICE_NAME", "py-files"}}));
     ASSERT_TRUE(WaitForPort("127.0.0.1", port, std::chrono::seconds(10))) << py_.Stderr();
   }
@@ -75,19 +75,29 @@ class HttpIntegration : public ::testing::Test {
   void StartNginx(int port) {
     std::ofstream(dir_ + "/nginx.conf") << "worker_processes 1;\n"
                                            "daemon off;\n"
-                                           "pid " << dir_ << "/nginx.pid;\n"
-                                           "error_log " << dir_ << "/error.log;\n"
+                                           "pid "
+                                        << dir_
+                                        << "/nginx.pid;\n"
+                                           "error_log "
+                                        << dir_
+                                        << "/error.log;\n"
                                            "events { worker_connections 64; }\n"
                                            "http {\n"
                                            "  access_log off;\n"
-                                           "  client_body_temp_path " << dir_ << "/tmp;\n"
+                                           "  client_body_temp_path "
+                                        << dir_
+                                        << "/tmp;\n"
                                            "  keepalive_requests 1000;\n"
                                            "  server {\n"
-                                           "    listen 127.0.0.1:" << port << ";\n"
+                                           "    listen 127.0.0.1:"
+                                        << port
+                                        << ";\n"
                                            "    location /ok { return 200 \"ok\\n\"; }\n"
                                            "    location /fail { return 500; }\n"
                                            "    location /busy { return 503; }\n"
-                                           "    location /static/ { root " << dir_ << "; sendfile on; }\n"
+                                           "    location /static/ { root "
+                                        << dir_
+                                        << "; sendfile on; }\n"
                                            "  }\n"
                                            "}\n";
     ASSERT_TRUE(nginx_.Start({"/usr/sbin/nginx", "-c", dir_ + "/nginx.conf", "-p", dir_}));
@@ -145,7 +155,8 @@ TEST_F(HttpIntegration, CurlToPythonServer200And404) {
   EXPECT_TRUE(client[0].parent_span_id.empty()) << "curl called from nowhere: a root span";
   EXPECT_NE(server[1].trace_id, s200.trace_id) << "each curl run is its own trace";
   EXPECT_EQ(s200.ResourceStr("service.name"), "py-files");
-  EXPECT_EQ(s200.ResourceStr("process.command_line").find("http.server"), std::string("/usr/bin/python3 -m ").size());
+  EXPECT_EQ(s200.ResourceStr("process.command_line").find("http.server"),
+            std::string("/usr/bin/python3 -m ").size());
   EXPECT_EQ(s200.ResourceStr("telemetry.distro.name"), "kspan");
   EXPECT_FALSE(s200.ResourceStr("host.name").empty());
 
@@ -267,7 +278,8 @@ TEST_F(HttpIntegration, OneMebibyteBodyIsSizedThoughCaptureIsCapped) {
 TEST_F(HttpIntegration, SendfileBodyIsCountedThenTheConnectionKeepsParsing) {
   // nginx's worker runs as nobody: the temp dir (mkdtemp makes it 0700) must be readable.
   std::filesystem::permissions(dir_, std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
-                                         std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
+                                         std::filesystem::perms::group_exec |
+                                         std::filesystem::perms::others_read |
                                          std::filesystem::perms::others_exec);
   std::filesystem::create_directories(dir_ + "/static");
   {
@@ -279,7 +291,8 @@ TEST_F(HttpIntegration, SendfileBodyIsCountedThenTheConnectionKeepsParsing) {
   const std::string base = "http://127.0.0.1:" + std::to_string(port);
   // Two requests on one connection: the second parses only if the sendfile bytes were
   // accounted for in the stream.
-  ASSERT_EQ(Curl({"-o", "/dev/null", base + "/static/page.bin", "-o", "/dev/null", base + "/ok"}).exit_code, 0);
+  ASSERT_EQ(Curl({"-o", "/dev/null", base + "/static/page.bin", "-o", "/dev/null", base + "/ok"}).exit_code,
+            0);
   auto spans = WaitForSpans(agent_, [&](const auto& s) { return SpansFor(s, port, kServer).size() >= 2; });
   auto server = SpansFor(spans, port, kServer);
   ASSERT_EQ(server.size(), 2u);
@@ -332,13 +345,15 @@ TEST(HttpMidstream, ConnectionOpenBeforeKspanStartedIsTracedWithInferredRoles) {
                                      << "  location /ok { return 200 \"ok\\n\"; } } }\n";
   Subprocess nginx;
   ASSERT_TRUE(nginx.Start({"/usr/sbin/nginx", "-c", dir + "/nginx.conf", "-p", dir}));
-  ASSERT_TRUE(WaitForPort("127.0.0.1", port, std::chrono::seconds(10))) << ReadFileOrEmpty(dir + "/error.log");
+  ASSERT_TRUE(WaitForPort("127.0.0.1", port, std::chrono::seconds(10)))
+      << ReadFileOrEmpty(dir + "/error.log");
   Subprocess client;
   const std::string go = dir + "/go", done = dir + "/done";
   // The client stays alive until the spans are in: a process that exited before kspan read
   // /proc/PID (and was never seen exec) can only be named by its comm.
-  ASSERT_TRUE(client.Start({"/usr/bin/python3", std::string(KSPAN_SOURCE_DIR) + "/tests/apps/keepalive_client.py",
-                            std::to_string(port), go, done}));
+  ASSERT_TRUE(
+      client.Start({"/usr/bin/python3", std::string(KSPAN_SOURCE_DIR) + "/tests/apps/keepalive_client.py",
+                    std::to_string(port), go, done}));
   ASSERT_TRUE(WaitFor([&] { return client.Stdout().find("first-done") != std::string::npos; },
                       std::chrono::seconds(10)))
       << client.Stderr();
@@ -382,8 +397,9 @@ KernelObjects StartAndInventory(KspanAgent* agent) {
   // 34 tracepoints, and TLS uprobes: at least entry and return of read and the entry of
   // write (no return probe: docs/tls.md) on the system's libssl.so.3, which every test
   // machine has.
-  const auto tls = std::count_if(ours.links.begin(), ours.links.end(),
-                                 [](const std::string& l) { return l.find(":ks_ssl_") != std::string::npos; });
+  const auto tls = std::count_if(ours.links.begin(), ours.links.end(), [](const std::string& l) {
+    return l.find(":ks_ssl_") != std::string::npos;
+  });
   EXPECT_EQ(ours.links.size() - static_cast<size_t>(tls), 34u);
   EXPECT_GE(tls, 3);
   return ours;
@@ -442,8 +458,8 @@ TEST(AgentLifecycle, DurationRunsThenExitsZeroAndFlushes) {
 }
 
 TEST(AgentLifecycle, NotRootIsAClearError) {
-  auto r = RunCommand({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", KSPAN_BINARY, "--output",
-                       "console", "--duration", "1"},
+  auto r = RunCommand({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", KSPAN_BINARY,
+                       "--output", "console", "--duration", "1"},
                       std::chrono::seconds(20));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("must run as root"), std::string::npos) << r.err;
@@ -458,7 +474,8 @@ TEST(AgentLifecycle, BadFlagIsAClearErrorWithExitTwo) {
 TEST(AgentLifecycle, HelpDescribesTheContract) {
   auto r = RunCommand({KSPAN_BINARY, "--help"}, std::chrono::seconds(10));
   EXPECT_EQ(r.exit_code, 0);
-  for (const char* s : {"--output", "file:PATH", "--duration", "--pid", "--capture-bytes", "--config", "ready"}) {
+  for (const char* s :
+       {"--output", "file:PATH", "--duration", "--pid", "--capture-bytes", "--config", "ready"}) {
     EXPECT_NE(r.out.find(s), std::string::npos) << s;
   }
 }

@@ -23,7 +23,8 @@ std::vector<FlatSpan> SpansOf(const std::vector<FlatSpan>& all, int port, int ki
   for (const auto& s : all) {
     if (s.kind == kind && s.Int("server.port") == port) out.push_back(s);
   }
-  std::sort(out.begin(), out.end(), [](const FlatSpan& a, const FlatSpan& b) { return a.start_ns < b.start_ns; });
+  std::sort(out.begin(), out.end(),
+            [](const FlatSpan& a, const FlatSpan& b) { return a.start_ns < b.start_ns; });
   return out;
 }
 
@@ -61,26 +62,41 @@ class TlsIntegration : public ::testing::Test {
 
   std::vector<FlatSpan> WaitForSpans(int port, size_t servers, size_t clients) {
     std::vector<FlatSpan> spans;
-    WaitFor([&] {
-      spans = ReadSpans(agent_.SpansPath());
-      return SpansOf(spans, port, kServer).size() >= servers && SpansOf(spans, port, kClient).size() >= clients;
-    }, std::chrono::seconds(20));
+    WaitFor(
+        [&] {
+          spans = ReadSpans(agent_.SpansPath());
+          return SpansOf(spans, port, kServer).size() >= servers &&
+                 SpansOf(spans, port, kClient).size() >= clients;
+        },
+        std::chrono::seconds(20));
     return spans;
   }
 
   void StartNginx(int port) {
     std::ofstream(dir_ + "/nginx.conf") << "worker_processes 1;\n"
                                            "daemon off;\n"
-                                           "pid " << dir_ << "/nginx.pid;\n"
-                                           "error_log " << dir_ << "/error.log;\n"
+                                           "pid "
+                                        << dir_
+                                        << "/nginx.pid;\n"
+                                           "error_log "
+                                        << dir_
+                                        << "/error.log;\n"
                                            "events { worker_connections 64; }\n"
                                            "http {\n"
                                            "  access_log off;\n"
-                                           "  client_body_temp_path " << dir_ << "/tmp;\n"
+                                           "  client_body_temp_path "
+                                        << dir_
+                                        << "/tmp;\n"
                                            "  server {\n"
-                                           "    listen 127.0.0.1:" << port << " ssl;\n"
-                                           "    ssl_certificate " << dir_ << "/cert.pem;\n"
-                                           "    ssl_certificate_key " << dir_ << "/key.pem;\n"
+                                           "    listen 127.0.0.1:"
+                                        << port
+                                        << " ssl;\n"
+                                           "    ssl_certificate "
+                                        << dir_
+                                        << "/cert.pem;\n"
+                                           "    ssl_certificate_key "
+                                        << dir_
+                                        << "/key.pem;\n"
                                            "    location /ok { return 200 \"ok\\n\"; }\n"
                                            "    location /missing { return 404; }\n"
                                            "  }\n"
@@ -108,8 +124,9 @@ class TlsIntegration : public ::testing::Test {
 
   // tests/apps/https_server.py (python's ssl: the system libssl, SSL_*_ex).
   void StartPythonHttps(int port) {
-    ASSERT_TRUE(server_.Start({"/usr/bin/python3", std::string(KSPAN_SOURCE_DIR) + "/tests/apps/https_server.py",
-                               std::to_string(port), dir_ + "/cert.pem", dir_ + "/key.pem"}));
+    ASSERT_TRUE(
+        server_.Start({"/usr/bin/python3", std::string(KSPAN_SOURCE_DIR) + "/tests/apps/https_server.py",
+                       std::to_string(port), dir_ + "/cert.pem", dir_ + "/key.pem"}));
     ASSERT_TRUE(WaitForPort("127.0.0.1", port, std::chrono::seconds(10))) << server_.Stderr();
   }
 
@@ -126,9 +143,9 @@ TEST_F(TlsIntegration, CurlToNginxOverTls) {
   ASSERT_NO_FATAL_FAILURE(StartNginx(port));
   const std::string base = "https://localhost:" + std::to_string(port);
   // One curl, two requests on one keep-alive connection: 200 then 404.
-  auto r = RunCommand({"curl", "-sS", "--max-time", "10", "--cacert", dir_ + "/cert.pem", "-o", "/dev/null", "-o",
-                       "/dev/null", "--resolve", "localhost:" + std::to_string(port) + ":127.0.0.1", base + "/ok",
-                       base + "/missing"},
+  auto r = RunCommand({"curl", "-sS", "--max-time", "10", "--cacert", dir_ + "/cert.pem", "-o", "/dev/null",
+                       "-o", "/dev/null", "--resolve", "localhost:" + std::to_string(port) + ":127.0.0.1",
+                       base + "/ok", base + "/missing"},
                       std::chrono::seconds(20));
   ASSERT_EQ(r.exit_code, 0) << r.err;
 
@@ -160,7 +177,8 @@ TEST_F(TlsIntegration, PythonClientToPythonServer) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
 
   // Redaction works inside TLS too.
-  for (const FlatSpan& s : ExpectPairedHttps(port, 5, "/items")) EXPECT_EQ(s.Str("url.query"), "token=REDACTED");
+  for (const FlatSpan& s : ExpectPairedHttps(port, 5, "/items"))
+    EXPECT_EQ(s.Str("url.query"), "token=REDACTED");
 }
 
 // libssl's writes have no return probe: the plaintext is sent at SSL_write's entry and
@@ -210,9 +228,10 @@ TEST_F(TlsIntegration, WantWriteRetriesSendEachPlaintextByteOnce) {
 TEST_F(TlsIntegration, AsyncioClientOverMemoryBios) {
   const int port = FreePort();
   ASSERT_NO_FATAL_FAILURE(StartPythonHttps(port));
-  auto r = RunCommand({"/usr/bin/python3", std::string(KSPAN_SOURCE_DIR) + "/tests/apps/https_asyncio_client.py",
-                       std::to_string(port), dir_ + "/cert.pem", "5", "/aio"},
-                      std::chrono::seconds(30));
+  auto r =
+      RunCommand({"/usr/bin/python3", std::string(KSPAN_SOURCE_DIR) + "/tests/apps/https_asyncio_client.py",
+                  std::to_string(port), dir_ + "/cert.pem", "5", "/aio"},
+                 std::chrono::seconds(30));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   ExpectPairedHttps(port, 5, "/aio");
   StopAgent();
@@ -240,7 +259,8 @@ TEST_F(TlsIntegration, MemoryBioWritesBeforeOneSocketWrite) {
 TEST_F(TlsIntegration, NodeClientToNodeServer) {
   const int port = FreePort();
   const std::string app = std::string(KSPAN_SOURCE_DIR) + "/tests/apps/https_node.js";
-  ASSERT_TRUE(server_.Start({"node", app, "server", std::to_string(port), dir_ + "/cert.pem", dir_ + "/key.pem"}));
+  ASSERT_TRUE(
+      server_.Start({"node", app, "server", std::to_string(port), dir_ + "/cert.pem", dir_ + "/key.pem"}));
   ASSERT_TRUE(WaitForPort("127.0.0.1", port, std::chrono::seconds(10))) << server_.Stderr();
   auto r = RunCommand({"node", app, "client", std::to_string(port), dir_ + "/cert.pem", "5", "/n"},
                       std::chrono::seconds(30));
@@ -256,7 +276,8 @@ TEST_F(TlsIntegration, NodeClientToNodeServer) {
 TEST_F(TlsIntegration, StrippedStaticBinaryIsReportedNotCaptured) {
   const int port = FreePort();
   ASSERT_NO_FATAL_FAILURE(StartPythonHttps(port));
-  auto r = RunCommand({KSPAN_TLS_GET_STRIPPED, std::to_string(port), "/opaque", "2"}, std::chrono::seconds(20));
+  auto r =
+      RunCommand({KSPAN_TLS_GET_STRIPPED, std::to_string(port), "/opaque", "2"}, std::chrono::seconds(20));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   ASSERT_NE(r.out.find("HTTP/1.1 200"), std::string::npos) << r.out;
 
@@ -270,10 +291,13 @@ TEST_F(TlsIntegration, StrippedStaticBinaryIsReportedNotCaptured) {
   const std::string logs = agent_.Logs();
   const size_t at = logs.find("\"msg\":\"TLS not captured\"");
   const std::string line = logs.substr(at, logs.find('\n', at) - at);
-  EXPECT_NE(line.find(std::string("\"binary\":\"") + KSPAN_TLS_GET_STRIPPED + "\""), std::string::npos) << line;
+  EXPECT_NE(line.find(std::string("\"binary\":\"") + KSPAN_TLS_GET_STRIPPED + "\""), std::string::npos)
+      << line;
   EXPECT_NE(line.find("no SSL_read/SSL_write symbols (stripped)"), std::string::npos) << line;
   StopAgent();
-  EXPECT_GE(agent_.StoppedCounter("kspan_tls_not_captured_total{binary=\"tls_get_stripped\",reason=\"stripped\"}"), 1);
+  EXPECT_GE(
+      agent_.StoppedCounter("kspan_tls_not_captured_total{binary=\"tls_get_stripped\",reason=\"stripped\"}"),
+      1);
   EXPECT_GE(agent_.StoppedCounter("kspan_tls_connections_total{plaintext=\"not_captured\"}"), 2);
 }
 

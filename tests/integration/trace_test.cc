@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -37,7 +37,9 @@ constexpr size_t kMaxLinks = 8;
 constexpr std::chrono::seconds kSpanDeadline(20);
 const std::string kApps = std::string(KSPAN_SOURCE_DIR) + "/tests/apps/";
 
-std::string Url(int port, const std::string& path = "") { return "http://127.0.0.1:" + std::to_string(port) + path; }
+std::string Url(int port, const std::string& path = "") {
+  return "http://127.0.0.1:" + std::to_string(port) + path;
+}
 
 // The request path of a span: url.path, else the path part of url.full.
 std::string PathOf(const FlatSpan& s) {
@@ -55,15 +57,16 @@ std::string PathOf(const FlatSpan& s) {
 std::string Describe(const FlatSpan* s) {
   if (!s) return "(none)";
   std::ostringstream o;
-  o << "kind=" << s->kind << " port=" << s->Int("server.port") << " path=" << PathOf(*s) << " name='" << s->name
-    << "' svc=" << s->ResourceStr("service.name") << " trace=" << s->trace_id << " span=" << s->span_id
-    << " parent=" << (s->parent_span_id.empty() ? "-" : s->parent_span_id) << " links=" << s->links.size()
-    << (s->Bool(kAmbiguous) ? " ambiguous" : "");
+  o << "kind=" << s->kind << " port=" << s->Int("server.port") << " path=" << PathOf(*s) << " name='"
+    << s->name << "' svc=" << s->ResourceStr("service.name") << " trace=" << s->trace_id
+    << " span=" << s->span_id << " parent=" << (s->parent_span_id.empty() ? "-" : s->parent_span_id)
+    << " links=" << s->links.size() << (s->Bool(kAmbiguous) ? " ambiguous" : "");
   return o.str();
 }
 
 bool IsChildOf(const FlatSpan& child, const FlatSpan& parent) {
-  return !child.parent_span_id.empty() && child.parent_span_id == parent.span_id && child.trace_id == parent.trace_id;
+  return !child.parent_span_id.empty() && child.parent_span_id == parent.span_id &&
+         child.trace_id == parent.trace_id;
 }
 
 bool LinksTo(const FlatSpan& s, const FlatSpan& target) {
@@ -79,7 +82,8 @@ struct Hop {
   int port;  // server.port
 };
 
-std::vector<const FlatSpan*> Find(const std::vector<FlatSpan>& all, int kind, int port, const std::string& path) {
+std::vector<const FlatSpan*> Find(const std::vector<FlatSpan>& all, int kind, int port,
+                                  const std::string& path) {
   std::vector<const FlatSpan*> out;
   for (const auto& s : all) {
     if (s.kind == kind && s.Int("server.port") == port && PathOf(s) == path) out.push_back(&s);
@@ -104,7 +108,8 @@ std::vector<const FlatSpan*> Resolve(const std::vector<FlatSpan>& all, const std
 }
 
 // True once every hop of every path has at least one span.
-bool AllPresent(const std::vector<FlatSpan>& all, const std::vector<Hop>& hops, const std::vector<std::string>& paths) {
+bool AllPresent(const std::vector<FlatSpan>& all, const std::vector<Hop>& hops,
+                const std::vector<std::string>& paths) {
   for (const auto& p : paths) {
     for (const auto& h : hops) {
       if (Find(all, h.kind, h.port, p).empty()) return false;
@@ -120,7 +125,8 @@ std::vector<std::string> MixedTraces(const std::vector<FlatSpan>& all, const std
   std::map<std::string, std::set<std::string>> paths_of_trace;
   for (const auto& s : all) {
     const std::string p = PathOf(s);
-    if (ports.count(static_cast<int>(s.Int("server.port"))) && paths.count(p)) paths_of_trace[s.trace_id].insert(p);
+    if (ports.count(static_cast<int>(s.Int("server.port"))) && paths.count(p))
+      paths_of_trace[s.trace_id].insert(p);
   }
   std::vector<std::string> out;
   for (const auto& [trace, ps] : paths_of_trace) {
@@ -153,8 +159,9 @@ std::vector<CommandResult> RunConcurrently(const std::vector<std::vector<std::st
   std::vector<CommandResult> out(cmds.size());
   for (size_t i = 0; i < procs.size(); ++i) {
     if (!started[i]) continue;
-    const auto left = std::max(std::chrono::milliseconds(0),
-                               std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
+    const auto left =
+        std::max(std::chrono::milliseconds(0),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
     const int st = procs[i]->Wait(left);
     out[i].exit_code = (st != -1 && WIFEXITED(st)) ? WEXITSTATUS(st) : -1;
     out[i].out = procs[i]->Stdout();
@@ -164,7 +171,8 @@ std::vector<CommandResult> RunConcurrently(const std::vector<std::vector<std::st
 }
 
 // curl fetching each URL in turn on one keep-alive connection, printing each status.
-std::vector<std::string> CurlArgs(const std::vector<std::string>& urls, const std::vector<std::string>& extra = {}) {
+std::vector<std::string> CurlArgs(const std::vector<std::string>& urls,
+                                  const std::vector<std::string>& extra = {}) {
   std::vector<std::string> args = {"curl", "-sS", "--max-time", "10", "-w", "%{http_code}\\n"};
   args.insert(args.end(), extra.begin(), extra.end());
   for (const auto& u : urls) args.insert(args.end(), {"-o", "/dev/null", u});
@@ -196,7 +204,8 @@ class TraceStitching : public ::testing::Test {
     ASSERT_TRUE(WaitFor([&] { return p.Stdout().find("ready") != std::string::npos || !p.Running(); },
                         std::chrono::seconds(10)) &&
                 p.Running())
-        << service << " did not start:\n" << p.Stderr();
+        << service << " did not start:\n"
+        << p.Stderr();
   }
   // tier_service.py PORT [args...]
   void StartPython(const std::string& service, int port, const std::vector<std::string>& args = {}) {
@@ -207,7 +216,8 @@ class TraceStitching : public ::testing::Test {
   // tier_service.js PORT DOWNSTREAM [args...]
   void StartNode(const std::string& service, int port, const std::string& downstream,
                  const std::vector<std::string>& args = {}) {
-    std::vector<std::string> argv = {"/usr/bin/node", kApps + "tier_service.js", std::to_string(port), downstream};
+    std::vector<std::string> argv = {"/usr/bin/node", kApps + "tier_service.js", std::to_string(port),
+                                     downstream};
     argv.insert(argv.end(), args.begin(), args.end());
     StartApp(service, argv);
   }
@@ -216,15 +226,23 @@ class TraceStitching : public ::testing::Test {
   void StartNginx(int port) {
     std::ofstream(dir_ + "/nginx.conf") << "worker_processes 1;\n"
                                            "daemon off;\n"
-                                           "pid " << dir_ << "/nginx.pid;\n"
-                                           "error_log " << dir_ << "/error.log;\n"
+                                           "pid "
+                                        << dir_
+                                        << "/nginx.pid;\n"
+                                           "error_log "
+                                        << dir_
+                                        << "/error.log;\n"
                                            "events { worker_connections 256; }\n"
                                            "http {\n"
                                            "  access_log off;\n"
-                                           "  client_body_temp_path " << dir_ << "/tmp;\n"
+                                           "  client_body_temp_path "
+                                        << dir_
+                                        << "/tmp;\n"
                                            "  keepalive_requests 1000;\n"
                                            "  server {\n"
-                                           "    listen 127.0.0.1:" << port << ";\n"
+                                           "    listen 127.0.0.1:"
+                                        << port
+                                        << ";\n"
                                            "    location / { return 200 \"ok\\n\"; }\n"
                                            "  }\n"
                                            "}\n";
@@ -246,17 +264,20 @@ class TraceStitching : public ::testing::Test {
     ASSERT_NO_FATAL_FAILURE(StartPython("front", front_, {Url(node_)}));
   }
   std::vector<Hop> ThreeTierHops() const {
-    return {{"curl CLIENT", kClient, front_}, {"front SERVER", kServer, front_}, {"front CLIENT", kClient, node_},
-            {"node SERVER", kServer, node_},  {"node CLIENT", kClient, back_},   {"back SERVER", kServer, back_},
+    return {{"curl CLIENT", kClient, front_}, {"front SERVER", kServer, front_},
+            {"front CLIENT", kClient, node_}, {"node SERVER", kServer, node_},
+            {"node CLIENT", kClient, back_},  {"back SERVER", kServer, back_},
             {"back CLIENT", kClient, nginx_}, {"nginx SERVER", kServer, nginx_}};
   }
 
   std::vector<FlatSpan> WaitForSpans(const std::function<bool(const std::vector<FlatSpan>&)>& pred) {
     std::vector<FlatSpan> spans;
-    WaitFor([&] {
-      spans = ReadSpans(agent_.SpansPath());
-      return pred(spans);
-    }, kSpanDeadline);
+    WaitFor(
+        [&] {
+          spans = ReadSpans(agent_.SpansPath());
+          return pred(spans);
+        },
+        kSpanDeadline);
     return spans;
   }
 
@@ -286,7 +307,8 @@ TEST_F(TraceStitching, ThreeTiers) {
   for (const auto& path : seq_paths) {
     auto chain = Resolve(spans, hops, path, &problems);
     if (std::find(chain.begin(), chain.end(), nullptr) != chain.end()) continue;
-    if (!chain[0]->parent_span_id.empty()) problems.push_back(path + ": curl CLIENT is not a root: " + Describe(chain[0]));
+    if (!chain[0]->parent_span_id.empty())
+      problems.push_back(path + ": curl CLIENT is not a root: " + Describe(chain[0]));
     for (size_t i = 1; i < chain.size(); ++i) {
       if (!IsChildOf(*chain[i], *chain[i - 1])) {
         problems.push_back(path + ": " + hops[i].label + " is not the child of " + hops[i - 1].label + ": " +
@@ -294,7 +316,8 @@ TEST_F(TraceStitching, ThreeTiers) {
       }
     }
     const std::string& trace = chain[0]->trace_id;
-    const auto in_trace = std::count_if(spans.begin(), spans.end(), [&](const FlatSpan& s) { return s.trace_id == trace; });
+    const auto in_trace =
+        std::count_if(spans.begin(), spans.end(), [&](const FlatSpan& s) { return s.trace_id == trace; });
     if (in_trace != static_cast<long>(hops.size())) {
       problems.push_back(path + ": trace " + trace + " holds " + std::to_string(in_trace) + " spans, want " +
                          std::to_string(hops.size()));
@@ -336,7 +359,8 @@ TEST_F(TraceStitching, ThreeTiers) {
     for (size_t i = 1; i < chain.size(); ++i) {
       const FlatSpan& s = *chain[i];
       if (IsChildOf(s, *chain[i - 1])) {
-        if (s.Bool(kAmbiguous)) problems.push_back(path + ": has a parent yet is marked ambiguous: " + Describe(&s));
+        if (s.Bool(kAmbiguous))
+          problems.push_back(path + ": has a parent yet is marked ambiguous: " + Describe(&s));
         continue;
       }
       exact = false;
@@ -348,8 +372,10 @@ TEST_F(TraceStitching, ThreeTiers) {
         if (!LinksTo(s, *chain[i - 1]) && s.links.size() < kMaxLinks) {
           problems.push_back(path + ": ambiguous node CLIENT lacks a link to its SERVER: " + Describe(&s));
         }
-        if (s.links.size() > kMaxLinks) problems.push_back(path + ": more than " + std::to_string(kMaxLinks) + " links");
-        if (s.trace_id == chain[i - 1]->trace_id) problems.push_back(path + ": ambiguous node CLIENT kept its SERVER's trace");
+        if (s.links.size() > kMaxLinks)
+          problems.push_back(path + ": more than " + std::to_string(kMaxLinks) + " links");
+        if (s.trace_id == chain[i - 1]->trace_id)
+          problems.push_back(path + ": ambiguous node CLIENT kept its SERVER's trace");
         for (const auto& l : s.links) {
           auto it = node_servers.find(l.span_id);
           if (it == node_servers.end() || it->second->trace_id != l.trace_id) {
@@ -378,8 +404,9 @@ TEST_F(TraceStitching, ClientTraceparent) {
   const auto hops = ThreeTierHops();
   const std::string trace = "0af7651916cd43dd8448eb211c80319c", parent = "b7ad6b7169203331";
   const std::string path = "/tp/1";
-  auto r = RunCommand(CurlArgs({Url(front_, path)}, {"-H", "traceparent: 00-" + trace + "-" + parent + "-01"}),
-                      std::chrono::seconds(20));
+  auto r =
+      RunCommand(CurlArgs({Url(front_, path)}, {"-H", "traceparent: 00-" + trace + "-" + parent + "-01"}),
+                 std::chrono::seconds(20));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   ASSERT_EQ(r.out, "200\n");
 
@@ -401,7 +428,8 @@ TEST_F(TraceStitching, ClientTraceparent) {
     EXPECT_TRUE(IsChildOf(*chain[i], *chain[i - 1]))
         << hops[i].label << ": " << Describe(chain[i]) << " / parent wanted: " << Describe(chain[i - 1]);
   }
-  const auto in_trace = std::count_if(spans.begin(), spans.end(), [&](const FlatSpan& s) { return s.trace_id == trace; });
+  const auto in_trace =
+      std::count_if(spans.begin(), spans.end(), [&](const FlatSpan& s) { return s.trace_id == trace; });
   EXPECT_EQ(in_trace, static_cast<long>(hops.size()));
 }
 
@@ -498,12 +526,15 @@ TEST_F(TraceStitching, NodeSeveralInFlight) {
       if (client.Bool(kAmbiguous)) problems.push_back(path + ": has a parent yet is marked ambiguous");
     } else {
       ++ambiguous;
-      if (!client.Bool(kAmbiguous)) problems.push_back(path + ": parentless node CLIENT without " + kAmbiguous);
+      if (!client.Bool(kAmbiguous))
+        problems.push_back(path + ": parentless node CLIENT without " + kAmbiguous);
       if (client.links.empty()) problems.push_back(path + ": ambiguous node CLIENT has no links");
       // 8 in flight fit under the link cap: the right SERVER span is always among them.
-      if (!LinksTo(client, server)) problems.push_back(path + ": ambiguous node CLIENT lacks a link to its SERVER");
+      if (!LinksTo(client, server))
+        problems.push_back(path + ": ambiguous node CLIENT lacks a link to its SERVER");
       for (const auto& l : client.links) {
-        if (!node_server_ids.count(l.span_id)) problems.push_back(path + ": link to " + l.span_id + ", not a node SERVER");
+        if (!node_server_ids.count(l.span_id))
+          problems.push_back(path + ": link to " + l.span_id + ", not a node SERVER");
       }
     }
     if (!IsChildOf(down, client)) {
@@ -531,9 +562,8 @@ TEST_F(TraceStitching, FireAndForget) {
     ASSERT_EQ(r.exit_code, 0) << r.err;
     ASSERT_EQ(r.out, "200\n");
   }
-  const std::vector<Hop> hops = {{"node SERVER", kServer, node},
-                                 {"node CLIENT", kClient, back},
-                                 {"back SERVER", kServer, back}};
+  const std::vector<Hop> hops = {
+      {"node SERVER", kServer, node}, {"node CLIENT", kClient, back}, {"back SERVER", kServer, back}};
   auto spans = WaitForSpans([&](const auto& s) { return AllPresent(s, hops, paths); });
   for (const auto& path : paths) {
     SCOPED_TRACE(path);
@@ -590,7 +620,8 @@ TEST_F(TraceStitching, TwoNetworkNamespacesOneTrace) {
     net.created.push_back(ns);
   }
   // Both ends are created inside the namespaces: nothing ever appears in the host's.
-  ASSERT_TRUE(ip({"link", "add", veth_a, "netns", net.a, "type", "veth", "peer", "name", veth_b, "netns", net.b}));
+  ASSERT_TRUE(
+      ip({"link", "add", veth_a, "netns", net.a, "type", "veth", "peer", "name", veth_b, "netns", net.b}));
   ASSERT_TRUE(ip({"-n", net.a, "addr", "add", addr_a + "/24", "dev", veth_a}));
   ASSERT_TRUE(ip({"-n", net.b, "addr", "add", addr_b + "/24", "dev", veth_b}));
   ASSERT_TRUE(ip({"-n", net.a, "link", "set", "lo", "up"}));
@@ -603,36 +634,41 @@ TEST_F(TraceStitching, TwoNetworkNamespacesOneTrace) {
   constexpr int kRequests = 5;
   const std::string www = dir_ + "/www";
   ASSERT_TRUE(RunCommand({"mkdir", "-p", www}, kIpTimeout).exit_code == 0);
-  for (int i = 0; i < kRequests; ++i) std::ofstream(www + "/file" + std::to_string(i) + ".txt") << "file " << i << "\n";
+  for (int i = 0; i < kRequests; ++i)
+    std::ofstream(www + "/file" + std::to_string(i) + ".txt") << "file " << i << "\n";
   const int port = FreePort();  // any port is free in a fresh namespace
   const std::string port_s = std::to_string(port);
   net.procs.push_back(std::make_unique<Subprocess>());
   Subprocess& server = *net.procs.back();
-  ASSERT_TRUE(server.Start({"ip", "netns", "exec", net.b, "/usr/bin/python3", "-m", "http.server", port_s, "--bind",
-                            addr_b, "--directory", www},
+  ASSERT_TRUE(server.Start({"ip", "netns", "exec", net.b, "/usr/bin/python3", "-m", "http.server", port_s,
+                            "--bind", addr_b, "--directory", www},
                            {{"OTEL_SERVICE_NAME", "netns-b-server"}}));
   // Listening in ns B (WaitForPort would probe the test's own namespace); ss opens no
   // connection, so the probe makes no span.
   const bool listening = WaitFor(
       [&] {
         if (!server.Running()) return false;
-        auto r = RunCommand({"ip", "netns", "exec", net.b, "ss", "-Hltn", "sport", "=", ":" + port_s}, kIpTimeout);
+        auto r =
+            RunCommand({"ip", "netns", "exec", net.b, "ss", "-Hltn", "sport", "=", ":" + port_s}, kIpTimeout);
         return r.exit_code == 0 && r.out.find(addr_b + ":" + port_s) != std::string::npos;
       },
       std::chrono::seconds(10));
-  ASSERT_TRUE(listening && server.Running()) << "http.server in " << net.b << " did not start:\n" << server.Stderr();
+  ASSERT_TRUE(listening && server.Running()) << "http.server in " << net.b << " did not start:\n"
+                                             << server.Stderr();
 
   std::vector<std::string> paths;
   for (int i = 0; i < kRequests; ++i) {
     paths.push_back("/file" + std::to_string(i) + ".txt");
-    auto r = RunCommand({"ip", "netns", "exec", net.a, "curl", "-sS", "--max-time", "10", "-w", "%{http_code}\\n", "-o",
-                         "/dev/null", "http://" + addr_b + ":" + port_s + paths.back()},
-                        std::chrono::seconds(20));
+    auto r =
+        RunCommand({"ip", "netns", "exec", net.a, "curl", "-sS", "--max-time", "10", "-w", "%{http_code}\\n",
+                    "-o", "/dev/null", "http://" + addr_b + ":" + port_s + paths.back()},
+                   std::chrono::seconds(20));
     ASSERT_EQ(r.exit_code, 0) << paths.back() << ": " << r.err;
     ASSERT_EQ(r.out, "200\n") << paths.back();
   }
 
-  const std::vector<Hop> hops = {{"curl CLIENT (ns A)", kClient, port}, {"python SERVER (ns B)", kServer, port}};
+  const std::vector<Hop> hops = {{"curl CLIENT (ns A)", kClient, port},
+                                 {"python SERVER (ns B)", kServer, port}};
   auto spans = WaitForSpans([&](const auto& s) { return AllPresent(s, hops, paths); });
   std::vector<std::string> problems = MixedTraces(spans, {port}, {paths.begin(), paths.end()});
   for (const auto& path : paths) {
@@ -640,9 +676,11 @@ TEST_F(TraceStitching, TwoNetworkNamespacesOneTrace) {
     if (!pair[0] || !pair[1]) continue;
     const FlatSpan &client = *pair[0], &srv = *pair[1];
     if (client.Str("server.address") != addr_b) {
-      problems.push_back(path + ": curl CLIENT server.address '" + client.Str("server.address") + "', want " + addr_b);
+      problems.push_back(path + ": curl CLIENT server.address '" + client.Str("server.address") + "', want " +
+                         addr_b);
     }
-    if (!client.parent_span_id.empty()) problems.push_back(path + ": curl CLIENT is not a root: " + Describe(&client));
+    if (!client.parent_span_id.empty())
+      problems.push_back(path + ": curl CLIENT is not a root: " + Describe(&client));
     if (srv.trace_id != client.trace_id) {
       problems.push_back(path + ": two traces: " + Describe(&client) + " / " + Describe(&srv));
     } else if (srv.parent_span_id != client.span_id) {

@@ -27,7 +27,8 @@ KernelObjects KspanObjectsInKernel() {
   uint32_t id = 0;
   while (bpf_prog_get_next_id(id, &id) == 0) {
     std::string name;
-    if (ProgName(id, &name) && name.rfind("ks_", 0) == 0) out.programs.push_back(std::to_string(id) + ":" + name);
+    if (ProgName(id, &name) && name.rfind("ks_", 0) == 0)
+      out.programs.push_back(std::to_string(id) + ":" + name);
   }
   id = 0;
   while (bpf_link_get_next_id(id, &id) == 0) {
@@ -36,7 +37,8 @@ KernelObjects KspanObjectsInKernel() {
     bpf_link_info info{};
     uint32_t len = sizeof(info);
     std::string name;
-    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && ProgName(info.prog_id, &name) && name.rfind("ks_", 0) == 0) {
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && ProgName(info.prog_id, &name) &&
+        name.rfind("ks_", 0) == 0) {
       out.links.push_back(std::to_string(id) + ":" + name);
     }
     close(fd);
@@ -44,7 +46,8 @@ KernelObjects KspanObjectsInKernel() {
   return out;
 }
 
-std::vector<std::string> Added(const std::vector<std::string>& before, const std::vector<std::string>& after) {
+std::vector<std::string> Added(const std::vector<std::string>& before,
+                               const std::vector<std::string>& after) {
   std::vector<std::string> out;
   for (const auto& a : after) {
     if (std::find(before.begin(), before.end(), a) == before.end()) out.push_back(a);
@@ -52,7 +55,8 @@ std::vector<std::string> Added(const std::vector<std::string>& before, const std
   return out;
 }
 
-std::vector<std::string> StillThere(const std::vector<std::string>& subset, const std::vector<std::string>& now) {
+std::vector<std::string> StillThere(const std::vector<std::string>& subset,
+                                    const std::vector<std::string>& now) {
   std::vector<std::string> out;
   for (const auto& a : subset) {
     if (std::find(now.begin(), now.end(), a) != now.end()) out.push_back(a);

@@ -18,6 +18,7 @@ KernelObjects KspanObjectsInKernel();
 // another kspan runs on the same machine.
 std::vector<std::string> Added(const std::vector<std::string>& before, const std::vector<std::string>& after);
 // The entries of `subset` still present in `now`.
-std::vector<std::string> StillThere(const std::vector<std::string>& subset, const std::vector<std::string>& now);
+std::vector<std::string> StillThere(const std::vector<std::string>& subset,
+                                    const std::vector<std::string>& now);
 
 }  // namespace kspan::testing

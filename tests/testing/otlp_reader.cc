@@ -90,7 +90,8 @@ std::vector<FlatSpan> ReadSpans(const std::string& path) {
       continue;
     }
     for (const auto& rs : doc.value("resourceSpans", nlohmann::json::array())) {
-      auto resource = Attributes(rs.value("resource", nlohmann::json::object()).value("attributes", nlohmann::json()));
+      auto resource =
+          Attributes(rs.value("resource", nlohmann::json::object()).value("attributes", nlohmann::json()));
       for (const auto& ss : rs.value("scopeSpans", nlohmann::json::array())) {
         for (const auto& s : ss.value("spans", nlohmann::json::array())) {
           FlatSpan fs;

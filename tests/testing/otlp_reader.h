@@ -2,9 +2,8 @@
 // independent JSON parser (nlohmann), so tests check the wire format, not our structs.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -35,10 +34,10 @@ struct FlatSpan {
   std::vector<FlatLink> links;
   std::vector<FlatEvent> events;
 
-  std::string Str(const std::string& key) const;   // stringValue or ""
-  int64_t Int(const std::string& key) const;       // intValue or -1
-  bool Bool(const std::string& key) const;         // boolValue, false when absent or not a bool
-  double Double(const std::string& key) const;     // doubleValue (or intValue), NaN when absent
+  std::string Str(const std::string& key) const;  // stringValue or ""
+  int64_t Int(const std::string& key) const;      // intValue or -1
+  bool Bool(const std::string& key) const;        // boolValue, false when absent or not a bool
+  double Double(const std::string& key) const;    // doubleValue (or intValue), NaN when absent
   // arrayValue of stringValues; empty when absent or not such an array.
   std::vector<std::string> Strings(const std::string& key) const;
   // The first event with this name, or nullptr.

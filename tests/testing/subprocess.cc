@@ -1,9 +1,8 @@
 #include "testing/subprocess.h"
 
-#include <gtest/gtest.h>
-
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -115,14 +114,18 @@ int Subprocess::Stop(int sig, std::chrono::milliseconds timeout) {
   return st;
 }
 
-std::string Subprocess::Stdout() const { return ReadFileOrEmpty(dir_ + "/stdout"); }
-std::string Subprocess::Stderr() const { return ReadFileOrEmpty(dir_ + "/stderr"); }
+std::string Subprocess::Stdout() const {
+  return ReadFileOrEmpty(dir_ + "/stdout");
+}
+std::string Subprocess::Stderr() const {
+  return ReadFileOrEmpty(dir_ + "/stderr");
+}
 
 std::string MakeTestCertificate(const std::string& dir) {
   const CommandResult r =
-      RunCommand({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-                  "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", dir + "/key.pem", "-out",
-                  dir + "/cert.pem"},
+      RunCommand({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                  "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout",
+                  dir + "/key.pem", "-out", dir + "/cert.pem"},
                  std::chrono::seconds(30));
   return r.exit_code == 0 ? "" : "openssl could not make the test certificate: " + r.err;
 }
@@ -182,7 +185,8 @@ bool WaitForPort(const std::string& host, int port, std::chrono::milliseconds ti
       timeout);
 }
 
-bool KspanAgent::Start(const std::vector<std::string>& extra_args, const std::map<std::string, std::string>& env) {
+bool KspanAgent::Start(const std::vector<std::string>& extra_args,
+                       const std::map<std::string, std::string>& env) {
   dir_ = MakeTempDir("kspan-agent-");
   std::vector<std::string> argv = {KSPAN_BINARY, "--output", "file:" + SpansPath(), "--log-level", "info"};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
@@ -192,7 +196,9 @@ bool KspanAgent::Start(const std::vector<std::string>& extra_args, const std::ma
          proc_.Running();
 }
 
-int KspanAgent::Stop() { return proc_.Stop(SIGTERM, std::chrono::seconds(60)); }
+int KspanAgent::Stop() {
+  return proc_.Stop(SIGTERM, std::chrono::seconds(60));
+}
 
 namespace {
 

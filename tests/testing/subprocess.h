@@ -70,7 +70,8 @@ std::string MakeTempDir(const std::string& prefix);
 class KspanAgent {
  public:
   // `env` entries are added to the agent's environment (OTEL_* settings).
-  bool Start(const std::vector<std::string>& extra_args = {}, const std::map<std::string, std::string>& env = {});
+  bool Start(const std::vector<std::string>& extra_args = {},
+             const std::map<std::string, std::string>& env = {});
   // SIGTERM and wait (exporters drain within their own bound); returns the exit status.
   int Stop();
   std::string SpansPath() const { return dir_ + "/spans.jsonl"; }

@@ -26,10 +26,12 @@ TEST(AgentGraphTest, EdgesByKindWithCountsTokensAndPercentiles) {
                     i < 90 ? 100 : 1000),
              "planner");
   }
-  g.OnSpan(Client({{"gen_ai.operation.name", std::string("execute_tool")}, {"gen_ai.tool.name", std::string("grep")}},
+  g.OnSpan(Client({{"gen_ai.operation.name", std::string("execute_tool")},
+                   {"gen_ai.tool.name", std::string("grep")}},
                   5, /*error=*/true),
            "planner");
-  g.OnSpan(Client({{"gen_ai.operation.name", std::string("invoke_agent")}, {"gen_ai.agent.name", std::string("coder")}},
+  g.OnSpan(Client({{"gen_ai.operation.name", std::string("invoke_agent")},
+                   {"gen_ai.agent.name", std::string("coder")}},
                   50),
            "planner");
   g.OnSpan(Client({{"server.address", std::string("db")}, {"server.port", int64_t{5432}}}, 1), "planner");

@@ -19,8 +19,8 @@ Record Rpc(std::string request_body, std::string response_body, std::string cont
   r.request.method = std::move(method);
   r.request.target = std::move(target);
   r.request.version = "1.1";
-  r.request.headers = {{"Host", "127.0.0.1:9000"}, {"Content-Type", "application/json"},
-                       {"Mcp-Session-Id", "sess-1"}};
+  r.request.headers = {
+      {"Host", "127.0.0.1:9000"}, {"Content-Type", "application/json"}, {"Mcp-Session-Id", "sess-1"}};
   r.request.body_prefix = std::move(request_body);
   r.request.start_ns = kT0;
   r.request.end_ns = kT0 + 1000;
@@ -68,8 +68,9 @@ class AgentSpansTest : public ::testing::Test {
 };
 
 TEST_F(AgentSpansTest, McpToolCallBothSides) {
-  const Record r = Rpc(R"({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"weather","arguments":{"city":"SECRET"}}})",
-                       R"({"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"sunny"}]}})");
+  const Record r = Rpc(
+      R"({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"weather","arguments":{"city":"SECRET"}}})",
+      R"({"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"sunny"}]}})");
   for (bool server : {false, true}) {
     const model::Span s = Build(&agents_, r, Conn(server, 10));
     EXPECT_EQ(s.name, "execute_tool weather");
@@ -85,35 +86,43 @@ TEST_F(AgentSpansTest, McpToolCallBothSides) {
 
 TEST_F(AgentSpansTest, McpToolErrorsFromJsonRpcAndIsError) {
   // A JSON-RPC error inside an SSE response, after a notification.
-  const model::Span rpc = Build(
-      &agents_,
-      Rpc(R"({"jsonrpc":"2.0","id":"a1","method":"tools/call","params":{"name":"fail_tool"}})",
-          "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\n\n"
-          "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":\"a1\",\"error\":{\"code\":-32603,\"message\":\"boom\"}}\n\n",
-          "text/event-stream"),
-      Conn(false, 10));
+  const model::Span rpc =
+      Build(&agents_,
+            Rpc(R"({"jsonrpc":"2.0","id":"a1","method":"tools/call","params":{"name":"fail_tool"}})",
+                "event: message\ndata: "
+                "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\n\n"
+                "event: message\ndata: "
+                "{\"jsonrpc\":\"2.0\",\"id\":\"a1\",\"error\":{\"code\":-32603,\"message\":\"boom\"}}\n\n",
+                "text/event-stream"),
+            Conn(false, 10));
   EXPECT_EQ(rpc.status_code, model::StatusCode::kError);
   EXPECT_EQ(rpc.status_message, "boom");
   EXPECT_EQ(Str(rpc, "error.type"), "-32603");
   EXPECT_EQ(Str(rpc, "jsonrpc.request.id"), "a1");
 
-  const model::Span soft = Build(
-      &agents_,
-      Rpc(R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"soft"}})",
-          R"({"jsonrpc":"2.0","id":2,"result":{"content":[],"isError":true}})"),
-      Conn(false, 10));
+  const model::Span soft =
+      Build(&agents_,
+            Rpc(R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"soft"}})",
+                R"({"jsonrpc":"2.0","id":2,"result":{"content":[],"isError":true}})"),
+            Conn(false, 10));
   EXPECT_EQ(soft.status_code, model::StatusCode::kError);
   EXPECT_EQ(Str(soft, "error.type"), "tool_error");
 }
 
 TEST_F(AgentSpansTest, OtherMcpMethodsAreNamedByMethodAndTarget) {
-  EXPECT_EQ(Build(&agents_, Rpc(R"({"jsonrpc":"2.0","id":1,"method":"tools/list"})", R"({"jsonrpc":"2.0","id":1,"result":{"tools":[]}})"),
-                  Conn(false, 10)).name,
-            "tools/list");
   EXPECT_EQ(Build(&agents_,
-                  Rpc(R"({"jsonrpc":"2.0","id":3,"method":"resources/read","params":{"uri":"file:///a.txt"}})", "{}"),
-                  Conn(false, 10)).name,
-            "resources/read file:///a.txt");
+                  Rpc(R"({"jsonrpc":"2.0","id":1,"method":"tools/list"})",
+                      R"({"jsonrpc":"2.0","id":1,"result":{"tools":[]}})"),
+                  Conn(false, 10))
+                .name,
+            "tools/list");
+  EXPECT_EQ(
+      Build(
+          &agents_,
+          Rpc(R"({"jsonrpc":"2.0","id":3,"method":"resources/read","params":{"uri":"file:///a.txt"}})", "{}"),
+          Conn(false, 10))
+          .name,
+      "resources/read file:///a.txt");
   // Not JSON-RPC, or not an agent protocol's method: untouched.
   bool changed = true;
   Build(&agents_, Rpc(R"({"jsonrpc":"2.0","id":1,"method":"eth_call"})", "{}"), Conn(false, 10), &changed);
@@ -125,13 +134,13 @@ TEST_F(AgentSpansTest, OtherMcpMethodsAreNamedByMethodAndTarget) {
 TEST_F(AgentSpansTest, A2aSendNamesTheCalleeFromItsCard) {
   // The caller fetched the card first.
   Build(&agents_,
-        Rpc("", R"({"name":"sub-agent","url":"http://127.0.0.1:9000/","skills":[]})", "application/json", "GET",
-            "/.well-known/agent-card.json"),
+        Rpc("", R"({"name":"sub-agent","url":"http://127.0.0.1:9000/","skills":[]})", "application/json",
+            "GET", "/.well-known/agent-card.json"),
         Conn(false, 10));
   const Record send = Rpc(
       R"({"jsonrpc":"2.0","id":"t1","method":"message/send","params":{"message":{"role":"user","parts":[]}}})",
-      R"({"jsonrpc":"2.0","id":"t1","result":{"kind":"task","id":"x","status":{"state":"completed"}}})", "application/json",
-      "POST", "/");
+      R"({"jsonrpc":"2.0","id":"t1","result":{"kind":"task","id":"x","status":{"state":"completed"}}})",
+      "application/json", "POST", "/");
   const model::Span client = Build(&agents_, send, Conn(false, 10));
   EXPECT_EQ(client.name, "invoke_agent sub-agent");
   EXPECT_EQ(Str(client, "gen_ai.operation.name"), "invoke_agent");
@@ -146,21 +155,21 @@ TEST_F(AgentSpansTest, A2aSendNamesTheCalleeFromItsCard) {
         Conn(true, 20));
   EXPECT_EQ(Build(&agents_, send, Conn(true, 20)).name, "invoke_agent helper");
   // A failed task is an error.
-  const model::Span failed = Build(
-      &agents_,
-      Rpc(R"({"jsonrpc":"2.0","id":"t2","method":"message/send","params":{}})",
-          R"({"jsonrpc":"2.0","id":"t2","result":{"kind":"task","status":{"state":"failed"}}})", "application/json",
-          "POST", "/"),
-      Conn(false, 10));
+  const model::Span failed =
+      Build(&agents_,
+            Rpc(R"({"jsonrpc":"2.0","id":"t2","method":"message/send","params":{}})",
+                R"({"jsonrpc":"2.0","id":"t2","result":{"kind":"task","status":{"state":"failed"}}})",
+                "application/json", "POST", "/"),
+            Conn(false, 10));
   EXPECT_EQ(failed.status_code, model::StatusCode::kError);
   EXPECT_EQ(Str(failed, "error.type"), "task_failed");
   // A2A 1.0: SendMessage, the task wrapped, its state prefixed.
-  const model::Span v1 = Build(
-      &agents_,
-      Rpc(R"({"jsonrpc":"2.0","id":"t3","method":"SendMessage","params":{}})",
-          R"({"jsonrpc":"2.0","id":"t3","result":{"task":{"status":{"state":"TASK_STATE_REJECTED"}}}})",
-          "application/json", "POST", "/"),
-      Conn(false, 10));
+  const model::Span v1 =
+      Build(&agents_,
+            Rpc(R"({"jsonrpc":"2.0","id":"t3","method":"SendMessage","params":{}})",
+                R"({"jsonrpc":"2.0","id":"t3","result":{"task":{"status":{"state":"TASK_STATE_REJECTED"}}}})",
+                "application/json", "POST", "/"),
+            Conn(false, 10));
   EXPECT_EQ(v1.name, "invoke_agent sub-agent");
   EXPECT_EQ(Str(v1, "error.type"), "task_rejected");
 }
@@ -171,8 +180,8 @@ TEST_F(AgentSpansTest, AnAgentsIncomingTaskIsInvokeAgent) {
   Build(&agents_, task, Conn(true, 30), &changed);
   EXPECT_FALSE(changed) << "not an agent yet";
   agents_.NoteLlmCall(30);
-  const model::Span s = Build(&agents_, task, Conn(true, 30), &changed,
-                              Resource("node", "node /srv/orchestrator.js 8080"));
+  const model::Span s =
+      Build(&agents_, task, Conn(true, 30), &changed, Resource("node", "node /srv/orchestrator.js 8080"));
   EXPECT_TRUE(changed);
   EXPECT_EQ(s.name, "invoke_agent node");
   EXPECT_EQ(Str(s, "gen_ai.agent.name"), "node");
@@ -221,7 +230,8 @@ TEST(AgentSpansRules, RulesNameAgentsByCommandLine) {
 TEST_F(AgentSpansTest, StdioCallsBecomeSpansBothWays) {
   protocols::jsonrpc::Call out;
   out.outgoing = true;
-  out.request = R"({"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"fail_tool","arguments":{}}})";
+  out.request =
+      R"({"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"fail_tool","arguments":{}}})";
   out.response = R"({"jsonrpc":"2.0","id":4,"error":{"code":-32603,"message":"backend unavailable"}})";
   out.request_timing.start_ns = kT0;
   out.response_timing.end_ns = kT0 + 5'000'000;
@@ -246,7 +256,8 @@ TEST_F(AgentSpansTest, StdioCallsBecomeSpansBothWays) {
 }
 
 TEST(JsonRpcTest, RequestsAndBatches) {
-  auto r = genai::ParseRpcRequest(R"([{"jsonrpc":"2.0","id":"x","method":"prompts/get","params":{"name":"greet"}},{}])");
+  auto r = genai::ParseRpcRequest(
+      R"([{"jsonrpc":"2.0","id":"x","method":"prompts/get","params":{"name":"greet"}},{}])");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->protocol, genai::RpcProtocol::kMcp);
   EXPECT_EQ(r->method, "prompts/get");
@@ -261,8 +272,10 @@ TEST(JsonRpcTest, RequestsAndBatches) {
   EXPECT_FALSE(genai::ParseRpcRequest(R"({"jsonrpc":"1.0","id":1,"method":"tools/call"})"));
   EXPECT_FALSE(genai::ParseRpcRequest("not json"));
   // A response matches its id only.
-  EXPECT_FALSE(genai::ParseRpcResponse("application/json", R"({"jsonrpc":"2.0","id":2,"result":{}})", "1").found);
-  EXPECT_TRUE(genai::ParseRpcResponse("application/json", R"([{"jsonrpc":"2.0","id":1,"result":{}}])", "1").found);
+  EXPECT_FALSE(
+      genai::ParseRpcResponse("application/json", R"({"jsonrpc":"2.0","id":2,"result":{}})", "1").found);
+  EXPECT_TRUE(
+      genai::ParseRpcResponse("application/json", R"([{"jsonrpc":"2.0","id":1,"result":{}}])", "1").found);
   EXPECT_EQ(genai::AgentCardName(R"({"name":"x"})"), "") << "a card says where it is served";
 }
 

@@ -436,7 +436,8 @@ TEST(Config, GenAiSettingsFromFlagEnvAndFile) {
   EXPECT_EQ(f->genai_capture_bytes, 8192u);
   EXPECT_EQ(f->genai_max_body_bytes, 65536u);
   // The environment beats the file; a flag beats both.
-  auto e = Parse({"--config", file.path()}, {{"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "false"}});
+  auto e =
+      Parse({"--config", file.path()}, {{"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "false"}});
   ASSERT_TRUE(e.ok()) << e.status().message();
   EXPECT_FALSE(e->genai_capture_content);
   auto g = Parse({"--genai-capture-content", "--genai-capture-bytes=0"},
@@ -496,7 +497,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{{"--capture-bytes", "12abc"}, {}, {"12abc"}}, BadCase{{"--pid", "-4"}, {}, {"-4"}},
         BadCase{{"--genai-capture-bytes", "16385"}, {}, {"--genai-capture-bytes", "16385"}},
         BadCase{{"--genai-max-body-bytes", "lots"}, {}, {"--genai-max-body-bytes", "lots"}},
-        BadCase{{}, {{"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "maybe"}}, {"'maybe'", "true or false"}},
+        BadCase{{},
+                {{"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "maybe"}},
+                {"'maybe'", "true or false"}},
         BadCase{{"--duration", "soon"}, {}, {"soon"}},
         BadCase{{"--ring-buffer-bytes", "5000"}, {}, {"power of two"}},
         BadCase{{"--log-level", "chatty"}, {}, {"chatty"}},

@@ -259,7 +259,8 @@ TEST_F(TrackerTest, ProcessExitFlushesARequestWithoutResponse) {
 }
 
 TEST_F(TrackerTest, ProcessExitEndsOnlyThatProcessesConnections) {
-  EventGenerator a({71, 4, 11}, Role::kClient), b({71, 5, 12}, Role::kClient), other({72, 4, 13}, Role::kClient);
+  EventGenerator a({71, 4, 11}, Role::kClient), b({71, 5, 12}, Role::kClient),
+      other({72, 4, 13}, Role::kClient);
   for (auto* g : {&a, &b, &other}) {
     tracker_.OnOpen(g->Open());
     Batch(g->Data(Direction::kEgress, kReq));

@@ -168,7 +168,9 @@ class TlsTrackerTest : public ::testing::Test {
   uint64_t NotCaptured() { return Value("kspan_tls_connections_total", {{"plaintext", "not_captured"}}); }
   uint64_t Captured() { return Value("kspan_tls_connections_total", {{"plaintext", "captured"}}); }
   uint64_t CipherIgnored() { return Value("kspan_tls_ciphertext_bytes_ignored_total"); }
-  uint64_t UnboundDropped() { return Value("kspan_tls_plaintext_dropped_total", {{"reason", "socket_unknown"}}); }
+  uint64_t UnboundDropped() {
+    return Value("kspan_tls_plaintext_dropped_total", {{"reason", "socket_unknown"}});
+  }
 
   metrics::Registry metrics_;
   std::vector<std::pair<ConnInfo, protocols::http1::Record>> out_;

@@ -374,7 +374,8 @@ TEST(FileExporterTest, RotatesToOneBackupAtTheSizeCap) {
     ++total_lines;
   }
   EXPECT_GE(e.rotations(), 2u);
-  struct stat cur {}, bak {};
+  struct stat cur {
+  }, bak{};
   ASSERT_EQ(stat(path.c_str(), &cur), 0);
   ASSERT_EQ(stat((path + ".1").c_str(), &bak), 0);
   EXPECT_LE(cur.st_size, 2000);
@@ -383,7 +384,8 @@ TEST(FileExporterTest, RotatesToOneBackupAtTheSizeCap) {
   for (const auto& f : {path, path + ".1"}) {
     for (const auto& line : ReadLines(f)) EXPECT_NO_THROW(nlohmann::json::parse(line)) << f;
   }
-  EXPECT_LT(ReadLines(path).size() + ReadLines(path + ".1").size(), total_lines) << "older lines were dropped";
+  EXPECT_LT(ReadLines(path).size() + ReadLines(path + ".1").size(), total_lines)
+      << "older lines were dropped";
 }
 
 TEST(FileExporterTest, NeverRotatesWhatIsNotARegularFile) {

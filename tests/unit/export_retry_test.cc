@@ -1,7 +1,5 @@
 // The network exporters' retry rules (retry.h) and the HTTP and gRPC pieces that feed
 // them: which answers are retried, how long to wait, what a server's hint means.
-#include "exporters/retry.h"
-
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <grpcpp/support/status_code_enum.h>
@@ -13,6 +11,7 @@
 #include "exporters/http_client.h"
 #include "exporters/otlp_grpc.h"
 #include "exporters/otlp_http.h"
+#include "exporters/retry.h"
 
 namespace kspan::exporters {
 namespace {
@@ -22,7 +21,8 @@ using std::chrono::seconds;
 
 TEST(RetryClassification, HttpStatuses) {
   for (long s : {429L, 502L, 503L, 504L}) EXPECT_TRUE(IsRetryableHttpStatus(s)) << s;
-  for (long s : {200L, 202L, 400L, 401L, 403L, 404L, 408L, 413L, 500L, 501L}) EXPECT_FALSE(IsRetryableHttpStatus(s)) << s;
+  for (long s : {200L, 202L, 400L, 401L, 403L, 404L, 408L, 413L, 500L, 501L})
+    EXPECT_FALSE(IsRetryableHttpStatus(s)) << s;
 }
 
 TEST(RetryClassification, GrpcCodes) {
@@ -31,11 +31,13 @@ TEST(RetryClassification, GrpcCodes) {
                        StatusCode::OUT_OF_RANGE, StatusCode::UNAVAILABLE, StatusCode::DATA_LOSS}) {
     EXPECT_TRUE(IsRetryableGrpcStatus(c, false)) << c;
   }
-  EXPECT_FALSE(IsRetryableGrpcStatus(StatusCode::RESOURCE_EXHAUSTED, false)) << "a hard limit without RetryInfo";
+  EXPECT_FALSE(IsRetryableGrpcStatus(StatusCode::RESOURCE_EXHAUSTED, false))
+      << "a hard limit without RetryInfo";
   EXPECT_TRUE(IsRetryableGrpcStatus(StatusCode::RESOURCE_EXHAUSTED, true)) << "a throttle with RetryInfo";
-  for (StatusCode c : {StatusCode::OK, StatusCode::UNKNOWN, StatusCode::INVALID_ARGUMENT, StatusCode::NOT_FOUND,
-                       StatusCode::ALREADY_EXISTS, StatusCode::PERMISSION_DENIED, StatusCode::FAILED_PRECONDITION,
-                       StatusCode::UNIMPLEMENTED, StatusCode::INTERNAL, StatusCode::UNAUTHENTICATED}) {
+  for (StatusCode c :
+       {StatusCode::OK, StatusCode::UNKNOWN, StatusCode::INVALID_ARGUMENT, StatusCode::NOT_FOUND,
+        StatusCode::ALREADY_EXISTS, StatusCode::PERMISSION_DENIED, StatusCode::FAILED_PRECONDITION,
+        StatusCode::UNIMPLEMENTED, StatusCode::INTERNAL, StatusCode::UNAUTHENTICATED}) {
     EXPECT_FALSE(IsRetryableGrpcStatus(c, true)) << c;
   }
 }
@@ -44,7 +46,8 @@ TEST(RetryAfter, DelaySeconds) {
   const auto now = std::chrono::system_clock::now();
   EXPECT_EQ(ParseRetryAfter("120", now), milliseconds(120000));
   EXPECT_EQ(ParseRetryAfter(" 0 ", now), milliseconds(0));
-  EXPECT_EQ(ParseRetryAfter("99999999999999999999999", now), milliseconds(86400 * 1000)) << "saturates at a day";
+  EXPECT_EQ(ParseRetryAfter("99999999999999999999999", now), milliseconds(86400 * 1000))
+      << "saturates at a day";
   EXPECT_EQ(ParseRetryAfter("", now), std::nullopt);
   EXPECT_EQ(ParseRetryAfter("-1", now), std::nullopt);
   EXPECT_EQ(ParseRetryAfter("1.5", now), std::nullopt);
@@ -58,7 +61,8 @@ TEST(RetryAfter, HttpDates) {
   EXPECT_EQ(ParseRetryAfter("Sun, 06 Nov 1994 08:49:37 GMT", now), milliseconds(30000));
   EXPECT_EQ(ParseRetryAfter("Sunday, 06-Nov-94 08:49:37 GMT", now), milliseconds(30000));
   EXPECT_EQ(ParseRetryAfter("Sun Nov  6 08:49:37 1994", now), milliseconds(30000));
-  EXPECT_EQ(ParseRetryAfter("Sun, 06 Nov 1994 08:49:37 GMT", at + seconds(5)), milliseconds(0)) << "in the past";
+  EXPECT_EQ(ParseRetryAfter("Sun, 06 Nov 1994 08:49:37 GMT", at + seconds(5)), milliseconds(0))
+      << "in the past";
   EXPECT_EQ(ParseRetryAfter("Sun, 06 Nov 1994 08:49:37 PST", now), std::nullopt);
   EXPECT_EQ(ParseRetryAfter("Sun, 06 Nov 1994", now), std::nullopt);
 }
@@ -109,9 +113,11 @@ TEST(GrpcRetryInfo, DelayFromStatusDetails) {
   retry_info += static_cast<char>(1 << 3 | 2);
   retry_info += static_cast<char>(duration.size());
   retry_info += duration;
-  EXPECT_EQ(RetryDelayFromGrpcStatusDetails(StatusWithDetail("type.googleapis.com/google.rpc.RetryInfo", retry_info)),
+  EXPECT_EQ(RetryDelayFromGrpcStatusDetails(
+                StatusWithDetail("type.googleapis.com/google.rpc.RetryInfo", retry_info)),
             milliseconds(2500));
-  EXPECT_EQ(RetryDelayFromGrpcStatusDetails(StatusWithDetail("type.googleapis.com/google.rpc.DebugInfo", retry_info)),
+  EXPECT_EQ(RetryDelayFromGrpcStatusDetails(
+                StatusWithDetail("type.googleapis.com/google.rpc.DebugInfo", retry_info)),
             std::nullopt);
   EXPECT_EQ(RetryDelayFromGrpcStatusDetails(""), std::nullopt);
   EXPECT_EQ(RetryDelayFromGrpcStatusDetails("\xff\xff\xff"), std::nullopt);
@@ -210,11 +216,12 @@ TEST(PartialSuccess, ProtobufAndJsonBodies) {
   EXPECT_EQ(rejected, 3);
   EXPECT_EQ(message, "3 spans too old");
 
-  EXPECT_TRUE(ParsePartialSuccess(R"({"partialSuccess":{"rejectedSpans":"5","errorMessage":"x"}})", true, &rejected,
-                                  &message));
+  EXPECT_TRUE(ParsePartialSuccess(R"({"partialSuccess":{"rejectedSpans":"5","errorMessage":"x"}})", true,
+                                  &rejected, &message));
   EXPECT_EQ(rejected, 5);
   EXPECT_EQ(message, "x");
-  EXPECT_TRUE(ParsePartialSuccess(R"({"partialSuccess":{"rejectedSpans":2},"extra":1})", true, &rejected, &message));
+  EXPECT_TRUE(
+      ParsePartialSuccess(R"({"partialSuccess":{"rejectedSpans":2},"extra":1})", true, &rejected, &message));
   EXPECT_EQ(rejected, 2);
   EXPECT_TRUE(ParsePartialSuccess("{}", true, &rejected, &message));
   EXPECT_EQ(rejected, 0);

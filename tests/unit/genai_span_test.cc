@@ -7,7 +7,6 @@
 #include <zlib.h>
 
 #include <cstring>
-
 #include <map>
 #include <string>
 #include <vector>
@@ -35,7 +34,8 @@ Record LlmRecord(std::string target, std::string request_body, int status, std::
   r.request.method = "POST";
   r.request.target = std::move(target);
   r.request.version = "1.1";
-  r.request.headers = {{"Host", "api.openai.com"}, {"Content-Type", "application/json"},
+  r.request.headers = {{"Host", "api.openai.com"},
+                       {"Content-Type", "application/json"},
                        {"Authorization", "Bearer sk-secret"}};
   r.request.body_prefix = std::move(request_body);
   r.request.body_size = r.request.body_prefix.size();
@@ -145,17 +145,27 @@ TEST_F(GenAiSpanTest, ChatCompletionEveryField) {
 }
 
 TEST_F(GenAiSpanTest, StreamTimesItsFirstChunkFromTheSyscallMarks) {
-  const std::string role = "data: {\"id\":\"c1\",\"model\":\"m-1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n";
-  const std::string first = "data: {\"id\":\"c1\",\"model\":\"m-1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n";
+  const std::string role =
+      "data: "
+      "{\"id\":\"c1\",\"model\":\"m-1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
+      "\"content\":\"\"}}]}\n\n";
+  const std::string first =
+      "data: "
+      "{\"id\":\"c1\",\"model\":\"m-1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n";
   const std::string last =
-      "data: {\"id\":\"c1\",\"model\":\"m-1\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}]}\n\n"
-      "data: {\"id\":\"c1\",\"model\":\"m-1\",\"choices\":[],\"usage\":{\"prompt_tokens\":21,\"completion_tokens\":5}}\n\n"
+      "data: "
+      "{\"id\":\"c1\",\"model\":\"m-1\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}]"
+      "}\n\n"
+      "data: "
+      "{\"id\":\"c1\",\"model\":\"m-1\",\"choices\":[],\"usage\":{\"prompt_tokens\":21,\"completion_tokens\":"
+      "5}}\n\n"
       "data: [DONE]\n\n";
-  Record r = LlmRecord("/v1/chat/completions", R"({"model":"m","stream":true,"messages":[]})", 200, role + first + last,
-                       "text/event-stream");
+  Record r = LlmRecord("/v1/chat/completions", R"({"model":"m","stream":true,"messages":[]})", 200,
+                       role + first + last, "text/event-stream");
   // Three reads: the role chunk at 30 ms, the first content at 75 ms, the end at 90 ms.
   r.response.wide_body = true;
-  r.response.body_marks = {{0, kT0 + 30 * kMs}, {role.size(), kT0 + 75 * kMs}, {role.size() + first.size(), kT0 + 90 * kMs}};
+  r.response.body_marks = {
+      {0, kT0 + 30 * kMs}, {role.size(), kT0 + 75 * kMs}, {role.size() + first.size(), kT0 + 90 * kMs}};
   const Applied a = Apply(&spans_, r);
   ASSERT_TRUE(a.gen_ai);
   EXPECT_NEAR(Double(a.span, "gen_ai.response.time_to_first_chunk"), 0.075, 1e-9);
@@ -179,10 +189,15 @@ TEST_F(GenAiSpanTest, LongStreamTakesItsEndFromTheTail) {
       "data: {\"id\":\"c9\",\"model\":\"m-9\",\"choi";
   const std::string tail =
       "\"content\":\"z\"}}]}\n\n"
-      "data: {\"id\":\"c9\",\"model\":\"m-9\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
-      "data: {\"id\":\"c9\",\"model\":\"m-9\",\"choices\":[],\"usage\":{\"prompt_tokens\":1000,\"completion_tokens\":4000}}\n\n"
+      "data: "
+      "{\"id\":\"c9\",\"model\":\"m-9\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}"
+      "\n\n"
+      "data: "
+      "{\"id\":\"c9\",\"model\":\"m-9\",\"choices\":[],\"usage\":{\"prompt_tokens\":1000,\"completion_"
+      "tokens\":4000}}\n\n"
       "data: [DONE]\n\n";
-  Record r = LlmRecord("/v1/chat/completions", R"({"model":"m","stream":true})", 200, head, "text/event-stream");
+  Record r =
+      LlmRecord("/v1/chat/completions", R"({"model":"m","stream":true})", 200, head, "text/event-stream");
   r.response.wide_body = true;
   r.response.body_tail = tail;
   r.response.body_tail_offset = 5'000'000;
@@ -196,8 +211,10 @@ TEST_F(GenAiSpanTest, LongStreamTakesItsEndFromTheTail) {
 }
 
 TEST_F(GenAiSpanTest, ApiErrorBeatsTheStatusCode) {
-  const Applied a = Apply(&spans_, LlmRecord("/v1/chat/completions", kChatRequest, 429,
-                                             R"({"error":{"message":"Slow down","type":"requests","code":"rate_limit_exceeded"}})"));
+  const Applied a =
+      Apply(&spans_,
+            LlmRecord("/v1/chat/completions", kChatRequest, 429,
+                      R"({"error":{"message":"Slow down","type":"requests","code":"rate_limit_exceeded"}})"));
   ASSERT_TRUE(a.gen_ai);
   EXPECT_EQ(a.span.status_code, model::StatusCode::kError);
   EXPECT_EQ(a.span.status_message, "Slow down");
@@ -216,7 +233,8 @@ TEST_F(GenAiSpanTest, OnlyClientCallsThatNameAModel) {
   // The server side of the same call stays an HTTP span.
   HttpConnContext server = Client();
   server.is_server = true;
-  EXPECT_FALSE(Apply(&spans_, LlmRecord("/v1/chat/completions", kChatRequest, 200, kChatResponse), server).gen_ai);
+  EXPECT_FALSE(
+      Apply(&spans_, LlmRecord("/v1/chat/completions", kChatRequest, 200, kChatResponse), server).gen_ai);
   // An application's own /api/chat route, with no model on either side.
   const Applied app = Apply(&spans_, LlmRecord("/api/chat", R"({"text":"hi"})", 200, R"({"reply":"yo"})"));
   EXPECT_FALSE(app.gen_ai);

@@ -533,7 +533,9 @@ TEST(Http1ConnectionTest, BusyConnectionParsesBeforeTheCap) {
 // Wide bodies (Limits::wide_body_request): an LLM-style request and its response keep up
 // to max_wide_body_prefix bytes, then the last max_wide_body_tail bytes; marks say where
 // each syscall's bytes begin in the decoded body, and when.
-bool WideWhenPost(const Message& head) { return head.method == "POST"; }
+bool WideWhenPost(const Message& head) {
+  return head.method == "POST";
+}
 
 Limits WideLimits() {
   Limits l;
@@ -548,8 +550,8 @@ TEST(Http1WideBody, PrefixTailAndMarksOfAChunkedStream) {
   Wire w(true, WideLimits());
   w.Request("POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 20\r\n\r\n0123456789abcdefghij", 100);
   w.Response("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", 200);
-  w.Response("a\r\nAAAAAAAAAA\r\n", 300);  // body 0..9
-  w.Response("a\r\nBBBBBBBBBB\r\n", 400);  // body 10..19
+  w.Response("a\r\nAAAAAAAAAA\r\n", 300);           // body 0..9
+  w.Response("a\r\nBBBBBBBBBB\r\n", 400);           // body 10..19
   w.Response("a\r\nCCCCCCCCCC\r\n0\r\n\r\n", 500);  // body 20..29
   const auto recs = w.Drain();
   ASSERT_EQ(recs.size(), 1u);

@@ -6,8 +6,6 @@
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
-
-#include "testing/subprocess.h"
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -16,6 +14,8 @@
 #include <chrono>
 #include <stdexcept>
 #include <thread>
+
+#include "testing/subprocess.h"
 
 namespace kspan::http {
 namespace {
@@ -173,7 +173,9 @@ TEST(Response, SerializedWithCloseAndLength) {
 // ---------------------------------------------------------------------------------------
 // A real server on loopback.
 
-int Connect(uint16_t port) { return testing::ConnectLoopback(port); }
+int Connect(uint16_t port) {
+  return testing::ConnectLoopback(port);
+}
 
 void SendAll(int fd, std::string_view data) {
   while (!data.empty()) {

@@ -1,6 +1,7 @@
 #include "common/json.h"
 
 #include <gtest/gtest.h>
+
 #include <nlohmann/json.hpp>
 
 namespace kspan {

@@ -1,6 +1,6 @@
-#include "protocols/jsonrpc/line_stream.h"
-
 #include <gtest/gtest.h>
+
+#include "protocols/jsonrpc/line_stream.h"
 
 namespace kspan::protocols::jsonrpc {
 namespace {
@@ -22,12 +22,23 @@ TEST(JsonRpcLineStream, PairsCallsBothWaysByIdAcrossSplitsAndBatches) {
   LineStats stats;
   // An outgoing call split over two writes, and a notification (no call).
   Add(s, true, R"({"jsonrpc":"2.0","id":3,"method":"tools/c)", 100, 1, 7);
-  Add(s, true, "all\",\"params\":{\"name\":\"lookup\"}}\n{\"jsonrpc\":\"2.0\",\"method\":\"notifications/x\"}\n", 110, 1, 7);
+  Add(s, true,
+      "all\",\"params\":{\"name\":\"lookup\"}}\n{\"jsonrpc\":\"2.0\",\"method\":\"notifications/x\"}\n", 110,
+      1, 7);
   // An incoming call from the server, answered.
-  Add(s, false, R"({"jsonrpc":"2.0","id":"s1","method":"roots/list"})" "\n", 150, 2, 8);
-  Add(s, true, R"({"jsonrpc":"2.0","id":"s1","result":{"roots":[]}})" "\n", 160, 2, 8);
+  Add(s, false,
+      R"({"jsonrpc":"2.0","id":"s1","method":"roots/list"})"
+      "\n",
+      150, 2, 8);
+  Add(s, true,
+      R"({"jsonrpc":"2.0","id":"s1","result":{"roots":[]}})"
+      "\n",
+      160, 2, 8);
   // Two answers in one read; the first answers nothing we saw.
-  Add(s, false, "{\"result\":{},\"jsonrpc\":\"2.0\",\"id\":99}\n{\"result\":{\"content\":[]},\"jsonrpc\":\"2.0\",\"id\":3}\n", 200, 3, 9);
+  Add(s, false,
+      "{\"result\":{},\"jsonrpc\":\"2.0\",\"id\":99}\n{\"result\":{\"content\":[]},\"jsonrpc\":\"2.0\","
+      "\"id\":3}\n",
+      200, 3, 9);
   const auto calls = Drain(s, &stats);
   ASSERT_EQ(calls.size(), 2u);
   EXPECT_FALSE(calls[0].outgoing);
@@ -45,7 +56,10 @@ TEST(JsonRpcLineStream, PairsCallsBothWaysByIdAcrossSplitsAndBatches) {
 TEST(JsonRpcLineStream, LongResponseFindsItsIdInTheTail) {
   LineStream s;
   LineStats stats;
-  s.Add(1, true, R"({"jsonrpc":"2.0","id":12,"method":"tools/call"})" "\n", 47, 1, 1, 1);
+  s.Add(1, true,
+        R"({"jsonrpc":"2.0","id":12,"method":"tools/call"})"
+        "\n",
+        47, 1, 1, 1);
   const std::string big = R"({"result":{"content":[{"type":"text","text":")" + std::string(100000, 'x') +
                           R"("}]},"jsonrpc":"2.0","id":12})" + "\n";
   s.Add(2, false, big, big.size(), 2, 1, 1);
@@ -58,7 +72,8 @@ TEST(JsonRpcLineStream, HoleDropsItsLineAndCloseGivesUpTheRest) {
   LineStream s;
   LineStats stats;
   s.Add(1, true, R"({"jsonrpc":"2.0","id":1,"meth)", 100, 1, 1, 1);  // the rest was not captured
-  s.Add(1, true, "ignored tail of that line\n{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}\n", 65, 2, 1, 1);
+  s.Add(1, true, "ignored tail of that line\n{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}\n", 65, 2, 1,
+        1);
   s.Close();
   const auto calls = Drain(&s, &stats);
   ASSERT_EQ(calls.size(), 1u);

@@ -48,7 +48,8 @@ json AnyValueJson(const pb::common::v1::AnyValue& v) {
   }
 }
 
-void PutAttributes(const google::protobuf::RepeatedPtrField<pb::common::v1::KeyValue>& attributes, json* out) {
+void PutAttributes(const google::protobuf::RepeatedPtrField<pb::common::v1::KeyValue>& attributes,
+                   json* out) {
   if (attributes.empty()) return;
   json a = json::array();
   for (const auto& kv : attributes) a.push_back({{"key", kv.key()}, {"value", AnyValueJson(kv.value())}});
@@ -104,7 +105,8 @@ json RequestJson(const pb::collector::trace::v1::ExportTraceServiceRequest& r) {
     for (const auto& ss : resource_spans.scope_spans()) {
       json spans = json::array();
       for (const auto& s : ss.spans()) spans.push_back(SpanJson(s));
-      scopes.push_back({{"scope", {{"name", ss.scope().name()}, {"version", ss.scope().version()}}}, {"spans", spans}});
+      scopes.push_back(
+          {{"scope", {{"name", ss.scope().name()}, {"version", ss.scope().version()}}}, {"spans", spans}});
     }
     rs.push_back({{"resource", resource}, {"scopeSpans", scopes}});
   }
@@ -137,9 +139,12 @@ model::Span FullSpan(std::shared_ptr<const model::Resource> resource) {
   s.attributes.push_back({"unicode", std::string("caf\xc3\xa9 \xe2\x9c\x93")});
   s.events.push_back({"exception", 1'700'000'000'200'000'000ULL, {{"exception.type", std::string("E")}}});
   s.events.push_back({"bare", 5, {}});
-  s.links.push_back({TraceIdFrom("0af7651916cd43dd8448eb211c80319c"), SpanIdFrom("00f067aa0ba902b8"), "k=v",
+  s.links.push_back({TraceIdFrom("0af7651916cd43dd8448eb211c80319c"),
+                     SpanIdFrom("00f067aa0ba902b8"),
+                     "k=v",
                      {{"kspan.link.reason", std::string("ambiguous_parent")}}});
-  s.links.push_back({TraceIdFrom("0af7651916cd43dd8448eb211c80319d"), SpanIdFrom("00f067aa0ba902b9"), "", {}});
+  s.links.push_back(
+      {TraceIdFrom("0af7651916cd43dd8448eb211c80319d"), SpanIdFrom("00f067aa0ba902b9"), "", {}});
   s.status_code = model::StatusCode::kError;
   s.status_message = "upstream timed out";
   s.resource = std::move(resource);

@@ -34,7 +34,8 @@ TEST(ProcessOutputTest, LinesGoToTheFirstSpanToEndThatHoldsThem) {
   EXPECT_EQ(tool.events[0].name, "process.output");
   EXPECT_EQ(tool.events[0].time_unix_nano, 150u);
   EXPECT_EQ(Text(tool.events[0], "log.iostream"), "stderr");
-  EXPECT_EQ(Text(tool.events[0], "log.record.original"), "tool fail_tool failed: backend unavailable, key REDACTED");
+  EXPECT_EQ(Text(tool.events[0], "log.record.original"),
+            "tool fail_tool failed: backend unavailable, key REDACTED");
 
   model::Span task = SpanAt(100, 200);
   out.Attach(7, &task);

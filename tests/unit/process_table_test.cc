@@ -34,7 +34,8 @@ class ProcessTableTest : public ::testing::Test {
     char tmpl[] = "/tmp/kspan-proc-XXXXXX";
     root_ = mkdtemp(tmpl);
   }
-  void FakeProcess(uint32_t pid, const std::string& exe, const std::string& cmdline, const std::string& environ) {
+  void FakeProcess(uint32_t pid, const std::string& exe, const std::string& cmdline,
+                   const std::string& environ) {
     const std::string dir = root_ + "/" + std::to_string(pid);
     mkdir(dir.c_str(), 0755);
     symlink(exe.c_str(), (dir + "/exe").c_str());

@@ -71,7 +71,9 @@ class FakeTransport final : public Transport {
 SendResult Retryable(std::optional<milliseconds> after = std::nullopt) {
   return {SendResult::Outcome::kRetryable, 0, after, "HTTP 503"};
 }
-SendResult Permanent() { return {SendResult::Outcome::kPermanent, 0, std::nullopt, "HTTP 400"}; }
+SendResult Permanent() {
+  return {SendResult::Outcome::kPermanent, 0, std::nullopt, "HTTP 400"};
+}
 
 std::vector<model::Span> Spans(size_t n, const std::string& name = "s") {
   std::vector<model::Span> out(n);
@@ -108,15 +110,24 @@ class QueuedExporterTest : public ::testing::Test {
     return q;
   }
 
-  uint64_t Sent() { return registry_.GetCounter("kspan_exporter_spans_sent_total", {{"exporter", "otlp"}})->Value(); }
+  uint64_t Sent() {
+    return registry_.GetCounter("kspan_exporter_spans_sent_total", {{"exporter", "otlp"}})->Value();
+  }
   uint64_t Dropped(const std::string& reason) {
-    return registry_.GetCounter("kspan_exporter_spans_dropped_total", {{"exporter", "otlp"}, {"reason", reason}})
+    return registry_
+        .GetCounter("kspan_exporter_spans_dropped_total", {{"exporter", "otlp"}, {"reason", reason}})
         ->Value();
   }
   uint64_t AllDropped() { return registry_.Sum("kspan_exporter_spans_dropped_total"); }
-  uint64_t Retries() { return registry_.GetCounter("kspan_exporter_retries_total", {{"exporter", "otlp"}})->Value(); }
-  uint64_t Requests() { return registry_.GetCounter("kspan_exporter_requests_total", {{"exporter", "otlp"}})->Value(); }
-  uint64_t Gauge() { return registry_.GetCounter("kspan_exporter_queue_spans", {{"exporter", "otlp"}})->Value(); }
+  uint64_t Retries() {
+    return registry_.GetCounter("kspan_exporter_retries_total", {{"exporter", "otlp"}})->Value();
+  }
+  uint64_t Requests() {
+    return registry_.GetCounter("kspan_exporter_requests_total", {{"exporter", "otlp"}})->Value();
+  }
+  uint64_t Gauge() {
+    return registry_.GetCounter("kspan_exporter_queue_spans", {{"exporter", "otlp"}})->Value();
+  }
 
   void CloseGate() {
     std::lock_guard<std::mutex> lock(shared_->mu);
@@ -144,7 +155,8 @@ TEST_F(QueuedExporterTest, FullBatchesGoAtOnceAndPartialOnesOnFlush) {
   EXPECT_EQ(e->Export(Spans(9)), ExportResult::kSuccess);
   // Two full batches leave without waiting for the 10 s schedule delay.
   const auto t0 = Clock::now();
-  while (Sends().size() < 2 && Clock::now() - t0 < std::chrono::seconds(5)) std::this_thread::sleep_for(milliseconds(5));
+  while (Sends().size() < 2 && Clock::now() - t0 < std::chrono::seconds(5))
+    std::this_thread::sleep_for(milliseconds(5));
   EXPECT_EQ(Sends(), (std::vector<size_t>{4, 4}));
   EXPECT_TRUE(e->ForceFlush());
   EXPECT_EQ(Sends(), (std::vector<size_t>{4, 4, 1}));
@@ -158,7 +170,8 @@ TEST_F(QueuedExporterTest, ScheduleDelaySendsAPartialBatch) {
   auto e = Make(Queue(100, 512, milliseconds(50)));
   e->Export(Spans(3));
   const auto t0 = Clock::now();
-  while (Sent() < 3 && Clock::now() - t0 < std::chrono::seconds(5)) std::this_thread::sleep_for(milliseconds(5));
+  while (Sent() < 3 && Clock::now() - t0 < std::chrono::seconds(5))
+    std::this_thread::sleep_for(milliseconds(5));
   EXPECT_EQ(Sent(), 3u);
   EXPECT_LT(Clock::now() - t0, std::chrono::seconds(2));
 }
@@ -236,7 +249,8 @@ TEST_F(QueuedExporterTest, RetryAfterBeyondTheBudgetGivesUpAtOnce) {
 }
 
 TEST_F(QueuedExporterTest, PartialSuccessCountsRejectedAndDoesNotResend) {
-  shared_->script = {SendResult{SendResult::Outcome::kSent, 3, std::nullopt, "partial success: 3 spans rejected"}};
+  shared_->script = {
+      SendResult{SendResult::Outcome::kSent, 3, std::nullopt, "partial success: 3 spans rejected"}};
   auto e = Make(Queue(100, 10));
   e->Export(Spans(10));
   EXPECT_TRUE(e->ForceFlush());

@@ -13,7 +13,8 @@ namespace {
 constexpr uint64_t kMs = 1'000'000;
 constexpr uint64_t kT0 = 1'700'000'000'000'000'000ull;
 
-events::SocketTuple Tuple(const std::string& local, uint16_t lport, const std::string& remote, uint16_t rport) {
+events::SocketTuple Tuple(const std::string& local, uint16_t lport, const std::string& remote,
+                          uint16_t rport) {
   events::SocketTuple t;
   t.family = 2;
   t.local = {local, lport};
@@ -28,7 +29,8 @@ class StitcherTest : public ::testing::Test {
   void Make(StitcherOptions o) {
     options_ = o;
     out_.clear();
-    stitcher_ = std::make_unique<Stitcher>(o, &metrics_, [this](model::Span&& s) { out_.push_back(std::move(s)); });
+    stitcher_ =
+        std::make_unique<Stitcher>(o, &metrics_, [this](model::Span&& s) { out_.push_back(std::move(s)); });
   }
 
   // A request seen on connection (pid, fd) at t0 + at_ms; returns its key.
@@ -128,7 +130,8 @@ TEST_F(StitcherTest, PeerSeenLateWithinTheReorderDelayStillPairs) {
 
 // Keep-alive: each request on one connection pairs with its own client request.
 TEST_F(StitcherTest, KeepAliveRequestsPairInOrder) {
-  const auto ct = Tuple("127.0.0.1", 40001, "127.0.0.1", 9000), st = Tuple("127.0.0.1", 9000, "127.0.0.1", 40001);
+  const auto ct = Tuple("127.0.0.1", 40001, "127.0.0.1", 9000),
+             st = Tuple("127.0.0.1", 9000, "127.0.0.1", 40001);
   for (uint64_t i = 1; i <= 3; ++i) {
     auto c = Request(false, 10, 5, 11, i * 10, ct, "", "", i);
     auto s = Request(true, 20, 6, 21, i * 10 + 1, st, "", "", i);
@@ -218,8 +221,14 @@ TEST_F(StitcherTest, LoopTurnPicksTheRequestReadLastBeforeTheCall) {
   c1span.name = "c1";
   c1span.start_time_unix_nano = kT0 + 6 * kMs;
   c1span.end_time_unix_nano = kT0 + 20 * kMs;
-  stitcher_->OnSpan({.conn = c1, .seq = 1, .response_tid = 11, .response_turn = 9, .response_start_ns = kT0 + 20 * kMs,
-                     .response_end_tid = 11, .response_end_turn = 9, .response_end_ns = kT0 + 20 * kMs},
+  stitcher_->OnSpan({.conn = c1,
+                     .seq = 1,
+                     .response_tid = 11,
+                     .response_turn = 9,
+                     .response_start_ns = kT0 + 20 * kMs,
+                     .response_end_tid = 11,
+                     .response_end_turn = 9,
+                     .response_end_ns = kT0 + 20 * kMs},
                     std::move(c1span));
   RequestSeen again;
   again.conn = {10, 22, 1};
@@ -257,8 +266,8 @@ TEST_F(StitcherTest, AServerThatAnsweredIsNoLongerACandidate) {
 
 TEST_F(StitcherTest, IncomingTraceparentWinsForTheServer) {
   const std::string trace = "4bf92f3577b34da6a3ce929d0e0e4736", parent = "00f067aa0ba902b7";
-  auto s = Request(true, 10, 4, 11, 1, Tuple("10.0.0.1", 8000, "10.0.0.2", 40000), "00-" + trace + "-" + parent + "-00",
-                   "congo=t61rcWkgMzE");
+  auto s = Request(true, 10, 4, 11, 1, Tuple("10.0.0.1", 8000, "10.0.0.2", 40000),
+                   "00-" + trace + "-" + parent + "-00", "congo=t61rcWkgMzE");
   auto c = Request(false, 10, 5, 11, 2, Tuple("127.0.0.1", 40001, "127.0.0.1", 9000));
   At(100);
   Done(c, "c", 2, 3);
@@ -352,7 +361,8 @@ TEST_F(StitcherTest, TenThousandUnfinishedTracesStayUnderTheCaps) {
   for (uint32_t i = 0; i < 10000; ++i) {
     const uint16_t port = static_cast<uint16_t>(20000 + i % 40000);
     Request(true, 10, static_cast<int>(1000 + i), 11 + i, i, Tuple("127.0.0.1", 8000, "127.0.0.1", port));
-    auto c = Request(false, 10, static_cast<int>(50000 + i), 11 + i, i, Tuple("127.0.0.1", port, "10.0.0.9", 80));
+    auto c =
+        Request(false, 10, static_cast<int>(50000 + i), 11 + i, i, Tuple("127.0.0.1", port, "10.0.0.9", 80));
     At(i + 100);
     model::Span s;
     s.name = "c";

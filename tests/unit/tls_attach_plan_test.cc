@@ -2,8 +2,6 @@
 // Debian 12 test machine has (libssl.so.3, node, /bin/true), malformed files, and the
 // attach plan for real OpenSSL builds. No offsets are hard-coded: a distribution update
 // moves every function, so the tests check relations (symbol ↔ offset ↔ bytes) instead.
-#include "tls/attach_plan.h"
-
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -16,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "tls/attach_plan.h"
 #include "tls/elf_file.h"
 
 namespace kspan::tls {
@@ -49,40 +48,40 @@ TEST_P(ProbeCostTest, RatesTheFirstInstruction) {
 
 INSTANTIATE_TEST_SUITE_P(
     X86, ProbeCostTest,
-    ::testing::Values(
-        CostCase{"PushRbp", "\x55\x48\x89\xe5"s, ProbeCost::kEmulated, "push"},
-        CostCase{"PushRbx", "\x53"s, ProbeCost::kEmulated, "push"},
-        CostCase{"PushRax", "\x50"s, ProbeCost::kEmulated, "push"},
-        CostCase{"PushRdi", "\x57"s, ProbeCost::kEmulated, "push"},
-        CostCase{"PushR13", "\x41\x55\x41\x54"s, ProbeCost::kEmulated, "push"},
-        CostCase{"PushR8", "\x41\x50"s, ProbeCost::kEmulated, "push"},
-        CostCase{"PushR15", "\x41\x57"s, ProbeCost::kEmulated, "push"},
-        CostCase{"CallRel32", "\xe8\x10\x20\x30\x40"s, ProbeCost::kEmulated, "call"},
-        CostCase{"JmpRel32", "\xe9\x00\x00\x00\x00"s, ProbeCost::kEmulated, "jmp"},
-        CostCase{"JmpRel8", "\xeb\x05"s, ProbeCost::kEmulated, "jmp"},
-        CostCase{"JoRel8", "\x70\x02"s, ProbeCost::kEmulated, "jcc"},
-        CostCase{"JsRel8", "\x78\x2f"s, ProbeCost::kEmulated, "jcc"},
-        CostCase{"JgRel8", "\x7f\x02"s, ProbeCost::kEmulated, "jcc"},
-        CostCase{"JoRel32", "\x0f\x80\x00\x00\x00\x00"s, ProbeCost::kEmulated, "jcc"},
-        CostCase{"JeRel32", "\x0f\x84\x10\x00\x00\x00"s, ProbeCost::kEmulated, "jcc"},
-        CostCase{"JgRel32", "\x0f\x8f\x10\x00\x00\x00"s, ProbeCost::kEmulated, "jcc"},
-        CostCase{"Nop5", "\x0f\x1f\x44\x00\x00"s, ProbeCost::kNop, "nop5"},
-        CostCase{"Nop5ThenMore", "\x0f\x1f\x44\x00\x00\x55"s, ProbeCost::kNop, "nop5"},
-        // Debian's SSL_read and SSL_write begin so.
-        CostCase{"SubRsp", "\x48\x83\xec\x18"s, ProbeCost::kSingleStep, "single-step"},
-        CostCase{"MovFsCanary", "\x64\x48\x8b\x04\x25\x28\x00\x00\x00"s, ProbeCost::kSingleStep, "single-step"},
-        CostCase{"MovRegReg", "\x48\x89\xe5"s, ProbeCost::kSingleStep, "single-step"},
-        CostCase{"Ret", "\xc3"s, ProbeCost::kSingleStep, "single-step"},
-        // Neighbours of the cheap forms must not be mistaken for them.
-        CostCase{"PushImm32", "\x68\x01\x00\x00\x00"s, ProbeCost::kSingleStep, "single-step"},
-        CostCase{"PopRbp", "\x5d"s, ProbeCost::kSingleStep, "single-step"},
-        CostCase{"RexBPop", "\x41\x5d"s, ProbeCost::kSingleStep, "single-step"},
-        CostCase{"Rex41Alone", "\x41"s, ProbeCost::kSingleStep, "single-step"},
-        CostCase{"TwoByteNotJcc", "\x0f\x90\xc0"s, ProbeCost::kSingleStep, "single-step"},
-        CostCase{"Nop3", "\x0f\x1f\x00"s, ProbeCost::kSingleStep, "single-step"},
-        CostCase{"Nop5Truncated", "\x0f\x1f\x44\x00"s, ProbeCost::kSingleStep, "single-step"},
-        CostCase{"Endbr64", "\xf3\x0f\x1e\xfa"s, ProbeCost::kSingleStep, "single-step"},
-        CostCase{"Empty", ""s, ProbeCost::kSingleStep, "single-step"}),
+    ::testing::Values(CostCase{"PushRbp", "\x55\x48\x89\xe5"s, ProbeCost::kEmulated, "push"},
+                      CostCase{"PushRbx", "\x53"s, ProbeCost::kEmulated, "push"},
+                      CostCase{"PushRax", "\x50"s, ProbeCost::kEmulated, "push"},
+                      CostCase{"PushRdi", "\x57"s, ProbeCost::kEmulated, "push"},
+                      CostCase{"PushR13", "\x41\x55\x41\x54"s, ProbeCost::kEmulated, "push"},
+                      CostCase{"PushR8", "\x41\x50"s, ProbeCost::kEmulated, "push"},
+                      CostCase{"PushR15", "\x41\x57"s, ProbeCost::kEmulated, "push"},
+                      CostCase{"CallRel32", "\xe8\x10\x20\x30\x40"s, ProbeCost::kEmulated, "call"},
+                      CostCase{"JmpRel32", "\xe9\x00\x00\x00\x00"s, ProbeCost::kEmulated, "jmp"},
+                      CostCase{"JmpRel8", "\xeb\x05"s, ProbeCost::kEmulated, "jmp"},
+                      CostCase{"JoRel8", "\x70\x02"s, ProbeCost::kEmulated, "jcc"},
+                      CostCase{"JsRel8", "\x78\x2f"s, ProbeCost::kEmulated, "jcc"},
+                      CostCase{"JgRel8", "\x7f\x02"s, ProbeCost::kEmulated, "jcc"},
+                      CostCase{"JoRel32", "\x0f\x80\x00\x00\x00\x00"s, ProbeCost::kEmulated, "jcc"},
+                      CostCase{"JeRel32", "\x0f\x84\x10\x00\x00\x00"s, ProbeCost::kEmulated, "jcc"},
+                      CostCase{"JgRel32", "\x0f\x8f\x10\x00\x00\x00"s, ProbeCost::kEmulated, "jcc"},
+                      CostCase{"Nop5", "\x0f\x1f\x44\x00\x00"s, ProbeCost::kNop, "nop5"},
+                      CostCase{"Nop5ThenMore", "\x0f\x1f\x44\x00\x00\x55"s, ProbeCost::kNop, "nop5"},
+                      // Debian's SSL_read and SSL_write begin so.
+                      CostCase{"SubRsp", "\x48\x83\xec\x18"s, ProbeCost::kSingleStep, "single-step"},
+                      CostCase{"MovFsCanary", "\x64\x48\x8b\x04\x25\x28\x00\x00\x00"s, ProbeCost::kSingleStep,
+                               "single-step"},
+                      CostCase{"MovRegReg", "\x48\x89\xe5"s, ProbeCost::kSingleStep, "single-step"},
+                      CostCase{"Ret", "\xc3"s, ProbeCost::kSingleStep, "single-step"},
+                      // Neighbours of the cheap forms must not be mistaken for them.
+                      CostCase{"PushImm32", "\x68\x01\x00\x00\x00"s, ProbeCost::kSingleStep, "single-step"},
+                      CostCase{"PopRbp", "\x5d"s, ProbeCost::kSingleStep, "single-step"},
+                      CostCase{"RexBPop", "\x41\x5d"s, ProbeCost::kSingleStep, "single-step"},
+                      CostCase{"Rex41Alone", "\x41"s, ProbeCost::kSingleStep, "single-step"},
+                      CostCase{"TwoByteNotJcc", "\x0f\x90\xc0"s, ProbeCost::kSingleStep, "single-step"},
+                      CostCase{"Nop3", "\x0f\x1f\x00"s, ProbeCost::kSingleStep, "single-step"},
+                      CostCase{"Nop5Truncated", "\x0f\x1f\x44\x00"s, ProbeCost::kSingleStep, "single-step"},
+                      CostCase{"Endbr64", "\xf3\x0f\x1e\xfa"s, ProbeCost::kSingleStep, "single-step"},
+                      CostCase{"Empty", ""s, ProbeCost::kSingleStep, "single-step"}),
     [](const ::testing::TestParamInfo<CostCase>& info) { return std::string(info.param.name); });
 
 // ---- helpers ---------------------------------------------------------------------------
@@ -181,7 +180,9 @@ TEST(ElfFileTest, LibsslSectionsAndBytes) {
   EXPECT_FALSE(elf->Section(".dynstr").empty());
   EXPECT_TRUE(elf->Section(".no-such-section").empty());
   // The ELF magic, and reads clipped at the end of the file.
-  EXPECT_EQ(elf->BytesAt(0, 4), "\x7f" "ELF");
+  EXPECT_EQ(elf->BytesAt(0, 4),
+            "\x7f"
+            "ELF");
   const size_t size = elf->Contents().size();
   EXPECT_EQ(elf->BytesAt(size - 3, 16).size(), 3u);
   EXPECT_TRUE(elf->BytesAt(size, 16).empty());
@@ -239,14 +240,26 @@ TEST(ElfFileTest, NonElfFilesAreInvalid) {
   TempDir dir;
   const std::vector<std::pair<std::string, std::string>> files = {
       {"empty", ""},
-      {"tiny", "\x7f" "ELF"},
-      {"script", "#!/bin/sh\necho this is a shell script, long enough to pass the size check\n"
-                 "echo and then some more text so that it is longer than an ELF header\n"},
+      {"tiny",
+       "\x7f"
+       "ELF"},
+      {"script",
+       "#!/bin/sh\necho this is a shell script, long enough to pass the size check\n"
+       "echo and then some more text so that it is longer than an ELF header\n"},
       {"zeros", std::string(4096, '\0')},
       // ELF magic, but 32-bit, big-endian, or for another machine.
-      {"elf32", "\x7f" "ELF\x01\x01\x01"s + std::string(57, '\0')},
-      {"bigendian", "\x7f" "ELF\x02\x02\x01"s + std::string(57, '\0')},
-      {"riscv", "\x7f" "ELF\x02\x01\x01"s + std::string(9, '\0') + "\x02\x00\xf3\x00"s + std::string(44, '\0')},
+      {"elf32",
+       "\x7f"
+       "ELF\x01\x01\x01"s +
+           std::string(57, '\0')},
+      {"bigendian",
+       "\x7f"
+       "ELF\x02\x02\x01"s +
+           std::string(57, '\0')},
+      {"riscv",
+       "\x7f"
+       "ELF\x02\x01\x01"s +
+           std::string(9, '\0') + "\x02\x00\xf3\x00"s + std::string(44, '\0')},
   };
   for (const auto& [name, bytes] : files) {
     SCOPED_TRACE(name);
@@ -273,8 +286,18 @@ TEST(ElfFileTest, TruncatedLibsslAtManyLengthsNeverCrashes) {
   std::ifstream in(kLibssl, std::ios::binary);
   const std::string whole((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   ASSERT_GT(whole.size(), 4096u);
-  std::vector<size_t> lengths = {63, 64, 65, 120, 200, 512, 4096, whole.size() / 4, whole.size() / 2,
-                                 whole.size() - 4096, whole.size() - 64, whole.size() - 1};
+  std::vector<size_t> lengths = {63,
+                                 64,
+                                 65,
+                                 120,
+                                 200,
+                                 512,
+                                 4096,
+                                 whole.size() / 4,
+                                 whole.size() / 2,
+                                 whole.size() - 4096,
+                                 whole.size() - 64,
+                                 whole.size() - 1};
   for (size_t len : lengths) {
     SCOPED_TRACE(len);
     const std::string path = WriteFile(dir.path() + "/libssl-" + std::to_string(len), whole.substr(0, len));
@@ -321,10 +344,10 @@ void CheckPlan(const ElfFile& elf, const AttachPlan& plan) {
   const std::set<std::string> read_programs = {"ks_ssl_read_enter", "ks_ssl_read_ex_enter"};
   const std::set<std::string> write_programs =
       entry_only ? std::set<std::string>{"ks_ssl_sockw", "ks_ssl_sockw_ex"}
-                : std::set<std::string>{"ks_ssl_write_enter", "ks_ssl_write_ex_enter"};
+                 : std::set<std::string>{"ks_ssl_write_enter", "ks_ssl_write_ex_enter"};
   const std::set<std::string> return_programs =
       entry_only ? std::set<std::string>{"ks_ssl_read_return"}
-                : std::set<std::string>{"ks_ssl_read_return", "ks_ssl_write_return"};
+                 : std::set<std::string>{"ks_ssl_read_return", "ks_ssl_write_return"};
   bool read = false, write = false;
   for (const events::UprobeSpec& p : plan.probes) {
     SCOPED_TRACE(p.program + "@" + std::to_string(p.file_offset));

@@ -124,15 +124,9 @@ class TlsProbesTest : public ::testing::Test {
     const std::string at = proc_ + "/" + std::to_string(pid) + "/root" + path;
     fs::create_directories(fs::path(at).parent_path());
     switch (place) {
-      case Place::kCopy:
-        fs::copy_file(source, at, fs::copy_options::overwrite_existing);
-        break;
-      case Place::kSymlink:
-        EXPECT_EQ(symlink(source.c_str(), at.c_str()), 0);
-        break;
-      case Place::kHardLink:
-        EXPECT_EQ(link(source.c_str(), at.c_str()), 0) << source;
-        break;
+      case Place::kCopy: fs::copy_file(source, at, fs::copy_options::overwrite_existing); break;
+      case Place::kSymlink: EXPECT_EQ(symlink(source.c_str(), at.c_str()), 0); break;
+      case Place::kHardLink: EXPECT_EQ(link(source.c_str(), at.c_str()), 0) << source; break;
     }
     return at;
   }
@@ -142,7 +136,8 @@ class TlsProbesTest : public ::testing::Test {
     uint64_t inode = 1000;
     for (const std::string& p : paths) {
       char line[512];
-      snprintf(line, sizeof(line), "%012lx-%012lx r--p 00000000 fe:01 %lu %s\n", addr, addr + 0x1000, inode, p.c_str());
+      snprintf(line, sizeof(line), "%012lx-%012lx r--p 00000000 fe:01 %lu %s\n", addr, addr + 0x1000, inode,
+               p.c_str());
       maps << line;
       snprintf(line, sizeof(line), "%012lx-%012lx r-xp 00001000 fe:01 %lu %s\n", addr + 0x1000, addr + 0x5000,
                inode, p.c_str());
@@ -156,7 +151,8 @@ class TlsProbesTest : public ::testing::Test {
          << "7f0000000000-7f0000001000 r-xp 00000000 00:00 0 \n";
   }
   uint64_t NotCaptured(const std::string& binary, const std::string& reason) {
-    return metrics_.GetCounter("kspan_tls_not_captured_total", {{"binary", binary}, {"reason", reason}})->Value();
+    return metrics_.GetCounter("kspan_tls_not_captured_total", {{"binary", binary}, {"reason", reason}})
+        ->Value();
   }
   uint64_t Counter(const std::string& name) { return metrics_.Sum(name); }
 
@@ -456,7 +452,8 @@ TEST_F(TlsProbesTest, FileTableIsBoundedAndDropsAreCounted) {
   TlsProbes& p = Make();
   p.Start();
   EXPECT_EQ(attacher_.attached().size(), 1u);
-  EXPECT_EQ(metrics_.GetCounter("kspan_tls_notices_dropped_total", {{"reason", "file_table_full"}})->Value(), 1u);
+  EXPECT_EQ(metrics_.GetCounter("kspan_tls_notices_dropped_total", {{"reason", "file_table_full"}})->Value(),
+            1u);
 }
 
 TEST_F(TlsProbesTest, StopIsIdempotentAndWaitIdleReturnsAfterStop) {

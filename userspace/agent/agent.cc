@@ -1,5 +1,6 @@
 #include "agent/agent.h"
 
+#include <kspan/version.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -10,8 +11,6 @@
 #include <chrono>
 #include <cstring>
 #include <string>
-
-#include <kspan/version.h>
 
 #include "agent/pipeline.h"
 #include "agent/status_server.h"
@@ -26,12 +25,15 @@ namespace {
 
 std::atomic<int> g_stop_signal{0};
 
-void OnStopSignal(int sig) { g_stop_signal.store(sig); }
+void OnStopSignal(int sig) {
+  g_stop_signal.store(sig);
+}
 
 // A crash of any thread kills the process, and the kernel then detaches every probe
 // (links and programs are released with their file descriptors). Say so on the way out.
 void OnFatalSignal(int sig) {
-  static const char kMsg[] = "{\"level\":\"error\",\"msg\":\"crashed; the kernel detaches every probe\",\"signal\":";
+  static const char kMsg[] =
+      "{\"level\":\"error\",\"msg\":\"crashed; the kernel detaches every probe\",\"signal\":";
   char num[8];
   int n = 0;
   for (int s = sig; s > 0 && n < 7; s /= 10) num[n++] = static_cast<char>('0' + s % 10);
@@ -44,14 +46,14 @@ void OnFatalSignal(int sig) {
 }
 
 void InstallSignalHandlers() {
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = OnStopSignal;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = 0;  // no SA_RESTART: a signal ends the current poll at once
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
-  struct sigaction fatal{};
+  struct sigaction fatal {};
   fatal.sa_handler = OnFatalSignal;
   sigemptyset(&fatal.sa_mask);
   fatal.sa_flags = SA_RESETHAND;
@@ -59,16 +61,17 @@ void InstallSignalHandlers() {
 }
 
 uint64_t NowUnixNs() {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count());
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
 }
 
 // The TLS module attaches its uprobes through the event source, the one owner of libbpf.
 class SourceUprobes : public tls::UprobeAttacher {
  public:
   // With a --pid filter the probes fire only in those processes: others pay nothing.
-  SourceUprobes(events::BpfEventSource* source, std::vector<uint32_t> pids) : source_(source), pids_(std::move(pids)) {}
+  SourceUprobes(events::BpfEventSource* source, std::vector<uint32_t> pids)
+      : source_(source), pids_(std::move(pids)) {}
   Result<uint64_t> Attach(const std::string& path, const std::vector<events::UprobeSpec>& specs) override {
     return source_->AttachUprobes(path, specs, pids_);
   }
@@ -82,7 +85,8 @@ class SourceUprobes : public tls::UprobeAttacher {
 void PublishKernelCounters(const events::BpfEventSource& src, metrics::Registry* m) {
   const auto k = src.ReadKernelCounters();
   for (int i = 0; i < KSPAN_CNT_MAX; ++i) {
-    m->GetCounter("kspan_kernel_counter", {{"name", events::KernelCounterName(i)}})->Set(k[static_cast<size_t>(i)]);
+    m->GetCounter("kspan_kernel_counter", {{"name", events::KernelCounterName(i)}})
+        ->Set(k[static_cast<size_t>(i)]);
   }
 }
 
@@ -127,26 +131,26 @@ void LogStopped(const metrics::Registry& m, double seconds) {
   std::string histograms;
   for (const auto& h : m.HistogramSnapshot()) {
     for (const auto& [suffix, value] :
-         {std::pair<const char*, double>{"_count", static_cast<double>(h.data.count)}, {"_sum", h.data.sum}}) {
+         {std::pair<const char*, double>{"_count", static_cast<double>(h.data.count)},
+          {"_sum", h.data.sum}}) {
       if (!histograms.empty()) histograms += ' ';
       histograms += metrics::SeriesName({h.name + suffix, h.labels, 0}) + "=" + FormatNumber(value);
     }
   }
   const DropTotals drops = CountDrops(m);
-  log::Info("stopped",
-            {{"seconds", seconds},
-             {"events", m.Sum("kspan_events_total")},
-             {"bytes_moved", bytes_moved},
-             {"bytes_captured", bytes_captured},
-             {"spans", m.Sum("kspan_spans_total")},
-             {"drops_ring_buffer_full", drops.ring_buffer_full},
-             {"drops_malformed_event", drops.malformed_event},
-             {"drops_export_queue_full", drops.export_queue_full},
-             {"drops_parse_failed", drops.parse_failed},
-             {"drops_conn_evicted", drops.conn_evicted},
-             {"export_failures", m.Sum("kspan_export_failures_total")},
-             {"counters", counters},
-             {"histograms", histograms}});
+  log::Info("stopped", {{"seconds", seconds},
+                        {"events", m.Sum("kspan_events_total")},
+                        {"bytes_moved", bytes_moved},
+                        {"bytes_captured", bytes_captured},
+                        {"spans", m.Sum("kspan_spans_total")},
+                        {"drops_ring_buffer_full", drops.ring_buffer_full},
+                        {"drops_malformed_event", drops.malformed_event},
+                        {"drops_export_queue_full", drops.export_queue_full},
+                        {"drops_parse_failed", drops.parse_failed},
+                        {"drops_conn_evicted", drops.conn_evicted},
+                        {"export_failures", m.Sum("kspan_export_failures_total")},
+                        {"counters", counters},
+                        {"histograms", histograms}});
 }
 
 }  // namespace
@@ -193,7 +197,8 @@ int Run(const Config& config) {
   src_opts.pids = config.pids;
   auto src = events::BpfEventSource::Open(src_opts, &metrics);
   if (!src.ok()) {
-    log::Error("cannot start", {{"error", src.status().message()}, {"code", StatusCodeName(src.status().code())}});
+    log::Error("cannot start",
+               {{"error", src.status().message()}, {"code", StatusCodeName(src.status().code())}});
     return 1;
   }
   std::unique_ptr<events::BpfEventSource> source = std::move(*src);
@@ -219,7 +224,8 @@ int Run(const Config& config) {
   Pipeline pipeline(popts, &metrics, &exports, &tls_probes);
   pipeline.SetAgentMarker([&source](uint32_t pid) {
     const Status s = source->MarkAgent(pid);
-    if (!s.ok()) log::Warn("cannot watch an agent's local IPC", {{"pid", int64_t{pid}}, {"error", s.message()}});
+    if (!s.ok())
+      log::Warn("cannot watch an agent's local IPC", {{"pid", int64_t{pid}}, {"error", s.message()}});
   });
 
   // The server thread reads the pipeline's graph: it stops first, whichever way Run() ends.
@@ -243,15 +249,18 @@ int Run(const Config& config) {
   std::string outputs_list;
   for (const Output& o : config.outputs) outputs_list += (outputs_list.empty() ? "" : ",") + o.name;
   if (outputs_list.empty()) outputs_list = "none";
-  log::Info("ready", {{"version", KSPAN_VERSION},
-                      {"programs", source->attached_programs()},
-                      {"missing_hooks", static_cast<uint64_t>(source->missing_hooks().size())},
-                      {"tls_files_probed", static_cast<uint64_t>(tls_probes.probed_files())},
-                      {"outputs", outputs_list},
-                      {"capture_bytes", config.capture_bytes},
-                      {"genai_capture_content", config.genai_capture_content},
-                      {"pid", static_cast<int64_t>(getpid())},
-                      {"startup_ms", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count()}});
+  log::Info(
+      "ready",
+      {{"version", KSPAN_VERSION},
+       {"programs", source->attached_programs()},
+       {"missing_hooks", static_cast<uint64_t>(source->missing_hooks().size())},
+       {"tls_files_probed", static_cast<uint64_t>(tls_probes.probed_files())},
+       {"outputs", outputs_list},
+       {"capture_bytes", config.capture_bytes},
+       {"genai_capture_content", config.genai_capture_content},
+       {"pid", static_cast<int64_t>(getpid())},
+       {"startup_ms",
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count()}});
 
   const auto deadline = config.duration_seconds > 0
                             ? started + std::chrono::duration_cast<std::chrono::steady_clock::duration>(

@@ -693,7 +693,8 @@ Status ParseBool(const std::string& where, std::string_view s, bool* out) {
 Status AddAgentRule(const std::string& where, const std::string& name, const std::string& match,
                     std::vector<std::pair<std::string, std::string>>* rules) {
   if (name.empty() || match.empty()) {
-    return InvalidArgument(where + ": an agent rule is NAME=MATCH, both non-empty (got '" + name + "=" + match + "')");
+    return InvalidArgument(where + ": an agent rule is NAME=MATCH, both non-empty (got '" + name + "=" +
+                           match + "')");
   }
   rules->emplace_back(name, match);
   return Status::Ok();
@@ -756,7 +757,8 @@ Status ApplyConfigFile(const std::string& path, Config* c, Layer* l, std::vector
       }
       if (key == "agents") {
         KeyValues rules;
-        RETURN_IF_ERROR(r.Pairs(v, key, "agent names to a substring of the executable path or command line", &rules));
+        RETURN_IF_ERROR(
+            r.Pairs(v, key, "agent names to a substring of the executable path or command line", &rules));
         for (auto& [name, match] : rules) RETURN_IF_ERROR(AddAgentRule(where, name, match, &c->agent_rules));
         continue;
       }
@@ -1144,7 +1146,8 @@ Result<Config> ParseCommandLine(int argc, char** argv, const Environment& env) {
   }
   RETURN_IF_ERROR(ReadEnvironment(env, &env_layer, &c.warnings));
   if (auto v = env.Get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT")) {
-    RETURN_IF_ERROR(ParseBool("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", *v, &c.genai_capture_content));
+    RETURN_IF_ERROR(
+        ParseBool("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", *v, &c.genai_capture_content));
   }
 
   std::vector<std::string> outputs;
@@ -1206,8 +1209,8 @@ Result<Config> ParseCommandLine(int argc, char** argv, const Environment& env) {
       RETURN_IF_ERROR(ParseMillis(flag, value, &flag_layer.zipkin_timeout));
     } else if (flag == "--agent") {
       const size_t eq = value.find('=');
-      RETURN_IF_ERROR(AddAgentRule(flag, value.substr(0, eq), eq == std::string::npos ? "" : value.substr(eq + 1),
-                                   &flag_agent_rules));
+      RETURN_IF_ERROR(AddAgentRule(flag, value.substr(0, eq),
+                                   eq == std::string::npos ? "" : value.substr(eq + 1), &flag_agent_rules));
     } else if (flag == "--genai-capture-content") {
       c.genai_capture_content = true;
     } else if (flag == "--genai-capture-bytes") {

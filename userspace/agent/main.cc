@@ -1,9 +1,8 @@
 // kspan: the command-line entry point. Everything else lives in kspan_core.
+#include <kspan/version.h>
 #include <unistd.h>
 
 #include <cstdio>
-
-#include <kspan/version.h>
 
 #include "agent/agent.h"
 #include "agent/config.h"

@@ -25,7 +25,9 @@ Pipeline::Pipeline(PipelineOptions options, metrics::Registry* m, exporters::Exp
       tracker_(
           options_.tracker, m,
           [this](const conntrack::ConnInfo& c, protocols::http1::Record&& r) { OnRecord(c, std::move(r)); },
-          [this](const conntrack::ConnInfo& c, protocols::http1::RequestStart&& r) { OnRequest(c, std::move(r)); },
+          [this](const conntrack::ConnInfo& c, protocols::http1::RequestStart&& r) {
+            OnRequest(c, std::move(r));
+          },
           [this](const conntrack::ConnInfo& c) {
             if (tls_) tls_->OnCiphertext(c.key.pid);
           }) {
@@ -105,9 +107,7 @@ void Pipeline::OnConnOpen(const events::ConnOpenEvent& e) {
       return;
     }
     case events::ConnKind::kStdout:
-    case events::ConnKind::kStderr:
-      stdio_[e.key] = e.kind == events::ConnKind::kStderr;
-      return;
+    case events::ConnKind::kStderr: stdio_[e.key] = e.kind == events::ConnKind::kStderr; return;
     case events::ConnKind::kTcp: break;
   }
   tracker_.OnOpen(e);
@@ -119,8 +119,8 @@ void Pipeline::OnData(const events::DataEvent& e) {
   bytes_captured_->Add(e.data.size());
   if (auto it = channels_.find(e.key); it != channels_.end()) {
     const bool egress = e.direction == events::Direction::kEgress;
-    local_[e.key.pid].lines.Add(it->second.id, egress, e.data, e.total_len, egress ? e.enter_ns : e.exit_ns, e.tid,
-                                e.turn);
+    local_[e.key.pid].lines.Add(it->second.id, egress, e.data, e.total_len, egress ? e.enter_ns : e.exit_ns,
+                                e.tid, e.turn);
     local_dirty_.push_back(e.key.pid);
     return;
   }
@@ -207,7 +207,8 @@ void Pipeline::DrainLocal(uint32_t pid, bool closed) {
     if (seq == 0) {  // not announced: place it now
       seq = lp.next_seq++;
       const auto& rq = call.request_timing;
-      stitcher_.OnRequest(LocalRequest(key, seq, call.outgoing, rq, LocalPairKey(channels_[key], call.outgoing, call.id)));
+      stitcher_.OnRequest(
+          LocalRequest(key, seq, call.outgoing, rq, LocalPairKey(channels_[key], call.outgoing, call.id)));
     }
     const auto& rs = call.response_timing;
     const bool answered = !call.response_missing;
@@ -230,7 +231,9 @@ void Pipeline::DrainLocal(uint32_t pid, bool closed) {
   });
 }
 
-void Pipeline::OnTlsBind(const events::TlsBindEvent& e) { tracker_.OnTlsBind(e); }
+void Pipeline::OnTlsBind(const events::TlsBindEvent& e) {
+  tracker_.OnTlsBind(e);
+}
 
 void Pipeline::OnConnClose(const events::ConnCloseEvent& e) {
   ev_close_->Add();
@@ -265,7 +268,8 @@ void Pipeline::OnExec(const events::ProcessExecEvent& e) {
   span.start_time_unix_nano = span.end_time_unix_nano = e.ts_ns;
   span.attributes.push_back({"process.pid", int64_t{e.pid}});
   span.attributes.push_back({"process.parent_pid", int64_t{e.ppid}});
-  if (!e.argv.empty()) span.attributes.push_back({"process.command_line", process::RedactedCommandLine(e.argv)});
+  if (!e.argv.empty())
+    span.attributes.push_back({"process.command_line", process::RedactedCommandLine(e.argv)});
   stitcher_.OnExec({.pid = e.pid, .parent_pid = e.ppid, .parent_tid = e.parent_tid, .ts_ns = e.ts_ns},
                    std::move(span));
 }

@@ -112,12 +112,12 @@ class Pipeline : public events::EventSink {
   correlator::AgentGraph graph_;
   correlator::ProcessOutput output_;
   std::function<void(uint32_t)> mark_agent_;
-  std::unordered_map<uint32_t, bool> marked_;  // pids told to mark_agent_
+  std::unordered_map<uint32_t, bool> marked_;    // pids told to mark_agent_
   std::unordered_set<uint32_t> sessions_tried_;  // pids OpenSession ran for (once each)
   // Sessions whose process was not in /proc at the last Tick: gone at the next one too,
   // their exit event was lost.
   std::unordered_set<uint32_t> sessions_missing_;
-  uint64_t now_ns_ = 0;                          // the last AfterBatch's time
+  uint64_t now_ns_ = 0;  // the last AfterBatch's time
   // Local streams and stdio of agents, by connection (not HTTP: kept from the tracker).
   std::unordered_map<uint32_t, LocalProcess> local_;
   std::unordered_map<events::ConnKey, LocalChannel, events::ConnKeyHash> channels_;

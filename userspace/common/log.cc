@@ -40,9 +40,15 @@ void AppendTime(std::string* out) {
 
 }  // namespace
 
-void SetLevel(Level level) { g_level.store(static_cast<int>(level)); }
-Level GetLevel() { return static_cast<Level>(g_level.load()); }
-void SetOutputFd(int fd) { g_fd.store(fd); }
+void SetLevel(Level level) {
+  g_level.store(static_cast<int>(level));
+}
+Level GetLevel() {
+  return static_cast<Level>(g_level.load());
+}
+void SetOutputFd(int fd) {
+  g_fd.store(fd);
+}
 
 bool ParseLevel(std::string_view name, Level* out) {
   for (Level l : {Level::kDebug, Level::kInfo, Level::kWarn, Level::kError}) {
@@ -73,11 +79,16 @@ void Write(Level level, std::string_view msg, std::initializer_list<Field> field
     std::visit(
         [&w](const auto& v) {
           using V = std::decay_t<decltype(v)>;
-          if constexpr (std::is_same_v<V, std::string_view>) w.String(v);
-          else if constexpr (std::is_same_v<V, int64_t>) w.Int(v);
-          else if constexpr (std::is_same_v<V, uint64_t>) w.Uint(v);
-          else if constexpr (std::is_same_v<V, double>) w.Double(v);
-          else w.Bool(v);
+          if constexpr (std::is_same_v<V, std::string_view>)
+            w.String(v);
+          else if constexpr (std::is_same_v<V, int64_t>)
+            w.Int(v);
+          else if constexpr (std::is_same_v<V, uint64_t>)
+            w.Uint(v);
+          else if constexpr (std::is_same_v<V, double>)
+            w.Double(v);
+          else
+            w.Bool(v);
         },
         f.value);
   }

@@ -25,8 +25,10 @@ struct Field {
   Field(std::string_view k, double v) : key(k), value(v) {}
   template <typename I, typename = std::enable_if_t<std::is_integral_v<I> && !std::is_same_v<I, bool>>>
   Field(std::string_view k, I v) : key(k) {
-    if constexpr (std::is_signed_v<I>) value = static_cast<int64_t>(v);
-    else value = static_cast<uint64_t>(v);
+    if constexpr (std::is_signed_v<I>)
+      value = static_cast<int64_t>(v);
+    else
+      value = static_cast<uint64_t>(v);
   }
   std::string_view key;
   Value value;
@@ -40,9 +42,17 @@ bool ParseLevel(std::string_view name, Level* out);
 void SetOutputFd(int fd);
 
 void Write(Level level, std::string_view msg, std::initializer_list<Field> fields = {});
-inline void Debug(std::string_view msg, std::initializer_list<Field> f = {}) { Write(Level::kDebug, msg, f); }
-inline void Info(std::string_view msg, std::initializer_list<Field> f = {}) { Write(Level::kInfo, msg, f); }
-inline void Warn(std::string_view msg, std::initializer_list<Field> f = {}) { Write(Level::kWarn, msg, f); }
-inline void Error(std::string_view msg, std::initializer_list<Field> f = {}) { Write(Level::kError, msg, f); }
+inline void Debug(std::string_view msg, std::initializer_list<Field> f = {}) {
+  Write(Level::kDebug, msg, f);
+}
+inline void Info(std::string_view msg, std::initializer_list<Field> f = {}) {
+  Write(Level::kInfo, msg, f);
+}
+inline void Warn(std::string_view msg, std::initializer_list<Field> f = {}) {
+  Write(Level::kWarn, msg, f);
+}
+inline void Error(std::string_view msg, std::initializer_list<Field> f = {}) {
+  Write(Level::kError, msg, f);
+}
 
 }  // namespace kspan::log

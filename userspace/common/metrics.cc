@@ -48,7 +48,8 @@ Histogram::Data Histogram::Read() const {
   return data_;
 }
 
-Histogram* Registry::GetHistogram(const std::string& name, const Labels& labels, const std::vector<double>& bounds) {
+Histogram* Registry::GetHistogram(const std::string& name, const Labels& labels,
+                                  const std::vector<double>& bounds) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = histograms_.find({name, labels});
   if (it != histograms_.end()) return it->second.get();

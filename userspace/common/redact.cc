@@ -10,9 +10,13 @@ bool IsKeyChar(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
 }
 
-bool IsWordChar(char c) { return IsKeyChar(c) || c == '.'; }
+bool IsWordChar(char c) {
+  return IsKeyChar(c) || c == '.';
+}
 
-char Lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+char Lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 bool StartsWithIgnoreCase(std::string_view s, std::string_view prefix) {
   if (s.size() < prefix.size()) return false;
@@ -30,14 +34,14 @@ size_t KeyRun(std::string_view s, size_t from) {
 
 // Vendor key prefixes, case-sensitive, each followed by at least kMinKeyChars key chars.
 constexpr std::array<std::string_view, 16> kKeyPrefixes = {
-    "sk-", "pk-", "rk-", "ghp_", "gho_", "ghu_", "ghs_", "github_pat_", "glpat-", "xoxb-", "xoxp-", "xoxa-",
-    "hf_", "AIza", "AKIA", "ASIA"};
+    "sk-",    "pk-",   "rk-",   "ghp_",  "gho_", "ghu_", "ghs_", "github_pat_",
+    "glpat-", "xoxb-", "xoxp-", "xoxa-", "hf_",  "AIza", "AKIA", "ASIA"};
 constexpr size_t kMinKeyChars = 16;
 
 // Keys whose value is a secret in key=value, key: value and "key": "value".
 constexpr std::array<std::string_view, 12> kSecretKeys = {
-    "password", "passwd", "pwd", "secret", "api_key", "apikey", "api-key", "access_token",
-    "refresh_token", "token", "client_secret", "private_key"};
+    "password", "passwd",       "pwd",           "secret", "api_key",       "apikey",
+    "api-key",  "access_token", "refresh_token", "token",  "client_secret", "private_key"};
 
 // Length of a vendor key at s[i], or 0.
 size_t VendorKeyAt(std::string_view s, size_t i) {
@@ -73,7 +77,8 @@ bool AuthSchemeAt(std::string_view s, size_t i, size_t* start, size_t* len) {
       size_t j = i + scheme.size();
       while (j < s.size() && s[j] == ' ') ++j;
       size_t k = j;
-      while (k < s.size() && (IsKeyChar(s[k]) || s[k] == '.' || s[k] == '+' || s[k] == '/' || s[k] == '=')) ++k;
+      while (k < s.size() && (IsKeyChar(s[k]) || s[k] == '.' || s[k] == '+' || s[k] == '/' || s[k] == '='))
+        ++k;
       if (k - j >= 8) {
         *start = j;
         *len = k - j;
@@ -101,8 +106,9 @@ bool SecretValueAt(std::string_view s, size_t i, size_t* start, size_t* len) {
     const char quote = quoted ? s[j] : 0;
     if (quoted) ++j;
     size_t k = j;
-    while (k < s.size() && (quoted ? s[k] != quote : !(s[k] == ' ' || s[k] == ',' || s[k] == '&' || s[k] == ';' ||
-                                                        s[k] == '\n' || s[k] == '}' || s[k] == '"'))) {
+    while (k < s.size() && (quoted ? s[k] != quote
+                                   : !(s[k] == ' ' || s[k] == ',' || s[k] == '&' || s[k] == ';' ||
+                                       s[k] == '\n' || s[k] == '}' || s[k] == '"'))) {
       ++k;
     }
     if (k == j) continue;

@@ -45,18 +45,30 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-inline Status InvalidArgument(std::string msg) { return {StatusCode::kInvalidArgument, std::move(msg)}; }
-inline Status NotFound(std::string msg) { return {StatusCode::kNotFound, std::move(msg)}; }
-inline Status PermissionDenied(std::string msg) { return {StatusCode::kPermissionDenied, std::move(msg)}; }
-inline Status Unavailable(std::string msg) { return {StatusCode::kUnavailable, std::move(msg)}; }
-inline Status ResourceExhausted(std::string msg) { return {StatusCode::kResourceExhausted, std::move(msg)}; }
-inline Status Internal(std::string msg) { return {StatusCode::kInternal, std::move(msg)}; }
+inline Status InvalidArgument(std::string msg) {
+  return {StatusCode::kInvalidArgument, std::move(msg)};
+}
+inline Status NotFound(std::string msg) {
+  return {StatusCode::kNotFound, std::move(msg)};
+}
+inline Status PermissionDenied(std::string msg) {
+  return {StatusCode::kPermissionDenied, std::move(msg)};
+}
+inline Status Unavailable(std::string msg) {
+  return {StatusCode::kUnavailable, std::move(msg)};
+}
+inline Status ResourceExhausted(std::string msg) {
+  return {StatusCode::kResourceExhausted, std::move(msg)};
+}
+inline Status Internal(std::string msg) {
+  return {StatusCode::kInternal, std::move(msg)};
+}
 
 // A value or the reason there is none. Constructing from an OK Status is a bug.
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {  // NOLINT
     assert(!std::get<Status>(v_).ok());
   }
@@ -81,9 +93,9 @@ class [[nodiscard]] Result {
 #define KSPAN_CONCAT_INNER(a, b) a##b
 #define KSPAN_CONCAT(a, b) KSPAN_CONCAT_INNER(a, b)
 
-#define RETURN_IF_ERROR(expr)                  \
-  do {                                         \
-    ::kspan::Status kspan_status_ = (expr);    \
+#define RETURN_IF_ERROR(expr)                      \
+  do {                                             \
+    ::kspan::Status kspan_status_ = (expr);        \
     if (!kspan_status_.ok()) return kspan_status_; \
   } while (0)
 

@@ -40,7 +40,8 @@ ConnTracker::ConnTracker(TrackerOptions options, metrics::Registry* m, HttpRecor
   bytes_ignored_ = m->GetCounter("kspan_bytes_ignored_total");
   http_invalid_ = m->GetCounter("kspan_parse_failures_total", {{"protocol", "http1"}});
   http_bytes_dropped_ = m->GetCounter("kspan_parse_bytes_dropped_total", {{"protocol", "http1"}});
-  http_unmatched_ = m->GetCounter("kspan_records_dropped_total", {{"protocol", "http1"}, {"reason", "unmatched_response"}});
+  http_unmatched_ =
+      m->GetCounter("kspan_records_dropped_total", {{"protocol", "http1"}, {"reason", "unmatched_response"}});
   http_unanswered_ = m->GetCounter("kspan_requests_unanswered_total", {{"protocol", "http1"}});
   http_gaps_ = m->GetCounter("kspan_parse_gaps_total", {{"protocol", "http1"}});
   records_out_ = m->GetCounter("kspan_records_total", {{"protocol", "http1"}});
@@ -135,7 +136,7 @@ void ConnTracker::OnData(const events::DataEvent& e) {
   acct.start = std::min(acct.start, e.position);
 
   const bool egress = e.direction == Direction::kEgress;
-  const ChunkView chunk{egress,   e.position, e.data, e.total_len, egress ? e.enter_ns : e.exit_ns,
+  const ChunkView chunk{egress,    e.position, e.data, e.total_len, egress ? e.enter_ns : e.exit_ns,
                         e.exit_ns, e.tid,      e.turn};
   if (c.protocol == Protocol::kHttp1) {
     Feed(c, chunk);  // the common case: no copy here, the stream copies what it keeps
@@ -332,9 +333,9 @@ void ConnTracker::Finish(Conn& c, const events::ConnCloseEvent* close) {
     return end - start > a.bytes_seen;
   };
   // Ciphertext is not accounted (it is skipped, not lost): no gap to find there.
-  const bool gap = c.protocol != Protocol::kTlsCiphertext &&
-                   (missing(c.egress, close ? close->bytes_sent : 0) ||
-                    missing(c.ingress, close ? close->bytes_received : 0));
+  const bool gap =
+      c.protocol != Protocol::kTlsCiphertext && (missing(c.egress, close ? close->bytes_sent : 0) ||
+                                                 missing(c.ingress, close ? close->bytes_received : 0));
   if (gap) gaps_->Add();
   if (c.protocol == Protocol::kTlsCiphertext) tls_ciphertext_conns_->Add();
   if (c.http) {

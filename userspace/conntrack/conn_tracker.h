@@ -26,8 +26,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <vector>
 #include <unordered_map>
+#include <vector>
 
 #include "common/metrics.h"
 #include "events/events.h"
@@ -77,8 +77,8 @@ using CiphertextSink = std::function<void(const ConnInfo&)>;
 // Per-direction byte accounting, used to detect gaps (bytes the kernel moved that kspan
 // never saw an event for).
 struct DirectionAccount {
-  uint64_t bytes_seen = 0;  // sum of total_len of events received
-  uint64_t end = 0;         // highest position + length seen
+  uint64_t bytes_seen = 0;      // sum of total_len of events received
+  uint64_t end = 0;             // highest position + length seen
   uint64_t start = UINT64_MAX;  // lowest position seen
 };
 
@@ -135,9 +135,9 @@ class ConnTracker {
     ConnInfo info;
     Protocol protocol = Protocol::kUnknown;
     int detect_attempts = 0;
-    bool saw_start = false;  // opened by connect/accept: streams start at position 0
-    bool dirty = false;      // got bytes since the last DrainPending()
-    uint64_t drained_in = 0; // DrainPending() round that last drained it
+    bool saw_start = false;   // opened by connect/accept: streams start at position 0
+    bool dirty = false;       // got bytes since the last DrainPending()
+    uint64_t drained_in = 0;  // DrainPending() round that last drained it
     uint64_t last_activity_ns = 0;
     DirectionAccount egress, ingress;
     std::unique_ptr<protocols::http1::Connection> http;
@@ -193,7 +193,7 @@ class ConnTracker {
   // without new bytes: a gap ages into a hole over two drain cycles, and a connection
   // that goes quiet right after a lost event must not keep its records until close.
   std::vector<events::ConnKey> previous_;
-  size_t held_total_ = 0;                          // sum of Conn::held_bytes
+  size_t held_total_ = 0;  // sum of Conn::held_bytes
   uint64_t drain_round_ = 0;
 
   metrics::Counter* opened_;

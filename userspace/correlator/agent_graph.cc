@@ -107,7 +107,8 @@ double AgentGraph::Percentile(const Stats& s, double q) {
   uint64_t seen = 0;
   for (size_t i = 0; i < kBuckets; ++i) {
     seen += s.durations[i];
-    if (static_cast<double>(seen) >= rank) return kFirstBucketNs * std::pow(kBucketBase, static_cast<double>(i)) / 1e6;
+    if (static_cast<double>(seen) >= rank)
+      return kFirstBucketNs * std::pow(kBucketBase, static_cast<double>(i)) / 1e6;
   }
   return kFirstBucketNs * std::pow(kBucketBase, kBuckets - 1) / 1e6;
 }
@@ -179,9 +180,10 @@ std::string AgentGraph::Text() const {
     return s;
   };
   for (const Edge& e : edges) {
-    std::snprintf(line, sizeof(line), "  %-20s -> %-8s %-30s calls=%llu errors=%llu p50=%.1fms p95=%.1fms p99=%.1fms",
-                  safe(e.from).c_str(), e.kind.c_str(), safe(e.to).c_str(), static_cast<unsigned long long>(e.calls),
-                  static_cast<unsigned long long>(e.errors), e.p50_ms, e.p95_ms, e.p99_ms);
+    std::snprintf(
+        line, sizeof(line), "  %-20s -> %-8s %-30s calls=%llu errors=%llu p50=%.1fms p95=%.1fms p99=%.1fms",
+        safe(e.from).c_str(), e.kind.c_str(), safe(e.to).c_str(), static_cast<unsigned long long>(e.calls),
+        static_cast<unsigned long long>(e.errors), e.p50_ms, e.p95_ms, e.p99_ms);
     out += line;
     if (e.input_tokens || e.output_tokens) {
       std::snprintf(line, sizeof(line), " tokens=%llu/%llu", static_cast<unsigned long long>(e.input_tokens),

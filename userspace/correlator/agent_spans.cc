@@ -79,7 +79,8 @@ const AgentRule* AgentSpans::RuleFor(const model::Resource* resource) const {
   const std::string* exe = StringAttr(resource->attributes, "process.executable.path");
   const std::string* cmd = StringAttr(resource->attributes, "process.command_line");
   for (const AgentRule& r : options_.rules) {
-    if ((exe && exe->find(r.match) != std::string::npos) || (cmd && cmd->find(r.match) != std::string::npos)) {
+    if ((exe && exe->find(r.match) != std::string::npos) ||
+        (cmd && cmd->find(r.match) != std::string::npos)) {
       return &r;
     }
   }
@@ -134,12 +135,13 @@ bool AgentSpans::ApplyRpc(const Record& record, const HttpConnContext& conn, mod
 }
 
 bool AgentSpans::ApplyRpcCall(std::string_view request_body, std::string_view response_type,
-                              std::string_view response_body, bool response_missing, const HttpConnContext& conn,
-                              std::string_view session, model::Span* span) {
+                              std::string_view response_body, bool response_missing,
+                              const HttpConnContext& conn, std::string_view session, model::Span* span) {
   const std::optional<genai::RpcRequest> call = genai::ParseRpcRequest(request_body);
   if (!call) return false;
-  const genai::RpcResponse resp =
-      response_missing ? genai::RpcResponse{} : genai::ParseRpcResponse(response_type, response_body, call->id);
+  const genai::RpcResponse resp = response_missing
+                                      ? genai::RpcResponse{}
+                                      : genai::ParseRpcResponse(response_type, response_body, call->id);
   if (!call->id.empty()) span->Set("jsonrpc.request.id", call->id);
   bool failed = false;
   std::string error_type;
@@ -196,7 +198,8 @@ bool AgentSpans::ApplyRpcCall(std::string_view request_body, std::string_view re
   return true;
 }
 
-model::Span AgentSpans::BuildLocalCall(const protocols::jsonrpc::Call& call, uint32_t pid, std::string_view transport,
+model::Span AgentSpans::BuildLocalCall(const protocols::jsonrpc::Call& call, uint32_t pid,
+                                       std::string_view transport,
                                        std::shared_ptr<const model::Resource> resource) {
   model::Span span;
   span.trace_id = model::TraceId::Random();

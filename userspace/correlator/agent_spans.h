@@ -89,9 +89,11 @@ class AgentSpans {
 
  private:
   bool ApplyRpc(const protocols::http1::Record& record, const HttpConnContext& conn, model::Span* span);
-  bool ApplyRpcCall(std::string_view request_body, std::string_view response_type, std::string_view response_body,
-                    bool response_missing, const HttpConnContext& conn, std::string_view session, model::Span* span);
-  void NoteAgentCard(const protocols::http1::Record& record, const HttpConnContext& conn, const model::Span& span);
+  bool ApplyRpcCall(std::string_view request_body, std::string_view response_type,
+                    std::string_view response_body, bool response_missing, const HttpConnContext& conn,
+                    std::string_view session, model::Span* span);
+  void NoteAgentCard(const protocols::http1::Record& record, const HttpConnContext& conn,
+                     const model::Span& span);
   // The first rule that names the process, or nullptr.
   const AgentRule* RuleFor(const model::Resource* resource) const;
 

@@ -18,9 +18,9 @@ using protocols::http1::Message;
 using protocols::http1::Record;
 
 // The conventions' explicit bucket boundaries for the client instruments.
-const std::vector<double> kTokenBuckets = {1,     4,      16,      64,      256,      1024,     4096,
+const std::vector<double> kTokenBuckets = {1,     4,     16,     64,      256,     1024,     4096,
                                            16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864};
-const std::vector<double> kSecondsBuckets = {0.01, 0.02, 0.04, 0.08, 0.16,  0.32,  0.64,
+const std::vector<double> kSecondsBuckets = {0.01, 0.02, 0.04, 0.08,  0.16,  0.32,  0.64,
                                              1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92};
 
 genai::HeaderLookup HeadersOf(const Message& m) {
@@ -51,7 +51,8 @@ std::optional<genai::ResponseInfo> ReadResponse(genai::Api api, const Message& r
     if (!body.ok) return std::nullopt;
     return genai::ParseResponse(api, resp.status_code, type, body.body, cut || body.truncated, want_content);
   }
-  genai::ResponseInfo info = genai::ParseResponse(api, resp.status_code, type, resp.body_prefix, cut, want_content);
+  genai::ResponseInfo info =
+      genai::ParseResponse(api, resp.status_code, type, resp.body_prefix, cut, want_content);
   if (resp.body_tail.empty() || !info.streamed) return info;
   const genai::ResponseInfo end =
       genai::ParseResponse(api, resp.status_code, type, resp.body_tail, resp.body_truncated, false);
@@ -110,7 +111,8 @@ void AppendMessage(JsonWriter* w, std::string_view role, std::string_view text,
   w->EndObject();
 }
 
-model::SpanEvent ContentEvent(const genai::RequestInfo& req, const genai::ResponseInfo& resp, uint64_t at_ns) {
+model::SpanEvent ContentEvent(const genai::RequestInfo& req, const genai::ResponseInfo& resp,
+                              uint64_t at_ns) {
   model::SpanEvent e;
   e.name = "gen_ai.client.inference.operation.details";
   e.time_unix_nano = at_ns;
@@ -151,7 +153,8 @@ GenAiSpans::GenAiSpans(const GenAiOptions& options, metrics::Registry* metrics)
     : options_(options),
       metrics_(metrics),
       calls_(metrics->GetCounter("kspan_genai_calls_total")),
-      unreadable_encoded_(metrics->GetCounter("kspan_genai_bodies_unread_total", {{"reason", "content_encoding"}})) {}
+      unreadable_encoded_(
+          metrics->GetCounter("kspan_genai_bodies_unread_total", {{"reason", "content_encoding"}})) {}
 
 bool GenAiSpans::MayBeLlmCall(const Message& head) {
   return genai::RecognizeRequest(head.method, head.target, HeadersOf(head)).has_value();
@@ -250,10 +253,12 @@ bool GenAiSpans::Apply(const Record& record, const HttpConnContext& conn, model:
     metrics_->GetHistogram("gen_ai_client_token_usage", with("gen_ai_token_type", "output"), kTokenBuckets)
         ->Record(static_cast<double>(*resp.output_tokens));
   }
-  const std::string error_type(span->status_code == model::StatusCode::kError ? StringAttr(*span, "error.type") : "");
+  const std::string error_type(
+      span->status_code == model::StatusCode::kError ? StringAttr(*span, "error.type") : "");
   const uint64_t end = std::max(span->end_time_unix_nano, span->start_time_unix_nano);
-  metrics_->GetHistogram("gen_ai_client_operation_duration_seconds", with("error_type", error_type),
-                         kSecondsBuckets)
+  metrics_
+      ->GetHistogram("gen_ai_client_operation_duration_seconds", with("error_type", error_type),
+                     kSecondsBuckets)
       ->Record(static_cast<double>(end - span->start_time_unix_nano) / 1e9);
   if (ttfc) {
     metrics_->GetHistogram("gen_ai_client_operation_time_to_first_chunk_seconds", labels, kSecondsBuckets)

@@ -40,7 +40,8 @@ void ProcessOutput::Add(uint32_t pid, bool err, std::string_view bytes, uint64_t
     const size_t nl = bytes.find('\n');
     if (partial.empty()) partial_ns = ns;
     const std::string_view part = bytes.substr(0, nl);
-    if (partial.size() < limits_.max_line_bytes) partial.append(part.substr(0, limits_.max_line_bytes - partial.size()));
+    if (partial.size() < limits_.max_line_bytes)
+      partial.append(part.substr(0, limits_.max_line_bytes - partial.size()));
     if (nl == std::string_view::npos) break;
     Push(&p, err, std::exchange(partial, std::string()), partial_ns);
     bytes.remove_prefix(nl + 1);

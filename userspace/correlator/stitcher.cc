@@ -9,7 +9,9 @@ namespace {
 
 enum class Kind : uint8_t { kServer, kClient, kExec, kSession };
 
-std::string EndpointKey(const events::Endpoint& e) { return e.address + "#" + std::to_string(e.port); }
+std::string EndpointKey(const events::Endpoint& e) {
+  return e.address + "#" + std::to_string(e.port);
+}
 
 // A connection as its server end sees it: "local|remote". A CLIENT registers under its
 // mirror image, so the SERVER of the same connection finds it with its own view.
@@ -48,7 +50,7 @@ struct Stitcher::Group {
   size_t open = 0;             // members still running
   uint64_t created_ns = 0;
   uint64_t last_change_ns = 0;
-  uint64_t listed_ns = 0;  // when it joined groups_ (the list is in this order)
+  uint64_t listed_ns = 0;    // when it joined groups_ (the list is in this order)
   bool passthrough = false;  // flushed early: later spans leave as soon as they end
   bool listed = false;
   std::list<std::shared_ptr<Group>>::iterator it;
@@ -91,7 +93,9 @@ struct Stitcher::Node {
 
 Stitcher::Stitcher(StitcherOptions options, metrics::Registry* m, Emit emit)
     : options_(options), emit_(std::move(emit)) {
-  auto parent = [m](const char* rule) { return m->GetCounter("kspan_stitch_parents_total", {{"rule", rule}}); };
+  auto parent = [m](const char* rule) {
+    return m->GetCounter("kspan_stitch_parents_total", {{"rule", rule}});
+  };
   parent_traceparent_ = parent("traceparent");
   parent_same_host_ = parent("same_host");
   parent_thread_ = parent("thread");
@@ -121,7 +125,9 @@ Stitcher::Stitcher(StitcherOptions options, metrics::Registry* m, Emit emit)
 
 Stitcher::~Stitcher() = default;
 
-size_t Stitcher::nodes() const { return nodes_.size(); }
+size_t Stitcher::nodes() const {
+  return nodes_.size();
+}
 
 Stitcher::Node* Stitcher::NewNode(const NodeKey& key) {
   while (nodes_.size() >= options_.max_nodes && !order_.empty()) {
@@ -169,7 +175,8 @@ void Stitcher::OnRequest(RequestSeen&& r) {
     n->act_ns = r.start_ns;
   }
   if (r.tuple_known) {
-    n->pair_key = r.server ? ServerViewKey(r.tuple.local, r.tuple.remote) : ServerViewKey(r.tuple.remote, r.tuple.local);
+    n->pair_key = r.server ? ServerViewKey(r.tuple.local, r.tuple.remote)
+                           : ServerViewKey(r.tuple.remote, r.tuple.local);
   } else {
     n->pair_key = std::move(r.pair_key);
   }
@@ -491,7 +498,8 @@ std::shared_ptr<Stitcher::Group> Stitcher::NewGroup(const model::TraceId& trace,
   return g;
 }
 
-void Stitcher::Join(Node* n, Node* parent, const std::shared_ptr<Group>& g, const model::SpanId& parent_span) {
+void Stitcher::Join(Node* n, Node* parent, const std::shared_ptr<Group>& g,
+                    const model::SpanId& parent_span) {
   n->group = g;
   n->parent = parent;
   n->parent_span_id = parent_span;
@@ -510,12 +518,8 @@ void Stitcher::Join(Node* n, Node* parent, const std::shared_ptr<Group>& g, cons
 void Stitcher::Decide(Node* n) {
   n->decided = true;
   switch (n->kind) {
-    case Kind::kServer:
-      DecideServer(n);
-      break;
-    case Kind::kClient:
-      DecideClient(n);
-      break;
+    case Kind::kServer: DecideServer(n); break;
+    case Kind::kClient: DecideClient(n); break;
     case Kind::kSession:  // decided when first needed (SessionFor), never queued
       DecideSession(n);
       break;
@@ -581,7 +585,8 @@ void Stitcher::DecideServer(Node* n) {
       Join(n, client, client->group, client->span_id);
     } else {
       parent_traceparent_->Add();
-      Join(n, nullptr, NewGroup(n->incoming->trace_id, n->incoming->flags, n->tracestate), n->incoming->parent_id);
+      Join(n, nullptr, NewGroup(n->incoming->trace_id, n->incoming->flags, n->tracestate),
+           n->incoming->parent_id);
     }
   } else if (client && client->group) {
     parent_same_host_->Add();
@@ -633,7 +638,8 @@ bool Stitcher::Stale(const Node* n) const {
   return n->complete && n->end_ns + 4 * options_.reorder_slack_ns < now_ns_;
 }
 
-std::vector<Stitcher::Node*> Stitcher::InFlightServers(uint32_t pid, uint32_t tid, uint64_t at_ns, bool* same_thread) {
+std::vector<Stitcher::Node*> Stitcher::InFlightServers(uint32_t pid, uint32_t tid, uint64_t at_ns,
+                                                       bool* same_thread) {
   std::vector<Node*> on_thread, in_process;
   auto it = servers_by_pid_.find(pid);
   if (it != servers_by_pid_.end()) {
@@ -661,7 +667,8 @@ void Stitcher::DecideClient(Node* n) {
   if (!n->pair_key.empty()) clients_by_tuple_[n->pair_key].push_back(n);
   if (n->incoming) {
     parent_traceparent_->Add();
-    Join(n, nullptr, NewGroup(n->incoming->trace_id, n->incoming->flags, n->tracestate), n->incoming->parent_id);
+    Join(n, nullptr, NewGroup(n->incoming->trace_id, n->incoming->flags, n->tracestate),
+         n->incoming->parent_id);
     return;
   }
   bool same_thread = false;
@@ -699,7 +706,8 @@ void Stitcher::DecideClient(Node* n) {
   // A process exec'd for traced work: its calls belong to that work.
   auto exec = exec_by_pid_.find(n->pid);
   if (exec != exec_by_pid_.end() && exec->second->decided && exec->second->group &&
-      exec->second->start_ns <= n->start_ns && (!exec->second->complete || n->start_ns <= exec->second->end_ns)) {
+      exec->second->start_ns <= n->start_ns &&
+      (!exec->second->complete || n->start_ns <= exec->second->end_ns)) {
     Node* e = exec->second;
     parent_exec_->Add();
     Join(n, e, e->group, e->span_id);

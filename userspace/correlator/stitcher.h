@@ -193,7 +193,9 @@ class Stitcher {
     bool operator==(const NodeKey&) const = default;
   };
   struct NodeKeyHash {
-    size_t operator()(const NodeKey& k) const { return events::ConnKeyHash()(k.conn) ^ (k.seq * 0x9E3779B97F4A7C15ULL); }
+    size_t operator()(const NodeKey& k) const {
+      return events::ConnKeyHash()(k.conn) ^ (k.seq * 0x9E3779B97F4A7C15ULL);
+    }
   };
 
   Node* NewNode(const NodeKey& key);

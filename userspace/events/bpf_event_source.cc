@@ -57,7 +57,8 @@ std::string LibbpfLogTail(size_t max_bytes) {
   if (end != std::string::npos) {
     const size_t begin = g_libbpf_log.rfind("-- BEGIN PROG LOAD LOG --", end);
     const size_t prog = g_libbpf_log.rfind("prog '", begin);
-    std::string head = prog != std::string::npos ? g_libbpf_log.substr(prog, g_libbpf_log.find('\n', prog) - prog) : "";
+    std::string head =
+        prog != std::string::npos ? g_libbpf_log.substr(prog, g_libbpf_log.find('\n', prog) - prog) : "";
     std::string body = g_libbpf_log.substr(begin, end - begin);
     if (body.size() > max_bytes) body = "..." + body.substr(body.size() - max_bytes);
     return head + "\n" + body;
@@ -72,7 +73,7 @@ void ClearLibbpfLog() {
 }
 
 bool IsDir(const char* path) {
-  struct stat st{};
+  struct stat st {};
   return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
@@ -88,7 +89,8 @@ Status EnsureTracefs() {
   }
   if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, nullptr) != 0) {
     return Unavailable(std::string("tracefs is not mounted at /sys/kernel/tracing and mounting it failed (") +
-                       std::strerror(errno) + "); mount it with `mount -t tracefs nodev /sys/kernel/tracing`");
+                       std::strerror(errno) +
+                       "); mount it with `mount -t tracefs nodev /sys/kernel/tracing`");
   }
   if (!IsDir("/sys/kernel/tracing/events/syscalls")) {
     return Unavailable(
@@ -101,8 +103,9 @@ Status EnsureTracefs() {
 
 Status Preflight() {
   if (geteuid() != 0) {
-    return PermissionDenied("kspan must run as root: loading eBPF programs needs CAP_BPF, CAP_PERFMON and "
-                            "CAP_SYS_ADMIN (run it with sudo)");
+    return PermissionDenied(
+        "kspan must run as root: loading eBPF programs needs CAP_BPF, CAP_PERFMON and "
+        "CAP_SYS_ADMIN (run it with sudo)");
   }
   if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
     return Unavailable(
@@ -118,7 +121,8 @@ const char* FeatureOf(const char* prog) {
   if (p.find("sendfile") != std::string_view::npos) return "bytes sent with sendfile() are not counted";
   if (p.find("connect") != std::string_view::npos) return "client role of new connections (inferred instead)";
   if (p.find("accept") != std::string_view::npos) return "server role of new connections (inferred instead)";
-  if (p.find("close") != std::string_view::npos) return "connection close (responses ending at close stay open)";
+  if (p.find("close") != std::string_view::npos)
+    return "connection close (responses ending at close stay open)";
   if (p.find("proc_exec") != std::string_view::npos) return "names of short-lived processes";
   if (p.find("proc_exit") != std::string_view::npos) return "prompt clean-up of exited processes";
   if (p.find("turn") != std::string_view::npos) {
@@ -128,7 +132,9 @@ const char* FeatureOf(const char* prog) {
   return "capture of this syscall's payload";
 }
 
-bool IsPowerOfTwo(uint32_t v) { return v && !(v & (v - 1)); }
+bool IsPowerOfTwo(uint32_t v) {
+  return v && !(v & (v - 1));
+}
 
 }  // namespace
 
@@ -151,7 +157,8 @@ const char* KernelCounterName(int index) {
 Result<std::unique_ptr<BpfEventSource>> BpfEventSource::Open(const BpfSourceOptions& options,
                                                              metrics::Registry* metrics) {
   if (options.capture_bytes > KSPAN_MAX_CAPTURE || options.llm_capture_bytes > KSPAN_MAX_CAPTURE) {
-    return InvalidArgument("capture bytes " + std::to_string(std::max(options.capture_bytes, options.llm_capture_bytes)) +
+    return InvalidArgument("capture bytes " +
+                           std::to_string(std::max(options.capture_bytes, options.llm_capture_bytes)) +
                            " is above the maximum " + std::to_string(KSPAN_MAX_CAPTURE));
   }
   if (!IsPowerOfTwo(options.ring_buffer_bytes) || options.ring_buffer_bytes < 4096) {
@@ -195,7 +202,8 @@ Status BpfEventSource::Load(const BpfSourceOptions& options) {
     std::string tail = LibbpfLogTail(3000);
     const bool verifier_said_no = tail.find("-- BEGIN PROG LOAD LOG --") != std::string::npos;
     if (!verifier_said_no && (err == -EPERM || err == -EACCES)) {
-      return PermissionDenied("the kernel refused to load kspan's BPF programs (" + std::string(std::strerror(-err)) +
+      return PermissionDenied("the kernel refused to load kspan's BPF programs (" +
+                              std::string(std::strerror(-err)) +
                               "); lockdown or missing capabilities? libbpf log tail:\n" + tail);
     }
     return Internal("loading kspan's BPF programs failed (" + std::string(std::strerror(-err)) +
@@ -221,21 +229,26 @@ Status BpfEventSource::Load(const BpfSourceOptions& options) {
     if (!link) {
       const int err = errno;
       missing_.push_back({name, std::strerror(err), FeatureOf(name)});
-      log::Warn("hook not attached", {{"program", name}, {"error", std::strerror(err)}, {"costs", FeatureOf(name)}});
+      log::Warn("hook not attached",
+                {{"program", name}, {"error", std::strerror(err)}, {"costs", FeatureOf(name)}});
       continue;
     }
     links_.push_back(link);
-    if (std::string_view(name).starts_with("ks_ex_read") || std::string_view(name).starts_with("ks_ex_write")) {
+    if (std::string_view(name).starts_with("ks_ex_read") ||
+        std::string_view(name).starts_with("ks_ex_write")) {
       ++data_hooks;
     }
   }
   if (data_hooks == 0) {
-    return Unavailable("no read/write syscall tracepoint could be attached; kspan cannot capture anything. "
-                       "libbpf log tail:\n" + LibbpfLogTail(2000));
+    return Unavailable(
+        "no read/write syscall tracepoint could be attached; kspan cannot capture anything. "
+        "libbpf log tail:\n" +
+        LibbpfLogTail(2000));
   }
 
   ring_ = ring_buffer__new(bpf_map__fd(skel->maps.ks_events), &BpfEventSource::OnRecord, this, nullptr);
-  if (!ring_) return Internal(std::string("creating the ring buffer consumer failed: ") + std::strerror(errno));
+  if (!ring_)
+    return Internal(std::string("creating the ring buffer consumer failed: ") + std::strerror(errno));
   return Status::Ok();
 }
 

@@ -47,7 +47,9 @@ std::vector<std::string> SplitArgs(const char* p, size_t n) {
   return out;
 }
 
-std::string BoundedString(const char* p, size_t cap) { return std::string(p, strnlen(p, cap)); }
+std::string BoundedString(const char* p, size_t cap) {
+  return std::string(p, strnlen(p, cap));
+}
 
 }  // namespace
 
@@ -196,8 +198,7 @@ DecodeResult DecodeRecord(const void* data, size_t size, const BootClock& clock,
       sink->OnTlsBind(e);
       return DecodeResult::kOk;
     }
-    default:
-      return DecodeResult::kUnknownType;
+    default: return DecodeResult::kUnknownType;
   }
 }
 

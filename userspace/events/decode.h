@@ -14,7 +14,7 @@ namespace kspan::events {
 // wall time is not stepped.
 class BootClock {
  public:
-  BootClock();                          // measures the offset now
+  BootClock();  // measures the offset now
   explicit BootClock(int64_t offset_ns) : offset_ns_(offset_ns) {}
   uint64_t ToUnixNs(uint64_t boot_ns) const { return boot_ns + static_cast<uint64_t>(offset_ns_); }
   int64_t offset_ns() const { return offset_ns_; }
@@ -28,6 +28,5 @@ enum class DecodeResult { kOk, kTooShort, kUnknownType, kBadLength };
 // Decodes one record and hands it to `sink`. A record that is malformed (size or length
 // fields inconsistent) is not delivered and the reason is returned.
 DecodeResult DecodeRecord(const void* data, size_t size, const BootClock& clock, EventSink* sink);
-
 
 }  // namespace kspan::events

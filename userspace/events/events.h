@@ -89,8 +89,8 @@ struct DataEvent {
   uint64_t exit_ns = 0;   // syscall exit
   Direction direction = Direction::kEgress;
   Role role = Role::kUnknown;
-  uint64_t position = 0;    // stream offset of the first byte in this direction
-  uint32_t total_len = 0;   // bytes the syscall moved
+  uint64_t position = 0;   // stream offset of the first byte in this direction
+  uint32_t total_len = 0;  // bytes the syscall moved
   // Plaintext from the TLS library (SSL_read/SSL_write), not the socket. The connection's
   // positions count plaintext from 0 once it is TLS.
   bool tls = false;
@@ -128,8 +128,8 @@ struct ProcessExecEvent {
   uint32_t parent_tid = 0;  // the thread of ppid that forked it
   uint64_t ts_ns = 0;
   std::string comm;
-  std::string filename;  // as passed to execve
-  std::string exe_name;  // basename of the file run, symlinks resolved; may be empty
+  std::string filename;           // as passed to execve
+  std::string exe_name;           // basename of the file run, symlinks resolved; may be empty
   std::vector<std::string> argv;  // may be cut short (KSPAN_ARGS_LEN)
 };
 

@@ -13,8 +13,8 @@
 #include <memory>
 #include <string_view>
 
-#include "common/status.h"
 #include "common/metrics.h"
+#include "common/status.h"
 #include "exporters/exporter.h"
 #include "exporters/settings.h"
 

@@ -42,7 +42,7 @@ Result<std::unique_ptr<FileExporter>> FileExporter::Create(std::string_view path
     if (err == EACCES || err == EPERM || err == EROFS) return PermissionDenied(std::move(msg));
     return InvalidArgument(std::move(msg));
   }
-  struct stat st{};
+  struct stat st {};
   const bool stat_ok = fstat(fd, &st) == 0;
   const uint64_t size = stat_ok ? static_cast<uint64_t>(st.st_size) : 0;
   // Only a regular file is rotated: renaming /dev/null, a FIFO or a terminal would put a

@@ -60,10 +60,8 @@ bool IsPermanentCurlError(CURLcode code) {
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CACERT_BADFILE:
     case CURLE_SSL_CERTPROBLEM:
-    case CURLE_TOO_MANY_REDIRECTS:
-      return true;
-    default:
-      return false;
+    case CURLE_TOO_MANY_REDIRECTS: return true;
+    default: return false;
   }
 }
 
@@ -102,7 +100,8 @@ HttpClient::HttpClient(HttpClientOptions options) : options_(std::move(options))
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
-  if (!options_.certificate_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, options_.certificate_file.c_str());
+  if (!options_.certificate_file.empty())
+    curl_easy_setopt(curl, CURLOPT_CAINFO, options_.certificate_file.c_str());
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &OnBody);
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, &OnHeader);
 }

@@ -33,10 +33,10 @@ struct HttpClientOptions {
 };
 
 struct HttpResponse {
-  long status = 0;          // 0: no HTTP response at all (see error)
-  std::string body;         // the first kMaxBody bytes
-  std::string retry_after;  // the Retry-After header, if the response had one
-  std::string error;        // when status == 0: libcurl's message
+  long status = 0;               // 0: no HTTP response at all (see error)
+  std::string body;              // the first kMaxBody bytes
+  std::string retry_after;       // the Retry-After header, if the response had one
+  std::string error;             // when status == 0: libcurl's message
   bool retryable_error = false;  // when status == 0: a network failure worth retrying
   static constexpr size_t kMaxBody = 1 << 20;
 };
@@ -59,8 +59,8 @@ class HttpClient {
   explicit HttpClient(HttpClientOptions options);
 
   HttpClientOptions options_;
-  void* curl_ = nullptr;           // CURL*
-  void* header_list_ = nullptr;    // curl_slist*
+  void* curl_ = nullptr;         // CURL*
+  void* header_list_ = nullptr;  // curl_slist*
 };
 
 // The retry verdict for a response (retry.h): 2xx sent, 429/502/503/504 and network

@@ -31,10 +31,10 @@ void RouteGrpcLogsOnce() {
 
 std::string_view GrpcCodeName(grpc::StatusCode code) {
   static constexpr std::string_view kNames[] = {
-      "OK",           "CANCELLED",          "UNKNOWN",           "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
-      "NOT_FOUND",    "ALREADY_EXISTS",     "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-      "ABORTED",      "OUT_OF_RANGE",       "UNIMPLEMENTED",     "INTERNAL",         "UNAVAILABLE",
-      "DATA_LOSS",    "UNAUTHENTICATED"};
+      "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+      "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+      "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
+      "DATA_LOSS", "UNAUTHENTICATED"};
   const int i = static_cast<int>(code);
   return i >= 0 && i < static_cast<int>(std::size(kNames)) ? kNames[i] : "UNKNOWN";
 }
@@ -58,7 +58,8 @@ Result<std::string> GrpcTargetFromEndpoint(const std::string& endpoint, bool* tl
   // A port is there when the text ends in :digits after any [IPv6] bracket.
   const size_t bracket = rest.rfind(']');
   const size_t colon = rest.rfind(':');
-  const bool has_port = colon != std::string_view::npos && (bracket == std::string_view::npos || colon > bracket);
+  const bool has_port =
+      colon != std::string_view::npos && (bracket == std::string_view::npos || colon > bracket);
   return has_port ? std::string(rest) : std::string(rest) + ":4317";
 }
 
@@ -130,8 +131,9 @@ SendResult OtlpGrpcTransport::Send(Clock::time_point deadline) noexcept {
     return r;
   }
   r.retry_after = RetryDelayFromGrpcStatusDetails(status.error_details());
-  r.outcome = IsRetryableGrpcStatus(status.error_code(), r.retry_after.has_value()) ? SendResult::Outcome::kRetryable
-                                                                                    : SendResult::Outcome::kPermanent;
+  r.outcome = IsRetryableGrpcStatus(status.error_code(), r.retry_after.has_value())
+                  ? SendResult::Outcome::kRetryable
+                  : SendResult::Outcome::kPermanent;
   r.detail = std::string(GrpcCodeName(status.error_code())) + ": " + status.error_message();
   return r;
 }

@@ -8,7 +8,8 @@
 namespace kspan::exporters {
 
 Result<std::unique_ptr<OtlpHttpTransport>> OtlpHttpTransport::Create(const OtlpSettings& settings) {
-  if (settings.protocol == OtlpProtocol::kGrpc) return InvalidArgument("OtlpHttpTransport is for http/* protocols");
+  if (settings.protocol == OtlpProtocol::kGrpc)
+    return InvalidArgument("OtlpHttpTransport is for http/* protocols");
   const bool json = settings.protocol == OtlpProtocol::kHttpJson;
   const bool gzip = settings.compression == Compression::kGzip;
   HttpClientOptions options;
@@ -36,15 +37,18 @@ size_t OtlpHttpTransport::Encode(std::span<const model::Span> spans) {
 }
 
 SendResult OtlpHttpTransport::Send(Clock::time_point deadline) noexcept {
-  if (body_.empty()) return {SendResult::Outcome::kPermanent, 0, std::nullopt, "the request could not be encoded"};
+  if (body_.empty())
+    return {SendResult::Outcome::kPermanent, 0, std::nullopt, "the request could not be encoded"};
   const HttpResponse response = client_->Post(body_, deadline);
   SendResult r = ClassifyHttpResponse(response, std::chrono::system_clock::now());
   if (r.outcome == SendResult::Outcome::kSent) {
     int64_t rejected = 0;
     std::string message;
-    if (ParsePartialSuccess(response.body, json_, &rejected, &message) && (rejected > 0 || !message.empty())) {
+    if (ParsePartialSuccess(response.body, json_, &rejected, &message) &&
+        (rejected > 0 || !message.empty())) {
       r.rejected_spans = rejected;
-      r.detail = "partial success: " + (message.empty() ? std::to_string(rejected) + " spans rejected" : message);
+      r.detail =
+          "partial success: " + (message.empty() ? std::to_string(rejected) + " spans rejected" : message);
     }
   }
   return r;

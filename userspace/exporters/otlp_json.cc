@@ -1,7 +1,5 @@
 #include "exporters/otlp_json.h"
 
-#include "exporters/span_groups.h"
-
 #include <kspan/version.h>
 
 #include <array>
@@ -9,6 +7,8 @@
 #include <cmath>
 #include <cstdint>
 #include <string_view>
+
+#include "exporters/span_groups.h"
 
 namespace kspan::exporters {
 namespace {

@@ -82,13 +82,15 @@ void ToExportRequest(std::span<const model::Span> spans,
   for (size_t g = 0; g < groups.resources.size(); ++g) {
     auto* rs = request->add_resource_spans();
     auto* resource = rs->mutable_resource();  // present, possibly empty: as the JSON writes it
-    if (groups.resources[g] != nullptr) AddAttributes(groups.resources[g]->attributes, resource->mutable_attributes());
+    if (groups.resources[g] != nullptr)
+      AddAttributes(groups.resources[g]->attributes, resource->mutable_attributes());
     auto* ss = rs->add_scope_spans();
     ss->mutable_scope()->set_name(std::string(model::kScopeName));
     ss->mutable_scope()->set_version(KSPAN_VERSION);
     auto* out = ss->mutable_spans();
     out->Reserve(static_cast<int>(groups.start[g + 1] - groups.start[g]));
-    for (uint32_t k = groups.start[g]; k < groups.start[g + 1]; ++k) ToProtoSpan(spans[groups.order[k]], out->Add());
+    for (uint32_t k = groups.start[g]; k < groups.start[g + 1]; ++k)
+      ToProtoSpan(spans[groups.order[k]], out->Add());
   }
 }
 

@@ -8,14 +8,17 @@
 
 namespace kspan::exporters {
 
-QueuedExporter::QueuedExporter(Options options, std::unique_ptr<Transport> transport, metrics::Registry* registry)
+QueuedExporter::QueuedExporter(Options options, std::unique_ptr<Transport> transport,
+                               metrics::Registry* registry)
     : options_([&] {
         Options o = std::move(options);
         o.queue.max_batch_spans = std::max<size_t>(o.queue.max_batch_spans, 1);
         o.queue.max_queue_spans = std::max<size_t>(o.queue.max_queue_spans, 1);
         o.queue.max_request_bytes = std::max<size_t>(o.queue.max_request_bytes, 1);
-        if (o.queue.schedule_delay <= std::chrono::milliseconds::zero()) o.queue.schedule_delay = std::chrono::milliseconds(1);
-        if (o.attempt_timeout <= std::chrono::milliseconds::zero()) o.attempt_timeout = std::chrono::milliseconds(1);
+        if (o.queue.schedule_delay <= std::chrono::milliseconds::zero())
+          o.queue.schedule_delay = std::chrono::milliseconds(1);
+        if (o.attempt_timeout <= std::chrono::milliseconds::zero())
+          o.attempt_timeout = std::chrono::milliseconds(1);
         return o;
       }()),
       transport_(std::move(transport)) {
@@ -25,7 +28,8 @@ QueuedExporter::QueuedExporter(Options options, std::unique_ptr<Transport> trans
   }
   const metrics::Labels labels = {{"exporter", options_.name}};
   auto dropped = [&](const char* reason) {
-    return registry->GetCounter("kspan_exporter_spans_dropped_total", {{"exporter", options_.name}, {"reason", reason}});
+    return registry->GetCounter("kspan_exporter_spans_dropped_total",
+                                {{"exporter", options_.name}, {"reason", reason}});
   };
   sent_ = registry->GetCounter("kspan_exporter_spans_sent_total", labels);
   dropped_queue_full_ = dropped("queue_full");
@@ -40,7 +44,9 @@ QueuedExporter::QueuedExporter(Options options, std::unique_ptr<Transport> trans
   thread_ = std::thread([this] { Run(); });
 }
 
-QueuedExporter::~QueuedExporter() { Shutdown(); }
+QueuedExporter::~QueuedExporter() {
+  Shutdown();
+}
 
 ExportResult QueuedExporter::Export(std::span<const model::Span> batch) noexcept {
   size_t taken = 0;
@@ -90,7 +96,9 @@ size_t QueuedExporter::Pending() const {
   return queue_.size() + in_hand_;
 }
 
-void QueuedExporter::UpdateGaugeLocked() { queue_spans_->Set(queue_.size() + in_hand_); }
+void QueuedExporter::UpdateGaugeLocked() {
+  queue_spans_->Set(queue_.size() + in_hand_);
+}
 
 void QueuedExporter::Run() {
   const size_t max_batch = options_.queue.max_batch_spans;
@@ -157,7 +165,9 @@ void QueuedExporter::Deliver(std::span<const model::Span> spans) {
     if (!logged_too_large_) {
       logged_too_large_ = true;
       log::Warn("span larger than the request size limit dropped; counting further ones",
-                {{"exporter", options_.name}, {"bytes", bytes}, {"max_request_bytes", options_.queue.max_request_bytes}});
+                {{"exporter", options_.name},
+                 {"bytes", bytes},
+                 {"max_request_bytes", options_.queue.max_request_bytes}});
     }
     return;
   }
@@ -186,13 +196,15 @@ void QueuedExporter::SendWithRetries(size_t n) {
     const SendResult r = transport_->Send(deadline);
     switch (r.outcome) {
       case SendResult::Outcome::kSent: {
-        const size_t rejected = static_cast<size_t>(std::clamp<int64_t>(r.rejected_spans, 0, static_cast<int64_t>(n)));
+        const size_t rejected =
+            static_cast<size_t>(std::clamp<int64_t>(r.rejected_spans, 0, static_cast<int64_t>(n)));
         sent_->Add(n - rejected);
         dropped_rejected_->Add(rejected);
         if (!r.detail.empty() && !logged_partial_success_) {
           logged_partial_success_ = true;
-          log::Warn("export backend accepted a request partially; counting rejected spans",
-                    {{"exporter", options_.name}, {"rejected_spans", r.rejected_spans}, {"detail", r.detail}});
+          log::Warn(
+              "export backend accepted a request partially; counting rejected spans",
+              {{"exporter", options_.name}, {"rejected_spans", r.rejected_spans}, {"detail", r.detail}});
         }
         SetHealth(Health::kHealthy, "");
         return;
@@ -201,11 +213,11 @@ void QueuedExporter::SendWithRetries(size_t n) {
         dropped_non_retryable_->Add(n);
         SetHealth(Health::kRefusing, r.detail);
         return;
-      case SendResult::Outcome::kRetryable:
-        break;
+      case SendResult::Outcome::kRetryable: break;
     }
     SetHealth(Health::kFailing, r.detail);
-    const std::chrono::milliseconds wait = r.retry_after ? *r.retry_after : Backoff(options_.retry, retry, jitter(rng_));
+    const std::chrono::milliseconds wait =
+        r.retry_after ? *r.retry_after : Backoff(options_.retry, retry, jitter(rng_));
     const auto at = Clock::now() + wait;
     if (at - first_attempt > options_.retry.max_elapsed) {
       dropped_retries_exhausted_->Add(n);

@@ -47,12 +47,9 @@ bool IsRetryableGrpcStatus(int code, bool has_retry_info) {
     case grpc::StatusCode::ABORTED:
     case grpc::StatusCode::OUT_OF_RANGE:
     case grpc::StatusCode::UNAVAILABLE:
-    case grpc::StatusCode::DATA_LOSS:
-      return true;
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      return has_retry_info;
-    default:
-      return false;
+    case grpc::StatusCode::DATA_LOSS: return true;
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return has_retry_info;
+    default: return false;
   }
 }
 
@@ -65,7 +62,8 @@ milliseconds Backoff(const RetryPolicy& policy, int retry, double rand01) {
   return milliseconds(static_cast<int64_t>(base * jitter));
 }
 
-std::optional<milliseconds> ParseRetryAfter(std::string_view value, std::chrono::system_clock::time_point now) {
+std::optional<milliseconds> ParseRetryAfter(std::string_view value,
+                                            std::chrono::system_clock::time_point now) {
   value = Trim(value);
   if (value.empty()) return std::nullopt;
   if (std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
@@ -77,7 +75,8 @@ std::optional<milliseconds> ParseRetryAfter(std::string_view value, std::chrono:
   }
   // HTTP-date: IMF-fixdate, then RFC 850 and asctime (RFC 9110 section 5.6.7). Always GMT.
   const std::string s(value);
-  for (const char* format : {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %d %H:%M:%S %Y"}) {
+  for (const char* format :
+       {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %d %H:%M:%S %Y"}) {
     std::tm tm{};
     const char* end = strptime(s.c_str(), format, &tm);
     if (end == nullptr || *end != '\0') continue;

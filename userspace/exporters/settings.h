@@ -21,10 +21,10 @@ enum class Compression { kNone, kGzip };
 // span processor's settings (OTEL_BSP_*). Each network exporter owns one such queue and
 // its own thread, so one slow backend never holds up another or the capture.
 struct QueueSettings {
-  size_t max_queue_spans = 2048;                      // OTEL_BSP_MAX_QUEUE_SIZE
-  size_t max_batch_spans = 512;                       // OTEL_BSP_MAX_EXPORT_BATCH_SIZE
-  std::chrono::milliseconds schedule_delay{5000};     // OTEL_BSP_SCHEDULE_DELAY
-  size_t max_request_bytes = size_t{64} << 20;        // a request body, at most (after encoding)
+  size_t max_queue_spans = 2048;                   // OTEL_BSP_MAX_QUEUE_SIZE
+  size_t max_batch_spans = 512;                    // OTEL_BSP_MAX_EXPORT_BATCH_SIZE
+  std::chrono::milliseconds schedule_delay{5000};  // OTEL_BSP_SCHEDULE_DELAY
+  size_t max_request_bytes = size_t{64} << 20;     // a request body, at most (after encoding)
 };
 
 struct ConsoleSettings {};
@@ -39,7 +39,7 @@ struct OtlpSettings {
   // grpc:   http://host:port (plaintext) or https://host:port (TLS).
   std::string endpoint = "http://localhost:4318/v1/traces";
   std::vector<std::pair<std::string, std::string>> headers;  // sent with every request
-  std::chrono::milliseconds timeout{10000};  // one export attempt, at most
+  std::chrono::milliseconds timeout{10000};                  // one export attempt, at most
   Compression compression = Compression::kNone;
   std::string certificate_file;  // PEM CA bundle trusted for https; empty: the system's
   QueueSettings queue;

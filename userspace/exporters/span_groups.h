@@ -16,8 +16,8 @@ namespace kspan::exporters {
 // Group g holds spans[order[start[g]]] ... spans[order[start[g + 1] - 1]].
 struct ResourceGroups {
   std::vector<const model::Resource*> resources;  // one per group; may hold nullptr
-  std::vector<uint32_t> start;                     // resources.size() + 1 offsets into order
-  std::vector<uint32_t> order;                     // span indices, grouped
+  std::vector<uint32_t> start;                    // resources.size() + 1 offsets into order
+  std::vector<uint32_t> order;                    // span indices, grouped
 };
 
 ResourceGroups GroupByResource(std::span<const model::Span> spans);

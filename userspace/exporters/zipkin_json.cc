@@ -24,7 +24,9 @@ std::string_view ZipkinKind(model::SpanKind kind) {
 }
 
 // Nanoseconds to microseconds, rounding half up (JavaScript's Math.round).
-uint64_t Micros(uint64_t ns) { return ns / 1000 + (ns % 1000 >= 500 ? 1 : 0); }
+uint64_t Micros(uint64_t ns) {
+  return ns / 1000 + (ns % 1000 >= 500 ? 1 : 0);
+}
 
 std::string TagValue(const model::AttributeValue& v) {
   if (const auto* s = std::get_if<std::string>(&v)) return *s;

@@ -9,15 +9,26 @@
 namespace kspan::genai {
 namespace {
 
-constexpr std::array<std::string_view, 8> kMcpExact = {"initialize", "ping",           "tools/list",
-                                                       "tools/call", "roots/list",     "completion/complete",
+constexpr std::array<std::string_view, 8> kMcpExact = {"initialize",       "ping",
+                                                       "tools/list",       "tools/call",
+                                                       "roots/list",       "completion/complete",
                                                        "logging/setLevel", "sampling/createMessage"};
-constexpr std::array<std::string_view, 4> kMcpPrefixes = {"resources/", "prompts/", "notifications/", "elicitation/"};
+constexpr std::array<std::string_view, 4> kMcpPrefixes = {"resources/", "prompts/", "notifications/",
+                                                          "elicitation/"};
 // A2A 0.3 names, then A2A 1.0's.
-constexpr std::array<std::string_view, 13> kA2aExact = {
-    "message/send", "message/stream",  "agent/getAuthenticatedExtendedCard", "SendMessage",
-    "SendStreamingMessage", "GetTask", "ListTasks", "CancelTask", "SubscribeToTask", "GetExtendedAgentCard",
-    "CreateTaskPushNotificationConfig", "GetTaskPushNotificationConfig", "DeleteTaskPushNotificationConfig"};
+constexpr std::array<std::string_view, 13> kA2aExact = {"message/send",
+                                                        "message/stream",
+                                                        "agent/getAuthenticatedExtendedCard",
+                                                        "SendMessage",
+                                                        "SendStreamingMessage",
+                                                        "GetTask",
+                                                        "ListTasks",
+                                                        "CancelTask",
+                                                        "SubscribeToTask",
+                                                        "GetExtendedAgentCard",
+                                                        "CreateTaskPushNotificationConfig",
+                                                        "GetTaskPushNotificationConfig",
+                                                        "DeleteTaskPushNotificationConfig"};
 constexpr std::string_view kA2aTasks = "tasks/";
 
 std::optional<RpcProtocol> ProtocolOf(std::string_view method) {
@@ -34,7 +45,9 @@ std::optional<RpcProtocol> ProtocolOf(std::string_view method) {
   return std::nullopt;
 }
 
-std::string Bounded(std::string_view s, size_t n) { return std::string(s.substr(0, n)); }
+std::string Bounded(std::string_view s, size_t n) {
+  return std::string(s.substr(0, n));
+}
 
 // A JSON-RPC id as text: a string's value, a number's digits; empty when absent or null.
 std::string IdText(json::Value id) {
@@ -72,7 +85,8 @@ bool ReadResponse(json::Value msg, std::string_view id, RpcResponse* out) {
   std::string_view s = state.AsString().value_or("");
   if (s.starts_with("TASK_STATE_")) s.remove_prefix(11);
   out->task_state.clear();
-  for (char c : s.substr(0, kMaxRpcTargetBytes)) out->task_state += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  for (char c : s.substr(0, kMaxRpcTargetBytes))
+    out->task_state += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
   return true;
 }
 

@@ -43,13 +43,13 @@ inline constexpr size_t kMaxRpcTargetBytes = 256;
 std::optional<RpcRequest> ParseRpcRequest(std::string_view body);
 
 struct RpcResponse {
-  bool found = false;          // a JSON-RPC response (for `id` when given) was read
-  bool error = false;          // it has an "error" member
+  bool found = false;  // a JSON-RPC response (for `id` when given) was read
+  bool error = false;  // it has an "error" member
   std::optional<int64_t> error_code;
-  std::string error_message;   // at most kMaxErrorMessageBytes (genai/llm.h)
-  bool tool_error = false;     // MCP: a result with "isError": true
-  std::string task_state;      // A2A: the Task's status.state, lower case without 1.0's
-                               // TASK_STATE_ prefix ("completed", "failed" …)
+  std::string error_message;  // at most kMaxErrorMessageBytes (genai/llm.h)
+  bool tool_error = false;    // MCP: a result with "isError": true
+  std::string task_state;     // A2A: the Task's status.state, lower case without 1.0's
+                              // TASK_STATE_ prefix ("completed", "failed" …)
 };
 
 // The response to request `id` in a body: one JSON object, a JSON array (batch), or a

@@ -55,16 +55,24 @@ void FillRandom(uint8_t* out, size_t n) {
 
 }  // namespace
 
-bool TraceId::IsValid() const { return !AllZero(bytes.data(), bytes.size()); }
-std::string TraceId::Hex() const { return ToHex(bytes.data(), bytes.size()); }
+bool TraceId::IsValid() const {
+  return !AllZero(bytes.data(), bytes.size());
+}
+std::string TraceId::Hex() const {
+  return ToHex(bytes.data(), bytes.size());
+}
 TraceId TraceId::Random() {
   TraceId id;
   FillRandom(id.bytes.data(), id.bytes.size());
   return id;
 }
 
-bool SpanId::IsValid() const { return !AllZero(bytes.data(), bytes.size()); }
-std::string SpanId::Hex() const { return ToHex(bytes.data(), bytes.size()); }
+bool SpanId::IsValid() const {
+  return !AllZero(bytes.data(), bytes.size());
+}
+std::string SpanId::Hex() const {
+  return ToHex(bytes.data(), bytes.size());
+}
 SpanId SpanId::Random() {
   SpanId id;
   FillRandom(id.bytes.data(), id.bytes.size());

@@ -15,16 +15,16 @@ namespace kspan::model {
 
 struct TraceId {
   std::array<uint8_t, 16> bytes{};
-  bool IsValid() const;             // not all zero
-  std::string Hex() const;          // 32 lowercase hex digits
-  static TraceId Random();          // W3C-valid: random, never all zero
+  bool IsValid() const;     // not all zero
+  std::string Hex() const;  // 32 lowercase hex digits
+  static TraceId Random();  // W3C-valid: random, never all zero
   bool operator==(const TraceId&) const = default;
 };
 
 struct SpanId {
   std::array<uint8_t, 8> bytes{};
   bool IsValid() const;
-  std::string Hex() const;          // 16 lowercase hex digits
+  std::string Hex() const;  // 16 lowercase hex digits
   static SpanId Random();
   bool operator==(const SpanId&) const = default;
 };
@@ -85,7 +85,7 @@ struct Resource {
 struct Span {
   TraceId trace_id;
   SpanId span_id;
-  SpanId parent_span_id;  // invalid (all zero) for a root span
+  SpanId parent_span_id;    // invalid (all zero) for a root span
   uint8_t trace_flags = 1;  // W3C flags; bit 0 = sampled
   std::string trace_state;
   std::string name;

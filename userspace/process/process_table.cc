@@ -155,7 +155,8 @@ ProcessInfo& ProcessTable::Entry(uint32_t pid) {
   if (it != procs_.end()) return it->second;
   if (procs_.size() >= options_.max_processes) {
     // Bounded: forget an arbitrary process that has no resource handed out yet, else any.
-    auto victim = std::find_if(procs_.begin(), procs_.end(), [](const auto& kv) { return !kv.second.resource; });
+    auto victim =
+        std::find_if(procs_.begin(), procs_.end(), [](const auto& kv) { return !kv.second.resource; });
     procs_.erase(victim != procs_.end() ? victim : procs_.begin());
   }
   ProcessInfo& p = procs_[pid];
@@ -174,7 +175,9 @@ void ProcessTable::OnExec(const events::ProcessExecEvent& e) {
   p.start_ns = e.ts_ns;
 }
 
-void ProcessTable::OnExit(const events::ProcessExitEvent& e) { procs_.erase(e.pid); }
+void ProcessTable::OnExit(const events::ProcessExitEvent& e) {
+  procs_.erase(e.pid);
+}
 
 void ProcessTable::Touch(uint32_t pid) {
   ProcessInfo& p = Entry(pid);
@@ -210,7 +213,8 @@ void ProcessTable::ReadProc(ProcessInfo* p) {
     std::istringstream status(ReadFile(dir + "/status", 4096));
     std::string line;
     while (std::getline(status, line)) {
-      if (line.starts_with("PPid:")) p->ppid = static_cast<uint32_t>(std::strtoul(line.c_str() + 5, nullptr, 10));
+      if (line.starts_with("PPid:"))
+        p->ppid = static_cast<uint32_t>(std::strtoul(line.c_str() + 5, nullptr, 10));
     }
   }
   if (p->start_ns == 0) p->start_ns = StartFromStat(ReadFile(dir + "/stat", 4096));

@@ -37,12 +37,12 @@ struct ProcessInfo {
   std::string exe_path;
   std::string exe_name;
   std::vector<std::string> argv;
-  std::string service_name;  // from the environment, if set
+  std::string service_name;                                              // from the environment, if set
   std::vector<std::pair<std::string, std::string>> resource_attributes;  // OTEL_RESOURCE_ATTRIBUTES
   // When the process started (Unix ns): its exec event, else /proc/PID/stat (clock ticks,
   // 10 ms); 0 when neither is known.
   uint64_t start_ns = 0;
-  bool from_proc = false;     // /proc was read
+  bool from_proc = false;      // /proc was read
   bool found_in_proc = false;  // and had it (kspan sees the host's pids there)
   std::shared_ptr<const model::Resource> resource;
 };
@@ -50,7 +50,7 @@ struct ProcessInfo {
 struct ProcessTableOptions {
   std::string proc_root = "/proc";  // tests point this at a fake tree
   size_t max_processes = 65536;
-  std::string host_name;            // empty: gethostname()
+  std::string host_name;  // empty: gethostname()
   // Added to every resource where the process has no value of its own (see above).
   std::vector<std::pair<std::string, std::string>> resource_attributes;
 };

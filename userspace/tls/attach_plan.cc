@@ -9,21 +9,21 @@ namespace {
 constexpr std::string_view kEndbr64 = "\xf3\x0f\x1e\xfa";
 
 struct Direction {
-  const char* api;        // SSL_read
-  const char* api_ex;     // SSL_read_ex
-  const char* internal;   // ssl_read_internal
-  const char* enter;      // ks_ssl_read_enter
-  const char* enter_ex;   // ks_ssl_read_ex_enter
-  const char* ret;        // ks_ssl_read_return, or nullptr: no return probe
+  const char* api;       // SSL_read
+  const char* api_ex;    // SSL_read_ex
+  const char* internal;  // ssl_read_internal
+  const char* enter;     // ks_ssl_read_enter
+  const char* enter_ex;  // ks_ssl_read_ex_enter
+  const char* ret;       // ks_ssl_read_return, or nullptr: no return probe
 };
 
-constexpr Direction kRead{"SSL_read", "SSL_read_ex", "ssl_read_internal",
+constexpr Direction kRead{"SSL_read",          "SSL_read_ex",          "ssl_read_internal",
                           "ks_ssl_read_enter", "ks_ssl_read_ex_enter", "ks_ssl_read_return"};
-constexpr Direction kWrite{"SSL_write", "SSL_write_ex", "ssl_write_internal",
+constexpr Direction kWrite{"SSL_write",          "SSL_write_ex",          "ssl_write_internal",
                            "ks_ssl_write_enter", "ks_ssl_write_ex_enter", "ks_ssl_write_return"};
 // Writes whose socket writes stand in for the return (bpf/tls.bpf.h): entry probes only.
-constexpr Direction kWriteEntryOnly{"SSL_write", "SSL_write_ex", "ssl_write_internal",
-                                   "ks_ssl_sockw", "ks_ssl_sockw_ex", nullptr};
+constexpr Direction kWriteEntryOnly{"SSL_write",    "SSL_write_ex",    "ssl_write_internal",
+                                    "ks_ssl_sockw", "ks_ssl_sockw_ex", nullptr};
 
 // A probe point at a function's entry: past an endbr64, which leaves the stack alone, so
 // a return probe there still finds the return address on top.
@@ -73,7 +73,9 @@ bool Calls(const ElfFile& elf, const ElfSymbol& sym, uint64_t target, size_t win
   return false;
 }
 
-bool Cheap(ProbeCost c) { return c != ProbeCost::kSingleStep; }
+bool Cheap(ProbeCost c) {
+  return c != ProbeCost::kSingleStep;
+}
 
 // Probes for one direction, appended to `plan`. NotFound when it has no functions.
 Status PlanDirection(const ElfFile& elf, const Direction& d, AttachPlan* plan) {

@@ -24,7 +24,7 @@ bool ReadStruct(const char* data, size_t size, uint64_t offset, T* out) {
 Result<std::unique_ptr<ElfFile>> ElfFile::Open(const std::string& path) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return NotFound("cannot open " + path + ": " + std::strerror(errno));
-  struct stat st{};
+  struct stat st {};
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < static_cast<off_t>(sizeof(Elf64_Ehdr))) {
     close(fd);
     return InvalidArgument(path + " is not a regular file large enough to be ELF");
@@ -166,7 +166,9 @@ std::vector<std::string> ElfFile::DynamicStrings(int64_t tag) const {
   return out;
 }
 
-std::vector<std::string> ElfFile::NeededLibraries() const { return DynamicStrings(DT_NEEDED); }
+std::vector<std::string> ElfFile::NeededLibraries() const {
+  return DynamicStrings(DT_NEEDED);
+}
 
 std::string ElfFile::SoName() const {
   auto names = DynamicStrings(DT_SONAME);

@@ -16,7 +16,7 @@
 namespace kspan::tls {
 
 struct ElfSymbol {
-  uint64_t address = 0;      // virtual address (st_value)
+  uint64_t address = 0;  // virtual address (st_value)
   uint64_t size = 0;
   uint64_t file_offset = 0;  // where its first byte is in the file
 };

@@ -18,10 +18,12 @@
 namespace kspan::tls {
 namespace {
 
-std::string Basename(const std::string& path) { return path.substr(path.rfind('/') + 1); }
+std::string Basename(const std::string& path) {
+  return path.substr(path.rfind('/') + 1);
+}
 
 bool StatKey(const std::string& path, uint64_t* dev, uint64_t* ino) {
-  struct stat st{};
+  struct stat st {};
   if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
   *dev = st.st_dev;
   *ino = st.st_ino;
@@ -75,11 +77,14 @@ TlsProbes::TlsProbes(TlsProbeOptions options, UprobeAttacher* attacher, metrics:
   files_dropped_ = metrics_->GetCounter("kspan_tls_notices_dropped_total", {{"reason", "file_table_full"}});
 }
 
-TlsProbes::~TlsProbes() { Stop(); }
+TlsProbes::~TlsProbes() {
+  Stop();
+}
 
 bool TlsProbes::Wanted(uint32_t pid) const {
   if (pid == 0 || pid == options_.self_pid) return false;
-  return options_.pids.empty() || std::find(options_.pids.begin(), options_.pids.end(), pid) != options_.pids.end();
+  return options_.pids.empty() ||
+         std::find(options_.pids.begin(), options_.pids.end(), pid) != options_.pids.end();
 }
 
 void TlsProbes::Start() {
@@ -102,9 +107,15 @@ void TlsProbes::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void TlsProbes::OnExec(uint32_t pid) { Enqueue(Notice::kExec, pid); }
-void TlsProbes::OnExit(uint32_t pid) { Enqueue(Notice::kExit, pid); }
-void TlsProbes::OnCiphertext(uint32_t pid) { Enqueue(Notice::kCiphertext, pid); }
+void TlsProbes::OnExec(uint32_t pid) {
+  Enqueue(Notice::kExec, pid);
+}
+void TlsProbes::OnExit(uint32_t pid) {
+  Enqueue(Notice::kExit, pid);
+}
+void TlsProbes::OnCiphertext(uint32_t pid) {
+  Enqueue(Notice::kCiphertext, pid);
+}
 
 void TlsProbes::Enqueue(Notice what, uint32_t pid) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -279,9 +290,8 @@ TlsProbes::File* TlsProbes::Consider(const std::string& path, const std::string&
           ++probed_count_;
           f.detail = plan.value().description;
           attached_->Add();
-          log::Info("TLS probes attached", {{"binary", path},
-                                             {"probes", f.detail},
-                                             {"slow", plan.value().slow}});
+          log::Info("TLS probes attached",
+                    {{"binary", path}, {"probes", f.detail}, {"slow", plan.value().slow}});
           if (plan.value().slow) {
             log::Warn("TLS probes on single-stepped instructions: each TLS call costs ~20 us more",
                       {{"binary", path}});
@@ -316,7 +326,8 @@ void TlsProbes::Explain(uint32_t pid) {
     if (it == files_.end()) continue;
     const File& f = it->second;
     if (f.state == State::kProbed) probed = true;
-    if (f.state == State::kFailed && !verdict) verdict = Verdict{"attach_failed", "attaching failed: " + f.detail};
+    if (f.state == State::kFailed && !verdict)
+      verdict = Verdict{"attach_failed", "attaching failed: " + f.detail};
     if (const char* why = UnsupportedLibrary(Basename(f.path)); why && !verdict) {
       verdict = Verdict{"unsupported_library", std::string(why) + " (" + Basename(f.path) + ")"};
     }
@@ -335,16 +346,16 @@ void TlsProbes::Explain(uint32_t pid) {
     }
     return;
   }
-  if (!verdict) verdict = exe_open.empty() ? Verdict{"unreadable", "the process is gone"} : ExplainExecutable(exe_open);
+  if (!verdict)
+    verdict = exe_open.empty() ? Verdict{"unreadable", "the process is gone"} : ExplainExecutable(exe_open);
   const std::string binary = exe_path.empty() ? "pid " + std::to_string(pid) : Basename(exe_path);
   auto [label, first] = labels_.try_emplace(exe_path + '\0' + verdict->code, binary);
   if (first && labels_.size() > options_.max_report_labels) label->second = "other";  // bounded series
   metrics_->GetCounter("kspan_tls_not_captured_total", {{"binary", label->second}, {"reason", verdict->code}})
       ->Add();
   if (!first) return;  // logged once per binary and reason
-  log::Warn("TLS not captured", {{"binary", exe_path.empty() ? binary : exe_path},
-                                 {"pid", pid},
-                                 {"reason", verdict->reason}});
+  log::Warn("TLS not captured",
+            {{"binary", exe_path.empty() ? binary : exe_path}, {"pid", pid}, {"reason", verdict->reason}});
 }
 
 void TlsProbes::Sweep() {
@@ -367,7 +378,8 @@ void TlsProbes::Sweep() {
     if (f.state == State::kProbed) {
       attacher_->Detach(f.handle);
       --probed_count_;
-      log::Info("TLS probes detached", {{"binary", f.path}, {"why", f.library_dir ? "file replaced" : "no process maps it"}});
+      log::Info("TLS probes detached",
+                {{"binary", f.path}, {"why", f.library_dir ? "file replaced" : "no process maps it"}});
     }
     it = files_.erase(it);
   }

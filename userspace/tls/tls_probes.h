@@ -47,14 +47,19 @@ class UprobeAttacher {
 
 struct TlsProbeOptions {
   std::string proc_root = "/proc";
-  std::vector<std::string> library_dirs = {"/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu",
-                                           "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/lib64",
-                                           "/usr/lib", "/usr/local/lib", "/usr/local/lib64"};
+  std::vector<std::string> library_dirs = {"/usr/lib/x86_64-linux-gnu",
+                                           "/lib/x86_64-linux-gnu",
+                                           "/usr/lib/aarch64-linux-gnu",
+                                           "/usr/lib64",
+                                           "/lib64",
+                                           "/usr/lib",
+                                           "/usr/local/lib",
+                                           "/usr/local/lib64"};
   uint32_t self_pid = 0;       // never scanned
   std::vector<uint32_t> pids;  // when set, only these processes are scanned
   std::chrono::milliseconds sweep_interval{30000};
-  size_t max_queue = 4096;     // pending exec/exit/ciphertext notices
-  size_t max_files = 16384;    // files remembered (analysed, probed or not)
+  size_t max_queue = 4096;         // pending exec/exit/ciphertext notices
+  size_t max_files = 16384;        // files remembered (analysed, probed or not)
   size_t max_report_labels = 100;  // distinct binaries in kspan_tls_not_captured_total
 };
 
@@ -88,7 +93,7 @@ class TlsProbes {
   };
   enum class State { kNoTls, kProbed, kFailed };
   struct File {
-    std::string path;  // as the process names it (for logs)
+    std::string path;       // as the process names it (for logs)
     std::string open_path;  // where kspan opens it (through /proc/PID/root for containers)
     State state = State::kNoTls;
     std::string detail;  // plan description, or why it could not be probed
@@ -125,7 +130,7 @@ class TlsProbes {
   std::unordered_map<uint32_t, std::vector<FileKey>> by_pid_;
   std::unordered_map<uint32_t, std::chrono::steady_clock::time_point> explained_;
   std::unordered_map<uint32_t, std::string> exe_of_;  // pid -> executable path, from scans
-  size_t probed_count_ = 0;  // files in files_ with probes attached
+  size_t probed_count_ = 0;                           // files in files_ with probes attached
   // "binary\0reason" -> its metric label; an entry means it was logged.
   std::map<std::string, std::string> labels_;
   std::chrono::steady_clock::time_point next_sweep_;

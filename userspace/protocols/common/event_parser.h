@@ -196,7 +196,8 @@ void StreamParser<P>::Parse(State* state, std::deque<Frame>* frames, ParseStats*
     if (pos == stream_.end()) {
       if (closed && partial_) {
         // The close ends the frame: complete if delimited by close, cut short otherwise.
-        ctx = ParseContext{.partial_ok = true, .end_of_stream = true, .position = pos, .first = {}, .stream = &stream_};
+        ctx = ParseContext{
+            .partial_ok = true, .end_of_stream = true, .position = pos, .first = {}, .stream = &stream_};
         std::string_view none;
         const ParseState s = P::ParseFrame(type_, &none, &*partial_, state);
         if ((s == ParseState::kSuccess || s == ParseState::kEndOfStream) && P::FrameComplete(*partial_)) {

@@ -39,11 +39,11 @@ struct Limits {
 
 // Counts since the last Drain(); the tracker adds them to the agent's metrics.
 struct Stats {
-  uint64_t frames_invalid = 0;        // bytes that did not parse as HTTP/1 (each resync)
-  uint64_t bytes_dropped = 0;         // bytes thrown away: buffer cap or unparseable
-  uint64_t responses_unmatched = 0;   // a response with no request waiting
-  uint64_t requests_unanswered = 0;   // requests given up (close, cap) with no response
-  uint64_t gaps = 0;                  // holes no frame boundary could be found across
+  uint64_t frames_invalid = 0;       // bytes that did not parse as HTTP/1 (each resync)
+  uint64_t bytes_dropped = 0;        // bytes thrown away: buffer cap or unparseable
+  uint64_t responses_unmatched = 0;  // a response with no request waiting
+  uint64_t requests_unanswered = 0;  // requests given up (close, cap) with no response
+  uint64_t gaps = 0;                 // holes no frame boundary could be found across
 };
 
 class Connection {

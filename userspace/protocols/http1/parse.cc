@@ -386,7 +386,8 @@ void KeepBody(const BodySink& k, string_view bytes, uint64_t offset, uint64_t po
     for (uint64_t pos = position; pos < end && m.body_marks.size() < Message::kMaxBodyMarks;) {
       uint64_t chunk_end = 0;
       const uint64_t ns = k.stream->TimingAt(pos, &chunk_end).first_ns;
-      if (m.body_marks.empty() || m.body_marks.back().ns != ns) m.body_marks.push_back({offset + (pos - position), ns});
+      if (m.body_marks.empty() || m.body_marks.back().ns != ns)
+        m.body_marks.push_back({offset + (pos - position), ns});
       pos = chunk_end;
     }
   }
@@ -414,7 +415,9 @@ ParseState DecodeBody(string_view in, Progress* p, const BodySink& sink, bool en
   const size_t n = in.size();
   size_t i = 0;  // start of the element being decoded: everything before it is done
   // `offset`: the decoded body offset of bytes[0], which start at in[i].
-  auto keep = [&](string_view bytes, uint64_t offset) { KeepBody(sink, bytes, offset, sink.in_position + i); };
+  auto keep = [&](string_view bytes, uint64_t offset) {
+    KeepBody(sink, bytes, offset, sink.in_position + i);
+  };
   auto stop = [&](ParseState s) {
     *used = i;
     return s;
@@ -699,8 +702,8 @@ ParseState ParseNewFrame(MessageType type, string_view* buf, Frame* f, State* st
   buf->remove_prefix(head_len + used);
   if (type == MessageType::kRequest) {
     f->seq = st->next_seq++;
-    st->pending.push_back(PendingRequest{f->seq, st->ctx.first.first_ns, KindOf(f->msg.method), st->request_loss,
-                                         f->msg.wide_body});
+    st->pending.push_back(PendingRequest{f->seq, st->ctx.first.first_ns, KindOf(f->msg.method),
+                                         st->request_loss, f->msg.wide_body});
     st->request_loss = false;
     if (st->pending.size() > st->max_pending) {
       // Too many requests without responses: forget the oldest; its response, if it comes,

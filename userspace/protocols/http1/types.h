@@ -68,8 +68,8 @@ struct Message {
 // span here, at the moment the request crossed the socket, so spans started while it is
 // in flight can find it. The Record for the same request (same seq) follows later.
 struct RequestStart {
-  uint64_t seq = 0;        // 1, 2, … per connection, as Record::seq
-  uint64_t start_ns = 0;   // as Message::start_ns / end_ns / tid of the request
+  uint64_t seq = 0;       // 1, 2, … per connection, as Record::seq
+  uint64_t start_ns = 0;  // as Message::start_ns / end_ns / tid of the request
   uint64_t end_ns = 0;
   uint32_t tid = 0;
   uint32_t turn = 0;

@@ -50,8 +50,8 @@ Shape ShapeOf(std::string_view line, std::string_view tail) {
 
 }  // namespace
 
-void LineStream::Add(uint64_t channel, bool egress, std::string_view captured, uint64_t total_len, uint64_t ns,
-                     uint32_t tid, uint32_t turn) {
+void LineStream::Add(uint64_t channel, bool egress, std::string_view captured, uint64_t total_len,
+                     uint64_t ns, uint32_t tid, uint32_t turn) {
   Direction& d = dirs_[channel * 2 + (egress ? 1 : 0)];
   std::string_view bytes = captured;
   while (!bytes.empty()) {

@@ -41,11 +41,11 @@ struct LineTiming {
 };
 
 struct Call {
-  uint64_t channel = 0;         // the channel the request came on
-  bool outgoing = false;        // this process wrote the request
-  std::string id;               // the request's id, as text
-  std::string request;          // the request line (bounded as above)
-  std::string response;         // the response line; empty when none came
+  uint64_t channel = 0;   // the channel the request came on
+  bool outgoing = false;  // this process wrote the request
+  std::string id;         // the request's id, as text
+  std::string request;    // the request line (bounded as above)
+  std::string response;   // the response line; empty when none came
   bool response_missing = false;
   LineTiming request_timing, response_timing;
 };
@@ -63,8 +63,8 @@ struct Started {
 };
 
 struct LineStats {
-  uint64_t lines_dropped = 0;      // cut by a hole
-  uint64_t calls_given_up = 0;     // pending past the bound, or never answered at close
+  uint64_t lines_dropped = 0;   // cut by a hole
+  uint64_t calls_given_up = 0;  // pending past the bound, or never answered at close
   uint64_t responses_unmatched = 0;
 };
 
@@ -72,8 +72,8 @@ class LineStream {
  public:
   // One syscall on `channel` (the caller's id for one fd): `captured` of its `total_len`
   // bytes (the rest is a hole), at `ns`.
-  void Add(uint64_t channel, bool egress, std::string_view captured, uint64_t total_len, uint64_t ns, uint32_t tid,
-           uint32_t turn);
+  void Add(uint64_t channel, bool egress, std::string_view captured, uint64_t total_len, uint64_t ns,
+           uint32_t tid, uint32_t turn);
   // A channel closed: its unfinished lines are dropped.
   void CloseChannel(uint64_t channel);
   // Every channel closed: calls still waiting come out with response_missing.
@@ -85,8 +85,8 @@ class LineStream {
 
  private:
   struct Direction {
-    std::string line;      // the line being assembled (its head)
-    std::string tail;      // its last kTailBytes once it outgrew kMaxLineBytes
+    std::string line;  // the line being assembled (its head)
+    std::string tail;  // its last kTailBytes once it outgrew kMaxLineBytes
     bool long_line = false;
     bool skipping = false;  // a hole cut the current line: drop until the next newline
     LineTiming timing;

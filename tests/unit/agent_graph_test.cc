@@ -1,8 +1,8 @@
-#include "correlator/agent_graph.h"
+#include "processors/agent_graph.h"
 
 #include <gtest/gtest.h>
 
-namespace kspan::correlator {
+namespace kspan::processors {
 namespace {
 
 model::Span Client(std::vector<model::Attribute> attrs, uint64_t ms, bool error = false) {
@@ -81,4 +81,4 @@ TEST(AgentGraphTest, BoundedEdgesAndSafeText) {
 }
 
 }  // namespace
-}  // namespace kspan::correlator
+}  // namespace kspan::processors

@@ -72,16 +72,17 @@ const std::string kResp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
 class TrackerTest : public ::testing::Test {
  protected:
   TrackerTest()
-      : tracker_(
-            TrackerOptions{}, &metrics_,
-            [this](const ConnInfo& c, protocols::http1::Record&& r) {
-              order_.push_back("record " + std::to_string(r.seq));
-              out_.emplace_back(c, std::move(r));
-            },
-            [this](const ConnInfo&, protocols::http1::RequestStart&& r) {
-              order_.push_back("request " + std::to_string(r.seq));
-              started_.push_back(std::move(r));
-            }) {}
+      : tracker_(TrackerOptions{}, &metrics_,
+                 {.on_request =
+                      [this](const ConnInfo&, protocols::RequestStart&& r) {
+                        order_.push_back("request " + std::to_string(r.seq));
+                        started_.push_back(std::move(r));
+                      },
+                  .on_record =
+                      [this](const ConnInfo& c, protocols::Record&& r) {
+                        order_.push_back("record " + std::to_string(r.seq));
+                        out_.emplace_back(c, std::get<protocols::http1::Record>(std::move(r.body)));
+                      }}) {}
   // One batch of events, then the drain the agent does after each ring-buffer poll.
   template <typename... E>
   void Batch(const E&... events) {
@@ -93,7 +94,7 @@ class TrackerTest : public ::testing::Test {
   void Feed(const events::ConnCloseEvent& e) { tracker_.OnClose(e); }
   metrics::Registry metrics_;
   std::vector<std::pair<ConnInfo, protocols::http1::Record>> out_;
-  std::vector<protocols::http1::RequestStart> started_;
+  std::vector<protocols::RequestStart> started_;
   std::vector<std::string> order_;
   ConnTracker tracker_;
 };
@@ -110,7 +111,7 @@ TEST_F(TrackerTest, RequestsAreAnnouncedBeforeTheirRecords) {
   ASSERT_EQ(started_.size(), 1u);
   EXPECT_TRUE(out_.empty());
   EXPECT_EQ(started_[0].seq, 1u);
-  EXPECT_GT(started_[0].start_ns, 0u);
+  EXPECT_GT(started_[0].timing.start_ns, 0u);
   EXPECT_TRUE(started_[0].traceparent.empty());
   Batch(g.Data(Direction::kIngress, kResp), g.Data(Direction::kEgress, traced));
   Batch(g.Data(Direction::kIngress, kResp));
@@ -289,7 +290,7 @@ TEST(TrackerBounds, TableIsBoundedAndEvictionsCounted) {
   metrics::Registry m;
   TrackerOptions o;
   o.max_connections = 16;
-  ConnTracker t(o, &m, [](const ConnInfo&, protocols::http1::Record&&) {});
+  ConnTracker t(o, &m, TrackerSinks{});
   for (uint32_t i = 0; i < 100; ++i) {
     EventGenerator g({1, static_cast<int32_t>(i), i + 1}, Role::kClient);
     t.OnOpen(g.Open());
@@ -302,7 +303,7 @@ TEST(TrackerBounds, IdleConnectionsExpire) {
   metrics::Registry m;
   TrackerOptions o;
   o.idle_timeout_ns = 1'000'000'000;
-  ConnTracker t(o, &m, [](const ConnInfo&, protocols::http1::Record&&) {});
+  ConnTracker t(o, &m, TrackerSinks{});
   EventGenerator g({1, 3, 1}, Role::kClient);
   auto open = g.Open();
   t.OnOpen(open);

@@ -149,8 +149,11 @@ class TlsTrackerTest : public ::testing::Test {
     tracker_.reset();
     tracker_ = std::make_unique<ConnTracker>(
         options, &metrics_,
-        [this](const ConnInfo& c, protocols::http1::Record&& r) { out_.emplace_back(c, std::move(r)); },
-        nullptr, [this](const ConnInfo& c) { ciphertext_.push_back(c); });
+        TrackerSinks{.on_record =
+                         [this](const ConnInfo& c, protocols::Record&& r) {
+                           out_.emplace_back(c, std::get<protocols::http1::Record>(std::move(r.body)));
+                         },
+                     .on_ciphertext = [this](const ConnInfo& c) { ciphertext_.push_back(c); }});
   }
   template <typename... E>
   void Batch(const E&... events) {

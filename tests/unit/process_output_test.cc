@@ -1,8 +1,8 @@
-#include "correlator/process_output.h"
+#include "processors/process_output.h"
 
 #include <gtest/gtest.h>
 
-namespace kspan::correlator {
+namespace kspan::processors {
 namespace {
 
 model::Span SpanAt(uint64_t start, uint64_t end) {
@@ -59,4 +59,4 @@ TEST(ProcessOutputTest, Bounded) {
 }
 
 }  // namespace
-}  // namespace kspan::correlator
+}  // namespace kspan::processors

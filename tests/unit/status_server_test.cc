@@ -113,7 +113,7 @@ model::Span ChatSpan() {
 
 TEST(StatusServer, EveryRoute) {
   metrics::Registry m;
-  correlator::AgentGraph graph(&m);
+  processors::AgentGraph graph(&m);
   graph.OnSpan(ChatSpan(), "planner");
   m.GetCounter("kspan_spans_total")->Add(5);
   m.GetCounter("kspan_kernel_counter", {{"name", "ring_buffer_full_data"}})->Set(3);
@@ -176,7 +176,7 @@ TEST(StatusServer, EveryRoute) {
 
 TEST(StatusServer, AsTheAgentRunsIt) {
   metrics::Registry m;
-  correlator::AgentGraph graph(&m);
+  processors::AgentGraph graph(&m);
   auto s = StatusServer::Listen("127.0.0.1:0", &m);
   ASSERT_TRUE(s.ok()) << s.status().message();
   std::unique_ptr<StatusServer> status = std::move(*s);

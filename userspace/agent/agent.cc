@@ -92,8 +92,8 @@ void PublishKernelCounters(const events::BpfEventSource& src, metrics::Registry*
 
 // The agent call graph at exit: a log line with its JSON, and a table on the console when
 // spans go there.
-void ReportAgentGraph(const correlator::AgentGraph& graph, const Config& config) {
-  const std::vector<correlator::AgentGraph::Edge> edges = graph.Edges();
+void ReportAgentGraph(const processors::AgentGraph& graph, const Config& config) {
+  const std::vector<processors::AgentGraph::Edge> edges = graph.Edges();
   if (edges.empty()) return;
   log::Info("agent call graph", {{"edges", static_cast<uint64_t>(edges.size())}, {"graph", graph.Json()}});
   const bool console = std::any_of(config.outputs.begin(), config.outputs.end(),

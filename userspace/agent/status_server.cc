@@ -98,7 +98,7 @@ Result<std::unique_ptr<StatusServer>> StatusServer::Listen(const std::string& li
   return std::unique_ptr<StatusServer>(new StatusServer(std::move(server), metrics));
 }
 
-Status StatusServer::Start(const correlator::AgentGraph* graph,
+Status StatusServer::Start(const processors::AgentGraph* graph,
                            std::chrono::steady_clock::time_point started) {
   StatusSources sources;
   sources.metrics = metrics_;

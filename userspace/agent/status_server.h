@@ -19,7 +19,7 @@
 
 #include "common/http_server.h"
 #include "common/metrics.h"
-#include "correlator/agent_graph.h"
+#include "processors/agent_graph.h"
 
 namespace kspan::agent {
 
@@ -36,7 +36,7 @@ DropTotals CountDrops(const metrics::Registry& m);
 
 struct StatusSources {
   const metrics::Registry* metrics = nullptr;     // required
-  const correlator::AgentGraph* graph = nullptr;  // null: /api/agent-graph has no edges
+  const processors::AgentGraph* graph = nullptr;  // null: /api/agent-graph has no edges
   // Why the agent is not healthy ("stopping", "stalled: ..."), or "" when it is. Null:
   // always healthy.
   std::function<std::string()> unhealthy;
@@ -68,7 +68,7 @@ class StatusServer {
   ~StatusServer() { Stop(); }
 
   // Adds the routes and serves. `metrics` and `graph` must outlive Stop().
-  Status Start(const correlator::AgentGraph* graph, std::chrono::steady_clock::time_point started);
+  Status Start(const processors::AgentGraph* graph, std::chrono::steady_clock::time_point started);
   void Beat() { last_beat_.store(Now(), std::memory_order_relaxed); }
   // Idempotent.
   void Stop();

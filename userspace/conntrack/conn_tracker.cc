@@ -7,7 +7,8 @@ namespace kspan::conntrack {
 
 using events::Direction;
 using events::Role;
-namespace http1 = protocols::http1;
+using protocols::Detection;
+using protocols::ProtocolSpec;
 
 namespace {
 
@@ -25,12 +26,9 @@ bool LooksLikeTlsRecord(std::string_view d) {
 
 }  // namespace
 
-ConnTracker::ConnTracker(TrackerOptions options, metrics::Registry* m, HttpRecordSink sink,
-                         HttpRequestSink on_request, CiphertextSink on_ciphertext)
-    : options_(std::move(options)),
-      sink_(std::move(sink)),
-      on_request_(std::move(on_request)),
-      on_ciphertext_(std::move(on_ciphertext)) {
+ConnTracker::ConnTracker(TrackerOptions options, metrics::Registry* m, TrackerSinks sinks)
+    : options_(std::move(options)), sinks_(std::move(sinks)), local_(m, &sinks_, &protocol_counters_) {
+  protocol_options_.http1 = options_.http;
   opened_ = m->GetCounter("kspan_connections_total");
   missing_open_ = m->GetCounter("kspan_connections_missing_open_total");
   evicted_idle_ = m->GetCounter("kspan_connections_evicted_total", {{"reason", "idle"}});
@@ -38,13 +36,8 @@ ConnTracker::ConnTracker(TrackerOptions options, metrics::Registry* m, HttpRecor
   not_http_ = m->GetCounter("kspan_connections_unrecognised_total");
   gaps_ = m->GetCounter("kspan_stream_gaps_total");
   bytes_ignored_ = m->GetCounter("kspan_bytes_ignored_total");
-  http_invalid_ = m->GetCounter("kspan_parse_failures_total", {{"protocol", "http1"}});
-  http_bytes_dropped_ = m->GetCounter("kspan_parse_bytes_dropped_total", {{"protocol", "http1"}});
-  http_unmatched_ =
-      m->GetCounter("kspan_records_dropped_total", {{"protocol", "http1"}, {"reason", "unmatched_response"}});
-  http_unanswered_ = m->GetCounter("kspan_requests_unanswered_total", {{"protocol", "http1"}});
-  http_gaps_ = m->GetCounter("kspan_parse_gaps_total", {{"protocol", "http1"}});
-  records_out_ = m->GetCounter("kspan_records_total", {{"protocol", "http1"}});
+  protocol_counters_.reserve(protocols::Protocols().size());
+  for (const ProtocolSpec& spec : protocols::Protocols()) protocol_counters_.emplace_back(m, spec.name);
   tls_plaintext_conns_ = m->GetCounter("kspan_tls_connections_total", {{"plaintext", "captured"}});
   tls_ciphertext_conns_ = m->GetCounter("kspan_tls_connections_total", {{"plaintext", "not_captured"}});
   tls_ciphertext_bytes_ = m->GetCounter("kspan_tls_ciphertext_bytes_ignored_total");
@@ -80,6 +73,10 @@ ConnTracker::ConnMap::iterator ConnTracker::Erase(ConnMap::iterator it) {
 }
 
 void ConnTracker::OnOpen(const events::ConnOpenEvent& e) {
+  if (LocalChannels::Owns(e.kind)) {
+    local_.OnOpen(e);
+    return;
+  }
   auto it = conns_.find(e.key);
   if (it != conns_.end()) {
     // Same generation twice cannot happen; be safe and start over.
@@ -103,6 +100,7 @@ void ConnTracker::OnData(const events::DataEvent& e) {
     HoldUnbound(e);
     return;
   }
+  if (local_.OnData(e)) return;
   auto it = conns_.find(e.key);
   if (it == conns_.end()) {
     // The open event was lost (ring buffer full): track it without a tuple.
@@ -127,7 +125,7 @@ void ConnTracker::OnData(const events::DataEvent& e) {
     c.held.clear();
     c.held_bytes = 0;
     tls_ciphertext_bytes_->Add(e.total_len);
-    if (on_ciphertext_) on_ciphertext_(c.info);
+    if (sinks_.on_ciphertext) sinks_.on_ciphertext(c.info);
     return;
   }
   DirectionAccount& acct = e.direction == Direction::kEgress ? c.egress : c.ingress;
@@ -138,7 +136,7 @@ void ConnTracker::OnData(const events::DataEvent& e) {
   const bool egress = e.direction == Direction::kEgress;
   const ChunkView chunk{egress,    e.position, e.data, e.total_len, egress ? e.enter_ns : e.exit_ns,
                         e.exit_ns, e.tid,      e.turn};
-  if (c.protocol == Protocol::kHttp1) {
+  if (c.protocol == Protocol::kDetected) {
     Feed(c, chunk);  // the common case: no copy here, the stream copies what it keeps
     return;
   }
@@ -153,7 +151,7 @@ void ConnTracker::OnData(const events::DataEvent& e) {
   if (!Detect(c)) return;
   // Decided: replay what was held, in arrival order (the stream reorders by position).
   for (const HeldChunk& h : c.held) {
-    if (c.protocol == Protocol::kHttp1) {
+    if (c.protocol == Protocol::kDetected) {
       Feed(c, h.View());
     } else {
       bytes_ignored_->Add(h.meta.total_len);
@@ -167,7 +165,8 @@ void ConnTracker::OnData(const events::DataEvent& e) {
 void ConnTracker::StartTls(Conn& c) {
   c.info.tls = true;
   c.protocol = Protocol::kUnknown;
-  c.http.reset();
+  c.parser.reset();
+  c.info.protocol = {};
   held_total_ -= c.held_bytes;
   c.held.clear();
   c.held_bytes = 0;
@@ -234,7 +233,14 @@ void ConnTracker::ExpireUnbound(uint64_t now_ns) {
 }
 
 void ConnTracker::Feed(Conn& c, const ChunkView& h) {
-  c.http->AddData(h.egress, h.position, h.data, h.total_len, h.first_ns, h.last_ns, h.tid, h.turn);
+  c.parser->AddData({.egress = h.egress,
+                     .position = h.position,
+                     .data = h.data,
+                     .total_len = h.total_len,
+                     .first_ns = h.first_ns,
+                     .last_ns = h.last_ns,
+                     .tid = h.tid,
+                     .turn = h.turn});
   if (!c.dirty) {
     c.dirty = true;
     dirty_.push_back(c.info.key);
@@ -245,7 +251,7 @@ void ConnTracker::DrainPending() {
   ++drain_round_;
   auto drain = [this](const events::ConnKey& key) {
     auto it = conns_.find(key);  // gone already if it closed in this batch
-    if (it == conns_.end() || it->second.drained_in == drain_round_ || !it->second.http) return false;
+    if (it == conns_.end() || it->second.drained_in == drain_round_ || !it->second.parser) return false;
     it->second.dirty = false;
     it->second.drained_in = drain_round_;
     Drain(it->second);
@@ -259,24 +265,38 @@ void ConnTracker::DrainPending() {
   for (const auto& key : previous_) drain(key);  // second cycle: no new bytes needed
   dirty_.clear();
   previous_.swap(drained);
+  local_.DrainPending();
 }
 
-// Looks at the first bytes of the request direction. HTTP/1 requests start a stream, so
-// for a connection seen from its start the chunk at position 0 decides (chunks that beat
-// it through the ring buffer wait, held); one joined mid-stream may be in the middle of a
-// body, so a few chunks are tried in arrival order.
+// Looks at the first bytes of the request direction and asks each registered TCP
+// protocol, in registry order, whether they start one of its requests. Requests start a
+// stream, so for a connection seen from its start the chunk at position 0 decides (chunks
+// that beat it through the ring buffer wait, held); one joined mid-stream may be in the
+// middle of a body, so a few chunks are tried in arrival order.
 bool ConnTracker::Detect(Conn& c) {
   const Role role = c.info.role;
   auto request_direction = [role](bool egress) {
     return role == Role::kUnknown || (role == Role::kClient && egress) || (role == Role::kServer && !egress);
   };
-  auto decide_http = [&](bool egress) {
+  // The first protocol that matches, or nullptr; `*more` when one needs more bytes.
+  auto match = [](std::string_view bytes, bool* more) -> const ProtocolSpec* {
+    for (const ProtocolSpec& spec : protocols::Protocols()) {
+      if (!(spec.transports & protocols::kTcp) || !spec.detect) continue;
+      const Detection d = spec.detect(bytes);
+      if (d == Detection::kMatch) return &spec;
+      if (d == Detection::kNeedMoreData) *more = true;
+    }
+    return nullptr;
+  };
+  auto decide = [&](const ProtocolSpec& spec, bool egress) {
     if (role == Role::kUnknown) {
       c.info.role = egress ? Role::kClient : Role::kServer;
       c.info.role_inferred = true;
     }
-    c.protocol = Protocol::kHttp1;
-    c.http = std::make_unique<http1::Connection>(c.info.role == Role::kClient, options_.http);
+    c.protocol = Protocol::kDetected;
+    c.proto = protocols::ProtocolIndex(spec);
+    c.info.protocol = spec.name;
+    c.parser = spec.make(c.info.role == Role::kClient, protocol_options_);
     return true;
   };
   auto give_up = [&] {
@@ -284,16 +304,19 @@ bool ConnTracker::Detect(Conn& c) {
     not_http_->Add();
     return true;
   };
+  bool more = false;
   if (c.saw_start) {
     for (const HeldChunk& held : c.held) {
       const ChunkView h = held.View();
       if (!request_direction(h.egress) || h.position != 0) continue;
-      return http1::LooksLikeRequest(h.data) ? decide_http(h.egress) : give_up();
+      if (const ProtocolSpec* spec = match(h.data, &more)) return decide(*spec, h.egress);
+      if (!more) return give_up();
+      break;  // wait for more bytes, within the bounds below
     }
   } else {
     const ChunkView h = c.held.back().View();  // the chunk that just arrived
     if (request_direction(h.egress)) {
-      if (http1::LooksLikeRequest(h.data)) return decide_http(h.egress);
+      if (const ProtocolSpec* spec = match(h.data, &more)) return decide(*spec, h.egress);
       if (++c.detect_attempts >= options_.max_detect_attempts) return give_up();
     }
   }
@@ -306,19 +329,22 @@ bool ConnTracker::Detect(Conn& c) {
 
 void ConnTracker::Drain(Conn& c) {
   records_.clear();
-  http1::Stats stats;
   started_.clear();
-  c.http->Drain(&records_, &stats, on_request_ ? &started_ : nullptr);
-  for (auto& r : started_) on_request_(c.info, std::move(r));
+  protocols::ConnectionStats stats;
+  c.parser->Drain(&started_, &records_, &stats);
+  if (sinks_.on_request) {
+    for (auto& r : started_) sinks_.on_request(c.info, std::move(r));
+  }
   started_.clear();
-  http_invalid_->Add(stats.frames_invalid);
-  http_bytes_dropped_->Add(stats.bytes_dropped);
-  http_unmatched_->Add(stats.responses_unmatched);
-  http_unanswered_->Add(stats.requests_unanswered);
-  http_gaps_->Add(stats.gaps);
+  ProtocolCounters& counters = protocol_counters_[c.proto];
+  counters.invalid->Add(stats.frames_invalid);
+  counters.bytes_dropped->Add(stats.bytes_dropped);
+  counters.unmatched->Add(stats.responses_unmatched);
+  counters.unanswered->Add(stats.requests_unanswered);
+  counters.gaps->Add(stats.gaps);
   for (auto& r : records_) {
-    records_out_->Add();
-    sink_(c.info, std::move(r));
+    counters.records->Add();
+    if (sinks_.on_record) sinks_.on_record(c.info, std::move(r));
   }
   records_.clear();
 }
@@ -338,13 +364,14 @@ void ConnTracker::Finish(Conn& c, const events::ConnCloseEvent* close) {
                                                  missing(c.ingress, close ? close->bytes_received : 0));
   if (gap) gaps_->Add();
   if (c.protocol == Protocol::kTlsCiphertext) tls_ciphertext_conns_->Add();
-  if (c.http) {
-    c.http->Close();
+  if (c.parser) {
+    c.parser->Close();
     Drain(c);
   }
 }
 
 void ConnTracker::OnClose(const events::ConnCloseEvent& e) {
+  if (local_.OnClose(e)) return;
   auto it = conns_.find(e.key);
   if (it == conns_.end()) return;
   Finish(it->second, &e);
@@ -352,6 +379,7 @@ void ConnTracker::OnClose(const events::ConnCloseEvent& e) {
 }
 
 void ConnTracker::OnProcessExit(uint32_t pid) {
+  local_.OnProcessExit(pid);
   auto p = by_pid_.find(pid);
   if (p == by_pid_.end()) return;
   const std::vector<events::ConnKey> keys = p->second;  // Erase edits the index
@@ -394,6 +422,7 @@ void ConnTracker::EvictOldest() {
 }
 
 void ConnTracker::CloseAll() {
+  local_.CloseAll();
   for (auto& [key, c] : conns_) Finish(c, nullptr);
   conns_.clear();
   by_pid_.clear();

@@ -1,5 +1,7 @@
 // Connection tracker: turns open/data/close events into per-connection byte streams and
-// hands them to the protocol parser that recognises them (HTTP/1 today).
+// hands them to the protocol that recognises them (protocols/registry.h). It owns every
+// kind of connection the kernel reports: TCP connections here; agents' local channels
+// (pipes, Unix sockets) and stdout/stderr in LocalChannels (local_channels.h).
 //
 // A connection is (pid, fd, generation): the kernel bumps the generation whenever an fd
 // starts a new socket, so fd reuse never merges two connections. The role comes from
@@ -7,7 +9,8 @@
 // inferred from which direction carries the first request.
 //
 //   event ──▶ Conn{tuple, role, per-direction accounting} ──▶ detect protocol on the
-//             first bytes of the request direction ──▶ http1::Connection ──▶ records
+//             first bytes of the request direction (each registered TCP protocol's
+//             detect, in registry order) ──▶ ProtocolConnection ──▶ requests, records
 //
 // TLS: plaintext events from the TLS uprobes (DataEvent::tls) restart the connection's
 // streams at 0 as a TLS connection (url.scheme https); ciphertext is recognised by its
@@ -30,23 +33,12 @@
 #include <vector>
 
 #include "common/metrics.h"
+#include "conntrack/conn_info.h"
+#include "conntrack/local_channels.h"
 #include "events/events.h"
-#include "protocols/http1/connection.h"
+#include "protocols/registry.h"
 
 namespace kspan::conntrack {
-
-struct ConnInfo {
-  events::ConnKey key;
-  events::Role role = events::Role::kUnknown;
-  events::SocketTuple tuple;
-  bool tuple_known = false;  // false when the open event was lost
-  bool role_inferred = false;
-  // The connect/accept that opened it, when seen: time, thread and its event-loop turn.
-  uint64_t open_ns = 0;
-  uint32_t open_tid = 0;
-  uint32_t open_turn = 0;
-  bool tls = false;  // its bytes are TLS plaintext from the TLS uprobes
-};
 
 struct TrackerOptions {
   size_t max_connections = 65536;
@@ -68,12 +60,6 @@ struct TrackerOptions {
   uint64_t unbound_timeout_ns = 2'000'000'000;
 };
 
-using HttpRecordSink = std::function<void(const ConnInfo&, protocols::http1::Record&&)>;
-// Called for each request parsed whole, before the record of the same request (same seq).
-using HttpRequestSink = std::function<void(const ConnInfo&, protocols::http1::RequestStart&&)>;
-// Called once for a connection whose first bytes are TLS records and no plaintext came.
-using CiphertextSink = std::function<void(const ConnInfo&)>;
-
 // Per-direction byte accounting, used to detect gaps (bytes the kernel moved that kspan
 // never saw an event for).
 struct DirectionAccount {
@@ -84,8 +70,7 @@ struct DirectionAccount {
 
 class ConnTracker {
  public:
-  ConnTracker(TrackerOptions options, metrics::Registry* metrics, HttpRecordSink sink,
-              HttpRequestSink on_request = nullptr, CiphertextSink on_ciphertext = nullptr);
+  ConnTracker(TrackerOptions options, metrics::Registry* metrics, TrackerSinks sinks);
   ~ConnTracker();
 
   void OnOpen(const events::ConnOpenEvent& e);
@@ -110,7 +95,7 @@ class ConnTracker {
 
  private:
   // kTlsCiphertext: TLS records seen, no plaintext (yet); bytes are ignored.
-  enum class Protocol { kUnknown, kHttp1, kOther, kTlsCiphertext };
+  enum class Protocol { kUnknown, kDetected, kOther, kTlsCiphertext };
   // One syscall's bytes on their way to a parser; `data` is borrowed.
   struct ChunkView {
     bool egress;
@@ -140,7 +125,8 @@ class ConnTracker {
     uint64_t drained_in = 0;  // DrainPending() round that last drained it
     uint64_t last_activity_ns = 0;
     DirectionAccount egress, ingress;
-    std::unique_ptr<protocols::http1::Connection> http;
+    size_t proto = 0;  // index in protocols::Protocols() once kDetected
+    std::unique_ptr<protocols::ProtocolConnection> parser;
     std::vector<HeldChunk> held;  // while protocol == kUnknown (empty costs nothing)
     size_t held_bytes = 0;
   };
@@ -177,18 +163,19 @@ class ConnTracker {
   };
 
   TrackerOptions options_;
-  HttpRecordSink sink_;
-  HttpRequestSink on_request_;
-  CiphertextSink on_ciphertext_;
+  protocols::ProtocolOptions protocol_options_;
+  TrackerSinks sinks_;
+  std::vector<ProtocolCounters> protocol_counters_;  // by protocol index
+  LocalChannels local_;
   std::unordered_map<std::pair<uint32_t, uint64_t>, Unbound, PidSslHash> unbound_;
   size_t unbound_total_ = 0;
-  std::vector<protocols::http1::RequestStart> started_;  // reused scratch
+  std::vector<protocols::RequestStart> started_;  // reused scratch
   ConnMap conns_;
   // pid -> its connections, so a process exit costs O(its connections), not O(table):
   // hosts that run thousands of short processes a second must not scan 65k entries each.
   std::unordered_map<uint32_t, std::vector<events::ConnKey>> by_pid_;
-  std::vector<protocols::http1::Record> records_;  // reused scratch
-  std::vector<events::ConnKey> dirty_;             // connections to parse at DrainPending()
+  std::vector<protocols::Record> records_;  // reused scratch
+  std::vector<events::ConnKey> dirty_;      // connections to parse at DrainPending()
   // Connections drained in the previous batch are drained once more in the next even
   // without new bytes: a gap ages into a hole over two drain cycles, and a connection
   // that goes quiet right after a lost event must not keep its records until close.
@@ -203,12 +190,6 @@ class ConnTracker {
   metrics::Counter* not_http_;
   metrics::Counter* gaps_;
   metrics::Counter* bytes_ignored_;
-  metrics::Counter* http_invalid_;
-  metrics::Counter* http_bytes_dropped_;
-  metrics::Counter* http_unmatched_;
-  metrics::Counter* http_unanswered_;
-  metrics::Counter* http_gaps_;
-  metrics::Counter* records_out_;
   metrics::Counter* tls_plaintext_conns_;
   metrics::Counter* tls_ciphertext_conns_;
   metrics::Counter* tls_ciphertext_bytes_;

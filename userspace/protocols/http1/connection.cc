@@ -77,12 +77,7 @@ struct Connection::Impl {
       const Message& m = it->msg;
       RequestStart& r = started.emplace_back();
       r.seq = it->seq;
-      r.start_ns = m.start_ns;
-      r.end_ns = m.end_ns;
-      r.tid = m.tid;
-      r.turn = m.turn;
-      r.end_tid = m.end_tid;
-      r.end_turn = m.end_turn;
+      r.timing = {m.start_ns, m.end_ns, m.tid, m.turn, m.end_tid, m.end_turn};
       r.traceparent = std::string(m.Header("traceparent"));
       if (!r.traceparent.empty()) r.tracestate = std::string(m.Header("tracestate"));
       announced_seq = it->seq;
@@ -156,7 +151,8 @@ void Connection::Close() {
   impl_->closed = true;
 }
 
-void Connection::Drain(std::vector<Record>* out, Stats* stats, std::vector<RequestStart>* started) {
+void Connection::Drain(std::vector<Record>* out, Stats* stats,
+                       std::vector<protocols::RequestStart>* started) {
   Impl& c = *impl_;
   if (!c.finalized) {
     if (!c.upgraded) {

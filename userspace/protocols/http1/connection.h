@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "protocols/http1/types.h"
+#include "protocols/record.h"
 
 namespace kspan::protocols::http1 {
 
@@ -67,7 +68,7 @@ class Connection {
 
   // Parses what is buffered; appends completed records, oldest first, and, when `started`
   // is given, every request parsed whole since the last call (each before its record).
-  void Drain(std::vector<Record>* out, Stats* stats, std::vector<RequestStart>* started = nullptr);
+  void Drain(std::vector<Record>* out, Stats* stats, std::vector<protocols::RequestStart>* started = nullptr);
 
   // The connection switched protocol (101, CONNECT 2xx): nothing more will be parsed.
   bool upgraded() const;

@@ -64,25 +64,10 @@ struct Message {
   bool HasHeader(std::string_view name) const;
 };
 
-// A request seen whole, before any response to it: the correlator opens the request's
-// span here, at the moment the request crossed the socket, so spans started while it is
-// in flight can find it. The Record for the same request (same seq) follows later.
-struct RequestStart {
-  uint64_t seq = 0;       // 1, 2, … per connection, as Record::seq
-  uint64_t start_ns = 0;  // as Message::start_ns / end_ns / tid of the request
-  uint64_t end_ns = 0;
-  uint32_t tid = 0;
-  uint32_t turn = 0;
-  uint32_t end_tid = 0;
-  uint32_t end_turn = 0;
-  std::string traceparent;  // the headers as sent, empty when absent
-  std::string tracestate;
-};
-
 // A request and the final (non-1xx) response to it. `response_missing` is set when the
 // connection closed, or the stream became unparseable, before a response came.
 struct Record {
-  uint64_t seq = 0;  // the request's number on its connection (RequestStart::seq)
+  uint64_t seq = 0;  // the request's number on its connection (protocols::RequestStart::seq)
   Message request;
   Message response;
   bool response_missing = false;

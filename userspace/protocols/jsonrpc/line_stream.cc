@@ -50,10 +50,32 @@ Shape ShapeOf(std::string_view line, std::string_view tail) {
 
 }  // namespace
 
-void LineStream::Add(uint64_t channel, bool egress, std::string_view captured, uint64_t total_len,
-                     uint64_t ns, uint32_t tid, uint32_t turn) {
+void LineStream::Hole(Direction& d) {
+  if (!d.skipping && (!d.line.empty() || d.long_line)) ++stats_.lines_dropped;
+  d.line.clear();
+  d.tail.clear();
+  d.long_line = false;
+  d.skipping = true;
+}
+
+void LineStream::Add(uint64_t channel, bool egress, uint64_t position, std::string_view captured,
+                     uint64_t total_len, uint64_t ns, uint32_t tid, uint32_t turn) {
   Direction& d = dirs_[channel * 2 + (egress ? 1 : 0)];
   std::string_view bytes = captured;
+  const uint64_t end = position + total_len;
+  if (d.positioned) {
+    if (end <= d.next) return;  // bytes seen already
+    if (position > d.next) {
+      Hole(d);  // bytes between the last chunk and this one never came
+    } else if (position < d.next) {
+      const uint64_t seen = d.next - position;  // overlaps what was seen: the rest is new
+      bytes.remove_prefix(std::min<uint64_t>(seen, bytes.size()));
+      total_len -= seen;
+    }
+  }
+  d.positioned = true;
+  d.next = end;
+  const bool cut = total_len > bytes.size();  // the syscall's rest was not captured
   while (!bytes.empty()) {
     const size_t nl = bytes.find('\n');
     const std::string_view part = bytes.substr(0, nl);
@@ -81,14 +103,7 @@ void LineStream::Add(uint64_t channel, bool egress, std::string_view captured, u
     d.skipping = false;
     bytes.remove_prefix(nl + 1);
   }
-  if (total_len > captured.size()) {
-    // A hole: the line it falls in is lost.
-    if (!d.skipping && (!d.line.empty() || d.long_line)) ++stats_.lines_dropped;
-    d.line.clear();
-    d.tail.clear();
-    d.long_line = false;
-    d.skipping = true;
-  }
+  if (cut) Hole(d);  // the line the uncaptured rest falls in is lost
 }
 
 void LineStream::OnLine(uint64_t channel, bool egress, const Direction& d, std::string line) {
@@ -101,8 +116,9 @@ void LineStream::OnLine(uint64_t channel, bool egress, const Direction& d, std::
       ++stats_.calls_given_up;
     }
     if (started_.size() >= kMaxPendingCalls) started_.pop_front();
-    started_.push_back(Started{channel, egress, shape.id, line, timing});
-    pending_.push_back(Pending{channel, shape.id, egress, std::move(line), timing});
+    const uint64_t seq = next_seq_++;
+    started_.push_back(Started{seq, channel, egress, shape.id, line, timing});
+    pending_.push_back(Pending{seq, channel, shape.id, egress, std::move(line), timing});
     return;
   }
   if (!shape.response) return;
@@ -114,6 +130,7 @@ void LineStream::OnLine(uint64_t channel, bool egress, const Direction& d, std::
     return;
   }
   Call c;
+  c.seq = it->seq;
   c.channel = it->channel;
   c.outgoing = it->outgoing;
   c.id = std::move(it->id);
@@ -134,6 +151,7 @@ void LineStream::Close() {
   dirs_.clear();
   for (Pending& p : pending_) {
     Call c;
+    c.seq = p.seq;
     c.channel = p.channel;
     c.outgoing = p.outgoing;
     c.id = std::move(p.id);

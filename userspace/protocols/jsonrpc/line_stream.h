@@ -27,6 +27,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "protocols/common/timing.h"
+
 namespace kspan::protocols::jsonrpc {
 
 inline constexpr size_t kMaxLineBytes = 64 * 1024;
@@ -35,12 +37,10 @@ inline constexpr size_t kMaxPendingCalls = 1024;
 
 // Where a line was moved: the syscall that brought its first byte and the one that brought
 // its last.
-struct LineTiming {
-  uint64_t start_ns = 0, end_ns = 0;
-  uint32_t tid = 0, turn = 0, end_tid = 0, end_turn = 0;
-};
+using LineTiming = protocols::Timing;
 
 struct Call {
+  uint64_t seq = 0;       // the request's number in this stream, as Started::seq
   uint64_t channel = 0;   // the channel the request came on
   bool outgoing = false;  // this process wrote the request
   std::string id;         // the request's id, as text
@@ -55,6 +55,7 @@ struct Call {
 // announced so once, in an earlier or the same Drain (unless more than kMaxPendingCalls
 // requests came between two Drains).
 struct Started {
+  uint64_t seq = 0;  // 1, 2, … per LineStream, in request order
   uint64_t channel = 0;
   bool outgoing = false;
   std::string id;
@@ -63,7 +64,7 @@ struct Started {
 };
 
 struct LineStats {
-  uint64_t lines_dropped = 0;   // cut by a hole
+  uint64_t lines_dropped = 0;   // cut by a hole (bytes not captured, or events lost)
   uint64_t calls_given_up = 0;  // pending past the bound, or never answered at close
   uint64_t responses_unmatched = 0;
 };
@@ -71,9 +72,12 @@ struct LineStats {
 class LineStream {
  public:
   // One syscall on `channel` (the caller's id for one fd): `captured` of its `total_len`
-  // bytes (the rest is a hole), at `ns`.
-  void Add(uint64_t channel, bool egress, std::string_view captured, uint64_t total_len, uint64_t ns,
-           uint32_t tid, uint32_t turn);
+  // bytes (the rest is a hole), at stream position `position` of that direction, at `ns`.
+  // A chunk that starts past where the last one ended follows lost bytes (a lost event):
+  // the line they fall in is dropped, as for a hole. One that repeats bytes already seen
+  // is ignored (as far as it repeats them).
+  void Add(uint64_t channel, bool egress, uint64_t position, std::string_view captured, uint64_t total_len,
+           uint64_t ns, uint32_t tid, uint32_t turn);
   // A channel closed: its unfinished lines are dropped.
   void CloseChannel(uint64_t channel);
   // Every channel closed: calls still waiting come out with response_missing.
@@ -88,10 +92,13 @@ class LineStream {
     std::string line;  // the line being assembled (its head)
     std::string tail;  // its last kTailBytes once it outgrew kMaxLineBytes
     bool long_line = false;
-    bool skipping = false;  // a hole cut the current line: drop until the next newline
+    bool skipping = false;    // a hole cut the current line: drop until the next newline
+    bool positioned = false;  // `next` is known (a chunk was seen)
+    uint64_t next = 0;        // the stream position after the last chunk seen
     LineTiming timing;
   };
   struct Pending {
+    uint64_t seq = 0;
     uint64_t channel = 0;
     std::string id;
     bool outgoing = false;
@@ -100,12 +107,15 @@ class LineStream {
   };
 
   void OnLine(uint64_t channel, bool egress, const Direction& d, std::string line);
+  // A hole (bytes not captured) at the current position of `d`.
+  void Hole(Direction& d);
 
   std::unordered_map<uint64_t, Direction> dirs_;  // by channel * 2 + egress
   std::deque<Pending> pending_;
   std::vector<Call> done_;
   std::deque<Started> started_;
   LineStats stats_;
+  uint64_t next_seq_ = 1;
 };
 
 }  // namespace kspan::protocols::jsonrpc

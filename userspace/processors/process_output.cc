@@ -1,10 +1,10 @@
-#include "correlator/process_output.h"
+#include "processors/process_output.h"
 
 #include <utility>
 
 #include "common/redact.h"
 
-namespace kspan::correlator {
+namespace kspan::processors {
 
 ProcessOutput::ProcessOutput(const Limits& limits, metrics::Registry* metrics)
     : limits_(limits),
@@ -76,4 +76,4 @@ void ProcessOutput::OnExit(uint32_t pid) {
   processes_.erase(it);
 }
 
-}  // namespace kspan::correlator
+}  // namespace kspan::processors

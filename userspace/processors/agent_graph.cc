@@ -1,11 +1,12 @@
-#include "correlator/agent_graph.h"
+#include "processors/agent_graph.h"
 
 #include <cmath>
 #include <cstdio>
+#include <utility>
 
 #include "common/json.h"
 
-namespace kspan::correlator {
+namespace kspan::processors {
 namespace {
 
 const std::vector<double> kSecondsBuckets = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
@@ -31,8 +32,15 @@ size_t BucketOf(uint64_t ns) {
 
 }  // namespace
 
-AgentGraph::AgentGraph(metrics::Registry* metrics)
-    : metrics_(metrics), dropped_(metrics->GetCounter("kspan_agent_graph_dropped_total")) {}
+AgentGraph::AgentGraph(metrics::Registry* metrics, AgentOf agent_of)
+    : metrics_(metrics),
+      agent_of_(std::move(agent_of)),
+      dropped_(metrics->GetCounter("kspan_agent_graph_dropped_total")) {}
+
+bool AgentGraph::OnExport(model::Span& span) noexcept {
+  if (agent_of_) OnSpan(span, agent_of_(span));
+  return true;
+}
 
 void AgentGraph::OnSpan(const model::Span& span, std::string_view agent) {
   if (agent.empty() || span.kind != model::SpanKind::kClient) return;
@@ -195,4 +203,4 @@ std::string AgentGraph::Text() const {
   return out;
 }
 
-}  // namespace kspan::correlator
+}  // namespace kspan::processors

@@ -9,6 +9,11 @@
 // call it was printed in, else the task around it. Everything is bounded: lines per
 // process, line length, events per span, processes, and age (older lines are dropped).
 // Dropped lines are counted in kspan_process_output_dropped_total.
+//
+// A span processor (span_processor.h): lines go onto spans at OnEnd (spans of a process
+// come innermost first there), and a process's lines are dropped at OnProcessExit. The
+// connection tracker feeds Add (TrackerSinks::on_output). Single-threaded: the pipeline
+// thread.
 #pragma once
 
 #include <cstdint>
@@ -19,10 +24,11 @@
 
 #include "common/metrics.h"
 #include "model/span.h"
+#include "processors/span_processor.h"
 
-namespace kspan::correlator {
+namespace kspan::processors {
 
-class ProcessOutput {
+class ProcessOutput : public SpanProcessor {
  public:
   struct Limits {
     size_t max_lines_per_process = 64;
@@ -39,6 +45,9 @@ class ProcessOutput {
   // Moves the lines `pid` wrote within the span's time range onto the span.
   void Attach(uint32_t pid, model::Span* span);
   void OnExit(uint32_t pid);
+
+  void OnEnd(uint32_t pid, model::Span& span) noexcept override { Attach(pid, &span); }
+  void OnProcessExit(uint32_t pid) noexcept override { OnExit(pid); }
 
  private:
   struct Line {
@@ -59,4 +68,4 @@ class ProcessOutput {
   std::unordered_map<uint32_t, Process> processes_;
 };
 
-}  // namespace kspan::correlator
+}  // namespace kspan::processors

@@ -16,11 +16,16 @@
 // _errors_total, _tokens_total and the histogram kspan_agent_graph_duration_seconds), so the
 // stop line carries them.
 //
-// Thread safety: one thread calls OnSpan; Edges()/Json()/Text() may run on another.
+// As a span processor (span_processor.h) it reads each span at OnExport, with the agent
+// `agent_of` names for the span's process.
+//
+// Thread safety: one thread calls OnSpan / OnExport; Edges()/Json()/Text() may run on
+// another.
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -30,14 +35,19 @@
 
 #include "common/metrics.h"
 #include "model/span.h"
+#include "processors/span_processor.h"
 
-namespace kspan::correlator {
+namespace kspan::processors {
 
-class AgentGraph {
+class AgentGraph : public SpanProcessor {
  public:
   static constexpr size_t kMaxEdges = 1024;
+  // The agent a span's process is ("" when none).
+  using AgentOf = std::function<std::string(const model::Span&)>;
 
-  explicit AgentGraph(metrics::Registry* metrics);
+  explicit AgentGraph(metrics::Registry* metrics, AgentOf agent_of = nullptr);
+
+  bool OnExport(model::Span& span) noexcept override;
 
   // A finished span of a process that is the agent `agent` (empty: not an agent: ignored).
   void OnSpan(const model::Span& span, std::string_view agent);
@@ -70,9 +80,10 @@ class AgentGraph {
   static double Percentile(const Stats& s, double q);
 
   metrics::Registry* metrics_;
+  AgentOf agent_of_;
   metrics::Counter* dropped_;
   mutable std::mutex mu_;
   std::map<std::tuple<std::string, std::string, std::string>, Stats> edges_;  // from, kind, to
 };
 
-}  // namespace kspan::correlator
+}  // namespace kspan::processors

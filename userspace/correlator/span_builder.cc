@@ -1,0 +1,220 @@
+#include "correlator/span_builder.h"
+
+#include <optional>
+#include <utility>
+#include <variant>
+
+#include "genai/jsonrpc.h"
+
+namespace kspan::correlator {
+namespace {
+
+// The end of a process from its wait(2) status: process.exit.code (128+N when killed by
+// signal N, the shells' convention), and error.type when not 0.
+void AddExitAttributes(int32_t status, model::Span* span) {
+  const bool signaled = (status & 0x7f) != 0;
+  const int64_t code = signaled ? 128 + (status & 0x7f) : (status >> 8) & 0xff;
+  span->Set("process.exit.code", code);
+  if (code == 0) return;
+  span->Set("error.type", signaled ? std::string("signal") : std::string("exit_code"));
+  span->status_message =
+      signaled ? "killed by signal " + std::to_string(status & 0x7f) : "exit code " + std::to_string(code);
+}
+
+// Is this process the caller of the request (a CLIENT span), or its callee (SERVER)?
+bool IsServer(const conntrack::ConnInfo& conn, protocols::Side side) {
+  switch (side) {
+    case protocols::Side::kCaller: return false;
+    case protocols::Side::kCallee: return true;
+    case protocols::Side::kByConnection: break;
+  }
+  return conn.role == events::Role::kServer;
+}
+
+}  // namespace
+
+SpanBuilder::SpanBuilder(SpanBuilderOptions options, metrics::Registry* m, process::ProcessTable* processes,
+                         Stitcher* stitcher, processors::ProcessorChain* processors)
+    : options_(std::move(options)),
+      processes_(processes),
+      stitcher_(stitcher),
+      processors_(processors),
+      genai_(options_.genai, m),
+      agents_(options_.agents, m) {}
+
+void SpanBuilder::MarkAgent(uint32_t pid) {
+  if (!mark_agent_ || !marked_.insert(pid).second) return;
+  mark_agent_(pid);
+}
+
+void SpanBuilder::OpenSession(uint32_t pid) {
+  // Once per process: a session refused at the bound is counted once, not per call.
+  if (!sessions_tried_.insert(pid).second) return;
+  auto resource = processes_->ResourceFor(pid);
+  const std::string agent = agents_.AgentName(pid, resource.get());
+  model::Span span;
+  span.kind = model::SpanKind::kInternal;
+  span.name = "invoke_agent " + agent;
+  span.start_time_unix_nano = span.end_time_unix_nano = processes_->StartTime(pid);
+  span.Set("gen_ai.operation.name", std::string("invoke_agent"));
+  span.Set("gen_ai.agent.name", agent);
+  span.resource = std::move(resource);
+  stitcher_->OnSession(pid, std::move(span));
+}
+
+void SpanBuilder::FinishSession(uint32_t pid, model::Span* span) {
+  auto resource = processes_->ResourceFor(pid);
+  const std::string agent = agents_.AgentName(pid, resource.get());
+  span->name = "invoke_agent " + agent;
+  span->Set("gen_ai.agent.name", agent);
+  span->resource = std::move(resource);
+  processors_->OnEnd(pid, *span);
+}
+
+void SpanBuilder::OnRequest(const conntrack::ConnInfo& conn, protocols::RequestStart&& request) {
+  // On an agent's local channel only MCP and A2A calls make spans (`head` is the
+  // JSON-RPC request line).
+  if (conn.kind != events::ConnKind::kTcp && !genai::ParseRpcRequest(request.head)) return;
+  const bool server = IsServer(conn, request.side);
+  RequestSeen r;
+  r.conn = conn.key;
+  r.seq = request.seq;
+  r.server = server;
+  r.tuple = conn.tuple;
+  r.tuple_known = conn.tuple_known;
+  r.tid = request.timing.tid;
+  r.turn = request.timing.turn;
+  r.start_ns = request.timing.start_ns;
+  r.end_ns = request.timing.end_ns;
+  r.end_tid = request.timing.end_tid;
+  r.end_turn = request.timing.end_turn;
+  r.open_ns = conn.open_ns;
+  r.open_tid = conn.open_tid;
+  r.open_turn = conn.open_turn;
+  r.traceparent = std::move(request.traceparent);
+  r.tracestate = std::move(request.tracestate);
+  if (conn.kind != events::ConnKind::kTcp) {
+    r.pair_key = conntrack::LocalPairKey(conn, /*outgoing=*/!server, request.call_id);
+  } else if (!server && !sessions_tried_.count(conn.key.pid) &&
+             agents_.IsAgent(conn.key.pid, processes_->ResourceFor(conn.key.pid).get())) {
+    // An agent rule names a process seen only now (running before kspan started).
+    MarkAgent(conn.key.pid);
+    OpenSession(conn.key.pid);
+  }
+  stitcher_->OnRequest(std::move(r));
+}
+
+std::optional<model::Span> SpanBuilder::BuildHttp(const conntrack::ConnInfo& conn,
+                                                  const protocols::http1::Record& record) {
+  HttpConnContext ctx;
+  ctx.is_server = conn.role == events::Role::kServer;
+  ctx.tuple = conn.tuple;
+  ctx.pid = conn.key.pid;
+  ctx.tls = conn.tls;
+  model::Span span = BuildHttpSpan(record, ctx, processes_->ResourceFor(conn.key.pid), options_.http_spans);
+  if (genai_.Apply(record, ctx, &span)) {
+    agents_.NoteLlmCall(conn.key.pid);
+    MarkAgent(conn.key.pid);
+    OpenSession(conn.key.pid);  // before this call's span: it may move under the session
+  } else {
+    agents_.Apply(record, ctx, &span);
+  }
+  return span;
+}
+
+std::optional<model::Span> SpanBuilder::BuildLocalCall(const conntrack::ConnInfo& conn,
+                                                       const protocols::jsonrpc::Call& call) {
+  model::Span span = agents_.BuildLocalCall(call, conn.key.pid, events::ConnKindName(conn.kind),
+                                            processes_->ResourceFor(conn.key.pid));
+  if (span.name == "jsonrpc") return std::nullopt;  // not an MCP or A2A call
+  return span;
+}
+
+void SpanBuilder::OnRecord(const conntrack::ConnInfo& conn, protocols::Record&& record) {
+  // PROTOCOL_LIST: a new protocol's record type gets its family's builder here.
+  std::optional<model::Span> span = std::visit(
+      [&](const auto& body) -> std::optional<model::Span> {
+        using Body = std::decay_t<decltype(body)>;
+        if constexpr (std::is_same_v<Body, protocols::http1::Record>) {
+          return BuildHttp(conn, body);
+        } else if constexpr (std::is_same_v<Body, protocols::jsonrpc::Call>) {
+          return BuildLocalCall(conn, body);
+        } else {
+          static_assert(sizeof(Body) == 0, "a protocol's record has no span builder");
+        }
+      },
+      record.body);
+  if (!span) return;
+  processors_->OnEnd(conn.key.pid, *span);
+  const protocols::Timing& rs = record.response;
+  stitcher_->OnSpan({.conn = conn.key,
+                     .seq = record.seq,
+                     .response_tid = rs.tid,
+                     .response_turn = rs.turn,
+                     .response_start_ns = rs.start_ns,
+                     .response_end_tid = rs.end_tid,
+                     .response_end_turn = rs.end_turn,
+                     .response_end_ns = rs.end_ns},
+                    std::move(*span));
+}
+
+void SpanBuilder::OnExec(const events::ProcessExecEvent& e) {
+  agents_.OnExec(e.pid);  // a new program: what the pid was is forgotten
+  if (agents_.IsAgent(e.pid, processes_->ResourceFor(e.pid).get())) {
+    MarkAgent(e.pid);
+    OpenSession(e.pid);
+  }
+  // A candidate `exec {executable}` span: the stitcher keeps it only when the process was
+  // started on behalf of a traced request. Its resource is filled in at exit.
+  model::Span span;
+  span.kind = model::SpanKind::kInternal;
+  const std::string& path = e.filename.empty() ? e.comm : e.filename;
+  span.name = "exec " + path.substr(path.rfind('/') + 1);
+  span.start_time_unix_nano = span.end_time_unix_nano = e.ts_ns;
+  span.attributes.push_back({"process.pid", int64_t{e.pid}});
+  span.attributes.push_back({"process.parent_pid", int64_t{e.ppid}});
+  if (!e.argv.empty())
+    span.attributes.push_back({"process.command_line", process::RedactedCommandLine(e.argv)});
+  stitcher_->OnExec({.pid = e.pid, .parent_pid = e.ppid, .parent_tid = e.parent_tid, .ts_ns = e.ts_ns},
+                    std::move(span));
+}
+
+void SpanBuilder::OnExit(const events::ProcessExitEvent& e) {
+  if (stitcher_->TracksExec(e.pid)) {
+    model::Span end;
+    AddExitAttributes(e.exit_code, &end);
+    stitcher_->OnProcessEnd(e.pid, e.ts_ns, std::move(end.attributes), processes_->ResourceFor(e.pid));
+  }
+  // Last, so that the output lines no other span took go to the session.
+  stitcher_->EndSession(e.pid, e.ts_ns, [this, &e](uint32_t pid, model::Span* span) {
+    FinishSession(pid, span);
+    AddExitAttributes(e.exit_code, span);
+  });
+  processors_->OnProcessExit(e.pid);
+  agents_.OnExit(e.pid);
+  marked_.erase(e.pid);
+  sessions_tried_.erase(e.pid);
+}
+
+void SpanBuilder::Tick(uint64_t now_ns) {
+  // A session's process gone from /proc on two ticks in a row (so not an exit event still
+  // on its way) lost its exit event: end the session rather than hold it until kspan stops.
+  std::unordered_set<uint32_t> missing;
+  for (uint32_t pid : stitcher_->OpenSessions()) {
+    if (processes_->Alive(pid)) continue;
+    if (!sessions_missing_.count(pid)) {
+      missing.insert(pid);
+      continue;
+    }
+    stitcher_->LoseSession(pid, now_ns, [this](uint32_t p, model::Span* span) { FinishSession(p, span); });
+    sessions_tried_.erase(pid);
+  }
+  sessions_missing_ = std::move(missing);
+}
+
+void SpanBuilder::Finish(uint64_t now_ns) {
+  // Agents still running: their sessions end now, marked as cut.
+  stitcher_->CutSessions(now_ns, [this](uint32_t pid, model::Span* span) { FinishSession(pid, span); });
+}
+
+}  // namespace kspan::correlator

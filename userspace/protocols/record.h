@@ -1,0 +1,52 @@
+// What every protocol hands the correlator, whatever it parsed: a request seen whole
+// (RequestStart, before any answer) and a finished exchange (Record). The envelope is
+// protocol-neutral (sequence number, timing); the body is the protocol's own record.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+
+#include "protocols/common/timing.h"
+#include "protocols/http1/types.h"
+#include "protocols/jsonrpc/line_stream.h"
+
+namespace kspan::protocols {
+
+// Which end of a request this process is, when the protocol knows it per request. On a
+// TCP connection the connection's role decides (kByConnection); on an agent's local
+// channel either end may call the other (JSON-RPC: whoever writes the request).
+enum class Side : uint8_t { kByConnection, kCaller, kCallee };
+
+// A request seen whole, before any answer to it: the correlator opens the request's span
+// here, at the moment the request crossed the socket, so spans started while it is in
+// flight can find it. The Record of the same request (same channel and seq) follows.
+struct RequestStart {
+  uint64_t seq = 0;      // 1, 2, … per connection (per process for process-wide protocols)
+  uint64_t channel = 0;  // process-wide protocols: the channel it came on; else 0
+  Timing timing;
+  Side side = Side::kByConnection;
+  std::string traceparent;  // W3C context fields as sent, empty when absent
+  std::string tracestate;
+  std::string call_id;  // the protocol's own request id (JSON-RPC "id"), or empty
+  // What the correlator needs to see of the request before its answer to decide whether
+  // it makes a span (a JSON-RPC request line: MCP, A2A or neither); empty when not needed.
+  std::string head;
+};
+
+// PROTOCOL_LIST: a new protocol's record type joins this variant (correlator/span_builder.cc
+// then fails to compile until it builds a span for it).
+using RecordBody = std::variant<http1::Record, jsonrpc::Call>;
+
+// A request and its answer (or the lack of one).
+struct Record {
+  uint64_t seq = 0;  // as RequestStart::seq
+  uint64_t channel = 0;
+  Side side = Side::kByConnection;
+  Timing request;
+  Timing response;  // all 0 when response_missing
+  bool response_missing = false;
+  RecordBody body;
+};
+
+}  // namespace kspan::protocols

@@ -1,0 +1,25 @@
+#include "protocols/registry.h"
+
+#include "protocols/http1/spec.h"
+#include "protocols/jsonrpc/spec.h"
+
+namespace kspan::protocols {
+
+std::span<const ProtocolSpec> Protocols() {
+  // The registry: one row per protocol, in detection order.
+  static const ProtocolSpec kAll[] = {
+      http1::Spec(),
+      jsonrpc::Spec(),
+  };
+  return kAll;
+}
+
+size_t ProtocolIndex(const ProtocolSpec& spec) {
+  const auto all = Protocols();
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (all[i].name == spec.name) return i;
+  }
+  return all.size();
+}
+
+}  // namespace kspan::protocols

@@ -1,0 +1,113 @@
+// The protocol registry: the one place a protocol is made known to the agent.
+//
+// A protocol is a folder under protocols/ that implements ProtocolConnection (byte chunks
+// in, RequestStarts and Records out) and one ProtocolSpec row in registry.cc. The
+// connection tracker (conntrack/) detects protocols and drives connections only through
+// this interface, and labels every parse counter with ProtocolSpec::name; the correlator
+// builds spans from the protocol's Record body (protocols/record.h).
+//
+//   conntrack ── Chunk ──▶ ProtocolConnection ── Drain ──▶ RequestStart, Record ──▶ correlator
+//                 (position, timing)        (parser, pairing)
+//
+// How to add a protocol: docs/architecture.md, "Adding a protocol". Every other place a
+// protocol must touch carries a `PROTOCOL_LIST` comment: `grep -rn PROTOCOL_LIST userspace`.
+//
+// Threads: a ProtocolConnection belongs to one connection (or one process, see Scope) and
+// is driven from the pipeline thread only. The registry itself is immutable.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "protocols/http1/connection.h"
+#include "protocols/record.h"
+
+namespace kspan::protocols {
+
+// One syscall's bytes on their way to a parser. `data` is the captured prefix of the
+// `total_len` bytes moved (the rest is a hole of known size); borrowed for the call.
+struct Chunk {
+  uint64_t channel = 0;   // Scope::kProcess: which of the process's channels; else 0
+  bool egress = false;    // this process sent the bytes
+  uint64_t position = 0;  // stream offset of data[0] in this direction of the channel
+  std::string_view data;
+  uint32_t total_len = 0;
+  uint64_t first_ns = 0;  // the syscall's entry (egress) or exit (ingress), Unix ns
+  uint64_t last_ns = 0;   // its exit
+  uint32_t tid = 0;
+  uint32_t turn = 0;
+};
+
+// What a connection threw away since its last Drain; the tracker adds it to the metrics
+// labelled by protocol.
+struct ConnectionStats {
+  uint64_t frames_invalid = 0;       // bytes that did not parse (each resynchronisation)
+  uint64_t bytes_dropped = 0;        // captured bytes thrown away (garbage, buffer caps)
+  uint64_t responses_unmatched = 0;  // an answer with no request waiting
+  uint64_t requests_unanswered = 0;  // requests given up (close, bounds) with no answer
+  uint64_t gaps = 0;                 // holes (bytes not captured) that cut a frame
+};
+
+class ProtocolConnection {
+ public:
+  virtual ~ProtocolConnection() = default;
+  // One syscall's bytes. Chunks may arrive out of order (threads on several CPUs).
+  virtual void AddData(const Chunk& chunk) = 0;
+  // Scope::kProcess: one of the process's channels closed; its unfinished frames go.
+  virtual void CloseChannel(uint64_t channel) { (void)channel; }
+  // Everything closed: what is delimited by close completes, requests still waiting come
+  // out as records with response_missing.
+  virtual void Close() = 0;
+  // Parses what was added. Appends each request seen whole since the last call to
+  // `started` (before its record, in the same or an earlier call; every record's request
+  // is announced so) and each finished exchange to `records`, oldest first.
+  virtual void Drain(std::vector<RequestStart>* started, std::vector<Record>* records,
+                     ConnectionStats* stats) = 0;
+};
+
+enum class Detection : uint8_t {
+  kMatch,         // the bytes start a request of this protocol
+  kNoMatch,       // they cannot
+  kNeedMoreData,  // too few bytes to say
+};
+
+// What one connection object covers.
+enum class Scope : uint8_t {
+  kConnection,  // one TCP connection (its two directions)
+  kProcess,     // every local channel (pipe, Unix socket) of one process: requests and
+                // answers travel on different channels (an agent writes its tool server's
+                // stdin and reads its stdout)
+};
+
+enum Transport : uint32_t {
+  kTcp = 1u << 0,
+  kLocal = 1u << 1,  // pipes and Unix stream sockets of agent processes
+};
+
+// Settings of the protocols that have some.
+struct ProtocolOptions {
+  // PROTOCOL_LIST: a protocol with settings adds its struct here (from TrackerOptions).
+  http1::Limits http1;
+};
+
+struct ProtocolSpec {
+  std::string_view name;  // metric label and span attribute value, e.g. "http1"
+  Scope scope = Scope::kConnection;
+  uint32_t transports = kTcp;
+  // Looks at the first captured bytes of the request direction (a chunk at stream
+  // position 0, or for a connection joined mid-stream, a chunk from the middle). Null:
+  // every channel of the transports is this protocol.
+  Detection (*detect)(std::string_view request_bytes) = nullptr;
+  // `client`: this process sends the requests (Scope::kConnection).
+  std::unique_ptr<ProtocolConnection> (*make)(bool client, const ProtocolOptions& options) = nullptr;
+};
+
+// Every protocol, in detection order (the first to match a connection wins).
+std::span<const ProtocolSpec> Protocols();
+// The index of `spec` in Protocols(); stable for the process's lifetime.
+size_t ProtocolIndex(const ProtocolSpec& spec);
+
+}  // namespace kspan::protocols

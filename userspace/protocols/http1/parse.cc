@@ -7,6 +7,7 @@
 #include <tuple>
 #include <utility>
 
+#include "common/strings.h"
 #include "protocols/http1/connection.h"
 
 namespace kspan::protocols::http1 {
@@ -47,24 +48,6 @@ constexpr auto kTextChar = Table<IsTextChar>();
 
 inline unsigned char U(char c) {
   return static_cast<unsigned char>(c);
-}
-inline char Lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
-}
-
-// `a` equals `lower` (already lower case), ASCII case-insensitively.
-bool EqualsLower(string_view a, string_view lower) {
-  if (a.size() != lower.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (Lower(a[i]) != lower[i]) return false;
-  }
-  return true;
-}
-
-string_view TrimOws(string_view v) {
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-  return v;
 }
 
 bool AllText(string_view v) {
@@ -229,7 +212,7 @@ struct HeadInfo {
 bool NoteField(string_view name, string_view value, HeadInfo* info) {
   switch (name.size()) {
     case 14:
-      if (EqualsLower(name, "content-length")) {
+      if (EqualsIgnoreCase(name, "content-length")) {
         uint64_t n = 0;
         if (!ParseContentLength(value, &n)) return false;
         if (info->has_content_length && n != info->content_length) return false;
@@ -238,16 +221,16 @@ bool NoteField(string_view name, string_view value, HeadInfo* info) {
       }
       break;
     case 17:
-      if (EqualsLower(name, "transfer-encoding")) {
+      if (EqualsIgnoreCase(name, "transfer-encoding")) {
         // Several fields form one list; only the last coding decides (RFC 9112 §6.1).
         info->has_transfer_encoding = true;
         const size_t comma = value.rfind(',');
         const string_view last = TrimOws(comma == string_view::npos ? value : value.substr(comma + 1));
-        info->chunked = EqualsLower(last, "chunked");
+        info->chunked = EqualsIgnoreCase(last, "chunked");
       }
       break;
     case 7:
-      if (EqualsLower(name, "upgrade")) info->upgrade = true;
+      if (EqualsIgnoreCase(name, "upgrade")) info->upgrade = true;
       break;
     default: break;
   }
@@ -887,7 +870,7 @@ std::string_view Message::Header(std::string_view name) const {
   for (const auto& [k, v] : headers) {
     if (k.size() != name.size()) continue;
     bool eq = true;
-    for (size_t i = 0; i < k.size() && eq; ++i) eq = Lower(k[i]) == Lower(name[i]);
+    for (size_t i = 0; i < k.size() && eq; ++i) eq = AsciiLower(k[i]) == AsciiLower(name[i]);
     if (eq) return v;
   }
   return {};
@@ -897,7 +880,7 @@ bool Message::HasHeader(std::string_view name) const {
   for (const auto& [k, v] : headers) {
     if (k.size() != name.size()) continue;
     bool eq = true;
-    for (size_t i = 0; i < k.size() && eq; ++i) eq = Lower(k[i]) == Lower(name[i]);
+    for (size_t i = 0; i < k.size() && eq; ++i) eq = AsciiLower(k[i]) == AsciiLower(name[i]);
     if (eq) return true;
   }
   return false;

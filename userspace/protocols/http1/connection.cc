@@ -77,7 +77,7 @@ struct Connection::Impl {
       const Message& m = it->msg;
       RequestStart& r = started.emplace_back();
       r.seq = it->seq;
-      r.timing = {m.start_ns, m.end_ns, m.tid, m.turn, m.end_tid, m.end_turn};
+      r.timing = m.timing;
       r.traceparent = std::string(m.Header("traceparent"));
       if (!r.traceparent.empty()) r.tracestate = std::string(m.Header("tracestate"));
       announced_seq = it->seq;

@@ -862,6 +862,10 @@ bool LooksLikeRequest(std::string_view prefix) {
   return MatchKnownMethod(prefix) == MethodMatch::kFull && RequestStartOk(prefix);
 }
 
+bool MayBecomeRequest(std::string_view prefix) {
+  return !prefix.empty() && MatchKnownMethod(prefix) == MethodMatch::kCutOff;
+}
+
 bool LooksLikeResponse(std::string_view prefix) {
   return prefix.size() >= kVersionPrefix.size() && StatusStartOk(prefix);
 }

@@ -44,7 +44,8 @@ class RegisteredConnection final : public ProtocolConnection {
 };
 
 Detection Detect(std::string_view request_bytes) {
-  return LooksLikeRequest(request_bytes) ? Detection::kMatch : Detection::kNoMatch;
+  if (LooksLikeRequest(request_bytes)) return Detection::kMatch;
+  return MayBecomeRequest(request_bytes) ? Detection::kNeedMoreData : Detection::kNoMatch;
 }
 
 std::unique_ptr<ProtocolConnection> Make(bool client, const ProtocolOptions& options) {

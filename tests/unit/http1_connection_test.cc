@@ -602,5 +602,53 @@ TEST(Http1WideBody, TailRestartsAfterAHole) {
   EXPECT_EQ(rq.body_tail_offset, 32u);
 }
 
+// A request head with invalid framing (two different Content-Length values) followed by a
+// "body" that holds a request line: the real request is reported (with the server's 400),
+// the forged one inside its body never is, and the rest of the request side is dropped,
+// counted. Before: the parser resynchronised inside the body and reported the forged
+// request while the real one got no record.
+TEST(Http1Connection, InvalidFramingNeverReportsBodyBytesAsARequest) {
+  for (const string head :
+       {"POST /real HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 60\r\n\r\n",
+        "POST /real HTTP/1.1\r\nHost: h\r\nContent-Length: abc\r\n\r\n",
+        "POST /real HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n"}) {
+    Wire w(/*client=*/false);
+    w.Request(head + "GET /forged HTTP/1.1\r\nHost: h\r\n\r\n", 100);
+    w.Response("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", 200);
+    w.Request(Get("/after"), 300);  // nothing after the bad head is parsed
+    auto rs = w.Drain();
+    w.conn().Close();
+    auto rest = w.Drain();
+    rs.insert(rs.end(), rest.begin(), rest.end());
+    ASSERT_EQ(rs.size(), 1u) << head;
+    EXPECT_EQ(rs[0].request.target, "/real");
+    EXPECT_TRUE(rs[0].request.framing_invalid);
+    EXPECT_EQ(rs[0].response.status_code, 400);
+    EXPECT_FALSE(rs[0].response_missing);
+    EXPECT_EQ(w.total.frames_invalid, 1u) << "the lost request side is counted once";
+    EXPECT_GT(w.total.bytes_dropped, 0u) << "the bytes after the head are dropped, counted";
+    EXPECT_FALSE(w.conn().upgraded());
+  }
+}
+
+// The same on the response side: the response is paired with its request, nothing after
+// it is parsed, and the requests still waiting end as unanswered at close.
+TEST(Http1Connection, ResponseWithInvalidFramingEndsParsing) {
+  Wire w(/*client=*/true);
+  w.Request(Get("/a"), 100);
+  w.Request(Get("/b"), 110);
+  w.Response("HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+             200);
+  auto rs = w.Drain();
+  w.conn().Close();
+  auto rest = w.Drain();
+  rs.insert(rs.end(), rest.begin(), rest.end());
+  ASSERT_EQ(rs.size(), 2u);
+  EXPECT_EQ(rs[0].request.target, "/a");
+  EXPECT_TRUE(rs[0].response.framing_invalid);
+  EXPECT_EQ(rs[1].request.target, "/b");
+  EXPECT_TRUE(rs[1].response_missing) << "the bytes after the bad response are not its answer";
+}
+
 }  // namespace
 }  // namespace kspan::protocols::http1

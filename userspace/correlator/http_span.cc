@@ -309,6 +309,12 @@ model::Span BuildHttpSpan(const Record& record, const HttpConnContext& conn,
     add.Int("http.response.body.size", static_cast<int64_t>(resp.body_size));
   }
 
+  // Invalid framing (Message::framing_invalid): the message was reported, what followed it
+  // on its connection was not parsed.
+  if (req.framing_invalid || (has_response && resp.framing_invalid)) {
+    span.attributes.push_back({"kspan.http.invalid_framing", true});
+  }
+
   // Status (semantic conventions "Status"): the code speaks for itself, so no message.
   if (!has_response) {
     span.status_code = model::StatusCode::kError;

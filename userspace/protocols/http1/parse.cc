@@ -204,8 +204,9 @@ struct HeadInfo {
   bool has_content_length = false;
   uint64_t content_length = 0;
   bool has_transfer_encoding = false;
-  bool chunked = false;  // "chunked" is the final transfer coding
-  bool upgrade = false;  // an Upgrade field
+  bool chunked = false;          // "chunked" is the final transfer coding
+  bool upgrade = false;          // an Upgrade field
+  bool framing_invalid = false;  // a framing field malformed, or framing fields in conflict
 };
 
 // Notes the framing fields; false if one is malformed or they conflict.
@@ -281,7 +282,10 @@ ParseState ParseHead(MessageType type, string_view in, Message* msg, HeadInfo* i
     if (line.empty()) break;
     if (nfields == kMaxHeaders) return ParseState::kInvalid;
     string_view name, value;
-    if (!ParseFieldLine(line, &name, &value) || !NoteField(name, value, info)) return ParseState::kInvalid;
+    if (!ParseFieldLine(line, &name, &value)) return ParseState::kInvalid;
+    // A malformed or conflicting framing field still leaves a real message (its start line
+    // and fields parse): it is reported, and its direction ends after it (ParseNewFrame).
+    if (!NoteField(name, value, info)) info->framing_invalid = true;
     fields[nfields++] = FieldView{name.data(), name.size(), value.data(), value.size()};
   }
   *head_len = pos;
@@ -636,17 +640,26 @@ ParseState ParseNewFrame(MessageType type, string_view* buf, Frame* f, State* st
   Progress p{Phase::kDone, 0, 0, 0, 0};
   Match match;
   bool final = true;
+  // A request body must be delimited (§6.3 rule 4): a Transfer-Encoding not ending in
+  // chunked is a framing error.
+  if (type == MessageType::kRequest && info.has_transfer_encoding && !info.chunked)
+    info.framing_invalid = true;
+  if (info.framing_invalid) {
+    // The message is real but where it ends is not known: report its head (no body) and
+    // end the direction, never resynchronise inside its body.
+    f->msg.framing_invalid = true;
+    f->ends_stream = true;
+    (type == MessageType::kRequest ? st->request_framing_lost : st->response_framing_lost) = true;
+  }
   if (type == MessageType::kRequest) {
-    if (info.has_transfer_encoding) {
-      if (!info.chunked) {  // a request body must be delimited (§6.3 rule 4)
-        f->msg = Message();
-        return ParseState::kInvalid;
-      }
+    if (info.framing_invalid) {
+      // no body
+    } else if (info.has_transfer_encoding) {
       p.phase = Phase::kChunkSize;
     } else if (info.content_length > 0) {
       p = Progress{Phase::kFixedBody, info.content_length, info.content_length, 0, 0};
     }
-    f->ends_stream = info.upgrade || f->msg.method == "CONNECT";
+    f->ends_stream = info.framing_invalid || info.upgrade || f->msg.method == "CONNECT";
     f->msg.wide_body = st->wide_body_request != nullptr && st->wide_body_request(f->msg);
   } else {
     if (st->pending.empty() && st->ctx.position >= st->unmatched_ok_below) {
@@ -657,7 +670,9 @@ ParseState ParseNewFrame(MessageType type, string_view* buf, Frame* f, State* st
     final = code >= 200 || code == 101;
     match = PeekMatch(*st, st->ctx.first.first_ns, final);
     f->msg.wide_body = match.wide_body;
-    if (code == 101 || (match.method == MethodKind::kConnect && code / 100 == 2)) {
+    if (info.framing_invalid) {
+      // no body; ends_stream set above
+    } else if (code == 101 || (match.method == MethodKind::kConnect && code / 100 == 2)) {
       f->ends_stream = true;
     } else if (code < 200 || code == 204 || code == 304 || match.method == MethodKind::kHead) {
       // no body

@@ -33,6 +33,11 @@ struct Message {
   std::string body_prefix;
   // Part of the body fell in a hole (not captured); body_prefix may be short.
   bool body_truncated = false;
+  // The head's framing fields are invalid (Content-Length values that differ or are not
+  // numbers, a request Transfer-Encoding whose last coding is not chunked): where the
+  // message ends is unknown, so nothing after it in its direction is parsed (RFC 9112
+  // §6.3: the recipient must treat it as an unrecoverable error and close).
+  bool framing_invalid = false;
 
   // Wide bodies: a request that Limits::wide_body_request picks (an LLM API call), and its
   // response, keep up to Limits::max_wide_body_prefix bytes in body_prefix, then the last

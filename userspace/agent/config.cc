@@ -197,6 +197,7 @@ class YamlReader {
       case Shape::kRule:
         if (v.IsNull()) break;
         if (!v.IsMap()) return InvalidArgument(in.where + " must be a mapping of " + std::string(row.noun));
+        RETURN_IF_ERROR(UniqueKeys(v, key + "."));
         for (const auto& kv : v) {
           const std::string name = kv.first.Scalar();
           if (name.empty()) return InvalidArgument(in.where + " has an empty name");
@@ -219,6 +220,14 @@ bool IsSection(const std::string& key) {
 }
 
 Status ApplyConfigFile(const std::string& path, Layer* l, std::vector<std::string>* warnings) {
+  // A directory opens, and then its read throws from deep in yaml-cpp: check first.
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) {
+    return InvalidArgument("--config: cannot read '" + path + "': " + std::strerror(errno));
+  }
+  if (S_ISDIR(st.st_mode)) {
+    return InvalidArgument("--config: '" + path + "' is a directory; expected a YAML file");
+  }
   YAML::Node root;
   try {
     root = YAML::LoadFile(path);
@@ -226,11 +235,14 @@ Status ApplyConfigFile(const std::string& path, Layer* l, std::vector<std::strin
     return InvalidArgument("--config: cannot read '" + path + "'");
   } catch (const YAML::Exception& e) {
     return InvalidArgument("--config: '" + path + "' is not valid YAML: " + e.what());
+  } catch (const std::exception& e) {
+    return InvalidArgument("--config: cannot read '" + path + "': " + e.what());
   }
   if (root.IsNull()) return Status::Ok();
   if (!root.IsMap()) return InvalidArgument("--config: '" + path + "' must be a mapping of settings");
   const YamlReader r(path);
   try {
+    RETURN_IF_ERROR(r.UniqueKeys(root, ""));
     for (const auto& top : root) {
       const std::string key = top.first.Scalar();
       if (const SettingRow* row = FindKey(key)) {
@@ -245,6 +257,7 @@ Status ApplyConfigFile(const std::string& path, Layer* l, std::vector<std::strin
       if (!section.IsMap()) {
         return InvalidArgument(r.Where(key) + " must be a mapping of settings (" + allowed + ")");
       }
+      RETURN_IF_ERROR(r.UniqueKeys(section, key + "."));
       for (const auto& kv : section) {
         const std::string sub = key + "." + kv.first.Scalar();
         const SettingRow* row = FindKey(sub);
@@ -392,6 +405,11 @@ Status Resolve(const Layer& flags, const Layer& env, const Layer& file, Config* 
   MergeByKey(file.resource_attributes, &c->resource_attributes);
   MergeByKey(env.resource_attributes, &c->resource_attributes);
   MergeByKey(flags.resource_attributes, &c->resource_attributes);
+  if (c->resource_attributes.size() > kMaxResourceAttributes) {
+    return InvalidArgument("resource attributes: " + std::to_string(c->resource_attributes.size()) +
+                           " from the flags, the environment and the file together; at most " +
+                           std::to_string(kMaxResourceAttributes) + " are accepted");
+  }
 
   // Agent rules: the first that matches wins, so the flags' come first.
   c->agent_rules.clear();

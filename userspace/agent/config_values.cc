@@ -352,6 +352,11 @@ Status CheckHeaders(std::string_view where_view, KeyValues* headers) {
 Status CheckResourceAttributes(std::string_view where_view, bool drop_service_name, KeyValues* attrs,
                                std::vector<std::string>* warnings) {
   const std::string where(where_view);
+  if (attrs->size() > kMaxResourceAttributes) {
+    return InvalidArgument(where + ": " + std::to_string(attrs->size()) + " resource attributes; at most " +
+                           std::to_string(kMaxResourceAttributes) +
+                           " are accepted (each is added to every watched process's resource)");
+  }
   const auto is_service_name = [](const auto& kv) { return kv.first == "service.name"; };
   if (std::none_of(attrs->begin(), attrs->end(), is_service_name)) return Status::Ok();
   if (!drop_service_name) {
@@ -395,13 +400,21 @@ Status CheckReadableFile(std::string_view where_view, const std::string& path) {
   return Status::Ok();
 }
 
+// An index from key to position keeps a merge linear; searching `into` for each key made
+// 200,000 attributes take 50 s (issue 16). The index holds views: into `into`'s keys,
+// which stay put because `into` never grows past the capacity reserved first, and into
+// `from`'s.
 void MergeByKey(const KeyValues& from, KeyValues* into) {
+  into->reserve(into->size() + from.size());
+  std::unordered_map<std::string_view, size_t> index;
+  index.reserve(into->size() + from.size());
+  for (size_t i = 0; i < into->size(); ++i) index.emplace((*into)[i].first, i);
   for (const auto& [k, v] : from) {
-    auto it = std::find_if(into->begin(), into->end(), [&](const auto& kv) { return kv.first == k; });
-    if (it != into->end()) {
-      it->second = v;
-    } else {
+    auto [it, inserted] = index.emplace(k, into->size());
+    if (inserted) {
       into->emplace_back(k, v);
+    } else {
+      (*into)[it->second].second = v;
     }
   }
 }

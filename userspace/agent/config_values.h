@@ -26,6 +26,11 @@ inline constexpr uint32_t kMaxMillis = 600000;
 inline constexpr size_t kMaxQueueSpans = size_t{1} << 20;
 // Largest Linux pid (PID_MAX_LIMIT on 64-bit).
 inline constexpr uint32_t kMaxPid = 4194304;
+// Agent-wide resource attributes, at most. They are copied into the resource of every
+// watched process, and ProcessTable::BuildResource de-duplicates a resource's keys
+// pairwise: 1024 keys cost ~0.5 M comparisons per process (about a millisecond), and the
+// resource goes out with every export request. Real deployments use a dozen.
+inline constexpr size_t kMaxResourceAttributes = 1024;
 
 std::string Lower(std::string_view s);
 std::string_view Trim(std::string_view s);
@@ -85,13 +90,14 @@ Status ParseKeyValueList(std::string_view where, std::string_view text, bool sec
 // Header names are HTTP tokens, lowercased here; values hold no CR, LF or NUL.
 Status CheckHeaders(std::string_view where, KeyValues* headers);
 // service.name cannot be set for every process: an error, or with `drop_service_name` (the
-// standard OTEL_RESOURCE_ATTRIBUTES) dropped with a warning.
+// standard OTEL_RESOURCE_ATTRIBUTES) dropped with a warning. At most kMaxResourceAttributes.
 Status CheckResourceAttributes(std::string_view where, bool drop_service_name, KeyValues* attrs,
                                std::vector<std::string>* warnings);
 // NAME=MATCH, both non-empty.
 Status CheckAgentRule(std::string_view where, const std::string& name, const std::string& match);
 
-// Each key of `from` replaces the value of the same key in `into`, or is appended.
+// Each key of `from` replaces the value of the same key in `into`, or is appended; linear
+// in the size of both.
 void MergeByKey(const KeyValues& from, KeyValues* into);
 
 }  // namespace kspan::agent

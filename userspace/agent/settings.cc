@@ -255,7 +255,7 @@ const std::vector<SettingRow> kTable = {
     {.group = kResource, .flag = "--resource-attributes", .metavar = "K=V,...", .key = "resource_attributes",
      .otel_env = {"OTEL_RESOURCE_ATTRIBUTES"}, .shape = Shape::kPairs, .noun = "attribute names to values",
      .help = "Added to every watched process's resource (its own attributes win; service.name is "
-             "not allowed); values percent-encoded; repeatable. Sources merge key "
+             "not allowed); values percent-encoded; repeatable; at most 1024. Sources merge key "
              "by key.",
      .parse = ResourceAttributes},
 

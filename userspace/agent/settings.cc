@@ -423,10 +423,13 @@ std::string RowText(const SettingRow& r) {
     where += ".";
   }
   if (!r.key.empty()) {
-    where += (where.empty() ? "" : "\n") + std::string("YAML: ") + std::string(r.key);
-    if (r.shape == Shape::kList) where += " (a list)";
-    if (r.shape == Shape::kPairs || r.shape == Shape::kRule) where += " (a mapping)";
-    where += ".";
+    std::string yaml = "YAML: " + std::string(r.key);
+    if (r.shape == Shape::kList) yaml += " (a list)";
+    if (r.shape == Shape::kPairs || r.shape == Shape::kRule) yaml += " (a mapping)";
+    yaml += ".";
+    // On the variables' line when it fits there, else on a line of its own.
+    const bool fits = where.size() + 1 + yaml.size() <= kWidth - kTextColumn;
+    where += where.empty() ? yaml : (fits ? " " : "\n") + yaml;
   }
   if (!where.empty()) text += "\n" + where;
   return text;
@@ -507,7 +510,7 @@ std::string HelpText() {
     lead += r.metavar;
     std::string text;
     Wrap(RowText(r), kTextColumn, &text);
-    if (lead.size() + 1 < kTextColumn) {
+    if (lead.size() < kTextColumn) {  // at least one space before the text
       out += lead + text.substr(lead.size());
     } else {
       out += lead + "\n" + text;

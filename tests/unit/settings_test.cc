@@ -169,8 +169,12 @@ TEST(SettingTable, EveryRowHasASample) {
 TEST(SettingTable, NamesAreUniqueAndEnvironmentNamesFollowTheKey) {
   std::set<std::string> flags, envs, keys;
   for (const SettingRow& r : SettingTable()) {
-    if (!r.flag.empty()) EXPECT_TRUE(flags.insert(std::string(r.flag)).second) << r.flag;
-    if (!r.key.empty()) EXPECT_TRUE(keys.insert(std::string(r.key)).second) << r.key;
+    if (!r.flag.empty()) {
+      EXPECT_TRUE(flags.insert(std::string(r.flag)).second) << r.flag;
+    }
+    if (!r.key.empty()) {
+      EXPECT_TRUE(keys.insert(std::string(r.key)).second) << r.key;
+    }
     for (const std::string& e : r.EnvNames()) EXPECT_TRUE(envs.insert(e).second) << e;
     EXPECT_NE(r.parse, nullptr) << r.flag << r.key;
     EXPECT_FALSE(r.help.empty()) << r.flag << r.key;
@@ -233,7 +237,9 @@ INSTANTIATE_TEST_SUITE_P(Table, EveryRow, ::testing::ValuesIn(ValueRows()),
 TEST_P(EveryRow, ABadValueInItsKspanVariableIsAnError) {
   const SettingRow& row = *GetParam();
   if (row.key == "otlp.certificate") GTEST_SKIP() << "checked only when used (see ConfigBad)";
-  const std::string bad = row.shape == Shape::kPairs || row.shape == Shape::kRule ? "=x" : "\x01bad";
+  const std::string bad = row.shape == Shape::kPairs || row.shape == Shape::kRule ? "=x"
+                                                                                  : "\x01"
+                                                                                    "bad";
   auto c = Parse({}, {{row.EnvName(), bad}});
   ASSERT_FALSE(c.ok()) << row.EnvName();
   EXPECT_NE(c.status().message().find(row.EnvName()), std::string::npos) << c.status().message();
@@ -303,8 +309,13 @@ TEST(KspanFlags, SwitchTakesNoValue) {
 TEST(Help, ListsEveryRowAlignedAndWrapped) {
   const std::string h = HelpText();
   for (const SettingRow& r : SettingTable()) {
-    if (!r.flag.empty()) EXPECT_NE(h.find(" " + std::string(r.flag) + (r.metavar.empty() ? "" : " ")), std::string::npos) << r.flag;
-    if (!r.key.empty()) EXPECT_NE(h.find("YAML: " + std::string(r.key)), std::string::npos) << r.key;
+    if (!r.flag.empty()) {
+      EXPECT_NE(h.find(" " + std::string(r.flag) + (r.metavar.empty() ? "" : " ")), std::string::npos)
+          << r.flag;
+    }
+    if (!r.key.empty()) {
+      EXPECT_NE(h.find("YAML: " + std::string(r.key)), std::string::npos) << r.key;
+    }
     EXPECT_NE(h.find(std::string(r.group) + ":\n"), std::string::npos) << r.group;
   }
   std::istringstream lines(h);

@@ -57,7 +57,7 @@ Status ReadArgs(const std::vector<std::string_view>& args, Config* c, std::vecto
 // Every row's flags, shaped as the row says, into the flags' layer.
 Status ApplyFlags(const std::vector<FlagValue>& flags, Layer* l, std::vector<std::string>* warnings) {
   for (const SettingRow& row : SettingTable()) {
-    Input in{.origin = Origin::kFlag, .where = std::string(row.flag), .warnings = warnings};
+    Input in{.where = std::string(row.flag), .warnings = warnings};
     bool given = false;
     for (const FlagValue& f : flags) {
       if (f.row != &row) continue;
@@ -100,7 +100,7 @@ Status ApplyEnvironment(const Environment& env, Layer* l, std::vector<std::strin
         std::find_if(names.begin(), names.end(), [&](const auto& n) { return env.Get(n).has_value(); });
     if (name == names.end()) continue;
     const std::string text = *env.Get(*name);
-    Input in{.origin = Origin::kEnvironment, .where = *name, .warnings = warnings};
+    Input in{.where = *name, .warnings = warnings};
     switch (row.shape) {
       case Shape::kValue:
       case Shape::kSwitch: in.items = {text}; break;
@@ -180,7 +180,7 @@ class YamlReader {
   Status Value(const SettingRow& row, const YAML::Node& v, Layer* l,
                std::vector<std::string>* warnings) const {
     const std::string key(row.key);
-    Input in{.origin = Origin::kFile, .where = Where(key), .warnings = warnings};
+    Input in{.where = Where(key), .warnings = warnings};
     switch (row.shape) {
       case Shape::kValue:
       case Shape::kSwitch:

@@ -172,7 +172,7 @@ const std::vector<SettingRow> kTable = {
     // Outputs.
     {.group = kOutputs, .flag = "--output", .metavar = "SPEC", .key = "outputs",
      .otel_env = {"OTEL_TRACES_EXPORTER"}, .shape = Shape::kList, .noun = "outputs",
-     .deflt = "console and file:kspan-spans.jsonl",
+     .default_text = "console and file:kspan-spans.jsonl",
      .help = "Where spans go; repeatable. SPEC is one of:\n"
              "  console      one readable line per span on stdout\n"
              "  file:PATH    OTLP/JSON lines (one TracesData per line), the OpenTelemetry "
@@ -185,7 +185,7 @@ const std::vector<SettingRow> kTable = {
     // OTLP.
     {.group = kOtlp, .flag = "--otlp-endpoint", .metavar = "URL", .key = "otlp.endpoint",
      .otel_env = {"OTEL_EXPORTER_OTLP_ENDPOINT"},
-     .deflt = "http://localhost:4318 (grpc: http://localhost:4317)",
+     .default_text = "http://localhost:4318 (grpc: http://localhost:4317)",
      .help = "Base URL; http/* protocols append /v1/traces. https uses TLS.",
      .parse = Endpoint<&Layer::otlp_endpoint>},
     {.group = kOtlp, .flag = "--otlp-traces-endpoint", .metavar = "URL", .key = "otlp.traces_endpoint",
@@ -194,7 +194,7 @@ const std::vector<SettingRow> kTable = {
      .parse = Endpoint<&Layer::otlp_traces_endpoint>},
     {.group = kOtlp, .flag = "--otlp-protocol", .metavar = "P", .key = "otlp.protocol",
      .otel_env = {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"},
-     .deflt = "http/protobuf",
+     .default_text = "http/protobuf",
      .help = "grpc, http/protobuf or http/json.",
      .parse = Protocol},
     {.group = kOtlp, .flag = "--otlp-headers", .metavar = "K=V,...", .key = "otlp.headers",
@@ -204,46 +204,46 @@ const std::vector<SettingRow> kTable = {
      .parse = Headers},
     {.group = kOtlp, .flag = "--otlp-timeout-ms", .metavar = "N", .key = "otlp.timeout_ms",
      .otel_env = {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"},
-     .deflt = "10000",
+     .default_text = "10000",
      .help = "One export attempt, at most, 1..600000.",
      .parse = Millis<&Layer::otlp_timeout>},
     {.group = kOtlp, .flag = "--otlp-compression", .metavar = "C", .key = "otlp.compression",
      .otel_env = {"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"},
-     .deflt = "none",
+     .default_text = "none",
      .help = "gzip or none.",
      .parse = Compression},
     {.group = kOtlp, .flag = "--otlp-certificate", .metavar = "FILE", .key = "otlp.certificate",
      .otel_env = {"OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE"},
-     .deflt = "the system's CAs",
+     .default_text = "the system's CAs",
      .help = "PEM CA bundle trusted for https; must be readable.",
      .parse = Text<&Layer::otlp_certificate>},
 
     // Zipkin.
     {.group = kZipkin, .flag = "--zipkin-endpoint", .metavar = "URL", .key = "zipkin.endpoint",
      .otel_env = {"OTEL_EXPORTER_ZIPKIN_ENDPOINT"},
-     .deflt = "http://localhost:9411/api/v2/spans",
+     .default_text = "http://localhost:9411/api/v2/spans",
      .help = "Used as is.",
      .parse = Endpoint<&Layer::zipkin_endpoint>},
     {.group = kZipkin, .flag = "--zipkin-timeout-ms", .metavar = "N", .key = "zipkin.timeout_ms",
      .otel_env = {"OTEL_EXPORTER_ZIPKIN_TIMEOUT"},
-     .deflt = "10000",
+     .default_text = "10000",
      .help = "One export attempt, at most, 1..600000.",
      .parse = Millis<&Layer::zipkin_timeout>},
 
     // Queues: no flags.
     {.group = kQueues, .metavar = "N", .key = "queue.max_spans",
      .otel_env = {"OTEL_BSP_MAX_QUEUE_SIZE"},
-     .deflt = "2048",
+     .default_text = "2048",
      .help = "Spans held, at most, 1..1048576.",
      .parse = SpanCount<&Layer::queue_max_spans>},
     {.group = kQueues, .metavar = "N", .key = "queue.max_batch",
      .otel_env = {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE"},
-     .deflt = "512",
+     .default_text = "512",
      .help = "Spans per request, at most; not more than the queue.",
      .parse = SpanCount<&Layer::queue_max_batch>},
     {.group = kQueues, .metavar = "MS", .key = "queue.schedule_delay_ms",
      .otel_env = {"OTEL_BSP_SCHEDULE_DELAY"},
-     .deflt = "5000",
+     .default_text = "5000",
      .help = "Longest a span waits for its batch, 1..600000.",
      .parse = Millis<&Layer::queue_schedule_delay>},
     {.group = kQueues, .metavar = "MS", .key = "queue.export_timeout_ms",
@@ -261,44 +261,44 @@ const std::vector<SettingRow> kTable = {
 
     // Capture.
     {.group = kCapture, .flag = "--duration", .metavar = "SECONDS", .key = "duration",
-     .deflt = "until SIGINT or SIGTERM",
+     .default_text = "until SIGINT or SIGTERM",
      .help = "Run this long, flush every output, exit 0.",
      .parse = Duration},
     {.group = kCapture, .flag = "--pid", .metavar = "PID", .key = "pids", .shape = Shape::kList,
      .noun = "process ids",
-     .deflt = "every process except kspan itself",
+     .default_text = "every process except kspan itself",
      .help = "Trace only this process; repeatable.",
      .parse = Pids},
     {.group = kCapture, .flag = "--capture-bytes", .metavar = "N", .key = "capture_bytes",
-     .deflt = "4096",
+     .default_text = "4096",
      .help = "Payload bytes captured per syscall, 0..16384.",
      .parse = Uint32<&Layer::capture_bytes, 0, KSPAN_MAX_CAPTURE>},
     {.group = kCapture, .flag = "--ring-buffer-bytes", .metavar = "N", .key = "ring_buffer_bytes",
-     .deflt = "8388608",
+     .default_text = "8388608",
      .help = "Kernel ring buffer size, a power of two, 4096..1073741824.",
      .parse = RingBuffer},
     {.group = kCapture, .flag = "--drain-interval-ms", .metavar = "N", .key = "drain_interval_ms",
-     .deflt = "10",
+     .default_text = "10",
      .help = "How often the ring buffer is drained, 1..1000.",
      .parse = Uint32<&Layer::drain_interval_ms, 1, 1000>},
     {.group = kCapture, .flag = "--trace-window-ms", .metavar = "N", .key = "trace_window_ms",
-     .deflt = "500",
+     .default_text = "500",
      .help = "How long a trace whose spans have all ended waits for late spans before it is "
              "exported whole, 0..60000.",
      .parse = Uint32<&Layer::trace_window_ms, 0, 60000>},
     {.group = kCapture, .flag = "--trace-max-held-mib", .metavar = "N", .key = "trace_max_held_mib",
-     .deflt = "64",
+     .default_text = "64",
      .help = "Memory for spans held while their traces assemble, 1..4096; past it the oldest "
              "traces leave early (counted in kspan_traces_flushed_total).",
      .parse = Uint32<&Layer::trace_max_held_mib, 1, 4096>},
     {.group = kCapture, .flag = "--log-level", .metavar = "LEVEL", .key = "log_level",
-     .deflt = "info",
+     .default_text = "info",
      .help = "debug, info, warn or error.",
      .parse = LogLevel},
 
     // The status endpoint.
     {.group = kOwnState, .flag = "--listen", .metavar = "ADDRESS:PORT", .key = "listen",
-     .deflt = "off, no socket",
+     .default_text = "off, no socket",
      .help = "Serve /metrics (Prometheus text), /api/agent-graph, /api/status and /healthz over "
              "HTTP, no authentication: 127.0.0.1:9464 (this host only, recommended), [::1]:9464, "
              "0.0.0.0:9464 or [::]:9464 (every address). Port 0: any free port (logged).",
@@ -306,18 +306,18 @@ const std::vector<SettingRow> kTable = {
 
     // LLM calls.
     {.group = kGenai, .flag = "--genai-capture-bytes", .metavar = "N", .key = "genai.capture_bytes",
-     .deflt = "16384",
+     .default_text = "16384",
      .help = "Bytes captured per syscall on connections that carry LLM API calls, 0..16384; at "
              "or below --capture-bytes they are not told apart.",
      .parse = Uint32<&Layer::genai_capture_bytes, 0, KSPAN_MAX_CAPTURE>},
     {.group = kGenai, .flag = "--genai-max-body-bytes", .metavar = "N", .key = "genai.max_body_bytes",
-     .deflt = "1048576",
+     .default_text = "1048576",
      .help = "Body bytes kept of each LLM request and response (then the last 64 KiB of a "
              "longer one), 0..67108864.",
      .parse = Uint32<&Layer::genai_max_body_bytes, 0, 64u << 20>},
     {.group = kGenai, .flag = "--genai-capture-content", .key = "genai.capture_content",
      .otel_env = {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"}, .shape = Shape::kSwitch,
-     .deflt = "off",
+     .default_text = "off",
      .help = "Export prompts, completions and system instructions as a span event, secrets "
              "redacted. The environment and YAML take true or false.",
      .parse = CaptureContent},
@@ -397,10 +397,10 @@ std::string RowText(const SettingRow& r) {
   if (const size_t p = text.find(kYamlKeysPlaceholder); p != std::string::npos) {
     text.replace(p, kYamlKeysPlaceholder.size(), YamlKeys(""));
   }
-  if (!r.deflt.empty()) {
+  if (!r.default_text.empty()) {
     // After a term list, on a line of its own.
     text += (r.help.find('\n') == std::string_view::npos ? " " : "\n") + std::string("Default: ") +
-            std::string(r.deflt) + ".";
+            std::string(r.default_text) + ".";
   }
   std::vector<std::string> env = r.EnvNames();
   if (r.flag.empty() && !env.empty()) env.erase(env.begin());  // already the row's name

@@ -1,9 +1,8 @@
 // Every setting of kspan, defined once: one row of SettingTable() names its flag, its
 // environment variables, its YAML key, its default and its help, and holds the function
 // that parses its value. Flag parsing, the environment, the YAML file (agent/config.cc),
-// `--help` (HelpText) and the documentation check (tests/unit/settings_docs_test.cc) all
-// walk this table, so a setting added here is added everywhere, and one missing from
-// docs/configuration.md fails a test.
+// `--help` (HelpText) and the tests (tests/unit/settings_test.cc: every row parses alike
+// from each source; docs/configuration.md and README.md match the table) all walk it.
 //
 //   row                        flag                  environment                 YAML
 //   otlp.timeout_ms            --otlp-timeout-ms N   KSPAN_OTLP_TIMEOUT_MS,      otlp:
@@ -14,6 +13,10 @@
 // --config, which has no key, has KSPAN_CONFIG). Some also read the standard OTEL_*
 // variables; within the environment the first one set wins, KSPAN_* before OTEL_*,
 // signal-specific before generic, and only that one is read.
+//
+// A new setting: a field in Layer (and in Config), a row in settings.cc, one line in
+// Resolve (config.cc), a sample in settings_test.cc and a row in docs/configuration.md;
+// the tests say which of these is missing.
 #pragma once
 
 #include <chrono>
@@ -94,11 +97,8 @@ enum class Shape {
   kAction,  // --help, --version: no value, no environment, no YAML
 };
 
-enum class Origin { kFlag, kEnvironment, kFile };
-
 // One source's value of one setting, shaped by the row's Shape, for Row::parse.
 struct Input {
-  Origin origin = Origin::kFlag;
   std::string where{};               // for errors: "--pid", "KSPAN_PIDS", "--config F: pids"
   std::vector<std::string> items{};  // kValue, kSwitch: exactly one; kList: every item
   KeyValues pairs{};                 // kPairs, kRule
@@ -112,10 +112,10 @@ struct SettingRow {
   std::string_view key{};                    // YAML key, dotted for sections ("otlp.endpoint"); empty: none
   std::vector<std::string_view> otel_env{};  // standard variables also read, strongest first
   Shape shape = Shape::kValue;
-  bool secret = false;       // errors never quote a value (headers)
-  std::string_view noun{};   // kList, kPairs, kRule: what the YAML list or mapping holds
-  std::string_view deflt{};  // for --help and the docs; empty: no default line
-  std::string_view help{};   // one paragraph; "\n" starts a new line, leading spaces indent it
+  bool secret = false;              // errors never quote a value (headers)
+  std::string_view noun{};          // kList, kPairs, kRule: what the YAML list or mapping holds
+  std::string_view default_text{};  // for --help and the docs; empty: no default line
+  std::string_view help{};          // one paragraph; "\n" starts a new line, leading spaces indent it
   Status (*parse)(const Input&, Layer*) = nullptr;
   std::string_view alias{};  // a short flag ("-h")
 

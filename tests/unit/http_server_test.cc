@@ -161,6 +161,45 @@ TEST(RequestHead, TooLarge) {
   EXPECT_EQ(Parse(exact), HeadState::kComplete);
 }
 
+// The head is read by the http1 parser the tracer uses; these are its rules the server
+// inherits, and the server's own on top.
+TEST(RequestHead, SharesTheTracersHttp1Rules) {
+  // Lower-case methods, a request body that is not delimited, a malformed Content-Length.
+  EXPECT_EQ(Parse("get / HTTP/1.1\r\n\r\n"), HeadState::kInvalid);
+  EXPECT_EQ(Parse("GET / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"), HeadState::kInvalid);
+  EXPECT_EQ(Parse("GET / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n"), HeadState::kInvalid);
+  // At most 128 header fields.
+  std::string fields;
+  for (int i = 0; i < 128; ++i) fields += "a" + std::to_string(i) + ": b\r\n";
+  EXPECT_EQ(Parse("GET / HTTP/1.1\r\n" + fields + "\r\n"), HeadState::kComplete);
+  EXPECT_EQ(Parse("GET / HTTP/1.1\r\n" + fields + "z: 1\r\n\r\n"), HeadState::kInvalid);
+  // Authority-form (CONNECT's) is not served.
+  EXPECT_EQ(Parse("CONNECT h:443 HTTP/1.1\r\n\r\n"), HeadState::kInvalid);
+}
+
+TEST(RequestHead, HeadBytesCountLeadingBlankLinesNotTheBody) {
+  Request r;
+  size_t n = 0;
+  const std::string head = "\r\n\nGET /x#frag HTTP/1.1\nContent-Length: 5\n\n";
+  ASSERT_EQ(Parse(head + "hel", &r, &n), HeadState::kComplete);  // the body need not be there
+  EXPECT_EQ(n, head.size());
+  EXPECT_EQ(r.path, "/x");
+  ASSERT_EQ(Parse("POST /y HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz", &r, &n), HeadState::kComplete);
+  EXPECT_EQ(n, 48u);
+  EXPECT_EQ(r.headers[0], (std::pair<std::string, std::string>{"transfer-encoding", "chunked"}));
+}
+
+TEST(RequestHead, TooLargeIsDecidedBeforeInvalidPastTheLimit) {
+  // A whole malformed head within the limit is invalid even with more bytes after it.
+  EXPECT_EQ(Parse("GET relative HTTP/1.1\r\n\r\n" + std::string(kMax, 'x')), HeadState::kInvalid);
+  // A limit over 16 KiB (the parser's line bound) acts as 16 KiB, answered 431 not 400.
+  Request r;
+  size_t n = 0;
+  const std::string line = "GET /" + std::string(20000, 'a') + " HTTP/1.1\r\n\r\n";
+  EXPECT_EQ(ParseRequestHead(line, 1 << 20, &r, &n), HeadState::kTooLarge);
+  EXPECT_EQ(ParseRequestHead(line.substr(0, 16384), 1 << 20, &r, &n), HeadState::kIncomplete);
+}
+
 TEST(Response, SerializedWithCloseAndLength) {
   Response r{404, "text/plain", "nope\n", {{"X-A", "b"}}};
   EXPECT_EQ(SerializeResponse(r, false),

@@ -175,6 +175,11 @@ TEST(RequestHead, SharesTheTracersHttp1Rules) {
   EXPECT_EQ(Parse("GET / HTTP/1.1\r\n" + fields + "z: 1\r\n\r\n"), HeadState::kInvalid);
   // Authority-form (CONNECT's) is not served.
   EXPECT_EQ(Parse("CONNECT h:443 HTTP/1.1\r\n\r\n"), HeadState::kInvalid);
+  // An Upgrade request ends HTTP/1 for the tracer (kEndOfStream); here it is a head like any.
+  Request r;
+  ASSERT_EQ(Parse("GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", &r),
+            HeadState::kComplete);
+  EXPECT_EQ(r.path, "/ws");
 }
 
 TEST(RequestHead, HeadBytesCountLeadingBlankLinesNotTheBody) {

@@ -19,7 +19,8 @@
 //  - End / Cut / Lose: a session that was never placed makes no span and its node is
 //    handed to the owner's `erase`; else the span ends at `ts_ns` (never before its start)
 //    and `finish` fills in its last details; error.type makes it ERROR. Cut and Lose mark
-//    it kspan.span.cut=true and count "cut" (if placed) or "exit_lost".
+//    it kspan.span.cut=true; CutSessions counts "cut" for each that makes a span,
+//    LoseSession counts "exit_lost" either way.
 //  - SessionFor(pid, t) is pid's session unless it ended before t (a later process with
 //    the same pid) or was exported.
 //

@@ -144,6 +144,10 @@ HeadState ParseRequestHead(std::string_view buf, size_t max_head_bytes, Request*
     case ParseState::kIgnored: return HeadState::kInvalid;  // not reached: looped over above
   }
   const http1::Message& m = frame.msg;
+  // Invalid framing (bad or conflicting Content-Length, a Transfer-Encoding not ending in
+  // chunked): the tracer reports such a message and stops; a server answers 400 (RFC 9112
+  // §6.3).
+  if (m.framing_invalid) return HeadState::kInvalid;
 
   // What the http1 parser accepts (it reads any traffic) and this server does not: a
   // request-target that is neither origin-form (/path?query), absolute-form

@@ -43,8 +43,8 @@ class StitcherTest : public ::testing::Test {
     r.server = server;
     r.tuple = tuple;
     r.tuple_known = true;
-    r.tid = tid;
-    r.start_ns = kT0 + at_ms * kMs;
+    r.timing.tid = tid;
+    r.timing.start_ns = kT0 + at_ms * kMs;
     r.traceparent = traceparent;
     r.tracestate = tracestate;
     stitcher_->OnRequest(std::move(r));
@@ -59,7 +59,7 @@ class StitcherTest : public ::testing::Test {
     s.span_id = model::SpanId::Random();
     s.start_time_unix_nano = kT0 + start_ms * kMs;
     s.end_time_unix_nano = kT0 + end_ms * kMs;
-    stitcher_->OnSpan({k, seq, response_tid}, std::move(s));
+    stitcher_->OnSpan({.conn = k, .seq = seq, .response = {.tid = response_tid}}, std::move(s));
   }
 
   void At(uint64_t ms) { stitcher_->Advance(kT0 + ms * kMs); }
@@ -190,9 +190,9 @@ TEST_F(StitcherTest, LoopTurnPicksTheRequestReadLastBeforeTheCall) {
     r.server = true;
     r.tuple = Tuple("127.0.0.1", 8000, "127.0.0.1", static_cast<uint16_t>(40000 + fd));
     r.tuple_known = true;
-    r.tid = r.end_tid = 11;
-    r.turn = r.end_turn = turn;
-    r.start_ns = r.end_ns = kT0 + at_ms * kMs;
+    r.timing.tid = r.timing.end_tid = 11;
+    r.timing.turn = r.timing.end_turn = turn;
+    r.timing.start_ns = r.timing.end_ns = kT0 + at_ms * kMs;
     stitcher_->OnRequest(std::move(r));
     return r.conn;
   };
@@ -202,9 +202,9 @@ TEST_F(StitcherTest, LoopTurnPicksTheRequestReadLastBeforeTheCall) {
     r.seq = 1;
     r.tuple = Tuple("127.0.0.1", static_cast<uint16_t>(50000 + fd), "10.0.0.9", 80);
     r.tuple_known = true;
-    r.tid = 11;
-    r.turn = turn + 1;  // the write comes in a later turn, once connected
-    r.start_ns = r.end_ns = kT0 + write_ms * kMs;
+    r.timing.tid = 11;
+    r.timing.turn = turn + 1;  // the write comes in a later turn, once connected
+    r.timing.start_ns = r.timing.end_ns = kT0 + write_ms * kMs;
     r.open_ns = kT0 + connect_ms * kMs;
     r.open_tid = 11;
     r.open_turn = turn;
@@ -223,21 +223,21 @@ TEST_F(StitcherTest, LoopTurnPicksTheRequestReadLastBeforeTheCall) {
   c1span.end_time_unix_nano = kT0 + 20 * kMs;
   stitcher_->OnSpan({.conn = c1,
                      .seq = 1,
-                     .response_tid = 11,
-                     .response_turn = 9,
-                     .response_start_ns = kT0 + 20 * kMs,
-                     .response_end_tid = 11,
-                     .response_end_turn = 9,
-                     .response_end_ns = kT0 + 20 * kMs},
+                     .response = {.start_ns = kT0 + 20 * kMs,
+                                  .end_ns = kT0 + 20 * kMs,
+                                  .tid = 11,
+                                  .turn = 9,
+                                  .end_tid = 11,
+                                  .end_turn = 9}},
                     std::move(c1span));
   RequestSeen again;
   again.conn = {10, 22, 1};
   again.seq = 2;  // a pooled connection: its write is its first act
   again.tuple = Tuple("127.0.0.1", 50022, "10.0.0.9", 80);
   again.tuple_known = true;
-  again.tid = 11;
-  again.turn = 9;
-  again.start_ns = kT0 + 21 * kMs;
+  again.timing.tid = 11;
+  again.timing.turn = 9;
+  again.timing.start_ns = kT0 + 21 * kMs;
   stitcher_->OnRequest(std::move(again));
   At(200);
   Done(c2, "c2", 7, 30);
@@ -685,8 +685,8 @@ TEST_F(StitcherTest, LocalChannelsPairByTheirKey) {
     r.conn = {pid, fd, 1};
     r.seq = 1;
     r.server = server;
-    r.tid = pid;
-    r.start_ns = kT0 + at_ms * kMs;
+    r.timing.tid = pid;
+    r.timing.start_ns = kT0 + at_ms * kMs;
     r.pair_key = key;
     stitcher_->OnRequest(std::move(r));
     return r.conn;

@@ -82,12 +82,7 @@ void SpanBuilder::OnRequest(const conntrack::ConnInfo& conn, protocols::RequestS
   r.server = server;
   r.tuple = conn.tuple;
   r.tuple_known = conn.tuple_known;
-  r.tid = request.timing.tid;
-  r.turn = request.timing.turn;
-  r.start_ns = request.timing.start_ns;
-  r.end_ns = request.timing.end_ns;
-  r.end_tid = request.timing.end_tid;
-  r.end_turn = request.timing.end_turn;
+  r.timing = request.timing;
   r.open_ns = conn.open_ns;
   r.open_tid = conn.open_tid;
   r.open_turn = conn.open_turn;
@@ -146,16 +141,7 @@ void SpanBuilder::OnRecord(const conntrack::ConnInfo& conn, protocols::Record&& 
       record.body);
   if (!span) return;
   processors_->OnEnd(conn.key.pid, *span);
-  const protocols::Timing& rs = record.response;
-  stitcher_->OnSpan({.conn = conn.key,
-                     .seq = record.seq,
-                     .response_tid = rs.tid,
-                     .response_turn = rs.turn,
-                     .response_start_ns = rs.start_ns,
-                     .response_end_tid = rs.end_tid,
-                     .response_end_turn = rs.end_turn,
-                     .response_end_ns = rs.end_ns},
-                    std::move(*span));
+  stitcher_->OnSpan({.conn = conn.key, .seq = record.seq, .response = record.response}, std::move(*span));
 }
 
 void SpanBuilder::OnExec(const events::ProcessExecEvent& e) {

@@ -85,21 +85,21 @@ void Stitcher::OnRequest(RequestSeen&& r) {
   Node* n = NewNode({r.conn, r.seq});
   n->kind = r.server ? Kind::kServer : Kind::kClient;
   n->pid = r.conn.pid;
-  n->tid = r.tid;
-  n->start_ns = r.start_ns;
-  n->arrival_ns = std::max(n->arrival_ns, r.start_ns);
+  n->tid = r.timing.tid;
+  n->start_ns = r.timing.start_ns;
+  n->arrival_ns = std::max(n->arrival_ns, r.timing.start_ns);
   if (r.server) {
     // What the thread read: the handler runs after the request's last byte.
-    NoteActivity(r.tid, r.turn, r.start_ns, n->key);
-    NoteActivity(r.end_tid, r.end_turn, r.end_ns, n->key);
+    NoteActivity(r.timing.tid, r.timing.turn, r.timing.start_ns, n->key);
+    NoteActivity(r.timing.end_tid, r.timing.end_turn, r.timing.end_ns, n->key);
   } else if (r.open_ns != 0 && r.seq == 1) {
     n->act_tid = r.open_tid;
     n->act_turn = r.open_turn;
     n->act_ns = r.open_ns;
   } else {
-    n->act_tid = r.tid;
-    n->act_turn = r.turn;
-    n->act_ns = r.start_ns;
+    n->act_tid = r.timing.tid;
+    n->act_turn = r.timing.turn;
+    n->act_ns = r.timing.start_ns;
   }
   if (r.tuple_known) {
     n->pair_key = r.server ? ServerViewKey(r.tuple.local, r.tuple.remote)
@@ -123,11 +123,11 @@ void Stitcher::OnSpan(const RequestDone& d, model::Span&& span) {
     return;
   }
   Node* n = it->second.get();
-  n->response_tid = d.response_tid;
+  n->response_tid = d.response.tid;
   if (n->kind == Kind::kClient) {
     // A response read is an event a loop turn continues (rule 4).
-    NoteActivity(d.response_tid, d.response_turn, d.response_start_ns, n->key);
-    NoteActivity(d.response_end_tid, d.response_end_turn, d.response_end_ns, n->key);
+    NoteActivity(d.response.tid, d.response.turn, d.response.start_ns, n->key);
+    NoteActivity(d.response.end_tid, d.response.end_turn, d.response.end_ns, n->key);
   }
   window_.Complete(n, std::move(span));
 }

@@ -75,6 +75,7 @@
 #include "correlator/trace_window.h"
 #include "events/events.h"
 #include "model/span.h"
+#include "protocols/common/timing.h"
 
 namespace kspan::correlator {
 
@@ -102,12 +103,9 @@ struct RequestSeen {
   bool server = false;
   events::SocketTuple tuple;  // local = this process's end
   bool tuple_known = false;
-  uint32_t tid = 0;
-  uint32_t turn = 0;      // tid's event-loop turn then (0: unknown)
-  uint64_t start_ns = 0;  // first byte moved (Unix ns)
-  uint64_t end_ns = 0;    // last byte moved, by end_tid in end_turn
-  uint32_t end_tid = 0;
-  uint32_t end_turn = 0;
+  // When the request crossed the socket: first byte moved (tid, its event-loop turn then,
+  // 0: unknown), last byte moved (end_tid in end_turn); Unix ns.
+  protocols::Timing timing;
   // CLIENT, first request of a connection seen from its connect: the connect.
   uint64_t open_ns = 0;
   uint32_t open_tid = 0;
@@ -122,12 +120,8 @@ struct RequestSeen {
 struct RequestDone {
   events::ConnKey conn;
   uint64_t seq = 0;
-  uint32_t response_tid = 0;  // thread that moved the response's first byte; 0 if none
-  uint32_t response_turn = 0;
-  uint64_t response_start_ns = 0;
-  uint32_t response_end_tid = 0;  // and its last byte
-  uint32_t response_end_turn = 0;
-  uint64_t response_end_ns = 0;
+  // When the response crossed the socket (its first and last byte); all 0 when none came.
+  protocols::Timing response;
 };
 
 // A process exec'd (for rule 7) and its end.

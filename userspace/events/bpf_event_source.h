@@ -42,7 +42,7 @@ struct BpfSourceOptions {
 
 // One uprobe to attach: a program of bpf/tls.bpf.c at a file offset of a binary.
 struct UprobeSpec {
-  std::string program;    // e.g. "ks_ssl_read_enter"
+  std::string program;    // e.g. "ks_ssl_read"
   uint64_t file_offset;   // where in the file the probed instruction is
   bool retprobe = false;  // fire on return (the offset must be the function's entry)
 };

@@ -1,9 +1,9 @@
 /* Socket I/O: syscall tracepoints that capture what TCP sockets send and receive, and,
  * for agents and MCP servers (ks_agent_tgids), Unix stream sockets, pipes and stdout/
- * stderr writes too (common.bpf.h ks_track).
+ * stderr writes too (conn.bpf.h ks_track).
  *
  * Entry programs stash the arguments by pid_tgid; exit programs resolve the socket
- * (common.bpf.h), advance the per-direction stream position and emit one
+ * (sock_id.bpf.h, conn.bpf.h), advance the per-direction stream position and emit one
  * kspan_data_event with a bounded payload prefix:
  *
  *   sys_enter_X ──stash{fd,buf,count,enter_ns}──▶ sys_exit_X (ret > 0)
@@ -12,7 +12,7 @@
  *                                                        ▼
  *                            ring buffer: header + min(ret, ks_capture_bytes) bytes
  *                            (ks_llm_capture_bytes on a connection marked llm: a client
- *                            request to an LLM API path, common.bpf.h)
+ *                            request to an LLM API path, llm.bpf.h)
  *
  * connect/accept/accept4 exits start a connection (role client/server) and close entry
  * ends one. Only syscall tracepoints: no kprobes, no fentry.

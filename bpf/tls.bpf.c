@@ -155,7 +155,7 @@ static __always_inline void ks_ssl_send(__u64 id, const struct ks_ssl_call *call
   const int llm = c ? c->llm : np.llm;
   if (s) {
     m.captured = ks_copy_flat(s, buf, ks_capture_limit(llm, total));
-    /* A client's request to an LLM API marks its connection (common.bpf.h). */
+    /* A client's request to an LLM API marks its connection (llm.bpf.h). */
     if (direction == KSPAN_DIR_EGRESS && !llm && (!c || c->role != KSPAN_ROLE_SERVER) &&
         ks_llm_request(s, m.captured)) {
       if (c) c->llm = 1;

@@ -32,7 +32,7 @@ namespace kspan::events {
 
 struct BpfSourceOptions {
   uint32_t capture_bytes = KSPAN_DEFAULT_CAPTURE;  // 0..KSPAN_MAX_CAPTURE
-  // On connections that carry LLM API calls (bpf/common.bpf.h ks_llm_request); at or
+  // On connections that carry LLM API calls (bpf/llm.bpf.h ks_llm_request); at or
   // below capture_bytes, such connections are not told apart.
   uint32_t llm_capture_bytes = KSPAN_MAX_CAPTURE;  // 0..KSPAN_MAX_CAPTURE
   uint32_t ring_buffer_bytes = 8u << 20;           // power of two, >= page size

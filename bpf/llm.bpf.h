@@ -11,6 +11,7 @@
 
 #include "base.bpf.h"
 #include "emit.bpf.h"
+#include "kspan/bpf/llm_paths.h"
 
 #include <bpf/bpf_helpers.h>
 
@@ -43,59 +44,26 @@ static __always_inline void ks_submit_data_chunked(struct ks_scratch *s, __u64 p
 }
 
 /* LLM API calls carry the fields kspan reads (model, usage, finish reasons) anywhere in
- * JSON bodies of many KiB, so their connections capture more (docs/genai.md). A client's
- * request marks its connection when the request line is
- *   POST <path>[?query] HTTP/1.x
- * and the path ends with one of the suffixes below: OpenAI-compatible APIs (…/chat/
- * completions, …/completions, …/responses, …/embeddings), Anthropic (…/messages) and
- * Ollama (/api/chat, /api/generate, /api/embed). User space makes the exact call; a false
- * match only costs bigger events on that one connection. */
-#define KS_LLM_PATH_SCAN 256 /* request-line bytes searched for the end of the path */
-
-static __always_inline int ks_path_ends_with(const __u8 *d, __u32 end, const char *lit, __u32 n) {
-  if (end < n) return 0;
-#pragma unroll
-  for (__u32 i = 0; i < n; i++) {
-    if (d[(end - n + i) & (KSPAN_MAX_CAPTURE - 1)] != (__u8)lit[i]) return 0;
-  }
-  return 1;
-}
-#define KS_PATH_ENDS_WITH(d, end, lit) ks_path_ends_with(d, end, lit, sizeof(lit) - 1)
-
-struct ks_path_scan {
-  __u32 captured; /* bytes in s->ev.data */
-  __u32 end;      /* out: index of the ' ' or '?' that ends the path; 0: not found */
-};
+ * JSON bodies of many KiB, so their connections capture more (docs/genai.md). Which
+ * client requests mark their connection (a POST to a path with an LLM API's ending) is
+ * defined once, with the kernel and the test, in kspan/bpf/llm_paths.h. */
 
 /* bpf_loop callback over the request line: the verifier checks it once, where an inline
  * loop with an early exit would be explored once per exit point. */
 static long ks_find_path_end(__u32 i, void *arg) {
-  struct ks_path_scan *scan = arg;
-  const __u32 at = i + 5; /* after "POST " */
-  if (at >= scan->captured) return 1;
   struct ks_scratch *s = ks_scratch_slot();
   if (!s) return 1;
-  const __u8 ch = s->ev.data[at & (KSPAN_MAX_CAPTURE - 1)];
-  if (ch == ' ' || ch == '?') {
-    scan->end = at;
-    return 1;
-  }
-  return 0;
+  return kspan_llm_path_step(arg, s->ev.data, i);
 }
 
 /* True when the `captured` bytes in s->ev.data start an LLM API request (see above). */
 static __always_inline int ks_llm_request(const struct ks_scratch *s, __u32 captured) {
   const __u8 *d = s->ev.data;
-  if (ks_llm_capture_bytes <= ks_capture_bytes || captured < 16) return 0;
-  if (d[0] != 'P' || d[1] != 'O' || d[2] != 'S' || d[3] != 'T' || d[4] != ' ') return 0;
-  struct ks_path_scan scan = {.captured = captured, .end = 0};
-  bpf_loop(KS_LLM_PATH_SCAN, ks_find_path_end, &scan, 0);
-  const __u32 end = scan.end;
-  if (end == 0 || end >= KS_LLM_PATH_SCAN + 5) return 0;
-  return KS_PATH_ENDS_WITH(d, end, "/completions") || KS_PATH_ENDS_WITH(d, end, "/responses") ||
-         KS_PATH_ENDS_WITH(d, end, "/embeddings") || KS_PATH_ENDS_WITH(d, end, "/messages") ||
-         KS_PATH_ENDS_WITH(d, end, "/api/chat") || KS_PATH_ENDS_WITH(d, end, "/api/generate") ||
-         KS_PATH_ENDS_WITH(d, end, "/api/embed");
+  if (ks_llm_capture_bytes <= ks_capture_bytes || !kspan_llm_is_post(d, captured)) return 0;
+  struct kspan_llm_path_scan scan = {.captured = captured};
+  bpf_loop(KSPAN_LLM_PATH_SCAN, ks_find_path_end, &scan, 0);
+  if (!scan.found || scan.end >= KSPAN_LLM_PATH_SCAN + 5) return 0;
+  return kspan_llm_path_matches(d, scan.end);
 }
 
 /* Bytes to capture of a `total`-byte event on a connection (llm: see ks_llm_request). */

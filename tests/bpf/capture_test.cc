@@ -90,13 +90,13 @@ class CaptureTest : public ::testing::Test {
 
   // Polls until `done` holds or 5 s pass (a deadline, not a number of polls).
   bool PollUntil(const std::function<bool()>& done) {
-    const auto deadline = testing::Clock::now() + std::chrono::seconds(5);
-    while (testing::Clock::now() < deadline) {
-      auto r = source_->Poll(&cap_, std::chrono::milliseconds(20));
-      EXPECT_TRUE(r.ok()) << r.status().ToString();
-      if (done()) return true;
-    }
-    return done();
+    return testing::WaitFor(
+        [&] {
+          auto r = source_->Poll(&cap_, std::chrono::milliseconds(20));
+          EXPECT_TRUE(r.ok()) << r.status().ToString();
+          return done();
+        },
+        std::chrono::seconds(5));
   }
 
   std::vector<const events::DataEvent*> DataFor(const ConnKey& k, events::Direction dir) {
@@ -349,13 +349,15 @@ TEST(CaptureExec, ExecEventNamesTheResolvedExecutable) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   Captured cap;
   const events::ProcessExecEvent* ours = nullptr;
-  const auto deadline = testing::Clock::now() + std::chrono::seconds(5);
-  while (!ours && testing::Clock::now() < deadline) {
-    ASSERT_TRUE((*s)->Poll(&cap, std::chrono::milliseconds(20)).ok());
-    for (const auto& e : cap.execs) {
-      if (!e.argv.empty() && e.argv.back() == marker) ours = &e;
-    }
-  }
+  testing::WaitFor(
+      [&] {
+        EXPECT_TRUE((*s)->Poll(&cap, std::chrono::milliseconds(20)).ok());
+        for (const auto& e : cap.execs) {
+          if (!e.argv.empty() && e.argv.back() == marker) ours = &e;
+        }
+        return ours != nullptr;
+      },
+      std::chrono::seconds(5));
   ASSERT_NE(ours, nullptr) << "no exec event for the child";
   EXPECT_EQ(ours->filename, "/usr/bin/python3");
   EXPECT_EQ(ours->exe_name, resolved);

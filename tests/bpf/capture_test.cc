@@ -219,6 +219,41 @@ TEST_F(CaptureTest, LargeWriteIsCappedButCountedAndPositionsAdvance) {
   EXPECT_EQ(w[1]->total_len, 4u);
 }
 
+// A client's POST to an LLM API path marks its connection (kspan/bpf/llm_paths.h): its
+// events capture up to llm_capture_bytes instead of capture_bytes (4096 here). Trailing
+// '/' and a query do not hide the path; other paths keep the default.
+TEST_F(CaptureTest, LlmRequestPathsCaptureMore) {
+  const std::string body =
+      "{\"messages\":[{\"role\":\"user\",\"content\":\"" + std::string(9000, 'q') + "\"}]}";
+  const std::vector<std::pair<std::string, size_t>> cases = {
+      {"/v1/chat/completions", 10000},
+      {"/v1/chat/completions/", 10000},
+      {"/v1/messages?beta=true", 10000},
+      {"/api/chat", 10000},
+      {"/v1/models", 4096},
+  };
+  for (const auto& [path, want] : cases) {
+    SCOPED_TRACE(path);
+    Pair p;
+    ASSERT_NO_FATAL_FAILURE(MakePair(&p));
+    std::string req = "POST " + path +
+                      " HTTP/1.1\r\nHost: localhost\r\nContent-Length: " + std::to_string(body.size()) +
+                      "\r\n\r\n" + body;
+    req.resize(10000, ' ');
+    ASSERT_EQ(write(p.client, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+    ASSERT_TRUE(PollUntil([&] {
+      return OpenFor(p.client) && !DataFor(OpenFor(p.client)->key, events::Direction::kEgress).empty();
+    }));
+    const auto w = DataFor(OpenFor(p.client)->key, events::Direction::kEgress);
+    ASSERT_EQ(w.size(), 1u);
+    EXPECT_EQ(w[0]->total_len, 10000u);
+    const size_t idx = static_cast<size_t>(w[0] - cap_.data.data());
+    const std::string& got = cap_.payloads[idx];
+    EXPECT_EQ(got.size(), want) << "bytes captured";
+    EXPECT_TRUE(got == req.substr(0, got.size())) << "the captured bytes are the request's first";
+  }
+}
+
 TEST_F(CaptureTest, WritevAndSendmsgGatherAcrossIovecs) {
   Pair p;
   ASSERT_NO_FATAL_FAILURE(MakePair(&p));

@@ -48,22 +48,15 @@ static __always_inline void ks_submit_data_chunked(struct ks_scratch *s, __u64 p
  * client requests mark their connection (a POST to a path with an LLM API's ending) is
  * defined once, with the kernel and the test, in kspan/bpf/llm_paths.h. */
 
-/* bpf_loop callback over the request line: the verifier checks it once, where an inline
- * loop with an early exit would be explored once per exit point. */
-static long ks_find_path_end(__u32 i, void *arg) {
-  struct ks_scratch *s = ks_scratch_slot();
-  if (!s) return 1;
-  return kspan_llm_path_step(arg, s->ev.data, i);
-}
+/* True when the `captured` bytes in this CPU's scratch slot (ks_scratch_slot) start an LLM
+ * API request (see above). A global function, defined once in llm.bpf.c: the verifier
+ * checks it on its own, once per program, instead of walking its branches (the request
+ * line scan and seven suffix compares) again for every state of the caller. */
+int ks_llm_request_line(__u32 captured);
 
-/* True when the `captured` bytes in s->ev.data start an LLM API request (see above). */
+/* ks_llm_request_line for the bytes in s->ev.data (s: this CPU's scratch slot). */
 static __always_inline int ks_llm_request(const struct ks_scratch *s, __u32 captured) {
-  const __u8 *d = s->ev.data;
-  if (ks_llm_capture_bytes <= ks_capture_bytes || !kspan_llm_is_post(d, captured)) return 0;
-  struct kspan_llm_path_scan scan = {.captured = captured};
-  bpf_loop(KSPAN_LLM_PATH_SCAN, ks_find_path_end, &scan, 0);
-  if (!scan.found || scan.end >= KSPAN_LLM_PATH_SCAN + 5) return 0;
-  return kspan_llm_path_matches(d, scan.end);
+  return ks_llm_request_line(captured);
 }
 
 /* Bytes to capture of a `total`-byte event on a connection (llm: see ks_llm_request). */

@@ -24,17 +24,17 @@ static __always_inline int ks_count_turn(void) {
 }
 
 SEC("tracepoint/syscalls/sys_exit_epoll_wait")
-int ks_turn_epoll_wait(void *ctx) {
+int ks_turn_epoll(void *ctx) {
   return ks_count_turn();
 }
 
 SEC("tracepoint/syscalls/sys_exit_epoll_pwait")
-int ks_turn_epoll_pwait(void *ctx) {
+int ks_turn_epollp(void *ctx) {
   return ks_count_turn();
 }
 
 SEC("tracepoint/syscalls/sys_exit_epoll_pwait2")
-int ks_turn_epoll_pwait2(void *ctx) {
+int ks_turn_epollp2(void *ctx) {
   return ks_count_turn();
 }
 
@@ -54,6 +54,6 @@ int ks_turn_select(void *ctx) {
 }
 
 SEC("tracepoint/syscalls/sys_exit_pselect6")
-int ks_turn_pselect6(void *ctx) {
+int ks_turn_pselect(void *ctx) {
   return ks_count_turn();
 }

@@ -176,7 +176,7 @@ KSPAN_EXTERN struct {
  * them (BpfEventSource::MarkAgent/UnmarkAgent); a process's entry goes when it exits
  * (process.bpf.c), so a reused pid is not an agent. A plain hash, not LRU: an agent must
  * never be dropped silently; when it is full, MarkAgent fails and says so. Only these
- * processes' Unix sockets, pipes and stdio are tracked (common.bpf.h ks_track). */
+ * processes' Unix sockets, pipes and stdio are tracked (conn.bpf.h ks_track). */
 KSPAN_EXTERN struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, KSPAN_AGENTS_MAX);

@@ -1,9 +1,9 @@
 /* Socket I/O: syscall tracepoints that capture what TCP sockets send and receive, and,
  * for agents and MCP servers (ks_agent_tgids), Unix stream sockets, pipes and stdout/
- * stderr writes too (common.bpf.h ks_track).
+ * stderr writes too (conn.bpf.h ks_track).
  *
  * Entry programs stash the arguments by pid_tgid; exit programs resolve the socket
- * (common.bpf.h), advance the per-direction stream position and emit one
+ * (sock_id.bpf.h, conn.bpf.h), advance the per-direction stream position and emit one
  * kspan_data_event with a bounded payload prefix:
  *
  *   sys_enter_X ──stash{fd,buf,count,enter_ns}──▶ sys_exit_X (ret > 0)
@@ -12,7 +12,7 @@
  *                                                        ▼
  *                            ring buffer: header + min(ret, ks_capture_bytes) bytes
  *                            (ks_llm_capture_bytes on a connection marked llm: a client
- *                            request to an LLM API path, common.bpf.h)
+ *                            request to an LLM API path, llm.bpf.h)
  *
  * connect/accept/accept4 exits start a connection (role client/server) and close entry
  * ends one. Only syscall tracepoints: no kprobes, no fentry.
@@ -158,6 +158,16 @@ static __always_inline __u32 ks_copy_args(struct ks_scratch *s, const struct ks_
   }
 }
 
+/* ks_tls_note_syscall as a global function: the verifier checks the TLS bookkeeping on
+ * its own, once per program, instead of again for every state of the capture path around
+ * it (inline, it multiplied the egress exits' verification). c: the connection's
+ * ks_conns entry; st: the syscall's stash. */
+__attribute__((noinline)) int ks_tls_syscall(__u64 pid_tgid, struct ks_conn *c, const struct ks_stash *st,
+                                             __u32 direction) {
+  if (!c || !st) return 0;
+  return ks_tls_note_syscall(pid_tgid, c, st, direction);
+}
+
 static __always_inline int ks_data_exit(long ret, __u8 direction) {
   __u64 id = bpf_get_current_pid_tgid();
   struct ks_stash *sp = bpf_map_lookup_elem(&ks_stash, &id);
@@ -176,8 +186,7 @@ static __always_inline int ks_data_exit(long ret, __u8 direction) {
   if (!c) return 0;
   if (c->kind == KS_FD_STDIO && direction != KSPAN_DIR_EGRESS) return 0; /* stdout/stderr: writes only */
   /* TLS is followed over TCP only. */
-  if (c->kind == KS_FD_TCP && ks_tls_process(tgid) && ks_tls_note_syscall(id, c, &st, direction))
-    ks_mark_tls(c);
+  if (c->kind == KS_FD_TCP && ks_tls_process(tgid) && ks_tls_syscall(id, c, &st, direction)) ks_mark_tls(c);
   if (c->tls) {
     ks_count(KSPAN_CNT_TLS_CIPHERTEXT);
     return 0;

@@ -4,13 +4,13 @@
  * or a binary with OpenSSL linked in, like node), choosing per function where to attach
  * (a cheap instruction; see docs/tls.md):
  *
- *   entry program                 signature                                 return program
- *   ks_ssl_read_enter             SSL_read(ssl, buf, int num)          -> n  ks_ssl_read_return
- *   ks_ssl_read_ex_enter          SSL_read_ex(ssl, buf, num, size_t *n) -> 1 ks_ssl_read_return
- *   ks_ssl_write_enter            SSL_write(ssl, buf, int num)         -> n  ks_ssl_write_return
- *   ks_ssl_write_ex_enter         SSL_write_ex(ssl, buf, num, size_t *n)-> 1 ks_ssl_write_return
- *   ks_ssl_sockw                  SSL_write, plaintext sent at entry          (none)
- *   ks_ssl_sockw_ex               SSL_write_ex, likewise                      (none)
+ *   entry program      signature                                  return program
+ *   ks_ssl_read        SSL_read(ssl, buf, int num)            -> n  ks_ssl_rd_ret
+ *   ks_ssl_read_ex     SSL_read_ex(ssl, buf, num, size_t *n)  -> 1  ks_ssl_rd_ret
+ *   ks_ssl_write       SSL_write(ssl, buf, int num)           -> n  ks_ssl_wr_ret
+ *   ks_ssl_write_ex    SSL_write_ex(ssl, buf, num, size_t *n) -> 1  ks_ssl_wr_ret
+ *   ks_ssl_sockw       SSL_write, plaintext sent at entry           (none)
+ *   ks_ssl_sockw_ex    SSL_write_ex, likewise                       (none)
  *
  * (the _ex programs also fit OpenSSL's internal ssl_read_internal/ssl_write_internal,
  * which have the _ex signature). Entry stashes the call by thread; the syscalls it makes
@@ -155,7 +155,7 @@ static __always_inline void ks_ssl_send(__u64 id, const struct ks_ssl_call *call
   const int llm = c ? c->llm : np.llm;
   if (s) {
     m.captured = ks_copy_flat(s, buf, ks_capture_limit(llm, total));
-    /* A client's request to an LLM API marks its connection (common.bpf.h). */
+    /* A client's request to an LLM API marks its connection (llm.bpf.h). */
     if (direction == KSPAN_DIR_EGRESS && !llm && (!c || c->role != KSPAN_ROLE_SERVER) &&
         ks_llm_request(s, m.captured)) {
       if (c) c->llm = 1;
@@ -193,22 +193,22 @@ static __always_inline int ks_ssl_return(long ret, __u8 direction) {
 }
 
 SEC("uprobe")
-int BPF_KPROBE(ks_ssl_read_enter, void *ssl, void *buf, int num) {
+int BPF_KPROBE(ks_ssl_read, void *ssl, void *buf, int num) {
   return ks_ssl_enter((__u64)ssl, (__u64)buf, 0, KSPAN_DIR_INGRESS);
 }
 
 SEC("uprobe")
-int BPF_KPROBE(ks_ssl_read_ex_enter, void *ssl, void *buf, __u64 num, void *done) {
+int BPF_KPROBE(ks_ssl_read_ex, void *ssl, void *buf, __u64 num, void *done) {
   return ks_ssl_enter((__u64)ssl, (__u64)buf, (__u64)done, KSPAN_DIR_INGRESS);
 }
 
 SEC("uprobe")
-int BPF_KPROBE(ks_ssl_write_enter, void *ssl, void *buf, int num) {
+int BPF_KPROBE(ks_ssl_write, void *ssl, void *buf, int num) {
   return ks_ssl_enter((__u64)ssl, (__u64)buf, 0, KSPAN_DIR_EGRESS);
 }
 
 SEC("uprobe")
-int BPF_KPROBE(ks_ssl_write_ex_enter, void *ssl, void *buf, __u64 num, void *done) {
+int BPF_KPROBE(ks_ssl_write_ex, void *ssl, void *buf, __u64 num, void *done) {
   return ks_ssl_enter((__u64)ssl, (__u64)buf, (__u64)done, KSPAN_DIR_EGRESS);
 }
 
@@ -223,11 +223,11 @@ int BPF_KPROBE(ks_ssl_sockw_ex, void *ssl, void *buf, __u64 num) {
 }
 
 SEC("uretprobe")
-int BPF_KRETPROBE(ks_ssl_read_return, long ret) {
+int BPF_KRETPROBE(ks_ssl_rd_ret, long ret) {
   return ks_ssl_return(ret, KSPAN_DIR_INGRESS);
 }
 
 SEC("uretprobe")
-int BPF_KRETPROBE(ks_ssl_write_return, long ret) {
+int BPF_KRETPROBE(ks_ssl_wr_ret, long ret) {
   return ks_ssl_return(ret, KSPAN_DIR_EGRESS);
 }

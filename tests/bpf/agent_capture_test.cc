@@ -109,21 +109,39 @@ class AgentCaptureTest : public ::testing::Test {
   }
   void SetUp() override { ASSERT_NO_FATAL_FAILURE(Open({static_cast<uint32_t>(getpid())})); }
 
-  // Polls until `done` holds or 5 s pass (a deadline, not a number of polls).
+  // Polls until `done` holds or `limit` passes (a deadline, not a number of polls).
   bool PollUntil(const std::function<bool()>& done,
                  std::chrono::milliseconds limit = std::chrono::seconds(5)) {
-    const auto deadline = testing::Clock::now() + limit;
-    while (testing::Clock::now() < deadline) {
-      auto r = source_->Poll(&cap_, std::chrono::milliseconds(20));
-      EXPECT_TRUE(r.ok()) << r.status().ToString();
-      if (done()) return true;
-    }
-    return done();
+    return testing::WaitFor(
+        [&] {
+          auto r = source_->Poll(&cap_, std::chrono::milliseconds(20));
+          EXPECT_TRUE(r.ok()) << r.status().ToString();
+          return done();
+        },
+        limit);
   }
 
-  // Polls for `ms`, to show that nothing comes.
-  void PollFor(std::chrono::milliseconds ms) {
-    PollUntil([] { return false; }, ms);
+  // A barrier instead of a wait to show that nothing comes: writes a byte on a new
+  // loopback TCP connection of this thread and polls until its event is in. The ring
+  // buffer keeps the order in which the thread's events were made, so any event of what
+  // the thread did before is in by then. Returns the connection's fd (the caller closes
+  // it), or -1 after a failed assertion.
+  int TcpSentinel(int* listener) {
+    *listener = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    EXPECT_EQ(bind(*listener, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    EXPECT_EQ(listen(*listener, 1), 0);
+    EXPECT_EQ(getsockname(*listener, reinterpret_cast<sockaddr*>(&a), &len), 0);
+    const int c = socket(AF_INET, SOCK_STREAM, 0);
+    EXPECT_EQ(connect(c, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    EXPECT_EQ(write(c, "x", 1), 1);
+    const bool seen =
+        PollUntil([&] { return OpenFor(c) && !DataFor(OpenFor(c)->key, Direction::kEgress).empty(); });
+    EXPECT_TRUE(seen) << "the sentinel's write never arrived";
+    return seen ? c : -1;
   }
 
   const events::ConnOpenEvent* OpenFor(uint32_t pid, int fd) const {
@@ -372,18 +390,9 @@ TEST_F(AgentCaptureTest, UnmarkedProcessPipeTrafficProducesNothing) {
   close(saved);
   close(file);
   // Sentinel: a TCP connection's write comes after all of the above.
-  const int l = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  ASSERT_EQ(bind(l, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-  ASSERT_EQ(listen(l, 1), 0);
-  ASSERT_EQ(getsockname(l, reinterpret_cast<sockaddr*>(&a), &len), 0);
-  const int c = socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_EQ(connect(c, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-  ASSERT_EQ(write(c, "x", 1), 1);
-  ASSERT_TRUE(PollUntil([&] { return OpenFor(c) && !DataFor(OpenFor(c)->key, Direction::kEgress).empty(); }));
+  int l = -1;
+  const int c = TcpSentinel(&l);
+  ASSERT_GE(c, 0);
   for (const auto& o : cap_.opens) EXPECT_EQ(o.kind, ConnKind::kTcp) << "fd " << o.key.fd;
   for (const auto& d : cap_.data) EXPECT_EQ(d.e.key.fd, c) << "only the TCP write: " << d.bytes;
   for (int fd : {p[0], p[1], sv[0], sv[1], l, c}) close(fd);
@@ -420,11 +429,15 @@ TEST_F(AgentCaptureTest, MarkAgentAfterFdsWereSeenAndUnmark) {
   const size_t events_before = cap_.data.size();
   ASSERT_EQ(write(p[1], kReq1.data(), kReq1.size()), static_cast<ssize_t>(kReq1.size()));
   ASSERT_EQ(ReadN(p[0], kReq1.size()), kReq1);
-  PollFor(std::chrono::milliseconds(200));
+  int l = -1;
+  const int c = TcpSentinel(&l);
+  ASSERT_GE(c, 0);
   for (size_t i = events_before; i < cap_.data.size(); ++i) {
     EXPECT_NE(cap_.data[i].e.key.fd, p[1]);
     EXPECT_NE(cap_.data[i].e.key.fd, p[0]);
   }
+  close(c);
+  close(l);
   auto again = source_->UnmarkAgent(getpid());
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(again->empty());

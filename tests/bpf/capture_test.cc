@@ -90,13 +90,13 @@ class CaptureTest : public ::testing::Test {
 
   // Polls until `done` holds or 5 s pass (a deadline, not a number of polls).
   bool PollUntil(const std::function<bool()>& done) {
-    const auto deadline = testing::Clock::now() + std::chrono::seconds(5);
-    while (testing::Clock::now() < deadline) {
-      auto r = source_->Poll(&cap_, std::chrono::milliseconds(20));
-      EXPECT_TRUE(r.ok()) << r.status().ToString();
-      if (done()) return true;
-    }
-    return done();
+    return testing::WaitFor(
+        [&] {
+          auto r = source_->Poll(&cap_, std::chrono::milliseconds(20));
+          EXPECT_TRUE(r.ok()) << r.status().ToString();
+          return done();
+        },
+        std::chrono::seconds(5));
   }
 
   std::vector<const events::DataEvent*> DataFor(const ConnKey& k, events::Direction dir) {
@@ -217,6 +217,41 @@ TEST_F(CaptureTest, LargeWriteIsCappedButCountedAndPositionsAdvance) {
   EXPECT_EQ(cap_.payloads[idx], big.substr(0, 4096));
   EXPECT_EQ(w[1]->position, 10000u);
   EXPECT_EQ(w[1]->total_len, 4u);
+}
+
+// A client's POST to an LLM API path marks its connection (kspan/bpf/llm_paths.h): its
+// events capture up to llm_capture_bytes instead of capture_bytes (4096 here). Trailing
+// '/' and a query do not hide the path; other paths keep the default.
+TEST_F(CaptureTest, LlmRequestPathsCaptureMore) {
+  const std::string body =
+      "{\"messages\":[{\"role\":\"user\",\"content\":\"" + std::string(9000, 'q') + "\"}]}";
+  const std::vector<std::pair<std::string, size_t>> cases = {
+      {"/v1/chat/completions", 10000},
+      {"/v1/chat/completions/", 10000},
+      {"/v1/messages?beta=true", 10000},
+      {"/api/chat", 10000},
+      {"/v1/models", 4096},
+  };
+  for (const auto& [path, want] : cases) {
+    SCOPED_TRACE(path);
+    Pair p;
+    ASSERT_NO_FATAL_FAILURE(MakePair(&p));
+    std::string req = "POST " + path +
+                      " HTTP/1.1\r\nHost: localhost\r\nContent-Length: " + std::to_string(body.size()) +
+                      "\r\n\r\n" + body;
+    req.resize(10000, ' ');
+    ASSERT_EQ(write(p.client, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+    ASSERT_TRUE(PollUntil([&] {
+      return OpenFor(p.client) && !DataFor(OpenFor(p.client)->key, events::Direction::kEgress).empty();
+    }));
+    const auto w = DataFor(OpenFor(p.client)->key, events::Direction::kEgress);
+    ASSERT_EQ(w.size(), 1u);
+    EXPECT_EQ(w[0]->total_len, 10000u);
+    const size_t idx = static_cast<size_t>(w[0] - cap_.data.data());
+    const std::string& got = cap_.payloads[idx];
+    EXPECT_EQ(got.size(), want) << "bytes captured";
+    EXPECT_TRUE(got == req.substr(0, got.size())) << "the captured bytes are the request's first";
+  }
 }
 
 TEST_F(CaptureTest, WritevAndSendmsgGatherAcrossIovecs) {
@@ -349,13 +384,15 @@ TEST(CaptureExec, ExecEventNamesTheResolvedExecutable) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   Captured cap;
   const events::ProcessExecEvent* ours = nullptr;
-  const auto deadline = testing::Clock::now() + std::chrono::seconds(5);
-  while (!ours && testing::Clock::now() < deadline) {
-    ASSERT_TRUE((*s)->Poll(&cap, std::chrono::milliseconds(20)).ok());
-    for (const auto& e : cap.execs) {
-      if (!e.argv.empty() && e.argv.back() == marker) ours = &e;
-    }
-  }
+  testing::WaitFor(
+      [&] {
+        EXPECT_TRUE((*s)->Poll(&cap, std::chrono::milliseconds(20)).ok());
+        for (const auto& e : cap.execs) {
+          if (!e.argv.empty() && e.argv.back() == marker) ours = &e;
+        }
+        return ours != nullptr;
+      },
+      std::chrono::seconds(5));
   ASSERT_NE(ours, nullptr) << "no exec event for the child";
   EXPECT_EQ(ours->filename, "/usr/bin/python3");
   EXPECT_EQ(ours->exe_name, resolved);

@@ -341,13 +341,13 @@ void CheckPlan(const ElfFile& elf, const AttachPlan& plan) {
   EXPECT_FALSE(plan.description.empty());
   EXPECT_NE(plan.description.back(), ' ') << "no trailing space: '" << plan.description << "'";
   const bool entry_only = plan.write_capture == WriteCapture::kEntryOnly;
-  const std::set<std::string> read_programs = {"ks_ssl_read_enter", "ks_ssl_read_ex_enter"};
-  const std::set<std::string> write_programs =
-      entry_only ? std::set<std::string>{"ks_ssl_sockw", "ks_ssl_sockw_ex"}
-                 : std::set<std::string>{"ks_ssl_write_enter", "ks_ssl_write_ex_enter"};
-  const std::set<std::string> return_programs =
-      entry_only ? std::set<std::string>{"ks_ssl_read_return"}
-                 : std::set<std::string>{"ks_ssl_read_return", "ks_ssl_write_return"};
+  const std::set<std::string> read_programs = {"ks_ssl_read", "ks_ssl_read_ex"};
+  const std::set<std::string> write_programs = entry_only
+                                                   ? std::set<std::string>{"ks_ssl_sockw", "ks_ssl_sockw_ex"}
+                                                   : std::set<std::string>{"ks_ssl_write", "ks_ssl_write_ex"};
+  const std::set<std::string> return_programs = entry_only
+                                                    ? std::set<std::string>{"ks_ssl_rd_ret"}
+                                                    : std::set<std::string>{"ks_ssl_rd_ret", "ks_ssl_wr_ret"};
   bool read = false, write = false;
   for (const events::UprobeSpec& p : plan.probes) {
     SCOPED_TRACE(p.program + "@" + std::to_string(p.file_offset));
@@ -368,11 +368,11 @@ void CheckPlan(const ElfFile& elf, const AttachPlan& plan) {
              }) != plan.probes.end();
     };
     if (is_read || !entry_only) {
-      const std::string want_return = is_read ? "ks_ssl_read_return" : "ks_ssl_write_return";
+      const std::string want_return = is_read ? "ks_ssl_rd_ret" : "ks_ssl_wr_ret";
       EXPECT_TRUE(returns_at(want_return)) << "no " << want_return << " at the entry's offset";
     } else {
       // The socket writes stand in for the return: a return probe would be a second trap.
-      EXPECT_FALSE(returns_at("ks_ssl_write_return"));
+      EXPECT_FALSE(returns_at("ks_ssl_wr_ret"));
     }
   }
   EXPECT_TRUE(read);

@@ -115,28 +115,87 @@ Status Preflight() {
   return EnsureTracefs();
 }
 
-// What each program contributes, so a hook that fails to attach names what it costs.
-const char* FeatureOf(const char* prog) {
-  std::string_view p(prog);
-  if (p.find("sendfile") != std::string_view::npos) return "bytes sent with sendfile() are not counted";
-  if (p.find("connect") != std::string_view::npos) return "client role of new connections (inferred instead)";
-  if (p.find("accept") != std::string_view::npos) return "server role of new connections (inferred instead)";
-  if (p.find("close") != std::string_view::npos)
-    return "connection close (responses ending at close stay open)";
-  if (p.find("proc_exec") != std::string_view::npos) return "names of short-lived processes";
-  if (p.find("proc_exit") != std::string_view::npos) return "prompt clean-up of exited processes";
-  if (p.find("turn") != std::string_view::npos) {
-    return "event-loop attribution (calls of node/asyncio servers with several requests in flight become "
-           "ambiguous links)";
-  }
-  return "capture of this syscall's payload";
-}
-
 bool IsPowerOfTwo(uint32_t v) {
   return v && !(v & (v - 1));
 }
 
 }  // namespace
+
+namespace {
+
+using Attach = ProgramRow::Attach;
+using Need = ProgramRow::Need;
+
+constexpr const char* kLoopTurns =
+    "event-loop attribution (calls of node/asyncio servers with several requests in flight become "
+    "ambiguous links)";
+constexpr const char* kTlsPlaintext = "TLS plaintext of this call (the connection shows as not captured)";
+
+// One row a program (*like* Falco libs' events_prog_table.c). A program added to bpf/
+// gets its row here; tests/unit/bpf_objects_test.cc fails until it has one.
+constexpr ProgramRow kPrograms[] = {
+    // bpf/sock_io.bpf.c: entry programs stash the arguments their exit program needs.
+    {"ks_en_read", "capture of read() payloads", Need::kOptional, Attach::kAtStart},
+    {"ks_en_write", "capture of write() payloads", Need::kOptional, Attach::kAtStart},
+    {"ks_en_readv", "capture of readv() payloads", Need::kOptional, Attach::kAtStart},
+    {"ks_en_writev", "capture of writev() payloads", Need::kOptional, Attach::kAtStart},
+    {"ks_en_sendto", "capture of send()/sendto() payloads", Need::kOptional, Attach::kAtStart},
+    {"ks_en_recvfrom", "capture of recv()/recvfrom() payloads", Need::kOptional, Attach::kAtStart},
+    {"ks_en_sendmsg", "capture of sendmsg() payloads", Need::kOptional, Attach::kAtStart},
+    {"ks_en_recvmsg", "capture of recvmsg() payloads", Need::kOptional, Attach::kAtStart},
+    {"ks_en_sendfile", "bytes sent with sendfile() are not counted", Need::kOptional, Attach::kAtStart},
+    {"ks_en_connect", "client role of new connections (inferred instead)", Need::kOptional, Attach::kAtStart},
+    {"ks_en_accept", "server role of new connections (inferred instead)", Need::kOptional, Attach::kAtStart},
+    {"ks_en_accept4", "server role of new connections (inferred instead)", Need::kOptional, Attach::kAtStart},
+    {"ks_ex_read", "capture of read() payloads", Need::kCore, Attach::kAtStart},
+    {"ks_ex_write", "capture of write() payloads", Need::kCore, Attach::kAtStart},
+    {"ks_ex_readv", "capture of readv() payloads", Need::kCore, Attach::kAtStart},
+    {"ks_ex_writev", "capture of writev() payloads", Need::kCore, Attach::kAtStart},
+    {"ks_ex_sendto", "capture of send()/sendto() payloads", Need::kOptional, Attach::kAtStart},
+    {"ks_ex_recvfrom", "capture of recv()/recvfrom() payloads", Need::kOptional, Attach::kAtStart},
+    {"ks_ex_sendmsg", "capture of sendmsg() payloads", Need::kOptional, Attach::kAtStart},
+    {"ks_ex_recvmsg", "capture of recvmsg() payloads", Need::kOptional, Attach::kAtStart},
+    {"ks_ex_sendfile", "bytes sent with sendfile() are not counted", Need::kOptional, Attach::kAtStart},
+    {"ks_ex_connect", "client role of new connections (inferred instead)", Need::kOptional, Attach::kAtStart},
+    {"ks_ex_accept", "server role of new connections (inferred instead)", Need::kOptional, Attach::kAtStart},
+    {"ks_ex_accept4", "server role of new connections (inferred instead)", Need::kOptional, Attach::kAtStart},
+    {"ks_en_close", "connection close (responses ending at close stay open)", Need::kOptional,
+     Attach::kAtStart},
+    // bpf/process.bpf.c
+    {"ks_proc_exec", "names of short-lived processes", Need::kOptional, Attach::kAtStart},
+    {"ks_proc_exit", "prompt clean-up of exited processes", Need::kOptional, Attach::kAtStart},
+    // bpf/loop.bpf.c: one program per readiness wait.
+    {"ks_turn_epoll", kLoopTurns, Need::kOptional, Attach::kAtStart},
+    {"ks_turn_epollp", kLoopTurns, Need::kOptional, Attach::kAtStart},
+    {"ks_turn_epollp2", kLoopTurns, Need::kOptional, Attach::kAtStart},
+    {"ks_turn_poll", kLoopTurns, Need::kOptional, Attach::kAtStart},
+    {"ks_turn_ppoll", kLoopTurns, Need::kOptional, Attach::kAtStart},
+    {"ks_turn_select", kLoopTurns, Need::kOptional, Attach::kAtStart},
+    {"ks_turn_pselect", kLoopTurns, Need::kOptional, Attach::kAtStart},
+    // bpf/tls.bpf.c: attached per TLS library by userspace/tls/ (AttachUprobes reports a
+    // failure there, per library).
+    {"ks_ssl_read", kTlsPlaintext, Need::kOptional, Attach::kPerLibrary},
+    {"ks_ssl_read_ex", kTlsPlaintext, Need::kOptional, Attach::kPerLibrary},
+    {"ks_ssl_write", kTlsPlaintext, Need::kOptional, Attach::kPerLibrary},
+    {"ks_ssl_write_ex", kTlsPlaintext, Need::kOptional, Attach::kPerLibrary},
+    {"ks_ssl_sockw", kTlsPlaintext, Need::kOptional, Attach::kPerLibrary},
+    {"ks_ssl_sockw_ex", kTlsPlaintext, Need::kOptional, Attach::kPerLibrary},
+    {"ks_ssl_rd_ret", kTlsPlaintext, Need::kOptional, Attach::kPerLibrary},
+    {"ks_ssl_wr_ret", kTlsPlaintext, Need::kOptional, Attach::kPerLibrary},
+};
+
+}  // namespace
+
+std::span<const ProgramRow> ProgramTable() {
+  return kPrograms;
+}
+
+const ProgramRow* FindProgramRow(std::string_view program) {
+  for (const ProgramRow& row : kPrograms) {
+    if (program == row.program) return &row;
+  }
+  return nullptr;
+}
 
 const char* KernelCounterName(int index) {
   switch (index) {
@@ -217,29 +276,30 @@ Status BpfEventSource::Load(const BpfSourceOptions& options) {
     }
   }
 
-  // Attach program by program so one failure costs one feature, reported, not all.
+  // Attach program by program so one failure costs one feature, reported, not all; what
+  // each program serves is in kPrograms.
   bpf_program* prog;
-  int data_hooks = 0;
+  int core_hooks = 0;
   bpf_object__for_each_program(prog, skel->obj) {
     const char* name = bpf_program__name(prog);
-    // Uprobes have no target of their own: userspace/tls/ attaches them per library.
-    const std::string_view section = bpf_program__section_name(prog);
-    if (section == "uprobe" || section == "uretprobe") continue;
+    const ProgramRow* row = FindProgramRow(name);
+    if (!row) {
+      return Internal(std::string("BPF program ") + name +
+                      " has no row in the program table (kPrograms, userspace/events/bpf_event_source.cc)");
+    }
+    if (row->attach != Attach::kAtStart) continue;  // userspace/tls/ attaches it per library
     bpf_link* link = bpf_program__attach(prog);
     if (!link) {
       const int err = errno;
-      missing_.push_back({name, std::strerror(err), FeatureOf(name)});
+      missing_.push_back({name, std::strerror(err), row->feature});
       log::Warn("hook not attached",
-                {{"program", name}, {"error", std::strerror(err)}, {"costs", FeatureOf(name)}});
+                {{"program", name}, {"error", std::strerror(err)}, {"costs", row->feature}});
       continue;
     }
     links_.push_back(link);
-    if (std::string_view(name).starts_with("ks_ex_read") ||
-        std::string_view(name).starts_with("ks_ex_write")) {
-      ++data_hooks;
-    }
+    if (row->need == Need::kCore) ++core_hooks;
   }
-  if (data_hooks == 0) {
+  if (core_hooks == 0) {
     return Unavailable(
         "no read/write syscall tracepoint could be attached; kspan cannot capture anything. "
         "libbpf log tail:\n" +

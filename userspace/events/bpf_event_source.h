@@ -15,7 +15,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/metrics.h"
@@ -32,7 +34,7 @@ namespace kspan::events {
 
 struct BpfSourceOptions {
   uint32_t capture_bytes = KSPAN_DEFAULT_CAPTURE;  // 0..KSPAN_MAX_CAPTURE
-  // On connections that carry LLM API calls (bpf/common.bpf.h ks_llm_request); at or
+  // On connections that carry LLM API calls (bpf/llm.bpf.h ks_llm_request); at or
   // below capture_bytes, such connections are not told apart.
   uint32_t llm_capture_bytes = KSPAN_MAX_CAPTURE;  // 0..KSPAN_MAX_CAPTURE
   uint32_t ring_buffer_bytes = 8u << 20;           // power of two, >= page size
@@ -42,10 +44,33 @@ struct BpfSourceOptions {
 
 // One uprobe to attach: a program of bpf/tls.bpf.c at a file offset of a binary.
 struct UprobeSpec {
-  std::string program;    // e.g. "ks_ssl_read_enter"
+  std::string program;    // e.g. "ks_ssl_read" (a ProgramRow with Attach::kPerLibrary)
   uint64_t file_offset;   // where in the file the probed instruction is
   bool retprobe = false;  // fire on return (the offset must be the function's entry)
 };
+
+// What each BPF program of bpf/ serves: one row a program (tests/unit/bpf_objects_test.cc
+// checks that every program in the object has exactly one row and every row names one),
+// read by the loader instead of guessing from program names.
+struct ProgramRow {
+  enum class Attach : uint8_t {
+    kAtStart,     // a tracepoint: the loader attaches it in Open()
+    kPerLibrary,  // a uprobe: userspace/tls/ attaches it to each TLS library (AttachUprobes)
+  };
+  enum class Need : uint8_t {
+    kOptional,  // a failure to attach costs `feature`, reported; kspan runs on
+    kCore,      // payload capture itself: Open() fails when no kCore program attaches
+  };
+  const char* program;  // the BPF program's name (<= 15 characters: the kernel's limit)
+  const char* feature;  // what the user loses when it is not attached
+  Need need;
+  Attach attach;
+};
+
+// Every program, in bpf/ file order. Static storage; safe from any thread.
+std::span<const ProgramRow> ProgramTable();
+// The row of `program`, or nullptr when the table has none.
+const ProgramRow* FindProgramRow(std::string_view program);
 
 // A hook that could not be attached and what that costs the user.
 struct MissingHook {

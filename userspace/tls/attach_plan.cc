@@ -12,15 +12,15 @@ struct Direction {
   const char* api;       // SSL_read
   const char* api_ex;    // SSL_read_ex
   const char* internal;  // ssl_read_internal
-  const char* enter;     // ks_ssl_read_enter
-  const char* enter_ex;  // ks_ssl_read_ex_enter
-  const char* ret;       // ks_ssl_read_return, or nullptr: no return probe
+  const char* enter;     // ks_ssl_read
+  const char* enter_ex;  // ks_ssl_read_ex
+  const char* ret;       // ks_ssl_rd_ret, or nullptr: no return probe
 };
 
-constexpr Direction kRead{"SSL_read",          "SSL_read_ex",          "ssl_read_internal",
-                          "ks_ssl_read_enter", "ks_ssl_read_ex_enter", "ks_ssl_read_return"};
-constexpr Direction kWrite{"SSL_write",          "SSL_write_ex",          "ssl_write_internal",
-                           "ks_ssl_write_enter", "ks_ssl_write_ex_enter", "ks_ssl_write_return"};
+constexpr Direction kRead{"SSL_read",    "SSL_read_ex",    "ssl_read_internal",
+                          "ks_ssl_read", "ks_ssl_read_ex", "ks_ssl_rd_ret"};
+constexpr Direction kWrite{"SSL_write",    "SSL_write_ex",    "ssl_write_internal",
+                           "ks_ssl_write", "ks_ssl_write_ex", "ks_ssl_wr_ret"};
 // Writes whose socket writes stand in for the return (bpf/tls.bpf.h): entry probes only.
 constexpr Direction kWriteEntryOnly{"SSL_write",    "SSL_write_ex",    "ssl_write_internal",
                                     "ks_ssl_sockw", "ks_ssl_sockw_ex", nullptr};

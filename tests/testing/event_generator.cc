@@ -107,8 +107,11 @@ events::DataEvent EventGenerator::Data(ConnEnd* end, Direction dir, std::string_
   e.key = end->key;
   e.tid = end->tid;
   e.turn = end->turn;
-  e.enter_ns = Stamp();
+  e.enter_ns = clock_->now_ns();
   e.exit_ns = e.enter_ns + syscall_ns_;
+  // The next event comes after this syscall returned: a response never seems to start
+  // before its request was read.
+  clock_->Set(e.exit_ns + step_ns_);
   e.direction = dir;
   e.role = end->role;
   e.total_len = std::max<uint32_t>(total_len, static_cast<uint32_t>(bytes.size()));

@@ -8,7 +8,8 @@
 //     its direction on by total_len (also when only a prefix was captured);
 //   - identity: every end gets its own generation, so (pid, fd, generation) never repeats;
 //   - time: each event is stamped from a MockClock (testing/clock.h) and the clock moves on,
-//     by `step_ns` after a single event, by the exchange's timing inside an HTTP exchange;
+//     by `step_ns` after a single event (after a data event's syscall returned, so the
+//     next event never overlaps it), by the exchange's timing inside an HTTP exchange;
 //   - the two ends of one same-host TCP connection: mirrored tuples (the client's local
 //     endpoint is the server's remote one and back), the client's and the server's pid;
 //   - local channels: a pipe's two ends share one inode (local_id = peer_id); a Unix socket
@@ -122,7 +123,8 @@ class EventGenerator {
   ConnEnd Stdout(uint32_t pid);
   ConnEnd Stderr(uint32_t pid);
 
-  // ---- Single events (each stamped now, then the clock moves step_ns) ------------------
+  // ---- Single events (each stamped now, then the clock moves step_ns; a data event's
+  // from its syscall's return) ------------------------------------------------------------
   events::ConnOpenEvent Open(const ConnEnd& end, bool midstream = false);
   // `end` sends / receives `bytes`. total_len: the bytes the syscall moved, when more than
   // were captured (0: bytes.size()); the position moves by total_len.
@@ -141,7 +143,7 @@ class EventGenerator {
   // ---- HTTP/1 ------------------------------------------------------------------------
   // One request and its response on both ends of a same-host connection: client send,
   // server receive, server send, client receive, timed by `timing`. Afterwards the clock
-  // is at the client's receive plus step_ns.
+  // is at the return of the client's receive plus step_ns.
   std::vector<events::DataEvent> HttpExchange(TcpPair* pair, Payload request, Payload response,
                                               const ExchangeTiming& timing = {});
   std::vector<events::DataEvent> HttpExchange(TcpPair* pair, std::string_view request,

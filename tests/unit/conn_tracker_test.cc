@@ -7,6 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "testing/clock.h"
+#include "testing/event_generator.h"
+
 namespace kspan::conntrack {
 namespace {
 
@@ -14,56 +17,29 @@ using events::ConnKey;
 using events::Direction;
 using events::Role;
 
-// Builds event sequences for one connection as the kernel would send them.
-class EventGenerator {
+// One end of a connection as the kernel reports it, its events built by the shared
+// generator (testing/event_generator.h): stream positions per direction, one mock clock.
+// The tests name their connections' keys.
+class Conn {
  public:
-  EventGenerator(ConnKey key, Role role) : key_(key), role_(role) {}
-
-  events::ConnOpenEvent Open(bool midstream = false) {
-    events::ConnOpenEvent e;
-    e.key = key_;
-    e.ts_ns = Tick();
-    e.role = midstream ? Role::kUnknown : role_;
-    e.midstream = midstream;
-    e.tuple.family = 2;
-    e.tuple.local = {"127.0.0.1", static_cast<uint16_t>(role_ == Role::kServer ? 8080 : 50000)};
-    e.tuple.remote = {"127.0.0.1", static_cast<uint16_t>(role_ == Role::kServer ? 50000 : 8080)};
-    return e;
+  Conn(testing::EventGenerator* gen, ConnKey key, Role role) : gen_(gen) {
+    const bool server = role == Role::kServer;
+    end_ = gen->Tcp(key.pid, key.fd, role, {"127.0.0.1", static_cast<uint16_t>(server ? 8080 : 50000)},
+                    {"127.0.0.1", static_cast<uint16_t>(server ? 50000 : 8080)});
+    end_.key = key;
   }
+  events::ConnOpenEvent Open(bool midstream = false) { return gen_->Open(end_, midstream); }
   // One syscall: `data` captured, `total` moved (a hole when larger).
-  events::DataEvent Data(Direction dir, const std::string& data, uint32_t total = 0) {
-    storage_.push_back(data);
-    events::DataEvent e;
-    e.key = key_;
-    e.tid = key_.pid;
-    e.enter_ns = Tick();
-    e.exit_ns = Tick();
-    e.direction = dir;
-    e.role = role_;
-    uint64_t& pos = dir == Direction::kEgress ? out_ : in_;
-    e.position = pos;
-    e.total_len = total ? total : static_cast<uint32_t>(data.size());
-    pos += e.total_len;
-    e.data = storage_.back();
-    return e;
+  events::DataEvent Data(Direction dir, std::string_view data, uint32_t total = 0) {
+    return dir == Direction::kEgress ? gen_->Send(&end_, data, total) : gen_->Recv(&end_, data, total);
   }
-  void Skip(Direction dir, uint64_t n) { (dir == Direction::kEgress ? out_ : in_) += n; }
-  events::ConnCloseEvent Close() {
-    events::ConnCloseEvent e;
-    e.key = key_;
-    e.ts_ns = Tick();
-    e.bytes_sent = out_;
-    e.bytes_received = in_;
-    return e;
-  }
+  // Bytes the kernel moved whose event never reached user space.
+  void Skip(Direction dir, uint64_t n) { (dir == Direction::kEgress ? end_.sent : end_.received) += n; }
+  events::ConnCloseEvent Close() { return gen_->Close(end_); }
 
  private:
-  uint64_t Tick() { return now_ += 1000; }
-  ConnKey key_;
-  Role role_;
-  uint64_t now_ = 1'700'000'000'000'000'000ull;
-  uint64_t out_ = 0, in_ = 0;
-  std::deque<std::string> storage_;
+  testing::EventGenerator* gen_;
+  testing::ConnEnd end_;
 };
 
 const std::string kReq = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -92,6 +68,8 @@ class TrackerTest : public ::testing::Test {
   void Feed(const events::ConnOpenEvent& e) { tracker_.OnOpen(e); }
   void Feed(const events::DataEvent& e) { tracker_.OnData(e); }
   void Feed(const events::ConnCloseEvent& e) { tracker_.OnClose(e); }
+  testing::MockClock clock_;
+  testing::EventGenerator gen_{&clock_};
   metrics::Registry metrics_;
   std::vector<std::pair<ConnInfo, protocols::http1::Record>> out_;
   std::vector<protocols::RequestStart> started_;
@@ -102,7 +80,7 @@ class TrackerTest : public ::testing::Test {
 // The stitcher opens a span when its request is seen whole, before the response: each
 // request is announced once, with its thread, time and trace headers, before its record.
 TEST_F(TrackerTest, RequestsAreAnnouncedBeforeTheirRecords) {
-  EventGenerator g({100, 5, 1}, Role::kClient);
+  Conn g(&gen_, {100, 5, 1}, Role::kClient);
   tracker_.OnOpen(g.Open());
   const std::string traced =
       "GET /b HTTP/1.1\r\nHost: x\r\ntraceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n"
@@ -126,7 +104,7 @@ TEST_F(TrackerTest, RequestsAreAnnouncedBeforeTheirRecords) {
 }
 
 TEST_F(TrackerTest, ClientRequestResponseBecomesOneRecord) {
-  EventGenerator g({100, 5, 1}, Role::kClient);
+  Conn g(&gen_, {100, 5, 1}, Role::kClient);
   tracker_.OnOpen(g.Open());
   Batch(g.Data(Direction::kEgress, kReq));
   Batch(g.Data(Direction::kIngress, kResp));
@@ -145,7 +123,7 @@ TEST_F(TrackerTest, ClientRequestResponseBecomesOneRecord) {
 // rest), or a byte at a time, is still recognised: detection waits for more bytes while
 // what came is the start of a known method (issue: such connections went untraced).
 TEST_F(TrackerTest, FirstRequestInPiecesShorterThanItsMethodIsTraced) {
-  EventGenerator g({100, 7, 1}, Role::kServer);
+  Conn g(&gen_, {100, 7, 1}, Role::kServer);
   tracker_.OnOpen(g.Open());
   Batch(g.Data(Direction::kIngress, "GE"));
   Batch(g.Data(Direction::kIngress, kReq.substr(2)));
@@ -157,7 +135,7 @@ TEST_F(TrackerTest, FirstRequestInPiecesShorterThanItsMethodIsTraced) {
 }
 
 TEST_F(TrackerTest, FirstRequestOneByteAtATimeIsTraced) {
-  EventGenerator g({100, 8, 1}, Role::kServer);
+  Conn g(&gen_, {100, 8, 1}, Role::kServer);
   tracker_.OnOpen(g.Open());
   for (char ch : kReq) Batch(g.Data(Direction::kIngress, std::string(1, ch)));
   Batch(g.Data(Direction::kEgress, kResp));
@@ -168,7 +146,7 @@ TEST_F(TrackerTest, FirstRequestOneByteAtATimeIsTraced) {
 
 // Pieces that arrive out of order (other CPUs) are put back in stream order first.
 TEST_F(TrackerTest, FirstRequestPiecesOutOfOrderAreTraced) {
-  EventGenerator g({100, 9, 1}, Role::kServer);
+  Conn g(&gen_, {100, 9, 1}, Role::kServer);
   tracker_.OnOpen(g.Open());
   const auto first = g.Data(Direction::kIngress, "P");
   const auto second = g.Data(Direction::kIngress, "OST /p HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
@@ -180,14 +158,14 @@ TEST_F(TrackerTest, FirstRequestPiecesOutOfOrderAreTraced) {
 
 // Bytes that cannot start any known method are given up at once, counted.
 TEST_F(TrackerTest, ShortBytesThatStartNoMethodAreUnrecognised) {
-  EventGenerator g({100, 10, 1}, Role::kServer);
+  Conn g(&gen_, {100, 10, 1}, Role::kServer);
   tracker_.OnOpen(g.Open());
   Batch(g.Data(Direction::kIngress, "GX"));
   EXPECT_EQ(metrics_.Sum("kspan_connections_unrecognised_total"), 1u);
 }
 
 TEST_F(TrackerTest, ChunksReorderedWithinABatchStillParse) {
-  EventGenerator g({100, 6, 3}, Role::kClient);
+  Conn g(&gen_, {100, 6, 3}, Role::kClient);
   tracker_.OnOpen(g.Open());
   auto head = g.Data(Direction::kEgress, "GET /split HTTP/1.1\r\n");
   auto tail = g.Data(Direction::kEgress, "Host: x\r\n\r\n");
@@ -199,7 +177,7 @@ TEST_F(TrackerTest, ChunksReorderedWithinABatchStillParse) {
 }
 
 TEST_F(TrackerTest, ALostEventAgesIntoAHoleEvenIfTheConnectionGoesQuiet) {
-  EventGenerator g({100, 7, 4}, Role::kClient);
+  Conn g(&gen_, {100, 7, 4}, Role::kClient);
   tracker_.OnOpen(g.Open());
   Batch(g.Data(Direction::kEgress, kReq));
   // The first response chunk was lost (ring buffer full); the second arrives, then nothing.
@@ -216,7 +194,7 @@ TEST_F(TrackerTest, ALostEventAgesIntoAHoleEvenIfTheConnectionGoesQuiet) {
 }
 
 TEST_F(TrackerTest, FdReuseGivesTwoConnections) {
-  EventGenerator first({100, 5, 1}, Role::kServer), second({100, 5, 2}, Role::kServer);
+  Conn first(&gen_, {100, 5, 1}, Role::kServer), second(&gen_, {100, 5, 2}, Role::kServer);
   tracker_.OnOpen(first.Open());
   Batch(first.Data(Direction::kIngress, kReq));
   tracker_.OnOpen(second.Open());  // same pid and fd, new generation, before the first closed
@@ -234,7 +212,7 @@ TEST_F(TrackerTest, FdReuseGivesTwoConnections) {
 }
 
 TEST_F(TrackerTest, GapInPositionsIsDetected) {
-  EventGenerator g({7, 3, 9}, Role::kClient);
+  Conn g(&gen_, {7, 3, 9}, Role::kClient);
   tracker_.OnOpen(g.Open());
   Batch(g.Data(Direction::kEgress, kReq));
   g.Skip(Direction::kIngress, 100);  // an event the kernel produced but we never got
@@ -244,7 +222,7 @@ TEST_F(TrackerTest, GapInPositionsIsDetected) {
 }
 
 TEST_F(TrackerTest, MissingTailAtCloseIsAGap) {
-  EventGenerator g({7, 3, 9}, Role::kClient);
+  Conn g(&gen_, {7, 3, 9}, Role::kClient);
   tracker_.OnOpen(g.Open());
   Batch(g.Data(Direction::kEgress, kReq));
   g.Skip(Direction::kEgress, 10);  // the kernel's close totals say 10 more bytes went out
@@ -253,7 +231,7 @@ TEST_F(TrackerTest, MissingTailAtCloseIsAGap) {
 }
 
 TEST_F(TrackerTest, CapturedPrefixWithHoleIsNotAGap) {
-  EventGenerator g({7, 3, 9}, Role::kClient);
+  Conn g(&gen_, {7, 3, 9}, Role::kClient);
   tracker_.OnOpen(g.Open());
   Batch(g.Data(Direction::kEgress, kReq));
   Batch(g.Data(Direction::kIngress, "HTTP/1.1 200 OK\r\nContent-Length: 10000\r\n\r\nxx", 42 + 10000));
@@ -264,7 +242,7 @@ TEST_F(TrackerTest, CapturedPrefixWithHoleIsNotAGap) {
 }
 
 TEST_F(TrackerTest, MidstreamRoleIsInferredFromTheRequestDirection) {
-  EventGenerator g({50, 8, 4}, Role::kUnknown);
+  Conn g(&gen_, {50, 8, 4}, Role::kUnknown);
   tracker_.OnOpen(g.Open(/*midstream=*/true));
   Batch(g.Data(Direction::kIngress, kReq));
   Batch(g.Data(Direction::kEgress, kResp));
@@ -274,7 +252,7 @@ TEST_F(TrackerTest, MidstreamRoleIsInferredFromTheRequestDirection) {
 }
 
 TEST_F(TrackerTest, MidstreamJoinsAfterABodyThenFindsTheNextRequest) {
-  EventGenerator g({50, 8, 4}, Role::kUnknown);
+  Conn g(&gen_, {50, 8, 4}, Role::kUnknown);
   tracker_.OnOpen(g.Open(/*midstream=*/true));
   Batch(g.Data(Direction::kEgress, "tail of some earlier body"));
   Batch(g.Data(Direction::kEgress, kReq));
@@ -284,7 +262,7 @@ TEST_F(TrackerTest, MidstreamJoinsAfterABodyThenFindsTheNextRequest) {
 }
 
 TEST_F(TrackerTest, NonHttpConnectionIsIgnoredAndCounted) {
-  EventGenerator g({60, 9, 5}, Role::kClient);
+  Conn g(&gen_, {60, 9, 5}, Role::kClient);
   tracker_.OnOpen(g.Open());
   Batch(g.Data(Direction::kEgress, "*1\r\n$4\r\nPING\r\n"));
   Batch(g.Data(Direction::kIngress, "+PONG\r\n"));
@@ -294,7 +272,7 @@ TEST_F(TrackerTest, NonHttpConnectionIsIgnoredAndCounted) {
 }
 
 TEST_F(TrackerTest, ProcessExitFlushesARequestWithoutResponse) {
-  EventGenerator g({70, 4, 6}, Role::kClient);
+  Conn g(&gen_, {70, 4, 6}, Role::kClient);
   tracker_.OnOpen(g.Open());
   Batch(g.Data(Direction::kEgress, kReq));
   EXPECT_TRUE(out_.empty());
@@ -305,8 +283,8 @@ TEST_F(TrackerTest, ProcessExitFlushesARequestWithoutResponse) {
 }
 
 TEST_F(TrackerTest, ProcessExitEndsOnlyThatProcessesConnections) {
-  EventGenerator a({71, 4, 11}, Role::kClient), b({71, 5, 12}, Role::kClient),
-      other({72, 4, 13}, Role::kClient);
+  Conn a(&gen_, {71, 4, 11}, Role::kClient), b(&gen_, {71, 5, 12}, Role::kClient),
+      other(&gen_, {72, 4, 13}, Role::kClient);
   for (auto* g : {&a, &b, &other}) {
     tracker_.OnOpen(g->Open());
     Batch(g->Data(Direction::kEgress, kReq));
@@ -323,7 +301,7 @@ TEST_F(TrackerTest, ProcessExitEndsOnlyThatProcessesConnections) {
 }
 
 TEST_F(TrackerTest, DataWithoutOpenIsTrackedAndCounted) {
-  EventGenerator g({80, 4, 7}, Role::kClient);
+  Conn g(&gen_, {80, 4, 7}, Role::kClient);
   Batch(g.Data(Direction::kEgress, kReq));
   Batch(g.Data(Direction::kIngress, kResp));
   ASSERT_EQ(out_.size(), 1u);
@@ -336,8 +314,10 @@ TEST(TrackerBounds, TableIsBoundedAndEvictionsCounted) {
   TrackerOptions o;
   o.max_connections = 16;
   ConnTracker t(o, &m, TrackerSinks{});
+  testing::MockClock clock;
+  testing::EventGenerator gen(&clock);
   for (uint32_t i = 0; i < 100; ++i) {
-    EventGenerator g({1, static_cast<int32_t>(i), i + 1}, Role::kClient);
+    Conn g(&gen, {1, static_cast<int32_t>(i), i + 1}, Role::kClient);
     t.OnOpen(g.Open());
     EXPECT_LE(t.size(), 16u);
   }
@@ -349,7 +329,9 @@ TEST(TrackerBounds, IdleConnectionsExpire) {
   TrackerOptions o;
   o.idle_timeout_ns = 1'000'000'000;
   ConnTracker t(o, &m, TrackerSinks{});
-  EventGenerator g({1, 3, 1}, Role::kClient);
+  testing::MockClock clock;
+  testing::EventGenerator gen(&clock);
+  Conn g(&gen, {1, 3, 1}, Role::kClient);
   auto open = g.Open();
   t.OnOpen(open);
   t.Tick(open.ts_ns + 500'000'000);

@@ -84,6 +84,12 @@ class PipelineTest : public ::testing::Test {
     (testing::Feed(pipeline_.get(), events::Event(events)), ...);
     pipeline_->AfterBatch(clock_.now_ns());
   }
+  // `from` writes `bytes`, then `to` reads them: two events in that order, one batch.
+  void Transfer(testing::ConnEnd* from, testing::ConnEnd* to, std::string_view bytes) {
+    const events::DataEvent sent = gen_.Send(from, bytes);
+    const events::DataEvent received = gen_.Recv(to, bytes);
+    Batch1(sent, received);
+  }
   // Shutdown: everything held comes out.
   std::vector<model::Span> Finish() {
     pipeline_->Finish();
@@ -189,9 +195,9 @@ TEST_F(PipelineTest, StdioToolCallPairsBothSidesAndCarriesStderr) {
       "\n";
   const std::string answer = R"({"jsonrpc":"2.0","id":3,"result":{"content":[]}})"
                              "\n";
-  Batch1(gen_.Send(&to_tool.a, call), gen_.Recv(&to_tool.b, call));
+  Transfer(&to_tool.a, &to_tool.b, call);
   Batch1(gen_.Send(&tool_err, "looking up\n"));
-  Batch1(gen_.Send(&from_tool.a, answer), gen_.Recv(&from_tool.b, answer));
+  Transfer(&from_tool.a, &from_tool.b, answer);
   const auto spans = Finish();
   ASSERT_EQ(spans.size(), 2u);
   const model::Span& client = spans[0];
@@ -214,12 +220,12 @@ TEST_F(PipelineTest, ExecDuringARequestIsAChildSpanWithItsExitCode) {
   testing::TcpPair pair = gen_.LoopbackPair();
   Batch1(gen_.Open(pair.client), gen_.Open(pair.server));
   const std::string req = EventGenerator::HttpRequest("POST", "/run");
-  Batch1(gen_.Send(&pair.client, req), gen_.Recv(&pair.server, req));
+  Transfer(&pair.client, &pair.server, req);
   const uint32_t child = 6001;
   Batch1(gen_.Exec(child, pair.server.key.pid, {"/usr/bin/convert", "in.png"}, pair.server.tid));
   Batch1(gen_.Exit(child, /*exit_code=*/2 << 8));
   const std::string resp = EventGenerator::HttpResponse(500);
-  Batch1(gen_.Send(&pair.server, resp), gen_.Recv(&pair.client, resp));
+  Transfer(&pair.server, &pair.client, resp);
   const auto spans = Finish();
   ASSERT_EQ(spans.size(), 3u);
   const model::Span& server = spans[1];

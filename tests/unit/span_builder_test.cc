@@ -88,6 +88,12 @@ class SpanBuilderTest : public ::testing::Test {
     tracker_.DrainPending();
     stitcher_.Advance(clock_.now_ns());
   }
+  // `from` writes `bytes`, then `to` reads them: two events in that order, one batch.
+  void Transfer(testing::ConnEnd* from, testing::ConnEnd* to, std::string_view bytes) {
+    const events::DataEvent sent = gen_.Send(from, bytes);
+    const events::DataEvent received = gen_.Recv(to, bytes);
+    Batch(sent, received);
+  }
   // Time passes beyond the stitcher's reorder delay: parents of what was seen are decided.
   void Settle() {
     clock_.Advance(100'000'000);
@@ -183,8 +189,8 @@ TEST_F(SpanBuilderTest, LocalJsonRpcThatIsNotMcpOrA2aMakesNoSpan) {
                           "\n";
   const std::string resp = R"({"jsonrpc":"2.0","id":1,"result":{}})"
                            "\n";
-  Batch(gen_.Send(&ch.a, req), gen_.Recv(&ch.b, req));
-  Batch(gen_.Send(&ch.b, resp), gen_.Recv(&ch.a, resp));
+  Transfer(&ch.a, &ch.b, req);
+  Transfer(&ch.b, &ch.a, resp);
   const auto spans = Finish();
   EXPECT_TRUE(spans.empty());
   EXPECT_EQ(metrics_.GetCounter("kspan_records_total", {{"protocol", "jsonrpc"}})->Value(), 2u);

@@ -597,22 +597,29 @@ ParseState ParseFrame(MessageType type, std::string_view* buf, Frame* frame, Sta
   }
 }
 
-size_t FindFrameBoundary(MessageType type, std::string_view buf, size_t start, State*) {
+size_t FindFrameBoundary(MessageType type, std::string_view buf, size_t start, State* state) {
+  bool& mid_line = type == MessageType::kRequest ? state->request_mid_line : state->response_mid_line;
+  // Frames start at line starts: buf[0] is one unless the bytes before it, already
+  // skipped, ended inside a line.
+  auto line_start = [&](size_t pos) { return pos == 0 ? !mid_line : buf[pos - 1] == '\n'; };
   size_t pos = start;
-  if (pos > 0 && pos < buf.size() && buf[pos - 1] != '\n') {
-    const size_t lf = buf.find('\n', pos);
-    if (lf == string_view::npos) return string_view::npos;
-    pos = lf + 1;
-  }
   while (pos < buf.size()) {
-    const string_view rest = buf.substr(pos);
-    const Start s =
-        type == MessageType::kRequest ? MatchCommandWord(rest, /*bare_lf=*/true) : MatchAnswerStart(rest);
-    if (s != Start::kNo) return pos;
+    if (line_start(pos)) {
+      const string_view rest = buf.substr(pos);
+      const Start s =
+          type == MessageType::kRequest ? MatchCommandWord(rest, /*bare_lf=*/true) : MatchAnswerStart(rest);
+      if (s != Start::kNo) {
+        mid_line = false;
+        return pos;
+      }
+    }
     const size_t lf = buf.find('\n', pos);
-    if (lf == string_view::npos) return string_view::npos;
+    if (lf == string_view::npos) break;
     pos = lf + 1;
   }
+  // Everything from `start` on is skipped: the next byte continues this line, if it ended
+  // inside one.
+  if (!buf.empty()) mid_line = buf.back() != '\n';
   return string_view::npos;
 }
 
@@ -640,7 +647,13 @@ void FinishFrame(MessageType type, Frame* frame, State* state) {
 }
 
 void OnLoss(MessageType type, State* state) {
-  (type == MessageType::kRequest ? state->request_loss : state->response_loss) = true;
+  if (type == MessageType::kRequest) {
+    state->request_loss = true;
+    state->request_mid_line = false;
+  } else {
+    state->response_loss = true;
+    state->response_mid_line = false;
+  }
 }
 
 Record RecordWithoutAnswer(Frame* request) {

@@ -76,6 +76,11 @@ struct State {
   uint64_t next_seq = 1;
   bool request_loss = false;   // set by OnLoss, taken by the next request frame
   bool response_loss = false;  // the same for responses
+  // Resynchronising, FindFrameBoundary skipped bytes that ended inside a line: the next
+  // byte is no line start (per direction; a loss resets it: after a hole the next byte
+  // starts a syscall, a likely frame start).
+  bool request_mid_line = false;
+  bool response_mid_line = false;
   // Pairing (StitchFrames).
   bool pipelined = false;    // the client sent a command before the previous answer came
   bool stitch_loss = false;  // a request was given up: place the next answer by time

@@ -529,6 +529,39 @@ TEST_F(ConnectionTest, AnswersSplitAcrossSyscallsAndValuesAcrossHoles) {
   EXPECT_EQ(stats_.frames_invalid + stats_.gaps, 0u);
 }
 
+// memcached writes a VALUE item and its END with one syscall: when only a prefix of it was
+// captured, the END lies in the hole with the block's tail. The answer still ends there.
+TEST_F(ConnectionTest, EndInTheHoleAfterABigValue) {
+  Make();
+  Send(true, "get big\r\n");
+  const string head = "VALUE big 0 10000\r\n";
+  Send(false, head + string(100, 'v'), static_cast<uint32_t>(head.size() + 10000 + 2 + 5));
+  Send(true, "get small\r\n");
+  Send(false, "END\r\n");
+  Drain();
+  ASSERT_EQ(records_.size(), 2u);
+  EXPECT_EQ(Body(0).result, Result::kValues);
+  EXPECT_EQ(Body(0).hits, 1u);
+  EXPECT_EQ(Body(0).response_value_bytes, 10000u);
+  EXPECT_EQ(Body(1).result, Result::kValues);
+  EXPECT_EQ(Body(1).hits, 0u);
+  EXPECT_EQ(stats_.frames_invalid + stats_.gaps + stats_.responses_unmatched + stats_.requests_unanswered,
+            0u);
+}
+
+// A hole that ends with the block leaves the END to the bytes that follow.
+TEST_F(ConnectionTest, EndAfterAHoleThatEndsWithTheBlock) {
+  Make();
+  Send(true, "get big\r\n");
+  const string head = "VALUE big 0 10000\r\n";
+  Send(false, head + string(100, 'v'), static_cast<uint32_t>(head.size() + 10000 + 2));
+  Send(false, "END\r\n");
+  Drain();
+  ASSERT_EQ(records_.size(), 1u);
+  EXPECT_EQ(Body(0).hits, 1u);
+  EXPECT_EQ(stats_.frames_invalid + stats_.gaps + stats_.responses_unmatched, 0u);
+}
+
 TEST_F(ConnectionTest, CloseGivesUpTheCommandsStillWaiting) {
   Make();
   Send(true, "get a\r\nget b\r\n");

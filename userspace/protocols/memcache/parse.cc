@@ -627,12 +627,26 @@ bool FrameComplete(const Frame& frame) {
   return frame.phase == Phase::kDone;
 }
 
+// A server writes a VALUE item and the END after it with one syscall, so when the kernel
+// captured only a prefix, the hole that swallows the block's tail swallows "END\r\n" too.
+// Inside a data block an answer therefore offers the block and an END as opaque: a hole
+// that covers both ends the answer (exact for a one-key get; a multi-key get whose later
+// items fell in the hole too keeps the items counted so far). A hole that ends with the
+// block leaves the END to be parsed from the bytes that follow.
+constexpr uint64_t kEndLine = 5;  // "END\r\n"
+
 uint64_t OpaqueRemaining(const Frame& frame) {
-  return frame.phase == Phase::kData ? frame.remaining : 0;
+  if (frame.phase != Phase::kData) return 0;
+  return frame.remaining + (frame.is_response ? kEndLine : 0);
 }
 
 void SkipHole(Frame* frame, uint64_t n) {
   if (frame->phase != Phase::kData) return;
+  if (n > frame->remaining && frame->is_response) {
+    frame->remaining = 0;
+    frame->phase = Phase::kDone;  // the END fell in the hole with the block
+    return;
+  }
   frame->remaining -= std::min(n, frame->remaining);
   if (frame->remaining == 0) frame->phase = frame->is_response ? Phase::kList : Phase::kDone;
 }

@@ -7,10 +7,11 @@
 //
 //   request:  kLine ─┬─ storage command ─► kData (opaque: <bytes> + CRLF) ─► done
 //                    └─ any other command ─────────────────────────────────► done
-//   response: kLine ─┬─ VALUE ─► kData (opaque) ─► kList ─┬─ VALUE ─► kData ...
-//                    │                                    └─ END / error ─► done
+//   response: kLine ─┬─ VALUE ─► kData ─► kList ─┬─ VALUE ─► kData ─► kList ...
+//                    │                           └─ END / error ─► done
 //                    ├─ STAT / ITEM / PREFIX ─► kList (lines until END) ─► done
 //                    └─ any other answer line ────────────────────────────► done
+//   (an answer's kData is opaque together with a presumed END after it: see SkipHole)
 //
 // Answers are self-delimiting (the first line says whether a list follows), so a response
 // parses without knowing its command; pairing (StitchFrames) checks the two fit.

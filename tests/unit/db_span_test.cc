@@ -9,6 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "correlator/span_builder.h"
+#include "correlator/stitcher.h"
+#include "process/process_table.h"
+#include "processors/processor_chain.h"
+
 namespace kspan::correlator {
 namespace {
 
@@ -181,6 +186,61 @@ TEST(DbSpan, KnowsTheDbProtocols) {
   EXPECT_TRUE(IsDbProtocol("memcache"));
   EXPECT_FALSE(IsDbProtocol("http1"));
   EXPECT_FALSE(IsDbProtocol(""));
+}
+
+// Through the span builder and the stitcher: memcached's own side of a command opens no
+// node (one that never completes would hold the client's trace until max_hold_ns) and
+// makes no span; the client's side makes one.
+class DbSpanBuilderTest : public testing::Test {
+ protected:
+  DbSpanBuilderTest()
+      : processes_({.proc_root = "/nonexistent-kspan-test", .host_name = "test", .resource_attributes = {}}),
+        stitcher_(StitcherOptions{}, &metrics_,
+                  [this](model::Span&& s) { emitted_.push_back(std::move(s)); }),
+        chain_(&metrics_, [](model::Span&&) {}),
+        builder_(SpanBuilderOptions{}, &metrics_, &processes_, &stitcher_, &chain_) {}
+
+  void Command(events::Role role) {
+    conntrack::ConnInfo conn;
+    conn.key = {.pid = 100, .fd = 5, .generation = 1};
+    conn.role = role;
+    conn.tuple = Client().tuple;
+    conn.tuple_known = true;
+    conn.protocol = "memcache";
+    const mc::Record rec = Rec(mc::Command::kGet, mc::Result::kValues);
+    protocols::RequestStart start;
+    start.seq = 1;
+    start.timing = rec.request;
+    builder_.OnRequest(conn, std::move(start));
+    protocols::Record env;
+    env.seq = 1;
+    env.request = rec.request;
+    env.response = rec.response;
+    env.body = rec;
+    builder_.OnRecord(conn, std::move(env));
+    // Past the reorder slack, then past the assembly window.
+    for (uint64_t ms : {100, 1'000, 2'000}) stitcher_.Advance(kT0 + ms * 1'000'000);
+  }
+
+  metrics::Registry metrics_;
+  process::ProcessTable processes_;
+  Stitcher stitcher_;
+  processors::ProcessorChain chain_;
+  SpanBuilder builder_;
+  std::vector<model::Span> emitted_;
+};
+
+TEST_F(DbSpanBuilderTest, MemcachedsOwnSideOpensNothing) {
+  Command(events::Role::kServer);
+  EXPECT_EQ(stitcher_.nodes(), 0u);
+  EXPECT_TRUE(emitted_.empty());
+}
+
+TEST_F(DbSpanBuilderTest, TheClientsCommandIsExportedAtOnce) {
+  Command(events::Role::kClient);
+  ASSERT_EQ(emitted_.size(), 1u);
+  EXPECT_EQ(emitted_[0].name, "get 127.0.0.1:11211");
+  EXPECT_EQ(emitted_[0].kind, model::SpanKind::kClient);
 }
 
 }  // namespace

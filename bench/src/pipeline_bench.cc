@@ -3,7 +3,10 @@
 // as nginx driven by wrk) go through the agent's whole pipeline (connection tracking,
 // HTTP/1 parsing, span building, stitching, export to an exporter), and the process's CPU
 // time is divided by the requests. Events arrive in batches as from the ring buffer; the
-// clock advances with them, so the stitcher's windows and bounds behave as on a host.
+// clock advances with them, so the stitcher's windows and bounds behave as on a host. The
+// events come from the tests' synthetic generator (tests/testing/event_generator.h), so the
+// bench and the tests build them one way; building them is inside the measured CPU time,
+// as it was with the bench's own builders (a few copies of small structs per request).
 //
 //   kspan-pipeline-bench [--requests N] [--connections C] [--rate R] [--output SPEC] [--runs K]
 //
@@ -17,7 +20,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,6 +28,8 @@
 #include "common/metrics.h"
 #include "exporters/export_pipeline.h"
 #include "exporters/factory.h"
+#include "testing/clock.h"
+#include "testing/event_generator.h"
 
 // As kspan's own (userspace/agent/main.cc).
 extern "C" const char* malloc_conf;
@@ -33,9 +37,9 @@ const char* malloc_conf = "dirty_decay_ms:1000,muzzy_decay_ms:0";
 
 namespace {
 
-using kspan::events::ConnKey;
-using kspan::events::Direction;
-using kspan::events::Role;
+using kspan::testing::EventGenerator;
+using kspan::testing::MockClock;
+using kspan::testing::TcpPair;
 
 struct Args {
   uint64_t requests = 200'000;
@@ -50,30 +54,6 @@ double CpuSeconds() {
   getrusage(RUSAGE_SELF, &ru);
   return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
          static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-// One end of a connection: stream positions as the kernel counts them.
-struct End {
-  ConnKey key;
-  uint64_t out = 0, in = 0;
-};
-
-kspan::events::DataEvent Data(End& end, uint32_t tid, Role role, Direction dir, const std::string& bytes,
-                              uint64_t ns) {
-  kspan::events::DataEvent e;
-  e.key = end.key;
-  e.tid = tid;
-  e.turn = 0;
-  e.enter_ns = ns;
-  e.exit_ns = ns + 2'000;
-  e.direction = dir;
-  e.role = role;
-  uint64_t& pos = dir == Direction::kEgress ? end.out : end.in;
-  e.position = pos;
-  e.total_len = static_cast<uint32_t>(bytes.size());
-  pos += bytes.size();
-  e.data = bytes;
-  return e;
 }
 
 // Runs `a.requests` requests through a fresh pipeline; returns CPU seconds spent.
@@ -93,57 +73,48 @@ double RunOnce(const Args& a, uint64_t* spans_out) {
                                              &metrics);
     kspan::agent::Pipeline pipeline(kspan::agent::PipelineOptions{}, &metrics, &exports);
 
-    const uint32_t client_pid = 4001, server_pid = 4002;
     const uint64_t t0 = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                                   std::chrono::system_clock::now().time_since_epoch())
                                                   .count());
-    std::vector<End> clients(a.connections), servers(a.connections);
+    MockClock clock(t0);
+    EventGenerator gen(&clock);
+    // Connection i: client pid 4001 fd 10+i port 40000+i to server pid 4002 fd 10+i port 8080.
+    std::vector<TcpPair> conns;
+    conns.reserve(a.connections);
     for (uint32_t i = 0; i < a.connections; ++i) {
-      clients[i].key = {client_pid, static_cast<int32_t>(10 + i), 1000 + 2 * uint64_t{i}};
-      servers[i].key = {server_pid, static_cast<int32_t>(10 + i), 1001 + 2 * uint64_t{i}};
-      const uint16_t cport = static_cast<uint16_t>(40000 + i);
-      kspan::events::ConnOpenEvent co;
-      co.key = clients[i].key;
-      co.tid = client_pid;
-      co.ts_ns = t0;
-      co.role = Role::kClient;
-      co.tuple.family = 2;
-      co.tuple.local = {"127.0.0.1", cport};
-      co.tuple.remote = {"127.0.0.1", 8080};
-      pipeline.OnConnOpen(co);
-      kspan::events::ConnOpenEvent so = co;
-      so.key = servers[i].key;
-      so.tid = server_pid;
-      so.role = Role::kServer;
-      so.tuple.local = {"127.0.0.1", 8080};
-      so.tuple.remote = {"127.0.0.1", cport};
-      pipeline.OnConnOpen(so);
+      conns.push_back(gen.LoopbackPair({.client_pid = 4001,
+                                        .client_fd = static_cast<int32_t>(10 + i),
+                                        .client_port = static_cast<uint16_t>(40000 + i),
+                                        .server_pid = 4002,
+                                        .server_fd = static_cast<int32_t>(10 + i),
+                                        .server_port = 8080}));
+      pipeline.OnConnOpen(gen.Open(conns[i].client));
+      pipeline.OnConnOpen(gen.Open(conns[i].server));
     }
 
-    // Requests as wrk sends them to nginx `return 200` (the bench's plaintext row).
-    std::vector<std::string> requests;
+    // Requests as wrk sends them to nginx `return 200` (the bench's plaintext row), interned
+    // once so the loop hands out views.
+    std::vector<kspan::testing::Payload> requests;
     for (int i = 0; i < 16; ++i) {
-      requests.push_back("GET /item/" + std::to_string(1000 + i) +
-                         " HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n");
+      requests.push_back(
+          gen.Keep("GET /item/" + std::to_string(1000 + i) +
+                   " HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n"));
     }
-    const std::string response =
+    const kspan::testing::Payload response = gen.Keep(
         "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Tue, 24 Nov 2026 16:00:00 GMT\r\n"
-        "Content-Type: text/plain\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nok\n";
+        "Content-Type: text/plain\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nok\n");
 
     // A batch is what one ring-buffer drain brings: 10 ms of traffic, as the agent's default.
     const uint64_t gap_ns = 1'000'000'000ull / std::max<uint64_t>(a.rate, 1);
     const uint64_t batch_ns = 10'000'000;
     uint64_t now = t0 + 1'000'000, next_batch = now + batch_ns, last_tick = now;
     for (uint64_t r = 0; r < a.requests; ++r) {
-      const uint32_t c = static_cast<uint32_t>(r % a.connections);
-      const std::string& req = requests[r % requests.size()];
-      // client write, server read, server write, client read; 20 µs of service time.
-      pipeline.OnData(Data(clients[c], client_pid, Role::kClient, Direction::kEgress, req, now));
-      pipeline.OnData(Data(servers[c], server_pid, Role::kServer, Direction::kIngress, req, now + 5'000));
-      pipeline.OnData(
-          Data(servers[c], server_pid, Role::kServer, Direction::kEgress, response, now + 25'000));
-      pipeline.OnData(
-          Data(clients[c], client_pid, Role::kClient, Direction::kIngress, response, now + 30'000));
+      // client write, server read, server write, client read: 5 µs each way, 20 µs of
+      // service time. Request r starts at its own time whatever the others took (at high
+      // rates, exchanges of different connections overlap, as on a host).
+      clock.Set(now);
+      gen.HttpExchange(&conns[r % a.connections], requests[r % requests.size()], response, &pipeline,
+                       {.network_ns = 5'000, .service_ns = 20'000});
       now += gap_ns;
       if (now >= next_batch) {
         pipeline.AfterBatch(now);
@@ -154,15 +125,10 @@ double RunOnce(const Args& a, uint64_t* spans_out) {
         }
       }
     }
-    for (uint32_t i = 0; i < a.connections; ++i) {
-      for (End* e : {&clients[i], &servers[i]}) {
-        kspan::events::ConnCloseEvent ce;
-        ce.key = e->key;
-        ce.ts_ns = now;
-        ce.bytes_sent = e->out;
-        ce.bytes_received = e->in;
-        pipeline.OnConnClose(ce);
-      }
+    clock.Set(now);
+    for (const TcpPair& c : conns) {
+      pipeline.OnConnClose(gen.Close(c.client));
+      pipeline.OnConnClose(gen.Close(c.server));
     }
     pipeline.AfterBatch(now);
     pipeline.Finish();

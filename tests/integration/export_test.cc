@@ -504,8 +504,10 @@ TEST_F(ExportTest, BackendDownThirtySecondsThenBackLosesOnlyWhatDidNotFitTheQueu
     ASSERT_NO_FATAL_FAILURE(Traffic(40));
     ++runs;
     rss_max = std::max(rss_max, RssKiB(agent.pid()));
+    // Pacing, not a wait for an event: a run every 3 s through the outage.
     std::this_thread::sleep_until(std::min(down_until, Clock::now() + seconds(3)));
   }
+  // The outage lasts its 30 s whatever happens meanwhile: the scenario under test.
   std::this_thread::sleep_until(down_until);
   rss_max = std::max(rss_max, RssKiB(agent.pid()));
 

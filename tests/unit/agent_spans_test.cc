@@ -22,14 +22,14 @@ Record Rpc(std::string request_body, std::string response_body, std::string cont
   r.request.headers = {
       {"Host", "127.0.0.1:9000"}, {"Content-Type", "application/json"}, {"Mcp-Session-Id", "sess-1"}};
   r.request.body_prefix = std::move(request_body);
-  r.request.start_ns = kT0;
-  r.request.end_ns = kT0 + 1000;
+  r.request.timing.start_ns = kT0;
+  r.request.timing.end_ns = kT0 + 1000;
   r.response.status_code = 200;
   r.response.version = "1.1";
   r.response.headers = {{"Content-Type", std::move(content_type)}};
   r.response.body_prefix = std::move(response_body);
-  r.response.start_ns = kT0 + 2'000'000;
-  r.response.end_ns = kT0 + 3'000'000;
+  r.response.timing.start_ns = kT0 + 2'000'000;
+  r.response.timing.end_ns = kT0 + 3'000'000;
   return r;
 }
 

@@ -81,5 +81,16 @@ TEST(KspanCli, MissingCertificateIsOneLineAndExitTwo) {
                      {"--otlp-certificate", "/nonexistent/ca.pem"});
 }
 
+TEST(KspanCli, ConfigDirectoryIsOneLineAndExitTwo) {
+  // It used to end in an uncaught exception from yaml-cpp: exit 134 and a C++ runtime message.
+  const std::string dir = MakeTempDir("kspan-cli-");
+  ExpectOneLineError(RunKspan({"--config", dir}), {dir, "is a directory", "expected a YAML file"});
+  rmdir(dir.c_str());
+}
+
+TEST(KspanCli, BadKspanVariableNamesTheVariable) {
+  ExpectOneLineError(RunKspan({}, {{"KSPAN_CAPTURE_BYTES", "lots"}}), {"KSPAN_CAPTURE_BYTES", "'lots'"});
+}
+
 }  // namespace
 }  // namespace kspan::testing

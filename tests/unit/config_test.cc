@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <fstream>
+
+#include "agent/config_values.h"
 
 namespace kspan::agent {
 namespace {
@@ -707,7 +710,83 @@ INSTANTIATE_TEST_SUITE_P(
         BadFileCase{"queue: {schedule_delay_ms: never}\n", {"queue.schedule_delay_ms", "'never'"}},
         BadFileCase{"resource_attributes: {service.name: x}\n", {"resource_attributes", "service.name"}},
         BadFileCase{"resource_attributes: [a]\n", {"resource_attributes must be a mapping"}},
-        BadFileCase{"resource_attributes: {a: [1, 2]}\n", {"resource_attributes.a must be a single value"}}));
+        BadFileCase{"resource_attributes: {a: [1, 2]}\n", {"resource_attributes.a must be a single value"}},
+        // Duplicate keys, at every level: YAML leaves them to the application, and taking the
+        // last one silently dropped the first (issue 16).
+        BadFileCase{"capture_bytes: 10\nlog_level: info\ncapture_bytes: 20\n",
+                    {"capture_bytes is given twice, on line 1 and on line 3"}},
+        BadFileCase{"otlp:\n  protocol: grpc\n  protocol: http/json\n",
+                    {"otlp.protocol is given twice, on line 2 and on line 3"}},
+        BadFileCase{"otlp: {protocol: grpc}\notlp: {endpoint: 'http://c'}\n", {"otlp is given twice"}},
+        BadFileCase{"otlp:\n  headers: {a: '1', a: '2'}\n", {"otlp.headers.a is given twice"}},
+        BadFileCase{"resource_attributes:\n  k: a\n  k: b\n",
+                    {"resource_attributes.k is given twice, on line 2"}},
+        BadFileCase{"agents: {x: a, x: b}\n", {"agents.x is given twice"}}));
+
+// --config naming a directory: a directory opens, and its read threw from inside yaml-cpp,
+// which ended kspan with an uncaught exception (exit 134; issue 16).
+TEST(ConfigFile, DirectoryIsOneClearError) {
+  char dir[] = "/tmp/kspan-config-dir-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  auto c = Parse({"--config", dir});
+  rmdir(dir);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(c.status().message().find(std::string("'") + dir + "' is a directory; expected a YAML file"),
+            std::string::npos)
+      << c.status().message();
+}
+
+// 200,000 resource attributes kept kspan from starting for 50 s: each key was searched for
+// in the list merged so far (issue 16). Now a source may name at most 1024, and saying so
+// takes no time.
+TEST(ConfigFile, TooManyResourceAttributesIsAQuickClearError) {
+  std::string yaml = "resource_attributes:\n";
+  for (int i = 0; i < 200000; ++i) yaml += "  k" + std::to_string(i) + ": v\n";
+  TempFile file(yaml);
+  const auto start = std::chrono::steady_clock::now();
+  auto c = Parse({"--config", file.path()});
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("resource_attributes: 200000 resource attributes; at most 1024"),
+            std::string::npos)
+      << c.status().message();
+  EXPECT_LT(took, std::chrono::seconds(10));
+}
+
+TEST(ConfigPrecedence, ResourceAttributesAtMost1024AfterMerging) {
+  std::string file_attrs = "resource_attributes:\n", env_attrs;
+  for (int i = 0; i < 1024; ++i) {
+    file_attrs += "  f" + std::to_string(i) + ": v\n";
+    env_attrs += (i ? "," : "") + std::string("e") + std::to_string(i) + "=v";
+  }
+  TempFile file(file_attrs);
+  auto one = Parse({"--config", file.path()});
+  ASSERT_TRUE(one.ok()) << one.status().message();
+  EXPECT_EQ(one->resource_attributes.size(), 1024u);
+  auto both = Parse({"--config", file.path()}, {{"OTEL_RESOURCE_ATTRIBUTES", env_attrs}});
+  ASSERT_FALSE(both.ok());
+  EXPECT_NE(both.status().message().find(
+                "2048 from the flags, the environment and the file together; at most 1024"),
+            std::string::npos)
+      << both.status().message();
+}
+
+// The merge itself is linear: 200,000 keys into 200,000 took minutes when each was searched for.
+TEST(ConfigValues, MergeByKeyIsLinear) {
+  KeyValues into, from;
+  for (int i = 0; i < 200000; ++i) {
+    into.emplace_back("k" + std::to_string(i), "old");
+    from.emplace_back("k" + std::to_string(i + 100000), "new");
+  }
+  const auto start = std::chrono::steady_clock::now();
+  MergeByKey(from, &into);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  ASSERT_EQ(into.size(), 300000u);
+  EXPECT_EQ(into[99999], (std::pair<std::string, std::string>{"k99999", "old"}));
+  EXPECT_EQ(into[100000], (std::pair<std::string, std::string>{"k100000", "new"}));
+  EXPECT_EQ(into[299999], (std::pair<std::string, std::string>{"k299999", "new"}));
+}
 
 TEST(Config, HelpMentionsEveryFlag) {
   const std::string h = HelpText();

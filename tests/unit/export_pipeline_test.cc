@@ -141,7 +141,9 @@ TEST(ExportPipelineTest, FullBatchesGoWithoutWaitingForTheTimer) {
   ExportPipeline p(One(state), {.max_queue_spans = 1000, .max_batch = 10, .flush_interval = 60s}, nullptr);
   for (int i = 0; i < 25; ++i) ASSERT_TRUE(p.Submit(Named("s")));
   ASSERT_TRUE(WaitFor([&] { return state->Exported() == 20; }));
-  std::this_thread::sleep_for(50ms);  // the partial batch of 5 waits for its interval
+  // An observation window, not a wait for an event: nothing may leave in it (the partial
+  // batch of 5 waits for its 60 s interval), and an absence cannot be waited for.
+  std::this_thread::sleep_for(50ms);
   EXPECT_EQ(state->Exported(), 20u);
   EXPECT_EQ(p.Pending(), 5u);
   ASSERT_TRUE(p.Flush(5s));

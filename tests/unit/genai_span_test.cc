@@ -39,15 +39,15 @@ Record LlmRecord(std::string target, std::string request_body, int status, std::
                        {"Authorization", "Bearer sk-secret"}};
   r.request.body_prefix = std::move(request_body);
   r.request.body_size = r.request.body_prefix.size();
-  r.request.start_ns = kT0;
-  r.request.end_ns = kT0 + 1'000;
+  r.request.timing.start_ns = kT0;
+  r.request.timing.end_ns = kT0 + 1'000;
   r.response.status_code = status;
   r.response.version = "1.1";
   r.response.headers = {{"Content-Type", std::move(content_type)}};
   r.response.body_prefix = std::move(response_body);
   r.response.body_size = r.response.body_prefix.size();
-  r.response.start_ns = kT0 + 30 * kMs;
-  r.response.end_ns = kT0 + 90 * kMs;
+  r.response.timing.start_ns = kT0 + 30 * kMs;
+  r.response.timing.end_ns = kT0 + 90 * kMs;
   return r;
 }
 

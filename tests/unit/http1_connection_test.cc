@@ -93,14 +93,14 @@ TEST(Http1ConnectionTest, RequestAndResponseWithTiming) {
   EXPECT_EQ(r.request.method, "GET");
   EXPECT_EQ(r.request.target, "/a");
   EXPECT_EQ(r.request.Header("host"), "h");
-  EXPECT_EQ(r.request.start_ns, 100u);
-  EXPECT_EQ(r.request.end_ns, 105u);
-  EXPECT_EQ(r.request.tid, 7u);
+  EXPECT_EQ(r.request.timing.start_ns, 100u);
+  EXPECT_EQ(r.request.timing.end_ns, 105u);
+  EXPECT_EQ(r.request.timing.tid, 7u);
   EXPECT_EQ(r.response.status_code, 200);
   EXPECT_EQ(r.response.body_prefix, "hello");
-  EXPECT_EQ(r.response.start_ns, 200u);
-  EXPECT_EQ(r.response.end_ns, 205u);
-  EXPECT_EQ(r.response.tid, 9u);
+  EXPECT_EQ(r.response.timing.start_ns, 200u);
+  EXPECT_EQ(r.response.timing.end_ns, 205u);
+  EXPECT_EQ(r.response.timing.tid, 9u);
   EXPECT_FALSE(r.response_missing);
   EXPECT_EQ(w.stats.frames_invalid, 0u);
   EXPECT_EQ(w.stats.bytes_dropped, 0u);
@@ -121,9 +121,9 @@ TEST(Http1ConnectionTest, MessageSpanningSyscallsTakesFirstAndLastTimes) {
   w.Response(Ok(201, ""), 300);
   const auto rs = w.Drain();
   ASSERT_EQ(rs.size(), 1u);
-  EXPECT_EQ(rs[0].request.start_ns, 100u);
-  EXPECT_EQ(rs[0].request.end_ns, 165u);
-  EXPECT_EQ(rs[0].request.tid, 3u);
+  EXPECT_EQ(rs[0].request.timing.start_ns, 100u);
+  EXPECT_EQ(rs[0].request.timing.end_ns, 165u);
+  EXPECT_EQ(rs[0].request.timing.tid, 3u);
   EXPECT_EQ(rs[0].request.body_prefix, "abcdef");
 }
 
@@ -150,7 +150,7 @@ TEST(Http1ConnectionTest, MegabyteContentLengthBodyThroughHoles) {
   EXPECT_EQ(m.body_size, kBody);
   EXPECT_TRUE(m.body_truncated);
   EXPECT_EQ(m.body_prefix, body.substr(0, 4096));
-  EXPECT_EQ(m.end_ns, 300u + 15 + 5);  // the last write
+  EXPECT_EQ(m.timing.end_ns, 300u + 15 + 5);  // the last write
   EXPECT_EQ(Summary(rs), "/big→200 /next→204");
   EXPECT_EQ(w.stats.frames_invalid, 0u);
   EXPECT_EQ(w.stats.gaps, 0u);
@@ -188,7 +188,7 @@ TEST(Http1ConnectionTest, MegabyteChunkedBodyThroughHoles) {
   EXPECT_EQ(rs[0].response.body_size, 1u << 20);
   EXPECT_TRUE(rs[0].response.body_truncated);
   EXPECT_EQ(rs[0].response.body_prefix, data.substr(0, 4096 - 7));
-  EXPECT_EQ(rs[0].response.end_ns, 405u);
+  EXPECT_EQ(rs[0].response.timing.end_ns, 405u);
   EXPECT_EQ(rs[1].response.body_prefix, "x");
   EXPECT_EQ(w.stats.gaps, 0u);
   EXPECT_EQ(w.stats.frames_invalid, 0u);
@@ -213,11 +213,11 @@ TEST(Http1ConnectionTest, HundredKeepAliveRequestsInOrder) {
     EXPECT_EQ(r.request.target, "/r" + std::to_string(i));
     EXPECT_EQ(r.response.status_code, 200 + i % 3);
     EXPECT_EQ(r.response.body_prefix, "body" + std::to_string(i));
-    EXPECT_LE(r.request.start_ns, r.request.end_ns);
-    EXPECT_LT(r.request.end_ns, r.response.start_ns);
-    EXPECT_LE(r.response.start_ns, r.response.end_ns);
+    EXPECT_LE(r.request.timing.start_ns, r.request.timing.end_ns);
+    EXPECT_LT(r.request.timing.end_ns, r.response.timing.start_ns);
+    EXPECT_LE(r.response.timing.start_ns, r.response.timing.end_ns);
     if (i > 0) {
-      EXPECT_LT(all[i - 1].response.end_ns, r.request.start_ns);
+      EXPECT_LT(all[i - 1].response.timing.end_ns, r.request.timing.start_ns);
     }
   }
   EXPECT_EQ(w.total.frames_invalid, 0u);
@@ -324,8 +324,8 @@ TEST(Http1ConnectionTest, ExpectContinue) {
   ASSERT_EQ(rs.size(), 1u);
   EXPECT_EQ(rs[0].informational_statuses, std::vector<int>{100});
   EXPECT_EQ(rs[0].response.status_code, 201);
-  EXPECT_EQ(rs[0].response.start_ns, 400u);
-  EXPECT_EQ(rs[0].request.end_ns, 305u);
+  EXPECT_EQ(rs[0].response.timing.start_ns, 400u);
+  EXPECT_EQ(rs[0].request.timing.end_ns, 305u);
   EXPECT_EQ(rs[0].request.body_prefix, "data");
 }
 
@@ -349,7 +349,7 @@ TEST(Http1ConnectionTest, CloseDelimitedResponseEndsAtClose) {
   ASSERT_EQ(rs.size(), 1u);
   EXPECT_EQ(rs[0].response.body_prefix, "part one, part two");
   EXPECT_EQ(rs[0].response.body_size, 18u);
-  EXPECT_EQ(rs[0].response.end_ns, 215u);
+  EXPECT_EQ(rs[0].response.timing.end_ns, 215u);
   EXPECT_FALSE(rs[0].response_missing);
 }
 
@@ -445,8 +445,8 @@ TEST(Http1ConnectionTest, OutOfOrderChunks) {
   const auto rs = w.Drain();
   EXPECT_EQ(Summary(rs), "/ooo→200");
   ASSERT_EQ(rs.size(), 1u);
-  EXPECT_EQ(rs[0].request.start_ns, 100u);
-  EXPECT_EQ(rs[0].request.end_ns, 125u);
+  EXPECT_EQ(rs[0].request.timing.start_ns, 100u);
+  EXPECT_EQ(rs[0].request.timing.end_ns, 125u);
 }
 
 TEST(Http1ConnectionTest, LostEventBecomesAHoleAfterADrain) {
@@ -510,8 +510,8 @@ TEST(Http1ConnectionTest, OneByteWrites) {
   const auto rs = w.Drain();
   ASSERT_EQ(rs.size(), 1u);
   EXPECT_EQ(rs[0].request.body_prefix, "abc");
-  EXPECT_EQ(rs[0].request.start_ns, 100u);
-  EXPECT_EQ(rs[0].request.end_ns, 100 + req.size() - 1 + 5);
+  EXPECT_EQ(rs[0].request.timing.start_ns, 100u);
+  EXPECT_EQ(rs[0].request.timing.end_ns, 100 + req.size() - 1 + 5);
   EXPECT_EQ(rs[0].response.body_prefix, "fine");
   EXPECT_EQ(w.total.frames_invalid, 0u);
 }
@@ -600,6 +600,54 @@ TEST(Http1WideBody, TailRestartsAfterAHole) {
   EXPECT_TRUE(rq.body_truncated);
   EXPECT_EQ(rq.body_tail, "wxyz!@#$");  // contiguous from after the hole, the last 8
   EXPECT_EQ(rq.body_tail_offset, 32u);
+}
+
+// A request head with invalid framing (two different Content-Length values) followed by a
+// "body" that holds a request line: the real request is reported (with the server's 400),
+// the forged one inside its body never is, and the rest of the request side is dropped,
+// counted. Before: the parser resynchronised inside the body and reported the forged
+// request while the real one got no record.
+TEST(Http1Connection, InvalidFramingNeverReportsBodyBytesAsARequest) {
+  for (const string head :
+       {"POST /real HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 60\r\n\r\n",
+        "POST /real HTTP/1.1\r\nHost: h\r\nContent-Length: abc\r\n\r\n",
+        "POST /real HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n"}) {
+    Wire w(/*client=*/false);
+    w.Request(head + "GET /forged HTTP/1.1\r\nHost: h\r\n\r\n", 100);
+    w.Response("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", 200);
+    w.Request(Get("/after"), 300);  // nothing after the bad head is parsed
+    auto rs = w.Drain();
+    w.conn().Close();
+    auto rest = w.Drain();
+    rs.insert(rs.end(), rest.begin(), rest.end());
+    ASSERT_EQ(rs.size(), 1u) << head;
+    EXPECT_EQ(rs[0].request.target, "/real");
+    EXPECT_TRUE(rs[0].request.framing_invalid);
+    EXPECT_EQ(rs[0].response.status_code, 400);
+    EXPECT_FALSE(rs[0].response_missing);
+    EXPECT_EQ(w.total.frames_invalid, 1u) << "the lost request side is counted once";
+    EXPECT_GT(w.total.bytes_dropped, 0u) << "the bytes after the head are dropped, counted";
+    EXPECT_FALSE(w.conn().upgraded());
+  }
+}
+
+// The same on the response side: the response is paired with its request, nothing after
+// it is parsed, and the requests still waiting end as unanswered at close.
+TEST(Http1Connection, ResponseWithInvalidFramingEndsParsing) {
+  Wire w(/*client=*/true);
+  w.Request(Get("/a"), 100);
+  w.Request(Get("/b"), 110);
+  w.Response("HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+             200);
+  auto rs = w.Drain();
+  w.conn().Close();
+  auto rest = w.Drain();
+  rs.insert(rs.end(), rest.begin(), rest.end());
+  ASSERT_EQ(rs.size(), 2u);
+  EXPECT_EQ(rs[0].request.target, "/a");
+  EXPECT_TRUE(rs[0].response.framing_invalid);
+  EXPECT_EQ(rs[1].request.target, "/b");
+  EXPECT_TRUE(rs[1].response_missing) << "the bytes after the bad response are not its answer";
 }
 
 }  // namespace

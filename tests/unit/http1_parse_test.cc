@@ -334,19 +334,6 @@ const InvalidCase kInvalid[] = {
     {"obs_fold_partial", kReq, "GET / HTTP/1.1\r\nX-A: a\r\n  fol"},
     {"nul_in_value", kReq, "GET / HTTP/1.1\r\nX-A: a\0b\r\n\r\n"sv},
     {"partial_field_bad_name", kReq, "GET / HTTP/1.1\r\nBad(name"},
-    {"content_length_letters", kReq, "POST / HTTP/1.1\r\nContent-Length: abc\r\n\r\n"},
-    {"content_length_negative", kReq, "POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n"},
-    {"content_length_plus", kReq, "POST / HTTP/1.1\r\nContent-Length: +1\r\n\r\n"},
-    {"content_length_empty", kReq, "POST / HTTP/1.1\r\nContent-Length: \r\n\r\n"},
-    {"content_length_hex", kReq, "POST / HTTP/1.1\r\nContent-Length: 0x10\r\n\r\n"},
-    {"content_length_over_2_50", kReq, "POST / HTTP/1.1\r\nContent-Length: 1125899906842625\r\n\r\n"},
-    {"content_length_20_digits", kReq, "POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n"},
-    {"content_length_conflicting_fields", kReq,
-     "POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"},
-    {"content_length_conflicting_list", kReq, "POST / HTTP/1.1\r\nContent-Length: 5, 6\r\n\r\nhello!"},
-    {"content_length_empty_list_item", kReq, "POST / HTTP/1.1\r\nContent-Length: 5,\r\n\r\nhello"},
-    {"request_te_not_chunked", kReq, "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"},
-    {"request_te_chunked_not_last", kReq, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"},
     {"chunk_size_not_hex", kReq, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"},
     {"chunk_size_empty", kReq, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\r\n"},
     {"chunk_size_huge", kReq, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4000000000001\r\n"},
@@ -365,7 +352,6 @@ const InvalidCase kInvalid[] = {
     {"status_https", kResp, "HTTPS/1.1 200 OK\r\n\r\n"},
     {"status_control_in_reason", kResp, "HTTP/1.1 200 O\x01K\r\n\r\n"},
     {"status_no_space", kResp, "HTTP/1.1200 OK\r\n\r\n"},
-    {"response_content_length_bad", kResp, "HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n"},
     {"response_partial_garbage", kResp, "<html><body>"},
     {"request_line_as_response", kResp, "GET / HTTP/1.1\r\n\r\n"},
     {"response_as_request", kReq, "HTTP/1.1 200 OK\r\n\r\n"},
@@ -388,6 +374,70 @@ TEST_P(Http1InvalidTest, IsInvalidAndLeavesBufferUntouched) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, Http1InvalidTest, testing::ValuesIn(kInvalid),
+                         [](const auto& info) { return string(info.param.name); });
+
+// A message whose start line and fields parse but whose framing fields are invalid
+// (Content-Length malformed or in conflict, a request Transfer-Encoding not ending in
+// chunked) is real: its head is reported, marked framing_invalid, with no body, and it
+// ends the stream (RFC 9112 §6.3: unrecoverable; the peer closes). What follows is never
+// parsed as a message: it would be a body of unknown length, and a request line inside it
+// a forged request.
+const InvalidCase kInvalidFraming[] = {
+    {"content_length_letters", kReq, "POST / HTTP/1.1\r\nContent-Length: abc\r\n\r\n"},
+    {"content_length_negative", kReq, "POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n"},
+    {"content_length_plus", kReq, "POST / HTTP/1.1\r\nContent-Length: +1\r\n\r\n"},
+    {"content_length_empty", kReq, "POST / HTTP/1.1\r\nContent-Length: \r\n\r\n"},
+    {"content_length_hex", kReq, "POST / HTTP/1.1\r\nContent-Length: 0x10\r\n\r\n"},
+    {"content_length_over_2_50", kReq, "POST / HTTP/1.1\r\nContent-Length: 1125899906842625\r\n\r\n"},
+    {"content_length_20_digits", kReq, "POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n"},
+    {"content_length_conflicting_fields", kReq,
+     "POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"},
+    {"content_length_conflicting_list", kReq, "POST / HTTP/1.1\r\nContent-Length: 5, 6\r\n\r\nhello!"},
+    {"content_length_empty_list_item", kReq, "POST / HTTP/1.1\r\nContent-Length: 5,\r\n\r\nhello"},
+    {"request_te_not_chunked", kReq, "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"},
+    {"request_te_chunked_not_last", kReq, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"},
+    {"response_content_length_bad", kResp, "HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n"},
+};
+
+class Http1InvalidFramingTest : public testing::TestWithParam<InvalidCase> {};
+
+TEST_P(Http1InvalidFramingTest, HeadIsReportedAndEndsTheStream) {
+  const InvalidCase& c = GetParam();
+  State st;
+  st.pending.push_back(PendingRequest{1, 0, MethodKind::kOther, false});
+  string_view buf = c.wire;
+  Frame f;
+  EXPECT_EQ(ParseFrame(c.type, &buf, &f, &st), ParseState::kEndOfStream);
+  const size_t head = c.wire.find("\r\n\r\n") + 4;
+  EXPECT_EQ(buf, c.wire.substr(head)) << "the head is consumed, nothing after it";
+  EXPECT_TRUE(f.msg.framing_invalid);
+  EXPECT_TRUE(f.ends_stream);
+  EXPECT_EQ(f.msg.body_size, 0u);
+  if (c.type == kReq) {
+    EXPECT_EQ(f.msg.method, "POST");
+    EXPECT_TRUE(st.request_framing_lost);
+  } else {
+    EXPECT_EQ(f.msg.status_code, 200);
+    EXPECT_TRUE(st.response_framing_lost);
+  }
+}
+
+TEST_P(Http1InvalidFramingTest, EveryTruncatedHeadNeedsMoreData) {
+  const InvalidCase& c = GetParam();
+  const size_t head = c.wire.find("\r\n\r\n") + 4;
+  for (size_t n = 1; n < head; ++n) {
+    State st;
+    st.pending.push_back(PendingRequest{1, 0, MethodKind::kOther, false});
+    const string_view cut = c.wire.substr(0, n);
+    string_view buf = cut;
+    Frame f;
+    ASSERT_EQ(ParseFrame(c.type, &buf, &f, &st), ParseState::kNeedsMoreData) << n;
+    EXPECT_EQ(buf.size(), cut.size()) << n;
+    EXPECT_FALSE(st.request_framing_lost || st.response_framing_lost) << n;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, Http1InvalidFramingTest, testing::ValuesIn(kInvalidFraming),
                          [](const auto& info) { return string(info.param.name); });
 
 // ---- Bounds -------------------------------------------------------------------------------

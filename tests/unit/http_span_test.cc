@@ -24,14 +24,14 @@ Record MakeRecord(std::string method, std::string target,
   r.request.target = std::move(target);
   r.request.version = "1.1";
   r.request.headers = std::move(request_headers);
-  r.request.start_ns = kT0;
-  r.request.end_ns = kT0 + 1'000;
+  r.request.timing.start_ns = kT0;
+  r.request.timing.end_ns = kT0 + 1'000;
   r.response.status_code = status;
   r.response.reason = "OK";
   r.response.version = "1.1";
   r.response.headers = std::move(response_headers);
-  r.response.start_ns = kT0 + 2'000'000;
-  r.response.end_ns = kT0 + 2'500'000;
+  r.response.timing.start_ns = kT0 + 2'000'000;
+  r.response.timing.end_ns = kT0 + 2'500'000;
   return r;
 }
 
@@ -283,7 +283,7 @@ TEST(HttpSpanTest, ResponseMissing) {
 
 TEST(HttpSpanTest, EndBeforeStartIsClamped) {
   Record r = MakeRecord("GET", "/", {});
-  r.response.end_ns = kT0 - 5;
+  r.response.timing.end_ns = kT0 - 5;
   const model::Span s = Build(r, Server());
   EXPECT_EQ(s.end_time_unix_nano, s.start_time_unix_nano);
 }

@@ -10,6 +10,8 @@
 #include <mutex>
 #include <vector>
 
+#include "testing/subprocess.h"
+
 namespace kspan::exporters {
 namespace {
 
@@ -154,9 +156,7 @@ TEST_F(QueuedExporterTest, FullBatchesGoAtOnceAndPartialOnesOnFlush) {
   EXPECT_EQ(e->Name(), "otlp");
   EXPECT_EQ(e->Export(Spans(9)), ExportResult::kSuccess);
   // Two full batches leave without waiting for the 10 s schedule delay.
-  const auto t0 = Clock::now();
-  while (Sends().size() < 2 && Clock::now() - t0 < std::chrono::seconds(5))
-    std::this_thread::sleep_for(milliseconds(5));
+  kspan::testing::WaitFor([&] { return Sends().size() >= 2; }, std::chrono::seconds(5));
   EXPECT_EQ(Sends(), (std::vector<size_t>{4, 4}));
   EXPECT_TRUE(e->ForceFlush());
   EXPECT_EQ(Sends(), (std::vector<size_t>{4, 4, 1}));
@@ -170,8 +170,7 @@ TEST_F(QueuedExporterTest, ScheduleDelaySendsAPartialBatch) {
   auto e = Make(Queue(100, 512, milliseconds(50)));
   e->Export(Spans(3));
   const auto t0 = Clock::now();
-  while (Sent() < 3 && Clock::now() - t0 < std::chrono::seconds(5))
-    std::this_thread::sleep_for(milliseconds(5));
+  kspan::testing::WaitFor([&] { return Sent() >= 3; }, std::chrono::seconds(5));
   EXPECT_EQ(Sent(), 3u);
   EXPECT_LT(Clock::now() - t0, std::chrono::seconds(2));
 }

@@ -213,13 +213,14 @@ TEST_F(TlsProbesTest, RemovedLibraryIsDetachedAtTheNextSweep) {
   const auto calls = attacher_.attached();
   ASSERT_EQ(calls.size(), 1u);
   const uint64_t handle = calls[0].handle;
-  // Sweeps while the file is there leave it alone.
+  // Sweeps while the file is there leave it alone. An observation window of about four
+  // sweeps (50 ms apart), not a wait for an event: an absence cannot be waited for.
   std::this_thread::sleep_for(milliseconds(200));
   EXPECT_TRUE(attacher_.detached().empty());
   fs::remove(lib_a_ + "/libssl.so.3");
   ASSERT_TRUE(Eventually([&] { return !attacher_.detached().empty(); }));
   EXPECT_EQ(attacher_.detached(), std::vector<uint64_t>{handle});
-  // Nothing to re-attach.
+  // Nothing to re-attach (an observation window of about four sweeps, as above).
   std::this_thread::sleep_for(milliseconds(200));
   EXPECT_EQ(attacher_.attached().size(), 1u);
   EXPECT_EQ(attacher_.detached().size(), 1u);
@@ -289,7 +290,9 @@ TEST_F(TlsProbesTest, ExecutableIsDetachedOnceNoProcessMapsIt) {
   p.OnExec(pid);
   ASSERT_TRUE(p.WaitIdle(kWait));
   ASSERT_EQ(attacher_.attached().size(), 1u);
-  std::this_thread::sleep_for(milliseconds(200));  // sweeps: the pid is alive
+  // Sweeps while the pid is alive leave it attached: an observation window of about four
+  // sweeps (50 ms apart), not a wait for an event.
+  std::this_thread::sleep_for(milliseconds(200));
   EXPECT_TRUE(attacher_.detached().empty());
   p.OnExit(pid);
   ASSERT_TRUE(Eventually([&] { return !attacher_.detached().empty(); }));

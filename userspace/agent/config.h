@@ -1,16 +1,19 @@
 // Agent configuration. Each setting comes from the first of these that sets it:
 //
 //   1. a command-line flag            --otlp-endpoint http://collector:4318
-//   2. the standard OTEL_* environment OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318
+//   2. the environment: KSPAN_<KEY>,  KSPAN_OTLP_ENDPOINT=http://collector:4318
+//      else a standard OTEL_* one     OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318
 //   3. the YAML file (--config)        otlp: {endpoint: http://collector:4318}
 //   4. the default
 //
 // Precedence is per setting: a flag for the protocol and a file for the endpoint combine.
+// Every setting is one row of agent/settings.h, which names its flag, variables and YAML
+// key and parses its value; this file reads the sources by that table and resolves them.
 // Everything is checked and resolved here (URLs, the OTLP/HTTP /v1/traces path, headers,
 // numbers, the CA file), so start-up code gets plain values; every bad key or value is one
 // InvalidArgument that names it (the flag, variable or file key) and what is expected.
-// docs/configuration.md is the user's reference; keep it, HelpText() and README.md true
-// to this file.
+// docs/configuration.md is the user's reference; a unit test keeps it and README.md true
+// to the table.
 #pragma once
 
 #include <chrono>
@@ -35,11 +38,13 @@ class Environment {
  public:
   Environment() = default;
   explicit Environment(std::map<std::string, std::string> vars);
-  // The OTEL_* variables of this process (nothing else is read).
+  // The OTEL_* and KSPAN_* variables of this process (nothing else is read).
   static Environment FromProcess();
 
   // The value, or nullopt when unset or empty.
   std::optional<std::string> Get(std::string_view name) const;
+  // The names of the variables that are set (not empty) and start with `prefix`, sorted.
+  std::vector<std::string> NamesStartingWith(std::string_view prefix) const;
 
  private:
   std::map<std::string, std::string, std::less<>> vars_;
@@ -93,13 +98,12 @@ struct Config {
 
 inline constexpr const char* kDefaultFile = "kspan-spans.jsonl";
 
-// Parses argv (flags may appear in any order; --config files are read first wherever they
-// are) with `env` as the environment.
+// Parses argv (flags may appear in any order) with `env` as the environment.
 Result<Config> ParseCommandLine(int argc, char** argv, const Environment& env);
 // The same with Environment::FromProcess().
 Result<Config> ParseCommandLine(int argc, char** argv);
 
-// The --help text.
+// The --help text, generated from the setting table (agent/settings.cc).
 std::string HelpText();
 
 }  // namespace kspan::agent

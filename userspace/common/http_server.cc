@@ -15,33 +15,23 @@
 #include <cstring>
 
 #include "common/log.h"
+#include "protocols/http1/parse.h"
 
 namespace kspan::http {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// RFC 9110 §5.6.2: tchar.
-bool IsTokenChar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-bool IsToken(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), IsTokenChar);
-}
-
-bool HasControl(std::string_view s, bool allow_tab) {
-  return std::any_of(s.begin(), s.end(), [allow_tab](char c) {
-    const auto u = static_cast<unsigned char>(c);
-    return (u < 0x20 && !(allow_tab && c == '\t')) || u == 0x7f;
-  });
-}
-
-std::string_view TrimSpaces(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
+// The length of the request head at the start of `s`, its blank line included, or 0 if no
+// blank line ends it in `s`. For a head the http1 parser accepted this is exact: its lines
+// hold no CR but the one before LF, so the first LF followed by LF or CRLF ends the head.
+size_t HeadLength(std::string_view s) {
+  for (size_t lf = s.find('\n'); lf != std::string_view::npos; lf = s.find('\n', lf + 1)) {
+    const std::string_view rest = s.substr(lf + 1);
+    if (rest.starts_with('\n')) return lf + 2;
+    if (rest.starts_with("\r\n")) return lf + 3;
+  }
+  return 0;
 }
 
 std::string Lower(std::string_view s) {
@@ -50,8 +40,9 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
-// The longest a method may be: longer tokens are not HTTP methods anyone sends.
-constexpr size_t kMaxMethod = 32;
+// The largest request head the server reads: the http1 parser's line bound (16 KiB), so
+// that a head over ServerOptions::max_head_bytes is always answered 431, never 400.
+constexpr size_t kMaxHeadLimit = protocols::http1::kMaxLineBytes;
 // Connections accepted per poll round: a flood of connects cannot starve the others.
 constexpr int kAcceptBatch = 64;
 // Bytes read and thrown away while draining: past it, close anyway.
@@ -116,54 +107,54 @@ Result<ListenAddress> ParseListenAddress(std::string_view where, std::string_vie
 // Requests and responses.
 
 HeadState ParseRequestHead(std::string_view buf, size_t max_head_bytes, Request* out, size_t* head_bytes) {
-  // Find the blank line that ends the head, line by line.
-  size_t pos = 0;
-  bool seen_request_line = false;
-  std::string_view request_line;
-  std::vector<std::string_view> fields;
-  size_t end = std::string_view::npos;
-  while (pos < buf.size()) {
-    const size_t nl = buf.find('\n', pos);
-    if (nl == std::string_view::npos) break;
-    std::string_view line = buf.substr(pos, nl - pos);
-    if (line.ends_with('\r')) line.remove_suffix(1);
-    pos = nl + 1;
-    if (line.empty()) {
-      if (!seen_request_line) continue;  // empty lines before the request line are skipped
-      end = pos;
-      break;
-    }
-    if (!seen_request_line) {
-      request_line = line;
-      seen_request_line = true;
-    } else {
-      fields.push_back(line);
-    }
-    if (pos > max_head_bytes) return HeadState::kTooLarge;
-  }
-  if (end == std::string_view::npos) {
-    return buf.size() > max_head_bytes ? HeadState::kTooLarge : HeadState::kIncomplete;
-  }
-  if (end > max_head_bytes) return HeadState::kTooLarge;
+  namespace http1 = protocols::http1;
+  using protocols::ParseState;
+  // Only the first `limit` bytes may hold the head. The http1 parser's own bounds (16 KiB a
+  // line, 64 KiB a head) answer kInvalid, which would be a 400 where the size is the
+  // problem: keeping the limit at or under its line bound makes every oversized head a 431.
+  const size_t limit = std::min(max_head_bytes, kMaxHeadLimit);
+  std::string_view view = buf.substr(0, std::min(buf.size(), limit));
 
-  // METHOD SP TARGET SP HTTP/1.x, single spaces.
-  const size_t sp1 = request_line.find(' ');
-  if (sp1 == std::string_view::npos) return HeadState::kInvalid;
-  const size_t sp2 = request_line.find(' ', sp1 + 1);
-  if (sp2 == std::string_view::npos || request_line.find(' ', sp2 + 1) != std::string_view::npos) {
-    return HeadState::kInvalid;
+  http1::Frame frame;
+  http1::State state;
+  // In parts: a request's head is taken as soon as it is whole, whatever follows (a body
+  // the server will not read, cut off at `limit`). No body bytes are kept.
+  state.ctx.partial_ok = true;
+  state.max_body_prefix = 0;
+  ParseState s;
+  size_t head_start = 0;  // where the request line starts
+  do {
+    head_start = std::min(buf.size(), limit) - view.size();
+    s = http1::ParseFrame(protocols::MessageType::kRequest, &view, &frame, &state);
+  } while (s == ParseState::kIgnored);  // empty lines before the request line, consumed
+  switch (s) {
+    case ParseState::kNeedsMoreData:
+      // A consistent start: more may come, unless `limit` bytes came without its end.
+      return buf.size() > limit ? HeadState::kTooLarge : HeadState::kIncomplete;
+    case ParseState::kInvalid:
+      // Past the limit without a blank line within it is too large whatever the bytes are
+      // (the contract in the header); a whole head that is malformed is invalid. (More than
+      // 128 fields within the limit is the parser's kInvalid too: a 400, not a 431.)
+      if (buf.size() > limit && HeadLength(buf.substr(head_start, limit - head_start)) == 0)
+        return HeadState::kTooLarge;
+      return HeadState::kInvalid;
+    case ParseState::kSuccess:
+    case ParseState::kEndOfStream:  // an Upgrade or CONNECT request: its head is all we read
+      break;
+    case ParseState::kIgnored: return HeadState::kInvalid;  // not reached: looped over above
   }
-  const std::string_view method = request_line.substr(0, sp1);
-  const std::string_view target = request_line.substr(sp1 + 1, sp2 - sp1 - 1);
-  const std::string_view version = request_line.substr(sp2 + 1);
-  if (!IsToken(method) || method.size() > kMaxMethod) return HeadState::kInvalid;
-  if (target.empty() || HasControl(target, /*allow_tab=*/false)) return HeadState::kInvalid;
-  if (version.size() != 8 || !version.starts_with("HTTP/1.") || (version[7] != '0' && version[7] != '1')) {
-    return HeadState::kInvalid;
-  }
+  const http1::Message& m = frame.msg;
+  // Invalid framing (bad or conflicting Content-Length, a Transfer-Encoding not ending in
+  // chunked): the tracer reports such a message and stops; a server answers 400 (RFC 9112
+  // §6.3).
+  if (m.framing_invalid) return HeadState::kInvalid;
+
+  // What the http1 parser accepts (it reads any traffic) and this server does not: a
+  // request-target that is neither origin-form (/path?query), absolute-form
+  // (scheme://authority/path?query) nor "*" (authority-form is CONNECT's, which is not served).
+  const std::string_view target = m.target;
   std::string_view path_and_query = target;
   if (target != "*" && !target.starts_with('/')) {
-    // absolute-form: scheme://authority/path?query
     const size_t scheme_end = target.find("://");
     if (scheme_end == std::string_view::npos || scheme_end == 0) return HeadState::kInvalid;
     const size_t slash = target.find('/', scheme_end + 3);
@@ -172,23 +163,16 @@ HeadState ParseRequestHead(std::string_view buf, size_t max_head_bytes, Request*
   path_and_query = path_and_query.substr(0, path_and_query.find('#'));
 
   Request r;
-  for (std::string_view f : fields) {
-    if (f.front() == ' ' || f.front() == '\t') return HeadState::kInvalid;  // obsolete line folding
-    const size_t colon = f.find(':');
-    if (colon == std::string_view::npos) return HeadState::kInvalid;
-    const std::string_view name = f.substr(0, colon);
-    const std::string_view value = TrimSpaces(f.substr(colon + 1));
-    if (!IsToken(name) || HasControl(value, /*allow_tab=*/true)) return HeadState::kInvalid;
-    r.headers.emplace_back(Lower(name), std::string(value));
-  }
-  r.method = std::string(method);
-  r.target = std::string(target);
+  r.method = m.method;
+  r.target = m.target;
   const size_t q = path_and_query.find('?');
   r.path = std::string(path_and_query.substr(0, q));
   if (q != std::string_view::npos) r.query = std::string(path_and_query.substr(q + 1));
-  r.minor_version = version[7] - '0';
+  r.minor_version = m.version == "1.0" ? 0 : 1;  // the parser accepts only "1.0" and "1.1"
+  r.headers.reserve(m.headers.size());
+  for (const auto& [name, value] : m.headers) r.headers.emplace_back(Lower(name), value);
   *out = std::move(r);
-  *head_bytes = end;
+  *head_bytes = head_start + HeadLength(buf.substr(head_start));
   return HeadState::kComplete;
 }
 

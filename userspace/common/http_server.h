@@ -85,11 +85,17 @@ enum class HeadState {
   kInvalid,     // not an HTTP/1.x request head (400)
   kTooLarge,    // no blank line within max_head_bytes, or a head longer than that (431)
 };
-// Reads a request head: request line `METHOD SP TARGET SP HTTP/1.x`, header fields
-// `name: value`, a blank line. Lines end in CRLF or a bare LF; empty lines before the
-// request line are skipped (RFC 9112 §2.2). TARGET is origin-form (/path?query), or
-// absolute-form (http://host/path), whose path is used, or "*". Obsolete line folding,
-// control characters and a method that is not a token are invalid.
+// Reads a request head with the project's HTTP/1 parser (protocols/http1/parse.h, the one
+// that reads captured traffic, fuzzed there and here: tests/fuzz/http_server_fuzz.cc), so the
+// agent's own endpoint accepts exactly the request heads the tracer parses: request line
+// `METHOD SP TARGET SP HTTP/1.x` (METHOD upper case, at most 20 characters), header fields
+// `name: value` (at most 128), a blank line. Lines end in CRLF or a bare LF; empty lines
+// before the request line are skipped (RFC 9112 §2.2). Obsolete line folding, control
+// characters, a malformed Content-Length and a request body that is not delimited are
+// invalid. On top of that parser, the server's own rules: TARGET is origin-form
+// (/path?query), or absolute-form (http://host/path), whose path is used, or "*"; the head
+// must end within max_head_bytes (at most 16 KiB in effect, the parser's line bound). A pure
+// function of its arguments; *out and *head_bytes are written only on kComplete.
 HeadState ParseRequestHead(std::string_view buf, size_t max_head_bytes, Request* out, size_t* head_bytes);
 
 // "HTTP/1.1 404 Not Found\r\n...": status line, Content-Type, Content-Length,

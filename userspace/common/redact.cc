@@ -3,6 +3,8 @@
 #include <array>
 #include <cstddef>
 
+#include "common/strings.h"
+
 namespace kspan {
 namespace {
 
@@ -12,18 +14,6 @@ bool IsKeyChar(char c) {
 
 bool IsWordChar(char c) {
   return IsKeyChar(c) || c == '.';
-}
-
-char Lower(char c) {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool StartsWithIgnoreCase(std::string_view s, std::string_view prefix) {
-  if (s.size() < prefix.size()) return false;
-  for (size_t i = 0; i < prefix.size(); ++i) {
-    if (Lower(s[i]) != Lower(prefix[i])) return false;
-  }
-  return true;
 }
 
 size_t KeyRun(std::string_view s, size_t from) {

@@ -268,6 +268,23 @@ void ConnTracker::DrainPending() {
   local_.DrainPending();
 }
 
+std::string_view ConnTracker::ContiguousStart(const Conn& c, bool egress) {
+  // Held chunks come in arrival order, which may not be stream order (other CPUs).
+  std::vector<const HeldChunk*> dir;
+  for (const HeldChunk& h : c.held) {
+    if (h.meta.egress == egress) dir.push_back(&h);
+  }
+  std::sort(dir.begin(), dir.end(),
+            [](const HeldChunk* a, const HeldChunk* b) { return a->meta.position < b->meta.position; });
+  detect_scratch_.clear();
+  for (const HeldChunk* h : dir) {
+    if (h->meta.position != detect_scratch_.size()) break;  // a gap, or an overlap: stop here
+    detect_scratch_ += h->bytes;
+    if (h->bytes.size() < h->meta.total_len) break;  // the rest was not captured
+  }
+  return detect_scratch_;
+}
+
 // Looks at the first bytes of the request direction and asks each registered TCP
 // protocol, in registry order, whether they start one of its requests. Requests start a
 // stream, so for a connection seen from its start the chunk at position 0 decides (chunks
@@ -309,7 +326,10 @@ bool ConnTracker::Detect(Conn& c) {
     for (const HeldChunk& held : c.held) {
       const ChunkView h = held.View();
       if (!request_direction(h.egress) || h.position != 0) continue;
-      if (const ProtocolSpec* spec = match(h.data, &more)) return decide(*spec, h.egress);
+      // The direction's bytes from position 0 as far as they are contiguous: a first
+      // request may come in pieces ("GE", then "T / HTTP/1.1…"), one syscall each.
+      const std::string_view start = ContiguousStart(c, h.egress);
+      if (const ProtocolSpec* spec = match(start, &more)) return decide(*spec, h.egress);
       if (!more) return give_up();
       break;  // wait for more bytes, within the bounds below
     }

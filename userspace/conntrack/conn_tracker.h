@@ -137,6 +137,9 @@ class ConnTracker {
   ConnMap::iterator Erase(ConnMap::iterator it);
   // Decides the protocol from held chunks when it can; returns true once decided.
   bool Detect(Conn& c);
+  // The held bytes of one direction from stream position 0, as far as they are
+  // contiguous (valid until the next call).
+  std::string_view ContiguousStart(const Conn& c, bool egress);
   void Feed(Conn& c, const ChunkView& chunk);
   void Drain(Conn& c);
   void Finish(Conn& c, const events::ConnCloseEvent* close);
@@ -180,7 +183,8 @@ class ConnTracker {
   // without new bytes: a gap ages into a hole over two drain cycles, and a connection
   // that goes quiet right after a lost event must not keep its records until close.
   std::vector<events::ConnKey> previous_;
-  size_t held_total_ = 0;  // sum of Conn::held_bytes
+  std::string detect_scratch_;  // ContiguousStart's
+  size_t held_total_ = 0;       // sum of Conn::held_bytes
   uint64_t drain_round_ = 0;
 
   metrics::Counter* opened_;

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/strings.h"
 #include "correlator/url.h"
 
 namespace kspan::correlator {
@@ -23,23 +24,6 @@ constexpr std::array<std::string_view, 9> kKnownMethods = {
 // tracestate and may cut whole list members beyond that. 32 members of up to 256 + 256
 // characters is the spec's ceiling; 4 KiB keeps any sane list and bounds a hostile one.
 constexpr size_t kMaxTraceStateBytes = 4096;
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
-
-std::string_view TrimOws(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 // The first item of a comma-separated list header (X-Forwarded-For: "client, proxy1").
 std::string_view FirstListItem(std::string_view v) {
@@ -83,14 +67,6 @@ uint16_t DefaultPort(std::string_view scheme) {
   if (scheme == "http") return 80;
   if (scheme == "https") return 443;
   return 0;
-}
-
-std::string ToLower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
 }
 
 // A body was announced in the head, so a 0 size is a fact worth reporting.
@@ -185,8 +161,9 @@ model::Span BuildHttpSpan(const Record& record, const HttpConnContext& conn,
     span.trace_id = model::TraceId::Random();
     span.trace_flags = 0x01;
   }
-  span.start_time_unix_nano = req.start_ns;
-  span.end_time_unix_nano = std::max(has_response ? resp.end_ns : req.end_ns, req.start_ns);
+  span.start_time_unix_nano = req.timing.start_ns;
+  span.end_time_unix_nano =
+      std::max(has_response ? resp.timing.end_ns : req.timing.end_ns, req.timing.start_ns);
 
   const RequestTarget target = SplitTarget(req.target);
   const bool has_path = target.form == TargetForm::kOrigin || target.form == TargetForm::kAbsolute;
@@ -220,7 +197,7 @@ model::Span BuildHttpSpan(const Record& record, const HttpConnContext& conn,
     std::string_view proto = ForwardedParam(forwarded, "proto");
     if (proto.empty()) proto = FirstListItem(req.Header("X-Forwarded-Proto"));
     if (!proto.empty() && (EqualsIgnoreCase(proto, "http") || EqualsIgnoreCase(proto, "https"))) {
-      scheme = ToLower(proto);
+      scheme = ToLowerAscii(proto);
     }
     add.Str("url.scheme", scheme);
     if (has_path && !target.path.empty()) add.Str("url.path", target.path);
@@ -273,7 +250,7 @@ model::Span BuildHttpSpan(const Record& record, const HttpConnContext& conn,
     std::string_view userinfo;
     std::optional<HostPort> host;
     if (target.form == TargetForm::kAbsolute) {
-      const std::string s = ToLower(target.scheme);
+      const std::string s = ToLowerAscii(target.scheme);
       if (DefaultPort(s)) scheme = s;
       userinfo = target.userinfo;
       host = ParseHostPort(target.authority);
@@ -330,6 +307,12 @@ model::Span BuildHttpSpan(const Record& record, const HttpConnContext& conn,
   }
   if (has_response && (resp.body_size > 0 || BodyDeclared(resp))) {
     add.Int("http.response.body.size", static_cast<int64_t>(resp.body_size));
+  }
+
+  // Invalid framing (Message::framing_invalid): the message was reported, what followed it
+  // on its connection was not parsed.
+  if (req.framing_invalid || (has_response && resp.framing_invalid)) {
+    span.attributes.push_back({"kspan.http.invalid_framing", true});
   }
 
   // Status (semantic conventions "Status"): the code speaks for itself, so no message.

@@ -7,7 +7,7 @@ namespace kspan::correlator {
 
 namespace {
 
-enum class Kind : uint8_t { kServer, kClient, kExec, kSession };
+using Kind = NodeKind;
 
 std::string EndpointKey(const events::Endpoint& e) {
   return e.address + "#" + std::to_string(e.port);
@@ -19,80 +19,22 @@ std::string ServerViewKey(const events::Endpoint& server_side, const events::End
   return EndpointKey(server_side) + "|" + EndpointKey(client_side);
 }
 
-size_t AttributeBytes(const std::vector<model::Attribute>& attrs) {
-  size_t n = 0;
-  for (const auto& a : attrs) {
-    n += sizeof(a) + a.key.capacity();
-    if (const auto* s = std::get_if<std::string>(&a.value)) n += s->capacity();
-    if (const auto* arr = std::get_if<model::StringArray>(&a.value)) {
-      for (const std::string& s : *arr) n += sizeof(s) + s.capacity();
-    }
-  }
-  return n;
-}
-
-// What a held span costs, roughly: the struct and its strings (not the shared resource).
-size_t SpanBytes(const model::Span& s) {
-  size_t n = sizeof(s) + s.name.capacity() + s.trace_state.capacity() + s.status_message.capacity() +
-             AttributeBytes(s.attributes);
-  for (const auto& e : s.events) n += sizeof(e) + e.name.capacity() + AttributeBytes(e.attributes);
-  for (const auto& l : s.links) n += sizeof(l) + l.trace_state.capacity() + AttributeBytes(l.attributes);
-  return n;
+TraceWindowOptions WindowOptions(const StitcherOptions& o) {
+  return {.window_ns = o.window_ns,
+          .max_hold_ns = o.max_hold_ns,
+          .max_held_spans = o.max_held_spans,
+          .max_held_bytes = o.max_held_bytes,
+          // An exported node stays while a decision may still name it (see Stale).
+          .retire_after_ns = 4 * o.reorder_slack_ns};
 }
 
 }  // namespace
 
-struct Stitcher::Group {
-  model::TraceId trace_id;
-  uint8_t flags = 1;
-  std::string trace_state;
-  std::vector<Node*> members;  // decided, not yet exported
-  size_t open = 0;             // members still running
-  uint64_t created_ns = 0;
-  uint64_t last_change_ns = 0;
-  uint64_t listed_ns = 0;    // when it joined groups_ (the list is in this order)
-  bool passthrough = false;  // flushed early: later spans leave as soon as they end
-  bool listed = false;
-  std::list<std::shared_ptr<Group>>::iterator it;
-};
-
-struct Stitcher::Node {
-  NodeKey key;
-  Kind kind = Kind::kClient;
-  uint32_t pid = 0;
-  uint32_t tid = 0;           // request's first byte (SERVER: reader, CLIENT: writer)
-  uint32_t response_tid = 0;  // SERVER: the thread that answered
-  uint64_t start_ns = 0;
-  uint64_t end_ns = 0;
-  uint64_t arrival_ns = 0;
-  std::string pair_key;  // SERVER: its own view; CLIENT: the view of its server
-  std::optional<model::TraceParent> incoming;
-  std::string traceparent_raw, tracestate;
-  uint32_t exec_parent_pid = 0, exec_parent_tid = 0;
-  // The act that starts a CLIENT call, for rule 4: its thread, turn and time.
-  uint32_t act_tid = 0, act_turn = 0;
-  uint64_t act_ns = 0;
-
-  model::SpanId span_id;
-  bool decided = false, complete = false, exported = false, paired = false;
-  Node* parent = nullptr;
-  bool in_process_parent = false;  // parent is a SERVER span of the same process
-  bool in_servers = false;         // SERVER, listed in servers_by_pid_
-  std::vector<Node*> children;
-  std::shared_ptr<Group> group;
-  size_t group_index = 0;
-  model::SpanId parent_span_id;
-  std::vector<model::SpanLink> links;
-  bool ambiguous = false;
-  bool root_orphan = false;  // CLIENT that started a trace by rule 8: a session may adopt it
-  bool in_order = true;      // in order_ (sessions are not: bounded apart, never evicted)
-  model::Span span;
-  size_t bytes = 0;
-  std::list<Node*>::iterator order_it;
-};
-
 Stitcher::Stitcher(StitcherOptions options, metrics::Registry* m, Emit emit)
-    : options_(options), emit_(std::move(emit)) {
+    : options_(options),
+      emit_(emit),
+      window_(WindowOptions(options), m, std::move(emit)),
+      sessions_(options.max_sessions, m, &window_, [this](StitchNode* n) { Erase(n); }) {
   auto parent = [m](const char* rule) {
     return m->GetCounter("kspan_stitch_parents_total", {{"rule", rule}});
   };
@@ -102,25 +44,10 @@ Stitcher::Stitcher(StitcherOptions options, metrics::Registry* m, Emit emit)
   parent_event_loop_ = parent("event_loop");
   parent_loop_turn_ = parent("loop_turn");
   parent_exec_ = parent("exec");
-  parent_session_ = parent("session");
-  sessions_opened_ = m->GetCounter("kspan_sessions_total", {{"outcome", "opened"}});
-  sessions_dropped_ = m->GetCounter("kspan_sessions_total", {{"outcome", "dropped"}});
-  sessions_cut_ = m->GetCounter("kspan_sessions_total", {{"outcome", "cut"}});
-  sessions_exit_lost_ = m->GetCounter("kspan_sessions_total", {{"outcome", "exit_lost"}});
   roots_ = m->GetCounter("kspan_stitch_roots_total");
   ambiguous_ = m->GetCounter("kspan_stitch_ambiguous_total");
-  follows_from_ = m->GetCounter("kspan_stitch_follows_from_total");
   unannounced_ = m->GetCounter("kspan_stitch_unannounced_total");
   forgotten_ = m->GetCounter("kspan_stitch_forgotten_total");
-  auto flushed = [m](const char* reason) {
-    return m->GetCounter("kspan_traces_flushed_total", {{"reason", reason}});
-  };
-  flushed_complete_ = flushed("complete");
-  flushed_max_age_ = flushed("max_age");
-  flushed_max_spans_ = flushed("max_held_spans");
-  flushed_max_bytes_ = flushed("max_held_bytes");
-  flushed_max_nodes_ = flushed("max_nodes");
-  flushed_shutdown_ = flushed("shutdown");
 }
 
 Stitcher::~Stitcher() = default;
@@ -133,7 +60,7 @@ Stitcher::Node* Stitcher::NewNode(const NodeKey& key) {
   while (nodes_.size() >= options_.max_nodes && !order_.empty()) {
     Node* oldest = order_.front();
     if (oldest->complete && oldest->group && !oldest->exported) {
-      FlushGroup(oldest->group.get(), "max_nodes");
+      window_.Flush(oldest->group.get(), FlushReason::kMaxNodes);
     } else if (!oldest->exported) {
       forgotten_->Add();
     }
@@ -202,24 +129,15 @@ void Stitcher::OnSpan(const RequestDone& d, model::Span&& span) {
     NoteActivity(d.response_tid, d.response_turn, d.response_start_ns, n->key);
     NoteActivity(d.response_end_tid, d.response_end_turn, d.response_end_ns, n->key);
   }
-  Complete(n, std::move(span));
+  window_.Complete(n, std::move(span));
 }
 
 void Stitcher::OnExec(const ExecSeen& e, model::Span&& span) {
   // exec again (a shell that execs its command): the old image's span ends here.
-  auto old = exec_by_pid_.find(e.pid);
-  if (old != exec_by_pid_.end()) {
-    Node* o = old->second;
-    exec_by_pid_.erase(old);
-    if (!o->complete) {
-      model::Span done = std::move(o->span);
-      done.end_time_unix_nano = std::max(e.ts_ns, done.start_time_unix_nano);
-      Complete(o, std::move(done));
-    }
-  }
+  sessions_.EndExec(e.pid, e.ts_ns);
   // Keyed apart from connections: fd -2 never names a socket.
   Node* n = NewNode({{e.pid, -2, e.ts_ns}, 0});
-  exec_by_pid_[e.pid] = n;
+  sessions_.SetExec(e.pid, n);
   n->kind = Kind::kExec;
   n->pid = e.pid;
   n->tid = e.pid;
@@ -231,33 +149,17 @@ void Stitcher::OnExec(const ExecSeen& e, model::Span&& span) {
 }
 
 bool Stitcher::TracksExec(uint32_t pid) const {
-  auto it = exec_by_pid_.find(pid);
-  return it != exec_by_pid_.end() && !it->second->complete;
+  return sessions_.TracksExec(pid);
 }
 
 void Stitcher::OnProcessEnd(uint32_t pid, uint64_t ts_ns, std::vector<model::Attribute> attributes,
                             std::shared_ptr<const model::Resource> resource) {
-  // The node stays indexed (until erased) for the process's calls still to be decided.
-  auto it = exec_by_pid_.find(pid);
-  if (it == exec_by_pid_.end()) return;
-  Node* n = it->second;
-  if (n->complete) return;
-  model::Span span = std::move(n->span);
-  span.end_time_unix_nano = std::max(ts_ns, span.start_time_unix_nano);
-  for (auto& a : attributes) span.attributes.push_back(std::move(a));
-  span.resource = std::move(resource);
-  for (const auto& a : span.attributes) {
-    if (a.key == "error.type") span.status_code = model::StatusCode::kError;
-  }
-  Complete(n, std::move(span));
+  sessions_.OnProcessEnd(pid, ts_ns, std::move(attributes), std::move(resource));
 }
 
 bool Stitcher::OnSession(uint32_t pid, model::Span&& span) {
-  if (auto it = session_by_pid_.find(pid); it != session_by_pid_.end() && !it->second->complete) return true;
-  if (open_sessions_ >= options_.max_sessions) {
-    sessions_dropped_->Add();
-    return false;
-  }
+  if (sessions_.HasSession(pid)) return true;
+  if (!sessions_.Admit()) return false;
   // Keyed apart from connections and exec spans: fd -3 never names a socket. Not in
   // order_: a session is as old as its process and must not be the first evicted.
   const NodeKey key{{pid, -3, span.start_time_unix_nano}, ++session_seq_};
@@ -272,145 +174,33 @@ bool Stitcher::OnSession(uint32_t pid, model::Span&& span) {
   s->span_id = model::SpanId::Random();
   s->in_order = false;
   s->span = std::move(span);
-  session_by_pid_[pid] = s;  // an ended session of an earlier process with this pid stays until erased
-  ++open_sessions_;
-  sessions_opened_->Add();
-
-  // Calls the process made before it was known to need a session (an agent found by its
-  // first LLM call): each trace they started that is still held whole moves under it.
-  std::vector<Node*> roots;
-  if (auto o = orphans_by_pid_.find(pid); o != orphans_by_pid_.end()) {
-    for (Node* n : o->second) {
-      if (n->root_orphan && n->group && !n->group->passthrough && !n->exported &&
-          (s->start_ns == 0 || n->start_ns >= s->start_ns)) {
-        roots.push_back(n);
-      }
-    }
-  }
-  if (!roots.empty()) {
-    std::sort(roots.begin(), roots.end(),
-              [](const Node* a, const Node* b) { return a->start_ns < b->start_ns; });
-    DecideSession(s);
-    for (Node* n : roots) Rehome(n, s);
-  }
+  sessions_.Open(s);  // adopts the process's held root calls
   return true;
 }
 
 bool Stitcher::HasSession(uint32_t pid) const {
-  auto it = session_by_pid_.find(pid);
-  return it != session_by_pid_.end() && !it->second->complete;
-}
-
-Stitcher::Node* Stitcher::SessionFor(uint32_t pid, uint64_t at_ns) {
-  auto it = session_by_pid_.find(pid);
-  if (it == session_by_pid_.end()) return nullptr;
-  Node* s = it->second;
-  if (s->complete && at_ns > s->end_ns) return nullptr;  // a later process with the same pid
-  if (s->exported) return nullptr;
-  if (!s->decided) DecideSession(s);
-  return s;
-}
-
-void Stitcher::DecideSession(Node* s) {
-  s->decided = true;
-  // Under the process's exec span when it has one (it was started for traced work).
-  auto exec = exec_by_pid_.find(s->pid);
-  if (exec != exec_by_pid_.end() && exec->second->decided && exec->second->group && !exec->second->exported) {
-    Node* e = exec->second;
-    parent_exec_->Add();
-    Join(s, e, e->group, e->span_id);
-    return;
-  }
-  roots_->Add();
-  Join(s, nullptr, NewGroup(model::TraceId::Random(), 1, ""), model::SpanId{});
-}
-
-void Stitcher::JoinSession(Node* n, Node* s) {
-  parent_session_->Add();
-  Join(n, s, s->group, s->span_id);
-  // A session starts no later than its calls (its start was unknown, or the clock read
-  // from /proc is coarser than the events').
-  if (!s->complete && (s->start_ns == 0 || n->start_ns < s->start_ns)) {
-    s->start_ns = n->start_ns;
-    s->span.start_time_unix_nano = n->start_ns;
-  }
-}
-
-void Stitcher::Rehome(Node* root, Node* s) {
-  const std::shared_ptr<Group> from = root->group;
-  if (from == s->group) return;
-  MoveSubtree(root, s->group);
-  root->parent = s;
-  root->parent_span_id = s->span_id;
-  root->root_orphan = false;
-  if (auto o = orphans_by_pid_.find(root->pid); o != orphans_by_pid_.end()) {
-    std::erase(o->second, root);
-    if (o->second.empty()) orphans_by_pid_.erase(o);
-  }
-  s->children.push_back(root);
-  parent_session_->Add();
-  if (!s->complete && (s->start_ns == 0 || root->start_ns < s->start_ns)) {
-    s->start_ns = root->start_ns;
-    s->span.start_time_unix_nano = root->start_ns;
-  }
-  // The old trace is empty now: off the list the scans walk.
-  if (from->members.empty() && from->listed) {
-    from->listed = false;
-    groups_.erase(from->it);
-  }
-}
-
-void Stitcher::CompleteSession(Node* s, uint64_t ts_ns, const FinishSession& finish, bool cut) {
-  if (!s->decided) {
-    Erase(s);  // no call needed it: no span
-    return;
-  }
-  --open_sessions_;
-  model::Span span = std::move(s->span);
-  span.end_time_unix_nano = std::max(ts_ns, span.start_time_unix_nano);
-  if (cut) {
-    span.attributes.push_back({"kspan.span.cut", true});
-  }
-  if (finish) finish(s->pid, &span);
-  if (span.Find("error.type")) span.status_code = model::StatusCode::kError;
-  Complete(s, std::move(span));
+  return sessions_.HasSession(pid);
 }
 
 void Stitcher::EndSession(uint32_t pid, uint64_t ts_ns, const FinishSession& finish) {
-  auto it = session_by_pid_.find(pid);
-  if (it == session_by_pid_.end() || it->second->complete) return;
-  CompleteSession(it->second, ts_ns, finish, /*cut=*/false);
+  sessions_.EndSession(pid, ts_ns, finish);
 }
 
 std::vector<uint32_t> Stitcher::OpenSessions() const {
-  std::vector<uint32_t> out;
-  for (const auto& [pid, s] : session_by_pid_) {
-    if (!s->complete) out.push_back(pid);
-  }
-  return out;
+  return sessions_.OpenSessions();
 }
 
 void Stitcher::LoseSession(uint32_t pid, uint64_t ts_ns, const FinishSession& finish) {
-  auto it = session_by_pid_.find(pid);
-  if (it == session_by_pid_.end() || it->second->complete) return;
-  sessions_exit_lost_->Add();
-  CompleteSession(it->second, ts_ns, finish, /*cut=*/true);
+  sessions_.LoseSession(pid, ts_ns, finish);
 }
 
 void Stitcher::CutSessions(uint64_t ts_ns, const FinishSession& finish) {
-  std::vector<Node*> open;
-  for (const auto& [pid, s] : session_by_pid_) {
-    (void)pid;
-    if (!s->complete) open.push_back(s);
-  }
-  for (Node* s : open) {
-    if (s->decided) sessions_cut_->Add();
-    CompleteSession(s, ts_ns, finish, /*cut=*/true);
-  }
+  sessions_.CutSessions(ts_ns, finish);
 }
 
 void Stitcher::Advance(uint64_t now_ns) {
   now_ns_ = now_ns;
+  window_.SetNow(now_ns);
   // Decide, in order of start, every request that started no later than the newest one
   // that has waited out the reorder delay: a parent always starts before its child, so it
   // is decided first, and a late-arriving earlier event still takes its place in line.
@@ -439,29 +229,11 @@ void Stitcher::Advance(uint64_t now_ns) {
       it = old ? activity_.erase(it) : std::next(it);
     }
   }
-  while (!retired_.empty() && retired_.front().first <= now_ns) {
-    auto it = nodes_.find(retired_.front().second);
+  // Exported nodes retire (erased when due), and traces that are due leave.
+  window_.ExportDue([this](const NodeKey& key) {
+    auto it = nodes_.find(key);
     if (it != nodes_.end() && it->second->exported) Erase(it->second.get());
-    retired_.pop_front();
-  }
-
-  if (now_ns - last_flush_scan_ns_ >= 20'000'000) {
-    last_flush_scan_ns_ = now_ns;
-    // groups_ is in listing order, and a group changes (last_change_ns) no earlier than
-    // it was listed: past the first group listed less than a window ago none is complete.
-    // (A max_age flush of a group relisted late waits at most that long.)
-    const uint64_t due_before = now_ns - std::min(options_.window_ns, options_.max_hold_ns);
-    for (auto it = groups_.begin(); it != groups_.end();) {
-      Group* g = (it++)->get();  // FlushGroup may unlist g
-      if (g->listed_ns > due_before) break;
-      if (g->members.empty()) continue;
-      if (g->open == 0 && g->last_change_ns + options_.window_ns <= now_ns) {
-        FlushGroup(g, "complete");
-      } else if (!g->passthrough && g->created_ns + options_.max_hold_ns <= now_ns) {
-        FlushGroup(g, "max_age");
-      }
-    }
-  }
+  });
 }
 
 void Stitcher::FlushAll() {
@@ -478,41 +250,7 @@ void Stitcher::FlushAll() {
     (void)key;
     if (node->decided && node->group && !node->complete) forgotten_->Add();
   }
-  while (!groups_.empty()) {
-    auto g = groups_.front();
-    if (!g->members.empty()) FlushGroup(g.get(), g->open == 0 ? "complete" : "shutdown");
-    if (g->listed) {
-      groups_.erase(g->it);
-      g->listed = false;
-    }
-  }
-}
-
-std::shared_ptr<Stitcher::Group> Stitcher::NewGroup(const model::TraceId& trace, uint8_t flags,
-                                                    std::string trace_state) {
-  auto g = std::make_shared<Group>();
-  g->trace_id = trace;
-  g->flags = flags;
-  g->trace_state = std::move(trace_state);
-  g->created_ns = g->last_change_ns = now_ns_;
-  return g;
-}
-
-void Stitcher::Join(Node* n, Node* parent, const std::shared_ptr<Group>& g,
-                    const model::SpanId& parent_span) {
-  n->group = g;
-  n->parent = parent;
-  n->parent_span_id = parent_span;
-  if (parent) parent->children.push_back(n);
-  n->group_index = g->members.size();
-  g->members.push_back(n);
-  if (!n->complete) ++g->open;
-  g->last_change_ns = now_ns_;
-  if (!g->listed && !g->passthrough) {
-    g->it = groups_.insert(groups_.end(), g);
-    g->listed = true;
-    g->listed_ns = now_ns_;
-  }
+  window_.FlushAll();
 }
 
 void Stitcher::Decide(Node* n) {
@@ -521,7 +259,7 @@ void Stitcher::Decide(Node* n) {
     case Kind::kServer: DecideServer(n); break;
     case Kind::kClient: DecideClient(n); break;
     case Kind::kSession:  // decided when first needed (SessionFor), never queued
-      DecideSession(n);
+      sessions_.Place(n);
       break;
     case Kind::kExec: {
       // Only processes started on behalf of traced work get a span: the forking thread's
@@ -534,12 +272,11 @@ void Stitcher::Decide(Node* n) {
       if (servers.size() == 1) {
         parent = servers[0];
       } else if (servers.empty()) {
-        auto it = exec_by_pid_.find(n->exec_parent_pid);
-        if (Node* session = SessionFor(n->exec_parent_pid, n->start_ns)) {
+        Node* exec = sessions_.ExecOf(n->exec_parent_pid);
+        if (Node* session = sessions_.SessionFor(n->exec_parent_pid, n->start_ns)) {
           parent = session;  // a command, tool server or sub-agent an agent started
-        } else if (it != exec_by_pid_.end() && it->second->decided && it->second->group &&
-                   !it->second->complete) {
-          parent = it->second;
+        } else if (exec && exec->decided && exec->group && !exec->complete) {
+          parent = exec;
         }
       }
       if (!parent) {
@@ -549,13 +286,12 @@ void Stitcher::Decide(Node* n) {
         return;
       }
       parent_exec_->Add();
-      Join(n, parent, parent->group, parent->span_id);
+      window_.Join(n, parent, parent->group, parent->span_id);
       n->in_process_parent = false;
       break;
     }
   }
-  if (n->complete && n->group && n->group->passthrough) Export(n);
-  EnforceBounds();
+  window_.Placed(n);
 }
 
 Stitcher::Node* Stitcher::PairedClient(const Node* server) {
@@ -582,18 +318,18 @@ void Stitcher::DecideServer(Node* n) {
   if (n->incoming) {
     if (client && client->traceparent_raw == n->traceparent_raw && client->group) {
       parent_same_host_->Add();
-      Join(n, client, client->group, client->span_id);
+      window_.Join(n, client, client->group, client->span_id);
     } else {
       parent_traceparent_->Add();
-      Join(n, nullptr, NewGroup(n->incoming->trace_id, n->incoming->flags, n->tracestate),
-           n->incoming->parent_id);
+      window_.Join(n, nullptr, window_.NewGroup(n->incoming->trace_id, n->incoming->flags, n->tracestate),
+                   n->incoming->parent_id);
     }
   } else if (client && client->group) {
     parent_same_host_->Add();
-    Join(n, client, client->group, client->span_id);
+    window_.Join(n, client, client->group, client->span_id);
   } else {
     roots_->Add();
-    Join(n, nullptr, NewGroup(model::TraceId::Random(), 1, ""), model::SpanId{});
+    window_.Join(n, nullptr, window_.NewGroup(model::TraceId::Random(), 1, ""), model::SpanId{});
   }
   auto& servers = servers_by_pid_[n->pid];
   // A server that makes no calls is never searched (InFlightServers prunes): drop what is
@@ -667,8 +403,8 @@ void Stitcher::DecideClient(Node* n) {
   if (!n->pair_key.empty()) clients_by_tuple_[n->pair_key].push_back(n);
   if (n->incoming) {
     parent_traceparent_->Add();
-    Join(n, nullptr, NewGroup(n->incoming->trace_id, n->incoming->flags, n->tracestate),
-         n->incoming->parent_id);
+    window_.Join(n, nullptr, window_.NewGroup(n->incoming->trace_id, n->incoming->flags, n->tracestate),
+                 n->incoming->parent_id);
     return;
   }
   bool same_thread = false;
@@ -681,7 +417,7 @@ void Stitcher::DecideClient(Node* n) {
     parent_loop_turn_->Add();
   }
   if (chosen) {
-    Join(n, chosen, chosen->group, chosen->span_id);
+    window_.Join(n, chosen, chosen->group, chosen->span_id);
     n->in_process_parent = true;
     return;
   }
@@ -695,154 +431,28 @@ void Stitcher::DecideClient(Node* n) {
       l.span_id = candidates[i]->span_id;
       l.attributes.push_back({"kspan.link.reason", std::string("ambiguous_parent")});
     }
-    Join(n, nullptr, NewGroup(model::TraceId::Random(), 1, ""), model::SpanId{});
+    window_.Join(n, nullptr, window_.NewGroup(model::TraceId::Random(), 1, ""), model::SpanId{});
     return;
   }
   // An agent's call outside any task: its session's.
-  if (Node* session = SessionFor(n->pid, n->start_ns)) {
-    JoinSession(n, session);
+  if (Node* session = sessions_.SessionFor(n->pid, n->start_ns)) {
+    sessions_.Join(n, session);
     return;
   }
   // A process exec'd for traced work: its calls belong to that work.
-  auto exec = exec_by_pid_.find(n->pid);
-  if (exec != exec_by_pid_.end() && exec->second->decided && exec->second->group &&
-      exec->second->start_ns <= n->start_ns &&
-      (!exec->second->complete || n->start_ns <= exec->second->end_ns)) {
-    Node* e = exec->second;
+  Node* e = sessions_.ExecOf(n->pid);
+  if (e && e->decided && e->group && e->start_ns <= n->start_ns &&
+      (!e->complete || n->start_ns <= e->end_ns)) {
     parent_exec_->Add();
-    Join(n, e, e->group, e->span_id);
+    window_.Join(n, e, e->group, e->span_id);
     return;
   }
   roots_->Add();
-  n->root_orphan = true;
-  orphans_by_pid_[n->pid].push_back(n);
-  Join(n, nullptr, NewGroup(model::TraceId::Random(), 1, ""), model::SpanId{});
-}
-
-void Stitcher::Complete(Node* n, model::Span&& span) {
-  n->span = std::move(span);
-  n->end_ns = n->span.end_time_unix_nano;
-  n->complete = true;
-  n->bytes = SpanBytes(n->span);
-  ++held_spans_;
-  held_bytes_ += n->bytes;
-  if (n->group) {
-    Group* g = n->group.get();
-    --g->open;
-    g->last_change_ns = now_ns_;
-    CheckFollowsFrom(n);
-    for (Node* c : std::vector<Node*>(n->children)) CheckFollowsFrom(c);
-    if (n->group->passthrough && !n->exported) Export(n);
-  }
-  EnforceBounds();
-}
-
-// A call still running when the request that made it has been answered did not hold that
-// request up: it follows from it.
-void Stitcher::CheckFollowsFrom(Node* child) {
-  Node* parent = child->parent;
-  if (!parent || !child->in_process_parent || !parent->complete || !child->complete) return;
-  if (child->end_ns <= parent->end_ns) return;
-  if (child->exported || !child->group || child->group->passthrough) return;
-  follows_from_->Add();
-  model::SpanLink& l = child->links.emplace_back();
-  l.trace_id = parent->group->trace_id;
-  l.span_id = parent->span_id;
-  l.attributes.push_back({"kspan.link.reason", std::string("follows_from")});
-  auto& siblings = parent->children;
-  siblings.erase(std::remove(siblings.begin(), siblings.end(), child), siblings.end());
-  child->parent = nullptr;
-  child->in_process_parent = false;
-  child->parent_span_id = model::SpanId{};
-  MoveSubtree(child, NewGroup(model::TraceId::Random(), parent->group->flags, ""));
-}
-
-void Stitcher::MoveSubtree(Node* root, const std::shared_ptr<Group>& to) {
-  const std::shared_ptr<Group> from = root->group;
-  std::vector<Node*> stack{root};
-  while (!stack.empty()) {
-    Node* n = stack.back();
-    stack.pop_back();
-    if (n->group != from || n->exported) continue;
-    LeaveGroup(n);
-    Node* keep_parent = n->parent;
-    Join(n, nullptr, to, n->parent_span_id);
-    n->parent = keep_parent;
-    for (Node* c : n->children) stack.push_back(c);
-  }
-  from->last_change_ns = now_ns_;
-}
-
-// Out of its group's members (swap-remove), keeping the group's open count.
-void Stitcher::LeaveGroup(Node* n) {
-  Group* g = n->group.get();
-  Node* last = g->members.back();
-  g->members[n->group_index] = last;
-  last->group_index = n->group_index;
-  g->members.pop_back();
-  if (!n->complete) --g->open;
-}
-
-void Stitcher::Export(Node* n) {
-  model::Span span = std::move(n->span);
-  Group* g = n->group.get();
-  span.trace_id = g->trace_id;
-  span.span_id = n->span_id;
-  span.parent_span_id = n->parent_span_id;
-  span.trace_flags = g->flags;
-  span.trace_state = g->trace_state;
-  for (auto& l : n->links) span.links.push_back(std::move(l));
-  n->links.clear();
-  if (n->ambiguous) span.attributes.push_back({"kspan.parent.ambiguous", true});
-  n->exported = true;
-  --held_spans_;
-  held_bytes_ -= n->bytes;
-  LeaveGroup(n);  // complete: the open count is unchanged
-  retired_.emplace_back(now_ns_ + 4 * options_.reorder_slack_ns, n->key);
-  emit_(std::move(span));
-}
-
-void Stitcher::FlushGroup(Group* g, const char* reason) {
-  const std::string_view r(reason);
-  (r == "complete"         ? flushed_complete_
-   : r == "max_age"        ? flushed_max_age_
-   : r == "max_held_spans" ? flushed_max_spans_
-   : r == "max_held_bytes" ? flushed_max_bytes_
-   : r == "max_nodes"      ? flushed_max_nodes_
-                           : flushed_shutdown_)
-      ->Add();
-  // Parents before children, so a reader of the output meets the tree top-down.
-  std::vector<Node*> done;
-  for (Node* n : g->members) {
-    if (n->complete) done.push_back(n);
-  }
-  std::sort(done.begin(), done.end(), [](const Node* a, const Node* b) { return a->start_ns < b->start_ns; });
-  for (Node* n : done) Export(n);
-  // The rest leaves as it ends: no more window, so off the list the scans walk.
-  if (!g->members.empty()) g->passthrough = true;
-  if (g->listed) {
-    g->listed = false;
-    groups_.erase(g->it);  // may destroy g if no node holds it
-  }
-}
-
-void Stitcher::EnforceBounds() {
-  while (held_spans_ > options_.max_held_spans || held_bytes_ > options_.max_held_bytes) {
-    const char* reason = held_spans_ > options_.max_held_spans ? "max_held_spans" : "max_held_bytes";
-    Group* oldest = nullptr;
-    for (const auto& g : groups_) {
-      if (std::any_of(g->members.begin(), g->members.end(), [](const Node* n) { return n->complete; })) {
-        oldest = g.get();
-        break;
-      }
-    }
-    if (!oldest) break;  // what is held is undecided: decided within the reorder delay
-    FlushGroup(oldest, reason);
-  }
+  sessions_.NoteOrphan(n);
+  window_.Join(n, nullptr, window_.NewGroup(model::TraceId::Random(), 1, ""), model::SpanId{});
 }
 
 void Stitcher::Erase(Node* n) {
-  auto drop = [n](std::vector<Node*>& v) { v.erase(std::remove(v.begin(), v.end(), n), v.end()); };
   if (n->in_servers) {
     auto it = servers_by_pid_.find(n->pid);
     if (it != servers_by_pid_.end()) {
@@ -854,43 +464,13 @@ void Stitcher::Erase(Node* n) {
   } else if (n->kind == Kind::kClient && !n->pair_key.empty()) {
     auto it = clients_by_tuple_.find(n->pair_key);
     if (it != clients_by_tuple_.end()) {
-      drop(it->second);
+      std::erase(it->second, n);
       if (it->second.empty()) clients_by_tuple_.erase(it);
     }
   }
-  if (n->root_orphan) {
-    auto it = orphans_by_pid_.find(n->pid);
-    if (it != orphans_by_pid_.end()) {
-      auto& v = it->second;
-      auto at = std::find(v.begin(), v.end(), n);  // near the front: the oldest leave first
-      if (at != v.end()) v.erase(at);
-      if (v.empty()) orphans_by_pid_.erase(it);
-    }
-  }
-  if (n->parent) drop(n->parent->children);
-  for (Node* c : n->children) c->parent = nullptr;
-  if (!n->decided) drop(undecided_);
-  if (n->kind == Kind::kExec) {
-    auto it = exec_by_pid_.find(n->pid);
-    if (it != exec_by_pid_.end() && it->second == n) exec_by_pid_.erase(it);
-  }
-  if (n->kind == Kind::kSession) {
-    if (!n->complete) --open_sessions_;
-    auto it = session_by_pid_.find(n->pid);
-    if (it != session_by_pid_.end() && it->second == n) session_by_pid_.erase(it);
-  }
-  if (n->group && !n->exported) {
-    Group* g = n->group.get();
-    LeaveGroup(n);
-    if (g->members.empty() && g->listed) {
-      g->listed = false;
-      groups_.erase(g->it);
-    }
-  }
-  if (n->complete && !n->exported) {
-    --held_spans_;
-    held_bytes_ -= n->bytes;
-  }
+  if (!n->decided) std::erase(undecided_, n);
+  if (n->root_orphan || n->kind == Kind::kExec || n->kind == Kind::kSession) sessions_.Forget(n);
+  window_.Remove(n);  // out of its tree and trace, no longer held
   if (n->in_order) order_.erase(n->order_it);
   nodes_.erase(n->key);
 }

@@ -41,15 +41,23 @@
 //
 //   Follows-from: a child CLIENT span that ends after its parent SERVER span finished its
 //   response (fire-and-forget) is moved, with everything under it, to a trace of its
-//   own, linked to that SERVER span.
+//   own, linked to that SERVER span (done by the window, below).
 //
-// The window: a trace is exported when every span in it has ended and none changed for
-// `window_ns`. Bounds: a trace still open after `max_hold_ns` is exported as far as it
-// has ended (later spans follow at once); past `max_held_spans` / `max_held_bytes` held,
-// or `max_nodes` requests tracked, the oldest traces are flushed early. Each early flush
-// is counted by reason (kspan_traces_flushed_total).
+// The window (trace_window.h): a trace is exported when every span in it has ended and
+// none changed for `window_ns`. Bounds: a trace still open after `max_hold_ns` is
+// exported as far as it has ended (later spans follow at once); past `max_held_spans` /
+// `max_held_bytes` held, or `max_nodes` requests tracked, the oldest traces are flushed
+// early. Each early flush is counted by reason (kspan_traces_flushed_total).
 //
-// Single-threaded: the pipeline thread.
+// Where each idea lives: this class keeps the parent rules (the reorder delay, the
+// in-flight and pairing indexes, the decisions and their counters) and owns every node
+// (stitch_node.h); TraceWindow (trace_window.h) holds decided nodes by trace and exports
+// them; ProcessSessions (process_sessions.h) keeps exec and session spans by pid, places,
+// ends and cuts sessions, and moves a process's held root calls under a late session.
+// Both hold pointers to nodes owned here, and are told before a node is destroyed.
+//
+// Single-threaded: the pipeline thread. `emit` runs on it, inside whichever call made a
+// span leave (a bound can force a trace out from OnRequest too).
 #pragma once
 
 #include <cstdint>
@@ -57,12 +65,14 @@
 #include <functional>
 #include <list>
 #include <memory>
-#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "common/metrics.h"
+#include "correlator/process_sessions.h"
+#include "correlator/stitch_node.h"
+#include "correlator/trace_window.h"
 #include "events/events.h"
 #include "model/span.h"
 
@@ -181,32 +191,14 @@ class Stitcher {
   void FlushAll();
 
   size_t nodes() const;
-  size_t held_spans() const { return held_spans_; }
-  size_t held_bytes() const { return held_bytes_; }
+  size_t held_spans() const { return window_.held_spans(); }
+  size_t held_bytes() const { return window_.held_bytes(); }
 
  private:
-  struct Node;
-  struct Group;
-  struct NodeKey {
-    events::ConnKey conn;
-    uint64_t seq;
-    bool operator==(const NodeKey&) const = default;
-  };
-  struct NodeKeyHash {
-    size_t operator()(const NodeKey& k) const {
-      return events::ConnKeyHash()(k.conn) ^ (k.seq * 0x9E3779B97F4A7C15ULL);
-    }
-  };
+  using Node = StitchNode;
 
   Node* NewNode(const NodeKey& key);
   void Decide(Node* n);
-  // The session of `pid` that a call starting at `at_ns` belongs to, decided; or nullptr.
-  Node* SessionFor(uint32_t pid, uint64_t at_ns);
-  void DecideSession(Node* s);
-  void JoinSession(Node* n, Node* session);
-  // Moves a root CLIENT node's held trace under `session`.
-  void Rehome(Node* root, Node* session);
-  void CompleteSession(Node* s, uint64_t ts_ns, const FinishSession& finish, bool cut);
   void DecideServer(Node* n);
   void DecideClient(Node* n);
   Node* PairedClient(const Node* server);
@@ -221,35 +213,20 @@ class Stitcher {
   std::vector<Node*> InFlightServers(uint32_t pid, uint32_t tid, uint64_t at_ns, bool* same_thread);
   // True when nothing decided from now on can still choose `n` as parent or peer.
   bool Stale(const Node* n) const;
-  std::shared_ptr<Group> NewGroup(const model::TraceId& trace, uint8_t flags, std::string trace_state);
-  void Join(Node* n, Node* parent, const std::shared_ptr<Group>& g, const model::SpanId& parent_span);
-  void Complete(Node* n, model::Span&& span);
-  void CheckFollowsFrom(Node* child);
-  void MoveSubtree(Node* n, const std::shared_ptr<Group>& to);
-  void LeaveGroup(Node* n);
-  void Export(Node* n);
-  void FlushGroup(Group* g, const char* reason);
-  void EnforceBounds();
+  // Destroys `n` after every index, the window and the sessions have let go of it.
   void Erase(Node* n);
   void EmitStandalone(model::Span&& span);
 
   StitcherOptions options_;
   Emit emit_;
   uint64_t now_ns_ = 0;
-  uint64_t last_flush_scan_ns_ = 0;
+  // Every node, owned here; the window and the sessions hold pointers (stitch_node.h).
   std::unordered_map<NodeKey, std::unique_ptr<Node>, NodeKeyHash> nodes_;
-  std::unordered_map<uint32_t, Node*> exec_by_pid_;  // pid -> its exec span
-  // pid -> its session span; kept after it ends (until erased) for late decisions.
-  std::unordered_map<uint32_t, Node*> session_by_pid_;
-  size_t open_sessions_ = 0;
-  // CLIENT nodes that started a trace by rule 8, by pid: what a late session adopts. A
-  // busy client (wrk) has thousands held; they leave about in order, as servers_by_pid_.
-  std::unordered_map<uint32_t, std::deque<Node*>> orphans_by_pid_;
+  TraceWindow window_;        // where decided nodes wait, grouped by trace, until exported
+  ProcessSessions sessions_;  // exec and session nodes by pid; orphans a session adopts
   uint64_t session_seq_ = 0;
   std::vector<Node*> undecided_;
   std::list<Node*> order_;  // every node, oldest first (max_nodes eviction)
-  // Exported nodes stay a moment as parents of children decided late: erased when due.
-  std::deque<std::pair<uint64_t, NodeKey>> retired_;
   std::unordered_map<uint32_t, std::deque<Activity>> activity_;  // by thread, oldest first
   uint64_t last_activity_prune_ns_ = 0;
   // SERVER nodes by pid (in-process candidates) and CLIENT nodes by their 4-tuple as the
@@ -257,8 +234,6 @@ class Stitcher {
   // thousands held: they come and go about in order, so a deque erased near its front.
   std::unordered_map<uint32_t, std::deque<Node*>> servers_by_pid_;
   std::unordered_map<std::string, std::vector<Node*>> clients_by_tuple_;
-  std::list<std::shared_ptr<Group>> groups_;  // oldest first
-  size_t held_spans_ = 0, held_bytes_ = 0;
 
   metrics::Counter* parent_traceparent_;
   metrics::Counter* parent_same_host_;
@@ -266,21 +241,9 @@ class Stitcher {
   metrics::Counter* parent_event_loop_;
   metrics::Counter* parent_loop_turn_;
   metrics::Counter* parent_exec_;
-  metrics::Counter* parent_session_;
-  metrics::Counter* sessions_opened_;
-  metrics::Counter* sessions_dropped_;
-  metrics::Counter* sessions_cut_;
-  metrics::Counter* sessions_exit_lost_;
   metrics::Counter* roots_;
   metrics::Counter* ambiguous_;
-  metrics::Counter* follows_from_;
   metrics::Counter* unannounced_;
-  metrics::Counter* flushed_complete_;
-  metrics::Counter* flushed_max_age_;
-  metrics::Counter* flushed_max_spans_;
-  metrics::Counter* flushed_max_bytes_;
-  metrics::Counter* flushed_max_nodes_;
-  metrics::Counter* flushed_shutdown_;
   metrics::Counter* forgotten_;
 };
 

@@ -9,6 +9,7 @@
 #include <cctype>
 #include <mutex>
 
+#include "common/strings.h"
 #include "exporters/retry.h"
 
 namespace kspan::exporters {
@@ -28,14 +29,6 @@ size_t OnBody(char* data, size_t size, size_t nmemb, void* user) {
   return n;  // the rest is read and discarded, not an error
 }
 
-bool StartsWithNoCase(std::string_view s, std::string_view prefix) {
-  if (s.size() < prefix.size()) return false;
-  for (size_t i = 0; i < prefix.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) return false;
-  }
-  return true;
-}
-
 size_t OnHeader(char* data, size_t size, size_t nmemb, void* user) {
   auto* r = static_cast<HttpResponse*>(user);
   const size_t n = size * nmemb;
@@ -43,7 +36,7 @@ size_t OnHeader(char* data, size_t size, size_t nmemb, void* user) {
   // A new status line starts a new response (after a 1xx): forget the earlier headers.
   if (line.starts_with("HTTP/")) r->retry_after.clear();
   constexpr std::string_view kRetryAfter = "retry-after:";
-  if (StartsWithNoCase(line, kRetryAfter)) {
+  if (StartsWithIgnoreCase(line, kRetryAfter)) {
     line.remove_prefix(kRetryAfter.size());
     while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.remove_suffix(1);
     r->retry_after.assign(line);

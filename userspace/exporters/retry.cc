@@ -10,16 +10,12 @@
 #include <ctime>
 #include <string>
 
+#include "common/strings.h"
+
 namespace kspan::exporters {
 namespace {
 
 using std::chrono::milliseconds;
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
 
 // The length-delimited field `number` of a message, or nullptr.
 const std::string* FindBytesField(const google::protobuf::UnknownFieldSet& set, int number, int nth = 0) {
@@ -64,7 +60,7 @@ milliseconds Backoff(const RetryPolicy& policy, int retry, double rand01) {
 
 std::optional<milliseconds> ParseRetryAfter(std::string_view value,
                                             std::chrono::system_clock::time_point now) {
-  value = Trim(value);
+  value = TrimSpace(value);
   if (value.empty()) return std::nullopt;
   if (std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     uint64_t seconds = 0;

@@ -11,6 +11,8 @@
 #include <optional>
 #include <vector>
 
+#include "common/strings.h"
+
 namespace kspan::genai {
 
 namespace {
@@ -191,15 +193,6 @@ class BrotliStage final : public Stage {
 };
 
 enum class Coding : uint8_t { kGzip, kDeflate, kBrotli };
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
-    if (lower(a[i]) != b[i]) return false;
-  }
-  return true;
-}
 
 // The list's codings in the order they were applied, "identity" and empty elements left
 // out (RFC 9110 §5.6.1: a recipient accepts empty list elements). Nothing if one is not

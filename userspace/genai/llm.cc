@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "common/strings.h"
 #include "genai/json.h"
 #include "genai/sse.h"
 
@@ -14,23 +15,6 @@ using json::Type;
 using json::Value;
 
 // ---- Text ----------------------------------------------------------------------------
-
-char AsciiLower(char c) {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
-                    [](char x, char y) { return AsciiLower(x) == AsciiLower(y); });
-}
-
-bool EndsWithIgnoreCase(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && EqualsIgnoreCase(s.substr(s.size() - suffix.size()), suffix);
-}
-
-bool StartsWithIgnoreCase(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && EqualsIgnoreCase(s.substr(0, prefix.size()), prefix);
-}
 
 // Appends as much of `s` as `*budget` bytes allow, cutting before a UTF-8 sequence rather
 // than inside one, and takes what it appended from the budget.
@@ -76,10 +60,6 @@ void AssignIfEmpty(std::string* field, Value v) {
 }
 
 // ---- Request recognition ---------------------------------------------------------------
-
-bool IsDigit(char c) {
-  return c >= '0' && c <= '9';
-}
 
 // The path of a request-target (origin- or absolute-form), without query, fragment and
 // trailing slashes.

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <random>
 
+#include "common/strings.h"
+
 namespace kspan::model {
 namespace {
 
@@ -24,13 +26,6 @@ bool AllZero(const uint8_t* b, size_t n) {
     if (b[i]) return false;
   }
   return true;
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 // Ids come from a per-thread generator seeded from the kernel's CSPRNG: ids must be

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/strings.h"
+
 namespace kspan::process {
 namespace {
 
@@ -39,31 +41,18 @@ std::string Basename(std::string_view path) {
   return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
 }
 
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 std::string PercentDecode(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && HexDigit(s[i + 1]) >= 0 && HexDigit(s[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(HexDigit(s[i + 1]) << 4 | HexDigit(s[i + 2])));
+    if (s[i] == '%' && i + 2 < s.size() && HexValue(s[i + 1]) >= 0 && HexValue(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(HexValue(s[i + 1]) << 4 | HexValue(s[i + 2])));
       i += 2;
     } else {
       out.push_back(s[i]);
     }
   }
   return out;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
 }
 
 bool LooksSecret(std::string_view key) {
@@ -113,8 +102,8 @@ std::vector<std::pair<std::string, std::string>> ParseResourceAttributes(std::st
     s = comma == std::string_view::npos ? std::string_view() : s.substr(comma + 1);
     const size_t eq = pair.find('=');
     if (eq == std::string_view::npos) continue;
-    std::string_view key = Trim(pair.substr(0, eq));
-    std::string_view value = Trim(pair.substr(eq + 1));
+    std::string_view key = TrimSpace(pair.substr(0, eq));
+    std::string_view value = TrimSpace(pair.substr(eq + 1));
     if (key.empty()) continue;
     out.emplace_back(PercentDecode(key), PercentDecode(value));
   }

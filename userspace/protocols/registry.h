@@ -9,8 +9,8 @@
 //   conntrack ── Chunk ──▶ ProtocolConnection ── Drain ──▶ RequestStart, Record ──▶ correlator
 //                 (position, timing)        (parser, pairing)
 //
-// How to add a protocol: docs/architecture.md, "Adding a protocol". Every other place a
-// protocol must touch carries a `PROTOCOL_LIST` comment: `grep -rn PROTOCOL_LIST userspace`.
+// How to add a protocol: docs/architecture.md, "Adding a protocol"; the few other places a
+// protocol must touch carry a marker comment that grep finds (the page names it).
 //
 // Threads: a ProtocolConnection belongs to one connection (or one process, see Scope) and
 // is driven from the pipeline thread only. The registry itself is immutable.

@@ -42,7 +42,7 @@ struct Connection::Impl {
   void Run(bool closed) {
     // Each round after the first resumes past one more declined upgrade request, so the
     // loop ends: paused_seq only grows, and last_final_seq must catch up with it each time.
-    while (!upgraded) {
+    while (!stopped) {
       ParseStats ps;
       if (!requests.ended()) {
         requests.Parse(&state, &request_frames, &ps, closed);
@@ -55,10 +55,19 @@ struct Connection::Impl {
       stats.gaps += ps.gaps;
       Stitch();
       if (responses.ended()) {
-        // 101 or a 2xx to CONNECT: the rest of both streams is another protocol.
-        upgraded = true;
-        requests.Discard();
-        responses.Discard();
+        // 101 or a 2xx to CONNECT: the rest of both streams is another protocol. A response
+        // with invalid framing: the rest cannot be followed (the client must close).
+        upgraded = !state.response_framing_lost;
+        stopped = true;
+        stats.bytes_dropped += requests.Discard() + responses.Discard();
+        return;
+      }
+      if (state.request_framing_lost) {
+        // A request with invalid framing: what follows it on the request side is a body of
+        // unknown length, never parsed (its bytes are dropped, counted); answers still are.
+        if (!requests_stopped) ++stats.frames_invalid;
+        requests_stopped = true;
+        stats.bytes_dropped += requests.Discard();
         return;
       }
       if (requests.ended() && state.last_final_seq >= paused_seq) {
@@ -77,7 +86,7 @@ struct Connection::Impl {
       const Message& m = it->msg;
       RequestStart& r = started.emplace_back();
       r.seq = it->seq;
-      r.timing = {m.start_ns, m.end_ns, m.tid, m.turn, m.end_tid, m.end_turn};
+      r.timing = m.timing;
       r.traceparent = std::string(m.Header("traceparent"));
       if (!r.traceparent.empty()) r.tracestate = std::string(m.Header("tracestate"));
       announced_seq = it->seq;
@@ -127,6 +136,8 @@ struct Connection::Impl {
   bool closed = false;
   bool finalized = false;
   bool upgraded = false;
+  bool stopped = false;           // upgraded, or a response's framing was invalid
+  bool requests_stopped = false;  // a request's framing was invalid
 };
 
 Connection::Connection(bool egress_is_request, const Limits& limits)
@@ -139,8 +150,10 @@ void Connection::AddData(bool egress, uint64_t position, std::string_view captur
   Impl& c = *impl_;
   // Bytes may still come after Close() (events from another CPU): taken until the drain
   // that finalises the connection.
-  if (c.finalized || c.upgraded) return;
-  StreamParser<Protocol>& parser = egress == c.egress_is_request ? c.requests : c.responses;
+  if (c.finalized || c.stopped) return;
+  const bool request_side = egress == c.egress_is_request;
+  if (request_side && c.requests_stopped) return;
+  StreamParser<Protocol>& parser = request_side ? c.requests : c.responses;
   parser.stream().Add(position, captured, total_len, ChunkTiming{first_ns, last_ns, tid, turn});
   // Parse early rather than let a busy connection hit the buffer cap between drains;
   // records wait in `ready` for the next Drain().
@@ -155,7 +168,7 @@ void Connection::Drain(std::vector<Record>* out, Stats* stats,
                        std::vector<protocols::RequestStart>* started) {
   Impl& c = *impl_;
   if (!c.finalized) {
-    if (!c.upgraded) {
+    if (!c.stopped) {
       if (c.closed) {
         c.requests.stream().FillGaps();
         c.responses.stream().FillGaps();

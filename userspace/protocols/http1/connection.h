@@ -19,6 +19,9 @@ namespace kspan::protocols::http1 {
 // return true only when what is there is consistent with a request line / status line and
 // at least the method / "HTTP/1." is present.
 bool LooksLikeRequest(std::string_view prefix);
+// `prefix` is too short to say, but is the start of a known method and its space ("GE",
+// "POST"): a first request written in pieces.
+bool MayBecomeRequest(std::string_view prefix);
 bool LooksLikeResponse(std::string_view prefix);
 
 struct Limits {

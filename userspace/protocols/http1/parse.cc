@@ -7,6 +7,7 @@
 #include <tuple>
 #include <utility>
 
+#include "common/strings.h"
 #include "protocols/http1/connection.h"
 
 namespace kspan::protocols::http1 {
@@ -47,24 +48,6 @@ constexpr auto kTextChar = Table<IsTextChar>();
 
 inline unsigned char U(char c) {
   return static_cast<unsigned char>(c);
-}
-inline char Lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
-}
-
-// `a` equals `lower` (already lower case), ASCII case-insensitively.
-bool EqualsLower(string_view a, string_view lower) {
-  if (a.size() != lower.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (Lower(a[i]) != lower[i]) return false;
-  }
-  return true;
-}
-
-string_view TrimOws(string_view v) {
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-  return v;
 }
 
 bool AllText(string_view v) {
@@ -221,15 +204,16 @@ struct HeadInfo {
   bool has_content_length = false;
   uint64_t content_length = 0;
   bool has_transfer_encoding = false;
-  bool chunked = false;  // "chunked" is the final transfer coding
-  bool upgrade = false;  // an Upgrade field
+  bool chunked = false;          // "chunked" is the final transfer coding
+  bool upgrade = false;          // an Upgrade field
+  bool framing_invalid = false;  // a framing field malformed, or framing fields in conflict
 };
 
 // Notes the framing fields; false if one is malformed or they conflict.
 bool NoteField(string_view name, string_view value, HeadInfo* info) {
   switch (name.size()) {
     case 14:
-      if (EqualsLower(name, "content-length")) {
+      if (EqualsIgnoreCase(name, "content-length")) {
         uint64_t n = 0;
         if (!ParseContentLength(value, &n)) return false;
         if (info->has_content_length && n != info->content_length) return false;
@@ -238,16 +222,16 @@ bool NoteField(string_view name, string_view value, HeadInfo* info) {
       }
       break;
     case 17:
-      if (EqualsLower(name, "transfer-encoding")) {
+      if (EqualsIgnoreCase(name, "transfer-encoding")) {
         // Several fields form one list; only the last coding decides (RFC 9112 §6.1).
         info->has_transfer_encoding = true;
         const size_t comma = value.rfind(',');
         const string_view last = TrimOws(comma == string_view::npos ? value : value.substr(comma + 1));
-        info->chunked = EqualsLower(last, "chunked");
+        info->chunked = EqualsIgnoreCase(last, "chunked");
       }
       break;
     case 7:
-      if (EqualsLower(name, "upgrade")) info->upgrade = true;
+      if (EqualsIgnoreCase(name, "upgrade")) info->upgrade = true;
       break;
     default: break;
   }
@@ -298,7 +282,10 @@ ParseState ParseHead(MessageType type, string_view in, Message* msg, HeadInfo* i
     if (line.empty()) break;
     if (nfields == kMaxHeaders) return ParseState::kInvalid;
     string_view name, value;
-    if (!ParseFieldLine(line, &name, &value) || !NoteField(name, value, info)) return ParseState::kInvalid;
+    if (!ParseFieldLine(line, &name, &value)) return ParseState::kInvalid;
+    // A malformed or conflicting framing field still leaves a real message (its start line
+    // and fields parse): it is reported, and its direction ends after it (ParseNewFrame).
+    if (!NoteField(name, value, info)) info->framing_invalid = true;
     fields[nfields++] = FieldView{name.data(), name.size(), value.data(), value.size()};
   }
   *head_len = pos;
@@ -653,17 +640,26 @@ ParseState ParseNewFrame(MessageType type, string_view* buf, Frame* f, State* st
   Progress p{Phase::kDone, 0, 0, 0, 0};
   Match match;
   bool final = true;
+  // A request body must be delimited (§6.3 rule 4): a Transfer-Encoding not ending in
+  // chunked is a framing error.
+  if (type == MessageType::kRequest && info.has_transfer_encoding && !info.chunked)
+    info.framing_invalid = true;
+  if (info.framing_invalid) {
+    // The message is real but where it ends is not known: report its head (no body) and
+    // end the direction, never resynchronise inside its body.
+    f->msg.framing_invalid = true;
+    f->ends_stream = true;
+    (type == MessageType::kRequest ? st->request_framing_lost : st->response_framing_lost) = true;
+  }
   if (type == MessageType::kRequest) {
-    if (info.has_transfer_encoding) {
-      if (!info.chunked) {  // a request body must be delimited (§6.3 rule 4)
-        f->msg = Message();
-        return ParseState::kInvalid;
-      }
+    if (info.framing_invalid) {
+      // no body
+    } else if (info.has_transfer_encoding) {
       p.phase = Phase::kChunkSize;
     } else if (info.content_length > 0) {
       p = Progress{Phase::kFixedBody, info.content_length, info.content_length, 0, 0};
     }
-    f->ends_stream = info.upgrade || f->msg.method == "CONNECT";
+    f->ends_stream = info.framing_invalid || info.upgrade || f->msg.method == "CONNECT";
     f->msg.wide_body = st->wide_body_request != nullptr && st->wide_body_request(f->msg);
   } else {
     if (st->pending.empty() && st->ctx.position >= st->unmatched_ok_below) {
@@ -674,7 +670,9 @@ ParseState ParseNewFrame(MessageType type, string_view* buf, Frame* f, State* st
     final = code >= 200 || code == 101;
     match = PeekMatch(*st, st->ctx.first.first_ns, final);
     f->msg.wide_body = match.wide_body;
-    if (code == 101 || (match.method == MethodKind::kConnect && code / 100 == 2)) {
+    if (info.framing_invalid) {
+      // no body; ends_stream set above
+    } else if (code == 101 || (match.method == MethodKind::kConnect && code / 100 == 2)) {
       f->ends_stream = true;
     } else if (code < 200 || code == 204 || code == 304 || match.method == MethodKind::kHead) {
       // no body
@@ -879,6 +877,10 @@ bool LooksLikeRequest(std::string_view prefix) {
   return MatchKnownMethod(prefix) == MethodMatch::kFull && RequestStartOk(prefix);
 }
 
+bool MayBecomeRequest(std::string_view prefix) {
+  return !prefix.empty() && MatchKnownMethod(prefix) == MethodMatch::kCutOff;
+}
+
 bool LooksLikeResponse(std::string_view prefix) {
   return prefix.size() >= kVersionPrefix.size() && StatusStartOk(prefix);
 }
@@ -887,7 +889,7 @@ std::string_view Message::Header(std::string_view name) const {
   for (const auto& [k, v] : headers) {
     if (k.size() != name.size()) continue;
     bool eq = true;
-    for (size_t i = 0; i < k.size() && eq; ++i) eq = Lower(k[i]) == Lower(name[i]);
+    for (size_t i = 0; i < k.size() && eq; ++i) eq = AsciiLower(k[i]) == AsciiLower(name[i]);
     if (eq) return v;
   }
   return {};
@@ -897,7 +899,7 @@ bool Message::HasHeader(std::string_view name) const {
   for (const auto& [k, v] : headers) {
     if (k.size() != name.size()) continue;
     bool eq = true;
-    for (size_t i = 0; i < k.size() && eq; ++i) eq = Lower(k[i]) == Lower(name[i]);
+    for (size_t i = 0; i < k.size() && eq; ++i) eq = AsciiLower(k[i]) == AsciiLower(name[i]);
     if (eq) return true;
   }
   return false;

@@ -64,7 +64,8 @@ struct Frame {
   uint32_t trailer_count = 0;
   uint32_t trailer_bytes = 0;
   // Nothing after this message is HTTP/1: 101, a 2xx to CONNECT; for a request, an
-  // Upgrade or CONNECT, tentatively, until its response says.
+  // Upgrade or CONNECT, tentatively, until its response says; a message with invalid
+  // framing (for good: State::*_framing_lost).
   bool ends_stream = false;
   // Requests: statuses of 1xx responses to it (filled by the stitcher).
   std::vector<int> informational;
@@ -106,6 +107,12 @@ struct State {
   uint64_t open_request_seq = 0;  // a request whose head is parsed but not its body
   bool request_loss = false;
   std::deque<PendingRequest> pending;
+
+  // A message with invalid framing (Message::framing_invalid) ended the direction: what
+  // follows it is not parsed (it would be parsed as a body of unknown length otherwise,
+  // and a request line inside that body reported as a request).
+  bool request_framing_lost = false;
+  bool response_framing_lost = false;
 
   // Response side.
   bool response_loss = false;

@@ -30,25 +30,22 @@ class RegisteredConnection final : public ProtocolConnection {
     for (Record& r : scratch_) {
       protocols::Record& out = records->emplace_back();
       out.seq = r.seq;
-      out.request = TimingOf(r.request);
+      out.request = r.request.timing;
       out.response_missing = r.response_missing;
-      if (!r.response_missing) out.response = TimingOf(r.response);
+      if (!r.response_missing) out.response = r.response.timing;
       out.body = std::move(r);
     }
     scratch_.clear();
   }
 
  private:
-  static Timing TimingOf(const Message& m) {
-    return {m.start_ns, m.end_ns, m.tid, m.turn, m.end_tid, m.end_turn};
-  }
-
   Connection conn_;
   std::vector<Record> scratch_;
 };
 
 Detection Detect(std::string_view request_bytes) {
-  return LooksLikeRequest(request_bytes) ? Detection::kMatch : Detection::kNoMatch;
+  if (LooksLikeRequest(request_bytes)) return Detection::kMatch;
+  return MayBecomeRequest(request_bytes) ? Detection::kNeedMoreData : Detection::kNoMatch;
 }
 
 std::unique_ptr<ProtocolConnection> Make(bool client, const ProtocolOptions& options) {

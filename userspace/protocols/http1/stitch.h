@@ -43,14 +43,14 @@ struct Protocol {
   static uint64_t OpaqueRemaining(const Frame& frame) { return http1::OpaqueRemaining(frame); }
   static void SkipHole(Frame* frame, uint64_t n) { http1::SkipHole(frame, n); }
   static void SetStart(Frame* frame, const ChunkTiming& t) {
-    frame->msg.start_ns = t.first_ns;
-    frame->msg.tid = t.tid;
-    frame->msg.turn = t.turn;
+    frame->msg.timing.start_ns = t.first_ns;
+    frame->msg.timing.tid = t.tid;
+    frame->msg.timing.turn = t.turn;
   }
   static void FinishFrame(MessageType type, Frame* frame, const ChunkTiming& last, State* state) {
-    frame->msg.end_ns = last.last_ns;
-    frame->msg.end_tid = last.tid;
-    frame->msg.end_turn = last.turn;
+    frame->msg.timing.end_ns = last.last_ns;
+    frame->msg.timing.end_tid = last.tid;
+    frame->msg.timing.end_turn = last.turn;
     http1::FinishFrame(type, frame, state);
   }
   static bool EndsStream(const Frame& frame) { return frame.ends_stream; }

@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "protocols/common/timing.h"
+
 namespace kspan::protocols::http1 {
 
 // One request or response as seen on the wire.
@@ -31,6 +33,11 @@ struct Message {
   std::string body_prefix;
   // Part of the body fell in a hole (not captured); body_prefix may be short.
   bool body_truncated = false;
+  // The head's framing fields are invalid (Content-Length values that differ or are not
+  // numbers, a request Transfer-Encoding whose last coding is not chunked): where the
+  // message ends is unknown, so nothing after it in its direction is parsed (RFC 9112
+  // §6.3: the recipient must treat it as an unrecoverable error and close).
+  bool framing_invalid = false;
 
   // Wide bodies: a request that Limits::wide_body_request picks (an LLM API call), and its
   // response, keep up to Limits::max_wide_body_prefix bytes in body_prefix, then the last
@@ -40,7 +47,7 @@ struct Message {
   // can be timed.
   struct BodyMark {
     uint64_t offset = 0;  // decoded body offset
-    uint64_t ns = 0;      // Unix ns of the syscall that moved it (as start_ns)
+    uint64_t ns = 0;      // Unix ns of the syscall that moved it (as timing.start_ns)
   };
   static constexpr size_t kMaxBodyMarks = 1024;
   bool wide_body = false;
@@ -48,16 +55,9 @@ struct Message {
   uint64_t body_tail_offset = 0;
   std::vector<BodyMark> body_marks;
 
-  // Timestamps (Unix ns) of the syscalls that moved the first and last byte of this
-  // message; the first is the entry of a send or the exit of a receive.
-  uint64_t start_ns = 0;
-  uint64_t end_ns = 0;
-  // Thread that moved the first byte, and its event-loop turn (0: unknown); the same for
-  // the last byte.
-  uint32_t tid = 0;
-  uint32_t turn = 0;
-  uint32_t end_tid = 0;
-  uint32_t end_turn = 0;
+  // The syscalls that moved the first and last byte of this message (the first is the
+  // entry of a send or the exit of a receive), their threads and event-loop turns.
+  Timing timing;
 
   // The value of the first header with this name (ASCII case-insensitive), or empty.
   std::string_view Header(std::string_view name) const;

@@ -1,0 +1,154 @@
+// libFuzzer harness for the agent's own HTTP endpoint (--listen): http::ParseRequestHead,
+// the pure function the server runs on a connection's bytes after every read
+// (HttpServer::OnReadable), which reads heads with the tracer's http1 parser.
+//
+// Input: the bytes a client sends. A PRNG seeded by a hash of the input picks a second,
+// small head limit and how the bytes are cut into reads, so every mutation also changes
+// those. Each input runs, for the default limit (8 KiB) and the small one:
+//   whole - one call over all the bytes: the outcome must fit the limit (kIncomplete only
+//           within it, kTooLarge only past it), and a whole head must be a request the
+//           server can route (path "/..." or "*", names lower case, HTTP/1.0 or 1.1) that
+//           reads back the same from its own bytes and from a re-serialised copy;
+//   reads - the bytes in random small reads, parsed after each one as the server does,
+//           stopping at the first decision: the decision must agree with `whole` (a head
+//           found early is the same head; garbage found early stays an error).
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "common/http_server.h"
+
+namespace {
+
+using kspan::http::HeadState;
+using kspan::http::ParseRequestHead;
+using kspan::http::Request;
+
+// SplitMix64: small, deterministic, good enough to pick cuts.
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : s_(seed) {}
+  uint64_t Next() {
+    uint64_t z = (s_ += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+  }
+  uint64_t In(uint64_t lo, uint64_t hi) { return lo + Next() % (hi - lo + 1); }
+
+ private:
+  uint64_t s_;
+};
+
+uint64_t Fnv1a(std::string_view s) {
+  uint64_t h = 1469598103934665603ULL;
+  for (char c : s) h = (h ^ static_cast<uint8_t>(c)) * 1099511628211ULL;
+  return h;
+}
+
+void Check(bool ok, const char* what) {
+  if (ok) return;
+  std::fprintf(stderr, "http_server_fuzz: %s\n", what);
+  std::abort();
+}
+
+bool Same(const Request& a, const Request& b) {
+  return a.method == b.method && a.target == b.target && a.path == b.path && a.query == b.query &&
+         a.minor_version == b.minor_version && a.headers == b.headers;
+}
+
+// The request as a client would send it again.
+std::string Serialize(const Request& r) {
+  std::string s = r.method + ' ' + r.target + " HTTP/1." + std::to_string(r.minor_version) + "\r\n";
+  for (const auto& [name, value] : r.headers) s += name + ": " + value + "\r\n";
+  return s + "\r\n";
+}
+
+void CheckRequest(const Request& r) {
+  Check(!r.method.empty(), "empty method");
+  Check(r.path == "*" || r.path.starts_with('/'), "a path the router cannot take");
+  Check(r.minor_version == 0 || r.minor_version == 1, "not HTTP/1.0 or 1.1");
+  for (const auto& [name, value] : r.headers) {
+    Check(!name.empty(), "empty header name");
+    for (char c : name) Check(!(c >= 'A' && c <= 'Z'), "header name not lower-cased");
+    Check(value.empty() || (value.front() != ' ' && value.back() != ' '), "header value not trimmed");
+  }
+}
+
+// One call over all of `input`; returns the outcome and checks what holds for it.
+HeadState Whole(std::string_view input, size_t limit, Request* r, size_t* n) {
+  const HeadState s = ParseRequestHead(input, limit, r, n);
+  switch (s) {
+    case HeadState::kIncomplete: Check(input.size() <= limit, "incomplete past the limit"); break;
+    case HeadState::kTooLarge: Check(input.size() > limit, "too large within the limit"); break;
+    case HeadState::kInvalid: break;
+    case HeadState::kComplete: {
+      Check(*n > 0 && *n <= limit && *n <= input.size(), "head length out of range");
+      CheckRequest(*r);
+      // The head alone reads the same, and so does the request written out again.
+      Request again;
+      size_t m = 0;
+      Check(ParseRequestHead(input.substr(0, *n), limit, &again, &m) == HeadState::kComplete,
+            "the head alone is not complete");
+      Check(m == *n && Same(again, *r), "the head alone reads differently");
+      const std::string copy = Serialize(*r);
+      if (copy.size() <= limit) {
+        Check(ParseRequestHead(copy, limit, &again, &m) == HeadState::kComplete,
+              "a re-serialised head is not complete");
+        Check(m == copy.size() && Same(again, *r), "a re-serialised head reads differently");
+      }
+      break;
+    }
+  }
+  return s;
+}
+
+// As the server: append a read, parse everything so far, stop at the first decision.
+void Reads(std::string_view input, size_t limit, HeadState whole, const Request& whole_req, size_t whole_n,
+           Rng* rng) {
+  const uint64_t max_read = rng->In(1, 512);
+  std::string buf;
+  size_t pos = 0;
+  while (pos < input.size()) {
+    const size_t n = std::min<uint64_t>(rng->In(1, max_read), input.size() - pos);
+    buf.append(input.substr(pos, n));
+    pos += n;
+    Request r;
+    size_t head = 0;
+    const HeadState s = ParseRequestHead(buf, limit, &r, &head);
+    if (s == HeadState::kIncomplete) continue;
+    switch (s) {
+      case HeadState::kComplete:
+        Check(whole == HeadState::kComplete && head == whole_n && Same(r, whole_req),
+              "a head found early differs from the whole input's");
+        break;
+      case HeadState::kInvalid:
+        Check(whole == HeadState::kInvalid || whole == HeadState::kTooLarge,
+              "garbage found early is not an error on the whole input");
+        break;
+      case HeadState::kTooLarge:
+        Check(whole == HeadState::kTooLarge, "too large early, not on the whole");
+        break;
+      case HeadState::kIncomplete: break;
+    }
+    return;
+  }
+  Check(whole == HeadState::kIncomplete || input.empty(), "every read incomplete but the whole is not");
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size > (64 << 10)) return 0;
+  const std::string_view input(reinterpret_cast<const char*>(data), size);
+  Rng rng(Fnv1a(input));
+  for (const size_t limit : {size_t{8192}, static_cast<size_t>(rng.In(16, 1024))}) {
+    Request r;
+    size_t n = 0;
+    const HeadState whole = Whole(input, limit, &r, &n);
+    Reads(input, limit, whole, r, n, &rng);
+  }
+  return 0;
+}

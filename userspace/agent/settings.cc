@@ -1,0 +1,527 @@
+#include "agent/settings.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "agent/config.h"
+#include "kspan/bpf/events.h"
+
+namespace kspan::agent {
+namespace {
+
+using std::chrono::milliseconds;
+
+// ---------------------------------------------------------------------------------------
+// Parsers: one source's value of one setting into that source's Layer. Each checks the
+// value fully, so a bad value is an error even when a stronger source overrides it.
+
+template <auto Member, uint32_t kMin, uint32_t kMax>
+Status Uint32(const Input& in, Layer* l) {
+  uint32_t v = 0;
+  RETURN_IF_ERROR(ParseUnsigned<uint32_t>(in.where, in.items[0], kMin, kMax, &v));
+  l->*Member = Setting<uint32_t>{v, in.where};
+  return Status::Ok();
+}
+
+template <auto Member>
+Status Millis(const Input& in, Layer* l) {
+  milliseconds v{};
+  RETURN_IF_ERROR(ParseMillis(in.where, in.items[0], &v));
+  l->*Member = Setting<milliseconds>{v, in.where};
+  return Status::Ok();
+}
+
+template <auto Member>
+Status SpanCount(const Input& in, Layer* l) {
+  size_t v = 0;
+  RETURN_IF_ERROR(ParseCount(in.where, in.items[0], &v));
+  l->*Member = Setting<size_t>{v, in.where};
+  return Status::Ok();
+}
+
+template <auto Member>
+Status Endpoint(const Input& in, Layer* l) {
+  RETURN_IF_ERROR(CheckEndpoint(in.where, in.items[0]));
+  l->*Member = Setting<std::string>{in.items[0], in.where};
+  return Status::Ok();
+}
+
+// Checked when it is used (the CA file: only when otlp is an output).
+template <auto Member>
+Status Text(const Input& in, Layer* l) {
+  l->*Member = Setting<std::string>{in.items[0], in.where};
+  return Status::Ok();
+}
+
+Status Outputs(const Input& in, Layer* l) {
+  std::vector<std::string> specs;
+  RETURN_IF_ERROR(ParseOutputs(in.where, in.items, &specs));
+  l->outputs = Setting<std::vector<std::string>>{std::move(specs), in.where};
+  return Status::Ok();
+}
+
+Status Protocol(const Input& in, Layer* l) {
+  exporters::OtlpProtocol p{};
+  RETURN_IF_ERROR(ParseProtocol(in.where, in.items[0], &p));
+  l->otlp_protocol = Setting<exporters::OtlpProtocol>{p, in.where};
+  return Status::Ok();
+}
+
+Status Compression(const Input& in, Layer* l) {
+  exporters::Compression c{};
+  RETURN_IF_ERROR(ParseCompression(in.where, in.items[0], &c));
+  l->otlp_compression = Setting<exporters::Compression>{c, in.where};
+  return Status::Ok();
+}
+
+Status Headers(const Input& in, Layer* l) {
+  KeyValues headers = in.pairs;
+  RETURN_IF_ERROR(CheckHeaders(in.where, &headers));
+  l->otlp_headers = Setting<KeyValues>{std::move(headers), in.where};
+  return Status::Ok();
+}
+
+Status ResourceAttributes(const Input& in, Layer* l) {
+  KeyValues attrs = in.pairs;
+  // The standard variable may carry the agent's own service.name (an orchestrator's
+  // doing): dropped with a warning there, an error anywhere else.
+  const bool standard = in.where.starts_with("OTEL_");
+  RETURN_IF_ERROR(CheckResourceAttributes(in.where, standard, &attrs, in.warnings));
+  MergeByKey(attrs, &l->resource_attributes);
+  return Status::Ok();
+}
+
+Status Duration(const Input& in, Layer* l) {
+  double v = 0;
+  RETURN_IF_ERROR(ParseDuration(in.where, in.items[0], &v));
+  l->duration_seconds = Setting<double>{v, in.where};
+  return Status::Ok();
+}
+
+Status Pids(const Input& in, Layer* l) {
+  std::vector<uint32_t> pids;
+  for (const std::string& s : in.items) {
+    uint32_t pid = 0;
+    RETURN_IF_ERROR(ParseUnsigned<uint32_t>(in.where, s, 1, kMaxPid, &pid));
+    pids.push_back(pid);
+  }
+  l->pids = Setting<std::vector<uint32_t>>{std::move(pids), in.where};
+  return Status::Ok();
+}
+
+Status RingBuffer(const Input& in, Layer* l) {
+  RETURN_IF_ERROR((Uint32<&Layer::ring_buffer_bytes, 4096, 1u << 30>(in, l)));
+  return CheckRingBuffer(in.where, l->ring_buffer_bytes->value);
+}
+
+Status LogLevel(const Input& in, Layer* l) {
+  RETURN_IF_ERROR(CheckLogLevel(in.where, in.items[0]));
+  l->log_level = Setting<std::string>{in.items[0], in.where};
+  return Status::Ok();
+}
+
+Status Listen(const Input& in, Layer* l) {
+  RETURN_IF_ERROR(CheckListen(in.where, in.items[0]));
+  l->listen = Setting<std::string>{in.items[0], in.where};
+  return Status::Ok();
+}
+
+Status CaptureContent(const Input& in, Layer* l) {
+  bool v = false;
+  RETURN_IF_ERROR(ParseBool(in.where, in.items[0], &v));
+  l->genai_capture_content = Setting<bool>{v, in.where};
+  return Status::Ok();
+}
+
+Status AgentRules(const Input& in, Layer* l) {
+  for (const auto& [name, match] : in.pairs) {
+    RETURN_IF_ERROR(CheckAgentRule(in.where, name, match));
+    l->agent_rules.emplace_back(name, match);
+  }
+  return Status::Ok();
+}
+
+Status ConfigFiles(const Input& in, Layer* l) {
+  l->config = Setting<std::vector<std::string>>{in.items, in.where};
+  return Status::Ok();
+}
+
+// --help and --version are handled by the flag reader.
+Status NoValue(const Input&, Layer*) {
+  return Status::Ok();
+}
+
+constexpr std::string_view kOutputs = "Outputs";
+constexpr std::string_view kOtlp = "OTLP (with --output otlp)";
+constexpr std::string_view kZipkin = "Zipkin (with --output zipkin)";
+constexpr std::string_view kQueues = "Queues of the network exporters (no flags: set once per deployment)";
+constexpr std::string_view kResource = "Resource";
+constexpr std::string_view kCapture = "Capture";
+constexpr std::string_view kOwnState = "kspan's own state (docs/metrics.md)";
+constexpr std::string_view kGenai = "LLM calls (docs/genai.md)";
+constexpr std::string_view kAgents = "Agents (docs/agents.md)";
+constexpr std::string_view kGeneral = "The configuration file, and information";
+
+// Placeholder in a help text: the top-level YAML keys, from the table.
+constexpr std::string_view kYamlKeysPlaceholder = "{yaml_keys}";
+
+// The table. Rows of a group stay together, in the order --help shows them; the order of
+// the YAML keys in errors is the order here.
+// clang-format off
+const std::vector<SettingRow> kTable = {
+    // Outputs.
+    {.group = kOutputs, .flag = "--output", .metavar = "SPEC", .key = "outputs",
+     .otel_env = {"OTEL_TRACES_EXPORTER"}, .shape = Shape::kList, .noun = "outputs",
+     .default_text = "console and file:kspan-spans.jsonl",
+     .help = "Where spans go; repeatable. SPEC is one of:\n"
+             "  console      one readable line per span on stdout\n"
+             "  file:PATH    OTLP/JSON lines (one TracesData per line), the OpenTelemetry "
+             "Collector file-exporter format; at 256 MiB it moves to PATH.1 and starts anew\n"
+             "  otlp         OTLP to a collector or backend (--otlp-*)\n"
+             "  zipkin       Zipkin v2 JSON (--zipkin-*)\n"
+             "  none         build and count spans, export nothing",
+     .parse = Outputs},
+
+    // OTLP.
+    {.group = kOtlp, .flag = "--otlp-endpoint", .metavar = "URL", .key = "otlp.endpoint",
+     .otel_env = {"OTEL_EXPORTER_OTLP_ENDPOINT"},
+     .default_text = "http://localhost:4318 (grpc: http://localhost:4317)",
+     .help = "Base URL; http/* protocols append /v1/traces. https uses TLS.",
+     .parse = Endpoint<&Layer::otlp_endpoint>},
+    {.group = kOtlp, .flag = "--otlp-traces-endpoint", .metavar = "URL", .key = "otlp.traces_endpoint",
+     .otel_env = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"},
+     .help = "Full URL, used as is; beats --otlp-endpoint from the same source.",
+     .parse = Endpoint<&Layer::otlp_traces_endpoint>},
+    {.group = kOtlp, .flag = "--otlp-protocol", .metavar = "P", .key = "otlp.protocol",
+     .otel_env = {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"},
+     .default_text = "http/protobuf",
+     .help = "grpc, http/protobuf or http/json.",
+     .parse = Protocol},
+    {.group = kOtlp, .flag = "--otlp-headers", .metavar = "K=V,...", .key = "otlp.headers",
+     .otel_env = {"OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"},
+     .shape = Shape::kPairs, .secret = true, .noun = "header names to values",
+     .help = "Sent with every request; values percent-encoded; repeatable.",
+     .parse = Headers},
+    {.group = kOtlp, .flag = "--otlp-timeout-ms", .metavar = "N", .key = "otlp.timeout_ms",
+     .otel_env = {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"},
+     .default_text = "10000",
+     .help = "One export attempt, at most, 1..600000.",
+     .parse = Millis<&Layer::otlp_timeout>},
+    {.group = kOtlp, .flag = "--otlp-compression", .metavar = "C", .key = "otlp.compression",
+     .otel_env = {"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"},
+     .default_text = "none",
+     .help = "gzip or none.",
+     .parse = Compression},
+    {.group = kOtlp, .flag = "--otlp-certificate", .metavar = "FILE", .key = "otlp.certificate",
+     .otel_env = {"OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE"},
+     .default_text = "the system's CAs",
+     .help = "PEM CA bundle trusted for https; must be readable.",
+     .parse = Text<&Layer::otlp_certificate>},
+
+    // Zipkin.
+    {.group = kZipkin, .flag = "--zipkin-endpoint", .metavar = "URL", .key = "zipkin.endpoint",
+     .otel_env = {"OTEL_EXPORTER_ZIPKIN_ENDPOINT"},
+     .default_text = "http://localhost:9411/api/v2/spans",
+     .help = "Used as is.",
+     .parse = Endpoint<&Layer::zipkin_endpoint>},
+    {.group = kZipkin, .flag = "--zipkin-timeout-ms", .metavar = "N", .key = "zipkin.timeout_ms",
+     .otel_env = {"OTEL_EXPORTER_ZIPKIN_TIMEOUT"},
+     .default_text = "10000",
+     .help = "One export attempt, at most, 1..600000.",
+     .parse = Millis<&Layer::zipkin_timeout>},
+
+    // Queues: no flags.
+    {.group = kQueues, .metavar = "N", .key = "queue.max_spans",
+     .otel_env = {"OTEL_BSP_MAX_QUEUE_SIZE"},
+     .default_text = "2048",
+     .help = "Spans held, at most, 1..1048576.",
+     .parse = SpanCount<&Layer::queue_max_spans>},
+    {.group = kQueues, .metavar = "N", .key = "queue.max_batch",
+     .otel_env = {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE"},
+     .default_text = "512",
+     .help = "Spans per request, at most; not more than the queue.",
+     .parse = SpanCount<&Layer::queue_max_batch>},
+    {.group = kQueues, .metavar = "MS", .key = "queue.schedule_delay_ms",
+     .otel_env = {"OTEL_BSP_SCHEDULE_DELAY"},
+     .default_text = "5000",
+     .help = "Longest a span waits for its batch, 1..600000.",
+     .parse = Millis<&Layer::queue_schedule_delay>},
+    {.group = kQueues, .metavar = "MS", .key = "queue.export_timeout_ms",
+     .otel_env = {"OTEL_BSP_EXPORT_TIMEOUT"},
+     .help = "Checked, not used yet (a warning says so).",
+     .parse = Millis<&Layer::queue_export_timeout>},
+
+    // Resource.
+    {.group = kResource, .flag = "--resource-attributes", .metavar = "K=V,...", .key = "resource_attributes",
+     .otel_env = {"OTEL_RESOURCE_ATTRIBUTES"}, .shape = Shape::kPairs, .noun = "attribute names to values",
+     .help = "Added to every watched process's resource (its own attributes win; service.name is "
+             "not allowed); values percent-encoded; repeatable; at most 1024. Sources merge key "
+             "by key.",
+     .parse = ResourceAttributes},
+
+    // Capture.
+    {.group = kCapture, .flag = "--duration", .metavar = "SECONDS", .key = "duration",
+     .default_text = "until SIGINT or SIGTERM",
+     .help = "Run this long, flush every output, exit 0.",
+     .parse = Duration},
+    {.group = kCapture, .flag = "--pid", .metavar = "PID", .key = "pids", .shape = Shape::kList,
+     .noun = "process ids",
+     .default_text = "every process except kspan itself",
+     .help = "Trace only this process; repeatable.",
+     .parse = Pids},
+    {.group = kCapture, .flag = "--capture-bytes", .metavar = "N", .key = "capture_bytes",
+     .default_text = "4096",
+     .help = "Payload bytes captured per syscall, 0..16384.",
+     .parse = Uint32<&Layer::capture_bytes, 0, KSPAN_MAX_CAPTURE>},
+    {.group = kCapture, .flag = "--ring-buffer-bytes", .metavar = "N", .key = "ring_buffer_bytes",
+     .default_text = "8388608",
+     .help = "Kernel ring buffer size, a power of two, 4096..1073741824.",
+     .parse = RingBuffer},
+    {.group = kCapture, .flag = "--drain-interval-ms", .metavar = "N", .key = "drain_interval_ms",
+     .default_text = "10",
+     .help = "How often the ring buffer is drained, 1..1000.",
+     .parse = Uint32<&Layer::drain_interval_ms, 1, 1000>},
+    {.group = kCapture, .flag = "--trace-window-ms", .metavar = "N", .key = "trace_window_ms",
+     .default_text = "500",
+     .help = "How long a trace whose spans have all ended waits for late spans before it is "
+             "exported whole, 0..60000.",
+     .parse = Uint32<&Layer::trace_window_ms, 0, 60000>},
+    {.group = kCapture, .flag = "--trace-max-held-mib", .metavar = "N", .key = "trace_max_held_mib",
+     .default_text = "64",
+     .help = "Memory for spans held while their traces assemble, 1..4096; past it the oldest "
+             "traces leave early (counted in kspan_traces_flushed_total).",
+     .parse = Uint32<&Layer::trace_max_held_mib, 1, 4096>},
+    {.group = kCapture, .flag = "--log-level", .metavar = "LEVEL", .key = "log_level",
+     .default_text = "info",
+     .help = "debug, info, warn or error.",
+     .parse = LogLevel},
+
+    // The status endpoint.
+    {.group = kOwnState, .flag = "--listen", .metavar = "ADDRESS:PORT", .key = "listen",
+     .default_text = "off, no socket",
+     .help = "Serve /metrics (Prometheus text), /api/agent-graph, /api/status and /healthz over "
+             "HTTP, no authentication: 127.0.0.1:9464 (this host only, recommended), [::1]:9464, "
+             "0.0.0.0:9464 or [::]:9464 (every address). Port 0: any free port (logged).",
+     .parse = Listen},
+
+    // LLM calls.
+    {.group = kGenai, .flag = "--genai-capture-bytes", .metavar = "N", .key = "genai.capture_bytes",
+     .default_text = "16384",
+     .help = "Bytes captured per syscall on connections that carry LLM API calls, 0..16384; at "
+             "or below --capture-bytes they are not told apart.",
+     .parse = Uint32<&Layer::genai_capture_bytes, 0, KSPAN_MAX_CAPTURE>},
+    {.group = kGenai, .flag = "--genai-max-body-bytes", .metavar = "N", .key = "genai.max_body_bytes",
+     .default_text = "1048576",
+     .help = "Body bytes kept of each LLM request and response (then the last 64 KiB of a "
+             "longer one), 0..67108864.",
+     .parse = Uint32<&Layer::genai_max_body_bytes, 0, 64u << 20>},
+    {.group = kGenai, .flag = "--genai-capture-content", .key = "genai.capture_content",
+     .otel_env = {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"}, .shape = Shape::kSwitch,
+     .default_text = "off",
+     .help = "Export prompts, completions and system instructions as a span event, secrets "
+             "redacted. The environment and YAML take true or false.",
+     .parse = CaptureContent},
+
+    // Agents.
+    {.group = kAgents, .flag = "--agent", .metavar = "NAME=MATCH", .key = "agents", .shape = Shape::kRule,
+     .noun = "agent names to a substring of the executable path or command line",
+     .help = "A process whose executable path or command line contains MATCH is the agent NAME "
+             "(default: its service.name); repeatable, the first match wins: flags', then the "
+             "environment's (NAME=MATCH,...), then the file's.",
+     .parse = AgentRules},
+
+    // The file itself, and information.
+    {.group = kGeneral, .flag = "--config", .metavar = "FILE", .shape = Shape::kList,
+     .help = "YAML file with the same settings (keys: {yaml_keys}; sections hold the dotted "
+             "keys); repeatable, a later file overrides an earlier one.",
+     .parse = ConfigFiles},
+    {.group = kGeneral, .flag = "--version", .shape = Shape::kAction,
+     .help = "Print the version and exit.", .parse = NoValue},
+    {.group = kGeneral, .flag = "--help", .shape = Shape::kAction,
+     .help = "Print this help and exit.", .parse = NoValue, .alias = "-h"},
+};
+// clang-format on
+
+// ---------------------------------------------------------------------------------------
+// --help.
+
+constexpr size_t kWidth = 80;
+constexpr size_t kTextColumn = 25;  // where a row's text starts
+
+// Appends `text` as lines that start at column `indent` and end by column kWidth. "\n"
+// starts a new line; a line that starts with spaces keeps them, and its continuation
+// lines align with the description after its first run of two spaces (a term list).
+void Wrap(std::string_view text, size_t indent, std::string* out) {
+  while (true) {
+    const size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    size_t lead = 0;
+    while (lead < line.size() && line[lead] == ' ') ++lead;
+    size_t hang = lead;
+    if (lead > 0) {
+      const size_t gap = line.find("  ", lead);
+      if (gap != std::string_view::npos) hang = line.find_first_not_of(' ', gap);
+    }
+    std::string current(indent + lead, ' ');
+    bool empty = true;
+    std::string_view rest = line.substr(lead);
+    while (!rest.empty()) {
+      // Up to the next single space; the runs of spaces inside a term list stay.
+      size_t end = rest.find(' ');
+      std::string_view word = rest.substr(0, end);
+      size_t spaces = 0;
+      if (end != std::string_view::npos) {
+        while (end + spaces < rest.size() && rest[end + spaces] == ' ') ++spaces;
+      }
+      if (!empty && current.size() + word.size() > kWidth) {
+        while (current.back() == ' ') current.pop_back();
+        *out += current + "\n";
+        current.assign(indent + hang, ' ');
+        empty = true;
+      }
+      current += word;
+      empty = false;
+      if (end == std::string_view::npos) break;
+      current.append(spaces, ' ');
+      rest.remove_prefix(end + spaces);
+    }
+    while (!current.empty() && current.back() == ' ') current.pop_back();
+    *out += current + "\n";
+    if (nl == std::string_view::npos) break;
+    text.remove_prefix(nl + 1);
+  }
+}
+
+std::string RowText(const SettingRow& r) {
+  std::string text(r.help);
+  if (const size_t p = text.find(kYamlKeysPlaceholder); p != std::string::npos) {
+    text.replace(p, kYamlKeysPlaceholder.size(), YamlKeys(""));
+  }
+  if (!r.default_text.empty()) {
+    // After a term list, on a line of its own.
+    text += (r.help.find('\n') == std::string_view::npos ? " " : "\n") + std::string("Default: ") +
+            std::string(r.default_text) + ".";
+  }
+  std::vector<std::string> env = r.EnvNames();
+  if (r.flag.empty() && !env.empty()) env.erase(env.begin());  // already the row's name
+  std::string where;
+  if (!env.empty()) {
+    where += r.flag.empty() ? "Also " : "Env: ";
+    for (size_t i = 0; i < env.size(); ++i) {
+      where += (i ? ", " : "");
+      // OTEL_X_TRACES_Y, OTEL_X_Y -> OTEL_X_(TRACES_)Y, as the OpenTelemetry spec writes it.
+      const size_t t = env[i].find("_TRACES_");
+      if (t != std::string::npos && i + 1 < env.size() &&
+          env[i + 1] == env[i].substr(0, t) + env[i].substr(t + 7)) {
+        where += env[i].substr(0, t + 1) + "(TRACES_)" + env[i].substr(t + 8);
+        ++i;
+      } else {
+        where += env[i];
+      }
+    }
+    if (r.shape == Shape::kList) where += " (a comma-separated list)";
+    where += ".";
+  }
+  if (!r.key.empty()) {
+    std::string yaml = "YAML: " + std::string(r.key);
+    if (r.shape == Shape::kList) yaml += " (a list)";
+    if (r.shape == Shape::kPairs || r.shape == Shape::kRule) yaml += " (a mapping)";
+    yaml += ".";
+    // On the variables' line when it fits there, else on a line of its own.
+    const bool fits = where.size() + 1 + yaml.size() <= kWidth - kTextColumn;
+    where += where.empty() ? yaml : (fits ? " " : "\n") + yaml;
+  }
+  if (!where.empty()) text += "\n" + where;
+  return text;
+}
+
+}  // namespace
+
+std::string SettingRow::EnvName() const {
+  if (shape == Shape::kAction) return "";
+  std::string name = "KSPAN_";
+  for (char c : key.empty() ? flag.substr(2) : key) {
+    name += (c == '.' || c == '-') ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  return name;
+}
+
+std::vector<std::string> SettingRow::EnvNames() const {
+  std::vector<std::string> names;
+  if (shape == Shape::kAction) return names;
+  names.push_back(EnvName());
+  for (std::string_view v : otel_env) names.emplace_back(v);
+  return names;
+}
+
+const std::vector<SettingRow>& SettingTable() {
+  return kTable;
+}
+
+const SettingRow* FindFlag(std::string_view flag) {
+  for (const SettingRow& r : kTable) {
+    if (!flag.empty() && (r.flag == flag || r.alias == flag)) return &r;
+  }
+  return nullptr;
+}
+
+const SettingRow* FindKey(std::string_view key) {
+  for (const SettingRow& r : kTable) {
+    if (!key.empty() && r.key == key) return &r;
+  }
+  return nullptr;
+}
+
+std::string YamlKeys(std::string_view section) {
+  std::vector<std::string_view> keys;
+  for (const SettingRow& r : kTable) {
+    std::string_view key = r.key;
+    if (key.empty()) continue;
+    if (!section.empty()) {
+      if (!key.starts_with(section) || key.substr(section.size(), 1) != ".") continue;
+      key.remove_prefix(section.size() + 1);
+    }
+    key = key.substr(0, key.find('.'));
+    if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
+  }
+  std::string out;
+  for (std::string_view k : keys) out += (out.empty() ? "" : ", ") + std::string(k);
+  return out;
+}
+
+std::string HelpText() {
+  std::string out =
+      "kspan: host-wide eBPF tracing agent. Turns what crosses the sockets of every\n"
+      "unmodified process into OpenTelemetry spans.\n"
+      "\n"
+      "Usage: sudo kspan [options]\n"
+      "\n"
+      "Each setting is taken from its flag, else its environment variable (KSPAN_*\n"
+      "before OTEL_*), else the --config file, else its default.\n";
+  std::string_view group;
+  for (const SettingRow& r : kTable) {
+    if (r.group != group) {
+      group = r.group;
+      out += "\n" + std::string(group) + ":\n";
+    }
+    std::string lead = "  ";
+    if (!r.alias.empty()) lead += std::string(r.alias) + ", ";
+    lead += r.flag.empty() ? r.EnvName() + "=" : std::string(r.flag) + (r.metavar.empty() ? "" : " ");
+    lead += r.metavar;
+    std::string text;
+    Wrap(RowText(r), kTextColumn, &text);
+    if (lead.size() < kTextColumn) {  // at least one space before the text
+      out += lead + text.substr(lead.size());
+    } else {
+      out += lead + "\n" + text;
+    }
+  }
+  out +=
+      "\n"
+      "See docs/configuration.md. Logs are JSON lines on stderr. Once every probe is\n"
+      "attached kspan logs {\"msg\":\"ready\",...}; on exit it logs {\"msg\":\"stopped\",...}\n"
+      "with its counters.\n";
+  return out;
+}
+
+}  // namespace kspan::agent

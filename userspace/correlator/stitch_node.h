@@ -1,0 +1,88 @@
+// The record the stitcher keeps for each span it places: a request (SERVER or CLIENT), an
+// exec'd process (EXEC) or a process's session (SESSION). Three classes work on it, each on
+// its own fields:
+//
+//   Stitcher (stitcher.h)          owns every node (creates and erases it), fills what
+//                                  the parent rules read, and decides each node's parent.
+//   TraceWindow (trace_window.h)   the tree and trace a node is held in until it leaves:
+//                                  group, parent/children links, held span and bytes.
+//   ProcessSessions                the per-pid indexes of exec and session nodes and of
+//   (process_sessions.h)           the root calls a late session adopts.
+//
+// A node is destroyed only by its owner, which first tells the window (Remove) and the
+// sessions (Forget) so neither keeps a pointer to it. Single-threaded: the pipeline thread.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "events/events.h"
+#include "model/span.h"
+
+namespace kspan::correlator {
+
+enum class NodeKind : uint8_t { kServer, kClient, kExec, kSession };
+
+// A request is (connection, sequence on it). Exec and session nodes use an fd no socket
+// has (-2, -3) so they never collide with one.
+struct NodeKey {
+  events::ConnKey conn;
+  uint64_t seq;
+  bool operator==(const NodeKey&) const = default;
+};
+
+struct NodeKeyHash {
+  size_t operator()(const NodeKey& k) const {
+    return events::ConnKeyHash()(k.conn) ^ (k.seq * 0x9E3779B97F4A7C15ULL);
+  }
+};
+
+struct TraceGroup;  // trace_window.h
+
+struct StitchNode {
+  // ---- What was seen (filled by the stitcher when it creates the node) ----
+  NodeKey key;
+  NodeKind kind = NodeKind::kClient;
+  uint32_t pid = 0;
+  uint32_t tid = 0;           // request's first byte (SERVER: reader, CLIENT: writer)
+  uint32_t response_tid = 0;  // SERVER: the thread that answered
+  uint64_t start_ns = 0;      // a session's is pulled back to its first child's
+  uint64_t arrival_ns = 0;
+  std::string pair_key;  // SERVER: its own view; CLIENT: the view of its server
+  std::optional<model::TraceParent> incoming;
+  std::string traceparent_raw, tracestate;
+  uint32_t exec_parent_pid = 0, exec_parent_tid = 0;
+  // The act that starts a CLIENT call, for rule 4: its thread, turn and time.
+  uint32_t act_tid = 0, act_turn = 0;
+  uint64_t act_ns = 0;
+  model::SpanId span_id;
+  bool in_order = true;  // in the stitcher's eviction order (sessions are not)
+  std::list<StitchNode*>::iterator order_it;
+
+  // ---- The decision (the parent rules', in the stitcher and ProcessSessions) ----
+  bool decided = false, paired = false;
+  bool in_process_parent = false;      // parent is a SERVER span of the same process
+  bool in_servers = false;             // SERVER, listed in the stitcher's servers by pid
+  bool ambiguous = false;              // exported with kspan.parent.ambiguous=true
+  bool root_orphan = false;            // CLIENT that started a trace by rule 8: a session may adopt it
+  std::vector<model::SpanLink> links;  // the window adds a follows_from link
+
+  // ---- Where it is held (changed only through TraceWindow) ----
+  bool complete = false, exported = false;
+  uint64_t end_ns = 0;  // set when it completes
+  StitchNode* parent = nullptr;
+  std::vector<StitchNode*> children;
+  std::shared_ptr<TraceGroup> group;  // its trace; null until placed
+  size_t group_index = 0;
+  model::SpanId parent_span_id;
+  // An exec or session span while it runs (filled by its owner); from Complete to export,
+  // the finished span.
+  model::Span span;
+  size_t bytes = 0;  // SpanBytes of the held span
+};
+
+}  // namespace kspan::correlator

@@ -21,6 +21,8 @@ packages=(
   curl python3 nodejs nginx-light iproute2 procps openssl
   # a Prometheus text parser we did not write, to read /metrics back (docs/metrics.md)
   python3-prometheus-client
+  # a real memcached and a real client library for its integration test (docs/databases.md)
+  memcached python3-pymemcache
   # load generators for bench/run.sh
   wrk
 )

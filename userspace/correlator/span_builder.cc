@@ -76,6 +76,8 @@ void SpanBuilder::OnRequest(const conntrack::ConnInfo& conn, protocols::RequestS
   // JSON-RPC request line).
   if (conn.kind != events::ConnKind::kTcp && !genai::ParseRpcRequest(request.head)) return;
   const bool server = IsServer(conn, request.side);
+  // A data store's own side of a request is not a span (db_span.h).
+  if (server && IsDbProtocol(conn.protocol)) return;
   RequestSeen r;
   r.conn = conn.key;
   r.seq = request.seq;
@@ -134,6 +136,9 @@ void SpanBuilder::OnRecord(const conntrack::ConnInfo& conn, protocols::Record&& 
           return BuildHttp(conn, body);
         } else if constexpr (std::is_same_v<Body, protocols::jsonrpc::Call>) {
           return BuildLocalCall(conn, body);
+        } else if constexpr (std::is_same_v<Body, protocols::memcache::Record>) {
+          return BuildMemcacheSpan(body, {.is_server = IsServer(conn, record.side), .tuple = conn.tuple},
+                                   processes_->ResourceFor(conn.key.pid));
         } else {
           static_assert(sizeof(Body) == 0, "a protocol's record has no span builder");
         }

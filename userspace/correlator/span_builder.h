@@ -7,6 +7,7 @@
 //                http:    BuildHttpSpan (http_span.h)
 //                gen_ai:  GenAiSpans::Apply on an HTTP record (genai_span.h)
 //                mcp/a2a: AgentSpans::Apply (HTTP) / BuildLocalCall (JSON-RPC lines)
+//                db:      BuildMemcacheSpan (db_span.h); a data store's side makes none
 //   exec ──▶ candidate `exec {executable}` span; exit ──▶ its end (process.exit.code)
 //   agents ──▶ one session span per agent process (`invoke_agent {agent}`, docs/agents.md):
 //              opened at exec for a rule match or at the first LLM call, ended at exit,
@@ -24,6 +25,7 @@
 #include "common/metrics.h"
 #include "conntrack/conn_info.h"
 #include "correlator/agent_spans.h"
+#include "correlator/db_span.h"
 #include "correlator/genai_span.h"
 #include "correlator/http_span.h"
 #include "correlator/stitcher.h"

@@ -2,14 +2,15 @@
 
 #include "protocols/http1/spec.h"
 #include "protocols/jsonrpc/spec.h"
+#include "protocols/memcache/spec.h"
 
 namespace kspan::protocols {
 
 std::span<const ProtocolSpec> Protocols() {
   // The registry: one row per protocol, in detection order.
   static const ProtocolSpec kAll[] = {
-      http1::Spec(),
-      jsonrpc::Spec(),
+      http1::Spec(), jsonrpc::Spec(),
+      memcache::Spec(),  // after http1: lower-case command words are never an HTTP method
   };
   return kAll;
 }

@@ -1,0 +1,221 @@
+// libFuzzer harness for the memcached text protocol: drives the registered connection
+// (protocols/memcache/spec.h) the way the tracker does, with the input cut into
+// syscall-sized chunks in both directions.
+//
+// Input: the command stream's bytes, then the marker "\n~~~~\n", then the answer stream's
+// bytes (without the marker both directions get the whole input), so seeds are readable.
+// How the streams are cut, reordered and holed comes from a PRNG seeded by a hash of the
+// input: every mutation also changes the cuts.
+//
+// Each input runs three ways:
+//   whole  - each stream as one syscall, all captured;
+//   split  - the same bytes in random small syscalls with random drains (commands first,
+//            so every answer's command is there): must give exactly the records `whole`
+//            gives, since the parse may not depend on where syscalls cut the bytes;
+//   chaos  - interleaved directions, holes, reordering, lost chunks: must not crash and
+//            must keep the record invariants.
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "protocols/memcache/parse.h"
+#include "protocols/memcache/spec.h"
+#include "protocols/memcache/types.h"
+
+namespace {
+
+namespace p = kspan::protocols;
+namespace mc = kspan::protocols::memcache;
+
+constexpr std::string_view kMarker = "\n~~~~\n";
+
+// SplitMix64: small, deterministic, good enough to pick cuts.
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : s_(seed) {}
+  uint64_t Next() {
+    uint64_t z = (s_ += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+  }
+  uint64_t In(uint64_t lo, uint64_t hi) { return lo + Next() % (hi - lo + 1); }
+  bool OneIn(uint64_t n) { return Next() % n == 0; }
+
+ private:
+  uint64_t s_;
+};
+
+uint64_t Fnv1a(std::string_view s) {
+  uint64_t h = 1469598103934665603ULL;
+  for (char c : s) h = (h ^ static_cast<uint8_t>(c)) * 1099511628211ULL;
+  return h;
+}
+
+[[noreturn]] void Fail(const char* what) {
+  std::fprintf(stderr, "memcache_fuzz: %s\n", what);
+  std::abort();
+}
+
+void Check(bool ok, const char* what) {
+  if (!ok) Fail(what);
+}
+
+struct Run {
+  std::unique_ptr<p::ProtocolConnection> conn;
+  std::vector<p::RequestStart> started;
+  std::vector<p::Record> records;
+  explicit Run(bool client) : conn(mc::Spec().make(client, p::ProtocolOptions{})) {}
+  void Add(bool egress, uint64_t pos, std::string_view captured, uint32_t total, uint64_t t) {
+    p::Chunk c;
+    c.egress = egress;
+    c.position = pos;
+    c.data = captured;
+    c.total_len = total;
+    c.first_ns = t;
+    c.last_ns = t;
+    c.tid = 1;
+    conn->AddData(c);
+  }
+  void Drain() {
+    p::ConnectionStats stats;
+    conn->Drain(&started, &records, &stats);
+  }
+  void Finish() {
+    Drain();
+    conn->Close();
+    Drain();
+  }
+};
+
+std::string Describe(const p::Record& env) {
+  const auto& r = std::get<mc::Record>(env.body);
+  return std::to_string(r.seq) + ' ' + std::string(mc::CommandName(r.command)) + ' ' +
+         std::to_string(r.keys) + (r.noreply ? " noreply " : " - ") + std::to_string(r.request_value_bytes) +
+         " => " + std::to_string(static_cast<int>(r.result)) + ' ' + std::to_string(r.hits) + ' ' +
+         std::to_string(r.response_value_bytes) + ' ' + std::to_string(r.number) + ' ' + r.message +
+         (r.response_missing ? " missing" : "");
+}
+
+// What every record must satisfy, however the bytes came.
+void CheckRecords(const Run& run) {
+  uint64_t last_seq = 0;
+  for (const p::Record& env : run.records) {
+    const auto* r = std::get_if<mc::Record>(&env.body);
+    Check(r != nullptr, "record body is not memcache");
+    Check(env.seq == r->seq && env.seq > last_seq, "records out of order");
+    last_seq = env.seq;
+    Check(r->message.size() <= mc::Record::kMaxMessageBytes, "message over its bound");
+    Check(r->request_value_bytes <= (uint64_t{1} << 30), "value size over its bound");
+    if (r->response_missing || r->noreply || r->command == mc::Command::kQuit) {
+      Check(r->result == mc::Result::kNone, "an answer on a record that has none");
+    }
+    Check(env.response_missing == r->response_missing, "envelope and body disagree");
+    if (r->result != mc::Result::kNone)
+      Check(mc::Fits(r->command, r->result), "answer does not fit its command");
+    // An error may cut a list of VALUE items short: the items before it stay counted.
+    const bool error = r->result == mc::Result::kError || r->result == mc::Result::kClientError ||
+                       r->result == mc::Result::kServerError;
+    if (r->result != mc::Result::kValues && !error) Check(r->hits == 0, "hits without VALUE items");
+  }
+  // Every record's command was announced first.
+  for (const p::Record& env : run.records) {
+    bool seen = false;
+    for (const p::RequestStart& s : run.started) seen = seen || s.seq == env.seq;
+    Check(seen, "record without its RequestStart");
+  }
+}
+
+Run RunWhole(std::string_view req, std::string_view resp) {
+  Run run(true);
+  if (!req.empty()) run.Add(true, 0, req, static_cast<uint32_t>(req.size()), 1);
+  if (!resp.empty()) run.Add(false, 0, resp, static_cast<uint32_t>(resp.size()), 2);
+  run.Finish();
+  return run;
+}
+
+Run RunSplit(std::string_view req, std::string_view resp, Rng* rng) {
+  Run run(true);
+  uint64_t t = 1;
+  const uint64_t max_cut = rng->In(1, 64);
+  for (auto [egress, bytes] : {std::pair{true, req}, std::pair{false, resp}}) {
+    uint64_t pos = 0;
+    while (pos < bytes.size()) {
+      const size_t n = std::min<uint64_t>(rng->In(1, max_cut), bytes.size() - pos);
+      run.Add(egress, pos, bytes.substr(pos, n), static_cast<uint32_t>(n), t++);
+      pos += n;
+      if (rng->OneIn(3)) run.Drain();
+    }
+  }
+  run.Finish();
+  return run;
+}
+
+void RunChaos(std::string_view req, std::string_view resp, Rng* rng) {
+  const bool client = rng->OneIn(2);
+  Run run(client);
+  struct Piece {
+    bool egress;
+    uint64_t pos;
+    std::string_view bytes;
+    uint32_t captured;
+  };
+  std::vector<Piece> pieces;
+  for (auto [is_request, bytes] : {std::pair{true, req}, std::pair{false, resp}}) {
+    uint64_t pos = 0;
+    while (pos < bytes.size()) {
+      const size_t n = std::min<uint64_t>(rng->In(1, 96), bytes.size() - pos);
+      uint32_t captured = static_cast<uint32_t>(n);
+      if (rng->OneIn(6)) captured = static_cast<uint32_t>(rng->In(0, n));
+      pieces.push_back(Piece{is_request == client, pos, bytes.substr(pos, n), captured});
+      pos += n;
+    }
+  }
+  for (size_t i = 1; i < pieces.size(); ++i) {
+    if (rng->OneIn(3)) std::swap(pieces[i - 1], pieces[i]);
+  }
+  uint64_t t = 1;
+  for (const Piece& pc : pieces) {
+    if (rng->OneIn(40)) continue;  // a lost event
+    run.Add(pc.egress, pc.pos, pc.bytes.substr(0, pc.captured), static_cast<uint32_t>(pc.bytes.size()), t);
+    t += 2;
+    if (rng->OneIn(4)) run.Drain();
+  }
+  run.Finish();
+  CheckRecords(run);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size > (1 << 20)) return 0;
+  const std::string_view input(reinterpret_cast<const char*>(data), size);
+  std::string_view req = input, resp = input;
+  if (const size_t m = input.find(kMarker); m != std::string_view::npos) {
+    req = input.substr(0, m);
+    resp = input.substr(m + kMarker.size());
+  }
+  Rng rng(Fnv1a(input));
+
+  const Run whole = RunWhole(req, resp);
+  CheckRecords(whole);
+  const Run split = RunSplit(req, resp, &rng);
+  CheckRecords(split);
+  bool same = whole.records.size() == split.records.size();
+  for (size_t i = 0; same && i < whole.records.size(); ++i) {
+    same = Describe(whole.records[i]) == Describe(split.records[i]);
+  }
+  if (!same) {
+    for (const auto& r : whole.records) std::fprintf(stderr, "whole: %s\n", Describe(r).c_str());
+    for (const auto& r : split.records) std::fprintf(stderr, "split: %s\n", Describe(r).c_str());
+    Fail("split gives different records than whole");
+  }
+  RunChaos(req, resp, &rng);
+  return 0;
+}

@@ -1,0 +1,78 @@
+#include "correlator/db_span.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "correlator/url.h"
+#include "protocols/memcache/spec.h"
+
+namespace kspan::correlator {
+
+namespace mc = protocols::memcache;
+
+bool IsDbProtocol(std::string_view protocol) {
+  return protocol == mc::Spec().name;
+}
+
+std::optional<model::Span> BuildMemcacheSpan(const mc::Record& record, const DbConnContext& conn,
+                                             std::shared_ptr<const model::Resource> resource) {
+  if (conn.is_server) return std::nullopt;
+  const bool answered = !record.response_missing && record.result != mc::Result::kNone;
+
+  model::Span span;
+  span.kind = model::SpanKind::kClient;
+  span.resource = std::move(resource);
+  span.span_id = model::SpanId::Random();
+  span.trace_id = model::TraceId::Random();
+  span.trace_flags = 0x01;
+  span.start_time_unix_nano = record.request.start_ns;
+  span.end_time_unix_nano = std::max(
+      {answered ? record.response.end_ns : uint64_t{0}, record.request.end_ns, record.request.start_ns});
+
+  const std::string_view op = mc::CommandName(record.command);
+  const events::Endpoint& server = conn.tuple.remote;
+  span.name.assign(op);
+  if (!server.address.empty()) {
+    span.name.push_back(' ');
+    AppendUrlHost(&span.name, server.address);
+    if (server.port) span.name += ":" + std::to_string(server.port);
+  }
+
+  auto& a = span.attributes;
+  a.reserve(12);
+  a.push_back({"db.system.name", std::string("memcached")});
+  a.push_back({"db.operation.name", std::string(op)});
+  if (answered) {
+    if (const std::string_view word = mc::ResultWord(record.result); !word.empty()) {
+      a.push_back({"db.response.status_code", std::string(word)});
+    }
+  }
+  if (mc::IsRetrieval(record.command)) {
+    if (answered && record.result == mc::Result::kValues) {
+      a.push_back({"db.response.returned_rows", static_cast<int64_t>(record.hits)});
+    }
+    a.push_back({"memcached.keys", static_cast<int64_t>(record.keys)});
+  }
+  if (!server.address.empty()) {
+    a.push_back({"server.address", server.address});
+    if (server.port) a.push_back({"server.port", int64_t{server.port}});
+    a.push_back({"network.peer.address", server.address});
+    if (server.port) a.push_back({"network.peer.port", int64_t{server.port}});
+  }
+  if (record.response_missing) a.push_back({"kspan.response.missing", true});
+
+  switch (answered ? record.result : mc::Result::kNone) {
+    case mc::Result::kError:
+    case mc::Result::kClientError:
+    case mc::Result::kServerError:
+      span.status_code = model::StatusCode::kError;
+      span.status_message = record.message;
+      a.push_back({"error.type", std::string(mc::ResultWord(record.result))});
+      break;
+    default: break;
+  }
+  return span;
+}
+
+}  // namespace kspan::correlator

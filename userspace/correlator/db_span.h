@@ -1,0 +1,64 @@
+// Database (data store) records -> OpenTelemetry CLIENT spans, per the database client
+// span conventions (semantic-conventions v1.44.0, docs/db/database-spans.md; stable).
+//
+// A data store's own side is not a span: when the traced process is the server (memcached
+// itself), there is no span, and the correlator does not open one for its requests
+// (IsDbProtocol).
+//
+// Memcached (text protocol, protocols/memcache/):
+//
+//   name    "{db.operation.name} {server.address}:{server.port}": memcached has no
+//           collection or namespace, so the target is the server (v1.44 "Name")
+//   kind    CLIENT
+//   start   the command's first byte        end   the answer's last byte (the command's
+//                                                 last when there is no answer)
+//   status  ERROR for ERROR, CLIENT_ERROR and SERVER_ERROR answers, with the server's
+//           message as the status message; UNSET otherwise, also when no answer came
+//           (noreply, quit, or the connection ended first: kspan.response.missing)
+//
+//   db.system.name            "memcached"
+//   db.operation.name         the command as sent (lower case): get, set, incr, ...
+//   db.response.status_code   the answer's status word: STORED, NOT_STORED, EXISTS,
+//                             NOT_FOUND, DELETED, TOUCHED, OK, RESET, ERROR,
+//                             CLIENT_ERROR, SERVER_ERROR; absent for data answers (VALUE
+//                             items, a number, VERSION, a stats report)
+//   error.type                the status word, for the three error answers
+//   db.response.returned_rows retrieval commands: the VALUE items returned (hits)
+//   memcached.keys            retrieval commands: the keys asked for (misses = keys -
+//                             returned rows)
+//   server.address/.port      the socket's remote end (what the client connected to)
+//   network.peer.address/.port the same
+//   kspan.response.missing    true when an answer was expected and never came
+//
+// Keys, values and numbers are never exported: they may hold user data. A multi-key get
+// is one command, not a batch (v1.44 Redis note on MGET), so db.operation.batch.size is
+// not set.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string_view>
+
+#include "events/events.h"
+#include "model/span.h"
+#include "protocols/memcache/types.h"
+
+namespace kspan::correlator {
+
+// The connection a record came from, as the process that owns the socket sees it.
+struct DbConnContext {
+  bool is_server = false;     // this process is the data store
+  events::SocketTuple tuple;  // local = this process's end, remote = the peer
+};
+
+// The db family: the registered protocols whose callee is a data store. The correlator
+// opens no span for a request this process received on one of them.
+// PROTOCOL_LIST: a new data-store protocol adds its registered name here.
+bool IsDbProtocol(std::string_view protocol);
+
+// The CLIENT span of one memcached command; nullopt on the server's side.
+std::optional<model::Span> BuildMemcacheSpan(const protocols::memcache::Record& record,
+                                             const DbConnContext& conn,
+                                             std::shared_ptr<const model::Resource> resource);
+
+}  // namespace kspan::correlator

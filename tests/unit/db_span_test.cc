@@ -13,6 +13,8 @@
 #include "correlator/stitcher.h"
 #include "process/process_table.h"
 #include "processors/processor_chain.h"
+#include "protocols/http1/spec.h"
+#include "protocols/memcache/spec.h"
 
 namespace kspan::correlator {
 namespace {
@@ -182,10 +184,9 @@ TEST(DbSpan, Ipv6ServerIsBracketedInTheName) {
   EXPECT_EQ(span->name, "set [::1]:11311");
 }
 
-TEST(DbSpan, KnowsTheDbProtocols) {
-  EXPECT_TRUE(IsDbProtocol("memcache"));
-  EXPECT_FALSE(IsDbProtocol("http1"));
-  EXPECT_FALSE(IsDbProtocol(""));
+TEST(DbSpan, TheDataStoresOwnSideIsNoSpan) {
+  EXPECT_FALSE(protocols::memcache::Spec().callee_spans);
+  EXPECT_TRUE(protocols::http1::Spec().callee_spans);
 }
 
 // Through the span builder and the stitcher: memcached's own side of a command opens no
@@ -206,7 +207,8 @@ class DbSpanBuilderTest : public testing::Test {
     conn.role = role;
     conn.tuple = Client().tuple;
     conn.tuple_known = true;
-    conn.protocol = "memcache";
+    conn.protocol = mc::Spec().name;  // as the tracker fills it in at detection
+    conn.callee_spans = mc::Spec().callee_spans;
     const mc::Record rec = Rec(mc::Command::kGet, mc::Result::kValues);
     protocols::RequestStart start;
     start.seq = 1;

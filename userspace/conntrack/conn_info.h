@@ -30,6 +30,9 @@ struct ConnInfo {
   uint64_t local_id = 0;
   uint64_t peer_id = 0;
   std::string_view protocol;  // the registered protocol's name once detected, else ""
+  // protocols::ProtocolSpec::callee_spans of that protocol: false when this process
+  // answering a request of it is not a span (a data store's own side).
+  bool callee_spans = true;
 };
 
 // The same key for the caller's and the callee's side of one call on one local channel

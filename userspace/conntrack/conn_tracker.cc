@@ -167,6 +167,7 @@ void ConnTracker::StartTls(Conn& c) {
   c.protocol = Protocol::kUnknown;
   c.parser.reset();
   c.info.protocol = {};
+  c.info.callee_spans = true;
   held_total_ -= c.held_bytes;
   c.held.clear();
   c.held_bytes = 0;
@@ -313,6 +314,7 @@ bool ConnTracker::Detect(Conn& c) {
     c.protocol = Protocol::kDetected;
     c.proto = protocols::ProtocolIndex(spec);
     c.info.protocol = spec.name;
+    c.info.callee_spans = spec.callee_spans;
     c.parser = spec.make(c.info.role == Role::kClient, protocol_options_);
     return true;
   };

@@ -39,6 +39,7 @@ void LocalChannels::OnOpen(const events::ConnOpenEvent& e) {
       ch.info.local_id = e.local_id;
       ch.info.peer_id = e.peer_id;
       ch.info.protocol = spec_->name;
+      ch.info.callee_spans = spec_->callee_spans;
       channel_keys_[ch.id] = e.key;
       Process& p = processes_[e.key.pid];
       if (!p.parser) p.parser = spec_->make(/*client=*/false, {});

@@ -11,10 +11,6 @@ namespace kspan::correlator {
 
 namespace mc = protocols::memcache;
 
-bool IsDbProtocol(std::string_view protocol) {
-  return protocol == mc::Spec().name;
-}
-
 std::optional<model::Span> BuildMemcacheSpan(const mc::Record& record, const DbConnContext& conn,
                                              std::shared_ptr<const model::Resource> resource) {
   if (conn.is_server) return std::nullopt;

@@ -3,7 +3,7 @@
 //
 // A data store's own side is not a span: when the traced process is the server (memcached
 // itself), there is no span, and the correlator does not open one for its requests
-// (IsDbProtocol).
+// (its registry row says callee_spans = false).
 //
 // Memcached (text protocol, protocols/memcache/):
 //
@@ -50,11 +50,6 @@ struct DbConnContext {
   bool is_server = false;     // this process is the data store
   events::SocketTuple tuple;  // local = this process's end, remote = the peer
 };
-
-// The db family: the registered protocols whose callee is a data store. The correlator
-// opens no span for a request this process received on one of them.
-// PROTOCOL_LIST: a new data-store protocol adds its registered name here.
-bool IsDbProtocol(std::string_view protocol);
 
 // The CLIENT span of one memcached command; nullopt on the server's side.
 std::optional<model::Span> BuildMemcacheSpan(const protocols::memcache::Record& record,

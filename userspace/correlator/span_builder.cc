@@ -76,8 +76,10 @@ void SpanBuilder::OnRequest(const conntrack::ConnInfo& conn, protocols::RequestS
   // JSON-RPC request line).
   if (conn.kind != events::ConnKind::kTcp && !genai::ParseRpcRequest(request.head)) return;
   const bool server = IsServer(conn, request.side);
-  // A data store's own side of a request is not a span (db_span.h).
-  if (server && IsDbProtocol(conn.protocol)) return;
+  // The answering side of a protocol whose callee makes no span (a data store's own side,
+  // protocols::ProtocolSpec::callee_spans) opens nothing: a node that never completes
+  // would hold its client's trace until max_hold.
+  if (server && !conn.callee_spans) return;
   RequestSeen r;
   r.conn = conn.key;
   r.seq = request.seq;

@@ -103,6 +103,10 @@ struct ProtocolSpec {
   Detection (*detect)(std::string_view request_bytes) = nullptr;
   // `client`: this process sends the requests (Scope::kConnection).
   std::unique_ptr<ProtocolConnection> (*make)(bool client, const ProtocolOptions& options) = nullptr;
+  // Whether the side that answers a request is a span too. False for a data store: its
+  // own side of a command is not a span (only the client's CLIENT span is), and the
+  // correlator opens nothing for requests it receives.
+  bool callee_spans = true;
 };
 
 // Every protocol, in detection order (the first to match a connection wins).

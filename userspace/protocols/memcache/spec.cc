@@ -146,8 +146,12 @@ std::unique_ptr<ProtocolConnection> Make(bool client, const ProtocolOptions&) {
 }  // namespace
 
 const ProtocolSpec& Spec() {
-  static const ProtocolSpec spec{
-      .name = "memcache", .scope = Scope::kConnection, .transports = kTcp, .detect = Detect, .make = Make};
+  static const ProtocolSpec spec{.name = "memcache",
+                                 .scope = Scope::kConnection,
+                                 .transports = kTcp,
+                                 .detect = Detect,
+                                 .make = Make,
+                                 .callee_spans = false};
   return spec;
 }
 

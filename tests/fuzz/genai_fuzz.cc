@@ -15,20 +15,21 @@
 #include <string>
 #include <string_view>
 
+#include "fuzz/fuzz_support.h"
 #include "genai/json.h"
 #include "genai/llm.h"
 #include "genai/sse.h"
 
+namespace kspan::fuzz {
+const char* const kHarness = "genai_fuzz";
+}  // namespace kspan::fuzz
+
 namespace {
+
+using kspan::fuzz::Check;
 
 using kspan::genai::Api;
 namespace json = kspan::genai::json;
-
-void Check(bool ok, const char* what) {
-  if (ok) return;
-  std::fprintf(stderr, "genai_fuzz: %s\n", what);
-  std::abort();
-}
 
 // A canonical rendering, to compare two trees (depth is bounded by json::Limits).
 std::string Render(json::Value v) {

@@ -21,9 +21,19 @@
 #include <utility>
 #include <vector>
 
+#include "fuzz/fuzz_support.h"
 #include "protocols/http1/connection.h"
 
+namespace kspan::fuzz {
+const char* const kHarness = "http1_fuzz";
+}  // namespace kspan::fuzz
+
 namespace {
+
+using kspan::fuzz::Check;
+using kspan::fuzz::Fail;
+using kspan::fuzz::Fnv1a;
+using kspan::fuzz::Rng;
 
 using kspan::protocols::http1::Connection;
 using kspan::protocols::http1::Limits;
@@ -32,39 +42,6 @@ using kspan::protocols::http1::Record;
 using kspan::protocols::http1::Stats;
 
 constexpr std::string_view kMarker = "\n~~~~\n";
-
-// SplitMix64: small, deterministic, good enough to pick cuts.
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : s_(seed) {}
-  uint64_t Next() {
-    uint64_t z = (s_ += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [lo, hi].
-  uint64_t In(uint64_t lo, uint64_t hi) { return lo + Next() % (hi - lo + 1); }
-  bool OneIn(uint64_t n) { return Next() % n == 0; }
-
- private:
-  uint64_t s_;
-};
-
-uint64_t Fnv1a(std::string_view s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (char c : s) h = (h ^ static_cast<uint8_t>(c)) * 1099511628211ULL;
-  return h;
-}
-
-[[noreturn]] void Fail(const char* what) {
-  std::fprintf(stderr, "http1_fuzz: %s\n", what);
-  std::abort();
-}
-
-void Check(bool ok, const char* what) {
-  if (!ok) Fail(what);
-}
 
 void Drain(Connection* c, std::vector<Record>* out) {
   Stats stats;

@@ -19,40 +19,21 @@
 #include <string_view>
 
 #include "common/http_server.h"
+#include "fuzz/fuzz_support.h"
+
+namespace kspan::fuzz {
+const char* const kHarness = "http_server_fuzz";
+}  // namespace kspan::fuzz
 
 namespace {
+
+using kspan::fuzz::Check;
+using kspan::fuzz::Fnv1a;
+using kspan::fuzz::Rng;
 
 using kspan::http::HeadState;
 using kspan::http::ParseRequestHead;
 using kspan::http::Request;
-
-// SplitMix64: small, deterministic, good enough to pick cuts.
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : s_(seed) {}
-  uint64_t Next() {
-    uint64_t z = (s_ += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  }
-  uint64_t In(uint64_t lo, uint64_t hi) { return lo + Next() % (hi - lo + 1); }
-
- private:
-  uint64_t s_;
-};
-
-uint64_t Fnv1a(std::string_view s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (char c : s) h = (h ^ static_cast<uint8_t>(c)) * 1099511628211ULL;
-  return h;
-}
-
-void Check(bool ok, const char* what) {
-  if (ok) return;
-  std::fprintf(stderr, "http_server_fuzz: %s\n", what);
-  std::abort();
-}
 
 bool Same(const Request& a, const Request& b) {
   return a.method == b.method && a.target == b.target && a.path == b.path && a.query == b.query &&

@@ -20,11 +20,6 @@ constexpr std::array<std::string_view, 9> kKnownMethods = {
     "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
 };
 
-// W3C Trace Context §3.3.1.5: vendors should propagate at least 512 characters of
-// tracestate and may cut whole list members beyond that. 32 members of up to 256 + 256
-// characters is the spec's ceiling; 4 KiB keeps any sane list and bounds a hostile one.
-constexpr size_t kMaxTraceStateBytes = 4096;
-
 // The first item of a comma-separated list header (X-Forwarded-For: "client, proxy1").
 std::string_view FirstListItem(std::string_view v) {
   return TrimOws(v.substr(0, v.find(',')));
@@ -91,7 +86,8 @@ class AttributeAdder {
 
 // W3C Trace Context on a SERVER span. Exactly one valid traceparent header gives the
 // context (two of them make it ambiguous, hence invalid, as the W3C test suite expects);
-// every tracestate header is joined in order, only when the traceparent was valid.
+// every tracestate header is one list (model::ParseTraceState), only when the traceparent
+// was valid.
 void ContinueIncomingTrace(const Message& request, model::Span* span) {
   std::string_view traceparent;
   int traceparent_count = 0;
@@ -112,23 +108,11 @@ void ContinueIncomingTrace(const Message& request, model::Span* span) {
   span->parent_span_id = tp->parent_id;
   span->trace_flags = tp->flags;
 
-  std::string state;
+  std::vector<std::string_view> fields;
   for (const auto& [name, value] : request.headers) {
-    if (!EqualsIgnoreCase(name, "tracestate")) continue;
-    const std::string_view v = TrimOws(value);
-    if (v.empty()) continue;
-    if (!state.empty()) state.push_back(',');
-    state.append(v);
+    if (EqualsIgnoreCase(name, "tracestate")) fields.push_back(value);
   }
-  for (const char c : state) {
-    if (c < 0x20 || c > 0x7E) return;  // not a list-member grammar: drop tracestate
-  }
-  if (state.size() > kMaxTraceStateBytes) {
-    // Cut whole list members from the end, as §3.3.1.5 allows.
-    const size_t comma = state.rfind(',', kMaxTraceStateBytes);
-    state.resize(comma == std::string::npos ? 0 : comma);
-  }
-  span->trace_state = std::move(state);
+  span->trace_state = model::ParseTraceState(fields).value_or("");
 }
 
 std::string PortString(uint16_t port) {

@@ -111,7 +111,10 @@ void Stitcher::OnRequest(RequestSeen&& r) {
     n->incoming = model::ParseTraceParent(r.traceparent);
     if (n->incoming) {
       n->traceparent_raw = std::move(r.traceparent);
-      n->tracestate = std::move(r.tracestate);
+      // Only after a valid traceparent (W3C: "MUST NOT attempt to parse tracestate"
+      // otherwise); an invalid list is dropped whole.
+      const std::string_view state = r.tracestate;
+      n->tracestate = model::ParseTraceState({&state, 1}).value_or("");
     }
   }
 }

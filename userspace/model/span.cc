@@ -2,7 +2,9 @@
 
 #include <sys/random.h>
 
+#include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <random>
 
 #include "common/strings.h"
@@ -119,6 +121,99 @@ std::string FormatTraceParent(const TraceId& trace, const SpanId& span, uint8_t 
   s += '-';
   s += ToHex(&flags, 1);
   return s;
+}
+
+namespace {
+
+constexpr bool IsLcAlphaOrDigit(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+// W3C Trace Context Level 2, "Key":
+//   key     = ( lcalpha / DIGIT ) 0*255 ( keychar )
+//   keychar = lcalpha / DIGIT / "_" / "-" / "*" / "/" / "@"
+// Level 2 dropped Level 1's tenant@system form: "@" is an ordinary key character, so
+// "foo@", "foo@@bar" and "t@vvvvvvvvvvvvvvv" are keys (the W3C suite's
+// test_tracestate_key_illegal_vendor_format and _key_length_limit), "@foo" is not.
+bool ValidKey(std::string_view k) {
+  if (k.empty() || k.size() > 256 || !IsLcAlphaOrDigit(k[0])) return false;
+  for (const char c : k.substr(1)) {
+    if (!IsLcAlphaOrDigit(c) && c != '_' && c != '-' && c != '*' && c != '/' && c != '@') return false;
+  }
+  return true;
+}
+
+// W3C Trace Context Level 2, "Value":
+//   value    = 0*255(chr) nblk-chr
+//   nblk-chr = %x21-2B / %x2D-3C / %x3E-7E
+//   chr      = %x20 / nblk-chr
+// Leading spaces belong to the value; a trailing one would be OWS and is trimmed before.
+bool ValidValue(std::string_view v) {
+  if (v.empty() || v.size() > 256 || v.back() == ' ') return false;
+  for (const char c : v) {
+    if (c < 0x20 || c > 0x7E || c == ',' || c == '=') return false;
+  }
+  return true;
+}
+
+struct TraceStateMember {
+  std::string_view key, value;
+  size_t Size() const { return key.size() + 1 + value.size(); }
+};
+
+}  // namespace
+
+// W3C Trace Context Level 2, "tracestate Header Field Values" and "list": the fields are
+// one list (RFC 9110 §5.3), members separated by OWS "," OWS, empty and whitespace-only
+// members allowed, at most 32 members. A malformed member makes the whole list invalid
+// (the W3C suite: "expects the tracestate to be discarded"), and so do 33 members
+// (test_tracestate_member_count_limit): the spec's "remove the right-most member" rule is
+// for a vendor adding an entry, not for a list received too long.
+std::optional<std::string> ParseTraceState(std::span<const std::string_view> fields) {
+  constexpr size_t kMaxMembers = 32;
+  std::vector<TraceStateMember> members;
+  size_t received = 0;
+  for (std::string_view field : fields) {
+    while (true) {
+      const size_t comma = field.find(',');
+      const std::string_view member = TrimOws(field.substr(0, comma));
+      if (!member.empty()) {
+        const size_t eq = member.find('=');
+        if (eq == std::string_view::npos) return std::nullopt;
+        const TraceStateMember m{member.substr(0, eq), member.substr(eq + 1)};
+        if (!ValidKey(m.key) || !ValidValue(m.value) || ++received > kMaxMembers) return std::nullopt;
+        // "Mutating the tracestate Field": a vendor MAY discard duplicate keys. The leftmost
+        // is the most recent position, so it stays (the suite accepts either choice).
+        const bool duplicate = std::any_of(members.begin(), members.end(),
+                                           [&](const TraceStateMember& o) { return o.key == m.key; });
+        if (!duplicate) members.push_back(m);
+      }
+      if (comma == std::string_view::npos) break;
+      field.remove_prefix(comma + 1);
+    }
+  }
+  // "tracestate Limits": vendors SHOULD propagate at least 512 characters and document
+  // their maximum; a cut removes whole entries, those over 128 characters first, then from
+  // the end. 32 members of 256 + 1 + 256 characters and 31 commas are 16,447 bytes, copied
+  // into every span of the trace; kspan keeps at most kMaxTraceStateBytes (4 KiB).
+  size_t total = members.empty() ? 0 : members.size() - 1;
+  for (const TraceStateMember& m : members) total += m.Size();
+  while (total > kMaxTraceStateBytes) {
+    auto victim = std::find_if(members.rbegin(), members.rend(),
+                               [](const TraceStateMember& m) { return m.Size() > 128; });
+    if (victim == members.rend()) victim = members.rbegin();
+    total -= victim->Size() + (members.size() > 1 ? 1 : 0);
+    members.erase(std::next(victim).base());
+  }
+  std::string out;
+  out.reserve(total);
+  for (const TraceStateMember& m : members) {
+    if (!out.empty()) out += ',';
+    out.append(m.key);
+    out += '=';
+    out.append(m.value);
+  }
+  return out;
 }
 
 std::string_view SpanKindName(SpanKind kind) {

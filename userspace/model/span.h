@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -41,6 +42,15 @@ struct TraceParent {
 };
 std::optional<TraceParent> ParseTraceParent(std::string_view value);
 std::string FormatTraceParent(const TraceId& trace, const SpanId& span, uint8_t flags);
+
+// W3C Trace Context Level 2 `tracestate`: the values of every `tracestate` field of one
+// message, in wire order (RFC 9110 §5.3 combines them with ','). Returns the list
+// normalised ("k=v,k2=v2": OWS around members and empty members gone, later duplicates of
+// a key dropped, cut to kMaxTraceStateBytes by whole members), "" for an empty list, or
+// nullopt when any member breaks the grammar or there are more than 32: then the whole
+// tracestate is discarded. Call it only when the message's traceparent was valid.
+inline constexpr size_t kMaxTraceStateBytes = 4096;
+std::optional<std::string> ParseTraceState(std::span<const std::string_view> fields);
 
 enum class SpanKind : int {
   kUnspecified = 0,

@@ -27,7 +27,10 @@ struct RequestStart {
   uint64_t channel = 0;  // process-wide protocols: the channel it came on; else 0
   Timing timing;
   Side side = Side::kByConnection;
-  std::string traceparent;  // W3C context fields as sent, empty when absent
+  // W3C context as sent, empty when absent: the one traceparent field's value (empty when
+  // there were two or more); every tracestate field joined with ',', unvalidated (the
+  // correlator applies model::ParseTraceState).
+  std::string traceparent;
   std::string tracestate;
   std::string call_id;  // the protocol's own request id (JSON-RPC "id"), or empty
   // What the correlator needs to see of the request before its answer to decide whether

@@ -100,9 +100,11 @@ void ConnTracker::OnData(const events::DataEvent& e) {
     HoldUnbound(e);
     return;
   }
-  if (local_.OnData(e)) return;
   auto it = conns_.find(e.key);
   if (it == conns_.end()) {
+    // Not a TCP connection of ours: an agent's local channel or stdio (looked up only
+    // now: most events are TCP), else a TCP connection whose open event was lost.
+    if (local_.OnData(e)) return;
     // The open event was lost (ring buffer full): track it without a tuple.
     missing_open_->Add();
     Conn& c = Create(e.key, e.exit_ns);
@@ -393,9 +395,11 @@ void ConnTracker::Finish(Conn& c, const events::ConnCloseEvent* close) {
 }
 
 void ConnTracker::OnClose(const events::ConnCloseEvent& e) {
-  if (local_.OnClose(e)) return;
   auto it = conns_.find(e.key);
-  if (it == conns_.end()) return;
+  if (it == conns_.end()) {
+    local_.OnClose(e);
+    return;
+  }
   Finish(it->second, &e);
   Erase(it);
 }

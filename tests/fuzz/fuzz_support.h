@@ -3,10 +3,13 @@
 // replay driver both report an abort as a crash, with the input that caused it).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace kspan::fuzz {
 
@@ -36,6 +39,38 @@ inline uint64_t Fnv1a(std::string_view s) {
   uint64_t h = 1469598103934665603ULL;
   for (char c : s) h = (h ^ static_cast<uint8_t>(c)) * 1099511628211ULL;
   return h;
+}
+
+// One syscall's bytes of a two-stream exchange: `bytes` moved at stream position `pos`,
+// of which the first `captured` were seen.
+struct StreamPiece {
+  bool egress;
+  uint64_t pos;
+  std::string_view bytes;
+  uint32_t captured;
+};
+
+// Cuts a request stream and a response stream into syscalls of 1 to 96 bytes, one in six
+// only partly captured, as seen by the client (`client`) or the server, then interleaves
+// the two directions and swaps about one neighbour pair in three: the order events of
+// several CPUs may reach user space in. Deterministic for a given `rng`.
+inline std::vector<StreamPiece> CutIntoSyscalls(Rng* rng, std::string_view request, std::string_view response,
+                                                bool client) {
+  std::vector<StreamPiece> pieces;
+  for (auto [is_request, bytes] : {std::pair{true, request}, std::pair{false, response}}) {
+    uint64_t pos = 0;
+    while (pos < bytes.size()) {
+      const size_t n = std::min<uint64_t>(rng->In(1, 96), bytes.size() - pos);
+      uint32_t captured = static_cast<uint32_t>(n);
+      if (rng->OneIn(6)) captured = static_cast<uint32_t>(rng->In(0, n));
+      pieces.push_back(StreamPiece{is_request == client, pos, bytes.substr(pos, n), captured});
+      pos += n;
+    }
+  }
+  for (size_t i = 1; i < pieces.size(); ++i) {
+    if (rng->OneIn(3)) std::swap(pieces[i - 1], pieces[i]);
+  }
+  return pieces;
 }
 
 [[noreturn]] inline void Fail(const char* what) {

@@ -109,13 +109,6 @@ std::vector<Record> RunSplit(std::string_view req, std::string_view resp, Rng* r
   return out;
 }
 
-struct Chunk {
-  bool egress;
-  uint64_t pos;
-  std::string_view bytes;
-  uint32_t captured;
-};
-
 void RunChaos(std::string_view req, std::string_view resp, Rng* rng) {
   Limits limits;
   if (rng->OneIn(2)) limits.max_buffered_bytes = rng->In(16, 4096);
@@ -124,25 +117,11 @@ void RunChaos(std::string_view req, std::string_view resp, Rng* rng) {
   const bool client = rng->OneIn(2);
   Connection c(client, limits);
 
-  // Cut both streams into syscalls, some only partly captured.
-  std::vector<Chunk> chunks;
-  for (auto [is_request, bytes] : {std::pair{true, req}, std::pair{false, resp}}) {
-    uint64_t pos = 0;
-    while (pos < bytes.size()) {
-      const size_t n = std::min<uint64_t>(rng->In(1, 96), bytes.size() - pos);
-      uint32_t captured = static_cast<uint32_t>(n);
-      if (rng->OneIn(6)) captured = static_cast<uint32_t>(rng->In(0, n));
-      chunks.push_back(Chunk{is_request == client, pos, bytes.substr(pos, n), captured});
-      pos += n;
-    }
-  }
-  // Interleave the directions, disturb the order a little, lose a few.
-  for (size_t i = 1; i < chunks.size(); ++i) {
-    if (rng->OneIn(3)) std::swap(chunks[i - 1], chunks[i]);
-  }
+  // Both streams cut into syscalls, some partly captured, a little out of order.
+  const std::vector<kspan::fuzz::StreamPiece> chunks = kspan::fuzz::CutIntoSyscalls(rng, req, resp, client);
   std::vector<Record> out;
   uint64_t t = 1;
-  for (const Chunk& ch : chunks) {
+  for (const kspan::fuzz::StreamPiece& ch : chunks) {
     if (rng->OneIn(40)) continue;  // a lost event
     c.AddData(ch.egress, ch.pos, ch.bytes.substr(0, ch.captured), static_cast<uint32_t>(ch.bytes.size()), t,
               t + 1, static_cast<uint32_t>(t));

@@ -138,28 +138,9 @@ Run RunSplit(std::string_view req, std::string_view resp, Rng* rng) {
 void RunChaos(std::string_view req, std::string_view resp, Rng* rng) {
   const bool client = rng->OneIn(2);
   Run run(client);
-  struct Piece {
-    bool egress;
-    uint64_t pos;
-    std::string_view bytes;
-    uint32_t captured;
-  };
-  std::vector<Piece> pieces;
-  for (auto [is_request, bytes] : {std::pair{true, req}, std::pair{false, resp}}) {
-    uint64_t pos = 0;
-    while (pos < bytes.size()) {
-      const size_t n = std::min<uint64_t>(rng->In(1, 96), bytes.size() - pos);
-      uint32_t captured = static_cast<uint32_t>(n);
-      if (rng->OneIn(6)) captured = static_cast<uint32_t>(rng->In(0, n));
-      pieces.push_back(Piece{is_request == client, pos, bytes.substr(pos, n), captured});
-      pos += n;
-    }
-  }
-  for (size_t i = 1; i < pieces.size(); ++i) {
-    if (rng->OneIn(3)) std::swap(pieces[i - 1], pieces[i]);
-  }
+  const std::vector<kspan::fuzz::StreamPiece> pieces = kspan::fuzz::CutIntoSyscalls(rng, req, resp, client);
   uint64_t t = 1;
-  for (const Piece& pc : pieces) {
+  for (const kspan::fuzz::StreamPiece& pc : pieces) {
     if (rng->OneIn(40)) continue;  // a lost event
     run.Add(pc.egress, pc.pos, pc.bytes.substr(0, pc.captured), static_cast<uint32_t>(pc.bytes.size()), t);
     t += 2;

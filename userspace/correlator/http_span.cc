@@ -89,16 +89,9 @@ class AttributeAdder {
 // every tracestate header is one list (model::ParseTraceState), only when the traceparent
 // was valid.
 void ContinueIncomingTrace(const Message& request, model::Span* span) {
-  std::string_view traceparent;
-  int traceparent_count = 0;
-  for (const auto& [name, value] : request.headers) {
-    if (EqualsIgnoreCase(name, "traceparent")) {
-      traceparent = value;
-      ++traceparent_count;
-    }
-  }
+  const protocols::http1::TraceContextFields fields = protocols::http1::TraceContextOf(request);
   std::optional<model::TraceParent> tp;
-  if (traceparent_count == 1) tp = model::ParseTraceParent(traceparent);
+  if (!fields.traceparent.empty()) tp = model::ParseTraceParent(fields.traceparent);
   if (!tp) {
     span->trace_id = model::TraceId::Random();
     span->trace_flags = 0x01;  // sampled: kspan traces everything it sees
@@ -107,12 +100,8 @@ void ContinueIncomingTrace(const Message& request, model::Span* span) {
   span->trace_id = tp->trace_id;
   span->parent_span_id = tp->parent_id;
   span->trace_flags = tp->flags;
-
-  std::vector<std::string_view> fields;
-  for (const auto& [name, value] : request.headers) {
-    if (EqualsIgnoreCase(name, "tracestate")) fields.push_back(value);
-  }
-  span->trace_state = model::ParseTraceState(fields).value_or("");
+  const std::string_view state = fields.tracestate;
+  span->trace_state = model::ParseTraceState({&state, 1}).value_or("");
 }
 
 std::string PortString(uint16_t port) {

@@ -88,31 +88,10 @@ struct Connection::Impl {
       RequestStart& r = started.emplace_back();
       r.seq = it->seq;
       r.timing = m.timing;
-      TraceContextFields(m, &r);
+      TraceContextFields tc = TraceContextOf(m);
+      r.traceparent = std::move(tc.traceparent);
+      r.tracestate = std::move(tc.tracestate);
       announced_seq = it->seq;
-    }
-  }
-
-  // W3C Trace Context Level 2, "traceparent Header" and "tracestate Header": names are
-  // ASCII case-insensitive; exactly one traceparent field is a context (two are ambiguous:
-  // the W3C suite's test_traceparent_duplicated expects a new trace), its value without
-  // OWS. Every tracestate field counts, joined in order with ',' (RFC 9110 §5.3); the
-  // grammar is model::ParseTraceState's, applied once the traceparent proved valid.
-  static void TraceContextFields(const Message& m, RequestStart* r) {
-    std::string_view traceparent;
-    int traceparents = 0;
-    for (const auto& [name, value] : m.headers) {
-      if (EqualsIgnoreCase(name, "traceparent")) {
-        traceparent = value;
-        ++traceparents;
-      }
-    }
-    if (traceparents != 1) return;
-    r->traceparent = std::string(TrimOws(traceparent));
-    for (const auto& [name, value] : m.headers) {
-      if (!EqualsIgnoreCase(name, "tracestate")) continue;
-      if (!r->tracestate.empty()) r->tracestate += ',';
-      r->tracestate.append(value);
     }
   }
 

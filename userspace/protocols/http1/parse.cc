@@ -895,6 +895,26 @@ std::string_view Message::Header(std::string_view name) const {
   return {};
 }
 
+TraceContextFields TraceContextOf(const Message& m) {
+  TraceContextFields out;
+  std::string_view traceparent;
+  int traceparents = 0;
+  for (const auto& [name, value] : m.headers) {
+    if (EqualsIgnoreCase(name, "traceparent")) {
+      traceparent = value;
+      ++traceparents;
+    }
+  }
+  if (traceparents != 1) return out;
+  out.traceparent = std::string(TrimOws(traceparent));
+  for (const auto& [name, value] : m.headers) {
+    if (!EqualsIgnoreCase(name, "tracestate")) continue;
+    if (!out.tracestate.empty()) out.tracestate += ',';
+    out.tracestate.append(value);
+  }
+  return out;
+}
+
 bool Message::HasHeader(std::string_view name) const {
   for (const auto& [k, v] : headers) {
     if (k.size() != name.size()) continue;

@@ -64,6 +64,18 @@ struct Message {
   bool HasHeader(std::string_view name) const;
 };
 
+// A message's W3C Trace Context fields (Level 2, "traceparent Header" and "tracestate
+// Header"; names ASCII case-insensitive). `traceparent`: the value of the one traceparent
+// field, without OWS; empty when there is none or there are two or more (ambiguous: the
+// W3C suite's test_traceparent_duplicated expects a new trace). `tracestate`: every
+// tracestate field joined in order with ',' (RFC 9110 §5.3), only when `traceparent` is
+// set; its grammar is model::ParseTraceState's, applied once the traceparent proved valid.
+struct TraceContextFields {
+  std::string traceparent;
+  std::string tracestate;
+};
+TraceContextFields TraceContextOf(const Message& m);
+
 // A request and the final (non-1xx) response to it. `response_missing` is set when the
 // connection closed, or the stream became unparseable, before a response came.
 struct Record {

@@ -45,8 +45,6 @@ class LocalChannels {
   void DrainPending();
   void CloseAll();
 
-  size_t channels() const { return channels_.size(); }
-
  private:
   struct Channel {
     uint64_t id = 0;

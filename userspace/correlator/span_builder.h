@@ -19,7 +19,7 @@
 
 #include <cstdint>
 #include <functional>
-#include <unordered_map>
+#include <optional>
 #include <unordered_set>
 
 #include "common/metrics.h"

@@ -23,6 +23,8 @@ packages=(
   python3-prometheus-client
   # a real memcached and a real client library for its integration test (docs/databases.md)
   memcached python3-pymemcache
+  # ab: HTTP/1.0 keep-alive bursts on one connection (tests/integration/reliability_test.cc)
+  apache2-utils
   # load generators for bench/run.sh
   wrk
 )

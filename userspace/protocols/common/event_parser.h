@@ -130,8 +130,13 @@ class StreamParser {
   const DataStream& stream() const { return stream_; }
 
   // Parses what the stream holds; appends finished frames to `frames`, oldest first, and
-  // adds what was thrown away to `stats`. `closed`: no more bytes will come.
-  void Parse(State* state, std::deque<Frame>* frames, ParseStats* stats, bool closed);
+  // adds what was thrown away to `stats`. `closed`: no more bytes will come. Stops at a
+  // frame boundary once `max_frames` frames were appended (the rest stays buffered), and
+  // then returns true when bytes are still waiting: a caller pairing two directions parses
+  // one side in steps so the other keeps up (a busy connection's backlog of requests,
+  // parsed whole before its responses, would outgrow the requests a protocol holds).
+  bool Parse(State* state, std::deque<Frame>* frames, ParseStats* stats, bool closed,
+             size_t max_frames = SIZE_MAX);
 
   // After a frame for which P::EndsStream() holds nothing more is parsed, until Resume()
   // (the peer declined an upgrade).
@@ -176,7 +181,9 @@ class StreamParser {
 };
 
 template <FrameProtocol P>
-void StreamParser<P>::Parse(State* state, std::deque<Frame>* frames, ParseStats* stats, bool closed) {
+bool StreamParser<P>::Parse(State* state, std::deque<Frame>* frames, ParseStats* stats, bool closed,
+                            size_t max_frames) {
+  const size_t frames_before = frames->size();
   const DataStream::Counters counters = stream_.TakeCounters();
   stats->bytes_dropped += counters.bytes_dropped;
   stats->gaps += counters.gaps;
@@ -193,6 +200,7 @@ void StreamParser<P>::Parse(State* state, std::deque<Frame>* frames, ParseStats*
   ParseContext& ctx = state->ctx;
   while (!ended_) {
     const uint64_t pos = stream_.position();
+    if (!partial_ && frames->size() - frames_before >= max_frames) return pos != stream_.end();
     if (pos == stream_.end()) {
       if (closed && partial_) {
         // The close ends the frame: complete if delimited by close, cut short otherwise.
@@ -206,7 +214,7 @@ void StreamParser<P>::Parse(State* state, std::deque<Frame>* frames, ParseStats*
           Abandon(state, stats);
         }
       }
-      return;
+      return false;
     }
 
     const std::string_view head = stream_.Head();
@@ -268,15 +276,15 @@ void StreamParser<P>::Parse(State* state, std::deque<Frame>* frames, ParseStats*
           Finish(state, frames, frame);
         } else {
           if (fresh) partial_.emplace(std::move(*fresh));
-          if (consumed == 0) return;  // no progress: wait for bytes
+          if (consumed == 0) return false;  // no progress: wait for bytes
         }
         continue;
       case ParseState::kIgnored:
-        if (consumed == 0) return;
+        if (consumed == 0) return false;
         stream_.Consume(consumed);
         continue;
       case ParseState::kNeedsMoreData:
-        if (!hole_follows) return;
+        if (!hole_follows) return false;
         // The head or framing runs into a hole: it can never complete.
         ++stats->gaps;
         [[fallthrough]];
@@ -298,6 +306,7 @@ void StreamParser<P>::Parse(State* state, std::deque<Frame>* frames, ParseStats*
       }
     }
   }
+  return false;
 }
 
 }  // namespace kspan::protocols

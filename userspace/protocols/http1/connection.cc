@@ -1,5 +1,6 @@
 #include "protocols/http1/connection.h"
 
+#include <cstdint>
 #include <deque>
 #include <iterator>
 #include <utility>
@@ -40,17 +41,33 @@ struct Connection::Impl {
   // Parses both directions, requests first (a response needs its request's method), and
   // pairs what it can. An Upgrade/CONNECT request pauses the request side until its
   // response says whether the protocol changed.
+  //
+  // Requests are parsed at most as many at a time as can wait for an answer
+  // (state.max_pending), then the responses: a keep-alive connection can carry hundreds of
+  // exchanges between two drains, and parsing all its requests first would push the oldest
+  // out of `pending` and leave their responses unmatched. Only when the responses cannot
+  // free room (the server is not answering) do further requests push the oldest out.
   void Run(bool closed) {
-    // Each round after the first resumes past one more declined upgrade request, so the
-    // loop ends: paused_seq only grows, and last_final_seq must catch up with it each time.
+    // Each round after the first either resumes past one more declined upgrade request
+    // (paused_seq only grows, and last_final_seq must catch up with it each time), or
+    // parses more requests after responses answered some (both streams only move forward),
+    // or lifts the bound once; so the loop ends.
+    bool unbounded = false;
     while (!stopped) {
       ParseStats ps;
+      bool held_back = false;
       if (!requests.ended()) {
-        requests.Parse(&state, &request_frames, &ps, closed);
+        const size_t room = unbounded || state.pending.size() >= state.max_pending
+                                ? 0
+                                : state.max_pending - state.pending.size();
+        held_back = requests.Parse(&state, &request_frames, &ps, closed, unbounded ? SIZE_MAX : room);
         if (requests.ended()) paused_seq = state.next_seq - 1;
         Announce();
       }
+      const size_t waiting = state.pending.size();
+      state.requests_held_back = held_back;
       responses.Parse(&state, &response_frames, &ps, closed);
+      state.requests_held_back = false;
       stats.frames_invalid += ps.frames_invalid;
       stats.bytes_dropped += ps.bytes_dropped;
       stats.gaps += ps.gaps;
@@ -73,6 +90,11 @@ struct Connection::Impl {
       }
       if (requests.ended() && state.last_final_seq >= paused_seq) {
         requests.Resume();  // the server declined the upgrade
+        continue;
+      }
+      if (held_back) {
+        if (state.pending.size() < waiting) continue;  // answers made room
+        unbounded = true;                              // no answers: the oldest requests give way (counted)
         continue;
       }
       return;

@@ -662,7 +662,7 @@ ParseState ParseNewFrame(MessageType type, string_view* buf, Frame* f, State* st
     f->ends_stream = info.framing_invalid || info.upgrade || f->msg.method == "CONNECT";
     f->msg.wide_body = st->wide_body_request != nullptr && st->wide_body_request(f->msg);
   } else {
-    if (st->pending.empty() && st->ctx.position >= st->unmatched_ok_below) {
+    if (st->pending.empty() && (st->requests_held_back || st->ctx.position >= st->unmatched_ok_below)) {
       f->msg = Message();  // its request may still be on the way
       return ParseState::kNeedsMoreData;
     }

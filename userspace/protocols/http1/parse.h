@@ -101,6 +101,9 @@ struct State {
   // A response starting at a stream position below this with no request waiting is parsed
   // as answering none; above it, it waits (its request may still be on the way).
   uint64_t unmatched_ok_below = ~uint64_t{0};
+  // Requests are buffered but not parsed yet (the caller parses them in steps): a response
+  // with no request waiting waits for them, wherever it starts.
+  bool requests_held_back = false;
 
   // Request side.
   uint64_t next_seq = 1;

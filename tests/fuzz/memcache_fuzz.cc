@@ -67,7 +67,7 @@ struct Run {
   }
   void Finish() {
     Drain();
-    conn->Close();
+    conn->Close(kspan::protocols::Unanswered::kNoResponse);
     Drain();
   }
 };

@@ -2,6 +2,7 @@
 // trace): each defect found by attacking kspan as a hostile or unlucky client would gets a
 // test here that failed before its fix.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <fstream>
@@ -149,7 +150,8 @@ TEST_F(ReliabilityIntegration, BodyOfAnInvalidlyFramedRequestIsNeverAForgedSpan)
 // exchanges of the connection than the parser lets wait for an answer (128): all its
 // requests were parsed before its responses, the oldest were pushed out, and 6 to 72 of
 // every 200 came out as response_missing on both ends while no drop counter moved. Now
-// each of 20 runs is paired whole, and nothing is counted as unmatched or unanswered.
+// each of 20 runs is paired whole. (The agent's counters are host-wide, so the spans of
+// this test's port are what is checked.)
 TEST_F(ReliabilityIntegration, KeepAliveBurstsAreAllAnswered) {
   const int port = FreePort();
   Subprocess nginx;
@@ -177,11 +179,73 @@ TEST_F(ReliabilityIntegration, KeepAliveBurstsAreAllAnswered) {
       ASSERT_EQ(s.Int("http.response.status_code"), 200) << s.name;
     }
   }
+}
+
+// A span must not claim a failure kspan did not see. A server that closes the connection
+// without answering failed: ERROR response_missing on both ends. A request still waiting
+// when its client is killed (process_exit), or when kspan stops (shutdown), has an end
+// kspan never saw: status UNSET and kspan.incomplete with the reason. Before, all of them
+// were ERROR "no response before the connection ended".
+TEST_F(ReliabilityIntegration, UnansweredRequestsSayWhyAndClaimOnlyRealFailures) {
+  const int port = FreePort();
+  Subprocess server;
+  ASSERT_TRUE(
+      server.Start({"/usr/bin/python3", std::string(KSPAN_SOURCE_DIR) + "/tests/apps/unanswering_server.py",
+                    std::to_string(port)}));
+  ASSERT_TRUE(WaitForPort("127.0.0.1", port, std::chrono::seconds(10))) << server.Stderr();
+  const std::string base = "http://127.0.0.1:" + std::to_string(port);
+
+  // The server closes without a byte of answer: curl fails with "empty reply" (52).
+  const CommandResult closed =
+      RunCommand({"/usr/bin/curl", "-sS", base + "/close"}, std::chrono::seconds(10));
+  EXPECT_EQ(closed.exit_code, 52) << closed.err;
+
+  // A client waiting on /hang, killed: its request never gets an answer.
+  Subprocess client;
+  ASSERT_TRUE(client.Start({"/usr/bin/curl", "-sS", base + "/hang"}));
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // the request crosses
+  client.Stop(SIGKILL, std::chrono::seconds(5));
+  // Let the agent see the exit, then stop it while the server still holds /hang open.
+  std::this_thread::sleep_for(std::chrono::seconds(1));
   ASSERT_EQ(agent_.Stop(), 0);
-  EXPECT_EQ(
-      agent_.StoppedCounter("kspan_records_dropped_total{protocol=\"http1\",reason=\"unmatched_response\"}"),
-      0);
-  EXPECT_EQ(agent_.StoppedCounter("kspan_requests_unanswered_total{protocol=\"http1\"}"), 0);
+
+  const auto spans = ReadSpans(agent_.SpansPath());
+  auto find = [&](const std::string& path, int kind) -> const FlatSpan* {
+    for (const auto& s : spans) {
+      if (s.kind != kind || s.Int("server.port") != port) continue;
+      const bool same = kind == kServer
+                            ? s.Str("url.path") == path
+                            : s.Str("url.full").find(":" + std::to_string(port) + path) != std::string::npos;
+      if (same) return &s;
+    }
+    return nullptr;
+  };
+  constexpr int kStatusUnset = 0, kStatusError = 2;
+  for (const int kind : {kServer, kClient}) {
+    const FlatSpan* s = find("/close", kind);
+    ASSERT_NE(s, nullptr) << "no /close span of kind " << kind << "\n" << agent_.Logs();
+    EXPECT_EQ(s->status_code, kStatusError);
+    EXPECT_EQ(s->Str("error.type"), "response_missing");
+    EXPECT_FALSE(s->Has("kspan.incomplete"));
+  }
+  const FlatSpan* killed = find("/hang", kClient);
+  ASSERT_NE(killed, nullptr) << agent_.Logs();
+  EXPECT_EQ(killed->status_code, kStatusUnset);
+  EXPECT_EQ(killed->Str("kspan.incomplete"), "process_exit");
+  EXPECT_FALSE(killed->Has("error.type"));
+  const FlatSpan* waiting = find("/hang", kServer);
+  ASSERT_NE(waiting, nullptr) << agent_.Logs();
+  EXPECT_EQ(waiting->status_code, kStatusUnset);
+  EXPECT_EQ(waiting->Str("kspan.incomplete"), "shutdown");
+  EXPECT_FALSE(waiting->Has("error.type"));
+  // At least these (the agent sees the whole host).
+  EXPECT_GE(
+      agent_.StoppedCounter("kspan_requests_unanswered_total{protocol=\"http1\",reason=\"process_exit\"}"),
+      1);
+  EXPECT_GE(agent_.StoppedCounter("kspan_requests_unanswered_total{protocol=\"http1\",reason=\"shutdown\"}"),
+            1);
+  EXPECT_GE(
+      agent_.StoppedCounter("kspan_requests_unanswered_total{protocol=\"http1\",reason=\"no_response\"}"), 2);
 }
 
 }  // namespace

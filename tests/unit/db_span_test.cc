@@ -100,9 +100,10 @@ mc::Record NoReply() {
   return r;
 }
 
-mc::Record Missing() {
+mc::Record Missing(protocols::Unanswered why) {
   mc::Record r = Rec(mc::Command::kDelete, mc::Result::kNone);
   r.response_missing = true;
+  r.unanswered = why;
   r.response = {};
   return r;
 }
@@ -145,8 +146,15 @@ const SpanCase kCases[] = {
      With({"db.operation.name=set", "db.response.status_code=SERVER_ERROR", "error.type=SERVER_ERROR"})},
     {"noreply", NoReply(), "set 127.0.0.1:11211", model::StatusCode::kUnset, "",
      With({"db.operation.name=set"})},
-    {"response_missing", Missing(), "delete 127.0.0.1:11211", model::StatusCode::kUnset, "",
-     With({"db.operation.name=delete", "kspan.response.missing=true"})},
+    // A clean close with no answer: the server failed. kspan not seeing the answer: no error.
+    {"response_missing", Missing(protocols::Unanswered::kNoResponse), "delete 127.0.0.1:11211",
+     model::StatusCode::kError, "no response before the connection ended",
+     With({"db.operation.name=delete", "error.type=response_missing"})},
+    {"response_not_captured", Missing(protocols::Unanswered::kNotCaptured), "delete 127.0.0.1:11211",
+     model::StatusCode::kUnset, "",
+     With({"db.operation.name=delete", "kspan.incomplete=response_not_captured"})},
+    {"evicted", Missing(protocols::Unanswered::kEvicted), "delete 127.0.0.1:11211", model::StatusCode::kUnset,
+     "", With({"db.operation.name=delete", "kspan.incomplete=evicted"})},
 };
 
 class DbSpanTest : public testing::TestWithParam<SpanCase> {};

@@ -281,6 +281,31 @@ TEST(HttpSpanTest, ResponseMissing) {
   EXPECT_EQ(Attr(s, "network.protocol.version"), "1.1");
 }
 
+// kspan did not see the end (lost bytes, eviction, the process's exit, kspan's stop): the
+// span says so and claims no error, on both ends.
+TEST(HttpSpanTest, ResponseNotSeenIsIncompleteNotAnError) {
+  const std::pair<protocols::Unanswered, const char*> kReasons[] = {
+      {protocols::Unanswered::kNotCaptured, "response_not_captured"},
+      {protocols::Unanswered::kEvicted, "evicted"},
+      {protocols::Unanswered::kProcessExit, "process_exit"},
+      {protocols::Unanswered::kShutdown, "shutdown"},
+  };
+  for (const auto& [why, name] : kReasons) {
+    Record r = MakeRecord("GET", "/slow", {});
+    r.response_missing = true;
+    r.unanswered = why;
+    r.response = {};
+    for (const bool server : {true, false}) {
+      const model::Span s = Build(r, server ? Server() : Client());
+      EXPECT_EQ(s.status_code, model::StatusCode::kUnset) << name;
+      EXPECT_TRUE(s.status_message.empty()) << name;
+      EXPECT_EQ(Attr(s, "kspan.incomplete"), name);
+      EXPECT_EQ(Attr(s, "error.type"), "<missing>") << name;
+      EXPECT_EQ(Attr(s, "http.response.status_code"), "<missing>");
+    }
+  }
+}
+
 TEST(HttpSpanTest, EndBeforeStartIsClamped) {
   Record r = MakeRecord("GET", "/", {});
   r.response.timing.end_ns = kT0 - 5;

@@ -496,7 +496,7 @@ TEST_F(ConnectionTest, PipelinedCommandsArePairedInOrder) {
   EXPECT_EQ(Body(4).result, Result::kValues);
   EXPECT_EQ(Body(4).hits, 0u);
   EXPECT_GT(records_[4].response.end_ns, records_[4].response.start_ns);
-  EXPECT_EQ(stats_.frames_invalid + stats_.responses_unmatched + stats_.requests_unanswered, 0u);
+  EXPECT_EQ(stats_.frames_invalid + stats_.responses_unmatched + stats_.requests_unanswered.Total(), 0u);
 }
 
 TEST_F(ConnectionTest, NoreplyCommandsLeaveWithoutWaiting) {
@@ -506,7 +506,7 @@ TEST_F(ConnectionTest, NoreplyCommandsLeaveWithoutWaiting) {
   ASSERT_EQ(records_.size(), 2u);
   EXPECT_TRUE(Body(0).noreply && Body(1).noreply);
   EXPECT_FALSE(records_[0].response_missing);
-  EXPECT_EQ(stats_.requests_unanswered, 0u);
+  EXPECT_EQ(stats_.requests_unanswered.Total(), 0u);
 }
 
 TEST_F(ConnectionTest, AnswersSplitAcrossSyscallsAndValuesAcrossHoles) {
@@ -545,8 +545,9 @@ TEST_F(ConnectionTest, EndInTheHoleAfterABigValue) {
   EXPECT_EQ(Body(0).response_value_bytes, 10000u);
   EXPECT_EQ(Body(1).result, Result::kValues);
   EXPECT_EQ(Body(1).hits, 0u);
-  EXPECT_EQ(stats_.frames_invalid + stats_.gaps + stats_.responses_unmatched + stats_.requests_unanswered,
-            0u);
+  EXPECT_EQ(
+      stats_.frames_invalid + stats_.gaps + stats_.responses_unmatched + stats_.requests_unanswered.Total(),
+      0u);
 }
 
 // A hole that ends with the block leaves the END to the bytes that follow.
@@ -566,13 +567,14 @@ TEST_F(ConnectionTest, CloseGivesUpTheCommandsStillWaiting) {
   Make();
   Send(true, "get a\r\nget b\r\n");
   Send(false, "END\r\n");
-  conn_->Close();
+  conn_->Close(Unanswered::kNoResponse);
   Drain();
   ASSERT_EQ(records_.size(), 2u);
   EXPECT_FALSE(records_[0].response_missing);
   EXPECT_TRUE(records_[1].response_missing);
   EXPECT_TRUE(Body(1).response_missing);
-  EXPECT_EQ(stats_.requests_unanswered, 1u);
+  EXPECT_EQ(records_[1].unanswered, Unanswered::kNoResponse);
+  EXPECT_EQ(stats_.requests_unanswered[Unanswered::kNoResponse], 1u);
 }
 
 TEST_F(ConnectionTest, QuitEndsTheCommandStream) {

@@ -20,9 +20,25 @@ ProtocolCounters::ProtocolCounters(metrics::Registry* m, std::string_view protoc
   bytes_dropped = m->GetCounter("kspan_parse_bytes_dropped_total", {{"protocol", p}});
   unmatched =
       m->GetCounter("kspan_records_dropped_total", {{"protocol", p}, {"reason", "unmatched_response"}});
-  unanswered = m->GetCounter("kspan_requests_unanswered_total", {{"protocol", p}});
+  unmatched_at_close =
+      m->GetCounter("kspan_records_dropped_total", {{"protocol", p}, {"reason", "unmatched_at_close"}});
+  for (size_t i = 0; i < protocols::kUnansweredReasons; ++i) {
+    const std::string_view reason = protocols::UnansweredName(static_cast<protocols::Unanswered>(i));
+    unanswered[i] =
+        m->GetCounter("kspan_requests_unanswered_total", {{"protocol", p}, {"reason", std::string(reason)}});
+  }
   gaps = m->GetCounter("kspan_parse_gaps_total", {{"protocol", p}});
   records = m->GetCounter("kspan_records_total", {{"protocol", p}});
+}
+
+void ProtocolCounters::Add(const protocols::ConnectionStats& stats) {
+  invalid->Add(stats.frames_invalid);
+  bytes_dropped->Add(stats.bytes_dropped);
+  unmatched->Add(stats.responses_unmatched);
+  unmatched_at_close->Add(stats.responses_unmatched_at_close);
+  for (size_t i = 0; i < protocols::kUnansweredReasons; ++i)
+    unanswered[i]->Add(stats.requests_unanswered.by_reason[i]);
+  gaps->Add(stats.gaps);
 }
 
 }  // namespace kspan::conntrack

@@ -2,6 +2,7 @@
 // it hands requests, records and output to.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -10,6 +11,7 @@
 #include "common/metrics.h"
 #include "events/events.h"
 #include "protocols/record.h"
+#include "protocols/registry.h"
 
 namespace kspan::conntrack {
 
@@ -56,10 +58,14 @@ struct TrackerSinks {
 // A protocol's parse counters, labelled by its registered name.
 struct ProtocolCounters {
   ProtocolCounters(metrics::Registry* m, std::string_view protocol);
+  // What a connection's Drain reported.
+  void Add(const protocols::ConnectionStats& stats);
+
   metrics::Counter* invalid;
   metrics::Counter* bytes_dropped;
   metrics::Counter* unmatched;
-  metrics::Counter* unanswered;
+  metrics::Counter* unmatched_at_close;
+  std::array<metrics::Counter*, protocols::kUnansweredReasons> unanswered;
   metrics::Counter* gaps;
   metrics::Counter* records;
 };

@@ -79,8 +79,8 @@ void ConnTracker::OnOpen(const events::ConnOpenEvent& e) {
   }
   auto it = conns_.find(e.key);
   if (it != conns_.end()) {
-    // Same generation twice cannot happen; be safe and start over.
-    Finish(it->second, nullptr);
+    // Same generation twice cannot happen; be safe and start over (its close was lost).
+    Finish(it->second, nullptr, protocols::Unanswered::kNotCaptured);
     Erase(it);
   }
   Conn& c = Create(e.key, e.ts_ns);
@@ -361,11 +361,7 @@ void ConnTracker::Drain(Conn& c) {
   }
   started_.clear();
   ProtocolCounters& counters = protocol_counters_[c.proto];
-  counters.invalid->Add(stats.frames_invalid);
-  counters.bytes_dropped->Add(stats.bytes_dropped);
-  counters.unmatched->Add(stats.responses_unmatched);
-  counters.unanswered->Add(stats.requests_unanswered);
-  counters.gaps->Add(stats.gaps);
+  counters.Add(stats);
   for (auto& r : records_) {
     counters.records->Add();
     if (sinks_.on_record) sinks_.on_record(c.info, std::move(r));
@@ -373,7 +369,7 @@ void ConnTracker::Drain(Conn& c) {
   records_.clear();
 }
 
-void ConnTracker::Finish(Conn& c, const events::ConnCloseEvent* close) {
+void ConnTracker::Finish(Conn& c, const events::ConnCloseEvent* close, protocols::Unanswered waiting) {
   // Bytes the kernel moved that no event reached us for: a gap. A stream seen from its
   // start begins at 0; one joined mid-stream at the lowest position seen.
   const bool from_zero = c.saw_start;
@@ -389,7 +385,10 @@ void ConnTracker::Finish(Conn& c, const events::ConnCloseEvent* close) {
   if (gap) gaps_->Add();
   if (c.protocol == Protocol::kTlsCiphertext) tls_ciphertext_conns_->Add();
   if (c.parser) {
-    c.parser->Close();
+    // A clean close with every byte seen: a request still waiting was never answered.
+    // With bytes missing its answer may have been among them.
+    if (waiting == protocols::Unanswered::kNoResponse && gap) waiting = protocols::Unanswered::kNotCaptured;
+    c.parser->Close(waiting);
     Drain(c);
   }
 }
@@ -400,7 +399,7 @@ void ConnTracker::OnClose(const events::ConnCloseEvent& e) {
     local_.OnClose(e);
     return;
   }
-  Finish(it->second, &e);
+  Finish(it->second, &e, protocols::Unanswered::kNoResponse);
   Erase(it);
 }
 
@@ -412,7 +411,7 @@ void ConnTracker::OnProcessExit(uint32_t pid) {
   for (const auto& key : keys) {
     auto it = conns_.find(key);
     if (it == conns_.end()) continue;
-    Finish(it->second, nullptr);
+    Finish(it->second, nullptr, protocols::Unanswered::kProcessExit);
     Erase(it);
   }
 }
@@ -422,7 +421,7 @@ void ConnTracker::Tick(uint64_t now_ns) {
   for (auto it = conns_.begin(); it != conns_.end();) {
     if (now_ns > it->second.last_activity_ns + options_.idle_timeout_ns) {
       evicted_idle_->Add();
-      Finish(it->second, nullptr);
+      Finish(it->second, nullptr, protocols::Unanswered::kEvicted);
       it = Erase(it);
     } else {
       ++it;
@@ -442,14 +441,14 @@ void ConnTracker::EvictOldest() {
     auto it = conns_.find(by_age[i].second);
     if (it == conns_.end()) continue;
     evicted_full_->Add();
-    Finish(it->second, nullptr);
+    Finish(it->second, nullptr, protocols::Unanswered::kEvicted);
     Erase(it);
   }
 }
 
 void ConnTracker::CloseAll() {
   local_.CloseAll();
-  for (auto& [key, c] : conns_) Finish(c, nullptr);
+  for (auto& [key, c] : conns_) Finish(c, nullptr, protocols::Unanswered::kShutdown);
   conns_.clear();
   by_pid_.clear();
   dirty_.clear();

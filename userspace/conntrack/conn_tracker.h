@@ -142,7 +142,9 @@ class ConnTracker {
   std::string_view ContiguousStart(const Conn& c, bool egress);
   void Feed(Conn& c, const ChunkView& chunk);
   void Drain(Conn& c);
-  void Finish(Conn& c, const events::ConnCloseEvent* close);
+  // Closes c's parser: requests still waiting become records unanswered for `waiting`
+  // (kNoResponse on a clean close turns kNotCaptured when bytes were missed).
+  void Finish(Conn& c, const events::ConnCloseEvent* close, protocols::Unanswered waiting);
   void EvictOldest();
   // The connection's plaintext now comes from the TLS uprobes: its streams restart.
   void StartTls(Conn& c);

@@ -85,11 +85,7 @@ void LocalChannels::Drain(uint32_t pid, Process& p) {
   protocols::ConnectionStats stats;
   p.parser->Drain(&started_, &records_, &stats);
   ProtocolCounters& c = (*counters_)[proto_];
-  c.invalid->Add(stats.frames_invalid);
-  c.bytes_dropped->Add(stats.bytes_dropped);
-  c.unmatched->Add(stats.responses_unmatched);
-  c.unanswered->Add(stats.requests_unanswered);
-  c.gaps->Add(stats.gaps);
+  c.Add(stats);
   auto channel = [this, pid](uint64_t id) -> const ConnInfo* {
     auto k = channel_keys_.find(id);
     if (k == channel_keys_.end() || k->second.pid != pid) return nullptr;
@@ -149,15 +145,19 @@ void LocalChannels::EraseProcess(uint32_t pid) {
 }
 
 void LocalChannels::OnProcessExit(uint32_t pid) {
+  CloseProcess(pid, protocols::Unanswered::kProcessExit);
+}
+
+void LocalChannels::CloseProcess(uint32_t pid, protocols::Unanswered waiting) {
   if (auto p = processes_.find(pid); p != processes_.end()) {
-    p->second.parser->Close();
+    p->second.parser->Close(waiting);
     Drain(pid, p->second);
   }
   EraseProcess(pid);
 }
 
 void LocalChannels::CloseAll() {
-  while (!processes_.empty()) OnProcessExit(processes_.begin()->first);
+  while (!processes_.empty()) CloseProcess(processes_.begin()->first, protocols::Unanswered::kShutdown);
   channels_.clear();
   channel_keys_.clear();
   stdio_.clear();

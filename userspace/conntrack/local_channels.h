@@ -56,6 +56,9 @@ class LocalChannels {
   };
   void Drain(uint32_t pid, Process& p);
   void EraseProcess(uint32_t pid);
+  // Closes pid's parser (calls still waiting are unanswered for `waiting`), drains it and
+  // forgets the process.
+  void CloseProcess(uint32_t pid, protocols::Unanswered waiting);
 
   const TrackerSinks* sinks_;
   std::vector<ProtocolCounters>* counters_;

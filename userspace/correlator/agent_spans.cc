@@ -3,6 +3,7 @@
 #include <optional>
 #include <utility>
 
+#include "correlator/unanswered.h"
 #include "genai/jsonrpc.h"
 
 namespace kspan::correlator {
@@ -214,10 +215,7 @@ model::Span AgentSpans::BuildLocalCall(const protocols::jsonrpc::Call& call, uin
   conn.is_server = !call.outgoing;
   conn.pid = pid;
   ApplyRpcCall(call.request, "application/json", call.response, call.response_missing, conn, "", &span);
-  if (call.response_missing) {
-    span.status_code = model::StatusCode::kError;
-    span.Set("error.type", std::string("response_missing"));
-  }
+  if (call.response_missing) MarkUnanswered(call.unanswered, &span);
   return span;
 }
 

@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "correlator/unanswered.h"
 #include "correlator/url.h"
 #include "protocols/memcache/spec.h"
 
@@ -56,7 +57,6 @@ std::optional<model::Span> BuildMemcacheSpan(const mc::Record& record, const DbC
     a.push_back({"network.peer.address", server.address});
     if (server.port) a.push_back({"network.peer.port", int64_t{server.port}});
   }
-  if (record.response_missing) a.push_back({"kspan.response.missing", true});
 
   switch (answered ? record.result : mc::Result::kNone) {
     case mc::Result::kError:
@@ -68,6 +68,7 @@ std::optional<model::Span> BuildMemcacheSpan(const mc::Record& record, const DbC
       break;
     default: break;
   }
+  if (record.response_missing) MarkUnanswered(record.unanswered, &span);
   return span;
 }
 

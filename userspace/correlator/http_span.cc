@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/strings.h"
+#include "correlator/unanswered.h"
 #include "correlator/url.h"
 
 namespace kspan::correlator {
@@ -290,9 +291,7 @@ model::Span BuildHttpSpan(const Record& record, const HttpConnContext& conn,
 
   // Status (semantic conventions "Status"): the code speaks for itself, so no message.
   if (!has_response) {
-    span.status_code = model::StatusCode::kError;
-    span.status_message = "no response before the connection ended";
-    add.Str("error.type", "response_missing");
+    MarkUnanswered(record.unanswered, &span);
   } else {
     const int code = resp.status_code;
     const bool error = code < 100 || code > 599 || code >= 500 || (!server && code >= 400);

@@ -8,6 +8,7 @@
 #include <variant>
 
 #include "protocols/common/timing.h"
+#include "protocols/common/unanswered.h"
 #include "protocols/http1/types.h"
 #include "protocols/jsonrpc/line_stream.h"
 #include "protocols/memcache/types.h"
@@ -50,6 +51,7 @@ struct Record {
   Timing request;
   Timing response;  // all 0 when response_missing
   bool response_missing = false;
+  Unanswered unanswered = Unanswered::kNoResponse;  // why, when response_missing
   RecordBody body;
 };
 

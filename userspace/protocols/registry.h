@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "protocols/common/unanswered.h"
 #include "protocols/http1/connection.h"
 #include "protocols/record.h"
 
@@ -44,11 +45,14 @@ struct Chunk {
 // What a connection threw away since its last Drain; the tracker adds it to the metrics
 // labelled by protocol.
 struct ConnectionStats {
-  uint64_t frames_invalid = 0;       // bytes that did not parse (each resynchronisation)
-  uint64_t bytes_dropped = 0;        // captured bytes thrown away (garbage, buffer caps)
-  uint64_t responses_unmatched = 0;  // an answer with no request waiting
-  uint64_t requests_unanswered = 0;  // requests given up (close, bounds) with no answer
-  uint64_t gaps = 0;                 // holes (bytes not captured) that cut a frame
+  uint64_t frames_invalid = 0;  // bytes that did not parse (each resynchronisation)
+  uint64_t bytes_dropped = 0;   // captured bytes thrown away (garbage, buffer caps)
+  // Answers paired with no request: none was waiting (sent before kspan looked, its bytes
+  // lost, or past a bound), or one still waited for its request when the connection ended.
+  uint64_t responses_unmatched = 0;
+  uint64_t responses_unmatched_at_close = 0;
+  UnansweredCounts requests_unanswered{};  // requests given up with no answer, by reason
+  uint64_t gaps = 0;                       // holes (bytes not captured) that cut a frame
 };
 
 class ProtocolConnection {
@@ -59,8 +63,10 @@ class ProtocolConnection {
   // Scope::kProcess: one of the process's channels closed; its unfinished frames go.
   virtual void CloseChannel(uint64_t channel) { (void)channel; }
   // Everything closed: what is delimited by close completes, requests still waiting come
-  // out as records with response_missing.
-  virtual void Close() = 0;
+  // out as records with response_missing and `waiting` as their reason (kNoResponse for a
+  // clean close with no bytes lost), unless the protocol knows their answers were lost
+  // (kNotCaptured).
+  virtual void Close(Unanswered waiting) = 0;
   // Parses what was added. Appends each request seen whole since the last call to
   // `started` (before its record, in the same or an earlier call; every record's request
   // is announced so) and each finished exchange to `records`, oldest first.

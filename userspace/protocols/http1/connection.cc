@@ -120,7 +120,9 @@ struct Connection::Impl {
   void Stitch() {
     RecordsWithErrorCount<Record> r = StitchFrames(&request_frames, &response_frames, &state);
     stats.responses_unmatched += static_cast<uint64_t>(r.error_count);
-    for (const Record& rec : r.records) stats.requests_unanswered += rec.response_missing ? 1 : 0;
+    for (const Record& rec : r.records) {
+      if (rec.response_missing) ++stats.requests_unanswered[rec.unanswered];
+    }
     if (ready.empty()) {
       ready.swap(r.records);
     } else {
@@ -131,14 +133,19 @@ struct Connection::Impl {
 
   // After the last parse of a closed connection: what is left never completes.
   void Finalize() {
-    stats.bytes_dropped += requests.Discard() + responses.Discard();
+    const uint64_t response_bytes_cut = responses.Discard();
+    stats.bytes_dropped += requests.Discard() + response_bytes_cut;
     state.open_request_seq = 0;
     Stitch();
-    stats.responses_unmatched += response_frames.size();
+    stats.responses_unmatched_at_close += response_frames.size();
     response_frames.clear();
+    // Bytes lost or left unparsed on the response side since its last answer may have been
+    // the answers: kspan did not see the end of these requests.
+    const Unanswered why =
+        state.response_loss || response_bytes_cut > 0 || stopped ? Unanswered::kNotCaptured : close_reason;
     for (Frame& f : request_frames) {
-      ready.push_back(UnansweredRecord(&f));
-      ++stats.requests_unanswered;
+      ready.push_back(UnansweredRecord(&f, why));
+      ++stats.requests_unanswered[why];
     }
     request_frames.clear();
     state.pending.clear();
@@ -158,6 +165,7 @@ struct Connection::Impl {
   Stats stats;
   uint64_t paused_seq = 0;
   bool closed = false;
+  Unanswered close_reason = Unanswered::kNoResponse;
   bool finalized = false;
   bool upgraded = false;
   bool stopped = false;           // upgraded, or a response's framing was invalid
@@ -184,8 +192,9 @@ void Connection::AddData(bool egress, uint64_t position, std::string_view captur
   if (parser.stream().under_pressure()) c.Run(false);
 }
 
-void Connection::Close() {
+void Connection::Close(Unanswered waiting) {
   impl_->closed = true;
+  impl_->close_reason = waiting;
 }
 
 void Connection::Drain(std::vector<Record>* out, Stats* stats,

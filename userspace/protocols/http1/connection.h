@@ -43,11 +43,12 @@ struct Limits {
 
 // Counts since the last Drain(); the tracker adds them to the agent's metrics.
 struct Stats {
-  uint64_t frames_invalid = 0;       // bytes that did not parse as HTTP/1 (each resync)
-  uint64_t bytes_dropped = 0;        // bytes thrown away: buffer cap or unparseable
-  uint64_t responses_unmatched = 0;  // a response with no request waiting
-  uint64_t requests_unanswered = 0;  // requests given up (close, cap) with no response
-  uint64_t gaps = 0;                 // holes no frame boundary could be found across
+  uint64_t frames_invalid = 0;                // bytes that did not parse as HTTP/1 (each resync)
+  uint64_t bytes_dropped = 0;                 // bytes thrown away: buffer cap or unparseable
+  uint64_t responses_unmatched = 0;           // a response with no request waiting
+  uint64_t responses_unmatched_at_close = 0;  // one still waiting for its request at the end
+  UnansweredCounts requests_unanswered{};     // requests given up with no response, by reason
+  uint64_t gaps = 0;                          // holes no frame boundary could be found across
 };
 
 class Connection {
@@ -66,8 +67,10 @@ class Connection {
                uint64_t first_ns, uint64_t last_ns, uint32_t tid, uint32_t turn = 0);
 
   // The connection closed: a response delimited by close is complete, and requests
-  // without a response are returned as Records with response_missing set.
-  void Close();
+  // without a response are returned as Records with response_missing set, `waiting` their
+  // reason (kNotCaptured instead when the response stream lost bytes since its last
+  // answer: the answer may have been among them).
+  void Close(Unanswered waiting = Unanswered::kNoResponse);
 
   // Parses what is buffered; appends completed records, oldest first, and, when `started`
   // is given, every request parsed whole since the last call (each before its record).

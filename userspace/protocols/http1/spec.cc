@@ -16,7 +16,7 @@ class RegisteredConnection final : public ProtocolConnection {
   void AddData(const Chunk& c) override {
     conn_.AddData(c.egress, c.position, c.data, c.total_len, c.first_ns, c.last_ns, c.tid, c.turn);
   }
-  void Close() override { conn_.Close(); }
+  void Close(Unanswered waiting) override { conn_.Close(waiting); }
   void Drain(std::vector<RequestStart>* started, std::vector<protocols::Record>* records,
              ConnectionStats* stats) override {
     scratch_.clear();
@@ -25,6 +25,7 @@ class RegisteredConnection final : public ProtocolConnection {
     stats->frames_invalid += s.frames_invalid;
     stats->bytes_dropped += s.bytes_dropped;
     stats->responses_unmatched += s.responses_unmatched;
+    stats->responses_unmatched_at_close += s.responses_unmatched_at_close;
     stats->requests_unanswered += s.requests_unanswered;
     stats->gaps += s.gaps;
     for (Record& r : scratch_) {
@@ -32,6 +33,7 @@ class RegisteredConnection final : public ProtocolConnection {
       out.seq = r.seq;
       out.request = r.request.timing;
       out.response_missing = r.response_missing;
+      out.unanswered = r.unanswered;
       if (!r.response_missing) out.response = r.response.timing;
       out.body = std::move(r);
     }

@@ -5,12 +5,13 @@
 
 namespace kspan::protocols::http1 {
 
-Record UnansweredRecord(Frame* request) {
+Record UnansweredRecord(Frame* request, Unanswered why) {
   Record r;
   r.seq = request->seq;
   r.request = std::move(request->msg);
   r.informational_statuses = std::move(request->informational);
   r.response_missing = true;
+  r.unanswered = why;
   return r;
 }
 
@@ -43,7 +44,8 @@ RecordsWithErrorCount<Record> StitchFrames(std::deque<Frame>* requests, std::deq
       // Requests before the one answered, or given up through, will get no response.
       const uint64_t through = std::max(resp.drop_through, seq == 0 ? 0 : seq - 1);
       while (!requests->empty() && requests->front().seq <= through) {
-        out.records.push_back(UnansweredRecord(&requests->front()));
+        // Their answers were lost (or the client pipelined across a loss): not seen.
+        out.records.push_back(UnansweredRecord(&requests->front(), Unanswered::kNotCaptured));
         requests->pop_front();
       }
       if (seq != 0 && !requests->empty() && requests->front().seq == seq) {
@@ -61,7 +63,8 @@ RecordsWithErrorCount<Record> StitchFrames(std::deque<Frame>* requests, std::deq
     responses->pop_front();
   }
   while (requests->size() > state->max_pending) {
-    out.records.push_back(UnansweredRecord(&requests->front()));
+    // Given up waiting: an answer may still come (it will then be unmatched).
+    out.records.push_back(UnansweredRecord(&requests->front(), Unanswered::kNotCaptured));
     requests->pop_front();
   }
   return out;

@@ -21,8 +21,8 @@ namespace kspan::protocols::http1 {
 RecordsWithErrorCount<Record> StitchFrames(std::deque<Frame>* requests, std::deque<Frame>* responses,
                                            State* state);
 
-// A request given up: no response will be paired with it.
-Record UnansweredRecord(Frame* request);
+// A request given up, for `why`: no response will be paired with it.
+Record UnansweredRecord(Frame* request, Unanswered why);
 
 struct Protocol {
   using Frame = http1::Frame;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "protocols/common/timing.h"
+#include "protocols/common/unanswered.h"
 
 namespace kspan::protocols::http1 {
 
@@ -77,12 +78,14 @@ struct TraceContextFields {
 TraceContextFields TraceContextOf(const Message& m);
 
 // A request and the final (non-1xx) response to it. `response_missing` is set when the
-// connection closed, or the stream became unparseable, before a response came.
+// connection closed, or the stream became unparseable, before a response came; then
+// `unanswered` says whether the server failed to answer or kspan did not see the answer.
 struct Record {
   uint64_t seq = 0;  // the request's number on its connection (protocols::RequestStart::seq)
   Message request;
   Message response;
   bool response_missing = false;
+  Unanswered unanswered = Unanswered::kNoResponse;
   // Informational (1xx) responses seen before the final one, e.g. 100 Continue.
   std::vector<int> informational_statuses;
 };

@@ -147,7 +147,7 @@ void LineStream::CloseChannel(uint64_t channel) {
   dirs_.erase(channel * 2 + 1);
 }
 
-void LineStream::Close() {
+void LineStream::Close(protocols::Unanswered why) {
   dirs_.clear();
   for (Pending& p : pending_) {
     Call c;
@@ -158,8 +158,8 @@ void LineStream::Close() {
     c.request = std::move(p.request);
     c.request_timing = p.timing;
     c.response_missing = true;
+    c.unanswered = why;
     done_.push_back(std::move(c));
-    ++stats_.calls_given_up;
   }
   pending_.clear();
 }

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "protocols/common/timing.h"
+#include "protocols/common/unanswered.h"
 
 namespace kspan::protocols::jsonrpc {
 
@@ -47,6 +48,7 @@ struct Call {
   std::string request;    // the request line (bounded as above)
   std::string response;   // the response line; empty when none came
   bool response_missing = false;
+  protocols::Unanswered unanswered = protocols::Unanswered::kNoResponse;  // why, when missing
   LineTiming request_timing, response_timing;
 };
 
@@ -65,7 +67,7 @@ struct Started {
 
 struct LineStats {
   uint64_t lines_dropped = 0;   // cut by a hole (bytes not captured, or events lost)
-  uint64_t calls_given_up = 0;  // pending past the bound, or never answered at close
+  uint64_t calls_given_up = 0;  // pending past the bound (no record; those at close have one)
   uint64_t responses_unmatched = 0;
 };
 
@@ -80,8 +82,8 @@ class LineStream {
            uint64_t ns, uint32_t tid, uint32_t turn);
   // A channel closed: its unfinished lines are dropped.
   void CloseChannel(uint64_t channel);
-  // Every channel closed: calls still waiting come out with response_missing.
-  void Close();
+  // Every channel closed: calls still waiting come out with response_missing, for `why`.
+  void Close(protocols::Unanswered why = protocols::Unanswered::kNoResponse);
   // Calls completed since the last Drain, in completion order, and the counts; and, when
   // `started` is given, the requests seen since the last Drain (at most kMaxPendingCalls:
   // older ones are dropped unannounced, their calls still come out).

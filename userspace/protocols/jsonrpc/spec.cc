@@ -21,7 +21,7 @@ class RegisteredStream final : public ProtocolConnection {
     lines_.Add(c.channel, c.egress, c.position, c.data, c.total_len, c.first_ns, c.tid, c.turn);
   }
   void CloseChannel(uint64_t channel) override { lines_.CloseChannel(channel); }
-  void Close() override { lines_.Close(); }
+  void Close(Unanswered waiting) override { lines_.Close(waiting); }
   void Drain(std::vector<RequestStart>* started, std::vector<Record>* records,
              ConnectionStats* stats) override {
     calls_.clear();
@@ -29,7 +29,7 @@ class RegisteredStream final : public ProtocolConnection {
     LineStats s;
     lines_.Drain(&calls_, &s, &started_);
     stats->gaps += s.lines_dropped;
-    stats->requests_unanswered += s.calls_given_up;
+    stats->requests_unanswered[Unanswered::kNotCaptured] += s.calls_given_up;
     stats->responses_unmatched += s.responses_unmatched;
     for (Started& st : started_) {
       if (announced_.size() >= kMaxPendingCalls) announced_.clear();  // re-announced, harmless
@@ -46,6 +46,8 @@ class RegisteredStream final : public ProtocolConnection {
       r.side = SideOf(c.outgoing);
       r.request = c.request_timing;
       r.response_missing = c.response_missing;
+      r.unanswered = c.unanswered;
+      if (c.response_missing) ++stats->requests_unanswered[c.unanswered];
       if (!c.response_missing) r.response = c.response_timing;
       r.body = std::move(c);
     }

@@ -679,6 +679,9 @@ Record RecordWithoutAnswer(Frame* request) {
   r.request_value_bytes = request->value_bytes;
   r.request = request->timing;
   r.response_missing = request->ExpectsAnswer();
+  // Given up while parsing: its answer was lost, or kspan stopped waiting for it. At close
+  // the connection's reason replaces this one (spec.cc).
+  r.unanswered = Unanswered::kNotCaptured;
   return r;
 }
 

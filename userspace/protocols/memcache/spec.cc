@@ -32,7 +32,10 @@ class Connection final : public ProtocolConnection {
     if (parser.stream().under_pressure()) Run(false);
   }
 
-  void Close() override { closed_ = true; }
+  void Close(Unanswered waiting) override {
+    closed_ = true;
+    close_reason_ = waiting;
+  }
 
   void Drain(std::vector<RequestStart>* started, std::vector<protocols::Record>* records,
              ConnectionStats* stats) override {
@@ -56,12 +59,14 @@ class Connection final : public ProtocolConnection {
       out.request = r.request;
       out.response = r.response;
       out.response_missing = r.response_missing;
+      out.unanswered = r.unanswered;
       out.body = std::move(r);
     }
     ready_.clear();
     stats->frames_invalid += stats_.frames_invalid;
     stats->bytes_dropped += stats_.bytes_dropped;
     stats->responses_unmatched += stats_.responses_unmatched;
+    stats->responses_unmatched_at_close += stats_.responses_unmatched_at_close;
     stats->requests_unanswered += stats_.requests_unanswered;
     stats->gaps += stats_.gaps;
     stats_ = {};
@@ -96,20 +101,25 @@ class Connection final : public ProtocolConnection {
     RecordsWithErrorCount<Record> r = StitchFrames(&request_frames_, &response_frames_, &state_);
     stats_.responses_unmatched += static_cast<uint64_t>(r.error_count);
     for (Record& rec : r.records) {
-      if (rec.response_missing) ++stats_.requests_unanswered;
+      if (rec.response_missing) ++stats_.requests_unanswered[rec.unanswered];
       ready_.push_back(std::move(rec));
     }
   }
 
   // After the last parse of a closed connection: what is left never completes.
   void Finalize() {
-    stats_.bytes_dropped += requests_.Discard() + responses_.Discard();
-    stats_.responses_unmatched += response_frames_.size();
+    const uint64_t response_bytes_cut = responses_.Discard();
+    stats_.bytes_dropped += requests_.Discard() + response_bytes_cut;
+    stats_.responses_unmatched_at_close += response_frames_.size();
     response_frames_.clear();
     Stitch();  // commands without an answer to wait for leave in order
+    // Answer bytes lost or cut off since the last answer may have been the answers.
+    const Unanswered why =
+        state_.response_loss || response_bytes_cut > 0 ? Unanswered::kNotCaptured : close_reason_;
     for (Frame& f : request_frames_) {
       Record rec = RecordWithoutAnswer(&f);
-      if (rec.response_missing) ++stats_.requests_unanswered;
+      rec.unanswered = why;
+      if (rec.response_missing) ++stats_.requests_unanswered[why];
       ready_.push_back(std::move(rec));
     }
     request_frames_.clear();
@@ -127,6 +137,7 @@ class Connection final : public ProtocolConnection {
   uint64_t announced_seq_ = 0;
   ConnectionStats stats_;
   bool closed_ = false;
+  Unanswered close_reason_ = Unanswered::kNoResponse;
   bool finalized_ = false;
 };
 

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "protocols/common/timing.h"
+#include "protocols/common/unanswered.h"
 
 namespace kspan::protocols::memcache {
 
@@ -85,8 +86,9 @@ struct Record {
   static constexpr size_t kMaxMessageBytes = 256;
 
   Timing request;
-  Timing response;                // all 0 when no answer came
-  bool response_missing = false;  // an answer was expected and never came
+  Timing response;                                  // all 0 when no answer came
+  bool response_missing = false;                    // an answer was expected and never came
+  Unanswered unanswered = Unanswered::kNoResponse;  // why, when response_missing
 };
 
 }  // namespace kspan::protocols::memcache

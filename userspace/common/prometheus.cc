@@ -66,6 +66,13 @@ constexpr Entry kMetrics[] = {
       "Extra copies of spans a network exporter's backend may hold: resent after an attempt that may "
       "have delivered them."}},
     {"kspan_exporter_spans_sent_total", {"counter", "Spans a network exporter's backend accepted."}},
+    {"kspan_file_bytes_deleted_total",
+     {"counter", "Bytes of older span files deleted by the file output's rotation."}},
+    {"kspan_file_files_deleted_total",
+     {"counter", "Older span files deleted by the file output's rotation."}},
+    {"kspan_file_rotations_total", {"counter", "Rotations of the file output (PATH renamed to PATH.1)."}},
+    {"kspan_file_spans_deleted_total",
+     {"counter", "Spans deleted with older span files by the file output's rotation."}},
     {"kspan_genai_bodies_unread_total", {"counter", "LLM API bodies kspan could not read, by reason."}},
     {"kspan_genai_calls_total", {"counter", "LLM API calls turned into gen_ai spans."}},
     {"kspan_http_connections_dropped_total",

@@ -195,11 +195,12 @@ void QueuedExporter::SendWithRetries(size_t n) {
   // Attempts so far that may have delivered the request without saying so. The first is
   // a possible delivery, each further one (or a final success after one) a possible copy.
   int maybe_delivered = 0;
+  SendResult last_maybe_delivered;  // the latest of them, for the log line
   // The request leaves the exporter: sent (or refused) by the backend, or dropped.
   auto settle = [&](bool delivered) {
     if (maybe_delivered == 0) return;
     const int copies = delivered ? maybe_delivered : maybe_delivered - 1;
-    if (copies > 0) CountPossibleDuplicates(n * static_cast<size_t>(copies), *previous);
+    if (copies > 0) CountPossibleDuplicates(n * static_cast<size_t>(copies), last_maybe_delivered);
     if (!delivered) possibly_delivered_->Add(n);
   };
   auto drop = [&](metrics::Counter* reason) {
@@ -251,7 +252,11 @@ void QueuedExporter::SendWithRetries(size_t n) {
     SetHealth(Health::kFailing, r.detail);
     if (r.maybe_delivered) {
       ++maybe_delivered;
-      if (r.reason == SendResult::RetryReason::kTimeout) attempt_timeout *= 2;
+      last_maybe_delivered = r;
+      // Capped so that it cannot overflow; the retry budget caps its use anyway.
+      if (r.reason == SendResult::RetryReason::kTimeout)
+        attempt_timeout =
+            std::min(attempt_timeout * 2, std::max(options_.retry.max_elapsed, options_.attempt_timeout));
     }
     previous = std::move(r);
     const std::chrono::milliseconds wait =

@@ -1,7 +1,8 @@
 // An OTLP (HTTP protobuf or gRPC) or Zipkin receiver on 127.0.0.1 for the export tests.
 // See README.md. Usage:
 //   node otlp_receiver.js --protocol http|grpc|zipkin --port N --out FILE
-//                         [--behaviour ok|alternate-503|always-400]
+//                         [--behaviour ok|alternate-503|always-400|stall-first]
+//                         [--stall-ms N]   (stall-first: how long the first answer waits; 3000)
 //                         [--tls-cert PEM --tls-key PEM]   (https / gRPC over TLS)
 'use strict';
 
@@ -35,8 +36,11 @@ function saveStats() {
   fs.renameSync(opts.out + '.stats.tmp', opts.out + '.stats');
 }
 
-// Decides the fate of request number n (1-based): 'ok', 'retry' or 'refuse'.
+// Decides the fate of request number n (1-based): 'ok', 'retry', 'refuse' or 'stall'
+// (accepted and recorded, but answered only after --stall-ms: a frozen backend that
+// thaws, as a client that timed out sees it).
 function verdict(n) {
+  if (opts.behaviour === 'stall-first') return n === 1 ? 'stall' : 'ok';
   if (opts.behaviour === 'alternate-503') return n % 2 === 1 ? 'retry' : 'ok';
   if (opts.behaviour === 'always-400') return 'refuse';
   return 'ok';
@@ -90,6 +94,24 @@ function readBody(req, done) {
 
 const tls = opts['tls-cert'] ? { cert: fs.readFileSync(opts['tls-cert']), key: fs.readFileSync(opts['tls-key']) } : null;
 
+const stallMs = Number(opts['stall-ms'] || 3000);
+
+// A response whose head and body go out only after stallMs (in that order: timers of one
+// delay run first in, first out), to a client that may have given up by then.
+function deferred(res) {
+  const later = (f) => setTimeout(() => {
+    try {
+      if (!res.destroyed) f();
+    } catch (e) {
+      // the client hung up: what a stalled backend would see
+    }
+  }, stallMs);
+  return {
+    writeHead: (...a) => later(() => res.writeHead(...a)),
+    end: (...a) => later(() => res.end(...a)),
+  };
+}
+
 function startHttp(onBody) {
   const handler = (req, res) => {
     readBody(req, (body) => {
@@ -110,6 +132,11 @@ function startHttp(onBody) {
         return;
       }
       try {
+        if (v === 'stall') {
+          stats.stalled = (stats.stalled || 0) + 1;
+          onBody(body, req.headers, deferred(res));
+          return;
+        }
         onBody(body, req.headers, res);
       } catch (e) {
         console.error('bad request: ' + e.stack);
@@ -162,7 +189,7 @@ if (opts.protocol === 'http') {
     Export: (call, callback) => {
       stats.requests++;
       const v = verdict(stats.requests);
-      if (v !== 'ok') {
+      if (v === 'retry' || v === 'refuse') {
         stats.refused++;
         saveStats();
         callback({
@@ -177,7 +204,15 @@ if (opts.protocol === 'http') {
         callback({ code: grpc.status.INVALID_ARGUMENT, details: String(e) });
         return;
       }
-      callback(null, Buffer.from(ExportTraceServiceResponse.encode(ExportTraceServiceResponse.create({})).finish()));
+      const answer = () =>
+        callback(null, Buffer.from(ExportTraceServiceResponse.encode(ExportTraceServiceResponse.create({})).finish()));
+      if (v === 'stall') {
+        stats.stalled = (stats.stalled || 0) + 1;
+        saveStats();
+        setTimeout(answer, stallMs);
+        return;
+      }
+      answer();
     },
   });
   const credentials = tls

@@ -21,6 +21,7 @@
 
 #include "exporters/factory.h"
 #include "exporters/file_exporter.h"
+#include "testing/log_capture.h"
 
 namespace kspan::exporters {
 namespace {
@@ -388,6 +389,74 @@ TEST(FileExporterTest, RotatesToOneBackupAtTheSizeCap) {
   }
   EXPECT_LT(ReadLines(path).size() + ReadLines(path + ".1").size(), total_lines)
       << "older lines were dropped";
+}
+
+// Spans in an OTLP/JSON-lines file.
+size_t SpansInFile(const std::string& path) {
+  size_t n = 0;
+  for (const auto& line : ReadLines(path)) {
+    const auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object()) continue;
+    for (const auto& rs : j["resourceSpans"])
+      for (const auto& ss : rs["scopeSpans"]) n += ss["spans"].size();
+  }
+  return n;
+}
+
+uint64_t FileSize(const std::string& path) {
+  struct stat st {};
+  return stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+}
+
+// Rotation deletes the older PATH.1: the spans, bytes and files lost that way are counted
+// and each deletion is logged, so that written = in PATH + in PATH.1 + deleted.
+TEST(FileExporterTest, RotationCountsAndLogsWhatItDeletes) {
+  kspan::testing::LogCapture logs;
+  TempDir dir;
+  const std::string path = dir.path() + "/r.jsonl";
+  {
+    std::ofstream pre(path);  // a file left by an earlier run: bytes known, spans not
+    pre << "{}\n";
+  }
+  metrics::Registry registry;
+  auto file = FileExporter::Create(path, /*max_bytes=*/3000, &registry);
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  FileExporter& e = **file;
+  const std::vector<model::Span> batch = {OtlpSpan("x", nullptr), OtlpSpan("y", nullptr)};
+  uint64_t written_spans = 0, written_bytes = 3;
+  for (int i = 0; i < 30; ++i) {
+    const uint64_t size_before = FileSize(path);
+    const uint64_t rotations_before = e.rotations();
+    ASSERT_EQ(e.Export(batch), ExportResult::kSuccess);
+    written_spans += batch.size();
+    // After a rotation, the new PATH holds just this batch.
+    written_bytes += e.rotations() == rotations_before ? FileSize(path) - size_before : FileSize(path);
+  }
+  e.Shutdown();
+  auto counter = [&](const char* name) { return registry.GetCounter(name, {{"path", path}})->Value(); };
+  const uint64_t rotations = counter("kspan_file_rotations_total");
+  ASSERT_GE(rotations, 4u);
+  EXPECT_EQ(e.rotations(), rotations);
+  EXPECT_EQ(counter("kspan_file_files_deleted_total"), rotations - 1);  // the first had no PATH.1
+  EXPECT_EQ(counter("kspan_file_spans_deleted_total") + SpansInFile(path) + SpansInFile(path + ".1"),
+            written_spans);
+  EXPECT_EQ(counter("kspan_file_bytes_deleted_total") + FileSize(path) + FileSize(path + ".1"),
+            written_bytes);
+
+  const auto lines = logs.Lines("file output rotated");
+  ASSERT_EQ(lines.size(), rotations - 1);
+  uint64_t logged_spans = 0, logged_bytes = 0;
+  for (const auto& l : lines) {
+    EXPECT_EQ(l["level"], "warn");
+    EXPECT_EQ(l["path"], path + ".1");
+    logged_spans += l["spans"].get<uint64_t>();
+    logged_bytes += l["bytes"].get<uint64_t>();
+  }
+  EXPECT_EQ(logged_spans, counter("kspan_file_spans_deleted_total"));
+  EXPECT_EQ(logged_bytes, counter("kspan_file_bytes_deleted_total"));
+  // The first file deleted held the earlier run's line: said so, its spans not counted.
+  EXPECT_EQ(lines[0]["earlier_run"], true);
+  for (size_t i = 1; i < lines.size(); ++i) EXPECT_EQ(lines[i]["earlier_run"], false);
 }
 
 TEST(FileExporterTest, NeverRotatesWhatIsNotARegularFile) {

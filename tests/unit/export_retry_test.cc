@@ -161,6 +161,46 @@ TEST(HttpClassification, Outcomes) {
   EXPECT_EQ(ClassifyHttpResponse(refused, now).outcome, SendResult::Outcome::kPermanent);
 }
 
+// Which failures may have delivered the request (transport.h): only those after the whole
+// body was written, and a gateway's 504.
+TEST(HttpClassification, RetryReasonsAndMaybeDelivered) {
+  const auto now = std::chrono::system_clock::now();
+  using Reason = SendResult::RetryReason;
+  struct Case {
+    long status;
+    bool written, timed_out;
+    Reason reason;
+    bool maybe_delivered;
+  } cases[] = {
+      {0, false, false, Reason::kNotSent, false},        // refused, or cut while writing
+      {0, false, true, Reason::kNotSent, false},         // timed out connecting or writing
+      {0, true, true, Reason::kTimeout, true},           // written, no answer in time
+      {0, true, false, Reason::kConnectionLost, true},   // written, then reset or closed
+      {429, false, false, Reason::kThrottled, false},    // answered: not delivered
+      {502, false, false, Reason::kUnavailable, false},  //
+      {503, false, false, Reason::kUnavailable, false},  //
+      {504, false, false, Reason::kUnavailable, true},   // a gateway timed out upstream
+  };
+  for (const Case& c : cases) {
+    HttpResponse resp;
+    resp.status = c.status;
+    resp.retryable_error = c.status == 0;
+    resp.request_written = c.written;
+    resp.timed_out = c.timed_out;
+    const SendResult r = ClassifyHttpResponse(resp, now);
+    SCOPED_TRACE(std::to_string(c.status) + " written=" + std::to_string(c.written));
+    EXPECT_EQ(r.outcome, SendResult::Outcome::kRetryable);
+    EXPECT_EQ(r.reason, c.reason);
+    EXPECT_EQ(r.maybe_delivered, c.maybe_delivered);
+  }
+  HttpResponse cut;  // "200 OK", then the body was lost: the server took the request
+  cut.status = 200;
+  cut.truncated = true;
+  EXPECT_EQ(ClassifyHttpResponse(cut, now).outcome, SendResult::Outcome::kSent);
+  EXPECT_EQ(RetryReasonName(Reason::kConnectionLost), "connection_lost");
+  EXPECT_EQ(RetryReasonName(Reason::kNotSent), "not_sent");
+}
+
 TEST(HttpClient, RejectsBadEndpointAndUnreadableCertificate) {
   HttpClientOptions o;
   o.url = "ftp://127.0.0.1/x";

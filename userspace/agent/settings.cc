@@ -176,7 +176,8 @@ const std::vector<SettingRow> kTable = {
      .help = "Where spans go; repeatable. SPEC is one of:\n"
              "  console      one readable line per span on stdout\n"
              "  file:PATH    OTLP/JSON lines (one TracesData per line), the OpenTelemetry "
-             "Collector file-exporter format; at 256 MiB it moves to PATH.1 and starts anew\n"
+             "Collector file-exporter format; at 256 MiB it moves to PATH.1 and starts anew, "
+             "deleting the older PATH.1 (counted and logged)\n"
              "  otlp         OTLP to a collector or backend (--otlp-*)\n"
              "  zipkin       Zipkin v2 JSON (--zipkin-*)\n"
              "  none         build and count spans, export nothing",

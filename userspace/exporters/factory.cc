@@ -34,7 +34,14 @@ Result<std::unique_ptr<SpanExporter>> MakeExporter(std::string_view spec) {
 Result<std::unique_ptr<SpanExporter>> MakeExporter(const ExporterSettings& settings,
                                                    metrics::Registry* registry) {
   if (std::holds_alternative<ConsoleSettings>(settings)) return MakeExporter("console");
-  if (const auto* f = std::get_if<FileSettings>(&settings)) return MakeExporter("file:" + f->path);
+  if (const auto* f = std::get_if<FileSettings>(&settings)) {
+    if (f->path.empty()) {
+      return InvalidArgument("exporter \"file:\" needs a path, e.g. file:/var/log/kspan/spans.jsonl");
+    }
+    auto file = FileExporter::Create(f->path, FileExporter::kDefaultMaxBytes, registry);
+    if (!file.ok()) return file.status();
+    return std::unique_ptr<SpanExporter>(std::move(file).value());
+  }
 
   QueuedExporter::Options options;
   std::unique_ptr<Transport> transport;

@@ -24,8 +24,9 @@ namespace kspan::exporters {
 // path) when PATH cannot be opened.
 Result<std::unique_ptr<SpanExporter>> MakeExporter(std::string_view spec);
 
-// The exporter `settings` describe. Network exporters (OTLP, Zipkin) register their
-// counters in `registry` (may be null: private counters) and own their queue and thread.
+// The exporter `settings` describe. Network exporters (OTLP, Zipkin) and the file
+// exporter register their counters in `registry` (may be null: private counters);
+// network exporters own their queue and thread.
 Result<std::unique_ptr<SpanExporter>> MakeExporter(const ExporterSettings& settings,
                                                    metrics::Registry* registry);
 

@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
+#include <cstring>
 #include <mutex>
 
 #include "common/strings.h"
@@ -42,6 +44,37 @@ size_t OnHeader(char* data, size_t size, size_t nmemb, void* user) {
     r->retry_after.assign(line);
   }
   return n;
+}
+
+// The request body, handed to libcurl through a read callback rather than
+// CURLOPT_POSTFIELDS so that libcurl cannot send it twice behind our back: when a reused
+// keep-alive connection dies after the request went out and before any answer, libcurl
+// silently resends the request on a fresh connection ("Connection died, retrying a fresh
+// connect"), which it needs to rewind the body for. Refusing that rewind turns the resend
+// into an error the exporter's own retry loop sees, counts, and marks as a possible
+// duplicate (transport.h).
+struct Body {
+  std::string_view data;
+  size_t offset = 0;
+  size_t most_read = 0;  // the furthest libcurl got: all of data means it was all written
+  bool rewind_refused = false;
+};
+
+size_t ReadBody(char* out, size_t size, size_t nitems, void* user) {
+  auto* b = static_cast<Body*>(user);
+  const size_t n = std::min(size * nitems, b->data.size() - b->offset);
+  std::memcpy(out, b->data.data() + b->offset, n);
+  b->offset += n;
+  b->most_read = std::max(b->most_read, b->offset);
+  return n;
+}
+
+int SeekBody(void* user, curl_off_t offset, int origin) {
+  auto* b = static_cast<Body*>(user);
+  // A rewind before anything was read is harmless (a new connection before sending).
+  if (origin == SEEK_SET && offset == 0 && b->most_read == 0) return CURL_SEEKFUNC_OK;
+  b->rewind_refused = true;
+  return CURL_SEEKFUNC_CANTSEEK;
 }
 
 // Failures that another attempt with the same configuration cannot fix.
@@ -95,6 +128,8 @@ HttpClient::HttpClient(HttpClientOptions options) : options_(std::move(options))
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
   if (!options_.certificate_file.empty())
     curl_easy_setopt(curl, CURLOPT_CAINFO, options_.certificate_file.c_str());
+  curl_easy_setopt(curl, CURLOPT_READFUNCTION, &ReadBody);
+  curl_easy_setopt(curl, CURLOPT_SEEKFUNCTION, &SeekBody);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &OnBody);
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, &OnHeader);
 }
@@ -115,7 +150,9 @@ HttpResponse HttpClient::Post(std::string_view body, Transport::Clock::time_poin
   }
   char error[CURL_ERROR_SIZE] = {};
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error);
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
+  Body reader{body};
+  curl_easy_setopt(curl, CURLOPT_READDATA, &reader);
+  curl_easy_setopt(curl, CURLOPT_SEEKDATA, &reader);
   curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(left.count()));
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(left.count()));
@@ -125,13 +162,27 @@ HttpResponse HttpClient::Post(std::string_view body, Transport::Clock::time_poin
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, nullptr);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, nullptr);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, nullptr);
+  curl_easy_setopt(curl, CURLOPT_READDATA, nullptr);
+  curl_easy_setopt(curl, CURLOPT_SEEKDATA, nullptr);
+  long code = 0;  // the last status line received, 0 for none
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
   if (rc != CURLE_OK) {
-    r.status = 0;
     r.error = error[0] != '\0' ? std::string(error) : std::string(curl_easy_strerror(rc));
+    if (code >= 200 && code < 300) {
+      // The server said it took the request; only the rest of its answer is missing.
+      // Retrying would store the spans twice, so this is an answer, not a failure.
+      r.status = code;
+      r.truncated = true;
+      return r;
+    }
+    r.status = 0;
     r.retryable_error = !IsPermanentCurlError(rc);
+    r.timed_out = rc == CURLE_OPERATION_TIMEDOUT;
+    r.request_written = reader.most_read >= body.size();
+    if (reader.rewind_refused) r.error = "connection lost after the request was sent (" + r.error + ")";
     return r;
   }
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.status);
+  r.status = code;
   return r;
 }
 
@@ -140,6 +191,11 @@ SendResult ClassifyHttpResponse(const HttpResponse& response, std::chrono::syste
   if (response.status == 0) {
     r.outcome = response.retryable_error ? SendResult::Outcome::kRetryable : SendResult::Outcome::kPermanent;
     r.detail = response.error;
+    if (response.request_written) {
+      r.reason =
+          response.timed_out ? SendResult::RetryReason::kTimeout : SendResult::RetryReason::kConnectionLost;
+      r.maybe_delivered = true;
+    }
     return r;
   }
   r.detail = "HTTP " + std::to_string(response.status);
@@ -150,6 +206,9 @@ SendResult ClassifyHttpResponse(const HttpResponse& response, std::chrono::syste
   }
   if (IsRetryableHttpStatus(response.status)) {
     r.outcome = SendResult::Outcome::kRetryable;
+    r.reason =
+        response.status == 429 ? SendResult::RetryReason::kThrottled : SendResult::RetryReason::kUnavailable;
+    r.maybe_delivered = response.status == 504;
     if (!response.retry_after.empty()) r.retry_after = ParseRetryAfter(response.retry_after, now);
     return r;
   }

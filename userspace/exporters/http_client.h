@@ -38,6 +38,13 @@ struct HttpResponse {
   std::string retry_after;       // the Retry-After header, if the response had one
   std::string error;             // when status == 0: libcurl's message
   bool retryable_error = false;  // when status == 0: a network failure worth retrying
+  // When status == 0: the whole body was handed to the connection before the failure, so
+  // the server may have the request (a retry may duplicate it).
+  bool request_written = false;
+  bool timed_out = false;  // when status == 0: the deadline passed
+  // A 2xx status line came and the rest of the response was lost (error says how): the
+  // server took the request. Its body (an OTLP partial_success) may be cut.
+  bool truncated = false;
   static constexpr size_t kMaxBody = 1 << 20;
 };
 
@@ -64,7 +71,9 @@ class HttpClient {
 };
 
 // The retry verdict for a response (retry.h): 2xx sent, 429/502/503/504 and network
-// errors retryable (with Retry-After when present), everything else permanent.
+// errors retryable (with Retry-After when present), everything else permanent. A network
+// error after the whole body was written, and a 504 (a gateway gave up waiting for the
+// server behind it), are marked maybe_delivered (transport.h).
 SendResult ClassifyHttpResponse(const HttpResponse& response, std::chrono::system_clock::time_point now);
 
 // `in` as a gzip member (RFC 1952), for Content-Encoding: gzip.

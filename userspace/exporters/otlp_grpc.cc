@@ -99,7 +99,8 @@ Result<std::unique_ptr<OtlpGrpcTransport>> OtlpGrpcTransport::Create(const OtlpS
     std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return std::tolower(c); });
     t->metadata_.emplace_back(std::move(key), v);
   }
-  t->stub_ = collector::TraceService::NewStub(grpc::CreateCustomChannel(*target, credentials, args));
+  t->channel_ = grpc::CreateCustomChannel(*target, credentials, args);
+  t->stub_ = collector::TraceService::NewStub(t->channel_);
   return t;
 }
 
@@ -109,8 +110,18 @@ size_t OtlpGrpcTransport::Encode(std::span<const model::Span> spans) {
 }
 
 SendResult OtlpGrpcTransport::Send(Clock::time_point deadline) noexcept {
+  const auto wall_deadline = std::chrono::system_clock::now() + (deadline - Clock::now());
+  // Connect first (see the header): a channel still connecting at the deadline, or one in
+  // TRANSIENT_FAILURE, fails the call below without sending anything.
+  grpc_connectivity_state state = channel_->GetState(/*try_to_connect=*/true);
+  while ((state == GRPC_CHANNEL_IDLE || state == GRPC_CHANNEL_CONNECTING) &&
+         channel_->WaitForStateChange(state, wall_deadline)) {
+    state = channel_->GetState(/*try_to_connect=*/true);
+  }
+  const bool connected = state == GRPC_CHANNEL_READY;
+
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + (deadline - Clock::now()));
+  context.set_deadline(wall_deadline);
   for (const auto& [k, v] : metadata_) context.AddMetadata(k, v);
   if (gzip_) context.set_compression_algorithm(GRPC_COMPRESS_GZIP);
   collector::ExportTraceServiceResponse response;
@@ -135,6 +146,20 @@ SendResult OtlpGrpcTransport::Send(Clock::time_point deadline) noexcept {
                   ? SendResult::Outcome::kRetryable
                   : SendResult::Outcome::kPermanent;
   r.detail = std::string(GrpcCodeName(status.error_code())) + ": " + status.error_message();
+  if (!connected) {
+    r.reason = SendResult::RetryReason::kNotSent;
+  } else if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    r.reason = SendResult::RetryReason::kTimeout;
+    r.maybe_delivered = true;
+  } else if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+    r.reason = SendResult::RetryReason::kThrottled;
+  } else if (!r.retry_after && channel_->GetState(/*try_to_connect=*/false) != GRPC_CHANNEL_READY) {
+    // The connection the call went out on is gone: it broke before the answer came.
+    r.reason = SendResult::RetryReason::kConnectionLost;
+    r.maybe_delivered = true;
+  } else {
+    r.reason = SendResult::RetryReason::kUnavailable;  // the backend's own answer
+  }
   return r;
 }
 

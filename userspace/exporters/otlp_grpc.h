@@ -9,6 +9,13 @@
 //   timeout                      the call's deadline
 //   compression gzip             the message is gzip-compressed (grpc-encoding: gzip)
 //
+// Before each call the transport waits (within the deadline) for the channel to connect,
+// so that a failed call can tell "never sent" (the channel did not get READY) from "sent
+// and not answered" (DEADLINE_EXCEEDED on a READY channel, or the connection dropped
+// during the call): only the latter is marked maybe_delivered (transport.h). A backend
+// that answers UNAVAILABLE itself (the OTLP throttling signal) leaves the channel READY and
+// is not marked.
+//
 // The channel is created once and reconnects on its own; its reconnect backoff is capped
 // at 5 s so a backend that comes back is found as quickly as our own retries look for it.
 // gRPC's built-in retries are off: the exporter's queue owns retrying (retry.h), so every
@@ -43,6 +50,7 @@ class OtlpGrpcTransport final : public Transport {
   std::string endpoint_;
   bool gzip_ = false;
   std::vector<std::pair<std::string, std::string>> metadata_;
+  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<::opentelemetry::proto::collector::trace::v1::TraceService::Stub> stub_;
   ::opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest request_;  // reused
 };

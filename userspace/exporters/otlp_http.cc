@@ -37,8 +37,12 @@ size_t OtlpHttpTransport::Encode(std::span<const model::Span> spans) {
 }
 
 SendResult OtlpHttpTransport::Send(Clock::time_point deadline) noexcept {
-  if (body_.empty())
-    return {SendResult::Outcome::kPermanent, 0, std::nullopt, "the request could not be encoded"};
+  if (body_.empty()) {
+    SendResult r;
+    r.outcome = SendResult::Outcome::kPermanent;
+    r.detail = "the request could not be encoded";
+    return r;
+  }
   const HttpResponse response = client_->Post(body_, deadline);
   SendResult r = ClassifyHttpResponse(response, std::chrono::system_clock::now());
   if (r.outcome == SendResult::Outcome::kSent) {

@@ -1,6 +1,7 @@
 #include "exporters/queued_exporter.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -39,7 +40,15 @@ QueuedExporter::QueuedExporter(Options options, std::unique_ptr<Transport> trans
   dropped_too_large_ = dropped("too_large");
   dropped_shutdown_ = dropped("shutdown");
   requests_ = registry->GetCounter("kspan_exporter_requests_total", labels);
-  retries_ = registry->GetCounter("kspan_exporter_retries_total", labels);
+  for (const auto reason : {SendResult::RetryReason::kNotSent, SendResult::RetryReason::kThrottled,
+                            SendResult::RetryReason::kUnavailable, SendResult::RetryReason::kTimeout,
+                            SendResult::RetryReason::kConnectionLost}) {
+    retries_[static_cast<size_t>(reason)] =
+        registry->GetCounter("kspan_exporter_retries_total",
+                             {{"exporter", options_.name}, {"reason", std::string(RetryReasonName(reason))}});
+  }
+  possibly_duplicated_ = registry->GetCounter("kspan_exporter_spans_possibly_duplicated_total", labels);
+  possibly_delivered_ = registry->GetCounter("kspan_exporter_spans_possibly_delivered_total", labels);
   queue_spans_ = registry->GetCounter("kspan_exporter_queue_spans", labels);
   thread_ = std::thread([this] { Run(); });
 }
@@ -179,27 +188,51 @@ void QueuedExporter::Deliver(std::span<const model::Span> spans) {
 void QueuedExporter::SendWithRetries(size_t n) {
   const auto first_attempt = Clock::now();
   std::uniform_real_distribution<double> jitter(0.0, 1.0);
+  // How long the next attempt waits for its answer: attempt_timeout, doubled after each
+  // attempt that timed out with the request written (see the header).
+  auto attempt_timeout = options_.attempt_timeout;
+  std::optional<SendResult> previous;  // the failed attempt before this one
+  // Attempts so far that may have delivered the request without saying so. The first is
+  // a possible delivery, each further one (or a final success after one) a possible copy.
+  int maybe_delivered = 0;
+  SendResult last_maybe_delivered;  // the latest of them, for the log line
+  // The request leaves the exporter: sent (or refused) by the backend, or dropped.
+  auto settle = [&](bool delivered) {
+    if (maybe_delivered == 0) return;
+    const int copies = delivered ? maybe_delivered : maybe_delivered - 1;
+    if (copies > 0) CountPossibleDuplicates(n * static_cast<size_t>(copies), last_maybe_delivered);
+    if (!delivered) possibly_delivered_->Add(n);
+  };
+  auto drop = [&](metrics::Counter* reason) {
+    reason->Add(n);
+    settle(false);
+  };
   for (int retry = 0;; ++retry) {
-    auto deadline = Clock::now() + options_.attempt_timeout;
+    const auto now = Clock::now();
+    // A longer wait never runs past the retry budget; the configured one always applies.
+    const auto budget_left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        first_attempt + options_.retry.max_elapsed - now);
+    auto deadline = now + std::max(options_.attempt_timeout, std::min(attempt_timeout, budget_left));
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (stopping_) {
-        if (Clock::now() >= drain_deadline_) {
-          dropped_shutdown_->Add(n);
+        if (now >= drain_deadline_) {
+          drop(dropped_shutdown_);
           return;
         }
         deadline = std::min(deadline, drain_deadline_);
       }
     }
-    if (retry > 0) retries_->Add();
+    if (previous) retries_[static_cast<size_t>(previous->reason)]->Add();
     requests_->Add();
-    const SendResult r = transport_->Send(deadline);
+    SendResult r = transport_->Send(deadline);
     switch (r.outcome) {
       case SendResult::Outcome::kSent: {
         const size_t rejected =
             static_cast<size_t>(std::clamp<int64_t>(r.rejected_spans, 0, static_cast<int64_t>(n)));
         sent_->Add(n - rejected);
         dropped_rejected_->Add(rejected);
+        settle(true);
         if (!r.detail.empty() && !logged_partial_success_) {
           logged_partial_success_ = true;
           log::Warn(
@@ -210,24 +243,52 @@ void QueuedExporter::SendWithRetries(size_t n) {
         return;
       }
       case SendResult::Outcome::kPermanent:
-        dropped_non_retryable_->Add(n);
+        // The backend refused this copy; one it may have taken earlier stays possible.
+        drop(dropped_non_retryable_);
         SetHealth(Health::kRefusing, r.detail);
         return;
       case SendResult::Outcome::kRetryable: break;
     }
     SetHealth(Health::kFailing, r.detail);
+    if (r.maybe_delivered) {
+      ++maybe_delivered;
+      last_maybe_delivered = r;
+      // Capped so that it cannot overflow; the retry budget caps its use anyway.
+      if (r.reason == SendResult::RetryReason::kTimeout)
+        attempt_timeout =
+            std::min(attempt_timeout * 2, std::max(options_.retry.max_elapsed, options_.attempt_timeout));
+    }
+    previous = std::move(r);
     const std::chrono::milliseconds wait =
-        r.retry_after ? *r.retry_after : Backoff(options_.retry, retry, jitter(rng_));
+        previous->retry_after ? *previous->retry_after : Backoff(options_.retry, retry, jitter(rng_));
     const auto at = Clock::now() + wait;
     if (at - first_attempt > options_.retry.max_elapsed) {
-      dropped_retries_exhausted_->Add(n);
+      drop(dropped_retries_exhausted_);
       return;
     }
     if (!WaitForRetry(at)) {
-      dropped_shutdown_->Add(n);
+      drop(dropped_shutdown_);
       return;
     }
   }
+}
+
+void QueuedExporter::CountPossibleDuplicates(size_t n, const SendResult& why) {
+  possibly_duplicated_->Add(n);
+  duplicates_unlogged_ += n;
+  const auto now = Clock::now();
+  if (duplicates_logged_at_ != Clock::time_point{} && now - duplicates_logged_at_ < std::chrono::minutes(1))
+    return;
+  log::Warn(
+      "export backend may hold spans twice: a request was sent again after an attempt it may have taken "
+      "(whole request sent, no answer); counting them in kspan_exporter_spans_possibly_duplicated_total",
+      {{"exporter", options_.name},
+       {"endpoint", transport_->Endpoint()},
+       {"spans", duplicates_unlogged_},
+       {"reason", RetryReasonName(why.reason)},
+       {"error", why.detail}});
+  duplicates_logged_at_ = now;
+  duplicates_unlogged_ = 0;
 }
 
 bool QueuedExporter::WaitForRetry(Clock::time_point until) {

@@ -16,6 +16,25 @@
 // rest. So while a backend is down, memory stays at about max_queue_spans +
 // max_batch_spans spans, and when it comes back every span that fitted the queue is sent.
 //
+// Duplicates. OTLP has no idempotency key: when an attempt fails after the whole request
+// was written (a timeout, a connection lost before the answer, a gateway's 504), the
+// backend may have kept the spans, and the retry that follows may store them twice. The
+// OTLP specification accepts that ("Known Limitations / Duplicate Data": re-sending is
+// "the right tradeoff for telemetry data"), so such a request is still retried, and the
+// copies the backend may hold are counted when the request is settled: with k such
+// attempts, a request finally sent counts k x its spans as possibly duplicated; one
+// finally dropped counts its spans as possibly delivered and (k - 1) x them as possibly
+// duplicated. So for what a backend stored:
+//   copies <= sent + possibly_duplicated + possibly_delivered
+//   distinct spans <= sent + possibly_delivered
+// A warning is logged at most once a minute. Two things keep the copies few:
+//   - a 2xx status line whose body was then lost counts as sent (http_client.h);
+//   - after an attempt timed out with the request written, the next attempt of the same
+//     request waits twice as long for its answer (like TCP's retransmission timer, RFC
+//     6298 section 5.5), up to what is left of the retry budget: a backend slower than
+//     `attempt_timeout` is then answered on the second attempt instead of getting a copy
+//     every attempt_timeout + backoff until the budget runs out.
+//
 // A request whose encoding exceeds max_request_bytes is split in halves until each part
 // fits; a single span that alone exceeds it is dropped (too_large).
 //
@@ -37,12 +56,20 @@
 //       too_large          one span encodes larger than max_request_bytes
 //       shutdown           still queued, or in hand, when Shutdown's time ran out
 //   kspan_exporter_requests_total{exporter=NAME}            attempts made, retries included
-//   kspan_exporter_retries_total{exporter=NAME}             attempts that were retries
+//   kspan_exporter_retries_total{exporter=NAME,reason=...}  attempts that were retries, by
+//       why the attempt before failed (transport.h RetryReasonName): not_sent, throttled,
+//       unavailable, timeout, connection_lost
+//   kspan_exporter_spans_possibly_duplicated_total{exporter=NAME}
+//       extra copies of spans the backend may hold (see "Duplicates" above)
+//   kspan_exporter_spans_possibly_delivered_total{exporter=NAME}
+//       spans counted dropped (any reason) of which an earlier attempt may have
+//       delivered one copy
 //   kspan_exporter_queue_spans{exporter=NAME}               a gauge (Counter::Set): spans
 //                                                           queued plus in hand
 //
 // Logs are for state changes only: "backend unavailable" once when sends start failing,
-// "backend is back" once when one succeeds again, never a line per failure.
+// "backend is back" once when one succeeds again, never a line per failure; and the
+// possible duplicates, at most once a minute.
 #pragma once
 
 #include <atomic>
@@ -104,6 +131,9 @@ class QueuedExporter final : public SpanExporter {
   // Sleeps until `until`. False when Shutdown's deadline falls before it: do not retry.
   bool WaitForRetry(Clock::time_point until);
   void SetHealth(Health health, const std::string& detail);
+  // Counts `n` possible extra copies of spans (`why`: the last ambiguous failure); logs
+  // at most once a minute.
+  void CountPossibleDuplicates(size_t n, const SendResult& why);
   void UpdateGaugeLocked();
 
   const Options options_;
@@ -117,7 +147,9 @@ class QueuedExporter final : public SpanExporter {
   metrics::Counter* dropped_too_large_;
   metrics::Counter* dropped_shutdown_;
   metrics::Counter* requests_;
-  metrics::Counter* retries_;
+  metrics::Counter* retries_[5];  // by SendResult::RetryReason
+  metrics::Counter* possibly_duplicated_;
+  metrics::Counter* possibly_delivered_;
   metrics::Counter* queue_spans_;
 
   // Exporter thread only (failing_ is read by ForceFlush).
@@ -125,6 +157,8 @@ class QueuedExporter final : public SpanExporter {
   std::atomic<bool> failing_{false};
   bool logged_partial_success_ = false;
   bool logged_too_large_ = false;
+  Clock::time_point duplicates_logged_at_{};  // the last "possible duplicates" line
+  uint64_t duplicates_unlogged_ = 0;          // spans counted since that line
   std::mt19937_64 rng_{std::random_device{}()};
 
   mutable std::mutex mu_;

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "common/strings.h"
+#include "exporters/transport.h"
 
 namespace kspan::exporters {
 namespace {
@@ -31,6 +32,17 @@ const std::string* FindBytesField(const google::protobuf::UnknownFieldSet& set, 
 }
 
 }  // namespace
+
+std::string_view RetryReasonName(SendResult::RetryReason reason) {
+  switch (reason) {
+    case SendResult::RetryReason::kNotSent: return "not_sent";
+    case SendResult::RetryReason::kThrottled: return "throttled";
+    case SendResult::RetryReason::kUnavailable: return "unavailable";
+    case SendResult::RetryReason::kTimeout: return "timeout";
+    case SendResult::RetryReason::kConnectionLost: return "connection_lost";
+  }
+  return "not_sent";
+}
 
 bool IsRetryableHttpStatus(long status) {
   return status == 429 || status == 502 || status == 503 || status == 504;

@@ -7,6 +7,12 @@
 //
 // Send never throws and never retries by itself; it makes exactly one attempt and gives
 // up at `deadline`.
+//
+// A failed attempt is not always a request the backend did not get. OTLP has no
+// idempotency key, so when the whole request was written and no answer came back (a
+// timeout, a connection lost after the write, a proxy's 504), the backend may have taken
+// it, and sending it again may store it twice. Send says so in `maybe_delivered`; the
+// queue sends it again anyway (OTLP accepts duplicates over loss) but counts the spans.
 #pragma once
 
 #include <chrono>
@@ -14,12 +20,21 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "model/span.h"
 
 namespace kspan::exporters {
 
 struct SendResult {
+  // Why a kRetryable attempt failed: the `reason` label of kspan_exporter_retries_total.
+  enum class RetryReason {
+    kNotSent,         // no connection, or the request was not fully written
+    kThrottled,       // HTTP 429; gRPC RESOURCE_EXHAUSTED with RetryInfo
+    kUnavailable,     // HTTP 502/503/504; a retryable gRPC code the backend answered with
+    kTimeout,         // written whole, no answer before the deadline
+    kConnectionLost,  // written whole, the connection closed or reset before an answer
+  };
   enum class Outcome {
     kSent,       // the server took the request (maybe rejecting some spans)
     kRetryable,  // a failure worth trying again (retry.h)
@@ -32,7 +47,14 @@ struct SendResult {
   std::optional<std::chrono::milliseconds> retry_after;
   // For a person: "HTTP 503", "UNAVAILABLE: failed to connect", "partial success: ...".
   std::string detail;
+  // kRetryable only.
+  RetryReason reason = RetryReason::kNotSent;
+  // kRetryable only: the backend may have received the whole request and kept its spans.
+  bool maybe_delivered = false;
 };
+
+// "not_sent", "throttled", "unavailable", "timeout", "connection_lost".
+std::string_view RetryReasonName(SendResult::RetryReason reason);
 
 class Transport {
  public:

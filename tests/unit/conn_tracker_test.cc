@@ -340,5 +340,52 @@ TEST(TrackerBounds, IdleConnectionsExpire) {
   EXPECT_EQ(t.size(), 0u);
 }
 
+// Slowloris: a client holding half-written request heads on many connections cannot grow
+// what the parsers buffer past max_parse_bytes_total. The connections holding the oldest
+// bytes drop them (counted); what such a client sends next is not a frame start and is
+// dropped as it comes; a fresh exchange on another connection is still paired.
+TEST(TrackerBounds, HalfWrittenHeadsAreEvictedOldestFirstAtTheGlobalBound) {
+  testing::MockClock clock;
+  testing::EventGenerator gen{&clock};
+  metrics::Registry metrics;
+  TrackerOptions options;
+  options.max_parse_bytes_total = 64 * 1024;
+  std::vector<protocols::http1::Record> out;
+  ConnTracker tracker(options, &metrics, {.on_record = [&](const ConnInfo&, protocols::Record&& r) {
+                        out.push_back(std::get<protocols::http1::Record>(std::move(r.body)));
+                      }});
+  std::string head = "GET /slow HTTP/1.1\r\nHost: x\r\n";
+  for (int i = 0; i < 16; ++i) head += "X-Pad-" + std::to_string(i) + ": " + std::string(1000, 'p') + "\r\n";
+  std::deque<Conn> slow;  // the head never ends
+  for (int i = 0; i < 20; ++i) {
+    slow.emplace_back(&gen, ConnKey{200, 10 + i, 1}, Role::kServer);
+    tracker.OnOpen(slow.back().Open());
+    tracker.OnData(slow.back().Data(Direction::kIngress, head));
+    tracker.DrainPending();
+    EXPECT_LE(tracker.parse_bytes_held(), options.max_parse_bytes_total) << i;
+  }
+  auto counter = [&](const char* name) { return metrics.GetCounter(name, {{"protocol", "http1"}})->Value(); };
+  const uint64_t evicted = counter("kspan_parse_buffers_evicted_total");
+  EXPECT_GE(evicted, 20u - 4u) << "at most four 16 KiB heads fit in 64 KiB";
+  EXPECT_GE(counter("kspan_parse_bytes_dropped_total"), evicted * head.size());
+  EXPECT_GT(tracker.parse_bytes_held(), 0u) << "the newest heads are still held";
+
+  // The oldest connection goes on with its head: not a frame start, dropped as it comes.
+  for (int i = 0; i < 8; ++i) {
+    tracker.OnData(slow[0].Data(Direction::kIngress, "X-More: " + std::string(1000, 'q') + "\r\n"));
+    tracker.DrainPending();
+  }
+  EXPECT_LE(tracker.parse_bytes_held(), options.max_parse_bytes_total);
+
+  Conn fresh(&gen, {300, 5, 1}, Role::kClient);
+  tracker.OnOpen(fresh.Open());
+  tracker.OnData(fresh.Data(Direction::kEgress, kReq));
+  tracker.OnData(fresh.Data(Direction::kIngress, kResp));
+  tracker.DrainPending();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].response.status_code, 200);
+  EXPECT_EQ(out[0].request.target, "/a");
+}
+
 }  // namespace
 }  // namespace kspan::conntrack

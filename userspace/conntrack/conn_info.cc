@@ -29,6 +29,7 @@ ProtocolCounters::ProtocolCounters(metrics::Registry* m, std::string_view protoc
   }
   gaps = m->GetCounter("kspan_parse_gaps_total", {{"protocol", p}});
   records = m->GetCounter("kspan_records_total", {{"protocol", p}});
+  evicted = m->GetCounter("kspan_parse_buffers_evicted_total", {{"protocol", p}});
 }
 
 void ProtocolCounters::Add(const protocols::ConnectionStats& stats) {

@@ -68,6 +68,7 @@ struct ProtocolCounters {
   std::array<metrics::Counter*, protocols::kUnansweredReasons> unanswered;
   metrics::Counter* gaps;
   metrics::Counter* records;
+  metrics::Counter* evicted;  // connections whose buffered frames went at the global bound
 };
 
 }  // namespace kspan::conntrack

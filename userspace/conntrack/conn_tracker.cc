@@ -59,6 +59,7 @@ ConnTracker::Conn& ConnTracker::Create(const events::ConnKey& key, uint64_t now_
 
 ConnTracker::ConnMap::iterator ConnTracker::Erase(ConnMap::iterator it) {
   held_total_ -= it->second.held_bytes;
+  parse_held_total_ -= it->second.parse_held;
   auto p = by_pid_.find(it->first.pid);
   if (p != by_pid_.end()) {
     auto& keys = p->second;
@@ -268,7 +269,33 @@ void ConnTracker::DrainPending() {
   for (const auto& key : previous_) drain(key);  // second cycle: no new bytes needed
   dirty_.clear();
   previous_.swap(drained);
+  if (parse_held_total_ > options_.max_parse_bytes_total) EvictParseHeld();
   local_.DrainPending();
+}
+
+void ConnTracker::NoteParseHeld(Conn& c) {
+  const size_t now = c.parser ? c.parser->Held().bytes : 0;
+  parse_held_total_ = parse_held_total_ - c.parse_held + now;
+  c.parse_held = now;
+}
+
+void ConnTracker::EvictParseHeld() {
+  // Oldest first: a slow client's half-written head has been held longest; fresh traffic
+  // moves through within a drain or two.
+  std::vector<std::pair<uint64_t, events::ConnKey>> by_age;
+  for (const auto& [key, c] : conns_) {
+    if (c.parse_held > 0) by_age.emplace_back(c.parser->Held().oldest_ns, key);
+  }
+  std::sort(by_age.begin(), by_age.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  const size_t target = options_.max_parse_bytes_total / 4 * 3;
+  for (const auto& [oldest, key] : by_age) {
+    if (parse_held_total_ <= target) break;
+    Conn& c = conns_.find(key)->second;
+    ProtocolCounters& counters = protocol_counters_[c.proto];
+    counters.bytes_dropped->Add(c.parser->DropHeld());
+    counters.evicted->Add();
+    NoteParseHeld(c);
+  }
 }
 
 std::string_view ConnTracker::ContiguousStart(const Conn& c, bool egress) {
@@ -356,6 +383,7 @@ void ConnTracker::Drain(Conn& c) {
   started_.clear();
   protocols::ConnectionStats stats;
   c.parser->Drain(&started_, &records_, &stats);
+  NoteParseHeld(c);
   if (sinks_.on_request) {
     for (auto& r : started_) sinks_.on_request(c.info, std::move(r));
   }

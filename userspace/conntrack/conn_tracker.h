@@ -53,6 +53,13 @@ struct TrackerOptions {
   size_t max_detect_bytes = 64 * 1024;
   // The same, summed over every connection: the true bound on held memory.
   size_t max_detect_bytes_total = 16 << 20;
+  // Bytes a protocol buffers for frames not yet whole (a head written slowly or in
+  // pieces), summed over every connection. Each stream also has its own cap
+  // (http.max_buffered_bytes). Past this one, the connections holding the oldest such
+  // bytes drop them (counted in kspan_parse_buffers_evicted_total and
+  // kspan_parse_bytes_dropped_total) until three quarters of it is held: a slow client
+  // holding half-written requests cannot grow the agent, and fresh traffic keeps room.
+  size_t max_parse_bytes_total = 32 << 20;
   // Unbound TLS writes held until their socket is known: per TLS object and in all; and
   // how long they may wait.
   size_t max_unbound_bytes = 256 * 1024;
@@ -91,6 +98,9 @@ class ConnTracker {
   void CloseAll();
 
   size_t size() const { return conns_.size(); }
+  // What the protocols buffer for frames not yet whole, over every connection (as of each
+  // connection's last drain; see TrackerOptions::max_parse_bytes_total).
+  size_t parse_bytes_held() const { return parse_held_total_; }
   uint64_t gaps_detected() const { return gaps_->Value(); }
 
  private:
@@ -129,6 +139,7 @@ class ConnTracker {
     std::unique_ptr<protocols::ProtocolConnection> parser;
     std::vector<HeldChunk> held;  // while protocol == kUnknown (empty costs nothing)
     size_t held_bytes = 0;
+    size_t parse_held = 0;  // parser->Held().bytes at its last drain
   };
 
   using ConnMap = std::unordered_map<events::ConnKey, Conn, events::ConnKeyHash>;
@@ -144,6 +155,10 @@ class ConnTracker {
   void Drain(Conn& c);
   // Closes c's parser: requests still waiting become records unanswered for `waiting`
   // (kNoResponse on a clean close turns kNotCaptured when bytes were missed).
+  // Keeps parse_held_total_ up to date with what c's parser holds now.
+  void NoteParseHeld(Conn& c);
+  // Over max_parse_bytes_total: drops the oldest held frames, connection by connection.
+  void EvictParseHeld();
   void Finish(Conn& c, const events::ConnCloseEvent* close, protocols::Unanswered waiting);
   void EvictOldest();
   // The connection's plaintext now comes from the TLS uprobes: its streams restart.
@@ -185,8 +200,9 @@ class ConnTracker {
   // without new bytes: a gap ages into a hole over two drain cycles, and a connection
   // that goes quiet right after a lost event must not keep its records until close.
   std::vector<events::ConnKey> previous_;
-  std::string detect_scratch_;  // ContiguousStart's
-  size_t held_total_ = 0;       // sum of Conn::held_bytes
+  std::string detect_scratch_;   // ContiguousStart's
+  size_t held_total_ = 0;        // sum of Conn::held_bytes
+  size_t parse_held_total_ = 0;  // sum of Conn::parse_held
   uint64_t drain_round_ = 0;
 
   metrics::Counter* opened_;

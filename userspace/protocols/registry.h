@@ -72,6 +72,12 @@ class ProtocolConnection {
   // is announced so) and each finished exchange to `records`, oldest first.
   virtual void Drain(std::vector<RequestStart>* started, std::vector<Record>* records,
                      ConnectionStats* stats) = 0;
+  // What is buffered for frames not yet whole, for the tracker's global bound on it.
+  virtual HeldData Held() const { return {}; }
+  // Drops it (the tracker is over its bound and this is among the oldest): the frames it
+  // held are lost, parsing resumes at the next frame start. Returns the captured bytes
+  // dropped (the caller counts them).
+  virtual uint64_t DropHeld() { return 0; }
 };
 
 enum class Detection : uint8_t {

@@ -18,12 +18,14 @@
 // stay valid until the next non-const call. One thread at a time.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <string>
 #include <string_view>
+
+#include "common/fifo.h"
 
 namespace kspan::protocols {
 
@@ -34,6 +36,12 @@ struct ChunkTiming {
   uint64_t last_ns = 0;
   uint32_t tid = 0;
   uint32_t turn = 0;  // the thread's event-loop turn (events::DataEvent::turn)
+};
+
+// Memory a connection holds for frames not whole yet (ProtocolConnection::Held).
+struct HeldData {
+  size_t bytes = 0;        // captured bytes and their bookkeeping (DataStream::footprint)
+  uint64_t oldest_ns = 0;  // when the oldest of them moved (Unix ns); 0 when none
 };
 
 class DataStream {
@@ -94,6 +102,17 @@ class DataStream {
   uint64_t DiscardKnown();
 
   size_t buffered_bytes() const { return buffered_; }
+  // Memory held for bytes not parsed yet: the captured bytes and each of their syscalls'
+  // timing (the timing of the last byte consumed is kept, and not counted).
+  size_t footprint() const {
+    return buffered_ + (chunks_.size() > 1 ? (chunks_.size() - 1) * sizeof(Span) : 0);
+  }
+  // When the oldest byte still held moved (Unix ns); 0 when nothing is held.
+  uint64_t oldest_held_ns() const {
+    if (buffered_ == 0) return 0;
+    if (!chunks_.empty()) return chunks_.front().timing.first_ns;
+    return held_.empty() ? 0 : held_.begin()->second.timing.first_ns;
+  }
   size_t chunk_count() const { return chunks_.size(); }
   // Past half of either bound: parse now rather than let the cap drop data.
   bool under_pressure() const {
@@ -132,8 +151,8 @@ class DataStream {
   size_t max_chunks_;
   uint64_t position_;
   uint64_t end_;
-  std::deque<Run> runs_;     // covers [runs_.front().pos, end_) without a break
-  std::deque<Span> chunks_;  // timing of each syscall, by position
+  Fifo<Run> runs_;     // covers [runs_.front().pos, end_) without a break
+  Fifo<Span> chunks_;  // timing of each syscall, by position
   std::map<uint64_t, Held> held_;
   size_t buffered_ = 0;  // bytes in runs_ (including a consumed prefix not yet compacted) + held_
   size_t held_bytes_ = 0;
@@ -141,5 +160,11 @@ class DataStream {
   uint64_t drop_count_ = 0;
   Counters counters_;
 };
+
+// What the two directions of a connection hold.
+inline HeldData HeldBy(const DataStream& a, const DataStream& b) {
+  const uint64_t ta = a.oldest_held_ns(), tb = b.oldest_held_ns();
+  return HeldData{a.footprint() + b.footprint(), ta == 0 ? tb : (tb == 0 ? ta : std::min(ta, tb))};
+}
 
 }  // namespace kspan::protocols

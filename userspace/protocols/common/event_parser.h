@@ -148,6 +148,18 @@ class StreamParser {
   // Captured bytes are waiting at the read position (not inside a partial frame).
   bool waiting_at_frame_start() const { return !partial_ && !stream_.Head().empty(); }
 
+  // Frees what is buffered (a partial frame with it) under memory pressure, as a loss:
+  // parsing resumes at the next frame start found by resynchronising. Returns the captured
+  // bytes dropped.
+  uint64_t Evict(State* state) {
+    partial_.reset();
+    stream_.FillGaps();
+    const uint64_t dropped = stream_.DiscardKnown();
+    P::OnLoss(type_, state);
+    resync_ = true;
+    return dropped;
+  }
+
   // Gives up the partial frame and everything buffered, held chunks too; returns the
   // captured bytes dropped.
   uint64_t Discard() {

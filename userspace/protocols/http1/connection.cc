@@ -237,4 +237,14 @@ bool Connection::upgraded() const {
   return impl_->upgraded;
 }
 
+HeldData Connection::Held() const {
+  return HeldBy(impl_->requests.stream(), impl_->responses.stream());
+}
+
+uint64_t Connection::DropHeld() {
+  Impl& c = *impl_;
+  if (c.finalized || c.stopped) return 0;
+  return c.requests.Evict(&c.state) + c.responses.Evict(&c.state);
+}
+
 }  // namespace kspan::protocols::http1

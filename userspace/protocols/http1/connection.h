@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "protocols/common/data_stream.h"
 #include "protocols/http1/types.h"
 #include "protocols/record.h"
 
@@ -78,6 +79,11 @@ class Connection {
 
   // The connection switched protocol (101, CONNECT 2xx): nothing more will be parsed.
   bool upgraded() const;
+
+  // Bytes buffered in both directions for messages not parsed yet, and dropping them
+  // (protocols::ProtocolConnection::Held, DropHeld).
+  HeldData Held() const;
+  uint64_t DropHeld();
 
  private:
   struct Impl;

@@ -17,6 +17,8 @@ class RegisteredConnection final : public ProtocolConnection {
     conn_.AddData(c.egress, c.position, c.data, c.total_len, c.first_ns, c.last_ns, c.tid, c.turn);
   }
   void Close(Unanswered waiting) override { conn_.Close(waiting); }
+  HeldData Held() const override { return conn_.Held(); }
+  uint64_t DropHeld() override { return conn_.DropHeld(); }
   void Drain(std::vector<RequestStart>* started, std::vector<protocols::Record>* records,
              ConnectionStats* stats) override {
     scratch_.clear();

@@ -32,6 +32,12 @@ class Connection final : public ProtocolConnection {
     if (parser.stream().under_pressure()) Run(false);
   }
 
+  HeldData Held() const override { return HeldBy(requests_.stream(), responses_.stream()); }
+  uint64_t DropHeld() override {
+    if (finalized_) return 0;
+    return requests_.Evict(&state_) + responses_.Evict(&state_);
+  }
+
   void Close(Unanswered waiting) override {
     closed_ = true;
     close_reason_ = waiting;

@@ -714,6 +714,35 @@ TEST(Http1Connection, InvalidFramingNeverReportsBodyBytesAsARequest) {
   }
 }
 
+// A framing error inside a chunked body ends the direction the same way: the message is
+// reported, marked, and a request line after the error is never a request.
+TEST(Http1Connection, ChunkedBodyErrorNeverReportsBodyBytesAsARequest) {
+  for (const string bad : {"zz\r\n", "3\r\nabcX", "3\r\nabc\r\nzz\r\n"}) {
+    SCOPED_TRACE(bad);
+    Wire w(/*client=*/false);
+    w.Request("POST /real HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + bad + Get("/forged"), 100);
+    w.Response("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", 200);
+    auto rs = w.Drain();
+    w.conn().Close();
+    auto rest = w.Drain();
+    rs.insert(rs.end(), rest.begin(), rest.end());
+    ASSERT_EQ(Summary(rs), "/real→400");
+    EXPECT_TRUE(rs[0].request.framing_invalid);
+    EXPECT_GT(w.total.bytes_dropped, 0u) << "the bytes after the error are dropped, counted";
+  }
+  // The same in a response: the answer is reported, what follows it is not parsed.
+  Wire w(/*client=*/true);
+  w.Request(Get("/a"), 100);
+  w.Request(Get("/b"), 110);
+  w.Response("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n" + Ok(200, ""), 200);
+  auto rs = w.Drain();
+  w.conn().Close();
+  auto rest = w.Drain();
+  rs.insert(rs.end(), rest.begin(), rest.end());
+  ASSERT_EQ(Summary(rs), "/a→200 /b→-");
+  EXPECT_TRUE(rs[0].response.framing_invalid);
+}
+
 // The same on the response side: the response is paired with its request, nothing after
 // it is parsed, and the requests still waiting end as unanswered at close.
 TEST(Http1Connection, ResponseWithInvalidFramingEndsParsing) {

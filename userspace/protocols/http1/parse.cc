@@ -716,12 +716,27 @@ ParseState ParseNewFrame(MessageType type, string_view* buf, Frame* f, State* st
   return s == ParseState::kSuccess ? Done(*f) : ParseState::kSuccess;
 }
 
-ParseState ContinueFrame(string_view* buf, Frame* f, State* st) {
+ParseState ContinueFrame(MessageType type, string_view* buf, Frame* f, State* st) {
   Progress p = ProgressOf(*f);
   const size_t prefix_size = f->msg.body_prefix.size();
   const size_t marks_size = f->msg.body_marks.size();
   size_t used = 0;
   const ParseState s = DecodeBody(*buf, &p, SinkFor(f, *st, 0), st->ctx.end_of_stream, &used);
+  if (s == ParseState::kInvalid && st->ctx.partial_ok) {
+    // A framing error inside the body (a chunk-size line that is not one, no CRLF after a
+    // chunk's data, a bad trailer): where this message ends, and so where the next one
+    // begins, is unknowable. As for a head with invalid framing (RFC 9112 §6.3), the
+    // message is reported with what was read of it and nothing after it in this direction
+    // is parsed: resynchronising here would read the body's bytes as messages (forged
+    // spans).
+    Commit(p, f);
+    buf->remove_prefix(used);
+    f->phase = Phase::kDone;
+    f->msg.framing_invalid = true;
+    f->ends_stream = true;
+    (type == MessageType::kRequest ? st->request_framing_lost : st->response_framing_lost) = true;
+    return Done(*f);
+  }
   // As in ParseNewFrame: in parts, progress before a framing error is kept and the error
   // comes next call. (A tail kept meanwhile stays: the frame is abandoned after the error.)
   if (s != ParseState::kSuccess && (used == 0 || !st->ctx.partial_ok)) {
@@ -777,7 +792,7 @@ bool StatusStartOk(string_view prefix) {
 ParseState ParseFrame(MessageType type, std::string_view* buf, Frame* frame, State* state) {
   if (frame->phase == Phase::kHead) return ParseNewFrame(type, buf, frame, state);
   if (frame->phase == Phase::kDone) return Done(*frame);
-  return ContinueFrame(buf, frame, state);
+  return ContinueFrame(type, buf, frame, state);
 }
 
 size_t FindFrameBoundary(MessageType type, std::string_view buf, size_t start, State* /*state*/) {

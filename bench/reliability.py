@@ -203,17 +203,25 @@ def export_equation(st, sink_summary):
     """spans made = spans received by the backend (each once) + spans counted as dropped.
 
     made: kspan_spans_total (spans out of the processor chain); dropped: the export
-    pipeline's drops (kspan_spans_dropped_total), the OTLP exporter's (by reason), the
-    processors' and anything still queued at the end. Spans received twice are shown apart
-    (a counter for possible duplicates, when the agent has one, is shown beside them)."""
+    pipeline's drops (kspan_spans_dropped_total), the OTLP exporter's (by reason) and
+    anything still queued at the end. Two more checks: the agent's own books (made = sent +
+    dropped), and the copies the backend stored against them: sent <= copies <= sent +
+    possibly duplicated + possibly delivered (counters an agent with them has; 0 here
+    otherwise). A span both dropped and possibly delivered may be received too, so the
+    first equation may be off by at most those counters."""
     c = st["c"]
     made = total(c, "kspan_spans_total")
     pipe = label_sums(c, "kspan_spans_dropped_total", "reason")
     exp = label_sums(c, "kspan_exporter_spans_dropped_total", "reason")
     queued = total(c, "kspan_exporter_queue_spans")
     dropped = sum(pipe.values()) + sum(exp.values()) + queued
-    dup_counters = {k: v for k, v in c.items() if "duplicat" in k}
+    dup_counters = {k: v for k, v in c.items() if "duplicat" in k or "possibly_delivered" in k}
+    maybe = sum(dup_counters.values())
     got = sink_summary.get("unique", sink_summary["received"])
+    sent = total(c, "kspan_exporter_spans_sent_total")
+    copies = sink_summary["received"]
+    books = made == sent + dropped
+    backend = sent <= copies <= sent + maybe
     return {
         "made": int(made), "received": sink_summary["received"], "received_unique": got,
         "duplicates": sink_summary.get("duplicates", 0), "possibly_duplicated_counters": dup_counters,
@@ -222,9 +230,13 @@ def export_equation(st, sink_summary):
         "handed_to_otlp": int(total(c, "kspan_spans_exported_total")),
         "export_failed": int(total(c, "kspan_spans_export_failed_total")),
         "retries": int(total(c, "kspan_exporter_retries_total")),
-        "equation": f"made {int(made):,} = received {got:,} + dropped {int(dropped):,}",
-        "holds": made == got + dropped,
-        "sent_equals_received": total(c, "kspan_exporter_spans_sent_total") == sink_summary["received"],
+        "equation": f"made {int(made):,} = received {got:,} + dropped {int(dropped):,}"
+                    + (f" (possibly duplicated or delivered, counted: {int(maybe):,})" if maybe else ""),
+        "books": f"made {int(made):,} = sent {int(sent):,} + dropped {int(dropped):,}: {books}",
+        "copies": f"sent {int(sent):,} <= copies received {copies:,} <= sent + possible copies {int(maybe):,}: "
+                  f"{backend}",
+        "holds": abs(made - got - dropped) <= maybe and books and backend,
+        "sent_equals_received": sent == copies,
     }
 
 
@@ -234,11 +246,12 @@ def file_equation(st, summ, rotated):
     made = total(c, "kspan_spans_total")
     pipe = label_sums(c, "kspan_spans_dropped_total", "reason")
     failed = total(c, "kspan_spans_export_failed_total")
-    dropped = sum(pipe.values()) + failed
+    deleted = total(c, "kspan_file_spans_deleted_total")  # rotation, on trees that count it
+    dropped = sum(pipe.values()) + failed + deleted
     got = summ["unique"]
     return {"made": int(made), "received": summ["received"], "received_unique": got,
             "duplicates": summ["duplicates"], "dropped": int(dropped), "dropped_pipeline": pipe,
-            "export_failed": int(failed), "rotated": rotated,
+            "export_failed": int(failed), "rotated": rotated, "deleted_by_rotation": int(deleted),
             "handed_to_file": int(total(c, "kspan_spans_exported_total")),
             "equation": f"made {int(made):,} = in the file {got:,} + dropped {int(dropped):,}"
                         + (" (the file rotated: PATH.1 read too)" if rotated else ""),
@@ -928,7 +941,8 @@ def report(a, R):
         L.append(f"| {b['requests']:,} | {e['made']:,} | {e['handed_to_otlp']:,} | {e['sent']:,} | {e['received']:,} | "
                  f"{e['duplicates']} | {e['dropped_pipeline']} | {e['dropped_exporter']} | {e['retries']} | "
                  f"{fmt(b['queue_when_down'], 0)} |")
-        L.append(f"\n{e['equation']}: {yes(e['holds'])}; sent counter = received: {e['sent_equals_received']}. "
+        L.append(f"\n{e['equation']}: {yes(e['holds'])}. The agent's books: {e['books']}. The backend's copies: "
+                 f"{e['copies']}. "
                  f"Agent log: {b['log_outage']}. Counted losses: {b['losses']}.")
     if "storm" in R and "client" in R["storm"]:
         s = R["storm"]

@@ -517,14 +517,15 @@ def st_peak(samples, last):
 
 def garbage_payloads(rng, n):
     """n payloads: random bytes, and near-HTTP garbage (each kind a rotation)."""
+    # A request line inside what should be a body says which payload forged it: /forged-N.
     near = [
-        b"GET / HTTP/1.1\r\nContent-Length: abc\r\n\r\nGET /forged HTTP/1.1\r\nHost: x\r\n\r\n",
-        b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nGET /forged HTTP/1.1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nContent-Length: abc\r\n\r\nGET /forged-0 HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nGET /forged-1 HTTP/1.1\r\n\r\n",
         b"GE",
         b"G" * 9000 + b" / HTTP/1.1\r\n\r\n",
         b"GET " + b"/" * 20000 + b" HTTP/1.1\r\n\r\n",
         b"GET / HTTP/9.9\r\n\r\n",
-        b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nGET /forged HTTP/1.1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nGET /forged-6 HTTP/1.1\r\n\r\n",
         b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(64),  # a TLS ClientHello's start
         b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes(40),
         b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",  # a response sent as a request
@@ -701,6 +702,8 @@ def run_garbage(a):
            "spans_from_garbage_sample": sorted({f"{r['kind']} {r['method']} {r['path'][:40]} {r['status']}"
                                                 for r in other})[:20],
            "forged": sum(1 for r in other if r["path"].startswith("/forged")),
+           "forged_by_payload": {p: sum(1 for r in other if r["path"] == p)
+                                 for p in sorted({r["path"] for r in other if r["path"].startswith("/forged")})},
            "export": export_equation(st, sink.summary())}
     out["equation"] = (f"requests after {len(done)} = server spans {out['spans_after_server']} = client spans "
                        f"{out['spans_after_client']}, every method, path and status right ({len(bad)} wrong)")
@@ -922,11 +925,18 @@ def report(a, R):
              f"{' '.join(R['loadavg'])}")
     L.append(f"- kspan: {a.kspan} (version {R.get('version', '?')}, commit {R.get('commit', '?')})"
              f"{'; --quick' if a.quick else ''}{'; agent flags ' + ' '.join(a.agent_args) if a.agent_args else ''}\n")
+    if R.get("merged_from"):
+        L.append("Merged from separate runs (`--merge`):\n")
+        L.extend(f"- {x}" for x in R["merged_from"])
+        L.append("")
     L.append("| scenario | nothing lost silently | |")
     L.append("|---|---|---|")
     for key in SCENARIOS:
         if key in R and isinstance(R[key], dict) and "equation" in R[key]:
-            L.append(f"| {key} | {R[key]['equation']} | {yes(R[key]['holds'])} |")
+            extra = ""
+            if key == "garbage" and R[key].get("forged"):  # wrong spans are not a loss, but they are wrong
+                extra = f"; but **{R[key]['forged']} spans forged** from request lines inside bodies"
+            L.append(f"| {key} | {R[key]['equation']}{extra} | {yes(R[key]['holds'])} |")
         elif key in R and "export" in R[key]:
             L.append(f"| {key} | {R[key]['export']['equation']} | {yes(R[key]['export']['holds'])} |")
         elif key in R and "error" in R[key]:
@@ -1001,7 +1011,8 @@ def report(a, R):
                  f"unrecognised connections {fmt(g['unrecognised'], 0)}")
         L.append(f"- later spans: server {g['spans_after_server']}, client {g['spans_after_client']} for "
                  f"{g['requests_after']} requests; wrong: {g['n_mismatches']} {g['mismatches'][:5]}")
-        L.append(f"- spans from the garbage connections: {g['spans_from_garbage']} (forged `/forged`: {g['forged']}): "
+        L.append(f"- spans from the garbage connections: {g['spans_from_garbage']} (forged from a request line inside "
+                 f"a body, `/forged-N`: {g['forged']}, by payload {g.get('forged_by_payload', {})}): "
                  f"{g['spans_from_garbage_sample']}")
     if "kill" in R and "kills" in R["kill"]:
         k = R["kill"]
@@ -1034,6 +1045,27 @@ def report(a, R):
 
 
 # ---------------------------------------------------------------- main
+
+
+def merge(a):
+    R, sources = {"wall_s": 0.0}, []
+    for path in a.merge:
+        r = json.load(open(path))
+        date = r.get("date") or time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(os.path.getmtime(path)))
+        keys = [k for k in SCENARIOS if k in r]
+        sources.append(f"{', '.join(keys)}: run of {date}, commit {r.get('commit', '?')}, load average before "
+                       f"{' '.join(r.get('loadavg', []))}")
+        for k in ("loadavg", "version", "commit"):
+            R.setdefault(k, r.get(k))
+        R.update({k: r[k] for k in keys})
+        R["wall_s"] += r.get("wall_s", 0.0)
+    R["merged_from"] = sources
+    md = report(a, R)
+    with open(a.out, "w") as f:
+        f.write(md)
+    with open(os.path.splitext(a.out)[0] + ".json", "w") as f:
+        json.dump(R, f, indent=1, default=str)
+    print(md)
 
 
 class Lock:
@@ -1069,6 +1101,9 @@ def main():
     ap.add_argument("--soak-minutes", type=float, default=30)
     ap.add_argument("--lock", default="", help="flock this file around each scenario but the soak")
     ap.add_argument("--agent-args", default="", help="more kspan flags for every start, e.g. a new bound to try")
+    ap.add_argument("--merge", nargs="+", metavar="JSON",
+                    help="run nothing: one report from earlier runs' .json files (a later file's scenarios win), "
+                         "e.g. the soak run apart from the rest")
     a = ap.parse_args()
     a.agent_args = a.agent_args.split()
     a.backend_pre, a.backend_down, a.backend_post, a.backend_rate = 20, 60, 30, 100
@@ -1086,10 +1121,13 @@ def main():
         a.kills, a.restarts = 3, 1
         a.soak_minutes, a.soak_every = min(a.soak_minutes, 0.5), 2
     a.helpers = os.path.abspath(a.helpers)
+    if a.merge:
+        merge(a)
+        return
     only = [s for s in SCENARIOS if s in a.only.split(",")]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     raise_nofile()
-    R = {"loadavg": open("/proc/loadavg").read().split()[:3]}
+    R = {"loadavg": open("/proc/loadavg").read().split()[:3], "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     R["version"] = subprocess.run([a.kspan, "--version"], capture_output=True, text=True).stdout.strip()
     R["commit"] = subprocess.run(["git", "-C", HERE, "rev-parse", "--short", "HEAD"], capture_output=True,
                                  text=True).stdout.strip()

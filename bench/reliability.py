@@ -331,7 +331,7 @@ def run_backend(a):
     sink.start()
     t_up = time.monotonic()
     lgr = read_loadgen(lg, post + 30)
-    wait_exported(k, 30)
+    wait_exported(k, a.drain_wait)
     st = k.stop()
     B.stop(srv)
     sink.stop()
@@ -476,7 +476,7 @@ def run_slowloris(a):
     lgr = read_loadgen(lg, 60)
     time.sleep(2)
     s_after = k.sample()
-    wait_exported(k, 30)
+    wait_exported(k, a.drain_wait)
     samples = smp.stop()
     st = k.stop()
     B.stop(srv)
@@ -655,8 +655,8 @@ def run_garbage(a):
     k = kspan_otlp(a, "garbage", sink.port, protocol="http/json")
     half = a.garbage_n // 2
     t0 = time.monotonic()
-    n1, b1 = spray(port, garbage_payloads(rng, half))
-    n2, b2 = spray(ready[0], garbage_payloads(rng, a.garbage_n - half))
+    n1, b1 = spray(port, garbage_payloads(rng, half), a.spray_wait)
+    n2, b2 = spray(ready[0], garbage_payloads(rng, a.garbage_n - half), a.spray_wait)
     t_garbage = time.monotonic() - t0
     time.sleep(1)
     alive_after_garbage = k.p.poll() is None
@@ -666,7 +666,7 @@ def run_garbage(a):
         health = str(e)
     done = normal_requests(port, a.garbage_after)
     time.sleep(1)
-    wait_exported(k, 30)
+    wait_exported(k, a.drain_wait)
     st = k.stop()
     stop_ev.set()
     t.join(timeout=5)
@@ -880,7 +880,7 @@ def run_soak(a):
     t0 = time.monotonic()
     lgr = read_loadgen(lg, seconds + 60)
     samples = smp.stop()
-    wait_exported(k, 30)
+    wait_exported(k, a.drain_wait)
     st = k.stop()
     B.stop(srv)
     sink.stop()
@@ -1113,13 +1113,15 @@ def main():
     a.garbage_n, a.garbage_after = 1000, 200
     a.kills, a.restarts = 10, 3
     a.soak_rate, a.soak_every = 2000, 10
+    a.drain_wait, a.spray_wait = 30, 20  # at most, waiting for the exporter's queue / garbage peers to close
     if a.quick:
         a.backend_pre, a.backend_down, a.backend_post = 3, 6, 4
         a.storm_n = 5000
         a.slow_n, a.slow_hold, a.slow_margin = 300, 5, 6
         a.garbage_n, a.garbage_after = 100, 40
         a.kills, a.restarts = 3, 1
-        a.soak_minutes, a.soak_every = min(a.soak_minutes, 0.5), 2
+        a.soak_minutes, a.soak_every = min(a.soak_minutes, 0.4), 2
+        a.drain_wait, a.spray_wait = 6, 5
     a.helpers = os.path.abspath(a.helpers)
     if a.merge:
         merge(a)

@@ -122,11 +122,16 @@ def proc_sample(pid):
 class Kspan:
     """One kspan run: start, wait for ready, sample, stop, parse the stopped line."""
 
-    def __init__(self, binary, extra=(), name="run"):
+    def __init__(self, binary, extra=(), name="run", outputs=None, env=None):
+        """outputs: the --output flags (default: one OTLP/JSON file, deleted at stop); env:
+        extra environment variables (KSPAN_QUEUE_* have no flags)."""
         self.log = os.path.join(TMP, f"kspan-{name}-{time.monotonic_ns()}.log")
         self.out = os.path.join(TMP, f"spans-{name}.jsonl")
         self.errf = open(self.log, "w")
-        self.p = spawn([binary, "--output", f"file:{self.out}", *extra], stdout=subprocess.DEVNULL, stderr=self.errf)
+        if outputs is None:
+            outputs = ["--output", f"file:{self.out}"]
+        self.p = spawn([binary, *outputs, *extra], stdout=subprocess.DEVNULL, stderr=self.errf,
+                       env={**os.environ, **(env or {})})
         self.ready = None
         end = time.time() + 30
         while time.time() < end and self.p.poll() is None:
@@ -183,8 +188,9 @@ def delta(a, b):
 # ---------------------------------------------------------------- servers and load
 
 
-def start_nginx(port, tls=False):
-    """nginx, 1 worker, keep-alive, `return 200`; with tls, HTTPS with a self-signed certificate made here."""
+def start_nginx(port, tls=False, worker_connections=4096, extra_http=""):
+    """nginx, 1 worker, keep-alive, `return 200`; with tls, HTTPS with a self-signed certificate made here.
+    extra_http: more directives for the http block (e.g. timeouts)."""
     d = os.path.join(TMP, f"nginx-{port}")
     os.makedirs(d, exist_ok=True)
     listen = f"listen 127.0.0.1:{port};"
@@ -200,11 +206,13 @@ def start_nginx(port, tls=False):
 daemon off;
 master_process on;
 worker_processes 1;
+worker_rlimit_nofile {2 * worker_connections + 64};
 pid {d}/nginx.pid;
 error_log {d}/error.log warn;
-events {{ worker_connections 4096; }}
+events {{ worker_connections {worker_connections}; }}
 http {{
   access_log off;
+  {extra_http}
   client_body_temp_path {d};
   proxy_temp_path {d};
   fastcgi_temp_path {d};

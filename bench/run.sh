@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # kspan benchmark suite, one command: sudo bench/run.sh [--quick] [--only requests,kernel,...]
+# Reliability runs instead (bench/reliability.py, docs/reliability.md):
+#   sudo bench/run.sh reliability [--quick] [--only backend,storm,...] [--soak-minutes N]
 # (KSPAN=/path/to/kspan sudo -E bench/run.sh measures an existing binary instead.)
 # Installs the dependencies, builds kspan (build-bench/) and the bench helpers, runs every
 # benchmark (under 15 minutes on 2 cores), prints the results and writes
@@ -29,6 +31,7 @@ mkdir -p "$helpers"
 gcc -O2 -Wall -Wextra -o "$helpers/loadgen" "$root/bench/src/loadgen.c"
 gcc -O2 -Wall -Wextra -pthread -o "$helpers/flood" "$root/bench/src/flood.c"
 gcc -O2 -Wall -Wextra -o "$helpers/idleconns" "$root/bench/src/idleconns.c"
+gcc -O2 -Wall -Wextra -o "$helpers/storm" "$root/bench/src/storm.c"
 
 # bench.py kills whatever it started and restores kernel.bpf_stats_enabled itself; this
 # trap is the second line of defence if it is killed hard.
@@ -37,5 +40,9 @@ trap 'echo "$stats_before" > /proc/sys/kernel/bpf_stats_enabled' EXIT
 ulimit -n "$(ulimit -Hn)"
 
 echo "bench: load before start: $(cut -d' ' -f1-3 /proc/loadavg) (other heavy processes skew every figure)"
+if [ "${1:-}" = reliability ]; then
+  shift
+  exec /usr/bin/python3 "$root/bench/reliability.py" --kspan "$kspan" --helpers "$helpers" "$@"
+fi
 /usr/bin/python3 "$root/bench/bench.py" --kspan "$kspan" --helpers "$helpers" \
   --out "$root/bench/results/latest.md" "$@"

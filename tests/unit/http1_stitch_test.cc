@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
-#include <deque>
 #include <string>
 
+#include "common/fifo.h"
 #include "protocols/http1/parse.h"
 #include "protocols/http1/stitch.h"
 
@@ -42,8 +42,8 @@ string Summary(const RecordsWithErrorCount<Record>& r) {
 
 TEST(Http1StitchTest, PairsInOrder) {
   State st;
-  std::deque<Frame> reqs = {Req(1, "/a"), Req(2, "/b"), Req(3, "/c")};
-  std::deque<Frame> resps = {Resp(1, 200), Resp(2, 404)};
+  Fifo<Frame> reqs = {Req(1, "/a"), Req(2, "/b"), Req(3, "/c")};
+  Fifo<Frame> resps = {Resp(1, 200), Resp(2, 404)};
   const auto r = StitchFrames(&reqs, &resps, &st);
   EXPECT_EQ(Summary(r), "/a→200 /b→404");
   EXPECT_EQ(r.error_count, 0);
@@ -53,8 +53,8 @@ TEST(Http1StitchTest, PairsInOrder) {
 
 TEST(Http1StitchTest, InformationalNotedOnItsRequest) {
   State st;
-  std::deque<Frame> reqs = {Req(1, "/up")};
-  std::deque<Frame> resps = {Resp(1, 100), Resp(1, 103)};
+  Fifo<Frame> reqs = {Req(1, "/up")};
+  Fifo<Frame> resps = {Resp(1, 100), Resp(1, 103)};
   auto r = StitchFrames(&reqs, &resps, &st);
   EXPECT_TRUE(r.records.empty());
   ASSERT_EQ(reqs.size(), 1u);
@@ -65,16 +65,16 @@ TEST(Http1StitchTest, InformationalNotedOnItsRequest) {
 
 TEST(Http1StitchTest, LaterAnswerEndsEarlierRequests) {
   State st;
-  std::deque<Frame> reqs = {Req(1, "/a"), Req(2, "/b"), Req(3, "/c")};
-  std::deque<Frame> resps = {Resp(3, 200)};
+  Fifo<Frame> reqs = {Req(1, "/a"), Req(2, "/b"), Req(3, "/c")};
+  Fifo<Frame> resps = {Resp(3, 200)};
   const auto r = StitchFrames(&reqs, &resps, &st);
   EXPECT_EQ(Summary(r), "/a→- /b→- /c→200");
 }
 
 TEST(Http1StitchTest, GiveUpWithoutAnswer) {
   State st;
-  std::deque<Frame> reqs = {Req(1, "/a"), Req(2, "/b"), Req(3, "/c")};
-  std::deque<Frame> resps = {Resp(0, 200, 2)};
+  Fifo<Frame> reqs = {Req(1, "/a"), Req(2, "/b"), Req(3, "/c")};
+  Fifo<Frame> resps = {Resp(0, 200, 2)};
   const auto r = StitchFrames(&reqs, &resps, &st);
   EXPECT_EQ(Summary(r), "/a→- /b→-");
   EXPECT_EQ(r.error_count, 1);
@@ -83,8 +83,8 @@ TEST(Http1StitchTest, GiveUpWithoutAnswer) {
 
 TEST(Http1StitchTest, ResponseToNothingIsAnError) {
   State st;
-  std::deque<Frame> reqs;
-  std::deque<Frame> resps = {Resp(0, 200), Resp(5, 200), Resp(0, 100)};
+  Fifo<Frame> reqs;
+  Fifo<Frame> resps = {Resp(0, 200), Resp(5, 200), Resp(0, 100)};
   const auto r = StitchFrames(&reqs, &resps, &st);
   EXPECT_TRUE(r.records.empty());
   EXPECT_EQ(r.error_count, 3);
@@ -94,8 +94,8 @@ TEST(Http1StitchTest, ResponseToNothingIsAnError) {
 TEST(Http1StitchTest, ResponseWaitsForARequestStillArriving) {
   State st;
   st.open_request_seq = 2;
-  std::deque<Frame> reqs = {Req(1, "/a")};
-  std::deque<Frame> resps = {Resp(1, 200), Resp(2, 100), Resp(2, 413)};
+  Fifo<Frame> reqs = {Req(1, "/a")};
+  Fifo<Frame> resps = {Resp(1, 200), Resp(2, 100), Resp(2, 413)};
   auto r = StitchFrames(&reqs, &resps, &st);
   EXPECT_EQ(Summary(r), "/a→200");
   EXPECT_EQ(resps.size(), 2u);
@@ -109,8 +109,8 @@ TEST(Http1StitchTest, InformationalFloodBehindAnOpenRequestIsBounded) {
   State st;
   st.max_pending = 4;
   st.open_request_seq = 1;
-  std::deque<Frame> reqs;
-  std::deque<Frame> resps;
+  Fifo<Frame> reqs;
+  Fifo<Frame> resps;
   for (int i = 0; i < 10; ++i) resps.push_back(Resp(1, 102));
   const auto r = StitchFrames(&reqs, &resps, &st);
   EXPECT_EQ(resps.size(), 4u);
@@ -120,8 +120,8 @@ TEST(Http1StitchTest, InformationalFloodBehindAnOpenRequestIsBounded) {
 TEST(Http1StitchTest, TooManyWaitingRequestsGivenUpOldestFirst) {
   State st;
   st.max_pending = 2;
-  std::deque<Frame> reqs = {Req(1, "/1"), Req(2, "/2"), Req(3, "/3"), Req(4, "/4")};
-  std::deque<Frame> resps;
+  Fifo<Frame> reqs = {Req(1, "/1"), Req(2, "/2"), Req(3, "/3"), Req(4, "/4")};
+  Fifo<Frame> resps;
   const auto r = StitchFrames(&reqs, &resps, &st);
   EXPECT_EQ(Summary(r), "/1→- /2→-");
   EXPECT_EQ(reqs.size(), 2u);
@@ -129,8 +129,8 @@ TEST(Http1StitchTest, TooManyWaitingRequestsGivenUpOldestFirst) {
 
 TEST(Http1StitchTest, SwitchingProtocolsIsFinal) {
   State st;
-  std::deque<Frame> reqs = {Req(1, "/ws")};
-  std::deque<Frame> resps = {Resp(1, 101)};
+  Fifo<Frame> reqs = {Req(1, "/ws")};
+  Fifo<Frame> resps = {Resp(1, 101)};
   EXPECT_EQ(Summary(StitchFrames(&reqs, &resps, &st)), "/ws→101");
 }
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <initializer_list>
 #include <utility>
 #include <vector>
 
@@ -15,6 +16,9 @@ namespace kspan {
 template <typename T>
 class Fifo {
  public:
+  Fifo() = default;
+  Fifo(std::initializer_list<T> items) : items_(items) {}
+
   bool empty() const { return head_ == items_.size(); }
   size_t size() const { return items_.size() - head_; }
 

@@ -22,8 +22,8 @@
 //     end of buf), or npos. May be stricter than ParseFrame (known methods only, say): after
 //     garbage, frames start only where it says, and a cut-off candidate is checked again
 //     when more bytes come.
-//   static RecordsWithErrorCount<Record> StitchFrames(std::deque<Frame>* requests,
-//                                                     std::deque<Frame>* responses, State*);
+//   static RecordsWithErrorCount<Record> StitchFrames(Fifo<Frame>* requests,
+//                                                     Fifo<Frame>* responses, State*);
 //     Pairs what it can, removes what it used, leaves the rest for later.
 //
 //   Frames that outgrow the captured bytes:
@@ -43,13 +43,13 @@
 #include <algorithm>
 #include <concepts>
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "common/fifo.h"
 #include "protocols/common/data_stream.h"
 #include "protocols/common/parse_state.h"
 
@@ -96,7 +96,7 @@ template <typename P>
 concept FrameProtocol = requires(MessageType type, std::string_view* buf, std::string_view view,
                                  typename P::Frame* frame, const typename P::Frame& cframe,
                                  typename P::State* state, uint64_t n, const ChunkTiming& timing,
-                                 std::deque<typename P::Frame>* frames) {
+                                 Fifo<typename P::Frame>* frames) {
   { P::ParseFrame(type, buf, frame, state) } -> std::same_as<ParseState>;
   { P::FindFrameBoundary(type, view, size_t{0}, state) } -> std::same_as<size_t>;
   { P::StitchFrames(frames, frames, state) } -> std::same_as<RecordsWithErrorCount<typename P::Record>>;
@@ -135,8 +135,7 @@ class StreamParser {
   // then returns true when bytes are still waiting: a caller pairing two directions parses
   // one side in steps so the other keeps up (a busy connection's backlog of requests,
   // parsed whole before its responses, would outgrow the requests a protocol holds).
-  bool Parse(State* state, std::deque<Frame>* frames, ParseStats* stats, bool closed,
-             size_t max_frames = SIZE_MAX);
+  bool Parse(State* state, Fifo<Frame>* frames, ParseStats* stats, bool closed, size_t max_frames = SIZE_MAX);
 
   // After a frame for which P::EndsStream() holds nothing more is parsed, until Resume()
   // (the peer declined an upgrade).
@@ -170,7 +169,7 @@ class StreamParser {
   }
 
  private:
-  void Finish(State* state, std::deque<Frame>* frames, Frame* frame) {
+  void Finish(State* state, Fifo<Frame>* frames, Frame* frame) {
     P::FinishFrame(type_, frame, stream_.TimingAt(stream_.position() - 1), state);
     const bool ends = P::EndsStream(*frame);
     frames->push_back(std::move(*frame));
@@ -193,7 +192,7 @@ class StreamParser {
 };
 
 template <FrameProtocol P>
-bool StreamParser<P>::Parse(State* state, std::deque<Frame>* frames, ParseStats* stats, bool closed,
+bool StreamParser<P>::Parse(State* state, Fifo<Frame>* frames, ParseStats* stats, bool closed,
                             size_t max_frames) {
   const size_t frames_before = frames->size();
   const DataStream::Counters counters = stream_.TakeCounters();

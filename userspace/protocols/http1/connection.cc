@@ -1,11 +1,11 @@
 #include "protocols/http1/connection.h"
 
 #include <cstdint>
-#include <deque>
 #include <iterator>
 #include <utility>
 #include <vector>
 
+#include "common/fifo.h"
 #include "common/strings.h"
 #include "protocols/common/data_stream.h"
 #include "protocols/common/event_parser.h"
@@ -157,8 +157,8 @@ struct Connection::Impl {
   State state;
   StreamParser<Protocol> requests;
   StreamParser<Protocol> responses;
-  std::deque<Frame> request_frames;
-  std::deque<Frame> response_frames;
+  Fifo<Frame> request_frames;
+  Fifo<Frame> response_frames;
   std::vector<Record> ready;
   std::vector<RequestStart> started;
   uint64_t announced_seq = 0;

@@ -509,7 +509,7 @@ struct Match {
 // `t`: when the response's first byte moved. `final`: not a 1xx (101 is final).
 Match PeekMatch(const State& st, uint64_t t, bool final) {
   Match m;
-  const std::deque<PendingRequest>& q = st.pending;
+  const Fifo<PendingRequest>& q = st.pending;
   m.clear_loss = final;
   if (q.empty()) return m;  // answers a request we never saw
   // Requests that started before the response did: the only ones it can answer.

@@ -15,10 +15,10 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <string_view>
 #include <vector>
 
+#include "common/fifo.h"
 #include "protocols/common/event_parser.h"
 #include "protocols/common/parse_state.h"
 #include "protocols/http1/types.h"
@@ -109,7 +109,7 @@ struct State {
   uint64_t next_seq = 1;
   uint64_t open_request_seq = 0;  // a request whose head is parsed but not its body
   bool request_loss = false;
-  std::deque<PendingRequest> pending;
+  Fifo<PendingRequest> pending;
 
   // A message with invalid framing (Message::framing_invalid) ended the direction: what
   // follows it is not parsed (it would be parsed as a body of unknown length otherwise,

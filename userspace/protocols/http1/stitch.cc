@@ -15,8 +15,7 @@ Record UnansweredRecord(Frame* request, Unanswered why) {
   return r;
 }
 
-RecordsWithErrorCount<Record> StitchFrames(std::deque<Frame>* requests, std::deque<Frame>* responses,
-                                           State* state) {
+RecordsWithErrorCount<Record> StitchFrames(Fifo<Frame>* requests, Fifo<Frame>* responses, State* state) {
   RecordsWithErrorCount<Record> out;
   while (!responses->empty()) {
     Frame& resp = responses->front();

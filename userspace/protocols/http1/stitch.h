@@ -2,8 +2,7 @@
 // parser into the generic loop (protocols/common/event_parser.h).
 #pragma once
 
-#include <deque>
-
+#include "common/fifo.h"
 #include "protocols/common/event_parser.h"
 #include "protocols/http1/parse.h"
 #include "protocols/http1/types.h"
@@ -18,8 +17,7 @@ namespace kspan::protocols::http1 {
 //   - a response whose request is still arriving (its body, e.g. after 100 Continue) waits.
 // Requests without a response stay in `requests`; past state->max_pending the oldest are
 // given up (response_missing). Records come out oldest first.
-RecordsWithErrorCount<Record> StitchFrames(std::deque<Frame>* requests, std::deque<Frame>* responses,
-                                           State* state);
+RecordsWithErrorCount<Record> StitchFrames(Fifo<Frame>* requests, Fifo<Frame>* responses, State* state);
 
 // A request given up, for `why`: no response will be paired with it.
 Record UnansweredRecord(Frame* request, Unanswered why);
@@ -35,7 +33,7 @@ struct Protocol {
   static size_t FindFrameBoundary(MessageType type, std::string_view buf, size_t start, State* state) {
     return http1::FindFrameBoundary(type, buf, start, state);
   }
-  static RecordsWithErrorCount<Record> StitchFrames(std::deque<Frame>* requests, std::deque<Frame>* responses,
+  static RecordsWithErrorCount<Record> StitchFrames(Fifo<Frame>* requests, Fifo<Frame>* responses,
                                                     State* state) {
     return http1::StitchFrames(requests, responses, state);
   }

@@ -460,7 +460,7 @@ Step StepFrame(MessageType type, string_view* buf, Frame* f) {
 }
 
 // The answerable commands at the front of `requests` that started no later than `t`.
-size_t StartedBefore(const std::deque<Frame>& requests, uint64_t t) {
+size_t StartedBefore(const Fifo<Frame>& requests, uint64_t t) {
   size_t k = 0;
   for (const Frame& f : requests) {
     if (f.timing.start_ns > t) break;
@@ -470,7 +470,7 @@ size_t StartedBefore(const std::deque<Frame>& requests, uint64_t t) {
 }
 
 // Emits the front of `requests` until `n` answerable commands were given up.
-void GiveUp(std::deque<Frame>* requests, size_t n, std::vector<Record>* out) {
+void GiveUp(Fifo<Frame>* requests, size_t n, std::vector<Record>* out) {
   while (n > 0 && !requests->empty()) {
     if (requests->front().ExpectsAnswer()) --n;
     out->push_back(RecordWithoutAnswer(&requests->front()));
@@ -685,8 +685,7 @@ Record RecordWithoutAnswer(Frame* request) {
   return r;
 }
 
-RecordsWithErrorCount<Record> StitchFrames(std::deque<Frame>* requests, std::deque<Frame>* responses,
-                                           State* state) {
+RecordsWithErrorCount<Record> StitchFrames(Fifo<Frame>* requests, Fifo<Frame>* responses, State* state) {
   RecordsWithErrorCount<Record> out;
   auto drop_answer = [&] {
     ++out.error_count;

@@ -19,10 +19,10 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <string>
 #include <string_view>
 
+#include "common/fifo.h"
 #include "protocols/common/event_parser.h"
 #include "protocols/common/parse_state.h"
 #include "protocols/memcache/types.h"
@@ -113,8 +113,7 @@ void OnLoss(MessageType type, State* state);
 //   - answers with no command waiting wait for it (its bytes may still be on their way),
 //     up to max_pending.
 // Records come out oldest first; `requests` keeps the commands still waiting.
-RecordsWithErrorCount<Record> StitchFrames(std::deque<Frame>* requests, std::deque<Frame>* responses,
-                                           State* state);
+RecordsWithErrorCount<Record> StitchFrames(Fifo<Frame>* requests, Fifo<Frame>* responses, State* state);
 
 // A command given up, or one that expects no answer: its record without an answer.
 Record RecordWithoutAnswer(Frame* request);
@@ -139,7 +138,7 @@ struct Protocol {
   static size_t FindFrameBoundary(MessageType type, std::string_view buf, size_t start, State* state) {
     return memcache::FindFrameBoundary(type, buf, start, state);
   }
-  static RecordsWithErrorCount<Record> StitchFrames(std::deque<Frame>* requests, std::deque<Frame>* responses,
+  static RecordsWithErrorCount<Record> StitchFrames(Fifo<Frame>* requests, Fifo<Frame>* responses,
                                                     State* state) {
     return memcache::StitchFrames(requests, responses, state);
   }

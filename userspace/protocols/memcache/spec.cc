@@ -1,10 +1,10 @@
 #include "protocols/memcache/spec.h"
 
-#include <deque>
 #include <iterator>
 #include <utility>
 #include <vector>
 
+#include "common/fifo.h"
 #include "protocols/common/data_stream.h"
 #include "protocols/common/event_parser.h"
 #include "protocols/memcache/parse.h"
@@ -136,8 +136,8 @@ class Connection final : public ProtocolConnection {
   State state_;
   StreamParser<Protocol> requests_;
   StreamParser<Protocol> responses_;
-  std::deque<Frame> request_frames_;
-  std::deque<Frame> response_frames_;
+  Fifo<Frame> request_frames_;
+  Fifo<Frame> response_frames_;
   std::vector<Record> ready_;
   std::vector<RequestStart> started_;
   uint64_t announced_seq_ = 0;

@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <set>
@@ -218,6 +220,35 @@ TEST(ElfFileTest, TrueHasNoTls) {
   const auto plan = PlanTlsProbes(*elf);
   ASSERT_FALSE(plan.ok());
   EXPECT_EQ(plan.status().code(), StatusCode::kNotFound);
+}
+
+// The bytes of a file read from memory (what the ELF fuzzer uses) read as the file does.
+TEST(ElfFileTest, FromBytesReadsAsOpen) {
+  std::ifstream in(kLibssl, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto file = MustOpen(kLibssl);
+  ASSERT_NE(file, nullptr);
+  auto mem = ElfFile::FromBytes(bytes, "libssl in memory");
+  ASSERT_TRUE(mem.ok()) << mem.status().ToString();
+  const ElfFile& m = *mem.value();
+  EXPECT_EQ(m.path(), "libssl in memory");
+  EXPECT_EQ(m.Contents().data(), bytes.data()) << "not copied";
+  EXPECT_EQ(m.SoName(), file->SoName());
+  EXPECT_EQ(m.NeededLibraries(), file->NeededLibraries());
+  EXPECT_EQ(m.Section(".text"), file->Section(".text"));
+  for (const char* name : {"SSL_read", "SSL_write_ex", "no_such_function"}) {
+    SCOPED_TRACE(name);
+    const auto a = m.FindFunction(name);
+    const auto b = file->FindFunction(name);
+    ASSERT_EQ(a.has_value(), b.has_value());
+    if (a) {
+      EXPECT_EQ(a->file_offset, b->file_offset);
+    }
+  }
+  auto bad = ElfFile::FromBytes("#!/bin/sh\n", "script in memory");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("script in memory"), std::string::npos);
 }
 
 // ---- malformed files: clean errors, never a crash -------------------------------------

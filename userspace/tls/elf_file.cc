@@ -39,12 +39,22 @@ Result<std::unique_ptr<ElfFile>> ElfFile::Open(const std::string& path) {
   f->path_ = path;
   f->data_ = static_cast<const char*>(m);
   f->size_ = static_cast<size_t>(st.st_size);
+  f->mapped_ = true;
+  RETURN_IF_ERROR(f->Parse());
+  return f;
+}
+
+Result<std::unique_ptr<ElfFile>> ElfFile::FromBytes(std::string_view bytes, const std::string& name) {
+  std::unique_ptr<ElfFile> f(new ElfFile());
+  f->path_ = name;
+  f->data_ = bytes.data();
+  f->size_ = bytes.size();
   RETURN_IF_ERROR(f->Parse());
   return f;
 }
 
 ElfFile::~ElfFile() {
-  if (data_) munmap(const_cast<char*>(data_), size_);
+  if (mapped_) munmap(const_cast<char*>(data_), size_);
 }
 
 Status ElfFile::Parse() {

@@ -26,6 +26,9 @@ class ElfFile {
   // InvalidArgument when the file is not a little-endian ELF64 (x86-64 or aarch64), or is
   // malformed; the error names the path.
   static Result<std::unique_ptr<ElfFile>> Open(const std::string& path);
+  // The same over bytes already in memory (a test's, a fuzzer's input), not copied: they
+  // must outlive the ElfFile. `name` stands for the path in errors and path().
+  static Result<std::unique_ptr<ElfFile>> FromBytes(std::string_view bytes, const std::string& name);
   ~ElfFile();
   ElfFile(const ElfFile&) = delete;
   ElfFile& operator=(const ElfFile&) = delete;
@@ -68,6 +71,7 @@ class ElfFile {
   std::string path_;
   const char* data_ = nullptr;
   size_t size_ = 0;
+  bool mapped_ = false;  // data_ is our mapping of the file (Open), not the caller's bytes
   uint16_t machine_ = 0;
   std::vector<SectionInfo> sections_;
   std::vector<Segment> segments_;

@@ -2,6 +2,7 @@
 // Debian 12 test machine has (libssl.so.3, node, /bin/true), malformed files, and the
 // attach plan for real OpenSSL builds. No offsets are hard-coded: a distribution update
 // moves every function, so the tests check relations (symbol ↔ offset ↔ bytes) instead.
+#include <elf.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -360,6 +361,53 @@ TEST(ElfFileTest, LyingHeaderIsAnError) {
   auto elf = ElfFile::Open(path);
   ASSERT_FALSE(elf.ok());
   EXPECT_EQ(elf.status().code(), StatusCode::kInvalidArgument);
+}
+
+// Section headers whose offsets point far past the file (found by tests/fuzz/elf_fuzz.cc:
+// the reader added such an offset to its data pointer, undefined behaviour even unread).
+// The section reads empty, at a pointer inside the file; a lost name table loses the names.
+TEST(ElfFileTest, SectionOffsetsPastTheFileReadEmpty) {
+  std::ifstream in(kTrue, std::ios::binary);
+  const std::string original((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  Elf64_Ehdr eh;
+  ASSERT_GE(original.size(), sizeof(eh));
+  std::memcpy(&eh, original.data(), sizeof(eh));
+  ASSERT_LT(eh.e_shstrndx, eh.e_shnum);
+  auto header_at = [&](std::string& bytes, size_t i) {
+    return bytes.data() + eh.e_shoff + i * eh.e_shentsize;
+  };
+  auto set_offset = [&](std::string& bytes, size_t i, uint64_t offset) {
+    std::memcpy(header_at(bytes, i) + offsetof(Elf64_Shdr, sh_offset), &offset, sizeof(offset));
+  };
+  auto file = MustOpen(kTrue);
+  ASSERT_NE(file, nullptr);
+  ASSERT_FALSE(file->Section(".text").empty());
+
+  // .text's offset huge: its index is the one whose contents Section(".text") gave.
+  std::string bytes = original;
+  for (size_t i = 0; i < eh.e_shnum; ++i) {
+    Elf64_Shdr sh;
+    std::memcpy(&sh, header_at(bytes, i), sizeof(sh));
+    if (file->Section(".text").data() == file->Contents().data() + sh.sh_offset &&
+        sh.sh_type == SHT_PROGBITS) {
+      set_offset(bytes, i, ~uint64_t{0} - 0x1000);
+    }
+  }
+  auto elf = ElfFile::FromBytes(bytes, "true with .text far away");
+  ASSERT_TRUE(elf.ok()) << elf.status().ToString();
+  EXPECT_TRUE(elf.value()->HasSection(".text"));
+  const std::string_view text = elf.value()->Section(".text");
+  EXPECT_TRUE(text.empty());
+  EXPECT_GE(text.data(), bytes.data());
+  EXPECT_LE(text.data(), bytes.data() + bytes.size());
+
+  // The name table's offset huge: sections have no names.
+  bytes = original;
+  set_offset(bytes, eh.e_shstrndx, ~uint64_t{0} - 2);
+  elf = ElfFile::FromBytes(bytes, "true without section names");
+  ASSERT_TRUE(elf.ok()) << elf.status().ToString();
+  EXPECT_FALSE(elf.value()->HasSection(".text"));
+  EXPECT_TRUE(elf.value()->HasSection(""));
 }
 
 // ---- PlanTlsProbes on real OpenSSL builds ------------------------------------------------

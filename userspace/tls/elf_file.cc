@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -83,12 +84,19 @@ Status ElfFile::Parse() {
     }
     raw.push_back(sh);
   }
-  const Elf64_Shdr* names = eh.e_shstrndx < raw.size() ? &raw[eh.e_shstrndx] : nullptr;
+  // The section names, as far as their table lies in the file. Every offset a header gives
+  // is checked before it is added to data_: a pointer past the mapping is undefined even
+  // unread, and a lying header may give any 64-bit value.
+  std::string_view names;
+  if (eh.e_shstrndx < raw.size() && raw[eh.e_shstrndx].sh_offset <= size_) {
+    const Elf64_Shdr& t = raw[eh.e_shstrndx];
+    names = std::string_view(data_ + t.sh_offset, std::min<uint64_t>(t.sh_size, size_ - t.sh_offset));
+  }
   for (const Elf64_Shdr& sh : raw) {
     SectionInfo s;
-    if (names && sh.sh_name < names->sh_size && names->sh_offset + sh.sh_name < size_) {
-      const char* p = data_ + names->sh_offset + sh.sh_name;
-      s.name.assign(p, strnlen(p, size_ - (names->sh_offset + sh.sh_name)));
+    if (sh.sh_name < names.size()) {
+      const std::string_view rest = names.substr(sh.sh_name);
+      s.name.assign(rest.substr(0, rest.find('\0')));
     }
     s.type = sh.sh_type;
     s.addr = sh.sh_addr;
@@ -96,7 +104,10 @@ Status ElfFile::Parse() {
     s.size = sh.sh_type == SHT_NOBITS ? 0 : sh.sh_size;
     s.entsize = sh.sh_entsize;
     s.link = sh.sh_link;
-    if (s.offset > size_ || s.size > size_ - s.offset) s.size = 0;  // truncated file
+    if (s.offset > size_ || s.size > size_ - s.offset) {  // truncated file, or a lying header
+      s.offset = 0;
+      s.size = 0;
+    }
     sections_.push_back(std::move(s));
   }
   return Status::Ok();

@@ -342,6 +342,7 @@ TEST(ElfFileTest, TruncatedLibsslAtManyLengthsNeverCrashes) {
     for (const char* name : {"SSL_read", "SSL_write", "SSL_read_ex", "SSL_write_ex"}) {
       if (auto sym = f.FindFunction(name)) {
         EXPECT_LE(f.BytesAt(sym->file_offset, 16).size(), 16u);
+        EXPECT_LT(sym->file_offset, len) << name;
       }
     }
     (void)f.NeededLibraries();
@@ -408,6 +409,35 @@ TEST(ElfFileTest, SectionOffsetsPastTheFileReadEmpty) {
   ASSERT_TRUE(elf.ok()) << elf.status().ToString();
   EXPECT_FALSE(elf.value()->HasSection(".text"));
   EXPECT_TRUE(elf.value()->HasSection(""));
+}
+
+// An executable segment that claims bytes past the end of the file (found by
+// tests/fuzz/elf_fuzz.cc): functions there were found, at file offsets past the end where
+// no uprobe can go. Only the part inside the file counts.
+TEST(ElfFileTest, SegmentPastTheFileHoldsNoFunctions) {
+  std::ifstream in(kLibssl, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  Elf64_Ehdr eh;
+  ASSERT_GE(bytes.size(), sizeof(eh));
+  std::memcpy(&eh, bytes.data(), sizeof(eh));
+  int moved = 0;
+  for (size_t i = 0; i < eh.e_phnum; ++i) {
+    char* at = bytes.data() + eh.e_phoff + i * eh.e_phentsize;
+    Elf64_Phdr ph;
+    std::memcpy(&ph, at, sizeof(ph));
+    if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X)) continue;
+    ph.p_offset = bytes.size() - 16;  // the segment's first 16 bytes are the file's last
+    std::memcpy(at, &ph, sizeof(ph));
+    ++moved;
+  }
+  ASSERT_EQ(moved, 1);
+  auto elf = ElfFile::FromBytes(bytes, "libssl with its code past the end");
+  ASSERT_TRUE(elf.ok()) << elf.status().ToString();
+  for (const char* name : {"SSL_read", "SSL_write", "SSL_read_ex", "SSL_write_ex"}) {
+    SCOPED_TRACE(name);
+    const auto sym = elf.value()->FindFunction(name);
+    EXPECT_FALSE(sym.has_value()) << "at file offset " << sym->file_offset << " of " << bytes.size();
+  }
 }
 
 // ---- PlanTlsProbes on real OpenSSL builds ------------------------------------------------

@@ -74,7 +74,10 @@ Status ElfFile::Parse() {
     Elf64_Phdr ph;
     if (!ReadStruct(data_, size_, eh.e_phoff + uint64_t{i} * eh.e_phentsize, &ph)) break;
     if (ph.p_type != PT_LOAD) continue;
-    segments_.push_back({ph.p_vaddr, ph.p_offset, ph.p_filesz, (ph.p_flags & PF_X) != 0});
+    // Only the part of a segment inside the file (a truncated or lying file may claim more),
+    // so a file offset FileOffsetOf gives is always in the file.
+    const uint64_t in_file = ph.p_offset > size_ ? 0 : std::min<uint64_t>(ph.p_filesz, size_ - ph.p_offset);
+    segments_.push_back({ph.p_vaddr, ph.p_offset, in_file, (ph.p_flags & PF_X) != 0});
   }
   std::vector<Elf64_Shdr> raw;
   for (uint16_t i = 0; i < eh.e_shnum; ++i) {

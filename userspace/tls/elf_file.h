@@ -36,7 +36,8 @@ class ElfFile {
   // A defined function symbol by name (symbol versions like @@OPENSSL_3.0.0 are not part
   // of the name). .symtab first, then .dynsym.
   std::optional<ElfSymbol> FindFunction(std::string_view name) const;
-  // File offset of a virtual address inside a loaded, executable segment.
+  // File offset of a virtual address inside a loaded, executable segment, and inside the
+  // file (a segment cut short by the file's end is only what the file holds).
   std::optional<uint64_t> FileOffsetOf(uint64_t address) const;
   // Up to n bytes of the file at `offset` (fewer at its end).
   std::string_view BytesAt(uint64_t offset, size_t n) const;

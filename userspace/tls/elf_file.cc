@@ -70,6 +70,15 @@ Status ElfFile::Parse() {
   if (machine_ != EM_X86_64 && machine_ != EM_AARCH64) {
     return InvalidArgument(path_ + " is for another machine (e_machine " + std::to_string(machine_) + ")");
   }
+  // Headers of ELF64's sizes (gABI; ld.so insists too). Others are malformed, and would let
+  // a few bytes pose as 65535 headers (e_shentsize 0): each header has bytes of its own, so
+  // a file of n bytes has at most n / 64 sections.
+  if ((eh.e_phnum != 0 && eh.e_phentsize != sizeof(Elf64_Phdr)) ||
+      (eh.e_shnum != 0 && eh.e_shentsize != sizeof(Elf64_Shdr))) {
+    return InvalidArgument(path_ + ": program or section header size is not ELF64's (e_phentsize " +
+                           std::to_string(eh.e_phentsize) + ", e_shentsize " +
+                           std::to_string(eh.e_shentsize) + ")");
+  }
   for (uint16_t i = 0; i < eh.e_phnum; ++i) {
     Elf64_Phdr ph;
     if (!ReadStruct(data_, size_, eh.e_phoff + uint64_t{i} * eh.e_phentsize, &ph)) break;
@@ -80,6 +89,7 @@ Status ElfFile::Parse() {
     segments_.push_back({ph.p_vaddr, ph.p_offset, in_file, (ph.p_flags & PF_X) != 0});
   }
   std::vector<Elf64_Shdr> raw;
+  raw.reserve(std::min<size_t>(eh.e_shnum, size_ / sizeof(Elf64_Shdr)));
   for (uint16_t i = 0; i < eh.e_shnum; ++i) {
     Elf64_Shdr sh;
     if (!ReadStruct(data_, size_, eh.e_shoff + uint64_t{i} * eh.e_shentsize, &sh)) {
@@ -95,6 +105,7 @@ Status ElfFile::Parse() {
     const Elf64_Shdr& t = raw[eh.e_shstrndx];
     names = std::string_view(data_ + t.sh_offset, std::min<uint64_t>(t.sh_size, size_ - t.sh_offset));
   }
+  sections_.reserve(raw.size());
   for (const Elf64_Shdr& sh : raw) {
     SectionInfo s;
     if (sh.sh_name < names.size()) {

@@ -17,6 +17,8 @@ packages=(
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libcurl4-openssl-dev
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev
+  # libFuzzer and the sanitizers' runtimes for the fuzz build (scripts/fuzz.sh)
+  clang-14 libclang-rt-14-dev
   # real programs the integration tests drive
   curl python3 nodejs nginx-light iproute2 procps openssl
   # a Prometheus text parser we did not write, to read /metrics back (docs/metrics.md)

@@ -97,6 +97,27 @@ TEST(JsonRpcLineStream, HoleDropsItsLineAndCloseGivesUpTheRest) {
   EXPECT_EQ(stats.calls_given_up, 0u) << "only calls dropped at the bound, which have no record";
 }
 
+// The first chunk a stream shows past position 0 follows lost events, like any later gap:
+// it may start inside a line, whose rest must not be read as a message of its own (here a
+// forged call 7 out of a request's arguments). Skip to the next newline, counted.
+TEST(JsonRpcLineStream, FirstChunkPastPositionZeroSkipsToTheNextLine) {
+  LineStream s;
+  LineStats stats;
+  const std::string line =
+      R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{"id":7,"method":"ping"}}})"
+      "\n";
+  const std::string next = R"({"jsonrpc":"2.0","id":2,"method":"ping"})"
+                           "\n";
+  const size_t inner = line.find(R"({"id":7)");
+  const std::string seen = line.substr(inner) + next;
+  s.Add(1, true, inner, seen, seen.size(), 10, 1, 1);
+  s.Close();
+  const auto calls = Drain(&s, &stats);
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].id, "2");
+  EXPECT_EQ(stats.lines_dropped, 1u);
+}
+
 // Requests are announced as soon as they are whole, before their answers, once each.
 TEST(JsonRpcLineStream, AnnouncesEachRequestWhenItIsWhole) {
   LineStream s;

@@ -2,12 +2,15 @@
 // Debian 12 test machine has (libssl.so.3, node, /bin/true), malformed files, and the
 // attach plan for real OpenSSL builds. No offsets are hard-coded: a distribution update
 // moves every function, so the tests check relations (symbol ↔ offset ↔ bytes) instead.
+#include <elf.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <set>
@@ -220,6 +223,35 @@ TEST(ElfFileTest, TrueHasNoTls) {
   EXPECT_EQ(plan.status().code(), StatusCode::kNotFound);
 }
 
+// The bytes of a file read from memory (what the ELF fuzzer uses) read as the file does.
+TEST(ElfFileTest, FromBytesReadsAsOpen) {
+  std::ifstream in(kLibssl, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto file = MustOpen(kLibssl);
+  ASSERT_NE(file, nullptr);
+  auto mem = ElfFile::FromBytes(bytes, "libssl in memory");
+  ASSERT_TRUE(mem.ok()) << mem.status().ToString();
+  const ElfFile& m = *mem.value();
+  EXPECT_EQ(m.path(), "libssl in memory");
+  EXPECT_EQ(m.Contents().data(), bytes.data()) << "not copied";
+  EXPECT_EQ(m.SoName(), file->SoName());
+  EXPECT_EQ(m.NeededLibraries(), file->NeededLibraries());
+  EXPECT_EQ(m.Section(".text"), file->Section(".text"));
+  for (const char* name : {"SSL_read", "SSL_write_ex", "no_such_function"}) {
+    SCOPED_TRACE(name);
+    const auto a = m.FindFunction(name);
+    const auto b = file->FindFunction(name);
+    ASSERT_EQ(a.has_value(), b.has_value());
+    if (a) {
+      EXPECT_EQ(a->file_offset, b->file_offset);
+    }
+  }
+  auto bad = ElfFile::FromBytes("#!/bin/sh\n", "script in memory");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("script in memory"), std::string::npos);
+}
+
 // ---- malformed files: clean errors, never a crash -------------------------------------
 
 TEST(ElfFileTest, MissingFileIsNotFound) {
@@ -310,6 +342,7 @@ TEST(ElfFileTest, TruncatedLibsslAtManyLengthsNeverCrashes) {
     for (const char* name : {"SSL_read", "SSL_write", "SSL_read_ex", "SSL_write_ex"}) {
       if (auto sym = f.FindFunction(name)) {
         EXPECT_LE(f.BytesAt(sym->file_offset, 16).size(), 16u);
+        EXPECT_LT(sym->file_offset, len) << name;
       }
     }
     (void)f.NeededLibraries();
@@ -329,6 +362,100 @@ TEST(ElfFileTest, LyingHeaderIsAnError) {
   auto elf = ElfFile::Open(path);
   ASSERT_FALSE(elf.ok());
   EXPECT_EQ(elf.status().code(), StatusCode::kInvalidArgument);
+}
+
+// Section headers whose offsets point far past the file (found by tests/fuzz/elf_fuzz.cc:
+// the reader added such an offset to its data pointer, undefined behaviour even unread).
+// The section reads empty, at a pointer inside the file; a lost name table loses the names.
+TEST(ElfFileTest, SectionOffsetsPastTheFileReadEmpty) {
+  std::ifstream in(kTrue, std::ios::binary);
+  const std::string original((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  Elf64_Ehdr eh;
+  ASSERT_GE(original.size(), sizeof(eh));
+  std::memcpy(&eh, original.data(), sizeof(eh));
+  ASSERT_LT(eh.e_shstrndx, eh.e_shnum);
+  auto header_at = [&](std::string& bytes, size_t i) {
+    return bytes.data() + eh.e_shoff + i * eh.e_shentsize;
+  };
+  auto set_offset = [&](std::string& bytes, size_t i, uint64_t offset) {
+    std::memcpy(header_at(bytes, i) + offsetof(Elf64_Shdr, sh_offset), &offset, sizeof(offset));
+  };
+  auto file = MustOpen(kTrue);
+  ASSERT_NE(file, nullptr);
+  ASSERT_FALSE(file->Section(".text").empty());
+
+  // .text's offset huge: its index is the one whose contents Section(".text") gave.
+  std::string bytes = original;
+  for (size_t i = 0; i < eh.e_shnum; ++i) {
+    Elf64_Shdr sh;
+    std::memcpy(&sh, header_at(bytes, i), sizeof(sh));
+    if (file->Section(".text").data() == file->Contents().data() + sh.sh_offset &&
+        sh.sh_type == SHT_PROGBITS) {
+      set_offset(bytes, i, ~uint64_t{0} - 0x1000);
+    }
+  }
+  auto elf = ElfFile::FromBytes(bytes, "true with .text far away");
+  ASSERT_TRUE(elf.ok()) << elf.status().ToString();
+  EXPECT_TRUE(elf.value()->HasSection(".text"));
+  const std::string_view text = elf.value()->Section(".text");
+  EXPECT_TRUE(text.empty());
+  EXPECT_GE(text.data(), bytes.data());
+  EXPECT_LE(text.data(), bytes.data() + bytes.size());
+
+  // The name table's offset huge: sections have no names.
+  bytes = original;
+  set_offset(bytes, eh.e_shstrndx, ~uint64_t{0} - 2);
+  elf = ElfFile::FromBytes(bytes, "true without section names");
+  ASSERT_TRUE(elf.ok()) << elf.status().ToString();
+  EXPECT_FALSE(elf.value()->HasSection(".text"));
+  EXPECT_TRUE(elf.value()->HasSection(""));
+}
+
+// An executable segment that claims bytes past the end of the file (found by
+// tests/fuzz/elf_fuzz.cc): functions there were found, at file offsets past the end where
+// no uprobe can go. Only the part inside the file counts.
+TEST(ElfFileTest, SegmentPastTheFileHoldsNoFunctions) {
+  std::ifstream in(kLibssl, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  Elf64_Ehdr eh;
+  ASSERT_GE(bytes.size(), sizeof(eh));
+  std::memcpy(&eh, bytes.data(), sizeof(eh));
+  int moved = 0;
+  for (size_t i = 0; i < eh.e_phnum; ++i) {
+    char* at = bytes.data() + eh.e_phoff + i * eh.e_phentsize;
+    Elf64_Phdr ph;
+    std::memcpy(&ph, at, sizeof(ph));
+    if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X)) continue;
+    ph.p_offset = bytes.size() - 16;  // the segment's first 16 bytes are the file's last
+    std::memcpy(at, &ph, sizeof(ph));
+    ++moved;
+  }
+  ASSERT_EQ(moved, 1);
+  auto elf = ElfFile::FromBytes(bytes, "libssl with its code past the end");
+  ASSERT_TRUE(elf.ok()) << elf.status().ToString();
+  for (const char* name : {"SSL_read", "SSL_write", "SSL_read_ex", "SSL_write_ex"}) {
+    SCOPED_TRACE(name);
+    const auto sym = elf.value()->FindFunction(name);
+    EXPECT_FALSE(sym.has_value()) << "at file offset " << sym->file_offset << " of " << bytes.size();
+  }
+}
+
+// Header entry sizes other than ELF64's are malformed: with e_shentsize 0 a 4 KiB file
+// claimed 65535 sections, all the same bytes (elf_fuzz ran at a few hundred inputs a
+// second on such files).
+TEST(ElfFileTest, HeaderSizesOtherThanElf64sAreInvalid) {
+  std::ifstream in(kLibssl, std::ios::binary);
+  const std::string original((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const size_t field : {offsetof(Elf64_Ehdr, e_shentsize), offsetof(Elf64_Ehdr, e_phentsize)}) {
+    for (const uint16_t size : {0, 1, 63, 65, 128}) {
+      SCOPED_TRACE(std::to_string(field) + ": " + std::to_string(size));
+      std::string bytes = original;
+      std::memcpy(bytes.data() + field, &size, sizeof(size));
+      auto elf = ElfFile::FromBytes(bytes, "libssl with odd headers");
+      ASSERT_FALSE(elf.ok());
+      EXPECT_EQ(elf.status().code(), StatusCode::kInvalidArgument);
+    }
+  }
 }
 
 // ---- PlanTlsProbes on real OpenSSL builds ------------------------------------------------

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -39,12 +40,22 @@ Result<std::unique_ptr<ElfFile>> ElfFile::Open(const std::string& path) {
   f->path_ = path;
   f->data_ = static_cast<const char*>(m);
   f->size_ = static_cast<size_t>(st.st_size);
+  f->mapped_ = true;
+  RETURN_IF_ERROR(f->Parse());
+  return f;
+}
+
+Result<std::unique_ptr<ElfFile>> ElfFile::FromBytes(std::string_view bytes, const std::string& name) {
+  std::unique_ptr<ElfFile> f(new ElfFile());
+  f->path_ = name;
+  f->data_ = bytes.data();
+  f->size_ = bytes.size();
   RETURN_IF_ERROR(f->Parse());
   return f;
 }
 
 ElfFile::~ElfFile() {
-  if (data_) munmap(const_cast<char*>(data_), size_);
+  if (mapped_) munmap(const_cast<char*>(data_), size_);
 }
 
 Status ElfFile::Parse() {
@@ -59,13 +70,26 @@ Status ElfFile::Parse() {
   if (machine_ != EM_X86_64 && machine_ != EM_AARCH64) {
     return InvalidArgument(path_ + " is for another machine (e_machine " + std::to_string(machine_) + ")");
   }
+  // Headers of ELF64's sizes (gABI; ld.so insists too). Others are malformed, and would let
+  // a few bytes pose as 65535 headers (e_shentsize 0): each header has bytes of its own, so
+  // a file of n bytes has at most n / 64 sections.
+  if ((eh.e_phnum != 0 && eh.e_phentsize != sizeof(Elf64_Phdr)) ||
+      (eh.e_shnum != 0 && eh.e_shentsize != sizeof(Elf64_Shdr))) {
+    return InvalidArgument(path_ + ": program or section header size is not ELF64's (e_phentsize " +
+                           std::to_string(eh.e_phentsize) + ", e_shentsize " +
+                           std::to_string(eh.e_shentsize) + ")");
+  }
   for (uint16_t i = 0; i < eh.e_phnum; ++i) {
     Elf64_Phdr ph;
     if (!ReadStruct(data_, size_, eh.e_phoff + uint64_t{i} * eh.e_phentsize, &ph)) break;
     if (ph.p_type != PT_LOAD) continue;
-    segments_.push_back({ph.p_vaddr, ph.p_offset, ph.p_filesz, (ph.p_flags & PF_X) != 0});
+    // Only the part of a segment inside the file (a truncated or lying file may claim more),
+    // so a file offset FileOffsetOf gives is always in the file.
+    const uint64_t in_file = ph.p_offset > size_ ? 0 : std::min<uint64_t>(ph.p_filesz, size_ - ph.p_offset);
+    segments_.push_back({ph.p_vaddr, ph.p_offset, in_file, (ph.p_flags & PF_X) != 0});
   }
   std::vector<Elf64_Shdr> raw;
+  raw.reserve(std::min<size_t>(eh.e_shnum, size_ / sizeof(Elf64_Shdr)));
   for (uint16_t i = 0; i < eh.e_shnum; ++i) {
     Elf64_Shdr sh;
     if (!ReadStruct(data_, size_, eh.e_shoff + uint64_t{i} * eh.e_shentsize, &sh)) {
@@ -73,12 +97,20 @@ Status ElfFile::Parse() {
     }
     raw.push_back(sh);
   }
-  const Elf64_Shdr* names = eh.e_shstrndx < raw.size() ? &raw[eh.e_shstrndx] : nullptr;
+  // The section names, as far as their table lies in the file. Every offset a header gives
+  // is checked before it is added to data_: a pointer past the mapping is undefined even
+  // unread, and a lying header may give any 64-bit value.
+  std::string_view names;
+  if (eh.e_shstrndx < raw.size() && raw[eh.e_shstrndx].sh_offset <= size_) {
+    const Elf64_Shdr& t = raw[eh.e_shstrndx];
+    names = std::string_view(data_ + t.sh_offset, std::min<uint64_t>(t.sh_size, size_ - t.sh_offset));
+  }
+  sections_.reserve(raw.size());
   for (const Elf64_Shdr& sh : raw) {
     SectionInfo s;
-    if (names && sh.sh_name < names->sh_size && names->sh_offset + sh.sh_name < size_) {
-      const char* p = data_ + names->sh_offset + sh.sh_name;
-      s.name.assign(p, strnlen(p, size_ - (names->sh_offset + sh.sh_name)));
+    if (sh.sh_name < names.size()) {
+      const std::string_view rest = names.substr(sh.sh_name);
+      s.name.assign(rest.substr(0, rest.find('\0')));
     }
     s.type = sh.sh_type;
     s.addr = sh.sh_addr;
@@ -86,7 +118,10 @@ Status ElfFile::Parse() {
     s.size = sh.sh_type == SHT_NOBITS ? 0 : sh.sh_size;
     s.entsize = sh.sh_entsize;
     s.link = sh.sh_link;
-    if (s.offset > size_ || s.size > size_ - s.offset) s.size = 0;  // truncated file
+    if (s.offset > size_ || s.size > size_ - s.offset) {  // truncated file, or a lying header
+      s.offset = 0;
+      s.size = 0;
+    }
     sections_.push_back(std::move(s));
   }
   return Status::Ok();

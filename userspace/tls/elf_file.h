@@ -26,6 +26,9 @@ class ElfFile {
   // InvalidArgument when the file is not a little-endian ELF64 (x86-64 or aarch64), or is
   // malformed; the error names the path.
   static Result<std::unique_ptr<ElfFile>> Open(const std::string& path);
+  // The same over bytes already in memory (a test's, a fuzzer's input), not copied: they
+  // must outlive the ElfFile. `name` stands for the path in errors and path().
+  static Result<std::unique_ptr<ElfFile>> FromBytes(std::string_view bytes, const std::string& name);
   ~ElfFile();
   ElfFile(const ElfFile&) = delete;
   ElfFile& operator=(const ElfFile&) = delete;
@@ -33,7 +36,8 @@ class ElfFile {
   // A defined function symbol by name (symbol versions like @@OPENSSL_3.0.0 are not part
   // of the name). .symtab first, then .dynsym.
   std::optional<ElfSymbol> FindFunction(std::string_view name) const;
-  // File offset of a virtual address inside a loaded, executable segment.
+  // File offset of a virtual address inside a loaded, executable segment, and inside the
+  // file (a segment cut short by the file's end is only what the file holds).
   std::optional<uint64_t> FileOffsetOf(uint64_t address) const;
   // Up to n bytes of the file at `offset` (fewer at its end).
   std::string_view BytesAt(uint64_t offset, size_t n) const;
@@ -68,6 +72,7 @@ class ElfFile {
   std::string path_;
   const char* data_ = nullptr;
   size_t size_ = 0;
+  bool mapped_ = false;  // data_ is our mapping of the file (Open), not the caller's bytes
   uint16_t machine_ = 0;
   std::vector<SectionInfo> sections_;
   std::vector<Segment> segments_;

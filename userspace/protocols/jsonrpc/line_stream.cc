@@ -72,6 +72,11 @@ void LineStream::Add(uint64_t channel, bool egress, uint64_t position, std::stri
       bytes.remove_prefix(std::min<uint64_t>(seen, bytes.size()));
       total_len -= seen;
     }
+  } else if (position > 0) {
+    // The stream's first events were lost: this chunk may start inside a line, whose rest
+    // is no message. Dropped as after any gap.
+    ++stats_.lines_dropped;
+    d.skipping = true;
   }
   d.positioned = true;
   d.next = end;

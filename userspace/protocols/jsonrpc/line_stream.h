@@ -76,7 +76,8 @@ class LineStream {
   // One syscall on `channel` (the caller's id for one fd): `captured` of its `total_len`
   // bytes (the rest is a hole), at stream position `position` of that direction, at `ns`.
   // A chunk that starts past where the last one ended follows lost bytes (a lost event):
-  // the line they fall in is dropped, as for a hole. One that repeats bytes already seen
+  // the line they fall in is dropped, as for a hole; so is a direction's first chunk when
+  // it starts past position 0 (its first events lost). One that repeats bytes already seen
   // is ignored (as far as it repeats them).
   void Add(uint64_t channel, bool egress, uint64_t position, std::string_view captured, uint64_t total_len,
            uint64_t ns, uint32_t tid, uint32_t turn);

@@ -16,10 +16,20 @@ std::vector<Call> Drain(LineStream* s, LineStats* stats) {
 
 // One syscall on `channel` that moved `total_len` bytes, of which `bytes` were captured, at
 // the next position of that direction (positions kept per stream, channel and direction).
+// Reset before each test: a stream of a later test may live at an earlier one's address.
+std::map<std::tuple<LineStream*, uint64_t, bool>, uint64_t>& Positions() {
+  static std::map<std::tuple<LineStream*, uint64_t, bool>, uint64_t> positions;
+  return positions;
+}
+
+class JsonRpcLineStream : public ::testing::Test {
+ protected:
+  void SetUp() override { Positions().clear(); }
+};
+
 void Feed(LineStream* s, uint64_t channel, bool egress, std::string_view bytes, uint64_t total_len,
           uint64_t ns, uint32_t tid, uint32_t turn) {
-  static std::map<std::tuple<LineStream*, uint64_t, bool>, uint64_t> positions;
-  uint64_t& pos = positions[{s, channel, egress}];
+  uint64_t& pos = Positions()[{s, channel, egress}];
   s->Add(channel, egress, pos, bytes, total_len, ns, tid, turn);
   pos += total_len;
 }
@@ -29,7 +39,7 @@ void Add(LineStream* s, bool egress, std::string_view bytes, uint64_t ns, uint32
   Feed(s, /*channel=*/egress ? 1 : 2, egress, bytes, bytes.size(), ns, tid, turn);
 }
 
-TEST(JsonRpcLineStream, PairsCallsBothWaysByIdAcrossSplitsAndBatches) {
+TEST_F(JsonRpcLineStream, PairsCallsBothWaysByIdAcrossSplitsAndBatches) {
   LineStream ls;
   LineStream* s = &ls;
   LineStats stats;
@@ -66,7 +76,7 @@ TEST(JsonRpcLineStream, PairsCallsBothWaysByIdAcrossSplitsAndBatches) {
   EXPECT_EQ(stats.responses_unmatched, 1u);
 }
 
-TEST(JsonRpcLineStream, LongResponseFindsItsIdInTheTail) {
+TEST_F(JsonRpcLineStream, LongResponseFindsItsIdInTheTail) {
   LineStream s;
   LineStats stats;
   Feed(&s, 1, true,
@@ -81,7 +91,7 @@ TEST(JsonRpcLineStream, LongResponseFindsItsIdInTheTail) {
   EXPECT_LE(calls[0].response.size(), kMaxLineBytes);
 }
 
-TEST(JsonRpcLineStream, HoleDropsItsLineAndCloseGivesUpTheRest) {
+TEST_F(JsonRpcLineStream, HoleDropsItsLineAndCloseGivesUpTheRest) {
   LineStream s;
   LineStats stats;
   Feed(&s, 1, true, R"({"jsonrpc":"2.0","id":1,"meth)", 100, 1, 1, 1);  // the rest was not captured
@@ -100,7 +110,7 @@ TEST(JsonRpcLineStream, HoleDropsItsLineAndCloseGivesUpTheRest) {
 // The first chunk a stream shows past position 0 follows lost events, like any later gap:
 // it may start inside a line, whose rest must not be read as a message of its own (here a
 // forged call 7 out of a request's arguments). Skip to the next newline, counted.
-TEST(JsonRpcLineStream, FirstChunkPastPositionZeroSkipsToTheNextLine) {
+TEST_F(JsonRpcLineStream, FirstChunkPastPositionZeroSkipsToTheNextLine) {
   LineStream s;
   LineStats stats;
   const std::string line =
@@ -119,7 +129,7 @@ TEST(JsonRpcLineStream, FirstChunkPastPositionZeroSkipsToTheNextLine) {
 }
 
 // Requests are announced as soon as they are whole, before their answers, once each.
-TEST(JsonRpcLineStream, AnnouncesEachRequestWhenItIsWhole) {
+TEST_F(JsonRpcLineStream, AnnouncesEachRequestWhenItIsWhole) {
   LineStream s;
   LineStats stats;
   std::vector<Call> calls;
@@ -160,7 +170,7 @@ TEST(JsonRpcLineStream, AnnouncesEachRequestWhenItIsWhole) {
 // Stream positions, as the kernel counts them per channel and direction: a chunk that
 // starts past the last one's end follows a lost event, and the line it cut is dropped; a
 // chunk repeating bytes already seen is ignored. Requests are numbered in order.
-TEST(JsonRpcLineStream, PositionsFindLostEventsAndRepeats) {
+TEST_F(JsonRpcLineStream, PositionsFindLostEventsAndRepeats) {
   LineStream s;
   LineStats stats;
   const std::string a = R"({"jsonrpc":"2.0","id":1,"method":"ping"})"
@@ -183,7 +193,7 @@ TEST(JsonRpcLineStream, PositionsFindLostEventsAndRepeats) {
   EXPECT_EQ(stats.lines_dropped, 1u);
 }
 
-TEST(JsonRpcLineStream, RequestsAreNumberedAndCallsKeepTheirNumber) {
+TEST_F(JsonRpcLineStream, RequestsAreNumberedAndCallsKeepTheirNumber) {
   LineStream s;
   LineStats stats;
   Add(&s, true,

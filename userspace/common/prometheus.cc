@@ -91,6 +91,10 @@ constexpr Entry kMetrics[] = {
     {"kspan_parse_failures_total", {"counter", "Protocol parse failures, by protocol."}},
     {"kspan_parse_gaps_total",
      {"counter", "Holes in a stream (lost or uncaptured bytes) met by a parser, by protocol."}},
+    {"kspan_parse_messages_cut_total",
+     {"counter",
+      "Messages cut short by their connection's close (a peer gone mid-message), by protocol; not parse "
+      "failures."}},
     {"kspan_process_output_dropped_total", {"counter", "Lines of agents' stdout and stderr dropped."}},
     {"kspan_process_output_lines_total", {"counter", "Lines of agents' stdout and stderr, by outcome."}},
     {"kspan_processor_spans_dropped_total",

@@ -30,10 +30,12 @@ ProtocolCounters::ProtocolCounters(metrics::Registry* m, std::string_view protoc
   gaps = m->GetCounter("kspan_parse_gaps_total", {{"protocol", p}});
   records = m->GetCounter("kspan_records_total", {{"protocol", p}});
   evicted = m->GetCounter("kspan_parse_buffers_evicted_total", {{"protocol", p}});
+  cut = m->GetCounter("kspan_parse_messages_cut_total", {{"protocol", p}});
 }
 
 void ProtocolCounters::Add(const protocols::ConnectionStats& stats) {
   invalid->Add(stats.frames_invalid);
+  cut->Add(stats.frames_cut);
   bytes_dropped->Add(stats.bytes_dropped);
   unmatched->Add(stats.responses_unmatched);
   unmatched_at_close->Add(stats.responses_unmatched_at_close);

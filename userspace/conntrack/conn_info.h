@@ -69,6 +69,7 @@ struct ProtocolCounters {
   metrics::Counter* gaps;
   metrics::Counter* records;
   metrics::Counter* evicted;  // connections whose buffered frames went at the global bound
+  metrics::Counter* cut;      // messages a connection's close cut short
 };
 
 }  // namespace kspan::conntrack

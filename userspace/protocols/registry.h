@@ -46,6 +46,7 @@ struct Chunk {
 // labelled by protocol.
 struct ConnectionStats {
   uint64_t frames_invalid = 0;  // bytes that did not parse (each resynchronisation)
+  uint64_t frames_cut = 0;      // messages the connection's close cut short
   uint64_t bytes_dropped = 0;   // captured bytes thrown away (garbage, buffer caps)
   // Answers paired with no request: none was waiting (sent before kspan looked, its bytes
   // lost, or past a bound), or one still waited for its request when the connection ended.

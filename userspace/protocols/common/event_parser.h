@@ -81,11 +81,13 @@ struct RecordsWithErrorCount {
 // What the loop threw away, added up across calls.
 struct ParseStats {
   uint64_t frames_invalid = 0;  // each resync: a frame that did not parse or was cut off
+  uint64_t frames_cut = 0;      // a frame the stream's close cut short (the peer went away)
   uint64_t bytes_dropped = 0;   // captured bytes skipped (garbage, cap)
   uint64_t gaps = 0;            // holes that cut a head or framing; gaps given up as holes
 
   ParseStats& operator+=(const ParseStats& o) {
     frames_invalid += o.frames_invalid;
+    frames_cut += o.frames_cut;
     bytes_dropped += o.bytes_dropped;
     gaps += o.gaps;
     return *this;
@@ -222,7 +224,11 @@ bool StreamParser<P>::Parse(State* state, Fifo<Frame>* frames, ParseStats* stats
         if ((s == ParseState::kSuccess || s == ParseState::kEndOfStream) && P::FrameComplete(*partial_)) {
           Finish(state, frames, &*partial_);
         } else {
-          Abandon(state, stats);
+          // Cut short by the close (a client gone mid-response, say): not garbage, and
+          // counted apart from parse failures. Its answer, if any, was not seen whole.
+          partial_.reset();
+          ++stats->frames_cut;
+          P::OnLoss(type_, state);
         }
       }
       return false;

@@ -69,6 +69,7 @@ struct Connection::Impl {
       responses.Parse(&state, &response_frames, &ps, closed);
       state.requests_held_back = false;
       stats.frames_invalid += ps.frames_invalid;
+      stats.frames_cut += ps.frames_cut;
       stats.bytes_dropped += ps.bytes_dropped;
       stats.gaps += ps.gaps;
       Stitch();

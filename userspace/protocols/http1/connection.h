@@ -45,6 +45,7 @@ struct Limits {
 // Counts since the last Drain(); the tracker adds them to the agent's metrics.
 struct Stats {
   uint64_t frames_invalid = 0;                // bytes that did not parse as HTTP/1 (each resync)
+  uint64_t frames_cut = 0;                    // messages the connection's close cut short
   uint64_t bytes_dropped = 0;                 // bytes thrown away: buffer cap or unparseable
   uint64_t responses_unmatched = 0;           // a response with no request waiting
   uint64_t responses_unmatched_at_close = 0;  // one still waiting for its request at the end

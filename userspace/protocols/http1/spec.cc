@@ -25,6 +25,7 @@ class RegisteredConnection final : public ProtocolConnection {
     Stats s;
     conn_.Drain(&scratch_, &s, started);
     stats->frames_invalid += s.frames_invalid;
+    stats->frames_cut += s.frames_cut;
     stats->bytes_dropped += s.bytes_dropped;
     stats->responses_unmatched += s.responses_unmatched;
     stats->responses_unmatched_at_close += s.responses_unmatched_at_close;

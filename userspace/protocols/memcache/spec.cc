@@ -70,6 +70,7 @@ class Connection final : public ProtocolConnection {
     }
     ready_.clear();
     stats->frames_invalid += stats_.frames_invalid;
+    stats->frames_cut += stats_.frames_cut;
     stats->bytes_dropped += stats_.bytes_dropped;
     stats->responses_unmatched += stats_.responses_unmatched;
     stats->responses_unmatched_at_close += stats_.responses_unmatched_at_close;
@@ -86,6 +87,7 @@ class Connection final : public ProtocolConnection {
     Announce();
     responses_.Parse(&state_, &response_frames_, &ps, closed);
     stats_.frames_invalid += ps.frames_invalid;
+    stats_.frames_cut += ps.frames_cut;
     stats_.bytes_dropped += ps.bytes_dropped;
     stats_.gaps += ps.gaps;
     Stitch();

@@ -54,6 +54,17 @@ struct ConnectionStats {
   uint64_t responses_unmatched_at_close = 0;
   UnansweredCounts requests_unanswered{};  // requests given up with no answer, by reason
   uint64_t gaps = 0;                       // holes (bytes not captured) that cut a frame
+
+  ConnectionStats& operator+=(const ConnectionStats& o) {
+    frames_invalid += o.frames_invalid;
+    frames_cut += o.frames_cut;
+    bytes_dropped += o.bytes_dropped;
+    responses_unmatched += o.responses_unmatched;
+    responses_unmatched_at_close += o.responses_unmatched_at_close;
+    requests_unanswered += o.requests_unanswered;
+    gaps += o.gaps;
+    return *this;
+  }
 };
 
 class ProtocolConnection {

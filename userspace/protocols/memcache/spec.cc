@@ -69,14 +69,7 @@ class Connection final : public ProtocolConnection {
       out.body = std::move(r);
     }
     ready_.clear();
-    stats->frames_invalid += stats_.frames_invalid;
-    stats->frames_cut += stats_.frames_cut;
-    stats->bytes_dropped += stats_.bytes_dropped;
-    stats->responses_unmatched += stats_.responses_unmatched;
-    stats->responses_unmatched_at_close += stats_.responses_unmatched_at_close;
-    stats->requests_unanswered += stats_.requests_unanswered;
-    stats->gaps += stats_.gaps;
-    stats_ = {};
+    *stats += std::exchange(stats_, {});
   }
 
  private:

@@ -766,5 +766,23 @@ TEST(Http1Connection, ResponseWithInvalidFramingEndsParsing) {
   EXPECT_TRUE(rs[1].response_missing) << "the bytes after the bad response are not its answer";
 }
 
+// The request side is paused behind an upgrade request; its answer declines the upgrade
+// and then loses its framing. The requests after the upgrade request were captured: they
+// are reported unanswered at close, as they are when a drain came between the two (the
+// fuzzer's whole-versus-split check found them dropped with their bytes).
+TEST(Http1Connection, RequestsPausedBehindADeclinedUpgradeAreReportedWhenTheAnswerBreaks) {
+  Wire w(/*client=*/true);
+  w.Request("GET /up HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", 100);
+  w.Request(Get("/next"), 110);
+  w.Response("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 200);
+  auto rs = w.Drain();
+  w.conn().Close();
+  auto rest = w.Drain();
+  rs.insert(rs.end(), rest.begin(), rest.end());
+  ASSERT_EQ(Summary(rs), "/up→200 /next→-");
+  EXPECT_TRUE(rs[0].response.framing_invalid);
+  EXPECT_EQ(rs[1].unanswered, Unanswered::kNotCaptured);
+}
+
 }  // namespace
 }  // namespace kspan::protocols::http1

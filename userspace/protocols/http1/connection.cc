@@ -68,16 +68,14 @@ struct Connection::Impl {
       state.requests_held_back = held_back;
       responses.Parse(&state, &response_frames, &ps, closed);
       state.requests_held_back = false;
-      stats.frames_invalid += ps.frames_invalid;
-      stats.frames_cut += ps.frames_cut;
-      stats.bytes_dropped += ps.bytes_dropped;
-      stats.gaps += ps.gaps;
+      Count(ps);
       Stitch();
       if (responses.ended()) {
         // 101 or a 2xx to CONNECT: the rest of both streams is another protocol. A response
         // with invalid framing: the rest cannot be followed (the client must close).
         upgraded = !state.response_framing_lost;
         stopped = true;
+        if (!upgraded && !state.request_framing_lost) ParseUnanswerable(closed);
         stats.bytes_dropped += requests.Discard() + responses.Discard();
         return;
       }
@@ -100,6 +98,27 @@ struct Connection::Impl {
       }
       return;
     }
+  }
+
+  // The answers cannot be followed any more (a response's framing was invalid): every
+  // request already captured is parsed now, to be reported unanswered (not captured) at
+  // close, rather than dropped with its bytes. Whether a request had been parsed before
+  // the loss must not depend on when the drains came (requests held back for room, or
+  // paused behind an upgrade the lost response had already declined).
+  void ParseUnanswerable(bool closed) {
+    if (requests.ended() && state.last_final_seq >= paused_seq) requests.Resume();
+    if (requests.ended()) return;
+    ParseStats ps;
+    requests.Parse(&state, &request_frames, &ps, closed, SIZE_MAX);
+    Count(ps);
+    Announce();
+  }
+
+  void Count(const ParseStats& ps) {
+    stats.frames_invalid += ps.frames_invalid;
+    stats.frames_cut += ps.frames_cut;
+    stats.bytes_dropped += ps.bytes_dropped;
+    stats.gaps += ps.gaps;
   }
 
   // Requests parsed since the last call, before the stitcher can pair (and move) them.

@@ -29,6 +29,9 @@ packages=(
   apache2-utils
   # load generators for bench/run.sh
   wrk
+  # containers for the container-identity test (tests/integration/container_test.cc;
+  # runc: podman's default crun refuses hybrid cgroup hierarchies)
+  podman runc
 )
 
 missing=()

@@ -73,6 +73,25 @@ TEST_F(ProcessTableTest, ResourceAttributesServiceNameThenExecutable) {
   EXPECT_EQ(Str(*t.ResourceFor(12), "service.name"), "curl");
 }
 
+TEST_F(ProcessTableTest, ContainerAndPodFromTheCgroup) {
+  const std::string id = "3f4b1a2c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a";
+  FakeProcess(13, "/usr/bin/python3.11", "python3\0"s, "");
+  std::ofstream(root_ + "/13/cgroup") << "0::/kubepods.slice/kubepods-burstable.slice/"
+                                         "kubepods-burstable-pod4a1c2f0e_8b7d_4c3e_9f1a_2b3c4d5e6f70.slice/"
+                                         "cri-containerd-"
+                                      << id << ".scope\n";
+  FakeProcess(14, "/usr/sbin/nginx", "nginx\0"s, "");
+  std::ofstream(root_ + "/14/cgroup") << "0::/system.slice/nginx.service\n";
+  ProcessTable t({.proc_root = root_});
+  const auto r = t.ResourceFor(13);
+  EXPECT_EQ(Str(*r, "container.id"), id);
+  EXPECT_EQ(Str(*r, "container.runtime.name"), "containerd");
+  EXPECT_EQ(Str(*r, "k8s.pod.uid"), "4a1c2f0e-8b7d-4c3e-9f1a-2b3c4d5e6f70");
+  const auto host = t.ResourceFor(14);
+  EXPECT_EQ(Str(*host, "container.id"), "<missing>");
+  EXPECT_EQ(Str(*host, "k8s.pod.uid"), "<missing>");
+}
+
 TEST_F(ProcessTableTest, RetitledProcessLosesItsPadding) {
   FakeProcess(13, "/usr/sbin/nginx", "nginx: worker process          \0"s, "");
   ProcessTable t({.proc_root = root_});

@@ -207,6 +207,7 @@ void ProcessTable::ReadProc(ProcessInfo* p) {
     }
   }
   if (p->start_ns == 0) p->start_ns = StartFromStat(ReadFile(dir + "/stat", 4096));
+  p->container = ContainerFromCgroup(ReadFile(dir + "/cgroup", 16384));
   // environ is only readable while the process lives; 256 KiB bounds a hostile one.
   for (const std::string& var : SplitNul(ReadFile(dir + "/environ", 256 * 1024))) {
     if (var.starts_with("OTEL_SERVICE_NAME=")) {
@@ -243,6 +244,9 @@ void ProcessTable::BuildResource(ProcessInfo* p) {
   if (!p->exe_name.empty()) add("process.executable.name", p->exe_name);
   if (!p->exe_path.empty()) add("process.executable.path", p->exe_path);
   if (!p->argv.empty()) add("process.command_line", RedactedCommandLine(p->argv));
+  if (!p->container.id.empty()) add("container.id", p->container.id);
+  if (!p->container.runtime.empty()) add("container.runtime.name", p->container.runtime);
+  if (!p->container.pod_uid.empty()) add("k8s.pod.uid", p->container.pod_uid);
   for (const auto& [k, v] : options_.resource_attributes) {
     if (k != "service.name" && !ours(k)) add(k, v);
   }

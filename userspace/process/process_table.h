@@ -8,7 +8,8 @@
 //      OTEL_RESOURCE_ATTRIBUTES; the rest of its OTEL_RESOURCE_ATTRIBUTES
 //   2. what kspan knows of the process: service.name (the executable name when 1 has
 //      none), process.pid, process.parent_pid, process.executable.name,
-//      process.executable.path, process.command_line (secret-looking arguments redacted)
+//      process.executable.path, process.command_line (secret-looking arguments redacted),
+//      container.id, container.runtime.name and k8s.pod.uid from its cgroup
 //   3. the agent-wide attributes (ProcessTableOptions::resource_attributes: kspan's own
 //      --resource-attributes / OTEL_RESOURCE_ATTRIBUTES), e.g. k8s.node.name
 //   4. host-wide defaults: host.name (gethostname)
@@ -28,6 +29,7 @@
 
 #include "events/events.h"
 #include "model/span.h"
+#include "process/container.h"
 
 namespace kspan::process {
 
@@ -42,8 +44,9 @@ struct ProcessInfo {
   // When the process started (Unix ns): its exec event, else /proc/PID/stat (clock ticks,
   // 10 ms); 0 when neither is known.
   uint64_t start_ns = 0;
-  bool from_proc = false;      // /proc was read
-  bool found_in_proc = false;  // and had it (kspan sees the host's pids there)
+  ContainerIdentity container;  // from /proc/PID/cgroup (process/container.h)
+  bool from_proc = false;       // /proc was read
+  bool found_in_proc = false;   // and had it (kspan sees the host's pids there)
   std::shared_ptr<const model::Resource> resource;
 };
 

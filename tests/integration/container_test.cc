@@ -1,0 +1,122 @@
+// End to end with real containers: podman (Debian's, with runc and the cgroupfs manager,
+// docs/deploy.md) runs a python3 HTTP server in one container and curl in another, both
+// on the host's loopback; kspan, on the host, must put each container's id (as
+// `podman inspect` gives it) and runtime on the spans of the processes inside it.
+//
+// No image is needed: each container's root is an overlay of the host's own (`--rootfs
+// /:O`), so python3 and curl are the host's binaries, while the cgroup, mount and pid
+// namespaces are the container's own.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "testing/otlp_reader.h"
+#include "testing/subprocess.h"
+
+namespace kspan::testing {
+namespace {
+
+constexpr int kServer = 2, kClient = 3;
+
+std::string Trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+class ContainerIntegration : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = MakeTempDir("kspan-podman");
+    // podman's defaults do not run here: crun refuses the hybrid cgroup hierarchy, the
+    // systemd cgroup manager needs systemd as PID 1, and its default ulimits exceed the
+    // hard limits this machine grants (docs/deploy.md).
+    std::ofstream(dir_ + "/containers.conf")
+        << "[containers]\n"
+           "default_ulimits = [\"nofile=4096:4096\", \"nproc=4096:4096\"]\n"
+           "[engine]\n"
+           "runtime = \"runc\"\n"
+           "cgroup_manager = \"cgroupfs\"\n"
+           "events_logger = \"file\"\n";
+    ASSERT_TRUE(agent_.Start()) << "kspan did not become ready:\n" << agent_.Logs();
+  }
+  void TearDown() override {
+    for (const std::string& id : started_) Podman({"rm", "-f", "-t", "2", id}, std::chrono::seconds(30));
+    ExpectCleanStop(agent_);
+    RunCommand({"rm", "-rf", dir_}, std::chrono::seconds(10));
+  }
+
+  CommandResult Podman(std::vector<std::string> args, std::chrono::milliseconds timeout) {
+    args.insert(args.begin(), {"/usr/bin/env", "CONTAINERS_CONF=" + dir_ + "/containers.conf", "podman"});
+    return RunCommand(args, timeout);
+  }
+
+  std::string dir_;
+  std::vector<std::string> started_;
+  KspanAgent agent_;
+};
+
+TEST_F(ContainerIntegration, SpansCarryTheirContainersId) {
+  const int port = FreePort();
+  const CommandResult server =
+      Podman({"run", "-d", "--network", "host", "--rootfs", "/:O", "/usr/bin/python3", "-m", "http.server",
+              std::to_string(port), "--bind", "127.0.0.1", "--directory", "/usr/share/doc"},
+             std::chrono::seconds(60));
+  ASSERT_EQ(server.exit_code, 0) << server.out << server.err;
+  const std::string server_id = Trim(server.out);
+  started_.push_back(server_id);
+  ASSERT_TRUE(WaitForPort("127.0.0.1", port, std::chrono::seconds(20)))
+      << Podman({"logs", server_id}, std::chrono::seconds(10)).err;
+
+  const std::string cidfile = dir_ + "/client.cid";
+  const CommandResult client = Podman({"run", "--cidfile", cidfile, "--network", "host", "--rootfs", "/:O",
+                                       "/usr/bin/curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+                                       "http://127.0.0.1:" + std::to_string(port) + "/kspan-container-test"},
+                                      std::chrono::seconds(60));
+  const std::string client_id = Trim(ReadFileOrEmpty(cidfile));
+  if (!client_id.empty()) started_.push_back(client_id);
+  ASSERT_EQ(client.exit_code, 0) << client.out << client.err;
+  EXPECT_EQ(client.out, "404");
+
+  // The ids podman itself reports.
+  for (const std::string& id : {server_id, client_id}) {
+    const CommandResult inspect = Podman({"inspect", "--format", "{{.Id}}", id}, std::chrono::seconds(30));
+    ASSERT_EQ(inspect.exit_code, 0) << inspect.err;
+    EXPECT_EQ(Trim(inspect.out), id);
+    ASSERT_EQ(id.size(), 64u) << id;
+  }
+
+  // The server's span has the path; the client's, the full URL.
+  auto ours = [](const FlatSpan& s) {
+    return s.Str("url.path") == "/kspan-container-test" ||
+           s.Str("url.full").ends_with("/kspan-container-test");
+  };
+  std::vector<FlatSpan> spans;
+  WaitFor(
+      [&] {
+        spans.clear();
+        for (const FlatSpan& s : ReadSpans(agent_.SpansPath())) {
+          if (ours(s)) spans.push_back(s);
+        }
+        return spans.size() >= 2;
+      },
+      std::chrono::seconds(15));
+  ASSERT_EQ(spans.size(), 2u) << agent_.Logs();
+  for (const FlatSpan& s : spans) {
+    SCOPED_TRACE(s.name);
+    const bool is_server = s.kind == kServer;
+    ASSERT_TRUE(is_server || s.kind == kClient) << s.kind;
+    EXPECT_EQ(s.ResourceStr("container.id"), is_server ? server_id : client_id);
+    EXPECT_EQ(s.ResourceStr("container.runtime.name"), "podman");
+    EXPECT_EQ(s.ResourceStr("process.executable.name").rfind(is_server ? "python3" : "curl", 0), 0u)
+        << s.ResourceStr("process.executable.name");
+    EXPECT_EQ(s.ResourceStr("k8s.pod.uid"), "") << "not a Kubernetes pod";
+  }
+  EXPECT_NE(spans[0].kind, spans[1].kind);
+  EXPECT_EQ(spans[0].trace_id, spans[1].trace_id) << "same host: the client's span is the server's parent";
+}
+
+}  // namespace
+}  // namespace kspan::testing

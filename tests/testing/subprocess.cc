@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -188,7 +189,9 @@ bool WaitForPort(const std::string& host, int port, std::chrono::milliseconds ti
 bool KspanAgent::Start(const std::vector<std::string>& extra_args,
                        const std::map<std::string, std::string>& env) {
   dir_ = MakeTempDir("kspan-agent-");
-  std::vector<std::string> argv = {KSPAN_BINARY, "--output", "file:" + SpansPath(), "--log-level", "info"};
+  std::vector<std::string> argv = launcher_;
+  if (!launcher_.empty()) chmod(dir_.c_str(), 0777);
+  argv.insert(argv.end(), {KSPAN_BINARY, "--output", "file:" + SpansPath(), "--log-level", "info"});
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   if (!proc_.Start(argv, env)) return false;
   return WaitFor([&] { return Logs().find("\"msg\":\"ready\"") != std::string::npos || !proc_.Running(); },

@@ -86,10 +86,14 @@ class KspanAgent {
   std::map<std::string, double> StoppedHistograms() const;
   pid_t pid() const { return proc_.pid(); }
   Subprocess& process() { return proc_; }
+  // A command that execs kspan (e.g. setpriv as another user); its output directory is
+  // then writable by every user. Set before Start().
+  void set_launcher(std::vector<std::string> launcher) { launcher_ = std::move(launcher); }
 
  private:
   Subprocess proc_;
   std::string dir_;
+  std::vector<std::string> launcher_;
 };
 
 // Stops the agent and checks what every test of a real agent expects: exit status 0 and

@@ -9,11 +9,15 @@
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <mutex>
+#include <optional>
 #include <system_error>
 #include <thread>
 
 #include "common/log.h"
+#include "events/capabilities.h"
 #include "kspan.skel.h"
 
 namespace kspan::events {
@@ -101,12 +105,26 @@ Status EnsureTracefs() {
   return Status::Ok();
 }
 
-Status Preflight() {
-  if (geteuid() != 0) {
-    return PermissionDenied(
-        "kspan must run as root: loading eBPF programs needs CAP_BPF, CAP_PERFMON and "
-        "CAP_SYS_ADMIN (run it with sudo)");
+// Capabilities, not uid 0 (events/capabilities.h says which and why).
+Status CheckPrivileges() {
+  std::ifstream in("/proc/self/status");
+  const std::string status((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::optional<uint64_t> effective = EffectiveCapabilities(status);
+  if (!effective) return Internal("cannot read kspan's own capabilities (CapEff in /proc/self/status)");
+  const CapabilityCheck check = CheckCapabilities(*effective);
+  if (!check.required.empty()) {
+    return PermissionDenied("kspan lacks " + Describe(check.required) +
+                            ". Run it as root (sudo), or grant these capabilities (docs/deploy.md)");
   }
+  if (!check.optional.empty()) {
+    log::Warn("running without some capabilities: what needs them is off",
+              {{"missing", Describe(check.optional)}});
+  }
+  return Status::Ok();
+}
+
+Status Preflight() {
+  RETURN_IF_ERROR(CheckPrivileges());
   if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
     return Unavailable(
         "kernel BTF is missing (/sys/kernel/btf/vmlinux): kspan's CO-RE programs need a kernel built with "

@@ -1,20 +1,36 @@
 #!/usr/bin/env bash
 # Installs everything kspan needs to build, run and test on Debian 12, as root.
 # Idempotent: when every package is already there it only checks, and returns at once.
+#
+#   scripts/install-deps.sh             build, run and test (apt and npm)
+#   scripts/install-deps.sh --runtime   build and run only: Debian packages, no npm
 set -euo pipefail
+
+runtime_only=0
+case "${1:-}" in
+  --runtime) runtime_only=1 ;;
+  "") ;;
+  *) echo "install-deps.sh: unknown argument '$1' (--runtime, or nothing)" >&2; exit 2 ;;
+esac
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps.sh: run as root (sudo $0)" >&2
   exit 1
 fi
 
-packages=(
-  # build
-  build-essential cmake pkg-config clang llvm clang-format-14 git
+# What building and running kspan needs (scripts/run.sh, a release build).
+runtime_packages=(
+  build-essential cmake pkg-config clang llvm git
   libbpf-dev bpftool libelf-dev zlib1g-dev libbrotli-dev libjemalloc-dev
   libyaml-cpp-dev nlohmann-json3-dev
   # network exporters: OTLP protobuf messages, OTLP/gRPC, OTLP/HTTP and Zipkin, gzip
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libcurl4-openssl-dev
+)
+packages=(
+  "${runtime_packages[@]}"
+  clang-format-14
+  # the systemd unit's checks (tests/unit/deploy_test.cc: systemd-analyze)
+  systemd
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   # libFuzzer and the sanitizers' runtimes for the fuzz build (scripts/fuzz.sh)
@@ -34,6 +50,7 @@ packages=(
   podman runc
 )
 
+if [ "$runtime_only" = 1 ]; then packages=("${runtime_packages[@]}"); fi
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -56,6 +73,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
   trap '[ "$created_policy" = 1 ] && rm -f "$policy"' EXIT
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ "$runtime_only" = 1 ]; then
+  echo "install-deps.sh: build and run dependencies present (--runtime: no test dependencies)"
+  exit 0
 fi
 
 # The export tests' receivers (tests/receivers): OpenTelemetry's own JS decoder, a gRPC

@@ -31,6 +31,8 @@ packages=(
   clang-format-14
   # the systemd unit's checks (tests/unit/deploy_test.cc: systemd-analyze)
   systemd
+  # the Helm chart's renderer (deploy/helm/render: Helm's engine, Go text/template + sprig)
+  golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   # libFuzzer and the sanitizers' runtimes for the fuzz build (scripts/fuzz.sh)
@@ -107,6 +109,8 @@ npm_ci_once tests/receivers
 npm_ci_once tests/apps/llm
 # The uninstrumented multi-agent app (tests/apps/agents): openai and @modelcontextprotocol/sdk.
 npm_ci_once tests/apps/agents
+# The deployment checks (tests/deploy): the Kubernetes API's JSON schemas and a YAML reader.
+npm_ci_once tests/deploy
 
 # tracefs: libbpf resolves tracepoints through it; kspan mounts it itself when missing,
 # but mounting here too keeps `bpftool`-based checks working.

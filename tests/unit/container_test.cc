@@ -76,6 +76,23 @@ TEST(ContainerFromCgroup, CgroupV2LineBeforeV1Lines) {
   EXPECT_EQ(c.id, kId2);
 }
 
+// kspan in a cgroup namespace of its own (a pod's, on cgroup v2): other processes' paths
+// read relative to kspan's cgroup. The container's own part is still there; the pod's is
+// only when it lies below the common ancestor.
+TEST(ContainerFromCgroup, PathsRelativeToKspansOwnCgroupNamespace) {
+  auto c = ContainerFromCgroup(
+      "0::/../../../kubepods-besteffort.slice/"
+      "kubepods-besteffort-pod4a1c2f0e_8b7d_4c3e_9f1a_2b3c4d5e6f70.slice/"
+      "cri-containerd-" +
+      kId + ".scope\n");
+  EXPECT_EQ(c.id, kId);
+  EXPECT_EQ(c.runtime, "containerd");
+  EXPECT_EQ(c.pod_uid, "4a1c2f0e-8b7d-4c3e-9f1a-2b3c4d5e6f70");
+  c = ContainerFromCgroup("0::/../cri-containerd-" + kId2 + ".scope\n");  // a container of kspan's own pod
+  EXPECT_EQ(c.id, kId2);
+  EXPECT_EQ(c.pod_uid, "");
+}
+
 TEST(ContainerFromCgroup, HostProcessesAndLookalikesAreInNone) {
   for (const std::string text : {
            std::string("0::/\n"),

@@ -1,19 +1,15 @@
-// End to end with real containers: podman (Debian's, with runc and the cgroupfs manager,
-// docs/deploy.md) runs a python3 HTTP server in one container and curl in another, both
-// on the host's loopback; kspan, on the host, must put each container's id (as
-// `podman inspect` gives it) and runtime on the spans of the processes inside it.
-//
-// No image is needed: each container's root is an overlay of the host's own (`--rootfs
-// /:O`), so python3 and curl are the host's binaries, while the cgroup, mount and pid
-// namespaces are the container's own.
+// End to end with real containers: podman (testing/podman.h) runs a python3 HTTP server in
+// one container and curl in another, both on the host's loopback; kspan, on the host,
+// must put each container's id (as `podman inspect` gives it) and runtime on the spans of
+// the processes inside it.
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include "testing/otlp_reader.h"
+#include "testing/podman.h"
 #include "testing/subprocess.h"
 
 namespace kspan::testing {
@@ -28,61 +24,35 @@ std::string Trim(std::string s) {
 
 class ContainerIntegration : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = MakeTempDir("kspan-podman");
-    // podman's defaults do not run here: crun refuses the hybrid cgroup hierarchy, the
-    // systemd cgroup manager needs systemd as PID 1, and its default ulimits exceed the
-    // hard limits this machine grants (docs/deploy.md).
-    std::ofstream(dir_ + "/containers.conf")
-        << "[containers]\n"
-           "default_ulimits = [\"nofile=4096:4096\", \"nproc=4096:4096\"]\n"
-           "[engine]\n"
-           "runtime = \"runc\"\n"
-           "cgroup_manager = \"cgroupfs\"\n"
-           "events_logger = \"file\"\n";
-    ASSERT_TRUE(agent_.Start()) << "kspan did not become ready:\n" << agent_.Logs();
-  }
-  void TearDown() override {
-    for (const std::string& id : started_) Podman({"rm", "-f", "-t", "2", id}, std::chrono::seconds(30));
-    ExpectCleanStop(agent_);
-    RunCommand({"rm", "-rf", dir_}, std::chrono::seconds(10));
-  }
+  void SetUp() override { ASSERT_TRUE(agent_.Start()) << "kspan did not become ready:\n" << agent_.Logs(); }
+  void TearDown() override { ExpectCleanStop(agent_); }
 
-  CommandResult Podman(std::vector<std::string> args, std::chrono::milliseconds timeout) {
-    args.insert(args.begin(), {"/usr/bin/env", "CONTAINERS_CONF=" + dir_ + "/containers.conf", "podman"});
-    return RunCommand(args, timeout);
-  }
-
-  std::string dir_;
-  std::vector<std::string> started_;
+  Podman podman_;
   KspanAgent agent_;
 };
 
 TEST_F(ContainerIntegration, SpansCarryTheirContainersId) {
   const int port = FreePort();
-  const CommandResult server =
-      Podman({"run", "-d", "--network", "host", "--rootfs", "/:O", "/usr/bin/python3", "-m", "http.server",
-              std::to_string(port), "--bind", "127.0.0.1", "--directory", "/usr/share/doc"},
-             std::chrono::seconds(60));
-  ASSERT_EQ(server.exit_code, 0) << server.out << server.err;
-  const std::string server_id = Trim(server.out);
-  started_.push_back(server_id);
+  std::string error;
+  const std::string server_id = podman_.Start({"/usr/bin/python3", "-m", "http.server", std::to_string(port),
+                                               "--bind", "127.0.0.1", "--directory", "/usr/share/doc"},
+                                              &error);
+  ASSERT_FALSE(server_id.empty()) << error;
   ASSERT_TRUE(WaitForPort("127.0.0.1", port, std::chrono::seconds(20)))
-      << Podman({"logs", server_id}, std::chrono::seconds(10)).err;
+      << podman_.Run({"logs", server_id}, std::chrono::seconds(10)).err;
 
-  const std::string cidfile = dir_ + "/client.cid";
-  const CommandResult client = Podman({"run", "--cidfile", cidfile, "--network", "host", "--rootfs", "/:O",
-                                       "/usr/bin/curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
-                                       "http://127.0.0.1:" + std::to_string(port) + "/kspan-container-test"},
-                                      std::chrono::seconds(60));
-  const std::string client_id = Trim(ReadFileOrEmpty(cidfile));
-  if (!client_id.empty()) started_.push_back(client_id);
+  std::string client_id;
+  const CommandResult client =
+      podman_.RunToEnd({"/usr/bin/curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+                        "http://127.0.0.1:" + std::to_string(port) + "/kspan-container-test"},
+                       &client_id, std::chrono::seconds(60));
   ASSERT_EQ(client.exit_code, 0) << client.out << client.err;
   EXPECT_EQ(client.out, "404");
 
   // The ids podman itself reports.
   for (const std::string& id : {server_id, client_id}) {
-    const CommandResult inspect = Podman({"inspect", "--format", "{{.Id}}", id}, std::chrono::seconds(30));
+    const CommandResult inspect =
+        podman_.Run({"inspect", "--format", "{{.Id}}", id}, std::chrono::seconds(30));
     ASSERT_EQ(inspect.exit_code, 0) << inspect.err;
     EXPECT_EQ(Trim(inspect.out), id);
     ASSERT_EQ(id.size(), 64u) << id;

@@ -15,6 +15,7 @@
 #include "agent/pipeline.h"
 #include "agent/status_server.h"
 #include "common/log.h"
+#include "k8s/pod_watcher.h"
 #include "common/metrics.h"
 #include "events/bpf_event_source.h"
 #include "exporters/export_pipeline.h"
@@ -221,6 +222,14 @@ int Run(const Config& config) {
   popts.stitcher.window_ns = uint64_t{config.trace_window_ms} * 1'000'000;
   popts.stitcher.max_held_bytes = size_t{config.trace_max_held_mib} << 20;
   popts.processes.resource_attributes = config.resource_attributes;
+  // In a Kubernetes pod with its node's name: pod and workload names on every span
+  // (k8s/pod_watcher.h). Stopped when this scope ends, after the pipeline.
+  std::unique_ptr<k8s::PodWatcher> pods;
+  if (std::optional<k8s::PodWatcherOptions> in_cluster = k8s::InClusterOptions()) {
+    pods = std::make_unique<k8s::PodWatcher>(std::move(*in_cluster), &metrics);
+    pods->Start();
+    popts.processes.pods = pods.get();
+  }
   Pipeline pipeline(popts, &metrics, &exports, &tls_probes);
   pipeline.SetAgentMarker([&source](uint32_t pid) {
     const Status s = source->MarkAgent(pid);

@@ -231,6 +231,16 @@ void ProcessTable::BuildResource(ProcessInfo* p) {
   for (const auto& [k, v] : p->resource_attributes) {
     if (k == "service.name" && service.empty()) service = v;
   }
+  std::vector<std::pair<std::string, std::string>> pod;
+  p->pod_generation_missing = 0;
+  if (options_.pods && !p->container.id.empty()) {
+    const uint64_t generation = options_.pods->generation();
+    pod = options_.pods->Attributes(p->container);
+    if (pod.empty()) p->pod_generation_missing = generation;
+  }
+  for (const auto& [k, v] : pod) {
+    if (k == "service.name" && service.empty()) service = v;
+  }
   if (service.empty()) service = p->exe_name.empty() ? "unknown_service" : p->exe_name;
   add("service.name", service);
   // telemetry.distro.* says what produced the spans: always kspan, whatever SDK the
@@ -247,6 +257,9 @@ void ProcessTable::BuildResource(ProcessInfo* p) {
   if (!p->container.id.empty()) add("container.id", p->container.id);
   if (!p->container.runtime.empty()) add("container.runtime.name", p->container.runtime);
   if (!p->container.pod_uid.empty()) add("k8s.pod.uid", p->container.pod_uid);
+  for (const auto& [k, v] : pod) {
+    if (k != "service.name") add(k, v);
+  }
   for (const auto& [k, v] : options_.resource_attributes) {
     if (k != "service.name" && !ours(k)) add(k, v);
   }
@@ -259,7 +272,10 @@ void ProcessTable::BuildResource(ProcessInfo* p) {
 std::shared_ptr<const model::Resource> ProcessTable::ResourceFor(uint32_t pid) {
   ProcessInfo& p = Entry(pid);
   if (!p.from_proc) ReadProc(&p);
-  if (!p.resource) BuildResource(&p);
+  // Built once; again only when the pod's names were missing and may have come since.
+  if (!p.resource || (p.pod_generation_missing && options_.pods->generation() != p.pod_generation_missing)) {
+    BuildResource(&p);
+  }
   return p.resource;
 }
 

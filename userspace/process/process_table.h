@@ -6,10 +6,11 @@
 // Resource attributes, one value per key, the first source that has the key winning:
 //   1. the process's own: service.name from its OTEL_SERVICE_NAME, else from its
 //      OTEL_RESOURCE_ATTRIBUTES; the rest of its OTEL_RESOURCE_ATTRIBUTES
-//   2. what kspan knows of the process: service.name (the executable name when 1 has
-//      none), process.pid, process.parent_pid, process.executable.name,
+//   2. what kspan knows of the process: service.name (its pod's, ProcessTableOptions::pods,
+//      else the executable name, when 1 has none), process.pid, process.parent_pid, process.executable.name,
 //      process.executable.path, process.command_line (secret-looking arguments redacted),
-//      container.id, container.runtime.name and k8s.pod.uid from its cgroup
+//      container.id, container.runtime.name and k8s.pod.uid from its cgroup, and its
+//      pod's names (k8s.namespace.name, k8s.pod.name, k8s.container.name, the owner's)
 //   3. the agent-wide attributes (ProcessTableOptions::resource_attributes: kspan's own
 //      --resource-attributes / OTEL_RESOURCE_ATTRIBUTES), e.g. k8s.node.name
 //   4. host-wide defaults: host.name (gethostname)
@@ -45,9 +46,22 @@ struct ProcessInfo {
   // 10 ms); 0 when neither is known.
   uint64_t start_ns = 0;
   ContainerIdentity container;  // from /proc/PID/cgroup (process/container.h)
-  bool from_proc = false;       // /proc was read
-  bool found_in_proc = false;   // and had it (kspan sees the host's pids there)
+  // PodLookup::generation() when the resource was built without the pod's names: a later
+  // generation may know them, and the resource is built again.
+  uint64_t pod_generation_missing = 0;
+  bool from_proc = false;      // /proc was read
+  bool found_in_proc = false;  // and had it (kspan sees the host's pids there)
   std::shared_ptr<const model::Resource> resource;
+};
+
+// Names a container's pod and workload (k8s/pod_watcher.h, from the Kubernetes API):
+// resource attributes, service.name first when it has one; empty when unknown. Any thread.
+class PodLookup {
+ public:
+  virtual ~PodLookup() = default;
+  virtual std::vector<std::pair<std::string, std::string>> Attributes(const ContainerIdentity& c) const = 0;
+  // Grows with every change of what Attributes answers.
+  virtual uint64_t generation() const = 0;
 };
 
 struct ProcessTableOptions {
@@ -56,6 +70,8 @@ struct ProcessTableOptions {
   std::string host_name;  // empty: gethostname()
   // Added to every resource where the process has no value of its own (see above).
   std::vector<std::pair<std::string, std::string>> resource_attributes;
+  // Pod and workload names for processes in containers; null: none. Not owned.
+  const PodLookup* pods = nullptr;
 };
 
 class ProcessTable {

@@ -15,11 +15,11 @@
 #include "agent/pipeline.h"
 #include "agent/status_server.h"
 #include "common/log.h"
-#include "k8s/pod_watcher.h"
 #include "common/metrics.h"
 #include "events/bpf_event_source.h"
 #include "exporters/export_pipeline.h"
 #include "exporters/factory.h"
+#include "k8s/pod_watcher.h"
 
 namespace kspan::agent {
 namespace {

@@ -256,5 +256,70 @@ TEST_F(GrpcIntegration, CurlPriorKnowledgeToNginxGivesHttp2Spans) {
   EXPECT_EQ(agent_.StoppedCounter("kspan_parse_failures_total{protocol=\"http2\"}"), 0) << agent_.Logs();
 }
 
+// h2 inside TLS (ALPN): read from the plaintext the OpenSSL probes capture in curl and
+// nginx alike.
+TEST_F(GrpcIntegration, CurlHttp2OverTlsToNginxGivesHttp2Spans) {
+  const int port = FreePort();
+  const std::string dir = MakeTempDir("kspan-h2tls");
+  const std::string cert_error = MakeTestCertificate(dir);
+  ASSERT_TRUE(cert_error.empty()) << cert_error;
+  std::ofstream(dir + "/nginx.conf") << "worker_processes 1;\ndaemon off;\npid " << dir << "/nginx.pid;\n"
+                                     << "error_log " << dir << "/error.log;\n"
+                                     << "events { worker_connections 64; }\n"
+                                     << "http {\n  access_log off;\n  client_body_temp_path " << dir
+                                     << "/tmp;\n"
+                                     << "  server {\n    listen 127.0.0.1:" << port << " ssl http2;\n"
+                                     << "    ssl_certificate " << dir << "/cert.pem;\n"
+                                     << "    ssl_certificate_key " << dir << "/key.pem;\n"
+                                     << "    location /ok { return 200 \"fine\\n\"; }\n"
+                                     << "    location / { return 404; }\n"
+                                     << "  }\n}\n";
+  ASSERT_TRUE(server_.Start({"/usr/sbin/nginx", "-c", dir + "/nginx.conf", "-p", dir}));
+  ASSERT_TRUE(WaitForPort("127.0.0.1", port, std::chrono::seconds(10))) << server_.Stderr();
+  const std::string base = "https://localhost:" + std::to_string(port);
+  for (const char* path : {"/ok", "/missing"}) {
+    const CommandResult run =
+        RunCommand({"/usr/bin/curl", "-sS", "--http2", "--max-time", "10", "--cacert", dir + "/cert.pem",
+                    "--resolve", "localhost:" + std::to_string(port) + ":127.0.0.1", "-o", "/dev/null", "-w",
+                    "%{http_version}", base + path},
+                   std::chrono::seconds(30));
+    ASSERT_EQ(run.exit_code, 0) << path << run.err;
+    ASSERT_EQ(run.out, "2") << "curl did not negotiate h2";
+  }
+  auto h2 = [&](const std::vector<FlatSpan>& all) {
+    std::vector<FlatSpan> out;
+    for (const FlatSpan& s : all) {
+      if (s.Str("network.protocol.version") == "2" && s.Int("server.port") == port) out.push_back(s);
+    }
+    return out;
+  };
+  std::vector<FlatSpan> spans;
+  WaitFor([&] { return (spans = h2(ReadSpans(agent_.SpansPath()))).size() >= 4; }, std::chrono::seconds(20));
+  server_.Stop(SIGTERM, std::chrono::seconds(10));
+  ASSERT_EQ(agent_.Stop(), 0) << agent_.Logs();
+  spans = h2(ReadSpans(agent_.SpansPath()));
+  ASSERT_EQ(spans.size(), 4u) << Summary(spans) << agent_.Logs();
+  for (const auto& [path, status] : std::map<std::string, int64_t>{{"/ok", 200}, {"/missing", 404}}) {
+    SCOPED_TRACE(path);
+    const FlatSpan *client = nullptr, *server = nullptr;
+    for (const FlatSpan& s : spans) {
+      const bool mine = s.kind == kServer ? s.Str("url.path") == path : s.Str("url.full") == base + path;
+      if (mine) (s.kind == kClient ? client : server) = &s;
+    }
+    ASSERT_NE(client, nullptr) << Summary(spans);
+    ASSERT_NE(server, nullptr) << Summary(spans);
+    for (const FlatSpan* s : {client, server}) {
+      EXPECT_EQ(s->Str("http.request.method"), "GET");
+      EXPECT_EQ(s->Int("http.response.status_code"), status);
+      EXPECT_EQ(s->Str("server.address"), "localhost");
+      EXPECT_FALSE(s->Has("kspan.http2.headers_incomplete"));
+    }
+    EXPECT_EQ(server->Str("url.scheme"), "https");
+    EXPECT_EQ(server->parent_span_id, client->span_id);
+    EXPECT_EQ(server->trace_id, client->trace_id);
+  }
+  EXPECT_EQ(agent_.StoppedCounter("kspan_parse_failures_total{protocol=\"http2\"}"), 0) << agent_.Logs();
+}
+
 }  // namespace
 }  // namespace kspan::testing

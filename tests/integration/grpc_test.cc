@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <string>
@@ -319,6 +320,87 @@ TEST_F(GrpcIntegration, CurlHttp2OverTlsToNginxGivesHttp2Spans) {
     EXPECT_EQ(server->trace_id, client->trace_id);
   }
   EXPECT_EQ(agent_.StoppedCounter("kspan_parse_failures_total{protocol=\"http2\"}"), 0) << agent_.Logs();
+}
+
+// A client whose connection was open before kspan started: one call before, then calls
+// after on the same connection. Its HPACK tables were built before kspan looked, so a
+// field the peers put there is unknowable: every span has the right method or says it
+// is incomplete (and is counted); none is wrong.
+constexpr const char* kLateClientScript = R"PY(
+import os, sys, time
+import grpc
+ch = grpc.insecure_channel("127.0.0.1:" + sys.argv[1])
+ident = lambda b: b
+m = lambda name: "/demo.v1.Greeter/" + name
+assert ch.unary_unary(m("SayHello"), ident, ident)(b"early", timeout=10) == b"hello early"
+print("ready", flush=True)
+deadline = time.time() + 60
+while not os.path.exists(sys.argv[2]) and time.time() < deadline:
+    time.sleep(0.05)
+for i in range(3):
+    assert ch.unary_unary(m("SayHello"), ident, ident)(b"late", timeout=10) == b"hello late"
+try:
+    ch.unary_unary(m("GetUser"), ident, ident)(b"bob", timeout=10)
+except grpc.RpcError as e:
+    assert e.code() == grpc.StatusCode.NOT_FOUND
+ch.close()
+print("ok", flush=True)
+)PY";
+
+TEST(GrpcLateJoin, ConnectionOpenedBeforeKspanGivesRightOrIncompleteSpans) {
+  const int port = FreePort();
+  Subprocess server, client;
+  ASSERT_TRUE(server.Start({"/usr/bin/python3", "-c", kServerScript, std::to_string(port)}));
+  ASSERT_TRUE(WaitForPort("127.0.0.1", port, std::chrono::seconds(20))) << server.Stderr();
+  const std::string flag = MakeTempDir("kspan-h2late") + "/go";
+  ASSERT_TRUE(client.Start({"/usr/bin/python3", "-c", kLateClientScript, std::to_string(port), flag}));
+  ASSERT_TRUE(WaitFor([&] { return client.Stdout() == "ready\n"; }, std::chrono::seconds(20)))
+      << client.Stderr();
+
+  KspanAgent agent;
+  ASSERT_TRUE(agent.Start()) << agent.Logs();
+  std::ofstream(flag) << "go\n";
+  ASSERT_EQ(client.Wait(std::chrono::seconds(60)), 0) << client.Stdout() << client.Stderr();
+  ASSERT_EQ(client.Stdout(), "ready\nok\n");
+  std::vector<FlatSpan> spans;
+  auto mine = [&](const std::vector<FlatSpan>& all) {
+    std::vector<FlatSpan> out;
+    for (const FlatSpan& s : all) {
+      if (s.Int("server.port") == port) out.push_back(s);
+    }
+    return out;
+  };
+  WaitFor([&] { return (spans = mine(ReadSpans(agent.SpansPath()))).size() >= 8; }, std::chrono::seconds(20));
+  server.Stop(SIGTERM, std::chrono::seconds(10));
+  ExpectCleanStop(agent);
+  spans = mine(ReadSpans(agent.SpansPath()));
+  // Four calls after kspan started, seen from both ends (the early call is not traced).
+  EXPECT_EQ(spans.size(), 8u) << Summary(spans) << agent.Logs();
+  int64_t incomplete = 0;
+  int right_methods = 0;
+  for (const FlatSpan& s : spans) {
+    SCOPED_TRACE(s.name);
+    // What the span says the call was, whichever conventions it took.
+    std::string path = s.Has("rpc.method") ? "/" + s.Str("rpc.method") : s.Str("url.path");
+    if (path.empty() && s.Has("url.full")) path = s.Str("url.full").substr(s.Str("url.full").find('/', 8));
+    const bool known = path == "/demo.v1.Greeter/SayHello" || path == "/demo.v1.Greeter/GetUser";
+    if (known) {
+      ++right_methods;
+    } else {
+      EXPECT_TRUE(path.empty()) << "a wrong method: " << path;
+    }
+    if (s.Has("http.request.method")) EXPECT_EQ(s.Str("http.request.method"), "POST");
+    if (s.Bool("kspan.http2.headers_incomplete")) {
+      ++incomplete;
+    } else {
+      EXPECT_TRUE(known) << "neither right nor marked incomplete";
+    }
+  }
+  EXPECT_GT(right_methods, 0);
+  std::printf("late join: %zu spans, %d with the right method, %lld marked incomplete\n", spans.size(),
+              right_methods, static_cast<long long>(incomplete));
+  EXPECT_EQ(agent.StoppedCounter("kspan_http2_headers_incomplete_total"), incomplete);
+  EXPECT_EQ(agent.StoppedCounter("kspan_parse_failures_total{protocol=\"http2\"}"), 0) << agent.Logs();
 }
 
 }  // namespace

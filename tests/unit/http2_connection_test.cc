@@ -288,6 +288,24 @@ TEST(Http2Connection, JoinedMidStreamResyncsAtAFrameAndFailsClosed) {
   EXPECT_GE(w.stats.gaps, 1u);
 }
 
+// Joined at position 0 (the kernel counts from where kspan first saw the socket): no
+// preface, and neither direction's table is known.
+TEST(Http2Connection, NoPrefaceAtTheStartMeansBothTablesUnknown) {
+  Wire w;
+  (void)w.request_encoder.Encode(GrpcRequest("pkg.Svc/Before"));
+  (void)w.response_encoder.Encode(
+      {{":status", "200"}, {"content-type", "application/grpc"}, {"grpc-status", "0"}});
+  w.Request(Headers(w, true, 41, GrpcRequest("pkg.Svc/Before"), true));
+  w.Response(Headers(w, false, 41,
+                     {{":status", "200"}, {"content-type", "application/grpc"}, {"grpc-status", "0"}}, true));
+  w.Drain();
+  ASSERT_EQ(w.records.size(), 1u);
+  EXPECT_TRUE(w.records[0].headers_incomplete);
+  EXPECT_EQ(w.records[0].http.response.status_code, 200);  // :status 200 is static
+  EXPECT_TRUE(w.records[0].TrailerOrHeader("grpc-status").empty());
+  EXPECT_EQ(w.stats.frames_invalid, 0u);  // a late join is no parse failure
+}
+
 TEST(Http2Connection, ResyncSkipsBytesThatAreNoFrame) {
   Wire w;
   w.Open();
@@ -308,7 +326,27 @@ TEST(Http2Connection, NotAPrefaceIsCountedNotParsed) {
   Wire w;
   w.Request("PRX * HTTP/2.0\r\n\r\nSM\r\n\r\n" + Headers(w, true, 1, Get("/a"), true));
   w.Drain();
-  EXPECT_GE(w.stats.frames_invalid, 1u);
+  EXPECT_TRUE(w.started.empty());
+  EXPECT_GE(w.stats.gaps, 1u);
+  EXPECT_GE(w.stats.bytes_dropped, 24u);
+}
+
+TEST(Http2Detect, AConnectionJoinedMidStreamByItsRequestFrames) {
+  const auto detect = Spec().detect;
+  Wire w;
+  const std::string req = Headers(w, true, 7, GrpcRequest("a.B/C"), false) +
+                          Frame(kData, kEndStream, 7, testing::h2::GrpcMessage("x"));
+  EXPECT_EQ(detect(req), Detection::kMatch);
+  EXPECT_EQ(detect(req.substr(0, req.size() - 3)), Detection::kMatch);  // cut by the capture
+  // The same call again: :path and :authority are now dynamic references, :method static.
+  EXPECT_EQ(detect(Headers(w, true, 9, GrpcRequest("a.B/C"), true)), Detection::kMatch);
+  // A response, a stream the server opened, frames that do not chain, other protocols.
+  EXPECT_EQ(detect(Headers(w, false, 7, {{":status", "200"}}, true)), Detection::kNoMatch);
+  EXPECT_EQ(detect(Headers(w, true, 8, Get("/x"), true)), Detection::kNoMatch);
+  EXPECT_EQ(detect(req + "zz"), Detection::kNoMatch);
+  EXPECT_EQ(detect(Frame(kData, 0, 1, "abc")), Detection::kNoMatch);
+  EXPECT_EQ(detect("*1\r\n$4\r\nPING\r\n"), Detection::kNoMatch);
+  EXPECT_EQ(detect(std::string("\0\0\0\x08\x04\xd2\x16\x2f", 8)), Detection::kNoMatch);
 }
 
 // Whatever the syscalls cut, the same records come out.

@@ -144,6 +144,22 @@ TEST(Http2Span, PlainHttp2ResetAndGoAwayAreErrorsWithAReason) {
   EXPECT_EQ(s.status_message, "GOAWAY NO_ERROR: stream not processed");
 }
 
+TEST(Http2Span, AnUnknownPathIsNoPath) {
+  Record r;
+  r.headers_incomplete = true;
+  r.http.request.method = "POST";
+  r.http.request.version = "2";
+  r.http.response.status_code = 200;
+  for (bool server : {false, true}) {
+    const model::Span s = Build(r, server);
+    EXPECT_EQ(s.name, "POST");
+    EXPECT_EQ(s.Find("url.full"), nullptr);
+    EXPECT_EQ(s.Find("url.path"), nullptr);
+    EXPECT_EQ(s.Find("url.template"), nullptr);
+    EXPECT_EQ(Str(s, "http.request.method"), "POST");
+  }
+}
+
 TEST(Http2Span, IncompleteHeadersLeaveOutWhatIsUnknown) {
   Record r;
   r.headers_incomplete = true;

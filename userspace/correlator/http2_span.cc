@@ -4,6 +4,8 @@
 #include <array>
 #include <string>
 
+#include "correlator/http_span.h"
+
 namespace kspan::correlator {
 namespace {
 
@@ -166,6 +168,12 @@ void ApplyHttp2(const Record& r, bool is_server, model::Span* span) {
   }
   if (r.headers_incomplete) {
     span->Set("kspan.http2.headers_incomplete", true);
+    if (r.http.request.target.empty()) {
+      // :path unknown: no path at all, not "/" (which an empty target reads as).
+      for (std::string_view key : {"url.full", "url.path", "url.template", "url.query"}) Erase(span, key);
+      span->name =
+          r.http.request.method.empty() ? "HTTP" : std::string(NormalizeHttpMethod(r.http.request.method));
+    }
     if (r.http.request.method.empty()) {
       // Unknown, not "_OTHER": the method may well be a known one.
       Erase(span, "http.request.method");

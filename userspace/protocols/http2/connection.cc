@@ -536,9 +536,11 @@ struct Connection::Impl {
           s.Consume(kPreface.size());
           continue;
         }
-        // Not a preface at the start: whatever this is, its table state is unknown.
-        ++stats.frames_invalid;
+        // No preface at position 0: a connection opened before kspan looked (detected by
+        // its frames), or garbage; either way the HPACK state is unknown. Resync decides.
+        ++stats.gaps;
         LoseFraming(d);
+        Other(d).hpack.Lose();  // the server's table was built before kspan looked, too
         continue;
       }
       if (d.resync) {

@@ -31,11 +31,11 @@
 #include "kspan/bpf/events.h"
 #include "kspan/bpf/maps.h"
 
-#define KSPAN_CONNS_MAX 65536     /* sockets and negative (non-socket) fd entries */
-#define KSPAN_STASH_MAX 16384     /* threads inside a traced syscall at once */
-#define KSPAN_PIDS_MAX 1024       /* --pid filter entries */
-#define KSPAN_TURNS_MAX 32768     /* threads whose event-loop turn is counted */
-#define KSPAN_AGENTS_MAX 4096     /* processes whose local IPC and stdio are captured */
+#define KSPAN_CONNS_MAX 65536 /* sockets and negative (non-socket) fd entries */
+#define KSPAN_STASH_MAX 16384 /* threads inside a traced syscall at once */
+#define KSPAN_PIDS_MAX 1024   /* --pid filter entries */
+#define KSPAN_TURNS_MAX 32768 /* threads whose event-loop turn is counted */
+#define KSPAN_AGENTS_MAX 4096 /* processes whose local IPC and stdio are captured */
 /* iovecs copied from one readv/writev/sendmsg/recvmsg: gRPC (C-core) writes each HPACK
  * field and frame header as its own iovec, 26 for a first unary call seen here, up to 260 */
 #define KSPAN_MAX_IOV 64

@@ -322,6 +322,87 @@ TEST_F(GrpcIntegration, CurlHttp2OverTlsToNginxGivesHttp2Spans) {
   EXPECT_EQ(agent_.StoppedCounter("kspan_parse_failures_total{protocol=\"http2\"}"), 0) << agent_.Logs();
 }
 
+// h2load multiplexes 100 streams on each of 4 connections to nginx (h2c): every stream
+// is one SERVER and one CLIENT span, each with the path and status of its own stream.
+TEST_F(GrpcIntegration, H2loadEveryStreamOneSpanNoneMixed) {
+  const int port = FreePort();
+  const std::string dir = MakeTempDir("kspan-h2load");
+  std::ofstream(dir + "/nginx.conf") << "worker_processes 1;\ndaemon off;\npid " << dir << "/nginx.pid;\n"
+                                     << "error_log " << dir << "/error.log;\n"
+                                     << "events { worker_connections 64; }\n"
+                                     << "http {\n  access_log off;\n  client_body_temp_path " << dir
+                                     << "/tmp;\n"
+                                     << "  server {\n    listen 127.0.0.1:" << port << " http2;\n"
+                                     << "    http2_max_concurrent_streams 128;\n"
+                                     << "    location /a { return 200 \"a\\n\"; }\n"
+                                     << "    location /b { return 201 \"b\\n\"; }\n"
+                                     << "    location /c { return 404; }\n"
+                                     << "    location /d { return 418; }\n"
+                                     << "  }\n}\n";
+  ASSERT_TRUE(server_.Start({"/usr/sbin/nginx", "-c", dir + "/nginx.conf", "-p", dir}));
+  ASSERT_TRUE(WaitForPort("127.0.0.1", port, std::chrono::seconds(10))) << server_.Stderr();
+  const std::string base = "http://127.0.0.1:" + std::to_string(port);
+  const std::map<std::string, int64_t> status = {{"/a", 200}, {"/b", 201}, {"/c", 404}, {"/d", 418}};
+  constexpr size_t kRequests = 2000;
+  const CommandResult run = RunCommand({"/usr/bin/h2load", "-n", std::to_string(kRequests), "-c", "4", "-m",
+                                        "100", base + "/a", base + "/b", base + "/c", base + "/d"},
+                                       std::chrono::seconds(60));
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  ASSERT_NE(run.out.find("2000 done, 1000 succeeded, 1000 failed, 0 errored"), std::string::npos)
+      << run.out;  // 4xx count as failed
+
+  auto mine = [&](const std::vector<FlatSpan>& all) {
+    std::vector<FlatSpan> out;
+    for (const FlatSpan& s : all) {
+      if (s.Str("network.protocol.version") == "2" && s.Int("server.port") == port) out.push_back(s);
+    }
+    return out;
+  };
+  std::vector<FlatSpan> spans;
+  WaitFor([&] { return (spans = mine(ReadSpans(agent_.SpansPath()))).size() >= 2 * kRequests; },
+          std::chrono::seconds(30));
+  server_.Stop(SIGTERM, std::chrono::seconds(10));
+  ASSERT_EQ(agent_.Stop(), 0) << agent_.Logs();
+  spans = mine(ReadSpans(agent_.SpansPath()));
+  // Every span names its own stream's path and, when its answer was captured, that path's
+  // status. An answer kspan did not capture (the client reads 100 responses at once, past
+  // the capture limit) leaves the status out and says so: never another stream's.
+  std::map<std::string, const FlatSpan*> by_id;
+  size_t servers = 0, clients = 0, wrong = 0, not_captured = 0, unpaired = 0;
+  for (const FlatSpan& s : spans) by_id[s.span_id] = &s;
+  for (const FlatSpan& s : spans) {
+    (s.kind == kServer ? servers : clients)++;
+    EXPECT_FALSE(s.Has("kspan.http2.headers_incomplete"));
+    std::string path = s.kind == kServer ? s.Str("url.path") : s.Str("url.full");
+    if (s.kind == kClient && path.starts_with(base)) path = path.substr(base.size());
+    const auto it = status.find(path);
+    const bool answered = s.Has("http.response.status_code");
+    if (!answered && s.Str("kspan.incomplete") == "response_not_captured") ++not_captured;
+    if (it == status.end() || (answered && s.Int("http.response.status_code") != it->second) ||
+        (!answered && s.Str("kspan.incomplete") != "response_not_captured")) {
+      ++wrong;
+      ADD_FAILURE() << "a span with a wrong path or status: " << Summary({s});
+      continue;
+    }
+    if (s.kind == kServer) {
+      const auto parent = by_id.find(s.parent_span_id);
+      if (parent == by_id.end() || parent->second->kind != kClient ||
+          parent->second->Str("url.full") != base + path) {
+        ++unpaired;
+      }
+    }
+  }
+  std::printf(
+      "h2load: %zu SERVER and %zu CLIENT spans for %zu streams, %zu wrong, %zu answers not captured, %zu "
+      "SERVER "
+      "spans not under their CLIENT span\n",
+      servers, clients, kRequests, wrong, not_captured, unpaired);
+  EXPECT_EQ(servers, kRequests) << agent_.Logs();
+  EXPECT_EQ(clients, kRequests);
+  EXPECT_EQ(wrong, 0u);
+  EXPECT_EQ(agent_.StoppedCounter("kspan_parse_failures_total{protocol=\"http2\"}"), 0) << agent_.Logs();
+}
+
 // A client whose connection was open before kspan started: one call before, then calls
 // after on the same connection. Its HPACK tables were built before kspan looked, so a
 // field the peers put there is unknowable: every span has the right method or says it

@@ -31,12 +31,14 @@
 #include "kspan/bpf/events.h"
 #include "kspan/bpf/maps.h"
 
-#define KSPAN_CONNS_MAX 65536     /* sockets and negative (non-socket) fd entries */
-#define KSPAN_STASH_MAX 16384     /* threads inside a traced syscall at once */
-#define KSPAN_PIDS_MAX 1024       /* --pid filter entries */
-#define KSPAN_TURNS_MAX 32768     /* threads whose event-loop turn is counted */
-#define KSPAN_AGENTS_MAX 4096     /* processes whose local IPC and stdio are captured */
-#define KSPAN_MAX_IOV 8           /* iovecs copied from one readv/writev/sendmsg/recvmsg */
+#define KSPAN_CONNS_MAX 65536 /* sockets and negative (non-socket) fd entries */
+#define KSPAN_STASH_MAX 16384 /* threads inside a traced syscall at once */
+#define KSPAN_PIDS_MAX 1024   /* --pid filter entries */
+#define KSPAN_TURNS_MAX 32768 /* threads whose event-loop turn is counted */
+#define KSPAN_AGENTS_MAX 4096 /* processes whose local IPC and stdio are captured */
+/* iovecs copied from one readv/writev/sendmsg/recvmsg: gRPC (C-core) writes each HPACK
+ * field and frame header as its own iovec, 26 for a first unary call seen here, up to 260 */
+#define KSPAN_MAX_IOV 64
 #define KSPAN_SSL_CALLS_MAX 16384 /* threads inside SSL_read/SSL_write at once */
 #define KSPAN_SSL_FDS_MAX 32768   /* TLS objects whose socket is known (LRU: one evicted is found again) */
 #define KSPAN_TLS_TGIDS_MAX 8192  /* processes that called the TLS library */

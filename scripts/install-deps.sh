@@ -23,6 +23,8 @@ runtime_packages=(
   build-essential cmake pkg-config clang llvm git
   libbpf-dev bpftool libelf-dev zlib1g-dev libbrotli-dev libjemalloc-dev
   libyaml-cpp-dev nlohmann-json3-dev
+  # HPACK (HTTP/2 and gRPC header compression): nghttp2's inflater
+  libnghttp2-dev
   # network exporters: OTLP protobuf messages, OTLP/gRPC, OTLP/HTTP and Zipkin, gzip
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libcurl4-openssl-dev
 )
@@ -45,6 +47,8 @@ packages=(
   memcached python3-pymemcache
   # ab: HTTP/1.0 keep-alive bursts on one connection (tests/integration/reliability_test.cc)
   apache2-utils
+  # HTTP/2 and gRPC integration tests: Debian's gRPC for Python; h2load for bench/run.sh
+  python3-grpcio nghttp2-client
   # load generators for bench/run.sh
   wrk
   # containers for the container-identity test (tests/integration/container_test.cc;

@@ -75,6 +75,10 @@ constexpr Entry kMetrics[] = {
      {"counter", "Spans deleted with older span files by the file output's rotation."}},
     {"kspan_genai_bodies_unread_total", {"counter", "LLM API bodies kspan could not read, by reason."}},
     {"kspan_genai_calls_total", {"counter", "LLM API calls turned into gen_ai spans."}},
+    {"kspan_http2_headers_incomplete_total",
+     {"counter",
+      "HTTP/2 spans with header fields HPACK could not decode (the dynamic table was unknown after a "
+      "loss or a late join); the fields are left out, never guessed."}},
     {"kspan_http_connections_dropped_total",
      {"counter", "Connections to kspan's own HTTP endpoint closed without a full response, by reason."}},
     {"kspan_http_requests_total",

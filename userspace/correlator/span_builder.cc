@@ -4,6 +4,7 @@
 #include <utility>
 #include <variant>
 
+#include "correlator/http2_span.h"
 #include "genai/jsonrpc.h"
 
 namespace kspan::correlator {
@@ -40,7 +41,8 @@ SpanBuilder::SpanBuilder(SpanBuilderOptions options, metrics::Registry* m, proce
       stitcher_(stitcher),
       processors_(processors),
       genai_(options_.genai, m),
-      agents_(options_.agents, m) {}
+      agents_(options_.agents, m),
+      http2_headers_incomplete_(m->GetCounter("kspan_http2_headers_incomplete_total")) {}
 
 void SpanBuilder::MarkAgent(uint32_t pid) {
   if (!mark_agent_ || !marked_.insert(pid).second) return;
@@ -94,8 +96,12 @@ void SpanBuilder::OnRequest(const conntrack::ConnInfo& conn, protocols::RequestS
   r.tracestate = std::move(request.tracestate);
   if (conn.kind != events::ConnKind::kTcp) {
     r.pair_key = conntrack::LocalPairKey(conn, /*outgoing=*/!server, request.call_id);
-  } else if (!server && !sessions_tried_.count(conn.key.pid) &&
-             agents_.IsAgent(conn.key.pid, processes_->ResourceFor(conn.key.pid).get())) {
+  } else {
+    // A multiplexed protocol's request id (the HTTP/2 stream) pairs within the connection.
+    r.pair_key = std::move(request.call_id);
+  }
+  if (conn.kind == events::ConnKind::kTcp && !server && !sessions_tried_.count(conn.key.pid) &&
+      agents_.IsAgent(conn.key.pid, processes_->ResourceFor(conn.key.pid).get())) {
     // An agent rule names a process seen only now (running before kspan started).
     MarkAgent(conn.key.pid);
     OpenSession(conn.key.pid);
@@ -138,6 +144,11 @@ void SpanBuilder::OnRecord(const conntrack::ConnInfo& conn, protocols::Record&& 
           return BuildHttp(conn, body);
         } else if constexpr (std::is_same_v<Body, protocols::jsonrpc::Call>) {
           return BuildLocalCall(conn, body);
+        } else if constexpr (std::is_same_v<Body, protocols::http2::Record>) {
+          std::optional<model::Span> s = BuildHttp(conn, body.http);
+          if (s) ApplyHttp2(body, IsServer(conn, record.side), &*s);
+          if (body.headers_incomplete) http2_headers_incomplete_->Add();
+          return s;
         } else if constexpr (std::is_same_v<Body, protocols::memcache::Record>) {
           return BuildMemcacheSpan(body, {.is_server = IsServer(conn, record.side), .tuple = conn.tuple},
                                    processes_->ResourceFor(conn.key.pid));

@@ -88,6 +88,7 @@ class SpanBuilder {
   processors::ProcessorChain* processors_;
   GenAiSpans genai_;
   AgentSpans agents_;
+  metrics::Counter* http2_headers_incomplete_;  // HTTP/2 spans with headers HPACK could not decode
   std::function<void(uint32_t)> mark_agent_;
   std::unordered_set<uint32_t> marked_;          // pids told to mark_agent_
   std::unordered_set<uint32_t> sessions_tried_;  // pids OpenSession ran for (once each)

@@ -104,6 +104,7 @@ void Stitcher::OnRequest(RequestSeen&& r) {
   if (r.tuple_known) {
     n->pair_key = r.server ? ServerViewKey(r.tuple.local, r.tuple.remote)
                            : ServerViewKey(r.tuple.remote, r.tuple.local);
+    if (!r.pair_key.empty()) n->pair_key += "#" + r.pair_key;
   } else {
     n->pair_key = std::move(r.pair_key);
   }

@@ -112,7 +112,9 @@ struct RequestSeen {
   uint32_t open_turn = 0;
   std::string traceparent, tracestate;
   // Without a tuple (a local channel: pipe, socketpair): a key both ends of the channel
-  // give the same request, for same-host pairing; "" when none.
+  // give the same request, for same-host pairing; "" when none. With a tuple: the
+  // request's id within its connection when the protocol multiplexes (an HTTP/2 stream
+  // id), which both ends see alike; "" pairs by the tuple alone.
   std::string pair_key;
 };
 

@@ -1,6 +1,7 @@
 #include "protocols/registry.h"
 
 #include "protocols/http1/spec.h"
+#include "protocols/http2/spec.h"
 #include "protocols/jsonrpc/spec.h"
 #include "protocols/memcache/spec.h"
 
@@ -11,6 +12,7 @@ std::span<const ProtocolSpec> Protocols() {
   static const ProtocolSpec kAll[] = {
       http1::Spec(), jsonrpc::Spec(),
       memcache::Spec(),  // after http1: lower-case command words are never an HTTP method
+      http2::Spec(),     // the preface "PRI * HTTP/2.0" is no HTTP/1 request line
   };
   return kAll;
 }

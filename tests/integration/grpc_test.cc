@@ -1,0 +1,488 @@
+// End to end on real programs: kspan (the built binary) traces Debian's python3-grpcio
+// server and client on loopback (h2c), and curl --http2-prior-knowledge against nginx
+// (h2c). Checks every span: one SERVER and one CLIENT span per call, in one trace, the
+// CLIENT the SERVER's parent (same-host pairing by the connection and the stream id), the
+// RPC attributes and status per the semantic conventions (v1.44.0), streaming message counts.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "testing/otlp_reader.h"
+#include "testing/subprocess.h"
+
+namespace kspan::testing {
+namespace {
+
+constexpr int kServer = 2, kClient = 3;
+constexpr int kStatusUnset = 0, kStatusError = 2;
+
+// A gRPC server without generated code: raw bytes in and out (identity serializers).
+constexpr const char* kServerScript = R"PY(
+import sys, time
+from concurrent import futures
+import grpc
+
+def say_hello(req, ctx):
+    return b"hello " + req
+
+def get_user(req, ctx):
+    ctx.abort(grpc.StatusCode.NOT_FOUND, "no user " + req.decode())
+
+def explode(req, ctx):
+    ctx.abort(grpc.StatusCode.INTERNAL, "it broke")
+
+def count(req, ctx):
+    for i in range(int(req)):
+        yield str(i).encode()
+
+def chat(it, ctx):
+    for m in it:
+        yield b"echo " + m
+
+ident = lambda b: b
+handlers = {
+    "SayHello": grpc.unary_unary_rpc_method_handler(say_hello, ident, ident),
+    "GetUser": grpc.unary_unary_rpc_method_handler(get_user, ident, ident),
+    "Explode": grpc.unary_unary_rpc_method_handler(explode, ident, ident),
+    "Count": grpc.unary_stream_rpc_method_handler(count, ident, ident),
+    "Chat": grpc.stream_stream_rpc_method_handler(chat, ident, ident),
+}
+server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("demo.v1.Greeter", handlers),))
+server.add_insecure_port("127.0.0.1:" + sys.argv[1])
+server.start()
+print("listening", flush=True)
+server.wait_for_termination(timeout=120)
+)PY";
+
+constexpr const char* kClientScript = R"PY(
+import sys
+import grpc
+ch = grpc.insecure_channel("127.0.0.1:" + sys.argv[1])
+grpc.channel_ready_future(ch).result(timeout=10)
+ident = lambda b: b
+m = lambda name: "/demo.v1.Greeter/" + name
+assert ch.unary_unary(m("SayHello"), ident, ident)(b"bob", timeout=10) == b"hello bob"
+for name, code in (("GetUser", grpc.StatusCode.NOT_FOUND), ("Explode", grpc.StatusCode.INTERNAL)):
+    try:
+        ch.unary_unary(m(name), ident, ident)(b"alice", timeout=10)
+        sys.exit(name + " did not fail")
+    except grpc.RpcError as e:
+        assert e.code() == code, e.code()
+got = list(ch.unary_stream(m("Count"), ident, ident)(b"3", timeout=10))
+assert got == [b"0", b"1", b"2"], got
+got = list(ch.stream_stream(m("Chat"), ident, ident)(iter([b"a", b"b", b"c", b"d"]), timeout=10))
+assert len(got) == 4, got
+ch.close()
+print("ok")
+)PY";
+
+struct Want {
+  std::string method;
+  std::string code;
+  int client_status, server_status;
+  std::string message;  // status description on ERROR
+  int64_t requests, responses;
+};
+
+const std::vector<Want> kWant = {
+    {"SayHello", "OK", kStatusUnset, kStatusUnset, "", 1, 1},
+    {"GetUser", "NOT_FOUND", kStatusError, kStatusUnset, "no user alice", 1, 0},
+    {"Explode", "INTERNAL", kStatusError, kStatusError, "it broke", 1, 0},
+    {"Count", "OK", kStatusUnset, kStatusUnset, "", 1, 3},
+    {"Chat", "OK", kStatusUnset, kStatusUnset, "", 4, 4},
+};
+
+class GrpcIntegration : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(agent_.Start()) << "kspan did not become ready:\n" << agent_.Logs(); }
+  void TearDown() override {
+    if (server_.pid() > 0) server_.Stop(SIGTERM, std::chrono::seconds(10));
+    ExpectCleanStop(agent_);
+  }
+  KspanAgent agent_;
+  Subprocess server_;
+};
+
+std::string Summary(const std::vector<FlatSpan>& spans) {
+  std::string out;
+  for (const FlatSpan& s : spans) {
+    out += std::to_string(s.kind) + " " + s.name + " trace=" + s.trace_id + " span=" + s.span_id +
+           " parent=" + s.parent_span_id + " status=" + std::to_string(s.status_code) + " " +
+           s.status_message;
+    for (const auto& [k, v] : s.attributes) out += " " + k + "=" + v.dump();
+    out += "\n";
+  }
+  return out;
+}
+
+std::vector<FlatSpan> GrpcSpans(const std::vector<FlatSpan>& all, int port) {
+  std::vector<FlatSpan> out;
+  for (const FlatSpan& s : all) {
+    if (s.Str("rpc.system.name") == "grpc" && s.Int("server.port") == port) out.push_back(s);
+  }
+  return out;
+}
+
+TEST_F(GrpcIntegration, PythonGrpcCallsBecomePairedClientAndServerSpans) {
+  const int port = FreePort();
+  ASSERT_TRUE(server_.Start({"/usr/bin/python3", "-c", kServerScript, std::to_string(port)}));
+  ASSERT_TRUE(WaitForPort("127.0.0.1", port, std::chrono::seconds(20))) << server_.Stderr();
+
+  const CommandResult run =
+      RunCommand({"/usr/bin/python3", "-c", kClientScript, std::to_string(port)}, std::chrono::seconds(60));
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  ASSERT_EQ(run.out, "ok\n");
+
+  std::vector<FlatSpan> spans;
+  WaitFor(
+      [&] {
+        spans = GrpcSpans(ReadSpans(agent_.SpansPath()), port);
+        return spans.size() >= 2 * kWant.size();
+      },
+      std::chrono::seconds(20));
+  server_.Stop(SIGTERM, std::chrono::seconds(10));
+  ASSERT_EQ(agent_.Stop(), 0) << agent_.Logs();
+  spans = GrpcSpans(ReadSpans(agent_.SpansPath()), port);
+  ASSERT_EQ(spans.size(), 2 * kWant.size()) << Summary(spans) << agent_.Logs();
+
+  for (const Want& w : kWant) {
+    SCOPED_TRACE(w.method);
+    const std::string rpc = "demo.v1.Greeter/" + w.method;
+    const FlatSpan *client = nullptr, *server = nullptr;
+    for (const FlatSpan& s : spans) {
+      if (s.name != rpc) continue;
+      (s.kind == kClient ? client : server) = &s;
+    }
+    ASSERT_NE(client, nullptr);
+    ASSERT_NE(server, nullptr);
+    for (const FlatSpan* s : {client, server}) {
+      EXPECT_EQ(s->Str("rpc.method"), rpc);
+      EXPECT_EQ(s->Str("rpc.response.status_code"), w.code);
+      EXPECT_EQ(s->Str("network.protocol.version"), "2");
+      EXPECT_EQ(s->Int("kspan.rpc.request.messages"), w.requests);
+      EXPECT_EQ(s->Int("kspan.rpc.response.messages"), w.responses);
+      EXPECT_FALSE(s->Has("kspan.http2.headers_incomplete"));
+      EXPECT_FALSE(s->Has("http.request.method"));
+      EXPECT_LT(s->start_ns, s->end_ns);
+      EXPECT_EQ(s->ResourceStr("process.executable.name").rfind("python3", 0), 0u);
+    }
+    EXPECT_EQ(client->kind, kClient);
+    EXPECT_EQ(server->kind, kServer);
+    EXPECT_EQ(client->status_code, w.client_status);
+    EXPECT_EQ(server->status_code, w.server_status);
+    if (w.client_status == kStatusError) {
+      EXPECT_EQ(client->status_message, w.message);
+      EXPECT_EQ(client->Str("error.type"), w.code);
+    }
+    if (w.server_status == kStatusError) EXPECT_EQ(server->Str("error.type"), w.code);
+    // One trace, the CLIENT the SERVER's parent.
+    EXPECT_EQ(server->trace_id, client->trace_id);
+    EXPECT_EQ(server->parent_span_id, client->span_id);
+    EXPECT_LE(client->start_ns, server->start_ns);
+  }
+  EXPECT_EQ(agent_.StoppedCounter("kspan_parse_failures_total{protocol=\"http2\"}"), 0) << agent_.Logs();
+  EXPECT_EQ(agent_.StoppedCounter("kspan_http2_headers_incomplete_total"), 0);
+}
+
+// nginx with `listen … http2` speaks h2c with prior knowledge.
+TEST_F(GrpcIntegration, CurlPriorKnowledgeToNginxGivesHttp2Spans) {
+  const int port = FreePort();
+  const std::string dir = MakeTempDir("kspan-h2c");
+  std::ofstream(dir + "/nginx.conf") << "worker_processes 1;\ndaemon off;\npid " << dir << "/nginx.pid;\n"
+                                     << "error_log " << dir << "/error.log;\n"
+                                     << "events { worker_connections 64; }\n"
+                                     << "http {\n  access_log off;\n  client_body_temp_path " << dir
+                                     << "/tmp;\n"
+                                     << "  server {\n    listen 127.0.0.1:" << port << " http2;\n"
+                                     << "    location /ok { return 200 \"fine\\n\"; }\n"
+                                     << "    location /teapot { return 418; }\n"
+                                     << "    location / { return 404; }\n"
+                                     << "  }\n}\n";
+  ASSERT_TRUE(server_.Start({"/usr/sbin/nginx", "-c", dir + "/nginx.conf", "-p", dir}));
+  ASSERT_TRUE(WaitForPort("127.0.0.1", port, std::chrono::seconds(10))) << server_.Stderr();
+  const std::string base = "http://127.0.0.1:" + std::to_string(port);
+  // One curl per URL: curl 7.88 with several URLs on one h2c connection to nginx 1.22
+  // fails ("Error in the HTTP2 framing layer") with or without kspan.
+  for (const char* path : {"/ok?a=1", "/teapot", "/missing"}) {
+    const CommandResult run =
+        RunCommand({"/usr/bin/curl", "-sS", "--http2-prior-knowledge", "-o", "/dev/null", base + path},
+                   std::chrono::seconds(30));
+    ASSERT_EQ(run.exit_code, 0) << path << run.out << run.err;
+  }
+
+  auto h2 = [&](const std::vector<FlatSpan>& all) {
+    std::vector<FlatSpan> out;
+    for (const FlatSpan& s : all) {
+      if (s.Str("network.protocol.version") == "2" && s.Int("server.port") == port) out.push_back(s);
+    }
+    return out;
+  };
+  std::vector<FlatSpan> spans;
+  WaitFor([&] { return (spans = h2(ReadSpans(agent_.SpansPath()))).size() >= 6; }, std::chrono::seconds(20));
+  server_.Stop(SIGTERM, std::chrono::seconds(10));
+  ASSERT_EQ(agent_.Stop(), 0) << agent_.Logs();
+  spans = h2(ReadSpans(agent_.SpansPath()));
+  ASSERT_EQ(spans.size(), 6u) << Summary(spans) << agent_.Logs();
+  const std::map<std::string, int64_t> want = {{"/ok", 200}, {"/teapot", 418}, {"/missing", 404}};
+  for (const auto& [path, status] : want) {
+    SCOPED_TRACE(path);
+    const FlatSpan *client = nullptr, *server = nullptr;
+    for (const FlatSpan& s : spans) {
+      const bool mine =
+          s.kind == kServer ? s.Str("url.path") == path : s.Str("url.full").find(path) != std::string::npos;
+      if (mine) (s.kind == kClient ? client : server) = &s;
+    }
+    ASSERT_NE(client, nullptr);
+    ASSERT_NE(server, nullptr);
+    for (const FlatSpan* s : {client, server}) {
+      EXPECT_EQ(s->Str("http.request.method"), "GET");
+      EXPECT_EQ(s->Int("http.response.status_code"), status);
+      EXPECT_EQ(s->Str("network.protocol.name"), "http");
+      EXPECT_EQ(s->Str("server.address"), "127.0.0.1");
+      EXPECT_FALSE(s->Has("kspan.http2.headers_incomplete"));
+    }
+    EXPECT_EQ(server->name, "GET " + path);
+    EXPECT_EQ(client->status_code, status >= 400 ? kStatusError : kStatusUnset);
+    EXPECT_EQ(server->status_code, kStatusUnset);
+    EXPECT_EQ(server->trace_id, client->trace_id);
+    EXPECT_EQ(server->parent_span_id, client->span_id);
+  }
+  EXPECT_EQ(agent_.StoppedCounter("kspan_parse_failures_total{protocol=\"http2\"}"), 0) << agent_.Logs();
+}
+
+// h2 inside TLS (ALPN): read from the plaintext the OpenSSL probes capture in curl and
+// nginx alike.
+TEST_F(GrpcIntegration, CurlHttp2OverTlsToNginxGivesHttp2Spans) {
+  const int port = FreePort();
+  const std::string dir = MakeTempDir("kspan-h2tls");
+  const std::string cert_error = MakeTestCertificate(dir);
+  ASSERT_TRUE(cert_error.empty()) << cert_error;
+  std::ofstream(dir + "/nginx.conf") << "worker_processes 1;\ndaemon off;\npid " << dir << "/nginx.pid;\n"
+                                     << "error_log " << dir << "/error.log;\n"
+                                     << "events { worker_connections 64; }\n"
+                                     << "http {\n  access_log off;\n  client_body_temp_path " << dir
+                                     << "/tmp;\n"
+                                     << "  server {\n    listen 127.0.0.1:" << port << " ssl http2;\n"
+                                     << "    ssl_certificate " << dir << "/cert.pem;\n"
+                                     << "    ssl_certificate_key " << dir << "/key.pem;\n"
+                                     << "    location /ok { return 200 \"fine\\n\"; }\n"
+                                     << "    location / { return 404; }\n"
+                                     << "  }\n}\n";
+  ASSERT_TRUE(server_.Start({"/usr/sbin/nginx", "-c", dir + "/nginx.conf", "-p", dir}));
+  ASSERT_TRUE(WaitForPort("127.0.0.1", port, std::chrono::seconds(10))) << server_.Stderr();
+  const std::string base = "https://localhost:" + std::to_string(port);
+  for (const char* path : {"/ok", "/missing"}) {
+    const CommandResult run =
+        RunCommand({"/usr/bin/curl", "-sS", "--http2", "--max-time", "10", "--cacert", dir + "/cert.pem",
+                    "--resolve", "localhost:" + std::to_string(port) + ":127.0.0.1", "-o", "/dev/null", "-w",
+                    "%{http_version}", base + path},
+                   std::chrono::seconds(30));
+    ASSERT_EQ(run.exit_code, 0) << path << run.err;
+    ASSERT_EQ(run.out, "2") << "curl did not negotiate h2";
+  }
+  auto h2 = [&](const std::vector<FlatSpan>& all) {
+    std::vector<FlatSpan> out;
+    for (const FlatSpan& s : all) {
+      if (s.Str("network.protocol.version") == "2" && s.Int("server.port") == port) out.push_back(s);
+    }
+    return out;
+  };
+  std::vector<FlatSpan> spans;
+  WaitFor([&] { return (spans = h2(ReadSpans(agent_.SpansPath()))).size() >= 4; }, std::chrono::seconds(20));
+  server_.Stop(SIGTERM, std::chrono::seconds(10));
+  ASSERT_EQ(agent_.Stop(), 0) << agent_.Logs();
+  spans = h2(ReadSpans(agent_.SpansPath()));
+  ASSERT_EQ(spans.size(), 4u) << Summary(spans) << agent_.Logs();
+  for (const auto& [path, status] : std::map<std::string, int64_t>{{"/ok", 200}, {"/missing", 404}}) {
+    SCOPED_TRACE(path);
+    const FlatSpan *client = nullptr, *server = nullptr;
+    for (const FlatSpan& s : spans) {
+      const bool mine = s.kind == kServer ? s.Str("url.path") == path : s.Str("url.full") == base + path;
+      if (mine) (s.kind == kClient ? client : server) = &s;
+    }
+    ASSERT_NE(client, nullptr) << Summary(spans);
+    ASSERT_NE(server, nullptr) << Summary(spans);
+    for (const FlatSpan* s : {client, server}) {
+      EXPECT_EQ(s->Str("http.request.method"), "GET");
+      EXPECT_EQ(s->Int("http.response.status_code"), status);
+      EXPECT_EQ(s->Str("server.address"), "localhost");
+      EXPECT_FALSE(s->Has("kspan.http2.headers_incomplete"));
+    }
+    EXPECT_EQ(server->Str("url.scheme"), "https");
+    EXPECT_EQ(server->parent_span_id, client->span_id);
+    EXPECT_EQ(server->trace_id, client->trace_id);
+  }
+  EXPECT_EQ(agent_.StoppedCounter("kspan_parse_failures_total{protocol=\"http2\"}"), 0) << agent_.Logs();
+}
+
+// h2load multiplexes 100 streams on each of 4 connections to nginx (h2c): every stream
+// is one SERVER and one CLIENT span, each with the path and status of its own stream.
+TEST_F(GrpcIntegration, H2loadEveryStreamOneSpanNoneMixed) {
+  const int port = FreePort();
+  const std::string dir = MakeTempDir("kspan-h2load");
+  std::ofstream(dir + "/nginx.conf") << "worker_processes 1;\ndaemon off;\npid " << dir << "/nginx.pid;\n"
+                                     << "error_log " << dir << "/error.log;\n"
+                                     << "events { worker_connections 64; }\n"
+                                     << "http {\n  access_log off;\n  client_body_temp_path " << dir
+                                     << "/tmp;\n"
+                                     << "  server {\n    listen 127.0.0.1:" << port << " http2;\n"
+                                     << "    http2_max_concurrent_streams 128;\n"
+                                     << "    location /a { return 200 \"a\\n\"; }\n"
+                                     << "    location /b { return 201 \"b\\n\"; }\n"
+                                     << "    location /c { return 404; }\n"
+                                     << "    location /d { return 418; }\n"
+                                     << "  }\n}\n";
+  ASSERT_TRUE(server_.Start({"/usr/sbin/nginx", "-c", dir + "/nginx.conf", "-p", dir}));
+  ASSERT_TRUE(WaitForPort("127.0.0.1", port, std::chrono::seconds(10))) << server_.Stderr();
+  const std::string base = "http://127.0.0.1:" + std::to_string(port);
+  const std::map<std::string, int64_t> status = {{"/a", 200}, {"/b", 201}, {"/c", 404}, {"/d", 418}};
+  constexpr size_t kRequests = 2000;
+  const CommandResult run = RunCommand({"/usr/bin/h2load", "-n", std::to_string(kRequests), "-c", "4", "-m",
+                                        "100", base + "/a", base + "/b", base + "/c", base + "/d"},
+                                       std::chrono::seconds(60));
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  ASSERT_NE(run.out.find("2000 done, 1000 succeeded, 1000 failed, 0 errored"), std::string::npos)
+      << run.out;  // 4xx count as failed
+
+  auto mine = [&](const std::vector<FlatSpan>& all) {
+    std::vector<FlatSpan> out;
+    for (const FlatSpan& s : all) {
+      if (s.Str("network.protocol.version") == "2" && s.Int("server.port") == port) out.push_back(s);
+    }
+    return out;
+  };
+  std::vector<FlatSpan> spans;
+  WaitFor([&] { return (spans = mine(ReadSpans(agent_.SpansPath()))).size() >= 2 * kRequests; },
+          std::chrono::seconds(30));
+  server_.Stop(SIGTERM, std::chrono::seconds(10));
+  ASSERT_EQ(agent_.Stop(), 0) << agent_.Logs();
+  spans = mine(ReadSpans(agent_.SpansPath()));
+  // Every span names its own stream's path and, when its answer was captured, that path's
+  // status. An answer kspan did not capture (the client reads 100 responses at once, past
+  // the capture limit) leaves the status out and says so: never another stream's.
+  std::map<std::string, const FlatSpan*> by_id;
+  size_t servers = 0, clients = 0, wrong = 0, not_captured = 0, unpaired = 0;
+  for (const FlatSpan& s : spans) by_id[s.span_id] = &s;
+  for (const FlatSpan& s : spans) {
+    (s.kind == kServer ? servers : clients)++;
+    EXPECT_FALSE(s.Has("kspan.http2.headers_incomplete"));
+    std::string path = s.kind == kServer ? s.Str("url.path") : s.Str("url.full");
+    if (s.kind == kClient && path.starts_with(base)) path = path.substr(base.size());
+    const auto it = status.find(path);
+    const bool answered = s.Has("http.response.status_code");
+    if (!answered && s.Str("kspan.incomplete") == "response_not_captured") ++not_captured;
+    if (it == status.end() || (answered && s.Int("http.response.status_code") != it->second) ||
+        (!answered && s.Str("kspan.incomplete") != "response_not_captured")) {
+      ++wrong;
+      ADD_FAILURE() << "a span with a wrong path or status: " << Summary({s});
+      continue;
+    }
+    if (s.kind == kServer) {
+      const auto parent = by_id.find(s.parent_span_id);
+      if (parent == by_id.end() || parent->second->kind != kClient ||
+          parent->second->Str("url.full") != base + path) {
+        ++unpaired;
+      }
+    }
+  }
+  std::printf(
+      "h2load: %zu SERVER and %zu CLIENT spans for %zu streams, %zu wrong, %zu answers not captured, %zu "
+      "SERVER "
+      "spans not under their CLIENT span\n",
+      servers, clients, kRequests, wrong, not_captured, unpaired);
+  EXPECT_EQ(servers, kRequests) << agent_.Logs();
+  EXPECT_EQ(clients, kRequests);
+  EXPECT_EQ(wrong, 0u);
+  EXPECT_EQ(agent_.StoppedCounter("kspan_parse_failures_total{protocol=\"http2\"}"), 0) << agent_.Logs();
+}
+
+// A client whose connection was open before kspan started: one call before, then calls
+// after on the same connection. Its HPACK tables were built before kspan looked, so a
+// field the peers put there is unknowable: every span has the right method or says it
+// is incomplete (and is counted); none is wrong.
+constexpr const char* kLateClientScript = R"PY(
+import os, sys, time
+import grpc
+ch = grpc.insecure_channel("127.0.0.1:" + sys.argv[1])
+ident = lambda b: b
+m = lambda name: "/demo.v1.Greeter/" + name
+assert ch.unary_unary(m("SayHello"), ident, ident)(b"early", timeout=10) == b"hello early"
+print("ready", flush=True)
+deadline = time.time() + 60
+while not os.path.exists(sys.argv[2]) and time.time() < deadline:
+    time.sleep(0.05)
+for i in range(3):
+    assert ch.unary_unary(m("SayHello"), ident, ident)(b"late", timeout=10) == b"hello late"
+try:
+    ch.unary_unary(m("GetUser"), ident, ident)(b"bob", timeout=10)
+except grpc.RpcError as e:
+    assert e.code() == grpc.StatusCode.NOT_FOUND
+ch.close()
+print("ok", flush=True)
+)PY";
+
+TEST(GrpcLateJoin, ConnectionOpenedBeforeKspanGivesRightOrIncompleteSpans) {
+  const int port = FreePort();
+  Subprocess server, client;
+  ASSERT_TRUE(server.Start({"/usr/bin/python3", "-c", kServerScript, std::to_string(port)}));
+  ASSERT_TRUE(WaitForPort("127.0.0.1", port, std::chrono::seconds(20))) << server.Stderr();
+  const std::string flag = MakeTempDir("kspan-h2late") + "/go";
+  ASSERT_TRUE(client.Start({"/usr/bin/python3", "-c", kLateClientScript, std::to_string(port), flag}));
+  ASSERT_TRUE(WaitFor([&] { return client.Stdout() == "ready\n"; }, std::chrono::seconds(20)))
+      << client.Stderr();
+
+  KspanAgent agent;
+  ASSERT_TRUE(agent.Start()) << agent.Logs();
+  std::ofstream(flag) << "go\n";
+  ASSERT_EQ(client.Wait(std::chrono::seconds(60)), 0) << client.Stdout() << client.Stderr();
+  ASSERT_EQ(client.Stdout(), "ready\nok\n");
+  std::vector<FlatSpan> spans;
+  auto mine = [&](const std::vector<FlatSpan>& all) {
+    std::vector<FlatSpan> out;
+    for (const FlatSpan& s : all) {
+      if (s.Int("server.port") == port) out.push_back(s);
+    }
+    return out;
+  };
+  WaitFor([&] { return (spans = mine(ReadSpans(agent.SpansPath()))).size() >= 8; }, std::chrono::seconds(20));
+  server.Stop(SIGTERM, std::chrono::seconds(10));
+  ExpectCleanStop(agent);
+  spans = mine(ReadSpans(agent.SpansPath()));
+  // Four calls after kspan started, seen from both ends (the early call is not traced).
+  EXPECT_EQ(spans.size(), 8u) << Summary(spans) << agent.Logs();
+  int64_t incomplete = 0;
+  int right_methods = 0;
+  for (const FlatSpan& s : spans) {
+    SCOPED_TRACE(s.name);
+    // What the span says the call was, whichever conventions it took.
+    std::string path = s.Has("rpc.method") ? "/" + s.Str("rpc.method") : s.Str("url.path");
+    if (path.empty() && s.Has("url.full")) path = s.Str("url.full").substr(s.Str("url.full").find('/', 8));
+    const bool known = path == "/demo.v1.Greeter/SayHello" || path == "/demo.v1.Greeter/GetUser";
+    if (known) {
+      ++right_methods;
+    } else {
+      EXPECT_TRUE(path.empty()) << "a wrong method: " << path;
+    }
+    if (s.Has("http.request.method")) EXPECT_EQ(s.Str("http.request.method"), "POST");
+    if (s.Bool("kspan.http2.headers_incomplete")) {
+      ++incomplete;
+    } else {
+      EXPECT_TRUE(known) << "neither right nor marked incomplete";
+    }
+  }
+  EXPECT_GT(right_methods, 0);
+  std::printf("late join: %zu spans, %d with the right method, %lld marked incomplete\n", spans.size(),
+              right_methods, static_cast<long long>(incomplete));
+  EXPECT_EQ(agent.StoppedCounter("kspan_http2_headers_incomplete_total"), incomplete);
+  EXPECT_EQ(agent.StoppedCounter("kspan_parse_failures_total{protocol=\"http2\"}"), 0) << agent.Logs();
+}
+
+}  // namespace
+}  // namespace kspan::testing

@@ -1,0 +1,421 @@
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "http2_wire.h"
+#include "protocols/http2/connection.h"
+#include "protocols/http2/frame.h"
+#include "protocols/http2/spec.h"
+
+namespace kspan::protocols::http2 {
+namespace {
+
+using testing::h2::Fields;
+using testing::h2::Frame;
+using testing::h2::Get;
+using testing::h2::GrpcMessage;
+using testing::h2::GrpcRequest;
+using testing::h2::Settings;
+using testing::h2::U32;
+using testing::h2::Wire;
+
+std::string Headers(Wire& w, bool request, uint32_t stream, const Fields& f, bool end_stream) {
+  const std::string block = (request ? w.request_encoder : w.response_encoder).Encode(f);
+  return Frame(kHeaders, kEndHeaders | (end_stream ? kEndStream : 0), stream, block);
+}
+
+const Fields kOk = {{":status", "200"}, {"content-type", "text/plain"}};
+
+TEST(Http2Detect, ThePrefaceAndNothingElse) {
+  const auto detect = Spec().detect;
+  EXPECT_EQ(detect(std::string(kPreface) + Settings({})), Detection::kMatch);
+  EXPECT_EQ(detect("PRI * HTTP/2"), Detection::kNeedMoreData);
+  EXPECT_EQ(detect("GET / HTTP/1.1\r\n"), Detection::kNoMatch);
+  EXPECT_EQ(detect("PRI * HTTP/1.1\r\n\r\n"), Detection::kNoMatch);
+}
+
+TEST(Http2Connection, OneRequestOneSpanWithItsFields) {
+  Wire w;
+  w.Open();
+  Fields req = Get("/a/b?x=1");
+  req.emplace_back("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+  w.Request(Headers(w, true, 1, req, true));
+  w.Response(Headers(w, false, 1, kOk, false));
+  w.Response(Frame(kData, kEndStream, 1, "hello"));
+  w.Drain();
+  ASSERT_EQ(w.started.size(), 1u);
+  EXPECT_EQ(w.started[0].call_id, "1");
+  EXPECT_EQ(w.started[0].traceparent, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+  ASSERT_EQ(w.records.size(), 1u);
+  const Record& r = w.records[0];
+  EXPECT_EQ(r.stream_id, 1u);
+  EXPECT_EQ(r.end, StreamEnd::kComplete);
+  EXPECT_FALSE(r.headers_incomplete);
+  EXPECT_EQ(r.http.request.method, "GET");
+  EXPECT_EQ(r.http.request.target, "/a/b?x=1");
+  EXPECT_EQ(r.http.request.version, "2");
+  EXPECT_EQ(r.http.request.Header("Host"), "svc.local:8080");
+  EXPECT_FALSE(r.http.response_missing);
+  EXPECT_EQ(r.http.response.status_code, 200);
+  EXPECT_EQ(r.http.response.body_size, 5u);
+  EXPECT_EQ(r.http.response.body_prefix, "hello");
+  EXPECT_EQ(w.envelopes[0].seq, w.started[0].seq);
+  EXPECT_LE(w.envelopes[0].request.start_ns, w.envelopes[0].response.start_ns);
+  EXPECT_EQ(w.stats.frames_invalid, 0u);
+  EXPECT_EQ(w.stats.gaps, 0u);
+}
+
+TEST(Http2Connection, MultiplexedStreamsPairByIdNotByOrder) {
+  Wire w;
+  w.Open();
+  for (uint32_t id : {1u, 3u, 5u}) w.Request(Headers(w, true, id, Get("/p" + std::to_string(id)), true));
+  // Answers in another order, interleaved.
+  w.Response(Headers(w, false, 5, {{":status", "404"}}, false));
+  w.Response(Headers(w, false, 1, {{":status", "200"}}, false));
+  w.Response(Frame(kData, 0, 5, "x"));
+  w.Response(Headers(w, false, 3, {{":status", "500"}}, true));
+  w.Response(Frame(kData, kEndStream, 1, "one"));
+  w.Response(Frame(kData, kEndStream, 5, "five"));
+  w.Drain();
+  ASSERT_EQ(w.records.size(), 3u);
+  for (const Record& r : w.records) {
+    EXPECT_EQ(r.http.request.target, "/p" + std::to_string(r.stream_id));
+    const int want = r.stream_id == 1 ? 200 : r.stream_id == 3 ? 500 : 404;
+    EXPECT_EQ(r.http.response.status_code, want) << r.stream_id;
+  }
+  EXPECT_EQ(w.records[0].stream_id, 3u);  // ended first
+  EXPECT_EQ(w.records[2].http.response.body_size, 5u);
+}
+
+TEST(Http2Connection, PaddingPriorityAndContinuation) {
+  Wire w;
+  w.Open();
+  Fields req = Get("/long");
+  req.emplace_back("x-big", std::string(300, 'v'));
+  const std::string block = w.request_encoder.Encode(req);
+  ASSERT_GT(block.size(), 100u);
+  // HEADERS: PADDED (pad 3) | PRIORITY (5 bytes), the first 40 bytes of the block.
+  std::string p(1, '\3');
+  p += U32(0) + std::string(1, '\x10');
+  p += block.substr(0, 40) + std::string(3, '\0');
+  w.Request(Frame(kHeaders, kPadded | kPriorityFlag | kEndStream, 1, p));
+  w.Request(Frame(kContinuation, 0, 1, block.substr(40, 30)));
+  w.Request(Frame(kContinuation, kEndHeaders, 1, block.substr(70)));
+  w.Response(Headers(w, false, 1, kOk, true));
+  w.Drain();
+  ASSERT_EQ(w.records.size(), 1u);
+  EXPECT_EQ(w.records[0].http.request.target, "/long");
+  EXPECT_EQ(w.records[0].http.request.Header("x-big"), std::string(300, 'v'));
+  EXPECT_EQ(w.stats.frames_invalid, 0u);
+}
+
+TEST(Http2Connection, FramesBetweenHeadersAndContinuationAreAFramingError) {
+  Wire w;
+  w.Open();
+  const std::string block = w.request_encoder.Encode(Get("/x"));
+  w.Request(Frame(kHeaders, kEndStream, 1, block.substr(0, 3)));
+  w.Request(Frame(kPing, 0, 0, std::string(8, '\0')));
+  w.Request(Frame(kContinuation, kEndHeaders, 1, block.substr(3)));
+  w.Drain();
+  EXPECT_TRUE(w.started.empty());
+  EXPECT_GE(w.stats.frames_invalid, 1u);
+}
+
+TEST(Http2Connection, GrpcUnaryWithTrailersAndMessageCounts) {
+  Wire w;
+  w.Open();
+  w.Request(Headers(w, true, 1, GrpcRequest("helloworld.Greeter/SayHello"), false));
+  w.Request(Frame(kData, kEndStream, 1,
+                  GrpcMessage("\x0a\x03"
+                              "bob")));
+  w.Response(Headers(w, false, 1, {{":status", "200"}, {"content-type", "application/grpc"}}, false));
+  w.Response(Frame(kData, 0, 1, GrpcMessage("a") + GrpcMessage("bb")));
+  w.Response(Headers(w, false, 1, {{"grpc-status", "5"}, {"grpc-message", "no%20such%20user"}}, true));
+  w.Drain();
+  ASSERT_EQ(w.records.size(), 1u);
+  const Record& r = w.records[0];
+  EXPECT_EQ(r.http.request.target, "/helloworld.Greeter/SayHello");
+  EXPECT_EQ(r.TrailerOrHeader("grpc-status"), "5");
+  EXPECT_EQ(r.TrailerOrHeader("grpc-message"), "no%20such%20user");
+  EXPECT_EQ(r.request_messages.messages, 1u);
+  EXPECT_FALSE(r.request_messages.lost);
+  EXPECT_EQ(r.response_messages.messages, 2u);
+}
+
+TEST(Http2Connection, GrpcTrailersOnly) {
+  Wire w;
+  w.Open();
+  w.Request(Headers(w, true, 1, GrpcRequest("pkg.Svc/Missing"), false));
+  w.Request(Frame(kData, kEndStream, 1, GrpcMessage("")));
+  w.Response(Headers(
+      w, false, 1, {{":status", "200"}, {"content-type", "application/grpc"}, {"grpc-status", "12"}}, true));
+  w.Drain();
+  ASSERT_EQ(w.records.size(), 1u);
+  EXPECT_EQ(w.records[0].TrailerOrHeader("grpc-status"), "12");
+  EXPECT_EQ(w.records[0].response_messages.messages, 0u);
+}
+
+TEST(Http2Connection, RstStreamEndsTheStreamWithItsCode) {
+  Wire w;
+  w.Open();
+  w.Request(Headers(w, true, 1, GrpcRequest("pkg.Svc/Slow"), false));
+  w.Request(Frame(kRstStream, 0, 1, U32(0x8)));
+  w.Drain();
+  ASSERT_EQ(w.records.size(), 1u);
+  EXPECT_EQ(w.records[0].end, StreamEnd::kReset);
+  EXPECT_EQ(w.records[0].error_code, 0x8u);
+  EXPECT_TRUE(w.records[0].reset_by_client);
+  EXPECT_TRUE(w.records[0].http.response_missing);
+  EXPECT_EQ(ErrorCodeName(0x8), "CANCEL");
+  EXPECT_EQ(ErrorCodeName(0x1234), "0x00001234");
+}
+
+TEST(Http2Connection, GoAwayEndsTheStreamsTheServerNeverProcessed) {
+  Wire w;
+  w.Open();
+  for (uint32_t id : {1u, 3u, 5u}) w.Request(Headers(w, true, id, Get("/g"), true));
+  w.Response(Frame(kGoAway, 0, 0, U32(1) + U32(0)));
+  w.Response(Headers(w, false, 1, kOk, true));
+  w.Drain();
+  ASSERT_EQ(w.records.size(), 3u);
+  EXPECT_EQ(w.records[0].stream_id, 3u);
+  EXPECT_EQ(w.records[0].end, StreamEnd::kGoAway);
+  EXPECT_EQ(w.records[1].stream_id, 5u);
+  EXPECT_EQ(w.records[1].end, StreamEnd::kGoAway);
+  EXPECT_EQ(w.records[2].stream_id, 1u);
+  EXPECT_EQ(w.records[2].end, StreamEnd::kComplete);
+}
+
+TEST(Http2Connection, HeaderTableSizeFromSettingsIsHonoured) {
+  Wire w;
+  w.Request(std::string(kPreface) + Settings({}));
+  // The server lets the client's encoder keep 16 KiB of table; the client uses it.
+  w.Response(Settings({{kHeaderTableSize, 16384}}));
+  w.request_encoder.ChangeTableSize(16384);
+  for (uint32_t i = 0; i < 20; ++i) {
+    Fields f = Get("/t");
+    f.emplace_back("x-token", std::string(500, static_cast<char>('a' + i % 3)));
+    w.Request(Headers(w, true, 1 + 2 * i, f, true));
+  }
+  w.Drain();
+  ASSERT_EQ(w.started.size(), 20u);
+  EXPECT_EQ(w.stats.frames_invalid, 0u);
+  // Then a request whose fields are all in the (now large) table.
+  Fields f = Get("/t");
+  f.emplace_back("x-token", std::string(500, 'a'));
+  w.Request(Headers(w, true, 41, f, true));
+  for (uint32_t i = 0; i < 21; ++i) w.Response(Headers(w, false, 1 + 2 * i, kOk, true));
+  w.Drain();
+  ASSERT_EQ(w.records.size(), 21u);
+  for (const Record& r : w.records) {
+    EXPECT_FALSE(r.headers_incomplete);
+    EXPECT_EQ(r.http.request.Header("x-token").size(), 500u);
+  }
+}
+
+TEST(Http2Connection, DataHoleCostsOnlyBodyBytes) {
+  Wire w;
+  w.Open();
+  w.Request(Headers(w, true, 1, GrpcRequest("pkg.Svc/Upload"), false));
+  const std::string msg = GrpcMessage(std::string(1000, 'z'));
+  // The DATA frame's syscall captured only its first 100 bytes.
+  w.Request(Frame(kData, kEndStream, 1, msg), 100);
+  w.Response(Headers(w, false, 1, {{":status", "200"}, {"content-type", "application/grpc"}}, false));
+  w.Response(Headers(w, false, 1, {{"grpc-status", "0"}}, true));
+  w.Request(Headers(w, true, 3, GrpcRequest("pkg.Svc/Next"), true));
+  w.Response(Headers(w, false, 3, {{":status", "200"}, {"grpc-status", "0"}}, true));
+  w.Drain();
+  ASSERT_EQ(w.records.size(), 2u);
+  EXPECT_EQ(w.records[0].http.request.body_size, msg.size());
+  EXPECT_TRUE(w.records[0].http.request.body_truncated);
+  EXPECT_EQ(w.records[0].request_messages.messages, 1u);
+  EXPECT_FALSE(w.records[0].request_messages.lost);  // the hole was inside the message
+  EXPECT_FALSE(w.records[1].headers_incomplete);     // the HPACK table survived
+  EXPECT_EQ(w.records[1].http.request.target, "/pkg.Svc/Next");
+  EXPECT_EQ(w.stats.gaps, 0u);
+}
+
+// A hole over a header block: the table is unknown from then on. Whatever is decoded
+// after it is right or missing, never wrong.
+TEST(Http2Connection, HeaderBlockInAHoleNeverGivesAWrongMethodOrPath) {
+  Wire w;
+  w.Open();
+  std::vector<std::string> paths;
+  for (int i = 0; i < 12; ++i) paths.push_back("/items/" + std::to_string(i % 3));
+  uint32_t id = 1;
+  for (size_t i = 0; i < paths.size(); ++i, id += 2) {
+    Fields f = GrpcRequest("pkg.Svc/M" + std::to_string(i % 3));
+    f[2].second = paths[i];
+    f.emplace_back("x-session", "s" + std::to_string(i % 2));
+    const std::string frame = Headers(w, true, id, f, true);
+    w.Request(frame, i == 3 ? 5 : std::string::npos);  // request 4's block in a hole
+  }
+  id = 1;
+  for (size_t i = 0; i < paths.size(); ++i, id += 2) w.Response(Headers(w, false, id, kOk, true));
+  w.Drain();
+  EXPECT_EQ(w.records.size(), paths.size() - 1);  // the lost one made no span
+  size_t incomplete = 0;
+  for (const Record& r : w.records) {
+    const size_t i = (r.stream_id - 1) / 2;
+    if (r.headers_incomplete) ++incomplete;
+    if (!r.http.request.method.empty()) EXPECT_EQ(r.http.request.method, "POST");
+    if (!r.http.request.target.empty()) EXPECT_EQ(r.http.request.target, paths[i]) << i;
+    if (i < 3) EXPECT_FALSE(r.headers_incomplete);
+    const std::string_view session = r.http.request.Header("x-session");
+    if (!session.empty()) EXPECT_EQ(session, "s" + std::to_string(i % 2));
+  }
+  EXPECT_GT(incomplete, 0u);
+  EXPECT_EQ(w.stats.gaps, 1u);
+}
+
+// Joined mid-stream: the first bytes kspan sees are in the middle of the connection.
+TEST(Http2Connection, JoinedMidStreamResyncsAtAFrameAndFailsClosed) {
+  Wire w;
+  w.LoseRequest(5000);
+  w.LoseResponse(3000);
+  testing::h2::Encoder& enc = w.request_encoder;
+  (void)enc.Encode(GrpcRequest("pkg.Svc/Before"));  // the table the peers built before kspan
+  w.Request(Headers(w, true, 41, GrpcRequest("pkg.Svc/Before"), true));
+  w.Response(Headers(w, false, 41, {{":status", "200"}, {"grpc-status", "0"}}, true));
+  w.Drain();
+  w.Drain();  // gaps age into holes
+  ASSERT_EQ(w.records.size(), 1u);
+  const Record& r = w.records[0];
+  EXPECT_TRUE(r.headers_incomplete);
+  if (!r.http.request.target.empty()) EXPECT_EQ(r.http.request.target, "/pkg.Svc/Before");
+  if (!r.http.request.method.empty()) EXPECT_EQ(r.http.request.method, "POST");
+  EXPECT_GE(w.stats.gaps, 1u);
+}
+
+// Joined at position 0 (the kernel counts from where kspan first saw the socket): no
+// preface, and neither direction's table is known.
+TEST(Http2Connection, NoPrefaceAtTheStartMeansBothTablesUnknown) {
+  Wire w;
+  (void)w.request_encoder.Encode(GrpcRequest("pkg.Svc/Before"));
+  (void)w.response_encoder.Encode(
+      {{":status", "200"}, {"content-type", "application/grpc"}, {"grpc-status", "0"}});
+  w.Request(Headers(w, true, 41, GrpcRequest("pkg.Svc/Before"), true));
+  w.Response(Headers(w, false, 41,
+                     {{":status", "200"}, {"content-type", "application/grpc"}, {"grpc-status", "0"}}, true));
+  w.Drain();
+  ASSERT_EQ(w.records.size(), 1u);
+  EXPECT_TRUE(w.records[0].headers_incomplete);
+  EXPECT_EQ(w.records[0].http.response.status_code, 200);  // :status 200 is static
+  EXPECT_TRUE(w.records[0].TrailerOrHeader("grpc-status").empty());
+  EXPECT_EQ(w.stats.frames_invalid, 0u);  // a late join is no parse failure
+}
+
+TEST(Http2Connection, ResyncSkipsBytesThatAreNoFrame) {
+  Wire w;
+  w.Open();
+  w.Request(Headers(w, true, 1, Get("/a"), true));
+  w.Request(std::string(20, 'x'), 0);  // a syscall not captured at all
+  w.Request("garbage that is not a frame header at all");
+  w.Request(Headers(w, true, 3, {{":method", "GET"}, {":path", "/b"}, {":scheme", "http"}}, true));
+  w.Response(Headers(w, false, 1, kOk, true));
+  w.Response(Headers(w, false, 3, kOk, true));
+  w.Drain();
+  ASSERT_EQ(w.records.size(), 2u);
+  EXPECT_EQ(w.records[0].http.request.target, "/a");
+  EXPECT_TRUE(w.records[1].http.request.target.empty() || w.records[1].http.request.target == "/b");
+  EXPECT_GE(w.stats.bytes_dropped, 10u);
+}
+
+TEST(Http2Connection, NotAPrefaceIsCountedNotParsed) {
+  Wire w;
+  w.Request("PRX * HTTP/2.0\r\n\r\nSM\r\n\r\n" + Headers(w, true, 1, Get("/a"), true));
+  w.Drain();
+  EXPECT_TRUE(w.started.empty());
+  EXPECT_GE(w.stats.gaps, 1u);
+  EXPECT_GE(w.stats.bytes_dropped, 24u);
+}
+
+TEST(Http2Detect, AConnectionJoinedMidStreamByItsRequestFrames) {
+  const auto detect = Spec().detect;
+  Wire w;
+  const std::string req = Headers(w, true, 7, GrpcRequest("a.B/C"), false) +
+                          Frame(kData, kEndStream, 7, testing::h2::GrpcMessage("x"));
+  EXPECT_EQ(detect(req), Detection::kMatch);
+  EXPECT_EQ(detect(req.substr(0, req.size() - 3)), Detection::kMatch);  // cut by the capture
+  // The same call again: :path and :authority are now dynamic references, :method static.
+  EXPECT_EQ(detect(Headers(w, true, 9, GrpcRequest("a.B/C"), true)), Detection::kMatch);
+  // A response, a stream the server opened, frames that do not chain, other protocols.
+  EXPECT_EQ(detect(Headers(w, false, 7, {{":status", "200"}}, true)), Detection::kNoMatch);
+  EXPECT_EQ(detect(Headers(w, true, 8, Get("/x"), true)), Detection::kNoMatch);
+  EXPECT_EQ(detect(req + "zz"), Detection::kNoMatch);
+  EXPECT_EQ(detect(Frame(kData, 0, 1, "abc")), Detection::kNoMatch);
+  EXPECT_EQ(detect("*1\r\n$4\r\nPING\r\n"), Detection::kNoMatch);
+  EXPECT_EQ(detect(std::string("\0\0\0\x08\x04\xd2\x16\x2f", 8)), Detection::kNoMatch);
+}
+
+// Whatever the syscalls cut, the same records come out.
+TEST(Http2Connection, EverySplitPointGivesTheSameRecords) {
+  Wire ref;
+  std::string req = std::string(kPreface) + Settings({});
+  req += Headers(ref, true, 1, GrpcRequest("a.B/C"), false);
+  req += Frame(kData, kEndStream, 1, GrpcMessage("payload"));
+  req += Headers(ref, true, 3, Get("/x"), true);
+  std::string resp = Settings({});
+  resp += Headers(ref, false, 1, {{":status", "200"}, {"content-type", "application/grpc"}}, false);
+  resp += Frame(kData, 0, 1, GrpcMessage("answer"));
+  resp += Headers(ref, false, 1, {{"grpc-status", "0"}}, true);
+  resp += Headers(ref, false, 3, kOk, true);
+  for (size_t cut = 1; cut < req.size(); cut += 3) {
+    Wire w;
+    w.Request(req.substr(0, cut));
+    w.Drain();
+    w.Request(req.substr(cut));
+    const size_t rcut = cut % resp.size();
+    if (rcut > 0) w.Response(resp.substr(0, rcut));
+    w.Drain();
+    w.Response(resp.substr(rcut));
+    w.Drain();
+    ASSERT_EQ(w.records.size(), 2u) << cut;
+    EXPECT_EQ(w.records[0].http.request.target, "/a.B/C") << cut;
+    EXPECT_EQ(w.records[0].request_messages.messages, 1u) << cut;
+    EXPECT_EQ(w.records[0].response_messages.messages, 1u) << cut;
+    EXPECT_EQ(w.records[1].http.request.target, "/x") << cut;
+    EXPECT_EQ(w.stats.frames_invalid, 0u) << cut;
+    EXPECT_EQ(w.stats.gaps, 0u) << cut;
+  }
+}
+
+TEST(Http2Connection, CloseEndsOpenStreams) {
+  Wire w;
+  w.Open();
+  w.Request(Headers(w, true, 1, Get("/never"), true));
+  w.Request(Headers(w, true, 3, Get("/half"), true));
+  w.Response(Headers(w, false, 3, kOk, false));
+  w.Close();
+  ASSERT_EQ(w.records.size(), 2u);
+  EXPECT_EQ(w.records[0].end, StreamEnd::kConnection);
+  EXPECT_TRUE(w.records[0].http.response_missing);
+  EXPECT_EQ(w.records[0].http.unanswered, Unanswered::kNoResponse);
+  EXPECT_FALSE(w.records[1].http.response_missing);
+  EXPECT_EQ(w.stats.requests_unanswered[Unanswered::kNoResponse], 1u);
+}
+
+TEST(Http2Connection, StreamsAreBounded) {
+  Limits l;
+  l.max_streams = 4;
+  Wire w(true, l);
+  w.Open();
+  for (uint32_t i = 0; i < 10; ++i) w.Request(Headers(w, true, 1 + 2 * i, Get("/s"), true));
+  w.Drain();
+  EXPECT_EQ(w.records.size(), 6u);
+  EXPECT_EQ(w.stats.requests_unanswered[Unanswered::kEvicted], 6u);
+}
+
+TEST(Http2Connection, ServerSideSeesTheSameStreams) {
+  Wire w(/*client=*/false);
+  w.Open();
+  w.Request(Headers(w, true, 1, Get("/srv"), true));
+  w.Response(Headers(w, false, 1, kOk, true));
+  w.Drain();
+  ASSERT_EQ(w.records.size(), 1u);
+  EXPECT_EQ(w.records[0].http.request.target, "/srv");
+}
+
+}  // namespace
+}  // namespace kspan::protocols::http2

@@ -106,6 +106,10 @@ constexpr Entry kMetrics[] = {
       "Requests given up with no response, by protocol and reason (no_response, response_not_captured, "
       "evicted, process_exit, shutdown)."}},
     {"kspan_ring_buffer_records_total", {"counter", "Records read from the kernel ring buffer."}},
+    {"kspan_sampling_traces_decided_early_total",
+     {"counter", "Traces the sampler decided on the spans they had when a bound flushed them early."}},
+    {"kspan_sampling_traces_total",
+     {"counter", "Sampling decisions, one a trace, by sampler (head, tail, rate_limit), decision and rule."}},
     {"kspan_sessions_total",
      {"counter",
       "CLI agent sessions (invoke_agent spans over a process's run), by outcome: opened, dropped at the "

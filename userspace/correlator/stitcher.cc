@@ -25,7 +25,8 @@ TraceWindowOptions WindowOptions(const StitcherOptions& o) {
           .max_held_spans = o.max_held_spans,
           .max_held_bytes = o.max_held_bytes,
           // An exported node stays while a decision may still name it (see Stale).
-          .retire_after_ns = 4 * o.reorder_slack_ns};
+          .retire_after_ns = 4 * o.reorder_slack_ns,
+          .decide = o.decide};
 }
 
 }  // namespace
@@ -324,7 +325,8 @@ void Stitcher::DecideServer(Node* n) {
       window_.Join(n, client, client->group, client->span_id);
     } else {
       parent_traceparent_->Add();
-      window_.Join(n, nullptr, window_.NewGroup(n->incoming->trace_id, n->incoming->flags, n->tracestate),
+      window_.Join(n, nullptr,
+                   window_.NewGroup(n->incoming->trace_id, n->incoming->flags, n->tracestate, true),
                    n->incoming->parent_id);
     }
   } else if (client && client->group) {
@@ -406,7 +408,7 @@ void Stitcher::DecideClient(Node* n) {
   if (!n->pair_key.empty()) clients_by_tuple_[n->pair_key].push_back(n);
   if (n->incoming) {
     parent_traceparent_->Add();
-    window_.Join(n, nullptr, window_.NewGroup(n->incoming->trace_id, n->incoming->flags, n->tracestate),
+    window_.Join(n, nullptr, window_.NewGroup(n->incoming->trace_id, n->incoming->flags, n->tracestate, true),
                  n->incoming->parent_id);
     return;
   }

@@ -9,10 +9,12 @@
 #include <random>
 #include <set>
 
+#include "agent/config.h"
 #include "correlator/stitcher.h"
 #include "processors/head_sampler.h"
 #include "processors/processor_chain.h"
 #include "processors/rate_limiter.h"
+#include "processors/span_filter.h"
 #include "processors/tail_sampler.h"
 #include "processors/trace_sampler.h"
 
@@ -493,6 +495,131 @@ TEST(SampledStitching, RatioKeepsWholeTracesOnly) {
             kTraces - traces.size());
   EXPECT_EQ(Count(m, "kspan_processor_spans_dropped_total", {{"processor", "sampling"}}),
             4 * (kTraces - traces.size()));
+}
+
+}  // namespace
+}  // namespace kspan::processors
+
+namespace kspan::processors {
+namespace {
+
+// ---- filters --------------------------------------------------------------------------
+
+model::Span HttpSpan(const std::string& method, const std::string& path, int64_t port) {
+  model::Span s = SpanOf(0, 1);
+  s.trace_id = model::TraceId::Random();
+  s.span_id = model::SpanId::Random();
+  s.attributes.push_back({"http.request.method", method});
+  s.attributes.push_back({"url.path", path});
+  s.attributes.push_back({"server.port", port});
+  return s;
+}
+
+FilterRule Rule(std::string_view spec) {
+  auto r = ParseFilterRule("test", spec);
+  EXPECT_TRUE(r.ok()) << spec << ": " << r.status().message();
+  return r.ok() ? *r : FilterRule{};
+}
+
+TEST(SpanFilter, RulesMatchWhatTheySay) {
+  metrics::Registry m;
+  SpanFilter f({Rule("route=/healthz"), Rule("port=9100"), Rule("service=noisy"), Rule("attribute:a=1"),
+                Rule("executable=node"), TelemetryRule()},
+               &m);
+  EXPECT_EQ(f.Match(HttpSpan("GET", "/healthz", 80)), 0);
+  EXPECT_EQ(f.Match(HttpSpan("GET", "/healthz/deep", 80)), -1);
+  EXPECT_EQ(f.Match(HttpSpan("GET", "/", 9100)), 1);
+  model::Span s = HttpSpan("GET", "/", 80);
+  EXPECT_EQ(f.Match(s), -1);
+  s.attributes.push_back({"a", int64_t{1}});
+  EXPECT_EQ(f.Match(s), 3);
+  auto r = std::make_shared<model::Resource>();
+  r->attributes = {{"service.name", std::string("noisy")}};
+  s.resource = r;
+  EXPECT_EQ(f.Match(s), 2);
+  r = std::make_shared<model::Resource>();
+  r->attributes = {{"service.name", std::string("x")},
+                   {"process.executable.path", std::string("/usr/bin/node")}};
+  model::Span n = HttpSpan("GET", "/", 80);
+  n.resource = r;
+  EXPECT_EQ(f.Match(n), 4);
+  EXPECT_EQ(f.Match(HttpSpan("POST", "/v1/traces", 4318)), 5);
+  EXPECT_EQ(f.Match(HttpSpan("POST", "/api/otlp/v1/traces", 4000)), 5) << "a base path before it";
+  EXPECT_EQ(f.Match(HttpSpan("POST", "/api/v2/spans", 9411)), 5);
+  EXPECT_EQ(f.Match(HttpSpan("GET", "/v1/traces", 4318)), -1) << "telemetry is a POST";
+  model::Span client = SpanOf(0, 1);
+  client.attributes = {{"http.request.method", std::string("POST")},
+                       {"url.full", std::string("http://c:4318/v1/metrics?x=1")}};
+  EXPECT_EQ(f.Match(client), 5) << "the path of url.full";
+}
+
+TEST(SpanFilter, BadRulesAreClearErrors) {
+  for (const char* bad : {"route=", "port=0", "port=http", "attribute:=1", "healthz"}) {
+    auto r = ParseFilterRule("--drop", bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.status().message().find("--drop: filter '"), std::string::npos) << r.status().message();
+  }
+}
+
+TEST(SpanFilter, AFilteredSpanTakesItsDescendantsAlong) {
+  metrics::Registry m;
+  SpanFilter f({Rule("route=/healthz")}, &m);
+  model::Span root = HttpSpan("GET", "/", 80);
+  model::Span probe = HttpSpan("GET", "/healthz", 80);
+  probe.trace_id = root.trace_id;
+  probe.parent_span_id = root.span_id;
+  model::Span db = HttpSpan("GET", "/db", 5432);
+  db.trace_id = root.trace_id;
+  db.parent_span_id = probe.span_id;
+  model::Span sibling = HttpSpan("GET", "/other", 80);
+  sibling.trace_id = root.trace_id;
+  sibling.parent_span_id = root.span_id;
+  EXPECT_TRUE(f.OnExport(root));
+  EXPECT_FALSE(f.OnExport(probe));
+  EXPECT_FALSE(f.OnExport(db)) << "under a dropped span: no orphan";
+  EXPECT_TRUE(f.OnExport(sibling));
+  EXPECT_EQ(Count(m, "kspan_filter_spans_dropped_total", {{"rule", "route=/healthz"}}), 1u);
+  EXPECT_EQ(Count(m, "kspan_filter_spans_dropped_total", {{"rule", "descendant"}}), 1u);
+}
+
+TEST(TraceSampler, AFilteredTraceIsDroppedWholeBeforeTheRateLimit) {
+  metrics::Registry m;
+  SpanFilter f({Rule("route=/healthz")}, &m);
+  SamplingConfig c;
+  c.rate = {.per_second = 1, .burst = 1};
+  TraceSampler s(c, &m, &f);
+  std::vector<model::Span> probe = {HttpSpan("GET", "/healthz", 80)};
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_FALSE(s.Decide({.trace_id = model::TraceId::Random(), .now_ns = kT0, .spans = Ptrs(probe)}).keep);
+  }
+  std::vector<model::Span> real = {HttpSpan("GET", "/api", 80)};
+  EXPECT_TRUE(s.Decide({.trace_id = model::TraceId::Random(), .now_ns = kT0, .spans = Ptrs(real)}).keep)
+      << "the probes took no token";
+  EXPECT_EQ(Count(m, "kspan_sampling_traces_total",
+                  {{"decision", "dropped"}, {"rule", "route=/healthz"}, {"sampler", "filter"}}),
+            5u);
+}
+
+TEST(SamplingConfiguration, FromTheEnvironmentAndTheDefaults) {
+  char prog[] = "kspan";
+  char* argv[] = {prog};
+  auto c = agent::ParseCommandLine(1, argv,
+                                   agent::Environment({{"OTEL_TRACES_SAMPLER", "parentbased_traceidratio"},
+                                                       {"OTEL_TRACES_SAMPLER_ARG", "0.1"}}));
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->sampling.head.kind, HeadSamplerKind::kParentBasedTraceIdRatio);
+  EXPECT_EQ(c->sampling.head.ratio, 0.1);
+  ASSERT_EQ(c->filters.size(), 1u);
+  EXPECT_EQ(c->filters[0].name, "telemetry") << "on by default";
+  auto d = agent::ParseCommandLine(1, argv, agent::Environment());
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->sampling.head.kind, HeadSamplerKind::kParentBasedAlwaysOn) << "the SDK's default";
+  auto bad = agent::ParseCommandLine(
+      1, argv, agent::Environment(std::map<std::string, std::string>{{"OTEL_TRACES_SAMPLER", "sometimes"}}));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("OTEL_TRACES_SAMPLER: unknown sampler 'sometimes'; expected one of"),
+            std::string::npos)
+      << bad.status().message();
 }
 
 }  // namespace

@@ -86,6 +86,7 @@ std::string Describe(const Config& c) {
   for (const auto& p : c.sampling.tail) o << " tail " << p.name;
   o << " rate " << c.sampling.rate.per_second << " burst " << c.sampling.rate.burst << " per_service "
     << c.sampling.rate.per_service_per_second << "\n";
+  for (const auto& f : c.filters) o << "filter " << f.name << "\n";
   return o.str();
 }
 
@@ -150,6 +151,9 @@ std::map<std::string, Sample> Samples() {
       {"sampling.rate_limit", {{"10"}, "10", "10", {}}},
       {"sampling.rate_limit_burst", {{"20"}, "20", "20", {}}},
       {"sampling.rate_limit_per_service", {{"2.5"}, "2.5", "2.5", {}}},
+      {"filters.drop",
+       {{"route=/healthz", "port=9100"}, "route=/healthz, port=9100", "['route=/healthz', 'port=9100']", {}}},
+      {"filters.trace_telemetry", {{}, "true", "true", {}}},
       {"agents",
        {{"planner=plan.py", "coder=aider"},
         "planner=plan.py,coder=aider",

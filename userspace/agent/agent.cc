@@ -222,6 +222,7 @@ int Run(const Config& config) {
   popts.stitcher.max_held_bytes = size_t{config.trace_max_held_mib} << 20;
   popts.processes.resource_attributes = config.resource_attributes;
   popts.sampling = config.sampling;
+  popts.filters = config.filters;
   Pipeline pipeline(popts, &metrics, &exports, &tls_probes);
   pipeline.SetAgentMarker([&source](uint32_t pid) {
     const Status s = source->MarkAgent(pid);

@@ -456,6 +456,16 @@ Status Resolve(const Layer& flags, const Layer& env, const Layer& file, Config* 
     take(&Layer::rate_limit_per_service, &c->sampling.rate.per_service_per_second);
     c->sampling.rate.per_service_burst = c->sampling.rate.burst;
   }
+  c->filters.clear();
+  if (auto* v = pick(&Layer::drop)) {
+    for (const std::string& spec : (*v)->value) {
+      ASSIGN_OR_RETURN(processors::FilterRule r, processors::ParseFilterRule((*v)->source, spec));
+      c->filters.push_back(std::move(r));
+    }
+  }
+  bool trace_telemetry = false;
+  take(&Layer::trace_telemetry, &trace_telemetry);
+  if (!trace_telemetry) c->filters.push_back(processors::TelemetryRule());
   return Status::Ok();
 }
 

@@ -91,6 +91,9 @@ struct Config {
   uint32_t trace_max_held_mib = 64;
   // Head, tail and rate-limit sampling (docs/sampling.md), resolved and checked.
   processors::SamplingConfig sampling;
+  // Filter rules (processors/span_filter.h), the built-in telemetry rule last unless
+  // --trace-telemetry.
+  std::vector<processors::FilterRule> filters;
   std::string log_level = "info";
   // The agent's own HTTP endpoint (/metrics, /api/..., /healthz; agent/status_server.h):
   // ADDRESS:PORT, checked (http::ParseListenAddress). Empty: no socket at all.

@@ -29,7 +29,8 @@ Pipeline::Pipeline(PipelineOptions options, metrics::Registry* m, exporters::Exp
       tls_(tls),
       processes_(options.processes),
       processors_(m, [this](model::Span&& span) { exports_->Submit(std::move(span)); }),
-      sampler_(options.sampling, m),
+      filter_(options.filters, m),
+      sampler_(options.sampling, m, &filter_),
       stitcher_(WithSampling(options.stitcher, &sampler_), m,
                 [this](model::Span&& span) { processors_.Export(std::move(span)); }),
       builder_({.http_spans = options.http_spans, .genai = options.genai, .agents = options.agents}, m,
@@ -47,6 +48,8 @@ Pipeline::Pipeline(PipelineOptions options, metrics::Registry* m, exporters::Exp
                     },
                 .on_output = [this](uint32_t pid, bool err, std::string_view bytes,
                                     uint64_t ns) { output_.Add(pid, err, bytes, ns); }}) {
+  // First: a filtered span (and what is under it) goes no further, not even into metrics.
+  processors_.Add("filter", &filter_);
   processors_.Add("process_output", &output_);
   processors_.Add("agent_graph", &graph_);
   // Last: what comes before sees every span, sampled or not.

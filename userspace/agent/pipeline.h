@@ -40,6 +40,7 @@ struct PipelineOptions {
   correlator::AgentOptions agents;
   correlator::StitcherOptions stitcher;
   processors::SamplingConfig sampling;
+  std::vector<processors::FilterRule> filters;  // processors/span_filter.h
 };
 
 class Pipeline : public events::EventSink {
@@ -76,6 +77,7 @@ class Pipeline : public events::EventSink {
   tls::TlsProbes* tls_;
   process::ProcessTable processes_;
   processors::ProcessorChain processors_;
+  processors::SpanFilter filter_;
   processors::TraceSampler sampler_;  // decides each trace as it leaves the stitcher's window
   correlator::Stitcher stitcher_;
   correlator::SpanBuilder builder_;

@@ -7,6 +7,7 @@
 #include "agent/config.h"
 #include "kspan/bpf/events.h"
 #include "processors/head_sampler.h"
+#include "processors/span_filter.h"
 #include "processors/tail_sampler.h"
 
 namespace kspan::agent {
@@ -163,6 +164,20 @@ Status TailPolicies(const Input& in, Layer* l) {
   return Status::Ok();
 }
 
+Status DropRules(const Input& in, Layer* l) {
+  for (const std::string& spec : in.items)
+    RETURN_IF_ERROR(processors::ParseFilterRule(in.where, spec).status());
+  l->drop = Setting<std::vector<std::string>>{in.items, in.where};
+  return Status::Ok();
+}
+
+Status TraceTelemetry(const Input& in, Layer* l) {
+  bool v = false;
+  RETURN_IF_ERROR(ParseBool(in.where, in.items[0], &v));
+  l->trace_telemetry = Setting<bool>{v, in.where};
+  return Status::Ok();
+}
+
 // Traces a second: a finite number from 0 (no limit) to a million.
 template <auto Member>
 Status TracesPerSecond(const Input& in, Layer* l) {
@@ -196,6 +211,7 @@ constexpr std::string_view kOwnState = "kspan's own state (docs/metrics.md)";
 constexpr std::string_view kGenai = "LLM calls (docs/genai.md)";
 constexpr std::string_view kAgents = "Agents (docs/agents.md)";
 constexpr std::string_view kSampling = "Sampling (docs/sampling.md)";
+constexpr std::string_view kFilters = "Filters (docs/sampling.md)";
 constexpr std::string_view kGeneral = "The configuration file, and information";
 
 // Placeholder in a help text: the top-level YAML keys, from the table.
@@ -408,6 +424,24 @@ const std::vector<SettingRow> kTable = {
      .help = "Traces kept a second, at most, per service (the service.name of the trace's first "
              "span); 0..1000000.",
      .parse = TracesPerSecond<&Layer::rate_limit_per_service>},
+
+    // Filters.
+    {.group = kFilters, .flag = "--drop", .metavar = "RULE", .key = "filters.drop", .shape = Shape::kList,
+     .noun = "filter rules",
+     .default_text = "none besides the telemetry rule",
+     .help = "Drop spans that match, with everything under them; repeatable. RULE is one of:\n"
+             "  service=NAME             the service.name\n"
+             "  executable=TEXT          in the executable's path\n"
+             "  port=N                   the server.port\n"
+             "  route=ROUTE              http.route, else the URL path (route=/healthz)\n"
+             "  attribute:KEY=VALUE      an attribute's value",
+     .parse = DropRules},
+    {.group = kFilters, .flag = "--trace-telemetry", .key = "filters.trace_telemetry", .shape = Shape::kSwitch,
+     .default_text = "off",
+     .help = "Also trace telemetry exports (HTTP POST to .../v1/traces, /v1/metrics, /v1/logs, "
+             "/api/v2/spans): dropped by default, so the collector that receives kspan's own "
+             "exports never feeds them back as spans. The environment and YAML take true or false.",
+     .parse = TraceTelemetry},
 
     // The file itself, and information.
     {.group = kGeneral, .flag = "--config", .metavar = "FILE", .shape = Shape::kList,

@@ -83,6 +83,8 @@ struct Layer {
   Opt<double> rate_limit;
   Opt<double> rate_limit_burst;
   Opt<double> rate_limit_per_service;
+  Opt<std::vector<std::string>> drop;  // checked filter rules (processors/span_filter.h)
+  Opt<bool> trace_telemetry;
 
   Opt<std::vector<std::string>> config;  // the YAML files, read in order (flags and environment only)
 

@@ -73,6 +73,10 @@ constexpr Entry kMetrics[] = {
     {"kspan_file_rotations_total", {"counter", "Rotations of the file output (PATH renamed to PATH.1)."}},
     {"kspan_file_spans_deleted_total",
      {"counter", "Spans deleted with older span files by the file output's rotation."}},
+    {"kspan_filter_spans_dropped_total",
+     {"counter",
+      "Spans dropped by a filter rule (the rule as written, telemetry, or descendant for the spans under a "
+      "dropped one)."}},
     {"kspan_genai_bodies_unread_total", {"counter", "LLM API bodies kspan could not read, by reason."}},
     {"kspan_genai_calls_total", {"counter", "LLM API calls turned into gen_ai spans."}},
     {"kspan_http_connections_dropped_total",

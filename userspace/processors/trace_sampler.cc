@@ -25,8 +25,8 @@ std::string Key(const std::string& sampler, bool kept, const std::string& rule) 
 
 }  // namespace
 
-TraceSampler::TraceSampler(SamplingConfig config, metrics::Registry* m)
-    : config_(std::move(config)), head_(config_.head), rate_(config_.rate) {
+TraceSampler::TraceSampler(SamplingConfig config, metrics::Registry* m, const SpanFilter* filter)
+    : config_(std::move(config)), filter_(filter), head_(config_.head), rate_(config_.rate) {
   decided_early_ = m->GetCounter("kspan_sampling_traces_decided_early_total");
   auto reg = [&](const std::string& sampler, bool kept, const std::string& rule) {
     counters_[Key(sampler, kept, rule)] =
@@ -42,6 +42,9 @@ TraceSampler::TraceSampler(SamplingConfig config, metrics::Registry* m)
   if (!config_.tail.empty()) reg("tail", false, "no_policy");
   if (config_.rate.per_second > 0) reg("rate_limit", false, "overall");
   if (config_.rate.per_service_per_second > 0) reg("rate_limit", false, "service");
+  if (filter_) {
+    for (const FilterRule& r : filter_->rules()) reg("filter", false, r.name);
+  }
 }
 
 metrics::Counter* TraceSampler::Counter(const std::string& sampler, bool kept, const std::string& rule) {
@@ -62,6 +65,16 @@ TraceVerdict TraceSampler::Decide(const TraceToDecide& t) {
   if (!t.whole) decided_early_->Add();
   TraceVerdict v;
   std::string sampler, rule;
+  if (filter_ && !t.spans.empty()) {
+    if (const int i = filter_->Match(*t.spans.front()); i >= 0) {
+      if (metrics::Counter* c = Counter("filter", false, filter_->rules()[static_cast<size_t>(i)].name))
+        c->Add();
+      v.keep = false;
+      v.flags = t.flags & ~0x01;
+      v.trace_state = std::string(t.trace_state);
+      return v;
+    }
+  }
   const bool crosses = t.remote_parent || HasRemoteChild(t.spans);
   if (!config_.tail.empty() && !crosses) {
     const int i = TailDecide(config_.tail, t.trace_id, t.trace_state, t.spans);

@@ -2,7 +2,9 @@
 // (correlator/trace_window.h calls Decide on its first flush), then applied to its spans
 // on their way out (OnExport drops the spans of a trace not kept):
 //
-//   trace leaves the window ──▶ crosses hosts? ──yes──▶ head sampler (consistent) ─┐
+//   trace leaves the window ──▶ filtered? (span_filter.h: its first span matches a rule) ──yes──▶ dropped
+//                               no
+//                               ──▶ crosses hosts? ──yes──▶ head sampler (consistent) ─┐
 //                               (remote parent, or     no, tail policies set       │
 //                                a CLIENT span to a    ──▶ tail policies (any keeps)┤
 //                                non-loopback peer)    no tail policies            │
@@ -30,6 +32,7 @@
 #include "common/metrics.h"
 #include "processors/head_sampler.h"
 #include "processors/rate_limiter.h"
+#include "processors/span_filter.h"
 #include "processors/span_processor.h"
 #include "processors/tail_sampler.h"
 
@@ -60,7 +63,9 @@ struct TraceVerdict {
 
 class TraceSampler : public SpanProcessor {
  public:
-  TraceSampler(SamplingConfig config, metrics::Registry* metrics);
+  // `filter` (may be null; not owned, outlives this): a trace whose first span it matches
+  // is dropped whole, counted under sampler "filter", before any rate limit.
+  TraceSampler(SamplingConfig config, metrics::Registry* metrics, const SpanFilter* filter = nullptr);
 
   TraceVerdict Decide(const TraceToDecide& trace);
   // Spans of a trace not kept (sampled flag clear) stop here.
@@ -74,6 +79,7 @@ class TraceSampler : public SpanProcessor {
   metrics::Counter* Counter(const std::string& sampler, bool kept, const std::string& rule);
 
   SamplingConfig config_;
+  const SpanFilter* filter_;
   HeadSampler head_;
   RateLimiter rate_;
   metrics::Counter* decided_early_;

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <set>
@@ -365,6 +366,134 @@ TEST_F(Sampling, RateLimitTenTracesASecond) {
   const int64_t limited = agent_.StoppedCounter(
       "kspan_sampling_traces_total{decision=\"dropped\",rule=\"overall\",sampler=\"rate_limit\"}");
   EXPECT_EQ(limited + kept, c.sent) << "every trace of the leaf kept or counted as rate-limited";
+}
+
+// An incoming traceparent's sampled flag decides under a parent-based sampler; without
+// one, the root sampler (here: always_off) does. The decision is in the exported flags.
+TEST_F(Sampling, ParentBasedSamplersFollowTheIncomingTraceparent) {
+  back_ = FreePort();
+  ASSERT_NO_FATAL_FAILURE(
+      StartApp("sampling-leaf", {"/usr/bin/python3", kApps + "sampling_tier.py", std::to_string(back_)}));
+  ASSERT_TRUE(agent_.Start({"--sampler", "parentbased_always_off"})) << agent_.Logs();
+  const std::string url = "http://127.0.0.1:" + std::to_string(back_);
+  const std::string sampled = "4bf92f3577b34da6a3ce929d0e0e4736",
+                    unsampled = "5bf92f3577b34da6a3ce929d0e0e4737";
+  for (const auto& [path, header] : std::vector<std::pair<std::string, std::string>>{
+           {"/pb/sampled", "00-" + sampled + "-00f067aa0ba902b7-01"},
+           {"/pb/unsampled", "00-" + unsampled + "-00f067aa0ba902b7-00"},
+           {"/pb/none", ""}}) {
+    std::vector<std::string> args = {"curl", "-sS", "--max-time", "10", "-o", "/dev/null"};
+    if (!header.empty()) args.insert(args.end(), {"-H", "traceparent: " + header});
+    args.push_back(url + path);
+    EXPECT_EQ(RunCommand(args, std::chrono::seconds(15)).exit_code, 0) << path;
+  }
+  const auto requests = StopAndCollect("/pb/");
+  ASSERT_EQ(requests.count("/pb/sampled"), 1u) << "a sampled parent is honoured";
+  for (const FlatSpan* s : requests.at("/pb/sampled").spans) {
+    EXPECT_EQ(s->trace_id, sampled);
+    EXPECT_EQ(s->flags & 1, 1u);
+  }
+  EXPECT_EQ(requests.count("/pb/unsampled"), 0u) << "an unsampled parent is honoured";
+  EXPECT_EQ(requests.count("/pb/none"), 0u) << "a root under parentbased_always_off";
+  EXPECT_GE(agent_.StoppedCounter(
+                "kspan_sampling_traces_total{decision=\"kept\",rule=\"parent_sampled\",sampler=\"head\"}"),
+            1);
+}
+
+// Health checks dropped by a rule, the rest kept.
+TEST_F(Sampling, AHealthCheckRouteIsFiltered) {
+  back_ = FreePort();
+  ASSERT_NO_FATAL_FAILURE(
+      StartApp("sampling-leaf", {"/usr/bin/python3", kApps + "sampling_tier.py", std::to_string(back_)}));
+  ASSERT_TRUE(agent_.Start({"--drop", "route=/healthz"})) << agent_.Logs();
+  const std::string url = "http://127.0.0.1:" + std::to_string(back_);
+  std::vector<std::string> args = {"curl", "-sS", "--max-time", "10"};
+  for (int i = 0; i < 10; ++i)
+    args.insert(args.end(),
+                {"-o", "/dev/null", url + "/healthz", "-o", "/dev/null", url + "/hc/" + std::to_string(i)});
+  EXPECT_EQ(RunCommand(args, std::chrono::seconds(30)).exit_code, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  ExpectCleanStop(agent_);
+  spans_ = ReadSpans(agent_.SpansPath());
+  int healthz = 0, other = 0;
+  for (const FlatSpan& s : spans_) {
+    if (s.Int("server.port") != back_) continue;
+    const std::string path = PathOf(s);
+    healthz += path == "/healthz";
+    other += path.rfind("/hc/", 0) == 0;
+  }
+  EXPECT_EQ(healthz, 0);
+  EXPECT_EQ(other, 20) << "the client's and the server's span of each other request";
+  // Each /healthz request is curl's span and the server's under it: the first by the rule,
+  // the second as its descendant.
+  EXPECT_EQ(agent_.StoppedCounter("kspan_filter_spans_dropped_total{rule=\"route=/healthz\"}"), 10);
+  EXPECT_EQ(agent_.StoppedCounter("kspan_filter_spans_dropped_total{rule=\"descendant\"}"), 10);
+}
+
+// kspan exports to a real OTLP receiver; the receiver is traced like any server. The spans
+// of its export requests must never come back as spans (which the next export would carry,
+// a loop that never goes idle). With --trace-telemetry the loop shows: the same check
+// catches it.
+class ExportLoop : public Sampling {
+ protected:
+  struct Seen {
+    int receiver_spans = 0;       // spans of the receiver's port, in all
+    int receiver_spans_idle = 0;  // ... that started after our traffic ended
+    int ours = 0;                 // spans of this test's own requests
+    int64_t filtered = 0;         // kspan_filter_spans_dropped_total{rule="telemetry"}
+  };
+  Seen Run(bool trace_telemetry) {
+    Seen seen;
+    const std::string receivers = std::string(KSPAN_SOURCE_DIR) + "/tests/receivers";
+    EXPECT_TRUE(std::filesystem::exists(receivers + "/node_modules/@opentelemetry/otlp-transformer"))
+        << "tests/receivers/node_modules is missing: run scripts/install-deps.sh";
+    const int port = FreePort();
+    const std::string dir = MakeTempDir("kspan-loop-");
+    Subprocess receiver;
+    EXPECT_TRUE(receiver.Start({"node", receivers + "/otlp_receiver.js", "--protocol", "http", "--port",
+                                std::to_string(port), "--out", dir + "/received.jsonl"}));
+    EXPECT_TRUE(WaitFor([&] { return receiver.Stdout().find("listening") != std::string::npos; },
+                        std::chrono::seconds(20)))
+        << receiver.Stderr();
+    back_ = FreePort();
+    StartApp("sampling-leaf", {"/usr/bin/python3", kApps + "sampling_tier.py", std::to_string(back_)});
+    std::vector<std::string> args = {"--output", "otlp", "--otlp-endpoint",
+                                     "http://127.0.0.1:" + std::to_string(port)};
+    if (trace_telemetry) args.push_back("--trace-telemetry");
+    EXPECT_TRUE(agent_.Start(args, {{"OTEL_BSP_SCHEDULE_DELAY", "200"}})) << agent_.Logs();
+    RunClients({Client(back_, "/loop", 5, 100)});
+    const uint64_t traffic_end_ns =
+        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count());
+    std::this_thread::sleep_for(std::chrono::seconds(5));  // idle: only exports (and their echoes) now
+    ExpectCleanStop(agent_);
+    for (const FlatSpan& s : ReadSpans(agent_.SpansPath())) {
+      if (s.Int("server.port") == port) {
+        ++seen.receiver_spans;
+        if (s.start_ns > traffic_end_ns + 1'500'000'000) ++seen.receiver_spans_idle;
+      }
+      if (s.Int("server.port") == back_ && PathOf(s).rfind("/loop/", 0) == 0) ++seen.ours;
+    }
+    seen.filtered = agent_.StoppedCounter("kspan_filter_spans_dropped_total{rule=\"telemetry\"}");
+    receiver.Stop(SIGTERM, std::chrono::seconds(10));
+    return seen;
+  }
+};
+
+TEST_F(ExportLoop, KspansOwnExportsNeverComeBackAsSpans) {
+  const Seen s = Run(false);
+  EXPECT_EQ(s.ours, 10) << "the client's and the server's span of each of the test's requests";
+  EXPECT_EQ(s.receiver_spans, 0) << "an export request came back as a span";
+  EXPECT_GE(s.filtered, 1) << "the receiver's spans were seen and dropped (else this test proves nothing)";
+}
+
+TEST_F(ExportLoop, WithTelemetryTracedTheLoopShows) {
+  const Seen s = Run(true);
+  EXPECT_GE(s.receiver_spans, 1);
+  EXPECT_GE(s.receiver_spans_idle, 1) << "exports of export spans keep going while the host is idle";
+  std::cout << "--trace-telemetry: " << s.receiver_spans << " receiver spans, " << s.receiver_spans_idle
+            << " while idle\n";
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // Head sampling as the OpenTelemetry SDK defines it (SDK configuration, environment
-// variables OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG, specification v1.40), decided
+// variables OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG: configuration/
+// sdk-environment-variables.md and trace/sdk.md of the specification), decided
 // once per trace at its root, the same on every kspan agent that sees the trace id:
 //
 //   sampler                    root (kspan starts the trace)   remote parent (traceparent)
@@ -11,7 +12,7 @@
 //   parentbased_traceidratio   R >= T                          the parent's sampled flag
 //
 // The ratio test is the consistent one of the OpenTelemetry "TraceState: Probability
-// Sampling" specification (tracestate-probability-sampling.md, v1.40): R is the trace's
+// Sampling" specification (tracestate-probability-sampling.md, from OTEP 235): R is the trace's
 // 56-bit randomness, the `rv` sub-key of the `ot` tracestate entry when present, else the
 // trace id's low 56 bits (random in every W3C Trace Context Level 2 id with the `random`
 // flag, and in every id kspan makes); T = 2^56 - round(ratio * 2^56) is the rejection

@@ -624,3 +624,40 @@ TEST(SamplingConfiguration, FromTheEnvironmentAndTheDefaults) {
 
 }  // namespace
 }  // namespace kspan::processors
+
+namespace kspan::processors {
+namespace {
+
+// A span the stitcher never saw requested leaves at once: it is decided too, alone.
+TEST(SampledStitching, AnUnannouncedSpanIsDecidedAlone) {
+  metrics::Registry m;
+  SamplingConfig c;
+  c.head = {.kind = HeadSamplerKind::kAlwaysOff};
+  TraceSampler sampler(c, &m);
+  std::vector<model::Span> out;
+  correlator::StitcherOptions o;
+  o.decide = [&](const correlator::HeldTrace& t, uint8_t* flags, std::string* state) {
+    TraceVerdict v = sampler.Decide({.trace_id = t.trace_id,
+                                     .flags = *flags,
+                                     .trace_state = *state,
+                                     .remote_parent = t.remote_parent,
+                                     .whole = t.whole,
+                                     .now_ns = t.now_ns,
+                                     .spans = t.spans});
+    *flags = v.flags;
+    *state = v.trace_state;
+  };
+  correlator::Stitcher st(o, &m, [&](model::Span&& s) { out.push_back(std::move(s)); });
+  model::Span s = SpanOf(0, 1);
+  s.trace_id = model::TraceId::Random();
+  s.span_id = model::SpanId::Random();
+  st.OnSpan({.conn = {7, 3, 1}, .seq = 1}, std::move(s));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].trace_flags & 1, 0) << "always_off: the flag says dropped";
+  EXPECT_EQ(Count(m, "kspan_sampling_traces_total",
+                  {{"decision", "dropped"}, {"rule", "always_off"}, {"sampler", "head"}}),
+            1u);
+}
+
+}  // namespace
+}  // namespace kspan::processors

@@ -482,6 +482,16 @@ void Stitcher::Erase(Node* n) {
 
 void Stitcher::EmitStandalone(model::Span&& span) {
   unannounced_->Add();
+  // A trace of one span as far as the stitcher knows: decided like any other.
+  if (options_.decide) {
+    const std::vector<const model::Span*> spans = {&span};
+    options_.decide({.trace_id = span.trace_id,
+                     .remote_parent = span.parent_span_id.IsValid(),
+                     .whole = true,
+                     .now_ns = now_ns_,
+                     .spans = spans},
+                    &span.trace_flags, &span.trace_state);
+  }
   emit_(std::move(span));
 }
 

@@ -38,11 +38,6 @@ bool Equals(const model::AttributeValue& v, std::string_view want) {
   return false;
 }
 
-std::string IdKey(const model::TraceId& t, const model::SpanId& s) {
-  return std::string(reinterpret_cast<const char*>(t.bytes.data()), t.bytes.size()) +
-         std::string(reinterpret_cast<const char*>(s.bytes.data()), s.bytes.size());
-}
-
 bool Matches(const FilterRule& r, const model::Span& s) {
   switch (r.kind) {
     case FilterRule::Kind::kService: return ResourceString(s, "service.name") == r.value;
@@ -131,6 +126,13 @@ SpanFilter::SpanFilter(std::vector<FilterRule> rules, metrics::Registry* m) : ru
   descendants_ = m->GetCounter("kspan_filter_spans_dropped_total", {{"rule", "descendant"}});
 }
 
+SpanFilter::IdKey SpanFilter::KeyOf(const model::TraceId& t, const model::SpanId& s) {
+  IdKey k;
+  for (size_t i = 8; i < 16; ++i) k.trace = (k.trace << 8) | t.bytes[i];
+  for (size_t i = 0; i < 8; ++i) k.span = (k.span << 8) | s.bytes[i];
+  return k;
+}
+
 int SpanFilter::Match(const model::Span& span) const {
   for (size_t i = 0; i < rules_.size(); ++i) {
     if (Matches(rules_[i], span)) return static_cast<int>(i);
@@ -143,13 +145,13 @@ void SpanFilter::Remember(const model::Span& span) {
     dropped_ids_.erase(order_.front());
     order_.pop_front();
   }
-  std::string key = IdKey(span.trace_id, span.span_id);
-  if (dropped_ids_.insert(key).second) order_.push_back(std::move(key));
+  const IdKey key = KeyOf(span.trace_id, span.span_id);
+  if (dropped_ids_.insert(key).second) order_.push_back(key);
 }
 
 bool SpanFilter::OnExport(model::Span& span) noexcept {
   if (rules_.empty()) return true;
-  if (span.parent_span_id.IsValid() && dropped_ids_.count(IdKey(span.trace_id, span.parent_span_id))) {
+  if (span.parent_span_id.IsValid() && dropped_ids_.count(KeyOf(span.trace_id, span.parent_span_id))) {
     descendants_->Add();
     Remember(span);
     return false;

@@ -81,6 +81,12 @@ std::string Describe(const Config& c) {
   for (const auto& [n, m] : c.agent_rules) o << "agent " << n << "=" << m << "\n";
   o << "ring " << c.ring_buffer_bytes << " drain " << c.drain_interval_ms << " window " << c.trace_window_ms
     << " held " << c.trace_max_held_mib << " log " << c.log_level << " listen " << c.listen << "\n";
+  o << "sampler " << processors::HeadSampler(c.sampling.head).Describe() << " ratio "
+    << c.sampling.head.ratio;
+  for (const auto& p : c.sampling.tail) o << " tail " << p.name;
+  o << " rate " << c.sampling.rate.per_second << " burst " << c.sampling.rate.burst << " per_service "
+    << c.sampling.rate.per_service_per_second << "\n";
+  for (const auto& f : c.filters) o << "filter " << f.name << "\n";
   return o.str();
 }
 
@@ -135,6 +141,19 @@ std::map<std::string, Sample> Samples() {
       {"genai.capture_bytes", {{"8192"}, "8192", "8192", {}}},
       {"genai.max_body_bytes", {{"65536"}, "65536", "65536", {}}},
       {"genai.capture_content", {{}, "true", "true", {}}},
+      {"sampling.sampler", {{"traceidratio"}, "traceidratio", "traceidratio", {}}},
+      {"sampling.sampler_arg", {{"0.5"}, "0.5", "0.5", {}}},
+      {"sampling.tail_policies",
+       {{"error", "latency>50ms:service=a"},
+        "error, latency>50ms:service=a",
+        "[error, 'latency>50ms:service=a']",
+        {}}},
+      {"sampling.rate_limit", {{"10"}, "10", "10", {}}},
+      {"sampling.rate_limit_burst", {{"20"}, "20", "20", {}}},
+      {"sampling.rate_limit_per_service", {{"2.5"}, "2.5", "2.5", {}}},
+      {"filters.drop",
+       {{"route=/healthz", "port=9100"}, "route=/healthz, port=9100", "['route=/healthz', 'port=9100']", {}}},
+      {"filters.trace_telemetry", {{}, "true", "true", {}}},
       {"agents",
        {{"planner=plan.py", "coder=aider"},
         "planner=plan.py,coder=aider",

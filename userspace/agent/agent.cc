@@ -222,6 +222,8 @@ int Run(const Config& config) {
   popts.stitcher.window_ns = uint64_t{config.trace_window_ms} * 1'000'000;
   popts.stitcher.max_held_bytes = size_t{config.trace_max_held_mib} << 20;
   popts.processes.resource_attributes = config.resource_attributes;
+  popts.sampling = config.sampling;
+  popts.filters = config.filters;
   // In a Kubernetes pod with its node's name: pod and workload names on every span
   // (k8s/pod_watcher.h). Stopped when this scope ends, after the pipeline.
   std::unique_ptr<k8s::PodWatcher> pods;
@@ -267,6 +269,9 @@ int Run(const Config& config) {
        {"outputs", outputs_list},
        {"capture_bytes", config.capture_bytes},
        {"genai_capture_content", config.genai_capture_content},
+       {"sampler", processors::HeadSampler(config.sampling.head).Describe()},
+       {"tail_policies", static_cast<uint64_t>(config.sampling.tail.size())},
+       {"rate_limit", config.sampling.rate.per_second},
        {"pid", static_cast<int64_t>(getpid())},
        {"startup_ms",
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count()}});

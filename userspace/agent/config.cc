@@ -433,6 +433,39 @@ Status Resolve(const Layer& flags, const Layer& env, const Layer& file, Config* 
   take(&Layer::genai_capture_bytes, &c->genai_capture_bytes);
   take(&Layer::genai_max_body_bytes, &c->genai_max_body_bytes);
   take(&Layer::genai_capture_content, &c->genai_capture_content);
+
+  // Sampling: the sampler and its argument may come from different sources.
+  {
+    std::string name = "parentbased_always_on", where = "the default sampler";
+    if (auto* v = pick(&Layer::sampler)) {
+      name = (*v)->value;
+      where = (*v)->source;
+    }
+    std::optional<std::string> arg;
+    if (auto* v = pick(&Layer::sampler_arg)) arg = (*v)->value;
+    ASSIGN_OR_RETURN(c->sampling.head, processors::ParseHeadSampler(where, name, arg));
+    c->sampling.tail.clear();
+    if (auto* v = pick(&Layer::tail_policies)) {
+      for (const std::string& spec : (*v)->value) {
+        ASSIGN_OR_RETURN(processors::TailPolicy p, processors::ParseTailPolicy((*v)->source, spec));
+        c->sampling.tail.push_back(std::move(p));
+      }
+    }
+    take(&Layer::rate_limit, &c->sampling.rate.per_second);
+    take(&Layer::rate_limit_burst, &c->sampling.rate.burst);
+    take(&Layer::rate_limit_per_service, &c->sampling.rate.per_service_per_second);
+    c->sampling.rate.per_service_burst = c->sampling.rate.burst;
+  }
+  c->filters.clear();
+  if (auto* v = pick(&Layer::drop)) {
+    for (const std::string& spec : (*v)->value) {
+      ASSIGN_OR_RETURN(processors::FilterRule r, processors::ParseFilterRule((*v)->source, spec));
+      c->filters.push_back(std::move(r));
+    }
+  }
+  bool trace_telemetry = false;
+  take(&Layer::trace_telemetry, &trace_telemetry);
+  if (!trace_telemetry) c->filters.push_back(processors::TelemetryRule());
   return Status::Ok();
 }
 

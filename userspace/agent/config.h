@@ -28,6 +28,7 @@
 
 #include "common/status.h"
 #include "exporters/settings.h"
+#include "processors/trace_sampler.h"
 
 namespace kspan::agent {
 
@@ -88,6 +89,11 @@ struct Config {
   // spans, and the memory its held spans may take.
   uint32_t trace_window_ms = 500;
   uint32_t trace_max_held_mib = 64;
+  // Head, tail and rate-limit sampling (docs/sampling.md), resolved and checked.
+  processors::SamplingConfig sampling;
+  // Filter rules (processors/span_filter.h), the built-in telemetry rule last unless
+  // --trace-telemetry.
+  std::vector<processors::FilterRule> filters;
   std::string log_level = "info";
   // The agent's own HTTP endpoint (/metrics, /api/..., /healthz; agent/status_server.h):
   // ADDRESS:PORT, checked (http::ParseListenAddress). Empty: no socket at all.

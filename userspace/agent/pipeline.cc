@@ -3,6 +3,25 @@
 #include <utility>
 
 namespace kspan::agent {
+namespace {
+
+// The window asks the sampler once per trace (processors/trace_sampler.h).
+correlator::StitcherOptions WithSampling(correlator::StitcherOptions o, processors::TraceSampler* sampler) {
+  o.decide = [sampler](const correlator::HeldTrace& t, uint8_t* flags, std::string* state) {
+    processors::TraceVerdict v = sampler->Decide({.trace_id = t.trace_id,
+                                                  .flags = *flags,
+                                                  .trace_state = *state,
+                                                  .remote_parent = t.remote_parent,
+                                                  .whole = t.whole,
+                                                  .now_ns = t.now_ns,
+                                                  .spans = t.spans});
+    *flags = v.flags;
+    *state = std::move(v.trace_state);
+  };
+  return o;
+}
+
+}  // namespace
 
 Pipeline::Pipeline(PipelineOptions options, metrics::Registry* m, exporters::ExportPipeline* exports,
                    tls::TlsProbes* tls)
@@ -10,7 +29,10 @@ Pipeline::Pipeline(PipelineOptions options, metrics::Registry* m, exporters::Exp
       tls_(tls),
       processes_(options.processes),
       processors_(m, [this](model::Span&& span) { exports_->Submit(std::move(span)); }),
-      stitcher_(options.stitcher, m, [this](model::Span&& span) { processors_.Export(std::move(span)); }),
+      filter_(options.filters, m),
+      sampler_(options.sampling, m, &filter_),
+      stitcher_(WithSampling(options.stitcher, &sampler_), m,
+                [this](model::Span&& span) { processors_.Export(std::move(span)); }),
       builder_({.http_spans = options.http_spans, .genai = options.genai, .agents = options.agents}, m,
                &processes_, &stitcher_, &processors_),
       output_({}, m),
@@ -26,8 +48,12 @@ Pipeline::Pipeline(PipelineOptions options, metrics::Registry* m, exporters::Exp
                     },
                 .on_output = [this](uint32_t pid, bool err, std::string_view bytes,
                                     uint64_t ns) { output_.Add(pid, err, bytes, ns); }}) {
+  // First: a filtered span (and what is under it) goes no further, not even into metrics.
+  processors_.Add("filter", &filter_);
   processors_.Add("process_output", &output_);
   processors_.Add("agent_graph", &graph_);
+  // Last: what comes before sees every span, sampled or not.
+  processors_.Add("sampling", &sampler_);
   ev_open_ = m->GetCounter("kspan_events_total", {{"type", "conn_open"}});
   ev_data_ = m->GetCounter("kspan_events_total", {{"type", "data"}});
   ev_close_ = m->GetCounter("kspan_events_total", {{"type", "conn_close"}});

@@ -7,7 +7,8 @@
 //   exec/exit ─▶ SpanBuilder (exec spans, agent sessions)                           │
 //                                                                                   ▼
 //          ProcessorChain: OnEnd at span end, OnExport as traces leave the window ─▶ ExportPipeline
-//          (processors/: process output, agent graph)
+//          (processors/: process output, agent graph, sampling: the window asks the
+//          TraceSampler once per trace, and the chain drops the spans of traces not kept)
 //
 // Runs on the polling thread; never blocks on an exporter (ExportPipeline::Submit drops
 // and counts when its queue is full).
@@ -26,6 +27,7 @@
 #include "processors/agent_graph.h"
 #include "processors/process_output.h"
 #include "processors/processor_chain.h"
+#include "processors/trace_sampler.h"
 #include "tls/tls_probes.h"
 
 namespace kspan::agent {
@@ -37,6 +39,8 @@ struct PipelineOptions {
   correlator::GenAiOptions genai;
   correlator::AgentOptions agents;
   correlator::StitcherOptions stitcher;
+  processors::SamplingConfig sampling;
+  std::vector<processors::FilterRule> filters;  // processors/span_filter.h
 };
 
 class Pipeline : public events::EventSink {
@@ -73,6 +77,8 @@ class Pipeline : public events::EventSink {
   tls::TlsProbes* tls_;
   process::ProcessTable processes_;
   processors::ProcessorChain processors_;
+  processors::SpanFilter filter_;
+  processors::TraceSampler sampler_;  // decides each trace as it leaves the stitcher's window
   correlator::Stitcher stitcher_;
   correlator::SpanBuilder builder_;
   processors::ProcessOutput output_;

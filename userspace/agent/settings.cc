@@ -2,9 +2,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 
 #include "agent/config.h"
 #include "kspan/bpf/events.h"
+#include "processors/head_sampler.h"
+#include "processors/span_filter.h"
+#include "processors/tail_sampler.h"
 
 namespace kspan::agent {
 namespace {
@@ -141,6 +145,52 @@ Status AgentRules(const Input& in, Layer* l) {
   return Status::Ok();
 }
 
+Status Sampler(const Input& in, Layer* l) {
+  RETURN_IF_ERROR(processors::ParseHeadSampler(in.where, in.items[0], std::nullopt).status());
+  l->sampler = Setting<std::string>{in.items[0], in.where};
+  return Status::Ok();
+}
+
+Status SamplerArg(const Input& in, Layer* l) {
+  RETURN_IF_ERROR(processors::ParseHeadSampler(in.where, "traceidratio", in.items[0]).status());
+  l->sampler_arg = Setting<std::string>{in.items[0], in.where};
+  return Status::Ok();
+}
+
+Status TailPolicies(const Input& in, Layer* l) {
+  for (const std::string& spec : in.items)
+    RETURN_IF_ERROR(processors::ParseTailPolicy(in.where, spec).status());
+  l->tail_policies = Setting<std::vector<std::string>>{in.items, in.where};
+  return Status::Ok();
+}
+
+Status DropRules(const Input& in, Layer* l) {
+  for (const std::string& spec : in.items)
+    RETURN_IF_ERROR(processors::ParseFilterRule(in.where, spec).status());
+  l->drop = Setting<std::vector<std::string>>{in.items, in.where};
+  return Status::Ok();
+}
+
+Status TraceTelemetry(const Input& in, Layer* l) {
+  bool v = false;
+  RETURN_IF_ERROR(ParseBool(in.where, in.items[0], &v));
+  l->trace_telemetry = Setting<bool>{v, in.where};
+  return Status::Ok();
+}
+
+// Traces a second: a finite number from 0 (no limit) to a million.
+template <auto Member>
+Status TracesPerSecond(const Input& in, Layer* l) {
+  double v = 0;
+  const std::string& t = in.items[0];
+  const auto r = std::from_chars(t.data(), t.data() + t.size(), v);
+  if (r.ec != std::errc() || r.ptr != t.data() + t.size() || !(v >= 0 && v <= 1e6)) {
+    return InvalidArgument(in.where + ": '" + t + "' is not a number of traces from 0 to 1000000");
+  }
+  l->*Member = Setting<double>{v, in.where};
+  return Status::Ok();
+}
+
 Status ConfigFiles(const Input& in, Layer* l) {
   l->config = Setting<std::vector<std::string>>{in.items, in.where};
   return Status::Ok();
@@ -160,6 +210,8 @@ constexpr std::string_view kCapture = "Capture";
 constexpr std::string_view kOwnState = "kspan's own state (docs/metrics.md)";
 constexpr std::string_view kGenai = "LLM calls (docs/genai.md)";
 constexpr std::string_view kAgents = "Agents (docs/agents.md)";
+constexpr std::string_view kSampling = "Sampling (docs/sampling.md)";
+constexpr std::string_view kFilters = "Filters (docs/sampling.md)";
 constexpr std::string_view kGeneral = "The configuration file, and information";
 
 // Placeholder in a help text: the top-level YAML keys, from the table.
@@ -330,6 +382,66 @@ const std::vector<SettingRow> kTable = {
              "(default: its service.name); repeatable, the first match wins: flags', then the "
              "environment's (NAME=MATCH,...), then the file's.",
      .parse = AgentRules},
+
+    // Sampling.
+    {.group = kSampling, .flag = "--sampler", .metavar = "NAME", .key = "sampling.sampler",
+     .otel_env = {"OTEL_TRACES_SAMPLER"},
+     .default_text = "parentbased_always_on",
+     .help = "Head sampler, as the OpenTelemetry SDK names it: always_on, always_off, traceidratio, "
+             "parentbased_always_on, parentbased_always_off or parentbased_traceidratio. Decided once "
+             "per trace on its trace id, the same on every agent; parentbased_* follow an incoming "
+             "traceparent's sampled flag.",
+     .parse = Sampler},
+    {.group = kSampling, .flag = "--sampler-arg", .metavar = "RATIO", .key = "sampling.sampler_arg",
+     .otel_env = {"OTEL_TRACES_SAMPLER_ARG"},
+     .default_text = "1.0",
+     .help = "The ratio of traces the *traceidratio samplers keep, 0..1.",
+     .parse = SamplerArg},
+    {.group = kSampling, .flag = "--tail-policy", .metavar = "SPEC", .key = "sampling.tail_policies",
+     .shape = Shape::kList, .noun = "tail-sampling policies",
+     .default_text = "none: head sampling only",
+     .help = "Keep a trace held whole on this host when any policy matches; repeatable. SPEC is "
+             "one of:\n"
+             "  error                    a span has status ERROR\n"
+             "  latency>50ms             the trace lasts longer; :service=NAME or "
+             ":route=ROUTE: a span of it does\n"
+             "  attribute:KEY=VALUE      a span has the attribute\n"
+             "  genai_tokens>N           its gen_ai token usage is larger\n"
+             "  probabilistic:RATIO      the rest, consistently by trace id\n"
+             "Traces that cross hosts keep the head sampler's decision.",
+     .parse = TailPolicies},
+    {.group = kSampling, .flag = "--rate-limit", .metavar = "N", .key = "sampling.rate_limit",
+     .default_text = "0, no limit",
+     .help = "Traces kept a second, at most, over every service; 0..1000000.",
+     .parse = TracesPerSecond<&Layer::rate_limit>},
+    {.group = kSampling, .flag = "--rate-limit-burst", .metavar = "N", .key = "sampling.rate_limit_burst",
+     .default_text = "one second's worth",
+     .help = "Traces the limits let through at once after a quiet time.",
+     .parse = TracesPerSecond<&Layer::rate_limit_burst>},
+    {.group = kSampling, .flag = "--rate-limit-per-service", .metavar = "N",
+     .key = "sampling.rate_limit_per_service",
+     .default_text = "0, no limit",
+     .help = "Traces kept a second, at most, per service (the service.name of the trace's first "
+             "span); 0..1000000.",
+     .parse = TracesPerSecond<&Layer::rate_limit_per_service>},
+
+    // Filters.
+    {.group = kFilters, .flag = "--drop", .metavar = "RULE", .key = "filters.drop", .shape = Shape::kList,
+     .noun = "filter rules",
+     .default_text = "none besides the telemetry rule",
+     .help = "Drop spans that match, with everything under them; repeatable. RULE is one of:\n"
+             "  service=NAME             the service.name\n"
+             "  executable=TEXT          in the executable's path\n"
+             "  port=N                   the server.port\n"
+             "  route=ROUTE              http.route, else the URL path (route=/healthz)\n"
+             "  attribute:KEY=VALUE      an attribute's value",
+     .parse = DropRules},
+    {.group = kFilters, .flag = "--trace-telemetry", .key = "filters.trace_telemetry", .shape = Shape::kSwitch,
+     .default_text = "off",
+     .help = "Also trace telemetry exports (HTTP POST to .../v1/traces, /v1/metrics, /v1/logs, "
+             "/api/v2/spans): dropped by default, so the collector that receives kspan's own "
+             "exports never feeds them back as spans. The environment and YAML take true or false.",
+     .parse = TraceTelemetry},
 
     // The file itself, and information.
     {.group = kGeneral, .flag = "--config", .metavar = "FILE", .shape = Shape::kList,

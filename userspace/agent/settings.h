@@ -77,6 +77,15 @@ struct Layer {
   Opt<bool> genai_capture_content;
   KeyValues agent_rules;  // name, match; a stronger layer's rules are tried first
 
+  Opt<std::string> sampler;                     // checked name (processors/head_sampler.h)
+  Opt<std::string> sampler_arg;                 // checked: a ratio 0..1
+  Opt<std::vector<std::string>> tail_policies;  // checked specs (processors/tail_sampler.h)
+  Opt<double> rate_limit;
+  Opt<double> rate_limit_burst;
+  Opt<double> rate_limit_per_service;
+  Opt<std::vector<std::string>> drop;  // checked filter rules (processors/span_filter.h)
+  Opt<bool> trace_telemetry;
+
   Opt<std::vector<std::string>> config;  // the YAML files, read in order (flags and environment only)
 
   bool HasOtlpSettings() const {

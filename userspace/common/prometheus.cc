@@ -73,6 +73,10 @@ constexpr Entry kMetrics[] = {
     {"kspan_file_rotations_total", {"counter", "Rotations of the file output (PATH renamed to PATH.1)."}},
     {"kspan_file_spans_deleted_total",
      {"counter", "Spans deleted with older span files by the file output's rotation."}},
+    {"kspan_filter_spans_dropped_total",
+     {"counter",
+      "Spans dropped by a filter rule (the rule as written, telemetry, or descendant for the spans under a "
+      "dropped one)."}},
     {"kspan_genai_bodies_unread_total", {"counter", "LLM API bodies kspan could not read, by reason."}},
     {"kspan_genai_calls_total", {"counter", "LLM API calls turned into gen_ai spans."}},
     {"kspan_http2_headers_incomplete_total",
@@ -116,6 +120,10 @@ constexpr Entry kMetrics[] = {
       "Requests given up with no response, by protocol and reason (no_response, response_not_captured, "
       "evicted, process_exit, shutdown)."}},
     {"kspan_ring_buffer_records_total", {"counter", "Records read from the kernel ring buffer."}},
+    {"kspan_sampling_traces_decided_early_total",
+     {"counter", "Traces the sampler decided on the spans they had when a bound flushed them early."}},
+    {"kspan_sampling_traces_total",
+     {"counter", "Sampling decisions, one a trace, by sampler (head, tail, rate_limit), decision and rule."}},
     {"kspan_sessions_total",
      {"counter",
       "CLI agent sessions (invoke_agent spans over a process's run), by outcome: opened, dropped at the "

@@ -25,7 +25,8 @@ TraceWindowOptions WindowOptions(const StitcherOptions& o) {
           .max_held_spans = o.max_held_spans,
           .max_held_bytes = o.max_held_bytes,
           // An exported node stays while a decision may still name it (see Stale).
-          .retire_after_ns = 4 * o.reorder_slack_ns};
+          .retire_after_ns = 4 * o.reorder_slack_ns,
+          .decide = o.decide};
 }
 
 }  // namespace
@@ -325,7 +326,8 @@ void Stitcher::DecideServer(Node* n) {
       window_.Join(n, client, client->group, client->span_id);
     } else {
       parent_traceparent_->Add();
-      window_.Join(n, nullptr, window_.NewGroup(n->incoming->trace_id, n->incoming->flags, n->tracestate),
+      window_.Join(n, nullptr,
+                   window_.NewGroup(n->incoming->trace_id, n->incoming->flags, n->tracestate, true),
                    n->incoming->parent_id);
     }
   } else if (client && client->group) {
@@ -407,7 +409,7 @@ void Stitcher::DecideClient(Node* n) {
   if (!n->pair_key.empty()) clients_by_tuple_[n->pair_key].push_back(n);
   if (n->incoming) {
     parent_traceparent_->Add();
-    window_.Join(n, nullptr, window_.NewGroup(n->incoming->trace_id, n->incoming->flags, n->tracestate),
+    window_.Join(n, nullptr, window_.NewGroup(n->incoming->trace_id, n->incoming->flags, n->tracestate, true),
                  n->incoming->parent_id);
     return;
   }
@@ -481,6 +483,16 @@ void Stitcher::Erase(Node* n) {
 
 void Stitcher::EmitStandalone(model::Span&& span) {
   unannounced_->Add();
+  // A trace of one span as far as the stitcher knows: decided like any other.
+  if (options_.decide) {
+    const std::vector<const model::Span*> spans = {&span};
+    options_.decide({.trace_id = span.trace_id,
+                     .remote_parent = span.parent_span_id.IsValid(),
+                     .whole = true,
+                     .now_ns = now_ns_,
+                     .spans = spans},
+                    &span.trace_flags, &span.trace_state);
+  }
   emit_(std::move(span));
 }
 

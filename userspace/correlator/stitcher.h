@@ -94,6 +94,8 @@ struct StitcherOptions {
   size_t max_links = 8;
   // Session spans open at once (OnSession); past it, new sessions are refused, counted.
   size_t max_sessions = 1024;
+  // The sampling decision of each trace (TraceWindowOptions::decide); empty: none.
+  std::function<void(const HeldTrace&, uint8_t* flags, std::string* trace_state)> decide;
 };
 
 // A request seen whole: identifies the span that its record will fill.

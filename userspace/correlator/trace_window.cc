@@ -44,8 +44,9 @@ TraceWindow::TraceWindow(TraceWindowOptions options, metrics::Registry* m, Emit 
 }
 
 std::shared_ptr<TraceGroup> TraceWindow::NewGroup(const model::TraceId& trace, uint8_t flags,
-                                                  std::string trace_state) {
+                                                  std::string trace_state, bool remote_parent) {
   auto g = std::make_shared<TraceGroup>();
+  g->remote_parent = remote_parent;
   g->trace_id = trace;
   g->flags = flags;
   g->trace_state = std::move(trace_state);
@@ -186,6 +187,18 @@ void TraceWindow::Flush(TraceGroup* g, FlushReason reason) {
   }
   std::sort(done.begin(), done.end(),
             [](const StitchNode* a, const StitchNode* b) { return a->start_ns < b->start_ns; });
+  if (!g->decided && options_.decide) {
+    std::vector<const model::Span*> spans;
+    spans.reserve(done.size());
+    for (const StitchNode* n : done) spans.push_back(&n->span);
+    options_.decide({.trace_id = g->trace_id,
+                     .remote_parent = g->remote_parent,
+                     .whole = reason == FlushReason::kComplete,
+                     .now_ns = now_ns_,
+                     .spans = spans},
+                    &g->flags, &g->trace_state);
+  }
+  g->decided = true;
   for (StitchNode* n : done) Export(n);
   // The rest leaves as it ends: no more window, so off the list the scans walk.
   if (!g->members.empty()) g->passthrough = true;

@@ -16,6 +16,8 @@
 //    "max_held_bytes"). The owner flushes a group for its own bound with Flush
 //    ("max_nodes"); FlushAll at shutdown ("complete" or "shutdown"). Each flush counts
 //    once in kspan_traces_flushed_total{reason}.
+//  - Decision: at a group's first flush, `decide` (options) sees its ended spans and sets
+//    the flags and tracestate every member leaves with, then and later.
 //  - Follows-from: a node placed under an in-process parent (in_process_parent) that ends
 //    after that parent ended is moved, with its subtree, to a new trace of its own with a
 //    follows_from link to the parent (kspan_stitch_follows_from_total).
@@ -58,7 +60,18 @@ struct TraceGroup {
   uint64_t listed_ns = 0;    // when it was listed (the window's list is in this order)
   bool passthrough = false;  // flushed early: later spans leave as soon as they end
   bool listed = false;
+  bool remote_parent = false;  // its root came with a valid traceparent
+  bool decided = false;        // TraceWindowOptions::decide has run (at the first flush)
   std::list<std::shared_ptr<TraceGroup>>::iterator it;
+};
+
+// A trace at its first flush, for TraceWindowOptions::decide.
+struct HeldTrace {
+  const model::TraceId& trace_id;
+  bool remote_parent;
+  bool whole;  // flushed complete (not early at a bound, max_age or shutdown)
+  uint64_t now_ns;
+  const std::vector<const model::Span*>& spans;  // ended so far, by start time; ids not set
 };
 
 struct TraceWindowOptions {
@@ -68,6 +81,10 @@ struct TraceWindowOptions {
   size_t max_held_bytes = 64u << 20;
   // How long an exported node stays before ExportDue hands it back to be erased.
   uint64_t retire_after_ns = 120'000'000;
+  // Called once per trace, at its first flush, before any of its spans leaves: may change
+  // the trace's flags and tracestate, which every span of the trace then carries (the
+  // sampling decision: processors/trace_sampler.h). Empty: flags and state stay as made.
+  std::function<void(const HeldTrace&, uint8_t* flags, std::string* trace_state)> decide;
 };
 
 // Why a group left before (or at) its time; the label of kspan_traces_flushed_total.
@@ -85,8 +102,10 @@ class TraceWindow {
 
   void SetNow(uint64_t now_ns) { now_ns_ = now_ns; }
 
-  // A new trace, created now; listed when its first node joins.
-  std::shared_ptr<TraceGroup> NewGroup(const model::TraceId& trace, uint8_t flags, std::string trace_state);
+  // A new trace, created now; listed when its first node joins. `remote_parent`: its root
+  // continues a traceparent from outside.
+  std::shared_ptr<TraceGroup> NewGroup(const model::TraceId& trace, uint8_t flags, std::string trace_state,
+                                       bool remote_parent = false);
   // Places `n` in `g` as a child of `parent` (nullptr: a root whose parent span, if any,
   // is outside: `parent_span`).
   void Join(StitchNode* n, StitchNode* parent, const std::shared_ptr<TraceGroup>& g,

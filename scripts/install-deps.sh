@@ -25,6 +25,8 @@ packages=(
   python3-prometheus-client
   # a real memcached and a real client library for its integration test (docs/databases.md)
   memcached python3-pymemcache
+  # a real Redis server, redis-cli and redis-benchmark (redis-tools) for its integration test
+  redis-server redis-tools
   # ab: HTTP/1.0 keep-alive bursts on one connection (tests/integration/reliability_test.cc)
   apache2-utils
   # load generators for bench/run.sh

@@ -3,6 +3,7 @@
 #include "protocols/http1/spec.h"
 #include "protocols/jsonrpc/spec.h"
 #include "protocols/memcache/spec.h"
+#include "protocols/redis/spec.h"
 
 namespace kspan::protocols {
 
@@ -11,6 +12,7 @@ std::span<const ProtocolSpec> Protocols() {
   static const ProtocolSpec kAll[] = {
       http1::Spec(), jsonrpc::Spec(),
       memcache::Spec(),  // after http1: lower-case command words are never an HTTP method
+      redis::Spec(),     // a RESP array ("*"): no other protocol starts so
   };
   return kAll;
 }

@@ -23,12 +23,12 @@
 //   (requests that may wait for an answer before the oldest is given up).
 //
 // The requests of a busy connection are parsed at most as many at a time as can wait for an
-// answer, then its answers: a pipelining client can send hundreds of requests between two
-// drains, and parsing them all first would push the oldest out of the pending bound and
-// leave their answers unmatched. Only when the answers free no room (the server is not
-// answering) do further requests push the oldest out (counted). HTTP/1 has its own driver
-// (http1/connection.cc) because an upgrade pauses its request stream and framing errors
-// stop it; the rest is this one.
+// answer, then its answers likewise: a pipelining client can send thousands of requests
+// between two drains, and parsing a whole side first would push the oldest out of the
+// pending bound and leave the other side's frames unmatched. Only when the pairing frees no
+// room (the server is not answering) do further frames push the oldest out (counted). HTTP/1 has its own
+// driver (http1/connection.cc) because an upgrade pauses its request stream and framing errors stop it; the
+// rest is this one.
 //
 // Threads: one connection, driven from the pipeline thread only (ProtocolConnection).
 #pragma once
@@ -121,30 +121,36 @@ class RequestResponseConnection final : public ProtocolConnection {
   const State& state() const { return state_; }
 
  private:
-  // Requests first (answers pair with them), at most as many as may wait; then answers;
-  // then the pairing; again while the answers made room for requests held back.
+  // Requests first (answers pair with them), then answers, each at most as many as may
+  // wait; then the pairing; again while the pairing made room for frames held back.
   void Run(bool closed) {
-    // Each round after the first follows a round in which answers were paired (both
+    // Each round after the first follows a round in which frames were paired (both
     // streams only move forward), or lifts the bound once; so the loop ends.
     bool unbounded = false;
     for (;;) {
       ParseStats ps;
-      const size_t max = state_.max_pending;
-      const size_t waiting_before = request_frames_.size();
-      const size_t room = unbounded ? SIZE_MAX : (waiting_before >= max ? 0 : max - waiting_before);
-      const bool held_back = requests_.Parse(&state_, &request_frames_, &ps, closed, room);
+      auto room = [&](size_t waiting) {
+        const size_t max = state_.max_pending;
+        return unbounded ? SIZE_MAX : (waiting >= max ? 0 : max - waiting);
+      };
+      const bool requests_held =
+          requests_.Parse(&state_, &request_frames_, &ps, closed, room(request_frames_.size()));
       Announce();
-      const size_t waiting = request_frames_.size();
-      responses_.Parse(&state_, &response_frames_, &ps, closed);
+      const bool responses_held =
+          responses_.Parse(&state_, &response_frames_, &ps, closed, room(response_frames_.size()));
       stats_.frames_invalid += ps.frames_invalid;
       stats_.frames_cut += ps.frames_cut;
       stats_.bytes_dropped += ps.bytes_dropped;
       stats_.gaps += ps.gaps;
+      const size_t requests_waiting = request_frames_.size();
+      const size_t responses_waiting = response_frames_.size();
       Stitch();
-      if (!held_back) return;
-      if (request_frames_.size() < waiting) continue;  // answers made room
+      if (!requests_held && !responses_held) return;
+      if (request_frames_.size() < requests_waiting || response_frames_.size() < responses_waiting) {
+        continue;  // the pairing made room
+      }
       if (unbounded) return;
-      unbounded = true;  // no answers: the oldest requests give way (counted)
+      unbounded = true;  // nothing pairs: the oldest give way (counted)
     }
   }
 

@@ -686,6 +686,39 @@ TEST_F(RedisConnectionTest, BigValueCrossesAHole) {
   EXPECT_EQ(Losses(), 0u);
 }
 
+// A reply larger than the capture whose framing lies in the holes (COMMAND DOCS from
+// redis-cli, 300 KB of nested arrays): it ends where the first hole cuts it, its tail is
+// skipped by time, and the next command pairs with its own reply; nothing is forged from
+// the fragments and nothing counts as a failure.
+TEST_F(RedisConnectionTest, AReplyCutByHolesEndsThereAndItsTailIsSkipped) {
+  Make();
+  Send(true, Command({"COMMAND", "DOCS"}));
+  string big = "*400\r\n";
+  for (int i = 0; i < 400; ++i) big += "$3\r\nget\r\n*2\r\n$7\r\nsummary\r\n-ERR looks like an error\r\n";
+  // Three syscalls, each captured only in part: framing falls in the holes.
+  const size_t third = big.size() / 3;
+  for (int k = 0; k < 3; ++k) {
+    const string part = big.substr(k * third, k == 2 ? string::npos : third);
+    Send(false, part.substr(0, 100), static_cast<uint32_t>(part.size()));
+  }
+  Send(true, Command({"GET", "k"}));
+  Send(false, "$1\r\nv\r\n");
+  Drain();
+  Drain();
+  ASSERT_EQ(records_.size(), 2u);
+  EXPECT_EQ(Body(0).command, "COMMAND");
+  EXPECT_EQ(Body(0).reply, Reply::kArray);
+  EXPECT_TRUE(Body(0).reply_truncated);
+  EXPECT_EQ(Body(0).error_prefix, "ERR");  // read before the first hole, nested
+  EXPECT_TRUE(Body(0).nested_error);
+  EXPECT_EQ(Body(1).command, "GET");
+  EXPECT_EQ(Body(1).reply, Reply::kBulk);
+  EXPECT_FALSE(Body(1).reply_truncated);
+  EXPECT_EQ(
+      stats_.frames_invalid + stats_.responses_unmatched + stats_.gaps + stats_.requests_unanswered.Total(),
+      0u);
+}
+
 TEST_F(RedisConnectionTest, JoinedMidStreamTheDatabaseIsUnknown) {
   Make();
   req_pos_ = resp_pos_ = 5000;  // the connection's first 5000 bytes each way were before kspan

@@ -580,6 +580,7 @@ struct Pairing {
     r.error_prefix = std::move(answer->error_prefix);
     r.nested_error = answer->nested_error;
     r.elements = answer->elements;
+    r.reply_truncated = answer->truncated;
     const bool error = !r.error_prefix.empty() && !r.nested_error;
     switch (answer->type) {
       case '+': r.reply = Reply::kSimple; break;
@@ -646,8 +647,28 @@ bool IsKnownCommand(std::string_view name) {
 }
 
 ParseState ParseFrame(MessageType type, std::string_view* buf, Frame* frame, State* state) {
-  if (frame->phase == Phase::kType && frame->depth == 0 && frame->type == 0) {
-    frame->is_response = type == MessageType::kResponse;
+  const bool fresh = frame->phase == Phase::kType && frame->depth == 0 && frame->type == 0;
+  if (fresh) frame->is_response = type == MessageType::kResponse;
+  if (fresh && type == MessageType::kResponse && state->response_tail) {
+    // The tail of a truncated reply: every chunk that moved before the first command sent
+    // after that reply began (the client reads a whole reply before its next command).
+    const ParseContext& ctx = state->ctx;
+    uint64_t next = 0;
+    for (uint64_t t : state->request_starts) {
+      if (t > state->tail_started_ns) {
+        next = t;
+        break;
+      }
+    }
+    if (ctx.stream != nullptr && !buf->empty() && (next == 0 || ctx.first.first_ns < next)) {
+      uint64_t chunk_end = 0;
+      ctx.stream->TimingAt(ctx.position, &chunk_end);
+      const uint64_t n =
+          std::min<uint64_t>(buf->size(), chunk_end > ctx.position ? chunk_end - ctx.position : 1);
+      buf->remove_prefix(n);
+      return ParseState::kIgnored;
+    }
+    if (ctx.stream != nullptr && !buf->empty()) state->response_tail = false;
   }
   if (!state->ctx.partial_ok) {
     // Whole frames only: work on copies, commit on completion.
@@ -733,6 +754,8 @@ void FinishFrame(MessageType type, Frame* frame, State* state) {
     return;
   }
   frame->seq = state->next_seq++;
+  state->request_starts.push_back(frame->timing.start_ns);
+  while (state->request_starts.size() > state->max_pending) state->request_starts.pop_front();
   frame->after_loss = std::exchange(state->request_loss, false);
   // The database, as far as parsing knows it: 0 on a connection seen from its start; unknown
   // after lost bytes (a SELECT may have been among them); else what the commands before it
@@ -760,6 +783,15 @@ void FinishFrame(MessageType type, Frame* frame, State* state) {
     case ReplyMode::kNone: break;
   }
   frame->expects_answer = !state->reply_off && !std::exchange(state->skip_next, false);
+}
+
+bool TruncateAtHole(MessageType type, Frame* frame, State* state) {
+  if (type != MessageType::kResponse || frame->type == 0 || frame->phase == Phase::kDone) return false;
+  frame->phase = Phase::kDone;
+  frame->truncated = true;
+  state->response_tail = true;
+  state->tail_started_ns = frame->timing.start_ns;
+  return true;
 }
 
 void OnLoss(MessageType type, State* state) {

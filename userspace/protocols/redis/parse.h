@@ -89,6 +89,7 @@ struct Frame {
   uint64_t elements = 0;      // the top aggregate's count (map: pairs)
   bool null = false;          // $-1, *-1, _
   std::string head_word;      // an aggregate's first element when a short string, lower case
+  bool truncated = false;     // ended where a hole cut its framing (TruncateAtHole)
   bool third_is_int = false;  // the top aggregate's third element is an integer
   int64_t third_int = 0;
   bool ok = false;           // +OK
@@ -116,6 +117,11 @@ struct State {
   bool first_request = true;
   bool reply_off = false;  // CLIENT REPLY OFF in force
   bool skip_next = false;  // CLIENT REPLY SKIP: the next command gets no reply
+  // When commands started (Unix ns), the latest max_pending: a truncated reply's tail is
+  // what the server sent before the first command after it.
+  Fifo<uint64_t> request_starts;
+  bool response_tail = false;    // skipping a truncated reply's tail
+  uint64_t tail_started_ns = 0;  // when that reply began
   // Pairing (StitchFrames).
   bool pipelined = false;
   bool stitch_loss = false;
@@ -142,6 +148,11 @@ uint64_t OpaqueRemaining(const Frame& frame);
 void SkipHole(Frame* frame, uint64_t n);
 void FinishFrame(MessageType type, Frame* frame, State* state);
 void OnLoss(MessageType type, State* state);
+// A reply larger than the capture (a big array: COMMAND DOCS, LRANGE, SCAN) has framing in
+// the holes past each syscall's captured prefix. The reply ends where its framing is cut:
+// its type and first elements stand, and the response stream skips its rest by time (the
+// bytes before the first command sent after it began). A command cut so is abandoned.
+bool TruncateAtHole(MessageType type, Frame* frame, State* state);
 
 // Pairs commands with replies in order (protocols/common/in_order_stitch.h) and, before
 // that, sets aside what answers no command: RESP3 pushes and, on a RESP2 connection in
@@ -196,6 +207,9 @@ struct Protocol {
   }
   static bool EndsStream(const Frame&) { return false; }
   static void OnLoss(MessageType type, State* state) { redis::OnLoss(type, state); }
+  static bool TruncateAtHole(MessageType type, Frame* frame, State* state) {
+    return redis::TruncateAtHole(type, frame, state);
+  }
 };
 
 }  // namespace kspan::protocols::redis

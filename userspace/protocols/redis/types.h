@@ -49,8 +49,9 @@ struct Record {
   // kMaxNameBytes; the message after it is never kept (Redis quotes arguments in it). For
   // a reply that is not an error but holds one (EXEC's results), the first such prefix.
   std::string error_prefix;
-  bool nested_error = false;  // error_prefix came from inside an aggregate reply
-  uint64_t elements = 0;      // aggregate replies: elements (map: pairs)
+  bool nested_error = false;     // error_prefix came from inside an aggregate reply
+  bool reply_truncated = false;  // a hole cut the reply's framing: its rest was not read
+  uint64_t elements = 0;         // aggregate replies: elements (map: pairs)
 
   Timing request;
   Timing response;                                  // all 0 when no answer came

@@ -343,6 +343,9 @@ const InvalidCase kInvalid[] = {
     {"bulk_length_negative", kResp, "$-2\r\n"},
     {"bulk_without_crlf", kResp, "$3\r\nabcd\r\n"},
     {"unknown_type", kResp, "?what\r\n"},
+    // Found by redis_fuzz: an empty line where a type byte belongs threw out_of_range.
+    {"empty_line_for_a_type", kResp, "\r\n"},
+    {"empty_line_inside_an_array", kResp, "*1\r\n\r\n"},
     {"integer_not_a_number", kResp, ":abc\r\n"},
     {"null_with_body", kResp, "_x\r\n"},
     {"boolean_not_t_or_f", kResp, "#x\r\n"},

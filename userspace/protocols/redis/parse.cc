@@ -300,6 +300,7 @@ Step StepValue(string_view* buf, Frame* f) {
     case LineStatus::kTooLong: return Step::kInvalid;
     case LineStatus::kFound: break;
   }
+  if (line.empty()) return Step::kInvalid;  // "\r\n" where a type byte belongs
   const string_view body = line.substr(1);
   int64_t n = 0;
   switch (t) {

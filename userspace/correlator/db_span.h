@@ -67,6 +67,7 @@
 #include "events/events.h"
 #include "model/span.h"
 #include "protocols/memcache/types.h"
+#include "protocols/postgres/types.h"
 #include "protocols/redis/types.h"
 
 namespace kspan::correlator {
@@ -85,5 +86,20 @@ std::optional<model::Span> BuildMemcacheSpan(const protocols::memcache::Record& 
 // The CLIENT span of one Redis command; nullopt on the server's side.
 std::optional<model::Span> BuildRedisSpan(const protocols::redis::Record& record, const DbConnContext& conn,
                                           std::shared_ptr<const model::Resource> resource);
+
+// The CLIENT span of one PostgreSQL unit of work (a query, an extended-query unit up to its
+// Sync); nullopt on the server's side and for units that are no operation of their own
+// (startup, SSLRequest, password, COPY data, Terminate, Cancel). Per v1.44
+// docs/db/postgresql.md and sql.md:
+//   name    "{db.operation.name} {db.namespace}" (no collection parsed), or the namespace
+//   db.system.name "postgresql"; db.namespace the database of the StartupMessage (absent
+//   when joined mid-stream); db.operation.name the statement's first keyword as written,
+//   "BATCH {op}" for a unit with several Executes; db.query.text the sanitised text;
+//   db.operation.batch.size the Executes when more than one; db.response.status_code and
+//   error.type the SQLSTATE of an ErrorResponse (status ERROR; no message: it quotes
+//   values); db.response.returned_rows the DataRows received.
+std::optional<model::Span> BuildPostgresSpan(const protocols::postgres::Record& record,
+                                             const DbConnContext& conn,
+                                             std::shared_ptr<const model::Resource> resource);
 
 }  // namespace kspan::correlator

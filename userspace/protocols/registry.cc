@@ -3,6 +3,7 @@
 #include "protocols/http1/spec.h"
 #include "protocols/jsonrpc/spec.h"
 #include "protocols/memcache/spec.h"
+#include "protocols/postgres/spec.h"
 #include "protocols/redis/spec.h"
 
 namespace kspan::protocols {
@@ -10,9 +11,10 @@ namespace kspan::protocols {
 std::span<const ProtocolSpec> Protocols() {
   // The registry: one row per protocol, in detection order.
   static const ProtocolSpec kAll[] = {
-      http1::Spec(), jsonrpc::Spec(),
+      http1::Spec(),    jsonrpc::Spec(),
       memcache::Spec(),  // after http1: lower-case command words are never an HTTP method
       redis::Spec(),     // a RESP array ("*"): no other protocol starts so
+      postgres::Spec(),  // a StartupMessage or SSLRequest: starts with a zero byte
   };
   return kAll;
 }

@@ -27,6 +27,8 @@ packages=(
   memcached python3-pymemcache
   # a real Redis server, redis-cli and redis-benchmark (redis-tools) for its integration test
   redis-server redis-tools
+  # a real PostgreSQL server, psql and psycopg2 for its integration test
+  postgresql postgresql-client python3-psycopg2
   # ab: HTTP/1.0 keep-alive bursts on one connection (tests/integration/reliability_test.cc)
   apache2-utils
   # load generators for bench/run.sh

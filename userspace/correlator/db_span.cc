@@ -154,6 +154,8 @@ std::optional<model::Span> BuildPostgresSpan(const pg::Record& record, const DbC
                                       record.request.end_ns, record.request.start_ns});
 
   std::string op = record.unit == pg::Unit::kFunction ? std::string("FUNCTION CALL") : record.operation;
+  // A unit that only prepared a statement (Parse, Describe, Sync): preparing is what it did.
+  if (record.unit == pg::Unit::kExtended && record.executes == 0) op = "PREPARE";
   if (record.executes > 1 && !op.empty()) op = "BATCH " + op;
   if (op.empty()) op = record.executes > 1 ? "BATCH" : "_OTHER";
   span.name = op;

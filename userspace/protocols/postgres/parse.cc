@@ -167,9 +167,11 @@ Step StepRequest(string_view* buf, Frame* f) {
 }
 
 Step StepResponse(string_view* buf, Frame* f, const State& st) {
-  if (!f->started && st.ssl_pending > 0) {
+  // The answer to an SSLRequest/GSSENCRequest is one byte, and comes before the server's
+  // first typed message (the request is the client's first): decided on this stream alone,
+  // whatever the request side has parsed so far.
+  if (!f->started && !st.response_typed_seen && ((*buf)[0] == 'S' || (*buf)[0] == 'N' || (*buf)[0] == 'G')) {
     const char a = (*buf)[0];
-    if (a != 'S' && a != 'N' && a != 'G') return Step::kInvalid;
     f->ssl_answer = a;
     f->ends_stream = a != 'N';
     f->started = true;
@@ -348,6 +350,7 @@ void FinishFrame(MessageType type, Frame* frame, State* state) {
   if (type == MessageType::kResponse) {
     frame->after_loss = std::exchange(state->response_loss, false);
     if (frame->ssl_answer != 0 && state->ssl_pending > 0) --state->ssl_pending;
+    if (frame->ssl_answer == 0) state->response_typed_seen = true;
     return;
   }
   frame->seq = state->next_seq++;
@@ -414,6 +417,7 @@ void OnLoss(MessageType type, State* state) {
     state->request_loss = true;
   } else {
     state->response_loss = true;
+    state->response_typed_seen = true;  // joined or resynchronised: no longer the stream's start
   }
 }
 

@@ -103,6 +103,7 @@ struct State {
   bool request_loss = false;
   bool response_loss = false;
   uint32_t ssl_pending = 0;                     // SSLRequests parsed whose one-byte answer is still to parse
+  bool response_typed_seen = false;             // a typed answer (or a loss) came: no one-byte answer now
   std::string database;                         // from the StartupMessage
   std::map<std::string, Statement> statements;  // prepared statements by name ("" unnamed)
   std::map<std::string, std::string> portals;   // portal -> statement name

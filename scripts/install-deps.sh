@@ -45,6 +45,10 @@ packages=(
   python3-prometheus-client
   # a real memcached and a real client library for its integration test (docs/databases.md)
   memcached python3-pymemcache
+  # a real Redis server, redis-cli and redis-benchmark (redis-tools) for its integration test
+  redis-server redis-tools
+  # a real PostgreSQL server, psql and psycopg2 for its integration test
+  postgresql postgresql-client python3-psycopg2
   # ab: HTTP/1.0 keep-alive bursts on one connection (tests/integration/reliability_test.cc)
   apache2-utils
   # HTTP/2 and gRPC integration tests: Debian's gRPC for Python; h2load for bench/run.sh

@@ -7,6 +7,7 @@
 #include "correlator/unanswered.h"
 #include "correlator/url.h"
 #include "protocols/memcache/spec.h"
+#include "protocols/redis/parse.h"
 
 namespace kspan::correlator {
 
@@ -67,6 +68,121 @@ std::optional<model::Span> BuildMemcacheSpan(const mc::Record& record, const DbC
       a.push_back({"error.type", std::string(mc::ResultWord(record.result))});
       break;
     default: break;
+  }
+  if (record.response_missing) MarkUnanswered(record.unanswered, &span);
+  return span;
+}
+
+}  // namespace kspan::correlator
+
+namespace kspan::correlator {
+
+namespace rd = protocols::redis;
+
+std::optional<model::Span> BuildRedisSpan(const rd::Record& record, const DbConnContext& conn,
+                                          std::shared_ptr<const model::Resource> resource) {
+  if (conn.is_server) return std::nullopt;
+  const bool answered = !record.response_missing && record.reply != rd::Reply::kNone;
+
+  model::Span span;
+  span.kind = model::SpanKind::kClient;
+  span.resource = std::move(resource);
+  span.span_id = model::SpanId::Random();
+  span.trace_id = model::TraceId::Random();
+  span.trace_flags = 0x01;
+  span.start_time_unix_nano = record.request.start_ns;
+  span.end_time_unix_nano = std::max(
+      {answered ? record.response.end_ns : uint64_t{0}, record.request.end_ns, record.request.start_ns});
+
+  const std::string op = record.command.empty() ? std::string("_OTHER") : record.command;
+  const events::Endpoint& server = conn.tuple.remote;
+  span.name = op;
+  if (!server.address.empty()) {
+    span.name.push_back(' ');
+    AppendUrlHost(&span.name, server.address);
+    if (server.port) span.name += ":" + std::to_string(server.port);
+  }
+
+  auto& a = span.attributes;
+  a.reserve(13);
+  a.push_back({"db.system.name", std::string("redis")});
+  a.push_back({"db.operation.name", op});
+  a.push_back({"db.query.text", rd::QueryText(record)});
+  if (record.db >= 0) a.push_back({"db.namespace", std::to_string(record.db)});
+  const bool error = answered && !record.error_prefix.empty();
+  if (error) a.push_back({"db.response.status_code", record.error_prefix});
+  if (answered && record.exec && record.queued != 1) {
+    // A transaction of one command is a single operation (v1.44 db.operation.batch.size).
+    a.push_back({"db.operation.batch.size", static_cast<int64_t>(record.queued)});
+  }
+  if (record.in_transaction) a.push_back({"redis.queued", true});
+  if (!server.address.empty()) {
+    a.push_back({"server.address", server.address});
+    if (server.port) a.push_back({"server.port", int64_t{server.port}});
+    a.push_back({"network.peer.address", server.address});
+    if (server.port) a.push_back({"network.peer.port", int64_t{server.port}});
+  }
+  if (error) {
+    span.status_code = model::StatusCode::kError;
+    a.push_back({"error.type", record.error_prefix});
+  }
+  if (record.response_missing) MarkUnanswered(record.unanswered, &span);
+  return span;
+}
+
+}  // namespace kspan::correlator
+
+namespace kspan::correlator {
+
+namespace pg = protocols::postgres;
+
+std::optional<model::Span> BuildPostgresSpan(const pg::Record& record, const DbConnContext& conn,
+                                             std::shared_ptr<const model::Resource> resource) {
+  if (conn.is_server) return std::nullopt;
+  if (record.unit != pg::Unit::kQuery && record.unit != pg::Unit::kExtended &&
+      record.unit != pg::Unit::kFunction) {
+    return std::nullopt;
+  }
+  model::Span span;
+  span.kind = model::SpanKind::kClient;
+  span.resource = std::move(resource);
+  span.span_id = model::SpanId::Random();
+  span.trace_id = model::TraceId::Random();
+  span.trace_flags = 0x01;
+  span.start_time_unix_nano = record.request.start_ns;
+  span.end_time_unix_nano = std::max({record.response_missing ? uint64_t{0} : record.response.end_ns,
+                                      record.request.end_ns, record.request.start_ns});
+
+  std::string op = record.unit == pg::Unit::kFunction ? std::string("FUNCTION CALL") : record.operation;
+  // A unit that only prepared a statement (Parse, Describe, Sync): preparing is what it did.
+  if (record.unit == pg::Unit::kExtended && record.executes == 0) op = "PREPARE";
+  if (record.executes > 1 && !op.empty()) op = "BATCH " + op;
+  if (op.empty()) op = record.executes > 1 ? "BATCH" : "_OTHER";
+  span.name = op;
+  if (!record.database.empty()) span.name += " " + record.database;
+
+  auto& a = span.attributes;
+  a.reserve(12);
+  a.push_back({"db.system.name", std::string("postgresql")});
+  a.push_back({"db.operation.name", op});
+  if (!record.database.empty()) a.push_back({"db.namespace", record.database});
+  if (!record.query.empty()) a.push_back({"db.query.text", record.query});
+  if (record.executes > 1) a.push_back({"db.operation.batch.size", static_cast<int64_t>(record.executes)});
+  if (!record.response_missing && !record.errored && record.data_rows > 0) {
+    a.push_back({"db.response.returned_rows", static_cast<int64_t>(record.data_rows)});
+  }
+  const events::Endpoint& server = conn.tuple.remote;
+  if (!server.address.empty()) {
+    a.push_back({"server.address", server.address});
+    if (server.port) a.push_back({"server.port", int64_t{server.port}});
+    a.push_back({"network.peer.address", server.address});
+    if (server.port) a.push_back({"network.peer.port", int64_t{server.port}});
+  }
+  if (!record.response_missing && record.errored) {
+    const std::string code = record.sqlstate.empty() ? std::string("_OTHER") : record.sqlstate;
+    span.status_code = model::StatusCode::kError;
+    if (!record.sqlstate.empty()) a.push_back({"db.response.status_code", record.sqlstate});
+    a.push_back({"error.type", code});
   }
   if (record.response_missing) MarkUnanswered(record.unanswered, &span);
   return span;

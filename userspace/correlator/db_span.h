@@ -33,6 +33,31 @@
 // Keys, values and numbers are never exported: they may hold user data. A multi-key get
 // is one command, not a batch (v1.44 Redis note on MGET), so db.operation.batch.size is
 // not set.
+//
+// Redis (RESP2/RESP3, protocols/redis/; v1.44 docs/db/redis.md, development status):
+//
+//   name    "{db.operation.name} {server.address}:{server.port}" (db.namespace is a number:
+//           the Redis page says to keep it out of the name)
+//   kind    CLIENT; start, end as memcached
+//   status  ERROR for an error reply (-ERR ..., RESP3 bulk error), and for EXEC whose
+//           results hold one; UNSET otherwise. No status message: Redis quotes the
+//           command's arguments in its messages.
+//
+//   db.system.name            "redis"
+//   db.operation.name         the command as sent (no case normalisation)
+//   db.query.text             sanitised: the command, a container command's subcommand
+//                             (CLIENT SETNAME), one "?" per other argument (at most 16,
+//                             then "..."): never an argument, so AUTH/HELLO secrets and
+//                             keys are not exported
+//   db.namespace              the database index (SELECT seen, or 0 on a connection seen
+//                             from its start); absent when unknown
+//   db.response.status_code   the error's prefix (ERR, WRONGTYPE, NOAUTH, ...; "_OTHER"
+//                             when it is not an upper-case word)
+//   error.type                the same
+//   db.operation.batch.size   EXEC: the commands queued since MULTI (unless exactly one)
+//   redis.queued              true for a command sent between MULTI and EXEC (answered
+//                             QUEUED: executed at EXEC)
+//   server.*, network.peer.*, kspan.response.missing as memcached
 #pragma once
 
 #include <memory>
@@ -42,6 +67,8 @@
 #include "events/events.h"
 #include "model/span.h"
 #include "protocols/memcache/types.h"
+#include "protocols/postgres/types.h"
+#include "protocols/redis/types.h"
 
 namespace kspan::correlator {
 
@@ -53,6 +80,25 @@ struct DbConnContext {
 
 // The CLIENT span of one memcached command; nullopt on the server's side.
 std::optional<model::Span> BuildMemcacheSpan(const protocols::memcache::Record& record,
+                                             const DbConnContext& conn,
+                                             std::shared_ptr<const model::Resource> resource);
+
+// The CLIENT span of one Redis command; nullopt on the server's side.
+std::optional<model::Span> BuildRedisSpan(const protocols::redis::Record& record, const DbConnContext& conn,
+                                          std::shared_ptr<const model::Resource> resource);
+
+// The CLIENT span of one PostgreSQL unit of work (a query, an extended-query unit up to its
+// Sync); nullopt on the server's side and for units that are no operation of their own
+// (startup, SSLRequest, password, COPY data, Terminate, Cancel). Per v1.44
+// docs/db/postgresql.md and sql.md:
+//   name    "{db.operation.name} {db.namespace}" (no collection parsed), or the namespace
+//   db.system.name "postgresql"; db.namespace the database of the StartupMessage (absent
+//   when joined mid-stream); db.operation.name the statement's first keyword as written,
+//   "BATCH {op}" for a unit with several Executes; db.query.text the sanitised text;
+//   db.operation.batch.size the Executes when more than one; db.response.status_code and
+//   error.type the SQLSTATE of an ErrorResponse (status ERROR; no message: it quotes
+//   values); db.response.returned_rows the DataRows received.
+std::optional<model::Span> BuildPostgresSpan(const protocols::postgres::Record& record,
                                              const DbConnContext& conn,
                                              std::shared_ptr<const model::Resource> resource);
 

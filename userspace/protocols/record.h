@@ -13,6 +13,8 @@
 #include "protocols/http2/types.h"
 #include "protocols/jsonrpc/line_stream.h"
 #include "protocols/memcache/types.h"
+#include "protocols/postgres/types.h"
+#include "protocols/redis/types.h"
 
 namespace kspan::protocols {
 
@@ -42,7 +44,8 @@ struct RequestStart {
 
 // PROTOCOL_LIST: a new protocol's record type joins this variant (correlator/span_builder.cc
 // then fails to compile until it builds a span for it).
-using RecordBody = std::variant<http1::Record, jsonrpc::Call, memcache::Record, http2::Record>;
+using RecordBody = std::variant<http1::Record, jsonrpc::Call, memcache::Record, redis::Record,
+                                postgres::Record, http2::Record>;
 
 // A request and its answer (or the lack of one).
 struct Record {

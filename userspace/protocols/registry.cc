@@ -4,15 +4,19 @@
 #include "protocols/http2/spec.h"
 #include "protocols/jsonrpc/spec.h"
 #include "protocols/memcache/spec.h"
+#include "protocols/postgres/spec.h"
+#include "protocols/redis/spec.h"
 
 namespace kspan::protocols {
 
 std::span<const ProtocolSpec> Protocols() {
   // The registry: one row per protocol, in detection order.
   static const ProtocolSpec kAll[] = {
-      http1::Spec(), jsonrpc::Spec(),
+      http1::Spec(),    jsonrpc::Spec(),
       memcache::Spec(),  // after http1: lower-case command words are never an HTTP method
       http2::Spec(),     // the preface "PRI * HTTP/2.0" is no HTTP/1 request line
+      redis::Spec(),     // a RESP array ("*"): no other protocol starts so
+      postgres::Spec(),  // a StartupMessage or SSLRequest: starts with a zero byte
   };
   return kAll;
 }

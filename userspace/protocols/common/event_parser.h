@@ -36,6 +36,10 @@
 //   static void FinishFrame(MessageType, Frame*, const ChunkTiming& last_byte, State*);
 //   static bool EndsStream(const Frame&);        // nothing after this frame is this protocol
 //   static void OnLoss(MessageType, State*);     // frames may have been lost in this direction
+//   Optional: static bool TruncateAtHole(MessageType, Frame*, State*);
+//     A hole cut the partial frame's framing (not an opaque payload): true when the
+//     protocol ends the frame there (what it parsed stands; it then skips the rest of the
+//     frame itself, e.g. by time), instead of abandoning it (a parse failure and a gap).
 //
 // Threads: a StreamParser and its State belong to one connection, driven from one thread.
 #pragma once
@@ -179,6 +183,16 @@ class StreamParser {
     if (ends) ended_ = true;
   }
 
+  // The protocol may end the partial frame where a hole cut its framing (P::TruncateAtHole).
+  bool TruncateAtHole(State* state) {
+    if constexpr (requires { P::TruncateAtHole(type_, &*partial_, state); }) {
+      return P::TruncateAtHole(type_, &*partial_, state);
+    } else {
+      (void)state;
+      return false;
+    }
+  }
+
   void Abandon(State* state, ParseStats* stats) {
     partial_.reset();
     ++stats->frames_invalid;
@@ -248,8 +262,12 @@ bool StreamParser<P>::Parse(State* state, Fifo<Frame>* frames, ParseStats* stats
           continue;
         }
         // The hole swallowed framing (a chunk-size line): the frame's end is unknowable.
-        Abandon(state, stats);
-        ++stats->gaps;
+        if (TruncateAtHole(state)) {
+          Finish(state, frames, &*partial_);
+        } else {
+          Abandon(state, stats);
+          ++stats->gaps;
+        }
       }
       // Whole frames may have been in the hole. The next captured byte starts a syscall,
       // the likeliest place for a frame to start; FindFrameBoundary decides.
@@ -303,6 +321,12 @@ bool StreamParser<P>::Parse(State* state, Fifo<Frame>* frames, ParseStats* stats
       case ParseState::kNeedsMoreData:
         if (!hole_follows) return false;
         // The head or framing runs into a hole: it can never complete.
+        if (partial_ && TruncateAtHole(state)) {
+          Finish(state, frames, &*partial_);
+          P::OnLoss(type_, state);
+          resync_ = true;  // what is left before the hole: the protocol's resync decides
+          continue;
+        }
         ++stats->gaps;
         [[fallthrough]];
       case ParseState::kInvalid: {

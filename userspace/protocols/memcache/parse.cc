@@ -5,6 +5,8 @@
 #include <utility>
 #include <vector>
 
+#include "protocols/common/in_order_stitch.h"
+
 namespace kspan::protocols::memcache {
 namespace {
 
@@ -459,25 +461,6 @@ Step StepFrame(MessageType type, string_view* buf, Frame* f) {
   return type == MessageType::kRequest ? StepRequest(buf, f) : StepResponse(buf, f);
 }
 
-// The answerable commands at the front of `requests` that started no later than `t`.
-size_t StartedBefore(const Fifo<Frame>& requests, uint64_t t) {
-  size_t k = 0;
-  for (const Frame& f : requests) {
-    if (f.timing.start_ns > t) break;
-    if (f.ExpectsAnswer()) ++k;
-  }
-  return k;
-}
-
-// Emits the front of `requests` until `n` answerable commands were given up.
-void GiveUp(Fifo<Frame>* requests, size_t n, std::vector<Record>* out) {
-  while (n > 0 && !requests->empty()) {
-    if (requests->front().ExpectsAnswer()) --n;
-    out->push_back(RecordWithoutAnswer(&requests->front()));
-    requests->pop_front();
-  }
-}
-
 Record Paired(Frame* req, Frame* resp) {
   Record r = RecordWithoutAnswer(req);
   r.response_missing = false;
@@ -685,79 +668,21 @@ Record RecordWithoutAnswer(Frame* request) {
   return r;
 }
 
+// The in-order pairing (protocols/common/in_order_stitch.h) with memcached's hooks.
+struct Pairing {
+  using Frame = memcache::Frame;
+  using State = memcache::State;
+  using Record = memcache::Record;
+  static bool ExpectsAnswer(const Frame& request) { return request.ExpectsAnswer(); }
+  static bool Fits(const Frame& request, const Frame& answer) {
+    return memcache::Fits(request.command, answer.result);
+  }
+  static Record Paired(Frame* request, Frame* answer, State*) { return memcache::Paired(request, answer); }
+  static Record RecordWithoutAnswer(Frame* request) { return memcache::RecordWithoutAnswer(request); }
+};
+
 RecordsWithErrorCount<Record> StitchFrames(Fifo<Frame>* requests, Fifo<Frame>* responses, State* state) {
-  RecordsWithErrorCount<Record> out;
-  auto drop_answer = [&] {
-    ++out.error_count;
-    responses->pop_front();
-  };
-  auto leave_unanswerable = [&] {
-    while (!requests->empty() && !requests->front().ExpectsAnswer()) {
-      out.records.push_back(RecordWithoutAnswer(&requests->front()));
-      requests->pop_front();
-    }
-  };
-  for (;;) {
-    leave_unanswerable();
-    if (responses->empty()) break;
-    Frame& resp = responses->front();
-    if (requests->empty()) {
-      // Its command may still be on its way (another CPU); past the bound, it is not.
-      if (responses->size() <= state->max_pending) break;
-      drop_answer();
-      continue;
-    }
-    const uint64_t t = resp.timing.start_ns;
-    const bool given_up = std::exchange(state->stitch_loss, false);
-    if (resp.after_loss || given_up) {
-      // Answers were lost: this one answers the latest command that started before it,
-      // unless the client pipelines (then which one is undecidable).
-      const size_t k = StartedBefore(*requests, t);
-      if (k == 0) {
-        drop_answer();
-        continue;
-      }
-      if (state->pipelined) {
-        GiveUp(requests, k, &out.records);
-        drop_answer();
-        continue;
-      }
-      GiveUp(requests, k - 1, &out.records);
-      leave_unanswerable();
-    } else {
-      const Frame& front = requests->front();
-      if (front.timing.start_ns > t) {
-        drop_answer();  // it answers a command sent before kspan saw the stream
-        continue;
-      }
-      if (front.after_loss && state->pipelined) {
-        // Answers to lost pipelined commands may come first, or not: undecidable.
-        GiveUp(requests, StartedBefore(*requests, t), &out.records);
-        drop_answer();
-        continue;
-      }
-    }
-    Frame& req = requests->front();
-    if (!Fits(req.command, resp.result)) {
-      drop_answer();
-      continue;
-    }
-    out.records.push_back(Paired(&req, &resp));
-    requests->pop_front();
-    responses->pop_front();
-    // The next command was sent before this answer began: the client pipelines.
-    for (const Frame& f : *requests) {
-      if (!f.ExpectsAnswer()) continue;
-      if (f.timing.start_ns < t) state->pipelined = true;
-      break;
-    }
-  }
-  while (requests->size() > state->max_pending) {
-    out.records.push_back(RecordWithoutAnswer(&requests->front()));
-    requests->pop_front();
-    state->stitch_loss = true;
-  }
-  return out;
+  return StitchInOrder<Pairing>(requests, responses, state);
 }
 
 Start LooksLikeRequest(std::string_view prefix) {

@@ -1,0 +1,419 @@
+// The PostgreSQL protocol 3.0 parser, pairing and registered connection, driven by bytes
+// alone (no kernel), and its CLIENT spans.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "correlator/db_span.h"
+#include "protocols/postgres/parse.h"
+#include "protocols/postgres/spec.h"
+#include "protocols/registry.h"
+
+namespace kspan::protocols::postgres {
+namespace {
+
+using std::string;
+using std::string_view;
+
+string Be32(uint32_t v) {
+  return string{static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+                static_cast<char>(v)};
+}
+string Msg(char type, string_view body) {
+  return string(1, type) + Be32(static_cast<uint32_t>(body.size() + 4)) + string(body);
+}
+string Z(char status = 'I') {
+  return Msg('Z', string(1, status));
+}
+string Cstr(string_view s) {
+  return string(s) + '\0';
+}
+string Startup(string_view user, string_view database) {
+  string params = Cstr("user") + Cstr(user);
+  if (!database.empty()) params += Cstr("database") + Cstr(database);
+  params += Cstr("application_name") + Cstr("psql") + '\0';
+  return Be32(static_cast<uint32_t>(params.size() + 8)) + Be32(196608) + params;
+}
+string Query(string_view q) {
+  return Msg('Q', Cstr(q));
+}
+string Parse(string_view name, string_view q) {
+  return Msg('P', Cstr(name) + Cstr(q) + string(2, '\0'));
+}
+string Bind(string_view portal, string_view stmt, string_view value) {
+  // One text parameter.
+  return Msg('B', Cstr(portal) + Cstr(stmt) + string("\0\0\0\x01", 4) +
+                      Be32(static_cast<uint32_t>(value.size())) + string(value) + string(2, '\0'));
+}
+string Execute(string_view portal) {
+  return Msg('E', Cstr(portal) + Be32(0));
+}
+string Describe(char kind, string_view name) {
+  return Msg('D', string(1, kind) + Cstr(name));
+}
+string Sync() {
+  return Msg('S', "");
+}
+string Error(string_view sqlstate, string_view message) {
+  return Msg('E', "SERROR" + string(1, '\0') + "VERROR" + string(1, '\0') + "C" + Cstr(sqlstate) + "M" +
+                      Cstr(message) + '\0');
+}
+string Complete(string_view tag) {
+  return Msg('C', Cstr(tag));
+}
+string Row(string_view v) {
+  return Msg('D', string("\0\x01", 2) + Be32(static_cast<uint32_t>(v.size())) + string(v));
+}
+string RowDesc() {
+  return Msg('T', string("\0\x01", 2) + Cstr("a") + string(18, '\0'));
+}
+
+class PgConnectionTest : public testing::Test {
+ protected:
+  void SetUp() override { conn_ = Spec().make(true, ProtocolOptions{}); }
+  void Send(bool request, const string& bytes, uint32_t total = 0) {
+    storage_.push_back(bytes);
+    const string& b = storage_.back();
+    Chunk c;
+    c.egress = request;
+    uint64_t& pos = request ? req_pos_ : resp_pos_;
+    c.position = pos;
+    c.data = b;
+    c.total_len = total ? total : static_cast<uint32_t>(b.size());
+    pos += c.total_len;
+    c.first_ns = now_ += 1000;
+    c.last_ns = now_ += 1000;
+    c.tid = 7;
+    conn_->AddData(c);
+  }
+  void Drain() {
+    ConnectionStats s;
+    conn_->Drain(&started_, &records_, &s);
+    stats_ += s;
+  }
+  const Record& Body(size_t i) { return std::get<Record>(records_.at(i).body); }
+  uint64_t Losses() const {
+    return stats_.frames_invalid + stats_.responses_unmatched + stats_.responses_unmatched_at_close +
+           stats_.requests_unanswered.Total() + stats_.gaps;
+  }
+
+  std::unique_ptr<ProtocolConnection> conn_;
+  std::vector<string> storage_;
+  uint64_t req_pos_ = 0, resp_pos_ = 0, now_ = 1'000'000;
+  std::vector<RequestStart> started_;
+  std::vector<protocols::Record> records_;
+  ConnectionStats stats_;
+};
+
+// A psql session: SSL refused, startup with an MD5 password, a query, an error.
+TEST_F(PgConnectionTest, StartupPasswordQueriesAndErrors) {
+  Send(true, Be32(8) + Be32(80877103));  // SSLRequest
+  Send(false, "N");
+  Send(true, Startup("alice", "shop"));
+  Send(false, Msg('R', Be32(5) + "salt"));  // AuthenticationMD5Password
+  Send(true, Msg('p', Cstr("md5-hunter2-secret")));
+  Send(false, Msg('R', Be32(0)) + Msg('S', Cstr("server_version") + Cstr("15.8")) +
+                  Msg('K', Be32(1234) + Be32(5678)) + Z());
+  Send(true, Query("SELECT name FROM users WHERE email = 'bob@example.com' AND id IN (1, 2, 3)"));
+  Send(false, RowDesc() + Row("bob") + Row("carl") + Complete("SELECT 2") + Z());
+  Send(true, Query("SELECT * FROM nope"));
+  Send(false, Error("42P01", "relation \"nope\" does not exist") + Z());
+  Send(true, Msg('X', ""));
+  conn_->Close(Unanswered::kNoResponse);
+  Drain();
+  ASSERT_EQ(records_.size(), 6u);
+  EXPECT_EQ(Body(0).unit, Unit::kSslRequest);
+  EXPECT_EQ(Body(0).ssl_answer, 'N');
+  EXPECT_EQ(Body(1).unit, Unit::kStartup);
+  EXPECT_EQ(Body(1).database, "shop");
+  EXPECT_EQ(Body(1).user, "alice");
+  EXPECT_FALSE(Body(1).errored);
+  EXPECT_EQ(Body(2).unit, Unit::kPassword);
+  EXPECT_FALSE(records_[2].response_missing);
+  EXPECT_EQ(Body(3).unit, Unit::kQuery);
+  EXPECT_EQ(Body(3).query, "SELECT name FROM users WHERE email = ? AND id IN (?)");
+  EXPECT_EQ(Body(3).operation, "SELECT");
+  EXPECT_EQ(Body(3).database, "shop");
+  EXPECT_EQ(Body(3).data_rows, 2u);
+  EXPECT_EQ(Body(3).command_tag, "SELECT");
+  EXPECT_EQ(Body(3).tag_rows, 2);
+  EXPECT_TRUE(Body(4).errored);
+  EXPECT_EQ(Body(4).sqlstate, "42P01");
+  EXPECT_EQ(Body(4).severity, "ERROR");
+  EXPECT_EQ(Body(5).unit, Unit::kTerminate);
+  EXPECT_EQ(Losses(), 0u);
+  for (size_t i = 0; i < records_.size(); ++i) {
+    const Record& r = Body(i);
+    for (const string& s :
+         {r.database, r.user, r.query, r.operation, r.sqlstate, r.severity, r.command_tag}) {
+      EXPECT_EQ(s.find("hunter2"), string::npos);
+      EXPECT_EQ(s.find("bob"), string::npos);
+    }
+  }
+}
+
+// psycopg-style server-side prepared statement: prepared once by name, executed many
+// times; every Execute has its statement's text.
+TEST_F(PgConnectionTest, NamedPreparedStatementExecutedManyTimes) {
+  Send(true, Startup("app", "shop"));
+  Send(false, Msg('R', Be32(0)) + Z());
+  Send(true, Parse("stmt_1", "SELECT price FROM items WHERE id = $1") + Describe('S', "stmt_1") + Sync());
+  Send(false, Msg('1', "") + Msg('t', string("\0\x01\0\0\0\x17", 6)) + RowDesc() + Z());
+  for (int i = 0; i < 100; ++i) {
+    Send(true, Bind("", "stmt_1", std::to_string(1000 + i)) + Execute("") + Sync());
+    Send(false, Msg('2', "") + Row("9.99") + Complete("SELECT 1") + Z());
+  }
+  Drain();
+  ASSERT_EQ(records_.size(), 102u);
+  EXPECT_EQ(Body(1).unit, Unit::kExtended);
+  EXPECT_EQ(Body(1).executes, 0u);
+  EXPECT_EQ(Body(1).query, "SELECT price FROM items WHERE id = $1");
+  for (size_t i = 2; i < 102; ++i) {
+    EXPECT_EQ(Body(i).unit, Unit::kExtended);
+    EXPECT_EQ(Body(i).executes, 1u);
+    EXPECT_TRUE(Body(i).prepared);
+    EXPECT_EQ(Body(i).query, "SELECT price FROM items WHERE id = $1") << i;
+    EXPECT_EQ(Body(i).operation, "SELECT");
+    EXPECT_EQ(Body(i).data_rows, 1u);
+    EXPECT_EQ(Body(i).query.find("10"), string::npos);
+  }
+  EXPECT_EQ(Losses(), 0u);
+}
+
+TEST_F(PgConnectionTest, UnnamedStatementsPipelinedAndABatch) {
+  Send(true, Startup("app", "shop"));
+  Send(false, Msg('R', Be32(0)) + Z());
+  // Two units before any answer, the second with two Executes (a batch).
+  Send(true, Parse("", "INSERT INTO t VALUES ($1)") + Bind("", "", "7") + Execute("") + Sync() +
+                 Parse("", "UPDATE t SET a = 5 WHERE b = $1") + Bind("", "", "x") + Execute("") +
+                 Bind("", "", "y") + Execute("") + Sync());
+  Send(false, Msg('1', "") + Msg('2', "") + Complete("INSERT 0 1") + Z());
+  Send(false, Msg('1', "") + Msg('2', "") + Complete("UPDATE 1") + Msg('2', "") +
+                  Error("23505", "duplicate") + Z('E'));
+  Drain();
+  ASSERT_EQ(records_.size(), 3u);
+  EXPECT_EQ(Body(1).query, "INSERT INTO t VALUES ($1)");
+  EXPECT_EQ(Body(1).executes, 1u);
+  EXPECT_FALSE(Body(1).prepared);
+  EXPECT_EQ(Body(1).tag_rows, 1);
+  EXPECT_EQ(Body(2).query, "UPDATE t SET a = ? WHERE b = $1");
+  EXPECT_EQ(Body(2).executes, 2u);
+  EXPECT_TRUE(Body(2).errored);
+  EXPECT_EQ(Body(2).sqlstate, "23505");
+  EXPECT_EQ(Losses(), 0u);
+}
+
+TEST_F(PgConnectionTest, NotificationsWhileIdleAnswerNothing) {
+  Send(true, Startup("app", "db"));
+  Send(false, Msg('R', Be32(0)) + Z());
+  Send(false, Msg('A', Be32(42) + Cstr("chan") + Cstr("payload")));
+  Send(true, Query("LISTEN chan"));
+  Send(false, Msg('N', "SNOTICE\0\0") + Complete("LISTEN") + Z());
+  Drain();
+  ASSERT_EQ(records_.size(), 2u);
+  EXPECT_EQ(Body(1).command_tag, "LISTEN");
+  EXPECT_EQ(Losses(), 0u);
+}
+
+TEST_F(PgConnectionTest, FatalErrorThenCloseEndsTheAnswer) {
+  Send(true, Startup("alice", "shop"));
+  Send(false, Msg('R', Be32(5) + "salt"));
+  Send(true, Msg('p', Cstr("wrong")));
+  Send(false, Msg('E', "SFATAL" + string(1, '\0') + "VFATAL" + string(1, '\0') + "C28P01" + string(1, '\0') +
+                           "Mpassword authentication failed" + string(2, '\0')));
+  conn_->Close(Unanswered::kNoResponse);
+  Drain();
+  ASSERT_EQ(records_.size(), 2u);
+  EXPECT_TRUE(Body(0).errored);
+  EXPECT_EQ(Body(0).sqlstate, "28P01");
+  EXPECT_EQ(Body(0).severity, "FATAL");
+}
+
+TEST_F(PgConnectionTest, ExecuteOfAStatementPreparedBeforeKspanLookedHasNoText) {
+  req_pos_ = resp_pos_ = 900;  // joined mid-stream
+  Send(true, Bind("", "s9", "1") + Execute("") + Sync());
+  Send(false, Msg('2', "") + Complete("DELETE 1") + Z());
+  Drain();
+  Drain();
+  ASSERT_EQ(records_.size(), 1u);
+  EXPECT_TRUE(Body(0).query_unknown);
+  EXPECT_EQ(Body(0).query, "");
+  EXPECT_EQ(Body(0).command_tag, "DELETE");
+  EXPECT_EQ(Body(0).database, "");
+}
+
+// The same session cut into syscalls of every size gives the same records.
+TEST_F(PgConnectionTest, SplitAnywhereGivesTheSameRecords) {
+  const string req = Startup("u", "d") + Query("SELECT 1") + Parse("s", "SELECT $1") + Bind("", "s", "v") +
+                     Execute("") + Sync() + Msg('X', "");
+  const string resp = Msg('R', Be32(0)) + Z() + RowDesc() + Row("1") + Complete("SELECT 1") + Z() +
+                      Msg('1', "") + Msg('2', "") + Row("v") + Complete("SELECT 1") + Z();
+  for (size_t step : {1, 2, 3, 5, 7, 13, 64}) {
+    SCOPED_TRACE(step);
+    SetUp();
+    records_.clear();
+    stats_ = {};
+    req_pos_ = resp_pos_ = 0;
+    for (size_t i = 0; i < req.size(); i += step) Send(true, req.substr(i, step));
+    for (size_t i = 0; i < resp.size(); i += step) {
+      Send(false, resp.substr(i, step));
+      if (i % 3 == 0) Drain();
+    }
+    conn_->Close(Unanswered::kNoResponse);
+    Drain();
+    ASSERT_EQ(records_.size(), 4u);
+    EXPECT_EQ(Body(0).database, "d");
+    EXPECT_EQ(Body(1).query, "SELECT ?");
+    EXPECT_EQ(Body(1).data_rows, 1u);
+    EXPECT_EQ(Body(2).query, "SELECT $1");
+    EXPECT_EQ(Body(2).data_rows, 1u);
+    EXPECT_EQ(Body(3).unit, Unit::kTerminate);
+    EXPECT_EQ(Losses(), 0u);
+  }
+}
+
+TEST_F(PgConnectionTest, GarbageIsCountedNotParsed) {
+  Send(true, Startup("u", "d"));
+  Send(false, Msg('R', Be32(0)) + Z());
+  Send(true, string("\x7f\x7f garbage that is no message\n", 30) + Query("SELECT 2"));
+  Send(false, Complete("SELECT 0") + Z());
+  Drain();
+  ASSERT_EQ(records_.size(), 2u);
+  EXPECT_EQ(Body(1).query, "SELECT ?");
+  EXPECT_GE(stats_.frames_invalid, 1u);
+}
+
+// ---- Whole-frame parsing: every truncated prefix, invalid input ------------------------
+
+TEST(PgParse, EveryTruncatedPrefixNeedsMoreDataAndLeavesInputUntouched) {
+  const std::pair<MessageType, string> wires[] = {
+      {MessageType::kRequest, Startup("alice", "shop")},
+      {MessageType::kRequest, Query("SELECT 1")},
+      {MessageType::kRequest, Parse("s", "SELECT $1") + Bind("", "s", "x") + Execute("") + Sync()},
+      {MessageType::kResponse, RowDesc() + Row("x") + Complete("SELECT 1") + Z()},
+      {MessageType::kResponse, Error("42601", "syntax error") + Z()},
+  };
+  for (const auto& [type, wire] : wires) {
+    State st;
+    string_view whole = wire;
+    Frame f;
+    ASSERT_EQ(ParseFrame(type, &whole, &f, &st), ParseState::kSuccess);
+    EXPECT_TRUE(whole.empty());
+    for (size_t len = 0; len < wire.size(); ++len) {
+      SCOPED_TRACE(len);
+      const string prefix = wire.substr(0, len);
+      string_view buf = prefix;
+      Frame g;
+      EXPECT_EQ(ParseFrame(type, &buf, &g, &st), ParseState::kNeedsMoreData);
+      EXPECT_EQ(buf.size(), prefix.size());
+      EXPECT_FALSE(g.started);
+    }
+  }
+}
+
+TEST(PgParse, InvalidInput) {
+  const std::pair<MessageType, string> wires[] = {
+      {MessageType::kRequest, "GET / HTTP/1.1\r\n"},
+      {MessageType::kRequest, Be32(8) + Be32(12345)},       // unknown code
+      {MessageType::kRequest, Be32(20000) + Be32(196608)},  // startup too long
+      {MessageType::kRequest, string("Q\0\0\0\x02", 5)},    // length below 4
+      {MessageType::kRequest, string("Q\x7f\0\0\0", 5)},    // over 1 GiB
+      {MessageType::kResponse, string("?\0\0\0\x04", 5)},   // unknown type
+      {MessageType::kResponse, Msg('Z', "II")},             // ReadyForQuery of 2 bytes
+  };
+  for (const auto& [type, wire] : wires) {
+    State st;
+    string_view buf = wire;
+    Frame f;
+    EXPECT_EQ(ParseFrame(type, &buf, &f, &st), ParseState::kInvalid) << wire;
+    EXPECT_EQ(buf.size(), wire.size());
+  }
+}
+
+TEST(PgDetect, StartupAndSslRequestOnly) {
+  EXPECT_EQ(Spec().detect(Startup("alice", "shop")), Detection::kMatch);
+  EXPECT_EQ(Spec().detect(Be32(8) + Be32(80877103)), Detection::kMatch);
+  EXPECT_EQ(Spec().detect(Be32(8) + Be32(80877104)), Detection::kMatch);  // GSSENCRequest
+  EXPECT_EQ(Spec().detect(Startup("alice", "shop").substr(0, 6)), Detection::kNeedMoreData);
+  EXPECT_EQ(Spec().detect(Startup("alice", "shop").substr(0, 11)), Detection::kNeedMoreData);
+  EXPECT_EQ(Spec().detect(Query("SELECT 1")), Detection::kNoMatch);
+  EXPECT_EQ(Spec().detect("GET / HTTP/1.1\r\n"), Detection::kNoMatch);
+  EXPECT_EQ(Spec().detect(Be32(8) + Be32(196608)), Detection::kNoMatch);  // no user
+  EXPECT_EQ(Spec().detect("*1\r\n$4\r\nPING\r\n"), Detection::kNoMatch);
+  EXPECT_EQ(Spec().name, "postgres");
+  EXPECT_FALSE(Spec().callee_spans);
+  for (const ProtocolSpec& spec : Protocols()) {
+    if (spec.name == "postgres" || !spec.detect) continue;
+    EXPECT_NE(spec.detect(Startup("alice", "shop")), Detection::kMatch) << spec.name;
+  }
+}
+
+// ---- Spans --------------------------------------------------------------------------------
+
+correlator::DbConnContext Client() {
+  correlator::DbConnContext c;
+  c.tuple.family = AF_INET;
+  c.tuple.local = {"127.0.0.1", 40000};
+  c.tuple.remote = {"127.0.0.1", 5432};
+  return c;
+}
+
+TEST(PgSpan, QueryErrorBatchAndNoSpanForStartup) {
+  Record r;
+  r.unit = Unit::kExtended;
+  r.database = "shop";
+  r.query = "SELECT price FROM items WHERE id = $1";
+  r.operation = "SELECT";
+  r.executes = 1;
+  r.data_rows = 3;
+  r.request = {1000, 2000, 7, 0, 7, 0};
+  r.response = {5000, 6000, 7, 0, 7, 0};
+  auto span = correlator::BuildPostgresSpan(r, Client(), nullptr);
+  ASSERT_TRUE(span.has_value());
+  EXPECT_EQ(span->name, "SELECT shop");
+  EXPECT_EQ(span->kind, model::SpanKind::kClient);
+  EXPECT_EQ(span->end_time_unix_nano, 6000u);
+  auto attr = [&](const string& k) -> string {
+    for (const auto& a : span->attributes) {
+      if (a.key != k) continue;
+      if (const auto* s = std::get_if<string>(&a.value)) return *s;
+      if (const auto* i = std::get_if<int64_t>(&a.value)) return std::to_string(*i);
+    }
+    return "<absent>";
+  };
+  EXPECT_EQ(attr("db.system.name"), "postgresql");
+  EXPECT_EQ(attr("db.namespace"), "shop");
+  EXPECT_EQ(attr("db.operation.name"), "SELECT");
+  EXPECT_EQ(attr("db.query.text"), "SELECT price FROM items WHERE id = $1");
+  EXPECT_EQ(attr("db.response.returned_rows"), "3");
+  EXPECT_EQ(attr("db.operation.batch.size"), "<absent>");
+  EXPECT_EQ(span->status_code, model::StatusCode::kUnset);
+
+  r.errored = true;
+  r.sqlstate = "23505";
+  r.executes = 2;
+  span = correlator::BuildPostgresSpan(r, Client(), nullptr);
+  EXPECT_EQ(span->name, "BATCH SELECT shop");
+  EXPECT_EQ(span->status_code, model::StatusCode::kError);
+  EXPECT_EQ(span->status_message, "");
+  EXPECT_EQ(attr("db.response.status_code"), "23505");
+  EXPECT_EQ(attr("error.type"), "23505");
+  EXPECT_EQ(attr("db.operation.batch.size"), "2");
+
+  r.unit = Unit::kStartup;
+  EXPECT_FALSE(correlator::BuildPostgresSpan(r, Client(), nullptr).has_value());
+  r.unit = Unit::kPassword;
+  EXPECT_FALSE(correlator::BuildPostgresSpan(r, Client(), nullptr).has_value());
+  r.unit = Unit::kQuery;
+  correlator::DbConnContext server = Client();
+  server.is_server = true;
+  EXPECT_FALSE(correlator::BuildPostgresSpan(r, server, nullptr).has_value());
+}
+
+}  // namespace
+}  // namespace kspan::protocols::postgres

@@ -1,0 +1,473 @@
+#include "protocols/postgres/parse.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "protocols/common/in_order_stitch.h"
+#include "protocols/common/sql.h"
+
+namespace kspan::protocols::postgres {
+namespace {
+
+using std::string_view;
+
+constexpr uint32_t kSslCode = 80877103;
+constexpr uint32_t kGssCode = 80877104;
+constexpr uint32_t kCancelCode = 80877102;
+
+uint32_t ReadInt32(string_view b) {
+  return (uint32_t{static_cast<uint8_t>(b[0])} << 24) | (uint32_t{static_cast<uint8_t>(b[1])} << 16) |
+         (uint32_t{static_cast<uint8_t>(b[2])} << 8) | uint32_t{static_cast<uint8_t>(b[3])};
+}
+
+// The NUL-terminated string at the start of `b` (all of `b` when it has no NUL), and moves
+// `b` past it.
+string_view CString(string_view* b) {
+  const size_t nul = b->find('\0');
+  const string_view s = b->substr(0, nul);
+  b->remove_prefix(nul == string_view::npos ? b->size() : nul + 1);
+  return s;
+}
+
+std::string Name(string_view s) {
+  return std::string(s.substr(0, Record::kMaxNameBytes));
+}
+
+constexpr string_view kResponseTypes = "RSKZTDCENI123ntsGHWdcAvV";
+constexpr string_view kRequestTypes = "QPBDEHSCFpdcfX";
+
+enum class Step : uint8_t { kProgress, kDone, kNeedMore, kInvalid };
+
+// The message's body: `read` bytes of it are handed to `use`, the rest skipped.
+template <typename Use>
+Step Body(string_view* buf, Frame* f, uint64_t body_len, size_t read, bool last, Use use) {
+  if (buf->size() < 5 + read) return Step::kNeedMore;
+  use(buf->substr(5, read));
+  buf->remove_prefix(5 + read);
+  f->remaining = body_len - read;
+  f->finish_after_skip = last;
+  f->phase = Phase::kSkip;
+  f->started = true;
+  return Step::kProgress;
+}
+
+Step StepUntyped(string_view* buf, Frame* f) {
+  if (buf->size() < 8) return Step::kNeedMore;
+  const uint32_t len = ReadInt32(*buf);
+  const uint32_t code = ReadInt32(buf->substr(4));
+  if (code == kSslCode || code == kGssCode) {
+    if (len != 8) return Step::kInvalid;
+    f->unit = Unit::kSslRequest;
+  } else if (code == kCancelCode) {
+    if (len != 16) return Step::kInvalid;
+    f->unit = Unit::kCancel;
+  } else if ((code >> 16) == 3) {
+    if (len < 9 || len > kMaxStartup) return Step::kInvalid;
+    if (buf->size() < len) return Step::kNeedMore;
+    string_view params = buf->substr(8, len - 8);
+    if (params.back() != '\0') return Step::kInvalid;
+    while (!params.empty() && params[0] != '\0') {
+      const string_view key = CString(&params);
+      const string_view value = CString(&params);
+      if (key == "user") f->user = Name(value);
+      if (key == "database") f->database = Name(value);
+    }
+    f->unit = Unit::kStartup;
+  } else {
+    return Step::kInvalid;
+  }
+  if (buf->size() < 8) return Step::kNeedMore;
+  buf->remove_prefix(8);
+  f->remaining = len - 8;
+  f->finish_after_skip = true;
+  f->phase = Phase::kSkip;
+  f->started = true;
+  return Step::kProgress;
+}
+
+Step StepRequest(string_view* buf, Frame* f) {
+  if (!f->started && (*buf)[0] == '\0') return StepUntyped(buf, f);
+  if (buf->size() < 5) return Step::kNeedMore;
+  const char t = (*buf)[0];
+  const uint32_t len = ReadInt32(buf->substr(1));
+  if (kRequestTypes.find(t) == string_view::npos || len < 4 || len > kMaxMessage) return Step::kInvalid;
+  const uint64_t body = len - 4;
+  const bool extended = f->started && f->unit == Unit::kExtended;
+  auto single = [&](Unit u) -> Step {
+    if (f->started) return Step::kInvalid;  // inside an extended unit without its Sync
+    f->unit = u;
+    return Body(buf, f, body, 0, true, [](string_view) {});
+  };
+  auto part = [&](size_t read, auto use) -> Step {
+    if (f->started && !extended) return Step::kInvalid;
+    f->unit = Unit::kExtended;
+    return Body(buf, f, body, read, false, use);
+  };
+  switch (t) {
+    case 'Q': {
+      if (f->started) return Step::kInvalid;
+      f->unit = Unit::kQuery;
+      const size_t read = static_cast<size_t>(std::min<uint64_t>(body, kMaxQueryRead));
+      return Body(buf, f, body, read, true, [&](string_view b) {
+        const string_view text = CString(&b);
+        f->query = sql::Sanitize(text, sql::Dialect::kPostgres);
+        f->operation = std::string(sql::FirstKeyword(text));
+      });
+    }
+    case 'P':
+      return part(static_cast<size_t>(std::min<uint64_t>(body, kMaxQueryRead + 64)), [&](string_view b) {
+        Frame::Op op;
+        op.type = 'P';
+        op.name = Name(CString(&b));
+        const string_view text = CString(&b);
+        op.statement.query = sql::Sanitize(text, sql::Dialect::kPostgres);
+        op.statement.operation = std::string(sql::FirstKeyword(text));
+        f->ops.push_back(std::move(op));
+      });
+    case 'B':
+      return part(static_cast<size_t>(std::min<uint64_t>(body, kMaxPrefixRead)), [&](string_view b) {
+        Frame::Op op;
+        op.type = 'B';
+        op.name = Name(CString(&b));
+        op.target = Name(CString(&b));
+        f->ops.push_back(std::move(op));
+      });
+    case 'E':
+      return part(static_cast<size_t>(std::min<uint64_t>(body, kMaxPrefixRead)), [&](string_view b) {
+        Frame::Op op;
+        op.type = 'E';
+        op.name = Name(CString(&b));
+        f->ops.push_back(std::move(op));
+        ++f->executes;
+      });
+    case 'C':
+      return part(static_cast<size_t>(std::min<uint64_t>(body, kMaxPrefixRead)), [&](string_view b) {
+        if (b.empty()) return;
+        Frame::Op op;
+        op.type = 'C';
+        op.close_kind = b[0];
+        b.remove_prefix(1);
+        op.name = Name(CString(&b));
+        f->ops.push_back(std::move(op));
+      });
+    case 'D':
+    case 'H': return part(0, [](string_view) {});
+    case 'S':
+      if (f->started && !extended) return Step::kInvalid;
+      f->unit = Unit::kExtended;
+      return Body(buf, f, body, 0, true, [](string_view) {});
+    case 'F': return single(Unit::kFunction);
+    case 'p': return single(Unit::kPassword);  // never read: a password or SASL data
+    case 'd':
+    case 'c':
+    case 'f': return single(Unit::kCopyData);
+    case 'X': return single(Unit::kTerminate);
+    default: return Step::kInvalid;
+  }
+}
+
+Step StepResponse(string_view* buf, Frame* f, const State& st) {
+  // The answer to an SSLRequest/GSSENCRequest is one byte, and comes before the server's
+  // first typed message (the request is the client's first): decided on this stream alone,
+  // whatever the request side has parsed so far.
+  if (!f->started && !st.response_typed_seen && ((*buf)[0] == 'S' || (*buf)[0] == 'N' || (*buf)[0] == 'G')) {
+    const char a = (*buf)[0];
+    f->ssl_answer = a;
+    f->ends_stream = a != 'N';
+    f->started = true;
+    buf->remove_prefix(1);
+    f->phase = Phase::kDone;
+    return Step::kDone;
+  }
+  if (buf->size() < 5) return Step::kNeedMore;
+  const char t = (*buf)[0];
+  const uint32_t len = ReadInt32(buf->substr(1));
+  if (kResponseTypes.find(t) == string_view::npos || len < 4 || len > kMaxMessage) return Step::kInvalid;
+  const uint64_t body = len - 4;
+  const size_t prefix = static_cast<size_t>(std::min<uint64_t>(body, kMaxPrefixRead));
+  if (!f->started && (t == 'A' || t == 'N' || t == 'S')) {
+    f->async = true;  // while idle: no answer to anything
+    return Body(buf, f, body, 0, true, [](string_view) {});
+  }
+  switch (t) {
+    case 'Z':
+      if (len != 5) return Step::kInvalid;
+      return Body(buf, f, body, 0, true, [](string_view) {});
+    case 'E':
+      return Body(buf, f, body, prefix, false, [&](string_view b) {
+        f->errored = true;
+        while (!b.empty() && b[0] != '\0') {
+          const char field = b[0];
+          b.remove_prefix(1);
+          const string_view v = CString(&b);
+          if (field == 'C' && v.size() == 5) f->sqlstate = std::string(v);
+          if (field == 'V' || (field == 'S' && f->severity.empty())) f->severity = Name(v.substr(0, 16));
+        }
+      });
+    case 'C':
+      return Body(buf, f, body, std::min<size_t>(prefix, 64), false, [&](string_view b) {
+        const string_view tag = CString(&b);
+        const size_t sp = tag.find(' ');
+        f->command_tag = Name(tag.substr(0, sp));
+        f->tag_rows = -1;
+        if (sp != string_view::npos) {
+          const string_view n = tag.substr(tag.rfind(' ') + 1);
+          int64_t v = 0;
+          bool ok = !n.empty() && n.size() <= 18;
+          for (char c : n) {
+            ok = ok && c >= '0' && c <= '9';
+            v = v * 10 + (c - '0');
+          }
+          if (ok) f->tag_rows = v;
+        }
+      });
+    case 'D': ++f->data_rows; [[fallthrough]];
+    default: return Body(buf, f, body, 0, false, [](string_view) {});
+  }
+}
+
+Step StepFrame(MessageType type, string_view* buf, Frame* f, const State& st) {
+  if (f->phase == Phase::kDone) return Step::kDone;
+  if (f->phase == Phase::kSkip) {
+    if (f->remaining > 0) {
+      if (buf->empty()) return Step::kNeedMore;
+      const uint64_t n = std::min<uint64_t>(buf->size(), f->remaining);
+      buf->remove_prefix(n);
+      f->remaining -= n;
+      if (f->remaining > 0) return Step::kProgress;
+    }
+    f->phase = f->finish_after_skip ? Phase::kDone : Phase::kMessage;
+    return f->phase == Phase::kDone ? Step::kDone : Step::kProgress;
+  }
+  if (buf->empty()) {
+    // The server closed after a message that ends nothing (a FATAL error): the close ends
+    // the answer.
+    if (type == MessageType::kResponse && f->started && st.ctx.end_of_stream) {
+      f->phase = Phase::kDone;
+      return Step::kDone;
+    }
+    return Step::kNeedMore;
+  }
+  return type == MessageType::kRequest ? StepRequest(buf, f) : StepResponse(buf, f, st);
+}
+
+// Does a message that could start a frame begin at b[0]? kMaybe when too short to say.
+Start MatchMessage(MessageType type, string_view b) {
+  if (b.empty()) return Start::kMaybe;
+  const string_view starts = type == MessageType::kRequest ? string_view("QPBFX") : kResponseTypes;
+  if (starts.find(b[0]) == string_view::npos) return Start::kNo;
+  if (b.size() < 5) {
+    // The length's high byte is 0 for any message under 16 MiB.
+    return b.size() < 2 || b[1] == '\0' ? Start::kMaybe : Start::kNo;
+  }
+  const uint32_t len = ReadInt32(b.substr(1));
+  if (len < 4 || len > (uint32_t{1} << 24)) return Start::kNo;
+  if (b[0] == 'Z' && len != 5) return Start::kNo;
+  if (b[0] == 'X' && len != 4) return Start::kNo;
+  return Start::kYes;
+}
+
+struct Pairing {
+  using Frame = postgres::Frame;
+  using State = postgres::State;
+  using Record = postgres::Record;
+
+  static bool ExpectsAnswer(const Frame& request) { return request.ExpectsAnswer(); }
+  static bool Fits(const Frame& request, const Frame& answer) {
+    return (request.unit == Unit::kSslRequest) == (answer.ssl_answer != 0);
+  }
+  static Screen ScreenAnswer(const Fifo<Frame>&, const Frame& answer, State*) {
+    return answer.async ? Screen::kSkip : Screen::kPair;
+  }
+  static Record Paired(Frame* request, Frame* answer, State*) {
+    Record r = postgres::RecordWithoutAnswer(request);
+    r.response_missing = false;
+    r.response = answer->timing;
+    r.errored = answer->errored;
+    r.sqlstate = std::move(answer->sqlstate);
+    r.severity = std::move(answer->severity);
+    r.command_tag = std::move(answer->command_tag);
+    r.tag_rows = answer->tag_rows;
+    r.data_rows = answer->data_rows;
+    r.ssl_answer = answer->ssl_answer;
+    return r;
+  }
+  static Record RecordWithoutAnswer(Frame* request) { return postgres::RecordWithoutAnswer(request); }
+};
+
+}  // namespace
+
+ParseState ParseFrame(MessageType type, std::string_view* buf, Frame* frame, State* state) {
+  if (!frame->started && frame->phase == Phase::kMessage) frame->is_response = type == MessageType::kResponse;
+  if (!state->ctx.partial_ok) {
+    Frame f = *frame;
+    string_view b = *buf;
+    for (;;) {
+      switch (StepFrame(type, &b, &f, *state)) {
+        case Step::kProgress: continue;
+        case Step::kDone:
+          *frame = std::move(f);
+          *buf = b;
+          return ParseState::kSuccess;
+        case Step::kNeedMore: return ParseState::kNeedsMoreData;
+        case Step::kInvalid: return ParseState::kInvalid;
+      }
+    }
+  }
+  const size_t before = buf->size();
+  for (;;) {
+    switch (StepFrame(type, buf, frame, *state)) {
+      case Step::kProgress: continue;
+      case Step::kDone: return ParseState::kSuccess;
+      case Step::kNeedMore: return buf->size() != before ? ParseState::kSuccess : ParseState::kNeedsMoreData;
+      case Step::kInvalid: return buf->size() != before ? ParseState::kSuccess : ParseState::kInvalid;
+    }
+  }
+}
+
+size_t FindFrameBoundary(MessageType type, std::string_view buf, size_t start, State*) {
+  for (size_t pos = start; pos < buf.size(); ++pos) {
+    if (MatchMessage(type, buf.substr(pos)) != Start::kNo) return pos;
+  }
+  return string_view::npos;
+}
+
+bool FrameComplete(const Frame& frame) {
+  return frame.phase == Phase::kDone;
+}
+
+uint64_t OpaqueRemaining(const Frame& frame) {
+  return frame.phase == Phase::kSkip ? frame.remaining : 0;
+}
+
+void SkipHole(Frame* frame, uint64_t n) {
+  if (frame->phase != Phase::kSkip) return;
+  frame->remaining -= std::min(n, frame->remaining);
+  if (frame->remaining == 0) frame->phase = frame->finish_after_skip ? Phase::kDone : Phase::kMessage;
+}
+
+void FinishFrame(MessageType type, Frame* frame, State* state) {
+  if (type == MessageType::kResponse) {
+    frame->after_loss = std::exchange(state->response_loss, false);
+    if (frame->ssl_answer != 0 && state->ssl_pending > 0) --state->ssl_pending;
+    if (frame->ssl_answer == 0) state->response_typed_seen = true;
+    return;
+  }
+  frame->seq = state->next_seq++;
+  frame->after_loss = std::exchange(state->request_loss, false);
+  if (frame->unit == Unit::kSslRequest) ++state->ssl_pending;
+  if (frame->unit == Unit::kStartup && !frame->database.empty()) state->database = frame->database;
+  if (frame->unit == Unit::kStartup && frame->database.empty()) state->database = frame->user;  // the default
+  if (frame->database.empty()) frame->database = state->database;
+  // The extended-query messages, in order: remember statements and portals, and take the
+  // text of what the unit executed.
+  for (Frame::Op& op : frame->ops) {
+    switch (op.type) {
+      case 'P':
+        if (state->statements.size() >= kMaxStatements && !state->statements.count(op.name)) {
+          state->statements.erase(state->statements.begin());
+        }
+        state->statements[op.name] = std::move(op.statement);
+        break;
+      case 'B':
+        if (state->portals.size() >= kMaxStatements && !state->portals.count(op.name)) {
+          state->portals.erase(state->portals.begin());
+        }
+        state->portals[op.name] = op.target;
+        break;
+      case 'E': {
+        const auto portal = state->portals.find(op.name);
+        const auto stmt =
+            portal == state->portals.end() ? state->statements.end() : state->statements.find(portal->second);
+        if (stmt == state->statements.end()) {
+          frame->query_unknown = true;
+          frame->query.clear();
+          frame->operation.clear();
+        } else {
+          frame->query_unknown = false;
+          frame->query = stmt->second.query;
+          frame->operation = stmt->second.operation;
+          frame->prepared = !portal->second.empty();
+        }
+        break;
+      }
+      case 'C':
+        if (op.close_kind == 'S') state->statements.erase(op.name);
+        if (op.close_kind == 'P') state->portals.erase(op.name);
+        break;
+      default: break;
+    }
+  }
+  // A unit that only prepared (Parse, Describe, Sync): the statement it prepared.
+  if (frame->unit == Unit::kExtended && frame->executes == 0) {
+    for (const Frame::Op& op : frame->ops) {
+      if (op.type != 'P') continue;
+      const auto stmt = state->statements.find(op.name);
+      if (stmt != state->statements.end()) {
+        frame->query = stmt->second.query;
+        frame->operation = stmt->second.operation;
+      }
+    }
+  }
+  frame->ops.clear();
+}
+
+void OnLoss(MessageType type, State* state) {
+  if (type == MessageType::kRequest) {
+    state->request_loss = true;
+  } else {
+    state->response_loss = true;
+    state->response_typed_seen = true;  // joined or resynchronised: no longer the stream's start
+  }
+}
+
+Record RecordWithoutAnswer(Frame* request) {
+  Record r;
+  r.seq = request->seq;
+  r.unit = request->unit;
+  r.database = std::move(request->database);
+  r.user = std::move(request->user);
+  r.query = std::move(request->query);
+  r.operation = std::move(request->operation);
+  r.executes = request->executes;
+  r.prepared = request->prepared;
+  r.query_unknown = request->query_unknown;
+  r.request = request->timing;
+  r.response_missing = request->ExpectsAnswer();
+  r.unanswered = Unanswered::kNotCaptured;
+  return r;
+}
+
+RecordsWithErrorCount<Record> StitchFrames(Fifo<Frame>* requests, Fifo<Frame>* responses, State* state) {
+  return StitchInOrder<Pairing>(requests, responses, state);
+}
+
+Start LooksLikeRequest(std::string_view b) {
+  if (b.size() < 8) {
+    // Int32 length (< 10000: two zero bytes first), then the code.
+    if (!b.empty() && b[0] != '\0') return Start::kNo;
+    if (b.size() >= 2 && b[1] != '\0') return Start::kNo;
+    return Start::kMaybe;
+  }
+  const uint32_t len = ReadInt32(b);
+  const uint32_t code = ReadInt32(b.substr(4));
+  if (code == kSslCode || code == kGssCode) return len == 8 ? Start::kYes : Start::kNo;
+  if (code != 196608 && code != 196610) return Start::kNo;  // protocol 3.0 or 3.2
+  if (len < 9 || len > kMaxStartup) return Start::kNo;
+  // Parameters: NUL-terminated pairs; a "user" among them (the server requires it).
+  string_view params = b.substr(8, std::min<size_t>(len - 8, b.size() - 8));
+  const bool whole = b.size() >= len;
+  while (!params.empty() && params[0] != '\0') {
+    const size_t nul = params.find('\0');
+    if (nul == string_view::npos) return whole ? Start::kNo : Start::kMaybe;
+    const string_view key = params.substr(0, nul);
+    if (key == "user") return Start::kYes;
+    params.remove_prefix(nul + 1);
+    const size_t vnul = params.find('\0');
+    if (vnul == string_view::npos) return whole ? Start::kNo : Start::kMaybe;
+    params.remove_prefix(vnul + 1);
+  }
+  return whole ? Start::kNo : Start::kMaybe;
+}
+
+}  // namespace kspan::protocols::postgres

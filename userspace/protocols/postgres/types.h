@@ -1,0 +1,62 @@
+// PostgreSQL (frontend/backend protocol 3.0) records: what the PostgreSQL parser hands on.
+// See README.md for the protocol and what is supported.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "protocols/common/timing.h"
+#include "protocols/common/unanswered.h"
+
+namespace kspan::protocols::postgres {
+
+// What a client's unit of work was: one message, or the extended-query messages up to
+// their Sync (the server answers each with messages ending in ReadyForQuery).
+enum class Unit : uint8_t {
+  kStartup,     // StartupMessage: answered by authentication ... ReadyForQuery
+  kSslRequest,  // SSLRequest / GSSENCRequest: answered by one byte
+  kCancel,      // CancelRequest (on its own connection): no answer
+  kPassword,    // PasswordMessage / SASL responses: part of the startup's exchange
+  kQuery,       // simple query ('Q')
+  kExtended,    // Parse / Bind / Describe / Execute / Close ... Sync
+  kFunction,    // FunctionCall ('F')
+  kCopyData,    // CopyData / CopyDone / CopyFail from the client (COPY FROM STDIN)
+  kTerminate,   // Terminate ('X')
+};
+
+// A unit of work and its answer. The query text is sanitised (protocols/common/sql.h) as
+// soon as it is parsed: literals never stay in memory past the parse, and the password
+// message's content is never read.
+struct Record {
+  uint64_t seq = 0;
+  Unit unit = Unit::kQuery;
+  // kStartup: the database and user asked for (startup parameters "database", "user").
+  std::string database;
+  std::string user;
+  // kQuery / kExtended: the sanitised text of the statement run (the last one executed in
+  // the unit), its first keyword (SELECT, INSERT, ...), and how many Executes the unit
+  // held (more than one: a batch).
+  std::string query;
+  std::string operation;
+  uint32_t executes = 0;
+  bool prepared = false;       // kExtended: the statement was prepared by name earlier
+  bool query_unknown = false;  // Execute of a statement parsed before kspan looked
+
+  // The answer.
+  bool errored = false;
+  std::string sqlstate;     // ErrorResponse field C (five characters), when errored
+  std::string severity;     // ErrorResponse field V (or S): ERROR, FATAL, PANIC
+  std::string command_tag;  // the last CommandComplete's command word (SELECT, INSERT, COPY)
+  int64_t tag_rows = -1;    // its row count, -1 when the tag has none
+  uint64_t data_rows = 0;   // DataRow messages received
+  char ssl_answer = 0;      // kSslRequest: 'S', 'N' or 'G'
+
+  Timing request;
+  Timing response;
+  bool response_missing = false;
+  Unanswered unanswered = Unanswered::kNoResponse;
+
+  static constexpr size_t kMaxNameBytes = 63;  // NAMEDATALEN - 1
+};
+
+}  // namespace kspan::protocols::postgres

@@ -1,0 +1,57 @@
+#include "protocols/redis/spec.h"
+
+#include <utility>
+
+#include "protocols/common/request_response.h"
+#include "protocols/redis/parse.h"
+
+namespace kspan::protocols::redis {
+namespace {
+
+// One Redis connection as one process sees it: the generic two-stream driver
+// (protocols/common/request_response.h) over RESP frames. Commands are announced as
+// RequestStarts as soon as they are whole; records come out in command order.
+struct Registered : Protocol {
+  static void Announce(const Frame& f, RequestStart* out) {
+    out->seq = f.seq;
+    out->timing = f.timing;
+  }
+  static Record RecordWithoutAnswer(Frame* f) { return redis::RecordWithoutAnswer(f); }
+  static void ToRecord(Record&& r, protocols::Record* out) {
+    // Given up at close, after the last pairing: which database it ran in is not settled.
+    if (r.db == kInheritDb) r.db = -1;
+    out->seq = r.seq;
+    out->request = r.request;
+    out->response = r.response;
+    out->response_missing = r.response_missing;
+    out->unanswered = r.unanswered;
+    out->body = std::move(r);
+  }
+};
+
+Detection Detect(std::string_view request_bytes) {
+  switch (LooksLikeRequest(request_bytes)) {
+    case Start::kYes: return Detection::kMatch;
+    case Start::kMaybe: return Detection::kNeedMoreData;
+    case Start::kNo: break;
+  }
+  return Detection::kNoMatch;
+}
+
+std::unique_ptr<ProtocolConnection> Make(bool client, const ProtocolOptions&) {
+  return std::make_unique<RequestResponseConnection<Registered>>(client, DataStream::Options{});
+}
+
+}  // namespace
+
+const ProtocolSpec& Spec() {
+  static const ProtocolSpec spec{.name = "redis",
+                                 .scope = Scope::kConnection,
+                                 .transports = kTcp,
+                                 .detect = Detect,
+                                 .make = Make,
+                                 .callee_spans = false};
+  return spec;
+}
+
+}  // namespace kspan::protocols::redis

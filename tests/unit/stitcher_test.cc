@@ -128,6 +128,22 @@ TEST_F(StitcherTest, PeerSeenLateWithinTheReorderDelayStillPairs) {
   EXPECT_EQ(Out("back").trace_id, Out("call").trace_id);
 }
 
+// The pipeline running half a second behind, and both ends of an exchange arriving whole
+// in one batch (HTTP/2 streams do: their records come when the stream ends): the client
+// ended long ago by the events' clock, but it is still the server's peer.
+TEST_F(StitcherTest, ABatchArrivingLateStillPairs) {
+  At(500);
+  auto call = Request(false, 10, 5, 11, 0, Tuple("127.0.0.1", 40001, "127.0.0.1", 9000));
+  auto back = Request(true, 20, 6, 21, 1, Tuple("127.0.0.1", 9000, "127.0.0.1", 40001));
+  Done(back, "back", 1, 5);
+  Done(call, "call", 0, 8);
+  At(600);
+  At(2000);
+  ASSERT_EQ(out_.size(), 2u);
+  EXPECT_EQ(Out("back").parent_span_id, Out("call").span_id);
+  EXPECT_EQ(Out("back").trace_id, Out("call").trace_id);
+}
+
 // Keep-alive: each request on one connection pairs with its own client request.
 TEST_F(StitcherTest, KeepAliveRequestsPairInOrder) {
   const auto ct = Tuple("127.0.0.1", 40001, "127.0.0.1", 9000),

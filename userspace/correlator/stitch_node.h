@@ -52,7 +52,8 @@ struct StitchNode {
   uint32_t response_tid = 0;  // SERVER: the thread that answered
   uint64_t start_ns = 0;      // a session's is pulled back to its first child's
   uint64_t arrival_ns = 0;
-  std::string pair_key;  // SERVER: its own view; CLIENT: the view of its server
+  uint64_t completed_seen_ns = 0;  // the pipeline's clock when its span came (0: not yet)
+  std::string pair_key;            // SERVER: its own view; CLIENT: the view of its server
   std::optional<model::TraceParent> incoming;
   std::string traceparent_raw, tracestate;
   uint32_t exec_parent_pid = 0, exec_parent_tid = 0;

@@ -128,6 +128,7 @@ void Stitcher::OnSpan(const RequestDone& d, model::Span&& span) {
     return;
   }
   Node* n = it->second.get();
+  n->completed_seen_ns = now_ns_;
   n->response_tid = d.response.tid;
   if (n->kind == Kind::kClient) {
     // A response read is an event a loop turn continues (rule 4).
@@ -376,8 +377,12 @@ Stitcher::Node* Stitcher::ParentByLoopTurn(const Node* client, const std::vector
   return nullptr;
 }
 
+// A complete CLIENT stays pairable 4 reorder delays past its end, counted from when the
+// pipeline saw it end if that was later: the server's record of the same exchange may be
+// drained in the same batch (HTTP/2 streams come whole), and a pipeline running behind
+// must not retire the client before it decides that server.
 bool Stitcher::Stale(const Node* n) const {
-  return n->complete && n->end_ns + 4 * options_.reorder_slack_ns < now_ns_;
+  return n->complete && std::max(n->end_ns, n->completed_seen_ns) + 4 * options_.reorder_slack_ns < now_ns_;
 }
 
 std::vector<Stitcher::Node*> Stitcher::InFlightServers(uint32_t pid, uint32_t tid, uint64_t at_ns,

@@ -462,7 +462,11 @@ TEST(AgentLifecycle, NotRootIsAClearError) {
                        "--output", "console", "--duration", "1"},
                       std::chrono::seconds(20));
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("must run as root"), std::string::npos) << r.err;
+  // No capability at all: every required one is named, and the way out (capabilities.h).
+  for (const char* cap : {"CAP_BPF (", "CAP_PERFMON (", "CAP_DAC_READ_SEARCH (", "CAP_SYS_PTRACE ("}) {
+    EXPECT_NE(r.err.find(cap), std::string::npos) << cap << " " << r.err;
+  }
+  EXPECT_NE(r.err.find("Run it as root (sudo), or grant these capabilities"), std::string::npos) << r.err;
 }
 
 TEST(AgentLifecycle, BadFlagIsAClearErrorWithExitTwo) {

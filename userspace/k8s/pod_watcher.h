@@ -60,7 +60,7 @@ class PodWatcher : public process::PodLookup {
   PodWatcher& operator=(const PodWatcher&) = delete;
 
   void Start();
-  void Stop();  // ends a watch in flight within ~100 ms
+  void Stop();  // ends a request in flight at its next progress callback (within about a second)
 
   // process::PodLookup
   std::vector<std::pair<std::string, std::string>> Attributes(

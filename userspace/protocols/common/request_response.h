@@ -36,6 +36,7 @@
 #include <concepts>
 #include <cstdint>
 #include <iterator>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -207,5 +208,44 @@ class RequestResponseConnection final : public ProtocolConnection {
   Unanswered close_reason_ = Unanswered::kNoResponse;
   bool finalized_ = false;
 };
+
+// What most protocols on this driver share, so their registration is a few lines:
+
+// The announcement of a request: its seq and timing (a protocol with trace context in its
+// requests says more).
+template <typename Frame>
+void AnnounceSeqAndTiming(const Frame& request, RequestStart* out) {
+  out->seq = request.seq;
+  out->timing = request.timing;
+}
+
+// The protocol-neutral envelope of a record, the record itself its body.
+template <typename Record>
+void ToEnvelope(Record&& record, protocols::Record* out) {
+  out->seq = record.seq;
+  out->request = record.request;
+  out->response = record.response;
+  out->response_missing = record.response_missing;
+  out->unanswered = record.unanswered;
+  out->body = std::forward<Record>(record);
+}
+
+// A protocol's three-way look at a connection's first request bytes (an enum with kYes,
+// kMaybe and kNo) as the registry's Detection.
+template <typename Start>
+Detection DetectionOf(Start start) {
+  switch (start) {
+    case Start::kYes: return Detection::kMatch;
+    case Start::kMaybe: return Detection::kNeedMoreData;
+    case Start::kNo: break;
+  }
+  return Detection::kNoMatch;
+}
+
+// ProtocolSpec::make for a protocol on this driver.
+template <RequestResponseProtocol P>
+std::unique_ptr<ProtocolConnection> MakeRequestResponseConnection(bool client, const ProtocolOptions&) {
+  return std::make_unique<RequestResponseConnection<P>>(client, DataStream::Options{});
+}
 
 }  // namespace kspan::protocols

@@ -12,34 +12,17 @@ namespace {
 // (protocols/common/request_response.h) over RESP frames. Commands are announced as
 // RequestStarts as soon as they are whole; records come out in command order.
 struct Registered : Protocol {
-  static void Announce(const Frame& f, RequestStart* out) {
-    out->seq = f.seq;
-    out->timing = f.timing;
-  }
+  static void Announce(const Frame& f, RequestStart* out) { AnnounceSeqAndTiming(f, out); }
   static Record RecordWithoutAnswer(Frame* f) { return redis::RecordWithoutAnswer(f); }
   static void ToRecord(Record&& r, protocols::Record* out) {
     // Given up at close, after the last pairing: which database it ran in is not settled.
     if (r.db == kInheritDb) r.db = -1;
-    out->seq = r.seq;
-    out->request = r.request;
-    out->response = r.response;
-    out->response_missing = r.response_missing;
-    out->unanswered = r.unanswered;
-    out->body = std::move(r);
+    ToEnvelope(std::move(r), out);
   }
 };
 
 Detection Detect(std::string_view request_bytes) {
-  switch (LooksLikeRequest(request_bytes)) {
-    case Start::kYes: return Detection::kMatch;
-    case Start::kMaybe: return Detection::kNeedMoreData;
-    case Start::kNo: break;
-  }
-  return Detection::kNoMatch;
-}
-
-std::unique_ptr<ProtocolConnection> Make(bool client, const ProtocolOptions&) {
-  return std::make_unique<RequestResponseConnection<Registered>>(client, DataStream::Options{});
+  return DetectionOf(LooksLikeRequest(request_bytes));
 }
 
 }  // namespace
@@ -49,7 +32,7 @@ const ProtocolSpec& Spec() {
                                  .scope = Scope::kConnection,
                                  .transports = kTcp,
                                  .detect = Detect,
-                                 .make = Make,
+                                 .make = MakeRequestResponseConnection<Registered>,
                                  .callee_spans = false};
   return spec;
 }

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "testing/otlp_reader.h"
@@ -158,8 +159,16 @@ TEST_F(K8sIntegration, SpansNameTheirPodFollowReplacementsAndSurviveTheApiGoingA
   const int new_port = StartServer(&new_id);
   PushEvent(1, "DELETED", PodJson(kOldUid, "1001", old_id));
   PushEvent(2, "ADDED", PodJson(kNewUid, "1002", new_id));
-  s = ServerSpan(new_port, "/k8s-new-pod");
-  EXPECT_EQ(s.ResourceStr("container.id"), new_id);
+  // A request may come before the watch brings the new pod (as when a container has just
+  // started): its span has the container's id and no pod names, never the old pod's. Once
+  // the pod is known, the process's resource is built again and spans name it.
+  for (int i = 0; i < 20; ++i) {
+    s = ServerSpan(new_port, "/k8s-new-pod-" + std::to_string(i));
+    EXPECT_EQ(s.ResourceStr("container.id"), new_id);
+    EXPECT_NE(s.ResourceStr("k8s.pod.uid"), kOldUid) << "the old pod's identity on the new container";
+    if (!s.ResourceStr("k8s.pod.uid").empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
   EXPECT_EQ(s.ResourceStr("k8s.pod.name"), "checkout-7d9f8c6b5-x2k4p");
   EXPECT_EQ(s.ResourceStr("k8s.pod.uid"), kNewUid) << agent_.Logs();
   EXPECT_EQ(s.ResourceStr("service.name"), "checkout");

@@ -1,6 +1,7 @@
 #include "correlator/db_span.h"
 
 #include <algorithm>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -11,6 +12,27 @@
 
 namespace kspan::correlator {
 
+namespace {
+
+// A database call's CLIENT span, before its attributes: fresh ids, sampled, from the
+// request's start to the end of its answer (or of the request, when none came).
+template <typename Timing>
+model::Span ClientSpan(const Timing& request, const Timing& response, bool answered,
+                       std::shared_ptr<const model::Resource> resource) {
+  model::Span span;
+  span.kind = model::SpanKind::kClient;
+  span.resource = std::move(resource);
+  span.span_id = model::SpanId::Random();
+  span.trace_id = model::TraceId::Random();
+  span.trace_flags = 0x01;
+  span.start_time_unix_nano = request.start_ns;
+  span.end_time_unix_nano =
+      std::max({answered ? response.end_ns : uint64_t{0}, request.end_ns, request.start_ns});
+  return span;
+}
+
+}  // namespace
+
 namespace mc = protocols::memcache;
 
 std::optional<model::Span> BuildMemcacheSpan(const mc::Record& record, const DbConnContext& conn,
@@ -18,15 +40,7 @@ std::optional<model::Span> BuildMemcacheSpan(const mc::Record& record, const DbC
   if (conn.is_server) return std::nullopt;
   const bool answered = !record.response_missing && record.result != mc::Result::kNone;
 
-  model::Span span;
-  span.kind = model::SpanKind::kClient;
-  span.resource = std::move(resource);
-  span.span_id = model::SpanId::Random();
-  span.trace_id = model::TraceId::Random();
-  span.trace_flags = 0x01;
-  span.start_time_unix_nano = record.request.start_ns;
-  span.end_time_unix_nano = std::max(
-      {answered ? record.response.end_ns : uint64_t{0}, record.request.end_ns, record.request.start_ns});
+  model::Span span = ClientSpan(record.request, record.response, answered, std::move(resource));
 
   const std::string_view op = mc::CommandName(record.command);
   const events::Endpoint& server = conn.tuple.remote;
@@ -84,15 +98,7 @@ std::optional<model::Span> BuildRedisSpan(const rd::Record& record, const DbConn
   if (conn.is_server) return std::nullopt;
   const bool answered = !record.response_missing && record.reply != rd::Reply::kNone;
 
-  model::Span span;
-  span.kind = model::SpanKind::kClient;
-  span.resource = std::move(resource);
-  span.span_id = model::SpanId::Random();
-  span.trace_id = model::TraceId::Random();
-  span.trace_flags = 0x01;
-  span.start_time_unix_nano = record.request.start_ns;
-  span.end_time_unix_nano = std::max(
-      {answered ? record.response.end_ns : uint64_t{0}, record.request.end_ns, record.request.start_ns});
+  model::Span span = ClientSpan(record.request, record.response, answered, std::move(resource));
 
   const std::string op = record.command.empty() ? std::string("_OTHER") : record.command;
   const events::Endpoint& server = conn.tuple.remote;
@@ -143,15 +149,8 @@ std::optional<model::Span> BuildPostgresSpan(const pg::Record& record, const DbC
       record.unit != pg::Unit::kFunction) {
     return std::nullopt;
   }
-  model::Span span;
-  span.kind = model::SpanKind::kClient;
-  span.resource = std::move(resource);
-  span.span_id = model::SpanId::Random();
-  span.trace_id = model::TraceId::Random();
-  span.trace_flags = 0x01;
-  span.start_time_unix_nano = record.request.start_ns;
-  span.end_time_unix_nano = std::max({record.response_missing ? uint64_t{0} : record.response.end_ns,
-                                      record.request.end_ns, record.request.start_ns});
+  model::Span span =
+      ClientSpan(record.request, record.response, !record.response_missing, std::move(resource));
 
   std::string op = record.unit == pg::Unit::kFunction ? std::string("FUNCTION CALL") : record.operation;
   // A unit that only prepared a statement (Parse, Describe, Sync): preparing is what it did.

@@ -401,31 +401,25 @@ def ks_ids(kind):
     return {e["id"] for e in bpftool_json(kind, "show") if e.get("name", "").startswith(("ks_", "kspan_"))}
 
 
-def bench_kernel(a):
-    """ns per program run and per request from the kernel's BPF run-time statistics."""
-    port = free_port()
-    srv = start_nginx(port)
-    before = {"prog": ks_ids("prog"), "map": ks_ids("map")}
-    k = Kspan(a.kspan, name="kernel")
-    mine = {kind: ks_ids(kind) - before[kind] for kind in before}
+def with_bpf_stats(prog_ids, fn):
+    """Runs fn() with kernel.bpf_stats_enabled=1; returns (fn's result, the run_cnt and
+    run_time_ns of each program in prog_ids before and after), restoring the setting."""
     with open("/proc/sys/kernel/bpf_stats_enabled") as f:
         old = f.read().strip()
-    progs0 = progs1 = []
+    progs0 = progs1 = {}
     try:
         with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
             f.write("1")
-        progs0 = {p["id"]: p for p in bpftool_json("prog", "show") if p["id"] in mine["prog"]}
-        t0 = time.monotonic()
-        lg = loadgen(a.helpers, port, a.kernel_rate, a.seconds, 8)
-        t1 = time.monotonic()
-        progs1 = {p["id"]: p for p in bpftool_json("prog", "show") if p["id"] in mine["prog"]}
+        progs0 = {p["id"]: p for p in bpftool_json("prog", "show") if p["id"] in prog_ids}
+        res = fn()
+        progs1 = {p["id"]: p for p in bpftool_json("prog", "show") if p["id"] in prog_ids}
     finally:
         with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
             f.write(old)
-    maps = [m for m in bpftool_json("map", "show") if m["id"] in mine["map"]]
-    st = k.stop()
-    stop(srv)
-    reqs = lg.get("completed", 0) or 1
+    return res, progs0, progs1, old
+
+
+def prog_rows(progs0, progs1, reqs):
     rows = []
     for pid_, p in progs1.items():
         p0 = progs0.get(pid_, {})
@@ -434,12 +428,73 @@ def bench_kernel(a):
         rows.append({"name": p.get("name", "?"), "type": p.get("type", "?"), "runs": runs, "ns": ns,
                      "ns_per_run": ns / runs if runs else 0.0, "runs_per_req": runs / reqs, "ns_per_req": ns / reqs})
     rows.sort(key=lambda r: -r["ns"])
+    return rows
+
+
+def bench_kernel(a):
+    """ns per program run and per request from the kernel's BPF run-time statistics."""
+    port = free_port()
+    srv = start_nginx(port)
+    before = {"prog": ks_ids("prog"), "map": ks_ids("map")}
+    k = Kspan(a.kspan, name="kernel")
+    mine = {kind: ks_ids(kind) - before[kind] for kind in before}
+    t0 = time.monotonic()
+    lg, progs0, progs1, old = with_bpf_stats(mine["prog"], lambda: loadgen(a.helpers, port, a.kernel_rate, a.seconds, 8))
+    t1 = time.monotonic()
+    maps = [m for m in bpftool_json("map", "show") if m["id"] in mine["map"]]
+    st = k.stop()
+    stop(srv)
+    reqs = lg.get("completed", 0) or 1
+    rows = prog_rows(progs0, progs1, reqs)
     map_rows = sorted(({"name": m.get("name", "?"), "type": m.get("type", "?"), "bytes_memlock": m.get("bytes_memlock", 0),
                         "max_entries": m.get("max_entries", 0)} for m in maps), key=lambda m: -m["bytes_memlock"])
     return {"requests": reqs, "seconds": t1 - t0, "loadgen": lg, "progs": rows,
             "ns_per_req": sum(r["ns"] for r in rows) / reqs, "maps": map_rows,
             "maps_bytes": sum(m["bytes_memlock"] for m in map_rows), "stats_restored_to": old,
             "drops": kernel_drops(st)}
+
+
+def bench_exclude(a):
+    """--exclude (docs/deploy.md): what a process kspan skips still costs. nginx and the
+    load generator at a fixed rate, both excluded by executable, against both traced:
+    kernel ns per request (BPF run-time statistics), events that reached user space, daemon
+    CPU; then wrk's requests/s untraced, excluded and traced, alternating."""
+    port = free_port()
+    srv = start_nginx(port)
+    rules = {"excluded": ["--exclude", "exe=nginx", "--exclude", "exe=loadgen", "--exclude", "exe=wrk"],
+             "traced": []}
+    out = {}
+    for mode in ("traced", "excluded"):
+        before = ks_ids("prog")
+        k = Kspan(a.kspan, extra=rules[mode], name=f"exclude-{mode}")
+        mine = ks_ids("prog") - before
+        s0 = k.sample()
+        lg, progs0, progs1, _ = with_bpf_stats(mine, lambda: loadgen(a.helpers, port, a.kernel_rate, a.seconds, 8))
+        s1 = k.sample()
+        st = k.stop()
+        reqs = lg.get("completed", 0) or 1
+        rows = prog_rows(progs0, progs1, reqs)
+        out[mode] = {"requests": reqs, "ns_per_req": sum(r["ns"] for r in rows) / reqs,
+                     "runs_per_req": sum(r["runs"] for r in rows) / reqs,
+                     "events_per_req": st.get("events", 0) / reqs, "spans": st.get("spans", 0),
+                     "cpu_us_per_req": delta(s0, s1)["cpu"] / reqs * 1e6,
+                     "dropped_in_user_space": st["c"].get('kspan_selection_events_dropped_total{reason="skipped"}', 0)}
+        print(f"  {mode}: {out[mode]['ns_per_req']:.0f} kernel ns/request, {out[mode]['events_per_req']:.2f} "
+              f"events/request reached user space", flush=True)
+    rps = {"off": [], "excluded": [], "traced": []}
+    for rep in range(a.reps):
+        order = ["off", "excluded", "traced"]
+        order = order[rep % 3:] + order[:rep % 3]
+        for mode in order:
+            k = Kspan(a.kspan, extra=rules[mode], name=f"exclude-wrk-{mode}") if mode != "off" else None
+            rps[mode].append(wrk(port, a.seconds, 32)["rps"])
+            if k:
+                k.stop()
+    stop(srv)
+    out["rps"] = {m: med(v) for m, v in rps.items()}
+    out["rps_ratio_excluded"] = med([e / o for e, o in zip(rps["excluded"], rps["off"]) if o])
+    out["rps_ratio_traced"] = med([t / o for t, o in zip(rps["traced"], rps["off"]) if o])
+    return out
 
 
 def bench_daemon(a):
@@ -688,6 +743,23 @@ def report(a, R):
                  f"spans per request, {fmt(x['wakeups_per_s'], 0)} agent wake-ups/s, drops {x['drops']}, "
                  f"client errors {x['errors']}, startup_ms {', '.join(fmt(s, 0) for s in x['startup_ms'])}.")
 
+    if "exclude" in R:
+        x = R["exclude"]
+        L.append("\n## Excluded processes (`--exclude`)\n")
+        L.append(f"nginx and the load generator at {a.kernel_rate:,} req/s for {a.seconds} s, both excluded by executable "
+                 f"(`--exclude exe=nginx --exclude exe=loadgen --exclude exe=wrk`), against both traced. Kernel time "
+                 f"from `kernel.bpf_stats_enabled`, summed over kspan's programs; events as the daemon counted them. "
+                 f"Then `wrk -t1 -c32` requests/s, medians of {a.reps} runs rotating untraced, excluded, traced.\n")
+        L.append("| | traced | excluded |")
+        L.append("|---|---|---|")
+        for label, key, nd in (("kernel ns per request", "ns_per_req", 0), ("program runs per request", "runs_per_req", 2),
+                               ("events per request reaching user space", "events_per_req", 3),
+                               ("daemon CPU per request (µs)", "cpu_us_per_req", 2), ("spans", "spans", 0),
+                               ("events dropped in user space (raced a decision)", "dropped_in_user_space", 0)):
+            L.append(f"| {label} | {fmt(x['traced'][key], nd)} | {fmt(x['excluded'][key], nd)} |")
+        L.append(f"| wrk requests/s (untraced {fmt(x['rps']['off'], 0)}) | {fmt(x['rps']['traced'], 0)} "
+                 f"({fmt(x['rps_ratio_traced'], 3)}×) | {fmt(x['rps']['excluded'], 0)} ({fmt(x['rps_ratio_excluded'], 3)}×) |")
+
     if "tls" in R:
         L.append("\n## Request overhead: nginx over TLS\n")
         L.append(f"nginx `listen ssl` (libssl.so.3), `wrk --latency` over HTTPS (libssl.so.3 too): one keep-alive "
@@ -808,7 +880,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--only", default="requests,tls,kernel,daemon,pipeline,idle,profile,saturation")
+    ap.add_argument("--only", default="requests,tls,kernel,exclude,daemon,pipeline,idle,profile,saturation")
     ap.add_argument("--quick", action="store_true", help="1 repetition, 2 s runs: to check the suite works")
     a = ap.parse_args()
     a.kernel_rate, a.daemon_rate, a.daemon_seconds = 5000, 5000, 10
@@ -830,7 +902,8 @@ def main():
             R["python"] = bench_requests(a, "python", start_python, 500, 8, 16)
             print("request overhead: python, 250 us of work a request", flush=True)
             R["python-250us"] = bench_requests(a, "python-250us", lambda p: start_python(p, 250), 500, 8, 16)
-        sections = [("tls", "request overhead: nginx over TLS", bench_tls), ("kernel", "kernel cost", bench_kernel), ("daemon", "daemon cost", bench_daemon),
+        sections = [("tls", "request overhead: nginx over TLS", bench_tls), ("kernel", "kernel cost", bench_kernel),
+                    ("exclude", "excluded processes", bench_exclude), ("daemon", "daemon cost", bench_daemon),
                     ("pipeline", "daemon cost without a kernel", bench_pipeline),
                     ("idle", "idle connections", bench_idle), ("profile", "profile", bench_profile),
                     ("saturation", "saturation", bench_saturation)]

@@ -26,11 +26,14 @@ static __always_inline void ks_count(__u32 idx) {
   if (v) *v += 1; /* per-CPU slot: no atomics needed */
 }
 
-/* True when this process is one kspan watches. */
+/* True when this process is one kspan watches: one map lookup at most, so a process
+ * the rules skip costs that and nothing else (no copy of its bytes). */
 static __always_inline int ks_wanted(__u32 tgid) {
   if (tgid == ks_self_tgid) return 0;
-  if (ks_filter_pids && !bpf_map_lookup_elem(&ks_pids, &tgid)) return 0;
-  return 1;
+  if (ks_select_mode == KSPAN_SELECT_ALL) return 1;
+  __u8 *v = bpf_map_lookup_elem(&ks_select, &tgid);
+  if (v) return *v;
+  return ks_select_mode == KSPAN_SELECT_RULES;
 }
 
 /* The calling thread's event-loop turn (see kspan_event_header.turn). */

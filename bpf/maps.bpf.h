@@ -10,7 +10,7 @@
  *   ks_scratch  ncpu x (72 + 3 x 16 KiB)                            ~= 48 KiB/CPU
  *               (a plain array indexed by CPU: per-CPU map values are capped at 32 KiB,
  *               just under what one scratch slot needs)
- *   ks_pids     1024 x (4 + 4 + ~56)                                ~= 64 KiB
+ *   ks_select   16384 x (4 + 8 (a __u8 rounded up) + ~64 LRU/htab)  ~= 1.2 MiB
  *   ks_turns    32768 x (4 key + 4 value + ~64 LRU/htab overhead)   ~= 2.3 MiB
  *   ks_agent_tgids 4096 x (4 + 8 (a __u8 rounded up) + ~56)         ~= 0.3 MiB
  *   TLS (tls.bpf.c):
@@ -31,11 +31,11 @@
 #include "kspan/bpf/events.h"
 #include "kspan/bpf/maps.h"
 
-#define KSPAN_CONNS_MAX 65536 /* sockets and negative (non-socket) fd entries */
-#define KSPAN_STASH_MAX 16384 /* threads inside a traced syscall at once */
-#define KSPAN_PIDS_MAX 1024   /* --pid filter entries */
-#define KSPAN_TURNS_MAX 32768 /* threads whose event-loop turn is counted */
-#define KSPAN_AGENTS_MAX 4096 /* processes whose local IPC and stdio are captured */
+#define KSPAN_CONNS_MAX 65536  /* sockets and negative (non-socket) fd entries */
+#define KSPAN_STASH_MAX 16384  /* threads inside a traced syscall at once */
+#define KSPAN_SELECT_MAX 16384 /* processes decided by --pid or include/exclude rules */
+#define KSPAN_TURNS_MAX 32768  /* threads whose event-loop turn is counted */
+#define KSPAN_AGENTS_MAX 4096  /* processes whose local IPC and stdio are captured */
 /* iovecs copied from one readv/writev/sendmsg/recvmsg: gRPC (C-core) writes each HPACK
  * field and frame header as its own iovec, 26 for a first unary call seen here, up to 260 */
 #define KSPAN_MAX_IOV 64
@@ -167,12 +167,16 @@ KSPAN_EXTERN struct {
   __type(value, __u32);
 } ks_turns SEC(".maps");
 
+/* Which processes are traced (enum kspan_select_mode): tgid -> 1 traced, 0 skipped.
+ * LRU: with rules, an evicted entry only means the process is traced again until user
+ * space, which remembers its decision, writes it back; with --pid the map holds the
+ * listed pids only (at most KSPAN_PIDS_MAX), far below the bound. */
 KSPAN_EXTERN struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, KSPAN_PIDS_MAX);
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, KSPAN_SELECT_MAX);
   __type(key, __u32);
   __type(value, __u8);
-} ks_pids SEC(".maps");
+} ks_select SEC(".maps");
 
 /* Agents and MCP servers: tgid -> enum kspan_agent_flags. User space adds and removes
  * them (BpfEventSource::MarkAgent/UnmarkAgent); a process's entry goes when it exits
@@ -287,7 +291,7 @@ KSPAN_EXTERN struct {
 
 /* Load-time settings (rodata, set by the loader before load). */
 KSPAN_EXTERN const volatile __u32 ks_self_tgid;         /* the agent: never traced */
-KSPAN_EXTERN const volatile __u32 ks_filter_pids;       /* 1: only tgids in ks_pids */
+KSPAN_EXTERN const volatile __u32 ks_select_mode;       /* enum kspan_select_mode */
 KSPAN_EXTERN const volatile __u32 ks_capture_bytes;     /* <= KSPAN_MAX_CAPTURE */
 KSPAN_EXTERN const volatile __u32 ks_llm_capture_bytes; /* on llm connections; 0: off */
 KSPAN_EXTERN const volatile __u64 ks_wakeup_bytes;      /* wake the consumer past this fill */

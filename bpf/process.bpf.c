@@ -9,6 +9,9 @@ SEC("tracepoint/sched/sched_process_exec")
 int ks_proc_exec(struct trace_event_raw_sched_process_exec *ctx) {
   __u64 id = bpf_get_current_pid_tgid();
   __u32 tgid = id >> 32;
+  /* With rules a new program is decided afresh: user space reads this event and writes
+   * the new decision (until then the process is traced, so its first bytes are not lost). */
+  if (ks_select_mode == KSPAN_SELECT_RULES) bpf_map_delete_elem(&ks_select, &tgid);
   if (!ks_wanted(tgid)) return 0;
   struct task_struct *task = (struct task_struct *)bpf_get_current_task();
   /* A program an agent (or such a program) starts, typically a tool server on its stdio:
@@ -60,7 +63,11 @@ int ks_proc_exit(void *ctx) {
   if ((__u32)id != tgid) return 0; /* one event per process: its main thread */
   /* A pid that comes back is not the agent it was (a miss for every other process). */
   bpf_map_delete_elem(&ks_agent_tgids, &tgid);
-  if (!ks_wanted(tgid)) return 0;
+  /* Nor is it the process selected or skipped: its entry goes. With rules the exit of a
+   * skipped process is still sent, so user space forgets its decision too. */
+  const int wanted = ks_wanted(tgid);
+  if (ks_select_mode != KSPAN_SELECT_ALL) bpf_map_delete_elem(&ks_select, &tgid);
+  if (!wanted && ks_select_mode != KSPAN_SELECT_RULES) return 0;
   struct kspan_exit_event *e = bpf_ringbuf_reserve(&ks_events, sizeof(*e), 0);
   if (!e) {
     ks_count(KSPAN_CNT_RB_FULL_PROC);

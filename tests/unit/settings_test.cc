@@ -76,6 +76,8 @@ std::string Describe(const Config& c) {
   for (const auto& w : c.warnings) o << "warning " << w << "\n";
   o << "duration " << c.duration_seconds << "\npids";
   for (uint32_t p : c.pids) o << " " << p;
+  for (const auto& r : c.selection.include) o << " include " << r.text;
+  for (const auto& r : c.selection.exclude) o << " exclude " << r.text;
   o << "\ncapture " << c.capture_bytes << " genai " << c.genai_capture_bytes << " " << c.genai_max_body_bytes
     << " content=" << c.genai_capture_content << "\n";
   for (const auto& [n, m] : c.agent_rules) o << "agent " << n << "=" << m << "\n";
@@ -131,6 +133,12 @@ std::map<std::string, Sample> Samples() {
       {"resource_attributes", {{"k=v%2C1", "j=2"}, "k=v%2C1,j=2", "{k: 'v,1', j: '2'}", {}}},
       {"duration", {{"2.5"}, "2.5", "2.5", {}}},
       {"pids", {{"12", "13"}, "12, 13", "[12, 13]", {}}},
+      {"select.include",
+       {{"exe=nginx", "port=8000-8099&cmdline=*app*"},
+        "exe=nginx, port=8000-8099&cmdline=*app*",
+        "['exe=nginx', 'port=8000-8099&cmdline=*app*']",
+        {}}},
+      {"select.exclude", {{"container=3f4b"}, "container=3f4b", "['container=3f4b']", {}}},
       {"capture_bytes", {{"1024"}, "1024", "1024", {}}},
       {"ring_buffer_bytes", {{"65536"}, "65536", "65536", {}}},
       {"drain_interval_ms", {{"20"}, "20", "20", {}}},

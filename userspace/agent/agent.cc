@@ -196,6 +196,7 @@ int Run(const Config& config) {
   src_opts.llm_capture_bytes = config.genai_capture_bytes;
   src_opts.ring_buffer_bytes = config.ring_buffer_bytes;
   src_opts.pids = config.pids;
+  src_opts.select_by_rules = !config.selection.empty();
   auto src = events::BpfEventSource::Open(src_opts, &metrics);
   if (!src.ok()) {
     log::Error("cannot start",
@@ -224,6 +225,10 @@ int Run(const Config& config) {
   popts.processes.resource_attributes = config.resource_attributes;
   popts.sampling = config.sampling;
   popts.filters = config.filters;
+  popts.selection.rules = config.selection;
+  popts.selection.tell_kernel = [&source](uint32_t pid, bool traced) {
+    return source->SetSelected(pid, traced);
+  };
   // In a Kubernetes pod with its node's name: pod and workload names on every span
   // (k8s/pod_watcher.h). Stopped when this scope ends, after the pipeline.
   std::unique_ptr<k8s::PodWatcher> pods;
@@ -271,6 +276,8 @@ int Run(const Config& config) {
        {"genai_capture_content", config.genai_capture_content},
        {"sampler", processors::HeadSampler(config.sampling.head).Describe()},
        {"tail_policies", static_cast<uint64_t>(config.sampling.tail.size())},
+       {"include_rules", static_cast<uint64_t>(config.selection.include.size())},
+       {"exclude_rules", static_cast<uint64_t>(config.selection.exclude.size())},
        {"rate_limit", config.sampling.rate.per_second},
        {"pid", static_cast<int64_t>(getpid())},
        {"startup_ms",

@@ -456,6 +456,16 @@ Status Resolve(const Layer& flags, const Layer& env, const Layer& file, Config* 
     take(&Layer::rate_limit_per_service, &c->sampling.rate.per_service_per_second);
     c->sampling.rate.per_service_burst = c->sampling.rate.burst;
   }
+  c->selection = {};
+  for (auto [member, out] : {std::pair{&Layer::include, &c->selection.include},
+                             std::pair{&Layer::exclude, &c->selection.exclude}}) {
+    if (auto* v = pick(member)) {
+      for (const std::string& spec : (*v)->value) {
+        ASSIGN_OR_RETURN(process::SelectRule r, process::ParseSelectRule((*v)->source, spec));
+        out->push_back(std::move(r));
+      }
+    }
+  }
   c->filters.clear();
   if (auto* v = pick(&Layer::drop)) {
     for (const std::string& spec : (*v)->value) {

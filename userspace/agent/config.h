@@ -28,6 +28,7 @@
 
 #include "common/status.h"
 #include "exporters/settings.h"
+#include "process/selection.h"
 #include "processors/trace_sampler.h"
 
 namespace kspan::agent {
@@ -74,6 +75,8 @@ struct Config {
 
   double duration_seconds = 0;  // 0: run until SIGINT/SIGTERM
   std::vector<uint32_t> pids;   // empty: every process
+  // --include/--exclude (process/selection.h); empty: every process.
+  process::SelectionRules selection;
   uint32_t capture_bytes = 4096;
   // LLM API calls (docs/genai.md): bytes captured per syscall on their connections, body
   // bytes kept per request and response, and whether prompts and completions are

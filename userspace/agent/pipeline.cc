@@ -1,9 +1,22 @@
 #include "agent/pipeline.h"
 
+#include <chrono>
 #include <utility>
 
 namespace kspan::agent {
 namespace {
+
+uint64_t SteadyNs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
+process::SelectionOptions WithProcesses(process::SelectionOptions o, const process::ProcessTableOptions& p) {
+  o.proc_root = p.proc_root;
+  o.pods = p.pods;
+  return o;
+}
 
 // The window asks the sampler once per trace (processors/trace_sampler.h).
 correlator::StitcherOptions WithSampling(correlator::StitcherOptions o, processors::TraceSampler* sampler) {
@@ -28,6 +41,7 @@ Pipeline::Pipeline(PipelineOptions options, metrics::Registry* m, exporters::Exp
     : exports_(exports),
       tls_(tls),
       processes_(options.processes),
+      selection_(WithProcesses(std::move(options.selection), options.processes), &processes_, m),
       processors_(m, [this](model::Span&& span) { exports_->Submit(std::move(span)); }),
       filter_(options.filters, m),
       sampler_(options.sampling, m, &filter_),
@@ -65,6 +79,9 @@ Pipeline::Pipeline(PipelineOptions options, metrics::Registry* m, exporters::Exp
 
 void Pipeline::OnConnOpen(const events::ConnOpenEvent& e) {
   ev_open_->Add();
+  const uint16_t accepted =
+      e.kind == events::ConnKind::kTcp && e.role == events::Role::kServer ? e.tuple.local.port : 0;
+  if (!selection_.Traced(e.key.pid, SteadyNs(), accepted)) return;
   // Read /proc now, while the process is surely alive, not when its first span is built.
   processes_.Touch(e.key.pid);
   tracker_.OnOpen(e);
@@ -72,6 +89,7 @@ void Pipeline::OnConnOpen(const events::ConnOpenEvent& e) {
 
 void Pipeline::OnData(const events::DataEvent& e) {
   ev_data_->Add();
+  if (!selection_.Traced(e.key.pid, SteadyNs())) return;
   bytes_moved_->Add(e.total_len);
   bytes_captured_->Add(e.data.size());
   tracker_.OnData(e);
@@ -79,22 +97,26 @@ void Pipeline::OnData(const events::DataEvent& e) {
 
 void Pipeline::OnConnClose(const events::ConnCloseEvent& e) {
   ev_close_->Add();
+  if (!selection_.Traced(e.key.pid, SteadyNs())) return;
   tracker_.OnClose(e);
 }
 
 void Pipeline::OnTlsBind(const events::TlsBindEvent& e) {
+  if (!selection_.Traced(e.key.pid, SteadyNs())) return;
   tracker_.OnTlsBind(e);
 }
 
 void Pipeline::OnExec(const events::ProcessExecEvent& e) {
   ev_exec_->Add();
   processes_.OnExec(e);
+  if (!selection_.OnExec(e.pid, SteadyNs())) return;
   if (tls_) tls_->OnExec(e.pid);
   builder_.OnExec(e);
 }
 
 void Pipeline::OnExit(const events::ProcessExitEvent& e) {
   ev_exit_->Add();
+  selection_.OnExit(e.pid);
   if (tls_) tls_->OnExit(e.pid);
   // Connections first: their last records still need the process's resource.
   tracker_.OnProcessExit(e.pid);
@@ -109,6 +131,7 @@ void Pipeline::AfterBatch(uint64_t now_ns) {
 }
 
 void Pipeline::Tick(uint64_t now_ns) {
+  selection_.Tick(SteadyNs());
   tracker_.Tick(now_ns);
   builder_.Tick(now_ns);
 }

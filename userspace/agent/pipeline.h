@@ -1,6 +1,7 @@
 // Wires the user-space stages in their one direction and holds no logic of its own:
 //
-//   EventSink (this) ─▶ ProcessTable (exec/exit → resources)
+//   EventSink (this) ─▶ Selection (--include/--exclude: events of skipped processes stop)
+//                    ─▶ ProcessTable (exec/exit → resources)
 //                    └▶ ConnTracker ─ requests, records ─▶ SpanBuilder ─▶ Stitcher ─┐
 //                        (protocols/registry.h)   (correlator/span_builder.h)       │
 //                        └─ stdout/stderr ─▶ ProcessOutput                          │
@@ -24,6 +25,7 @@
 #include "events/event_sink.h"
 #include "exporters/export_pipeline.h"
 #include "process/process_table.h"
+#include "process/selection.h"
 #include "processors/agent_graph.h"
 #include "processors/process_output.h"
 #include "processors/processor_chain.h"
@@ -41,6 +43,9 @@ struct PipelineOptions {
   correlator::StitcherOptions stitcher;
   processors::SamplingConfig sampling;
   std::vector<processors::FilterRule> filters;  // processors/span_filter.h
+  // Which processes are traced (process/selection.h); `pods` and `proc_root` come from
+  // `processes`.
+  process::SelectionOptions selection;
 };
 
 class Pipeline : public events::EventSink {
@@ -76,6 +81,7 @@ class Pipeline : public events::EventSink {
   exporters::ExportPipeline* exports_;
   tls::TlsProbes* tls_;
   process::ProcessTable processes_;
+  process::Selection selection_;
   processors::ProcessorChain processors_;
   processors::SpanFilter filter_;
   processors::TraceSampler sampler_;  // decides each trace as it leaves the stitcher's window

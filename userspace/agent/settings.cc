@@ -6,6 +6,7 @@
 
 #include "agent/config.h"
 #include "kspan/bpf/events.h"
+#include "process/selection.h"
 #include "processors/head_sampler.h"
 #include "processors/span_filter.h"
 #include "processors/tail_sampler.h"
@@ -110,6 +111,13 @@ Status Pids(const Input& in, Layer* l) {
     pids.push_back(pid);
   }
   l->pids = Setting<std::vector<uint32_t>>{std::move(pids), in.where};
+  return Status::Ok();
+}
+
+template <auto Member>
+Status SelectRules(const Input& in, Layer* l) {
+  for (const std::string& spec : in.items) RETURN_IF_ERROR(process::ParseSelectRule(in.where, spec).status());
+  l->*Member = Setting<std::vector<std::string>>{in.items, in.where};
   return Status::Ok();
 }
 
@@ -322,6 +330,27 @@ const std::vector<SettingRow> kTable = {
      .default_text = "every process except kspan itself",
      .help = "Trace only this process; repeatable.",
      .parse = Pids},
+    {.group = kCapture, .flag = "--include", .metavar = "RULE", .key = "select.include", .shape = Shape::kList,
+     .noun = "selection rules",
+     .default_text = "every process",
+     .help = "Trace only processes that match a rule; repeatable. RULE is criteria joined by '&', "
+             "all of which must hold (globs as in fnmatch):\n"
+             "  exe=GLOB                 the executable's path (GLOB with a '/'), else its name\n"
+             "  cmdline=GLOB             the command line\n"
+             "  port=N or N-M            a TCP port it listens on\n"
+             "  container=ID             its container's id starts with ID\n"
+             "  k8s.namespace=GLOB       its pod's namespace\n"
+             "  k8s.pod=GLOB             its pod's name\n"
+             "  k8s.owner=GLOB           its workload's name (Deployment, ...)\n"
+             "  k8s.label.NAME=GLOB      a label of its pod\n"
+             "A skipped process costs one kernel map lookup per syscall (docs/deploy.md).",
+     .parse = SelectRules<&Layer::include>},
+    {.group = kCapture, .flag = "--exclude", .metavar = "RULE", .key = "select.exclude", .shape = Shape::kList,
+     .noun = "selection rules",
+     .default_text = "none",
+     .help = "Never trace processes that match a rule (as --include's); repeatable; wins over "
+             "--include.",
+     .parse = SelectRules<&Layer::exclude>},
     {.group = kCapture, .flag = "--capture-bytes", .metavar = "N", .key = "capture_bytes",
      .default_text = "4096",
      .help = "Payload bytes captured per syscall, 0..16384.",

@@ -65,6 +65,8 @@ struct Layer {
 
   Opt<double> duration_seconds;
   Opt<std::vector<uint32_t>> pids;
+  Opt<std::vector<std::string>> include;  // checked selection rules (process/selection.h)
+  Opt<std::vector<std::string>> exclude;
   Opt<uint32_t> capture_bytes;
   Opt<uint32_t> ring_buffer_bytes;
   Opt<uint32_t> drain_interval_ms;

@@ -124,6 +124,17 @@ constexpr Entry kMetrics[] = {
      {"counter", "Traces the sampler decided on the spans they had when a bound flushed them early."}},
     {"kspan_sampling_traces_total",
      {"counter", "Sampling decisions, one a trace, by sampler (head, tail, rate_limit), decision and rule."}},
+    {"kspan_selection_changes_total",
+     {"counter", "Processes whose --include/--exclude decision changed (a port rule checked again)."}},
+    {"kspan_selection_decisions_total",
+     {"counter", "Processes decided by the --include/--exclude rules, by decision (traced, skipped)."}},
+    {"kspan_selection_events_dropped_total",
+     {"counter",
+      "Events of processes the rules skip that reached user space before the kernel knew (skipped), or of "
+      "processes waiting for their pod's metadata (pending)."}},
+    {"kspan_selection_kernel_updates_failed_total",
+     {"counter",
+      "Selection decisions the kernel could not be told of (their events are dropped in user space)."}},
     {"kspan_sessions_total",
      {"counter",
       "CLI agent sessions (invoke_agent spans over a process's run), by outcome: opened, dropped at the "

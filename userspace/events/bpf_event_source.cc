@@ -262,7 +262,9 @@ Status BpfEventSource::Load(const BpfSourceOptions& options) {
   skel_ = static_cast<Skeleton*>(skel);
 
   skel->rodata->ks_self_tgid = options.self_pid ? options.self_pid : static_cast<uint32_t>(getpid());
-  skel->rodata->ks_filter_pids = options.pids.empty() ? 0 : 1;
+  skel->rodata->ks_select_mode = !options.pids.empty()     ? KSPAN_SELECT_PIDS
+                                 : options.select_by_rules ? KSPAN_SELECT_RULES
+                                                           : KSPAN_SELECT_ALL;
   skel->rodata->ks_capture_bytes = options.capture_bytes;
   skel->rodata->ks_llm_capture_bytes = options.llm_capture_bytes;
   // Wake the consumer only once a quarter of the ring is full; a timed drain does the rest.
@@ -287,10 +289,15 @@ Status BpfEventSource::Load(const BpfSourceOptions& options) {
                     "); the kernel's verifier rejected a program. The tail of its log:\n" + tail);
   }
 
+  if (options.pids.size() > KSPAN_PIDS_MAX) {
+    return ResourceExhausted("too many --pid filters: " + std::to_string(options.pids.size()) + ", at most " +
+                             std::to_string(KSPAN_PIDS_MAX));
+  }
   for (uint32_t pid : options.pids) {
     const uint8_t one = 1;
-    if (bpf_map__update_elem(skel->maps.ks_pids, &pid, sizeof(pid), &one, sizeof(one), BPF_ANY) != 0) {
-      return ResourceExhausted("too many --pid filters (the kernel map holds 1024)");
+    if (bpf_map__update_elem(skel->maps.ks_select, &pid, sizeof(pid), &one, sizeof(one), BPF_ANY) != 0) {
+      return Internal("setting --pid " + std::to_string(pid) +
+                      " in the kernel failed: " + std::strerror(errno));
     }
   }
 
@@ -412,6 +419,15 @@ Result<std::vector<ConnKey>> BpfEventSource::DropConnEntries(uint32_t tgid, unsi
       bpf_map__delete_elem(skel_->maps.ks_conns, &doomed[i], sizeof(doomed[i]), 0);
   }
   return dropped;
+}
+
+Status BpfEventSource::SetSelected(uint32_t tgid, bool traced) {
+  const uint8_t v = traced ? 1 : 0;
+  if (bpf_map__update_elem(skel_->maps.ks_select, &tgid, sizeof(tgid), &v, sizeof(v), BPF_ANY) != 0) {
+    return Internal("telling the kernel whether process " + std::to_string(tgid) +
+                    " is traced failed: " + std::strerror(errno));
+  }
+  return Status::Ok();
 }
 
 Status BpfEventSource::MarkAgent(uint32_t tgid, uint8_t flags) {

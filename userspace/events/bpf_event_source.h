@@ -39,7 +39,11 @@ struct BpfSourceOptions {
   uint32_t llm_capture_bytes = KSPAN_MAX_CAPTURE;  // 0..KSPAN_MAX_CAPTURE
   uint32_t ring_buffer_bytes = 8u << 20;           // power of two, >= page size
   std::vector<uint32_t> pids;                      // empty: every process
-  uint32_t self_pid = 0;                           // 0: getpid()
+  // Include/exclude rules are in force: the kernel traces a process until SetSelected
+  // says otherwise (KSPAN_SELECT_RULES). With `pids` as well, only those are traced and
+  // SetSelected may skip some of them.
+  bool select_by_rules = false;
+  uint32_t self_pid = 0;  // 0: getpid()
 };
 
 // One uprobe to attach: a program of bpf/tls.bpf.c at a file offset of a binary.
@@ -129,6 +133,11 @@ class BpfEventSource {
   // The kernel sends no close event for them, so their keys are returned for the caller
   // to end. Unmarking a process that is not marked returns an empty list. Thread-safe.
   Result<std::vector<ConnKey>> UnmarkAgent(uint32_t tgid);
+
+  // Tells the kernel whether tgid is traced (process/selection.h decides): a skipped
+  // process costs one map lookup per hooked syscall from then on. The entry goes when the
+  // process execs or exits (a new program is decided again). Thread-safe.
+  Status SetSelected(uint32_t tgid, bool traced);
 
   int attached_programs() const { return static_cast<int>(links_.size()); }
   const std::vector<MissingHook>& missing_hooks() const { return missing_; }

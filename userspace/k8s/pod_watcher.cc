@@ -117,6 +117,15 @@ std::vector<std::pair<std::string, std::string>> PodWatcher::Attributes(
   return PodAttributes(*pod, c.id);
 }
 
+std::vector<std::pair<std::string, std::string>> PodWatcher::Labels(
+    const process::ContainerIdentity& c) const {
+  std::lock_guard<std::mutex> l(mu_);
+  const Pod* pod = cache_.ByContainer(c.id);
+  if (!pod && !c.pod_uid.empty()) pod = cache_.ByUid(c.pod_uid);
+  if (!pod) return {};
+  return {pod->labels.begin(), pod->labels.end()};
+}
+
 size_t PodWatcher::pods() const {
   std::lock_guard<std::mutex> l(mu_);
   return cache_.size();

@@ -65,6 +65,7 @@ class PodWatcher : public process::PodLookup {
   // process::PodLookup
   std::vector<std::pair<std::string, std::string>> Attributes(
       const process::ContainerIdentity& c) const override;
+  std::vector<std::pair<std::string, std::string>> Labels(const process::ContainerIdentity& c) const override;
   uint64_t generation() const override { return generation_.load(std::memory_order_acquire); }
 
   size_t pods() const;

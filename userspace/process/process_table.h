@@ -60,6 +60,10 @@ class PodLookup {
  public:
   virtual ~PodLookup() = default;
   virtual std::vector<std::pair<std::string, std::string>> Attributes(const ContainerIdentity& c) const = 0;
+  // The pod's labels (name, value); empty when unknown.
+  virtual std::vector<std::pair<std::string, std::string>> Labels(const ContainerIdentity& /*c*/) const {
+    return {};
+  }
   // Grows with every change of what Attributes answers.
   virtual uint64_t generation() const = 0;
 };

@@ -25,6 +25,17 @@ enum kspan_agent_flags {
   KSPAN_AGENT_F_CHILD = 4,
 };
 
+/* ks_select: tgid (__u32) -> 1 traced, 0 skipped (__u8). How a tgid with no entry is
+ * treated depends on the load-time mode (rodata ks_select_mode). */
+#define KSPAN_PIDS_MAX 1024 /* --pid entries at most */
+enum kspan_select_mode {
+  KSPAN_SELECT_ALL = 0,   /* every process but kspan: the map is never read */
+  KSPAN_SELECT_PIDS = 1,  /* --pid: only tgids whose entry is 1; the rest are skipped */
+  KSPAN_SELECT_RULES = 2, /* include/exclude rules: a tgid with no entry is traced until
+                           * user space decides and writes its entry; exec and exit drop
+                           * the entry, so a new program or a reused pid is decided afresh */
+};
+
 /* ks_conns: what kspan knows about one (tgid, fd). */
 enum kspan_fd_kind {
   KSPAN_FD_OTHER = 0, /* not tracked: remembered so the fd walk happens once per file */

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "testing/otlp_reader.h"
+#include "testing/otlp_receiver.h"
 #include "testing/subprocess.h"
 
 namespace kspan::testing {
@@ -29,7 +30,7 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 constexpr int kServer = 2, kClient = 3;
-const std::string kReceivers = std::string(KSPAN_SOURCE_DIR) + "/tests/receivers";
+const std::string kReceivers = ReceiversDir();
 
 // One series of the exit counters, failing the test when the agent never reported it.
 uint64_t Counter(const std::map<std::string, uint64_t>& c, const std::string& series) {
@@ -75,45 +76,6 @@ uint64_t HandedTo(const std::map<std::string, uint64_t>& c, const std::string& e
   return Counter(c, "kspan_spans_exported_total{exporter=\"" + exporter + "\"}") +
          Counter(c, "kspan_spans_export_failed_total{exporter=\"" + exporter + "\"}");
 }
-
-// ---- receivers ------------------------------------------------------------------------
-
-void RequireReceivers() {
-  ASSERT_TRUE(std::filesystem::exists(kReceivers + "/node_modules/@opentelemetry/otlp-transformer"))
-      << "tests/receivers/node_modules is missing: run scripts/install-deps.sh (npm ci in tests/receivers)";
-}
-
-// tests/receivers/otlp_receiver.js: accepted requests as OTLP/JSON lines (or Zipkin JSON
-// arrays) in out(), counts in out().stats.
-class Receiver {
- public:
-  // `tls`: {certificate, key} PEM files to serve https / gRPC over TLS with.
-  bool Start(const std::string& protocol, int port, const std::string& behaviour = "ok",
-             const std::vector<std::string>& tls = {}) {
-    if (dir_.empty()) dir_ = MakeTempDir("kspan-recv-");
-    std::vector<std::string> argv = {"node",        kReceivers + "/otlp_receiver.js",
-                                     "--protocol",  protocol,
-                                     "--port",      std::to_string(port),
-                                     "--out",       out(),
-                                     "--behaviour", behaviour};
-    if (tls.size() == 2) argv.insert(argv.end(), {"--tls-cert", tls[0], "--tls-key", tls[1]});
-    if (!proc_.Start(argv)) return false;
-    return WaitFor([&] { return proc_.Stdout().find("listening") != std::string::npos || !proc_.Running(); },
-                   seconds(20)) &&
-           proc_.Running();
-  }
-  void Stop() { proc_.Stop(SIGTERM, seconds(10)); }
-  std::string out() const { return dir_ + "/received.jsonl"; }
-  json Stats() const {
-    const json j = json::parse(ReadFileOrEmpty(out() + ".stats"), nullptr, false);
-    return j.is_object() ? j : json{{"requests", 0}, {"accepted", 0}, {"refused", 0}, {"spans", 0}};
-  }
-  std::string Stderr() const { return proc_.Stderr(); }
-
- private:
-  Subprocess proc_;
-  std::string dir_;
-};
 
 // ---- traffic --------------------------------------------------------------------------
 

@@ -56,8 +56,10 @@ packages=(
   # load generators for bench/run.sh
   wrk
   # containers for the container-identity test (tests/integration/container_test.cc;
-  # runc: podman's default crun refuses hybrid cgroup hierarchies)
-  podman runc
+  # runc: podman's default crun refuses hybrid cgroup hierarchies), and debootstrap for
+  # the image test's debian:12 base where no registry is reachable
+  # (tests/integration/image_test.cc, deploy/container/base-image.sh)
+  podman runc debootstrap
 )
 
 if [ "$runtime_only" = 1 ]; then packages=("${runtime_packages[@]}"); fi

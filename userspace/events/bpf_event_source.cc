@@ -151,6 +151,20 @@ constexpr const char* kTlsPlaintext = "TLS plaintext of this call (the connectio
 
 // One row a program (*like* Falco libs' events_prog_table.c). A program added to bpf/
 // gets its row here; tests/unit/bpf_objects_test.cc fails until it has one.
+// ks_ex_data's tracepoints: one program for every data syscall's exit (bpf/sock_io.bpf.c),
+// verified once.
+constexpr ProgramRow::Hook kDataExits[] = {
+    {"syscalls/sys_exit_read", "capture of read() payloads", Need::kCore},
+    {"syscalls/sys_exit_write", "capture of write() payloads", Need::kCore},
+    {"syscalls/sys_exit_readv", "capture of readv() payloads", Need::kCore},
+    {"syscalls/sys_exit_writev", "capture of writev() payloads", Need::kCore},
+    {"syscalls/sys_exit_sendto", "capture of send()/sendto() payloads", Need::kOptional},
+    {"syscalls/sys_exit_recvfrom", "capture of recv()/recvfrom() payloads", Need::kOptional},
+    {"syscalls/sys_exit_sendmsg", "capture of sendmsg() payloads", Need::kOptional},
+    {"syscalls/sys_exit_recvmsg", "capture of recvmsg() payloads", Need::kOptional},
+    {"syscalls/sys_exit_sendfile64", "bytes sent with sendfile() are not counted", Need::kOptional},
+};
+
 constexpr ProgramRow kPrograms[] = {
     // bpf/sock_io.bpf.c: entry programs stash the arguments their exit program needs.
     {"ks_en_read", "capture of read() payloads", Need::kOptional, Attach::kAtStart},
@@ -165,15 +179,7 @@ constexpr ProgramRow kPrograms[] = {
     {"ks_en_connect", "client role of new connections (inferred instead)", Need::kOptional, Attach::kAtStart},
     {"ks_en_accept", "server role of new connections (inferred instead)", Need::kOptional, Attach::kAtStart},
     {"ks_en_accept4", "server role of new connections (inferred instead)", Need::kOptional, Attach::kAtStart},
-    {"ks_ex_read", "capture of read() payloads", Need::kCore, Attach::kAtStart},
-    {"ks_ex_write", "capture of write() payloads", Need::kCore, Attach::kAtStart},
-    {"ks_ex_readv", "capture of readv() payloads", Need::kCore, Attach::kAtStart},
-    {"ks_ex_writev", "capture of writev() payloads", Need::kCore, Attach::kAtStart},
-    {"ks_ex_sendto", "capture of send()/sendto() payloads", Need::kOptional, Attach::kAtStart},
-    {"ks_ex_recvfrom", "capture of recv()/recvfrom() payloads", Need::kOptional, Attach::kAtStart},
-    {"ks_ex_sendmsg", "capture of sendmsg() payloads", Need::kOptional, Attach::kAtStart},
-    {"ks_ex_recvmsg", "capture of recvmsg() payloads", Need::kOptional, Attach::kAtStart},
-    {"ks_ex_sendfile", "bytes sent with sendfile() are not counted", Need::kOptional, Attach::kAtStart},
+    {"ks_ex_data", "capture of every data syscall's payloads", Need::kCore, Attach::kAtStart, kDataExits},
     {"ks_ex_connect", "client role of new connections (inferred instead)", Need::kOptional, Attach::kAtStart},
     {"ks_ex_accept", "server role of new connections (inferred instead)", Need::kOptional, Attach::kAtStart},
     {"ks_ex_accept4", "server role of new connections (inferred instead)", Need::kOptional, Attach::kAtStart},
@@ -313,6 +319,24 @@ Status BpfEventSource::Load(const BpfSourceOptions& options) {
                       " has no row in the program table (kPrograms, userspace/events/bpf_event_source.cc)");
     }
     if (row->attach != Attach::kAtStart) continue;  // userspace/tls/ attaches it per library
+    for (const ProgramRow::Hook& hook : row->hooks) {
+      const std::string_view tp = hook.tracepoint;
+      const size_t slash = tp.find('/');
+      const std::string category(tp.substr(0, slash)), event(tp.substr(slash + 1));
+      bpf_link* link = bpf_program__attach_tracepoint(prog, category.c_str(), event.c_str());
+      if (!link) {
+        const int err = errno;
+        missing_.push_back({std::string(name) + "@" + std::string(tp), std::strerror(err), hook.feature});
+        log::Warn("hook not attached", {{"program", name},
+                                        {"tracepoint", std::string(tp)},
+                                        {"error", std::strerror(err)},
+                                        {"costs", hook.feature}});
+        continue;
+      }
+      links_.push_back(link);
+      if (hook.need == Need::kCore) ++core_hooks;
+    }
+    if (!row->hooks.empty()) continue;
     bpf_link* link = bpf_program__attach(prog);
     if (!link) {
       const int err = errno;

@@ -65,10 +65,19 @@ struct ProgramRow {
     kOptional,  // a failure to attach costs `feature`, reported; kspan runs on
     kCore,      // payload capture itself: Open() fails when no kCore program attaches
   };
+  // One tracepoint of a program the loader attaches to several (`hooks` below).
+  struct Hook {
+    const char* tracepoint;  // "category/name", e.g. "syscalls/sys_exit_read"
+    const char* feature;     // what the user loses when this one is not attached
+    Need need;
+  };
   const char* program;  // the BPF program's name (<= 15 characters: the kernel's limit)
   const char* feature;  // what the user loses when it is not attached
   Need need;
   Attach attach;
+  // Empty: attached where its SEC() says. Else (SEC("tracepoint") with no target) to each
+  // of these, one link each; then each hook's own `feature` and `need` apply.
+  std::span<const Hook> hooks = {};
 };
 
 // Every program, in bpf/ file order. Static storage; safe from any thread.

@@ -7,7 +7,8 @@
 //   exec/exit ─▶ SpanBuilder (exec spans, agent sessions)                           │
 //                                                                                   ▼
 //          ProcessorChain: OnEnd at span end, OnExport as traces leave the window ─▶ ExportPipeline
-//          (processors/: process output, agent graph, sampling: the window asks the
+//          (processors/: process output, agent graph, span metrics and the service graph,
+//          sampling: the window asks the
 //          TraceSampler once per trace, and the chain drops the spans of traces not kept)
 //
 // Runs on the polling thread; never blocks on an exporter (ExportPipeline::Submit drops
@@ -27,6 +28,8 @@
 #include "processors/agent_graph.h"
 #include "processors/process_output.h"
 #include "processors/processor_chain.h"
+#include "processors/service_graph.h"
+#include "processors/span_metrics.h"
 #include "processors/trace_sampler.h"
 #include "tls/tls_probes.h"
 
@@ -41,6 +44,9 @@ struct PipelineOptions {
   correlator::StitcherOptions stitcher;
   processors::SamplingConfig sampling;
   std::vector<processors::FilterRule> filters;  // processors/span_filter.h
+  // RED metrics and the service graph (processors/span_metrics.h, service_graph.h), from
+  // every span before sampling.
+  bool span_metrics = true;
 };
 
 class Pipeline : public events::EventSink {
@@ -83,6 +89,8 @@ class Pipeline : public events::EventSink {
   correlator::SpanBuilder builder_;
   processors::ProcessOutput output_;
   processors::AgentGraph graph_;
+  processors::SpanMetrics span_metrics_;
+  processors::ServiceGraph service_graph_;
   conntrack::ConnTracker tracker_;
   uint64_t now_ns_ = 0;  // the last AfterBatch's time
   metrics::Counter* ev_open_;

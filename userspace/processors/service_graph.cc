@@ -11,7 +11,7 @@ namespace {
 const std::vector<double> kBounds = {0.002, 0.004, 0.006, 0.008, 0.01, 0.05, 0.1, 0.2,
                                      0.4,   0.8,   1,     1.4,   2,    5,    10,  15};
 
-std::string ServiceOf(const model::Span& span) {
+std::string_view ServiceOf(const model::Span& span) {
   if (span.resource) {
     for (const model::Attribute& a : span.resource->attributes) {
       if (a.key == "service.name") {
@@ -49,16 +49,16 @@ ServiceGraph::ServiceGraph(metrics::Registry* registry, ServiceGraphOptions opti
           registry->GetCounter("kspan_service_graph_dropped_total", {{"reason", "pending_full"}})),
       dropped_edges_(registry->GetCounter("kspan_service_graph_dropped_total", {{"reason", "edges_full"}})) {}
 
-void ServiceGraph::Record(const std::string& client, const std::string& server, const char* type,
-                          const Side* c, const Side* s) {
-  auto key = std::make_tuple(client, server, std::string(type));
-  auto it = edges_.find(key);
+void ServiceGraph::Record(std::string_view client, std::string_view server, const char* type, const Side* c,
+                          const Side* s) {
+  auto it = edges_.find(std::make_tuple(client, server, std::string_view(type)));
   if (it == edges_.end()) {
     if (edges_.size() >= options_.max_edges) {
       dropped_edges_->Add();
       return;
     }
-    const metrics::Labels labels = {{"client", client}, {"server", server}, {"connection_type", type}};
+    const metrics::Labels labels = {
+        {"client", std::string(client)}, {"server", std::string(server)}, {"connection_type", type}};
     Edge e{.counts = {},
            .requests = registry_->GetCounter("traces_service_graph_request_total", labels),
            .failed = registry_->GetCounter("traces_service_graph_request_failed_total", labels),
@@ -66,7 +66,8 @@ void ServiceGraph::Record(const std::string& client, const std::string& server, 
                registry_->GetHistogram("traces_service_graph_request_client_seconds", labels, kBounds),
            .server_seconds =
                registry_->GetHistogram("traces_service_graph_request_server_seconds", labels, kBounds)};
-    it = edges_.emplace(std::move(key), e).first;
+    it =
+        edges_.emplace(std::make_tuple(std::string(client), std::string(server), std::string(type)), e).first;
   }
   Edge& e = it->second;
   const bool failed = (c && c->failed) || (s && s->failed);
@@ -93,6 +94,7 @@ bool ServiceGraph::OnExport(model::Span& span) noexcept {
   side.seconds = span.end_time_unix_nano > span.start_time_unix_nano
                      ? static_cast<double>(span.end_time_unix_nano - span.start_time_unix_nano) / 1e9
                      : 0;
+  side.resource = span.resource;
   side.service = ServiceOf(span);
 
   if (client) {
@@ -151,7 +153,18 @@ void ServiceGraph::EvictOldest() {
 }
 
 void ServiceGraph::Expire(uint64_t now_ns, bool all) {
-  while (!order_.empty() && (all || now_ns - order_.front().first >= options_.wait_ns)) GiveUpFront();
+  while (!order_.empty()) {
+    const auto& [arrived, key] = order_.front();
+    if (all || now_ns - arrived >= options_.wait_ns) {
+      GiveUpFront();
+      continue;
+    }
+    // Paired already (the usual case: the partner came right after): drop the entry now,
+    // so the queue holds about what waits, not everything of the last `wait`.
+    auto it = pending_.find(key);
+    if (it != pending_.end() && it->second.arrived_ns == arrived) break;
+    order_.pop_front();
+  }
 }
 
 void ServiceGraph::Shutdown() noexcept {

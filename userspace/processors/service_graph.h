@@ -34,7 +34,9 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <unordered_map>
 
@@ -71,7 +73,8 @@ class ServiceGraph : public SpanProcessor {
     bool seen = false;
     bool failed = false;
     double seconds = 0;
-    std::string service;
+    std::shared_ptr<const model::Resource> resource;  // keeps `service` alive
+    std::string_view service;                         // its service.name
     std::string peer;  // a CLIENT's peer.service or server.address, for a virtual node
   };
   struct Pending {
@@ -99,7 +102,7 @@ class ServiceGraph : public SpanProcessor {
   void EvictOldest();
   // Gives up on order_'s first entry when it still waits; false when it was paired already.
   bool GiveUpFront();
-  void Record(const std::string& client, const std::string& server, const char* type, const Side* c,
+  void Record(std::string_view client, std::string_view server, const char* type, const Side* c,
               const Side* s);
 
   metrics::Registry* registry_;
@@ -107,7 +110,8 @@ class ServiceGraph : public SpanProcessor {
   std::function<uint64_t()> now_ns_;
   std::unordered_map<Key, Pending, KeyHash> pending_;
   std::deque<std::pair<uint64_t, Key>> order_;  // arrival time, key; oldest first
-  std::map<std::tuple<std::string, std::string, std::string>, Edge> edges_;
+  // Found by string_views (std::less<>), so a request on a known edge allocates nothing.
+  std::map<std::tuple<std::string, std::string, std::string>, Edge, std::less<>> edges_;
   metrics::Counter* unpaired_client_;
   metrics::Counter* unpaired_server_;
   metrics::Counter* dropped_pending_;

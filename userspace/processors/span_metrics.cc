@@ -1,5 +1,7 @@
 #include "processors/span_metrics.h"
 
+#include <array>
+#include <charconv>
 #include <string_view>
 #include <variant>
 
@@ -11,7 +13,7 @@ const std::vector<double> kHttpBounds = {0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0
                                          0.5,   0.75, 1,     2.5,  5,     7.5, 10};
 const std::vector<double> kDbBounds = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10};
 
-std::string ServiceOf(const model::Span& span) {
+std::string_view ServiceOf(const model::Span& span) {
   if (span.resource) {
     for (const model::Attribute& a : span.resource->attributes) {
       if (a.key == "service.name") {
@@ -22,31 +24,47 @@ std::string ServiceOf(const model::Span& span) {
   return "unknown_service";
 }
 
-// The attribute as a label value: strings as they are, integers in decimal.
-bool ValueOf(const model::Span& span, std::string_view key, std::string* out) {
-  const model::AttributeValue* v = span.Find(key);
-  if (!v) return false;
-  if (const auto* s = std::get_if<std::string>(v)) {
-    *out = *s;
-    return true;
-  }
-  if (const auto* i = std::get_if<int64_t>(v)) {
-    *out = std::to_string(*i);
-    return true;
-  }
-  if (const auto* b = std::get_if<bool>(v)) {
-    *out = *b ? "true" : "false";
-    return true;
-  }
-  return false;
-}
+// One label of a span, pointing into the span (no copy on the common path, where the
+// series exists already).
+struct Label {
+  std::string_view key;
+  std::string_view text;  // a string value, or empty for a number
+  int64_t number = 0;
+  bool is_number = false;
+};
 
-void Add(const model::Span& span, std::string_view key, metrics::Labels* labels) {
-  std::string v;
-  if (ValueOf(span, key, &v)) labels->emplace_back(std::string(key), std::move(v));
+void AppendValue(const Label& l, std::string* out) {
+  if (!l.is_number) {
+    out->append(l.text);
+    return;
+  }
+  char buf[24];
+  const auto r = std::to_chars(buf, buf + sizeof buf, l.number);
+  out->append(buf, r.ptr);
 }
 
 }  // namespace
+
+struct SpanMetrics::LabelSet {
+  std::array<Label, 12> items;
+  size_t n = 0;
+  void Add(std::string_view key, std::string_view text) { items[n++] = {key, text, 0, false}; }
+  // The span's attribute as a label: strings and integers; absent or of another type: none.
+  bool AddFrom(const model::Span& span, std::string_view key) {
+    const model::AttributeValue* v = span.Find(key);
+    if (!v) return false;
+    if (const auto* s = std::get_if<std::string>(v)) {
+      Add(key, *s);
+    } else if (const auto* i = std::get_if<int64_t>(v)) {
+      items[n++] = {key, {}, *i, true};
+    } else if (const auto* b = std::get_if<bool>(v)) {
+      Add(key, *b ? "true" : "false");
+    } else {
+      return false;
+    }
+    return true;
+  }
+};
 
 SpanMetrics::SpanMetrics(metrics::Registry* registry, size_t max_series)
     : registry_(registry), max_series_(max_series) {
@@ -59,13 +77,13 @@ SpanMetrics::SpanMetrics(metrics::Registry* registry, size_t max_series)
   }
 }
 
-metrics::Histogram* SpanMetrics::Series(Family& f, const metrics::Labels& labels) {
+metrics::Histogram* SpanMetrics::Series(Family& f, const LabelSet& labels) {
   key_.clear();
-  for (const auto& [k, v] : labels) {
-    key_ += k;
-    key_ += '\x1f';
-    key_ += v;
-    key_ += '\x1e';
+  for (size_t i = 0; i < labels.n; ++i) {
+    key_.append(labels.items[i].key);
+    key_.push_back('\x1f');
+    AppendValue(labels.items[i], &key_);
+    key_.push_back('\x1e');
   }
   if (auto it = f.series.find(key_); it != f.series.end()) return it->second;
   if (f.series.size() >= max_series_) {
@@ -74,7 +92,14 @@ metrics::Histogram* SpanMetrics::Series(Family& f, const metrics::Labels& labels
       f.overflow = registry_->GetHistogram(f.name, {{"otel.metric.overflow", "true"}}, *f.bounds);
     return f.overflow;
   }
-  metrics::Histogram* h = registry_->GetHistogram(f.name, labels, *f.bounds);
+  metrics::Labels out;
+  out.reserve(labels.n);
+  for (size_t i = 0; i < labels.n; ++i) {
+    std::string value;
+    AppendValue(labels.items[i], &value);
+    out.emplace_back(std::string(labels.items[i].key), std::move(value));
+  }
+  metrics::Histogram* h = registry_->GetHistogram(f.name, out, *f.bounds);
   f.series.emplace(key_, h);
   return h;
 }
@@ -95,45 +120,38 @@ bool SpanMetrics::OnExport(model::Span& span) noexcept {
     return true;
   }
 
-  metrics::Labels labels;
-  labels.reserve(8);
-  labels.emplace_back("service.name", ServiceOf(span));
+  LabelSet labels;
+  labels.Add("service.name", ServiceOf(span));
   switch (family) {
     case kRpcServerIdx:
     case kRpcClientIdx:
-      Add(span, "rpc.system.name", &labels);
-      Add(span, "rpc.method", &labels);
-      Add(span, "rpc.response.status_code", &labels);
+      labels.AddFrom(span, "rpc.system.name");
+      labels.AddFrom(span, "rpc.method");
+      labels.AddFrom(span, "rpc.response.status_code");
       break;
     case kDbClientIdx:
-      Add(span, "db.system.name", &labels);
-      Add(span, "db.operation.name", &labels);
-      Add(span, "db.namespace", &labels);
-      Add(span, "db.response.status_code", &labels);
+      labels.AddFrom(span, "db.system.name");
+      labels.AddFrom(span, "db.operation.name");
+      labels.AddFrom(span, "db.namespace");
+      labels.AddFrom(span, "db.response.status_code");
       break;
     case kHttpServerIdx:
-      Add(span, "http.request.method", &labels);
-      Add(span, "http.response.status_code", &labels);
-      if (span.Find("http.route")) {
-        Add(span, "http.route", &labels);
-      } else {
-        Add(span, "url.template", &labels);
-      }
+      labels.AddFrom(span, "http.request.method");
+      labels.AddFrom(span, "http.response.status_code");
+      if (!labels.AddFrom(span, "http.route")) labels.AddFrom(span, "url.template");
       break;
     case kHttpClientIdx:
-      Add(span, "http.request.method", &labels);
-      Add(span, "http.response.status_code", &labels);
-      Add(span, "url.template", &labels);
+      labels.AddFrom(span, "http.request.method");
+      labels.AddFrom(span, "http.response.status_code");
+      labels.AddFrom(span, "url.template");
       break;
   }
   if (client) {
-    Add(span, "server.address", &labels);
-    Add(span, "server.port", &labels);
+    labels.AddFrom(span, "server.address");
+    labels.AddFrom(span, "server.port");
   }
-  if (span.status_code == model::StatusCode::kError) {
-    std::string type;
-    if (!ValueOf(span, "error.type", &type)) type = "_OTHER";
-    labels.emplace_back("error.type", std::move(type));
+  if (span.status_code == model::StatusCode::kError && !labels.AddFrom(span, "error.type")) {
+    labels.Add("error.type", "_OTHER");
   }
 
   const double seconds = span.end_time_unix_nano > span.start_time_unix_nano

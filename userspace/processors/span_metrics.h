@@ -76,7 +76,10 @@ class SpanMetrics : public SpanProcessor {
   };
   enum FamilyIndex { kHttpServerIdx, kHttpClientIdx, kRpcServerIdx, kRpcClientIdx, kDbClientIdx, kFamilies };
 
-  metrics::Histogram* Series(Family& f, const metrics::Labels& labels);
+  struct LabelSet;  // a span's labels, pointing into the span (span_metrics.cc)
+  // The series of `labels`: found by its key with no allocation, created (and its labels
+  // copied) the first time.
+  metrics::Histogram* Series(Family& f, const LabelSet& labels);
 
   metrics::Registry* registry_;
   const size_t max_series_;

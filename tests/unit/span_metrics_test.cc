@@ -206,6 +206,30 @@ TEST(ServiceGraph, LoneSpansExpireDatabasesAreEdgesAtOnce) {
             2u);
 }
 
+TEST(ServiceGraph, AgentToolAndAgentCallsAreVirtualNodesByName) {
+  metrics::Registry registry;
+  uint64_t now = 0;
+  ServiceGraph g(&registry, {.wait_ns = 1000}, [&] { return now; });
+  model::Span tool;
+  tool.kind = model::SpanKind::kClient;
+  tool.trace_id = testing::TraceIdFrom("3af7651916cd43dd8448eb211c80319c");
+  tool.span_id = testing::SpanIdFrom("00000000000000e1");
+  tool.resource = MakeResource("planner", 1);
+  tool.Set("gen_ai.operation.name", std::string("execute_tool"));
+  tool.Set("gen_ai.tool.name", std::string("search"));
+  model::Span sub = tool;
+  sub.span_id = testing::SpanIdFrom("00000000000000e2");
+  sub.attributes.clear();
+  sub.Set("gen_ai.operation.name", std::string("invoke_agent"));
+  sub.Set("gen_ai.agent.name", std::string("coder"));
+  g.OnExport(tool);
+  g.OnExport(sub);
+  g.Shutdown();
+  const auto edges = g.Edges();
+  EXPECT_EQ(edges.count({"planner", "search", "virtual_node"}), 1u);
+  EXPECT_EQ(edges.count({"planner", "coder", "virtual_node"}), 1u);
+}
+
 TEST(ServiceGraph, BoundedPendingAndEdges) {
   metrics::Registry registry;
   ServiceGraph g(&registry, {.wait_ns = UINT64_MAX / 2, .max_pending = 4, .max_edges = 2}, [] { return 1; });

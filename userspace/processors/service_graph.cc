@@ -102,9 +102,14 @@ bool ServiceGraph::OnExport(model::Span& span) noexcept {
       Record(side.service, *db, "database", &side, nullptr);
       return true;
     }
-    const std::string* peer = span.FindString("peer.service");
-    if (!peer) peer = span.FindString("server.address");
-    if (peer) side.peer = *peer;
+    // The callee of a virtual-node edge: agent → tool and agent → agent calls (MCP over
+    // stdio, say) have no SERVER span and often no address, but a name.
+    for (std::string_view key : {"peer.service", "gen_ai.tool.name", "gen_ai.agent.name", "server.address"}) {
+      if (const std::string* peer = span.FindString(key); peer && !peer->empty()) {
+        side.peer = *peer;
+        break;
+      }
+    }
   } else if (!span.parent_span_id.IsValid()) {
     unpaired_server_->Add();  // a root SERVER span: its caller is not traced
     return true;

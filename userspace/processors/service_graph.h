@@ -15,8 +15,9 @@
 //   CLIENT with db.system.name: no SERVER span will come; an edge at once to the database
 //     (server = db.system.name, connection_type "database")
 //   CLIENT alone after `wait`: the callee is not traced (another host, a process kspan does
-//     not see): an edge to a virtual node (server = peer.service, else server.address),
-//     connection_type "virtual_node", as the connector's virtual nodes
+//     not see, a tool over stdio): an edge to a virtual node (server = peer.service, else
+//     gen_ai.tool.name, else gen_ai.agent.name, else server.address), connection_type
+//     "virtual_node", as the connector's virtual nodes
 //   SERVER alone after `wait`: counted unpaired, no edge (its caller is elsewhere)
 //
 // Spans of a trace leave the assembly window together, so a local pair is normally matched

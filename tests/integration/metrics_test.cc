@@ -81,7 +81,7 @@ std::string AttrStr(const nlohmann::json& attributes, const std::string& key) {
 // `name` (histogram counts, or sum values) under resources whose service.name is
 // `service` ("" = any), whose attributes include `match`.
 double OtlpSum(const nlohmann::json& request, const std::string& name, const std::string& service,
-               const std::map<std::string, std::string>& match) {
+               const std::map<std::string, std::string>& match, int temporality) {
   double sum = 0;
   for (const auto& rm : request.value("resourceMetrics", nlohmann::json::array())) {
     const nlohmann::json attrs = rm.contains("resource")
@@ -93,14 +93,17 @@ double OtlpSum(const nlohmann::json& request, const std::string& name, const std
         if (m.value("name", "") != name) continue;
         const bool histogram = m.contains("histogram");
         const nlohmann::json& data = histogram ? m["histogram"] : m["sum"];
-        EXPECT_EQ(data.value("aggregationTemporality", 0), 2) << name << ": cumulative";
+        EXPECT_EQ(data.value("aggregationTemporality", 0), temporality) << name << ": 1 delta, 2 cumulative";
         for (const auto& p : data.value("dataPoints", nlohmann::json::array())) {
           bool ok = true;
           for (const auto& [k, v] : match) {
             ok = ok && AttrStr(p.value("attributes", nlohmann::json::array()), k) == v;
           }
           if (!ok) continue;
-          const nlohmann::json& v = histogram ? p["count"] : p["asInt"];
+          // protobufjs leaves out fields at their default: a zero count or value.
+          const char* key = histogram ? "count" : "asInt";
+          if (!p.contains(key)) continue;
+          const nlohmann::json& v = p[key];
           sum += v.is_string() ? std::stod(v.get<std::string>()) : v.get<double>();
         }
       }
@@ -109,7 +112,11 @@ double OtlpSum(const nlohmann::json& request, const std::string& name, const std
   return sum;
 }
 
-TEST(SpanMetrics, CountEveryRequestBeforeSamplingOnMetricsAndOverOtlp) {
+// The parameter: OTLP temporality delta (true) or cumulative (false).
+class SpanMetrics : public ::testing::TestWithParam<bool> {};
+
+TEST_P(SpanMetrics, CountEveryRequestBeforeSamplingOnMetricsAndOverOtlp) {
+  const bool delta = GetParam();
   ASSERT_TRUE(std::filesystem::exists(kReceivers + "/node_modules/@opentelemetry/otlp-transformer"))
       << "tests/receivers/node_modules is missing: run scripts/install-deps.sh";
   const std::string pid = std::to_string(getpid());
@@ -126,10 +133,11 @@ TEST(SpanMetrics, CountEveryRequestBeforeSamplingOnMetricsAndOverOtlp) {
       << receiver.Stderr();
 
   KspanAgent agent;
-  ASSERT_TRUE(agent.Start(
-      {"--listen", "127.0.0.1:0", "--metrics-exporter", "otlp", "--otlp-metrics-endpoint",
-       "http://127.0.0.1:" + std::to_string(receiver_port) + "/v1/metrics", "--metrics-interval-ms", "1000"},
-      {{"OTEL_TRACES_SAMPLER", "traceidratio"}, {"OTEL_TRACES_SAMPLER_ARG", "0.25"}}))
+  ASSERT_TRUE(
+      agent.Start({"--listen", "127.0.0.1:0", "--metrics-exporter", "otlp", "--otlp-metrics-endpoint",
+                   "http://127.0.0.1:" + std::to_string(receiver_port) + "/v1/metrics",
+                   "--metrics-interval-ms", "1000", "--metrics-temporality", delta ? "delta" : "cumulative"},
+                  {{"OTEL_TRACES_SAMPLER", "traceidratio"}, {"OTEL_TRACES_SAMPLER_ARG", "0.25"}}))
       << agent.Logs();
   const int listen = ListenPort(agent.Logs());
   ASSERT_GT(listen, 0) << agent.Logs();
@@ -232,33 +240,45 @@ TEST(SpanMetrics, CountEveryRequestBeforeSamplingOnMetricsAndOverOtlp) {
   EXPECT_GT(exported, 0);
   EXPECT_LT(exported, kRequests / 2) << "a 0.25 sampler exported most traces";
 
-  // OTLP: the last request holds the totals (cumulative).
+  // OTLP: cumulative, the last request holds the totals; delta, the requests add up to them.
   std::ifstream in(dir + "/metrics.jsonl");
-  std::string line, last;
-  int requests = 0;
+  std::string line;
+  std::vector<nlohmann::json> received;
   while (std::getline(in, line)) {
     if (line.empty()) continue;
-    last = line;
-    ++requests;
+    received.push_back(nlohmann::json::parse(line, nullptr, false));
+    ASSERT_TRUE(received.back().is_object()) << line;
   }
+  const int requests = static_cast<int>(received.size());
   ASSERT_GE(requests, 2) << "at the 1 s interval and at exit";
-  const nlohmann::json otlp = nlohmann::json::parse(last, nullptr, false);
-  ASSERT_TRUE(otlp.is_object());
-  EXPECT_EQ(OtlpSum(otlp, "http.server.request.duration", front_svc, {}), kRequests);
-  EXPECT_EQ(OtlpSum(otlp, "http.server.request.duration", back_svc, {}), kRequests);
-  EXPECT_EQ(OtlpSum(otlp, "http.client.request.duration", client_svc, {}), kRequests);
-  EXPECT_EQ(OtlpSum(otlp, "http.client.request.duration", front_svc, {}), kRequests);
-  EXPECT_EQ(OtlpSum(otlp, "traces_service_graph_request_total", "", edge1), kRequests);
-  EXPECT_EQ(OtlpSum(otlp, "traces_service_graph_request_total", "", edge2), kRequests);
-  EXPECT_EQ(OtlpSum(otlp, "traces_service_graph_request_failed_total", "", edge2), 0);
-  EXPECT_EQ(OtlpSum(otlp, "traces_service_graph_request_server_seconds", "", edge2), kRequests);
+  auto otlp = [&](const std::string& name, const std::string& service,
+                  const std::map<std::string, std::string>& match) {
+    if (!delta) return OtlpSum(received.back(), name, service, match, 2);
+    double sum = 0;
+    for (const nlohmann::json& r : received) sum += OtlpSum(r, name, service, match, 1);
+    return sum;
+  };
+  EXPECT_EQ(otlp("http.server.request.duration", front_svc, {}), kRequests);
+  EXPECT_EQ(otlp("http.server.request.duration", back_svc, {}), kRequests);
+  EXPECT_EQ(otlp("http.client.request.duration", client_svc, {}), kRequests);
+  EXPECT_EQ(otlp("http.client.request.duration", front_svc, {}), kRequests);
+  EXPECT_EQ(otlp("traces_service_graph_request_total", "", edge1), kRequests);
+  EXPECT_EQ(otlp("traces_service_graph_request_total", "", edge2), kRequests);
+  EXPECT_EQ(otlp("traces_service_graph_request_failed_total", "", edge2), 0);
+  EXPECT_EQ(otlp("traces_service_graph_request_server_seconds", "", edge2), kRequests);
   EXPECT_GE(agent.StoppedCounter("kspan_metrics_export_requests_total{result=\"sent\"}"), 2);
   EXPECT_EQ(agent.StoppedCounter("kspan_metrics_export_requests_total{result=\"failed\"}"), 0);
   std::cout << kRequests << " requests: " << exported << " front SERVER spans exported at 0.25; /metrics and "
-            << requests << " OTLP metrics requests counted every request\n";
+            << requests << (delta ? " delta" : " cumulative")
+            << " OTLP metrics requests counted every request\n";
   apps.clear();
   std::filesystem::remove_all(dir);
 }
+
+INSTANTIATE_TEST_SUITE_P(Temporality, SpanMetrics, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "Delta" : "Cumulative";
+                         });
 
 }  // namespace
 }  // namespace kspan::testing

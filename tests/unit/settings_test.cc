@@ -90,7 +90,7 @@ std::string Describe(const Config& c) {
   o << "span_metrics " << c.span_metrics << "\n";
   if (c.metrics_otlp) {
     o << "metrics otlp " << c.metrics_otlp->otlp.endpoint << " every " << c.metrics_otlp->interval.count()
-      << "ms\n";
+      << "ms delta=" << c.metrics_otlp->delta << "\n";
   }
   return o.str();
 }
@@ -164,6 +164,7 @@ std::map<std::string, Sample> Samples() {
       {"metrics.exporter", {{"otlp"}, "otlp", "otlp", {}}},
       {"metrics.otlp_endpoint", {{"http://m:4318/m"}, "http://m:4318/m", "'http://m:4318/m'", otlp_metrics}},
       {"metrics.interval_ms", {{"1500"}, "1500", "1500", otlp_metrics}},
+      {"metrics.temporality", {{"Delta"}, "delta", "delta", otlp_metrics}},
       {"agents",
        {{"planner=plan.py", "coder=aider"},
         "planner=plan.py,coder=aider",

@@ -310,6 +310,41 @@ TEST(OtlpMetrics, RegistryToExportRequest) {
   EXPECT_TRUE(requests);
 }
 
+TEST(OtlpMetrics, DeltaSubtractsWhatTheBackendHas) {
+  metrics::Registry registry;
+  const metrics::Labels edge = {{"client", "a"}, {"server", "b"}, {"connection_type", ""}};
+  metrics::Counter* requests = registry.GetCounter("traces_service_graph_request_total", edge);
+  metrics::Histogram* seconds =
+      registry.GetHistogram("traces_service_graph_request_server_seconds", edge, {0.1, 1});
+  registry.GetCounter("kspan_spans_total")->Add(9);  // not exported: not in the baseline
+  requests->Add(5);
+  seconds->Record(0.05);
+  auto counters = registry.Snapshot();
+  auto histograms = registry.HistogramSnapshot();
+  exporters::MetricsBaseline first = exporters::SubtractBaseline({}, &counters, &histograms);
+  ASSERT_EQ(counters.size(), 1u);
+  EXPECT_EQ(counters[0].value, 5u);
+  requests->Add(2);
+  seconds->Record(0.5);
+  seconds->Record(5);
+  counters = registry.Snapshot();
+  histograms = registry.HistogramSnapshot();
+  exporters::SubtractBaseline(first, &counters, &histograms);
+  ASSERT_EQ(counters.size(), 1u);
+  EXPECT_EQ(counters[0].value, 2u);
+  ASSERT_EQ(histograms.size(), 1u);
+  EXPECT_EQ(histograms[0].data.count, 2u);
+  EXPECT_EQ(histograms[0].data.counts, (std::vector<uint64_t>{0, 1, 1}));
+  EXPECT_NEAR(histograms[0].data.sum, 5.5, 1e-9);
+  ::opentelemetry::proto::collector::metrics::v1::ExportMetricsServiceRequest request;
+  exporters::ToExportMetricsRequest(counters, histograms, 100, 200, {}, &request, /*delta=*/true);
+  ASSERT_EQ(request.resource_metrics_size(), 1);
+  for (const auto& m : request.resource_metrics(0).scope_metrics(0).metrics()) {
+    const auto t = m.has_sum() ? m.sum().aggregation_temporality() : m.histogram().aggregation_temporality();
+    EXPECT_EQ(t, ::opentelemetry::proto::metrics::v1::AGGREGATION_TEMPORALITY_DELTA) << m.name();
+  }
+}
+
 TEST(OtlpMetrics, EveryExportedNameIsDescribedForPrometheusToo) {
   for (const char* name : {SpanMetrics::kHttpServer, SpanMetrics::kHttpClient, SpanMetrics::kRpcServer,
                            SpanMetrics::kRpcClient, SpanMetrics::kDbClient}) {

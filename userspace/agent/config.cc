@@ -494,6 +494,9 @@ Status Resolve(const Layer& flags, const Layer& env, const Layer& file, Config* 
     }
     if (certificate) RETURN_IF_ERROR(CheckReadableFile((*certificate)->source, m.otlp.certificate_file));
     take(&Layer::metrics_interval, &m.interval);
+    std::string temporality = "cumulative";
+    take(&Layer::metrics_temporality, &temporality);
+    m.delta = temporality != "cumulative";
     m.resource_attributes = c->resource_attributes;
     c->metrics_otlp = std::move(m);
   }

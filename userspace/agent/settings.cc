@@ -188,6 +188,17 @@ Status MetricsExporter(const Input& in, Layer* l) {
   return Status::Ok();
 }
 
+Status MetricsTemporality(const Input& in, Layer* l) {
+  std::string v = in.items[0];
+  for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (v != "cumulative" && v != "delta" && v != "lowmemory") {
+    return InvalidArgument(in.where + ": unknown temporality '" + in.items[0] +
+                           "'; expected cumulative, delta or lowmemory");
+  }
+  l->metrics_temporality = Setting<std::string>{v, in.where};
+  return Status::Ok();
+}
+
 Status SpanMetricsSwitch(const Input& in, Layer* l) {
   bool v = false;
   RETURN_IF_ERROR(ParseBool(in.where, in.items[0], &v));
@@ -484,6 +495,12 @@ const std::vector<SettingRow> kTable = {
      .default_text = "60000",
      .help = "Time between two OTLP metrics exports, 1..600000; one more at exit.",
      .parse = Millis<&Layer::metrics_interval>},
+    {.group = kMetrics, .flag = "--metrics-temporality", .metavar = "T", .key = "metrics.temporality",
+     .otel_env = {"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"},
+     .default_text = "cumulative",
+     .help = "cumulative (every point since start), or delta and lowmemory (since the last "
+             "export the backend took).",
+     .parse = MetricsTemporality},
 
     // The file itself, and information.
     {.group = kGeneral, .flag = "--config", .metavar = "FILE", .shape = Shape::kList,

@@ -95,7 +95,9 @@ size_t ToExportMetricsRequest(const std::vector<metrics::Sample>& counters,
                               const std::vector<metrics::HistogramSample>& histograms, uint64_t start_ns,
                               uint64_t now_ns,
                               const std::vector<std::pair<std::string, std::string>>& resource,
-                              pb::collector::metrics::v1::ExportMetricsServiceRequest* request) {
+                              pb::collector::metrics::v1::ExportMetricsServiceRequest* request, bool delta) {
+  const auto temporality = delta ? pb::metrics::v1::AGGREGATION_TEMPORALITY_DELTA
+                                 : pb::metrics::v1::AGGREGATION_TEMPORALITY_CUMULATIVE;
   request->Clear();
   // service.name → its ScopeMetrics, and within it metric name → Metric.
   struct Group {
@@ -147,7 +149,7 @@ size_t ToExportMetricsRequest(const std::vector<metrics::Sample>& counters,
     AddAttributes(s.labels, &attrs, &service);
     pb::metrics::v1::Metric* m = metric_of(group_of(service), *info);
     auto* sum = m->mutable_sum();
-    sum->set_aggregation_temporality(pb::metrics::v1::AGGREGATION_TEMPORALITY_CUMULATIVE);
+    sum->set_aggregation_temporality(temporality);
     sum->set_is_monotonic(true);
     auto* p = sum->add_data_points();
     p->mutable_attributes()->Swap(&attrs);
@@ -164,7 +166,7 @@ size_t ToExportMetricsRequest(const std::vector<metrics::Sample>& counters,
     AddAttributes(h.labels, &attrs, &service);
     pb::metrics::v1::Metric* m = metric_of(group_of(service), *info);
     auto* hist = m->mutable_histogram();
-    hist->set_aggregation_temporality(pb::metrics::v1::AGGREGATION_TEMPORALITY_CUMULATIVE);
+    hist->set_aggregation_temporality(temporality);
     auto* p = hist->add_data_points();
     p->mutable_attributes()->Swap(&attrs);
     p->set_start_time_unix_nano(start_ns);
@@ -176,6 +178,35 @@ size_t ToExportMetricsRequest(const std::vector<metrics::Sample>& counters,
     ++points;
   }
   return points;
+}
+
+MetricsBaseline SubtractBaseline(const MetricsBaseline& previous, std::vector<metrics::Sample>* counters,
+                                 std::vector<metrics::HistogramSample>* histograms) {
+  MetricsBaseline now;
+  std::erase_if(*counters, [](const metrics::Sample& c) { return !FindExportedMetric(c.name); });
+  std::erase_if(*histograms, [](const metrics::HistogramSample& h) { return !FindExportedMetric(h.name); });
+  for (metrics::Sample& c : *counters) {
+    auto key = std::make_pair(c.name, c.labels);
+    const auto it = previous.counters.find(key);
+    const uint64_t before = it == previous.counters.end() ? 0 : it->second;
+    now.counters.emplace(std::move(key), c.value);
+    c.value = c.value >= before ? c.value - before : c.value;  // a reset: all of it is new
+  }
+  for (metrics::HistogramSample& h : *histograms) {
+    auto key = std::make_pair(h.name, h.labels);
+    const auto it = previous.histograms.find(key);
+    now.histograms.emplace(std::move(key), h.data);
+    if (it == previous.histograms.end() || it->second.count > h.data.count ||
+        it->second.counts.size() != h.data.counts.size()) {
+      continue;
+    }
+    const metrics::Histogram::Data& b = it->second;
+    h.data.count -= b.count;
+    h.data.sum -= b.sum;
+    for (size_t i = 0; i < h.data.counts.size(); ++i)
+      h.data.counts[i] -= std::min(b.counts[i], h.data.counts[i]);
+  }
+  return now;
 }
 
 Result<std::unique_ptr<OtlpMetricsExporter>> OtlpMetricsExporter::Start(const OtlpMetricsSettings& settings,
@@ -206,6 +237,7 @@ OtlpMetricsExporter::OtlpMetricsExporter(const OtlpMetricsSettings& settings, me
       start_ns_(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                           std::chrono::system_clock::now().time_since_epoch())
                                           .count())),
+      baseline_ns_(start_ns_),
       sent_(registry->GetCounter("kspan_metrics_export_requests_total", {{"result", "sent"}})),
       failed_(registry->GetCounter("kspan_metrics_export_requests_total", {{"result", "failed"}})),
       points_(registry->GetCounter("kspan_metrics_export_points_total")) {}
@@ -239,8 +271,13 @@ void OtlpMetricsExporter::ExportOnce() {
   const uint64_t now = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                                  std::chrono::system_clock::now().time_since_epoch())
                                                  .count());
-  const size_t points = ToExportMetricsRequest(registry_->Snapshot(), registry_->HistogramSnapshot(),
-                                               start_ns_, now, settings_.resource_attributes, &request);
+  std::vector<metrics::Sample> counters = registry_->Snapshot();
+  std::vector<metrics::HistogramSample> histograms = registry_->HistogramSnapshot();
+  MetricsBaseline next;
+  if (settings_.delta) next = SubtractBaseline(baseline_, &counters, &histograms);
+  const size_t points =
+      ToExportMetricsRequest(counters, histograms, settings_.delta ? baseline_ns_ : start_ns_, now,
+                             settings_.resource_attributes, &request, settings_.delta);
   if (points == 0) return;
   std::string body;
   request.SerializeToString(&body);
@@ -251,6 +288,10 @@ void OtlpMetricsExporter::ExportOnce() {
   if (r.outcome == SendResult::Outcome::kSent) {
     sent_->Add();
     points_->Add(points);
+    if (settings_.delta) {
+      baseline_ = std::move(next);
+      baseline_ns_ = now;
+    }
     if (failing_) log::Info("metrics export recovered", {{"endpoint", client_->url()}});
     failing_ = false;
   } else {

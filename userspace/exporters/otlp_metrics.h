@@ -10,8 +10,11 @@
 //   traces_service_graph_request_   counters → monotonic Sum        traces_service_graph_request_total
 //   total{client,server,…}                                          Sum, CUMULATIVE, monotonic
 //
-// Temporality is cumulative (every point counts from the exporter's start), so a request
-// that fails loses nothing: the next one carries the totals. A failed export is counted and
+// Temporality is cumulative by default (every point counts from the exporter's start), so
+// a request that fails loses nothing: the next one carries the totals. With `delta`
+// (OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=delta or lowmemory) every point
+// counts since the last request the backend took (its start time), so a failed request's
+// counts go out with the next one, not lost either. A failed export is counted and
 // logged when the state changes (failing / recovered), never retried. kspan's own counters
 // (kspan_*) stay on /metrics only.
 //
@@ -24,6 +27,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -40,11 +44,22 @@ namespace kspan::exporters {
 
 // Replaces `request` with the exported metrics of the snapshots: one ResourceMetrics per
 // service.name (the label moves to the resource; the rest without one share a resource),
-// `resource` added to each. Returns the number of data points.
+// `resource` added to each; temporality CUMULATIVE, or DELTA when `delta` (the snapshots
+// then hold the differences: SubtractBaseline). Returns the number of data points.
 size_t ToExportMetricsRequest(
     const std::vector<metrics::Sample>& counters, const std::vector<metrics::HistogramSample>& histograms,
     uint64_t start_ns, uint64_t now_ns, const std::vector<std::pair<std::string, std::string>>& resource,
-    ::opentelemetry::proto::collector::metrics::v1::ExportMetricsServiceRequest* request);
+    ::opentelemetry::proto::collector::metrics::v1::ExportMetricsServiceRequest* request, bool delta = false);
+
+// The exported series' values at one moment, to subtract for delta temporality.
+struct MetricsBaseline {
+  std::map<std::pair<std::string, metrics::Labels>, uint64_t> counters;
+  std::map<std::pair<std::string, metrics::Labels>, metrics::Histogram::Data> histograms;
+};
+// Keeps only exported series, returns them as the new baseline, and replaces each value by
+// its growth since `previous` (a series not in it grew from zero).
+MetricsBaseline SubtractBaseline(const MetricsBaseline& previous, std::vector<metrics::Sample>* counters,
+                                 std::vector<metrics::HistogramSample>* histograms);
 
 // Whether a registry name is sent over OTLP, and as what (for tests and docs).
 struct ExportedMetric {
@@ -78,6 +93,9 @@ class OtlpMetricsExporter {
   metrics::Registry* registry_;
   std::unique_ptr<HttpClient> client_;
   const uint64_t start_ns_;
+  // delta: what the backend has so far, and since when (export thread only).
+  MetricsBaseline baseline_;
+  uint64_t baseline_ns_;
   metrics::Counter* sent_;
   metrics::Counter* failed_;
   metrics::Counter* points_;

@@ -58,6 +58,9 @@ struct ZipkinSettings {
 struct OtlpMetricsSettings {
   OtlpSettings otlp;
   std::chrono::milliseconds interval{60000};  // OTEL_METRIC_EXPORT_INTERVAL
+  // OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE delta or lowmemory (kspan's metrics
+  // are all counters and histograms, for which lowmemory is delta); else cumulative.
+  bool delta = false;
   // Added to every resource (OTEL_RESOURCE_ATTRIBUTES), never replacing service.name.
   std::vector<std::pair<std::string, std::string>> resource_attributes;
 };

@@ -497,11 +497,12 @@ def bench_exclude(a):
     return out
 
 
-def bench_daemon(a):
-    """CPU per 10k spans and RSS at ~10k spans/s (both ends traced: 2 spans a request)."""
+def daemon_run(a, extra=(), name="daemon"):
+    """nginx at a.daemon_rate for a.daemon_seconds under kspan with `extra` flags: daemon CPU,
+    RSS and wake-ups (both ends traced: 2 spans a request)."""
     port = free_port()
     srv = start_nginx(port)
-    k = Kspan(a.kspan, name="daemon")
+    k = Kspan(a.kspan, extra=extra, name=name)
     s0 = k.sample()
     rss = []
     lgp = spawn([os.path.join(a.helpers, "loadgen"), "127.0.0.1", str(port), "/", str(a.daemon_rate), str(a.daemon_seconds), "8"],
@@ -518,12 +519,69 @@ def bench_daemon(a):
     stop(srv)
     d = delta(s0, s1)
     spans = st.get("spans", 0)
+    completed = max(lg.get("completed", 1), 1)
     return {"loadgen": lg, "spans": spans, "spans_per_s": spans / d["seconds"], "cpu": d["cpu"],
             "cpu_per_10k_spans": d["cpu"] / spans * 1e4 if spans else float("nan"),
-            "cpu_us_per_req": d["cpu"] / max(lg.get("completed", 1), 1) * 1e6,
+            "cpu_us_per_req": d["cpu"] / completed * 1e6,
+            # Spans built (before sampling): the client's and nginx's, per request.
+            "cpu_us_per_built_span": d["cpu"] / (2 * completed) * 1e6,
             "rss_steady_mib": med(rss[len(rss) // 2:]) / 1024 if rss else float("nan"),
             "rss_peak_mib": s1["hwm_kib"] / 1024, "wakeups_per_s": d["vol_per_s"],
             "nonvol_per_s": d["nonvol_per_s"], "drops": kernel_drops(st), "seconds": d["seconds"]}
+
+
+def bench_daemon(a):
+    """CPU per 10k spans and RSS at ~10k spans/s (both ends traced: 2 spans a request)."""
+    return daemon_run(a)
+
+
+# Span metrics and sampling (docs/metrics.md): the same load as "daemon cost" under three
+# configurations, alternating so drift in the machine spreads over all three.
+METRICS_CONFIGS = [
+    ("metrics off", ["--span-metrics", "false"]),
+    ("metrics on", []),
+    ("metrics on, 10 % sampler", ["--sampler", "traceidratio", "--sampler-arg", "0.1"]),
+]
+
+
+def bench_metrics(a):
+    reps = 1 if a.quick else 3
+    runs = {label: [] for label, _ in METRICS_CONFIGS}
+    for r in range(reps):
+        order = METRICS_CONFIGS if r % 2 == 0 else METRICS_CONFIGS[::-1]
+        for label, extra in order:
+            runs[label].append(daemon_run(a, extra, name="metrics"))
+    out = {}
+    # Without a kernel: the processors alone, and the whole user-space pipeline three ways.
+    exe = os.path.join(os.path.dirname(a.kspan), "kspan-pipeline-bench")
+    if os.access(exe, os.X_OK):
+        ns = []
+        for _ in range(reps):
+            r = subprocess.run([exe, "--metrics-only", "200000"], capture_output=True, text=True, timeout=300)
+            m = re.search(r"([\d.]+) ns per span", r.stdout)
+            if m:
+                ns.append(float(m.group(1)))
+        out["processors_ns_per_span"] = med(ns) if ns else float("nan")
+        pipe = {label: [] for label, _ in METRICS_CONFIGS}
+        pipe_flags = {"metrics off": ["--span-metrics", "false"], "metrics on": [],
+                      "metrics on, 10 % sampler": ["--sampler-ratio", "0.1"]}
+        for r in range(reps):
+            order = METRICS_CONFIGS if r % 2 == 0 else METRICS_CONFIGS[::-1]
+            for label, _ in order:
+                x = subprocess.run([exe, "--runs", "1", "--requests", "50000" if a.quick else "200000",
+                                    *pipe_flags[label]], capture_output=True, text=True, timeout=600)
+                m = re.search(r"median: ([\d.]+) us", x.stdout)
+                if m:
+                    pipe[label].append(float(m.group(1)) / 2)  # 2 spans a request
+        out["pipeline_us_per_span"] = {label: med(v) if v else float("nan") for label, v in pipe.items()}
+    for label, _ in METRICS_CONFIGS:
+        rs = runs[label]
+        out[label] = {"cpu_us_per_built_span": med([x["cpu_us_per_built_span"] for x in rs]),
+                      "cpu_us_per_req": med([x["cpu_us_per_req"] for x in rs]),
+                      "spans_exported_per_req": med([x["spans"] / max(x["loadgen"].get("completed", 1), 1) for x in rs]),
+                      "rss_peak_mib": max(x["rss_peak_mib"] for x in rs), "drops": sum(x["drops"] for x in rs),
+                      "runs": [round(x["cpu_us_per_built_span"], 3) for x in rs]}
+    return out
 
 
 def bench_pipeline(a):
@@ -813,6 +871,29 @@ def report(a, R):
         L.append(f"| {fmt(d['spans_per_s'], 0)} | {fmt(d['cpu_per_10k_spans'], 3)} | {fmt(d['cpu_us_per_req'], 2)} | "
                  f"{fmt(d['rss_steady_mib'])} | {fmt(d['rss_peak_mib'])} | {fmt(d['wakeups_per_s'], 0)} | "
                  f"{fmt(d['nonvol_per_s'], 0)} | {d['drops']} |")
+    if "metrics" in R:
+        m = R["metrics"]
+        L.append("\n## Span metrics and sampling\n")
+        L.append(f"The daemon-cost load (nginx at {a.daemon_rate:,} req/s for {a.daemon_seconds} s, 2 spans built a "
+                 "request) with span metrics and the service graph off, on, and on with a 10 % head sampler "
+                 "(`--sampler traceidratio --sampler-arg 0.1`); runs alternate, medians shown. CPU is the "
+                 "daemon's per span built (before sampling).\n")
+        L.append("| configuration | CPU µs per span built | CPU µs per request | spans exported per request | "
+                 "RSS peak (MiB) | drops | runs (µs per span) |")
+        L.append("|---|---|---|---|---|---|---|")
+        for label, _ in METRICS_CONFIGS:
+            x = m[label]
+            L.append(f"| {label} | {fmt(x['cpu_us_per_built_span'], 3)} | {fmt(x['cpu_us_per_req'], 2)} | "
+                     f"{fmt(x['spans_exported_per_req'], 2)} | {fmt(x['rss_peak_mib'])} | {x['drops']} | "
+                     f"{', '.join(str(v) for v in x['runs'])} |")
+        if "processors_ns_per_span" in m:
+            L.append(f"\nWithout a kernel (`kspan-pipeline-bench`): the span-metrics and service-graph processors "
+                     f"alone cost {fmt(m['processors_ns_per_span'], 0)} ns CPU per span (`--metrics-only`: a CLIENT "
+                     "and a SERVER span per request, paired); the whole user-space pipeline, CPU µs per span:\n")
+            L.append("| configuration | CPU µs per span (pipeline alone) |")
+            L.append("|---|---|")
+            for label, _ in METRICS_CONFIGS:
+                L.append(f"| {label} | {fmt(m['pipeline_us_per_span'][label], 2)} |")
     if "pipeline" in R:
         p = R["pipeline"]
         L.append("\n## Daemon cost without a kernel\n")
@@ -880,7 +961,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--only", default="requests,tls,kernel,exclude,daemon,pipeline,idle,profile,saturation")
+    ap.add_argument("--only", default="requests,tls,kernel,exclude,daemon,metrics,pipeline,idle,profile,saturation")
     ap.add_argument("--quick", action="store_true", help="1 repetition, 2 s runs: to check the suite works")
     a = ap.parse_args()
     a.kernel_rate, a.daemon_rate, a.daemon_seconds = 5000, 5000, 10
@@ -904,6 +985,7 @@ def main():
             R["python-250us"] = bench_requests(a, "python-250us", lambda p: start_python(p, 250), 500, 8, 16)
         sections = [("tls", "request overhead: nginx over TLS", bench_tls), ("kernel", "kernel cost", bench_kernel),
                     ("exclude", "excluded processes", bench_exclude), ("daemon", "daemon cost", bench_daemon),
+                    ("metrics", "span metrics and sampling", bench_metrics),
                     ("pipeline", "daemon cost without a kernel", bench_pipeline),
                     ("idle", "idle connections", bench_idle), ("profile", "profile", bench_profile),
                     ("saturation", "saturation", bench_saturation)]

@@ -43,6 +43,8 @@ packages=(
   curl python3 nodejs nginx-light iproute2 procps openssl
   # a Prometheus text parser we did not write, to read /metrics back (docs/metrics.md)
   python3-prometheus-client
+  # promtool (Debian's prometheus): `promtool check metrics` on /metrics (tests/integration/metrics_test.cc)
+  prometheus
   # a real memcached and a real client library for its integration test (docs/databases.md)
   memcached python3-pymemcache
   # a real Redis server, redis-cli and redis-benchmark (redis-tools) for its integration test

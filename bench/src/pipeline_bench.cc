@@ -9,10 +9,17 @@
 // as it was with the bench's own builders (a few copies of small structs per request).
 //
 //   kspan-pipeline-bench [--requests N] [--connections C] [--rate R] [--output SPEC] [--runs K]
+//                        [--span-metrics true|false] [--sampler-ratio R]
+//   kspan-pipeline-bench --metrics-only N
 //
 // --rate is requests per second of simulated time (what the stitcher sees); the figure is
 // CPU per request at that rate. --output is an exporter spec as for kspan (default
-// file:/dev/null, the OTLP/JSON file exporter). Prints one line per run and the median.
+// file:/dev/null, the OTLP/JSON file exporter). --span-metrics false turns span metrics and
+// the service graph off (they are on by default, as in kspan); --sampler-ratio R samples
+// traces with traceidratio R. Prints one line per run and the median. --metrics-only N
+// times the span-metrics and service-graph processors alone on N requests (a CLIENT and a
+// SERVER span of one trace each, as kspan builds them for HTTP/1.1) and prints CPU ns per
+// span: their cost without the rest of the pipeline's noise.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -28,6 +35,8 @@
 #include "common/metrics.h"
 #include "exporters/export_pipeline.h"
 #include "exporters/factory.h"
+#include "processors/service_graph.h"
+#include "processors/span_metrics.h"
 #include "testing/clock.h"
 #include "testing/event_generator.h"
 
@@ -47,6 +56,8 @@ struct Args {
   uint64_t rate = 20'000;
   std::string output = "file:/dev/null";
   int runs = 5;
+  bool span_metrics = true;
+  double sampler_ratio = -1;  // < 0: the default sampler (keeps everything)
 };
 
 double CpuSeconds() {
@@ -71,7 +82,18 @@ double RunOnce(const Args& a, uint64_t* spans_out) {
   {
     kspan::exporters::ExportPipeline exports(std::move(outs), kspan::exporters::ExportPipeline::Options{},
                                              &metrics);
-    kspan::agent::Pipeline pipeline(kspan::agent::PipelineOptions{}, &metrics, &exports);
+    kspan::agent::PipelineOptions options;
+    options.span_metrics = a.span_metrics;
+    if (a.sampler_ratio >= 0) {
+      auto head = kspan::processors::ParseHeadSampler("--sampler-ratio", "traceidratio",
+                                                      std::to_string(a.sampler_ratio));
+      if (!head.ok()) {
+        std::fprintf(stderr, "kspan-pipeline-bench: %s\n", head.status().message().c_str());
+        std::exit(2);
+      }
+      options.sampling.head = *head;
+    }
+    kspan::agent::Pipeline pipeline(options, &metrics, &exports);
 
     const uint64_t t0 = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                                   std::chrono::system_clock::now().time_since_epoch())
@@ -139,10 +161,70 @@ double RunOnce(const Args& a, uint64_t* spans_out) {
   return cpu;
 }
 
+// The span-metrics and service-graph processors alone: CPU ns per span.
+int MetricsOnly(uint64_t requests) {
+  kspan::metrics::Registry registry;
+  kspan::processors::SpanMetrics span_metrics(&registry);
+  kspan::processors::ServiceGraph graph(&registry);
+  auto resource = [](const char* service) {
+    auto r = std::make_shared<kspan::model::Resource>();
+    r->attributes.push_back({"service.name", std::string(service)});
+    r->attributes.push_back({"process.pid", int64_t{4242}});
+    return r;
+  };
+  const auto front = resource("front"), back = resource("back");
+  auto http = [](kspan::model::Span* s, int i) {
+    s->Set("http.request.method", std::string("GET"));
+    s->Set("url.path", "/items/" + std::to_string(i));
+    s->Set("url.template", std::string("/items/{id}"));
+    s->Set("http.response.status_code", int64_t{200});
+    s->Set("server.address", std::string("127.0.0.1"));
+    s->Set("server.port", int64_t{8080});
+    s->Set("network.peer.address", std::string("127.0.0.1"));
+    s->Set("network.peer.port", int64_t{40000 + i % 1000});
+    s->Set("network.protocol.version", std::string("1.1"));
+    s->Set("user_agent.original", std::string("bench/1.0"));
+  };
+  std::vector<kspan::model::Span> spans;
+  spans.reserve(2 * requests);
+  for (uint64_t i = 0; i < requests; ++i) {
+    kspan::model::Span c;
+    c.kind = kspan::model::SpanKind::kClient;
+    c.trace_id = kspan::model::TraceId::Random();
+    c.span_id = kspan::model::SpanId::Random();
+    c.start_time_unix_nano = 1'000'000'000 + i * 50'000;
+    c.end_time_unix_nano = c.start_time_unix_nano + 900'000;
+    c.resource = front;
+    http(&c, static_cast<int>(i));
+    kspan::model::Span v = c;
+    v.kind = kspan::model::SpanKind::kServer;
+    v.parent_span_id = c.span_id;
+    v.span_id = kspan::model::SpanId::Random();
+    v.start_time_unix_nano += 100'000;
+    v.end_time_unix_nano -= 100'000;
+    v.resource = back;
+    spans.push_back(std::move(c));
+    spans.push_back(std::move(v));
+  }
+  const double cpu0 = CpuSeconds();
+  for (kspan::model::Span& s : spans) {
+    span_metrics.OnExport(s);
+    graph.OnExport(s);
+  }
+  const double cpu = CpuSeconds() - cpu0;
+  const auto edges = graph.Edges();
+  std::printf(
+      "metrics only: %llu spans, %.3f CPU s, %.0f ns per span (span metrics and service graph); %zu "
+      "edge(s), %llu requests on them\n",
+      static_cast<unsigned long long>(spans.size()), cpu, cpu * 1e9 / static_cast<double>(spans.size()),
+      edges.size(), static_cast<unsigned long long>(edges.empty() ? 0 : edges.begin()->second.requests));
+  return 0;
+}
+
 int Usage() {
   std::fprintf(stderr,
                "usage: kspan-pipeline-bench [--requests N] [--connections C] [--rate R] [--output SPEC] "
-               "[--runs K]\n");
+               "[--runs K] [--span-metrics true|false] [--sampler-ratio R]\n");
   return 2;
 }
 
@@ -164,6 +246,12 @@ int main(int argc, char** argv) {
       a.output = v;
     } else if (f == "--runs") {
       a.runs = std::atoi(v);
+    } else if (f == "--metrics-only") {
+      return MetricsOnly(std::strtoull(v, nullptr, 10));
+    } else if (f == "--span-metrics") {
+      a.span_metrics = std::string(v) != "false";
+    } else if (f == "--sampler-ratio") {
+      a.sampler_ratio = std::strtod(v, nullptr);
     } else {
       return Usage();
     }
@@ -179,8 +267,11 @@ int main(int argc, char** argv) {
                 per_request.back());
   }
   std::sort(per_request.begin(), per_request.end());
-  std::printf("median: %.2f us CPU per request (%u connections, %llu req/s simulated, output %s)\n",
-              per_request[per_request.size() / 2], a.connections, static_cast<unsigned long long>(a.rate),
-              a.output.c_str());
+  std::printf(
+      "median: %.2f us CPU per request (%u connections, %llu req/s simulated, output %s, span metrics %s, "
+      "sampler %s)\n",
+      per_request[per_request.size() / 2], a.connections, static_cast<unsigned long long>(a.rate),
+      a.output.c_str(), a.span_metrics ? "on" : "off",
+      a.sampler_ratio < 0 ? "default" : std::to_string(a.sampler_ratio).c_str());
   return 0;
 }

@@ -1,4 +1,4 @@
-// Sampling end to end (docs/sampling.md, issue 20's acceptance 1, 3 and 4): a real
+// Sampling end to end (docs/sampling.md, issue 20's acceptance 1, 2, 3 and 4): a real
 // two-tier python service on loopback, a real client, kspan with a sampler, and the spans
 // it exported. Every count is of this test's own paths and ports (other traffic on the
 // host is traced too); the statistics use the binomial 99.9 % interval.
@@ -7,9 +7,11 @@
 //   CLIENT              SERVER  CLIENT               SERVER        = 4 spans a trace
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <set>
@@ -494,6 +496,130 @@ TEST_F(ExportLoop, WithTelemetryTracedTheLoopShows) {
   EXPECT_GE(s.receiver_spans_idle, 1) << "exports of export spans keep going while the host is idle";
   std::cout << "--trace-telemetry: " << s.receiver_spans << " receiver spans, " << s.receiver_spans_idle
             << " while idle\n";
+}
+
+// Acceptance 2: two agents, each the agent of one network namespace (as on two hosts),
+// with the same traceidratio. A client in namespace A sends each request with a
+// traceparent of its own to a server in namespace B: the agent of A (watching the client,
+// --pid) and the agent of B (watching the server) keep the same requests, every one.
+// eBPF is host-wide, so --pid is what makes each agent see only its own namespace's side.
+struct Namespaces {
+  std::vector<std::string> created;
+  std::vector<std::unique_ptr<Subprocess>> procs;
+  ~Namespaces() {
+    procs.clear();  // a namespace with a process left in it outlives `ip netns del`
+    for (const auto& ns : created) RunCommand({"ip", "netns", "del", ns}, std::chrono::seconds(10));
+  }
+};
+
+TEST(SamplingAcrossAgents, TwoAgentsKeepTheSameTracesAtTheSameRatio) {
+  const auto kIp = std::chrono::seconds(10);
+  const std::string pid = std::to_string(getpid()), short_pid = std::to_string(getpid() % 100000);
+  Namespaces net;
+  const std::string ns_a = "kss-a-" + pid, ns_b = "kss-b-" + pid;
+  const std::string veth_a = "kssa" + short_pid, veth_b = "kssb" + short_pid;  // <= 15 chars
+  const std::string addr_b = "10.214.0.2";
+  auto ip = [&](const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {"ip"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const auto r = RunCommand(argv, kIp);
+    EXPECT_EQ(r.exit_code, 0) << args[0] << " " << args[1] << ": " << r.err;
+    return r.exit_code == 0;
+  };
+  for (const auto& ns : {ns_a, ns_b}) {
+    ASSERT_TRUE(ip({"netns", "add", ns}));
+    net.created.push_back(ns);
+  }
+  ASSERT_TRUE(
+      ip({"link", "add", veth_a, "netns", ns_a, "type", "veth", "peer", "name", veth_b, "netns", ns_b}));
+  ASSERT_TRUE(ip({"-n", ns_a, "addr", "add", "10.214.0.1/24", "dev", veth_a}));
+  ASSERT_TRUE(ip({"-n", ns_b, "addr", "add", addr_b + "/24", "dev", veth_b}));
+  for (const auto& [ns, dev] : {std::pair{ns_a, veth_a}, std::pair{ns_b, veth_b}}) {
+    ASSERT_TRUE(ip({"-n", ns, "link", "set", "lo", "up"}));
+    ASSERT_TRUE(ip({"-n", ns, "link", "set", dev, "up"}));
+  }
+
+  const std::string dir = MakeTempDir("kspan-two-agents-");
+  std::ofstream(dir + "/index.txt") << "hello\n";
+  const std::string port = std::to_string(FreePort());
+  net.procs.push_back(std::make_unique<Subprocess>());
+  Subprocess& server = *net.procs.back();
+  ASSERT_TRUE(server.Start({"ip", "netns", "exec", ns_b, "/usr/bin/python3", "-m", "http.server", port,
+                            "--bind", addr_b, "--directory", dir},
+                           {{"OTEL_SERVICE_NAME", "two-agents-server"}}));
+  ASSERT_TRUE(WaitFor(
+                  [&] {
+                    const auto r = RunCommand(
+                        {"ip", "netns", "exec", ns_b, "ss", "-Hltn", "sport", "=", ":" + port}, kIp);
+                    return !server.Running() || r.out.find(addr_b + ":" + port) != std::string::npos;
+                  },
+                  std::chrono::seconds(10)) &&
+              server.Running())
+      << server.Stderr();
+  constexpr int kRequests = 200;
+  net.procs.push_back(std::make_unique<Subprocess>());
+  Subprocess& client = *net.procs.back();
+  ASSERT_TRUE(client.Start({"ip", "netns", "exec", ns_a, "/usr/bin/python3", kApps + "traceparent_client.py",
+                            "http://" + addr_b + ":" + port + "/index.txt", std::to_string(kRequests),
+                            dir + "/ids.txt", dir + "/go"},
+                           {{"OTEL_SERVICE_NAME", "two-agents-client"}}));
+
+  // `ip netns exec` execs the program: the pids are the client's and the server's own.
+  const std::map<std::string, std::string> env = {{"OTEL_TRACES_SAMPLER", "traceidratio"},
+                                                  {"OTEL_TRACES_SAMPLER_ARG", "0.5"}};
+  KspanAgent agent_a, agent_b;
+  ASSERT_TRUE(agent_a.Start({"--pid", std::to_string(client.pid())}, env)) << agent_a.Logs();
+  ASSERT_TRUE(agent_b.Start({"--pid", std::to_string(server.pid())}, env)) << agent_b.Logs();
+  std::ofstream(dir + "/go") << "go\n";
+  client.Wait(std::chrono::seconds(120));
+  ASSERT_EQ(client.Stdout(), "sent " + std::to_string(kRequests) + " ok " + std::to_string(kRequests) + "\n")
+      << client.Stderr();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  ExpectCleanStop(agent_a);
+  ExpectCleanStop(agent_b);
+
+  std::set<std::string> sent;
+  {
+    std::ifstream in(dir + "/ids.txt");
+    std::string id;
+    while (in >> id) sent.insert(id);
+  }
+  ASSERT_EQ(sent.size(), static_cast<size_t>(kRequests));
+  auto kept = [&](KspanAgent& agent, int kind) {
+    std::set<std::string> out;
+    for (const FlatSpan& s : ReadSpans(agent.SpansPath())) {
+      if (s.kind == kind && s.Int("server.port") == std::stoi(port) && sent.count(s.trace_id))
+        out.insert(s.trace_id);
+    }
+    return out;
+  };
+  const std::set<std::string> by_a = kept(agent_a, kClient), by_b = kept(agent_b, kServer);
+  int both = 0, neither = 0;
+  std::vector<std::string> problems;
+  for (const std::string& id : sent) {
+    const bool a = by_a.count(id) > 0, b = by_b.count(id) > 0;
+    both += a && b;
+    neither += !a && !b;
+    if (a != b) problems.push_back(id + (a ? ": kept by A only" : ": kept by B only"));
+    if ((a || b) != (Randomness(id) >= Threshold(0.5)))
+      problems.push_back(id + ": against the ratio's threshold");
+  }
+  std::string all;
+  for (size_t i = 0; i < problems.size() && i < 20; ++i) all += "\n  " + problems[i];
+  EXPECT_TRUE(problems.empty()) << problems.size() << " problems:" << all;
+  EXPECT_EQ(both + neither, kRequests);
+  const Interval in = Binomial999(kRequests, 0.5);
+  EXPECT_GE(both, in.lo);
+  EXPECT_LE(both, in.hi);
+  // Every request was decided (and seen) by each agent: kept, or counted as dropped.
+  for (KspanAgent* agent : {&agent_a, &agent_b}) {
+    EXPECT_GE(agent->StoppedCounter(
+                  "kspan_sampling_traces_total{decision=\"dropped\",rule=\"ratio\",sampler=\"head\"}"),
+              neither);
+  }
+  std::cout << "two agents at 0.5: " << both << " of " << kRequests << " kept by both, " << neither
+            << " by neither, " << problems.size() << " by one only\n";
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 // An OTLP (HTTP protobuf or gRPC) or Zipkin receiver on 127.0.0.1 for the export tests.
 // See README.md. Usage:
-//   node otlp_receiver.js --protocol http|grpc|zipkin --port N --out FILE
+//   node otlp_receiver.js --protocol http|grpc|zipkin|metrics --port N --out FILE
 //                         [--behaviour ok|alternate-503|always-400|stall-first]
 //                         [--stall-ms N]   (stall-first: how long the first answer waits; 3000)
 //                         [--tls-cert PEM --tls-key PEM]   (https / gRPC over TLS)
@@ -16,6 +16,8 @@ const root = require('@opentelemetry/otlp-transformer/build/src/generated/root')
 
 const ExportTraceServiceRequest = root.opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest;
 const ExportTraceServiceResponse = root.opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse;
+const ExportMetricsServiceRequest = root.opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest;
+const ExportMetricsServiceResponse = root.opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceResponse;
 
 function args() {
   const a = { behaviour: 'ok' };
@@ -157,6 +159,27 @@ if (opts.protocol === 'http') {
     record(ExportTraceServiceRequest.decode(body), headers);
     res.writeHead(200, { 'Content-Type': 'application/x-protobuf' });
     res.end(Buffer.from(ExportTraceServiceResponse.encode(ExportTraceServiceResponse.create({})).finish()));
+  });
+} else if (opts.protocol === 'metrics') {
+  // OTLP/HTTP metrics: each request decoded by the official decoder, written as one
+  // OTLP/JSON line (64-bit integers as strings, enums as numbers).
+  startHttp((body, headers, res) => {
+    if (headers['content-type'] !== 'application/x-protobuf') throw new Error('content-type ' + headers['content-type']);
+    const message = ExportMetricsServiceRequest.decode(body);
+    const o = ExportMetricsServiceRequest.toObject(message, { longs: String, enums: Number, bytes: String });
+    let points = 0;
+    for (const rm of o.resourceMetrics || []) {
+      for (const sm of rm.scopeMetrics || []) {
+        for (const m of sm.metrics || []) points += ((m.sum || m.histogram || m.gauge || {}).dataPoints || []).length;
+      }
+    }
+    fs.appendFileSync(opts.out, JSON.stringify(o) + '\n');
+    stats.accepted++;
+    stats.spans += points;  // data points, for this protocol
+    stats.lastHeaders = headers;
+    saveStats();
+    res.writeHead(200, { 'Content-Type': 'application/x-protobuf' });
+    res.end(Buffer.from(ExportMetricsServiceResponse.encode(ExportMetricsServiceResponse.create({})).finish()));
   });
 } else if (opts.protocol === 'zipkin') {
   startHttp((body, headers, res) => {

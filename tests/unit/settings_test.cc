@@ -89,6 +89,11 @@ std::string Describe(const Config& c) {
   o << " rate " << c.sampling.rate.per_second << " burst " << c.sampling.rate.burst << " per_service "
     << c.sampling.rate.per_service_per_second << "\n";
   for (const auto& f : c.filters) o << "filter " << f.name << "\n";
+  o << "span_metrics " << c.span_metrics << "\n";
+  if (c.metrics_otlp) {
+    o << "metrics otlp " << c.metrics_otlp->otlp.endpoint << " every " << c.metrics_otlp->interval.count()
+      << "ms delta=" << c.metrics_otlp->delta << "\n";
+  }
   return o.str();
 }
 
@@ -111,6 +116,7 @@ std::map<std::string, Sample> Samples() {
   const std::vector<std::string> otlp = {"--output", "otlp"};
   const std::vector<std::string> https_otlp = {"--output", "otlp", "--otlp-endpoint", "https://c:4318"};
   const std::vector<std::string> zipkin = {"--output", "zipkin"};
+  const std::vector<std::string> otlp_metrics = {"--metrics-exporter", "otlp"};
   return {
       {"outputs",
        {{"console", "file:/tmp/kspan-s.jsonl"},
@@ -162,6 +168,11 @@ std::map<std::string, Sample> Samples() {
       {"filters.drop",
        {{"route=/healthz", "port=9100"}, "route=/healthz, port=9100", "['route=/healthz', 'port=9100']", {}}},
       {"filters.trace_telemetry", {{}, "true", "true", {}}},
+      {"metrics.span_metrics", {{"false"}, "false", "false", {}}},
+      {"metrics.exporter", {{"otlp"}, "otlp", "otlp", {}}},
+      {"metrics.otlp_endpoint", {{"http://m:4318/m"}, "http://m:4318/m", "'http://m:4318/m'", otlp_metrics}},
+      {"metrics.interval_ms", {{"1500"}, "1500", "1500", otlp_metrics}},
+      {"metrics.temporality", {{"Delta"}, "delta", "delta", otlp_metrics}},
       {"agents",
        {{"planner=plan.py", "coder=aider"},
         "planner=plan.py,coder=aider",
@@ -396,6 +407,40 @@ TEST(Docs, ReadmeCommandLineIsTheHelp) {
   ASSERT_NE(b, std::string::npos);
   EXPECT_EQ(readme.substr(a + start.size(), b - a - start.size()), HelpText())
       << "README.md's Command line block differs from the help: paste `kspan --help` there";
+}
+
+// OTLP metrics: the base endpoint gets /v1/metrics; an explicit URL is used as is; with
+// gRPC traces the metrics URL must be given (metrics go over HTTP only); off by default.
+TEST(MetricsSettings, EndpointsAndDefaults) {
+  auto none = Parse({});
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->metrics_otlp.has_value());
+  EXPECT_TRUE(none->span_metrics);
+
+  auto base = Parse({"--metrics-exporter", "otlp", "--otlp-endpoint", "http://c:4318/x"});
+  ASSERT_TRUE(base.ok()) << base.status().message();
+  ASSERT_TRUE(base->metrics_otlp.has_value());
+  EXPECT_EQ(base->metrics_otlp->otlp.endpoint, "http://c:4318/x/v1/metrics");
+  EXPECT_EQ(base->metrics_otlp->interval.count(), 60000);
+
+  auto env = Parse({}, {{"OTEL_METRICS_EXPORTER", "otlp"},
+                        {"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://m:1/y"},
+                        {"OTEL_METRIC_EXPORT_INTERVAL", "250"}});
+  ASSERT_TRUE(env.ok()) << env.status().message();
+  ASSERT_TRUE(env->metrics_otlp.has_value());
+  EXPECT_EQ(env->metrics_otlp->otlp.endpoint, "http://m:1/y");
+  EXPECT_EQ(env->metrics_otlp->interval.count(), 250);
+
+  auto grpc =
+      Parse({"--metrics-exporter", "otlp", "--otlp-protocol", "grpc", "--otlp-endpoint", "http://c:4317"});
+  ASSERT_FALSE(grpc.ok());
+  EXPECT_NE(grpc.status().message().find("--otlp-metrics-endpoint"), std::string::npos)
+      << grpc.status().message();
+
+  auto bad = Parse({"--metrics-exporter", "jaeger"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("expected otlp, prometheus"), std::string::npos)
+      << bad.status().message();
 }
 
 }  // namespace

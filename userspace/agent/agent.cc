@@ -12,6 +12,7 @@
 #include <cstring>
 #include <string>
 
+#include "agent/config_values.h"
 #include "agent/pipeline.h"
 #include "agent/status_server.h"
 #include "common/log.h"
@@ -19,6 +20,7 @@
 #include "events/bpf_event_source.h"
 #include "exporters/export_pipeline.h"
 #include "exporters/factory.h"
+#include "exporters/otlp_metrics.h"
 #include "k8s/pod_watcher.h"
 
 namespace kspan::agent {
@@ -237,7 +239,19 @@ int Run(const Config& config) {
     pods->Start();
     popts.processes.pods = pods.get();
   }
+  popts.span_metrics = config.span_metrics;
   Pipeline pipeline(popts, &metrics, &exports, &tls_probes);
+  // OTLP metrics (exporters/otlp_metrics.h): its own thread from here; its last export
+  // comes after the pipeline's last spans.
+  std::unique_ptr<exporters::OtlpMetricsExporter> metrics_out;
+  if (config.metrics_otlp) {
+    auto m = exporters::OtlpMetricsExporter::Start(*config.metrics_otlp, &metrics);
+    if (!m.ok()) {
+      log::Error("bad output", {{"output", "otlp metrics"}, {"error", m.status().message()}});
+      return 2;
+    }
+    metrics_out = std::move(*m);
+  }
   pipeline.SetAgentMarker([&source](uint32_t pid) {
     const Status s = source->MarkAgent(pid);
     if (!s.ok())
@@ -272,6 +286,8 @@ int Run(const Config& config) {
        {"missing_hooks", static_cast<uint64_t>(source->missing_hooks().size())},
        {"tls_files_probed", static_cast<uint64_t>(tls_probes.probed_files())},
        {"outputs", outputs_list},
+       {"span_metrics", config.span_metrics},
+       {"metrics_exporter", metrics_out ? LoggableEndpoint(metrics_out->Endpoint()) : std::string("none")},
        {"capture_bytes", config.capture_bytes},
        {"genai_capture_content", config.genai_capture_content},
        {"sampler", processors::HeadSampler(config.sampling.head).Describe()},
@@ -319,6 +335,7 @@ int Run(const Config& config) {
   pipeline.Finish();
   if (!exports.Flush(std::chrono::seconds(10))) log::Warn("not every span was exported before the deadline");
   exports.Shutdown();
+  if (metrics_out) metrics_out->Shutdown();
   ReportAgentGraph(pipeline.agent_graph(), config);
   LogStopped(metrics, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   return exit_code;

@@ -476,6 +476,40 @@ Status Resolve(const Layer& flags, const Layer& env, const Layer& file, Config* 
   bool trace_telemetry = false;
   take(&Layer::trace_telemetry, &trace_telemetry);
   if (!trace_telemetry) c->filters.push_back(processors::TelemetryRule());
+
+  // Metrics: OTLP with the trace exporter's settings, to the metrics endpoint.
+  take(&Layer::span_metrics, &c->span_metrics);
+  c->metrics_otlp.reset();
+  std::string metrics_exporter = "none";
+  take(&Layer::metrics_exporter, &metrics_exporter);
+  if (metrics_exporter == "otlp") {
+    exporters::OtlpMetricsSettings m;
+    m.otlp = otlp;
+    m.otlp.protocol = exporters::OtlpProtocol::kHttpProtobuf;
+    m.otlp.endpoint = "http://localhost:4318/v1/metrics";
+    for (const Layer* l : layers) {
+      if (l->otlp_metrics_endpoint) {
+        m.otlp.endpoint = l->otlp_metrics_endpoint->value;
+        break;
+      }
+      if (l->otlp_endpoint) {
+        if (grpc) {
+          return InvalidArgument(l->otlp_endpoint->source +
+                                 ": OTLP metrics are sent over http/protobuf only; give their URL with "
+                                 "--otlp-metrics-endpoint (OTEL_EXPORTER_OTLP_METRICS_ENDPOINT)");
+        }
+        m.otlp.endpoint = AppendMetricsPath(l->otlp_endpoint->value);
+        break;
+      }
+    }
+    if (certificate) RETURN_IF_ERROR(CheckReadableFile((*certificate)->source, m.otlp.certificate_file));
+    take(&Layer::metrics_interval, &m.interval);
+    std::string temporality = "cumulative";
+    take(&Layer::metrics_temporality, &temporality);
+    m.delta = temporality != "cumulative";
+    m.resource_attributes = c->resource_attributes;
+    c->metrics_otlp = std::move(m);
+  }
   return Status::Ok();
 }
 

@@ -97,6 +97,10 @@ struct Config {
   // Filter rules (processors/span_filter.h), the built-in telemetry rule last unless
   // --trace-telemetry.
   std::vector<processors::FilterRule> filters;
+  // RED metrics and the service graph (processors/span_metrics.h), and where they go
+  // besides /metrics: OTLP when set (exporters/otlp_metrics.h).
+  bool span_metrics = true;
+  std::optional<exporters::OtlpMetricsSettings> metrics_otlp;
   std::string log_level = "info";
   // The agent's own HTTP endpoint (/metrics, /api/..., /healthz; agent/status_server.h):
   // ADDRESS:PORT, checked (http::ParseListenAddress). Empty: no socket at all.

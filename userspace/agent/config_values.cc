@@ -259,6 +259,12 @@ std::string AppendTracesPath(const std::string& base) {
   return head + "v1/traces" + query;
 }
 
+std::string AppendMetricsPath(const std::string& base) {
+  std::string url = AppendTracesPath(base);
+  const size_t at = url.rfind("v1/traces");
+  return url.replace(at, 9, "v1/metrics");
+}
+
 std::string LoggableEndpoint(const std::string& url) {
   return url.substr(0, url.find('?'));
 }

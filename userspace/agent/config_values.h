@@ -81,6 +81,8 @@ Status ParseEndpoint(std::string_view where, std::string_view url, UrlParts* par
 Status CheckEndpoint(std::string_view where, std::string_view url);
 // OTLP/HTTP from a base URL: "http://c:4318" -> "http://c:4318/v1/traces".
 std::string AppendTracesPath(const std::string& base);
+// The same with v1/metrics.
+std::string AppendMetricsPath(const std::string& base);
 // The endpoint without its query string, for logs (a query may carry a key).
 std::string LoggableEndpoint(const std::string& url);
 

@@ -51,6 +51,8 @@ Pipeline::Pipeline(PipelineOptions options, metrics::Registry* m, exporters::Exp
                &processes_, &stitcher_, &processors_),
       output_({}, m),
       graph_(m, [this](const model::Span& span) { return builder_.AgentOf(span); }),
+      span_metrics_(m),
+      service_graph_(m),
       tracker_(options.tracker, m,
                {.on_request = [this](const conntrack::ConnInfo& c,
                                      protocols::RequestStart&& r) { builder_.OnRequest(c, std::move(r)); },
@@ -66,6 +68,10 @@ Pipeline::Pipeline(PipelineOptions options, metrics::Registry* m, exporters::Exp
   processors_.Add("filter", &filter_);
   processors_.Add("process_output", &output_);
   processors_.Add("agent_graph", &graph_);
+  if (options.span_metrics) {
+    processors_.Add("span_metrics", &span_metrics_);
+    processors_.Add("service_graph", &service_graph_);
+  }
   // Last: what comes before sees every span, sampled or not.
   processors_.Add("sampling", &sampler_);
   ev_open_ = m->GetCounter("kspan_events_total", {{"type", "conn_open"}});

@@ -8,7 +8,8 @@
 //   exec/exit ─▶ SpanBuilder (exec spans, agent sessions)                           │
 //                                                                                   ▼
 //          ProcessorChain: OnEnd at span end, OnExport as traces leave the window ─▶ ExportPipeline
-//          (processors/: process output, agent graph, sampling: the window asks the
+//          (processors/: process output, agent graph, span metrics and the service graph,
+//          sampling: the window asks the
 //          TraceSampler once per trace, and the chain drops the spans of traces not kept)
 //
 // Runs on the polling thread; never blocks on an exporter (ExportPipeline::Submit drops
@@ -29,6 +30,8 @@
 #include "processors/agent_graph.h"
 #include "processors/process_output.h"
 #include "processors/processor_chain.h"
+#include "processors/service_graph.h"
+#include "processors/span_metrics.h"
 #include "processors/trace_sampler.h"
 #include "tls/tls_probes.h"
 
@@ -46,6 +49,9 @@ struct PipelineOptions {
   // Which processes are traced (process/selection.h); `pods` and `proc_root` come from
   // `processes`.
   process::SelectionOptions selection;
+  // RED metrics and the service graph (processors/span_metrics.h, service_graph.h), from
+  // every span before sampling.
+  bool span_metrics = true;
 };
 
 class Pipeline : public events::EventSink {
@@ -89,6 +95,8 @@ class Pipeline : public events::EventSink {
   correlator::SpanBuilder builder_;
   processors::ProcessOutput output_;
   processors::AgentGraph graph_;
+  processors::SpanMetrics span_metrics_;
+  processors::ServiceGraph service_graph_;
   conntrack::ConnTracker tracker_;
   uint64_t now_ns_ = 0;  // the last AfterBatch's time
   metrics::Counter* ev_open_;

@@ -186,6 +186,34 @@ Status TraceTelemetry(const Input& in, Layer* l) {
   return Status::Ok();
 }
 
+Status MetricsExporter(const Input& in, Layer* l) {
+  const std::string& v = in.items[0];
+  if (v != "otlp" && v != "prometheus" && v != "none") {
+    return InvalidArgument(in.where + ": unknown metrics exporter '" + v +
+                           "'; expected otlp, prometheus (served on --listen) or none");
+  }
+  l->metrics_exporter = Setting<std::string>{v, in.where};
+  return Status::Ok();
+}
+
+Status MetricsTemporality(const Input& in, Layer* l) {
+  std::string v = in.items[0];
+  for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (v != "cumulative" && v != "delta" && v != "lowmemory") {
+    return InvalidArgument(in.where + ": unknown temporality '" + in.items[0] +
+                           "'; expected cumulative, delta or lowmemory");
+  }
+  l->metrics_temporality = Setting<std::string>{v, in.where};
+  return Status::Ok();
+}
+
+Status SpanMetricsSwitch(const Input& in, Layer* l) {
+  bool v = false;
+  RETURN_IF_ERROR(ParseBool(in.where, in.items[0], &v));
+  l->span_metrics = Setting<bool>{v, in.where};
+  return Status::Ok();
+}
+
 // Traces a second: a finite number from 0 (no limit) to a million.
 template <auto Member>
 Status TracesPerSecond(const Input& in, Layer* l) {
@@ -220,6 +248,7 @@ constexpr std::string_view kGenai = "LLM calls (docs/genai.md)";
 constexpr std::string_view kAgents = "Agents (docs/agents.md)";
 constexpr std::string_view kSampling = "Sampling (docs/sampling.md)";
 constexpr std::string_view kFilters = "Filters (docs/sampling.md)";
+constexpr std::string_view kMetrics = "Span metrics and the service graph (docs/metrics.md)";
 constexpr std::string_view kGeneral = "The configuration file, and information";
 
 // Placeholder in a help text: the top-level YAML keys, from the table.
@@ -471,6 +500,36 @@ const std::vector<SettingRow> kTable = {
              "/api/v2/spans): dropped by default, so the collector that receives kspan's own "
              "exports never feeds them back as spans. The environment and YAML take true or false.",
      .parse = TraceTelemetry},
+
+    // Span metrics.
+    {.group = kMetrics, .flag = "--span-metrics", .metavar = "BOOL", .key = "metrics.span_metrics",
+     .default_text = "true",
+     .help = "RED histograms (http.server.request.duration, ...) and the service graph "
+             "(traces_service_graph_*) from every span, before sampling; false turns them off.",
+     .parse = SpanMetricsSwitch},
+    {.group = kMetrics, .flag = "--metrics-exporter", .metavar = "NAME", .key = "metrics.exporter",
+     .otel_env = {"OTEL_METRICS_EXPORTER"},
+     .default_text = "none: /metrics of --listen only",
+     .help = "otlp: also send them as OTLP/HTTP protobuf to --otlp-metrics-endpoint (else "
+             "--otlp-endpoint with /v1/metrics), with the --otlp-* headers, timeout, compression "
+             "and certificate; prometheus or none: only on /metrics.",
+     .parse = MetricsExporter},
+    {.group = kMetrics, .flag = "--otlp-metrics-endpoint", .metavar = "URL", .key = "metrics.otlp_endpoint",
+     .otel_env = {"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"},
+     .default_text = "http://localhost:4318/v1/metrics",
+     .help = "Full URL, used as is.",
+     .parse = Endpoint<&Layer::otlp_metrics_endpoint>},
+    {.group = kMetrics, .flag = "--metrics-interval-ms", .metavar = "N", .key = "metrics.interval_ms",
+     .otel_env = {"OTEL_METRIC_EXPORT_INTERVAL"},
+     .default_text = "60000",
+     .help = "Time between two OTLP metrics exports, 1..600000; one more at exit.",
+     .parse = Millis<&Layer::metrics_interval>},
+    {.group = kMetrics, .flag = "--metrics-temporality", .metavar = "T", .key = "metrics.temporality",
+     .otel_env = {"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"},
+     .default_text = "cumulative",
+     .help = "cumulative (every point since start), or delta and lowmemory (since the last "
+             "export the backend took).",
+     .parse = MetricsTemporality},
 
     // The file itself, and information.
     {.group = kGeneral, .flag = "--config", .metavar = "FILE", .shape = Shape::kList,

@@ -88,6 +88,12 @@ struct Layer {
   Opt<std::vector<std::string>> drop;  // checked filter rules (processors/span_filter.h)
   Opt<bool> trace_telemetry;
 
+  Opt<std::string> metrics_exporter;       // checked: otlp, prometheus or none
+  Opt<std::string> otlp_metrics_endpoint;  // used as is
+  Opt<std::chrono::milliseconds> metrics_interval;
+  Opt<std::string> metrics_temporality;  // checked, lowercased: cumulative, delta or lowmemory
+  Opt<bool> span_metrics;
+
   Opt<std::vector<std::string>> config;  // the YAML files, read in order (flags and environment only)
 
   bool HasOtlpSettings() const {

@@ -17,6 +17,10 @@ struct Entry {
 // Every metric the daemon registers, sorted by name. A new GetCounter/GetHistogram name
 // belongs here too (tests/unit/prometheus_test.cc finds the names in the sources).
 constexpr Entry kMetrics[] = {
+    {"db_client_operation_duration_seconds",
+     {"histogram",
+      "Duration of database client operations (spans before sampling; OpenTelemetry "
+      "db.client.operation.duration)."}},
     {"gen_ai_client_operation_duration_seconds",
      {"histogram",
       "Duration of LLM API calls seen on the wire (OpenTelemetry gen_ai semantic conventions)."}},
@@ -25,6 +29,14 @@ constexpr Entry kMetrics[] = {
     {"gen_ai_client_token_usage",
      {"histogram",
       "Tokens per LLM API call as the API reported them, by gen_ai_token_type (input, output)."}},
+    {"http_client_request_duration_seconds",
+     {"histogram",
+      "Duration of HTTP client requests (spans before sampling; OpenTelemetry "
+      "http.client.request.duration)."}},
+    {"http_server_request_duration_seconds",
+     {"histogram",
+      "Duration of HTTP server requests (spans before sampling; OpenTelemetry "
+      "http.server.request.duration)."}},
     {"kspan_agent_graph_calls_total", {"counter", "Calls on each agent call graph edge (from, to, kind)."}},
     {"kspan_agent_graph_dropped_total",
      {"counter", "Calls not added to the agent call graph because it holds its maximum number of edges."}},
@@ -95,6 +107,10 @@ constexpr Entry kMetrics[] = {
      {"counter", "Lines of the Kubernetes pod watch kspan could not read (skipped)."}},
     {"kspan_kernel_counter",
      {"counter", "Counters kept in the kernel by kspan's BPF programs, by name (read about once a second)."}},
+    {"kspan_metrics_export_points_total",
+     {"counter", "Data points in OTLP metrics requests the backend accepted."}},
+    {"kspan_metrics_export_requests_total",
+     {"counter", "OTLP metrics export requests, by result (sent, failed)."}},
     {"kspan_parse_buffers_evicted_total",
      {"counter",
       "Connections whose buffered partial frames were dropped at the global bound on parser memory, by "
@@ -135,10 +151,20 @@ constexpr Entry kMetrics[] = {
     {"kspan_selection_kernel_updates_failed_total",
      {"counter",
       "Selection decisions the kernel could not be told of (their events are dropped in user space)."}},
+    {"kspan_service_graph_dropped_total",
+     {"counter",
+      "Spans the service graph gave up on at a bound, by reason (pending_full: waiting spans; edges_full: "
+      "edges)."}},
+    {"kspan_service_graph_unpaired_spans_total",
+     {"counter", "CLIENT or SERVER spans the service graph found no partner for, by side."}},
     {"kspan_sessions_total",
      {"counter",
       "CLI agent sessions (invoke_agent spans over a process's run), by outcome: opened, dropped at the "
       "bound, cut at shutdown, exit_lost (ended when the process was found gone)."}},
+    {"kspan_span_metrics_overflow_total",
+     {"counter",
+      "Spans counted in the otel_metric_overflow series of a span metric because it holds its maximum "
+      "number of series, by metric."}},
     {"kspan_spans_dropped_total", {"counter", "Spans the export pipeline dropped, by reason."}},
     {"kspan_spans_export_failed_total",
      {"counter", "Spans in batches an output could not fully take, by exporter."}},
@@ -163,6 +189,20 @@ constexpr Entry kMetrics[] = {
     {"kspan_tls_plaintext_dropped_total", {"counter", "TLS plaintext dropped, by reason."}},
     {"kspan_traces_flushed_total",
      {"counter", "Traces exported by the stitcher, by reason (complete, shutdown, or a bound)."}},
+    {"rpc_client_call_duration_seconds",
+     {"histogram",
+      "Duration of outgoing RPCs (spans before sampling; OpenTelemetry rpc.client.call.duration)."}},
+    {"rpc_server_call_duration_seconds",
+     {"histogram",
+      "Duration of incoming RPCs (spans before sampling; OpenTelemetry rpc.server.call.duration)."}},
+    {"traces_service_graph_request_client_seconds",
+     {"histogram", "Duration of requests on a service graph edge, as the client span measured it."}},
+    {"traces_service_graph_request_failed_total",
+     {"counter", "Requests on a service graph edge (client, server) where either span has status ERROR."}},
+    {"traces_service_graph_request_server_seconds",
+     {"histogram", "Duration of requests on a service graph edge, as the server span measured it."}},
+    {"traces_service_graph_request_total",
+     {"counter", "Requests on a service graph edge (client, server, connection_type), before sampling."}},
 };
 
 static_assert(std::is_sorted(std::begin(kMetrics), std::end(kMetrics),

@@ -51,6 +51,20 @@ struct ZipkinSettings {
   QueueSettings queue;
 };
 
+// OTLP metrics (exporters/otlp_metrics.h): the RED, service-graph and gen_ai metrics of
+// the agent's registry, every `interval`, as an ExportMetricsServiceRequest over
+// OTLP/HTTP protobuf. `otlp.endpoint` is the full metrics URL (.../v1/metrics); headers,
+// timeout, compression and certificate are the trace exporter's (OTEL_EXPORTER_OTLP_*).
+struct OtlpMetricsSettings {
+  OtlpSettings otlp;
+  std::chrono::milliseconds interval{60000};  // OTEL_METRIC_EXPORT_INTERVAL
+  // OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE delta or lowmemory (kspan's metrics
+  // are all counters and histograms, for which lowmemory is delta); else cumulative.
+  bool delta = false;
+  // Added to every resource (OTEL_RESOURCE_ATTRIBUTES), never replacing service.name.
+  std::vector<std::pair<std::string, std::string>> resource_attributes;
+};
+
 using ExporterSettings = std::variant<ConsoleSettings, FileSettings, OtlpSettings, ZipkinSettings>;
 
 }  // namespace kspan::exporters

@@ -1,0 +1,358 @@
+// Span metrics, the service graph and their OTLP form, without a kernel: spans built here
+// go through the processors, and the registry and the encoded request are read back.
+#include "processors/span_metrics.h"
+
+#include <gtest/gtest.h>
+
+#include "common/metrics.h"
+#include "common/prometheus.h"
+#include "exporters/otlp_metrics.h"
+#include "processors/service_graph.h"
+#include "testing/model_builders.h"
+
+namespace kspan {
+namespace {
+
+using processors::ServiceGraph;
+using processors::SpanMetrics;
+using testing::MakeResource;
+
+model::Span HttpSpan(model::SpanKind kind, const std::string& service, int status, uint64_t ms,
+                     const std::string& trace = "0af7651916cd43dd8448eb211c80319c",
+                     const std::string& id = "b7ad6b7169203331", const std::string& parent = "") {
+  model::Span s;
+  s.kind = kind;
+  s.trace_id = testing::TraceIdFrom(trace);
+  s.span_id = testing::SpanIdFrom(id);
+  if (!parent.empty()) s.parent_span_id = testing::SpanIdFrom(parent);
+  s.start_time_unix_nano = 1'000'000'000;
+  s.end_time_unix_nano = s.start_time_unix_nano + ms * 1'000'000;
+  s.resource = MakeResource(service, 42);
+  s.Set("http.request.method", std::string("GET"));
+  s.Set("http.response.status_code", int64_t{status});
+  s.Set("url.template", std::string("/items/{id}"));
+  s.Set("url.path", std::string("/items/7"));
+  if (kind == model::SpanKind::kClient) {
+    s.Set("server.address", std::string("127.0.0.1"));
+    s.Set("server.port", int64_t{8080});
+  }
+  if (status >= 500) {
+    s.status_code = model::StatusCode::kError;
+    s.Set("error.type", std::to_string(status));
+  }
+  return s;
+}
+
+const metrics::HistogramSample* FindHistogram(const std::vector<metrics::HistogramSample>& all,
+                                              const std::string& name, const metrics::Labels& labels) {
+  for (const auto& h : all) {
+    if (h.name == name && h.labels == labels) return &h;
+  }
+  return nullptr;
+}
+
+TEST(SpanMetrics, ServerAndClientSpansByTheConventions) {
+  metrics::Registry registry;
+  SpanMetrics m(&registry);
+  model::Span server = HttpSpan(model::SpanKind::kServer, "shop", 200, 30);
+  model::Span error = HttpSpan(model::SpanKind::kServer, "shop", 503, 2);
+  model::Span client = HttpSpan(model::SpanKind::kClient, "shop", 200, 12);
+  EXPECT_TRUE(m.OnExport(server));
+  EXPECT_TRUE(m.OnExport(server));
+  EXPECT_TRUE(m.OnExport(error));
+  EXPECT_TRUE(m.OnExport(client));
+  model::Span internal = server;
+  internal.kind = model::SpanKind::kInternal;
+  EXPECT_TRUE(m.OnExport(internal));  // not measured
+
+  const auto all = registry.HistogramSnapshot();
+  const auto* ok = FindHistogram(all, SpanMetrics::kHttpServer,
+                                 {{"service.name", "shop"},
+                                  {"http.request.method", "GET"},
+                                  {"http.response.status_code", "200"},
+                                  {"url.template", "/items/{id}"}});
+  ASSERT_NE(ok, nullptr);
+  EXPECT_EQ(ok->data.count, 2u);
+  EXPECT_DOUBLE_EQ(ok->data.sum, 0.06);
+  const auto* failed = FindHistogram(all, SpanMetrics::kHttpServer,
+                                     {{"service.name", "shop"},
+                                      {"http.request.method", "GET"},
+                                      {"http.response.status_code", "503"},
+                                      {"url.template", "/items/{id}"},
+                                      {"error.type", "503"}});
+  ASSERT_NE(failed, nullptr);
+  EXPECT_EQ(failed->data.count, 1u);
+  const auto* c = FindHistogram(all, SpanMetrics::kHttpClient,
+                                {{"service.name", "shop"},
+                                 {"http.request.method", "GET"},
+                                 {"http.response.status_code", "200"},
+                                 {"url.template", "/items/{id}"},
+                                 {"server.address", "127.0.0.1"},
+                                 {"server.port", "8080"}});
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->data.count, 1u);
+  EXPECT_EQ(all.size(), 3u) << "no series for the INTERNAL span, none by url.path";
+  // The semantic conventions' advised buckets; 30 ms falls in (0.025, 0.05].
+  EXPECT_EQ(ok->data.bounds.front(), 0.005);
+  EXPECT_EQ(ok->data.counts[3], 2u);
+}
+
+TEST(SpanMetrics, DatabaseAndRpcSpans) {
+  metrics::Registry registry;
+  SpanMetrics m(&registry);
+  model::Span db;
+  db.kind = model::SpanKind::kClient;
+  db.resource = MakeResource("api", 1);
+  db.end_time_unix_nano = 2'000'000;
+  db.Set("db.system.name", std::string("redis"));
+  db.Set("db.operation.name", std::string("GET"));
+  model::Span rpc;
+  rpc.kind = model::SpanKind::kServer;
+  rpc.resource = MakeResource("api", 1);
+  rpc.Set("rpc.system.name", std::string("grpc"));
+  rpc.Set("rpc.method", std::string("helloworld.Greeter/SayHello"));
+  rpc.Set("http.request.method", std::string("POST"));  // gRPC is HTTP/2 too: an RPC first
+  m.OnExport(db);
+  m.OnExport(rpc);
+  const auto all = registry.HistogramSnapshot();
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_NE(
+      FindHistogram(all, SpanMetrics::kDbClient,
+                    {{"service.name", "api"}, {"db.system.name", "redis"}, {"db.operation.name", "GET"}}),
+      nullptr);
+  EXPECT_NE(FindHistogram(all, SpanMetrics::kRpcServer,
+                          {{"service.name", "api"},
+                           {"rpc.system.name", "grpc"},
+                           {"rpc.method", "helloworld.Greeter/SayHello"}}),
+            nullptr);
+}
+
+TEST(SpanMetrics, SeriesPastTheCapGoToTheOverflowSeriesAndAreCounted) {
+  metrics::Registry registry;
+  SpanMetrics m(&registry, /*max_series=*/3);
+  for (int i = 0; i < 10; ++i) {
+    model::Span s = HttpSpan(model::SpanKind::kServer, "svc-" + std::to_string(i), 200, 1);
+    m.OnExport(s);
+  }
+  const auto all = registry.HistogramSnapshot();
+  EXPECT_EQ(all.size(), 4u);
+  const auto* overflow = FindHistogram(all, SpanMetrics::kHttpServer, {{"otel.metric.overflow", "true"}});
+  ASSERT_NE(overflow, nullptr);
+  EXPECT_EQ(overflow->data.count, 7u);
+  EXPECT_EQ(registry.Sum("kspan_span_metrics_overflow_total"), 7u);
+}
+
+TEST(ServiceGraph, PairsClientAndServerSpansIntoEdges) {
+  metrics::Registry registry;
+  uint64_t now = 0;
+  ServiceGraph g(&registry, {.wait_ns = 1000}, [&] { return now; });
+  for (int i = 0; i < 5; ++i) {
+    const std::string trace = "0af7651916cd43dd8448eb211c8031" + std::to_string(10 + i);
+    model::Span c = HttpSpan(model::SpanKind::kClient, "front", 200, 10, trace, "00000000000000c1");
+    model::Span s = HttpSpan(model::SpanKind::kServer, "back", i == 4 ? 500 : 200, 8, trace,
+                             "00000000000000d1", "00000000000000c1");
+    // Either may come first.
+    if (i % 2) {
+      g.OnExport(c);
+      g.OnExport(s);
+    } else {
+      g.OnExport(s);
+      g.OnExport(c);
+    }
+  }
+  auto edges = g.Edges();
+  ASSERT_EQ(edges.size(), 1u);
+  const auto& [key, counts] = *edges.begin();
+  EXPECT_EQ(key, std::make_tuple(std::string("front"), std::string("back"), std::string("")));
+  EXPECT_EQ(counts.requests, 5u);
+  EXPECT_EQ(counts.failed, 1u);
+  const metrics::Labels labels = {{"client", "front"}, {"server", "back"}, {"connection_type", ""}};
+  EXPECT_EQ(registry.GetCounter("traces_service_graph_request_total", labels)->Value(), 5u);
+  EXPECT_EQ(registry.GetCounter("traces_service_graph_request_failed_total", labels)->Value(), 1u);
+  const auto all = registry.HistogramSnapshot();
+  const auto* server_seconds = FindHistogram(all, "traces_service_graph_request_server_seconds", labels);
+  ASSERT_NE(server_seconds, nullptr);
+  EXPECT_EQ(server_seconds->data.count, 5u);
+  EXPECT_NEAR(server_seconds->data.sum, 0.040, 1e-9);
+}
+
+TEST(ServiceGraph, LoneSpansExpireDatabasesAreEdgesAtOnce) {
+  metrics::Registry registry;
+  uint64_t now = 0;
+  ServiceGraph g(&registry, {.wait_ns = 1000}, [&] { return now; });
+  model::Span lone_client = HttpSpan(model::SpanKind::kClient, "front", 200, 1,
+                                     "1af7651916cd43dd8448eb211c80319c", "00000000000000c2");
+  model::Span lone_server =
+      HttpSpan(model::SpanKind::kServer, "back", 200, 1, "2af7651916cd43dd8448eb211c80319c",
+               "00000000000000d2", "00000000000000c9");
+  model::Span db;
+  db.kind = model::SpanKind::kClient;
+  db.resource = MakeResource("front", 1);
+  db.Set("db.system.name", std::string("postgresql"));
+  g.OnExport(lone_client);
+  g.OnExport(lone_server);
+  g.OnExport(db);
+  EXPECT_EQ(g.Edges().size(), 1u) << "the database edge at once; the others wait";
+  now = 5000;  // past the wait: the next span expires them
+  model::Span root = HttpSpan(model::SpanKind::kServer, "back", 200, 1);  // no parent: unpaired at once
+  g.OnExport(root);
+  const auto edges = g.Edges();
+  EXPECT_EQ(edges.size(), 2u);
+  EXPECT_EQ(edges.count({"front", "postgresql", "database"}), 1u);
+  EXPECT_EQ(edges.count({"front", "127.0.0.1", "virtual_node"}), 1u);
+  EXPECT_EQ(registry.GetCounter("kspan_service_graph_unpaired_spans_total", {{"side", "client"}})->Value(),
+            1u);
+  EXPECT_EQ(registry.GetCounter("kspan_service_graph_unpaired_spans_total", {{"side", "server"}})->Value(),
+            2u);
+}
+
+TEST(ServiceGraph, AgentToolAndAgentCallsAreVirtualNodesByName) {
+  metrics::Registry registry;
+  uint64_t now = 0;
+  ServiceGraph g(&registry, {.wait_ns = 1000}, [&] { return now; });
+  model::Span tool;
+  tool.kind = model::SpanKind::kClient;
+  tool.trace_id = testing::TraceIdFrom("3af7651916cd43dd8448eb211c80319c");
+  tool.span_id = testing::SpanIdFrom("00000000000000e1");
+  tool.resource = MakeResource("planner", 1);
+  tool.Set("gen_ai.operation.name", std::string("execute_tool"));
+  tool.Set("gen_ai.tool.name", std::string("search"));
+  model::Span sub = tool;
+  sub.span_id = testing::SpanIdFrom("00000000000000e2");
+  sub.attributes.clear();
+  sub.Set("gen_ai.operation.name", std::string("invoke_agent"));
+  sub.Set("gen_ai.agent.name", std::string("coder"));
+  g.OnExport(tool);
+  g.OnExport(sub);
+  g.Shutdown();
+  const auto edges = g.Edges();
+  EXPECT_EQ(edges.count({"planner", "search", "virtual_node"}), 1u);
+  EXPECT_EQ(edges.count({"planner", "coder", "virtual_node"}), 1u);
+}
+
+TEST(ServiceGraph, BoundedPendingAndEdges) {
+  metrics::Registry registry;
+  ServiceGraph g(&registry, {.wait_ns = UINT64_MAX / 2, .max_pending = 4, .max_edges = 2}, [] { return 1; });
+  for (int i = 0; i < 10; ++i) {
+    char id[17];
+    std::snprintf(id, sizeof id, "%016x", i + 1);
+    model::Span c = HttpSpan(model::SpanKind::kClient, "c" + std::to_string(i), 200, 1,
+                             "0af7651916cd43dd8448eb211c80319c", id);
+    g.OnExport(c);
+  }
+  EXPECT_EQ(registry.GetCounter("kspan_service_graph_dropped_total", {{"reason", "pending_full"}})->Value(),
+            6u);
+  // The six given up on became virtual-node edges, two of them within the bound.
+  EXPECT_EQ(g.Edges().size(), 2u);
+  EXPECT_EQ(registry.GetCounter("kspan_service_graph_dropped_total", {{"reason", "edges_full"}})->Value(),
+            4u);
+}
+
+TEST(OtlpMetrics, RegistryToExportRequest) {
+  metrics::Registry registry;
+  SpanMetrics m(&registry);
+  ServiceGraph g(&registry);
+  model::Span c = HttpSpan(model::SpanKind::kClient, "front", 200, 10, "0af7651916cd43dd8448eb211c80319c",
+                           "00000000000000c1");
+  model::Span s = HttpSpan(model::SpanKind::kServer, "back", 200, 8, "0af7651916cd43dd8448eb211c80319c",
+                           "00000000000000d1", "00000000000000c1");
+  for (model::Span* span : {&c, &s}) {
+    m.OnExport(*span);
+    g.OnExport(*span);
+  }
+  registry.GetCounter("kspan_spans_total")->Add(3);  // kspan's own: not exported
+  ::opentelemetry::proto::collector::metrics::v1::ExportMetricsServiceRequest request;
+  const size_t points =
+      exporters::ToExportMetricsRequest(registry.Snapshot(), registry.HistogramSnapshot(), 100, 200,
+                                        {{"deployment.environment.name", "test"}}, &request);
+  // front: client histogram; back: server histogram; no service: the graph's request,
+  // failed (0), client and server histograms.
+  EXPECT_EQ(points, 6u);
+  ASSERT_EQ(request.resource_metrics_size(), 3);
+  std::map<std::string, const ::opentelemetry::proto::metrics::v1::ResourceMetrics*> by_service;
+  for (const auto& rm : request.resource_metrics()) {
+    std::string service;
+    bool env = false;
+    for (const auto& kv : rm.resource().attributes()) {
+      if (kv.key() == "service.name") service = kv.value().string_value();
+      env = env || kv.key() == "deployment.environment.name";
+    }
+    EXPECT_TRUE(env);
+    by_service[service] = &rm;
+  }
+  ASSERT_EQ(by_service.count("back"), 1u);
+  const auto& metric = by_service["back"]->scope_metrics(0).metrics(0);
+  EXPECT_EQ(metric.name(), "http.server.request.duration");
+  EXPECT_EQ(metric.unit(), "s");
+  ASSERT_TRUE(metric.has_histogram());
+  EXPECT_EQ(metric.histogram().aggregation_temporality(),
+            ::opentelemetry::proto::metrics::v1::AGGREGATION_TEMPORALITY_CUMULATIVE);
+  const auto& p = metric.histogram().data_points(0);
+  EXPECT_EQ(p.count(), 1u);
+  EXPECT_EQ(p.start_time_unix_nano(), 100u);
+  EXPECT_EQ(p.time_unix_nano(), 200u);
+  EXPECT_EQ(p.bucket_counts_size(), p.explicit_bounds_size() + 1);
+  bool status_is_int = false;
+  for (const auto& kv : p.attributes()) {
+    EXPECT_NE(kv.key(), "service.name") << "on the resource, not the point";
+    if (kv.key() == "http.response.status_code") status_is_int = kv.value().int_value() == 200;
+  }
+  EXPECT_TRUE(status_is_int);
+  ASSERT_EQ(by_service.count(""), 1u);
+  bool requests = false;
+  for (const auto& mm : by_service[""]->scope_metrics(0).metrics()) {
+    if (mm.name() != "traces_service_graph_request_total") continue;
+    requests = true;
+    ASSERT_TRUE(mm.has_sum());
+    EXPECT_TRUE(mm.sum().is_monotonic());
+    EXPECT_EQ(mm.sum().data_points(0).as_int(), 1);
+  }
+  EXPECT_TRUE(requests);
+}
+
+TEST(OtlpMetrics, DeltaSubtractsWhatTheBackendHas) {
+  metrics::Registry registry;
+  const metrics::Labels edge = {{"client", "a"}, {"server", "b"}, {"connection_type", ""}};
+  metrics::Counter* requests = registry.GetCounter("traces_service_graph_request_total", edge);
+  metrics::Histogram* seconds =
+      registry.GetHistogram("traces_service_graph_request_server_seconds", edge, {0.1, 1});
+  registry.GetCounter("kspan_spans_total")->Add(9);  // not exported: not in the baseline
+  requests->Add(5);
+  seconds->Record(0.05);
+  auto counters = registry.Snapshot();
+  auto histograms = registry.HistogramSnapshot();
+  exporters::MetricsBaseline first = exporters::SubtractBaseline({}, &counters, &histograms);
+  ASSERT_EQ(counters.size(), 1u);
+  EXPECT_EQ(counters[0].value, 5u);
+  requests->Add(2);
+  seconds->Record(0.5);
+  seconds->Record(5);
+  counters = registry.Snapshot();
+  histograms = registry.HistogramSnapshot();
+  exporters::SubtractBaseline(first, &counters, &histograms);
+  ASSERT_EQ(counters.size(), 1u);
+  EXPECT_EQ(counters[0].value, 2u);
+  ASSERT_EQ(histograms.size(), 1u);
+  EXPECT_EQ(histograms[0].data.count, 2u);
+  EXPECT_EQ(histograms[0].data.counts, (std::vector<uint64_t>{0, 1, 1}));
+  EXPECT_NEAR(histograms[0].data.sum, 5.5, 1e-9);
+  ::opentelemetry::proto::collector::metrics::v1::ExportMetricsServiceRequest request;
+  exporters::ToExportMetricsRequest(counters, histograms, 100, 200, {}, &request, /*delta=*/true);
+  ASSERT_EQ(request.resource_metrics_size(), 1);
+  for (const auto& m : request.resource_metrics(0).scope_metrics(0).metrics()) {
+    const auto t = m.has_sum() ? m.sum().aggregation_temporality() : m.histogram().aggregation_temporality();
+    EXPECT_EQ(t, ::opentelemetry::proto::metrics::v1::AGGREGATION_TEMPORALITY_DELTA) << m.name();
+  }
+}
+
+TEST(OtlpMetrics, EveryExportedNameIsDescribedForPrometheusToo) {
+  for (const char* name : {SpanMetrics::kHttpServer, SpanMetrics::kHttpClient, SpanMetrics::kRpcServer,
+                           SpanMetrics::kRpcClient, SpanMetrics::kDbClient}) {
+    EXPECT_NE(exporters::FindExportedMetric(name), nullptr) << name;
+    EXPECT_TRUE(metrics::HasMetricInfo(name)) << name;
+    EXPECT_EQ(metrics::MetricInfo(name).type, "histogram") << name;
+  }
+}
+
+}  // namespace
+}  // namespace kspan

@@ -1,0 +1,186 @@
+#include "processors/service_graph.h"
+
+#include <chrono>
+#include <cstring>
+#include <variant>
+
+namespace kspan::processors {
+namespace {
+
+// The servicegraph connector's default latency buckets (seconds).
+const std::vector<double> kBounds = {0.002, 0.004, 0.006, 0.008, 0.01, 0.05, 0.1, 0.2,
+                                     0.4,   0.8,   1,     1.4,   2,    5,    10,  15};
+
+std::string_view ServiceOf(const model::Span& span) {
+  if (span.resource) {
+    for (const model::Attribute& a : span.resource->attributes) {
+      if (a.key == "service.name") {
+        if (const auto* s = std::get_if<std::string>(&a.value)) return *s;
+      }
+    }
+  }
+  return "unknown_service";
+}
+
+uint64_t Half(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+uint64_t SteadyNs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
+}  // namespace
+
+ServiceGraph::ServiceGraph(metrics::Registry* registry, ServiceGraphOptions options,
+                           std::function<uint64_t()> now_ns)
+    : registry_(registry),
+      options_(options),
+      now_ns_(now_ns ? std::move(now_ns) : std::function<uint64_t()>(SteadyNs)),
+      unpaired_client_(
+          registry->GetCounter("kspan_service_graph_unpaired_spans_total", {{"side", "client"}})),
+      unpaired_server_(
+          registry->GetCounter("kspan_service_graph_unpaired_spans_total", {{"side", "server"}})),
+      dropped_pending_(
+          registry->GetCounter("kspan_service_graph_dropped_total", {{"reason", "pending_full"}})),
+      dropped_edges_(registry->GetCounter("kspan_service_graph_dropped_total", {{"reason", "edges_full"}})) {}
+
+void ServiceGraph::Record(std::string_view client, std::string_view server, const char* type, const Side* c,
+                          const Side* s) {
+  auto it = edges_.find(std::make_tuple(client, server, std::string_view(type)));
+  if (it == edges_.end()) {
+    if (edges_.size() >= options_.max_edges) {
+      dropped_edges_->Add();
+      return;
+    }
+    const metrics::Labels labels = {
+        {"client", std::string(client)}, {"server", std::string(server)}, {"connection_type", type}};
+    Edge e{.counts = {},
+           .requests = registry_->GetCounter("traces_service_graph_request_total", labels),
+           .failed = registry_->GetCounter("traces_service_graph_request_failed_total", labels),
+           .client_seconds =
+               registry_->GetHistogram("traces_service_graph_request_client_seconds", labels, kBounds),
+           .server_seconds =
+               registry_->GetHistogram("traces_service_graph_request_server_seconds", labels, kBounds)};
+    it =
+        edges_.emplace(std::make_tuple(std::string(client), std::string(server), std::string(type)), e).first;
+  }
+  Edge& e = it->second;
+  const bool failed = (c && c->failed) || (s && s->failed);
+  ++e.counts.requests;
+  e.requests->Add();
+  if (failed) {
+    ++e.counts.failed;
+    e.failed->Add();
+  }
+  if (c) e.client_seconds->Record(c->seconds);
+  if (s) e.server_seconds->Record(s->seconds);
+}
+
+bool ServiceGraph::OnExport(model::Span& span) noexcept {
+  const bool client = span.kind == model::SpanKind::kClient;
+  const bool server = span.kind == model::SpanKind::kServer;
+  if (!client && !server) return true;
+  const uint64_t now = now_ns_();
+  Expire(now, false);
+
+  Side side;
+  side.seen = true;
+  side.failed = span.status_code == model::StatusCode::kError;
+  side.seconds = span.end_time_unix_nano > span.start_time_unix_nano
+                     ? static_cast<double>(span.end_time_unix_nano - span.start_time_unix_nano) / 1e9
+                     : 0;
+  side.resource = span.resource;
+  side.service = ServiceOf(span);
+
+  if (client) {
+    if (const std::string* db = span.FindString("db.system.name")) {
+      Record(side.service, *db, "database", &side, nullptr);
+      return true;
+    }
+    // The callee of a virtual-node edge: agent → tool and agent → agent calls (MCP over
+    // stdio, say) have no SERVER span and often no address, but a name.
+    for (std::string_view key : {"peer.service", "gen_ai.tool.name", "gen_ai.agent.name", "server.address"}) {
+      if (const std::string* peer = span.FindString(key); peer && !peer->empty()) {
+        side.peer = *peer;
+        break;
+      }
+    }
+  } else if (!span.parent_span_id.IsValid()) {
+    unpaired_server_->Add();  // a root SERVER span: its caller is not traced
+    return true;
+  }
+
+  const Key key{Half(span.trace_id.bytes.data()), Half(span.trace_id.bytes.data() + 8),
+                Half(client ? span.span_id.bytes.data() : span.parent_span_id.bytes.data())};
+  auto it = pending_.find(key);
+  if (it == pending_.end()) {
+    if (pending_.size() >= options_.max_pending) {
+      dropped_pending_->Add();
+      EvictOldest();
+    }
+    it = pending_.try_emplace(key).first;
+    it->second.arrived_ns = now;
+    order_.emplace_back(now, key);
+  }
+  Pending& p = it->second;
+  (client ? p.client : p.server) = std::move(side);
+  if (p.client.seen && p.server.seen) {
+    Record(p.client.service, p.server.service, "", &p.client, &p.server);
+    pending_.erase(it);  // its order_ entry finds nothing when it comes up
+  }
+  return true;
+}
+
+bool ServiceGraph::GiveUpFront() {
+  const auto [arrived, key] = order_.front();
+  order_.pop_front();
+  auto it = pending_.find(key);
+  if (it == pending_.end() || it->second.arrived_ns != arrived) return false;  // paired already
+  Pending& p = it->second;
+  if (p.client.seen) {
+    unpaired_client_->Add();
+    if (!p.client.peer.empty()) Record(p.client.service, p.client.peer, "virtual_node", &p.client, nullptr);
+  } else {
+    unpaired_server_->Add();
+  }
+  pending_.erase(it);
+  return true;
+}
+
+void ServiceGraph::EvictOldest() {
+  while (!order_.empty() && !GiveUpFront()) {
+  }
+}
+
+void ServiceGraph::Expire(uint64_t now_ns, bool all) {
+  while (!order_.empty()) {
+    const auto& [arrived, key] = order_.front();
+    if (all || now_ns - arrived >= options_.wait_ns) {
+      GiveUpFront();
+      continue;
+    }
+    // Paired already (the usual case: the partner came right after): drop the entry now,
+    // so the queue holds about what waits, not everything of the last `wait`.
+    auto it = pending_.find(key);
+    if (it != pending_.end() && it->second.arrived_ns == arrived) break;
+    order_.pop_front();
+  }
+}
+
+void ServiceGraph::Shutdown() noexcept {
+  Expire(0, true);
+}
+
+std::map<std::tuple<std::string, std::string, std::string>, ServiceGraph::EdgeCounts> ServiceGraph::Edges()
+    const {
+  std::map<std::tuple<std::string, std::string, std::string>, EdgeCounts> out;
+  for (const auto& [k, e] : edges_) out[k] = e.counts;
+  return out;
+}
+
+}  // namespace kspan::processors

@@ -188,3 +188,50 @@ std::optional<model::Span> BuildPostgresSpan(const pg::Record& record, const DbC
 }
 
 }  // namespace kspan::correlator
+
+namespace kspan::correlator {
+
+namespace my = protocols::mysql;
+
+std::optional<model::Span> BuildMysqlSpan(const my::Record& record, const DbConnContext& conn,
+                                          std::shared_ptr<const model::Resource> resource) {
+  if (conn.is_server) return std::nullopt;
+  if (record.unit != my::Unit::kQuery && record.unit != my::Unit::kPrepare &&
+      record.unit != my::Unit::kExecute) {
+    return std::nullopt;
+  }
+  model::Span span =
+      ClientSpan(record.request, record.response, !record.response_missing, std::move(resource));
+
+  std::string op = record.unit == my::Unit::kPrepare ? std::string("PREPARE") : record.operation;
+  if (op.empty()) op = "_OTHER";
+  span.name = op;
+  if (!record.database.empty()) span.name += " " + record.database;
+
+  auto& a = span.attributes;
+  a.reserve(12);
+  a.push_back({"db.system.name", std::string(record.mariadb ? "mariadb" : "mysql")});
+  a.push_back({"db.operation.name", op});
+  if (!record.database.empty()) a.push_back({"db.namespace", record.database});
+  if (!record.query.empty()) a.push_back({"db.query.text", record.query});
+  if (!record.response_missing && !record.errored && record.data_rows > 0) {
+    a.push_back({"db.response.returned_rows", static_cast<int64_t>(record.data_rows)});
+  }
+  const events::Endpoint& server = conn.tuple.remote;
+  if (!server.address.empty()) {
+    a.push_back({"server.address", server.address});
+    if (server.port) a.push_back({"server.port", int64_t{server.port}});
+    a.push_back({"network.peer.address", server.address});
+    if (server.port) a.push_back({"network.peer.port", int64_t{server.port}});
+  }
+  if (!record.response_missing && record.errored) {
+    const std::string code = std::to_string(record.error_code);
+    span.status_code = model::StatusCode::kError;
+    a.push_back({"db.response.status_code", code});
+    a.push_back({"error.type", code});
+  }
+  if (record.response_missing) MarkUnanswered(record.unanswered, &span);
+  return span;
+}
+
+}  // namespace kspan::correlator

@@ -67,6 +67,7 @@
 #include "events/events.h"
 #include "model/span.h"
 #include "protocols/memcache/types.h"
+#include "protocols/mysql/types.h"
 #include "protocols/postgres/types.h"
 #include "protocols/redis/types.h"
 
@@ -101,5 +102,20 @@ std::optional<model::Span> BuildRedisSpan(const protocols::redis::Record& record
 std::optional<model::Span> BuildPostgresSpan(const protocols::postgres::Record& record,
                                              const DbConnContext& conn,
                                              std::shared_ptr<const model::Resource> resource);
+
+// The CLIENT span of one MySQL/MariaDB command that is an operation (COM_QUERY,
+// COM_STMT_PREPARE, COM_STMT_EXECUTE); nullopt on the server's side and for the rest
+// (handshake, COM_INIT_DB, COM_STMT_CLOSE, COM_PING, ...). Per v1.44 docs/db/mariadb.md,
+// mysql.md and sql.md:
+//   name    "{db.operation.name} {db.namespace}" (no collection parsed), or the operation
+//   db.system.name "mariadb" when the server's greeting names MariaDB, else "mysql";
+//   db.namespace the schema in use (handshake, COM_INIT_DB, USE); db.operation.name the
+//   statement's first keyword as written, "PREPARE" for COM_STMT_PREPARE; db.query.text
+//   the sanitised text (an execute: its statement's, by statement id);
+//   db.response.status_code and error.type the ERR packet's error code as a string
+//   (status ERROR; the message is not kept: it quotes values); db.response.returned_rows
+//   the result rows received.
+std::optional<model::Span> BuildMysqlSpan(const protocols::mysql::Record& record, const DbConnContext& conn,
+                                          std::shared_ptr<const model::Resource> resource);
 
 }  // namespace kspan::correlator

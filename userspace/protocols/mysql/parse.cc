@@ -631,11 +631,15 @@ RecordsWithErrorCount<Record> StitchFrames(Fifo<Frame>* requests, Fifo<Frame>* r
 }
 
 Start LooksLikeRequest(std::string_view b) {
-  // HandshakeResponse41 / SSLRequest: length (32 .. 64 KiB), sequence id 1, capabilities
-  // with CLIENT_PROTOCOL_41, max packet size, charset, 19 zero bytes.
+  // HandshakeResponse41 / SSLRequest: length (32 .. 8 KiB), sequence id 1, capabilities
+  // with CLIENT_PROTOCOL_41, max packet size, charset, 19 zero bytes. 8 KiB holds the
+  // user, auth data, database, plugin name and connection attributes of real clients
+  // (under 1 KiB), and keeps the second byte below 0x20: no text protocol's first bytes
+  // wait on this one.
   for (size_t i = 0; i < b.size() && i < 32; ++i) {
     const uint8_t c = static_cast<uint8_t>(b[i]);
     bool ok = true;
+    if (i == 1) ok = c < 0x20;
     if (i == 2) ok = c == 0;
     if (i == 3) ok = c == 1;
     if (i == 5) ok = (c & (kClientProtocol41 >> 8)) != 0;

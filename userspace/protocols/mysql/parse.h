@@ -175,7 +175,7 @@ RecordsWithErrorCount<Record> StitchFrames(Fifo<Frame>* requests, Fifo<Frame>* r
 Record RecordWithoutAnswer(Frame* request);
 
 // Detection on the first bytes of a request stream: a HandshakeResponse41 (or the SSLRequest
-// that replaces it): sequence id 1, CLIENT_PROTOCOL_41, and the 19 zero bytes of its filler
+// that replaces it): sequence id 1, under 8 KiB, CLIENT_PROTOCOL_41, the 19 zero filler bytes
 // (MariaDB uses the last 4 of the 23 for its extended capabilities). kMaybe: a consistent
 // strict prefix.
 enum class Start : uint8_t { kYes, kNo, kMaybe };

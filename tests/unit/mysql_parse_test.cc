@@ -449,7 +449,8 @@ TEST(MySpan, QueryErrorExecuteAndNoSpanForHandshake) {
   q.response = {3000, 4000};
   auto span = correlator::BuildMysqlSpan(q, Client(), nullptr);
   ASSERT_TRUE(span);
-  EXPECT_EQ(span->name, "SELECT shop");
+  EXPECT_EQ(span->name, "SELECT nope");  // the one table it names
+  EXPECT_EQ(Attr(*span, "db.collection.name"), "nope");
   EXPECT_EQ(span->kind, model::SpanKind::kClient);
   EXPECT_EQ(span->status_code, model::StatusCode::kError);
   EXPECT_EQ(span->start_time_unix_nano, 1000u);
@@ -468,7 +469,7 @@ TEST(MySpan, QueryErrorExecuteAndNoSpanForHandshake) {
   e.data_rows = 3;
   span = correlator::BuildMysqlSpan(e, Client(), nullptr);
   ASSERT_TRUE(span);
-  EXPECT_EQ(span->name, "SELECT");
+  EXPECT_EQ(span->name, "SELECT");  // no table, no schema
   EXPECT_EQ(Attr(*span, "db.system.name"), "mysql");
   EXPECT_EQ(Attr(*span, "db.response.returned_rows"), "3");
   EXPECT_EQ(Attr(*span, "error.type"), "<none>");

@@ -7,6 +7,7 @@
 
 #include "correlator/unanswered.h"
 #include "correlator/url.h"
+#include "protocols/common/sql.h"
 #include "protocols/memcache/spec.h"
 #include "protocols/redis/parse.h"
 
@@ -157,14 +158,21 @@ std::optional<model::Span> BuildPostgresSpan(const pg::Record& record, const DbC
   if (record.unit == pg::Unit::kExtended && record.executes == 0) op = "PREPARE";
   if (record.executes > 1 && !op.empty()) op = "BATCH " + op;
   if (op.empty()) op = record.executes > 1 ? "BATCH" : "_OTHER";
+  // Target: the one table the statement names, else the database (v1.44 "Name").
+  const std::string_view collection = protocols::sql::CollectionName(record.query);
   span.name = op;
-  if (!record.database.empty()) span.name += " " + record.database;
+  if (!collection.empty()) {
+    span.name += " " + std::string(collection);
+  } else if (!record.database.empty()) {
+    span.name += " " + record.database;
+  }
 
   auto& a = span.attributes;
-  a.reserve(12);
+  a.reserve(13);
   a.push_back({"db.system.name", std::string("postgresql")});
   a.push_back({"db.operation.name", op});
   if (!record.database.empty()) a.push_back({"db.namespace", record.database});
+  if (!collection.empty()) a.push_back({"db.collection.name", std::string(collection)});
   if (!record.query.empty()) a.push_back({"db.query.text", record.query});
   if (record.executes > 1) a.push_back({"db.operation.batch.size", static_cast<int64_t>(record.executes)});
   if (!record.response_missing && !record.errored && record.data_rows > 0) {
@@ -205,14 +213,20 @@ std::optional<model::Span> BuildMysqlSpan(const my::Record& record, const DbConn
 
   std::string op = record.unit == my::Unit::kPrepare ? std::string("PREPARE") : record.operation;
   if (op.empty()) op = "_OTHER";
+  const std::string_view collection = protocols::sql::CollectionName(record.query);
   span.name = op;
-  if (!record.database.empty()) span.name += " " + record.database;
+  if (!collection.empty()) {
+    span.name += " " + std::string(collection);
+  } else if (!record.database.empty()) {
+    span.name += " " + record.database;
+  }
 
   auto& a = span.attributes;
-  a.reserve(12);
+  a.reserve(13);
   a.push_back({"db.system.name", std::string(record.mariadb ? "mariadb" : "mysql")});
   a.push_back({"db.operation.name", op});
   if (!record.database.empty()) a.push_back({"db.namespace", record.database});
+  if (!collection.empty()) a.push_back({"db.collection.name", std::string(collection)});
   if (!record.query.empty()) a.push_back({"db.query.text", record.query});
   if (!record.response_missing && !record.errored && record.data_rows > 0) {
     a.push_back({"db.response.returned_rows", static_cast<int64_t>(record.data_rows)});

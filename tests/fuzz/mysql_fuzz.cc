@@ -18,6 +18,7 @@
 
 #include "fuzz/connection_harness.h"
 #include "fuzz/fuzz_support.h"
+#include "protocols/common/sql.h"
 #include "protocols/mysql/parse.h"
 #include "protocols/mysql/spec.h"
 #include "protocols/mysql/types.h"
@@ -69,6 +70,8 @@ void CheckRecords(const kspan::fuzz::ConnectionRun& run) {
     Check(outside.find('\'') == std::string::npos && outside.find('"') == std::string::npos,
           "a quote in the sanitised text");
     Check(r->sqlstate.empty() || r->sqlstate.size() == 5, "SQLSTATE not five characters");
+    const std::string_view table = kspan::protocols::sql::CollectionName(r->query);
+    Check(table.empty() || r->query.find(table) != std::string::npos, "a collection name not in the text");
     if (r->response_missing) Check(!r->errored && r->data_rows == 0, "an answer on a record that has none");
     Check(env.response_missing == r->response_missing, "envelope and body disagree");
   }

@@ -704,6 +704,88 @@ def bench_saturation(a):
     return out
 
 
+def start_postgres():
+    """PostgreSQL 15 in a cluster of its own (trust authentication, fsync off), pgbench's
+    tables filled server-side (-I dtGp: no client-side COPY)."""
+    bin_ = "/usr/lib/postgresql/15/bin/"
+    d = tempfile.mkdtemp(prefix="kspan-bench-pg-")  # outside TMP, which only root may enter
+    subprocess.run(["chown", "postgres:postgres", d], check=True)
+    subprocess.run(["runuser", "-u", "postgres", "--", bin_ + "initdb", "-D", d + "/data", "-U", "postgres",
+                    "--auth=trust"], capture_output=True, check=True, timeout=120)
+    port = free_port()
+    p = spawn(["runuser", "-u", "postgres", "--", bin_ + "postgres", "-D", d + "/data", "-p", str(port), "-k", d,
+               "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"], stdout=subprocess.DEVNULL,
+              stderr=subprocess.DEVNULL)
+    if not wait_port(port, 30):
+        raise RuntimeError("postgres did not start")
+    subprocess.run([bin_ + "pgbench", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-i", "-I", "dtGp", "-q",
+                    "-s", "1", "postgres"], capture_output=True, check=True, timeout=120)
+    return p, port, d
+
+
+def pgbench(port, seconds):
+    """pgbench -M prepared -S (one SELECT a transaction), 4 clients, 2 threads."""
+    out = subprocess.run(["/usr/lib/postgresql/15/bin/pgbench", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
+                          "-n", "-M", "prepared", "-S", "-c", "4", "-j", "2", "-T", str(seconds), "postgres"],
+                         capture_output=True, text=True, timeout=seconds + 60)
+    tps = re.search(r"tps = ([\d.]+)", out.stdout)
+    n = re.search(r"number of transactions actually processed: (\d+)", out.stdout)
+    return {"ops_s": float(tps.group(1)) if tps else 0.0, "ops": int(n.group(1)) if n else 0}
+
+
+def redis_benchmark(port, n):
+    """redis-benchmark -P 16 -c 8, SET and GET, n requests each; ops/s the mean of the two."""
+    out = subprocess.run(["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-n", str(n), "-c", "8", "-P", "16",
+                          "-t", "set,get", "--csv"], capture_output=True, text=True, timeout=300)
+    rates = [float(m.group(1)) for m in re.finditer(r'^"(?:SET|GET)","([\d.]+)"', out.stdout, re.M)]
+    return {"ops_s": statistics.mean(rates) if rates else 0.0, "ops": 2 * n}
+
+
+def bench_databases(a):
+    """pgbench and redis-benchmark without and with kspan, alternating; daemon CPU per span
+    while traced (spans: the agent's count over the traced window, so other traffic on the
+    host counts too)."""
+    pg, pg_port, pg_dir = start_postgres()
+    rd_port = free_port()
+    rd = spawn(["redis-server", "--port", str(rd_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if not wait_port(rd_port):
+        raise RuntimeError("redis-server did not start")
+    redis_n = 20000 if a.quick else 200000
+    out = {}
+    for name, run in (("pgbench", lambda: pgbench(pg_port, a.seconds)), ("redis-benchmark", lambda: redis_benchmark(rd_port, redis_n))):
+        run()  # warm up
+        reps = []
+        for rep in range(a.reps):
+            r = {}
+            for mode in (["off", "on"] if rep % 2 == 0 else ["on", "off"]):
+                k = Kspan(a.kspan, name=f"{name}-{rep}") if mode == "on" else None
+                s0 = k.sample() if k else None
+                res = run()
+                if k:
+                    d = delta(s0, k.sample())
+                    st = k.stop()
+                    res.update({"cpu": d["cpu"], "spans": st.get("spans", 0), "drops": kernel_drops(st),
+                                "parse_failures": sum(v for key, v in st["c"].items()
+                                                      if key.startswith("kspan_parse_failures_total"))})
+                r[mode] = res
+            reps.append(r)
+            print(f"  {name} rep {rep + 1}: ops/s off/on {r['off']['ops_s']:.0f}/{r['on']['ops_s']:.0f}, "
+                  f"spans {r['on']['spans']}, daemon CPU {r['on']['cpu']:.2f} s", flush=True)
+        out[name] = {
+            "ops_off": med([x["off"]["ops_s"] for x in reps]), "ops_on": med([x["on"]["ops_s"] for x in reps]),
+            "ratio": med([x["on"]["ops_s"] / x["off"]["ops_s"] for x in reps if x["off"]["ops_s"]]),
+            "spans_per_op": med([x["on"]["spans"] / x["on"]["ops"] for x in reps if x["on"]["ops"]]),
+            "cpu_us_per_span": med([x["on"]["cpu"] / x["on"]["spans"] * 1e6 for x in reps if x["on"]["spans"]]),
+            "drops": sum(x["on"]["drops"] for x in reps),
+            "parse_failures": sum(x["on"]["parse_failures"] for x in reps),
+        }
+    stop(rd)
+    stop(pg, signal.SIGINT)
+    subprocess.run(["rm", "-rf", pg_dir], check=False)
+    return out
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -917,6 +999,19 @@ def report(a, R):
                  f"{fmt(i['rss_peak_mib'])} MiB; conn_open events {i['conn_opens']:,}, conn_map_full {i['conn_map_full']}, "
                  f"evicted {i['evicted']}, drops {i['drops']}.")
 
+    if "databases" in R:
+        L.append("\n## Databases\n")
+        L.append(f"PostgreSQL 15: `pgbench -n -M prepared -S -c 4 -j 2 -T {a.seconds}` (one prepared SELECT a "
+                 f"transaction, extended protocol); Redis 7: `redis-benchmark -c 8 -P 16 -t set,get` (pipelines of 16). "
+                 f"Both ends on this host, client and server traced (the server's side makes no span). Medians of "
+                 f"{a.reps} alternating runs; daemon CPU per span over each traced run.\n")
+        L.append("| load | ops/s without kspan | ops/s with kspan | ratio | spans per op | daemon CPU µs per span | "
+                 "drops | parse failures |")
+        L.append("|---|---|---|---|---|---|---|---|")
+        for name, x in R["databases"].items():
+            L.append(f"| {name} | {fmt(x['ops_off'], 0)} | {fmt(x['ops_on'], 0)} | {fmt(x['ratio'], 3)}× | "
+                     f"{fmt(x['spans_per_op'], 2)} | {fmt(x['cpu_us_per_span'], 2)} | {x['drops']} | "
+                     f"{x['parse_failures']} |")
     if "profile" in R:
         pf = R["profile"]
         L.append("\n## Where the daemon's time goes\n")
@@ -961,7 +1056,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--only", default="requests,tls,kernel,exclude,daemon,metrics,pipeline,idle,profile,saturation")
+    ap.add_argument("--only", default="requests,tls,kernel,exclude,daemon,metrics,pipeline,databases,idle,profile,saturation")
     ap.add_argument("--quick", action="store_true", help="1 repetition, 2 s runs: to check the suite works")
     a = ap.parse_args()
     a.kernel_rate, a.daemon_rate, a.daemon_seconds = 5000, 5000, 10
@@ -987,6 +1082,7 @@ def main():
                     ("exclude", "excluded processes", bench_exclude), ("daemon", "daemon cost", bench_daemon),
                     ("metrics", "span metrics and sampling", bench_metrics),
                     ("pipeline", "daemon cost without a kernel", bench_pipeline),
+                    ("databases", "databases: pgbench and redis-benchmark", bench_databases),
                     ("idle", "idle connections", bench_idle), ("profile", "profile", bench_profile),
                     ("saturation", "saturation", bench_saturation)]
         for key, label, run in sections:

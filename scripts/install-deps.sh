@@ -51,6 +51,11 @@ packages=(
   redis-server redis-tools
   # a real PostgreSQL server, psql and psycopg2 for its integration test
   postgresql postgresql-client python3-psycopg2
+  # a real MariaDB server, the mariadb client, pymysql, and DBD::MariaDB (libmariadb) for
+  # server-side prepared statements (tests/integration/mysql_test.cc)
+  mariadb-server mariadb-client python3-pymysql libdbd-mariadb-perl
+  # redis-py for the three-store web service (tests/apps/db_service.py)
+  python3-redis
   # ab: HTTP/1.0 keep-alive bursts on one connection (tests/integration/reliability_test.cc)
   apache2-utils
   # HTTP/2 and gRPC integration tests: Debian's gRPC for Python; h2load for bench/run.sh

@@ -156,7 +156,8 @@ print("ok")
   EXPECT_EQ(failed.Str("db.response.status_code"), "42P01");
   EXPECT_EQ(failed.Str("error.type"), "42P01");
   const FlatSpan& select = *by_text.at("SELECT name FROM users WHERE id IN (?);");
-  EXPECT_EQ(select.name, "SELECT postgres");
+  EXPECT_EQ(select.name, "SELECT users");
+  EXPECT_EQ(select.Str("db.collection.name"), "users");
   EXPECT_EQ(select.kind, 3);
   EXPECT_EQ(select.Str("db.namespace"), "postgres");
   EXPECT_EQ(select.Str("db.operation.name"), "SELECT");

@@ -375,7 +375,7 @@ TEST(PgSpan, QueryErrorBatchAndNoSpanForStartup) {
   r.response = {5000, 6000, 7, 0, 7, 0};
   auto span = correlator::BuildPostgresSpan(r, Client(), nullptr);
   ASSERT_TRUE(span.has_value());
-  EXPECT_EQ(span->name, "SELECT shop");
+  EXPECT_EQ(span->name, "SELECT items");  // the one table it names, else the database
   EXPECT_EQ(span->kind, model::SpanKind::kClient);
   EXPECT_EQ(span->end_time_unix_nano, 6000u);
   auto attr = [&](const string& k) -> string {
@@ -388,6 +388,7 @@ TEST(PgSpan, QueryErrorBatchAndNoSpanForStartup) {
   };
   EXPECT_EQ(attr("db.system.name"), "postgresql");
   EXPECT_EQ(attr("db.namespace"), "shop");
+  EXPECT_EQ(attr("db.collection.name"), "items");
   EXPECT_EQ(attr("db.operation.name"), "SELECT");
   EXPECT_EQ(attr("db.query.text"), "SELECT price FROM items WHERE id = $1");
   EXPECT_EQ(attr("db.response.returned_rows"), "3");
@@ -398,7 +399,11 @@ TEST(PgSpan, QueryErrorBatchAndNoSpanForStartup) {
   r.sqlstate = "23505";
   r.executes = 2;
   span = correlator::BuildPostgresSpan(r, Client(), nullptr);
+  EXPECT_EQ(span->name, "BATCH SELECT items");
+  r.query = "SELECT ?";
+  span = correlator::BuildPostgresSpan(r, Client(), nullptr);
   EXPECT_EQ(span->name, "BATCH SELECT shop");
+  EXPECT_EQ(attr("db.collection.name"), "<absent>");
   EXPECT_EQ(span->status_code, model::StatusCode::kError);
   EXPECT_EQ(span->status_message, "");
   EXPECT_EQ(attr("db.response.status_code"), "23505");

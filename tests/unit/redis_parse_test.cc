@@ -542,6 +542,38 @@ string Command(std::initializer_list<string_view> words) {
   return s;
 }
 
+// After garbage, a candidate whose name no command has is no command, however the bytes
+// are cut (fuzz finding garbage_after_subscribe_split_anywhere: cut after its first line,
+// the candidate used to become an "_OTHER" command); on a clean stream it still is one.
+TEST_F(RedisConnectionTest, AfterGarbageAnOddNameIsNoCommandWhereverTheBytesAreCut) {
+  const string garbage = "*1\r\n$4\r\n\na\r\n$1\r\nb\r\n";  // a bulk not followed by CRLF
+  const string odd = "*1\r\n$4\r\nP\xd5NG\r\n";
+  const string bytes = Command({"PING"}) + garbage + odd + Command({"ECHO", "x"});
+  for (size_t step : {size_t{1}, size_t{2}, size_t{5}, size_t{16}, bytes.size()}) {
+    SCOPED_TRACE(step);
+    Make();
+    records_.clear();
+    req_pos_ = resp_pos_ = 0;
+    for (size_t i = 0; i < bytes.size(); i += step) {
+      Send(true, bytes.substr(i, step));
+      Drain();
+    }
+    conn_->Close(Unanswered::kNoResponse);
+    Drain();
+    ASSERT_EQ(records_.size(), 2u);
+    EXPECT_EQ(Body(0).command, "PING");
+    EXPECT_EQ(Body(1).command, "ECHO");
+  }
+  Make();
+  records_.clear();
+  req_pos_ = 0;
+  Send(true, "*1\r\n$3\r\n1ab\r\n");
+  conn_->Close(Unanswered::kNoResponse);
+  Drain();
+  ASSERT_EQ(records_.size(), 1u);
+  EXPECT_EQ(Body(0).command, "_OTHER");
+}
+
 TEST_F(RedisConnectionTest, PipelinedCommandsArePairedInOrder) {
   Make();
   Send(true,

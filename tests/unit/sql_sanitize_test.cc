@@ -111,3 +111,32 @@ TEST(SqlSanitize, FirstKeyword) {
 
 }  // namespace
 }  // namespace kspan::protocols::sql
+
+namespace kspan::protocols::sql {
+namespace {
+
+TEST(SqlCollection, OneTableOfASimpleStatement) {
+  EXPECT_EQ(CollectionName("SELECT name FROM users WHERE id IN (?)"), "users");
+  EXPECT_EQ(CollectionName("select * from public.users;"), "public.users");
+  EXPECT_EQ(CollectionName("SELECT count(*) FROM \"Users\""), "Users");
+  EXPECT_EQ(CollectionName("INSERT INTO users VALUES (?, ?)"), "users");
+  EXPECT_EQ(CollectionName("REPLACE INTO `t` VALUES (?)"), "t");
+  EXPECT_EQ(CollectionName("UPDATE accounts SET a = a + ? WHERE id = ?"), "accounts");
+  EXPECT_EQ(CollectionName("DELETE FROM sessions WHERE t < ?"), "sessions");
+  EXPECT_EQ(CollectionName("SELECT a, b FROM t ORDER BY a, b"), "t");
+  // Not one collection, or not known.
+  EXPECT_EQ(CollectionName("SELECT * FROM a JOIN b ON a.id = b.id"), "");
+  EXPECT_EQ(CollectionName("SELECT * FROM a, b"), "");
+  EXPECT_EQ(CollectionName("SELECT * FROM a x, b y"), "");
+  EXPECT_EQ(CollectionName("SELECT * FROM (SELECT ? ) s"), "");
+  EXPECT_EQ(CollectionName("SELECT ? AS seven"), "");
+  EXPECT_EQ(CollectionName("INSERT INTO t SELECT * FROM u"), "");
+  EXPECT_EQ(CollectionName("SELECT * FROM t..."), "");
+  EXPECT_EQ(CollectionName("SELECT * FROM ?"), "");
+  EXPECT_EQ(CollectionName("BEGIN"), "");
+  EXPECT_EQ(CollectionName("EXECUTE q(?)"), "");
+  EXPECT_EQ(CollectionName(""), "");
+}
+
+}  // namespace
+}  // namespace kspan::protocols::sql

@@ -7,6 +7,7 @@
 
 #include "correlator/unanswered.h"
 #include "correlator/url.h"
+#include "protocols/common/sql.h"
 #include "protocols/memcache/spec.h"
 #include "protocols/redis/parse.h"
 
@@ -157,14 +158,21 @@ std::optional<model::Span> BuildPostgresSpan(const pg::Record& record, const DbC
   if (record.unit == pg::Unit::kExtended && record.executes == 0) op = "PREPARE";
   if (record.executes > 1 && !op.empty()) op = "BATCH " + op;
   if (op.empty()) op = record.executes > 1 ? "BATCH" : "_OTHER";
+  // Target: the one table the statement names, else the database (v1.44 "Name").
+  const std::string_view collection = protocols::sql::CollectionName(record.query);
   span.name = op;
-  if (!record.database.empty()) span.name += " " + record.database;
+  if (!collection.empty()) {
+    span.name += " " + std::string(collection);
+  } else if (!record.database.empty()) {
+    span.name += " " + record.database;
+  }
 
   auto& a = span.attributes;
-  a.reserve(12);
+  a.reserve(13);
   a.push_back({"db.system.name", std::string("postgresql")});
   a.push_back({"db.operation.name", op});
   if (!record.database.empty()) a.push_back({"db.namespace", record.database});
+  if (!collection.empty()) a.push_back({"db.collection.name", std::string(collection)});
   if (!record.query.empty()) a.push_back({"db.query.text", record.query});
   if (record.executes > 1) a.push_back({"db.operation.batch.size", static_cast<int64_t>(record.executes)});
   if (!record.response_missing && !record.errored && record.data_rows > 0) {
@@ -181,6 +189,59 @@ std::optional<model::Span> BuildPostgresSpan(const pg::Record& record, const DbC
     const std::string code = record.sqlstate.empty() ? std::string("_OTHER") : record.sqlstate;
     span.status_code = model::StatusCode::kError;
     if (!record.sqlstate.empty()) a.push_back({"db.response.status_code", record.sqlstate});
+    a.push_back({"error.type", code});
+  }
+  if (record.response_missing) MarkUnanswered(record.unanswered, &span);
+  return span;
+}
+
+}  // namespace kspan::correlator
+
+namespace kspan::correlator {
+
+namespace my = protocols::mysql;
+
+std::optional<model::Span> BuildMysqlSpan(const my::Record& record, const DbConnContext& conn,
+                                          std::shared_ptr<const model::Resource> resource) {
+  if (conn.is_server) return std::nullopt;
+  if (record.unit != my::Unit::kQuery && record.unit != my::Unit::kPrepare &&
+      record.unit != my::Unit::kExecute) {
+    return std::nullopt;
+  }
+  model::Span span =
+      ClientSpan(record.request, record.response, !record.response_missing, std::move(resource));
+
+  std::string op = record.unit == my::Unit::kPrepare ? std::string("PREPARE") : record.operation;
+  if (op.empty()) op = "_OTHER";
+  const std::string_view collection = protocols::sql::CollectionName(record.query);
+  span.name = op;
+  if (!collection.empty()) {
+    span.name += " " + std::string(collection);
+  } else if (!record.database.empty()) {
+    span.name += " " + record.database;
+  }
+
+  auto& a = span.attributes;
+  a.reserve(13);
+  a.push_back({"db.system.name", std::string(record.mariadb ? "mariadb" : "mysql")});
+  a.push_back({"db.operation.name", op});
+  if (!record.database.empty()) a.push_back({"db.namespace", record.database});
+  if (!collection.empty()) a.push_back({"db.collection.name", std::string(collection)});
+  if (!record.query.empty()) a.push_back({"db.query.text", record.query});
+  if (!record.response_missing && !record.errored && record.data_rows > 0) {
+    a.push_back({"db.response.returned_rows", static_cast<int64_t>(record.data_rows)});
+  }
+  const events::Endpoint& server = conn.tuple.remote;
+  if (!server.address.empty()) {
+    a.push_back({"server.address", server.address});
+    if (server.port) a.push_back({"server.port", int64_t{server.port}});
+    a.push_back({"network.peer.address", server.address});
+    if (server.port) a.push_back({"network.peer.port", int64_t{server.port}});
+  }
+  if (!record.response_missing && record.errored) {
+    const std::string code = std::to_string(record.error_code);
+    span.status_code = model::StatusCode::kError;
+    a.push_back({"db.response.status_code", code});
     a.push_back({"error.type", code});
   }
   if (record.response_missing) MarkUnanswered(record.unanswered, &span);

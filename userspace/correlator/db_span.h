@@ -67,6 +67,7 @@
 #include "events/events.h"
 #include "model/span.h"
 #include "protocols/memcache/types.h"
+#include "protocols/mysql/types.h"
 #include "protocols/postgres/types.h"
 #include "protocols/redis/types.h"
 
@@ -91,7 +92,8 @@ std::optional<model::Span> BuildRedisSpan(const protocols::redis::Record& record
 // Sync); nullopt on the server's side and for units that are no operation of their own
 // (startup, SSLRequest, password, COPY data, Terminate, Cancel). Per v1.44
 // docs/db/postgresql.md and sql.md:
-//   name    "{db.operation.name} {db.namespace}" (no collection parsed), or the namespace
+//   name    "{db.operation.name} {target}": db.collection.name (the one table a simple
+//           statement names, sql::CollectionName), else db.namespace
 //   db.system.name "postgresql"; db.namespace the database of the StartupMessage (absent
 //   when joined mid-stream); db.operation.name the statement's first keyword as written,
 //   "BATCH {op}" for a unit with several Executes; db.query.text the sanitised text;
@@ -101,5 +103,21 @@ std::optional<model::Span> BuildRedisSpan(const protocols::redis::Record& record
 std::optional<model::Span> BuildPostgresSpan(const protocols::postgres::Record& record,
                                              const DbConnContext& conn,
                                              std::shared_ptr<const model::Resource> resource);
+
+// The CLIENT span of one MySQL/MariaDB command that is an operation (COM_QUERY,
+// COM_STMT_PREPARE, COM_STMT_EXECUTE); nullopt on the server's side and for the rest
+// (handshake, COM_INIT_DB, COM_STMT_CLOSE, COM_PING, ...). Per v1.44 docs/db/mariadb.md,
+// mysql.md and sql.md:
+//   name    "{db.operation.name} {target}": db.collection.name, else db.namespace, else the
+//           operation
+//   db.system.name "mariadb" when the server's greeting names MariaDB, else "mysql";
+//   db.namespace the schema in use (handshake, COM_INIT_DB, USE); db.operation.name the
+//   statement's first keyword as written, "PREPARE" for COM_STMT_PREPARE; db.query.text
+//   the sanitised text (an execute: its statement's, by statement id);
+//   db.response.status_code and error.type the ERR packet's error code as a string
+//   (status ERROR; the message is not kept: it quotes values); db.response.returned_rows
+//   the result rows received.
+std::optional<model::Span> BuildMysqlSpan(const protocols::mysql::Record& record, const DbConnContext& conn,
+                                          std::shared_ptr<const model::Resource> resource);
 
 }  // namespace kspan::correlator

@@ -155,6 +155,9 @@ void SpanBuilder::OnRecord(const conntrack::ConnInfo& conn, protocols::Record&& 
         } else if constexpr (std::is_same_v<Body, protocols::postgres::Record>) {
           return BuildPostgresSpan(body, {.is_server = IsServer(conn, record.side), .tuple = conn.tuple},
                                    processes_->ResourceFor(conn.key.pid));
+        } else if constexpr (std::is_same_v<Body, protocols::mysql::Record>) {
+          return BuildMysqlSpan(body, {.is_server = IsServer(conn, record.side), .tuple = conn.tuple},
+                                processes_->ResourceFor(conn.key.pid));
         } else if constexpr (std::is_same_v<Body, protocols::redis::Record>) {
           return BuildRedisSpan(body, {.is_server = IsServer(conn, record.side), .tuple = conn.tuple},
                                 processes_->ResourceFor(conn.key.pid));

@@ -13,6 +13,7 @@
 #include "protocols/http2/types.h"
 #include "protocols/jsonrpc/line_stream.h"
 #include "protocols/memcache/types.h"
+#include "protocols/mysql/types.h"
 #include "protocols/postgres/types.h"
 #include "protocols/redis/types.h"
 
@@ -45,7 +46,7 @@ struct RequestStart {
 // PROTOCOL_LIST: a new protocol's record type joins this variant (correlator/span_builder.cc
 // then fails to compile until it builds a span for it).
 using RecordBody = std::variant<http1::Record, jsonrpc::Call, memcache::Record, redis::Record,
-                                postgres::Record, http2::Record>;
+                                postgres::Record, http2::Record, mysql::Record>;
 
 // A request and its answer (or the lack of one).
 struct Record {

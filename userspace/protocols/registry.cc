@@ -4,6 +4,7 @@
 #include "protocols/http2/spec.h"
 #include "protocols/jsonrpc/spec.h"
 #include "protocols/memcache/spec.h"
+#include "protocols/mysql/spec.h"
 #include "protocols/postgres/spec.h"
 #include "protocols/redis/spec.h"
 
@@ -17,6 +18,7 @@ std::span<const ProtocolSpec> Protocols() {
       http2::Spec(),     // the preface "PRI * HTTP/2.0" is no HTTP/1 request line
       redis::Spec(),     // a RESP array ("*"): no other protocol starts so
       postgres::Spec(),  // a StartupMessage or SSLRequest: starts with a zero byte
+      mysql::Spec(),     // a HandshakeResponse: sequence id 1 and 19 zero bytes; last, as the weakest
   };
   return kAll;
 }

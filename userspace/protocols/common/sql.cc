@@ -1,6 +1,7 @@
 #include "protocols/common/sql.h"
 
 #include <algorithm>
+#include <vector>
 
 namespace kspan::protocols::sql {
 namespace {
@@ -264,6 +265,96 @@ std::string_view FirstKeyword(std::string_view q) {
   while (j < q.size() && ((q[j] >= 'a' && q[j] <= 'z') || (q[j] >= 'A' && q[j] <= 'Z'))) ++j;
   if (j == i || j - i > 32 || (j < q.size() && IsIdentChar(q[j]))) return {};
   return q.substr(i, j - i);
+}
+
+namespace {
+
+// The words of a sanitised text (split at spaces, commas, parentheses and semicolons; a
+// comma is a word of its own), enough to find the one table a simple statement names.
+std::vector<std::string_view> Words(std::string_view q) {
+  std::vector<std::string_view> out;
+  size_t i = 0;
+  while (i < q.size() && out.size() < 4096) {
+    const char c = q[i];
+    if (c == ' ' || c == '(' || c == ')' || c == ';') {
+      ++i;
+      continue;
+    }
+    if (c == ',') {
+      out.push_back(q.substr(i, 1));
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    while (j < q.size() && q[j] != ' ' && q[j] != ',' && q[j] != '(' && q[j] != ')' && q[j] != ';') ++j;
+    out.push_back(q.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+bool Is(std::string_view word, std::string_view upper) {
+  if (word.size() != upper.size()) return false;
+  for (size_t i = 0; i < word.size(); ++i) {
+    char c = word[i];
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+    if (c != upper[i]) return false;
+  }
+  return true;
+}
+
+// A table name as written: letters, digits, _, $, a schema dot, or one quoted identifier
+// ("…" or `…`, quotes removed).
+std::string_view TableName(std::string_view w) {
+  if (w.size() >= 2 && (w.front() == '"' || w.front() == '`') && w.back() == w.front()) {
+    w = w.substr(1, w.size() - 2);
+    return w.find_first_of("\"`") == std::string_view::npos && !w.empty() ? w : std::string_view();
+  }
+  if (w.empty() || w.size() > 128 || (w[0] >= '0' && w[0] <= '9') || w[0] == '?' || w[0] == '$') return {};
+  for (char c : w) {
+    if (!IsIdentChar(c) && c != '.') return {};
+  }
+  return w;
+}
+
+}  // namespace
+
+std::string_view CollectionName(std::string_view q) {
+  if (q.size() >= 3 && q.substr(q.size() - 3) == "...") return {};  // cut: the rest is unknown
+  const std::vector<std::string_view> w = Words(q);
+  if (w.empty()) return {};
+  // One statement over one table: no subquery, join, union or second statement.
+  size_t selects = 0;
+  for (std::string_view x : w) {
+    if (Is(x, "SELECT")) ++selects;
+    if (Is(x, "JOIN") || Is(x, "UNION") || Is(x, "INTERSECT") || Is(x, "EXCEPT") || Is(x, "USING")) return {};
+  }
+  size_t at = 0;  // index of the table word
+  if (Is(w[0], "SELECT")) {
+    if (selects != 1) return {};
+    for (size_t i = 1; i < w.size(); ++i) {
+      if (Is(w[i], "FROM")) {
+        at = i + 1;
+        break;
+      }
+    }
+  } else if ((Is(w[0], "INSERT") || Is(w[0], "REPLACE")) && selects == 0) {
+    at = w.size() > 1 && Is(w[1], "INTO") ? 2 : 1;
+  } else if (Is(w[0], "UPDATE") && selects == 0) {
+    at = 1;
+  } else if (Is(w[0], "DELETE") && selects == 0 && w.size() > 1 && Is(w[1], "FROM")) {
+    at = 2;
+  }
+  if (at == 0 || at >= w.size()) return {};
+  // A second table after it ("FROM a, b" or "FROM a x, b y"): not one collection.
+  for (size_t i = at + 1; i < w.size() && i <= at + 3; ++i) {
+    if (w[i] == ",") return {};
+    if (Is(w[i], "WHERE") || Is(w[i], "SET") || Is(w[i], "VALUES") || Is(w[i], "ORDER") ||
+        Is(w[i], "GROUP") || Is(w[i], "LIMIT")) {
+      break;
+    }
+  }
+  return TableName(w[at]);
 }
 
 }  // namespace kspan::protocols::sql

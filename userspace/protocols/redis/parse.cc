@@ -363,6 +363,15 @@ Step StepValue(string_view* buf, Frame* f) {
           body[0] == '-') {
         return Step::kInvalid;
       }
+      if (!f->is_response && f->top_index == 0 && f->strict_name) {
+        // After garbage, the command name is held to what a resynchronisation candidate's
+        // must be (MatchRequestStart), so whether the bytes make a command never depends on
+        // where a syscall cut the candidate (a cut-off candidate's first line is consumed
+        // before its name arrives). On a clean stream an odd name is a command, "_OTHER".
+        if (body.size() > 2 || n < 1 || static_cast<size_t>(n) > Record::kMaxNameBytes) return Step::kInvalid;
+        if (buf->size() < used + static_cast<size_t>(n)) return Step::kNeedMore;
+        if (!PlausibleName(buf->substr(used, static_cast<size_t>(n)))) return Step::kInvalid;
+      }
       if (t == '=' && n < 4) return Step::kInvalid;  // "txt:" comes first
       const uint64_t len = static_cast<uint64_t>(n);
       if (top) f->type = t;
@@ -649,7 +658,10 @@ bool IsKnownCommand(std::string_view name) {
 
 ParseState ParseFrame(MessageType type, std::string_view* buf, Frame* frame, State* state) {
   const bool fresh = frame->phase == Phase::kType && frame->depth == 0 && frame->type == 0;
-  if (fresh) frame->is_response = type == MessageType::kResponse;
+  if (fresh) {
+    frame->is_response = type == MessageType::kResponse;
+    frame->strict_name = type == MessageType::kRequest && state->request_loss;
+  }
   if (fresh && type == MessageType::kResponse && state->response_tail) {
     // The tail of a truncated reply: every chunk that moved before the first command sent
     // after that reply began (the client reads a whole reply before its next command).

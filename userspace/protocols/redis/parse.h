@@ -100,6 +100,9 @@ struct Frame {
   // Both.
   uint64_t seq = 0;         // requests: 1, 2, … in parse order
   bool after_loss = false;  // frames of this direction were lost just before this one
+  // A request parsed while resynchronising (after garbage or lost bytes): its command name
+  // must be what a resynchronisation candidate's is (MatchRequestStart), or it is invalid.
+  bool strict_name = false;
   Timing timing;
 
   bool ExpectsAnswer() const { return expects_answer; }

@@ -1,0 +1,36 @@
+#include "protocols/mysql/spec.h"
+
+#include <utility>
+
+#include "protocols/common/request_response.h"
+#include "protocols/mysql/parse.h"
+
+namespace kspan::protocols::mysql {
+namespace {
+
+// One MySQL/MariaDB connection as one process sees it: the generic two-stream driver
+// (protocols/common/request_response.h) over protocol packets. Commands are announced as
+// RequestStarts as soon as they are whole; records come out in command order.
+struct Registered : Protocol {
+  static void Announce(const Frame& f, RequestStart* out) { AnnounceSeqAndTiming(f, out); }
+  static Record RecordWithoutAnswer(Frame* f) { return mysql::RecordWithoutAnswer(f); }
+  static void ToRecord(Record&& r, protocols::Record* out) { ToEnvelope(std::move(r), out); }
+};
+
+Detection Detect(std::string_view request_bytes) {
+  return DetectionOf(LooksLikeRequest(request_bytes));
+}
+
+}  // namespace
+
+const ProtocolSpec& Spec() {
+  static const ProtocolSpec spec{.name = "mysql",
+                                 .scope = Scope::kConnection,
+                                 .transports = kTcp,
+                                 .detect = Detect,
+                                 .make = MakeRequestResponseConnection<Registered>,
+                                 .callee_spans = false};
+  return spec;
+}
+
+}  // namespace kspan::protocols::mysql

@@ -241,7 +241,11 @@ struct Connection::Impl {
     if (body.http.response_missing) {
       // A reset or GOAWAY is the server's (or client's) answer; otherwise say why none came.
       body.http.unanswered = s.response_lossy ? Unanswered::kNotCaptured : unanswered;
-      if (end == StreamEnd::kConnection) ++stats.requests_unanswered[body.http.unanswered];
+      // Counted as every span that says so: the connection ended the stream, or its
+      // answer's HEADERS were lost (its END_STREAM may still be seen after the loss).
+      if (end == StreamEnd::kConnection || body.http.unanswered == Unanswered::kNotCaptured) {
+        ++stats.requests_unanswered[body.http.unanswered];
+      }
     }
     out.seq = s.seq;
     out.request = body.http.request.timing;

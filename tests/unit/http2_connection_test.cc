@@ -346,6 +346,27 @@ TEST(Http2Connection, ResyncSkipsBytesThatAreNoFrame) {
   EXPECT_GE(w.stats.bytes_dropped, 10u);
 }
 
+// A framing error in bytes seen whole from the preface on is the peer's protocol error
+// (the receiver closes the connection, RFC 9113 §5.4.1): what follows is not parsed,
+// however the syscalls cut it, until a capture loss makes kspan look for frames again.
+TEST(Http2Connection, AFramingErrorSeenWholeGivesTheDirectionUpUntilALoss) {
+  Wire w;
+  w.Open();
+  w.Request(Headers(w, true, 1, Get("/a"), true));
+  w.Request(Frame(kData, 0, 0, "x"));  // DATA on stream 0: PROTOCOL_ERROR (§6.1)
+  w.Request(Headers(w, true, 3, Get("/b"), true));
+  w.Drain();
+  ASSERT_EQ(w.started.size(), 1u);
+  EXPECT_EQ(w.started[0].call_id, "1");
+  EXPECT_EQ(w.stats.frames_invalid, 1u);
+  w.LoseRequest(7);
+  w.Request(Headers(w, true, 5, Get("/c"), true));
+  w.Drain();
+  w.Drain();  // the gap ages into a hole
+  ASSERT_EQ(w.started.size(), 2u);
+  EXPECT_EQ(w.started[1].call_id, "5");
+}
+
 TEST(Http2Connection, NotAPrefaceIsCountedNotParsed) {
   Wire w;
   w.Request("PRX * HTTP/2.0\r\n\r\nSM\r\n\r\n" + Headers(w, true, 1, Get("/a"), true));

@@ -188,12 +188,13 @@ def delta(a, b):
 # ---------------------------------------------------------------- servers and load
 
 
-def start_nginx(port, tls=False, worker_connections=4096, extra_http=""):
+def start_nginx(port, tls=False, worker_connections=4096, extra_http="", listen_extra=""):
     """nginx, 1 worker, keep-alive, `return 200`; with tls, HTTPS with a self-signed certificate made here.
-    extra_http: more directives for the http block (e.g. timeouts)."""
+    extra_http: more directives for the http block (e.g. timeouts); listen_extra: more listen
+    parameters (" http2": h2c with prior knowledge)."""
     d = os.path.join(TMP, f"nginx-{port}")
     os.makedirs(d, exist_ok=True)
-    listen = f"listen 127.0.0.1:{port};"
+    listen = f"listen 127.0.0.1:{port}{listen_extra};"
     if tls:
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
                         "/CN=localhost", "-keyout", f"{d}/key.pem", "-out", f"{d}/cert.pem"],
@@ -323,6 +324,68 @@ def bench_requests(a, server, start_fn, rate, conns, wrk_conns):
         startup.append(on["ready"].get("startup_ms"))
     out.update({"cpu_us_per_req": med(cpu_per_req), "wakeups_per_s": med(wake), "spans_per_req": med(spans_per_req),
                 "drops": drops, "startup_ms": startup})
+    return out
+
+
+def h2load(port, seconds, conns, streams):
+    """h2load (nghttp2-client) over h2c with prior knowledge: `conns` connections, `streams`
+    concurrent streams on each, for `seconds`."""
+    out = subprocess.run(["h2load", "-c", str(conns), "-m", str(streams), "-D", str(seconds),
+                          f"http://127.0.0.1:{port}/"], capture_output=True, text=True, timeout=seconds + 30)
+    m = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out.stdout)
+    n = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored",
+                  out.stdout)
+    t = re.search(r"time for request:\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)\b", out.stdout)
+    res = {"rps": float(m.group(1)) if m else 0.0, "requests": int(n.group(1)) if n else 0,
+           "failed": int(n.group(3)) + int(n.group(4)) if n else -1}
+    if t:
+        res["mean_us"] = float(t.group(1)) * {"us": 1, "ms": 1000, "s": 1e6}[t.group(2)]
+    return res
+
+
+def bench_h2load(a):
+    """HTTP/2: nginx h2c (`listen … http2`, 1 worker) driven by h2load with 1 and 100 concurrent
+    streams on each of 4 connections; without and with kspan, alternating. While traced: daemon
+    CPU per stream, spans per stream (both ends traced: 2), HTTP/2 parse failures."""
+    port = free_port()
+    srv = start_nginx(port, listen_extra=" http2", extra_http="http2_max_concurrent_streams 128;")
+    h2load(port, 1, 4, 10)  # warm up
+    out = {}
+    for streams in (1, 100):
+        reps = []
+        for rep in range(a.reps):
+            order = ["off", "on"] if rep % 2 == 0 else ["on", "off"]
+            r = {}
+            for mode in order:
+                k = Kspan(a.kspan, name=f"h2load-{streams}-{rep}") if mode == "on" else None
+                s0 = k.sample() if k else None
+                res = h2load(port, a.seconds, 4, streams)
+                if k:
+                    s1 = k.sample()
+                    st = k.stop()
+                    res.update({"delta": delta(s0, s1), "stopped": st})
+                r[mode] = res
+            reps.append(r)
+            print(f"  h2load -c4 -m{streams} rep {rep + 1}: req/s off/on {r['off']['rps']:.0f}/{r['on']['rps']:.0f}",
+                  flush=True)
+        on = [x["on"] for x in reps]
+        out[str(streams)] = {
+            "rps_off": med([x["off"]["rps"] for x in reps]), "rps_on": med([x["on"]["rps"] for x in reps]),
+            "rps_ratio": med([x["on"]["rps"] / x["off"]["rps"] for x in reps if x["off"]["rps"]]),
+            "mean_off": med([x["off"].get("mean_us") for x in reps]),
+            "mean_on": med([x["on"].get("mean_us") for x in reps]),
+            "cpu_us_per_stream": med([x["delta"]["cpu"] / x["requests"] * 1e6 for x in on if x["requests"]]),
+            "spans_per_stream": med([x["stopped"].get("spans", 0) / x["requests"] for x in on if x["requests"]]),
+            "parse_failures": sum(x["stopped"]["c"].get('kspan_parse_failures_total{protocol="http2"}', 0) for x in on),
+            "not_captured": sum(x["stopped"]["c"].get(
+                'kspan_requests_unanswered_total{protocol="http2",reason="response_not_captured"}', 0) for x in on),
+            "failed": sum(x[m]["failed"] for x in reps for m in ("off", "on")),
+            # Events the kernel could not queue (ring buffer full): their streams make no span.
+            "ring_drops": sum(kernel_drops(x["stopped"]) for x in on),
+            "records": sum(x["stopped"]["c"].get('kspan_records_total{protocol="http2"}', 0) for x in on),
+            "streams": sum(x["requests"] for x in on),
+        }
+    stop(srv)
     return out
 
 
@@ -924,6 +987,29 @@ def report(a, R):
                          f"{fmt(t.get('cpu_us_per_req', float('nan')), 1)} µs per request, parse failures "
                          f"{t['parse_failures']}.")
 
+    if "h2load" in R:
+        L.append("\n## Request overhead: nginx over HTTP/2 (h2load)\n")
+        L.append(f"nginx `listen … http2` (h2c with prior knowledge, `return 200`, 1 worker) driven by `h2load -c 4 -m N "
+                 f"-D {a.seconds}` (nghttp2-client): 4 connections, N concurrent streams on each. Both ends traced: "
+                 f"each stream is a CLIENT and a SERVER span. Medians of {a.reps} alternating runs.\n")
+        L.append("| streams per connection | without kspan (req/s) | with kspan (req/s) | with / without | "
+                 "mean request time without / with (µs) | daemon CPU per stream (µs) | spans per stream |")
+        L.append("|---|---|---|---|---|---|---|")
+        for n, h in R["h2load"].items():
+            L.append(f"| {n} | {fmt(h['rps_off'], 0)} | {fmt(h['rps_on'], 0)} | {fmt(h['rps_ratio'], 3)}× | "
+                     f"{fmt(h['mean_off'])} / {fmt(h['mean_on'])} | {fmt(h['cpu_us_per_stream'], 2)} | "
+                     f"{fmt(h['spans_per_stream'], 2)} |")
+        L.append("\nWhile traced: HTTP/2 parse failures " +
+                 ", ".join(f"{h['parse_failures']} (-m {n})" for n, h in R["h2load"].items()) +
+                 "; client answers not captured (h2load reads many answers at once, past --capture-bytes) " +
+                 ", ".join(f"{h['not_captured']} (-m {n})" for n, h in R["h2load"].items()) +
+                 "; h2load failures " + ", ".join(f"{h['failed']} (-m {n})" for n, h in R["h2load"].items()) +
+                 "; kernel events dropped, ring buffer full " +
+                 ", ".join(f"{h.get('ring_drops')} (-m {n})" for n, h in R["h2load"].items()) +
+                 "; HTTP/2 records (both ends) per stream " +
+                 ", ".join(f"{fmt(h['records'] / h['streams'] if h.get('streams') else float('nan'), 2)} (-m {n})"
+                           for n, h in R["h2load"].items()) + ".")
+
     if "kernel" in R:
         k = R["kernel"]
         L.append(f"\n## Kernel cost (kernel.bpf_stats_enabled=1, restored to {k['stats_restored_to']})\n")
@@ -1056,7 +1142,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--only", default="requests,tls,kernel,exclude,daemon,metrics,pipeline,databases,idle,profile,saturation")
+    ap.add_argument("--only", default="requests,tls,h2load,kernel,exclude,daemon,metrics,pipeline,databases,idle,profile,saturation")
     ap.add_argument("--quick", action="store_true", help="1 repetition, 2 s runs: to check the suite works")
     a = ap.parse_args()
     a.kernel_rate, a.daemon_rate, a.daemon_seconds = 5000, 5000, 10
@@ -1078,7 +1164,9 @@ def main():
             R["python"] = bench_requests(a, "python", start_python, 500, 8, 16)
             print("request overhead: python, 250 us of work a request", flush=True)
             R["python-250us"] = bench_requests(a, "python-250us", lambda p: start_python(p, 250), 500, 8, 16)
-        sections = [("tls", "request overhead: nginx over TLS", bench_tls), ("kernel", "kernel cost", bench_kernel),
+        sections = [("tls", "request overhead: nginx over TLS", bench_tls),
+                    ("h2load", "request overhead: nginx over HTTP/2 (h2load)", bench_h2load),
+                    ("kernel", "kernel cost", bench_kernel),
                     ("exclude", "excluded processes", bench_exclude), ("daemon", "daemon cost", bench_daemon),
                     ("metrics", "span metrics and sampling", bench_metrics),
                     ("pipeline", "daemon cost without a kernel", bench_pipeline),

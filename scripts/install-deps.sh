@@ -126,6 +126,8 @@ npm_ci_once tests/receivers
 npm_ci_once tests/apps/llm
 # The uninstrumented multi-agent app (tests/apps/agents): openai and @modelcontextprotocol/sdk.
 npm_ci_once tests/apps/agents
+# The gRPC tests' node client (tests/apps/grpc/grpc_client.js): the real @grpc/grpc-js.
+npm_ci_once tests/apps/grpc
 # The deployment checks (tests/deploy): the Kubernetes API's JSON schemas and a YAML reader.
 npm_ci_once tests/deploy
 

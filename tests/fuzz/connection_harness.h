@@ -8,7 +8,10 @@
 //   whole  - each stream as one syscall, all captured;
 //   split  - the same bytes in random small syscalls with random drains (requests first):
 //            must give records that Describe() the same as whole's, since the parse may not
-//            depend on where syscalls cut the bytes;
+//            depend on where syscalls cut the bytes; except after a loss the parser presumed
+//            (ConnectionStats::gaps: HTTP/2 without its preface is a connection joined late),
+//            where resynchronisation looks for a message start at syscall boundaries by
+//            design, so the cut matters;
 //   chaos  - both directions cut and interleaved, one in six partly captured, some
 //            reordered, one in forty lost, as the client or the server: the harness's own
 //            record checks must hold.
@@ -43,6 +46,7 @@ struct ConnectionRun {
   std::unique_ptr<protocols::ProtocolConnection> conn;
   std::vector<protocols::RequestStart> started;
   std::vector<protocols::Record> records;
+  protocols::ConnectionStats stats;
 
   ConnectionRun(const protocols::ProtocolSpec& spec, bool client)
       : conn(spec.make(client, protocols::ProtocolOptions{})) {}
@@ -58,8 +62,9 @@ struct ConnectionRun {
     conn->AddData(c);
   }
   void Drain() {
-    protocols::ConnectionStats stats;
-    conn->Drain(&started, &records, &stats);
+    protocols::ConnectionStats s;
+    conn->Drain(&started, &records, &s);
+    stats += s;
   }
   void Finish() {
     Drain();
@@ -98,8 +103,9 @@ inline void FuzzConnection(const protocols::ProtocolSpec& spec, std::string_view
   }
   split.Finish();
   check(split);
-  bool same = whole.records.size() == split.records.size();
-  for (size_t i = 0; same && i < whole.records.size(); ++i) {
+  const bool presumed_loss = whole.stats.gaps != 0 || split.stats.gaps != 0;
+  bool same = presumed_loss || whole.records.size() == split.records.size();
+  for (size_t i = 0; same && !presumed_loss && i < whole.records.size(); ++i) {
     same = describe(whole.records[i]) == describe(split.records[i]);
   }
   if (!same) {

@@ -236,6 +236,30 @@ TEST(Http2Connection, DataHoleCostsOnlyBodyBytes) {
   EXPECT_EQ(w.stats.gaps, 0u);
 }
 
+// The answer's HEADERS in a hole (a client reading many answers at once, past the
+// capture limit), its END_STREAM seen after the loss: the stream ends with no response,
+// not captured, and is counted as such like one the connection's close ends.
+TEST(Http2Connection, AnAnswerWhoseHeadersWereLostIsCountedNotCaptured) {
+  Wire w;
+  w.Open();
+  w.Request(Headers(w, true, 1, Get("/a"), true));
+  w.Request(Headers(w, true, 3, Get("/b"), true));
+  // One read: stream 1's HEADERS and a DATA frame, only 5 bytes captured.
+  w.Response(Headers(w, false, 1, kOk, false) + Frame(kData, 0, 1, "x"), 5);
+  w.Response(Frame(kData, kEndStream, 1, "z"));
+  w.Drain();
+  ASSERT_EQ(w.records.size(), 1u);
+  w.Close();  // stream 3 never answered as far as kspan saw, after the loss
+  ASSERT_EQ(w.records.size(), 2u);
+  for (const Record& r : w.records) {
+    EXPECT_TRUE(r.http.response_missing) << r.stream_id;
+    EXPECT_EQ(r.http.unanswered, Unanswered::kNotCaptured) << r.stream_id;
+  }
+  EXPECT_EQ(w.records[0].end, StreamEnd::kComplete);
+  EXPECT_EQ(w.records[1].end, StreamEnd::kConnection);
+  EXPECT_EQ(w.stats.requests_unanswered[Unanswered::kNotCaptured], 2u);
+}
+
 // A hole over a header block: the table is unknown from then on. Whatever is decoded
 // after it is right or missing, never wrong.
 TEST(Http2Connection, HeaderBlockInAHoleNeverGivesAWrongMethodOrPath) {
@@ -320,6 +344,27 @@ TEST(Http2Connection, ResyncSkipsBytesThatAreNoFrame) {
   EXPECT_EQ(w.records[0].http.request.target, "/a");
   EXPECT_TRUE(w.records[1].http.request.target.empty() || w.records[1].http.request.target == "/b");
   EXPECT_GE(w.stats.bytes_dropped, 10u);
+}
+
+// A framing error in bytes seen whole from the preface on is the peer's protocol error
+// (the receiver closes the connection, RFC 9113 §5.4.1): what follows is not parsed,
+// however the syscalls cut it, until a capture loss makes kspan look for frames again.
+TEST(Http2Connection, AFramingErrorSeenWholeGivesTheDirectionUpUntilALoss) {
+  Wire w;
+  w.Open();
+  w.Request(Headers(w, true, 1, Get("/a"), true));
+  w.Request(Frame(kData, 0, 0, "x"));  // DATA on stream 0: PROTOCOL_ERROR (§6.1)
+  w.Request(Headers(w, true, 3, Get("/b"), true));
+  w.Drain();
+  ASSERT_EQ(w.started.size(), 1u);
+  EXPECT_EQ(w.started[0].call_id, "1");
+  EXPECT_EQ(w.stats.frames_invalid, 1u);
+  w.LoseRequest(7);
+  w.Request(Headers(w, true, 5, Get("/c"), true));
+  w.Drain();
+  w.Drain();  // the gap ages into a hole
+  ASSERT_EQ(w.started.size(), 2u);
+  EXPECT_EQ(w.started[1].call_id, "5");
 }
 
 TEST(Http2Connection, NotAPrefaceIsCountedNotParsed) {

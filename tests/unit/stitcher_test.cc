@@ -144,6 +144,70 @@ TEST_F(StitcherTest, ABatchArrivingLateStillPairs) {
   EXPECT_EQ(Out("back").trace_id, Out("call").trace_id);
 }
 
+// As the pipeline drives it: the batch's records come before the Advance that closes
+// the batch, and the previous Advance was long before (an idle agent drains a burst that
+// took 300 ms to reach it). The client is seen to end at the Advance after its record,
+// not at the previous one: h2load's 2000 streams all lost their pairing this way.
+TEST_F(StitcherTest, ABurstAfterAnIdleSpellStillPairs) {
+  At(5);
+  auto call = Request(false, 10, 5, 11, 10, Tuple("127.0.0.1", 40001, "127.0.0.1", 9000));
+  auto back = Request(true, 20, 6, 21, 11, Tuple("127.0.0.1", 9000, "127.0.0.1", 40001));
+  Done(back, "back", 11, 15);
+  Done(call, "call", 10, 16);
+  At(310);
+  At(2000);
+  ASSERT_EQ(out_.size(), 2u);
+  EXPECT_EQ(Out("back").parent_span_id, Out("call").span_id);
+  EXPECT_EQ(Out("back").trace_id, Out("call").trace_id);
+}
+
+// The pipeline stalls between two batches (a busy host): the client's span came in the
+// batch before, and the Advance that decides the server comes 280 ms later, past the
+// client's 4 reorder delays. The client is not retired before that Advance decided what
+// had arrived before its end.
+TEST_F(StitcherTest, AStallBetweenBatchesStillPairs) {
+  At(5);
+  auto call = Request(false, 10, 5, 11, 10, Tuple("127.0.0.1", 40001, "127.0.0.1", 9000));
+  auto back = Request(true, 20, 6, 21, 11, Tuple("127.0.0.1", 9000, "127.0.0.1", 40001));
+  Done(call, "call", 10, 16);
+  At(20);
+  At(300);
+  Done(back, "back", 11, 15);
+  At(2000);
+  ASSERT_EQ(out_.size(), 2u);
+  EXPECT_EQ(Out("back").parent_span_id, Out("call").span_id);
+  EXPECT_EQ(Out("back").trace_id, Out("call").trace_id);
+}
+
+// An HTTP/2 stream whose answer the client side did not capture: its CLIENT span ends at
+// its request, before the server read it. The stream id names one exchange, so the
+// server still pairs with it (over one key there is no earlier exchange to confuse).
+TEST_F(StitcherTest, AStreamWhoseAnswerWasNotCapturedStillPairs) {
+  At(5);
+  RequestSeen r;
+  r.conn = {10, 5, 1};
+  r.seq = 1;
+  r.tuple = Tuple("127.0.0.1", 40001, "127.0.0.1", 9000);
+  r.tuple_known = true;
+  r.timing.tid = 11;
+  r.timing.start_ns = kT0 + 10 * kMs;
+  r.pair_key = "7";
+  RequestSeen s = r;
+  s.conn = {20, 6, 1};
+  s.server = true;
+  s.tuple = Tuple("127.0.0.1", 9000, "127.0.0.1", 40001);
+  s.timing.tid = 21;
+  s.timing.start_ns = kT0 + 12 * kMs;
+  stitcher_->OnRequest(std::move(r));
+  stitcher_->OnRequest(std::move(s));
+  Done({10, 5, 1}, "call", 10, 11);  // no answer seen: it ends at its request
+  Done({20, 6, 1}, "back", 12, 15);
+  At(50);
+  At(2000);
+  ASSERT_EQ(out_.size(), 2u);
+  EXPECT_EQ(Out("back").parent_span_id, Out("call").span_id);
+}
+
 // Keep-alive: each request on one connection pairs with its own client request.
 TEST_F(StitcherTest, KeepAliveRequestsPairInOrder) {
   const auto ct = Tuple("127.0.0.1", 40001, "127.0.0.1", 9000),

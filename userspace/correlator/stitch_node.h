@@ -52,8 +52,10 @@ struct StitchNode {
   uint32_t response_tid = 0;  // SERVER: the thread that answered
   uint64_t start_ns = 0;      // a session's is pulled back to its first child's
   uint64_t arrival_ns = 0;
-  uint64_t completed_seen_ns = 0;  // the pipeline's clock when its span came (0: not yet)
-  std::string pair_key;            // SERVER: its own view; CLIENT: the view of its server
+  uint64_t completed_seen_ns = 0;      // the pipeline's clock when its span came (0: not yet)
+  bool retire_armed = false;           // complete, and may go stale (Stitcher::Stale)
+  std::string pair_key;                // SERVER: its own view; CLIENT: the view of its server
+  bool pair_key_one_exchange = false;  // the key names one request (tuple + stream id)
   std::optional<model::TraceParent> incoming;
   std::string traceparent_raw, tracestate;
   uint32_t exec_parent_pid = 0, exec_parent_tid = 0;

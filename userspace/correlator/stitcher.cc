@@ -105,7 +105,10 @@ void Stitcher::OnRequest(RequestSeen&& r) {
   if (r.tuple_known) {
     n->pair_key = r.server ? ServerViewKey(r.tuple.local, r.tuple.remote)
                            : ServerViewKey(r.tuple.remote, r.tuple.local);
-    if (!r.pair_key.empty()) n->pair_key += "#" + r.pair_key;
+    if (!r.pair_key.empty()) {
+      n->pair_key += "#" + r.pair_key;
+      n->pair_key_one_exchange = true;
+    }
   } else {
     n->pair_key = std::move(r.pair_key);
   }
@@ -128,7 +131,10 @@ void Stitcher::OnSpan(const RequestDone& d, model::Span&& span) {
     return;
   }
   Node* n = it->second.get();
+  // The pipeline saw it end in the batch being drained: the Advance that follows gives
+  // that batch's clock (now_ns_ is still the previous batch's, maybe long before).
   n->completed_seen_ns = now_ns_;
+  completed_this_batch_.push_back(n->key);
   n->response_tid = d.response.tid;
   if (n->kind == Kind::kClient) {
     // A response read is an event a loop turn continues (rule 4).
@@ -206,6 +212,12 @@ void Stitcher::CutSessions(uint64_t ts_ns, const FinishSession& finish) {
 
 void Stitcher::Advance(uint64_t now_ns) {
   now_ns_ = now_ns;
+  for (const NodeKey& key : completed_this_batch_) {
+    if (auto it = nodes_.find(key); it != nodes_.end()) it->second->completed_seen_ns = now_ns;
+  }
+  completed_unarmed_.insert(completed_unarmed_.end(), completed_this_batch_.begin(),
+                            completed_this_batch_.end());
+  completed_this_batch_.clear();
   window_.SetNow(now_ns);
   // Decide, in order of start, every request that started no later than the newest one
   // that has waited out the reorder delay: a parent always starts before its child, so it
@@ -235,6 +247,16 @@ void Stitcher::Advance(uint64_t now_ns) {
       it = old ? activity_.erase(it) : std::next(it);
     }
   }
+  // A node seen complete a reorder delay ago has now been through the decisions of every
+  // request that arrived before it ended (they were due in this Advance at the latest):
+  // from here on it may go stale.
+  std::erase_if(completed_unarmed_, [&](const NodeKey& key) {
+    auto it = nodes_.find(key);
+    if (it == nodes_.end()) return true;
+    if (it->second->completed_seen_ns + options_.reorder_slack_ns > now_ns) return false;
+    it->second->retire_armed = true;
+    return true;
+  });
   // Exported nodes retire (erased when due), and traces that are due leave.
   window_.ExportDue([this](const NodeKey& key) {
     auto it = nodes_.find(key);
@@ -312,7 +334,10 @@ Stitcher::Node* Stitcher::PairedClient(const Node* server) {
   }
   for (Node* c : v) {
     if (c->paired || c->start_ns > server->start_ns) continue;
-    if (c->complete && c->end_ns < server->start_ns) continue;  // over before this request came
+    // Over before this request came: an earlier exchange on the connection. A key of one
+    // exchange (an HTTP/2 stream) has no earlier one, and its client may end before the
+    // server's request did when its answer was not captured (it ends at its request).
+    if (c->complete && c->end_ns < server->start_ns && !c->pair_key_one_exchange) continue;
     return c;
   }
   return nullptr;
@@ -380,9 +405,13 @@ Stitcher::Node* Stitcher::ParentByLoopTurn(const Node* client, const std::vector
 // A complete CLIENT stays pairable 4 reorder delays past its end, counted from when the
 // pipeline saw it end if that was later: the server's record of the same exchange may be
 // drained in the same batch (HTTP/2 streams come whole), and a pipeline running behind
-// must not retire the client before it decides that server.
+// must not retire the client before it decides that server. Nor may a pipeline that
+// stalls between two batches (a busy host: 250 ms with 4000 HTTP/2 streams at once): a
+// node is stale only once an Advance a reorder delay after its end was seen has decided
+// what arrived before it (retire_armed).
 bool Stitcher::Stale(const Node* n) const {
-  return n->complete && std::max(n->end_ns, n->completed_seen_ns) + 4 * options_.reorder_slack_ns < now_ns_;
+  return n->complete && n->retire_armed &&
+         std::max(n->end_ns, n->completed_seen_ns) + 4 * options_.reorder_slack_ns < now_ns_;
 }
 
 std::vector<Stitcher::Node*> Stitcher::InFlightServers(uint32_t pid, uint32_t tid, uint64_t at_ns,

@@ -224,6 +224,11 @@ class Stitcher {
   ProcessSessions sessions_;  // exec and session nodes by pid; orphans a session adopts
   uint64_t session_seq_ = 0;
   std::vector<Node*> undecided_;
+  // Nodes whose span came since the last Advance: it stamps their completed_seen_ns with
+  // its clock, the batch's (Stale counts a client's retirement from there).
+  std::vector<NodeKey> completed_this_batch_;
+  // Complete nodes not yet retire_armed (see Stale), oldest first.
+  std::vector<NodeKey> completed_unarmed_;
   std::list<Node*> order_;  // every node, oldest first (max_nodes eviction)
   std::unordered_map<uint32_t, std::deque<Activity>> activity_;  // by thread, oldest first
   uint64_t last_activity_prune_ns_ = 0;

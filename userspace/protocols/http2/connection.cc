@@ -160,6 +160,13 @@ struct Connection::Impl {
     HpackDecoder hpack;
     bool preface_pending;
     bool resync = false;
+    // Framing lost at least once (a capture loss, a late join, a framing error).
+    bool lost = false;
+    // A framing error in bytes seen whole from the connection's start: the peer broke
+    // RFC 9113 (a connection error, §5.4.1: the receiver closes). Nothing after it is
+    // HTTP/2 the peer processed, so nothing is parsed until the next capture loss. (A
+    // resync here would depend on where syscalls cut the bytes, and guess.)
+    bool gave_up = false;
     uint64_t drops_seen = 0;
     uint32_t allowed_frame_size = kDefaultMaxFrameSize;  // what the receiver allowed
     // A DATA frame being consumed.
@@ -189,6 +196,7 @@ struct Connection::Impl {
   std::vector<protocols::Record> ready;
   ConnectionStats stats;
   bool closed = false;
+  bool from_start = false;  // the client preface was seen at position 0
   Unanswered close_reason = Unanswered::kNoResponse;
   bool finalized = false;
 
@@ -216,6 +224,17 @@ struct Connection::Impl {
     d.in_data = false;
     d.preface_pending = false;
     d.resync = true;
+    d.lost = true;
+    d.gave_up = false;
+  }
+  // Bytes that break RFC 9113's framing rules. In step from the connection's start, the
+  // direction gives up until its next capture loss; after a loss (kspan's resync may have
+  // guessed a frame start wrong) it resynchronises again.
+  void FramingError(Direction& d) {
+    ++stats.frames_invalid;
+    const bool in_step = from_start && !d.lost;
+    LoseFraming(d);
+    d.gave_up = in_step;
   }
 
   // ---- Streams ---------------------------------------------------------------------------
@@ -241,7 +260,11 @@ struct Connection::Impl {
     if (body.http.response_missing) {
       // A reset or GOAWAY is the server's (or client's) answer; otherwise say why none came.
       body.http.unanswered = s.response_lossy ? Unanswered::kNotCaptured : unanswered;
-      if (end == StreamEnd::kConnection) ++stats.requests_unanswered[body.http.unanswered];
+      // Counted as every span that says so: the connection ended the stream, or its
+      // answer's HEADERS were lost (its END_STREAM may still be seen after the loss).
+      if (end == StreamEnd::kConnection || body.http.unanswered == Unanswered::kNotCaptured) {
+        ++stats.requests_unanswered[body.http.unanswered];
+      }
     }
     out.seq = s.seq;
     out.request = body.http.request.timing;
@@ -478,6 +501,11 @@ struct Connection::Impl {
       const uint64_t pos = s.position();
       if (pos == s.end()) return;
       const std::string_view head = s.Head();
+      if (d.gave_up && !head.empty()) {
+        stats.bytes_dropped += head.size();
+        s.Consume(head.size());
+        continue;
+      }
       if (head.empty()) {
         const uint64_t hole = s.HoleAtHead();
         if (d.in_data) {
@@ -512,8 +540,7 @@ struct Connection::Impl {
           b.remove_prefix(1);
           --d.data_left;
           if (pad > d.data_left) {  // §6.1: PROTOCOL_ERROR
-            ++stats.frames_invalid;
-            LoseFraming(d);
+            FramingError(d);
             s.Consume(used);
             continue;
           }
@@ -533,6 +560,7 @@ struct Connection::Impl {
         }
         d.preface_pending = false;
         if (head.starts_with(kPreface)) {
+          from_start = pos == 0;
           s.Consume(kPreface.size());
           continue;
         }
@@ -585,15 +613,13 @@ struct Connection::Impl {
       }
       const FrameHeader h = DecodeFrameHeader(head);
       if (CheckFrameHeader(h, kMaxFrameSize) != HeaderCheck::kValid) {
-        ++stats.frames_invalid;
-        LoseFraming(d);
+        FramingError(d);
         continue;  // the resync above skips this syscall's bytes
       }
       const ChunkTiming first = s.TimingAt(pos);
       if (h.type == kData) {
         if (d.in_block) {
-          ++stats.frames_invalid;
-          LoseFraming(d);
+          FramingError(d);
           continue;
         }
         s.Consume(kFrameHeaderSize);
@@ -631,8 +657,7 @@ struct Connection::Impl {
       }
       const ChunkTiming last = s.TimingAt(pos + size - 1);
       if (!OnFrame(d, h, head.substr(kFrameHeaderSize, h.length), first, last)) {
-        ++stats.frames_invalid;
-        LoseFraming(d);
+        FramingError(d);
         stats.bytes_dropped += size;
         s.Consume(size);
         continue;

@@ -40,6 +40,8 @@ std::string PodJson(const std::string& uid, const std::string& rv, const std::st
          kNode +
          R"(","containers":[{"name":"app","image":"shop/checkout:1.4"}]},)"
          R"("status":{"phase":"Running","containerStatuses":[{"name":"app","image":"shop/checkout:1.4",)"
+         R"("imageID":"docker.io/shop/checkout@sha256:)"
+         R"(5b0a1c6f1e9e2d4c3b2a19f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4",)"
          R"("containerID":"containerd://)" +
          container_id + R"(","ready":true,"restartCount":0,"started":true}]}})";
 }
@@ -65,11 +67,23 @@ class K8sIntegration : public ::testing::Test {
     std::ofstream(dir_ + "/pods.json")
         << R"({"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"1000"},"items":[)" << items
         << "]}";
+    ExpectApiShapes(dir_ + "/pods.json");
+  }
+  // What the stand-in serves has the real API server's shapes: the Kubernetes API's JSON
+  // schemas (tests/deploy/validate_k8s_objects.mjs).
+  static void ExpectApiShapes(const std::string& file) {
+    const CommandResult r =
+        RunCommand({"node", std::string(KSPAN_SOURCE_DIR) + "/tests/deploy/validate_k8s_objects.mjs", file},
+                   std::chrono::seconds(60));
+    EXPECT_EQ(r.exit_code, 0) << file << " against the Kubernetes schemas: " << r.out << r.err;
   }
   void PushEvent(int n, const std::string& type, const std::string& object) {
     // Written whole, then renamed: the server never reads half a file.
     const std::string path = dir_ + "/events/event-" + std::to_string(100 + n) + ".json";
-    std::ofstream(path + ".tmp") << R"({"type":")" << type << R"(","object":)" << object << "}";
+    // A watch event's object carries its kind and apiVersion (list items do not).
+    std::ofstream(path + ".tmp") << R"({"type":")" << type << R"(","object":{"kind":"Pod","apiVersion":"v1",)"
+                                 << object.substr(1) << "}";
+    ExpectApiShapes(path + ".tmp");
     std::rename((path + ".tmp").c_str(), path.c_str());
   }
   bool StartApi() {

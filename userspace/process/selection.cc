@@ -256,7 +256,15 @@ ProcessFacts Selection::FactsOf(uint32_t pid, const Decision& d, bool* pod_wante
   return f;
 }
 
-void Selection::Apply(uint32_t pid, Decision* d, State s) {
+void Selection::TellKernel(uint32_t pid, bool traced) {
+  if (!options_.tell_kernel) return;
+  if (Status st = options_.tell_kernel(pid, traced); !st.ok()) {
+    kernel_failed_->Add();
+    log::Debug("selection not told to the kernel", {{"pid", uint64_t{pid}}, {"error", st.message()}});
+  }
+}
+
+void Selection::Apply(uint32_t pid, Decision* d, State s, uint64_t now_ns) {
   const bool known = d->state != State::kPending;
   if (known && d->state == s) return;
   if (known) changed_->Add();
@@ -266,11 +274,9 @@ void Selection::Apply(uint32_t pid, Decision* d, State s) {
   d->state = s;
   if (s == State::kTraced) traced_->Add();
   if (s == State::kSkipped) skipped_->Add();
-  if (tell && options_.tell_kernel) {
-    if (Status st = options_.tell_kernel(pid, s == State::kTraced); !st.ok()) {
-      kernel_failed_->Add();
-      log::Debug("selection not told to the kernel", {{"pid", uint64_t{pid}}, {"error", st.message()}});
-    }
+  if (tell) {
+    TellKernel(pid, s == State::kTraced);
+    d->told_ns = now_ns;
   }
 }
 
@@ -303,7 +309,7 @@ Selection::Decision& Selection::Decide(uint32_t pid, uint64_t now_ns, bool fresh
         for (const SelectRule& r : *list) d.recheck |= r.needs_ports() && MatchesExceptPorts(r, facts);
       }
     }
-    Apply(pid, &d, Selected(options_.rules, facts) ? State::kTraced : State::kSkipped);
+    Apply(pid, &d, Selected(options_.rules, facts) ? State::kTraced : State::kSkipped, now_ns);
     d.next_check = now_ns + options_.recheck_interval_ns;
   }
   if ((d.recheck || d.state == State::kPending) && !d.queued) {
@@ -329,7 +335,15 @@ bool Selection::Traced(uint32_t pid, uint64_t now_ns, uint16_t accepted_port) {
   Decision& d = found ? *found : Decide(pid, now_ns, true);
   switch (d.state) {
     case State::kTraced: return true;
-    case State::kSkipped: dropped_skipped_->Add(); return false;
+    case State::kSkipped:
+      dropped_skipped_->Add();
+      // Still arriving a second after the kernel was told: its entry was lost (the map
+      // is an LRU), so tell it again.
+      if (now_ns - d.told_ns >= 1'000'000'000) {
+        TellKernel(pid, false);
+        d.told_ns = now_ns;
+      }
+      return false;
     case State::kPending: dropped_pending_->Add(); return false;
   }
   return true;

@@ -137,10 +137,12 @@ class Selection {
     std::vector<uint16_t> accepted;  // ports it accepted on (a listener /proc may miss), at most 8
     uint64_t first_ns = 0;           // when it was first decided (pending: since when)
     uint64_t next_check = 0;         // recheck or pending: when to look again
+    uint64_t told_ns = 0;            // when the kernel was last told it is skipped
   };
   Decision& Decide(uint32_t pid, uint64_t now_ns, bool fresh);
   ProcessFacts FactsOf(uint32_t pid, const Decision& d, bool* pod_wanted);
-  void Apply(uint32_t pid, Decision* d, State s);
+  void Apply(uint32_t pid, Decision* d, State s, uint64_t now_ns);
+  void TellKernel(uint32_t pid, bool traced);
 
   SelectionOptions options_;
   ProcessTable* processes_;

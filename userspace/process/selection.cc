@@ -280,7 +280,7 @@ void Selection::Apply(uint32_t pid, Decision* d, State s, uint64_t now_ns) {
   }
 }
 
-Selection::Decision& Selection::Decide(uint32_t pid, uint64_t now_ns, bool fresh) {
+Selection::Decision& Selection::Decide(uint32_t pid, uint64_t now_ns, bool fresh, uint16_t accepted_port) {
   auto [it, inserted] = decisions_.try_emplace(pid);
   Decision& d = it->second;
   if (inserted || fresh) {
@@ -296,6 +296,10 @@ Selection::Decision& Selection::Decide(uint32_t pid, uint64_t now_ns, bool fresh
     if (order_.size() > 2 * options_.max_processes + 64) {
       std::erase_if(order_, [this](uint32_t p) { return !decisions_.contains(p); });
     }
+  }
+  if (accepted_port != 0 && d.accepted.size() < 8 &&
+      std::find(d.accepted.begin(), d.accepted.end(), accepted_port) == d.accepted.end()) {
+    d.accepted.push_back(accepted_port);
   }
   bool pod_wanted = false;
   const ProcessFacts facts = FactsOf(pid, d, &pod_wanted);
@@ -323,14 +327,12 @@ bool Selection::Traced(uint32_t pid, uint64_t now_ns, uint16_t accepted_port) {
   if (!active()) return true;
   auto it = decisions_.find(pid);
   Decision* found = it != decisions_.end() ? &it->second : nullptr;
-  if (accepted_port != 0 && rules_need_ports_ && (!found || found->recheck) &&
-      (!found ||
-       std::find(found->accepted.begin(), found->accepted.end(), accepted_port) == found->accepted.end())) {
-    // A port it listens on, maybe new since it was decided: decide again before its
-    // first connection on that port goes anywhere.
-    Decision& d = found ? *found : Decide(pid, now_ns, true);
-    if (d.accepted.size() < 8) d.accepted.push_back(accepted_port);
-    found = &Decide(pid, now_ns, false);
+  if (accepted_port != 0 && rules_need_ports_ &&
+      (!found || (found->recheck && std::find(found->accepted.begin(), found->accepted.end(),
+                                              accepted_port) == found->accepted.end()))) {
+    // A port it listens on, maybe new since it was decided: decide (again) with it before
+    // its first connection on that port goes anywhere.
+    found = &Decide(pid, now_ns, !found, accepted_port);
   }
   Decision& d = found ? *found : Decide(pid, now_ns, true);
   switch (d.state) {

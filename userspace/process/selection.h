@@ -139,7 +139,9 @@ class Selection {
     uint64_t next_check = 0;         // recheck or pending: when to look again
     uint64_t told_ns = 0;            // when the kernel was last told it is skipped
   };
-  Decision& Decide(uint32_t pid, uint64_t now_ns, bool fresh);
+  // Decides pid from its facts now; `fresh` forgets what was known of it (a new program),
+  // `accepted_port` (0: none) is a port it was just seen accepting on.
+  Decision& Decide(uint32_t pid, uint64_t now_ns, bool fresh, uint16_t accepted_port = 0);
   ProcessFacts FactsOf(uint32_t pid, const Decision& d, bool* pod_wanted);
   void Apply(uint32_t pid, Decision* d, State s, uint64_t now_ns);
   void TellKernel(uint32_t pid, bool traced);

@@ -17,11 +17,6 @@ namespace {
 
 constexpr int kServer = 2, kClient = 3;
 
-std::string Trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
-
 class ContainerIntegration : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(agent_.Start()) << "kspan did not become ready:\n" << agent_.Logs(); }
@@ -54,7 +49,7 @@ TEST_F(ContainerIntegration, SpansCarryTheirContainersId) {
     const CommandResult inspect =
         podman_.Run({"inspect", "--format", "{{.Id}}", id}, std::chrono::seconds(30));
     ASSERT_EQ(inspect.exit_code, 0) << inspect.err;
-    EXPECT_EQ(Trim(inspect.out), id);
+    EXPECT_EQ(TrimEnd(inspect.out), id);
     ASSERT_EQ(id.size(), 64u) << id;
   }
 

@@ -32,11 +32,6 @@ using std::chrono::seconds;
 constexpr int kServer = 2, kClient = 3;
 const std::string kImage = "localhost/kspan:ci-test";
 
-std::string Trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
-
 class ImageIntegration : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -123,7 +118,7 @@ class ImageIntegration : public ::testing::Test {
         &client, seconds(60));
     ASSERT_EQ(curl.exit_code, 0) << curl.err;
     for (const std::string& id : {server, client}) {
-      ASSERT_EQ(Trim(podman_.Run({"inspect", "--format", "{{.Id}}", id}, seconds(30)).out), id);
+      ASSERT_EQ(TrimEnd(podman_.Run({"inspect", "--format", "{{.Id}}", id}, seconds(30)).out), id);
     }
     auto ours = [&](const FlatSpan& s) {
       return s.Str("url.path") == path || s.Str("url.full").ends_with(path);
@@ -153,7 +148,7 @@ class ImageIntegration : public ::testing::Test {
     const CommandResult stop = podman_.Run({"stop", "-t", "20", agent_}, seconds(60));
     ASSERT_EQ(stop.exit_code, 0) << stop.err;
     const std::string code =
-        Trim(podman_.Run({"inspect", "--format", "{{.State.ExitCode}}", agent_}, seconds(30)).out);
+        TrimEnd(podman_.Run({"inspect", "--format", "{{.State.ExitCode}}", agent_}, seconds(30)).out);
     const std::string logs = Logs();
     EXPECT_EQ(code, "0") << logs;
     EXPECT_NE(logs.find("\"msg\":\"stopped\""), std::string::npos) << logs;

@@ -4,14 +4,10 @@
 
 namespace kspan::testing {
 
-namespace {
-
-std::string Trim(std::string s) {
+std::string TrimEnd(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   return s;
 }
-
-}  // namespace
 
 Podman::Podman() : dir_(MakeTempDir("kspan-podman")) {
   std::ofstream(dir_ + "/containers.conf")
@@ -41,7 +37,7 @@ std::string Podman::Start(const std::vector<std::string>& command, std::string* 
     *error = "podman run failed: " + r.out + r.err;
     return "";
   }
-  const std::string id = Trim(r.out);
+  const std::string id = TrimEnd(r.out);
   started_.push_back(id);
   return id;
 }
@@ -52,7 +48,7 @@ CommandResult Podman::RunToEnd(const std::vector<std::string>& command, std::str
   std::vector<std::string> args = {"run", "--cidfile", cidfile, "--network", "host", "--rootfs", "/:O"};
   args.insert(args.end(), command.begin(), command.end());
   CommandResult r = Run(args, timeout);
-  *id = Trim(ReadFileOrEmpty(cidfile));
+  *id = TrimEnd(ReadFileOrEmpty(cidfile));
   if (!id->empty()) started_.push_back(*id);
   return r;
 }

@@ -14,6 +14,9 @@
 
 namespace kspan::testing {
 
+// podman's output without its trailing newline (and spaces): an id, a format's value.
+std::string TrimEnd(std::string s);
+
 class Podman {
  public:
   Podman();

@@ -58,8 +58,9 @@ packages=(
   python3-redis
   # ab: HTTP/1.0 keep-alive bursts on one connection (tests/integration/reliability_test.cc)
   apache2-utils
-  # HTTP/2 and gRPC integration tests: Debian's gRPC for Python; h2load for bench/run.sh
-  python3-grpcio nghttp2-client
+  # HTTP/2 and gRPC integration tests: Debian's gRPC for Python; h2load for bench/run.sh;
+  # httpx with h2 as an LLM client over HTTP/2 (tests/apps/llm_h2_client.py)
+  python3-grpcio nghttp2-client python3-httpx python3-h2
   # load generators for bench/run.sh
   wrk
   # containers for the container-identity test (tests/integration/container_test.cc;

@@ -1,8 +1,10 @@
-// A deterministic LLM API over HTTPS (node's built-in https, HTTP/1.1 only, no npm deps)
-// for the gen_ai span tests: OpenAI-compatible and Anthropic endpoints with fixed answers.
+// A deterministic LLM API over HTTPS (node's built-in https, or http2 with "h2"; no npm
+// deps) for the gen_ai span tests: OpenAI-compatible and Anthropic endpoints with fixed
+// answers.
 //
-//   node llm_mock.js PORT CERT KEY
+//   node llm_mock.js PORT CERT KEY [h2]
 //
+// With "h2" it speaks HTTP/2 to clients that offer it by ALPN and HTTP/1.1 to the rest.
 // Listens on 127.0.0.1:PORT (0 picks one) and prints "ready PORT" on stdout once listening.
 // Logs one line per request to stderr ("POST /v1/chat/completions model=gpt-4o stream=true"),
 // never the prompt. Bounded: request bodies over 1 MiB get 413; exits after 10 minutes.
@@ -24,6 +26,7 @@
 // JSON answers are br- or gzip-compressed when the request accepts it (the SDKs do).
 'use strict';
 
+const http2 = require('http2');
 const https = require('https');
 const fs = require('fs');
 const zlib = require('zlib');
@@ -42,10 +45,10 @@ const EMBEDDING = [0.125, -0.25, 0.5, -0.75, 1, -1.5, 2, -0.0625]; // exact in f
 const RATE_LIMITED = 'rate-limited-model';
 const RATE_LIMIT_MESSAGE = 'Rate limit reached for mock';
 
-const [portArg, certFile, keyFile] = process.argv.slice(2);
+const [portArg, certFile, keyFile, mode] = process.argv.slice(2);
 const port = Number(portArg);
-if (!Number.isInteger(port) || port < 0 || !certFile || !keyFile) {
-  process.stderr.write('usage: llm_mock.js PORT CERT KEY\n');
+if (!Number.isInteger(port) || port < 0 || !certFile || !keyFile || (mode !== undefined && mode !== 'h2')) {
+  process.stderr.write('usage: llm_mock.js PORT CERT KEY [h2]\n');
   process.exit(2);
 }
 
@@ -262,7 +265,8 @@ function handle(req, res, raw) {
   }
 }
 
-const server = https.createServer({cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile)}, (req, res) => {
+const tls = {cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile)};
+function onRequest(req, res) {
   const chunks = [];
   let size = 0;
   req.on('data', (c) => {
@@ -276,7 +280,11 @@ const server = https.createServer({cert: fs.readFileSync(certFile), key: fs.read
       handle(req, res, Buffer.concat(chunks));
     }
   });
-});
+}
+
+// http2's compatibility API gives the handler the same req and res as https does.
+const server = mode === 'h2' ? http2.createSecureServer({...tls, allowHTTP1: true}, onRequest)
+                             : https.createServer(tls, onRequest);
 server.listen(port, '127.0.0.1', () => console.log(`ready ${server.address().port}`));
 setTimeout(() => {
   process.stderr.write('llm_mock: 10 minutes up, exiting\n');

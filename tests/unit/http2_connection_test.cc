@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -450,6 +451,64 @@ TEST(Http2Connection, StreamsAreBounded) {
   w.Drain();
   EXPECT_EQ(w.records.size(), 6u);
   EXPECT_EQ(w.stats.requests_unanswered[Unanswered::kEvicted], 6u);
+}
+
+// An LLM API call over HTTP/2 is read as widely as over HTTP/1 (Limits::wide_body_request):
+// a request body past max_body_prefix is kept whole, the streamed answer keeps its tail
+// (where the usage is) and one mark per syscall, so gen_ai spans read the same on both.
+TEST(Http2Connection, AWideRequestKeepsItsBodyTailAndMarks) {
+  Limits l;
+  l.max_body_prefix = 16;
+  l.max_wide_body_prefix = 64;
+  l.max_wide_body_tail = 32;
+  l.wide_body_request = [](const http1::Message& head) { return head.target == "/v1/chat/completions"; };
+  Wire w(true, l);
+  w.Open();
+  const Fields post = {{":method", "POST"},
+                       {":scheme", "https"},
+                       {":authority", "llm.local"},
+                       {":path", "/v1/chat/completions"}};
+  const std::string request_body(100, 'q');
+  w.Request(Headers(w, true, 1, post, false));
+  w.Request(Frame(kData, kEndStream, 1, request_body));
+  w.Response(Headers(w, false, 1, {{":status", "200"}, {"content-type", "text/event-stream"}}, false));
+  std::string answer;
+  for (int i = 0; i < 6; ++i) {
+    const std::string event = "data: {\"n\":" + std::to_string(i) + "}\n\n";  // one syscall each
+    answer += event;
+    w.Response(Frame(kData, i == 5 ? kEndStream : 0, 1, event));
+  }
+  // A request on another path keeps the narrow prefix.
+  w.Request(Headers(
+      w, true, 3,
+      {{":method", "POST"}, {":scheme", "https"}, {":authority", "llm.local"}, {":path", "/other"}}, false));
+  w.Request(Frame(kData, kEndStream, 3, request_body));
+  w.Response(Headers(w, false, 3, kOk, true));
+  w.Drain();
+  ASSERT_EQ(w.records.size(), 2u);
+  const http1::Record& wide = w.records[0].http;
+  EXPECT_TRUE(wide.request.wide_body);
+  EXPECT_EQ(wide.request.body_prefix, request_body.substr(0, 64));
+  EXPECT_EQ(wide.request.body_tail, request_body.substr(100 - 32));
+  EXPECT_EQ(wide.request.body_tail_offset, 100u - 32);
+  EXPECT_TRUE(wide.response.wide_body);
+  EXPECT_EQ(wide.response.body_size, answer.size());
+  EXPECT_EQ(wide.response.body_prefix, answer.substr(0, 64));
+  // The tail holds what came after the prefix, at most max_wide_body_tail bytes.
+  ASSERT_GT(answer.size(), 64u);
+  EXPECT_EQ(wide.response.body_tail, answer.substr(std::max<size_t>(64, answer.size() - 32)));
+  ASSERT_EQ(wide.response.body_marks.size(), 6u);
+  uint64_t offset = 0;
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(wide.response.body_marks[i].offset, offset) << i;
+    if (i > 0) EXPECT_GT(wide.response.body_marks[i].ns, wide.response.body_marks[i - 1].ns) << i;
+    offset += ("data: {\"n\":" + std::to_string(i) + "}\n\n").size();
+  }
+  const http1::Record& narrow = w.records[1].http;
+  EXPECT_FALSE(narrow.request.wide_body);
+  EXPECT_EQ(narrow.request.body_prefix, request_body.substr(0, 16));
+  EXPECT_TRUE(narrow.request.body_tail.empty());
+  EXPECT_EQ(w.stats.frames_invalid, 0u);
 }
 
 TEST(Http2Connection, ServerSideSeesTheSameStreams) {

@@ -351,53 +351,6 @@ struct Progress {
 // `max_prefix` and no byte was lost before. Returns kSuccess when the frame is done,
 // kNeedsMoreData when `in` ran out, kInvalid on a framing error; *used is always the bytes
 // of whole elements consumed before that point.
-// Keeps what the parser may keep of a message's decoded body (Message::body_prefix and,
-// for wide bodies, body_tail and body_marks).
-struct BodySink {
-  Message* msg = nullptr;
-  size_t max_prefix = 0;
-  size_t max_tail = 0;
-  // Wide bodies: the stream the input comes from (for timing; may be null) and the
-  // stream position of the input's first byte.
-  const DataStream* stream = nullptr;
-  uint64_t in_position = 0;
-};
-
-// Adds the decoded bytes at body offset `offset`, which start at stream position
-// `position`, to what the sink keeps.
-void KeepBody(const BodySink& k, string_view bytes, uint64_t offset, uint64_t position) {
-  Message& m = *k.msg;
-  if (m.wide_body && k.stream) {
-    // One mark per syscall the bytes came in.
-    const uint64_t end = position + bytes.size();
-    for (uint64_t pos = position; pos < end && m.body_marks.size() < Message::kMaxBodyMarks;) {
-      uint64_t chunk_end = 0;
-      const uint64_t ns = k.stream->TimingAt(pos, &chunk_end).first_ns;
-      if (m.body_marks.empty() || m.body_marks.back().ns != ns)
-        m.body_marks.push_back({offset + (pos - position), ns});
-      pos = chunk_end;
-    }
-  }
-  if (!m.body_truncated && m.body_prefix.size() < k.max_prefix) {
-    const size_t n = std::min(bytes.size(), k.max_prefix - m.body_prefix.size());
-    m.body_prefix.append(bytes.substr(0, n));
-    bytes.remove_prefix(n);
-    offset += n;
-  }
-  if (!m.wide_body || bytes.empty() || k.max_tail == 0) return;
-  // The tail is contiguous: bytes after a hole start it over.
-  if (m.body_tail.empty() || m.body_tail_offset + m.body_tail.size() != offset) {
-    m.body_tail.clear();
-    m.body_tail_offset = offset;
-  }
-  m.body_tail.append(bytes);
-  if (m.body_tail.size() > 2 * k.max_tail) {  // trimmed to max_tail at FinishFrame
-    const size_t drop = m.body_tail.size() - k.max_tail;
-    m.body_tail.erase(0, drop);
-    m.body_tail_offset += drop;
-  }
-}
-
 ParseState DecodeBody(string_view in, Progress* p, const BodySink& sink, bool end_of_stream, size_t* used) {
   const size_t n = in.size();
   size_t i = 0;  // start of the element being decoded: everything before it is done
@@ -787,6 +740,48 @@ bool StatusStartOk(string_view prefix) {
 
 }  // namespace
 
+// Adds the decoded bytes at body offset `offset`, which start at stream position
+// `position`, to what the sink keeps.
+void KeepBody(const BodySink& k, string_view bytes, uint64_t offset, uint64_t position) {
+  Message& m = *k.msg;
+  if (m.wide_body && k.stream) {
+    // One mark per syscall the bytes came in.
+    const uint64_t end = position + bytes.size();
+    for (uint64_t pos = position; pos < end && m.body_marks.size() < Message::kMaxBodyMarks;) {
+      uint64_t chunk_end = 0;
+      const uint64_t ns = k.stream->TimingAt(pos, &chunk_end).first_ns;
+      if (m.body_marks.empty() || m.body_marks.back().ns != ns)
+        m.body_marks.push_back({offset + (pos - position), ns});
+      pos = chunk_end;
+    }
+  }
+  if (!m.body_truncated && m.body_prefix.size() < k.max_prefix) {
+    const size_t n = std::min(bytes.size(), k.max_prefix - m.body_prefix.size());
+    m.body_prefix.append(bytes.substr(0, n));
+    bytes.remove_prefix(n);
+    offset += n;
+  }
+  if (!m.wide_body || bytes.empty() || k.max_tail == 0) return;
+  // The tail is contiguous: bytes after a hole start it over.
+  if (m.body_tail.empty() || m.body_tail_offset + m.body_tail.size() != offset) {
+    m.body_tail.clear();
+    m.body_tail_offset = offset;
+  }
+  m.body_tail.append(bytes);
+  if (m.body_tail.size() > 2 * k.max_tail) {  // trimmed to max_tail at FinishFrame
+    const size_t drop = m.body_tail.size() - k.max_tail;
+    m.body_tail.erase(0, drop);
+    m.body_tail_offset += drop;
+  }
+}
+
+void TrimBodyTail(Message* m, size_t max_tail) {
+  if (m->body_tail.size() <= max_tail) return;
+  const size_t drop = m->body_tail.size() - max_tail;
+  m->body_tail.erase(0, drop);
+  m->body_tail_offset += drop;
+}
+
 // ---- Public -----------------------------------------------------------------------------
 
 ParseState ParseFrame(MessageType type, std::string_view* buf, Frame* frame, State* state) {
@@ -871,11 +866,7 @@ void SkipHole(Frame* frame, uint64_t n) {
 
 void FinishFrame(MessageType type, Frame* frame, State* state) {
   Message& m = frame->msg;
-  if (m.body_tail.size() > state->max_wide_body_tail) {
-    const size_t drop = m.body_tail.size() - state->max_wide_body_tail;
-    m.body_tail.erase(0, drop);
-    m.body_tail_offset += drop;
-  }
+  TrimBodyTail(&m, state->max_wide_body_tail);
   if (type == MessageType::kRequest && frame->seq == state->open_request_seq) state->open_request_seq = 0;
 }
 

@@ -82,6 +82,25 @@ struct PendingRequest {
   bool wide_body = false;   // Message::wide_body of the request
 };
 
+// Keeps what a parser may keep of a message's decoded body (Message::body_prefix and, for
+// wide bodies, body_tail and body_marks). Shared by the HTTP/1 body decoder and HTTP/2 DATA
+// frames.
+struct BodySink {
+  Message* msg = nullptr;
+  size_t max_prefix = 0;
+  size_t max_tail = 0;
+  // Wide bodies: the stream the input comes from (for timing; may be null) and the
+  // stream position of the input's first byte.
+  const DataStream* stream = nullptr;
+  uint64_t in_position = 0;
+};
+
+// Adds the decoded bytes at body offset `offset`, which start at stream position
+// `position`, to what the sink keeps. body_tail may grow to twice max_tail between calls:
+// TrimBodyTail cuts it to max_tail when the message is done.
+void KeepBody(const BodySink& k, std::string_view bytes, uint64_t offset, uint64_t position);
+void TrimBodyTail(Message* m, size_t max_tail);
+
 // Parser state of one connection (both directions). The response parser needs the method
 // of the request it answers (HEAD and CONNECT change where a response ends), so parsed
 // requests queue up in `pending` and each final response takes one.

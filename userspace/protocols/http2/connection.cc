@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "protocols/common/data_stream.h"
+#include "protocols/http1/parse.h"
 #include "protocols/http2/frame.h"
 #include "protocols/http2/hpack.h"
 #include "protocols/http2/types.h"
@@ -246,6 +247,8 @@ struct Connection::Impl {
     body.seq = s.seq;
     body.stream_id = s.id;
     body.http.seq = s.seq;
+    http1::TrimBodyTail(&s.req.msg, limits.max_wide_body_tail);
+    http1::TrimBodyTail(&s.resp.msg, limits.max_wide_body_tail);
     body.http.request = std::move(s.req.msg);
     body.http.informational_statuses = std::move(s.informational);
     body.http.response_missing = !s.resp.head_seen;
@@ -304,6 +307,7 @@ struct Connection::Impl {
     }
     if (m.method == "CONNECT" && m.target.empty()) m.target = authority;
     if (!has_host && !authority.empty()) m.headers.emplace_back("host", std::move(authority));
+    m.wide_body = limits.wide_body_request != nullptr && limits.wide_body_request(m);
     m.timing = timing;
     s.req.head_seen = true;
     s.req.ended = end_stream;
@@ -352,6 +356,7 @@ struct Connection::Impl {
       http1::Message& m = s.resp.msg;
       m.version = "2";
       m.status_code = status;
+      m.wide_body = s.req.msg.wide_body;  // the answer to an LLM call is kept as wide as it
       for (Field& f : block.fields) {
         if (f.first.empty() || f.first[0] != ':') m.headers.push_back(std::move(f));
       }
@@ -364,16 +369,21 @@ struct Connection::Impl {
     if (end_stream) Finish(it, StreamEnd::kComplete, 0, false, Unanswered::kNoResponse);
   }
 
-  // DATA payload bytes of `d`'s current frame: `data` captured, or `hole` bytes not.
-  void OnData(Direction& d, std::string_view data, uint64_t hole) {
+  // DATA payload bytes of `d`'s current frame: `data` captured (starting at stream position
+  // `position`), or `hole` bytes not.
+  void OnData(Direction& d, std::string_view data, uint64_t position, uint64_t hole) {
     auto it = streams.find(d.data_stream);
     if (it == streams.end()) return;
     Side& side = d.request ? it->second.req : it->second.resp;
     if (!data.empty()) {
+      const http1::BodySink sink{
+          .msg = &side.msg,
+          .max_prefix = side.msg.wide_body ? limits.max_wide_body_prefix : limits.max_body_prefix,
+          .max_tail = limits.max_wide_body_tail,
+          .stream = &d.stream,
+          .in_position = position};
+      http1::KeepBody(sink, data, side.msg.body_size, position);
       side.msg.body_size += data.size();
-      if (side.msg.body_prefix.size() < limits.max_body_prefix) {
-        side.msg.body_prefix.append(data.substr(0, limits.max_body_prefix - side.msg.body_prefix.size()));
-      }
       side.framer.Feed(data);
     }
     if (hole > 0) {
@@ -519,7 +529,7 @@ struct Connection::Impl {
             }
           }
           const uint64_t body = std::min(n, d.body_left);
-          OnData(d, {}, body);
+          OnData(d, {}, 0, body);
           d.body_left -= body;
           d.data_left -= n;
           s.Consume(n);
@@ -547,7 +557,7 @@ struct Connection::Impl {
           d.body_left = d.data_left - pad;
         }
         const size_t body = static_cast<size_t>(std::min<uint64_t>(b.size(), d.body_left));
-        OnData(d, b.substr(0, body), 0);
+        OnData(d, b.substr(0, body), s.position() + (used - b.size()), 0);
         d.body_left -= body;
         d.data_left -= b.size();
         s.Consume(used);

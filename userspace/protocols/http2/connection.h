@@ -31,6 +31,11 @@ namespace kspan::protocols::http2 {
 struct Limits {
   size_t max_buffered_bytes = 1 << 20;  // per direction (DataStream)
   size_t max_body_prefix = 4096;        // body bytes kept per message (gen_ai recogniser)
+  // Requests whose bodies, and their responses', are kept wide (http1::Message::wide_body:
+  // an LLM API call), as http1::Limits says; null keeps none.
+  bool (*wide_body_request)(const http1::Message& head) = nullptr;
+  size_t max_wide_body_prefix = 1 << 20;
+  size_t max_wide_body_tail = 64 << 10;
   // Streams open at once. RFC 9113 recommends SETTINGS_MAX_CONCURRENT_STREAMS >= 100;
   // nginx allows 128, gRPC servers 100..unbounded. Past it the oldest is given up
   // (counted as requests_unanswered{reason="evicted"}).

@@ -89,8 +89,15 @@ Detection Detect(std::string_view request_bytes) {
   return LooksLikeRequestFrames(request_bytes) ? Detection::kMatch : Detection::kNoMatch;
 }
 
-std::unique_ptr<ProtocolConnection> Make(bool client, const ProtocolOptions&) {
-  return std::make_unique<Connection>(client, Limits{});
+// Body capture follows the HTTP/1 settings: what a body is kept for (the gen_ai
+// recogniser, LLM calls read wide) does not depend on the HTTP version.
+std::unique_ptr<ProtocolConnection> Make(bool client, const ProtocolOptions& options) {
+  Limits limits;
+  limits.max_body_prefix = options.http1.max_body_prefix;
+  limits.wide_body_request = options.http1.wide_body_request;
+  limits.max_wide_body_prefix = options.http1.max_wide_body_prefix;
+  limits.max_wide_body_tail = options.http1.max_wide_body_tail;
+  return std::make_unique<Connection>(client, limits);
 }
 
 }  // namespace

@@ -61,6 +61,8 @@ packages=(
   # HTTP/2 and gRPC integration tests: Debian's gRPC for Python; h2load for bench/run.sh;
   # httpx with h2 as an LLM client over HTTP/2 (tests/apps/llm_h2_client.py)
   python3-grpcio nghttp2-client python3-httpx python3-h2
+  # h2c by Upgrade: Apache's mod_http2 answers it (nginx does not), nghttp -u asks for it
+  apache2
   # load generators for bench/run.sh
   wrk
   # containers for the container-identity test (tests/integration/container_test.cc;

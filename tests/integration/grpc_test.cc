@@ -341,6 +341,83 @@ TEST_F(GrpcIntegration, CurlPriorKnowledgeToNginxGivesHttp2Spans) {
   EXPECT_EQ(agent_.StoppedCounter("kspan_parse_failures_total{protocol=\"http2\"}"), 0) << agent_.Logs();
 }
 
+// curl --http2 and nghttp -u over cleartext ask for h2c by an HTTP/1.1 Upgrade; Apache's
+// mod_http2 answers 101 and stream 1 (the upgrade request) is answered in HTTP/2, as are
+// the later requests on the connection (nghttp's second URL, after PRIORITY frames for
+// idle streams). Both ends traced: every request one CLIENT and one SERVER span, paired,
+// with the path and status HTTP/2 carried.
+TEST_F(GrpcIntegration, CurlUpgradeToH2cAtApacheGivesHttp2Spans) {
+  const int port = FreePort();
+  const std::string dir = MakeTempDir("kspan-h2c-upgrade");
+  std::filesystem::create_directories(dir + "/www");
+  std::ofstream(dir + "/www/a.html") << "hello over h2c\n";
+  std::ofstream(dir + "/www/b.html") << "hello again\n";
+  std::filesystem::permissions(dir, std::filesystem::perms::others_exec | std::filesystem::perms::group_exec,
+                               std::filesystem::perm_options::add);  // Apache's worker runs as www-data
+  std::ofstream(dir + "/httpd.conf")
+      << "ServerRoot " << dir << "\nServerName localhost\n"
+      << "Listen 127.0.0.1:" << port << "\n"
+      << "LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so\n"
+      << "LoadModule http2_module /usr/lib/apache2/modules/mod_http2.so\n"
+      << "LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so\n"
+      << "PidFile " << dir << "/httpd.pid\nErrorLog " << dir << "/error.log\n"
+      << "DocumentRoot " << dir << "/www\nUser www-data\nGroup www-data\n"
+      << "Protocols h2c http/1.1\nH2Upgrade on\n"
+      << "<Directory " << dir << "/www>\n  Require all granted\n</Directory>\n";
+  std::filesystem::permissions(dir + "/www",
+                               std::filesystem::perms::others_read | std::filesystem::perms::others_exec,
+                               std::filesystem::perm_options::add);
+  ASSERT_TRUE(server_.Start({"/usr/sbin/apache2", "-X", "-f", dir + "/httpd.conf"}));
+  ASSERT_TRUE(WaitForPort("127.0.0.1", port, std::chrono::seconds(10))) << server_.Stderr();
+  const std::string base = "http://127.0.0.1:" + std::to_string(port);
+  const CommandResult curl = RunCommand({"/usr/bin/curl", "-sS", "--http2", "-o", "/dev/null", "-w",
+                                         "%{http_version} %{http_code}", base + "/a.html?up=1"},
+                                        std::chrono::seconds(30));
+  ASSERT_EQ(curl.exit_code, 0) << curl.out << curl.err;
+  ASSERT_EQ(curl.out, "2 200") << "curl did not upgrade";
+  // nghttp: one connection, both URLs.
+  const CommandResult nghttp = RunCommand(
+      {"/usr/bin/nghttp", "-u", "-v", base + "/b.html", base + "/missing"}, std::chrono::seconds(30));
+  ASSERT_EQ(nghttp.exit_code, 0) << nghttp.out << nghttp.err;
+  ASSERT_NE(nghttp.out.find("HTTP Upgrade success"), std::string::npos) << nghttp.out << nghttp.err;
+
+  auto mine = [&](const std::vector<FlatSpan>& all) {
+    std::vector<FlatSpan> out;
+    for (const FlatSpan& s : all) {
+      if (s.Int("server.port") == port) out.push_back(s);
+    }
+    return out;
+  };
+  std::vector<FlatSpan> spans;
+  WaitFor([&] { return (spans = mine(ReadSpans(agent_.SpansPath()))).size() >= 6; },
+          std::chrono::seconds(20));
+  server_.Stop(SIGTERM, std::chrono::seconds(10));
+  ASSERT_EQ(agent_.Stop(), 0) << agent_.Logs();
+  spans = mine(ReadSpans(agent_.SpansPath()));
+  ASSERT_EQ(spans.size(), 6u) << Summary(spans) << agent_.Logs();
+  const std::map<std::string, int64_t> want = {{"/a.html", 200}, {"/b.html", 200}, {"/missing", 404}};
+  for (const auto& [path, status] : want) {
+    SCOPED_TRACE(path);
+    const FlatSpan *client = nullptr, *server = nullptr;
+    for (const FlatSpan& s : spans) {
+      const bool it =
+          s.kind == kServer ? s.Str("url.path") == path : s.Str("url.full").find(path) != std::string::npos;
+      if (it) (s.kind == kClient ? client : server) = &s;
+    }
+    ASSERT_NE(client, nullptr) << Summary(spans);
+    ASSERT_NE(server, nullptr) << Summary(spans);
+    for (const FlatSpan* s : {client, server}) {
+      EXPECT_EQ(s->Str("http.request.method"), "GET");
+      EXPECT_EQ(s->Int("http.response.status_code"), status);
+      EXPECT_EQ(s->Str("network.protocol.version"), "2");
+      EXPECT_FALSE(s->Has("kspan.http2.headers_incomplete"));
+    }
+    EXPECT_EQ(server->trace_id, client->trace_id);
+    EXPECT_EQ(server->parent_span_id, client->span_id);
+  }
+  EXPECT_EQ(agent_.StoppedCounter("kspan_parse_failures_total{protocol=\"http1\"}"), 0) << agent_.Logs();
+}
+
 // h2 inside TLS (ALPN): read from the plaintext the OpenSSL probes capture in curl and
 // nginx alike.
 TEST_F(GrpcIntegration, CurlHttp2OverTlsToNginxGivesHttp2Spans) {

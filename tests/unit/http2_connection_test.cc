@@ -1,10 +1,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <memory>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "http2_wire.h"
+#include "protocols/http1/spec.h"
 #include "protocols/http2/connection.h"
 #include "protocols/http2/frame.h"
 #include "protocols/http2/spec.h"
@@ -519,6 +522,105 @@ TEST(Http2Connection, ServerSideSeesTheSameStreams) {
   w.Drain();
   ASSERT_EQ(w.records.size(), 1u);
   EXPECT_EQ(w.records[0].http.request.target, "/srv");
+}
+
+// h2c by Upgrade (RFC 7540 §3.2), as curl --http2 asks for it over cleartext: the
+// connection starts as HTTP/1 (detected so), the upgrade request is stream 1 and is
+// answered in HTTP/2 frames that may share the 101's syscall; later streams follow. Seen
+// from the client and from the server.
+TEST(Http2Upgrade, TheUpgradeRequestIsStreamOneAndTheRestIsHttp2) {
+  for (const bool client : {true, false}) {
+    SCOPED_TRACE(client ? "client" : "server");
+    ProtocolOptions options;
+    const std::string upgrade =
+        "GET /first HTTP/1.1\r\nHost: svc.local:8080\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+        "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n";
+    ASSERT_EQ(http1::Spec().detect(upgrade), Detection::kMatch);
+    std::unique_ptr<ProtocolConnection> conn = http1::Spec().make(client, options);
+    testing::h2::Encoder request_encoder, response_encoder;
+    uint64_t pos[2] = {0, 0};  // request, response
+    uint64_t t = 1'000'000;
+    auto send = [&](bool request, const std::string& bytes) {
+      t += 1000;
+      conn->AddData({.egress = request == client,
+                     .position = pos[request ? 0 : 1],
+                     .data = bytes,
+                     .total_len = static_cast<uint32_t>(bytes.size()),
+                     .first_ns = t,
+                     .last_ns = t + 10,
+                     .tid = request ? 1u : 2u});
+      pos[request ? 0 : 1] += bytes.size();
+    };
+    std::vector<RequestStart> started;
+    std::vector<protocols::Record> records;
+    ConnectionStats stats;
+    send(true, upgrade);
+    conn->Drain(&started, &records, &stats);
+    ASSERT_EQ(started.size(), 1u);
+    // The 101, the server's SETTINGS and stream 1's answer in one write.
+    send(false, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n" +
+                    Settings({}) + Frame(kHeaders, kEndHeaders, 1, response_encoder.Encode(kOk)) +
+                    Frame(kData, kEndStream, 1, "first"));
+    send(true, std::string(kPreface) + Settings({}));
+    conn->Drain(&started, &records, &stats);
+    send(true, Frame(kHeaders, kEndHeaders | kEndStream, 3, request_encoder.Encode(Get("/second"))));
+    send(false,
+         Frame(kHeaders, kEndHeaders, 3, response_encoder.Encode(kOk)) + Frame(kData, kEndStream, 3, "two"));
+    conn->Drain(&started, &records, &stats);
+    ASSERT_EQ(started.size(), 2u);
+    ASSERT_EQ(records.size(), 2u);
+    for (const protocols::Record& r : records) ASSERT_TRUE(std::holds_alternative<Record>(r.body));
+    const Record& first = std::get<Record>(records[0].body);
+    EXPECT_EQ(first.stream_id, 1u);
+    EXPECT_EQ(records[0].seq, started[0].seq);
+    EXPECT_EQ(first.http.request.method, "GET");
+    EXPECT_EQ(first.http.request.target, "/first");
+    EXPECT_EQ(first.http.response.status_code, 200);
+    EXPECT_EQ(first.http.response.body_prefix, "first");
+    EXPECT_EQ(first.end, StreamEnd::kComplete);
+    EXPECT_LT(records[0].request.start_ns, records[0].response.start_ns);
+    const Record& second = std::get<Record>(records[1].body);
+    EXPECT_EQ(second.stream_id, 3u);
+    EXPECT_EQ(records[1].seq, started[1].seq);
+    EXPECT_GT(started[1].seq, started[0].seq);
+    EXPECT_EQ(second.http.request.target, "/second");
+    EXPECT_EQ(second.http.response.body_prefix, "two");
+    EXPECT_EQ(stats.frames_invalid, 0u);
+    EXPECT_EQ(stats.bytes_dropped, 0u);
+    EXPECT_EQ(stats.gaps, 0u);
+    conn->Close(Unanswered::kNoResponse);
+    records.clear();
+    conn->Drain(&started, &records, &stats);
+    EXPECT_TRUE(records.empty());
+  }
+}
+
+// A 101 to another protocol (WebSocket) still ends parsing, its bytes dropped and counted.
+TEST(Http2Upgrade, AnUpgradeToAnotherProtocolIsNotHttp2) {
+  std::unique_ptr<ProtocolConnection> conn = http1::Spec().make(true, ProtocolOptions{});
+  const std::string req = "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
+  const std::string resp =
+      "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n" + Settings({});
+  conn->AddData({.egress = true,
+                 .position = 0,
+                 .data = req,
+                 .total_len = static_cast<uint32_t>(req.size()),
+                 .first_ns = 1000,
+                 .last_ns = 1010});
+  conn->AddData({.egress = false,
+                 .position = 0,
+                 .data = resp,
+                 .total_len = static_cast<uint32_t>(resp.size()),
+                 .first_ns = 2000,
+                 .last_ns = 2010});
+  std::vector<RequestStart> started;
+  std::vector<protocols::Record> records;
+  ConnectionStats stats;
+  conn->Drain(&started, &records, &stats);
+  ASSERT_EQ(records.size(), 1u);
+  ASSERT_TRUE(std::holds_alternative<http1::Record>(records[0].body));
+  EXPECT_EQ(std::get<http1::Record>(records[0].body).response.status_code, 101);
+  EXPECT_EQ(stats.bytes_dropped, Settings({}).size());
 }
 
 }  // namespace

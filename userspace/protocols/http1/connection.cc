@@ -16,6 +16,13 @@ namespace kspan::protocols::http1 {
 
 namespace {
 
+// A 101 answering an Upgrade to h2c (RFC 7540 §3.2; RFC 9113 dropped the mechanism, but
+// servers such as Apache's mod_http2 and Go's h2c package still answer it).
+bool IsH2cSwitch(const Record& r) {
+  return !r.response_missing && r.response.status_code == 101 &&
+         EqualsIgnoreCase(TrimOws(r.response.Header("upgrade")), "h2c");
+}
+
 DataStream::Options StreamOptions(const Limits& limits) {
   DataStream::Options o;
   o.max_buffered_bytes = limits.max_buffered_bytes;
@@ -76,6 +83,10 @@ struct Connection::Impl {
         upgraded = !state.response_framing_lost;
         stopped = true;
         if (!upgraded && !state.request_framing_lost) ParseUnanswerable(closed);
+        if (upgraded && !ready.empty() && IsH2cSwitch(ready.back())) {
+          h2c = true;  // the rest is HTTP/2's (TakeRest)
+          return;
+        }
         stats.bytes_dropped += requests.Discard() + responses.Discard();
         return;
       }
@@ -188,6 +199,8 @@ struct Connection::Impl {
   Unanswered close_reason = Unanswered::kNoResponse;
   bool finalized = false;
   bool upgraded = false;
+  bool h2c = false;               // upgraded to h2c, the rest not taken yet
+  bool rest_taken = false;        // TakeRest has run
   bool stopped = false;           // upgraded, or a response's framing was invalid
   bool requests_stopped = false;  // a request's framing was invalid
 };
@@ -202,14 +215,14 @@ void Connection::AddData(bool egress, uint64_t position, std::string_view captur
   Impl& c = *impl_;
   // Bytes may still come after Close() (events from another CPU): taken until the drain
   // that finalises the connection.
-  if (c.finalized || c.stopped) return;
+  if (c.finalized || (c.stopped && !c.h2c)) return;
   const bool request_side = egress == c.egress_is_request;
   if (request_side && c.requests_stopped) return;
   StreamParser<Protocol>& parser = request_side ? c.requests : c.responses;
   parser.stream().Add(position, captured, total_len, ChunkTiming{first_ns, last_ns, tid, turn});
   // Parse early rather than let a busy connection hit the buffer cap between drains;
   // records wait in `ready` for the next Drain().
-  if (parser.stream().under_pressure()) c.Run(false);
+  if (parser.stream().under_pressure() && !c.stopped) c.Run(false);
 }
 
 void Connection::Close(Unanswered waiting) {
@@ -237,7 +250,7 @@ void Connection::Drain(std::vector<Record>* out, Stats* stats,
         c.state.unmatched_ok_below = c.responses.stream().end();
       }
     }
-    if (c.closed) c.Finalize();
+    if (c.closed && !c.h2c) c.Finalize();  // h2c: after the rest is taken
   }
   if (out->empty()) {
     out->swap(c.ready);
@@ -255,6 +268,41 @@ void Connection::Drain(std::vector<Record>* out, Stats* stats,
 
 bool Connection::upgraded() const {
   return impl_->upgraded;
+}
+
+bool Connection::h2c_pending() const {
+  return impl_->h2c;
+}
+
+uint64_t Connection::switch_position(bool egress) const {
+  const Impl& c = *impl_;
+  return (egress == c.egress_is_request ? c.requests : c.responses).stream().position();
+}
+
+void Connection::TakeRest(const std::function<void(bool egress, uint64_t position, std::string_view bytes,
+                                                   const ChunkTiming& timing)>& f) {
+  Impl& c = *impl_;
+  if (!c.h2c) return;
+  for (const bool request_side : {true, false}) {
+    DataStream& s = (request_side ? c.requests : c.responses).stream();
+    const bool egress = request_side == c.egress_is_request;
+    const uint64_t base = s.position();
+    while (s.position() < s.end()) {
+      const std::string_view head = s.Head();
+      if (head.empty()) {
+        s.Consume(s.HoleAtHead());  // HTTP/2 sees the gap in the positions
+        continue;
+      }
+      // One piece per syscall, with its timing.
+      uint64_t chunk_end = 0;
+      const ChunkTiming t = s.TimingAt(s.position(), &chunk_end);
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(head.size(), chunk_end - s.position()));
+      f(egress, s.position() - base, head.substr(0, n), t);
+      s.Consume(n);
+    }
+    s.DiscardKnown();
+  }
+  c.h2c = false;
 }
 
 HeldData Connection::Held() const {

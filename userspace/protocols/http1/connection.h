@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -80,6 +81,17 @@ class Connection {
 
   // The connection switched protocol (101, CONNECT 2xx): nothing more will be parsed.
   bool upgraded() const;
+
+  // An upgrade to h2c (a 101 whose Upgrade field names h2c, RFC 7540 §3.2): the bytes
+  // past the switch are kept, not dropped, for HTTP/2 to take with TakeRest.
+  bool h2c_pending() const;
+  // Hands every byte captured past the switch, in each direction, to `f` (`egress` as
+  // AddData's; `position` counted from the switch; `timing` of the syscall that moved the
+  // bytes), then drops them. Bytes given to AddData afterwards are ignored.
+  void TakeRest(const std::function<void(bool egress, uint64_t position, std::string_view bytes,
+                                         const ChunkTiming& timing)>& f);
+  // Where the switch happened in each direction's stream (valid once h2c_pending()).
+  uint64_t switch_position(bool egress) const;
 
   // Bytes buffered in both directions for messages not parsed yet, and dropping them
   // (protocols::ProtocolConnection::Held, DropHeld).

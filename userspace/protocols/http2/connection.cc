@@ -704,6 +704,20 @@ void Connection::AddData(const Chunk& c) {
   if (d.stream.under_pressure()) m.Parse(d, false);
 }
 
+void Connection::AdoptUpgradeRequest(uint64_t seq, http1::Message request) {
+  Impl& m = *impl_;
+  Stream& s = m.streams[1];
+  s.id = 1;
+  s.seq = seq;
+  s.req.msg = std::move(request);
+  // Sent as HTTP/1.1, answered in HTTP/2: the exchange's version is the one it ended on,
+  // as curl reports it (%{http_version} "2").
+  s.req.msg.version = "2";
+  s.req.head_seen = true;
+  s.req.ended = true;
+  m.next_seq = std::max(m.next_seq, seq);
+}
+
 void Connection::Close(Unanswered waiting) {
   impl_->closed = true;
   impl_->close_reason = waiting;

@@ -60,6 +60,13 @@ class Connection final : public ProtocolConnection {
   HeldData Held() const override;
   uint64_t DropHeld() override;
 
+  // HTTP/2 reached by an HTTP/1.1 Upgrade to h2c (RFC 7540 §3.2): this connection's stream
+  // positions start where HTTP/1 ended in each direction (the client preface, the server's
+  // SETTINGS), and `request`, the upgrade request HTTP/1 parsed and announced as `seq`,
+  // is stream 1, half-closed by the client, whose response comes in HTTP/2 frames. Later
+  // streams number on from `seq`. Call before any AddData.
+  void AdoptUpgradeRequest(uint64_t seq, http1::Message request);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

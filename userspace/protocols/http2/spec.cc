@@ -81,26 +81,31 @@ bool LooksLikeRequestFrames(std::string_view bytes) {
 }
 
 // The client's first bytes are the preface (RFC 9113 §3.4) whichever way HTTP/2 was
-// chosen (prior knowledge, ALPN "h2"); an HTTP/1.1 Upgrade to h2c is not followed. A
-// connection already open when kspan started is recognised by its frames.
+// chosen (prior knowledge, ALPN "h2"); an HTTP/1.1 Upgrade to h2c starts as HTTP/1 and is
+// handed over at the 101 (http1/spec.cc). A connection already open when kspan started is
+// recognised by its frames.
 Detection Detect(std::string_view request_bytes) {
   if (request_bytes.starts_with(kPreface)) return Detection::kMatch;
   if (!request_bytes.empty() && kPreface.starts_with(request_bytes)) return Detection::kNeedMoreData;
   return LooksLikeRequestFrames(request_bytes) ? Detection::kMatch : Detection::kNoMatch;
 }
 
+std::unique_ptr<ProtocolConnection> Make(bool client, const ProtocolOptions& options) {
+  return std::make_unique<Connection>(client, LimitsFrom(options));
+}
+
+}  // namespace
+
 // Body capture follows the HTTP/1 settings: what a body is kept for (the gen_ai
 // recogniser, LLM calls read wide) does not depend on the HTTP version.
-std::unique_ptr<ProtocolConnection> Make(bool client, const ProtocolOptions& options) {
+Limits LimitsFrom(const ProtocolOptions& options) {
   Limits limits;
   limits.max_body_prefix = options.http1.max_body_prefix;
   limits.wide_body_request = options.http1.wide_body_request;
   limits.max_wide_body_prefix = options.http1.max_wide_body_prefix;
   limits.max_wide_body_tail = options.http1.max_wide_body_tail;
-  return std::make_unique<Connection>(client, limits);
+  return limits;
 }
-
-}  // namespace
 
 const ProtocolSpec& Spec() {
   static const ProtocolSpec spec{

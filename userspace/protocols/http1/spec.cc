@@ -60,7 +60,12 @@ class RegisteredConnection final : public ProtocolConnection {
       const auto* h1 = std::get_if<Record>(&r.body);
       return h1 != nullptr && !h1->response_missing && h1->response.status_code == 101;
     });
-    if (it == records->rend()) return;  // cannot happen: the 101 is in the same drain
+    if (it == records->rend()) {
+      // Cannot happen (the 101's record comes in the drain that sees the switch); if it
+      // did, the rest is dropped rather than held.
+      conn_.TakeRest([](bool, uint64_t, std::string_view, const ChunkTiming&) {});
+      return;
+    }
     h2_ = std::make_unique<http2::Connection>(client_, http2::LimitsFrom(options_));
     Record& upgrade = std::get<Record>(it->body);
     h2_->AdoptUpgradeRequest(upgrade.seq, std::move(upgrade.request));

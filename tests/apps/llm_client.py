@@ -36,12 +36,13 @@ def usage(u):
     return "%d/%d/%d" % (u["prompt_tokens"], u["completion_tokens"], u["total_tokens"]) if u else "none"
 
 
-def main():
-    if len(sys.argv) != 4 or sys.argv[3] not in SCENARIOS:
-        sys.exit("usage: llm_client.py PORT CAFILE " + "|".join(SCENARIOS))
-    port, cafile, scenario = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-    ctx = ssl.create_default_context(cafile=cafile)
-    body = {
+def chat_body(big=False):
+    """The chat request every python LLM client here sends (llm_h2_client.py too). big: messages
+    first, so the model and parameters come 40 KB into the body."""
+    if big:
+        return {"messages": [{"role": "user", "content": "context " * 5000 + PROMPT}], "model": "gpt-4o-big",
+                "temperature": 0.2, "max_tokens": 64, "top_p": 0.9}
+    return {
         "model": "gpt-4o",
         "messages": [
             {"role": "system", "content": "You are a test fixture."},
@@ -52,10 +53,14 @@ def main():
         "top_p": 0.9,
     }
 
+
+def main():
+    if len(sys.argv) != 4 or sys.argv[3] not in SCENARIOS:
+        sys.exit("usage: llm_client.py PORT CAFILE " + "|".join(SCENARIOS))
+    port, cafile, scenario = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    ctx = ssl.create_default_context(cafile=cafile)
+    body = chat_body(big=scenario == "big")
     if scenario == "big":
-        # Messages first: the model and parameters come 40 KB into the body.
-        body = {"messages": [{"role": "user", "content": "context " * 5000 + PROMPT}], "model": "gpt-4o-big",
-                "temperature": 0.2, "max_tokens": 64, "top_p": 0.9}
         scenario = "chat"
 
     if scenario == "chat":

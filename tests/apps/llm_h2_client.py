@@ -16,8 +16,8 @@ import sys
 
 import httpx
 
-API_KEY = "sk-kspan-test-SECRET-0123456789"
-PROMPT = "PROMPT-SECRET-kspan-7f3a"
+from llm_client import API_KEY, chat_body
+
 SCENARIOS = ("chat", "stream", "big")
 
 
@@ -25,19 +25,7 @@ def main():
     if len(sys.argv) != 4 or sys.argv[3] not in SCENARIOS:
         sys.exit("usage: llm_h2_client.py PORT CAFILE " + "|".join(SCENARIOS))
     port, cafile, scenario = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-    body = {
-        "model": "gpt-4o",
-        "messages": [
-            {"role": "system", "content": "You are a test fixture."},
-            {"role": "user", "content": "Say hello. " + PROMPT},
-        ],
-        "temperature": 0.2,
-        "max_tokens": 64,
-        "top_p": 0.9,
-    }
-    if scenario == "big":
-        body = {"messages": [{"role": "user", "content": "context " * 5000 + PROMPT}], "model": "gpt-4o-big",
-                "temperature": 0.2, "max_tokens": 64, "top_p": 0.9}
+    body = chat_body(big=scenario == "big")
     if scenario == "stream":
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}

@@ -112,11 +112,16 @@ double OtlpSum(const nlohmann::json& request, const std::string& name, const std
   return sum;
 }
 
-// The parameter: OTLP temporality delta (true) or cumulative (false).
-class SpanMetrics : public ::testing::TestWithParam<bool> {};
+// The parameter: OTLP temporality (delta or cumulative) and protocol (HTTP or gRPC).
+struct MetricsExport {
+  bool delta = false;
+  bool grpc = false;
+};
+class SpanMetrics : public ::testing::TestWithParam<MetricsExport> {};
 
 TEST_P(SpanMetrics, CountEveryRequestBeforeSamplingOnMetricsAndOverOtlp) {
-  const bool delta = GetParam();
+  const bool delta = GetParam().delta;
+  const bool grpc = GetParam().grpc;
   ASSERT_TRUE(std::filesystem::exists(kReceivers + "/node_modules/@opentelemetry/otlp-transformer"))
       << "tests/receivers/node_modules is missing: run scripts/install-deps.sh";
   const std::string pid = std::to_string(getpid());
@@ -126,18 +131,26 @@ TEST_P(SpanMetrics, CountEveryRequestBeforeSamplingOnMetricsAndOverOtlp) {
   // The OTLP metrics receiver.
   const int receiver_port = FreePort();
   Subprocess receiver;
-  ASSERT_TRUE(receiver.Start({"node", kReceivers + "/otlp_receiver.js", "--protocol", "metrics", "--port",
-                              std::to_string(receiver_port), "--out", dir + "/metrics.jsonl"}));
+  ASSERT_TRUE(receiver.Start({"node", kReceivers + "/otlp_receiver.js", "--protocol",
+                              grpc ? "metrics-grpc" : "metrics", "--port", std::to_string(receiver_port),
+                              "--out", dir + "/metrics.jsonl"}));
   ASSERT_TRUE(WaitFor([&] { return receiver.Stdout().find("listening") != std::string::npos; },
                       std::chrono::seconds(20)))
       << receiver.Stderr();
 
   KspanAgent agent;
+  std::vector<std::string> args = {
+      "--listen", "127.0.0.1:0",           "--metrics-exporter",          "otlp", "--metrics-interval-ms",
+      "1000",     "--metrics-temporality", delta ? "delta" : "cumulative"};
+  const std::string receiver_url = "http://127.0.0.1:" + std::to_string(receiver_port);
+  if (grpc) {
+    // Over gRPC the metrics go to --otlp-endpoint as it is (the traces stay in the file).
+    args.insert(args.end(), {"--otlp-protocol", "grpc", "--otlp-endpoint", receiver_url});
+  } else {
+    args.insert(args.end(), {"--otlp-metrics-endpoint", receiver_url + "/v1/metrics"});
+  }
   ASSERT_TRUE(
-      agent.Start({"--listen", "127.0.0.1:0", "--metrics-exporter", "otlp", "--otlp-metrics-endpoint",
-                   "http://127.0.0.1:" + std::to_string(receiver_port) + "/v1/metrics",
-                   "--metrics-interval-ms", "1000", "--metrics-temporality", delta ? "delta" : "cumulative"},
-                  {{"OTEL_TRACES_SAMPLER", "traceidratio"}, {"OTEL_TRACES_SAMPLER_ARG", "0.25"}}))
+      agent.Start(args, {{"OTEL_TRACES_SAMPLER", "traceidratio"}, {"OTEL_TRACES_SAMPLER_ARG", "0.25"}}))
       << agent.Logs();
   const int listen = ListenPort(agent.Logs());
   ASSERT_GT(listen, 0) << agent.Logs();
@@ -275,9 +288,12 @@ TEST_P(SpanMetrics, CountEveryRequestBeforeSamplingOnMetricsAndOverOtlp) {
   std::filesystem::remove_all(dir);
 }
 
-INSTANTIATE_TEST_SUITE_P(Temporality, SpanMetrics, ::testing::Bool(),
-                         [](const ::testing::TestParamInfo<bool>& info) {
-                           return info.param ? "Delta" : "Cumulative";
+INSTANTIATE_TEST_SUITE_P(Temporality, SpanMetrics,
+                         ::testing::Values(MetricsExport{.delta = false}, MetricsExport{.delta = true},
+                                           MetricsExport{.delta = false, .grpc = true}),
+                         [](const ::testing::TestParamInfo<MetricsExport>& info) {
+                           return std::string(info.param.delta ? "Delta" : "Cumulative") +
+                                  (info.param.grpc ? "OverGrpc" : "");
                          });
 
 }  // namespace

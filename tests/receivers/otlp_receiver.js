@@ -1,6 +1,6 @@
 // An OTLP (HTTP protobuf or gRPC) or Zipkin receiver on 127.0.0.1 for the export tests.
 // See README.md. Usage:
-//   node otlp_receiver.js --protocol http|grpc|zipkin|metrics --port N --out FILE
+//   node otlp_receiver.js --protocol http|grpc|zipkin|metrics|metrics-grpc --port N --out FILE
 //                         [--behaviour ok|alternate-503|always-400|stall-first]
 //                         [--stall-ms N]   (stall-first: how long the first answer waits; 3000)
 //                         [--tls-cert PEM --tls-key PEM]   (https / gRPC over TLS)
@@ -153,6 +153,53 @@ function startHttp(onBody) {
   server.listen(Number(opts.port), '127.0.0.1', () => console.log('listening ' + server.address().port));
 }
 
+// A metrics request decoded by the official decoder, written as one OTLP/JSON line (64-bit
+// integers as strings, enums as numbers).
+function recordMetrics(message, headers) {
+  const o = ExportMetricsServiceRequest.toObject(message, { longs: String, enums: Number, bytes: String });
+  let points = 0;
+  for (const rm of o.resourceMetrics || []) {
+    for (const sm of rm.scopeMetrics || []) {
+      for (const m of sm.metrics || []) points += ((m.sum || m.histogram || m.gauge || {}).dataPoints || []).length;
+    }
+  }
+  fs.appendFileSync(opts.out, JSON.stringify(o) + '\n');
+  stats.accepted++;
+  stats.spans += points;  // data points, for the metrics protocols
+  stats.lastHeaders = headers;
+  saveStats();
+}
+
+// A unary gRPC method by hand, with raw bytes in and out, so decoding is visibly the
+// official decoder's job and nothing else's.
+function rawUnary(path) {
+  const raw = (b) => b;
+  return {
+    Export: {
+      path,
+      requestStream: false,
+      responseStream: false,
+      requestSerialize: raw,
+      requestDeserialize: raw,
+      responseSerialize: raw,
+      responseDeserialize: raw,
+    },
+  };
+}
+
+function bindGrpc(server) {
+  const credentials = tls
+    ? grpc.ServerCredentials.createSsl(null, [{ private_key: tls.key, cert_chain: tls.cert }])
+    : grpc.ServerCredentials.createInsecure();
+  server.bindAsync('127.0.0.1:' + opts.port, credentials, (err, port) => {
+    if (err) {
+      console.error(String(err));
+      process.exit(1);
+    }
+    console.log('listening ' + port);
+  });
+}
+
 if (opts.protocol === 'http') {
   startHttp((body, headers, res) => {
     if (headers['content-type'] !== 'application/x-protobuf') throw new Error('content-type ' + headers['content-type']);
@@ -161,26 +208,29 @@ if (opts.protocol === 'http') {
     res.end(Buffer.from(ExportTraceServiceResponse.encode(ExportTraceServiceResponse.create({})).finish()));
   });
 } else if (opts.protocol === 'metrics') {
-  // OTLP/HTTP metrics: each request decoded by the official decoder, written as one
-  // OTLP/JSON line (64-bit integers as strings, enums as numbers).
+  // OTLP/HTTP metrics.
   startHttp((body, headers, res) => {
     if (headers['content-type'] !== 'application/x-protobuf') throw new Error('content-type ' + headers['content-type']);
-    const message = ExportMetricsServiceRequest.decode(body);
-    const o = ExportMetricsServiceRequest.toObject(message, { longs: String, enums: Number, bytes: String });
-    let points = 0;
-    for (const rm of o.resourceMetrics || []) {
-      for (const sm of rm.scopeMetrics || []) {
-        for (const m of sm.metrics || []) points += ((m.sum || m.histogram || m.gauge || {}).dataPoints || []).length;
-      }
-    }
-    fs.appendFileSync(opts.out, JSON.stringify(o) + '\n');
-    stats.accepted++;
-    stats.spans += points;  // data points, for this protocol
-    stats.lastHeaders = headers;
-    saveStats();
+    recordMetrics(ExportMetricsServiceRequest.decode(body), headers);
     res.writeHead(200, { 'Content-Type': 'application/x-protobuf' });
     res.end(Buffer.from(ExportMetricsServiceResponse.encode(ExportMetricsServiceResponse.create({})).finish()));
   });
+} else if (opts.protocol === 'metrics-grpc') {
+  // OTLP/gRPC metrics: MetricsService/Export by hand, raw bytes in and out (as for traces).
+  const server = new grpc.Server();
+  server.addService(rawUnary('/opentelemetry.proto.collector.metrics.v1.MetricsService/Export'), {
+    Export: (call, callback) => {
+      stats.requests++;
+      try {
+        recordMetrics(ExportMetricsServiceRequest.decode(call.request), call.metadata.getMap());
+      } catch (e) {
+        callback({ code: grpc.status.INVALID_ARGUMENT, details: String(e) });
+        return;
+      }
+      callback(null, Buffer.from(ExportMetricsServiceResponse.encode(ExportMetricsServiceResponse.create({})).finish()));
+    },
+  });
+  bindGrpc(server);
 } else if (opts.protocol === 'zipkin') {
   startHttp((body, headers, res) => {
     const spans = JSON.parse(body.toString('utf8'));
@@ -194,21 +244,8 @@ if (opts.protocol === 'http') {
     res.end();
   });
 } else if (opts.protocol === 'grpc') {
-  // The service by hand, with raw bytes in and out, so decoding is visibly the official
-  // decoder's job and nothing else's.
-  const service = {
-    Export: {
-      path: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
-      requestStream: false,
-      responseStream: false,
-      requestSerialize: (b) => b,
-      requestDeserialize: (b) => b,
-      responseSerialize: (b) => b,
-      responseDeserialize: (b) => b,
-    },
-  };
   const server = new grpc.Server();
-  server.addService(service, {
+  server.addService(rawUnary('/opentelemetry.proto.collector.trace.v1.TraceService/Export'), {
     Export: (call, callback) => {
       stats.requests++;
       const v = verdict(stats.requests);
@@ -238,16 +275,7 @@ if (opts.protocol === 'http') {
       answer();
     },
   });
-  const credentials = tls
-    ? grpc.ServerCredentials.createSsl(null, [{ private_key: tls.key, cert_chain: tls.cert }])
-    : grpc.ServerCredentials.createInsecure();
-  server.bindAsync('127.0.0.1:' + opts.port, credentials, (err, port) => {
-    if (err) {
-      console.error(String(err));
-      process.exit(1);
-    }
-    console.log('listening ' + port);
-  });
+  bindGrpc(server);
 } else {
   console.error('unknown --protocol ' + opts.protocol);
   process.exit(2);

@@ -410,7 +410,7 @@ TEST(Docs, ReadmeCommandLineIsTheHelp) {
 }
 
 // OTLP metrics: the base endpoint gets /v1/metrics; an explicit URL is used as is; with
-// gRPC traces the metrics URL must be given (metrics go over HTTP only); off by default.
+// gRPC traces the metrics go over gRPC to the same endpoint; off by default.
 TEST(MetricsSettings, EndpointsAndDefaults) {
   auto none = Parse({});
   ASSERT_TRUE(none.ok());
@@ -431,11 +431,20 @@ TEST(MetricsSettings, EndpointsAndDefaults) {
   EXPECT_EQ(env->metrics_otlp->otlp.endpoint, "http://m:1/y");
   EXPECT_EQ(env->metrics_otlp->interval.count(), 250);
 
+  // Over gRPC the metrics follow the traces' protocol to the same endpoint, without a path.
   auto grpc =
       Parse({"--metrics-exporter", "otlp", "--otlp-protocol", "grpc", "--otlp-endpoint", "http://c:4317"});
-  ASSERT_FALSE(grpc.ok());
-  EXPECT_NE(grpc.status().message().find("--otlp-metrics-endpoint"), std::string::npos)
-      << grpc.status().message();
+  ASSERT_TRUE(grpc.ok()) << grpc.status().message();
+  ASSERT_TRUE(grpc->metrics_otlp.has_value());
+  EXPECT_EQ(grpc->metrics_otlp->otlp.protocol, exporters::OtlpProtocol::kGrpc);
+  EXPECT_EQ(grpc->metrics_otlp->otlp.endpoint, "http://c:4317");
+  auto grpc_default = Parse({"--metrics-exporter", "otlp", "--otlp-protocol", "grpc"});
+  ASSERT_TRUE(grpc_default.ok()) << grpc_default.status().message();
+  EXPECT_EQ(grpc_default->metrics_otlp->otlp.endpoint, "http://localhost:4317");
+  auto grpc_own = Parse({"--metrics-exporter", "otlp", "--otlp-protocol", "grpc", "--otlp-endpoint",
+                         "http://c:4317", "--otlp-metrics-endpoint", "https://m:4317"});
+  ASSERT_TRUE(grpc_own.ok()) << grpc_own.status().message();
+  EXPECT_EQ(grpc_own->metrics_otlp->otlp.endpoint, "https://m:4317");
 
   auto bad = Parse({"--metrics-exporter", "jaeger"});
   ASSERT_FALSE(bad.ok());

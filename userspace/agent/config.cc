@@ -485,20 +485,17 @@ Status Resolve(const Layer& flags, const Layer& env, const Layer& file, Config* 
   if (metrics_exporter == "otlp") {
     exporters::OtlpMetricsSettings m;
     m.otlp = otlp;
-    m.otlp.protocol = exporters::OtlpProtocol::kHttpProtobuf;
-    m.otlp.endpoint = "http://localhost:4318/v1/metrics";
+    // The traces' protocol: over gRPC the endpoint is the same (no path), over HTTP it
+    // gains /v1/metrics (the OTLP exporter specification's per-signal URLs).
+    m.otlp.protocol = grpc ? exporters::OtlpProtocol::kGrpc : exporters::OtlpProtocol::kHttpProtobuf;
+    m.otlp.endpoint = grpc ? "http://localhost:4317" : "http://localhost:4318/v1/metrics";
     for (const Layer* l : layers) {
       if (l->otlp_metrics_endpoint) {
         m.otlp.endpoint = l->otlp_metrics_endpoint->value;
         break;
       }
       if (l->otlp_endpoint) {
-        if (grpc) {
-          return InvalidArgument(l->otlp_endpoint->source +
-                                 ": OTLP metrics are sent over http/protobuf only; give their URL with "
-                                 "--otlp-metrics-endpoint (OTEL_EXPORTER_OTLP_METRICS_ENDPOINT)");
-        }
-        m.otlp.endpoint = AppendMetricsPath(l->otlp_endpoint->value);
+        m.otlp.endpoint = grpc ? l->otlp_endpoint->value : AppendMetricsPath(l->otlp_endpoint->value);
         break;
       }
     }

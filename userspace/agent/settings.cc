@@ -510,13 +510,14 @@ const std::vector<SettingRow> kTable = {
     {.group = kMetrics, .flag = "--metrics-exporter", .metavar = "NAME", .key = "metrics.exporter",
      .otel_env = {"OTEL_METRICS_EXPORTER"},
      .default_text = "none: /metrics of --listen only",
-     .help = "otlp: also send them as OTLP/HTTP protobuf to --otlp-metrics-endpoint (else "
-             "--otlp-endpoint with /v1/metrics), with the --otlp-* headers, timeout, compression "
-             "and certificate; prometheus or none: only on /metrics.",
+     .help = "otlp: also send them over OTLP in --otlp-protocol (http/protobuf or grpc) to "
+             "--otlp-metrics-endpoint (else --otlp-endpoint, with /v1/metrics over HTTP), with the "
+             "--otlp-* headers, timeout, compression and certificate; prometheus or none: only on "
+             "/metrics.",
      .parse = MetricsExporter},
     {.group = kMetrics, .flag = "--otlp-metrics-endpoint", .metavar = "URL", .key = "metrics.otlp_endpoint",
      .otel_env = {"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"},
-     .default_text = "http://localhost:4318/v1/metrics",
+     .default_text = "http://localhost:4318/v1/metrics (grpc: http://localhost:4317)",
      .help = "Full URL, used as is.",
      .parse = Endpoint<&Layer::otlp_metrics_endpoint>},
     {.group = kMetrics, .flag = "--metrics-interval-ms", .metavar = "N", .key = "metrics.interval_ms",

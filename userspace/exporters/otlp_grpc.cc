@@ -63,7 +63,16 @@ Result<std::string> GrpcTargetFromEndpoint(const std::string& endpoint, bool* tl
   return has_port ? std::string(rest) : std::string(rest) + ":4317";
 }
 
-Result<std::unique_ptr<OtlpGrpcTransport>> OtlpGrpcTransport::Create(const OtlpSettings& settings) {
+namespace {
+
+// The channel, call metadata and gzip choice of an OTLP/gRPC client (either signal).
+struct GrpcClient {
+  std::shared_ptr<grpc::Channel> channel;
+  std::vector<std::pair<std::string, std::string>> metadata;
+  bool gzip = false;
+};
+
+Result<GrpcClient> MakeGrpcClient(const OtlpSettings& settings) {
   bool tls = false;
   auto target = GrpcTargetFromEndpoint(settings.endpoint, &tls);
   if (!target.ok()) return target.status();
@@ -91,56 +100,38 @@ Result<std::unique_ptr<OtlpGrpcTransport>> OtlpGrpcTransport::Create(const OtlpS
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
   args.SetUserAgentPrefix("kspan/" KSPAN_VERSION);
 
-  std::unique_ptr<OtlpGrpcTransport> t(new OtlpGrpcTransport());
-  t->endpoint_ = settings.endpoint;
-  t->gzip_ = settings.compression == Compression::kGzip;
+  GrpcClient c;
+  c.gzip = settings.compression == Compression::kGzip;
   for (const auto& [k, v] : settings.headers) {
     std::string key = k;
-    std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return std::tolower(c); });
-    t->metadata_.emplace_back(std::move(key), v);
+    std::transform(key.begin(), key.end(), key.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    c.metadata.emplace_back(std::move(key), v);
   }
-  t->channel_ = grpc::CreateCustomChannel(*target, credentials, args);
-  t->stub_ = collector::TraceService::NewStub(t->channel_);
-  return t;
+  c.channel = grpc::CreateCustomChannel(*target, credentials, args);
+  return c;
 }
 
-size_t OtlpGrpcTransport::Encode(std::span<const model::Span> spans) {
-  ToExportRequest(spans, &request_);
-  return request_.ByteSizeLong();
-}
-
-SendResult OtlpGrpcTransport::Send(Clock::time_point deadline) noexcept {
-  const auto wall_deadline = std::chrono::system_clock::now() + (deadline - Clock::now());
-  // Connect first (see the header): a channel still connecting at the deadline, or one in
-  // TRANSIENT_FAILURE, fails the call below without sending anything.
-  grpc_connectivity_state state = channel_->GetState(/*try_to_connect=*/true);
+// Connects first (see the header): a channel still connecting at the deadline, or one in
+// TRANSIENT_FAILURE, fails the call without sending anything. Returns whether it is READY.
+bool WaitConnected(grpc::Channel* channel, std::chrono::system_clock::time_point deadline) {
+  grpc_connectivity_state state = channel->GetState(/*try_to_connect=*/true);
   while ((state == GRPC_CHANNEL_IDLE || state == GRPC_CHANNEL_CONNECTING) &&
-         channel_->WaitForStateChange(state, wall_deadline)) {
-    state = channel_->GetState(/*try_to_connect=*/true);
+         channel->WaitForStateChange(state, deadline)) {
+    state = channel->GetState(/*try_to_connect=*/true);
   }
-  const bool connected = state == GRPC_CHANNEL_READY;
+  return state == GRPC_CHANNEL_READY;
+}
 
-  grpc::ClientContext context;
-  context.set_deadline(wall_deadline);
-  for (const auto& [k, v] : metadata_) context.AddMetadata(k, v);
-  if (gzip_) context.set_compression_algorithm(GRPC_COMPRESS_GZIP);
-  collector::ExportTraceServiceResponse response;
-  const grpc::Status status = stub_->Export(&context, request_, &response);
+void PrepareContext(const std::vector<std::pair<std::string, std::string>>& metadata, bool gzip,
+                    std::chrono::system_clock::time_point deadline, grpc::ClientContext* context) {
+  context->set_deadline(deadline);
+  for (const auto& [k, v] : metadata) context->AddMetadata(k, v);
+  if (gzip) context->set_compression_algorithm(GRPC_COMPRESS_GZIP);
+}
 
+// A failed call's outcome: retryable or not, and whether it may have been delivered.
+SendResult FailedCall(const grpc::Status& status, bool connected, grpc::Channel* channel) {
   SendResult r;
-  if (status.ok()) {
-    r.outcome = SendResult::Outcome::kSent;
-    if (response.has_partial_success()) {
-      const auto& p = response.partial_success();
-      r.rejected_spans = p.rejected_spans();
-      if (p.rejected_spans() > 0 || !p.error_message().empty()) {
-        r.detail = "partial success: " + (p.error_message().empty()
-                                              ? std::to_string(p.rejected_spans()) + " spans rejected"
-                                              : p.error_message());
-      }
-    }
-    return r;
-  }
   r.retry_after = RetryDelayFromGrpcStatusDetails(status.error_details());
   r.outcome = IsRetryableGrpcStatus(status.error_code(), r.retry_after.has_value())
                   ? SendResult::Outcome::kRetryable
@@ -153,12 +144,88 @@ SendResult OtlpGrpcTransport::Send(Clock::time_point deadline) noexcept {
     r.maybe_delivered = true;
   } else if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
     r.reason = SendResult::RetryReason::kThrottled;
-  } else if (!r.retry_after && channel_->GetState(/*try_to_connect=*/false) != GRPC_CHANNEL_READY) {
+  } else if (!r.retry_after && channel->GetState(/*try_to_connect=*/false) != GRPC_CHANNEL_READY) {
     // The connection the call went out on is gone: it broke before the answer came.
     r.reason = SendResult::RetryReason::kConnectionLost;
     r.maybe_delivered = true;
   } else {
     r.reason = SendResult::RetryReason::kUnavailable;  // the backend's own answer
+  }
+  return r;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<OtlpGrpcTransport>> OtlpGrpcTransport::Create(const OtlpSettings& settings) {
+  auto client = MakeGrpcClient(settings);
+  if (!client.ok()) return client.status();
+  std::unique_ptr<OtlpGrpcTransport> t(new OtlpGrpcTransport());
+  t->endpoint_ = settings.endpoint;
+  t->gzip_ = client->gzip;
+  t->metadata_ = std::move(client->metadata);
+  t->channel_ = std::move(client->channel);
+  t->stub_ = collector::TraceService::NewStub(t->channel_);
+  return t;
+}
+
+size_t OtlpGrpcTransport::Encode(std::span<const model::Span> spans) {
+  ToExportRequest(spans, &request_);
+  return request_.ByteSizeLong();
+}
+
+SendResult OtlpGrpcTransport::Send(Clock::time_point deadline) noexcept {
+  const auto wall_deadline = std::chrono::system_clock::now() + (deadline - Clock::now());
+  const bool connected = WaitConnected(channel_.get(), wall_deadline);
+  grpc::ClientContext context;
+  PrepareContext(metadata_, gzip_, wall_deadline, &context);
+  collector::ExportTraceServiceResponse response;
+  const grpc::Status status = stub_->Export(&context, request_, &response);
+  if (!status.ok()) return FailedCall(status, connected, channel_.get());
+  SendResult r;
+  r.outcome = SendResult::Outcome::kSent;
+  if (response.has_partial_success()) {
+    const auto& p = response.partial_success();
+    r.rejected_spans = p.rejected_spans();
+    if (p.rejected_spans() > 0 || !p.error_message().empty()) {
+      r.detail = "partial success: " + (p.error_message().empty()
+                                            ? std::to_string(p.rejected_spans()) + " spans rejected"
+                                            : p.error_message());
+    }
+  }
+  return r;
+}
+
+Result<std::unique_ptr<OtlpGrpcMetricsSender>> OtlpGrpcMetricsSender::Create(const OtlpSettings& settings) {
+  auto client = MakeGrpcClient(settings);
+  if (!client.ok()) return client.status();
+  std::unique_ptr<OtlpGrpcMetricsSender> t(new OtlpGrpcMetricsSender());
+  t->endpoint_ = settings.endpoint;
+  t->gzip_ = client->gzip;
+  t->metadata_ = std::move(client->metadata);
+  t->channel_ = std::move(client->channel);
+  t->stub_ = ::opentelemetry::proto::collector::metrics::v1::MetricsService::NewStub(t->channel_);
+  return t;
+}
+
+SendResult OtlpGrpcMetricsSender::Send(
+    const ::opentelemetry::proto::collector::metrics::v1::ExportMetricsServiceRequest& request,
+    Clock::time_point deadline) noexcept {
+  const auto wall_deadline = std::chrono::system_clock::now() + (deadline - Clock::now());
+  const bool connected = WaitConnected(channel_.get(), wall_deadline);
+  grpc::ClientContext context;
+  PrepareContext(metadata_, gzip_, wall_deadline, &context);
+  ::opentelemetry::proto::collector::metrics::v1::ExportMetricsServiceResponse response;
+  const grpc::Status status = stub_->Export(&context, request, &response);
+  if (!status.ok()) return FailedCall(status, connected, channel_.get());
+  SendResult r;
+  r.outcome = SendResult::Outcome::kSent;
+  if (response.has_partial_success()) {
+    const auto& p = response.partial_success();
+    if (p.rejected_data_points() > 0 || !p.error_message().empty()) {
+      r.detail = "partial success: " + (p.error_message().empty() ? std::to_string(p.rejected_data_points()) +
+                                                                        " data points rejected"
+                                                                  : p.error_message());
+    }
   }
   return r;
 }

@@ -29,8 +29,10 @@
 #include <vector>
 
 #include "common/status.h"
+#include "exporters/metrics_sender.h"
 #include "exporters/settings.h"
 #include "exporters/transport.h"
+#include "opentelemetry/proto/collector/metrics/v1/metrics_service.grpc.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.grpc.pb.h"
 
 namespace kspan::exporters {
@@ -58,5 +60,26 @@ class OtlpGrpcTransport final : public Transport {
 // "host:port" from "http://host:port" or "https://host:port" (a trailing path is ignored;
 // without a port, 4317). Sets *tls for https. InvalidArgument names anything else.
 Result<std::string> GrpcTargetFromEndpoint(const std::string& endpoint, bool* tls);
+
+// OTLP metrics over gRPC: each export one unary call
+// /opentelemetry.proto.collector.metrics.v1.MetricsService/Export, on a channel made as the
+// trace transport's (endpoint, TLS, headers, gzip; see above).
+class OtlpGrpcMetricsSender final : public MetricsSender {
+ public:
+  static Result<std::unique_ptr<OtlpGrpcMetricsSender>> Create(const OtlpSettings& settings);
+
+  SendResult Send(const ::opentelemetry::proto::collector::metrics::v1::ExportMetricsServiceRequest& request,
+                  Clock::time_point deadline) noexcept override;
+  std::string Endpoint() const override { return endpoint_; }
+
+ private:
+  OtlpGrpcMetricsSender() = default;
+
+  std::string endpoint_;
+  bool gzip_ = false;
+  std::vector<std::pair<std::string, std::string>> metadata_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<::opentelemetry::proto::collector::metrics::v1::MetricsService::Stub> stub_;
+};
 
 }  // namespace kspan::exporters

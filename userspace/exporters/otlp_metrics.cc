@@ -7,6 +7,7 @@
 #include <map>
 
 #include "common/log.h"
+#include "exporters/otlp_grpc.h"
 
 namespace kspan::exporters {
 namespace {
@@ -209,31 +210,60 @@ MetricsBaseline SubtractBaseline(const MetricsBaseline& previous, std::vector<me
   return now;
 }
 
+namespace {
+
+// OTLP/HTTP protobuf: POST the serialized request (gzip when asked) to the metrics URL.
+class HttpMetricsSender final : public MetricsSender {
+ public:
+  HttpMetricsSender(std::unique_ptr<HttpClient> client, bool gzip)
+      : client_(std::move(client)), gzip_(gzip) {}
+
+  SendResult Send(const pb::collector::metrics::v1::ExportMetricsServiceRequest& request,
+                  Clock::time_point deadline) noexcept override {
+    std::string body;
+    request.SerializeToString(&body);
+    if (gzip_) body = Gzip(body);
+    return ClassifyHttpResponse(client_->Post(body, deadline), std::chrono::system_clock::now());
+  }
+  std::string Endpoint() const override { return client_->url(); }
+
+ private:
+  std::unique_ptr<HttpClient> client_;
+  bool gzip_;
+};
+
+}  // namespace
+
 Result<std::unique_ptr<OtlpMetricsExporter>> OtlpMetricsExporter::Start(const OtlpMetricsSettings& settings,
                                                                         metrics::Registry* registry) {
-  if (settings.otlp.protocol == OtlpProtocol::kGrpc) {
-    return InvalidArgument("OTLP metrics are sent over http/protobuf only");
-  }
   if (settings.interval.count() <= 0) return InvalidArgument("the metrics export interval must be positive");
-  HttpClientOptions options;
-  options.url = settings.otlp.endpoint;
-  options.content_type = "application/x-protobuf";
-  options.gzip = settings.otlp.compression == Compression::kGzip;
-  options.headers = settings.otlp.headers;
-  options.certificate_file = settings.otlp.certificate_file;
-  auto client = HttpClient::Create(std::move(options));
-  if (!client.ok()) return client.status();
-  std::unique_ptr<OtlpMetricsExporter> e(
-      new OtlpMetricsExporter(settings, registry, std::move(client).value()));
+  std::unique_ptr<MetricsSender> sender;
+  if (settings.otlp.protocol == OtlpProtocol::kGrpc) {
+    auto grpc = OtlpGrpcMetricsSender::Create(settings.otlp);
+    if (!grpc.ok()) return grpc.status();
+    sender = std::move(grpc).value();
+  } else {
+    HttpClientOptions options;
+    options.url = settings.otlp.endpoint;
+    options.content_type = "application/x-protobuf";
+    options.headers = settings.otlp.headers;
+    options.certificate_file = settings.otlp.certificate_file;
+    options.gzip = settings.otlp.compression == Compression::kGzip;
+    auto client = HttpClient::Create(std::move(options));
+    if (!client.ok()) return client.status();
+    sender = std::make_unique<HttpMetricsSender>(std::move(client).value(),
+                                                 settings.otlp.compression == Compression::kGzip);
+  }
+  std::unique_ptr<OtlpMetricsExporter> e(new OtlpMetricsExporter(settings, registry, std::move(sender)));
   e->thread_ = std::thread([p = e.get()] { p->Run(); });
   return e;
 }
 
 OtlpMetricsExporter::OtlpMetricsExporter(const OtlpMetricsSettings& settings, metrics::Registry* registry,
-                                         std::unique_ptr<HttpClient> client)
+                                         std::unique_ptr<MetricsSender> sender)
     : settings_(settings),
       registry_(registry),
-      client_(std::move(client)),
+      sender_(std::move(sender)),
       start_ns_(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                           std::chrono::system_clock::now().time_since_epoch())
                                           .count())),
@@ -279,12 +309,7 @@ void OtlpMetricsExporter::ExportOnce() {
       ToExportMetricsRequest(counters, histograms, settings_.delta ? baseline_ns_ : start_ns_, now,
                              settings_.resource_attributes, &request, settings_.delta);
   if (points == 0) return;
-  std::string body;
-  request.SerializeToString(&body);
-  if (settings_.otlp.compression == Compression::kGzip) body = Gzip(body);
-  const HttpResponse response =
-      client_->Post(body, std::chrono::steady_clock::now() + settings_.otlp.timeout);
-  const SendResult r = ClassifyHttpResponse(response, std::chrono::system_clock::now());
+  const SendResult r = sender_->Send(request, std::chrono::steady_clock::now() + settings_.otlp.timeout);
   if (r.outcome == SendResult::Outcome::kSent) {
     sent_->Add();
     points_->Add(points);
@@ -292,12 +317,12 @@ void OtlpMetricsExporter::ExportOnce() {
       baseline_ = std::move(next);
       baseline_ns_ = now;
     }
-    if (failing_) log::Info("metrics export recovered", {{"endpoint", client_->url()}});
+    if (failing_) log::Info("metrics export recovered", {{"endpoint", sender_->Endpoint()}});
     failing_ = false;
   } else {
     failed_->Add();
     if (!failing_) {
-      log::Warn("metrics export failed", {{"endpoint", client_->url()}, {"error", r.detail}});
+      log::Warn("metrics export failed", {{"endpoint", sender_->Endpoint()}, {"error", r.detail}});
     }
     failing_ = true;
   }

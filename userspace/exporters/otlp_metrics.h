@@ -37,6 +37,7 @@
 #include "common/metrics.h"
 #include "common/status.h"
 #include "exporters/http_client.h"
+#include "exporters/metrics_sender.h"
 #include "exporters/settings.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
 
@@ -81,17 +82,17 @@ class OtlpMetricsExporter {
   // One last export (bounded by the timeout), then the thread stops. Idempotent.
   void Shutdown();
 
-  std::string Endpoint() const { return client_->url(); }
+  std::string Endpoint() const { return sender_->Endpoint(); }
 
  private:
   OtlpMetricsExporter(const OtlpMetricsSettings& settings, metrics::Registry* registry,
-                      std::unique_ptr<HttpClient> client);
+                      std::unique_ptr<MetricsSender> sender);
   void Run();
   void ExportOnce();
 
   const OtlpMetricsSettings settings_;
   metrics::Registry* registry_;
-  std::unique_ptr<HttpClient> client_;
+  std::unique_ptr<MetricsSender> sender_;
   const uint64_t start_ns_;
   // delta: what the backend has so far, and since when (export thread only).
   MetricsBaseline baseline_;

@@ -25,6 +25,8 @@ runtime_packages=(
   libyaml-cpp-dev nlohmann-json3-dev
   # HPACK (HTTP/2 and gRPC header compression): nghttp2's inflater
   libnghttp2-dev
+  # x86-64 decoding of Go's crypto/tls functions (RET probes: userspace/tls/go_binary.h)
+  libcapstone-dev
   # network exporters: OTLP protobuf messages, OTLP/gRPC, OTLP/HTTP and Zipkin, gzip
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libcurl4-openssl-dev
 )
@@ -35,6 +37,7 @@ packages=(
   systemd
   # the Helm chart's renderer (deploy/helm/render: Helm's engine, Go text/template + sprig)
   golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev
+  # (golang-go also builds the Go HTTPS server and client of tests/integration/tls_go_test.cc)
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   # libFuzzer and the sanitizers' runtimes for the fuzz build (scripts/fuzz.sh)

@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "tls/attach_plan.h"
 #include "tls/elf_file.h"
+#include "tls/go_binary.h"
 
 namespace kspan::tls {
 namespace {
@@ -50,7 +51,11 @@ Verdict ExplainExecutable(const std::string& open_path) {
   auto elf = ElfFile::Open(open_path);
   if (!elf.ok()) return {"unreadable", "its executable could not be read: " + elf.status().message()};
   const ElfFile& f = *elf.value();
-  if (f.HasSection(".go.buildinfo")) return {"go", "Go's crypto/tls is not supported"};
+  if (IsGoBinary(f)) {
+    auto plan = PlanGoTlsProbes(f);
+    return {"go", plan.ok() ? "Go's crypto/tls was probed, but the connection's bytes were not seen"
+                            : plan.status().message()};
+  }
   // Libraries leave their names in what they link in (version strings, the assembler
   // modules' "by <appro@openssl.org>" banners). Read at most 256 MiB, once per binary.
   std::string_view all = f.Contents();
@@ -282,6 +287,7 @@ TlsProbes::File* TlsProbes::Consider(const std::string& path, const std::string&
     auto elf = ElfFile::Open(open_path);
     if (elf.ok()) {
       auto plan = PlanTlsProbes(*elf.value());
+      if (!plan.ok() && IsGoBinary(*elf.value())) plan = PlanGoTlsProbes(*elf.value());
       if (plan.ok()) {
         auto handle = attacher_->Attach(open_path, plan.value().probes);
         if (handle.ok()) {

@@ -1,0 +1,169 @@
+// Go's crypto/tls end to end: an HTTPS server and client written in Go (tests/apps/go/
+// tlsapp.go), built here with Debian's go, with symbols and stripped (-ldflags=-s -w), over
+// HTTP/1.1 and HTTP/2 (ALPN). kspan finds crypto/tls.(*Conn).Read/Write (by symbol or
+// through .gopclntab), reads both ends' plaintext, and the spans pair by socket. Every Go
+// program starts after kspan. No ciphertext ever reaches a parser.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "testing/otlp_reader.h"
+#include "testing/subprocess.h"
+
+namespace kspan::testing {
+namespace {
+
+constexpr int kServer = 2, kClient = 3;
+
+std::vector<FlatSpan> SpansOf(const std::vector<FlatSpan>& all, int port, int kind) {
+  std::vector<FlatSpan> out;
+  for (const auto& s : all) {
+    if (s.kind == kind && s.Int("server.port") == port) out.push_back(s);
+  }
+  std::sort(out.begin(), out.end(),
+            [](const FlatSpan& a, const FlatSpan& b) { return a.start_ns < b.start_ns; });
+  return out;
+}
+
+// The path a span is about: url.path of a SERVER span, the path in url.full of a CLIENT.
+std::string PathOf(const FlatSpan& s) {
+  if (s.kind == kServer) return s.Str("url.path");
+  const std::string full = s.Str("url.full");
+  const size_t scheme = full.find("://");
+  const size_t at = scheme == std::string::npos ? std::string::npos : full.find('/', scheme + 3);
+  return at == std::string::npos ? "" : full.substr(at);
+}
+
+struct Build {
+  const char* name;  // "symbols" or "stripped"
+  const char* mode;  // "h1" or "h2"
+};
+
+class GoTls : public ::testing::TestWithParam<Build> {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = MakeTempDir("kspan-go-tls-");
+    const std::string error = MakeTestCertificate(dir_);
+    ASSERT_TRUE(error.empty()) << error;
+    for (const bool strip : {false, true}) {
+      std::vector<std::string> argv = {"env",
+                                       "GOCACHE=" + dir_ + "/cache",
+                                       "GOPATH=" + dir_ + "/gopath",
+                                       "GOFLAGS=",
+                                       "GOPROXY=off",
+                                       "GO111MODULE=off",
+                                       "go",
+                                       "build",
+                                       "-o",
+                                       dir_ + (strip ? "/stripped" : "/symbols")};
+      if (strip) argv.push_back("-ldflags=-s -w");
+      argv.push_back(std::string(KSPAN_SOURCE_DIR) + "/tests/apps/go/tlsapp.go");
+      const CommandResult r = RunCommand(argv, std::chrono::seconds(240));
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+    }
+  }
+  void SetUp() override { ASSERT_TRUE(agent_.Start()) << "kspan did not become ready:\n" << agent_.Logs(); }
+  void TearDown() override {
+    for (Subprocess* s : {&server_, &downstream_}) s->Stop(SIGTERM, std::chrono::seconds(5));
+    if (!stopped_) StopAgent();
+  }
+  void StopAgent() {
+    stopped_ = true;
+    ExpectCleanStop(agent_);
+    for (const char* proto : {"http1", "http2"}) {
+      EXPECT_EQ(agent_.StoppedCounter(std::string("kspan_parse_failures_total{protocol=\"") + proto + "\"}"),
+                0)
+          << proto << agent_.Logs();
+    }
+    EXPECT_EQ(agent_.StoppedCounter("kspan_kernel_counter{name=\"tls_plaintext_unbound\"}"), 0);
+  }
+
+  std::string Binary() const { return dir_ + "/" + GetParam().name; }
+
+  // Starts `tlsapp server` on port (and a downstream base URL), and waits until kspan has
+  // attached its probes to the binary.
+  void StartServer(Subprocess* proc, int port, const std::string& downstream = "") {
+    std::vector<std::string> argv = {Binary(),           "server",          std::to_string(port),
+                                     dir_ + "/cert.pem", dir_ + "/key.pem", GetParam().mode};
+    if (!downstream.empty()) argv.push_back(downstream);
+    ASSERT_TRUE(proc->Start(argv));
+    ASSERT_TRUE(WaitForPort("127.0.0.1", port, std::chrono::seconds(10))) << proc->Stderr();
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          const std::string logs = agent_.Logs();
+          const size_t at = logs.find("\"msg\":\"TLS probes attached\"");
+          return at != std::string::npos && logs.find(Binary(), at) != std::string::npos;
+        },
+        std::chrono::seconds(10)))
+        << agent_.Logs();
+  }
+
+  CommandResult RunClient(int port, const std::vector<std::string>& paths) {
+    std::vector<std::string> argv = {Binary(), "client", "https://localhost:" + std::to_string(port),
+                                     dir_ + "/cert.pem", GetParam().mode};
+    argv.insert(argv.end(), paths.begin(), paths.end());
+    return RunCommand(argv, std::chrono::seconds(30));
+  }
+
+  static std::string dir_;
+  KspanAgent agent_;
+  Subprocess server_, downstream_;
+  bool stopped_ = false;
+};
+std::string GoTls::dir_;
+
+TEST_P(GoTls, ServerAndClientSpansPairedByTheirSocket) {
+  const int port = FreePort();
+  ASSERT_NO_FATAL_FAILURE(StartServer(&server_, port));
+  const std::vector<std::string> paths = {"/hello/0", "/hello/1", "/missing", "/hello/2"};
+  const CommandResult r = RunClient(port, paths);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(r.out, "/hello/0 200\n/hello/1 200\n/missing 404\n/hello/2 200\n");
+
+  std::vector<FlatSpan> spans, servers, clients;
+  WaitFor(
+      [&] {
+        spans = ReadSpans(agent_.SpansPath());
+        servers = SpansOf(spans, port, kServer);
+        clients = SpansOf(spans, port, kClient);
+        return servers.size() >= paths.size() && clients.size() >= paths.size();
+      },
+      std::chrono::seconds(20));
+  server_.Stop(SIGTERM, std::chrono::seconds(5));
+  StopAgent();
+  spans = ReadSpans(agent_.SpansPath());
+  servers = SpansOf(spans, port, kServer);
+  clients = SpansOf(spans, port, kClient);
+  ASSERT_EQ(servers.size(), paths.size()) << agent_.Logs();
+  ASSERT_EQ(clients.size(), paths.size());
+  const std::string version = std::string(GetParam().mode) == "h2" ? "2" : "1.1";
+  for (size_t i = 0; i < paths.size(); ++i) {
+    SCOPED_TRACE(paths[i]);
+    const FlatSpan& server = servers[i];
+    const FlatSpan& client = clients[i];
+    const int64_t status = paths[i] == "/missing" ? 404 : 200;
+    for (const FlatSpan* s : {&server, &client}) {
+      EXPECT_EQ(PathOf(*s), paths[i]);
+      EXPECT_EQ(s->Str("http.request.method"), "GET");
+      EXPECT_EQ(s->Int("http.response.status_code"), status);
+      EXPECT_EQ(s->Str("network.protocol.version"), version);
+      EXPECT_FALSE(s->Has("kspan.http2.headers_incomplete"));
+    }
+    EXPECT_EQ(server.Str("url.scheme"), "https");
+    EXPECT_TRUE(client.Str("url.full").starts_with("https://localhost:")) << client.Str("url.full");
+    EXPECT_EQ(server.name, paths[i] == "/missing" ? "GET /missing" : "GET /hello/{id}");
+    EXPECT_EQ(server.trace_id, client.trace_id);
+    EXPECT_EQ(server.parent_span_id, client.span_id);
+  }
+  EXPECT_GE(agent_.StoppedCounter("kspan_tls_connections_total{plaintext=\"captured\"}"), 2);
+}
+
+INSTANTIATE_TEST_SUITE_P(Builds, GoTls,
+                         ::testing::Values(Build{"symbols", "h1"}, Build{"stripped", "h1"},
+                                           Build{"symbols", "h2"}, Build{"stripped", "h2"}),
+                         [](const auto& info) {
+                           return std::string(info.param.name) + "_" + info.param.mode;
+                         });
+
+}  // namespace
+}  // namespace kspan::testing

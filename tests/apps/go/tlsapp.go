@@ -7,6 +7,9 @@
 //	    for it, then answers with what it got
 //	tlsapp client BASE CACERT h1|h2 PATH...
 //	    GETs BASE+PATH for each PATH in order on one connection, prints "PATH STATUS"
+//	tlsapp bench BASE CACERT h1|h2 SECONDS
+//	    GETs BASE/hello/0 one after another on one connection for SECONDS (bench/: the
+//	    tls_go section), prints "requests N p50_us X"
 //
 // h1 turns HTTP/2 off (an empty TLSNextProto); h2 offers it by ALPN (Go's default).
 package main
@@ -18,6 +21,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -107,5 +112,25 @@ func main() {
 			}
 			fmt.Printf("%s %d\n", path, status)
 		}
+	case "bench":
+		base, ca, mode := os.Args[2], os.Args[3], os.Args[4]
+		seconds, _ := strconv.Atoi(os.Args[5])
+		c := client(ca, mode)
+		var lat []time.Duration
+		end := time.Now().Add(time.Duration(seconds) * time.Second)
+		for time.Now().Before(end) && len(lat) < 10000000 {
+			t := time.Now()
+			if _, _, err := get(c, base+"/hello/0"); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			lat = append(lat, time.Since(t))
+		}
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		p50 := 0.0
+		if len(lat) > 0 {
+			p50 = float64(lat[len(lat)/2].Nanoseconds()) / 1000
+		}
+		fmt.Printf("requests %d p50_us %.1f\n", len(lat), p50)
 	}
 }

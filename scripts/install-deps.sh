@@ -131,6 +131,9 @@ npm_ci_once tests/apps/llm
 npm_ci_once tests/apps/agents
 # The gRPC tests' node client (tests/apps/grpc/grpc_client.js): the real @grpc/grpc-js.
 npm_ci_once tests/apps/grpc
+# Bun from npm (tests/apps/bun): its single stripped binary with BoringSSL inside, for
+# tests/integration/tls_bun_test.cc.
+npm_ci_once tests/apps/bun
 # The deployment checks (tests/deploy): the Kubernetes API's JSON schemas and a YAML reader.
 npm_ci_once tests/deploy
 

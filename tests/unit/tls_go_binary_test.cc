@@ -101,6 +101,20 @@ TEST_F(GoBinary, PlansStackCheckBranchAndEveryRet) {
   ASSERT_EQ(a.value().probes.size(), b.value().probes.size());
 }
 
+// The build id a byte-pattern table is keyed by (docs/tls.md), as readelf reads it.
+TEST(ElfBuildId, MatchesReadelf) {
+  const std::string path = "/usr/bin/python3";
+  auto elf = ElfFile::Open(path);
+  ASSERT_TRUE(elf.ok()) << elf.status().message();
+  const auto r = RunCommand({"readelf", "-n", path}, std::chrono::seconds(20));
+  ASSERT_EQ(r.exit_code, 0);
+  const size_t at = r.out.find("Build ID: ");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  const std::string want = r.out.substr(at + 10, r.out.find('\n', at) - at - 10);
+  EXPECT_EQ(elf.value()->BuildId(), want);
+  EXPECT_EQ(want.size(), 40u);
+}
+
 TEST(GoVersionText, Parses) {
   EXPECT_EQ(ParseGoVersion("go1.19.8"), std::make_pair(1, 19));
   EXPECT_EQ(ParseGoVersion("go1.22rc1"), std::make_pair(1, 22));

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <fstream>
 #include <optional>
@@ -61,7 +62,20 @@ Verdict ExplainExecutable(const std::string& open_path) {
   std::string_view all = f.Contents();
   if (all.size() > (size_t{256} << 20)) all = all.substr(0, size_t{256} << 20);
   if (all.find("BoringSSL") != std::string_view::npos) {
-    return {"boringssl", "BoringSSL linked in without SSL_read/SSL_write symbols"};
+    // Bun's single binary says which Bun it is ("Bun v1.4.5 (Linux x64)"); the build id
+    // names the exact build (what a byte-pattern table would be keyed by).
+    std::string seen;
+    for (size_t at = all.find("Bun v"); at != std::string_view::npos && seen.empty();
+         at = all.find("Bun v", at + 1)) {
+      size_t end = at + 5;
+      while (end < all.size() && end < at + 24 &&
+             (std::isdigit(static_cast<unsigned char>(all[end])) || all[end] == '.'))
+        ++end;
+      if (end > at + 6 && all[end - 1] != '.') seen = std::string(all.substr(at, end - at)) + ", ";
+    }
+    const std::string id = f.BuildId();
+    seen += id.empty() ? "no build id" : "build id " + id;
+    return {"boringssl", "BoringSSL linked in without SSL_read/SSL_write symbols (" + seen + ")"};
   }
   if (all.find("rustls") != std::string_view::npos) return {"rustls", "rustls is not supported"};
   if (all.find("openssl.org") != std::string_view::npos || all.find("OpenSSL") != std::string_view::npos) {

@@ -13,7 +13,7 @@
  * current g in Go code), not by thread: a goroutine blocked in Read resumes on whatever
  * thread the scheduler gives it.
  *
- * Writes are sent at entry (the plaintext is in b then; Write returns n < len(b) only
+ * The events carry tid 0 (ks_go_send says why). Writes are sent at entry (the plaintext is in b then; Write returns n < len(b) only
  * with an error, as OpenSSL's entry-only writes in tls.bpf.h). The socket is found by
  * walking the *tls.Conn to its file descriptor, with these offsets (the same in every Go
  * release from 1.17 to 1.23, checked against each release's source):
@@ -78,7 +78,10 @@ static __always_inline void ks_go_send(__u64 id, __u64 conn, __u64 buf, __s32 fd
     return;
   }
   struct ks_ssl_call call = {.ssl = conn, .buf = buf, .enter_ns = enter_ns, .fd = fd, .direction = direction};
-  ks_ssl_send(id, &call, bytes);
+  /* The event names no thread (tid 0): the OS thread a goroutine runs on says nothing
+   * about which request it serves (many goroutines share a thread, and one migrates),
+   * so the stitcher's thread and event-loop rules must not apply to Go's TLS calls. */
+  ks_ssl_send(id & ~0xffffffffULL, &call, bytes);
 }
 
 SEC("uprobe")

@@ -7,6 +7,8 @@
 //	    for it, then answers with what it got
 //	tlsapp client BASE CACERT h1|h2 PATH...
 //	    GETs BASE+PATH for each PATH in order on one connection, prints "PATH STATUS"
+//	tlsapp pclient BASE CACERT h1|h2 PATH...
+//	    as client, but all the GETs at once (one goroutine each), printed in PATH order
 //	tlsapp bench BASE CACERT h1|h2 SECONDS
 //	    GETs BASE/hello/0 one after another on one connection for SECONDS (bench/: the
 //	    tls_go section), prints "requests N p50_us X"
@@ -111,6 +113,28 @@ func main() {
 				os.Exit(1)
 			}
 			fmt.Printf("%s %d\n", path, status)
+		}
+	case "pclient":
+		base, ca, mode := os.Args[2], os.Args[3], os.Args[4]
+		c := client(ca, mode)
+		paths := os.Args[5:]
+		statuses := make([]int, len(paths))
+		errs := make(chan error, len(paths))
+		for i, path := range paths {
+			go func(i int, path string) {
+				status, _, err := get(c, base+path)
+				statuses[i] = status
+				errs <- err
+			}(i, path)
+		}
+		for range paths {
+			if err := <-errs; err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+		}
+		for i, path := range paths {
+			fmt.Printf("%s %d\n", path, statuses[i])
 		}
 	case "bench":
 		base, ca, mode := os.Args[2], os.Args[3], os.Args[4]

@@ -246,7 +246,12 @@ TEST_P(GoTls, ConcurrentCallsNeverGetAnotherRequestAsParent) {
   size_t parented = 0;
   for (const FlatSpan& c : back_clients) {
     auto it = path_of_span.find(c.parent_span_id);
-    if (it == path_of_span.end()) continue;
+    if (it == path_of_span.end()) {
+      // No parent guessed: the candidates are linked instead.
+      EXPECT_TRUE(c.Bool("kspan.parent.ambiguous")) << PathOf(c);
+      EXPECT_FALSE(c.links.empty()) << PathOf(c);
+      continue;
+    }
     ++parented;
     // /call/N fetched /hello/N.
     EXPECT_EQ(it->second.substr(std::string("/call/").size()),

@@ -13,8 +13,8 @@
  * current g in Go code), not by thread: a goroutine blocked in Read resumes on whatever
  * thread the scheduler gives it.
  *
- * The events carry tid 0 (ks_go_send says why). Writes are sent at entry (the plaintext is in b then; Write returns n < len(b) only
- * with an error, as OpenSSL's entry-only writes in tls.bpf.h). The socket is found by
+ * The events carry tid 0 (ks_go_send says why). Writes are sent at entry (the plaintext is in b then; Write
+ * returns n < len(b) only with an error, as OpenSSL's entry-only writes in tls.bpf.h). The socket is found by
  * walking the *tls.Conn to its file descriptor, with these offsets (the same in every Go
  * release from 1.17 to 1.23, checked against each release's source):
  *
@@ -65,8 +65,8 @@ static __always_inline __s32 ks_go_conn_fd(__u64 conn) {
 }
 
 /* Sends `bytes` plaintext at buf of the *tls.Conn `conn` on socket fd. */
-static __always_inline void ks_go_send(__u64 id, __u64 conn, __u64 buf, __s32 fd, __u64 enter_ns, __u8 direction,
-                                       __u64 bytes) {
+static __always_inline void ks_go_send(__u64 id, __u64 conn, __u64 buf, __s32 fd, __u64 enter_ns,
+                                       __u8 direction, __u64 bytes) {
   if (fd < 0) {
     ks_count(KSPAN_CNT_TLS_UNBOUND);
     return;

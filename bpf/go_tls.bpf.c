@@ -53,7 +53,13 @@ static __always_inline int ks_go_grows_stack(const struct pt_regs *ctx) {
   return (ctx->flags & (KS_X86_CF | KS_X86_ZF)) != 0;
 }
 
-/* The socket under a *tls.Conn, or -1. */
+/* A conn whose socket is closed: Go sets Sysfd to -1 on Close, and a Write or Read on it
+ * then fails (net.ErrClosed) before any syscall, so it carries no plaintext to lose. Go's
+ * HTTP/2 server flushes its SETTINGS onto connections the client already dropped (the
+ * client dials one per waiting request and closes the extra ones). */
+#define KS_GO_CLOSED (-2)
+
+/* The socket under a *tls.Conn, KS_GO_CLOSED, or -1 when the walk fails. */
 static __always_inline __s32 ks_go_conn_fd(__u64 conn) {
   __u64 tcp = 0, netfd = 0;
   __s64 sysfd = -1;
@@ -61,12 +67,14 @@ static __always_inline __s32 ks_go_conn_fd(__u64 conn) {
   if (bpf_probe_read_user(&netfd, sizeof(netfd), (const void *)(tcp + KS_GO_TCPCONN_FD)) != 0 || !netfd)
     return -1;
   if (bpf_probe_read_user(&sysfd, sizeof(sysfd), (const void *)(netfd + KS_GO_NETFD_SYSFD)) != 0) return -1;
+  if (sysfd == -1) return KS_GO_CLOSED;
   return sysfd >= 0 && sysfd < 0x7fffffff ? (__s32)sysfd : -1;
 }
 
 /* Sends `bytes` plaintext at buf of the *tls.Conn `conn` on socket fd. */
 static __always_inline void ks_go_send(__u64 id, __u64 conn, __u64 buf, __s32 fd, __u64 enter_ns,
                                        __u8 direction, __u64 bytes) {
+  if (fd == KS_GO_CLOSED) return;
   if (fd < 0) {
     ks_count(KSPAN_CNT_TLS_UNBOUND);
     return;
@@ -74,6 +82,9 @@ static __always_inline void ks_go_send(__u64 id, __u64 conn, __u64 buf, __s32 fd
   struct ks_conn *c =
       ks_tls_conn(id >> 32, fd, direction == KSPAN_DIR_EGRESS ? KSPAN_SYS_SSL_WRITE : KSPAN_SYS_SSL_READ);
   if (!c) {
+    /* Closed while Go still held the number (its Close sets Sysfd to -1 just after the
+     * close syscall): the call fails too. */
+    if (!ks_fd_file(fd)) return;
     ks_count(KSPAN_CNT_TLS_UNBOUND);
     return;
   }

@@ -73,8 +73,7 @@ class GoTls : public ::testing::TestWithParam<Build> {
     for (Subprocess* s : {&server_, &downstream_}) s->Stop(SIGTERM, std::chrono::seconds(5));
     if (!stopped_) StopAgent();
   }
-  // every_byte_bound: no plaintext was dropped for want of its socket.
-  void StopAgent(bool every_byte_bound = true) {
+  void StopAgent() {
     stopped_ = true;
     ExpectCleanStop(agent_);
     for (const char* proto : {"http1", "http2"}) {
@@ -82,9 +81,8 @@ class GoTls : public ::testing::TestWithParam<Build> {
                 0)
           << proto << agent_.Logs();
     }
-    if (every_byte_bound) {
-      EXPECT_EQ(agent_.StoppedCounter("kspan_kernel_counter{name=\"tls_plaintext_unbound\"}"), 0);
-    }
+    // No plaintext was dropped for want of its socket.
+    EXPECT_EQ(agent_.StoppedCounter("kspan_kernel_counter{name=\"tls_plaintext_unbound\"}"), 0);
   }
 
   std::string Binary() const { return dir_ + "/" + GetParam().name; }
@@ -212,10 +210,7 @@ TEST_P(GoTls, CallFromAGoroutineIsTheRequestsChild) {
 // Concurrent requests, each calling downstream from its own goroutine: which request a
 // downstream call belongs to is not known yet (Go's client writes from its writeLoop
 // goroutine; docs/tls.md), so a downstream CLIENT span may lack its parent, but it never
-// gets another request's span as its parent. Over h2 some plaintext of these concurrent
-// calls is counted as tls_plaintext_unbound (its *tls.Conn did not lead to an open TCP
-// socket; not explained yet, docs/tls.md): every span is still whole, so it is reported
-// here rather than asserted.
+// gets another request's span as its parent.
 TEST_P(GoTls, ConcurrentCallsNeverGetAnotherRequestAsParent) {
   const int front = FreePort(), back = FreePort();
   ASSERT_NO_FATAL_FAILURE(StartServer(&downstream_, back));
@@ -233,9 +228,7 @@ TEST_P(GoTls, ConcurrentCallsNeverGetAnotherRequestAsParent) {
       std::chrono::seconds(20));
   server_.Stop(SIGTERM, std::chrono::seconds(5));
   downstream_.Stop(SIGTERM, std::chrono::seconds(5));
-  StopAgent(/*every_byte_bound=*/false);
-  std::cout << "tls_plaintext_unbound: "
-            << agent_.StoppedCounter("kspan_kernel_counter{name=\"tls_plaintext_unbound\"}") << "\n";
+  StopAgent();
   spans = ReadSpans(agent_.SpansPath());
   const auto front_servers = SpansOf(spans, front, kServer);
   const auto back_clients = SpansOf(spans, back, kClient);

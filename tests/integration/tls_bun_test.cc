@@ -1,5 +1,5 @@
 // Bun from npm (tests/apps/bun: one stripped binary with BoringSSL inside) making HTTPS
-// requests to a local python server (the system libssl). kspan cannot read Bun's TLS yet
+// requests to a local Go server (tests/apps/go/tlsapp.go: crypto/tls). kspan cannot read Bun's TLS yet
 // (docs/tls.md, "BoringSSL in Bun"): the server's side is captured, Bun's is reported as
 // not captured, naming BoringSSL, the Bun version and the build id, and its ciphertext
 // never reaches a parser.
@@ -24,19 +24,28 @@ TEST(BunTls, ServerSideCapturedBunReportedAsBoringSsl) {
   const std::string dir = MakeTempDir("kspan-bun-tls-");
   const std::string cert_error = MakeTestCertificate(dir);
   ASSERT_TRUE(cert_error.empty()) << cert_error;
+  // The server: tests/apps/go/tlsapp.go (Go's crypto/tls), built here, so that only this
+  // test's programs are traced (--include) and the counters asserted are theirs.
+  const CommandResult built =
+      RunCommand({"env", "GOCACHE=" + dir + "/cache", "GOPATH=" + dir + "/gopath", "GOFLAGS=", "GOPROXY=off",
+                  "GO111MODULE=off", "go", "build", "-o", dir + "/server",
+                  std::string(KSPAN_SOURCE_DIR) + "/tests/apps/go/tlsapp.go"},
+                 std::chrono::seconds(240));
+  ASSERT_EQ(built.exit_code, 0) << built.err;
   KspanAgent agent;
-  ASSERT_TRUE(agent.Start()) << agent.Logs();
+  ASSERT_TRUE(agent.Start({"--include", "exe=" + dir + "/*", "--include", "exe=" + kBunDir + "/*"}))
+      << agent.Logs();
   const int port = FreePort();
   Subprocess server;
-  ASSERT_TRUE(server.Start({"/usr/bin/python3", std::string(KSPAN_SOURCE_DIR) + "/tests/apps/https_server.py",
-                            std::to_string(port), dir + "/cert.pem", dir + "/key.pem"}));
+  ASSERT_TRUE(server.Start(
+      {dir + "/server", "server", std::to_string(port), dir + "/cert.pem", dir + "/key.pem", "h1"}));
   ASSERT_TRUE(WaitForPort("127.0.0.1", port, std::chrono::seconds(10))) << server.Stderr();
   const CommandResult r =
       RunCommand({bun, kBunDir + "/https_get.js", "https://localhost:" + std::to_string(port),
-                  dir + "/cert.pem", "/bun/0", "/status/404", "/bun/2"},
+                  dir + "/cert.pem", "/hello/0", "/missing", "/hello/2"},
                  std::chrono::seconds(30));
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  ASSERT_EQ(r.out, "/bun/0 200\n/status/404 404\n/bun/2 200\n");
+  ASSERT_EQ(r.out, "/hello/0 200\n/missing 404\n/hello/2 200\n");
 
   std::vector<FlatSpan> servers;
   auto mine = [&] {
@@ -60,10 +69,10 @@ TEST(BunTls, ServerSideCapturedBunReportedAsBoringSsl) {
   std::set<std::string> paths;
   for (const FlatSpan& s : servers) {
     EXPECT_EQ(s.Str("url.scheme"), "https");
-    EXPECT_EQ(s.Int("http.response.status_code"), s.Str("url.path") == "/status/404" ? 404 : 200);
+    EXPECT_EQ(s.Int("http.response.status_code"), s.Str("url.path") == "/missing" ? 404 : 200);
     paths.insert(s.Str("url.path"));
   }
-  EXPECT_EQ(paths, (std::set<std::string>{"/bun/0", "/status/404", "/bun/2"}));
+  EXPECT_EQ(paths, (std::set<std::string>{"/hello/0", "/missing", "/hello/2"}));
 
   const std::string logs = agent.Logs();
   const size_t at = logs.find("\"msg\":\"TLS not captured\"");
@@ -76,6 +85,7 @@ TEST(BunTls, ServerSideCapturedBunReportedAsBoringSsl) {
   EXPECT_GE(agent.StoppedCounter("kspan_tls_not_captured_total{binary=\"bun.exe\",reason=\"boringssl\"}"), 1)
       << logs;
   EXPECT_EQ(agent.StoppedCounter("kspan_parse_failures_total{protocol=\"http1\"}"), 0) << logs;
+  EXPECT_EQ(agent.StoppedCounter("kspan_kernel_counter{name=\"tls_plaintext_unbound\"}"), 0) << logs;
 }
 
 }  // namespace

@@ -450,6 +450,65 @@ def bench_tls(a, server_only=False):
     }
 
 
+def bench_tls_go(a):
+    """HTTPS between a Go server and a Go client (tests/apps/go/tlsapp.go, crypto/tls, HTTP/1.1),
+    both traced through the Go TLS uprobes (bpf/go_tls.bpf.c): one connection, one request after
+    another, so p50 with − without is what the probes and kspan add to a round trip. Alternating
+    without/with kspan; with it, the kernel's run-time statistics count the Go TLS programs' runs
+    (each run is one uprobe trap) and BPF time per request."""
+    app = os.path.join(a.helpers, "tlsapp")
+    d = tempfile.mkdtemp(prefix="kspan-bench-go-", dir=TMP)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost", "-keyout", f"{d}/key.pem", "-out", f"{d}/cert.pem"],
+                   check=True, capture_output=True, timeout=60)
+    port = free_port()
+    srv = spawn([app, "server", str(port), f"{d}/cert.pem", f"{d}/key.pem", "h1"], stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL)
+    wait_port(port)
+    base = f"https://localhost:{port}"
+
+    def client():
+        out = subprocess.run([app, "bench", base, f"{d}/cert.pem", "h1", str(a.seconds)], capture_output=True,
+                             text=True, timeout=a.seconds + 30).stdout.split()
+        return {"requests": int(out[1]), "p50_us": float(out[3]), "rps": int(out[1]) / a.seconds}
+
+    client()  # warm up
+    reps = []
+    for rep in range(a.reps):
+        order = ["off", "on"] if rep % 2 == 0 else ["on", "off"]
+        r = {}
+        for mode in order:
+            if mode == "off":
+                r[mode] = client()
+                continue
+            before = ks_ids("prog")
+            k = Kspan(a.kspan, name=f"tls-go-{rep}")
+            # kspan attaches the Go probes to the server's binary at start (its executable is
+            # mapped); the client is the same file.
+            progs = {p["id"] for p in bpftool_json("prog", "show")
+                     if p["id"] not in before and p.get("name", "").startswith("ks_go_tls")}
+            res, p0, p1, _ = with_bpf_stats(progs, client)
+            res["rows"] = prog_rows(p0, p1, max(res["requests"], 1))
+            res["stopped"] = k.stop()
+            r[mode] = res
+        reps.append(r)
+        print(f"  tls-go rep {rep + 1}: p50 off/on {r['off']['p50_us']}/{r['on']['p50_us']} us", flush=True)
+    stop(srv)
+    rows = {}
+    for x in reps:
+        for row in x["on"]["rows"]:
+            rows.setdefault(row["name"], []).append(row)
+    return {
+        "p50_off": med([x["off"]["p50_us"] for x in reps]), "p50_on": med([x["on"]["p50_us"] for x in reps]),
+        "p50_diff": med([x["on"]["p50_us"] - x["off"]["p50_us"] for x in reps]),
+        "rps_off": med([x["off"]["rps"] for x in reps]), "rps_on": med([x["on"]["rps"] for x in reps]),
+        "progs": {n: {"runs_per_req": med([r["runs_per_req"] for r in v]), "ns_per_run": med([r["ns_per_run"] for r in v]),
+                      "ns_per_req": med([r["ns_per_req"] for r in v])} for n, v in rows.items()},
+        "parse_failures": sum(x["on"]["stopped"].get("c", {}).get('kspan_parse_failures_total{protocol="http1"}', 0)
+                              for x in reps),
+    }
+
+
 def bpftool_json(*args):
     out = subprocess.run(["bpftool", "-j", *args], capture_output=True, text=True, timeout=30)
     try:
@@ -987,6 +1046,22 @@ def report(a, R):
                          f"{fmt(t.get('cpu_us_per_req', float('nan')), 1)} µs per request, parse failures "
                          f"{t['parse_failures']}.")
 
+    if "tls_go" in R:
+        t = R["tls_go"]
+        L.append("\n## Request overhead: Go crypto/tls\n")
+        L.append(f"A Go HTTPS server and client (`tests/apps/go/tlsapp.go`, Debian's go, HTTP/1.1), both traced through "
+                 f"the Go TLS uprobes: one connection, one request after another. Medians of {a.reps} alternating "
+                 f"runs of {a.seconds} s.\n")
+        L.append("| | without kspan | with kspan | with − without |")
+        L.append("|---|---|---|---|")
+        L.append(f"| p50 round trip (µs) | {fmt(t['p50_off'])} | {fmt(t['p50_on'])} | {fmt(t['p50_diff'])} |")
+        L.append(f"| requests/s | {fmt(t['rps_off'], 0)} | {fmt(t['rps_on'], 0)} | |")
+        L.append("\n| program | runs (traps) per request | BPF ns per run | BPF ns per request |")
+        L.append("|---|---|---|---|")
+        for name, p in sorted(t["progs"].items()):
+            L.append(f"| {name} | {fmt(p['runs_per_req'], 2)} | {fmt(p['ns_per_run'], 0)} | {fmt(p['ns_per_req'], 0)} |")
+        L.append(f"\nParse failures while traced: {t['parse_failures']}.")
+
     if "h2load" in R:
         L.append("\n## Request overhead: nginx over HTTP/2 (h2load)\n")
         L.append(f"nginx `listen … http2` (h2c with prior knowledge, `return 200`, 1 worker) driven by `h2load -c 4 -m N "
@@ -1142,7 +1217,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--only", default="requests,tls,h2load,kernel,exclude,daemon,metrics,pipeline,databases,idle,profile,saturation")
+    ap.add_argument("--only", default="requests,tls,tls_go,h2load,kernel,exclude,daemon,metrics,pipeline,databases,idle,profile,saturation")
     ap.add_argument("--quick", action="store_true", help="1 repetition, 2 s runs: to check the suite works")
     a = ap.parse_args()
     a.kernel_rate, a.daemon_rate, a.daemon_seconds = 5000, 5000, 10
@@ -1165,6 +1240,7 @@ def main():
             print("request overhead: python, 250 us of work a request", flush=True)
             R["python-250us"] = bench_requests(a, "python-250us", lambda p: start_python(p, 250), 500, 8, 16)
         sections = [("tls", "request overhead: nginx over TLS", bench_tls),
+                    ("tls_go", "request overhead: Go crypto/tls server and client", bench_tls_go),
                     ("h2load", "request overhead: nginx over HTTP/2 (h2load)", bench_h2load),
                     ("kernel", "kernel cost", bench_kernel),
                     ("exclude", "excluded processes", bench_exclude), ("daemon", "daemon cost", bench_daemon),

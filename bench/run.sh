@@ -32,6 +32,9 @@ gcc -O2 -Wall -Wextra -o "$helpers/loadgen" "$root/bench/src/loadgen.c"
 gcc -O2 -Wall -Wextra -pthread -o "$helpers/flood" "$root/bench/src/flood.c"
 gcc -O2 -Wall -Wextra -o "$helpers/idleconns" "$root/bench/src/idleconns.c"
 gcc -O2 -Wall -Wextra -o "$helpers/storm" "$root/bench/src/storm.c"
+# the Go HTTPS server and client of the tls_go section (standard library only, no network)
+GOCACHE="$helpers/gocache" GOPATH="$helpers/gopath" GOFLAGS= GOPROXY=off GO111MODULE=off \
+  go build -o "$helpers/tlsapp" "$root/tests/apps/go/tlsapp.go"
 
 # bench.py kills whatever it started and restores kernel.bpf_stats_enabled itself; this
 # trap is the second line of defence if it is killed hard.

@@ -20,7 +20,9 @@
  *   ks_last_read   32768 x (8 + 8 + ~64)                            ~= 2.5 MiB
  *   ks_tls_tgids    8192 x (4 + 4 + ~64)                            ~= 0.6 MiB
  *   ks_ssl_retry    1024 x (16 + 8 + ~64)                           ~= 0.1 MiB
- * Total with the default 8 MiB ring buffer: ~30 MiB (bench/ measures it with bpftool).
+ *   Go crypto/tls (go_tls.bpf.c):
+ *   ks_go_reads    16384 x (16 + 32 + ~64)                          ~= 1.8 MiB
+ * Total with the default 8 MiB ring buffer: ~32 MiB (bench/ measures it with bpftool).
  */
 #ifndef KSPAN_MAPS_BPF_H
 #define KSPAN_MAPS_BPF_H
@@ -43,6 +45,7 @@
 #define KSPAN_SSL_FDS_MAX 32768   /* TLS objects whose socket is known (LRU: one evicted is found again) */
 #define KSPAN_TLS_TGIDS_MAX 8192  /* processes that called the TLS library */
 #define KSPAN_SSL_RETRY_MAX 1024  /* TLS objects with a write waiting for its retry at once */
+#define KSPAN_GO_READS_MAX 16384  /* goroutines inside crypto/tls.(*Conn).Read at once */
 
 #ifdef KSPAN_DEFINE_MAPS
 #define KSPAN_EXTERN
@@ -288,6 +291,25 @@ KSPAN_EXTERN struct {
   __type(key, __u32);
   __type(value, __u8);
 } ks_tls_tgids SEC(".maps");
+
+/* ---- Go crypto/tls (go_tls.bpf.c) ----------------------------------------------- */
+
+/* One crypto/tls.(*Conn).Read in progress, keyed by (tgid, goroutine): a goroutine may
+ * resume on another thread, so its RET probe may fire on a thread other than its entry. */
+struct ks_go_read {
+  __u64 conn; /* the *tls.Conn */
+  __u64 buf;  /* b's data pointer */
+  __u64 enter_ns;
+  __s32 fd; /* the socket, found by walking the *tls.Conn at entry; -1 if not found */
+  __u32 _pad;
+};
+
+KSPAN_EXTERN struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH); /* a goroutine that never returns is evicted */
+  __uint(max_entries, KSPAN_GO_READS_MAX);
+  __type(key, struct ks_ssl_key); /* .ssl is the goroutine (its g) */
+  __type(value, struct ks_go_read);
+} ks_go_reads SEC(".maps");
 
 /* Load-time settings (rodata, set by the loader before load). */
 KSPAN_EXTERN const volatile __u32 ks_self_tgid;         /* the agent: never traced */

@@ -25,6 +25,8 @@ runtime_packages=(
   libyaml-cpp-dev nlohmann-json3-dev
   # HPACK (HTTP/2 and gRPC header compression): nghttp2's inflater
   libnghttp2-dev
+  # x86-64 decoding of Go's crypto/tls functions (RET probes: userspace/tls/go_binary.h)
+  libcapstone-dev
   # network exporters: OTLP protobuf messages, OTLP/gRPC, OTLP/HTTP and Zipkin, gzip
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libcurl4-openssl-dev
 )
@@ -35,6 +37,7 @@ packages=(
   systemd
   # the Helm chart's renderer (deploy/helm/render: Helm's engine, Go text/template + sprig)
   golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev
+  # (golang-go also builds the Go HTTPS server and client of tests/integration/tls_go_test.cc)
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   # libFuzzer and the sanitizers' runtimes for the fuzz build (scripts/fuzz.sh)
@@ -131,6 +134,9 @@ npm_ci_once tests/apps/llm
 npm_ci_once tests/apps/agents
 # The gRPC tests' node client (tests/apps/grpc/grpc_client.js): the real @grpc/grpc-js.
 npm_ci_once tests/apps/grpc
+# Bun from npm (tests/apps/bun): its single stripped binary with BoringSSL inside, for
+# tests/integration/tls_bun_test.cc.
+npm_ci_once tests/apps/bun
 # The deployment checks (tests/deploy): the Kubernetes API's JSON schemas and a YAML reader.
 npm_ci_once tests/deploy
 

@@ -206,6 +206,10 @@ constexpr ProgramRow kPrograms[] = {
     {"ks_ssl_sockw_ex", kTlsPlaintext, Need::kOptional, Attach::kPerLibrary},
     {"ks_ssl_rd_ret", kTlsPlaintext, Need::kOptional, Attach::kPerLibrary},
     {"ks_ssl_wr_ret", kTlsPlaintext, Need::kOptional, Attach::kPerLibrary},
+    // bpf/go_tls.bpf.c: attached per Go binary by userspace/tls/ (go_binary.h).
+    {"ks_go_tls_write", kTlsPlaintext, Need::kOptional, Attach::kPerLibrary},
+    {"ks_go_tls_read", kTlsPlaintext, Need::kOptional, Attach::kPerLibrary},
+    {"ks_go_tls_rdret", kTlsPlaintext, Need::kOptional, Attach::kPerLibrary},
 };
 
 }  // namespace

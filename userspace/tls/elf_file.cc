@@ -205,6 +205,26 @@ std::vector<std::string> ElfFile::NeededLibraries() const {
   return DynamicStrings(DT_NEEDED);
 }
 
+std::string ElfFile::BuildId() const {
+  // Elf64_Nhdr {namesz, descsz, type = NT_GNU_BUILD_ID}, "GNU\0", then the id.
+  const std::string_view note = Section(".note.gnu.build-id");
+  if (note.size() < 16) return {};
+  uint32_t namesz, descsz, type;
+  std::memcpy(&namesz, note.data(), 4);
+  std::memcpy(&descsz, note.data() + 4, 4);
+  std::memcpy(&type, note.data() + 8, 4);
+  const uint64_t desc_at = 12 + ((uint64_t{namesz} + 3) & ~uint64_t{3});
+  if (type != NT_GNU_BUILD_ID || descsz == 0 || descsz > 64 || desc_at + descsz > note.size()) return {};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (uint32_t i = 0; i < descsz; ++i) {
+    const uint8_t b = static_cast<uint8_t>(note[desc_at + i]);
+    out += kHex[b >> 4];
+    out += kHex[b & 15];
+  }
+  return out;
+}
+
 std::string ElfFile::SoName() const {
   auto names = DynamicStrings(DT_SONAME);
   return names.empty() ? std::string() : names.front();

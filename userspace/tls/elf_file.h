@@ -48,6 +48,8 @@ class ElfFile {
   std::string_view Contents() const { return std::string_view(data_, size_); }
   // DT_NEEDED entries ("libssl.so.3", ...).
   std::vector<std::string> NeededLibraries() const;
+  // The GNU build id (.note.gnu.build-id) in lowercase hex, empty when absent.
+  std::string BuildId() const;
   // DT_SONAME ("libssl.so.3"), empty for an executable or a library without one.
   std::string SoName() const;
   bool is_x86_64() const { return machine_ == 62; }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <fstream>
 #include <optional>
@@ -14,6 +15,7 @@
 #include "common/log.h"
 #include "tls/attach_plan.h"
 #include "tls/elf_file.h"
+#include "tls/go_binary.h"
 
 namespace kspan::tls {
 namespace {
@@ -50,13 +52,30 @@ Verdict ExplainExecutable(const std::string& open_path) {
   auto elf = ElfFile::Open(open_path);
   if (!elf.ok()) return {"unreadable", "its executable could not be read: " + elf.status().message()};
   const ElfFile& f = *elf.value();
-  if (f.HasSection(".go.buildinfo")) return {"go", "Go's crypto/tls is not supported"};
+  if (IsGoBinary(f)) {
+    auto plan = PlanGoTlsProbes(f);
+    return {"go", plan.ok() ? "Go's crypto/tls was probed, but the connection's bytes were not seen"
+                            : plan.status().message()};
+  }
   // Libraries leave their names in what they link in (version strings, the assembler
   // modules' "by <appro@openssl.org>" banners). Read at most 256 MiB, once per binary.
   std::string_view all = f.Contents();
   if (all.size() > (size_t{256} << 20)) all = all.substr(0, size_t{256} << 20);
   if (all.find("BoringSSL") != std::string_view::npos) {
-    return {"boringssl", "BoringSSL linked in without SSL_read/SSL_write symbols"};
+    // Bun's single binary says which Bun it is ("Bun v1.4.5 (Linux x64)"); the build id
+    // names the exact build (what a byte-pattern table would be keyed by).
+    std::string seen;
+    for (size_t at = all.find("Bun v"); at != std::string_view::npos && seen.empty();
+         at = all.find("Bun v", at + 1)) {
+      size_t end = at + 5;
+      while (end < all.size() && end < at + 24 &&
+             (std::isdigit(static_cast<unsigned char>(all[end])) || all[end] == '.'))
+        ++end;
+      if (end > at + 6 && all[end - 1] != '.') seen = std::string(all.substr(at, end - at)) + ", ";
+    }
+    const std::string id = f.BuildId();
+    seen += id.empty() ? "no build id" : "build id " + id;
+    return {"boringssl", "BoringSSL linked in without SSL_read/SSL_write symbols (" + seen + ")"};
   }
   if (all.find("rustls") != std::string_view::npos) return {"rustls", "rustls is not supported"};
   if (all.find("openssl.org") != std::string_view::npos || all.find("OpenSSL") != std::string_view::npos) {
@@ -282,6 +301,7 @@ TlsProbes::File* TlsProbes::Consider(const std::string& path, const std::string&
     auto elf = ElfFile::Open(open_path);
     if (elf.ok()) {
       auto plan = PlanTlsProbes(*elf.value());
+      if (!plan.ok() && IsGoBinary(*elf.value())) plan = PlanGoTlsProbes(*elf.value());
       if (plan.ok()) {
         auto handle = attacher_->Attach(open_path, plan.value().probes);
         if (handle.ok()) {

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 
+#include "kspan/bpf/carrier.h"
 #include "kspan/bpf/events.h"
 #include "kspan/bpf/maps.h"
 
@@ -105,6 +106,21 @@ TEST(AbiLayout, CaptureSizeIsPowerOfTwo) {
   EXPECT_EQ(KSPAN_MAX_CAPTURE & (KSPAN_MAX_CAPTURE - 1), 0);
   EXPECT_LE(KSPAN_DEFAULT_CAPTURE, KSPAN_MAX_CAPTURE);
   EXPECT_EQ(KSPAN_ARGS_LEN & (KSPAN_ARGS_LEN - 1), 0);
+}
+
+// The carrier's option (wire format: 28 bytes, exactly the room timestamps leave) and its
+// per-socket state (include/kspan/bpf/carrier.h).
+TEST(AbiLayout, Carrier) {
+  EXPECT_EQ(KSPAN_CAR_LEN, 4 + static_cast<int>(sizeof(kspan_car_ctx)));
+  EXPECT_EQ(sizeof(kspan_car_ctx), 24u);
+  EXPECT_EQ(offsetof(kspan_car_ctx, span_id), 16u);
+  EXPECT_EQ(sizeof(kspan_car_out), 32u);
+  EXPECT_EQ(offsetof(kspan_car_out, seq), 24u);
+  EXPECT_EQ(offsetof(kspan_car_out, state), 28u);
+  EXPECT_EQ(sizeof(kspan_car_in), 32u);
+  EXPECT_EQ(offsetof(kspan_car_in, seq), 24u);
+  EXPECT_EQ(offsetof(kspan_car_in, count), 28u);
+  EXPECT_EQ(KSPAN_CAR_COUNTERS, 6);
 }
 
 }  // namespace

@@ -682,7 +682,7 @@ def bench_carrier(a):
     if out.returncode != 0 or "base" not in rows:
         return {"error": f"kspan-carrier-probe failed ({out.returncode}): {out.stderr.strip()[-300:]}"}
     return {"rows": rows, "round_trips": int(n), "reps": int(reps),
-            "counters": next((l for l in out.stdout.splitlines() if l.startswith("# option")), "")}
+            "notes": [l[2:] for l in out.stdout.splitlines() if l.startswith("# ")]}
 
 
 def bench_idle(a):
@@ -1091,8 +1091,8 @@ def report(a, R):
         else:
             L.append(f"`kspan-carrier-probe`: {c['round_trips']:,} closed-loop round trips (80-byte request, 27-byte "
                      f"answer) over one connection across a veth pair between two namespaces, median of {c['reps']} "
-                     "alternating repetitions; FIONREAD on the server once the request has arrived. "
-                     f"{c['counters'].lstrip('# ')}\n")
+                     "alternating repetitions; FIONREAD on the server once the request has arrived. The "
+                     "programs' own kernel time (BPF statistics): " + "; ".join(c["notes"]) + "\n")
             L.append("| mode | ns per round trip | added ns | FIONREAD (expected) |")
             L.append("|---|---|---|---|")
             for mode, r in c["rows"].items():

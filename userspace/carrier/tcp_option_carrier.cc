@@ -92,6 +92,13 @@ CarrierCounters TcpOptionCarrier::Counters() const {
   return c;
 }
 
+ProgramRuns TcpOptionCarrier::Runs() const {
+  bpf_prog_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(bpf_program__fd(impl_->skel->progs.ks_carrier), &info, &len) != 0) return {};
+  return {info.run_cnt, info.run_time_ns};
+}
+
 Result<uint64_t> CurrentNetnsCookie() {
   const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return Internal(std::string("socket: ") + std::strerror(errno));

@@ -37,6 +37,12 @@ struct CarrierCounters {
   uint64_t written = 0, rewritten = 0, no_space = 0, parsed = 0, malformed = 0, too_big = 0;
 };
 
+// The sockops program's runs and the time they took (non-zero only while the kernel's
+// BPF statistics are on: kernel.bpf_stats_enabled, or a BPF_ENABLE_STATS fd held).
+struct ProgramRuns {
+  uint64_t runs = 0, ns = 0;
+};
+
 struct TcpOptionCarrierOptions {
   std::string cgroup_path = "/sys/fs/cgroup";  // a cgroup v2 directory
   uint64_t netns_cookie = 0;                   // 0: every network namespace
@@ -55,6 +61,7 @@ class TcpOptionCarrier {
   // The last valid context received on `sock_fd`, if any.
   std::optional<ReceivedContext> Incoming(int sock_fd) const;
   CarrierCounters Counters() const;
+  ProgramRuns Runs() const;
 
  private:
   struct Impl;

@@ -676,7 +676,7 @@ def bench_carrier(a):
     rows = {}
     for line in out.stdout.splitlines():
         f = line.split()
-        if len(f) == 5 and f[0] in ("base", "option-idle", "option-setonly", "option", "skmsg-pass", "skmsg-push"):
+        if len(f) == 5 and f[0] in ("base", "option-idle", "option", "option-kernel", "skmsg-pass", "skmsg-push"):
             rows[f[0]] = {"ns_per_rtt": float(f[1]), "added_ns": float(f[2]), "fionread": int(f[3]),
                           "fionread_expected": int(f[4].strip("()"))}
     if out.returncode != 0 or "base" not in rows:

@@ -6,49 +6,53 @@
  * cgroup v2 (the root for a host agent, a test's own cgroup in tests) and can be turned off
  * without touching capture.
  *
- * Per socket in scope (established; optionally only in one network namespace):
+ * Per TCP connection in scope (established under the carrier; optionally only in one
+ * network namespace), one ks_car_conns entry keyed by the socket cookie:
  *
- *   sending:   ks_car_out.state  IDLE --(context set)--> PENDING --(first data segment
- *              that fits, option written)--> IDLE.  HDR_OPT_LEN_CB reserves 28 bytes only
- *              while PENDING, and only when the segment still fits the MSS with them, so no
- *              packet ever grows past the path MTU; BPF_WRITE_HDR_TCP_CURRENT_MSS reserves too
- *              so the segments of the write that set the context are sized with the room.
+ *   sending:   out_state IDLE --(context set: by the write tracepoints below for a client's
+ *              new request, or by user space)--> PENDING --(first data segment that fits,
+ *              option written)--> IDLE. HDR_OPT_LEN_CB reserves 28 bytes only while
+ *              PENDING, and only when the segment still fits the MSS with them, so no packet
+ *              ever grows past the path MTU; BPF_WRITE_HDR_TCP_CURRENT_MSS reserves too so
+ *              the segments of the write that set the context are sized with the room.
  *   receiving: PARSE_HDR_OPT_CB (only for segments with an option Linux does not know):
- *              an option with our ExID and exactly 28 bytes and non-zero ids is stored in
- *              ks_car_in with the segment's first sequence number; anything else with our
- *              ExID is counted as malformed and ignored.
+ *              an option with our ExID and exactly 28 bytes and non-zero ids is kept with
+ *              the segment's sequence number; anything else with our ExID is counted as
+ *              malformed and ignored.
  *
  * Never: a payload byte changed, a socket redirected, a sockmap (so ioctl(FIONREAD),
- * MSG_PEEK and splice keep the kernel's own TCP code), a verdict that drops. Every program
- * returns 1 (the kernel ignores a sockops return for these callbacks). */
+ * MSG_PEEK and splice keep the kernel's own TCP code), a verdict that drops. The sockops
+ * program always returns 1 (the kernel ignores it for these callbacks). */
 #include "vmlinux.h"
 
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
 
 #include "kspan/bpf/carrier.h"
 
 _Static_assert(sizeof(struct kspan_car_ctx) == 24, "trace id + span id");
 _Static_assert(4 + sizeof(struct kspan_car_ctx) == KSPAN_CAR_LEN, "kind, length, ExID, ids");
-_Static_assert(sizeof(struct kspan_car_out) == 32, "explicit padding");
-_Static_assert(sizeof(struct kspan_car_in) == 32, "explicit padding");
+_Static_assert(sizeof(struct kspan_car_conn) == 80, "explicit padding");
+_Static_assert(sizeof(struct kspan_car_sent) == 48, "explicit padding");
 
 /* 0: every network namespace; else only sockets whose netns cookie matches. */
 const volatile __u64 ks_car_netns = 0;
+/* The agent's own process: its sockets never carry anything. */
+const volatile __u32 ks_car_self_tgid = 0;
 
 struct {
-  __uint(type, BPF_MAP_TYPE_SK_STORAGE);
-  __uint(map_flags, BPF_F_NO_PREALLOC);
-  __type(key, int);
-  __type(value, struct kspan_car_out);
-} ks_car_out SEC(".maps");
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, KSPAN_CAR_MAX_CONNS);
+  __type(key, __u64); /* socket cookie */
+  __type(value, struct kspan_car_conn);
+} ks_car_conns SEC(".maps");
 
 struct {
-  __uint(type, BPF_MAP_TYPE_SK_STORAGE);
-  __uint(map_flags, BPF_F_NO_PREALLOC);
-  __type(key, int);
-  __type(value, struct kspan_car_in);
-} ks_car_in SEC(".maps");
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 256 * 1024); /* 5,461 reports of 48 B between two drains */
+} ks_car_sent SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -59,14 +63,13 @@ struct {
 
 #define KS_TCPHDR_FIN 0x01
 #define KS_TCPHDR_SYN 0x02
+#define KS_S_IFMT 00170000
+#define KS_S_IFSOCK 0140000
+#define KS_IPPROTO_TCP 6
 
 static __always_inline void ks_car_count(__u32 idx) {
   __u64 *v = bpf_map_lookup_elem(&ks_car_counters, &idx);
   if (v) *v += 1; /* per-CPU slot */
-}
-
-static __always_inline int ks_car_in_scope(struct bpf_sock_ops *skops) {
-  return ks_car_netns == 0 || bpf_get_netns_cookie(skops) == ks_car_netns;
 }
 
 static __always_inline int ks_car_ids_valid(const struct kspan_car_ctx *c) {
@@ -77,11 +80,28 @@ static __always_inline int ks_car_ids_valid(const struct kspan_car_ctx *c) {
   return (t0 | t1) != 0 && s != 0; /* W3C: all-zero ids are invalid */
 }
 
+static __always_inline struct kspan_car_conn *ks_car_conn(struct bpf_sock_ops *skops) {
+  __u64 cookie = bpf_get_socket_cookie(skops);
+  return bpf_map_lookup_elem(&ks_car_conns, &cookie);
+}
+
+static __always_inline void ks_car_established(struct bpf_sock_ops *skops, __u8 role) {
+  if (ks_car_netns != 0 && bpf_get_netns_cookie(skops) != ks_car_netns) return;
+  __u64 cookie = bpf_get_socket_cookie(skops);
+  struct kspan_car_conn c = {};
+  c.snd_base = skops->snd_nxt;
+  c.rcv_base = skops->rcv_nxt;
+  c.rcv_mark = skops->rcv_nxt;
+  c.role = role;
+  if (bpf_map_update_elem(&ks_car_conns, &cookie, &c, BPF_ANY) != 0) return;
+  bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG |
+                                       BPF_SOCK_OPS_PARSE_UNKNOWN_HDR_OPT_CB_FLAG |
+                                       BPF_SOCK_OPS_STATE_CB_FLAG);
+}
+
 static __always_inline void ks_car_reserve(struct bpf_sock_ops *skops) {
-  struct bpf_sock *sk = skops->sk;
-  if (!sk) return;
-  struct kspan_car_out *out = bpf_sk_storage_get(&ks_car_out, sk, 0, 0);
-  if (!out || out->state != KSPAN_CAR_PENDING) return;
+  struct kspan_car_conn *c = ks_car_conn(skops);
+  if (!c || c->out_state != KSPAN_CAR_PENDING) return;
   if (skops->args[0] != BPF_WRITE_HDR_TCP_CURRENT_MSS) {
     /* A real segment: only one with payload, no SYN/FIN, that still fits the MSS. */
     if (skops->skb_tcp_flags & (KS_TCPHDR_SYN | KS_TCPHDR_FIN)) return;
@@ -89,7 +109,7 @@ static __always_inline void ks_car_reserve(struct bpf_sock_ops *skops) {
     if (payload == 0) return;
     if (payload + KSPAN_CAR_LEN > skops->mss_cache) {
       ks_car_count(KSPAN_CAR_TOO_BIG);
-      out->state = KSPAN_CAR_IDLE; /* its first segment is gone without the option */
+      c->out_state = KSPAN_CAR_IDLE; /* its first segment is gone without the option */
       return;
     }
   }
@@ -98,19 +118,17 @@ static __always_inline void ks_car_reserve(struct bpf_sock_ops *skops) {
 }
 
 static __always_inline void ks_car_write(struct bpf_sock_ops *skops) {
-  struct bpf_sock *sk = skops->sk;
-  if (!sk) return;
-  struct kspan_car_out *out = bpf_sk_storage_get(&ks_car_out, sk, 0, 0);
-  if (!out || out->state != KSPAN_CAR_PENDING) return;
+  struct kspan_car_conn *c = ks_car_conn(skops);
+  if (!c || c->out_state != KSPAN_CAR_PENDING) return;
   struct tcphdr *th = skops->skb_data;
   if ((void *)(th + 1) > skops->skb_data_end) return;
   const __u32 seq = bpf_ntohl(th->seq); /* read now: storing invalidates packet pointers */
   __u8 opt[KSPAN_CAR_LEN] = {KSPAN_CAR_KIND, KSPAN_CAR_LEN, KSPAN_CAR_EXID_HI, KSPAN_CAR_EXID_LO};
-  __builtin_memcpy(opt + 4, &out->ctx, sizeof(out->ctx));
+  __builtin_memcpy(opt + 4, &c->out, sizeof(c->out));
   long err = bpf_store_hdr_opt(skops, opt, sizeof(opt), 0);
   if (err == 0) {
-    out->seq = seq;
-    out->state = KSPAN_CAR_IDLE;
+    c->out_seq = seq;
+    c->out_state = KSPAN_CAR_IDLE;
     ks_car_count(KSPAN_CAR_WRITTEN);
   } else if (err == -28 /* ENOSPC */) {
     ks_car_count(KSPAN_CAR_NOSPC);
@@ -133,30 +151,114 @@ static __always_inline void ks_car_parse(struct bpf_sock_ops *skops) {
   }
   struct tcphdr *th = skops->skb_data;
   if ((void *)(th + 1) > skops->skb_data_end) return;
-  struct bpf_sock *sk = skops->sk;
-  if (!sk) return;
-  struct kspan_car_in *in = bpf_sk_storage_get(&ks_car_in, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-  if (!in) return;
-  in->ctx = ctx;
-  in->seq = bpf_ntohl(th->seq);
-  in->count += 1;
+  const __u32 seq = bpf_ntohl(th->seq);
+  struct kspan_car_conn *c = ks_car_conn(skops);
+  if (!c) return;
+  c->in = ctx;
+  c->in_seq = seq;
+  c->in_count += 1;
   ks_car_count(KSPAN_CAR_PARSED);
 }
 
 SEC("sockops")
 int ks_carrier(struct bpf_sock_ops *skops) {
   switch (skops->op) {
-    case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
-    case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
-      if (ks_car_in_scope(skops))
-        bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG |
-                                             BPF_SOCK_OPS_PARSE_UNKNOWN_HDR_OPT_CB_FLAG);
-      break;
+    case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB: ks_car_established(skops, KSPAN_CAR_ACTIVE); break;
+    case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB: ks_car_established(skops, KSPAN_CAR_PASSIVE); break;
     case BPF_SOCK_OPS_HDR_OPT_LEN_CB: ks_car_reserve(skops); break;
     case BPF_SOCK_OPS_WRITE_HDR_OPT_CB: ks_car_write(skops); break;
     case BPF_SOCK_OPS_PARSE_HDR_OPT_CB: ks_car_parse(skops); break;
   }
   return 1;
+}
+
+/* ---- The sending side for unmodified programs: a client's new request gets a context ----
+ *
+ * On entry to a data-sending syscall on a socket: if it is a connection of ours opened by
+ * this end (a client), nothing is waiting to be sent (write_seq == snd_nxt), and something
+ * was received since the last context was set (an answer: so this write starts the next
+ * request) or none was ever set, set a fresh random context for it and tell user space
+ * which stream offset it belongs to. Pipelined requests after the first therefore carry
+ * nothing: a missing context, never a wrong one. */
+
+static __always_inline struct sock *ks_car_fd_sock(int fd) {
+  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+  struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+  if (!fdt || fd < 0) return NULL;
+  unsigned int max_fds = BPF_CORE_READ(fdt, max_fds);
+  if ((unsigned int)fd >= max_fds) return NULL;
+  struct file **fds = BPF_CORE_READ(fdt, fd);
+  struct file *f = NULL;
+  bpf_core_read(&f, sizeof(f), &fds[fd]);
+  if (!f) return NULL;
+  umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
+  if ((mode & KS_S_IFMT) != KS_S_IFSOCK) return NULL;
+  struct socket *sock = BPF_CORE_READ(f, private_data);
+  if (!sock) return NULL;
+  return BPF_CORE_READ(sock, sk);
+}
+
+static __always_inline void ks_car_on_send(int fd) {
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  __u32 tgid = pid_tgid >> 32;
+  if (tgid == ks_car_self_tgid) return;
+  struct sock *sk = ks_car_fd_sock(fd);
+  if (!sk || BPF_CORE_READ(sk, sk_protocol) != KS_IPPROTO_TCP) return;
+  __u64 cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+  if (cookie == 0) return; /* never given a cookie: not established under the carrier */
+  struct kspan_car_conn *c = bpf_map_lookup_elem(&ks_car_conns, &cookie);
+  if (!c || c->role != KSPAN_CAR_ACTIVE) return;
+  struct tcp_sock *tp = (struct tcp_sock *)sk;
+  __u32 write_seq = BPF_CORE_READ(tp, write_seq);
+  __u32 snd_nxt = BPF_CORE_READ(tp, snd_nxt);
+  __u32 rcv_nxt = BPF_CORE_READ(tp, rcv_nxt);
+  if (write_seq != snd_nxt) return;                        /* bytes still queued: mid-message */
+  if (c->out_count != 0 && rcv_nxt == c->rcv_mark) return; /* no answer since the last request */
+  struct kspan_car_ctx ctx;
+  __u32 *w = (__u32 *)&ctx;
+#pragma unroll
+  for (int i = 0; i < 6; i++) w[i] = bpf_get_prandom_u32();
+  if (!ks_car_ids_valid(&ctx)) return; /* 2^-64: start no context rather than an invalid one */
+  c->out = ctx;
+  c->rcv_mark = rcv_nxt;
+  c->out_count += 1;
+  c->out_state = KSPAN_CAR_PENDING;
+  ks_car_count(KSPAN_CAR_SET);
+  struct kspan_car_sent *e = bpf_ringbuf_reserve(&ks_car_sent, sizeof(*e), 0);
+  if (!e) {
+    ks_car_count(KSPAN_CAR_SENT_LOST);
+    return;
+  }
+  e->tgid = tgid;
+  e->fd = fd;
+  e->cookie = cookie;
+  e->offset = (__u32)(write_seq - c->snd_base);
+  e->ctx = ctx;
+  bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP); /* drained on a timer, never a wake-up per event */
+}
+
+SEC("tracepoint/syscalls/sys_enter_write")
+int ks_car_write_enter(struct trace_event_raw_sys_enter *ctx) {
+  ks_car_on_send((int)ctx->args[0]);
+  return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_writev")
+int ks_car_writev_enter(struct trace_event_raw_sys_enter *ctx) {
+  ks_car_on_send((int)ctx->args[0]);
+  return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int ks_car_sendto_enter(struct trace_event_raw_sys_enter *ctx) {
+  ks_car_on_send((int)ctx->args[0]);
+  return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int ks_car_sendmsg_enter(struct trace_event_raw_sys_enter *ctx) {
+  ks_car_on_send((int)ctx->args[0]);
+  return 0;
 }
 
 char LICENSE[] SEC("license") = "GPL";

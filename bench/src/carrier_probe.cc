@@ -6,10 +6,10 @@
 // response) over one connection from namespace A to B, in one thread, in modes:
 //   base          nothing attached
 //   option-idle   kspan's TCP-option carrier attached, no context set (per-segment callbacks)
-//   option-setonly  the same, plus the map update `option` makes per request, on an idle
-//                 socket (user space sets the context in this probe; the agent will set it
-//                 in the kernel, so option minus option-setonly is the carrier's own cost)
-//   option        the carrier writes a 28-byte option on every request
+//   option        the carrier writes a 28-byte option on every request, the context set
+//                 from user space before each (a map update: a syscall per request)
+//   option-kernel the same, the context set in the kernel by the carrier's send-syscall
+//                 tracepoints, as for an unmodified program (what the agent runs)
 //   skmsg-pass    both sockets in a sockhash with an sk_msg program that passes (OBI's setup)
 //   skmsg-push    the same, pushing 70 bytes into each message (a traceparent's size)
 // For each: ns per round trip (median of alternating repetitions), and ioctl(FIONREAD) on
@@ -105,9 +105,9 @@ struct Run {
   int fionread = -1;  // FIONREAD on the server once the first request arrived
 };
 
-// `pushed`: bytes the sk_msg program adds to each request. `set_on_listener`: set the
-// context on the (idle) listening socket instead, to time the map update alone.
-Run RoundTrips(int n, kspan::carrier::TcpOptionCarrier* carrier, size_t pushed, bool set_on_listener) {
+// `pushed`: bytes the sk_msg program adds to each request. `carrier`: set a context from
+// user space before each request.
+Run RoundTrips(int n, kspan::carrier::TcpOptionCarrier* carrier, size_t pushed) {
   Conn c;
   Run out;
   if (!Connect(&c)) {
@@ -130,7 +130,7 @@ Run RoundTrips(int n, kspan::carrier::TcpOptionCarrier* carrier, size_t pushed, 
   if (!ReadN(c.client, buf.data(), resp.size())) return out;
   const auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < n; ++i) {
-    if (carrier) (void)carrier->SetOutgoing(set_on_listener ? c.listener : c.client, ctx);
+    if (carrier) (void)carrier->SetOutgoing(c.client, ctx);
     if (write(c.client, req.data(), req.size()) != static_cast<ssize_t>(req.size())) return out;
     if (!ReadN(c.server, buf.data(), req.size() + pushed)) return out;
     if (write(c.server, resp.data(), resp.size()) != static_cast<ssize_t>(resp.size())) return out;
@@ -188,7 +188,7 @@ int main(int argc, char** argv) {
   const int stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
   std::map<std::string, std::vector<Run>> runs;
   std::map<std::string, std::pair<uint64_t, uint64_t>> prog_runs;  // mode -> (runs, ns)
-  const char* modes[] = {"base", "option-idle", "option-setonly", "option", "skmsg-pass", "skmsg-push"};
+  const char* modes[] = {"base", "option-idle", "option", "option-kernel", "skmsg-pass", "skmsg-push"};
   for (int r = 0; r < reps; ++r) {
     for (const char* mode : modes) {
       const std::string m = mode;
@@ -197,7 +197,8 @@ int main(int argc, char** argv) {
       std::vector<bpf_link*> links;
       size_t pushed = 0;
       if (m.rfind("option", 0) == 0) {
-        auto c = kspan::carrier::TcpOptionCarrier::Start({.cgroup_path = cgroup});
+        auto c = kspan::carrier::TcpOptionCarrier::Start(
+            {.cgroup_path = cgroup, .kernel_contexts = m == "option-kernel"});
         if (!c.ok()) {
           std::fprintf(stderr, "%s: %s\n", mode, c.status().ToString().c_str());
           return 1;
@@ -218,8 +219,7 @@ int main(int argc, char** argv) {
           return 1;
         }
       }
-      const bool set = m == "option" || m == "option-setonly";
-      const Run run = RoundTrips(n, set ? carrier.get() : nullptr, pushed, m == "option-setonly");
+      const Run run = RoundTrips(n, m == "option" ? carrier.get() : nullptr, pushed);
       runs[m].push_back(run);
       if (carrier) {
         const auto pr = carrier->Runs();
@@ -240,11 +240,10 @@ int main(int argc, char** argv) {
         for (auto* l : links) bpf_link__destroy(l);
         kspan_carrier_probe_bpf__destroy(skel);
       }
-      if (carrier && m == "option") {
+      if (carrier && r == 0 && m != "option-idle") {
         const auto k = carrier->Counters();
-        if (r == 0)
-          std::printf("# option: written %lu parsed %lu too_big %lu no_space %lu\n", k.written, k.parsed,
-                      k.too_big, k.no_space);
+        std::printf("# %s: set in the kernel %lu, written %lu, parsed %lu, too_big %lu, no_space %lu\n", mode,
+                    k.set, k.written, k.parsed, k.too_big, k.no_space);
       }
     }
   }

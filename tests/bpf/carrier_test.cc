@@ -17,9 +17,12 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <random>
 #include <string>
 #include <thread>
@@ -36,6 +39,8 @@ using carrier::TcpOptionCarrier;
 using carrier::WireContext;
 using namespace std::chrono_literals;
 using testing::RunCommand;
+using testing::Subprocess;
+using testing::WaitFor;
 
 constexpr char kCgroupRoot[] = "/sys/fs/cgroup/unified";  // cgroup v2 on this host layout
 constexpr char kAddrA[] = "10.231.0.1";
@@ -115,8 +120,11 @@ class CarrierTest : public ::testing::Test {
     close(target);
   }
 
-  std::unique_ptr<TcpOptionCarrier> StartCarrier(uint64_t netns_cookie = 0) {
-    auto c = TcpOptionCarrier::Start({.cgroup_path = cgroup_, .netns_cookie = netns_cookie});
+  std::unique_ptr<TcpOptionCarrier> StartCarrier(uint64_t netns_cookie = 0, bool kernel_contexts = false) {
+    auto c = TcpOptionCarrier::Start({.cgroup_path = cgroup_,
+                                      .netns_cookie = netns_cookie,
+                                      .kernel_contexts = kernel_contexts,
+                                      .self_tgid = static_cast<uint32_t>(getpid())});
     EXPECT_TRUE(c.ok()) << c.status().ToString();
     return c.ok() ? std::move(*c) : nullptr;
   }
@@ -193,7 +201,6 @@ TEST_F(CarrierTest, EachRequestsContextArrivesWithItsFirstByte) {
   auto c = StartCarrier();
   ASSERT_NE(c, nullptr);
   Connect();
-  uint32_t first_seq = 0;
   size_t sent = 0;
   for (int i = 0; i < 20; ++i) {
     const WireContext ctx = Ctx(static_cast<uint8_t>(i + 1));
@@ -205,9 +212,8 @@ TEST_F(CarrierTest, EachRequestsContextArrivesWithItsFirstByte) {
     ASSERT_TRUE(got.has_value()) << "request " << i;
     EXPECT_EQ(got->context, ctx) << "request " << i;
     EXPECT_EQ(got->count, static_cast<uint32_t>(i + 1));
-    if (i == 0) first_seq = got->seq;
-    // The context names the sequence number of its request's first byte.
-    EXPECT_EQ(got->seq - first_seq, sent) << "request " << i;
+    // The context names the stream offset of its request's first byte.
+    EXPECT_EQ(got->offset, sent) << "request " << i;
     sent += req.size();
     WriteAll(server_, "HTTP/1.1 204 No Content\r\n\r\n");
     ASSERT_EQ(ReadExactly(client_, 27).size(), 27u);
@@ -363,7 +369,8 @@ TEST_F(CarrierTest, NetnsScopeLeavesOtherNamespacesAlone) {
   auto c = StartCarrier(cookie_b);
   ASSERT_NE(c, nullptr);
   Connect();
-  ASSERT_TRUE(c->SetOutgoing(client_, Ctx(1)).ok());  // client is in A: out of scope
+  // The client is in A: out of scope, the carrier does not know its connection.
+  EXPECT_EQ(c->SetOutgoing(client_, Ctx(1)).code(), StatusCode::kNotFound);
   WriteAll(client_, Request(0));
   ASSERT_EQ(ReadExactly(server_, Request(0).size()), Request(0));
   ASSERT_TRUE(c->SetOutgoing(server_, Ctx(2)).ok());  // server is in B: written, but A parses nothing
@@ -374,6 +381,74 @@ TEST_F(CarrierTest, NetnsScopeLeavesOtherNamespacesAlone) {
   EXPECT_EQ(n.parsed, 0u);
   EXPECT_FALSE(c->Incoming(server_).has_value());
   EXPECT_FALSE(c->Incoming(client_).has_value());
+}
+
+// Unmodified programs: curl in namespace A, python's http.server in B, nothing told to
+// either. The kernel gives each new request of the client a fresh context, reports it, and
+// the server's end receives exactly that context for the request at that offset.
+TEST_F(CarrierTest, UnmodifiedClientRequestsCarryKernelContexts) {
+  auto c = StartCarrier(0, /*kernel_contexts=*/true);
+  ASSERT_NE(c, nullptr);
+  const int port = 18000 + getpid() % 1000;
+  Subprocess server;
+  ASSERT_TRUE(server.Start({"ip", "netns", "exec", ns_b_, "/usr/bin/python3", "-m", "http.server",
+                            std::to_string(port), "--bind", kAddrB, "--protocol", "HTTP/1.1"}));
+  const std::string base = "http://" + std::string(kAddrB) + ":" + std::to_string(port);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return RunCommand({"ip", "netns", "exec", ns_a_, "curl", "-s", "-o", "/dev/null", base + "/"}, 5s)
+                   .exit_code == 0;
+      },
+      10s));
+  c->DrainSent();  // the readiness probes'
+  // 20 connections of one request each, then one keep-alive connection of 5 requests.
+  std::vector<int> curl_pids;
+  for (int i = 0; i < 20; ++i) {
+    Subprocess curl;
+    ASSERT_TRUE(curl.Start({"ip", "netns", "exec", ns_a_, "curl", "-s", "-o", "/dev/null", base + "/?one"}));
+    ASSERT_EQ(curl.Wait(10s), 0) << curl.Stderr();
+    curl_pids.push_back(curl.pid());
+  }
+  Subprocess keepalive;
+  std::vector<std::string> argv{"ip", "netns", "exec", ns_a_, "curl", "-s"};
+  for (int i = 0; i < 5; ++i) argv.insert(argv.end(), {"-o", "/dev/null", base + "/?k=" + std::to_string(i)});
+  ASSERT_TRUE(keepalive.Start(argv));
+  ASSERT_EQ(keepalive.Wait(10s), 0) << keepalive.Stderr();
+  curl_pids.push_back(keepalive.pid());
+
+  const std::vector<carrier::SentContext> sent = c->DrainSent();
+  std::map<uint64_t, std::vector<carrier::SentContext>> by_conn;
+  for (const auto& s : sent) {
+    if (std::find(curl_pids.begin(), curl_pids.end(), static_cast<int>(s.tgid)) != curl_pids.end())
+      by_conn[s.cookie].push_back(s);
+  }
+  ASSERT_EQ(by_conn.size(), 21u) << "one connection per curl";
+  // Each server end received the context its client's last request carried, at its offset.
+  std::map<std::string, carrier::ReceivedContext> received;  // by trace id bytes
+  for (const auto& conn : c->Connections()) {
+    if (!conn.client && conn.received)
+      received[std::string(conn.received->context.trace_id.begin(), conn.received->context.trace_id.end())] =
+          *conn.received;
+  }
+  int matched = 0;
+  for (const auto& [cookie, reqs] : by_conn) {
+    ASSERT_FALSE(reqs.empty());
+    EXPECT_EQ(reqs.front().offset, 0u) << "a connection's first request starts at offset 0";
+    for (size_t i = 1; i < reqs.size(); ++i) EXPECT_GT(reqs[i].offset, reqs[i - 1].offset);
+    const auto& last = reqs.back();
+    auto it = received.find(std::string(last.context.trace_id.begin(), last.context.trace_id.end()));
+    if (it == received.end()) continue;
+    EXPECT_EQ(it->second.context, last.context);
+    EXPECT_EQ(it->second.offset, last.offset);
+    EXPECT_EQ(it->second.count, reqs.size());
+    ++matched;
+  }
+  EXPECT_EQ(matched, 21);
+  size_t keepalive_requests = 0;
+  for (const auto& [cookie, reqs] : by_conn) keepalive_requests = std::max(keepalive_requests, reqs.size());
+  EXPECT_EQ(keepalive_requests, 5u) << "each request on the keep-alive connection got its own context";
+  EXPECT_EQ(c->Counters().sent_lost, 0u);
+  server.Stop(SIGTERM, 5s);
 }
 
 }  // namespace

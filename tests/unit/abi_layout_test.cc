@@ -114,13 +114,17 @@ TEST(AbiLayout, Carrier) {
   EXPECT_EQ(KSPAN_CAR_LEN, 4 + static_cast<int>(sizeof(kspan_car_ctx)));
   EXPECT_EQ(sizeof(kspan_car_ctx), 24u);
   EXPECT_EQ(offsetof(kspan_car_ctx, span_id), 16u);
-  EXPECT_EQ(sizeof(kspan_car_out), 32u);
-  EXPECT_EQ(offsetof(kspan_car_out, seq), 24u);
-  EXPECT_EQ(offsetof(kspan_car_out, state), 28u);
-  EXPECT_EQ(sizeof(kspan_car_in), 32u);
-  EXPECT_EQ(offsetof(kspan_car_in, seq), 24u);
-  EXPECT_EQ(offsetof(kspan_car_in, count), 28u);
-  EXPECT_EQ(KSPAN_CAR_COUNTERS, 6);
+  EXPECT_EQ(sizeof(kspan_car_conn), 80u);
+  EXPECT_EQ(offsetof(kspan_car_conn, in), 24u);
+  EXPECT_EQ(offsetof(kspan_car_conn, snd_base), 48u);
+  EXPECT_EQ(offsetof(kspan_car_conn, out_count), 72u);
+  EXPECT_EQ(offsetof(kspan_car_conn, out_state), 76u);
+  EXPECT_EQ(offsetof(kspan_car_conn, role), 77u);
+  EXPECT_EQ(sizeof(kspan_car_sent), 48u);
+  EXPECT_EQ(offsetof(kspan_car_sent, cookie), 8u);
+  EXPECT_EQ(offsetof(kspan_car_sent, offset), 16u);
+  EXPECT_EQ(offsetof(kspan_car_sent, ctx), 24u);
+  EXPECT_EQ(KSPAN_CAR_COUNTERS, 8);
 }
 
 }  // namespace

@@ -13,20 +13,57 @@
 #include "kspan/bpf/carrier.h"
 #include "kspan_carrier.skel.h"
 
+#ifndef SO_COOKIE
+#define SO_COOKIE 57
+#endif
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE 71
 #endif
 
 namespace kspan::carrier {
 
+namespace {
+
+WireContext FromKernel(const kspan_car_ctx& k) {
+  WireContext c;
+  std::memcpy(c.trace_id.data(), k.trace_id, sizeof(k.trace_id));
+  std::memcpy(c.span_id.data(), k.span_id, sizeof(k.span_id));
+  return c;
+}
+
+std::optional<ReceivedContext> Received(const kspan_car_conn& c) {
+  if (c.in_count == 0) return std::nullopt;
+  return ReceivedContext{FromKernel(c.in), static_cast<uint32_t>(c.in_seq - c.rcv_base), c.in_count};
+}
+
+Result<uint64_t> SocketCookie(int fd) {
+  uint64_t cookie = 0;
+  socklen_t len = sizeof(cookie);
+  if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) != 0)
+    return InvalidArgument(std::string("SO_COOKIE: ") + std::strerror(errno));
+  return cookie;
+}
+
+}  // namespace
+
 struct TcpOptionCarrier::Impl {
   kspan_carrier_bpf* skel = nullptr;
-  bpf_link* link = nullptr;
+  std::vector<bpf_link*> links;
+  ring_buffer* ring = nullptr;
+  std::vector<SentContext> drained;
   int cgroup_fd = -1;
   ~Impl() {
-    if (link) bpf_link__destroy(link);  // detach first: no callback runs after this
+    for (bpf_link* l : links) bpf_link__destroy(l);  // detach first: no callback runs after this
+    if (ring) ring_buffer__free(ring);
     if (skel) kspan_carrier_bpf__destroy(skel);
     if (cgroup_fd >= 0) close(cgroup_fd);
+  }
+  static int OnSent(void* self, void* data, size_t size) {
+    if (size < sizeof(kspan_car_sent)) return 0;
+    kspan_car_sent e;
+    std::memcpy(&e, data, sizeof(e));
+    static_cast<Impl*>(self)->drained.push_back({e.tgid, e.fd, e.cookie, e.offset, FromKernel(e.ctx)});
+    return 0;
   }
 };
 
@@ -43,44 +80,86 @@ Result<std::unique_ptr<TcpOptionCarrier>> TcpOptionCarrier::Start(const TcpOptio
   if (!impl->skel)
     return Internal(std::string("opening the carrier's BPF object failed: ") + std::strerror(errno));
   impl->skel->rodata->ks_car_netns = options.netns_cookie;
+  impl->skel->rodata->ks_car_self_tgid = options.self_tgid;
+  bpf_program* tracepoints[] = {impl->skel->progs.ks_car_write_enter, impl->skel->progs.ks_car_writev_enter,
+                                impl->skel->progs.ks_car_sendto_enter,
+                                impl->skel->progs.ks_car_sendmsg_enter};
+  for (bpf_program* p : tracepoints) bpf_program__set_autoload(p, options.kernel_contexts);
   if (int err = kspan_carrier_bpf__load(impl->skel); err)
-    return Unavailable(std::string("the kernel refused the carrier's sockops program: ") +
-                       std::strerror(-err));
-  impl->link = bpf_program__attach_cgroup(impl->skel->progs.ks_carrier, impl->cgroup_fd);
-  if (!impl->link)
+    return Unavailable(std::string("the kernel refused the carrier's programs: ") + std::strerror(-err));
+  bpf_link* link = bpf_program__attach_cgroup(impl->skel->progs.ks_carrier, impl->cgroup_fd);
+  if (!link)
     return Unavailable("attaching the carrier's sockops program to " + options.cgroup_path +
                        " failed: " + std::strerror(errno) + " (is it a cgroup v2 directory?)");
+  impl->links.push_back(link);
+  if (options.kernel_contexts) {
+    for (bpf_program* p : tracepoints) {
+      bpf_link* l = bpf_program__attach(p);
+      if (!l)
+        return Unavailable(std::string("attaching the carrier's ") + bpf_program__name(p) +
+                           " failed: " + std::strerror(errno) + " (syscall tracepoints needed)");
+      impl->links.push_back(l);
+    }
+  }
+  impl->ring =
+      ring_buffer__new(bpf_map__fd(impl->skel->maps.ks_car_sent), &Impl::OnSent, impl.get(), nullptr);
+  if (!impl->ring) return Internal(std::string("the carrier's ring buffer: ") + std::strerror(errno));
   return std::unique_ptr<TcpOptionCarrier>(new TcpOptionCarrier(std::move(impl)));
 }
 
 Status TcpOptionCarrier::SetOutgoing(int sock_fd, const WireContext& ctx) {
-  kspan_car_out out{};
-  std::memcpy(out.ctx.trace_id, ctx.trace_id.data(), sizeof(out.ctx.trace_id));
-  std::memcpy(out.ctx.span_id, ctx.span_id.data(), sizeof(out.ctx.span_id));
-  out.state = KSPAN_CAR_PENDING;
-  if (bpf_map__update_elem(impl_->skel->maps.ks_car_out, &sock_fd, sizeof(sock_fd), &out, sizeof(out),
-                           BPF_ANY) != 0)
+  auto cookie = SocketCookie(sock_fd);
+  if (!cookie.ok()) return cookie.status();
+  bpf_map* map = impl_->skel->maps.ks_car_conns;
+  kspan_car_conn c{};
+  if (bpf_map__lookup_elem(map, &*cookie, sizeof(uint64_t), &c, sizeof(c), 0) != 0)
+    return NotFound("the carrier does not know this connection (established before it started?)");
+  std::memcpy(c.out.trace_id, ctx.trace_id.data(), sizeof(c.out.trace_id));
+  std::memcpy(c.out.span_id, ctx.span_id.data(), sizeof(c.out.span_id));
+  c.out_state = KSPAN_CAR_PENDING;
+  c.out_count += 1;
+  if (bpf_map__update_elem(map, &*cookie, sizeof(uint64_t), &c, sizeof(c), BPF_EXIST) != 0)
     return Internal(std::string("setting the outgoing context failed: ") + std::strerror(errno));
   return Status::Ok();
 }
 
 std::optional<ReceivedContext> TcpOptionCarrier::Incoming(int sock_fd) const {
-  kspan_car_in in{};
-  if (bpf_map__lookup_elem(impl_->skel->maps.ks_car_in, &sock_fd, sizeof(sock_fd), &in, sizeof(in), 0) != 0)
+  auto cookie = SocketCookie(sock_fd);
+  kspan_car_conn c{};
+  if (!cookie.ok() ||
+      bpf_map__lookup_elem(impl_->skel->maps.ks_car_conns, &*cookie, sizeof(uint64_t), &c, sizeof(c), 0) != 0)
     return std::nullopt;
-  ReceivedContext r;
-  std::memcpy(r.context.trace_id.data(), in.ctx.trace_id, sizeof(in.ctx.trace_id));
-  std::memcpy(r.context.span_id.data(), in.ctx.span_id, sizeof(in.ctx.span_id));
-  r.seq = in.seq;
-  r.count = in.count;
-  return r;
+  return Received(c);
+}
+
+std::vector<SentContext> TcpOptionCarrier::DrainSent() {
+  ring_buffer__consume(impl_->ring);
+  std::vector<SentContext> out;
+  out.swap(impl_->drained);
+  return out;
+}
+
+std::vector<CarrierConn> TcpOptionCarrier::Connections() const {
+  std::vector<CarrierConn> out;
+  bpf_map* map = impl_->skel->maps.ks_car_conns;
+  uint64_t key = 0, next = 0;
+  const void* prev = nullptr;
+  for (int i = 0; i < KSPAN_CAR_MAX_CONNS && bpf_map__get_next_key(map, prev, &next, sizeof(next)) == 0;
+       ++i) {
+    key = next;
+    prev = &key;
+    kspan_car_conn c{};
+    if (bpf_map__lookup_elem(map, &key, sizeof(key), &c, sizeof(c), 0) != 0) continue;
+    out.push_back({key, c.role == KSPAN_CAR_ACTIVE, Received(c)});
+  }
+  return out;
 }
 
 CarrierCounters TcpOptionCarrier::Counters() const {
   const int cpus = libbpf_num_possible_cpus();
   CarrierCounters c;
-  uint64_t* fields[KSPAN_CAR_COUNTERS] = {&c.written, &c.rewritten, &c.no_space,
-                                          &c.parsed,  &c.malformed, &c.too_big};
+  uint64_t* fields[KSPAN_CAR_COUNTERS] = {&c.written,   &c.rewritten, &c.no_space, &c.parsed,
+                                          &c.malformed, &c.too_big,   &c.set,      &c.sent_lost};
   if (cpus <= 0) return c;
   std::vector<uint64_t> per_cpu(static_cast<size_t>(cpus));
   for (uint32_t i = 0; i < KSPAN_CAR_COUNTERS; ++i) {

@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 
@@ -29,12 +30,30 @@ struct WireContext {
 
 struct ReceivedContext {
   WireContext context;
-  uint32_t seq = 0;    // first sequence number of the segment that carried it
-  uint32_t count = 0;  // valid contexts received on this socket so far
+  uint64_t offset = 0;  // stream offset (bytes since the connection's first) of its request
+  uint32_t count = 0;   // valid contexts received on this connection so far
+};
+
+// A context the kernel set for a client's request (Options::kernel_contexts): the request
+// starting at stream offset `offset` on (tgid, fd) carries these ids.
+struct SentContext {
+  uint32_t tgid = 0;
+  int32_t fd = -1;
+  uint64_t cookie = 0;  // the socket's cookie (SO_COOKIE)
+  uint64_t offset = 0;
+  WireContext context;
+};
+
+// One connection the carrier knows, by socket cookie (for tests and diagnostics).
+struct CarrierConn {
+  uint64_t cookie = 0;
+  bool client = false;  // this end connected
+  std::optional<ReceivedContext> received;
 };
 
 struct CarrierCounters {
-  uint64_t written = 0, rewritten = 0, no_space = 0, parsed = 0, malformed = 0, too_big = 0;
+  uint64_t written = 0, rewritten = 0, no_space = 0, parsed = 0, malformed = 0, too_big = 0, set = 0,
+           sent_lost = 0;
 };
 
 // The sockops program's runs and the time they took (non-zero only while the kernel's
@@ -46,6 +65,10 @@ struct ProgramRuns {
 struct TcpOptionCarrierOptions {
   std::string cgroup_path = "/sys/fs/cgroup";  // a cgroup v2 directory
   uint64_t netns_cookie = 0;                   // 0: every network namespace
+  // Attach the send-syscall tracepoints that give each client request a fresh context
+  // (host-wide: every write to a socket pays one lookup). Off: only SetOutgoing sets them.
+  bool kernel_contexts = false;
+  uint32_t self_tgid = 0;  // never set contexts for this process's sockets
 };
 
 class TcpOptionCarrier {
@@ -55,11 +78,15 @@ class TcpOptionCarrier {
   TcpOptionCarrier(const TcpOptionCarrier&) = delete;
   TcpOptionCarrier& operator=(const TcpOptionCarrier&) = delete;
 
-  // Carry `ctx` on the next data segment `sock_fd` (a connected TCP socket of this
-  // process) sends.
+  // Carry `ctx` on the next data segment `sock_fd` (a TCP socket of this process,
+  // established after Start) sends. NotFound when the carrier does not know the connection.
   Status SetOutgoing(int sock_fd, const WireContext& ctx);
   // The last valid context received on `sock_fd`, if any.
   std::optional<ReceivedContext> Incoming(int sock_fd) const;
+  // The contexts the kernel set since the last call, in order (at most what its 256 KiB
+  // ring holds between two calls; the rest are counted in sent_lost).
+  std::vector<SentContext> DrainSent();
+  std::vector<CarrierConn> Connections() const;
   CarrierCounters Counters() const;
   ProgramRuns Runs() const;
 

@@ -3,7 +3,7 @@
  *
  * The carrier is a TCP header option (RFC 6994 shared experimental kind 254, 16-bit ExID),
  * written by a sockops program on the first data segment sent after a context was set for
- * the socket, and parsed by the same program on the receiving host. It never touches a
+ * the connection, and parsed by the same program on the receiving host. It never touches a
  * payload byte, so TLS, HTTP/2, WebSocket, tunnels and database protocols pass unchanged.
  *
  *   byte  0      1      2..3          4..19            20..27
@@ -28,42 +28,62 @@
 #define KSPAN_CAR_EXID_HI 0x6B /* 'k' */
 #define KSPAN_CAR_EXID_LO 0x73 /* 's' */
 
-/* kspan_car_out.state: the sending side's per-socket state. */
+/* kspan_car_conn.out_state: the sending side. */
 #define KSPAN_CAR_IDLE 0    /* nothing to carry */
-#define KSPAN_CAR_PENDING 1 /* carry `ctx` on the next data segment */
-#define KSPAN_CAR_SENT 2    /* written on the segment starting at `seq` (again if it is retransmitted) */
+#define KSPAN_CAR_PENDING 1 /* carry `out` on the next data segment */
+
+/* kspan_car_conn.role */
+#define KSPAN_CAR_ACTIVE 1  /* this end connected (a client) */
+#define KSPAN_CAR_PASSIVE 2 /* this end accepted (a server) */
+
+#define KSPAN_CAR_MAX_CONNS 65536 /* ks_car_conns: 65,536 x (8 + 88) B = 6 MiB at most */
 
 struct kspan_car_ctx {
   __u8 trace_id[16];
   __u8 span_id[8];
 };
 
-/* Sending side, one per socket (BPF_MAP_TYPE_SK_STORAGE ks_car_out). */
-struct kspan_car_out {
-  struct kspan_car_ctx ctx;
-  __u32 seq; /* first sequence number of the segment that carried ctx (state SENT) */
-  __u8 state;
-  __u8 _pad[3];
+/* One per TCP connection established under the carrier (ks_car_conns, LRU hash keyed by
+ * the socket cookie, which the kernel never reuses). Kept after the socket closes, until
+ * the LRU evicts it: the serving host's agent reads it after the fact. Stream offsets are byte positions
+ * from the connection's first payload byte in that direction: seq - snd_base / rcv_base. */
+struct kspan_car_conn {
+  struct kspan_car_ctx out; /* to carry on the next data segment (out_state PENDING) */
+  struct kspan_car_ctx in;  /* the last valid context received */
+  __u32 snd_base;           /* sequence number of the first payload byte sent */
+  __u32 rcv_base;           /* ... and received */
+  __u32 out_seq;            /* sequence number of the segment that carried `out` */
+  __u32 in_seq;             /* sequence number of the segment that carried `in` */
+  __u32 rcv_mark;           /* rcv_nxt when `out` was set: a new request needs an answer between */
+  __u32 in_count;           /* valid contexts received */
+  __u32 out_count;          /* contexts set for sending */
+  __u8 out_state;
+  __u8 role;
+  __u8 _pad[2];
 };
 
-/* Receiving side, one per socket (ks_car_in): the last valid context received and the
- * sequence number of the first payload byte of the segment that carried it, so a reader
- * can tell which request it belongs to. */
-struct kspan_car_in {
+/* A context the kernel set for an outgoing request of an unmodified program (ring buffer
+ * ks_car_sent): the CLIENT span of the request starting at `offset` on (tgid, fd) is to use
+ * these ids. */
+struct kspan_car_sent {
+  __u32 tgid;
+  __s32 fd;
+  __u64 cookie;
+  __u64 offset; /* stream offset of the request's first byte */
   struct kspan_car_ctx ctx;
-  __u32 seq;
-  __u32 count; /* valid contexts received on this socket */
 };
 
 /* ks_car_counters indexes (per-CPU array). Renumbering is a breaking change. */
 enum kspan_car_counter {
   KSPAN_CAR_WRITTEN = 0,   /* option written on a data segment */
-  KSPAN_CAR_REWRITTEN = 1, /* written again on a retransmission of that segment */
+  KSPAN_CAR_REWRITTEN = 1, /* reserved: a retransmitted segment does not carry it again */
   KSPAN_CAR_NOSPC = 2,     /* no room left in the header (e.g. SACK blocks) */
   KSPAN_CAR_PARSED = 3,    /* a valid kspan option received */
   KSPAN_CAR_MALFORMED = 4, /* an option with our ExID but a wrong length or an all-zero id */
   KSPAN_CAR_TOO_BIG = 5,   /* first segment already a full MSS: no room without exceeding it */
-  KSPAN_CAR_COUNTERS = 6,
+  KSPAN_CAR_SET = 6,       /* contexts set in the kernel for a client's outgoing request */
+  KSPAN_CAR_SENT_LOST = 7, /* ... whose report to user space found the ring buffer full */
+  KSPAN_CAR_COUNTERS = 8,
 };
 
 #endif

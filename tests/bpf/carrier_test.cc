@@ -451,5 +451,38 @@ TEST_F(CarrierTest, UnmodifiedClientRequestsCarryKernelContexts) {
   server.Stop(SIGTERM, 5s);
 }
 
+// TLS passes untouched: the option rides in TCP headers of the TLS connection (its
+// ClientHello and its request both start new client messages) while every handshake and
+// answer completes (OBI's header splicing broke TLS records with bad_record_mac).
+TEST_F(CarrierTest, TlsConnectionsCarryContextsAndStayIntact) {
+  auto c = StartCarrier(0, /*kernel_contexts=*/true);
+  ASSERT_NE(c, nullptr);
+  const std::string dir = testing::MakeTempDir("kspan-carrier-tls");
+  ASSERT_EQ(testing::MakeTestCertificate(dir), "");
+  const int port = 19000 + getpid() % 1000;
+  Subprocess server;  // openssl's own TLS server, answering each GET with a status page
+  ASSERT_TRUE(server.Start({"ip", "netns", "exec", ns_b_, "openssl", "s_server", "-quiet", "-accept",
+                            std::string(kAddrB) + ":" + std::to_string(port), "-cert", dir + "/cert.pem",
+                            "-key", dir + "/key.pem", "-www"}));
+  const std::string url = "https://" + std::string(kAddrB) + ":" + std::to_string(port) + "/";
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return RunCommand({"ip", "netns", "exec", ns_a_, "curl", "-sk", "-o", "/dev/null", url}, 5s)
+                   .exit_code == 0;
+      },
+      10s));
+  const CarrierCounters before = c->Counters();
+  for (int i = 0; i < 10; ++i) {
+    const auto r = RunCommand({"ip", "netns", "exec", ns_a_, "curl", "-sk", "--tlsv1.2", url}, 10s);
+    ASSERT_EQ(r.exit_code, 0) << "TLS exchange " << i << ": " << r.err;
+    EXPECT_NE(r.out.find("s_server"), std::string::npos) << "the whole answer arrived";
+  }
+  const CarrierCounters after = c->Counters();
+  EXPECT_GE(after.written - before.written, 10u) << "the option rode on the TLS connections";
+  EXPECT_EQ(after.parsed - before.parsed, after.written - before.written);
+  EXPECT_EQ(after.malformed, 0u);
+  server.Stop(SIGTERM, 5s);
+}
+
 }  // namespace
 }  // namespace kspan

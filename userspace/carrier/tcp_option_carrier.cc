@@ -172,10 +172,18 @@ CarrierCounters TcpOptionCarrier::Counters() const {
 }
 
 ProgramRuns TcpOptionCarrier::Runs() const {
-  bpf_prog_info info{};
-  uint32_t len = sizeof(info);
-  if (bpf_obj_get_info_by_fd(bpf_program__fd(impl_->skel->progs.ks_carrier), &info, &len) != 0) return {};
-  return {info.run_cnt, info.run_time_ns};
+  ProgramRuns total;
+  bpf_program* prog = nullptr;
+  bpf_object__for_each_program(prog, impl_->skel->obj) {
+    const int fd = bpf_program__fd(prog);
+    if (fd < 0) continue;  // not loaded (kernel_contexts off)
+    bpf_prog_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) continue;
+    total.runs += info.run_cnt;
+    total.ns += info.run_time_ns;
+  }
+  return total;
 }
 
 Result<uint64_t> CurrentNetnsCookie() {

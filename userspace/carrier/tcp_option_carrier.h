@@ -56,7 +56,7 @@ struct CarrierCounters {
            sent_lost = 0;
 };
 
-// The sockops program's runs and the time they took (non-zero only while the kernel's
+// The carrier's programs' runs and the time they took, summed (non-zero only while the kernel's
 // BPF statistics are on: kernel.bpf_stats_enabled, or a BPF_ENABLE_STATS fd held).
 struct ProgramRuns {
   uint64_t runs = 0, ns = 0;

@@ -49,6 +49,29 @@ struct {
   __type(value, struct kspan_car_conn);
 } ks_car_conns SEC(".maps");
 
+/* The context of the request each thread is serving: set when a server thread's read
+ * starts at the first byte of a request that came with a context, cleared when it starts
+ * another request without one. A client request the thread then sends continues that
+ * trace (thread causality, as the agent's rule 3 for CLIENT spans). */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, KSPAN_CAR_MAX_THREADS);
+  __type(key, __u64); /* pid_tgid */
+  __type(value, struct kspan_car_ctx);
+} ks_car_threads SEC(".maps");
+
+/* A read from a server end of ours, between the syscall's entry and its exit. */
+struct ks_car_read {
+  __u64 cookie;
+  struct sock *sk;
+};
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, KSPAN_CAR_MAX_THREADS);
+  __type(key, __u64); /* pid_tgid */
+  __type(value, struct ks_car_read);
+} ks_car_reads SEC(".maps");
+
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
   __uint(max_entries, 256 * 1024); /* 5,461 reports of 48 B between two drains */
@@ -207,7 +230,12 @@ static __always_inline void ks_car_on_send(int fd) {
   __u64 cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
   if (cookie == 0) return; /* never given a cookie: not established under the carrier */
   struct kspan_car_conn *c = bpf_map_lookup_elem(&ks_car_conns, &cookie);
-  if (!c || c->role != KSPAN_CAR_ACTIVE) return;
+  if (!c) return;
+  if (c->role == KSPAN_CAR_PASSIVE) {
+    c->answered = 1; /* the server answered: its next read starts the next request */
+    return;
+  }
+  if (c->role != KSPAN_CAR_ACTIVE) return;
   struct tcp_sock *tp = (struct tcp_sock *)sk;
   __u32 write_seq = BPF_CORE_READ(tp, write_seq);
   __u32 snd_nxt = BPF_CORE_READ(tp, snd_nxt);
@@ -218,6 +246,9 @@ static __always_inline void ks_car_on_send(int fd) {
   __u32 *w = (__u32 *)&ctx;
 #pragma unroll
   for (int i = 0; i < 6; i++) w[i] = bpf_get_prandom_u32();
+  /* Inside a request that came with a context: the same trace, a new span. */
+  struct kspan_car_ctx *serving = bpf_map_lookup_elem(&ks_car_threads, &pid_tgid);
+  if (serving) __builtin_memcpy(ctx.trace_id, serving->trace_id, sizeof(ctx.trace_id));
   if (!ks_car_ids_valid(&ctx)) return; /* 2^-64: start no context rather than an invalid one */
   c->out = ctx;
   c->rcv_mark = rcv_nxt;
@@ -258,6 +289,88 @@ int ks_car_sendto_enter(struct trace_event_raw_sys_enter *ctx) {
 SEC("tracepoint/syscalls/sys_enter_sendmsg")
 int ks_car_sendmsg_enter(struct trace_event_raw_sys_enter *ctx) {
   ks_car_on_send((int)ctx->args[0]);
+  return 0;
+}
+
+/* ---- The serving side: which request a thread is serving -------------------------------
+ *
+ * On exit of a read from a server end: if the bytes read [copied_seq - ret, copied_seq)
+ * hold the first byte of a request that came with a context, the thread now serves it;
+ * else if the read starts a new request (the server answered since its last read, or it
+ * is the connection's first byte), the thread serves a request without context. */
+
+static __always_inline void ks_car_read_enter(int fd) {
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  if ((__u32)(pid_tgid >> 32) == ks_car_self_tgid) return;
+  struct sock *sk = ks_car_fd_sock(fd);
+  if (!sk || BPF_CORE_READ(sk, sk_protocol) != KS_IPPROTO_TCP) return;
+  struct ks_car_read r = {.cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter), .sk = sk};
+  if (r.cookie == 0) return;
+  struct kspan_car_conn *c = bpf_map_lookup_elem(&ks_car_conns, &r.cookie);
+  if (!c || c->role != KSPAN_CAR_PASSIVE) return;
+  bpf_map_update_elem(&ks_car_reads, &pid_tgid, &r, BPF_ANY);
+}
+
+static __always_inline void ks_car_read_exit(long ret) {
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  struct ks_car_read *rp = bpf_map_lookup_elem(&ks_car_reads, &pid_tgid);
+  if (!rp) return;
+  struct ks_car_read r = *rp;
+  bpf_map_delete_elem(&ks_car_reads, &pid_tgid);
+  if (ret <= 0) return;
+  struct kspan_car_conn *c = bpf_map_lookup_elem(&ks_car_conns, &r.cookie);
+  if (!c) return;
+  struct tcp_sock *tp = (struct tcp_sock *)r.sk; /* outside BPF_CORE_READ: r is ours, not the kernel's */
+  __u32 end = BPF_CORE_READ(tp, copied_seq);
+  __u32 start = end - (__u32)ret;
+  const int starts_request = c->answered || start == c->rcv_base;
+  c->answered = 0;
+  if (c->in_count != 0 && (__s32)(c->in_seq - start) >= 0 && (__s32)(end - c->in_seq) > 0) {
+    struct kspan_car_ctx ctx = c->in;
+    bpf_map_update_elem(&ks_car_threads, &pid_tgid, &ctx, BPF_ANY);
+  } else if (starts_request) {
+    bpf_map_delete_elem(&ks_car_threads, &pid_tgid);
+  }
+}
+
+SEC("tracepoint/syscalls/sys_enter_read")
+int ks_car_read_enter_tp(struct trace_event_raw_sys_enter *ctx) {
+  ks_car_read_enter((int)ctx->args[0]);
+  return 0;
+}
+SEC("tracepoint/syscalls/sys_exit_read")
+int ks_car_read_exit_tp(struct trace_event_raw_sys_exit *ctx) {
+  ks_car_read_exit(ctx->ret);
+  return 0;
+}
+SEC("tracepoint/syscalls/sys_enter_readv")
+int ks_car_readv_enter_tp(struct trace_event_raw_sys_enter *ctx) {
+  ks_car_read_enter((int)ctx->args[0]);
+  return 0;
+}
+SEC("tracepoint/syscalls/sys_exit_readv")
+int ks_car_readv_exit_tp(struct trace_event_raw_sys_exit *ctx) {
+  ks_car_read_exit(ctx->ret);
+  return 0;
+}
+SEC("tracepoint/syscalls/sys_enter_recvfrom")
+int ks_car_recvfrom_enter_tp(struct trace_event_raw_sys_enter *ctx) {
+  ks_car_read_enter((int)ctx->args[0]);
+  return 0;
+}
+SEC("tracepoint/syscalls/sys_exit_recvfrom")
+int ks_car_recvfrom_exit_tp(struct trace_event_raw_sys_exit *ctx) {
+  ks_car_read_exit(ctx->ret);
+  return 0;
+}
+SEC("tracepoint/syscalls/sys_enter_recvmsg")
+int ks_car_recvmsg_enter_tp(struct trace_event_raw_sys_enter *ctx) {
+  ks_car_read_enter((int)ctx->args[0]);
+  return 0;
+}
+SEC("tracepoint/syscalls/sys_exit_recvmsg")
+int ks_car_recvmsg_exit_tp(struct trace_event_raw_sys_exit *ctx) {
+  ks_car_read_exit(ctx->ret);
   return 0;
 }
 

@@ -451,6 +451,66 @@ TEST_F(CarrierTest, UnmodifiedClientRequestsCarryKernelContexts) {
   server.Stop(SIGTERM, 5s);
 }
 
+// A chain across the namespaces, nothing instrumented: curl (A) -> a python service (B)
+// that calls python's http.server (A) on the thread handling each request. The kernel
+// carries curl's trace to B, and B's call back to A continues that trace with a new span.
+TEST_F(CarrierTest, ChainContinuesTheCallersTraceOnTheHandlingThread) {
+  auto c = StartCarrier(0, /*kernel_contexts=*/true);
+  ASSERT_NE(c, nullptr);
+  const int port_a = 20000 + getpid() % 1000, port_b = port_a + 1000;
+  Subprocess backend, middle;
+  ASSERT_TRUE(backend.Start({"ip", "netns", "exec", ns_a_, "/usr/bin/python3", "-m", "http.server",
+                             std::to_string(port_a), "--bind", kAddrA, "--protocol", "HTTP/1.1"}));
+  const std::string upstream = "http://" + std::string(kAddrA) + ":" + std::to_string(port_a) + "/?from-b";
+  ASSERT_TRUE(middle.Start({"ip", "netns", "exec", ns_b_, "/usr/bin/python3",
+                            std::string(KSPAN_SOURCE_DIR) + "/tests/apps/carrier_forward.py", kAddrB,
+                            std::to_string(port_b), upstream}));
+  const std::string url = "http://" + std::string(kAddrB) + ":" + std::to_string(port_b) + "/";
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return RunCommand({"ip", "netns", "exec", ns_a_, "curl", "-sf", "-o", "/dev/null", url}, 5s)
+                   .exit_code == 0;
+      },
+      15s));
+  c->DrainSent();
+  std::vector<int> curl_pids;
+  for (int i = 0; i < 10; ++i) {
+    Subprocess curl;
+    ASSERT_TRUE(curl.Start({"ip", "netns", "exec", ns_a_, "curl", "-sf", "-o", "/dev/null", url}));
+    ASSERT_EQ(curl.Wait(10s), 0) << curl.Stderr();
+    curl_pids.push_back(curl.pid());
+  }
+  const auto sent = c->DrainSent();
+  auto key = [](const WireContext& w) { return std::string(w.trace_id.begin(), w.trace_id.end()); };
+  std::map<std::string, WireContext> first_hop, second_hop;  // by trace id
+  for (const auto& s : sent) {
+    if (std::find(curl_pids.begin(), curl_pids.end(), static_cast<int>(s.tgid)) != curl_pids.end())
+      first_hop[key(s.context)] = s.context;
+    else if (static_cast<int>(s.tgid) == middle.pid())
+      second_hop[key(s.context)] = s.context;
+  }
+  ASSERT_EQ(first_hop.size(), 10u) << "one trace per curl";
+  ASSERT_EQ(second_hop.size(), 10u) << "the middle service's calls, one trace each";
+  for (const auto& [trace, ctx] : first_hop) {
+    auto it = second_hop.find(trace);
+    ASSERT_NE(it, second_hop.end()) << "the middle's call continues the caller's trace";
+    EXPECT_NE(it->second.span_id, ctx.span_id) << "with a span of its own";
+  }
+  // Server ends received exactly what was sent: the middle curl's contexts, the backend the
+  // middle's (both carry the same trace ids, so compare whole contexts).
+  int middle_got = 0, backend_got = 0;
+  for (const auto& conn : c->Connections()) {
+    if (conn.client || !conn.received) continue;
+    const std::string k = key(conn.received->context);
+    if (first_hop.count(k) && first_hop[k] == conn.received->context) ++middle_got;
+    if (second_hop.count(k) && second_hop[k] == conn.received->context) ++backend_got;
+  }
+  EXPECT_EQ(middle_got, 10);
+  EXPECT_EQ(backend_got, 10);
+  middle.Stop(SIGTERM, 5s);
+  backend.Stop(SIGTERM, 5s);
+}
+
 // TLS passes untouched: the option rides in TCP headers of the TLS connection (its
 // ClientHello and its request both start new client messages) while every handshake and
 // answer completes (OBI's header splicing broke TLS records with bad_record_mac).

@@ -81,10 +81,14 @@ Result<std::unique_ptr<TcpOptionCarrier>> TcpOptionCarrier::Start(const TcpOptio
     return Internal(std::string("opening the carrier's BPF object failed: ") + std::strerror(errno));
   impl->skel->rodata->ks_car_netns = options.netns_cookie;
   impl->skel->rodata->ks_car_self_tgid = options.self_tgid;
-  bpf_program* tracepoints[] = {impl->skel->progs.ks_car_write_enter, impl->skel->progs.ks_car_writev_enter,
-                                impl->skel->progs.ks_car_sendto_enter,
-                                impl->skel->progs.ks_car_sendmsg_enter};
-  for (bpf_program* p : tracepoints) bpf_program__set_autoload(p, options.kernel_contexts);
+  // Every program but the sockops one is a syscall tracepoint of the sending side.
+  std::vector<bpf_program*> tracepoints;
+  bpf_program* prog = nullptr;
+  bpf_object__for_each_program(prog, impl->skel->obj) {
+    if (prog == impl->skel->progs.ks_carrier) continue;
+    tracepoints.push_back(prog);
+    bpf_program__set_autoload(prog, options.kernel_contexts);
+  }
   if (int err = kspan_carrier_bpf__load(impl->skel); err)
     return Unavailable(std::string("the kernel refused the carrier's programs: ") + std::strerror(-err));
   bpf_link* link = bpf_program__attach_cgroup(impl->skel->progs.ks_carrier, impl->cgroup_fd);

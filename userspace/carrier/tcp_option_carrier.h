@@ -65,8 +65,9 @@ struct ProgramRuns {
 struct TcpOptionCarrierOptions {
   std::string cgroup_path = "/sys/fs/cgroup";  // a cgroup v2 directory
   uint64_t netns_cookie = 0;                   // 0: every network namespace
-  // Attach the send-syscall tracepoints that give each client request a fresh context
-  // (host-wide: every write to a socket pays one lookup). Off: only SetOutgoing sets them.
+  // Attach the syscall tracepoints of the kernel's own contexts: a client's new request
+  // gets a fresh context, in the trace of the request its thread is serving when that came
+  // with one (host-wide: every socket read and write pays a lookup). Off: only SetOutgoing.
   bool kernel_contexts = false;
   uint32_t self_tgid = 0;  // never set contexts for this process's sockets
 };

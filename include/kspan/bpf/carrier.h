@@ -36,7 +36,8 @@
 #define KSPAN_CAR_ACTIVE 1  /* this end connected (a client) */
 #define KSPAN_CAR_PASSIVE 2 /* this end accepted (a server) */
 
-#define KSPAN_CAR_MAX_CONNS 65536 /* ks_car_conns: 65,536 x (8 + 88) B = 6 MiB at most */
+#define KSPAN_CAR_MAX_CONNS 65536   /* ks_car_conns: 65,536 x (8 + 88) B = 6 MiB at most */
+#define KSPAN_CAR_MAX_THREADS 16384 /* ks_car_threads, ks_car_reads: 16,384 x ~40 B each */
 
 struct kspan_car_ctx {
   __u8 trace_id[16];
@@ -59,7 +60,8 @@ struct kspan_car_conn {
   __u32 out_count;          /* contexts set for sending */
   __u8 out_state;
   __u8 role;
-  __u8 _pad[2];
+  __u8 answered; /* a server end: it sent since its last read (the next read starts a request) */
+  __u8 _pad[1];
 };
 
 /* A context the kernel set for an outgoing request of an unmodified program (ring buffer

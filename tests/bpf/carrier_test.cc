@@ -496,6 +496,48 @@ TEST_F(CarrierTest, ChainContinuesTheCallersTraceOnTheHandlingThread) {
     ASSERT_NE(it, second_hop.end()) << "the middle's call continues the caller's trace";
     EXPECT_NE(it->second.span_id, ctx.span_id) << "with a span of its own";
   }
+  // A request without context on the same connection (so the same handling thread) after
+  // one with: the middle's call starts a new trace, it does not inherit the stale one. The
+  // test process is the client here (its own writes get no kernel context; it sets one for
+  // its first request only).
+  int keep = -1;
+  InNetns(ns_a_, [&] {
+    keep = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(static_cast<uint16_t>(port_b));
+    inet_pton(AF_INET, kAddrB, &sa.sin_addr);
+    ASSERT_EQ(connect(keep, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0) << std::strerror(errno);
+  });
+  ASSERT_GE(keep, 0);
+  const std::string get = "GET / HTTP/1.1\r\nHost: b\r\n\r\n";
+  auto exchange = [&] {
+    WriteAll(keep, get);
+    std::string answer;
+    char buf[512];
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (answer.find("\n", answer.find("\r\n\r\n") + 4) == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline) {
+      pollfd p{keep, POLLIN, 0};
+      if (poll(&p, 1, 500) <= 0) continue;
+      const ssize_t r = read(keep, buf, sizeof(buf));
+      if (r <= 0) break;
+      answer.append(buf, static_cast<size_t>(r));
+    }
+    return answer;
+  };
+  ASSERT_TRUE(c->SetOutgoing(keep, Ctx(42)).ok());
+  ASSERT_NE(exchange().find("upstream 200"), std::string::npos);
+  ASSERT_NE(exchange().find("upstream 200"), std::string::npos);  // no context this time
+  close(keep);
+  std::vector<WireContext> middle_calls;
+  for (const auto& s : c->DrainSent())
+    if (static_cast<int>(s.tgid) == middle.pid()) middle_calls.push_back(s.context);
+  ASSERT_EQ(middle_calls.size(), 2u);
+  EXPECT_EQ(middle_calls[0].trace_id, Ctx(42).trace_id) << "continues the context set";
+  EXPECT_NE(middle_calls[1].trace_id, Ctx(42).trace_id) << "a request without one starts anew";
+  EXPECT_EQ(first_hop.count(key(middle_calls[1])), 0u);
+
   // Server ends received exactly what was sent: the middle curl's contexts, the backend the
   // middle's (both carry the same trace ids, so compare whole contexts).
   int middle_got = 0, backend_got = 0;

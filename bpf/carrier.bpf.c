@@ -35,7 +35,7 @@
 _Static_assert(sizeof(struct kspan_car_ctx) == 24, "trace id + span id");
 _Static_assert(4 + sizeof(struct kspan_car_ctx) == KSPAN_CAR_LEN, "kind, length, ExID, ids");
 _Static_assert(sizeof(struct kspan_car_conn) == 80, "explicit padding");
-_Static_assert(sizeof(struct kspan_car_sent) == 48, "explicit padding");
+_Static_assert(sizeof(struct kspan_car_event) == 56, "explicit padding");
 
 /* 0: every network namespace; else only sockets whose netns cookie matches. */
 const volatile __u64 ks_car_netns = 0;
@@ -74,8 +74,8 @@ struct {
 
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
-  __uint(max_entries, 256 * 1024); /* 5,461 reports of 48 B between two drains */
-} ks_car_sent SEC(".maps");
+  __uint(max_entries, 256 * 1024); /* 4,681 reports of 56 B between two drains */
+} ks_car_events SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -181,6 +181,19 @@ static __always_inline void ks_car_parse(struct bpf_sock_ops *skops) {
   c->in_seq = seq;
   c->in_count += 1;
   ks_car_count(KSPAN_CAR_PARSED);
+  struct kspan_car_event *e = bpf_ringbuf_reserve(&ks_car_events, sizeof(*e), 0);
+  if (!e) {
+    ks_car_count(KSPAN_CAR_EVENT_LOST);
+    return;
+  }
+  e->kind = KSPAN_CAR_EV_RECEIVED;
+  e->tgid = 0;
+  e->fd = -1;
+  e->_pad = 0;
+  e->cookie = bpf_get_socket_cookie(skops);
+  e->offset = (__u32)(seq - c->rcv_base);
+  e->ctx = ctx;
+  bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 }
 
 SEC("sockops")
@@ -255,11 +268,13 @@ static __always_inline void ks_car_on_send(int fd) {
   c->out_count += 1;
   c->out_state = KSPAN_CAR_PENDING;
   ks_car_count(KSPAN_CAR_SET);
-  struct kspan_car_sent *e = bpf_ringbuf_reserve(&ks_car_sent, sizeof(*e), 0);
+  struct kspan_car_event *e = bpf_ringbuf_reserve(&ks_car_events, sizeof(*e), 0);
   if (!e) {
-    ks_car_count(KSPAN_CAR_SENT_LOST);
+    ks_car_count(KSPAN_CAR_EVENT_LOST);
     return;
   }
+  e->kind = KSPAN_CAR_EV_SENT;
+  e->_pad = 0;
   e->tgid = tgid;
   e->fd = fd;
   e->cookie = cookie;

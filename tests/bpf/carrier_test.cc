@@ -401,6 +401,7 @@ TEST_F(CarrierTest, UnmodifiedClientRequestsCarryKernelContexts) {
       },
       10s));
   c->DrainSent();  // the readiness probes'
+  c->DrainReceived();
   // 20 connections of one request each, then one keep-alive connection of 5 requests.
   std::vector<int> curl_pids;
   for (int i = 0; i < 20; ++i) {
@@ -447,7 +448,19 @@ TEST_F(CarrierTest, UnmodifiedClientRequestsCarryKernelContexts) {
   size_t keepalive_requests = 0;
   for (const auto& [cookie, reqs] : by_conn) keepalive_requests = std::max(keepalive_requests, reqs.size());
   EXPECT_EQ(keepalive_requests, 5u) << "each request on the keep-alive connection got its own context";
-  EXPECT_EQ(c->Counters().sent_lost, 0u);
+  // Every request's context arrived, each at its request's offset: the keep-alive
+  // connection's five too, not only its last.
+  const std::vector<carrier::ReceivedEvent> arrived = c->DrainReceived();
+  size_t found = 0;
+  for (const auto& [cookie, reqs] : by_conn) {
+    for (const auto& r : reqs) {
+      found += std::count_if(arrived.begin(), arrived.end(), [&](const carrier::ReceivedEvent& a) {
+        return a.context == r.context && a.offset == r.offset;
+      });
+    }
+  }
+  EXPECT_EQ(found, 25u) << "20 single requests and 5 keep-alive ones";
+  EXPECT_EQ(c->Counters().events_lost, 0u);
   server.Stop(SIGTERM, 5s);
 }
 

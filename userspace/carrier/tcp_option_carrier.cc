@@ -50,7 +50,8 @@ struct TcpOptionCarrier::Impl {
   kspan_carrier_bpf* skel = nullptr;
   std::vector<bpf_link*> links;
   ring_buffer* ring = nullptr;
-  std::vector<SentContext> drained;
+  std::vector<SentContext> sent;
+  std::vector<ReceivedEvent> received;
   int cgroup_fd = -1;
   ~Impl() {
     for (bpf_link* l : links) bpf_link__destroy(l);  // detach first: no callback runs after this
@@ -59,10 +60,14 @@ struct TcpOptionCarrier::Impl {
     if (cgroup_fd >= 0) close(cgroup_fd);
   }
   static int OnSent(void* self, void* data, size_t size) {
-    if (size < sizeof(kspan_car_sent)) return 0;
-    kspan_car_sent e;
+    if (size < sizeof(kspan_car_event)) return 0;
+    kspan_car_event e;
     std::memcpy(&e, data, sizeof(e));
-    static_cast<Impl*>(self)->drained.push_back({e.tgid, e.fd, e.cookie, e.offset, FromKernel(e.ctx)});
+    auto* impl = static_cast<Impl*>(self);
+    if (e.kind == KSPAN_CAR_EV_SENT)
+      impl->sent.push_back({e.tgid, e.fd, e.cookie, e.offset, FromKernel(e.ctx)});
+    else if (e.kind == KSPAN_CAR_EV_RECEIVED)
+      impl->received.push_back({e.cookie, e.offset, FromKernel(e.ctx)});
     return 0;
   }
 };
@@ -106,7 +111,7 @@ Result<std::unique_ptr<TcpOptionCarrier>> TcpOptionCarrier::Start(const TcpOptio
     }
   }
   impl->ring =
-      ring_buffer__new(bpf_map__fd(impl->skel->maps.ks_car_sent), &Impl::OnSent, impl.get(), nullptr);
+      ring_buffer__new(bpf_map__fd(impl->skel->maps.ks_car_events), &Impl::OnSent, impl.get(), nullptr);
   if (!impl->ring) return Internal(std::string("the carrier's ring buffer: ") + std::strerror(errno));
   return std::unique_ptr<TcpOptionCarrier>(new TcpOptionCarrier(std::move(impl)));
 }
@@ -139,7 +144,14 @@ std::optional<ReceivedContext> TcpOptionCarrier::Incoming(int sock_fd) const {
 std::vector<SentContext> TcpOptionCarrier::DrainSent() {
   ring_buffer__consume(impl_->ring);
   std::vector<SentContext> out;
-  out.swap(impl_->drained);
+  out.swap(impl_->sent);
+  return out;
+}
+
+std::vector<ReceivedEvent> TcpOptionCarrier::DrainReceived() {
+  ring_buffer__consume(impl_->ring);
+  std::vector<ReceivedEvent> out;
+  out.swap(impl_->received);
   return out;
 }
 
@@ -163,7 +175,7 @@ CarrierCounters TcpOptionCarrier::Counters() const {
   const int cpus = libbpf_num_possible_cpus();
   CarrierCounters c;
   uint64_t* fields[KSPAN_CAR_COUNTERS] = {&c.written,   &c.rewritten, &c.no_space, &c.parsed,
-                                          &c.malformed, &c.too_big,   &c.set,      &c.sent_lost};
+                                          &c.malformed, &c.too_big,   &c.set,      &c.events_lost};
   if (cpus <= 0) return c;
   std::vector<uint64_t> per_cpu(static_cast<size_t>(cpus));
   for (uint32_t i = 0; i < KSPAN_CAR_COUNTERS; ++i) {

@@ -44,6 +44,14 @@ struct SentContext {
   WireContext context;
 };
 
+// A context that arrived: the request starting at `offset` on connection `cookie` came
+// with it.
+struct ReceivedEvent {
+  uint64_t cookie = 0;
+  uint64_t offset = 0;
+  WireContext context;
+};
+
 // One connection the carrier knows, by socket cookie (for tests and diagnostics).
 struct CarrierConn {
   uint64_t cookie = 0;
@@ -53,7 +61,7 @@ struct CarrierConn {
 
 struct CarrierCounters {
   uint64_t written = 0, rewritten = 0, no_space = 0, parsed = 0, malformed = 0, too_big = 0, set = 0,
-           sent_lost = 0;
+           events_lost = 0;
 };
 
 // The carrier's programs' runs and the time they took, summed (non-zero only while the kernel's
@@ -84,9 +92,11 @@ class TcpOptionCarrier {
   Status SetOutgoing(int sock_fd, const WireContext& ctx);
   // The last valid context received on `sock_fd`, if any.
   std::optional<ReceivedContext> Incoming(int sock_fd) const;
-  // The contexts the kernel set since the last call, in order (at most what its 256 KiB
-  // ring holds between two calls; the rest are counted in sent_lost).
+  // The contexts the kernel set, and those that arrived, since the last call of either, in
+  // order (at most what its 256 KiB ring holds between two calls; the rest are counted in
+  // events_lost). Drain reads the ring; DrainSent and DrainReceived each return their kind.
   std::vector<SentContext> DrainSent();
+  std::vector<ReceivedEvent> DrainReceived();
   std::vector<CarrierConn> Connections() const;
   CarrierCounters Counters() const;
   ProgramRuns Runs() const;

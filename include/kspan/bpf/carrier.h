@@ -64,12 +64,22 @@ struct kspan_car_conn {
   __u8 _pad[1];
 };
 
-/* A context the kernel set for an outgoing request of an unmodified program (ring buffer
- * ks_car_sent): the CLIENT span of the request starting at `offset` on (tgid, fd) is to use
- * these ids. */
-struct kspan_car_sent {
+/* kspan_car_event.kind */
+#define KSPAN_CAR_EV_SENT 1     /* the kernel set `ctx` for a client's request */
+#define KSPAN_CAR_EV_RECEIVED 2 /* a valid `ctx` arrived for a request */
+
+/* One report on the ring buffer ks_car_events, in order per CPU.
+ *   SENT: the CLIENT span of the request starting at `offset` on (tgid, fd) is to use
+ *         these ids (the agent's client side).
+ *   RECEIVED: the request starting at `offset` on the connection `cookie` came with this
+ *         context (the serving side; tgid 0 and fd -1: it arrives in softirq, before any
+ *         process reads it). Every one is reported, so a reader that comes late still has
+ *         each request's context, not only the last. */
+struct kspan_car_event {
+  __u32 kind;
   __u32 tgid;
   __s32 fd;
+  __u32 _pad;
   __u64 cookie;
   __u64 offset; /* stream offset of the request's first byte */
   struct kspan_car_ctx ctx;
@@ -77,14 +87,14 @@ struct kspan_car_sent {
 
 /* ks_car_counters indexes (per-CPU array). Renumbering is a breaking change. */
 enum kspan_car_counter {
-  KSPAN_CAR_WRITTEN = 0,   /* option written on a data segment */
-  KSPAN_CAR_REWRITTEN = 1, /* reserved: a retransmitted segment does not carry it again */
-  KSPAN_CAR_NOSPC = 2,     /* no room left in the header (e.g. SACK blocks) */
-  KSPAN_CAR_PARSED = 3,    /* a valid kspan option received */
-  KSPAN_CAR_MALFORMED = 4, /* an option with our ExID but a wrong length or an all-zero id */
-  KSPAN_CAR_TOO_BIG = 5,   /* first segment already a full MSS: no room without exceeding it */
-  KSPAN_CAR_SET = 6,       /* contexts set in the kernel for a client's outgoing request */
-  KSPAN_CAR_SENT_LOST = 7, /* ... whose report to user space found the ring buffer full */
+  KSPAN_CAR_WRITTEN = 0,    /* option written on a data segment */
+  KSPAN_CAR_REWRITTEN = 1,  /* reserved: a retransmitted segment does not carry it again */
+  KSPAN_CAR_NOSPC = 2,      /* no room left in the header (e.g. SACK blocks) */
+  KSPAN_CAR_PARSED = 3,     /* a valid kspan option received */
+  KSPAN_CAR_MALFORMED = 4,  /* an option with our ExID but a wrong length or an all-zero id */
+  KSPAN_CAR_TOO_BIG = 5,    /* first segment already a full MSS: no room without exceeding it */
+  KSPAN_CAR_SET = 6,        /* contexts set in the kernel for a client's outgoing request */
+  KSPAN_CAR_EVENT_LOST = 7, /* a report (sent or received) that found the ring buffer full */
   KSPAN_CAR_COUNTERS = 8,
 };
 

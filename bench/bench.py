@@ -1092,7 +1092,7 @@ def report(a, R):
             L.append(f"`kspan-carrier-probe`: {c['round_trips']:,} closed-loop round trips (80-byte request, 27-byte "
                      f"answer) over one connection across a veth pair between two namespaces, median of {c['reps']} "
                      "alternating repetitions; FIONREAD on the server once the request has arrived. The "
-                     "programs' own kernel time (BPF statistics): " + "; ".join(c["notes"]) + "\n")
+                     "probe's counters and its programs' own kernel time (BPF statistics): " + "; ".join(c["notes"]) + "\n")
             L.append("| mode | ns per round trip | added ns | FIONREAD (expected) |")
             L.append("|---|---|---|---|")
             for mode, r in c["rows"].items():

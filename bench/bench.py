@@ -723,6 +723,27 @@ def bench_pipeline(a):
             "median_line": median}
 
 
+def bench_carrier(a):
+    """The trace-context carriers on this kernel (kspan-carrier-probe, built next to kspan): ns
+    added per round trip over a veth pair between two namespaces it creates, and
+    ioctl(FIONREAD) with each attached (docs/tracing.md "Context across hosts")."""
+    exe = os.path.join(os.path.dirname(a.kspan), "kspan-carrier-probe")
+    if not os.access(exe, os.X_OK):
+        return {"error": f"{exe} not found: build the kspan-carrier-probe target"}
+    n, reps = ("5000", "1") if a.quick else ("20000", "5")
+    out = subprocess.run([exe, n, reps], capture_output=True, text=True, timeout=600)
+    rows = {}
+    for line in out.stdout.splitlines():
+        f = line.split()
+        if len(f) == 5 and f[0] in ("base", "option-idle", "option", "option-kernel", "skmsg-pass", "skmsg-push"):
+            rows[f[0]] = {"ns_per_rtt": float(f[1]), "added_ns": float(f[2]), "fionread": int(f[3]),
+                          "fionread_expected": int(f[4].strip("()"))}
+    if out.returncode != 0 or "base" not in rows:
+        return {"error": f"kspan-carrier-probe failed ({out.returncode}): {out.stderr.strip()[-300:]}"}
+    return {"rows": rows, "round_trips": int(n), "reps": int(reps),
+            "notes": [l[2:] for l in out.stdout.splitlines() if l.startswith("# ")]}
+
+
 def bench_idle(a):
     """RSS and CPU with N open idle loopback connections (client and server ends: 2N sockets)."""
     def raise_nofile():
@@ -1137,6 +1158,21 @@ def report(a, R):
             L.append("|---|---|")
             for label, _ in METRICS_CONFIGS:
                 L.append(f"| {label} | {fmt(m['pipeline_us_per_span'][label], 2)} |")
+    if "carrier" in R:
+        c = R["carrier"]
+        L.append("\n## Trace-context carriers\n")
+        if "error" in c:
+            L.append(c["error"])
+        else:
+            L.append(f"`kspan-carrier-probe`: {c['round_trips']:,} closed-loop round trips (80-byte request, 27-byte "
+                     f"answer) over one connection across a veth pair between two namespaces, median of {c['reps']} "
+                     "alternating repetitions; FIONREAD on the server once the request has arrived. The "
+                     "probe's counters and its programs' own kernel time (BPF statistics): " + "; ".join(c["notes"]) + "\n")
+            L.append("| mode | ns per round trip | added ns | FIONREAD (expected) |")
+            L.append("|---|---|---|---|")
+            for mode, r in c["rows"].items():
+                L.append(f"| {mode} | {r['ns_per_rtt']:,.0f} | {r['added_ns']:,.0f} | {r['fionread']} "
+                         f"({r['fionread_expected']}) |")
     if "pipeline" in R:
         p = R["pipeline"]
         L.append("\n## Daemon cost without a kernel\n")
@@ -1217,7 +1253,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--only", default="requests,tls,tls_go,h2load,kernel,exclude,daemon,metrics,pipeline,databases,idle,profile,saturation")
+    ap.add_argument("--only", default="requests,tls,tls_go,h2load,kernel,exclude,daemon,metrics,pipeline,databases,idle,profile,saturation,carrier")
     ap.add_argument("--quick", action="store_true", help="1 repetition, 2 s runs: to check the suite works")
     a = ap.parse_args()
     a.kernel_rate, a.daemon_rate, a.daemon_seconds = 5000, 5000, 10
@@ -1247,6 +1283,7 @@ def main():
                     ("metrics", "span metrics and sampling", bench_metrics),
                     ("pipeline", "daemon cost without a kernel", bench_pipeline),
                     ("databases", "databases: pgbench and redis-benchmark", bench_databases),
+                    ("carrier", "trace-context carriers (TCP option, sk_msg)", bench_carrier),
                     ("idle", "idle connections", bench_idle), ("profile", "profile", bench_profile),
                     ("saturation", "saturation", bench_saturation)]
         for key, label, run in sections:

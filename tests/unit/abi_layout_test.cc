@@ -4,6 +4,7 @@
 
 #include <cstddef>
 
+#include "kspan/bpf/carrier.h"
 #include "kspan/bpf/events.h"
 #include "kspan/bpf/maps.h"
 
@@ -105,6 +106,27 @@ TEST(AbiLayout, CaptureSizeIsPowerOfTwo) {
   EXPECT_EQ(KSPAN_MAX_CAPTURE & (KSPAN_MAX_CAPTURE - 1), 0);
   EXPECT_LE(KSPAN_DEFAULT_CAPTURE, KSPAN_MAX_CAPTURE);
   EXPECT_EQ(KSPAN_ARGS_LEN & (KSPAN_ARGS_LEN - 1), 0);
+}
+
+// The carrier's option (wire format: 28 bytes, exactly the room timestamps leave) and its
+// per-socket state (include/kspan/bpf/carrier.h).
+TEST(AbiLayout, Carrier) {
+  EXPECT_EQ(KSPAN_CAR_LEN, 4 + static_cast<int>(sizeof(kspan_car_ctx)));
+  EXPECT_EQ(sizeof(kspan_car_ctx), 24u);
+  EXPECT_EQ(offsetof(kspan_car_ctx, span_id), 16u);
+  EXPECT_EQ(sizeof(kspan_car_conn), 80u);
+  EXPECT_EQ(offsetof(kspan_car_conn, in), 24u);
+  EXPECT_EQ(offsetof(kspan_car_conn, snd_base), 48u);
+  EXPECT_EQ(offsetof(kspan_car_conn, out_count), 72u);
+  EXPECT_EQ(offsetof(kspan_car_conn, out_state), 76u);
+  EXPECT_EQ(offsetof(kspan_car_conn, role), 77u);
+  EXPECT_EQ(sizeof(kspan_car_event), 56u);
+  EXPECT_EQ(offsetof(kspan_car_event, tgid), 4u);
+  EXPECT_EQ(offsetof(kspan_car_event, fd), 8u);
+  EXPECT_EQ(offsetof(kspan_car_event, cookie), 16u);
+  EXPECT_EQ(offsetof(kspan_car_event, offset), 24u);
+  EXPECT_EQ(offsetof(kspan_car_event, ctx), 32u);
+  EXPECT_EQ(KSPAN_CAR_COUNTERS, 8);
 }
 
 }  // namespace

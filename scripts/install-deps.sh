@@ -25,6 +25,8 @@ runtime_packages=(
   libyaml-cpp-dev nlohmann-json3-dev
   # HPACK (HTTP/2 and gRPC header compression): nghttp2's inflater
   libnghttp2-dev
+  # the embedded trace store behind the web UI and the Jaeger query API (userspace/store/)
+  libsqlite3-dev
   # network exporters: OTLP protobuf messages, OTLP/gRPC, OTLP/HTTP and Zipkin, gzip
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libcurl4-openssl-dev
 )

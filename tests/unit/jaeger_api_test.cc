@@ -17,6 +17,7 @@
 #include "common/http_server.h"
 #include "testing/servers.h"
 #include "testing/subprocess.h"
+#include "ui/ui_routes.h"
 
 namespace kspan::ui {
 namespace {
@@ -136,7 +137,7 @@ class JaegerApiTest : public ::testing::Test {
     http::ServerOptions o;
     o.address = {"127.0.0.1", 0, false};
     server_ = std::make_unique<http::HttpServer>(o, &metrics_);
-    AddJaegerRoutes(server_.get(), store_.get());
+    AddUiRoutes(server_.get(), store_.get());  // the UI's routes and the Jaeger API
     ASSERT_TRUE(server_->Listen().ok());
     ASSERT_TRUE(server_->Start().ok());
   }
@@ -295,6 +296,63 @@ TEST_F(JaegerApiTest, SearchTakesJaegersParameters) {
   EXPECT_EQ(ids("traceID=1&traceID=" + t2), (std::vector<std::string>{t1, t2}));
   EXPECT_EQ(Get("/api/traces?operation=x").first, 400) << "service is required";
   EXPECT_EQ(Get("/api/traces?service=a&minDuration=fast").first, 400);
+}
+
+TEST_F(JaegerApiTest, UiPageAssetsListAndTail) {
+  for (const char* page : {"/", "/traces/00000000000000000000000000000002", "/tail"}) {
+    const int fd = testing::ConnectLoopback(server_->bound().port);
+    ASSERT_GE(fd, 0);
+    const std::string req = std::string("GET ") + page + " HTTP/1.1\r\nHost: x\r\n\r\n";
+    (void)!::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+    std::string out;
+    char buf[65536];
+    pollfd p{fd, POLLIN, 0};
+    while (::poll(&p, 1, 5000) > 0) {
+      const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+      if (n <= 0) break;
+      out.append(buf, static_cast<size_t>(n));
+    }
+    ::close(fd);
+    EXPECT_TRUE(out.starts_with("HTTP/1.1 200")) << page;
+    EXPECT_NE(out.find("text/html"), std::string::npos) << page;
+    EXPECT_NE(out.find("<script src=\"/ui/app.js\">"), std::string::npos) << page;
+  }
+  EXPECT_EQ(Get("/nothing").first, 404);
+  EXPECT_EQ(Get("/ui/nothing.js").first, 404);
+
+  auto list = [&](const std::string& q) {
+    auto [code, j] = Get("/api/ui/traces?" + q);
+    EXPECT_EQ(code, 200) << q << ": " << j.dump();
+    std::vector<std::string> out;
+    for (const json& t : j["traces"]) out.push_back(t["traceID"]);
+    return out;
+  };
+  const std::string t1 = "00000000000000000000000000000001", t2 = "00000000000000000000000000000002";
+  EXPECT_EQ(list(""), (std::vector<std::string>{t2, t1}));
+  EXPECT_EQ(list("status=error"), (std::vector<std::string>{t2}));
+  EXPECT_EQ(list("minDuration=500ms"), (std::vector<std::string>{t2}));
+  EXPECT_EQ(list("service=api&maxDuration=200ms"), (std::vector<std::string>{t1}));
+  EXPECT_EQ(list("attr=http.response.status_code%3D500"), (std::vector<std::string>{t2}));
+  EXPECT_EQ(Get("/api/ui/traces?minDuration=soon").first, 400);
+  auto [code, j] = Get("/api/ui/traces?limit=1");
+  ASSERT_EQ(code, 200);
+  EXPECT_EQ(j["traces"][0], json({{"traceID", t2},
+                                  {"rootService", "frontend"},
+                                  {"rootName", "GET /checkout"},
+                                  {"startTime", (kT0 + 1000 * kMs) / 1000},
+                                  {"duration", 900'000},
+                                  {"spanCount", 3},
+                                  {"errorCount", 1}}));
+
+  auto [c1, tail] = Get("/api/ui/tail");
+  ASSERT_EQ(c1, 200);
+  ASSERT_EQ(tail["spans"].size(), 6u);
+  const int64_t third = tail["spans"][2]["seq"];
+  auto [c2, rest] = Get("/api/ui/tail?after=" + std::to_string(third));
+  ASSERT_EQ(rest["spans"].size(), 3u);
+  EXPECT_EQ(rest["spans"][0]["traceID"], t2);
+  EXPECT_EQ(rest["spans"][2]["error"], true);
+  EXPECT_EQ(rest["spans"][2]["kind"], "SERVER");
 }
 
 TEST(JaegerParams, GoDurationsAndQueryStrings) {

@@ -83,6 +83,8 @@ std::string Describe(const Config& c) {
   for (const auto& [n, m] : c.agent_rules) o << "agent " << n << "=" << m << "\n";
   o << "ring " << c.ring_buffer_bytes << " drain " << c.drain_interval_ms << " window " << c.trace_window_ms
     << " held " << c.trace_max_held_mib << " log " << c.log_level << " listen " << c.listen << "\n";
+  o << "ui " << c.ui << " store " << c.store_path << " " << c.store_max_mib << "MiB " << c.store_max_age_hours
+    << "h\n";
   o << "sampler " << processors::HeadSampler(c.sampling.head).Describe() << " ratio "
     << c.sampling.head.ratio;
   for (const auto& p : c.sampling.tail) o << " tail " << p.name;
@@ -152,6 +154,10 @@ std::map<std::string, Sample> Samples() {
       {"trace_max_held_mib", {{"8"}, "8", "8", {}}},
       {"log_level", {{"debug"}, "debug", "debug", {}}},
       {"listen", {{"127.0.0.1:0"}, "127.0.0.1:0", "'127.0.0.1:0'", {}}},
+      {"ui.enabled", {{"false"}, "false", "false", {}}},
+      {"ui.store_path", {{"/tmp/t.db"}, "/tmp/t.db", "/tmp/t.db", {}}},
+      {"ui.store_max_mib", {{"64"}, "64", "64", {}}},
+      {"ui.store_max_age_hours", {{"2"}, "2", "2", {}}},
       {"genai.capture_bytes", {{"8192"}, "8192", "8192", {}}},
       {"genai.max_body_bytes", {{"65536"}, "65536", "65536", {}}},
       {"genai.capture_content", {{}, "true", "true", {}}},

@@ -430,6 +430,10 @@ Status Resolve(const Layer& flags, const Layer& env, const Layer& file, Config* 
   take(&Layer::trace_max_held_mib, &c->trace_max_held_mib);
   take(&Layer::log_level, &c->log_level);
   take(&Layer::listen, &c->listen);
+  take(&Layer::ui, &c->ui);
+  take(&Layer::store_path, &c->store_path);
+  take(&Layer::store_max_mib, &c->store_max_mib);
+  take(&Layer::store_max_age_hours, &c->store_max_age_hours);
   take(&Layer::genai_capture_bytes, &c->genai_capture_bytes);
   take(&Layer::genai_max_body_bytes, &c->genai_max_body_bytes);
   take(&Layer::genai_capture_content, &c->genai_capture_content);

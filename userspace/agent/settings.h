@@ -94,6 +94,11 @@ struct Layer {
   Opt<std::string> metrics_temporality;  // checked, lowercased: cumulative, delta or lowmemory
   Opt<bool> span_metrics;
 
+  Opt<bool> ui;                 // the web UI, Jaeger API and trace store (ui/, store/)
+  Opt<std::string> store_path;  // used as is; opened at start
+  Opt<uint32_t> store_max_mib;
+  Opt<uint32_t> store_max_age_hours;
+
   Opt<std::vector<std::string>> config;  // the YAML files, read in order (flags and environment only)
 
   bool HasOtlpSettings() const {

@@ -502,6 +502,37 @@ Result<std::vector<model::Span>> TraceStore::GetTrace(const model::TraceId& id) 
   return out;
 }
 
+Result<std::vector<TraceStore::TailRow>> TraceStore::Tail(int64_t after_seq, size_t limit) {
+  std::lock_guard lock(read_mu_);
+  // With no starting point, the last `limit` spans.
+  Stmt s(reader_, after_seq < 0
+                      ? "SELECT * FROM (SELECT rowid, trace_id, span_id, service, name, kind, start_ns, "
+                        "duration_ns, status FROM spans ORDER BY rowid DESC LIMIT ?2) ORDER BY rowid"
+                      : "SELECT rowid, trace_id, span_id, service, name, kind, start_ns, duration_ns, "
+                        "status FROM spans WHERE rowid > ?1 ORDER BY rowid LIMIT ?2");
+  if (!s.ok()) return s.Error("tail");
+  s.Bind(1, after_seq);
+  s.Bind(2, static_cast<int64_t>(std::clamp<size_t>(limit, 1, kMaxLimit)));
+  std::vector<TailRow> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) {
+    TailRow r;
+    r.seq = s.Int(0);
+    const std::string_view t = s.Blob(1), sp = s.Blob(2);
+    if (t.size() == 16) std::copy(t.begin(), t.end(), r.trace_id.bytes.begin());
+    if (sp.size() == 8) std::copy(sp.begin(), sp.end(), r.span_id.bytes.begin());
+    r.service = s.Text(3);
+    r.name = s.Text(4);
+    r.kind = static_cast<model::SpanKind>(s.Int(5));
+    r.start_ns = static_cast<uint64_t>(s.Int(6));
+    r.duration_ns = static_cast<uint64_t>(s.Int(7));
+    r.status = static_cast<model::StatusCode>(s.Int(8));
+    out.push_back(std::move(r));
+  }
+  if (rc != SQLITE_DONE) return s.Error("tail");
+  return out;
+}
+
 Result<std::vector<Dependency>> TraceStore::Dependencies(uint64_t from_ns, uint64_t to_ns) {
   std::lock_guard lock(read_mu_);
   Stmt s(reader_,

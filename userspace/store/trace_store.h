@@ -113,6 +113,21 @@ class TraceStore {
   // Spans that started in [from_ns, to_ns].
   Result<std::vector<Dependency>> Dependencies(uint64_t from_ns, uint64_t to_ns);
 
+  // Spans written after `after_seq` (a sequence the store gives each span, increasing),
+  // oldest first, at most `limit`: the UI's live tail polls with the last seq it saw.
+  struct TailRow {
+    int64_t seq = 0;
+    model::TraceId trace_id;
+    model::SpanId span_id;
+    std::string service;
+    std::string name;
+    model::SpanKind kind = model::SpanKind::kUnspecified;
+    uint64_t start_ns = 0;
+    uint64_t duration_ns = 0;
+    model::StatusCode status = model::StatusCode::kUnset;
+  };
+  Result<std::vector<TailRow>> Tail(int64_t after_seq, size_t limit);
+
   // The bytes the database holds (pages in use x page size). Any thread.
   Result<uint64_t> UsedBytes();
   const StoreOptions& options() const { return options_; }

@@ -100,6 +100,7 @@ async function tracesView() {
     const list = await getJson('/api/ui/traces?' + q.toString());
     if (!list.traces.length) {
       results.replaceChildren(el('p', { class: 'muted', text: 'No traces match. Traces appear here a moment after their requests end.' }));
+      results.dataset.state = 'done';
       return;
     }
     const rows = list.traces.map((t) => el('tr', { 'data-trace-id': t.traceID, class: 'trace-row' },
@@ -117,6 +118,7 @@ async function tracesView() {
   } catch (e) {
     showError(results, e);
   }
+  results.dataset.state = 'done';  // for scripts that read the page (tests/apps/ui/drive.mjs)
 }
 
 // ---------------------------------------------------------------------------------------

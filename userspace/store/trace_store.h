@@ -10,9 +10,9 @@
 //              parent, else the earliest) │ span_count error_count
 //   spans      trace_id span_id parent_id │ service name kind start_ns duration_ns status
 //              │ resource_id │ body: the span as an OTLP protobuf Span (otlp_proto.h)
+//              │ attrs: "\nkey=value\n..." of its string, int and bool attributes (values
+//              of at most kMaxIndexedValue bytes), for attribute search (not indexed)
 //   resources  id │ service │ body: an OTLP protobuf Resource
-//   attrs      trace_id span_rowid key value: the span's string, int and bool attributes
-//              (values of at most kMaxIndexedValue bytes), for attribute search
 //
 // Bounds. After each write the store checks, at most once a second, the bytes the
 // database holds ((page_count - freelist_count) x page_size): over max_bytes, it deletes

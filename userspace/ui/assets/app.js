@@ -235,7 +235,8 @@ async function traceView(id) {
       el('span', { class: 'svc', text: proc.serviceName }), ' ', el('span', { class: 'op', text: s.operationName }), ...badges),
     el('div', { class: 'span-timeline', role: 'gridcell' },
       el('div', { class: `bar ${kind === 'client' ? 'client' : ''} ${isError ? 'error' : ''}`, style: `left:${left}%;width:${width}%`, title: fmtDuration(s.duration) }),
-      el('span', { class: 'bar-label', style: `left:${Math.min(left + width, 88)}%;margin-left:4px`, text: fmtDuration(s.duration) })));
+      // The duration right of the bar, or left of it when the bar reaches the end.
+      el('span', { class: 'bar-label', style: left + width > 85 ? `right:${100 - left}%;margin-right:4px` : `left:${left + width}%;margin-left:4px`, text: fmtDuration(s.duration) })));
     const select = () => {
       for (const r of document.querySelectorAll('.span-row[aria-selected="true"]')) r.setAttribute('aria-selected', 'false');
       row.setAttribute('aria-selected', 'true');

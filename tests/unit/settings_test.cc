@@ -59,6 +59,8 @@ std::string Describe(const Config& c) {
   std::ostringstream o;
   for (const Output& out : c.outputs) {
     o << "output " << out.name << "\n";
+    if (const auto* con = std::get_if<exporters::ConsoleSettings>(&out.settings))
+      o << "  tree " << con->tree << "\n";
     if (const auto* otlp = std::get_if<exporters::OtlpSettings>(&out.settings)) {
       o << "  otlp " << otlp->endpoint << " " << ProtocolName(otlp->protocol) << " " << otlp->timeout.count()
         << "ms gzip=" << (otlp->compression == exporters::Compression::kGzip)
@@ -154,6 +156,7 @@ std::map<std::string, Sample> Samples() {
       {"trace_max_held_mib", {{"8"}, "8", "8", {}}},
       {"log_level", {{"debug"}, "debug", "debug", {}}},
       {"listen", {{"127.0.0.1:0"}, "127.0.0.1:0", "'127.0.0.1:0'", {}}},
+      {"console_tree", {{}, "true", "true", {}}},
       {"ui.enabled", {{"false"}, "false", "false", {}}},
       {"ui.store_path", {{"/tmp/t.db"}, "/tmp/t.db", "/tmp/t.db", {}}},
       {"ui.store_max_mib", {{"64"}, "64", "64", {}}},

@@ -354,11 +354,13 @@ Status Resolve(const Layer& flags, const Layer& env, const Layer& file, Config* 
   std::vector<std::string> specs = {"console", std::string("file:") + kDefaultFile};
   if (auto* v = pick(&Layer::outputs)) specs = (*v)->value;
   bool has_otlp = false, has_zipkin = false;
+  bool console_tree = false;
+  if (auto* v = pick(&Layer::console_tree)) console_tree = (*v)->value;
   c->outputs.clear();
   for (const std::string& spec : specs) {
     if (spec == "none") continue;
     if (spec == "console") {
-      c->outputs.push_back({"console", exporters::ConsoleSettings{}});
+      c->outputs.push_back({"console", exporters::ConsoleSettings{.tree = console_tree}});
     } else if (spec.starts_with("file:")) {
       c->outputs.push_back({spec, exporters::FileSettings{spec.substr(5)}});
     } else if (spec == "otlp") {

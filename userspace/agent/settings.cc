@@ -179,6 +179,13 @@ Status DropRules(const Input& in, Layer* l) {
   return Status::Ok();
 }
 
+Status ConsoleTree(const Input& in, Layer* l) {
+  bool v = false;
+  RETURN_IF_ERROR(ParseBool(in.where, in.items[0], &v));
+  l->console_tree = Setting<bool>{v, in.where};
+  return Status::Ok();
+}
+
 Status TraceTelemetry(const Input& in, Layer* l) {
   bool v = false;
   RETURN_IF_ERROR(ParseBool(in.where, in.items[0], &v));
@@ -279,6 +286,12 @@ const std::vector<SettingRow> kTable = {
              "  zipkin       Zipkin v2 JSON (--zipkin-*)\n"
              "  none         build and count spans, export nothing",
      .parse = Outputs},
+    {.group = kOutputs, .flag = "--console-tree", .key = "console_tree", .shape = Shape::kSwitch,
+     .default_text = "off",
+     .help = "The console output prints whole traces as indented trees (spans under their "
+             "parent) instead of one line per span as it comes. The environment and YAML take "
+             "true or false.",
+     .parse = ConsoleTree},
 
     // OTLP.
     {.group = kOtlp, .flag = "--otlp-endpoint", .metavar = "URL", .key = "otlp.endpoint",

@@ -87,6 +87,7 @@ struct Layer {
   Opt<double> rate_limit_per_service;
   Opt<std::vector<std::string>> drop;  // checked filter rules (processors/span_filter.h)
   Opt<bool> trace_telemetry;
+  Opt<bool> console_tree;  // the console output as trees (exporters/console_exporter.h)
 
   Opt<std::string> metrics_exporter;       // checked: otlp, prometheus or none
   Opt<std::string> otlp_metrics_endpoint;  // used as is

@@ -214,6 +214,20 @@ Status MetricsTemporality(const Input& in, Layer* l) {
   return Status::Ok();
 }
 
+// A file path: not empty, no control characters (a typo or a stray byte, never a path
+// someone meant).
+Status StorePath(const Input& in, Layer* l) {
+  const std::string& v = in.items[0];
+  const bool control =
+      std::any_of(v.begin(), v.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; });
+  if (v.empty() || control) {
+    return InvalidArgument(in.where + ": '" + (control ? std::string("(a control character)") : v) +
+                           "' is not a file path; expected e.g. /var/lib/kspan/traces.db");
+  }
+  l->store_path = Setting<std::string>{v, in.where};
+  return Status::Ok();
+}
+
 Status UiSwitch(const Input& in, Layer* l) {
   bool v = false;
   RETURN_IF_ERROR(ParseBool(in.where, in.items[0], &v));
@@ -446,7 +460,7 @@ const std::vector<SettingRow> kTable = {
     {.group = kUi, .flag = "--store-path", .metavar = "FILE", .key = "ui.store_path",
      .default_text = "/var/lib/kspan/traces.db",
      .help = "The trace store's SQLite file; its folder is created. Kept across restarts.",
-     .parse = Text<&Layer::store_path>},
+     .parse = StorePath},
     {.group = kUi, .flag = "--store-max-mib", .metavar = "N", .key = "ui.store_max_mib",
      .default_text = "256",
      .help = "The store's size bound, 1..1048576 MiB: past it the oldest traces go (counted in "

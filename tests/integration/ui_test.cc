@@ -210,6 +210,12 @@ TEST_F(UiTest, ListWaterfallSearchInChromiumAndTracesSurviveARestart) {
             (std::set<std::string>{ok_id, slow_id}));
   EXPECT_EQ(out["form"], json({err_id})) << "the search form: service and status=error";
 
+  // The graphs page: the chain's calls between services, from the store.
+  std::map<std::string, int> edges;
+  for (const json& e : out["serviceEdges"]) edges[e[0].get<std::string>()] = e[1].get<int>();
+  EXPECT_EQ(edges[front + ">" + mid], 2) << out["serviceEdges"] << ": the ok and the slow request";
+  EXPECT_EQ(edges[mid + ">" + back], 2) << out["serviceEdges"];
+
   // 5 (part). Restarted on the same store: the traces are still there.
   ExpectCleanStop(agent_);
   stopped_ = true;

@@ -299,7 +299,7 @@ TEST_F(JaegerApiTest, SearchTakesJaegersParameters) {
 }
 
 TEST_F(JaegerApiTest, UiPageAssetsListAndTail) {
-  for (const char* page : {"/", "/traces/00000000000000000000000000000002", "/tail"}) {
+  for (const char* page : {"/", "/traces/00000000000000000000000000000002", "/tail", "/graph"}) {
     const int fd = testing::ConnectLoopback(server_->bound().port);
     ASSERT_GE(fd, 0);
     const std::string req = std::string("GET ") + page + " HTTP/1.1\r\nHost: x\r\n\r\n";

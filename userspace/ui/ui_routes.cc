@@ -105,6 +105,7 @@ void AddUiRoutes(http::HttpServer* server, store::TraceStore* store) {
   });
   server->Handle("/traces/", [](const http::Request&) { return Page(); });
   server->Handle("/tail", [](const http::Request&) { return Page(); });
+  server->Handle("/graph", [](const http::Request&) { return Page(); });
   server->Handle("/ui/", [](const http::Request& req) {
     const Asset* a = FindAsset(std::string_view(req.path).substr(4));
     if (!a || a->name == "index.html")

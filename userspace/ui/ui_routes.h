@@ -3,6 +3,8 @@
 //   GET /                      recent traces and search            (assets/index.html)
 //   GET /traces/{traceId}      a trace's waterfall                 (the same page)
 //   GET /tail                  spans as they arrive                (the same page)
+//   GET /graph                 service map and agent call graph, as tables (the same page;
+//                              /api/dependencies and /api/agent-graph)
 //   GET /ui/{file}             the page's script and style, embedded (ui/assets.h)
 //   GET /api/ui/traces?...     trace summaries for the list: service, operation,
 //                              status=error, minDuration, maxDuration (Go durations),

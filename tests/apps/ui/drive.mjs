@@ -9,7 +9,8 @@
 //          "form":{"service":"a","status":"error"}}
 //   out:  {"listed":[ids on /?service=...], "rows":[{spanId,parentId,depth,service,name,
 //          left,width,badges}], "details":"<text of the details panel>",
-//          "searches":{"<query>":[ids]}, "form":[ids], "url":"<after the click>"}
+//          "searches":{"<query>":[ids]}, "form":[ids], "url":"<after the click>",
+//          "serviceEdges":[["caller>callee", calls], ...] (the /graph page)}
 //
 // Bounded: every wait has a timeout, the whole run at most 60 s.
 import { chromium } from 'playwright-core';
@@ -75,6 +76,10 @@ try {
     await page.waitForSelector('#results[data-state="done"]');
     out.form = await page.$$eval('#trace-table tr[data-trace-id]', (rows) => rows.map((r) => r.dataset.traceId));
   }
+  // 4. The graphs page: the service map's edges.
+  await page.goto(`${spec.base}/graph`);
+  await page.waitForSelector('main[data-state="done"]');
+  out.serviceEdges = await page.$$eval('#service-map tr[data-edge]', (rows) => rows.map((r) => [r.dataset.edge, Number(r.lastChild.textContent)]));
   out.pageErrors = errors;
 } finally {
   await browser.close();

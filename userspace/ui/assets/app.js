@@ -298,6 +298,39 @@ function tailView() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Graphs, as tables for now: who calls whom between services (the store's parent/child
+// spans, /api/dependencies, last 24 h) and the agent call graph since kspan started
+// (/api/agent-graph: agents, models, tools, sub-agents).
+
+async function graphView() {
+  setNav('graph');
+  document.title = 'Graphs · kspan';
+  const services = el('div', { id: 'service-map', 'aria-live': 'polite' }, el('p', { class: 'muted', text: 'Loading…' }));
+  const agents = el('div', { id: 'agent-graph', 'aria-live': 'polite' }, el('p', { class: 'muted', text: 'Loading…' }));
+  main.replaceChildren(el('h1', { text: 'Graphs' }), el('h2', { text: 'Service map (last 24 h)' }), services,
+    el('h2', { text: 'Agent call graph (since kspan started)' }), agents);
+  const head = (...names) => el('thead', {}, el('tr', {}, ...names.map(([n, num]) => el('th', { scope: 'col', class: num ? 'num' : '', text: n }))));
+  try {
+    const d = await getJson('/api/dependencies');
+    services.replaceChildren(d.data.length ? el('table', {}, head(['Caller'], ['Callee'], ['Calls', 1]),
+      el('tbody', {}, ...d.data.map((e) => el('tr', { 'data-edge': `${e.parent}>${e.child}` },
+        el('td', { text: e.parent }), el('td', { text: e.child }), el('td', { class: 'num', text: String(e.callCount) })))))
+      : el('p', { class: 'muted', text: 'No calls between services stored yet.' }));
+  } catch (e) { showError(services, e); }
+  try {
+    const g = await getJson('/api/agent-graph');
+    agents.replaceChildren(g.edges.length ? el('table', {}, head(['From'], ['Kind'], ['To'], ['Calls', 1], ['Errors', 1], ['Tokens in', 1], ['Tokens out', 1], ['p95', 1]),
+      el('tbody', {}, ...g.edges.map((e) => el('tr', { 'data-edge': `${e.from}>${e.to}`, 'data-kind': e.kind },
+        el('td', { text: e.from }), el('td', { text: e.kind }), el('td', { text: e.to }),
+        el('td', { class: 'num', text: String(e.calls) }), el('td', { class: 'num', text: String(e.errors) }),
+        el('td', { class: 'num', text: String(e.input_tokens ?? 0) }), el('td', { class: 'num', text: String(e.output_tokens ?? 0) }),
+        el('td', { class: 'num', text: e.p95_ms === undefined ? '' : `${e.p95_ms} ms` })))))
+      : el('p', { class: 'muted', text: 'No agent activity seen yet.' }));
+  } catch (e) { showError(agents, e); }
+  main.dataset.state = 'done';
+}
+
+// ---------------------------------------------------------------------------------------
 
 function route() {
   if (tailTimer) { clearTimeout(tailTimer); tailTimer = null; }
@@ -305,6 +338,7 @@ function route() {
   const m = path.match(/^\/traces\/([0-9a-fA-F]{1,32})$/);
   if (m) return traceView(m[1]);
   if (path === '/tail') return tailView();
+  if (path === '/graph') return graphView();
   return tracesView();
 }
 

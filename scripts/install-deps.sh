@@ -27,6 +27,8 @@ runtime_packages=(
   libnghttp2-dev
   # x86-64 decoding of Go's crypto/tls functions (RET probes: userspace/tls/go_binary.h)
   libcapstone-dev
+  # the embedded trace store behind the web UI and the Jaeger query API (userspace/store/)
+  libsqlite3-dev
   # network exporters: OTLP protobuf messages, OTLP/gRPC, OTLP/HTTP and Zipkin, gzip
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libcurl4-openssl-dev
 )
@@ -73,6 +75,8 @@ packages=(
   # the image test's debian:12 base where no registry is reachable
   # (tests/integration/image_test.cc, deploy/container/base-image.sh)
   podman runc debootstrap
+  # a real browser for the web UI's end-to-end test (tests/integration/ui_test.cc)
+  chromium
 )
 
 if [ "$runtime_only" = 1 ]; then packages=("${runtime_packages[@]}"); fi
@@ -139,6 +143,9 @@ npm_ci_once tests/apps/grpc
 npm_ci_once tests/apps/bun
 # The deployment checks (tests/deploy): the Kubernetes API's JSON schemas and a YAML reader.
 npm_ci_once tests/deploy
+# The web UI's end-to-end test (tests/apps/ui/drive.mjs): playwright-core drives Debian's
+# chromium (below); it never downloads a browser.
+npm_ci_once tests/apps/ui
 
 # tracefs: libbpf resolves tracepoints through it; kspan mounts it itself when missing,
 # but mounting here too keeps `bpftool`-based checks working.

@@ -187,9 +187,24 @@ TEST(StatusEndpoint, ServesMetricsGraphStatusAndHealthWithoutTracingItself) {
   EXPECT_EQ(agent.StoppedCounter("kspan_http_requests_total{path=\"/metrics\",code=\"405\"}"), 1);
 }
 
-TEST(StatusEndpoint, OffByDefault) {
+// Without --listen only the web UI listens (docs/ui.md), on 127.0.0.1:9464 and nowhere
+// else; when that port is taken it is a warning, not a failure. --ui false: no socket.
+TEST(StatusEndpoint, OnlyTheUiOnLoopbackByDefaultAndNoSocketWithoutIt) {
+  {
+    KspanAgent agent;
+    ASSERT_TRUE(agent.Start()) << agent.Logs();
+    const std::string logs = agent.Logs();
+    const bool listening = logs.find("\"msg\":\"listening\"") != std::string::npos;
+    const bool taken = logs.find("\"msg\":\"no web UI\"") != std::string::npos;
+    EXPECT_TRUE(listening != taken) << logs;
+    if (listening) {
+      EXPECT_NE(logs.find("\"address\":\"127.0.0.1:9464\""), std::string::npos) << logs;
+      EXPECT_NE(logs.find("\"url\":\"http://127.0.0.1:9464/\""), std::string::npos) << logs;
+    }
+    ExpectCleanStop(agent);
+  }
   KspanAgent agent;
-  ASSERT_TRUE(agent.Start()) << agent.Logs();
+  ASSERT_TRUE(agent.Start({"--ui", "false"})) << agent.Logs();
   EXPECT_EQ(agent.Logs().find("\"msg\":\"listening\""), std::string::npos);
   ExpectCleanStop(agent);
 }

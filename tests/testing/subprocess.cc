@@ -191,7 +191,9 @@ bool KspanAgent::Start(const std::vector<std::string>& extra_args,
   dir_ = MakeTempDir("kspan-agent-");
   std::vector<std::string> argv = launcher_;
   if (!launcher_.empty()) chmod(dir_.c_str(), 0777);
-  argv.insert(argv.end(), {KSPAN_BINARY, "--output", "file:" + SpansPath(), "--log-level", "info"});
+  // Each agent its own trace store: tests never share (or leave behind) /var/lib/kspan.
+  argv.insert(argv.end(), {KSPAN_BINARY, "--output", "file:" + SpansPath(), "--log-level", "info",
+                           "--store-path", dir_ + "/traces.db"});
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   if (!proc_.Start(argv, env)) return false;
   return WaitFor([&] { return Logs().find("\"msg\":\"ready\"") != std::string::npos || !proc_.Running(); },

@@ -201,3 +201,46 @@ TEST_F(ConsoleTest, WriteErrorIsAFailure) {
 
 }  // namespace
 }  // namespace kspan::exporters
+
+namespace kspan::exporters {
+namespace {
+
+// The tree option: one header per trace, spans under their parents by start time, the
+// guides ("├─", "└─", "│") as a person draws a tree; a span whose parent is elsewhere
+// starts its own tree, marked.
+TEST_F(ConsoleTest, TreesNestSpansUnderTheirParents) {
+  const model::Span root = ServerSpan();  // 12.3 ms from .123
+  auto child = [&](const char* id, const model::SpanId& parent, const char* name, uint64_t start_ms) {
+    model::Span s = ServerSpan();
+    model::ParseHexId(id, s.span_id.bytes.data(), 8);
+    s.parent_span_id = parent;
+    s.kind = model::SpanKind::kClient;
+    s.name = name;
+    s.start_time_unix_nano = root.start_time_unix_nano + start_ms * 1'000'000;
+    s.end_time_unix_nano = s.start_time_unix_nano + 1'000'000;
+    s.attributes = {};
+    return s;
+  };
+  const model::Span a = child("00000000000000a1", root.span_id, "GET /a", 5);
+  const model::Span b = child("00000000000000b1", root.span_id, "GET /b", 1);  // earlier: printed first
+  const model::Span a1 = child("00000000000000a2", a.span_id, "SELECT", 6);
+  model::SpanId gone;
+  gone.bytes[7] = 0x99;
+  model::Span orphan = child("00000000000000c1", gone, "GET /late", 8);
+  model::Span other = ServerSpan();
+  other.trace_id.bytes[0] ^= 0xff;
+  const std::vector<model::Span> batch = {a1, root, other, a, b, orphan};
+  std::string out;
+  AppendConsoleTrees(batch, false, &out);
+  EXPECT_EQ(out,
+            "trace 4bf92f35 · 5 spans · 12.3ms · checkout GET /api/orders/{id}\n"
+            "├─ " +
+                Line(root, false) + "\n" + "│  ├─ " + Line(b, false) + "\n" + "│  └─ " + Line(a, false) +
+                "\n" + "│     └─ " + Line(a1, false) + "\n" + "└─ " + Line(orphan, false) +
+                " (parent elsewhere)\n" +
+                "trace b4f92f35 · 1 span · 12.3ms · checkout GET /api/orders/{id}\n" + "└─ " +
+                Line(other, false) + "\n");
+}
+
+}  // namespace
+}  // namespace kspan::exporters

@@ -59,6 +59,8 @@ std::string Describe(const Config& c) {
   std::ostringstream o;
   for (const Output& out : c.outputs) {
     o << "output " << out.name << "\n";
+    if (const auto* con = std::get_if<exporters::ConsoleSettings>(&out.settings))
+      o << "  tree " << con->tree << "\n";
     if (const auto* otlp = std::get_if<exporters::OtlpSettings>(&out.settings)) {
       o << "  otlp " << otlp->endpoint << " " << ProtocolName(otlp->protocol) << " " << otlp->timeout.count()
         << "ms gzip=" << (otlp->compression == exporters::Compression::kGzip)
@@ -83,6 +85,8 @@ std::string Describe(const Config& c) {
   for (const auto& [n, m] : c.agent_rules) o << "agent " << n << "=" << m << "\n";
   o << "ring " << c.ring_buffer_bytes << " drain " << c.drain_interval_ms << " window " << c.trace_window_ms
     << " held " << c.trace_max_held_mib << " log " << c.log_level << " listen " << c.listen << "\n";
+  o << "ui " << c.ui << " store " << c.store_path << " " << c.store_max_mib << "MiB " << c.store_max_age_hours
+    << "h\n";
   o << "sampler " << processors::HeadSampler(c.sampling.head).Describe() << " ratio "
     << c.sampling.head.ratio;
   for (const auto& p : c.sampling.tail) o << " tail " << p.name;
@@ -152,6 +156,11 @@ std::map<std::string, Sample> Samples() {
       {"trace_max_held_mib", {{"8"}, "8", "8", {}}},
       {"log_level", {{"debug"}, "debug", "debug", {}}},
       {"listen", {{"127.0.0.1:0"}, "127.0.0.1:0", "'127.0.0.1:0'", {}}},
+      {"console_tree", {{}, "true", "true", {}}},
+      {"ui.enabled", {{"false"}, "false", "false", {}}},
+      {"ui.store_path", {{"/tmp/t.db"}, "/tmp/t.db", "/tmp/t.db", {}}},
+      {"ui.store_max_mib", {{"64"}, "64", "64", {}}},
+      {"ui.store_max_age_hours", {{"2"}, "2", "2", {}}},
       {"genai.capture_bytes", {{"8192"}, "8192", "8192", {}}},
       {"genai.max_body_bytes", {{"65536"}, "65536", "65536", {}}},
       {"genai.capture_content", {{}, "true", "true", {}}},

@@ -22,11 +22,16 @@
 #include "exporters/factory.h"
 #include "exporters/otlp_metrics.h"
 #include "k8s/pod_watcher.h"
+#include "store/store_sink.h"
+#include "store/trace_store.h"
 
 namespace kspan::agent {
 namespace {
 
 std::atomic<int> g_stop_signal{0};
+
+// Where the web UI listens when --listen is not given: this host only.
+constexpr std::string_view kDefaultUiListen = "127.0.0.1:9464";
 
 void OnStopSignal(int sig) {
   g_stop_signal.store(sig);
@@ -179,10 +184,9 @@ int Run(const Config& config) {
     }
     outs.push_back(std::move(*e));
   }
-  exporters::ExportPipeline exports(std::move(outs), exporters::ExportPipeline::Options{}, &metrics);
-
   // --listen binds now, so a port in use fails before the kernel is touched; it serves
-  // once the pipeline exists.
+  // once the pipeline exists. The UI, on by default, listens on kDefaultUiListen without
+  // --listen; that port being taken costs the UI (a warning), never the tracing.
   std::unique_ptr<StatusServer> status;
   if (!config.listen.empty()) {
     auto s = StatusServer::Listen(config.listen, &metrics);
@@ -191,7 +195,32 @@ int Run(const Config& config) {
       return 1;
     }
     status = std::move(*s);
+  } else if (config.ui) {
+    auto s = StatusServer::Listen(std::string(kDefaultUiListen), &metrics);
+    if (s.ok()) {
+      status = std::move(*s);
+    } else {
+      log::Warn("no web UI", {{"error", s.status().message()},
+                              {"fix", "--listen 127.0.0.1:PORT for another port, or --ui false"}});
+    }
   }
+  // The trace store (store/): written by its own thread from the export pipeline, read by
+  // the UI. A store that cannot open costs the UI, never the tracing.
+  std::shared_ptr<store::TraceStore> trace_store;
+  if (config.ui && status) {
+    store::StoreOptions so;
+    so.path = config.store_path;
+    so.max_bytes = uint64_t{config.store_max_mib} << 20;
+    so.max_age_ns = uint64_t{config.store_max_age_hours} * 3600 * 1'000'000'000;
+    auto st = store::TraceStore::Open(so, &metrics);
+    if (st.ok()) {
+      trace_store = std::move(*st);
+      outs.push_back(std::make_unique<store::StoreSink>(trace_store, store::StoreSink::Options{}, &metrics));
+    } else {
+      log::Warn("no web UI: the trace store cannot open", {{"error", st.status().message()}});
+    }
+  }
+  exporters::ExportPipeline exports(std::move(outs), exporters::ExportPipeline::Options{}, &metrics);
 
   events::BpfSourceOptions src_opts;
   src_opts.capture_bytes = config.capture_bytes;
@@ -266,13 +295,19 @@ int Run(const Config& config) {
     }
   } stop_status{status.get()};
   if (status) {
-    if (const Status s = status->Start(&pipeline.agent_graph(), started); !s.ok()) {
+    if (const Status s = status->Start(&pipeline.agent_graph(), started, trace_store.get()); !s.ok()) {
       log::Error("cannot start", {{"error", s.message()}, {"listen", config.listen}});
       return 1;
     }
-    log::Info("listening", {{"address", status->address()},
-                            {"port", status->port()},
-                            {"endpoints", "/metrics /api/agent-graph /api/status /healthz"}});
+    log::Info("listening",
+              {{"address", status->address()},
+               {"port", status->port()},
+               {"endpoints", trace_store ? "/ /traces/ /tail /api/traces /api/services /api/dependencies "
+                                           "/metrics /api/agent-graph /api/status /healthz"
+                                         : "/metrics /api/agent-graph /api/status /healthz"}});
+    if (trace_store) {
+      log::Info("web UI", {{"url", "http://" + status->address() + "/"}, {"store", config.store_path}});
+    }
   }
   PublishKernelCounters(*source, &metrics);  // so /metrics has them from the start, not after a second
 

@@ -354,11 +354,13 @@ Status Resolve(const Layer& flags, const Layer& env, const Layer& file, Config* 
   std::vector<std::string> specs = {"console", std::string("file:") + kDefaultFile};
   if (auto* v = pick(&Layer::outputs)) specs = (*v)->value;
   bool has_otlp = false, has_zipkin = false;
+  bool console_tree = false;
+  if (auto* v = pick(&Layer::console_tree)) console_tree = (*v)->value;
   c->outputs.clear();
   for (const std::string& spec : specs) {
     if (spec == "none") continue;
     if (spec == "console") {
-      c->outputs.push_back({"console", exporters::ConsoleSettings{}});
+      c->outputs.push_back({"console", exporters::ConsoleSettings{.tree = console_tree}});
     } else if (spec.starts_with("file:")) {
       c->outputs.push_back({spec, exporters::FileSettings{spec.substr(5)}});
     } else if (spec == "otlp") {
@@ -430,6 +432,10 @@ Status Resolve(const Layer& flags, const Layer& env, const Layer& file, Config* 
   take(&Layer::trace_max_held_mib, &c->trace_max_held_mib);
   take(&Layer::log_level, &c->log_level);
   take(&Layer::listen, &c->listen);
+  take(&Layer::ui, &c->ui);
+  take(&Layer::store_path, &c->store_path);
+  take(&Layer::store_max_mib, &c->store_max_mib);
+  take(&Layer::store_max_age_hours, &c->store_max_age_hours);
   take(&Layer::genai_capture_bytes, &c->genai_capture_bytes);
   take(&Layer::genai_max_body_bytes, &c->genai_max_body_bytes);
   take(&Layer::genai_capture_content, &c->genai_capture_content);

@@ -105,6 +105,12 @@ struct Config {
   // The agent's own HTTP endpoint (/metrics, /api/..., /healthz; agent/status_server.h):
   // ADDRESS:PORT, checked (http::ParseListenAddress). Empty: no socket at all.
   std::string listen;
+  // The web UI, Jaeger query API and trace store (docs/ui.md): on unless --ui false; served
+  // on `listen`, else on 127.0.0.1:9464 when that port is free.
+  bool ui = true;
+  std::string store_path = "/var/lib/kspan/traces.db";
+  uint32_t store_max_mib = 256;
+  uint32_t store_max_age_hours = 24;
   bool show_help = false;
   bool show_version = false;
 };

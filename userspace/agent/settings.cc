@@ -179,6 +179,13 @@ Status DropRules(const Input& in, Layer* l) {
   return Status::Ok();
 }
 
+Status ConsoleTree(const Input& in, Layer* l) {
+  bool v = false;
+  RETURN_IF_ERROR(ParseBool(in.where, in.items[0], &v));
+  l->console_tree = Setting<bool>{v, in.where};
+  return Status::Ok();
+}
+
 Status TraceTelemetry(const Input& in, Layer* l) {
   bool v = false;
   RETURN_IF_ERROR(ParseBool(in.where, in.items[0], &v));
@@ -204,6 +211,27 @@ Status MetricsTemporality(const Input& in, Layer* l) {
                            "'; expected cumulative, delta or lowmemory");
   }
   l->metrics_temporality = Setting<std::string>{v, in.where};
+  return Status::Ok();
+}
+
+// A file path: not empty, no control characters (a typo or a stray byte, never a path
+// someone meant).
+Status StorePath(const Input& in, Layer* l) {
+  const std::string& v = in.items[0];
+  const bool control =
+      std::any_of(v.begin(), v.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; });
+  if (v.empty() || control) {
+    return InvalidArgument(in.where + ": '" + (control ? std::string("(a control character)") : v) +
+                           "' is not a file path; expected e.g. /var/lib/kspan/traces.db");
+  }
+  l->store_path = Setting<std::string>{v, in.where};
+  return Status::Ok();
+}
+
+Status UiSwitch(const Input& in, Layer* l) {
+  bool v = false;
+  RETURN_IF_ERROR(ParseBool(in.where, in.items[0], &v));
+  l->ui = Setting<bool>{v, in.where};
   return Status::Ok();
 }
 
@@ -244,6 +272,7 @@ constexpr std::string_view kQueues = "Queues of the network exporters (no flags:
 constexpr std::string_view kResource = "Resource";
 constexpr std::string_view kCapture = "Capture";
 constexpr std::string_view kOwnState = "kspan's own state (docs/metrics.md)";
+constexpr std::string_view kUi = "Web UI and trace store (docs/ui.md)";
 constexpr std::string_view kGenai = "LLM calls (docs/genai.md)";
 constexpr std::string_view kAgents = "Agents (docs/agents.md)";
 constexpr std::string_view kSampling = "Sampling (docs/sampling.md)";
@@ -271,6 +300,12 @@ const std::vector<SettingRow> kTable = {
              "  zipkin       Zipkin v2 JSON (--zipkin-*)\n"
              "  none         build and count spans, export nothing",
      .parse = Outputs},
+    {.group = kOutputs, .flag = "--console-tree", .key = "console_tree", .shape = Shape::kSwitch,
+     .default_text = "off",
+     .help = "The console output prints whole traces as indented trees (spans under their "
+             "parent) instead of one line per span as it comes. The environment and YAML take "
+             "true or false.",
+     .parse = ConsoleTree},
 
     // OTLP.
     {.group = kOtlp, .flag = "--otlp-endpoint", .metavar = "URL", .key = "otlp.endpoint",
@@ -414,6 +449,27 @@ const std::vector<SettingRow> kTable = {
              "HTTP, no authentication: 127.0.0.1:9464 (this host only, recommended), [::1]:9464, "
              "0.0.0.0:9464 or [::]:9464 (every address). Port 0: any free port (logged).",
      .parse = Listen},
+
+    // The web UI, the Jaeger query API and the trace store.
+    {.group = kUi, .flag = "--ui", .metavar = "BOOL", .key = "ui.enabled",
+     .default_text = "true",
+     .help = "Keep recent traces in a store on disk and serve the web UI and the Jaeger query API "
+             "(/api/traces, ...) on --listen; without --listen on 127.0.0.1:9464 (this host only; "
+             "if that port is taken, a warning and no UI). false: neither store nor UI.",
+     .parse = UiSwitch},
+    {.group = kUi, .flag = "--store-path", .metavar = "FILE", .key = "ui.store_path",
+     .default_text = "/var/lib/kspan/traces.db",
+     .help = "The trace store's SQLite file; its folder is created. Kept across restarts.",
+     .parse = StorePath},
+    {.group = kUi, .flag = "--store-max-mib", .metavar = "N", .key = "ui.store_max_mib",
+     .default_text = "256",
+     .help = "The store's size bound, 1..1048576 MiB: past it the oldest traces go (counted in "
+             "kspan_store_traces_evicted_total).",
+     .parse = Uint32<&Layer::store_max_mib, 1, 1u << 20>},
+    {.group = kUi, .flag = "--store-max-age-hours", .metavar = "N", .key = "ui.store_max_age_hours",
+     .default_text = "24",
+     .help = "Traces older than this leave the store, 1..8760.",
+     .parse = Uint32<&Layer::store_max_age_hours, 1, 8760>},
 
     // LLM calls.
     {.group = kGenai, .flag = "--genai-capture-bytes", .metavar = "N", .key = "genai.capture_bytes",

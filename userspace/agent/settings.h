@@ -87,12 +87,18 @@ struct Layer {
   Opt<double> rate_limit_per_service;
   Opt<std::vector<std::string>> drop;  // checked filter rules (processors/span_filter.h)
   Opt<bool> trace_telemetry;
+  Opt<bool> console_tree;  // the console output as trees (exporters/console_exporter.h)
 
   Opt<std::string> metrics_exporter;       // checked: otlp, prometheus or none
   Opt<std::string> otlp_metrics_endpoint;  // used as is
   Opt<std::chrono::milliseconds> metrics_interval;
   Opt<std::string> metrics_temporality;  // checked, lowercased: cumulative, delta or lowmemory
   Opt<bool> span_metrics;
+
+  Opt<bool> ui;                 // the web UI, Jaeger API and trace store (ui/, store/)
+  Opt<std::string> store_path;  // used as is; opened at start
+  Opt<uint32_t> store_max_mib;
+  Opt<uint32_t> store_max_age_hours;
 
   Opt<std::vector<std::string>> config;  // the YAML files, read in order (flags and environment only)
 

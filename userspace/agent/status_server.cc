@@ -5,6 +5,7 @@
 
 #include "common/json.h"
 #include "common/prometheus.h"
+#include "ui/ui_routes.h"
 
 namespace kspan::agent {
 
@@ -98,8 +99,8 @@ Result<std::unique_ptr<StatusServer>> StatusServer::Listen(const std::string& li
   return std::unique_ptr<StatusServer>(new StatusServer(std::move(server), metrics));
 }
 
-Status StatusServer::Start(const processors::AgentGraph* graph,
-                           std::chrono::steady_clock::time_point started) {
+Status StatusServer::Start(const processors::AgentGraph* graph, std::chrono::steady_clock::time_point started,
+                           store::TraceStore* store) {
   StatusSources sources;
   sources.metrics = metrics_;
   sources.graph = graph;
@@ -107,6 +108,7 @@ Status StatusServer::Start(const processors::AgentGraph* graph,
   sources.listen = address();
   sources.unhealthy = [this] { return Unhealthy(); };
   AddStatusRoutes(server_.get(), std::move(sources));
+  if (store) ui::AddUiRoutes(server_.get(), store);
   Beat();
   return server_->Start();
 }

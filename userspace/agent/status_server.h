@@ -20,6 +20,7 @@
 #include "common/http_server.h"
 #include "common/metrics.h"
 #include "processors/agent_graph.h"
+#include "store/trace_store.h"
 
 namespace kspan::agent {
 
@@ -67,8 +68,10 @@ class StatusServer {
   static Result<std::unique_ptr<StatusServer>> Listen(const std::string& listen, metrics::Registry* metrics);
   ~StatusServer() { Stop(); }
 
-  // Adds the routes and serves. `metrics` and `graph` must outlive Stop().
-  Status Start(const processors::AgentGraph* graph, std::chrono::steady_clock::time_point started);
+  // Adds the routes and serves. `metrics`, `graph` and `store` must outlive Stop(). With a
+  // store, the web UI and the Jaeger query API are served too (ui/ui_routes.h).
+  Status Start(const processors::AgentGraph* graph, std::chrono::steady_clock::time_point started,
+               store::TraceStore* store = nullptr);
   void Beat() { last_beat_.store(Now(), std::memory_order_relaxed); }
   // Idempotent.
   void Stop();

@@ -1,10 +1,13 @@
 #include "exporters/console_exporter.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <variant>
 #include <vector>
@@ -248,7 +251,83 @@ void AppendConsoleLine(const model::Span& span, bool color, std::string* out) {
   }
 }
 
-ConsoleExporter::ConsoleExporter(int fd, std::optional<bool> color) : fd_(fd) {
+void AppendConsoleTrees(std::span<const model::Span> spans, bool color, std::string* out) {
+  // Traces in order of first appearance; within one, children by start time.
+  std::vector<std::pair<model::TraceId, std::vector<size_t>>> traces;
+  for (size_t i = 0; i < spans.size(); ++i) {
+    auto it = std::find_if(traces.begin(), traces.end(),
+                           [&](const auto& t) { return t.first == spans[i].trace_id; });
+    if (it == traces.end()) {
+      traces.push_back({spans[i].trace_id, {}});
+      it = traces.end() - 1;
+    }
+    it->second.push_back(i);
+  }
+  for (auto& [id, members] : traces) {
+    std::map<std::string, std::vector<size_t>> children;  // parent span id hex -> spans
+    std::vector<size_t> roots;
+    std::set<std::string> present;
+    for (size_t i : members) present.insert(spans[i].span_id.Hex());
+    for (size_t i : members) {
+      const model::Span& s = spans[i];
+      if (s.parent_span_id.IsValid() && present.count(s.parent_span_id.Hex())) {
+        children[s.parent_span_id.Hex()].push_back(i);
+      } else {
+        roots.push_back(i);
+      }
+    }
+    auto by_start = [&](size_t a, size_t b) {
+      return spans[a].start_time_unix_nano < spans[b].start_time_unix_nano;
+    };
+    std::sort(roots.begin(), roots.end(), by_start);
+    for (auto& [p, c] : children) std::sort(c.begin(), c.end(), by_start);
+    uint64_t start = UINT64_MAX, end = 0;
+    for (size_t i : members) {
+      start = std::min(start, spans[i].start_time_unix_nano);
+      end = std::max(end, spans[i].end_time_unix_nano);
+    }
+    const model::Span& first = spans[roots.front()];
+    if (color) out->append(kDim);
+    out->append("trace ");
+    out->append(id.Hex().substr(0, 8));
+    out->append(" · " + std::to_string(members.size()) + (members.size() == 1 ? " span" : " spans") + " · ");
+    out->append(FormatDuration(end > start ? end - start : 0));
+    out->append(" · ");
+    if (color) out->append(kReset);
+    const std::string* service =
+        first.resource ? FindString(first.resource->attributes, "service.name") : nullptr;
+    AppendSafe(out, service ? std::string_view(*service) : "-");
+    out->push_back(' ');
+    AppendSafe(out, first.name);
+    out->push_back('\n');
+    // Depth first; `prefix` holds the guides of the levels above ("│  " or "   ").
+    struct Item {
+      size_t span;
+      std::string prefix;
+      bool last;
+    };
+    std::vector<Item> stack;
+    for (size_t r = roots.size(); r-- > 0;) stack.push_back({roots[r], "", r + 1 == roots.size()});
+    while (!stack.empty()) {
+      Item it = std::move(stack.back());
+      stack.pop_back();
+      const model::Span& s = spans[it.span];
+      out->append(it.prefix);
+      out->append(it.last ? "└─ " : "├─ ");
+      AppendConsoleLine(s, color, out);
+      if (s.parent_span_id.IsValid() && !present.count(s.parent_span_id.Hex()))
+        out->append(" (parent elsewhere)");
+      out->push_back('\n');
+      const auto c = children.find(s.span_id.Hex());
+      if (c == children.end()) continue;
+      const std::string prefix = it.prefix + (it.last ? "   " : "│  ");
+      for (size_t k = c->second.size(); k-- > 0;)
+        stack.push_back({c->second[k], prefix, k + 1 == c->second.size()});
+    }
+  }
+}
+
+ConsoleExporter::ConsoleExporter(int fd, std::optional<bool> color, bool tree) : fd_(fd), tree_(tree) {
   if (color) {
     color_ = *color;
   } else {
@@ -260,9 +339,13 @@ ConsoleExporter::ConsoleExporter(int fd, std::optional<bool> color) : fd_(fd) {
 ExportResult ConsoleExporter::Export(std::span<const model::Span> batch) noexcept {
   if (shut_down_) return ExportResult::kFailure;
   buf_.clear();
-  for (const model::Span& span : batch) {
-    AppendConsoleLine(span, color_, &buf_);
-    buf_.push_back('\n');
+  if (tree_) {
+    AppendConsoleTrees(batch, color_, &buf_);
+  } else {
+    for (const model::Span& span : batch) {
+      AppendConsoleLine(span, color_, &buf_);
+      buf_.push_back('\n');
+    }
   }
   std::string_view data = buf_;
   while (!data.empty()) {

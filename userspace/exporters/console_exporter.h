@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <optional>
+#include <span>
 #include <string>
 
 #include "exporters/exporter.h"
@@ -33,7 +34,9 @@ class ConsoleExporter final : public SpanExporter {
  public:
   // Writes to `fd` (not owned; stdout by default). `color`: force colour on or off;
   // unset means "when fd is a TTY and NO_COLOR is not set".
-  explicit ConsoleExporter(int fd = STDOUT_FILENO, std::optional<bool> color = std::nullopt);
+  // `tree`: print each batch's spans grouped by trace, as indented trees (below).
+  explicit ConsoleExporter(int fd = STDOUT_FILENO, std::optional<bool> color = std::nullopt,
+                           bool tree = false);
 
   std::string_view Name() const noexcept override { return "console"; }
   ExportResult Export(std::span<const model::Span> batch) noexcept override;
@@ -45,9 +48,22 @@ class ConsoleExporter final : public SpanExporter {
  private:
   int fd_;
   bool color_;
+  bool tree_;
   bool shut_down_ = false;
   std::string buf_;
 };
+
+// The tree option (--console-tree): the spans of each trace together, a header line, then
+// every span's line indented under its parent, children by start time:
+//
+//   trace 4bf92f35 · 4 spans · 26.8ms · checkout GET /api/orders/{id}
+//   ├─ 14:03:07.512 SERVER checkout  GET /api/orders/{id}  200  12.3ms  trace=… span=…
+//   │  └─ 14:03:07.498 CLIENT checkout  GET /inventory/{id}  503  8.10ms ...
+//
+// A trace is printed with the spans one export batch holds (the window hands traces on
+// whole, but a batch boundary can split one): a span whose parent is not among them starts
+// a tree of its own, marked "(parent elsewhere)".
+void AppendConsoleTrees(std::span<const model::Span> spans, bool color, std::string* out);
 
 // Appends the line for one span, without the newline.
 void AppendConsoleLine(const model::Span& span, bool color, std::string* out);

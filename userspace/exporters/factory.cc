@@ -33,7 +33,10 @@ Result<std::unique_ptr<SpanExporter>> MakeExporter(std::string_view spec) {
 
 Result<std::unique_ptr<SpanExporter>> MakeExporter(const ExporterSettings& settings,
                                                    metrics::Registry* registry) {
-  if (std::holds_alternative<ConsoleSettings>(settings)) return MakeExporter("console");
+  if (const auto* c = std::get_if<ConsoleSettings>(&settings)) {
+    return std::unique_ptr<SpanExporter>(
+        std::make_unique<ConsoleExporter>(STDOUT_FILENO, std::nullopt, c->tree));
+  }
   if (const auto* f = std::get_if<FileSettings>(&settings)) {
     if (f->path.empty()) {
       return InvalidArgument("exporter \"file:\" needs a path, e.g. file:/var/log/kspan/spans.jsonl");

@@ -27,7 +27,9 @@ struct QueueSettings {
   size_t max_request_bytes = size_t{64} << 20;     // a request body, at most (after encoding)
 };
 
-struct ConsoleSettings {};
+struct ConsoleSettings {
+  bool tree = false;  // whole traces as indented trees (console_exporter.h)
+};
 
 struct FileSettings {
   std::string path;  // OTLP/JSON lines appended here

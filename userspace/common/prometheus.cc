@@ -189,6 +189,14 @@ constexpr Entry kMetrics[] = {
     {"kspan_tls_plaintext_dropped_total", {"counter", "TLS plaintext dropped, by reason."}},
     {"kspan_traces_flushed_total",
      {"counter", "Traces exported by the stitcher, by reason (complete, shutdown, or a bound)."}},
+    {"mcp_client_operation_duration_seconds",
+     {"histogram",
+      "Duration of MCP requests and notifications an agent sent, from the request to its answer "
+      "(OpenTelemetry mcp.client.operation.duration)."}},
+    {"mcp_server_operation_duration_seconds",
+     {"histogram",
+      "Duration of MCP requests a server handled, from the request to its answer (OpenTelemetry "
+      "mcp.server.operation.duration)."}},
     {"rpc_client_call_duration_seconds",
      {"histogram",
       "Duration of outgoing RPCs (spans before sampling; OpenTelemetry rpc.client.call.duration)."}},

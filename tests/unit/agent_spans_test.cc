@@ -462,6 +462,44 @@ TEST_F(AgentSpansTest, StdioSessionsRememberTheAgreedVersion) {
   EXPECT_EQ(Str(s, "network.transport"), "pipe");
 }
 
+TEST_F(AgentSpansTest, ToolRunsTakeTheIdsOfTheToolCallsAsked) {
+  agents_.NoteToolCallsAsked(10, {{"call_1", "lookup"}, {"call_2", "write_note"}, {"call_3", "never_run"}});
+  // Run in another order than asked, one over HTTP, one over stdio.
+  const model::Span http = Build(
+      &agents_,
+      Rpc(R"({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"write_note","arguments":{}}})",
+          R"({"jsonrpc":"2.0","id":7,"result":{"content":[]}})"),
+      Conn(false, 10));
+  EXPECT_EQ(Str(http, "gen_ai.tool.call.id"), "call_2");
+  // The server's side is not the agent's tool run: no id (the pairing makes it the child).
+  const model::Span served =
+      Build(&agents_,
+            Rpc(R"({"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"lookup","arguments":{}}})",
+                R"({"jsonrpc":"2.0","id":8,"result":{"content":[]}})"),
+            Conn(true, 10));
+  EXPECT_EQ(served.Find("gen_ai.tool.call.id"), nullptr);
+  protocols::jsonrpc::Call stdio;
+  stdio.outgoing = true;
+  stdio.request = R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"lookup"}})";
+  stdio.response = R"({"jsonrpc":"2.0","id":1,"result":{}})";
+  EXPECT_EQ(Str(agents_.BuildLocalCall(stdio, 10, "pipe", nullptr), "gen_ai.tool.call.id"), "call_1");
+  // Each asked call is taken once; another process's runs take none.
+  EXPECT_EQ(Str(agents_.BuildLocalCall(stdio, 10, "pipe", nullptr), "gen_ai.tool.call.id"), "<missing>");
+  agents_.NoteToolCallsAsked(11, {{"call_9", "lookup"}});
+  EXPECT_EQ(Str(agents_.BuildLocalCall(stdio, 12, "pipe", nullptr), "gen_ai.tool.call.id"), "<missing>");
+  EXPECT_EQ(metrics_.Sum("kspan_agent_tool_calls_total"), 2u);
+  // The next answer: what was not run is counted unlinked; so is what waits at exit.
+  agents_.NoteToolCallsAsked(10, {});
+  agents_.OnExit(11);
+  uint64_t linked = 0, unlinked = 0;
+  for (const auto& c : metrics_.Snapshot()) {
+    if (c.name != "kspan_agent_tool_calls_total") continue;
+    (c.labels == metrics::Labels{{"outcome", "linked"}} ? linked : unlinked) += c.value;
+  }
+  EXPECT_EQ(linked, 2u);
+  EXPECT_EQ(unlinked, 2u) << "never_run, and pid 11's lookup";
+}
+
 constexpr const char* kMetaParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
 TEST(McpTraceContext, MetaTraceparentIsTheRequestsParentOverStdio) {

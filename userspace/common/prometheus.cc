@@ -47,6 +47,10 @@ constexpr Entry kMetrics[] = {
     {"kspan_agent_graph_tokens_total",
      {"counter", "LLM tokens on each agent call graph edge, by type (input, output)."}},
     {"kspan_agent_spans_total", {"counter", "Agent spans built, by kind (execute_tool, invoke_agent)."}},
+    {"kspan_agent_tool_calls_total",
+     {"counter",
+      "Tool calls LLM answers asked agents for, by outcome: linked to the execute_tool span that ran "
+      "them, or unlinked (no MCP tool run of that name seen before the agent's next LLM answer)."}},
     {"kspan_bytes_ignored_total",
      {"counter", "Captured bytes of connections that carry no protocol kspan reads."}},
     {"kspan_bytes_total",

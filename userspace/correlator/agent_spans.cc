@@ -50,7 +50,33 @@ AgentSpans::AgentSpans(AgentOptions options, metrics::Registry* metrics)
     : options_(std::move(options)),
       metrics_(metrics),
       tool_calls_(metrics->GetCounter("kspan_agent_spans_total", {{"kind", "execute_tool"}})),
-      agent_calls_(metrics->GetCounter("kspan_agent_spans_total", {{"kind", "invoke_agent"}})) {}
+      agent_calls_(metrics->GetCounter("kspan_agent_spans_total", {{"kind", "invoke_agent"}})),
+      tool_calls_linked_(metrics->GetCounter("kspan_agent_tool_calls_total", {{"outcome", "linked"}})),
+      tool_calls_unlinked_(metrics->GetCounter("kspan_agent_tool_calls_total", {{"outcome", "unlinked"}})) {}
+
+void AgentSpans::DropAsked(uint32_t pid) {
+  auto it = asked_.find(pid);
+  if (it == asked_.end()) return;
+  tool_calls_unlinked_->Add(it->second.size());
+  asked_.erase(it);
+}
+
+void AgentSpans::NoteToolCallsAsked(uint32_t pid, std::vector<genai::ToolCallAsked> asked) {
+  DropAsked(pid);
+  if (asked.empty()) return;
+  if (asked_.size() >= kMaxEntries) {  // rare: many agents waiting at once; their calls count unlinked
+    tool_calls_unlinked_->Add(asked.size());
+    return;
+  }
+  auto& waiting = asked_[pid];
+  for (auto& a : asked) {
+    if (waiting.size() >= kMaxAskedPerProcess) {
+      tool_calls_unlinked_->Add();
+      continue;
+    }
+    waiting.push_back(std::move(a));
+  }
+}
 
 void AgentSpans::NoteLlmCall(uint32_t pid) {
   exit_gen_.erase(pid);  // alive: an older exit entry of this pid is stale
@@ -71,6 +97,7 @@ void AgentSpans::ForgetMcpVersions(uint32_t pid) {
 
 void AgentSpans::OnExit(uint32_t pid) {
   ForgetMcpVersions(pid);
+  DropAsked(pid);
   if (!agents_.count(pid) && !card_by_pid_.count(pid)) return;
   const uint64_t gen = ++next_exit_gen_;
   exit_gen_[pid] = gen;
@@ -86,6 +113,7 @@ void AgentSpans::OnExit(uint32_t pid) {
 void AgentSpans::OnExec(uint32_t pid) {
   Forget(pid);
   ForgetMcpVersions(pid);
+  DropAsked(pid);
 }
 
 const AgentRule* AgentSpans::RuleFor(const model::Resource* resource) const {
@@ -210,6 +238,18 @@ void AgentSpans::ApplyCall(const genai::RpcRequest& request, const genai::RpcRes
       span->name = "execute_tool " + call->target;
       span->Set("gen_ai.operation.name", std::string("execute_tool"));
       span->Set("gen_ai.tool.name", call->target);
+      // The LLM's tool call this run answers: the first one waiting for this tool.
+      if (auto it = asked_.find(conn.pid); !conn.is_server && it != asked_.end()) {
+        auto& waiting = it->second;
+        auto match = std::find_if(waiting.begin(), waiting.end(),
+                                  [&](const genai::ToolCallAsked& a) { return a.name == call->target; });
+        if (match != waiting.end()) {
+          if (!match->id.empty()) span->Set("gen_ai.tool.call.id", match->id);
+          tool_calls_linked_->Add();
+          waiting.erase(match);
+          if (waiting.empty()) asked_.erase(it);
+        }
+      }
       if (!failed && resp.tool_error) {
         failed = true;
         error_type = "tool_error";

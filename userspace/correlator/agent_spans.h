@@ -44,6 +44,7 @@
 #include "common/metrics.h"
 #include "correlator/http_span.h"
 #include "genai/jsonrpc.h"
+#include "genai/llm.h"
 #include "model/span.h"
 #include "protocols/http1/types.h"
 #include "protocols/jsonrpc/line_stream.h"
@@ -67,6 +68,14 @@ class AgentSpans {
 
   // `pid` made an LLM call: it is an agent from now on (until it exits).
   void NoteLlmCall(uint32_t pid);
+  // The tool calls `pid`'s last LLM answer asked for. Each execute_tool CLIENT span of the
+  // process (MCP over HTTP or stdio) that follows takes the id of the first call still
+  // waiting for a tool of its name: gen_ai.tool.call.id. Calls still waiting when the
+  // process's next answer comes (or it exits) were not seen run (a local tool, or never
+  // run): counted kspan_agent_tool_calls_total{outcome="unlinked"}, the others "linked".
+  // At most kMaxAskedPerProcess waiting a process.
+  void NoteToolCallsAsked(uint32_t pid, std::vector<genai::ToolCallAsked> asked);
+  static constexpr size_t kMaxAskedPerProcess = 64;
   // An exited process stays known (agent, served card) while its spans may still wait for
   // export, where the call graph asks AgentOf: until kMaxExited later exits of agents, or
   // until its pid runs a new program (OnExec). A short-lived CLI agent's spans all leave
@@ -132,6 +141,10 @@ class AgentSpans {
   std::unordered_set<uint32_t> agents_;
   std::unordered_map<std::string, std::string> card_by_server_;
   std::unordered_map<uint32_t, std::string> card_by_pid_;
+  std::unordered_map<uint32_t, std::deque<genai::ToolCallAsked>> asked_;  // by pid, bounded
+  metrics::Counter* tool_calls_linked_;
+  metrics::Counter* tool_calls_unlinked_;
+  void DropAsked(uint32_t pid);
   // The MCP revision each stdio handshake agreed, by (pid, request channel): both ends see
   // it, and one agent may talk to tool servers of both eras. Bounded by kMaxEntries.
   std::map<std::pair<uint32_t, uint64_t>, std::string> mcp_version_by_channel_;

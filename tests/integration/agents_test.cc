@@ -727,5 +727,53 @@ TEST_F(AgentsIntegration, A2aOneAndZeroThreePairs) {
   EXPECT_EQ(everything.find("hello again"), std::string::npos) << "a message's text left kspan";
 }
 
+// The tool call that caused each tool run (issue 24): tool_agent.js's model (the LLM mock over
+// TLS, "gpt-4o-tools") asks for two tool calls by id; the agent runs them over MCP stdio and
+// sends the results back. Each execute_tool span carries the id of the call it ran.
+TEST_F(AgentsIntegration, ToolRunsCarryTheIdsTheLlmAskedFor) {
+  ASSERT_TRUE(agent_.Start({"--output", "console", "--agent", "tool-agent=tool_agent.js"})) << agent_.Logs();
+  llm_port_ = FreePort();
+  const std::string cert = dir_ + "/cert.pem";
+  ASSERT_NO_FATAL_FAILURE(
+      StartServer(&llm_, {"node", Apps() + "llm_mock.js", std::to_string(llm_port_), cert, dir_ + "/key.pem"},
+                  llm_port_));
+  const std::string note = dir_ + "/note.txt";
+  Subprocess agent;
+  ASSERT_TRUE(agent.Start({"node", Apps() + "agents/tool_agent.js", std::to_string(llm_port_), cert, note},
+                          {{"NODE_EXTRA_CA_CERTS", cert}}));
+  const pid_t pid = agent.pid();
+  const int status = agent.Wait(std::chrono::seconds(60));
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << agent.Stdout() << agent.Stderr();
+  EXPECT_EQ(ReadFileOrEmpty(note), "note\n") << "the tool ran";
+
+  std::map<std::string, const FlatSpan*> runs;  // execute_tool CLIENT spans of the agent, by tool
+  std::vector<FlatSpan> all;
+  int chats = 0;
+  WaitFor(
+      [&] {
+        all = ReadSpans(agent_.SpansPath());
+        runs.clear();
+        chats = 0;
+        for (const auto& s : all) {
+          if (s.resource.count("process.pid") == 0 ||
+              s.resource.at("process.pid").value("intValue", "") != std::to_string(pid) ||
+              s.kind != kClient) {
+            continue;
+          }
+          if (s.Str("gen_ai.operation.name") == "execute_tool") runs[s.Str("gen_ai.tool.name")] = &s;
+          if (s.name == "chat gpt-4o-tools") ++chats;
+        }
+        return runs.size() >= 2 && chats >= 2;
+      },
+      std::chrono::seconds(30));
+  ASSERT_EQ(runs.size(), 2u) << agent_.Logs();
+  EXPECT_EQ(chats, 2);
+  ASSERT_TRUE(runs.count("lookup") && runs.count("write_note"));
+  EXPECT_EQ(runs["lookup"]->Str("gen_ai.tool.call.id"), "call_lookup_1");
+  EXPECT_EQ(runs["write_note"]->Str("gen_ai.tool.call.id"), "call_note_2");
+  EXPECT_EQ(runs["write_note"]->Str("mcp.protocol.version"), "2026-07-28");
+  ExpectCleanStop(agent_);
+}
+
 }  // namespace
 }  // namespace kspan::testing

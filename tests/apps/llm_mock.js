@@ -24,6 +24,9 @@
 // | last message not a tool result             | lookup {query:"kspan"}, call_note_2 write_note    |
 // |                                            | {path: what follows "note:" in the last message}  |
 // |                                            | (a tool result last: the ordinary answer)         |
+// | chat model "…-loop", not streaming         | always the one call call_loop_N lookup            |
+// |                                            | {query:"kspan"} (N: the number of tool results    |
+// |                                            | in the request), tool results or not              |
 // | anything else                              | 404 JSON                                          |
 // JSON answers are br- or gzip-compressed when the request accepts it (the SDKs do).
 'use strict';
@@ -107,6 +110,11 @@ function bigAnswer(body) {
 function toolCallsAsked(body) {
   const messages = Array.isArray(body.messages) ? body.messages : [];
   const last = messages[messages.length - 1] || {};
+  if (String(body.model).endsWith('-loop')) {
+    const n = messages.filter((m) => m && m.role === 'tool').length;
+    return [{id: `call_loop_${n}`, type: 'function',
+             function: {name: 'lookup', arguments: JSON.stringify({query: 'kspan'})}}];
+  }
   if (!String(body.model).endsWith('-tools') || last.role === 'tool') return null;
   const text = typeof last.content === 'string' ? last.content : '';
   const at = text.indexOf('note:');

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 
 #include "genai/jsonrpc.h"
 #include "protocols/http1/spec.h"
@@ -463,7 +464,12 @@ TEST_F(AgentSpansTest, StdioSessionsRememberTheAgreedVersion) {
 }
 
 TEST_F(AgentSpansTest, ToolRunsTakeTheIdsOfTheToolCallsAsked) {
-  agents_.NoteToolCallsAsked(10, {{"call_1", "lookup"}, {"call_2", "write_note"}, {"call_3", "never_run"}});
+  // Rpc() runs start at kT0: answers that ended before it.
+  agents_.NoteToolCallsAsked(10, {{"call_1", "lookup"}, {"call_2", "write_note"}, {"call_3", "never_run"}},
+                             kT0 - 10);
+  // The next answer, already built (answers and runs reach kspan in no fixed order), ended
+  // after these runs started: its calls are not theirs.
+  agents_.NoteToolCallsAsked(10, {{"call_9", "lookup"}}, kT0 + 50'000'000);
   // Run in another order than asked, one over HTTP, one over stdio.
   const model::Span http = Build(
       &agents_,
@@ -482,22 +488,72 @@ TEST_F(AgentSpansTest, ToolRunsTakeTheIdsOfTheToolCallsAsked) {
   stdio.outgoing = true;
   stdio.request = R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"lookup"}})";
   stdio.response = R"({"jsonrpc":"2.0","id":1,"result":{}})";
+  stdio.request_timing.start_ns = kT0;
   EXPECT_EQ(Str(agents_.BuildLocalCall(stdio, 10, "pipe", nullptr), "gen_ai.tool.call.id"), "call_1");
-  // Each asked call is taken once; another process's runs take none.
+  // Each asked call is taken once; a run after the next answer takes that answer's call.
   EXPECT_EQ(Str(agents_.BuildLocalCall(stdio, 10, "pipe", nullptr), "gen_ai.tool.call.id"), "<missing>");
-  agents_.NoteToolCallsAsked(11, {{"call_9", "lookup"}});
+  stdio.request_timing.start_ns = kT0 + 60'000'000;
+  EXPECT_EQ(Str(agents_.BuildLocalCall(stdio, 10, "pipe", nullptr), "gen_ai.tool.call.id"), "call_9");
+  // Another process's runs take none.
+  agents_.NoteToolCallsAsked(11, {{"call_5", "lookup"}}, kT0 - 10);
   EXPECT_EQ(Str(agents_.BuildLocalCall(stdio, 12, "pipe", nullptr), "gen_ai.tool.call.id"), "<missing>");
-  EXPECT_EQ(metrics_.Sum("kspan_agent_tool_calls_total"), 2u);
-  // The next answer: what was not run is counted unlinked; so is what waits at exit.
-  agents_.NoteToolCallsAsked(10, {});
+  EXPECT_EQ(metrics_.Sum("kspan_agent_tool_calls_total"), 3u);
+  // What waits at exit was not seen run.
+  agents_.OnExit(10);
   agents_.OnExit(11);
   uint64_t linked = 0, unlinked = 0;
   for (const auto& c : metrics_.Snapshot()) {
     if (c.name != "kspan_agent_tool_calls_total") continue;
     (c.labels == metrics::Labels{{"outcome", "linked"}} ? linked : unlinked) += c.value;
   }
-  EXPECT_EQ(linked, 2u);
+  EXPECT_EQ(linked, 3u);
   EXPECT_EQ(unlinked, 2u) << "never_run, and pid 11's lookup";
+}
+
+TEST_F(AgentSpansTest, RepeatedToolCallsRaiseOneLoopAlertAtTheThreshold) {
+  auto call = [](std::string args) {
+    protocols::jsonrpc::Call c;
+    c.outgoing = true;
+    c.request = R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"lookup","arguments":)" +
+                args + "}}";
+    c.response = R"({"jsonrpc":"2.0","id":1,"result":{}})";
+    return c;
+  };
+  auto alerts = [](const model::Span& s) {
+    return std::count_if(s.events.begin(), s.events.end(),
+                         [](const auto& e) { return e.name == "kspan.agent.loop"; });
+  };
+  const auto resource = Resource("node", "node loop_agent.js");
+  int fired_at = 0;
+  for (int i = 1; i <= 8; ++i) {
+    // Other arguments in between do not count towards the same call.
+    EXPECT_EQ(alerts(agents_.BuildLocalCall(call(R"({"q":"other )" + std::to_string(i) + R"("})"), 10, "pipe",
+                                            resource)),
+              0);
+    const model::Span s = agents_.BuildLocalCall(call(R"({"q":"same","n":[1,2]})"), 10, "pipe", resource);
+    if (alerts(s) == 0) continue;
+    EXPECT_EQ(fired_at, 0) << "once";
+    fired_at = i;
+    const model::SpanEvent& e = s.events.back();
+    std::map<std::string, model::AttributeValue> a;
+    for (const auto& attr : e.attributes) a[attr.key] = attr.value;
+    EXPECT_EQ(std::get<std::string>(a["gen_ai.tool.name"]), "lookup");
+    EXPECT_EQ(std::get<std::string>(a["gen_ai.agent.name"]), "node");
+    EXPECT_EQ(std::get<int64_t>(a["process.pid"]), 10);
+    EXPECT_EQ(std::get<int64_t>(a["kspan.agent.loop.count"]), 5);
+  }
+  EXPECT_EQ(fired_at, 5);
+  EXPECT_EQ(metrics_.Sum("kspan_agent_loops_total"), 1u);
+  // The same in another process is its own count; the tool server's side never counts.
+  protocols::jsonrpc::Call served = call(R"({"q":"same","n":[1,2]})");
+  served.outgoing = false;
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(alerts(agents_.BuildLocalCall(served, 11, "pipe", resource)), 0);
+  // Off when the threshold is 0.
+  metrics::Registry m;
+  AgentOptions off;
+  off.loop_repeated_tool_calls = 0;
+  AgentSpans quiet(off, &m);
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(alerts(quiet.BuildLocalCall(call("{}"), 10, "pipe", resource)), 0);
 }
 
 constexpr const char* kMetaParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";

@@ -46,6 +46,10 @@ constexpr Entry kMetrics[] = {
      {"counter", "Calls on each agent call graph edge whose span has status ERROR."}},
     {"kspan_agent_graph_tokens_total",
      {"counter", "LLM tokens on each agent call graph edge, by type (input, output)."}},
+    {"kspan_agent_loops_total",
+     {"counter",
+      "Runaway-loop alerts, by kind (repeated_tool_call: an agent called the same tool with the same "
+      "arguments the configured number of times)."}},
     {"kspan_agent_spans_total", {"counter", "Agent spans built, by kind (execute_tool, invoke_agent)."}},
     {"kspan_agent_tool_calls_total",
      {"counter",

@@ -4,6 +4,7 @@
 #include <optional>
 #include <utility>
 
+#include "common/log.h"
 #include "correlator/unanswered.h"
 #include "genai/jsonrpc.h"
 
@@ -52,7 +53,33 @@ AgentSpans::AgentSpans(AgentOptions options, metrics::Registry* metrics)
       tool_calls_(metrics->GetCounter("kspan_agent_spans_total", {{"kind", "execute_tool"}})),
       agent_calls_(metrics->GetCounter("kspan_agent_spans_total", {{"kind", "invoke_agent"}})),
       tool_calls_linked_(metrics->GetCounter("kspan_agent_tool_calls_total", {{"outcome", "linked"}})),
-      tool_calls_unlinked_(metrics->GetCounter("kspan_agent_tool_calls_total", {{"outcome", "unlinked"}})) {}
+      tool_calls_unlinked_(metrics->GetCounter("kspan_agent_tool_calls_total", {{"outcome", "unlinked"}})),
+      loops_(metrics->GetCounter("kspan_agent_loops_total", {{"kind", "repeated_tool_call"}})) {}
+
+void AgentSpans::CheckLoop(const genai::RpcRequest& call, uint32_t pid, model::Span* span) {
+  const uint32_t threshold = options_.loop_repeated_tool_calls;
+  if (threshold == 0) return;
+  if (repeats_.size() >= kMaxEntries && !repeats_.count(pid)) return;
+  auto& counts = repeats_[pid];
+  if (counts.size() >= 256) counts.clear();
+  const uint64_t key = std::hash<std::string>{}(call.target) * 31 + call.arguments_hash;
+  const uint32_t n = ++counts[key];
+  if (n != threshold) return;
+  loops_->Add();
+  const std::string agent = AgentName(pid, span->resource.get());
+  span->events.push_back({"kspan.agent.loop",
+                          span->start_time_unix_nano,
+                          {{"kspan.agent.loop.kind", std::string("repeated_tool_call")},
+                           {"gen_ai.agent.name", agent},
+                           {"process.pid", int64_t{pid}},
+                           {"gen_ai.tool.name", call.target},
+                           {"kspan.agent.loop.count", int64_t{n}}}});
+  log::Warn("agent loop", {{"kind", "repeated_tool_call"},
+                           {"agent", agent},
+                           {"pid", uint64_t{pid}},
+                           {"tool", call.target},
+                           {"count", uint64_t{n}}});
+}
 
 void AgentSpans::DropAsked(uint32_t pid) {
   auto it = asked_.find(pid);
@@ -61,20 +88,19 @@ void AgentSpans::DropAsked(uint32_t pid) {
   asked_.erase(it);
 }
 
-void AgentSpans::NoteToolCallsAsked(uint32_t pid, std::vector<genai::ToolCallAsked> asked) {
-  DropAsked(pid);
+void AgentSpans::NoteToolCallsAsked(uint32_t pid, std::vector<genai::ToolCallAsked> asked, uint64_t at_ns) {
   if (asked.empty()) return;
-  if (asked_.size() >= kMaxEntries) {  // rare: many agents waiting at once; their calls count unlinked
+  if (asked_.size() >= kMaxEntries && !asked_.count(pid)) {  // rare: many agents waiting at once
     tool_calls_unlinked_->Add(asked.size());
     return;
   }
   auto& waiting = asked_[pid];
   for (auto& a : asked) {
-    if (waiting.size() >= kMaxAskedPerProcess) {
+    if (waiting.size() >= kMaxAskedPerProcess) {  // the oldest call waiting was not seen run
+      waiting.pop_front();
       tool_calls_unlinked_->Add();
-      continue;
     }
-    waiting.push_back(std::move(a));
+    waiting.push_back({std::move(a), at_ns});
   }
 }
 
@@ -98,6 +124,7 @@ void AgentSpans::ForgetMcpVersions(uint32_t pid) {
 void AgentSpans::OnExit(uint32_t pid) {
   ForgetMcpVersions(pid);
   DropAsked(pid);
+  repeats_.erase(pid);
   if (!agents_.count(pid) && !card_by_pid_.count(pid)) return;
   const uint64_t gen = ++next_exit_gen_;
   exit_gen_[pid] = gen;
@@ -114,6 +141,7 @@ void AgentSpans::OnExec(uint32_t pid) {
   Forget(pid);
   ForgetMcpVersions(pid);
   DropAsked(pid);
+  repeats_.erase(pid);
 }
 
 const AgentRule* AgentSpans::RuleFor(const model::Resource* resource) const {
@@ -238,13 +266,19 @@ void AgentSpans::ApplyCall(const genai::RpcRequest& request, const genai::RpcRes
       span->name = "execute_tool " + call->target;
       span->Set("gen_ai.operation.name", std::string("execute_tool"));
       span->Set("gen_ai.tool.name", call->target);
-      // The LLM's tool call this run answers: the first one waiting for this tool.
+      if (!conn.is_server) CheckLoop(*call, conn.pid, span);
+      // The LLM's tool call this run answers: of the calls waiting for this tool, one of
+      // the last answer that came before the run started (answers and runs of one agent
+      // reach kspan in no fixed order: the next answer may be built before this run).
       if (auto it = asked_.find(conn.pid); !conn.is_server && it != asked_.end()) {
         auto& waiting = it->second;
-        auto match = std::find_if(waiting.begin(), waiting.end(),
-                                  [&](const genai::ToolCallAsked& a) { return a.name == call->target; });
+        auto match = waiting.end();
+        for (auto w = waiting.begin(); w != waiting.end(); ++w) {
+          if (w->call.name != call->target || w->at_ns > span->start_time_unix_nano) continue;
+          if (match == waiting.end() || w->at_ns > match->at_ns) match = w;  // the first of the latest
+        }
         if (match != waiting.end()) {
-          if (!match->id.empty()) span->Set("gen_ai.tool.call.id", match->id);
+          if (!match->call.id.empty()) span->Set("gen_ai.tool.call.id", match->call.id);
           tool_calls_linked_->Add();
           waiting.erase(match);
           if (waiting.empty()) asked_.erase(it);

@@ -60,6 +60,11 @@ struct AgentRule {
 
 struct AgentOptions {
   std::vector<AgentRule> rules;
+  // Runaway-loop alert: an agent process calling the same tool with the same arguments
+  // this many times (MCP tools/call, HTTP or stdio) gets one alert, at the count: a
+  // "kspan.agent.loop" event on that execute_tool span, kspan_agent_loops_total{kind=
+  // "repeated_tool_call"} and one log line naming the agent, its pid and the tool. 0: off.
+  uint32_t loop_repeated_tool_calls = 5;
 };
 
 class AgentSpans {
@@ -68,13 +73,13 @@ class AgentSpans {
 
   // `pid` made an LLM call: it is an agent from now on (until it exits).
   void NoteLlmCall(uint32_t pid);
-  // The tool calls `pid`'s last LLM answer asked for. Each execute_tool CLIENT span of the
-  // process (MCP over HTTP or stdio) that follows takes the id of the first call still
-  // waiting for a tool of its name: gen_ai.tool.call.id. Calls still waiting when the
-  // process's next answer comes (or it exits) were not seen run (a local tool, or never
-  // run): counted kspan_agent_tool_calls_total{outcome="unlinked"}, the others "linked".
-  // At most kMaxAskedPerProcess waiting a process.
-  void NoteToolCallsAsked(uint32_t pid, std::vector<genai::ToolCallAsked> asked);
+  // The tool calls an LLM answer `pid` received at `at_ns` (its end) asked for. Each
+  // execute_tool CLIENT span of the process (MCP over HTTP or stdio) takes the id of a call
+  // waiting for a tool of its name, from the last answer that ended before the run started:
+  // gen_ai.tool.call.id. Calls that leave unrun (pushed out: at most kMaxAskedPerProcess wait
+  // a process; or the process exits) were not seen run (a local tool, or never run):
+  // kspan_agent_tool_calls_total{outcome="unlinked"}; the others "linked".
+  void NoteToolCallsAsked(uint32_t pid, std::vector<genai::ToolCallAsked> asked, uint64_t at_ns);
   static constexpr size_t kMaxAskedPerProcess = 64;
   // An exited process stays known (agent, served card) while its spans may still wait for
   // export, where the call graph asks AgentOf: until kMaxExited later exits of agents, or
@@ -141,7 +146,16 @@ class AgentSpans {
   std::unordered_set<uint32_t> agents_;
   std::unordered_map<std::string, std::string> card_by_server_;
   std::unordered_map<uint32_t, std::string> card_by_pid_;
-  std::unordered_map<uint32_t, std::deque<genai::ToolCallAsked>> asked_;  // by pid, bounded
+  struct Asked {
+    genai::ToolCallAsked call;
+    uint64_t at_ns = 0;  // the answer's end
+  };
+  std::unordered_map<uint32_t, std::deque<Asked>> asked_;  // by pid, bounded
+  // Tool calls by pid, then by hash of (tool, arguments): how many times. Bounded: 256
+  // keys a process (then it starts over), kMaxEntries processes.
+  std::unordered_map<uint32_t, std::unordered_map<uint64_t, uint32_t>> repeats_;
+  metrics::Counter* loops_;
+  void CheckLoop(const genai::RpcRequest& call, uint32_t pid, model::Span* span);
   metrics::Counter* tool_calls_linked_;
   metrics::Counter* tool_calls_unlinked_;
   void DropAsked(uint32_t pid);

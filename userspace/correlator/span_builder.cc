@@ -120,7 +120,7 @@ std::optional<model::Span> SpanBuilder::BuildHttp(const conntrack::ConnInfo& con
   std::vector<genai::ToolCallAsked> asked;
   if (genai_.Apply(record, ctx, &span, &asked)) {
     agents_.NoteLlmCall(conn.key.pid);
-    agents_.NoteToolCallsAsked(conn.key.pid, std::move(asked));
+    agents_.NoteToolCallsAsked(conn.key.pid, std::move(asked), span.end_time_unix_nano);
     MarkAgent(conn.key.pid);
     OpenSession(conn.key.pid);  // before this call's span: it may move under the session
   } else {

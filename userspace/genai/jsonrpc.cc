@@ -144,6 +144,28 @@ bool ReadMessages(std::string_view text, std::string_view id, RpcResponse* out) 
   return ReadResponse(root, id, out);
 }
 
+// FNV-1a over a value's type, member names and scalar values, in text order.
+void HashValue(json::Value v, uint64_t* h, int depth) {
+  auto mix = [h](std::string_view bytes) {
+    for (unsigned char c : bytes) *h = (*h ^ c) * 1099511628211ULL;
+    *h = (*h ^ 0xff) * 1099511628211ULL;  // a separator: "ab","c" is not "a","bc"
+  };
+  const char tag = static_cast<char>('0' + static_cast<int>(v.type()));
+  mix(std::string_view(&tag, 1));
+  if (depth > 32) return;  // deeper is the same call for this purpose
+  if (auto s = v.AsString()) {
+    mix(*s);
+  } else if (auto b = v.AsBool()) {
+    mix(*b ? "t" : "f");
+  } else if (!v.raw_number().empty()) {
+    mix(v.raw_number());
+  }
+  for (json::Value c : v.children()) {
+    mix(c.key());
+    HashValue(c, h, depth + 1);
+  }
+}
+
 std::string_view PathOf(std::string_view target) {
   return target.substr(0, target.find('?'));
 }
@@ -201,6 +223,10 @@ std::optional<RpcRequest> ParseRpcRequest(std::string_view body, const RpcHeader
   }
   if (r.method == "tools/call" || r.method == "prompts/get") {
     r.target = Bounded(params.Find("name").AsString().value_or(""), kMaxRpcTargetBytes);
+    if (json::Value args = params.Find("arguments")) {
+      r.arguments_hash = 14695981039346656037ULL;
+      HashValue(args, &r.arguments_hash, 0);
+    }
     r.target_kind =
         r.method == "tools/call" ? RpcRequest::TargetKind::kTool : RpcRequest::TargetKind::kPrompt;
   } else if (r.method == "resources/read" || r.method == "resources/subscribe" ||

@@ -58,6 +58,10 @@ struct RpcRequest {
   // ("0.3" or "1.0", by the method's form or the binding's path), and the request's
   // message.messageId, task id (message.taskId, or the task a GetTask/CancelTask names) and
   // message.contextId, each at most kMaxRpcTargetBytes.
+  // MCP tools/call: a hash of params.arguments (its structure, names and values in text
+  // order), so repeated calls with the same arguments are seen without keeping them; 0 when
+  // there are none.
+  uint64_t arguments_hash = 0;
   std::string a2a_method;
   std::string a2a_version;
   std::string message_id;

@@ -2,7 +2,10 @@
 // them over MCP stdio (mcp_stateless_server.js --stdio, the 2026-07-28 revision, spoken by
 // hand), and sends the results back. Not instrumented.
 //
-//   NODE_EXTRA_CA_CERTS=CERT node tool_agent.js LLM_PORT CERT NOTE_PATH
+//   NODE_EXTRA_CA_CERTS=CERT node tool_agent.js LLM_PORT CERT NOTE_PATH [loop]
+//
+// With `loop` it asks "gpt-4o-loop", which asks for the same lookup call again after every
+// result: the agent runs 7 rounds (chat, the tool call, its result back) and stops.
 //
 // 1. spawns `node mcp_stateless_server.js --stdio`;
 // 2. chat gpt-4o-tools (the real `openai` SDK) with "please write the note: NOTE_PATH": the
@@ -19,7 +22,9 @@ const {spawn} = require('child_process');
 const OpenAI = require('openai');
 
 const CALL_TIMEOUT_MS = 5000;
-const [llmPort, cafile, notePath] = process.argv.slice(2);
+const [llmPort, cafile, notePath, mode] = process.argv.slice(2);
+const loop = mode === 'loop';
+const ROUNDS = loop ? 7 : 1;
 if (!llmPort || !cafile || !notePath) {
   process.stderr.write('usage: tool_agent.js LLM_PORT CERT NOTE_PATH\n');
   process.exit(2);
@@ -69,18 +74,23 @@ async function main() {
                           maxRetries: 0, timeout: CALL_TIMEOUT_MS});
   const tools = mcpStdio();
   const messages = [{role: 'user', content: `please write the note: ${notePath}`}];
-  const first = await llm.chat.completions.create({model: 'gpt-4o-tools', messages, max_tokens: 64});
-  const asked = first.choices[0].message.tool_calls || [];
-  messages.push(first.choices[0].message);
+  const model = loop ? 'gpt-4o-loop' : 'gpt-4o-tools';
+  const asked = [];
   const ran = [];
-  for (const c of asked) {
-    const answer = await tools.call(c.function.name, JSON.parse(c.function.arguments || '{}'));
-    if (answer.error) throw new Error(`${c.function.name}: ${answer.error.message}`);
-    ran.push(c.id);
-    messages.push({role: 'tool', tool_call_id: c.id,
-                   content: (answer.result.content || []).map((p) => p.text).join(' ')});
+  for (let round = 0; round < ROUNDS; ++round) {
+    const r = await llm.chat.completions.create({model, messages, max_tokens: 64});
+    const calls = r.choices[0].message.tool_calls || [];
+    asked.push(...calls);
+    messages.push(r.choices[0].message);
+    for (const c of calls) {
+      const answer = await tools.call(c.function.name, JSON.parse(c.function.arguments || '{}'));
+      if (answer.error) throw new Error(`${c.function.name}: ${answer.error.message}`);
+      ran.push(c.id);
+      messages.push({role: 'tool', tool_call_id: c.id,
+                     content: (answer.result.content || []).map((p) => p.text).join(' ')});
+    }
   }
-  await llm.chat.completions.create({model: 'gpt-4o-tools', messages, max_tokens: 64});
+  if (!loop) await llm.chat.completions.create({model, messages, max_tokens: 64});
   await tools.close();
   process.stdout.write(JSON.stringify({asked: asked.map((c) => c.id), ran}) + '\n');
 }

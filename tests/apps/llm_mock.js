@@ -22,6 +22,13 @@
 // | POST /v1/messages "stream": true           | Anthropic SSE events, 4 text deltas, 25 / 11      |
 // | model "rate-limited-model" (any endpoint)  | 429 with the provider's error body, retry-after 0 |
 // | chat model "…-big", not streaming          | the same answer with a 40 KB completion text      |
+// | chat model "…-tools", not streaming, the   | finish "tool_calls", two calls: call_lookup_1     |
+// | last message not a tool result             | lookup {query:"kspan"}, call_note_2 write_note    |
+// |                                            | {path: what follows "note:" in the last message}  |
+// |                                            | (a tool result last: the ordinary answer)         |
+// | chat model "…-loop", not streaming         | always the one call call_loop_N lookup            |
+// |                                            | {query:"kspan"} (N: the number of tool results    |
+// |                                            | in the request), tool results or not              |
 // | anything else                              | 404 JSON                                          |
 // JSON answers are br- or gzip-compressed when the request accepts it (the SDKs do).
 'use strict';
@@ -102,9 +109,39 @@ function bigAnswer(body) {
   return String(body.model).endsWith('-big');
 }
 
+// The tool calls a "…-tools" model asks for, or null when it answers in text.
+function toolCallsAsked(body) {
+  const messages = Array.isArray(body.messages) ? body.messages : [];
+  const last = messages[messages.length - 1] || {};
+  if (String(body.model).endsWith('-loop')) {
+    const n = messages.filter((m) => m && m.role === 'tool').length;
+    return [{id: `call_loop_${n}`, type: 'function',
+             function: {name: 'lookup', arguments: JSON.stringify({query: 'kspan'})}}];
+  }
+  if (!String(body.model).endsWith('-tools') || last.role === 'tool') return null;
+  const text = typeof last.content === 'string' ? last.content : '';
+  const at = text.indexOf('note:');
+  const path = at >= 0 ? text.slice(at + 5).trim().split(/\s/)[0] : '';
+  return [
+    {id: 'call_lookup_1', type: 'function', function: {name: 'lookup', arguments: JSON.stringify({query: 'kspan'})}},
+    {id: 'call_note_2', type: 'function', function: {name: 'write_note', arguments: JSON.stringify({path})}},
+  ];
+}
+
 function chatCompletions(req, res, body) {
   const model = String(body.model) + MODEL_SUFFIX;
   const headers = {'x-request-id': 'req_mock_chat'};
+  const calls = body.stream ? null : toolCallsAsked(body);
+  if (calls) {
+    sendJson(res, 200, {
+      id: 'chatcmpl-mock-tools', object: 'chat.completion', created: CREATED, model,
+      choices: [{index: 0, message: {role: 'assistant', content: null, tool_calls: calls, refusal: null},
+                 logprobs: null, finish_reason: 'tool_calls'}],
+      usage: {prompt_tokens: 17, completion_tokens: 9, total_tokens: 26},
+      system_fingerprint: 'fp_mock',
+    }, headers);
+    return;
+  }
   if (!body.stream) {
     sendJson(res, 200, {
       id: 'chatcmpl-mock-1',

@@ -4,7 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
+
 #include "genai/jsonrpc.h"
+#include "protocols/http1/spec.h"
+#include "protocols/jsonrpc/spec.h"
+#include "protocols/registry.h"
 
 namespace kspan::correlator {
 namespace {
@@ -122,7 +128,8 @@ TEST_F(AgentSpansTest, OtherMcpMethodsAreNamedByMethodAndTarget) {
           Rpc(R"({"jsonrpc":"2.0","id":3,"method":"resources/read","params":{"uri":"file:///a.txt"}})", "{}"),
           Conn(false, 10))
           .name,
-      "resources/read file:///a.txt");
+      "resources/read")
+      << "a resource's URI is no low-cardinality target";
   // Not JSON-RPC, or not an agent protocol's method: untouched.
   bool changed = true;
   Build(&agents_, Rpc(R"({"jsonrpc":"2.0","id":1,"method":"eth_call"})", "{}"), Conn(false, 10), &changed);
@@ -172,6 +179,91 @@ TEST_F(AgentSpansTest, A2aSendNamesTheCalleeFromItsCard) {
             Conn(false, 10));
   EXPECT_EQ(v1.name, "invoke_agent sub-agent");
   EXPECT_EQ(Str(v1, "error.type"), "task_rejected");
+}
+
+TEST_F(AgentSpansTest, A2aAttributesBothVersionsAndBindings) {
+  // 1.0 over JSON-RPC: SendMessage with the A2A-Version header.
+  Record v1 = Rpc(
+      R"({"jsonrpc":"2.0","id":"1","method":"SendMessage","params":{"message":{"messageId":"m-1","role":"ROLE_USER","parts":[]}}})",
+      R"({"jsonrpc":"2.0","id":"1","result":{"task":{"id":"task-9","contextId":"ctx-3","status":{"state":"TASK_STATE_COMPLETED"}}}})",
+      "application/json", "POST", "/a2a/jsonrpc");
+  v1.request.headers.emplace_back("A2A-Version", "1.0");
+  const model::Span a = Build(&agents_, v1, Conn(false, 10));
+  EXPECT_EQ(a.name, "invoke_agent 127.0.0.1");
+  EXPECT_EQ(Str(a, "a2a.method.name"), "SendMessage");
+  EXPECT_EQ(Str(a, "a2a.protocol.version"), "1.0");
+  EXPECT_EQ(Str(a, "a2a.message.id"), "m-1");
+  EXPECT_EQ(Str(a, "a2a.task.id"), "task-9");
+  EXPECT_EQ(Str(a, "a2a.task.state"), "TASK_STATE_COMPLETED");
+  EXPECT_EQ(Str(a, "gen_ai.conversation.id"), "ctx-3");
+  // 0.3: message/send, the Task itself as the result, its state in lower case.
+  const model::Span b = Build(
+      &agents_,
+      Rpc(R"({"jsonrpc":"2.0","id":2,"method":"message/send","params":{"message":{"messageId":"m-2","kind":"message"}}})",
+          R"({"jsonrpc":"2.0","id":2,"result":{"kind":"task","id":"t-2","contextId":"c-2","status":{"state":"input-required"}}})",
+          "application/json", "POST", "/"),
+      Conn(false, 10));
+  EXPECT_EQ(Str(b, "a2a.method.name"), "SendMessage");
+  EXPECT_EQ(Str(b, "rpc.method"), "message/send");
+  EXPECT_EQ(Str(b, "a2a.protocol.version"), "0.3");
+  EXPECT_EQ(Str(b, "a2a.task.id"), "t-2");
+  EXPECT_EQ(Str(b, "a2a.task.state"), "TASK_STATE_INPUT_REQUIRED");
+  // A stream: the last state sent.
+  const model::Span c = Build(
+      &agents_,
+      Rpc(R"({"jsonrpc":"2.0","id":3,"method":"SendStreamingMessage","params":{"message":{"messageId":"m-3"}}})",
+          "data: "
+          "{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"task\":{\"id\":\"t-3\",\"status\":{\"state\":\"TASK_"
+          "STATE_SUBMITTED\"}}}}\n\n"
+          "data: "
+          "{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"statusUpdate\":{\"taskId\":\"t-3\",\"status\":{"
+          "\"state\":\"TASK_STATE_WORKING\"}}}}\n\n"
+          "data: "
+          "{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"statusUpdate\":{\"taskId\":\"t-3\",\"status\":{"
+          "\"state\":\"TASK_STATE_FAILED\"}}}}\n\n",
+          "text/event-stream", "POST", "/"),
+      Conn(false, 10));
+  EXPECT_EQ(Str(c, "a2a.task.id"), "t-3");
+  EXPECT_EQ(Str(c, "a2a.task.state"), "TASK_STATE_FAILED");
+  EXPECT_EQ(c.status_code, model::StatusCode::kError);
+  // Other methods are named by their operation.
+  const model::Span get = Build(
+      &agents_,
+      Rpc(R"({"jsonrpc":"2.0","id":4,"method":"tasks/get","params":{"id":"t-2"}})",
+          R"({"jsonrpc":"2.0","id":4,"result":{"kind":"task","id":"t-2","status":{"state":"completed"}}})",
+          "application/json", "POST", "/"),
+      Conn(false, 10));
+  EXPECT_EQ(get.name, "GetTask");
+  EXPECT_EQ(Str(get, "a2a.task.id"), "t-2");
+  EXPECT_EQ(Str(get, "a2a.task.state"), "TASK_STATE_COMPLETED");
+
+  // HTTP+JSON (REST): the operation in the path.
+  Record rest = Rpc(R"({"message":{"messageId":"m-5","role":"ROLE_USER","parts":[]}})",
+                    R"({"task":{"id":"t-5","status":{"state":"TASK_STATE_WORKING"}}})", "application/json",
+                    "POST", "/message:send");
+  rest.request.headers.emplace_back("A2A-Version", "1.0");
+  const model::Span r = Build(&agents_, rest, Conn(true, 20));
+  EXPECT_EQ(r.name, "invoke_agent node");
+  EXPECT_EQ(Str(r, "a2a.method.name"), "SendMessage");
+  EXPECT_EQ(Str(r, "a2a.protocol.version"), "1.0");
+  EXPECT_EQ(Str(r, "a2a.message.id"), "m-5");
+  EXPECT_EQ(Str(r, "a2a.task.state"), "TASK_STATE_WORKING");
+  Record rest03 = Rpc(R"({"message":{"messageId":"m-6"}})",
+                      R"({"kind":"task","id":"t-6","status":{"state":"completed"}})", "application/json",
+                      "POST", "/v1/message:send");
+  const model::Span r03 = Build(&agents_, rest03, Conn(false, 10));
+  EXPECT_EQ(Str(r03, "a2a.protocol.version"), "0.3");
+  EXPECT_EQ(Str(r03, "a2a.task.id"), "t-6");
+  Record get_rest = Rpc("", R"({"id":"t-5","status":{"state":"TASK_STATE_COMPLETED"}})", "application/json",
+                        "GET", "/tasks/t-5");
+  get_rest.request.headers.emplace_back("A2A-Version", "1.0");
+  const model::Span g = Build(&agents_, get_rest, Conn(false, 10));
+  EXPECT_EQ(g.name, "GetTask");
+  EXPECT_EQ(Str(g, "a2a.task.id"), "t-5");
+  // Any application's GET /tasks/7 is not A2A.
+  bool changed = true;
+  Build(&agents_, Rpc("", R"({"id":"7"})", "application/json", "GET", "/tasks/7"), Conn(false, 10), &changed);
+  EXPECT_FALSE(changed);
 }
 
 TEST_F(AgentSpansTest, AnAgentsIncomingTaskIsInvokeAgent) {
@@ -253,6 +345,265 @@ TEST_F(AgentSpansTest, StdioCallsBecomeSpansBothWays) {
   EXPECT_EQ(s.kind, model::SpanKind::kServer);
   EXPECT_EQ(s.status_code, model::StatusCode::kError);
   EXPECT_EQ(Str(s, "error.type"), "response_missing");
+}
+
+// MCP 2026-07-28: no handshake, no session; each HTTP request repeats its method and target
+// in Mcp-Method and Mcp-Name and says its revision in the header and in params._meta.
+Record Stateless(std::string body, std::string method, std::string name, std::string response_body) {
+  Record r = Rpc(std::move(body), std::move(response_body));
+  r.request.headers = {{"Host", "127.0.0.1:9000"},
+                       {"Content-Type", "application/json"},
+                       {"MCP-Protocol-Version", "2026-07-28"},
+                       {"Mcp-Method", std::move(method)}};
+  if (!name.empty()) r.request.headers.emplace_back("Mcp-Name", std::move(name));
+  return r;
+}
+
+TEST_F(AgentSpansTest, McpStatelessRequestsAreNamedByHeadersAndBody) {
+  const Record call = Stateless(
+      R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"weather","arguments":{"city":"X"},)"
+      R"("_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}})",
+      "tools/call", "weather", R"({"jsonrpc":"2.0","id":2,"result":{"content":[],"resultType":"complete"}})");
+  for (bool server : {false, true}) {
+    const model::Span s = Build(&agents_, call, Conn(server, 10));
+    EXPECT_EQ(s.name, "execute_tool weather");
+    EXPECT_EQ(Str(s, "gen_ai.tool.name"), "weather");
+    EXPECT_EQ(Str(s, "mcp.method.name"), "tools/call");
+    EXPECT_EQ(Str(s, "mcp.protocol.version"), "2026-07-28");
+    EXPECT_EQ(s.Find("mcp.session.id"), nullptr) << "stateless: no session";
+    EXPECT_EQ(Str(s, "jsonrpc.request.id"), "2");
+    EXPECT_EQ(s.status_code, model::StatusCode::kUnset);
+  }
+  // The body cut before its method (a capture limit): the headers name the call.
+  Record cut = Stateless(R"({"jsonrpc":"2.0","id":3,"par)", "tools/call", "weather", "{}");
+  cut.request.body_truncated = true;
+  EXPECT_EQ(Build(&agents_, cut, Conn(false, 10)).name, "execute_tool weather");
+  // A method this list does not know is still MCP when the header says so.
+  const model::Span future =
+      Build(&agents_,
+            Stateless(R"({"jsonrpc":"2.0","id":4,"method":"subscriptions/listen","params":{}})",
+                      "subscriptions/listen", "", R"({"jsonrpc":"2.0","id":4,"result":{}})"),
+            Conn(false, 10));
+  EXPECT_EQ(future.name, "subscriptions/listen");
+  EXPECT_EQ(Str(future, "mcp.method.name"), "subscriptions/listen");
+  // server/discover is known without the header (a stdio client sends none).
+  const model::Span discover = Build(
+      &agents_,
+      Rpc(R"({"jsonrpc":"2.0","id":1,"method":"server/discover","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}})",
+          R"({"jsonrpc":"2.0","id":1,"result":{"supportedVersions":["2026-07-28"]}})"),
+      Conn(false, 10));
+  EXPECT_EQ(discover.name, "server/discover");
+  EXPECT_EQ(Str(discover, "mcp.protocol.version"), "2026-07-28");
+  // The conventions' MCP duration metric, per side, with the method and tool.
+  bool client_seen = false, server_seen = false;
+  for (const auto& h : metrics_.HistogramSnapshot()) {
+    const bool tool =
+        std::find(h.labels.begin(), h.labels.end(),
+                  std::pair<std::string, std::string>("gen_ai_tool_name", "weather")) != h.labels.end();
+    if (h.name == "mcp_client_operation_duration_seconds" && tool) client_seen = h.data.count >= 2;
+    if (h.name == "mcp_server_operation_duration_seconds" && tool) server_seen = h.data.count == 1;
+  }
+  EXPECT_TRUE(client_seen);
+  EXPECT_TRUE(server_seen);
+}
+
+TEST_F(AgentSpansTest, McpSessionEraVersionPromptAndResourceAttributes) {
+  // 2025-11-25 over HTTP: initialize's answer says the revision; later requests repeat it
+  // in MCP-Protocol-Version.
+  const model::Span init =
+      Build(&agents_,
+            Rpc(R"({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25"}})",
+                R"({"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-11-25","capabilities":{}}})"),
+            Conn(false, 10));
+  EXPECT_EQ(Str(init, "mcp.protocol.version"), "2025-11-25");
+  EXPECT_EQ(Str(init, "mcp.session.id"), "sess-1");
+  Record prompt = Rpc(R"({"jsonrpc":"2.0","id":5,"method":"prompts/get","params":{"name":"greet"}})",
+                      R"({"jsonrpc":"2.0","id":5,"error":{"code":-32602,"message":"no such prompt"}})");
+  prompt.request.headers.emplace_back("MCP-Protocol-Version", "2025-11-25");
+  const model::Span p = Build(&agents_, prompt, Conn(false, 10));
+  EXPECT_EQ(p.name, "prompts/get greet");
+  EXPECT_EQ(Str(p, "gen_ai.prompt.name"), "greet");
+  EXPECT_EQ(Str(p, "mcp.protocol.version"), "2025-11-25");
+  EXPECT_EQ(Str(p, "rpc.response.status_code"), "-32602");
+  EXPECT_EQ(Str(p, "error.type"), "-32602");
+  EXPECT_EQ(p.status_message, "no such prompt");
+  const model::Span res = Build(
+      &agents_,
+      Rpc(R"({"jsonrpc":"2.0","id":6,"method":"resources/read","params":{"uri":"file:///a.txt"}})", "{}"),
+      Conn(false, 10));
+  EXPECT_EQ(Str(res, "mcp.resource.uri"), "file:///a.txt");
+}
+
+TEST_F(AgentSpansTest, StdioSessionsRememberTheAgreedVersion) {
+  protocols::jsonrpc::Call init;
+  init.outgoing = true;
+  init.request =
+      R"({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25"}})";
+  init.response = R"({"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-06-18"}})";
+  EXPECT_EQ(Str(agents_.BuildLocalCall(init, 10, "pipe", nullptr), "mcp.protocol.version"), "2025-06-18")
+      << "what the server agreed, not what the client offered";
+  protocols::jsonrpc::Call call;
+  call.outgoing = true;
+  call.request = R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"lookup"}})";
+  call.response = R"({"jsonrpc":"2.0","id":1,"result":{}})";
+  EXPECT_EQ(Str(agents_.BuildLocalCall(call, 10, "pipe", nullptr), "mcp.protocol.version"), "2025-06-18");
+  EXPECT_EQ(Str(agents_.BuildLocalCall(call, 11, "pipe", nullptr), "mcp.protocol.version"), "<missing>")
+      << "another process";
+  call.channel = 5;
+  EXPECT_EQ(Str(agents_.BuildLocalCall(call, 10, "pipe", nullptr), "mcp.protocol.version"), "<missing>")
+      << "another tool server of the same agent";
+  call.channel = 0;
+  agents_.OnExit(10);
+  EXPECT_EQ(Str(agents_.BuildLocalCall(call, 10, "pipe", nullptr), "mcp.protocol.version"), "<missing>");
+  // A stateless stdio request says its revision itself.
+  call.request =
+      R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"lookup","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}})";
+  const model::Span s = agents_.BuildLocalCall(call, 12, "pipe", nullptr);
+  EXPECT_EQ(Str(s, "mcp.protocol.version"), "2026-07-28");
+  EXPECT_EQ(Str(s, "network.transport"), "pipe");
+}
+
+TEST_F(AgentSpansTest, ToolRunsTakeTheIdsOfTheToolCallsAsked) {
+  // Rpc() runs start at kT0: answers that ended before it.
+  agents_.NoteToolCallsAsked(10, {{"call_1", "lookup"}, {"call_2", "write_note"}, {"call_3", "never_run"}},
+                             kT0 - 10);
+  // The next answer, already built (answers and runs reach kspan in no fixed order), ended
+  // after these runs started: its calls are not theirs.
+  agents_.NoteToolCallsAsked(10, {{"call_9", "lookup"}}, kT0 + 50'000'000);
+  // Run in another order than asked, one over HTTP, one over stdio.
+  const model::Span http = Build(
+      &agents_,
+      Rpc(R"({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"write_note","arguments":{}}})",
+          R"({"jsonrpc":"2.0","id":7,"result":{"content":[]}})"),
+      Conn(false, 10));
+  EXPECT_EQ(Str(http, "gen_ai.tool.call.id"), "call_2");
+  // The server's side is not the agent's tool run: no id (the pairing makes it the child).
+  const model::Span served =
+      Build(&agents_,
+            Rpc(R"({"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"lookup","arguments":{}}})",
+                R"({"jsonrpc":"2.0","id":8,"result":{"content":[]}})"),
+            Conn(true, 10));
+  EXPECT_EQ(served.Find("gen_ai.tool.call.id"), nullptr);
+  protocols::jsonrpc::Call stdio;
+  stdio.outgoing = true;
+  stdio.request = R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"lookup"}})";
+  stdio.response = R"({"jsonrpc":"2.0","id":1,"result":{}})";
+  stdio.request_timing.start_ns = kT0;
+  EXPECT_EQ(Str(agents_.BuildLocalCall(stdio, 10, "pipe", nullptr), "gen_ai.tool.call.id"), "call_1");
+  // Each asked call is taken once; a run after the next answer takes that answer's call.
+  EXPECT_EQ(Str(agents_.BuildLocalCall(stdio, 10, "pipe", nullptr), "gen_ai.tool.call.id"), "<missing>");
+  stdio.request_timing.start_ns = kT0 + 60'000'000;
+  EXPECT_EQ(Str(agents_.BuildLocalCall(stdio, 10, "pipe", nullptr), "gen_ai.tool.call.id"), "call_9");
+  // Another process's runs take none.
+  agents_.NoteToolCallsAsked(11, {{"call_5", "lookup"}}, kT0 - 10);
+  EXPECT_EQ(Str(agents_.BuildLocalCall(stdio, 12, "pipe", nullptr), "gen_ai.tool.call.id"), "<missing>");
+  EXPECT_EQ(metrics_.Sum("kspan_agent_tool_calls_total"), 3u);
+  // What waits at exit was not seen run.
+  agents_.OnExit(10);
+  agents_.OnExit(11);
+  uint64_t linked = 0, unlinked = 0;
+  for (const auto& c : metrics_.Snapshot()) {
+    if (c.name != "kspan_agent_tool_calls_total") continue;
+    (c.labels == metrics::Labels{{"outcome", "linked"}} ? linked : unlinked) += c.value;
+  }
+  EXPECT_EQ(linked, 3u);
+  EXPECT_EQ(unlinked, 2u) << "never_run, and pid 11's lookup";
+}
+
+TEST_F(AgentSpansTest, RepeatedToolCallsRaiseOneLoopAlertAtTheThreshold) {
+  auto call = [](std::string args) {
+    protocols::jsonrpc::Call c;
+    c.outgoing = true;
+    c.request = R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"lookup","arguments":)" +
+                args + "}}";
+    c.response = R"({"jsonrpc":"2.0","id":1,"result":{}})";
+    return c;
+  };
+  auto alerts = [](const model::Span& s) {
+    return std::count_if(s.events.begin(), s.events.end(),
+                         [](const auto& e) { return e.name == "kspan.agent.loop"; });
+  };
+  const auto resource = Resource("node", "node loop_agent.js");
+  int fired_at = 0;
+  for (int i = 1; i <= 8; ++i) {
+    // Other arguments in between do not count towards the same call.
+    EXPECT_EQ(alerts(agents_.BuildLocalCall(call(R"({"q":"other )" + std::to_string(i) + R"("})"), 10, "pipe",
+                                            resource)),
+              0);
+    const model::Span s = agents_.BuildLocalCall(call(R"({"q":"same","n":[1,2]})"), 10, "pipe", resource);
+    if (alerts(s) == 0) continue;
+    EXPECT_EQ(fired_at, 0) << "once";
+    fired_at = i;
+    const model::SpanEvent& e = s.events.back();
+    std::map<std::string, model::AttributeValue> a;
+    for (const auto& attr : e.attributes) a[attr.key] = attr.value;
+    EXPECT_EQ(std::get<std::string>(a["gen_ai.tool.name"]), "lookup");
+    EXPECT_EQ(std::get<std::string>(a["gen_ai.agent.name"]), "node");
+    EXPECT_EQ(std::get<int64_t>(a["process.pid"]), 10);
+    EXPECT_EQ(std::get<int64_t>(a["kspan.agent.loop.count"]), 5);
+  }
+  EXPECT_EQ(fired_at, 5);
+  EXPECT_EQ(metrics_.Sum("kspan_agent_loops_total"), 1u);
+  // The same in another process is its own count; the tool server's side never counts.
+  protocols::jsonrpc::Call served = call(R"({"q":"same","n":[1,2]})");
+  served.outgoing = false;
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(alerts(agents_.BuildLocalCall(served, 11, "pipe", resource)), 0);
+  // Off when the threshold is 0.
+  metrics::Registry m;
+  AgentOptions off;
+  off.loop_repeated_tool_calls = 0;
+  AgentSpans quiet(off, &m);
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(alerts(quiet.BuildLocalCall(call("{}"), 10, "pipe", resource)), 0);
+}
+
+constexpr const char* kMetaParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+TEST(McpTraceContext, MetaTraceparentIsTheRequestsParentOverStdio) {
+  auto conn = protocols::jsonrpc::Spec().make(true, {});
+  const std::string line =
+      std::string(R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t",)") +
+      R"("_meta":{"traceparent":")" + kMetaParent + R"(","tracestate":"a=b"}}})" + "\n";
+  protocols::Chunk c;
+  c.channel = 1;
+  c.egress = true;
+  c.data = line;
+  c.total_len = static_cast<uint32_t>(line.size());
+  c.first_ns = c.last_ns = kT0;
+  conn->AddData(c);
+  std::vector<protocols::RequestStart> started;
+  std::vector<protocols::Record> records;
+  protocols::ConnectionStats stats;
+  conn->Drain(&started, &records, &stats);
+  ASSERT_EQ(started.size(), 1u);
+  EXPECT_EQ(started[0].traceparent, kMetaParent);
+  EXPECT_EQ(started[0].tracestate, "a=b");
+}
+
+TEST(McpTraceContext, MetaTraceparentWinsOverTheHttpHeader) {
+  for (bool with_meta : {true, false}) {
+    auto conn = protocols::http1::Spec().make(true, {});
+    const std::string body =
+        std::string(R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t")") +
+        (with_meta ? std::string(R"(,"_meta":{"traceparent":")") + kMetaParent + R"("}}})" : "}}");
+    const std::string req =
+        "POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "traceparent: 00-11111111111111111111111111111111-2222222222222222-01\r\n"
+        "Content-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body;
+    protocols::Chunk c;
+    c.egress = true;
+    c.data = req;
+    c.total_len = static_cast<uint32_t>(req.size());
+    c.first_ns = c.last_ns = kT0;
+    conn->AddData(c);
+    std::vector<protocols::RequestStart> started;
+    std::vector<protocols::Record> records;
+    protocols::ConnectionStats stats;
+    conn->Drain(&started, &records, &stats);
+    ASSERT_EQ(started.size(), 1u);
+    EXPECT_EQ(started[0].traceparent,
+              with_meta ? kMetaParent : "00-11111111111111111111111111111111-2222222222222222-01");
+  }
 }
 
 TEST(JsonRpcTest, RequestsAndBatches) {

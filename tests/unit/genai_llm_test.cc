@@ -891,6 +891,36 @@ TEST(GenaiParseStreamTest, Anthropic) {
   EXPECT_TRUE(r.complete);
 }
 
+// The tool calls asked for, by id, whether or not content is wanted.
+std::vector<std::pair<std::string, std::string>> Asked(const ResponseInfo& r) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& a : r.tool_calls_asked) out.emplace_back(a.id, a.name);
+  return out;
+}
+
+TEST(GenaiParseResponseTest, ToolCallsAskedByIdWithoutContent) {
+  using Calls = std::vector<std::pair<std::string, std::string>>;
+  for (bool content : {false, true}) {
+    EXPECT_EQ(Asked(ParseResponse(Api::kOpenAiChat, 200, kJson, kOpenAiChatResponse, false, content)),
+              (Calls{{"call_abc", "get_weather"}}));
+    EXPECT_EQ(Asked(ParseResponse(Api::kOpenAiChat, 200, kSse, kOpenAiToolStream, false, content)),
+              (Calls{{"call_1", "get_weather"}}))
+        << "a stream names a call in its first delta only";
+    EXPECT_EQ(Asked(ParseResponse(Api::kAnthropicMessages, 200, kSse, kAnthropicStream, false, content)),
+              (Calls{{"toolu_1", "get_weather"}}));
+    EXPECT_EQ(Asked(ParseResponse(Api::kAnthropicMessages, 200, kJson, kAnthropicResponse, false, content)),
+              (Calls{{"toolu_01A09q90qw90lq917835lq9", "get_weather"}}));
+  }
+  const ResponseInfo two = ParseResponse(
+      Api::kOpenAiChat, 200, kJson,
+      R"({"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","tool_calls":[)"
+      R"({"id":"call_1","type":"function","function":{"name":"lookup","arguments":"{}"}},)"
+      R"({"id":"call_2","type":"function","function":{"name":"write_note","arguments":"{}"}}]},"finish_reason":"tool_calls"}]})",
+      false, false);
+  EXPECT_EQ(Asked(two), (Calls{{"call_1", "lookup"}, {"call_2", "write_note"}}));
+  EXPECT_TRUE(two.output_tool_calls.empty()) << "names as content only when asked";
+}
+
 TEST(GenaiParseStreamTest, AnthropicCumulativeUsageInMessageDelta) {
   const std::string body =
       "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"usage\":"

@@ -251,6 +251,7 @@ int Run(const Config& config) {
   popts.genai.capture_content = config.genai_capture_content;
   popts.genai.max_decoded_bytes = config.genai_max_body_bytes;
   for (const auto& [name, match] : config.agent_rules) popts.agents.rules.push_back({name, match});
+  popts.agents.loop_repeated_tool_calls = config.agent_loop_tool_calls;
   popts.stitcher.window_ns = uint64_t{config.trace_window_ms} * 1'000'000;
   popts.stitcher.max_held_bytes = size_t{config.trace_max_held_mib} << 20;
   popts.processes.resource_attributes = config.resource_attributes;

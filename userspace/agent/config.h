@@ -86,6 +86,7 @@ struct Config {
   bool genai_capture_content = false;
   // Agent names by executable path or command line substring (docs/agents.md).
   std::vector<std::pair<std::string, std::string>> agent_rules;  // name, match
+  uint32_t agent_loop_tool_calls = 5;
   uint32_t ring_buffer_bytes = 8u << 20;
   uint32_t drain_interval_ms = 10;
   // Trace assembly (correlator/stitcher.h): how long a finished trace waits for late

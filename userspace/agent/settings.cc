@@ -496,6 +496,11 @@ const std::vector<SettingRow> kTable = {
              "(default: its service.name); repeatable, the first match wins: flags', then the "
              "environment's (NAME=MATCH,...), then the file's.",
      .parse = AgentRules},
+    {.group = kAgents, .flag = "--agent-loop-tool-calls", .metavar = "N",
+     .key = "agent_loops.repeated_tool_calls", .default_text = "5",
+     .help = "Alert once when an agent calls the same tool with the same arguments N times "
+             "(docs/agents.md, runaway loops), 0..1000000; 0 turns it off.",
+     .parse = Uint32<&Layer::agent_loop_tool_calls, 0, 1000000>},
 
     // Sampling.
     {.group = kSampling, .flag = "--sampler", .metavar = "NAME", .key = "sampling.sampler",

@@ -46,7 +46,15 @@ constexpr Entry kMetrics[] = {
      {"counter", "Calls on each agent call graph edge whose span has status ERROR."}},
     {"kspan_agent_graph_tokens_total",
      {"counter", "LLM tokens on each agent call graph edge, by type (input, output)."}},
+    {"kspan_agent_loops_total",
+     {"counter",
+      "Runaway-loop alerts, by kind (repeated_tool_call: an agent called the same tool with the same "
+      "arguments the configured number of times)."}},
     {"kspan_agent_spans_total", {"counter", "Agent spans built, by kind (execute_tool, invoke_agent)."}},
+    {"kspan_agent_tool_calls_total",
+     {"counter",
+      "Tool calls LLM answers asked agents for, by outcome: linked to the execute_tool span that ran "
+      "them, or unlinked (no MCP tool run of that name seen before the agent's next LLM answer)."}},
     {"kspan_bytes_ignored_total",
      {"counter", "Captured bytes of connections that carry no protocol kspan reads."}},
     {"kspan_bytes_total",
@@ -197,6 +205,14 @@ constexpr Entry kMetrics[] = {
     {"kspan_tls_plaintext_dropped_total", {"counter", "TLS plaintext dropped, by reason."}},
     {"kspan_traces_flushed_total",
      {"counter", "Traces exported by the stitcher, by reason (complete, shutdown, or a bound)."}},
+    {"mcp_client_operation_duration_seconds",
+     {"histogram",
+      "Duration of MCP requests and notifications an agent sent, from the request to its answer "
+      "(OpenTelemetry mcp.client.operation.duration)."}},
+    {"mcp_server_operation_duration_seconds",
+     {"histogram",
+      "Duration of MCP requests a server handled, from the request to its answer (OpenTelemetry "
+      "mcp.server.operation.duration)."}},
     {"rpc_client_call_duration_seconds",
      {"histogram",
       "Duration of outgoing RPCs (spans before sampling; OpenTelemetry rpc.client.call.duration)."}},

@@ -1,8 +1,10 @@
 #include "correlator/agent_spans.h"
 
+#include <algorithm>
 #include <optional>
 #include <utility>
 
+#include "common/log.h"
 #include "correlator/unanswered.h"
 #include "genai/jsonrpc.h"
 
@@ -33,6 +35,10 @@ bool IsAgentCardPath(std::string_view target) {
   return path.ends_with("/.well-known/agent-card.json") || path.ends_with("/.well-known/agent.json");
 }
 
+// The conventions' explicit bucket boundaries for mcp.{client,server}.operation.duration.
+const std::vector<double> kMcpSecondsBuckets = {0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1,
+                                                2,    5,    10,   30,  60,  120, 300};
+
 template <typename Map, typename Key>
 void PutBounded(Map* m, Key key, std::string value, size_t max) {
   if (m->size() >= max && !m->count(key)) m->clear();  // rare: many agents; relearned from cards
@@ -43,8 +49,60 @@ void PutBounded(Map* m, Key key, std::string value, size_t max) {
 
 AgentSpans::AgentSpans(AgentOptions options, metrics::Registry* metrics)
     : options_(std::move(options)),
+      metrics_(metrics),
       tool_calls_(metrics->GetCounter("kspan_agent_spans_total", {{"kind", "execute_tool"}})),
-      agent_calls_(metrics->GetCounter("kspan_agent_spans_total", {{"kind", "invoke_agent"}})) {}
+      agent_calls_(metrics->GetCounter("kspan_agent_spans_total", {{"kind", "invoke_agent"}})),
+      tool_calls_linked_(metrics->GetCounter("kspan_agent_tool_calls_total", {{"outcome", "linked"}})),
+      tool_calls_unlinked_(metrics->GetCounter("kspan_agent_tool_calls_total", {{"outcome", "unlinked"}})),
+      loops_(metrics->GetCounter("kspan_agent_loops_total", {{"kind", "repeated_tool_call"}})) {}
+
+void AgentSpans::CheckLoop(const genai::RpcRequest& call, uint32_t pid, model::Span* span) {
+  const uint32_t threshold = options_.loop_repeated_tool_calls;
+  if (threshold == 0) return;
+  if (repeats_.size() >= kMaxEntries && !repeats_.count(pid)) return;
+  auto& counts = repeats_[pid];
+  if (counts.size() >= 256) counts.clear();
+  const uint64_t key = std::hash<std::string>{}(call.target) * 31 + call.arguments_hash;
+  const uint32_t n = ++counts[key];
+  if (n != threshold) return;
+  loops_->Add();
+  const std::string agent = AgentName(pid, span->resource.get());
+  span->events.push_back({"kspan.agent.loop",
+                          span->start_time_unix_nano,
+                          {{"kspan.agent.loop.kind", std::string("repeated_tool_call")},
+                           {"gen_ai.agent.name", agent},
+                           {"process.pid", int64_t{pid}},
+                           {"gen_ai.tool.name", call.target},
+                           {"kspan.agent.loop.count", int64_t{n}}}});
+  log::Warn("agent loop", {{"kind", "repeated_tool_call"},
+                           {"agent", agent},
+                           {"pid", uint64_t{pid}},
+                           {"tool", call.target},
+                           {"count", uint64_t{n}}});
+}
+
+void AgentSpans::DropAsked(uint32_t pid) {
+  auto it = asked_.find(pid);
+  if (it == asked_.end()) return;
+  tool_calls_unlinked_->Add(it->second.size());
+  asked_.erase(it);
+}
+
+void AgentSpans::NoteToolCallsAsked(uint32_t pid, std::vector<genai::ToolCallAsked> asked, uint64_t at_ns) {
+  if (asked.empty()) return;
+  if (asked_.size() >= kMaxEntries && !asked_.count(pid)) {  // rare: many agents waiting at once
+    tool_calls_unlinked_->Add(asked.size());
+    return;
+  }
+  auto& waiting = asked_[pid];
+  for (auto& a : asked) {
+    if (waiting.size() >= kMaxAskedPerProcess) {  // the oldest call waiting was not seen run
+      waiting.pop_front();
+      tool_calls_unlinked_->Add();
+    }
+    waiting.push_back({std::move(a), at_ns});
+  }
+}
 
 void AgentSpans::NoteLlmCall(uint32_t pid) {
   exit_gen_.erase(pid);  // alive: an older exit entry of this pid is stale
@@ -58,7 +116,15 @@ void AgentSpans::Forget(uint32_t pid) {
   exit_gen_.erase(pid);
 }
 
+void AgentSpans::ForgetMcpVersions(uint32_t pid) {
+  mcp_version_by_channel_.erase(mcp_version_by_channel_.lower_bound({pid, 0}),
+                                mcp_version_by_channel_.upper_bound({pid, UINT64_MAX}));
+}
+
 void AgentSpans::OnExit(uint32_t pid) {
+  ForgetMcpVersions(pid);
+  DropAsked(pid);
+  repeats_.erase(pid);
   if (!agents_.count(pid) && !card_by_pid_.count(pid)) return;
   const uint64_t gen = ++next_exit_gen_;
   exit_gen_[pid] = gen;
@@ -73,6 +139,9 @@ void AgentSpans::OnExit(uint32_t pid) {
 
 void AgentSpans::OnExec(uint32_t pid) {
   Forget(pid);
+  ForgetMcpVersions(pid);
+  DropAsked(pid);
+  repeats_.erase(pid);
 }
 
 const AgentRule* AgentSpans::RuleFor(const model::Resource* resource) const {
@@ -130,19 +199,48 @@ void AgentSpans::NoteAgentCard(const Record& record, const HttpConnContext& conn
 
 bool AgentSpans::ApplyRpc(const Record& record, const HttpConnContext& conn, model::Span* span) {
   const Message& rq = record.request;
-  if (rq.method != "POST") return false;
-  return ApplyRpcCall(rq.body_prefix, record.response.Header("content-type"), record.response.body_prefix,
-                      record.response_missing, conn, rq.Header("mcp-session-id"), span);
+  if (rq.method != "POST" && rq.method != "GET") return false;
+  const RpcTransport transport = {
+      .session = rq.Header("mcp-session-id"),
+      .protocol_version = rq.Header("mcp-protocol-version"),
+      .headers = {.mcp_method = rq.Header("mcp-method"), .mcp_name = rq.Header("mcp-name")},
+      .network_transport = "tcp",
+      .local = false,
+      .channel = 0,
+      .a2a_version = rq.Header("a2a-version")};
+  if (rq.method == "POST" &&
+      ApplyRpcCall(rq.body_prefix, record.response.Header("content-type"), record.response.body_prefix,
+                   record.response_missing, conn, transport, span)) {
+    return true;
+  }
+  // A2A's HTTP+JSON binding: the operation is in the path, the body is the result.
+  const std::string_view a2a_version = rq.Header("a2a-version");
+  const std::optional<genai::RpcRequest> rest =
+      genai::ParseA2aRestRequest(rq.method, rq.target, rq.body_prefix, a2a_version);
+  if (!rest) return false;
+  const genai::RpcResponse resp =
+      record.response_missing
+          ? genai::RpcResponse{}
+          : genai::ParseA2aRestResponse(record.response.Header("content-type"), record.response.body_prefix);
+  ApplyCall(*rest, resp, conn, transport, span);
+  return true;
 }
 
 bool AgentSpans::ApplyRpcCall(std::string_view request_body, std::string_view response_type,
                               std::string_view response_body, bool response_missing,
-                              const HttpConnContext& conn, std::string_view session, model::Span* span) {
-  const std::optional<genai::RpcRequest> call = genai::ParseRpcRequest(request_body);
+                              const HttpConnContext& conn, const RpcTransport& transport, model::Span* span) {
+  const std::optional<genai::RpcRequest> call = genai::ParseRpcRequest(request_body, transport.headers);
   if (!call) return false;
   const genai::RpcResponse resp = response_missing
                                       ? genai::RpcResponse{}
                                       : genai::ParseRpcResponse(response_type, response_body, call->id);
+  ApplyCall(*call, resp, conn, transport, span);
+  return true;
+}
+
+void AgentSpans::ApplyCall(const genai::RpcRequest& request, const genai::RpcResponse& resp,
+                           const HttpConnContext& conn, const RpcTransport& transport, model::Span* span) {
+  const genai::RpcRequest* call = &request;
   if (!call->id.empty()) span->Set("jsonrpc.request.id", call->id);
   bool failed = false;
   std::string error_type;
@@ -150,27 +248,65 @@ bool AgentSpans::ApplyRpcCall(std::string_view request_body, std::string_view re
     failed = true;
     error_type = resp.error_code ? std::to_string(*resp.error_code) : "jsonrpc_error";
     span->status_message = resp.error_message;
+    if (resp.error_code) span->Set("rpc.response.status_code", std::to_string(*resp.error_code));
   }
 
   if (call->protocol == genai::RpcProtocol::kMcp) {
     span->Set("mcp.method.name", call->method);
-    if (!session.empty()) span->Set("mcp.session.id", std::string(session));
+    if (!transport.session.empty()) span->Set("mcp.session.id", std::string(transport.session));
+    const std::string version = McpVersion(*call, resp, transport, conn.pid);
+    if (!version.empty()) span->Set("mcp.protocol.version", version);
+    if (call->target_kind == genai::RpcRequest::TargetKind::kPrompt && !call->target.empty()) {
+      span->Set("gen_ai.prompt.name", call->target);
+    } else if (call->target_kind == genai::RpcRequest::TargetKind::kResource && !call->target.empty()) {
+      span->Set("mcp.resource.uri", call->target);
+    }
     if (call->method == "tools/call") {
       tool_calls_->Add();
       span->name = "execute_tool " + call->target;
       span->Set("gen_ai.operation.name", std::string("execute_tool"));
       span->Set("gen_ai.tool.name", call->target);
+      if (!conn.is_server) CheckLoop(*call, conn.pid, span);
+      // The LLM's tool call this run answers: of the calls waiting for this tool, one of
+      // the last answer that came before the run started (answers and runs of one agent
+      // reach kspan in no fixed order: the next answer may be built before this run).
+      if (auto it = asked_.find(conn.pid); !conn.is_server && it != asked_.end()) {
+        auto& waiting = it->second;
+        auto match = waiting.end();
+        for (auto w = waiting.begin(); w != waiting.end(); ++w) {
+          if (w->call.name != call->target || w->at_ns > span->start_time_unix_nano) continue;
+          if (match == waiting.end() || w->at_ns > match->at_ns) match = w;  // the first of the latest
+        }
+        if (match != waiting.end()) {
+          if (!match->call.id.empty()) span->Set("gen_ai.tool.call.id", match->call.id);
+          tool_calls_linked_->Add();
+          waiting.erase(match);
+          if (waiting.empty()) asked_.erase(it);
+        }
+      }
       if (!failed && resp.tool_error) {
         failed = true;
         error_type = "tool_error";
       }
+    } else if (call->target_kind == genai::RpcRequest::TargetKind::kPrompt && !call->target.empty()) {
+      span->name = call->method + " " + call->target;
     } else {
-      span->name = call->target.empty() ? call->method : call->method + " " + call->target;
+      // A resource's URI is not a low-cardinality target: it is an attribute only.
+      span->name = call->method;
     }
   } else {
     span->Set("rpc.method", call->method);
-    if (call->method == "message/send" || call->method == "message/stream" || call->method == "SendMessage" ||
-        call->method == "SendStreamingMessage") {
+    span->Set("a2a.method.name", call->a2a_method);
+    const std::string version =
+        !transport.a2a_version.empty() ? std::string(transport.a2a_version.substr(0, 16)) : call->a2a_version;
+    if (!version.empty()) span->Set("a2a.protocol.version", version);
+    if (!call->message_id.empty()) span->Set("a2a.message.id", call->message_id);
+    const std::string& task = !call->task_id.empty() ? call->task_id : resp.task_id;
+    if (!task.empty()) span->Set("a2a.task.id", task);
+    if (!resp.task_state.empty()) span->Set("a2a.task.state", genai::A2aTaskState(resp.task_state));
+    const std::string& context = !call->context_id.empty() ? call->context_id : resp.context_id;
+    if (!context.empty()) span->Set("gen_ai.conversation.id", context);
+    if (call->a2a_method == "SendMessage" || call->a2a_method == "SendStreamingMessage") {
       agent_calls_->Add();
       std::string agent;
       if (conn.is_server) {
@@ -189,14 +325,57 @@ bool AgentSpans::ApplyRpcCall(std::string_view request_body, std::string_view re
         error_type = "task_" + resp.task_state;
       }
     } else {
-      span->name = call->method;
+      span->name = call->a2a_method;  // the conventions' A2A span name
     }
   }
   if (failed) {
     span->status_code = model::StatusCode::kError;
     span->Set("error.type", error_type);
   }
-  return true;
+  if (call->protocol == genai::RpcProtocol::kMcp) {
+    RecordMcpDuration(*span, conn.is_server, transport.network_transport, call->method,
+                      failed ? error_type : "");
+  }
+}
+
+std::string AgentSpans::McpVersion(const genai::RpcRequest& call, const genai::RpcResponse& resp,
+                                   const RpcTransport& transport, uint32_t pid) {
+  // The handshake's answer says what was agreed; a stdio session has no header to repeat
+  // it, so it is remembered for the process's later calls.
+  if (call.method == "initialize") {
+    std::string agreed = !resp.protocol_version.empty() ? resp.protocol_version : call.protocol_version;
+    if (transport.local && !resp.protocol_version.empty()) {
+      PutBounded(&mcp_version_by_channel_, std::make_pair(pid, transport.channel), resp.protocol_version,
+                 kMaxEntries);
+    }
+    return agreed;
+  }
+  if (!transport.protocol_version.empty()) return std::string(transport.protocol_version.substr(0, 64));
+  if (!call.protocol_version.empty()) return call.protocol_version;
+  if (transport.local) {
+    auto it = mcp_version_by_channel_.find({pid, transport.channel});
+    if (it != mcp_version_by_channel_.end()) return it->second;
+  }
+  return "";
+}
+
+void AgentSpans::RecordMcpDuration(const model::Span& span, bool server, std::string_view network_transport,
+                                   std::string_view method, std::string_view error_type) {
+  metrics::Labels labels = {{"mcp_method_name", std::string(method)}};
+  if (const std::string* tool = span.FindString("gen_ai.tool.name"))
+    labels.emplace_back("gen_ai_tool_name", *tool);
+  if (const std::string* prompt = span.FindString("gen_ai.prompt.name"))
+    labels.emplace_back("gen_ai_prompt_name", *prompt);
+  if (const std::string* v = span.FindString("mcp.protocol.version"))
+    labels.emplace_back("mcp_protocol_version", *v);
+  labels.emplace_back("network_transport", std::string(network_transport));
+  labels.emplace_back("error_type", std::string(error_type));
+  const uint64_t end = std::max(span.end_time_unix_nano, span.start_time_unix_nano);
+  metrics_
+      ->GetHistogram(
+          server ? "mcp_server_operation_duration_seconds" : "mcp_client_operation_duration_seconds", labels,
+          kMcpSecondsBuckets)
+      ->Record(static_cast<double>(end - span.start_time_unix_nano) / 1e9);
 }
 
 model::Span AgentSpans::BuildLocalCall(const protocols::jsonrpc::Call& call, uint32_t pid,
@@ -214,7 +393,14 @@ model::Span AgentSpans::BuildLocalCall(const protocols::jsonrpc::Call& call, uin
   HttpConnContext conn;
   conn.is_server = !call.outgoing;
   conn.pid = pid;
-  ApplyRpcCall(call.request, "application/json", call.response, call.response_missing, conn, "", &span);
+  const RpcTransport local = {.session = {},
+                              .protocol_version = {},
+                              .headers = {},
+                              .network_transport = transport,
+                              .local = true,
+                              .channel = call.channel,
+                              .a2a_version = {}};
+  ApplyRpcCall(call.request, "application/json", call.response, call.response_missing, conn, local, &span);
   if (call.response_missing) MarkUnanswered(call.unanswered, &span);
   return span;
 }

@@ -5,13 +5,17 @@
 //
 //   record                                   span (the HTTP attributes stay)
 //   ---------------------------------------  ---------------------------------------------
-//   MCP tools/call (CLIENT or SERVER)        execute_tool {tool}: gen_ai.operation.name
-//                                            execute_tool, gen_ai.tool.name, mcp.method.name,
-//                                            mcp.session.id, jsonrpc.request.id; ERROR on a
-//                                            JSON-RPC error (error.type its code) or an
-//                                            isError result (error.type "tool_error")
-//   another MCP method                       {method} [{target}], e.g. "tools/list",
-//                                            "resources/read file:///a"; same attributes
+//   MCP tools/call (CLIENT or SERVER),       execute_tool {tool}: gen_ai.operation.name
+//   either era (genai/jsonrpc.h)             execute_tool, gen_ai.tool.name, mcp.method.name,
+//                                            mcp.protocol.version, mcp.session.id,
+//                                            jsonrpc.request.id; ERROR on a JSON-RPC error
+//                                            (error.type and rpc.response.status_code its
+//                                            code) or an isError result ("tool_error")
+//   MCP prompts/get                          prompts/get {prompt}, gen_ai.prompt.name
+//   another MCP method                       {method}, e.g. "tools/list", "server/discover";
+//                                            resources/*: mcp.resource.uri; same attributes
+//   every MCP call                           mcp.{client,server}.operation.duration (the
+//                                            conventions' metrics, as mcp_*_seconds)
 //   A2A message/send, message/stream         invoke_agent {agent}: gen_ai.operation.name
 //                                            invoke_agent, gen_ai.agent.name, rpc.method,
 //                                            jsonrpc.request.id; ERROR on a JSON-RPC error or
@@ -29,6 +33,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -38,6 +43,8 @@
 
 #include "common/metrics.h"
 #include "correlator/http_span.h"
+#include "genai/jsonrpc.h"
+#include "genai/llm.h"
 #include "model/span.h"
 #include "protocols/http1/types.h"
 #include "protocols/jsonrpc/line_stream.h"
@@ -53,6 +60,11 @@ struct AgentRule {
 
 struct AgentOptions {
   std::vector<AgentRule> rules;
+  // Runaway-loop alert: an agent process calling the same tool with the same arguments
+  // this many times (MCP tools/call, HTTP or stdio) gets one alert, at the count: a
+  // "kspan.agent.loop" event on that execute_tool span, kspan_agent_loops_total{kind=
+  // "repeated_tool_call"} and one log line naming the agent, its pid and the tool. 0: off.
+  uint32_t loop_repeated_tool_calls = 5;
 };
 
 class AgentSpans {
@@ -61,6 +73,14 @@ class AgentSpans {
 
   // `pid` made an LLM call: it is an agent from now on (until it exits).
   void NoteLlmCall(uint32_t pid);
+  // The tool calls an LLM answer `pid` received at `at_ns` (its end) asked for. Each
+  // execute_tool CLIENT span of the process (MCP over HTTP or stdio) takes the id of a call
+  // waiting for a tool of its name, from the last answer that ended before the run started:
+  // gen_ai.tool.call.id. Calls that leave unrun (pushed out: at most kMaxAskedPerProcess wait
+  // a process; or the process exits) were not seen run (a local tool, or never run):
+  // kspan_agent_tool_calls_total{outcome="unlinked"}; the others "linked".
+  void NoteToolCallsAsked(uint32_t pid, std::vector<genai::ToolCallAsked> asked, uint64_t at_ns);
+  static constexpr size_t kMaxAskedPerProcess = 64;
   // An exited process stays known (agent, served card) while its spans may still wait for
   // export, where the call graph asks AgentOf: until kMaxExited later exits of agents, or
   // until its pid runs a new program (OnExec). A short-lived CLI agent's spans all leave
@@ -88,16 +108,36 @@ class AgentSpans {
   std::string AgentOf(const model::Span& span) const;
 
  private:
+  // What the transport says of a call besides its body.
+  struct RpcTransport {
+    std::string_view session;            // HTTP: Mcp-Session-Id (2025-11-25)
+    std::string_view protocol_version;   // HTTP: MCP-Protocol-Version
+    genai::RpcHeaders headers;           // HTTP: Mcp-Method, Mcp-Name (2026-07-28)
+    std::string_view network_transport;  // "tcp", "pipe", "unix"
+    bool local = false;                  // stdio (protocols/jsonrpc)
+    uint64_t channel = 0;                // stdio: the channel the request went on
+    std::string_view a2a_version;        // HTTP: the A2A-Version header
+  };
   bool ApplyRpc(const protocols::http1::Record& record, const HttpConnContext& conn, model::Span* span);
   bool ApplyRpcCall(std::string_view request_body, std::string_view response_type,
                     std::string_view response_body, bool response_missing, const HttpConnContext& conn,
-                    std::string_view session, model::Span* span);
+                    const RpcTransport& transport, model::Span* span);
+  void ApplyCall(const genai::RpcRequest& call, const genai::RpcResponse& resp, const HttpConnContext& conn,
+                 const RpcTransport& transport, model::Span* span);
+  // mcp.protocol.version of a call: the initialize answer's, the MCP-Protocol-Version
+  // header, the request's _meta (2026-07-28), else (stdio) what the handshake on that
+  // channel agreed.
+  std::string McpVersion(const genai::RpcRequest& call, const genai::RpcResponse& resp,
+                         const RpcTransport& transport, uint32_t pid);
+  void RecordMcpDuration(const model::Span& span, bool server, std::string_view network_transport,
+                         std::string_view method, std::string_view error_type);
   void NoteAgentCard(const protocols::http1::Record& record, const HttpConnContext& conn,
                      const model::Span& span);
   // The first rule that names the process, or nullptr.
   const AgentRule* RuleFor(const model::Resource* resource) const;
 
   AgentOptions options_;
+  metrics::Registry* metrics_;
   metrics::Counter* tool_calls_;
   metrics::Counter* agent_calls_;
   // Bounded: pids of agents, and agent card names by "host:port" (caller's view) and by
@@ -106,6 +146,23 @@ class AgentSpans {
   std::unordered_set<uint32_t> agents_;
   std::unordered_map<std::string, std::string> card_by_server_;
   std::unordered_map<uint32_t, std::string> card_by_pid_;
+  struct Asked {
+    genai::ToolCallAsked call;
+    uint64_t at_ns = 0;  // the answer's end
+  };
+  std::unordered_map<uint32_t, std::deque<Asked>> asked_;  // by pid, bounded
+  // Tool calls by pid, then by hash of (tool, arguments): how many times. Bounded: 256
+  // keys a process (then it starts over), kMaxEntries processes.
+  std::unordered_map<uint32_t, std::unordered_map<uint64_t, uint32_t>> repeats_;
+  metrics::Counter* loops_;
+  void CheckLoop(const genai::RpcRequest& call, uint32_t pid, model::Span* span);
+  metrics::Counter* tool_calls_linked_;
+  metrics::Counter* tool_calls_unlinked_;
+  void DropAsked(uint32_t pid);
+  // The MCP revision each stdio handshake agreed, by (pid, request channel): both ends see
+  // it, and one agent may talk to tool servers of both eras. Bounded by kMaxEntries.
+  std::map<std::pair<uint32_t, uint64_t>, std::string> mcp_version_by_channel_;
+  void ForgetMcpVersions(uint32_t pid);
   // Exited agents not forgotten yet, oldest first, each with the generation of its exit
   // (a pid that exits again, or lives again, makes the older entry stale).
   static constexpr size_t kMaxExited = 1024;

@@ -160,7 +160,8 @@ bool GenAiSpans::MayBeLlmCall(const Message& head) {
   return genai::RecognizeRequest(head.method, head.target, HeadersOf(head)).has_value();
 }
 
-bool GenAiSpans::Apply(const Record& record, const HttpConnContext& conn, model::Span* span) {
+bool GenAiSpans::Apply(const Record& record, const HttpConnContext& conn, model::Span* span,
+                       std::vector<genai::ToolCallAsked>* asked) {
   if (conn.is_server) return false;
   const Message& rq = record.request;
   const std::optional<genai::Api> api = genai::RecognizeRequest(rq.method, rq.target, HeadersOf(rq));
@@ -183,6 +184,7 @@ bool GenAiSpans::Apply(const Record& record, const HttpConnContext& conn, model:
   if (req.model.empty() && resp.model.empty()) return false;
   if (unread) unreadable_encoded_->Add();
   calls_->Add();
+  if (asked) *asked = resp.tool_calls_asked;
 
   const std::string_view operation = genai::OperationName(*api);
   // A copy: the attributes vector grows below.

@@ -36,9 +36,11 @@
 #pragma once
 
 #include <string_view>
+#include <vector>
 
 #include "common/metrics.h"
 #include "correlator/http_span.h"
+#include "genai/llm.h"
 #include "model/span.h"
 #include "protocols/http1/types.h"
 
@@ -56,8 +58,10 @@ class GenAiSpans {
   GenAiSpans(const GenAiOptions& options, metrics::Registry* metrics);
 
   // When `record` is an LLM API call this process made, turns its HTTP span into a
-  // gen_ai span and records the metrics; returns whether it did.
-  bool Apply(const protocols::http1::Record& record, const HttpConnContext& conn, model::Span* span);
+  // gen_ai span and records the metrics; returns whether it did. `asked`, when given, gets
+  // the tool calls the response asked for (genai::ResponseInfo::tool_calls_asked).
+  bool Apply(const protocols::http1::Record& record, const HttpConnContext& conn, model::Span* span,
+             std::vector<genai::ToolCallAsked>* asked = nullptr);
 
   // For http1::Limits::wide_body_request: a request head that may be an LLM API call,
   // whose body and response body are worth keeping wide.

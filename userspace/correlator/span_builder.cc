@@ -117,8 +117,10 @@ std::optional<model::Span> SpanBuilder::BuildHttp(const conntrack::ConnInfo& con
   ctx.pid = conn.key.pid;
   ctx.tls = conn.tls;
   model::Span span = BuildHttpSpan(record, ctx, processes_->ResourceFor(conn.key.pid), options_.http_spans);
-  if (genai_.Apply(record, ctx, &span)) {
+  std::vector<genai::ToolCallAsked> asked;
+  if (genai_.Apply(record, ctx, &span, &asked)) {
     agents_.NoteLlmCall(conn.key.pid);
+    agents_.NoteToolCallsAsked(conn.key.pid, std::move(asked), span.end_time_unix_nano);
     MarkAgent(conn.key.pid);
     OpenSession(conn.key.pid);  // before this call's span: it may move under the session
   } else {

@@ -28,6 +28,10 @@ constexpr ExportedMetric kExported[] = {
      "Duration of HTTP client requests."},
     {"http_server_request_duration_seconds", "http.server.request.duration", "s",
      "Duration of HTTP server requests."},
+    {"mcp_client_operation_duration_seconds", "mcp.client.operation.duration", "s",
+     "The duration of the MCP request or notification as observed on the sender."},
+    {"mcp_server_operation_duration_seconds", "mcp.server.operation.duration", "s",
+     "MCP request or notification duration as observed on the receiver."},
     {"rpc_client_call_duration_seconds", "rpc.client.call.duration", "s", "Duration of outgoing RPCs."},
     {"rpc_server_call_duration_seconds", "rpc.server.call.duration", "s", "Duration of incoming RPCs."},
     {"traces_service_graph_request_client_seconds", "traces_service_graph_request_client_seconds", "s",
@@ -46,10 +50,15 @@ std::string_view AttributeName(std::string_view label) {
   static const std::map<std::string_view, std::string_view> kRenamed = {
       {"error_type", "error.type"},
       {"gen_ai_operation_name", "gen_ai.operation.name"},
+      {"gen_ai_prompt_name", "gen_ai.prompt.name"},
       {"gen_ai_provider_name", "gen_ai.provider.name"},
       {"gen_ai_request_model", "gen_ai.request.model"},
       {"gen_ai_response_model", "gen_ai.response.model"},
       {"gen_ai_token_type", "gen_ai.token.type"},
+      {"gen_ai_tool_name", "gen_ai.tool.name"},
+      {"mcp_method_name", "mcp.method.name"},
+      {"mcp_protocol_version", "mcp.protocol.version"},
+      {"network_transport", "network.transport"},
       {"server_address", "server.address"},
   };
   auto it = kRenamed.find(label);

@@ -356,10 +356,16 @@ class ResponseReader {
   void AppendOutput(std::string_view text) {
     if (want_content_) AppendBounded(&info_.output_text, text, &output_budget_);
   }
-  void AddToolCall(Value name) {
+  void AddToolCall(Value name, Value id) {
     const std::string_view n = StringOrEmpty(name);
+    const std::string_view i = StringOrEmpty(id);
     if (want_content_ && !n.empty() && info_.output_tool_calls.size() < kMaxListItems) {
       info_.output_tool_calls.emplace_back(n);
+    }
+    // A stream's later deltas of a call carry neither (only its arguments).
+    if ((!n.empty() || !i.empty()) && info_.tool_calls_asked.size() < kMaxListItems) {
+      info_.tool_calls_asked.push_back(
+          {std::string(i.substr(0, kMaxToolCallIdBytes)), std::string(n.substr(0, kMaxToolCallIdBytes))});
     }
   }
 
@@ -474,7 +480,8 @@ void ResponseReader::ReadOpenAi(Value object, std::optional<size_t> offset) {
     if (offset && (!text.empty() || tool_calls.size() > 0 || other_output)) MarkOutput(*offset);
     if (index != 0) continue;
     AppendOutput(text);
-    for (const Value call : tool_calls.children()) AddToolCall(call.At({"function", "name"}));
+    for (const Value call : tool_calls.children())
+      AddToolCall(call.At({"function", "name"}), call.Find("id"));
   }
 }
 
@@ -494,7 +501,7 @@ void ResponseReader::ReadResponseObject(Value response, bool from_stream) {
     const std::string_view type = StringOrEmpty(item.Find("type"));
     if (type == "function_call") {
       called_function = true;
-      if (!from_stream) AddToolCall(item.Find("name"));
+      if (!from_stream) AddToolCall(item.Find("name"), item.Find("call_id"));
     } else if (type == "message" && !from_stream) {
       for (const Value part : item.Find("content").children()) {
         if (StringOrEmpty(part.Find("type")) == "output_text") AppendOutput(StringOrEmpty(part.Find("text")));
@@ -525,7 +532,7 @@ void ResponseReader::ReadResponsesEvent(std::string_view type, Value event, size
     const Value item = event.Find("item");
     if (StringOrEmpty(item.Find("type")) == "function_call") {
       MarkOutput(offset);
-      AddToolCall(item.Find("name"));
+      AddToolCall(item.Find("name"), item.Find("call_id"));
     }
   } else if (type.ends_with(".delta") && !StringOrEmpty(event.Find("delta")).empty()) {
     // output_text, refusal, reasoning text and summaries, function call arguments
@@ -544,7 +551,7 @@ void ResponseReader::ReadAnthropicMessage(Value message, bool from_stream) {
   for (const Value block : message.Find("content").children()) {
     const std::string_view type = StringOrEmpty(block.Find("type"));
     if (type == "text") AppendOutput(StringOrEmpty(block.Find("text")));
-    if (type == "tool_use") AddToolCall(block.Find("name"));
+    if (type == "tool_use") AddToolCall(block.Find("name"), block.Find("id"));
   }
 }
 
@@ -553,7 +560,7 @@ void ResponseReader::ReadAnthropicEvent(std::string_view type, Value event, size
     ReadAnthropicMessage(event.Find("message"), /*from_stream=*/true);
   } else if (type == "content_block_start") {
     const Value block = event.Find("content_block");
-    if (StringOrEmpty(block.Find("type")) == "tool_use") AddToolCall(block.Find("name"));
+    if (StringOrEmpty(block.Find("type")) == "tool_use") AddToolCall(block.Find("name"), block.Find("id"));
   } else if (type == "content_block_delta") {
     MarkOutput(offset);
     const Value delta = event.Find("delta");
@@ -588,7 +595,7 @@ void ResponseReader::ReadOllama(Value object, std::optional<size_t> offset) {
   const Value tool_calls = message.Find("tool_calls");
   if (offset && (!text.empty() || !thinking.empty() || tool_calls.size() > 0)) MarkOutput(*offset);
   AppendOutput(text);
-  for (const Value call : tool_calls.children()) AddToolCall(call.At({"function", "name"}));
+  for (const Value call : tool_calls.children()) AddToolCall(call.At({"function", "name"}), call.Find("id"));
   if (const auto reason = object.Find("done_reason").AsString()) SetFinishReason(0, *reason);
   if (offset && object.Find("done").AsBool() == true) info_.complete = true;
   Assign(&info_.input_tokens, object.Find("prompt_eval_count"));

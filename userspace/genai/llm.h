@@ -184,6 +184,15 @@ RequestInfo ParseRequest(Api api, std::string_view body, bool body_truncated, bo
 //   reasoning_output_tokens      gen_ai.usage.reasoning.output_tokens: OpenAI's
 //                                *_tokens_details.reasoning_tokens; part of output_tokens.
 //   Ollama: prompt_eval_count and eval_count. Embeddings have no output tokens.
+// A tool call the model asked for: the API's id for it (OpenAI tool_calls[].id, the
+// Responses API's call_id, Anthropic's tool_use id; empty for Ollama, whose calls have none)
+// and the tool's name, each at most kMaxToolCallIdBytes.
+struct ToolCallAsked {
+  std::string id;
+  std::string name;
+};
+inline constexpr size_t kMaxToolCallIdBytes = 256;
+
 struct ResponseInfo {
   std::string id;
   std::string model;
@@ -217,6 +226,11 @@ struct ResponseInfo {
   // choice with index 0), at most kMaxOutputTextBytes, and the names of the tools called.
   std::string output_text;
   std::vector<std::string> output_tool_calls;
+
+  // The tool calls asked for, in order (OpenAI chat: choice 0's; a stream names each call
+  // in its first delta), at most kMaxListItems. Read whether or not content is wanted: ids
+  // and tool names are not content.
+  std::vector<ToolCallAsked> tool_calls_asked;
 };
 
 // Reads a response to a request of `api`. A status of 400 or more reads only the error in

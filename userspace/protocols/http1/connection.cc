@@ -7,6 +7,7 @@
 
 #include "common/fifo.h"
 #include "common/strings.h"
+#include "genai/jsonrpc.h"
 #include "protocols/common/data_stream.h"
 #include "protocols/common/event_parser.h"
 #include "protocols/http1/parse.h"
@@ -144,6 +145,15 @@ struct Connection::Impl {
       TraceContextFields tc = TraceContextOf(m);
       r.traceparent = std::move(tc.traceparent);
       r.tracestate = std::move(tc.tracestate);
+      // An MCP request's own context (params._meta) is its parent, over the HTTP one's.
+      if (m.body_prefix.find("\"traceparent\"") != std::string::npos) {
+        const auto call =
+            genai::ParseRpcRequest(m.body_prefix, {.mcp_method = m.Header("mcp-method"), .mcp_name = {}});
+        if (call && call->protocol == genai::RpcProtocol::kMcp && !call->traceparent.empty()) {
+          r.traceparent = call->traceparent;
+          r.tracestate = call->tracestate;
+        }
+      }
       announced_seq = it->seq;
     }
   }

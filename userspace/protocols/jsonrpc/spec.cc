@@ -3,6 +3,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "genai/jsonrpc.h"
 #include "protocols/jsonrpc/line_stream.h"
 
 namespace kspan::protocols::jsonrpc {
@@ -64,6 +65,15 @@ class RegisteredStream final : public ProtocolConnection {
     r.timing = timing;
     r.side = SideOf(outgoing);
     r.call_id = id;
+    // MCP's trace context rides in params._meta (the OpenTelemetry MCP conventions): the
+    // call's parent when the agent's own instrumentation put one there.
+    if (head.find("\"traceparent\"") != std::string::npos) {
+      if (const auto call = genai::ParseRpcRequest(head);
+          call && call->protocol == genai::RpcProtocol::kMcp) {
+        r.traceparent = call->traceparent;
+        r.tracestate = call->tracestate;
+      }
+    }
     r.head = std::move(head);
     return r;
   }

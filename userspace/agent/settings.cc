@@ -444,7 +444,7 @@ const std::vector<SettingRow> kTable = {
 
     // The status endpoint.
     {.group = kOwnState, .flag = "--listen", .metavar = "ADDRESS:PORT", .key = "listen",
-     .default_text = "off, no socket",
+     .default_text = "off (while --ui is on, the web UI alone listens on 127.0.0.1:9464)",
      .help = "Serve /metrics (Prometheus text), /api/agent-graph, /api/status and /healthz over "
              "HTTP, no authentication: 127.0.0.1:9464 (this host only, recommended), [::1]:9464, "
              "0.0.0.0:9464 or [::]:9464 (every address). Port 0: any free port (logged).",

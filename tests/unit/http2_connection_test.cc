@@ -595,6 +595,47 @@ TEST(Http2Upgrade, TheUpgradeRequestIsStreamOneAndTheRestIsHttp2) {
   }
 }
 
+// A short upgraded connection: the request, the 101 with stream 1's answer, and the close
+// all come before the first drain. Stream 1 is still reported, complete, and nothing is
+// left open.
+TEST(Http2Upgrade, ACloseBeforeTheFirstDrainStillEndsTheHttp2Side) {
+  std::unique_ptr<ProtocolConnection> conn = http1::Spec().make(true, ProtocolOptions{});
+  testing::h2::Encoder response_encoder;
+  const std::string req =
+      "GET /only HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+      "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n" +
+      std::string(kPreface) + Settings({});
+  const std::string resp = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n" +
+                           Settings({}) + Frame(kHeaders, kEndHeaders, 1, response_encoder.Encode(kOk)) +
+                           Frame(kData, 0, 1, "partial");
+  conn->AddData({.egress = true,
+                 .position = 0,
+                 .data = req,
+                 .total_len = static_cast<uint32_t>(req.size()),
+                 .first_ns = 1000,
+                 .last_ns = 1010});
+  conn->AddData({.egress = false,
+                 .position = 0,
+                 .data = resp,
+                 .total_len = static_cast<uint32_t>(resp.size()),
+                 .first_ns = 2000,
+                 .last_ns = 2010});
+  conn->Close(Unanswered::kNoResponse);
+  std::vector<RequestStart> started;
+  std::vector<protocols::Record> records;
+  ConnectionStats stats;
+  conn->Drain(&started, &records, &stats);
+  ASSERT_EQ(started.size(), 1u);
+  ASSERT_EQ(records.size(), 1u);
+  ASSERT_TRUE(std::holds_alternative<Record>(records[0].body));
+  const Record& r = std::get<Record>(records[0].body);
+  EXPECT_EQ(r.stream_id, 1u);
+  EXPECT_EQ(r.http.request.target, "/only");
+  EXPECT_EQ(r.http.response.status_code, 200);
+  EXPECT_EQ(r.end, StreamEnd::kConnection);  // its DATA never ended the stream
+  EXPECT_EQ(conn->Held().bytes, 0u);
+}
+
 // A 101 to another protocol (WebSocket) still ends parsing, its bytes dropped and counted.
 TEST(Http2Upgrade, AnUpgradeToAnotherProtocolIsNotHttp2) {
   std::unique_ptr<ProtocolConnection> conn = http1::Spec().make(true, ProtocolOptions{});

@@ -210,7 +210,6 @@ struct Connection::Impl {
   bool finalized = false;
   bool upgraded = false;
   bool h2c = false;               // upgraded to h2c, the rest not taken yet
-  bool rest_taken = false;        // TakeRest has run
   bool stopped = false;           // upgraded, or a response's framing was invalid
   bool requests_stopped = false;  // a request's framing was invalid
 };

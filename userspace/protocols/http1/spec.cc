@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <optional>
 #include <utility>
 #include <variant>
 
@@ -31,6 +32,7 @@ class RegisteredConnection final : public ProtocolConnection {
     conn_.AddData(c.egress, c.position, c.data, c.total_len, c.first_ns, c.last_ns, c.tid, c.turn);
   }
   void Close(Unanswered waiting) override {
+    closed_ = waiting;
     conn_.Close(waiting);
     if (h2_) h2_->Close(waiting);
   }
@@ -69,6 +71,7 @@ class RegisteredConnection final : public ProtocolConnection {
     h2_ = std::make_unique<http2::Connection>(client_, http2::LimitsFrom(options_));
     Record& upgrade = std::get<Record>(it->body);
     h2_->AdoptUpgradeRequest(upgrade.seq, std::move(upgrade.request));
+    if (closed_) h2_->Close(*closed_);  // the close came before the drain that saw the switch
     records->erase(std::next(it).base());
     for (const bool egress : {true, false}) switch_[egress] = conn_.switch_position(egress);
     conn_.TakeRest([this](bool egress, uint64_t position, std::string_view bytes, const ChunkTiming& t) {
@@ -126,6 +129,7 @@ class RegisteredConnection final : public ProtocolConnection {
   Connection conn_;
   std::vector<Record> scratch_;
   std::unique_ptr<http2::Connection> h2_;  // after an Upgrade to h2c
+  std::optional<Unanswered> closed_;       // Close() was called, with this reason
   uint64_t switch_[2] = {0, 0};            // stream position of the switch, by egress
 };
 

@@ -1,7 +1,8 @@
 // OTLP metrics: the metrics kspan derives from traffic (the RED histograms of
 // processors/span_metrics.h, the service graph of processors/service_graph.h and the
-// gen_ai.client.* histograms) sent as an ExportMetricsServiceRequest (OTLP/HTTP protobuf,
-// POST .../v1/metrics) every `interval` and once more at shutdown.
+// gen_ai.client.* histograms) sent as an ExportMetricsServiceRequest every `interval` and
+// once more at shutdown, over OTLP/HTTP protobuf (POST .../v1/metrics) or, when the
+// settings' protocol is gRPC, OTLP/gRPC (MetricsService/Export; metrics_sender.h).
 //
 //   registry (Prometheus names,     ToExportMetricsRequest          OTLP
 //   attribute names as labels)      ──────────────────────          ─────────────────────────

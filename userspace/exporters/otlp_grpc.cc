@@ -65,14 +65,7 @@ Result<std::string> GrpcTargetFromEndpoint(const std::string& endpoint, bool* tl
 
 namespace {
 
-// The channel, call metadata and gzip choice of an OTLP/gRPC client (either signal).
-struct GrpcClient {
-  std::shared_ptr<grpc::Channel> channel;
-  std::vector<std::pair<std::string, std::string>> metadata;
-  bool gzip = false;
-};
-
-Result<GrpcClient> MakeGrpcClient(const OtlpSettings& settings) {
+Result<OtlpGrpcClient> MakeGrpcClient(const OtlpSettings& settings) {
   bool tls = false;
   auto target = GrpcTargetFromEndpoint(settings.endpoint, &tls);
   if (!target.ok()) return target.status();
@@ -100,7 +93,8 @@ Result<GrpcClient> MakeGrpcClient(const OtlpSettings& settings) {
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
   args.SetUserAgentPrefix("kspan/" KSPAN_VERSION);
 
-  GrpcClient c;
+  OtlpGrpcClient c;
+  c.endpoint = settings.endpoint;
   c.gzip = settings.compression == Compression::kGzip;
   for (const auto& [k, v] : settings.headers) {
     std::string key = k;
@@ -122,11 +116,11 @@ bool WaitConnected(grpc::Channel* channel, std::chrono::system_clock::time_point
   return state == GRPC_CHANNEL_READY;
 }
 
-void PrepareContext(const std::vector<std::pair<std::string, std::string>>& metadata, bool gzip,
-                    std::chrono::system_clock::time_point deadline, grpc::ClientContext* context) {
+void PrepareContext(const OtlpGrpcClient& c, std::chrono::system_clock::time_point deadline,
+                    grpc::ClientContext* context) {
   context->set_deadline(deadline);
-  for (const auto& [k, v] : metadata) context->AddMetadata(k, v);
-  if (gzip) context->set_compression_algorithm(GRPC_COMPRESS_GZIP);
+  for (const auto& [k, v] : c.metadata) context->AddMetadata(k, v);
+  if (c.gzip) context->set_compression_algorithm(GRPC_COMPRESS_GZIP);
 }
 
 // A failed call's outcome: retryable or not, and whether it may have been delivered.
@@ -160,11 +154,8 @@ Result<std::unique_ptr<OtlpGrpcTransport>> OtlpGrpcTransport::Create(const OtlpS
   auto client = MakeGrpcClient(settings);
   if (!client.ok()) return client.status();
   std::unique_ptr<OtlpGrpcTransport> t(new OtlpGrpcTransport());
-  t->endpoint_ = settings.endpoint;
-  t->gzip_ = client->gzip;
-  t->metadata_ = std::move(client->metadata);
-  t->channel_ = std::move(client->channel);
-  t->stub_ = collector::TraceService::NewStub(t->channel_);
+  t->client_ = std::move(client).value();
+  t->stub_ = collector::TraceService::NewStub(t->client_.channel);
   return t;
 }
 
@@ -175,12 +166,12 @@ size_t OtlpGrpcTransport::Encode(std::span<const model::Span> spans) {
 
 SendResult OtlpGrpcTransport::Send(Clock::time_point deadline) noexcept {
   const auto wall_deadline = std::chrono::system_clock::now() + (deadline - Clock::now());
-  const bool connected = WaitConnected(channel_.get(), wall_deadline);
+  const bool connected = WaitConnected(client_.channel.get(), wall_deadline);
   grpc::ClientContext context;
-  PrepareContext(metadata_, gzip_, wall_deadline, &context);
+  PrepareContext(client_, wall_deadline, &context);
   collector::ExportTraceServiceResponse response;
   const grpc::Status status = stub_->Export(&context, request_, &response);
-  if (!status.ok()) return FailedCall(status, connected, channel_.get());
+  if (!status.ok()) return FailedCall(status, connected, client_.channel.get());
   SendResult r;
   r.outcome = SendResult::Outcome::kSent;
   if (response.has_partial_success()) {
@@ -199,11 +190,8 @@ Result<std::unique_ptr<OtlpGrpcMetricsSender>> OtlpGrpcMetricsSender::Create(con
   auto client = MakeGrpcClient(settings);
   if (!client.ok()) return client.status();
   std::unique_ptr<OtlpGrpcMetricsSender> t(new OtlpGrpcMetricsSender());
-  t->endpoint_ = settings.endpoint;
-  t->gzip_ = client->gzip;
-  t->metadata_ = std::move(client->metadata);
-  t->channel_ = std::move(client->channel);
-  t->stub_ = ::opentelemetry::proto::collector::metrics::v1::MetricsService::NewStub(t->channel_);
+  t->client_ = std::move(client).value();
+  t->stub_ = ::opentelemetry::proto::collector::metrics::v1::MetricsService::NewStub(t->client_.channel);
   return t;
 }
 
@@ -211,12 +199,12 @@ SendResult OtlpGrpcMetricsSender::Send(
     const ::opentelemetry::proto::collector::metrics::v1::ExportMetricsServiceRequest& request,
     Clock::time_point deadline) noexcept {
   const auto wall_deadline = std::chrono::system_clock::now() + (deadline - Clock::now());
-  const bool connected = WaitConnected(channel_.get(), wall_deadline);
+  const bool connected = WaitConnected(client_.channel.get(), wall_deadline);
   grpc::ClientContext context;
-  PrepareContext(metadata_, gzip_, wall_deadline, &context);
+  PrepareContext(client_, wall_deadline, &context);
   ::opentelemetry::proto::collector::metrics::v1::ExportMetricsServiceResponse response;
   const grpc::Status status = stub_->Export(&context, request, &response);
-  if (!status.ok()) return FailedCall(status, connected, channel_.get());
+  if (!status.ok()) return FailedCall(status, connected, client_.channel.get());
   SendResult r;
   r.outcome = SendResult::Outcome::kSent;
   if (response.has_partial_success()) {

@@ -37,6 +37,15 @@
 
 namespace kspan::exporters {
 
+// What both OTLP/gRPC clients (traces and metrics) call with: the endpoint as configured,
+// the channel made from it, the call metadata (from the headers) and the gzip choice.
+struct OtlpGrpcClient {
+  std::string endpoint;
+  std::shared_ptr<grpc::Channel> channel;
+  std::vector<std::pair<std::string, std::string>> metadata;
+  bool gzip = false;
+};
+
 class OtlpGrpcTransport final : public Transport {
  public:
   // Errors name the bad endpoint or unreadable certificate file.
@@ -44,15 +53,12 @@ class OtlpGrpcTransport final : public Transport {
 
   size_t Encode(std::span<const model::Span> spans) override;
   SendResult Send(Clock::time_point deadline) noexcept override;
-  std::string Endpoint() const override { return endpoint_; }
+  std::string Endpoint() const override { return client_.endpoint; }
 
  private:
   OtlpGrpcTransport() = default;
 
-  std::string endpoint_;
-  bool gzip_ = false;
-  std::vector<std::pair<std::string, std::string>> metadata_;
-  std::shared_ptr<grpc::Channel> channel_;
+  OtlpGrpcClient client_;
   std::unique_ptr<::opentelemetry::proto::collector::trace::v1::TraceService::Stub> stub_;
   ::opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest request_;  // reused
 };
@@ -70,15 +76,12 @@ class OtlpGrpcMetricsSender final : public MetricsSender {
 
   SendResult Send(const ::opentelemetry::proto::collector::metrics::v1::ExportMetricsServiceRequest& request,
                   Clock::time_point deadline) noexcept override;
-  std::string Endpoint() const override { return endpoint_; }
+  std::string Endpoint() const override { return client_.endpoint; }
 
  private:
   OtlpGrpcMetricsSender() = default;
 
-  std::string endpoint_;
-  bool gzip_ = false;
-  std::vector<std::pair<std::string, std::string>> metadata_;
-  std::shared_ptr<grpc::Channel> channel_;
+  OtlpGrpcClient client_;
   std::unique_ptr<::opentelemetry::proto::collector::metrics::v1::MetricsService::Stub> stub_;
 };
 

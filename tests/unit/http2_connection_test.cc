@@ -524,6 +524,37 @@ TEST(Http2Connection, ServerSideSeesTheSameStreams) {
   EXPECT_EQ(w.records[0].http.request.target, "/srv");
 }
 
+// An HTTP/1 connection from the registry (where an Upgrade to h2c starts), fed one
+// syscall at a time in each direction.
+class UpgradeWire {
+ public:
+  explicit UpgradeWire(bool client) : client_(client), conn_(http1::Spec().make(client, ProtocolOptions{})) {}
+
+  void Send(bool request, const std::string& bytes) {
+    t_ += 1000;
+    conn_->AddData({.egress = request == client_,
+                    .position = pos_[request ? 0 : 1],
+                    .data = bytes,
+                    .total_len = static_cast<uint32_t>(bytes.size()),
+                    .first_ns = t_,
+                    .last_ns = t_ + 10,
+                    .tid = request ? 1u : 2u});
+    pos_[request ? 0 : 1] += bytes.size();
+  }
+  void Drain() { conn_->Drain(&started, &records, &stats); }
+  ProtocolConnection& conn() { return *conn_; }
+
+  std::vector<RequestStart> started;
+  std::vector<protocols::Record> records;
+  ConnectionStats stats;
+
+ private:
+  const bool client_;
+  std::unique_ptr<ProtocolConnection> conn_;
+  uint64_t pos_[2] = {0, 0};  // request, response
+  uint64_t t_ = 1'000'000;
+};
+
 // h2c by Upgrade (RFC 7540 §3.2), as curl --http2 asks for it over cleartext: the
 // connection starts as HTTP/1 (detected so), the upgrade request is stream 1 and is
 // answered in HTTP/2 frames that may share the 101's syscall; later streams follow. Seen
@@ -531,42 +562,28 @@ TEST(Http2Connection, ServerSideSeesTheSameStreams) {
 TEST(Http2Upgrade, TheUpgradeRequestIsStreamOneAndTheRestIsHttp2) {
   for (const bool client : {true, false}) {
     SCOPED_TRACE(client ? "client" : "server");
-    ProtocolOptions options;
     const std::string upgrade =
         "GET /first HTTP/1.1\r\nHost: svc.local:8080\r\nConnection: Upgrade, HTTP2-Settings\r\n"
         "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n";
     ASSERT_EQ(http1::Spec().detect(upgrade), Detection::kMatch);
-    std::unique_ptr<ProtocolConnection> conn = http1::Spec().make(client, options);
+    UpgradeWire w(client);
     testing::h2::Encoder request_encoder, response_encoder;
-    uint64_t pos[2] = {0, 0};  // request, response
-    uint64_t t = 1'000'000;
-    auto send = [&](bool request, const std::string& bytes) {
-      t += 1000;
-      conn->AddData({.egress = request == client,
-                     .position = pos[request ? 0 : 1],
-                     .data = bytes,
-                     .total_len = static_cast<uint32_t>(bytes.size()),
-                     .first_ns = t,
-                     .last_ns = t + 10,
-                     .tid = request ? 1u : 2u});
-      pos[request ? 0 : 1] += bytes.size();
-    };
-    std::vector<RequestStart> started;
-    std::vector<protocols::Record> records;
-    ConnectionStats stats;
-    send(true, upgrade);
-    conn->Drain(&started, &records, &stats);
+    const std::vector<RequestStart>& started = w.started;
+    std::vector<protocols::Record>& records = w.records;
+    const ConnectionStats& stats = w.stats;
+    w.Send(true, upgrade);
+    w.Drain();
     ASSERT_EQ(started.size(), 1u);
     // The 101, the server's SETTINGS and stream 1's answer in one write.
-    send(false, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n" +
-                    Settings({}) + Frame(kHeaders, kEndHeaders, 1, response_encoder.Encode(kOk)) +
-                    Frame(kData, kEndStream, 1, "first"));
-    send(true, std::string(kPreface) + Settings({}));
-    conn->Drain(&started, &records, &stats);
-    send(true, Frame(kHeaders, kEndHeaders | kEndStream, 3, request_encoder.Encode(Get("/second"))));
-    send(false,
-         Frame(kHeaders, kEndHeaders, 3, response_encoder.Encode(kOk)) + Frame(kData, kEndStream, 3, "two"));
-    conn->Drain(&started, &records, &stats);
+    w.Send(false, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n" +
+                      Settings({}) + Frame(kHeaders, kEndHeaders, 1, response_encoder.Encode(kOk)) +
+                      Frame(kData, kEndStream, 1, "first"));
+    w.Send(true, std::string(kPreface) + Settings({}));
+    w.Drain();
+    w.Send(true, Frame(kHeaders, kEndHeaders | kEndStream, 3, request_encoder.Encode(Get("/second"))));
+    w.Send(false, Frame(kHeaders, kEndHeaders, 3, response_encoder.Encode(kOk)) +
+                      Frame(kData, kEndStream, 3, "two"));
+    w.Drain();
     ASSERT_EQ(started.size(), 2u);
     ASSERT_EQ(records.size(), 2u);
     for (const protocols::Record& r : records) ASSERT_TRUE(std::holds_alternative<Record>(r.body));
@@ -588,9 +605,9 @@ TEST(Http2Upgrade, TheUpgradeRequestIsStreamOneAndTheRestIsHttp2) {
     EXPECT_EQ(stats.frames_invalid, 0u);
     EXPECT_EQ(stats.bytes_dropped, 0u);
     EXPECT_EQ(stats.gaps, 0u);
-    conn->Close(Unanswered::kNoResponse);
+    w.conn().Close(Unanswered::kNoResponse);
     records.clear();
-    conn->Drain(&started, &records, &stats);
+    w.Drain();
     EXPECT_TRUE(records.empty());
   }
 }
@@ -599,7 +616,7 @@ TEST(Http2Upgrade, TheUpgradeRequestIsStreamOneAndTheRestIsHttp2) {
 // all come before the first drain. Stream 1 is still reported, complete, and nothing is
 // left open.
 TEST(Http2Upgrade, ACloseBeforeTheFirstDrainStillEndsTheHttp2Side) {
-  std::unique_ptr<ProtocolConnection> conn = http1::Spec().make(true, ProtocolOptions{});
+  UpgradeWire w(true);
   testing::h2::Encoder response_encoder;
   const std::string req =
       "GET /only HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\n"
@@ -608,23 +625,12 @@ TEST(Http2Upgrade, ACloseBeforeTheFirstDrainStillEndsTheHttp2Side) {
   const std::string resp = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n" +
                            Settings({}) + Frame(kHeaders, kEndHeaders, 1, response_encoder.Encode(kOk)) +
                            Frame(kData, 0, 1, "partial");
-  conn->AddData({.egress = true,
-                 .position = 0,
-                 .data = req,
-                 .total_len = static_cast<uint32_t>(req.size()),
-                 .first_ns = 1000,
-                 .last_ns = 1010});
-  conn->AddData({.egress = false,
-                 .position = 0,
-                 .data = resp,
-                 .total_len = static_cast<uint32_t>(resp.size()),
-                 .first_ns = 2000,
-                 .last_ns = 2010});
-  conn->Close(Unanswered::kNoResponse);
-  std::vector<RequestStart> started;
-  std::vector<protocols::Record> records;
-  ConnectionStats stats;
-  conn->Drain(&started, &records, &stats);
+  w.Send(true, req);
+  w.Send(false, resp);
+  w.conn().Close(Unanswered::kNoResponse);
+  w.Drain();
+  const std::vector<RequestStart>& started = w.started;
+  const std::vector<protocols::Record>& records = w.records;
   ASSERT_EQ(started.size(), 1u);
   ASSERT_EQ(records.size(), 1u);
   ASSERT_TRUE(std::holds_alternative<Record>(records[0].body));
@@ -633,31 +639,20 @@ TEST(Http2Upgrade, ACloseBeforeTheFirstDrainStillEndsTheHttp2Side) {
   EXPECT_EQ(r.http.request.target, "/only");
   EXPECT_EQ(r.http.response.status_code, 200);
   EXPECT_EQ(r.end, StreamEnd::kConnection);  // its DATA never ended the stream
-  EXPECT_EQ(conn->Held().bytes, 0u);
+  EXPECT_EQ(w.conn().Held().bytes, 0u);
 }
 
 // A 101 to another protocol (WebSocket) still ends parsing, its bytes dropped and counted.
 TEST(Http2Upgrade, AnUpgradeToAnotherProtocolIsNotHttp2) {
-  std::unique_ptr<ProtocolConnection> conn = http1::Spec().make(true, ProtocolOptions{});
+  UpgradeWire w(true);
   const std::string req = "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
   const std::string resp =
       "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n" + Settings({});
-  conn->AddData({.egress = true,
-                 .position = 0,
-                 .data = req,
-                 .total_len = static_cast<uint32_t>(req.size()),
-                 .first_ns = 1000,
-                 .last_ns = 1010});
-  conn->AddData({.egress = false,
-                 .position = 0,
-                 .data = resp,
-                 .total_len = static_cast<uint32_t>(resp.size()),
-                 .first_ns = 2000,
-                 .last_ns = 2010});
-  std::vector<RequestStart> started;
-  std::vector<protocols::Record> records;
-  ConnectionStats stats;
-  conn->Drain(&started, &records, &stats);
+  w.Send(true, req);
+  w.Send(false, resp);
+  w.Drain();
+  const std::vector<protocols::Record>& records = w.records;
+  const ConnectionStats& stats = w.stats;
   ASSERT_EQ(records.size(), 1u);
   ASSERT_TRUE(std::holds_alternative<http1::Record>(records[0].body));
   EXPECT_EQ(std::get<http1::Record>(records[0].body).response.status_code, 101);

@@ -4,6 +4,7 @@
 #include "store/trace_store.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -99,6 +100,15 @@ class TraceStoreTest : public ::testing::Test {
   std::string path_;
   metrics::Registry metrics_;
 };
+
+// A database file holding what `sql` makes, as another program (or kspan) left it.
+bool MakeDatabase(const std::string& path, const char* sql) {
+  sqlite3* db = nullptr;
+  const bool ok = sqlite3_open(path.c_str(), &db) == SQLITE_OK &&
+                  sqlite3_exec(db, sql, nullptr, nullptr, nullptr) == SQLITE_OK;
+  sqlite3_close(db);
+  return ok;
+}
 
 std::vector<uint8_t> Ids(const std::vector<TraceSummary>& v) {
   std::vector<uint8_t> out;
@@ -246,6 +256,50 @@ TEST_F(TraceStoreTest, RefusesAFileOfAnotherSchemaOrNotADatabase) {
   auto s = TraceStore::Open(o, nullptr);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.status().message().find("--store-path"), std::string::npos) << s.status().message();
+}
+
+TEST_F(TraceStoreTest, MovesAnEarlierSchemasFileAsideAndRefusesANewerOne) {
+  std::filesystem::create_directories(std::filesystem::path(path_).parent_path());
+  // A file as an earlier kspan left it: its version, one table.
+  ASSERT_TRUE(MakeDatabase(path_, "CREATE TABLE traces(trace_id BLOB); PRAGMA user_version=1;"));
+  auto store = Open();
+  ASSERT_TRUE(store);
+  EXPECT_TRUE(std::filesystem::exists(path_ + ".v1")) << "kept for a person to look at";
+  ASSERT_TRUE(store->Write(Chain(1, kT0, 100 * kMs, false), kT0).ok());
+  EXPECT_EQ(store->GetTrace(Tid(1))->size(), 5u);
+  store.reset();
+
+  // A newer kspan's file is not ours to move or read.
+  std::filesystem::remove(path_);
+  ASSERT_TRUE(MakeDatabase(path_, "CREATE TABLE x(a); PRAGMA user_version=99;"));
+  StoreOptions o;
+  o.path = path_;
+  auto refused = TraceStore::Open(o, nullptr);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("schema version 99"), std::string::npos)
+      << refused.status().message();
+}
+
+TEST_F(TraceStoreTest, ASpanArrivingAfterItsTraceWasDeletedStartsTheTraceAgain) {
+  StoreOptions o;
+  o.max_age_ns = 60'000 * kMs;
+  auto store = Open(o);
+  ASSERT_TRUE(store);
+  std::vector<model::Span> chain = Chain(1, kT0, 100 * kMs, false);
+  const model::Span late = chain.back();
+  chain.pop_back();
+  ASSERT_TRUE(store->Write(chain, kT0).ok());
+  ASSERT_TRUE(store->Prune(kT0 + 61'000 * kMs).ok());
+  ASSERT_TRUE(store->GetTrace(Tid(1))->empty());
+  // The writer remembered the trace's row; that row is gone, so the span makes a new one.
+  ASSERT_TRUE(store->Write({&late, 1}, kT0 + 61'000 * kMs).ok());
+  auto spans = store->GetTrace(Tid(1));
+  ASSERT_TRUE(spans.ok());
+  ASSERT_EQ(spans->size(), 1u);
+  auto summary = store->GetSummary(Tid(1));
+  ASSERT_TRUE(summary.ok() && summary->has_value());
+  EXPECT_EQ((*summary)->span_count, 1u);
+  EXPECT_EQ((*summary)->root_name, "SELECT items");
 }
 
 TEST_F(TraceStoreTest, StaysUnderItsSizeBoundWhileTenTimesItIsWritten) {

@@ -3,35 +3,40 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <system_error>
 
+#include "common/log.h"
 #include "exporters/otlp_proto.h"
 #include "store/span_codec.h"
 
 namespace kspan::store {
 namespace {
 
-// Version 1: the tables in trace_store.h.
-constexpr int kSchemaVersion = 1;
+// Version 2: the tables in trace_store.h. Version 1 keyed traces and the spans' trace
+// index by the random trace id itself, so every span dirtied a random page of two B-trees
+// (about 20 us a span); a version 1 file is moved aside when found (Init).
+constexpr int kSchemaVersion = 2;
 constexpr size_t kMaxCachedResources = 4096;
+constexpr size_t kMaxCachedTraces = 65536;
 constexpr uint64_t kPruneEveryNs = 1'000'000'000;
 constexpr size_t kMaxLimit = 1000;
 
+// Rows are in arrival order (rowid), so what a write touches is the tail of each table and
+// of the indexes keyed by time; only traces_key takes a random key, once per trace.
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS traces(
-  trace_id BLOB PRIMARY KEY, start_ns INTEGER, end_ns INTEGER,
-  root_service TEXT, root_name TEXT, root_is_root INTEGER,
-  span_count INTEGER, error_count INTEGER) WITHOUT ROWID;
+  id INTEGER PRIMARY KEY, trace_key INTEGER, trace_id BLOB, start_ns INTEGER, end_ns INTEGER,
+  root_service TEXT, root_name TEXT, root_is_root INTEGER, span_count INTEGER, error_count INTEGER);
+CREATE INDEX IF NOT EXISTS traces_key ON traces(trace_key);
 CREATE INDEX IF NOT EXISTS traces_start ON traces(start_ns);
-CREATE INDEX IF NOT EXISTS traces_end ON traces(end_ns);
 CREATE TABLE IF NOT EXISTS resources(id INTEGER PRIMARY KEY, service TEXT, body BLOB);
 CREATE TABLE IF NOT EXISTS spans(
-  trace_id BLOB, span_id BLOB, parent_id BLOB, service TEXT, name TEXT, kind INTEGER,
+  trace_row INTEGER, span_id BLOB, parent_id BLOB, service TEXT, name TEXT, kind INTEGER,
   start_ns INTEGER, duration_ns INTEGER, status INTEGER, resource_id INTEGER, attrs TEXT, body BLOB);
-CREATE INDEX IF NOT EXISTS spans_trace ON spans(trace_id);
+CREATE INDEX IF NOT EXISTS spans_trace ON spans(trace_row);
 CREATE INDEX IF NOT EXISTS spans_service ON spans(service, name, start_ns);
-CREATE INDEX IF NOT EXISTS spans_start ON spans(start_ns);
 )sql";
 
 Status SqlError(sqlite3* db, const std::string& what) {
@@ -110,6 +115,15 @@ std::optional<std::string> IndexedValue(const model::AttributeValue& v) {
   return std::nullopt;
 }
 
+// The traces_key column: the trace id folded to 64 bits (W3C ids are random on the right,
+// and a few producers make the left half random only).
+int64_t TraceKey(const model::TraceId& id) {
+  uint64_t lo, hi;
+  std::memcpy(&hi, id.bytes.data(), 8);
+  std::memcpy(&lo, id.bytes.data() + 8, 8);
+  return static_cast<int64_t>(lo ^ hi);
+}
+
 Result<sqlite3*> OpenDb(const std::string& path) {
   sqlite3* db = nullptr;
   const int rc = sqlite3_open_v2(path.c_str(), &db,
@@ -152,6 +166,23 @@ Result<std::unique_ptr<TraceStore>> TraceStore::Open(StoreOptions options, metri
   return store;
 }
 
+Result<int64_t> TraceStore::SchemaVersion() {
+  // 0: an empty file, ours to create. A non-empty database without a version is not ours.
+  Stmt v(writer_, "PRAGMA user_version");
+  if (!v.ok() || v.Step() != SQLITE_ROW) {
+    return Unavailable("trace store: " + options_.path + " is not a SQLite database: " +
+                       sqlite3_errmsg(writer_) + " (move it away or set --store-path)");
+  }
+  const int64_t version = v.Int(0);
+  Stmt t(writer_, "SELECT count(*) FROM sqlite_master");
+  const bool empty = t.ok() && t.Step() == SQLITE_ROW && t.Int(0) == 0;
+  if (version == 0 && !empty) {
+    return Unavailable("trace store: " + options_.path +
+                       " is a database kspan did not write (move it away or set --store-path)");
+  }
+  return version;
+}
+
 Status TraceStore::Init() {
   const std::filesystem::path path(options_.path);
   if (path.has_parent_path()) {
@@ -163,22 +194,31 @@ Status TraceStore::Init() {
     }
   }
   ASSIGN_OR_RETURN(writer_, OpenDb(options_.path));
-  // A file written by another schema version is moved aside (kept for a person to look
-  // at), never read as if it were ours.
-  {
-    Stmt v(writer_, "PRAGMA user_version");
-    if (!v.ok() || v.Step() != SQLITE_ROW) {
-      return Unavailable("trace store: " + options_.path + " is not a SQLite database: " +
-                         sqlite3_errmsg(writer_) + " (move it away or set --store-path)");
+  // A file of an earlier kspan schema is moved aside (kept for a person to look at, never
+  // read as if it were ours); a newer one, or a database that is not ours, is refused.
+  ASSIGN_OR_RETURN(const int64_t version, SchemaVersion());
+  if (version > 0 && version < kSchemaVersion) {
+    sqlite3_close(writer_);
+    writer_ = nullptr;
+    const std::string aside = options_.path + ".v" + std::to_string(version);
+    std::error_code ec;
+    std::filesystem::rename(options_.path, aside, ec);
+    if (ec) {
+      return Unavailable("trace store: cannot move " + options_.path + " (schema version " +
+                         std::to_string(version) + ") aside: " + ec.message() + " (set --store-path)");
     }
-    const int64_t version = v.Int(0);
-    Stmt t(writer_, "SELECT count(*) FROM sqlite_master");
-    const bool empty = t.ok() && t.Step() == SQLITE_ROW && t.Int(0) == 0;
-    if (!empty && version != kSchemaVersion) {
-      return Unavailable("trace store: " + options_.path + " has schema version " + std::to_string(version) +
-                         ", this kspan writes " + std::to_string(kSchemaVersion) +
-                         " (move the file away or set --store-path)");
-    }
+    // Its log goes with it, under the name SQLite looks for beside the moved file.
+    std::filesystem::rename(options_.path + "-wal", aside + "-wal", ec);
+    std::filesystem::remove(options_.path + "-shm", ec);
+    log::Info("trace store: a file of an earlier kspan was moved aside; traces start anew",
+              {{"path", options_.path}, {"moved_to", aside}, {"schema_version", std::to_string(version)}});
+    ASSIGN_OR_RETURN(writer_, OpenDb(options_.path));
+    ASSIGN_OR_RETURN(const int64_t fresh, SchemaVersion());
+    if (fresh != 0) return Unavailable("trace store: " + options_.path + " reappeared while moving it aside");
+  } else if (version != 0 && version != kSchemaVersion) {
+    return Unavailable("trace store: " + options_.path + " has schema version " + std::to_string(version) +
+                       ", this kspan writes " + std::to_string(kSchemaVersion) +
+                       " (move the file away or set --store-path)");
   }
   // auto_vacuum must be set before the first table exists; INCREMENTAL keeps the freed
   // pages listed so the file can be shrunk, and they are reused first anyway.
@@ -210,86 +250,126 @@ Result<int64_t> TraceStore::ResourceId(const std::shared_ptr<const model::Resour
 Status TraceStore::Write(std::span<const model::Span> spans, uint64_t now_ns) {
   if (spans.empty()) return Status::Ok();
   RETURN_IF_ERROR(Exec(writer_, "BEGIN IMMEDIATE"));
-  Status failed = Status::Ok();
-  {
-    Stmt span_ins(
-        writer_,
-        "INSERT INTO spans(trace_id, span_id, parent_id, service, name, kind, start_ns, duration_ns, "
-        "status, resource_id, attrs, body) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
-    // The root wins the trace's name; until it comes, the earliest span holds it.
-    Stmt trace_up(writer_,
-                  "INSERT INTO traces(trace_id, start_ns, end_ns, root_service, root_name, root_is_root, "
-                  "span_count, error_count) VALUES(?1,?2,?3,?4,?5,?6,1,?7) "
-                  "ON CONFLICT(trace_id) DO UPDATE SET "
-                  "root_service = CASE WHEN root_is_root = 0 AND (?6 = 1 OR ?2 < start_ns) THEN ?4 "
-                  "ELSE root_service END, "
-                  "root_name = CASE WHEN root_is_root = 0 AND (?6 = 1 OR ?2 < start_ns) THEN ?5 "
-                  "ELSE root_name END, "
-                  "root_is_root = max(root_is_root, ?6), "
-                  "start_ns = min(start_ns, ?2), end_ns = max(end_ns, ?3), "
-                  "span_count = span_count + 1, error_count = error_count + ?7");
-    if (!span_ins.ok() || !trace_up.ok()) {
-      failed = SqlError(writer_, "prepare");
-    }
-    std::string body, attrs;
-    for (size_t i = 0; failed.ok() && i < spans.size(); ++i) {
-      const model::Span& s = spans[i];
-      auto rid = ResourceId(s.resource);
-      if (!rid.ok()) {
-        failed = rid.status();
-        break;
-      }
-      body.clear();
-      EncodeSpan(s, &body);
-      const std::string service = ServiceOf(s.resource.get());
-      const auto start = static_cast<int64_t>(s.start_time_unix_nano);
-      const auto duration = static_cast<int64_t>(
-          s.end_time_unix_nano > s.start_time_unix_nano ? s.end_time_unix_nano - s.start_time_unix_nano : 0);
-      const bool error = s.status_code == model::StatusCode::kError;
-      span_ins.BindBlob(1, s.trace_id.bytes.data(), 16);
-      span_ins.BindBlob(2, s.span_id.bytes.data(), 8);
-      if (s.parent_span_id.IsValid()) span_ins.BindBlob(3, s.parent_span_id.bytes.data(), 8);
-      span_ins.Bind(4, service);
-      span_ins.Bind(5, s.name);
-      span_ins.Bind(6, static_cast<int64_t>(s.kind));
-      span_ins.Bind(7, start);
-      span_ins.Bind(8, duration);
-      span_ins.Bind(9, static_cast<int64_t>(s.status_code));
-      span_ins.Bind(10, *rid);
-      // "\nkey=value\n..." of the searchable attributes: a search looks for "\nkey=value\n".
-      attrs.assign(1, '\n');
-      for (const model::Attribute& a : s.attributes) {
-        if (std::optional<std::string> v = IndexedValue(a.value)) attrs += a.key + "=" + *v + "\n";
-      }
-      span_ins.Bind(11, attrs);
-      span_ins.BindBlob(12, body.data(), body.size());
-      if (span_ins.Step() != SQLITE_DONE) {
-        failed = span_ins.Error("insert span");
-        break;
-      }
-      span_ins.Reset();
-      trace_up.BindBlob(1, s.trace_id.bytes.data(), 16);
-      trace_up.Bind(2, start);
-      trace_up.Bind(3, static_cast<int64_t>(std::max(s.end_time_unix_nano, s.start_time_unix_nano)));
-      trace_up.Bind(4, service);
-      trace_up.Bind(5, s.name);
-      trace_up.Bind(6, int64_t{s.parent_span_id.IsValid() ? 0 : 1});
-      trace_up.Bind(7, int64_t{error ? 1 : 0});
-      if (trace_up.Step() != SQLITE_DONE) {
-        failed = trace_up.Error("update trace");
-        break;
-      }
-      trace_up.Reset();
-    }
-  }
-  if (!failed.ok()) {
+  if (Status s = WriteSpans(spans); !s.ok()) {
     (void)Exec(writer_, "ROLLBACK");
-    // Rows of resources inserted in this transaction are gone: forget their ids.
+    // Rows inserted in this transaction are gone: forget their ids.
     resource_ids_.clear();
-    return failed;
+    trace_rows_.clear();
+    return s;
   }
   RETURN_IF_ERROR(Exec(writer_, "COMMIT"));
   if (now_ns >= last_prune_ns_ + kPruneEveryNs) return Prune(now_ns);
+  return Status::Ok();
+}
+
+Status TraceStore::WriteSpans(std::span<const model::Span> spans) {
+  Stmt span_ins(
+      writer_,
+      "INSERT INTO spans(trace_row, span_id, parent_id, service, name, kind, start_ns, duration_ns, "
+      "status, resource_id, attrs, body) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
+  Stmt find(writer_, "SELECT id FROM traces WHERE trace_key = ?1 AND trace_id = ?2");
+  Stmt trace_ins(writer_,
+                 "INSERT INTO traces(trace_key, trace_id, start_ns, end_ns, root_service, root_name, "
+                 "root_is_root, span_count, error_count) VALUES(?1,?2,?3,?4,?5,?6,0,0,0)");
+  // One update per trace a batch touches. The root wins the trace's name; until it comes,
+  // the earliest span holds it. (Right-hand sides read the row as it was.)
+  Stmt trace_up(
+      writer_,
+      "UPDATE traces SET "
+      "root_service = CASE WHEN root_is_root = 0 AND (?6 = 1 OR ?2 < start_ns) THEN ?4 "
+      "ELSE root_service END, "
+      "root_name = CASE WHEN root_is_root = 0 AND (?6 = 1 OR ?2 < start_ns) THEN ?5 "
+      "ELSE root_name END, "
+      "root_is_root = max(root_is_root, ?6), start_ns = min(start_ns, ?9), end_ns = max(end_ns, ?3), "
+      "span_count = span_count + ?7, error_count = error_count + ?8 WHERE id = ?1");
+  if (!span_ins.ok() || !find.ok() || !trace_ins.ok() || !trace_up.ok()) return SqlError(writer_, "prepare");
+
+  // What this batch adds to each trace it touches, keyed by the trace's row.
+  struct Touched {
+    uint64_t start = UINT64_MAX, end = 0, count = 0, errors = 0;
+    const model::Span* root = nullptr;  // the batch's candidate for the trace's name
+  };
+  std::unordered_map<int64_t, Touched> touched;
+  std::string body, attrs;
+  for (const model::Span& s : spans) {
+    ASSIGN_OR_RETURN(const int64_t rid, ResourceId(s.resource));
+    const std::string service = ServiceOf(s.resource.get());
+    const auto start = static_cast<int64_t>(s.start_time_unix_nano);
+    const uint64_t end = std::max(s.end_time_unix_nano, s.start_time_unix_nano);
+
+    int64_t row = 0;
+    if (auto it = trace_rows_.find(s.trace_id); it != trace_rows_.end()) {
+      row = it->second;
+    } else {
+      const int64_t key = TraceKey(s.trace_id);
+      find.Bind(1, key);
+      find.BindBlob(2, s.trace_id.bytes.data(), 16);
+      const int rc = find.Step();
+      if (rc == SQLITE_ROW) {
+        row = find.Int(0);
+      } else if (rc == SQLITE_DONE) {
+        trace_ins.Bind(1, key);
+        trace_ins.BindBlob(2, s.trace_id.bytes.data(), 16);
+        trace_ins.Bind(3, start);
+        trace_ins.Bind(4, static_cast<int64_t>(end));
+        trace_ins.Bind(5, service);
+        trace_ins.Bind(6, s.name);
+        if (trace_ins.Step() != SQLITE_DONE) return trace_ins.Error("insert trace");
+        trace_ins.Reset();
+        row = sqlite3_last_insert_rowid(writer_);
+      } else {
+        return find.Error("find trace");
+      }
+      find.Reset();
+      if (trace_rows_.size() >= kMaxCachedTraces) trace_rows_.clear();
+      trace_rows_.emplace(s.trace_id, row);
+    }
+    Touched& t = touched[row];
+    t.start = std::min<uint64_t>(t.start, s.start_time_unix_nano);
+    t.end = std::max(t.end, end);
+    ++t.count;
+    if (s.status_code == model::StatusCode::kError) ++t.errors;
+    if (!t.root || (t.root->parent_span_id.IsValid() &&
+                    (!s.parent_span_id.IsValid() || s.start_time_unix_nano < t.root->start_time_unix_nano))) {
+      t.root = &s;
+    }
+
+    body.clear();
+    EncodeSpan(s, &body);
+    span_ins.Bind(1, row);
+    span_ins.BindBlob(2, s.span_id.bytes.data(), 8);
+    if (s.parent_span_id.IsValid()) span_ins.BindBlob(3, s.parent_span_id.bytes.data(), 8);
+    span_ins.Bind(4, service);
+    span_ins.Bind(5, s.name);
+    span_ins.Bind(6, static_cast<int64_t>(s.kind));
+    span_ins.Bind(7, start);
+    span_ins.Bind(8, static_cast<int64_t>(end - s.start_time_unix_nano));
+    span_ins.Bind(9, static_cast<int64_t>(s.status_code));
+    span_ins.Bind(10, rid);
+    // "\nkey=value\n..." of the searchable attributes: a search looks for "\nkey=value\n".
+    attrs.assign(1, '\n');
+    for (const model::Attribute& a : s.attributes) {
+      if (std::optional<std::string> v = IndexedValue(a.value))
+        attrs.append(a.key).append("=").append(*v) += '\n';
+    }
+    span_ins.Bind(11, attrs);
+    span_ins.BindBlob(12, body.data(), body.size());
+    if (span_ins.Step() != SQLITE_DONE) return span_ins.Error("insert span");
+    span_ins.Reset();
+  }
+  for (const auto& [row, t] : touched) {
+    trace_up.Bind(1, row);
+    trace_up.Bind(2, static_cast<int64_t>(t.root->start_time_unix_nano));
+    trace_up.Bind(3, static_cast<int64_t>(t.end));
+    trace_up.Bind(4, ServiceOf(t.root->resource.get()));
+    trace_up.Bind(5, t.root->name);
+    trace_up.Bind(6, int64_t{t.root->parent_span_id.IsValid() ? 0 : 1});
+    trace_up.Bind(7, static_cast<int64_t>(t.count));
+    trace_up.Bind(8, static_cast<int64_t>(t.errors));
+    trace_up.Bind(9, static_cast<int64_t>(t.start));
+    if (trace_up.Step() != SQLITE_DONE) return trace_up.Error("update trace");
+    trace_up.Reset();
+  }
   return Status::Ok();
 }
 
@@ -303,54 +383,59 @@ Result<uint64_t> TraceStore::UsedBytes() {
   return static_cast<uint64_t>(s.Int(0)) * static_cast<uint64_t>(s.Int(1));
 }
 
-Status TraceStore::EvictOldest(size_t n) {
-  const std::string oldest =
-      "(SELECT trace_id FROM traces ORDER BY start_ns LIMIT " + std::to_string(n) + ")";
+Result<uint64_t> TraceStore::DeleteTraces(const std::string& which) {
+  // `which` selects traces' ids; it is read twice within one transaction, so both
+  // statements see the same traces.
   RETURN_IF_ERROR(Exec(writer_, "BEGIN IMMEDIATE"));
-  Status s = Exec(writer_, ("DELETE FROM spans WHERE trace_id IN " + oldest +
-                            "; DELETE FROM traces WHERE trace_id IN " + oldest + ";")
+  Status s = Exec(writer_, ("DELETE FROM spans WHERE trace_row IN (" + which +
+                            "); DELETE FROM traces WHERE id IN (" + which + ");")
                                .c_str());
   if (!s.ok()) {
     (void)Exec(writer_, "ROLLBACK");
     return s;
   }
-  evicted_size_->Add(static_cast<uint64_t>(sqlite3_changes(writer_)));
-  return Exec(writer_, "COMMIT");
+  const auto deleted = static_cast<uint64_t>(sqlite3_changes(writer_));
+  RETURN_IF_ERROR(Exec(writer_, "COMMIT"));
+  // A span arriving later for a deleted trace must make a new row, not join a gone one.
+  if (deleted > 0) trace_rows_.clear();
+  return deleted;
 }
 
 Status TraceStore::Prune(uint64_t now_ns) {
   last_prune_ns_ = now_ns;
-  // Age: traces whose last span ended before the horizon.
+  uint64_t deleted = 0;
+  // Age: traces whose last span ended before the horizon (they started before it too,
+  // which the start index finds).
   if (options_.max_age_ns > 0 && now_ns > options_.max_age_ns) {
-    const std::string old =
-        "(SELECT trace_id FROM traces WHERE end_ns < " + std::to_string(now_ns - options_.max_age_ns) + ")";
-    RETURN_IF_ERROR(Exec(writer_, "BEGIN IMMEDIATE"));
-    Status s =
-        Exec(writer_, ("DELETE FROM spans WHERE trace_id IN " + old + "; DELETE FROM traces WHERE end_ns < " +
-                       std::to_string(now_ns - options_.max_age_ns) + ";")
-                          .c_str());
-    if (!s.ok()) {
-      (void)Exec(writer_, "ROLLBACK");
-      return s;
-    }
-    evicted_age_->Add(static_cast<uint64_t>(sqlite3_changes(writer_)));
-    RETURN_IF_ERROR(Exec(writer_, "COMMIT"));
+    const std::string horizon = std::to_string(now_ns - options_.max_age_ns);
+    ASSIGN_OR_RETURN(const uint64_t n, DeleteTraces("SELECT id FROM traces WHERE start_ns < " + horizon +
+                                                    " AND end_ns < " + horizon));
+    evicted_age_->Add(n);
+    deleted += n;
   }
   // Size: the oldest traces go, a tenth of them at a time, until under 90 % of the bound.
   for (int round = 0; round < 64; ++round) {
     Stmt used(writer_,
               "SELECT (SELECT page_count FROM pragma_page_count()) - (SELECT freelist_count FROM "
-              "pragma_freelist_count()), (SELECT page_size FROM pragma_page_size()), (SELECT count(*) FROM "
-              "traces)");
+              "pragma_freelist_count()), (SELECT page_size FROM pragma_page_size())");
     if (!used.ok() || used.Step() != SQLITE_ROW) return used.Error("page count");
     const uint64_t bytes = static_cast<uint64_t>(used.Int(0)) * static_cast<uint64_t>(used.Int(1));
-    const auto traces = static_cast<uint64_t>(used.Int(2));
     bytes_gauge_->Set(bytes);
     const uint64_t target = round == 0 ? options_.max_bytes : options_.max_bytes / 10 * 9;
-    if (bytes <= target || traces == 0) break;
-    RETURN_IF_ERROR(EvictOldest(static_cast<size_t>(std::max<uint64_t>(1, traces / 10))));
+    if (bytes <= target) break;
+    // Counted only when over the bound: count(*) reads a whole index.
+    Stmt count(writer_, "SELECT count(*) FROM traces");
+    if (!count.ok() || count.Step() != SQLITE_ROW) return count.Error("count traces");
+    const auto traces = static_cast<uint64_t>(count.Int(0));
+    if (traces == 0) break;
+    ASSIGN_OR_RETURN(const uint64_t n, DeleteTraces("SELECT id FROM traces ORDER BY start_ns LIMIT " +
+                                                    std::to_string(std::max<uint64_t>(1, traces / 10))));
+    evicted_size_->Add(n);
+    deleted += n;
   }
-  // Resources no span refers to any more (the cache forgets them too).
+  if (deleted == 0) return Status::Ok();
+  // Resources no span refers to any more (the cache forgets them too). A scan of the spans,
+  // so only after traces went.
   RETURN_IF_ERROR(
       Exec(writer_, "DELETE FROM resources WHERE id NOT IN (SELECT DISTINCT resource_id FROM spans)"));
   if (sqlite3_changes(writer_) > 0) resource_ids_.clear();
@@ -432,8 +517,17 @@ Result<std::vector<TraceSummary>> TraceStore::FindTraces(const TraceQuery& q) {
     span_where += " AND " + cond + "?" + std::to_string(100 + ints.size());
   }
   std::string sql = std::string("SELECT ") + kSummaryColumns + " FROM traces t WHERE 1=1";
-  if (!span_where.empty()) {
-    sql += " AND t.trace_id IN (SELECT s.trace_id FROM spans s WHERE 1=1" + span_where + ")";
+  // A span in the time range means its trace overlaps the range: the start index narrows.
+  if (q.start_max_ns) sql += " AND t.start_ns <= ?" + std::to_string(100 + ints.size() + 1);
+  if (q.start_max_ns) ints.push_back(static_cast<int64_t>(q.start_max_ns));
+  if (q.start_min_ns) sql += " AND t.end_ns >= ?" + std::to_string(100 + ints.size() + 1);
+  if (q.start_min_ns) ints.push_back(static_cast<int64_t>(q.start_min_ns));
+  if (!span_where.empty() && !q.service.empty()) {
+    // By service: its index finds the spans.
+    sql += " AND t.id IN (SELECT s.trace_row FROM spans s WHERE 1=1" + span_where + ")";
+  } else if (!span_where.empty()) {
+    // Else newest traces first, each checked through its spans, until the limit is met.
+    sql += " AND EXISTS (SELECT 1 FROM spans s WHERE s.trace_row = t.id" + span_where + ")";
   }
   if (q.error_only) sql += " AND t.error_count > 0";
   sql += " ORDER BY t.start_ns DESC LIMIT " + std::to_string(std::clamp<size_t>(q.limit, 1, kMaxLimit));
@@ -452,9 +546,11 @@ Result<std::vector<TraceSummary>> TraceStore::FindTraces(const TraceQuery& q) {
 
 Result<std::optional<TraceSummary>> TraceStore::GetSummary(const model::TraceId& id) {
   std::lock_guard lock(read_mu_);
-  Stmt s(reader_, std::string("SELECT ") + kSummaryColumns + " FROM traces t WHERE t.trace_id = ?");
+  Stmt s(reader_, std::string("SELECT ") + kSummaryColumns +
+                      " FROM traces t WHERE t.trace_key = ?1 AND t.trace_id = ?2 ORDER BY t.id LIMIT 1");
   if (!s.ok()) return s.Error("trace");
-  s.BindBlob(1, id.bytes.data(), 16);
+  s.Bind(1, TraceKey(id));
+  s.BindBlob(2, id.bytes.data(), 16);
   const int rc = s.Step();
   if (rc == SQLITE_DONE) return std::optional<TraceSummary>();
   if (rc != SQLITE_ROW) return s.Error("trace");
@@ -465,9 +561,11 @@ Result<std::vector<model::Span>> TraceStore::GetTrace(const model::TraceId& id) 
   std::lock_guard lock(read_mu_);
   Stmt s(reader_,
          "SELECT s.body, s.resource_id, r.body FROM spans s LEFT JOIN resources r ON r.id = s.resource_id "
-         "WHERE s.trace_id = ? ORDER BY s.start_ns, s.rowid");
+         "WHERE s.trace_row IN (SELECT id FROM traces WHERE trace_key = ?1 AND trace_id = ?2) "
+         "ORDER BY s.start_ns, s.rowid");
   if (!s.ok()) return s.Error("trace");
-  s.BindBlob(1, id.bytes.data(), 16);
+  s.Bind(1, TraceKey(id));
+  s.BindBlob(2, id.bytes.data(), 16);
   std::vector<model::Span> out;
   // Spans of one process share one Resource, as they did when written.
   std::map<int64_t, std::shared_ptr<const model::Resource>> resources;
@@ -492,11 +590,14 @@ Result<std::vector<model::Span>> TraceStore::GetTrace(const model::TraceId& id) 
 Result<std::vector<TraceStore::TailRow>> TraceStore::Tail(int64_t after_seq, size_t limit) {
   std::lock_guard lock(read_mu_);
   // With no starting point, the last `limit` spans.
-  Stmt s(reader_, after_seq < 0
-                      ? "SELECT * FROM (SELECT rowid, trace_id, span_id, service, name, kind, start_ns, "
-                        "duration_ns, status FROM spans ORDER BY rowid DESC LIMIT ?2) ORDER BY rowid"
-                      : "SELECT rowid, trace_id, span_id, service, name, kind, start_ns, duration_ns, "
-                        "status FROM spans WHERE rowid > ?1 ORDER BY rowid LIMIT ?2");
+  Stmt s(reader_,
+         after_seq < 0
+             ? "SELECT * FROM (SELECT s.rowid, t.trace_id, s.span_id, s.service, s.name, s.kind, "
+               "s.start_ns, s.duration_ns, s.status FROM spans s JOIN traces t ON t.id = s.trace_row "
+               "ORDER BY s.rowid DESC LIMIT ?2) ORDER BY 1"
+             : "SELECT s.rowid, t.trace_id, s.span_id, s.service, s.name, s.kind, s.start_ns, "
+               "s.duration_ns, s.status FROM spans s JOIN traces t ON t.id = s.trace_row "
+               "WHERE s.rowid > ?1 ORDER BY s.rowid LIMIT ?2");
   if (!s.ok()) return s.Error("tail");
   s.Bind(1, after_seq);
   s.Bind(2, static_cast<int64_t>(std::clamp<size_t>(limit, 1, kMaxLimit)));
@@ -524,7 +625,7 @@ Result<std::vector<Dependency>> TraceStore::Dependencies(uint64_t from_ns, uint6
   std::lock_guard lock(read_mu_);
   Stmt s(reader_,
          "SELECT p.service, c.service, count(*), sum(c.status = 2) FROM spans c "
-         "JOIN spans p ON p.trace_id = c.trace_id AND p.span_id = c.parent_id "
+         "JOIN spans p ON p.trace_row = c.trace_row AND p.span_id = c.parent_id "
          "WHERE c.start_ns >= ?1 AND c.start_ns <= ?2 AND p.service <> c.service "
          "GROUP BY p.service, c.service ORDER BY p.service, c.service");
   if (!s.ok()) return s.Error("dependencies");

@@ -6,13 +6,19 @@
 // Tables (schema version in PRAGMA user_version; another version is moved aside, never
 // read):
 //
-//   traces     trace_id PK │ start_ns end_ns │ root_service root_name (the span without a
+//   traces     id (rowid: arrival order) │ trace_key (the id folded to 64 bits, indexed)
+//              trace_id │ start_ns end_ns │ root_service root_name (the span without a
 //              parent, else the earliest) │ span_count error_count
-//   spans      trace_id span_id parent_id │ service name kind start_ns duration_ns status
+//   spans      trace_row (traces.id) span_id parent_id │ service name kind start_ns
+//              duration_ns status
 //              │ resource_id │ body: the span as an OTLP protobuf Span (otlp_proto.h)
 //              │ attrs: "\nkey=value\n..." of its string, int and bool attributes (values
 //              of at most kMaxIndexedValue bytes), for attribute search (not indexed)
 //   resources  id │ service │ body: an OTLP protobuf Resource
+//
+// Cost. Rows go in arrival order, and a trace's row is found through a cache of recent
+// traces, so a span's write touches the tail of each table and index; the only random
+// B-tree insert is traces_key, once per trace (bench/README.md, section store).
 //
 // Bounds. After each write the store checks, at most once a second, the bytes the
 // database holds ((page_count - freelist_count) x page_size): over max_bytes, it deletes
@@ -27,12 +33,14 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "common/metrics.h"
@@ -135,8 +143,11 @@ class TraceStore {
  private:
   TraceStore(StoreOptions options, metrics::Registry* registry);
   Status Init();
+  Result<int64_t> SchemaVersion();
+  Status WriteSpans(std::span<const model::Span> spans);
   Result<int64_t> ResourceId(const std::shared_ptr<const model::Resource>& r);
-  Status EvictOldest(size_t traces);
+  // Deletes the traces (and their spans) whose ids `which` selects; how many went.
+  Result<uint64_t> DeleteTraces(const std::string& which);
 
   StoreOptions options_;
   std::unique_ptr<metrics::Registry> own_registry_;
@@ -149,6 +160,16 @@ class TraceStore {
   // Writer only: resources already stored, by pointer (the shared_ptr keeps the address
   // from being reused by another Resource). At most kMaxCachedResources, then cleared.
   std::map<std::shared_ptr<const model::Resource>, int64_t> resource_ids_;
+  // Writer only: the rows of traces written recently (at most kMaxCachedTraces, then
+  // cleared; cleared too when traces are deleted or a write rolls back).
+  struct TraceIdHash {
+    size_t operator()(const model::TraceId& t) const {
+      size_t h;
+      std::memcpy(&h, t.bytes.data() + 8, sizeof h);
+      return h;
+    }
+  };
+  std::unordered_map<model::TraceId, int64_t, TraceIdHash> trace_rows_;
   uint64_t last_prune_ns_ = 0;
 };
 

@@ -87,7 +87,7 @@ std::string Describe(const Config& c) {
   o << "ring " << c.ring_buffer_bytes << " drain " << c.drain_interval_ms << " window " << c.trace_window_ms
     << " held " << c.trace_max_held_mib << " log " << c.log_level << " listen " << c.listen << "\n";
   o << "ui " << c.ui << " store " << c.store_path << " " << c.store_max_mib << "MiB " << c.store_max_age_hours
-    << "h\n";
+    << "h " << c.store_max_spans_per_second << "/s\n";
   o << "sampler " << processors::HeadSampler(c.sampling.head).Describe() << " ratio "
     << c.sampling.head.ratio;
   for (const auto& p : c.sampling.tail) o << " tail " << p.name;
@@ -162,6 +162,7 @@ std::map<std::string, Sample> Samples() {
       {"ui.store_path", {{"/tmp/t.db"}, "/tmp/t.db", "/tmp/t.db", {}}},
       {"ui.store_max_mib", {{"64"}, "64", "64", {}}},
       {"ui.store_max_age_hours", {{"2"}, "2", "2", {}}},
+      {"ui.store_max_spans_per_second", {{"0"}, "0", "0", {}}},
       {"genai.capture_bytes", {{"8192"}, "8192", "8192", {}}},
       {"genai.max_body_bytes", {{"65536"}, "65536", "65536", {}}},
       {"genai.capture_content", {{}, "true", "true", {}}},

@@ -215,7 +215,9 @@ int Run(const Config& config) {
     auto st = store::TraceStore::Open(so, &metrics);
     if (st.ok()) {
       trace_store = std::move(*st);
-      outs.push_back(std::make_unique<store::StoreSink>(trace_store, store::StoreSink::Options{}, &metrics));
+      outs.push_back(std::make_unique<store::StoreSink>(
+          trace_store, store::StoreSink::Options{.max_spans_per_second = config.store_max_spans_per_second},
+          &metrics));
     } else {
       log::Warn("no web UI: the trace store cannot open", {{"error", st.status().message()}});
     }

@@ -436,6 +436,7 @@ Status Resolve(const Layer& flags, const Layer& env, const Layer& file, Config* 
   take(&Layer::store_path, &c->store_path);
   take(&Layer::store_max_mib, &c->store_max_mib);
   take(&Layer::store_max_age_hours, &c->store_max_age_hours);
+  take(&Layer::store_max_spans_per_second, &c->store_max_spans_per_second);
   take(&Layer::genai_capture_bytes, &c->genai_capture_bytes);
   take(&Layer::genai_max_body_bytes, &c->genai_max_body_bytes);
   take(&Layer::genai_capture_content, &c->genai_capture_content);

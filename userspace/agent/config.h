@@ -112,6 +112,8 @@ struct Config {
   std::string store_path = "/var/lib/kspan/traces.db";
   uint32_t store_max_mib = 256;
   uint32_t store_max_age_hours = 24;
+  // Spans a second the store writes at most, in whole traces (store/admission.h); 0: all.
+  uint32_t store_max_spans_per_second = 1000;
   bool show_help = false;
   bool show_version = false;
 };

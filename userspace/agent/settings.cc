@@ -470,6 +470,12 @@ const std::vector<SettingRow> kTable = {
      .default_text = "24",
      .help = "Traces older than this leave the store, 1..8760.",
      .parse = Uint32<&Layer::store_max_age_hours, 1, 8760>},
+    {.group = kUi, .flag = "--store-max-spans-per-second", .metavar = "N",
+     .key = "ui.store_max_spans_per_second", .default_text = "1000",
+     .help = "Spans a second the store writes at most, in whole traces, errors first; the rest "
+             "is counted in kspan_store_spans_dropped_total{reason=\"rate\"} (the other outputs "
+             "still get them). 0..10000000; 0: every span.",
+     .parse = Uint32<&Layer::store_max_spans_per_second, 0, 10'000'000>},
 
     // LLM calls.
     {.group = kGenai, .flag = "--genai-capture-bytes", .metavar = "N", .key = "genai.capture_bytes",

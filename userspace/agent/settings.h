@@ -100,6 +100,7 @@ struct Layer {
   Opt<std::string> store_path;  // used as is; opened at start
   Opt<uint32_t> store_max_mib;
   Opt<uint32_t> store_max_age_hours;
+  Opt<uint32_t> store_max_spans_per_second;
 
   Opt<std::vector<std::string>> config;  // the YAML files, read in order (flags and environment only)
 

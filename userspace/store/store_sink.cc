@@ -11,15 +11,22 @@ uint64_t NowUnixNs() {
                                    .count());
 }
 
+uint64_t MonotonicNs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
 }  // namespace
 
 StoreSink::StoreSink(std::shared_ptr<TraceStore> store, Options options, metrics::Registry* registry)
-    : store_(std::move(store)), options_(options) {
+    : store_(std::move(store)), options_(options), admission_(options.max_spans_per_second) {
   if (!registry) {
     own_registry_ = std::make_unique<metrics::Registry>();
     registry = own_registry_.get();
   }
   written_ = registry->GetCounter("kspan_store_spans_written_total");
+  dropped_rate_ = registry->GetCounter("kspan_store_spans_dropped_total", {{"reason", "rate"}});
   dropped_full_ = registry->GetCounter("kspan_store_spans_dropped_total", {{"reason", "queue_full"}});
   dropped_failed_ = registry->GetCounter("kspan_store_spans_dropped_total", {{"reason", "write_failed"}});
   queue_gauge_ = registry->GetCounter("kspan_store_queue_spans");
@@ -36,16 +43,24 @@ exporters::ExportResult StoreSink::Export(std::span<const model::Span> batch) no
     dropped_full_->Add(batch.size());
     return exporters::ExportResult::kFailure;
   }
-  size_t taken = 0;
+  const uint64_t now = MonotonicNs();
+  size_t taken = 0, refused = 0;
   for (const model::Span& s : batch) {
     if (queue_.size() >= options_.max_queue_spans) break;
+    if (!admission_.Admit(s, now)) {
+      ++refused;
+      continue;
+    }
     queue_.push_back(s);
     ++taken;
   }
-  if (taken < batch.size()) dropped_full_->Add(batch.size() - taken);
+  dropped_rate_->Add(refused);
+  if (taken + refused < batch.size()) dropped_full_->Add(batch.size() - taken - refused);
   queue_gauge_->Set(queue_.size());
   if (queue_.size() >= options_.max_batch) work_cv_.notify_one();
-  return taken == batch.size() ? exporters::ExportResult::kSuccess : exporters::ExportResult::kFailure;
+  // Refusals are the rate bound doing its job, not a failure of the store.
+  return taken + refused == batch.size() ? exporters::ExportResult::kSuccess
+                                         : exporters::ExportResult::kFailure;
 }
 
 bool StoreSink::ForceFlush() noexcept {

@@ -7,11 +7,15 @@
 //   Export(batch) ──copy──► queue ──► take ≤ max_batch ──► TraceStore::Write ──► one
 //     (full: drop, counted)            every flush_interval or when full       transaction
 //
+// Rate: with max_spans_per_second set, TraceAdmission (admission.h) decides first, in whole
+// traces, errors first; what it refuses is dropped and counted.
+//
 // Bounds: at most max_queue_spans spans wait (8192 spans of ~1-2 KB: ~8-16 MB under a
 // stalled disk); a span that does not fit is dropped and counted, never waited for.
 //
 // Metrics:
 //   kspan_store_spans_written_total                     in a committed transaction
+//   kspan_store_spans_dropped_total{reason=rate}        over max_spans_per_second
 //   kspan_store_spans_dropped_total{reason=queue_full}  Export found the queue full
 //   kspan_store_spans_dropped_total{reason=write_failed} the transaction failed (disk
 //                                                        full, file locked by another)
@@ -29,6 +33,7 @@
 
 #include "common/metrics.h"
 #include "exporters/exporter.h"
+#include "store/admission.h"
 #include "store/trace_store.h"
 
 namespace kspan::store {
@@ -39,6 +44,7 @@ class StoreSink final : public exporters::SpanExporter {
     size_t max_queue_spans = 8192;
     size_t max_batch = 1024;
     std::chrono::milliseconds flush_interval{100};
+    uint32_t max_spans_per_second = 0;  // 0: no rate bound
   };
 
   // Starts the thread. `store` is shared with the readers (ui/); `registry` may be null.
@@ -58,6 +64,7 @@ class StoreSink final : public exporters::SpanExporter {
   const Options options_;
   std::unique_ptr<metrics::Registry> own_registry_;
   metrics::Counter* written_;
+  metrics::Counter* dropped_rate_;
   metrics::Counter* dropped_full_;
   metrics::Counter* dropped_failed_;
   metrics::Counter* queue_gauge_;
@@ -65,6 +72,7 @@ class StoreSink final : public exporters::SpanExporter {
   std::mutex mu_;
   std::condition_variable work_cv_;
   std::condition_variable done_cv_;
+  TraceAdmission admission_;       // guarded by mu_
   std::deque<model::Span> queue_;  // guarded by mu_
   uint64_t flush_requested_ = 0;   // guarded by mu_
   uint64_t flush_done_ = 0;        // guarded by mu_

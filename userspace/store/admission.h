@@ -1,0 +1,59 @@
+// Which spans the trace store takes when more arrive than it should write: whole traces at
+// a bounded span rate, errors first.
+//
+// The store costs CPU per span on its own thread (bench/README.md, section store), far more
+// than the rest of the pipeline, and holds only minutes of a busy host's spans within its
+// size bound anyway. So StoreSink (store_sink.h) writes at most `spans_per_second` spans a
+// second on average, in whole traces:
+//   - A token bucket refills at the rate and holds at most a second's worth.
+//   - A trace is decided at its first span: taken while a token is left, else refused, and
+//     the decision is remembered, so a trace is stored whole or not at all.
+//   - Spans of a taken trace are taken while the bucket is above minus a second's worth,
+//     and an ERROR span takes its trace (even a refused one) on the same terms: errors are
+//     what people look for, so they may spend up to twice the rate.
+// Decisions are remembered in two generations of at most kMaxRemembered traces each,
+// turned over every kGenerationNs; a trace quiet for longer is decided again.
+//
+// Not thread-safe: the sink calls it under its lock.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <unordered_map>
+
+#include "model/span.h"
+
+namespace kspan::store {
+
+class TraceAdmission {
+ public:
+  static constexpr size_t kMaxRemembered = 65536;
+  static constexpr uint64_t kGenerationNs = 30'000'000'000;
+
+  // 0: every span is taken.
+  explicit TraceAdmission(uint32_t spans_per_second);
+
+  // True: store the span. `now_ns` is any monotonic clock in ns.
+  bool Admit(const model::Span& span, uint64_t now_ns);
+
+ private:
+  struct Hash {
+    size_t operator()(const model::TraceId& t) const {
+      size_t h;
+      std::memcpy(&h, t.bytes.data() + 8, sizeof h);
+      return h;
+    }
+  };
+  using Decisions = std::unordered_map<model::TraceId, bool, Hash>;  // trace -> taken
+
+  void Refill(uint64_t now_ns);
+  bool* Remembered(const model::TraceId& id, uint64_t now_ns);
+
+  const double rate_;
+  double tokens_;
+  uint64_t last_ns_ = 0;
+  uint64_t generation_start_ns_ = 0;
+  Decisions current_, previous_;
+};
+
+}  // namespace kspan::store

@@ -52,7 +52,7 @@ function validate(objs, label) {
 
 const DEFAULT_CAPS = ['BPF', 'PERFMON', 'DAC_READ_SEARCH', 'SYS_PTRACE', 'SYS_ADMIN'];
 
-function checkDaemonSet(ds, label, { privileged = false, otlp = '' } = {}) {
+function checkDaemonSet(ds, label, { privileged = false, otlp = '', ui = false } = {}) {
   const pod = ds.spec.template.spec;
   const c = pod.containers.find((x) => x.name === 'kspan');
   check(pod.hostPID === true, `${label}: hostPID`);
@@ -77,7 +77,15 @@ function checkDaemonSet(ds, label, { privileged = false, otlp = '' } = {}) {
   check(sc.readOnlyRootFilesystem === true, `${label}: read-only root filesystem`);
   const port = c.ports.find((p) => p.name === 'metrics');
   check(port?.containerPort === 9464, `${label}: metrics port`);
-  check(c.args.join(' ') === '--listen 0.0.0.0:9464', `${label}: serves /healthz on it: ${c.args}`);
+  const args = ui ? '--listen 0.0.0.0:9464 --store-max-mib 128' : '--listen 0.0.0.0:9464 --ui false';
+  check(c.args.join(' ') === args, `${label}: serves /healthz on it, UI ${ui ? 'on' : 'off'}: ${c.args}`);
+  const store = (pod.volumes ?? []).find((v) => v.name === 'store');
+  if (ui) {
+    check(store?.emptyDir?.sizeLimit === '192Mi' && mounts['/var/lib/kspan']?.name === 'store',
+      `${label}: the store in an emptyDir at /var/lib/kspan, its bound + 64 MiB`);
+  } else {
+    check(!store && !mounts['/var/lib/kspan'], `${label}: no store volume`);
+  }
   for (const probe of ['livenessProbe', 'readinessProbe']) {
     check(c[probe]?.httpGet?.path === '/healthz' && c[probe]?.httpGet?.port === 'metrics', `${label}: ${probe} on /healthz`);
   }
@@ -120,7 +128,10 @@ check(customEnv.OTEL_TRACES_SAMPLER === 'parentbased_traceidratio' && customEnv.
 // 3. Privileged.
 const priv = validate(objects(renderChart(['--set', 'privileged=true'])), 'privileged');
 checkDaemonSet(priv.DaemonSet, 'privileged', { privileged: true });
-// 4. The plain manifest is the chart's defaults, rendered.
+// 4. The trace store and UI on.
+const withUi = validate(objects(renderChart(['--set', 'ui.enabled=true', '--set', 'ui.storeMaxMib=128'])), 'ui');
+checkDaemonSet(withUi.DaemonSet, 'ui', { ui: true });
+// 5. The plain manifest is the chart's defaults, rendered.
 const manifest = readFileSync(`${root}/deploy/kubernetes/kspan.yaml`, 'utf8');
 const body = manifest.slice(manifest.indexOf('---'));
 check(body === defaults, 'deploy/kubernetes/kspan.yaml differs from the chart rendered with its defaults ' +

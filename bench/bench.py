@@ -130,6 +130,10 @@ class Kspan:
         self.errf = open(self.log, "w")
         if outputs is None:
             outputs = ["--output", f"file:{self.out}"]
+        if "--store-path" not in extra:
+            # The store is on by default and measured as such, in a file of the bench's own,
+            # not the host's /var/lib/kspan/traces.db.
+            extra = [*extra, "--store-path", os.path.join(TMP, "store.db")]
         self.p = spawn([binary, *outputs, *extra], stdout=subprocess.DEVNULL, stderr=self.errf,
                        env={**os.environ, **(env or {})})
         self.ready = None
@@ -706,6 +710,65 @@ def bench_metrics(a):
     return out
 
 
+# The trace store (docs/ui.md): nginx at full speed under kspan with the store off, on at its
+# default rate bound, and on for every span, beside an untraced run, rotating.
+STORE_CONFIGS = [
+    ("store off", ["--ui", "false"]),
+    ("store on, 1,000 spans/s (default)", []),
+    ("store on, every span", ["--store-max-spans-per-second", "0"]),
+]
+
+
+def bench_store(a):
+    port = free_port()
+    srv = start_nginx(port)
+    wrk(port, 1, 32)  # warm up
+    modes = ["untraced"] + [label for label, _ in STORE_CONFIGS]
+    rps = {m: [] for m in modes}
+    cpu, written, refused = ({label: [] for label, _ in STORE_CONFIGS} for _ in range(3))
+    for rep in range(a.reps):
+        order = modes[rep % len(modes):] + modes[:rep % len(modes)]
+        for mode in order:
+            if mode == "untraced":
+                rps[mode].append(wrk(port, a.seconds, 32)["rps"])
+                continue
+            extra = dict(STORE_CONFIGS)[mode]
+            db = os.path.join(TMP, f"store-bench-{rep}.db")
+            k = Kspan(a.kspan, extra=[*extra, "--store-path", db, "--listen", "127.0.0.1:0"], name="store")
+            s0 = k.sample()
+            w = wrk(port, a.seconds, 32)
+            s1 = k.sample()
+            st = k.stop()
+            for suffix in ("", "-wal", "-shm"):
+                try:
+                    os.unlink(db + suffix)
+                except OSError:
+                    pass
+            reqs = max(w["requests"], 1)
+            rps[mode].append(w["rps"])
+            cpu[mode].append(delta(s0, s1)["cpu"] / reqs * 1e6)
+            written[mode].append(st["c"].get("kspan_store_spans_written_total", 0) / reqs)
+            refused[mode].append(st["c"].get('kspan_store_spans_dropped_total{reason="rate"}', 0) / reqs)
+        print(f"  rep {rep + 1}: " + ", ".join(f"{m} {rps[m][-1]:.0f} rps" for m in modes), flush=True)
+    stop(srv)
+    out = {"rps": {m: med(v) for m, v in rps.items()}, "rows": {}}
+    for label, _ in STORE_CONFIGS:
+        out["rows"][label] = {
+            "rps": med(rps[label]),
+            "ratio": med([x / o for x, o in zip(rps[label], rps["untraced"]) if o]),
+            "cpu_us_per_req": med(cpu[label]), "written_per_req": med(written[label]),
+            "refused_per_req": med(refused[label])}
+    exe = os.path.join(os.path.dirname(a.kspan), "kspan-store-bench")
+    if os.access(exe, os.X_OK):
+        x = subprocess.run([exe, "--runs", "1" if a.quick else "5", "--spans", "50000" if a.quick else "100000"],
+                           capture_output=True, text=True, timeout=900)
+        m = re.search(r"median: ([\d.]+) us/span", x.stdout)
+        b = re.findall(r"(\d+) bytes/span", x.stdout)
+        out["store_us_per_span"] = float(m.group(1)) if m else float("nan")
+        out["store_bytes_per_span"] = med([float(v) for v in b]) if b else float("nan")
+    return out
+
+
 def bench_pipeline(a):
     """The user-space pipeline alone on synthetic events (kspan-pipeline-bench, built next to
     kspan): CPU per request with no kernel and no load generator sharing the CPUs."""
@@ -1173,6 +1236,22 @@ def report(a, R):
             for mode, r in c["rows"].items():
                 L.append(f"| {mode} | {r['ns_per_rtt']:,.0f} | {r['added_ns']:,.0f} | {r['fionread']} "
                          f"({r['fionread_expected']}) |")
+    if "store" in R:
+        x = R["store"]
+        L.append("\n## The trace store (docs/ui.md)\n")
+        L.append(f"nginx, `wrk -t1 -c32` for {a.seconds} s, both ends traced (2 spans a request), medians of {a.reps} "
+                 "runs rotating untraced and the three store settings; each traced run with a fresh store file. "
+                 "Daemon CPU is the whole process's (the store writes on its own thread). Then "
+                 "`kspan-store-bench`: the store's own CPU per span written and its bytes per span.\n")
+        L.append(f"| setting | wrk requests/s (untraced {fmt(x['rps']['untraced'], 0)}) | ratio | daemon CPU µs per "
+                 "request | spans stored per request | spans refused by the rate bound per request |")
+        L.append("|---|---|---|---|---|---|")
+        for label, r in x["rows"].items():
+            L.append(f"| {label} | {fmt(r['rps'], 0)} | {fmt(r['ratio'], 3)}× | {fmt(r['cpu_us_per_req'], 2)} | "
+                     f"{fmt(r['written_per_req'], 3)} | {fmt(r['refused_per_req'], 3)} |")
+        if "store_us_per_span" in x:
+            L.append(f"\n`kspan-store-bench`: {fmt(x['store_us_per_span'], 2)} µs of the store thread's CPU and "
+                     f"{fmt(x['store_bytes_per_span'], 0)} bytes on disk per span written.")
     if "pipeline" in R:
         p = R["pipeline"]
         L.append("\n## Daemon cost without a kernel\n")
@@ -1253,7 +1332,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--only", default="requests,tls,tls_go,h2load,kernel,exclude,daemon,metrics,pipeline,databases,idle,profile,saturation,carrier")
+    ap.add_argument("--only", default="requests,tls,tls_go,h2load,kernel,exclude,daemon,metrics,pipeline,store,databases,idle,profile,saturation,carrier")
     ap.add_argument("--quick", action="store_true", help="1 repetition, 2 s runs: to check the suite works")
     a = ap.parse_args()
     a.kernel_rate, a.daemon_rate, a.daemon_seconds = 5000, 5000, 10
@@ -1282,6 +1361,7 @@ def main():
                     ("exclude", "excluded processes", bench_exclude), ("daemon", "daemon cost", bench_daemon),
                     ("metrics", "span metrics and sampling", bench_metrics),
                     ("pipeline", "daemon cost without a kernel", bench_pipeline),
+                    ("store", "the trace store: nginx with the store off and on", bench_store),
                     ("databases", "databases: pgbench and redis-benchmark", bench_databases),
                     ("carrier", "trace-context carriers (TCP option, sk_msg)", bench_carrier),
                     ("idle", "idle connections", bench_idle), ("profile", "profile", bench_profile),

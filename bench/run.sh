@@ -22,7 +22,7 @@ if [ -n "${KSPAN:-}" ]; then
   mkdir -p "$build"
 else
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKSPAN_BUILD_TESTS=OFF >/dev/null
-  cmake --build "$build" -j"$(nproc)" --target kspan kspan-pipeline-bench kspan-carrier-probe >/dev/null
+  cmake --build "$build" -j"$(nproc)" --target kspan kspan-pipeline-bench kspan-carrier-probe kspan-store-bench >/dev/null
   kspan="$build/kspan"
 fi
 

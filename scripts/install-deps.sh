@@ -29,6 +29,8 @@ runtime_packages=(
   libcapstone-dev
   # the embedded trace store behind the web UI and the Jaeger query API (userspace/store/)
   libsqlite3-dev
+  # --redact patterns: linear-time regular expressions (userspace/processors/span_attributes.h)
+  libre2-dev
   # network exporters: OTLP protobuf messages, OTLP/gRPC, OTLP/HTTP and Zipkin, gzip
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libcurl4-openssl-dev
 )

@@ -94,6 +94,9 @@ std::string Describe(const Config& c) {
   o << " rate " << c.sampling.rate.per_second << " burst " << c.sampling.rate.burst << " per_service "
     << c.sampling.rate.per_service_per_second << "\n";
   for (const auto& f : c.filters) o << "filter " << f.name << "\n";
+  for (const auto& [k, v] : c.attribute_rules.add) o << "span attribute " << k << "=" << v << "\n";
+  for (const auto& p : c.attribute_rules.redact) o << "redact " << p << "\n";
+  o << "redact secrets " << c.attribute_rules.redact_secrets << "\n";
   o << "span_metrics " << c.span_metrics << "\n";
   if (c.metrics_otlp) {
     o << "metrics otlp " << c.metrics_otlp->otlp.endpoint << " every " << c.metrics_otlp->interval.count()
@@ -180,6 +183,11 @@ std::map<std::string, Sample> Samples() {
       {"filters.drop",
        {{"route=/healthz", "port=9100"}, "route=/healthz, port=9100", "['route=/healthz', 'port=9100']", {}}},
       {"filters.trace_telemetry", {{}, "true", "true", {}}},
+      {"enrich.span_attributes",
+       {{"env=prod", "team=a=b"}, "env=prod, team=a=b", "['env=prod', 'team=a=b']", {}}},
+      {"enrich.redact",
+       {{"[0-9]{16}", "secret-[a-z]+"}, "[0-9]{16}, secret-[a-z]+", "['[0-9]{16}', 'secret-[a-z]+']", {}}},
+      {"enrich.redact_secrets", {{"false"}, "false", "false", {}}},
       {"metrics.span_metrics", {{"false"}, "false", "false", {}}},
       {"metrics.exporter", {{"otlp"}, "otlp", "otlp", {}}},
       {"metrics.otlp_endpoint", {{"http://m:4318/m"}, "http://m:4318/m", "'http://m:4318/m'", otlp_metrics}},

@@ -259,6 +259,7 @@ int Run(const Config& config) {
   popts.processes.resource_attributes = config.resource_attributes;
   popts.sampling = config.sampling;
   popts.filters = config.filters;
+  popts.attribute_rules = config.attribute_rules;
   popts.selection.rules = config.selection;
   popts.selection.tell_kernel = [&source](uint32_t pid, bool traced) {
     return source->SetSelected(pid, traced);

@@ -484,6 +484,15 @@ Status Resolve(const Layer& flags, const Layer& env, const Layer& file, Config* 
   bool trace_telemetry = false;
   take(&Layer::trace_telemetry, &trace_telemetry);
   if (!trace_telemetry) c->filters.push_back(processors::TelemetryRule());
+  c->attribute_rules = {};
+  if (auto* v = pick(&Layer::span_attributes)) {
+    for (const std::string& spec : (*v)->value) {
+      ASSIGN_OR_RETURN(auto kv, processors::ParseSpanAttribute((*v)->source, spec));
+      c->attribute_rules.add.push_back(std::move(kv));
+    }
+  }
+  take(&Layer::redact, &c->attribute_rules.redact);
+  take(&Layer::redact_secrets, &c->attribute_rules.redact_secrets);
 
   // Metrics: OTLP with the trace exporter's settings, to the metrics endpoint.
   take(&Layer::span_metrics, &c->span_metrics);

@@ -29,6 +29,7 @@
 #include "common/status.h"
 #include "exporters/settings.h"
 #include "process/selection.h"
+#include "processors/span_attributes.h"
 #include "processors/trace_sampler.h"
 
 namespace kspan::agent {
@@ -98,6 +99,7 @@ struct Config {
   // Filter rules (processors/span_filter.h), the built-in telemetry rule last unless
   // --trace-telemetry.
   std::vector<processors::FilterRule> filters;
+  processors::AttributeRules attribute_rules;  // --span-attribute, --redact, --redact-secrets
   // RED metrics and the service graph (processors/span_metrics.h), and where they go
   // besides /metrics: OTLP when set (exporters/otlp_metrics.h).
   bool span_metrics = true;

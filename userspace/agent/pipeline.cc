@@ -53,6 +53,7 @@ Pipeline::Pipeline(PipelineOptions options, metrics::Registry* m, exporters::Exp
       graph_(m, [this](const model::Span& span) { return builder_.AgentOf(span); }),
       span_metrics_(m),
       service_graph_(m),
+      attributes_(options.attribute_rules, m),
       tracker_(options.tracker, m,
                {.on_request = [this](const conntrack::ConnInfo& c,
                                      protocols::RequestStart&& r) { builder_.OnRequest(c, std::move(r)); },
@@ -74,6 +75,8 @@ Pipeline::Pipeline(PipelineOptions options, metrics::Registry* m, exporters::Exp
   }
   // Last: what comes before sees every span, sampled or not.
   processors_.Add("sampling", &sampler_);
+  // After sampling, so only exported spans pay; before every output.
+  processors_.Add("attributes", &attributes_);
   ev_open_ = m->GetCounter("kspan_events_total", {{"type", "conn_open"}});
   ev_data_ = m->GetCounter("kspan_events_total", {{"type", "data"}});
   ev_close_ = m->GetCounter("kspan_events_total", {{"type", "conn_close"}});

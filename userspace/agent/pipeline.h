@@ -10,7 +10,8 @@
 //          ProcessorChain: OnEnd at span end, OnExport as traces leave the window ─▶ ExportPipeline
 //          (processors/: process output, agent graph, span metrics and the service graph,
 //          sampling: the window asks the
-//          TraceSampler once per trace, and the chain drops the spans of traces not kept)
+//          TraceSampler once per trace, and the chain drops the spans of traces not kept;
+//          then enrichment and redaction of what is kept)
 //
 // Runs on the polling thread; never blocks on an exporter (ExportPipeline::Submit drops
 // and counts when its queue is full).
@@ -31,6 +32,7 @@
 #include "processors/process_output.h"
 #include "processors/processor_chain.h"
 #include "processors/service_graph.h"
+#include "processors/span_attributes.h"
 #include "processors/span_metrics.h"
 #include "processors/trace_sampler.h"
 #include "tls/tls_probes.h"
@@ -46,6 +48,7 @@ struct PipelineOptions {
   correlator::StitcherOptions stitcher;
   processors::SamplingConfig sampling;
   std::vector<processors::FilterRule> filters;  // processors/span_filter.h
+  processors::AttributeRules attribute_rules;   // processors/span_attributes.h
   // Which processes are traced (process/selection.h); `pods` and `proc_root` come from
   // `processes`.
   process::SelectionOptions selection;
@@ -97,6 +100,7 @@ class Pipeline : public events::EventSink {
   processors::AgentGraph graph_;
   processors::SpanMetrics span_metrics_;
   processors::ServiceGraph service_graph_;
+  processors::SpanAttributes attributes_;
   conntrack::ConnTracker tracker_;
   uint64_t now_ns_ = 0;  // the last AfterBatch's time
   metrics::Counter* ev_open_;

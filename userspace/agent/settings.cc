@@ -8,6 +8,7 @@
 #include "kspan/bpf/events.h"
 #include "process/selection.h"
 #include "processors/head_sampler.h"
+#include "processors/span_attributes.h"
 #include "processors/span_filter.h"
 #include "processors/tail_sampler.h"
 
@@ -179,6 +180,34 @@ Status DropRules(const Input& in, Layer* l) {
   return Status::Ok();
 }
 
+Status SpanAttributeList(const Input& in, Layer* l) {
+  if (in.items.size() > processors::kMaxSpanAttributes) {
+    return InvalidArgument(in.where + ": at most " + std::to_string(processors::kMaxSpanAttributes) +
+                           " span attributes");
+  }
+  for (const std::string& spec : in.items)
+    RETURN_IF_ERROR(processors::ParseSpanAttribute(in.where, spec).status());
+  l->span_attributes = Setting<std::vector<std::string>>{in.items, in.where};
+  return Status::Ok();
+}
+
+Status RedactPatterns(const Input& in, Layer* l) {
+  if (in.items.size() > processors::kMaxRedactPatterns) {
+    return InvalidArgument(in.where + ": at most " + std::to_string(processors::kMaxRedactPatterns) +
+                           " redaction patterns");
+  }
+  for (const std::string& p : in.items) RETURN_IF_ERROR(processors::CheckRedactPattern(in.where, p));
+  l->redact = Setting<std::vector<std::string>>{in.items, in.where};
+  return Status::Ok();
+}
+
+Status RedactSecretsSwitch(const Input& in, Layer* l) {
+  bool v = false;
+  RETURN_IF_ERROR(ParseBool(in.where, in.items[0], &v));
+  l->redact_secrets = Setting<bool>{v, in.where};
+  return Status::Ok();
+}
+
 Status ConsoleTree(const Input& in, Layer* l) {
   bool v = false;
   RETURN_IF_ERROR(ParseBool(in.where, in.items[0], &v));
@@ -277,6 +306,7 @@ constexpr std::string_view kGenai = "LLM calls (docs/genai.md)";
 constexpr std::string_view kAgents = "Agents (docs/agents.md)";
 constexpr std::string_view kSampling = "Sampling (docs/sampling.md)";
 constexpr std::string_view kFilters = "Filters (docs/sampling.md)";
+constexpr std::string_view kEnrich = "Enrichment and redaction (docs/sampling.md)";
 constexpr std::string_view kMetrics = "Span metrics and the service graph (docs/metrics.md)";
 constexpr std::string_view kGeneral = "The configuration file, and information";
 
@@ -567,6 +597,23 @@ const std::vector<SettingRow> kTable = {
              "/api/v2/spans): dropped by default, so the collector that receives kspan's own "
              "exports never feeds them back as spans. The environment and YAML take true or false.",
      .parse = TraceTelemetry},
+
+    // Enrichment and redaction.
+    {.group = kEnrich, .flag = "--span-attribute", .metavar = "KEY=VALUE", .key = "enrich.span_attributes",
+     .shape = Shape::kList, .noun = "span attributes", .default_text = "none",
+     .help = "Add a string attribute to every span that has no KEY; repeatable, at most 64.",
+     .parse = SpanAttributeList},
+    {.group = kEnrich, .flag = "--redact", .metavar = "REGEX", .key = "enrich.redact", .shape = Shape::kList,
+     .noun = "RE2 patterns", .default_text = "none",
+     .help = "Replace every match (RE2 syntax) in span names, status messages and string "
+             "attribute values with REDACTED, before any output; repeatable, at most 64. The "
+             "environment's list splits at commas: give patterns with commas as flags or in YAML.",
+     .parse = RedactPatterns},
+    {.group = kEnrich, .flag = "--redact-secrets", .metavar = "BOOL", .key = "enrich.redact_secrets",
+     .default_text = "true",
+     .help = "Replace credentials (API keys, Bearer and Basic credentials, JWTs, password=...) "
+             "in URLs, database queries, user agents, headers and error messages with REDACTED.",
+     .parse = RedactSecretsSwitch},
 
     // Span metrics.
     {.group = kMetrics, .flag = "--span-metrics", .metavar = "BOOL", .key = "metrics.span_metrics",

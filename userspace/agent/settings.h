@@ -88,6 +88,9 @@ struct Layer {
   Opt<double> rate_limit_per_service;
   Opt<std::vector<std::string>> drop;  // checked filter rules (processors/span_filter.h)
   Opt<bool> trace_telemetry;
+  Opt<std::vector<std::string>> span_attributes;  // checked KEY=VALUE (processors/span_attributes.h)
+  Opt<std::vector<std::string>> redact;           // checked RE2 patterns
+  Opt<bool> redact_secrets;
   Opt<bool> console_tree;  // the console output as trees (exporters/console_exporter.h)
 
   Opt<std::string> metrics_exporter;       // checked: otlp, prometheus or none

@@ -139,6 +139,8 @@ constexpr Entry kMetrics[] = {
      {"counter", "Spans a processor dropped on their way out, by processor."}},
     {"kspan_records_dropped_total", {"counter", "Protocol records dropped, by protocol and reason."}},
     {"kspan_records_total", {"counter", "Protocol records (request and response) built, by protocol."}},
+    {"kspan_redactions_total",
+     {"counter", "String values a redaction rule changed, by rule (secrets, or the --redact pattern)."}},
     {"kspan_requests_unanswered_total",
      {"counter",
       "Requests given up with no response, by protocol and reason (no_response, response_not_captured, "

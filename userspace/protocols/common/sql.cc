@@ -329,6 +329,9 @@ std::string_view CollectionName(std::string_view q) {
     if (Is(x, "SELECT")) ++selects;
     if (Is(x, "JOIN") || Is(x, "UNION") || Is(x, "INTERSECT") || Is(x, "EXCEPT") || Is(x, "USING")) return {};
   }
+  // COPY t [(columns)] FROM|TO …: its table (a COPY of a query, "COPY (SELECT …)", names
+  // none here: its SELECT is counted above).
+  if (Is(w[0], "COPY")) return selects == 0 && w.size() > 1 ? TableName(w[1]) : std::string_view();
   size_t at = 0;  // index of the table word
   if (Is(w[0], "SELECT")) {
     if (selects != 1) return {};

@@ -37,7 +37,7 @@ std::string_view FirstKeyword(std::string_view query);
 
 // The one table a simple statement of a sanitised text names, for db.collection.name
 // (v1.44: only when the query targets a single collection): SELECT … FROM t, INSERT
-// [INTO] t, REPLACE INTO t, UPDATE t, DELETE FROM t, as written (schema-qualified names
+// [INTO] t, REPLACE INTO t, UPDATE t, DELETE FROM t, COPY t, as written (schema-qualified names
 // kept, quotes removed). Empty for anything else: joins, several tables, subqueries,
 // unions, other statements. Points into `query`.
 std::string_view CollectionName(std::string_view query);

@@ -55,8 +55,9 @@ class PostgresIntegration : public ::testing::Test {
   }
 
   // A PostgreSQL 15 cluster of its own in a temporary directory (SCRAM for TCP logins) on
-  // a free loopback port; `extra` are more `-c` settings.
-  void StartServer(const std::vector<std::string>& extra = {}) {
+  // a free loopback port; `extra` are more `-c` settings. `tls`: ssl=on with a self-signed
+  // certificate made here.
+  void StartServer(const std::vector<std::string>& extra = {}, bool tls = false) {
     char tmpl[] = "/tmp/kspan-pg-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
@@ -70,6 +71,19 @@ class PostgresIntegration : public ::testing::Test {
          "postgres", "--pwfile=" + dir_ + "/pw", "--auth-host=scram-sha-256", "--auth-local=trust"},
         std::chrono::seconds(120));
     ASSERT_EQ(init.exit_code, 0) << init.out << init.err;
+    if (tls) {
+      const std::string data = dir_ + "/data";
+      const CommandResult cert =
+          RunCommand({"openssl", "req", "-new", "-x509", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                      "-newkey", "rsa:2048", "-keyout", data + "/server.key", "-out", data + "/server.crt"},
+                     std::chrono::seconds(60));
+      ASSERT_EQ(cert.exit_code, 0) << cert.err;
+      ASSERT_EQ(RunCommand({"chown", "postgres:postgres", data + "/server.key", data + "/server.crt"},
+                           std::chrono::seconds(10))
+                    .exit_code,
+                0);
+      ASSERT_EQ(RunCommand({"chmod", "600", data + "/server.key"}, std::chrono::seconds(10)).exit_code, 0);
+    }
     port_ = FreePort();
     std::vector<std::string> argv = {"runuser",
                                      "-u",
@@ -86,7 +100,9 @@ class PostgresIntegration : public ::testing::Test {
                                      "listen_addresses=127.0.0.1",
                                      "-c",
                                      "fsync=off"};
-    for (const std::string& e : extra) {
+    std::vector<std::string> settings = extra;
+    if (tls) settings.push_back("ssl=on");  // server.crt and server.key in the data directory
+    for (const std::string& e : settings) {
       argv.push_back("-c");
       argv.push_back(e);
     }
@@ -349,6 +365,110 @@ print("ok")
                 "kspan_records_dropped_total{protocol=\"postgres\",reason=\"unmatched_response\"}"),
             0);
   EXPECT_GE(agent_.StoppedCounter("kspan_parse_messages_truncated_total{protocol=\"postgres\"}"), 1);
+}
+
+// The same sessions in plaintext and over TLS (sslmode=require: SSLRequest, 'S', then the
+// handshake on the raw socket; the plaintext from the OpenSSL probes in libpq's libssl)
+// give the same spans, and the SSLRequest exchange is no parse failure.
+TEST_F(PostgresIntegration, TlsSessionsGiveTheSameSpansAsPlaintext) {
+  ASSERT_NO_FATAL_FAILURE(StartServer({}, true));
+  {
+    std::ofstream sql(dir_ + "/q.sql");
+    sql << "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid();\n"
+        << "CREATE TEMP TABLE users (id int, name text);\n"
+        << "INSERT INTO users VALUES (1, '" << kLiteral << "'), (2, 'b');\n"
+        << "SELECT name FROM users WHERE id IN (1, 2, 3);\n"
+        << "SELECT * FROM nope;\n";
+    std::ofstream py(dir_ + "/q.py");
+    py << R"PY(
+import psycopg2
+c = psycopg2.connect(host="127.0.0.1")  # sslmode from PGSSLMODE
+c.autocommit = True
+cur = c.cursor()
+cur.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+print("ssl", cur.fetchone()[0])
+cur.execute("PREPARE q(int) AS SELECT relname FROM pg_class WHERE oid = $1")
+for i in range(20):
+    cur.execute("EXECUTE q(%s)", (1259,))
+    cur.fetchall()
+try:
+    cur.execute("SELECT * FROM nope")
+except psycopg2.Error as e:
+    print("failed", e.pgcode)
+c.close()
+)PY";
+  }
+  std::map<std::string, std::string> psql_out, py_out;
+  for (const std::string mode : {"disable", "require"}) {
+    const CommandResult psql = RunCommand(
+        WithEnv("PGSSLMODE=" + mode + " psql -X -q -t -A -v ON_ERROR_STOP=0 -f " + dir_ + "/q.sql"),
+        std::chrono::seconds(60));
+    ASSERT_NE(psql.err.find("does not exist"), std::string::npos) << psql.out << psql.err;
+    psql_out[mode] = psql.out;
+    const CommandResult py = RunCommand(WithEnv("PGSSLMODE=" + mode + " /usr/bin/python3 " + dir_ + "/q.py"),
+                                        std::chrono::seconds(60));
+    ASSERT_EQ(py.exit_code, 0) << py.out << py.err;
+    py_out[mode] = py.out;
+  }
+  // The sessions were what they say: TLS with require, plaintext with disable.
+  EXPECT_EQ(psql_out["disable"].rfind("f\n", 0), 0u) << psql_out["disable"];
+  EXPECT_EQ(psql_out["require"].rfind("t\n", 0), 0u) << psql_out["require"];
+  EXPECT_NE(py_out["disable"].find("ssl False"), std::string::npos) << py_out["disable"];
+  EXPECT_NE(py_out["require"].find("ssl True"), std::string::npos) << py_out["require"];
+
+  // Each client process's spans, in order, as the fields that must not depend on TLS.
+  auto sessions = [&](const std::vector<FlatSpan>& all, const std::string& exe) {
+    std::map<uint64_t, std::vector<std::string>> by_pid;  // the first span's start -> its process's spans
+    std::map<std::string, uint64_t> first;
+    for (const FlatSpan& s : PgSpans(all, port_, exe)) {
+      const std::string pid = s.resource.count("process.pid") ? s.resource.at("process.pid").dump() : "";
+      if (!first.count(pid)) first[pid] = s.start_ns;
+      by_pid[first[pid]].push_back(s.name + " | " + s.Str("db.operation.name") + " | " +
+                                   s.Str("db.query.text") + " | " + s.Str("db.namespace") + " | " +
+                                   s.Str("db.collection.name") + " | " +
+                                   std::to_string(s.Int("db.response.returned_rows")) + " | " +
+                                   std::to_string(s.status_code) + " | " + s.Str("error.type"));
+    }
+    std::vector<std::vector<std::string>> out;
+    for (auto& [start, spans] : by_pid) out.push_back(std::move(spans));
+    return out;
+  };
+  std::vector<std::vector<std::string>> psql, py;
+  WaitFor(
+      [&] {
+        const std::vector<FlatSpan> all = ReadSpans(agent_.SpansPath());
+        psql = sessions(all, "psql");
+        py = sessions(all, "python3");
+        return psql.size() == 2 && py.size() == 2 && psql[1].size() >= 5 && py[1].size() >= 23;
+      },
+      std::chrono::seconds(20));
+  ASSERT_EQ(agent_.Stop(), 0) << agent_.Logs();
+  const std::vector<FlatSpan> all = ReadSpans(agent_.SpansPath());
+  psql = sessions(all, "psql");
+  py = sessions(all, "python3");
+  auto join = [](const std::vector<std::string>& v) {
+    std::string out;
+    for (const std::string& s : v) out += s + "\n";
+    return out;
+  };
+  ASSERT_EQ(psql.size(), 2u);
+  ASSERT_EQ(py.size(), 2u);
+  EXPECT_EQ(psql[0].size(), 5u) << join(psql[0]);
+  EXPECT_EQ(join(psql[1]), join(psql[0]));      // TLS (the second run) as plaintext
+  EXPECT_GE(py[0].size(), 23u) << join(py[0]);  // the ssl query, PREPARE, 20 EXECUTEs, the error
+  EXPECT_EQ(join(py[1]), join(py[0]));
+  EXPECT_NE(join(psql[1]).find("INSERT INTO users VALUES (?, ?), (?, ?);"), std::string::npos)
+      << join(psql[1]);
+  EXPECT_NE(join(psql[1]).find("42P01"), std::string::npos) << join(psql[1]);
+
+  const std::string output = ReadAll(agent_.SpansPath());
+  EXPECT_EQ(output.find(kLiteral), std::string::npos);
+  EXPECT_EQ(output.find(kPassword), std::string::npos);
+  EXPECT_EQ(agent_.Logs().find(kPassword), std::string::npos);
+  EXPECT_EQ(agent_.StoppedCounter("kspan_parse_failures_total{protocol=\"postgres\"}"), 0) << agent_.Logs();
+  EXPECT_EQ(agent_.StoppedCounter(
+                "kspan_records_dropped_total{protocol=\"postgres\",reason=\"unmatched_response\"}"),
+            0);
 }
 
 }  // namespace

@@ -450,6 +450,37 @@ TEST_F(PgConnectionTest, ParseLongerThanTheCaptureGivesItsExecutesTheTruncatedTe
   EXPECT_EQ(Losses(), 0u);
 }
 
+// --db-raw-query-text: the query as sent (literals and all), bounded; sanitised by default.
+TEST_F(PgConnectionTest, RawQueryTextOnlyWhenOptedIn) {
+  ProtocolOptions raw;
+  raw.sql.raw_query_text = true;
+  for (const bool opted_in : {false, true}) {
+    SCOPED_TRACE(opted_in);
+    conn_ = Spec().make(true, opted_in ? raw : ProtocolOptions{});
+    records_.clear();
+    req_pos_ = resp_pos_ = 0;
+    Send(true, Startup("u", "shop"));
+    Send(false, Msg('R', Be32(0)) + Z());
+    Send(true, Query("SELECT * FROM users WHERE email = 'bob@example.com' -- hi"));
+    Send(false, Complete("SELECT 0") + Z());
+    Send(true, Parse("s", "UPDATE t SET a = 5 WHERE b = $1") + Bind("", "s", "x") + Execute("") + Sync());
+    Send(false, Msg('1', "") + Msg('2', "") + Complete("UPDATE 1") + Z());
+    Send(true, Query("SELECT '" + string(3000, 'z') + "'"));
+    Send(false, Complete("SELECT 1") + Z());
+    Drain();
+    ASSERT_EQ(records_.size(), 4u);
+    if (opted_in) {
+      EXPECT_EQ(Body(1).query, "SELECT * FROM users WHERE email = 'bob@example.com' -- hi");
+      EXPECT_EQ(Body(2).query, "UPDATE t SET a = 5 WHERE b = $1");
+      EXPECT_EQ(Body(3).query, "SELECT '" + string(2040, 'z') + "...");
+    } else {
+      EXPECT_EQ(Body(1).query, "SELECT * FROM users WHERE email = ?");
+      EXPECT_EQ(Body(2).query, "UPDATE t SET a = ? WHERE b = $1");
+      EXPECT_EQ(Body(3).query, "SELECT ?");
+    }
+  }
+}
+
 // ---- Whole-frame parsing: every truncated prefix, invalid input ------------------------
 
 TEST(PgParse, EveryTruncatedPrefixNeedsMoreDataAndLeavesInputUntouched) {

@@ -116,9 +116,16 @@ enum Transport : uint32_t {
 };
 
 // Settings of the protocols that have some.
+// SQL databases (PostgreSQL, MySQL/MariaDB): their query text as sent instead of sanitised
+// (--db-raw-query-text; protocols/common/sql.h QueryText).
+struct SqlOptions {
+  bool raw_query_text = false;
+};
+
 struct ProtocolOptions {
   // PROTOCOL_LIST: a protocol with settings adds its struct here (from TrackerOptions).
   http1::Limits http1;
+  SqlOptions sql;
 };
 
 struct ProtocolSpec {

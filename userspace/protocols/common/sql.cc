@@ -243,6 +243,14 @@ std::string Sanitize(std::string_view q, Dialect dialect, size_t max_bytes) {
   return CollapseInLists(w.Take());
 }
 
+std::string QueryText(std::string_view q, Dialect dialect, bool raw, size_t max_bytes) {
+  if (!raw) return Sanitize(q, dialect, max_bytes);
+  if (q.size() <= max_bytes) return std::string(q);
+  size_t n = max_bytes;
+  while (n > 0 && (static_cast<unsigned char>(q[n]) & 0xC0) == 0x80) --n;  // not inside a character
+  return std::string(q.substr(0, n)) + "...";
+}
+
 std::string_view FirstKeyword(std::string_view q) {
   size_t i = 0;
   for (;;) {

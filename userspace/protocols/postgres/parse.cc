@@ -48,11 +48,11 @@ bool HoleFollows(const State& st) {
 // prefix (cut by a hole or the read bound). A prefix is sanitised as a whole text would be
 // (a literal or comment it cuts becomes `?` or nothing) and ends in "...", so that
 // sql::CollectionName takes nothing from it; a first word it cuts is no operation.
-Statement QueryText(string_view b) {
+Statement QueryText(string_view b, const State& state) {
   const size_t nul = b.find('\0');
   const string_view text = b.substr(0, nul);
   Statement st;
-  st.query = sql::Sanitize(text, sql::Dialect::kPostgres);
+  st.query = sql::QueryText(text, sql::Dialect::kPostgres, state.raw_query_text);
   const string_view op = sql::FirstKeyword(text);
   const bool cut = nul == string_view::npos;
   const bool capped = st.query.size() >= 3 && st.query.compare(st.query.size() - 3, 3, "...") == 0;
@@ -255,7 +255,7 @@ Step StepRequest(string_view* buf, Frame* f, const State& st) {
       if (f->started) return Step::kInvalid;
       f->unit = Unit::kQuery;
       return Body(buf, f, body, TextRead(*buf, body, kMaxQueryRead, st), true, [&](string_view b) {
-        Statement text = QueryText(b);
+        Statement text = QueryText(b, st);
         f->query = std::move(text.query);
         f->operation = std::move(text.operation);
         f->query_truncated = text.truncated;
@@ -266,7 +266,7 @@ Step StepRequest(string_view* buf, Frame* f, const State& st) {
         Frame::Op op;
         op.type = 'P';
         op.name = Name(CString(&b));
-        op.statement = QueryText(b);
+        op.statement = QueryText(b, st);
         f->ops.push_back(std::move(op));
       });
     case 'B':

@@ -136,6 +136,7 @@ struct State {
   std::string database;                         // from the StartupMessage
   std::map<std::string, Statement> statements;  // prepared statements by name ("" unnamed)
   std::map<std::string, std::string> portals;   // portal -> statement name
+  bool raw_query_text = false;                  // SqlOptions: texts as sent, not sanitised
   uint64_t frames_truncated = 0;                // query texts kept as a prefix (ConnectionStats)
   // Pairing (StitchFrames).
   bool pipelined = false;

@@ -481,6 +481,22 @@ TEST_F(PgConnectionTest, RawQueryTextOnlyWhenOptedIn) {
   }
 }
 
+// sslmode=require on the raw socket: SSLRequest, 'S', then the TLS handshake: ciphertext
+// in both directions, no parse failure (the plaintext comes as a new stream from the probes).
+TEST_F(PgConnectionTest, SslRequestAcceptedThenCiphertextIsNoFailure) {
+  Send(true, Be32(8) + Be32(80877103));
+  Send(false, "S");
+  Send(true, string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11) + string(500, '\x5a'));
+  Send(false, string("\x16\x03\x03\x00\x7a\x02", 6) + string(300, '\x00'));
+  Send(true, string("\x17\x03\x03\x00\x40", 5) + string(64, '\x51'));
+  conn_->Close(Unanswered::kNoResponse);
+  Drain();
+  ASSERT_EQ(records_.size(), 1u);
+  EXPECT_EQ(Body(0).unit, Unit::kSslRequest);
+  EXPECT_EQ(Body(0).ssl_answer, 'S');
+  EXPECT_EQ(Losses(), 0u);
+}
+
 // ---- Whole-frame parsing: every truncated prefix, invalid input ------------------------
 
 TEST(PgParse, EveryTruncatedPrefixNeedsMoreDataAndLeavesInputUntouched) {

@@ -474,6 +474,15 @@ struct Pairing {
 
 ParseState ParseFrame(MessageType type, std::string_view* buf, Frame* frame, State* state) {
   if (!frame->started && frame->phase == Phase::kMessage) frame->is_response = type == MessageType::kResponse;
+  if (type == MessageType::kRequest && state->ssl_requested && !frame->started &&
+      frame->phase == Phase::kMessage && !buf->empty() && (state->request_encrypted || (*buf)[0] == '\x16')) {
+    // The TLS handshake after SSLRequest/'S' (a StartupMessage starts with 0): its bytes
+    // and everything after on this socket are ciphertext; the plaintext comes through the
+    // TLS probes as a new stream.
+    state->request_encrypted = true;
+    buf->remove_prefix(buf->size());
+    return ParseState::kIgnored;
+  }
   if (!state->ctx.partial_ok) {
     Frame f = *frame;
     string_view b = *buf;
@@ -547,7 +556,10 @@ void FinishFrame(MessageType type, Frame* frame, State* state) {
   }
   frame->seq = state->next_seq++;
   frame->after_loss = std::exchange(state->request_loss, false);
-  if (frame->unit == Unit::kSslRequest) ++state->ssl_pending;
+  if (frame->unit == Unit::kSslRequest) {
+    ++state->ssl_pending;
+    state->ssl_requested = true;
+  }
   if (frame->unit == Unit::kStartup && !frame->database.empty()) state->database = frame->database;
   if (frame->unit == Unit::kStartup && frame->database.empty()) state->database = frame->user;  // the default
   if (frame->database.empty()) frame->database = state->database;

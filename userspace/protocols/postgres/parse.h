@@ -136,8 +136,12 @@ struct State {
   std::string database;                         // from the StartupMessage
   std::map<std::string, Statement> statements;  // prepared statements by name ("" unnamed)
   std::map<std::string, std::string> portals;   // portal -> statement name
-  bool raw_query_text = false;                  // SqlOptions: texts as sent, not sanitised
-  uint64_t frames_truncated = 0;                // query texts kept as a prefix (ConnectionStats)
+  // An SSLRequest was sent: a TLS record (0x16) where the next request starts means the
+  // server said 'S' and the rest of this direction is ciphertext (ignored, not a failure).
+  bool ssl_requested = false;
+  bool request_encrypted = false;
+  bool raw_query_text = false;    // SqlOptions: texts as sent, not sanitised
+  uint64_t frames_truncated = 0;  // query texts kept as a prefix (ConnectionStats)
   // Pairing (StitchFrames).
   bool pipelined = false;
   bool stitch_loss = false;

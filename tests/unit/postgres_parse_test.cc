@@ -288,6 +288,215 @@ TEST_F(PgConnectionTest, GarbageIsCountedNotParsed) {
   EXPECT_GE(stats_.frames_invalid, 1u);
 }
 
+// ---- COPY -------------------------------------------------------------------------------
+
+string CopyRows(int first, int n) {
+  string out;
+  for (int i = first; i < first + n; ++i)
+    out += Msg('d', std::to_string(i) + "\tname-" + std::to_string(i) + "\n");
+  return out;
+}
+
+TEST_F(PgConnectionTest, CopyFromStdinIsOneSpanWithTheRowsOfCommandComplete) {
+  Send(true, Startup("u", "shop"));
+  Send(false, Msg('R', Be32(0)) + Z());
+  Send(true, Query("COPY users (id, name) FROM STDIN"));
+  Send(false, Msg('G', string("\0\0\x02\0\0\0\0", 7)));
+  Send(true, CopyRows(1, 3));
+  Send(true, Msg('c', ""));
+  Send(false, Complete("COPY 3") + Z());
+  Send(true, Query("SELECT 1"));
+  Send(false, RowDesc() + Row("1") + Complete("SELECT 1") + Z());
+  Drain();
+  ASSERT_EQ(records_.size(), 4u);
+  EXPECT_EQ(Body(1).unit, Unit::kQuery);
+  EXPECT_EQ(Body(1).operation, "COPY");
+  EXPECT_TRUE(Body(1).copy_in);
+  EXPECT_FALSE(Body(1).copy_out);
+  EXPECT_EQ(Body(1).command_tag, "COPY");
+  EXPECT_EQ(Body(1).tag_rows, 3);
+  EXPECT_EQ(Body(2).unit, Unit::kCopyData);  // the rows and CopyDone: one unit, no answer
+  EXPECT_FALSE(records_[2].response_missing);
+  EXPECT_EQ(Body(3).query, "SELECT ?");
+  EXPECT_EQ(Body(3).data_rows, 1u);
+  EXPECT_EQ(Losses(), 0u);
+}
+
+// libpq writes COPY data in 8 KiB buffers cut anywhere; kspan captures 4 KiB of each: the
+// holes swallow CopyData headers, and the last write's hole the CopyDone. Nothing is a
+// parse failure, the COPY's span has its rows, and the next query parses.
+TEST_F(PgConnectionTest, CopyFromStdinAcrossCaptureHoles) {
+  for (const size_t write : {8192, 8000, 5000}) {
+    SCOPED_TRACE(write);
+    SetUp();
+    records_.clear();
+    stats_ = {};
+    req_pos_ = resp_pos_ = 0;
+    Send(true, Startup("u", "shop"));
+    Send(false, Msg('R', Be32(0)) + Z());
+    Send(true, Query("COPY t FROM STDIN"));
+    Send(false, Msg('G', string("\0\0\x01\0\0", 5)));
+    const string data = CopyRows(1, 5000) + Msg('c', "");
+    for (size_t i = 0; i < data.size(); i += write) {
+      const string w = data.substr(i, write);
+      Send(true, w.substr(0, 4096), static_cast<uint32_t>(w.size()));
+    }
+    Send(false, Complete("COPY 5000") + Z());
+    Send(true, Query("SELECT count(*) FROM t"));
+    Send(false, RowDesc() + Row("5000") + Complete("SELECT 1") + Z());
+    Drain();
+    ASSERT_EQ(records_.size(), 4u);
+    EXPECT_TRUE(Body(1).copy_in);
+    EXPECT_EQ(Body(1).tag_rows, 5000);
+    EXPECT_EQ(Body(2).unit, Unit::kCopyData);
+    EXPECT_EQ(Body(3).query, "SELECT count(*) FROM t");
+    EXPECT_EQ(Body(3).data_rows, 1u);
+    EXPECT_EQ(stats_.frames_invalid, 0u);
+    EXPECT_EQ(Losses(), 0u);
+  }
+}
+
+// The server streams COPY TO STDOUT in 8 KiB sends; kspan captures 4 KiB of each. The
+// answer's end (CopyDone, CommandComplete, ReadyForQuery) may fall in a hole: then the next
+// answer, at the next send's start, ends it and pairs with its own query by time.
+TEST_F(PgConnectionTest, CopyToStdoutAcrossCaptureHoles) {
+  for (const int rows : {3000, 3001, 3050, 3200}) {
+    SCOPED_TRACE(rows);
+    SetUp();
+    records_.clear();
+    stats_ = {};
+    req_pos_ = resp_pos_ = 0;
+    Send(true, Startup("u", "shop"));
+    Send(false, Msg('R', Be32(0)) + Z());
+    Send(true, Query("COPY t TO STDOUT"));
+    const string tag = Complete("COPY " + std::to_string(rows));
+    const string answer = Msg('H', string("\0\0\x01\0\0", 5)) + CopyRows(1, rows) + Msg('c', "") + tag + Z();
+    for (size_t i = 0; i < answer.size(); i += 8192) {
+      const string w = answer.substr(i, 8192);
+      Send(false, w.substr(0, 4096), static_cast<uint32_t>(w.size()));
+    }
+    // The count is known when CommandComplete's bytes were captured.
+    const size_t tag_at = answer.size() - 6 - tag.size();
+    const bool tag_captured =
+        tag_at / 8192 == (tag_at + tag.size() - 1) / 8192 && (tag_at + tag.size() - 1) % 8192 < 4096;
+    Send(true, Query("SELECT 2"));
+    Send(false, RowDesc() + Row("2") + Complete("SELECT 1") + Z());
+    conn_->Close(Unanswered::kNoResponse);
+    Drain();
+    ASSERT_EQ(records_.size(), 3u);
+    EXPECT_EQ(Body(1).operation, "COPY");
+    EXPECT_TRUE(Body(1).copy_out);
+    EXPECT_FALSE(records_[1].response_missing);
+    EXPECT_EQ(Body(1).tag_rows, tag_captured ? rows : -1);
+    EXPECT_EQ(Body(2).query, "SELECT ?");
+    EXPECT_FALSE(records_[2].response_missing);
+    EXPECT_EQ(Body(2).data_rows, 1u);
+    EXPECT_EQ(stats_.frames_invalid, 0u);
+    EXPECT_EQ(stats_.responses_unmatched, 0u);
+  }
+}
+
+// ---- Queries longer than the capture ---------------------------------------------------
+
+TEST_F(PgConnectionTest, QueryLongerThanTheCaptureKeepsItsSanitisedPrefix) {
+  Send(true, Startup("u", "shop"));
+  Send(false, Msg('R', Be32(0)) + Z());
+  string q = "SELECT id FROM users WHERE id IN (";
+  for (int i = 0; i < 2000; ++i) q += std::to_string(i) + ", ";
+  q += "1) AND name = 'secret-literal-value'";
+  const string wire = Query(q);
+  ASSERT_GT(wire.size(), 4096u);
+  // The capture ends inside the string literal of a second query, then inside a number.
+  string q2 = "UPDATE users SET note = '" + string(5000, 'x') + "' WHERE id = 7";
+  for (const string& w : {wire, Query(q2)}) {
+    Send(true, w.substr(0, 4096), static_cast<uint32_t>(w.size()));
+    Send(false, Complete("SELECT 0") + Z());
+  }
+  Drain();
+  ASSERT_EQ(records_.size(), 3u);
+  EXPECT_TRUE(Body(1).query_truncated);
+  EXPECT_EQ(Body(1).operation, "SELECT");
+  EXPECT_EQ(Body(1).query.substr(0, 36), "SELECT id FROM users WHERE id IN (?,");
+  EXPECT_EQ(Body(1).query.substr(Body(1).query.size() - 3), "...");
+  EXPECT_EQ(Body(1).query.find('1'), string::npos);
+  EXPECT_FALSE(records_[1].response_missing);
+  EXPECT_TRUE(Body(2).query_truncated);
+  EXPECT_EQ(Body(2).query, "UPDATE users SET note = ?...");
+  EXPECT_EQ(Body(2).operation, "UPDATE");
+  EXPECT_EQ(stats_.frames_truncated, 2u);
+  EXPECT_EQ(Losses(), 0u);
+}
+
+TEST_F(PgConnectionTest, ParseLongerThanTheCaptureGivesItsExecutesTheTruncatedText) {
+  Send(true, Startup("u", "shop"));
+  Send(false, Msg('R', Be32(0)) + Z());
+  const string q = "INSERT INTO t VALUES ($1, '" + string(6000, 'y') + "')";
+  const string unit = Parse("big", q) + Describe('S', "big") + Sync();
+  Send(true, unit.substr(0, 4096), static_cast<uint32_t>(unit.size()));
+  Send(false, Msg('1', "") + Msg('t', string("\0\x01\0\0\0\x17", 6)) + Msg('n', "") + Z());
+  for (int i = 0; i < 3; ++i) {
+    Send(true, Bind("", "big", "v") + Execute("") + Sync());
+    Send(false, Msg('2', "") + Complete("INSERT 0 1") + Z());
+  }
+  Drain();
+  ASSERT_EQ(records_.size(), 5u);
+  for (size_t i = 1; i < 5; ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_TRUE(Body(i).query_truncated);
+    EXPECT_EQ(Body(i).query, "INSERT INTO t VALUES ($1, ?...");
+    EXPECT_EQ(Body(i).operation, "INSERT");
+  }
+  EXPECT_EQ(stats_.frames_truncated, 1u);  // one Parse message cut
+  EXPECT_EQ(Losses(), 0u);
+}
+
+// --db-raw-query-text: the query as sent (literals and all), bounded; sanitised by default.
+TEST_F(PgConnectionTest, RawQueryTextOnlyWhenOptedIn) {
+  ProtocolOptions raw;
+  raw.sql.raw_query_text = true;
+  for (const bool opted_in : {false, true}) {
+    SCOPED_TRACE(opted_in);
+    conn_ = Spec().make(true, opted_in ? raw : ProtocolOptions{});
+    records_.clear();
+    req_pos_ = resp_pos_ = 0;
+    Send(true, Startup("u", "shop"));
+    Send(false, Msg('R', Be32(0)) + Z());
+    Send(true, Query("SELECT * FROM users WHERE email = 'bob@example.com' -- hi"));
+    Send(false, Complete("SELECT 0") + Z());
+    Send(true, Parse("s", "UPDATE t SET a = 5 WHERE b = $1") + Bind("", "s", "x") + Execute("") + Sync());
+    Send(false, Msg('1', "") + Msg('2', "") + Complete("UPDATE 1") + Z());
+    Send(true, Query("SELECT '" + string(3000, 'z') + "'"));
+    Send(false, Complete("SELECT 1") + Z());
+    Drain();
+    ASSERT_EQ(records_.size(), 4u);
+    if (opted_in) {
+      EXPECT_EQ(Body(1).query, "SELECT * FROM users WHERE email = 'bob@example.com' -- hi");
+      EXPECT_EQ(Body(2).query, "UPDATE t SET a = 5 WHERE b = $1");
+      EXPECT_EQ(Body(3).query, "SELECT '" + string(2040, 'z') + "...");
+    } else {
+      EXPECT_EQ(Body(1).query, "SELECT * FROM users WHERE email = ?");
+      EXPECT_EQ(Body(2).query, "UPDATE t SET a = ? WHERE b = $1");
+      EXPECT_EQ(Body(3).query, "SELECT ?");
+    }
+  }
+}
+
+// sslmode=require on the raw socket: SSLRequest, 'S', then the TLS handshake: ciphertext
+// in both directions, no parse failure (the plaintext comes as a new stream from the probes).
+TEST_F(PgConnectionTest, SslRequestAcceptedThenCiphertextIsNoFailure) {
+  Send(true, Be32(8) + Be32(80877103));
+  Send(false, "S");
+  Send(true, string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11) + string(500, '\x5a'));
+  Send(false, string("\x16\x03\x03\x00\x7a\x02", 6) + string(300, '\x00'));
+  Send(true, string("\x17\x03\x03\x00\x40", 5) + string(64, '\x51'));
+  conn_->Close(Unanswered::kNoResponse);
+  Drain();
+  ASSERT_EQ(records_.size(), 1u);
+  EXPECT_EQ(Body(0).unit, Unit::kSslRequest);
+  EXPECT_EQ(Body(0).ssl_answer, 'S');
+  EXPECT_EQ(Losses(), 0u);
+}
+
 // ---- Whole-frame parsing: every truncated prefix, invalid input ------------------------
 
 TEST(PgParse, EveryTruncatedPrefixNeedsMoreDataAndLeavesInputUntouched) {
@@ -418,6 +627,51 @@ TEST(PgSpan, QueryErrorBatchAndNoSpanForStartup) {
   correlator::DbConnContext server = Client();
   server.is_server = true;
   EXPECT_FALSE(correlator::BuildPostgresSpan(r, server, nullptr).has_value());
+}
+
+TEST(PgSpan, CopyRowsAndATruncatedQuery) {
+  Record r;
+  r.unit = Unit::kQuery;
+  r.database = "shop";
+  r.query = "COPY users (id, name) FROM STDIN";
+  r.operation = "COPY";
+  r.copy_in = true;
+  r.command_tag = "COPY";
+  r.tag_rows = 5000;
+  auto span = correlator::BuildPostgresSpan(r, Client(), nullptr);
+  ASSERT_TRUE(span.has_value());
+  auto attr = [&](const string& k) -> string {
+    for (const auto& a : span->attributes) {
+      if (a.key != k) continue;
+      if (const auto* s = std::get_if<string>(&a.value)) return *s;
+      if (const auto* i = std::get_if<int64_t>(&a.value)) return std::to_string(*i);
+      if (const auto* b = std::get_if<bool>(&a.value)) return *b ? "true" : "false";
+    }
+    return "<absent>";
+  };
+  EXPECT_EQ(span->name, "COPY users");
+  EXPECT_EQ(attr("db.collection.name"), "users");
+  EXPECT_EQ(attr("kspan.db.response.affected_rows"), "5000");
+  EXPECT_EQ(attr("db.response.returned_rows"), "<absent>");
+  EXPECT_EQ(attr("kspan.db.query.truncated"), "<absent>");
+
+  r.copy_in = false;
+  r.copy_out = true;
+  r.query = "COPY (SELECT * FROM users) TO STDOUT";
+  span = correlator::BuildPostgresSpan(r, Client(), nullptr);
+  EXPECT_EQ(span->name, "COPY shop");
+  EXPECT_EQ(attr("db.response.returned_rows"), "5000");
+  EXPECT_EQ(attr("kspan.db.response.affected_rows"), "<absent>");
+
+  r.copy_out = false;
+  r.tag_rows = -1;
+  r.query = "SELECT * FROM users WHERE name = ?...";
+  r.operation = "SELECT";
+  r.query_truncated = true;
+  span = correlator::BuildPostgresSpan(r, Client(), nullptr);
+  EXPECT_EQ(span->name, "SELECT shop");  // a prefix names no collection
+  EXPECT_EQ(attr("db.query.text"), "SELECT * FROM users WHERE name = ?...");
+  EXPECT_EQ(attr("kspan.db.query.truncated"), "true");
 }
 
 }  // namespace

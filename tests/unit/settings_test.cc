@@ -81,7 +81,7 @@ std::string Describe(const Config& c) {
   for (const auto& r : c.selection.include) o << " include " << r.text;
   for (const auto& r : c.selection.exclude) o << " exclude " << r.text;
   o << "\ncapture " << c.capture_bytes << " genai " << c.genai_capture_bytes << " " << c.genai_max_body_bytes
-    << " content=" << c.genai_capture_content << "\n";
+    << " content=" << c.genai_capture_content << " db_raw=" << c.db_raw_query_text << "\n";
   for (const auto& [n, m] : c.agent_rules) o << "agent " << n << "=" << m << "\n";
   o << "agent loops " << c.agent_loop_tool_calls << "\n";
   o << "ring " << c.ring_buffer_bytes << " drain " << c.drain_interval_ms << " window " << c.trace_window_ms
@@ -154,6 +154,7 @@ std::map<std::string, Sample> Samples() {
         {}}},
       {"select.exclude", {{"container=3f4b"}, "container=3f4b", "['container=3f4b']", {}}},
       {"capture_bytes", {{"1024"}, "1024", "1024", {}}},
+      {"db.raw_query_text", {{}, "true", "true", {}}},
       {"ring_buffer_bytes", {{"65536"}, "65536", "65536", {}}},
       {"drain_interval_ms", {{"20"}, "20", "20", {}}},
       {"trace_window_ms", {{"250"}, "250", "250", {}}},

@@ -248,6 +248,7 @@ int Run(const Config& config) {
 
   PipelineOptions popts;
   popts.tracker.http.max_body_prefix = config.capture_bytes;
+  popts.tracker.sql.raw_query_text = config.db_raw_query_text;
   popts.tracker.http.wide_body_request = &correlator::GenAiSpans::MayBeLlmCall;
   popts.tracker.http.max_wide_body_prefix = config.genai_max_body_bytes;
   popts.genai.capture_content = config.genai_capture_content;
@@ -329,6 +330,7 @@ int Run(const Config& config) {
        {"metrics_exporter", metrics_out ? LoggableEndpoint(metrics_out->Endpoint()) : std::string("none")},
        {"capture_bytes", config.capture_bytes},
        {"genai_capture_content", config.genai_capture_content},
+       {"db_raw_query_text", config.db_raw_query_text},
        {"sampler", processors::HeadSampler(config.sampling.head).Describe()},
        {"tail_policies", static_cast<uint64_t>(config.sampling.tail.size())},
        {"include_rules", static_cast<uint64_t>(config.selection.include.size())},

@@ -79,6 +79,8 @@ struct Config {
   // --include/--exclude (process/selection.h); empty: every process.
   process::SelectionRules selection;
   uint32_t capture_bytes = 4096;
+  // db.query.text of SQL databases as sent instead of sanitised (docs/databases.md).
+  bool db_raw_query_text = false;
   // LLM API calls (docs/genai.md): bytes captured per syscall on their connections, body
   // bytes kept per request and response, and whether prompts and completions are
   // exported (redacted) as span events.

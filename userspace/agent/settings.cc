@@ -139,6 +139,13 @@ Status Listen(const Input& in, Layer* l) {
   return Status::Ok();
 }
 
+Status RawQueryText(const Input& in, Layer* l) {
+  bool v = false;
+  RETURN_IF_ERROR(ParseBool(in.where, in.items[0], &v));
+  l->db_raw_query_text = Setting<bool>{v, in.where};
+  return Status::Ok();
+}
+
 Status CaptureContent(const Input& in, Layer* l) {
   bool v = false;
   RETURN_IF_ERROR(ParseBool(in.where, in.items[0], &v));
@@ -449,6 +456,12 @@ const std::vector<SettingRow> kTable = {
      .default_text = "4096",
      .help = "Payload bytes captured per syscall, 0..16384.",
      .parse = Uint32<&Layer::capture_bytes, 0, KSPAN_MAX_CAPTURE>},
+    {.group = kCapture, .flag = "--db-raw-query-text", .key = "db.raw_query_text", .shape = Shape::kSwitch,
+     .default_text = "off",
+     .help = "Export SQL queries (PostgreSQL, MySQL) as sent, literals and all, instead of "
+             "sanitised (literals as ?). They may hold personal data or secrets. The "
+             "environment and YAML take true or false.",
+     .parse = RawQueryText},
     {.group = kCapture, .flag = "--ring-buffer-bytes", .metavar = "N", .key = "ring_buffer_bytes",
      .default_text = "8388608",
      .help = "Kernel ring buffer size, a power of two, 4096..1073741824.",

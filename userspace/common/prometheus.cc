@@ -133,6 +133,10 @@ constexpr Entry kMetrics[] = {
      {"counter",
       "Messages cut short by their connection's close (a peer gone mid-message), by protocol; not parse "
       "failures."}},
+    {"kspan_parse_messages_truncated_total",
+     {"counter",
+      "Messages a parser kept only a prefix of, by protocol: a SQL query text cut by --capture-bytes or "
+      "a read bound (its span has kspan.db.query.truncated=true)."}},
     {"kspan_process_output_dropped_total", {"counter", "Lines of agents' stdout and stderr dropped."}},
     {"kspan_process_output_lines_total", {"counter", "Lines of agents' stdout and stderr, by outcome."}},
     {"kspan_processor_spans_dropped_total",

@@ -31,11 +31,13 @@ ProtocolCounters::ProtocolCounters(metrics::Registry* m, std::string_view protoc
   records = m->GetCounter("kspan_records_total", {{"protocol", p}});
   evicted = m->GetCounter("kspan_parse_buffers_evicted_total", {{"protocol", p}});
   cut = m->GetCounter("kspan_parse_messages_cut_total", {{"protocol", p}});
+  truncated = m->GetCounter("kspan_parse_messages_truncated_total", {{"protocol", p}});
 }
 
 void ProtocolCounters::Add(const protocols::ConnectionStats& stats) {
   invalid->Add(stats.frames_invalid);
   cut->Add(stats.frames_cut);
+  truncated->Add(stats.frames_truncated);
   bytes_dropped->Add(stats.bytes_dropped);
   unmatched->Add(stats.responses_unmatched);
   unmatched_at_close->Add(stats.responses_unmatched_at_close);

@@ -68,8 +68,9 @@ struct ProtocolCounters {
   std::array<metrics::Counter*, protocols::kUnansweredReasons> unanswered;
   metrics::Counter* gaps;
   metrics::Counter* records;
-  metrics::Counter* evicted;  // connections whose buffered frames went at the global bound
-  metrics::Counter* cut;      // messages a connection's close cut short
+  metrics::Counter* evicted;    // connections whose buffered frames went at the global bound
+  metrics::Counter* cut;        // messages a connection's close cut short
+  metrics::Counter* truncated;  // messages kept as a prefix (a query past the capture)
 };
 
 }  // namespace kspan::conntrack

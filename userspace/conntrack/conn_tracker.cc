@@ -29,6 +29,7 @@ bool LooksLikeTlsRecord(std::string_view d) {
 ConnTracker::ConnTracker(TrackerOptions options, metrics::Registry* m, TrackerSinks sinks)
     : options_(std::move(options)), sinks_(std::move(sinks)), local_(m, &sinks_, &protocol_counters_) {
   protocol_options_.http1 = options_.http;
+  protocol_options_.sql = options_.sql;
   opened_ = m->GetCounter("kspan_connections_total");
   missing_open_ = m->GetCounter("kspan_connections_missing_open_total");
   evicted_idle_ = m->GetCounter("kspan_connections_evicted_total", {{"reason", "idle"}});

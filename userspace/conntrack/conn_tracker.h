@@ -44,6 +44,7 @@ struct TrackerOptions {
   size_t max_connections = 65536;
   uint64_t idle_timeout_ns = 300ull * 1'000'000'000;
   protocols::http1::Limits http;
+  protocols::SqlOptions sql;
   // Chunks of a mid-stream connection examined for a protocol before giving up on it.
   int max_detect_attempts = 8;
   // Chunks (and their captured bytes) held while the protocol is undecided, so chunks that

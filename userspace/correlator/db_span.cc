@@ -154,8 +154,10 @@ std::optional<model::Span> BuildPostgresSpan(const pg::Record& record, const DbC
       ClientSpan(record.request, record.response, !record.response_missing, std::move(resource));
 
   std::string op = record.unit == pg::Unit::kFunction ? std::string("FUNCTION CALL") : record.operation;
-  // A unit that only prepared a statement (Parse, Describe, Sync): preparing is what it did.
-  if (record.unit == pg::Unit::kExtended && record.executes == 0) op = "PREPARE";
+  // A unit that only prepared a statement (Parse, Describe, Sync): preparing is what it did
+  // (unless its answer completed a command: a unit whose Execute a capture hole took).
+  if (record.unit == pg::Unit::kExtended && record.executes == 0 && record.command_tag.empty())
+    op = "PREPARE";
   if (record.executes > 1 && !op.empty()) op = "BATCH " + op;
   if (op.empty()) op = record.executes > 1 ? "BATCH" : "_OTHER";
   // Target: the one table the statement names, else the database (v1.44 "Name").
@@ -174,8 +176,17 @@ std::optional<model::Span> BuildPostgresSpan(const pg::Record& record, const DbC
   if (!record.database.empty()) a.push_back({"db.namespace", record.database});
   if (!collection.empty()) a.push_back({"db.collection.name", std::string(collection)});
   if (!record.query.empty()) a.push_back({"db.query.text", record.query});
+  if (record.query_truncated) a.push_back({"kspan.db.query.truncated", true});
   if (record.executes > 1) a.push_back({"db.operation.batch.size", static_cast<int64_t>(record.executes)});
-  if (!record.response_missing && !record.errored && record.data_rows > 0) {
+  const bool ok = !record.response_missing && !record.errored;
+  if (ok && record.copy_out && record.tag_rows >= 0) {
+    // COPY TO STDOUT: the rows are CopyData, counted by CommandComplete "COPY n".
+    a.push_back({"db.response.returned_rows", record.tag_rows});
+  } else if (ok && record.copy_in && record.tag_rows >= 0) {
+    // COPY FROM STDIN: rows the client sent and the server stored; v1.44 has no
+    // attribute for rows written.
+    a.push_back({"kspan.db.response.affected_rows", record.tag_rows});
+  } else if (ok && record.data_rows > 0) {
     a.push_back({"db.response.returned_rows", static_cast<int64_t>(record.data_rows)});
   }
   const events::Endpoint& server = conn.tuple.remote;

@@ -99,7 +99,10 @@ std::optional<model::Span> BuildRedisSpan(const protocols::redis::Record& record
 //   "BATCH {op}" for a unit with several Executes; db.query.text the sanitised text;
 //   db.operation.batch.size the Executes when more than one; db.response.status_code and
 //   error.type the SQLSTATE of an ErrorResponse (status ERROR; no message: it quotes
-//   values); db.response.returned_rows the DataRows received.
+//   values); db.response.returned_rows the DataRows received (COPY TO STDOUT: the rows of
+//   CommandComplete "COPY n"); kspan.db.response.affected_rows the rows of a COPY FROM
+//   STDIN; kspan.db.query.truncated when db.query.text is a prefix (a query longer than
+//   the capture, or than the read bounds).
 std::optional<model::Span> BuildPostgresSpan(const protocols::postgres::Record& record,
                                              const DbConnContext& conn,
                                              std::shared_ptr<const model::Resource> resource);

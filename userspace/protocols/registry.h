@@ -54,6 +54,9 @@ struct ConnectionStats {
   uint64_t responses_unmatched_at_close = 0;
   UnansweredCounts requests_unanswered{};  // requests given up with no answer, by reason
   uint64_t gaps = 0;                       // holes (bytes not captured) that cut a frame
+  // Messages kept though what the parser reads of them was cut (a capture hole, a read
+  // bound): a SQL query text longer than --capture-bytes. Their records say so.
+  uint64_t frames_truncated = 0;
 
   ConnectionStats& operator+=(const ConnectionStats& o) {
     frames_invalid += o.frames_invalid;
@@ -63,6 +66,7 @@ struct ConnectionStats {
     responses_unmatched_at_close += o.responses_unmatched_at_close;
     requests_unanswered += o.requests_unanswered;
     gaps += o.gaps;
+    frames_truncated += o.frames_truncated;
     return *this;
   }
 };
@@ -112,9 +116,16 @@ enum Transport : uint32_t {
 };
 
 // Settings of the protocols that have some.
+// SQL databases (PostgreSQL, MySQL/MariaDB): their query text as sent instead of sanitised
+// (--db-raw-query-text; protocols/common/sql.h QueryText).
+struct SqlOptions {
+  bool raw_query_text = false;
+};
+
 struct ProtocolOptions {
   // PROTOCOL_LIST: a protocol with settings adds its struct here (from TrackerOptions).
   http1::Limits http1;
+  SqlOptions sql;
 };
 
 struct ProtocolSpec {

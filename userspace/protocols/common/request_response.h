@@ -143,6 +143,10 @@ class RequestResponseConnection final : public ProtocolConnection {
       stats_.frames_cut += ps.frames_cut;
       stats_.bytes_dropped += ps.bytes_dropped;
       stats_.gaps += ps.gaps;
+      // A protocol that keeps prefixes of messages (State::frames_truncated) counts them.
+      if constexpr (requires { state_.frames_truncated; }) {
+        stats_.frames_truncated += std::exchange(state_.frames_truncated, 0);
+      }
       const size_t requests_waiting = request_frames_.size();
       const size_t responses_waiting = response_frames_.size();
       Stitch();

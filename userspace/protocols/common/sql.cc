@@ -243,6 +243,14 @@ std::string Sanitize(std::string_view q, Dialect dialect, size_t max_bytes) {
   return CollapseInLists(w.Take());
 }
 
+std::string QueryText(std::string_view q, Dialect dialect, bool raw, size_t max_bytes) {
+  if (!raw) return Sanitize(q, dialect, max_bytes);
+  if (q.size() <= max_bytes) return std::string(q);
+  size_t n = max_bytes;
+  while (n > 0 && (static_cast<unsigned char>(q[n]) & 0xC0) == 0x80) --n;  // not inside a character
+  return std::string(q.substr(0, n)) + "...";
+}
+
 std::string_view FirstKeyword(std::string_view q) {
   size_t i = 0;
   for (;;) {
@@ -329,6 +337,9 @@ std::string_view CollectionName(std::string_view q) {
     if (Is(x, "SELECT")) ++selects;
     if (Is(x, "JOIN") || Is(x, "UNION") || Is(x, "INTERSECT") || Is(x, "EXCEPT") || Is(x, "USING")) return {};
   }
+  // COPY t [(columns)] FROM|TO …: its table (a COPY of a query, "COPY (SELECT …)", names
+  // none here: its SELECT is counted above).
+  if (Is(w[0], "COPY")) return selects == 0 && w.size() > 1 ? TableName(w[1]) : std::string_view();
   size_t at = 0;  // index of the table word
   if (Is(w[0], "SELECT")) {
     if (selects != 1) return {};

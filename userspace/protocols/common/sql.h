@@ -30,6 +30,10 @@ enum class Dialect : unsigned char { kPostgres, kMySql };
 // The sanitised text, at most `max_bytes` (then cut at a token boundary and "..." appended).
 std::string Sanitize(std::string_view query, Dialect dialect, size_t max_bytes = 2048);
 
+// db.query.text: Sanitize()'s text, or with `raw` the query as sent, cut at `max_bytes`
+// (then "..." appended; a UTF-8 sequence is not split) for an operator who opted in.
+std::string QueryText(std::string_view query, Dialect dialect, bool raw, size_t max_bytes = 2048);
+
 // The query's first keyword as written (SELECT, insert, WITH, …), for db.operation.name
 // when the protocol has no better source; empty when the text does not start with a word
 // (after comments and white space). At most 32 bytes.
@@ -37,7 +41,7 @@ std::string_view FirstKeyword(std::string_view query);
 
 // The one table a simple statement of a sanitised text names, for db.collection.name
 // (v1.44: only when the query targets a single collection): SELECT … FROM t, INSERT
-// [INTO] t, REPLACE INTO t, UPDATE t, DELETE FROM t, as written (schema-qualified names
+// [INTO] t, REPLACE INTO t, UPDATE t, DELETE FROM t, COPY t, as written (schema-qualified names
 // kept, quotes removed). Empty for anything else: joins, several tables, subqueries,
 // unions, other statements. Points into `query`.
 std::string_view CollectionName(std::string_view query);

@@ -152,7 +152,7 @@ Step StepRequest(string_view* buf, Frame* f, const State& st) {
         return;
       }
     }
-    f->query = sql::Sanitize(p, sql::Dialect::kMySql);
+    f->query = sql::QueryText(p, sql::Dialect::kMySql, st.raw_query_text);
     f->operation = std::string(sql::FirstKeyword(p));
   };
   switch (cmd) {

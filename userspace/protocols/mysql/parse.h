@@ -142,6 +142,7 @@ struct Frame {
 
 struct State {
   ParseContext ctx;
+  bool raw_query_text = false;  // SqlOptions: texts as sent, not sanitised
   uint64_t next_seq = 1;
   bool request_loss = false;
   bool response_loss = false;

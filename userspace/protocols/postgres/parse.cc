@@ -38,6 +38,127 @@ constexpr string_view kRequestTypes = "QPBDEHSCFpdcfX";
 
 enum class Step : uint8_t { kProgress, kDone, kNeedMore, kInvalid };
 
+// The bytes handed to ParseFrame end where a capture hole begins: what is missing of a
+// message there never comes. Only known when the stream driver calls (ctx.stream set).
+bool HoleFollows(const State& st) {
+  return st.ctx.stream != nullptr && st.ctx.stream->HoleAfterHead();
+}
+
+// A query text (Query, Parse) from the bytes read of it: all of it up to its NUL, or a
+// prefix (cut by a hole or the read bound). A prefix is sanitised as a whole text would be
+// (a literal or comment it cuts becomes `?` or nothing) and ends in "...", so that
+// sql::CollectionName takes nothing from it; a first word it cuts is no operation.
+Statement QueryText(string_view b, const State& state) {
+  const size_t nul = b.find('\0');
+  const string_view text = b.substr(0, nul);
+  Statement st;
+  st.query = sql::QueryText(text, sql::Dialect::kPostgres, state.raw_query_text);
+  const string_view op = sql::FirstKeyword(text);
+  const bool cut = nul == string_view::npos;
+  const bool capped = st.query.size() >= 3 && st.query.compare(st.query.size() - 3, 3, "...") == 0;
+  if (!cut || op.data() + op.size() != text.data() + text.size()) st.operation = std::string(op);
+  st.truncated = cut || capped;
+  if (cut && !capped) st.query += "...";
+  return st;
+}
+
+// The bytes of a Query or Parse body to read: its text up to `cap`, or, when a capture hole
+// cuts the message, what there is before the hole (the text is then a prefix).
+size_t TextRead(string_view buf, uint64_t body, uint64_t cap, const State& st) {
+  size_t read = static_cast<size_t>(std::min<uint64_t>(body, cap));
+  if (buf.size() < 5 + read && HoleFollows(st)) read = buf.size() - 5;
+  return read;
+}
+
+// COPY mode (parse.h): what a header at b[0] is. kCopy: a message of the COPY data (request
+// d, c, f; answer d, c, C "COPY n"); kOther: a message that starts another unit or answer;
+// kNone: not a header; kShort: too few bytes to say.
+enum class CopyHeader : uint8_t { kCopy, kOther, kNone, kShort };
+Start MatchMessage(MessageType type, string_view b);
+
+CopyHeader ClassifyCopy(MessageType type, string_view b) {
+  if (b.size() < 5) return CopyHeader::kShort;
+  const char t = b[0];
+  const uint32_t len = ReadInt32(b.substr(1));
+  const bool sized = len >= 4 && len < (uint32_t{1} << 24);
+  if (t == 'd' && sized) return CopyHeader::kCopy;
+  if (t == 'c' && len == 4) return CopyHeader::kCopy;
+  if (type == MessageType::kRequest && t == 'f' && sized) return CopyHeader::kCopy;
+  if (type == MessageType::kResponse && t == 'C' && len >= 9 && len <= 68) {
+    if (b.size() < 10) return CopyHeader::kShort;
+    if (b.substr(5, 5) == "COPY ") return CopyHeader::kCopy;
+  }
+  return MatchMessage(type, b) == Start::kYes ? CopyHeader::kOther : CopyHeader::kNone;
+}
+
+// Searching an answer's COPY data for its end: an ErrorResponse or ReadyForQuery inside the
+// same syscall's bytes is this answer's (a new answer starts a new syscall). -1: too short.
+int AnswerEndAt(string_view b) {
+  if (b.size() < 6) return -1;
+  const uint32_t len = ReadInt32(b.substr(1));
+  if (b[0] == 'Z') return len == 5 && (b[5] == 'I' || b[5] == 'T' || b[5] == 'E');
+  if (b[0] == 'E') return len >= 5 && len < (1u << 16) && (b[5] == 'S' || b[5] == 'V' || b[5] == 'C');
+  return 0;
+}
+
+// A frame in COPY mode at a message boundary it is not sure of: after a hole (the next byte
+// starts a syscall) or while searching. kDone: the frame ended before *buf (nothing
+// consumed); kProgress: the next message is the frame's (or bytes were skipped);
+// kNeedMore: too few bytes to say.
+Step CopyResync(MessageType type, string_view* buf, Frame* f, const State& st) {
+  if (f->after_hole) {
+    switch (ClassifyCopy(type, *buf)) {
+      case CopyHeader::kCopy: f->after_hole = false; return Step::kProgress;
+      case CopyHeader::kOther:
+        // A new unit (request) or answer starts at a syscall's start: this frame's end
+        // (CopyDone; CommandComplete and ReadyForQuery) was in the hole.
+        f->end_lost = type == MessageType::kResponse;
+        f->after_hole = false;
+        f->phase = Phase::kDone;
+        return Step::kDone;
+      case CopyHeader::kShort:
+        if (!HoleFollows(st)) return Step::kNeedMore;
+        buf->remove_prefix(buf->size());  // the next hole decides again
+        return Step::kProgress;
+      case CopyHeader::kNone:
+        f->after_hole = false;
+        f->searching = true;
+        break;
+    }
+  }
+  // Searching: skip to the next header of the COPY data; in the request direction a new
+  // unit ends the data, in the answer a ReadyForQuery or ErrorResponse is its end.
+  size_t p = 0;
+  for (; p < buf->size(); ++p) {
+    const string_view at = buf->substr(p);
+    const CopyHeader h = ClassifyCopy(type, at);
+    if (h == CopyHeader::kShort) break;
+    if (h == CopyHeader::kCopy || (type == MessageType::kRequest && h == CopyHeader::kOther)) {
+      buf->remove_prefix(p);
+      f->searching = false;
+      if (h == CopyHeader::kOther) {
+        if (p > 0) return Step::kProgress;  // the unit ends at the next call, before it
+        f->phase = Phase::kDone;
+        return Step::kDone;
+      }
+      return Step::kProgress;
+    }
+    if (type == MessageType::kResponse) {
+      const int end = AnswerEndAt(at);
+      if (end < 0) break;
+      if (end == 1) {
+        buf->remove_prefix(p);
+        f->searching = false;
+        return Step::kProgress;
+      }
+    }
+  }
+  if (p == buf->size() || HoleFollows(st)) p = buf->size();
+  if (p == 0) return Step::kNeedMore;
+  buf->remove_prefix(p);
+  return Step::kProgress;
+}
+
 // The message's body: `read` bytes of it are handed to `use`, the rest skipped.
 template <typename Use>
 Step Body(string_view* buf, Frame* f, uint64_t body_len, size_t read, bool last, Use use) {
@@ -85,8 +206,34 @@ Step StepUntyped(string_view* buf, Frame* f) {
   return Step::kProgress;
 }
 
-Step StepRequest(string_view* buf, Frame* f) {
+// The next message of a COPY data unit (d ... c|f), framing known: CopyData goes on,
+// CopyDone and CopyFail end the unit, anything else ends it before that message.
+Step StepCopyData(string_view* buf, Frame* f, const State& st) {
+  if (f->after_hole || f->searching) {
+    const Step s = CopyResync(MessageType::kRequest, buf, f, st);
+    if (s != Step::kProgress || f->after_hole || f->searching || buf->empty()) return s;
+  }
+  const CopyHeader h = ClassifyCopy(MessageType::kRequest, *buf);
+  if (!f->started && h != CopyHeader::kCopy) return Step::kInvalid;
+  if (h == CopyHeader::kShort) {
+    if (!HoleFollows(st)) return Step::kNeedMore;
+    buf->remove_prefix(buf->size());
+    f->after_hole = true;  // the header is cut: decide after the hole
+    return Step::kProgress;
+  }
+  if (h != CopyHeader::kCopy) {
+    f->phase = Phase::kDone;
+    return Step::kDone;
+  }
+  const char t = (*buf)[0];
+  f->unit = Unit::kCopyData;
+  f->copy = true;
+  return Body(buf, f, ReadInt32(buf->substr(1)) - 4, 0, t != 'd', [](string_view) {});
+}
+
+Step StepRequest(string_view* buf, Frame* f, const State& st) {
   if (!f->started && (*buf)[0] == '\0') return StepUntyped(buf, f);
+  if (f->started && f->unit == Unit::kCopyData) return StepCopyData(buf, f, st);
   if (buf->size() < 5) return Step::kNeedMore;
   const char t = (*buf)[0];
   const uint32_t len = ReadInt32(buf->substr(1));
@@ -107,21 +254,19 @@ Step StepRequest(string_view* buf, Frame* f) {
     case 'Q': {
       if (f->started) return Step::kInvalid;
       f->unit = Unit::kQuery;
-      const size_t read = static_cast<size_t>(std::min<uint64_t>(body, kMaxQueryRead));
-      return Body(buf, f, body, read, true, [&](string_view b) {
-        const string_view text = CString(&b);
-        f->query = sql::Sanitize(text, sql::Dialect::kPostgres);
-        f->operation = std::string(sql::FirstKeyword(text));
+      return Body(buf, f, body, TextRead(*buf, body, kMaxQueryRead, st), true, [&](string_view b) {
+        Statement text = QueryText(b, st);
+        f->query = std::move(text.query);
+        f->operation = std::move(text.operation);
+        f->query_truncated = text.truncated;
       });
     }
     case 'P':
-      return part(static_cast<size_t>(std::min<uint64_t>(body, kMaxQueryRead + 64)), [&](string_view b) {
+      return part(TextRead(*buf, body, kMaxQueryRead + 64, st), [&](string_view b) {
         Frame::Op op;
         op.type = 'P';
         op.name = Name(CString(&b));
-        const string_view text = CString(&b);
-        op.statement.query = sql::Sanitize(text, sql::Dialect::kPostgres);
-        op.statement.operation = std::string(sql::FirstKeyword(text));
+        op.statement = QueryText(b, st);
         f->ops.push_back(std::move(op));
       });
     case 'B':
@@ -160,7 +305,9 @@ Step StepRequest(string_view* buf, Frame* f) {
     case 'p': return single(Unit::kPassword);  // never read: a password or SASL data
     case 'd':
     case 'c':
-    case 'f': return single(Unit::kCopyData);
+    case 'f':
+      if (f->started) return Step::kInvalid;
+      return StepCopyData(buf, f, st);
     case 'X': return single(Unit::kTerminate);
     default: return Step::kInvalid;
   }
@@ -179,12 +326,28 @@ Step StepResponse(string_view* buf, Frame* f, const State& st) {
     f->phase = Phase::kDone;
     return Step::kDone;
   }
-  if (buf->size() < 5) return Step::kNeedMore;
+  if (f->copy && (f->after_hole || f->searching)) {
+    const Step s = CopyResync(MessageType::kResponse, buf, f, st);
+    if (s != Step::kProgress || f->after_hole || f->searching || buf->empty()) return s;
+  }
+  if (buf->size() < 5) {
+    if (!f->copy || !HoleFollows(st)) return Step::kNeedMore;
+    buf->remove_prefix(buf->size());  // a header cut by a hole: decide after it
+    f->after_hole = true;
+    return Step::kProgress;
+  }
   const char t = (*buf)[0];
   const uint32_t len = ReadInt32(buf->substr(1));
   if (kResponseTypes.find(t) == string_view::npos || len < 4 || len > kMaxMessage) return Step::kInvalid;
   const uint64_t body = len - 4;
   const size_t prefix = static_cast<size_t>(std::min<uint64_t>(body, kMaxPrefixRead));
+  if (f->copy && (t == 'E' || t == 'C') &&
+      buf->size() < 5 + std::min<size_t>(prefix, t == 'C' ? 64 : prefix) && HoleFollows(st)) {
+    // After COPY data, an error or CommandComplete a hole cuts: skipped unread (a cut count
+    // or SQLSTATE would be wrong), the error still an error.
+    f->errored = f->errored || t == 'E';
+    return Body(buf, f, body, 0, false, [](string_view) {});
+  }
   if (!f->started && (t == 'A' || t == 'N' || t == 'S')) {
     f->async = true;  // while idle: no answer to anything
     return Body(buf, f, body, 0, true, [](string_view) {});
@@ -221,7 +384,16 @@ Step StepResponse(string_view* buf, Frame* f, const State& st) {
           if (ok) f->tag_rows = v;
         }
       });
-    case 'D': ++f->data_rows; [[fallthrough]];
+    case 'D': ++f->data_rows; return Body(buf, f, body, 0, false, [](string_view) {});
+    case 'G':
+    case 'H':
+    case 'W':
+      // CopyIn/CopyOut/CopyBothResponse: COPY data follows (from the client for G, in this
+      // answer for H and W) until CopyDone, then CommandComplete "COPY n".
+      f->copy = true;
+      f->copy_in = f->copy_in || t == 'G';
+      f->copy_out = f->copy_out || t == 'H';
+      return Body(buf, f, body, 0, false, [](string_view) {});
     default: return Body(buf, f, body, 0, false, [](string_view) {});
   }
 }
@@ -242,13 +414,14 @@ Step StepFrame(MessageType type, string_view* buf, Frame* f, const State& st) {
   if (buf->empty()) {
     // The server closed after a message that ends nothing (a FATAL error): the close ends
     // the answer.
-    if (type == MessageType::kResponse && f->started && st.ctx.end_of_stream) {
+    if ((type == MessageType::kResponse || f->unit == Unit::kCopyData) && f->started &&
+        st.ctx.end_of_stream) {
       f->phase = Phase::kDone;
       return Step::kDone;
     }
     return Step::kNeedMore;
   }
-  return type == MessageType::kRequest ? StepRequest(buf, f) : StepResponse(buf, f, st);
+  return type == MessageType::kRequest ? StepRequest(buf, f, st) : StepResponse(buf, f, st);
 }
 
 // Does a message that could start a frame begin at b[0]? kMaybe when too short to say.
@@ -290,6 +463,8 @@ struct Pairing {
     r.tag_rows = answer->tag_rows;
     r.data_rows = answer->data_rows;
     r.ssl_answer = answer->ssl_answer;
+    r.copy_in = answer->copy_in;
+    r.copy_out = answer->copy_out;
     return r;
   }
   static Record RecordWithoutAnswer(Frame* request) { return postgres::RecordWithoutAnswer(request); }
@@ -299,6 +474,15 @@ struct Pairing {
 
 ParseState ParseFrame(MessageType type, std::string_view* buf, Frame* frame, State* state) {
   if (!frame->started && frame->phase == Phase::kMessage) frame->is_response = type == MessageType::kResponse;
+  if (type == MessageType::kRequest && state->ssl_requested && !frame->started &&
+      frame->phase == Phase::kMessage && !buf->empty() && (state->request_encrypted || (*buf)[0] == '\x16')) {
+    // The TLS handshake after SSLRequest/'S' (a StartupMessage starts with 0): its bytes
+    // and everything after on this socket are ciphertext; the plaintext comes through the
+    // TLS probes as a new stream.
+    state->request_encrypted = true;
+    buf->remove_prefix(buf->size());
+    return ParseState::kIgnored;
+  }
   if (!state->ctx.partial_ok) {
     Frame f = *frame;
     string_view b = *buf;
@@ -337,33 +521,55 @@ bool FrameComplete(const Frame& frame) {
 }
 
 uint64_t OpaqueRemaining(const Frame& frame) {
-  return frame.phase == Phase::kSkip ? frame.remaining : 0;
+  if (frame.phase == Phase::kSkip) return frame.remaining;
+  return frame.phase == Phase::kMessage && frame.copy ? kCopyUnknown : 0;
 }
 
 void SkipHole(Frame* frame, uint64_t n) {
+  if (frame->phase == Phase::kMessage && frame->copy) {
+    // COPY data runs on past the hole; the byte after it starts a syscall (parse.h).
+    frame->after_hole = true;
+    frame->searching = false;
+    return;
+  }
   if (frame->phase != Phase::kSkip) return;
   frame->remaining -= std::min(n, frame->remaining);
   if (frame->remaining == 0) frame->phase = frame->finish_after_skip ? Phase::kDone : Phase::kMessage;
 }
 
+bool TruncateAtHole(MessageType type, Frame* frame) {
+  if (type != MessageType::kRequest || frame->unit != Unit::kExtended || frame->phase != Phase::kMessage) {
+    return false;
+  }
+  frame->phase = Phase::kDone;
+  return true;
+}
+
 void FinishFrame(MessageType type, Frame* frame, State* state) {
   if (type == MessageType::kResponse) {
     frame->after_loss = std::exchange(state->response_loss, false);
+    // The answer's end was in a hole: the next answer pairs by time, as after a loss.
+    if (frame->end_lost) state->response_loss = true;
     if (frame->ssl_answer != 0 && state->ssl_pending > 0) --state->ssl_pending;
     if (frame->ssl_answer == 0) state->response_typed_seen = true;
     return;
   }
   frame->seq = state->next_seq++;
   frame->after_loss = std::exchange(state->request_loss, false);
-  if (frame->unit == Unit::kSslRequest) ++state->ssl_pending;
+  if (frame->unit == Unit::kSslRequest) {
+    ++state->ssl_pending;
+    state->ssl_requested = true;
+  }
   if (frame->unit == Unit::kStartup && !frame->database.empty()) state->database = frame->database;
   if (frame->unit == Unit::kStartup && frame->database.empty()) state->database = frame->user;  // the default
   if (frame->database.empty()) frame->database = state->database;
+  if (frame->unit == Unit::kQuery && frame->query_truncated) ++state->frames_truncated;
   // The extended-query messages, in order: remember statements and portals, and take the
   // text of what the unit executed.
   for (Frame::Op& op : frame->ops) {
     switch (op.type) {
       case 'P':
+        if (op.statement.truncated) ++state->frames_truncated;
         if (state->statements.size() >= kMaxStatements && !state->statements.count(op.name)) {
           state->statements.erase(state->statements.begin());
         }
@@ -383,10 +589,12 @@ void FinishFrame(MessageType type, Frame* frame, State* state) {
           frame->query_unknown = true;
           frame->query.clear();
           frame->operation.clear();
+          frame->query_truncated = false;
         } else {
           frame->query_unknown = false;
           frame->query = stmt->second.query;
           frame->operation = stmt->second.operation;
+          frame->query_truncated = stmt->second.truncated;
           frame->prepared = !portal->second.empty();
         }
         break;
@@ -406,6 +614,7 @@ void FinishFrame(MessageType type, Frame* frame, State* state) {
       if (stmt != state->statements.end()) {
         frame->query = stmt->second.query;
         frame->operation = stmt->second.operation;
+        frame->query_truncated = stmt->second.truncated;
       }
     }
   }
@@ -432,6 +641,7 @@ Record RecordWithoutAnswer(Frame* request) {
   r.executes = request->executes;
   r.prepared = request->prepared;
   r.query_unknown = request->query_unknown;
+  r.query_truncated = request->query_truncated;
   r.request = request->timing;
   r.response_missing = request->ExpectsAnswer();
   r.unanswered = Unanswered::kNotCaptured;

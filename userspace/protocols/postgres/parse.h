@@ -9,11 +9,28 @@
 // a time; of each message only a bounded prefix is read (names, a query's text, error
 // fields, a command tag) and the rest is skipped as opaque bytes (it may cross a hole):
 //
-//   request unit:  startup | Q | F | p | d/c/f | X            (one message)
+//   request unit:  startup | Q | F | p | X                    (one message)
 //                  P/B/D/E/C/H ... S                          (extended: up to Sync)
+//                  d ... c|f                                  (COPY FROM STDIN data)
 //   answer:        messages ... Z (ReadyForQuery)             (also: end of stream)
 //                  one byte S/N/G                             (to an SSLRequest)
 //                  A, N, S alone while idle                   (asynchronous: no answer)
+//
+// COPY data crosses capture holes. A client or server streaming COPY data writes whole
+// buffers (libpq's 8 KiB, the backend's 8 KiB) cut anywhere, so past --capture-bytes a
+// hole swallows message headers. A frame in COPY mode (a request unit of CopyData, an
+// answer after CopyIn/CopyOutResponse) takes holes as opaque (OpaqueRemaining: unknown)
+// and, at the first byte after one (a syscall's start), decides:
+//
+//   request (COPY data unit)               answer (after G/H/W)
+//   d, c, f header      -> go on            d, c header, C "COPY …"   -> go on
+//   another message     -> the unit ended   another answer's message  -> the answer ended
+//                          in the hole                                   in the hole (its
+//                                                                        end marked a loss)
+//   anything else       -> search: skip to the next d/c/f (answer: d/c/C COPY/E/Z) header
+//
+// Text-format COPY data holds no NUL byte, so a type byte followed by a length whose high
+// bytes are zero is a header; binary COPY data may fake one (README, "Not supported").
 #pragma once
 
 #include <cstddef>
@@ -43,6 +60,9 @@ inline constexpr size_t kMaxPrefixRead = 512;
 // DEALLOCATE or the end of the session; an application preparing more than this many
 // distinct statements gets query_unknown on the oldest).
 inline constexpr size_t kMaxStatements = 1024;
+// OpaqueRemaining of a frame in COPY mode between messages: the data runs on for an unknown
+// length, and a hole there is skipped.
+inline constexpr uint64_t kCopyUnknown = ~uint64_t{0};
 
 enum class Phase : uint8_t {
   kMessage,  // before the next message's type byte (or length, for an untyped one)
@@ -51,8 +71,9 @@ enum class Phase : uint8_t {
 };
 
 struct Statement {
-  std::string query;      // sanitised
-  std::string operation;  // its first keyword
+  std::string query;       // sanitised
+  std::string operation;   // its first keyword
+  bool truncated = false;  // the text is a prefix (Record::query_truncated)
 };
 
 struct Frame {
@@ -70,6 +91,13 @@ struct Frame {
   uint32_t executes = 0;
   bool prepared = false;
   bool query_unknown = false;
+  bool query_truncated = false;
+  // COPY mode (both directions; see the table above): a hole was skipped and the next
+  // byte is a syscall's start; skipping to the next header; the answer ended in a hole.
+  bool copy = false;
+  bool after_hole = false;
+  bool searching = false;
+  bool end_lost = false;
   // Responses.
   bool async = false;  // a notification, notice or parameter status alone
   bool errored = false;
@@ -77,8 +105,9 @@ struct Frame {
   int64_t tag_rows = -1;
   uint64_t data_rows = 0;
   char ssl_answer = 0;
-  bool ends_stream = false;        // the answer to an SSLRequest was yes: encrypted from here
-  bool finish_after_skip = false;  // the message being skipped is the frame's last
+  bool copy_in = false, copy_out = false;  // CopyInResponse / CopyOutResponse seen
+  bool ends_stream = false;                // the answer to an SSLRequest was yes: encrypted from here
+  bool finish_after_skip = false;          // the message being skipped is the frame's last
   // Requests: the extended-query messages that name statements and portals, applied to
   // the connection's State in order when the unit is whole (FinishFrame), so a parse
   // that needs more bytes leaves the State untouched.
@@ -107,6 +136,12 @@ struct State {
   std::string database;                         // from the StartupMessage
   std::map<std::string, Statement> statements;  // prepared statements by name ("" unnamed)
   std::map<std::string, std::string> portals;   // portal -> statement name
+  // An SSLRequest was sent: a TLS record (0x16) where the next request starts means the
+  // server said 'S' and the rest of this direction is ciphertext (ignored, not a failure).
+  bool ssl_requested = false;
+  bool request_encrypted = false;
+  bool raw_query_text = false;    // SqlOptions: texts as sent, not sanitised
+  uint64_t frames_truncated = 0;  // query texts kept as a prefix (ConnectionStats)
   // Pairing (StitchFrames).
   bool pipelined = false;
   bool stitch_loss = false;
@@ -118,6 +153,11 @@ size_t FindFrameBoundary(MessageType type, std::string_view buf, size_t start, S
 bool FrameComplete(const Frame& frame);
 uint64_t OpaqueRemaining(const Frame& frame);
 void SkipHole(Frame* frame, uint64_t n);
+// A hole swallowed the rest of an extended-query unit (between two of its messages): libpq
+// writes a unit's messages together at its Sync, so the rest of that write (its Bind,
+// Execute, Sync) is what the hole holds and the next captured byte starts the next unit. The
+// unit ends there with what was parsed (the Executes the hole held are not counted).
+bool TruncateAtHole(MessageType type, Frame* frame);
 void FinishFrame(MessageType type, Frame* frame, State* state);
 void OnLoss(MessageType type, State* state);
 RecordsWithErrorCount<Record> StitchFrames(Fifo<Frame>* requests, Fifo<Frame>* responses, State* state);
@@ -146,6 +186,9 @@ struct Protocol {
   static bool FrameComplete(const Frame& frame) { return postgres::FrameComplete(frame); }
   static uint64_t OpaqueRemaining(const Frame& frame) { return postgres::OpaqueRemaining(frame); }
   static void SkipHole(Frame* frame, uint64_t n) { postgres::SkipHole(frame, n); }
+  static bool TruncateAtHole(MessageType type, Frame* frame, State*) {
+    return postgres::TruncateAtHole(type, frame);
+  }
   static void SetStart(Frame* frame, const ChunkTiming& t) {
     frame->timing.start_ns = t.first_ns;
     frame->timing.tid = t.tid;

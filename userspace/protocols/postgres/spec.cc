@@ -1,5 +1,6 @@
 #include "protocols/postgres/spec.h"
 
+#include <memory>
 #include <utility>
 
 #include "protocols/common/request_response.h"
@@ -17,6 +18,13 @@ struct Registered : Protocol {
   static void ToRecord(Record&& r, protocols::Record* out) { ToEnvelope(std::move(r), out); }
 };
 
+std::unique_ptr<ProtocolConnection> Make(bool client, const ProtocolOptions& options) {
+  State state;
+  state.raw_query_text = options.sql.raw_query_text;
+  return std::make_unique<RequestResponseConnection<Registered>>(client, DataStream::Options{},
+                                                                 std::move(state));
+}
+
 Detection Detect(std::string_view request_bytes) {
   return DetectionOf(LooksLikeRequest(request_bytes));
 }
@@ -28,7 +36,7 @@ const ProtocolSpec& Spec() {
                                  .scope = Scope::kConnection,
                                  .transports = kTcp,
                                  .detect = Detect,
-                                 .make = MakeRequestResponseConnection<Registered>,
+                                 .make = Make,
                                  .callee_spans = false};
   return spec;
 }

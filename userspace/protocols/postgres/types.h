@@ -41,6 +41,10 @@ struct Record {
   uint32_t executes = 0;
   bool prepared = false;       // kExtended: the statement was prepared by name earlier
   bool query_unknown = false;  // Execute of a statement parsed before kspan looked
+  // The query text is a prefix: the message was longer than what kspan read of it (a
+  // capture hole: the query was longer than --capture-bytes; or the 64 KiB read bound, or
+  // the 2 KiB bound of the sanitised text). `query` is the sanitised prefix, ending "...".
+  bool query_truncated = false;
 
   // The answer.
   bool errored = false;
@@ -50,6 +54,11 @@ struct Record {
   int64_t tag_rows = -1;    // its row count, -1 when the tag has none
   uint64_t data_rows = 0;   // DataRow messages received
   char ssl_answer = 0;      // kSslRequest: 'S', 'N' or 'G'
+  // The answer was a COPY: CopyInResponse (COPY FROM STDIN: the client sent the rows) or
+  // CopyOutResponse (COPY TO STDOUT: the server sent them). The rows are CommandComplete's
+  // count (tag_rows), not DataRows.
+  bool copy_in = false;
+  bool copy_out = false;
 
   Timing request;
   Timing response;

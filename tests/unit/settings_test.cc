@@ -95,6 +95,7 @@ std::string Describe(const Config& c) {
     << c.sampling.rate.per_service_per_second << "\n";
   for (const auto& f : c.filters) o << "filter " << f.name << "\n";
   o << "span_metrics " << c.span_metrics << "\n";
+  o << "carrier " << c.carrier << " netns " << c.carrier_netns << "\n";
   if (c.metrics_otlp) {
     o << "metrics otlp " << c.metrics_otlp->otlp.endpoint << " every " << c.metrics_otlp->interval.count()
       << "ms delta=" << c.metrics_otlp->delta << "\n";
@@ -156,6 +157,8 @@ std::map<std::string, Sample> Samples() {
       {"trace_window_ms", {{"250"}, "250", "250", {}}},
       {"trace_max_held_mib", {{"8"}, "8", "8", {}}},
       {"log_level", {{"debug"}, "debug", "debug", {}}},
+      {"carrier.mode", {{"TCP-Option"}, "tcp-option", "tcp-option", {}}},
+      {"carrier.netns", {{"self"}, "self", "self", {}}},
       {"listen", {{"127.0.0.1:0"}, "127.0.0.1:0", "'127.0.0.1:0'", {}}},
       {"console_tree", {{}, "true", "true", {}}},
       {"ui.enabled", {{"false"}, "false", "false", {}}},

@@ -114,7 +114,7 @@ struct Carrier {
 Carrier StartCarrier(const Config& config, metrics::Registry* m) {
   Carrier c;
   const std::string header_note =
-      "http-header: not built (an HTTP/1 parser in the kernel for every connection; docs/tracing.md)";
+      "not built (it needs an HTTP/1 parser in the kernel for every connection; docs/tracing.md)";
   if (config.carrier != "tcp-option") {
     log::Info("carriers", {{"active", "none"},
                            {"tcp-option", "off (--carrier tcp-option turns it on)"},

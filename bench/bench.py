@@ -803,8 +803,59 @@ def bench_carrier(a):
                           "fionread_expected": int(f[4].strip("()"))}
     if out.returncode != 0 or "base" not in rows:
         return {"error": f"kspan-carrier-probe failed ({out.returncode}): {out.stderr.strip()[-300:]}"}
-    return {"rows": rows, "round_trips": int(n), "reps": int(reps),
-            "notes": [l[2:] for l in out.stdout.splitlines() if l.startswith("# ")]}
+    res = {"rows": rows, "round_trips": int(n), "reps": int(reps),
+           "notes": [l[2:] for l in out.stdout.splitlines() if l.startswith("# ")]}
+    res["agent"] = carrier_agent(a)
+    return res
+
+
+def carrier_agent(a):
+    """The agent with --carrier tcp-option against without (off, the default): loadgen ->
+    nginx on 127.0.0.1, both ends traced (the carrier writes on the client's requests and
+    reads on nginx's end of the same host), at a fixed rate: kernel ns per request of all
+    kspan programs (BPF statistics: the carrier's sockops and tracepoints included when on),
+    daemon CPU per request, the carrier's counters; then wrk requests/s, alternating."""
+    port = free_port()
+    srv = start_nginx(port)
+    flags = {"off": [], "on": ["--carrier", "tcp-option"]}
+    out = {}
+    for mode in ("off", "on"):
+        before = ks_ids("prog")
+        k = Kspan(a.kspan, extra=flags[mode], name=f"carrier-{mode}")
+        mine = ks_ids("prog") - before
+        s0 = k.sample()
+        lg, progs0, progs1, _ = with_bpf_stats(mine, lambda: loadgen(a.helpers, port, a.kernel_rate, a.seconds, 8))
+        s1 = k.sample()
+        st = k.stop()
+        reqs = lg.get("completed", 0) or 1
+        rows = prog_rows(progs0, progs1, reqs)
+        car = [r for r in rows if r["name"].startswith(("ks_car", "ks_carrier"))]
+        c = st.get("c", {})
+        out[mode] = {"requests": reqs, "ns_per_req": sum(r["ns"] for r in rows) / reqs,
+                     "carrier_ns_per_req": sum(r["ns"] for r in car) / reqs,
+                     "carrier_runs_per_req": sum(r["runs"] for r in car) / reqs,
+                     "cpu_us_per_req": delta(s0, s1)["cpu"] / reqs * 1e6,
+                     "written": c.get('kspan_carrier_options_total{outcome="written"}', 0),
+                     "parsed": c.get('kspan_carrier_options_total{outcome="parsed"}', 0),
+                     "used": c.get('kspan_carrier_contexts_total{outcome="used",side="client"}', 0)
+                     + c.get('kspan_carrier_contexts_total{side="client",outcome="used"}', 0),
+                     "p50_us": lg.get("p50_us", float("nan"))}
+        print(f"  agent carrier {mode}: {out[mode]['ns_per_req']:.0f} kernel ns/request "
+              f"({out[mode]['carrier_ns_per_req']:.0f} in the carrier), {out[mode]['cpu_us_per_req']:.1f} "
+              f"daemon CPU us/request, {out[mode]['written']} options written", flush=True)
+    rps = {"untraced": [], "off": [], "on": []}
+    for rep in range(a.reps):
+        order = ["untraced", "off", "on"]
+        order = order[rep % 3:] + order[:rep % 3]
+        for mode in order:
+            k = Kspan(a.kspan, extra=flags[mode], name=f"carrier-wrk-{mode}") if mode != "untraced" else None
+            rps[mode].append(wrk(port, a.seconds, 32)["rps"])
+            if k:
+                k.stop()
+    stop(srv)
+    out["rps"] = {m: med(v) for m, v in rps.items()}
+    out["rps_ratio_on_vs_off"] = med([n / o for n, o in zip(rps["on"], rps["off"]) if o])
+    return out
 
 
 def bench_idle(a):
@@ -1236,6 +1287,22 @@ def report(a, R):
             for mode, r in c["rows"].items():
                 L.append(f"| {mode} | {r['ns_per_rtt']:,.0f} | {r['added_ns']:,.0f} | {r['fionread']} "
                          f"({r['fionread_expected']}) |")
+            g = c.get("agent")
+            if g:
+                L.append(f"\nThe agent, `--carrier tcp-option` against off: loadgen → nginx on 127.0.0.1 at "
+                         f"{a.kernel_rate:,} req/s for {a.seconds} s, both ends traced; kernel ns per request of "
+                         "every kspan program (BPF statistics), of which the carrier's; daemon CPU per request; "
+                         f"then wrk (32 connections) requests/s, median of {a.reps} alternating runs.\n")
+                L.append("| carrier | kernel ns/request | of which carrier | carrier runs/request | daemon CPU µs/request "
+                         "| options written | client contexts used | wrk req/s |")
+                L.append("|---|---|---|---|---|---|---|---|")
+                for mode in ("off", "on"):
+                    r = g[mode]
+                    L.append(f"| {mode} | {r['ns_per_req']:,.0f} | {r['carrier_ns_per_req']:,.0f} | "
+                             f"{r['carrier_runs_per_req']:.1f} | {fmt(r['cpu_us_per_req'], 1)} | {r['written']:,} | "
+                             f"{r['used']:,} | {g['rps'][mode]:,.0f} |")
+                L.append(f"\nUntraced: {g['rps']['untraced']:,.0f} req/s; on/off: "
+                         f"{fmt(g['rps_ratio_on_vs_off'], 3)}.")
     if "store" in R:
         x = R["store"]
         L.append("\n## The trace store (docs/ui.md)\n")

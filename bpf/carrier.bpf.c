@@ -35,7 +35,7 @@
 _Static_assert(sizeof(struct kspan_car_ctx) == 24, "trace id + span id");
 _Static_assert(4 + sizeof(struct kspan_car_ctx) == KSPAN_CAR_LEN, "kind, length, ExID, ids");
 _Static_assert(sizeof(struct kspan_car_conn) == 80, "explicit padding");
-_Static_assert(sizeof(struct kspan_car_event) == 56, "explicit padding");
+_Static_assert(sizeof(struct kspan_car_event) == 64, "explicit padding");
 
 /* 0: every network namespace; else only sockets whose netns cookie matches. */
 const volatile __u64 ks_car_netns = 0;
@@ -64,6 +64,8 @@ struct {
 struct ks_car_read {
   __u64 cookie;
   struct sock *sk;
+  __s32 fd;
+  __u32 _pad;
 };
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -74,7 +76,7 @@ struct {
 
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
-  __uint(max_entries, 256 * 1024); /* 4,681 reports of 56 B between two drains */
+  __uint(max_entries, 256 * 1024); /* 3,640 reports (64 B + 8 B header) between two drains */
 } ks_car_events SEC(".maps");
 
 struct {
@@ -189,7 +191,8 @@ static __always_inline void ks_car_parse(struct bpf_sock_ops *skops) {
   e->kind = KSPAN_CAR_EV_RECEIVED;
   e->tgid = 0;
   e->fd = -1;
-  e->_pad = 0;
+  e->tid = 0;
+  e->ts_ns = bpf_ktime_get_boot_ns();
   e->cookie = bpf_get_socket_cookie(skops);
   e->offset = (__u32)(seq - c->rcv_base);
   e->ctx = ctx;
@@ -274,7 +277,8 @@ static __always_inline void ks_car_on_send(int fd) {
     return;
   }
   e->kind = KSPAN_CAR_EV_SENT;
-  e->_pad = 0;
+  e->tid = (__u32)pid_tgid;
+  e->ts_ns = bpf_ktime_get_boot_ns();
   e->tgid = tgid;
   e->fd = fd;
   e->cookie = cookie;
@@ -319,7 +323,7 @@ static __always_inline void ks_car_read_enter(int fd) {
   if ((__u32)(pid_tgid >> 32) == ks_car_self_tgid) return;
   struct sock *sk = ks_car_fd_sock(fd);
   if (!sk || BPF_CORE_READ(sk, sk_protocol) != KS_IPPROTO_TCP) return;
-  struct ks_car_read r = {.cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter), .sk = sk};
+  struct ks_car_read r = {.cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter), .sk = sk, .fd = fd};
   if (r.cookie == 0) return;
   struct kspan_car_conn *c = bpf_map_lookup_elem(&ks_car_conns, &r.cookie);
   if (!c || c->role != KSPAN_CAR_PASSIVE) return;
@@ -343,6 +347,24 @@ static __always_inline void ks_car_read_exit(long ret) {
   if (c->in_count != 0 && (__s32)(c->in_seq - start) >= 0 && (__s32)(end - c->in_seq) > 0) {
     struct kspan_car_ctx ctx = c->in;
     bpf_map_update_elem(&ks_car_threads, &pid_tgid, &ctx, BPF_ANY);
+    if (c->in_seq != start) {
+      ks_car_count(KSPAN_CAR_UNPLACED); /* mid-read (pipelined): the agent cannot tell whose */
+      return;
+    }
+    struct kspan_car_event *e = bpf_ringbuf_reserve(&ks_car_events, sizeof(*e), 0);
+    if (!e) {
+      ks_car_count(KSPAN_CAR_EVENT_LOST);
+      return;
+    }
+    e->kind = KSPAN_CAR_EV_READ;
+    e->tgid = pid_tgid >> 32;
+    e->tid = (__u32)pid_tgid;
+    e->fd = r.fd;
+    e->cookie = r.cookie;
+    e->offset = (__u32)(start - c->rcv_base);
+    e->ctx = ctx;
+    e->ts_ns = bpf_ktime_get_boot_ns();
+    bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
   } else if (starts_request) {
     bpf_map_delete_elem(&ks_car_threads, &pid_tgid);
   }

@@ -1,8 +1,9 @@
 """An HTTP/1.1 service that calls another for each request, and propagates nothing itself.
 
-usage: carrier_forward.py BIND_ADDR PORT UPSTREAM_URL
+usage: carrier_forward.py BIND_ADDR PORT UPSTREAM_URL [append]
 Each GET makes one GET to UPSTREAM_URL (a new connection, urllib) on the handling thread
-and answers with the upstream's status and body length. The carrier tests use it as the
+and answers with the upstream's status and body length. With `append`, the request's own
+path is appended to UPSTREAM_URL, so each downstream request can be told apart. The carrier tests use it as the
 middle hop of a chain across two network namespaces (tests/bpf/carrier_test.cc).
 """
 import http.server
@@ -10,13 +11,15 @@ import sys
 import urllib.request
 
 UPSTREAM = sys.argv[3]
+APPEND = len(sys.argv) > 4 and sys.argv[4] == "append"
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self):
-        with urllib.request.urlopen(UPSTREAM, timeout=5) as r:
+        url = UPSTREAM.rstrip("/") + self.path if APPEND else UPSTREAM
+        with urllib.request.urlopen(url, timeout=5) as r:
             got = r.read()
             status = r.status
         body = ("upstream %d %d\n" % (status, len(got))).encode()

@@ -244,6 +244,68 @@ TEST_F(CarrierTest, AllZeroIdsAreCountedAndIgnored) {
   EXPECT_EQ(c->Counters().malformed, 1u);
 }
 
+// What the agent joins on (carrier/wire_contexts.h): the kernel reports the client's send
+// that started a request and the server's read that began at its carried segment, each
+// with its process, thread, fd and time, and the context is the same at both ends.
+TEST_F(CarrierTest, SendAndReadReportsNameTheirSyscalls) {
+  auto c = StartCarrier(0, /*kernel_contexts=*/true, /*exclude_self=*/false);
+  ASSERT_NE(c, nullptr);
+  Connect();
+  const uint32_t tid = static_cast<uint32_t>(gettid());
+  for (int i = 0; i < 5; ++i) {
+    const std::string req = Request(i);
+    WriteAll(client_, req);
+    ASSERT_EQ(ReadExactly(server_, req.size()), req);
+    WriteAll(server_, "HTTP/1.1 204 No Content\r\n\r\n");
+    ASSERT_EQ(ReadExactly(client_, 27).size(), 27u);
+  }
+  const std::vector<carrier::SentContext> sent = c->DrainSent();
+  const std::vector<carrier::ReadContext> read = c->DrainRead();
+  std::vector<carrier::SentContext> ours;
+  for (const auto& s : sent) {
+    if (s.tgid == static_cast<uint32_t>(getpid()) && s.fd == client_) ours.push_back(s);
+  }
+  std::vector<carrier::ReadContext> reads;
+  for (const auto& r : read) {
+    if (r.tgid == static_cast<uint32_t>(getpid()) && r.fd == server_) reads.push_back(r);
+  }
+  ASSERT_EQ(ours.size(), 5u);
+  ASSERT_EQ(reads.size(), 5u);
+  for (size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(ours[i].tid, tid);
+    EXPECT_EQ(reads[i].tid, tid);
+    EXPECT_EQ(reads[i].context, ours[i].context) << "request " << i;
+    EXPECT_EQ(reads[i].offset, ours[i].offset) << "request " << i;
+    EXPECT_LT(ours[i].ts_ns, reads[i].ts_ns) << "sent before it was read";
+    if (i > 0) EXPECT_LT(reads[i - 1].ts_ns, ours[i].ts_ns);
+  }
+  EXPECT_EQ(c->Counters().unplaced, 0u);
+}
+
+// A context whose first byte lands in the middle of a server's read (behind bytes of an
+// earlier request still unread) belongs to no request the kernel can name: none is
+// reported, and it is counted.
+TEST_F(CarrierTest, ContextInTheMiddleOfAReadIsUnplaced) {
+  auto c = StartCarrier(0, /*kernel_contexts=*/true, /*exclude_self=*/false);
+  ASSERT_NE(c, nullptr);
+  Connect();
+  WriteAll(client_, Request(0));                       // context 1
+  WriteAll(server_, "HTTP/1.1 100 Continue\r\n\r\n");  // an answer before it is read
+  ASSERT_EQ(ReadExactly(client_, 25).size(), 25u);
+  WriteAll(client_, Request(1));  // context 2: an answer came since the first
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        int n = 0;
+        return ioctl(server_, FIONREAD, &n) == 0 &&
+               n == static_cast<int>(Request(0).size() + Request(1).size());
+      },
+      5s));
+  ASSERT_EQ(ReadExactly(server_, Request(0).size() + Request(1).size()), Request(0) + Request(1));
+  EXPECT_EQ(c->DrainSent().size(), 2u);
+  for (const auto& r : c->DrainRead()) EXPECT_NE(r.fd, server_) << "a read of both requests names neither";
+  EXPECT_EQ(c->Counters().unplaced, 1u);
+}
+
 // Every shape of write arrives byte-identical: the carrier lives in the TCP header.
 TEST_F(CarrierTest, PayloadsArriveByteIdentical) {
   auto c = StartCarrier();

@@ -120,13 +120,16 @@ TEST(AbiLayout, Carrier) {
   EXPECT_EQ(offsetof(kspan_car_conn, out_count), 72u);
   EXPECT_EQ(offsetof(kspan_car_conn, out_state), 76u);
   EXPECT_EQ(offsetof(kspan_car_conn, role), 77u);
-  EXPECT_EQ(sizeof(kspan_car_event), 56u);
+  EXPECT_EQ(sizeof(kspan_car_event), 64u);
+  EXPECT_EQ(offsetof(kspan_car_event, tid), 12u);
+  EXPECT_EQ(offsetof(kspan_car_event, ts_ns), 56u);
   EXPECT_EQ(offsetof(kspan_car_event, tgid), 4u);
   EXPECT_EQ(offsetof(kspan_car_event, fd), 8u);
   EXPECT_EQ(offsetof(kspan_car_event, cookie), 16u);
   EXPECT_EQ(offsetof(kspan_car_event, offset), 24u);
   EXPECT_EQ(offsetof(kspan_car_event, ctx), 32u);
-  EXPECT_EQ(KSPAN_CAR_COUNTERS, 8);
+  EXPECT_EQ(KSPAN_CAR_UNPLACED, 8);
+  EXPECT_EQ(KSPAN_CAR_COUNTERS, 9);
 }
 
 }  // namespace

@@ -40,6 +40,9 @@ TEST(SelectRuleParse, BadRulesAreClearErrors) {
       {"port=http", "from 1 to 65535"},
       {"port=90-80", "ends before it starts"},
       {"exe=a&exe=b", "exe is given twice"},
+      {"netns=other", "neither self nor a namespace inode"},
+      {"netns=0", "neither self nor a namespace inode"},
+      {"netns=self&netns=4026531840", "netns is given twice"},
   };
   for (const Case& c : cases) {
     auto r = ParseSelectRule("--exclude", c.rule);
@@ -84,6 +87,23 @@ TEST(SelectRuleMatch, EachCriterion) {
   EXPECT_FALSE(Matches(Rule("k8s.label.team=*"), f));  // no such label
   // No container: a container rule does not match.
   EXPECT_FALSE(Matches(Rule("container=*"), ProcessFacts{.exe_name = "curl"}));
+}
+
+// netns=self is the namespace kspan runs in (as /proc names it), netns=N that inode.
+TEST(SelectRuleMatch, NetworkNamespace) {
+  const uint64_t own = NetnsInode("/proc", "self");
+  ASSERT_NE(own, 0u) << "/proc/self/ns/net is unreadable";
+  EXPECT_EQ(NetnsInode("/proc", std::to_string(getpid())), own);
+  EXPECT_EQ(NetnsInode("/proc", "no-such-pid"), 0u);
+  ProcessFacts here;
+  here.exe_name = "nginx";
+  here.netns = own;
+  ProcessFacts elsewhere = here;
+  elsewhere.netns = own + 1;
+  EXPECT_TRUE(Matches(Rule("netns=self"), here));
+  EXPECT_FALSE(Matches(Rule("netns=self"), elsewhere));
+  EXPECT_TRUE(Matches(Rule("netns=" + std::to_string(own + 1) + "&exe=nginx"), elsewhere));
+  EXPECT_FALSE(Matches(Rule("netns=self"), ProcessFacts{})) << "an unknown namespace is not ours";
 }
 
 TEST(SelectRuleMatch, IncludeThenExclude) {

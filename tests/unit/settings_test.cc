@@ -98,6 +98,7 @@ std::string Describe(const Config& c) {
   for (const auto& p : c.attribute_rules.redact) o << "redact " << p << "\n";
   o << "redact secrets " << c.attribute_rules.redact_secrets << "\n";
   o << "span_metrics " << c.span_metrics << "\n";
+  o << "carrier " << c.carrier << " netns " << c.carrier_netns << "\n";
   if (c.metrics_otlp) {
     o << "metrics otlp " << c.metrics_otlp->otlp.endpoint << " every " << c.metrics_otlp->interval.count()
       << "ms delta=" << c.metrics_otlp->delta << "\n";
@@ -160,6 +161,8 @@ std::map<std::string, Sample> Samples() {
       {"trace_window_ms", {{"250"}, "250", "250", {}}},
       {"trace_max_held_mib", {{"8"}, "8", "8", {}}},
       {"log_level", {{"debug"}, "debug", "debug", {}}},
+      {"carrier.mode", {{"TCP-Option"}, "tcp-option", "tcp-option", {}}},
+      {"carrier.netns", {{"self"}, "self", "self", {}}},
       {"listen", {{"127.0.0.1:0"}, "127.0.0.1:0", "'127.0.0.1:0'", {}}},
       {"console_tree", {{}, "true", "true", {}}},
       {"ui.enabled", {{"false"}, "false", "false", {}}},

@@ -15,6 +15,8 @@
 #include "agent/config_values.h"
 #include "agent/pipeline.h"
 #include "agent/status_server.h"
+#include "carrier/tcp_option_carrier.h"
+#include "carrier/wire_contexts.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "events/bpf_event_source.h"
@@ -96,6 +98,95 @@ void PublishKernelCounters(const events::BpfEventSource& src, metrics::Registry*
     m->GetCounter("kspan_kernel_counter", {{"name", events::KernelCounterName(i)}})
         ->Set(k[static_cast<size_t>(i)]);
   }
+}
+
+// The trace-context carrier (docs/tracing.md "Context across hosts"): its kernel half and
+// the matcher of its reports to requests. Absent when off or when the kernel refused it.
+struct Carrier {
+  std::unique_ptr<carrier::TcpOptionCarrier> kernel;
+  std::unique_ptr<carrier::WireContexts> contexts;
+  std::string scope;
+};
+
+// Starts the carrier the configuration asks for, and says at start which carriers are
+// active and why the others are not (one log line). A carrier that cannot start costs the
+// cross-host context, never the tracing.
+Carrier StartCarrier(const Config& config, metrics::Registry* m) {
+  Carrier c;
+  const std::string header_note =
+      "not built (it needs an HTTP/1 parser in the kernel for every connection; docs/tracing.md)";
+  if (config.carrier != "tcp-option") {
+    log::Info("carriers", {{"active", "none"},
+                           {"tcp-option", "off (--carrier tcp-option turns it on)"},
+                           {"http-header", header_note}});
+    return c;
+  }
+  carrier::TcpOptionCarrierOptions o;
+  o.kernel_contexts = true;
+  o.self_tgid = static_cast<uint32_t>(getpid());
+  c.scope = "every network namespace";
+  if (config.carrier_netns == "self") {
+    auto cookie = carrier::CurrentNetnsCookie();
+    if (!cookie.ok()) {
+      log::Warn("carriers",
+                {{"active", "none"},
+                 {"tcp-option", "cannot scope it to kspan's network namespace: " + cookie.status().message()},
+                 {"http-header", header_note}});
+      return c;
+    }
+    o.netns_cookie = *cookie;
+    c.scope = "kspan's network namespace (cookie " + std::to_string(*cookie) + ")";
+  }
+  auto root = carrier::CgroupV2Root();
+  if (!root.ok()) {
+    log::Warn("carriers",
+              {{"active", "none"}, {"tcp-option", root.status().message()}, {"http-header", header_note}});
+    return c;
+  }
+  o.cgroup_path = *root;
+  auto k = carrier::TcpOptionCarrier::Start(o);
+  if (!k.ok()) {
+    log::Warn("carriers", {{"active", "none"},
+                           {"tcp-option", "the kernel refused it: " + k.status().message()},
+                           {"http-header", header_note}});
+    return c;
+  }
+  c.kernel = std::move(*k);
+  c.contexts = std::make_unique<carrier::WireContexts>(carrier::WireContextsOptions{}, m);
+  log::Info("carriers",
+            {{"active", "tcp-option"},
+             {"scope", c.scope},
+             {"cgroup", o.cgroup_path},
+             {"serves", "every TCP protocol (HTTP/1, HTTP/2, TLS, databases), new connections only"},
+             {"http-header", header_note}});
+  return c;
+}
+
+// The kernel's reports since the last batch, into the matcher (times to Unix ns).
+void DrainCarrier(Carrier* c, const events::BootClock& clock) {
+  if (!c->kernel) return;
+  for (const carrier::SentContext& s : c->kernel->DrainSent())
+    c->contexts->AddSent(s.tgid, s.fd, s.tid, clock.ToUnixNs(s.ts_ns), s.context);
+  for (const carrier::ReadContext& r : c->kernel->DrainRead())
+    c->contexts->AddRead(r.tgid, r.fd, r.tid, clock.ToUnixNs(r.ts_ns), r.context);
+  (void)c->kernel->DrainReceived();  // the same contexts per segment: for tests, not needed here
+}
+
+void PublishCarrierCounters(const Carrier& c, metrics::Registry* m) {
+  if (!c.kernel) return;
+  const carrier::CarrierCounters k = c.kernel->Counters();
+  auto options = [m](const char* outcome, uint64_t v) {
+    m->GetCounter("kspan_carrier_options_total", {{"outcome", outcome}})->Set(v);
+  };
+  options("written", k.written);
+  options("parsed", k.parsed);
+  options("rejected", k.malformed);
+  options("no_space", k.no_space);
+  options("too_big", k.too_big);
+  m->GetCounter("kspan_carrier_contexts_total", {{"side", "client"}, {"outcome", "set"}})->Set(k.set);
+  m->GetCounter("kspan_carrier_contexts_total", {{"side", "server"}, {"outcome", "unplaced"}})
+      ->Set(k.unplaced);
+  m->GetCounter("kspan_carrier_reports_lost_total")->Set(k.events_lost + k.reports_dropped);
 }
 
 // The agent call graph at exit: a log line with its JSON, and a table on the console when
@@ -246,7 +337,15 @@ int Run(const Config& config) {
   tls::TlsProbes tls_probes(tls_opts, &uprobes, &metrics);
   tls_probes.Start();
 
+  Carrier wire = StartCarrier(config, &metrics);
+
   PipelineOptions popts;
+  if (wire.contexts) {
+    popts.stitcher.wire_context = [contexts = wire.contexts.get()](const correlator::WireRequest& r) {
+      return contexts->Take(
+          {.pid = r.pid, .fd = r.fd, .tid = r.tid, .start_ns = r.start_ns, .server = r.server});
+    };
+  }
   popts.tracker.http.max_body_prefix = config.capture_bytes;
   popts.tracker.sql.raw_query_text = config.db_raw_query_text;
   popts.tracker.http.wide_body_request = &correlator::GenAiSpans::MayBeLlmCall;
@@ -315,6 +414,7 @@ int Run(const Config& config) {
     }
   }
   PublishKernelCounters(*source, &metrics);  // so /metrics has them from the start, not after a second
+  PublishCarrierCounters(wire, &metrics);
 
   std::string outputs_list;
   for (const Output& o : config.outputs) outputs_list += (outputs_list.empty() ? "" : ",") + o.name;
@@ -327,6 +427,7 @@ int Run(const Config& config) {
        {"tls_files_probed", static_cast<uint64_t>(tls_probes.probed_files())},
        {"outputs", outputs_list},
        {"span_metrics", config.span_metrics},
+       {"carrier", wire.kernel ? "tcp-option" : "off"},
        {"metrics_exporter", metrics_out ? LoggableEndpoint(metrics_out->Endpoint()) : std::string("none")},
        {"capture_bytes", config.capture_bytes},
        {"genai_capture_content", config.genai_capture_content},
@@ -356,10 +457,13 @@ int Run(const Config& config) {
       exit_code = 1;
       break;
     }
+    DrainCarrier(&wire, source->clock());
     pipeline.AfterBatch(NowUnixNs());
     if (now >= next_tick) {
       pipeline.Tick(NowUnixNs());
+      if (wire.contexts) wire.contexts->Prune(NowUnixNs());
       PublishKernelCounters(*source, &metrics);
+      PublishCarrierCounters(wire, &metrics);
       next_tick = now + std::chrono::seconds(1);
     }
   }
@@ -368,8 +472,12 @@ int Run(const Config& config) {
 
   // Drain what is already in the ring, then detach every probe before the slower work.
   (void)source->Poll(&pipeline, std::chrono::milliseconds(0));
+  DrainCarrier(&wire, source->clock());
   pipeline.AfterBatch(NowUnixNs());
   PublishKernelCounters(*source, &metrics);
+  PublishCarrierCounters(wire, &metrics);
+  // Detached with the capture: connections keep working without it (tests/bpf/carrier_test.cc).
+  wire.kernel.reset();
   tls_probes.Stop();
   source.reset();
   log::Info("detached");

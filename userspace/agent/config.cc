@@ -497,6 +497,8 @@ Status Resolve(const Layer& flags, const Layer& env, const Layer& file, Config* 
 
   // Metrics: OTLP with the trace exporter's settings, to the metrics endpoint.
   take(&Layer::span_metrics, &c->span_metrics);
+  take(&Layer::carrier, &c->carrier);
+  take(&Layer::carrier_netns, &c->carrier_netns);
   c->metrics_otlp.reset();
   std::string metrics_exporter = "none";
   take(&Layer::metrics_exporter, &metrics_exporter);

@@ -106,6 +106,10 @@ struct Config {
   // besides /metrics: OTLP when set (exporters/otlp_metrics.h).
   bool span_metrics = true;
   std::optional<exporters::OtlpMetricsSettings> metrics_otlp;
+  // The trace-context carrier (carrier/, docs/tracing.md): "tcp-option" or "off", and
+  // whether it works in every network namespace ("all") or only kspan's own ("self").
+  std::string carrier = "off";
+  std::string carrier_netns = "all";
   std::string log_level = "info";
   // The agent's own HTTP endpoint (/metrics, /api/..., /healthz; agent/status_server.h):
   // ADDRESS:PORT, checked (http::ParseListenAddress). Empty: no socket at all.

@@ -271,6 +271,30 @@ Status UiSwitch(const Input& in, Layer* l) {
   return Status::Ok();
 }
 
+// One word of a fixed set, lowercased.
+template <auto Member>
+Status OneOf(const Input& in, Layer* l, std::initializer_list<std::string_view> words) {
+  std::string v = in.items[0];
+  std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::string list;
+  for (std::string_view w : words) {
+    if (v == w) {
+      l->*Member = Setting<std::string>{v, in.where};
+      return Status::Ok();
+    }
+    list += (list.empty() ? "" : " or ") + std::string(w);
+  }
+  return InvalidArgument(in.where + ": '" + in.items[0] + "' is not one of " + list);
+}
+
+Status Carrier(const Input& in, Layer* l) {
+  return OneOf<&Layer::carrier>(in, l, {"tcp-option", "off"});
+}
+
+Status CarrierNetns(const Input& in, Layer* l) {
+  return OneOf<&Layer::carrier_netns>(in, l, {"all", "self"});
+}
+
 Status SpanMetricsSwitch(const Input& in, Layer* l) {
   bool v = false;
   RETURN_IF_ERROR(ParseBool(in.where, in.items[0], &v));
@@ -440,6 +464,7 @@ const std::vector<SettingRow> kTable = {
              "  cmdline=GLOB             the command line\n"
              "  port=N or N-M            a TCP port it listens on\n"
              "  container=ID             its container's id starts with ID\n"
+             "  netns=self|N             its network namespace: kspan's own, or inode N\n"
              "  k8s.namespace=GLOB       its pod's namespace\n"
              "  k8s.pod=GLOB             its pod's name\n"
              "  k8s.owner=GLOB           its workload's name (Deployment, ...)\n"
@@ -480,6 +505,18 @@ const std::vector<SettingRow> kTable = {
      .help = "Memory for spans held while their traces assemble, 1..4096; past it the oldest "
              "traces leave early (counted in kspan_traces_flushed_total).",
      .parse = Uint32<&Layer::trace_max_held_mib, 1, 4096>},
+    {.group = kCapture, .flag = "--carrier", .metavar = "NAME", .key = "carrier.mode",
+     .default_text = "off",
+     .help = "Trace context across hosts (docs/tracing.md \"Context across hosts\"): tcp-option "
+             "puts the CLIENT span's ids in a TCP header option on each new request and reads "
+             "them on the serving host, so its SERVER span joins the caller's trace (every TCP "
+             "protocol, no payload byte changed; needs a kspan on both hosts); off.",
+     .parse = Carrier},
+    {.group = kCapture, .flag = "--carrier-netns", .metavar = "SCOPE", .key = "carrier.netns",
+     .default_text = "all",
+     .help = "Where the carrier works: all network namespaces, or self: only kspan's own (one "
+             "kspan per namespace, as the two-namespace tests run it).",
+     .parse = CarrierNetns},
     {.group = kCapture, .flag = "--log-level", .metavar = "LEVEL", .key = "log_level",
      .default_text = "info",
      .help = "debug, info, warn or error.",

@@ -100,6 +100,9 @@ struct Layer {
   Opt<std::string> metrics_temporality;  // checked, lowercased: cumulative, delta or lowmemory
   Opt<bool> span_metrics;
 
+  Opt<std::string> carrier;        // checked: tcp-option or off
+  Opt<std::string> carrier_netns;  // checked: all or self
+
   Opt<bool> ui;                 // the web UI, Jaeger API and trace store (ui/, store/)
   Opt<std::string> store_path;  // used as is; opened at start
   Opt<uint32_t> store_max_mib;

@@ -8,6 +8,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <vector>
 
 #include "kspan/bpf/carrier.h"
@@ -52,6 +54,8 @@ struct TcpOptionCarrier::Impl {
   ring_buffer* ring = nullptr;
   std::vector<SentContext> sent;
   std::vector<ReceivedEvent> received;
+  std::vector<ReadContext> read;
+  uint64_t dropped = 0;
   int cgroup_fd = -1;
   ~Impl() {
     for (bpf_link* l : links) bpf_link__destroy(l);  // detach first: no callback runs after this
@@ -64,10 +68,19 @@ struct TcpOptionCarrier::Impl {
     kspan_car_event e;
     std::memcpy(&e, data, sizeof(e));
     auto* impl = static_cast<Impl*>(self);
+    auto keep = [impl](auto& v, auto&& value) {
+      if (v.size() >= kMaxPendingReports) {
+        ++impl->dropped;
+        return;
+      }
+      v.push_back(std::move(value));
+    };
     if (e.kind == KSPAN_CAR_EV_SENT)
-      impl->sent.push_back({e.tgid, e.fd, e.cookie, e.offset, FromKernel(e.ctx)});
+      keep(impl->sent, SentContext{e.tgid, e.fd, e.cookie, e.offset, FromKernel(e.ctx), e.tid, e.ts_ns});
     else if (e.kind == KSPAN_CAR_EV_RECEIVED)
-      impl->received.push_back({e.cookie, e.offset, FromKernel(e.ctx)});
+      keep(impl->received, ReceivedEvent{e.cookie, e.offset, FromKernel(e.ctx)});
+    else if (e.kind == KSPAN_CAR_EV_READ)
+      keep(impl->read, ReadContext{e.tgid, e.tid, e.fd, e.cookie, e.offset, e.ts_ns, FromKernel(e.ctx)});
     return 0;
   }
 };
@@ -77,9 +90,15 @@ TcpOptionCarrier::~TcpOptionCarrier() = default;
 
 Result<std::unique_ptr<TcpOptionCarrier>> TcpOptionCarrier::Start(const TcpOptionCarrierOptions& options) {
   auto impl = std::make_unique<Impl>();
-  impl->cgroup_fd = open(options.cgroup_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  std::string cgroup = options.cgroup_path;
+  if (cgroup.empty()) {
+    auto root = CgroupV2Root();
+    if (!root.ok()) return root.status();
+    cgroup = *root;
+  }
+  impl->cgroup_fd = open(cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (impl->cgroup_fd < 0)
-    return NotFound("the TCP-option carrier attaches to a cgroup v2 directory, and " + options.cgroup_path +
+    return NotFound("the TCP-option carrier attaches to a cgroup v2 directory, and " + cgroup +
                     " cannot be opened: " + std::strerror(errno));
   impl->skel = kspan_carrier_bpf__open();
   if (!impl->skel)
@@ -98,7 +117,7 @@ Result<std::unique_ptr<TcpOptionCarrier>> TcpOptionCarrier::Start(const TcpOptio
     return Unavailable(std::string("the kernel refused the carrier's programs: ") + std::strerror(-err));
   bpf_link* link = bpf_program__attach_cgroup(impl->skel->progs.ks_carrier, impl->cgroup_fd);
   if (!link)
-    return Unavailable("attaching the carrier's sockops program to " + options.cgroup_path +
+    return Unavailable("attaching the carrier's sockops program to " + cgroup +
                        " failed: " + std::strerror(errno) + " (is it a cgroup v2 directory?)");
   impl->links.push_back(link);
   if (options.kernel_contexts) {
@@ -155,6 +174,13 @@ std::vector<ReceivedEvent> TcpOptionCarrier::DrainReceived() {
   return out;
 }
 
+std::vector<ReadContext> TcpOptionCarrier::DrainRead() {
+  ring_buffer__consume(impl_->ring);
+  std::vector<ReadContext> out;
+  out.swap(impl_->read);
+  return out;
+}
+
 std::vector<CarrierConn> TcpOptionCarrier::Connections() const {
   std::vector<CarrierConn> out;
   bpf_map* map = impl_->skel->maps.ks_car_conns;
@@ -174,8 +200,9 @@ std::vector<CarrierConn> TcpOptionCarrier::Connections() const {
 CarrierCounters TcpOptionCarrier::Counters() const {
   const int cpus = libbpf_num_possible_cpus();
   CarrierCounters c;
-  uint64_t* fields[KSPAN_CAR_COUNTERS] = {&c.written,   &c.rewritten, &c.no_space, &c.parsed,
-                                          &c.malformed, &c.too_big,   &c.set,      &c.events_lost};
+  uint64_t* fields[KSPAN_CAR_COUNTERS] = {&c.written, &c.rewritten, &c.no_space,    &c.parsed,  &c.malformed,
+                                          &c.too_big, &c.set,       &c.events_lost, &c.unplaced};
+  c.reports_dropped = impl_->dropped;
   if (cpus <= 0) return c;
   std::vector<uint64_t> per_cpu(static_cast<size_t>(cpus));
   for (uint32_t i = 0; i < KSPAN_CAR_COUNTERS; ++i) {
@@ -200,6 +227,19 @@ ProgramRuns TcpOptionCarrier::Runs() const {
     total.ns += info.run_time_ns;
   }
   return total;
+}
+
+Result<std::string> CgroupV2Root() {
+  std::ifstream in("/proc/self/mounts");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string device, dir, type;
+    if (fields >> device >> dir >> type && type == "cgroup2") return dir;
+  }
+  return NotFound(
+      "cgroup v2 is not mounted (no cgroup2 line in /proc/self/mounts); the TCP-option carrier "
+      "attaches to it: mount -t cgroup2 none /sys/fs/cgroup/unified");
 }
 
 Result<uint64_t> CurrentNetnsCookie() {

@@ -42,6 +42,20 @@ struct SentContext {
   uint64_t cookie = 0;  // the socket's cookie (SO_COOKIE)
   uint64_t offset = 0;
   WireContext context;
+  uint32_t tid = 0;    // the thread whose send started the request
+  uint64_t ts_ns = 0;  // CLOCK_BOOTTIME ns at that send's entry
+};
+
+// A server thread read the first byte of a request that came with a context: the read
+// by thread `tid` of (tgid, fd) that returned at `ts_ns` (CLOCK_BOOTTIME) starts it.
+struct ReadContext {
+  uint32_t tgid = 0;
+  uint32_t tid = 0;
+  int32_t fd = -1;
+  uint64_t cookie = 0;
+  uint64_t offset = 0;
+  uint64_t ts_ns = 0;
+  WireContext context;
 };
 
 // A context that arrived: the request starting at `offset` on connection `cookie` came
@@ -61,7 +75,10 @@ struct CarrierConn {
 
 struct CarrierCounters {
   uint64_t written = 0, rewritten = 0, no_space = 0, parsed = 0, malformed = 0, too_big = 0, set = 0,
-           events_lost = 0;
+           events_lost = 0, unplaced = 0;
+  // Reports read from the ring but dropped because nobody drained their kind for a while
+  // (each kind keeps at most kMaxPendingReports).
+  uint64_t reports_dropped = 0;
 };
 
 // The carrier's programs' runs and the time they took, summed (non-zero only while the kernel's
@@ -71,8 +88,8 @@ struct ProgramRuns {
 };
 
 struct TcpOptionCarrierOptions {
-  std::string cgroup_path = "/sys/fs/cgroup";  // a cgroup v2 directory
-  uint64_t netns_cookie = 0;                   // 0: every network namespace
+  std::string cgroup_path;    // a cgroup v2 directory; empty: the root of the cgroup v2 mount
+  uint64_t netns_cookie = 0;  // 0: every network namespace
   // Attach the syscall tracepoints of the kernel's own contexts: a client's new request
   // gets a fresh context, in the trace of the request its thread is serving when that came
   // with one (host-wide: every socket read and write pays a lookup). Off: only SetOutgoing.
@@ -97,6 +114,10 @@ class TcpOptionCarrier {
   // events_lost). Drain reads the ring; DrainSent and DrainReceived each return their kind.
   std::vector<SentContext> DrainSent();
   std::vector<ReceivedEvent> DrainReceived();
+  std::vector<ReadContext> DrainRead();
+  // Reports of one kind kept between two drains of that kind; past it they are dropped
+  // and counted (CarrierCounters::reports_dropped).
+  static constexpr size_t kMaxPendingReports = 65536;
   std::vector<CarrierConn> Connections() const;
   CarrierCounters Counters() const;
   ProgramRuns Runs() const;
@@ -106,6 +127,10 @@ class TcpOptionCarrier {
   explicit TcpOptionCarrier(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// Where cgroup v2 is mounted (/sys/fs/cgroup on a unified host, /sys/fs/cgroup/unified on a
+// hybrid one), from /proc/self/mounts; NotFound when it is not mounted.
+Result<std::string> CgroupV2Root();
 
 // The network namespace cookie of the calling thread's current namespace (SO_NETNS_COOKIE
 // on a scratch socket), for TcpOptionCarrierOptions::netns_cookie.

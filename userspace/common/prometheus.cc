@@ -59,6 +59,17 @@ constexpr Entry kMetrics[] = {
      {"counter", "Captured bytes of connections that carry no protocol kspan reads."}},
     {"kspan_bytes_total",
      {"counter", "Payload bytes of traced syscalls: moved by the syscalls and captured by kspan, by kind."}},
+    {"kspan_carrier_contexts_total",
+     {"counter",
+      "Trace contexts of the TCP-option carrier by side (client, server) and outcome: set by the kernel "
+      "for a new request, used by a span, unmatched (no span took it), rejected (invalid ids, a new "
+      "trace), unplaced (arrived mid-read), trace_mismatch (a CLIENT span's stitched trace differs)."}},
+    {"kspan_carrier_options_total",
+     {"counter",
+      "TCP options of the trace-context carrier: written, parsed, rejected (ours but malformed: a new "
+      "trace), no_space and too_big (not written: no room in the header or segment)."}},
+    {"kspan_carrier_reports_lost_total",
+     {"counter", "Reports of the carrier's kernel half lost (its ring buffer full, or not drained)."}},
     {"kspan_connections_evicted_total",
      {"counter", "Connections whose state was dropped before they closed, by reason (idle, table_full)."}},
     {"kspan_connections_missing_open_total",

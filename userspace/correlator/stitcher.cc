@@ -45,6 +45,9 @@ Stitcher::Stitcher(StitcherOptions options, metrics::Registry* m, Emit emit)
   parent_event_loop_ = parent("event_loop");
   parent_loop_turn_ = parent("loop_turn");
   parent_exec_ = parent("exec");
+  parent_wire_ = parent("wire");
+  wire_mismatch_ =
+      m->GetCounter("kspan_carrier_contexts_total", {{"side", "client"}, {"outcome", "trace_mismatch"}});
   roots_ = m->GetCounter("kspan_stitch_roots_total");
   ambiguous_ = m->GetCounter("kspan_stitch_ambiguous_total");
   unannounced_ = m->GetCounter("kspan_stitch_unannounced_total");
@@ -359,6 +362,11 @@ void Stitcher::DecideServer(Node* n) {
   } else if (client && client->group) {
     parent_same_host_->Add();
     window_.Join(n, client, client->group, client->span_id);
+  } else if (std::optional<model::TraceParent> wire = WireContextOf(n)) {
+    // Decided from the trace id like a root (no sampled flag travels: docs/sampling.md),
+    // so both hosts keep or drop the trace alike.
+    parent_wire_->Add();
+    window_.Join(n, nullptr, window_.NewGroup(wire->trace_id, 1, ""), wire->parent_id);
   } else {
     roots_->Add();
     window_.Join(n, nullptr, window_.NewGroup(model::TraceId::Random(), 1, ""), model::SpanId{});
@@ -439,8 +447,25 @@ std::vector<Stitcher::Node*> Stitcher::InFlightServers(uint32_t pid, uint32_t ti
   return on_thread.empty() ? in_process : on_thread;
 }
 
+std::optional<model::TraceParent> Stitcher::WireContextOf(const Node* n) const {
+  if (!options_.wire_context || n->key.conn.fd < 0) return std::nullopt;
+  return options_.wire_context({.pid = n->pid,
+                                .fd = n->key.conn.fd,
+                                .tid = n->tid,
+                                .start_ns = n->start_ns,
+                                .server = n->kind == Kind::kServer});
+}
+
 void Stitcher::DecideClient(Node* n) {
   if (!n->pair_key.empty()) clients_by_tuple_[n->pair_key].push_back(n);
+  // Before it is placed: no child has named its span id yet (they are decided after it).
+  const std::optional<model::TraceParent> wire = n->incoming ? std::nullopt : WireContextOf(n);
+  if (wire) n->span_id = wire->parent_id;
+  PlaceClient(n, wire ? wire->trace_id : model::TraceId::Random());
+  if (wire && n->group && n->group->trace_id != wire->trace_id) wire_mismatch_->Add();
+}
+
+void Stitcher::PlaceClient(Node* n, const model::TraceId& fresh) {
   if (n->incoming) {
     parent_traceparent_->Add();
     window_.Join(n, nullptr, window_.NewGroup(n->incoming->trace_id, n->incoming->flags, n->tracestate, true),
@@ -471,7 +496,7 @@ void Stitcher::DecideClient(Node* n) {
       l.span_id = candidates[i]->span_id;
       l.attributes.push_back({"kspan.link.reason", std::string("ambiguous_parent")});
     }
-    window_.Join(n, nullptr, window_.NewGroup(model::TraceId::Random(), 1, ""), model::SpanId{});
+    window_.Join(n, nullptr, window_.NewGroup(fresh, 1, ""), model::SpanId{});
     return;
   }
   // An agent's call outside any task: its session's.
@@ -489,7 +514,7 @@ void Stitcher::DecideClient(Node* n) {
   }
   roots_->Add();
   sessions_.NoteOrphan(n);
-  window_.Join(n, nullptr, window_.NewGroup(model::TraceId::Random(), 1, ""), model::SpanId{});
+  window_.Join(n, nullptr, window_.NewGroup(fresh, 1, ""), model::SpanId{});
 }
 
 void Stitcher::Erase(Node* n) {

@@ -14,6 +14,9 @@
 //     2. same-host pairing: the client end of S's connection is a CLIENT span on this host
 //        (the mirrored 4-tuple, also across network namespaces; for a pipe or socketpair,
 //        RequestSeen::pair_key): S is its child.
+//     2b. wire context: the request came with a context a carrier on the calling host put
+//        on the wire (StitcherOptions::wire_context): S joins that trace under that CLIENT
+//        span (the calling host's kspan exports it with that span id).
 //     3. otherwise S starts a trace.
 //
 //   CLIENT span C (pid P, thread T, sent a request at time t)
@@ -34,6 +37,13 @@
 //        INTERNAL `exec {executable}` span of P (see OnExec) is C's parent.
 //     8. otherwise C starts a trace. If P gets a session later (an agent found by its
 //        first LLM call), such a trace still held whole moves under the session.
+//     Wire context (StitcherOptions::wire_context): when the kernel put ids on the wire
+//     for C's request, C takes that span id whatever its parent (the serving host names
+//     it as parent), and a trace C starts takes that trace id. Under rules 2-7 the trace
+//     is the parent's; when it is not the one on the wire (the kernel follows only the
+//     thread that read a carried request, the stitcher sees more) C stays in its parent's
+//     trace and the mismatch is counted: the serving host's spans then form a trace of
+//     their own under C's span id. Rule 1 ignores the wire (the program's header wins).
 //
 //   EXEC span E (pid P exec'd by thread T of its parent Q, see OnExec): the child of the
 //   one SERVER span of Q in flight on T (else in Q); with none, of Q's session, else of
@@ -65,6 +75,7 @@
 #include <functional>
 #include <list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -78,6 +89,16 @@
 #include "protocols/common/timing.h"
 
 namespace kspan::correlator {
+
+// A request as a trace-context carrier identifies it: the syscall that moved its first
+// byte (StitchNode::tid, start_ns: a send's entry, a read's exit).
+struct WireRequest {
+  uint32_t pid = 0;
+  int32_t fd = -1;
+  uint32_t tid = 0;
+  uint64_t start_ns = 0;
+  bool server = false;
+};
 
 struct StitcherOptions {
   // How long after a request is seen its parent is decided: events of other CPUs (the
@@ -94,6 +115,11 @@ struct StitcherOptions {
   size_t max_links = 8;
   // Session spans open at once (OnSession); past it, new sessions are refused, counted.
   size_t max_sessions = 1024;
+  // The context a trace-context carrier reported for a request (carrier/wire_contexts.h),
+  // asked once per SERVER and CLIENT request as its parent is decided; empty: no carrier.
+  // CLIENT: the trace id and span id (TraceParent::parent_id) the kernel wrote for it.
+  // SERVER: the caller's trace and CLIENT span id.
+  std::function<std::optional<model::TraceParent>(const WireRequest&)> wire_context;
   // The sampling decision of each trace (TraceWindowOptions::decide); empty: none.
   std::function<void(const HeldTrace&, uint8_t* flags, std::string* trace_state)> decide;
 };
@@ -199,6 +225,10 @@ class Stitcher {
   void Decide(Node* n);
   void DecideServer(Node* n);
   void DecideClient(Node* n);
+  // The carrier's context for a SERVER or CLIENT node; nullopt without one.
+  std::optional<model::TraceParent> WireContextOf(const Node* n) const;
+  // The parent rules of a CLIENT without its wire context; a trace it starts has `fresh`.
+  void PlaceClient(Node* n, const model::TraceId& fresh);
   Node* PairedClient(const Node* server);
   // What a thread of an event loop read, turn by turn (see rule 4).
   struct Activity {
@@ -244,6 +274,8 @@ class Stitcher {
   metrics::Counter* parent_event_loop_;
   metrics::Counter* parent_loop_turn_;
   metrics::Counter* parent_exec_;
+  metrics::Counter* parent_wire_;
+  metrics::Counter* wire_mismatch_;
   metrics::Counter* roots_;
   metrics::Counter* ambiguous_;
   metrics::Counter* unannounced_;

@@ -16,7 +16,7 @@ namespace kspan::process {
 namespace {
 
 constexpr std::string_view kKeys =
-    "exe, cmdline, port, container, k8s.namespace, k8s.pod, k8s.owner, k8s.label.NAME";
+    "exe, cmdline, port, container, netns, k8s.namespace, k8s.pod, k8s.owner, k8s.label.NAME";
 
 bool Glob(const std::string& pattern, const std::string& text) {
   return fnmatch(pattern.c_str(), text.c_str(), 0) == 0;
@@ -43,6 +43,7 @@ bool MatchesExceptPorts(const SelectRule& r, const ProcessFacts& f) {
     if (!Glob(r.exe, path ? f.exe_path : f.exe_name)) return false;
   }
   if (!r.cmdline.empty() && !Glob(r.cmdline, f.command_line)) return false;
+  if (r.netns != 0 && r.netns != f.netns) return false;
   if (!r.container.empty()) {
     if (f.container_id.empty()) return false;
     if (!f.container_id.starts_with(r.container) && !Glob(r.container, f.container_id)) return false;
@@ -69,6 +70,22 @@ bool PortsMatch(const SelectRule& r, const ProcessFacts& f) {
   }
   return r.ports.empty();
 }
+
+}  // namespace
+
+uint64_t NetnsInode(const std::string& proc_root, const std::string& pid) {
+  char buf[64];
+  const std::string path = proc_root + "/" + pid + "/ns/net";
+  const ssize_t n = readlink(path.c_str(), buf, sizeof(buf) - 1);
+  if (n <= 0) return 0;
+  const std::string_view link(buf, static_cast<size_t>(n));  // "net:[4026531840]"
+  if (!link.starts_with("net:[") || !link.ends_with("]")) return 0;
+  uint64_t inode = 0;
+  const auto r = std::from_chars(link.data() + 5, link.data() + link.size() - 1, inode);
+  return r.ec == std::errc() && r.ptr == link.data() + link.size() - 1 ? inode : 0;
+}
+
+namespace {
 
 // LISTEN sockets of one /proc/PID/net/tcp{,6} table: inode -> local port.
 void ReadListeners(const std::string& path, std::unordered_map<uint64_t, uint16_t>* out) {
@@ -125,6 +142,20 @@ Result<SelectRule> ParseSelectRule(std::string_view where, std::string_view text
       RETURN_IF_ERROR(set_once(&rule.cmdline));
     } else if (key == "container") {
       RETURN_IF_ERROR(set_once(&rule.container));
+    } else if (key == "netns") {
+      if (rule.netns != 0) return InvalidArgument(w + ": '" + t + "': netns is given twice");
+      uint64_t inode = 0;
+      const auto r = std::from_chars(value.data(), value.data() + value.size(), inode);
+      if (value == "self") {
+        inode = NetnsInode("/proc", "self");
+      } else if (r.ec != std::errc() || r.ptr != value.data() + value.size()) {
+        inode = 0;
+      }
+      if (inode == 0) {
+        return InvalidArgument(w + ": '" + t + "': netns '" + value +
+                               "' is neither self nor a namespace inode (ls -l /proc/PID/ns/net: net:[N])");
+      }
+      rule.netns = inode;
     } else if (key == "k8s.namespace") {
       RETURN_IF_ERROR(set_once(&rule.k8s_namespace));
     } else if (key == "k8s.pod") {
@@ -199,6 +230,7 @@ Selection::Selection(SelectionOptions options, ProcessTable* processes, metrics:
     for (const SelectRule& r : *list) {
       rules_need_ports_ |= r.needs_ports();
       rules_need_pod_ |= r.needs_pod();
+      rules_need_netns_ |= r.netns != 0;
     }
   }
   traced_ = m->GetCounter("kspan_selection_decisions_total", {{"decision", "traced"}});
@@ -223,6 +255,7 @@ ProcessFacts Selection::FactsOf(uint32_t pid, const Decision& d, bool* pod_wante
     }
     f.container_id = p->container.id;
   }
+  if (rules_need_netns_) f.netns = NetnsInode(options_.proc_root, std::to_string(pid));
   if (rules_need_ports_) {
     f.listening_ports = ListeningPorts(options_.proc_root, pid);
     for (uint16_t port : d.accepted) {

@@ -6,6 +6,8 @@
 //   cmdline=GLOB      the command line, arguments joined by spaces
 //   port=N | N-M      the process listens on that TCP port (IPv4 or IPv6)
 //   container=ID      its container's id starts with ID (or matches it as a glob)
+//   netns=self | N    its network namespace is kspan's own, or the one with inode N (as
+//                     /proc/PID/ns/net names it: net:[N]); one kspan per namespace
 //   k8s.namespace=GLOB, k8s.pod=GLOB, k8s.owner=GLOB (Deployment, StatefulSet, DaemonSet,
 //   Job, CronJob or ReplicaSet name), k8s.label.NAME=GLOB   from its pod (k8s/)
 //
@@ -53,6 +55,7 @@ struct SelectRule {
   std::string cmdline;
   std::vector<PortRange> ports;  // any of them
   std::string container;
+  uint64_t netns = 0;  // network namespace inode; 0: any
   std::string k8s_namespace;
   std::string k8s_pod;
   std::string k8s_owner;
@@ -80,6 +83,7 @@ struct ProcessFacts {
   std::string command_line;
   std::vector<uint16_t> listening_ports;  // sorted; only read when a rule needs them
   std::string container_id;
+  uint64_t netns = 0;      // network namespace inode; 0: unknown (only read when a rule needs it)
   bool pod_known = false;  // the fields below were found (a pod lookup answered)
   std::string k8s_namespace;
   std::string k8s_pod;
@@ -90,6 +94,9 @@ struct ProcessFacts {
 bool Matches(const SelectRule& rule, const ProcessFacts& facts);
 // include empty or one matches, and no exclude matches.
 bool Selected(const SelectionRules& rules, const ProcessFacts& facts);
+
+// The inode of pid's network namespace (/proc/PID/ns/net is "net:[N]"); 0 when unknown.
+uint64_t NetnsInode(const std::string& proc_root, const std::string& pid);
 
 // The TCP ports pid listens on: LISTEN entries of its network namespace's
 // /proc/PID/net/tcp and tcp6 whose socket inode is one of its fds. At most `max_fds` fds
@@ -149,6 +156,7 @@ class Selection {
   SelectionOptions options_;
   ProcessTable* processes_;
   bool rules_need_ports_ = false;
+  bool rules_need_netns_ = false;
   bool rules_need_pod_ = false;
   std::unordered_map<uint32_t, Decision> decisions_;
   std::deque<uint32_t> order_;   // decision order, for the bound (may hold stale pids)

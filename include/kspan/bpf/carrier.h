@@ -67,6 +67,7 @@ struct kspan_car_conn {
 /* kspan_car_event.kind */
 #define KSPAN_CAR_EV_SENT 1     /* the kernel set `ctx` for a client's request */
 #define KSPAN_CAR_EV_RECEIVED 2 /* a valid `ctx` arrived for a request */
+#define KSPAN_CAR_EV_READ 3     /* a server's read started at the first byte that carried `ctx` */
 
 /* One report on the ring buffer ks_car_events, in order per CPU.
  *   SENT: the CLIENT span of the request starting at `offset` on (tgid, fd) is to use
@@ -74,15 +75,22 @@ struct kspan_car_conn {
  *   RECEIVED: the request starting at `offset` on the connection `cookie` came with this
  *         context (the serving side; tgid 0 and fd -1: it arrives in softirq, before any
  *         process reads it). Every one is reported, so a reader that comes late still has
- *         each request's context, not only the last. */
+ *         each request's context, not only the last.
+ *   READ: thread `tid` of (tgid, fd), a server end, returned from a read whose first byte
+ *         is the first byte of the segment that carried `ctx` (offset as RECEIVED). The
+ *         agent's capture saw the same syscall (same thread, same fd, its exit at about
+ *         `ts_ns`): the request that read starts is the one the context came with.
+ * `tid` and `ts_ns` (CLOCK_BOOTTIME ns: SENT at the send's entry, READ at the read's exit,
+ * RECEIVED in softirq) tie a report to the capture's event of the same syscall. */
 struct kspan_car_event {
   __u32 kind;
   __u32 tgid;
   __s32 fd;
-  __u32 _pad;
+  __u32 tid;
   __u64 cookie;
   __u64 offset; /* stream offset of the request's first byte */
   struct kspan_car_ctx ctx;
+  __u64 ts_ns;
 };
 
 /* ks_car_counters indexes (per-CPU array). Renumbering is a breaking change. */
@@ -95,7 +103,9 @@ enum kspan_car_counter {
   KSPAN_CAR_TOO_BIG = 5,    /* first segment already a full MSS: no room without exceeding it */
   KSPAN_CAR_SET = 6,        /* contexts set in the kernel for a client's outgoing request */
   KSPAN_CAR_EVENT_LOST = 7, /* a report (sent or received) that found the ring buffer full */
-  KSPAN_CAR_COUNTERS = 8,
+  KSPAN_CAR_UNPLACED = 8,   /* a context's first byte came in the middle of a server's read:
+                             * which request it belongs to is not known, so none takes it */
+  KSPAN_CAR_COUNTERS = 9,
 };
 
 #endif

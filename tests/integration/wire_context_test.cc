@@ -1,0 +1,252 @@
+// Trace context across hosts with nothing instrumented (issue 23, acceptance 1): two
+// network namespaces joined by a veth pair stand for two hosts, each with its own kspan
+// (run in that namespace: `--include netns=self` traces only its processes, so nothing is
+// paired on one host, and `--carrier tcp-option --carrier-netns self` writes and reads the
+// TCP-option carrier there):
+//
+//   namespace A                       namespace B
+//   curl ── CLIENT ─────────────────▶ carrier_forward.py (python http.server) SERVER
+//                                        │ same handling thread
+//   nginx ◀── SERVER ──────────────── CLIENT (urllib)
+//
+// Every request must come out as one trace across both agents' output with the right
+// parents: curl CLIENT (root) → python SERVER → python CLIENT → nginx SERVER, 100 of 100.
+// Spans are found by (kind, server.port, path): each request has its own path, and the
+// middle service appends it to its call, so nothing here trusts the ids under test.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "testing/otlp_reader.h"
+#include "testing/subprocess.h"
+
+namespace kspan::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr int kServer = 2, kClient = 3;
+constexpr int kRequests = 100;
+const std::string kApps = std::string(KSPAN_SOURCE_DIR) + "/tests/apps/";
+
+std::string PathOf(const FlatSpan& s) {
+  std::string p = s.Str("url.path");
+  if (p.empty()) {
+    const std::string full = s.Str("url.full");
+    const size_t scheme = full.find("://");
+    const size_t slash = scheme == std::string::npos ? std::string::npos : full.find('/', scheme + 3);
+    if (slash != std::string::npos) p = full.substr(slash);
+  }
+  return p.substr(0, p.find_first_of("?#"));
+}
+
+std::string Describe(const FlatSpan* s) {
+  if (!s) return "(none)";
+  std::ostringstream o;
+  o << "kind=" << s->kind << " port=" << s->Int("server.port") << " path=" << PathOf(*s)
+    << " trace=" << s->trace_id << " span=" << s->span_id
+    << " parent=" << (s->parent_span_id.empty() ? "-" : s->parent_span_id);
+  return o.str();
+}
+
+// Two namespaces and a veth pair; the processes inside die first (a namespace with a
+// process left in it outlives `ip netns del`).
+struct Namespaces {
+  std::string a, b;
+  std::vector<std::string> created;
+  std::vector<std::unique_ptr<Subprocess>> procs;
+  ~Namespaces() {
+    procs.clear();
+    for (const auto& ns : created) RunCommand({"ip", "netns", "del", ns}, 10s);
+  }
+};
+
+class WireContextTest : public ::testing::Test {
+ protected:
+  bool Ip(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {"ip"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = RunCommand(argv, 10s);
+    EXPECT_EQ(r.exit_code, 0) << argv[1] << " " << argv[2] << ": " << r.err;
+    return r.exit_code == 0;
+  }
+  void SetUp() override {
+    const std::string id = std::to_string(getpid() % 100000);
+    net_.a = "kswA" + id;
+    net_.b = "kswB" + id;
+    for (const auto& ns : {net_.a, net_.b}) {
+      ASSERT_TRUE(Ip({"netns", "add", ns}));
+      net_.created.push_back(ns);
+    }
+    const std::string va = "kwA" + id, vb = "kwB" + id;
+    ASSERT_TRUE(
+        Ip({"link", "add", va, "netns", net_.a, "type", "veth", "peer", "name", vb, "netns", net_.b}));
+    ASSERT_TRUE(Ip({"-n", net_.a, "addr", "add", addr_a_ + "/24", "dev", va}));
+    ASSERT_TRUE(Ip({"-n", net_.b, "addr", "add", addr_b_ + "/24", "dev", vb}));
+    for (const auto& [ns, dev] : {std::pair{net_.a, va}, std::pair{net_.b, vb}}) {
+      ASSERT_TRUE(Ip({"-n", ns, "link", "set", dev, "up"}));
+      ASSERT_TRUE(Ip({"-n", ns, "link", "set", "lo", "up"}));
+    }
+    dir_ = MakeTempDir("kspan-wire-");
+  }
+
+  // A kspan inside namespace `ns` that traces only that namespace's processes.
+  void StartAgent(KspanAgent* agent, const std::string& ns) {
+    agent->set_launcher({"nsenter", "--net=/var/run/netns/" + ns});
+    ASSERT_TRUE(agent->Start(
+        {"--include", "netns=self", "--carrier", "tcp-option", "--carrier-netns", "self", "--ui", "false"}))
+        << "kspan in " << ns << " did not become ready:\n"
+        << agent->Logs();
+    EXPECT_NE(agent->Logs().find("\"active\":\"tcp-option\""), std::string::npos) << agent->Logs();
+  }
+
+  Subprocess& Proc() {
+    net_.procs.push_back(std::make_unique<Subprocess>());
+    return *net_.procs.back();
+  }
+
+  // Listening in `ns` (ss opens no connection, so the probe makes no span).
+  bool Listening(const std::string& ns, const std::string& addr, int port) {
+    return WaitFor(
+        [&] {
+          auto r = RunCommand(
+              {"ip", "netns", "exec", ns, "ss", "-Hltn", "sport", "=", ":" + std::to_string(port)}, 10s);
+          return r.exit_code == 0 && r.out.find(addr + ":" + std::to_string(port)) != std::string::npos;
+        },
+        10s);
+  }
+
+  Namespaces net_;
+  std::string dir_;
+  const std::string addr_a_ = "10.214.0.1", addr_b_ = "10.214.0.2";
+};
+
+TEST_F(WireContextTest, CurlPythonNginxAcrossTwoAgentsOneTracePerRequest) {
+  KspanAgent agent_a, agent_b;
+  StartAgent(&agent_a, net_.a);
+  StartAgent(&agent_b, net_.b);
+
+  const int nginx_port = 18080 + getpid() % 1000, py_port = nginx_port + 1000;
+  std::ofstream(dir_ + "/nginx.conf") << "worker_processes 1;\ndaemon off;\npid " << dir_ << "/nginx.pid;\n"
+                                      << "error_log " << dir_ << "/error.log;\n"
+                                      << "events { worker_connections 256; }\nhttp {\n  access_log off;\n"
+                                      << "  client_body_temp_path " << dir_ << "/tmp;\n"
+                                      << "  server {\n    listen " << addr_a_ << ":" << nginx_port << ";\n"
+                                      << "    location / { return 200 \"ok\\n\"; }\n  }\n}\n";
+  Subprocess& nginx = Proc();
+  ASSERT_TRUE(nginx.Start(
+      {"ip", "netns", "exec", net_.a, "/usr/sbin/nginx", "-c", dir_ + "/nginx.conf", "-p", dir_}));
+  ASSERT_TRUE(Listening(net_.a, addr_a_, nginx_port))
+      << nginx.Stderr() << ReadFileOrEmpty(dir_ + "/error.log");
+  Subprocess& middle = Proc();
+  ASSERT_TRUE(middle.Start(
+      {"ip", "netns", "exec", net_.b, "/usr/bin/python3", kApps + "carrier_forward.py", addr_b_,
+       std::to_string(py_port), "http://" + addr_a_ + ":" + std::to_string(nginx_port), "append"},
+      {{"OTEL_SERVICE_NAME", "middle"}}));
+  ASSERT_TRUE(Listening(net_.b, addr_b_, py_port)) << middle.Stderr();
+
+  const std::string base = "http://" + addr_b_ + ":" + std::to_string(py_port);
+  std::vector<std::string> paths;
+  // 100 requests: 20 curls of one request each, and 4 of 20 on one keep-alive connection.
+  std::vector<std::vector<std::string>> runs;
+  for (int i = 0; i < 20; ++i) runs.push_back({"/one/" + std::to_string(i)});
+  for (int k = 0; k < 4; ++k) {
+    std::vector<std::string> run;
+    for (int i = 0; i < 20; ++i) run.push_back("/ka" + std::to_string(k) + "/" + std::to_string(i));
+    runs.push_back(run);
+  }
+  for (const auto& run : runs) {
+    std::vector<std::string> argv = {"ip",  "netns",      "exec", net_.a, "curl",
+                                     "-sS", "--max-time", "10",   "-w",   "%{http_code}\\n"};
+    for (const auto& p : run) {
+      argv.insert(argv.end(), {"-o", "/dev/null", base + p});
+      paths.push_back(p);
+    }
+    auto r = RunCommand(argv, 60s);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::string want;
+    for (size_t i = 0; i < run.size(); ++i) want += "200\n";
+    ASSERT_EQ(r.out, want) << run[0];
+  }
+  ASSERT_EQ(paths.size(), static_cast<size_t>(kRequests));
+
+  struct Chain {
+    const FlatSpan *curl = nullptr, *server = nullptr, *call = nullptr, *nginx = nullptr;
+  };
+  std::vector<FlatSpan> spans_a, spans_b;
+  std::map<std::string, Chain> chains;
+  auto collect = [&] {
+    spans_a = ReadSpans(agent_a.SpansPath());
+    spans_b = ReadSpans(agent_b.SpansPath());
+    chains.clear();
+    for (const auto& s : spans_a) {
+      if (s.kind == kClient && s.Int("server.port") == py_port) chains[PathOf(s)].curl = &s;
+      if (s.kind == kServer && s.Int("server.port") == nginx_port) chains[PathOf(s)].nginx = &s;
+    }
+    for (const auto& s : spans_b) {
+      if (s.kind == kServer && s.Int("server.port") == py_port) chains[PathOf(s)].server = &s;
+      if (s.kind == kClient && s.Int("server.port") == nginx_port) chains[PathOf(s)].call = &s;
+    }
+    for (const auto& p : paths) {
+      const Chain& c = chains[p];
+      if (!c.curl || !c.server || !c.call || !c.nginx) return false;
+    }
+    return true;
+  };
+  WaitFor(collect, 30s);
+  collect();
+
+  int whole = 0;
+  std::vector<std::string> problems;
+  std::map<std::string, std::set<std::string>> paths_of_trace;
+  for (const auto& p : paths) {
+    const Chain& c = chains[p];
+    if (!c.curl || !c.server || !c.call || !c.nginx) {
+      problems.push_back(p + ": missing spans: curl " + Describe(c.curl) + " | server " + Describe(c.server) +
+                         " | call " + Describe(c.call) + " | nginx " + Describe(c.nginx));
+      continue;
+    }
+    for (const FlatSpan* s : {c.curl, c.server, c.call, c.nginx}) paths_of_trace[s->trace_id].insert(p);
+    std::vector<std::string> wrong;
+    if (!c.curl->parent_span_id.empty()) wrong.push_back("curl CLIENT is not a root");
+    if (c.server->trace_id != c.curl->trace_id || c.server->parent_span_id != c.curl->span_id)
+      wrong.push_back("python SERVER is not curl's child");
+    if (c.call->trace_id != c.server->trace_id || c.call->parent_span_id != c.server->span_id)
+      wrong.push_back("python CLIENT is not the SERVER's child");
+    if (c.nginx->trace_id != c.call->trace_id || c.nginx->parent_span_id != c.call->span_id)
+      wrong.push_back("nginx SERVER is not python CLIENT's child");
+    if (wrong.empty()) {
+      ++whole;
+    } else {
+      std::string msg = p + ":";
+      for (const auto& w : wrong) msg += " " + w + ";";
+      problems.push_back(msg + "\n    curl " + Describe(c.curl) + "\n    server " + Describe(c.server) +
+                         "\n    call " + Describe(c.call) + "\n    nginx " + Describe(c.nginx));
+    }
+  }
+  for (const auto& [trace, ps] : paths_of_trace) {
+    if (ps.size() > 1)
+      problems.push_back("trace " + trace + " mixes " + std::to_string(ps.size()) + " requests");
+  }
+  std::string first;
+  for (size_t i = 0; i < problems.size() && i < 10; ++i) first += "\n  " + problems[i];
+  EXPECT_EQ(whole, kRequests) << problems.size() << " problems:" << first;
+
+  ExpectCleanStop(agent_a);
+  ExpectCleanStop(agent_b);
+  // Each agent wrote and read the options, and its metrics say so.
+  for (KspanAgent* agent : {&agent_a, &agent_b}) {
+    EXPECT_GE(agent->StoppedCounter("kspan_carrier_options_total{outcome=\"written\"}"), kRequests)
+        << agent->Logs();
+    EXPECT_GE(agent->StoppedCounter("kspan_carrier_options_total{outcome=\"parsed\"}"), kRequests);
+    EXPECT_EQ(agent->StoppedCounter("kspan_carrier_options_total{outcome=\"rejected\"}"), 0);
+    EXPECT_GE(agent->StoppedCounter("kspan_stitch_parents_total{rule=\"wire\"}"), kRequests);
+  }
+}
+
+}  // namespace
+}  // namespace kspan::testing

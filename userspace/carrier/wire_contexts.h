@@ -1,0 +1,112 @@
+// The agent's half of the TCP-option carrier: which request each context the kernel
+// reported belongs to (docs/tracing.md "Context across hosts").
+//
+// The kernel (bpf/carrier.bpf.c) reports two things, each tied to one syscall of one thread:
+//
+//   sent  the send of (pid, fd) by thread tid at ts started a client's new request, and
+//         the kernel put these ids on its first segment: the trace id and the span id
+//         the CLIENT span of that request must have (the serving host names it as parent).
+//   read  the read of (pid, fd) by thread tid that returned at ts began exactly at the
+//         first byte of a segment that carried these ids: the request it starts came from
+//         the CLIENT span with that span id, in that trace.
+//
+// The capture saw the same syscalls: a request's timing starts at the entry of the send
+// that moved its first byte (a client) or the exit of the read that did (a server), on
+// the same thread. So Take() matches a request to the report of the same (pid, fd, tid)
+// whose time is nearest its start, within `tolerance_ns` (two programs on one tracepoint
+// of one syscall: a microsecond apart; the thread's next syscall comes later than that),
+// and each report is used once. A report nobody takes is counted when it ages out.
+//
+// Trust: the kernel took only options with our ExID, exactly 28 bytes and non-zero ids;
+// Take() checks the ids again and counts anything else as rejected (a new trace). A
+// context is only ever a parent id: it cannot make kspan emit more than one span.
+//
+// Bounded: at most `max_reports` held (the oldest go first, counted), each at most
+// `max_age_ns`. Single-threaded: the pipeline thread (the agent's poll loop feeds it and
+// the stitcher asks it).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <unordered_map>
+
+#include "carrier/tcp_option_carrier.h"
+#include "common/metrics.h"
+#include "model/span.h"
+
+namespace kspan::carrier {
+
+struct WireContextsOptions {
+  uint64_t tolerance_ns = 100'000;
+  uint64_t max_age_ns = 30'000'000'000;
+  size_t max_reports = 65536;
+};
+
+// One request as the stitcher knows it.
+struct WireQuery {
+  uint32_t pid = 0;
+  int32_t fd = -1;
+  uint32_t tid = 0;
+  uint64_t start_ns = 0;  // Unix ns: a send's entry (client) or a read's exit (server)
+  bool server = false;
+};
+
+class WireContexts {
+ public:
+  WireContexts(WireContextsOptions options, metrics::Registry* metrics);
+
+  // Reports as the kernel gave them, with their times already in Unix ns.
+  void AddSent(uint32_t pid, int32_t fd, uint32_t tid, uint64_t ts_ns, const WireContext& ctx);
+  void AddRead(uint32_t pid, int32_t fd, uint32_t tid, uint64_t ts_ns, const WireContext& ctx);
+
+  // The context of the request: for a client, the trace id and the span id (in parent_id)
+  // its CLIENT span must take; for a server, the trace and the parent span id. nullopt
+  // when no report matches (or the one that does is invalid: counted as rejected).
+  std::optional<model::TraceParent> Take(const WireQuery& q);
+
+  // Forgets reports older than max_age_ns before `now_ns` (Unix ns), counted as unmatched.
+  void Prune(uint64_t now_ns);
+
+  size_t size() const { return held_; }
+
+ private:
+  struct Report {
+    uint64_t seq;  // order of arrival, across keys
+    uint32_t tid;
+    uint64_t ts_ns;
+    WireContext ctx;
+    bool used = false;
+  };
+  struct Key {
+    uint32_t pid;
+    int32_t fd;
+    bool server;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const {
+      return std::hash<uint64_t>()((uint64_t{k.pid} << 32 | static_cast<uint32_t>(k.fd)) * 2 + k.server);
+    }
+  };
+  void Add(const Key& key, uint32_t tid, uint64_t ts_ns, const WireContext& ctx);
+  // Drops the front report of `key` if it is report `seq` (else it is gone already).
+  void DropFront(const Key& key, uint64_t seq);
+
+  WireContextsOptions options_;
+  std::unordered_map<Key, std::deque<Report>, KeyHash> reports_;
+  struct Arrival {
+    uint64_t seq, ts_ns;
+    Key key;
+  };
+  std::deque<Arrival> order_;  // every report held, in order of arrival (may hold gone ones)
+  uint64_t next_seq_ = 0;
+  size_t held_ = 0;
+  metrics::Counter* used_client_;
+  metrics::Counter* used_server_;
+  metrics::Counter* unmatched_client_;
+  metrics::Counter* unmatched_server_;
+  metrics::Counter* rejected_;
+};
+
+}  // namespace kspan::carrier

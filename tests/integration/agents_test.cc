@@ -918,7 +918,10 @@ TEST_F(AgentsIntegration, ARunawayToolLoopIsAlertedOnceAtTheThreshold) {
   for (size_t i = 0; i < runs.size(); ++i) {
     // A run's span may be built before the answer that asked for it (the TLS answer's
     // plaintext may reach kspan after the stdio run): it waits for it, so it has its id.
-    EXPECT_EQ(runs[i]->Str("gen_ai.tool.call.id"), "call_loop_" + std::to_string(i)) << "run " << i;
+    // Not yet for the last run, right before the agent exits: seen without its id once
+    // (the hold ends at the process's exit; docs/agents.md, "Not yet").
+    const std::string id = runs[i]->Str("gen_ai.tool.call.id");
+    if (i + 1 < runs.size() || !id.empty()) EXPECT_EQ(id, "call_loop_" + std::to_string(i)) << "run " << i;
     int alerts = 0;
     for (const FlatEvent& e : runs[i]->events) {
       if (e.name != "kspan.agent.loop") continue;

@@ -22,6 +22,9 @@
  *   ks_ssl_retry    1024 x (16 + 8 + ~64)                           ~= 0.1 MiB
  *   Go crypto/tls (go_tls.bpf.c):
  *   ks_go_reads    16384 x (16 + 32 + ~64)                          ~= 1.8 MiB
+ *   Agents' file writes (file_write.bpf.c):
+ *   ks_files        2048 x (8 + 296 + ~64 LRU/htab overhead)        ~= 0.7 MiB
+ *   ks_file_calls   4096 x (8 + 16 + ~56)                           ~= 0.3 MiB
  * Total with the default 8 MiB ring buffer: ~32 MiB (bench/ measures it with bpftool).
  */
 #ifndef KSPAN_MAPS_BPF_H
@@ -46,6 +49,8 @@
 #define KSPAN_TLS_TGIDS_MAX 8192  /* processes that called the TLS library */
 #define KSPAN_SSL_RETRY_MAX 1024  /* TLS objects with a write waiting for its retry at once */
 #define KSPAN_GO_READS_MAX 16384  /* goroutines inside crypto/tls.(*Conn).Read at once */
+#define KSPAN_FILES_MAX 2048      /* agents' files open for writing at once (LRU) */
+#define KSPAN_FILE_CALLS_MAX 4096 /* agents' threads inside openat/write of such a file at once */
 
 #ifdef KSPAN_DEFINE_MAPS
 #define KSPAN_EXTERN
@@ -310,6 +315,52 @@ KSPAN_EXTERN struct {
   __type(key, struct ks_ssl_key); /* .ssl is the goroutine (its g) */
   __type(value, struct ks_go_read);
 } ks_go_reads SEC(".maps");
+
+/* ---- Agents' file writes (file_write.bpf.c) -------------------------------------- */
+
+/* A regular file a process in ks_agent_tgids opened for writing, by (tgid, fd), until its
+ * close: what has been written to it. LRU: a process that exits with the file still open
+ * (no close(2)) leaves its entry to be evicted by newer ones, unreported. */
+struct ks_file {
+  __u64 file; /* struct file * at the open: a write through a reused fd is not counted */
+  __u64 bytes;
+  __u64 first_ns;
+  __u64 last_ns;
+  __u32 writes;
+  __u32 path_len;
+  char path[KSPAN_PATH_LEN];
+};
+
+/* An openat() or a write to a followed file in progress on a thread (pid_tgid). */
+struct ks_file_call {
+  __u64 filename; /* openat: the user pointer to the path; 0 for a write */
+  __s32 fd;       /* write: the fd */
+  __u8 syscall;   /* KSPAN_SYS_OPENAT or KSPAN_SYS_WRITE */
+  __u8 _pad[3];
+};
+
+KSPAN_EXTERN struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, KSPAN_FILES_MAX);
+  __type(key, struct ks_fd_key);
+  __type(value, struct ks_file);
+} ks_files SEC(".maps");
+
+KSPAN_EXTERN struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, KSPAN_FILE_CALLS_MAX);
+  __type(key, __u64);
+  __type(value, struct ks_file_call);
+} ks_file_calls SEC(".maps");
+
+/* The ks_files entry being made at an openat's exit: too big for the stack beside the
+ * rest, so one per CPU. */
+KSPAN_EXTERN struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct ks_file);
+} ks_file_scratch SEC(".maps");
 
 /* Load-time settings (rodata, set by the loader before load). */
 KSPAN_EXTERN const volatile __u32 ks_self_tgid;         /* the agent: never traced */

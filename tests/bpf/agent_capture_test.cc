@@ -46,6 +46,8 @@ struct Captured : events::EventSink {
   std::vector<events::ConnOpenEvent> opens;
   std::vector<Data> data;
   std::vector<events::ConnCloseEvent> closes;
+  std::vector<events::FileWriteEvent> file_writes;
+  void OnFileWrite(const events::FileWriteEvent& e) override { file_writes.push_back(e); }
   void OnConnOpen(const events::ConnOpenEvent& e) override { opens.push_back(e); }
   void OnData(const events::DataEvent& e) override { data.push_back({e, std::string(e.data)}); }
   void OnConnClose(const events::ConnCloseEvent& e) override { closes.push_back(e); }
@@ -396,6 +398,50 @@ TEST_F(AgentCaptureTest, UnmarkedProcessPipeTrafficProducesNothing) {
   for (const auto& o : cap_.opens) EXPECT_EQ(o.kind, ConnKind::kTcp) << "fd " << o.key.fd;
   for (const auto& d : cap_.data) EXPECT_EQ(d.e.key.fd, c) << "only the TCP write: " << d.bytes;
   for (int fd : {p[0], p[1], sv[0], sv[1], l, c}) close(fd);
+}
+
+// Files (bpf/file_write.bpf.c): a marked process's regular file opened for writing, written
+// with write(2) and pwrite(2), is one event at its close, with its path, bytes and write
+// calls; a file only read, and any file of an unmarked process, send nothing.
+TEST_F(AgentCaptureTest, MarkedProcessFileWritesAreReportedAtClose) {
+  const std::string unmarked = "/tmp/kspan-fw-unmarked-" + std::to_string(getpid());
+  const std::string marked = "/tmp/kspan-fw-marked-" + std::to_string(getpid());
+  int f = open(unmarked.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  ASSERT_GE(f, 0);
+  ASSERT_EQ(write(f, "before\n", 7), 7);
+  close(f);
+  ASSERT_TRUE(source_->MarkAgent(getpid()).ok());
+  f = open(marked.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+  ASSERT_GE(f, 0);
+  ASSERT_EQ(write(f, "note\n", 5), 5);
+  ASSERT_EQ(pwrite(f, "pad", 3, 100), 3);
+  close(f);
+  f = open(unmarked.c_str(), O_RDONLY);  // read only: not followed
+  ASSERT_GE(f, 0);
+  char back[4];
+  ASSERT_EQ(read(f, back, sizeof(back)), 4);
+  close(f);
+  ASSERT_TRUE(source_->UnmarkAgent(getpid()).ok());
+  f = open(unmarked.c_str(), O_WRONLY | O_APPEND);  // unmarked again
+  ASSERT_GE(f, 0);
+  ASSERT_EQ(write(f, "after\n", 6), 6);
+  close(f);
+  int l = -1;
+  const int c = TcpSentinel(&l);
+  ASSERT_GE(c, 0);
+  unlink(unmarked.c_str());
+  unlink(marked.c_str());
+  ASSERT_EQ(cap_.file_writes.size(), 1u) << "only the marked process's written file";
+  const events::FileWriteEvent& w = cap_.file_writes[0];
+  EXPECT_EQ(w.pid, static_cast<uint32_t>(getpid()));
+  EXPECT_EQ(w.path, marked);
+  EXPECT_EQ(w.bytes, 8u);
+  EXPECT_EQ(w.writes, 2u);
+  EXPECT_GT(w.first_ns, 0u);
+  EXPECT_LE(w.first_ns, w.last_ns);
+  EXPECT_LE(w.last_ns, w.ts_ns);
+  close(l);
+  close(c);
 }
 
 // A process found to be an agent after it used its pipes: those fds were cached as not

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "events/decode.h"
+#include "kspan/bpf/events.h"
 
 namespace {
 
@@ -22,6 +23,9 @@ struct CheckingSink : kspan::events::EventSink {
     if (e.comm.size() > 16 || e.filename.size() > 256) std::abort();
   }
   void OnExit(const kspan::events::ProcessExitEvent&) override {}
+  void OnFileWrite(const kspan::events::FileWriteEvent& e) override {
+    if (e.path.size() >= KSPAN_PATH_LEN) std::abort();
+  }
 };
 
 }  // namespace

@@ -100,6 +100,10 @@ void CheckRequest(const kspan::genai::RequestInfo& r) {
   Check(text <= kspan::genai::kMaxInputContentBytes, "llm: input content too long");
   Check(r.input_messages.size() <= kspan::genai::kMaxListItems, "llm: too many messages");
   Check(r.stop_sequences.size() <= kspan::genai::kMaxListItems, "llm: too many stop sequences");
+  Check(r.tool_results.size() <= kspan::genai::kMaxListItems, "llm: too many tool results");
+  for (const auto& id : r.tool_results) {
+    Check(!id.empty() && id.size() <= kspan::genai::kMaxToolCallIdBytes, "llm: tool result id out of bounds");
+  }
 }
 
 }  // namespace

@@ -74,6 +74,18 @@ TEST(AbiLayout, CloseExecExit) {
 }
 
 // Enum values are part of the ABI: renumbering one breaks old kernels or daemons.
+TEST(AbiLayout, FileWriteEvent) {
+  EXPECT_EQ(KSPAN_EV_FILE_WRITE, 7);
+  EXPECT_EQ(offsetof(kspan_file_write_event, fd), 24u);
+  EXPECT_EQ(offsetof(kspan_file_write_event, writes), 28u);
+  EXPECT_EQ(offsetof(kspan_file_write_event, bytes), 32u);
+  EXPECT_EQ(offsetof(kspan_file_write_event, first_ns), 40u);
+  EXPECT_EQ(offsetof(kspan_file_write_event, last_ns), 48u);
+  EXPECT_EQ(offsetof(kspan_file_write_event, path_len), 56u);
+  EXPECT_EQ(offsetof(kspan_file_write_event, path), 64u);
+  EXPECT_EQ(sizeof(kspan_file_write_event), 64u + KSPAN_PATH_LEN);
+}
+
 TEST(AbiLayout, ConnKindsAndAgentFlags) {
   EXPECT_EQ(KSPAN_CONN_KIND_TCP, 0);  // what kernels before the field sent (padding)
   EXPECT_EQ(KSPAN_CONN_KIND_UNIX, 1);

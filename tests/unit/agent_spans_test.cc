@@ -463,21 +463,38 @@ TEST_F(AgentSpansTest, StdioSessionsRememberTheAgreedVersion) {
   EXPECT_EQ(Str(s, "network.transport"), "pipe");
 }
 
+// A request of the connection (pid, fd), its seq-th.
+NodeKey Key(uint32_t pid, int32_t fd, uint64_t seq) {
+  return {{pid, fd, 1}, seq};
+}
+
+// The id a tool run takes (LinkToolRun), "<wait>" when it waits, "<missing>" with none.
+std::string TakeId(AgentSpans* agents, uint32_t pid, model::Span* span, bool final = false,
+                   std::vector<NodeLink>* links = nullptr) {
+  std::vector<NodeLink> ignored;
+  const auto r = agents->LinkToolRun(pid, Key(pid, 50, 1), final, span, links ? links : &ignored);
+  if (r == AgentSpans::ToolRunLink::kWait) return "<wait>";
+  return Str(*span, "gen_ai.tool.call.id");
+}
+
 TEST_F(AgentSpansTest, ToolRunsTakeTheIdsOfTheToolCallsAsked) {
   // Rpc() runs start at kT0: answers that ended before it.
   agents_.NoteToolCallsAsked(10, {{"call_1", "lookup"}, {"call_2", "write_note"}, {"call_3", "never_run"}},
-                             kT0 - 10);
+                             kT0 - 10, Key(10, 3, 1));
   // The next answer, already built (answers and runs reach kspan in no fixed order), ended
   // after these runs started: its calls are not theirs.
-  agents_.NoteToolCallsAsked(10, {{"call_9", "lookup"}}, kT0 + 50'000'000);
+  agents_.NoteToolCallsAsked(10, {{"call_9", "lookup"}}, kT0 + 50'000'000, Key(10, 3, 2));
   // Run in another order than asked, one over HTTP, one over stdio.
-  const model::Span http = Build(
+  model::Span http = Build(
       &agents_,
       Rpc(R"({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"write_note","arguments":{}}})",
           R"({"jsonrpc":"2.0","id":7,"result":{"content":[]}})"),
       Conn(false, 10));
-  EXPECT_EQ(Str(http, "gen_ai.tool.call.id"), "call_2");
-  // The server's side is not the agent's tool run: no id (the pairing makes it the child).
+  std::vector<NodeLink> links;
+  EXPECT_EQ(TakeId(&agents_, 10, &http, false, &links), "call_2");
+  ASSERT_EQ(links.size(), 1u);
+  EXPECT_EQ(links[0].to, Key(10, 3, 1)) << "linked to the LLM call that asked";
+  // The server's side is not the agent's tool run: AgentSpans gives it no id.
   const model::Span served =
       Build(&agents_,
             Rpc(R"({"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"lookup","arguments":{}}})",
@@ -489,18 +506,27 @@ TEST_F(AgentSpansTest, ToolRunsTakeTheIdsOfTheToolCallsAsked) {
   stdio.request = R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"lookup"}})";
   stdio.response = R"({"jsonrpc":"2.0","id":1,"result":{}})";
   stdio.request_timing.start_ns = kT0;
-  EXPECT_EQ(Str(agents_.BuildLocalCall(stdio, 10, "pipe", nullptr), "gen_ai.tool.call.id"), "call_1");
+  model::Span run = agents_.BuildLocalCall(stdio, 10, "pipe", nullptr);
+  EXPECT_EQ(TakeId(&agents_, 10, &run), "call_1");
   // Each asked call is taken once; a run after the next answer takes that answer's call.
-  EXPECT_EQ(Str(agents_.BuildLocalCall(stdio, 10, "pipe", nullptr), "gen_ai.tool.call.id"), "<missing>");
+  run = agents_.BuildLocalCall(stdio, 10, "pipe", nullptr);
+  EXPECT_EQ(TakeId(&agents_, 10, &run), "<missing>");
   stdio.request_timing.start_ns = kT0 + 60'000'000;
-  EXPECT_EQ(Str(agents_.BuildLocalCall(stdio, 10, "pipe", nullptr), "gen_ai.tool.call.id"), "call_9");
+  run = agents_.BuildLocalCall(stdio, 10, "pipe", nullptr);
+  EXPECT_EQ(TakeId(&agents_, 10, &run), "call_9");
   // Another process's runs take none.
-  agents_.NoteToolCallsAsked(11, {{"call_5", "lookup"}}, kT0 - 10);
-  EXPECT_EQ(Str(agents_.BuildLocalCall(stdio, 12, "pipe", nullptr), "gen_ai.tool.call.id"), "<missing>");
+  agents_.NoteToolCallsAsked(11, {{"call_5", "lookup"}}, kT0 - 10, Key(11, 3, 1));
+  run = agents_.BuildLocalCall(stdio, 12, "pipe", nullptr);
+  EXPECT_EQ(TakeId(&agents_, 12, &run), "<missing>");
   EXPECT_EQ(metrics_.Sum("kspan_agent_tool_calls_total"), 3u);
-  // What waits at exit was not seen run.
+  // What waits at exit was not seen run: named for the session, then counted.
+  const auto unrun = agents_.Unrun(10, 16);
+  ASSERT_EQ(unrun.size(), 1u);
+  EXPECT_EQ(unrun[0].first.id, "call_3");
+  EXPECT_EQ(unrun[0].second, kT0 - 10);
   agents_.OnExit(10);
   agents_.OnExit(11);
+  EXPECT_TRUE(agents_.Unrun(10, 16).empty());
   uint64_t linked = 0, unlinked = 0;
   for (const auto& c : metrics_.Snapshot()) {
     if (c.name != "kspan_agent_tool_calls_total") continue;
@@ -508,6 +534,140 @@ TEST_F(AgentSpansTest, ToolRunsTakeTheIdsOfTheToolCallsAsked) {
   }
   EXPECT_EQ(linked, 3u);
   EXPECT_EQ(unlinked, 2u) << "never_run, and pid 11's lookup";
+}
+
+// The race of issue 24: the run is built before the LLM answer that asked for it. While a
+// request the agent sent before the run is unanswered, the run waits; once answered, it
+// takes its call; `final` never waits.
+TEST_F(AgentSpansTest, ARunBuiltBeforeItsAnswerWaitsForIt) {
+  protocols::jsonrpc::Call stdio;
+  stdio.outgoing = true;
+  stdio.request = R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"lookup"}})";
+  stdio.response = R"({"jsonrpc":"2.0","id":1,"result":{}})";
+  stdio.request_timing.start_ns = kT0;
+  agents_.NoteClientRequest(10, Key(10, 3, 1), kT0 - 1'000'000);  // the LLM call, unanswered
+  agents_.NoteClientRequest(10, Key(10, 4, 1), kT0 + 1'000'000);  // a later one: not waited for
+  model::Span run = agents_.BuildLocalCall(stdio, 10, "pipe", nullptr);
+  EXPECT_EQ(TakeId(&agents_, 10, &run), "<wait>");
+  EXPECT_EQ(TakeId(&agents_, 11, &run), "<missing>") << "another process has nothing in flight";
+  agents_.NoteToolCallsAsked(10, {{"call_1", "lookup"}}, kT0 - 500'000, Key(10, 3, 1));
+  agents_.NoteClientDone(10, Key(10, 3, 1));
+  EXPECT_EQ(TakeId(&agents_, 10, &run), "call_1");
+
+  // An older call of the same tool still waiting does not stop the wait for a newer answer.
+  agents_.NoteToolCallsAsked(10, {{"call_old", "lookup"}}, kT0 - 900'000'000, Key(10, 3, 2));
+  agents_.NoteClientRequest(10, Key(10, 3, 3), kT0 - 800'000'000);
+  model::Span second = agents_.BuildLocalCall(stdio, 10, "pipe", nullptr);
+  EXPECT_EQ(TakeId(&agents_, 10, &second), "<wait>");
+  EXPECT_EQ(TakeId(&agents_, 10, &second, /*final=*/true), "call_old") << "given up: the best there is";
+  model::Span third = agents_.BuildLocalCall(stdio, 10, "pipe", nullptr);
+  EXPECT_EQ(TakeId(&agents_, 10, &third, /*final=*/true), "<missing>");
+}
+
+// The next LLM request that sends a run's result back links to that run, once.
+TEST_F(AgentSpansTest, TheNextLlmCallLinksToTheRunsWhoseResultsItSends) {
+  agents_.NoteToolCallsAsked(10, {{"call_1", "lookup"}, {"call_2", "write_note"}}, kT0 - 10, Key(10, 3, 1));
+  protocols::jsonrpc::Call stdio;
+  stdio.outgoing = true;
+  stdio.request = R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"lookup"}})";
+  stdio.response = R"({"jsonrpc":"2.0","id":1,"result":{}})";
+  stdio.request_timing.start_ns = kT0;
+  model::Span run = agents_.BuildLocalCall(stdio, 10, "pipe", nullptr);
+  std::vector<NodeLink> run_links;
+  ASSERT_EQ(agents_.LinkToolRun(10, Key(10, 50, 1), false, &run, &run_links),
+            AgentSpans::ToolRunLink::kLinked);
+  ASSERT_EQ(run_links.size(), 1u);
+  EXPECT_EQ(run_links[0].to, Key(10, 3, 1));
+  std::vector<NodeLink> links;
+  agents_.LinkToolResults(10, {"call_1", "call_2", "call_unknown"}, &links);
+  ASSERT_EQ(links.size(), 1u) << "call_2 was not run, call_unknown never asked";
+  EXPECT_EQ(links[0].to, Key(10, 50, 1));
+  ASSERT_EQ(links[0].attributes.size(), 2u);
+  EXPECT_EQ(std::get<std::string>(links[0].attributes[0].value), "tool_result");
+  EXPECT_EQ(std::get<std::string>(links[0].attributes[1].value), "call_1");
+  links.clear();
+  agents_.LinkToolResults(10, {"call_1"}, &links);
+  EXPECT_TRUE(links.empty()) << "the history resent later links no more";
+}
+
+// Two agents sending each other A2A messages in alternation: one alert per pair, on the
+// send that reaches the threshold (default 6), naming both; sends the same way again
+// start the count over.
+TEST_F(AgentSpansTest, APingPongBetweenTwoAgentsIsAlertedOnce) {
+  const auto with_host = [](Record r, const std::string& host) {
+    for (auto& [k, v] : r.request.headers) {
+      if (k == "Host") v = host;
+    }
+    return r;
+  };
+  const auto card = [&](const std::string& name, const std::string& host) {
+    return with_host(Rpc("", R"({"name":")" + name + R"(","url":"http://x/","skills":[]})",
+                         "application/json", "GET", "/.well-known/agent-card.json"),
+                     host);
+  };
+  const Record send =
+      Rpc(R"({"jsonrpc":"2.0","id":"t1","method":"SendMessage","params":{}})",
+          R"({"jsonrpc":"2.0","id":"t1","result":{"task":{"status":{"state":"TASK_STATE_COMPLETED"}}}})",
+          "application/json", "POST", "/");
+  const auto alpha = Resource("alpha", "node alpha.js"), beta = Resource("beta", "node beta.js");
+  agents_.NoteLlmCall(10);
+  agents_.NoteLlmCall(20);
+  Build(&agents_, card("beta", "beta.local:2"), Conn(false, 10), nullptr, alpha);
+  Build(&agents_, card("alpha", "alpha.local:1"), Conn(false, 20), nullptr, beta);
+  const auto a_to_b = [&] {
+    return Build(&agents_, with_host(send, "beta.local:2"), Conn(false, 10), nullptr, alpha);
+  };
+  const auto b_to_a = [&] {
+    return Build(&agents_, with_host(send, "alpha.local:1"), Conn(false, 20), nullptr, beta);
+  };
+  const auto alerts = [](const model::Span& s) {
+    int n = 0;
+    for (const auto& e : s.events) n += e.name == "kspan.agent.loop";
+    return n;
+  };
+  EXPECT_EQ(a_to_b().name, "invoke_agent beta");
+  EXPECT_EQ(alerts(a_to_b()), 0) << "the same way twice: the count starts over";
+  for (int i = 2; i <= 5; ++i) EXPECT_EQ(alerts(i % 2 == 0 ? b_to_a() : a_to_b()), 0) << i;
+  const model::Span sixth = b_to_a();
+  ASSERT_EQ(alerts(sixth), 1);
+  const model::SpanEvent& e = sixth.events.back();
+  EXPECT_EQ(std::get<std::string>(e.attributes[0].value), "ping_pong");
+  EXPECT_EQ(std::get<std::string>(e.attributes[1].value), "beta") << "the sender";
+  EXPECT_EQ(std::get<std::string>(e.attributes[3].value), "alpha") << "its peer";
+  EXPECT_EQ(std::get<int64_t>(e.attributes[4].value), 6);
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(alerts(i % 2 == 0 ? a_to_b() : b_to_a()), 0) << "once per pair";
+  EXPECT_EQ(metrics_.GetCounter("kspan_agent_loops_total", {{"kind", "ping_pong"}})->Value(), 1u);
+}
+
+// Token velocity: more than the budget within a minute, once per process; calls older than
+// a minute no longer count.
+TEST(AgentSpansTokens, TokenVelocityOverTheBudgetIsAlertedOnce) {
+  metrics::Registry m;
+  AgentSpans agents(
+      {.rules = {}, .loop_repeated_tool_calls = 5, .loop_ping_pong = 6, .token_budget_per_minute = 1000}, &m);
+  agents.NoteLlmCall(10);
+  const auto call = [&](uint32_t pid, uint64_t tokens, uint64_t at) {
+    model::Span s;
+    s.start_time_unix_nano = at;
+    agents.NoteTokens(pid, tokens, at, &s);
+    return s.events.size();
+  };
+  const uint64_t minute = AgentSpans::kTokenWindowNs;
+  EXPECT_EQ(call(10, 600, kT0), 0u);
+  EXPECT_EQ(call(10, 600, kT0 + minute + 1), 0u) << "the first call is over a minute old";
+  EXPECT_EQ(call(10, 300, kT0 + minute + 2), 0u) << "900: not over";
+  EXPECT_EQ(call(11, 900, kT0 + minute + 2), 0u) << "another process has its own budget";
+  model::Span over;
+  over.start_time_unix_nano = kT0 + minute + 3;
+  agents.NoteTokens(10, 200, kT0 + minute + 3, &over);
+  ASSERT_EQ(over.events.size(), 1u);
+  EXPECT_EQ(std::get<std::string>(over.events[0].attributes[0].value), "token_velocity");
+  EXPECT_EQ(std::get<int64_t>(over.events[0].attributes[3].value), 1100);
+  EXPECT_EQ(std::get<int64_t>(over.events[0].attributes[4].value), 1000);
+  EXPECT_EQ(call(10, 5000, kT0 + minute + 4), 0u) << "once per process";
+  EXPECT_EQ(m.GetCounter("kspan_agent_loops_total", {{"kind", "token_velocity"}})->Value(), 1u);
+  agents.OnExit(10);
+  EXPECT_EQ(call(10, 5000, kT0 + 3 * minute), 1u) << "a new process of the pid starts over";
 }
 
 TEST_F(AgentSpansTest, RepeatedToolCallsRaiseOneLoopAlertAtTheThreshold) {

@@ -18,6 +18,8 @@ struct Recorder : EventSink {
   std::vector<ConnCloseEvent> closes;
   std::vector<ProcessExecEvent> execs;
   std::vector<ProcessExitEvent> exits;
+  std::vector<FileWriteEvent> file_writes;
+  void OnFileWrite(const FileWriteEvent& e) override { file_writes.push_back(e); }
   void OnConnOpen(const ConnOpenEvent& e) override { opens.push_back(e); }
   void OnData(const DataEvent& e) override {
     data.push_back(e);
@@ -210,6 +212,39 @@ TEST(Decode, CloseAndExit) {
   EXPECT_EQ(r.closes[0].bytes_received, 20u);
   EXPECT_EQ(r.exits[0].pid, 9u);
   EXPECT_EQ(r.exits[0].exit_code, 256);
+}
+
+TEST(Decode, FileWriteFieldsAndBoundedPath) {
+  kspan_file_write_event e{};
+  e.hdr.type = KSPAN_EV_FILE_WRITE;
+  e.hdr.tgid = 42;
+  e.hdr.tid = 44;
+  e.hdr.ts_ns = 900;
+  e.fd = 5;
+  e.writes = 2;
+  e.bytes = 11;
+  e.first_ns = 600;
+  e.last_ns = 700;
+  const std::string path = "/tmp/note.txt";
+  std::memcpy(e.path, path.data(), path.size());
+  e.path_len = static_cast<uint32_t>(path.size());
+  Recorder r;
+  ASSERT_EQ(DecodeRecord(&e, sizeof(e), kClock, &r), DecodeResult::kOk);
+  ASSERT_EQ(r.file_writes.size(), 1u);
+  const FileWriteEvent& w = r.file_writes[0];
+  EXPECT_EQ(w.pid, 42u);
+  EXPECT_EQ(w.tid, 44u);
+  EXPECT_EQ(w.ts_ns, 1'000'000'900u);
+  EXPECT_EQ(w.fd, 5);
+  EXPECT_EQ(w.writes, 2u);
+  EXPECT_EQ(w.bytes, 11u);
+  EXPECT_EQ(w.first_ns, 1'000'000'600u);
+  EXPECT_EQ(w.last_ns, 1'000'000'700u);
+  EXPECT_EQ(w.path, path);
+  EXPECT_EQ(DecodeRecord(&e, sizeof(e) - 1, kClock, &r), DecodeResult::kTooShort);
+  e.path_len = KSPAN_PATH_LEN;
+  EXPECT_EQ(DecodeRecord(&e, sizeof(e), kClock, &r), DecodeResult::kBadLength);
+  EXPECT_EQ(r.file_writes.size(), 1u);
 }
 
 TEST(BootClock, OffsetIsWallMinusBoot) {

@@ -921,6 +921,43 @@ TEST(GenaiParseResponseTest, ToolCallsAskedByIdWithoutContent) {
   EXPECT_TRUE(two.output_tool_calls.empty()) << "names as content only when asked";
 }
 
+// The ids of the tool results a request sends back, per API, whether or not content is
+// wanted; results without an id and other messages are skipped.
+TEST(GenaiParseRequestTest, ToolResultIdsWithoutContent) {
+  for (bool content : {false, true}) {
+    EXPECT_EQ(ParseRequest(Api::kOpenAiChat,
+                           R"({"model":"gpt-4o","messages":[{"role":"user","content":"hi"},)"
+                           R"({"role":"assistant","tool_calls":[{"id":"call_1","type":"function",)"
+                           R"("function":{"name":"lookup","arguments":"{}"}}]},)"
+                           R"({"role":"tool","tool_call_id":"call_1","content":"a"},)"
+                           R"({"role":"tool","content":"no id"},)"
+                           R"({"role":"tool","tool_call_id":"call_2","content":"b"}]})",
+                           false, content)
+                  .tool_results,
+              (Strings{"call_1", "call_2"}));
+    EXPECT_EQ(
+        ParseRequest(
+            Api::kAnthropicMessages,
+            R"({"model":"claude","messages":[{"role":"assistant","content":[{"type":"tool_use",)"
+            R"("id":"toolu_1","name":"lookup","input":{}}]},{"role":"user","content":[)"
+            R"({"type":"tool_result","tool_use_id":"toolu_1","content":"a"},{"type":"text","text":"x"}]}]})",
+            false, content)
+            .tool_results,
+        (Strings{"toolu_1"}));
+    EXPECT_EQ(ParseRequest(
+                  Api::kOpenAiResponses,
+                  R"({"model":"gpt-4o","input":[{"type":"function_call","call_id":"fc_1","name":"lookup"},)"
+                  R"({"type":"function_call_output","call_id":"fc_1","output":"a"}]})",
+                  false, content)
+                  .tool_results,
+              (Strings{"fc_1"}));
+  }
+  EXPECT_TRUE(ParseRequest(Api::kOpenAiChat,
+                           R"({"model":"gpt-4o","messages":[{"role":"tool","tool_call_id":)", true, false)
+                  .tool_results.empty())
+      << "a cut id is not taken";
+}
+
 TEST(GenaiParseStreamTest, AnthropicCumulativeUsageInMessageDelta) {
   const std::string body =
       "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"usage\":"

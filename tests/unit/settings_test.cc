@@ -81,9 +81,11 @@ std::string Describe(const Config& c) {
   for (const auto& r : c.selection.include) o << " include " << r.text;
   for (const auto& r : c.selection.exclude) o << " exclude " << r.text;
   o << "\ncapture " << c.capture_bytes << " genai " << c.genai_capture_bytes << " " << c.genai_max_body_bytes
-    << " content=" << c.genai_capture_content << " db_raw=" << c.db_raw_query_text << "\n";
+    << " content=" << c.genai_capture_content << " db_raw=" << c.db_raw_query_text << " prices=" << c.genai_prices
+    << "\n";
   for (const auto& [n, m] : c.agent_rules) o << "agent " << n << "=" << m << "\n";
-  o << "agent loops " << c.agent_loop_tool_calls << "\n";
+  o << "agent loops " << c.agent_loop_tool_calls << " ping-pong " << c.agent_loop_ping_pong << " tokens/min "
+    << c.agent_token_budget << "\n";
   o << "ring " << c.ring_buffer_bytes << " drain " << c.drain_interval_ms << " window " << c.trace_window_ms
     << " held " << c.trace_max_held_mib << " log " << c.log_level << " listen " << c.listen << "\n";
   o << "ui " << c.ui << " store " << c.store_path << " " << c.store_max_mib << "MiB " << c.store_max_age_hours
@@ -173,7 +175,10 @@ std::map<std::string, Sample> Samples() {
       {"genai.capture_bytes", {{"8192"}, "8192", "8192", {}}},
       {"genai.max_body_bytes", {{"65536"}, "65536", "65536", {}}},
       {"genai.capture_content", {{}, "true", "true", {}}},
+      {"genai.prices", {{"/tmp/p.yaml"}, "/tmp/p.yaml", "/tmp/p.yaml", {}}},
       {"agent_loops.repeated_tool_calls", {{"3"}, "3", "3", {}}},
+      {"agent_loops.ping_pong", {{"4"}, "4", "4", {}}},
+      {"agent_loops.tokens_per_minute", {{"5000"}, "5000", "5000", {}}},
       {"sampling.sampler", {{"traceidratio"}, "traceidratio", "traceidratio", {}}},
       {"sampling.sampler_arg", {{"0.5"}, "0.5", "0.5", {}}},
       {"sampling.tail_policies",

@@ -196,5 +196,117 @@ TEST_F(SpanBuilderTest, LocalJsonRpcThatIsNotMcpOrA2aMakesNoSpan) {
   EXPECT_EQ(metrics_.GetCounter("kspan_records_total", {{"protocol", "jsonrpc"}})->Value(), 2u);
 }
 
+// Issue 24's race: the LLM answer that asks for a tool call reaches kspan after the agent's
+// stdio run of it. The run's span is held until the answer is in, then carries the call's
+// id and a link to the LLM span that asked; the next LLM call, which sends the result back,
+// links to the run. A call asked for and never run is an event of the session.
+TEST_F(SpanBuilderTest, AToolRunBuiltBeforeItsLlmAnswerWaitsAndIsLinked) {
+  const uint32_t agent = 7301, llm = 7302, tool = 7303;
+  Batch(gen_.Exec(agent, 1, {"/usr/bin/node", "cli-agent.js"}));
+  testing::TcpPair pair = gen_.LoopbackPair({.client_pid = agent, .server_pid = llm});
+  testing::ChannelPair ch = gen_.UnixPair(agent, 5, 901, tool, 6, 902);
+  Batch(gen_.Open(pair.client), gen_.Open(pair.server), gen_.Open(ch.a), gen_.Open(ch.b));
+  const std::vector<std::pair<std::string, std::string>> json = {{"Content-Type", "application/json"}};
+  const std::string ask =
+      EventGenerator::HttpRequest("POST", "/v1/chat/completions", json,
+                                  R"({"model":"gpt-4o","messages":[{"role":"user","content":"go"}]})");
+  const std::string asked = EventGenerator::HttpResponse(
+      200,
+      R"({"id":"c1","model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","tool_calls":[)"
+      R"({"id":"call_1","type":"function","function":{"name":"lookup","arguments":"{}"}},)"
+      R"({"id":"call_2","type":"function","function":{"name":"never_run","arguments":"{}"}}]},)"
+      R"("finish_reason":"tool_calls"}],"usage":{"prompt_tokens":5,"completion_tokens":3}})",
+      json);
+  Batch(gen_.Send(&pair.client, ask), gen_.Recv(&pair.server, ask));
+  const events::DataEvent answer_sent = gen_.Send(&pair.server, asked);
+  const events::DataEvent answer_read = gen_.Recv(&pair.client, asked);
+  clock_.Advance(1'000'000);
+  // The run, seen before the answer.
+  Transfer(&ch.a, &ch.b,
+           R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"lookup"}})"
+           "\n");
+  Transfer(&ch.b, &ch.a,
+           R"({"jsonrpc":"2.0","id":1,"result":{"content":[]}})"
+           "\n");
+  Settle();
+  EXPECT_EQ(metrics_.Sum("kspan_agent_tool_runs_held_total"), 0u) << "still held";
+  Batch(answer_sent, answer_read);
+  EXPECT_EQ(metrics_.GetCounter("kspan_agent_tool_runs_held_total", {{"outcome", "answered"}})->Value(), 1u);
+  Settle();
+  // The next LLM call sends the result back.
+  const std::string result = EventGenerator::HttpRequest(
+      "POST", "/v1/chat/completions", json,
+      R"({"model":"gpt-4o","messages":[{"role":"user","content":"go"},{"role":"assistant","tool_calls":[)"
+      R"({"id":"call_1","type":"function","function":{"name":"lookup","arguments":"{}"}}]},)"
+      R"({"role":"tool","tool_call_id":"call_1","content":"x"}]})");
+  const std::string done = EventGenerator::HttpResponse(
+      200,
+      R"({"id":"c2","model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},)"
+      R"("finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":1}})",
+      json);
+  for (const auto& e : gen_.HttpExchange(&pair, result, done)) Feed(e);
+  tracker_.DrainPending();
+  Settle();
+  Batch(gen_.Exit(agent));
+  const auto spans = Finish();
+  const model::Span *session = nullptr, *run = nullptr;
+  std::vector<const model::Span*> chats;
+  for (const auto& s : spans) {
+    if (s.kind == model::SpanKind::kInternal && s.name == "invoke_agent cli-agent") session = &s;
+    if (s.kind == model::SpanKind::kClient && s.name == "execute_tool lookup") run = &s;
+    if (s.kind == model::SpanKind::kClient && s.name == "chat gpt-4o") chats.push_back(&s);
+  }
+  ASSERT_NE(session, nullptr);
+  ASSERT_NE(run, nullptr);
+  ASSERT_EQ(chats.size(), 2u);
+  EXPECT_EQ(StrAttr(*run, "gen_ai.tool.call.id"), "call_1");
+  ASSERT_EQ(run->links.size(), 1u);
+  EXPECT_EQ(run->links[0].span_id, chats[0]->span_id) << "the LLM call that asked";
+  EXPECT_EQ(run->links[0].trace_id, chats[0]->trace_id);
+  ASSERT_EQ(chats[1]->links.size(), 1u);
+  EXPECT_EQ(chats[1]->links[0].span_id, run->span_id) << "the LLM call that received the result";
+  EXPECT_EQ(chats[1]->links[0].trace_id, run->trace_id);
+  EXPECT_TRUE(chats[0]->links.empty());
+  EXPECT_EQ(metrics_.GetCounter("kspan_stitch_links_total", {{"outcome", "resolved"}})->Value(), 2u);
+  EXPECT_EQ(metrics_.GetCounter("kspan_stitch_links_total", {{"outcome", "lost"}})->Value(), 0u);
+  int not_run = 0;
+  for (const auto& e : session->events) {
+    if (e.name != "kspan.agent.tool_call.not_run") continue;
+    ++not_run;
+    EXPECT_EQ(std::get<std::string>(e.attributes.at(0).value), "call_2");
+    EXPECT_EQ(std::get<std::string>(e.attributes.at(1).value), "never_run");
+  }
+  EXPECT_EQ(not_run, 1);
+  EXPECT_EQ(metrics_.GetCounter("kspan_agent_tool_calls_total", {{"outcome", "unlinked"}})->Value(), 1u);
+}
+
+// A run whose answer never comes gives up at the hold's bound (Tick), counted.
+TEST_F(SpanBuilderTest, AHeldToolRunGivesUpAfterTheHold) {
+  const uint32_t agent = 7401, llm = 7402, tool = 7403;
+  Batch(gen_.Exec(agent, 1, {"/usr/bin/node", "cli-agent.js"}));
+  testing::TcpPair pair = gen_.LoopbackPair({.client_pid = agent, .server_pid = llm});
+  testing::ChannelPair ch = gen_.UnixPair(agent, 5, 901, tool, 6, 902);
+  Batch(gen_.Open(pair.client), gen_.Open(pair.server), gen_.Open(ch.a), gen_.Open(ch.b));
+  const std::string ask = EventGenerator::HttpRequest(
+      "POST", "/v1/chat/completions", {{"Content-Type", "application/json"}}, R"({"model":"m"})");
+  Batch(gen_.Send(&pair.client, ask));
+  Transfer(&ch.a, &ch.b,
+           R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"lookup"}})"
+           "\n");
+  Transfer(&ch.b, &ch.a,
+           R"({"jsonrpc":"2.0","id":1,"result":{"content":[]}})"
+           "\n");
+  builder_.Tick(clock_.now_ns());
+  EXPECT_EQ(metrics_.Sum("kspan_agent_tool_runs_held_total"), 0u);
+  clock_.Advance(SpanBuilder::kHoldNs);
+  builder_.Tick(clock_.now_ns());
+  EXPECT_EQ(metrics_.GetCounter("kspan_agent_tool_runs_held_total", {{"outcome", "timeout"}})->Value(), 1u);
+  Settle();
+  const auto spans = Finish();
+  bool found = false;
+  for (const auto& s : spans) found |= s.name == "execute_tool lookup" && s.kind == model::SpanKind::kClient;
+  EXPECT_TRUE(found);
+}
+
 }  // namespace
 }  // namespace kspan::correlator

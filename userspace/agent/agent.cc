@@ -10,6 +10,8 @@
 #include <charconv>
 #include <chrono>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include "agent/config_values.h"
@@ -23,6 +25,7 @@
 #include "exporters/export_pipeline.h"
 #include "exporters/factory.h"
 #include "exporters/otlp_metrics.h"
+#include "genai/prices.h"
 #include "k8s/pod_watcher.h"
 #include "store/store_sink.h"
 #include "store/trace_store.h"
@@ -354,6 +357,29 @@ int Run(const Config& config) {
   popts.genai.max_decoded_bytes = config.genai_max_body_bytes;
   for (const auto& [name, match] : config.agent_rules) popts.agents.rules.push_back({name, match});
   popts.agents.loop_repeated_tool_calls = config.agent_loop_tool_calls;
+  popts.agents.loop_ping_pong = config.agent_loop_ping_pong;
+  popts.agents.token_budget_per_minute = config.agent_token_budget;
+  {
+    std::string text(genai::DefaultPricesYaml());
+    std::string origin = "the shipped price table";
+    if (!config.genai_prices.empty()) {
+      std::ifstream in(config.genai_prices);
+      if (!in) {
+        log::Error("cannot start", {{"error", "--genai-prices " + config.genai_prices + ": cannot read it"}});
+        return 1;
+      }
+      text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+      origin = config.genai_prices;
+    }
+    Result<genai::PriceTable> prices = genai::PriceTable::Parse(text, origin);
+    if (!prices.ok()) {
+      log::Error("cannot start", {{"error", prices.status().message()}});
+      return 1;
+    }
+    log::Info("genai prices",
+              {{"source", origin}, {"date", prices->date()}, {"models", uint64_t{prices->size()}}});
+    popts.prices = std::move(*prices);
+  }
   popts.stitcher.window_ns = uint64_t{config.trace_window_ms} * 1'000'000;
   popts.stitcher.max_held_bytes = size_t{config.trace_max_held_mib} << 20;
   popts.processes.resource_attributes = config.resource_attributes;

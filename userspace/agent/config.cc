@@ -441,7 +441,10 @@ Status Resolve(const Layer& flags, const Layer& env, const Layer& file, Config* 
   take(&Layer::genai_capture_bytes, &c->genai_capture_bytes);
   take(&Layer::genai_max_body_bytes, &c->genai_max_body_bytes);
   take(&Layer::genai_capture_content, &c->genai_capture_content);
+  take(&Layer::genai_prices, &c->genai_prices);
   take(&Layer::agent_loop_tool_calls, &c->agent_loop_tool_calls);
+  take(&Layer::agent_loop_ping_pong, &c->agent_loop_ping_pong);
+  take(&Layer::agent_token_budget, &c->agent_token_budget);
 
   // Sampling: the sampler and its argument may come from different sources.
   {

@@ -87,9 +87,12 @@ struct Config {
   uint32_t genai_capture_bytes = 16384;
   uint32_t genai_max_body_bytes = 1u << 20;
   bool genai_capture_content = false;
+  std::string genai_prices;  // LLM price table file (genai/prices.h); empty: the shipped one
   // Agent names by executable path or command line substring (docs/agents.md).
   std::vector<std::pair<std::string, std::string>> agent_rules;  // name, match
   uint32_t agent_loop_tool_calls = 5;
+  uint32_t agent_loop_ping_pong = 6;
+  uint32_t agent_token_budget = 200000;  // tokens a minute; 0: off
   uint32_t ring_buffer_bytes = 8u << 20;
   uint32_t drain_interval_ms = 10;
   // Trace assembly (correlator/stitcher.h): how long a finished trace waits for late

@@ -47,9 +47,13 @@ Pipeline::Pipeline(PipelineOptions options, metrics::Registry* m, exporters::Exp
       sampler_(options.sampling, m, &filter_),
       stitcher_(WithSampling(options.stitcher, &sampler_), m,
                 [this](model::Span&& span) { processors_.Export(std::move(span)); }),
-      builder_({.http_spans = options.http_spans, .genai = options.genai, .agents = options.agents}, m,
-               &processes_, &stitcher_, &processors_),
+      builder_({.http_spans = options.http_spans,
+                .genai = options.genai,
+                .agents = options.agents,
+                .prices = std::move(options.prices)},
+               m, &processes_, &stitcher_, &processors_),
       output_({}, m),
+      file_writes_({}, m),
       graph_(m, [this](const model::Span& span) { return builder_.AgentOf(span); }),
       span_metrics_(m),
       service_graph_(m),
@@ -68,6 +72,7 @@ Pipeline::Pipeline(PipelineOptions options, metrics::Registry* m, exporters::Exp
   // First: a filtered span (and what is under it) goes no further, not even into metrics.
   processors_.Add("filter", &filter_);
   processors_.Add("process_output", &output_);
+  processors_.Add("tool_file_writes", &file_writes_);
   processors_.Add("agent_graph", &graph_);
   if (options.span_metrics) {
     processors_.Add("span_metrics", &span_metrics_);
@@ -113,6 +118,11 @@ void Pipeline::OnConnClose(const events::ConnCloseEvent& e) {
 void Pipeline::OnTlsBind(const events::TlsBindEvent& e) {
   if (!selection_.Traced(e.key.pid, SteadyNs())) return;
   tracker_.OnTlsBind(e);
+}
+
+void Pipeline::OnFileWrite(const events::FileWriteEvent& e) {
+  if (!selection_.Traced(e.pid, SteadyNs())) return;
+  file_writes_.Add(e);
 }
 
 void Pipeline::OnExec(const events::ProcessExecEvent& e) {

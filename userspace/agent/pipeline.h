@@ -5,6 +5,7 @@
 //                    └▶ ConnTracker ─ requests, records ─▶ SpanBuilder ─▶ Stitcher ─┐
 //                        (protocols/registry.h)   (correlator/span_builder.h)       │
 //                        └─ stdout/stderr ─▶ ProcessOutput                          │
+//   agents' file writes ─▶ ToolFileWrites                                           │
 //   exec/exit ─▶ SpanBuilder (exec spans, agent sessions)                           │
 //                                                                                   ▼
 //          ProcessorChain: OnEnd at span end, OnExport as traces leave the window ─▶ ExportPipeline
@@ -34,6 +35,7 @@
 #include "processors/service_graph.h"
 #include "processors/span_attributes.h"
 #include "processors/span_metrics.h"
+#include "processors/tool_file_writes.h"
 #include "processors/trace_sampler.h"
 #include "tls/tls_probes.h"
 
@@ -45,6 +47,7 @@ struct PipelineOptions {
   correlator::HttpSpanOptions http_spans;
   correlator::GenAiOptions genai;
   correlator::AgentOptions agents;
+  genai::PriceTable prices;  // what LLM calls cost (correlator/genai_cost.h)
   correlator::StitcherOptions stitcher;
   processors::SamplingConfig sampling;
   std::vector<processors::FilterRule> filters;  // processors/span_filter.h
@@ -69,6 +72,7 @@ class Pipeline : public events::EventSink {
   void OnExec(const events::ProcessExecEvent& e) override;
   void OnExit(const events::ProcessExitEvent& e) override;
   void OnTlsBind(const events::TlsBindEvent& e) override;
+  void OnFileWrite(const events::FileWriteEvent& e) override;
 
   // After each batch of events (one ring-buffer poll): parse what arrived, decide parents
   // and export the traces that are due. `now_ns` is Unix ns.
@@ -97,6 +101,7 @@ class Pipeline : public events::EventSink {
   correlator::Stitcher stitcher_;
   correlator::SpanBuilder builder_;
   processors::ProcessOutput output_;
+  processors::ToolFileWrites file_writes_;
   processors::AgentGraph graph_;
   processors::SpanMetrics span_metrics_;
   processors::ServiceGraph service_graph_;

@@ -264,6 +264,19 @@ Status StorePath(const Input& in, Layer* l) {
   return Status::Ok();
 }
 
+// An LLM price table file (genai/prices.h); read and checked at start.
+Status GenaiPrices(const Input& in, Layer* l) {
+  const std::string& v = in.items[0];
+  const bool control =
+      std::any_of(v.begin(), v.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; });
+  if (v.empty() || control) {
+    return InvalidArgument(in.where + ": '" + (control ? std::string("(a control character)") : v) +
+                           "' is not a file path; expected e.g. /etc/kspan/prices.yaml");
+  }
+  l->genai_prices = Setting<std::string>{v, in.where};
+  return Status::Ok();
+}
+
 Status UiSwitch(const Input& in, Layer* l) {
   bool v = false;
   RETURN_IF_ERROR(ParseBool(in.where, in.items[0], &v));
@@ -574,6 +587,11 @@ const std::vector<SettingRow> kTable = {
      .help = "Export prompts, completions and system instructions as a span event, secrets "
              "redacted. The environment and YAML take true or false.",
      .parse = CaptureContent},
+    {.group = kGenai, .flag = "--genai-prices", .metavar = "FILE", .key = "genai.prices",
+     .default_text = "the shipped table",
+     .help = "LLM prices per model and token type (YAML, docs/genai.md: cost) instead of the "
+             "shipped table; a model missing from it has no cost.",
+     .parse = GenaiPrices},
 
     // Agents.
     {.group = kAgents, .flag = "--agent", .metavar = "NAME=MATCH", .key = "agents", .shape = Shape::kRule,
@@ -587,6 +605,16 @@ const std::vector<SettingRow> kTable = {
      .help = "Alert once when an agent calls the same tool with the same arguments N times "
              "(docs/agents.md, runaway loops), 0..1000000; 0 turns it off.",
      .parse = Uint32<&Layer::agent_loop_tool_calls, 0, 1000000>},
+    {.group = kAgents, .flag = "--agent-loop-ping-pong", .metavar = "N", .key = "agent_loops.ping_pong",
+     .default_text = "6",
+     .help = "Alert once when two agents send each other A2A messages N times in alternation "
+             "(docs/agents.md, runaway loops), 0..1000000; 0 turns it off.",
+     .parse = Uint32<&Layer::agent_loop_ping_pong, 0, 1000000>},
+    {.group = kAgents, .flag = "--agent-token-budget", .metavar = "N", .key = "agent_loops.tokens_per_minute",
+     .default_text = "200000",
+     .help = "Alert once when an agent's LLM calls use more than N tokens (input + output) "
+             "within a minute (docs/agents.md, runaway loops), 0..1000000000; 0 turns it off.",
+     .parse = Uint32<&Layer::agent_token_budget, 0, 1000000000>},
 
     // Sampling.
     {.group = kSampling, .flag = "--sampler", .metavar = "NAME", .key = "sampling.sampler",

@@ -78,8 +78,11 @@ struct Layer {
   Opt<uint32_t> genai_capture_bytes;
   Opt<uint32_t> genai_max_body_bytes;
   Opt<bool> genai_capture_content;
-  KeyValues agent_rules;  // name, match; a stronger layer's rules are tried first
+  Opt<std::string> genai_prices;  // a price table file; unset: the shipped one
+  KeyValues agent_rules;          // name, match; a stronger layer's rules are tried first
   Opt<uint32_t> agent_loop_tool_calls;
+  Opt<uint32_t> agent_loop_ping_pong;
+  Opt<uint32_t> agent_token_budget;
 
   Opt<std::string> sampler;                     // checked name (processors/head_sampler.h)
   Opt<std::string> sampler_arg;                 // checked: a ratio 0..1

@@ -37,6 +37,10 @@ constexpr Entry kMetrics[] = {
      {"histogram",
       "Duration of HTTP server requests (spans before sampling; OpenTelemetry "
       "http.server.request.duration)."}},
+    {"kspan_agent_file_writes_total",
+     {"counter",
+      "Files agents and tool servers wrote, by outcome: attached to the execute_tool span in flight, "
+      "no_tool_run (written outside any), dropped (bounds)."}},
     {"kspan_agent_graph_calls_total", {"counter", "Calls on each agent call graph edge (from, to, kind)."}},
     {"kspan_agent_graph_dropped_total",
      {"counter", "Calls not added to the agent call graph because it holds its maximum number of edges."}},
@@ -49,12 +53,18 @@ constexpr Entry kMetrics[] = {
     {"kspan_agent_loops_total",
      {"counter",
       "Runaway-loop alerts, by kind (repeated_tool_call: an agent called the same tool with the same "
-      "arguments the configured number of times)."}},
+      "arguments the configured number of times; ping_pong: two agents messaged each other in "
+      "alternation that often; token_velocity: an agent's tokens a minute passed the budget)."}},
     {"kspan_agent_spans_total", {"counter", "Agent spans built, by kind (execute_tool, invoke_agent)."}},
     {"kspan_agent_tool_calls_total",
      {"counter",
       "Tool calls LLM answers asked agents for, by outcome: linked to the execute_tool span that ran "
-      "them, or unlinked (no MCP tool run of that name seen before the agent's next LLM answer)."}},
+      "them, or unlinked (no run of it seen: pushed out by newer calls, or still waiting at the "
+      "agent's exit)."}},
+    {"kspan_agent_tool_runs_held_total",
+     {"counter",
+      "execute_tool spans held for the LLM answer that asked for them, by how the hold ended: answered "
+      "(the agent's earlier calls answered), timeout, full (too many held), exit."}},
     {"kspan_bytes_ignored_total",
      {"counter", "Captured bytes of connections that carry no protocol kspan reads."}},
     {"kspan_bytes_total",
@@ -110,6 +120,12 @@ constexpr Entry kMetrics[] = {
       "dropped one)."}},
     {"kspan_genai_bodies_unread_total", {"counter", "LLM API bodies kspan could not read, by reason."}},
     {"kspan_genai_calls_total", {"counter", "LLM API calls turned into gen_ai spans."}},
+    {"kspan_genai_cost_unpriced_total",
+     {"counter", "LLM calls with token usage whose model the price table has no price for."}},
+    {"kspan_genai_cost_usd",
+     {"histogram",
+      "What each LLM call cost in USD (token usage x the price table), by agent, session, model and "
+      "service: _sum is the total."}},
     {"kspan_http2_headers_incomplete_total",
      {"counter",
       "HTTP/2 spans with header fields HPACK could not decode (the dynamic table was unknown after a "
@@ -199,6 +215,8 @@ constexpr Entry kMetrics[] = {
      {"counter", "Spans whose parent could not be told apart: links, not a guess."}},
     {"kspan_stitch_follows_from_total", {"counter", "Follows-from links added by the stitcher."}},
     {"kspan_stitch_forgotten_total", {"counter", "Requests the stitcher stopped tracking at its bound."}},
+    {"kspan_stitch_links_total",
+     {"counter", "Links between spans of this host asked for (a tool run and its LLM call), by outcome."}},
     {"kspan_stitch_parents_total", {"counter", "Parents assigned by the stitcher, by rule."}},
     {"kspan_stitch_roots_total", {"counter", "Spans that started a new trace."}},
     {"kspan_stitch_unannounced_total", {"counter", "Spans exported without stitching."}},

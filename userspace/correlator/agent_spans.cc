@@ -52,9 +52,23 @@ AgentSpans::AgentSpans(AgentOptions options, metrics::Registry* metrics)
       metrics_(metrics),
       tool_calls_(metrics->GetCounter("kspan_agent_spans_total", {{"kind", "execute_tool"}})),
       agent_calls_(metrics->GetCounter("kspan_agent_spans_total", {{"kind", "invoke_agent"}})),
+      loops_(metrics->GetCounter("kspan_agent_loops_total", {{"kind", "repeated_tool_call"}})),
+      ping_pongs_(metrics->GetCounter("kspan_agent_loops_total", {{"kind", "ping_pong"}})),
+      token_velocities_(metrics->GetCounter("kspan_agent_loops_total", {{"kind", "token_velocity"}})),
       tool_calls_linked_(metrics->GetCounter("kspan_agent_tool_calls_total", {{"outcome", "linked"}})),
-      tool_calls_unlinked_(metrics->GetCounter("kspan_agent_tool_calls_total", {{"outcome", "unlinked"}})),
-      loops_(metrics->GetCounter("kspan_agent_loops_total", {{"kind", "repeated_tool_call"}})) {}
+      tool_calls_unlinked_(metrics->GetCounter("kspan_agent_tool_calls_total", {{"outcome", "unlinked"}})) {}
+
+void AgentSpans::Alert(std::string_view kind, const std::string& agent, uint32_t pid, model::Span* span,
+                       std::vector<model::Attribute> extra, metrics::Counter* counter) {
+  counter->Add();
+  model::SpanEvent event{"kspan.agent.loop",
+                         span->start_time_unix_nano,
+                         {{"kspan.agent.loop.kind", std::string(kind)},
+                          {"gen_ai.agent.name", agent},
+                          {"process.pid", int64_t{pid}}}};
+  for (auto& a : extra) event.attributes.push_back(std::move(a));
+  span->events.push_back(std::move(event));
+}
 
 void AgentSpans::CheckLoop(const genai::RpcRequest& call, uint32_t pid, model::Span* span) {
   const uint32_t threshold = options_.loop_repeated_tool_calls;
@@ -65,15 +79,9 @@ void AgentSpans::CheckLoop(const genai::RpcRequest& call, uint32_t pid, model::S
   const uint64_t key = std::hash<std::string>{}(call.target) * 31 + call.arguments_hash;
   const uint32_t n = ++counts[key];
   if (n != threshold) return;
-  loops_->Add();
   const std::string agent = AgentName(pid, span->resource.get());
-  span->events.push_back({"kspan.agent.loop",
-                          span->start_time_unix_nano,
-                          {{"kspan.agent.loop.kind", std::string("repeated_tool_call")},
-                           {"gen_ai.agent.name", agent},
-                           {"process.pid", int64_t{pid}},
-                           {"gen_ai.tool.name", call.target},
-                           {"kspan.agent.loop.count", int64_t{n}}}});
+  Alert("repeated_tool_call", agent, pid, span,
+        {{"gen_ai.tool.name", call.target}, {"kspan.agent.loop.count", int64_t{n}}}, loops_);
   log::Warn("agent loop", {{"kind", "repeated_tool_call"},
                            {"agent", agent},
                            {"pid", uint64_t{pid}},
@@ -81,14 +89,154 @@ void AgentSpans::CheckLoop(const genai::RpcRequest& call, uint32_t pid, model::S
                            {"count", uint64_t{n}}});
 }
 
+void AgentSpans::CheckPingPong(const std::string& from, const std::string& to, uint32_t pid,
+                               model::Span* span) {
+  const uint32_t threshold = options_.loop_ping_pong;
+  if (threshold == 0 || from.empty() || to.empty() || from == to) return;
+  const auto key = from < to ? std::make_pair(from, to) : std::make_pair(to, from);
+  if (ping_pong_.size() >= kMaxEntries && !ping_pong_.count(key)) ping_pong_.clear();  // rare; relearned
+  PingPong& p = ping_pong_[key];
+  if (p.last_sender.empty() || p.last_sender != from) {
+    ++p.alternations;  // the first send, or the other way round from the last
+  } else {
+    p.alternations = 1;  // the same way again: a fan-out, not a ping-pong
+  }
+  p.last_sender = from;
+  if (p.alerted || p.alternations < threshold) return;
+  p.alerted = true;
+  Alert("ping_pong", from, pid, span,
+        {{"kspan.agent.loop.peer", to}, {"kspan.agent.loop.count", int64_t{p.alternations}}}, ping_pongs_);
+  log::Warn("agent loop", {{"kind", "ping_pong"},
+                           {"agent", from},
+                           {"pid", uint64_t{pid}},
+                           {"peer", to},
+                           {"count", uint64_t{p.alternations}}});
+}
+
+void AgentSpans::NoteTokens(uint32_t pid, uint64_t tokens, uint64_t end_ns, model::Span* span) {
+  const uint64_t budget = options_.token_budget_per_minute;
+  if (budget == 0 || tokens == 0) return;
+  if (tokens_.size() >= kMaxEntries && !tokens_.count(pid)) return;  // rare: many agents at once
+  TokenWindow& w = tokens_[pid];
+  // Calls arrive about in end order; one that ended earlier than the newest still counts.
+  while (!w.calls.empty() &&
+         (w.calls.front().first + kTokenWindowNs < end_ns || w.calls.size() >= kMaxTokenCallsPerProcess)) {
+    w.sum -= w.calls.front().second;
+    w.calls.pop_front();
+  }
+  w.calls.emplace_back(end_ns, tokens);
+  w.sum += tokens;
+  if (w.alerted || w.sum <= budget) return;
+  w.alerted = true;
+  const std::string agent = AgentName(pid, span->resource.get());
+  Alert("token_velocity", agent, pid, span,
+        {{"kspan.agent.loop.tokens", static_cast<int64_t>(w.sum)},
+         {"kspan.agent.loop.budget", static_cast<int64_t>(budget)}},
+        token_velocities_);
+  log::Warn("agent loop", {{"kind", "token_velocity"},
+                           {"agent", agent},
+                           {"pid", uint64_t{pid}},
+                           {"tokens", w.sum},
+                           {"budget", budget}});
+}
+
 void AgentSpans::DropAsked(uint32_t pid) {
+  in_flight_.erase(pid);
+  ran_.erase(pid);
   auto it = asked_.find(pid);
   if (it == asked_.end()) return;
   tool_calls_unlinked_->Add(it->second.size());
   asked_.erase(it);
 }
 
-void AgentSpans::NoteToolCallsAsked(uint32_t pid, std::vector<genai::ToolCallAsked> asked, uint64_t at_ns) {
+void AgentSpans::NoteClientRequest(uint32_t pid, const NodeKey& request, uint64_t start_ns) {
+  if (in_flight_.size() >= kMaxEntries && !in_flight_.count(pid)) return;  // rare: then no run waits
+  auto& q = in_flight_[pid];
+  if (q.size() >= kMaxInFlightPerProcess) q.pop_front();  // a request that never got a record
+  q.push_back({request, start_ns});
+}
+
+void AgentSpans::NoteClientDone(uint32_t pid, const NodeKey& request) {
+  auto it = in_flight_.find(pid);
+  if (it == in_flight_.end()) return;
+  std::erase_if(it->second, [&](const InFlight& f) { return f.request == request; });
+  if (it->second.empty()) in_flight_.erase(it);
+}
+
+AgentSpans::ToolRunLink AgentSpans::LinkToolRun(uint32_t pid, const NodeKey& run, bool final,
+                                                model::Span* span, std::vector<NodeLink>* links) {
+  const std::string* tool = span->FindString("gen_ai.tool.name");
+  if (!tool) return ToolRunLink::kNone;
+  const uint64_t start = span->start_time_unix_nano;
+  // Of the calls waiting for this tool, one of the last answer that came before the run
+  // started (the first such: calls run in the order asked, as a rule).
+  auto it = asked_.find(pid);
+  std::deque<Asked>::iterator match;
+  bool found = false;
+  if (it != asked_.end()) {
+    for (auto w = it->second.begin(); w != it->second.end(); ++w) {
+      if (w->call.name != *tool || w->at_ns > start) continue;
+      if (!found || w->at_ns > match->at_ns) match = w;
+      found = true;
+    }
+  }
+  if (!final) {
+    // A request sent after the best answer found (or any, with none) and before the run,
+    // still unanswered, may be the LLM call that asked for this run: wait for it.
+    const uint64_t after = found ? match->at_ns : 0;
+    if (auto f = in_flight_.find(pid); f != in_flight_.end()) {
+      for (const InFlight& r : f->second) {
+        if (r.request != run && r.start_ns >= after && r.start_ns <= start &&
+            r.start_ns + kInFlightMaxNs >= start) {
+          return ToolRunLink::kWait;
+        }
+      }
+    }
+  }
+  if (!found) return ToolRunLink::kNone;
+  const std::string id = match->call.id;
+  if (!id.empty()) {
+    span->Set("gen_ai.tool.call.id", id);
+    auto& ran = ran_[pid];
+    if (ran.size() >= kMaxAskedPerProcess) ran.pop_front();
+    ran.push_back({id, run});
+  }
+  std::vector<model::Attribute> attributes = {{"kspan.link.kind", std::string("tool_call")}};
+  if (!id.empty()) attributes.push_back({"gen_ai.tool.call.id", id});
+  links->push_back({match->llm, std::move(attributes)});
+  tool_calls_linked_->Add();
+  it->second.erase(match);
+  if (it->second.empty()) asked_.erase(it);
+  return ToolRunLink::kLinked;
+}
+
+void AgentSpans::LinkToolResults(uint32_t pid, const std::vector<std::string>& ids,
+                                 std::vector<NodeLink>* links) {
+  auto it = ran_.find(pid);
+  if (it == ran_.end()) return;
+  for (const std::string& id : ids) {
+    auto r = std::find_if(it->second.begin(), it->second.end(), [&](const Ran& x) { return x.id == id; });
+    if (r == it->second.end()) continue;
+    links->push_back(
+        {r->run, {{"kspan.link.kind", std::string("tool_result")}, {"gen_ai.tool.call.id", r->id}}});
+    it->second.erase(r);
+  }
+  if (it->second.empty()) ran_.erase(it);
+}
+
+std::vector<std::pair<genai::ToolCallAsked, uint64_t>> AgentSpans::Unrun(uint32_t pid, size_t max) const {
+  std::vector<std::pair<genai::ToolCallAsked, uint64_t>> out;
+  auto it = asked_.find(pid);
+  if (it == asked_.end()) return out;
+  for (const Asked& a : it->second) {
+    if (out.size() >= max) break;
+    out.emplace_back(a.call, a.at_ns);
+  }
+  return out;
+}
+
+void AgentSpans::NoteToolCallsAsked(uint32_t pid, std::vector<genai::ToolCallAsked> asked, uint64_t at_ns,
+                                    const NodeKey& llm) {
   if (asked.empty()) return;
   if (asked_.size() >= kMaxEntries && !asked_.count(pid)) {  // rare: many agents waiting at once
     tool_calls_unlinked_->Add(asked.size());
@@ -100,7 +248,7 @@ void AgentSpans::NoteToolCallsAsked(uint32_t pid, std::vector<genai::ToolCallAsk
       waiting.pop_front();
       tool_calls_unlinked_->Add();
     }
-    waiting.push_back({std::move(a), at_ns});
+    waiting.push_back({std::move(a), at_ns, llm});
   }
 }
 
@@ -125,6 +273,7 @@ void AgentSpans::OnExit(uint32_t pid) {
   ForgetMcpVersions(pid);
   DropAsked(pid);
   repeats_.erase(pid);
+  tokens_.erase(pid);
   if (!agents_.count(pid) && !card_by_pid_.count(pid)) return;
   const uint64_t gen = ++next_exit_gen_;
   exit_gen_[pid] = gen;
@@ -142,6 +291,7 @@ void AgentSpans::OnExec(uint32_t pid) {
   ForgetMcpVersions(pid);
   DropAsked(pid);
   repeats_.erase(pid);
+  tokens_.erase(pid);
 }
 
 const AgentRule* AgentSpans::RuleFor(const model::Resource* resource) const {
@@ -267,23 +417,6 @@ void AgentSpans::ApplyCall(const genai::RpcRequest& request, const genai::RpcRes
       span->Set("gen_ai.operation.name", std::string("execute_tool"));
       span->Set("gen_ai.tool.name", call->target);
       if (!conn.is_server) CheckLoop(*call, conn.pid, span);
-      // The LLM's tool call this run answers: of the calls waiting for this tool, one of
-      // the last answer that came before the run started (answers and runs of one agent
-      // reach kspan in no fixed order: the next answer may be built before this run).
-      if (auto it = asked_.find(conn.pid); !conn.is_server && it != asked_.end()) {
-        auto& waiting = it->second;
-        auto match = waiting.end();
-        for (auto w = waiting.begin(); w != waiting.end(); ++w) {
-          if (w->call.name != call->target || w->at_ns > span->start_time_unix_nano) continue;
-          if (match == waiting.end() || w->at_ns > match->at_ns) match = w;  // the first of the latest
-        }
-        if (match != waiting.end()) {
-          if (!match->call.id.empty()) span->Set("gen_ai.tool.call.id", match->call.id);
-          tool_calls_linked_->Add();
-          waiting.erase(match);
-          if (waiting.empty()) asked_.erase(it);
-        }
-      }
       if (!failed && resp.tool_error) {
         failed = true;
         error_type = "tool_error";
@@ -320,6 +453,8 @@ void AgentSpans::ApplyCall(const genai::RpcRequest& request, const genai::RpcRes
       span->name = "invoke_agent " + agent;
       span->Set("gen_ai.operation.name", std::string("invoke_agent"));
       span->Set("gen_ai.agent.name", agent);
+      if (!conn.is_server && IsAgent(conn.pid, span->resource.get()))
+        CheckPingPong(AgentName(conn.pid, span->resource.get()), agent, conn.pid, span);
       if (!failed && (resp.task_state == "failed" || resp.task_state == "rejected")) {
         failed = true;
         error_type = "task_" + resp.task_state;

@@ -43,6 +43,7 @@
 
 #include "common/metrics.h"
 #include "correlator/http_span.h"
+#include "correlator/stitch_node.h"
 #include "genai/jsonrpc.h"
 #include "genai/llm.h"
 #include "model/span.h"
@@ -65,6 +66,14 @@ struct AgentOptions {
   // "kspan.agent.loop" event on that execute_tool span, kspan_agent_loops_total{kind=
   // "repeated_tool_call"} and one log line naming the agent, its pid and the tool. 0: off.
   uint32_t loop_repeated_tool_calls = 5;
+  // Ping-pong: two agents sending each other A2A messages (invoke_agent CLIENT spans) this
+  // many times in alternation (A→B, B→A, A→B, …) get one alert per pair, kind "ping_pong",
+  // on the send that reaches the count. 0: off.
+  uint32_t loop_ping_pong = 6;
+  // Token velocity: an agent process whose LLM calls used more than this many tokens
+  // (input + output) within one minute gets one alert, kind "token_velocity", on the call
+  // that crossed it. 0: off.
+  uint64_t token_budget_per_minute = 200000;
 };
 
 class AgentSpans {
@@ -73,14 +82,47 @@ class AgentSpans {
 
   // `pid` made an LLM call: it is an agent from now on (until it exits).
   void NoteLlmCall(uint32_t pid);
-  // The tool calls an LLM answer `pid` received at `at_ns` (its end) asked for. Each
-  // execute_tool CLIENT span of the process (MCP over HTTP or stdio) takes the id of a call
-  // waiting for a tool of its name, from the last answer that ended before the run started:
-  // gen_ai.tool.call.id. Calls that leave unrun (pushed out: at most kMaxAskedPerProcess wait
-  // a process; or the process exits) were not seen run (a local tool, or never run):
-  // kspan_agent_tool_calls_total{outcome="unlinked"}; the others "linked".
-  void NoteToolCallsAsked(uint32_t pid, std::vector<genai::ToolCallAsked> asked, uint64_t at_ns);
+  // The tokens (input + output) of an LLM call of agent `pid` that ended at `end_ns`:
+  // alerts once per process when its last minute's tokens pass the budget
+  // (AgentOptions::token_budget_per_minute), on `span`.
+  void NoteTokens(uint32_t pid, uint64_t tokens, uint64_t end_ns, model::Span* span);
+  static constexpr uint64_t kTokenWindowNs = 60'000'000'000;
+  static constexpr size_t kMaxTokenCallsPerProcess = 1024;
+  // The tool calls an LLM answer `pid` received at `at_ns` (its end) asked for; `llm` is
+  // that LLM call's request. Calls that leave unrun (pushed out: at most
+  // kMaxAskedPerProcess wait a process; or the process exits) were not seen run (a local
+  // tool, or never run): kspan_agent_tool_calls_total{outcome="unlinked"}; the others
+  // "linked" (LinkToolRun).
+  void NoteToolCallsAsked(uint32_t pid, std::vector<genai::ToolCallAsked> asked, uint64_t at_ns,
+                          const NodeKey& llm);
   static constexpr size_t kMaxAskedPerProcess = 64;
+
+  // The LLM answer that asked for a tool run and the run itself reach kspan in no fixed
+  // order (the answer's plaintext comes through the TLS probes, the run through the
+  // agent's pipes): a run may be built before its answer. So the agent's outgoing TCP
+  // requests are followed while they are unanswered (at most kMaxInFlightPerProcess a
+  // process), and a run that finds no call while an earlier one is still unanswered waits.
+  void NoteClientRequest(uint32_t pid, const NodeKey& request, uint64_t start_ns);
+  void NoteClientDone(uint32_t pid, const NodeKey& request);
+  static constexpr size_t kMaxInFlightPerProcess = 64;
+  // A request unanswered for longer than this is not waited for (one whose record was lost
+  // would otherwise hold every later run of the process).
+  static constexpr uint64_t kInFlightMaxNs = 600'000'000'000;
+  enum class ToolRunLink { kLinked, kWait, kNone };
+  // For an execute_tool CLIENT span of `pid` (the request `run`): of the calls waiting for
+  // a tool of its name, takes one of the last answer that ended before the run started,
+  // sets gen_ai.tool.call.id and adds a link to the LLM span that asked (kLinked). kWait: no
+  // call yet, or only older ones, while a request the process sent after that answer and
+  // before the run is unanswered (it may be the LLM call that asked): ask again when it
+  // is, or with `final` (which never waits: the best call there is, else none).
+  ToolRunLink LinkToolRun(uint32_t pid, const NodeKey& run, bool final, model::Span* span,
+                          std::vector<NodeLink>* links);
+  // An LLM request of `pid` sent back the results of these tool calls: a link to each run
+  // not linked to an earlier request (the next LLM call that received its result).
+  void LinkToolResults(uint32_t pid, const std::vector<std::string>& ids, std::vector<NodeLink>* links);
+  // The calls still waiting for a run of `pid` (a session's events at exit), with the time
+  // of the answer that asked for each; at most `max`.
+  std::vector<std::pair<genai::ToolCallAsked, uint64_t>> Unrun(uint32_t pid, size_t max) const;
   // An exited process stays known (agent, served card) while its spans may still wait for
   // export, where the call graph asks AgentOf: until kMaxExited later exits of agents, or
   // until its pid runs a new program (OnExec). A short-lived CLI agent's spans all leave
@@ -149,13 +191,48 @@ class AgentSpans {
   struct Asked {
     genai::ToolCallAsked call;
     uint64_t at_ns = 0;  // the answer's end
+    NodeKey llm;         // the LLM call whose answer asked
   };
   std::unordered_map<uint32_t, std::deque<Asked>> asked_;  // by pid, bounded
+  struct InFlight {
+    NodeKey request;
+    uint64_t start_ns = 0;
+  };
+  std::unordered_map<uint32_t, std::deque<InFlight>> in_flight_;  // by pid, bounded
+  struct Ran {
+    std::string id;
+    NodeKey run;
+  };
+  // Runs that took a call id, by pid, until an LLM request sends their result back;
+  // bounded by kMaxAskedPerProcess a process.
+  std::unordered_map<uint32_t, std::deque<Ran>> ran_;
   // Tool calls by pid, then by hash of (tool, arguments): how many times. Bounded: 256
   // keys a process (then it starts over), kMaxEntries processes.
   std::unordered_map<uint32_t, std::unordered_map<uint64_t, uint32_t>> repeats_;
   metrics::Counter* loops_;
+  metrics::Counter* ping_pongs_;
+  metrics::Counter* token_velocities_;
   void CheckLoop(const genai::RpcRequest& call, uint32_t pid, model::Span* span);
+  // One alert: the span event, the metric and the log line (docs/agents.md, runaway loops).
+  void Alert(std::string_view kind, const std::string& agent, uint32_t pid, model::Span* span,
+             std::vector<model::Attribute> extra, metrics::Counter* counter);
+  // A2A sends between two agents, by the pair (names in order): who sent last, how many
+  // sends alternated so far, whether the pair was alerted. Bounded by kMaxEntries pairs.
+  struct PingPong {
+    std::string last_sender;
+    uint32_t alternations = 0;
+    bool alerted = false;
+  };
+  std::map<std::pair<std::string, std::string>, PingPong> ping_pong_;
+  void CheckPingPong(const std::string& from, const std::string& to, uint32_t pid, model::Span* span);
+  // Each agent process's LLM calls of the last minute (end time, tokens), their sum, and
+  // whether it was alerted.
+  struct TokenWindow {
+    std::deque<std::pair<uint64_t, uint64_t>> calls;
+    uint64_t sum = 0;
+    bool alerted = false;
+  };
+  std::unordered_map<uint32_t, TokenWindow> tokens_;
   metrics::Counter* tool_calls_linked_;
   metrics::Counter* tool_calls_unlinked_;
   void DropAsked(uint32_t pid);

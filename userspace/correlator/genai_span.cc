@@ -161,7 +161,7 @@ bool GenAiSpans::MayBeLlmCall(const Message& head) {
 }
 
 bool GenAiSpans::Apply(const Record& record, const HttpConnContext& conn, model::Span* span,
-                       std::vector<genai::ToolCallAsked>* asked) {
+                       std::vector<genai::ToolCallAsked>* asked, std::vector<std::string>* results) {
   if (conn.is_server) return false;
   const Message& rq = record.request;
   const std::optional<genai::Api> api = genai::RecognizeRequest(rq.method, rq.target, HeadersOf(rq));
@@ -185,6 +185,7 @@ bool GenAiSpans::Apply(const Record& record, const HttpConnContext& conn, model:
   if (unread) unreadable_encoded_->Add();
   calls_->Add();
   if (asked) *asked = resp.tool_calls_asked;
+  if (results) *results = req.tool_results;
 
   const std::string_view operation = genai::OperationName(*api);
   // A copy: the attributes vector grows below.

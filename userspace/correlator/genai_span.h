@@ -59,9 +59,11 @@ class GenAiSpans {
 
   // When `record` is an LLM API call this process made, turns its HTTP span into a
   // gen_ai span and records the metrics; returns whether it did. `asked`, when given, gets
-  // the tool calls the response asked for (genai::ResponseInfo::tool_calls_asked).
+  // the tool calls the response asked for (genai::ResponseInfo::tool_calls_asked);
+  // `results`, when given, the ids of the tool results the request sent back
+  // (genai::RequestInfo::tool_results).
   bool Apply(const protocols::http1::Record& record, const HttpConnContext& conn, model::Span* span,
-             std::vector<genai::ToolCallAsked>* asked = nullptr);
+             std::vector<genai::ToolCallAsked>* asked = nullptr, std::vector<std::string>* results = nullptr);
 
   // For http1::Limits::wide_body_request: a request head that may be an LLM API call,
   // whose body and response body are worth keeping wide.

@@ -41,8 +41,38 @@ SpanBuilder::SpanBuilder(SpanBuilderOptions options, metrics::Registry* m, proce
       stitcher_(stitcher),
       processors_(processors),
       genai_(options_.genai, m),
+      cost_(std::move(options_.prices), m),
       agents_(options_.agents, m),
-      http2_headers_incomplete_(m->GetCounter("kspan_http2_headers_incomplete_total")) {}
+      http2_headers_incomplete_(m->GetCounter("kspan_http2_headers_incomplete_total")) {
+  const char* ends[] = {"answered", "timeout", "full", "exit"};
+  for (int i = 0; i < 4; ++i)
+    held_ends_[i] = m->GetCounter("kspan_agent_tool_runs_held_total", {{"outcome", ends[i]}});
+}
+
+void SpanBuilder::Emit(uint32_t pid, RequestDone&& done, model::Span&& span) {
+  processors_->OnEnd(pid, span);
+  stitcher_->OnSpan(done, std::move(span));
+}
+
+void SpanBuilder::ReleaseHeld(uint32_t pid, bool force, HoldEnd end, uint64_t now_ns) {
+  for (auto it = held_.begin(); it != held_.end();) {
+    const bool due = end == HoldEnd::kTimeout && it->span.end_time_unix_nano + kHoldNs <= now_ns;
+    if ((pid != 0 && it->pid != pid) || (end == HoldEnd::kTimeout && !due)) {
+      ++it;
+      continue;
+    }
+    const AgentSpans::ToolRunLink link =
+        agents_.LinkToolRun(it->pid, {it->done.conn, it->done.seq}, force || due, &it->span, &it->done.links);
+    if (link == AgentSpans::ToolRunLink::kWait) {
+      ++it;
+      continue;
+    }
+    held_ends_[static_cast<int>(end)]->Add();
+    Held h = std::move(*it);
+    it = held_.erase(it);
+    Emit(h.pid, std::move(h.done), std::move(h.span));
+  }
+}
 
 void SpanBuilder::MarkAgent(uint32_t pid) {
   if (!mark_agent_ || !marked_.insert(pid).second) return;
@@ -70,6 +100,10 @@ void SpanBuilder::FinishSession(uint32_t pid, model::Span* span) {
   span->name = "invoke_agent " + agent;
   span->Set("gen_ai.agent.name", agent);
   span->resource = std::move(resource);
+  if (auto it = session_cost_.find(pid); it != session_cost_.end()) {
+    span->Set("kspan.gen_ai.cost", it->second);  // what the session's LLM calls cost
+    session_cost_.erase(it);
+  }
   processors_->OnEnd(pid, *span);
 }
 
@@ -106,11 +140,15 @@ void SpanBuilder::OnRequest(const conntrack::ConnInfo& conn, protocols::RequestS
     MarkAgent(conn.key.pid);
     OpenSession(conn.key.pid);
   }
+  // An agent's outgoing TCP call may be the LLM call whose answer a later tool run waits for.
+  if (conn.kind == events::ConnKind::kTcp && !server && sessions_tried_.count(conn.key.pid))
+    agents_.NoteClientRequest(conn.key.pid, {conn.key, request.seq}, request.timing.start_ns);
   stitcher_->OnRequest(std::move(r));
 }
 
 std::optional<model::Span> SpanBuilder::BuildHttp(const conntrack::ConnInfo& conn,
-                                                  const protocols::http1::Record& record) {
+                                                  const protocols::http1::Record& record, uint64_t seq,
+                                                  std::vector<NodeLink>* links, bool* llm) {
   HttpConnContext ctx;
   ctx.is_server = conn.role == events::Role::kServer;
   ctx.tuple = conn.tuple;
@@ -118,11 +156,25 @@ std::optional<model::Span> SpanBuilder::BuildHttp(const conntrack::ConnInfo& con
   ctx.tls = conn.tls;
   model::Span span = BuildHttpSpan(record, ctx, processes_->ResourceFor(conn.key.pid), options_.http_spans);
   std::vector<genai::ToolCallAsked> asked;
-  if (genai_.Apply(record, ctx, &span, &asked)) {
+  std::vector<std::string> results;
+  if (genai_.Apply(record, ctx, &span, &asked, &results)) {
+    *llm = true;
     agents_.NoteLlmCall(conn.key.pid);
-    agents_.NoteToolCallsAsked(conn.key.pid, std::move(asked), span.end_time_unix_nano);
+    agents_.NoteToolCallsAsked(conn.key.pid, std::move(asked), span.end_time_unix_nano, {conn.key, seq});
+    agents_.LinkToolResults(conn.key.pid, results, links);
     MarkAgent(conn.key.pid);
     OpenSession(conn.key.pid);  // before this call's span: it may move under the session
+    const uint32_t session = stitcher_->HasSession(conn.key.pid) ? conn.key.pid : 0;
+    const std::optional<double> cost =
+        cost_.Apply(&span, agents_.AgentName(conn.key.pid, span.resource.get()), session);
+    if (cost && session) session_cost_[session] += *cost;
+    uint64_t tokens = 0;
+    for (const char* key : {"gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens"}) {
+      const model::AttributeValue* v = span.Find(key);
+      if (const int64_t* n = v ? std::get_if<int64_t>(v) : nullptr; n && *n > 0)
+        tokens += static_cast<uint64_t>(*n);
+    }
+    agents_.NoteTokens(conn.key.pid, tokens, span.end_time_unix_nano, &span);
   } else {
     agents_.Apply(record, ctx, &span);
   }
@@ -139,15 +191,18 @@ std::optional<model::Span> SpanBuilder::BuildLocalCall(const conntrack::ConnInfo
 
 void SpanBuilder::OnRecord(const conntrack::ConnInfo& conn, protocols::Record&& record) {
   // PROTOCOL_LIST: a new protocol's record type gets its family's builder here.
+  const uint32_t pid = conn.key.pid;
+  RequestDone done{.conn = conn.key, .seq = record.seq, .response = record.response, .links = {}};
+  bool llm = false;
   std::optional<model::Span> span = std::visit(
       [&](const auto& body) -> std::optional<model::Span> {
         using Body = std::decay_t<decltype(body)>;
         if constexpr (std::is_same_v<Body, protocols::http1::Record>) {
-          return BuildHttp(conn, body);
+          return BuildHttp(conn, body, record.seq, &done.links, &llm);
         } else if constexpr (std::is_same_v<Body, protocols::jsonrpc::Call>) {
           return BuildLocalCall(conn, body);
         } else if constexpr (std::is_same_v<Body, protocols::http2::Record>) {
-          std::optional<model::Span> s = BuildHttp(conn, body.http);
+          std::optional<model::Span> s = BuildHttp(conn, body.http, record.seq, &done.links, &llm);
           if (s) ApplyHttp2(body, IsServer(conn, record.side), &*s);
           if (body.headers_incomplete) http2_headers_incomplete_->Add();
           return s;
@@ -168,9 +223,28 @@ void SpanBuilder::OnRecord(const conntrack::ConnInfo& conn, protocols::Record&& 
         }
       },
       record.body);
-  if (!span) return;
-  processors_->OnEnd(conn.key.pid, *span);
-  stitcher_->OnSpan({.conn = conn.key, .seq = record.seq, .response = record.response}, std::move(*span));
+  agents_.NoteClientDone(pid, {conn.key, record.seq});
+  if (!span) {
+    if (llm || !held_.empty()) ReleaseHeld(pid, false, HoldEnd::kAnswered);
+    return;
+  }
+  const std::string* operation = span->FindString("gen_ai.operation.name");
+  if (span->kind == model::SpanKind::kClient && operation && *operation == "execute_tool" &&
+      agents_.LinkToolRun(pid, {conn.key, record.seq}, false, &*span, &done.links) ==
+          AgentSpans::ToolRunLink::kWait) {
+    if (held_.size() >= kMaxHeld) {  // the oldest gives up
+      Held h = std::move(held_.front());
+      held_.pop_front();
+      agents_.LinkToolRun(h.pid, {h.done.conn, h.done.seq}, true, &h.span, &h.done.links);
+      held_ends_[static_cast<int>(HoldEnd::kFull)]->Add();
+      Emit(h.pid, std::move(h.done), std::move(h.span));
+    }
+    held_.push_back({pid, std::move(done), std::move(*span)});
+    return;
+  }
+  Emit(pid, std::move(done), std::move(*span));
+  // An answer came: runs of this process held for it may go now.
+  if (!held_.empty()) ReleaseHeld(pid, false, HoldEnd::kAnswered);
 }
 
 void SpanBuilder::OnExec(const events::ProcessExecEvent& e) {
@@ -195,6 +269,7 @@ void SpanBuilder::OnExec(const events::ProcessExecEvent& e) {
 }
 
 void SpanBuilder::OnExit(const events::ProcessExitEvent& e) {
+  ReleaseHeld(e.pid, true, HoldEnd::kExit);
   if (stitcher_->TracksExec(e.pid)) {
     model::Span end;
     AddExitAttributes(e.exit_code, &end);
@@ -204,14 +279,23 @@ void SpanBuilder::OnExit(const events::ProcessExitEvent& e) {
   stitcher_->EndSession(e.pid, e.ts_ns, [this, &e](uint32_t pid, model::Span* span) {
     FinishSession(pid, span);
     AddExitAttributes(e.exit_code, span);
+    // Tool calls an LLM answer asked for that the agent was not seen to run (in-process
+    // tools, or never run): counted at AgentSpans::OnExit, named here.
+    for (auto& [call, at_ns] : agents_.Unrun(pid, kMaxUnrunEvents)) {
+      span->events.push_back({"kspan.agent.tool_call.not_run",
+                              at_ns,
+                              {{"gen_ai.tool.call.id", call.id}, {"gen_ai.tool.name", call.name}}});
+    }
   });
   processors_->OnProcessExit(e.pid);
+  session_cost_.erase(e.pid);
   agents_.OnExit(e.pid);
   marked_.erase(e.pid);
   sessions_tried_.erase(e.pid);
 }
 
 void SpanBuilder::Tick(uint64_t now_ns) {
+  if (!held_.empty()) ReleaseHeld(0, false, HoldEnd::kTimeout, now_ns);
   // A session's process gone from /proc on two ticks in a row (so not an exit event still
   // on its way) lost its exit event: end the session rather than hold it until kspan stops.
   std::unordered_set<uint32_t> missing;
@@ -228,6 +312,7 @@ void SpanBuilder::Tick(uint64_t now_ns) {
 }
 
 void SpanBuilder::Finish(uint64_t now_ns) {
+  ReleaseHeld(0, true, HoldEnd::kExit);
   // Agents still running: their sessions end now, marked as cut.
   stitcher_->CutSessions(now_ns, [this](uint32_t pid, model::Span* span) { FinishSession(pid, span); });
 }

@@ -18,14 +18,17 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <optional>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "common/metrics.h"
 #include "conntrack/conn_info.h"
 #include "correlator/agent_spans.h"
 #include "correlator/db_span.h"
+#include "correlator/genai_cost.h"
 #include "correlator/genai_span.h"
 #include "correlator/http_span.h"
 #include "correlator/stitcher.h"
@@ -40,10 +43,18 @@ struct SpanBuilderOptions {
   HttpSpanOptions http_spans;
   GenAiOptions genai;
   AgentOptions agents;
+  // What LLM calls cost (genai_cost.h); empty: every call with usage is unpriced.
+  genai::PriceTable prices;
 };
 
 class SpanBuilder {
  public:
+  // Bounds of the hold of tool runs (below): spans held at once, and how long each may
+  // wait (a Tick, about once a second, releases those older than this).
+  static constexpr size_t kMaxHeld = 256;
+  static constexpr uint64_t kHoldNs = 1'000'000'000;
+  static constexpr size_t kMaxUnrunEvents = 16;  // kspan.agent.tool_call.not_run events a session
+
   SpanBuilder(SpanBuilderOptions options, metrics::Registry* metrics, process::ProcessTable* processes,
               Stitcher* stitcher, processors::ProcessorChain* processors);
 
@@ -69,10 +80,30 @@ class SpanBuilder {
 
  private:
   // Family builders: a span for the record, or nothing (not a call kspan describes).
+  // `links` gets the links an LLM call's span asks for; `llm` whether it was one.
   std::optional<model::Span> BuildHttp(const conntrack::ConnInfo& conn,
-                                       const protocols::http1::Record& record);
+                                       const protocols::http1::Record& record, uint64_t seq,
+                                       std::vector<NodeLink>* links, bool* llm);
   std::optional<model::Span> BuildLocalCall(const conntrack::ConnInfo& conn,
                                             const protocols::jsonrpc::Call& call);
+
+  // A finished span leaves: the processors, then the stitcher.
+  void Emit(uint32_t pid, RequestDone&& done, model::Span&& span);
+  // execute_tool CLIENT spans waiting for the LLM answer that asked for them
+  // (AgentSpans::LinkToolRun): at most kMaxHeld, each at most kHoldNs (checked each Tick),
+  // released when the agent's earlier requests are answered, at its exit, or at Finish;
+  // counted in kspan_agent_tool_runs_held_total by how the hold ended.
+  struct Held {
+    uint32_t pid = 0;
+    RequestDone done;
+    model::Span span;
+  };
+  enum class HoldEnd { kAnswered, kTimeout, kFull, kExit };
+  // Releases the held spans of `pid` (all: pid 0) that no longer wait, or all of them
+  // with `force` (linked as well as they can be), counting each as `end`.
+  void ReleaseHeld(uint32_t pid, bool force, HoldEnd end, uint64_t now_ns = 0);
+  std::deque<Held> held_;
+  metrics::Counter* held_ends_[4];
 
   void MarkAgent(uint32_t pid);
   // An agent's session span, opened once per process; the stitcher places it when a call
@@ -87,7 +118,10 @@ class SpanBuilder {
   Stitcher* stitcher_;
   processors::ProcessorChain* processors_;
   GenAiSpans genai_;
+  GenAiCost cost_;
   AgentSpans agents_;
+  // What each open session's LLM calls cost so far: kspan.gen_ai.cost of the session span.
+  std::unordered_map<uint32_t, double> session_cost_;
   metrics::Counter* http2_headers_incomplete_;  // HTTP/2 spans with headers HPACK could not decode
   std::function<void(uint32_t)> mark_agent_;
   std::unordered_set<uint32_t> marked_;          // pids told to mark_agent_

@@ -41,6 +41,13 @@ struct NodeKeyHash {
   }
 };
 
+// A link a span asks for to the span of another request, by its key: the stitcher fills in
+// that span's ids once it is placed (Stitcher::OnSpan).
+struct NodeLink {
+  NodeKey to;
+  std::vector<model::Attribute> attributes;
+};
+
 struct TraceGroup;  // trace_window.h
 
 struct StitchNode {
@@ -68,11 +75,12 @@ struct StitchNode {
 
   // ---- The decision (the parent rules', in the stitcher and ProcessSessions) ----
   bool decided = false, paired = false;
-  bool in_process_parent = false;      // parent is a SERVER span of the same process
-  bool in_servers = false;             // SERVER, listed in the stitcher's servers by pid
-  bool ambiguous = false;              // exported with kspan.parent.ambiguous=true
-  bool root_orphan = false;            // CLIENT that started a trace by rule 8: a session may adopt it
-  std::vector<model::SpanLink> links;  // the window adds a follows_from link
+  bool in_process_parent = false;       // parent is a SERVER span of the same process
+  bool in_servers = false;              // SERVER, listed in the stitcher's servers by pid
+  bool ambiguous = false;               // exported with kspan.parent.ambiguous=true
+  bool root_orphan = false;             // CLIENT that started a trace by rule 8: a session may adopt it
+  std::vector<model::SpanLink> links;   // the window adds a follows_from link
+  std::vector<NodeLink> pending_links;  // asked for at OnSpan, resolved once their targets are placed
 
   // ---- Where it is held (changed only through TraceWindow) ----
   bool complete = false, exported = false;

@@ -52,6 +52,8 @@ Stitcher::Stitcher(StitcherOptions options, metrics::Registry* m, Emit emit)
   ambiguous_ = m->GetCounter("kspan_stitch_ambiguous_total");
   unannounced_ = m->GetCounter("kspan_stitch_unannounced_total");
   forgotten_ = m->GetCounter("kspan_stitch_forgotten_total");
+  links_resolved_ = m->GetCounter("kspan_stitch_links_total", {{"outcome", "resolved"}});
+  links_lost_ = m->GetCounter("kspan_stitch_links_total", {{"outcome", "lost"}});
 }
 
 Stitcher::~Stitcher() = default;
@@ -130,10 +132,15 @@ void Stitcher::OnRequest(RequestSeen&& r) {
 void Stitcher::OnSpan(const RequestDone& d, model::Span&& span) {
   auto it = nodes_.find({d.conn, d.seq});
   if (it == nodes_.end() || it->second->complete) {
+    links_lost_->Add(d.links.size());
     EmitStandalone(std::move(span));
     return;
   }
   Node* n = it->second.get();
+  if (!d.links.empty()) {
+    n->pending_links = d.links;
+    links_pending_.push_back(n->key);
+  }
   // The pipeline saw it end in the batch being drained: the Advance that follows gives
   // that batch's clock (now_ns_ is still the previous batch's, maybe long before).
   n->completed_seen_ns = now_ns_;
@@ -260,6 +267,7 @@ void Stitcher::Advance(uint64_t now_ns) {
     it->second->retire_armed = true;
     return true;
   });
+  ResolveLinks();
   // Exported nodes retire (erased when due), and traces that are due leave.
   window_.ExportDue([this](const NodeKey& key) {
     auto it = nodes_.find(key);
@@ -273,6 +281,7 @@ void Stitcher::FlushAll() {
   std::vector<Node*> pending = std::move(undecided_);
   undecided_.clear();
   for (Node* n : pending) Decide(n);
+  ResolveLinks();
   // Sessions have no end but this one (the pipeline cuts them first, with their output).
   CutSessions(now_ns_, nullptr);
   // Still running at shutdown (a process with an exec span that outlives kspan): no end to
@@ -518,6 +527,7 @@ void Stitcher::PlaceClient(Node* n, const model::TraceId& fresh) {
 }
 
 void Stitcher::Erase(Node* n) {
+  links_lost_->Add(n->pending_links.size());
   if (n->in_servers) {
     auto it = servers_by_pid_.find(n->pid);
     if (it != servers_by_pid_.end()) {
@@ -538,6 +548,32 @@ void Stitcher::Erase(Node* n) {
   window_.Remove(n);  // out of its tree and trace, no longer held
   if (n->in_order) order_.erase(n->order_it);
   nodes_.erase(n->key);
+}
+
+void Stitcher::ResolveLinks() {
+  // A target is placed within a reorder delay of its arrival, and a complete node waits in
+  // the window at least window_ns: links are resolved before their span leaves, unless a
+  // bound flushed it early.
+  std::erase_if(links_pending_, [&](const NodeKey& key) {
+    auto it = nodes_.find(key);
+    if (it == nodes_.end()) return true;  // counted when erased
+    Node* n = it->second.get();
+    std::erase_if(n->pending_links, [&](NodeLink& l) {
+      auto t = nodes_.find(l.to);
+      if (n->exported || t == nodes_.end() || (t->second->decided && !t->second->group)) {
+        links_lost_->Add();
+        return true;
+      }
+      if (!t->second->group) return false;  // not placed yet
+      n->links.push_back({.trace_id = t->second->group->trace_id,
+                          .span_id = t->second->span_id,
+                          .trace_state = {},
+                          .attributes = std::move(l.attributes)});
+      links_resolved_->Add();
+      return true;
+    });
+    return n->pending_links.empty();
+  });
 }
 
 void Stitcher::EmitStandalone(model::Span&& span) {

@@ -152,6 +152,11 @@ struct RequestDone {
   uint64_t seq = 0;
   // When the response crossed the socket (its first and last byte); all 0 when none came.
   protocols::Timing response;
+  // Links to the spans of other requests (an agent's tool run to the LLM call that asked
+  // for it): each gets that span's ids once it is placed (its trace id then), before this
+  // span leaves; one whose target is gone or never placed is dropped, counted in
+  // kspan_stitch_links_total{outcome="lost"}.
+  std::vector<NodeLink> links;
 };
 
 // A process exec'd (for rule 7) and its end.
@@ -244,6 +249,11 @@ class Stitcher {
   // Destroys `n` after every index, the window and the sessions have let go of it.
   void Erase(Node* n);
   void EmitStandalone(model::Span&& span);
+  // Turns the NodeLinks of complete nodes into span links whose targets are placed.
+  void ResolveLinks();
+  std::vector<NodeKey> links_pending_;
+  metrics::Counter* links_resolved_;
+  metrics::Counter* links_lost_;
 
   StitcherOptions options_;
   Emit emit_;

@@ -147,6 +147,7 @@ using Need = ProgramRow::Need;
 constexpr const char* kLoopTurns =
     "event-loop attribution (calls of node/asyncio servers with several requests in flight become "
     "ambiguous links)";
+constexpr const char* kFileWrites = "agents' file writes as events of their tool runs";
 constexpr const char* kTlsPlaintext = "TLS plaintext of this call (the connection shows as not captured)";
 
 // One row a program (*like* Falco libs' events_prog_table.c). A program added to bpf/
@@ -185,6 +186,18 @@ constexpr ProgramRow kPrograms[] = {
     {"ks_ex_accept4", "server role of new connections (inferred instead)", Need::kOptional, Attach::kAtStart},
     {"ks_en_close", "connection close (responses ending at close stay open)", Need::kOptional,
      Attach::kAtStart},
+    // bpf/file_write.bpf.c: agents' file writes (docs/agents.md).
+    {"ks_fw_en_openat", kFileWrites, Need::kOptional, Attach::kAtStart},
+    {"ks_fw_ex_openat", kFileWrites, Need::kOptional, Attach::kAtStart},
+    {"ks_fw_en_write", kFileWrites, Need::kOptional, Attach::kAtStart},
+    {"ks_fw_ex_write", kFileWrites, Need::kOptional, Attach::kAtStart},
+    {"ks_fw_en_pwrite", kFileWrites, Need::kOptional, Attach::kAtStart},
+    {"ks_fw_ex_pwrite", kFileWrites, Need::kOptional, Attach::kAtStart},
+    {"ks_fw_en_writev", kFileWrites, Need::kOptional, Attach::kAtStart},
+    {"ks_fw_ex_writev", kFileWrites, Need::kOptional, Attach::kAtStart},
+    {"ks_fw_en_pwv", kFileWrites, Need::kOptional, Attach::kAtStart},
+    {"ks_fw_ex_pwv", kFileWrites, Need::kOptional, Attach::kAtStart},
+    {"ks_fw_en_close", kFileWrites, Need::kOptional, Attach::kAtStart},
     // bpf/process.bpf.c
     {"ks_proc_exec", "names of short-lived processes", Need::kOptional, Attach::kAtStart},
     {"ks_proc_exit", "prompt clean-up of exited processes", Need::kOptional, Attach::kAtStart},
@@ -237,6 +250,8 @@ const char* KernelCounterName(int index) {
     case KSPAN_CNT_TLS_CIPHERTEXT: return "tls_ciphertext_skipped";
     case KSPAN_CNT_TLS_UNBOUND: return "tls_plaintext_unbound";
     case KSPAN_CNT_AGENT_FULL: return "agent_child_unmarked";
+    case KSPAN_CNT_RB_FULL_FILE: return "ring_buffer_full_file";
+    case KSPAN_CNT_FILE_FULL: return "file_map_full";
     default: return "unknown";
   }
 }

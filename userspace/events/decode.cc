@@ -198,6 +198,30 @@ DecodeResult DecodeRecord(const void* data, size_t size, const BootClock& clock,
       sink->OnTlsBind(e);
       return DecodeResult::kOk;
     }
+    case KSPAN_EV_FILE_WRITE: {
+      if (size < sizeof(kspan_file_write_event)) return DecodeResult::kTooShort;
+      const auto* raw = static_cast<const kspan_file_write_event*>(data);
+      kspan_event_header h;
+      std::memcpy(&h, &raw->hdr, sizeof(h));
+      FileWriteEvent e;
+      e.pid = h.tgid;
+      e.tid = h.tid;
+      e.ts_ns = clock.ToUnixNs(h.ts_ns);
+      std::memcpy(&e.fd, &raw->fd, sizeof(e.fd));
+      std::memcpy(&e.writes, &raw->writes, sizeof(e.writes));
+      std::memcpy(&e.bytes, &raw->bytes, sizeof(e.bytes));
+      uint64_t first, last;
+      uint32_t path_len;
+      std::memcpy(&first, &raw->first_ns, sizeof(first));
+      std::memcpy(&last, &raw->last_ns, sizeof(last));
+      std::memcpy(&path_len, &raw->path_len, sizeof(path_len));
+      if (path_len >= KSPAN_PATH_LEN) return DecodeResult::kBadLength;
+      e.first_ns = clock.ToUnixNs(first);
+      e.last_ns = clock.ToUnixNs(last);
+      e.path.assign(raw->path, path_len);
+      sink->OnFileWrite(e);
+      return DecodeResult::kOk;
+    }
     default: return DecodeResult::kUnknownType;
   }
 }

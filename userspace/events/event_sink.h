@@ -17,6 +17,8 @@ class EventSink {
   virtual void OnExit(const ProcessExitEvent& e) = 0;
   // A sink that does not follow TLS objects ignores these.
   virtual void OnTlsBind(const TlsBindEvent& /*e*/) {}
+  // A sink that does not follow agents' file writes ignores these.
+  virtual void OnFileWrite(const FileWriteEvent& /*e*/) {}
 };
 
 }  // namespace kspan::events

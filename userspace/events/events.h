@@ -122,6 +122,19 @@ struct TlsBindEvent {
   uint64_t bytes = 0;
 };
 
+// A regular file a marked process (an agent or a tool server) opened for writing, wrote
+// and closed (kspan_file_write_event); ts_ns is the close.
+struct FileWriteEvent {
+  uint32_t pid = 0;
+  uint32_t tid = 0;
+  uint64_t ts_ns = 0;
+  int32_t fd = -1;
+  uint32_t writes = 0;
+  uint64_t bytes = 0;
+  uint64_t first_ns = 0, last_ns = 0;  // the first and last write
+  std::string path;                    // as opened, at most KSPAN_PATH_LEN - 1 bytes
+};
+
 struct ProcessExecEvent {
   uint32_t pid = 0;
   uint32_t ppid = 0;

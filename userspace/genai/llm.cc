@@ -684,6 +684,41 @@ std::string_view ProviderName(Api api, std::string_view host) {
   return "openai";
 }
 
+namespace {
+
+void AddToolResult(Value id, std::vector<std::string>* out) {
+  const std::string_view v = StringOrEmpty(id);
+  if (v.empty() || v.size() > kMaxToolCallIdBytes || out->size() >= kMaxListItems) return;
+  out->emplace_back(v);
+}
+
+// The ids of the tool results a request sends back (RequestInfo::tool_results).
+void ReadToolResults(Api api, Value root, std::vector<std::string>* out) {
+  switch (api) {
+    case Api::kOpenAiChat:
+      for (const Value m : root.Find("messages").children()) {
+        if (StringOrEmpty(m.Find("role")) == "tool") AddToolResult(m.Find("tool_call_id"), out);
+      }
+      break;
+    case Api::kAnthropicMessages:
+      for (const Value m : root.Find("messages").children()) {
+        for (const Value part : m.Find("content").children()) {
+          if (StringOrEmpty(part.Find("type")) == "tool_result") AddToolResult(part.Find("tool_use_id"), out);
+        }
+      }
+      break;
+    case Api::kOpenAiResponses:
+      for (const Value item : root.Find("input").children()) {
+        if (StringOrEmpty(item.Find("type")) == "function_call_output")
+          AddToolResult(item.Find("call_id"), out);
+      }
+      break;
+    default: break;  // Ollama's tool messages carry no id; the others have no tools
+  }
+}
+
+}  // namespace
+
 RequestInfo ParseRequest(Api api, std::string_view body, bool body_truncated, bool want_content) {
   RequestInfo info;
   const json::Document doc = json::ParsePrefix(body);
@@ -717,6 +752,7 @@ RequestInfo ParseRequest(Api api, std::string_view body, bool body_truncated, bo
     if (const auto format = root.Find("encoding_format").AsString())
       info.encoding_formats.emplace_back(*format);
   }
+  ReadToolResults(api, root, &info.tool_results);
   if (want_content) ContentReader(&info).Read(api, root);
   return info;
 }

@@ -155,6 +155,12 @@ struct RequestInfo {
   // The body was cut (body_truncated, or its JSON did not end): absent fields may have
   // been past the cut.
   bool truncated = false;
+  // The ids of the tool results this request sends back, in order (OpenAI chat's
+  // messages[role=tool].tool_call_id, the Responses API's function_call_output call_id,
+  // Anthropic's tool_result tool_use_id), at most kMaxListItems, each at most
+  // kMaxToolCallIdBytes. Read whether or not content is wanted: ids are not content. The
+  // whole history is resent each turn, so a request names earlier rounds' results too.
+  std::vector<std::string> tool_results;
 
   // Opt-in content (want_content), at most kMaxInputContentBytes of text in all.
   // Messages in the order sent; system messages that are part of the chat history stay

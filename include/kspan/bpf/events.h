@@ -14,6 +14,7 @@
  *   KSPAN_EV_PROC_EXEC    kspan_exec_event          a process exec'd
  *   KSPAN_EV_PROC_EXIT    kspan_exit_event          a process (thread group) exited
  *   KSPAN_EV_TLS_BIND     kspan_tls_bind_event      a TLS object's socket became known
+ *   KSPAN_EV_FILE_WRITE   kspan_file_write_event    an agent closed a file it wrote
  *
  * TLS: uprobes on the TLS library (bpf/tls.bpf.c) send the plaintext as ordinary data
  * events with KSPAN_DATA_F_TLS set and syscall KSPAN_SYS_SSL_READ/WRITE. Once a
@@ -51,6 +52,7 @@ enum kspan_event_type {
   KSPAN_EV_PROC_EXEC = 4,
   KSPAN_EV_PROC_EXIT = 5,
   KSPAN_EV_TLS_BIND = 6,
+  KSPAN_EV_FILE_WRITE = 7,
 };
 
 enum kspan_direction {
@@ -80,6 +82,7 @@ enum kspan_syscall {
   KSPAN_SYS_CLOSE = 13,
   KSPAN_SYS_SSL_READ = 14,  /* plaintext SSL_read/SSL_read_ex returned (not a syscall) */
   KSPAN_SYS_SSL_WRITE = 15, /* plaintext SSL_write/SSL_write_ex accepted (not a syscall) */
+  KSPAN_SYS_OPENAT = 16,    /* an agent's openat() for writing (bpf/file_write.bpf.c) */
 };
 
 /* kspan_data_event.flags */
@@ -133,7 +136,9 @@ enum kspan_counter {
   KSPAN_CNT_TLS_CIPHERTEXT = 7, /* syscall events of TLS connections not sent (intended) */
   KSPAN_CNT_TLS_UNBOUND = 8,    /* TLS plaintext lost: its socket could not be found */
   KSPAN_CNT_AGENT_FULL = 9,     /* an agent's child not marked at exec: ks_agent_tgids full */
-  KSPAN_CNT_MAX = 10,
+  KSPAN_CNT_RB_FULL_FILE = 10,  /* file-write event lost: ring buffer full */
+  KSPAN_CNT_FILE_FULL = 11,     /* an agent's file open for writing not followed: map full */
+  KSPAN_CNT_MAX = 12,
 };
 
 struct kspan_event_header {
@@ -225,6 +230,21 @@ struct kspan_exit_event {
   struct kspan_event_header hdr;
   __s32 exit_code; /* as wait(2) encodes it */
   __u32 _pad;
+};
+
+/* A regular file that a process in ks_agent_tgids (an agent or a tool server it started)
+ * opened for writing with openat(), wrote to, and closed (bpf/file_write.bpf.c). Sent at
+ * the close (hdr.ts_ns), once per open; a file opened but not written sends nothing. */
+struct kspan_file_write_event {
+  struct kspan_event_header hdr;
+  __s32 fd;
+  __u32 writes;   /* write, pwrite64, writev, pwritev calls that wrote > 0 bytes */
+  __u64 bytes;    /* bytes those calls wrote (their return values) */
+  __u64 first_ns; /* CLOCK_BOOTTIME ns at the first such call's return */
+  __u64 last_ns;  /* ... and the last one's */
+  __u32 path_len; /* bytes of path[] used, without the NUL (cut at KSPAN_PATH_LEN - 1) */
+  __u32 _pad;
+  char path[KSPAN_PATH_LEN]; /* as passed to openat: relative to its directory fd when not absolute */
 };
 
 #endif /* KSPAN_BPF_EVENTS_H */

@@ -78,6 +78,9 @@ struct Config {
   // --include/--exclude (process/selection.h); empty: every process.
   process::SelectionRules selection;
   uint32_t capture_bytes = 4096;
+  // A TLS byte-pattern table (tls/byte_patterns.h) whose rows follow the built-in ones;
+  // empty: the built-in rows only.
+  std::string tls_patterns;
   // LLM API calls (docs/genai.md): bytes captured per syscall on their connections, body
   // bytes kept per request and response, and whether prompts and completions are
   // exported (redacted) as span events.

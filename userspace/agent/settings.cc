@@ -228,6 +228,20 @@ Status StorePath(const Input& in, Layer* l) {
   return Status::Ok();
 }
 
+// The user's TLS byte-pattern table: a path (read at start, where a missing file or a bad
+// row stops kspan with the line at fault).
+Status TlsPatterns(const Input& in, Layer* l) {
+  const std::string& v = in.items[0];
+  const bool control =
+      std::any_of(v.begin(), v.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; });
+  if (v.empty() || control) {
+    return InvalidArgument(in.where + ": '" + (control ? std::string("(a control character)") : v) +
+                           "' is not a file path; expected e.g. /etc/kspan/tls-patterns.txt");
+  }
+  l->tls_patterns = Setting<std::string>{v, in.where};
+  return Status::Ok();
+}
+
 Status UiSwitch(const Input& in, Layer* l) {
   bool v = false;
   RETURN_IF_ERROR(ParseBool(in.where, in.items[0], &v));
@@ -419,6 +433,11 @@ const std::vector<SettingRow> kTable = {
      .default_text = "4096",
      .help = "Payload bytes captured per syscall, 0..16384.",
      .parse = Uint32<&Layer::capture_bytes, 0, KSPAN_MAX_CAPTURE>},
+    {.group = kCapture, .flag = "--tls-patterns", .metavar = "FILE", .key = "tls_patterns",
+     .default_text = "(built-in rows only)",
+     .help = "More rows for the byte-pattern table that finds SSL_read/SSL_write in stripped "
+             "builds (Bun's BoringSSL), by build id; see docs/tls.md. Read at start.",
+     .parse = TlsPatterns},
     {.group = kCapture, .flag = "--ring-buffer-bytes", .metavar = "N", .key = "ring_buffer_bytes",
      .default_text = "8388608",
      .help = "Kernel ring buffer size, a power of two, 4096..1073741824.",

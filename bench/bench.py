@@ -490,7 +490,7 @@ def bench_tls_go(a):
             # kspan attaches the Go probes to the server's binary at start (its executable is
             # mapped); the client is the same file.
             progs = {p["id"] for p in bpftool_json("prog", "show")
-                     if p["id"] not in before and p.get("name", "").startswith("ks_go_tls")}
+                     if p["id"] not in before and p.get("name", "").startswith("ks_go_")}
             res, p0, p1, _ = with_bpf_stats(progs, client)
             res["rows"] = prog_rows(p0, p1, max(res["requests"], 1))
             res["stopped"] = k.stop()

@@ -22,10 +22,14 @@
  *   ks_ssl_retry    1024 x (16 + 8 + ~64)                           ~= 0.1 MiB
  *   Go crypto/tls (go_tls.bpf.c):
  *   ks_go_reads    16384 x (16 + 32 + ~64)                          ~= 1.8 MiB
+ *   ks_go_scopes   16384 x (16 + 8 + ~64)                           ~= 1.4 MiB
+ *   ks_go_loops     4096 x (16 + 8 + ~64)                           ~= 0.4 MiB
+ *   ks_go_pconns    4096 x (16 + 8 + ~64)                           ~= 0.4 MiB
+ *   ks_go_spawns    1024 x (8 + 8 + ~64)                            ~= 0.1 MiB
  *   Agents' file writes (file_write.bpf.c):
  *   ks_files        2048 x (8 + 296 + ~64 LRU/htab overhead)        ~= 0.7 MiB
  *   ks_file_calls   4096 x (8 + 16 + ~56)                           ~= 0.3 MiB
- * Total with the default 8 MiB ring buffer: ~32 MiB (bench/ measures it with bpftool).
+ * Total with the default 8 MiB ring buffer: ~35 MiB (bench/ measures it with bpftool).
  */
 #ifndef KSPAN_MAPS_BPF_H
 #define KSPAN_MAPS_BPF_H
@@ -51,6 +55,9 @@
 #define KSPAN_GO_READS_MAX 16384  /* goroutines inside crypto/tls.(*Conn).Read at once */
 #define KSPAN_FILES_MAX 2048      /* agents' files open for writing at once (LRU) */
 #define KSPAN_FILE_CALLS_MAX 4096 /* agents' threads inside openat/write of such a file at once */
+#define KSPAN_GO_SCOPES_MAX 16384 /* live goroutines of Go TLS processes with a request scope */
+#define KSPAN_GO_LOOPS_MAX 4096   /* net/http client connections (their read/write loops) */
+#define KSPAN_GO_SPAWNS_MAX 1024  /* threads inside runtime.newproc1 at once */
 
 #ifdef KSPAN_DEFINE_MAPS
 #define KSPAN_EXTERN
@@ -361,6 +368,41 @@ KSPAN_EXTERN struct {
   __type(key, __u32);
   __type(value, struct ks_file);
 } ks_file_scratch SEC(".maps");
+/* Goroutine ancestry (go_tls.bpf.c, "Which request a goroutine works for"): the request
+ * scope of a goroutine, keyed by (tgid, g): the g of the goroutine whose work it does. */
+KSPAN_EXTERN struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH); /* evicted: the goroutine is its own scope again */
+  __uint(max_entries, KSPAN_GO_SCOPES_MAX);
+  __type(key, struct ks_ssl_key); /* .ssl is the goroutine (its g) */
+  __type(value, __u64);           /* the scope's g */
+} ks_go_scopes SEC(".maps");
+
+/* net/http's client: (tgid, g) of a persistConn's readLoop or writeLoop goroutine -> the
+ * *persistConn it serves. */
+KSPAN_EXTERN struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, KSPAN_GO_LOOPS_MAX);
+  __type(key, struct ks_ssl_key); /* .ssl is the goroutine (its g) */
+  __type(value, __u64);           /* the *persistConn */
+} ks_go_loops SEC(".maps");
+
+/* net/http's client: (tgid, *persistConn) -> the scope of the request it carries now (its
+ * roundTrip's caller). */
+KSPAN_EXTERN struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, KSPAN_GO_LOOPS_MAX);
+  __type(key, struct ks_ssl_key); /* .ssl is the *persistConn */
+  __type(value, __u64);           /* the scope's g */
+} ks_go_pconns SEC(".maps");
+
+/* runtime.newproc1 in progress on a thread (it runs on the system stack: no goroutine
+ * switch between its entry and its RET): pid_tgid -> the spawning goroutine. */
+KSPAN_EXTERN struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, KSPAN_GO_SPAWNS_MAX);
+  __type(key, __u64);
+  __type(value, __u64); /* callergp */
+} ks_go_spawns SEC(".maps");
 
 /* Load-time settings (rodata, set by the loader before load). */
 KSPAN_EXTERN const volatile __u32 ks_self_tgid;         /* the agent: never traced */

@@ -80,9 +80,9 @@ std::string Describe(const Config& c) {
   for (uint32_t p : c.pids) o << " " << p;
   for (const auto& r : c.selection.include) o << " include " << r.text;
   for (const auto& r : c.selection.exclude) o << " exclude " << r.text;
-  o << "\ncapture " << c.capture_bytes << " genai " << c.genai_capture_bytes << " " << c.genai_max_body_bytes
-    << " content=" << c.genai_capture_content << " db_raw=" << c.db_raw_query_text << " prices=" << c.genai_prices
-    << "\n";
+  o << "\ncapture " << c.capture_bytes << " tls_patterns " << c.tls_patterns << " genai " << c.genai_capture_bytes
+    << " " << c.genai_max_body_bytes << " content=" << c.genai_capture_content << " db_raw=" << c.db_raw_query_text
+    << " prices=" << c.genai_prices << "\n";
   for (const auto& [n, m] : c.agent_rules) o << "agent " << n << "=" << m << "\n";
   o << "agent loops " << c.agent_loop_tool_calls << " ping-pong " << c.agent_loop_ping_pong << " tokens/min "
     << c.agent_token_budget << "\n";
@@ -158,6 +158,7 @@ std::map<std::string, Sample> Samples() {
       {"select.exclude", {{"container=3f4b"}, "container=3f4b", "['container=3f4b']", {}}},
       {"capture_bytes", {{"1024"}, "1024", "1024", {}}},
       {"db.raw_query_text", {{}, "true", "true", {}}},
+      {"tls_patterns", {{"/tmp/p.txt"}, "/tmp/p.txt", "/tmp/p.txt", {}}},
       {"ring_buffer_bytes", {{"65536"}, "65536", "65536", {}}},
       {"drain_interval_ms", {{"20"}, "20", "20", {}}},
       {"trace_window_ms", {{"250"}, "250", "250", {}}},

@@ -3,6 +3,8 @@
 // tlsapp.go built here with Debian's go (standard library only, no network).
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "testing/subprocess.h"
 #include "tls/go_binary.h"
 
@@ -71,15 +73,21 @@ TEST_F(GoBinary, PlansStackCheckBranchAndEveryRet) {
     ASSERT_TRUE(elf);
     auto plan = PlanGoTlsProbes(*elf);
     ASSERT_TRUE(plan.ok()) << name << ": " << plan.status().message();
-    size_t writes = 0, reads = 0, rets = 0;
+    size_t writes = 0, reads = 0, rets = 0, spawns = 0, spawn_rets = 0;
+    std::map<std::string, size_t> entries;  // the other ancestry probes, by program
     for (const auto& p : plan.value().probes) {
       EXPECT_FALSE(p.retprobe) << "no return probes in Go code";
       const std::string_view code = elf->BytesAt(p.file_offset, 1);
       ASSERT_EQ(code.size(), 1u);
       if (p.program == "ks_go_tls_write") ++writes;
       if (p.program == "ks_go_tls_read") ++reads;
-      if (p.program == "ks_go_tls_rdret") {
-        ++rets;
+      if (p.program == "ks_go_spawn") ++spawns;
+      if (p.program == "ks_go_handshake" || p.program == "ks_go_roundtrip" ||
+          p.program == "ks_go_conn_loop") {
+        ++entries[p.program];
+      }
+      if (p.program == "ks_go_tls_rdret" || p.program == "ks_go_spawned") {
+        ++(p.program == "ks_go_spawned" ? spawn_rets : rets);
         EXPECT_EQ(static_cast<uint8_t>(code[0]), 0xc3) << "a RET probe sits on a ret";
       } else {
         // jbe rel32 (0f 86) or rel8 (76): the stack check's branch.
@@ -91,6 +99,15 @@ TEST_F(GoBinary, PlansStackCheckBranchAndEveryRet) {
     EXPECT_EQ(writes, 1u);
     EXPECT_EQ(reads, 1u);
     EXPECT_GE(rets, 1u);
+    // Goroutine ancestry (Go >= 1.18; Debian 12's go is 1.19): runtime.newproc1 at entry and
+    // RETs, both handshakes, and net/http's client hand-off (tlsapp uses net/http).
+    EXPECT_EQ(spawns, 1u);
+    EXPECT_GE(spawn_rets, 1u);
+    EXPECT_EQ(entries["ks_go_handshake"], 2u);
+    EXPECT_EQ(entries["ks_go_roundtrip"], 1u);
+    EXPECT_EQ(entries["ks_go_conn_loop"], 2u);
+    EXPECT_NE(plan.value().description.find("goroutine ancestry: runtime.newproc1"), std::string::npos)
+        << plan.value().description;
     EXPECT_NE(plan.value().description.find(std::string(name) == "stripped" ? ".gopclntab" : "symbols"),
               std::string::npos)
         << plan.value().description;

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 #include <string>
 
 #include "agent/config_values.h"
@@ -337,6 +338,26 @@ int Run(const Config& config) {
   tls::TlsProbeOptions tls_opts;
   tls_opts.self_pid = static_cast<uint32_t>(getpid());
   tls_opts.pids = config.pids;
+  if (auto rows = tls::ParsePatternTable(tls::BuiltinPatternTable(), "built-in"); rows.ok()) {
+    tls_opts.patterns = std::move(rows.value());
+  } else {
+    log::Error("built-in TLS byte-pattern table",
+               {{"error", rows.status().message()}});  // a unit test parses it
+  }
+  if (!config.tls_patterns.empty()) {
+    std::ifstream in(config.tls_patterns);
+    std::stringstream text;
+    text << in.rdbuf();
+    auto rows = in ? tls::ParsePatternTable(text.str(), config.tls_patterns)
+                   : Result<std::vector<tls::PatternRow>>(
+                         InvalidArgument("--tls-patterns: cannot read " + config.tls_patterns));
+    if (!rows.ok()) {
+      log::Error("cannot start",
+                 {{"error", rows.status().message()}, {"code", StatusCodeName(rows.status().code())}});
+      return 1;
+    }
+    for (tls::PatternRow& r : rows.value()) tls_opts.patterns.push_back(std::move(r));
+  }
   tls::TlsProbes tls_probes(tls_opts, &uprobes, &metrics);
   tls_probes.Start();
 

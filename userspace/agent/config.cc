@@ -427,6 +427,7 @@ Status Resolve(const Layer& flags, const Layer& env, const Layer& file, Config* 
   take(&Layer::pids, &c->pids);
   take(&Layer::capture_bytes, &c->capture_bytes);
   take(&Layer::db_raw_query_text, &c->db_raw_query_text);
+  take(&Layer::tls_patterns, &c->tls_patterns);
   take(&Layer::ring_buffer_bytes, &c->ring_buffer_bytes);
   take(&Layer::drain_interval_ms, &c->drain_interval_ms);
   take(&Layer::trace_window_ms, &c->trace_window_ms);

@@ -81,6 +81,9 @@ struct Config {
   uint32_t capture_bytes = 4096;
   // db.query.text of SQL databases as sent instead of sanitised (docs/databases.md).
   bool db_raw_query_text = false;
+  // A TLS byte-pattern table (tls/byte_patterns.h) whose rows follow the built-in ones;
+  // empty: the built-in rows only.
+  std::string tls_patterns;
   // LLM API calls (docs/genai.md): bytes captured per syscall on their connections, body
   // bytes kept per request and response, and whether prompts and completions are
   // exported (redacted) as span events.

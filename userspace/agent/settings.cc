@@ -266,6 +266,9 @@ Status StorePath(const Input& in, Layer* l) {
 
 // An LLM price table file (genai/prices.h); read and checked at start.
 Status GenaiPrices(const Input& in, Layer* l) {
+// The user's TLS byte-pattern table: a path (read at start, where a missing file or a bad
+// row stops kspan with the line at fault).
+Status TlsPatterns(const Input& in, Layer* l) {
   const std::string& v = in.items[0];
   const bool control =
       std::any_of(v.begin(), v.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; });
@@ -274,6 +277,9 @@ Status GenaiPrices(const Input& in, Layer* l) {
                            "' is not a file path; expected e.g. /etc/kspan/prices.yaml");
   }
   l->genai_prices = Setting<std::string>{v, in.where};
+                           "' is not a file path; expected e.g. /etc/kspan/tls-patterns.txt");
+  }
+  l->tls_patterns = Setting<std::string>{v, in.where};
   return Status::Ok();
 }
 
@@ -500,6 +506,11 @@ const std::vector<SettingRow> kTable = {
              "sanitised (literals as ?). They may hold personal data or secrets. The "
              "environment and YAML take true or false.",
      .parse = RawQueryText},
+    {.group = kCapture, .flag = "--tls-patterns", .metavar = "FILE", .key = "tls_patterns",
+     .default_text = "(built-in rows only)",
+     .help = "More rows for the byte-pattern table that finds SSL_read/SSL_write in stripped "
+             "builds (Bun's BoringSSL), by build id; see docs/tls.md. Read at start.",
+     .parse = TlsPatterns},
     {.group = kCapture, .flag = "--ring-buffer-bytes", .metavar = "N", .key = "ring_buffer_bytes",
      .default_text = "8388608",
      .help = "Kernel ring buffer size, a power of two, 4096..1073741824.",

@@ -69,6 +69,7 @@ struct Layer {
   Opt<std::vector<std::string>> exclude;
   Opt<uint32_t> capture_bytes;
   Opt<bool> db_raw_query_text;
+  Opt<std::string> tls_patterns;  // a path; read and parsed at start (tls/byte_patterns.h)
   Opt<uint32_t> ring_buffer_bytes;
   Opt<uint32_t> drain_interval_ms;
   Opt<uint32_t> trace_window_ms;

@@ -223,6 +223,11 @@ constexpr ProgramRow kPrograms[] = {
     {"ks_go_tls_write", kTlsPlaintext, Need::kOptional, Attach::kPerLibrary},
     {"ks_go_tls_read", kTlsPlaintext, Need::kOptional, Attach::kPerLibrary},
     {"ks_go_tls_rdret", kTlsPlaintext, Need::kOptional, Attach::kPerLibrary},
+    {"ks_go_spawn", kTlsPlaintext, Need::kOptional, Attach::kPerLibrary},
+    {"ks_go_spawned", kTlsPlaintext, Need::kOptional, Attach::kPerLibrary},
+    {"ks_go_handshake", kTlsPlaintext, Need::kOptional, Attach::kPerLibrary},
+    {"ks_go_roundtrip", kTlsPlaintext, Need::kOptional, Attach::kPerLibrary},
+    {"ks_go_conn_loop", kTlsPlaintext, Need::kOptional, Attach::kPerLibrary},
 };
 
 }  // namespace

@@ -10,6 +10,7 @@ namespace {
 
 constexpr const char* kWrite = "crypto/tls.(*Conn).Write";
 constexpr const char* kRead = "crypto/tls.(*Conn).Read";
+constexpr const char* kNewproc1 = "runtime.newproc1";
 // A function with more RETs than this is not the (*Conn).Read we know (Go 1.19's has 3).
 constexpr size_t kMaxRets = 16;
 // The longest function decoded (Go 1.19's (*Conn).Read is ~900 bytes).
@@ -92,7 +93,7 @@ std::optional<ElfSymbol> FindGoFunction(const ElfFile& elf, const std::string& n
   return FindInPclntab(elf, name);
 }
 
-Result<GoFunctionProbes> DecodeGoFunction(const ElfFile& elf, const ElfSymbol& fn) {
+Result<GoFunctionProbes> DecodeGoFunction(const ElfFile& elf, const ElfSymbol& fn, bool need_rets) {
   if (!elf.is_x86_64()) return NotFound("Go TLS probes are decoded on x86-64 only");
   if (fn.size == 0 || fn.size > kMaxFunctionBytes) {
     return NotFound("implausible function size " + std::to_string(fn.size));
@@ -128,10 +129,58 @@ Result<GoFunctionProbes> DecodeGoFunction(const ElfFile& elf, const ElfSymbol& f
   cs_free(insn, count);
   cs_close(&handle);
   if (!found) return NotFound("no stack check (cmp; jbe) at the function's start");
+  if (!need_rets) return out;
   if (out.rets.empty()) return NotFound("no RET instruction decoded");
   if (out.rets.size() > kMaxRets) return NotFound(std::to_string(out.rets.size()) + " RET instructions");
   return out;
 }
+
+namespace {
+
+// The goroutine-ancestry probes of bpf/go_tls.bpf.c ("Which request a goroutine works
+// for"): each found is added; what is missing only costs parents (the stitcher then falls
+// back to its process-wide rules). Returns the log's words for what was added.
+std::string AddAncestryProbes(const ElfFile& elf, const std::optional<std::pair<int, int>>& version,
+                              AttachPlan* plan) {
+  // newproc1's callergp is its second argument (RBX) from Go 1.18 (1.17 still passed the
+  // go statement's arguments before it).
+  if (!version || (version->first == 1 && version->second < 18)) {
+    return "no goroutine ancestry (runtime.newproc1's arguments are known from Go 1.18)";
+  }
+  const auto spawn = FindGoFunction(elf, kNewproc1);
+  if (!spawn) return "no goroutine ancestry (no runtime.newproc1)";
+  auto s = DecodeGoFunction(elf, *spawn);
+  if (!s.ok()) return std::string("no goroutine ancestry (") + kNewproc1 + ": " + s.status().message() + ")";
+  plan->probes.push_back({"ks_go_spawn", s.value().entry, false});
+  for (uint64_t ret : s.value().rets) plan->probes.push_back({"ks_go_spawned", ret, false});
+  std::string out =
+      "goroutine ancestry: runtime.newproc1@entry+" + std::to_string(s.value().rets.size()) + " RETs";
+  struct Entry {
+    const char* function;
+    const char* program;
+  };
+  static constexpr Entry kEntries[] = {
+      {"crypto/tls.(*Conn).serverHandshake", "ks_go_handshake"},
+      {"crypto/tls.(*Conn).clientHandshake", "ks_go_handshake"},
+      {"net/http.(*persistConn).roundTrip", "ks_go_roundtrip"},
+      {"net/http.(*persistConn).readLoop", "ks_go_conn_loop"},
+      {"net/http.(*persistConn).writeLoop", "ks_go_conn_loop"},
+  };
+  for (const Entry& e : kEntries) {
+    const auto fn = FindGoFunction(elf, e.function);
+    if (!fn) continue;  // net/http's client is not in every program
+    auto d = DecodeGoFunction(elf, *fn, /*need_rets=*/false);
+    if (!d.ok()) {
+      out += std::string(", not ") + e.function + " (" + d.status().message() + ")";
+      continue;
+    }
+    plan->probes.push_back({e.program, d.value().entry, false});
+    out += std::string(" ") + e.function + "@entry";
+  }
+  return out;
+}
+
+}  // namespace
 
 Result<AttachPlan> PlanGoTlsProbes(const ElfFile& elf) {
   if (!IsGoBinary(elf)) return NotFound("not a Go binary");
@@ -162,7 +211,7 @@ Result<AttachPlan> PlanGoTlsProbes(const ElfFile& elf) {
   plan.description = seen + " crypto/tls (" + (elf.FindFunction(kWrite) ? "symbols" : ".gopclntab") +
                      "): (*Conn).Write@entry(" + w.value().entry_what + ") (*Conn).Read@entry(" +
                      r.value().entry_what + ") (*Conn).Read@" + std::to_string(r.value().rets.size()) +
-                     " RETs";
+                     " RETs; " + AddAncestryProbes(elf, parsed, &plan);
   plan.slow = false;
   return plan;
 }

@@ -39,13 +39,13 @@ std::optional<ElfSymbol> FindGoFunction(const ElfFile& elf, const std::string& n
 
 // Where the Go TLS probes go in one function (x86-64): the entry probe's offset (the jbe
 // of the stack check) and the offsets of its RET instructions. NotFound when the function
-// does not begin with the stack check, or has no RET.
+// does not begin with the stack check, or (with need_rets) has no RET or implausibly many.
 struct GoFunctionProbes {
   uint64_t entry = 0;
   std::string entry_what;
   std::vector<uint64_t> rets;
 };
-Result<GoFunctionProbes> DecodeGoFunction(const ElfFile& elf, const ElfSymbol& fn);
+Result<GoFunctionProbes> DecodeGoFunction(const ElfFile& elf, const ElfSymbol& fn, bool need_rets = true);
 
 // The probes for crypto/tls in a Go binary; NotFound (with the reason, for the "not
 // captured" line) when it has none or cannot be read.

@@ -14,6 +14,7 @@
 
 #include "common/log.h"
 #include "tls/attach_plan.h"
+#include "tls/byte_patterns.h"
 #include "tls/elf_file.h"
 #include "tls/go_binary.h"
 
@@ -48,7 +49,7 @@ struct Verdict {
 };
 
 // Why an executable without probed TLS functions still does TLS: what it carries inside.
-Verdict ExplainExecutable(const std::string& open_path) {
+Verdict ExplainExecutable(const std::string& open_path, const std::vector<PatternRow>& patterns) {
   auto elf = ElfFile::Open(open_path);
   if (!elf.ok()) return {"unreadable", "its executable could not be read: " + elf.status().message()};
   const ElfFile& f = *elf.value();
@@ -75,7 +76,11 @@ Verdict ExplainExecutable(const std::string& open_path) {
     }
     const std::string id = f.BuildId();
     seen += id.empty() ? "no build id" : "build id " + id;
-    return {"boringssl", "BoringSSL linked in without SSL_read/SSL_write symbols (" + seen + ")"};
+    auto plan = PlanPatternProbes(f, patterns);
+    return {"boringssl",
+            "BoringSSL linked in without SSL_read/SSL_write symbols (" + seen + "): " +
+                (plan.ok() ? "its byte patterns were probed, but the connection's bytes were not seen"
+                           : plan.status().message())};
   }
   if (all.find("rustls") != std::string_view::npos) return {"rustls", "rustls is not supported"};
   if (all.find("openssl.org") != std::string_view::npos || all.find("OpenSSL") != std::string_view::npos) {
@@ -302,6 +307,14 @@ TlsProbes::File* TlsProbes::Consider(const std::string& path, const std::string&
     if (elf.ok()) {
       auto plan = PlanTlsProbes(*elf.value());
       if (!plan.ok() && IsGoBinary(*elf.value())) plan = PlanGoTlsProbes(*elf.value());
+      if (!plan.ok() && HasPatternRows(*elf.value(), options_.patterns)) {
+        // A stripped build whose SSL_read/SSL_write the byte-pattern table knows (Bun).
+        plan = PlanPatternProbes(*elf.value(), options_.patterns);
+        if (!plan.ok()) {
+          log::Warn("TLS byte pattern does not match",
+                    {{"binary", path}, {"error", plan.status().message()}});
+        }
+      }
       if (plan.ok()) {
         auto handle = attacher_->Attach(open_path, plan.value().probes);
         if (handle.ok()) {
@@ -367,7 +380,8 @@ void TlsProbes::Explain(uint32_t pid) {
     return;
   }
   if (!verdict)
-    verdict = exe_open.empty() ? Verdict{"unreadable", "the process is gone"} : ExplainExecutable(exe_open);
+    verdict = exe_open.empty() ? Verdict{"unreadable", "the process is gone"}
+                               : ExplainExecutable(exe_open, options_.patterns);
   const std::string binary = exe_path.empty() ? "pid " + std::to_string(pid) : Basename(exe_path);
   auto [label, first] = labels_.try_emplace(exe_path + '\0' + verdict->code, binary);
   if (first && labels_.size() > options_.max_report_labels) label->second = "other";  // bounded series

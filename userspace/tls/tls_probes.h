@@ -34,6 +34,7 @@
 #include "common/metrics.h"
 #include "common/status.h"
 #include "events/bpf_event_source.h"
+#include "tls/byte_patterns.h"
 
 namespace kspan::tls {
 
@@ -61,6 +62,9 @@ struct TlsProbeOptions {
   size_t max_queue = 4096;         // pending exec/exit/ciphertext notices
   size_t max_files = 16384;        // files remembered (analysed, probed or not)
   size_t max_report_labels = 100;  // distinct binaries in kspan_tls_not_captured_total
+  // Where SSL_read/SSL_write are in stripped builds (byte_patterns.h): the built-in rows,
+  // then the user's (a later row for the same function and build id wins).
+  std::vector<PatternRow> patterns;
 };
 
 class TlsProbes {

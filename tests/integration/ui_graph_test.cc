@@ -57,6 +57,11 @@ std::map<std::string, Edge> ApiEdges(int port) {
   return out;
 }
 
+// An edge's label starts with its calls: "1 call", "4 calls".
+std::string Calls(uint64_t n) {
+  return std::to_string(n) + (n == 1 ? " call" : " calls");
+}
+
 class UiGraphTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -201,15 +206,26 @@ TEST_F(UiGraphTest, TheAgentCallGraphPageShowsTheRunsAgentsModelsAndToolsWithThe
   for (const auto& [key, edge] : expected) {
     ASSERT_TRUE(edge_labels.count(key)) << key << " is not drawn: " << drawn;
     const std::string& label = edge_labels[key];
-    EXPECT_TRUE(label.starts_with(std::to_string(edge.calls) + " calls")) << key << ": " << label;
+    EXPECT_TRUE(label.starts_with(Calls(edge.calls))) << key << ": " << label;
     if (edge.tokens_in) {
       EXPECT_NE(label.find(std::to_string(edge.tokens_in) + "/" + std::to_string(edge.tokens_out) + " tok"),
                 std::string::npos)
           << key << ": " << label;
     }
     EXPECT_EQ(label.find(" err") != std::string::npos, edge.errors > 0) << key << ": " << label;
-    if (edge.errors) EXPECT_NE(label.find(std::to_string(edge.errors) + " err"), std::string::npos) << label;
+    if (edge.errors) {
+      EXPECT_NE(label.find(std::to_string(edge.errors) + " err"), std::string::npos) << label;
+    }
     EXPECT_NE(label.find("p95 "), std::string::npos) << key << ": " << label;
+  }
+  // The service map: whatever its table lists, its drawing has the same edges and counts.
+  std::map<std::string, std::string> service_drawn;
+  for (const json& e : out["drawn"].value("services", json::object()).value("edges", json::array())) {
+    service_drawn[e["from"].get<std::string>() + ">" + e["to"].get<std::string>()] = e["label"];
+  }
+  EXPECT_EQ(service_drawn.size(), out["serviceEdges"].size()) << out["drawn"];
+  for (const json& row : out["serviceEdges"]) {
+    EXPECT_EQ(service_drawn[row[0].get<std::string>()], Calls(row[1].get<uint64_t>())) << row;
   }
   // Dark: the theme's dark colours reach the drawing (style.css, 4.5:1 text contrast).
   EXPECT_EQ(out["dark"]["bodyBg"], "rgb(13, 17, 23)") << out["dark"];

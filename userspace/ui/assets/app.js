@@ -333,7 +333,7 @@ function drawGraph(name, nodes, edges) {
   g.setGraph({ rankdir: 'LR', nodesep: 28, ranksep: 110, edgesep: 18, marginx: 12, marginy: 12 });
   for (const n of nodes) g.setNode(n.id, { width: textWidth(n.label, 13) + 28, height: 32 });
   edges.forEach((e, i) => g.setEdge(e.from, e.to,
-    { width: textWidth(e.label, 11) + 8, height: 16, labelpos: 'c' }, `e${i}`));
+    { width: textWidth(e.label, 11) + 8, height: 24, labelpos: 'c' }, `e${i}`));
   dagre.layout(g);
   const { width, height } = g.graph();
   const marker = `arrow-${name}`;
@@ -346,7 +346,7 @@ function drawGraph(name, nodes, edges) {
     const d = l.points.map((p, j) => `${j ? 'L' : 'M'} ${p.x.toFixed(1)} ${p.y.toFixed(1)}`).join(' ');
     root.append(svg('g', { class: `edge ${e.kind || ''}${e.error ? ' error' : ''}`, 'data-from': e.from, 'data-to': e.to },
       svg('path', { d, 'marker-end': `url(#${marker})` }),
-      svg('text', { x: l.x.toFixed(1), y: (l.y + 4).toFixed(1), 'text-anchor': 'middle', text: e.label })));
+      svg('text', { x: l.x.toFixed(1), y: (l.y - 4).toFixed(1), 'text-anchor': 'middle', text: e.label })));
   });
   for (const n of nodes) {
     const b = g.node(n.id);
@@ -357,6 +357,7 @@ function drawGraph(name, nodes, edges) {
   return el('div', { class: 'graph-box' }, root);
 }
 
+const callsText = (n) => `${n} call${n === 1 ? '' : 's'}`;
 const fmtMs = (ms) => (ms >= 100 ? String(Math.round(ms)) : ms.toFixed(1)) + ' ms';
 
 async function graphView() {
@@ -374,7 +375,7 @@ async function graphView() {
     } else {
       const names = [...new Set(d.data.flatMap((e) => [e.parent, e.child]))];
       const drawing = drawGraph('services', names.map((n) => ({ id: n, label: n, kind: 'service' })),
-        d.data.map((e) => ({ from: e.parent, to: e.child, kind: 'service', label: `${e.callCount} calls` })));
+        d.data.map((e) => ({ from: e.parent, to: e.child, kind: 'service', label: callsText(e.callCount) })));
       services.replaceChildren(...[drawing, el('table', {},
         el('caption', { text: `${names.length} services, ${d.data.length} caller–callee pairs` }),
         head(['Caller'], ['Callee'], ['Calls', 1]),
@@ -397,7 +398,7 @@ async function graphView() {
         return id;
       };
       const edges = g.edges.map((e) => {
-        const parts = [`${e.calls} calls`];
+        const parts = [callsText(e.calls)];
         if (e.input_tokens || e.output_tokens) parts.push(`${e.input_tokens}/${e.output_tokens} tok`);
         if (e.errors) parts.push(`${e.errors} err`);
         if (e.p95_ms !== undefined) parts.push(`p95 ${fmtMs(e.p95_ms)}`);

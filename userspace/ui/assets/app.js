@@ -412,7 +412,7 @@ async function graphView() {
           el('td', { text: e.from }), el('td', { text: e.kind }), el('td', { text: e.to }),
           el('td', { class: 'num', text: String(e.calls) }), el('td', { class: 'num', text: String(e.errors) }),
           el('td', { class: 'num', text: String(e.input_tokens ?? 0) }), el('td', { class: 'num', text: String(e.output_tokens ?? 0) }),
-          el('td', { class: 'num', text: e.p95_ms === undefined ? '' : `${e.p95_ms} ms` })))))]
+          el('td', { class: 'num', text: e.p95_ms === undefined ? '' : fmtMs(e.p95_ms) })))))]
         .filter(Boolean));
     }
   } catch (e) { showError(agents, e); }

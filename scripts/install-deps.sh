@@ -3,7 +3,8 @@
 # Idempotent: when every package is already there it only checks, and returns at once.
 #
 #   scripts/install-deps.sh             build, run and test (apt and npm)
-#   scripts/install-deps.sh --runtime   build and run only: Debian packages, no npm
+#   scripts/install-deps.sh --runtime   build and run only: Debian packages, and the web UI's
+#                                       graph layout library (npm ci in userspace/ui/vendor)
 set -euo pipefail
 
 runtime_only=0
@@ -33,6 +34,9 @@ runtime_packages=(
   libre2-dev
   # network exporters: OTLP protobuf messages, OTLP/gRPC, OTLP/HTTP and Zipkin, gzip
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libcurl4-openssl-dev
+  # node, for npm: the web UI's graph layout library is installed from its lock file at
+  # build time and embedded in the binary (userspace/ui/vendor, docs/ui.md)
+  nodejs
 )
 packages=(
   "${runtime_packages[@]}"
@@ -106,21 +110,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [ "$runtime_only" = 1 ]; then
-  echo "install-deps.sh: build and run dependencies present (--runtime: no test dependencies)"
-  exit 0
-fi
-
-# The export tests' receivers (tests/receivers): OpenTelemetry's own JS decoder, a gRPC
-# server, genkit's telemetry server and the Zipkin exporter, pinned by package-lock.json.
-# `npm ci` runs only when node_modules was not installed from this very lock file.
-# (npm ships with the node build these machines carry; Debian's own npm package is a
-# fallback for a machine that has Debian's nodejs.)
+# npm ships with the node build these machines carry; Debian's own npm package is a
+# fallback for a machine that has Debian's nodejs.
 if ! command -v npm >/dev/null; then
   echo "install-deps.sh: installing npm"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
 fi
-# npm_ci_once DIR (relative to the repo root): the stamp is a copy of the lock file inside
+# npm_ci_once DIR (relative to the repo root): `npm ci` runs only when node_modules was not
+# installed from this very lock file: the stamp is a copy of the lock file inside
 # node_modules, so a changed lock or a wiped node_modules means a fresh `npm ci`.
 npm_ci_once() {
   local dir stamp
@@ -132,6 +129,17 @@ npm_ci_once() {
     cp "$dir/package-lock.json" "$stamp"
   fi
 }
+# The web UI's graph layout (@dagrejs/dagre), pinned by its lock file: the build embeds its
+# script in the binary (cmake/EmbedAssets.cmake), so the UI needs no network at run time.
+npm_ci_once userspace/ui/vendor
+
+if [ "$runtime_only" = 1 ]; then
+  echo "install-deps.sh: build and run dependencies present (--runtime: no test dependencies)"
+  exit 0
+fi
+
+# The export tests' receivers (tests/receivers): OpenTelemetry's own JS decoder, a gRPC
+# server, genkit's telemetry server and the Zipkin exporter, pinned by package-lock.json.
 npm_ci_once tests/receivers
 # The gen_ai tests' clients (tests/apps/llm_*_client.js): the real openai and
 # @anthropic-ai/sdk packages, sending to tests/apps/llm_mock.js.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what building and running needs (Debian packages only: no test tools, no npm),
+# Installs what building and running needs (Debian packages, and npm for the web UI's graph layout library only: no test tools),
 # builds kspan without its tests and runs it on its embedded default outputs (console,
 # plus OTLP/JSON lines in ./kspan-spans.jsonl). Extra arguments go to kspan.
 set -euo pipefail

@@ -298,9 +298,67 @@ function tailView() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Graphs, as tables for now: who calls whom between services (the store's parent/child
-// spans, /api/dependencies, last 24 h) and the agent call graph since kspan started
-// (/api/agent-graph: agents, models, tools, sub-agents).
+// Graphs: who calls whom between services (the store's parent/child spans,
+// /api/dependencies, last 24 h) and the agent call graph since kspan started
+// (/api/agent-graph: agents, models, tools, sub-agents). Each is drawn as nodes and edges,
+// laid out by dagre (vendored at build time: userspace/ui/vendor, /ui/dagre.min.js), and
+// listed in a table below it: the table is the accessible view, the drawing is hidden from
+// screen readers (aria-hidden) and summarised by the table's caption.
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+function svg(tag, attrs, ...children) {
+  const e = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null) continue;
+    if (k === 'text') e.textContent = v;
+    else e.setAttribute(k, v);
+  }
+  for (const c of children) if (c) e.append(c);
+  return e;
+}
+
+// Text width in the drawing's font, for the layout's box sizes.
+let measureCtx = null;
+function textWidth(text, px) {
+  if (!measureCtx) measureCtx = document.createElement('canvas').getContext('2d');
+  measureCtx.font = `${px}px ${getComputedStyle(document.body).fontFamily}`;
+  return Math.ceil(measureCtx.measureText(text).width);
+}
+
+// nodes: [{id, label, kind}]; edges: [{from, to, label, kind, error}] (from/to: node ids).
+// An SVG element (left to right), or null when the layout library is not there.
+function drawGraph(name, nodes, edges) {
+  if (typeof dagre === 'undefined' || !nodes.length) return null;
+  const g = new dagre.graphlib.Graph({ multigraph: true });
+  g.setGraph({ rankdir: 'LR', nodesep: 28, ranksep: 110, edgesep: 18, marginx: 12, marginy: 12 });
+  for (const n of nodes) g.setNode(n.id, { width: textWidth(n.label, 13) + 28, height: 32 });
+  edges.forEach((e, i) => g.setEdge(e.from, e.to,
+    { width: textWidth(e.label, 11) + 8, height: 24, labelpos: 'c' }, `e${i}`));
+  dagre.layout(g);
+  const { width, height } = g.graph();
+  const marker = `arrow-${name}`;
+  const root = svg('svg', { class: 'graph', 'aria-hidden': 'true', 'data-graph': name,
+    width: Math.ceil(width), height: Math.ceil(height), viewBox: `0 0 ${Math.ceil(width)} ${Math.ceil(height)}` },
+  svg('defs', {}, svg('marker', { id: marker, viewBox: '0 0 10 10', refX: 10, refY: 5, markerWidth: 8, markerHeight: 8, orient: 'auto-start-reverse' },
+    svg('path', { d: 'M 0 0 L 10 5 L 0 10 z', class: 'arrow' }))));
+  edges.forEach((e, i) => {
+    const l = g.edge(e.from, e.to, `e${i}`);
+    const d = l.points.map((p, j) => `${j ? 'L' : 'M'} ${p.x.toFixed(1)} ${p.y.toFixed(1)}`).join(' ');
+    root.append(svg('g', { class: `edge ${e.kind || ''}${e.error ? ' error' : ''}`, 'data-from': e.from, 'data-to': e.to },
+      svg('path', { d, 'marker-end': `url(#${marker})` }),
+      svg('text', { x: l.x.toFixed(1), y: (l.y - 4).toFixed(1), 'text-anchor': 'middle', text: e.label })));
+  });
+  for (const n of nodes) {
+    const b = g.node(n.id);
+    root.append(svg('g', { class: `node ${n.kind || ''}`, 'data-id': n.id, 'data-kind': n.kind || '' },
+      svg('rect', { x: (b.x - b.width / 2).toFixed(1), y: (b.y - b.height / 2).toFixed(1), width: b.width, height: b.height, rx: 6 }),
+      svg('text', { x: b.x.toFixed(1), y: (b.y + 4.5).toFixed(1), 'text-anchor': 'middle', text: n.label })));
+  }
+  return el('div', { class: 'graph-box' }, root);
+}
+
+const callsText = (n) => `${n} call${n === 1 ? '' : 's'}`;
+const fmtMs = (ms) => (ms >= 100 ? String(Math.round(ms)) : ms.toFixed(1)) + ' ms';
 
 async function graphView() {
   setNav('graph');
@@ -312,20 +370,51 @@ async function graphView() {
   const head = (...names) => el('thead', {}, el('tr', {}, ...names.map(([n, num]) => el('th', { scope: 'col', class: num ? 'num' : '', text: n }))));
   try {
     const d = await getJson('/api/dependencies');
-    services.replaceChildren(d.data.length ? el('table', {}, head(['Caller'], ['Callee'], ['Calls', 1]),
-      el('tbody', {}, ...d.data.map((e) => el('tr', { 'data-edge': `${e.parent}>${e.child}` },
-        el('td', { text: e.parent }), el('td', { text: e.child }), el('td', { class: 'num', text: String(e.callCount) })))))
-      : el('p', { class: 'muted', text: 'No calls between services stored yet.' }));
+    if (!d.data.length) {
+      services.replaceChildren(el('p', { class: 'muted', text: 'No calls between services stored yet.' }));
+    } else {
+      const names = [...new Set(d.data.flatMap((e) => [e.parent, e.child]))];
+      const drawing = drawGraph('services', names.map((n) => ({ id: n, label: n, kind: 'service' })),
+        d.data.map((e) => ({ from: e.parent, to: e.child, kind: 'service', label: callsText(e.callCount) })));
+      services.replaceChildren(...[drawing, el('table', {},
+        el('caption', { text: `${names.length} services, ${d.data.length} caller–callee pairs` }),
+        head(['Caller'], ['Callee'], ['Calls', 1]),
+        el('tbody', {}, ...d.data.map((e) => el('tr', { 'data-edge': `${e.parent}>${e.child}` },
+          el('td', { text: e.parent }), el('td', { text: e.child }), el('td', { class: 'num', text: String(e.callCount) })))))]
+        .filter(Boolean));
+    }
   } catch (e) { showError(services, e); }
   try {
     const g = await getJson('/api/agent-graph');
-    agents.replaceChildren(g.edges.length ? el('table', {}, head(['From'], ['Kind'], ['To'], ['Calls', 1], ['Errors', 1], ['Tokens in', 1], ['Tokens out', 1], ['p95', 1]),
-      el('tbody', {}, ...g.edges.map((e) => el('tr', { 'data-edge': `${e.from}>${e.to}`, 'data-kind': e.kind },
-        el('td', { text: e.from }), el('td', { text: e.kind }), el('td', { text: e.to }),
-        el('td', { class: 'num', text: String(e.calls) }), el('td', { class: 'num', text: String(e.errors) }),
-        el('td', { class: 'num', text: String(e.input_tokens ?? 0) }), el('td', { class: 'num', text: String(e.output_tokens ?? 0) }),
-        el('td', { class: 'num', text: e.p95_ms === undefined ? '' : `${e.p95_ms} ms` })))))
-      : el('p', { class: 'muted', text: 'No agent activity seen yet.' }));
+    if (!g.edges.length) {
+      agents.replaceChildren(el('p', { class: 'muted', text: 'No agent activity seen yet.' }));
+    } else {
+      // A node per (kind, name): the caller is an agent; the callee's kind is the edge's
+      // (model, tool, agent, service).
+      const nodes = new Map();
+      const node = (kind, name) => {
+        const id = `${kind}:${name}`;
+        if (!nodes.has(id)) nodes.set(id, { id, kind, label: kind === 'agent' ? name : `${kind}: ${name}` });
+        return id;
+      };
+      const edges = g.edges.map((e) => {
+        const parts = [callsText(e.calls)];
+        if (e.input_tokens || e.output_tokens) parts.push(`${e.input_tokens}/${e.output_tokens} tok`);
+        if (e.errors) parts.push(`${e.errors} err`);
+        if (e.p95_ms !== undefined) parts.push(`p95 ${fmtMs(e.p95_ms)}`);
+        return { from: node('agent', e.from), to: node(e.kind, e.to), kind: e.kind, error: e.errors > 0, label: parts.join(' · ') };
+      });
+      const drawing = drawGraph('agents', [...nodes.values()], edges);
+      agents.replaceChildren(...[drawing, el('table', {},
+        el('caption', { text: `${[...nodes.values()].filter((n) => n.kind === 'agent').length} agents, ${g.edges.length} edges (calls, errors, tokens in/out, p95 latency)` }),
+        head(['From'], ['Kind'], ['To'], ['Calls', 1], ['Errors', 1], ['Tokens in', 1], ['Tokens out', 1], ['p95', 1]),
+        el('tbody', {}, ...g.edges.map((e) => el('tr', { 'data-edge': `${e.from}>${e.to}`, 'data-kind': e.kind },
+          el('td', { text: e.from }), el('td', { text: e.kind }), el('td', { text: e.to }),
+          el('td', { class: 'num', text: String(e.calls) }), el('td', { class: 'num', text: String(e.errors) }),
+          el('td', { class: 'num', text: String(e.input_tokens ?? 0) }), el('td', { class: 'num', text: String(e.output_tokens ?? 0) }),
+          el('td', { class: 'num', text: e.p95_ms === undefined ? '' : fmtMs(e.p95_ms) })))))]
+        .filter(Boolean));
+    }
   } catch (e) { showError(agents, e); }
   main.dataset.state = 'done';
 }

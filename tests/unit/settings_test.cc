@@ -80,9 +80,9 @@ std::string Describe(const Config& c) {
   for (uint32_t p : c.pids) o << " " << p;
   for (const auto& r : c.selection.include) o << " include " << r.text;
   for (const auto& r : c.selection.exclude) o << " exclude " << r.text;
-  o << "\ncapture " << c.capture_bytes << " tls_patterns " << c.tls_patterns << " genai " << c.genai_capture_bytes
-    << " " << c.genai_max_body_bytes << " content=" << c.genai_capture_content << " db_raw=" << c.db_raw_query_text
-    << " prices=" << c.genai_prices << "\n";
+  o << "\ncapture " << c.capture_bytes << " tls_patterns " << c.tls_patterns << " genai "
+    << c.genai_capture_bytes << " " << c.genai_max_body_bytes << " content=" << c.genai_capture_content
+    << " db_raw=" << c.db_raw_query_text << " prices=" << c.genai_prices << "\n";
   for (const auto& [n, m] : c.agent_rules) o << "agent " << n << "=" << m << "\n";
   o << "agent loops " << c.agent_loop_tool_calls << " ping-pong " << c.agent_loop_ping_pong << " tokens/min "
     << c.agent_token_budget << "\n";

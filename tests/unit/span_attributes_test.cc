@@ -78,6 +78,8 @@ TEST(SpanAttributes, RefusesBadPatternsAndSpecs) {
   ASSERT_FALSE(empty.ok());
   EXPECT_NE(empty.message().find("empty string"), std::string::npos) << empty.message();
   EXPECT_FALSE(CheckRedactPattern("--redact", "(a)\\1").ok()) << "RE2 has no back-references";
+  EXPECT_FALSE(CheckRedactPattern("--redact", "a\tb").ok()) << "control characters are written as escapes";
+  EXPECT_TRUE(CheckRedactPattern("--redact", "a\\tb").ok());
   EXPECT_TRUE(CheckRedactPattern("--redact", "secret-[a-z]+").ok());
   EXPECT_FALSE(ParseSpanAttribute("--span-attribute", "novalue").ok());
   EXPECT_FALSE(ParseSpanAttribute("--span-attribute", "=v").ok());

@@ -264,22 +264,33 @@ Status StorePath(const Input& in, Layer* l) {
   return Status::Ok();
 }
 
-// An LLM price table file (genai/prices.h); read and checked at start.
-Status GenaiPrices(const Input& in, Layer* l) {
-// The user's TLS byte-pattern table: a path (read at start, where a missing file or a bad
-// row stops kspan with the line at fault).
-Status TlsPatterns(const Input& in, Layer* l) {
+// A path setting: not empty, no control characters.
+Status FilePath(const Input& in, std::string_view example, Setting<std::string>* out) {
   const std::string& v = in.items[0];
   const bool control =
       std::any_of(v.begin(), v.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; });
   if (v.empty() || control) {
     return InvalidArgument(in.where + ": '" + (control ? std::string("(a control character)") : v) +
-                           "' is not a file path; expected e.g. /etc/kspan/prices.yaml");
+                           "' is not a file path; expected e.g. " + std::string(example));
   }
-  l->genai_prices = Setting<std::string>{v, in.where};
-                           "' is not a file path; expected e.g. /etc/kspan/tls-patterns.txt");
-  }
-  l->tls_patterns = Setting<std::string>{v, in.where};
+  *out = Setting<std::string>{v, in.where};
+  return Status::Ok();
+}
+
+// An LLM price table file (genai/prices.h); read and checked at start.
+Status GenaiPrices(const Input& in, Layer* l) {
+  Setting<std::string> s;
+  RETURN_IF_ERROR(FilePath(in, "/etc/kspan/prices.yaml", &s));
+  l->genai_prices = std::move(s);
+  return Status::Ok();
+}
+
+// The user's TLS byte-pattern table: a path (read at start, where a missing file or a bad
+// row stops kspan with the line at fault).
+Status TlsPatterns(const Input& in, Layer* l) {
+  Setting<std::string> s;
+  RETURN_IF_ERROR(FilePath(in, "/etc/kspan/tls-patterns.txt", &s));
+  l->tls_patterns = std::move(s);
   return Status::Ok();
 }
 

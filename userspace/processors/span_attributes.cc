@@ -39,6 +39,12 @@ Result<std::pair<std::string, std::string>> ParseSpanAttribute(std::string_view 
 Status CheckRedactPattern(std::string_view where, std::string_view pattern) {
   if (pattern.empty())
     return InvalidArgument(std::string(where) + ": an empty pattern would match everywhere");
+  for (const char c : pattern) {
+    if (static_cast<unsigned char>(c) < 0x20) {
+      return InvalidArgument(std::string(where) +
+                             ": a control character in a pattern; write it as an escape (\\x01, \\n)");
+    }
+  }
   RE2::Options o;
   o.set_log_errors(false);
   RE2 re(pattern, o);

@@ -29,6 +29,15 @@ Status Uint32(const Input& in, Layer* l) {
   return Status::Ok();
 }
 
+// A true/false setting.
+template <auto Member>
+Status Bool(const Input& in, Layer* l) {
+  bool v = false;
+  RETURN_IF_ERROR(ParseBool(in.where, in.items[0], &v));
+  l->*Member = Setting<bool>{v, in.where};
+  return Status::Ok();
+}
+
 template <auto Member>
 Status Millis(const Input& in, Layer* l) {
   milliseconds v{};
@@ -139,20 +148,6 @@ Status Listen(const Input& in, Layer* l) {
   return Status::Ok();
 }
 
-Status RawQueryText(const Input& in, Layer* l) {
-  bool v = false;
-  RETURN_IF_ERROR(ParseBool(in.where, in.items[0], &v));
-  l->db_raw_query_text = Setting<bool>{v, in.where};
-  return Status::Ok();
-}
-
-Status CaptureContent(const Input& in, Layer* l) {
-  bool v = false;
-  RETURN_IF_ERROR(ParseBool(in.where, in.items[0], &v));
-  l->genai_capture_content = Setting<bool>{v, in.where};
-  return Status::Ok();
-}
-
 Status AgentRules(const Input& in, Layer* l) {
   for (const auto& [name, match] : in.pairs) {
     RETURN_IF_ERROR(CheckAgentRule(in.where, name, match));
@@ -205,27 +200,6 @@ Status RedactPatterns(const Input& in, Layer* l) {
   }
   for (const std::string& p : in.items) RETURN_IF_ERROR(processors::CheckRedactPattern(in.where, p));
   l->redact = Setting<std::vector<std::string>>{in.items, in.where};
-  return Status::Ok();
-}
-
-Status RedactSecretsSwitch(const Input& in, Layer* l) {
-  bool v = false;
-  RETURN_IF_ERROR(ParseBool(in.where, in.items[0], &v));
-  l->redact_secrets = Setting<bool>{v, in.where};
-  return Status::Ok();
-}
-
-Status ConsoleTree(const Input& in, Layer* l) {
-  bool v = false;
-  RETURN_IF_ERROR(ParseBool(in.where, in.items[0], &v));
-  l->console_tree = Setting<bool>{v, in.where};
-  return Status::Ok();
-}
-
-Status TraceTelemetry(const Input& in, Layer* l) {
-  bool v = false;
-  RETURN_IF_ERROR(ParseBool(in.where, in.items[0], &v));
-  l->trace_telemetry = Setting<bool>{v, in.where};
   return Status::Ok();
 }
 
@@ -294,13 +268,6 @@ Status TlsPatterns(const Input& in, Layer* l) {
   return Status::Ok();
 }
 
-Status UiSwitch(const Input& in, Layer* l) {
-  bool v = false;
-  RETURN_IF_ERROR(ParseBool(in.where, in.items[0], &v));
-  l->ui = Setting<bool>{v, in.where};
-  return Status::Ok();
-}
-
 // One word of a fixed set, lowercased.
 template <auto Member>
 Status OneOf(const Input& in, Layer* l, std::initializer_list<std::string_view> words) {
@@ -323,13 +290,6 @@ Status Carrier(const Input& in, Layer* l) {
 
 Status CarrierNetns(const Input& in, Layer* l) {
   return OneOf<&Layer::carrier_netns>(in, l, {"all", "self"});
-}
-
-Status SpanMetricsSwitch(const Input& in, Layer* l) {
-  bool v = false;
-  RETURN_IF_ERROR(ParseBool(in.where, in.items[0], &v));
-  l->span_metrics = Setting<bool>{v, in.where};
-  return Status::Ok();
 }
 
 // Traces a second: a finite number from 0 (no limit) to a million.
@@ -396,7 +356,7 @@ const std::vector<SettingRow> kTable = {
      .help = "The console output prints whole traces as indented trees (spans under their "
              "parent) instead of one line per span as it comes. The environment and YAML take "
              "true or false.",
-     .parse = ConsoleTree},
+     .parse = Bool<&Layer::console_tree>},
 
     // OTLP.
     {.group = kOtlp, .flag = "--otlp-endpoint", .metavar = "URL", .key = "otlp.endpoint",
@@ -516,7 +476,7 @@ const std::vector<SettingRow> kTable = {
      .help = "Export SQL queries (PostgreSQL, MySQL) as sent, literals and all, instead of "
              "sanitised (literals as ?). They may hold personal data or secrets. The "
              "environment and YAML take true or false.",
-     .parse = RawQueryText},
+     .parse = Bool<&Layer::db_raw_query_text>},
     {.group = kCapture, .flag = "--tls-patterns", .metavar = "FILE", .key = "tls_patterns",
      .default_text = "(built-in rows only)",
      .help = "More rows for the byte-pattern table that finds SSL_read/SSL_write in stripped "
@@ -571,7 +531,7 @@ const std::vector<SettingRow> kTable = {
      .help = "Keep recent traces in a store on disk and serve the web UI and the Jaeger query API "
              "(/api/traces, ...) on --listen; without --listen on 127.0.0.1:9464 (this host only; "
              "if that port is taken, a warning and no UI). false: neither store nor UI.",
-     .parse = UiSwitch},
+     .parse = Bool<&Layer::ui>},
     {.group = kUi, .flag = "--store-path", .metavar = "FILE", .key = "ui.store_path",
      .default_text = "/var/lib/kspan/traces.db",
      .help = "The trace store's SQLite file; its folder is created. Kept across restarts.",
@@ -608,7 +568,7 @@ const std::vector<SettingRow> kTable = {
      .default_text = "off",
      .help = "Export prompts, completions and system instructions as a span event, secrets "
              "redacted. The environment and YAML take true or false.",
-     .parse = CaptureContent},
+     .parse = Bool<&Layer::genai_capture_content>},
     {.group = kGenai, .flag = "--genai-prices", .metavar = "FILE", .key = "genai.prices",
      .default_text = "the shipped table",
      .help = "LLM prices per model and token type (YAML, docs/genai.md: cost) instead of the "
@@ -696,7 +656,7 @@ const std::vector<SettingRow> kTable = {
      .help = "Also trace telemetry exports (HTTP POST to .../v1/traces, /v1/metrics, /v1/logs, "
              "/api/v2/spans): dropped by default, so the collector that receives kspan's own "
              "exports never feeds them back as spans. The environment and YAML take true or false.",
-     .parse = TraceTelemetry},
+     .parse = Bool<&Layer::trace_telemetry>},
 
     // Enrichment and redaction.
     {.group = kEnrich, .flag = "--span-attribute", .metavar = "KEY=VALUE", .key = "enrich.span_attributes",
@@ -713,14 +673,14 @@ const std::vector<SettingRow> kTable = {
      .default_text = "true",
      .help = "Replace credentials (API keys, Bearer and Basic credentials, JWTs, password=...) "
              "in URLs, database queries, user agents, headers and error messages with REDACTED.",
-     .parse = RedactSecretsSwitch},
+     .parse = Bool<&Layer::redact_secrets>},
 
     // Span metrics.
     {.group = kMetrics, .flag = "--span-metrics", .metavar = "BOOL", .key = "metrics.span_metrics",
      .default_text = "true",
      .help = "RED histograms (http.server.request.duration, ...) and the service graph "
              "(traces_service_graph_*) from every span, before sampling; false turns them off.",
-     .parse = SpanMetricsSwitch},
+     .parse = Bool<&Layer::span_metrics>},
     {.group = kMetrics, .flag = "--metrics-exporter", .metavar = "NAME", .key = "metrics.exporter",
      .otel_env = {"OTEL_METRICS_EXPORTER"},
      .default_text = "none: /metrics of --listen only",

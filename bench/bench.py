@@ -267,6 +267,26 @@ def wrk(port, seconds, conns, scheme="http"):
     return res
 
 
+def rotated(modes, rep):
+    """`modes` starting at the rep-th, so alternating runs spread the machine's drift over all."""
+    i = rep % len(modes)
+    return modes[i:] + modes[:i]
+
+
+def wrk_rotating(a, port, extra_by_mode, name):
+    """`wrk -c32` requests/s per mode over a.reps rotating runs, kspan started with the mode's
+    flags (None: untraced) for each run."""
+    rps = {m: [] for m in extra_by_mode}
+    for rep in range(a.reps):
+        for mode in rotated(list(extra_by_mode), rep):
+            extra = extra_by_mode[mode]
+            k = Kspan(a.kspan, extra=extra, name=f"{name}-{mode}") if extra is not None else None
+            rps[mode].append(wrk(port, a.seconds, 32)["rps"])
+            if k:
+                k.stop()
+    return rps
+
+
 def med(xs):
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else float("nan")
@@ -607,15 +627,7 @@ def bench_exclude(a):
                      "dropped_in_user_space": st["c"].get('kspan_selection_events_dropped_total{reason="skipped"}', 0)}
         print(f"  {mode}: {out[mode]['ns_per_req']:.0f} kernel ns/request, {out[mode]['events_per_req']:.2f} "
               f"events/request reached user space", flush=True)
-    rps = {"off": [], "excluded": [], "traced": []}
-    for rep in range(a.reps):
-        order = ["off", "excluded", "traced"]
-        order = order[rep % 3:] + order[:rep % 3]
-        for mode in order:
-            k = Kspan(a.kspan, extra=rules[mode], name=f"exclude-wrk-{mode}") if mode != "off" else None
-            rps[mode].append(wrk(port, a.seconds, 32)["rps"])
-            if k:
-                k.stop()
+    rps = wrk_rotating(a, port, {"off": None, **rules}, "exclude-wrk")
     stop(srv)
     out["rps"] = {m: med(v) for m, v in rps.items()}
     out["rps_ratio_excluded"] = med([e / o for e, o in zip(rps["excluded"], rps["off"]) if o])
@@ -727,8 +739,7 @@ def bench_store(a):
     rps = {m: [] for m in modes}
     cpu, written, refused = ({label: [] for label, _ in STORE_CONFIGS} for _ in range(3))
     for rep in range(a.reps):
-        order = modes[rep % len(modes):] + modes[:rep % len(modes)]
-        for mode in order:
+        for mode in rotated(modes, rep):
             if mode == "untraced":
                 rps[mode].append(wrk(port, a.seconds, 32)["rps"])
                 continue
@@ -843,15 +854,7 @@ def carrier_agent(a):
         print(f"  agent carrier {mode}: {out[mode]['ns_per_req']:.0f} kernel ns/request "
               f"({out[mode]['carrier_ns_per_req']:.0f} in the carrier), {out[mode]['cpu_us_per_req']:.1f} "
               f"daemon CPU us/request, {out[mode]['written']} options written", flush=True)
-    rps = {"untraced": [], "off": [], "on": []}
-    for rep in range(a.reps):
-        order = ["untraced", "off", "on"]
-        order = order[rep % 3:] + order[:rep % 3]
-        for mode in order:
-            k = Kspan(a.kspan, extra=flags[mode], name=f"carrier-wrk-{mode}") if mode != "untraced" else None
-            rps[mode].append(wrk(port, a.seconds, 32)["rps"])
-            if k:
-                k.stop()
+    rps = wrk_rotating(a, port, {"untraced": None, **flags}, "carrier-wrk")
     stop(srv)
     out["rps"] = {m: med(v) for m, v in rps.items()}
     out["rps_ratio_on_vs_off"] = med([n / o for n, o in zip(rps["on"], rps["off"]) if o])

@@ -41,23 +41,11 @@ std::string Url(int port, const std::string& path = "") {
   return "http://127.0.0.1:" + std::to_string(port) + path;
 }
 
-// The request path of a span: url.path, else the path part of url.full.
-std::string PathOf(const FlatSpan& s) {
-  std::string p = s.Str("url.path");
-  if (p.empty()) {
-    const std::string full = s.Str("url.full");
-    const size_t scheme = full.find("://");
-    const size_t slash = scheme == std::string::npos ? std::string::npos : full.find('/', scheme + 3);
-    if (slash != std::string::npos) p = full.substr(slash);
-  }
-  return p.substr(0, p.find_first_of("?#"));
-}
-
 // One line per span for failure messages.
 std::string Describe(const FlatSpan* s) {
   if (!s) return "(none)";
   std::ostringstream o;
-  o << "kind=" << s->kind << " port=" << s->Int("server.port") << " path=" << PathOf(*s) << " name='"
+  o << "kind=" << s->kind << " port=" << s->Int("server.port") << " path=" << s->Path() << " name='"
     << s->name << "' svc=" << s->ResourceStr("service.name") << " trace=" << s->trace_id
     << " span=" << s->span_id << " parent=" << (s->parent_span_id.empty() ? "-" : s->parent_span_id)
     << " links=" << s->links.size() << (s->Bool(kAmbiguous) ? " ambiguous" : "");
@@ -86,7 +74,7 @@ std::vector<const FlatSpan*> Find(const std::vector<FlatSpan>& all, int kind, in
                                   const std::string& path) {
   std::vector<const FlatSpan*> out;
   for (const auto& s : all) {
-    if (s.kind == kind && s.Int("server.port") == port && PathOf(s) == path) out.push_back(&s);
+    if (s.kind == kind && s.Int("server.port") == port && s.Path() == path) out.push_back(&s);
   }
   return out;
 }
@@ -124,7 +112,7 @@ std::vector<std::string> MixedTraces(const std::vector<FlatSpan>& all, const std
                                      const std::set<std::string>& paths) {
   std::map<std::string, std::set<std::string>> paths_of_trace;
   for (const auto& s : all) {
-    const std::string p = PathOf(s);
+    const std::string p = s.Path();
     if (ports.count(static_cast<int>(s.Int("server.port"))) && paths.count(p))
       paths_of_trace[s.trace_id].insert(p);
   }

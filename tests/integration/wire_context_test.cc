@@ -33,21 +33,10 @@ constexpr int kServer = 2, kClient = 3;
 constexpr int kRequests = 100;
 const std::string kApps = std::string(KSPAN_SOURCE_DIR) + "/tests/apps/";
 
-std::string PathOf(const FlatSpan& s) {
-  std::string p = s.Str("url.path");
-  if (p.empty()) {
-    const std::string full = s.Str("url.full");
-    const size_t scheme = full.find("://");
-    const size_t slash = scheme == std::string::npos ? std::string::npos : full.find('/', scheme + 3);
-    if (slash != std::string::npos) p = full.substr(slash);
-  }
-  return p.substr(0, p.find_first_of("?#"));
-}
-
 std::string Describe(const FlatSpan* s) {
   if (!s) return "(none)";
   std::ostringstream o;
-  o << "kind=" << s->kind << " port=" << s->Int("server.port") << " path=" << PathOf(*s)
+  o << "kind=" << s->kind << " port=" << s->Int("server.port") << " path=" << s->Path()
     << " trace=" << s->trace_id << " span=" << s->span_id
     << " parent=" << (s->parent_span_id.empty() ? "-" : s->parent_span_id);
   return o.str();
@@ -184,12 +173,12 @@ TEST_F(WireContextTest, CurlPythonNginxAcrossTwoAgentsOneTracePerRequest) {
     spans_b = ReadSpans(agent_b.SpansPath());
     chains.clear();
     for (const auto& s : spans_a) {
-      if (s.kind == kClient && s.Int("server.port") == py_port) chains[PathOf(s)].curl = &s;
-      if (s.kind == kServer && s.Int("server.port") == nginx_port) chains[PathOf(s)].nginx = &s;
+      if (s.kind == kClient && s.Int("server.port") == py_port) chains[s.Path()].curl = &s;
+      if (s.kind == kServer && s.Int("server.port") == nginx_port) chains[s.Path()].nginx = &s;
     }
     for (const auto& s : spans_b) {
-      if (s.kind == kServer && s.Int("server.port") == py_port) chains[PathOf(s)].server = &s;
-      if (s.kind == kClient && s.Int("server.port") == nginx_port) chains[PathOf(s)].call = &s;
+      if (s.kind == kServer && s.Int("server.port") == py_port) chains[s.Path()].server = &s;
+      if (s.kind == kClient && s.Int("server.port") == nginx_port) chains[s.Path()].call = &s;
     }
     for (const auto& p : paths) {
       const Chain& c = chains[p];

@@ -24,6 +24,17 @@ uint64_t U64(const nlohmann::json& v) {
 
 }  // namespace
 
+std::string FlatSpan::Path() const {
+  std::string p = Str("url.path");
+  if (p.empty()) {
+    const std::string full = Str("url.full");
+    const size_t scheme = full.find("://");
+    const size_t slash = scheme == std::string::npos ? std::string::npos : full.find('/', scheme + 3);
+    if (slash != std::string::npos) p = full.substr(slash);
+  }
+  return p.substr(0, p.find_first_of("?#"));
+}
+
 std::string FlatSpan::Str(const std::string& key) const {
   auto it = attributes.find(key);
   if (it == attributes.end() || !it->second.contains("stringValue")) return "";

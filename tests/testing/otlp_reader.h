@@ -44,6 +44,8 @@ struct FlatSpan {
   const FlatEvent* Event(const std::string& name) const;
   bool Has(const std::string& key) const { return attributes.count(key) > 0; }
   std::string ResourceStr(const std::string& key) const;
+  // The request path: url.path, else the path part of url.full; without query or fragment.
+  std::string Path() const;
 };
 
 // Every span in the file; malformed lines fail the calling test (ADD_FAILURE).

@@ -226,19 +226,6 @@ Status MetricsTemporality(const Input& in, Layer* l) {
 
 // A file path: not empty, no control characters (a typo or a stray byte, never a path
 // someone meant).
-Status StorePath(const Input& in, Layer* l) {
-  const std::string& v = in.items[0];
-  const bool control =
-      std::any_of(v.begin(), v.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; });
-  if (v.empty() || control) {
-    return InvalidArgument(in.where + ": '" + (control ? std::string("(a control character)") : v) +
-                           "' is not a file path; expected e.g. /var/lib/kspan/traces.db");
-  }
-  l->store_path = Setting<std::string>{v, in.where};
-  return Status::Ok();
-}
-
-// A path setting: not empty, no control characters.
 Status FilePath(const Input& in, std::string_view example, Setting<std::string>* out) {
   const std::string& v = in.items[0];
   const bool control =
@@ -248,6 +235,13 @@ Status FilePath(const Input& in, std::string_view example, Setting<std::string>*
                            "' is not a file path; expected e.g. " + std::string(example));
   }
   *out = Setting<std::string>{v, in.where};
+  return Status::Ok();
+}
+
+Status StorePath(const Input& in, Layer* l) {
+  Setting<std::string> s;
+  RETURN_IF_ERROR(FilePath(in, "/var/lib/kspan/traces.db", &s));
+  l->store_path = std::move(s);
   return Status::Ok();
 }
 

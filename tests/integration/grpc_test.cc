@@ -10,8 +10,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "testing/otlp_reader.h"
@@ -351,7 +353,8 @@ TEST_F(GrpcIntegration, CurlUpgradeToH2cAtApacheGivesHttp2Spans) {
   const std::string dir = MakeTempDir("kspan-h2c-upgrade");
   std::filesystem::create_directories(dir + "/www");
   std::ofstream(dir + "/www/a.html") << "hello over h2c\n";
-  std::ofstream(dir + "/www/b.html") << "hello again\n";
+  for (int i = 1; i <= 5; ++i)
+    std::ofstream(dir + "/www/b-" + std::to_string(i) + ".html") << "hello again\n";
   std::filesystem::permissions(dir, std::filesystem::perms::others_exec | std::filesystem::perms::group_exec,
                                std::filesystem::perm_options::add);  // Apache's worker runs as www-data
   std::ofstream(dir + "/httpd.conf")
@@ -375,11 +378,26 @@ TEST_F(GrpcIntegration, CurlUpgradeToH2cAtApacheGivesHttp2Spans) {
                                         std::chrono::seconds(30));
   ASSERT_EQ(curl.exit_code, 0) << curl.out << curl.err;
   ASSERT_EQ(curl.out, "2 200") << "curl did not upgrade";
-  // nghttp: one connection, both URLs.
-  const CommandResult nghttp = RunCommand(
-      {"/usr/bin/nghttp", "-u", "-v", base + "/b.html", base + "/missing"}, std::chrono::seconds(30));
-  ASSERT_EQ(nghttp.exit_code, 0) << nghttp.out << nghttp.err;
-  ASSERT_NE(nghttp.out.find("HTTP Upgrade success"), std::string::npos) << nghttp.out << nghttp.err;
+  // nghttp: one connection, both URLs. Apache's mod_http2 sometimes ends such a connection
+  // with GOAWAY(last_stream_id=1, "timeout") before it reads the second request (seen with
+  // nghttp alone, no kspan): nghttp then says "Some requests were not processed" and exits 0.
+  // Each attempt has its own paths (query values are redacted by default); an unprocessed one
+  // must come out as the GOAWAY it was.
+  constexpr int kAttempts = 5;
+  int tries = 0;
+  bool processed = false;
+  while (!processed && tries < kAttempts) {
+    ++tries;
+    const std::string n = std::to_string(tries);
+    const CommandResult nghttp =
+        RunCommand({"/usr/bin/nghttp", "-u", "-v", base + "/b-" + n + ".html", base + "/missing-" + n},
+                   std::chrono::seconds(30));
+    ASSERT_EQ(nghttp.exit_code, 0) << nghttp.out << nghttp.err;
+    ASSERT_NE(nghttp.out.find("HTTP Upgrade success"), std::string::npos) << nghttp.out << nghttp.err;
+    processed = (nghttp.out + nghttp.err).find("Some requests were not processed") == std::string::npos;
+  }
+  ASSERT_TRUE(processed) << "Apache refused nghttp's second request " << kAttempts << " times";
+  const std::string done = std::to_string(tries);
 
   auto mine = [&](const std::vector<FlatSpan>& all) {
     std::vector<FlatSpan> out;
@@ -388,33 +406,68 @@ TEST_F(GrpcIntegration, CurlUpgradeToH2cAtApacheGivesHttp2Spans) {
     }
     return out;
   };
+  // The server's url.path, or the client's url.full up to its query.
+  auto is = [](const FlatSpan& s, const std::string& path) {
+    if (s.kind == kServer) return s.Str("url.path") == path;
+    const std::string full = s.Str("url.full");
+    const size_t at = full.find(path);
+    return at != std::string::npos && (at + path.size() == full.size() || full[at + path.size()] == '?');
+  };
+  auto count = [&](const std::vector<FlatSpan>& all, const std::string& path, int kind) {
+    return static_cast<size_t>(std::count_if(
+        all.begin(), all.end(), [&](const FlatSpan& s) { return s.kind == kind && is(s, path); }));
+  };
+  const std::vector<std::pair<std::string, int64_t>> want = {
+      {"/a.html", 200}, {"/b-" + done + ".html", 200}, {"/missing-" + done, 404}};
+  auto all_there = [&](const std::vector<FlatSpan>& all) {
+    for (const auto& [path, status] : want) {
+      if (count(all, path, kClient) == 0 || count(all, path, kServer) == 0) return false;
+    }
+    return true;
+  };
   std::vector<FlatSpan> spans;
-  WaitFor([&] { return (spans = mine(ReadSpans(agent_.SpansPath()))).size() >= 6; },
-          std::chrono::seconds(20));
+  WaitFor([&] { return all_there(spans = mine(ReadSpans(agent_.SpansPath()))); }, std::chrono::seconds(20));
   server_.Stop(SIGTERM, std::chrono::seconds(10));
   ASSERT_EQ(agent_.Stop(), 0) << agent_.Logs();
   spans = mine(ReadSpans(agent_.SpansPath()));
-  ASSERT_EQ(spans.size(), 6u) << Summary(spans) << agent_.Logs();
-  const std::map<std::string, int64_t> want = {{"/a.html", 200}, {"/b.html", 200}, {"/missing", 404}};
+  // curl's exchange and two streams per attempt, each seen from both ends (a refused
+  // stream's request may never have been read by Apache).
+  EXPECT_LE(spans.size(), 2 + 4 * static_cast<size_t>(tries)) << Summary(spans);
+  auto find = [&](const std::string& path, int kind) -> const FlatSpan* {
+    EXPECT_LE(count(spans, path, kind), 1u) << path << " twice: " << Summary(spans);
+    for (const FlatSpan& s : spans) {
+      if (s.kind == kind && is(s, path)) return &s;
+    }
+    return nullptr;
+  };
   for (const auto& [path, status] : want) {
     SCOPED_TRACE(path);
-    const FlatSpan *client = nullptr, *server = nullptr;
-    for (const FlatSpan& s : spans) {
-      const bool it =
-          s.kind == kServer ? s.Str("url.path") == path : s.Str("url.full").find(path) != std::string::npos;
-      if (it) (s.kind == kClient ? client : server) = &s;
-    }
+    const FlatSpan *client = find(path, kClient), *server = find(path, kServer);
     ASSERT_NE(client, nullptr) << Summary(spans);
     ASSERT_NE(server, nullptr) << Summary(spans);
     for (const FlatSpan* s : {client, server}) {
       EXPECT_EQ(s->Str("http.request.method"), "GET");
-      EXPECT_EQ(s->Int("http.response.status_code"), status);
+      EXPECT_EQ(s->Int("http.response.status_code"), status) << Summary({*s}) << agent_.Logs();
       EXPECT_EQ(s->Str("network.protocol.version"), "2");
       EXPECT_FALSE(s->Has("kspan.http2.headers_incomplete"));
     }
     EXPECT_EQ(server->trace_id, client->trace_id);
     EXPECT_EQ(server->parent_span_id, client->span_id);
   }
+  // The refused attempts: their upgrade request was answered, their second stream ended by
+  // the server's GOAWAY, never with a status.
+  for (int t = 1; t < tries; ++t) {
+    const std::string n = std::to_string(t);
+    SCOPED_TRACE("attempt " + n);
+    const FlatSpan* first = find("/b-" + n + ".html", kClient);
+    ASSERT_NE(first, nullptr) << Summary(spans);
+    EXPECT_EQ(first->Int("http.response.status_code"), 200);
+    const FlatSpan* refused = find("/missing-" + n, kClient);
+    ASSERT_NE(refused, nullptr) << Summary(spans);
+    EXPECT_EQ(refused->Str("kspan.http2.end"), "goaway");
+    EXPECT_FALSE(refused->Has("http.response.status_code"));
+  }
+  if (tries > 1) std::cout << "Apache refused " << tries - 1 << " nghttp second request(s) by GOAWAY\n";
   EXPECT_EQ(agent_.StoppedCounter("kspan_parse_failures_total{protocol=\"http1\"}"), 0) << agent_.Logs();
 }
 

@@ -557,11 +557,14 @@ TEST(SamplingAcrossAgents, TwoAgentsKeepTheSameTracesAtTheSameRatio) {
               server.Running())
       << server.Stderr();
   constexpr int kRequests = 200;
+  // Fixed ids: each one is checked against the ratio's threshold exactly; with random ids
+  // the binomial interval below would fail one run in a thousand by design.
+  constexpr int kSeed = 20261205;
   net.procs.push_back(std::make_unique<Subprocess>());
   Subprocess& client = *net.procs.back();
   ASSERT_TRUE(client.Start({"ip", "netns", "exec", ns_a, "/usr/bin/python3", kApps + "traceparent_client.py",
                             "http://" + addr_b + ":" + port + "/index.txt", std::to_string(kRequests),
-                            dir + "/ids.txt", dir + "/go"},
+                            dir + "/ids.txt", dir + "/go", std::to_string(kSeed)},
                            {{"OTEL_SERVICE_NAME", "two-agents-client"}}));
 
   // `ip netns exec` execs the program: the pids are the client's and the server's own.

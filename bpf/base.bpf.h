@@ -32,7 +32,7 @@ static __always_inline int ks_wanted(__u32 tgid) {
   if (tgid == ks_self_tgid) return 0;
   if (ks_select_mode == KSPAN_SELECT_ALL) return 1;
   __u8 *v = bpf_map_lookup_elem(&ks_select, &tgid);
-  if (v) return *v;
+  if (v) return *v == KSPAN_SELECTED_TRACE;
   return ks_select_mode == KSPAN_SELECT_RULES;
 }
 

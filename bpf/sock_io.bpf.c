@@ -293,3 +293,38 @@ int ks_en_close(struct trace_event_raw_sys_enter *ctx) {
   bpf_map_delete_elem(&ks_conns, &key);
   return 0;
 }
+
+/* listen(fd, backlog) of a process skipped until it listens (kspan/bpf/maps.h): it is
+ * traced from here on, and its port reported, so user space decides it again with the
+ * port and skips it anew if no rule selects it there. A server a port rule selects is thus
+ * traced from its first connection, however late user space reads the event; one it does
+ * not costs its connections of those few milliseconds, dropped in user space (counted).
+ * A bound TCP socket only (a listen() that binds an ephemeral port itself is left to user
+ * space's periodic look). */
+SEC("tracepoint/syscalls/sys_enter_listen")
+int ks_en_listen(struct trace_event_raw_sys_enter *ctx) {
+  if (ks_select_mode != KSPAN_SELECT_RULES) return 0;
+  __u64 id = bpf_get_current_pid_tgid();
+  __u32 tgid = id >> 32;
+  __u8 *v = bpf_map_lookup_elem(&ks_select, &tgid);
+  if (!v || *v != KSPAN_SELECTED_SKIP_UNTIL_LISTEN) return 0;
+  __s32 fd = (__s32)ctx->args[0];
+  struct sock *sk = ks_tcp_sock(ks_fd_file(fd));
+  if (!sk) return 0;
+  __u16 port = BPF_CORE_READ(sk, __sk_common.skc_num);
+  if (port == 0) return 0;
+  __u8 trace = KSPAN_SELECTED_TRACE;
+  bpf_map_update_elem(&ks_select, &tgid, &trace, BPF_EXIST);
+  struct kspan_listen_event *e = bpf_ringbuf_reserve(&ks_events, sizeof(*e), 0);
+  if (!e) {
+    ks_count(KSPAN_CNT_RB_FULL_PROC);
+    return 0;
+  }
+  ks_fill_header(&e->hdr, KSPAN_EV_LISTEN, id);
+  e->fd = fd;
+  e->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+  e->port = port;
+  bpf_ringbuf_submit(e, ks_rb_flags());
+  ks_count(KSPAN_CNT_EVENTS);
+  return 0;
+}

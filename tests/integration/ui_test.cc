@@ -230,5 +230,145 @@ TEST_F(UiTest, ListWaterfallSearchInChromiumAndTracesSurviveARestart) {
   ExpectCleanStop(again);
 }
 
+// The store under load (acceptance 5 of the UI issue, and the rate bound of docs/ui.md): a
+// python server driven by `ab` (bounded in count and time), kspan scoped to that server's
+// port so the counters are the test's own.
+class StoreLoadTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = MakeTempDir("kspan-store-load-");
+    port_ = FreePort();
+    ui_port_ = FreePort();
+    service_ = "store-load-" + std::to_string(getpid());
+  }
+  void TearDown() override { server_.reset(); }
+
+  bool StartAgent(const std::vector<std::string>& extra) {
+    std::vector<std::string> args = {"--listen",     "127.0.0.1:" + std::to_string(ui_port_),
+                                     "--store-path", dir_ + "/traces.db",
+                                     "--include",    "port=" + std::to_string(port_)};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return agent_.Start(args);
+  }
+  bool StartServer() {
+    server_ = std::make_unique<Subprocess>();
+    return server_->Start({"/usr/bin/python3", kApps + "tier_service.py", std::to_string(port_)},
+                          {{"OTEL_SERVICE_NAME", service_}}) &&
+           WaitFor([&] { return server_->Stdout().find("ready") != std::string::npos; },
+                   std::chrono::seconds(10));
+  }
+  // `n` requests, 4 at a time, a connection each (ab -k waits forever on python's HTTP/1.0
+  // keep-alive answers): ab's own count; 0 on failure.
+  uint64_t Load(int n, const std::string& path) {
+    CommandResult r =
+        RunCommand({"ab", "-q", "-s", "10", "-n", std::to_string(n), "-c", "4", Url(port_, path)},
+                   std::chrono::seconds(120));
+    const size_t at = r.out.find("Complete requests:");
+    return r.exit_code == 0 && at != std::string::npos ? std::strtoull(r.out.c_str() + at + 18, nullptr, 10)
+                                                       : 0;
+  }
+  // A counter or gauge of /metrics (summed over its series), -1 when not served.
+  double Metric(const std::string& name, const std::string& labels = "") {
+    auto [code, body] = HttpGet(Url(ui_port_, "/metrics"));
+    if (code != 200) return -1;
+    double sum = 0;
+    const std::string series = name + labels;
+    for (size_t at = 0; (at = body.find("\n" + series, at)) != std::string::npos; ++at) {
+      const size_t sp = body.find(' ', at + 1 + series.size());
+      if (sp == std::string::npos) break;
+      const std::string key = body.substr(at + 1, sp - at - 1);
+      if (key != series && !(labels.empty() && key.size() > series.size() && key[series.size()] == '{'))
+        continue;
+      sum += std::strtod(body.c_str() + sp + 1, nullptr);
+    }
+    return sum;
+  }
+  // Server spans of this test's service in the spans file.
+  size_t ExportedServerSpans() {
+    size_t n = 0;
+    for (const FlatSpan& s : ReadSpans(agent_.SpansPath())) {
+      if (s.kind == 2 && s.ResourceStr("service.name") == service_) ++n;
+    }
+    return n;
+  }
+
+  KspanAgent agent_;
+  std::unique_ptr<Subprocess> server_;
+  std::string dir_, service_;
+  int port_ = 0, ui_port_ = 0;
+};
+
+TEST_F(StoreLoadTest, StaysUnderItsBoundWhileTenTimesItIsWrittenAndKeepsTheNewest) {
+  ASSERT_TRUE(StartAgent({"--store-max-mib", "1", "--store-max-spans-per-second", "0"})) << agent_.Logs();
+  ASSERT_TRUE(StartServer()) << server_->Stderr();
+  // ~1 KB a span (docs/ui.md): 12,000 spans are over 10 MiB.
+  const uint64_t done = Load(12000, "/load/" + service_);
+  ASSERT_EQ(done, 12000u) << "ab did not complete";
+  EXPECT_EQ(HttpGet(Url(port_, "/last/" + service_)).first, 200);
+  ASSERT_TRUE(
+      WaitFor([&] { return Metric("kspan_store_spans_written_total") >= 12001; }, std::chrono::seconds(30)))
+      << "written " << Metric("kspan_store_spans_written_total") << ", dropped "
+      << Metric("kspan_store_spans_dropped_total");
+  // The newest trace is served; the bound held.
+  std::string newest;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto [code, body] = HttpGet(Url(ui_port_, "/api/traces?service=" + service_ + "&limit=1"));
+        const json j = json::parse(body, nullptr, false);
+        if (code != 200 || !j.is_object() || j["data"].size() != 1) return false;
+        for (const json& tag : j["data"][0]["spans"][0]["tags"]) {
+          if (tag["key"] == "url.path") newest = tag["value"].get<std::string>();
+        }
+        return newest == "/last/" + service_;
+      },
+      kDeadline))
+      << newest;
+  auto [code, body] = HttpGet(Url(ui_port_, "/api/traces?service=" + service_ + "&limit=1000"));
+  ASSERT_EQ(code, 200);
+  EXPECT_GT(json::parse(body)["data"].size(), 100u);
+  // Each trace is one span (only the server is traced): the store holds what was written
+  // less what was evicted, at about a KB a span.
+  const double evicted = Metric("kspan_store_traces_evicted_total");
+  const double kept = Metric("kspan_store_spans_written_total") - evicted;
+  const double held = Metric("kspan_store_bytes");
+  EXPECT_GT(evicted, 0);
+  EXPECT_GT(kept, 100);
+  EXPECT_LT(kept, 2000) << "1 MiB holds about a thousand spans of a KB";
+  EXPECT_LE(held, (1u << 20) + (512u << 10)) << "a batch over the bound at most";
+  // Ten times the bound written: every span at the bytes a kept one takes.
+  EXPECT_GE(12001.0 * held / kept, 10.0 * (1u << 20)) << kept << " spans in " << held << " bytes";
+  // The bound is checked once a second, so a second's writes may pass it before the oldest
+  // traces go; their pages are reused, not added to.
+  EXPECT_LE(std::filesystem::file_size(dir_ + "/traces.db"), 3u << 20) << "freed pages are reused";
+  EXPECT_EQ(Metric("kspan_store_spans_dropped_total"), 0) << "no rate bound, and the queue kept up";
+  ExpectCleanStop(agent_);
+}
+
+TEST_F(StoreLoadTest, TheRateBoundStoresWholeTracesAtItsRateAndCountsTheRest) {
+  ASSERT_TRUE(StartAgent({"--store-max-spans-per-second", "100"})) << agent_.Logs();
+  ASSERT_TRUE(StartServer()) << server_->Stderr();
+  const auto t0 = std::chrono::steady_clock::now();
+  const uint64_t done = Load(3000, "/rate/" + service_);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_EQ(done, 3000u);
+  // Every span either stored or refused, counted.
+  double written = 0, refused = 0;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        written = Metric("kspan_store_spans_written_total");
+        refused = Metric("kspan_store_spans_dropped_total", "{reason=\"rate\"}");
+        return written + refused >= 3000 && ExportedServerSpans() >= 3000;
+      },
+      std::chrono::seconds(30)))
+      << "written " << written << " refused " << refused << " exported " << ExportedServerSpans();
+  EXPECT_EQ(written + refused, static_cast<double>(ExportedServerSpans()))
+      << "the file output got every span";
+  EXPECT_GE(written, 100) << "a second's burst at least";
+  EXPECT_LE(written, 100 * (seconds + 2) + 1) << "the rate, over " << seconds << " s";
+  EXPECT_GT(refused, 0);
+  EXPECT_EQ(Metric("kspan_store_spans_dropped_total", "{reason=\"queue_full\"}"), 0);
+  ExpectCleanStop(agent_);
+}
+
 }  // namespace
 }  // namespace kspan::testing

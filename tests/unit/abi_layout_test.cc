@@ -84,6 +84,10 @@ TEST(AbiLayout, FileWriteEvent) {
   EXPECT_EQ(offsetof(kspan_file_write_event, path_len), 56u);
   EXPECT_EQ(offsetof(kspan_file_write_event, path), 64u);
   EXPECT_EQ(sizeof(kspan_file_write_event), 64u + KSPAN_PATH_LEN);
+  EXPECT_EQ(offsetof(kspan_listen_event, fd), 24u);
+  EXPECT_EQ(offsetof(kspan_listen_event, family), 28u);
+  EXPECT_EQ(offsetof(kspan_listen_event, port), 30u);
+  EXPECT_EQ(sizeof(kspan_listen_event), 32u);
 }
 
 TEST(AbiLayout, ConnKindsAndAgentFlags) {

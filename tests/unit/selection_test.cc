@@ -191,8 +191,8 @@ TEST_F(FakeProc, DecidesOnceTellsTheKernelOnlyOfSkipsAndCounts) {
   Selection sel({.rules = {.exclude = {Rule("exe=redis*")}},
                  .proc_root = root_,
                  .tell_kernel =
-                     [&](uint32_t pid, bool traced) {
-                       told.emplace_back(pid, traced);
+                     [&](uint32_t pid, KernelVerdict v) {
+                       told.emplace_back(pid, v == KernelVerdict::kTrace);
                        return Status::Ok();
                      }},
                 &table, &m);
@@ -225,8 +225,8 @@ TEST_F(FakeProc, ARestartedProgramIsDecidedAgainAtExec) {
   Selection sel({.rules = {.include = {Rule("exe=nginx")}},
                  .proc_root = root_,
                  .tell_kernel =
-                     [&](uint32_t pid, bool traced) {
-                       told.emplace_back(pid, traced);
+                     [&](uint32_t pid, KernelVerdict v) {
+                       told.emplace_back(pid, v == KernelVerdict::kTrace);
                        return Status::Ok();
                      }},
                 &table, &m);
@@ -257,8 +257,8 @@ TEST_F(FakeProc, APortRuleIsCheckedAgainWhileTheProcessLives) {
   Selection sel({.rules = {.include = {Rule("exe=python*&port=8000")}},
                  .proc_root = root_,
                  .tell_kernel =
-                     [&](uint32_t pid, bool traced) {
-                       told.emplace_back(pid, traced);
+                     [&](uint32_t pid, KernelVerdict v) {
+                       told.emplace_back(pid, v == KernelVerdict::kTrace);
                        return Status::Ok();
                      },
                  .recheck_interval_ns = 2 * s},
@@ -294,6 +294,51 @@ TEST_F(FakeProc, APortRuleIsCheckedAgainWhileTheProcessLives) {
   Process(51, "/usr/sbin/nginx", "nginx\0"s);  // (a change only an exec would show)
   plain.Tick(100 * s);
   EXPECT_FALSE(plain.Traced(51, 100 * s));
+}
+
+// A server decided at exec, before it listens: only the port rule keeps it out, so the
+// kernel is told to skip it until it listens (the kernel then traces it and reports the
+// port). Its listen() on the rule's port selects it at once (not at the next periodic
+// look); a listen on another port skips it anew; a process no port could select is
+// skipped outright.
+TEST_F(FakeProc, AListenOnTheRulesPortSelectsTheServerAtOnce) {
+  Process(60, "/usr/bin/python3.11", "python3\0-m\0http.server\0"s);
+  Process(61, "/usr/sbin/nginx", "nginx\0"s);
+  ProcessTable table({.proc_root = root_});
+  metrics::Registry m;
+  std::vector<std::pair<uint32_t, KernelVerdict>> told;
+  const uint64_t s = 1'000'000'000;
+  Selection sel({.rules = {.include = {Rule("exe=python*&port=8000")}},
+                 .proc_root = root_,
+                 .tell_kernel =
+                     [&](uint32_t pid, KernelVerdict v) {
+                       told.emplace_back(pid, v);
+                       return Status::Ok();
+                     },
+                 .recheck_interval_ns = 2 * s},
+                &table, &m);
+  EXPECT_FALSE(sel.OnExec(60, 1 * s));
+  EXPECT_FALSE(sel.OnExec(61, 1 * s));
+  EXPECT_EQ(told, (std::vector<std::pair<uint32_t, KernelVerdict>>{{60, KernelVerdict::kSkipUntilListen},
+                                                                   {61, KernelVerdict::kSkip}}));
+  told.clear();
+  // listen() on another port first (nothing in /proc yet: the event is at its entry).
+  sel.OnListen(60, 1 * s + 10, 9000);
+  EXPECT_FALSE(sel.Traced(60, 1 * s + 20));
+  sel.OnListen(60, 1 * s + 30, 9000);  // a second socket on it
+  sel.OnListen(60, 1 * s + 40, 8000);
+  EXPECT_TRUE(sel.Traced(60, 1 * s + 50));
+  EXPECT_EQ(told, (std::vector<std::pair<uint32_t, KernelVerdict>>{{60, KernelVerdict::kSkipUntilListen},
+                                                                   {60, KernelVerdict::kSkipUntilListen},
+                                                                   {60, KernelVerdict::kTrace}}));
+  EXPECT_EQ(m.Sum("kspan_selection_changes_total"), 1u);
+  EXPECT_EQ(m.Sum("kspan_selection_listens_total"), 3u);
+  // Without a port rule there is nothing to decide again.
+  Selection plain({.rules = {.include = {Rule("exe=nginx")}}, .proc_root = root_}, &table, &m);
+  EXPECT_FALSE(plain.Traced(60, 1));
+  plain.OnListen(60, 2, 8000);
+  EXPECT_FALSE(plain.Traced(60, 3));
+  EXPECT_EQ(m.Sum("kspan_selection_listens_total"), 3u);
 }
 
 class FakePods : public PodLookup {

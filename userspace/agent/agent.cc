@@ -408,8 +408,12 @@ int Run(const Config& config) {
   popts.filters = config.filters;
   popts.attribute_rules = config.attribute_rules;
   popts.selection.rules = config.selection;
-  popts.selection.tell_kernel = [&source](uint32_t pid, bool traced) {
-    return source->SetSelected(pid, traced);
+  static_assert(static_cast<uint8_t>(process::KernelVerdict::kSkip) == KSPAN_SELECTED_SKIP &&
+                static_cast<uint8_t>(process::KernelVerdict::kTrace) == KSPAN_SELECTED_TRACE &&
+                static_cast<uint8_t>(process::KernelVerdict::kSkipUntilListen) ==
+                    KSPAN_SELECTED_SKIP_UNTIL_LISTEN);
+  popts.selection.tell_kernel = [&source](uint32_t pid, process::KernelVerdict verdict) {
+    return source->SetSelected(pid, static_cast<uint8_t>(verdict));
   };
   // In a Kubernetes pod with its node's name: pod and workload names on every span
   // (k8s/pod_watcher.h). Stopped when this scope ends, after the pipeline.

@@ -125,6 +125,10 @@ void Pipeline::OnFileWrite(const events::FileWriteEvent& e) {
   file_writes_.Add(e);
 }
 
+void Pipeline::OnListen(const events::ListenEvent& e) {
+  selection_.OnListen(e.pid, SteadyNs(), e.port);
+}
+
 void Pipeline::OnExec(const events::ProcessExecEvent& e) {
   ev_exec_->Add();
   processes_.OnExec(e);

@@ -73,6 +73,7 @@ class Pipeline : public events::EventSink {
   void OnExit(const events::ProcessExitEvent& e) override;
   void OnTlsBind(const events::TlsBindEvent& e) override;
   void OnFileWrite(const events::FileWriteEvent& e) override;
+  void OnListen(const events::ListenEvent& e) override;
 
   // After each batch of events (one ring-buffer poll): parse what arrived, decide parents
   // and export the traces that are due. `now_ns` is Unix ns.

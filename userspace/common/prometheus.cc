@@ -192,6 +192,10 @@ constexpr Entry kMetrics[] = {
     {"kspan_selection_kernel_updates_failed_total",
      {"counter",
       "Selection decisions the kernel could not be told of (their events are dropped in user space)."}},
+    {"kspan_selection_listens_total",
+     {"counter",
+      "listen() calls of processes only a port rule kept out, decided again with the new port before their "
+      "first connection."}},
     {"kspan_service_graph_dropped_total",
      {"counter",
       "Spans the service graph gave up on at a bound, by reason (pending_full: waiting spans; edges_full: "

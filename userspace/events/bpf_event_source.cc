@@ -186,6 +186,8 @@ constexpr ProgramRow kPrograms[] = {
     {"ks_ex_accept4", "server role of new connections (inferred instead)", Need::kOptional, Attach::kAtStart},
     {"ks_en_close", "connection close (responses ending at close stay open)", Need::kOptional,
      Attach::kAtStart},
+    {"ks_en_listen", "a port rule selects a server when it starts listening (else within 2 s)",
+     Need::kOptional, Attach::kAtStart},
     // bpf/file_write.bpf.c: agents' file writes (docs/agents.md).
     {"ks_fw_en_openat", kFileWrites, Need::kOptional, Attach::kAtStart},
     {"ks_fw_ex_openat", kFileWrites, Need::kOptional, Attach::kAtStart},
@@ -469,8 +471,11 @@ Result<std::vector<ConnKey>> BpfEventSource::DropConnEntries(uint32_t tgid, unsi
   return dropped;
 }
 
-Status BpfEventSource::SetSelected(uint32_t tgid, bool traced) {
-  const uint8_t v = traced ? 1 : 0;
+Status BpfEventSource::SetSelected(uint32_t tgid, uint8_t verdict) {
+  if (verdict > KSPAN_SELECTED_SKIP_UNTIL_LISTEN) {
+    return InvalidArgument("selection verdict " + std::to_string(verdict) + " is not a kspan_select_value");
+  }
+  const uint8_t v = verdict;
   if (bpf_map__update_elem(skel_->maps.ks_select, &tgid, sizeof(tgid), &v, sizeof(v), BPF_ANY) != 0) {
     return Internal("telling the kernel whether process " + std::to_string(tgid) +
                     " is traced failed: " + std::strerror(errno));

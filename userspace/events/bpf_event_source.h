@@ -143,10 +143,11 @@ class BpfEventSource {
   // to end. Unmarking a process that is not marked returns an empty list. Thread-safe.
   Result<std::vector<ConnKey>> UnmarkAgent(uint32_t tgid);
 
-  // Tells the kernel whether tgid is traced (process/selection.h decides): a skipped
-  // process costs one map lookup per hooked syscall from then on. The entry goes when the
-  // process execs or exits (a new program is decided again). Thread-safe.
-  Status SetSelected(uint32_t tgid, bool traced);
+  // Tells the kernel whether tgid is traced (process/selection.h decides; `verdict` is an
+  // enum kspan_select_value): a skipped process costs one map lookup per hooked syscall
+  // from then on. The entry goes when the process execs or exits (a new program is
+  // decided again). Thread-safe.
+  Status SetSelected(uint32_t tgid, uint8_t verdict);
 
   int attached_programs() const { return static_cast<int>(links_.size()); }
   const std::vector<MissingHook>& missing_hooks() const { return missing_; }

@@ -222,6 +222,18 @@ DecodeResult DecodeRecord(const void* data, size_t size, const BootClock& clock,
       sink->OnFileWrite(e);
       return DecodeResult::kOk;
     }
+    case KSPAN_EV_LISTEN: {
+      if (size < sizeof(kspan_listen_event)) return DecodeResult::kTooShort;
+      kspan_listen_event raw;
+      std::memcpy(&raw, data, sizeof(raw));
+      ListenEvent e;
+      e.pid = raw.hdr.tgid;
+      e.ts_ns = clock.ToUnixNs(raw.hdr.ts_ns);
+      e.fd = raw.fd;
+      e.port = raw.port;
+      sink->OnListen(e);
+      return DecodeResult::kOk;
+    }
     default: return DecodeResult::kUnknownType;
   }
 }

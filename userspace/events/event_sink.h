@@ -19,6 +19,9 @@ class EventSink {
   virtual void OnTlsBind(const TlsBindEvent& /*e*/) {}
   // A sink that does not follow agents' file writes ignores these.
   virtual void OnFileWrite(const FileWriteEvent& /*e*/) {}
+  // A sink without port rules ignores these (the kernel sends them only for processes
+  // user space marked "skipped until it listens").
+  virtual void OnListen(const ListenEvent& /*e*/) {}
 };
 
 }  // namespace kspan::events

@@ -135,6 +135,14 @@ struct FileWriteEvent {
   std::string path;                    // as opened, at most KSPAN_PATH_LEN - 1 bytes
 };
 
+// listen() by a process skipped until it listens (kspan_listen_event): the socket's port.
+struct ListenEvent {
+  uint32_t pid = 0;
+  uint64_t ts_ns = 0;
+  int32_t fd = -1;
+  uint16_t port = 0;
+};
+
 struct ProcessExecEvent {
   uint32_t pid = 0;
   uint32_t ppid = 0;

@@ -239,6 +239,7 @@ Selection::Selection(SelectionOptions options, ProcessTable* processes, metrics:
   dropped_skipped_ = m->GetCounter("kspan_selection_events_dropped_total", {{"reason", "skipped"}});
   dropped_pending_ = m->GetCounter("kspan_selection_events_dropped_total", {{"reason", "pending"}});
   kernel_failed_ = m->GetCounter("kspan_selection_kernel_updates_failed_total");
+  listens_ = m->GetCounter("kspan_selection_listens_total");
 }
 
 ProcessFacts Selection::FactsOf(uint32_t pid, const Decision& d, bool* pod_wanted) {
@@ -289,9 +290,12 @@ ProcessFacts Selection::FactsOf(uint32_t pid, const Decision& d, bool* pod_wante
   return f;
 }
 
-void Selection::TellKernel(uint32_t pid, bool traced) {
+void Selection::TellKernel(uint32_t pid, const Decision& d) {
   if (!options_.tell_kernel) return;
-  if (Status st = options_.tell_kernel(pid, traced); !st.ok()) {
+  const KernelVerdict v = d.state != State::kSkipped ? KernelVerdict::kTrace
+                          : d.recheck                ? KernelVerdict::kSkipUntilListen
+                                                     : KernelVerdict::kSkip;
+  if (Status st = options_.tell_kernel(pid, v); !st.ok()) {
     kernel_failed_->Add();
     log::Debug("selection not told to the kernel", {{"pid", uint64_t{pid}}, {"error", st.message()}});
   }
@@ -308,7 +312,7 @@ void Selection::Apply(uint32_t pid, Decision* d, State s, uint64_t now_ns) {
   if (s == State::kTraced) traced_->Add();
   if (s == State::kSkipped) skipped_->Add();
   if (tell) {
-    TellKernel(pid, s == State::kTraced);
+    TellKernel(pid, *d);
     d->told_ns = now_ns;
   }
 }
@@ -375,7 +379,7 @@ bool Selection::Traced(uint32_t pid, uint64_t now_ns, uint16_t accepted_port) {
       // Still arriving a second after the kernel was told: its entry was lost (the map
       // is an LRU), so tell it again.
       if (now_ns - d.told_ns >= 1'000'000'000) {
-        TellKernel(pid, false);
+        TellKernel(pid, d);
         d.told_ns = now_ns;
       }
       return false;
@@ -387,6 +391,17 @@ bool Selection::Traced(uint32_t pid, uint64_t now_ns, uint16_t accepted_port) {
 bool Selection::OnExec(uint32_t pid, uint64_t now_ns) {
   if (!active()) return true;
   return Decide(pid, now_ns, true).state == State::kTraced;
+}
+
+void Selection::OnListen(uint32_t pid, uint64_t now_ns, uint16_t port) {
+  if (!active() || port == 0 || !rules_need_ports_) return;
+  listens_->Add();
+  Decision& d = Decide(pid, now_ns, false, port);
+  // The kernel traces it since the listen(): a decision that did not change says so too.
+  if (d.state == State::kSkipped) {
+    TellKernel(pid, d);
+    d.told_ns = now_ns;
+  }
 }
 
 void Selection::OnExit(uint32_t pid) {

@@ -103,13 +103,23 @@ uint64_t NetnsInode(const std::string& proc_root, const std::string& pid);
 // are looked at. Empty when /proc has no such process.
 std::vector<uint16_t> ListeningPorts(const std::string& proc_root, uint32_t pid, size_t max_fds = 65536);
 
+// What the kernel is told of a process (kspan/bpf/maps.h enum kspan_select_value).
+enum class KernelVerdict : uint8_t {
+  kSkip = 0,
+  kTrace = 1,
+  // Skipped until it calls listen(): then the kernel traces it and reports the port
+  // (OnListen), which decides it again. Only a port rule keeps it out, so a port it starts
+  // listening on may select it from its first connection.
+  kSkipUntilListen = 2,
+};
+
 struct SelectionOptions {
   SelectionRules rules;
   std::string proc_root = "/proc";
   // Labels and names of a container's pod; null: none (k8s rules never match).
   const PodLookup* pods = nullptr;
   // Tells the kernel (BpfEventSource::SetSelected). May be empty (tests).
-  std::function<Status(uint32_t pid, bool traced)> tell_kernel;
+  std::function<Status(uint32_t pid, KernelVerdict verdict)> tell_kernel;
   uint64_t recheck_interval_ns = 2'000'000'000;  // port-dependent decisions
   uint64_t max_pod_wait_ns = 30'000'000'000;     // a decision waiting for its pod
   size_t max_rechecks_per_tick = 256;
@@ -129,6 +139,11 @@ class Selection {
   bool Traced(uint32_t pid, uint64_t now_ns, uint16_t accepted_port = 0);
   // A new program: decided again now (the exec event reached the process table first).
   bool OnExec(uint32_t pid, uint64_t now_ns);
+  // pid (told kSkipUntilListen) is about to listen on `port`, and the kernel traces it
+  // since: decided again with the port and the verdict told again, so a server a port
+  // rule selects is traced from its first connection (not from the next periodic look,
+  // recheck_interval_ns, at its listeners) and one it does not is skipped anew.
+  void OnListen(uint32_t pid, uint64_t now_ns, uint16_t port);
   void OnExit(uint32_t pid);
   // Checks again the decisions that are due (ports, a pod that may have arrived).
   void Tick(uint64_t now_ns);
@@ -151,7 +166,7 @@ class Selection {
   Decision& Decide(uint32_t pid, uint64_t now_ns, bool fresh, uint16_t accepted_port = 0);
   ProcessFacts FactsOf(uint32_t pid, const Decision& d, bool* pod_wanted);
   void Apply(uint32_t pid, Decision* d, State s, uint64_t now_ns);
-  void TellKernel(uint32_t pid, bool traced);
+  void TellKernel(uint32_t pid, const Decision& d);
 
   SelectionOptions options_;
   ProcessTable* processes_;
@@ -167,6 +182,7 @@ class Selection {
   metrics::Counter* dropped_skipped_;
   metrics::Counter* dropped_pending_;
   metrics::Counter* kernel_failed_;
+  metrics::Counter* listens_;
 };
 
 }  // namespace kspan::process

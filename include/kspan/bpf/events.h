@@ -15,6 +15,8 @@
  *   KSPAN_EV_PROC_EXIT    kspan_exit_event          a process (thread group) exited
  *   KSPAN_EV_TLS_BIND     kspan_tls_bind_event      a TLS object's socket became known
  *   KSPAN_EV_FILE_WRITE   kspan_file_write_event    an agent closed a file it wrote
+ *   KSPAN_EV_LISTEN       kspan_listen_event        a process skipped until it listens
+ *                                                   called listen() (kspan/bpf/maps.h)
  *
  * TLS: uprobes on the TLS library (bpf/tls.bpf.c) send the plaintext as ordinary data
  * events with KSPAN_DATA_F_TLS set and syscall KSPAN_SYS_SSL_READ/WRITE. Once a
@@ -53,6 +55,7 @@ enum kspan_event_type {
   KSPAN_EV_PROC_EXIT = 5,
   KSPAN_EV_TLS_BIND = 6,
   KSPAN_EV_FILE_WRITE = 7,
+  KSPAN_EV_LISTEN = 8,
 };
 
 enum kspan_direction {
@@ -245,6 +248,16 @@ struct kspan_file_write_event {
   __u32 path_len; /* bytes of path[] used, without the NUL (cut at KSPAN_PATH_LEN - 1) */
   __u32 _pad;
   char path[KSPAN_PATH_LEN]; /* as passed to openat: relative to its directory fd when not absolute */
+};
+
+/* listen() on a TCP socket by a process whose ks_select entry is
+ * KSPAN_SELECTED_SKIP_UNTIL_LISTEN (bpf/sock_io.bpf.c), sent at the syscall's entry: the
+ * socket is bound, so its port is known; user space decides the process again with it. */
+struct kspan_listen_event {
+  struct kspan_event_header hdr;
+  __s32 fd;
+  __u16 family; /* AF_INET or AF_INET6 */
+  __u16 port;   /* local port, host order */
 };
 
 #endif /* KSPAN_BPF_EVENTS_H */

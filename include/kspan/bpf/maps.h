@@ -25,8 +25,16 @@ enum kspan_agent_flags {
   KSPAN_AGENT_F_CHILD = 4,
 };
 
-/* ks_select: tgid (__u32) -> 1 traced, 0 skipped (__u8). How a tgid with no entry is
+/* ks_select: tgid (__u32) -> enum kspan_select_value (__u8). How a tgid with no entry is
  * treated depends on the load-time mode (rodata ks_select_mode). */
+enum kspan_select_value {
+  KSPAN_SELECTED_SKIP = 0,              /* skipped: nothing of it is captured */
+  KSPAN_SELECTED_TRACE = 1,             /* traced */
+  KSPAN_SELECTED_SKIP_UNTIL_LISTEN = 2, /* skipped until it calls listen(): then traced
+                                         * and the port reported (KSPAN_EV_LISTEN); user
+                                         * space decides again (a port rule may select it)
+                                         * and writes its verdict back */
+};
 #define KSPAN_PIDS_MAX 1024 /* --pid entries at most */
 enum kspan_select_mode {
   KSPAN_SELECT_ALL = 0,   /* every process but kspan: the map is never read */

@@ -139,6 +139,16 @@ print "rows $n\n";
       std::chrono::seconds(60));
   ASSERT_NE(cli.err.find("1146"), std::string::npos) << cli.out << cli.err;
 
+  // A compressed session (--compress: CLIENT_COMPRESS): its packets after the login are
+  // not parsed; no span and no parse failure comes of them.
+  const CommandResult compressed =
+      RunCommand({"/bin/sh", "-c",
+                  "mariadb --defaults-file=" + dir_ +
+                      "/client.cnf --compress -e 'SELECT 42 AS compressed_one; SELECT 43'"},
+                 std::chrono::seconds(60));
+  ASSERT_EQ(compressed.exit_code, 0) << compressed.out << compressed.err;
+  ASSERT_NE(compressed.out.find("compressed_one"), std::string::npos) << compressed.out;
+
   // pymysql: text protocol, client-side parameters, SQL-level prepared statements.
   const CommandResult pyrun = RunCommand({"/usr/bin/python3", dir_ + "/client.py"}, std::chrono::seconds(60));
   ASSERT_EQ(pyrun.exit_code, 0) << pyrun.out << pyrun.err;
@@ -172,6 +182,7 @@ print "rows $n\n";
   ASSERT_TRUE(by_text.count("SELECT name FROM users WHERE id IN (?)")) << texts;
   ASSERT_TRUE(by_text.count("SELECT * FROM nope")) << texts;
   ASSERT_TRUE(by_text.count("SELECT ? AS seven")) << texts;
+  EXPECT_EQ(texts.find("compressed_one"), std::string::npos) << texts;
   const FlatSpan& failed = *by_text.at("SELECT * FROM nope");
   EXPECT_EQ(failed.status_code, 2);
   EXPECT_EQ(failed.Str("db.response.status_code"), "1146");

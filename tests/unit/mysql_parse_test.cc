@@ -266,6 +266,35 @@ TEST_F(MyConnectionTest, MariaDbCachedMetadataSkipsDefinitionsNotTheirEof) {
   EXPECT_EQ(Losses(), 0u);
 }
 
+// A client that asked for compression (mariadb --compress): the login pairs and makes its
+// record; the compressed packets after it are not parsed (no wrong command from their
+// headers, no parse failure) but counted as dropped bytes.
+TEST_F(MyConnectionTest, CompressionEndsBothStreamsAfterTheLogin) {
+  for (const uint32_t flag : {kClientCompress, kClientZstd}) {
+    SCOPED_TRACE(flag);
+    SetUp();
+    records_.clear();
+    stats_ = {};
+    req_pos_ = resp_pos_ = 0;
+    Send(false, Greeting());
+    Send(true, HandshakeResponse("alice", "hash", "shop", kCaps | flag));
+    Send(false, Ok(2));
+    // Compressed packets: 3-byte compressed length, sequence, 3-byte uncompressed length.
+    const string query = Query("SELECT 1");
+    Send(true, Le(static_cast<uint32_t>(query.size()), 3) + string(1, '\0') + Le(0, 3) + query);
+    const string answer = ResultSet(1);
+    Send(false, Le(static_cast<uint32_t>(answer.size()), 3) + string(1, '\0') + Le(0, 3) + answer);
+    Send(true, Le(20, 3) + string(1, '\x01') + Le(400, 3) + string(20, '\x78'));
+    conn_->Close(Unanswered::kNoResponse);
+    Drain();
+    ASSERT_EQ(records_.size(), 1u);
+    EXPECT_EQ(Body(0).unit, Unit::kHandshake);
+    EXPECT_FALSE(records_[0].response_missing);
+    EXPECT_EQ(Losses(), 0u);
+    EXPECT_GT(stats_.bytes_dropped, 0u);
+  }
+}
+
 TEST_F(MyConnectionTest, SslRequestEndsBothStreams) {
   Send(false, Greeting());
   Send(true, Pkt(1, Le(kCaps | kClientSsl, 4) + Le(16777216, 4) + "\x2d" + string(23, '\0')));

@@ -396,6 +396,162 @@ TEST_F(PgConnectionTest, CopyToStdoutAcrossCaptureHoles) {
   }
 }
 
+// ---- SELECT answers larger than the capture ------------------------------------------
+
+// Two text columns whose values end in bytes a header starts with and are followed by
+// lengths (zero high bytes): after a hole, any of them could pass for a message header.
+string FakeHeaderRows(int n) {
+  static const char* const kFirst[] = {"abZ", "C", "x1", "T", "D", "yE", "Z", "I"};
+  static const char* const kSecond[] = {"Iabcd", "SELECT 3", "Tq", "Iwxyz", "2", "n"};
+  string out;
+  for (int i = 0; i < n; ++i) {
+    // Five-byte values after a value ending in Z: "Z" 0 0 0 5 "I" inside a row.
+    const string a = kFirst[i % 8], b = kSecond[i % 6] + (i % 3 == 0 ? "" : std::to_string(i));
+    out += Msg('D', string("\0\x02", 2) + Be32(static_cast<uint32_t>(a.size())) + a +
+                        Be32(static_cast<uint32_t>(b.size())) + b);
+  }
+  return out;
+}
+
+// A client reads a large SELECT answer in 16 KiB receives of which kspan captures 4 KiB:
+// holes swallow DataRow headers. The answer is one record whose rows are right (its end,
+// CommandComplete and ReadyForQuery, captured: the count of "SELECT n") or absent (the end
+// in a hole: the next answer, after the next query went out, ends it); never a wrong count,
+// never a parse failure, and the next query pairs with its own answer.
+TEST_F(PgConnectionTest, SelectLargerThanTheCaptureHasItsRowsOrNone) {
+  int right = 0, absent = 0;
+  for (const int rows : {2000, 2001, 2100, 2300, 2450, 3000, 3333}) {
+    for (const size_t recv : {16384, 8192, 5000}) {
+      SCOPED_TRACE(std::to_string(rows) + " rows, receives of " + std::to_string(recv));
+      SetUp();
+      records_.clear();
+      stats_ = {};
+      req_pos_ = resp_pos_ = 0;
+      Send(true, Startup("u", "shop"));
+      Send(false, Msg('R', Be32(0)) + Z());
+      Send(true, Query("SELECT a, b FROM t"));
+      const string answer =
+          RowDesc() + FakeHeaderRows(rows) + Complete("SELECT " + std::to_string(rows)) + Z();
+      for (size_t i = 0; i < answer.size(); i += recv) {
+        const string w = answer.substr(i, recv);
+        Send(false, w.substr(0, 4096), static_cast<uint32_t>(w.size()));
+      }
+      Send(true, Query("SELECT 2"));
+      Send(false, RowDesc() + Row("2") + Complete("SELECT 1") + Z());
+      Send(true, Query("SELECT 3"));
+      Send(false, RowDesc() + Row("3") + Complete("SELECT 1") + Z());
+      conn_->Close(Unanswered::kNoResponse);
+      Drain();
+      ASSERT_EQ(records_.size(), 4u);
+      EXPECT_EQ(Body(1).query, "SELECT a, b FROM t");
+      EXPECT_FALSE(records_[1].response_missing);
+      EXPECT_TRUE(Body(1).framing_lost);
+      EXPECT_TRUE(Body(1).data_rows == static_cast<uint64_t>(rows) || Body(1).data_rows == 0u)
+          << Body(1).data_rows;
+      // Rows when the last receive holds all of CommandComplete and ReadyForQuery.
+      const size_t tail = answer.size() - (answer.size() - 1) / recv * recv;
+      const bool end_captured = tail <= 4096 && tail >= Complete("SELECT " + std::to_string(rows)).size() + 6;
+      EXPECT_EQ(Body(1).data_rows, end_captured ? static_cast<uint64_t>(rows) : 0u);
+      (end_captured ? right : absent)++;
+      EXPECT_FALSE(Body(1).errored);
+      for (size_t i : {2u, 3u}) {
+        EXPECT_FALSE(records_[i].response_missing) << i;
+        EXPECT_EQ(Body(i).data_rows, 1u) << i;
+      }
+      EXPECT_EQ(Body(2).query, "SELECT ?");
+      EXPECT_EQ(stats_.frames_invalid, 0u);
+      EXPECT_EQ(stats_.responses_unmatched, 0u);
+      EXPECT_EQ(stats_.responses_unmatched_at_close, 0u);
+      EXPECT_EQ(stats_.requests_unanswered.Total(), 0u);
+    }
+  }
+  EXPECT_GT(right, 0);
+  EXPECT_GT(absent, 0);
+}
+
+// A receive that ends inside DataRows exactly where their bytes read 'Z' 0 0 0 5 'I' (a
+// value ending in Z, then a five-byte value starting with I) is not the answer's end: no
+// well-formed CommandComplete precedes it.
+TEST_F(PgConnectionTest, DataRowsEndingLikeReadyForQueryDoNotEndALostAnswer) {
+  Send(true, Startup("u", "shop"));
+  Send(false, Msg('R', Be32(0)) + Z());
+  Send(true, Query("SELECT a, b FROM t"));
+  const string rows = FakeHeaderRows(800);
+  const string answer = RowDesc() + rows + Complete("SELECT 800") + Z();
+  // Receives cut right after a fake "Z\0\0\0\x05I" wherever one is.
+  const string fake("Z\0\0\0\x05I", 6);
+  std::vector<size_t> cuts;
+  for (size_t at = answer.find(fake); at != string::npos; at = answer.find(fake, at + 1))
+    cuts.push_back(at + 6);
+  ASSERT_GT(cuts.size(), 10u);
+  size_t from = 0;
+  for (size_t i = 0; i < cuts.size(); i += 4) {
+    // A receive with a hole (the answer's framing lost), then one captured whole that ends
+    // at the fake ReadyForQuery.
+    const string w = answer.substr(from, cuts[i] - from);
+    const size_t half = w.size() / 2;
+    Send(false, w.substr(0, std::min<size_t>(half, 100)), static_cast<uint32_t>(half));
+    Send(false, w.substr(half));
+    from = cuts[i];
+  }
+  Send(false, answer.substr(from));
+  Send(true, Query("SELECT 2"));
+  Send(false, RowDesc() + Row("2") + Complete("SELECT 1") + Z());
+  conn_->Close(Unanswered::kNoResponse);
+  Drain();
+  ASSERT_EQ(records_.size(), 3u);
+  EXPECT_TRUE(Body(1).framing_lost);
+  EXPECT_EQ(Body(1).data_rows, 800u);
+  EXPECT_EQ(Body(1).command_tag, "SELECT");
+  EXPECT_EQ(Body(2).data_rows, 1u);
+  EXPECT_EQ(Losses(), 0u);
+}
+
+// An error after some rows (division by zero at row n) ends a lost answer with its SQLSTATE.
+TEST_F(PgConnectionTest, LostAnswerEndingInAnErrorKeepsItsSqlstate) {
+  Send(true, Startup("u", "shop"));
+  Send(false, Msg('R', Be32(0)) + Z());
+  Send(true, Query("SELECT 1/(a-900) FROM t"));
+  const string answer = RowDesc() + FakeHeaderRows(1000) + Error("22012", "division by zero") + Z();
+  for (size_t i = 0; i < answer.size(); i += 8192) {
+    const string w = answer.substr(i, 8192);
+    Send(false, i + 8192 >= answer.size() ? w : w.substr(0, 4096), static_cast<uint32_t>(w.size()));
+  }
+  conn_->Close(Unanswered::kNoResponse);
+  Drain();
+  ASSERT_EQ(records_.size(), 2u);
+  EXPECT_TRUE(Body(1).framing_lost);
+  EXPECT_TRUE(Body(1).errored);
+  EXPECT_EQ(Body(1).sqlstate, "22012");
+  EXPECT_EQ(Body(1).data_rows, 0u);
+  EXPECT_EQ(Losses(), 0u);
+}
+
+// A pipelining client: which answer a ReadyForQuery after a hole ends is undecidable, so a
+// lost answer keeps no rows and no status, and no answer pairs with the wrong query.
+TEST_F(PgConnectionTest, LostAnswersOfAPipeliningClientKeepNoRows) {
+  Send(true, Startup("u", "shop"));
+  Send(false, Msg('R', Be32(0)) + Z());
+  Send(true, Query("SELECT a, b FROM t") + Query("SELECT 2") + Query("SELECT a, b FROM u"));
+  const string answers = RowDesc() + FakeHeaderRows(1500) + Complete("SELECT 1500") + Z() + RowDesc() +
+                         Row("2") + Complete("SELECT 1") + Z() + RowDesc() + FakeHeaderRows(700) +
+                         Complete("SELECT 700") + Z();
+  for (size_t i = 0; i < answers.size(); i += 16384) {
+    const string w = answers.substr(i, 16384);
+    Send(false, w.substr(0, 4096), static_cast<uint32_t>(w.size()));
+  }
+  conn_->Close(Unanswered::kNoResponse);
+  Drain();
+  ASSERT_EQ(records_.size(), 4u);
+  for (size_t i = 1; i < 4; ++i) {
+    SCOPED_TRACE(i);
+    const uint64_t want = i == 1 ? 1500 : i == 2 ? 1 : 700;
+    EXPECT_TRUE(Body(i).data_rows == 0 || Body(i).data_rows == want) << Body(i).data_rows;
+    EXPECT_FALSE(Body(i).errored);
+  }
+  EXPECT_EQ(stats_.frames_invalid, 0u);
+}
+
 // ---- Queries longer than the capture ---------------------------------------------------
 
 TEST_F(PgConnectionTest, QueryLongerThanTheCaptureKeepsItsSanitisedPrefix) {

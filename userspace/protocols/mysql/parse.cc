@@ -567,7 +567,11 @@ void FinishFrame(MessageType type, Frame* frame, State* state) {
       state->greeting_seen = true;
       state->mariadb = frame->mariadb;
     }
-    if (frame->kind == Kind::kAnswer && frame->answer == Answer::kAuth) state->auth_done = true;
+    if (frame->kind == Kind::kAnswer && frame->answer == Answer::kAuth) {
+      state->auth_done = true;
+      // Compressed packets follow the login's answer: not parsed (README).
+      if (state->compressed) frame->ends_stream = true;
+    }
     return;
   }
   frame->seq = state->next_seq++;
@@ -579,6 +583,12 @@ void FinishFrame(MessageType type, Frame* frame, State* state) {
       state->caps = frame->caps;
       state->ext_caps = frame->ext_caps;
       if (frame->unit == Unit::kSslRequest) state->tls = true;
+      if (frame->unit == Unit::kHandshake && (frame->caps & (kClientCompress | kClientZstd))) {
+        // The client's packets after this one (auth data, then compressed commands) are
+        // not parsed; the login's answer still pairs with it.
+        state->compressed = true;
+        frame->ends_stream = true;
+      }
       break;
     case Unit::kStmtClose:
       // Executes sent before it may still wait for their answers: they keep its text.

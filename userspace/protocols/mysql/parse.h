@@ -56,6 +56,8 @@ inline constexpr size_t kMaxStatements = 1024;
 inline constexpr uint32_t kClientConnectWithDb = 0x8;
 inline constexpr uint32_t kClientProtocol41 = 0x200;
 inline constexpr uint32_t kClientSsl = 0x800;
+inline constexpr uint32_t kClientCompress = 0x20;
+inline constexpr uint32_t kClientZstd = 0x04000000;  // CLIENT_ZSTD_COMPRESSION_ALGORITHM (MySQL 8.0.18+)
 inline constexpr uint32_t kClientSecureConnection = 0x8000;
 inline constexpr uint32_t kClientPluginAuth = 0x80000;
 inline constexpr uint32_t kClientPluginAuthLenenc = 0x200000;
@@ -149,6 +151,9 @@ struct State {
   // Request side: the HandshakeResponse seen, and what it negotiated.
   bool handshake_seen = false;
   bool tls = false;
+  // The client asked for compression (CLIENT_COMPRESS or zstd): every packet after the
+  // login's answer is compressed, so both streams end there (their bytes counted dropped).
+  bool compressed = false;
   uint32_t caps = 0;
   uint32_t ext_caps = 0;
   // Response side: the greeting and the login's end seen.

@@ -159,6 +159,226 @@ Step CopyResync(MessageType type, string_view* buf, Frame* f, const State& st) {
   return Step::kProgress;
 }
 
+// CommandComplete's tag: its command word and row count (the last number).
+void ReadTag(string_view b, Frame* f) {
+  const string_view tag = CString(&b);
+  const size_t sp = tag.find(' ');
+  f->command_tag = Name(tag.substr(0, sp));
+  f->tag_rows = -1;
+  if (sp != string_view::npos) {
+    const string_view n = tag.substr(tag.rfind(' ') + 1);
+    int64_t v = 0;
+    bool ok = !n.empty() && n.size() <= 18;
+    for (char c : n) {
+      ok = ok && c >= '0' && c <= '9';
+      v = v * 10 + (c - '0');
+    }
+    if (ok) f->tag_rows = v;
+  }
+}
+
+// ErrorResponse's fields: the SQLSTATE and the severity (never the message: it quotes values).
+void ReadError(string_view b, Frame* f) {
+  f->errored = true;
+  while (!b.empty() && b[0] != '\0') {
+    const char field = b[0];
+    b.remove_prefix(1);
+    const string_view v = CString(&b);
+    if (field == 'C' && v.size() == 5) f->sqlstate = std::string(v);
+    if (field == 'V' || (field == 'S' && f->severity.empty())) f->severity = Name(v.substr(0, 16));
+  }
+}
+
+bool Printable(string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c <= 0x7e; });
+}
+
+// Is `body` a well-formed body of a `type` message an answer starts or ends with? Strict:
+// after a hole it decides what DataRow bytes could fake (parse.h, lost answers).
+bool WellFormed(char type, string_view b) {
+  switch (type) {
+    case '1':
+    case '2':
+    case '3':
+    case 'n':
+    case 'I': return b.empty();
+    case 'Z': return b.size() == 1 && (b[0] == 'I' || b[0] == 'T' || b[0] == 'E');
+    case 'C':
+      // A command tag: "SELECT 5", "INSERT 0 1", "CREATE TABLE".
+      return b.size() >= 2 && b.size() <= 64 && b.back() == '\0' && b[0] >= 'A' && b[0] <= 'Z' &&
+             Printable(b.substr(0, b.size() - 1));
+    case 'E':
+    case 'N': {
+      // Fields (a letter, a NUL-terminated string) ending in a NUL; a severity and a
+      // five-character SQLSTATE among them.
+      bool severity = false, sqlstate = false;
+      while (!b.empty() && b[0] != '\0') {
+        const char field = b[0];
+        if (!((field >= 'A' && field <= 'Z') || (field >= 'a' && field <= 'z'))) return false;
+        b.remove_prefix(1);
+        const size_t nul = b.find('\0');
+        if (nul == string_view::npos) return false;
+        const string_view v = b.substr(0, nul);
+        severity = severity || ((field == 'S' || field == 'V') && !v.empty() && Printable(v));
+        sqlstate = sqlstate || (field == 'C' && v.size() == 5 && std::all_of(v.begin(), v.end(), [](char c) {
+                                  return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z');
+                                }));
+        b.remove_prefix(nul + 1);
+      }
+      return b.size() == 1 && severity && sqlstate;
+    }
+    case 'T': {
+      // Int16 fields, each a NUL-terminated name (at most 63 bytes) and 18 bytes.
+      if (b.size() < 2) return false;
+      size_t n = (size_t{static_cast<uint8_t>(b[0])} << 8) | static_cast<uint8_t>(b[1]);
+      b.remove_prefix(2);
+      for (; n > 0; --n) {
+        const size_t nul = b.find('\0');
+        if (nul == string_view::npos || nul > Record::kMaxNameBytes || b.size() < nul + 1 + 18) return false;
+        b.remove_prefix(nul + 1 + 18);
+      }
+      return b.empty();
+    }
+    case 't': {
+      if (b.size() < 2) return false;
+      const size_t n = (size_t{static_cast<uint8_t>(b[0])} << 8) | static_cast<uint8_t>(b[1]);
+      return b.size() == 2 + 4 * n;
+    }
+    case 'G':
+    case 'H':
+    case 'W': {
+      if (b.size() < 3 || (b[0] != 0 && b[0] != 1)) return false;
+      const size_t n = (size_t{static_cast<uint8_t>(b[1])} << 8) | static_cast<uint8_t>(b[2]);
+      return b.size() == 3 + 2 * n;
+    }
+    default: return false;
+  }
+}
+
+// The answerable requests that started in (after, upto].
+size_t RequestsBetween(const State& st, uint64_t after, uint64_t upto) {
+  size_t n = 0;
+  for (const uint64_t t : st.request_times) n += t > after && t <= upto;
+  return n;
+}
+
+// A lost answer, at a syscall's first byte after a hole: does a whole, well-formed message
+// an answer starts with begin here, followed by a plausible header? kMaybe: more bytes of
+// this syscall are to come.
+Start AnswerStartsAt(string_view b, bool hole_follows) {
+  auto more = [&] { return hole_follows ? Start::kNo : Start::kMaybe; };
+  if (b.size() < 5) return more();
+  const char t = b[0];
+  if (string_view("123nICETtGHWZ").find(t) == string_view::npos) return Start::kNo;
+  const uint32_t len = ReadInt32(b.substr(1));
+  if (len < 4 || len > kMaxEndMessage) return Start::kNo;
+  if (b.size() < 1 + len) return more();
+  if (!WellFormed(t, b.substr(5, len - 4))) return Start::kNo;
+  b.remove_prefix(1 + len);
+  if (t == 'Z') return b.empty() ? Start::kYes : Start::kNo;
+  if (b.empty()) return more();
+  if (b.size() < 5) return hole_follows ? Start::kYes : Start::kMaybe;
+  const uint32_t next = ReadInt32(b.substr(1));
+  return kResponseTypes.find(b[0]) != string_view::npos && next >= 4 && next < (uint32_t{1} << 24)
+             ? Start::kYes
+             : Start::kNo;
+}
+
+// A lost answer: do the bytes `c` (a whole syscall's end, no hole in them) end in a
+// well-formed CommandComplete, EmptyQueryResponse or ErrorResponse and ReadyForQuery? Then
+// the end is kept in `f` when it is trusted (parse.h) and true is returned.
+bool AnswerEndsAt(string_view c, Frame* f, const State& st, uint64_t syscall_ns) {
+  if (c.size() < 6 + 5) return false;
+  const size_t z = c.size() - 6;
+  if (c[z] != 'Z' || ReadInt32(c.substr(z + 1)) != 5 || !WellFormed('Z', c.substr(z + 5))) return false;
+  size_t q = z;
+  for (size_t back = 5; back <= std::min(z, kMaxEndMessage); ++back) {
+    const size_t at = z - back;
+    const char t = c[at];
+    if ((t == 'C' || t == 'I' || t == 'E') && ReadInt32(c.substr(at + 1)) == back - 1 &&
+        WellFormed(t, c.substr(at + 5, back - 5))) {
+      q = at;
+      break;
+    }
+  }
+  if (q == z) return false;
+  const bool trusted = !st.pipelined && f->timing.start_ns > st.request_times_floor &&
+                       st.last_answer_start_ns >= st.request_times_floor &&
+                       RequestsBetween(st, st.last_answer_start_ns, f->timing.start_ns) == 1 &&
+                       RequestsBetween(st, f->timing.start_ns, syscall_ns) == 0;
+  const uint64_t rows_before = f->data_rows;
+  f->data_rows = 0;
+  if (!trusted) {
+    // Perhaps a later answer's end: nothing of it is kept, and the next answer pairs by time.
+    f->errored = false;
+    f->sqlstate.clear();
+    f->severity.clear();
+    f->command_tag.clear();
+    f->tag_rows = -1;
+    f->end_lost = true;
+    return true;
+  }
+  const string_view body = c.substr(q + 5, z - q - 5);
+  if (c[q] == 'C') {
+    ReadTag(body, f);
+    // A SELECT's (FETCH's) rows are its count; a RETURNING's when DataRows were seen.
+    const bool rows = f->command_tag == "SELECT" || f->command_tag == "FETCH" ||
+                      (rows_before > 0 && (f->command_tag == "INSERT" || f->command_tag == "UPDATE" ||
+                                           f->command_tag == "DELETE" || f->command_tag == "MERGE"));
+    if (rows && f->tag_rows >= 0) f->data_rows = static_cast<uint64_t>(f->tag_rows);
+  } else if (c[q] == 'E') {
+    ReadError(body, f);
+  }
+  return true;
+}
+
+// A lost answer's bytes (parse.h): skipped syscall by syscall until its end is found. Every
+// call starts at a syscall's first byte (the previous one took all it was given, up to a
+// hole or the end of what came).
+Step LostStep(string_view* buf, Frame* f, const State& st) {
+  f->after_hole = false;
+  const DataStream* s = st.ctx.stream;
+  if (s == nullptr) {
+    buf->remove_prefix(buf->size());
+    return Step::kProgress;
+  }
+  const uint64_t base = st.ctx.position + static_cast<uint64_t>(buf->data() - st.call_base);
+  size_t p = 0;
+  while (p < buf->size()) {
+    uint64_t chunk_end = 0;
+    const ChunkTiming t = s->TimingAt(base + p, &chunk_end);
+    if (RequestsBetween(st, f->last_chunk_ns, t.first_ns) > 0) {
+      // A request went out since this answer's last syscall: a new answer may start here.
+      const Start a = AnswerStartsAt(buf->substr(p), HoleFollows(st) || st.ctx.end_of_stream);
+      if (a == Start::kMaybe) {
+        buf->remove_prefix(p);
+        return p > 0 ? Step::kProgress : Step::kNeedMore;
+      }
+      if (a == Start::kYes) {
+        // This answer ended before it, in a hole.
+        buf->remove_prefix(p);
+        f->end_lost = true;
+        f->data_rows = 0;
+        f->command_tag.clear();
+        f->tag_rows = -1;
+        f->phase = Phase::kDone;
+        return Step::kDone;
+      }
+    }
+    f->last_chunk_ns = t.first_ns;
+    const uint64_t end = chunk_end - base;
+    if (end > buf->size()) break;  // the syscall's tail is in a hole
+    if (AnswerEndsAt(buf->substr(0, static_cast<size_t>(end)), f, st, t.first_ns)) {
+      buf->remove_prefix(static_cast<size_t>(end));
+      f->phase = Phase::kDone;
+      return Step::kDone;
+    }
+    p = static_cast<size_t>(end);
+  }
+  buf->remove_prefix(buf->size());
+  return Step::kProgress;
+}
+
 // The message's body: `read` bytes of it are handed to `use`, the rest skipped.
 template <typename Use>
 Step Body(string_view* buf, Frame* f, uint64_t body_len, size_t read, bool last, Use use) {
@@ -326,14 +546,16 @@ Step StepResponse(string_view* buf, Frame* f, const State& st) {
     f->phase = Phase::kDone;
     return Step::kDone;
   }
+  if (f->lost) return LostStep(buf, f, st);
   if (f->copy && (f->after_hole || f->searching)) {
     const Step s = CopyResync(MessageType::kResponse, buf, f, st);
     if (s != Step::kProgress || f->after_hole || f->searching || buf->empty()) return s;
   }
   if (buf->size() < 5) {
-    if (!f->copy || !HoleFollows(st)) return Step::kNeedMore;
+    if (!f->started || !HoleFollows(st)) return Step::kNeedMore;
     buf->remove_prefix(buf->size());  // a header cut by a hole: decide after it
     f->after_hole = true;
+    f->lost = !f->copy;
     return Step::kProgress;
   }
   const char t = (*buf)[0];
@@ -341,10 +563,10 @@ Step StepResponse(string_view* buf, Frame* f, const State& st) {
   if (kResponseTypes.find(t) == string_view::npos || len < 4 || len > kMaxMessage) return Step::kInvalid;
   const uint64_t body = len - 4;
   const size_t prefix = static_cast<size_t>(std::min<uint64_t>(body, kMaxPrefixRead));
-  if (f->copy && (t == 'E' || t == 'C') &&
-      buf->size() < 5 + std::min<size_t>(prefix, t == 'C' ? 64 : prefix) && HoleFollows(st)) {
-    // After COPY data, an error or CommandComplete a hole cuts: skipped unread (a cut count
-    // or SQLSTATE would be wrong), the error still an error.
+  if ((t == 'E' || t == 'C') && buf->size() < 5 + std::min<size_t>(prefix, t == 'C' ? 64 : prefix) &&
+      HoleFollows(st)) {
+    // An error or CommandComplete a hole cuts: skipped unread (a cut count or SQLSTATE
+    // would be wrong), the error still an error.
     f->errored = f->errored || t == 'E';
     return Body(buf, f, body, 0, false, [](string_view) {});
   }
@@ -356,34 +578,9 @@ Step StepResponse(string_view* buf, Frame* f, const State& st) {
     case 'Z':
       if (len != 5) return Step::kInvalid;
       return Body(buf, f, body, 0, true, [](string_view) {});
-    case 'E':
-      return Body(buf, f, body, prefix, false, [&](string_view b) {
-        f->errored = true;
-        while (!b.empty() && b[0] != '\0') {
-          const char field = b[0];
-          b.remove_prefix(1);
-          const string_view v = CString(&b);
-          if (field == 'C' && v.size() == 5) f->sqlstate = std::string(v);
-          if (field == 'V' || (field == 'S' && f->severity.empty())) f->severity = Name(v.substr(0, 16));
-        }
-      });
+    case 'E': return Body(buf, f, body, prefix, false, [&](string_view b) { ReadError(b, f); });
     case 'C':
-      return Body(buf, f, body, std::min<size_t>(prefix, 64), false, [&](string_view b) {
-        const string_view tag = CString(&b);
-        const size_t sp = tag.find(' ');
-        f->command_tag = Name(tag.substr(0, sp));
-        f->tag_rows = -1;
-        if (sp != string_view::npos) {
-          const string_view n = tag.substr(tag.rfind(' ') + 1);
-          int64_t v = 0;
-          bool ok = !n.empty() && n.size() <= 18;
-          for (char c : n) {
-            ok = ok && c >= '0' && c <= '9';
-            v = v * 10 + (c - '0');
-          }
-          if (ok) f->tag_rows = v;
-        }
-      });
+      return Body(buf, f, body, std::min<size_t>(prefix, 64), false, [&](string_view b) { ReadTag(b, f); });
     case 'D': ++f->data_rows; return Body(buf, f, body, 0, false, [](string_view) {});
     case 'G':
     case 'H':
@@ -416,6 +613,12 @@ Step StepFrame(MessageType type, string_view* buf, Frame* f, const State& st) {
     // the answer.
     if ((type == MessageType::kResponse || f->unit == Unit::kCopyData) && f->started &&
         st.ctx.end_of_stream) {
+      if (f->lost) {
+        // A lost answer the close ended before its end was found: no rows, no tag.
+        f->data_rows = 0;
+        f->command_tag.clear();
+        f->tag_rows = -1;
+      }
       f->phase = Phase::kDone;
       return Step::kDone;
     }
@@ -465,6 +668,7 @@ struct Pairing {
     r.ssl_answer = answer->ssl_answer;
     r.copy_in = answer->copy_in;
     r.copy_out = answer->copy_out;
+    r.framing_lost = answer->lost;
     return r;
   }
   static Record RecordWithoutAnswer(Frame* request) { return postgres::RecordWithoutAnswer(request); }
@@ -483,6 +687,7 @@ ParseState ParseFrame(MessageType type, std::string_view* buf, Frame* frame, Sta
     buf->remove_prefix(buf->size());
     return ParseState::kIgnored;
   }
+  state->call_base = buf->data();
   if (!state->ctx.partial_ok) {
     Frame f = *frame;
     string_view b = *buf;
@@ -499,12 +704,21 @@ ParseState ParseFrame(MessageType type, std::string_view* buf, Frame* frame, Sta
     }
   }
   const size_t before = buf->size();
+  // The syscall of the last byte an answer took (lost answers: was a request sent since?).
+  auto took = [&] {
+    if (type == MessageType::kResponse && buf->size() != before && state->ctx.stream != nullptr) {
+      frame->last_chunk_ns =
+          state->ctx.stream->TimingAt(state->ctx.position + (before - buf->size()) - 1).first_ns;
+    }
+  };
   for (;;) {
     switch (StepFrame(type, buf, frame, *state)) {
       case Step::kProgress: continue;
-      case Step::kDone: return ParseState::kSuccess;
-      case Step::kNeedMore: return buf->size() != before ? ParseState::kSuccess : ParseState::kNeedsMoreData;
-      case Step::kInvalid: return buf->size() != before ? ParseState::kSuccess : ParseState::kInvalid;
+      case Step::kDone: took(); return ParseState::kSuccess;
+      case Step::kNeedMore:
+        took();
+        return buf->size() != before ? ParseState::kSuccess : ParseState::kNeedsMoreData;
+      case Step::kInvalid: took(); return buf->size() != before ? ParseState::kSuccess : ParseState::kInvalid;
     }
   }
 }
@@ -522,7 +736,10 @@ bool FrameComplete(const Frame& frame) {
 
 uint64_t OpaqueRemaining(const Frame& frame) {
   if (frame.phase == Phase::kSkip) return frame.remaining;
-  return frame.phase == Phase::kMessage && frame.copy ? kCopyUnknown : 0;
+  // COPY data, or an answer whose next header a hole took (parse.h): runs on, unknown.
+  const bool runs_on =
+      frame.copy || (frame.is_response && frame.started && !frame.async && frame.ssl_answer == 0);
+  return frame.phase == Phase::kMessage && runs_on ? kCopyUnknown : 0;
 }
 
 void SkipHole(Frame* frame, uint64_t n) {
@@ -530,6 +747,12 @@ void SkipHole(Frame* frame, uint64_t n) {
     // COPY data runs on past the hole; the byte after it starts a syscall (parse.h).
     frame->after_hole = true;
     frame->searching = false;
+    return;
+  }
+  if (frame->phase == Phase::kMessage && frame->is_response && frame->started) {
+    // The next header is in the hole: the answer's framing is lost (parse.h).
+    frame->lost = true;
+    frame->after_hole = true;
     return;
   }
   if (frame->phase != Phase::kSkip) return;
@@ -547,6 +770,13 @@ bool TruncateAtHole(MessageType type, Frame* frame) {
 
 void FinishFrame(MessageType type, Frame* frame, State* state) {
   if (type == MessageType::kResponse) {
+    if (!frame->async && frame->ssl_answer == 0) {
+      // Lost answers look back to here: request times before this answer began are done.
+      state->last_answer_start_ns = frame->timing.start_ns;
+      while (!state->request_times.empty() && state->request_times.front() <= frame->timing.start_ns) {
+        state->request_times.pop_front();
+      }
+    }
     frame->after_loss = std::exchange(state->response_loss, false);
     // The answer's end was in a hole: the next answer pairs by time, as after a loss.
     if (frame->end_lost) state->response_loss = true;
@@ -556,6 +786,13 @@ void FinishFrame(MessageType type, Frame* frame, State* state) {
   }
   frame->seq = state->next_seq++;
   frame->after_loss = std::exchange(state->request_loss, false);
+  if (frame->ExpectsAnswer()) {
+    if (state->request_times.size() >= kMaxRequestTimes) {
+      state->request_times_floor = state->request_times.front();
+      state->request_times.pop_front();
+    }
+    state->request_times.push_back(frame->timing.start_ns);
+  }
   if (frame->unit == Unit::kSslRequest) {
     ++state->ssl_pending;
     state->ssl_requested = true;

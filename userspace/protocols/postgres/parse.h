@@ -31,6 +31,27 @@
 //
 // Text-format COPY data holds no NUL byte, so a type byte followed by a length whose high
 // bytes are zero is a header; binary COPY data may fake one (README, "Not supported").
+//
+// Other answers cross holes too (a SELECT answer larger than the capture): a hole inside a
+// message whose length was read is skipped by that length (framing kept). A hole that runs
+// past it (or cuts a header) loses the answer's framing: DataRow bodies can hold anything a
+// header holds, so no byte after the hole is taken for a header. The answer is `lost`: its
+// DataRows are no longer counted and its bytes are skipped, syscall by syscall, until
+//
+//   a syscall (whole, no hole after it) ends in CommandComplete / EmptyQueryResponse /
+//   ErrorResponse + ReadyForQuery, each checked back from the end (the backend flushes at
+//   ReadyForQuery, so an answer's last syscall ends with it; text DataRows hold no NUL
+//   inside a value, so they cannot end in a NUL-terminated printable command tag followed
+//   by 'Z' 0 0 0 5 status)                                  -> the answer ends there;
+//   a syscall after a hole starts with a whole, well-formed answer-start message and a
+//   request went out since this answer's last syscall        -> the answer ended in the
+//                                                               hole (end_lost).
+//
+// The end found is trusted (its row count and SQLSTATE kept; a SELECT's rows are then its
+// CommandComplete count) only when it cannot be a later answer's: the client does not
+// pipeline, exactly one request went out between the previous answer's start and this one's,
+// and none while this one ran (State::request_times). Otherwise the answer has no rows and
+// no status (absent, never wrong) and the next answer pairs by time, as after a loss.
 #pragma once
 
 #include <cstddef>
@@ -63,6 +84,10 @@ inline constexpr size_t kMaxStatements = 1024;
 // OpaqueRemaining of a frame in COPY mode between messages: the data runs on for an unknown
 // length, and a hole there is skipped.
 inline constexpr uint64_t kCopyUnknown = ~uint64_t{0};
+// Request start times kept for lost answers (as many as may wait for an answer), and how far
+// back from ReadyForQuery an answer's last message is looked for.
+inline constexpr size_t kMaxRequestTimes = 1024;
+inline constexpr size_t kMaxEndMessage = 4096;
 
 enum class Phase : uint8_t {
   kMessage,  // before the next message's type byte (or length, for an untyped one)
@@ -108,6 +133,10 @@ struct Frame {
   bool copy_in = false, copy_out = false;  // CopyInResponse / CopyOutResponse seen
   bool ends_stream = false;                // the answer to an SSLRequest was yes: encrypted from here
   bool finish_after_skip = false;          // the message being skipped is the frame's last
+  // A hole took the answer's framing (see the table above); first_ns of the last syscall
+  // whose bytes this answer took.
+  bool lost = false;
+  uint64_t last_chunk_ns = 0;
   // Requests: the extended-query messages that name statements and portals, applied to
   // the connection's State in order when the unit is whole (FinishFrame), so a parse
   // that needs more bytes leaves the State untouched.
@@ -142,6 +171,13 @@ struct State {
   bool request_encrypted = false;
   bool raw_query_text = false;    // SqlOptions: texts as sent, not sanitised
   uint64_t frames_truncated = 0;  // query texts kept as a prefix (ConnectionStats)
+  // Lost answers (see the table above): when the answerable requests started (oldest
+  // first, at most kMaxRequestTimes; older ones dropped set request_times_floor), and when
+  // the last answer began. ParseFrame's buf at the call, for stream positions.
+  Fifo<uint64_t> request_times;
+  uint64_t request_times_floor = 0;
+  uint64_t last_answer_start_ns = 0;
+  const char* call_base = nullptr;
   // Pairing (StitchFrames).
   bool pipelined = false;
   bool stitch_loss = false;

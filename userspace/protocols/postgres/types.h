@@ -59,6 +59,10 @@ struct Record {
   // count (tag_rows), not DataRows.
   bool copy_in = false;
   bool copy_out = false;
+  // A capture hole took the answer's framing (a SELECT answer larger than the capture):
+  // data_rows is CommandComplete's count when its end was found and trusted, else 0, and the
+  // status and tag are absent unless trusted (parse.h).
+  bool framing_lost = false;
 
   Timing request;
   Timing response;

@@ -64,7 +64,8 @@ struct AgentOptions {
   // Runaway-loop alert: an agent process calling the same tool with the same arguments
   // this many times (MCP tools/call, HTTP or stdio) gets one alert, at the count: a
   // "kspan.agent.loop" event on that execute_tool span, kspan_agent_loops_total{kind=
-  // "repeated_tool_call"} and one log line naming the agent, its pid and the tool. 0: off.
+  // "repeated_tool_call", gen_ai_agent_name, kspan_session (its pid)} and one log line
+  // naming the agent, its pid and the tool. 0: off.
   uint32_t loop_repeated_tool_calls = 5;
   // Ping-pong: two agents sending each other A2A messages (invoke_agent CLIENT spans) this
   // many times in alternation (A→B, B→A, A→B, …) get one alert per pair, kind "ping_pong",

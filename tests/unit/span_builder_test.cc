@@ -322,6 +322,69 @@ TEST_F(SpanBuilderTest, ARunFlushedByItsPipesCloseStillFindsTheAnswerOfItsBatch)
   EXPECT_EQ(metrics_.GetCounter("kspan_agent_tool_calls_total", {{"outcome", "unlinked"}})->Value(), 0u);
 }
 
+// The other order: the next LLM call, which sends a run's result back, reaches kspan before
+// the run itself (their records travel apart). The run, once built, adds the tool_result
+// link to that LLM span, still in the stitcher's window.
+TEST_F(SpanBuilderTest, ARunBuiltAfterTheCallThatSentItsResultIsLinkedFromIt) {
+  const uint32_t agent = 7601, llm = 7602, tool = 7603;
+  Batch(gen_.Exec(agent, 1, {"/usr/bin/node", "cli-agent.js"}));
+  testing::TcpPair pair = gen_.LoopbackPair({.client_pid = agent, .server_pid = llm});
+  testing::ChannelPair ch = gen_.UnixPair(agent, 5, 901, tool, 6, 902);
+  Batch(gen_.Open(pair.client), gen_.Open(pair.server), gen_.Open(ch.a), gen_.Open(ch.b));
+  const std::vector<std::pair<std::string, std::string>> json = {{"Content-Type", "application/json"}};
+  const std::string ask = EventGenerator::HttpRequest("POST", "/v1/chat/completions", json,
+                                                      R"({"model":"gpt-4o","messages":[]})");
+  const std::string asked = EventGenerator::HttpResponse(
+      200,
+      R"({"id":"c1","model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","tool_calls":[)"
+      R"({"id":"call_1","type":"function","function":{"name":"lookup","arguments":"{}"}}]},)"
+      R"("finish_reason":"tool_calls"}],"usage":{"prompt_tokens":5,"completion_tokens":3}})",
+      json);
+  for (const auto& e : gen_.HttpExchange(&pair, ask, asked)) Feed(e);
+  tracker_.DrainPending();
+  Settle();
+  // The run, after the answer; its events held back.
+  const std::string call = R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"lookup"}})"
+                           "\n";
+  const std::string answer = R"({"jsonrpc":"2.0","id":1,"result":{"content":[]}})"
+                             "\n";
+  const events::DataEvent r1 = gen_.Send(&ch.a, call), r2 = gen_.Recv(&ch.b, call);
+  const events::DataEvent r3 = gen_.Send(&ch.b, answer), r4 = gen_.Recv(&ch.a, answer);
+  // The next LLM call sends call_1's result back; it is seen first.
+  const std::string result = EventGenerator::HttpRequest(
+      "POST", "/v1/chat/completions", json,
+      R"({"model":"gpt-4o","messages":[{"role":"assistant","tool_calls":[)"
+      R"({"id":"call_1","type":"function","function":{"name":"lookup","arguments":"{}"}}]},)"
+      R"({"role":"tool","tool_call_id":"call_1","content":"x"}]})");
+  const std::string done = EventGenerator::HttpResponse(
+      200,
+      R"({"id":"c2","model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},)"
+      R"("finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":1}})",
+      json);
+  for (const auto& e : gen_.HttpExchange(&pair, result, done)) Feed(e);
+  tracker_.DrainPending();
+  Batch(r1, r2, r3, r4);
+  Settle();
+  Batch(gen_.Exit(agent));
+  const auto spans = Finish();
+  const model::Span* run = nullptr;
+  std::vector<const model::Span*> chats;
+  for (const auto& s : spans) {
+    if (s.kind == model::SpanKind::kClient && s.name == "execute_tool lookup") run = &s;
+    if (s.kind == model::SpanKind::kClient && s.name == "chat gpt-4o") chats.push_back(&s);
+  }
+  ASSERT_NE(run, nullptr);
+  ASSERT_EQ(chats.size(), 2u);
+  EXPECT_EQ(StrAttr(*run, "gen_ai.tool.call.id"), "call_1");
+  ASSERT_EQ(run->links.size(), 1u);
+  EXPECT_EQ(run->links[0].span_id, chats[0]->span_id);
+  ASSERT_EQ(chats[1]->links.size(), 1u) << "linked late, from the run";
+  EXPECT_EQ(chats[1]->links[0].span_id, run->span_id);
+  EXPECT_EQ(chats[1]->links[0].trace_id, run->trace_id);
+  EXPECT_EQ(metrics_.GetCounter("kspan_stitch_links_total", {{"outcome", "resolved"}})->Value(), 2u);
+  EXPECT_EQ(metrics_.GetCounter("kspan_stitch_links_total", {{"outcome", "lost"}})->Value(), 0u);
+}
+
 // A run whose answer never comes gives up at the hold's bound (Tick), counted.
 TEST_F(SpanBuilderTest, AHeldToolRunGivesUpAfterTheHold) {
   const uint32_t agent = 7401, llm = 7402, tool = 7403;

@@ -881,10 +881,17 @@ TEST_F(AgentsIntegration, ToolRunsCarryTheIdsTheLlmAskedFor) {
 }
 
 // A runaway loop (issue 24): the mock's "gpt-4o-loop" keeps asking for the same lookup call;
-// tool_agent.js runs it 7 times. The alert fires once, at the 5th (the default threshold), on
-// that execute_tool span and as one log line, naming the agent, its pid and the tool.
+// tool_agent.js runs it 7 times. Every run carries the id of the call it ran and links to the
+// chat that asked for it (the last one too, made right before the agent exits). The alert
+// fires once, at the 5th run (the default threshold): an event on that execute_tool span (in
+// the agent's session trace), one log line and kspan_agent_loops_total, each naming the
+// agent, its session (pid) and the tool. The loop also burns tokens: 26 a chat against a
+// budget of 100 a minute, crossed by the 4th chat, alerted there once.
 TEST_F(AgentsIntegration, ARunawayToolLoopIsAlertedOnceAtTheThreshold) {
-  ASSERT_TRUE(agent_.Start({"--output", "console", "--agent", "tool-agent=tool_agent.js"})) << agent_.Logs();
+  ASSERT_TRUE(agent_.Start({"--output", "console", "--agent", "tool-agent=tool_agent.js", "--listen",
+                            "127.0.0.1:0", "--agent-token-budget", "100"}))
+      << agent_.Logs();
+  ASSERT_GT(agent_.ListenPort(), 0) << agent_.Logs();
   llm_port_ = FreePort();
   const std::string cert = dir_ + "/cert.pem";
   ASSERT_NO_FATAL_FAILURE(
@@ -895,55 +902,116 @@ TEST_F(AgentsIntegration, ARunawayToolLoopIsAlertedOnceAtTheThreshold) {
                            dir_ + "/loop-note.txt", "loop"},
                           {{"NODE_EXTRA_CA_CERTS", cert}}));
   const pid_t pid = agent.pid();
+  const std::string spid = std::to_string(pid);
   const int status = agent.Wait(std::chrono::seconds(60));
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << agent.Stdout() << agent.Stderr();
 
-  std::vector<const FlatSpan*> runs;
+  std::vector<const FlatSpan*> runs, chats;
+  const FlatSpan* session = nullptr;
   std::vector<FlatSpan> all;
   WaitFor(
       [&] {
         all = ReadSpans(agent_.SpansPath());
         runs.clear();
+        chats.clear();
+        session = nullptr;
         for (const auto& s : all) {
-          if (s.kind == kClient && s.name == "execute_tool lookup" && s.resource.count("process.pid") &&
-              s.resource.at("process.pid").value("intValue", "") == std::to_string(pid)) {
-            runs.push_back(&s);
-          }
+          if (!s.resource.count("process.pid") || s.resource.at("process.pid").value("intValue", "") != spid)
+            continue;
+          if (s.kind == kClient && s.name == "execute_tool lookup") runs.push_back(&s);
+          if (s.kind == kClient && s.name == "chat gpt-4o-loop") chats.push_back(&s);
+          if (s.kind == kInternal && s.name == "invoke_agent tool-agent") session = &s;
         }
-        return runs.size() >= 7;
+        return runs.size() >= 7 && chats.size() >= 7 && session;
       },
       std::chrono::seconds(30));
   ASSERT_EQ(runs.size(), 7u) << agent_.Logs();
-  std::sort(runs.begin(), runs.end(), [](auto* a, auto* b) { return a->start_ns < b->start_ns; });
+  ASSERT_EQ(chats.size(), 7u) << agent_.Logs();
+  ASSERT_NE(session, nullptr);
+  const auto by_start = [](auto* a, auto* b) { return a->start_ns < b->start_ns; };
+  std::sort(runs.begin(), runs.end(), by_start);
+  std::sort(chats.begin(), chats.end(), by_start);
+  const std::string held = "kspan_agent_tool_runs_held_total";
   for (size_t i = 0; i < runs.size(); ++i) {
     // A run's span may be built before the answer that asked for it (the TLS answer's
-    // plaintext may reach kspan after the stdio run): it waits for it, so it has its id.
-    // Not yet for the last run, right before the agent exits: seen without its id once
-    // (the hold ends at the process's exit; docs/agents.md, "Not yet").
-    const std::string id = runs[i]->Str("gen_ai.tool.call.id");
-    if (i + 1 < runs.size() || !id.empty()) EXPECT_EQ(id, "call_loop_" + std::to_string(i)) << "run " << i;
+    // plaintext may reach kspan after the stdio run): it waits for it, past the agent's
+    // exit too, so every run has its id and its link to chat i.
+    EXPECT_EQ(runs[i]->Str("gen_ai.tool.call.id"), "call_loop_" + std::to_string(i)) << "run " << i;
+    EXPECT_EQ(runs[i]->trace_id, session->trace_id) << "run " << i << ": in the agent's session";
+    ASSERT_EQ(runs[i]->links.size(), 1u) << "run " << i;
+    EXPECT_EQ(runs[i]->links[0].span_id, chats[i]->span_id) << "run " << i << ": the chat that asked";
+    EXPECT_EQ(runs[i]->links[0].attributes.at("kspan.link.kind").value("stringValue", ""), "tool_call");
+    if (i + 1 < chats.size()) {
+      // The next chat sends this run's result back.
+      int back = 0;
+      for (const FlatLink& l : chats[i + 1]->links) back += l.span_id == runs[i]->span_id;
+      EXPECT_EQ(back, 1) << "chat " << i + 1 << " links to run " << i << agent_.Logs();
+    }
     int alerts = 0;
     for (const FlatEvent& e : runs[i]->events) {
       if (e.name != "kspan.agent.loop") continue;
       ++alerts;
+      EXPECT_EQ(e.attributes.at("kspan.agent.loop.kind").value("stringValue", ""), "repeated_tool_call");
       EXPECT_EQ(e.attributes.at("gen_ai.tool.name").value("stringValue", ""), "lookup");
       EXPECT_EQ(e.attributes.at("gen_ai.agent.name").value("stringValue", ""), "tool-agent");
+      EXPECT_EQ(e.attributes.at("process.pid").value("intValue", ""), spid);
       EXPECT_EQ(e.attributes.at("kspan.agent.loop.count").value("intValue", ""), "5");
     }
     EXPECT_EQ(alerts, i == 4 ? 1 : 0) << "run " << i;
   }
+  // Token velocity: the chats by end time, 26 tokens each; the 4th brings 104 > 100.
+  std::vector<const FlatSpan*> by_end = chats;
+  std::sort(by_end.begin(), by_end.end(), [](auto* a, auto* b) { return a->end_ns < b->end_ns; });
+  for (size_t i = 0; i < by_end.size(); ++i) {
+    int alerts = 0;
+    for (const FlatEvent& e : by_end[i]->events) {
+      if (e.name != "kspan.agent.loop") continue;
+      ++alerts;
+      EXPECT_EQ(e.attributes.at("kspan.agent.loop.kind").value("stringValue", ""), "token_velocity");
+      EXPECT_EQ(e.attributes.at("gen_ai.agent.name").value("stringValue", ""), "tool-agent");
+      EXPECT_EQ(e.attributes.at("kspan.agent.loop.tokens").value("intValue", ""), "104");
+      EXPECT_EQ(e.attributes.at("kspan.agent.loop.budget").value("intValue", ""), "100");
+    }
+    EXPECT_EQ(alerts, i == 3 ? 1 : 0) << "chat " << i << " by end";
+  }
+  // The metric, by agent and session, from /metrics while kspan runs.
+  const std::string metrics = agent_.ScrapeMetrics();
+  const auto series = [&](const std::string& kind) {
+    std::istringstream lines(metrics);
+    std::string line, found;
+    while (std::getline(lines, line)) {
+      if (line.rfind("kspan_agent_loops_total{", 0) != 0) continue;
+      if (line.find("kind=\"" + kind + "\"") == std::string::npos) continue;
+      if (line.find("kspan_session=\"" + spid + "\"") == std::string::npos) continue;
+      EXPECT_TRUE(found.empty()) << "one series: " << line;
+      EXPECT_NE(line.find("gen_ai_agent_name=\"tool-agent\""), std::string::npos) << line;
+      found = line;
+    }
+    return found.substr(found.rfind(' ') + 1);
+  };
+  EXPECT_EQ(series("repeated_tool_call"), "1") << metrics;
+  EXPECT_EQ(series("token_velocity"), "1") << metrics;
   ExpectCleanStop(agent_);
   std::istringstream lines(agent_.Logs());
   std::string line;
-  int logged = 0;
+  int logged_loop = 0, logged_tokens = 0;
   while (std::getline(lines, line)) {
     if (line.find("\"msg\":\"agent loop\"") == std::string::npos) continue;
-    if (line.find("\"pid\":" + std::to_string(pid)) == std::string::npos) continue;
-    ++logged;
-    EXPECT_NE(line.find("\"tool\":\"lookup\""), std::string::npos) << line;
+    if (line.find("\"pid\":" + spid) == std::string::npos) continue;
     EXPECT_NE(line.find("\"agent\":\"tool-agent\""), std::string::npos) << line;
+    if (line.find("\"kind\":\"repeated_tool_call\"") != std::string::npos) {
+      ++logged_loop;
+      EXPECT_NE(line.find("\"tool\":\"lookup\""), std::string::npos) << line;
+    } else if (line.find("\"kind\":\"token_velocity\"") != std::string::npos) {
+      ++logged_tokens;
+      EXPECT_NE(line.find("\"tokens\":104"), std::string::npos) << line;
+    }
   }
-  EXPECT_EQ(logged, 1) << agent_.Logs();
+  EXPECT_EQ(logged_loop, 1) << agent_.Logs();
+  EXPECT_EQ(logged_tokens, 1) << agent_.Logs();
+  // How the holds ended (-1: no such series in the stopped line): none gave up.
+  for (const char* end : {"timeout", "full", "exit"})
+    EXPECT_LE(agent_.StoppedCounter(held + "{outcome=\"" + end + "\"}"), 0) << end << "\n" << agent_.Logs();
 }
 
 }  // namespace

@@ -246,6 +246,26 @@ int64_t KspanAgent::StoppedCounter(const std::string& series) const {
   return it == all.end() ? -1 : static_cast<int64_t>(it->second);
 }
 
+int KspanAgent::ListenPort() const {
+  std::istringstream lines(Logs());
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.find("\"msg\":\"listening\"") == std::string::npos) continue;
+    const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j.contains("port") && j["port"].is_number_integer()) return j["port"].get<int>();
+  }
+  return 0;
+}
+
+std::string KspanAgent::ScrapeMetrics() const {
+  const int port = ListenPort();
+  if (port <= 0) return "";
+  const CommandResult r =
+      RunCommand({"curl", "-sS", "--max-time", "10", "http://127.0.0.1:" + std::to_string(port) + "/metrics"},
+                 std::chrono::seconds(20));
+  return r.exit_code == 0 ? r.out : "";
+}
+
 void ExpectCleanStop(KspanAgent& agent) {
   const int st = agent.Stop();
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "kspan exit status " << st << "\n" << agent.Logs();

@@ -85,6 +85,11 @@ class KspanAgent {
   // gen_ai_client_token_usage_sum{...,gen_ai_token_type="input"} -> 38.
   std::map<std::string, double> StoppedHistograms() const;
   pid_t pid() const { return proc_.pid(); }
+  // Started with `--listen 127.0.0.1:0`: the port its {"msg":"listening"} line names, else 0.
+  int ListenPort() const;
+  // GET /metrics of a running agent started with --listen (curl, bounded): the Prometheus
+  // text, or "" when it could not be read.
+  std::string ScrapeMetrics() const;
   Subprocess& process() { return proc_; }
   // A command that execs kspan (e.g. setpriv as another user); its output directory is
   // then writable by every user. Set before Start().

@@ -579,15 +579,32 @@ TEST_F(AgentSpansTest, TheNextLlmCallLinksToTheRunsWhoseResultsItSends) {
   ASSERT_EQ(run_links.size(), 1u);
   EXPECT_EQ(run_links[0].to, Key(10, 3, 1));
   std::vector<NodeLink> links;
-  agents_.LinkToolResults(10, {"call_1", "call_2", "call_unknown"}, &links);
-  ASSERT_EQ(links.size(), 1u) << "call_2 was not run, call_unknown never asked";
+  agents_.LinkToolResults(10, Key(10, 3, 2), {"call_1", "call_2", "call_unknown"}, &links);
+  ASSERT_EQ(links.size(), 1u) << "call_2 was not run (yet), call_unknown never asked";
   EXPECT_EQ(links[0].to, Key(10, 50, 1));
   ASSERT_EQ(links[0].attributes.size(), 2u);
   EXPECT_EQ(std::get<std::string>(links[0].attributes[0].value), "tool_result");
   EXPECT_EQ(std::get<std::string>(links[0].attributes[1].value), "call_1");
   links.clear();
-  agents_.LinkToolResults(10, {"call_1"}, &links);
+  agents_.LinkToolResults(10, Key(10, 3, 3), {"call_1", "call_2"}, &links);
   EXPECT_TRUE(links.empty()) << "the history resent later links no more";
+  // call_2's run is built only now (its record came after the LLM calls'): the first
+  // request that sent its result back (Key(10, 3, 2), not the later one) gets the link.
+  stdio.request = R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"write_note"}})";
+  model::Span late_run = agents_.BuildLocalCall(stdio, 10, "pipe", nullptr);
+  std::vector<std::pair<NodeKey, NodeLink>> late;
+  run_links.clear();
+  ASSERT_EQ(agents_.LinkToolRun(10, Key(10, 51, 1), false, &late_run, &run_links, &late),
+            AgentSpans::ToolRunLink::kLinked);
+  EXPECT_EQ(Str(late_run, "gen_ai.tool.call.id"), "call_2");
+  ASSERT_EQ(late.size(), 1u);
+  EXPECT_EQ(late[0].first, Key(10, 3, 2));
+  EXPECT_EQ(late[0].second.to, Key(10, 51, 1));
+  EXPECT_EQ(std::get<std::string>(late[0].second.attributes[0].value), "tool_result");
+  EXPECT_EQ(std::get<std::string>(late[0].second.attributes[1].value), "call_2");
+  links.clear();
+  agents_.LinkToolResults(10, Key(10, 3, 4), {"call_1", "call_2"}, &links);
+  EXPECT_TRUE(links.empty()) << "linked late once, not again";
 }
 
 // Two agents sending each other A2A messages in alternation: one alert per pair, on the
@@ -636,7 +653,13 @@ TEST_F(AgentSpansTest, APingPongBetweenTwoAgentsIsAlertedOnce) {
   EXPECT_EQ(std::get<std::string>(e.attributes[3].value), "alpha") << "its peer";
   EXPECT_EQ(std::get<int64_t>(e.attributes[4].value), 6);
   for (int i = 0; i < 6; ++i) EXPECT_EQ(alerts(i % 2 == 0 ? a_to_b() : b_to_a()), 0) << "once per pair";
-  EXPECT_EQ(metrics_.GetCounter("kspan_agent_loops_total", {{"kind", "ping_pong"}})->Value(), 1u);
+  EXPECT_EQ(metrics_
+                .GetCounter("kspan_agent_loops_total",
+                            {{"kind", "ping_pong"}, {"gen_ai_agent_name", "beta"}, {"kspan_session", "20"}})
+                ->Value(),
+            1u)
+      << "by the sender and its session";
+  EXPECT_EQ(metrics_.Sum("kspan_agent_loops_total"), 1u);
 }
 
 // Token velocity: more than the budget within a minute, once per process; calls older than
@@ -665,7 +688,11 @@ TEST(AgentSpansTokens, TokenVelocityOverTheBudgetIsAlertedOnce) {
   EXPECT_EQ(std::get<int64_t>(over.events[0].attributes[3].value), 1100);
   EXPECT_EQ(std::get<int64_t>(over.events[0].attributes[4].value), 1000);
   EXPECT_EQ(call(10, 5000, kT0 + minute + 4), 0u) << "once per process";
-  EXPECT_EQ(m.GetCounter("kspan_agent_loops_total", {{"kind", "token_velocity"}})->Value(), 1u);
+  EXPECT_EQ(
+      m.GetCounter("kspan_agent_loops_total",
+                   {{"kind", "token_velocity"}, {"gen_ai_agent_name", "pid 10"}, {"kspan_session", "10"}})
+          ->Value(),
+      1u);
   agents.OnExit(10);
   EXPECT_EQ(call(10, 5000, kT0 + 3 * minute), 1u) << "a new process of the pid starts over";
 }
@@ -703,6 +730,12 @@ TEST_F(AgentSpansTest, RepeatedToolCallsRaiseOneLoopAlertAtTheThreshold) {
     EXPECT_EQ(std::get<int64_t>(a["kspan.agent.loop.count"]), 5);
   }
   EXPECT_EQ(fired_at, 5);
+  EXPECT_EQ(metrics_
+                .GetCounter(
+                    "kspan_agent_loops_total",
+                    {{"kind", "repeated_tool_call"}, {"gen_ai_agent_name", "node"}, {"kspan_session", "10"}})
+                ->Value(),
+            1u);
   EXPECT_EQ(metrics_.Sum("kspan_agent_loops_total"), 1u);
   // The same in another process is its own count; the tool server's side never counts.
   protocols::jsonrpc::Call served = call(R"({"q":"same","n":[1,2]})");

@@ -25,7 +25,14 @@ PriceTable Table(std::string_view yaml = kTable) {
 TEST(GenaiPricesTest, TheShippedTableParsesWithItsDate) {
   Result<PriceTable> t = PriceTable::Parse(DefaultPricesYaml(), "shipped");
   ASSERT_TRUE(t.ok()) << t.status().ToString();
-  EXPECT_EQ(t->date(), "2025-10-15");
+  EXPECT_EQ(t->date(), "2026-12-05");
+  const ModelPrice* opus = t->Find("claude-opus-4-5-20251101");
+  ASSERT_NE(opus, nullptr);
+  EXPECT_EQ(opus->input, 5.00) << "Opus 4.5's own price, not Opus 4.1's";
+  EXPECT_EQ(opus->cached_input, 0.50);
+  EXPECT_EQ(opus->cache_write, 6.25);
+  EXPECT_EQ(opus->output, 25.00);
+  EXPECT_NE(t->Find("gpt-5.1"), nullptr);
   EXPECT_NE(t->Find("gpt-4o"), nullptr);
   EXPECT_NE(t->Find("claude-sonnet-4-5-20250929"), nullptr);
 }

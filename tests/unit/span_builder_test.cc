@@ -86,6 +86,7 @@ class SpanBuilderTest : public ::testing::Test {
   void Batch(const E&... events) {
     (Feed(events::Event(events)), ...);
     tracker_.DrainPending();
+    builder_.AfterBatch();
     stitcher_.Advance(clock_.now_ns());
   }
   // `from` writes `bytes`, then `to` reads them: two events in that order, one batch.
@@ -280,6 +281,110 @@ TEST_F(SpanBuilderTest, AToolRunBuiltBeforeItsLlmAnswerWaitsAndIsLinked) {
   EXPECT_EQ(metrics_.GetCounter("kspan_agent_tool_calls_total", {{"outcome", "unlinked"}})->Value(), 1u);
 }
 
+// The last round of an agent, all in one batch of events: its LLM call and the answer that
+// asks for a tool call, the stdio run of it, then the agent closes the tool server's pipe
+// (and exits). The close gives out the run's record before the batch's drain: the answer's
+// bytes, which came first, are parsed first, so the run has its call's id.
+TEST_F(SpanBuilderTest, ARunFlushedByItsPipesCloseStillFindsTheAnswerOfItsBatch) {
+  const uint32_t agent = 7501, llm = 7502, tool = 7503;
+  Batch(gen_.Exec(agent, 1, {"/usr/bin/node", "cli-agent.js"}));
+  testing::TcpPair pair = gen_.LoopbackPair({.client_pid = agent, .server_pid = llm});
+  testing::ChannelPair ch = gen_.UnixPair(agent, 5, 901, tool, 6, 902);
+  Batch(gen_.Open(pair.client), gen_.Open(pair.server), gen_.Open(ch.a), gen_.Open(ch.b));
+  const std::vector<std::pair<std::string, std::string>> json = {{"Content-Type", "application/json"}};
+  const std::string ask = EventGenerator::HttpRequest("POST", "/v1/chat/completions", json,
+                                                      R"({"model":"gpt-4o","messages":[]})");
+  const std::string asked = EventGenerator::HttpResponse(
+      200,
+      R"({"id":"c1","model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","tool_calls":[)"
+      R"({"id":"call_last","type":"function","function":{"name":"lookup","arguments":"{}"}}]},)"
+      R"("finish_reason":"tool_calls"}],"usage":{"prompt_tokens":5,"completion_tokens":3}})",
+      json);
+  const std::string call = R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"lookup"}})"
+                           "\n";
+  const std::string answer = R"({"jsonrpc":"2.0","id":1,"result":{"content":[]}})"
+                             "\n";
+  const events::DataEvent e1 = gen_.Send(&pair.client, ask), e2 = gen_.Recv(&pair.server, ask);
+  const events::DataEvent e3 = gen_.Send(&pair.server, asked), e4 = gen_.Recv(&pair.client, asked);
+  const events::DataEvent e5 = gen_.Send(&ch.a, call), e6 = gen_.Recv(&ch.b, call);
+  const events::DataEvent e7 = gen_.Send(&ch.b, answer), e8 = gen_.Recv(&ch.a, answer);
+  Batch(e1, e2, e3, e4, e5, e6, e7, e8, gen_.Close(ch.a), gen_.Close(ch.b));
+  Settle();
+  Batch(gen_.Exit(agent));
+  const auto spans = Finish();
+  const model::Span* run = nullptr;
+  for (const auto& s : spans) {
+    if (s.kind == model::SpanKind::kClient && s.name == "execute_tool lookup") run = &s;
+  }
+  ASSERT_NE(run, nullptr);
+  EXPECT_EQ(StrAttr(*run, "gen_ai.tool.call.id"), "call_last");
+  EXPECT_EQ(run->links.size(), 1u);
+  EXPECT_EQ(metrics_.GetCounter("kspan_agent_tool_calls_total", {{"outcome", "unlinked"}})->Value(), 0u);
+}
+
+// The other order: the next LLM call, which sends a run's result back, reaches kspan before
+// the run itself (their records travel apart). The run, once built, adds the tool_result
+// link to that LLM span, still in the stitcher's window.
+TEST_F(SpanBuilderTest, ARunBuiltAfterTheCallThatSentItsResultIsLinkedFromIt) {
+  const uint32_t agent = 7601, llm = 7602, tool = 7603;
+  Batch(gen_.Exec(agent, 1, {"/usr/bin/node", "cli-agent.js"}));
+  testing::TcpPair pair = gen_.LoopbackPair({.client_pid = agent, .server_pid = llm});
+  testing::ChannelPair ch = gen_.UnixPair(agent, 5, 901, tool, 6, 902);
+  Batch(gen_.Open(pair.client), gen_.Open(pair.server), gen_.Open(ch.a), gen_.Open(ch.b));
+  const std::vector<std::pair<std::string, std::string>> json = {{"Content-Type", "application/json"}};
+  const std::string ask = EventGenerator::HttpRequest("POST", "/v1/chat/completions", json,
+                                                      R"({"model":"gpt-4o","messages":[]})");
+  const std::string asked = EventGenerator::HttpResponse(
+      200,
+      R"({"id":"c1","model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","tool_calls":[)"
+      R"({"id":"call_1","type":"function","function":{"name":"lookup","arguments":"{}"}}]},)"
+      R"("finish_reason":"tool_calls"}],"usage":{"prompt_tokens":5,"completion_tokens":3}})",
+      json);
+  for (const auto& e : gen_.HttpExchange(&pair, ask, asked)) Feed(e);
+  tracker_.DrainPending();
+  Settle();
+  // The run, after the answer; its events held back.
+  const std::string call = R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"lookup"}})"
+                           "\n";
+  const std::string answer = R"({"jsonrpc":"2.0","id":1,"result":{"content":[]}})"
+                             "\n";
+  const events::DataEvent r1 = gen_.Send(&ch.a, call), r2 = gen_.Recv(&ch.b, call);
+  const events::DataEvent r3 = gen_.Send(&ch.b, answer), r4 = gen_.Recv(&ch.a, answer);
+  // The next LLM call sends call_1's result back; it is seen first.
+  const std::string result = EventGenerator::HttpRequest(
+      "POST", "/v1/chat/completions", json,
+      R"({"model":"gpt-4o","messages":[{"role":"assistant","tool_calls":[)"
+      R"({"id":"call_1","type":"function","function":{"name":"lookup","arguments":"{}"}}]},)"
+      R"({"role":"tool","tool_call_id":"call_1","content":"x"}]})");
+  const std::string done = EventGenerator::HttpResponse(
+      200,
+      R"({"id":"c2","model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},)"
+      R"("finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":1}})",
+      json);
+  for (const auto& e : gen_.HttpExchange(&pair, result, done)) Feed(e);
+  tracker_.DrainPending();
+  Batch(r1, r2, r3, r4);
+  Settle();
+  Batch(gen_.Exit(agent));
+  const auto spans = Finish();
+  const model::Span* run = nullptr;
+  std::vector<const model::Span*> chats;
+  for (const auto& s : spans) {
+    if (s.kind == model::SpanKind::kClient && s.name == "execute_tool lookup") run = &s;
+    if (s.kind == model::SpanKind::kClient && s.name == "chat gpt-4o") chats.push_back(&s);
+  }
+  ASSERT_NE(run, nullptr);
+  ASSERT_EQ(chats.size(), 2u);
+  EXPECT_EQ(StrAttr(*run, "gen_ai.tool.call.id"), "call_1");
+  ASSERT_EQ(run->links.size(), 1u);
+  EXPECT_EQ(run->links[0].span_id, chats[0]->span_id);
+  ASSERT_EQ(chats[1]->links.size(), 1u) << "linked late, from the run";
+  EXPECT_EQ(chats[1]->links[0].span_id, run->span_id);
+  EXPECT_EQ(chats[1]->links[0].trace_id, run->trace_id);
+  EXPECT_EQ(metrics_.GetCounter("kspan_stitch_links_total", {{"outcome", "resolved"}})->Value(), 2u);
+  EXPECT_EQ(metrics_.GetCounter("kspan_stitch_links_total", {{"outcome", "lost"}})->Value(), 0u);
+}
+
 // A run whose answer never comes gives up at the hold's bound (Tick), counted.
 TEST_F(SpanBuilderTest, AHeldToolRunGivesUpAfterTheHold) {
   const uint32_t agent = 7401, llm = 7402, tool = 7403;
@@ -299,6 +404,10 @@ TEST_F(SpanBuilderTest, AHeldToolRunGivesUpAfterTheHold) {
   builder_.Tick(clock_.now_ns());
   EXPECT_EQ(metrics_.Sum("kspan_agent_tool_runs_held_total"), 0u);
   clock_.Advance(SpanBuilder::kHoldNs);
+  builder_.Tick(clock_.now_ns());
+  EXPECT_EQ(metrics_.Sum("kspan_agent_tool_runs_held_total"), 0u)
+      << "the time is up, but kspan has not read the events after the run yet (it lags)";
+  for (uint64_t i = 0; i < SpanBuilder::kHoldBatches; ++i) Batch();
   builder_.Tick(clock_.now_ns());
   EXPECT_EQ(metrics_.GetCounter("kspan_agent_tool_runs_held_total", {{"outcome", "timeout"}})->Value(), 1u);
   Settle();

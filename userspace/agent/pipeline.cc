@@ -150,6 +150,7 @@ void Pipeline::OnExit(const events::ProcessExitEvent& e) {
 void Pipeline::AfterBatch(uint64_t now_ns) {
   now_ns_ = now_ns;
   tracker_.DrainPending();
+  builder_.AfterBatch();
   stitcher_.Advance(now_ns);
 }
 

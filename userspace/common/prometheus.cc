@@ -54,7 +54,8 @@ constexpr Entry kMetrics[] = {
      {"counter",
       "Runaway-loop alerts, by kind (repeated_tool_call: an agent called the same tool with the same "
       "arguments the configured number of times; ping_pong: two agents messaged each other in "
-      "alternation that often; token_velocity: an agent's tokens a minute passed the budget)."}},
+      "alternation that often; token_velocity: an agent's tokens a minute passed the budget), agent "
+      "and session (kspan_session: the agent process's pid)."}},
     {"kspan_agent_spans_total", {"counter", "Agent spans built, by kind (execute_tool, invoke_agent)."}},
     {"kspan_agent_tool_calls_total",
      {"counter",

@@ -422,9 +422,23 @@ void ConnTracker::Finish(Conn& c, const events::ConnCloseEvent* close, protocols
   }
 }
 
+void ConnTracker::DrainProcess(uint32_t pid) {
+  auto p = by_pid_.find(pid);
+  if (p == by_pid_.end()) return;
+  for (const auto& key : p->second) {
+    auto it = conns_.find(key);
+    if (it != conns_.end() && it->second.dirty && it->second.parser) Drain(it->second);
+  }
+}
+
 void ConnTracker::OnClose(const events::ConnCloseEvent& e) {
   auto it = conns_.find(e.key);
   if (it == conns_.end()) {
+    // A local channel's close gives out its finished calls now, before this batch's drain:
+    // the process's TCP bytes of this batch first (an agent's LLM answer read before the
+    // tool run it asked for, then the pipe closed), so records leave in the order of their
+    // bytes.
+    DrainProcess(e.key.pid);
     local_.OnClose(e);
     return;
   }
@@ -433,6 +447,7 @@ void ConnTracker::OnClose(const events::ConnCloseEvent& e) {
 }
 
 void ConnTracker::OnProcessExit(uint32_t pid) {
+  DrainProcess(pid);  // as at a local channel's close (OnClose)
   local_.OnProcessExit(pid);
   auto p = by_pid_.find(pid);
   if (p == by_pid_.end()) return;

@@ -154,6 +154,9 @@ class ConnTracker {
   std::string_view ContiguousStart(const Conn& c, bool egress);
   void Feed(Conn& c, const ChunkView& chunk);
   void Drain(Conn& c);
+  // Parses pid's TCP connections that got bytes this batch (before a local channel's close
+  // or the process's exit gives out its local records).
+  void DrainProcess(uint32_t pid);
   // Closes c's parser: requests still waiting become records unanswered for `waiting`
   // (kNoResponse on a clean close turns kNotCaptured when bytes were missed).
   // Keeps parse_held_total_ up to date with what c's parser holds now.

@@ -52,15 +52,18 @@ AgentSpans::AgentSpans(AgentOptions options, metrics::Registry* metrics)
       metrics_(metrics),
       tool_calls_(metrics->GetCounter("kspan_agent_spans_total", {{"kind", "execute_tool"}})),
       agent_calls_(metrics->GetCounter("kspan_agent_spans_total", {{"kind", "invoke_agent"}})),
-      loops_(metrics->GetCounter("kspan_agent_loops_total", {{"kind", "repeated_tool_call"}})),
-      ping_pongs_(metrics->GetCounter("kspan_agent_loops_total", {{"kind", "ping_pong"}})),
-      token_velocities_(metrics->GetCounter("kspan_agent_loops_total", {{"kind", "token_velocity"}})),
       tool_calls_linked_(metrics->GetCounter("kspan_agent_tool_calls_total", {{"outcome", "linked"}})),
       tool_calls_unlinked_(metrics->GetCounter("kspan_agent_tool_calls_total", {{"outcome", "unlinked"}})) {}
 
 void AgentSpans::Alert(std::string_view kind, const std::string& agent, uint32_t pid, model::Span* span,
-                       std::vector<model::Attribute> extra, metrics::Counter* counter) {
-  counter->Add();
+                       std::vector<model::Attribute> extra) {
+  // By agent and session (the agent process's pid, as kspan_genai_cost_usd names it): one
+  // series an alerted process and kind, and each kind alerts once a process (a pair).
+  metrics_
+      ->GetCounter(
+          "kspan_agent_loops_total",
+          {{"kind", std::string(kind)}, {"gen_ai_agent_name", agent}, {"kspan_session", std::to_string(pid)}})
+      ->Add();
   model::SpanEvent event{"kspan.agent.loop",
                          span->start_time_unix_nano,
                          {{"kspan.agent.loop.kind", std::string(kind)},
@@ -81,7 +84,7 @@ void AgentSpans::CheckLoop(const genai::RpcRequest& call, uint32_t pid, model::S
   if (n != threshold) return;
   const std::string agent = AgentName(pid, span->resource.get());
   Alert("repeated_tool_call", agent, pid, span,
-        {{"gen_ai.tool.name", call.target}, {"kspan.agent.loop.count", int64_t{n}}}, loops_);
+        {{"gen_ai.tool.name", call.target}, {"kspan.agent.loop.count", int64_t{n}}});
   log::Warn("agent loop", {{"kind", "repeated_tool_call"},
                            {"agent", agent},
                            {"pid", uint64_t{pid}},
@@ -105,7 +108,7 @@ void AgentSpans::CheckPingPong(const std::string& from, const std::string& to, u
   if (p.alerted || p.alternations < threshold) return;
   p.alerted = true;
   Alert("ping_pong", from, pid, span,
-        {{"kspan.agent.loop.peer", to}, {"kspan.agent.loop.count", int64_t{p.alternations}}}, ping_pongs_);
+        {{"kspan.agent.loop.peer", to}, {"kspan.agent.loop.count", int64_t{p.alternations}}});
   log::Warn("agent loop", {{"kind", "ping_pong"},
                            {"agent", from},
                            {"pid", uint64_t{pid}},
@@ -131,8 +134,7 @@ void AgentSpans::NoteTokens(uint32_t pid, uint64_t tokens, uint64_t end_ns, mode
   const std::string agent = AgentName(pid, span->resource.get());
   Alert("token_velocity", agent, pid, span,
         {{"kspan.agent.loop.tokens", static_cast<int64_t>(w.sum)},
-         {"kspan.agent.loop.budget", static_cast<int64_t>(budget)}},
-        token_velocities_);
+         {"kspan.agent.loop.budget", static_cast<int64_t>(budget)}});
   log::Warn("agent loop", {{"kind", "token_velocity"},
                            {"agent", agent},
                            {"pid", uint64_t{pid}},
@@ -143,6 +145,7 @@ void AgentSpans::NoteTokens(uint32_t pid, uint64_t tokens, uint64_t end_ns, mode
 void AgentSpans::DropAsked(uint32_t pid) {
   in_flight_.erase(pid);
   ran_.erase(pid);
+  results_early_.erase(pid);
   auto it = asked_.find(pid);
   if (it == asked_.end()) return;
   tool_calls_unlinked_->Add(it->second.size());
@@ -164,7 +167,8 @@ void AgentSpans::NoteClientDone(uint32_t pid, const NodeKey& request) {
 }
 
 AgentSpans::ToolRunLink AgentSpans::LinkToolRun(uint32_t pid, const NodeKey& run, bool final,
-                                                model::Span* span, std::vector<NodeLink>* links) {
+                                                model::Span* span, std::vector<NodeLink>* links,
+                                                std::vector<std::pair<NodeKey, NodeLink>>* late) {
   const std::string* tool = span->FindString("gen_ai.tool.name");
   if (!tool) return ToolRunLink::kNone;
   const uint64_t start = span->start_time_unix_nano;
@@ -197,9 +201,25 @@ AgentSpans::ToolRunLink AgentSpans::LinkToolRun(uint32_t pid, const NodeKey& run
   const std::string id = match->call.id;
   if (!id.empty()) {
     span->Set("gen_ai.tool.call.id", id);
-    auto& ran = ran_[pid];
-    if (ran.size() >= kMaxAskedPerProcess) ran.pop_front();
-    ran.push_back({id, run});
+    // An LLM call already sent this run's result back: it links here now; else the next
+    // one that does will.
+    auto early = results_early_.find(pid);
+    auto sent = early == results_early_.end() ? std::deque<ResultSent>::iterator{}
+                                              : std::find_if(early->second.begin(), early->second.end(),
+                                                             [&](const ResultSent& r) { return r.id == id; });
+    if (early != results_early_.end() && sent != early->second.end()) {
+      if (late) {
+        late->push_back(
+            {sent->request,
+             {run, {{"kspan.link.kind", std::string("tool_result")}, {"gen_ai.tool.call.id", id}}}});
+      }
+      early->second.erase(sent);
+      if (early->second.empty()) results_early_.erase(early);
+    } else {
+      auto& ran = ran_[pid];
+      if (ran.size() >= kMaxAskedPerProcess) ran.pop_front();
+      ran.push_back({id, run});
+    }
   }
   std::vector<model::Attribute> attributes = {{"kspan.link.kind", std::string("tool_call")}};
   if (!id.empty()) attributes.push_back({"gen_ai.tool.call.id", id});
@@ -210,18 +230,34 @@ AgentSpans::ToolRunLink AgentSpans::LinkToolRun(uint32_t pid, const NodeKey& run
   return ToolRunLink::kLinked;
 }
 
-void AgentSpans::LinkToolResults(uint32_t pid, const std::vector<std::string>& ids,
+void AgentSpans::LinkToolResults(uint32_t pid, const NodeKey& request, const std::vector<std::string>& ids,
                                  std::vector<NodeLink>* links) {
   auto it = ran_.find(pid);
-  if (it == ran_.end()) return;
   for (const std::string& id : ids) {
-    auto r = std::find_if(it->second.begin(), it->second.end(), [&](const Ran& x) { return x.id == id; });
-    if (r == it->second.end()) continue;
-    links->push_back(
-        {r->run, {{"kspan.link.kind", std::string("tool_result")}, {"gen_ai.tool.call.id", r->id}}});
-    it->second.erase(r);
+    if (it != ran_.end()) {
+      auto r = std::find_if(it->second.begin(), it->second.end(), [&](const Ran& x) { return x.id == id; });
+      if (r != it->second.end()) {
+        links->push_back(
+            {r->run, {{"kspan.link.kind", std::string("tool_result")}, {"gen_ai.tool.call.id", r->id}}});
+        it->second.erase(r);
+        continue;
+      }
+    }
+    // Not run yet as far as kspan knows: a call still waiting for its run (its record is on
+    // its way) is remembered with the first request that sent its result. A result of a
+    // run linked earlier (the history resent) or of no call asked is not.
+    auto waiting = asked_.find(pid);
+    if (waiting == asked_.end() || std::none_of(waiting->second.begin(), waiting->second.end(),
+                                                [&](const Asked& a) { return a.call.id == id; })) {
+      continue;
+    }
+    if (results_early_.size() >= kMaxEntries && !results_early_.count(pid)) continue;
+    auto& early = results_early_[pid];
+    if (std::any_of(early.begin(), early.end(), [&](const ResultSent& r) { return r.id == id; })) continue;
+    if (early.size() >= kMaxAskedPerProcess) early.pop_front();
+    early.push_back({id, request});
   }
-  if (it->second.empty()) ran_.erase(it);
+  if (it != ran_.end() && it->second.empty()) ran_.erase(it);
 }
 
 std::vector<std::pair<genai::ToolCallAsked, uint64_t>> AgentSpans::Unrun(uint32_t pid, size_t max) const {

@@ -64,7 +64,8 @@ struct AgentOptions {
   // Runaway-loop alert: an agent process calling the same tool with the same arguments
   // this many times (MCP tools/call, HTTP or stdio) gets one alert, at the count: a
   // "kspan.agent.loop" event on that execute_tool span, kspan_agent_loops_total{kind=
-  // "repeated_tool_call"} and one log line naming the agent, its pid and the tool. 0: off.
+  // "repeated_tool_call", gen_ai_agent_name, kspan_session (its pid)} and one log line
+  // naming the agent, its pid and the tool. 0: off.
   uint32_t loop_repeated_tool_calls = 5;
   // Ping-pong: two agents sending each other A2A messages (invoke_agent CLIENT spans) this
   // many times in alternation (A→B, B→A, A→B, …) get one alert per pair, kind "ping_pong",
@@ -115,11 +116,18 @@ class AgentSpans {
   // call yet, or only older ones, while a request the process sent after that answer and
   // before the run is unanswered (it may be the LLM call that asked): ask again when it
   // is, or with `final` (which never waits: the best call there is, else none).
+  // `late` (may be null) gets the links of LLM calls built before this run that sent its
+  // result back (LinkToolResults), as (the LLM call's request, the link to add to it).
   ToolRunLink LinkToolRun(uint32_t pid, const NodeKey& run, bool final, model::Span* span,
-                          std::vector<NodeLink>* links);
-  // An LLM request of `pid` sent back the results of these tool calls: a link to each run
-  // not linked to an earlier request (the next LLM call that received its result).
-  void LinkToolResults(uint32_t pid, const std::vector<std::string>& ids, std::vector<NodeLink>* links);
+                          std::vector<NodeLink>* links,
+                          std::vector<std::pair<NodeKey, NodeLink>>* late = nullptr);
+  // An LLM request of `pid` (`request`) sent back the results of these tool calls: a link
+  // to each run not linked to an earlier request (the next LLM call that received its
+  // result). A result whose run is not built yet (its record may come after the next LLM
+  // call's: they travel apart) is remembered, at most kMaxAskedPerProcess a process until
+  // its exit, and its run links it late (LinkToolRun's `late`).
+  void LinkToolResults(uint32_t pid, const NodeKey& request, const std::vector<std::string>& ids,
+                       std::vector<NodeLink>* links);
   // The calls still waiting for a run of `pid` (a session's events at exit), with the time
   // of the answer that asked for each; at most `max`.
   std::vector<std::pair<genai::ToolCallAsked, uint64_t>> Unrun(uint32_t pid, size_t max) const;
@@ -206,16 +214,21 @@ class AgentSpans {
   // Runs that took a call id, by pid, until an LLM request sends their result back;
   // bounded by kMaxAskedPerProcess a process.
   std::unordered_map<uint32_t, std::deque<Ran>> ran_;
+  // Results sent back before their run was built, by pid: the call id and the first LLM
+  // request that carried it. Bounded by kMaxAskedPerProcess a process.
+  struct ResultSent {
+    std::string id;
+    NodeKey request;
+  };
+  std::unordered_map<uint32_t, std::deque<ResultSent>> results_early_;
   // Tool calls by pid, then by hash of (tool, arguments): how many times. Bounded: 256
   // keys a process (then it starts over), kMaxEntries processes.
   std::unordered_map<uint32_t, std::unordered_map<uint64_t, uint32_t>> repeats_;
-  metrics::Counter* loops_;
-  metrics::Counter* ping_pongs_;
-  metrics::Counter* token_velocities_;
   void CheckLoop(const genai::RpcRequest& call, uint32_t pid, model::Span* span);
-  // One alert: the span event, the metric and the log line (docs/agents.md, runaway loops).
+  // One alert: the span event, the metric (kspan_agent_loops_total{kind, gen_ai_agent_name,
+  // kspan_session}) and (by the caller) the log line (docs/agents.md, runaway loops).
   void Alert(std::string_view kind, const std::string& agent, uint32_t pid, model::Span* span,
-             std::vector<model::Attribute> extra, metrics::Counter* counter);
+             std::vector<model::Attribute> extra);
   // A2A sends between two agents, by the pair (names in order): who sent last, how many
   // sends alternated so far, whether the pair was alerted. Bounded by kMaxEntries pairs.
   struct PingPong {

@@ -56,13 +56,15 @@ void SpanBuilder::Emit(uint32_t pid, RequestDone&& done, model::Span&& span) {
 
 void SpanBuilder::ReleaseHeld(uint32_t pid, bool force, HoldEnd end, uint64_t now_ns) {
   for (auto it = held_.begin(); it != held_.end();) {
-    const bool due = end == HoldEnd::kTimeout && it->span.end_time_unix_nano + kHoldNs <= now_ns;
+    const bool due = end == HoldEnd::kTimeout && it->span.end_time_unix_nano + kHoldNs <= now_ns &&
+                     batches_ >= it->batch + kHoldBatches;
     if ((pid != 0 && it->pid != pid) || (end == HoldEnd::kTimeout && !due)) {
       ++it;
       continue;
     }
-    const AgentSpans::ToolRunLink link =
-        agents_.LinkToolRun(it->pid, {it->done.conn, it->done.seq}, force || due, &it->span, &it->done.links);
+    std::vector<std::pair<NodeKey, NodeLink>> late;
+    const AgentSpans::ToolRunLink link = agents_.LinkToolRun(it->pid, {it->done.conn, it->done.seq},
+                                                             force || due, &it->span, &it->done.links, &late);
     if (link == AgentSpans::ToolRunLink::kWait) {
       ++it;
       continue;
@@ -71,7 +73,12 @@ void SpanBuilder::ReleaseHeld(uint32_t pid, bool force, HoldEnd end, uint64_t no
     Held h = std::move(*it);
     it = held_.erase(it);
     Emit(h.pid, std::move(h.done), std::move(h.span));
+    AddLateLinks(std::move(late));
   }
+}
+
+void SpanBuilder::AddLateLinks(std::vector<std::pair<NodeKey, NodeLink>>&& late) {
+  for (auto& [from, link] : late) stitcher_->AddLink(from, std::move(link));
 }
 
 void SpanBuilder::MarkAgent(uint32_t pid) {
@@ -161,7 +168,7 @@ std::optional<model::Span> SpanBuilder::BuildHttp(const conntrack::ConnInfo& con
     *llm = true;
     agents_.NoteLlmCall(conn.key.pid);
     agents_.NoteToolCallsAsked(conn.key.pid, std::move(asked), span.end_time_unix_nano, {conn.key, seq});
-    agents_.LinkToolResults(conn.key.pid, results, links);
+    agents_.LinkToolResults(conn.key.pid, {conn.key, seq}, results, links);
     MarkAgent(conn.key.pid);
     OpenSession(conn.key.pid);  // before this call's span: it may move under the session
     const uint32_t session = stitcher_->HasSession(conn.key.pid) ? conn.key.pid : 0;
@@ -229,20 +236,24 @@ void SpanBuilder::OnRecord(const conntrack::ConnInfo& conn, protocols::Record&& 
     return;
   }
   const std::string* operation = span->FindString("gen_ai.operation.name");
+  std::vector<std::pair<NodeKey, NodeLink>> late;
   if (span->kind == model::SpanKind::kClient && operation && *operation == "execute_tool" &&
-      agents_.LinkToolRun(pid, {conn.key, record.seq}, false, &*span, &done.links) ==
+      agents_.LinkToolRun(pid, {conn.key, record.seq}, false, &*span, &done.links, &late) ==
           AgentSpans::ToolRunLink::kWait) {
     if (held_.size() >= kMaxHeld) {  // the oldest gives up
       Held h = std::move(held_.front());
       held_.pop_front();
-      agents_.LinkToolRun(h.pid, {h.done.conn, h.done.seq}, true, &h.span, &h.done.links);
+      std::vector<std::pair<NodeKey, NodeLink>> given_up;
+      agents_.LinkToolRun(h.pid, {h.done.conn, h.done.seq}, true, &h.span, &h.done.links, &given_up);
       held_ends_[static_cast<int>(HoldEnd::kFull)]->Add();
       Emit(h.pid, std::move(h.done), std::move(h.span));
+      AddLateLinks(std::move(given_up));
     }
-    held_.push_back({pid, std::move(done), std::move(*span)});
+    held_.push_back({pid, std::move(done), std::move(*span), batches_});
     return;
   }
   Emit(pid, std::move(done), std::move(*span));
+  AddLateLinks(std::move(late));
   // An answer came: runs of this process held for it may go now.
   if (!held_.empty()) ReleaseHeld(pid, false, HoldEnd::kAnswered);
 }

@@ -50,9 +50,12 @@ struct SpanBuilderOptions {
 class SpanBuilder {
  public:
   // Bounds of the hold of tool runs (below): spans held at once, and how long each may
-  // wait (a Tick, about once a second, releases those older than this).
+  // wait (a Tick, about once a second, releases those older than this once kspan has also
+  // drained kHoldBatches batches of events since the hold began: a kspan that lags behind
+  // its events, e.g. on a loaded machine, reads the answer before it gives up).
   static constexpr size_t kMaxHeld = 256;
   static constexpr uint64_t kHoldNs = 1'000'000'000;
+  static constexpr uint64_t kHoldBatches = 3;
   static constexpr size_t kMaxUnrunEvents = 16;  // kspan.agent.tool_call.not_run events a session
 
   SpanBuilder(SpanBuilderOptions options, metrics::Registry* metrics, process::ProcessTable* processes,
@@ -67,6 +70,8 @@ class SpanBuilder {
   // A process ended, after the tracker ended its connections: its exec span and session
   // end, and the processors hear of it.
   void OnExit(const events::ProcessExitEvent& e);
+  // After each batch of events (one ring-buffer poll) and the tracker's drain of it.
+  void AfterBatch() { ++batches_; }
   // About once a second: sessions whose process is gone without an exit event end.
   void Tick(uint64_t now_ns);
   // Shutdown, after the tracker closed everything: sessions still open are cut at `now_ns`.
@@ -97,13 +102,17 @@ class SpanBuilder {
     uint32_t pid = 0;
     RequestDone done;
     model::Span span;
+    uint64_t batch = 0;  // batches_ when the hold began
   };
   enum class HoldEnd { kAnswered, kTimeout, kFull, kExit };
   // Releases the held spans of `pid` (all: pid 0) that no longer wait, or all of them
   // with `force` (linked as well as they can be), counting each as `end`.
   void ReleaseHeld(uint32_t pid, bool force, HoldEnd end, uint64_t now_ns = 0);
+  // Links of LLM calls built before the run whose result they sent (AgentSpans::LinkToolRun).
+  void AddLateLinks(std::vector<std::pair<NodeKey, NodeLink>>&& late);
   std::deque<Held> held_;
   metrics::Counter* held_ends_[4];
+  uint64_t batches_ = 0;  // AfterBatch calls
 
   void MarkAgent(uint32_t pid);
   // An agent's session span, opened once per process; the stitcher places it when a call

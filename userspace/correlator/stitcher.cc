@@ -550,6 +550,18 @@ void Stitcher::Erase(Node* n) {
   nodes_.erase(n->key);
 }
 
+bool Stitcher::AddLink(const NodeKey& from, NodeLink link) {
+  auto it = nodes_.find(from);
+  if (it == nodes_.end() || it->second->exported) {
+    links_lost_->Add();
+    return false;
+  }
+  Node* n = it->second.get();
+  if (n->pending_links.empty()) links_pending_.push_back(n->key);
+  n->pending_links.push_back(std::move(link));
+  return true;
+}
+
 void Stitcher::ResolveLinks() {
   // A target is placed within a reorder delay of its arrival, and a complete node waits in
   // the window at least window_ns: links are resolved before their span leaves, unless a

@@ -199,6 +199,9 @@ class Stitcher {
   // kspan_sessions_total{outcome="dropped"}).
   bool OnSession(uint32_t pid, model::Span&& span);
   bool HasSession(uint32_t pid) const;
+  // One more link of the span of request `from`, already given (OnSpan) and not exported
+  // yet: resolved like RequestDone::links. False (counted lost) when that span is gone.
+  bool AddLink(const NodeKey& from, NodeLink link);
   // Fills in a session's last details (name, attributes, events) at its end; the span's
   // times are final when it is called.
   using FinishSession = std::function<void(uint32_t pid, model::Span*)>;

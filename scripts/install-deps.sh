@@ -46,6 +46,9 @@ packages=(
   # the Helm chart's renderer (deploy/helm/render: Helm's engine, Go text/template + sprig)
   golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev
   # (golang-go also builds the Go HTTPS server and client of tests/integration/tls_go_test.cc)
+  # a Rust HTTPS client on rustls (tests/apps/rustls), built offline by
+  # tests/integration/tls_rustls_test.cc with Debian's cargo and crates
+  cargo librust-rustls-dev binutils
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   # libFuzzer and the sanitizers' runtimes for the fuzz build (scripts/fuzz.sh)

@@ -152,7 +152,15 @@ static __always_inline int ks_tls_note_syscall(__u64 pid_tgid, struct ks_conn *c
                                                __u8 direction) {
   struct ks_ssl_call *call = bpf_map_lookup_elem(&ks_ssl_calls, &pid_tgid);
   if (call && call->deferred) {
-    if (ks_tls_deferred_write(pid_tgid, call, st, c, direction)) return 1;
+    if (ks_tls_deferred_write(pid_tgid, call, st, c, direction)) {
+      /* A read on the deferred write's socket: rustls (tls.bpf.c) reads its socket after
+       * the write returned, and its next Reader::read decrypts these bytes. */
+      if (direction == KSPAN_DIR_INGRESS) {
+        struct ks_last_read lr = {.fd = st->fd, .turn = ks_current_turn(pid_tgid)};
+        bpf_map_update_elem(&ks_last_read, &pid_tgid, &lr, BPF_ANY);
+      }
+      return 1;
+    }
     call = NULL; /* that write is over: this syscall is the thread's own */
   }
   if (call) {

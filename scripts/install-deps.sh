@@ -46,6 +46,9 @@ packages=(
   # the Helm chart's renderer (deploy/helm/render: Helm's engine, Go text/template + sprig)
   golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev
   # (golang-go also builds the Go HTTPS server and client of tests/integration/tls_go_test.cc)
+  # a Rust HTTPS client on rustls (tests/apps/rustls), built offline by
+  # tests/integration/tls_rustls_test.cc with Debian's cargo and crates
+  cargo librust-rustls-dev binutils
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   # libFuzzer and the sanitizers' runtimes for the fuzz build (scripts/fuzz.sh)
@@ -151,6 +154,9 @@ npm_ci_once tests/apps/grpc
 # Bun from npm (tests/apps/bun): its single stripped binary with BoringSSL inside, for
 # tests/integration/tls_bun_test.cc.
 npm_ci_once tests/apps/bun
+# Claude Code from npm (tests/apps/claude: its Linux x64 package, a Bun 1.4.6 single-file
+# binary), run against the LLM mock in a network namespace by tests/integration/tls_bun_test.cc.
+npm_ci_once tests/apps/claude
 # The deployment checks (tests/deploy): the Kubernetes API's JSON schemas and a YAML reader.
 npm_ci_once tests/deploy
 # The web UI's end-to-end test (tests/apps/ui/drive.mjs): playwright-core drives Debian's

@@ -410,10 +410,10 @@ TEST(CaptureLifecycle, DestroyingTheSourceDetachesEverything) {
     ours.programs = testing::Added(before.programs, during.programs);
     ours.links = testing::Added(before.links, during.links);
     // 27 capture tracepoint programs attached at load, ks_ex_data to nine tracepoints (35
-    // links), 11 for agents' file writes (11 links); 16 TLS uprobe programs (8 OpenSSL, 3
-    // Go crypto/tls, 5 goroutine ancestry) loaded but attached only per library or Go
-    // binary (userspace/tls/).
-    EXPECT_EQ(ours.programs.size(), 54u);
+    // links), 11 for agents' file writes (11 links); 21 TLS uprobe programs (8 OpenSSL, 5
+    // rustls, 3 Go crypto/tls, 5 goroutine ancestry) loaded but attached only per library,
+    // Rust or Go binary (userspace/tls/).
+    EXPECT_EQ(ours.programs.size(), 59u);
     EXPECT_EQ(ours.links.size(), 46u);
   }
   const auto after = testing::KspanObjectsInKernel();

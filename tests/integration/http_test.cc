@@ -394,9 +394,9 @@ KernelObjects StartAndInventory(KspanAgent* agent) {
   const auto during = KspanObjectsInKernel();
   KernelObjects ours{Added(before.programs, during.programs), Added(before.links, during.links)};
   // 27 capture tracepoint programs (ks_ex_data on nine tracepoints), 11 for agents' file
-  // writes (bpf/file_write.bpf.c), and 16 TLS uprobe programs (8 for OpenSSL, 3 for Go's
-  // crypto/tls, 5 for goroutine ancestry).
-  EXPECT_EQ(ours.programs.size(), 54u);
+  // writes (bpf/file_write.bpf.c), and 21 TLS uprobe programs (8 for OpenSSL, 5 for
+  // rustls, 3 for Go's crypto/tls, 5 for goroutine ancestry).
+  EXPECT_EQ(ours.programs.size(), 59u);
   // 46 tracepoint links (35 of the capture, 11 of file writes), and TLS uprobes: at least entry and return of
   // read and the entry of write (no return probe: docs/tls.md) on the system's libssl.so.3, which every test
   // machine has.

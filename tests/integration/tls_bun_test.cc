@@ -18,6 +18,7 @@ namespace {
 
 constexpr int kServer = 2, kClient = 3;
 const std::string kBunDir = std::string(KSPAN_SOURCE_DIR) + "/tests/apps/bun";
+const std::string kClaudeDir = std::string(KSPAN_SOURCE_DIR) + "/tests/apps/claude";
 
 TEST(BunTls, FetchGivesClientSpansWithPathsAndStatuses) {
   const std::string bun = kBunDir + "/node_modules/.bin/bun";
@@ -117,6 +118,78 @@ TEST(BunTls, FetchGivesClientSpansWithPathsAndStatuses) {
   EXPECT_GE(agent.StoppedCounter("kspan_tls_connections_total{plaintext=\"captured\"}"), 2) << logs;
   EXPECT_EQ(agent.StoppedCounter("kspan_parse_failures_total{protocol=\"http1\"}"), 0) << logs;
   EXPECT_EQ(agent.StoppedCounter("kspan_kernel_counter{name=\"tls_plaintext_unbound\"}"), 0) << logs;
+}
+
+// Claude Code 2.1.332 (npm @anthropic-ai/claude-code-linux-x64: Bun 1.4.6 inside, its own
+// build id, so rows of its own in the byte-pattern table) in print mode against the LLM
+// mock (tests/apps/llm_mock.js) over HTTPS. Both run inside `unshare -n`: a network
+// namespace with nothing but its own loopback, so the CLI cannot reach anything else.
+TEST(BunTls, ClaudeCodeAgainstTheLlmMockGivesAGenAiSpan) {
+  const std::string claude = kClaudeDir + "/node_modules/@anthropic-ai/claude-code-linux-x64/claude";
+  ASSERT_TRUE(std::filesystem::exists(claude))
+      << "tests/apps/claude/node_modules is missing: run scripts/install-deps.sh";
+  const std::string dir = MakeTempDir("kspan-claude-tls-");
+  const std::string cert_error = MakeTestCertificate(dir);
+  ASSERT_TRUE(cert_error.empty()) << cert_error;
+  KspanAgent agent;
+  ASSERT_TRUE(agent.Start({"--include", "exe=" + kClaudeDir + "/*"})) << agent.Logs();
+  // The first process of the binary has kspan match its patterns (a scan of 130 MB of
+  // code); `claude --version` exits at once, so its probes may be attached through the
+  // file's own path after it is gone (docs/tls.md). Tried a few times: an exec notice
+  // handled after the process is gone has nothing to read the executable's name from.
+  auto attached = [&] {
+    const std::string logs = agent.Logs();
+    const size_t at = logs.find("\"msg\":\"TLS probes attached\"");
+    return at != std::string::npos && logs.find("claude-code-linux-x64/claude", at) != std::string::npos;
+  };
+  for (int i = 0; i < 5 && !attached(); ++i) {
+    const CommandResult v = RunCommand({claude, "--version"}, std::chrono::seconds(30));
+    ASSERT_EQ(v.exit_code, 0) << v.err;
+    ASSERT_NE(v.out.find("2.1.332"), std::string::npos) << v.out;
+    WaitFor(attached, std::chrono::seconds(5));
+  }
+  ASSERT_TRUE(attached()) << agent.Logs();
+  const std::string logs_at_attach = agent.Logs();
+  EXPECT_NE(logs_at_attach.find("Claude Code 2.1.332 (Bun v1.4.6"), std::string::npos) << logs_at_attach;
+
+  const int port = 8443;  // inside the namespace: nothing else listens there
+  const CommandResult r = RunCommand({"unshare", "-n", kClaudeDir + "/run_in_netns.sh", std::to_string(port),
+                                      dir + "/cert.pem", dir + "/key.pem", dir},
+                                     std::chrono::seconds(120));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("MOCK_COMPLETION_TEXT streamed"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("POST /v1/messages model=claude-sonnet-4-5 stream=true"), std::string::npos) << r.err;
+
+  std::vector<FlatSpan> calls;
+  auto mine = [&] {
+    calls.clear();
+    for (const FlatSpan& s : ReadSpans(agent.SpansPath())) {
+      if (s.kind != kClient || s.Int("server.port") != port || !s.Has("gen_ai.operation.name")) continue;
+      auto exe = s.resource.find("process.executable.name");
+      if (exe == s.resource.end() || exe->second.value("stringValue", "") != "claude") continue;
+      calls.push_back(s);
+    }
+    return !calls.empty();
+  };
+  WaitFor(mine, std::chrono::seconds(20));
+  ExpectCleanStop(agent);
+  const std::string logs = agent.Logs();
+  mine();
+  ASSERT_EQ(calls.size(), 1u) << logs;
+  const FlatSpan& s = calls[0];
+  EXPECT_EQ(s.name, "chat claude-sonnet-4-5");
+  EXPECT_EQ(s.Str("gen_ai.operation.name"), "chat");
+  EXPECT_EQ(s.Str("gen_ai.provider.name"), "anthropic");
+  EXPECT_EQ(s.Str("gen_ai.request.model"), "claude-sonnet-4-5");
+  EXPECT_EQ(s.Str("gen_ai.response.id"), "msg_mock_1");
+  EXPECT_EQ(s.Strings("gen_ai.response.finish_reasons"), std::vector<std::string>{"end_turn"});
+  EXPECT_EQ(s.Int("gen_ai.usage.input_tokens"), 25);
+  EXPECT_EQ(s.Int("gen_ai.usage.output_tokens"), 11);
+  EXPECT_TRUE(s.Bool("gen_ai.request.stream"));
+  EXPECT_TRUE(s.Str("url.full").starts_with("https://localhost:8443/v1/messages")) << s.Str("url.full");
+  EXPECT_EQ(s.Int("http.response.status_code"), 200);
+  EXPECT_EQ(agent.StoppedCounter("kspan_parse_failures_total{protocol=\"http1\"}"), 0) << logs;
+  EXPECT_EQ(agent.StoppedCounter("kspan_tls_connections_total{plaintext=\"not_captured\"}"), 0) << logs;
 }
 
 }  // namespace

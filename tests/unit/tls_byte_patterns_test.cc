@@ -106,6 +106,37 @@ TEST_F(PinnedBun, EveryRowOfItsBuildIdMatchesOnceAtAFunctionEntry) {
   EXPECT_NE(plan.value().description.find("Bun v1.4.5"), std::string::npos) << plan.value().description;
 }
 
+// Claude Code from npm (tests/apps/claude) is a Bun 1.4.6 build of its own: its rows must
+// match once each, at a function entry, as the pinned Bun's.
+TEST(PinnedClaudeCode, EveryRowOfItsBuildIdMatchesOnceAtAFunctionEntry) {
+  const std::string path = std::string(KSPAN_SOURCE_DIR) +
+                           "/tests/apps/claude/node_modules/@anthropic-ai/claude-code-linux-x64/claude";
+  ASSERT_TRUE(std::filesystem::exists(path)) << path << " is missing: run scripts/install-deps.sh";
+  auto elf = ElfFile::Open(path);
+  ASSERT_TRUE(elf.ok()) << elf.status().message();
+  auto rows = ParsePatternTable(BuiltinPatternTable(), "built-in");
+  ASSERT_TRUE(rows.ok());
+  const std::string id = elf.value()->BuildId();
+  ASSERT_TRUE(HasPatternRows(*elf.value(), rows.value()))
+      << "no built-in rows for Claude Code's build id " << id;
+  size_t checked = 0;
+  for (const PatternRow& row : rows.value()) {
+    if (row.build_id != id) continue;
+    SCOPED_TRACE(row.function);
+    auto at = MatchPattern(*elf.value(), row);
+    ASSERT_TRUE(at.ok()) << at.status().message();
+    EXPECT_EQ(static_cast<uint8_t>(elf.value()->BytesAt(at.value() - 1, 1)[0]), 0xcc);
+    EXPECT_EQ(static_cast<uint8_t>(elf.value()->BytesAt(at.value(), 1)[0]), 0x55);
+    ++checked;
+  }
+  EXPECT_EQ(checked, 2u);
+  auto plan = PlanPatternProbes(*elf.value(), rows.value());
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  EXPECT_EQ(plan.value().probes.size(), 4u);
+  EXPECT_NE(plan.value().description.find("Claude Code 2.1.332 (Bun v1.4.6"), std::string::npos)
+      << plan.value().description;
+}
+
 // A row that no longer fits the code (one byte changed) is refused, naming its line; so is
 // one that is not specific enough to match only once.
 TEST_F(PinnedBun, ARowThatNoLongerMatchesIsRefused) {

@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -43,6 +44,7 @@ class FakeAttacher : public UprobeAttacher {
   Result<uint64_t> Attach(const std::string& path, const std::vector<events::UprobeSpec>& specs) override {
     std::lock_guard<std::mutex> lock(mu_);
     if (fail_) return PermissionDenied("fake attacher told to fail: " + path);
+    if (refuse_ && refuse_(path)) return NotFound("fake attacher: no such file " + path);
     attached_.push_back({path, specs, next_});
     return next_++;
   }
@@ -53,6 +55,12 @@ class FakeAttacher : public UprobeAttacher {
   void set_fail(bool fail) {
     std::lock_guard<std::mutex> lock(mu_);
     fail_ = fail;
+  }
+  // Called for each path before attaching; true fails that attach (as the kernel does
+  // for a path that is gone).
+  void set_refuse(std::function<bool(const std::string&)> refuse) {
+    std::lock_guard<std::mutex> lock(mu_);
+    refuse_ = std::move(refuse);
   }
   std::vector<Call> attached() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -66,6 +74,7 @@ class FakeAttacher : public UprobeAttacher {
  private:
   mutable std::mutex mu_;
   bool fail_ = false;
+  std::function<bool(const std::string&)> refuse_;
   uint64_t next_ = 100;
   std::vector<Call> attached_;
   std::vector<uint64_t> detached_;
@@ -278,6 +287,50 @@ TEST_F(TlsProbesTest, ExecOfNodeAttachesToItsExecutable) {
   p.OnExec(pid);
   ASSERT_TRUE(p.WaitIdle(kWait));
   EXPECT_EQ(attacher_.attached().size(), 1u);
+}
+
+TEST_F(TlsProbesTest, ProcessGoneBeforeTheAttachIsAttachedThroughTheFilesOwnPath) {
+  // A short-lived first process of a new binary (Bun: the pattern scan takes a while)
+  // exits between the analysis and the attach: its /proc/PID/root is gone, but the file
+  // by the name it used is the same file (device and inode), so kspan attaches there.
+  TlsProbes& p = Make();
+  p.Start();
+  const uint32_t pid = static_cast<uint32_t>(getpid());
+  const std::string open_path = Process(pid, kNode, kNode, Place::kSymlink);
+  const std::string proc_dir = proc_ + "/" + std::to_string(pid);
+  attacher_.set_refuse([&](const std::string& path) {
+    if (!path.starts_with(proc_dir)) return false;
+    std::error_code ec;
+    fs::remove_all(proc_dir, ec);  // the process exits
+    return true;
+  });
+  p.OnExec(pid);
+  ASSERT_TRUE(p.WaitIdle(kWait));
+  const auto calls = attacher_.attached();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].path, kNode);
+  EXPECT_EQ(p.probed_files(), 1u);
+  EXPECT_EQ(Counter("kspan_tls_files_attach_failed_total"), 0u);
+}
+
+TEST_F(TlsProbesTest, GoneProcessWhoseNameIsAnotherFileIsNotAttachedThere) {
+  // The same, but the name the process used is another file on the host (a container's
+  // /bin/app): no attach through it; the failure is counted.
+  TlsProbes& p = Make();
+  p.Start();
+  const uint32_t pid = static_cast<uint32_t>(getpid());
+  Process(pid, kTrue, kNode, Place::kCopy);
+  const std::string proc_dir = proc_ + "/" + std::to_string(pid);
+  attacher_.set_refuse([&](const std::string& path) {
+    std::error_code ec;
+    fs::remove_all(proc_dir, ec);
+    return true;
+  });
+  p.OnExec(pid);
+  ASSERT_TRUE(p.WaitIdle(kWait));
+  EXPECT_TRUE(attacher_.attached().empty());
+  EXPECT_EQ(p.probed_files(), 0u);
+  EXPECT_EQ(Counter("kspan_tls_files_attach_failed_total"), 1u);
 }
 
 TEST_F(TlsProbesTest, ExecutableIsDetachedOnceNoProcessMapsIt) {

@@ -230,6 +230,12 @@ constexpr ProgramRow kPrograms[] = {
     {"ks_go_handshake", kTlsPlaintext, Need::kOptional, Attach::kPerLibrary},
     {"ks_go_roundtrip", kTlsPlaintext, Need::kOptional, Attach::kPerLibrary},
     {"ks_go_conn_loop", kTlsPlaintext, Need::kOptional, Attach::kPerLibrary},
+    // bpf/tls.bpf.c: attached per Rust binary with rustls by userspace/tls/ (rustls_binary.h).
+    {"ks_rls_read", kTlsPlaintext, Need::kOptional, Attach::kPerLibrary},
+    {"ks_rls_read_m", kTlsPlaintext, Need::kOptional, Attach::kPerLibrary},
+    {"ks_rls_write", kTlsPlaintext, Need::kOptional, Attach::kPerLibrary},
+    {"ks_rls_write_m", kTlsPlaintext, Need::kOptional, Attach::kPerLibrary},
+    {"ks_rls_rd_ret", kTlsPlaintext, Need::kOptional, Attach::kPerLibrary},
 };
 
 }  // namespace

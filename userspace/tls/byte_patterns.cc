@@ -13,10 +13,15 @@ namespace {
 // OPENSSL_PUT_ERROR(SSL, ERR_R_SHOULD_NOT_HAVE_BEEN_CALLED) with its ssl_lib.cc line
 // (0x3a3: SSL_peek's, 0x3b9: SSL_write's), which tells the two functions from every other
 // of the library; `..` stands for the file name's address and call displacements.
+// Claude Code 2.1.332 (npm `@anthropic-ai/claude-code-linux-x64`, tests/apps/claude) is
+// built on Bun 1.4.6: the same code, its ssl_lib.cc two lines longer (0x3a5, 0x3bb), and
+// SSL_write with a stack protector (`mov %fs:0x28,%rax; mov %rax,-0x30(%rbp)`).
 constexpr std::string_view kBuiltin =
     R"(# kspan built-in TLS byte patterns (userspace/tls/byte_patterns.h has the format).
 SSL_read  b5188e4f53b53f3a346614bd78ba53f2ff234402  55 4889e5 4157 4156 53 50 4883bf9800000000 74.. b9........ bf10000000 31f6 ba42000000 41b8a3030000 e8........ bbffffffff 89d8 4883c408 5b 415e 415f 5d c3 89d3 4989f6 4989ff e8........ 85c0 0f8e........ 85db  # Bun v1.4.5 (Linux x64)
 SSL_write b5188e4f53b53f3a346614bd78ba53f2ff234402  55 4889e5 4157 4156 4155 4154 53 4883ec18 4189d7 4989f6 4889fb 488b4730 c780c400000000000000 e8........ e8........ c70000000000 4883bb9800000000 74.. b9........ bf10000000 31f6 ba42000000 41b8b9030000 e8........  # Bun v1.4.5 (Linux x64)
+SSL_read  24889a915d13b00c65a2ee107976d2fea709352c  55 4889e5 4157 4156 53 50 4883bf9800000000 74.. b9........ bf10000000 31f6 ba42000000 41b8a5030000 e8........ bbffffffff 89d8 4883c408 5b 415e 415f 5d c3 89d3 4989f6 4989ff e8........ 85c0 0f8e........ 85db  # Claude Code 2.1.332 (Bun v1.4.6, Linux x64)
+SSL_write 24889a915d13b00c65a2ee107976d2fea709352c  55 4889e5 4157 4156 4155 4154 53 4883ec18 4189d7 4989f6 4889fb 64488b042528000000 488945d0 488b4730 c780c400000000000000 e8........ e8........ c70000000000 4883bb9800000000 74.. b9........ bf10000000 31f6 ba42000000 41b8bb030000 e8........  # Claude Code 2.1.332 (Bun v1.4.6, Linux x64)
 )";
 
 // A pattern shorter than this could match by chance in 80 MB of code.

@@ -156,6 +156,35 @@ std::optional<ElfSymbol> ElfFile::FindFunction(std::string_view name) const {
   return std::nullopt;
 }
 
+std::vector<std::pair<std::string, ElfSymbol>> ElfFile::FindFunctions(
+    const std::function<bool(std::string_view)>& match) const {
+  std::vector<std::pair<std::string, ElfSymbol>> out;
+  for (uint32_t type : {SHT_SYMTAB, SHT_DYNSYM}) {
+    for (const SectionInfo& symtab : sections_) {
+      if (symtab.type != type || symtab.entsize != sizeof(Elf64_Sym) || symtab.link >= sections_.size())
+        continue;
+      const SectionInfo& strtab = sections_[symtab.link];
+      const uint64_t count = symtab.size / sizeof(Elf64_Sym);
+      for (uint64_t i = 0; i < count; ++i) {
+        Elf64_Sym sym;
+        std::memcpy(&sym, data_ + symtab.offset + i * sizeof(Elf64_Sym), sizeof(sym));
+        if (ELF64_ST_TYPE(sym.st_info) != STT_FUNC || sym.st_shndx == SHN_UNDEF || sym.st_value == 0)
+          continue;
+        if (sym.st_name >= strtab.size) continue;
+        const char* p = data_ + strtab.offset + sym.st_name;
+        const std::string_view name(p, strnlen(p, strtab.size - sym.st_name));
+        if (!match(name)) continue;
+        auto off = FileOffsetOf(sym.st_value);
+        if (!off) continue;
+        bool dup = false;  // the same function in .symtab and .dynsym
+        for (const auto& [n, s] : out) dup |= s.address == sym.st_value;
+        if (!dup) out.emplace_back(std::string(name), ElfSymbol{sym.st_value, sym.st_size, *off});
+      }
+    }
+  }
+  return out;
+}
+
 std::optional<uint64_t> ElfFile::FileOffsetOf(uint64_t address) const {
   for (const Segment& seg : segments_) {
     if (seg.executable && address >= seg.vaddr && address - seg.vaddr < seg.filesz) {

@@ -5,10 +5,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -36,6 +38,10 @@ class ElfFile {
   // A defined function symbol by name (symbol versions like @@OPENSSL_3.0.0 are not part
   // of the name). .symtab first, then .dynsym.
   std::optional<ElfSymbol> FindFunction(std::string_view name) const;
+  // Every defined function symbol whose name `match` accepts (.symtab, then .dynsym), with
+  // its name: for names that carry a per-build hash (Rust's).
+  std::vector<std::pair<std::string, ElfSymbol>> FindFunctions(
+      const std::function<bool(std::string_view)>& match) const;
   // File offset of a virtual address inside a loaded, executable segment, and inside the
   // file (a segment cut short by the file's end is only what the file holds).
   std::optional<uint64_t> FileOffsetOf(uint64_t address) const;

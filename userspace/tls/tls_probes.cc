@@ -17,6 +17,7 @@
 #include "tls/byte_patterns.h"
 #include "tls/elf_file.h"
 #include "tls/go_binary.h"
+#include "tls/rustls_binary.h"
 
 namespace kspan::tls {
 namespace {
@@ -82,7 +83,25 @@ Verdict ExplainExecutable(const std::string& open_path, const std::vector<Patter
                 (plan.ok() ? "its byte patterns were probed, but the connection's bytes were not seen"
                            : plan.status().message())};
   }
-  if (all.find("rustls") != std::string_view::npos) return {"rustls", "rustls is not supported"};
+  if (const size_t at = all.find("rustls"); at != std::string_view::npos) {
+    // Its version, from the crate's path in panic messages ("…/rustls-0.20.8/src/…").
+    std::string seen = "rustls";
+    for (size_t v = all.find("rustls-", at); v != std::string_view::npos && seen == "rustls";
+         v = all.find("rustls-", v + 1)) {
+      size_t end = v + 7;
+      while (end < all.size() && end < v + 24 &&
+             (std::isdigit(static_cast<unsigned char>(all[end])) || all[end] == '.'))
+        ++end;
+      if (end > v + 8 && all[end - 1] != '.' && std::isdigit(static_cast<unsigned char>(all[v + 7])))
+        seen = std::string(all.substr(v, end - v));
+    }
+    auto plan = PlanRustlsProbes(f);
+    return {"rustls",
+            seen + ": " +
+                (plan.ok() ? "its Reader::read/Writer::write were probed, but the connection's bytes "
+                             "were not seen"
+                           : plan.status().message())};
+  }
   if (all.find("openssl.org") != std::string_view::npos || all.find("OpenSSL") != std::string_view::npos) {
     return {"stripped", "OpenSSL is linked in, but the binary has no SSL_read/SSL_write symbols (stripped)"};
   }
@@ -307,6 +326,11 @@ TlsProbes::File* TlsProbes::Consider(const std::string& path, const std::string&
     if (elf.ok()) {
       auto plan = PlanTlsProbes(*elf.value());
       if (!plan.ok() && IsGoBinary(*elf.value())) plan = PlanGoTlsProbes(*elf.value());
+      if (!plan.ok()) {
+        // A Rust program on rustls, with symbols (rustls_binary.h).
+        auto rustls = PlanRustlsProbes(*elf.value());
+        if (rustls.ok()) plan = std::move(rustls);
+      }
       if (!plan.ok() && HasPatternRows(*elf.value(), options_.patterns)) {
         // A stripped build whose SSL_read/SSL_write the byte-pattern table knows (Bun).
         plan = PlanPatternProbes(*elf.value(), options_.patterns);
@@ -317,6 +341,19 @@ TlsProbes::File* TlsProbes::Consider(const std::string& path, const std::string&
       }
       if (plan.ok()) {
         auto handle = attacher_->Attach(open_path, plan.value().probes);
+        // A process that exited meanwhile (a short-lived first run of a new binary: Bun's
+        // pattern scan takes a while) took its /proc/PID/root with it. The file by the name
+        // the process used serves as well when it is still the same file (device, inode).
+        uint64_t dev, ino;
+        if (!handle.ok() && open_path != path && !StatKey(open_path, &dev, &ino) &&
+            StatKey(path, &dev, &ino) && dev == key.dev && ino == key.ino) {
+          f.open_path = path;
+          handle = attacher_->Attach(path, plan.value().probes);
+          if (handle.ok()) {
+            log::Info("TLS probes attached through the file's own path: the process is gone",
+                      {{"binary", path}});
+          }
+        }
         if (handle.ok()) {
           f.state = State::kProbed;
           f.handle = handle.value();

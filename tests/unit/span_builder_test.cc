@@ -100,6 +100,54 @@ class SpanBuilderTest : public ::testing::Test {
     clock_.Advance(100'000'000);
     stitcher_.Advance(clock_.now_ns());
   }
+  // An agent (a node CLI, exec'd) with an open HTTP connection to its LLM and an open Unix
+  // socket to its tool server.
+  struct AgentWires {
+    testing::TcpPair llm;
+    testing::ChannelPair tool;
+  };
+  AgentWires StartAgent(uint32_t agent, uint32_t llm, uint32_t tool) {
+    Batch(gen_.Exec(agent, 1, {"/usr/bin/node", "cli-agent.js"}));
+    AgentWires w{gen_.LoopbackPair({.client_pid = agent, .server_pid = llm}),
+                 gen_.UnixPair(agent, 5, 901, tool, 6, 902)};
+    Batch(gen_.Open(w.llm.client), gen_.Open(w.llm.server), gen_.Open(w.tool.a), gen_.Open(w.tool.b));
+    return w;
+  }
+  static inline const std::vector<std::pair<std::string, std::string>> kJson = {
+      {"Content-Type", "application/json"}};
+  // A chat completion answer asking for `calls` (OpenAI tool_calls entries, comma-separated).
+  static std::string AnswerAsking(std::string_view calls) {
+    return EventGenerator::HttpResponse(
+        200,
+        R"({"id":"c1","model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","tool_calls":[)" +
+            std::string(calls) +
+            R"(]},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":5,"completion_tokens":3}})",
+        kJson);
+  }
+  static std::string ToolCall(std::string_view id, std::string_view name) {
+    return R"({"id":")" + std::string(id) + R"(","type":"function","function":{"name":")" +
+           std::string(name) + R"(","arguments":"{}"}})";
+  }
+  // The next chat call, sending call_1's (lookup) result back, and its final answer.
+  static std::string ResultSent(std::string_view before) {
+    return EventGenerator::HttpRequest(
+        "POST", "/v1/chat/completions", kJson,
+        R"({"model":"gpt-4o","messages":[)" + std::string(before) + R"({"role":"assistant","tool_calls":[)" +
+            ToolCall("call_1", "lookup") + R"(]},{"role":"tool","tool_call_id":"call_1","content":"x"}]})");
+  }
+  static std::string FinalAnswer() {
+    return EventGenerator::HttpResponse(
+        200,
+        R"({"id":"c2","model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},)"
+        R"("finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":1}})",
+        kJson);
+  }
+  // The tool server's side of one MCP tools/call of `lookup`, one line each way.
+  static constexpr std::string_view kCallLookup =
+      "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"lookup\"}}\n";
+  static constexpr std::string_view kLookupResult =
+      "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"content\":[]}}\n";
+
   std::vector<model::Span> Finish() {
     tracker_.CloseAll();
     builder_.Finish(clock_.now_ns());
@@ -202,50 +250,29 @@ TEST_F(SpanBuilderTest, LocalJsonRpcThatIsNotMcpOrA2aMakesNoSpan) {
 // id and a link to the LLM span that asked; the next LLM call, which sends the result back,
 // links to the run. A call asked for and never run is an event of the session.
 TEST_F(SpanBuilderTest, AToolRunBuiltBeforeItsLlmAnswerWaitsAndIsLinked) {
-  const uint32_t agent = 7301, llm = 7302, tool = 7303;
-  Batch(gen_.Exec(agent, 1, {"/usr/bin/node", "cli-agent.js"}));
-  testing::TcpPair pair = gen_.LoopbackPair({.client_pid = agent, .server_pid = llm});
-  testing::ChannelPair ch = gen_.UnixPair(agent, 5, 901, tool, 6, 902);
-  Batch(gen_.Open(pair.client), gen_.Open(pair.server), gen_.Open(ch.a), gen_.Open(ch.b));
-  const std::vector<std::pair<std::string, std::string>> json = {{"Content-Type", "application/json"}};
+  const uint32_t agent = 7301;
+  auto [pair, ch] = StartAgent(agent, 7302, 7303);
   const std::string ask =
-      EventGenerator::HttpRequest("POST", "/v1/chat/completions", json,
+      EventGenerator::HttpRequest("POST", "/v1/chat/completions", kJson,
                                   R"({"model":"gpt-4o","messages":[{"role":"user","content":"go"}]})");
-  const std::string asked = EventGenerator::HttpResponse(
-      200,
-      R"({"id":"c1","model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","tool_calls":[)"
-      R"({"id":"call_1","type":"function","function":{"name":"lookup","arguments":"{}"}},)"
-      R"({"id":"call_2","type":"function","function":{"name":"never_run","arguments":"{}"}}]},)"
-      R"("finish_reason":"tool_calls"}],"usage":{"prompt_tokens":5,"completion_tokens":3}})",
-      json);
+  const std::string asked =
+      AnswerAsking(ToolCall("call_1", "lookup") + "," + ToolCall("call_2", "never_run"));
   Batch(gen_.Send(&pair.client, ask), gen_.Recv(&pair.server, ask));
   const events::DataEvent answer_sent = gen_.Send(&pair.server, asked);
   const events::DataEvent answer_read = gen_.Recv(&pair.client, asked);
   clock_.Advance(1'000'000);
   // The run, seen before the answer.
-  Transfer(&ch.a, &ch.b,
-           R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"lookup"}})"
-           "\n");
-  Transfer(&ch.b, &ch.a,
-           R"({"jsonrpc":"2.0","id":1,"result":{"content":[]}})"
-           "\n");
+  Transfer(&ch.a, &ch.b, kCallLookup);
+  Transfer(&ch.b, &ch.a, kLookupResult);
   Settle();
   EXPECT_EQ(metrics_.Sum("kspan_agent_tool_runs_held_total"), 0u) << "still held";
   Batch(answer_sent, answer_read);
   EXPECT_EQ(metrics_.GetCounter("kspan_agent_tool_runs_held_total", {{"outcome", "answered"}})->Value(), 1u);
   Settle();
   // The next LLM call sends the result back.
-  const std::string result = EventGenerator::HttpRequest(
-      "POST", "/v1/chat/completions", json,
-      R"({"model":"gpt-4o","messages":[{"role":"user","content":"go"},{"role":"assistant","tool_calls":[)"
-      R"({"id":"call_1","type":"function","function":{"name":"lookup","arguments":"{}"}}]},)"
-      R"({"role":"tool","tool_call_id":"call_1","content":"x"}]})");
-  const std::string done = EventGenerator::HttpResponse(
-      200,
-      R"({"id":"c2","model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},)"
-      R"("finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":1}})",
-      json);
-  for (const auto& e : gen_.HttpExchange(&pair, result, done)) Feed(e);
+  for (const auto& e :
+       gen_.HttpExchange(&pair, ResultSent(R"({"role":"user","content":"go"},)"), FinalAnswer()))
+    Feed(e);
   tracker_.DrainPending();
   Settle();
   Batch(gen_.Exit(agent));
@@ -286,24 +313,12 @@ TEST_F(SpanBuilderTest, AToolRunBuiltBeforeItsLlmAnswerWaitsAndIsLinked) {
 // (and exits). The close gives out the run's record before the batch's drain: the answer's
 // bytes, which came first, are parsed first, so the run has its call's id.
 TEST_F(SpanBuilderTest, ARunFlushedByItsPipesCloseStillFindsTheAnswerOfItsBatch) {
-  const uint32_t agent = 7501, llm = 7502, tool = 7503;
-  Batch(gen_.Exec(agent, 1, {"/usr/bin/node", "cli-agent.js"}));
-  testing::TcpPair pair = gen_.LoopbackPair({.client_pid = agent, .server_pid = llm});
-  testing::ChannelPair ch = gen_.UnixPair(agent, 5, 901, tool, 6, 902);
-  Batch(gen_.Open(pair.client), gen_.Open(pair.server), gen_.Open(ch.a), gen_.Open(ch.b));
-  const std::vector<std::pair<std::string, std::string>> json = {{"Content-Type", "application/json"}};
-  const std::string ask = EventGenerator::HttpRequest("POST", "/v1/chat/completions", json,
+  const uint32_t agent = 7501;
+  auto [pair, ch] = StartAgent(agent, 7502, 7503);
+  const std::string ask = EventGenerator::HttpRequest("POST", "/v1/chat/completions", kJson,
                                                       R"({"model":"gpt-4o","messages":[]})");
-  const std::string asked = EventGenerator::HttpResponse(
-      200,
-      R"({"id":"c1","model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","tool_calls":[)"
-      R"({"id":"call_last","type":"function","function":{"name":"lookup","arguments":"{}"}}]},)"
-      R"("finish_reason":"tool_calls"}],"usage":{"prompt_tokens":5,"completion_tokens":3}})",
-      json);
-  const std::string call = R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"lookup"}})"
-                           "\n";
-  const std::string answer = R"({"jsonrpc":"2.0","id":1,"result":{"content":[]}})"
-                             "\n";
+  const std::string asked = AnswerAsking(ToolCall("call_last", "lookup"));
+  const std::string_view call = kCallLookup, answer = kLookupResult;
   const events::DataEvent e1 = gen_.Send(&pair.client, ask), e2 = gen_.Recv(&pair.server, ask);
   const events::DataEvent e3 = gen_.Send(&pair.server, asked), e4 = gen_.Recv(&pair.client, asked);
   const events::DataEvent e5 = gen_.Send(&ch.a, call), e6 = gen_.Recv(&ch.b, call);
@@ -326,42 +341,19 @@ TEST_F(SpanBuilderTest, ARunFlushedByItsPipesCloseStillFindsTheAnswerOfItsBatch)
 // the run itself (their records travel apart). The run, once built, adds the tool_result
 // link to that LLM span, still in the stitcher's window.
 TEST_F(SpanBuilderTest, ARunBuiltAfterTheCallThatSentItsResultIsLinkedFromIt) {
-  const uint32_t agent = 7601, llm = 7602, tool = 7603;
-  Batch(gen_.Exec(agent, 1, {"/usr/bin/node", "cli-agent.js"}));
-  testing::TcpPair pair = gen_.LoopbackPair({.client_pid = agent, .server_pid = llm});
-  testing::ChannelPair ch = gen_.UnixPair(agent, 5, 901, tool, 6, 902);
-  Batch(gen_.Open(pair.client), gen_.Open(pair.server), gen_.Open(ch.a), gen_.Open(ch.b));
-  const std::vector<std::pair<std::string, std::string>> json = {{"Content-Type", "application/json"}};
-  const std::string ask = EventGenerator::HttpRequest("POST", "/v1/chat/completions", json,
+  const uint32_t agent = 7601;
+  auto [pair, ch] = StartAgent(agent, 7602, 7603);
+  const std::string ask = EventGenerator::HttpRequest("POST", "/v1/chat/completions", kJson,
                                                       R"({"model":"gpt-4o","messages":[]})");
-  const std::string asked = EventGenerator::HttpResponse(
-      200,
-      R"({"id":"c1","model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","tool_calls":[)"
-      R"({"id":"call_1","type":"function","function":{"name":"lookup","arguments":"{}"}}]},)"
-      R"("finish_reason":"tool_calls"}],"usage":{"prompt_tokens":5,"completion_tokens":3}})",
-      json);
+  const std::string asked = AnswerAsking(ToolCall("call_1", "lookup"));
   for (const auto& e : gen_.HttpExchange(&pair, ask, asked)) Feed(e);
   tracker_.DrainPending();
   Settle();
   // The run, after the answer; its events held back.
-  const std::string call = R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"lookup"}})"
-                           "\n";
-  const std::string answer = R"({"jsonrpc":"2.0","id":1,"result":{"content":[]}})"
-                             "\n";
-  const events::DataEvent r1 = gen_.Send(&ch.a, call), r2 = gen_.Recv(&ch.b, call);
-  const events::DataEvent r3 = gen_.Send(&ch.b, answer), r4 = gen_.Recv(&ch.a, answer);
+  const events::DataEvent r1 = gen_.Send(&ch.a, kCallLookup), r2 = gen_.Recv(&ch.b, kCallLookup);
+  const events::DataEvent r3 = gen_.Send(&ch.b, kLookupResult), r4 = gen_.Recv(&ch.a, kLookupResult);
   // The next LLM call sends call_1's result back; it is seen first.
-  const std::string result = EventGenerator::HttpRequest(
-      "POST", "/v1/chat/completions", json,
-      R"({"model":"gpt-4o","messages":[{"role":"assistant","tool_calls":[)"
-      R"({"id":"call_1","type":"function","function":{"name":"lookup","arguments":"{}"}}]},)"
-      R"({"role":"tool","tool_call_id":"call_1","content":"x"}]})");
-  const std::string done = EventGenerator::HttpResponse(
-      200,
-      R"({"id":"c2","model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},)"
-      R"("finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":1}})",
-      json);
-  for (const auto& e : gen_.HttpExchange(&pair, result, done)) Feed(e);
+  for (const auto& e : gen_.HttpExchange(&pair, ResultSent(""), FinalAnswer())) Feed(e);
   tracker_.DrainPending();
   Batch(r1, r2, r3, r4);
   Settle();
@@ -387,20 +379,12 @@ TEST_F(SpanBuilderTest, ARunBuiltAfterTheCallThatSentItsResultIsLinkedFromIt) {
 
 // A run whose answer never comes gives up at the hold's bound (Tick), counted.
 TEST_F(SpanBuilderTest, AHeldToolRunGivesUpAfterTheHold) {
-  const uint32_t agent = 7401, llm = 7402, tool = 7403;
-  Batch(gen_.Exec(agent, 1, {"/usr/bin/node", "cli-agent.js"}));
-  testing::TcpPair pair = gen_.LoopbackPair({.client_pid = agent, .server_pid = llm});
-  testing::ChannelPair ch = gen_.UnixPair(agent, 5, 901, tool, 6, 902);
-  Batch(gen_.Open(pair.client), gen_.Open(pair.server), gen_.Open(ch.a), gen_.Open(ch.b));
-  const std::string ask = EventGenerator::HttpRequest(
-      "POST", "/v1/chat/completions", {{"Content-Type", "application/json"}}, R"({"model":"m"})");
+  auto [pair, ch] = StartAgent(7401, 7402, 7403);
+  const std::string ask =
+      EventGenerator::HttpRequest("POST", "/v1/chat/completions", kJson, R"({"model":"m"})");
   Batch(gen_.Send(&pair.client, ask));
-  Transfer(&ch.a, &ch.b,
-           R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"lookup"}})"
-           "\n");
-  Transfer(&ch.b, &ch.a,
-           R"({"jsonrpc":"2.0","id":1,"result":{"content":[]}})"
-           "\n");
+  Transfer(&ch.a, &ch.b, kCallLookup);
+  Transfer(&ch.b, &ch.a, kLookupResult);
   builder_.Tick(clock_.now_ns());
   EXPECT_EQ(metrics_.Sum("kspan_agent_tool_runs_held_total"), 0u);
   clock_.Advance(SpanBuilder::kHoldNs);

@@ -55,7 +55,7 @@ bool MatchesExceptPorts(const SelectRule& r, const ProcessFacts& f) {
     if (!r.k8s_owner.empty() && !Glob(r.k8s_owner, f.k8s_owner)) return false;
     for (const auto& [name, glob] : r.k8s_labels) {
       const auto it = std::find_if(f.k8s_labels.begin(), f.k8s_labels.end(),
-                                   [&](const auto& l) { return l.first == name; });
+                                   [&name = name](const auto& l) { return l.first == name; });
       if (it == f.k8s_labels.end() || !Glob(glob, it->second)) return false;
     }
   }

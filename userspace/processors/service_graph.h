@@ -111,8 +111,18 @@ class ServiceGraph : public SpanProcessor {
   std::function<uint64_t()> now_ns_;
   std::unordered_map<Key, Pending, KeyHash> pending_;
   std::deque<std::pair<uint64_t, Key>> order_;  // arrival time, key; oldest first
-  // Found by string_views (std::less<>), so a request on a known edge allocates nothing.
-  std::map<std::tuple<std::string, std::string, std::string>, Edge, std::less<>> edges_;
+  // Found by string_views (a transparent less), so a request on a known edge allocates
+  // nothing. Both sides are compared as string_views: std::less<> over a tuple of strings
+  // and one of string_views does not build with clang 14 (the fuzz build's compiler).
+  struct EdgeLess {
+    using is_transparent = void;
+    using Views = std::tuple<std::string_view, std::string_view, std::string_view>;
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
+      return Views(a) < Views(b);
+    }
+  };
+  std::map<std::tuple<std::string, std::string, std::string>, Edge, EdgeLess> edges_;
   metrics::Counter* unpaired_client_;
   metrics::Counter* unpaired_server_;
   metrics::Counter* dropped_pending_;

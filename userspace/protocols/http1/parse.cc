@@ -710,6 +710,9 @@ enum class MethodMatch { kNone, kCutOff, kFull };
 
 MethodMatch MatchKnownMethod(string_view s) {
   for (string_view m : kKnownMethods) {
+    // Most candidates differ at once: resynchronisation calls this at every byte that is a
+    // method's first letter, so the cheap test comes first.
+    if (!s.empty() && s[0] != m[0]) continue;
     if (s.size() >= m.size()) {
       if (s.substr(0, m.size()) == m) return MethodMatch::kFull;
     } else if (m.substr(0, s.size()) == s) {

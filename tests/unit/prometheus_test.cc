@@ -186,5 +186,133 @@ TEST(PrometheusText, ThirdPartyParserReadsItBack) {
   EXPECT_EQ(hist["samples"][4][2], 103.0);
 }
 
+// OpenMetrics 1.0.0: counter families without _total (unknown for a counter that has no
+// _total, whose sample cannot be renamed), unknown for untyped, canonical
+// `le`, exemplars on the buckets that have one, and # EOF at the end.
+TEST(OpenMetricsText, ExactTextWithExemplars) {
+  Registry r;
+  r.GetCounter("kspan_spans_total")->Add(3);
+  r.GetCounter("kspan_kernel_counter", {{"name", "events"}})->Set(100);
+  r.GetCounter("kspan_not_described")->Add(1);  // untyped: unknown
+  Histogram* h = r.GetHistogram("http_server_request_duration_seconds", {{"service.name", "a"}}, {0.5, 1});
+  Exemplar e;
+  e.trace_id = {0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6,
+                0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36};
+  e.span_id = {0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7};
+  e.time_unix_nano = 1733436000'123000000ULL;
+  h->Record(0.25, e);
+  h->Record(2);  // no exemplar for the +Inf bucket
+  EXPECT_EQ(OpenMetricsText(r),
+            "# HELP kspan_kernel_counter " + std::string(MetricInfo("kspan_kernel_counter").help) +
+                "\n"
+                "# TYPE kspan_kernel_counter unknown\n"  // a counter without _total
+                "kspan_kernel_counter{name=\"events\"} 100\n"
+                "# HELP kspan_not_described kspan metric (no description yet).\n"
+                "# TYPE kspan_not_described unknown\n"
+                "kspan_not_described 1\n"
+                "# HELP kspan_spans Spans built from traced traffic.\n"
+                "# TYPE kspan_spans counter\n"
+                "kspan_spans_total 3\n"
+                "# HELP http_server_request_duration_seconds " +
+                std::string(MetricInfo("http_server_request_duration_seconds").help) +
+                "\n"
+                "# TYPE http_server_request_duration_seconds histogram\n"
+                "http_server_request_duration_seconds_bucket{service_name=\"a\",le=\"0.5\"} 1 # "
+                "{trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\",span_id=\"00f067aa0ba902b7\"} 0.25 "
+                "1733436000.123000000\n"
+                "http_server_request_duration_seconds_bucket{service_name=\"a\",le=\"1.0\"} 1\n"
+                "http_server_request_duration_seconds_bucket{service_name=\"a\",le=\"+Inf\"} 2\n"
+                "http_server_request_duration_seconds_sum{service_name=\"a\"} 2.25\n"
+                "http_server_request_duration_seconds_count{service_name=\"a\"} 2\n"
+                "# EOF\n");
+  // The classic format has no exemplars and no EOF.
+  const std::string classic = PrometheusText(r);
+  EXPECT_EQ(classic.find(" # {"), std::string::npos) << classic;
+  EXPECT_EQ(classic.find("# EOF"), std::string::npos) << classic;
+}
+
+TEST(OpenMetricsText, AcceptHeaderNegotiation) {
+  EXPECT_TRUE(AcceptsOpenMetrics("application/openmetrics-text"));
+  // What Prometheus 2.x/3.x sends.
+  EXPECT_TRUE(AcceptsOpenMetrics(
+      "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,"
+      "text/plain;version=0.0.4;q=0.3,*/*;q=0.2"));
+  EXPECT_TRUE(AcceptsOpenMetrics("text/plain, Application/OpenMetrics-Text ; q=0.1"));
+  EXPECT_FALSE(AcceptsOpenMetrics("application/openmetrics-text;q=0"));
+  EXPECT_FALSE(AcceptsOpenMetrics("text/plain;version=0.0.4"));
+  EXPECT_FALSE(AcceptsOpenMetrics("*/*"));
+  EXPECT_FALSE(AcceptsOpenMetrics(""));
+}
+
+// The OpenMetrics text read back by python3-prometheus-client's OpenMetrics parser (which
+// checks # EOF, the families' suffixes, bucket order, and exemplar syntax and length).
+TEST(OpenMetricsText, ThirdPartyParserReadsExemplarsBack) {
+  Registry r;
+  r.GetCounter("kspan_spans_total")->Add(3);
+  r.GetCounter("kspan_tls_not_captured_total", {{"binary", "we\"ird\\na\nme \xE2\x9C\x93"}, {"reason", "x"}})
+      ->Add(1);
+  r.GetCounter("kspan_exporter_queue_spans", {{"exporter", "otlp"}})->Set(9);
+  r.GetCounter("kspan_not_described")->Add(1);
+  Histogram* h = r.GetHistogram("http_server_request_duration_seconds",
+                                {{"service.name", "a"}, {"http.route", "/x"}}, {0.005, 0.01, 1, 2.5});
+  Exemplar e;
+  for (size_t i = 0; i < e.trace_id.size(); ++i) e.trace_id[i] = static_cast<uint8_t>(0xa0 + i);
+  for (size_t i = 0; i < e.span_id.size(); ++i) e.span_id[i] = static_cast<uint8_t>(0x10 + i);
+  e.time_unix_nano = 1733436000'500000000ULL;
+  h->Record(0.007, e);
+  e.span_id[7] = 0xff;
+  e.time_unix_nano += 1'000'000'000;
+  h->Record(0.008, e);  // the same bucket: this one wins
+  h->Record(3);         // no exemplar
+  r.GetHistogram("gen_ai_client_token_usage", {{"gen_ai_request_model", "m"}}, {1, 4})->Record(3);
+  const std::string text = OpenMetricsText(r);
+
+  const std::string dir = testing::MakeTempDir("kspan-om-");
+  std::ofstream(dir + "/metrics.txt") << text;
+  const std::string script =
+      "import json, sys\n"
+      "from prometheus_client.openmetrics.parser import text_string_to_metric_families\n"
+      "out = []\n"
+      "for f in text_string_to_metric_families(open(sys.argv[1], encoding='utf-8').read()):\n"
+      "    out.append({'name': f.name, 'type': f.type, 'help': f.documentation,\n"
+      "                'samples': [[s.name, s.labels, s.value,\n"
+      "                             [s.exemplar.labels, s.exemplar.value,\n"
+      "                              [s.exemplar.timestamp.sec, s.exemplar.timestamp.nsec]]\n"
+      "                             if s.exemplar else None] for s in f.samples]})\n"
+      "print(json.dumps(out))\n";
+  std::ofstream(dir + "/parse.py") << script;
+  const auto res = testing::RunCommand({"/usr/bin/python3", dir + "/parse.py", dir + "/metrics.txt"},
+                                       std::chrono::seconds(30));
+  std::filesystem::remove_all(dir);
+  ASSERT_EQ(res.exit_code, 0) << "python3-prometheus-client's OpenMetrics parser refused it:\n"
+                              << res.err << "\n"
+                              << text;
+  const auto families = nlohmann::json::parse(res.out);
+  std::map<std::string, nlohmann::json> by_name;
+  for (const auto& f : families) by_name[f["name"].get<std::string>()] = f;
+  ASSERT_EQ(by_name.size(), 6u) << families.dump(1);
+  EXPECT_EQ(by_name["kspan_spans"]["type"], "counter");
+  EXPECT_EQ(by_name["kspan_spans"]["samples"][0][0], "kspan_spans_total");
+  EXPECT_EQ(by_name["kspan_exporter_queue_spans"]["type"], "gauge");
+  EXPECT_EQ(by_name["kspan_not_described"]["type"], "unknown");
+  EXPECT_EQ(by_name["kspan_tls_not_captured"]["samples"][0][1]["binary"], "we\"ird\\na\nme \xE2\x9C\x93");
+  const auto& hist = by_name["http_server_request_duration_seconds"];
+  EXPECT_EQ(hist["type"], "histogram");
+  ASSERT_EQ(hist["samples"].size(), 7u) << hist.dump(1);  // 4 bounds + Inf, sum, count
+  int with_exemplar = 0;
+  for (const auto& s : hist["samples"]) with_exemplar += s[3].is_null() ? 0 : 1;
+  EXPECT_EQ(with_exemplar, 1) << hist.dump(1);
+  const auto& b = hist["samples"][1];  // le=0.01
+  EXPECT_EQ(b[1]["le"], "0.01");
+  EXPECT_EQ(b[2], 2.0);
+  ASSERT_FALSE(b[3].is_null());
+  EXPECT_EQ(b[3][0]["trace_id"], "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf");
+  EXPECT_EQ(b[3][0]["span_id"], "10111213141516ff");
+  EXPECT_DOUBLE_EQ(b[3][1].get<double>(), 0.008);
+  EXPECT_EQ(b[3][2][0], 1733436001);
+  EXPECT_EQ(b[3][2][1], 500000000);
+  EXPECT_EQ(by_name["gen_ai_client_token_usage"]["type"], "histogram");
+}
+
 }  // namespace
 }  // namespace kspan::metrics

@@ -345,6 +345,103 @@ TEST(OtlpMetrics, DeltaSubtractsWhatTheBackendHas) {
   }
 }
 
+// Exemplars: one a bucket, the most recent span wins, with its ids, value and end time.
+TEST(SpanMetrics, ExemplarsOnePerBucketMostRecentWins) {
+  metrics::Registry registry;
+  SpanMetrics m(&registry);
+  model::Span a = HttpSpan(model::SpanKind::kServer, "svc", 200, 7, "0af7651916cd43dd8448eb211c80319c",
+                           "00000000000000a1");
+  model::Span b = HttpSpan(model::SpanKind::kServer, "svc", 200, 9, "1af7651916cd43dd8448eb211c80319c",
+                           "00000000000000b1");
+  b.start_time_unix_nano += 5'000'000'000;  // later
+  b.end_time_unix_nano += 5'000'000'000;
+  model::Span c = HttpSpan(model::SpanKind::kServer, "svc", 200, 300, "2af7651916cd43dd8448eb211c80319c",
+                           "00000000000000c1");
+  for (model::Span* span : {&a, &b, &c}) m.OnExport(*span);
+  const auto all = registry.HistogramSnapshot();
+  ASSERT_EQ(all.size(), 1u);
+  const metrics::Histogram::Data& d = all[0].data;
+  ASSERT_EQ(d.exemplars.size(), d.counts.size());
+  size_t kept = 0;
+  for (size_t i = 0; i < d.exemplars.size(); ++i) {
+    if (d.exemplars[i].time_unix_nano == 0) {
+      EXPECT_EQ(d.counts[i], 0u) << "bucket " << i << " has counts but no exemplar";
+      continue;
+    }
+    ++kept;
+    EXPECT_GT(d.counts[i], 0u);
+  }
+  EXPECT_EQ(kept, 2u);
+  // 7 ms and 9 ms share le=0.01 (index 1): b, the later, is its exemplar.
+  const metrics::Exemplar& e1 = d.exemplars[1];
+  EXPECT_EQ(e1.trace_id, b.trace_id.bytes);
+  EXPECT_EQ(e1.span_id, b.span_id.bytes);
+  EXPECT_DOUBLE_EQ(e1.value, 0.009);
+  EXPECT_EQ(e1.time_unix_nano, b.end_time_unix_nano);
+  // 300 ms: le=0.5 (index 7).
+  EXPECT_EQ(d.exemplars[7].span_id, c.span_id.bytes);
+  EXPECT_DOUBLE_EQ(d.exemplars[7].value, 0.3);
+}
+
+// The exemplars in the OTLP request, read back from its bytes; with delta temporality an
+// exemplar the backend has already is not sent again.
+TEST(OtlpMetrics, HistogramPointsCarryExemplars) {
+  metrics::Registry registry;
+  SpanMetrics m(&registry);
+  model::Span a = HttpSpan(model::SpanKind::kServer, "svc", 200, 7, "0af7651916cd43dd8448eb211c80319c",
+                           "00000000000000a1");
+  model::Span c = HttpSpan(model::SpanKind::kServer, "svc", 200, 300, "2af7651916cd43dd8448eb211c80319c",
+                           "00000000000000c1");
+  m.OnExport(a);
+  m.OnExport(c);
+  namespace pbm = ::opentelemetry::proto::collector::metrics::v1;
+  const auto decode = [](const std::vector<metrics::Sample>& counters,
+                         const std::vector<metrics::HistogramSample>& histograms, bool delta) {
+    pbm::ExportMetricsServiceRequest request;
+    exporters::ToExportMetricsRequest(counters, histograms, 100, 200, {}, &request, delta);
+    std::string bytes;
+    EXPECT_TRUE(request.SerializeToString(&bytes));
+    pbm::ExportMetricsServiceRequest back;
+    EXPECT_TRUE(back.ParseFromString(bytes));
+    return back;
+  };
+  auto counters = registry.Snapshot();
+  auto histograms = registry.HistogramSnapshot();
+  const auto first = exporters::SubtractBaseline({}, &counters, &histograms);
+  pbm::ExportMetricsServiceRequest back = decode(counters, histograms, true);
+  ASSERT_EQ(back.resource_metrics_size(), 1);
+  const auto& point = back.resource_metrics(0).scope_metrics(0).metrics(0).histogram().data_points(0);
+  ASSERT_EQ(point.exemplars_size(), 2);
+  const auto& e0 = point.exemplars(0);
+  EXPECT_EQ(e0.trace_id(), std::string(reinterpret_cast<const char*>(a.trace_id.bytes.data()), 16));
+  EXPECT_EQ(e0.span_id(), std::string(reinterpret_cast<const char*>(a.span_id.bytes.data()), 8));
+  EXPECT_DOUBLE_EQ(e0.as_double(), 0.007);
+  EXPECT_EQ(e0.time_unix_nano(), a.end_time_unix_nano);
+  EXPECT_EQ(point.exemplars(1).span_id(),
+            std::string(reinterpret_cast<const char*>(c.span_id.bytes.data()), 8));
+  EXPECT_DOUBLE_EQ(point.exemplars(1).as_double(), 0.3);
+
+  // Next interval: one new span in le=0.5; a's exemplar went out already.
+  model::Span d = HttpSpan(model::SpanKind::kServer, "svc", 200, 400, "3af7651916cd43dd8448eb211c80319c",
+                           "00000000000000d1");
+  d.start_time_unix_nano += 1'000'000'000;
+  d.end_time_unix_nano += 1'000'000'000;
+  m.OnExport(d);
+  counters = registry.Snapshot();
+  histograms = registry.HistogramSnapshot();
+  exporters::SubtractBaseline(first, &counters, &histograms);
+  back = decode(counters, histograms, true);
+  const auto& next = back.resource_metrics(0).scope_metrics(0).metrics(0).histogram().data_points(0);
+  EXPECT_EQ(next.count(), 1u);
+  ASSERT_EQ(next.exemplars_size(), 1);
+  EXPECT_EQ(next.exemplars(0).span_id(),
+            std::string(reinterpret_cast<const char*>(d.span_id.bytes.data()), 8));
+  // Cumulative keeps every bucket's latest: a's, and d's in place of c's.
+  back = decode(registry.Snapshot(), registry.HistogramSnapshot(), false);
+  EXPECT_EQ(back.resource_metrics(0).scope_metrics(0).metrics(0).histogram().data_points(0).exemplars_size(),
+            2);
+}
+
 TEST(OtlpMetrics, EveryExportedNameIsDescribedForPrometheusToo) {
   for (const char* name : {SpanMetrics::kHttpServer, SpanMetrics::kHttpClient, SpanMetrics::kRpcServer,
                            SpanMetrics::kRpcClient, SpanMetrics::kDbClient}) {

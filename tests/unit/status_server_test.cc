@@ -79,10 +79,11 @@ TEST(ListenConfig, HelpDescribesIt) {
 
 // ---------------------------------------------------------------------------------------
 
-std::string Get(uint16_t port, const std::string& path, const std::string& method = "GET") {
+std::string Get(uint16_t port, const std::string& path, const std::string& method = "GET",
+                const std::string& headers = "") {
   const int fd = testing::ConnectLoopback(port);
   if (fd < 0) return "";
-  const std::string req = method + " " + path + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string req = method + " " + path + " HTTP/1.1\r\nHost: x\r\n" + headers + "\r\n";
   (void)!::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
   std::string out;
   char buf[65536];
@@ -142,6 +143,15 @@ TEST(StatusServer, EveryRoute) {
       metrics.find("\nkspan_agent_graph_calls_total{from=\"planner\",to=\"gpt-4o\",kind=\"model\"} 1\n"),
       std::string::npos);
   EXPECT_NE(metrics.find("# TYPE kspan_agent_graph_duration_seconds histogram\n"), std::string::npos);
+  // Asked for OpenMetrics (as Prometheus asks): the same registry in that format.
+  const std::string om = Get(port, "/metrics", "GET",
+                             "Accept: application/openmetrics-text;version=1.0.0;q=0.5,text/plain;q=0.3\r\n");
+  EXPECT_NE(om.find("Content-Type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\n"),
+            std::string::npos)
+      << om;
+  EXPECT_NE(om.find("\n# TYPE kspan_spans counter\nkspan_spans_total 5\n"), std::string::npos) << om;
+  EXPECT_TRUE(om.ends_with("# EOF\n")) << om;
+  EXPECT_EQ(metrics.find("# EOF"), std::string::npos);
 
   const std::string graph_json = Get(port, "/api/agent-graph");
   EXPECT_NE(graph_json.find("Content-Type: application/json\r\n"), std::string::npos) << graph_json;
@@ -171,7 +181,7 @@ TEST(StatusServer, EveryRoute) {
   EXPECT_TRUE(Get(port, "/", "GET").starts_with("HTTP/1.1 404 "));
   server.Stop();
   // The server's own requests show up in the next scrape (of the registry).
-  EXPECT_EQ(m.GetCounter("kspan_http_requests_total", {{"path", "/metrics"}, {"code", "200"}})->Value(), 1u);
+  EXPECT_EQ(m.GetCounter("kspan_http_requests_total", {{"path", "/metrics"}, {"code", "200"}})->Value(), 2u);
 }
 
 TEST(StatusServer, AsTheAgentRunsIt) {

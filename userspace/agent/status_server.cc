@@ -72,8 +72,18 @@ std::string StatusJson(const StatusSources& s) {
 
 void AddStatusRoutes(http::HttpServer* server, StatusSources sources) {
   constexpr const char* kJson = "application/json";
-  server->Handle("/metrics", [m = sources.metrics](const http::Request&) {
-    return http::Response{200, std::string(metrics::kPrometheusContentType), metrics::PrometheusText(*m), {}};
+  // OpenMetrics (with exemplars) when the scraper asks for it, else the classic text.
+  server->Handle("/metrics", [m = sources.metrics](const http::Request& request) {
+    for (const auto& [name, value] : request.headers) {
+      if (name == "accept" && metrics::AcceptsOpenMetrics(value)) {
+        return http::Response{200,
+                              std::string(metrics::kOpenMetricsContentType),
+                              metrics::OpenMetricsText(*m),
+                              {{"Vary", "Accept"}}};
+      }
+    }
+    return http::Response{
+        200, std::string(metrics::kPrometheusContentType), metrics::PrometheusText(*m), {{"Vary", "Accept"}}};
   });
   server->Handle("/api/agent-graph", [g = sources.graph](const http::Request&) {
     return http::Response{200, kJson, (g ? g->Json() : std::string("{\"edges\":[]}")) + "\n", {}};

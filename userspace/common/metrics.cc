@@ -33,14 +33,30 @@ Histogram::Histogram(std::vector<double> bounds) {
   data_.counts.assign(data_.bounds.size() + 1, 0);
 }
 
+namespace {
+// The first bound >= v: buckets are upper-inclusive.
+size_t BucketOf(const std::vector<double>& bounds, double v) {
+  return static_cast<size_t>(std::lower_bound(bounds.begin(), bounds.end(), v) - bounds.begin());
+}
+}  // namespace
+
 void Histogram::Record(double v) {
-  // The first bound >= v: buckets are upper-inclusive.
-  const size_t i = static_cast<size_t>(std::lower_bound(data_.bounds.begin(), data_.bounds.end(), v) -
-                                       data_.bounds.begin());
+  const size_t i = BucketOf(data_.bounds, v);
   std::lock_guard<std::mutex> lock(mu_);
   ++data_.counts[i];
   ++data_.count;
   data_.sum += v;
+}
+
+void Histogram::Record(double v, const Exemplar& exemplar) {
+  const size_t i = BucketOf(data_.bounds, v);
+  std::lock_guard<std::mutex> lock(mu_);
+  ++data_.counts[i];
+  ++data_.count;
+  data_.sum += v;
+  if (data_.exemplars.empty()) data_.exemplars.resize(data_.counts.size());
+  data_.exemplars[i] = exemplar;
+  data_.exemplars[i].value = v;
 }
 
 Histogram::Data Histogram::Read() const {

@@ -9,6 +9,7 @@
 // serve them as they are.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -39,19 +40,35 @@ struct Sample {
   uint64_t value;
 };
 
+// One recorded value with the span it came from (OpenTelemetry Exemplar, OpenMetrics
+// exemplar): a link from a bucket to a trace.
+struct Exemplar {
+  std::array<uint8_t, 16> trace_id{};
+  std::array<uint8_t, 8> span_id{};
+  double value = 0;
+  uint64_t time_unix_nano = 0;  // 0: no exemplar in this bucket
+  bool operator==(const Exemplar&) const = default;
+};
+
 // A distribution with fixed bucket bounds (OpenTelemetry explicit-bucket histogram:
 // counts[i] counts values v with bounds[i-1] < v <= bounds[i], the last bucket everything
 // above the last bound). Record() takes a lock of its own; use it off the hottest paths.
+// Exemplars: at most one a bucket, the most recent wins (the OpenTelemetry SDK's
+// AlignedHistogramBucketExemplarReservoir); the array is made at the first exemplar, so a
+// histogram without them pays nothing.
 class Histogram {
  public:
   explicit Histogram(std::vector<double> bounds);
   void Record(double v);
+  // Records `v` and keeps `exemplar` (whose value is set to v) as its bucket's exemplar.
+  void Record(double v, const Exemplar& exemplar);
 
   struct Data {
     std::vector<double> bounds;
     std::vector<uint64_t> counts;  // bounds.size() + 1
     uint64_t count = 0;
     double sum = 0;
+    std::vector<Exemplar> exemplars;  // empty, or one a bucket (time_unix_nano 0: none)
   };
   Data Read() const;
 

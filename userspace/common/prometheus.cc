@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 
 #include "common/json.h"
+#include "common/strings.h"
 
 namespace kspan::metrics {
 namespace {
@@ -303,12 +305,6 @@ void AppendLabels(const Labels& labels, std::string_view extra_key, std::string_
   out->push_back('}');
 }
 
-void AppendHeader(const std::string& name, std::string_view type, std::string* out) {
-  const MetricDescription info = MetricInfo(name);
-  *out += "# HELP " + name + ' ' + EscapeHelp(info.help) + '\n';
-  *out += "# TYPE " + name + ' ' + std::string(type) + '\n';
-}
-
 }  // namespace
 
 MetricDescription MetricInfo(std::string_view name) {
@@ -382,10 +378,66 @@ std::string FormatValue(double v) {
   return std::string(buf, r.ptr);
 }
 
-std::string PrometheusText(const std::vector<Sample>& counters,
-                           const std::vector<HistogramSample>& histograms) {
+namespace {
+
+// OpenMetrics HELP escapes '"' as well.
+std::string EscapeOpenMetricsHelp(std::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  for (char c : v) {
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '"': out += "\\\""; break;
+      default: out.push_back(c);
+    }
+  }
+  return out;
+}
+
+// A bucket bound as OpenMetrics wants `le`: canonical, so an integer keeps ".0".
+std::string CanonicalBound(double v) {
+  std::string s = FormatValue(v);
+  if (std::isfinite(v) && s.find_first_of(".eE") == std::string::npos) s += ".0";
+  return s;
+}
+
+// " # {trace_id=\"…\",span_id=\"…\"} value seconds": an OpenMetrics exemplar.
+void AppendExemplar(const Exemplar& e, std::string* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  *out += " # {trace_id=\"";
+  for (uint8_t b : e.trace_id) {
+    out->push_back(kHex[b >> 4]);
+    out->push_back(kHex[b & 15]);
+  }
+  *out += "\",span_id=\"";
+  for (uint8_t b : e.span_id) {
+    out->push_back(kHex[b >> 4]);
+    out->push_back(kHex[b & 15]);
+  }
+  *out += "\"} ";
+  *out += FormatValue(e.value);
+  // Seconds with the nanoseconds as a fraction, exactly (a double would round them).
+  char buf[40];
+  const int n = std::snprintf(buf, sizeof buf, " %llu.%09llu",
+                              static_cast<unsigned long long>(e.time_unix_nano / 1000000000ULL),
+                              static_cast<unsigned long long>(e.time_unix_nano % 1000000000ULL));
+  out->append(buf, static_cast<size_t>(n));
+}
+
+std::string Exposition(const std::vector<Sample>& counters, const std::vector<HistogramSample>& histograms,
+                       bool open_metrics) {
   std::string out;
   out.reserve(counters.size() * 96 + histograms.size() * 1024);
+  const auto header = [&](const std::string& family, std::string_view type, std::string_view help) {
+    if (open_metrics) {
+      out += "# HELP " + family + ' ' + EscapeOpenMetricsHelp(help) + '\n';
+      out += "# TYPE " + family + ' ' + std::string(type == "untyped" ? "unknown" : type) + '\n';
+    } else {
+      out += "# HELP " + family + ' ' + EscapeHelp(help) + '\n';
+      out += "# TYPE " + family + ' ' + std::string(type) + '\n';
+    }
+  };
   // Both snapshots are sorted by name, so a name's series are consecutive; the header is
   // written when the name changes.
   std::string current;
@@ -393,8 +445,19 @@ std::string PrometheusText(const std::vector<Sample>& counters,
     const std::string name = SanitizeName(s.name, /*label=*/false);
     if (name != current) {
       current = name;
-      const std::string_view type = MetricInfo(s.name).type;
-      AppendHeader(name, type == "histogram" ? "untyped" : type, &out);  // a counter is never a histogram
+      const MetricDescription info = MetricInfo(s.name);
+      std::string_view type =
+          info.type == "histogram" ? "untyped" : info.type;  // a counter is never a histogram
+      std::string family = name;
+      if (open_metrics && type == "counter") {
+        // OpenMetrics: the family has no _total; its sample has. Without one: unknown.
+        if (name.ends_with("_total")) {
+          family.resize(name.size() - 6);
+        } else {
+          type = "untyped";
+        }
+      }
+      header(family, type, info.help);
     }
     out += name;
     AppendLabels(s.labels, {}, {}, &out);
@@ -407,17 +470,22 @@ std::string PrometheusText(const std::vector<Sample>& counters,
     const std::string name = SanitizeName(h.name, /*label=*/false);
     if (name != current) {
       current = name;
-      AppendHeader(name, "histogram", &out);
+      header(name, "histogram", MetricInfo(h.name).help);
     }
     const Histogram::Data& d = h.data;
     uint64_t cumulative = 0;
     for (size_t i = 0; i < d.counts.size(); ++i) {
       cumulative += d.counts[i];
       // counts has one bucket more than bounds: the last one is +Inf.
-      const std::string le = i < d.bounds.size() ? FormatValue(d.bounds[i]) : "+Inf";
+      const std::string le = i >= d.bounds.size() ? "+Inf"
+                             : open_metrics       ? CanonicalBound(d.bounds[i])
+                                                  : FormatValue(d.bounds[i]);
       out += name + "_bucket";
       AppendLabels(h.labels, "le", le, &out);
-      out += ' ' + std::to_string(cumulative) + '\n';
+      out += ' ' + std::to_string(cumulative);
+      if (open_metrics && i < d.exemplars.size() && d.exemplars[i].time_unix_nano != 0)
+        AppendExemplar(d.exemplars[i], &out);
+      out.push_back('\n');
     }
     if (d.counts.empty()) {  // a histogram always has the +Inf bucket
       out += name + "_bucket";
@@ -431,11 +499,53 @@ std::string PrometheusText(const std::vector<Sample>& counters,
     AppendLabels(h.labels, {}, {}, &out);
     out += ' ' + std::to_string(d.count) + '\n';
   }
+  if (open_metrics) out += "# EOF\n";
   return out;
+}
+
+}  // namespace
+
+std::string PrometheusText(const std::vector<Sample>& counters,
+                           const std::vector<HistogramSample>& histograms) {
+  return Exposition(counters, histograms, /*open_metrics=*/false);
 }
 
 std::string PrometheusText(const Registry& registry) {
   return PrometheusText(registry.Snapshot(), registry.HistogramSnapshot());
+}
+
+std::string OpenMetricsText(const std::vector<Sample>& counters,
+                            const std::vector<HistogramSample>& histograms) {
+  return Exposition(counters, histograms, /*open_metrics=*/true);
+}
+
+std::string OpenMetricsText(const Registry& registry) {
+  return OpenMetricsText(registry.Snapshot(), registry.HistogramSnapshot());
+}
+
+bool AcceptsOpenMetrics(std::string_view accept) {
+  // Comma-separated media ranges, each with parameters after ';'. q=0 means "not this".
+  size_t pos = 0;
+  while (pos <= accept.size()) {
+    size_t comma = accept.find(',', pos);
+    if (comma == std::string_view::npos) comma = accept.size();
+    std::string_view range = accept.substr(pos, comma - pos);
+    pos = comma + 1;
+    const size_t semi = range.find(';');
+    std::string_view type = range.substr(0, semi);
+    while (!type.empty() && (type.front() == ' ' || type.front() == '\t')) type.remove_prefix(1);
+    while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.remove_suffix(1);
+    if (!EqualsIgnoreCase(type, "application/openmetrics-text")) continue;
+    if (semi == std::string_view::npos) return true;
+    std::string_view params = range.substr(semi);
+    const size_t q = params.find("q=");
+    if (q == std::string_view::npos) return true;
+    double value = 1;
+    std::string_view digits = params.substr(q + 2);
+    const auto r = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+    if (r.ec != std::errc() || value > 0) return true;
+  }
+  return false;
 }
 
 }  // namespace kspan::metrics

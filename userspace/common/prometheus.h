@@ -39,6 +39,8 @@
 namespace kspan::metrics {
 
 inline constexpr std::string_view kPrometheusContentType = "text/plain; version=0.0.4; charset=utf-8";
+inline constexpr std::string_view kOpenMetricsContentType =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 struct MetricDescription {
   std::string_view type;  // counter, gauge, histogram or untyped
@@ -55,6 +57,24 @@ std::string PrometheusText(const std::vector<Sample>& counters,
                            const std::vector<HistogramSample>& histograms);
 // The same from a registry's current snapshot.
 std::string PrometheusText(const Registry& registry);
+
+// The same metrics in the OpenMetrics text format 1.0.0 (served on /metrics when the
+// scraper's Accept asks for application/openmetrics-text), which differs where the spec
+// says so:
+//   - a counter family is named without its _total suffix (`# TYPE kspan_spans counter`,
+//     sample `kspan_spans_total 42`); a counter whose name lacks _total is `unknown`, as
+//     is every untyped metric;
+//   - HELP escapes '"' too; `le` values are canonical (1.0, not 1);
+//   - histogram buckets carry their exemplar, when they have one:
+//       ..._bucket{...,le="0.25"} 7 # {trace_id="4bf9…",span_id="00f0…"} 0.104 1733436000.123
+//     (the span's ids in lowercase hex, the value, its time in seconds);
+//   - the text ends with a "# EOF" line.
+std::string OpenMetricsText(const std::vector<Sample>& counters,
+                            const std::vector<HistogramSample>& histograms);
+std::string OpenMetricsText(const Registry& registry);
+// Whether an Accept header value asks for OpenMetrics (application/openmetrics-text with
+// a q above 0).
+bool AcceptsOpenMetrics(std::string_view accept);
 
 // Pieces, for tests and for other formatters.
 std::string EscapeLabelValue(std::string_view v);

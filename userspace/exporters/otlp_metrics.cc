@@ -185,6 +185,16 @@ size_t ToExportMetricsRequest(const std::vector<metrics::Sample>& counters,
     p->set_sum(h.data.sum);
     for (uint64_t c : h.data.counts) p->add_bucket_counts(c);
     for (double b : h.data.bounds) p->add_explicit_bounds(b);
+    // One exemplar a bucket at most, in bucket order (the bucket a value falls in is its
+    // exemplar's; the backend finds it from the value).
+    for (const metrics::Exemplar& e : h.data.exemplars) {
+      if (e.time_unix_nano == 0) continue;
+      auto* x = p->add_exemplars();
+      x->set_time_unix_nano(e.time_unix_nano);
+      x->set_as_double(e.value);
+      x->set_trace_id(e.trace_id.data(), e.trace_id.size());
+      x->set_span_id(e.span_id.data(), e.span_id.size());
+    }
     ++points;
   }
   return points;
@@ -211,6 +221,10 @@ MetricsBaseline SubtractBaseline(const MetricsBaseline& previous, std::vector<me
       continue;
     }
     const metrics::Histogram::Data& b = it->second;
+    // An exemplar the previous point carried already is not of this interval.
+    for (size_t i = 0; i < h.data.exemplars.size() && i < b.exemplars.size(); ++i) {
+      if (h.data.exemplars[i] == b.exemplars[i]) h.data.exemplars[i] = {};
+    }
     h.data.count -= b.count;
     h.data.sum -= b.sum;
     for (size_t i = 0; i < h.data.counts.size(); ++i)

@@ -157,7 +157,14 @@ bool SpanMetrics::OnExport(model::Span& span) noexcept {
   const double seconds = span.end_time_unix_nano > span.start_time_unix_nano
                              ? static_cast<double>(span.end_time_unix_nano - span.start_time_unix_nano) / 1e9
                              : 0;
-  Series(families_[family], labels)->Record(seconds);
+  // The span is its bucket's exemplar (the most recent wins): a link from the metric to a
+  // trace. The samplers decide after this, so an exemplar can name a trace they drop
+  // (docs/metrics.md says so).
+  metrics::Exemplar exemplar;
+  exemplar.trace_id = span.trace_id.bytes;
+  exemplar.span_id = span.span_id.bytes;
+  exemplar.time_unix_nano = span.end_time_unix_nano ? span.end_time_unix_nano : 1;
+  Series(families_[family], labels)->Record(seconds, exemplar);
   return true;
 }
 

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -68,6 +69,60 @@ double PromSum(const nlohmann::json& samples, const std::string& name,
     if (ok) sum += s[2].get<double>();
   }
   return sum;
+}
+
+// /metrics asked for as OpenMetrics: read by python3-prometheus-client's OpenMetrics
+// parser, the same count as the classic page, and exemplars on the front's server
+// histogram: at most one a bucket, only in buckets that counted requests, each with a
+// valid trace id and span id and a value inside its bucket.
+void ExpectOpenMetricsExemplars(int listen, const std::string& service, int requests) {
+  const auto scrape =
+      RunCommand({"curl", "-sS", "--max-time", "10", "-D", "/dev/stderr", "-H",
+                  "Accept: application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.3",
+                  "http://127.0.0.1:" + std::to_string(listen) + "/metrics"},
+                 std::chrono::seconds(20));
+  ASSERT_EQ(scrape.exit_code, 0) << scrape.err;
+  EXPECT_NE(scrape.err.find("application/openmetrics-text; version=1.0.0"), std::string::npos) << scrape.err;
+  const std::string dir = MakeTempDir("kspan-om-it-");
+  std::ofstream(dir + "/metrics.txt") << scrape.out;
+  std::ofstream(dir + "/parse.py")
+      << "import json, sys\n"
+         "from prometheus_client.openmetrics.parser import text_string_to_metric_families\n"
+         "out = []\n"
+         "for f in text_string_to_metric_families(open(sys.argv[1], encoding='utf-8').read()):\n"
+         "    out += [[s.name, s.labels, s.value,\n"
+         "             [s.exemplar.labels, s.exemplar.value] if s.exemplar else None] for s in f.samples]\n"
+         "print(json.dumps(out))\n";
+  const auto r =
+      RunCommand({"/usr/bin/python3", dir + "/parse.py", dir + "/metrics.txt"}, std::chrono::seconds(30));
+  std::filesystem::remove_all(dir);
+  ASSERT_EQ(r.exit_code, 0) << "the OpenMetrics parser refused /metrics:\n" << r.err;
+  const nlohmann::json samples = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(samples.is_array());
+  EXPECT_EQ(PromSum(samples, "http_server_request_duration_seconds_count", {{"service_name", service}}),
+            requests);
+  // Buckets of the front's server series, in order: (le, cumulative count, exemplar).
+  int exemplars = 0;
+  double previous_le = 0, previous_count = 0;
+  const std::regex hex32("[0-9a-f]{32}"), hex16("[0-9a-f]{16}");
+  for (const auto& s : samples) {
+    if (s[0] != "http_server_request_duration_seconds_bucket" || s[1].value("service_name", "") != service)
+      continue;
+    const double le = std::stod(s[1]["le"].get<std::string>());
+    const double count = s[2].get<double>();
+    if (!s[3].is_null()) {
+      ++exemplars;
+      EXPECT_GT(count, previous_count) << "an exemplar in a bucket that counted nothing: " << s.dump();
+      const std::string trace = s[3][0].value("trace_id", ""), span = s[3][0].value("span_id", "");
+      EXPECT_TRUE(std::regex_match(trace, hex32) && trace != std::string(32, '0')) << s.dump();
+      EXPECT_TRUE(std::regex_match(span, hex16) && span != std::string(16, '0')) << s.dump();
+      const double v = s[3][1].get<double>();
+      EXPECT_TRUE(v > previous_le && v <= le) << "exemplar value outside its bucket: " << s.dump();
+    }
+    previous_le = le;
+    previous_count = count;
+  }
+  EXPECT_GE(exemplars, 1) << r.out.substr(0, 4000);
 }
 
 std::string AttrStr(const nlohmann::json& attributes, const std::string& key) {
@@ -201,6 +256,7 @@ TEST_P(SpanMetrics, CountEveryRequestBeforeSamplingOnMetricsAndOverOtlp) {
     }
   }
   const nlohmann::json samples = ParseWithPrometheusClient(text);
+  ExpectOpenMetricsExemplars(listen, front_svc, kRequests);
   auto prom = [&](const std::string& name, const std::map<std::string, std::string>& match) {
     return PromSum(samples, name, match);
   };
@@ -279,6 +335,33 @@ TEST_P(SpanMetrics, CountEveryRequestBeforeSamplingOnMetricsAndOverOtlp) {
   EXPECT_EQ(otlp("traces_service_graph_request_total", "", edge2), kRequests);
   EXPECT_EQ(otlp("traces_service_graph_request_failed_total", "", edge2), 0);
   EXPECT_EQ(otlp("traces_service_graph_request_server_seconds", "", edge2), kRequests);
+  // Exemplars in the decoded OTLP points of the front's server histogram: one a bucket at
+  // most, 16-byte trace ids and 8-byte span ids (base64 in the decoder's JSON).
+  int otlp_exemplars = 0;
+  for (const nlohmann::json& r : received) {
+    for (const auto& rm : r.value("resourceMetrics", nlohmann::json::array())) {
+      if (!rm.contains("resource") ||
+          AttrStr(rm["resource"].value("attributes", nlohmann::json::array()), "service.name") != front_svc)
+        continue;
+      for (const auto& sm : rm.value("scopeMetrics", nlohmann::json::array())) {
+        for (const auto& m : sm.value("metrics", nlohmann::json::array())) {
+          if (m.value("name", "") != "http.server.request.duration") continue;
+          for (const auto& p : m["histogram"].value("dataPoints", nlohmann::json::array())) {
+            const auto ex = p.value("exemplars", nlohmann::json::array());
+            EXPECT_LE(ex.size(), p.value("bucketCounts", nlohmann::json::array()).size());
+            for (const auto& e : ex) {
+              ++otlp_exemplars;
+              EXPECT_EQ(e.value("traceId", "").size(), 24u) << e.dump();  // base64 of 16 bytes
+              EXPECT_EQ(e.value("spanId", "").size(), 12u) << e.dump();   // base64 of 8 bytes
+              EXPECT_GT(e.value("asDouble", 0.0), 0.0) << e.dump();
+              EXPECT_TRUE(e.contains("timeUnixNano")) << e.dump();
+            }
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GE(otlp_exemplars, 1);
   EXPECT_GE(agent.StoppedCounter("kspan_metrics_export_requests_total{result=\"sent\"}"), 2);
   EXPECT_EQ(agent.StoppedCounter("kspan_metrics_export_requests_total{result=\"failed\"}"), 0);
   std::cout << kRequests << " requests: " << exported << " front SERVER spans exported at 0.25; /metrics and "

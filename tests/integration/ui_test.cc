@@ -301,12 +301,14 @@ class StoreLoadTest : public ::testing::Test {
 TEST_F(StoreLoadTest, StaysUnderItsBoundWhileTenTimesItIsWrittenAndKeepsTheNewest) {
   ASSERT_TRUE(StartAgent({"--store-max-mib", "1", "--store-max-spans-per-second", "0"})) << agent_.Logs();
   ASSERT_TRUE(StartServer()) << server_->Stderr();
-  // ~1 KB a span (docs/ui.md): 12,000 spans are over 10 MiB.
-  const uint64_t done = Load(12000, "/load/" + service_);
-  ASSERT_EQ(done, 12000u) << "ab did not complete";
+  // A one-span trace of this server takes 0.5-1 KB in the store (docs/ui.md: 1.1 KB for
+  // richer spans): 25,000 are over 10 MiB.
+  constexpr int kRequests = 25000;
+  const uint64_t done = Load(kRequests, "/load/" + service_);
+  ASSERT_EQ(done, static_cast<uint64_t>(kRequests)) << "ab did not complete";
   EXPECT_EQ(HttpGet(Url(port_, "/last/" + service_)).first, 200);
-  ASSERT_TRUE(
-      WaitFor([&] { return Metric("kspan_store_spans_written_total") >= 12001; }, std::chrono::seconds(30)))
+  ASSERT_TRUE(WaitFor([&] { return Metric("kspan_store_spans_written_total") >= kRequests + 1; },
+                      std::chrono::seconds(30)))
       << "written " << Metric("kspan_store_spans_written_total") << ", dropped "
       << Metric("kspan_store_spans_dropped_total");
   // The newest trace is served; the bound held.
@@ -333,10 +335,10 @@ TEST_F(StoreLoadTest, StaysUnderItsBoundWhileTenTimesItIsWrittenAndKeepsTheNewes
   const double held = Metric("kspan_store_bytes");
   EXPECT_GT(evicted, 0);
   EXPECT_GT(kept, 100);
-  EXPECT_LT(kept, 2000) << "1 MiB holds about a thousand spans of a KB";
+  EXPECT_LT(kept, 4000) << "1 MiB holds one to two thousand of these spans (0.5-1 KB)";
   EXPECT_LE(held, (1u << 20) + (512u << 10)) << "a batch over the bound at most";
   // Ten times the bound written: every span at the bytes a kept one takes.
-  EXPECT_GE(12001.0 * held / kept, 10.0 * (1u << 20)) << kept << " spans in " << held << " bytes";
+  EXPECT_GE((kRequests + 1) * held / kept, 10.0 * (1u << 20)) << kept << " spans in " << held << " bytes";
   // The bound is checked once a second, so a second's writes may pass it before the oldest
   // traces go; their pages are reused, not added to.
   EXPECT_LE(std::filesystem::file_size(dir_ + "/traces.db"), 3u << 20) << "freed pages are reused";
@@ -360,7 +362,8 @@ TEST_F(StoreLoadTest, TheRateBoundStoresWholeTracesAtItsRateAndCountsTheRest) {
         return written + refused >= 3000 && ExportedServerSpans() >= 3000;
       },
       std::chrono::seconds(30)))
-      << "written " << written << " refused " << refused << " exported " << ExportedServerSpans();
+      << "written " << written << " refused " << refused << " exported " << ExportedServerSpans() << "\n"
+      << agent_.Logs();
   EXPECT_EQ(written + refused, static_cast<double>(ExportedServerSpans()))
       << "the file output got every span";
   EXPECT_GE(written, 100) << "a second's burst at least";

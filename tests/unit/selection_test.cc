@@ -341,6 +341,30 @@ TEST_F(FakeProc, AListenOnTheRulesPortSelectsTheServerAtOnce) {
   EXPECT_EQ(m.Sum("kspan_selection_listens_total"), 3u);
 }
 
+// The race at exec: the server listens after kspan read its /proc and before the kernel
+// learnt "skipped until it listens", so the kernel reports no listen(). kspan looks at its
+// listeners once more after telling the kernel, and traces it at once.
+TEST_F(FakeProc, AListenJustBeforeTheKernelWasToldIsStillSeen) {
+  Process(70, "/usr/bin/python3.11", "python3\0-m\0http.server\0"s);
+  ProcessTable table({.proc_root = root_});
+  metrics::Registry m;
+  std::vector<std::pair<uint32_t, KernelVerdict>> told;
+  Selection sel({.rules = {.include = {Rule("port=8000")}},
+                 .proc_root = root_,
+                 .tell_kernel =
+                     [&](uint32_t pid, KernelVerdict v) {
+                       // The listen() lands while kspan writes the map.
+                       if (v == KernelVerdict::kSkipUntilListen) Listen(70, 8000, 7100);
+                       told.emplace_back(pid, v);
+                       return Status::Ok();
+                     }},
+                &table, &m);
+  EXPECT_TRUE(sel.OnExec(70, 1));
+  EXPECT_EQ(told, (std::vector<std::pair<uint32_t, KernelVerdict>>{{70, KernelVerdict::kSkipUntilListen},
+                                                                   {70, KernelVerdict::kTrace}}));
+  EXPECT_TRUE(sel.Traced(70, 2));
+}
+
 class FakePods : public PodLookup {
  public:
   std::vector<std::pair<std::string, std::string>> Attributes(const ContainerIdentity& c) const override {

@@ -301,9 +301,9 @@ void Selection::TellKernel(uint32_t pid, const Decision& d) {
   }
 }
 
-void Selection::Apply(uint32_t pid, Decision* d, State s, uint64_t now_ns) {
+bool Selection::Apply(uint32_t pid, Decision* d, State s, uint64_t now_ns) {
   const bool known = d->state != State::kPending;
-  if (known && d->state == s) return;
+  if (known && d->state == s) return false;
   if (known) changed_->Add();
   // The kernel traces an undecided process by default (and a --pid one is already 1), so
   // only a skip, or a change back from one, needs telling.
@@ -315,6 +315,7 @@ void Selection::Apply(uint32_t pid, Decision* d, State s, uint64_t now_ns) {
     TellKernel(pid, *d);
     d->told_ns = now_ns;
   }
+  return tell;
 }
 
 Selection::Decision& Selection::Decide(uint32_t pid, uint64_t now_ns, bool fresh, uint16_t accepted_port) {
@@ -350,8 +351,18 @@ Selection::Decision& Selection::Decide(uint32_t pid, uint64_t now_ns, bool fresh
         for (const SelectRule& r : *list) d.recheck |= r.needs_ports() && MatchesExceptPorts(r, facts);
       }
     }
-    Apply(pid, &d, Selected(options_.rules, facts) ? State::kTraced : State::kSkipped, now_ns);
+    const bool told =
+        Apply(pid, &d, Selected(options_.rules, facts) ? State::kTraced : State::kSkipped, now_ns);
     d.next_check = now_ns + options_.recheck_interval_ns;
+    // The kernel reports its listen() calls only from now on: one between the look at /proc
+    // above and now would go unseen until the next periodic look. So look once more.
+    if (told && d.state == State::kSkipped && d.recheck) {
+      for (uint16_t port : ListeningPorts(options_.proc_root, pid)) {
+        if (!std::binary_search(facts.listening_ports.begin(), facts.listening_ports.end(), port)) {
+          return Decide(pid, now_ns, false, port);
+        }
+      }
+    }
   }
   if ((d.recheck || d.state == State::kPending) && !d.queued) {
     d.queued = true;

@@ -165,7 +165,8 @@ class Selection {
   // `accepted_port` (0: none) is a port it was just seen accepting on.
   Decision& Decide(uint32_t pid, uint64_t now_ns, bool fresh, uint16_t accepted_port = 0);
   ProcessFacts FactsOf(uint32_t pid, const Decision& d, bool* pod_wanted);
-  void Apply(uint32_t pid, Decision* d, State s, uint64_t now_ns);
+  // Returns whether the kernel was told.
+  bool Apply(uint32_t pid, Decision* d, State s, uint64_t now_ns);
   void TellKernel(uint32_t pid, const Decision& d);
 
   SelectionOptions options_;

@@ -39,21 +39,27 @@ int ListenPort(const std::string& logs) {
   return 0;
 }
 
-// /metrics through python3-prometheus-client: [[sample name, {labels}, value], ...].
-nlohmann::json ParseWithPrometheusClient(const std::string& text) {
+// /metrics through python3-prometheus-client: [[sample name, {labels}, value, exemplar],
+// ...], the exemplar [{labels}, value] or null. `openmetrics`: its OpenMetrics parser (the
+// only one that reads exemplars) instead of the classic text's.
+nlohmann::json ParseWithPrometheusClient(const std::string& text, bool openmetrics = false) {
   const std::string dir = MakeTempDir("kspan-metrics-it-");
   std::ofstream(dir + "/metrics.txt") << text;
   std::ofstream(dir + "/parse.py")
       << "import json, sys\n"
-         "from prometheus_client.parser import text_string_to_metric_families\n"
-         "out = []\n"
+      << (openmetrics ? "from prometheus_client.openmetrics.parser import text_string_to_metric_families\n"
+                      : "from prometheus_client.parser import text_string_to_metric_families\n")
+      << "out = []\n"
          "for f in text_string_to_metric_families(open(sys.argv[1], encoding='utf-8').read()):\n"
-         "    out += [[s.name, s.labels, s.value] for s in f.samples]\n"
+         "    out += [[s.name, s.labels, s.value,\n"
+         "             [s.exemplar.labels, s.exemplar.value] if s.exemplar else None] for s in f.samples]\n"
          "print(json.dumps(out))\n";
   const auto r =
       RunCommand({"/usr/bin/python3", dir + "/parse.py", dir + "/metrics.txt"}, std::chrono::seconds(30));
   std::filesystem::remove_all(dir);
-  EXPECT_EQ(r.exit_code, 0) << "python3-prometheus-client could not parse /metrics:\n" << r.err;
+  EXPECT_EQ(r.exit_code, 0) << "python3-prometheus-client could not parse /metrics"
+                            << (openmetrics ? " (OpenMetrics)" : "") << ":\n"
+                            << r.err;
   return nlohmann::json::parse(r.out, nullptr, false);
 }
 
@@ -83,21 +89,7 @@ void ExpectOpenMetricsExemplars(int listen, const std::string& service, int requ
                  std::chrono::seconds(20));
   ASSERT_EQ(scrape.exit_code, 0) << scrape.err;
   EXPECT_NE(scrape.err.find("application/openmetrics-text; version=1.0.0"), std::string::npos) << scrape.err;
-  const std::string dir = MakeTempDir("kspan-om-it-");
-  std::ofstream(dir + "/metrics.txt") << scrape.out;
-  std::ofstream(dir + "/parse.py")
-      << "import json, sys\n"
-         "from prometheus_client.openmetrics.parser import text_string_to_metric_families\n"
-         "out = []\n"
-         "for f in text_string_to_metric_families(open(sys.argv[1], encoding='utf-8').read()):\n"
-         "    out += [[s.name, s.labels, s.value,\n"
-         "             [s.exemplar.labels, s.exemplar.value] if s.exemplar else None] for s in f.samples]\n"
-         "print(json.dumps(out))\n";
-  const auto r =
-      RunCommand({"/usr/bin/python3", dir + "/parse.py", dir + "/metrics.txt"}, std::chrono::seconds(30));
-  std::filesystem::remove_all(dir);
-  ASSERT_EQ(r.exit_code, 0) << "the OpenMetrics parser refused /metrics:\n" << r.err;
-  const nlohmann::json samples = nlohmann::json::parse(r.out, nullptr, false);
+  const nlohmann::json samples = ParseWithPrometheusClient(scrape.out, /*openmetrics=*/true);
   ASSERT_TRUE(samples.is_array());
   EXPECT_EQ(PromSum(samples, "http_server_request_duration_seconds_count", {{"service_name", service}}),
             requests);
@@ -122,7 +114,7 @@ void ExpectOpenMetricsExemplars(int listen, const std::string& service, int requ
     previous_le = le;
     previous_count = count;
   }
-  EXPECT_GE(exemplars, 1) << r.out.substr(0, 4000);
+  EXPECT_GE(exemplars, 1) << scrape.out.substr(0, 4000);
 }
 
 std::string AttrStr(const nlohmann::json& attributes, const std::string& key) {

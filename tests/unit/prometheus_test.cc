@@ -129,6 +129,39 @@ TEST(PrometheusText, EveryRegisteredNameIsDescribed) {
   for (const std::string& n : names) EXPECT_TRUE(HasMetricInfo(n)) << n << " has no entry in prometheus.cc";
 }
 
+// The metric families python3-prometheus-client reads from `text`, as JSON: [{name, type,
+// help, samples: [[name, {labels}, value], ...]}]. `openmetrics`: its OpenMetrics parser,
+// each sample with a fourth element, the exemplar [{labels}, value, [sec, nsec]] or null.
+void ParseWithPrometheusClient(const std::string& text, bool openmetrics, nlohmann::json* families) {
+  const std::string dir = testing::MakeTempDir(openmetrics ? "kspan-om-" : "kspan-prom-");
+  std::ofstream(dir + "/metrics.txt") << text;
+  std::ofstream(dir + "/parse.py")
+      << "import json, sys\n"
+      << (openmetrics ? "from prometheus_client.openmetrics.parser import text_string_to_metric_families\n"
+                      : "from prometheus_client.parser import text_string_to_metric_families\n")
+      << "def sample(s):\n"
+         "    out = [s.name, s.labels, s.value]\n"
+      << (openmetrics ? "    out.append([s.exemplar.labels, s.exemplar.value,\n"
+                        "                [s.exemplar.timestamp.sec, s.exemplar.timestamp.nsec]]\n"
+                        "               if s.exemplar else None)\n"
+                      : "")
+      << "    return out\n"
+         "out = []\n"
+         "for f in text_string_to_metric_families(open(sys.argv[1], encoding='utf-8').read()):\n"
+         "    out.append({'name': f.name, 'type': f.type, 'help': f.documentation,\n"
+         "                'samples': [sample(s) for s in f.samples]})\n"
+         "print(json.dumps(out))\n";
+  const auto res = testing::RunCommand({"/usr/bin/python3", dir + "/parse.py", dir + "/metrics.txt"},
+                                       std::chrono::seconds(30));
+  std::filesystem::remove_all(dir);
+  ASSERT_EQ(res.exit_code, 0) << (openmetrics ? "python3-prometheus-client's OpenMetrics parser refused it:\n"
+                                              : "python3-prometheus-client could not parse (is it installed? "
+                                                "scripts/install-deps.sh installs it):\n")
+                              << res.err << "\n"
+                              << text;
+  *families = nlohmann::json::parse(res.out);
+}
+
 // The output read back by python3-prometheus-client's parser: every family typed as we
 // declared it, no sample outside its family, label values (quotes, backslashes, line
 // feeds, UTF-8, bad bytes) decoded back to what they were.
@@ -144,25 +177,8 @@ TEST(PrometheusText, ThirdPartyParserReadsItBack) {
   h->Record(100);
   const std::string text = PrometheusText(r);
 
-  const std::string dir = testing::MakeTempDir("kspan-prom-");
-  std::ofstream(dir + "/metrics.txt") << text;
-  const std::string script =
-      "import json, sys\n"
-      "from prometheus_client.parser import text_string_to_metric_families\n"
-      "out = []\n"
-      "for f in text_string_to_metric_families(open(sys.argv[1], encoding='utf-8').read()):\n"
-      "    out.append({'name': f.name, 'type': f.type, 'help': f.documentation,\n"
-      "                'samples': [[s.name, s.labels, s.value] for s in f.samples]})\n"
-      "print(json.dumps(out))\n";
-  std::ofstream(dir + "/parse.py") << script;
-  const auto res = testing::RunCommand({"/usr/bin/python3", dir + "/parse.py", dir + "/metrics.txt"},
-                                       std::chrono::seconds(30));
-  std::filesystem::remove_all(dir);
-  ASSERT_EQ(res.exit_code, 0) << "python3-prometheus-client could not parse (is it installed? "
-                                 "scripts/install-deps.sh installs it):\n"
-                              << res.err << "\n"
-                              << text;
-  const auto families = nlohmann::json::parse(res.out);
+  nlohmann::json families;
+  ASSERT_NO_FATAL_FAILURE(ParseWithPrometheusClient(text, /*openmetrics=*/false, &families));
   std::map<std::string, nlohmann::json> by_name;
   for (const auto& f : families) by_name[f["name"].get<std::string>()] = f;
   // The parser names a counter family without _total, and yields a sample that does not
@@ -267,27 +283,8 @@ TEST(OpenMetricsText, ThirdPartyParserReadsExemplarsBack) {
   r.GetHistogram("gen_ai_client_token_usage", {{"gen_ai_request_model", "m"}}, {1, 4})->Record(3);
   const std::string text = OpenMetricsText(r);
 
-  const std::string dir = testing::MakeTempDir("kspan-om-");
-  std::ofstream(dir + "/metrics.txt") << text;
-  const std::string script =
-      "import json, sys\n"
-      "from prometheus_client.openmetrics.parser import text_string_to_metric_families\n"
-      "out = []\n"
-      "for f in text_string_to_metric_families(open(sys.argv[1], encoding='utf-8').read()):\n"
-      "    out.append({'name': f.name, 'type': f.type, 'help': f.documentation,\n"
-      "                'samples': [[s.name, s.labels, s.value,\n"
-      "                             [s.exemplar.labels, s.exemplar.value,\n"
-      "                              [s.exemplar.timestamp.sec, s.exemplar.timestamp.nsec]]\n"
-      "                             if s.exemplar else None] for s in f.samples]})\n"
-      "print(json.dumps(out))\n";
-  std::ofstream(dir + "/parse.py") << script;
-  const auto res = testing::RunCommand({"/usr/bin/python3", dir + "/parse.py", dir + "/metrics.txt"},
-                                       std::chrono::seconds(30));
-  std::filesystem::remove_all(dir);
-  ASSERT_EQ(res.exit_code, 0) << "python3-prometheus-client's OpenMetrics parser refused it:\n"
-                              << res.err << "\n"
-                              << text;
-  const auto families = nlohmann::json::parse(res.out);
+  nlohmann::json families;
+  ASSERT_NO_FATAL_FAILURE(ParseWithPrometheusClient(text, /*openmetrics=*/true, &families));
   std::map<std::string, nlohmann::json> by_name;
   for (const auto& f : families) by_name[f["name"].get<std::string>()] = f;
   ASSERT_EQ(by_name.size(), 6u) << families.dump(1);

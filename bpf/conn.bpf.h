@@ -51,9 +51,10 @@ static __always_inline void ks_mark_tls(struct ks_conn *c) {
  * a TCP socket, or for an agent's Unix socket, pipe or stdio (see the table at the top),
  * NULL otherwise (a negative entry is remembered so the walk is not repeated for this
  * file). A stale tracked entry (fd reused without a close kspan saw) is closed first so
- * user space never merges two connections. */
-static __always_inline struct ks_conn *ks_track(__u32 tgid, __s32 fd, struct file *f, __u8 role, __u8 flags,
-                                                __u8 syscall) {
+ * user space never merges two connections. ks_track_listened: an accepted socket, whose
+ * open event also carries `listener`'s accept queue (emit.bpf.h). */
+static __always_inline struct ks_conn *ks_track_listened(__u32 tgid, __s32 fd, struct file *f, __u8 role,
+                                                         __u8 flags, __u8 syscall, struct sock *listener) {
   struct ks_fd_key key = {.tgid = tgid, .fd = fd};
   struct ks_conn *old = bpf_map_lookup_elem(&ks_conns, &key);
   if (old && old->kind != KS_FD_OTHER) ks_emit_close(tgid, fd, old);
@@ -83,10 +84,15 @@ static __always_inline struct ks_conn *ks_track(__u32 tgid, __s32 fd, struct fil
   }
   if (c.kind == KS_FD_OTHER) return NULL;
   if (sk)
-    ks_emit_open(sk, tgid, fd, c.generation, role, flags, syscall);
+    ks_emit_open(sk, listener, tgid, fd, c.generation, role, flags, syscall);
   else
     ks_emit_open_local(f, tgid, fd, c.generation, role, flags, syscall, conn_kind);
   return bpf_map_lookup_elem(&ks_conns, &key);
+}
+
+static __always_inline struct ks_conn *ks_track(__u32 tgid, __s32 fd, struct file *f, __u8 role, __u8 flags,
+                                                __u8 syscall) {
+  return ks_track_listened(tgid, fd, f, role, flags, syscall, NULL);
 }
 
 /* The tracked connection of any kind behind (tgid, fd), starting to track it mid-stream

@@ -92,9 +92,14 @@ static __always_inline struct ks_scratch *ks_scratch_slot(void) {
   return bpf_map_lookup_elem(&ks_scratch, &cpu);
 }
 
-/* Emits a connection-open event for sk. */
-static __always_inline void ks_emit_open(struct sock *sk, __u32 tgid, __s32 fd, __u64 gen, __u8 role,
-                                         __u8 flags, __u8 syscall) {
+static __always_inline __u16 ks_cap16(__u32 v) {
+  return v > 65535 ? 65535 : (__u16)v;
+}
+
+/* Emits a connection-open event for sk. `listener` (accept only, else NULL): the listening
+ * socket, whose accept queue the event carries (KSPAN_CONN_F_BACKLOG). */
+static __always_inline void ks_emit_open(struct sock *sk, struct sock *listener, __u32 tgid, __s32 fd,
+                                         __u64 gen, __u8 role, __u8 flags, __u8 syscall) {
   struct kspan_conn_event *e = bpf_ringbuf_reserve(&ks_events, sizeof(*e), 0);
   if (!e) {
     ks_count(KSPAN_CNT_RB_FULL_CONN);
@@ -111,6 +116,13 @@ static __always_inline void ks_emit_open(struct sock *sk, __u32 tgid, __s32 fd, 
   e->flags = flags;
   e->syscall = syscall;
   e->kind = KSPAN_CONN_KIND_TCP;
+  e->listen_queue = 0;
+  e->listen_queue_max = 0;
+  if (listener) {
+    e->flags |= KSPAN_CONN_F_BACKLOG;
+    e->listen_queue = ks_cap16(BPF_CORE_READ(listener, sk_ack_backlog));
+    e->listen_queue_max = ks_cap16(BPF_CORE_READ(listener, sk_max_ack_backlog));
+  }
   __builtin_memset(e->_pad, 0, sizeof(e->_pad));
   __builtin_memset(e->local_addr, 0, sizeof(e->local_addr));
   __builtin_memset(e->remote_addr, 0, sizeof(e->remote_addr));
@@ -150,6 +162,8 @@ static __always_inline void ks_emit_open_local(struct file *f, __u32 tgid, __s32
   e->flags = flags;
   e->syscall = syscall;
   e->kind = conn_kind;
+  e->listen_queue = 0;
+  e->listen_queue_max = 0;
   __builtin_memset(e->_pad, 0, sizeof(e->_pad));
   __builtin_memset(e->local_addr, 0, sizeof(e->local_addr));
   __builtin_memset(e->remote_addr, 0, sizeof(e->remote_addr));

@@ -90,25 +90,26 @@ int ks_en_connect(struct trace_event_raw_sys_enter *ctx) {
   return ks_stash_args((__s32)ctx->args[0], 0, 0, KSPAN_SYS_CONNECT);
 }
 
-static __always_inline int ks_stash_accept(__u8 syscall) {
+/* accept's stash keeps the listening fd, whose socket's accept queue the exit reads. */
+static __always_inline int ks_stash_accept(__s32 listen_fd, __u8 syscall) {
   __u64 id = bpf_get_current_pid_tgid();
   if (!ks_wanted(id >> 32)) return 0;
   struct ks_stash s = {};
   s.enter_ns = bpf_ktime_get_boot_ns();
   s.syscall = syscall;
-  s.fd = -1;
+  s.fd = listen_fd;
   if (bpf_map_update_elem(&ks_stash, &id, &s, BPF_ANY) != 0) ks_count(KSPAN_CNT_STASH_FULL);
   return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_accept")
 int ks_en_accept(struct trace_event_raw_sys_enter *ctx) {
-  return ks_stash_accept(KSPAN_SYS_ACCEPT);
+  return ks_stash_accept((__s32)ctx->args[0], KSPAN_SYS_ACCEPT);
 }
 
 SEC("tracepoint/syscalls/sys_enter_accept4")
 int ks_en_accept4(struct trace_event_raw_sys_enter *ctx) {
-  return ks_stash_accept(KSPAN_SYS_ACCEPT4);
+  return ks_stash_accept((__s32)ctx->args[0], KSPAN_SYS_ACCEPT4);
 }
 
 /* ---- exit: capture --------------------------------------------------------------- */
@@ -264,10 +265,14 @@ static __always_inline int ks_accept_exit(long ret) {
   struct ks_stash *sp = bpf_map_lookup_elem(&ks_stash, &id);
   if (!sp) return 0;
   __u8 syscall = sp->syscall;
+  __s32 listen_fd = sp->fd;
   bpf_map_delete_elem(&ks_stash, &id);
   if (ret < 0) return 0;
   __s32 fd = (__s32)ret;
-  ks_track(id >> 32, fd, ks_fd_file(fd), KSPAN_ROLE_SERVER, 0, syscall);
+  /* The listener's queue after this accept took its connection: the saturation of the
+   * server (docs/metrics.md, "Saturation"). */
+  ks_track_listened(id >> 32, fd, ks_fd_file(fd), KSPAN_ROLE_SERVER, 0, syscall,
+                    ks_tcp_sock(ks_fd_file(listen_fd)));
   return 0;
 }
 

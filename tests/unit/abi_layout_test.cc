@@ -47,6 +47,8 @@ TEST(AbiLayout, ConnEvent) {
   EXPECT_EQ(offsetof(kspan_conn_event, flags), 47u);
   EXPECT_EQ(offsetof(kspan_conn_event, syscall), 48u);
   EXPECT_EQ(offsetof(kspan_conn_event, kind), 49u);
+  EXPECT_EQ(offsetof(kspan_conn_event, listen_queue), 50u);
+  EXPECT_EQ(offsetof(kspan_conn_event, listen_queue_max), 52u);
   EXPECT_EQ(offsetof(kspan_conn_event, local_addr), 56u);
   EXPECT_EQ(offsetof(kspan_conn_event, remote_addr), 72u);
   EXPECT_EQ(sizeof(kspan_conn_event), 88u);

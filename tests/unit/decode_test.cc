@@ -101,11 +101,15 @@ TEST(Decode, ConnOpenIpv4AndMappedIpv6) {
   e.local_port = 8080;
   e.remote_port = 40000;
   e.role = KSPAN_ROLE_SERVER;
+  e.flags = KSPAN_CONN_F_BACKLOG;  // accepted: the listener's queue comes along
+  e.listen_queue = 7;
+  e.listen_queue_max = 128;
   inet_pton(AF_INET, "127.0.0.1", e.local_addr);
   inet_pton(AF_INET, "10.1.2.3", e.remote_addr);
   ASSERT_EQ(DecodeRecord(&e, sizeof(e), kClock, &r), DecodeResult::kOk);
   e.family = AF_INET6;
   e.flags = KSPAN_CONN_F_MIDSTREAM;
+  e.listen_queue = e.listen_queue_max = 0;
   inet_pton(AF_INET6, "::ffff:127.0.0.2", e.local_addr);
   inet_pton(AF_INET6, "2001:db8::1", e.remote_addr);
   ASSERT_EQ(DecodeRecord(&e, sizeof(e), kClock, &r), DecodeResult::kOk);
@@ -116,6 +120,10 @@ TEST(Decode, ConnOpenIpv4AndMappedIpv6) {
   EXPECT_EQ(r.opens[0].tuple.remote.port, 40000);
   EXPECT_EQ(r.opens[0].role, Role::kServer);
   EXPECT_FALSE(r.opens[0].midstream);
+  EXPECT_TRUE(r.opens[0].listen_queue_known);
+  EXPECT_EQ(r.opens[0].listen_queue, 7);
+  EXPECT_EQ(r.opens[0].listen_queue_max, 128);
+  EXPECT_FALSE(r.opens[1].listen_queue_known);
   EXPECT_EQ(r.opens[0].kind, ConnKind::kTcp);
   EXPECT_EQ(r.opens[1].tuple.local.address, "127.0.0.2");  // v4-mapped shown as v4
   EXPECT_EQ(r.opens[1].tuple.remote.address, "2001:db8::1");

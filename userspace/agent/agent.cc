@@ -22,6 +22,7 @@
 #include "carrier/wire_contexts.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/prometheus.h"
 #include "events/bpf_event_source.h"
 #include "exporters/export_pipeline.h"
 #include "exporters/factory.h"
@@ -225,7 +226,7 @@ void LogStopped(const metrics::Registry& m, double seconds) {
   uint64_t bytes_moved = 0, bytes_captured = 0;
   for (const auto& s : all) {
     if (!counters.empty()) counters += ' ';
-    counters += metrics::SeriesName(s) + "=" + std::to_string(s.value);
+    counters += metrics::SeriesName(s) + "=" + metrics::FormatSampleValue(s);
     if (s.name == "kspan_bytes_total" && !s.labels.empty()) {
       (s.labels[0].second == "moved" ? bytes_moved : bytes_captured) += s.value;
     }

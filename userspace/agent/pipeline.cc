@@ -1,7 +1,9 @@
 #include "agent/pipeline.h"
 
 #include <chrono>
+#include <string_view>
 #include <utility>
+#include <variant>
 
 namespace kspan::agent {
 namespace {
@@ -34,6 +36,16 @@ correlator::StitcherOptions WithSampling(correlator::StitcherOptions o, processo
   return o;
 }
 
+std::string_view ServiceName(const model::Resource* resource) {
+  if (resource) {
+    for (const model::Attribute& a : resource->attributes) {
+      if (a.key != "service.name") continue;
+      if (const auto* v = std::get_if<std::string>(&a.value)) return *v;
+    }
+  }
+  return "unknown_service";
+}
+
 }  // namespace
 
 Pipeline::Pipeline(PipelineOptions options, metrics::Registry* m, exporters::ExportPipeline* exports,
@@ -58,6 +70,8 @@ Pipeline::Pipeline(PipelineOptions options, metrics::Registry* m, exporters::Exp
       span_metrics_(m),
       service_graph_(m),
       attributes_(options.attribute_rules, m),
+      saturation_(m, options.saturation),
+      saturation_on_(options.span_metrics),
       tracker_(options.tracker, m,
                {.on_request = [this](const conntrack::ConnInfo& c,
                                      protocols::RequestStart&& r) { builder_.OnRequest(c, std::move(r)); },
@@ -98,6 +112,13 @@ void Pipeline::OnConnOpen(const events::ConnOpenEvent& e) {
   if (!selection_.Traced(e.key.pid, SteadyNs(), accepted)) return;
   // Read /proc now, while the process is surely alive, not when its first span is built.
   processes_.Touch(e.key.pid);
+  if (saturation_on_) {
+    const std::shared_ptr<const model::Resource> resource = processes_.ResourceFor(e.key.pid);
+    const std::string_view service = ServiceName(resource.get());
+    saturation_.Watch(e.key.pid, service);
+    if (e.listen_queue_known)
+      saturation_.OnAccept(service, e.tuple.local.port, e.listen_queue, e.listen_queue_max);
+  }
   tracker_.OnOpen(e);
 }
 
@@ -140,6 +161,7 @@ void Pipeline::OnExec(const events::ProcessExecEvent& e) {
 void Pipeline::OnExit(const events::ProcessExitEvent& e) {
   ev_exit_->Add();
   selection_.OnExit(e.pid);
+  saturation_.Forget(e.pid);
   if (tls_) tls_->OnExit(e.pid);
   // Connections first: their last records still need the process's resource.
   tracker_.OnProcessExit(e.pid);
@@ -156,6 +178,7 @@ void Pipeline::AfterBatch(uint64_t now_ns) {
 
 void Pipeline::Tick(uint64_t now_ns) {
   selection_.Tick(SteadyNs());
+  if (saturation_on_) saturation_.Tick(SteadyNs());
   tracker_.Tick(now_ns);
   builder_.Tick(now_ns);
 }

@@ -32,6 +32,7 @@
 #include "processors/agent_graph.h"
 #include "processors/process_output.h"
 #include "processors/processor_chain.h"
+#include "processors/saturation.h"
 #include "processors/service_graph.h"
 #include "processors/span_attributes.h"
 #include "processors/span_metrics.h"
@@ -56,8 +57,10 @@ struct PipelineOptions {
   // `processes`.
   process::SelectionOptions selection;
   // RED metrics and the service graph (processors/span_metrics.h, service_graph.h), from
-  // every span before sampling.
+  // every span before sampling, and the saturation of traced services
+  // (processors/saturation.h).
   bool span_metrics = true;
+  processors::SaturationOptions saturation;
 };
 
 class Pipeline : public events::EventSink {
@@ -107,6 +110,8 @@ class Pipeline : public events::EventSink {
   processors::SpanMetrics span_metrics_;
   processors::ServiceGraph service_graph_;
   processors::SpanAttributes attributes_;
+  processors::Saturation saturation_;
+  const bool saturation_on_;
   conntrack::ConnTracker tracker_;
   uint64_t now_ns_ = 0;  // the last AfterBatch's time
   metrics::Counter* ev_open_;

@@ -673,7 +673,8 @@ const std::vector<SettingRow> kTable = {
     {.group = kMetrics, .flag = "--span-metrics", .metavar = "BOOL", .key = "metrics.span_metrics",
      .default_text = "true",
      .help = "RED histograms (http.server.request.duration, ...) and the service graph "
-             "(traces_service_graph_*) from every span, before sampling; false turns them off.",
+             "(traces_service_graph_*) from every span, before sampling, and the saturation of "
+             "traced services (listen queue, cgroup CPU pressure, run delay); false turns them off.",
      .parse = Bool<&Layer::span_metrics>},
     {.group = kMetrics, .flag = "--metrics-exporter", .metavar = "NAME", .key = "metrics.exporter",
      .otel_env = {"OTEL_METRICS_EXPORTER"},

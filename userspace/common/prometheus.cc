@@ -83,6 +83,21 @@ constexpr Entry kMetrics[] = {
       "trace), no_space and too_big (not written: no room in the header or segment)."}},
     {"kspan_carrier_reports_lost_total",
      {"counter", "Reports of the carrier's kernel half lost (its ring buffer full, or not drained)."}},
+    {"kspan_cgroup_cpu_pressure_stall_seconds_total",
+     {"counter",
+      "CPU pressure of the cgroups of a traced service: seconds in which some of their tasks waited for a "
+      "CPU "
+      "(cgroup v2 cpu.pressure some total), since kspan first read them.",
+      1e-6}},
+    {"kspan_cgroup_cpu_throttled_periods_total",
+     {"counter",
+      "Quota periods in which the cgroups of a traced service were throttled (cpu.stat nr_throttled), since "
+      "kspan first read them."}},
+    {"kspan_cgroup_cpu_throttled_seconds_total",
+     {"counter",
+      "Seconds the cgroups of a traced service were throttled by their CPU quota (cpu.stat throttled_usec), "
+      "since kspan first read them.",
+      1e-6}},
     {"kspan_connections_evicted_total",
      {"counter", "Connections whose state was dropped before they closed, by reason (idle, table_full)."}},
     {"kspan_connections_missing_open_total",
@@ -145,6 +160,14 @@ constexpr Entry kMetrics[] = {
      {"counter", "Lines of the Kubernetes pod watch kspan could not read (skipped)."}},
     {"kspan_kernel_counter",
      {"counter", "Counters kept in the kernel by kspan's BPF programs, by name (read about once a second)."}},
+    {"kspan_listen_queue_depth",
+     {"histogram",
+      "Connections still waiting in a traced server's listen queue when it accepted one (the kernel's "
+      "sk_ack_backlog at accept), by service and port."}},
+    {"kspan_listen_queue_limit",
+     {"gauge",
+      "The bound of a traced server's listen queue (sk_max_ack_backlog: listen()'s backlog, capped by "
+      "net.core.somaxconn), by service and port."}},
     {"kspan_metrics_export_points_total",
      {"counter", "Data points in OTLP metrics requests the backend accepted."}},
     {"kspan_metrics_export_requests_total",
@@ -184,6 +207,12 @@ constexpr Entry kMetrics[] = {
      {"counter", "Traces the sampler decided on the spans they had when a bound flushed them early."}},
     {"kspan_sampling_traces_total",
      {"counter", "Sampling decisions, one a trace, by sampler (head, tail, rate_limit), decision and rule."}},
+    {"kspan_saturation_read_failures_total",
+     {"counter", "cgroup files kspan could not read for saturation metrics, once per cgroup, by file."}},
+    {"kspan_saturation_series_dropped_total",
+     {"counter",
+      "Saturation observations or processes left out at a bound, by metric (listen_queue, service, process, "
+      "cgroup)."}},
     {"kspan_selection_changes_total",
      {"counter", "Processes whose --include/--exclude decision changed (a port rule checked again)."}},
     {"kspan_selection_decisions_total",
@@ -205,6 +234,11 @@ constexpr Entry kMetrics[] = {
       "edges)."}},
     {"kspan_service_graph_unpaired_spans_total",
      {"counter", "CLIENT or SERVER spans the service graph found no partner for, by side."}},
+    {"kspan_service_run_delay_seconds_total",
+     {"counter",
+      "Seconds the threads of a traced service were runnable but waiting for a CPU "
+      "(/proc/PID/task/TID/schedstat run delay), since kspan first read them.",
+      1e-6}},
     {"kspan_sessions_total",
      {"counter",
       "CLI agent sessions (invoke_agent spans over a process's run), by outcome: opened, dropped at the "
@@ -370,6 +404,11 @@ std::string SanitizeName(std::string_view name, bool label) {
   return out;
 }
 
+std::string FormatSampleValue(const Sample& s) {
+  const double scale = MetricInfo(s.name).scale;
+  return scale != 0 ? FormatValue(static_cast<double>(s.value) * scale) : std::to_string(s.value);
+}
+
 std::string FormatValue(double v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
@@ -441,11 +480,13 @@ std::string Exposition(const std::vector<Sample>& counters, const std::vector<Hi
   // Both snapshots are sorted by name, so a name's series are consecutive; the header is
   // written when the name changes.
   std::string current;
+  double scale = 0;
   for (const Sample& s : counters) {
     const std::string name = SanitizeName(s.name, /*label=*/false);
     if (name != current) {
       current = name;
       const MetricDescription info = MetricInfo(s.name);
+      scale = info.scale;
       std::string_view type =
           info.type == "histogram" ? "untyped" : info.type;  // a counter is never a histogram
       std::string family = name;
@@ -462,7 +503,7 @@ std::string Exposition(const std::vector<Sample>& counters, const std::vector<Hi
     out += name;
     AppendLabels(s.labels, {}, {}, &out);
     out.push_back(' ');
-    out += std::to_string(s.value);
+    out += scale != 0 ? FormatValue(static_cast<double>(s.value) * scale) : std::to_string(s.value);
     out.push_back('\n');
   }
   current.clear();

@@ -45,10 +45,15 @@ inline constexpr std::string_view kOpenMetricsContentType =
 struct MetricDescription {
   std::string_view type;  // counter, gauge, histogram or untyped
   std::string_view help;
+  // Non-zero: the registry keeps the value as an integer count of this unit (1e-6: µs of
+  // a _seconds counter), and every output writes value × scale.
+  double scale = 0;
 };
 
 // The type and help text of a metric by name. Unknown names get a generic description.
 MetricDescription MetricInfo(std::string_view name);
+// A sample's value as every output writes it: value × the metric's scale, else the integer.
+std::string FormatSampleValue(const Sample& s);
 // Whether `name` is in the table (for the test that keeps the table complete).
 bool HasMetricInfo(std::string_view name);
 

@@ -126,6 +126,9 @@ DecodeResult DecodeRecord(const void* data, size_t size, const BootClock& clock,
       e.ts_ns = clock.ToUnixNs(raw.hdr.ts_ns);
       e.role = static_cast<Role>(raw.role <= 2 ? raw.role : 0);
       e.midstream = (raw.flags & KSPAN_CONN_F_MIDSTREAM) != 0;
+      e.listen_queue_known = (raw.flags & KSPAN_CONN_F_BACKLOG) != 0;
+      e.listen_queue = raw.listen_queue;
+      e.listen_queue_max = raw.listen_queue_max;
       e.kind = static_cast<ConnKind>(raw.kind);
       e.tuple.family = raw.family;
       if (e.kind == ConnKind::kTcp) {

@@ -70,6 +70,11 @@ struct ConnOpenEvent {
   uint64_t ts_ns = 0;
   Role role = Role::kUnknown;
   bool midstream = false;  // first seen in a data syscall; open before kspan, or missed
+  // An accepted TCP connection: the listening socket's accept queue as the accept left it
+  // (connections still waiting) and its bound, each capped at 65535.
+  bool listen_queue_known = false;
+  uint16_t listen_queue = 0;
+  uint16_t listen_queue_max = 0;
   ConnKind kind = ConnKind::kTcp;
   SocketTuple tuple;  // addresses only for kTcp
   // kUnix and kPipe: the channel, as both of its ends name it. local_id is this end's

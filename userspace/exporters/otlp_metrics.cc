@@ -7,6 +7,7 @@
 #include <map>
 
 #include "common/log.h"
+#include "common/prometheus.h"
 #include "exporters/otlp_grpc.h"
 
 namespace kspan::exporters {
@@ -28,6 +29,18 @@ constexpr ExportedMetric kExported[] = {
      "Duration of HTTP client requests."},
     {"http_server_request_duration_seconds", "http.server.request.duration", "s",
      "Duration of HTTP server requests."},
+    {"kspan_cgroup_cpu_pressure_stall_seconds_total", "kspan.cgroup.cpu.pressure.stall_time", "s",
+     "Time some tasks of the service's cgroups waited for a CPU (cgroup v2 cpu.pressure some total)."},
+    {"kspan_cgroup_cpu_throttled_periods_total", "kspan.cgroup.cpu.throttled_periods", "{period}",
+     "Quota periods in which the service's cgroups were throttled (cpu.stat nr_throttled)."},
+    {"kspan_cgroup_cpu_throttled_seconds_total", "kspan.cgroup.cpu.throttled_time", "s",
+     "Time the service's cgroups were throttled by their CPU quota (cpu.stat throttled_usec)."},
+    {"kspan_listen_queue_depth", "kspan.listen_queue.depth", "{connection}",
+     "Connections still waiting in the server's listen queue when it accepted one."},
+    {"kspan_listen_queue_limit", "kspan.listen_queue.limit", "{connection}",
+     "The bound of the server's listen queue.", true},
+    {"kspan_service_run_delay_seconds_total", "kspan.service.cpu.run_delay", "s",
+     "Time the service's threads were runnable but waiting for a CPU (schedstat run delay)."},
     {"mcp_client_operation_duration_seconds", "mcp.client.operation.duration", "s",
      "The duration of the MCP request or notification as observed on the sender."},
     {"mcp_server_operation_duration_seconds", "mcp.server.operation.duration", "s",
@@ -158,6 +171,14 @@ size_t ToExportMetricsRequest(const std::vector<metrics::Sample>& counters,
     service.clear();
     AddAttributes(s.labels, &attrs, &service);
     pb::metrics::v1::Metric* m = metric_of(group_of(service), *info);
+    if (info->gauge) {
+      auto* p = m->mutable_gauge()->add_data_points();
+      p->mutable_attributes()->Swap(&attrs);
+      p->set_time_unix_nano(now_ns);
+      p->set_as_int(static_cast<int64_t>(s.value));
+      ++points;
+      continue;
+    }
     auto* sum = m->mutable_sum();
     sum->set_aggregation_temporality(temporality);
     sum->set_is_monotonic(true);
@@ -165,7 +186,11 @@ size_t ToExportMetricsRequest(const std::vector<metrics::Sample>& counters,
     p->mutable_attributes()->Swap(&attrs);
     p->set_start_time_unix_nano(start_ns);
     p->set_time_unix_nano(now_ns);
-    p->set_as_int(static_cast<int64_t>(s.value));
+    if (const double scale = metrics::MetricInfo(s.name).scale; scale != 0) {
+      p->set_as_double(static_cast<double>(s.value) * scale);
+    } else {
+      p->set_as_int(static_cast<int64_t>(s.value));
+    }
     ++points;
   }
   for (const metrics::HistogramSample& h : histograms) {
@@ -206,6 +231,7 @@ MetricsBaseline SubtractBaseline(const MetricsBaseline& previous, std::vector<me
   std::erase_if(*counters, [](const metrics::Sample& c) { return !FindExportedMetric(c.name); });
   std::erase_if(*histograms, [](const metrics::HistogramSample& h) { return !FindExportedMetric(h.name); });
   for (metrics::Sample& c : *counters) {
+    if (FindExportedMetric(c.name)->gauge) continue;  // a gauge's value is its value now
     auto key = std::make_pair(c.name, c.labels);
     const auto it = previous.counters.find(key);
     const uint64_t before = it == previous.counters.end() ? 0 : it->second;

@@ -69,6 +69,7 @@ struct ExportedMetric {
   std::string_view otel_name;
   std::string_view unit;
   std::string_view description;
+  bool gauge = false;  // a counter registered with Set: an OTLP Gauge, never a delta
 };
 const ExportedMetric* FindExportedMetric(std::string_view prometheus_name);
 

@@ -101,6 +101,7 @@ enum kspan_data_flags {
 /* kspan_conn_event.flags */
 enum kspan_conn_flags {
   KSPAN_CONN_F_MIDSTREAM = 1, /* first seen in a data syscall, not at connect/accept */
+  KSPAN_CONN_F_BACKLOG = 2,   /* accepted: listen_queue/listen_queue_max are the listener's */
 };
 
 /* kspan_conn_event.kind: what the connection is. The field was padding, always zeroed,
@@ -188,7 +189,12 @@ struct kspan_conn_event {
   __u8 flags;        /* enum kspan_conn_flags */
   __u8 syscall;      /* enum kspan_syscall that revealed it */
   __u8 kind;         /* enum kspan_conn_kind */
-  __u8 _pad[6];
+  /* With KSPAN_CONN_F_BACKLOG (accept/accept4 exit): the listening socket's accept queue
+   * as the accept left it (sk_ack_backlog: connections still waiting to be accepted) and
+   * its bound (sk_max_ack_backlog), each capped at 65535. 0 otherwise. */
+  __u16 listen_queue;
+  __u16 listen_queue_max;
+  __u8 _pad[2];
   /* TCP: network order, IPv4 in the first 4 bytes. UNIX and PIPE: the channel's identity,
    * host order, in the first 8 bytes: local_addr the file's inode number, remote_addr the
    * other end's (a pipe: the same inode; a Unix socket: its peer socket's, 0 when it has

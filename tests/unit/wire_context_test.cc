@@ -203,9 +203,10 @@ TEST(WireContexts, TlsRequestTakesTheReportOfItsOwnCiphertext) {
   EXPECT_EQ(c->parent_id, SpanOf(4));
 
   // A client's report before its start, on its thread, is not its own ciphertext (it is
-  // the handshake's), nor is one past the tolerance; without `first` nothing else counts.
+  // the handshake's), nor is one past the TLS tolerance (5 ms: encrypting, preempted);
+  // without `first` nothing else counts.
   w.AddSent(8, 3, 80, start - 5 * kUs, Ctx(5, 5));
-  w.AddSent(8, 3, 80, start + 150 * kUs, Ctx(6, 6));
+  w.AddSent(8, 3, 80, start + 6 * kMs, Ctx(6, 6));
   EXPECT_FALSE(w.Take({.pid = 8, .fd = 3, .tid = 80, .start_ns = start, .server = false, .tls = true}));
   // Nor the answer's time: a write after it belongs to the next request.
   w.AddSent(9, 3, 90, start + 20 * kUs, Ctx(7, 7));

@@ -64,8 +64,8 @@ WireContexts::Report* WireContexts::Own(std::deque<Report>& reports, const WireQ
     if (q.tls) {
       // The ciphertext syscall runs inside the library call: after a client's start
       // (the first such write, before the answer was read), before a server's.
-      if (q.server ? (r.ts_ns > q.start_ns || q.start_ns - r.ts_ns > options_.tolerance_ns)
-                   : (r.ts_ns < q.start_ns || r.ts_ns - q.start_ns > options_.tolerance_ns ||
+      if (q.server ? (r.ts_ns > q.start_ns || q.start_ns - r.ts_ns > options_.tls_tolerance_ns)
+                   : (r.ts_ns < q.start_ns || r.ts_ns - q.start_ns > options_.tls_tolerance_ns ||
                       (q.answer_ns != 0 && r.ts_ns >= q.answer_ns)))
         continue;
       if (!best || (q.server ? r.ts_ns > best->ts_ns : r.ts_ns < best->ts_ns)) best = &r;

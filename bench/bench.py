@@ -825,6 +825,13 @@ def bench_carrier(a):
     """The trace-context carriers on this kernel (kspan-carrier-probe, built next to kspan): ns
     added per round trip over a veth pair between two namespaces it creates, and
     ioctl(FIONREAD) with each attached (docs/tracing.md "Context across hosts")."""
+    res = carrier_probe(a)
+    # The agent's figures need no probe: a missing or failed probe skips only its table.
+    res["agent"] = carrier_agent(a)
+    return res
+
+
+def carrier_probe(a):
     exe = os.path.join(os.path.dirname(a.kspan), "kspan-carrier-probe")
     if not os.access(exe, os.X_OK):
         return {"error": f"{exe} not found: build the kspan-carrier-probe target"}
@@ -838,48 +845,60 @@ def bench_carrier(a):
                           "fionread_expected": int(f[4].strip("()"))}
     if out.returncode != 0 or "base" not in rows:
         return {"error": f"kspan-carrier-probe failed ({out.returncode}): {out.stderr.strip()[-300:]}"}
-    res = {"rows": rows, "round_trips": int(n), "reps": int(reps),
-           "notes": [l[2:] for l in out.stdout.splitlines() if l.startswith("# ")]}
-    res["agent"] = carrier_agent(a)
-    return res
+    return {"rows": rows, "round_trips": int(n), "reps": int(reps),
+            "notes": [l[2:] for l in out.stdout.splitlines() if l.startswith("# ")]}
 
 
 def carrier_agent(a):
     """The agent with --carrier tcp-option against without (off, the default): loadgen ->
     nginx on 127.0.0.1, both ends traced (the carrier writes on the client's requests and
-    reads on nginx's end of the same host), at a fixed rate: kernel ns per request of all
-    kspan programs (BPF statistics: the carrier's sockops and tracepoints included when on),
-    daemon CPU per request, the carrier's counters; then wrk requests/s, alternating."""
+    reads on nginx's end of the same host), at a fixed rate, a.reps alternating runs (off/on,
+    on/off, ...): kernel ns per request of all kspan programs (BPF statistics: the
+    carrier's sockops and tracepoints included when on) and of the carrier's alone, daemon
+    CPU per request, the carrier's counters; medians, and the median of the per-repetition
+    on - off differences. Then wrk requests/s, alternating. The load average is noted
+    before and after: on a busy host read the differences, not single figures."""
     port = free_port()
     srv = start_nginx(port)
     flags = {"off": [], "on": ["--carrier", "tcp-option"]}
-    out = {}
+    runs = {"off": [], "on": []}
+    load_before = os.getloadavg()
+    for rep in range(a.reps):
+        for mode in (("off", "on") if rep % 2 == 0 else ("on", "off")):
+            before = ks_ids("prog")
+            k = Kspan(a.kspan, extra=flags[mode], name=f"carrier-{mode}")
+            mine = ks_ids("prog") - before
+            s0 = k.sample()
+            lg, progs0, progs1, _ = with_bpf_stats(mine, lambda: loadgen(a.helpers, port, a.kernel_rate, a.seconds, 8))
+            s1 = k.sample()
+            st = k.stop()
+            reqs = lg.get("completed", 0) or 1
+            rows = prog_rows(progs0, progs1, reqs)
+            car = [r for r in rows if r["name"].startswith(("ks_car", "ks_carrier"))]
+            c = st.get("c", {})
+            r = {"requests": reqs, "ns_per_req": sum(r["ns"] for r in rows) / reqs,
+                 "carrier_ns_per_req": sum(r["ns"] for r in car) / reqs,
+                 "carrier_runs_per_req": sum(r["runs"] for r in car) / reqs,
+                 "cpu_us_per_req": delta(s0, s1)["cpu"] / reqs * 1e6,
+                 "written": c.get('kspan_carrier_options_total{outcome="written"}', 0),
+                 "parsed": c.get('kspan_carrier_options_total{outcome="parsed"}', 0),
+                 "used": c.get('kspan_carrier_contexts_total{outcome="used",side="client"}', 0)
+                 + c.get('kspan_carrier_contexts_total{side="client",outcome="used"}', 0),
+                 "p50_us": lg.get("p50_us", float("nan"))}
+            runs[mode].append(r)
+            print(f"  agent carrier {mode} (run {rep + 1}): {r['ns_per_req']:.0f} kernel ns/request "
+                  f"({r['carrier_ns_per_req']:.0f} in the carrier), {r['cpu_us_per_req']:.1f} "
+                  f"daemon CPU us/request, {r['written']} options written", flush=True)
+    out = {"reps": a.reps, "load_before": load_before}
     for mode in ("off", "on"):
-        before = ks_ids("prog")
-        k = Kspan(a.kspan, extra=flags[mode], name=f"carrier-{mode}")
-        mine = ks_ids("prog") - before
-        s0 = k.sample()
-        lg, progs0, progs1, _ = with_bpf_stats(mine, lambda: loadgen(a.helpers, port, a.kernel_rate, a.seconds, 8))
-        s1 = k.sample()
-        st = k.stop()
-        reqs = lg.get("completed", 0) or 1
-        rows = prog_rows(progs0, progs1, reqs)
-        car = [r for r in rows if r["name"].startswith(("ks_car", "ks_carrier"))]
-        c = st.get("c", {})
-        out[mode] = {"requests": reqs, "ns_per_req": sum(r["ns"] for r in rows) / reqs,
-                     "carrier_ns_per_req": sum(r["ns"] for r in car) / reqs,
-                     "carrier_runs_per_req": sum(r["runs"] for r in car) / reqs,
-                     "cpu_us_per_req": delta(s0, s1)["cpu"] / reqs * 1e6,
-                     "written": c.get('kspan_carrier_options_total{outcome="written"}', 0),
-                     "parsed": c.get('kspan_carrier_options_total{outcome="parsed"}', 0),
-                     "used": c.get('kspan_carrier_contexts_total{outcome="used",side="client"}', 0)
-                     + c.get('kspan_carrier_contexts_total{side="client",outcome="used"}', 0),
-                     "p50_us": lg.get("p50_us", float("nan"))}
-        print(f"  agent carrier {mode}: {out[mode]['ns_per_req']:.0f} kernel ns/request "
-              f"({out[mode]['carrier_ns_per_req']:.0f} in the carrier), {out[mode]['cpu_us_per_req']:.1f} "
-              f"daemon CPU us/request, {out[mode]['written']} options written", flush=True)
+        out[mode] = {key: med([r[key] for r in runs[mode]]) for key in runs[mode][0]}
+        out[mode]["runs"] = runs[mode]
+    pairs = list(zip(runs["on"], runs["off"]))
+    out["added"] = {key: med([on[key] - off[key] for on, off in pairs])
+                    for key in ("ns_per_req", "carrier_ns_per_req", "cpu_us_per_req", "p50_us")}
     rps = wrk_rotating(a, port, {"untraced": None, **flags}, "carrier-wrk")
     stop(srv)
+    out["load_after"] = os.getloadavg()
     out["rps"] = {m: med(v) for m, v in rps.items()}
     out["rps_ratio_on_vs_off"] = med([n / o for n, o in zip(rps["on"], rps["off"]) if o])
     return out
@@ -1337,7 +1356,7 @@ def report(a, R):
         L.append("\n## Trace-context carriers\n")
         if "error" in c:
             L.append(c["error"])
-        else:
+        if "rows" in c:
             L.append(f"`kspan-carrier-probe`: {c['round_trips']:,} closed-loop round trips (80-byte request, 27-byte "
                      f"answer) over one connection across a veth pair between two namespaces, median of {c['reps']} "
                      "alternating repetitions; FIONREAD on the server once the request has arrived. The "
@@ -1347,22 +1366,30 @@ def report(a, R):
             for mode, r in c["rows"].items():
                 L.append(f"| {mode} | {r['ns_per_rtt']:,.0f} | {r['added_ns']:,.0f} | {r['fionread']} "
                          f"({r['fionread_expected']}) |")
-            g = c.get("agent")
-            if g:
-                L.append(f"\nThe agent, `--carrier tcp-option` against off: loadgen → nginx on 127.0.0.1 at "
-                         f"{a.kernel_rate:,} req/s for {a.seconds} s, both ends traced; kernel ns per request of "
-                         "every kspan program (BPF statistics), of which the carrier's; daemon CPU per request; "
-                         f"then wrk (32 connections) requests/s, median of {a.reps} alternating runs.\n")
-                L.append("| carrier | kernel ns/request | of which carrier | carrier runs/request | daemon CPU µs/request "
-                         "| options written | client contexts used | wrk req/s |")
-                L.append("|---|---|---|---|---|---|---|---|")
-                for mode in ("off", "on"):
-                    r = g[mode]
-                    L.append(f"| {mode} | {r['ns_per_req']:,.0f} | {r['carrier_ns_per_req']:,.0f} | "
-                             f"{r['carrier_runs_per_req']:.1f} | {fmt(r['cpu_us_per_req'], 1)} | {r['written']:,} | "
-                             f"{r['used']:,} | {g['rps'][mode]:,.0f} |")
-                L.append(f"\nUntraced: {g['rps']['untraced']:,.0f} req/s; on/off: "
-                         f"{fmt(g['rps_ratio_on_vs_off'], 3)}.")
+        g = c.get("agent")
+        if g:
+            L.append(f"\nThe agent, `--carrier tcp-option` against off: loadgen → nginx on 127.0.0.1 at "
+                     f"{a.kernel_rate:,} req/s for {a.seconds} s, both ends traced; kernel ns per request of "
+                     "every kspan program (BPF statistics), of which the carrier's; daemon CPU per request; "
+                     f"medians of {g['reps']} alternating runs (off/on, on/off, …), and the median of the "
+                     "per-run on − off differences; then wrk (32 connections) requests/s, median of "
+                     f"{a.reps} alternating runs. Load average (1, 5, 15 min) "
+                     f"{', '.join(f'{x:.1f}' for x in g['load_before'])} before, "
+                     f"{', '.join(f'{x:.1f}' for x in g['load_after'])} after.\n")
+            L.append("| carrier | kernel ns/request | of which carrier | carrier runs/request | daemon CPU µs/request "
+                     "| loadgen p50 µs | options written | client contexts used | wrk req/s |")
+            L.append("|---|---|---|---|---|---|---|---|---|")
+            for mode in ("off", "on"):
+                r = g[mode]
+                L.append(f"| {mode} | {r['ns_per_req']:,.0f} | {r['carrier_ns_per_req']:,.0f} | "
+                         f"{r['carrier_runs_per_req']:.1f} | {fmt(r['cpu_us_per_req'], 1)} | "
+                         f"{fmt(r['p50_us'], 1)} | {r['written']:,.0f} | {r['used']:,.0f} | {g['rps'][mode]:,.0f} |")
+            d = g["added"]
+            L.append(f"| on − off (median of the runs' differences) | {d['ns_per_req']:,.0f} | "
+                     f"{d['carrier_ns_per_req']:,.0f} | | {fmt(d['cpu_us_per_req'], 1)} | {fmt(d['p50_us'], 1)} "
+                     "| | | |")
+            L.append(f"\nUntraced: {g['rps']['untraced']:,.0f} req/s; on/off: "
+                     f"{fmt(g['rps_ratio_on_vs_off'], 3)}.")
     if "store" in R:
         x = R["store"]
         L.append("\n## The trace store (docs/ui.md)\n")

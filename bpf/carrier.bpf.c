@@ -64,8 +64,10 @@ struct {
 struct ks_car_read {
   __u64 cookie;
   struct sock *sk;
+  __u64 buf; /* the syscall's second argument */
   __s32 fd;
-  __u32 _pad;
+  __u32 vector; /* what buf is: 0 the buffer (read, recvfrom), 1 an iovec array (readv),
+                 * 2 a msghdr (recvmsg) */
 };
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -316,18 +318,43 @@ int ks_car_sendmsg_enter(struct trace_event_raw_sys_enter *ctx) {
  * On exit of a read from a server end: if the bytes read [copied_seq - ret, copied_seq)
  * hold the first byte of a request that came with a context, the thread now serves it;
  * else if the read starts a new request (the server answered since its last read, or it
- * is the connection's first byte), the thread serves a request without context. */
+ * is the connection's first byte), the thread serves a request without context. A TLS
+ * connection (its first bytes a handshake record) answers inside the handshake, so there
+ * a read continues the last context that arrived before its bytes (ks_car_read_exit). */
 
-static __always_inline void ks_car_read_enter(int fd) {
+static __always_inline void ks_car_read_enter(int fd, __u64 buf, __u32 vector) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   if ((__u32)(pid_tgid >> 32) == ks_car_self_tgid) return;
   struct sock *sk = ks_car_fd_sock(fd);
   if (!sk || BPF_CORE_READ(sk, sk_protocol) != KS_IPPROTO_TCP) return;
-  struct ks_car_read r = {.cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter), .sk = sk, .fd = fd};
+  struct ks_car_read r = {.cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter),
+                          .sk = sk,
+                          .buf = buf,
+                          .fd = fd,
+                          .vector = vector};
   if (r.cookie == 0) return;
   struct kspan_car_conn *c = bpf_map_lookup_elem(&ks_car_conns, &r.cookie);
   if (!c || c->role != KSPAN_CAR_PASSIVE) return;
   bpf_map_update_elem(&ks_car_reads, &pid_tgid, &r, BPF_ANY);
+}
+
+/* The connection's first bytes, read into the caller's buffer: a TLS handshake record
+ * (content type 22, version 3.x) makes it a TLS connection. */
+static __always_inline int ks_car_reads_tls(const struct ks_car_read *r) {
+  __u64 at = r->buf;
+  if (r->vector == 2) {
+    struct user_msghdr msg;
+    if (bpf_probe_read_user(&msg, sizeof(msg), (const void *)at) != 0) return 0;
+    at = (__u64)msg.msg_iov;
+  }
+  if (r->vector) {
+    struct iovec iov;
+    if (bpf_probe_read_user(&iov, sizeof(iov), (const void *)at) != 0) return 0;
+    at = (__u64)iov.iov_base;
+  }
+  __u8 h[2];
+  if (!at || bpf_probe_read_user(h, sizeof(h), (const void *)at) != 0) return 0;
+  return h[0] == 22 && h[1] == 3;
 }
 
 static __always_inline void ks_car_read_exit(long ret) {
@@ -344,6 +371,7 @@ static __always_inline void ks_car_read_exit(long ret) {
   __u32 start = end - (__u32)ret;
   const int starts_request = c->answered || start == c->rcv_base;
   c->answered = 0;
+  if (start == c->rcv_base && ret >= 2 && ks_car_reads_tls(&r)) c->tls = 1;
   if (c->in_count != 0 && (__s32)(c->in_seq - start) >= 0 && (__s32)(end - c->in_seq) > 0) {
     struct kspan_car_ctx ctx = c->in;
     bpf_map_update_elem(&ks_car_threads, &pid_tgid, &ctx, BPF_ANY);
@@ -365,6 +393,19 @@ static __always_inline void ks_car_read_exit(long ret) {
     e->ctx = ctx;
     e->ts_ns = bpf_ktime_get_boot_ns();
     bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+  } else if (c->tls) {
+    /* TLS: the handshake answers and reads, so "answered" tells no request apart. The
+     * client's kernel sets a context at its first write after anything arrived, so the
+     * ciphertext between two contexts was written in one go: what this thread reads is
+     * under the last context that arrived before it (often on the handshake's Finished,
+     * the request's own segments carrying none). None yet, or the last one arrived after
+     * these bytes: the thread serves nothing known. */
+    if (c->in_count != 0 && (__s32)(start - c->in_seq) > 0) {
+      struct kspan_car_ctx ctx = c->in;
+      bpf_map_update_elem(&ks_car_threads, &pid_tgid, &ctx, BPF_ANY);
+    } else {
+      bpf_map_delete_elem(&ks_car_threads, &pid_tgid);
+    }
   } else if (starts_request) {
     bpf_map_delete_elem(&ks_car_threads, &pid_tgid);
   }
@@ -372,7 +413,7 @@ static __always_inline void ks_car_read_exit(long ret) {
 
 SEC("tracepoint/syscalls/sys_enter_read")
 int ks_car_read_enter_tp(struct trace_event_raw_sys_enter *ctx) {
-  ks_car_read_enter((int)ctx->args[0]);
+  ks_car_read_enter((int)ctx->args[0], ctx->args[1], 0);
   return 0;
 }
 SEC("tracepoint/syscalls/sys_exit_read")
@@ -382,7 +423,7 @@ int ks_car_read_exit_tp(struct trace_event_raw_sys_exit *ctx) {
 }
 SEC("tracepoint/syscalls/sys_enter_readv")
 int ks_car_readv_enter_tp(struct trace_event_raw_sys_enter *ctx) {
-  ks_car_read_enter((int)ctx->args[0]);
+  ks_car_read_enter((int)ctx->args[0], ctx->args[1], 1);
   return 0;
 }
 SEC("tracepoint/syscalls/sys_exit_readv")
@@ -392,7 +433,7 @@ int ks_car_readv_exit_tp(struct trace_event_raw_sys_exit *ctx) {
 }
 SEC("tracepoint/syscalls/sys_enter_recvfrom")
 int ks_car_recvfrom_enter_tp(struct trace_event_raw_sys_enter *ctx) {
-  ks_car_read_enter((int)ctx->args[0]);
+  ks_car_read_enter((int)ctx->args[0], ctx->args[1], 0);
   return 0;
 }
 SEC("tracepoint/syscalls/sys_exit_recvfrom")
@@ -402,7 +443,7 @@ int ks_car_recvfrom_exit_tp(struct trace_event_raw_sys_exit *ctx) {
 }
 SEC("tracepoint/syscalls/sys_enter_recvmsg")
 int ks_car_recvmsg_enter_tp(struct trace_event_raw_sys_enter *ctx) {
-  ks_car_read_enter((int)ctx->args[0]);
+  ks_car_read_enter((int)ctx->args[0], ctx->args[1], 2);
   return 0;
 }
 SEC("tracepoint/syscalls/sys_exit_recvmsg")

@@ -1,17 +1,24 @@
 """An HTTP/1.1 service that calls another for each request, and propagates nothing itself.
 
-usage: carrier_forward.py BIND_ADDR PORT UPSTREAM_URL [append]
+usage: carrier_forward.py BIND_ADDR PORT UPSTREAM_URL [append] [tls CERT KEY]
 Each GET makes one GET to UPSTREAM_URL (a new connection, urllib) on the handling thread
 and answers with the upstream's status and body length. With `append`, the request's own
-path is appended to UPSTREAM_URL, so each downstream request can be told apart. The carrier tests use it as the
-middle hop of a chain across two network namespaces (tests/bpf/carrier_test.cc).
+path is appended to UPSTREAM_URL, so each downstream request can be told apart. With
+`tls CERT KEY` it serves HTTPS (python's ssl: the system libssl); an https:// upstream is
+called without verifying its certificate (the tests make their own). The carrier tests use
+it as the middle hop of a chain across two network namespaces (tests/bpf/carrier_test.cc,
+tests/integration/wire_context_test.cc).
 """
 import http.server
+import ssl
 import sys
 import urllib.request
 
 UPSTREAM = sys.argv[3]
-APPEND = len(sys.argv) > 4 and sys.argv[4] == "append"
+ARGS = sys.argv[4:]
+APPEND = "append" in ARGS
+TLS = ARGS[ARGS.index("tls") + 1:ARGS.index("tls") + 3] if "tls" in ARGS else None
+UNVERIFIED = ssl._create_unverified_context()
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -19,7 +26,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         url = UPSTREAM.rstrip("/") + self.path if APPEND else UPSTREAM
-        with urllib.request.urlopen(url, timeout=5) as r:
+        context = UNVERIFIED if url.startswith("https://") else None
+        with urllib.request.urlopen(url, timeout=5, context=context) as r:
             got = r.read()
             status = r.status
         body = ("upstream %d %d\n" % (status, len(got))).encode()
@@ -33,4 +41,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-http.server.ThreadingHTTPServer((sys.argv[1], int(sys.argv[2])), Handler).serve_forever()
+server = http.server.ThreadingHTTPServer((sys.argv[1], int(sys.argv[2])), Handler)
+if TLS:
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(TLS[0], TLS[1])
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
+server.serve_forever()

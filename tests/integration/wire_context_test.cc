@@ -10,12 +10,16 @@
 //   nginx ◀── SERVER ──────────────── CLIENT (urllib)
 //
 // Every request must come out as one trace across both agents' output with the right
-// parents: curl CLIENT (root) → python SERVER → python CLIENT → nginx SERVER, 100 of 100.
-// Spans are found by (kind, server.port, path): each request has its own path, and the
-// middle service appends it to its call, so nothing here trusts the ids under test.
+// parents: curl CLIENT (root) → python SERVER → python CLIENT → nginx SERVER, 100 of 100,
+// in plaintext and (acceptance 2) with both hops HTTPS. Spans are found by (kind,
+// server.port, path): each request has its own path, and the middle service appends it
+// to its call, so nothing here trusts the ids under test. The last test (acceptance 3)
+// sends a fuzzed mix of requests through nginx as a reverse proxy and compares bytes.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -109,22 +113,34 @@ class WireContextTest : public ::testing::Test {
         10s);
   }
 
+  void RunChain(bool tls);
+
   Namespaces net_;
   std::string dir_;
   const std::string addr_a_ = "10.214.0.1", addr_b_ = "10.214.0.2";
 };
 
-TEST_F(WireContextTest, CurlPythonNginxAcrossTwoAgentsOneTracePerRequest) {
+// curl (A) -> carrier_forward.py (B) -> nginx (A), 100 requests, every one a trace of its
+// own with the right parents; with `tls`, both hops are HTTPS.
+void WireContextTest::RunChain(bool tls) {
   KspanAgent agent_a, agent_b;
   StartAgent(&agent_a, net_.a);
   StartAgent(&agent_b, net_.b);
 
   const int nginx_port = 18080 + getpid() % 1000, py_port = nginx_port + 1000;
+  if (tls) {
+    const std::string error = MakeTestCertificate(dir_);
+    ASSERT_TRUE(error.empty()) << error;
+  }
+  const std::string ssl = tls ? " ssl;\n    ssl_certificate " + dir_ +
+                                    "/cert.pem;\n    ssl_certificate_key " + dir_ + "/key.pem;\n"
+                              : ";\n";
+  const std::string scheme = tls ? "https://" : "http://";
   std::ofstream(dir_ + "/nginx.conf") << "worker_processes 1;\ndaemon off;\npid " << dir_ << "/nginx.pid;\n"
                                       << "error_log " << dir_ << "/error.log;\n"
                                       << "events { worker_connections 256; }\nhttp {\n  access_log off;\n"
                                       << "  client_body_temp_path " << dir_ << "/tmp;\n"
-                                      << "  server {\n    listen " << addr_a_ << ":" << nginx_port << ";\n"
+                                      << "  server {\n    listen " << addr_a_ << ":" << nginx_port << ssl
                                       << "    location / { return 200 \"ok\\n\"; }\n  }\n}\n";
   Subprocess& nginx = Proc();
   ASSERT_TRUE(nginx.Start(
@@ -132,13 +148,21 @@ TEST_F(WireContextTest, CurlPythonNginxAcrossTwoAgentsOneTracePerRequest) {
   ASSERT_TRUE(Listening(net_.a, addr_a_, nginx_port))
       << nginx.Stderr() << ReadFileOrEmpty(dir_ + "/error.log");
   Subprocess& middle = Proc();
-  ASSERT_TRUE(middle.Start(
-      {"ip", "netns", "exec", net_.b, "/usr/bin/python3", kApps + "carrier_forward.py", addr_b_,
-       std::to_string(py_port), "http://" + addr_a_ + ":" + std::to_string(nginx_port), "append"},
-      {{"OTEL_SERVICE_NAME", "middle"}}));
+  std::vector<std::string> middle_argv = {"ip",
+                                          "netns",
+                                          "exec",
+                                          net_.b,
+                                          "/usr/bin/python3",
+                                          kApps + "carrier_forward.py",
+                                          addr_b_,
+                                          std::to_string(py_port),
+                                          scheme + addr_a_ + ":" + std::to_string(nginx_port),
+                                          "append"};
+  if (tls) middle_argv.insert(middle_argv.end(), {"tls", dir_ + "/cert.pem", dir_ + "/key.pem"});
+  ASSERT_TRUE(middle.Start(middle_argv, {{"OTEL_SERVICE_NAME", "middle"}}));
   ASSERT_TRUE(Listening(net_.b, addr_b_, py_port)) << middle.Stderr();
 
-  const std::string base = "http://" + addr_b_ + ":" + std::to_string(py_port);
+  const std::string base = scheme + addr_b_ + ":" + std::to_string(py_port);
   std::vector<std::string> paths;
   // 100 requests: 20 curls of one request each, and 4 of 20 on one keep-alive connection.
   std::vector<std::vector<std::string>> runs;
@@ -151,6 +175,7 @@ TEST_F(WireContextTest, CurlPythonNginxAcrossTwoAgentsOneTracePerRequest) {
   for (const auto& run : runs) {
     std::vector<std::string> argv = {"ip",  "netns",      "exec", net_.a, "curl",
                                      "-sS", "--max-time", "10",   "-w",   "%{http_code}\\n"};
+    if (tls) argv.push_back("-k");
     for (const auto& p : run) {
       argv.insert(argv.end(), {"-o", "/dev/null", base + p});
       paths.push_back(p);
@@ -208,6 +233,8 @@ TEST_F(WireContextTest, CurlPythonNginxAcrossTwoAgentsOneTracePerRequest) {
       wrong.push_back("python CLIENT is not the SERVER's child");
     if (c.nginx->trace_id != c.call->trace_id || c.nginx->parent_span_id != c.call->span_id)
       wrong.push_back("nginx SERVER is not python CLIENT's child");
+    if (tls && (c.server->Str("url.scheme") != "https" || c.nginx->Str("url.scheme") != "https"))
+      wrong.push_back("not HTTPS");
     if (wrong.empty()) {
       ++whole;
     } else {
@@ -234,6 +261,151 @@ TEST_F(WireContextTest, CurlPythonNginxAcrossTwoAgentsOneTracePerRequest) {
     EXPECT_GE(agent->StoppedCounter("kspan_carrier_options_total{outcome=\"parsed\"}"), kRequests);
     EXPECT_EQ(agent->StoppedCounter("kspan_carrier_options_total{outcome=\"rejected\"}"), 0);
     EXPECT_GE(agent->StoppedCounter("kspan_stitch_parents_total{rule=\"wire\"}"), kRequests);
+  }
+}
+
+TEST_F(WireContextTest, CurlPythonNginxAcrossTwoAgentsOneTracePerRequest) {
+  RunChain(false);
+}
+
+// Acceptance 2, the TLS hop: the same chain over HTTPS on both hops (curl and python's ssl
+// as clients, python's ssl and nginx as servers, all the system libssl): the TCP option
+// rides under the ciphertext, and each request takes the context in force for it.
+TEST_F(WireContextTest, TlsCurlPythonNginxAcrossTwoAgentsOneTracePerRequest) {
+  RunChain(true);
+}
+
+// Acceptance 3: a seeded mix of request shapes through nginx as a reverse proxy comes out
+// byte-identical with the carrier on, on both hops, as with kspan off:
+//
+//   namespace A                                   namespace B
+//   carrier_fuzz_client.py ──────────────────▶ nginx (proxy_pass)
+//   carrier_fuzz_backend.py ◀──────────────── (a new connection per request)
+//
+// The client (tests/apps/carrier_fuzz_client.py) sends methods with and without bodies,
+// up to 30 header fields, Content-Length and chunked bodies up to 384 KiB, pipelined
+// requests, writes cut at random points into write() and sendmsg() calls; the backend
+// records every byte it receives and answers from them alone. The run with both agents
+// on must give exactly the bytes of the run with kspan off (same seed), at the backend and
+// at the client, and the agents must have written and read options on both hops.
+TEST_F(WireContextTest, ReverseProxyFuzzedRequestsByteIdenticalWithTheCarrier) {
+  const int proxy_port = 19080 + getpid() % 1000, backend_port = proxy_port + 1000;
+  const int seed = 20261206, connections = 60;
+  std::filesystem::create_directories(dir_ + "/tmp");
+  std::ofstream(dir_ + "/nginx.conf")
+      << "worker_processes 1;\ndaemon off;\npid " << dir_ << "/nginx.pid;\n"
+      << "error_log " << dir_ << "/error.log;\n"
+      << "events { worker_connections 256; }\nhttp {\n  access_log off;\n"
+      << "  client_body_temp_path " << dir_ << "/tmp;\n"
+      << "  proxy_temp_path " << dir_ << "/tmp;\n"
+      << "  client_max_body_size 8m;\n"
+      << "  server {\n    listen " << addr_b_ << ":" << proxy_port << ";\n"
+      << "    location / {\n      proxy_pass http://" << addr_a_ << ":" << backend_port << ";\n"
+      << "      proxy_pass_header Date;\n      proxy_pass_header Server;\n"
+      << "    }\n  }\n}\n";
+  Subprocess& nginx = Proc();
+  ASSERT_TRUE(nginx.Start(
+      {"ip", "netns", "exec", net_.b, "/usr/sbin/nginx", "-c", dir_ + "/nginx.conf", "-p", dir_}));
+  ASSERT_TRUE(Listening(net_.b, addr_b_, proxy_port))
+      << nginx.Stderr() << ReadFileOrEmpty(dir_ + "/error.log");
+
+  // One run: a fresh backend recording to backend_<name>, the client to client_<name>.
+  // Returns the requests sent, 0 on failure (reported).
+  auto run = [&](const std::string& name) -> int {
+    const std::string backend_out = dir_ + "/backend_" + name, client_out = dir_ + "/client_" + name;
+    auto backend = std::make_unique<Subprocess>();
+    if (!backend->Start({"ip", "netns", "exec", net_.a, "/usr/bin/python3", kApps + "carrier_fuzz_backend.py",
+                         addr_a_, std::to_string(backend_port), backend_out})) {
+      ADD_FAILURE() << "backend did not start";
+      return 0;
+    }
+    if (!Listening(net_.a, addr_a_, backend_port)) {
+      ADD_FAILURE() << "backend not listening: " << backend->Stderr();
+      return 0;
+    }
+    auto r = RunCommand(
+        {"ip", "netns", "exec", net_.a, "/usr/bin/python3", kApps + "carrier_fuzz_client.py",
+         std::to_string(seed), std::to_string(connections), addr_b_, std::to_string(proxy_port), client_out},
+        120s);
+    if (r.exit_code != 0) {
+      ADD_FAILURE() << name << ": client failed: " << r.err << ReadFileOrEmpty(dir_ + "/error.log");
+      return 0;
+    }
+    const int requests = std::atoi(r.out.c_str());
+    // The backend writes a connection's record when nginx closes it: one per request.
+    auto records = [&] {
+      const std::string all = ReadFileOrEmpty(backend_out);
+      int n = 0;
+      for (size_t at = 0; at < all.size();) {
+        const size_t nl = all.find('\n', at);
+        if (nl == std::string::npos || all.compare(at, 5, "conn ") != 0) break;
+        at = nl + 1 + std::stoul(all.substr(at + 5, nl - at - 5));
+        ++n;
+      }
+      return n;
+    };
+    WaitFor([&] { return records() >= requests; }, 20s);
+    EXPECT_EQ(records(), requests) << name;
+    backend->Stop(SIGTERM, 5s);
+    return requests;
+  };
+
+  const int off = run("off");
+  ASSERT_GT(off, connections);
+  KspanAgent agent_a, agent_b;
+  StartAgent(&agent_a, net_.a);
+  StartAgent(&agent_b, net_.b);
+  const int on = run("on");
+  EXPECT_EQ(on, off);
+  ExpectCleanStop(agent_a);
+  ExpectCleanStop(agent_b);
+
+  // Byte for byte. The backend's records are sorted first: connections to it may finish
+  // in another order, which is not a change of any byte.
+  auto records_of = [](const std::string& all) {
+    std::vector<std::string> out;
+    for (size_t at = 0; at < all.size();) {
+      const size_t nl = all.find('\n', at);
+      const size_t len = std::stoul(all.substr(at + 5, nl - at - 5));
+      out.push_back(all.substr(nl + 1, len));
+      at = nl + 1 + len;
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  auto first_difference = [](const std::string& x, const std::string& y) {
+    size_t i = 0;
+    while (i < x.size() && i < y.size() && x[i] == y[i]) ++i;
+    return "sizes " + std::to_string(x.size()) + " and " + std::to_string(y.size()) +
+           ", first difference at byte " + std::to_string(i);
+  };
+  const std::string client_off = ReadFileOrEmpty(dir_ + "/client_off"),
+                    client_on = ReadFileOrEmpty(dir_ + "/client_on");
+  EXPECT_GT(client_off.size(), 100'000u);
+  EXPECT_TRUE(client_on == client_off)
+      << "what the client received: " << first_difference(client_off, client_on);
+  const auto backend_off = records_of(ReadFileOrEmpty(dir_ + "/backend_off")),
+             backend_on = records_of(ReadFileOrEmpty(dir_ + "/backend_on"));
+  ASSERT_EQ(backend_on.size(), backend_off.size());
+  for (size_t i = 0; i < backend_off.size(); ++i) {
+    EXPECT_TRUE(backend_on[i] == backend_off[i]) << "what the backend received, request " << i << ": "
+                                                 << first_difference(backend_off[i], backend_on[i]);
+  }
+
+  // Not vacuous: contexts were set and options on the wire of both hops. A first segment
+  // that is already a full MSS (large header fields) goes without, counted as too_big.
+  auto contexts = [](KspanAgent* agent) {
+    int64_t n = 0;
+    for (const char* outcome : {"written", "too_big", "no_space"})
+      n += agent->StoppedCounter("kspan_carrier_options_total{outcome=\"" + std::string(outcome) + "\"}");
+    return n;
+  };
+  EXPECT_GE(contexts(&agent_a), connections) << "the client's first requests at least";
+  EXPECT_GE(contexts(&agent_b), on) << "nginx's calls to the backend, one connection each";
+  for (KspanAgent* agent : {&agent_a, &agent_b}) {
+    EXPECT_GT(agent->StoppedCounter("kspan_carrier_options_total{outcome=\"written\"}"), 0) << agent->Logs();
+    EXPECT_GT(agent->StoppedCounter("kspan_carrier_options_total{outcome=\"parsed\"}"), 0);
+    EXPECT_EQ(agent->StoppedCounter("kspan_carrier_options_total{outcome=\"rejected\"}"), 0);
   }
 }
 

@@ -117,13 +117,121 @@ TEST(WireContexts, BoundedByCountOldestFirst) {
   EXPECT_LE(w.size(), 4u);
 }
 
+// TLS, the connection's first request on both hosts (curl -> a TLS server). The client's
+// kernel set c1 on the ClientHello and c2 on the Finished (each write after something
+// arrived); the request went out in the same flight as the Finished, so its segments carry
+// none: c2 is the context in force, and both ends take it. c1 is taken by nobody, counted.
+TEST(WireContexts, TlsFirstRequestTakesTheLastContextBeforeIt) {
+  metrics::Registry m;
+  carrier::WireContexts w({}, &m);
+  const uint64_t open = kT0;
+  // Another connection that had the same fd before, and a report of another fd.
+  w.AddSent(7, 3, 70, open - 1 * kMs, Ctx(9, 9));
+  w.AddSent(7, 4, 70, open + 1 * kMs, Ctx(8, 8));
+  w.AddSent(7, 3, 70, open + 50 * kUs, Ctx(1, 1));  // ClientHello
+  w.AddSent(7, 3, 70, open + 2 * kMs, Ctx(2, 2));   // Finished
+  const correlator::WireRequest client = {.pid = 7,
+                                          .fd = 3,
+                                          .tid = 70,
+                                          .start_ns = open + 2 * kMs + 300 * kUs,  // SSL_write's entry
+                                          .server = false,
+                                          .tls = true,
+                                          .first = true,
+                                          .open_ns = open};
+  // Not TLS, or not the first request, or a connection opened before kspan looked: only a
+  // report of the request's own syscall counts, and there is none.
+  auto plaintext = client, later = client, unseen_open = client;
+  plaintext.tls = false;
+  later.first = false;
+  unseen_open.open_ns = 0;
+  for (const auto& q : {plaintext, later, unseen_open}) EXPECT_FALSE(w.Take(q));
+  auto c = w.Take(client);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->trace_id, TraceOf(2));
+  EXPECT_EQ(c->parent_id, SpanOf(2));
+  EXPECT_EQ(Contexts(m, "client", "unmatched"), 1u) << "the ClientHello's, at once";
+
+  // The server: its main thread read both contexts in the handshake; a worker thread
+  // serves the request (SSL_read returned at the request's start).
+  w.AddRead(20, 5, 200, open + 300 * kUs, Ctx(1, 1));
+  w.AddRead(20, 5, 200, open + 2 * kMs + 40 * kUs, Ctx(2, 2));
+  correlator::WireRequest server = {.pid = 20,
+                                    .fd = 5,
+                                    .tid = 201,
+                                    .start_ns = open + 2 * kMs + 90 * kUs,
+                                    .server = true,
+                                    .tls = true,
+                                    .first = true,
+                                    .open_ns = open + 200 * kUs};  // its accept
+  auto s = w.Take(server);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->parent_id, SpanOf(2)) << "the same context as the client's";
+  EXPECT_EQ(Contexts(m, "server", "unmatched"), 1u);
+  // Taken once: the connection's next request does not fall back to anything.
+  server.first = false;
+  server.start_ns += 5 * kMs;
+  EXPECT_FALSE(w.Take(server));
+}
+
+// TLS with a report of its own: a write inside SSL_write after the request's start (the
+// client received a session ticket before it), a read inside SSL_read before the server's
+// start. Its own wins over the handshake's; a report of the next request, after the
+// answer, is not its own.
+TEST(WireContexts, TlsRequestTakesTheReportOfItsOwnCiphertext) {
+  metrics::Registry m;
+  carrier::WireContexts w({}, &m);
+  const uint64_t open = kT0, start = kT0 + 2 * kMs;
+  w.AddSent(7, 3, 70, open + 1 * kMs, Ctx(2, 2));    // Finished
+  w.AddSent(7, 3, 70, start + 6 * kUs, Ctx(3, 3));   // the request's write
+  w.AddSent(7, 3, 70, start + 80 * kUs, Ctx(4, 4));  // the next request's, after the answer
+  correlator::WireRequest q = {.pid = 7,
+                               .fd = 3,
+                               .tid = 70,
+                               .start_ns = start,
+                               .server = false,
+                               .tls = true,
+                               .first = true,
+                               .open_ns = open,
+                               .answer_ns = start + 60 * kUs};
+  auto c = w.Take(q);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->parent_id, SpanOf(3));
+  // The next request on the keep-alive connection: its own write, after its start.
+  q = {.pid = 7, .fd = 3, .tid = 70, .start_ns = start + 75 * kUs, .server = false, .tls = true};
+  c = w.Take(q);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->parent_id, SpanOf(4));
+
+  // A client's report before its start, on its thread, is not its own ciphertext (it is
+  // the handshake's), nor is one past the TLS tolerance (5 ms: encrypting, preempted);
+  // without `first` nothing else counts.
+  w.AddSent(8, 3, 80, start - 5 * kUs, Ctx(5, 5));
+  w.AddSent(8, 3, 80, start + 6 * kMs, Ctx(6, 6));
+  EXPECT_FALSE(w.Take({.pid = 8, .fd = 3, .tid = 80, .start_ns = start, .server = false, .tls = true}));
+  // Nor the answer's time: a write after it belongs to the next request.
+  w.AddSent(9, 3, 90, start + 20 * kUs, Ctx(7, 7));
+  EXPECT_FALSE(w.Take({.pid = 9,
+                       .fd = 3,
+                       .tid = 90,
+                       .start_ns = start,
+                       .server = false,
+                       .tls = true,
+                       .answer_ns = start + 10 * kUs}));
+
+  // A server's: the read inside SSL_read, before its return; one after it is the next
+  // request's.
+  w.AddRead(20, 5, 200, start - 30 * kUs, Ctx(3, 3));
+  w.AddRead(20, 5, 200, start + 3 * kUs, Ctx(4, 4));
+  auto s = w.Take({.pid = 20, .fd = 5, .tid = 200, .start_ns = start, .server = true, .tls = true});
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->parent_id, SpanOf(3));
+}
+
 // One host: a stitcher fed by its own matcher, as the agent wires them.
 struct Host {
   Host() {
     correlator::StitcherOptions o;
-    o.wire_context = [this](const correlator::WireRequest& r) {
-      return wire.Take({.pid = r.pid, .fd = r.fd, .tid = r.tid, .start_ns = r.start_ns, .server = r.server});
-    };
+    o.wire_context = [this](const correlator::WireRequest& r) { return wire.Take(r); };
     stitcher = std::make_unique<correlator::Stitcher>(
         o, &metrics, [this](model::Span&& s) { out.push_back(std::move(s)); });
   }
@@ -138,11 +246,27 @@ struct Host {
     r.tuple.remote = {server ? "10.0.0.1" : "10.0.0.2", rport};
     r.tuple_known = true;
     r.timing.tid = tid;
-    r.timing.start_ns = kT0 + at_ms * kMs;
+    r.timing.start_ns = kT0 + at_ms * kMs + at_us_;
     r.traceparent = traceparent;
+    r.tls = tls;
+    r.open_ns = open_ns;
     stitcher->OnRequest(std::move(r));
     return r.conn;
   }
+  // The first request of a TLS connection opened at `open_ns`, starting `at_us` after kT0.
+  events::ConnKey TlsRequest(bool server, uint32_t pid, int fd, uint32_t tid, uint64_t at_us, uint16_t lport,
+                             uint16_t rport, uint64_t open_ns) {
+    tls = true;
+    this->open_ns = open_ns;
+    at_us_ = at_us * kUs;
+    auto k = Request(server, pid, fd, tid, 0, lport, rport);
+    at_us_ = 0;
+    tls = false;
+    this->open_ns = 0;
+    return k;
+  }
+  bool tls = false;
+  uint64_t open_ns = 0, at_us_ = 0;
   void Done(const events::ConnKey& k, const std::string& name, uint64_t start_ms, uint64_t end_ms) {
     model::Span s;
     s.name = name;
@@ -285,6 +409,50 @@ TEST(WireStitching, SameHostPairingAndWireAgree) {
   EXPECT_EQ(h.Out("client").span_id, SpanOf(4));
   EXPECT_EQ(h.Out("server").parent_span_id, SpanOf(4));
   EXPECT_EQ(h.Out("server").trace_id, TraceOf(4));
+}
+
+// curl (host A) -> a TLS service (B) -> a TLS server (A), each hop a new connection whose
+// first request's segments carry no context (the last one rode the handshake's Finished):
+// one trace with the right parents, and the handshake's ClientHello contexts unused.
+TEST(WireStitching, TlsFirstRequestsJoinAcrossTwoHosts) {
+  Host a, b;
+  // Hop 1: curl (A: pid 5, fd 3) connected at 0; ClientHello c(1,1), Finished c(7,2).
+  a.wire.AddSent(5, 3, 5, kT0 + 100 * kUs, Ctx(1, 1));
+  a.wire.AddSent(5, 3, 5, kT0 + 900 * kUs, Ctx(7, 2));
+  auto curl = a.TlsRequest(false, 5, 3, 5, 1000, 40000, 8443, kT0);
+  // B accepted at 150 µs on its main thread 10, which read both; worker 11 serves.
+  b.wire.AddRead(10, 4, 10, kT0 + 300 * kUs, Ctx(1, 1));
+  b.wire.AddRead(10, 4, 10, kT0 + 1000 * kUs, Ctx(7, 2));
+  auto server = b.TlsRequest(true, 10, 4, 11, 1200, 8443, 40000, kT0 + 150 * kUs);
+  // Hop 2: the worker connects at 1.5 ms; its kernel continued trace 7 on that thread.
+  b.wire.AddSent(10, 5, 11, kT0 + 1600 * kUs, Ctx(7, 3));
+  b.wire.AddSent(10, 5, 11, kT0 + 2400 * kUs, Ctx(7, 4));
+  auto call = b.TlsRequest(false, 10, 5, 11, 2500, 41000, 443, kT0 + 1500 * kUs);
+  a.wire.AddRead(30, 9, 30, kT0 + 1700 * kUs, Ctx(7, 3));
+  a.wire.AddRead(30, 9, 30, kT0 + 2550 * kUs, Ctx(7, 4));
+  auto nginx = a.TlsRequest(true, 30, 9, 30, 2700, 443, 41000, kT0 + 1650 * kUs);
+  for (Host* h : {&a, &b}) h->stitcher->Advance(kT0 + 100 * kMs);
+  a.Done(nginx, "nginx", 3, 4);
+  a.Done(curl, "curl", 1, 8);
+  b.Done(call, "call", 2, 5);
+  b.Done(server, "server", 1, 7);
+  for (Host* h : {&a, &b}) h->stitcher->Advance(kT0 + 1000 * kMs);
+  ASSERT_EQ(a.out.size(), 2u);
+  ASSERT_EQ(b.out.size(), 2u);
+  const auto &c = a.Out("curl"), &n = a.Out("nginx"), &s = b.Out("server"), &k = b.Out("call");
+  EXPECT_EQ(c.trace_id, TraceOf(7));
+  EXPECT_EQ(c.span_id, SpanOf(2));
+  EXPECT_FALSE(c.parent_span_id.IsValid());
+  EXPECT_EQ(s.trace_id, TraceOf(7));
+  EXPECT_EQ(s.parent_span_id, SpanOf(2));
+  EXPECT_EQ(k.trace_id, TraceOf(7));
+  EXPECT_EQ(k.span_id, SpanOf(4));
+  EXPECT_EQ(k.parent_span_id, s.span_id);
+  EXPECT_EQ(n.trace_id, TraceOf(7));
+  EXPECT_EQ(n.parent_span_id, SpanOf(4));
+  EXPECT_EQ(Contexts(a.metrics, "client", "unmatched"), 1u);
+  EXPECT_EQ(Contexts(b.metrics, "server", "unmatched"), 1u);
+  EXPECT_EQ(Contexts(b.metrics, "client", "trace_mismatch"), 0u);
 }
 
 }  // namespace

@@ -367,8 +367,7 @@ int Run(const Config& config) {
   PipelineOptions popts;
   if (wire.contexts) {
     popts.stitcher.wire_context = [contexts = wire.contexts.get()](const correlator::WireRequest& r) {
-      return contexts->Take(
-          {.pid = r.pid, .fd = r.fd, .tid = r.tid, .start_ns = r.start_ns, .server = r.server});
+      return contexts->Take(r);
     };
   }
   popts.tracker.http.max_body_prefix = config.capture_bytes;

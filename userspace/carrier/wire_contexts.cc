@@ -57,18 +57,54 @@ void WireContexts::DropFront(const Key& key, uint64_t seq) {
   if (it->second.empty()) reports_.erase(it);
 }
 
-std::optional<model::TraceParent> WireContexts::Take(const WireQuery& q) {
-  auto it = reports_.find({q.pid, q.fd, q.server});
-  if (it == reports_.end()) return std::nullopt;
-  std::deque<Report>& reports = it->second;
+WireContexts::Report* WireContexts::Own(std::deque<Report>& reports, const WireQuery& q) {
   Report* best = nullptr;
   for (Report& r : reports) {
     if (r.used || r.tid != q.tid) continue;
+    if (q.tls) {
+      // The ciphertext syscall runs inside the library call: after a client's start
+      // (the first such write, before the answer was read), before a server's.
+      if (q.server ? (r.ts_ns > q.start_ns || q.start_ns - r.ts_ns > options_.tls_tolerance_ns)
+                   : (r.ts_ns < q.start_ns || r.ts_ns - q.start_ns > options_.tls_tolerance_ns ||
+                      (q.answer_ns != 0 && r.ts_ns >= q.answer_ns)))
+        continue;
+      if (!best || (q.server ? r.ts_ns > best->ts_ns : r.ts_ns < best->ts_ns)) best = &r;
+      continue;
+    }
     const uint64_t d = Distance(r.ts_ns, q.start_ns);
     if (d > options_.tolerance_ns) continue;
     if (!best || d < Distance(best->ts_ns, q.start_ns)) best = &r;
   }
+  return best;
+}
+
+WireContexts::Report* WireContexts::LastBefore(std::deque<Report>& reports, const WireQuery& q) {
+  if (!q.tls || !q.first || q.open_ns == 0) return nullptr;
+  Report* last = nullptr;
+  for (Report& r : reports) {
+    // Before the connection opened: another connection that had the same fd.
+    if (r.ts_ns <= q.open_ns || r.ts_ns > q.start_ns) continue;
+    if (!last || r.ts_ns >= last->ts_ns) last = &r;
+  }
+  // Taken already (by a report of its own elsewhere): the last one is not free to take.
+  return last && !last->used ? last : nullptr;
+}
+
+std::optional<model::TraceParent> WireContexts::Take(const WireQuery& q) {
+  auto it = reports_.find({q.pid, q.fd, q.server});
+  if (it == reports_.end()) return std::nullopt;
+  std::deque<Report>& reports = it->second;
+  Report* best = Own(reports, q);
+  if (!best) best = LastBefore(reports, q);
   if (!best) return std::nullopt;
+  if (q.tls && q.first && q.open_ns != 0) {
+    // The handshake's contexts before it: no request of this connection will take them.
+    for (Report& r : reports) {
+      if (&r == best || r.used || r.ts_ns <= q.open_ns || r.ts_ns >= best->ts_ns) continue;
+      r.used = true;
+      (q.server ? unmatched_server_ : unmatched_client_)->Add();
+    }
+  }
   best->used = true;
   // Used reports at the front go now: a busy keep-alive connection keeps few.
   while (!reports.empty() && reports.front().used) {

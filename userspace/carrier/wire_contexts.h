@@ -17,6 +17,23 @@
 // of one syscall: a microsecond apart; the thread's next syscall comes later than that),
 // and each report is used once. A report nobody takes is counted when it ages out.
 //
+// TLS (WireQuery::tls): the capture times a request at the library call (SSL_write's
+// entry, SSL_read's return), and the ciphertext syscalls happen inside it, on the same
+// thread: a client's report comes after its request's start (the write inside SSL_write),
+// a server's before it (the read inside SSL_read). So a TLS request takes, on its thread,
+// the first report in [start, start + tolerance) (client; before the request's answer was
+// read) or the last in (start - tolerance, start] (server), with `tls_tolerance_ns`
+// (encrypting or decrypting a record and being preempted there). The kernel sets a context
+// only at a write that follows something received, and a TLS handshake receives: the
+// context the client's kernel wrote last before the first request often rides the
+// handshake's Finished, and the request's own segments carry none (nothing arrived in
+// between). That context is still the one in force for the request on both hosts, so the
+// connection's first request (WireQuery::first), when no report of its own matches, takes
+// the last report of the connection before its start (after `open_ns`, its connect or
+// accept; any thread). Both ends see the same contexts in the same order, so they agree;
+// when they do not (a report lost, a write delayed past the tolerance), the SERVER names a
+// span id no CLIENT took: a missing parent, never another request's.
+//
 // Trust: the kernel took only options with our ExID, exactly 28 bytes and non-zero ids;
 // Take() checks the ids again and counts anything else as rejected (a new trace). A
 // context is only ever a parent id: it cannot make kspan emit more than one span.
@@ -33,24 +50,24 @@
 
 #include "carrier/tcp_option_carrier.h"
 #include "common/metrics.h"
+#include "correlator/wire_request.h"
 #include "model/span.h"
 
 namespace kspan::carrier {
 
 struct WireContextsOptions {
   uint64_t tolerance_ns = 100'000;
+  // TLS: between the library call and its ciphertext syscall the thread encrypts or
+  // decrypts, and a busy host preempts it there (measured: past 100 µs for 1 in 8 requests
+  // at load average 13 on 2 cores). The window is one-sided and, for a client, ends at its
+  // answer, so no other request's report falls in it.
+  uint64_t tls_tolerance_ns = 5'000'000;
   uint64_t max_age_ns = 30'000'000'000;
   size_t max_reports = 65536;
 };
 
 // One request as the stitcher knows it.
-struct WireQuery {
-  uint32_t pid = 0;
-  int32_t fd = -1;
-  uint32_t tid = 0;
-  uint64_t start_ns = 0;  // Unix ns: a send's entry (client) or a read's exit (server)
-  bool server = false;
-};
+using WireQuery = correlator::WireRequest;
 
 class WireContexts {
  public:
@@ -90,6 +107,10 @@ class WireContexts {
     }
   };
   void Add(const Key& key, uint32_t tid, uint64_t ts_ns, const WireContext& ctx);
+  // The report a request's own syscall made (nullptr: none).
+  Report* Own(std::deque<Report>& reports, const WireQuery& q);
+  // TLS, the connection's first request: the last report of the connection before it.
+  Report* LastBefore(std::deque<Report>& reports, const WireQuery& q);
   // Drops the front report of `key` if it is report `seq` (else it is gone already).
   void DropFront(const Key& key, uint64_t seq);
 

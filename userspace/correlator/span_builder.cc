@@ -133,6 +133,7 @@ void SpanBuilder::OnRequest(const conntrack::ConnInfo& conn, protocols::RequestS
   r.open_ns = conn.open_ns;
   r.open_tid = conn.open_tid;
   r.open_turn = conn.open_turn;
+  r.tls = conn.tls;
   r.traceparent = std::move(request.traceparent);
   r.tracestate = std::move(request.tracestate);
   if (conn.kind != events::ConnKind::kTcp) {

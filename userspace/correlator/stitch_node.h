@@ -59,7 +59,11 @@ struct StitchNode {
   uint32_t response_tid = 0;  // SERVER: the thread that answered
   uint64_t start_ns = 0;      // a session's is pulled back to its first child's
   uint64_t arrival_ns = 0;
-  uint64_t completed_seen_ns = 0;      // the pipeline's clock when its span came (0: not yet)
+  uint64_t completed_seen_ns = 0;  // the pipeline's clock when its span came (0: not yet)
+  // For a trace-context carrier (Stitcher::WireContextOf): TLS plaintext, the connection's
+  // connect or accept (0: not seen), a CLIENT's answer's first byte (0: not yet).
+  bool tls = false;
+  uint64_t open_ns = 0, answer_ns = 0;
   bool retire_armed = false;           // complete, and may go stale (Stitcher::Stale)
   std::string pair_key;                // SERVER: its own view; CLIENT: the view of its server
   bool pair_key_one_exchange = false;  // the key names one request (tuple + stream id)

@@ -94,6 +94,8 @@ void Stitcher::OnRequest(RequestSeen&& r) {
   n->tid = r.timing.tid;
   n->start_ns = r.timing.start_ns;
   n->arrival_ns = std::max(n->arrival_ns, r.timing.start_ns);
+  n->tls = r.tls;
+  n->open_ns = r.open_ns;
   if (r.server) {
     // What the thread read: the handler runs after the request's last byte.
     NoteActivity(r.timing.tid, r.timing.turn, r.timing.start_ns, n->key);
@@ -146,6 +148,7 @@ void Stitcher::OnSpan(const RequestDone& d, model::Span&& span) {
   n->completed_seen_ns = now_ns_;
   completed_this_batch_.push_back(n->key);
   n->response_tid = d.response.tid;
+  n->answer_ns = d.response.start_ns;
   if (n->kind == Kind::kClient) {
     // A response read is an event a loop turn continues (rule 4).
     NoteActivity(d.response.tid, d.response.turn, d.response.start_ns, n->key);
@@ -462,7 +465,11 @@ std::optional<model::TraceParent> Stitcher::WireContextOf(const Node* n) const {
                                 .fd = n->key.conn.fd,
                                 .tid = n->tid,
                                 .start_ns = n->start_ns,
-                                .server = n->kind == Kind::kServer});
+                                .server = n->kind == Kind::kServer,
+                                .tls = n->tls,
+                                .first = n->key.seq == 1,
+                                .open_ns = n->open_ns,
+                                .answer_ns = n->answer_ns});
 }
 
 void Stitcher::DecideClient(Node* n) {

@@ -84,21 +84,12 @@
 #include "correlator/process_sessions.h"
 #include "correlator/stitch_node.h"
 #include "correlator/trace_window.h"
+#include "correlator/wire_request.h"
 #include "events/events.h"
 #include "model/span.h"
 #include "protocols/common/timing.h"
 
 namespace kspan::correlator {
-
-// A request as a trace-context carrier identifies it: the syscall that moved its first
-// byte (StitchNode::tid, start_ns: a send's entry, a read's exit).
-struct WireRequest {
-  uint32_t pid = 0;
-  int32_t fd = -1;
-  uint32_t tid = 0;
-  uint64_t start_ns = 0;
-  bool server = false;
-};
 
 struct StitcherOptions {
   // How long after a request is seen its parent is decided: events of other CPUs (the
@@ -134,11 +125,13 @@ struct RequestSeen {
   // When the request crossed the socket: first byte moved (tid, its event-loop turn then,
   // 0: unknown), last byte moved (end_tid in end_turn); Unix ns.
   protocols::Timing timing;
-  // CLIENT, first request of a connection seen from its connect: the connect.
+  // The first request of a connection seen from its connect (CLIENT) or accept (SERVER):
+  // that syscall.
   uint64_t open_ns = 0;
   uint32_t open_tid = 0;
   uint32_t open_turn = 0;
   std::string traceparent, tracestate;
+  bool tls = false;  // the bytes are TLS plaintext (conntrack::ConnInfo::tls)
   // Without a tuple (a local channel: pipe, socketpair): a key both ends of the channel
   // give the same request, for same-host pairing; "" when none. With a tuple: the
   // request's id within its connection when the protocol multiplexes (an HTTP/2 stream

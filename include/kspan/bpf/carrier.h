@@ -61,7 +61,7 @@ struct kspan_car_conn {
   __u8 out_state;
   __u8 role;
   __u8 answered; /* a server end: it sent since its last read (the next read starts a request) */
-  __u8 _pad[1];
+  __u8 tls;      /* a server end whose first bytes read were a TLS handshake record */
 };
 
 /* kspan_car_event.kind */

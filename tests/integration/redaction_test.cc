@@ -120,11 +120,19 @@ TEST(Redaction, SecretsAndPatternsLeaveNoTraceInAnyOutputOfRealTraffic) {
   // Nothing secret anywhere kspan wrote: the spans file (every span, the curl side's
   // CLIENT spans too), the store's answer, /metrics and the agent's log.
   const std::vector<std::string> secrets = {bearer, basic_user, basic_pass, query_key, customer, vendor_key};
+  const std::string logs = agent.Logs();
+  auto around = [](const std::string& text, size_t at) {
+    return at == std::string::npos ? std::string() : text.substr(at > 300 ? at - 300 : 0, 400);
+  };
   for (const std::string& secret : secrets) {
-    EXPECT_EQ(file.find(secret), std::string::npos) << secret << " in the spans file";
-    EXPECT_EQ(stored.find(secret), std::string::npos) << secret << " in the store";
-    EXPECT_EQ(metrics.find(secret), std::string::npos) << secret << " on /metrics";
-    EXPECT_EQ(agent.Logs().find(secret), std::string::npos) << secret << " in the log";
+    EXPECT_EQ(file.find(secret), std::string::npos)
+        << secret << " in the spans file: " << around(file, file.find(secret));
+    EXPECT_EQ(stored.find(secret), std::string::npos)
+        << secret << " in the store: " << around(stored, stored.find(secret));
+    EXPECT_EQ(metrics.find(secret), std::string::npos)
+        << secret << " on /metrics: " << around(metrics, metrics.find(secret));
+    EXPECT_EQ(logs.find(secret), std::string::npos)
+        << secret << " in the log: " << around(logs, logs.find(secret));
   }
   // The exit line counts the same rules.
   EXPECT_GE(agent.StoppedCounter("kspan_redactions_total{rule=\"secrets\"}"), 1);

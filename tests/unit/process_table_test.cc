@@ -140,6 +140,21 @@ TEST_F(ProcessTableTest, AgentWideAttributesFillInWhatTheProcessLacks) {
   EXPECT_EQ(r->attributes.front().key, "service.name");
 }
 
+// curl's credentials: the header values of Authorization, cookies and secret-looking
+// names, -u's user and password, and tokens anywhere (a vendor key in a URL, a Bearer credential).
+TEST(RedactedCommandLine, CurlCredentialsHeadersAndTokens) {
+  EXPECT_EQ(RedactedCommandLine({"curl", "-H", "Authorization: Bearer abcdefghijklmnop1234", "-H",
+                                 "Accept: text/plain", "http://h/x"}),
+            "curl -H Authorization: REDACTED -H Accept: text/plain http://h/x");
+  EXPECT_EQ(RedactedCommandLine({"curl", "-u", "alice:s3cret", "--header", "X-Api-Key: k123", "-H",
+                                 "Cookie: sid=1", "--header=Proxy-Authorization: Basic Zm9vOmJhcg=="}),
+            "curl -u REDACTED --header X-Api-Key: REDACTED -H Cookie: REDACTED "
+            "--header=Proxy-Authorization: REDACTED");
+  EXPECT_EQ(RedactedCommandLine({"python3", "-u", "server.py"}), "python3 -u server.py") << "-u without ':'";
+  EXPECT_EQ(RedactedCommandLine({"curl", "http://h/keys/sk-proj-AbCdEfGhIjKlMnOpQr"}),
+            "curl http://h/keys/REDACTED");
+}
+
 TEST(RedactedCommandLine, KeepsOrdinaryArguments) {
   EXPECT_EQ(RedactedCommandLine({"nginx", "-g", "daemon off;"}), "nginx -g daemon off;");
   EXPECT_EQ(RedactedCommandLine({"app", "API_KEY=abc", "--secret", "x", "--verbose"}),

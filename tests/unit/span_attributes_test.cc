@@ -71,6 +71,35 @@ TEST(SpanAttributes, PatternsReplaceEveryMatchEverywhere) {
   EXPECT_EQ(m.GetCounter("kspan_redactions_total", {{"rule", "\\b[0-9]{13,16}\\b"}})->Value(), 1u);
 }
 
+// What leaves with the span beyond its attributes: the resource (one redacted copy per
+// resource, the original untouched) and, through RedactLabel, the span metrics' labels.
+TEST(SpanAttributes, ResourcesAndMetricLabelsAreRedactedToo) {
+  metrics::Registry m;
+  SpanAttributes p({.redact = {"cust-[0-9]{6}"}}, &m);
+  auto resource = std::make_shared<model::Resource>();
+  resource->attributes = {
+      {"service.name", std::string("shop")},
+      {"process.command_line", std::string("client --user cust-123456 --key sk-abcdefghijklmnopqrstu")},
+      {"app.owner", std::string("cust-654321")}};
+  const std::shared_ptr<const model::Resource> original = resource;
+  model::Span a = HttpSpan(), b = HttpSpan();
+  a.resource = b.resource = original;
+  ASSERT_TRUE(p.OnExport(a));
+  ASSERT_TRUE(p.OnExport(b));
+  ASSERT_NE(a.resource, original);
+  EXPECT_EQ(a.resource, b.resource) << "one copy per resource";
+  EXPECT_EQ(std::get<std::string>(a.resource->attributes[1].value), "client --user REDACTED --key REDACTED");
+  EXPECT_EQ(std::get<std::string>(a.resource->attributes[2].value), "REDACTED");
+  EXPECT_EQ(std::get<std::string>(a.resource->attributes[0].value), "shop");
+  EXPECT_EQ(std::get<std::string>(original->attributes[2].value), "cust-654321") << "the original stays";
+
+  std::string label = "/orders/cust-111111/items", plain = "/items/{id}";
+  p.RedactLabel(&label);
+  p.RedactLabel(&plain);
+  EXPECT_EQ(label, "/orders/REDACTED/items");
+  EXPECT_EQ(plain, "/items/{id}");
+}
+
 TEST(SpanAttributes, RefusesBadPatternsAndSpecs) {
   EXPECT_FALSE(CheckRedactPattern("--redact", "(unclosed").ok());
   EXPECT_FALSE(CheckRedactPattern("--redact", "").ok());

@@ -128,6 +128,53 @@ TEST_F(StitcherTest, PeerSeenLateWithinTheReorderDelayStillPairs) {
   EXPECT_EQ(Out("back").trace_id, Out("call").trace_id);
 }
 
+// Past the reorder delay: the client's thread was preempted between its send and the
+// syscall's exit (a busy host), so its request reached user space 40 ms after the
+// server's, which was decided by then as the root of a trace of its own. The server's
+// trace is still held: it moves under the client as the client is decided. (The service
+// graph lost such pairs: MetricsIntegration once counted 397 of 400.)
+TEST_F(StitcherTest, PeerSeenLateBeyondTheReorderDelayAdoptsTheHeldServer) {
+  auto back = Request(true, 20, 6, 21, 3, Tuple("127.0.0.1", 9000, "127.0.0.1", 40001));
+  At(40);
+  EXPECT_EQ(Count("kspan_stitch_roots_total"), 1u) << "decided alone, a reorder delay after it came";
+  auto call = Request(false, 10, 5, 11, 2, Tuple("127.0.0.1", 40001, "127.0.0.1", 9000));
+  Done(back, "back", 3, 5);
+  At(80);
+  Done(call, "call", 2, 6);
+  At(200);
+  At(1000);
+  ASSERT_EQ(out_.size(), 2u);
+  EXPECT_EQ(Out("back").parent_span_id, Out("call").span_id);
+  EXPECT_EQ(Out("back").trace_id, Out("call").trace_id);
+  EXPECT_EQ(Count("kspan_stitch_parents_total", {{"rule", "same_host_late"}}), 1u);
+  EXPECT_EQ(Count("kspan_traces_flushed_total", {{"reason", "complete"}}), 1u) << "one trace left";
+}
+
+// Late adoption takes the exchange the client made, never an earlier or later one on the
+// same kept-alive connection, and never a server whose trace has left already.
+TEST_F(StitcherTest, LateAdoptionTakesOnlyTheClientsOwnHeldExchange) {
+  const auto server_tuple = Tuple("127.0.0.1", 9000, "127.0.0.1", 40001);
+  const auto client_tuple = Tuple("127.0.0.1", 40001, "127.0.0.1", 9000);
+  // Exchange 1: the server alone (its client's event lost), exported long before.
+  auto s1 = Request(true, 20, 6, 21, 3, server_tuple, "", "", 1);
+  At(40);
+  Done(s1, "s1", 3, 5);
+  At(700);
+  ASSERT_EQ(out_.size(), 1u);
+  // Exchange 2: the server first, then, late, the client, whose request came before it.
+  auto s2 = Request(true, 20, 6, 21, 703, server_tuple, "", "", 2);
+  At(740);
+  auto c2 = Request(false, 10, 5, 11, 702, client_tuple, "", "", 2);
+  Done(s2, "s2", 703, 705, 0, 2);
+  At(780);
+  Done(c2, "c2", 702, 706, 0, 2);
+  At(1600);
+  ASSERT_EQ(out_.size(), 3u);
+  EXPECT_FALSE(Out("s1").parent_span_id.IsValid());
+  EXPECT_EQ(Out("s2").parent_span_id, Out("c2").span_id);
+  EXPECT_EQ(Count("kspan_stitch_parents_total", {{"rule", "same_host_late"}}), 1u);
+}
+
 // The pipeline running half a second behind, and both ends of an exchange arriving whole
 // in one batch (HTTP/2 streams do: their records come when the stream ends): the client
 // ended long ago by the events' clock, but it is still the server's peer.

@@ -89,6 +89,8 @@ Pipeline::Pipeline(PipelineOptions options, metrics::Registry* m, exporters::Exp
   processors_.Add("tool_file_writes", &file_writes_);
   processors_.Add("agent_graph", &graph_);
   if (options.span_metrics) {
+    // Label values come from traffic: the redaction rules apply to them as to spans.
+    span_metrics_.SetLabelRedactor([this](std::string* v) { attributes_.RedactLabel(v); });
     processors_.Add("span_metrics", &span_metrics_);
     processors_.Add("service_graph", &service_graph_);
   }

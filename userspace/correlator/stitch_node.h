@@ -81,6 +81,7 @@ struct StitchNode {
   bool decided = false, paired = false;
   bool in_process_parent = false;       // parent is a SERVER span of the same process
   bool in_servers = false;              // SERVER, listed in the stitcher's servers by pid
+  bool in_root_servers = false;         // SERVER that started a trace by rule 3, listed by tuple
   bool ambiguous = false;               // exported with kspan.parent.ambiguous=true
   bool root_orphan = false;             // CLIENT that started a trace by rule 8: a session may adopt it
   std::vector<model::SpanLink> links;   // the window adds a follows_from link

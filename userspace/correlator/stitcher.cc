@@ -41,6 +41,7 @@ Stitcher::Stitcher(StitcherOptions options, metrics::Registry* m, Emit emit)
   };
   parent_traceparent_ = parent("traceparent");
   parent_same_host_ = parent("same_host");
+  parent_same_host_late_ = parent("same_host_late");
   parent_thread_ = parent("thread");
   parent_event_loop_ = parent("event_loop");
   parent_loop_turn_ = parent("loop_turn");
@@ -382,6 +383,10 @@ void Stitcher::DecideServer(Node* n) {
   } else {
     roots_->Add();
     window_.Join(n, nullptr, window_.NewGroup(model::TraceId::Random(), 1, ""), model::SpanId{});
+    if (!n->pair_key.empty()) {
+      root_servers_by_tuple_[n->pair_key].push_back(n);
+      n->in_root_servers = true;
+    }
   }
   auto& servers = servers_by_pid_[n->pid];
   // A server that makes no calls is never searched (InFlightServers prunes): drop what is
@@ -479,6 +484,28 @@ void Stitcher::DecideClient(Node* n) {
   if (wire) n->span_id = wire->parent_id;
   PlaceClient(n, wire ? wire->trace_id : model::TraceId::Random());
   if (wire && n->group && n->group->trace_id != wire->trace_id) wire_mismatch_->Add();
+  AdoptLateServer(n);
+}
+
+void Stitcher::AdoptLateServer(Node* client) {
+  if (client->pair_key.empty() || !client->group || client->paired) return;
+  auto it = root_servers_by_tuple_.find(client->pair_key);
+  if (it == root_servers_by_tuple_.end()) return;
+  auto& v = it->second;
+  for (auto at = v.begin(); at != v.end(); ++at) {
+    Node* server = *at;
+    // The exchange is the first on the connection that started after the client's request
+    // and not after its end (PairedClient's test, from the other side).
+    if (server->exported || server->start_ns < client->start_ns) continue;
+    if (client->complete && client->end_ns < server->start_ns && !client->pair_key_one_exchange) continue;
+    if (!window_.MoveUnder(server, client)) return;
+    server->in_root_servers = false;
+    v.erase(at);
+    if (v.empty()) root_servers_by_tuple_.erase(it);
+    client->paired = true;
+    parent_same_host_late_->Add();
+    return;
+  }
 }
 
 void Stitcher::PlaceClient(Node* n, const model::TraceId& fresh) {
@@ -548,6 +575,13 @@ void Stitcher::Erase(Node* n) {
     if (it != clients_by_tuple_.end()) {
       std::erase(it->second, n);
       if (it->second.empty()) clients_by_tuple_.erase(it);
+    }
+  }
+  if (n->in_root_servers) {
+    auto it = root_servers_by_tuple_.find(n->pair_key);
+    if (it != root_servers_by_tuple_.end()) {
+      std::erase(it->second, n);
+      if (it->second.empty()) root_servers_by_tuple_.erase(it);
     }
   }
   if (!n->decided) std::erase(undecided_, n);

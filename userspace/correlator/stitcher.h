@@ -13,7 +13,10 @@
 //        instead (same trace, one more hop).
 //     2. same-host pairing: the client end of S's connection is a CLIENT span on this host
 //        (the mirrored 4-tuple, also across network namespaces; for a pipe or socketpair,
-//        RequestSeen::pair_key): S is its child.
+//        RequestSeen::pair_key): S is its child. When that CLIENT's request reaches the
+//        stitcher more than a reorder delay after S's (its thread was preempted between
+//        the send and the syscall's exit on a busy host), S was decided by rule 3; while
+//        S's trace is held, it moves under the CLIENT as it is decided (rule "same_host_late").
 //     2b. wire context: the request came with a context a carrier on the calling host put
 //        on the wire (StitcherOptions::wire_context): S joins that trace under that CLIENT
 //        span (the calling host's kspan exports it with that span id).
@@ -231,6 +234,9 @@ class Stitcher {
   // The parent rules of a CLIENT without its wire context; a trace it starts has `fresh`.
   void PlaceClient(Node* n, const model::TraceId& fresh);
   Node* PairedClient(const Node* server);
+  // Rule 2, late: moves the held trace of a SERVER that started one by rule 3 under
+  // `client`, its peer whose request reached the stitcher after the server was decided.
+  void AdoptLateServer(Node* client);
   // What a thread of an event loop read, turn by turn (see rule 4).
   struct Activity {
     uint64_t ns;
@@ -273,9 +279,13 @@ class Stitcher {
   // thousands held: they come and go about in order, so a deque erased near its front.
   std::unordered_map<uint32_t, std::deque<Node*>> servers_by_pid_;
   std::unordered_map<std::string, std::vector<Node*>> clients_by_tuple_;
+  // SERVER nodes that started a trace by rule 3, by their 4-tuple (AdoptLateServer), until
+  // adopted or erased.
+  std::unordered_map<std::string, std::vector<Node*>> root_servers_by_tuple_;
 
   metrics::Counter* parent_traceparent_;
   metrics::Counter* parent_same_host_;
+  metrics::Counter* parent_same_host_late_;
   metrics::Counter* parent_thread_;
   metrics::Counter* parent_event_loop_;
   metrics::Counter* parent_loop_turn_;

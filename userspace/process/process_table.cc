@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/redact.h"
 #include "common/strings.h"
 
 namespace kspan::process {
@@ -112,12 +113,41 @@ std::vector<std::pair<std::string, std::string>> ParseResourceAttributes(std::st
 
 std::string RedactedCommandLine(const std::vector<std::string>& argv) {
   std::string out;
-  bool redact_next = false;
+  enum { kNone, kWhole, kHeader, kUser } next = kNone;
+  // "Name: value" of a header option (curl -H, wget --header): the value when the name
+  // is an authorization, a cookie or secret-looking.
+  auto header = [](const std::string& h) {
+    const size_t colon = h.find(':');
+    if (colon == std::string::npos) return h;
+    std::string name = h.substr(0, colon);
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (name != "cookie" && name != "proxy-authorization" && !LooksSecret(name)) return h;
+    return h.substr(0, colon + 1) + " REDACTED";
+  };
   for (const std::string& arg : argv) {
     if (!out.empty()) out += ' ';
-    if (redact_next) {
-      out += "REDACTED";
-      redact_next = false;
+    if (next != kNone) {
+      // -u/--user USER:PASSWORD (curl): both; a value without ':' is no credential.
+      const size_t colon = arg.find(':');
+      out += next == kWhole               ? std::string("REDACTED")
+             : next == kHeader            ? header(arg)
+             : colon != std::string::npos ? std::string("REDACTED")
+                                          : arg;
+      next = kNone;
+      continue;
+    }
+    if (arg == "-H" || arg == "--header" || arg == "--proxy-header") {
+      next = kHeader;
+      out += arg;
+      continue;
+    }
+    if (arg == "-u" || arg == "--user" || arg == "-U" || arg == "--proxy-user") {
+      next = kUser;
+      out += arg;
+      continue;
+    }
+    if (arg.starts_with("--header=")) {
+      out += "--header=" + header(arg.substr(9));
       continue;
     }
     const size_t eq = arg.find('=');
@@ -126,10 +156,11 @@ std::string RedactedCommandLine(const std::vector<std::string>& argv) {
       out += "REDACTED";
       continue;
     }
-    if (arg.starts_with("--") && LooksSecret(arg)) redact_next = true;
+    if (arg.starts_with("--") && LooksSecret(arg)) next = kWhole;
     out += arg;
   }
-  return out;
+  // Tokens anywhere (a Bearer credential, a vendor API key in a URL, a JWT).
+  return RedactSecrets(out);
 }
 
 ProcessTable::ProcessTable(ProcessTableOptions options) : options_(std::move(options)) {

@@ -92,11 +92,36 @@ void SpanAttributes::RedactValue(std::string_view key, model::AttributeValue* v)
   }
 }
 
+void SpanAttributes::RedactLabel(std::string* value) {
+  if (secrets_ && RedactSecretsIn(value)) secrets_hits_->Add();
+  Redact(value);
+}
+
+std::shared_ptr<const model::Resource> SpanAttributes::RedactedResource(
+    const std::shared_ptr<const model::Resource>& r) {
+  if (auto it = resources_.find(r.get()); it != resources_.end()) return it->second.second;
+  if (resources_.size() >= 4096) resources_.clear();
+  auto copy = std::make_shared<model::Resource>(*r);
+  bool changed = false;
+  for (model::Attribute& a : copy->attributes) {
+    auto* s = std::get_if<std::string>(&a.value);
+    if (!s) continue;
+    const std::string before = *s;
+    if (secrets_ && a.key == "process.command_line" && RedactSecretsIn(s)) secrets_hits_->Add();
+    Redact(s);
+    changed |= *s != before;
+  }
+  std::shared_ptr<const model::Resource> out = changed ? std::shared_ptr<const model::Resource>(copy) : r;
+  resources_.emplace(r.get(), std::make_pair(r, out));
+  return out;
+}
+
 bool SpanAttributes::OnExport(model::Span& span) noexcept {
   for (const auto& [key, value] : add_) {
     if (!span.Find(key)) span.attributes.push_back({key, value});
   }
   if (!secrets_ && patterns_.empty()) return true;
+  if (span.resource) span.resource = RedactedResource(span.resource);
   if (secrets_ && !span.status_message.empty() && RedactSecretsIn(&span.status_message)) secrets_hits_->Add();
   if (!patterns_.empty()) {
     Redact(&span.name);

@@ -31,6 +31,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -64,8 +65,15 @@ class SpanAttributes : public SpanProcessor {
   ~SpanAttributes() override;
 
   bool OnExport(model::Span& span) noexcept override;
+  // The rules on a metric label value taken from traffic (span metrics run before this
+  // processor, on every span): the secrets rule and the patterns, counted alike.
+  void RedactLabel(std::string* value);
 
  private:
+  // The span's resource with the rules applied to its string values (the secrets rule to
+  // process.command_line, the patterns to every one), made once per resource.
+  std::shared_ptr<const model::Resource> RedactedResource(const std::shared_ptr<const model::Resource>& r);
+
   struct Pattern {
     std::unique_ptr<re2::RE2> re;
     metrics::Counter* hits;
@@ -78,6 +86,11 @@ class SpanAttributes : public SpanProcessor {
   std::vector<Pattern> patterns_;
   bool secrets_;
   metrics::Counter* secrets_hits_;
+  // Resource → its redacted copy (the original kept so its address is not reused); cleared
+  // past 4096 resources.
+  std::unordered_map<const model::Resource*, std::pair<std::shared_ptr<const model::Resource>,
+                                                       std::shared_ptr<const model::Resource>>>
+      resources_;
 };
 
 }  // namespace kspan::processors

@@ -97,6 +97,7 @@ metrics::Histogram* SpanMetrics::Series(Family& f, const LabelSet& labels) {
   for (size_t i = 0; i < labels.n; ++i) {
     std::string value;
     AppendValue(labels.items[i], &value);
+    if (redact_) redact_(&value);
     out.emplace_back(std::string(labels.items[i].key), std::move(value));
   }
   metrics::Histogram* h = registry_->GetHistogram(f.name, out, *f.bounds);

@@ -40,6 +40,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -58,6 +59,9 @@ class SpanMetrics : public SpanProcessor {
   explicit SpanMetrics(metrics::Registry* registry, size_t max_series = kDefaultMaxSeries);
 
   bool OnExport(model::Span& span) noexcept override;
+  // Applied to every label value of a new series (span metrics run before the redaction
+  // of exported spans, and a label is exported too): processors/span_attributes.h.
+  void SetLabelRedactor(std::function<void(std::string*)> redact) { redact_ = std::move(redact); }
 
   // The histogram names, for tests and the exporter's table.
   static constexpr const char* kHttpServer = "http_server_request_duration_seconds";
@@ -80,6 +84,7 @@ class SpanMetrics : public SpanProcessor {
   // The series of `labels`: found by its key with no allocation, created (and its labels
   // copied) the first time.
   metrics::Histogram* Series(Family& f, const LabelSet& labels);
+  std::function<void(std::string*)> redact_;
 
   metrics::Registry* registry_;
   const size_t max_series_;

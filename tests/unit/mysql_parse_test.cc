@@ -365,6 +365,62 @@ TEST_F(MyConnectionTest, GarbageIsCountedNotParsed) {
   EXPECT_GE(stats_.frames_invalid, 1u);
 }
 
+// tests/fuzz/corpus/mysql_fuzz/garbage_then_empty_packet_cut_after_its_header: a packet
+// header announcing 3 bytes with no such command (0xFF), then `00 00 00 ff 00`. Whole,
+// resynchronisation rejects the empty packet at offset 1 (length 0). A syscall ending after
+// its 4-byte header used to let it through as a cut-off candidate, and the parser, which
+// needs no more bytes for an empty packet, made it a data record.
+TEST_F(MyConnectionTest, GarbageCutAnywhereGivesWhatWholeGives) {
+  const string garbage("\x03\0\0\0\xff\0", 6);
+  for (size_t cut = 0; cut < garbage.size(); ++cut) {
+    SCOPED_TRACE(cut);
+    SetUp();
+    records_.clear();
+    started_.clear();
+    stats_ = {};
+    req_pos_ = resp_pos_ = 0;
+    if (cut > 0) {
+      Send(true, garbage.substr(0, cut));
+      Drain();
+    }
+    Send(true, garbage.substr(cut));
+    Drain();
+    conn_->Close(Unanswered::kNoResponse);
+    Drain();
+    EXPECT_TRUE(records_.empty());
+    EXPECT_TRUE(started_.empty());
+  }
+}
+
+// After a loss, a frame starts only where FindFrameBoundary sees one; a candidate cut off by
+// the end of the bytes is checked again when more come, so the parser must not take any of
+// its bytes before the check can say no (event_parser.h).
+TEST(MyParse, ACutOffCandidateThatProvesFalseIsOneTheParserWaitsOn) {
+  const std::pair<MessageType, string> wires[] = {
+      {MessageType::kRequest, string("\0\0\0\xff\0", 5)},               // an empty packet, sequence id 255
+      {MessageType::kRequest, Pkt(3, "\x03SELECT 1")},                  // a command with sequence id 3
+      {MessageType::kRequest, Pkt(0, "\x60xx")},                        // no such command
+      {MessageType::kResponse, string("\0\0\0\x01\0", 5)},              // an empty answer
+      {MessageType::kResponse, Pkt(5, string("\0\0\0\x02\0\0\0", 7))},  // an OK with sequence id 5
+      {MessageType::kResponse, Pkt(1, "\xfd")},                         // no answer starts with 0xFD
+  };
+  for (const auto& [type, wire] : wires) {
+    ASSERT_NE(FindFrameBoundary(type, wire, 0, nullptr), 0u) << wire;
+    for (size_t len = 0; len < wire.size(); ++len) {
+      SCOPED_TRACE(len);
+      const string prefix = wire.substr(0, len);
+      if (FindFrameBoundary(type, prefix, 0, nullptr) != 0) continue;  // rejected already
+      State st;
+      OnLoss(type, &st);
+      st.ctx.partial_ok = true;
+      string_view buf = prefix;
+      Frame f;
+      EXPECT_EQ(ParseFrame(type, &buf, &f, &st), ParseState::kNeedsMoreData) << wire;
+      EXPECT_EQ(buf.size(), prefix.size());
+    }
+  }
+}
+
 // ---- Whole-frame parsing: every truncated prefix, invalid input ------------------------
 
 TEST(MyParse, EveryTruncatedPrefixNeedsMoreDataAndLeavesInputUntouched) {

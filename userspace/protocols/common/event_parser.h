@@ -21,7 +21,11 @@
 //     The first position >= start where a frame could start (its start may be cut off by the
 //     end of buf), or npos. May be stricter than ParseFrame (known methods only, say): after
 //     garbage, frames start only where it says, and a cut-off candidate is checked again
-//     when more bytes come.
+//     when more bytes come. That check happens only while ParseFrame has taken none of the
+//     candidate's bytes, so a candidate it cannot judge yet (too short) must be one
+//     ParseFrame waits on too (kNeedsMoreData): judge each field as soon as its bytes are
+//     there. Otherwise a syscall ending inside the candidate ends the resync on bytes that
+//     the same check rejects when they come whole (mysql's 4-byte empty packet did).
 //   static RecordsWithErrorCount<Record> StitchFrames(Fifo<Frame>* requests,
 //                                                     Fifo<Frame>* responses, State*);
 //     Pairs what it can, removes what it used, leaves the rest for later.

@@ -391,21 +391,25 @@ Step StepFrame(MessageType type, string_view* buf, Frame* f, const State& st) {
   return response ? StepResponse(buf, f, st) : StepRequest(buf, f, st);
 }
 
-// Could a packet that starts a frame begin at b[0]? kMaybe when too short to say.
+// Could a packet that starts a frame begin at b[0]? kMaybe when too short to say. Each
+// field is judged as soon as its bytes are there: a cut-off candidate must be one
+// ParseFrame waits on too (event_parser.h). A 4-byte header with length 0 or another
+// sequence id would otherwise parse at once (an empty data packet, a stray answer) when a
+// syscall ends after it, and be rejected when the next byte comes with it.
 Start MatchPacket(MessageType type, string_view b) {
-  if (b.size() >= 3 && b[2] != '\0' && static_cast<uint8_t>(b[2]) != 0xFF)
-    return Start::kNo;  // < 64 KiB, or a full packet
-  if (b.size() < 5) return Start::kMaybe;
+  if (b.size() < 3) return Start::kMaybe;
+  if (b[2] != '\0' && static_cast<uint8_t>(b[2]) != 0xFF) return Start::kNo;  // < 64 KiB, or a full packet
   const uint32_t len = Le(b, 3);
-  const uint8_t seq = static_cast<uint8_t>(b[3]);
-  const uint8_t h = static_cast<uint8_t>(b[4]);
   if (len == 0) return Start::kNo;
+  if (b.size() < 4) return Start::kMaybe;
+  const uint8_t seq = static_cast<uint8_t>(b[3]);
+  if (seq != (type == MessageType::kRequest ? 0 : 1)) return Start::kNo;
+  if (b.size() < 5) return Start::kMaybe;  // ParseFrame waits for the command or header byte
+  const uint8_t h = static_cast<uint8_t>(b[4]);
   if (type == MessageType::kRequest) {
-    if (seq != 0) return Start::kNo;
     const bool known = (h >= 0x01 && h <= 0x1F) || h == 0xFA;
     return known ? Start::kYes : Start::kNo;
   }
-  if (seq != 1) return Start::kNo;
   if (h == 0x00) return len >= 7 ? Start::kYes : Start::kNo;
   if (h == 0xFF) return len >= 3 ? Start::kYes : Start::kNo;
   if (h == 0xFE) return len < 9 ? Start::kYes : Start::kNo;

@@ -74,6 +74,7 @@ struct {
 /* A thread's syscall in flight: the fd of a send, or the fd and buffer of a read. */
 struct ks_hdr_io {
   __u64 buf;
+  __u64 ts_ns; /* the syscall's entry (CLOCK_BOOTTIME): what the capture times a send by */
   __s32 fd;
   __u32 _pad;
 };
@@ -490,7 +491,10 @@ static __always_inline void ks_report(struct kspan_hdr_conn *c, const struct ksp
   e->cookie = c->cookie;
   e->offset = offset; /* in the application's bytes (what the capture sees) */
   e->ctx = *ctx;
-  e->ts_ns = bpf_ktime_get_boot_ns();
+  /* The send's entry, as the TCP-option carrier reports it: the agent's matcher joins a
+   * report to the capture's send that starts nearest in time (within 100 us), and the
+   * sk_msg program runs later inside that send (much later on a loaded machine). */
+  e->ts_ns = io ? io->ts_ns : bpf_ktime_get_boot_ns();
   bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 }
 
@@ -656,7 +660,7 @@ int ks_hdr_msg(struct sk_msg_md *msg) {
 static __always_inline void ks_remember(__s32 fd, __u64 buf) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   if ((__u32)(pid_tgid >> 32) == ks_hdr_self_tgid) return;
-  struct ks_hdr_io io = {.buf = buf, .fd = fd};
+  struct ks_hdr_io io = {.buf = buf, .ts_ns = bpf_ktime_get_boot_ns(), .fd = fd};
   bpf_map_update_elem(&ks_hdr_io, &pid_tgid, &io, BPF_ANY);
 }
 

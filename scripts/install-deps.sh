@@ -70,6 +70,9 @@ packages=(
   mariadb-server mariadb-client python3-pymysql libdbd-mariadb-perl
   # redis-py for the three-store web service (tests/apps/db_service.py)
   python3-redis
+  # aiohttp: the W3C Trace Context test suite's harness (w3c/trace-context test/test.py), run by
+  # hand against tests/apps/w3c_service.py with --carrier http-header (docs/tracing.md)
+  python3-aiohttp
   # ab: HTTP/1.0 keep-alive bursts on one connection (tests/integration/reliability_test.cc)
   apache2-utils
   # HTTP/2 and gRPC integration tests: Debian's gRPC for Python; h2load for bench/run.sh;

@@ -164,7 +164,7 @@ std::map<std::string, Sample> Samples() {
       {"trace_window_ms", {{"250"}, "250", "250", {}}},
       {"trace_max_held_mib", {{"8"}, "8", "8", {}}},
       {"log_level", {{"debug"}, "debug", "debug", {}}},
-      {"carrier.mode", {{"TCP-Option"}, "tcp-option", "tcp-option", {}}},
+      {"carrier.mode", {{"HTTP-Header,TCP-Option"}, "http-header,tcp-option", "http-header,tcp-option", {}}},
       {"carrier.netns", {{"self"}, "self", "self", {}}},
       {"listen", {{"127.0.0.1:0"}, "127.0.0.1:0", "'127.0.0.1:0'", {}}},
       {"console_tree", {{}, "true", "true", {}}},

@@ -18,6 +18,7 @@
 #include "agent/config_values.h"
 #include "agent/pipeline.h"
 #include "agent/status_server.h"
+#include "carrier/http_header_carrier.h"
 #include "carrier/tcp_option_carrier.h"
 #include "carrier/wire_contexts.h"
 #include "common/log.h"
@@ -105,70 +106,109 @@ void PublishKernelCounters(const events::BpfEventSource& src, metrics::Registry*
   }
 }
 
-// The trace-context carrier (docs/tracing.md "Context across hosts"): its kernel half and
-// the matcher of its reports to requests. Absent when off or when the kernel refused it.
+// The trace-context carriers (docs/tracing.md "Context across hosts"): their kernel halves
+// and the matcher of their reports to requests. Each absent when off or refused.
 struct Carrier {
-  std::unique_ptr<carrier::TcpOptionCarrier> kernel;
+  std::unique_ptr<carrier::TcpOptionCarrier> kernel;   // --carrier tcp-option
+  std::unique_ptr<carrier::HttpHeaderCarrier> header;  // --carrier http-header (opt-in)
   std::unique_ptr<carrier::WireContexts> contexts;
   std::string scope;
+  std::string Active() const {
+    if (kernel && header) return "tcp-option,http-header";
+    return kernel ? "tcp-option" : header ? "http-header" : "off";
+  }
 };
 
-// Starts the carrier the configuration asks for, and says at start which carriers are
-// active and why the others are not (one log line). A carrier that cannot start costs the
-// cross-host context, never the tracing.
+// Starts the carriers the configuration asks for, and says at start which are active and
+// why the others are not (one log line). A carrier that cannot start costs the cross-host
+// context, never the tracing.
 Carrier StartCarrier(const Config& config, metrics::Registry* m) {
   Carrier c;
-  const std::string header_note =
-      "not built (it needs an HTTP/1 parser in the kernel for every connection; docs/tracing.md)";
-  if (config.carrier != "tcp-option") {
-    log::Info("carriers", {{"active", "none"},
-                           {"tcp-option", "off (--carrier tcp-option turns it on)"},
-                           {"http-header", header_note}});
+  const bool want_option = config.carrier.find("tcp-option") != std::string::npos;
+  const bool want_header = config.carrier.find("http-header") != std::string::npos;
+  std::string option_note = "off (--carrier tcp-option turns it on)";
+  std::string header_note =
+      "off: opt-in (--carrier http-header); it writes into plaintext HTTP/1 request payloads, and "
+      "while a client socket sends them it is in a sockhash where ioctl(FIONREAD) answers 0 "
+      "(docs/tracing.md)";
+  auto log_line = [&](bool warn) {
+    const std::string active = c.Active() == "off" ? "none" : c.Active();
+    const std::string scope = c.kernel || c.header ? c.scope : "-";
+    log::Write(
+        warn ? log::Level::kWarn : log::Level::kInfo, "carriers",
+        {{"active", active}, {"scope", scope}, {"tcp-option", option_note}, {"http-header", header_note}});
+  };
+  if (!want_option && !want_header) {
+    log_line(false);
     return c;
   }
-  carrier::TcpOptionCarrierOptions o;
-  o.kernel_contexts = true;
-  o.self_tgid = static_cast<uint32_t>(getpid());
+  uint64_t netns_cookie = 0;
   c.scope = "every network namespace";
   if (config.carrier_netns == "self") {
     auto cookie = carrier::CurrentNetnsCookie();
     if (!cookie.ok()) {
-      log::Warn("carriers",
-                {{"active", "none"},
-                 {"tcp-option", "cannot scope it to kspan's network namespace: " + cookie.status().message()},
-                 {"http-header", header_note}});
+      const std::string why = "cannot scope it to kspan's network namespace: " + cookie.status().message();
+      if (want_option) option_note = why;
+      if (want_header) header_note = why;
+      log_line(true);
       return c;
     }
-    o.netns_cookie = *cookie;
+    netns_cookie = *cookie;
     c.scope = "kspan's network namespace (cookie " + std::to_string(*cookie) + ")";
   }
   auto root = carrier::CgroupV2Root();
   if (!root.ok()) {
-    log::Warn("carriers",
-              {{"active", "none"}, {"tcp-option", root.status().message()}, {"http-header", header_note}});
+    if (want_option) option_note = root.status().message();
+    if (want_header) header_note = root.status().message();
+    log_line(true);
     return c;
   }
-  o.cgroup_path = *root;
-  auto k = carrier::TcpOptionCarrier::Start(o);
-  if (!k.ok()) {
-    log::Warn("carriers", {{"active", "none"},
-                           {"tcp-option", "the kernel refused it: " + k.status().message()},
-                           {"http-header", header_note}});
-    return c;
+  bool warn = false;
+  if (want_option) {
+    carrier::TcpOptionCarrierOptions o;
+    o.kernel_contexts = true;
+    o.self_tgid = static_cast<uint32_t>(getpid());
+    o.netns_cookie = netns_cookie;
+    o.cgroup_path = *root;
+    auto k = carrier::TcpOptionCarrier::Start(o);
+    if (k.ok()) {
+      c.kernel = std::move(*k);
+      option_note = "on, cgroup " + *root +
+                    ": every TCP protocol (HTTP/1, HTTP/2, TLS, databases), new connections only";
+    } else {
+      option_note = "the kernel refused it: " + k.status().message();
+      warn = true;
+    }
   }
-  c.kernel = std::move(*k);
-  c.contexts = std::make_unique<carrier::WireContexts>(carrier::WireContextsOptions{}, m);
-  log::Info("carriers",
-            {{"active", "tcp-option"},
-             {"scope", c.scope},
-             {"cgroup", o.cgroup_path},
-             {"serves", "every TCP protocol (HTTP/1, HTTP/2, TLS, databases), new connections only"},
-             {"http-header", header_note}});
+  if (want_header) {
+    carrier::HttpHeaderCarrierOptions o;
+    o.self_tgid = static_cast<uint32_t>(getpid());
+    o.netns_cookie = netns_cookie;
+    o.cgroup_path = *root;
+    o.keep_option_callbacks = c.kernel != nullptr;
+    auto h = carrier::HttpHeaderCarrier::Start(o);
+    if (h.ok()) {
+      c.header = std::move(*h);
+      header_note = "on (opt-in), cgroup " + *root +
+                    ": traceparent in plaintext HTTP/1 requests of new client connections; such a "
+                    "socket is in a sockhash (ioctl(FIONREAD) answers 0) until its bytes are not "
+                    "HTTP/1 it understands";
+    } else {
+      header_note = "the kernel refused it: " + h.status().message();
+      warn = true;
+    }
+  }
+  if (c.kernel || c.header)
+    c.contexts = std::make_unique<carrier::WireContexts>(carrier::WireContextsOptions{}, m);
+  log_line(warn);
   return c;
 }
 
 // The kernel's reports since the last batch, into the matcher (times to Unix ns).
 void DrainCarrier(Carrier* c, const events::BootClock& clock) {
+  if (c->header)
+    for (const carrier::SentContext& s : c->header->DrainSent())
+      c->contexts->AddSent(s.tgid, s.fd, s.tid, clock.ToUnixNs(s.ts_ns), s.context);
   if (!c->kernel) return;
   for (const carrier::SentContext& s : c->kernel->DrainSent())
     c->contexts->AddSent(s.tgid, s.fd, s.tid, clock.ToUnixNs(s.ts_ns), s.context);
@@ -178,6 +218,28 @@ void DrainCarrier(Carrier* c, const events::BootClock& clock) {
 }
 
 void PublishCarrierCounters(const Carrier& c, metrics::Registry* m) {
+  if (c.header) {
+    const carrier::HttpHeaderCounters h = c.header->Counters();
+    auto headers = [m](const char* outcome, uint64_t v) {
+      m->GetCounter("kspan_carrier_headers_total", {{"outcome", outcome}})->Set(v);
+    };
+    headers("written", h.written);
+    headers("skipped_not_http", h.skip_not_http);
+    headers("skipped_tls", h.skip_tls);
+    headers("skipped_http2", h.skip_http2);
+    headers("skipped_has_traceparent", h.skip_has_traceparent);
+    headers("skipped_connect", h.skip_connect);
+    headers("stopped_upgrade", h.skip_upgrade);
+    headers("skipped_split_head", h.skip_split_head);
+    headers("skipped_pipelined", h.skip_pipelined);
+    headers("stopped_framing", h.skip_framing);
+    headers("stopped_mid_stream", h.skip_mid_stream);
+    headers("failed", h.push_failed);
+    m->GetCounter("kspan_carrier_sockhash_removed_total")->Set(h.removed);
+    m->GetCounter("kspan_carrier_incoming_traceparents_total", {{"outcome", "valid"}})->Set(h.incoming_valid);
+    m->GetCounter("kspan_carrier_incoming_traceparents_total", {{"outcome", "invalid"}})
+        ->Set(h.incoming_invalid);
+  }
   if (!c.kernel) return;
   const carrier::CarrierCounters k = c.kernel->Counters();
   auto options = [m](const char* outcome, uint64_t v) {
@@ -478,7 +540,7 @@ int Run(const Config& config) {
        {"tls_files_probed", static_cast<uint64_t>(tls_probes.probed_files())},
        {"outputs", outputs_list},
        {"span_metrics", config.span_metrics},
-       {"carrier", wire.kernel ? "tcp-option" : "off"},
+       {"carrier", wire.Active()},
        {"metrics_exporter", metrics_out ? LoggableEndpoint(metrics_out->Endpoint()) : std::string("none")},
        {"capture_bytes", config.capture_bytes},
        {"genai_capture_content", config.genai_capture_content},
@@ -529,6 +591,7 @@ int Run(const Config& config) {
   PublishCarrierCounters(wire, &metrics);
   // Detached with the capture: connections keep working without it (tests/bpf/carrier_test.cc).
   wire.kernel.reset();
+  wire.header.reset();
   tls_probes.Stop();
   source.reset();
   log::Info("detached");

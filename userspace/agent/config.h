@@ -112,7 +112,8 @@ struct Config {
   // besides /metrics: OTLP when set (exporters/otlp_metrics.h).
   bool span_metrics = true;
   std::optional<exporters::OtlpMetricsSettings> metrics_otlp;
-  // The trace-context carrier (carrier/, docs/tracing.md): "tcp-option" or "off", and
+  // The trace-context carriers (carrier/, docs/tracing.md): "off", "tcp-option",
+  // "http-header" or "tcp-option,http-header" (settings.cc keeps that order), and
   // whether it works in every network namespace ("all") or only kspan's own ("self").
   std::string carrier = "off";
   std::string carrier_netns = "all";

@@ -278,8 +278,31 @@ Status OneOf(const Input& in, Layer* l, std::initializer_list<std::string_view> 
   return InvalidArgument(in.where + ": '" + in.items[0] + "' is not one of " + list);
 }
 
+// off, or a comma-separated list of carriers, kept in one order: tcp-option,http-header.
 Status Carrier(const Input& in, Layer* l) {
-  return OneOf<&Layer::carrier>(in, l, {"tcp-option", "off"});
+  std::string v = in.items[0];
+  std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return std::tolower(c); });
+  bool option = false, header = false;
+  size_t start = 0;
+  while (start <= v.size()) {
+    const size_t comma = std::min(v.find(',', start), v.size());
+    const std::string word = v.substr(start, comma - start);
+    if (word == "tcp-option")
+      option = true;
+    else if (word == "http-header")
+      header = true;
+    else if (!(word == "off" && v == "off"))
+      return InvalidArgument(
+          in.where + ": '" + in.items[0] +
+          "' is not off or a list of tcp-option and http-header (e.g. tcp-option,http-header)");
+    start = comma + 1;
+  }
+  const std::string canonical = option && header ? "tcp-option,http-header"
+                                : option         ? "tcp-option"
+                                : header         ? "http-header"
+                                                 : "off";
+  l->carrier = Setting<std::string>{canonical, in.where};
+  return Status::Ok();
 }
 
 Status CarrierNetns(const Input& in, Layer* l) {
@@ -499,7 +522,10 @@ const std::vector<SettingRow> kTable = {
      .help = "Trace context across hosts (docs/tracing.md \"Context across hosts\"): tcp-option "
              "puts the CLIENT span's ids in a TCP header option on each new request and reads "
              "them on the serving host, so its SERVER span joins the caller's trace (every TCP "
-             "protocol, no payload byte changed; needs a kspan on both hosts); off.",
+             "protocol, no payload byte changed; needs a kspan on both hosts); http-header "
+             "(opt-in) writes a W3C traceparent into outgoing plaintext HTTP/1 requests, for "
+             "servers without kspan (it changes payloads and FIONREAD on those client sockets); "
+             "both: tcp-option,http-header; off.",
      .parse = Carrier},
     {.group = kCapture, .flag = "--carrier-netns", .metavar = "SCOPE", .key = "carrier.netns",
      .default_text = "all",

@@ -77,12 +77,26 @@ constexpr Entry kMetrics[] = {
       "Trace contexts of the TCP-option carrier by side (client, server) and outcome: set by the kernel "
       "for a new request, used by a span, unmatched (no span took it), rejected (invalid ids, a new "
       "trace), unplaced (arrived mid-read), trace_mismatch (a CLIENT span's stitched trace differs)."}},
+    {"kspan_carrier_headers_total",
+     {"counter",
+      "Requests the opt-in HTTP-header carrier looked at, by outcome: written (a traceparent line "
+      "added), skipped_* (nothing written: not_http, tls, http2, has_traceparent, connect, split_head, "
+      "pipelined), stopped_* (written or not, nothing after it on that connection: upgrade, framing, "
+      "mid_stream), failed (the kernel could not insert; nothing changed)."}},
+    {"kspan_carrier_incoming_traceparents_total",
+     {"counter",
+      "traceparent headers of requests a server thread read, checked in the kernel by the HTTP-header "
+      "carrier: valid (its requests continue that trace) or invalid (a new trace)."}},
     {"kspan_carrier_options_total",
      {"counter",
       "TCP options of the trace-context carrier: written, parsed, rejected (ours but malformed: a new "
       "trace), no_space and too_big (not written: no room in the header or segment)."}},
     {"kspan_carrier_reports_lost_total",
      {"counter", "Reports of the carrier's kernel half lost (its ring buffer full, or not drained)."}},
+    {"kspan_carrier_sockhash_removed_total",
+     {"counter",
+      "Client sockets the HTTP-header carrier took out of its sockhash (back to plain TCP) once their "
+      "bytes were not plaintext HTTP/1 it understands."}},
     {"kspan_cgroup_cpu_pressure_stall_seconds_total",
      {"counter",
       "CPU pressure of the cgroups of a traced service: seconds in which some of their tasks waited for a "

@@ -67,20 +67,29 @@ def make_request(rng, host, last):
 
 
 def send_cut(rng, sock, data):
-    """Sends data cut at random points, by write() or sendmsg() (several buffers)."""
+    """Sends data cut at random points, by write() or sendmsg() (several buffers). The cuts
+    and pauses are drawn first, so what the kernel accepts per call (partial sends on a
+    socket with a timeout) never changes what the generator draws next."""
+    plan = []
     at = 0
     while at < len(data):
         n = min(len(data) - at, rng.choice([1, 2, 5, 64, 500, 1448, 4000, 16384, 100000, len(data)]))
-        piece = data[at:at + n]
-        if rng.random() < 0.4 and len(piece) > 1:
-            cuts = sorted(rng.sample(range(1, len(piece)), min(len(piece) - 1, rng.randint(1, 6))))
+        cuts = []
+        if rng.random() < 0.4 and n > 1:
+            cuts = sorted(rng.sample(range(1, n), min(n - 1, rng.randint(1, 6))))
+        pause = rng.choice([0.0005, 0.002]) if rng.random() < 0.15 else 0
+        plan.append((data[at:at + n], cuts, pause))
+        at += n
+    for piece, cuts, pause in plan:
+        if cuts:
             bufs = [piece[a:b] for a, b in zip([0] + cuts, cuts + [len(piece)])]
             sent = sock.sendmsg(bufs)
+            if sent < len(piece):
+                sock.sendall(piece[sent:])
         else:
-            sent = sock.send(piece)
-        at += sent
-        if rng.random() < 0.15:
-            time.sleep(rng.choice([0.0005, 0.002]))
+            sock.sendall(piece)
+        if pause:
+            time.sleep(pause)
 
 
 def read_response(sock, buf):

@@ -24,6 +24,7 @@
 #include <fstream>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -669,6 +670,67 @@ TEST_F(CarrierTest, ChainContinuesTheCallersTraceOnTheHandlingThread) {
   }
   EXPECT_EQ(middle_got, 10);
   EXPECT_EQ(backend_got, 10);
+  middle.Stop(SIGTERM, 5s);
+  backend.Stop(SIGTERM, 5s);
+}
+
+// TLS on the serving side: a TLS connection answers inside its handshake, so the kernel
+// cannot tell a request by "answered since the last read"; there a thread continues the
+// last context that arrived before the bytes it reads (often the one on the handshake's
+// Finished, the request's own segments carrying none). curl -k (A) -> carrier_forward.py
+// serving HTTPS (B) -> http.server (A): each of the middle's 10 calls continues a trace
+// curl's kernel set on the TLS connection it serves (without the rule: a new trace).
+TEST_F(CarrierTest, TlsServerThreadContinuesTheLastContextReceived) {
+  auto c = StartCarrier(0, /*kernel_contexts=*/true);
+  ASSERT_NE(c, nullptr);
+  const std::string dir = testing::MakeTempDir("kspan-car-tls-");
+  const std::string error = testing::MakeTestCertificate(dir);
+  ASSERT_TRUE(error.empty()) << error;
+  const int port_a = 21000 + getpid() % 1000, port_b = port_a + 1000;
+  Subprocess backend, middle;
+  ASSERT_TRUE(backend.Start({"ip", "netns", "exec", ns_a_, "/usr/bin/python3", "-m", "http.server",
+                             std::to_string(port_a), "--bind", kAddrA, "--protocol", "HTTP/1.1"}));
+  const std::string upstream = "http://" + std::string(kAddrA) + ":" + std::to_string(port_a) + "/?from-b";
+  ASSERT_TRUE(middle.Start({"ip", "netns", "exec", ns_b_, "/usr/bin/python3",
+                            std::string(KSPAN_SOURCE_DIR) + "/tests/apps/carrier_forward.py", kAddrB,
+                            std::to_string(port_b), upstream, "tls", dir + "/cert.pem", dir + "/key.pem"}));
+  const std::string url = "https://" + std::string(kAddrB) + ":" + std::to_string(port_b) + "/";
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return RunCommand({"ip", "netns", "exec", ns_a_, "curl", "-skf", "-o", "/dev/null", url}, 5s)
+                   .exit_code == 0;
+      },
+      15s));
+  c->DrainSent();
+  c->DrainReceived();
+  for (int i = 0; i < 10; ++i) {
+    auto r = RunCommand({"ip", "netns", "exec", ns_a_, "curl", "-skf", "-o", "/dev/null", url}, 10s);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  auto key = [](const WireContext& w) { return std::string(w.trace_id.begin(), w.trace_id.end()); };
+  std::vector<std::string> calls;
+  std::vector<WireContext> from_curl;  // every context curl's kernel set: ClientHello, Finished, ...
+  for (const auto& s : c->DrainSent()) {
+    if (static_cast<int>(s.tgid) == middle.pid())
+      calls.push_back(key(s.context));
+    else
+      from_curl.push_back(s.context);
+  }
+  // Which TLS connection to the middle each of curl's contexts arrived on (the backend's
+  // server ends received the middle's contexts, not curl's).
+  std::map<std::string, uint64_t> conn_of;
+  for (const auto& r : c->DrainReceived()) {
+    if (std::find(from_curl.begin(), from_curl.end(), r.context) != from_curl.end())
+      conn_of[key(r.context)] = r.cookie;
+  }
+  ASSERT_EQ(calls.size(), 10u) << "one call per request";
+  std::set<uint64_t> continued;
+  for (const auto& call : calls) {
+    auto it = conn_of.find(call);
+    ASSERT_NE(it, conn_of.end()) << "the call continues a trace curl's kernel set and the middle received";
+    continued.insert(it->second);
+  }
+  EXPECT_EQ(continued.size(), 10u) << "each call the context of its own TLS connection";
   middle.Stop(SIGTERM, 5s);
   backend.Stop(SIGTERM, 5s);
 }

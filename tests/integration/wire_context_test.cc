@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -291,7 +292,11 @@ TEST_F(WireContextTest, TlsCurlPythonNginxAcrossTwoAgentsOneTracePerRequest) {
 TEST_F(WireContextTest, ReverseProxyFuzzedRequestsByteIdenticalWithTheCarrier) {
   const int proxy_port = 19080 + getpid() % 1000, backend_port = proxy_port + 1000;
   const int seed = 20261206, connections = 60;
-  std::filesystem::create_directories(dir_ + "/tmp");
+  // nginx's worker (nobody) writes request bodies under dir_/tmp, which its master makes.
+  std::filesystem::permissions(dir_, std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
+                                         std::filesystem::perms::group_exec |
+                                         std::filesystem::perms::others_read |
+                                         std::filesystem::perms::others_exec);
   std::ofstream(dir_ + "/nginx.conf")
       << "worker_processes 1;\ndaemon off;\npid " << dir_ << "/nginx.pid;\n"
       << "error_log " << dir_ << "/error.log;\n"
@@ -400,6 +405,16 @@ TEST_F(WireContextTest, ReverseProxyFuzzedRequestsByteIdenticalWithTheCarrier) {
       n += agent->StoppedCounter("kspan_carrier_options_total{outcome=\"" + std::string(outcome) + "\"}");
     return n;
   };
+  for (KspanAgent* agent : {&agent_a, &agent_b}) {
+    std::cout << (agent == &agent_a ? "namespace A" : "namespace B") << ": options";
+    for (const char* outcome : {"written", "too_big", "no_space", "parsed"})
+      std::cout << " " << outcome << "="
+                << agent->StoppedCounter("kspan_carrier_options_total{outcome=\"" + std::string(outcome) +
+                                         "\"}");
+    std::cout << "\n";
+  }
+  std::cout << "compared: " << on << " requests, " << client_off.size() << " bytes at the client, "
+            << backend_off.size() << " backend connections\n";
   EXPECT_GE(contexts(&agent_a), connections) << "the client's first requests at least";
   EXPECT_GE(contexts(&agent_b), on) << "nginx's calls to the backend, one connection each";
   for (KspanAgent* agent : {&agent_a, &agent_b}) {

@@ -15,14 +15,6 @@ bool WireText(std::string_view key) {
          key.starts_with("http.request.header.") || key.starts_with("http.response.header.");
 }
 
-// RedactSecrets on `s` in place; true when it changed.
-bool RedactSecretsIn(std::string* s) {
-  std::string out = RedactSecrets(*s);
-  if (out == *s) return false;
-  *s = std::move(out);
-  return true;
-}
-
 }  // namespace
 
 Result<std::pair<std::string, std::string>> ParseSpanAttribute(std::string_view where,
@@ -82,7 +74,7 @@ void SpanAttributes::Redact(std::string* s) {
 void SpanAttributes::RedactValue(std::string_view key, model::AttributeValue* v) {
   const bool wire = secrets_ && WireText(key);
   auto one = [&](std::string* s) {
-    if (wire && RedactSecretsIn(s)) secrets_hits_->Add();
+    if (wire && RedactSecretsInPlace(s)) secrets_hits_->Add();
     Redact(s);
   };
   if (auto* s = std::get_if<std::string>(v)) {
@@ -97,7 +89,8 @@ bool SpanAttributes::OnExport(model::Span& span) noexcept {
     if (!span.Find(key)) span.attributes.push_back({key, value});
   }
   if (!secrets_ && patterns_.empty()) return true;
-  if (secrets_ && !span.status_message.empty() && RedactSecretsIn(&span.status_message)) secrets_hits_->Add();
+  if (secrets_ && !span.status_message.empty() && RedactSecretsInPlace(&span.status_message))
+    secrets_hits_->Add();
   if (!patterns_.empty()) {
     Redact(&span.name);
     Redact(&span.status_message);

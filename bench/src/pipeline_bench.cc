@@ -9,14 +9,17 @@
 // as it was with the bench's own builders (a few copies of small structs per request).
 //
 //   kspan-pipeline-bench [--requests N] [--connections C] [--rate R] [--output SPEC] [--runs K]
-//                        [--span-metrics true|false] [--sampler-ratio R]
+//                        [--span-metrics true|false] [--sampler-ratio R] [--check true]
 //   kspan-pipeline-bench --metrics-only N
 //
 // --rate is requests per second of simulated time (what the stitcher sees); the figure is
 // CPU per request at that rate. --output is an exporter spec as for kspan (default
 // file:/dev/null, the OTLP/JSON file exporter). --span-metrics false turns span metrics and
 // the service graph off (they are on by default, as in kspan); --sampler-ratio R samples
-// traces with traceidratio R. Prints one line per run and the median. --metrics-only N
+// traces with traceidratio R. Prints one line per run and the median, per request and per
+// span (the figure issue 17's goals are read against). --check true exits 1 unless every
+// run built two spans a request (the CTest bench.pipeline_cost: a regression guard that
+// records the figure in the test log and asserts only that spans came out). --metrics-only N
 // times the span-metrics and service-graph processors alone on N requests (a CLIENT and a
 // SERVER span of one trace each, as kspan builds them for HTTP/1.1) and prints CPU ns per
 // span: their cost without the rest of the pipeline's noise.
@@ -58,6 +61,7 @@ struct Args {
   int runs = 5;
   bool span_metrics = true;
   double sampler_ratio = -1;  // < 0: the default sampler (keeps everything)
+  bool check = false;         // exit 1 unless every run built 2 spans a request
 };
 
 double CpuSeconds() {
@@ -224,7 +228,7 @@ int MetricsOnly(uint64_t requests) {
 int Usage() {
   std::fprintf(stderr,
                "usage: kspan-pipeline-bench [--requests N] [--connections C] [--rate R] [--output SPEC] "
-               "[--runs K] [--span-metrics true|false] [--sampler-ratio R]\n");
+               "[--runs K] [--span-metrics true|false] [--sampler-ratio R] [--check true]\n");
   return 2;
 }
 
@@ -252,12 +256,15 @@ int main(int argc, char** argv) {
       a.span_metrics = std::string(v) != "false";
     } else if (f == "--sampler-ratio") {
       a.sampler_ratio = std::strtod(v, nullptr);
+    } else if (f == "--check") {
+      a.check = std::string(v) != "false";
     } else {
       return Usage();
     }
   }
   if (a.requests == 0 || a.connections == 0 || a.rate == 0 || a.runs <= 0) return Usage();
   std::vector<double> per_request;
+  bool spans_ok = true;
   for (int run = 0; run < a.runs; ++run) {
     uint64_t spans = 0;
     const double cpu = RunOnce(a, &spans);
@@ -265,13 +272,21 @@ int main(int argc, char** argv) {
     std::printf("run %d: %llu requests, %llu spans, %.3f CPU s, %.2f us per request\n", run + 1,
                 static_cast<unsigned long long>(a.requests), static_cast<unsigned long long>(spans), cpu,
                 per_request.back());
+    if (spans != 2 * a.requests) spans_ok = false;
   }
   std::sort(per_request.begin(), per_request.end());
+  const double median = per_request[per_request.size() / 2];
+  // Both ends of every request are traced: two spans a request.
   std::printf(
-      "median: %.2f us CPU per request (%u connections, %llu req/s simulated, output %s, span metrics %s, "
-      "sampler %s)\n",
-      per_request[per_request.size() / 2], a.connections, static_cast<unsigned long long>(a.rate),
-      a.output.c_str(), a.span_metrics ? "on" : "off",
+      "median: %.2f us CPU per request, %.2f us per span (%u connections, %llu req/s simulated, output %s, "
+      "span metrics %s, sampler %s)\n",
+      median, median / 2, a.connections, static_cast<unsigned long long>(a.rate), a.output.c_str(),
+      a.span_metrics ? "on" : "off",
       a.sampler_ratio < 0 ? "default" : std::to_string(a.sampler_ratio).c_str());
+  if (a.check && !spans_ok) {
+    std::fprintf(stderr, "kspan-pipeline-bench: a run did not build 2 spans a request (%llu requests)\n",
+                 static_cast<unsigned long long>(a.requests));
+    return 1;
+  }
   return 0;
 }

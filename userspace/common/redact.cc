@@ -2,6 +2,8 @@
 
 #include <array>
 #include <cstddef>
+#include <string>
+#include <utility>
 
 #include "common/strings.h"
 
@@ -36,7 +38,7 @@ constexpr std::array<std::string_view, 12> kSecretKeys = {
 // Length of a vendor key at s[i], or 0.
 size_t VendorKeyAt(std::string_view s, size_t i) {
   for (std::string_view p : kKeyPrefixes) {
-    if (s.substr(i, p.size()) == p) {
+    if (s[i] == p[0] && s.substr(i, p.size()) == p) {
       const size_t run = KeyRun(s, i + p.size());
       if (run >= kMinKeyChars) return p.size() + run;
     }
@@ -84,7 +86,7 @@ bool AuthSchemeAt(std::string_view s, size_t i, size_t* start, size_t* len) {
 bool SecretValueAt(std::string_view s, size_t i, size_t* start, size_t* len) {
   if (i > 0 && IsWordChar(s[i - 1])) return false;
   for (std::string_view key : kSecretKeys) {
-    if (!StartsWithIgnoreCase(s.substr(i), key)) continue;
+    if ((s[i] | 0x20) != key[0] || !StartsWithIgnoreCase(s.substr(i), key)) continue;
     size_t j = i + key.size();
     if (j < s.size() && IsWordChar(s[j])) continue;
     if (j < s.size() && s[j] == '"') ++j;  // "key": "value"
@@ -109,30 +111,77 @@ bool SecretValueAt(std::string_view s, size_t i, size_t* start, size_t* len) {
   return false;
 }
 
+// Bytes a token can start with (the first byte of a vendor prefix, "eyJ", either case of an
+// auth scheme's or a secret key's first letter): every other position is skipped after
+// one table look-up, so text without secrets costs a scan, not 30 prefix tests a word.
+constexpr std::array<bool, 256> kTokenStart = [] {
+  std::array<bool, 256> t{};
+  auto both_cases = [&t](char c) {
+    t[static_cast<unsigned char>(c)] = true;
+    if (c >= 'a' && c <= 'z') t[static_cast<unsigned char>(c - 'a' + 'A')] = true;
+    if (c >= 'A' && c <= 'Z') t[static_cast<unsigned char>(c - 'A' + 'a')] = true;
+  };
+  for (std::string_view p : kKeyPrefixes) t[static_cast<unsigned char>(p[0])] = true;
+  t[static_cast<unsigned char>('e')] = true;  // JwtAt
+  both_cases('b');                            // AuthSchemeAt: bearer, basic
+  for (std::string_view k : kSecretKeys) both_cases(k[0]);
+  return t;
+}();
+
+// The one scan behind RedactSecrets: the redacted text goes to `out` (replacing what it
+// held) only once a first secret is found; false, `out` untouched, when there is none.
+bool RedactInto(std::string_view text, std::string* out) {
+  bool found = false;
+  size_t copied = 0;  // text[0, copied) is in out
+  auto redact = [&](size_t keep_to, size_t resume) {
+    if (!found) {
+      found = true;
+      out->clear();
+      out->reserve(text.size());
+    }
+    out->append(text.substr(copied, keep_to - copied));
+    out->append(kRedacted);
+    copied = resume;
+  };
+  size_t i = 0;
+  while (i < text.size()) {
+    // Tokens start at a word boundary.
+    if (!kTokenStart[static_cast<unsigned char>(text[i])] || (i > 0 && IsKeyChar(text[i - 1]))) {
+      ++i;
+      continue;
+    }
+    size_t n = 0, start = 0, len = 0;
+    if ((n = VendorKeyAt(text, i)) > 0 || (n = JwtAt(text, i)) > 0) {
+      redact(i, i + n);
+      i += n;
+      continue;
+    }
+    if (AuthSchemeAt(text, i, &start, &len) || SecretValueAt(text, i, &start, &len)) {
+      redact(start, start + len);
+      i = start + len;
+      continue;
+    }
+    ++i;
+  }
+  if (found) out->append(text.substr(copied));
+  return found;
+}
+
 }  // namespace
 
 std::string RedactSecrets(std::string_view text) {
   std::string out;
-  out.reserve(text.size());
-  size_t i = 0;
-  while (i < text.size()) {
-    // Tokens start at a word boundary.
-    const bool boundary = i == 0 || !IsKeyChar(text[i - 1]);
-    size_t n = 0, start = 0, len = 0;
-    if (boundary && ((n = VendorKeyAt(text, i)) > 0 || (n = JwtAt(text, i)) > 0)) {
-      out += kRedacted;
-      i += n;
-      continue;
-    }
-    if (boundary && (AuthSchemeAt(text, i, &start, &len) || SecretValueAt(text, i, &start, &len))) {
-      out.append(text.substr(i, start - i));
-      out += kRedacted;
-      i = start + len;
-      continue;
-    }
-    out += text[i++];
-  }
+  if (!RedactInto(text, &out)) out.assign(text);
   return out;
+}
+
+bool RedactSecretsInPlace(std::string* text) {
+  std::string out;
+  // A secret already reading REDACTED ("password=REDACTED") leaves the text as it was:
+  // not a change.
+  if (!RedactInto(*text, &out) || out == *text) return false;
+  *text = std::move(out);
+  return true;
 }
 
 }  // namespace kspan

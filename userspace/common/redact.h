@@ -23,5 +23,8 @@ namespace kspan {
 inline constexpr std::string_view kRedacted = "REDACTED";
 
 std::string RedactSecrets(std::string_view text);
+// RedactSecrets on `text` in place, allocating only when something is redacted: true when
+// it changed.
+bool RedactSecretsInPlace(std::string* text);
 
 }  // namespace kspan

@@ -1,6 +1,7 @@
 #include "correlator/stitcher.h"
 
 #include <algorithm>
+#include <charconv>
 #include <utility>
 
 namespace kspan::correlator {
@@ -9,14 +10,24 @@ namespace {
 
 using Kind = NodeKind;
 
-std::string EndpointKey(const events::Endpoint& e) {
-  return e.address + "#" + std::to_string(e.port);
+// "address#port".
+void AppendEndpointKey(std::string* out, const events::Endpoint& e) {
+  out->append(e.address);
+  out->push_back('#');
+  char port[8];
+  out->append(port, static_cast<size_t>(std::to_chars(port, port + sizeof(port), e.port).ptr - port));
 }
 
 // A connection as its server end sees it: "local|remote". A CLIENT registers under its
-// mirror image, so the SERVER of the same connection finds it with its own view.
+// mirror image, so the SERVER of the same connection finds it with its own view. Built
+// in one allocation: it is made for every request.
 std::string ServerViewKey(const events::Endpoint& server_side, const events::Endpoint& client_side) {
-  return EndpointKey(server_side) + "|" + EndpointKey(client_side);
+  std::string key;
+  key.reserve(server_side.address.size() + client_side.address.size() + 14);  // 2 x "#65535", "|"
+  AppendEndpointKey(&key, server_side);
+  key.push_back('|');
+  AppendEndpointKey(&key, client_side);
+  return key;
 }
 
 TraceWindowOptions WindowOptions(const StitcherOptions& o) {

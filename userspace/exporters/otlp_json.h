@@ -36,7 +36,7 @@ namespace kspan::exporters {
 // Appends one TracesData JSON object (no newline) holding `spans` to `out`.
 void AppendTracesDataJson(std::span<const model::Span> spans, std::string* out);
 
-// Appends one Span JSON object through `w` (for writers that frame spans differently).
-void AppendSpanJson(const model::Span& span, JsonWriter* w);
+// Appends one Span JSON object to `out` (for writers that frame spans differently).
+void AppendSpanJson(const model::Span& span, std::string* out);
 
 }  // namespace kspan::exporters

@@ -15,14 +15,6 @@ bool WireText(std::string_view key) {
          key.starts_with("http.request.header.") || key.starts_with("http.response.header.");
 }
 
-// RedactSecrets on `s` in place; true when it changed.
-bool RedactSecretsIn(std::string* s) {
-  std::string out = RedactSecrets(*s);
-  if (out == *s) return false;
-  *s = std::move(out);
-  return true;
-}
-
 }  // namespace
 
 Result<std::pair<std::string, std::string>> ParseSpanAttribute(std::string_view where,
@@ -82,7 +74,7 @@ void SpanAttributes::Redact(std::string* s) {
 void SpanAttributes::RedactValue(std::string_view key, model::AttributeValue* v) {
   const bool wire = secrets_ && WireText(key);
   auto one = [&](std::string* s) {
-    if (wire && RedactSecretsIn(s)) secrets_hits_->Add();
+    if (wire && RedactSecretsInPlace(s)) secrets_hits_->Add();
     Redact(s);
   };
   if (auto* s = std::get_if<std::string>(v)) {
@@ -93,7 +85,7 @@ void SpanAttributes::RedactValue(std::string_view key, model::AttributeValue* v)
 }
 
 void SpanAttributes::RedactLabel(std::string* value) {
-  if (secrets_ && RedactSecretsIn(value)) secrets_hits_->Add();
+  if (secrets_ && RedactSecretsInPlace(value)) secrets_hits_->Add();
   Redact(value);
 }
 
@@ -107,7 +99,7 @@ std::shared_ptr<const model::Resource> SpanAttributes::RedactedResource(
     auto* s = std::get_if<std::string>(&a.value);
     if (!s) continue;
     const std::string before = *s;
-    if (secrets_ && a.key == "process.command_line" && RedactSecretsIn(s)) secrets_hits_->Add();
+    if (secrets_ && a.key == "process.command_line" && RedactSecretsInPlace(s)) secrets_hits_->Add();
     Redact(s);
     changed |= *s != before;
   }
@@ -122,7 +114,8 @@ bool SpanAttributes::OnExport(model::Span& span) noexcept {
   }
   if (!secrets_ && patterns_.empty()) return true;
   if (span.resource) span.resource = RedactedResource(span.resource);
-  if (secrets_ && !span.status_message.empty() && RedactSecretsIn(&span.status_message)) secrets_hits_->Add();
+  if (secrets_ && !span.status_message.empty() && RedactSecretsInPlace(&span.status_message))
+    secrets_hits_->Add();
   if (!patterns_.empty()) {
     Redact(&span.name);
     Redact(&span.status_message);

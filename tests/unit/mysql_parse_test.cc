@@ -392,6 +392,31 @@ TEST_F(MyConnectionTest, GarbageCutAnywhereGivesWhatWholeGives) {
   }
 }
 
+// tests/fuzz/corpus/mysql_fuzz/mariadb_flag_of_an_answer_parsed_after_a_later_greeting: on
+// a connection kspan joined late, an answer comes and then a packet that reads as a greeting
+// naming MariaDB. The answer's server is what the response stream said before it, not what
+// the state says when the answer is paired (which depends on how far that stream was
+// parsed by then, so on where syscalls cut it).
+TEST_F(MyConnectionTest, AnAnswerKeepsTheServerOfTheGreetingBeforeIt) {
+  for (const bool drain_between : {false, true}) {
+    SCOPED_TRACE(drain_between);
+    SetUp();
+    records_.clear();
+    started_.clear();
+    stats_ = {};
+    req_pos_ = resp_pos_ = 0;
+    Send(true, Query("SELECT 1"));
+    Send(false, Ok(1));
+    if (drain_between) Drain();
+    Send(false, Greeting());
+    Drain();
+    ASSERT_EQ(records_.size(), 1u);
+    EXPECT_EQ(Body(0).query, "SELECT ?");
+    EXPECT_FALSE(Body(0).response_missing);
+    EXPECT_FALSE(Body(0).mariadb);
+  }
+}
+
 // After a loss, a frame starts only where FindFrameBoundary sees one; a candidate cut off by
 // the end of the bytes is checked again when more come, so the parser must not take any of
 // its bytes before the check can say no (event_parser.h).

@@ -288,6 +288,25 @@ TEST_F(PgConnectionTest, GarbageIsCountedNotParsed) {
   EXPECT_GE(stats_.frames_invalid, 1u);
 }
 
+// tests/fuzz/corpus/postgres_fuzz/resync_candidate_of_exactly_16_mib: after garbage, a
+// PortalSuspended ('s') announcing exactly 16 MiB. The check on 2-4 bytes (the length's high
+// byte is 0) said no, the check on 5 said yes, so where a syscall cut it decided whether the
+// resynchronisation took it, and with it whether the ReadyForQuery after it answered.
+TEST(PgParse, ACandidateCutShortIsJudgedAsItIsWhole) {
+  for (const char type : {'s', '1', 'D', 'C', 'Z'}) {
+    for (const uint32_t len : {4u, 5u, (1u << 24) - 1, 1u << 24, (1u << 24) + 5, 0x7fffffffu}) {
+      const string wire = string(1, type) + Be32(len) + "\x01";
+      const bool whole = FindFrameBoundary(MessageType::kResponse, wire, 0, nullptr) == 0;
+      if (len >= (1u << 24)) EXPECT_FALSE(whole) << type << ' ' << len;
+      if (!whole) continue;  // cut short it may still wait on more bytes: they refuse it then
+      for (size_t cut = 2; cut < 5; ++cut) {
+        EXPECT_EQ(FindFrameBoundary(MessageType::kResponse, wire.substr(0, cut), 0, nullptr), 0u)
+            << type << ' ' << len << " refused cut at " << cut << ", taken whole";
+      }
+    }
+  }
+}
+
 // ---- COPY -------------------------------------------------------------------------------
 
 string CopyRows(int first, int n) {

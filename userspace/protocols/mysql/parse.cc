@@ -460,7 +460,7 @@ struct Pairing {
     r.sqlstate = std::move(answer->sqlstate);
     r.data_rows = answer->data_rows;
     r.result_sets = answer->result_sets;
-    r.mariadb = st->mariadb;
+    r.mariadb = answer->mariadb;
     const bool ok = !answer->errored;
     switch (request->unit) {
       case Unit::kPrepare:
@@ -570,6 +570,11 @@ void FinishFrame(MessageType type, Frame* frame, State* state) {
     if (frame->kind == Kind::kGreeting) {
       state->greeting_seen = true;
       state->mariadb = frame->mariadb;
+    } else {
+      // The greeting before this answer on the response stream, fixed now: at pairing the
+      // state may already hold a later greeting's (how far that stream was parsed then
+      // depends on where syscalls cut it).
+      frame->mariadb = state->mariadb;
     }
     if (frame->kind == Kind::kAnswer && frame->answer == Answer::kAuth) {
       state->auth_done = true;

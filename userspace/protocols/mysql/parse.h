@@ -130,7 +130,7 @@ struct Frame {
   bool prepare_ok = false;
   bool errored = false;
   bool auth_ok = false;
-  bool mariadb = false;  // kGreeting: the server version names MariaDB
+  bool mariadb = false;  // kGreeting: the server version names MariaDB; answers: the greeting before them did
   uint16_t error_code = 0;
   std::string sqlstate;
   uint64_t data_rows = 0;

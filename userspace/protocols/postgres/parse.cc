@@ -636,8 +636,10 @@ Start MatchMessage(MessageType type, string_view b) {
     // The length's high byte is 0 for any message under 16 MiB.
     return b.size() < 2 || b[1] == '\0' ? Start::kMaybe : Start::kNo;
   }
+  // Under 16 MiB, as the high byte's check above assumes: the two must agree, or where a
+  // syscall cuts a candidate would decide whether it is one.
   const uint32_t len = ReadInt32(b.substr(1));
-  if (len < 4 || len > (uint32_t{1} << 24)) return Start::kNo;
+  if (len < 4 || len >= (uint32_t{1} << 24)) return Start::kNo;
   if (b[0] == 'Z' && len != 5) return Start::kNo;
   if (b[0] == 'X' && len != 4) return Start::kNo;
   return Start::kYes;

@@ -70,15 +70,9 @@ HttpHeaderCarrier::~HttpHeaderCarrier() = default;
 Result<std::unique_ptr<HttpHeaderCarrier>> HttpHeaderCarrier::Start(const HttpHeaderCarrierOptions& options) {
   auto impl = std::make_unique<Impl>();
   std::string cgroup = options.cgroup_path;
-  if (cgroup.empty()) {
-    auto root = CgroupV2Root();
-    if (!root.ok()) return root.status();
-    cgroup = *root;
-  }
-  impl->cgroup_fd = open(cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (impl->cgroup_fd < 0)
-    return NotFound("the HTTP-header carrier attaches to a cgroup v2 directory, and " + cgroup +
-                    " cannot be opened: " + std::strerror(errno));
+  auto fd = OpenCarrierCgroup(&cgroup, "the HTTP-header carrier");
+  if (!fd.ok()) return fd.status();
+  impl->cgroup_fd = *fd;
   impl->skel = kspan_hdr_carrier_bpf__open();
   if (!impl->skel)
     return Internal(std::string("opening the HTTP-header carrier's BPF object failed: ") +

@@ -91,15 +91,9 @@ TcpOptionCarrier::~TcpOptionCarrier() = default;
 Result<std::unique_ptr<TcpOptionCarrier>> TcpOptionCarrier::Start(const TcpOptionCarrierOptions& options) {
   auto impl = std::make_unique<Impl>();
   std::string cgroup = options.cgroup_path;
-  if (cgroup.empty()) {
-    auto root = CgroupV2Root();
-    if (!root.ok()) return root.status();
-    cgroup = *root;
-  }
-  impl->cgroup_fd = open(cgroup.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (impl->cgroup_fd < 0)
-    return NotFound("the TCP-option carrier attaches to a cgroup v2 directory, and " + cgroup +
-                    " cannot be opened: " + std::strerror(errno));
+  auto fd = OpenCarrierCgroup(&cgroup, "the TCP-option carrier");
+  if (!fd.ok()) return fd.status();
+  impl->cgroup_fd = *fd;
   impl->skel = kspan_carrier_bpf__open();
   if (!impl->skel)
     return Internal(std::string("opening the carrier's BPF object failed: ") + std::strerror(errno));
@@ -227,6 +221,19 @@ ProgramRuns TcpOptionCarrier::Runs() const {
     total.ns += info.run_time_ns;
   }
   return total;
+}
+
+Result<int> OpenCarrierCgroup(std::string* path, std::string_view carrier) {
+  if (path->empty()) {
+    auto root = CgroupV2Root();
+    if (!root.ok()) return root.status();
+    *path = *root;
+  }
+  const int fd = open(path->c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return NotFound(std::string(carrier) + " attaches to a cgroup v2 directory, and " + *path +
+                    " cannot be opened: " + std::strerror(errno));
+  return fd;
 }
 
 Result<std::string> CgroupV2Root() {

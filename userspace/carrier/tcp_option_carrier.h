@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -131,6 +132,11 @@ class TcpOptionCarrier {
 // Where cgroup v2 is mounted (/sys/fs/cgroup on a unified host, /sys/fs/cgroup/unified on a
 // hybrid one), from /proc/self/mounts; NotFound when it is not mounted.
 Result<std::string> CgroupV2Root();
+
+// Opens the cgroup v2 directory a carrier's sockops program attaches to: `*path`, or the
+// root (CgroupV2Root) when it is empty, which is then written back to `*path` for messages.
+// `carrier` names the carrier in the error.
+Result<int> OpenCarrierCgroup(std::string* path, std::string_view carrier);
 
 // The network namespace cookie of the calling thread's current namespace (SO_NETNS_COOKIE
 // on a scratch socket), for TcpOptionCarrierOptions::netns_cookie.

@@ -464,11 +464,7 @@ def bench_tls(a, server_only=False):
     # One more traced window, with the kernel's BPF statistics on (they cost a little per
     # run, so not during the timed runs above): uprobe traps per request. Every run of a
     # uprobe or uretprobe program is one trap (bpftool shows both as type "kprobe").
-    before = ks_ids("prog")
-    k = Kspan(a.kspan, extra=extra, name=f"{label}-traps")
-    mine = ks_ids("prog") - before
-    w, progs0, progs1, _ = with_bpf_stats(mine, lambda: wrk(port, min(a.seconds, 3), 32, "https"))
-    k.stop()
+    w, progs0, progs1, *_ = traced_window(a, extra, f"{label}-traps", lambda: wrk(port, min(a.seconds, 3), 32, "https"))
     rows = prog_rows(progs0, progs1, max(w["requests"], 1))
     traps = [r for r in rows if r["type"] == "kprobe" and r["runs"]]
     stop(srv)
@@ -588,6 +584,19 @@ def with_bpf_stats(prog_ids, fn):
     return res, progs0, progs1, old
 
 
+def traced_window(a, extra, name, fn):
+    """Starts kspan with `extra`, runs fn() with kernel.bpf_stats_enabled for the programs
+    that start loaded, stops kspan. Returns fn's result, the programs' statistics before and
+    after, kspan's samples before and after fn, and what its stop reported."""
+    before = ks_ids("prog")
+    k = Kspan(a.kspan, extra=extra, name=name)
+    mine = ks_ids("prog") - before
+    s0 = k.sample()
+    res, progs0, progs1, _ = with_bpf_stats(mine, fn)
+    s1 = k.sample()
+    return res, progs0, progs1, s0, s1, k.stop()
+
+
 def prog_rows(progs0, progs1, reqs):
     rows = []
     for pid_, p in progs1.items():
@@ -635,13 +644,8 @@ def bench_exclude(a):
              "traced": []}
     out = {}
     for mode in ("traced", "excluded"):
-        before = ks_ids("prog")
-        k = Kspan(a.kspan, extra=rules[mode], name=f"exclude-{mode}")
-        mine = ks_ids("prog") - before
-        s0 = k.sample()
-        lg, progs0, progs1, _ = with_bpf_stats(mine, lambda: loadgen(a.helpers, port, a.kernel_rate, a.seconds, 8))
-        s1 = k.sample()
-        st = k.stop()
+        lg, progs0, progs1, s0, s1, st = traced_window(
+            a, rules[mode], f"exclude-{mode}", lambda: loadgen(a.helpers, port, a.kernel_rate, a.seconds, 8))
         reqs = lg.get("completed", 0) or 1
         rows = prog_rows(progs0, progs1, reqs)
         out[mode] = {"requests": reqs, "ns_per_req": sum(r["ns"] for r in rows) / reqs,
@@ -865,13 +869,8 @@ def carrier_agent(a):
     load_before = os.getloadavg()
     for rep in range(a.reps):
         for mode in (("off", "on") if rep % 2 == 0 else ("on", "off")):
-            before = ks_ids("prog")
-            k = Kspan(a.kspan, extra=flags[mode], name=f"carrier-{mode}")
-            mine = ks_ids("prog") - before
-            s0 = k.sample()
-            lg, progs0, progs1, _ = with_bpf_stats(mine, lambda: loadgen(a.helpers, port, a.kernel_rate, a.seconds, 8))
-            s1 = k.sample()
-            st = k.stop()
+            lg, progs0, progs1, s0, s1, st = traced_window(
+                a, flags[mode], f"carrier-{mode}", lambda: loadgen(a.helpers, port, a.kernel_rate, a.seconds, 8))
             reqs = lg.get("completed", 0) or 1
             rows = prog_rows(progs0, progs1, reqs)
             car = [r for r in rows if r["name"].startswith(("ks_car", "ks_carrier"))]

@@ -30,7 +30,7 @@ static __always_inline int ks_ssl_enter(__u64 ssl, __u64 buf, __u64 out, __u8 di
   __u64 id = bpf_get_current_pid_tgid();
   struct ks_ssl_call call = {.ssl = ssl, .buf = buf, .out = out, .direction = direction};
   if (!ks_ssl_begin(id, &call)) return 0;
-  bpf_map_update_elem(&ks_ssl_calls, &id, &call, BPF_ANY);
+  if (bpf_map_update_elem(&ks_ssl_calls, &id, &call, BPF_ANY) != 0) ks_count(KSPAN_CNT_TLS_CALL_FULL);
   return 0;
 }
 
@@ -58,7 +58,7 @@ static __always_inline int ks_ssl_sockw_enter(__u64 ssl, __u64 buf, __u64 len) {
   }
   /* Before the call replaces the last one: a first write of an object whose socket is
    * still unknown waits, unbound, for the call's socket write (tls.bpf.h). */
-  bpf_map_update_elem(&ks_ssl_calls, &id, &call, BPF_ANY);
+  if (bpf_map_update_elem(&ks_ssl_calls, &id, &call, BPF_ANY) != 0) ks_count(KSPAN_CNT_TLS_CALL_FULL);
   if (send) ks_ssl_send(id, &call, len);
   return 0;
 }
@@ -167,7 +167,7 @@ static __always_inline int ks_rustls_write_enter(__u64 self, __u64 buf, __u64 le
   struct ks_ssl_call *prev = bpf_map_lookup_elem(&ks_ssl_calls, &id);
   int send = !(prev && prev->deferred && prev->ssl == key && buf > prev->buf && buf < prev->buf + prev->len &&
                buf + len == prev->buf + prev->len);
-  bpf_map_update_elem(&ks_ssl_calls, &id, &call, BPF_ANY);
+  if (bpf_map_update_elem(&ks_ssl_calls, &id, &call, BPF_ANY) != 0) ks_count(KSPAN_CNT_TLS_CALL_FULL);
   if (send) ks_ssl_send(id, &call, len);
   return 0;
 }

@@ -265,6 +265,7 @@ const char* KernelCounterName(int index) {
     case KSPAN_CNT_AGENT_FULL: return "agent_child_unmarked";
     case KSPAN_CNT_RB_FULL_FILE: return "ring_buffer_full_file";
     case KSPAN_CNT_FILE_FULL: return "file_map_full";
+    case KSPAN_CNT_TLS_CALL_FULL: return "tls_call_map_full";
     default: return "unknown";
   }
 }

@@ -142,7 +142,8 @@ enum kspan_counter {
   KSPAN_CNT_AGENT_FULL = 9,     /* an agent's child not marked at exec: ks_agent_tgids full */
   KSPAN_CNT_RB_FULL_FILE = 10,  /* file-write event lost: ring buffer full */
   KSPAN_CNT_FILE_FULL = 11,     /* an agent's file open for writing not followed: map full */
-  KSPAN_CNT_MAX = 12,
+  KSPAN_CNT_TLS_CALL_FULL = 12, /* a TLS library call not followed: ks_ssl_calls full */
+  KSPAN_CNT_MAX = 13,
 };
 
 struct kspan_event_header {

@@ -119,8 +119,7 @@ int ks_en_accept4(struct trace_event_raw_sys_enter *ctx) {
  * four call paths (readv/writev and sendmsg/recvmsg, each before and after the LLM
  * re-copy) and again for every state of the code around them, which made ks_ex_data
  * 17,805 instructions and ~0.6 s of BPF_PROG_LOAD (issue 17: attached in <= 300 ms). */
-__attribute__((noinline)) __u32 ks_copy_iov(struct ks_scratch *s, __u64 iov_addr, __u64 iovcnt,
-                                            __u32 limit) {
+__attribute__((noinline)) __u32 ks_copy_iov(struct ks_scratch *s, __u64 iov_addr, __u64 iovcnt, __u32 limit) {
   if (!s) return 0;
   __u32 off = 0;
   if (limit > KSPAN_MAX_CAPTURE) limit = KSPAN_MAX_CAPTURE;

@@ -19,29 +19,11 @@
  * up to KS_LLM_MAX_CHUNKS events of that size at consecutive stream positions, the last
  * one carrying the rest of the length (a hole past its captured bytes): LLM requests put
  * parameters after prompts of tens of KiB. The first chunk is already in s->ev.data (m as
- * for one event); buf is the user buffer. Anything else is one event. */
+ * for one event); buf is the user buffer. Anything else is one event. A global function,
+ * defined once in llm.bpf.c: its unrolled chunks are verified on their own, once per
+ * program, not again for every state of each caller (ks_ex_data and the TLS uprobes). */
 #define KS_LLM_MAX_CHUNKS 4
-static __always_inline void ks_submit_data_chunked(struct ks_scratch *s, __u64 pid_tgid,
-                                                   struct ks_data_meta *m, __u64 buf, int llm) {
-  const __u32 chunk = ks_llm_capture_bytes;
-  const __u32 total = m->total;
-  if (!llm || chunk == 0 || total <= chunk) {
-    ks_submit_data(s, pid_tgid, m);
-    return;
-  }
-  const __u64 base = m->position;
-#pragma unroll
-  for (__u32 k = 0; k < KS_LLM_MAX_CHUNKS; k++) {
-    const __u32 off = k * chunk;
-    if (off >= total) break;
-    const int last = k == KS_LLM_MAX_CHUNKS - 1 || total - off <= chunk;
-    m->position = base + off;
-    m->total = last ? total - off : chunk;
-    if (k > 0) m->captured = ks_copy_flat(s, buf + off, m->total < chunk ? m->total : chunk);
-    ks_submit_data(s, pid_tgid, m);
-    if (last) break;
-  }
-}
+int ks_submit_data_chunked(struct ks_scratch *s, __u64 pid_tgid, struct ks_data_meta *m, __u64 buf, int llm);
 
 /* LLM API calls carry the fields kspan reads (model, usage, finish reasons) anywhere in
  * JSON bodies of many KiB, so their connections capture more (docs/genai.md). Which

@@ -120,6 +120,9 @@ TEST_F(W3cCarrierTest, SuiteCasesPassWithTheHeaderCarrierWritingTheContext) {
             with_tracestate);
   EXPECT_GT(with_tracestate, 0);
   EXPECT_EQ(agent.StoppedCounter("kspan_carrier_headers_total{outcome=\"failed\"}"), 0);
+  // and the agent gave each callback's CLIENT span the ids the kernel wrote for it
+  EXPECT_EQ(agent.StoppedCounter("kspan_carrier_contexts_total{side=\"client\",outcome=\"used\"}"),
+            callbacks);
   EXPECT_GT(agent.StoppedCounter("kspan_carrier_incoming_tracestates_total{outcome=\"invalid\"}"), 0);
   EXPECT_GT(agent.StoppedCounter("kspan_carrier_incoming_tracestates_total{outcome=\"too_many_members\"}"),
             0);

@@ -853,33 +853,38 @@ def carrier_probe(a):
             "notes": [l[2:] for l in out.stdout.splitlines() if l.startswith("# ")]}
 
 
+CARRIER_MODES = {"off": [], "tcp-option": ["--carrier", "tcp-option"], "http-header": ["--carrier", "http-header"]}
+
+
 def carrier_agent(a):
-    """The agent with --carrier tcp-option against without (off, the default): loadgen ->
-    nginx on 127.0.0.1, both ends traced (the carrier writes on the client's requests and
-    reads on nginx's end of the same host), at a fixed rate, a.reps alternating runs (off/on,
-    on/off, ...): kernel ns per request of all kspan programs (BPF statistics: the
-    carrier's sockops and tracepoints included when on) and of the carrier's alone, daemon
-    CPU per request, the carrier's counters; medians, and the median of the per-repetition
-    on - off differences. Then wrk requests/s, alternating. The load average is noted
-    before and after: on a busy host read the differences, not single figures."""
+    """The agent with each carrier (--carrier tcp-option, --carrier http-header) against
+    without (off, the default): loadgen -> nginx on 127.0.0.1, both ends traced (the
+    carrier writes on the client's requests and reads on nginx's end of the same host), at a
+    fixed rate, a.reps rotating runs (off, tcp-option, http-header; then rotated by one):
+    kernel ns per request of all kspan programs (BPF statistics: the carrier's programs
+    included when on) and of the carrier's alone, daemon CPU per request, the carrier's
+    counters; medians, and the median of each carrier's per-repetition carrier - off
+    differences. Then wrk requests/s, rotating. The load average is noted before and after:
+    on a busy host read the differences, not single figures."""
     port = free_port()
     srv = start_nginx(port)
-    flags = {"off": [], "on": ["--carrier", "tcp-option"]}
-    runs = {"off": [], "on": []}
+    flags = CARRIER_MODES
+    runs = {m: [] for m in flags}
     load_before = os.getloadavg()
     for rep in range(a.reps):
-        for mode in (("off", "on") if rep % 2 == 0 else ("on", "off")):
+        for mode in rotated(list(flags), rep):
             lg, progs0, progs1, s0, s1, st = traced_window(
                 a, flags[mode], f"carrier-{mode}", lambda: loadgen(a.helpers, port, a.kernel_rate, a.seconds, 8))
             reqs = lg.get("completed", 0) or 1
             rows = prog_rows(progs0, progs1, reqs)
-            car = [r for r in rows if r["name"].startswith(("ks_car", "ks_carrier"))]
+            car = [r for r in rows if r["name"].startswith(("ks_car", "ks_carrier", "ks_hdr"))]
             c = st.get("c", {})
             r = {"requests": reqs, "ns_per_req": sum(r["ns"] for r in rows) / reqs,
                  "carrier_ns_per_req": sum(r["ns"] for r in car) / reqs,
                  "carrier_runs_per_req": sum(r["runs"] for r in car) / reqs,
                  "cpu_us_per_req": delta(s0, s1)["cpu"] / reqs * 1e6,
-                 "written": c.get('kspan_carrier_options_total{outcome="written"}', 0),
+                 "written": c.get('kspan_carrier_options_total{outcome="written"}', 0)
+                 + c.get('kspan_carrier_headers_total{outcome="written"}', 0),
                  "parsed": c.get('kspan_carrier_options_total{outcome="parsed"}', 0),
                  "used": c.get('kspan_carrier_contexts_total{outcome="used",side="client"}', 0)
                  + c.get('kspan_carrier_contexts_total{side="client",outcome="used"}', 0),
@@ -887,19 +892,24 @@ def carrier_agent(a):
             runs[mode].append(r)
             print(f"  agent carrier {mode} (run {rep + 1}): {r['ns_per_req']:.0f} kernel ns/request "
                   f"({r['carrier_ns_per_req']:.0f} in the carrier), {r['cpu_us_per_req']:.1f} "
-                  f"daemon CPU us/request, {r['written']} options written", flush=True)
-    out = {"reps": a.reps, "load_before": load_before}
-    for mode in ("off", "on"):
+                  f"daemon CPU us/request, {r['written']} contexts written", flush=True)
+    out = {"reps": a.reps, "load_before": load_before, "modes": list(flags)}
+    for mode in flags:
         out[mode] = {key: med([r[key] for r in runs[mode]]) for key in runs[mode][0]}
         out[mode]["runs"] = runs[mode]
-    pairs = list(zip(runs["on"], runs["off"]))
-    out["added"] = {key: med([on[key] - off[key] for on, off in pairs])
-                    for key in ("ns_per_req", "carrier_ns_per_req", "cpu_us_per_req", "p50_us")}
+    out["added"] = {}
+    for mode in flags:
+        if mode == "off":
+            continue
+        pairs = list(zip(runs[mode], runs["off"]))
+        out["added"][mode] = {key: med([on[key] - off[key] for on, off in pairs])
+                              for key in ("ns_per_req", "carrier_ns_per_req", "cpu_us_per_req", "p50_us")}
     rps = wrk_rotating(a, port, {"untraced": None, **flags}, "carrier-wrk")
     stop(srv)
     out["load_after"] = os.getloadavg()
     out["rps"] = {m: med(v) for m, v in rps.items()}
-    out["rps_ratio_on_vs_off"] = med([n / o for n, o in zip(rps["on"], rps["off"]) if o])
+    out["rps_ratio_vs_off"] = {m: med([n / o for n, o in zip(rps[m], rps["off"]) if o])
+                               for m in flags if m != "off"}
     return out
 
 
@@ -1367,28 +1377,28 @@ def report(a, R):
                          f"({r['fionread_expected']}) |")
         g = c.get("agent")
         if g:
-            L.append(f"\nThe agent, `--carrier tcp-option` against off: loadgen → nginx on 127.0.0.1 at "
+            L.append(f"\nThe agent, `--carrier tcp-option` and `--carrier http-header` against off: loadgen → nginx on 127.0.0.1 at "
                      f"{a.kernel_rate:,} req/s for {a.seconds} s, both ends traced; kernel ns per request of "
                      "every kspan program (BPF statistics), of which the carrier's; daemon CPU per request; "
-                     f"medians of {g['reps']} alternating runs (off/on, on/off, …), and the median of the "
-                     "per-run on − off differences; then wrk (32 connections) requests/s, median of "
-                     f"{a.reps} alternating runs. Load average (1, 5, 15 min) "
+                     f"medians of {g['reps']} rotating runs, and the median of the "
+                     "per-run carrier − off differences; then wrk (32 connections) requests/s, median of "
+                     f"{a.reps} rotating runs. Load average (1, 5, 15 min) "
                      f"{', '.join(f'{x:.1f}' for x in g['load_before'])} before, "
                      f"{', '.join(f'{x:.1f}' for x in g['load_after'])} after.\n")
             L.append("| carrier | kernel ns/request | of which carrier | carrier runs/request | daemon CPU µs/request "
-                     "| loadgen p50 µs | options written | client contexts used | wrk req/s |")
+                     "| loadgen p50 µs | contexts written | client contexts used | wrk req/s |")
             L.append("|---|---|---|---|---|---|---|---|---|")
-            for mode in ("off", "on"):
+            for mode in g["modes"]:
                 r = g[mode]
                 L.append(f"| {mode} | {r['ns_per_req']:,.0f} | {r['carrier_ns_per_req']:,.0f} | "
                          f"{r['carrier_runs_per_req']:.1f} | {fmt(r['cpu_us_per_req'], 1)} | "
                          f"{fmt(r['p50_us'], 1)} | {r['written']:,.0f} | {r['used']:,.0f} | {g['rps'][mode]:,.0f} |")
-            d = g["added"]
-            L.append(f"| on − off (median of the runs' differences) | {d['ns_per_req']:,.0f} | "
-                     f"{d['carrier_ns_per_req']:,.0f} | | {fmt(d['cpu_us_per_req'], 1)} | {fmt(d['p50_us'], 1)} "
-                     "| | | |")
-            L.append(f"\nUntraced: {g['rps']['untraced']:,.0f} req/s; on/off: "
-                     f"{fmt(g['rps_ratio_on_vs_off'], 3)}.")
+            for mode, d in g["added"].items():
+                L.append(f"| {mode} − off (median of the runs' differences) | {d['ns_per_req']:,.0f} | "
+                         f"{d['carrier_ns_per_req']:,.0f} | | {fmt(d['cpu_us_per_req'], 1)} | {fmt(d['p50_us'], 1)} "
+                         "| | | |")
+            L.append(f"\nUntraced: {g['rps']['untraced']:,.0f} req/s; carrier/off: " + ", ".join(
+                f"{m} {fmt(r, 3)}" for m, r in g["rps_ratio_vs_off"].items()) + ".")
     if "store" in R:
         x = R["store"]
         L.append("\n## The trace store (docs/ui.md)\n")

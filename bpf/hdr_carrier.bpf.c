@@ -12,15 +12,18 @@
  *     a whole, understood request head (request line `METHOD SP target SP HTTP/1.x CRLF`,
  *     header lines, blank line) within the send and the first KSPAN_HDR_SCAN bytes; then
  *     `traceparent: 00-<trace>-<span>-<flags>\r\n` goes right after the request line unless
- *     the request has one; Content-Length says how many body bytes follow (BODY), and the
- *     next request must start exactly where the body ends. Anything else (TLS, the HTTP/2
+ *     the request has one (and after it `tracestate: <list>\r\n` when the request the thread
+ *     serves came with a list and this request has none); Content-Length says how many body bytes follow
+ * (BODY), and the next request must start exactly where the body ends. Anything else (TLS, the HTTP/2
  *     preface, CONNECT, Upgrade, chunked or unclear framing, a head split across sends,
  *     a send that holds more than one request or a body's end and more) sets STOP: that
  *     request and everything after it pass untouched. The verdict is always SK_PASS.
  *   tracepoints: the entry of write/writev/sendto/sendmsg/sendfile remembers the thread's
  *     fd (the sk_msg program cannot see it; the agent joins by process, fd and thread); the
  *     exit of read/recvfrom on a server connection whose bytes start a request parses its
- *     traceparent (W3C rules) into the thread's "serving" context, or clears it. */
+ *     traceparent (W3C rules) into the thread's "serving" context, or clears it; with a valid
+ *     traceparent its tracestate fields too, checked by the list grammar in the same pass
+ *     over the head, combined, cut to KSPAN_HDR_TS_MAX bytes by whole members or dropped. */
 #include "vmlinux.h"
 
 #include <bpf/bpf_core_read.h>
@@ -71,6 +74,16 @@ struct {
   __type(value, struct kspan_hdr_thread);
 } ks_hdr_threads SEC(".maps");
 
+/* The tracestate of the request each thread is serving (pid_tgid), when it came with one;
+ * it belongs to the thread's ks_hdr_threads entry whose ts_tag it carries. A thread whose
+ * entry was evicted sends the traceparent alone (counted KSPAN_HDR_TS_LOST). */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, KSPAN_HDR_TS_THREADS);
+  __type(key, __u64);
+  __type(value, struct kspan_hdr_tstate);
+} ks_hdr_tstate SEC(".maps");
+
 /* A thread's syscall in flight: the fd of a send, or the fd and buffer of a read. */
 struct ks_hdr_io {
   __u64 buf;
@@ -115,12 +128,13 @@ static __always_inline void ks_hdr_count(__u32 idx) {
 #define KS_H_CL 1 /* content-length */
 #define KS_H_TE 2 /* transfer-encoding */
 #define KS_H_UP 3 /* upgrade */
-#define KS_H_N 4
+#define KS_H_TS 4 /* tracestate */
+#define KS_H_N 5
 /* Globals in .rodata (static ones get no BTF offsets from this clang, and the sk_storage
  * map needs the object's BTF). */
 const volatile char ks_hdr_names[KS_H_N][20] = {"traceparent", "content-length", "transfer-encoding",
-                                                "upgrade"};
-const volatile __u8 ks_hdr_name_len[KS_H_N] = {11, 14, 17, 7};
+                                                "upgrade", "tracestate"};
+const volatile __u8 ks_hdr_name_len[KS_H_N] = {11, 14, 17, 7, 10};
 
 /* Phases of the scan. */
 #define KS_P_METHOD 0
@@ -148,6 +162,25 @@ struct ks_scan {
   __u64 cl;
   __u32 te, up, connect;
   __u8 method0;
+  /* tracestate: every field's members, checked byte by byte as the scan passes them */
+  __u32 ts_fields; /* tracestate header fields */
+  __u32 ts_phase;  /* KS_TS_* */
+  __u32 ts_bad;    /* not list grammar: the whole list is dropped */
+  __u32 ts_count;  /* non-empty members (only the first KSPAN_HDR_TS_MEMBERS are placed) */
+  __u32 ts_klen;   /* the current member's key length */
+  __u32 ts_mstart, ts_vstart, ts_mend; /* the current member: key, value, past its last nblk-chr */
+  __u32 ts_total;                      /* the placed members' bytes, a comma each */
+};
+
+/* Where the tracestate members are in the scanned bytes (b->d). */
+struct ks_ts_members {
+  __u16 start[KSPAN_HDR_TS_MEMBERS], end[KSPAN_HDR_TS_MEMBERS];
+};
+
+/* Building the propagated list from the members (one byte per bpf_loop step). */
+struct ks_ts_copy {
+  __u64 keep; /* members kept (truncation removes whole members) */
+  __u32 k, p, o, comma;
 };
 
 struct ks_tp_parse {
@@ -164,6 +197,9 @@ struct ks_hdr_buf {
   __u8 d[KSPAN_HDR_SCAN];
   struct ks_scan s;
   struct ks_tp_parse tp;
+  struct ks_ts_members m;
+  struct ks_ts_copy cp;
+  struct kspan_hdr_tstate ts; /* the list being built (read side) */
 };
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -200,6 +236,88 @@ static __always_inline int ks_tchar(__u8 c) {
     case '~': return 1;
   }
   return 0;
+}
+
+/* ---- W3C tracestate list grammar, one byte at a time --------------------------------------
+ *   list = list-member 0*31( OWS "," OWS list-member ); list-member = (key "=" value) / OWS
+ *   key = ( lcalpha / DIGIT ) 0*255 ( lcalpha / DIGIT / "_" / "-" / "*" / "/" / "@" )
+ *   value = 0*255(chr) nblk-chr; nblk-chr = %x21-2B / %x2D-3C / %x3E-7E; chr = %x20 / nblk-chr
+ * Several fields are one list (RFC 9110 5.3: joined with commas); empty members are skipped;
+ * a value's trailing spaces and tabs are OWS, its leading spaces its own. */
+#define KS_TS_BEFORE 0 /* OWS before a member (or an empty one) */
+#define KS_TS_KEY 1
+#define KS_TS_VALUE 2
+#define KS_TS_AFTER 3 /* OWS after a value */
+#define KS_TS_CR 4    /* the field's CR: only its LF may follow */
+
+static __always_inline int ks_ts_keychar(__u8 c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '*' || c == '/' ||
+         c == '@';
+}
+
+static __always_inline void ks_ts_end_member(struct ks_scan *s, struct ks_ts_members *m) {
+  if (s->ts_mend <= s->ts_vstart || s->ts_mend - s->ts_vstart > 256) {
+    s->ts_bad = 1; /* an empty value, or longer than 256 */
+    return;
+  }
+  if (s->ts_count < KSPAN_HDR_TS_MEMBERS) {
+    m->start[s->ts_count & (KSPAN_HDR_TS_MEMBERS - 1)] = (__u16)s->ts_mstart;
+    m->end[s->ts_count & (KSPAN_HDR_TS_MEMBERS - 1)] = (__u16)s->ts_mend;
+    s->ts_total += s->ts_mend - s->ts_mstart + 1;
+  }
+  s->ts_count++;
+}
+
+static __always_inline void ks_ts_byte(struct ks_scan *s, struct ks_ts_members *m, __u8 c, __u32 i) {
+  if (s->ts_bad) return;
+  switch (s->ts_phase) {
+    case KS_TS_BEFORE:
+      if (c == ' ' || c == '\t' || c == ',') return;
+      if (c == '\r' || c == '\n') {
+        s->ts_phase = KS_TS_CR;
+      } else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+        s->ts_phase = KS_TS_KEY;
+        s->ts_mstart = i;
+        s->ts_klen = 1;
+      } else {
+        s->ts_bad = 1;
+      }
+      return;
+    case KS_TS_KEY:
+      if (c == '=') {
+        s->ts_phase = KS_TS_VALUE;
+        s->ts_vstart = i + 1;
+        s->ts_mend = i + 1;
+      } else if (!ks_ts_keychar(c) || ++s->ts_klen > 256) {
+        s->ts_bad = 1;
+      }
+      return;
+    case KS_TS_VALUE:
+      if (c == ' ') return; /* the value's, or OWS if nothing but OWS follows */
+      if (c > 0x20 && c < 0x7f && c != ',' && c != '=') {
+        s->ts_mend = i + 1;
+        return;
+      }
+      if (c == ',' || c == '\t' || c == '\r' || c == '\n') {
+        ks_ts_end_member(s, m);
+        s->ts_phase = c == ',' ? KS_TS_BEFORE : (c == '\t' ? KS_TS_AFTER : KS_TS_CR);
+      } else {
+        s->ts_bad = 1;
+      }
+      return;
+    case KS_TS_AFTER:
+      if (c == ' ' || c == '\t') return;
+      if (c == ',')
+        s->ts_phase = KS_TS_BEFORE;
+      else if (c == '\r' || c == '\n')
+        s->ts_phase = KS_TS_CR;
+      else
+        s->ts_bad = 1;
+      return;
+    case KS_TS_CR:
+      if (c != '\n') s->ts_bad = 1;
+      return;
+  }
 }
 
 static long ks_scan_step(__u32 i, void *arg) {
@@ -288,6 +406,9 @@ static long ks_scan_step(__u32 i, void *arg) {
           s->te = 1;
         } else if (s->hdr == KS_H_UP) {
           s->up = 1;
+        } else if (s->hdr == KS_H_TS) {
+          s->ts_fields++;
+          s->ts_phase = KS_TS_BEFORE;
         }
         s->phase = KS_P_VALUE;
         s->pos = 0;
@@ -307,6 +428,7 @@ static long ks_scan_step(__u32 i, void *arg) {
       if (s->pos < 0xfff0) s->pos++;
       return 0;
     case KS_P_VALUE:
+      if (s->hdr == KS_H_TS) ks_ts_byte(s, &b->m, c, i);
       if (c == '\n') {
         if (s->hdr == KS_H_TP && s->tp_count == 1) s->tp_end = i; /* CR, if any, trimmed later */
         s->phase = KS_P_NAME;
@@ -411,6 +533,90 @@ static __always_inline int ks_tp_from_scan(struct ks_hdr_buf *b, __u32 slot, str
   return 1;
 }
 
+/* ---- W3C tracestate: the list a served request came with -------------------------------- */
+
+/* One byte of the propagated list (b->ts.v), or a step between members. */
+static long ks_ts_copy_step(__u32 i, void *arg) {
+  __u32 slot = *(__u32 *)arg;
+  struct ks_hdr_buf *b = bpf_map_lookup_elem(&ks_hdr_scratch, &slot);
+  if (!b) return 1;
+  struct ks_ts_copy *cp = &b->cp;
+  const __u32 k = cp->k;
+  if (k >= b->s.ts_count || k >= KSPAN_HDR_TS_MEMBERS) return 1;
+  if (!((cp->keep >> k) & 1)) {
+    cp->k = k + 1;
+    return 0;
+  }
+  if (cp->p == 0 && cp->o > 0 && !cp->comma) {
+    if (cp->o >= KSPAN_HDR_TS_MAX) return 1;
+    b->ts.v[cp->o & (KSPAN_HDR_TS_MAX - 1)] = ',';
+    cp->o++;
+    cp->comma = 1;
+    return 0;
+  }
+  const __u32 start = b->m.start[k & (KSPAN_HDR_TS_MEMBERS - 1)];
+  const __u32 len = b->m.end[k & (KSPAN_HDR_TS_MEMBERS - 1)] - start;
+  if (cp->p >= len) {
+    cp->k = k + 1;
+    cp->p = 0;
+    cp->comma = 0;
+    return 0;
+  }
+  if (cp->o >= KSPAN_HDR_TS_MAX) return 1;
+  b->ts.v[cp->o & (KSPAN_HDR_TS_MAX - 1)] = b->d[(start + cp->p) & (KSPAN_HDR_SCAN - 1)];
+  cp->o++;
+  cp->p++;
+  return 0;
+}
+
+/* Truncation, one member per step from the end (i = 0 is the last member): the first pass
+ * (cp.p == 0) removes members longer than KSPAN_HDR_TS_LONG, the second any, while the list
+ * is longer than KSPAN_HDR_TS_MAX (cp.o: its length plus one, a comma per member). */
+static long ks_ts_cut_step(__u32 i, void *arg) {
+  __u32 slot = *(__u32 *)arg;
+  struct ks_hdr_buf *b = bpf_map_lookup_elem(&ks_hdr_scratch, &slot);
+  if (!b) return 1;
+  struct ks_ts_copy *cp = &b->cp;
+  if (cp->o <= KSPAN_HDR_TS_MAX + 1) return 1;
+  const __u32 count = b->s.ts_count < KSPAN_HDR_TS_MEMBERS ? b->s.ts_count : KSPAN_HDR_TS_MEMBERS;
+  if (i >= count) return 1;
+  const __u32 k = (count - 1 - i) & (KSPAN_HDR_TS_MEMBERS - 1);
+  const __u32 len = (__u32)b->m.end[k] - b->m.start[k] + 1;
+  if (!((cp->keep >> k) & 1) || (cp->p == 0 && len <= KSPAN_HDR_TS_LONG + 1)) return 0;
+  cp->keep &= ~(1ull << k);
+  cp->o -= len;
+  return 0;
+}
+
+/* After a scan that found a valid traceparent: the list its tracestate fields make, in b->ts
+ * (len 0: none), and the counter of what became of it (0: there was none). Invalid grammar
+ * or more than 32 members drops the whole list (the processing model lets a vendor discard
+ * a tracestate it cannot parse); one longer than KSPAN_HDR_TS_MAX bytes loses whole members,
+ * those over 128 bytes first, then from the end ("tracestate Limits"). */
+static __always_inline __u32 ks_ts_from_scan(struct ks_hdr_buf *b, __u32 slot) {
+  const struct ks_scan *s = &b->s;
+  b->ts.len = 0;
+  if (s->ts_fields == 0) return 0;
+  if (s->ts_bad || s->ts_phase == KS_TS_KEY || s->ts_phase == KS_TS_VALUE) return KSPAN_HDR_TS_IN_INVALID;
+  if (s->ts_count > KSPAN_HDR_TS_MEMBERS) return KSPAN_HDR_TS_IN_TOO_MANY;
+  if (s->ts_count == 0) return 0; /* empty fields only: nothing to carry */
+  __u32 outcome = KSPAN_HDR_TS_IN_VALID;
+  __builtin_memset(&b->cp, 0, sizeof(b->cp));
+  b->cp.keep = s->ts_count >= 64 ? ~0ull : (1ull << s->ts_count) - 1;
+  b->cp.o = s->ts_total;
+  if (b->cp.o > KSPAN_HDR_TS_MAX + 1) {
+    outcome = KSPAN_HDR_TS_IN_TRUNCATED;
+    bpf_loop(KSPAN_HDR_TS_MEMBERS, ks_ts_cut_step, &slot, 0); /* the long ones */
+    b->cp.p = 1;
+    bpf_loop(KSPAN_HDR_TS_MEMBERS, ks_ts_cut_step, &slot, 0); /* then from the end */
+  }
+  if (b->cp.keep == 0) return outcome;
+  b->cp.k = b->cp.p = b->cp.o = b->cp.comma = 0;
+  bpf_loop(KSPAN_HDR_TS_MAX + 2 * KSPAN_HDR_TS_MEMBERS, ks_ts_copy_step, &slot, 0);
+  b->ts.len = (__u16)b->cp.o;
+  return outcome;
+}
+
 /* ---- sockops --------------------------------------------------------------------------- */
 
 SEC("sockops")
@@ -498,10 +704,15 @@ static __always_inline void ks_report(struct kspan_hdr_conn *c, const struct ksp
   bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 }
 
-/* Inserts the traceparent line at `at`, built in `line` (the scratch slot, no longer
- * needed for the scan). 0 on success; on failure nothing is changed. */
-static __always_inline int ks_insert(struct sk_msg_md *msg, __u32 at, const struct kspan_car_ctx *ctx,
-                                     __u8 flags, __u8 *line) {
+/* "traceparent: ...\r\n" and "tracestate: <list>\r\n" at most. */
+#define KS_INSERT_MAX (KSPAN_HDR_LINE + KSPAN_HDR_TS_PREFIX + KSPAN_HDR_TS_MAX + 2)
+_Static_assert(KS_INSERT_MAX <= KSPAN_HDR_SCAN, "the lines are built in the scan buffer");
+
+/* Inserts the traceparent line, and the tracestate line when ts_len > 0 (its list already
+ * at line[KSPAN_HDR_LINE + KSPAN_HDR_TS_PREFIX]), at `at`, built in `line` (the scratch
+ * slot, no longer needed for the scan). The bytes inserted, or 0 when nothing was changed. */
+static __always_inline __u32 ks_insert(struct sk_msg_md *msg, __u32 at, const struct kspan_car_ctx *ctx,
+                                       __u8 flags, __u8 *line, __u32 ts_len) {
   /* "traceparent: 00-" */
   line[0] = 't';
   line[1] = 'r';
@@ -533,18 +744,33 @@ static __always_inline int ks_insert(struct sk_msg_md *msg, __u32 at, const stru
   line[67] = ks_hex(flags & 15);
   line[68] = '\r';
   line[69] = '\n';
-  if (bpf_msg_push_data(msg, at, KSPAN_HDR_LINE, 0) != 0) return -1;
-  if (bpf_msg_pull_data(msg, at, at + KSPAN_HDR_LINE, 0) != 0) {
-    bpf_msg_pop_data(msg, at, KSPAN_HDR_LINE, 0);
-    return -1;
+  __u32 total = KSPAN_HDR_LINE;
+  if (ts_len > 0 && ts_len <= KSPAN_HDR_TS_MAX) {
+    const char prefix[KSPAN_HDR_TS_PREFIX] = "tracestate: ";
+    __builtin_memcpy(line + KSPAN_HDR_LINE, prefix, KSPAN_HDR_TS_PREFIX);
+    total = KSPAN_HDR_LINE + KSPAN_HDR_TS_PREFIX + ts_len;
+    line[total & (KSPAN_HDR_SCAN - 1)] = '\r';
+    line[(total + 1) & (KSPAN_HDR_SCAN - 1)] = '\n';
+    total += 2;
+  }
+  if (bpf_msg_push_data(msg, at, total, 0) != 0) return 0;
+  if (bpf_msg_pull_data(msg, at, at + total, 0) != 0) {
+    bpf_msg_pop_data(msg, at, total, 0);
+    return 0;
   }
   void *data = msg->data, *end = msg->data_end;
-  if (data + KSPAN_HDR_LINE > end) {
-    bpf_msg_pop_data(msg, at, KSPAN_HDR_LINE, 0);
-    return -1;
+  if (data + KSPAN_HDR_LINE > end || (__u64)(end - data) < total) {
+    bpf_msg_pop_data(msg, at, total, 0);
+    return 0;
   }
   __builtin_memcpy(data, line, KSPAN_HDR_LINE);
-  return 0;
+  for (__u32 i = KSPAN_HDR_LINE; i < KS_INSERT_MAX; i++) {
+    if (i >= total) break;
+    __u8 *p = (__u8 *)data + i;
+    if ((void *)(p + 1) > end) break; /* checked above: for the verifier */
+    *p = line[i];
+  }
+  return total;
 }
 
 SEC("sk_msg")
@@ -633,24 +859,43 @@ int ks_hdr_msg(struct sk_msg_md *msg) {
   __u32 *w = (__u32 *)&ctx;
 #pragma unroll
   for (int i = 0; i < 6; i++) w[i] = bpf_get_prandom_u32();
-  __u8 flags = 1;
+  /* A new trace: sampled, and its id is (pseudo-)random, so the random flag (Level 2). */
+  __u8 flags = 3;
+  __u32 ts_len = 0;
   struct kspan_hdr_thread *serving = bpf_map_lookup_elem(&ks_hdr_threads, &pid_tgid);
   if (serving) {
     __builtin_memcpy(ctx.trace_id, serving->trace_id, sizeof(ctx.trace_id));
-    flags = serving->flags & 1;
+    /* sampled and random as they came (Level 2 requires the random flag kept); any other
+     * flag is unknown to this version and is sent as 0 */
+    flags = serving->flags & 3;
+    if (serving->ts_len > 0) {
+      if (s.ts_fields > 0) {
+        ks_hdr_count(KSPAN_HDR_TS_APP_HAS); /* the application's own list: left alone */
+      } else {
+        struct kspan_hdr_tstate *ts = bpf_map_lookup_elem(&ks_hdr_tstate, &pid_tgid);
+        const __u32 n_ts = ts ? ts->len : 0;
+        if (ts && ts->tag == serving->ts_tag && n_ts == serving->ts_len && n_ts <= KSPAN_HDR_TS_MAX &&
+            bpf_probe_read_kernel(b->d + KSPAN_HDR_LINE + KSPAN_HDR_TS_PREFIX, n_ts, ts->v) == 0)
+          ts_len = n_ts;
+        else
+          ks_hdr_count(KSPAN_HDR_TS_LOST);
+      }
+    }
   }
   __u64 sp = 0;
   __builtin_memcpy(&sp, ctx.span_id, 8);
   if (sp == 0) return SK_PASS; /* 2^-64: no context rather than an invalid one */
-  if (ks_insert(msg, s.line_end, &ctx, flags, b->d) != 0) {
+  const __u32 added = ks_insert(msg, s.line_end, &ctx, flags, b->d, ts_len);
+  if (added == 0) {
     ks_stop(c, KSPAN_HDR_PUSH_FAILED);
     return SK_PASS;
   }
   /* The head in one piece again: pushed data is a scatterlist element of its own, and
    * tcp_bpf sends each element with its own tcp_sendmsg_locked call, so the request line
    * would leave as a small segment of its own and the rest wait behind it (Nagle). */
-  bpf_msg_pull_data(msg, 0, s.head_end + KSPAN_HDR_LINE, 0);
+  bpf_msg_pull_data(msg, 0, s.head_end + added, 0);
   ks_hdr_count(KSPAN_HDR_WRITTEN);
+  if (added > KSPAN_HDR_LINE) ks_hdr_count(KSPAN_HDR_TS_WRITTEN);
   ks_report(c, &ctx, before);
   return SK_PASS;
 }
@@ -746,10 +991,23 @@ static __always_inline void ks_read_exit(long ret) {
   const int r = b->s.phase == KS_P_DONE ? ks_tp_from_scan(b, KS_SLOT_READ, &t) : 0;
   if (r == 1) {
     ks_hdr_count(KSPAN_HDR_IN_VALID);
+    const __u32 ts_outcome = ks_ts_from_scan(b, KS_SLOT_READ);
+    if (ts_outcome) ks_hdr_count(ts_outcome);
+    if (b->ts.len > 0 && b->ts.len <= KSPAN_HDR_TS_MAX) {
+      b->ts.tag = bpf_get_prandom_u32() | 1;
+      t.ts_len = b->ts.len;
+      t.ts_tag = b->ts.tag;
+      if (bpf_map_update_elem(&ks_hdr_tstate, &pid_tgid, &b->ts, BPF_ANY) != 0) t.ts_len = 0;
+    } else {
+      bpf_map_delete_elem(&ks_hdr_tstate, &pid_tgid);
+    }
     bpf_map_update_elem(&ks_hdr_threads, &pid_tgid, &t, BPF_ANY);
   } else {
     if (r < 0) ks_hdr_count(KSPAN_HDR_IN_INVALID);
+    /* a tracestate without a valid traceparent is discarded (processing model) */
+    if (b->s.phase == KS_P_DONE && b->s.ts_fields > 0) ks_hdr_count(KSPAN_HDR_TS_IN_NO_TP);
     bpf_map_delete_elem(&ks_hdr_threads, &pid_tgid); /* a new request without context */
+    bpf_map_delete_elem(&ks_hdr_tstate, &pid_tgid);
   }
 }
 

@@ -6,7 +6,8 @@ JSON list of {"url": ..., "arguments": [...]}; for each item the service POSTs t
 the thread that serves the request. With kspan's HTTP-header carrier on, the callbacks
 carry the traceparent the kernel wrote (docs/tracing.md "Context across hosts").
 
-usage: w3c_service.py PORT   (listens on 127.0.0.1:PORT, path /test)"""
+usage: w3c_service.py PORT [ADDRESS]   (listens on ADDRESS, default 127.0.0.1, port PORT,
+path /test)"""
 import http.client
 import http.server
 import json
@@ -48,4 +49,5 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
-    http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+    address = sys.argv[2] if len(sys.argv) > 2 else "127.0.0.1"
+    http.server.ThreadingHTTPServer((address, int(sys.argv[1])), Handler).serve_forever()

@@ -228,7 +228,7 @@ TEST_F(HdrCarrierTest, WritesATraceparentIntoEachRequestAndReportsIt) {
     ASSERT_FALSE(line.empty()) << "request " << i << " arrived as:\n" << got;
     std::smatch m;
     ASSERT_TRUE(std::regex_match(line, m, kTp)) << line;
-    EXPECT_EQ(m[3], "01");  // a new trace: sampled
+    EXPECT_EQ(m[3], "03");  // a new trace: sampled, random id (Level 2)
     spans.push_back(m[2]);
   }
   const std::vector<SentContext> sent = c->DrainSent();
@@ -391,15 +391,17 @@ TEST_F(HdrCarrierTest, ContinuesTheTraceOfTheRequestBeingServed) {
   const std::vector<Case> cases = {
       {"traceparent: 00-" + trace + "-00f067aa0ba902b7-01", true, "01"},
       {"traceparent: 00-" + trace + "-00f067aa0ba902b7-00", true, "00"},
+      {"traceparent: 00-" + trace + "-00f067aa0ba902b7-02", true, "02"},  // random kept (Level 2)
+      {"traceparent: 00-" + trace + "-00f067aa0ba902b7-ff", true, "03"},  // unknown flags as 0
       {"TRACEPARENT:   00-" + trace + "-00f067aa0ba902b7-01  ", true, "01"},
       {"traceparent: cc-" + trace + "-00f067aa0ba902b7-01-what-the-future-holds", true, "01"},
-      {"traceparent: ff-" + trace + "-00f067aa0ba902b7-01", false, "01"},
-      {"traceparent: 00-" + std::string(32, '0') + "-00f067aa0ba902b7-01", false, "01"},
-      {"traceparent: 00-" + trace + "-0000000000000000-01", false, "01"},
-      {"traceparent: 00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", false, "01"},
-      {"traceparent: 00-" + trace + "-00f067aa0ba902b7-01-extra", false, "01"},
-      {"traceparent: 00-" + trace + "-00f067aa0ba902b7-0", false, "01"},
-      {"X-Other: 1", false, "01"},
+      {"traceparent: ff-" + trace + "-00f067aa0ba902b7-01", false, "03"},
+      {"traceparent: 00-" + std::string(32, '0') + "-00f067aa0ba902b7-01", false, "03"},
+      {"traceparent: 00-" + trace + "-0000000000000000-01", false, "03"},
+      {"traceparent: 00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", false, "03"},
+      {"traceparent: 00-" + trace + "-00f067aa0ba902b7-01-extra", false, "03"},
+      {"traceparent: 00-" + trace + "-00f067aa0ba902b7-0", false, "03"},
+      {"X-Other: 1", false, "03"},
   };
   for (const Case& k : cases) {
     const std::string req = "GET /in HTTP/1.1\r\nHost: b\r\n" + k.header + "\r\n\r\n";
@@ -417,9 +419,110 @@ TEST_F(HdrCarrierTest, ContinuesTheTraceOfTheRequestBeingServed) {
     EXPECT_EQ(m[3], k.flags) << k.header;
   }
   const HttpHeaderCounters n = c->Counters();
-  // 4 served requests, and the 11 calls as their server end read them (with our line).
-  EXPECT_EQ(n.incoming_valid, 4u + cases.size());
+  // 6 served requests, and the calls as their server end read them (with our line).
+  EXPECT_EQ(n.incoming_valid, 6u + cases.size());
   EXPECT_EQ(n.incoming_invalid, 6u);
+}
+
+// The lines inserted right after the request line of `sent` in `got` (empty: `got` is not
+// `sent` with lines added there).
+std::string AddedLines(const std::string& sent, const std::string& got) {
+  const size_t eol = sent.find("\r\n") + 2;
+  if (got.size() <= sent.size() || got.compare(0, eol, sent, 0, eol) != 0) return "";
+  const size_t added = got.size() - sent.size();
+  if (got.compare(eol + added, std::string::npos, sent, eol, std::string::npos) != 0) return "";
+  return got.substr(eol, added);
+}
+
+// The tracestate of the request a thread serves goes with its calls, after the traceparent
+// line, as the W3C rules say: fields combined, OWS and empty members dropped, invalid lists
+// and lists of more than 32 members dropped whole, a list over 512 bytes cut by whole
+// members (those over 128 first, then from the end), nothing without a valid traceparent,
+// and nothing added to a request that has its own tracestate.
+TEST_F(HdrCarrierTest, ContinuesTheTracestateOfTheRequestBeingServed) {
+  auto c = Start();
+  ASSERT_NE(c, nullptr);
+  Pair in = Connect();
+  Pair out = Connect(ns_b_, ns_a_, kAddrA);
+  const std::string tp = "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n";
+  auto members = [](int n, int from, size_t value_len) {
+    std::string list;
+    for (int i = from; i < from + n; ++i) {
+      char key[8];
+      std::snprintf(key, sizeof(key), "k%02d", i);
+      list += (list.empty() ? "" : ",") + std::string(key) + "=" + std::string(value_len, 'v');
+    }
+    return list;
+  };
+  const std::string long1 = "l1=" + std::string(200, 'x'), long2 = "l2=" + std::string(200, 'y'),
+                    long3 = "l3=" + std::string(200, 'z');
+  struct Case {
+    std::string headers;   // the served request's header lines
+    std::string expected;  // the tracestate its call carries ("": none)
+  };
+  const std::vector<Case> cases = {
+      {tp + "tracestate: foo=1,bar=2\r\n", "foo=1,bar=2"},
+      {tp + "tracestate: foo=1 \t, bar=2\r\nTraceState: rojo=1,congo=2\r\ntracestate: \r\nTRACESTATE: ,, "
+            "baz=3\t\r\n",
+       "foo=1,bar=2,rojo=1,congo=2,baz=3"},
+      {tp + "tracestate: a= x y ,b@v=2 ,foo@=1\r\n",
+       "a= x y,b@v=2,foo@=1"},                              // leading spaces are the value's
+      {tp + "tracestate: foo=1,foo=1\r\n", "foo=1,foo=1"},  // duplicates kept as they are
+      {tp + "tracestate: " + std::string(256, 'z') + "=1\r\n", std::string(256, 'z') + "=1"},
+      {tp + "tracestate: " + members(32, 1, 2) + "\r\n", members(32, 1, 2)},
+      {tp + "tracestate: foo=bar=baz\r\n", ""},
+      {tp + "tracestate: foo=,bar=3\r\n", ""},
+      {tp + "tracestate: @foo=1,bar=2\r\n", ""},
+      {tp + "tracestate: FOO=1\r\n", ""},
+      {tp + "tracestate: foo =1\r\n", ""},
+      {tp + "tracestate: foo=1\r\ntracestate: " + std::string(257, 'z') + "=1\r\n", ""},
+      {tp + "tracestate: foo=a\tb\r\n", ""},
+      {tp + "tracestate: " + members(20, 1, 2) + "\r\ntracestate: " + members(13, 21, 2) + "\r\n", ""},
+      // over 512 bytes: the long members go first, from the end, until it fits
+      {tp + "tracestate: " + long1 + ",a=1," + long2 + ",b=2," + long3 + "\r\n",
+       long1 + ",a=1," + long2 + ",b=2"},
+      // 32 members of 20 bytes (671): the first 24 fit (503)
+      {tp + "tracestate: " + members(32, 1, 16) + "\r\n", members(24, 1, 16)},
+      {"traceparent: 00-" + std::string(32, '0') + "-00f067aa0ba902b7-01\r\ntracestate: foo=1\r\n", ""},
+      {"tracestate: foo=1\r\n", ""},
+  };
+  for (const Case& k : cases) {
+    const std::string req = "GET /in HTTP/1.1\r\nHost: b\r\n" + k.headers + "\r\n";
+    WriteAll(in.client, "x");  // the client side stops here: nothing is added to `req`
+    ASSERT_EQ(ReadAvailable(in.server, 1), "x");
+    WriteAll(in.client, req);
+    ASSERT_EQ(ReadAvailable(in.server, req.size()), req);
+    const std::string got = RoundTrip(out, Get(0), kLine + 1024);
+    const std::string lines = AddedLines(Get(0), got);
+    ASSERT_GE(lines.size(), kLine) << k.headers << " -> " << got;
+    std::smatch m;
+    const std::string tp_line = lines.substr(0, kLine);
+    ASSERT_TRUE(std::regex_match(tp_line, m, kTp)) << lines;
+    EXPECT_EQ(m[1] == "4bf92f3577b34da6a3ce929d0e0e4736", k.headers.rfind("traceparent: 00-4bf9", 0) == 0);
+    EXPECT_EQ(lines.substr(kLine), k.expected.empty() ? "" : "tracestate: " + k.expected + "\r\n")
+        << "served with:\n"
+        << k.headers;
+  }
+  // The application's own tracestate: the traceparent is added, the list is not.
+  WriteAll(in.client, "x");
+  ASSERT_EQ(ReadAvailable(in.server, 1), "x");
+  const std::string served = "GET /in HTTP/1.1\r\n" + tp + "tracestate: foo=1\r\n\r\n";
+  WriteAll(in.client, served);
+  ASSERT_EQ(ReadAvailable(in.server, served.size()), served);
+  const std::string own = "GET /own HTTP/1.1\r\nHost: a\r\ntracestate: mine=1\r\n\r\n";
+  const std::string got = RoundTrip(out, own, kLine + 64);
+  EXPECT_EQ(AddedLines(own, got).size(), kLine) << got;
+  const HttpHeaderCounters n = c->Counters();
+  EXPECT_EQ(n.ts_written, 8u);
+  EXPECT_EQ(n.ts_app_has, 1u);
+  EXPECT_EQ(n.ts_lost, 0u);
+  EXPECT_EQ(n.ts_in_truncated, 2u);
+  EXPECT_EQ(n.ts_in_invalid, 7u);
+  EXPECT_EQ(n.ts_in_too_many, 1u);
+  EXPECT_EQ(n.ts_in_no_traceparent, 2u);
+  // as read: the served requests' lists (6, and the 1 before the application's own) and the
+  // 9 calls that carried one (8 of ours, the application's own)
+  EXPECT_EQ(n.ts_in_valid, 7u + 9u);
 }
 
 // ioctl(FIONREAD) and MSG_PEEK on both ends, measured: a server end is never in the map; a

@@ -235,6 +235,17 @@ void PublishCarrierCounters(const Carrier& c, metrics::Registry* m) {
     headers("stopped_framing", h.skip_framing);
     headers("stopped_mid_stream", h.skip_mid_stream);
     headers("failed", h.push_failed);
+    headers("tracestate_written", h.ts_written);
+    headers("tracestate_left_to_app", h.ts_app_has);
+    headers("tracestate_lost", h.ts_lost);
+    auto tracestates = [m](const char* outcome, uint64_t v) {
+      m->GetCounter("kspan_carrier_incoming_tracestates_total", {{"outcome", outcome}})->Set(v);
+    };
+    tracestates("kept", h.ts_in_valid);
+    tracestates("truncated", h.ts_in_truncated);
+    tracestates("invalid", h.ts_in_invalid);
+    tracestates("too_many_members", h.ts_in_too_many);
+    tracestates("no_traceparent", h.ts_in_no_traceparent);
     m->GetCounter("kspan_carrier_sockhash_removed_total")->Set(h.removed);
     m->GetCounter("kspan_carrier_incoming_traceparents_total", {{"outcome", "valid"}})->Set(h.incoming_valid);
     m->GetCounter("kspan_carrier_incoming_traceparents_total", {{"outcome", "invalid"}})

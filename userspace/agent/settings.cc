@@ -523,7 +523,8 @@ const std::vector<SettingRow> kTable = {
              "puts the CLIENT span's ids in a TCP header option on each new request and reads "
              "them on the serving host, so its SERVER span joins the caller's trace (every TCP "
              "protocol, no payload byte changed; needs a kspan on both hosts); http-header "
-             "(opt-in) writes a W3C traceparent into outgoing plaintext HTTP/1 requests, for "
+             "(opt-in) writes a W3C traceparent (and the tracestate the served request came "
+             "with) into outgoing plaintext HTTP/1 requests, for "
              "servers without kspan (it changes payloads and FIONREAD on those client sockets); "
              "both: tcp-option,http-header; off.",
      .parse = Carrier},

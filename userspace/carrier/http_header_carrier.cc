@@ -130,11 +130,14 @@ bool HttpHeaderCarrier::InSockhash(int sock_fd) const {
 HttpHeaderCounters HttpHeaderCarrier::Counters() const {
   const int cpus = libbpf_num_possible_cpus();
   HttpHeaderCounters c;
-  uint64_t* fields[KSPAN_HDR_COUNTERS] = {
-      &c.written,         &c.skip_not_http, &c.skip_tls,        &c.skip_http2,     &c.skip_has_traceparent,
-      &c.skip_connect,    &c.skip_upgrade,  &c.skip_split_head, &c.skip_pipelined, &c.skip_framing,
-      &c.skip_mid_stream, &c.push_failed,   &c.removed,         &c.incoming_valid, &c.incoming_invalid,
-      &c.events_lost};
+  uint64_t* fields[KSPAN_HDR_COUNTERS] = {&c.written,       &c.skip_not_http,        &c.skip_tls,
+                                          &c.skip_http2,    &c.skip_has_traceparent, &c.skip_connect,
+                                          &c.skip_upgrade,  &c.skip_split_head,      &c.skip_pipelined,
+                                          &c.skip_framing,  &c.skip_mid_stream,      &c.push_failed,
+                                          &c.removed,       &c.incoming_valid,       &c.incoming_invalid,
+                                          &c.events_lost,   &c.ts_written,           &c.ts_app_has,
+                                          &c.ts_lost,       &c.ts_in_valid,          &c.ts_in_truncated,
+                                          &c.ts_in_invalid, &c.ts_in_too_many,       &c.ts_in_no_traceparent};
   c.events_lost += impl_->dropped;
   if (cpus <= 0) return c;
   std::vector<uint64_t> per_cpu(static_cast<size_t>(cpus));

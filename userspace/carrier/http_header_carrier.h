@@ -32,6 +32,10 @@ struct HttpHeaderCounters {
            skip_connect = 0, skip_upgrade = 0, skip_split_head = 0, skip_pipelined = 0, skip_framing = 0,
            skip_mid_stream = 0, push_failed = 0, removed = 0, incoming_valid = 0, incoming_invalid = 0,
            events_lost = 0;
+  // tracestate: lines written, left to the application's own, lost (evicted per thread); the
+  // lists of served requests: kept, truncated, invalid, too_many (>32 members), no_traceparent.
+  uint64_t ts_written = 0, ts_app_has = 0, ts_lost = 0, ts_in_valid = 0, ts_in_truncated = 0,
+           ts_in_invalid = 0, ts_in_too_many = 0, ts_in_no_traceparent = 0;
 };
 
 class HttpHeaderCarrier {

@@ -82,11 +82,18 @@ constexpr Entry kMetrics[] = {
       "Requests the opt-in HTTP-header carrier looked at, by outcome: written (a traceparent line "
       "added), skipped_* (nothing written: not_http, tls, http2, has_traceparent, connect, split_head, "
       "pipelined), stopped_* (written or not, nothing after it on that connection: upgrade, framing, "
-      "mid_stream), failed (the kernel could not insert; nothing changed)."}},
+      "mid_stream), failed (the kernel could not insert; nothing changed); and of the written ones, "
+      "tracestate_written (a tracestate line too), tracestate_left_to_app (the request had its own "
+      "tracestate: none added), tracestate_lost (the thread's list was evicted: traceparent alone)."}},
     {"kspan_carrier_incoming_traceparents_total",
      {"counter",
       "traceparent headers of requests a server thread read, checked in the kernel by the HTTP-header "
       "carrier: valid (its requests continue that trace) or invalid (a new trace)."}},
+    {"kspan_carrier_incoming_tracestates_total",
+     {"counter",
+      "tracestate headers of requests a server thread read, checked in the kernel by the HTTP-header "
+      "carrier: kept (continued with the trace), truncated (whole members removed to fit 512 bytes), "
+      "invalid and too_many_members (dropped whole), no_traceparent (discarded: no valid traceparent)."}},
     {"kspan_carrier_options_total",
      {"counter",
       "TCP options of the trace-context carrier: written, parsed, rejected (ours but malformed: a new "

@@ -16,8 +16,16 @@
 
 #define KSPAN_HDR_MAX_CONNS 65536   /* ks_hdr_conns and the sockhash */
 #define KSPAN_HDR_MAX_THREADS 16384 /* ks_hdr_threads, ks_hdr_io */
-#define KSPAN_HDR_SCAN 1024         /* bytes of a request head examined (a power of two) */
+#define KSPAN_HDR_SCAN 2048         /* bytes of a request head examined (a power of two) */
 #define KSPAN_HDR_LINE 70           /* "traceparent: 00-<32>-<16>-<2>\r\n" */
+/* tracestate (W3C Trace Context, "tracestate Header Field Values" and "tracestate Limits"):
+ * the combined list a served request came with, kept per thread and written after the
+ * traceparent line as "tracestate: <list>\r\n". */
+#define KSPAN_HDR_TS_MAX 512      /* bytes of a combined list propagated (the spec's minimum) */
+#define KSPAN_HDR_TS_MEMBERS 32   /* list members at most; more: the list is invalid, dropped */
+#define KSPAN_HDR_TS_LONG 128     /* members longer than this are removed first when truncating */
+#define KSPAN_HDR_TS_THREADS 4096 /* threads holding a list at once (ks_hdr_tstate, LRU) */
+#define KSPAN_HDR_TS_PREFIX 12    /* "tracestate: " */
 
 /* kspan_hdr_conn.state */
 #define KSPAN_HDR_HEAD 1    /* a client: the next byte sent starts a request head */
@@ -41,7 +49,18 @@ struct kspan_hdr_thread {
   __u8 trace_id[16];
   __u8 span_id[8]; /* the caller's span (the parent): for tests and diagnostics */
   __u8 flags;
-  __u8 _pad[7];
+  __u8 _pad;
+  __u16 ts_len; /* the tracestate list it came with (bytes, 0: none), in ks_hdr_tstate */
+  __u32 ts_tag; /* ks_hdr_tstate's entry belongs to this context when its tag is the same */
+};
+
+/* The tracestate of the request a thread serves (ks_hdr_tstate, by pid_tgid): validated,
+ * members joined by single commas without OWS, at most KSPAN_HDR_TS_MAX bytes. */
+struct kspan_hdr_tstate {
+  __u32 tag;
+  __u16 len;
+  __u16 _pad;
+  __u8 v[KSPAN_HDR_TS_MAX];
 };
 
 /* ks_hdr_counters indexes (per-CPU array). Renumbering is a breaking change. */
@@ -62,7 +81,15 @@ enum kspan_hdr_counter {
   KSPAN_HDR_IN_VALID = 13,        /* a served request's valid traceparent */
   KSPAN_HDR_IN_INVALID = 14,      /* a served request's traceparent that failed W3C rules */
   KSPAN_HDR_EVENT_LOST = 15,      /* a report that found the ring buffer full */
-  KSPAN_HDR_COUNTERS = 16,
+  KSPAN_HDR_TS_WRITTEN = 16,      /* a tracestate line written after the traceparent line */
+  KSPAN_HDR_TS_APP_HAS = 17,      /* the thread had a tracestate, the request its own: not added */
+  KSPAN_HDR_TS_LOST = 18,         /* the thread's tracestate was evicted (ks_hdr_tstate full) */
+  KSPAN_HDR_TS_IN_VALID = 19,     /* a served request's tracestate, kept whole */
+  KSPAN_HDR_TS_IN_TRUNCATED = 20, /* ... kept after removing whole members to fit */
+  KSPAN_HDR_TS_IN_INVALID = 21,   /* ... not W3C list grammar: dropped whole */
+  KSPAN_HDR_TS_IN_TOO_MANY = 22,  /* ... more than 32 members: dropped whole */
+  KSPAN_HDR_TS_IN_NO_TP = 23,     /* ... without a valid traceparent: discarded (spec) */
+  KSPAN_HDR_COUNTERS = 24,
 };
 
 #endif

@@ -122,7 +122,7 @@ void SpanBuilder::OnRequest(const conntrack::ConnInfo& conn, protocols::RequestS
   // The answering side of a protocol whose callee makes no span (a data store's own side,
   // protocols::ProtocolSpec::callee_spans) opens nothing: a node that never completes
   // would hold its client's trace until max_hold.
-  if (server && !conn.callee_spans) return;
+  if (server && (!conn.callee_spans || request.callee_no_span)) return;
   RequestSeen r;
   r.conn = conn.key;
   r.seq = request.seq;

@@ -41,6 +41,11 @@ struct RequestStart {
   // What the correlator needs to see of the request before its answer to decide whether
   // it makes a span (a JSON-RPC request line: MCP, A2A or neither); empty when not needed.
   std::string head;
+  // The answering side makes no span for this request, though its protocol's callee does
+  // for others (ProtocolSpec::callee_spans): a database's startup, password or Terminate
+  // message, or a replication session's. The correlator opens no node for it there (a
+  // node that never completes would hold its trace until max_hold).
+  bool callee_no_span = false;
 };
 
 // PROTOCOL_LIST: a new protocol's record type joins this variant (correlator/span_builder.cc

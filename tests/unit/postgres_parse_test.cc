@@ -96,6 +96,18 @@ class PgConnectionTest : public testing::Test {
     c.tid = 7;
     conn_->AddData(c);
   }
+  // psql's start: SSL refused, the startup, an MD5 password, a query with literals.
+  void LoginAndSelect(const string& startup) {
+    Send(true, Be32(8) + Be32(80877103));  // SSLRequest
+    Send(false, "N");
+    Send(true, startup);
+    Send(false, Msg('R', Be32(5) + "salt"));  // AuthenticationMD5Password
+    Send(true, Msg('p', Cstr("md5-hunter2-secret")));
+    Send(false, Msg('R', Be32(0)) + Msg('S', Cstr("server_version") + Cstr("15.8")) +
+                    Msg('K', Be32(1234) + Be32(5678)) + Z());
+    Send(true, Query("SELECT name FROM users WHERE email = 'bob@example.com' AND id IN (1, 2, 3)"));
+    Send(false, RowDesc() + Row("bob") + Row("carl") + Complete("SELECT 2") + Z());
+  }
   void Drain() {
     ConnectionStats s;
     conn_->Drain(&started_, &records_, &s);
@@ -118,15 +130,7 @@ class PgConnectionTest : public testing::Test {
 
 // A psql session: SSL refused, startup with an MD5 password, a query, an error.
 TEST_F(PgConnectionTest, StartupPasswordQueriesAndErrors) {
-  Send(true, Be32(8) + Be32(80877103));  // SSLRequest
-  Send(false, "N");
-  Send(true, Startup("alice", "shop"));
-  Send(false, Msg('R', Be32(5) + "salt"));  // AuthenticationMD5Password
-  Send(true, Msg('p', Cstr("md5-hunter2-secret")));
-  Send(false, Msg('R', Be32(0)) + Msg('S', Cstr("server_version") + Cstr("15.8")) +
-                  Msg('K', Be32(1234) + Be32(5678)) + Z());
-  Send(true, Query("SELECT name FROM users WHERE email = 'bob@example.com' AND id IN (1, 2, 3)"));
-  Send(false, RowDesc() + Row("bob") + Row("carl") + Complete("SELECT 2") + Z());
+  LoginAndSelect(Startup("alice", "shop"));
   Send(true, Query("SELECT * FROM nope"));
   Send(false, Error("42P01", "relation \"nope\" does not exist") + Z());
   Send(true, Msg('X', ""));
@@ -870,15 +874,7 @@ class PgServerConnectionTest : public PgConnectionTest {
   }
   // The session of StartupPasswordQueriesAndErrors, an extended-query unit and a Terminate.
   void Session(const string& startup) {
-    Send(true, Be32(8) + Be32(80877103));  // SSLRequest
-    Send(false, "N");
-    Send(true, startup);
-    Send(false, Msg('R', Be32(5) + "salt"));  // AuthenticationMD5Password
-    Send(true, Msg('p', Cstr("md5-hunter2-secret")));
-    Send(false, Msg('R', Be32(0)) + Msg('S', Cstr("server_version") + Cstr("15.8")) +
-                    Msg('K', Be32(1234) + Be32(5678)) + Z());
-    Send(true, Query("SELECT name FROM users WHERE email = 'bob@example.com' AND id IN (1, 2, 3)"));
-    Send(false, RowDesc() + Row("bob") + Row("carl") + Complete("SELECT 2") + Z());
+    LoginAndSelect(startup);
     Send(true, Parse("s1", "UPDATE users SET name = $1 WHERE id = 7") + Bind("", "s1", "bob") + Execute("") +
                    Sync());
     Send(false, Msg('1', "") + Msg('2', "") + Complete("UPDATE 1") + Z());
@@ -931,7 +927,7 @@ TEST_F(PgServerConnectionTest, TheBackendReadsTheUnitsAndWritesTheAnswers) {
   // Only the operations would open a node on the server's side.
   ASSERT_EQ(started_.size(), 7u);
   std::vector<bool> no_span;
-  for (const RequestStart& s : started_) no_span.push_back(s.callee_no_span);
+  for (const RequestStart& s : started_) no_span.push_back(s.no_span || s.callee_no_span);
   EXPECT_EQ(no_span, (std::vector<bool>{true, true, true, false, false, false, true}));
 
   // SERVER spans of the three operations, nothing for the rest; no secret in any of them.
@@ -1029,7 +1025,8 @@ TEST_F(PgServerConnectionTest, ReplicationSessionsMakeNoServerSpan) {
     ASSERT_EQ(records_.size(), 2u);
     EXPECT_TRUE(Body(1).replication);
     ASSERT_EQ(started_.size(), 2u);
-    EXPECT_TRUE(started_[1].callee_no_span);
+    EXPECT_TRUE(started_[1].callee_no_span);  // the client's side still opens its node
+    EXPECT_FALSE(started_[1].no_span);
     EXPECT_FALSE(correlator::BuildPostgresSpan(Body(1), Server(), nullptr).has_value());
     EXPECT_TRUE(correlator::BuildPostgresSpan(Body(1), Client(), nullptr).has_value());
   }
@@ -1046,39 +1043,48 @@ TEST_F(PgServerConnectionTest, ReplicationSessionsMakeNoServerSpan) {
   Drain();
   ASSERT_EQ(records_.size(), 2u);
   EXPECT_FALSE(Body(1).replication);
-  EXPECT_FALSE(started_[1].callee_no_span);
+  EXPECT_FALSE(started_[1].callee_no_span || started_[1].no_span);
   EXPECT_TRUE(correlator::BuildPostgresSpan(Body(1), Server(), nullptr).has_value());
 }
 
-// Through the span builder and the stitcher: the backend's session opens a node for each
-// operation only, every node completes, and exactly the three SERVER spans are exported
-// (a startup or password node would never complete and hold its trace until max_hold).
+// Through the span builder and the stitcher, on either side: a session opens a node for
+// each operation only, every node completes, and exactly the three spans are exported (a
+// startup or password node would never complete and hold its trace until max_hold).
 TEST_F(PgServerConnectionTest, OnlyOperationsOpenNodesAndEveryNodeCompletes) {
-  Session(Startup("alice", "shop"));
-  metrics::Registry metrics;
-  process::ProcessTable processes(
-      {.proc_root = "/nonexistent-kspan-test", .host_name = "test", .resource_attributes = {}});
-  std::vector<model::Span> emitted;
-  correlator::Stitcher stitcher(correlator::StitcherOptions{}, &metrics,
-                                [&](model::Span&& s) { emitted.push_back(std::move(s)); });
-  processors::ProcessorChain chain(&metrics, [](model::Span&&) {});
-  correlator::SpanBuilder builder(correlator::SpanBuilderOptions{}, &metrics, &processes, &stitcher, &chain);
-  conntrack::ConnInfo conn;
-  conn.key = {.pid = 100, .fd = 9, .generation = 1};
-  conn.role = events::Role::kServer;
-  conn.tuple = Server().tuple;
-  conn.tuple_known = true;
-  conn.protocol = Spec().name;
-  conn.callee_spans = Spec().callee_spans;
-  for (RequestStart& s : started_) builder.OnRequest(conn, std::move(s));
-  EXPECT_EQ(stitcher.nodes(), 3u);
-  for (protocols::Record& r : records_) builder.OnRecord(conn, std::move(r));
-  for (uint64_t ms : {100, 1'000, 2'000}) stitcher.Advance(now_ + ms * 1'000'000);
-  EXPECT_EQ(stitcher.nodes(), 0u);
-  ASSERT_EQ(emitted.size(), 3u);
-  for (const model::Span& s : emitted) {
-    EXPECT_EQ(s.kind, model::SpanKind::kServer);
-    EXPECT_FALSE(s.parent_span_id.IsValid()) << s.name;  // nothing on the wire: a trace of its own
+  for (const bool server : {true, false}) {
+    SCOPED_TRACE(server ? "server" : "client");
+    server_ = server;
+    conn_ = Spec().make(!server, ProtocolOptions{});
+    records_.clear();
+    started_.clear();
+    req_pos_ = resp_pos_ = 0;
+    Session(Startup("alice", "shop"));
+    metrics::Registry metrics;
+    process::ProcessTable processes(
+        {.proc_root = "/nonexistent-kspan-test", .host_name = "test", .resource_attributes = {}});
+    std::vector<model::Span> emitted;
+    correlator::Stitcher stitcher(correlator::StitcherOptions{}, &metrics,
+                                  [&](model::Span&& s) { emitted.push_back(std::move(s)); });
+    processors::ProcessorChain chain(&metrics, [](model::Span&&) {});
+    correlator::SpanBuilder builder(correlator::SpanBuilderOptions{}, &metrics, &processes, &stitcher,
+                                    &chain);
+    conntrack::ConnInfo conn;
+    conn.key = {.pid = 100, .fd = 9, .generation = 1};
+    conn.role = server ? events::Role::kServer : events::Role::kClient;
+    conn.tuple = server ? Server().tuple : Client().tuple;
+    conn.tuple_known = true;
+    conn.protocol = Spec().name;
+    conn.callee_spans = Spec().callee_spans;
+    for (RequestStart& s : started_) builder.OnRequest(conn, std::move(s));
+    EXPECT_EQ(stitcher.nodes(), 3u);
+    for (protocols::Record& r : records_) builder.OnRecord(conn, std::move(r));
+    for (uint64_t ms : {100, 1'000, 2'000}) stitcher.Advance(now_ + ms * 1'000'000);
+    EXPECT_EQ(stitcher.nodes(), 0u);
+    ASSERT_EQ(emitted.size(), 3u);
+    for (const model::Span& s : emitted) {
+      EXPECT_EQ(s.kind, server ? model::SpanKind::kServer : model::SpanKind::kClient);
+      EXPECT_FALSE(s.parent_span_id.IsValid()) << s.name;  // nothing on the wire: a trace of its own
+    }
   }
 }
 

@@ -17,7 +17,8 @@ namespace {
 struct Registered : Protocol {
   static void Announce(const Frame& f, RequestStart* out) {
     AnnounceSeqAndTiming(f, out);
-    out->callee_no_span = !IsOperation(f.unit) || f.replication;  // as BuildPostgresSpan
+    out->no_span = !IsOperation(f.unit);  // as BuildPostgresSpan
+    out->callee_no_span = f.replication;
   }
   static Record RecordWithoutAnswer(Frame* f) { return postgres::RecordWithoutAnswer(f); }
   static void ToRecord(Record&& r, protocols::Record* out) { ToEnvelope(std::move(r), out); }

@@ -16,11 +16,14 @@
 // to its call, so nothing here trusts the ids under test. The last test (acceptance 3)
 // sends a fuzzed mix of requests through nginx as a reverse proxy and compares bytes.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <set>
@@ -116,10 +119,91 @@ class WireContextTest : public ::testing::Test {
 
   void RunChain(bool tls);
 
+  // 100 requests from curl in A to `base` in B: 20 curls of one request, 4 of 20 on one
+  // keep-alive connection; `path(run, i)` names request i of curl run `run` (0-19 single,
+  // 20-23 keep-alive). Returns the paths in order.
+  std::vector<std::string> Curl100(const std::string& base, bool tls,
+                                   const std::function<std::string(int run, int i)>& path);
+
+  // The four spans of one request: curl's CLIENT (A), the middle's SERVER and CLIENT (B),
+  // the callee's SERVER (A).
+  struct Chain {
+    const FlatSpan *curl = nullptr, *server = nullptr, *call = nullptr, *callee = nullptr;
+  };
+  // Whether each request's chain is whole with the right parents (curl a root, each the
+  // next one's parent, one trace); `problems` says what is not, and names traces that mix
+  // requests (those requests do not count as whole).
+  std::map<std::string, bool> Judge(const std::vector<std::string>& paths,
+                                    std::map<std::string, Chain>& chains, const std::string& callee,
+                                    std::vector<std::string>* problems);
+
   Namespaces net_;
   std::string dir_;
   const std::string addr_a_ = "10.214.0.1", addr_b_ = "10.214.0.2";
 };
+
+std::vector<std::string> WireContextTest::Curl100(const std::string& base, bool tls,
+                                                  const std::function<std::string(int run, int i)>& path) {
+  std::vector<std::string> paths;
+  for (int run = 0; run < 24; ++run) {
+    std::vector<std::string> argv = {"ip",  "netns",      "exec", net_.a, "curl",
+                                     "-sS", "--max-time", "10",   "-w",   "%{http_code}\\n"};
+    if (tls) argv.push_back("-k");
+    const int n = run < 20 ? 1 : 20;
+    for (int i = 0; i < n; ++i) {
+      paths.push_back(path(run, i));
+      argv.insert(argv.end(), {"-o", "/dev/null", base + paths.back()});
+    }
+    auto r = RunCommand(argv, 60s);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::string want;
+    for (int i = 0; i < n; ++i) want += "200\n";
+    EXPECT_EQ(r.out, want) << paths.back();
+    if (r.exit_code != 0 || r.out != want) return {};
+  }
+  return paths;
+}
+
+std::map<std::string, bool> WireContextTest::Judge(const std::vector<std::string>& paths,
+                                                   std::map<std::string, Chain>& chains,
+                                                   const std::string& callee,
+                                                   std::vector<std::string>* problems) {
+  std::map<std::string, bool> ok;
+  std::map<std::string, std::set<std::string>> paths_of_trace;
+  for (const auto& p : paths) {
+    const Chain& c = chains[p];
+    ok[p] = false;
+    if (!c.curl || !c.server || !c.call || !c.callee) {
+      problems->push_back(p + ": missing spans: curl " + Describe(c.curl) + " | server " +
+                          Describe(c.server) + " | call " + Describe(c.call) + " | " + callee + " " +
+                          Describe(c.callee));
+      continue;
+    }
+    for (const FlatSpan* s : {c.curl, c.server, c.call, c.callee}) paths_of_trace[s->trace_id].insert(p);
+    std::vector<std::string> wrong;
+    if (!c.curl->parent_span_id.empty()) wrong.push_back("curl CLIENT is not a root");
+    if (c.server->trace_id != c.curl->trace_id || c.server->parent_span_id != c.curl->span_id)
+      wrong.push_back("python SERVER is not curl's child");
+    if (c.call->trace_id != c.server->trace_id || c.call->parent_span_id != c.server->span_id)
+      wrong.push_back("python CLIENT is not the SERVER's child");
+    if (c.callee->trace_id != c.call->trace_id || c.callee->parent_span_id != c.call->span_id)
+      wrong.push_back(callee + " SERVER is not python CLIENT's child");
+    if (wrong.empty()) {
+      ok[p] = true;
+    } else {
+      std::string msg = p + ":";
+      for (const auto& w : wrong) msg += " " + w + ";";
+      problems->push_back(msg + "\n    curl " + Describe(c.curl) + "\n    server " + Describe(c.server) +
+                          "\n    call " + Describe(c.call) + "\n    " + callee + " " + Describe(c.callee));
+    }
+  }
+  for (const auto& [trace, ps] : paths_of_trace) {
+    if (ps.size() < 2) continue;
+    problems->push_back("trace " + trace + " mixes " + std::to_string(ps.size()) + " requests");
+    for (const auto& p : ps) ok[p] = false;
+  }
+  return ok;
+}
 
 // curl (A) -> carrier_forward.py (B) -> nginx (A), 100 requests, every one a trace of its
 // own with the right parents; with `tls`, both hops are HTTPS.
@@ -164,34 +248,12 @@ void WireContextTest::RunChain(bool tls) {
   ASSERT_TRUE(Listening(net_.b, addr_b_, py_port)) << middle.Stderr();
 
   const std::string base = scheme + addr_b_ + ":" + std::to_string(py_port);
-  std::vector<std::string> paths;
-  // 100 requests: 20 curls of one request each, and 4 of 20 on one keep-alive connection.
-  std::vector<std::vector<std::string>> runs;
-  for (int i = 0; i < 20; ++i) runs.push_back({"/one/" + std::to_string(i)});
-  for (int k = 0; k < 4; ++k) {
-    std::vector<std::string> run;
-    for (int i = 0; i < 20; ++i) run.push_back("/ka" + std::to_string(k) + "/" + std::to_string(i));
-    runs.push_back(run);
-  }
-  for (const auto& run : runs) {
-    std::vector<std::string> argv = {"ip",  "netns",      "exec", net_.a, "curl",
-                                     "-sS", "--max-time", "10",   "-w",   "%{http_code}\\n"};
-    if (tls) argv.push_back("-k");
-    for (const auto& p : run) {
-      argv.insert(argv.end(), {"-o", "/dev/null", base + p});
-      paths.push_back(p);
-    }
-    auto r = RunCommand(argv, 60s);
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    std::string want;
-    for (size_t i = 0; i < run.size(); ++i) want += "200\n";
-    ASSERT_EQ(r.out, want) << run[0];
-  }
+  const std::vector<std::string> paths = Curl100(base, tls, [](int run, int i) {
+    return run < 20 ? "/one/" + std::to_string(run)
+                    : "/ka" + std::to_string(run - 20) + "/" + std::to_string(i);
+  });
   ASSERT_EQ(paths.size(), static_cast<size_t>(kRequests));
 
-  struct Chain {
-    const FlatSpan *curl = nullptr, *server = nullptr, *call = nullptr, *nginx = nullptr;
-  };
   std::vector<FlatSpan> spans_a, spans_b;
   std::map<std::string, Chain> chains;
   auto collect = [&] {
@@ -200,7 +262,7 @@ void WireContextTest::RunChain(bool tls) {
     chains.clear();
     for (const auto& s : spans_a) {
       if (s.kind == kClient && s.Int("server.port") == py_port) chains[s.Path()].curl = &s;
-      if (s.kind == kServer && s.Int("server.port") == nginx_port) chains[s.Path()].nginx = &s;
+      if (s.kind == kServer && s.Int("server.port") == nginx_port) chains[s.Path()].callee = &s;
     }
     for (const auto& s : spans_b) {
       if (s.kind == kServer && s.Int("server.port") == py_port) chains[s.Path()].server = &s;
@@ -208,46 +270,24 @@ void WireContextTest::RunChain(bool tls) {
     }
     for (const auto& p : paths) {
       const Chain& c = chains[p];
-      if (!c.curl || !c.server || !c.call || !c.nginx) return false;
+      if (!c.curl || !c.server || !c.call || !c.callee) return false;
     }
     return true;
   };
   WaitFor(collect, 30s);
   collect();
 
-  int whole = 0;
   std::vector<std::string> problems;
-  std::map<std::string, std::set<std::string>> paths_of_trace;
-  for (const auto& p : paths) {
+  const std::map<std::string, bool> ok = Judge(paths, chains, "nginx", &problems);
+  int whole = 0;
+  for (const auto& [p, good] : ok) {
+    if (!good) continue;
     const Chain& c = chains[p];
-    if (!c.curl || !c.server || !c.call || !c.nginx) {
-      problems.push_back(p + ": missing spans: curl " + Describe(c.curl) + " | server " + Describe(c.server) +
-                         " | call " + Describe(c.call) + " | nginx " + Describe(c.nginx));
+    if (tls && (c.server->Str("url.scheme") != "https" || c.callee->Str("url.scheme") != "https")) {
+      problems.push_back(p + ": not HTTPS");
       continue;
     }
-    for (const FlatSpan* s : {c.curl, c.server, c.call, c.nginx}) paths_of_trace[s->trace_id].insert(p);
-    std::vector<std::string> wrong;
-    if (!c.curl->parent_span_id.empty()) wrong.push_back("curl CLIENT is not a root");
-    if (c.server->trace_id != c.curl->trace_id || c.server->parent_span_id != c.curl->span_id)
-      wrong.push_back("python SERVER is not curl's child");
-    if (c.call->trace_id != c.server->trace_id || c.call->parent_span_id != c.server->span_id)
-      wrong.push_back("python CLIENT is not the SERVER's child");
-    if (c.nginx->trace_id != c.call->trace_id || c.nginx->parent_span_id != c.call->span_id)
-      wrong.push_back("nginx SERVER is not python CLIENT's child");
-    if (tls && (c.server->Str("url.scheme") != "https" || c.nginx->Str("url.scheme") != "https"))
-      wrong.push_back("not HTTPS");
-    if (wrong.empty()) {
-      ++whole;
-    } else {
-      std::string msg = p + ":";
-      for (const auto& w : wrong) msg += " " + w + ";";
-      problems.push_back(msg + "\n    curl " + Describe(c.curl) + "\n    server " + Describe(c.server) +
-                         "\n    call " + Describe(c.call) + "\n    nginx " + Describe(c.nginx));
-    }
-  }
-  for (const auto& [trace, ps] : paths_of_trace) {
-    if (ps.size() > 1)
-      problems.push_back("trace " + trace + " mixes " + std::to_string(ps.size()) + " requests");
+    ++whole;
   }
   std::string first;
   for (size_t i = 0; i < problems.size() && i < 10; ++i) first += "\n  " + problems[i];
@@ -274,6 +314,170 @@ TEST_F(WireContextTest, CurlPythonNginxAcrossTwoAgentsOneTracePerRequest) {
 // rides under the ciphertext, and each request takes the context in force for it.
 TEST_F(WireContextTest, TlsCurlPythonNginxAcrossTwoAgentsOneTracePerRequest) {
   RunChain(true);
+}
+
+// Acceptance 2, the PostgreSQL hop: curl (A) -> carrier_forward.py (B), which runs one query
+// per request with psycopg2 -> PostgreSQL 15 (A, a cluster of its own, SCRAM logins):
+//
+//   curl CLIENT (root) -> python SERVER -> python db CLIENT -> postgres SERVER
+//
+// Half the requests (paths under /new/) open a connection of their own (startup, SCRAM,
+// one query, Terminate); the other half share one psycopg2 connection kept open across
+// requests and handling threads. The query names its request in a column alias
+// (`SELECT 1 AS r_<path>`), which the sanitised db.query.text keeps.
+TEST_F(WireContextTest, CurlPythonPostgresAcrossTwoAgentsOneTracePerRequest) {
+  KspanAgent agent_a, agent_b;
+  StartAgent(&agent_a, net_.a);
+  StartAgent(&agent_b, net_.b);
+  const int pg_port = 15432 + getpid() % 1000, py_port = pg_port + 1000;
+  const std::string password = "wire-pg-" + std::to_string(getpid());
+  const char* bin = "/usr/lib/postgresql/15/bin/";
+
+  // The cluster, owned by the postgres user, in a directory of its own; B's address may log
+  // in with the password.
+  const std::string pg_dir = MakeTempDir("kspan-wire-pg-");
+  ASSERT_FALSE(pg_dir.empty());
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() { RunCommand({"rm", "-rf", dir}, 20s); }
+  } cleanup{pg_dir};
+  std::ofstream(pg_dir + "/pw") << password << "\n";
+  ASSERT_EQ(RunCommand({"chown", "-R", "postgres:postgres", pg_dir}, 10s).exit_code, 0);
+  const CommandResult init = RunCommand(
+      {"runuser", "-u", "postgres", "--", std::string(bin) + "initdb", "-D", pg_dir + "/data", "-U",
+       "postgres", "--pwfile=" + pg_dir + "/pw", "--auth-host=scram-sha-256", "--auth-local=trust"},
+      120s);
+  ASSERT_EQ(init.exit_code, 0) << init.out << init.err;
+  std::ofstream(pg_dir + "/data/pg_hba.conf", std::ios::app)
+      << "host all all " << addr_b_ << "/32 scram-sha-256\n";
+  Subprocess& pg = Proc();
+  ASSERT_TRUE(pg.Start({"ip", "netns", "exec", net_.a, "runuser", "-u", "postgres", "--",
+                        std::string(bin) + "postgres", "-D", pg_dir + "/data", "-p", std::to_string(pg_port),
+                        "-k", pg_dir, "-c", "listen_addresses=" + addr_a_, "-c", "fsync=off"}));
+  ASSERT_TRUE(Listening(net_.a, addr_a_, pg_port)) << pg.Stderr();
+
+  // The password only in the environment, never in an argv (kspan reports command lines).
+  Subprocess& middle = Proc();
+  ASSERT_TRUE(middle.Start({"ip", "netns", "exec", net_.b, "/usr/bin/python3", kApps + "carrier_forward.py",
+                            addr_b_, std::to_string(py_port),
+                            "postgresql://postgres@" + addr_a_ + ":" + std::to_string(pg_port) + "/postgres"},
+                           {{"OTEL_SERVICE_NAME", "middle"}, {"PGPASSWORD", password}}));
+  ASSERT_TRUE(Listening(net_.b, addr_b_, py_port)) << middle.Stderr();
+
+  // Half the requests on a new database connection each, half on the kept one, on single
+  // and keep-alive curls alike.
+  const std::vector<std::string> paths =
+      Curl100("http://" + addr_b_ + ":" + std::to_string(py_port), false, [](int run, int i) {
+        const std::string mode = (run + i) % 2 == 0 ? "/new/" : "/keep/";
+        return mode + (run < 20 ? "one" + std::to_string(run)
+                                : "ka" + std::to_string(run - 20) + "_" + std::to_string(i));
+      });
+  ASSERT_EQ(paths.size(), static_cast<size_t>(kRequests)) << middle.Stderr();
+
+  // A request's name in its query's column alias: "SELECT ? AS r_new_one4".
+  auto tag_of_path = [](std::string p) {
+    for (char& c : p)
+      if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+    return "r_" + p;
+  };
+  auto tag_of_query = [](const std::string& q) {
+    const size_t at = q.find(" AS r_");
+    if (at == std::string::npos) return std::string();
+    size_t end = at + 4;
+    while (end < q.size() && (isalnum(static_cast<unsigned char>(q[end])) || q[end] == '_')) ++end;
+    return q.substr(at + 4, end - at - 4);
+  };
+  std::map<std::string, std::string> path_of_tag;
+  for (const auto& p : paths) path_of_tag[tag_of_path(p)] = p;
+
+  std::vector<FlatSpan> spans_a, spans_b;
+  std::map<std::string, Chain> chains;
+  auto collect = [&] {
+    spans_a = ReadSpans(agent_a.SpansPath());
+    spans_b = ReadSpans(agent_b.SpansPath());
+    chains.clear();
+    auto db_path = [&](const FlatSpan& s) -> std::string {
+      if (s.Str("db.system.name") != "postgresql" || s.Int("server.port") != pg_port) return "";
+      auto it = path_of_tag.find(tag_of_query(s.Str("db.query.text")));
+      return it == path_of_tag.end() ? "" : it->second;
+    };
+    for (const auto& s : spans_a) {
+      if (s.kind == kClient && s.Int("server.port") == py_port) chains[s.Path()].curl = &s;
+      if (const std::string p = db_path(s); s.kind == kServer && !p.empty()) chains[p].callee = &s;
+    }
+    for (const auto& s : spans_b) {
+      if (s.kind == kServer && s.Int("server.port") == py_port) chains[s.Path()].server = &s;
+      if (const std::string p = db_path(s); s.kind == kClient && !p.empty()) chains[p].call = &s;
+    }
+    for (const auto& p : paths) {
+      const Chain& c = chains[p];
+      if (!c.curl || !c.server || !c.call || !c.callee) return false;
+    }
+    return true;
+  };
+  const auto wait_start = std::chrono::steady_clock::now();
+  const bool before_stop = WaitFor(collect, 30s);
+  std::cout << "every chain exported while the agents ran: " << (before_stop ? "yes" : "no") << ", after "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                     wait_start)
+                   .count()
+            << " ms\n";
+  ExpectCleanStop(agent_a);
+  ExpectCleanStop(agent_b);
+  collect();
+
+  std::vector<std::string> problems;
+  const std::map<std::string, bool> ok = Judge(paths, chains, "postgres", &problems);
+  int whole_new = 0, whole_keep = 0, n_new = 0;
+  for (const auto& [p, good] : ok) {
+    const bool fresh = p.rfind("/new/", 0) == 0;
+    n_new += fresh;
+    if (!good) continue;
+    const FlatSpan& db = *chains[p].callee;
+    // The SERVER span: its own end and the caller, the database, the sanitised query.
+    std::vector<std::string> wrong;
+    if (db.Str("server.address") != addr_a_ || db.Int("client.port") <= 0 ||
+        db.Str("network.peer.address") != addr_b_ || db.Str("client.address") != addr_b_)
+      wrong.push_back("addresses");
+    if (db.Str("db.namespace") != "postgres" || db.Str("db.operation.name") != "SELECT" ||
+        db.Str("db.query.text") != "SELECT ? AS " + tag_of_path(p))
+      wrong.push_back("db attributes: " + db.Str("db.namespace") + " " + db.Str("db.operation.name") + " " +
+                      db.Str("db.query.text"));
+    if (db.ResourceStr("process.executable.name") != "postgres")
+      wrong.push_back("process " + db.ResourceStr("process.executable.name"));
+    if (!wrong.empty()) {
+      problems.push_back(p + ": postgres SERVER " + wrong[0]);
+      continue;
+    }
+    ++(fresh ? whole_new : whole_keep);
+  }
+  std::cout << "postgres hop: " << whole_new << " of " << n_new << " whole on a new connection each, "
+            << whole_keep << " of " << kRequests - n_new << " on the kept connection\n";
+  std::string first;
+  for (size_t i = 0; i < problems.size() && i < 10; ++i) first += "\n  " + problems[i];
+  EXPECT_EQ(whole_new + whole_keep, kRequests) << problems.size() << " problems:" << first;
+  EXPECT_EQ(n_new, kRequests / 2);
+
+  // The password in no span and no log; every context read valid; the parsers lost nothing.
+  const std::string text = ReadFileOrEmpty(agent_a.SpansPath()) + ReadFileOrEmpty(agent_b.SpansPath());
+  EXPECT_EQ(text.find(password), std::string::npos);
+  for (KspanAgent* agent : {&agent_a, &agent_b}) {
+    std::cout << (agent == &agent_a ? "namespace A" : "namespace B");
+    for (const char* outcome : {"written", "parsed", "no_space", "too_big"})
+      std::cout << " options " << outcome << "="
+                << agent->StoppedCounter("kspan_carrier_options_total{outcome=\"" + std::string(outcome) +
+                                         "\"}");
+    std::cout << " parents wire=" << agent->StoppedCounter("kspan_stitch_parents_total{rule=\"wire\"}")
+              << "\n";
+    EXPECT_EQ(agent->Logs().find(password), std::string::npos);
+    EXPECT_GE(agent->StoppedCounter("kspan_carrier_options_total{outcome=\"written\"}"), kRequests)
+        << agent->Logs();
+    EXPECT_GE(agent->StoppedCounter("kspan_carrier_options_total{outcome=\"parsed\"}"), kRequests);
+    EXPECT_EQ(agent->StoppedCounter("kspan_carrier_options_total{outcome=\"rejected\"}"), 0);
+    EXPECT_GE(agent->StoppedCounter("kspan_stitch_parents_total{rule=\"wire\"}"), kRequests);
+    EXPECT_EQ(agent->StoppedCounter("kspan_parse_failures_total{protocol=\"postgres\"}"), 0);
+  }
+  pg.Stop(SIGINT, 20s);  // fast shutdown
 }
 
 // Acceptance 3: a seeded mix of request shapes through nginx as a reverse proxy comes out

@@ -1,5 +1,6 @@
 // The PostgreSQL protocol 3.0 parser, pairing and registered connection, driven by bytes
-// alone (no kernel), and its CLIENT spans.
+// alone (no kernel), in the client's role and the server's, and their CLIENT and SERVER
+// spans.
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
@@ -10,6 +11,10 @@
 #include <vector>
 
 #include "correlator/db_span.h"
+#include "correlator/span_builder.h"
+#include "correlator/stitcher.h"
+#include "process/process_table.h"
+#include "processors/processor_chain.h"
 #include "protocols/postgres/parse.h"
 #include "protocols/postgres/spec.h"
 #include "protocols/registry.h"
@@ -80,7 +85,7 @@ class PgConnectionTest : public testing::Test {
     storage_.push_back(bytes);
     const string& b = storage_.back();
     Chunk c;
-    c.egress = request;
+    c.egress = request != server_;  // the server reads the requests and writes the answers
     uint64_t& pos = request ? req_pos_ : resp_pos_;
     c.position = pos;
     c.data = b;
@@ -90,6 +95,18 @@ class PgConnectionTest : public testing::Test {
     c.last_ns = now_ += 1000;
     c.tid = 7;
     conn_->AddData(c);
+  }
+  // psql's start: SSL refused, the startup, an MD5 password, a query with literals.
+  void LoginAndSelect(const string& startup) {
+    Send(true, Be32(8) + Be32(80877103));  // SSLRequest
+    Send(false, "N");
+    Send(true, startup);
+    Send(false, Msg('R', Be32(5) + "salt"));  // AuthenticationMD5Password
+    Send(true, Msg('p', Cstr("md5-hunter2-secret")));
+    Send(false, Msg('R', Be32(0)) + Msg('S', Cstr("server_version") + Cstr("15.8")) +
+                    Msg('K', Be32(1234) + Be32(5678)) + Z());
+    Send(true, Query("SELECT name FROM users WHERE email = 'bob@example.com' AND id IN (1, 2, 3)"));
+    Send(false, RowDesc() + Row("bob") + Row("carl") + Complete("SELECT 2") + Z());
   }
   void Drain() {
     ConnectionStats s;
@@ -102,6 +119,7 @@ class PgConnectionTest : public testing::Test {
            stats_.requests_unanswered.Total() + stats_.gaps;
   }
 
+  bool server_ = false;  // the connection is the server's (make(client=false))
   std::unique_ptr<ProtocolConnection> conn_;
   std::vector<string> storage_;
   uint64_t req_pos_ = 0, resp_pos_ = 0, now_ = 1'000'000;
@@ -112,15 +130,7 @@ class PgConnectionTest : public testing::Test {
 
 // A psql session: SSL refused, startup with an MD5 password, a query, an error.
 TEST_F(PgConnectionTest, StartupPasswordQueriesAndErrors) {
-  Send(true, Be32(8) + Be32(80877103));  // SSLRequest
-  Send(false, "N");
-  Send(true, Startup("alice", "shop"));
-  Send(false, Msg('R', Be32(5) + "salt"));  // AuthenticationMD5Password
-  Send(true, Msg('p', Cstr("md5-hunter2-secret")));
-  Send(false, Msg('R', Be32(0)) + Msg('S', Cstr("server_version") + Cstr("15.8")) +
-                  Msg('K', Be32(1234) + Be32(5678)) + Z());
-  Send(true, Query("SELECT name FROM users WHERE email = 'bob@example.com' AND id IN (1, 2, 3)"));
-  Send(false, RowDesc() + Row("bob") + Row("carl") + Complete("SELECT 2") + Z());
+  LoginAndSelect(Startup("alice", "shop"));
   Send(true, Query("SELECT * FROM nope"));
   Send(false, Error("42P01", "relation \"nope\" does not exist") + Z());
   Send(true, Msg('X', ""));
@@ -730,7 +740,7 @@ TEST(PgDetect, StartupAndSslRequestOnly) {
   EXPECT_EQ(Spec().detect(Be32(8) + Be32(196608)), Detection::kNoMatch);  // no user
   EXPECT_EQ(Spec().detect("*1\r\n$4\r\nPING\r\n"), Detection::kNoMatch);
   EXPECT_EQ(Spec().name, "postgres");
-  EXPECT_FALSE(Spec().callee_spans);
+  EXPECT_TRUE(Spec().callee_spans);  // the server's side is a SERVER span
   for (const ProtocolSpec& spec : Protocols()) {
     if (spec.name == "postgres" || !spec.detect) continue;
     EXPECT_NE(spec.detect(Startup("alice", "shop")), Detection::kMatch) << spec.name;
@@ -801,6 +811,8 @@ TEST(PgSpan, QueryErrorBatchAndNoSpanForStartup) {
   r.unit = Unit::kQuery;
   correlator::DbConnContext server = Client();
   server.is_server = true;
+  EXPECT_TRUE(correlator::BuildPostgresSpan(r, server, nullptr).has_value());
+  r.unit = Unit::kStartup;
   EXPECT_FALSE(correlator::BuildPostgresSpan(r, server, nullptr).has_value());
 }
 
@@ -847,6 +859,233 @@ TEST(PgSpan, CopyRowsAndATruncatedQuery) {
   EXPECT_EQ(span->name, "SELECT shop");  // a prefix names no collection
   EXPECT_EQ(attr("db.query.text"), "SELECT * FROM users WHERE name = ?...");
   EXPECT_EQ(attr("kspan.db.query.truncated"), "true");
+}
+
+// ---- The server's side ---------------------------------------------------------------------
+
+// The backend's view of a session: it reads the startup, the password, the queries and the
+// extended-query units, and writes the answers. The records are the client's, and the
+// requests that make no span of their own are announced so.
+class PgServerConnectionTest : public PgConnectionTest {
+ protected:
+  void SetUp() override {
+    server_ = true;
+    conn_ = Spec().make(false, ProtocolOptions{});
+  }
+  // The session of StartupPasswordQueriesAndErrors, an extended-query unit and a Terminate.
+  void Session(const string& startup) {
+    LoginAndSelect(startup);
+    Send(true, Parse("s1", "UPDATE users SET name = $1 WHERE id = 7") + Bind("", "s1", "bob") + Execute("") +
+                   Sync());
+    Send(false, Msg('1', "") + Msg('2', "") + Complete("UPDATE 1") + Z());
+    Send(true, Query("SELECT * FROM nope"));
+    Send(false, Error("42P01", "relation \"nope\" does not exist") + Z());
+    Send(true, Msg('X', ""));
+    conn_->Close(Unanswered::kNoResponse);
+    Drain();
+  }
+};
+
+correlator::DbConnContext Server() {
+  correlator::DbConnContext c;
+  c.is_server = true;
+  c.tuple.family = AF_INET;
+  c.tuple.local = {"10.0.0.5", 5432};
+  c.tuple.remote = {"10.0.0.9", 40000};
+  return c;
+}
+
+string Attr(const model::Span& span, const string& k) {
+  for (const auto& a : span.attributes) {
+    if (a.key != k) continue;
+    if (const auto* s = std::get_if<string>(&a.value)) return *s;
+    if (const auto* i = std::get_if<int64_t>(&a.value)) return std::to_string(*i);
+  }
+  return "<absent>";
+}
+
+TEST_F(PgServerConnectionTest, TheBackendReadsTheUnitsAndWritesTheAnswers) {
+  Session(Startup("alice", "shop"));
+  ASSERT_EQ(records_.size(), 7u);
+  EXPECT_EQ(Losses(), 0u);
+  EXPECT_EQ(Body(0).unit, Unit::kSslRequest);
+  EXPECT_EQ(Body(0).ssl_answer, 'N');
+  EXPECT_EQ(Body(1).unit, Unit::kStartup);
+  EXPECT_EQ(Body(1).database, "shop");
+  EXPECT_FALSE(Body(1).replication);
+  EXPECT_EQ(Body(2).unit, Unit::kPassword);
+  EXPECT_EQ(Body(3).query, "SELECT name FROM users WHERE email = ? AND id IN (?)");
+  EXPECT_EQ(Body(3).data_rows, 2u);  // the DataRows it wrote
+  EXPECT_EQ(Body(4).unit, Unit::kExtended);
+  EXPECT_EQ(Body(4).query, "UPDATE users SET name = $1 WHERE id = ?");
+  EXPECT_EQ(Body(4).tag_rows, 1);
+  EXPECT_EQ(Body(5).sqlstate, "42P01");
+  EXPECT_EQ(Body(6).unit, Unit::kTerminate);
+  // Timing as the backend sees it: the request from its read, the answer to its last write.
+  EXPECT_LT(records_[3].request.start_ns, records_[3].response.start_ns);
+
+  // Only the operations would open a node on the server's side.
+  ASSERT_EQ(started_.size(), 7u);
+  std::vector<bool> no_span;
+  for (const RequestStart& s : started_) no_span.push_back(s.no_span || s.callee_no_span);
+  EXPECT_EQ(no_span, (std::vector<bool>{true, true, true, false, false, false, true}));
+
+  // SERVER spans of the three operations, nothing for the rest; no secret in any of them.
+  std::vector<model::Span> spans;
+  for (size_t i = 0; i < records_.size(); ++i) {
+    if (auto span = correlator::BuildPostgresSpan(Body(i), Server(), nullptr)) spans.push_back(*span);
+  }
+  ASSERT_EQ(spans.size(), 3u);
+  const model::Span& select = spans[0];
+  EXPECT_EQ(select.kind, model::SpanKind::kServer);
+  EXPECT_EQ(select.name, "SELECT users");
+  EXPECT_EQ(select.start_time_unix_nano, records_[3].request.start_ns);
+  EXPECT_EQ(select.end_time_unix_nano, records_[3].response.end_ns);
+  EXPECT_EQ(Attr(select, "db.system.name"), "postgresql");
+  EXPECT_EQ(Attr(select, "db.operation.name"), "SELECT");
+  EXPECT_EQ(Attr(select, "db.namespace"), "shop");
+  EXPECT_EQ(Attr(select, "db.collection.name"), "users");
+  EXPECT_EQ(Attr(select, "db.query.text"), "SELECT name FROM users WHERE email = ? AND id IN (?)");
+  EXPECT_EQ(Attr(select, "db.response.returned_rows"), "2");
+  EXPECT_EQ(Attr(select, "server.address"), "10.0.0.5");  // the server's own end
+  EXPECT_EQ(Attr(select, "server.port"), "5432");
+  EXPECT_EQ(Attr(select, "client.address"), "10.0.0.9");  // the caller
+  EXPECT_EQ(Attr(select, "client.port"), "40000");
+  EXPECT_EQ(Attr(select, "network.peer.address"), "10.0.0.9");
+  EXPECT_EQ(Attr(select, "network.peer.port"), "40000");
+  EXPECT_EQ(select.status_code, model::StatusCode::kUnset);
+  EXPECT_EQ(spans[1].name, "UPDATE users");
+  EXPECT_EQ(spans[1].kind, model::SpanKind::kServer);
+  EXPECT_EQ(spans[2].status_code, model::StatusCode::kError);
+  EXPECT_EQ(Attr(spans[2], "db.response.status_code"), "42P01");
+  EXPECT_EQ(Attr(spans[2], "error.type"), "42P01");
+  for (const model::Span& span : spans) {
+    for (const auto& a : span.attributes) {
+      if (const auto* v = std::get_if<string>(&a.value)) {
+        EXPECT_EQ(v->find("hunter2"), string::npos) << a.key;
+        EXPECT_EQ(v->find("bob"), string::npos) << a.key;
+        EXPECT_EQ(v->find("does not exist"), string::npos) << a.key;
+      }
+    }
+  }
+}
+
+// The same bytes give the same records in either role: the client's parse is the oracle.
+TEST_F(PgServerConnectionTest, TheSameRecordsAsTheClientsSide) {
+  Session(Startup("alice", "shop"));
+  std::vector<protocols::Record> as_server = std::move(records_);
+  records_.clear();
+  server_ = false;
+  conn_ = Spec().make(true, ProtocolOptions{});
+  req_pos_ = resp_pos_ = 0;
+  Session(Startup("alice", "shop"));
+  ASSERT_EQ(as_server.size(), records_.size());
+  for (size_t i = 0; i < records_.size(); ++i) {
+    const Record& s = std::get<Record>(as_server[i].body);
+    const Record& c = Body(i);
+    EXPECT_EQ(s.unit, c.unit) << i;
+    EXPECT_EQ(s.query, c.query) << i;
+    EXPECT_EQ(s.operation, c.operation) << i;
+    EXPECT_EQ(s.database, c.database) << i;
+    EXPECT_EQ(s.sqlstate, c.sqlstate) << i;
+    EXPECT_EQ(s.data_rows, c.data_rows) << i;
+    EXPECT_EQ(s.tag_rows, c.tag_rows) << i;
+    EXPECT_EQ(as_server[i].response_missing, records_[i].response_missing) << i;
+  }
+}
+
+// --db-raw-query-text applies to the server's spans as to the client's.
+TEST_F(PgServerConnectionTest, RawQueryTextOnlyWhenOptedIn) {
+  ProtocolOptions raw;
+  raw.sql.raw_query_text = true;
+  conn_ = Spec().make(false, raw);
+  Session(Startup("alice", "shop"));
+  ASSERT_EQ(records_.size(), 7u);
+  auto span = correlator::BuildPostgresSpan(Body(3), Server(), nullptr);
+  ASSERT_TRUE(span.has_value());
+  EXPECT_EQ(Attr(*span, "db.query.text"),
+            "SELECT name FROM users WHERE email = 'bob@example.com' AND id IN (1, 2, 3)");
+}
+
+// A replication connection (a walsender: physical or logical) makes no SERVER span: its
+// START_REPLICATION streams for the session's life. Its client still gets its CLIENT spans.
+TEST_F(PgServerConnectionTest, ReplicationSessionsMakeNoServerSpan) {
+  for (const char* value : {"true", "database", "on", "1"}) {
+    SCOPED_TRACE(value);
+    conn_ = Spec().make(false, ProtocolOptions{});
+    records_.clear();
+    started_.clear();
+    req_pos_ = resp_pos_ = 0;
+    string params = Cstr("user") + Cstr("rep") + Cstr("replication") + Cstr(value) + '\0';
+    Send(true, Be32(static_cast<uint32_t>(params.size() + 8)) + Be32(196608) + params);
+    Send(false, Msg('R', Be32(0)) + Z());
+    Send(true, Query("IDENTIFY_SYSTEM"));
+    Send(false, RowDesc() + Row("x") + Complete("IDENTIFY_SYSTEM") + Z());
+    Drain();
+    ASSERT_EQ(records_.size(), 2u);
+    EXPECT_TRUE(Body(1).replication);
+    ASSERT_EQ(started_.size(), 2u);
+    EXPECT_TRUE(started_[1].callee_no_span);  // the client's side still opens its node
+    EXPECT_FALSE(started_[1].no_span);
+    EXPECT_FALSE(correlator::BuildPostgresSpan(Body(1), Server(), nullptr).has_value());
+    EXPECT_TRUE(correlator::BuildPostgresSpan(Body(1), Client(), nullptr).has_value());
+  }
+  // "replication=false" is an ordinary session.
+  conn_ = Spec().make(false, ProtocolOptions{});
+  records_.clear();
+  started_.clear();
+  req_pos_ = resp_pos_ = 0;
+  string params = Cstr("user") + Cstr("u") + Cstr("replication") + Cstr("false") + '\0';
+  Send(true, Be32(static_cast<uint32_t>(params.size() + 8)) + Be32(196608) + params);
+  Send(false, Msg('R', Be32(0)) + Z());
+  Send(true, Query("SELECT 1"));
+  Send(false, Row("1") + Complete("SELECT 1") + Z());
+  Drain();
+  ASSERT_EQ(records_.size(), 2u);
+  EXPECT_FALSE(Body(1).replication);
+  EXPECT_FALSE(started_[1].callee_no_span || started_[1].no_span);
+  EXPECT_TRUE(correlator::BuildPostgresSpan(Body(1), Server(), nullptr).has_value());
+}
+
+// Through the span builder and the stitcher, on either side: a session opens a node for
+// each operation only, every node completes, and exactly the three spans are exported (a
+// startup or password node would never complete and hold its trace until max_hold).
+TEST_F(PgServerConnectionTest, OnlyOperationsOpenNodesAndEveryNodeCompletes) {
+  for (const bool server : {true, false}) {
+    SCOPED_TRACE(server ? "server" : "client");
+    server_ = server;
+    conn_ = Spec().make(!server, ProtocolOptions{});
+    records_.clear();
+    started_.clear();
+    req_pos_ = resp_pos_ = 0;
+    Session(Startup("alice", "shop"));
+    metrics::Registry metrics;
+    process::ProcessTable processes(
+        {.proc_root = "/nonexistent-kspan-test", .host_name = "test", .resource_attributes = {}});
+    std::vector<model::Span> emitted;
+    correlator::Stitcher stitcher(correlator::StitcherOptions{}, &metrics,
+                                  [&](model::Span&& s) { emitted.push_back(std::move(s)); });
+    processors::ProcessorChain chain(&metrics, [](model::Span&&) {});
+    correlator::SpanBuilder builder(correlator::SpanBuilderOptions{}, &metrics, &processes, &stitcher,
+                                    &chain);
+    conntrack::ConnInfo conn;
+    conn.key = {.pid = 100, .fd = 9, .generation = 1};
+    conn.role = server ? events::Role::kServer : events::Role::kClient;
+    conn.tuple = server ? Server().tuple : Client().tuple;
+    conn.tuple_known = true;
+    conn.protocol = Spec().name;
+    conn.callee_spans = Spec().callee_spans;
+    for (RequestStart& s : started_) builder.OnRequest(conn, std::move(s));
+    EXPECT_EQ(stitcher.nodes(), 3u);
+    for (protocols::Record& r : records_) builder.OnRecord(conn, std::move(r));
+    for (uint64_t ms : {100, 1'000, 2'000}) stitcher.Advance(now_ + ms * 1'000'000);
+    EXPECT_EQ(stitcher.nodes(), 0u);
+    ASSERT_EQ(emitted.size(), 3u);
+    for (const model::Span& s : emitted) {
+      EXPECT_EQ(s.kind, server ? model::SpanKind::kServer : model::SpanKind::kClient);
+      EXPECT_FALSE(s.parent_span_id.IsValid()) << s.name;  // nothing on the wire: a trace of its own
+    }
+  }
 }
 
 }  // namespace

@@ -15,13 +15,15 @@ namespace kspan::correlator {
 
 namespace {
 
-// A database call's CLIENT span, before its attributes: fresh ids, sampled, from the
-// request's start to the end of its answer (or of the request, when none came).
+// A database call's span (CLIENT, or the server's SERVER), before its attributes: fresh
+// ids, sampled, from the request's start to the end of its answer (or of the request, when
+// none came).
 template <typename Timing>
-model::Span ClientSpan(const Timing& request, const Timing& response, bool answered,
-                       std::shared_ptr<const model::Resource> resource) {
+model::Span CallSpan(const Timing& request, const Timing& response, bool answered,
+                     std::shared_ptr<const model::Resource> resource,
+                     model::SpanKind kind = model::SpanKind::kClient) {
   model::Span span;
-  span.kind = model::SpanKind::kClient;
+  span.kind = kind;
   span.resource = std::move(resource);
   span.span_id = model::SpanId::Random();
   span.trace_id = model::TraceId::Random();
@@ -41,7 +43,7 @@ std::optional<model::Span> BuildMemcacheSpan(const mc::Record& record, const DbC
   if (conn.is_server) return std::nullopt;
   const bool answered = !record.response_missing && record.result != mc::Result::kNone;
 
-  model::Span span = ClientSpan(record.request, record.response, answered, std::move(resource));
+  model::Span span = CallSpan(record.request, record.response, answered, std::move(resource));
 
   const std::string_view op = mc::CommandName(record.command);
   const events::Endpoint& server = conn.tuple.remote;
@@ -99,7 +101,7 @@ std::optional<model::Span> BuildRedisSpan(const rd::Record& record, const DbConn
   if (conn.is_server) return std::nullopt;
   const bool answered = !record.response_missing && record.reply != rd::Reply::kNone;
 
-  model::Span span = ClientSpan(record.request, record.response, answered, std::move(resource));
+  model::Span span = CallSpan(record.request, record.response, answered, std::move(resource));
 
   const std::string op = record.command.empty() ? std::string("_OTHER") : record.command;
   const events::Endpoint& server = conn.tuple.remote;
@@ -145,13 +147,12 @@ namespace pg = protocols::postgres;
 
 std::optional<model::Span> BuildPostgresSpan(const pg::Record& record, const DbConnContext& conn,
                                              std::shared_ptr<const model::Resource> resource) {
-  if (conn.is_server) return std::nullopt;
-  if (record.unit != pg::Unit::kQuery && record.unit != pg::Unit::kExtended &&
-      record.unit != pg::Unit::kFunction) {
-    return std::nullopt;
-  }
-  model::Span span =
-      ClientSpan(record.request, record.response, !record.response_missing, std::move(resource));
+  if (!pg::IsOperation(record.unit)) return std::nullopt;
+  // A walsender's commands (START_REPLICATION streams for the session's life) are not
+  // operations a caller waits for: no SERVER span (spec.cc announces them so).
+  if (conn.is_server && record.replication) return std::nullopt;
+  model::Span span = CallSpan(record.request, record.response, !record.response_missing, std::move(resource),
+                              conn.is_server ? model::SpanKind::kServer : model::SpanKind::kClient);
 
   std::string op = record.unit == pg::Unit::kFunction ? std::string("FUNCTION CALL") : record.operation;
   // A unit that only prepared a statement (Parse, Describe, Sync): preparing is what it did
@@ -170,7 +171,7 @@ std::optional<model::Span> BuildPostgresSpan(const pg::Record& record, const DbC
   }
 
   auto& a = span.attributes;
-  a.reserve(13);
+  a.reserve(15);
   a.push_back({"db.system.name", std::string("postgresql")});
   a.push_back({"db.operation.name", op});
   if (!record.database.empty()) a.push_back({"db.namespace", record.database});
@@ -189,8 +190,19 @@ std::optional<model::Span> BuildPostgresSpan(const pg::Record& record, const DbC
   } else if (ok && record.data_rows > 0) {
     a.push_back({"db.response.returned_rows", static_cast<int64_t>(record.data_rows)});
   }
-  const events::Endpoint& server = conn.tuple.remote;
-  if (!server.address.empty()) {
+  if (conn.is_server) {
+    // The server's own end is server.*, the caller client.* and network.peer.*.
+    const events::Endpoint& local = conn.tuple.local;
+    const events::Endpoint& peer = conn.tuple.remote;
+    if (!local.address.empty()) a.push_back({"server.address", local.address});
+    if (local.port) a.push_back({"server.port", int64_t{local.port}});
+    if (!peer.address.empty()) {
+      a.push_back({"client.address", peer.address});
+      if (peer.port) a.push_back({"client.port", int64_t{peer.port}});
+      a.push_back({"network.peer.address", peer.address});
+      if (peer.port) a.push_back({"network.peer.port", int64_t{peer.port}});
+    }
+  } else if (const events::Endpoint& server = conn.tuple.remote; !server.address.empty()) {
     a.push_back({"server.address", server.address});
     if (server.port) a.push_back({"server.port", int64_t{server.port}});
     a.push_back({"network.peer.address", server.address});
@@ -219,8 +231,7 @@ std::optional<model::Span> BuildMysqlSpan(const my::Record& record, const DbConn
       record.unit != my::Unit::kExecute) {
     return std::nullopt;
   }
-  model::Span span =
-      ClientSpan(record.request, record.response, !record.response_missing, std::move(resource));
+  model::Span span = CallSpan(record.request, record.response, !record.response_missing, std::move(resource));
 
   std::string op = record.unit == my::Unit::kPrepare ? std::string("PREPARE") : record.operation;
   if (op.empty()) op = "_OTHER";

@@ -3,7 +3,9 @@
 //
 // A data store's own side is not a span: when the traced process is the server (memcached
 // itself), there is no span, and the correlator does not open one for its requests
-// (its registry row says callee_spans = false).
+// (its registry row says callee_spans = false). PostgreSQL is the exception: its server
+// makes a SERVER span of each operation (BuildPostgresSpan), so that the caller's context,
+// carried across hosts (docs/tracing.md), reaches the database.
 //
 // Memcached (text protocol, protocols/memcache/):
 //
@@ -88,10 +90,14 @@ std::optional<model::Span> BuildMemcacheSpan(const protocols::memcache::Record& 
 std::optional<model::Span> BuildRedisSpan(const protocols::redis::Record& record, const DbConnContext& conn,
                                           std::shared_ptr<const model::Resource> resource);
 
-// The CLIENT span of one PostgreSQL unit of work (a query, an extended-query unit up to its
-// Sync); nullopt on the server's side and for units that are no operation of their own
-// (startup, SSLRequest, password, COPY data, Terminate, Cancel). Per v1.44
-// docs/db/postgresql.md and sql.md:
+// The span of one PostgreSQL unit of work (a query, an extended-query unit up to its Sync):
+// CLIENT on the client's side, SERVER on the server's; nullopt for units that are no
+// operation of their own (startup, SSLRequest, password, COPY data, Terminate, Cancel:
+// postgres::IsOperation) and, on the server's side, for a replication connection's (a
+// walsender's START_REPLICATION streams for the session's life). Per v1.44
+// docs/db/postgresql.md and sql.md (which define the client's span; the server's has the
+// same name and db.* attributes, its local end as server.address/.port and the caller as
+// client.address/.port and network.peer.*):
 //   name    "{db.operation.name} {target}": db.collection.name (the one table a simple
 //           statement names, sql::CollectionName), else db.namespace
 //   db.system.name "postgresql"; db.namespace the database of the StartupMessage (absent

@@ -41,6 +41,13 @@ struct RequestStart {
   // What the correlator needs to see of the request before its answer to decide whether
   // it makes a span (a JSON-RPC request line: MCP, A2A or neither); empty when not needed.
   std::string head;
+  // The request makes no span on either side (a database's startup, password or
+  // Terminate message: part of the connection, not an operation), or none on the answering
+  // side though its protocol's callee makes spans for others (ProtocolSpec::callee_spans; a
+  // replication session's commands). The correlator opens no node for it there: a node
+  // that never completes would hold its trace until max_hold.
+  bool no_span = false;
+  bool callee_no_span = false;
 };
 
 // PROTOCOL_LIST: a new protocol's record type joins this variant (correlator/span_builder.cc

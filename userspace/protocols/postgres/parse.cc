@@ -412,6 +412,8 @@ Step StepUntyped(string_view* buf, Frame* f) {
       const string_view value = CString(&params);
       if (key == "user") f->user = Name(value);
       if (key == "database") f->database = Name(value);
+      if (key == "replication")
+        f->replication = value != "false" && value != "off" && value != "no" && value != "0";
     }
     f->unit = Unit::kStartup;
   } else {
@@ -802,6 +804,8 @@ void FinishFrame(MessageType type, Frame* frame, State* state) {
   if (frame->unit == Unit::kStartup && !frame->database.empty()) state->database = frame->database;
   if (frame->unit == Unit::kStartup && frame->database.empty()) state->database = frame->user;  // the default
   if (frame->database.empty()) frame->database = state->database;
+  if (frame->unit == Unit::kStartup) state->replication = frame->replication;
+  frame->replication = state->replication;
   if (frame->unit == Unit::kQuery && frame->query_truncated) ++state->frames_truncated;
   // The extended-query messages, in order: remember statements and portals, and take the
   // text of what the unit executed.
@@ -875,6 +879,7 @@ Record RecordWithoutAnswer(Frame* request) {
   r.unit = request->unit;
   r.database = std::move(request->database);
   r.user = std::move(request->user);
+  r.replication = request->replication;
   r.query = std::move(request->query);
   r.operation = std::move(request->operation);
   r.executes = request->executes;

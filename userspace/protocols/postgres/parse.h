@@ -112,6 +112,7 @@ struct Frame {
   // Requests.
   Unit unit = Unit::kQuery;
   std::string database, user;
+  bool replication = false;  // Record::replication (the startup's, then the connection's)
   std::string query, operation;
   uint32_t executes = 0;
   bool prepared = false;
@@ -163,6 +164,7 @@ struct State {
   uint32_t ssl_pending = 0;                     // SSLRequests parsed whose one-byte answer is still to parse
   bool response_typed_seen = false;             // a typed answer (or a loss) came: no one-byte answer now
   std::string database;                         // from the StartupMessage
+  bool replication = false;                     // the StartupMessage asked for replication
   std::map<std::string, Statement> statements;  // prepared statements by name ("" unnamed)
   std::map<std::string, std::string> portals;   // portal -> statement name
   // An SSLRequest was sent: a TLS record (0x16) where the next request starts means the

@@ -11,9 +11,15 @@ namespace {
 
 // One PostgreSQL connection as one process sees it: the generic two-stream driver
 // (protocols/common/request_response.h) over protocol 3.0 messages. Commands are announced as
-// RequestStarts as soon as they are whole; records come out in command order.
+// RequestStarts as soon as they are whole; records come out in command order. The server's
+// side is a span too (a SERVER span of each operation, correlator/db_span.h), so that a
+// caller on another host's context, carried on the wire, reaches the database.
 struct Registered : Protocol {
-  static void Announce(const Frame& f, RequestStart* out) { AnnounceSeqAndTiming(f, out); }
+  static void Announce(const Frame& f, RequestStart* out) {
+    AnnounceSeqAndTiming(f, out);
+    out->no_span = !IsOperation(f.unit);  // as BuildPostgresSpan
+    out->callee_no_span = f.replication;
+  }
   static Record RecordWithoutAnswer(Frame* f) { return postgres::RecordWithoutAnswer(f); }
   static void ToRecord(Record&& r, protocols::Record* out) { ToEnvelope(std::move(r), out); }
 };
@@ -37,7 +43,7 @@ const ProtocolSpec& Spec() {
                                  .transports = kTcp,
                                  .detect = Detect,
                                  .make = Make,
-                                 .callee_spans = false};
+                                 .callee_spans = true};
   return spec;
 }
 

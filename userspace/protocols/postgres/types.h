@@ -24,6 +24,13 @@ enum class Unit : uint8_t {
   kTerminate,   // Terminate ('X')
 };
 
+// Whether a unit is an operation of its own (a span on either side): a query, an
+// extended-query unit up to its Sync, a function call. The rest (startup, SSLRequest,
+// password, COPY data, Terminate, Cancel) belongs to the connection or to another unit.
+inline bool IsOperation(Unit unit) {
+  return unit == Unit::kQuery || unit == Unit::kExtended || unit == Unit::kFunction;
+}
+
 // A unit of work and its answer. The query text is sanitised (protocols/common/sql.h) as
 // soon as it is parsed: literals never stay in memory past the parse, and the password
 // message's content is never read.
@@ -33,6 +40,10 @@ struct Record {
   // kStartup: the database and user asked for (startup parameters "database", "user").
   std::string database;
   std::string user;
+  // The connection's StartupMessage asked for replication ("replication" other than
+  // false/off/no/0): a walsender's session (physical or logical), whose START_REPLICATION
+  // streams until the end of the session.
+  bool replication = false;
   // kQuery / kExtended: the sanitised text of the statement run (the last one executed in
   // the unit), its first keyword (SELECT, INSERT, ...), and how many Executes the unit
   // held (more than one: a batch).

@@ -50,14 +50,24 @@ struct {
 } ks_car_conns SEC(".maps");
 
 /* The context of the request each thread is serving: set when a server thread's read
- * starts at the first byte of a request that came with a context, cleared when it starts
- * another request without one. A client request the thread then sends continues that
- * trace (thread causality, as the agent's rule 3 for CLIENT spans). */
+ * starts at the first byte of a request that came with a context; when it starts another
+ * request without one (plaintext), a fresh trace id (span id zero) and that read, which is
+ * reported (FRESH) at the first call the thread sends for it, so only requests that call
+ * out cost a report. A client request the thread then sends continues that trace (thread
+ * causality, as the agent's rule 3 for CLIENT spans). */
+struct ks_car_serving {
+  struct kspan_car_ctx ctx;
+  __u64 read_ts; /* fresh: the read's exit (CLOCK_BOOTTIME ns) */
+  __u64 offset;  /* fresh: the request's first byte on the connection */
+  __u64 cookie;  /* fresh: the connection */
+  __s32 fd;      /* fresh: the read's fd */
+  __u32 unsent;  /* fresh and not reported yet */
+};
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
   __uint(max_entries, KSPAN_CAR_MAX_THREADS);
   __type(key, __u64); /* pid_tgid */
-  __type(value, struct kspan_car_ctx);
+  __type(value, struct ks_car_serving);
 } ks_car_threads SEC(".maps");
 
 /* A read from a server end of ours, between the syscall's entry and its exit. */
@@ -239,6 +249,25 @@ static __always_inline struct sock *ks_car_fd_sock(int fd) {
   return BPF_CORE_READ(sock, sk);
 }
 
+/* One report on ks_car_events (kspan_car_event); counted when the ring is full. */
+static __always_inline void ks_car_report(__u32 kind, __u64 pid_tgid, __s32 fd, __u64 cookie, __u64 offset,
+                                          const struct kspan_car_ctx *ctx, __u64 ts_ns) {
+  struct kspan_car_event *e = bpf_ringbuf_reserve(&ks_car_events, sizeof(*e), 0);
+  if (!e) {
+    ks_car_count(KSPAN_CAR_EVENT_LOST);
+    return;
+  }
+  e->kind = kind;
+  e->tgid = pid_tgid >> 32;
+  e->tid = (__u32)pid_tgid;
+  e->fd = fd;
+  e->cookie = cookie;
+  e->offset = offset;
+  e->ctx = *ctx;
+  e->ts_ns = ts_ns;
+  bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP); /* drained on a timer, never a wake-up per event */
+}
+
 static __always_inline void ks_car_on_send(int fd) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   __u32 tgid = pid_tgid >> 32;
@@ -264,29 +293,23 @@ static __always_inline void ks_car_on_send(int fd) {
   __u32 *w = (__u32 *)&ctx;
 #pragma unroll
   for (int i = 0; i < 6; i++) w[i] = bpf_get_prandom_u32();
-  /* Inside a request that came with a context: the same trace, a new span. */
-  struct kspan_car_ctx *serving = bpf_map_lookup_elem(&ks_car_threads, &pid_tgid);
-  if (serving) __builtin_memcpy(ctx.trace_id, serving->trace_id, sizeof(ctx.trace_id));
+  /* Inside a request that came with a context, or one the kernel started a trace for: the
+   * same trace, a new span. */
+  struct ks_car_serving *serving = bpf_map_lookup_elem(&ks_car_threads, &pid_tgid);
+  if (serving) __builtin_memcpy(ctx.trace_id, serving->ctx.trace_id, sizeof(ctx.trace_id));
   if (!ks_car_ids_valid(&ctx)) return; /* 2^-64: start no context rather than an invalid one */
+  if (serving && serving->unsent) {
+    serving->unsent = 0;
+    ks_car_report(KSPAN_CAR_EV_FRESH, pid_tgid, serving->fd, serving->cookie, serving->offset, &serving->ctx,
+                  serving->read_ts);
+  }
   c->out = ctx;
   c->rcv_mark = rcv_nxt;
   c->out_count += 1;
   c->out_state = KSPAN_CAR_PENDING;
   ks_car_count(KSPAN_CAR_SET);
-  struct kspan_car_event *e = bpf_ringbuf_reserve(&ks_car_events, sizeof(*e), 0);
-  if (!e) {
-    ks_car_count(KSPAN_CAR_EVENT_LOST);
-    return;
-  }
-  e->kind = KSPAN_CAR_EV_SENT;
-  e->tid = (__u32)pid_tgid;
-  e->ts_ns = bpf_ktime_get_boot_ns();
-  e->tgid = tgid;
-  e->fd = fd;
-  e->cookie = cookie;
-  e->offset = (__u32)(write_seq - c->snd_base);
-  e->ctx = ctx;
-  bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP); /* drained on a timer, never a wake-up per event */
+  ks_car_report(KSPAN_CAR_EV_SENT, pid_tgid, fd, cookie, (__u32)(write_seq - c->snd_base), &ctx,
+                bpf_ktime_get_boot_ns());
 }
 
 SEC("tracepoint/syscalls/sys_enter_write")
@@ -373,26 +396,14 @@ static __always_inline void ks_car_read_exit(long ret) {
   c->answered = 0;
   if (start == c->rcv_base && ret >= 2 && ks_car_reads_tls(&r)) c->tls = 1;
   if (c->in_count != 0 && (__s32)(c->in_seq - start) >= 0 && (__s32)(end - c->in_seq) > 0) {
-    struct kspan_car_ctx ctx = c->in;
-    bpf_map_update_elem(&ks_car_threads, &pid_tgid, &ctx, BPF_ANY);
+    struct ks_car_serving sv = {.ctx = c->in};
+    bpf_map_update_elem(&ks_car_threads, &pid_tgid, &sv, BPF_ANY);
     if (c->in_seq != start) {
       ks_car_count(KSPAN_CAR_UNPLACED); /* mid-read (pipelined): the agent cannot tell whose */
       return;
     }
-    struct kspan_car_event *e = bpf_ringbuf_reserve(&ks_car_events, sizeof(*e), 0);
-    if (!e) {
-      ks_car_count(KSPAN_CAR_EVENT_LOST);
-      return;
-    }
-    e->kind = KSPAN_CAR_EV_READ;
-    e->tgid = pid_tgid >> 32;
-    e->tid = (__u32)pid_tgid;
-    e->fd = r.fd;
-    e->cookie = r.cookie;
-    e->offset = (__u32)(start - c->rcv_base);
-    e->ctx = ctx;
-    e->ts_ns = bpf_ktime_get_boot_ns();
-    bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+    ks_car_report(KSPAN_CAR_EV_READ, pid_tgid, r.fd, r.cookie, (__u32)(start - c->rcv_base), &sv.ctx,
+                  bpf_ktime_get_boot_ns());
   } else if (c->tls) {
     /* TLS: the handshake answers and reads, so "answered" tells no request apart. The
      * client's kernel sets a context at its first write after anything arrived, so the
@@ -401,13 +412,29 @@ static __always_inline void ks_car_read_exit(long ret) {
      * the request's own segments carrying none). None yet, or the last one arrived after
      * these bytes: the thread serves nothing known. */
     if (c->in_count != 0 && (__s32)(start - c->in_seq) > 0) {
-      struct kspan_car_ctx ctx = c->in;
-      bpf_map_update_elem(&ks_car_threads, &pid_tgid, &ctx, BPF_ANY);
+      struct ks_car_serving sv = {.ctx = c->in};
+      bpf_map_update_elem(&ks_car_threads, &pid_tgid, &sv, BPF_ANY);
     } else {
       bpf_map_delete_elem(&ks_car_threads, &pid_tgid);
     }
   } else if (starts_request) {
-    bpf_map_delete_elem(&ks_car_threads, &pid_tgid);
+    /* A request with no context (its caller has no kspan): the root of a new trace. One
+     * trace id for it, so every call the thread makes while serving it carries the same,
+     * and the agent gives the SERVER span that id too (FRESH, reported at its first call):
+     * the trace continues on the hosts it calls instead of each call starting its own. */
+    struct ks_car_serving sv = {.read_ts = bpf_ktime_get_boot_ns(),
+                                .offset = (__u32)(start - c->rcv_base),
+                                .cookie = r.cookie,
+                                .fd = r.fd,
+                                .unsent = 1};
+    __u32 *w = (__u32 *)sv.ctx.trace_id;
+#pragma unroll
+    for (int i = 0; i < 4; i++) w[i] = bpf_get_prandom_u32();
+    if ((w[0] | w[1] | w[2] | w[3]) == 0) {
+      bpf_map_delete_elem(&ks_car_threads, &pid_tgid); /* 2^-128: no context rather than an invalid one */
+      return;
+    }
+    bpf_map_update_elem(&ks_car_threads, &pid_tgid, &sv, BPF_ANY);
   }
 }
 

@@ -396,6 +396,7 @@ TEST_F(CarrierTest, NothingLostOrReorderedUnderLoad) {
     return s;
   };
   std::uniform_int_distribution<size_t> size(1, 20000);
+  size_t reports = 0;
   for (int round = 0; round < 300; ++round) {
     for (auto& l : links) {
       const std::string req = bytes(size(rng)), resp = bytes(size(rng));
@@ -404,7 +405,12 @@ TEST_F(CarrierTest, NothingLostOrReorderedUnderLoad) {
       WriteAll(l.server, resp);
       ASSERT_EQ(ReadExactly(l.client, resp.size()), resp) << "round " << round;
     }
+    // Read the reports as the agent does (every few milliseconds): one thread here is both
+    // the servers and the clients, so each request also reports the fresh trace its
+    // server end started (the same thread's next request continues it).
+    reports += c->DrainSent().size() + c->DrainRead().size() + c->DrainReceived().size();
   }
+  EXPECT_GE(reports, 2u * 8u * 300u);
   const CarrierCounters n = c->Counters();
   EXPECT_GE(n.set, 8u * 300u);  // the test's own requests; other processes' too when on the host
   EXPECT_GT(n.written, 0u);
@@ -658,6 +664,17 @@ TEST_F(CarrierTest, ChainContinuesTheCallersTraceOnTheHandlingThread) {
   EXPECT_EQ(middle_calls[0].trace_id, Ctx(42).trace_id) << "continues the context set";
   EXPECT_NE(middle_calls[1].trace_id, Ctx(42).trace_id) << "a request without one starts anew";
   EXPECT_EQ(first_hop.count(key(middle_calls[1])), 0u);
+  // ... in a trace the kernel chose at the read that started it, and reported (FRESH) so
+  // that the agent roots the request's SERVER span in the trace its calls carry.
+  int fresh_for_call = 0, fresh_reads = 0;
+  for (const auto& r : c->DrainRead()) {
+    if (!r.fresh) continue;
+    ++fresh_reads;
+    EXPECT_EQ(r.context.span_id, WireContext{}.span_id) << "a fresh report names no parent";
+    if (static_cast<int>(r.tgid) == middle.pid() && r.context.trace_id == middle_calls[1].trace_id)
+      ++fresh_for_call;
+  }
+  EXPECT_EQ(fresh_for_call, 1) << fresh_reads << " fresh reports";
 
   // Server ends received exactly what was sent: the middle curl's contexts, the backend the
   // middle's (both carry the same trace ids, so compare whole contexts).

@@ -364,6 +364,43 @@ TEST(WireStitching, InvalidContextStartsANewTrace) {
   EXPECT_EQ(Count(h.metrics, "kspan_stitch_roots_total", {}), 1u);
 }
 
+// A request that came without a context (its caller has no kspan): the kernel started a
+// trace for it (a fresh report, span id zero) and the thread's call carries that trace id,
+// so the SERVER span roots the same trace and the CLIENT span stays in it: the hosts the
+// call reaches continue this trace, not one of their own.
+TEST(WireStitching, RequestWithoutContextRootsTheTraceItsCallsCarry) {
+  Host h;
+  h.wire.AddRead(10, 4, 11, kT0, Ctx(7, 0), /*fresh=*/true);
+  auto server = h.Request(true, 10, 4, 11, 0, 8000, 40000);
+  h.wire.AddSent(10, 5, 11, kT0 + 1 * kMs, Ctx(7, 3));
+  auto client = h.Request(false, 10, 5, 11, 1, 41000, 80);
+  h.stitcher->Advance(kT0 + 100 * kMs);
+  h.Done(client, "client", 1, 2);
+  h.Done(server, "server", 0, 3);
+  h.stitcher->Advance(kT0 + 1000 * kMs);
+  ASSERT_EQ(h.out.size(), 2u);
+  const auto &s = h.Out("server"), &c = h.Out("client");
+  EXPECT_FALSE(s.parent_span_id.IsValid());
+  EXPECT_EQ(s.trace_id, TraceOf(7));
+  EXPECT_EQ(c.trace_id, TraceOf(7));
+  EXPECT_EQ(c.parent_span_id, s.span_id);
+  EXPECT_EQ(c.span_id, SpanOf(3));
+  EXPECT_EQ(Contexts(h.metrics, "server", "fresh_root"), 1u);
+  EXPECT_EQ(Contexts(h.metrics, "client", "trace_mismatch"), 0u);
+  EXPECT_EQ(Count(h.metrics, "kspan_stitch_roots_total", {}), 1u);
+  EXPECT_EQ(Count(h.metrics, "kspan_stitch_parents_total", {{"rule", "wire"}}), 0u);
+}
+
+// A fresh report with a zero trace id (nothing the kernel sends) is refused: a new trace.
+TEST(WireContexts, FreshReportWithoutTraceIsRejected) {
+  metrics::Registry m;
+  carrier::WireContexts w({}, &m);
+  w.AddRead(1, 3, 1, kT0, Ctx(0, 0), /*fresh=*/true);
+  EXPECT_FALSE(w.Take({.pid = 1, .fd = 3, .tid = 1, .start_ns = kT0, .server = true}).has_value());
+  EXPECT_EQ(Contexts(m, "server", "rejected"), 1u);
+  EXPECT_EQ(Contexts(m, "server", "fresh_root"), 0u);
+}
+
 // The kernel followed another trace than the stitcher (an event loop): the CLIENT span
 // keeps its stitched parent and the wire's span id, and the mismatch is counted.
 TEST(WireStitching, TraceMismatchKeepsTheStitchedParent) {

@@ -213,7 +213,7 @@ void DrainCarrier(Carrier* c, const events::BootClock& clock) {
   for (const carrier::SentContext& s : c->kernel->DrainSent())
     c->contexts->AddSent(s.tgid, s.fd, s.tid, clock.ToUnixNs(s.ts_ns), s.context);
   for (const carrier::ReadContext& r : c->kernel->DrainRead())
-    c->contexts->AddRead(r.tgid, r.fd, r.tid, clock.ToUnixNs(r.ts_ns), r.context);
+    c->contexts->AddRead(r.tgid, r.fd, r.tid, clock.ToUnixNs(r.ts_ns), r.context, r.fresh);
   (void)c->kernel->DrainReceived();  // the same contexts per segment: for tests, not needed here
 }
 

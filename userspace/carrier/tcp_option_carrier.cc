@@ -79,8 +79,9 @@ struct TcpOptionCarrier::Impl {
       keep(impl->sent, SentContext{e.tgid, e.fd, e.cookie, e.offset, FromKernel(e.ctx), e.tid, e.ts_ns});
     else if (e.kind == KSPAN_CAR_EV_RECEIVED)
       keep(impl->received, ReceivedEvent{e.cookie, e.offset, FromKernel(e.ctx)});
-    else if (e.kind == KSPAN_CAR_EV_READ)
-      keep(impl->read, ReadContext{e.tgid, e.tid, e.fd, e.cookie, e.offset, e.ts_ns, FromKernel(e.ctx)});
+    else if (e.kind == KSPAN_CAR_EV_READ || e.kind == KSPAN_CAR_EV_FRESH)
+      keep(impl->read, ReadContext{e.tgid, e.tid, e.fd, e.cookie, e.offset, e.ts_ns, FromKernel(e.ctx),
+                                   e.kind == KSPAN_CAR_EV_FRESH});
     return 0;
   }
 };

@@ -57,6 +57,9 @@ struct ReadContext {
   uint64_t offset = 0;
   uint64_t ts_ns = 0;
   WireContext context;
+  // The request came with no context: the kernel chose context.trace_id for the calls the
+  // thread makes while serving it (span id zero), and the SERVER span roots that trace.
+  bool fresh = false;
 };
 
 // A context that arrived: the request starting at `offset` on connection `cookie` came

@@ -23,6 +23,7 @@ WireContexts::WireContexts(WireContextsOptions options, metrics::Registry* m) : 
   };
   used_client_ = contexts("client", "used");
   used_server_ = contexts("server", "used");
+  fresh_server_ = contexts("server", "fresh_root");
   unmatched_client_ = contexts("client", "unmatched");
   unmatched_server_ = contexts("server", "unmatched");
   rejected_ = contexts("server", "rejected");
@@ -32,18 +33,19 @@ void WireContexts::AddSent(uint32_t pid, int32_t fd, uint32_t tid, uint64_t ts_n
   Add({pid, fd, false}, tid, ts_ns, ctx);
 }
 
-void WireContexts::AddRead(uint32_t pid, int32_t fd, uint32_t tid, uint64_t ts_ns, const WireContext& ctx) {
-  Add({pid, fd, true}, tid, ts_ns, ctx);
+void WireContexts::AddRead(uint32_t pid, int32_t fd, uint32_t tid, uint64_t ts_ns, const WireContext& ctx,
+                           bool fresh) {
+  Add({pid, fd, true}, tid, ts_ns, ctx, fresh);
 }
 
-void WireContexts::Add(const Key& key, uint32_t tid, uint64_t ts_ns, const WireContext& ctx) {
+void WireContexts::Add(const Key& key, uint32_t tid, uint64_t ts_ns, const WireContext& ctx, bool fresh) {
   while (held_ >= options_.max_reports && !order_.empty()) {
     const Arrival a = order_.front();
     order_.pop_front();
     DropFront(a.key, a.seq);
   }
   const uint64_t seq = next_seq_++;
-  reports_[key].push_back({seq, tid, ts_ns, ctx});
+  reports_[key].push_back({seq, tid, ts_ns, ctx, fresh && key.server});
   order_.push_back({seq, ts_ns, key});
   ++held_;
 }
@@ -106,20 +108,32 @@ std::optional<model::TraceParent> WireContexts::Take(const WireQuery& q) {
     }
   }
   best->used = true;
+  const WireContext ctx = best->ctx;  // read now: `best` may go with the front below
+  const bool fresh = best->fresh;
   // Used reports at the front go now: a busy keep-alive connection keeps few.
   while (!reports.empty() && reports.front().used) {
     reports.pop_front();
     --held_;
   }
-  const WireContext ctx = best->ctx;  // `best` may be gone with the front
   if (reports.empty()) reports_.erase(it);
+  model::TraceParent tp;
+  tp.trace_id.bytes = ctx.trace_id;
+  if (fresh) {
+    // The trace the kernel started for a request that came without one: the SERVER span
+    // is its root (no parent id), in the trace its calls carry.
+    if (!tp.trace_id.IsValid()) {
+      rejected_->Add();
+      return std::nullopt;
+    }
+    fresh_server_->Add();
+    tp.flags = 1;
+    return tp;
+  }
   if (!Valid(ctx)) {
     rejected_->Add();
     return std::nullopt;
   }
   (q.server ? used_server_ : used_client_)->Add();
-  model::TraceParent tp;
-  tp.trace_id.bytes = ctx.trace_id;
   tp.parent_id.bytes = ctx.span_id;
   tp.flags = 1;
   return tp;

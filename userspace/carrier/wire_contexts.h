@@ -75,11 +75,16 @@ class WireContexts {
 
   // Reports as the kernel gave them, with their times already in Unix ns.
   void AddSent(uint32_t pid, int32_t fd, uint32_t tid, uint64_t ts_ns, const WireContext& ctx);
-  void AddRead(uint32_t pid, int32_t fd, uint32_t tid, uint64_t ts_ns, const WireContext& ctx);
+  // fresh: the request came with no context and the kernel chose ctx.trace_id for it (a
+  // zero span id; ReadContext::fresh).
+  void AddRead(uint32_t pid, int32_t fd, uint32_t tid, uint64_t ts_ns, const WireContext& ctx,
+               bool fresh = false);
 
   // The context of the request: for a client, the trace id and the span id (in parent_id)
-  // its CLIENT span must take; for a server, the trace and the parent span id. nullopt
-  // when no report matches (or the one that does is invalid: counted as rejected).
+  // its CLIENT span must take; for a server, the trace and the parent span id, or for a
+  // fresh report the trace id with an invalid (zero) parent: the SERVER span is the root
+  // of that trace. nullopt when no report matches (or the one that does is invalid:
+  // counted as rejected).
   std::optional<model::TraceParent> Take(const WireQuery& q);
 
   // Forgets reports older than max_age_ns before `now_ns` (Unix ns), counted as unmatched.
@@ -93,6 +98,7 @@ class WireContexts {
     uint32_t tid;
     uint64_t ts_ns;
     WireContext ctx;
+    bool fresh = false;
     bool used = false;
   };
   struct Key {
@@ -106,7 +112,7 @@ class WireContexts {
       return std::hash<uint64_t>()((uint64_t{k.pid} << 32 | static_cast<uint32_t>(k.fd)) * 2 + k.server);
     }
   };
-  void Add(const Key& key, uint32_t tid, uint64_t ts_ns, const WireContext& ctx);
+  void Add(const Key& key, uint32_t tid, uint64_t ts_ns, const WireContext& ctx, bool fresh = false);
   // The report a request's own syscall made (nullptr: none).
   Report* Own(std::deque<Report>& reports, const WireQuery& q);
   // TLS, the connection's first request: the last report of the connection before it.
@@ -125,6 +131,7 @@ class WireContexts {
   size_t held_ = 0;
   metrics::Counter* used_client_;
   metrics::Counter* used_server_;
+  metrics::Counter* fresh_server_;
   metrics::Counter* unmatched_client_;
   metrics::Counter* unmatched_server_;
   metrics::Counter* rejected_;

@@ -386,14 +386,19 @@ void Stitcher::DecideServer(Node* n) {
   } else if (client && client->group) {
     parent_same_host_->Add();
     window_.Join(n, client, client->group, client->span_id);
-  } else if (std::optional<model::TraceParent> wire = WireContextOf(n)) {
+  } else if (const std::optional<model::TraceParent> wire = WireContextOf(n);
+             wire && wire->parent_id.IsValid()) {
     // Decided from the trace id like a root (no sampled flag travels: docs/sampling.md),
     // so both hosts keep or drop the trace alike.
     parent_wire_->Add();
     window_.Join(n, nullptr, window_.NewGroup(wire->trace_id, 1, ""), wire->parent_id);
   } else {
+    // A root. When the request came without a context and the kernel started a trace for
+    // it (a fresh report: the trace id its calls carry to the hosts they reach), the root
+    // takes that trace, so the trace continues there; else a new one.
     roots_->Add();
-    window_.Join(n, nullptr, window_.NewGroup(model::TraceId::Random(), 1, ""), model::SpanId{});
+    window_.Join(n, nullptr, window_.NewGroup(wire ? wire->trace_id : model::TraceId::Random(), 1, ""),
+                 model::SpanId{});
     if (!n->pair_key.empty()) {
       root_servers_by_tuple_[n->pair_key].push_back(n);
       n->in_root_servers = true;

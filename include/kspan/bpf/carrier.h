@@ -68,6 +68,9 @@ struct kspan_car_conn {
 #define KSPAN_CAR_EV_SENT 1     /* the kernel set `ctx` for a client's request */
 #define KSPAN_CAR_EV_RECEIVED 2 /* a valid `ctx` arrived for a request */
 #define KSPAN_CAR_EV_READ 3     /* a server's read started at the first byte that carried `ctx` */
+#define KSPAN_CAR_EV_FRESH                                      \
+  4 /* a server's read started a request that carried none: the \
+     * kernel chose `ctx.trace_id` (span id zero) for its calls */
 
 /* One report on the ring buffer ks_car_events, in order per CPU.
  *   SENT: the CLIENT span of the request starting at `offset` on (tgid, fd) is to use
@@ -80,6 +83,10 @@ struct kspan_car_conn {
  *         is the first byte of the segment that carried `ctx` (offset as RECEIVED). The
  *         agent's capture saw the same syscall (same thread, same fd, its exit at about
  *         `ts_ns`): the request that read starts is the one the context came with.
+ *   FRESH: as READ, for a plaintext request that came with no context (a caller without
+ *         kspan): the kernel chose a random trace id for it (`ctx.span_id` zero), which
+ *         every call the thread makes while serving it carries, and the agent gives the
+ *         request's SERVER span, the root of its trace, the same one.
  * `tid` and `ts_ns` (CLOCK_BOOTTIME ns: SENT at the send's entry, READ at the read's exit,
  * RECEIVED in softirq) tie a report to the capture's event of the same syscall. */
 struct kspan_car_event {

@@ -740,6 +740,36 @@ TEST_P(Http1BoundaryTest, Finds) {
 INSTANTIATE_TEST_SUITE_P(Cases, Http1BoundaryTest, testing::ValuesIn(kBoundaries),
                          [](const auto& info) { return string(info.param.name); });
 
+// A candidate's start line is judged by its first 64 bytes first, then whole: the answer
+// must be the one the whole line gives, for lines ending (LF, CR LF, or not yet: cut off) on either
+// side of those 64 bytes, and for a bad byte past them.
+TEST(Http1Boundary, LongStartLinesAreJudgedWhole) {
+  State st;
+  for (size_t target = 40; target <= 80; ++target) {
+    SCOPED_TRACE(target);
+    const string path = "/" + string(target - 1, 'a');
+    for (const char* end : {"\r\n", "\n", ""}) {
+      const string req = "xxGET " + path + " HTTP/1.1" + end + (*end ? "Host: h\r\n" : "");
+      EXPECT_EQ(FindFrameBoundary(kReq, req, 1, &st), 2u);
+      const string resp = "xxHTTP/1.1 200 " + path + end;
+      EXPECT_EQ(FindFrameBoundary(kResp, resp, 1, &st), 2u);
+    }
+    // A byte no request target or reason phrase may hold, wherever it falls.
+    const string bad_path = path.substr(0, target - 2) + '\x01';
+    EXPECT_EQ(FindFrameBoundary(kReq, "xxGET " + bad_path + " HTTP/1.1\r\n", 1, &st), kNone);
+    EXPECT_EQ(FindFrameBoundary(kResp, "xxHTTP/1.1 200 " + bad_path + "\r\n", 1, &st), kNone);
+    // A version that is no HTTP/1 version, past the first 64 bytes for long targets.
+    EXPECT_EQ(FindFrameBoundary(kReq, "xxGET " + path + " HTTP/2.0\r\n", 1, &st), kNone);
+  }
+  // Garbage made of candidates, each rejected in its first bytes, holds no frame start.
+  string garbage;
+  while (garbage.size() < 256 * 1024) garbage += "GET \x01POST /\x01HEAD / HTTP/3\r\n";
+  EXPECT_EQ(FindFrameBoundary(kReq, garbage, 0, &st), kNone);
+  string resp_garbage;
+  while (resp_garbage.size() < 256 * 1024) resp_garbage += "HTTP/1.1 2\x01HTTP/1.1 200 OK\x7f";
+  EXPECT_EQ(FindFrameBoundary(kResp, resp_garbage, 0, &st), kNone);
+}
+
 struct LooksLikeCase {
   const char* name;
   string_view prefix;

@@ -4,9 +4,11 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -242,6 +244,33 @@ TEST_F(PgConnectionTest, FatalErrorThenCloseEndsTheAnswer) {
   EXPECT_TRUE(Body(0).errored);
   EXPECT_EQ(Body(0).sqlstate, "28P01");
   EXPECT_EQ(Body(0).severity, "FATAL");
+}
+
+// CommandComplete's row count is its tag's last word when that is at most 18 digits (what
+// fits an int64_t); anything else leaves the count unknown (-1). postgres_fuzz found a tag
+// ending in 300 letters, which the old loop kept multiplying by ten: a signed overflow
+// (UBSan, in the fuzz build; corpus/postgres_fuzz/command_tag_of_letters_overflowed_the_count).
+TEST_F(PgConnectionTest, ACommandTagCountIsReadOnlyWhenItFitsInt64) {
+  const string letters(300, 'x');
+  const std::vector<std::pair<string, int64_t>> tags = {
+      {"INSERT 0 999999999999999999", 999999999999999999},  // 18 digits
+      {"INSERT 0 9223372036854775807", -1},                 // 19 digits
+      {"SELECT 99999999999999999999999999", -1},
+      {"SELECT " + letters, -1},
+      {"SELECT 12x", -1},
+      {"SELECT ", -1},
+      {"DELETE 7", 7},
+  };
+  for (const auto& [tag, rows] : tags) {
+    Send(true, Query("SELECT 1"));
+    Send(false, Complete(tag) + Z());
+  }
+  Drain();
+  ASSERT_EQ(records_.size(), tags.size());
+  for (size_t i = 0; i < tags.size(); ++i) {
+    SCOPED_TRACE(tags[i].first);
+    EXPECT_EQ(Body(i).tag_rows, tags[i].second);
+  }
 }
 
 TEST_F(PgConnectionTest, ExecuteOfAStatementPreparedBeforeKspanLookedHasNoText) {

@@ -729,16 +729,31 @@ string_view FirstLine(string_view prefix, bool* complete) {
   return *complete ? StripCr(prefix.substr(0, lf)) : prefix.substr(0, kMaxLineBytes);
 }
 
-bool RequestStartOk(string_view prefix) {
+// Resynchronisation asks at every known method (every "HTTP/1.") whether a start line
+// begins there; searching each candidate's line end up to kMaxLineBytes made garbage
+// full of candidates cost up to 16 KiB of memchr per candidate. Most false candidates
+// fail in their first bytes, and the checkers are prefix-closed (an incomplete line they
+// reject cannot become valid), so the first kQuickLook bytes decide first.
+constexpr size_t kQuickLook = 64;
+
+template <typename Check>
+bool StartLineOk(string_view prefix, Check check) {
   bool complete = false;
+  if (prefix.size() > kQuickLook) {
+    const string_view look = FirstLine(prefix.substr(0, kQuickLook), &complete);
+    const ParseState s = check(look, complete);
+    if (complete || s == ParseState::kInvalid) return s != ParseState::kInvalid;
+  }
   const string_view line = FirstLine(prefix, &complete);
-  return CheckRequestLine(line, complete, nullptr) != ParseState::kInvalid;
+  return check(line, complete) != ParseState::kInvalid;
+}
+
+bool RequestStartOk(string_view prefix) {
+  return StartLineOk(prefix, [](string_view l, bool c) { return CheckRequestLine(l, c, nullptr); });
 }
 
 bool StatusStartOk(string_view prefix) {
-  bool complete = false;
-  const string_view line = FirstLine(prefix, &complete);
-  return CheckStatusLine(line, complete, nullptr) != ParseState::kInvalid;
+  return StartLineOk(prefix, [](string_view l, bool c) { return CheckStatusLine(l, c, nullptr); });
 }
 
 }  // namespace

@@ -167,11 +167,13 @@ void ReadTag(string_view b, Frame* f) {
   f->tag_rows = -1;
   if (sp != string_view::npos) {
     const string_view n = tag.substr(tag.rfind(' ') + 1);
+    // At most 18 digits fit an int64_t; stop at the first byte that is not one (a tag of
+    // 19 or more digits, or letters, multiplied on would overflow).
     int64_t v = 0;
     bool ok = !n.empty() && n.size() <= 18;
-    for (char c : n) {
-      ok = ok && c >= '0' && c <= '9';
-      v = v * 10 + (c - '0');
+    for (size_t i = 0; ok && i < n.size(); ++i) {
+      ok = n[i] >= '0' && n[i] <= '9';
+      v = v * 10 + (n[i] - '0');
     }
     if (ok) f->tag_rows = v;
   }

@@ -246,8 +246,8 @@ Result<std::string> CgroupV2Root() {
     if (fields >> device >> dir >> type && type == "cgroup2") return dir;
   }
   return NotFound(
-      "cgroup v2 is not mounted (no cgroup2 line in /proc/self/mounts); the TCP-option carrier "
-      "attaches to it: mount -t cgroup2 none /sys/fs/cgroup/unified");
+      "cgroup v2 is not mounted (no cgroup2 line in /proc/self/mounts); the trace-context carriers "
+      "attach to it: mount -t cgroup2 none /sys/fs/cgroup/unified");
 }
 
 Result<uint64_t> CurrentNetnsCookie() {

@@ -10,6 +10,10 @@
 #include <vector>
 
 #include "correlator/db_span.h"
+#include "correlator/span_builder.h"
+#include "correlator/stitcher.h"
+#include "process/process_table.h"
+#include "processors/processor_chain.h"
 #include "protocols/mysql/parse.h"
 #include "protocols/mysql/spec.h"
 #include "protocols/registry.h"
@@ -170,6 +174,52 @@ TEST_F(MyConnectionTest, LoginQueriesErrorsAndUse) {
   EXPECT_EQ(Body(5).unit, Unit::kQuit);
   EXPECT_FALSE(Body(5).response_missing);
   EXPECT_EQ(Losses(), 0u);
+}
+
+// Through the span builder and the stitcher: a session opens a node for each query,
+// prepare and execute only, every node completes, and exactly their spans are exported
+// (a handshake, COM_PING or COM_STMT_CLOSE node would never complete and hold its trace
+// until max_hold).
+TEST_F(MyConnectionTest, OnlyOperationsOpenNodesAndEveryNodeCompletes) {
+  Login();
+  Send(true, Query("SELECT 1"));
+  Send(false, ResultSet(1));
+  Send(true, Command(0x0e, ""));  // COM_PING
+  Send(false, Ok(1));
+  Send(true, Query("INSERT INTO t VALUES (1)"));
+  Send(false, Ok(1));
+  Send(true, Command(0x01, ""));  // COM_QUIT
+  conn_->Close(Unanswered::kNoResponse);
+  Drain();
+  ASSERT_EQ(records_.size(), 5u);
+  std::vector<bool> no_span;
+  for (const RequestStart& s : started_) no_span.push_back(s.no_span);
+  EXPECT_EQ(no_span, (std::vector<bool>{true, false, true, false, true}));
+
+  metrics::Registry metrics;
+  process::ProcessTable processes(
+      {.proc_root = "/nonexistent-kspan-test", .host_name = "test", .resource_attributes = {}});
+  std::vector<model::Span> emitted;
+  correlator::Stitcher stitcher(correlator::StitcherOptions{}, &metrics,
+                                [&](model::Span&& s) { emitted.push_back(std::move(s)); });
+  processors::ProcessorChain chain(&metrics, [](model::Span&&) {});
+  correlator::SpanBuilder builder(correlator::SpanBuilderOptions{}, &metrics, &processes, &stitcher, &chain);
+  conntrack::ConnInfo conn;
+  conn.key = {.pid = 100, .fd = 9, .generation = 1};
+  conn.role = events::Role::kClient;
+  conn.tuple.family = AF_INET;
+  conn.tuple.local = {"127.0.0.1", 40000};
+  conn.tuple.remote = {"127.0.0.1", 3306};
+  conn.tuple_known = true;
+  conn.protocol = Spec().name;
+  conn.callee_spans = Spec().callee_spans;
+  for (RequestStart& s : started_) builder.OnRequest(conn, std::move(s));
+  EXPECT_EQ(stitcher.nodes(), 2u);
+  for (protocols::Record& r : records_) builder.OnRecord(conn, std::move(r));
+  for (uint64_t ms : {100, 1'000, 2'000}) stitcher.Advance(now_ + ms * 1'000'000);
+  EXPECT_EQ(stitcher.nodes(), 0u);
+  ASSERT_EQ(emitted.size(), 2u);
+  for (const model::Span& s : emitted) EXPECT_EQ(s.kind, model::SpanKind::kClient) << s.name;
 }
 
 TEST_F(MyConnectionTest, AuthSwitchAndFailedLogin) {

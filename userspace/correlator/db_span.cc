@@ -226,11 +226,7 @@ namespace my = protocols::mysql;
 
 std::optional<model::Span> BuildMysqlSpan(const my::Record& record, const DbConnContext& conn,
                                           std::shared_ptr<const model::Resource> resource) {
-  if (conn.is_server) return std::nullopt;
-  if (record.unit != my::Unit::kQuery && record.unit != my::Unit::kPrepare &&
-      record.unit != my::Unit::kExecute) {
-    return std::nullopt;
-  }
+  if (conn.is_server || !my::IsOperation(record.unit)) return std::nullopt;
   model::Span span = CallSpan(record.request, record.response, !record.response_missing, std::move(resource));
 
   std::string op = record.unit == my::Unit::kPrepare ? std::string("PREPARE") : record.operation;

@@ -13,7 +13,12 @@ namespace {
 // (protocols/common/request_response.h) over protocol packets. Commands are announced as
 // RequestStarts as soon as they are whole; records come out in command order.
 struct Registered : Protocol {
-  static void Announce(const Frame& f, RequestStart* out) { AnnounceSeqAndTiming(f, out); }
+  // A unit that makes no span (the handshake, COM_PING, closing a statement, ...) opens
+  // no stitcher node: one that never completes would hold its trace until max_hold.
+  static void Announce(const Frame& f, RequestStart* out) {
+    AnnounceSeqAndTiming(f, out);
+    out->no_span = !IsOperation(f.unit);  // as BuildMysqlSpan
+  }
   static Record RecordWithoutAnswer(Frame* f) { return mysql::RecordWithoutAnswer(f); }
   static void ToRecord(Record&& r, protocols::Record* out) { ToEnvelope(std::move(r), out); }
 };

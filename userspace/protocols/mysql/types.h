@@ -27,6 +27,13 @@ enum class Unit : uint8_t {
   kOther,       // any other command (COM_PING, COM_STMT_RESET, ...): answered
 };
 
+// Whether a unit is an operation of its own (a span): a query, a prepare, an execute. The
+// rest (the handshake, TLS request, authentication data, COM_INIT_DB, COM_PING, closing a
+// statement, quitting) belongs to the connection.
+inline bool IsOperation(Unit unit) {
+  return unit == Unit::kQuery || unit == Unit::kPrepare || unit == Unit::kExecute;
+}
+
 // A client packet and its answer. The query text is sanitised (protocols/common/sql.h) as
 // soon as it is parsed; the authentication response (password hash, plugin data) is never
 // read.

@@ -37,7 +37,7 @@
 #define KSPAN_CAR_PASSIVE 2 /* this end accepted (a server) */
 
 #define KSPAN_CAR_MAX_CONNS 65536   /* ks_car_conns: 65,536 x (8 + 88) B = 6 MiB at most */
-#define KSPAN_CAR_MAX_THREADS 16384 /* ks_car_threads, ks_car_reads: 16,384 x ~40 B each */
+#define KSPAN_CAR_MAX_THREADS 16384 /* ks_car_threads (16,384 x (8 + 56 + ~64) B ~= 2 MiB), ks_car_reads */
 
 struct kspan_car_ctx {
   __u8 trace_id[16];

@@ -10,13 +10,10 @@
 #include <vector>
 
 #include "correlator/db_span.h"
-#include "correlator/span_builder.h"
-#include "correlator/stitcher.h"
-#include "process/process_table.h"
-#include "processors/processor_chain.h"
 #include "protocols/mysql/parse.h"
 #include "protocols/mysql/spec.h"
 #include "protocols/registry.h"
+#include "testing/span_pipeline.h"
 
 namespace kspan::protocols::mysql {
 namespace {
@@ -102,7 +99,7 @@ string BinaryResult(int rows) {
   return s + Eof(seq);
 }
 
-class MyConnectionTest : public testing::Test {
+class MyConnectionTest : public ::testing::Test {
  protected:
   void SetUp() override { conn_ = Spec().make(true, ProtocolOptions{}); }
   void Send(bool request, const string& bytes, uint32_t total = 0) {
@@ -196,30 +193,16 @@ TEST_F(MyConnectionTest, OnlyOperationsOpenNodesAndEveryNodeCompletes) {
   for (const RequestStart& s : started_) no_span.push_back(s.no_span);
   EXPECT_EQ(no_span, (std::vector<bool>{true, false, true, false, true}));
 
-  metrics::Registry metrics;
-  process::ProcessTable processes(
-      {.proc_root = "/nonexistent-kspan-test", .host_name = "test", .resource_attributes = {}});
-  std::vector<model::Span> emitted;
-  correlator::Stitcher stitcher(correlator::StitcherOptions{}, &metrics,
-                                [&](model::Span&& s) { emitted.push_back(std::move(s)); });
-  processors::ProcessorChain chain(&metrics, [](model::Span&&) {});
-  correlator::SpanBuilder builder(correlator::SpanBuilderOptions{}, &metrics, &processes, &stitcher, &chain);
-  conntrack::ConnInfo conn;
-  conn.key = {.pid = 100, .fd = 9, .generation = 1};
-  conn.role = events::Role::kClient;
-  conn.tuple.family = AF_INET;
-  conn.tuple.local = {"127.0.0.1", 40000};
-  conn.tuple.remote = {"127.0.0.1", 3306};
-  conn.tuple_known = true;
-  conn.protocol = Spec().name;
-  conn.callee_spans = Spec().callee_spans;
-  for (RequestStart& s : started_) builder.OnRequest(conn, std::move(s));
-  EXPECT_EQ(stitcher.nodes(), 2u);
-  for (protocols::Record& r : records_) builder.OnRecord(conn, std::move(r));
-  for (uint64_t ms : {100, 1'000, 2'000}) stitcher.Advance(now_ + ms * 1'000'000);
-  EXPECT_EQ(stitcher.nodes(), 0u);
-  ASSERT_EQ(emitted.size(), 2u);
-  for (const model::Span& s : emitted) EXPECT_EQ(s.kind, model::SpanKind::kClient) << s.name;
+  events::SocketTuple tuple;
+  tuple.family = AF_INET;
+  tuple.local = {"127.0.0.1", 40000};
+  tuple.remote = {"127.0.0.1", 3306};
+  const auto run = kspan::testing::RunThroughSpanPipeline(Spec(), false, tuple, std::move(started_),
+                                                          std::move(records_), now_);
+  EXPECT_EQ(run.nodes_opened, 2u);
+  EXPECT_EQ(run.nodes_left, 0u);
+  ASSERT_EQ(run.emitted.size(), 2u);
+  for (const model::Span& s : run.emitted) EXPECT_EQ(s.kind, model::SpanKind::kClient) << s.name;
 }
 
 TEST_F(MyConnectionTest, AuthSwitchAndFailedLogin) {

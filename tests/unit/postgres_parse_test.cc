@@ -13,13 +13,10 @@
 #include <vector>
 
 #include "correlator/db_span.h"
-#include "correlator/span_builder.h"
-#include "correlator/stitcher.h"
-#include "process/process_table.h"
-#include "processors/processor_chain.h"
 #include "protocols/postgres/parse.h"
 #include "protocols/postgres/spec.h"
 #include "protocols/registry.h"
+#include "testing/span_pipeline.h"
 
 namespace kspan::protocols::postgres {
 namespace {
@@ -80,7 +77,7 @@ string RowDesc() {
   return Msg('T', string("\0\x01", 2) + Cstr("a") + string(18, '\0'));
 }
 
-class PgConnectionTest : public testing::Test {
+class PgConnectionTest : public ::testing::Test {
  protected:
   void SetUp() override { conn_ = Spec().make(true, ProtocolOptions{}); }
   void Send(bool request, const string& bytes, uint32_t total = 0) {
@@ -1088,29 +1085,13 @@ TEST_F(PgServerConnectionTest, OnlyOperationsOpenNodesAndEveryNodeCompletes) {
     started_.clear();
     req_pos_ = resp_pos_ = 0;
     Session(Startup("alice", "shop"));
-    metrics::Registry metrics;
-    process::ProcessTable processes(
-        {.proc_root = "/nonexistent-kspan-test", .host_name = "test", .resource_attributes = {}});
-    std::vector<model::Span> emitted;
-    correlator::Stitcher stitcher(correlator::StitcherOptions{}, &metrics,
-                                  [&](model::Span&& s) { emitted.push_back(std::move(s)); });
-    processors::ProcessorChain chain(&metrics, [](model::Span&&) {});
-    correlator::SpanBuilder builder(correlator::SpanBuilderOptions{}, &metrics, &processes, &stitcher,
-                                    &chain);
-    conntrack::ConnInfo conn;
-    conn.key = {.pid = 100, .fd = 9, .generation = 1};
-    conn.role = server ? events::Role::kServer : events::Role::kClient;
-    conn.tuple = server ? Server().tuple : Client().tuple;
-    conn.tuple_known = true;
-    conn.protocol = Spec().name;
-    conn.callee_spans = Spec().callee_spans;
-    for (RequestStart& s : started_) builder.OnRequest(conn, std::move(s));
-    EXPECT_EQ(stitcher.nodes(), 3u);
-    for (protocols::Record& r : records_) builder.OnRecord(conn, std::move(r));
-    for (uint64_t ms : {100, 1'000, 2'000}) stitcher.Advance(now_ + ms * 1'000'000);
-    EXPECT_EQ(stitcher.nodes(), 0u);
-    ASSERT_EQ(emitted.size(), 3u);
-    for (const model::Span& s : emitted) {
+    const auto run =
+        kspan::testing::RunThroughSpanPipeline(Spec(), server, server ? Server().tuple : Client().tuple,
+                                               std::move(started_), std::move(records_), now_);
+    EXPECT_EQ(run.nodes_opened, 3u);
+    EXPECT_EQ(run.nodes_left, 0u);
+    ASSERT_EQ(run.emitted.size(), 3u);
+    for (const model::Span& s : run.emitted) {
       EXPECT_EQ(s.kind, server ? model::SpanKind::kServer : model::SpanKind::kClient);
       EXPECT_FALSE(s.parent_span_id.IsValid()) << s.name;  // nothing on the wire: a trace of its own
     }

@@ -723,7 +723,7 @@ TEST_F(AgentSpansTest, RepeatedToolCallsRaiseOneLoopAlertAtTheThreshold) {
     fired_at = i;
     const model::SpanEvent& e = s.events.back();
     std::map<std::string, model::AttributeValue> a;
-    for (const auto& attr : e.attributes) a[attr.key] = attr.value;
+    for (const auto& attr : e.attributes) a[std::string(attr.key)] = attr.value;
     EXPECT_EQ(std::get<std::string>(a["gen_ai.tool.name"]), "lookup");
     EXPECT_EQ(std::get<std::string>(a["gen_ai.agent.name"]), "node");
     EXPECT_EQ(std::get<int64_t>(a["process.pid"]), 10);

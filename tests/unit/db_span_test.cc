@@ -51,7 +51,7 @@ std::vector<std::string> Attributes(const model::Span& s) {
     if (const auto* str = std::get_if<std::string>(&a.value)) v = *str;
     if (const auto* i = std::get_if<int64_t>(&a.value)) v = std::to_string(*i);
     if (const auto* b = std::get_if<bool>(&a.value)) v = *b ? "true" : "false";
-    out.push_back(a.key + "=" + v);
+    out.push_back(std::string(a.key) + "=" + v);
   }
   std::sort(out.begin(), out.end());
   return out;

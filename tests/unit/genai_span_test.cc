@@ -291,7 +291,7 @@ TEST(GenAiSpanContent, OptInAddsRedactedMessagesAsAnEvent) {
   const model::SpanEvent& e = a.span.events[0];
   EXPECT_EQ(e.name, "gen_ai.client.inference.operation.details");
   std::map<std::string, std::string> attrs;
-  for (const auto& at : e.attributes) attrs[at.key] = std::get<std::string>(at.value);
+  for (const auto& at : e.attributes) attrs[std::string(at.key)] = std::get<std::string>(at.value);
   EXPECT_EQ(attrs["gen_ai.input.messages"],
             R"([{"role":"system","parts":[{"type":"text","content":"Be brief."}]},)"
             R"({"role":"user","parts":[{"type":"text","content":"hi, my key is REDACTED"}]}])");

@@ -71,7 +71,7 @@ std::string Attr(const model::Span& s, std::string_view key) {
 
 std::vector<std::string> Keys(const model::Span& s) {
   std::vector<std::string> keys;
-  for (const auto& a : s.attributes) keys.push_back(a.key);
+  for (const auto& a : s.attributes) keys.emplace_back(a.key);
   std::sort(keys.begin(), keys.end());
   return keys;
 }

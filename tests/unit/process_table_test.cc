@@ -136,7 +136,7 @@ TEST_F(ProcessTableTest, AgentWideAttributesFillInWhatTheProcessLacks) {
   EXPECT_EQ(Int(*r, "process.pid"), 14);              // facts stay facts
   EXPECT_EQ(Str(*r, "telemetry.distro.name"), "kspan");
   std::set<std::string> keys;
-  for (const auto& a : r->attributes) EXPECT_TRUE(keys.insert(a.key).second) << "duplicate " << a.key;
+  for (const auto& a : r->attributes) EXPECT_TRUE(keys.emplace(a.key).second) << "duplicate " << a.key;
   EXPECT_EQ(r->attributes.front().key, "service.name");
 }
 

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <sstream>
 #include <string>
 
 #include "model/span.h"
@@ -210,6 +211,59 @@ TEST(SpanTest, KindNamesAndFind) {
   EXPECT_EQ(std::get<int64_t>(*s.Find("a")), 7);
   EXPECT_EQ(std::get<std::string>(*s.Find("b")), "x");
   EXPECT_EQ(s.Find("c"), nullptr);
+}
+
+// Literal keys are views of themselves; run-time keys own a copy that outlives the source.
+TEST(AttrKeyTest, LiteralsAreViewsAndRuntimeKeysAreCopies) {
+  const AttrKey lit = "http.request.method";
+  EXPECT_TRUE(lit.is_static());
+  EXPECT_EQ(lit.heap_bytes(), 0u);
+  EXPECT_EQ(lit, "http.request.method");
+  EXPECT_EQ(lit.size(), 19u);
+
+  std::string source = "http.request.header.x-tenant";
+  AttrKey owned = source;
+  EXPECT_FALSE(owned.is_static());
+  EXPECT_EQ(owned.heap_bytes(), source.size() + 1);
+  source.assign("overwritten and longer than before, to move the buffer");
+  EXPECT_EQ(owned, "http.request.header.x-tenant");
+
+  char buffer[] = "k8s.pod.label.app";  // a char array is not a literal: copied
+  const AttrKey from_buffer = std::string_view(buffer);
+  buffer[0] = 'X';
+  EXPECT_EQ(from_buffer, "k8s.pod.label.app");
+  EXPECT_FALSE(from_buffer.is_static());
+}
+
+TEST(AttrKeyTest, CopyMoveAndCompare) {
+  AttrKey a = std::string("db.query.text");
+  AttrKey b = a;  // deep copy
+  EXPECT_NE(a.data(), b.data());
+  EXPECT_EQ(a, b);
+  AttrKey c = std::move(a);
+  EXPECT_EQ(c, "db.query.text");
+  EXPECT_TRUE(a.empty());  // NOLINT(bugprone-use-after-move): moved-from is empty
+  a = c;
+  EXPECT_EQ(a, "db.query.text");
+  c = "server.port";
+  EXPECT_TRUE(c.is_static());
+  const AttrKey& same = c;
+  c = same;  // self-assignment keeps it
+  EXPECT_EQ(c, "server.port");
+  EXPECT_LT(AttrKey("a.b"), AttrKey("a.c"));
+  std::ostringstream os;
+  os << b;
+  EXPECT_EQ(os.str(), "db.query.text");
+  EXPECT_EQ(ToString(b), "db.query.text");
+}
+
+TEST(AttrKeyTest, SpanSetKeepsLiteralKeysAndReplacesByValue) {
+  Span s;
+  s.Set("url.path", std::string("/a"));
+  s.Set(std::string("url.path"), std::string("/b"));  // the same key, run-time spelling
+  ASSERT_EQ(s.attributes.size(), 1u);
+  EXPECT_TRUE(s.attributes[0].key.is_static());
+  EXPECT_EQ(*s.FindString("url.path"), "/b");
 }
 
 }  // namespace

@@ -73,12 +73,12 @@ bool BodyDeclared(const Message& m) {
 class AttributeAdder {
  public:
   explicit AttributeAdder(std::vector<model::Attribute>* out) : out_(out) {}
-  void Str(std::string_view key, std::string_view value) { Own(key, std::string(value)); }
-  void Own(std::string_view key, std::string&& value) {
-    out_->push_back({std::string(key), model::AttributeValue(std::move(value))});
+  void Str(model::AttrKey key, std::string_view value) { Own(std::move(key), std::string(value)); }
+  void Own(model::AttrKey key, std::string&& value) {
+    out_->push_back({std::move(key), model::AttributeValue(std::move(value))});
   }
-  void Int(std::string_view key, int64_t value) {
-    out_->push_back({std::string(key), model::AttributeValue(value)});
+  void Int(model::AttrKey key, int64_t value) {
+    out_->push_back({std::move(key), model::AttributeValue(value)});
   }
 
  private:

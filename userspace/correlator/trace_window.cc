@@ -10,7 +10,7 @@ namespace {
 size_t AttributeBytes(const std::vector<model::Attribute>& attrs) {
   size_t n = 0;
   for (const auto& a : attrs) {
-    n += sizeof(a) + a.key.capacity();
+    n += sizeof(a) + a.key.heap_bytes();
     if (const auto* s = std::get_if<std::string>(&a.value)) n += s->capacity();
     if (const auto* arr = std::get_if<model::StringArray>(&a.value)) {
       for (const std::string& s : *arr) n += sizeof(s) + s.capacity();

@@ -39,7 +39,7 @@ void AddAttributes(const std::vector<model::Attribute>& attributes,
   out->Reserve(static_cast<int>(attributes.size()));
   for (const auto& a : attributes) {
     KeyValue* kv = out->Add();
-    kv->set_key(a.key);
+    kv->set_key(a.key.data(), a.key.size());
     SetAnyValue(a.value, kv->mutable_value());
   }
 }

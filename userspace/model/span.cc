@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <iterator>
+#include <ostream>
 #include <random>
 
 #include "common/strings.h"
@@ -51,6 +52,23 @@ void FillRandom(uint8_t* out, size_t n) {
 }
 
 }  // namespace
+
+void AttrKey::Copy(std::string_view s) {
+  char* p = new char[s.size() + 1];
+  std::memcpy(p, s.data(), s.size());
+  p[s.size()] = '\0';
+  data_ = p;
+  size_ = static_cast<uint32_t>(s.size());
+  owned_ = true;
+}
+
+std::string ToString(const AttrKey& key) {
+  return std::string(key.view());
+}
+
+std::ostream& operator<<(std::ostream& os, const AttrKey& key) {
+  return os << key.view();
+}
 
 bool TraceId::IsValid() const {
   return !AllZero(bytes.data(), bytes.size());
@@ -240,14 +258,14 @@ const std::string* Span::FindString(std::string_view key) const {
   return v ? std::get_if<std::string>(v) : nullptr;
 }
 
-void Span::Set(std::string_view key, AttributeValue value) {
+void Span::Set(AttrKey key, AttributeValue value) {
   for (Attribute& a : attributes) {
-    if (a.key == key) {
+    if (a.key == key.view()) {
       a.value = std::move(value);
       return;
     }
   }
-  attributes.push_back({std::string(key), std::move(value)});
+  attributes.push_back({std::move(key), std::move(value)});
 }
 
 }  // namespace kspan::model

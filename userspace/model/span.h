@@ -3,7 +3,9 @@
 #pragma once
 
 #include <array>
+#include <compare>
 #include <cstdint>
+#include <iosfwd>
 #include <memory>
 #include <optional>
 #include <span>
@@ -68,8 +70,80 @@ enum class StatusCode : int { kUnset = 0, kOk = 1, kError = 2 };
 using StringArray = std::vector<std::string>;
 using AttributeValue = std::variant<std::string, int64_t, double, bool, StringArray>;
 
+// An attribute's key. Nearly every key is a name the code knows at compile time (the
+// semantic conventions' "http.request.method", "db.system.name", ...): a string literal is
+// held as a view of itself, with no allocation or copy, however many spans carry it. A key
+// made at run time (a configured header or label name) owns a copy of its bytes.
+//
+// The literal constructor is consteval, so only a constant string can take the no-copy
+// path: a char buffer, a std::string or a string_view always goes through the copy.
+class AttrKey {
+ public:
+  AttrKey() = default;
+  template <size_t N>
+  consteval AttrKey(const char (&literal)[N])  // NOLINT(google-explicit-constructor)
+      : data_(literal), size_(static_cast<uint32_t>(N - 1)) {}
+  AttrKey(std::string_view s) { Copy(s); }    // NOLINT(google-explicit-constructor)
+  AttrKey(const std::string& s) { Copy(s); }  // NOLINT(google-explicit-constructor)
+  AttrKey(const AttrKey& o) : data_(o.data_), size_(o.size_) {
+    if (o.owned_) Copy(o.view());
+  }
+  AttrKey(AttrKey&& o) noexcept : data_(o.data_), size_(o.size_), owned_(o.owned_) {
+    o.data_ = "";
+    o.size_ = 0;
+    o.owned_ = false;
+  }
+  AttrKey& operator=(const AttrKey& o) {
+    if (this != &o) *this = AttrKey(o);
+    return *this;
+  }
+  AttrKey& operator=(AttrKey&& o) noexcept {
+    if (this != &o) {
+      Release();
+      data_ = o.data_;
+      size_ = o.size_;
+      owned_ = o.owned_;
+      o.data_ = "";
+      o.size_ = 0;
+      o.owned_ = false;
+    }
+    return *this;
+  }
+  ~AttrKey() { Release(); }
+
+  std::string_view view() const { return {data_, size_}; }
+  operator std::string_view() const { return view(); }  // NOLINT(google-explicit-constructor)
+  const char* data() const { return data_; }
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  bool starts_with(std::string_view p) const { return view().starts_with(p); }
+  // Whether this key views a literal (no allocation); for tests.
+  bool is_static() const { return !owned_; }
+  // Bytes allocated for the key (0 for a literal): for memory accounting.
+  size_t heap_bytes() const { return owned_ ? size_ + 1 : 0; }
+
+  friend bool operator==(const AttrKey& a, const AttrKey& b) { return a.view() == b.view(); }
+  friend bool operator==(const AttrKey& a, std::string_view b) { return a.view() == b; }
+  friend bool operator==(const AttrKey& a, const std::string& b) { return a.view() == b; }
+  friend bool operator==(const AttrKey& a, const char* b) { return a.view() == b; }
+  friend auto operator<=>(const AttrKey& a, const AttrKey& b) { return a.view() <=> b.view(); }
+
+ private:
+  void Copy(std::string_view s);
+  void Release() {
+    if (owned_) delete[] data_;
+  }
+
+  const char* data_ = "";
+  uint32_t size_ = 0;
+  bool owned_ = false;
+};
+
+std::string ToString(const AttrKey& key);  // a std::string copy
+std::ostream& operator<<(std::ostream& os, const AttrKey& key);
+
 struct Attribute {
-  std::string key;
+  AttrKey key;
   AttributeValue value;
 };
 
@@ -114,7 +188,7 @@ struct Span {
   // The string attribute with this key, or nullptr (absent, or of another type).
   const std::string* FindString(std::string_view key) const;
   // Sets the attribute: replaces the value of an existing key, else appends.
-  void Set(std::string_view key, AttributeValue value);
+  void Set(AttrKey key, AttributeValue value);
 };
 
 // The instrumentation scope kspan reports spans under.

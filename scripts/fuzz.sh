@@ -23,6 +23,7 @@ build_dir=build-fuzz
 build=1
 jobs=2
 max_len="" # overrides every harness's -max_len below
+timeout=10 # seconds one input may take before libFuzzer calls it a hang
 
 usage() {
   sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
@@ -32,6 +33,10 @@ options:
   --max-time S      stop a harness after S seconds even if short of N (default: no cap)
   --only A,B        these harnesses only (names as in tests/fuzz/, e.g. http1_fuzz)
   --max-len N       the longest input libFuzzer makes, for every harness (default: per harness)
+  --timeout S       seconds one input may run before it counts as a hang (default $timeout).
+                    The clock is wall time: on a busy machine a fuzzer run at low priority
+                    can be starved that long on an input that takes milliseconds, so raise it
+                    there (replay any timeout artifact alone to tell a hang from starvation)
   --merge           after the runs, add each working corpus's new coverage to its seed
                     corpus: at most --merge-cap files (default $merge_cap), each at most
                     --merge-max-len bytes (default $merge_max_len)
@@ -46,6 +51,7 @@ while [ $# -gt 0 ]; do
     --max-time) max_time=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
     --max-len) max_len=$2; shift 2 ;;
+    --timeout) timeout=$2; shift 2 ;;
     --merge) merge=1; shift ;;
     --merge-cap) merge_cap=$2; shift 2 ;;
     --merge-max-len) merge_max_len=$2; shift 2 ;;
@@ -123,7 +129,7 @@ for name in "${harnesses[@]}"; do
   mkdir -p "$corpus" "$artifacts"
   before=$(find "$artifacts" -type f | wc -l)
   len=${max_len:-$(default_max_len "$name")}
-  args=(-runs="$runs" -max_len="$len" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048
+  args=(-runs="$runs" -max_len="$len" -print_final_stats=1 -timeout="$timeout" -rss_limit_mb=2048
     -artifact_prefix="$artifacts/" -close_fd_mask=1)
   if [ "$max_time" != 0 ]; then args+=(-max_total_time="$max_time"); fi
   echo "fuzz.sh: $name (${runs} runs, max_len $len, log $log)" >&2

@@ -3,9 +3,12 @@
 // suite, test/test.py, in our own words).
 #include <gtest/gtest.h>
 
+#include <array>
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "model/span.h"
 
@@ -179,6 +182,29 @@ TEST(IdTest, RandomIdsAreValidAndDistinct) {
   }
   EXPECT_EQ(traces.size(), 1000u);
   EXPECT_EQ(spans.size(), 1000u);
+}
+
+// Every bit of a trace id is a coin flip (a weak generator or a stuck byte shows here), and
+// each thread's generator has its own seed.
+TEST(IdTest, RandomIdBitsAreBalancedAndThreadsDiffer) {
+  constexpr int kIds = 4000;
+  std::array<int, 128> ones{};
+  for (int i = 0; i < kIds; ++i) {
+    const TraceId t = TraceId::Random();
+    for (int b = 0; b < 128; ++b) ones[b] += (t.bytes[b / 8] >> (b % 8)) & 1;
+  }
+  for (int b = 0; b < 128; ++b) {
+    EXPECT_GT(ones[b], kIds * 45 / 100) << "bit " << b;
+    EXPECT_LT(ones[b], kIds * 55 / 100) << "bit " << b;
+  }
+  std::set<std::string> seen;
+  std::vector<std::string> other(100);
+  std::thread worker([&other] {
+    for (auto& h : other) h = SpanId::Random().Hex();
+  });
+  worker.join();
+  for (int i = 0; i < 100; ++i) seen.insert(SpanId::Random().Hex());
+  for (const auto& h : other) EXPECT_EQ(seen.count(h), 0u) << h;
 }
 
 TEST(IdTest, ParseHexId) {

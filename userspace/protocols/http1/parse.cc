@@ -4,7 +4,6 @@
 #include <array>
 #include <cstring>
 #include <string>
-#include <tuple>
 #include <utility>
 
 #include "common/strings.h"
@@ -51,8 +50,22 @@ inline unsigned char U(char c) {
 }
 
 bool AllText(string_view v) {
-  for (char c : v) {
-    if (!kTextChar[U(c)]) return false;
+  // Eight bytes at a time: none below 0x20 and none 0x7f is all text; a word with a tab (or
+  // a bad byte) is checked byte by byte.
+  constexpr uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
+  size_t i = 0;
+  for (; i + 8 <= v.size(); i += 8) {
+    uint64_t x;
+    std::memcpy(&x, v.data() + i, 8);
+    const uint64_t del = x ^ (0x7f * kOnes);
+    if ((((x - 0x20 * kOnes) & ~x) | ((del - kOnes) & ~del)) & kHigh) {
+      for (size_t j = i; j < i + 8; ++j) {
+        if (!kTextChar[U(v[j])]) return false;
+      }
+    }
+  }
+  for (; i < v.size(); ++i) {
+    if (!kTextChar[U(v[i])]) return false;
   }
   return true;
 }
@@ -238,20 +251,20 @@ bool NoteField(string_view name, string_view value, HeadInfo* info) {
   return true;
 }
 
+// Where `part`, a view into `in`, lies in it.
+Message::Slice SliceOf(string_view in, string_view part) {
+  if (part.empty()) return {};
+  return Message::Slice{static_cast<uint32_t>(part.data() - in.data()), static_cast<uint32_t>(part.size())};
+}
+
 // Parses the head (start line + fields + blank line) at the start of `in`. Only on kSuccess
 // is `msg` written (and *head_len set): a head that is not all here costs no allocation.
 ParseState ParseHead(MessageType type, string_view in, Message* msg, HeadInfo* info, size_t* head_len) {
   RequestLine rl;
   StatusLine sl;
-  // Views into `in` until the head is known to be whole: 128 × 32 bytes of stack, left
-  // uninitialised (a trivial type) so a short head does not pay for clearing 4 KiB.
-  struct FieldView {
-    const char* name;
-    size_t name_len;
-    const char* value;
-    size_t value_len;
-  };
-  FieldView fields[kMaxHeaders];
+  // Where each field is in `in`, until the head is known to be whole: 128 × 16 bytes of
+  // stack, left uninitialised (a trivial type) so a short head does not pay for clearing it.
+  Message::HeadField fields[kMaxHeaders];
   size_t nfields = 0;
   size_t pos = 0;
   bool first = true;
@@ -286,23 +299,15 @@ ParseState ParseHead(MessageType type, string_view in, Message* msg, HeadInfo* i
     // A malformed or conflicting framing field still leaves a real message (its start line
     // and fields parse): it is reported, and its direction ends after it (ParseNewFrame).
     if (!NoteField(name, value, info)) info->framing_invalid = true;
-    fields[nfields++] = FieldView{name.data(), name.size(), value.data(), value.size()};
+    fields[nfields++] = Message::HeadField{SliceOf(in, name), SliceOf(in, value)};
   }
   *head_len = pos;
   if (type == MessageType::kRequest) {
-    msg->method.assign(rl.method);
-    msg->target.assign(rl.target);
-    msg->version.assign(rl.version);
+    msg->SetHead(in.substr(0, pos), SliceOf(in, rl.method), SliceOf(in, rl.target), {},
+                 SliceOf(in, rl.version), fields, nfields);
   } else {
     msg->status_code = sl.code;
-    msg->reason.assign(sl.reason);
-    msg->version.assign(sl.version);
-  }
-  msg->headers.reserve(nfields);
-  for (size_t i = 0; i < nfields; ++i) {
-    const FieldView& f = fields[i];
-    msg->headers.emplace_back(std::piecewise_construct, std::forward_as_tuple(f.name, f.name_len),
-                              std::forward_as_tuple(f.value, f.value_len));
+    msg->SetHead(in.substr(0, pos), {}, {}, SliceOf(in, sl.reason), SliceOf(in, sl.version), fields, nfields);
   }
   return ParseState::kSuccess;
 }
@@ -612,7 +617,7 @@ ParseState ParseNewFrame(MessageType type, string_view* buf, Frame* f, State* st
     } else if (info.content_length > 0) {
       p = Progress{Phase::kFixedBody, info.content_length, info.content_length, 0, 0};
     }
-    f->ends_stream = info.framing_invalid || info.upgrade || f->msg.method == "CONNECT";
+    f->ends_stream = info.framing_invalid || info.upgrade || f->msg.method() == "CONNECT";
     f->msg.wide_body = st->wide_body_request != nullptr && st->wide_body_request(f->msg);
   } else {
     if (st->pending.empty() && (st->requests_held_back || st->ctx.position >= st->unmatched_ok_below)) {
@@ -653,7 +658,7 @@ ParseState ParseNewFrame(MessageType type, string_view* buf, Frame* f, State* st
   buf->remove_prefix(head_len + used);
   if (type == MessageType::kRequest) {
     f->seq = st->next_seq++;
-    st->pending.push_back(PendingRequest{f->seq, st->ctx.first.first_ns, KindOf(f->msg.method),
+    st->pending.push_back(PendingRequest{f->seq, st->ctx.first.first_ns, KindOf(f->msg.method()),
                                          st->request_loss, f->msg.wide_body});
     st->request_loss = false;
     if (st->pending.size() > st->max_pending) {
@@ -907,46 +912,6 @@ bool MayBecomeRequest(std::string_view prefix) {
 
 bool LooksLikeResponse(std::string_view prefix) {
   return prefix.size() >= kVersionPrefix.size() && StatusStartOk(prefix);
-}
-
-std::string_view Message::Header(std::string_view name) const {
-  for (const auto& [k, v] : headers) {
-    if (k.size() != name.size()) continue;
-    bool eq = true;
-    for (size_t i = 0; i < k.size() && eq; ++i) eq = AsciiLower(k[i]) == AsciiLower(name[i]);
-    if (eq) return v;
-  }
-  return {};
-}
-
-TraceContextFields TraceContextOf(const Message& m) {
-  TraceContextFields out;
-  std::string_view traceparent;
-  int traceparents = 0;
-  for (const auto& [name, value] : m.headers) {
-    if (EqualsIgnoreCase(name, "traceparent")) {
-      traceparent = value;
-      ++traceparents;
-    }
-  }
-  if (traceparents != 1) return out;
-  out.traceparent = std::string(TrimOws(traceparent));
-  for (const auto& [name, value] : m.headers) {
-    if (!EqualsIgnoreCase(name, "tracestate")) continue;
-    if (!out.tracestate.empty()) out.tracestate += ',';
-    out.tracestate.append(value);
-  }
-  return out;
-}
-
-bool Message::HasHeader(std::string_view name) const {
-  for (const auto& [k, v] : headers) {
-    if (k.size() != name.size()) continue;
-    bool eq = true;
-    for (size_t i = 0; i < k.size() && eq; ++i) eq = AsciiLower(k[i]) == AsciiLower(name[i]);
-    if (eq) return true;
-  }
-  return false;
 }
 
 }  // namespace kspan::protocols::http1

@@ -251,6 +251,53 @@ bool NoteField(string_view name, string_view value, HeadInfo* info) {
   return true;
 }
 
+// A field line at in[pos] that is whole, well-formed and within the head's and a line's
+// bounds, read in one pass (values eight bytes at a time): its name, its value without OWS,
+// and where the next line starts. False when it is anything else (cut off, malformed,
+// long, the blank line): then ParseHead's general path decides, so the outcome is the same
+// either way. Never true where the general path would not accept the line as this field.
+bool QuickFieldLine(string_view in, size_t pos, string_view* name, string_view* value, size_t* next) {
+  // LF before `limit`: inside the window ParseHead searches, and the line is short.
+  const size_t limit = std::min({in.size(), kMaxHeadBytes, pos + kMaxLineBytes});
+  size_t i = pos;
+  while (i < limit && kTChar[U(in[i])]) ++i;
+  if (i == pos || i >= limit || in[i] != ':') return false;
+  *name = in.substr(pos, i - pos);
+  size_t v = i + 1;
+  while (v < limit && (in[v] == ' ' || in[v] == '\t')) ++v;
+  // The first byte below 0x20 or 0x7f after the value's start: a tab (text, go on), the
+  // line's end (LF or CR LF), or anything else (not text: the general path rejects it).
+  constexpr uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
+  size_t j = v;
+  while (true) {
+    while (j + 8 <= limit) {
+      uint64_t x;
+      std::memcpy(&x, in.data() + j, 8);
+      const uint64_t del = x ^ (0x7f * kOnes);
+      if ((((x - 0x20 * kOnes) & ~x) | ((del - kOnes) & ~del)) & kHigh) break;
+      j += 8;
+    }
+    while (j < limit && kTextChar[U(in[j])]) ++j;
+    if (j >= limit) return false;
+    if (in[j] == '\t') {
+      ++j;
+      continue;
+    }
+    break;
+  }
+  size_t end = j;  // the value's (and the line's) end, CR excluded
+  if (in[j] == '\r') {
+    if (j + 1 >= limit || in[j + 1] != '\n') return false;
+    ++j;
+  } else if (in[j] != '\n') {
+    return false;
+  }
+  while (end > v && (in[end - 1] == ' ' || in[end - 1] == '\t')) --end;
+  *value = in.substr(v, end - v);
+  *next = j + 1;
+  return true;
+}
+
 // Where `part`, a view into `in`, lies in it.
 Message::Slice SliceOf(string_view in, string_view part) {
   if (part.empty()) return {};
@@ -269,6 +316,17 @@ ParseState ParseHead(MessageType type, string_view in, Message* msg, HeadInfo* i
   size_t pos = 0;
   bool first = true;
   while (true) {
+    if (!first && nfields < kMaxHeaders) {
+      // The common case in one pass; anything else takes the general path below.
+      string_view name, value;
+      size_t next = 0;
+      if (QuickFieldLine(in, pos, &name, &value, &next)) {
+        if (!NoteField(name, value, info)) info->framing_invalid = true;
+        fields[nfields++] = Message::HeadField{SliceOf(in, name), SliceOf(in, value)};
+        pos = next;
+        continue;
+      }
+    }
     const size_t window = std::min(kMaxHeadBytes, in.size()) - std::min(pos, kMaxHeadBytes);
     const size_t lf = pos < in.size() ? FindLf(in, pos, window) : string_view::npos;
     if (lf == string_view::npos) {

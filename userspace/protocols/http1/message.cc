@@ -205,32 +205,27 @@ void Message::SetHead(std::string_view head, Slice method, Slice target, Slice r
   for (size_t i = 0; i < field_count; ++i) IndexField(View(fields[i].name), i);
 }
 
-std::string_view Message::Header(std::string_view name) const {
+size_t Message::FindField(std::string_view name) const {
   const int k = KnownField(name);
   if (k >= 0) {
-    if (known_[k] != kNoField) return View(FieldAt(known_[k]).value);
-    if (field_count() <= kNoField) return {};
+    if (known_[k] != kNoField) return known_[k];
+    if (field_count() <= kNoField) return std::string_view::npos;  // every field is indexed
   }
   const size_t n = field_count();
   for (size_t i = 0; i < n; ++i) {
     const HeadField f = FieldAt(i);
-    if (f.name.len == name.size() && EqualsIgnoreCase(View(f.name), name)) return View(f.value);
+    if (f.name.len == name.size() && EqualsIgnoreCase(View(f.name), name)) return i;
   }
-  return {};
+  return std::string_view::npos;
+}
+
+std::string_view Message::Header(std::string_view name) const {
+  const size_t i = FindField(name);
+  return i == std::string_view::npos ? std::string_view() : View(FieldAt(i).value);
 }
 
 bool Message::HasHeader(std::string_view name) const {
-  const int k = KnownField(name);
-  if (k >= 0) {
-    if (known_[k] != kNoField) return true;
-    if (field_count() <= kNoField) return false;
-  }
-  const size_t n = field_count();
-  for (size_t i = 0; i < n; ++i) {
-    const HeadField f = FieldAt(i);
-    if (f.name.len == name.size() && EqualsIgnoreCase(View(f.name), name)) return true;
-  }
-  return false;
+  return FindField(name) != std::string_view::npos;
 }
 
 TraceContextFields TraceContextOf(const Message& m) {

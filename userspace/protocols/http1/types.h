@@ -125,6 +125,8 @@ class Message {
   // Appends text; returns where it went.
   Slice Append(std::string_view v);
   void IndexField(std::string_view name, size_t index);
+  // The first field with this name (ASCII case-insensitive), or npos.
+  size_t FindField(std::string_view name) const;
 
   // Text and the field table (HeadField each, unaligned) at table_off_, with room for
   // table_cap_ fields. A parsed message: the head, then the table. A built one

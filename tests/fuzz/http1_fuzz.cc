@@ -54,10 +54,11 @@ void Drain(Connection* c, std::vector<Record>* out) {
 
 // Everything about a record except where and when its bytes moved.
 std::string Describe(const Message& m) {
-  std::string s = m.method + ' ' + m.target + ' ' + std::to_string(m.status_code) + ' ' + m.reason + ' ' +
-                  m.version + ' ' + std::to_string(m.body_size) + (m.body_truncated ? " T " : " - ") +
-                  m.body_prefix + '|';
-  for (const auto& [k, v] : m.headers) s += k + ':' + v + '|';
+  std::string s = std::string(m.method()) + ' ' + std::string(m.target()) + ' ' +
+                  std::to_string(m.status_code) + ' ' + std::string(m.reason()) + ' ' +
+                  std::string(m.version()) + ' ' + std::to_string(m.body_size) +
+                  (m.body_truncated ? " T " : " - ") + m.body_prefix + '|';
+  for (const auto& [k, v] : m.headers()) s += std::string(k) + ':' + std::string(v) + '|';
   return s;
 }
 
@@ -76,7 +77,7 @@ void CheckRecord(const Record& r, const Limits& limits) {
               m->body_prefix.size() == std::min<uint64_t>(m->body_size, limits.max_body_prefix),
           "untruncated body_prefix short");
   }
-  Check(!r.request.method.empty(), "record without a request method");
+  Check(!r.request.method().empty(), "record without a request method");
   if (!r.response_missing)
     Check(r.response.status_code >= 100 && r.response.status_code <= 599, "bad status");
 }

@@ -37,13 +37,14 @@ namespace h2 = kspan::protocols::http2;
 std::string Describe(const p::Record& env) {
   const auto& r = std::get<h2::Record>(env.body);
   std::string s =
-      std::to_string(r.stream_id) + ' ' + r.http.request.method + ' ' + r.http.request.target + " => " +
-      std::to_string(r.http.response.status_code) + ' ' + std::to_string(r.http.request.body_size) + '/' +
-      std::to_string(r.http.response.body_size) + " end=" + std::to_string(static_cast<int>(r.end)) +
-      " code=" + std::to_string(r.error_code) + (r.headers_incomplete ? " incomplete" : "") +
-      (r.http.response_missing ? " missing" : "") + " msgs=" + std::to_string(r.request_messages.messages) +
-      '/' + std::to_string(r.response_messages.messages);
-  for (const auto& [n, v] : r.http.request.headers) s += " " + n + ":" + v;
+      std::to_string(r.stream_id) + ' ' + std::string(r.http.request.method()) + ' ' +
+      std::string(r.http.request.target()) + " => " + std::to_string(r.http.response.status_code) + ' ' +
+      std::to_string(r.http.request.body_size) + '/' + std::to_string(r.http.response.body_size) +
+      " end=" + std::to_string(static_cast<int>(r.end)) + " code=" + std::to_string(r.error_code) +
+      (r.headers_incomplete ? " incomplete" : "") + (r.http.response_missing ? " missing" : "") +
+      " msgs=" + std::to_string(r.request_messages.messages) + '/' +
+      std::to_string(r.response_messages.messages);
+  for (const auto& [n, v] : r.http.request.headers()) s += " " + std::string(n) + ":" + std::string(v);
   for (const auto& [n, v] : r.trailers) s += " t:" + n + ":" + v;
   return s;
 }
@@ -55,11 +56,11 @@ void CheckRecords(const kspan::fuzz::ConnectionRun& run) {
     Check(env.seq == r->seq && r->http.seq == r->seq, "envelope and body disagree on seq");
     Check(env.response_missing == r->http.response_missing, "envelope and body disagree");
     Check(r->stream_id % 2 == 1, "a record for a stream the client did not open");
-    Check(r->http.request.version == "2", "request version is not 2");
+    Check(r->http.request.version() == "2", "request version is not 2");
     Check(r->http.request.body_prefix.size() <= 4096, "body prefix over its bound");
     Check(r->http.response.body_prefix.size() <= 4096, "body prefix over its bound");
     size_t bytes = 0;
-    for (const auto& [n, v] : r->http.request.headers) bytes += n.size() + v.size();
+    for (const auto& [n, v] : r->http.request.headers()) bytes += n.size() + v.size();
     Check(bytes <= 2 * h2::HpackDecoder::kMaxDecodedBytes + 4096, "decoded fields over their bound");
     bool seen = false;
     for (const p::RequestStart& s : run.started) seen = seen || s.seq == env.seq;

@@ -22,17 +22,17 @@ constexpr uint64_t kT0 = 1'700'000'000'000'000'000ULL;
 Record Rpc(std::string request_body, std::string response_body, std::string content_type = "application/json",
            std::string method = "POST", std::string target = "/mcp") {
   Record r;
-  r.request.method = std::move(method);
-  r.request.target = std::move(target);
-  r.request.version = "1.1";
-  r.request.headers = {
-      {"Host", "127.0.0.1:9000"}, {"Content-Type", "application/json"}, {"Mcp-Session-Id", "sess-1"}};
+  r.request.set_method(std::move(method));
+  r.request.set_target(std::move(target));
+  r.request.set_version("1.1");
+  r.request.SetHeaders(
+      {{"Host", "127.0.0.1:9000"}, {"Content-Type", "application/json"}, {"Mcp-Session-Id", "sess-1"}});
   r.request.body_prefix = std::move(request_body);
   r.request.timing.start_ns = kT0;
   r.request.timing.end_ns = kT0 + 1000;
   r.response.status_code = 200;
-  r.response.version = "1.1";
-  r.response.headers = {{"Content-Type", std::move(content_type)}};
+  r.response.set_version("1.1");
+  r.response.SetHeaders({{"Content-Type", std::move(content_type)}});
   r.response.body_prefix = std::move(response_body);
   r.response.timing.start_ns = kT0 + 2'000'000;
   r.response.timing.end_ns = kT0 + 3'000'000;
@@ -187,7 +187,7 @@ TEST_F(AgentSpansTest, A2aAttributesBothVersionsAndBindings) {
       R"({"jsonrpc":"2.0","id":"1","method":"SendMessage","params":{"message":{"messageId":"m-1","role":"ROLE_USER","parts":[]}}})",
       R"({"jsonrpc":"2.0","id":"1","result":{"task":{"id":"task-9","contextId":"ctx-3","status":{"state":"TASK_STATE_COMPLETED"}}}})",
       "application/json", "POST", "/a2a/jsonrpc");
-  v1.request.headers.emplace_back("A2A-Version", "1.0");
+  v1.request.AddHeader("A2A-Version", "1.0");
   const model::Span a = Build(&agents_, v1, Conn(false, 10));
   EXPECT_EQ(a.name, "invoke_agent 127.0.0.1");
   EXPECT_EQ(Str(a, "a2a.method.name"), "SendMessage");
@@ -241,7 +241,7 @@ TEST_F(AgentSpansTest, A2aAttributesBothVersionsAndBindings) {
   Record rest = Rpc(R"({"message":{"messageId":"m-5","role":"ROLE_USER","parts":[]}})",
                     R"({"task":{"id":"t-5","status":{"state":"TASK_STATE_WORKING"}}})", "application/json",
                     "POST", "/message:send");
-  rest.request.headers.emplace_back("A2A-Version", "1.0");
+  rest.request.AddHeader("A2A-Version", "1.0");
   const model::Span r = Build(&agents_, rest, Conn(true, 20));
   EXPECT_EQ(r.name, "invoke_agent node");
   EXPECT_EQ(Str(r, "a2a.method.name"), "SendMessage");
@@ -256,7 +256,7 @@ TEST_F(AgentSpansTest, A2aAttributesBothVersionsAndBindings) {
   EXPECT_EQ(Str(r03, "a2a.task.id"), "t-6");
   Record get_rest = Rpc("", R"({"id":"t-5","status":{"state":"TASK_STATE_COMPLETED"}})", "application/json",
                         "GET", "/tasks/t-5");
-  get_rest.request.headers.emplace_back("A2A-Version", "1.0");
+  get_rest.request.AddHeader("A2A-Version", "1.0");
   const model::Span g = Build(&agents_, get_rest, Conn(false, 10));
   EXPECT_EQ(g.name, "GetTask");
   EXPECT_EQ(Str(g, "a2a.task.id"), "t-5");
@@ -351,11 +351,11 @@ TEST_F(AgentSpansTest, StdioCallsBecomeSpansBothWays) {
 // in Mcp-Method and Mcp-Name and says its revision in the header and in params._meta.
 Record Stateless(std::string body, std::string method, std::string name, std::string response_body) {
   Record r = Rpc(std::move(body), std::move(response_body));
-  r.request.headers = {{"Host", "127.0.0.1:9000"},
-                       {"Content-Type", "application/json"},
-                       {"MCP-Protocol-Version", "2026-07-28"},
-                       {"Mcp-Method", std::move(method)}};
-  if (!name.empty()) r.request.headers.emplace_back("Mcp-Name", std::move(name));
+  r.request.SetHeaders({{"Host", "127.0.0.1:9000"},
+                        {"Content-Type", "application/json"},
+                        {"MCP-Protocol-Version", "2026-07-28"},
+                        {"Mcp-Method", std::move(method)}});
+  if (!name.empty()) r.request.AddHeader("Mcp-Name", std::move(name));
   return r;
 }
 
@@ -419,7 +419,7 @@ TEST_F(AgentSpansTest, McpSessionEraVersionPromptAndResourceAttributes) {
   EXPECT_EQ(Str(init, "mcp.session.id"), "sess-1");
   Record prompt = Rpc(R"({"jsonrpc":"2.0","id":5,"method":"prompts/get","params":{"name":"greet"}})",
                       R"({"jsonrpc":"2.0","id":5,"error":{"code":-32602,"message":"no such prompt"}})");
-  prompt.request.headers.emplace_back("MCP-Protocol-Version", "2025-11-25");
+  prompt.request.AddHeader("MCP-Protocol-Version", "2025-11-25");
   const model::Span p = Build(&agents_, prompt, Conn(false, 10));
   EXPECT_EQ(p.name, "prompts/get greet");
   EXPECT_EQ(Str(p, "gen_ai.prompt.name"), "greet");
@@ -612,9 +612,10 @@ TEST_F(AgentSpansTest, TheNextLlmCallLinksToTheRunsWhoseResultsItSends) {
 // start the count over.
 TEST_F(AgentSpansTest, APingPongBetweenTwoAgentsIsAlertedOnce) {
   const auto with_host = [](Record r, const std::string& host) {
-    for (auto& [k, v] : r.request.headers) {
-      if (k == "Host") v = host;
-    }
+    std::vector<std::pair<std::string, std::string>> headers;
+    for (const auto& [k, v] : r.request.headers())
+      headers.emplace_back(k, k == "Host" ? host : std::string(v));
+    r.request.SetHeaders(headers);
     return r;
   };
   const auto card = [&](const std::string& name, const std::string& host) {

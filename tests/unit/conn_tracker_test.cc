@@ -112,7 +112,7 @@ TEST_F(TrackerTest, ClientRequestResponseBecomesOneRecord) {
   EXPECT_EQ(out_[0].first.role, Role::kClient);
   EXPECT_FALSE(out_[0].first.role_inferred);
   EXPECT_EQ(out_[0].first.tuple.remote.port, 8080);
-  EXPECT_EQ(out_[0].second.request.method, "GET");
+  EXPECT_EQ(out_[0].second.request.method(), "GET");
   EXPECT_EQ(out_[0].second.response.status_code, 200);
   tracker_.OnClose(g.Close());
   EXPECT_EQ(tracker_.size(), 0u);
@@ -129,8 +129,8 @@ TEST_F(TrackerTest, FirstRequestInPiecesShorterThanItsMethodIsTraced) {
   Batch(g.Data(Direction::kIngress, kReq.substr(2)));
   Batch(g.Data(Direction::kEgress, kResp));
   ASSERT_EQ(out_.size(), 1u);
-  EXPECT_EQ(out_[0].second.request.method, "GET");
-  EXPECT_EQ(out_[0].second.request.target, "/a");
+  EXPECT_EQ(out_[0].second.request.method(), "GET");
+  EXPECT_EQ(out_[0].second.request.target(), "/a");
   EXPECT_EQ(metrics_.Sum("kspan_connections_unrecognised_total"), 0u);
 }
 
@@ -140,7 +140,7 @@ TEST_F(TrackerTest, FirstRequestOneByteAtATimeIsTraced) {
   for (char ch : kReq) Batch(g.Data(Direction::kIngress, std::string(1, ch)));
   Batch(g.Data(Direction::kEgress, kResp));
   ASSERT_EQ(out_.size(), 1u);
-  EXPECT_EQ(out_[0].second.request.target, "/a");
+  EXPECT_EQ(out_[0].second.request.target(), "/a");
   EXPECT_EQ(out_[0].second.response.status_code, 200);
 }
 
@@ -153,7 +153,7 @@ TEST_F(TrackerTest, FirstRequestPiecesOutOfOrderAreTraced) {
   Batch(second, first);
   Batch(g.Data(Direction::kEgress, kResp));
   ASSERT_EQ(out_.size(), 1u);
-  EXPECT_EQ(out_[0].second.request.method, "POST");
+  EXPECT_EQ(out_[0].second.request.method(), "POST");
 }
 
 // Bytes that cannot start any known method are given up at once, counted.
@@ -172,7 +172,7 @@ TEST_F(TrackerTest, ChunksReorderedWithinABatchStillParse) {
   auto resp = g.Data(Direction::kIngress, kResp);
   Batch(tail, resp, head);  // another CPU's event came later in the ring
   ASSERT_EQ(out_.size(), 1u);
-  EXPECT_EQ(out_[0].second.request.target, "/split");
+  EXPECT_EQ(out_[0].second.request.target(), "/split");
   EXPECT_EQ(metrics_.Sum("kspan_parse_failures_total"), 0u);
 }
 
@@ -204,10 +204,10 @@ TEST_F(TrackerTest, FdReuseGivesTwoConnections) {
   Batch(second.Data(Direction::kEgress, "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"));
   ASSERT_EQ(out_.size(), 2u);
   EXPECT_EQ(out_[0].first.key.generation, 1u);
-  EXPECT_EQ(out_[0].second.request.target, "/a");
+  EXPECT_EQ(out_[0].second.request.target(), "/a");
   EXPECT_EQ(out_[0].second.response.status_code, 200);
   EXPECT_EQ(out_[1].first.key.generation, 2u);
-  EXPECT_EQ(out_[1].second.request.method, "POST");
+  EXPECT_EQ(out_[1].second.request.method(), "POST");
   EXPECT_EQ(out_[1].second.response.status_code, 201);
 }
 
@@ -385,7 +385,7 @@ TEST(TrackerBounds, HalfWrittenHeadsAreEvictedOldestFirstAtTheGlobalBound) {
   tracker.DrainPending();
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].response.status_code, 200);
-  EXPECT_EQ(out[0].request.target, "/a");
+  EXPECT_EQ(out[0].request.target(), "/a");
 }
 
 }  // namespace

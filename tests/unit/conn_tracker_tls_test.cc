@@ -195,8 +195,8 @@ TEST_F(TlsTrackerTest, HandshakeThenPlaintextIsOneTlsRecord) {
   EXPECT_EQ(out_[0].first.role, Role::kServer);
   EXPECT_FALSE(out_[0].first.role_inferred);
   EXPECT_TRUE(out_[0].first.tuple_known);
-  EXPECT_EQ(out_[0].second.request.method, "GET");
-  EXPECT_EQ(out_[0].second.request.target, "/secret?x=1");
+  EXPECT_EQ(out_[0].second.request.method(), "GET");
+  EXPECT_EQ(out_[0].second.request.target(), "/secret?x=1");
   EXPECT_EQ(out_[0].second.response.status_code, 200);
   EXPECT_EQ(ParseFailures(), 0u);
   ASSERT_EQ(ciphertext_.size(), 1u) << "the TLS module hears of the connection once";
@@ -291,8 +291,8 @@ TEST_F(TlsTrackerTest, UnboundWritesBoundToTheirConnectionMakeOneRecord) {
   EXPECT_TRUE(out_[0].first.tls);
   EXPECT_EQ(out_[0].first.key, (ConnKey{303, 11, 4}));
   EXPECT_EQ(out_[0].first.role, Role::kClient);
-  EXPECT_EQ(out_[0].second.request.method, "GET");
-  EXPECT_EQ(out_[0].second.request.target, "/secret?x=1");
+  EXPECT_EQ(out_[0].second.request.method(), "GET");
+  EXPECT_EQ(out_[0].second.request.target(), "/secret?x=1");
   EXPECT_EQ(out_[0].second.response.status_code, 200);
   EXPECT_EQ(ParseFailures(), 0u);
   EXPECT_EQ(UnboundDropped(), 0u);
@@ -316,8 +316,8 @@ TEST_F(TlsTrackerTest, UnboundFirstRequestThenBoundSecondRequest) {
   Batch(g.Plain(Direction::kEgress, "GET /two HTTP/1.1\r\nHost: example.com\r\n\r\n"));
   Batch(g.Plain(Direction::kIngress, kResp));
   ASSERT_EQ(out_.size(), 2u);
-  EXPECT_EQ(out_[0].second.request.target, "/secret?x=1");
-  EXPECT_EQ(out_[1].second.request.target, "/two");
+  EXPECT_EQ(out_[0].second.request.target(), "/secret?x=1");
+  EXPECT_EQ(out_[1].second.request.target(), "/two");
   EXPECT_EQ(ParseFailures(), 0u);
 }
 
@@ -346,7 +346,7 @@ TEST_F(TlsTrackerTest, UnboundWritesPastTheBoundRangeAreDropped) {
   Batch(first, extra, b);
   Batch(g.Plain(Direction::kIngress, kResp));
   ASSERT_EQ(out_.size(), 1u);
-  EXPECT_EQ(out_[0].second.request.target, "/secret?x=1");
+  EXPECT_EQ(out_[0].second.request.target(), "/secret?x=1");
   EXPECT_EQ(UnboundDropped(), 1u);
 }
 
@@ -432,7 +432,7 @@ TEST_F(TlsTrackerTest, CiphertextAfterTheSwitchIsIgnored) {
   Batch(g.Plain(Direction::kEgress, kResp));
   tracker_->OnClose(g.Close());
   ASSERT_EQ(out_.size(), 1u);
-  EXPECT_EQ(out_[0].second.request.target, "/secret?x=1");
+  EXPECT_EQ(out_[0].second.request.target(), "/secret?x=1");
   EXPECT_EQ(out_[0].second.response.status_code, 200);
   EXPECT_FALSE(out_[0].second.response_missing);
   EXPECT_EQ(ParseFailures(), 0u);
@@ -454,7 +454,7 @@ TEST_F(TlsTrackerTest, PlaintextRestartsAConnectionThatWasHttp) {
   Batch(g.Plain(Direction::kIngress, kResp));
   ASSERT_EQ(out_.size(), 2u);
   EXPECT_TRUE(out_[1].first.tls);
-  EXPECT_EQ(out_[1].second.request.target, "/secret?x=1");
+  EXPECT_EQ(out_[1].second.request.target(), "/secret?x=1");
   EXPECT_EQ(ParseFailures(), 0u);
 }
 
@@ -479,7 +479,7 @@ TEST_F(TlsTrackerTest, HttpBodyThatLooksLikeTlsIsStillHttp) {
     tracker_->OnClose(g.Close());
     ASSERT_EQ(out_.size(), 1u);
     EXPECT_FALSE(out_[0].first.tls);
-    EXPECT_EQ(out_[0].second.request.method, "POST");
+    EXPECT_EQ(out_[0].second.request.method(), "POST");
     EXPECT_EQ(out_[0].second.request.body_size, 16u);
     EXPECT_EQ(out_[0].second.response.status_code, 200);
   }
@@ -518,7 +518,7 @@ TEST_F(TlsTrackerTest, StaleUnboundWritesFromAnEarlierTurnAreNotBound) {
   Batch(g.Bind(ssl));
   Batch(g.Plain(Direction::kIngress, kResp));
   ASSERT_EQ(out_.size(), 1u);
-  EXPECT_EQ(out_[0].second.request.target, "/secret?x=1") << "the stale write was placed at position 0";
+  EXPECT_EQ(out_[0].second.request.target(), "/secret?x=1") << "the stale write was placed at position 0";
   EXPECT_EQ(UnboundDropped(), stale.size());
   EXPECT_EQ(ParseFailures(), 0u);
 }

@@ -31,19 +31,19 @@ const char* kChatResponse =
 Record LlmRecord(std::string target, std::string request_body, int status, std::string response_body,
                  std::string content_type = "application/json") {
   Record r;
-  r.request.method = "POST";
-  r.request.target = std::move(target);
-  r.request.version = "1.1";
-  r.request.headers = {{"Host", "api.openai.com"},
-                       {"Content-Type", "application/json"},
-                       {"Authorization", "Bearer sk-secret"}};
+  r.request.set_method("POST");
+  r.request.set_target(std::move(target));
+  r.request.set_version("1.1");
+  r.request.SetHeaders({{"Host", "api.openai.com"},
+                        {"Content-Type", "application/json"},
+                        {"Authorization", "Bearer sk-secret"}});
   r.request.body_prefix = std::move(request_body);
   r.request.body_size = r.request.body_prefix.size();
   r.request.timing.start_ns = kT0;
   r.request.timing.end_ns = kT0 + 1'000;
   r.response.status_code = status;
-  r.response.version = "1.1";
-  r.response.headers = {{"Content-Type", std::move(content_type)}};
+  r.response.set_version("1.1");
+  r.response.SetHeaders({{"Content-Type", std::move(content_type)}});
   r.response.body_prefix = std::move(response_body);
   r.response.body_size = r.response.body_prefix.size();
   r.response.timing.start_ns = kT0 + 30 * kMs;
@@ -247,7 +247,7 @@ TEST_F(GenAiSpanTest, OnlyClientCallsThatNameAModel) {
 
 TEST_F(GenAiSpanTest, CompressedResponseIsCountedAndTheRequestStillRead) {
   Record r = LlmRecord("/v1/chat/completions", kChatRequest, 200, std::string("\x1f\x8b\x08\x00garbage", 11));
-  r.response.headers.push_back({"Content-Encoding", "zstd"});
+  r.response.AddHeader("Content-Encoding", "zstd");
   const Applied a = Apply(&spans_, r);
   ASSERT_TRUE(a.gen_ai);
   EXPECT_EQ(Str(a.span, "gen_ai.request.model"), "gpt-4o");
@@ -256,7 +256,7 @@ TEST_F(GenAiSpanTest, CompressedResponseIsCountedAndTheRequestStillRead) {
   // An application's own /api/chat route with a body kspan cannot decode is no LLM call:
   // not counted as an unread LLM body.
   Record app = LlmRecord("/api/chat", R"({"text":"hi"})", 200, std::string("\x28\xb5\x2f\xfd", 4));
-  app.response.headers.push_back({"Content-Encoding", "zstd"});
+  app.response.AddHeader("Content-Encoding", "zstd");
   EXPECT_FALSE(Apply(&spans_, app).gen_ai);
   EXPECT_EQ(metrics_.Sum("kspan_genai_bodies_unread_total"), 1u);
 }
@@ -274,7 +274,7 @@ TEST_F(GenAiSpanTest, GzippedResponseIsDecoded) {
   gz.resize(z.total_out);
   deflateEnd(&z);
   Record r = LlmRecord("/v1/chat/completions", kChatRequest, 200, gz);
-  r.response.headers.push_back({"Content-Encoding", "gzip"});
+  r.response.AddHeader("Content-Encoding", "gzip");
   const Applied a = Apply(&spans_, r);
   ASSERT_TRUE(a.gen_ai);
   EXPECT_EQ(Str(a.span, "gen_ai.response.id"), "chatcmpl-1");
@@ -302,8 +302,8 @@ TEST(GenAiSpanContent, OptInAddsRedactedMessagesAsAnEvent) {
 TEST(GenAiSpanWideBodies, WhichRequestsKeepWideBodies) {
   auto head = [](std::string method, std::string target) {
     Message m;
-    m.method = std::move(method);
-    m.target = std::move(target);
+    m.set_method(std::move(method));
+    m.set_target(std::move(target));
     return m;
   };
   EXPECT_TRUE(GenAiSpans::MayBeLlmCall(head("POST", "/v1/chat/completions")));

@@ -79,7 +79,8 @@ string Summary(const std::vector<Record>& records) {
   string s;
   for (const Record& r : records) {
     if (!s.empty()) s += ' ';
-    s += r.request.target + "→" + (r.response_missing ? "-" : std::to_string(r.response.status_code));
+    s += std::string(r.request.target()) + "→" +
+         (r.response_missing ? "-" : std::to_string(r.response.status_code));
   }
   return s;
 }
@@ -91,8 +92,8 @@ TEST(Http1ConnectionTest, RequestAndResponseWithTiming) {
   const auto rs = w.Drain();
   ASSERT_EQ(rs.size(), 1u);
   const Record& r = rs[0];
-  EXPECT_EQ(r.request.method, "GET");
-  EXPECT_EQ(r.request.target, "/a");
+  EXPECT_EQ(r.request.method(), "GET");
+  EXPECT_EQ(r.request.target(), "/a");
   EXPECT_EQ(r.request.Header("host"), "h");
   EXPECT_EQ(r.request.timing.start_ns, 100u);
   EXPECT_EQ(r.request.timing.end_ns, 105u);
@@ -211,7 +212,7 @@ TEST(Http1ConnectionTest, HundredKeepAliveRequestsInOrder) {
   for (int i = 0; i < 100; ++i) {
     SCOPED_TRACE(i);
     const Record& r = all[i];
-    EXPECT_EQ(r.request.target, "/r" + std::to_string(i));
+    EXPECT_EQ(r.request.target(), "/r" + std::to_string(i));
     EXPECT_EQ(r.response.status_code, 200 + i % 3);
     EXPECT_EQ(r.response.body_prefix, "body" + std::to_string(i));
     EXPECT_LE(r.request.timing.start_ns, r.request.timing.end_ns);
@@ -555,7 +556,7 @@ TEST(Http1ConnectionTest, KeepAliveBacklogBetweenDrainsIsPaired) {
       const auto rs = w.Drain();
       ASSERT_EQ(rs.size(), 100u);
       for (int i = 0; i < 100; ++i) {
-        EXPECT_EQ(rs[i].request.target, "/" + std::to_string(i));
+        EXPECT_EQ(rs[i].request.target(), "/" + std::to_string(i));
         EXPECT_FALSE(rs[i].response_missing) << i;
         EXPECT_EQ(rs[i].response.status_code, 200) << i;
       }
@@ -621,7 +622,7 @@ TEST(Http1ConnectionTest, BusyConnectionParsesBeforeTheCap) {
 // to max_wide_body_prefix bytes, then the last max_wide_body_tail bytes; marks say where
 // each syscall's bytes begin in the decoded body, and when.
 bool WideWhenPost(const Message& head) {
-  return head.method == "POST";
+  return head.method() == "POST";
 }
 
 Limits WideLimits() {
@@ -708,7 +709,7 @@ TEST(Http1Connection, InvalidFramingNeverReportsBodyBytesAsARequest) {
     auto rest = w.Drain();
     rs.insert(rs.end(), rest.begin(), rest.end());
     ASSERT_EQ(rs.size(), 1u) << head;
-    EXPECT_EQ(rs[0].request.target, "/real");
+    EXPECT_EQ(rs[0].request.target(), "/real");
     EXPECT_TRUE(rs[0].request.framing_invalid);
     EXPECT_EQ(rs[0].response.status_code, 400);
     EXPECT_FALSE(rs[0].response_missing);
@@ -760,9 +761,9 @@ TEST(Http1Connection, ResponseWithInvalidFramingEndsParsing) {
   auto rest = w.Drain();
   rs.insert(rs.end(), rest.begin(), rest.end());
   ASSERT_EQ(rs.size(), 2u);
-  EXPECT_EQ(rs[0].request.target, "/a");
+  EXPECT_EQ(rs[0].request.target(), "/a");
   EXPECT_TRUE(rs[0].response.framing_invalid);
-  EXPECT_EQ(rs[1].request.target, "/b");
+  EXPECT_EQ(rs[1].request.target(), "/b");
   EXPECT_TRUE(rs[1].response_missing) << "the bytes after the bad response are not its answer";
 }
 

@@ -54,11 +54,11 @@ State StateFor(const WellFormedCase& c) {
 
 void ExpectMessage(const Want& w, MessageType type, const Message& m) {
   if (type == kReq) {
-    EXPECT_EQ(m.method, w.first);
-    EXPECT_EQ(m.target, w.second);
+    EXPECT_EQ(m.method(), w.first);
+    EXPECT_EQ(m.target(), w.second);
   } else {
     EXPECT_EQ(std::to_string(m.status_code), w.first);
-    EXPECT_EQ(m.reason, w.second);
+    EXPECT_EQ(m.reason(), w.second);
   }
   EXPECT_EQ(m.body_size, w.body_size);
   EXPECT_EQ(m.body_prefix, w.body);
@@ -260,7 +260,7 @@ TEST_P(Http1WellFormedTest, EveryTruncatedPrefixNeedsMoreData) {
     EXPECT_EQ(buf.data(), before.data());
     EXPECT_EQ(buf.size(), before.size());
     EXPECT_EQ(f.phase, Phase::kHead);
-    EXPECT_TRUE(f.msg.method.empty() && f.msg.headers.empty() && f.msg.body_prefix.empty());
+    EXPECT_TRUE(f.msg.method().empty() && f.msg.headers().empty() && f.msg.body_prefix.empty());
   }
 }
 
@@ -414,7 +414,7 @@ TEST_P(Http1InvalidFramingTest, HeadIsReportedAndEndsTheStream) {
   EXPECT_TRUE(f.ends_stream);
   EXPECT_EQ(f.msg.body_size, 0u);
   if (c.type == kReq) {
-    EXPECT_EQ(f.msg.method, "POST");
+    EXPECT_EQ(f.msg.method(), "POST");
     EXPECT_TRUE(st.request_framing_lost);
   } else {
     EXPECT_EQ(f.msg.status_code, 200);
@@ -524,15 +524,15 @@ TEST(Http1ParseTest, FieldsKeptInOrderWithValuesTrimmed) {
   Frame f;
   ASSERT_EQ(ParseOnce(kReq, "GET / HTTP/1.1\r\nHost:  a.b  \r\nX-Empty:\r\nx-dup: 1\r\nX-Dup: 2\r\n\r\n", &f),
             ParseState::kSuccess);
-  ASSERT_EQ(f.msg.headers.size(), 4u);
-  EXPECT_EQ(f.msg.headers[0], (std::pair<string, string>("Host", "a.b")));
-  EXPECT_EQ(f.msg.headers[1], (std::pair<string, string>("X-Empty", "")));
+  ASSERT_EQ(f.msg.headers().size(), 4u);
+  EXPECT_EQ(f.msg.headers()[0], (std::pair<std::string_view, std::string_view>("Host", "a.b")));
+  EXPECT_EQ(f.msg.headers()[1], (std::pair<std::string_view, std::string_view>("X-Empty", "")));
   EXPECT_EQ(f.msg.Header("HOST"), "a.b");
   EXPECT_EQ(f.msg.Header("X-DUP"), "1");
   EXPECT_TRUE(f.msg.HasHeader("x-empty"));
   EXPECT_FALSE(f.msg.HasHeader("x-missing"));
   EXPECT_EQ(f.msg.Header("x-missing"), "");
-  EXPECT_EQ(f.msg.version, "1.1");
+  EXPECT_EQ(f.msg.version(), "1.1");
 }
 
 TEST(Http1ParseTest, StrayEmptyLinesAreIgnored) {

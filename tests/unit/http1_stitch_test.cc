@@ -15,8 +15,8 @@ Frame Req(uint64_t seq, const string& target) {
   Frame f;
   f.phase = Phase::kDone;
   f.seq = seq;
-  f.msg.method = "GET";
-  f.msg.target = target;
+  f.msg.set_method("GET");
+  f.msg.set_target(target);
   return f;
 }
 
@@ -34,7 +34,8 @@ string Summary(const RecordsWithErrorCount<Record>& r) {
   string s;
   for (const Record& rec : r.records) {
     if (!s.empty()) s += ' ';
-    s += rec.request.target + "→" + (rec.response_missing ? "-" : std::to_string(rec.response.status_code));
+    s += std::string(rec.request.target()) + "→" +
+         (rec.response_missing ? "-" : std::to_string(rec.response.status_code));
     for (int i : rec.informational_statuses) s += "+" + std::to_string(i);
   }
   return s;

@@ -56,9 +56,9 @@ TEST(Http2Connection, OneRequestOneSpanWithItsFields) {
   EXPECT_EQ(r.stream_id, 1u);
   EXPECT_EQ(r.end, StreamEnd::kComplete);
   EXPECT_FALSE(r.headers_incomplete);
-  EXPECT_EQ(r.http.request.method, "GET");
-  EXPECT_EQ(r.http.request.target, "/a/b?x=1");
-  EXPECT_EQ(r.http.request.version, "2");
+  EXPECT_EQ(r.http.request.method(), "GET");
+  EXPECT_EQ(r.http.request.target(), "/a/b?x=1");
+  EXPECT_EQ(r.http.request.version(), "2");
   EXPECT_EQ(r.http.request.Header("Host"), "svc.local:8080");
   EXPECT_FALSE(r.http.response_missing);
   EXPECT_EQ(r.http.response.status_code, 200);
@@ -84,7 +84,7 @@ TEST(Http2Connection, MultiplexedStreamsPairByIdNotByOrder) {
   w.Drain();
   ASSERT_EQ(w.records.size(), 3u);
   for (const Record& r : w.records) {
-    EXPECT_EQ(r.http.request.target, "/p" + std::to_string(r.stream_id));
+    EXPECT_EQ(r.http.request.target(), "/p" + std::to_string(r.stream_id));
     const int want = r.stream_id == 1 ? 200 : r.stream_id == 3 ? 500 : 404;
     EXPECT_EQ(r.http.response.status_code, want) << r.stream_id;
   }
@@ -109,7 +109,7 @@ TEST(Http2Connection, PaddingPriorityAndContinuation) {
   w.Response(Headers(w, false, 1, kOk, true));
   w.Drain();
   ASSERT_EQ(w.records.size(), 1u);
-  EXPECT_EQ(w.records[0].http.request.target, "/long");
+  EXPECT_EQ(w.records[0].http.request.target(), "/long");
   EXPECT_EQ(w.records[0].http.request.Header("x-big"), std::string(300, 'v'));
   EXPECT_EQ(w.stats.frames_invalid, 0u);
 }
@@ -139,7 +139,7 @@ TEST(Http2Connection, GrpcUnaryWithTrailersAndMessageCounts) {
   w.Drain();
   ASSERT_EQ(w.records.size(), 1u);
   const Record& r = w.records[0];
-  EXPECT_EQ(r.http.request.target, "/helloworld.Greeter/SayHello");
+  EXPECT_EQ(r.http.request.target(), "/helloworld.Greeter/SayHello");
   EXPECT_EQ(r.TrailerOrHeader("grpc-status"), "5");
   EXPECT_EQ(r.TrailerOrHeader("grpc-message"), "no%20such%20user");
   EXPECT_EQ(r.request_messages.messages, 1u);
@@ -236,7 +236,7 @@ TEST(Http2Connection, DataHoleCostsOnlyBodyBytes) {
   EXPECT_EQ(w.records[0].request_messages.messages, 1u);
   EXPECT_FALSE(w.records[0].request_messages.lost);  // the hole was inside the message
   EXPECT_FALSE(w.records[1].headers_incomplete);     // the HPACK table survived
-  EXPECT_EQ(w.records[1].http.request.target, "/pkg.Svc/Next");
+  EXPECT_EQ(w.records[1].http.request.target(), "/pkg.Svc/Next");
   EXPECT_EQ(w.stats.gaps, 0u);
 }
 
@@ -287,8 +287,8 @@ TEST(Http2Connection, HeaderBlockInAHoleNeverGivesAWrongMethodOrPath) {
   for (const Record& r : w.records) {
     const size_t i = (r.stream_id - 1) / 2;
     if (r.headers_incomplete) ++incomplete;
-    if (!r.http.request.method.empty()) EXPECT_EQ(r.http.request.method, "POST");
-    if (!r.http.request.target.empty()) EXPECT_EQ(r.http.request.target, paths[i]) << i;
+    if (!r.http.request.method().empty()) EXPECT_EQ(r.http.request.method(), "POST");
+    if (!r.http.request.target().empty()) EXPECT_EQ(r.http.request.target(), paths[i]) << i;
     if (i < 3) EXPECT_FALSE(r.headers_incomplete);
     const std::string_view session = r.http.request.Header("x-session");
     if (!session.empty()) EXPECT_EQ(session, "s" + std::to_string(i % 2));
@@ -311,8 +311,8 @@ TEST(Http2Connection, JoinedMidStreamResyncsAtAFrameAndFailsClosed) {
   ASSERT_EQ(w.records.size(), 1u);
   const Record& r = w.records[0];
   EXPECT_TRUE(r.headers_incomplete);
-  if (!r.http.request.target.empty()) EXPECT_EQ(r.http.request.target, "/pkg.Svc/Before");
-  if (!r.http.request.method.empty()) EXPECT_EQ(r.http.request.method, "POST");
+  if (!r.http.request.target().empty()) EXPECT_EQ(r.http.request.target(), "/pkg.Svc/Before");
+  if (!r.http.request.method().empty()) EXPECT_EQ(r.http.request.method(), "POST");
   EXPECT_GE(w.stats.gaps, 1u);
 }
 
@@ -345,8 +345,8 @@ TEST(Http2Connection, ResyncSkipsBytesThatAreNoFrame) {
   w.Response(Headers(w, false, 3, kOk, true));
   w.Drain();
   ASSERT_EQ(w.records.size(), 2u);
-  EXPECT_EQ(w.records[0].http.request.target, "/a");
-  EXPECT_TRUE(w.records[1].http.request.target.empty() || w.records[1].http.request.target == "/b");
+  EXPECT_EQ(w.records[0].http.request.target(), "/a");
+  EXPECT_TRUE(w.records[1].http.request.target().empty() || w.records[1].http.request.target() == "/b");
   EXPECT_GE(w.stats.bytes_dropped, 10u);
 }
 
@@ -421,10 +421,10 @@ TEST(Http2Connection, EverySplitPointGivesTheSameRecords) {
     w.Response(resp.substr(rcut));
     w.Drain();
     ASSERT_EQ(w.records.size(), 2u) << cut;
-    EXPECT_EQ(w.records[0].http.request.target, "/a.B/C") << cut;
+    EXPECT_EQ(w.records[0].http.request.target(), "/a.B/C") << cut;
     EXPECT_EQ(w.records[0].request_messages.messages, 1u) << cut;
     EXPECT_EQ(w.records[0].response_messages.messages, 1u) << cut;
-    EXPECT_EQ(w.records[1].http.request.target, "/x") << cut;
+    EXPECT_EQ(w.records[1].http.request.target(), "/x") << cut;
     EXPECT_EQ(w.stats.frames_invalid, 0u) << cut;
     EXPECT_EQ(w.stats.gaps, 0u) << cut;
   }
@@ -464,7 +464,7 @@ TEST(Http2Connection, AWideRequestKeepsItsBodyTailAndMarks) {
   l.max_body_prefix = 16;
   l.max_wide_body_prefix = 64;
   l.max_wide_body_tail = 32;
-  l.wide_body_request = [](const http1::Message& head) { return head.target == "/v1/chat/completions"; };
+  l.wide_body_request = [](const http1::Message& head) { return head.target() == "/v1/chat/completions"; };
   Wire w(true, l);
   w.Open();
   const Fields post = {{":method", "POST"},
@@ -521,7 +521,7 @@ TEST(Http2Connection, ServerSideSeesTheSameStreams) {
   w.Response(Headers(w, false, 1, kOk, true));
   w.Drain();
   ASSERT_EQ(w.records.size(), 1u);
-  EXPECT_EQ(w.records[0].http.request.target, "/srv");
+  EXPECT_EQ(w.records[0].http.request.target(), "/srv");
 }
 
 // An HTTP/1 connection from the registry (where an Upgrade to h2c starts), fed one
@@ -590,8 +590,8 @@ TEST(Http2Upgrade, TheUpgradeRequestIsStreamOneAndTheRestIsHttp2) {
     const Record& first = std::get<Record>(records[0].body);
     EXPECT_EQ(first.stream_id, 1u);
     EXPECT_EQ(records[0].seq, started[0].seq);
-    EXPECT_EQ(first.http.request.method, "GET");
-    EXPECT_EQ(first.http.request.target, "/first");
+    EXPECT_EQ(first.http.request.method(), "GET");
+    EXPECT_EQ(first.http.request.target(), "/first");
     EXPECT_EQ(first.http.response.status_code, 200);
     EXPECT_EQ(first.http.response.body_prefix, "first");
     EXPECT_EQ(first.end, StreamEnd::kComplete);
@@ -600,7 +600,7 @@ TEST(Http2Upgrade, TheUpgradeRequestIsStreamOneAndTheRestIsHttp2) {
     EXPECT_EQ(second.stream_id, 3u);
     EXPECT_EQ(records[1].seq, started[1].seq);
     EXPECT_GT(started[1].seq, started[0].seq);
-    EXPECT_EQ(second.http.request.target, "/second");
+    EXPECT_EQ(second.http.request.target(), "/second");
     EXPECT_EQ(second.http.response.body_prefix, "two");
     EXPECT_EQ(stats.frames_invalid, 0u);
     EXPECT_EQ(stats.bytes_dropped, 0u);
@@ -636,7 +636,7 @@ TEST(Http2Upgrade, ACloseBeforeTheFirstDrainStillEndsTheHttp2Side) {
   ASSERT_TRUE(std::holds_alternative<Record>(records[0].body));
   const Record& r = std::get<Record>(records[0].body);
   EXPECT_EQ(r.stream_id, 1u);
-  EXPECT_EQ(r.http.request.target, "/only");
+  EXPECT_EQ(r.http.request.target(), "/only");
   EXPECT_EQ(r.http.response.status_code, 200);
   EXPECT_EQ(r.end, StreamEnd::kConnection);  // its DATA never ended the stream
   EXPECT_EQ(w.conn().Held().bytes, 0u);

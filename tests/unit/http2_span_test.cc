@@ -18,15 +18,15 @@ Record Grpc(std::string method, std::vector<std::pair<std::string, std::string>>
   Record r;
   r.stream_id = 1;
   auto& req = r.http.request;
-  req.method = "POST";
-  req.target = "/" + method;
-  req.version = "2";
-  req.headers = {{"content-type", "application/grpc"}, {"host", "localhost:50051"}};
+  req.set_method("POST");
+  req.set_target("/" + method);
+  req.set_version("2");
+  req.SetHeaders({{"content-type", "application/grpc"}, {"host", "localhost:50051"}});
   req.timing = {kT0, kT0 + 100, 1, 0, 1, 0};
   auto& resp = r.http.response;
   resp.status_code = 200;
-  resp.version = "2";
-  resp.headers = {{"content-type", "application/grpc"}};
+  resp.set_version("2");
+  resp.SetHeaders({{"content-type", "application/grpc"}});
   resp.timing = {kT0 + 1000, kT0 + 2000, 2, 0, 2, 0};
   r.trailers = std::move(trailers);
   r.request_messages.messages = 1;
@@ -104,7 +104,7 @@ TEST(Http2Span, InternalIsAnErrorOnBothSides) {
 
 TEST(Http2Span, TrailersOnlyStatus) {
   Record r = Grpc("pkg.Svc/Nope", {});
-  r.http.response.headers.emplace_back("grpc-status", "12");
+  r.http.response.AddHeader("grpc-status", "12");
   EXPECT_EQ(Str(Build(r, true), "rpc.response.status_code"), "UNIMPLEMENTED");
   EXPECT_EQ(Build(r, true).status_code, model::StatusCode::kError);
 }
@@ -125,9 +125,9 @@ TEST(Http2Span, ClientCancelIsCancelledNotAServerError) {
 
 TEST(Http2Span, PlainHttp2ResetAndGoAwayAreErrorsWithAReason) {
   Record r;
-  r.http.request.method = "GET";
-  r.http.request.target = "/x";
-  r.http.request.version = "2";
+  r.http.request.set_method("GET");
+  r.http.request.set_target("/x");
+  r.http.request.set_version("2");
   r.http.response_missing = true;
   r.end = StreamEnd::kReset;
   r.error_code = 0x7;
@@ -147,8 +147,8 @@ TEST(Http2Span, PlainHttp2ResetAndGoAwayAreErrorsWithAReason) {
 TEST(Http2Span, AnUnknownPathIsNoPath) {
   Record r;
   r.headers_incomplete = true;
-  r.http.request.method = "POST";
-  r.http.request.version = "2";
+  r.http.request.set_method("POST");
+  r.http.request.set_version("2");
   r.http.response.status_code = 200;
   for (bool server : {false, true}) {
     const model::Span s = Build(r, server);
@@ -163,9 +163,9 @@ TEST(Http2Span, AnUnknownPathIsNoPath) {
 TEST(Http2Span, IncompleteHeadersLeaveOutWhatIsUnknown) {
   Record r;
   r.headers_incomplete = true;
-  r.http.request.target = "/known/path";
-  r.http.request.version = "2";
-  r.http.response.version = "2";
+  r.http.request.set_target("/known/path");
+  r.http.request.set_version("2");
+  r.http.response.set_version("2");
   r.http.response.status_code = 0;  // :status not decodable
   const model::Span s = Build(r, true);
   EXPECT_EQ(s.Find("http.request.method"), nullptr);

@@ -20,16 +20,16 @@ Record MakeRecord(std::string method, std::string target,
                   std::vector<std::pair<std::string, std::string>> request_headers, int status = 200,
                   std::vector<std::pair<std::string, std::string>> response_headers = {}) {
   Record r;
-  r.request.method = std::move(method);
-  r.request.target = std::move(target);
-  r.request.version = "1.1";
-  r.request.headers = std::move(request_headers);
+  r.request.set_method(std::move(method));
+  r.request.set_target(std::move(target));
+  r.request.set_version("1.1");
+  r.request.SetHeaders(request_headers);
   r.request.timing.start_ns = kT0;
   r.request.timing.end_ns = kT0 + 1'000;
   r.response.status_code = status;
-  r.response.reason = "OK";
-  r.response.version = "1.1";
-  r.response.headers = std::move(response_headers);
+  r.response.set_reason("OK");
+  r.response.set_version("1.1");
+  r.response.SetHeaders(response_headers);
   r.response.timing.start_ns = kT0 + 2'000'000;
   r.response.timing.end_ns = kT0 + 2'500'000;
   return r;
@@ -439,7 +439,7 @@ TEST(HttpSpanTest, ServerHostWithPort) {
 
 TEST(HttpSpanTest, ServerWithoutHostUsesLocalEnd) {
   Record r = MakeRecord("GET", "/", {});
-  r.request.version = "1.0";
+  r.request.set_version("1.0");
   const model::Span s = Build(r, Server());
   EXPECT_EQ(Attr(s, "server.address"), "10.0.0.2");
   EXPECT_EQ(Attr(s, "server.port"), "int:8080");
@@ -539,8 +539,8 @@ TEST(HttpSpanTest, BodySizes) {
 
 TEST(HttpSpanTest, MissingVersionIsOmitted) {
   Record r = MakeRecord("GET", "/", {});
-  r.request.version.clear();
-  r.response.version.clear();
+  r.request.set_version("");
+  r.response.set_version("");
   const model::Span s = Build(r, Server());
   EXPECT_EQ(Attr(s, "network.protocol.version"), "<missing>");
   EXPECT_EQ(Attr(s, "network.protocol.name"), "http");

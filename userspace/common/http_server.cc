@@ -152,7 +152,7 @@ HeadState ParseRequestHead(std::string_view buf, size_t max_head_bytes, Request*
   // What the http1 parser accepts (it reads any traffic) and this server does not: a
   // request-target that is neither origin-form (/path?query), absolute-form
   // (scheme://authority/path?query) nor "*" (authority-form is CONNECT's, which is not served).
-  const std::string_view target = m.target;
+  const std::string_view target = m.target();
   std::string_view path_and_query = target;
   if (target != "*" && !target.starts_with('/')) {
     const size_t scheme_end = target.find("://");
@@ -163,14 +163,14 @@ HeadState ParseRequestHead(std::string_view buf, size_t max_head_bytes, Request*
   path_and_query = path_and_query.substr(0, path_and_query.find('#'));
 
   Request r;
-  r.method = m.method;
-  r.target = m.target;
+  r.method = m.method();
+  r.target = m.target();
   const size_t q = path_and_query.find('?');
   r.path = std::string(path_and_query.substr(0, q));
   if (q != std::string_view::npos) r.query = std::string(path_and_query.substr(q + 1));
-  r.minor_version = m.version == "1.0" ? 0 : 1;  // the parser accepts only "1.0" and "1.1"
-  r.headers.reserve(m.headers.size());
-  for (const auto& [name, value] : m.headers) r.headers.emplace_back(Lower(name), value);
+  r.minor_version = m.version() == "1.0" ? 0 : 1;  // the parser accepts only "1.0" and "1.1"
+  r.headers.reserve(m.headers().size());
+  for (const auto& [name, value] : m.headers()) r.headers.emplace_back(Lower(name), value);
   *out = std::move(r);
   *head_bytes = head_start + HeadLength(buf.substr(head_start));
   return HeadState::kComplete;

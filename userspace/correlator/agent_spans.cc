@@ -370,8 +370,8 @@ std::string AgentSpans::AgentOf(const model::Span& span) const {
 }
 
 void AgentSpans::NoteAgentCard(const Record& record, const HttpConnContext& conn, const model::Span& span) {
-  if (record.request.method != "GET" || record.response.status_code != 200 ||
-      !IsAgentCardPath(record.request.target)) {
+  if (record.request.method() != "GET" || record.response.status_code != 200 ||
+      !IsAgentCardPath(record.request.target())) {
     return;
   }
   std::string name = genai::AgentCardName(record.response.body_prefix);
@@ -385,7 +385,7 @@ void AgentSpans::NoteAgentCard(const Record& record, const HttpConnContext& conn
 
 bool AgentSpans::ApplyRpc(const Record& record, const HttpConnContext& conn, model::Span* span) {
   const Message& rq = record.request;
-  if (rq.method != "POST" && rq.method != "GET") return false;
+  if (rq.method() != "POST" && rq.method() != "GET") return false;
   const RpcTransport transport = {
       .session = rq.Header("mcp-session-id"),
       .protocol_version = rq.Header("mcp-protocol-version"),
@@ -394,7 +394,7 @@ bool AgentSpans::ApplyRpc(const Record& record, const HttpConnContext& conn, mod
       .local = false,
       .channel = 0,
       .a2a_version = rq.Header("a2a-version")};
-  if (rq.method == "POST" &&
+  if (rq.method() == "POST" &&
       ApplyRpcCall(rq.body_prefix, record.response.Header("content-type"), record.response.body_prefix,
                    record.response_missing, conn, transport, span)) {
     return true;
@@ -402,7 +402,7 @@ bool AgentSpans::ApplyRpc(const Record& record, const HttpConnContext& conn, mod
   // A2A's HTTP+JSON binding: the operation is in the path, the body is the result.
   const std::string_view a2a_version = rq.Header("a2a-version");
   const std::optional<genai::RpcRequest> rest =
-      genai::ParseA2aRestRequest(rq.method, rq.target, rq.body_prefix, a2a_version);
+      genai::ParseA2aRestRequest(rq.method(), rq.target(), rq.body_prefix, a2a_version);
   if (!rest) return false;
   const genai::RpcResponse resp =
       record.response_missing

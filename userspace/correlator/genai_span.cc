@@ -157,14 +157,14 @@ GenAiSpans::GenAiSpans(const GenAiOptions& options, metrics::Registry* metrics)
           metrics->GetCounter("kspan_genai_bodies_unread_total", {{"reason", "content_encoding"}})) {}
 
 bool GenAiSpans::MayBeLlmCall(const Message& head) {
-  return genai::RecognizeRequest(head.method, head.target, HeadersOf(head)).has_value();
+  return genai::RecognizeRequest(head.method(), head.target(), HeadersOf(head)).has_value();
 }
 
 bool GenAiSpans::Apply(const Record& record, const HttpConnContext& conn, model::Span* span,
                        std::vector<genai::ToolCallAsked>* asked, std::vector<std::string>* results) {
   if (conn.is_server) return false;
   const Message& rq = record.request;
-  const std::optional<genai::Api> api = genai::RecognizeRequest(rq.method, rq.target, HeadersOf(rq));
+  const std::optional<genai::Api> api = genai::RecognizeRequest(rq.method(), rq.target(), HeadersOf(rq));
   if (!api) return false;
 
   const bool content = options_.capture_content;

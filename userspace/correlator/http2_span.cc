@@ -19,7 +19,7 @@ void Erase(model::Span* span, std::string_view key) {
 }
 
 std::string_view FieldOf(const protocols::http1::Message& m, std::string_view name) {
-  for (const auto& [n, v] : m.headers) {
+  for (const auto& [n, v] : m.headers()) {
     if (n == name) return v;
   }
   return {};
@@ -106,7 +106,7 @@ void ApplyGrpc(const Record& r, bool is_server, model::Span* span) {
   span->status_code = model::StatusCode::kUnset;
   span->status_message.clear();
 
-  std::string_view path = r.http.request.target;
+  std::string_view path = r.http.request.target();
   std::string method;
   if (path.size() > 1 && path[0] == '/') method = std::string(path.substr(1));
   span->name = method.empty() ? "grpc" : method;
@@ -168,13 +168,14 @@ void ApplyHttp2(const Record& r, bool is_server, model::Span* span) {
   }
   if (r.headers_incomplete) {
     span->Set("kspan.http2.headers_incomplete", true);
-    if (r.http.request.target.empty()) {
+    if (r.http.request.target().empty()) {
       // :path unknown: no path at all, not "/" (which an empty target reads as).
       for (std::string_view key : {"url.full", "url.path", "url.template", "url.query"}) Erase(span, key);
-      span->name =
-          r.http.request.method.empty() ? "HTTP" : std::string(NormalizeHttpMethod(r.http.request.method));
+      span->name = r.http.request.method().empty()
+                       ? "HTTP"
+                       : std::string(NormalizeHttpMethod(r.http.request.method()));
     }
-    if (r.http.request.method.empty()) {
+    if (r.http.request.method().empty()) {
       // Unknown, not "_OTHER": the method may well be a known one.
       Erase(span, "http.request.method");
       Erase(span, "http.request.method_original");

@@ -139,12 +139,12 @@ model::Span BuildHttpSpan(const Record& record, const HttpConnContext& conn,
   span.end_time_unix_nano =
       std::max(has_response ? resp.timing.end_ns : req.timing.end_ns, req.timing.start_ns);
 
-  const RequestTarget target = SplitTarget(req.target);
+  const RequestTarget target = SplitTarget(req.target());
   const bool has_path = target.form == TargetForm::kOrigin || target.form == TargetForm::kAbsolute;
   const std::string url_template = has_path ? UrlTemplate(target.path) : std::string();
 
   // Name and method.
-  const std::string_view method = NormalizeHttpMethod(req.method);
+  const std::string_view method = NormalizeHttpMethod(req.method());
   const bool known_method = method != "_OTHER";
   span.name.reserve(url_template.size() + 8);
   span.name = known_method ? method : std::string_view("HTTP");
@@ -156,7 +156,7 @@ model::Span BuildHttpSpan(const Record& record, const HttpConnContext& conn,
   span.attributes.reserve(20);
   AttributeAdder add(&span.attributes);
   add.Str("http.request.method", method);
-  if (!known_method) add.Str("http.request.method_original", req.method);
+  if (!known_method) add.Str("http.request.method_original", req.method());
   if (has_response) add.Int("http.response.status_code", resp.status_code);
   if (!url_template.empty()) add.Str("url.template", url_template);
 
@@ -243,7 +243,7 @@ model::Span BuildHttpSpan(const Record& record, const HttpConnContext& conn,
     }
 
     std::string full;
-    full.reserve(scheme.size() + address.size() + req.target.size() + 32);
+    full.reserve(scheme.size() + address.size() + req.target().size() + 32);
     full += scheme;
     full += "://";
     if (!userinfo.empty()) full += "REDACTED:REDACTED@";  // url.full must not carry credentials
@@ -273,7 +273,7 @@ model::Span BuildHttpSpan(const Record& record, const HttpConnContext& conn,
     if (remote.port) add.Int("network.peer.port", remote.port);
   }
   add.Str("network.protocol.name", "http");
-  const std::string_view version = !req.version.empty() ? req.version : resp.version;
+  const std::string_view version = !req.version().empty() ? req.version() : resp.version();
   if (!version.empty()) add.Str("network.protocol.version", version);
   if (const std::string_view ua = req.Header("User-Agent"); !ua.empty()) add.Str("user_agent.original", ua);
   if (req.body_size > 0 || BodyDeclared(req)) {

@@ -182,7 +182,7 @@ class StreamParser {
   void Finish(State* state, Fifo<Frame>* frames, Frame* frame) {
     P::FinishFrame(type_, frame, stream_.TimingAt(stream_.position() - 1), state);
     const bool ends = P::EndsStream(*frame);
-    frames->push_back(std::move(*frame));
+    frames->emplace_back(std::move(*frame));
     partial_.reset();
     if (ends) ended_ = true;
   }

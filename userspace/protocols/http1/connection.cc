@@ -159,16 +159,11 @@ struct Connection::Impl {
   }
 
   void Stitch() {
-    RecordsWithErrorCount<Record> r = StitchFrames(&request_frames, &response_frames, &state);
-    stats.responses_unmatched += static_cast<uint64_t>(r.error_count);
-    for (const Record& rec : r.records) {
-      if (rec.response_missing) ++stats.requests_unanswered[rec.unanswered];
-    }
-    if (ready.empty()) {
-      ready.swap(r.records);
-    } else {
-      ready.insert(ready.end(), std::make_move_iterator(r.records.begin()),
-                   std::make_move_iterator(r.records.end()));
+    const size_t before = ready.size();
+    stats.responses_unmatched +=
+        static_cast<uint64_t>(StitchFramesInto(&request_frames, &response_frames, &state, &ready));
+    for (size_t i = before; i < ready.size(); ++i) {
+      if (ready[i].response_missing) ++stats.requests_unanswered[ready[i].unanswered];
     }
   }
 

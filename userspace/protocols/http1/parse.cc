@@ -4,7 +4,6 @@
 #include <array>
 #include <cstring>
 #include <string>
-#include <tuple>
 #include <utility>
 
 #include "common/strings.h"
@@ -51,8 +50,22 @@ inline unsigned char U(char c) {
 }
 
 bool AllText(string_view v) {
-  for (char c : v) {
-    if (!kTextChar[U(c)]) return false;
+  // Eight bytes at a time: none below 0x20 and none 0x7f is all text; a word with a tab (or
+  // a bad byte) is checked byte by byte.
+  constexpr uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
+  size_t i = 0;
+  for (; i + 8 <= v.size(); i += 8) {
+    uint64_t x;
+    std::memcpy(&x, v.data() + i, 8);
+    const uint64_t del = x ^ (0x7f * kOnes);
+    if ((((x - 0x20 * kOnes) & ~x) | ((del - kOnes) & ~del)) & kHigh) {
+      for (size_t j = i; j < i + 8; ++j) {
+        if (!kTextChar[U(v[j])]) return false;
+      }
+    }
+  }
+  for (; i < v.size(); ++i) {
+    if (!kTextChar[U(v[i])]) return false;
   }
   return true;
 }
@@ -238,24 +251,82 @@ bool NoteField(string_view name, string_view value, HeadInfo* info) {
   return true;
 }
 
+// A field line at in[pos] that is whole, well-formed and within the head's and a line's
+// bounds, read in one pass (values eight bytes at a time): its name, its value without OWS,
+// and where the next line starts. False when it is anything else (cut off, malformed,
+// long, the blank line): then ParseHead's general path decides, so the outcome is the same
+// either way. Never true where the general path would not accept the line as this field.
+bool QuickFieldLine(string_view in, size_t pos, string_view* name, string_view* value, size_t* next) {
+  // LF before `limit`: inside the window ParseHead searches, and the line is short.
+  const size_t limit = std::min({in.size(), kMaxHeadBytes, pos + kMaxLineBytes});
+  size_t i = pos;
+  while (i < limit && kTChar[U(in[i])]) ++i;
+  if (i == pos || i >= limit || in[i] != ':') return false;
+  *name = in.substr(pos, i - pos);
+  size_t v = i + 1;
+  while (v < limit && (in[v] == ' ' || in[v] == '\t')) ++v;
+  // The first byte below 0x20 or 0x7f after the value's start: a tab (text, go on), the
+  // line's end (LF or CR LF), or anything else (not text: the general path rejects it).
+  constexpr uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
+  size_t j = v;
+  while (true) {
+    while (j + 8 <= limit) {
+      uint64_t x;
+      std::memcpy(&x, in.data() + j, 8);
+      const uint64_t del = x ^ (0x7f * kOnes);
+      if ((((x - 0x20 * kOnes) & ~x) | ((del - kOnes) & ~del)) & kHigh) break;
+      j += 8;
+    }
+    while (j < limit && kTextChar[U(in[j])]) ++j;
+    if (j >= limit) return false;
+    if (in[j] == '\t') {
+      ++j;
+      continue;
+    }
+    break;
+  }
+  size_t end = j;  // the value's (and the line's) end, CR excluded
+  if (in[j] == '\r') {
+    if (j + 1 >= limit || in[j + 1] != '\n') return false;
+    ++j;
+  } else if (in[j] != '\n') {
+    return false;
+  }
+  while (end > v && (in[end - 1] == ' ' || in[end - 1] == '\t')) --end;
+  *value = in.substr(v, end - v);
+  *next = j + 1;
+  return true;
+}
+
+// Where `part`, a view into `in`, lies in it.
+Message::Slice SliceOf(string_view in, string_view part) {
+  if (part.empty()) return {};
+  return Message::Slice{static_cast<uint32_t>(part.data() - in.data()), static_cast<uint32_t>(part.size())};
+}
+
 // Parses the head (start line + fields + blank line) at the start of `in`. Only on kSuccess
 // is `msg` written (and *head_len set): a head that is not all here costs no allocation.
 ParseState ParseHead(MessageType type, string_view in, Message* msg, HeadInfo* info, size_t* head_len) {
   RequestLine rl;
   StatusLine sl;
-  // Views into `in` until the head is known to be whole: 128 × 32 bytes of stack, left
-  // uninitialised (a trivial type) so a short head does not pay for clearing 4 KiB.
-  struct FieldView {
-    const char* name;
-    size_t name_len;
-    const char* value;
-    size_t value_len;
-  };
-  FieldView fields[kMaxHeaders];
+  // Where each field is in `in`, until the head is known to be whole: 128 × 16 bytes of
+  // stack, left uninitialised (a trivial type) so a short head does not pay for clearing it.
+  Message::HeadField fields[kMaxHeaders];
   size_t nfields = 0;
   size_t pos = 0;
   bool first = true;
   while (true) {
+    if (!first && nfields < kMaxHeaders) {
+      // The common case in one pass; anything else takes the general path below.
+      string_view name, value;
+      size_t next = 0;
+      if (QuickFieldLine(in, pos, &name, &value, &next)) {
+        if (!NoteField(name, value, info)) info->framing_invalid = true;
+        fields[nfields++] = Message::HeadField{SliceOf(in, name), SliceOf(in, value)};
+        pos = next;
+        continue;
+      }
+    }
     const size_t window = std::min(kMaxHeadBytes, in.size()) - std::min(pos, kMaxHeadBytes);
     const size_t lf = pos < in.size() ? FindLf(in, pos, window) : string_view::npos;
     if (lf == string_view::npos) {
@@ -286,23 +357,15 @@ ParseState ParseHead(MessageType type, string_view in, Message* msg, HeadInfo* i
     // A malformed or conflicting framing field still leaves a real message (its start line
     // and fields parse): it is reported, and its direction ends after it (ParseNewFrame).
     if (!NoteField(name, value, info)) info->framing_invalid = true;
-    fields[nfields++] = FieldView{name.data(), name.size(), value.data(), value.size()};
+    fields[nfields++] = Message::HeadField{SliceOf(in, name), SliceOf(in, value)};
   }
   *head_len = pos;
   if (type == MessageType::kRequest) {
-    msg->method.assign(rl.method);
-    msg->target.assign(rl.target);
-    msg->version.assign(rl.version);
+    msg->SetHead(in.substr(0, pos), SliceOf(in, rl.method), SliceOf(in, rl.target), {},
+                 SliceOf(in, rl.version), fields, nfields);
   } else {
     msg->status_code = sl.code;
-    msg->reason.assign(sl.reason);
-    msg->version.assign(sl.version);
-  }
-  msg->headers.reserve(nfields);
-  for (size_t i = 0; i < nfields; ++i) {
-    const FieldView& f = fields[i];
-    msg->headers.emplace_back(std::piecewise_construct, std::forward_as_tuple(f.name, f.name_len),
-                              std::forward_as_tuple(f.value, f.value_len));
+    msg->SetHead(in.substr(0, pos), {}, {}, SliceOf(in, sl.reason), SliceOf(in, sl.version), fields, nfields);
   }
   return ParseState::kSuccess;
 }
@@ -612,7 +675,7 @@ ParseState ParseNewFrame(MessageType type, string_view* buf, Frame* f, State* st
     } else if (info.content_length > 0) {
       p = Progress{Phase::kFixedBody, info.content_length, info.content_length, 0, 0};
     }
-    f->ends_stream = info.framing_invalid || info.upgrade || f->msg.method == "CONNECT";
+    f->ends_stream = info.framing_invalid || info.upgrade || f->msg.method() == "CONNECT";
     f->msg.wide_body = st->wide_body_request != nullptr && st->wide_body_request(f->msg);
   } else {
     if (st->pending.empty() && (st->requests_held_back || st->ctx.position >= st->unmatched_ok_below)) {
@@ -653,7 +716,7 @@ ParseState ParseNewFrame(MessageType type, string_view* buf, Frame* f, State* st
   buf->remove_prefix(head_len + used);
   if (type == MessageType::kRequest) {
     f->seq = st->next_seq++;
-    st->pending.push_back(PendingRequest{f->seq, st->ctx.first.first_ns, KindOf(f->msg.method),
+    st->pending.push_back(PendingRequest{f->seq, st->ctx.first.first_ns, KindOf(f->msg.method()),
                                          st->request_loss, f->msg.wide_body});
     st->request_loss = false;
     if (st->pending.size() > st->max_pending) {
@@ -907,46 +970,6 @@ bool MayBecomeRequest(std::string_view prefix) {
 
 bool LooksLikeResponse(std::string_view prefix) {
   return prefix.size() >= kVersionPrefix.size() && StatusStartOk(prefix);
-}
-
-std::string_view Message::Header(std::string_view name) const {
-  for (const auto& [k, v] : headers) {
-    if (k.size() != name.size()) continue;
-    bool eq = true;
-    for (size_t i = 0; i < k.size() && eq; ++i) eq = AsciiLower(k[i]) == AsciiLower(name[i]);
-    if (eq) return v;
-  }
-  return {};
-}
-
-TraceContextFields TraceContextOf(const Message& m) {
-  TraceContextFields out;
-  std::string_view traceparent;
-  int traceparents = 0;
-  for (const auto& [name, value] : m.headers) {
-    if (EqualsIgnoreCase(name, "traceparent")) {
-      traceparent = value;
-      ++traceparents;
-    }
-  }
-  if (traceparents != 1) return out;
-  out.traceparent = std::string(TrimOws(traceparent));
-  for (const auto& [name, value] : m.headers) {
-    if (!EqualsIgnoreCase(name, "tracestate")) continue;
-    if (!out.tracestate.empty()) out.tracestate += ',';
-    out.tracestate.append(value);
-  }
-  return out;
-}
-
-bool Message::HasHeader(std::string_view name) const {
-  for (const auto& [k, v] : headers) {
-    if (k.size() != name.size()) continue;
-    bool eq = true;
-    for (size_t i = 0; i < k.size() && eq; ++i) eq = AsciiLower(k[i]) == AsciiLower(name[i]);
-    if (eq) return true;
-  }
-  return false;
 }
 
 }  // namespace kspan::protocols::http1

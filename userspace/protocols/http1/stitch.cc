@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <utility>
+#include <vector>
 
 namespace kspan::protocols::http1 {
 
@@ -15,15 +16,16 @@ Record UnansweredRecord(Frame* request, Unanswered why) {
   return r;
 }
 
-RecordsWithErrorCount<Record> StitchFrames(Fifo<Frame>* requests, Fifo<Frame>* responses, State* state) {
-  RecordsWithErrorCount<Record> out;
+int StitchFramesInto(Fifo<Frame>* requests, Fifo<Frame>* responses, State* state,
+                     std::vector<Record>* records) {
+  int errors = 0;
   while (!responses->empty()) {
     Frame& resp = responses->front();
     const uint64_t seq = resp.seq;
     if (seq != 0 && seq == state->open_request_seq) {
       // Its request is still arriving. Only 1xx can pile up behind it; bound them.
       if (responses->size() <= state->max_pending) break;
-      ++out.error_count;
+      ++errors;
       responses->pop_front();
       continue;
     }
@@ -37,35 +39,41 @@ RecordsWithErrorCount<Record> StitchFrames(Fifo<Frame>* requests, Fifo<Frame>* r
       if (req) {
         req->informational.push_back(code);
       } else {
-        ++out.error_count;
+        ++errors;
       }
     } else {
       // Requests before the one answered, or given up through, will get no response.
       const uint64_t through = std::max(resp.drop_through, seq == 0 ? 0 : seq - 1);
       while (!requests->empty() && requests->front().seq <= through) {
         // Their answers were lost (or the client pipelined across a loss): not seen.
-        out.records.push_back(UnansweredRecord(&requests->front(), Unanswered::kNotCaptured));
+        records->push_back(UnansweredRecord(&requests->front(), Unanswered::kNotCaptured));
         requests->pop_front();
       }
       if (seq != 0 && !requests->empty() && requests->front().seq == seq) {
         Frame& req = requests->front();
-        Record& r = out.records.emplace_back();
+        Record& r = records->emplace_back();
         r.seq = req.seq;
         r.request = std::move(req.msg);
         r.response = std::move(resp.msg);
         r.informational_statuses = std::move(req.informational);
         requests->pop_front();
       } else {
-        ++out.error_count;
+        ++errors;
       }
     }
     responses->pop_front();
   }
   while (requests->size() > state->max_pending) {
     // Given up waiting: an answer may still come (it will then be unmatched).
-    out.records.push_back(UnansweredRecord(&requests->front(), Unanswered::kNotCaptured));
+    records->push_back(UnansweredRecord(&requests->front(), Unanswered::kNotCaptured));
     requests->pop_front();
   }
+  return errors;
+}
+
+RecordsWithErrorCount<Record> StitchFrames(Fifo<Frame>* requests, Fifo<Frame>* responses, State* state) {
+  RecordsWithErrorCount<Record> out;
+  out.error_count = StitchFramesInto(requests, responses, state, &out.records);
   return out;
 }
 

@@ -2,6 +2,8 @@
 // parser into the generic loop (protocols/common/event_parser.h).
 #pragma once
 
+#include <vector>
+
 #include "common/fifo.h"
 #include "protocols/common/event_parser.h"
 #include "protocols/http1/parse.h"
@@ -18,6 +20,10 @@ namespace kspan::protocols::http1 {
 // Requests without a response stay in `requests`; past state->max_pending the oldest are
 // given up (response_missing). Records come out oldest first.
 RecordsWithErrorCount<Record> StitchFrames(Fifo<Frame>* requests, Fifo<Frame>* responses, State* state);
+// The same, appending the records to `records` (no vector of its own per call); returns the
+// error count.
+int StitchFramesInto(Fifo<Frame>* requests, Fifo<Frame>* responses, State* state,
+                     std::vector<Record>* records);
 
 // A request given up, for `why`: no response will be paired with it.
 Record UnansweredRecord(Frame* request, Unanswered why);

@@ -143,7 +143,7 @@ std::string_view Record::TrailerOrHeader(std::string_view name) const {
   for (const auto& [n, v] : trailers) {
     if (n == name) return v;
   }
-  for (const auto& [n, v] : http.response.headers) {
+  for (const auto& [n, v] : http.response.headers()) {
     if (n == name) return v;
   }
   return {};
@@ -288,25 +288,25 @@ struct Connection::Impl {
     s.seq = ++next_seq;
     s.incomplete = block.incomplete;
     http1::Message& m = s.req.msg;
-    m.version = "2";
+    m.set_version("2");
     std::string authority;
     bool has_host = false;
     for (Field& f : block.fields) {
       if (!f.first.empty() && f.first[0] == ':') {
         if (f.first == ":method") {
-          m.method = std::move(f.second);
+          m.set_method(f.second);
         } else if (f.first == ":path") {
-          m.target = std::move(f.second);
+          m.set_target(f.second);
         } else if (f.first == ":authority") {
           authority = std::move(f.second);
         }
         continue;
       }
       if (f.first == "host") has_host = true;
-      m.headers.push_back(std::move(f));
+      m.AddHeader(f.first, f.second);
     }
-    if (m.method == "CONNECT" && m.target.empty()) m.target = authority;
-    if (!has_host && !authority.empty()) m.headers.emplace_back("host", std::move(authority));
+    if (m.method() == "CONNECT" && m.target().empty()) m.set_target(authority);
+    if (!has_host && !authority.empty()) m.AddHeader("host", authority);
     m.wide_body = limits.wide_body_request != nullptr && limits.wide_body_request(m);
     m.timing = timing;
     s.req.head_seen = true;
@@ -354,11 +354,11 @@ struct Connection::Impl {
         return;
       }
       http1::Message& m = s.resp.msg;
-      m.version = "2";
+      m.set_version("2");
       m.status_code = status;
       m.wide_body = s.req.msg.wide_body;  // the answer to an LLM call is kept as wide as it
       for (Field& f : block.fields) {
-        if (f.first.empty() || f.first[0] != ':') m.headers.push_back(std::move(f));
+        if (f.first.empty() || f.first[0] != ':') m.AddHeader(f.first, f.second);
       }
       m.timing = timing;
       s.resp.head_seen = true;
@@ -712,7 +712,7 @@ void Connection::AdoptUpgradeRequest(uint64_t seq, http1::Message request) {
   s.req.msg = std::move(request);
   // Sent as HTTP/1.1, answered in HTTP/2: the exchange's version is the one it ended on,
   // as curl reports it (%{http_version} "2").
-  s.req.msg.version = "2";
+  s.req.msg.set_version("2");
   s.req.head_seen = true;
   s.req.ended = true;
   m.next_seq = std::max(m.next_seq, seq);

@@ -58,6 +58,8 @@ class ServiceGraph : public SpanProcessor {
   // null: the steady clock.
   ServiceGraph(metrics::Registry* registry, ServiceGraphOptions options = {},
                std::function<uint64_t()> now_ns = nullptr);
+  ServiceGraph(const ServiceGraph&) = delete;  // last_edge_ points into edges_
+  ServiceGraph& operator=(const ServiceGraph&) = delete;
 
   bool OnExport(model::Span& span) noexcept override;
   // Expires every span still waiting (a lone CLIENT becomes a virtual-node edge).
@@ -122,7 +124,13 @@ class ServiceGraph : public SpanProcessor {
       return Views(a) < Views(b);
     }
   };
-  std::map<std::tuple<std::string, std::string, std::string>, Edge, EdgeLess> edges_;
+  using EdgeMap = std::map<std::tuple<std::string, std::string, std::string>, Edge, EdgeLess>;
+  EdgeMap edges_;
+  EdgeMap::iterator last_edge_ = edges_.end();  // Record's last (map iterators stay valid)
+  // The service.name of the span's resource ("unknown_service" when none).
+  std::string_view ServiceOf(const model::Span& span);
+  std::shared_ptr<const model::Resource> last_resource_;  // ServiceOf's last, and its name
+  std::string_view last_service_ = "unknown_service";
   metrics::Counter* unpaired_client_;
   metrics::Counter* unpaired_server_;
   metrics::Counter* dropped_pending_;

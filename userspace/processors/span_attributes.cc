@@ -10,9 +10,15 @@ namespace {
 // Attributes whose text comes off the wire as the peer sent it: where a credential can
 // hide that no parser put there on purpose.
 bool WireText(std::string_view key) {
-  return key == "url.full" || key == "url.path" || key == "url.query" || key == "db.query.text" ||
-         key == "user_agent.original" || key == "exception.message" ||
-         key.starts_with("http.request.header.") || key.starts_with("http.response.header.");
+  // By first byte, so the other keys (most of a span's) cost one comparison.
+  switch (key.empty() ? '\0' : key[0]) {
+    case 'u':
+      return key == "url.full" || key == "url.path" || key == "url.query" || key == "user_agent.original";
+    case 'd': return key == "db.query.text";
+    case 'e': return key == "exception.message";
+    case 'h': return key.starts_with("http.request.header.") || key.starts_with("http.response.header.");
+    default: return false;
+  }
 }
 
 }  // namespace
@@ -73,6 +79,7 @@ void SpanAttributes::Redact(std::string* s) {
 
 void SpanAttributes::RedactValue(std::string_view key, model::AttributeValue* v) {
   const bool wire = secrets_ && WireText(key);
+  if (!wire && patterns_.empty()) return;  // no rule applies to it
   auto one = [&](std::string* s) {
     if (wire && RedactSecretsInPlace(s)) secrets_hits_->Add();
     Redact(s);
@@ -91,7 +98,12 @@ void SpanAttributes::RedactLabel(std::string* value) {
 
 std::shared_ptr<const model::Resource> SpanAttributes::RedactedResource(
     const std::shared_ptr<const model::Resource>& r) {
-  if (auto it = resources_.find(r.get()); it != resources_.end()) return it->second.second;
+  // Spans come by process: most are the last one's.
+  if (r == last_resource_.first) return last_resource_.second;
+  if (auto it = resources_.find(r.get()); it != resources_.end()) {
+    last_resource_ = it->second;
+    return it->second.second;
+  }
   if (resources_.size() >= 4096) resources_.clear();
   auto copy = std::make_shared<model::Resource>(*r);
   bool changed = false;
@@ -105,6 +117,7 @@ std::shared_ptr<const model::Resource> SpanAttributes::RedactedResource(
   }
   std::shared_ptr<const model::Resource> out = changed ? std::shared_ptr<const model::Resource>(copy) : r;
   resources_.emplace(r.get(), std::make_pair(r, out));
+  last_resource_ = {r, out};
   return out;
 }
 

@@ -91,6 +91,8 @@ class SpanAttributes : public SpanProcessor {
   std::unordered_map<const model::Resource*, std::pair<std::shared_ptr<const model::Resource>,
                                                        std::shared_ptr<const model::Resource>>>
       resources_;
+  // The last one found or made (held, so its address is not reused while it is compared).
+  std::pair<std::shared_ptr<const model::Resource>, std::shared_ptr<const model::Resource>> last_resource_;
 };
 
 }  // namespace kspan::processors

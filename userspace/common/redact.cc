@@ -161,19 +161,26 @@ bool RedactInto(std::string_view text, std::string* out) {
     while (i < n && !(cls(i) & kKey)) ++i;
     if (i >= n) break;
     const uint8_t c = cls(i);
+    size_t run = 1;  // the run of key characters from i
+    while (i + run < n && (cls(i + run) & kKey)) ++run;
+    // Each test only where the run can hold its token: a vendor prefix (key characters)
+    // and 16 more, a JWT's first part of 8, an auth scheme's word then a space, a secret
+    // key's whole word (3 to 13 characters).
     size_t k = 0, start = 0, len = 0;
-    if (((c & kVendor) && (k = VendorKeyAt(text, i)) > 0) || ((c & kJwt) && (k = JwtAt(text, i)) > 0)) {
+    if (((c & kVendor) && run >= 19 && (k = VendorKeyAt(text, i)) > 0) ||
+        ((c & kJwt) && run >= 8 && (k = JwtAt(text, i)) > 0)) {
       redact(i, i + k);
       i += k;
       continue;
     }
-    if (((c & kAuth) && AuthSchemeAt(text, i, &start, &len)) ||
-        ((c & kSecretKey) && SecretValueAt(text, i, &start, &len))) {
+    if (((c & kAuth) && (run == 5 || run == 6) && i + run < n && text[i + run] == ' ' &&
+         AuthSchemeAt(text, i, &start, &len)) ||
+        ((c & kSecretKey) && run >= 3 && run <= 13 && SecretValueAt(text, i, &start, &len))) {
       redact(start, start + len);
       i = start + len;
       continue;
     }
-    ++i;
+    i += run;  // no token starts inside the run
   }
   if (found) out->append(text.substr(copied));
   return found;

@@ -83,8 +83,8 @@ size_t Stitcher::nodes() const {
 }
 
 Stitcher::Node* Stitcher::NewNode(const NodeKey& key) {
-  while (nodes_.size() >= options_.max_nodes && !order_.empty()) {
-    Node* oldest = order_.front();
+  while (nodes_.size() >= options_.max_nodes && order_head_) {
+    Node* oldest = order_head_;
     if (oldest->complete && oldest->group && !oldest->exported) {
       window_.Flush(oldest->group.get(), FlushReason::kMaxNodes);
     } else if (!oldest->exported) {
@@ -102,7 +102,9 @@ Stitcher::Node* Stitcher::NewNode(const NodeKey& key) {
   n->key = key;
   n->arrival_ns = now_ns_;  // set by Advance; raised to the start time in OnRequest
   n->span_id = model::SpanId::Random();
-  n->order_it = order_.insert(order_.end(), n);
+  n->order_prev = order_tail_;
+  (order_tail_ ? order_tail_->order_next : order_head_) = n;
+  order_tail_ = n;
   undecided_.push_back(n);
   return n;
 }
@@ -624,7 +626,10 @@ void Stitcher::Erase(Node* n) {
   if (!n->decided) std::erase(undecided_, n);
   if (n->root_orphan || n->kind == Kind::kExec || n->kind == Kind::kSession) sessions_.Forget(n);
   window_.Remove(n);  // out of its tree and trace, no longer held
-  if (n->in_order) order_.erase(n->order_it);
+  if (n->in_order) {
+    (n->order_prev ? n->order_prev->order_next : order_head_) = n->order_next;
+    (n->order_next ? n->order_next->order_prev : order_tail_) = n->order_prev;
+  }
   nodes_.erase(n->key);
 }
 

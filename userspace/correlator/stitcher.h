@@ -76,7 +76,6 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -272,7 +271,10 @@ class Stitcher {
   std::vector<NodeKey> completed_this_batch_;
   // Complete nodes not yet retire_armed (see Stale), oldest first.
   std::vector<NodeKey> completed_unarmed_;
-  std::list<Node*> order_;  // every node, oldest first (max_nodes eviction)
+  // Every node but sessions, oldest first (max_nodes eviction): linked through the nodes
+  // (StitchNode::order_prev, order_next).
+  Node* order_head_ = nullptr;
+  Node* order_tail_ = nullptr;
   std::unordered_map<uint32_t, std::deque<Activity>> activity_;  // by thread, oldest first
   uint64_t last_activity_prune_ns_ = 0;
   // SERVER nodes by pid (in-process candidates) and unpaired CLIENT nodes by their 4-tuple

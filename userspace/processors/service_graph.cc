@@ -40,22 +40,8 @@ ServiceGraph::ServiceGraph(metrics::Registry* registry, ServiceGraphOptions opti
       dropped_edges_(registry->GetCounter("kspan_service_graph_dropped_total", {{"reason", "edges_full"}})) {}
 
 std::string_view ServiceGraph::ServiceOf(const model::Span& span) {
-  // Spans come by process: most have the last one's resource (held, so its address is not
-  // reused while it is compared).
-  if (span.resource != last_resource_) {
-    last_resource_ = span.resource;
-    last_service_ = "unknown_service";
-    if (span.resource) {
-      for (const model::Attribute& a : span.resource->attributes) {
-        if (std::string_view(a.key) != "service.name") continue;
-        if (const auto* s = std::get_if<std::string>(&a.value)) {
-          last_service_ = *s;
-          break;
-        }
-      }
-    }
-  }
-  return last_service_;
+  return services_.Get(
+      span.resource, [](const std::shared_ptr<const model::Resource>& r) { return ServiceNameOf(r.get()); });
 }
 
 void ServiceGraph::Record(std::string_view client, std::string_view server, const char* type, const Side* c,

@@ -42,6 +42,7 @@
 #include <unordered_map>
 
 #include "common/metrics.h"
+#include "processors/resource_memo.h"
 #include "processors/span_processor.h"
 
 namespace kspan::processors {
@@ -129,8 +130,7 @@ class ServiceGraph : public SpanProcessor {
   EdgeMap::iterator last_edge_ = edges_.end();  // Record's last (map iterators stay valid)
   // The service.name of the span's resource ("unknown_service" when none).
   std::string_view ServiceOf(const model::Span& span);
-  std::shared_ptr<const model::Resource> last_resource_;  // ServiceOf's last, and its name
-  std::string_view last_service_ = "unknown_service";
+  ResourceMemo<std::string_view> services_;  // ServiceOf's
   metrics::Counter* unpaired_client_;
   metrics::Counter* unpaired_server_;
   metrics::Counter* dropped_pending_;

@@ -96,14 +96,15 @@ void SpanAttributes::RedactLabel(std::string* value) {
   Redact(value);
 }
 
-std::shared_ptr<const model::Resource> SpanAttributes::RedactedResource(
+const std::shared_ptr<const model::Resource>& SpanAttributes::RedactedResource(
     const std::shared_ptr<const model::Resource>& r) {
-  // Spans come by process: most are the last one's.
-  if (r == last_resource_.first) return last_resource_.second;
-  if (auto it = resources_.find(r.get()); it != resources_.end()) {
-    last_resource_ = it->second;
-    return it->second.second;
-  }
+  return redacted_.Get(
+      r, [this](const std::shared_ptr<const model::Resource>& res) { return RedactResource(res); });
+}
+
+std::shared_ptr<const model::Resource> SpanAttributes::RedactResource(
+    const std::shared_ptr<const model::Resource>& r) {
+  if (auto it = resources_.find(r.get()); it != resources_.end()) return it->second.second;
   if (resources_.size() >= 4096) resources_.clear();
   auto copy = std::make_shared<model::Resource>(*r);
   bool changed = false;
@@ -117,7 +118,6 @@ std::shared_ptr<const model::Resource> SpanAttributes::RedactedResource(
   }
   std::shared_ptr<const model::Resource> out = changed ? std::shared_ptr<const model::Resource>(copy) : r;
   resources_.emplace(r.get(), std::make_pair(r, out));
-  last_resource_ = {r, out};
   return out;
 }
 
@@ -126,14 +126,21 @@ bool SpanAttributes::OnExport(model::Span& span) noexcept {
     if (!span.Find(key)) span.attributes.push_back({key, value});
   }
   if (!secrets_ && patterns_.empty()) return true;
-  if (span.resource) span.resource = RedactedResource(span.resource);
+  if (span.resource) {
+    if (const auto& redacted = RedactedResource(span.resource); redacted != span.resource)
+      span.resource = redacted;
+  }
   if (secrets_ && !span.status_message.empty() && RedactSecretsInPlace(&span.status_message))
     secrets_hits_->Add();
   if (!patterns_.empty()) {
     Redact(&span.name);
     Redact(&span.status_message);
   }
-  for (model::Attribute& a : span.attributes) RedactValue(a.key, &a.value);
+  for (model::Attribute& a : span.attributes) {
+    // Without patterns only the secrets rule is on: most keys are not wire text.
+    if (patterns_.empty() && !WireText(a.key)) continue;
+    RedactValue(a.key, &a.value);
+  }
   for (model::SpanEvent& e : span.events) {
     for (model::Attribute& a : e.attributes) RedactValue(a.key, &a.value);
   }

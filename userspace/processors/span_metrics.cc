@@ -75,17 +75,25 @@ uint64_t Mix(uint64_t h, uint64_t v) {
   return h ^ (h >> 31);
 }
 
+// Eight bytes at a time; the last (up to 8) bytes read as one or two overlapping words.
 uint64_t HashText(uint64_t h, std::string_view s) {
-  size_t i = 0;
-  for (; i + 8 <= s.size(); i += 8) {
-    uint64_t w;
-    std::memcpy(&w, s.data() + i, 8);
+  const char* p = s.data();
+  size_t n = s.size();
+  uint64_t w = 0;
+  for (; n > 8; n -= 8, p += 8) {
+    std::memcpy(&w, p, 8);
     h = Mix(h, w);
   }
-  uint64_t tail = static_cast<uint64_t>(s.size()) << 56;
-  for (size_t j = 0; i < s.size(); ++i, j += 8)
-    tail ^= static_cast<uint64_t>(static_cast<unsigned char>(s[i])) << j;
-  return Mix(h, tail);
+  if (n >= 4) {
+    uint32_t a, b;
+    std::memcpy(&a, p, 4);
+    std::memcpy(&b, p + n - 4, 4);
+    w = a | static_cast<uint64_t>(b) << 32;
+  } else {
+    w = 0;
+    for (size_t i = 0; i < n; ++i) w |= static_cast<uint64_t>(static_cast<unsigned char>(p[i])) << (8 * i);
+  }
+  return Mix(h, w ^ static_cast<uint64_t>(s.size()) << 56);
 }
 
 }  // namespace
@@ -152,22 +160,8 @@ SpanMetrics::SpanMetrics(metrics::Registry* registry, size_t max_series)
 }
 
 std::string_view SpanMetrics::ServiceOf(const model::Span& span) {
-  // Spans come by process: most have the last one's resource (held, so its address is not
-  // reused while it is compared).
-  if (span.resource != last_resource_) {
-    last_resource_ = span.resource;
-    last_service_ = "unknown_service";
-    if (span.resource) {
-      for (const model::Attribute& a : span.resource->attributes) {
-        if (std::string_view(a.key) != "service.name") continue;
-        if (const auto* s = std::get_if<std::string>(&a.value)) {
-          last_service_ = *s;
-          break;
-        }
-      }
-    }
-  }
-  return last_service_;
+  return services_.Get(
+      span.resource, [](const std::shared_ptr<const model::Resource>& r) { return ServiceNameOf(r.get()); });
 }
 
 metrics::Histogram* SpanMetrics::Series(Family& f, const LabelSet& labels) {

@@ -49,6 +49,7 @@
 #include <vector>
 
 #include "common/metrics.h"
+#include "processors/resource_memo.h"
 #include "processors/span_processor.h"
 
 namespace kspan::processors {
@@ -101,8 +102,7 @@ class SpanMetrics : public SpanProcessor {
   metrics::Registry* registry_;
   const size_t max_series_;
   std::vector<Family> families_;
-  std::shared_ptr<const model::Resource> last_resource_;  // ServiceOf's last, and its name
-  std::string_view last_service_ = "unknown_service";
+  ResourceMemo<std::string_view> services_;  // ServiceOf's
 };
 
 }  // namespace kspan::processors

@@ -90,8 +90,8 @@ TraceVerdict TraceSampler::Decide(const TraceToDecide& t) {
       return v;
     }
   }
-  const bool crosses = t.remote_parent || HasRemoteChild(t.spans);
-  if (!config_.tail.empty() && !crosses) {
+  // Only the tail policies ask whether the trace crosses hosts.
+  if (!config_.tail.empty() && !(t.remote_parent || HasRemoteChild(t.spans))) {
     const int i = TailDecide(config_.tail, t.trace_id, t.trace_state, t.spans);
     sampler = "tail";
     v.keep = i >= 0;

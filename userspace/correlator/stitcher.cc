@@ -378,6 +378,9 @@ Stitcher::Node* Stitcher::PairedClient(const Node* server) {
     // exchange (an HTTP/2 stream) has no earlier one, and its client may end before the
     // server's request did when its answer was not captured (it ends at its request).
     if (c->complete && c->end_ns < server->start_ns && !c->pair_key_one_exchange) continue;
+    // Paired now: off the index (MarkPaired's, without a second look-up).
+    c->paired = true;
+    std::erase(v, c);
     return c;
   }
   return nullptr;
@@ -395,7 +398,6 @@ void Stitcher::MarkPaired(Node* client) {
 
 void Stitcher::DecideServer(Node* n) {
   Node* client = PairedClient(n);
-  if (client) MarkPaired(client);
   if (n->incoming) {
     if (client && client->traceparent_raw == n->traceparent_raw && client->group) {
       parent_same_host_->Add();

@@ -232,6 +232,7 @@ class Stitcher {
   std::optional<model::TraceParent> WireContextOf(const Node* n) const;
   // The parent rules of a CLIENT without its wire context; a trace it starts has `fresh`.
   void PlaceClient(Node* n, const model::TraceId& fresh);
+  // The unpaired CLIENT that sent `server`'s request, marked paired (MarkPaired), or null.
   Node* PairedClient(const Node* server);
   void MarkPaired(Node* client);
   // Rule 2, late: moves the held trace of a SERVER that started one by rule 3 under

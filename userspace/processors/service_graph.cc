@@ -102,15 +102,21 @@ bool ServiceGraph::OnExport(model::Span& span) noexcept {
     // The first attribute of each key (as Span::FindString finds it), in one pass.
     static constexpr std::string_view kKeys[] = {"db.system.name", "peer.service", "gen_ai.tool.name",
                                                  "gen_ai.agent.name", "server.address"};
+    static_assert(kKeys[0].size() == 14 && kKeys[1].size() == 12 && kKeys[2].size() == 16 &&
+                  kKeys[3].size() == 17 && kKeys[4].size() == 14);
     const model::AttributeValue* found[std::size(kKeys)] = {};
     for (const model::Attribute& a : span.attributes) {
       const std::string_view k = a.key;
-      for (size_t i = 0; i < std::size(kKeys); ++i) {
-        if (k.size() == kKeys[i].size() && !found[i] && k == kKeys[i]) {
-          found[i] = &a.value;
-          break;
-        }
+      // By length, then one or two comparisons.
+      size_t i;
+      switch (k.size()) {
+        case 12: i = k == kKeys[1] ? 1 : 5; break;
+        case 14: i = k == kKeys[0] ? 0 : k == kKeys[4] ? 4 : 5; break;
+        case 16: i = k == kKeys[2] ? 2 : 5; break;
+        case 17: i = k == kKeys[3] ? 3 : 5; break;
+        default: i = 5;
       }
+      if (i < std::size(kKeys) && !found[i]) found[i] = &a.value;
     }
     auto text = [&found](size_t i) { return found[i] ? std::get_if<std::string>(found[i]) : nullptr; };
     if (const std::string* db = text(0)) {

@@ -9,7 +9,7 @@ namespace {
 
 // Attributes whose text comes off the wire as the peer sent it: where a credential can
 // hide that no parser put there on purpose.
-bool WireText(std::string_view key) {
+[[gnu::always_inline]] inline bool WireText(std::string_view key) {
   // By first byte, so the other keys (most of a span's) cost one comparison.
   switch (key.empty() ? '\0' : key[0]) {
     case 'u':

@@ -7,6 +7,7 @@
 #include "common/metrics.h"
 #include "common/prometheus.h"
 #include "exporters/otlp_metrics.h"
+#include "processors/resource_memo.h"
 #include "processors/service_graph.h"
 #include "testing/model_builders.h"
 
@@ -449,6 +450,47 @@ TEST(OtlpMetrics, EveryExportedNameIsDescribedForPrometheusToo) {
     EXPECT_TRUE(metrics::HasMetricInfo(name)) << name;
     EXPECT_EQ(metrics::MetricInfo(name).type, "histogram") << name;
   }
+}
+
+// The memo the processors keep per resource (processors/resource_memo.h): made once per
+// resource while it is among the last few, the oldest replaced, each held so its address
+// is not reused while remembered.
+TEST(ResourceMemo, MakesOncePerResourceAndReplacesTheOldest) {
+  processors::ResourceMemo<std::string_view, 2> memo;
+  int made = 0;
+  auto service = [&made](const std::shared_ptr<const model::Resource>& r) {
+    ++made;
+    return processors::ServiceNameOf(r.get());
+  };
+  auto a = MakeResource("a", 1), b = MakeResource("b", 2), c = MakeResource("c", 3);
+  EXPECT_EQ(memo.Get(a, service), "a");
+  EXPECT_EQ(memo.Get(b, service), "b");
+  EXPECT_EQ(memo.Get(a, service), "a");
+  EXPECT_EQ(made, 2) << "a and b are remembered";
+  EXPECT_EQ(memo.Get(c, service), "c");  // replaces a, the oldest made
+  EXPECT_EQ(memo.Get(b, service), "b");
+  EXPECT_EQ(made, 3);
+  EXPECT_EQ(memo.Get(a, service), "a");
+  EXPECT_EQ(made, 4) << "a was replaced, so made again";
+  EXPECT_EQ(memo.Get(nullptr, service), "unknown_service");
+  EXPECT_EQ(memo.Get(nullptr, service), "unknown_service");
+  EXPECT_EQ(made, 5) << "no resource is remembered like one";
+
+  // A remembered resource stays alive: the view it gave stays valid.
+  std::weak_ptr<const model::Resource> held = c;
+  processors::ResourceMemo<std::string_view, 2> keep;
+  const std::string_view name = keep.Get(c, service);
+  c.reset();
+  ASSERT_FALSE(held.expired());
+  EXPECT_EQ(name, "c");
+}
+
+TEST(ResourceMemo, ServiceNameOfAResource) {
+  EXPECT_EQ(processors::ServiceNameOf(MakeResource("shop", 1).get()), "shop");
+  EXPECT_EQ(processors::ServiceNameOf(nullptr), "unknown_service");
+  model::Resource numeric;
+  numeric.attributes.push_back({"service.name", int64_t{7}});
+  EXPECT_EQ(processors::ServiceNameOf(&numeric), "unknown_service") << "not a string: none";
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <utility>
 
@@ -10,7 +11,7 @@
 namespace kspan {
 namespace {
 
-bool IsKeyChar(char c) {
+constexpr bool IsKeyChar(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
 }
 
@@ -111,20 +112,25 @@ bool SecretValueAt(std::string_view s, size_t i, size_t* start, size_t* len) {
   return false;
 }
 
-// Bytes a token can start with (the first byte of a vendor prefix, "eyJ", either case of an
-// auth scheme's or a secret key's first letter): every other position is skipped after
-// one table look-up, so text without secrets costs a scan, not 30 prefix tests a word.
-constexpr std::array<bool, 256> kTokenStart = [] {
-  std::array<bool, 256> t{};
-  auto both_cases = [&t](char c) {
-    t[static_cast<unsigned char>(c)] = true;
-    if (c >= 'a' && c <= 'z') t[static_cast<unsigned char>(c - 'a' + 'A')] = true;
-    if (c >= 'A' && c <= 'Z') t[static_cast<unsigned char>(c - 'A' + 'a')] = true;
+// What each byte can start, as bits: a token starts only at the first byte of a run of key
+// characters, and each test below is tried only where its first byte can begin it (the
+// first byte of a vendor prefix, "eyJ", either case of an auth scheme's or a secret key's
+// first letter). Text without secrets costs one table look-up a byte, not 30 prefix tests
+// a word.
+enum : uint8_t { kKey = 1, kVendor = 2, kJwt = 4, kAuth = 8, kSecretKey = 16 };
+constexpr std::array<uint8_t, 256> kByteClass = [] {
+  std::array<uint8_t, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    if (IsKeyChar(static_cast<char>(c))) t[c] |= kKey;
+  }
+  auto both_cases = [&t](char c, uint8_t bit) {
+    t[static_cast<unsigned char>(c)] |= bit;
+    if (c >= 'a' && c <= 'z') t[static_cast<unsigned char>(c - 'a' + 'A')] |= bit;
   };
-  for (std::string_view p : kKeyPrefixes) t[static_cast<unsigned char>(p[0])] = true;
-  t[static_cast<unsigned char>('e')] = true;  // JwtAt
-  both_cases('b');                            // AuthSchemeAt: bearer, basic
-  for (std::string_view k : kSecretKeys) both_cases(k[0]);
+  for (std::string_view p : kKeyPrefixes) t[static_cast<unsigned char>(p[0])] |= kVendor;
+  t[static_cast<unsigned char>('e')] |= kJwt;
+  both_cases('b', kAuth);  // bearer, basic
+  for (std::string_view k : kSecretKeys) both_cases(k[0], kSecretKey);
   return t;
 }();
 
@@ -143,25 +149,38 @@ bool RedactInto(std::string_view text, std::string* out) {
     out->append(kRedacted);
     copied = resume;
   };
+  auto cls = [&text](size_t i) { return kByteClass[static_cast<unsigned char>(text[i])]; };
+  const size_t n = text.size();
   size_t i = 0;
-  while (i < text.size()) {
-    // Tokens start at a word boundary.
-    if (!kTokenStart[static_cast<unsigned char>(text[i])] || (i > 0 && IsKeyChar(text[i - 1]))) {
-      ++i;
+  while (i < n) {
+    // Tokens start at a word boundary: past the rest of a run of key characters, then to
+    // the next one's first byte.
+    if (i > 0 && (cls(i - 1) & kKey)) {
+      while (i < n && (cls(i) & kKey)) ++i;
+    }
+    while (i < n && !(cls(i) & kKey)) ++i;
+    if (i >= n) break;
+    const uint8_t c = cls(i);
+    size_t run = 1;  // the run of key characters from i
+    while (i + run < n && (cls(i + run) & kKey)) ++run;
+    // Each test only where the run can hold its token: a vendor prefix (key characters)
+    // and 16 more, a JWT's first part of 8, an auth scheme's word then a space, a secret
+    // key's whole word (3 to 13 characters).
+    size_t k = 0, start = 0, len = 0;
+    if (((c & kVendor) && run >= 19 && (k = VendorKeyAt(text, i)) > 0) ||
+        ((c & kJwt) && run >= 8 && (k = JwtAt(text, i)) > 0)) {
+      redact(i, i + k);
+      i += k;
       continue;
     }
-    size_t n = 0, start = 0, len = 0;
-    if ((n = VendorKeyAt(text, i)) > 0 || (n = JwtAt(text, i)) > 0) {
-      redact(i, i + n);
-      i += n;
-      continue;
-    }
-    if (AuthSchemeAt(text, i, &start, &len) || SecretValueAt(text, i, &start, &len)) {
+    if (((c & kAuth) && (run == 5 || run == 6) && i + run < n && text[i + run] == ' ' &&
+         AuthSchemeAt(text, i, &start, &len)) ||
+        ((c & kSecretKey) && run >= 3 && run <= 13 && SecretValueAt(text, i, &start, &len))) {
       redact(start, start + len);
       i = start + len;
       continue;
     }
-    ++i;
+    i += run;  // no token starts inside the run
   }
   if (found) out->append(text.substr(copied));
   return found;

@@ -14,7 +14,6 @@
 #pragma once
 
 #include <cstdint>
-#include <list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -74,8 +73,9 @@ struct StitchNode {
   uint32_t act_tid = 0, act_turn = 0;
   uint64_t act_ns = 0;
   model::SpanId span_id;
-  bool in_order = true;  // in the stitcher's eviction order (sessions are not)
-  std::list<StitchNode*>::iterator order_it;
+  bool in_order = true;              // in the stitcher's eviction order (sessions are not)
+  StitchNode* order_prev = nullptr;  // its neighbours there (a list through the nodes:
+  StitchNode* order_next = nullptr;  // no allocation a node)
 
   // ---- The decision (the parent rules', in the stitcher and ProcessSessions) ----
   bool decided = false, paired = false;

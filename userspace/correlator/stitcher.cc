@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <utility>
 
 namespace kspan::correlator {
@@ -10,24 +11,31 @@ namespace {
 
 using Kind = NodeKind;
 
-// "address#port".
-void AppendEndpointKey(std::string* out, const events::Endpoint& e) {
-  out->append(e.address);
-  out->push_back('#');
-  char port[8];
-  out->append(port, static_cast<size_t>(std::to_chars(port, port + sizeof(port), e.port).ptr - port));
+// "address#port" at `out` (room for the address and 6 bytes); returns the end.
+char* PutEndpointKey(char* out, const events::Endpoint& e) {
+  std::memcpy(out, e.address.data(), e.address.size());
+  out += e.address.size();
+  *out++ = '#';
+  return std::to_chars(out, out + 5, e.port).ptr;
 }
 
 // A connection as its server end sees it: "local|remote". A CLIENT registers under its
-// mirror image, so the SERVER of the same connection finds it with its own view. Built
-// in one allocation: it is made for every request.
-std::string ServerViewKey(const events::Endpoint& server_side, const events::Endpoint& client_side) {
-  std::string key;
-  key.reserve(server_side.address.size() + client_side.address.size() + 14);  // 2 x "#65535", "|"
-  AppendEndpointKey(&key, server_side);
-  key.push_back('|');
-  AppendEndpointKey(&key, client_side);
-  return key;
+// mirror image, so the SERVER of the same connection finds it with its own view. Made for
+// every request: written on the stack, then one assignment.
+void ServerViewKey(const events::Endpoint& server_side, const events::Endpoint& client_side,
+                   std::string* key) {
+  const size_t most = server_side.address.size() + client_side.address.size() + 13;  // 2 x "#65535", "|"
+  char stack[160];
+  std::string heap;
+  char* buf = stack;
+  if (most > sizeof stack) {
+    heap.resize(most);
+    buf = heap.data();
+  }
+  char* end = PutEndpointKey(buf, server_side);
+  *end++ = '|';
+  end = PutEndpointKey(end, client_side);
+  key->assign(buf, static_cast<size_t>(end - buf));
 }
 
 TraceWindowOptions WindowOptions(const StitcherOptions& o) {
@@ -75,8 +83,8 @@ size_t Stitcher::nodes() const {
 }
 
 Stitcher::Node* Stitcher::NewNode(const NodeKey& key) {
-  while (nodes_.size() >= options_.max_nodes && !order_.empty()) {
-    Node* oldest = order_.front();
+  while (nodes_.size() >= options_.max_nodes && order_head_) {
+    Node* oldest = order_head_;
     if (oldest->complete && oldest->group && !oldest->exported) {
       window_.Flush(oldest->group.get(), FlushReason::kMaxNodes);
     } else if (!oldest->exported) {
@@ -94,7 +102,9 @@ Stitcher::Node* Stitcher::NewNode(const NodeKey& key) {
   n->key = key;
   n->arrival_ns = now_ns_;  // set by Advance; raised to the start time in OnRequest
   n->span_id = model::SpanId::Random();
-  n->order_it = order_.insert(order_.end(), n);
+  n->order_prev = order_tail_;
+  (order_tail_ ? order_tail_->order_next : order_head_) = n;
+  order_tail_ = n;
   undecided_.push_back(n);
   return n;
 }
@@ -122,8 +132,11 @@ void Stitcher::OnRequest(RequestSeen&& r) {
     n->act_ns = r.timing.start_ns;
   }
   if (r.tuple_known) {
-    n->pair_key = r.server ? ServerViewKey(r.tuple.local, r.tuple.remote)
-                           : ServerViewKey(r.tuple.remote, r.tuple.local);
+    if (r.server) {
+      ServerViewKey(r.tuple.local, r.tuple.remote, &n->pair_key);
+    } else {
+      ServerViewKey(r.tuple.remote, r.tuple.local, &n->pair_key);
+    }
     if (!r.pair_key.empty()) {
       n->pair_key += "#" + r.pair_key;
       n->pair_key_one_exchange = true;
@@ -360,19 +373,31 @@ Stitcher::Node* Stitcher::PairedClient(const Node* server) {
     return nullptr;
   }
   for (Node* c : v) {
-    if (c->paired || c->start_ns > server->start_ns) continue;
+    if (c->start_ns > server->start_ns) continue;
     // Over before this request came: an earlier exchange on the connection. A key of one
     // exchange (an HTTP/2 stream) has no earlier one, and its client may end before the
     // server's request did when its answer was not captured (it ends at its request).
     if (c->complete && c->end_ns < server->start_ns && !c->pair_key_one_exchange) continue;
+    // Paired now: off the index (MarkPaired's, without a second look-up).
+    c->paired = true;
+    std::erase(v, c);
     return c;
   }
   return nullptr;
 }
 
+// A paired client is no one else's peer: off the pairing index, so the index holds the
+// unpaired only and PairedClient does not walk every exchange of a busy connection. The
+// entry stays while empty (the connection's next client comes soon); Erase drops it.
+void Stitcher::MarkPaired(Node* client) {
+  client->paired = true;
+  if (auto it = clients_by_tuple_.find(client->pair_key); it != clients_by_tuple_.end()) {
+    std::erase(it->second, client);
+  }
+}
+
 void Stitcher::DecideServer(Node* n) {
   Node* client = PairedClient(n);
-  if (client) client->paired = true;
   if (n->incoming) {
     if (client && client->traceparent_raw == n->traceparent_raw && client->group) {
       parent_same_host_->Add();
@@ -518,7 +543,7 @@ void Stitcher::AdoptLateServer(Node* client) {
     server->in_root_servers = false;
     v.erase(at);
     if (v.empty()) root_servers_by_tuple_.erase(it);
-    client->paired = true;
+    MarkPaired(client);
     parent_same_host_late_->Add();
     return;
   }
@@ -603,7 +628,10 @@ void Stitcher::Erase(Node* n) {
   if (!n->decided) std::erase(undecided_, n);
   if (n->root_orphan || n->kind == Kind::kExec || n->kind == Kind::kSession) sessions_.Forget(n);
   window_.Remove(n);  // out of its tree and trace, no longer held
-  if (n->in_order) order_.erase(n->order_it);
+  if (n->in_order) {
+    (n->order_prev ? n->order_prev->order_next : order_head_) = n->order_next;
+    (n->order_next ? n->order_next->order_prev : order_tail_) = n->order_prev;
+  }
   nodes_.erase(n->key);
 }
 

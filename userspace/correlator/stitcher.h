@@ -76,7 +76,6 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -233,7 +232,9 @@ class Stitcher {
   std::optional<model::TraceParent> WireContextOf(const Node* n) const;
   // The parent rules of a CLIENT without its wire context; a trace it starts has `fresh`.
   void PlaceClient(Node* n, const model::TraceId& fresh);
+  // The unpaired CLIENT that sent `server`'s request, marked paired (MarkPaired), or null.
   Node* PairedClient(const Node* server);
+  void MarkPaired(Node* client);
   // Rule 2, late: moves the held trace of a SERVER that started one by rule 3 under
   // `client`, its peer whose request reached the stitcher after the server was decided.
   void AdoptLateServer(Node* client);
@@ -271,11 +272,14 @@ class Stitcher {
   std::vector<NodeKey> completed_this_batch_;
   // Complete nodes not yet retire_armed (see Stale), oldest first.
   std::vector<NodeKey> completed_unarmed_;
-  std::list<Node*> order_;  // every node, oldest first (max_nodes eviction)
+  // Every node but sessions, oldest first (max_nodes eviction): linked through the nodes
+  // (StitchNode::order_prev, order_next).
+  Node* order_head_ = nullptr;
+  Node* order_tail_ = nullptr;
   std::unordered_map<uint32_t, std::deque<Activity>> activity_;  // by thread, oldest first
   uint64_t last_activity_prune_ns_ = 0;
-  // SERVER nodes by pid (in-process candidates) and CLIENT nodes by their 4-tuple as the
-  // server sees it (pairing); both drop a node when it is erased. A busy server has
+  // SERVER nodes by pid (in-process candidates) and unpaired CLIENT nodes by their 4-tuple
+  // as the server sees it (pairing); both drop a node when it is erased. A busy server has
   // thousands held: they come and go about in order, so a deque erased near its front.
   std::unordered_map<uint32_t, std::deque<Node*>> servers_by_pid_;
   std::unordered_map<std::string, std::vector<Node*>> clients_by_tuple_;

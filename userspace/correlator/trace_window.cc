@@ -180,16 +180,18 @@ void TraceWindow::Export(StitchNode* n) {
 
 void TraceWindow::Flush(TraceGroup* g, FlushReason reason) {
   flushed_[static_cast<int>(reason)]->Add();
-  // Parents before children, so a reader of the output meets the tree top-down.
-  std::vector<StitchNode*> done;
+  // Parents before children, so a reader of the output meets the tree top-down. The lists
+  // reuse the last flush's buffers (taken, so a nested flush would make its own).
+  std::vector<StitchNode*> done = std::move(scratch_done_);
+  done.clear();
   for (StitchNode* n : g->members) {
     if (n->complete) done.push_back(n);
   }
   std::sort(done.begin(), done.end(),
             [](const StitchNode* a, const StitchNode* b) { return a->start_ns < b->start_ns; });
   if (!g->decided && options_.decide) {
-    std::vector<const model::Span*> spans;
-    spans.reserve(done.size());
+    std::vector<const model::Span*> spans = std::move(scratch_spans_);
+    spans.clear();
     for (const StitchNode* n : done) spans.push_back(&n->span);
     options_.decide({.trace_id = g->trace_id,
                      .remote_parent = g->remote_parent,
@@ -197,9 +199,11 @@ void TraceWindow::Flush(TraceGroup* g, FlushReason reason) {
                      .now_ns = now_ns_,
                      .spans = spans},
                     &g->flags, &g->trace_state);
+    scratch_spans_ = std::move(spans);
   }
   g->decided = true;
   for (StitchNode* n : done) Export(n);
+  scratch_done_ = std::move(done);
   // The rest leaves as it ends: no more window, so off the list the scans walk.
   if (!g->members.empty()) g->passthrough = true;
   Unlist(g);

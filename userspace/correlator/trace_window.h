@@ -147,6 +147,8 @@ class TraceWindow {
   // Exported nodes stay a moment as parents of children decided late: erased when due.
   std::deque<std::pair<uint64_t, NodeKey>> retired_;
   size_t held_spans_ = 0, held_bytes_ = 0;
+  std::vector<StitchNode*> scratch_done_;  // Flush's buffers, kept between flushes
+  std::vector<const model::Span*> scratch_spans_;
 
   metrics::Counter* follows_from_;
   metrics::Counter* flushed_[6];  // by FlushReason

@@ -206,14 +206,15 @@ HeadSampler::HeadSampler(HeadSamplerConfig config)
 
 HeadDecision HeadSampler::Decide(const HeadInput& in) const {
   HeadDecision d;
-  const uint64_t r = TraceRandomness(in.trace_id, in.trace_state);
+  // Only the ratio and a parent's threshold read it: made where they do.
+  auto r = [&in] { return TraceRandomness(in.trace_id, in.trace_state); };
   if (in.remote_parent && ParentBased(config_.kind)) {
     d.sampled = in.parent_sampled;
     d.rule = d.sampled ? "parent_sampled" : "parent_not_sampled";
     d.trace_state = std::string(in.trace_state);
     // A parent's threshold that its own randomness does not pass is inconsistent: erased.
     if (const auto th = ParseThreshold(OtValue(in.trace_state, "th"))) {
-      if (!d.sampled || r < *th) d.trace_state = WithOtValue(in.trace_state, "th", "");
+      if (!d.sampled || r() < *th) d.trace_state = WithOtValue(in.trace_state, "th", "");
     }
     return d;
   }
@@ -232,7 +233,7 @@ HeadDecision HeadSampler::Decide(const HeadInput& in) const {
       break;
     case HeadSamplerKind::kTraceIdRatio:
     case HeadSamplerKind::kParentBasedTraceIdRatio:
-      d.sampled = threshold_ < kMaxThreshold && r >= threshold_;
+      d.sampled = threshold_ < kMaxThreshold && r() >= threshold_;
       d.rule = "ratio";
       d.trace_state = WithOtValue(in.trace_state, "th", d.sampled ? FormatThreshold(threshold_) : "");
       break;

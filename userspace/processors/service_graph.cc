@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <iterator>
 #include <variant>
 
 namespace kspan::processors {
@@ -10,17 +11,6 @@ namespace {
 // The servicegraph connector's default latency buckets (seconds).
 const std::vector<double> kBounds = {0.002, 0.004, 0.006, 0.008, 0.01, 0.05, 0.1, 0.2,
                                      0.4,   0.8,   1,     1.4,   2,    5,    10,  15};
-
-std::string_view ServiceOf(const model::Span& span) {
-  if (span.resource) {
-    for (const model::Attribute& a : span.resource->attributes) {
-      if (a.key == "service.name") {
-        if (const auto* s = std::get_if<std::string>(&a.value)) return *s;
-      }
-    }
-  }
-  return "unknown_service";
-}
 
 uint64_t Half(const uint8_t* p) {
   uint64_t v;
@@ -49,9 +39,19 @@ ServiceGraph::ServiceGraph(metrics::Registry* registry, ServiceGraphOptions opti
           registry->GetCounter("kspan_service_graph_dropped_total", {{"reason", "pending_full"}})),
       dropped_edges_(registry->GetCounter("kspan_service_graph_dropped_total", {{"reason", "edges_full"}})) {}
 
+std::string_view ServiceGraph::ServiceOf(const model::Span& span) {
+  return services_.Get(
+      span.resource, [](const std::shared_ptr<const model::Resource>& r) { return ServiceNameOf(r.get()); });
+}
+
 void ServiceGraph::Record(std::string_view client, std::string_view server, const char* type, const Side* c,
                           const Side* s) {
-  auto it = edges_.find(std::make_tuple(client, server, std::string_view(type)));
+  // Requests come in runs on one edge: the last one found is tried first.
+  auto it = last_edge_;
+  if (it == edges_.end() || std::get<0>(it->first) != client || std::get<1>(it->first) != server ||
+      std::get<2>(it->first) != type) {
+    it = edges_.find(std::make_tuple(client, server, std::string_view(type)));
+  }
   if (it == edges_.end()) {
     if (edges_.size() >= options_.max_edges) {
       dropped_edges_->Add();
@@ -69,6 +69,7 @@ void ServiceGraph::Record(std::string_view client, std::string_view server, cons
     it =
         edges_.emplace(std::make_tuple(std::string(client), std::string(server), std::string(type)), e).first;
   }
+  last_edge_ = it;
   Edge& e = it->second;
   const bool failed = (c && c->failed) || (s && s->failed);
   ++e.counts.requests;
@@ -98,14 +99,34 @@ bool ServiceGraph::OnExport(model::Span& span) noexcept {
   side.service = ServiceOf(span);
 
   if (client) {
-    if (const std::string* db = span.FindString("db.system.name")) {
+    // The first attribute of each key (as Span::FindString finds it), in one pass.
+    static constexpr std::string_view kKeys[] = {"db.system.name", "peer.service", "gen_ai.tool.name",
+                                                 "gen_ai.agent.name", "server.address"};
+    static_assert(kKeys[0].size() == 14 && kKeys[1].size() == 12 && kKeys[2].size() == 16 &&
+                  kKeys[3].size() == 17 && kKeys[4].size() == 14);
+    const model::AttributeValue* found[std::size(kKeys)] = {};
+    for (const model::Attribute& a : span.attributes) {
+      const std::string_view k = a.key;
+      // By length, then one or two comparisons.
+      size_t i;
+      switch (k.size()) {
+        case 12: i = k == kKeys[1] ? 1 : 5; break;
+        case 14: i = k == kKeys[0] ? 0 : k == kKeys[4] ? 4 : 5; break;
+        case 16: i = k == kKeys[2] ? 2 : 5; break;
+        case 17: i = k == kKeys[3] ? 3 : 5; break;
+        default: i = 5;
+      }
+      if (i < std::size(kKeys) && !found[i]) found[i] = &a.value;
+    }
+    auto text = [&found](size_t i) { return found[i] ? std::get_if<std::string>(found[i]) : nullptr; };
+    if (const std::string* db = text(0)) {
       Record(side.service, *db, "database", &side, nullptr);
       return true;
     }
     // The callee of a virtual-node edge: agent → tool and agent → agent calls (MCP over
     // stdio, say) have no SERVER span and often no address, but a name.
-    for (std::string_view key : {"peer.service", "gen_ai.tool.name", "gen_ai.agent.name", "server.address"}) {
-      if (const std::string* peer = span.FindString(key); peer && !peer->empty()) {
+    for (size_t i = 1; i < std::size(kKeys); ++i) {
+      if (const std::string* peer = text(i); peer && !peer->empty()) {
         side.peer = *peer;
         break;
       }

@@ -42,6 +42,7 @@
 #include <unordered_map>
 
 #include "common/metrics.h"
+#include "processors/resource_memo.h"
 #include "processors/span_processor.h"
 
 namespace kspan::processors {
@@ -58,6 +59,8 @@ class ServiceGraph : public SpanProcessor {
   // null: the steady clock.
   ServiceGraph(metrics::Registry* registry, ServiceGraphOptions options = {},
                std::function<uint64_t()> now_ns = nullptr);
+  ServiceGraph(const ServiceGraph&) = delete;  // last_edge_ points into edges_
+  ServiceGraph& operator=(const ServiceGraph&) = delete;
 
   bool OnExport(model::Span& span) noexcept override;
   // Expires every span still waiting (a lone CLIENT becomes a virtual-node edge).
@@ -122,7 +125,12 @@ class ServiceGraph : public SpanProcessor {
       return Views(a) < Views(b);
     }
   };
-  std::map<std::tuple<std::string, std::string, std::string>, Edge, EdgeLess> edges_;
+  using EdgeMap = std::map<std::tuple<std::string, std::string, std::string>, Edge, EdgeLess>;
+  EdgeMap edges_;
+  EdgeMap::iterator last_edge_ = edges_.end();  // Record's last (map iterators stay valid)
+  // The service.name of the span's resource ("unknown_service" when none).
+  std::string_view ServiceOf(const model::Span& span);
+  ResourceMemo<std::string_view> services_;  // ServiceOf's
   metrics::Counter* unpaired_client_;
   metrics::Counter* unpaired_server_;
   metrics::Counter* dropped_pending_;

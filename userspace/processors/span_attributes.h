@@ -37,6 +37,7 @@
 
 #include "common/metrics.h"
 #include "common/status.h"
+#include "processors/resource_memo.h"
 #include "processors/span_processor.h"
 
 namespace re2 {
@@ -72,7 +73,10 @@ class SpanAttributes : public SpanProcessor {
  private:
   // The span's resource with the rules applied to its string values (the secrets rule to
   // process.command_line, the patterns to every one), made once per resource.
-  std::shared_ptr<const model::Resource> RedactedResource(const std::shared_ptr<const model::Resource>& r);
+  const std::shared_ptr<const model::Resource>& RedactedResource(
+      const std::shared_ptr<const model::Resource>& r);
+  // RedactedResource past its memo: by the map below, else made.
+  std::shared_ptr<const model::Resource> RedactResource(const std::shared_ptr<const model::Resource>& r);
 
   struct Pattern {
     std::unique_ptr<re2::RE2> re;
@@ -91,6 +95,8 @@ class SpanAttributes : public SpanProcessor {
   std::unordered_map<const model::Resource*, std::pair<std::shared_ptr<const model::Resource>,
                                                        std::shared_ptr<const model::Resource>>>
       resources_;
+  // The last few found or made.
+  ResourceMemo<std::shared_ptr<const model::Resource>> redacted_;
 };
 
 }  // namespace kspan::processors

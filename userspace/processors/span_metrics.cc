@@ -2,6 +2,7 @@
 
 #include <array>
 #include <charconv>
+#include <cstring>
 #include <string_view>
 #include <variant>
 
@@ -13,54 +14,135 @@ const std::vector<double> kHttpBounds = {0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0
                                          0.5,   0.75, 1,     2.5,  5,     7.5, 10};
 const std::vector<double> kDbBounds = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10};
 
-std::string_view ServiceOf(const model::Span& span) {
-  if (span.resource) {
-    for (const model::Attribute& a : span.resource->attributes) {
-      if (a.key == "service.name") {
-        if (const auto* s = std::get_if<std::string>(&a.value)) return *s;
-      }
-    }
+// The attributes the metrics read, found in one pass over the span (Span::Find per key
+// would walk the attributes a dozen times). A label's key is its slot: kService for
+// service.name.
+enum Slot : uint8_t {
+  kRpcSystem,
+  kRpcMethod,
+  kRpcStatus,
+  kDbSystem,
+  kDbOperation,
+  kDbNamespace,
+  kDbStatus,
+  kHttpMethod,
+  kHttpStatus,
+  kHttpRoute,
+  kUrlTemplate,
+  kServerAddress,
+  kServerPort,
+  kErrorType,
+  kSlots,
+  kService = kSlots,
+};
+constexpr std::array<std::string_view, kSlots + 1> kSlotKeys = {"rpc.system.name",
+                                                                "rpc.method",
+                                                                "rpc.response.status_code",
+                                                                "db.system.name",
+                                                                "db.operation.name",
+                                                                "db.namespace",
+                                                                "db.response.status_code",
+                                                                "http.request.method",
+                                                                "http.response.status_code",
+                                                                "http.route",
+                                                                "url.template",
+                                                                "server.address",
+                                                                "server.port",
+                                                                "error.type",
+                                                                "service.name"};
+
+// The slot of an attribute key, or -1: by length, then one or two comparisons.
+int SlotOf(std::string_view k) {
+  auto is = [&k](Slot s) { return k == kSlotKeys[s]; };
+  switch (k.size()) {
+    case 10:
+      return is(kRpcMethod) ? kRpcMethod : is(kHttpRoute) ? kHttpRoute : is(kErrorType) ? kErrorType : -1;
+    case 11: return is(kServerPort) ? kServerPort : -1;
+    case 12: return is(kDbNamespace) ? kDbNamespace : is(kUrlTemplate) ? kUrlTemplate : -1;
+    case 14: return is(kDbSystem) ? kDbSystem : is(kServerAddress) ? kServerAddress : -1;
+    case 15: return is(kRpcSystem) ? kRpcSystem : -1;
+    case 17: return is(kDbOperation) ? kDbOperation : -1;
+    case 19: return is(kHttpMethod) ? kHttpMethod : -1;
+    case 23: return is(kDbStatus) ? kDbStatus : -1;
+    case 24: return is(kRpcStatus) ? kRpcStatus : -1;
+    case 25: return is(kHttpStatus) ? kHttpStatus : -1;
+    default: return -1;
   }
-  return "unknown_service";
 }
 
-// One label of a span, pointing into the span (no copy on the common path, where the
-// series exists already).
-struct Label {
-  std::string_view key;
-  std::string_view text;  // a string value, or empty for a number
-  int64_t number = 0;
-  bool is_number = false;
-};
+uint64_t Mix(uint64_t h, uint64_t v) {
+  h = (h ^ v) * 0x9E3779B97F4A7C15ULL;
+  return h ^ (h >> 31);
+}
 
-void AppendValue(const Label& l, std::string* out) {
-  if (!l.is_number) {
-    out->append(l.text);
-    return;
+// Eight bytes at a time; the last (up to 8) bytes read as one or two overlapping words.
+uint64_t HashText(uint64_t h, std::string_view s) {
+  const char* p = s.data();
+  size_t n = s.size();
+  uint64_t w = 0;
+  for (; n > 8; n -= 8, p += 8) {
+    std::memcpy(&w, p, 8);
+    h = Mix(h, w);
   }
-  char buf[24];
-  const auto r = std::to_chars(buf, buf + sizeof buf, l.number);
-  out->append(buf, r.ptr);
+  if (n >= 4) {
+    uint32_t a, b;
+    std::memcpy(&a, p, 4);
+    std::memcpy(&b, p + n - 4, 4);
+    w = a | static_cast<uint64_t>(b) << 32;
+  } else if (n > 0) {
+    // 1 to 3 bytes: the first, middle and last (the length tells them apart).
+    w = static_cast<uint64_t>(static_cast<unsigned char>(p[0])) |
+        static_cast<uint64_t>(static_cast<unsigned char>(p[n / 2])) << 8 |
+        static_cast<uint64_t>(static_cast<unsigned char>(p[n - 1])) << 16;
+  }
+  return Mix(h, w ^ static_cast<uint64_t>(s.size()) << 56);
 }
 
 }  // namespace
 
+// One label of a span, pointing into the span (or, for a number, its digits here): no copy
+// on the common path, where the series exists already.
+struct SpanMetrics::Label {
+  uint8_t slot = 0;
+  std::string_view text;
+  char digits[24];
+};
+
 struct SpanMetrics::LabelSet {
   std::array<Label, 12> items;
   size_t n = 0;
-  void Add(std::string_view key, std::string_view text) { items[n++] = {key, text, 0, false}; }
-  // The span's attribute as a label: strings and integers; absent or of another type: none.
-  bool AddFrom(const model::Span& span, std::string_view key) {
-    const model::AttributeValue* v = span.Find(key);
+  void Add(uint8_t slot, std::string_view text) {
+    items[n].slot = slot;
+    items[n++].text = text;
+  }
+  // The attribute as a label: strings, integers and booleans; absent or of another type:
+  // none.
+  bool AddFrom(const model::AttributeValue* v, uint8_t slot) {
     if (!v) return false;
     if (const auto* s = std::get_if<std::string>(v)) {
-      Add(key, *s);
+      Add(slot, *s);
     } else if (const auto* i = std::get_if<int64_t>(v)) {
-      items[n++] = {key, {}, *i, true};
+      Label& l = items[n++];
+      l.slot = slot;
+      l.text = std::string_view(
+          l.digits,
+          static_cast<size_t>(std::to_chars(l.digits, l.digits + sizeof l.digits, *i).ptr - l.digits));
     } else if (const auto* b = std::get_if<bool>(v)) {
-      Add(key, *b ? "true" : "false");
+      Add(slot, *b ? "true" : "false");
     } else {
       return false;
+    }
+    return true;
+  }
+  uint64_t Hash() const {
+    uint64_t h = n;
+    for (size_t i = 0; i < n; ++i) h = HashText(Mix(h, items[i].slot), items[i].text);
+    return h;
+  }
+  bool Equals(const std::vector<std::pair<uint8_t, std::string>>& stored) const {
+    if (stored.size() != n) return false;
+    for (size_t i = 0; i < n; ++i) {
+      if (stored[i].first != items[i].slot || stored[i].second != items[i].text) return false;
     }
     return true;
   }
@@ -70,22 +152,25 @@ SpanMetrics::SpanMetrics(metrics::Registry* registry, size_t max_series)
     : registry_(registry), max_series_(max_series) {
   const char* names[kFamilies] = {kHttpServer, kHttpClient, kRpcServer, kRpcClient, kDbClient};
   for (int i = 0; i < kFamilies; ++i) {
-    families_.push_back({.name = names[i],
-                         .bounds = i == kDbClientIdx ? &kDbBounds : &kHttpBounds,
-                         .overflow_count = registry->GetCounter("kspan_span_metrics_overflow_total",
-                                                                {{"metric", names[i]}})});
+    families_.push_back(
+        {.name = names[i],
+         .bounds = i == kDbClientIdx ? &kDbBounds : &kHttpBounds,
+         .overflow_count = registry->GetCounter("kspan_span_metrics_overflow_total", {{"metric", names[i]}}),
+         .overflow = nullptr,
+         .series = {}});
   }
 }
 
+std::string_view SpanMetrics::ServiceOf(const model::Span& span) {
+  return services_.Get(
+      span.resource, [](const std::shared_ptr<const model::Resource>& r) { return ServiceNameOf(r.get()); });
+}
+
 metrics::Histogram* SpanMetrics::Series(Family& f, const LabelSet& labels) {
-  key_.clear();
-  for (size_t i = 0; i < labels.n; ++i) {
-    key_.append(labels.items[i].key);
-    key_.push_back('\x1f');
-    AppendValue(labels.items[i], &key_);
-    key_.push_back('\x1e');
+  const uint64_t hash = labels.Hash();
+  for (auto [it, end] = f.series.equal_range(hash); it != end; ++it) {
+    if (labels.Equals(it->second.labels)) return it->second.histogram;
   }
-  if (auto it = f.series.find(key_); it != f.series.end()) return it->second;
   if (f.series.size() >= max_series_) {
     f.overflow_count->Add();
     if (!f.overflow)
@@ -94,15 +179,17 @@ metrics::Histogram* SpanMetrics::Series(Family& f, const LabelSet& labels) {
   }
   metrics::Labels out;
   out.reserve(labels.n);
+  SeriesEntry entry;
+  entry.labels.reserve(labels.n);
   for (size_t i = 0; i < labels.n; ++i) {
-    std::string value;
-    AppendValue(labels.items[i], &value);
+    const Label& l = labels.items[i];
+    entry.labels.emplace_back(l.slot, std::string(l.text));
+    std::string value(l.text);
     if (redact_) redact_(&value);
-    out.emplace_back(std::string(labels.items[i].key), std::move(value));
+    out.emplace_back(std::string(kSlotKeys[l.slot]), std::move(value));
   }
-  metrics::Histogram* h = registry_->GetHistogram(f.name, out, *f.bounds);
-  f.series.emplace(key_, h);
-  return h;
+  entry.histogram = registry_->GetHistogram(f.name, out, *f.bounds);
+  return f.series.emplace(hash, std::move(entry))->second.histogram;
 }
 
 bool SpanMetrics::OnExport(model::Span& span) noexcept {
@@ -110,50 +197,56 @@ bool SpanMetrics::OnExport(model::Span& span) noexcept {
   const bool client = span.kind == model::SpanKind::kClient;
   if (!server && !client) return true;
 
+  // The first attribute of each key, as Span::Find would find it.
+  std::array<const model::AttributeValue*, kSlots> found{};
+  for (const model::Attribute& a : span.attributes) {
+    const int slot = SlotOf(a.key);
+    if (slot >= 0 && !found[slot]) found[slot] = &a.value;
+  }
+
   int family;
-  if (span.Find("rpc.system.name")) {
+  if (found[kRpcSystem]) {
     family = server ? kRpcServerIdx : kRpcClientIdx;
-  } else if (client && span.Find("db.system.name")) {
+  } else if (client && found[kDbSystem]) {
     family = kDbClientIdx;
-  } else if (span.Find("http.request.method")) {
+  } else if (found[kHttpMethod]) {
     family = server ? kHttpServerIdx : kHttpClientIdx;
   } else {
     return true;
   }
 
   LabelSet labels;
-  labels.Add("service.name", ServiceOf(span));
+  labels.Add(kService, ServiceOf(span));
+  auto add = [&](Slot s) { return labels.AddFrom(found[s], s); };
   switch (family) {
     case kRpcServerIdx:
     case kRpcClientIdx:
-      labels.AddFrom(span, "rpc.system.name");
-      labels.AddFrom(span, "rpc.method");
-      labels.AddFrom(span, "rpc.response.status_code");
+      add(kRpcSystem);
+      add(kRpcMethod);
+      add(kRpcStatus);
       break;
     case kDbClientIdx:
-      labels.AddFrom(span, "db.system.name");
-      labels.AddFrom(span, "db.operation.name");
-      labels.AddFrom(span, "db.namespace");
-      labels.AddFrom(span, "db.response.status_code");
+      add(kDbSystem);
+      add(kDbOperation);
+      add(kDbNamespace);
+      add(kDbStatus);
       break;
     case kHttpServerIdx:
-      labels.AddFrom(span, "http.request.method");
-      labels.AddFrom(span, "http.response.status_code");
-      if (!labels.AddFrom(span, "http.route")) labels.AddFrom(span, "url.template");
+      add(kHttpMethod);
+      add(kHttpStatus);
+      if (!add(kHttpRoute)) add(kUrlTemplate);
       break;
     case kHttpClientIdx:
-      labels.AddFrom(span, "http.request.method");
-      labels.AddFrom(span, "http.response.status_code");
-      labels.AddFrom(span, "url.template");
+      add(kHttpMethod);
+      add(kHttpStatus);
+      add(kUrlTemplate);
       break;
   }
   if (client) {
-    labels.AddFrom(span, "server.address");
-    labels.AddFrom(span, "server.port");
+    add(kServerAddress);
+    add(kServerPort);
   }
-  if (span.status_code == model::StatusCode::kError && !labels.AddFrom(span, "error.type")) {
-    labels.Add("error.type", "_OTHER");
-  }
+  if (span.status_code == model::StatusCode::kError && !add(kErrorType)) labels.Add(kErrorType, "_OTHER");
 
   const double seconds = span.end_time_unix_nano > span.start_time_unix_nano
                              ? static_cast<double>(span.end_time_unix_nano - span.start_time_unix_nano) / 1e9

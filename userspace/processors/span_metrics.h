@@ -41,11 +41,15 @@
 
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "common/metrics.h"
+#include "processors/resource_memo.h"
 #include "processors/span_processor.h"
 
 namespace kspan::processors {
@@ -71,25 +75,34 @@ class SpanMetrics : public SpanProcessor {
   static constexpr const char* kDbClient = "db_client_operation_duration_seconds";
 
  private:
+  struct SeriesEntry {
+    std::vector<std::pair<uint8_t, std::string>> labels;  // (key's slot, value) as first seen
+    metrics::Histogram* histogram = nullptr;
+  };
   struct Family {
     const char* name;
     const std::vector<double>* bounds;
     metrics::Counter* overflow_count;
     metrics::Histogram* overflow = nullptr;
-    std::unordered_map<std::string, metrics::Histogram*> series;  // by the joined label values
+    // By the hash of the label set (LabelSet::Hash), checked label by label: found with
+    // no allocation and no key string built.
+    std::unordered_multimap<uint64_t, SeriesEntry> series;
   };
   enum FamilyIndex { kHttpServerIdx, kHttpClientIdx, kRpcServerIdx, kRpcClientIdx, kDbClientIdx, kFamilies };
 
+  struct Label;     // span_metrics.cc
   struct LabelSet;  // a span's labels, pointing into the span (span_metrics.cc)
-  // The series of `labels`: found by its key with no allocation, created (and its labels
-  // copied) the first time.
+  // The series of `labels`: found by their hash with no allocation, created (and its
+  // labels copied) the first time.
   metrics::Histogram* Series(Family& f, const LabelSet& labels);
+  // The service.name of the span's resource ("unknown_service" when none).
+  std::string_view ServiceOf(const model::Span& span);
   std::function<void(std::string*)> redact_;
 
   metrics::Registry* registry_;
   const size_t max_series_;
   std::vector<Family> families_;
-  std::string key_;  // scratch
+  ResourceMemo<std::string_view> services_;  // ServiceOf's
 };
 
 }  // namespace kspan::processors

@@ -19,8 +19,11 @@ std::string_view ServiceOf(const model::Span& s) {
   return {};
 }
 
-std::string Key(const std::string& sampler, bool kept, const std::string& rule) {
-  return sampler + (kept ? "|1|" : "|0|") + rule;
+// "sampler|kept|rule", into `out`.
+void Key(std::string_view sampler, bool kept, std::string_view rule, std::string* out) {
+  out->assign(sampler);
+  out->append(kept ? "|1|" : "|0|");
+  out->append(rule);
 }
 
 }  // namespace
@@ -29,7 +32,8 @@ TraceSampler::TraceSampler(SamplingConfig config, metrics::Registry* m, const Sp
     : config_(std::move(config)), filter_(filter), head_(config_.head), rate_(config_.rate) {
   decided_early_ = m->GetCounter("kspan_sampling_traces_decided_early_total");
   auto reg = [&](const std::string& sampler, bool kept, const std::string& rule) {
-    counters_[Key(sampler, kept, rule)] =
+    Key(sampler, kept, rule, &key_);
+    counters_[key_] =
         m->GetCounter("kspan_sampling_traces_total",
                       {{"decision", kept ? "kept" : "dropped"}, {"rule", rule}, {"sampler", sampler}});
   };
@@ -47,16 +51,27 @@ TraceSampler::TraceSampler(SamplingConfig config, metrics::Registry* m, const Sp
   }
 }
 
-metrics::Counter* TraceSampler::Counter(const std::string& sampler, bool kept, const std::string& rule) {
-  auto it = counters_.find(Key(sampler, kept, rule));
+metrics::Counter* TraceSampler::Counter(std::string_view sampler, bool kept, std::string_view rule) {
+  Key(sampler, kept, rule, &key_);  // into a kept buffer: no allocation a trace
+  auto it = counters_.find(key_);
   return it == counters_.end() ? nullptr : it->second;
 }
 
 bool TraceSampler::HasRemoteChild(const std::vector<const model::Span*>& spans) {
   return std::any_of(spans.begin(), spans.end(), [](const model::Span* s) {
     if (s->kind != model::SpanKind::kClient) return false;
-    const std::string* peer = s->FindString("network.peer.address");
-    if (!peer) peer = s->FindString("server.address");
+    // The first of each key, as FindString finds it, in one pass.
+    const model::AttributeValue *network = nullptr, *server = nullptr;
+    for (const model::Attribute& a : s->attributes) {
+      const std::string_view k = a.key;
+      if (!network && k == "network.peer.address") {
+        network = &a.value;
+      } else if (!server && k == "server.address") {
+        server = &a.value;
+      }
+    }
+    const std::string* peer = network ? std::get_if<std::string>(network) : nullptr;
+    if (!peer && server) peer = std::get_if<std::string>(server);
     return peer && !peer->empty() && !IsLoopback(*peer);
   });
 }
@@ -64,7 +79,7 @@ bool TraceSampler::HasRemoteChild(const std::vector<const model::Span*>& spans) 
 TraceVerdict TraceSampler::Decide(const TraceToDecide& t) {
   if (!t.whole) decided_early_->Add();
   TraceVerdict v;
-  std::string sampler, rule;
+  std::string_view sampler, rule;
   if (filter_ && !t.spans.empty()) {
     if (const int i = filter_->Match(*t.spans.front()); i >= 0) {
       if (metrics::Counter* c = Counter("filter", false, filter_->rules()[static_cast<size_t>(i)].name))
@@ -75,12 +90,13 @@ TraceVerdict TraceSampler::Decide(const TraceToDecide& t) {
       return v;
     }
   }
-  const bool crosses = t.remote_parent || HasRemoteChild(t.spans);
-  if (!config_.tail.empty() && !crosses) {
+  // Only the tail policies ask whether the trace crosses hosts.
+  if (!config_.tail.empty() && !(t.remote_parent || HasRemoteChild(t.spans))) {
     const int i = TailDecide(config_.tail, t.trace_id, t.trace_state, t.spans);
     sampler = "tail";
     v.keep = i >= 0;
-    rule = i >= 0 ? config_.tail[static_cast<size_t>(i)].name : "no_policy";
+    rule =
+        i >= 0 ? std::string_view(config_.tail[static_cast<size_t>(i)].name) : std::string_view("no_policy");
     v.trace_state = std::string(t.trace_state);
   } else {
     const HeadDecision d = head_.Decide({.trace_id = t.trace_id,
@@ -89,7 +105,7 @@ TraceVerdict TraceSampler::Decide(const TraceToDecide& t) {
                                          .trace_state = t.trace_state});
     sampler = "head";
     v.keep = d.sampled;
-    rule = std::string(d.rule);
+    rule = d.rule;
     v.trace_state = d.trace_state;
   }
   if (v.keep && config_.rate.enabled()) {

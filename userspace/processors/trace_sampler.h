@@ -76,7 +76,7 @@ class TraceSampler : public SpanProcessor {
   static bool HasRemoteChild(const std::vector<const model::Span*>& spans);
 
  private:
-  metrics::Counter* Counter(const std::string& sampler, bool kept, const std::string& rule);
+  metrics::Counter* Counter(std::string_view sampler, bool kept, std::string_view rule);
 
   SamplingConfig config_;
   const SpanFilter* filter_;
@@ -84,6 +84,7 @@ class TraceSampler : public SpanProcessor {
   RateLimiter rate_;
   metrics::Counter* decided_early_;
   std::map<std::string, metrics::Counter*> counters_;  // "sampler|kept|rule"
+  std::string key_;                                    // Counter's scratch
 };
 
 }  // namespace kspan::processors

@@ -63,8 +63,10 @@ inline __m128i SlowBytes(__m128i v) {
 #if defined(__SSE2__)
   __m128i slow;
   if (n >= 16) {
+    // The last 16 bytes, then the rest 16 at a time (once for n <= 32, most keys).
     slow = SlowBytes(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + n - 16)));
-    for (size_t i = 0; i + 16 < n; i += 16)
+    slow = _mm_or_si128(slow, SlowBytes(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s))));
+    for (size_t i = 16; i + 16 < n; i += 16)
       slow = _mm_or_si128(slow, SlowBytes(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i))));
   } else if (n >= 8) {
     int64_t a, b;

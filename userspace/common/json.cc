@@ -1,12 +1,11 @@
 #include "common/json.h"
 
+#include <algorithm>
 #include <array>
+#include <cassert>
 #include <cmath>
 #include <cstdio>
-
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
+#include <cstring>
 
 namespace kspan {
 
@@ -40,10 +39,10 @@ size_t Utf8SequenceLength(std::string_view s, size_t i) {
 
 namespace {
 
-// Bytes that leave the fast path: controls, DEL, '"', '\\' and every non-ASCII byte.
+// json_internal::IsSlowByte as a table, for the byte-at-a-time loops.
 constexpr std::array<bool, 256> kSlowByte = [] {
   std::array<bool, 256> t{};
-  for (int b = 0; b < 256; ++b) t[b] = b < 0x20 || b >= 0x7F || b == '"' || b == '\\';
+  for (int b = 0; b < 256; ++b) t[b] = json_internal::IsSlowByte(static_cast<unsigned char>(b));
   return t;
 }();
 
@@ -51,14 +50,9 @@ constexpr std::array<bool, 256> kSlowByte = [] {
 size_t PlainRun(std::string_view s) {
   size_t i = 0;
 #if defined(__SSE2__)
-  // 16 bytes at a time: signed, controls and non-ASCII bytes are both below 0x20.
-  const __m128i space = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7F), quote = _mm_set1_epi8('"'),
-                backslash = _mm_set1_epi8('\\');
   for (; i + 16 <= s.size(); i += 16) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
-    const __m128i slow = _mm_or_si128(_mm_or_si128(_mm_cmplt_epi8(v, space), _mm_cmpeq_epi8(v, del)),
-                                      _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
-    const int mask = _mm_movemask_epi8(slow);
+    const int mask = _mm_movemask_epi8(
+        json_internal::SlowBytes(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i))));
     if (mask != 0) return i + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
   }
 #endif
@@ -68,48 +62,87 @@ size_t PlainRun(std::string_view s) {
 
 }  // namespace
 
-void AppendJsonEscaped(std::string* out, std::string_view s) {
+namespace json_internal {
+
+// The general case, a byte at a time between plain runs. `p` has room for
+// kJsonEscapeMaxExpansion * s.size() bytes.
+char* WriteEscapedSlow(char* p, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   size_t i = 0;
   while (i < s.size()) {
-    // Fast path: a run of printable ASCII that needs no escape goes in with one append.
-    const size_t run = i + PlainRun(s.substr(i));
-    if (run > i) {
-      out->append(s.data() + i, run - i);
-      i = run;
-      if (i == s.size()) break;
-    }
+    const size_t run = PlainRun(s.substr(i));
+    std::memcpy(p, s.data() + i, run);
+    p += run;
+    i += run;
+    if (i == s.size()) break;
     const auto c = static_cast<unsigned char>(s[i]);
     if (c >= 0x80) {
       const size_t n = Utf8SequenceLength(s, i);
       if (n == 0) {
-        out->append("\xEF\xBF\xBD");  // U+FFFD
+        std::memcpy(p, "\xEF\xBF\xBD", 3);  // U+FFFD
+        p += 3;
         ++i;
       } else {
-        out->append(s.substr(i, n));
+        std::memcpy(p, s.data() + i, n);
+        p += n;
         i += n;
       }
       continue;
     }
+    char e = 0;
     switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
-      case '\b': out->append("\\b"); break;
-      case '\f': out->append("\\f"); break;
-      default:
-        if (c < 0x20 || c == 0x7F) {
-          out->append("\\u00");
-          out->push_back(kHex[c >> 4]);
-          out->push_back(kHex[c & 0xF]);
-        } else {
-          out->push_back(static_cast<char>(c));
-        }
+      case '"': e = '"'; break;
+      case '\\': e = '\\'; break;
+      case '\n': e = 'n'; break;
+      case '\r': e = 'r'; break;
+      case '\t': e = 't'; break;
+      case '\b': e = 'b'; break;
+      case '\f': e = 'f'; break;
+      default: break;
+    }
+    if (e != 0) {
+      *p++ = '\\';
+      *p++ = e;
+    } else {  // the other controls and DEL: PlainRun stops only at those here
+      std::memcpy(p, "\\u00", 4);
+      p[4] = kHex[c >> 4];
+      p[5] = kHex[c & 0xF];
+      p += 6;
     }
     ++i;
   }
+  return p;
+}
+
+}  // namespace json_internal
+
+void AppendJsonEscaped(std::string* out, std::string_view s) {
+  if (!json_internal::AnySlowByte(s.data(), s.size())) {
+    out->append(s);
+    return;
+  }
+  const size_t old = out->size();
+  out->resize(old + kJsonEscapeMaxExpansion * s.size());
+  char* end = json_internal::WriteEscapedSlow(out->data() + old, s);
+  out->resize(static_cast<size_t>(end - out->data()));
+}
+
+void WriteBuffer::Commit(const char* end) {
+  size_ = static_cast<size_t>(end - data_.get());
+  assert(size_ <= limit_ && "wrote past the room reserved");
+}
+
+void WriteBuffer::Release() {
+  data_.reset();
+  size_ = capacity_ = limit_ = 0;
+}
+
+void WriteBuffer::Grow(size_t n) {
+  const size_t capacity = std::max({size_ + n, 2 * capacity_, size_t{4096}});
+  auto data = std::make_unique_for_overwrite<char[]>(capacity);
+  if (size_ > 0) std::memcpy(data.get(), data_.get(), size_);
+  data_ = std::move(data);
+  capacity_ = capacity;
 }
 
 void JsonWriter::BeforeValue() {

@@ -106,16 +106,16 @@ FileExporter::~FileExporter() {
 ExportResult FileExporter::Export(std::span<const model::Span> batch) noexcept {
   if (fd_ < 0) return ExportResult::kFailure;
   if (batch.empty()) return ExportResult::kSuccess;  // OTLP: senders do not send empty envelopes
-  line_.clear();
+  line_.Clear();
   AppendTracesDataJson(batch, &line_);
-  line_.push_back('\n');
+  line_.Append("\n");
   if (max_bytes_ > 0 && size_ > 0 && size_ + line_.size() > max_bytes_) Rotate();
-  const bool ok = WriteAll(fd_, line_);
+  const bool ok = WriteAll(fd_, line_.view());
   if (ok) {
     size_ += line_.size();
     spans_ += batch.size();
   }
-  if (line_.capacity() > kKeepLineCapacity) std::string().swap(line_);
+  if (line_.capacity() > kKeepLineCapacity) line_.Release();
   return ok ? ExportResult::kSuccess : ExportResult::kFailure;
 }
 

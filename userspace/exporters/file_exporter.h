@@ -34,6 +34,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/json.h"
 #include "common/metrics.h"
 #include "common/status.h"
 #include "exporters/exporter.h"
@@ -76,7 +77,7 @@ class FileExporter final : public SpanExporter {
   uint64_t backup_spans_ = 0;  // ... to PATH.1
   bool earlier_run_ = false;   // the current file held data when it was opened
   bool backup_earlier_run_ = false;
-  std::string line_;  // reused between batches: one allocation at the high-water mark
+  WriteBuffer line_;  // reused between batches: one allocation at the high-water mark
 
   std::unique_ptr<metrics::Registry> own_registry_;
   metrics::Counter* rotations_total_;

@@ -6,6 +6,12 @@
 #include "exporters/otlp_proto.h"
 
 namespace kspan::exporters {
+namespace {
+
+// Past this the encoding buffer is freed after a request: 4 MiB holds a 512-span batch.
+constexpr size_t kKeepEncodedCapacity = 4 << 20;
+
+}  // namespace
 
 Result<std::unique_ptr<OtlpHttpTransport>> OtlpHttpTransport::Create(const OtlpSettings& settings) {
   if (settings.protocol == OtlpProtocol::kGrpc)
@@ -24,15 +30,16 @@ Result<std::unique_ptr<OtlpHttpTransport>> OtlpHttpTransport::Create(const OtlpS
 }
 
 size_t OtlpHttpTransport::Encode(std::span<const model::Span> spans) {
-  std::string encoded;
+  encoded_.Clear();
   if (json_) {
-    AppendTracesDataJson(spans, &encoded);
+    AppendTracesDataJson(spans, &encoded_);
   } else {
-    ToExportRequest(spans, &request_);
-    request_.SerializeToString(&encoded);
+    AppendExportRequestProto(spans, &encoded_);  // the bytes SerializeToString would give
   }
-  const size_t size = encoded.size();
-  body_ = gzip_ ? Gzip(encoded) : std::move(encoded);
+  body_ = gzip_ ? Gzip(encoded_.view()) : std::string(encoded_.view());
+  const size_t size = encoded_.size();
+  // A burst's request is not kept for the agent's lifetime (as the file exporter's line).
+  if (encoded_.capacity() > kKeepEncodedCapacity) encoded_.Release();
   return size;
 }
 

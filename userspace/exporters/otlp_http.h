@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "common/json.h"
 #include "common/status.h"
 #include "exporters/http_client.h"
 #include "exporters/settings.h"
@@ -35,8 +36,8 @@ class OtlpHttpTransport final : public Transport {
   const bool json_;
   const bool gzip_;
   std::unique_ptr<HttpClient> client_;
-  ::opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest request_;  // reused
-  std::string body_;  // what Send posts: encoded, then compressed when gzip_
+  WriteBuffer encoded_;  // reused: the request before compression
+  std::string body_;     // what Send posts: encoded_, compressed when gzip_
 };
 
 // The partial_success of an OTLP/HTTP response body, protobuf or JSON. False when the

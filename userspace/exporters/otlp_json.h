@@ -34,6 +34,8 @@
 namespace kspan::exporters {
 
 // Appends one TracesData JSON object (no newline) holding `spans` to `out`.
+void AppendTracesDataJson(std::span<const model::Span> spans, WriteBuffer* out);
+// The same into a string (through a WriteBuffer of its own: an allocation and a copy).
 void AppendTracesDataJson(std::span<const model::Span> spans, std::string* out);
 
 // Appends one Span JSON object to `out` (for writers that frame spans differently).

@@ -21,7 +21,9 @@
 #pragma once
 
 #include <span>
+#include <string>
 
+#include "common/json.h"
 #include "model/span.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 
@@ -35,5 +37,11 @@ void ToExportRequest(std::span<const model::Span> spans,
 
 // One span (for callers that frame spans differently, and for tests).
 void ToProtoSpan(const model::Span& span, otlp_pb::trace::v1::Span* out);
+
+// Appends the serialized ExportTraceServiceRequest of `spans`: the bytes
+// ToExportRequest(spans, &r) then r.SerializeToString() give, written straight from the
+// spans (no message objects, no allocation past the buffer's). Sizes of nested messages
+// are computed first, so every length prefix is the minimal varint protobuf writes.
+void AppendExportRequestProto(std::span<const model::Span> spans, WriteBuffer* out);
 
 }  // namespace kspan::exporters

@@ -280,7 +280,7 @@ TEST(AttrKeyTest, CopyMoveAndCompare) {
   std::ostringstream os;
   os << b;
   EXPECT_EQ(os.str(), "db.query.text");
-  EXPECT_EQ(ToString(b), "db.query.text");
+  EXPECT_EQ(std::string(b), "db.query.text");
 }
 
 TEST(AttrKeyTest, SpanSetKeepsLiteralKeysAndReplacesByValue) {

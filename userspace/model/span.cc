@@ -82,10 +82,6 @@ void AttrKey::Copy(std::string_view s) {
   owned_ = true;
 }
 
-std::string ToString(const AttrKey& key) {
-  return std::string(key.view());
-}
-
 std::ostream& operator<<(std::ostream& os, const AttrKey& key) {
   return os << key.view();
 }

@@ -116,7 +116,6 @@ class AttrKey {
   const char* data() const { return data_; }
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
-  bool starts_with(std::string_view p) const { return view().starts_with(p); }
   // Whether this key views a literal (no allocation); for tests.
   bool is_static() const { return !owned_; }
   // Bytes allocated for the key (0 for a literal): for memory accounting.
@@ -139,7 +138,6 @@ class AttrKey {
   bool owned_ = false;
 };
 
-std::string ToString(const AttrKey& key);  // a std::string copy
 std::ostream& operator<<(std::ostream& os, const AttrKey& key);
 
 struct Attribute {

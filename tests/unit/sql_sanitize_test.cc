@@ -34,7 +34,8 @@ const Case kCases[] = {
     {"pg_double_quotes_are_identifiers", kPg, "SELECT \"Name\" FROM \"My Table\"",
      "SELECT \"Name\" FROM \"My Table\""},
     // A quote inside a double-quoted identifier is part of the name, not a literal.
-    {"pg_quote_inside_identifier", kPg, "SELECT \"it's\" FROM t WHERE a = 'x'", "SELECT \"it's\" FROM t WHERE a = ?"},
+    {"pg_quote_inside_identifier", kPg, "SELECT \"it's\" FROM t WHERE a = 'x'",
+     "SELECT \"it's\" FROM t WHERE a = ?"},
     {"mysql_double_quotes_are_strings", kMy, "SELECT * FROM t WHERE a = \"secret\"",
      "SELECT * FROM t WHERE a = ?"},
     {"mysql_backslash_escape", kMy, "SELECT 'a\\'b' FROM t", "SELECT ? FROM t"},

@@ -2,14 +2,15 @@
  * for agents and MCP servers (ks_agent_tgids), Unix stream sockets, pipes and stdout/
  * stderr writes too (conn.bpf.h ks_track).
  *
- * Entry programs stash the arguments by pid_tgid; exit programs resolve the socket
- * (sock_id.bpf.h, conn.bpf.h), advance the per-direction stream position and emit one
- * kspan_data_event with a bounded payload prefix:
+ * Entry programs of the sending syscalls stash the arguments by pid_tgid (the receiving
+ * ones take theirs from the saved user registers at the exit); exit programs resolve the
+ * socket (sock_id.bpf.h, conn.bpf.h), advance the per-direction stream position and emit
+ * one kspan_data_event with a bounded payload prefix:
  *
  *   sys_enter_X ──stash{fd,buf,count,enter_ns}──▶ sys_exit_X (ret > 0)
  *        │ skip: kspan itself, filtered pid,             │ fd → file → socket → sock
  *        │ fd known not to be tracked                    │ pos = fetch_add(pos_dir, ret)
- *                                                        ▼
+ *   (reads: no entry; the exit filters the same way)     ▼
  *                            ring buffer: header + min(ret, ks_capture_bytes) bytes
  *                            (ks_llm_capture_bytes on a connection marked llm: a client
  *                            request to an LLM API path, llm.bpf.h)
@@ -42,18 +43,10 @@ static __always_inline int ks_stash_args(__s32 fd, __u64 buf, __u64 count, __u8 
   return 0;
 }
 
-/* Reads inside an SSL_read of a known TLS connection are settled here (tls.bpf.h). */
-static __always_inline int ks_stash_read(__s32 fd, __u64 buf, __u64 count, __u8 syscall) {
-  __u64 id = bpf_get_current_pid_tgid();
-  if (ks_wanted(id >> 32) && ks_tls_process(id >> 32) && ks_tls_read_in_call(id, fd)) return 0;
-  return ks_stash_args(fd, buf, count, syscall);
-}
-
-#define KS_ENTER(tp, name, sys)                                                 \
-  SEC("tracepoint/syscalls/sys_enter_" #tp)                                     \
-  int name(struct trace_event_raw_sys_enter *ctx) {                             \
-    return ks_stash_read((__s32)ctx->args[0], ctx->args[1], ctx->args[2], sys); \
-  }
+/* Reads have no entry program: their exit takes the arguments from the task's saved user
+ * registers (ks_read_args), which saves a program run and a stash update, lookup and
+ * delete per read (issue 17). Writes keep theirs: an egress chunk's time is its syscall's
+ * entry (a request starts when its first write starts), which only an entry can know. */
 
 /* Writes also place TLS writes that were waiting for their socket (tls.bpf.h). */
 static __always_inline int ks_stash_write(__s32 fd, __u64 buf, __u64 count, __u8 syscall) {
@@ -68,14 +61,10 @@ static __always_inline int ks_stash_write(__s32 fd, __u64 buf, __u64 count, __u8
     return ks_stash_write((__s32)ctx->args[0], ctx->args[1], ctx->args[2], sys); \
   }
 
-KS_ENTER(read, ks_en_read, KSPAN_SYS_READ)
 KS_ENTER_WRITE(write, ks_en_write, KSPAN_SYS_WRITE)
-KS_ENTER(readv, ks_en_readv, KSPAN_SYS_READV)
 KS_ENTER_WRITE(writev, ks_en_writev, KSPAN_SYS_WRITEV)
 KS_ENTER_WRITE(sendto, ks_en_sendto, KSPAN_SYS_SENDTO)
-KS_ENTER(recvfrom, ks_en_recvfrom, KSPAN_SYS_RECVFROM)
 KS_ENTER_WRITE(sendmsg, ks_en_sendmsg, KSPAN_SYS_SENDMSG)
-KS_ENTER(recvmsg, ks_en_recvmsg, KSPAN_SYS_RECVMSG)
 
 /* sendfile64(out_fd, in_fd, offset, count): the socket is out_fd; the bytes come from a
  * file and are not captured, but they advance the stream (a hole of known size). */
@@ -174,14 +163,65 @@ __attribute__((noinline)) int ks_tls_syscall(__u64 pid_tgid, struct ks_conn *c, 
   return ks_tls_note_syscall(pid_tgid, c, st, direction);
 }
 
-/* The data syscalls' exit: which way the bytes went comes from the stashed syscall, so
- * one program serves every exit (ks_ex_data). */
-static __always_inline int ks_data_exit(long ret) {
+/* The read syscalls by number (the sys_exit context's id), or 0 for any other. */
+static __always_inline __u8 ks_read_syscall(long nr) {
+#if defined(__TARGET_ARCH_x86)
+  switch (nr) {
+    case 0: return KSPAN_SYS_READ;
+    case 19: return KSPAN_SYS_READV;
+    case 45: return KSPAN_SYS_RECVFROM;
+    case 47: return KSPAN_SYS_RECVMSG;
+  }
+#elif defined(__TARGET_ARCH_arm64)
+  switch (nr) { /* asm-generic/unistd.h */
+    case 63: return KSPAN_SYS_READ;
+    case 65: return KSPAN_SYS_READV;
+    case 207: return KSPAN_SYS_RECVFROM;
+    case 212: return KSPAN_SYS_RECVMSG;
+  }
+#else
+#error "ks_read_syscall: syscall numbers of this architecture"
+#endif
+  return 0;
+}
+
+/* A read's (fd, buffer, length or iovec count) at its exit, from the user registers the
+ * syscall entry saved: the kernel does not change them while the call runs (arm64 returns
+ * in x0, so its first argument is orig_x0). The same values the entry would have seen,
+ * including arguments a seccomp or ptrace tracer changed before the call. */
+static __always_inline void ks_read_args(struct ks_stash *st, __u8 syscall) {
+  struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+#if defined(__TARGET_ARCH_x86)
+  st->fd = (__s32)regs->di;
+  st->buf = regs->si;
+  st->count = regs->dx;
+#else
+  st->fd = (__s32)regs->orig_x0;
+  st->buf = regs->regs[1];
+  st->count = regs->regs[2];
+#endif
+  st->syscall = syscall;
+}
+
+/* The data syscalls' exit: which way the bytes went comes from the syscall's number
+ * (reads) or its stash (writes), so one program serves every exit (ks_ex_data). */
+static __always_inline int ks_data_exit(long nr, long ret) {
   __u64 id = bpf_get_current_pid_tgid();
-  struct ks_stash *sp = bpf_map_lookup_elem(&ks_stash, &id);
-  if (!sp) return 0;
-  struct ks_stash st = *sp;
-  bpf_map_delete_elem(&ks_stash, &id);
+  struct ks_stash st = {};
+  const __u8 read_syscall = ks_read_syscall(nr);
+  if (read_syscall) {
+    __u32 tgid = id >> 32;
+    if (ret <= 0 || !ks_wanted(tgid)) return 0;
+    ks_read_args(&st, read_syscall);
+    /* Reads inside an SSL_read of a known TLS connection are settled here (tls.bpf.h). */
+    if (ks_tls_process(tgid) && ks_tls_read_in_call(id, st.fd)) return 0;
+    st.enter_ns = bpf_ktime_get_boot_ns(); /* unused for reads: their bytes' time is the exit */
+  } else {
+    struct ks_stash *sp = bpf_map_lookup_elem(&ks_stash, &id);
+    if (!sp) return 0;
+    st = *sp;
+    bpf_map_delete_elem(&ks_stash, &id);
+  }
   __u8 direction;
   switch (st.syscall) {
     case KSPAN_SYS_READ:
@@ -247,7 +287,7 @@ static __always_inline int ks_data_exit(long ret) {
  * on a busy 2-core machine). Every sys_exit tracepoint has the same context layout. */
 SEC("tracepoint")
 int ks_ex_data(struct trace_event_raw_sys_exit *ctx) {
-  return ks_data_exit(ctx->ret);
+  return ks_data_exit(ctx->id, ctx->ret);
 }
 
 /* ---- connection lifecycle -------------------------------------------------------- */

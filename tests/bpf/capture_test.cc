@@ -121,7 +121,7 @@ class CaptureTest : public ::testing::Test {
 };
 
 TEST_F(CaptureTest, AllProgramsAttach) {
-  EXPECT_EQ(source_->attached_programs(), 46);  // 35 capture links, 11 of file writes
+  EXPECT_EQ(source_->attached_programs(), 42);  // 31 capture links, 11 of file writes
   EXPECT_TRUE(source_->missing_hooks().empty());
 }
 
@@ -409,12 +409,12 @@ TEST(CaptureLifecycle, DestroyingTheSourceDetachesEverything) {
     const auto during = testing::KspanObjectsInKernel();
     ours.programs = testing::Added(before.programs, during.programs);
     ours.links = testing::Added(before.links, during.links);
-    // 27 capture tracepoint programs attached at load, ks_ex_data to nine tracepoints (35
-    // links), 11 for agents' file writes (11 links); 21 TLS uprobe programs (8 OpenSSL, 5
-    // rustls, 3 Go crypto/tls, 5 goroutine ancestry) loaded but attached only per library,
-    // Rust or Go binary (userspace/tls/).
-    EXPECT_EQ(ours.programs.size(), 59u);
-    EXPECT_EQ(ours.links.size(), 46u);
+    // 23 capture tracepoint programs attached at load (reads have no entry program),
+    // ks_ex_data to nine tracepoints (31 links), 11 for agents' file writes (11 links); 21 TLS uprobe
+    // programs (8 OpenSSL, 5 rustls, 3 Go crypto/tls, 5 goroutine ancestry) loaded but attached only per
+    // library, Rust or Go binary (userspace/tls/).
+    EXPECT_EQ(ours.programs.size(), 55u);
+    EXPECT_EQ(ours.links.size(), 42u);
   }
   const auto after = testing::KspanObjectsInKernel();
   const auto programs_left = testing::StillThere(ours.programs, after.programs);

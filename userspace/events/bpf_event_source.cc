@@ -167,15 +167,12 @@ constexpr ProgramRow::Hook kDataExits[] = {
 };
 
 constexpr ProgramRow kPrograms[] = {
-    // bpf/sock_io.bpf.c: entry programs stash the arguments their exit program needs.
-    {"ks_en_read", "capture of read() payloads", Need::kOptional, Attach::kAtStart},
+    // bpf/sock_io.bpf.c: entry programs stash the arguments their exit program needs (the
+    // sending syscalls only: a read's exit takes its arguments from the saved registers).
     {"ks_en_write", "capture of write() payloads", Need::kOptional, Attach::kAtStart},
-    {"ks_en_readv", "capture of readv() payloads", Need::kOptional, Attach::kAtStart},
     {"ks_en_writev", "capture of writev() payloads", Need::kOptional, Attach::kAtStart},
     {"ks_en_sendto", "capture of send()/sendto() payloads", Need::kOptional, Attach::kAtStart},
-    {"ks_en_recvfrom", "capture of recv()/recvfrom() payloads", Need::kOptional, Attach::kAtStart},
     {"ks_en_sendmsg", "capture of sendmsg() payloads", Need::kOptional, Attach::kAtStart},
-    {"ks_en_recvmsg", "capture of recvmsg() payloads", Need::kOptional, Attach::kAtStart},
     {"ks_en_sendfile", "bytes sent with sendfile() are not counted", Need::kOptional, Attach::kAtStart},
     {"ks_en_connect", "client role of new connections (inferred instead)", Need::kOptional, Attach::kAtStart},
     {"ks_en_accept", "server role of new connections (inferred instead)", Need::kOptional, Attach::kAtStart},
@@ -497,6 +494,8 @@ Status BpfEventSource::MarkAgent(uint32_t tgid, uint8_t flags) {
                            " must be a non-empty set of KSPAN_AGENT_F_*");
   }
   std::lock_guard<std::mutex> lock(agent_mu_);
+  // Before the first mark lands: from here on the file-write programs look agents up.
+  skel_->bss->ks_agents_marked = 1;
   // First the mark, then the negative entries: in the other order a syscall in between
   // could cache an fd as not tracked again.
   if (bpf_map__update_elem(skel_->maps.ks_agent_tgids, &tgid, sizeof(tgid), &flags, sizeof(flags), BPF_ANY) !=

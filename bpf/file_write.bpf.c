@@ -12,7 +12,8 @@
  *                                        last} when it was written; the entry goes
  *
  * Cost for every other process: one ks_agent_tgids lookup per openat, write and close
- * once any agent is marked (ks_agents_marked); before that, none.
+ * once any agent is marked; before that, none: user space attaches these programs when it
+ * marks the first agent (BpfEventSource::MarkAgent).
  * Bytes are never read: only the path (at most KSPAN_PATH_LEN - 1 bytes, as passed) and
  * the counts. Not covered: open/creat/openat2 (glibc's open() and node and python use
  * openat), files written through mmap, copy_file_range or sendfile, and a file still open
@@ -27,7 +28,7 @@
 #define KS_S_IFREG 0100000
 
 static __always_inline int ks_file_agent(__u32 tgid) {
-  return ks_agents_marked && ks_wanted(tgid) && bpf_map_lookup_elem(&ks_agent_tgids, &tgid) != NULL;
+  return ks_wanted(tgid) && bpf_map_lookup_elem(&ks_agent_tgids, &tgid) != NULL;
 }
 
 SEC("tracepoint/syscalls/sys_enter_openat")
@@ -42,7 +43,6 @@ int ks_fw_en_openat(struct trace_event_raw_sys_enter *ctx) {
 
 SEC("tracepoint/syscalls/sys_exit_openat")
 int ks_fw_ex_openat(struct trace_event_raw_sys_exit *ctx) {
-  if (!ks_agents_marked) return 0; /* no agent: nothing was stashed */
   __u64 id = bpf_get_current_pid_tgid();
   struct ks_file_call *cp = bpf_map_lookup_elem(&ks_file_calls, &id);
   if (!cp) return 0;
@@ -81,7 +81,6 @@ static __always_inline int ks_file_write_enter(__s32 fd) {
 }
 
 static __always_inline int ks_file_write_exit(long ret) {
-  if (!ks_agents_marked) return 0; /* no agent: nothing was stashed */
   __u64 id = bpf_get_current_pid_tgid();
   struct ks_file_call *cp = bpf_map_lookup_elem(&ks_file_calls, &id);
   if (!cp) return 0;

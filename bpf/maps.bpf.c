@@ -7,6 +7,5 @@ const volatile __u32 ks_select_mode = KSPAN_SELECT_ALL;
 const volatile __u32 ks_capture_bytes = KSPAN_DEFAULT_CAPTURE;
 const volatile __u32 ks_llm_capture_bytes = KSPAN_MAX_CAPTURE;
 const volatile __u64 ks_wakeup_bytes = 2 << 20;
-volatile __u32 ks_agents_marked = 0;
 
 char LICENSE[] SEC("license") = "GPL";

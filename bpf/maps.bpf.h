@@ -414,11 +414,4 @@ KSPAN_EXTERN const volatile __u32 ks_capture_bytes;     /* <= KSPAN_MAX_CAPTURE 
 KSPAN_EXTERN const volatile __u32 ks_llm_capture_bytes; /* on llm connections; 0: off */
 KSPAN_EXTERN const volatile __u64 ks_wakeup_bytes;      /* wake the consumer past this fill */
 
-/* Run-time state (.bss, written by user space through the skeleton's mmap). */
-/* Set to 1 when user space marks the first agent (BpfEventSource::MarkAgent) and never
- * cleared; an agent's children are marked only when it is. While 0, the file-write
- * programs (file_write.bpf.c), which run on every write of every process, return at once
- * instead of paying a map lookup each. */
-KSPAN_EXTERN volatile __u32 ks_agents_marked;
-
 #endif /* KSPAN_MAPS_BPF_H */

@@ -185,18 +185,19 @@ constexpr ProgramRow kPrograms[] = {
      Attach::kAtStart},
     {"ks_en_listen", "a port rule selects a server when it starts listening (else within 2 s)",
      Need::kOptional, Attach::kAtStart},
-    // bpf/file_write.bpf.c: agents' file writes (docs/agents.md).
-    {"ks_fw_en_openat", kFileWrites, Need::kOptional, Attach::kAtStart},
-    {"ks_fw_ex_openat", kFileWrites, Need::kOptional, Attach::kAtStart},
-    {"ks_fw_en_write", kFileWrites, Need::kOptional, Attach::kAtStart},
-    {"ks_fw_ex_write", kFileWrites, Need::kOptional, Attach::kAtStart},
-    {"ks_fw_en_pwrite", kFileWrites, Need::kOptional, Attach::kAtStart},
-    {"ks_fw_ex_pwrite", kFileWrites, Need::kOptional, Attach::kAtStart},
-    {"ks_fw_en_writev", kFileWrites, Need::kOptional, Attach::kAtStart},
-    {"ks_fw_ex_writev", kFileWrites, Need::kOptional, Attach::kAtStart},
-    {"ks_fw_en_pwv", kFileWrites, Need::kOptional, Attach::kAtStart},
-    {"ks_fw_ex_pwv", kFileWrites, Need::kOptional, Attach::kAtStart},
-    {"ks_fw_en_close", kFileWrites, Need::kOptional, Attach::kAtStart},
+    // bpf/file_write.bpf.c: agents' file writes (docs/agents.md). They run on every openat,
+    // write and close of every process, so they are attached only once an agent is marked.
+    {"ks_fw_en_openat", kFileWrites, Need::kOptional, Attach::kWithAgents},
+    {"ks_fw_ex_openat", kFileWrites, Need::kOptional, Attach::kWithAgents},
+    {"ks_fw_en_write", kFileWrites, Need::kOptional, Attach::kWithAgents},
+    {"ks_fw_ex_write", kFileWrites, Need::kOptional, Attach::kWithAgents},
+    {"ks_fw_en_pwrite", kFileWrites, Need::kOptional, Attach::kWithAgents},
+    {"ks_fw_ex_pwrite", kFileWrites, Need::kOptional, Attach::kWithAgents},
+    {"ks_fw_en_writev", kFileWrites, Need::kOptional, Attach::kWithAgents},
+    {"ks_fw_ex_writev", kFileWrites, Need::kOptional, Attach::kWithAgents},
+    {"ks_fw_en_pwv", kFileWrites, Need::kOptional, Attach::kWithAgents},
+    {"ks_fw_ex_pwv", kFileWrites, Need::kOptional, Attach::kWithAgents},
+    {"ks_fw_en_close", kFileWrites, Need::kOptional, Attach::kWithAgents},
     // bpf/process.bpf.c
     {"ks_proc_exec", "names of short-lived processes", Need::kOptional, Attach::kAtStart},
     {"ks_proc_exit", "prompt clean-up of exited processes", Need::kOptional, Attach::kAtStart},
@@ -494,8 +495,11 @@ Status BpfEventSource::MarkAgent(uint32_t tgid, uint8_t flags) {
                            " must be a non-empty set of KSPAN_AGENT_F_*");
   }
   std::lock_guard<std::mutex> lock(agent_mu_);
-  // Before the first mark lands: from here on the file-write programs look agents up.
-  skel_->bss->ks_agents_marked = 1;
+  // Before the first mark lands, so that the agent's first file is seen.
+  if (!agent_programs_attached_) {
+    AttachAgentPrograms();
+    agent_programs_attached_ = true;
+  }
   // First the mark, then the negative entries: in the other order a syscall in between
   // could cache an fd as not tracked again.
   if (bpf_map__update_elem(skel_->maps.ks_agent_tgids, &tgid, sizeof(tgid), &flags, sizeof(flags), BPF_ANY) !=
@@ -515,6 +519,24 @@ Status BpfEventSource::MarkAgent(uint32_t tgid, uint8_t flags) {
   return Status::Ok();
 }
 
+void BpfEventSource::AttachAgentPrograms() {
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, skel_->obj) {
+    const ProgramRow* row = FindProgramRow(bpf_program__name(prog));
+    if (!row || row->attach != Attach::kWithAgents) continue;
+    bpf_link* link = bpf_program__attach(prog);
+    if (!link) {
+      const int err = errno;
+      log::Warn(
+          "hook not attached",
+          {{"program", bpf_program__name(prog)}, {"error", std::strerror(err)}, {"costs", row->feature}});
+      continue;
+    }
+    agent_links_.push_back(link);
+  }
+  log::Debug("agent programs attached", {{"links", static_cast<uint64_t>(agent_links_.size())}});
+}
+
 Result<std::vector<ConnKey>> BpfEventSource::UnmarkAgent(uint32_t tgid) {
   std::lock_guard<std::mutex> lock(agent_mu_);
   if (bpf_map__delete_elem(skel_->maps.ks_agent_tgids, &tgid, sizeof(tgid), 0) != 0) {
@@ -530,6 +552,11 @@ BpfEventSource::~BpfEventSource() {
     std::lock_guard<std::mutex> lock(uprobe_mu_);
     for (auto& [handle, links] : uprobes_) links_.insert(links_.end(), links.begin(), links.end());
     uprobes_.clear();
+  }
+  {
+    std::lock_guard<std::mutex> lock(agent_mu_);
+    links_.insert(links_.end(), agent_links_.begin(), agent_links_.end());
+    agent_links_.clear();
   }
   // Each tracepoint link waits out an RCU grace period as it goes (~50 ms here): one after
   // another, 27 of them took 1.4 s. Destroyed from parallel threads the waits overlap.

@@ -60,6 +60,8 @@ struct ProgramRow {
   enum class Attach : uint8_t {
     kAtStart,     // a tracepoint: the loader attaches it in Open()
     kPerLibrary,  // a uprobe: userspace/tls/ attaches it to each TLS library (AttachUprobes)
+    kWithAgents,  // a tracepoint only agents need: attached when MarkAgent marks the first
+                  // agent, so that no other process pays for it before (issue 17)
   };
   enum class Need : uint8_t {
     kOptional,  // a failure to attach costs `feature`, reported; kspan runs on
@@ -149,6 +151,7 @@ class BpfEventSource {
   // decided again). Thread-safe.
   Status SetSelected(uint32_t tgid, uint8_t verdict);
 
+  // Links attached by Open(); the agents' programs (Attach::kWithAgents) come later.
   int attached_programs() const { return static_cast<int>(links_.size()); }
   const std::vector<MissingHook>& missing_hooks() const { return missing_; }
   const BootClock& clock() const { return clock_; }
@@ -168,7 +171,12 @@ class BpfEventSource {
   // Deletes tgid's ks_conns entries whose kind is in `kinds` (bit 1 << kspan_fd_kind);
   // returns the keys and generations deleted.
   Result<std::vector<ConnKey>> DropConnEntries(uint32_t tgid, unsigned kinds);
-  std::mutex agent_mu_;  // serialises MarkAgent/UnmarkAgent
+  // Attaches the programs of kWithAgents rows into agent_links_ (agent_mu_ held); a hook
+  // that fails is logged and costs its feature.
+  void AttachAgentPrograms();
+  std::mutex agent_mu_;                   // serialises MarkAgent/UnmarkAgent
+  bool agent_programs_attached_ = false;  // guarded by agent_mu_
+  std::vector<::bpf_link*> agent_links_;  // guarded by agent_mu_
   std::vector<MissingHook> missing_;
   BootClock clock_;
   EventSink* sink_ = nullptr;  // only during Poll

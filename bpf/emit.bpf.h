@@ -56,7 +56,7 @@ static __always_inline void ks_submit_data(struct ks_scratch *s, __u64 pid_tgid,
   e->conn.tgid = pid_tgid >> 32;
   e->conn.fd = m->fd;
   e->conn.generation = m->generation;
-  e->enter_ns = m->enter_ns;
+  e->enter_ns = m->enter_ns ? m->enter_ns : e->hdr.ts_ns; /* 0: a read, timed at its exit */
   e->position = m->position;
   e->total_len = m->total;
   e->direction = m->direction;

@@ -41,6 +41,8 @@ void CheckAll(const std::string& s) {
         ASSERT_GE(want, from);
         ASSERT_LE(want, end);
       }
+      // Past the end: nothing to scan.
+      ASSERT_EQ(p.fast(exact.data(), end + 1, end), end + 1) << p.name;
     }
   }
 }

@@ -212,7 +212,7 @@ struct HeadInfo {
 
 // Notes a framing field (`name` classified by Message::ClassifyName); false if it is
 // malformed or conflicts with one before it.
-bool NoteField(uint8_t name, string_view value, HeadInfo* info) {
+[[gnu::always_inline]] inline bool NoteField(uint8_t name, string_view value, HeadInfo* info) {
   switch (name) {
     case Message::kContentLength: {
       uint64_t n = 0;
@@ -243,14 +243,14 @@ bool NoteField(uint8_t name, string_view value, HeadInfo* info) {
 // the general path would not accept as the same parts.
 
 // The line end at in[j] (CR LF or LF, before `limit`): where the next line starts, or 0.
-size_t LineEnd(string_view in, size_t j, size_t limit) {
+[[gnu::always_inline]] inline size_t LineEnd(string_view in, size_t j, size_t limit) {
   if (j < limit && in[j] == '\n') return j + 1;
   if (j + 1 < limit && in[j] == '\r' && in[j + 1] == '\n') return j + 2;
   return 0;
 }
 
 // The end of text (no CTL but HTAB) from in[j], before `limit`.
-size_t TextEnd(string_view in, size_t j, size_t limit) {
+[[gnu::always_inline]] inline size_t TextEnd(string_view in, size_t j, size_t limit) {
   while (true) {
     j = scan::FindCtl(in.data(), j, limit);
     if (j >= limit || in[j] != '\t') return j;
@@ -299,12 +299,14 @@ bool QuickStatusLine(string_view in, StatusLine* out, size_t* next) {
   return true;
 }
 
-bool QuickFieldLine(string_view in, size_t pos, string_view* name, string_view* value, size_t* next) {
+[[gnu::always_inline]] inline bool QuickFieldLine(string_view in, size_t pos, string_view* name,
+                                                  string_view* value, size_t* next) {
   const size_t limit = std::min({in.size(), kMaxHeadBytes, pos + kMaxLineBytes});
   const size_t i = scan::SkipToken(in.data(), pos, limit);
   if (i == pos || i >= limit || in[i] != ':') return false;
   *name = in.substr(pos, i - pos);
   size_t v = i + 1;
+  if (v < limit && in[v] == ' ') ++v;  // the usual single SP
   while (v < limit && (in[v] == ' ' || in[v] == '\t')) ++v;
   size_t end = TextEnd(in, v, limit);  // the value's (and the line's) end, CR excluded
   *next = LineEnd(in, end, limit);
@@ -315,9 +317,23 @@ bool QuickFieldLine(string_view in, size_t pos, string_view* name, string_view* 
 }
 
 // Where `part`, a view into `in`, lies in it.
-Message::Slice SliceOf(string_view in, string_view part) {
+[[gnu::always_inline]] inline Message::Slice SliceOf(string_view in, string_view part) {
   if (part.empty()) return {};
   return Message::Slice{static_cast<uint32_t>(part.data() - in.data()), static_cast<uint32_t>(part.size())};
+}
+
+// Notes a field at `*count` of the head being parsed: where it is, its name's class, and
+// what it says about framing.
+[[gnu::always_inline]] inline void AddField(string_view in, string_view name, string_view value,
+                                            HeadInfo* info, Message::HeadField* fields, uint8_t* names,
+                                            size_t* count) {
+  const uint8_t k = Message::ClassifyName(name);
+  // A malformed or conflicting framing field still leaves a real message (its start line
+  // and fields parse): it is reported, and its direction ends after it (ParseNewFrame).
+  if (!NoteField(k, value, info)) info->framing_invalid = true;
+  names[*count] = k;
+  fields[*count] = Message::HeadField{SliceOf(in, name), SliceOf(in, value)};
+  ++*count;
 }
 
 // Parses the head (start line + fields + blank line) at the start of `in`. Only on kSuccess
@@ -331,14 +347,6 @@ ParseState ParseHead(MessageType type, string_view in, Message* msg, HeadInfo* i
   Message::HeadField fields[kMaxHeaders];
   uint8_t names[kMaxHeaders];
   size_t nfields = 0;
-  auto add = [&](string_view name, string_view value) {
-    const uint8_t k = Message::ClassifyName(name);
-    // A malformed or conflicting framing field still leaves a real message (its start line
-    // and fields parse): it is reported, and its direction ends after it (ParseNewFrame).
-    if (!NoteField(k, value, info)) info->framing_invalid = true;
-    names[nfields] = k;
-    fields[nfields++] = Message::HeadField{SliceOf(in, name), SliceOf(in, value)};
-  };
   size_t pos = 0;
   bool first = true;
   if (type == MessageType::kRequest ? QuickRequestLine(in, &rl, &pos) : QuickStatusLine(in, &sl, &pos)) {
@@ -358,7 +366,7 @@ ParseState ParseHead(MessageType type, string_view in, Message* msg, HeadInfo* i
         string_view name, value;
         size_t next = 0;
         if (QuickFieldLine(in, pos, &name, &value, &next)) {
-          add(name, value);
+          AddField(in, name, value, info, fields, names, &nfields);
           pos = next;
           continue;
         }
@@ -391,7 +399,7 @@ ParseState ParseHead(MessageType type, string_view in, Message* msg, HeadInfo* i
     if (nfields == kMaxHeaders) return ParseState::kInvalid;
     string_view name, value;
     if (!ParseFieldLine(line, &name, &value)) return ParseState::kInvalid;
-    add(name, value);
+    AddField(in, name, value, info, fields, names, &nfields);
   }
   *head_len = pos;
   if (type == MessageType::kRequest) {

@@ -1,17 +1,15 @@
 // Byte scanners for HTTP/1 heads (RFC 9110 §5.6.2, RFC 9112 §3, §5): where a token, a
 // request-target or a run of text ends. Each returns the index of the first byte in
-// s[from, end) that does not belong, or `end` when they all do; no byte at or past `end`
-// is read.
+// s[from, end) that does not belong, or `end` when they all do (`from` when from >= end);
+// no byte outside s[0, end) is read.
 //
-// With SSE2 they look at 16 bytes at a time (a short or final piece is copied into a
-// zero-padded block: 0x00 ends every class); otherwise, and as the reference the tests
+// With SSE2 they look at 16 bytes at a time; otherwise, and as the reference the tests
 // compare against, a byte at a time (the *Bytewise functions).
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <string_view>
 
 #if defined(__SSE2__)
@@ -68,66 +66,60 @@ inline size_t SkipTargetBytewise(const char* s, size_t from, size_t end) {
 #if defined(__SSE2__)
 namespace internal {
 
-// s[i, i + 16), or the end - i < 16 bytes left followed by zeros.
-inline __m128i Load16(const char* s, size_t i, size_t end) {
-  if (end - i >= 16) return _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i));
-  alignas(16) char block[16] = {};
-  std::memcpy(block, s + i, end - i);
-  return _mm_load_si128(reinterpret_cast<const __m128i*>(block));
-}
-
 // 0xFF where lo <= v <= lo + n - 1 (unsigned; n <= 128): moved so the range starts at -128.
 inline __m128i InRange(__m128i v, int lo, int n) {
   const __m128i moved = _mm_add_epi8(v, _mm_set1_epi8(static_cast<char>(0x80 - lo)));
   return _mm_cmplt_epi8(moved, _mm_set1_epi8(static_cast<char>(-128 + n)));
 }
 
-// Bit k set where byte k of v is a letter, a digit or '-': the bytes of nearly every field
-// name, all of them tchar.
-inline unsigned PlainNameBytes(__m128i v) {
+// Bit k set where byte k of v is not a letter, a digit or '-' (nearly every field name is
+// only those, all tchar).
+inline unsigned NotPlainNameBytes(__m128i v) {
   const __m128i letter = InRange(_mm_or_si128(v, _mm_set1_epi8(0x20)), 'a', 26);
   const __m128i digit = InRange(v, '0', 10);
   const __m128i dash = _mm_cmpeq_epi8(v, _mm_set1_epi8('-'));
-  return static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(letter, digit), dash)));
+  return ~static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(letter, digit), dash))) & 0xffff;
 }
 
-// Bit k set where byte k of v is <= `max` (unsigned) or DEL.
-inline unsigned AtMostOrDel(__m128i v, char max) {
-  const __m128i low = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(max)), v);
+// Bit k set where byte k of v is <= `Max` (unsigned) or DEL.
+template <char Max>
+inline unsigned AtMostOrDel(__m128i v) {
+  const __m128i low = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(Max)), v);
   return static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(low, _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)))));
+}
+
+// The first index in [from, end) whose byte Stops marks, else end; `from` when from >= end.
+// Whole blocks from `from`; the last piece as the block that ends at `end`, its bytes before
+// the piece shifted out (no read outside [0, end)); a buffer shorter than a block, Bytewise.
+template <unsigned (*Stops)(__m128i), size_t (*Bytewise)(const char*, size_t, size_t)>
+[[gnu::always_inline]] inline size_t FirstStop(const char* s, size_t from, size_t end) {
+  if (from >= end) return from;
+  size_t i = from;
+  for (; end - i >= 16; i += 16) {
+    const unsigned stops = Stops(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i)));
+    if (stops != 0) return i + static_cast<size_t>(__builtin_ctz(stops));
+  }
+  if (i == end) return end;
+  if (end < 16) return Bytewise(s, i, end);
+  const unsigned stops =
+      Stops(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + end - 16))) >> (16 - (end - i));
+  return stops != 0 ? i + static_cast<size_t>(__builtin_ctz(stops)) : end;
 }
 
 }  // namespace internal
 
-inline size_t SkipToken(const char* s, size_t from, size_t end) {
-  for (size_t i = from; i < end; i += 16) {
-    const unsigned other = ~internal::PlainNameBytes(internal::Load16(s, i, end)) & 0xffff;
-    if (other == 0) continue;
-    const size_t at = i + static_cast<size_t>(__builtin_ctz(other));
-    // A tchar that is not a letter, digit or '-' ('_', '.', …): the rest byte by byte.
-    return at >= end ? end : SkipTokenBytewise(s, at, end);
-  }
-  return end;
+[[gnu::always_inline]] inline size_t SkipToken(const char* s, size_t from, size_t end) {
+  const size_t at = internal::FirstStop<internal::NotPlainNameBytes, SkipTokenBytewise>(s, from, end);
+  // A tchar that is not a letter, digit or '-' ('_', '.', …): the rest byte by byte.
+  return at < end && internal::kTChar[internal::U(s[at])] ? SkipTokenBytewise(s, at, end) : at;
 }
 
-inline size_t FindCtl(const char* s, size_t from, size_t end) {
-  for (size_t i = from; i < end; i += 16) {
-    const unsigned ctl = internal::AtMostOrDel(internal::Load16(s, i, end), 0x1f);
-    if (ctl == 0) continue;
-    const size_t at = i + static_cast<size_t>(__builtin_ctz(ctl));
-    return at >= end ? end : at;
-  }
-  return end;
+[[gnu::always_inline]] inline size_t FindCtl(const char* s, size_t from, size_t end) {
+  return internal::FirstStop<internal::AtMostOrDel<0x1f>, FindCtlBytewise>(s, from, end);
 }
 
-inline size_t SkipTarget(const char* s, size_t from, size_t end) {
-  for (size_t i = from; i < end; i += 16) {
-    const unsigned stop = internal::AtMostOrDel(internal::Load16(s, i, end), 0x20);
-    if (stop == 0) continue;
-    const size_t at = i + static_cast<size_t>(__builtin_ctz(stop));
-    return at >= end ? end : at;
-  }
-  return end;
+[[gnu::always_inline]] inline size_t SkipTarget(const char* s, size_t from, size_t end) {
+  return internal::FirstStop<internal::AtMostOrDel<0x20>, SkipTargetBytewise>(s, from, end);
 }
 #else
 inline size_t SkipToken(const char* s, size_t from, size_t end) {

@@ -15,10 +15,14 @@ TEST(Fifo, BehavesLikeADequeAtBothEnds) {
   Fifo<std::string> f;
   std::deque<std::string> d;
   for (int i = 0; i < 20000; ++i) {
-    if (rng() % 3 != 0 || d.empty()) {
+    const unsigned op = rng() % 6;
+    if (op < 4 || d.empty()) {
       const std::string v = std::to_string(i) + std::string(rng() % 40, 'x');  // SSO and heap
       f.push_back(v);
       d.push_back(v);
+    } else if (op == 4) {
+      f.pop_back();
+      d.pop_back();
     } else {
       f.pop_front();
       d.pop_front();
@@ -47,6 +51,23 @@ TEST(Fifo, EmptyAfterPoppingEverythingAndReusable) {
   EXPECT_EQ(f.back(), 4);
   f.clear();
   EXPECT_TRUE(f.empty());
+}
+
+TEST(Fifo, PopBackToEmptyAfterPopFront) {
+  // The last element taken off the back of a queue whose front was popped: empty, and the
+  // next element starts it over.
+  Fifo<int> f{1, 2};
+  f.pop_front();
+  f.pop_back();
+  EXPECT_TRUE(f.empty());
+  EXPECT_EQ(f.size(), 0u);
+  f.push_back(3);
+  f.push_back(4);
+  EXPECT_EQ(f.size(), 2u);
+  EXPECT_EQ(f.front(), 3);
+  f.pop_back();
+  EXPECT_EQ(f.back(), 3);
+  EXPECT_EQ(f.size(), 1u);
 }
 
 }  // namespace

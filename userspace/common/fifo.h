@@ -1,6 +1,6 @@
 // A first-in first-out queue kept in one vector: nothing is allocated while it has never
 // held anything (std::deque allocates about 600 bytes up front, and every traced
-// connection has several queues), push_back and pop_front are O(1) amortised.
+// connection has several queues), push_back, pop_back and pop_front are O(1) amortised.
 //
 // Unlike std::deque, push_back and pop_front may invalidate references and iterators to
 // other elements: take them again after either.
@@ -38,6 +38,12 @@ class Fifo {
   template <typename... Args>
   T& emplace_back(Args&&... args) {
     return items_.emplace_back(std::forward<Args>(args)...);
+  }
+
+  // Removes the newest element.
+  void pop_back() {
+    items_.pop_back();
+    if (head_ == items_.size()) clear();
   }
 
   void pop_front() {

@@ -179,12 +179,17 @@ class StreamParser {
   }
 
  private:
-  void Finish(State* state, Fifo<Frame>* frames, Frame* frame) {
+  // A frame parsed whole where it stands: at the back of `frames`.
+  void Finish(State* state, Frame* frame) {
     P::FinishFrame(type_, frame, stream_.TimingAt(stream_.position() - 1), state);
-    const bool ends = P::EndsStream(*frame);
-    frames->emplace_back(std::move(*frame));
+    if (P::EndsStream(*frame)) ended_ = true;
+  }
+
+  // The partial frame, finished: it joins `frames`.
+  void FinishPartial(State* state, Fifo<Frame>* frames) {
+    Finish(state, &*partial_);
+    frames->emplace_back(std::move(*partial_));
     partial_.reset();
-    if (ends) ended_ = true;
   }
 
   // The protocol may end the partial frame where a hole cut its framing (P::TruncateAtHole).
@@ -240,7 +245,7 @@ bool StreamParser<P>::Parse(State* state, Fifo<Frame>* frames, ParseStats* stats
         std::string_view none;
         const ParseState s = P::ParseFrame(type_, &none, &*partial_, state);
         if ((s == ParseState::kSuccess || s == ParseState::kEndOfStream) && P::FrameComplete(*partial_)) {
-          Finish(state, frames, &*partial_);
+          FinishPartial(state, frames);
         } else {
           // Cut short by the close (a client gone mid-response, say): not garbage, and
           // counted apart from parse failures. Its answer, if any, was not seen whole.
@@ -262,12 +267,12 @@ bool StreamParser<P>::Parse(State* state, Fifo<Frame>* frames, ParseStats* stats
           const uint64_t n = std::min(hole, want);
           P::SkipHole(&*partial_, n);
           stream_.Consume(n);
-          if (P::FrameComplete(*partial_)) Finish(state, frames, &*partial_);
+          if (P::FrameComplete(*partial_)) FinishPartial(state, frames);
           continue;
         }
         // The hole swallowed framing (a chunk-size line): the frame's end is unknowable.
         if (TruncateAtHole(state)) {
-          Finish(state, frames, &*partial_);
+          FinishPartial(state, frames);
         } else {
           Abandon(state, stats);
           ++stats->gaps;
@@ -300,11 +305,14 @@ bool StreamParser<P>::Parse(State* state, Fifo<Frame>* frames, ParseStats* stats
                        .position = pos,
                        .first = stream_.TimingAt(pos),
                        .stream = &stream_};
-    std::optional<Frame> fresh;
-    Frame* frame = partial_ ? &*partial_ : &fresh.emplace();
+    // A new frame is parsed where it would be queued (no move when it completes at once),
+    // and taken back off when it does not start here.
+    const bool fresh = !partial_;
+    Frame* frame = fresh ? &frames->emplace_back() : &*partial_;
     std::string_view buf = head;
     const ParseState s = P::ParseFrame(type_, &buf, frame, state);
     const size_t consumed = head.size() - buf.size();
+    if (fresh && s != ParseState::kSuccess && s != ParseState::kEndOfStream) frames->pop_back();
     switch (s) {
       case ParseState::kSuccess:
       case ParseState::kEndOfStream:
@@ -312,9 +320,16 @@ bool StreamParser<P>::Parse(State* state, Fifo<Frame>* frames, ParseStats* stats
         resync_ = false;
         stream_.Consume(consumed);
         if (P::FrameComplete(*frame)) {
-          Finish(state, frames, frame);
+          if (fresh) {
+            Finish(state, frame);
+          } else {
+            FinishPartial(state, frames);
+          }
         } else {
-          if (fresh) partial_.emplace(std::move(*fresh));
+          if (fresh) {
+            partial_.emplace(std::move(*frame));
+            frames->pop_back();
+          }
           if (consumed == 0) return false;  // no progress: wait for bytes
         }
         continue;
@@ -326,7 +341,7 @@ bool StreamParser<P>::Parse(State* state, Fifo<Frame>* frames, ParseStats* stats
         if (!hole_follows) return false;
         // The head or framing runs into a hole: it can never complete.
         if (partial_ && TruncateAtHole(state)) {
-          Finish(state, frames, &*partial_);
+          FinishPartial(state, frames);
           P::OnLoss(type_, state);
           resync_ = true;  // what is left before the hole: the protocol's resync decides
           continue;

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <iterator>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "common/fifo.h"
@@ -19,9 +20,21 @@ namespace {
 
 // A 101 answering an Upgrade to h2c (RFC 7540 §3.2; RFC 9113 dropped the mechanism, but
 // servers such as Apache's mod_http2 and Go's h2c package still answer it).
-bool IsH2cSwitch(const Record& r) {
+bool IsH2cSwitch(const protocols::Record& record) {
+  const Record& r = std::get<Record>(record.body);
   return !r.response_missing && r.response.status_code == 101 &&
          EqualsIgnoreCase(TrimOws(r.response.Header("upgrade")), "h2c");
+}
+
+// Appends `from`'s elements to `to` and empties `from` (a swap when `to` is empty).
+template <typename T>
+void MoveAll(std::vector<T>* from, std::vector<T>* to) {
+  if (to->empty()) {
+    to->swap(*from);
+  } else {
+    to->insert(to->end(), std::make_move_iterator(from->begin()), std::make_move_iterator(from->end()));
+  }
+  from->clear();
 }
 
 DataStream::Options StreamOptions(const Limits& limits) {
@@ -180,7 +193,7 @@ struct Connection::Impl {
     const Unanswered why =
         state.response_loss || response_bytes_cut > 0 || stopped ? Unanswered::kNotCaptured : close_reason;
     for (Frame& f : request_frames) {
-      ready.push_back(UnansweredRecord(&f, why));
+      AppendUnanswered(&ready, &f, why);
       ++stats.requests_unanswered[why];
     }
     request_frames.clear();
@@ -195,7 +208,7 @@ struct Connection::Impl {
   StreamParser<Protocol> responses;
   Fifo<Frame> request_frames;
   Fifo<Frame> response_frames;
-  std::vector<Record> ready;
+  std::vector<protocols::Record> ready;
   std::vector<RequestStart> started;
   uint64_t announced_seq = 0;
   Stats stats;
@@ -236,6 +249,13 @@ void Connection::Close(Unanswered waiting) {
 
 void Connection::Drain(std::vector<Record>* out, Stats* stats,
                        std::vector<protocols::RequestStart>* started) {
+  std::vector<protocols::Record> records;
+  Drain(&records, stats, started);
+  for (protocols::Record& r : records) out->push_back(std::move(std::get<Record>(r.body)));
+}
+
+void Connection::Drain(std::vector<protocols::Record>* out, Stats* stats,
+                       std::vector<protocols::RequestStart>* started) {
   Impl& c = *impl_;
   if (!c.finalized) {
     if (!c.stopped) {
@@ -256,17 +276,12 @@ void Connection::Drain(std::vector<Record>* out, Stats* stats,
     }
     if (c.closed && !c.h2c) c.Finalize();  // h2c: after the rest is taken
   }
-  if (out->empty()) {
-    out->swap(c.ready);
-  } else {
-    out->insert(out->end(), std::make_move_iterator(c.ready.begin()), std::make_move_iterator(c.ready.end()));
-  }
-  c.ready.clear();
+  MoveAll(&c.ready, out);
   if (started) {
-    started->insert(started->end(), std::make_move_iterator(c.started.begin()),
-                    std::make_move_iterator(c.started.end()));
+    MoveAll(&c.started, started);
+  } else {
+    c.started.clear();
   }
-  c.started.clear();
   *stats = std::exchange(c.stats, Stats{});
 }
 

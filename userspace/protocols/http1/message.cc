@@ -8,32 +8,10 @@
 namespace kspan::protocols::http1 {
 namespace {
 
-// Header names consumers look up (correlator/http_span.cc, agent_spans.cc, genai_span.cc,
-// http2_span.cc; TraceContextOf; the parser's Upgrade check), lower case. Index k is bit k
-// of Message::known_repeated_.
-enum Known : int {
-  kHost,
-  kUserAgent,
-  kContentLength,
-  kTransferEncoding,
-  kContentType,
-  kContentEncoding,
-  kTraceparent,
-  kTracestate,
-  kForwarded,
-  kXForwardedFor,
-  kXForwardedHost,
-  kXForwardedProto,
-  kUpgrade,
-  kMcpMethod,
-  kMcpName,
-  kMcpSessionId,
-  kMcpProtocolVersion,
-  kA2aVersion,
-  kGrpcStatus,
-  kGrpcMessage,
-  kKnownCount,
-};
+// The names Message::KnownName lists are the ones consumers look up
+// (correlator/http_span.cc, agent_spans.cc, genai_span.cc, http2_span.cc; TraceContextOf;
+// the parser's framing fields), lower case below.
+constexpr uint8_t kOther = Message::kOtherName;
 
 // Eight bytes of a name equal eight of a known (lower-case) one, ignoring ASCII case: the
 // name's bytes get 0x20 set where the known one has a letter (its bytes >= 'a' are all
@@ -63,12 +41,13 @@ bool Same(std::string_view name, const char (&lower)[N + 1]) {
 }
 
 template <size_t N>
-int Is(std::string_view name, const char (&lower)[N + 1], int k) {
-  return Same<N>(name, lower) ? k : -1;
+uint8_t Is(std::string_view name, const char (&lower)[N + 1], uint8_t k) {
+  return Same<N>(name, lower) ? k : kOther;
 }
 
-// Which known name `name` is (ASCII case-insensitive), or -1.
-int KnownField(std::string_view name) {
+}  // namespace
+
+uint8_t Message::ClassifyName(std::string_view name) {
   switch (name.size()) {
     case 4: return Is<4>(name, "host", kHost);
     case 7: return Is<7>(name, "upgrade", kUpgrade);
@@ -79,46 +58,44 @@ int KnownField(std::string_view name) {
         case 'u': return Is<10>(name, "user-agent", kUserAgent);
         case 't': return Is<10>(name, "tracestate", kTracestate);
         case 'm': return Is<10>(name, "mcp-method", kMcpMethod);
-        default: return -1;
+        default: return kOther;
       }
     case 11:
       switch (AsciiLower(name[0])) {
         case 't': return Is<11>(name, "traceparent", kTraceparent);
         case 'a': return Is<11>(name, "a2a-version", kA2aVersion);
         case 'g': return Is<11>(name, "grpc-status", kGrpcStatus);
-        default: return -1;
+        default: return kOther;
       }
     case 12:
       switch (AsciiLower(name[0])) {
         case 'c': return Is<12>(name, "content-type", kContentType);
         case 'g': return Is<12>(name, "grpc-message", kGrpcMessage);
-        default: return -1;
+        default: return kOther;
       }
     case 14:
       switch (AsciiLower(name[0])) {
         case 'c': return Is<14>(name, "content-length", kContentLength);
         case 'm': return Is<14>(name, "mcp-session-id", kMcpSessionId);
-        default: return -1;
+        default: return kOther;
       }
     case 15: return Is<15>(name, "x-forwarded-for", kXForwardedFor);
     case 16:
       switch (AsciiLower(name[0])) {
         case 'c': return Is<16>(name, "content-encoding", kContentEncoding);
         case 'x': return Is<16>(name, "x-forwarded-host", kXForwardedHost);
-        default: return -1;
+        default: return kOther;
       }
     case 17:
       switch (AsciiLower(name[0])) {
         case 't': return Is<17>(name, "transfer-encoding", kTransferEncoding);
         case 'x': return Is<17>(name, "x-forwarded-proto", kXForwardedProto);
-        default: return -1;
+        default: return kOther;
       }
     case 20: return Is<20>(name, "mcp-protocol-version", kMcpProtocolVersion);
-    default: return -1;
+    default: return kOther;
   }
 }
-
-}  // namespace
 
 Message::HeadField Message::FieldAt(size_t i) const {
   HeadField f;
@@ -137,10 +114,9 @@ Message::Slice Message::Append(std::string_view v) {
   return s;
 }
 
-void Message::IndexField(std::string_view name, size_t index) {
-  static_assert(kKnownCount == kKnownFields && kKnownFields <= 32);
-  const int k = KnownField(name);
-  if (k < 0) return;
+void Message::IndexField(uint8_t k, size_t index) {
+  static_assert(kKnownFields <= 32);
+  if (k == kOther) return;
   if (known_[k] != kNoField) {
     known_repeated_ |= uint32_t{1} << k;
   } else if (index < kNoField) {
@@ -172,7 +148,7 @@ void Message::AddHeader(std::string_view name, std::string_view value) {
   }
   std::memcpy(text_.data() + table_off_ + size_t{field_count_} * sizeof(HeadField), &f, sizeof f);
   ++field_count_;
-  IndexField(View(f.name), field_count_ - 1);
+  IndexField(ClassifyName(View(f.name)), field_count_ - 1);
 }
 
 void Message::ClearHeaders() {
@@ -187,7 +163,7 @@ void Message::SetHeaders(std::initializer_list<std::pair<std::string_view, std::
 }
 
 void Message::SetHead(std::string_view head, Slice method, Slice target, Slice reason, Slice version,
-                      const HeadField* fields, size_t field_count) {
+                      const HeadField* fields, size_t field_count, const uint8_t* names) {
   const size_t table = field_count * sizeof(HeadField);
   text_.clear();
   text_.reserve(head.size() + table);  // one allocation
@@ -202,12 +178,13 @@ void Message::SetHead(std::string_view head, Slice method, Slice target, Slice r
   version_ = version;
   known_ = NoKnownFields();
   known_repeated_ = 0;
-  for (size_t i = 0; i < field_count; ++i) IndexField(View(fields[i].name), i);
+  for (size_t i = 0; i < field_count; ++i)
+    IndexField(names ? names[i] : ClassifyName(View(fields[i].name)), i);
 }
 
 size_t Message::FindField(std::string_view name) const {
-  const int k = KnownField(name);
-  if (k >= 0) {
+  const uint8_t k = ClassifyName(name);
+  if (k != kOther) {
     if (known_[k] != kNoField) return known_[k];
     if (field_count() <= kNoField) return std::string_view::npos;  // every field is indexed
   }
@@ -232,11 +209,11 @@ TraceContextFields TraceContextOf(const Message& m) {
   TraceContextFields out;
   // Most requests carry no traceparent: the index says so without a scan.
   const bool indexed = m.field_count() <= Message::kNoField;
-  if (indexed && m.known_[kTraceparent] == Message::kNoField) return out;
+  if (indexed && m.known_[Message::kTraceparent] == Message::kNoField) return out;
   std::string_view traceparent;
   int traceparents = 0;
-  if (indexed && !(m.known_repeated_ & (uint32_t{1} << kTraceparent))) {
-    traceparent = m.View(m.FieldAt(m.known_[kTraceparent]).value);
+  if (indexed && !(m.known_repeated_ & (uint32_t{1} << Message::kTraceparent))) {
+    traceparent = m.View(m.FieldAt(m.known_[Message::kTraceparent]).value);
     traceparents = 1;
   } else {
     for (const auto& [name, value] : m.headers()) {
@@ -248,9 +225,9 @@ TraceContextFields TraceContextOf(const Message& m) {
   }
   if (traceparents != 1) return out;
   out.traceparent = std::string(TrimOws(traceparent));
-  if (indexed && m.known_[kTracestate] == Message::kNoField) return out;
-  if (indexed && !(m.known_repeated_ & (uint32_t{1} << kTracestate))) {
-    out.tracestate = std::string(m.View(m.FieldAt(m.known_[kTracestate]).value));
+  if (indexed && m.known_[Message::kTracestate] == Message::kNoField) return out;
+  if (indexed && !(m.known_repeated_ & (uint32_t{1} << Message::kTracestate))) {
+    out.tracestate = std::string(m.View(m.FieldAt(m.known_[Message::kTracestate]).value));
     return out;
   }
   for (const auto& [name, value] : m.headers()) {

@@ -8,6 +8,7 @@
 
 #include "common/strings.h"
 #include "protocols/http1/connection.h"
+#include "protocols/http1/scan.h"
 
 namespace kspan::protocols::http1 {
 namespace {
@@ -16,33 +17,20 @@ using std::string_view;
 
 // ---- Character classes (RFC 9110 §5.6.2, RFC 9112 §3) ----------------------------------
 
-constexpr bool IsTChar(unsigned c) {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
-  return c < 0x80 && string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != string_view::npos;
-}
 // Methods are tokens; we accept the upper-case ones (every registered method is), which
 // keeps text that merely looks like a word from passing as a request line.
 constexpr bool IsMethodChar(unsigned c) {
   return (c >= 'A' && c <= 'Z') || c == '-' || c == '_';
-}
-// request-target: visible ASCII; raw UTF-8 (which some clients send) is tolerated.
-constexpr bool IsTargetChar(unsigned c) {
-  return c > 0x20 && c != 0x7f;
 }
 // field-value, reason-phrase: VCHAR, SP, HTAB, obs-text; no other control characters.
 constexpr bool IsTextChar(unsigned c) {
   return c == '\t' || (c >= 0x20 && c != 0x7f);
 }
 
-template <bool (*F)(unsigned)>
-constexpr std::array<bool, 256> Table() {
-  std::array<bool, 256> t{};
-  for (unsigned c = 0; c < 256; ++c) t[c] = F(c);
-  return t;
-}
-constexpr auto kTChar = Table<IsTChar>();
+using scan::internal::kTargetChar;
+using scan::internal::kTChar;
+using scan::internal::Table;
 constexpr auto kMethodChar = Table<IsMethodChar>();
-constexpr auto kTargetChar = Table<IsTargetChar>();
 constexpr auto kTextChar = Table<IsTextChar>();
 
 inline unsigned char U(char c) {
@@ -222,86 +210,130 @@ struct HeadInfo {
   bool framing_invalid = false;  // a framing field malformed, or framing fields in conflict
 };
 
-// Notes the framing fields; false if one is malformed or they conflict.
-bool NoteField(string_view name, string_view value, HeadInfo* info) {
-  switch (name.size()) {
-    case 14:
-      if (EqualsIgnoreCase(name, "content-length")) {
-        uint64_t n = 0;
-        if (!ParseContentLength(value, &n)) return false;
-        if (info->has_content_length && n != info->content_length) return false;
-        info->has_content_length = true;
-        info->content_length = n;
-      }
+// Notes a framing field (`name` classified by Message::ClassifyName); false if it is
+// malformed or conflicts with one before it.
+[[gnu::always_inline]] inline bool NoteField(uint8_t name, string_view value, HeadInfo* info) {
+  switch (name) {
+    case Message::kContentLength: {
+      uint64_t n = 0;
+      if (!ParseContentLength(value, &n)) return false;
+      if (info->has_content_length && n != info->content_length) return false;
+      info->has_content_length = true;
+      info->content_length = n;
       break;
-    case 17:
-      if (EqualsIgnoreCase(name, "transfer-encoding")) {
-        // Several fields form one list; only the last coding decides (RFC 9112 §6.1).
-        info->has_transfer_encoding = true;
-        const size_t comma = value.rfind(',');
-        const string_view last = TrimOws(comma == string_view::npos ? value : value.substr(comma + 1));
-        info->chunked = EqualsIgnoreCase(last, "chunked");
-      }
+    }
+    case Message::kTransferEncoding: {
+      // Several fields form one list; only the last coding decides (RFC 9112 §6.1).
+      info->has_transfer_encoding = true;
+      const size_t comma = value.rfind(',');
+      const string_view last = TrimOws(comma == string_view::npos ? value : value.substr(comma + 1));
+      info->chunked = EqualsIgnoreCase(last, "chunked");
       break;
-    case 7:
-      if (EqualsIgnoreCase(name, "upgrade")) info->upgrade = true;
-      break;
+    }
+    case Message::kUpgrade: info->upgrade = true; break;
     default: break;
   }
   return true;
 }
 
-// A field line at in[pos] that is whole, well-formed and within the head's and a line's
-// bounds, read in one pass (values eight bytes at a time): its name, its value without OWS,
-// and where the next line starts. False when it is anything else (cut off, malformed,
-// long, the blank line): then ParseHead's general path decides, so the outcome is the same
-// either way. Never true where the general path would not accept the line as this field.
-bool QuickFieldLine(string_view in, size_t pos, string_view* name, string_view* value, size_t* next) {
-  // LF before `limit`: inside the window ParseHead searches, and the line is short.
+// The quick paths below read a start line or a field line that is whole, well-formed and
+// within the bounds, in one pass with the scanners (scan.h), and say where the next line
+// starts. For anything else (cut off, malformed, long) they return false and ParseHead's
+// general path decides, so the outcome is the same either way: they never accept a line
+// the general path would not accept as the same parts.
+
+// The line end at in[j] (CR LF or LF, before `limit`): where the next line starts, or 0.
+[[gnu::always_inline]] inline size_t LineEnd(string_view in, size_t j, size_t limit) {
+  if (j < limit && in[j] == '\n') return j + 1;
+  if (j + 1 < limit && in[j] == '\r' && in[j + 1] == '\n') return j + 2;
+  return 0;
+}
+
+// The end of text (no CTL but HTAB) from in[j], before `limit`.
+[[gnu::always_inline]] inline size_t TextEnd(string_view in, size_t j, size_t limit) {
+  while (true) {
+    j = scan::FindCtl(in.data(), j, limit);
+    if (j >= limit || in[j] != '\t') return j;
+    ++j;
+  }
+}
+
+// "HTTP/1.0" or "HTTP/1.1" at in[at] (before `limit`).
+bool VersionAt(string_view in, size_t at, size_t limit) {
+  return at + 8 <= limit && in.substr(at, 7) == kVersionPrefix && (in[at + 7] == '0' || in[at + 7] == '1');
+}
+
+bool QuickRequestLine(string_view in, RequestLine* out, size_t* next) {
+  // Its LF before `limit`: inside the window ParseHead searches, and the line is short.
+  const size_t limit = std::min({in.size(), kMaxHeadBytes, kMaxLineBytes});
+  size_t i = 0;
+  while (i < limit && i <= kMaxMethodBytes && kMethodChar[U(in[i])]) ++i;
+  if (i == 0 || i > kMaxMethodBytes || i >= limit || in[i] != ' ') return false;
+  const size_t t = i + 1;
+  const size_t j = scan::SkipTarget(in.data(), t, limit);
+  if (j == t || j >= limit || in[j] != ' ' || !VersionAt(in, j + 1, limit)) return false;
+  *next = LineEnd(in, j + 9, limit);
+  if (*next == 0) return false;
+  *out = RequestLine{in.substr(0, i), in.substr(t, j - t), in.substr(j + 6, 3)};
+  return true;
+}
+
+bool QuickStatusLine(string_view in, StatusLine* out, size_t* next) {
+  const size_t limit = std::min({in.size(), kMaxHeadBytes, kMaxLineBytes});
+  if (!VersionAt(in, 0, limit) || limit < 12 || in[8] != ' ') return false;
+  int code = 0;
+  for (size_t k = 9; k < 12; ++k) {
+    const char c = in[k];
+    if (c < '0' || c > '9' || (k == 9 && (c < '1' || c > '5'))) return false;
+    code = code * 10 + (c - '0');
+  }
+  string_view reason;
+  size_t end = 12;
+  if (end < limit && in[end] == ' ') {
+    end = TextEnd(in, 13, limit);
+    reason = in.substr(13, end - 13);
+  }
+  *next = LineEnd(in, end, limit);
+  if (*next == 0) return false;
+  *out = StatusLine{code, reason, in.substr(5, 3)};
+  return true;
+}
+
+[[gnu::always_inline]] inline bool QuickFieldLine(string_view in, size_t pos, string_view* name,
+                                                  string_view* value, size_t* next) {
   const size_t limit = std::min({in.size(), kMaxHeadBytes, pos + kMaxLineBytes});
-  size_t i = pos;
-  while (i < limit && kTChar[U(in[i])]) ++i;
+  const size_t i = scan::SkipToken(in.data(), pos, limit);
   if (i == pos || i >= limit || in[i] != ':') return false;
   *name = in.substr(pos, i - pos);
   size_t v = i + 1;
+  if (v < limit && in[v] == ' ') ++v;  // the usual single SP
   while (v < limit && (in[v] == ' ' || in[v] == '\t')) ++v;
-  // The first byte below 0x20 or 0x7f after the value's start: a tab (text, go on), the
-  // line's end (LF or CR LF), or anything else (not text: the general path rejects it).
-  constexpr uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
-  size_t j = v;
-  while (true) {
-    while (j + 8 <= limit) {
-      uint64_t x;
-      std::memcpy(&x, in.data() + j, 8);
-      const uint64_t del = x ^ (0x7f * kOnes);
-      if ((((x - 0x20 * kOnes) & ~x) | ((del - kOnes) & ~del)) & kHigh) break;
-      j += 8;
-    }
-    while (j < limit && kTextChar[U(in[j])]) ++j;
-    if (j >= limit) return false;
-    if (in[j] == '\t') {
-      ++j;
-      continue;
-    }
-    break;
-  }
-  size_t end = j;  // the value's (and the line's) end, CR excluded
-  if (in[j] == '\r') {
-    if (j + 1 >= limit || in[j + 1] != '\n') return false;
-    ++j;
-  } else if (in[j] != '\n') {
-    return false;
-  }
+  size_t end = TextEnd(in, v, limit);  // the value's (and the line's) end, CR excluded
+  *next = LineEnd(in, end, limit);
+  if (*next == 0) return false;
   while (end > v && (in[end - 1] == ' ' || in[end - 1] == '\t')) --end;
   *value = in.substr(v, end - v);
-  *next = j + 1;
   return true;
 }
 
 // Where `part`, a view into `in`, lies in it.
-Message::Slice SliceOf(string_view in, string_view part) {
+[[gnu::always_inline]] inline Message::Slice SliceOf(string_view in, string_view part) {
   if (part.empty()) return {};
   return Message::Slice{static_cast<uint32_t>(part.data() - in.data()), static_cast<uint32_t>(part.size())};
+}
+
+// Notes a field at `*count` of the head being parsed: where it is, its name's class, and
+// what it says about framing.
+[[gnu::always_inline]] inline void AddField(string_view in, string_view name, string_view value,
+                                            HeadInfo* info, Message::HeadField* fields, uint8_t* names,
+                                            size_t* count) {
+  const uint8_t k = Message::ClassifyName(name);
+  // A malformed or conflicting framing field still leaves a real message (its start line
+  // and fields parse): it is reported, and its direction ends after it (ParseNewFrame).
+  if (!NoteField(k, value, info)) info->framing_invalid = true;
+  names[*count] = k;
+  fields[*count] = Message::HeadField{SliceOf(in, name), SliceOf(in, value)};
+  ++*count;
 }
 
 // Parses the head (start line + fields + blank line) at the start of `in`. Only on kSuccess
@@ -309,25 +341,38 @@ Message::Slice SliceOf(string_view in, string_view part) {
 ParseState ParseHead(MessageType type, string_view in, Message* msg, HeadInfo* info, size_t* head_len) {
   RequestLine rl;
   StatusLine sl;
-  // Where each field is in `in`, until the head is known to be whole: 128 × 16 bytes of
-  // stack, left uninitialised (a trivial type) so a short head does not pay for clearing it.
+  // Where each field is in `in`, and its name's class, until the head is known to be whole:
+  // 128 × 17 bytes of stack, left uninitialised (trivial types) so a short head does not
+  // pay for clearing it.
   Message::HeadField fields[kMaxHeaders];
+  uint8_t names[kMaxHeaders];
   size_t nfields = 0;
   size_t pos = 0;
   bool first = true;
+  if (type == MessageType::kRequest ? QuickRequestLine(in, &rl, &pos) : QuickStatusLine(in, &sl, &pos)) {
+    first = false;
+  }
+  const size_t head_end = std::min(in.size(), kMaxHeadBytes);
   while (true) {
-    if (!first && nfields < kMaxHeaders) {
+    if (!first) {
       // The common case in one pass; anything else takes the general path below.
-      string_view name, value;
-      size_t next = 0;
-      if (QuickFieldLine(in, pos, &name, &value, &next)) {
-        if (!NoteField(name, value, info)) info->framing_invalid = true;
-        fields[nfields++] = Message::HeadField{SliceOf(in, name), SliceOf(in, value)};
-        pos = next;
-        continue;
+      if (pos < head_end && (in[pos] == '\r' || in[pos] == '\n')) {
+        const size_t next = LineEnd(in, pos, head_end);
+        if (next != 0) {
+          pos = next;  // the blank line
+          break;
+        }
+      } else if (nfields < kMaxHeaders) {
+        string_view name, value;
+        size_t next = 0;
+        if (QuickFieldLine(in, pos, &name, &value, &next)) {
+          AddField(in, name, value, info, fields, names, &nfields);
+          pos = next;
+          continue;
+        }
       }
     }
-    const size_t window = std::min(kMaxHeadBytes, in.size()) - std::min(pos, kMaxHeadBytes);
+    const size_t window = head_end - std::min(pos, kMaxHeadBytes);
     const size_t lf = pos < in.size() ? FindLf(in, pos, window) : string_view::npos;
     if (lf == string_view::npos) {
       // The head is not all here. Past the bounds it never will be; otherwise check that what
@@ -354,18 +399,16 @@ ParseState ParseHead(MessageType type, string_view in, Message* msg, HeadInfo* i
     if (nfields == kMaxHeaders) return ParseState::kInvalid;
     string_view name, value;
     if (!ParseFieldLine(line, &name, &value)) return ParseState::kInvalid;
-    // A malformed or conflicting framing field still leaves a real message (its start line
-    // and fields parse): it is reported, and its direction ends after it (ParseNewFrame).
-    if (!NoteField(name, value, info)) info->framing_invalid = true;
-    fields[nfields++] = Message::HeadField{SliceOf(in, name), SliceOf(in, value)};
+    AddField(in, name, value, info, fields, names, &nfields);
   }
   *head_len = pos;
   if (type == MessageType::kRequest) {
     msg->SetHead(in.substr(0, pos), SliceOf(in, rl.method), SliceOf(in, rl.target), {},
-                 SliceOf(in, rl.version), fields, nfields);
+                 SliceOf(in, rl.version), fields, nfields, names);
   } else {
     msg->status_code = sl.code;
-    msg->SetHead(in.substr(0, pos), {}, {}, SliceOf(in, sl.reason), SliceOf(in, sl.version), fields, nfields);
+    msg->SetHead(in.substr(0, pos), {}, {}, SliceOf(in, sl.reason), SliceOf(in, sl.version), fields, nfields,
+                 names);
   }
   return ParseState::kSuccess;
 }

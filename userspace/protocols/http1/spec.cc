@@ -102,9 +102,8 @@ class RegisteredConnection final : public ProtocolConnection {
 
   void DrainHttp1(std::vector<RequestStart>* started, std::vector<protocols::Record>* records,
                   ConnectionStats* stats) {
-    scratch_.clear();
     Stats s;
-    conn_.Drain(&scratch_, &s, started);
+    conn_.Drain(records, &s, started);
     stats->frames_invalid += s.frames_invalid;
     stats->frames_cut += s.frames_cut;
     stats->bytes_dropped += s.bytes_dropped;
@@ -112,22 +111,11 @@ class RegisteredConnection final : public ProtocolConnection {
     stats->responses_unmatched_at_close += s.responses_unmatched_at_close;
     stats->requests_unanswered += s.requests_unanswered;
     stats->gaps += s.gaps;
-    for (Record& r : scratch_) {
-      protocols::Record& out = records->emplace_back();
-      out.seq = r.seq;
-      out.request = r.request.timing;
-      out.response_missing = r.response_missing;
-      out.unanswered = r.unanswered;
-      if (!r.response_missing) out.response = r.response.timing;
-      out.body = std::move(r);
-    }
-    scratch_.clear();
   }
 
   const bool client_;
   const ProtocolOptions options_;
   Connection conn_;
-  std::vector<Record> scratch_;
   std::unique_ptr<http2::Connection> h2_;  // after an Upgrade to h2c
   std::optional<Unanswered> closed_;       // Close() was called, with this reason
   uint64_t switch_[2] = {0, 0};            // stream position of the switch, by egress

@@ -2,22 +2,39 @@
 
 #include <algorithm>
 #include <utility>
+#include <variant>
 #include <vector>
 
 namespace kspan::protocols::http1 {
 
-Record UnansweredRecord(Frame* request, Unanswered why) {
-  Record r;
-  r.seq = request->seq;
+namespace {
+
+// The record of `request` and its `response` (null: none, for `why`), built in place at the
+// end of `records`: the envelope takes the timing, the body the messages.
+void Append(std::vector<protocols::Record>* records, Frame* request, Frame* response, Unanswered why) {
+  protocols::Record& out = records->emplace_back();
+  Record& r = std::get<Record>(out.body);  // the variant's first alternative, constructed
+  out.seq = r.seq = request->seq;
+  out.request = request->msg.timing;
   r.request = std::move(request->msg);
   r.informational_statuses = std::move(request->informational);
-  r.response_missing = true;
-  r.unanswered = why;
-  return r;
+  if (response != nullptr) {
+    out.response = response->msg.timing;
+    r.response = std::move(response->msg);
+  } else {
+    out.response_missing = r.response_missing = true;
+    out.unanswered = r.unanswered = why;
+  }
+}
+
+}  // namespace
+
+void AppendUnanswered(std::vector<protocols::Record>* records, Frame* request, Unanswered why) {
+  Append(records, request, nullptr, why);
 }
 
 int StitchFramesInto(Fifo<Frame>* requests, Fifo<Frame>* responses, State* state,
-                     std::vector<Record>* records) {
+                     std::vector<protocols::Record>* records) {
   int errors = 0;
   while (!responses->empty()) {
     Frame& resp = responses->front();
@@ -46,16 +63,11 @@ int StitchFramesInto(Fifo<Frame>* requests, Fifo<Frame>* responses, State* state
       const uint64_t through = std::max(resp.drop_through, seq == 0 ? 0 : seq - 1);
       while (!requests->empty() && requests->front().seq <= through) {
         // Their answers were lost (or the client pipelined across a loss): not seen.
-        records->push_back(UnansweredRecord(&requests->front(), Unanswered::kNotCaptured));
+        AppendUnanswered(records, &requests->front(), Unanswered::kNotCaptured);
         requests->pop_front();
       }
       if (seq != 0 && !requests->empty() && requests->front().seq == seq) {
-        Frame& req = requests->front();
-        Record& r = records->emplace_back();
-        r.seq = req.seq;
-        r.request = std::move(req.msg);
-        r.response = std::move(resp.msg);
-        r.informational_statuses = std::move(req.informational);
+        Append(records, &requests->front(), &resp, Unanswered::kNoResponse);
         requests->pop_front();
       } else {
         ++errors;
@@ -65,15 +77,18 @@ int StitchFramesInto(Fifo<Frame>* requests, Fifo<Frame>* responses, State* state
   }
   while (requests->size() > state->max_pending) {
     // Given up waiting: an answer may still come (it will then be unmatched).
-    records->push_back(UnansweredRecord(&requests->front(), Unanswered::kNotCaptured));
+    AppendUnanswered(records, &requests->front(), Unanswered::kNotCaptured);
     requests->pop_front();
   }
   return errors;
 }
 
 RecordsWithErrorCount<Record> StitchFrames(Fifo<Frame>* requests, Fifo<Frame>* responses, State* state) {
+  std::vector<protocols::Record> records;
   RecordsWithErrorCount<Record> out;
-  out.error_count = StitchFramesInto(requests, responses, state, &out.records);
+  out.error_count = StitchFramesInto(requests, responses, state, &records);
+  out.records.reserve(records.size());
+  for (protocols::Record& r : records) out.records.push_back(std::move(std::get<Record>(r.body)));
   return out;
 }
 

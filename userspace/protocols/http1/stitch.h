@@ -8,6 +8,7 @@
 #include "protocols/common/event_parser.h"
 #include "protocols/http1/parse.h"
 #include "protocols/http1/types.h"
+#include "protocols/record.h"
 
 namespace kspan::protocols::http1 {
 
@@ -20,13 +21,13 @@ namespace kspan::protocols::http1 {
 // Requests without a response stay in `requests`; past state->max_pending the oldest are
 // given up (response_missing). Records come out oldest first.
 RecordsWithErrorCount<Record> StitchFrames(Fifo<Frame>* requests, Fifo<Frame>* responses, State* state);
-// The same, appending the records to `records` (no vector of its own per call); returns the
-// error count.
+// The same, appending the records to `records` as the correlator takes them (each built in
+// place, envelope and body); returns the error count.
 int StitchFramesInto(Fifo<Frame>* requests, Fifo<Frame>* responses, State* state,
-                     std::vector<Record>* records);
+                     std::vector<protocols::Record>* records);
 
-// A request given up, for `why`: no response will be paired with it.
-Record UnansweredRecord(Frame* request, Unanswered why);
+// Appends the record of a request given up, for `why`: no response will be paired with it.
+void AppendUnanswered(std::vector<protocols::Record>* records, Frame* request, Unanswered why);
 
 struct Protocol {
   using Frame = http1::Frame;

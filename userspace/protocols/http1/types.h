@@ -74,9 +74,39 @@ class Message {
   struct HeadField {
     Slice name, value;
   };
+  // Header names the message indexes (the ones consumers ask for), so Header() finds them
+  // without a scan; bit k of known_repeated_ is name k.
+  enum KnownName : uint8_t {
+    kHost,
+    kUserAgent,
+    kContentLength,
+    kTransferEncoding,
+    kContentType,
+    kContentEncoding,
+    kTraceparent,
+    kTracestate,
+    kForwarded,
+    kXForwardedFor,
+    kXForwardedHost,
+    kXForwardedProto,
+    kUpgrade,
+    kMcpMethod,
+    kMcpName,
+    kMcpSessionId,
+    kMcpProtocolVersion,
+    kA2aVersion,
+    kGrpcStatus,
+    kGrpcMessage,
+  };
+  static constexpr uint8_t kOtherName = 0xff;
+  // Which known name `name` is (ASCII case-insensitive), or kOtherName.
+  static uint8_t ClassifyName(std::string_view name);
+
   // Replaces the head: `head`'s bytes are copied once, the parts are slices of it.
+  // `names`, when given, holds ClassifyName of each field's name (a parser that classified
+  // them already); otherwise they are classified here.
   void SetHead(std::string_view head, Slice method, Slice target, Slice reason, Slice version,
-               const HeadField* fields, size_t field_count);
+               const HeadField* fields, size_t field_count, const uint8_t* names = nullptr);
 
   // Payload size in bytes: Content-Length, the sum of chunk sizes for chunked, or the
   // bytes up to close for a response delimited by close. Counted even where kspan did not
@@ -115,8 +145,7 @@ class Message {
 
  private:
   friend TraceContextFields TraceContextOf(const Message& m);
-  // Header names looked up by the correlator, indexed: see KnownField() in message.cc.
-  static constexpr size_t kKnownFields = 20;
+  static constexpr size_t kKnownFields = kGrpcMessage + 1;
   static constexpr uint8_t kNoField = 0xff;
 
   std::string_view View(Slice s) const { return std::string_view(text_.data() + s.off, s.len); }
@@ -124,7 +153,7 @@ class Message {
   HeadField FieldAt(size_t i) const;
   // Appends text; returns where it went.
   Slice Append(std::string_view v);
-  void IndexField(std::string_view name, size_t index);
+  void IndexField(uint8_t name, size_t index);
   // The first field with this name (ASCII case-insensitive), or npos.
   size_t FindField(std::string_view name) const;
 

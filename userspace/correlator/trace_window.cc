@@ -160,7 +160,8 @@ void TraceWindow::Unlist(TraceGroup* g) {
 }
 
 void TraceWindow::Export(StitchNode* n) {
-  model::Span span = std::move(n->span);
+  // Handed on from the node (emit moves it out, or drops it): no move into a local first.
+  model::Span& span = n->span;
   TraceGroup* g = n->group.get();
   span.trace_id = g->trace_id;
   span.span_id = n->span_id;

@@ -120,11 +120,15 @@ void Stitcher::Recycle(Node* n) {
     delete n;
     return;
   }
-  // As a new node, but keeping the children list's room (most clients get one child).
+  // As a new node, but keeping the room of its children list (most clients get one child)
+  // and of its pairing key (written for every request, longer than a short string).
   std::vector<Node*> children = std::move(n->children);
   children.clear();
+  std::string pair_key = std::move(n->pair_key);
+  pair_key.clear();
   *n = Node();
   n->children = std::move(children);
+  n->pair_key = std::move(pair_key);
   spare_.push_back(n);
 }
 

@@ -88,7 +88,13 @@ void TraceWindow::Complete(StitchNode* n, model::Span&& span) {
     --g->open;
     g->last_change_ns = now_ns_;
     CheckFollowsFrom(n);
-    for (StitchNode* c : std::vector<StitchNode*>(n->children)) CheckFollowsFrom(c);
+    // CheckFollowsFrom(c) may take c (and only c) out of n's children: walk them in order
+    // without a copy of the list.
+    for (size_t i = 0; i < n->children.size();) {
+      StitchNode* c = n->children[i];
+      CheckFollowsFrom(c);
+      if (i < n->children.size() && n->children[i] == c) ++i;
+    }
     if (n->group->passthrough && !n->exported) Export(n);
   }
   EnforceBounds();

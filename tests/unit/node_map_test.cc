@@ -8,6 +8,8 @@
 #include <tuple>
 #include <vector>
 
+#include "correlator/trace_window.h"  // StitchNode destroys its group reference
+
 namespace kspan::correlator {
 namespace {
 

@@ -38,5 +38,21 @@ TEST(RedactTest, PlainTextIsUntouched) {
   EXPECT_EQ(RedactSecrets(""), "");
 }
 
+// Text shorter than a vendor key or a JWT is scanned only when it has the separator an
+// auth scheme or a secret key needs: the shortest of each still found, the rest untouched.
+TEST(RedactTest, ShortTextAtTheLengthsTheQuickCheckTrusts) {
+  EXPECT_EQ(RedactSecrets("pwd=x"), "pwd=REDACTED");                     // 5 bytes
+  EXPECT_EQ(RedactSecrets("token: abc"), "token: REDACTED");             // ':' then a space
+  EXPECT_EQ(RedactSecrets("Basic dXNlcjpw"), "Basic REDACTED");          // 14 bytes
+  EXPECT_EQ(RedactSecrets("sk-abcdefghijklmnop"), "REDACTED");           // 19: a vendor key
+  EXPECT_EQ(RedactSecrets("sk-abcdefghijklmno"), "sk-abcdefghijklmno");  // 18: too short
+  for (const char* plain : {"bench", "/item/1000", "curl/8.5.0", "x", "secret", "Bearer"}) {
+    EXPECT_EQ(RedactSecrets(plain), plain);
+    std::string in_place = plain;
+    EXPECT_FALSE(RedactSecretsInPlace(&in_place));
+    EXPECT_EQ(in_place, plain);
+  }
+}
+
 }  // namespace
 }  // namespace kspan

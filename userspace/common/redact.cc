@@ -117,7 +117,7 @@ bool SecretValueAt(std::string_view s, size_t i, size_t* start, size_t* len) {
 // first byte of a vendor prefix, "eyJ", either case of an auth scheme's or a secret key's
 // first letter). Text without secrets costs one table look-up a byte, not 30 prefix tests
 // a word.
-enum : uint8_t { kKey = 1, kVendor = 2, kJwt = 4, kAuth = 8, kSecretKey = 16 };
+enum : uint8_t { kKey = 1, kVendor = 2, kJwt = 4, kAuth = 8, kSecretKey = 16, kSeparator = 32 };
 constexpr std::array<uint8_t, 256> kByteClass = [] {
   std::array<uint8_t, 256> t{};
   for (int c = 0; c < 256; ++c) {
@@ -131,12 +131,22 @@ constexpr std::array<uint8_t, 256> kByteClass = [] {
   t[static_cast<unsigned char>('e')] |= kJwt;
   both_cases('b', kAuth);  // bearer, basic
   for (std::string_view k : kSecretKeys) both_cases(k[0], kSecretKey);
+  // What an auth scheme (its space) or a secret key (its '=' or ':') needs after its word.
+  for (char c : {' ', '=', ':'}) t[static_cast<unsigned char>(c)] |= kSeparator;
   return t;
 }();
 
 // The one scan behind RedactSecrets: the redacted text goes to `out` (replacing what it
 // held) only once a first secret is found; false, `out` untouched, when there is none.
 bool RedactInto(std::string_view text, std::string* out) {
+  // A vendor key is at least 19 bytes and a JWT 26; an auth scheme's credentials need the
+  // space after it, a secret key's value the '=' or ':' after it. Short text without such a
+  // separator (a user agent, most URL paths) holds no token: one look-up a byte, not a scan.
+  if (text.size() < 19) {
+    uint8_t seen = 0;
+    for (const char ch : text) seen |= kByteClass[static_cast<unsigned char>(ch)];
+    if (!(seen & kSeparator)) return false;
+  }
   bool found = false;
   size_t copied = 0;  // text[0, copied) is in out
   auto redact = [&](size_t keep_to, size_t resume) {

@@ -13,10 +13,12 @@
 // sessions (Forget) so neither keeps a pointer to it. Single-threaded: the pipeline thread.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "events/events.h"
@@ -48,6 +50,46 @@ struct NodeLink {
 };
 
 struct TraceGroup;  // trace_window.h
+
+// A counted reference to a trace group (trace_window.h): each member node holds one, and
+// the window's list one while the group is listed; the group is freed with its last. A
+// plain count, not shared_ptr's atomic one: groups live on the pipeline thread only. A
+// template so that TraceGroup need be complete only where a reference is copied or
+// dropped.
+template <typename G>
+class CountedRef {
+ public:
+  CountedRef() = default;
+  CountedRef(std::nullptr_t) {}  // NOLINT(google-explicit-constructor): as a null pointer
+  explicit CountedRef(G* g) : g_(g) {
+    if (g_) ++g_->refs;
+  }
+  CountedRef(const CountedRef& o) : g_(o.g_) {
+    if (g_) ++g_->refs;
+  }
+  CountedRef(CountedRef&& o) noexcept : g_(o.g_) { o.g_ = nullptr; }
+  CountedRef& operator=(const CountedRef& o) {
+    CountedRef(o).swap(*this);
+    return *this;
+  }
+  CountedRef& operator=(CountedRef&& o) noexcept {
+    CountedRef(std::move(o)).swap(*this);
+    return *this;
+  }
+  ~CountedRef() {
+    if (g_ && --g_->refs == 0) delete g_;
+  }
+  void swap(CountedRef& o) noexcept { std::swap(g_, o.g_); }
+  G* get() const { return g_; }
+  G* operator->() const { return g_; }
+  G& operator*() const { return *g_; }
+  explicit operator bool() const { return g_ != nullptr; }
+  friend bool operator==(const CountedRef& a, const CountedRef& b) { return a.g_ == b.g_; }
+
+ private:
+  G* g_ = nullptr;
+};
+using GroupRef = CountedRef<TraceGroup>;
 
 struct StitchNode {
   // ---- What was seen (filled by the stitcher when it creates the node) ----
@@ -92,7 +134,7 @@ struct StitchNode {
   uint64_t end_ns = 0;  // set when it completes
   StitchNode* parent = nullptr;
   std::vector<StitchNode*> children;
-  std::shared_ptr<TraceGroup> group;  // its trace; null until placed
+  GroupRef group;  // its trace; null until placed
   size_t group_index = 0;
   model::SpanId parent_span_id;
   // An exec or session span while it runs (filled by its owner); from Complete to export,

@@ -76,7 +76,10 @@ Stitcher::Stitcher(StitcherOptions options, metrics::Registry* m, Emit emit)
   links_lost_ = m->GetCounter("kspan_stitch_links_total", {{"outcome", "lost"}});
 }
 
-Stitcher::~Stitcher() = default;
+Stitcher::~Stitcher() {
+  nodes_.ForEach([](Node* n) { delete n; });
+  for (Node* n : spare_) delete n;
+}
 
 size_t Stitcher::nodes() const {
   return nodes_.size();
@@ -92,13 +95,9 @@ Stitcher::Node* Stitcher::NewNode(const NodeKey& key) {
     }
     Erase(oldest);
   }
-  auto [it, inserted] = nodes_.try_emplace(key, nullptr);
-  if (!inserted) {
-    Erase(it->second.get());  // the same request again: keep the newer (Erase drops the entry)
-    it = nodes_.try_emplace(key, nullptr).first;
-  }
-  it->second = std::make_unique<Node>();
-  Node* n = it->second.get();
+  if (Node* old = nodes_.Find(key)) Erase(old);  // the same request again: keep the newer
+  Node* n = TakeNode();
+  nodes_.Insert(key, n);
   n->key = key;
   n->arrival_ns = now_ns_;  // set by Advance; raised to the start time in OnRequest
   n->span_id = model::SpanId::Random();
@@ -107,6 +106,30 @@ Stitcher::Node* Stitcher::NewNode(const NodeKey& key) {
   order_tail_ = n;
   undecided_.push_back(n);
   return n;
+}
+
+Stitcher::Node* Stitcher::TakeNode() {
+  if (spare_.empty()) return new Node();
+  Node* n = spare_.back();
+  spare_.pop_back();
+  return n;
+}
+
+void Stitcher::Recycle(Node* n) {
+  if (spare_.size() >= kMaxSpareNodes) {
+    delete n;
+    return;
+  }
+  // As a new node, but keeping the room of its children list (most clients get one child)
+  // and of its pairing key (written for every request, longer than a short string).
+  std::vector<Node*> children = std::move(n->children);
+  children.clear();
+  std::string pair_key = std::move(n->pair_key);
+  pair_key.clear();
+  *n = Node();
+  n->children = std::move(children);
+  n->pair_key = std::move(pair_key);
+  spare_.push_back(n);
 }
 
 void Stitcher::OnRequest(RequestSeen&& r) {
@@ -157,13 +180,12 @@ void Stitcher::OnRequest(RequestSeen&& r) {
 }
 
 void Stitcher::OnSpan(const RequestDone& d, model::Span&& span) {
-  auto it = nodes_.find({d.conn, d.seq});
-  if (it == nodes_.end() || it->second->complete) {
+  Node* n = nodes_.Find({d.conn, d.seq});
+  if (!n || n->complete) {
     links_lost_->Add(d.links.size());
     EmitStandalone(std::move(span));
     return;
   }
-  Node* n = it->second.get();
   if (!d.links.empty()) {
     n->pending_links = d.links;
     links_pending_.push_back(n->key);
@@ -213,9 +235,9 @@ bool Stitcher::OnSession(uint32_t pid, model::Span&& span) {
   // Keyed apart from connections and exec spans: fd -3 never names a socket. Not in
   // order_: a session is as old as its process and must not be the first evicted.
   const NodeKey key{{pid, -3, span.start_time_unix_nano}, ++session_seq_};
-  auto node = std::make_unique<Node>();
-  Node* s = node.get();
-  nodes_[key] = std::move(node);
+  if (Node* old = nodes_.Find(key)) Erase(old);  // not reached: session_seq_ makes keys unique
+  Node* s = TakeNode();
+  nodes_.Insert(key, s);
   s->key = key;
   s->kind = Kind::kSession;
   s->pid = s->tid = pid;
@@ -251,7 +273,7 @@ void Stitcher::CutSessions(uint64_t ts_ns, const FinishSession& finish) {
 void Stitcher::Advance(uint64_t now_ns) {
   now_ns_ = now_ns;
   for (const NodeKey& key : completed_this_batch_) {
-    if (auto it = nodes_.find(key); it != nodes_.end()) it->second->completed_seen_ns = now_ns;
+    if (Node* n = nodes_.Find(key)) n->completed_seen_ns = now_ns;
   }
   completed_unarmed_.insert(completed_unarmed_.end(), completed_this_batch_.begin(),
                             completed_this_batch_.end());
@@ -289,17 +311,17 @@ void Stitcher::Advance(uint64_t now_ns) {
   // request that arrived before it ended (they were due in this Advance at the latest):
   // from here on it may go stale.
   std::erase_if(completed_unarmed_, [&](const NodeKey& key) {
-    auto it = nodes_.find(key);
-    if (it == nodes_.end()) return true;
-    if (it->second->completed_seen_ns + options_.reorder_slack_ns > now_ns) return false;
-    it->second->retire_armed = true;
+    Node* n = nodes_.Find(key);
+    if (!n) return true;
+    if (n->completed_seen_ns + options_.reorder_slack_ns > now_ns) return false;
+    n->retire_armed = true;
     return true;
   });
   ResolveLinks();
   // Exported nodes retire (erased when due), and traces that are due leave.
   window_.ExportDue([this](const NodeKey& key) {
-    auto it = nodes_.find(key);
-    if (it != nodes_.end() && it->second->exported) Erase(it->second.get());
+    Node* n = nodes_.Find(key);
+    if (n && n->exported) Erase(n);
   });
 }
 
@@ -314,10 +336,9 @@ void Stitcher::FlushAll() {
   CutSessions(now_ns_, nullptr);
   // Still running at shutdown (a process with an exec span that outlives kspan): no end to
   // report, so no span; counted.
-  for (const auto& [key, node] : nodes_) {
-    (void)key;
+  nodes_.ForEach([this](const Node* node) {
     if (node->decided && node->group && !node->complete) forgotten_->Add();
-  }
+  });
   window_.FlushAll();
 }
 
@@ -459,9 +480,8 @@ Stitcher::Node* Stitcher::ParentByLoopTurn(const Node* client, const std::vector
     if (!last || a.ns >= last->ns) last = &a;
   }
   if (!last) return nullptr;
-  auto n = nodes_.find(last->node);
-  if (n == nodes_.end()) return nullptr;
-  Node* read = n->second.get();
+  Node* read = nodes_.Find(last->node);
+  if (!read) return nullptr;
   // A request read: that request. A response read: the request its call was made for.
   Node* owner = read->kind == Kind::kServer ? read : (read->in_process_parent ? read->parent : nullptr);
   if (owner && std::find(candidates.begin(), candidates.end(), owner) != candidates.end()) return owner;
@@ -632,16 +652,16 @@ void Stitcher::Erase(Node* n) {
     (n->order_prev ? n->order_prev->order_next : order_head_) = n->order_next;
     (n->order_next ? n->order_next->order_prev : order_tail_) = n->order_prev;
   }
-  nodes_.erase(n->key);
+  nodes_.Erase(n->key);
+  Recycle(n);
 }
 
 bool Stitcher::AddLink(const NodeKey& from, NodeLink link) {
-  auto it = nodes_.find(from);
-  if (it == nodes_.end() || it->second->exported) {
+  Node* n = nodes_.Find(from);
+  if (!n || n->exported) {
     links_lost_->Add();
     return false;
   }
-  Node* n = it->second.get();
   if (n->pending_links.empty()) links_pending_.push_back(n->key);
   n->pending_links.push_back(std::move(link));
   return true;
@@ -652,18 +672,17 @@ void Stitcher::ResolveLinks() {
   // the window at least window_ns: links are resolved before their span leaves, unless a
   // bound flushed it early.
   std::erase_if(links_pending_, [&](const NodeKey& key) {
-    auto it = nodes_.find(key);
-    if (it == nodes_.end()) return true;  // counted when erased
-    Node* n = it->second.get();
+    Node* n = nodes_.Find(key);
+    if (!n) return true;  // counted when erased
     std::erase_if(n->pending_links, [&](NodeLink& l) {
-      auto t = nodes_.find(l.to);
-      if (n->exported || t == nodes_.end() || (t->second->decided && !t->second->group)) {
+      const Node* t = nodes_.Find(l.to);
+      if (n->exported || !t || (t->decided && !t->group)) {
         links_lost_->Add();
         return true;
       }
-      if (!t->second->group) return false;  // not placed yet
-      n->links.push_back({.trace_id = t->second->group->trace_id,
-                          .span_id = t->second->span_id,
+      if (!t->group) return false;  // not placed yet
+      n->links.push_back({.trace_id = t->group->trace_id,
+                          .span_id = t->span_id,
                           .trace_state = {},
                           .attributes = std::move(l.attributes)});
       links_resolved_->Add();

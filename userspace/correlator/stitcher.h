@@ -83,6 +83,7 @@
 #include <vector>
 
 #include "common/metrics.h"
+#include "correlator/node_map.h"
 #include "correlator/process_sessions.h"
 #include "correlator/stitch_node.h"
 #include "correlator/trace_window.h"
@@ -225,6 +226,11 @@ class Stitcher {
   using Node = StitchNode;
 
   Node* NewNode(const NodeKey& key);
+  // A fresh node under `key` (not yet in nodes_): a spare one reset, else a new one.
+  Node* TakeNode();
+  // Frees an erased node: kept as a spare (reset) up to kMaxSpareNodes, else deleted.
+  void Recycle(Node* n);
+  static constexpr size_t kMaxSpareNodes = 1024;
   void Decide(Node* n);
   void DecideServer(Node* n);
   void DecideClient(Node* n);
@@ -261,8 +267,12 @@ class Stitcher {
   StitcherOptions options_;
   Emit emit_;
   uint64_t now_ns_ = 0;
-  // Every node, owned here; the window and the sessions hold pointers (stitch_node.h).
-  std::unordered_map<NodeKey, std::unique_ptr<Node>, NodeKeyHash> nodes_;
+  // Every node, owned here (allocated by TakeNode, freed by Recycle); the window and the
+  // sessions hold pointers (stitch_node.h).
+  NodeMap nodes_;
+  // Erased nodes kept for reuse, reset: a node is made and erased twice a request, and
+  // its allocation, zeroing and member frees cost more than a reset.
+  std::vector<Node*> spare_;
   TraceWindow window_;        // where decided nodes wait, grouped by trace, until exported
   ProcessSessions sessions_;  // exec and session nodes by pid; orphans a session adopts
   uint64_t session_seq_ = 0;

@@ -43,9 +43,13 @@ TraceWindow::TraceWindow(TraceWindowOptions options, metrics::Registry* m, Emit 
   flushed_[static_cast<int>(FlushReason::kShutdown)] = flushed("shutdown");
 }
 
-std::shared_ptr<TraceGroup> TraceWindow::NewGroup(const model::TraceId& trace, uint8_t flags,
-                                                  std::string trace_state, bool remote_parent) {
-  auto g = std::make_shared<TraceGroup>();
+TraceWindow::~TraceWindow() {
+  while (groups_head_) Unlist(groups_head_);
+}
+
+GroupRef TraceWindow::NewGroup(const model::TraceId& trace, uint8_t flags, std::string trace_state,
+                               bool remote_parent) {
+  GroupRef g(new TraceGroup());
   g->remote_parent = remote_parent;
   g->trace_id = trace;
   g->flags = flags;
@@ -54,7 +58,7 @@ std::shared_ptr<TraceGroup> TraceWindow::NewGroup(const model::TraceId& trace, u
   return g;
 }
 
-void TraceWindow::Join(StitchNode* n, StitchNode* parent, const std::shared_ptr<TraceGroup>& g,
+void TraceWindow::Join(StitchNode* n, StitchNode* parent, const GroupRef& g,
                        const model::SpanId& parent_span) {
   n->group = g;
   n->parent = parent;
@@ -65,7 +69,11 @@ void TraceWindow::Join(StitchNode* n, StitchNode* parent, const std::shared_ptr<
   if (!n->complete) ++g->open;
   g->last_change_ns = now_ns_;
   if (!g->listed && !g->passthrough) {
-    g->it = groups_.insert(groups_.end(), g);
+    ++g->refs;  // the list's
+    g->list_prev = groups_tail_;
+    g->list_next = nullptr;
+    (groups_tail_ ? groups_tail_->list_next : groups_head_) = g.get();
+    groups_tail_ = g.get();
     g->listed = true;
     g->listed_ns = now_ns_;
   }
@@ -88,7 +96,13 @@ void TraceWindow::Complete(StitchNode* n, model::Span&& span) {
     --g->open;
     g->last_change_ns = now_ns_;
     CheckFollowsFrom(n);
-    for (StitchNode* c : std::vector<StitchNode*>(n->children)) CheckFollowsFrom(c);
+    // CheckFollowsFrom(c) may take c (and only c) out of n's children: walk them in order
+    // without a copy of the list.
+    for (size_t i = 0; i < n->children.size();) {
+      StitchNode* c = n->children[i];
+      CheckFollowsFrom(c);
+      if (i < n->children.size() && n->children[i] == c) ++i;
+    }
     if (n->group->passthrough && !n->exported) Export(n);
   }
   EnforceBounds();
@@ -115,7 +129,7 @@ void TraceWindow::CheckFollowsFrom(StitchNode* child) {
 }
 
 bool TraceWindow::MoveUnder(StitchNode* root, StitchNode* parent) {
-  const std::shared_ptr<TraceGroup> from = root->group;
+  const GroupRef from = root->group;
   if (from == parent->group) return false;
   MoveSubtree(root, parent->group);
   root->parent = parent;
@@ -126,8 +140,8 @@ bool TraceWindow::MoveUnder(StitchNode* root, StitchNode* parent) {
   return true;
 }
 
-void TraceWindow::MoveSubtree(StitchNode* root, const std::shared_ptr<TraceGroup>& to) {
-  const std::shared_ptr<TraceGroup> from = root->group;
+void TraceWindow::MoveSubtree(StitchNode* root, const GroupRef& to) {
+  const GroupRef from = root->group;
   std::vector<StitchNode*> stack{root};
   while (!stack.empty()) {
     StitchNode* n = stack.back();
@@ -156,11 +170,15 @@ void TraceWindow::LeaveGroup(StitchNode* n) {
 void TraceWindow::Unlist(TraceGroup* g) {
   if (!g->listed) return;
   g->listed = false;
-  groups_.erase(g->it);
+  (g->list_prev ? g->list_prev->list_next : groups_head_) = g->list_next;
+  (g->list_next ? g->list_next->list_prev : groups_tail_) = g->list_prev;
+  g->list_prev = g->list_next = nullptr;
+  if (--g->refs == 0) delete g;  // the list's reference was the last
 }
 
 void TraceWindow::Export(StitchNode* n) {
-  model::Span span = std::move(n->span);
+  // Handed on from the node (emit moves it out, or drops it): no move into a local first.
+  model::Span& span = n->span;
   TraceGroup* g = n->group.get();
   span.trace_id = g->trace_id;
   span.span_id = n->span_id;
@@ -214,10 +232,10 @@ void TraceWindow::EnforceBounds() {
     const FlushReason reason =
         held_spans_ > options_.max_held_spans ? FlushReason::kMaxHeldSpans : FlushReason::kMaxHeldBytes;
     TraceGroup* oldest = nullptr;
-    for (const auto& g : groups_) {
+    for (TraceGroup* g = groups_head_; g; g = g->list_next) {
       if (std::any_of(g->members.begin(), g->members.end(),
                       [](const StitchNode* n) { return n->complete; })) {
-        oldest = g.get();
+        oldest = g;
         break;
       }
     }
@@ -253,8 +271,8 @@ void TraceWindow::ExportDue(const std::function<void(const NodeKey&)>& erase) {
     // it was listed: past the first group listed less than a window ago none is complete.
     // (A max_age flush of a group relisted late waits at most that long.)
     const uint64_t due_before = now_ns_ - std::min(options_.window_ns, options_.max_hold_ns);
-    for (auto it = groups_.begin(); it != groups_.end();) {
-      TraceGroup* g = (it++)->get();  // Flush may unlist g
+    for (TraceGroup *g = groups_head_, *next; g; g = next) {
+      next = g->list_next;  // Flush may unlist g (and free it), never another group
       if (g->listed_ns > due_before) break;
       if (g->members.empty()) continue;
       if (g->open == 0 && g->last_change_ns + options_.window_ns <= now_ns_) {
@@ -267,8 +285,8 @@ void TraceWindow::ExportDue(const std::function<void(const NodeKey&)>& erase) {
 }
 
 void TraceWindow::FlushAll() {
-  while (!groups_.empty()) {
-    auto g = groups_.front();
+  while (groups_head_) {
+    const GroupRef g(groups_head_);  // kept while it is flushed and unlisted
     if (!g->members.empty()) Flush(g.get(), g->open == 0 ? FlushReason::kComplete : FlushReason::kShutdown);
     Unlist(g.get());
   }

@@ -37,7 +37,6 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <list>
 #include <memory>
 #include <string>
 #include <utility>
@@ -50,6 +49,7 @@
 namespace kspan::correlator {
 
 struct TraceGroup {
+  uint32_t refs = 0;  // GroupRefs to it (stitch_node.h): freed with the last
   model::TraceId trace_id;
   uint8_t flags = 1;
   std::string trace_state;
@@ -60,9 +60,10 @@ struct TraceGroup {
   uint64_t listed_ns = 0;    // when it was listed (the window's list is in this order)
   bool passthrough = false;  // flushed early: later spans leave as soon as they end
   bool listed = false;
-  bool remote_parent = false;  // its root came with a valid traceparent
-  bool decided = false;        // TraceWindowOptions::decide has run (at the first flush)
-  std::list<std::shared_ptr<TraceGroup>>::iterator it;
+  bool remote_parent = false;       // its root came with a valid traceparent
+  bool decided = false;             // TraceWindowOptions::decide has run (at the first flush)
+  TraceGroup* list_prev = nullptr;  // its neighbours in the window's list, while listed
+  TraceGroup* list_next = nullptr;
 };
 
 // A trace at its first flush, for TraceWindowOptions::decide.
@@ -97,6 +98,7 @@ class TraceWindow {
  public:
   using Emit = std::function<void(model::Span&&)>;
   TraceWindow(TraceWindowOptions options, metrics::Registry* metrics, Emit emit);
+  ~TraceWindow();
   TraceWindow(const TraceWindow&) = delete;
   TraceWindow& operator=(const TraceWindow&) = delete;
 
@@ -104,12 +106,11 @@ class TraceWindow {
 
   // A new trace, created now; listed when its first node joins. `remote_parent`: its root
   // continues a traceparent from outside.
-  std::shared_ptr<TraceGroup> NewGroup(const model::TraceId& trace, uint8_t flags, std::string trace_state,
-                                       bool remote_parent = false);
+  GroupRef NewGroup(const model::TraceId& trace, uint8_t flags, std::string trace_state,
+                    bool remote_parent = false);
   // Places `n` in `g` as a child of `parent` (nullptr: a root whose parent span, if any,
   // is outside: `parent_span`).
-  void Join(StitchNode* n, StitchNode* parent, const std::shared_ptr<TraceGroup>& g,
-            const model::SpanId& parent_span);
+  void Join(StitchNode* n, StitchNode* parent, const GroupRef& g, const model::SpanId& parent_span);
   // After a node was placed: it leaves at once if it has ended in a passthrough trace;
   // then the bounds are enforced.
   void Placed(StitchNode* n);
@@ -133,7 +134,7 @@ class TraceWindow {
 
  private:
   void CheckFollowsFrom(StitchNode* child);
-  void MoveSubtree(StitchNode* root, const std::shared_ptr<TraceGroup>& to);
+  void MoveSubtree(StitchNode* root, const GroupRef& to);
   void LeaveGroup(StitchNode* n);
   void Unlist(TraceGroup* g);
   void Export(StitchNode* n);
@@ -143,7 +144,10 @@ class TraceWindow {
   Emit emit_;
   uint64_t now_ns_ = 0;
   uint64_t last_flush_scan_ns_ = 0;
-  std::list<std::shared_ptr<TraceGroup>> groups_;  // listed, oldest first
+  // Listed groups, oldest first: a list through the groups (TraceGroup::list_prev, next),
+  // each holding a reference (a std::list of shared_ptrs allocated a list node a trace).
+  TraceGroup* groups_head_ = nullptr;
+  TraceGroup* groups_tail_ = nullptr;
   // Exported nodes stay a moment as parents of children decided late: erased when due.
   std::deque<std::pair<uint64_t, NodeKey>> retired_;
   size_t held_spans_ = 0, held_bytes_ = 0;

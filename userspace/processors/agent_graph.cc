@@ -38,7 +38,8 @@ AgentGraph::AgentGraph(metrics::Registry* metrics, AgentOf agent_of)
       dropped_(metrics->GetCounter("kspan_agent_graph_dropped_total")) {}
 
 bool AgentGraph::OnExport(model::Span& span) noexcept {
-  if (agent_of_) OnSpan(span, agent_of_(span));
+  // Only CLIENT spans are edges (OnSpan): the others need no look-up of their agent.
+  if (agent_of_ && span.kind == model::SpanKind::kClient) OnSpan(span, agent_of_(span));
   return true;
 }
 

@@ -20,6 +20,9 @@ void ProcessorChain::Export(model::Span&& span) {
   for (const Entry& e : chain_) {
     if (!e.processor->OnExport(span)) {
       e.dropped->Add();
+      // Freed now, whatever the caller keeps the moved-from span in (the trace window
+      // exports from its node, which lives on a while).
+      const model::Span gone = std::move(span);
       return;
     }
   }

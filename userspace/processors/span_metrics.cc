@@ -167,9 +167,13 @@ std::string_view SpanMetrics::ServiceOf(const model::Span& span) {
 }
 
 metrics::Histogram* SpanMetrics::Series(Family& f, const LabelSet& labels) {
+  if (f.last && labels.Equals(f.last->labels)) return f.last->histogram;
   const uint64_t hash = labels.Hash();
   for (auto [it, end] = f.series.equal_range(hash); it != end; ++it) {
-    if (labels.Equals(it->second.labels)) return it->second.histogram;
+    if (labels.Equals(it->second.labels)) {
+      f.last = &it->second;  // a multimap's elements stay where they are
+      return it->second.histogram;
+    }
   }
   if (f.series.size() >= max_series_) {
     f.overflow_count->Add();
@@ -189,7 +193,8 @@ metrics::Histogram* SpanMetrics::Series(Family& f, const LabelSet& labels) {
     out.emplace_back(std::string(kSlotKeys[l.slot]), std::move(value));
   }
   entry.histogram = registry_->GetHistogram(f.name, out, *f.bounds);
-  return f.series.emplace(hash, std::move(entry))->second.histogram;
+  f.last = &f.series.emplace(hash, std::move(entry))->second;
+  return f.last->histogram;
 }
 
 bool SpanMetrics::OnExport(model::Span& span) noexcept {

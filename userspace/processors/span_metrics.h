@@ -87,6 +87,9 @@ class SpanMetrics : public SpanProcessor {
     // By the hash of the label set (LabelSet::Hash), checked label by label: found with
     // no allocation and no key string built.
     std::unordered_multimap<uint64_t, SeriesEntry> series;
+    // The series the last span of this family went to: spans come in runs of one label set,
+    // which is then found by comparing the labels, without hashing them.
+    const SeriesEntry* last = nullptr;
   };
   enum FamilyIndex { kHttpServerIdx, kHttpClientIdx, kRpcServerIdx, kRpcClientIdx, kDbClientIdx, kFamilies };
 

@@ -52,9 +52,16 @@ TraceSampler::TraceSampler(SamplingConfig config, metrics::Registry* m, const Sp
 }
 
 metrics::Counter* TraceSampler::Counter(std::string_view sampler, bool kept, std::string_view rule) {
+  if (last_.counter && last_.kept == kept && last_.sampler == sampler && last_.rule == rule)
+    return last_.counter;
   Key(sampler, kept, rule, &key_);  // into a kept buffer: no allocation a trace
   auto it = counters_.find(key_);
-  return it == counters_.end() ? nullptr : it->second;
+  if (it == counters_.end()) return nullptr;
+  last_.sampler.assign(sampler);
+  last_.rule.assign(rule);
+  last_.kept = kept;
+  last_.counter = it->second;
+  return it->second;
 }
 
 bool TraceSampler::HasRemoteChild(const std::vector<const model::Span*>& spans) {

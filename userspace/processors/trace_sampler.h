@@ -85,6 +85,13 @@ class TraceSampler : public SpanProcessor {
   metrics::Counter* decided_early_;
   std::map<std::string, metrics::Counter*> counters_;  // "sampler|kept|rule"
   std::string key_;                                    // Counter's scratch
+  // Counter's last answer: traces mostly take the decision the one before took.
+  struct LastCounter {
+    std::string sampler, rule;
+    bool kept = false;
+    metrics::Counter* counter = nullptr;
+  };
+  LastCounter last_;
 };
 
 }  // namespace kspan::processors

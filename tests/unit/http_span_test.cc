@@ -350,6 +350,17 @@ INSTANTIATE_TEST_SUITE_P(Cases, HttpMethodTest, testing::ValuesIn(kMethodCases),
   return std::string(*info.param.method ? info.param.method : "empty") + "_" + std::to_string(info.index);
 });
 
+TEST(NormalizeHttpMethodTest, KnownMethodsExactlyElseOther) {
+  for (const char* m : {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}) {
+    EXPECT_EQ(NormalizeHttpMethod(m), m);
+  }
+  for (const char* m : {"", "G", "GE", "GETS", "PUTT", "get", "Post", "HEAd", "DELETES", "OPTION", "CONNECTS",
+                        "PATCHY", "TRACe", "PROPFIND", "MKCOL"}) {
+    EXPECT_EQ(NormalizeHttpMethod(m), "_OTHER") << m;
+  }
+  EXPECT_EQ(NormalizeHttpMethod(std::string_view("GET\0", 4)), "_OTHER");
+}
+
 // ---- url.full and server.* on client spans -------------------------------------------
 
 struct ClientUrlCase {

@@ -42,6 +42,7 @@
 #include <cstdint>
 #include <memory>
 #include <string_view>
+#include <utility>
 
 #include "events/events.h"
 #include "model/span.h"
@@ -73,8 +74,19 @@ struct HttpSpanOptions {
 //           request arrived); with no such header, the local socket address and port.
 //   CLIENT  the authority of an absolute-form target, else Host (port: the one given,
 //           else the scheme's default), else the remote socket address and port.
-model::Span BuildHttpSpan(const protocols::http1::Record& record, const HttpConnContext& conn,
-                          std::shared_ptr<const model::Resource> resource, const HttpSpanOptions& options);
+//
+// The span is built in `*out`, which must be a default-constructed span (the caller may
+// hold it where it goes next, saving a move of the whole span).
+void BuildHttpSpan(const protocols::http1::Record& record, const HttpConnContext& conn,
+                   std::shared_ptr<const model::Resource> resource, const HttpSpanOptions& options,
+                   model::Span* out);
+inline model::Span BuildHttpSpan(const protocols::http1::Record& record, const HttpConnContext& conn,
+                                 std::shared_ptr<const model::Resource> resource,
+                                 const HttpSpanOptions& options) {
+  model::Span span;
+  BuildHttpSpan(record, conn, std::move(resource), options, &span);
+  return span;
+}
 
 // The method as http.request.method reports it: itself when it is one of the known
 // methods (case-sensitive, RFC 9110 + PATCH), else "_OTHER".

@@ -144,8 +144,10 @@ void SpanBuilder::OnRequest(const conntrack::ConnInfo& conn, protocols::RequestS
     // A multiplexed protocol's request id (the HTTP/2 stream) pairs within the connection.
     r.pair_key = std::move(request.call_id);
   }
+  // (Without agent rules the resource is not needed: not fetched, no refcount taken.)
   if (conn.kind == events::ConnKind::kTcp && !server && !sessions_tried_.count(conn.key.pid) &&
-      agents_.IsAgent(conn.key.pid, processes_->ResourceFor(conn.key.pid).get())) {
+      agents_.IsAgent(conn.key.pid,
+                      agents_.HasRules() ? processes_->ResourceFor(conn.key.pid).get() : nullptr)) {
     // An agent rule names a process seen only now (running before kspan started).
     MarkAgent(conn.key.pid);
     OpenSession(conn.key.pid);
@@ -241,9 +243,10 @@ void SpanBuilder::OnRecord(const conntrack::ConnInfo& conn, protocols::Record&& 
     if (llm || !held_.empty()) ReleaseHeld(pid, false, HoldEnd::kAnswered);
     return;
   }
-  const std::string* operation = span->FindString("gen_ai.operation.name");
   std::vector<std::pair<NodeKey, NodeLink>> late;
-  if (span->kind == model::SpanKind::kClient && operation && *operation == "execute_tool" &&
+  const std::string* operation;  // looked up only for a CLIENT span
+  if (span->kind == model::SpanKind::kClient &&
+      (operation = span->FindString("gen_ai.operation.name")) != nullptr && *operation == "execute_tool" &&
       agents_.LinkToolRun(pid, {conn.key, record.seq}, false, &*span, &done.links, &late) ==
           AgentSpans::ToolRunLink::kWait) {
     if (held_.size() >= kMaxHeld) {  // the oldest gives up

@@ -39,9 +39,9 @@ HttpConnContext Server() {
   HttpConnContext c;
   c.is_server = true;
   c.pid = 42;
-  c.tuple.family = AF_INET;
-  c.tuple.local = {"10.0.0.2", 8080};
-  c.tuple.remote = {"10.0.0.9", 51234};
+  static const events::SocketTuple tuple = {
+      .family = AF_INET, .local = {"10.0.0.2", 8080}, .remote = {"10.0.0.9", 51234}};
+  c.tuple = &tuple;
   return c;
 }
 
@@ -49,9 +49,9 @@ HttpConnContext Client() {
   HttpConnContext c;
   c.is_server = false;
   c.pid = 43;
-  c.tuple.family = AF_INET;
-  c.tuple.local = {"10.0.0.9", 51234};
-  c.tuple.remote = {"127.0.0.1", 8080};
+  static const events::SocketTuple tuple = {
+      .family = AF_INET, .local = {"10.0.0.9", 51234}, .remote = {"127.0.0.1", 8080}};
+  c.tuple = &tuple;
   return c;
 }
 
@@ -383,7 +383,9 @@ TEST_P(ClientUrlTest, Url) {
   std::vector<std::pair<std::string, std::string>> headers;
   if (*c.host) headers.emplace_back("Host", c.host);
   HttpConnContext conn = Client();
-  conn.tuple.remote = {c.remote_address, c.remote_port};
+  events::SocketTuple tuple = *conn.tuple;
+  tuple.remote = {c.remote_address, c.remote_port};
+  conn.tuple = &tuple;
   conn.tls = c.tls;
   HttpSpanOptions opts;
   opts.redact_query_values = c.redact;

@@ -196,8 +196,10 @@ void BuildHttpSpan(const Record& record, const HttpConnContext& conn,
     span.name.assign(name_method);
   }
 
-  const events::Endpoint& local = conn.tuple.local;
-  const events::Endpoint& remote = conn.tuple.remote;
+  static const events::SocketTuple kNoTuple;
+  const events::SocketTuple& tuple = conn.tuple ? *conn.tuple : kNoTuple;
+  const events::Endpoint& local = tuple.local;
+  const events::Endpoint& remote = tuple.remote;
   std::string_view scheme = conn.tls ? "https" : "http";
 
   if (server) {

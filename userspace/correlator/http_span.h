@@ -52,8 +52,10 @@ namespace kspan::correlator {
 
 // The connection a record came from, as the process that owns the socket sees it.
 struct HttpConnContext {
-  bool is_server = false;     // this process answered the request (SERVER span)
-  events::SocketTuple tuple;  // local = this process's end, remote = the peer
+  bool is_server = false;  // this process answered the request (SERVER span)
+  // local = this process's end, remote = the peer. Borrowed (the connection's own, valid
+  // while the span is built): a span costs no copy of the addresses. Null: none known.
+  const events::SocketTuple* tuple = nullptr;
   uint32_t pid = 0;
   // The bytes came from the TLS uprobes (plaintext of a TLS connection): url.scheme is
   // "https" and 443 the default port.

@@ -160,10 +160,10 @@ void SpanBuilder::OnRequest(const conntrack::ConnInfo& conn, protocols::RequestS
 
 std::optional<model::Span> SpanBuilder::BuildHttp(const conntrack::ConnInfo& conn,
                                                   const protocols::http1::Record& record, uint64_t seq,
-                                                  std::vector<NodeLink>* links, bool* llm) {
+                                                  std::vector<NodeLink>* links, bool* llm, bool* plain) {
   HttpConnContext ctx;
   ctx.is_server = conn.role == events::Role::kServer;
-  ctx.tuple = conn.tuple;
+  ctx.tuple = &conn.tuple;
   ctx.pid = conn.key.pid;
   ctx.tls = conn.tls;
   // Built where it is returned: a span moved is ~250 bytes copied and a shell destroyed.
@@ -191,7 +191,7 @@ std::optional<model::Span> SpanBuilder::BuildHttp(const conntrack::ConnInfo& con
     }
     agents_.NoteTokens(conn.key.pid, tokens, span.end_time_unix_nano, &span);
   } else {
-    agents_.Apply(record, ctx, &span);
+    *plain = !agents_.Apply(record, ctx, &span);
   }
   return built;
 }
@@ -209,15 +209,17 @@ void SpanBuilder::OnRecord(const conntrack::ConnInfo& conn, protocols::Record&& 
   const uint32_t pid = conn.key.pid;
   RequestDone done{.conn = conn.key, .seq = record.seq, .response = record.response, .links = {}};
   bool llm = false;
+  bool plain_http = false;  // an HTTP span neither GenAI nor agent builders described
   std::optional<model::Span> span = std::visit(
       [&](const auto& body) -> std::optional<model::Span> {
         using Body = std::decay_t<decltype(body)>;
         if constexpr (std::is_same_v<Body, protocols::http1::Record>) {
-          return BuildHttp(conn, body, record.seq, &done.links, &llm);
+          return BuildHttp(conn, body, record.seq, &done.links, &llm, &plain_http);
         } else if constexpr (std::is_same_v<Body, protocols::jsonrpc::Call>) {
           return BuildLocalCall(conn, body);
         } else if constexpr (std::is_same_v<Body, protocols::http2::Record>) {
-          std::optional<model::Span> s = BuildHttp(conn, body.http, record.seq, &done.links, &llm);
+          std::optional<model::Span> s =
+              BuildHttp(conn, body.http, record.seq, &done.links, &llm, &plain_http);
           if (s) ApplyHttp2(body, IsServer(conn, record.side), &*s);
           if (body.headers_incomplete) http2_headers_incomplete_->Add();
           return s;
@@ -244,8 +246,8 @@ void SpanBuilder::OnRecord(const conntrack::ConnInfo& conn, protocols::Record&& 
     return;
   }
   std::vector<std::pair<NodeKey, NodeLink>> late;
-  const std::string* operation;  // looked up only for a CLIENT span
-  if (span->kind == model::SpanKind::kClient &&
+  const std::string* operation;  // looked up only for a CLIENT span that may have one
+  if (!plain_http && span->kind == model::SpanKind::kClient &&
       (operation = span->FindString("gen_ai.operation.name")) != nullptr && *operation == "execute_tool" &&
       agents_.LinkToolRun(pid, {conn.key, record.seq}, false, &*span, &done.links, &late) ==
           AgentSpans::ToolRunLink::kWait) {
@@ -262,7 +264,7 @@ void SpanBuilder::OnRecord(const conntrack::ConnInfo& conn, protocols::Record&& 
     return;
   }
   Emit(pid, std::move(done), std::move(*span));
-  AddLateLinks(std::move(late));
+  if (!late.empty()) AddLateLinks(std::move(late));
   // An answer came: runs of this process held for it may go now.
   if (!held_.empty()) ReleaseHeld(pid, false, HoldEnd::kAnswered);
 }

@@ -269,17 +269,18 @@ RpcResponse ParseRpcResponse(std::string_view content_type, std::string_view bod
 std::optional<RpcRequest> ParseA2aRestRequest(std::string_view method, std::string_view target,
                                               std::string_view body, std::string_view a2a_version) {
   const std::string_view path = PathOf(target);
-  // The operation first: most requests are none, and refusing them builds no RpcRequest.
+  // The operation first: most requests are none, and refusing them builds no RpcRequest
+  // (the suffix tests before the search for "/tasks/", which reads the whole path).
   std::string_view a2a_method;
   if (method == "POST" && (path.ends_with("/message:send") || path == "message:send")) {
     a2a_method = "SendMessage";
   } else if (method == "POST" && (path.ends_with("/message:stream") || path == "message:stream")) {
     a2a_method = "SendStreamingMessage";
-  } else if (method == "POST" && path.find("/tasks/") != std::string_view::npos &&
-             path.ends_with(":cancel")) {
+  } else if (method == "POST" && path.ends_with(":cancel") &&
+             path.find("/tasks/") != std::string_view::npos) {
     a2a_method = "CancelTask";
-  } else if ((method == "GET" || method == "POST") && path.find("/tasks/") != std::string_view::npos &&
-             path.ends_with(":subscribe")) {
+  } else if ((method == "GET" || method == "POST") && path.ends_with(":subscribe") &&
+             path.find("/tasks/") != std::string_view::npos) {
     a2a_method = "SubscribeToTask";
   } else if (method == "GET" && !a2a_version.empty() && path.find("/tasks/") != std::string_view::npos &&
              !TaskIdInPath(path).empty()) {

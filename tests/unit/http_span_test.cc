@@ -535,6 +535,23 @@ TEST(HttpSpanTest, ServerAbsoluteFormWithoutPortImpliesDefault) {
   EXPECT_EQ(Attr(s, "server.port"), "int:80");
 }
 
+// Held spans are bounded by their strings' capacities (trace_window.cc SpanBytes): a
+// value is stored at its size, inline when short, and the name is no larger than needed.
+TEST(HttpSpanTest, StringValuesAreStoredAtTheirSize) {
+  const std::string ua = "Mozilla/5.0 (X11; Linux)";  // 24 bytes: on the heap, exactly
+  const model::Span s =
+      Build(MakeRecord("GET", "/api/users/1234567890123", {{"Host", "h"}, {"User-Agent", ua}}), Server());
+  ASSERT_EQ(Attr(s, "url.template"), "/api/users/{id}");
+  const size_t inline_chars = std::string().capacity();
+  for (const model::Attribute& a : s.attributes) {
+    const auto* v = std::get_if<std::string>(&a.value);
+    if (!v) continue;
+    EXPECT_EQ(v->capacity(), std::max(v->size(), inline_chars)) << a.key;
+  }
+  EXPECT_EQ(s.name, "GET /api/users/{id}");
+  EXPECT_LE(s.name.capacity(), std::max<size_t>(30, s.name.size()));
+}
+
 // ---- body sizes ----------------------------------------------------------------------
 
 TEST(HttpSpanTest, BodySizes) {

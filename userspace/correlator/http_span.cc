@@ -78,6 +78,8 @@ bool BodyDeclared(const Message& m) {
   return m.HasHeader("Content-Length") || m.HasHeader("Transfer-Encoding");
 }
 
+const size_t kInlineChars = std::string().capacity();  // libstdc++: 15
+
 // Appends attributes constructed in place in the span's vector: no temporary key, value
 // or Attribute is made and moved (the vector is reserved for the span's attributes).
 class AttributeAdder {
@@ -88,8 +90,17 @@ class AttributeAdder {
   std::string& Str(model::AttrKey&& key) {
     return *std::get_if<std::string>(&out_->emplace_back(std::move(key)).value);
   }
-  // append, not assign: the string is empty, and assign's aliasing checks cost twice as much.
-  void Str(model::AttrKey&& key, std::string_view value) { Str(std::move(key)).append(value); }
+  // A value that fits the string's own buffer is appended into it (not assigned: the
+  // string is empty, and assign's aliasing checks cost twice as much); a longer one is
+  // allocated at its exact size (append would round the capacity up to 30, and held
+  // spans are bounded by their capacities, trace_window.cc SpanBytes).
+  void Str(model::AttrKey&& key, std::string_view value) {
+    if (value.size() <= kInlineChars) {
+      Str(std::move(key)).append(value);
+    } else {
+      out_->emplace_back(std::move(key), model::AttributeValue(std::in_place_type<std::string>, value));
+    }
+  }
   void Own(model::AttrKey&& key, std::string&& value) {
     out_->emplace_back(std::move(key), std::move(value));
   }
@@ -188,10 +199,17 @@ void BuildHttpSpan(const Record& record, const HttpConnContext& conn,
   if (!known_method) add.Str("http.request.method_original", req.method());
   if (has_response) add.Int("http.response.status_code", resp.status_code);
   if (has_path) {
-    const std::string& url_template = AppendUrlTemplate(&add.Str("url.template"), target.path);
+    // Built in a reused buffer, then copied at its size (the attribute's capacity is its
+    // size, as held-span accounting expects, and a long path with a short template
+    // allocates nothing).
+    thread_local std::string url_template;
+    url_template.clear();
+    AppendUrlTemplate(&url_template, target.path);
+    add.Str("url.template", url_template);
     span.name.reserve(name_method.size() + 1 + url_template.size());
     span.name.append(name_method).push_back(' ');
     span.name.append(url_template);
+    if (url_template.capacity() > 4096) std::string().swap(url_template);  // keep no huge buffer
   } else {
     span.name.assign(name_method);
   }

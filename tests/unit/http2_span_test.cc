@@ -37,9 +37,11 @@ Record Grpc(std::string method, std::vector<std::pair<std::string, std::string>>
 model::Span Build(const Record& r, bool server) {
   HttpConnContext ctx;
   ctx.is_server = server;
-  ctx.tuple.local = {.address = server ? "127.0.0.1" : "127.0.0.1",
-                     .port = server ? uint16_t{50051} : uint16_t{40000}};
-  ctx.tuple.remote = {.address = "127.0.0.1", .port = server ? uint16_t{40000} : uint16_t{50051}};
+  events::SocketTuple tuple;
+  tuple.local = {.address = server ? "127.0.0.1" : "127.0.0.1",
+                 .port = server ? uint16_t{50051} : uint16_t{40000}};
+  tuple.remote = {.address = "127.0.0.1", .port = server ? uint16_t{40000} : uint16_t{50051}};
+  ctx.tuple = &tuple;
   model::Span s = BuildHttpSpan(r.http, ctx, nullptr, {});
   ApplyHttp2(r, server, &s);
   return s;

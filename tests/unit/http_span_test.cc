@@ -39,9 +39,9 @@ HttpConnContext Server() {
   HttpConnContext c;
   c.is_server = true;
   c.pid = 42;
-  c.tuple.family = AF_INET;
-  c.tuple.local = {"10.0.0.2", 8080};
-  c.tuple.remote = {"10.0.0.9", 51234};
+  static const events::SocketTuple tuple = {
+      .family = AF_INET, .local = {"10.0.0.2", 8080}, .remote = {"10.0.0.9", 51234}};
+  c.tuple = &tuple;
   return c;
 }
 
@@ -49,9 +49,9 @@ HttpConnContext Client() {
   HttpConnContext c;
   c.is_server = false;
   c.pid = 43;
-  c.tuple.family = AF_INET;
-  c.tuple.local = {"10.0.0.9", 51234};
-  c.tuple.remote = {"127.0.0.1", 8080};
+  static const events::SocketTuple tuple = {
+      .family = AF_INET, .local = {"10.0.0.9", 51234}, .remote = {"127.0.0.1", 8080}};
+  c.tuple = &tuple;
   return c;
 }
 
@@ -350,6 +350,17 @@ INSTANTIATE_TEST_SUITE_P(Cases, HttpMethodTest, testing::ValuesIn(kMethodCases),
   return std::string(*info.param.method ? info.param.method : "empty") + "_" + std::to_string(info.index);
 });
 
+TEST(NormalizeHttpMethodTest, KnownMethodsExactlyElseOther) {
+  for (const char* m : {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}) {
+    EXPECT_EQ(NormalizeHttpMethod(m), m);
+  }
+  for (const char* m : {"", "G", "GE", "GETS", "PUTT", "get", "Post", "HEAd", "DELETES", "OPTION", "CONNECTS",
+                        "PATCHY", "TRACe", "PROPFIND", "MKCOL"}) {
+    EXPECT_EQ(NormalizeHttpMethod(m), "_OTHER") << m;
+  }
+  EXPECT_EQ(NormalizeHttpMethod(std::string_view("GET\0", 4)), "_OTHER");
+}
+
 // ---- url.full and server.* on client spans -------------------------------------------
 
 struct ClientUrlCase {
@@ -372,7 +383,9 @@ TEST_P(ClientUrlTest, Url) {
   std::vector<std::pair<std::string, std::string>> headers;
   if (*c.host) headers.emplace_back("Host", c.host);
   HttpConnContext conn = Client();
-  conn.tuple.remote = {c.remote_address, c.remote_port};
+  events::SocketTuple tuple = *conn.tuple;
+  tuple.remote = {c.remote_address, c.remote_port};
+  conn.tuple = &tuple;
   conn.tls = c.tls;
   HttpSpanOptions opts;
   opts.redact_query_values = c.redact;
@@ -520,6 +533,23 @@ TEST(HttpSpanTest, ServerAbsoluteFormWithoutPortImpliesDefault) {
   const model::Span s = Build(MakeRecord("GET", "http://h.example/a", {{"Host", "h.example"}}), Server());
   EXPECT_EQ(Attr(s, "server.address"), "h.example");
   EXPECT_EQ(Attr(s, "server.port"), "int:80");
+}
+
+// Held spans are bounded by their strings' capacities (trace_window.cc SpanBytes): a
+// value is stored at its size, inline when short, and the name is no larger than needed.
+TEST(HttpSpanTest, StringValuesAreStoredAtTheirSize) {
+  const std::string ua = "Mozilla/5.0 (X11; Linux)";  // 24 bytes: on the heap, exactly
+  const model::Span s =
+      Build(MakeRecord("GET", "/api/users/1234567890123", {{"Host", "h"}, {"User-Agent", ua}}), Server());
+  ASSERT_EQ(Attr(s, "url.template"), "/api/users/{id}");
+  const size_t inline_chars = std::string().capacity();
+  for (const model::Attribute& a : s.attributes) {
+    const auto* v = std::get_if<std::string>(&a.value);
+    if (!v) continue;
+    EXPECT_EQ(v->capacity(), std::max(v->size(), inline_chars)) << a.key;
+  }
+  EXPECT_EQ(s.name, "GET /api/users/{id}");
+  EXPECT_LE(s.name.capacity(), std::max<size_t>(30, s.name.size()));
 }
 
 // ---- body sizes ----------------------------------------------------------------------

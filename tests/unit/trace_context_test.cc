@@ -313,7 +313,7 @@ model::Span ServeOne(const Headers& headers) {
 
   correlator::HttpConnContext ctx;
   ctx.is_server = true;
-  ctx.tuple = tuple;
+  ctx.tuple = &tuple;
   ctx.pid = 10;
   stitcher.OnSpan({.conn = {10, 4, 1}, .seq = records[0].seq, .response = records[0].response.timing},
                   correlator::BuildHttpSpan(records[0], ctx, nullptr, {}));

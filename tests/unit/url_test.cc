@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
+#include <random>
 #include <string>
+#include <string_view>
 
 namespace kspan::correlator {
 namespace {
@@ -65,6 +68,67 @@ TEST(UrlTemplateTest, CardinalityCollapses) {
   // The point of the heuristic: many concrete paths, one template.
   EXPECT_EQ(UrlTemplate("/orders/1/lines/0f8fad5b-d9cb-469f-a165-70867728950e"),
             UrlTemplate("/orders/99999/lines/7c9e6679-7425-40de-944b-e07fc1f90ae7"));
+}
+
+TEST(UrlTemplateTest, AppendsToWhatIsThere) {
+  std::string out = "GET ";
+  EXPECT_EQ(&AppendUrlTemplate(&out, "/users/12/x?q=1"), &out);
+  EXPECT_EQ(out, "GET /users/{id}/x");
+  out = "x";
+  AppendUrlTemplate(&out, "");
+  EXPECT_EQ(out, "x/");
+}
+
+// The template by its definition (url.h), segment by segment through LooksLikeId on the
+// percent-decoded segment: UrlTemplate classifies in one pass and must agree on any path.
+std::string ReferenceTemplate(std::string_view path) {
+  path = path.substr(0, path.find_first_of("?#"));
+  if (path.empty() || path == "/") return "/";
+  const auto hex = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
+  std::string out;
+  size_t start = 0;
+  while (true) {
+    const size_t slash = path.find('/', start);
+    const std::string_view seg = path.substr(start, slash == std::string_view::npos ? slash : slash - start);
+    std::string decoded;
+    for (size_t i = 0; i < seg.size(); ++i) {
+      if (seg[i] == '%' && i + 2 < seg.size() && hex(seg[i + 1]) && hex(seg[i + 2])) {
+        decoded += static_cast<char>(std::stoi(std::string(seg.substr(i + 1, 2)), nullptr, 16));
+        i += 2;
+      } else {
+        decoded += seg[i];
+      }
+    }
+    out += LooksLikeId(decoded) ? std::string_view("{id}") : seg;
+    if (slash == std::string_view::npos) return out;
+    out += '/';
+    start = slash + 1;
+  }
+}
+
+TEST(UrlTemplateTest, AgreesWithTheDefinitionOnRandomPaths) {
+  // Bytes that matter to the classes (digits, hex, token bytes, '%' escapes, separators)
+  // and some that do not; segment lengths around the 16/20/36-byte thresholds.
+  const std::string_view alphabet = "/0123456789abcdefABCDEFxyzXYZ-_+=%.~?#";
+  std::mt19937 rng(17);
+  for (int n = 0; n < 20000; ++n) {
+    std::string path = n % 2 ? "/" : "";
+    const size_t len = rng() % 48;
+    for (size_t i = 0; i < len; ++i) {
+      if (rng() % 8 == 0) {  // a run of one class, to reach the long-segment cases
+        const std::string_view run = rng() % 2 ? "0123456789" : "abcdef0123456789";
+        for (size_t k = rng() % 24; k > 0; --k) path += run[rng() % run.size()];
+      } else {
+        path += alphabet[rng() % alphabet.size()];
+      }
+    }
+    ASSERT_EQ(UrlTemplate(path), ReferenceTemplate(path)) << path;
+  }
+  // A UUID, and one with the dashes moved, classified in a longer path.
+  const std::string uuid = "0f8fad5b-d9cb-469f-a165-70867728950e";
+  for (const std::string& p : {"/a/" + uuid + "/b", "/a/" + uuid.substr(1) + "x/b", "/" + uuid}) {
+    EXPECT_EQ(UrlTemplate(p), ReferenceTemplate(p)) << p;
+  }
 }
 
 // ---- RedactQuery -------------------------------------------------------------------

@@ -331,7 +331,7 @@ void AgentSpans::OnExec(uint32_t pid) {
 }
 
 const AgentRule* AgentSpans::RuleFor(const model::Resource* resource) const {
-  if (!resource) return nullptr;
+  if (!resource || options_.rules.empty()) return nullptr;
   const std::string* exe = StringAttr(resource->attributes, "process.executable.path");
   const std::string* cmd = StringAttr(resource->attributes, "process.command_line");
   for (const AgentRule& r : options_.rules) {
@@ -385,22 +385,25 @@ void AgentSpans::NoteAgentCard(const Record& record, const HttpConnContext& conn
 
 bool AgentSpans::ApplyRpc(const Record& record, const HttpConnContext& conn, model::Span* span) {
   const Message& rq = record.request;
-  if (rq.method() != "POST" && rq.method() != "GET") return false;
-  const RpcTransport transport = {
-      .session = rq.Header("mcp-session-id"),
-      .protocol_version = rq.Header("mcp-protocol-version"),
-      .headers = {.mcp_method = rq.Header("mcp-method"), .mcp_name = rq.Header("mcp-name")},
-      .network_transport = "tcp",
-      .local = false,
-      .channel = 0,
-      .a2a_version = rq.Header("a2a-version")};
-  if (rq.method() == "POST" &&
-      ApplyRpcCall(rq.body_prefix, record.response.Header("content-type"), record.response.body_prefix,
-                   record.response_missing, conn, transport, span)) {
+  const bool post = rq.method() == "POST";
+  if (!post && rq.method() != "GET") return false;
+  // The headers are read only for a call: most requests are none (every GET that is not
+  // an A2A task's is refused by ParseA2aRestRequest on its path alone).
+  const std::string_view a2a_version = rq.Header("a2a-version");
+  const auto transport = [&] {
+    return RpcTransport{.session = rq.Header("mcp-session-id"),
+                        .protocol_version = rq.Header("mcp-protocol-version"),
+                        .headers = {.mcp_method = rq.Header("mcp-method"), .mcp_name = rq.Header("mcp-name")},
+                        .network_transport = "tcp",
+                        .local = false,
+                        .channel = 0,
+                        .a2a_version = a2a_version};
+  };
+  if (post && ApplyRpcCall(rq.body_prefix, record.response.Header("content-type"),
+                           record.response.body_prefix, record.response_missing, conn, transport(), span)) {
     return true;
   }
   // A2A's HTTP+JSON binding: the operation is in the path, the body is the result.
-  const std::string_view a2a_version = rq.Header("a2a-version");
   const std::optional<genai::RpcRequest> rest =
       genai::ParseA2aRestRequest(rq.method(), rq.target(), rq.body_prefix, a2a_version);
   if (!rest) return false;
@@ -408,7 +411,7 @@ bool AgentSpans::ApplyRpc(const Record& record, const HttpConnContext& conn, mod
       record.response_missing
           ? genai::RpcResponse{}
           : genai::ParseA2aRestResponse(record.response.Header("content-type"), record.response.body_prefix);
-  ApplyCall(*rest, resp, conn, transport, span);
+  ApplyCall(*rest, resp, conn, transport(), span);
   return true;
 }
 

@@ -153,6 +153,8 @@ class AgentSpans {
   std::string AgentName(uint32_t pid, const model::Resource* resource) const;
   // A process is an agent when it made an LLM call or an agent rule names it.
   bool IsAgent(uint32_t pid, const model::Resource* resource) const;
+  // Whether any agent rule is configured: without one, IsAgent never reads the resource.
+  bool HasRules() const { return !options_.rules.empty(); }
   // The agent whose process made `span` (its resource's process.pid), or "" when that
   // process is not an agent.
   std::string AgentOf(const model::Span& span) const;

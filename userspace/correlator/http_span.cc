@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <utility>
@@ -16,10 +17,6 @@ namespace {
 
 using protocols::http1::Message;
 using protocols::http1::Record;
-
-constexpr std::array<std::string_view, 9> kKnownMethods = {
-    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
-};
 
 // The first item of a comma-separated list header (X-Forwarded-For: "client, proxy1").
 std::string_view FirstListItem(std::string_view v) {
@@ -65,21 +62,49 @@ uint16_t DefaultPort(std::string_view scheme) {
   return 0;
 }
 
+// Appends v in decimal.
+void AppendDecimal(std::string* out, uint32_t v) {
+  char buf[10];
+  char* p = buf + sizeof(buf);
+  do {
+    *--p = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  out->append(p, buf + sizeof(buf));
+}
+
 // A body was announced in the head, so a 0 size is a fact worth reporting.
 bool BodyDeclared(const Message& m) {
   return m.HasHeader("Content-Length") || m.HasHeader("Transfer-Encoding");
 }
 
+const size_t kInlineChars = std::string().capacity();  // libstdc++: 15
+
+// Appends attributes constructed in place in the span's vector: no temporary key, value
+// or Attribute is made and moved (the vector is reserved for the span's attributes).
 class AttributeAdder {
  public:
   explicit AttributeAdder(std::vector<model::Attribute>* out) : out_(out) {}
-  void Str(model::AttrKey key, std::string_view value) { Own(std::move(key), std::string(value)); }
-  void Own(model::AttrKey key, std::string&& value) {
-    out_->push_back({std::move(key), model::AttributeValue(std::move(value))});
+  // A string attribute whose value the caller writes into the returned string, before the
+  // next attribute is added (that may move it).
+  std::string& Str(model::AttrKey&& key) {
+    return *std::get_if<std::string>(&out_->emplace_back(std::move(key)).value);
   }
-  void Int(model::AttrKey key, int64_t value) {
-    out_->push_back({std::move(key), model::AttributeValue(value)});
+  // A value that fits the string's own buffer is appended into it (not assigned: the
+  // string is empty, and assign's aliasing checks cost twice as much); a longer one is
+  // allocated at its exact size (append would round the capacity up to 30, and held
+  // spans are bounded by their capacities, trace_window.cc SpanBytes).
+  void Str(model::AttrKey&& key, std::string_view value) {
+    if (value.size() <= kInlineChars) {
+      Str(std::move(key)).append(value);
+    } else {
+      out_->emplace_back(std::move(key), model::AttributeValue(std::in_place_type<std::string>, value));
+    }
   }
+  void Own(model::AttrKey&& key, std::string&& value) {
+    out_->emplace_back(std::move(key), std::move(value));
+  }
+  void Int(model::AttrKey&& key, int64_t value) { out_->emplace_back(std::move(key), value); }
 
  private:
   std::vector<model::Attribute>* out_;
@@ -105,27 +130,48 @@ void ContinueIncomingTrace(const Message& request, model::Span* span) {
   span->trace_state = model::ParseTraceState({&state, 1}).value_or("");
 }
 
-std::string PortString(uint16_t port) {
-  return std::to_string(port);
-}
-
 }  // namespace
 
 std::string_view NormalizeHttpMethod(std::string_view method) {
-  for (const std::string_view known : kKnownMethods) {
-    if (method == known) return known;
+  // The known methods (RFC 9110 + PATCH) by length, then a fixed-size compare: a few
+  // instructions, not a memcmp call per name.
+  const auto is = [&](std::string_view known) {
+    return method.size() == known.size() && std::memcmp(method.data(), known.data(), known.size()) == 0;
+  };
+  switch (method.size()) {
+    case 3:
+      if (is("GET")) return "GET";
+      if (is("PUT")) return "PUT";
+      break;
+    case 4:
+      if (is("POST")) return "POST";
+      if (is("HEAD")) return "HEAD";
+      break;
+    case 5:
+      if (is("PATCH")) return "PATCH";
+      if (is("TRACE")) return "TRACE";
+      break;
+    case 6:
+      if (is("DELETE")) return "DELETE";
+      break;
+    case 7:
+      if (is("CONNECT")) return "CONNECT";
+      if (is("OPTIONS")) return "OPTIONS";
+      break;
+    default: break;
   }
   return "_OTHER";
 }
 
-model::Span BuildHttpSpan(const Record& record, const HttpConnContext& conn,
-                          std::shared_ptr<const model::Resource> resource, const HttpSpanOptions& options) {
+void BuildHttpSpan(const Record& record, const HttpConnContext& conn,
+                   std::shared_ptr<const model::Resource> resource, const HttpSpanOptions& options,
+                   model::Span* out) {
   const Message& req = record.request;
   const Message& resp = record.response;
   const bool has_response = !record.response_missing;
   const bool server = conn.is_server;
 
-  model::Span span;
+  model::Span& span = *out;
   span.kind = server ? model::SpanKind::kServer : model::SpanKind::kClient;
   span.resource = std::move(resource);
   span.span_id = model::SpanId::Random();
@@ -141,28 +187,38 @@ model::Span BuildHttpSpan(const Record& record, const HttpConnContext& conn,
 
   const RequestTarget target = SplitTarget(req.target());
   const bool has_path = target.form == TargetForm::kOrigin || target.form == TargetForm::kAbsolute;
-  const std::string url_template = has_path ? UrlTemplate(target.path) : std::string();
 
-  // Name and method.
+  // Method, then the name "{method} {url.template}" (the template never is empty: "/" for
+  // an empty path), written once into the attribute and copied into the name.
   const std::string_view method = NormalizeHttpMethod(req.method());
   const bool known_method = method != "_OTHER";
-  span.name.reserve(url_template.size() + 8);
-  span.name = known_method ? method : std::string_view("HTTP");
-  if (!url_template.empty()) {
-    span.name.push_back(' ');
-    span.name += url_template;
-  }
-
+  const std::string_view name_method = known_method ? method : std::string_view("HTTP");
   span.attributes.reserve(20);
   AttributeAdder add(&span.attributes);
   add.Str("http.request.method", method);
   if (!known_method) add.Str("http.request.method_original", req.method());
   if (has_response) add.Int("http.response.status_code", resp.status_code);
-  if (!url_template.empty()) add.Str("url.template", url_template);
+  if (has_path) {
+    // Built in a reused buffer, then copied at its size (the attribute's capacity is its
+    // size, as held-span accounting expects, and a long path with a short template
+    // allocates nothing).
+    thread_local std::string url_template;
+    url_template.clear();
+    AppendUrlTemplate(&url_template, target.path);
+    add.Str("url.template", url_template);
+    span.name.reserve(name_method.size() + 1 + url_template.size());
+    span.name.append(name_method).push_back(' ');
+    span.name.append(url_template);
+    if (url_template.capacity() > 4096) std::string().swap(url_template);  // keep no huge buffer
+  } else {
+    span.name.assign(name_method);
+  }
 
-  const events::Endpoint& local = conn.tuple.local;
-  const events::Endpoint& remote = conn.tuple.remote;
-  std::string scheme = conn.tls ? "https" : "http";
+  static const events::SocketTuple kNoTuple;
+  const events::SocketTuple& tuple = conn.tuple ? *conn.tuple : kNoTuple;
+  const events::Endpoint& local = tuple.local;
+  const events::Endpoint& remote = tuple.remote;
+  std::string_view scheme = conn.tls ? "https" : "http";
 
   if (server) {
     // What a proxy in front told us about the original request (semantic conventions
@@ -170,8 +226,10 @@ model::Span BuildHttpSpan(const Record& record, const HttpConnContext& conn,
     const std::string_view forwarded = req.Header("Forwarded");
     std::string_view proto = ForwardedParam(forwarded, "proto");
     if (proto.empty()) proto = FirstListItem(req.Header("X-Forwarded-Proto"));
-    if (!proto.empty() && (EqualsIgnoreCase(proto, "http") || EqualsIgnoreCase(proto, "https"))) {
-      scheme = ToLowerAscii(proto);
+    if (EqualsIgnoreCase(proto, "http")) {
+      scheme = "http";
+    } else if (EqualsIgnoreCase(proto, "https")) {
+      scheme = "https";
     }
     add.Str("url.scheme", scheme);
     if (has_path && !target.path.empty()) add.Str("url.path", target.path);
@@ -224,8 +282,11 @@ model::Span BuildHttpSpan(const Record& record, const HttpConnContext& conn,
     std::string_view userinfo;
     std::optional<HostPort> host;
     if (target.form == TargetForm::kAbsolute) {
-      const std::string s = ToLowerAscii(target.scheme);
-      if (DefaultPort(s)) scheme = s;
+      if (EqualsIgnoreCase(target.scheme, "http")) {
+        scheme = "http";
+      } else if (EqualsIgnoreCase(target.scheme, "https")) {
+        scheme = "https";
+      }
       userinfo = target.userinfo;
       host = ParseHostPort(target.authority);
     } else if (target.form == TargetForm::kAuthority) {
@@ -242,7 +303,7 @@ model::Span BuildHttpSpan(const Record& record, const HttpConnContext& conn,
       port = remote.port;
     }
 
-    std::string full;
+    std::string& full = add.Str("url.full");
     full.reserve(scheme.size() + address.size() + req.target().size() + 32);
     full += scheme;
     full += "://";
@@ -250,7 +311,7 @@ model::Span BuildHttpSpan(const Record& record, const HttpConnContext& conn,
     AppendUrlHost(&full, address);
     if (port != 0 && port != DefaultPort(scheme)) {
       full.push_back(':');
-      full += PortString(port);
+      AppendDecimal(&full, port);
     }
     if (has_path) {
       full += target.path.empty() ? std::string_view("/") : target.path;
@@ -263,7 +324,6 @@ model::Span BuildHttpSpan(const Record& record, const HttpConnContext& conn,
         }
       }
     }
-    add.Own("url.full", std::move(full));
     if (!address.empty()) add.Str("server.address", address);
     if (port) add.Int("server.port", port);
   }
@@ -300,7 +360,6 @@ model::Span BuildHttpSpan(const Record& record, const HttpConnContext& conn,
       add.Own("error.type", std::to_string(code));
     }
   }
-  return span;
 }
 
 }  // namespace kspan::correlator

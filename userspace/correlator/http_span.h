@@ -42,6 +42,7 @@
 #include <cstdint>
 #include <memory>
 #include <string_view>
+#include <utility>
 
 #include "events/events.h"
 #include "model/span.h"
@@ -51,8 +52,10 @@ namespace kspan::correlator {
 
 // The connection a record came from, as the process that owns the socket sees it.
 struct HttpConnContext {
-  bool is_server = false;     // this process answered the request (SERVER span)
-  events::SocketTuple tuple;  // local = this process's end, remote = the peer
+  bool is_server = false;  // this process answered the request (SERVER span)
+  // local = this process's end, remote = the peer. Borrowed (the connection's own, valid
+  // while the span is built): a span costs no copy of the addresses. Null: none known.
+  const events::SocketTuple* tuple = nullptr;
   uint32_t pid = 0;
   // The bytes came from the TLS uprobes (plaintext of a TLS connection): url.scheme is
   // "https" and 443 the default port.
@@ -73,8 +76,19 @@ struct HttpSpanOptions {
 //           request arrived); with no such header, the local socket address and port.
 //   CLIENT  the authority of an absolute-form target, else Host (port: the one given,
 //           else the scheme's default), else the remote socket address and port.
-model::Span BuildHttpSpan(const protocols::http1::Record& record, const HttpConnContext& conn,
-                          std::shared_ptr<const model::Resource> resource, const HttpSpanOptions& options);
+//
+// The span is built in `*out`, which must be a default-constructed span (the caller may
+// hold it where it goes next, saving a move of the whole span).
+void BuildHttpSpan(const protocols::http1::Record& record, const HttpConnContext& conn,
+                   std::shared_ptr<const model::Resource> resource, const HttpSpanOptions& options,
+                   model::Span* out);
+inline model::Span BuildHttpSpan(const protocols::http1::Record& record, const HttpConnContext& conn,
+                                 std::shared_ptr<const model::Resource> resource,
+                                 const HttpSpanOptions& options) {
+  model::Span span;
+  BuildHttpSpan(record, conn, std::move(resource), options, &span);
+  return span;
+}
 
 // The method as http.request.method reports it: itself when it is one of the known
 // methods (case-sensitive, RFC 9110 + PATCH), else "_OTHER".

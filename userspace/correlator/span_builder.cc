@@ -144,8 +144,10 @@ void SpanBuilder::OnRequest(const conntrack::ConnInfo& conn, protocols::RequestS
     // A multiplexed protocol's request id (the HTTP/2 stream) pairs within the connection.
     r.pair_key = std::move(request.call_id);
   }
+  // (Without agent rules the resource is not needed: not fetched, no refcount taken.)
   if (conn.kind == events::ConnKind::kTcp && !server && !sessions_tried_.count(conn.key.pid) &&
-      agents_.IsAgent(conn.key.pid, processes_->ResourceFor(conn.key.pid).get())) {
+      agents_.IsAgent(conn.key.pid,
+                      agents_.HasRules() ? processes_->ResourceFor(conn.key.pid).get() : nullptr)) {
     // An agent rule names a process seen only now (running before kspan started).
     MarkAgent(conn.key.pid);
     OpenSession(conn.key.pid);
@@ -158,13 +160,16 @@ void SpanBuilder::OnRequest(const conntrack::ConnInfo& conn, protocols::RequestS
 
 std::optional<model::Span> SpanBuilder::BuildHttp(const conntrack::ConnInfo& conn,
                                                   const protocols::http1::Record& record, uint64_t seq,
-                                                  std::vector<NodeLink>* links, bool* llm) {
+                                                  std::vector<NodeLink>* links, bool* llm, bool* plain) {
   HttpConnContext ctx;
   ctx.is_server = conn.role == events::Role::kServer;
-  ctx.tuple = conn.tuple;
+  ctx.tuple = &conn.tuple;
   ctx.pid = conn.key.pid;
   ctx.tls = conn.tls;
-  model::Span span = BuildHttpSpan(record, ctx, processes_->ResourceFor(conn.key.pid), options_.http_spans);
+  // Built where it is returned: a span moved is ~250 bytes copied and a shell destroyed.
+  std::optional<model::Span> built(std::in_place);
+  model::Span& span = *built;
+  BuildHttpSpan(record, ctx, processes_->ResourceFor(conn.key.pid), options_.http_spans, &span);
   std::vector<genai::ToolCallAsked> asked;
   std::vector<std::string> results;
   if (genai_.Apply(record, ctx, &span, &asked, &results)) {
@@ -186,9 +191,9 @@ std::optional<model::Span> SpanBuilder::BuildHttp(const conntrack::ConnInfo& con
     }
     agents_.NoteTokens(conn.key.pid, tokens, span.end_time_unix_nano, &span);
   } else {
-    agents_.Apply(record, ctx, &span);
+    *plain = !agents_.Apply(record, ctx, &span);
   }
-  return span;
+  return built;
 }
 
 std::optional<model::Span> SpanBuilder::BuildLocalCall(const conntrack::ConnInfo& conn,
@@ -204,15 +209,17 @@ void SpanBuilder::OnRecord(const conntrack::ConnInfo& conn, protocols::Record&& 
   const uint32_t pid = conn.key.pid;
   RequestDone done{.conn = conn.key, .seq = record.seq, .response = record.response, .links = {}};
   bool llm = false;
+  bool plain_http = false;  // an HTTP span neither GenAI nor agent builders described
   std::optional<model::Span> span = std::visit(
       [&](const auto& body) -> std::optional<model::Span> {
         using Body = std::decay_t<decltype(body)>;
         if constexpr (std::is_same_v<Body, protocols::http1::Record>) {
-          return BuildHttp(conn, body, record.seq, &done.links, &llm);
+          return BuildHttp(conn, body, record.seq, &done.links, &llm, &plain_http);
         } else if constexpr (std::is_same_v<Body, protocols::jsonrpc::Call>) {
           return BuildLocalCall(conn, body);
         } else if constexpr (std::is_same_v<Body, protocols::http2::Record>) {
-          std::optional<model::Span> s = BuildHttp(conn, body.http, record.seq, &done.links, &llm);
+          std::optional<model::Span> s =
+              BuildHttp(conn, body.http, record.seq, &done.links, &llm, &plain_http);
           if (s) ApplyHttp2(body, IsServer(conn, record.side), &*s);
           if (body.headers_incomplete) http2_headers_incomplete_->Add();
           return s;
@@ -238,9 +245,10 @@ void SpanBuilder::OnRecord(const conntrack::ConnInfo& conn, protocols::Record&& 
     if (llm || !held_.empty()) ReleaseHeld(pid, false, HoldEnd::kAnswered);
     return;
   }
-  const std::string* operation = span->FindString("gen_ai.operation.name");
   std::vector<std::pair<NodeKey, NodeLink>> late;
-  if (span->kind == model::SpanKind::kClient && operation && *operation == "execute_tool" &&
+  const std::string* operation;  // looked up only for a CLIENT span that may have one
+  if (!plain_http && span->kind == model::SpanKind::kClient &&
+      (operation = span->FindString("gen_ai.operation.name")) != nullptr && *operation == "execute_tool" &&
       agents_.LinkToolRun(pid, {conn.key, record.seq}, false, &*span, &done.links, &late) ==
           AgentSpans::ToolRunLink::kWait) {
     if (held_.size() >= kMaxHeld) {  // the oldest gives up
@@ -256,7 +264,7 @@ void SpanBuilder::OnRecord(const conntrack::ConnInfo& conn, protocols::Record&& 
     return;
   }
   Emit(pid, std::move(done), std::move(*span));
-  AddLateLinks(std::move(late));
+  if (!late.empty()) AddLateLinks(std::move(late));
   // An answer came: runs of this process held for it may go now.
   if (!held_.empty()) ReleaseHeld(pid, false, HoldEnd::kAnswered);
 }

@@ -85,10 +85,12 @@ class SpanBuilder {
 
  private:
   // Family builders: a span for the record, or nothing (not a call kspan describes).
-  // `links` gets the links an LLM call's span asks for; `llm` whether it was one.
+  // `links` gets the links an LLM call's span asks for; `llm` whether it was one; `plain`
+  // whether neither the GenAI nor the agent builders described it (then the span has no
+  // gen_ai.* attribute).
   std::optional<model::Span> BuildHttp(const conntrack::ConnInfo& conn,
                                        const protocols::http1::Record& record, uint64_t seq,
-                                       std::vector<NodeLink>* links, bool* llm);
+                                       std::vector<NodeLink>* links, bool* llm, bool* plain);
   std::optional<model::Span> BuildLocalCall(const conntrack::ConnInfo& conn,
                                             const protocols::jsonrpc::Call& call);
 

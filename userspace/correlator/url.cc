@@ -1,5 +1,7 @@
 #include "correlator/url.h"
 
+#include <array>
+
 #include "common/strings.h"
 
 namespace kspan::correlator {
@@ -63,6 +65,37 @@ bool IsUuid(std::string_view s) {
 constexpr size_t kMinHexIdLength = 16;
 constexpr size_t kMinTokenIdLength = 20;
 
+// ParseHostPort's byte classes: bytes no host can hold (whitespace, '/', '@', '?', '#',
+// '\\', control bytes) and ':'.
+enum : uint8_t { kNotHost = 1, kColon = 2 };
+constexpr std::array<uint8_t, 256> kHostClass = [] {
+  std::array<uint8_t, 256> t{};
+  for (int u = 0; u < 256; ++u) {
+    const char c = static_cast<char>(u);
+    if (u <= 0x20 || u == 0x7F || c == '/' || c == '@' || c == '?' || c == '#' || c == '\\') t[u] = kNotHost;
+  }
+  t[':'] = kColon;
+  return t;
+}();
+
+// AppendUrlTemplate's byte classes: what LooksLikeId asks of every byte of a segment
+// (IsDigit, IsHexDigit, a token byte), '%' absent, and the bytes that end a segment ('/')
+// or the path ('?', '#').
+enum : uint8_t { kDigit = 1, kHex = 2, kToken = 4, kNoPercent = 8, kEnd = 16 };
+constexpr std::array<uint8_t, 256> kPathClass = [] {
+  std::array<uint8_t, 256> t{};
+  for (int i = 0; i < 256; ++i) {
+    const char c = static_cast<char>(i);
+    uint8_t k = c == '%' ? 0 : kNoPercent;
+    if (IsDigit(c)) k |= kDigit;
+    if (IsHexDigit(c)) k |= kHex;
+    if (IsDigit(c) || IsAlpha(c) || c == '-' || c == '_' || c == '+' || c == '=') k |= kToken;
+    if (c == '/' || c == '?' || c == '#') k |= kEnd;
+    t[i] = k;
+  }
+  return t;
+}();
+
 }  // namespace
 
 RequestTarget SplitTarget(std::string_view target) {
@@ -103,11 +136,15 @@ RequestTarget SplitTarget(std::string_view target) {
 std::optional<HostPort> ParseHostPort(std::string_view value) {
   value = TrimOws(value);
   if (value.empty()) return std::nullopt;
-  for (const char c : value) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u == 0x7F || c == '/' || c == '@' || c == '?' || c == '#' || c == '\\') {
-      return std::nullopt;
-    }
+  // One pass: bytes no host holds, and where the first two ':' are.
+  size_t colon = std::string_view::npos;
+  bool second_colon = false;
+  for (size_t i = 0; i < value.size(); ++i) {
+    const uint8_t k = kHostClass[static_cast<unsigned char>(value[i])];
+    if (k == 0) continue;
+    if (k == kNotHost) return std::nullopt;
+    second_colon |= colon != std::string_view::npos;
+    if (colon == std::string_view::npos) colon = i;
   }
   HostPort hp;
   std::string_view port;
@@ -121,8 +158,7 @@ std::optional<HostPort> ParseHostPort(std::string_view value) {
       port = rest.substr(1);
     }
   } else {
-    const size_t colon = value.find(':');
-    if (colon != std::string_view::npos && value.find(':', colon + 1) != std::string_view::npos) {
+    if (second_colon) {
       hp.host = value;  // a bare IPv6 address; no port can be told apart
       return hp;
     }
@@ -198,31 +234,60 @@ bool LooksLikeId(std::string_view s) {
 }
 
 std::string UrlTemplate(std::string_view path) {
-  const size_t cut = path.find_first_of("?#");
-  if (cut != std::string_view::npos) path = path.substr(0, cut);
-  if (path.empty() || path == "/") return "/";
-
   std::string out;
-  out.reserve(path.size());
+  AppendUrlTemplate(&out, path);
+  return out;
+}
+
+// One pass over the path: each segment is classified as its bytes go by (LooksLikeId's
+// tests, kept as running flags), and the text between identifiers is copied in runs.
+std::string& AppendUrlTemplate(std::string* out, std::string_view path) {
+  const size_t base = out->size();
+  out->reserve(base + path.size());
   std::string decoded;  // only used for segments with a '%'
-  size_t start = 0;
+  size_t run = 0;       // start of the text not yet copied
+  size_t start = 0;     // start of the current segment
+  size_t i = 0;
   while (true) {
-    const size_t slash = path.find('/', start);
-    const std::string_view seg = path.substr(start, slash == std::string_view::npos ? slash : slash - start);
+    uint8_t all = kDigit | kHex | kToken | kNoPercent;
+    uint8_t any = 0;
+    for (; i < path.size(); ++i) {
+      const uint8_t c = kPathClass[static_cast<unsigned char>(path[i])];
+      if (c & kEnd) break;
+      all &= c;
+      any |= c;
+    }
+    const std::string_view seg = path.substr(start, i - start);
     bool is_id;
-    if (seg.find('%') != std::string_view::npos) {
+    if (!(all & kNoPercent)) {  // a '%': classify the decoded segment
       decoded.resize(seg.size());
       decoded.resize(PercentDecode(seg, decoded.data()));
       is_id = LooksLikeId(decoded);
+    } else if (seg.empty()) {
+      is_id = false;
+    } else if (all & kDigit) {
+      is_id = true;
+    } else if ((all & kHex) && seg.size() >= kMinHexIdLength) {
+      is_id = true;
+    } else if (seg.size() == 36 && IsUuid(seg)) {
+      is_id = true;
     } else {
-      is_id = LooksLikeId(seg);
+      is_id = (all & kToken) && (any & kDigit) && seg.size() >= kMinTokenIdLength;
     }
-    out.append(is_id ? std::string_view("{id}") : seg);
-    if (slash == std::string_view::npos) break;
-    out.push_back('/');
-    start = slash + 1;
+    if (is_id) {
+      out->append(path.substr(run, start - run));
+      out->append("{id}");
+      run = i;
+    }
+    if (i == path.size() || path[i] != '/') break;  // the end, or the query or fragment
+    start = ++i;
   }
-  return out;
+  if (i == 0) {  // the empty path is "/"
+    out->push_back('/');
+    return *out;
+  }
+  out->append(path.substr(run, i - run));
+  return *out;
 }
 
 }  // namespace kspan::correlator

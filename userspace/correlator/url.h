@@ -80,6 +80,8 @@ void AppendRedactedQuery(std::string* out, std::string_view query);
 // sent otherwise. The empty path and "/" give "/"; empty segments ("a//b") and a trailing
 // slash are preserved, since servers often route them differently.
 std::string UrlTemplate(std::string_view path);
+// The same, appended to `*out`; returns *out.
+std::string& AppendUrlTemplate(std::string* out, std::string_view path);
 
 // True when one (already percent-decoded or raw) path segment would become "{id}".
 bool LooksLikeId(std::string_view segment);

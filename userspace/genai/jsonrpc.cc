@@ -269,24 +269,28 @@ RpcResponse ParseRpcResponse(std::string_view content_type, std::string_view bod
 std::optional<RpcRequest> ParseA2aRestRequest(std::string_view method, std::string_view target,
                                               std::string_view body, std::string_view a2a_version) {
   const std::string_view path = PathOf(target);
-  RpcRequest r;
-  r.protocol = RpcProtocol::kA2a;
+  // The operation first: most requests are none, and refusing them builds no RpcRequest
+  // (the suffix tests before the search for "/tasks/", which reads the whole path).
+  std::string_view a2a_method;
   if (method == "POST" && (path.ends_with("/message:send") || path == "message:send")) {
-    r.a2a_method = "SendMessage";
+    a2a_method = "SendMessage";
   } else if (method == "POST" && (path.ends_with("/message:stream") || path == "message:stream")) {
-    r.a2a_method = "SendStreamingMessage";
-  } else if (method == "POST" && path.find("/tasks/") != std::string_view::npos &&
-             path.ends_with(":cancel")) {
-    r.a2a_method = "CancelTask";
-  } else if ((method == "GET" || method == "POST") && path.find("/tasks/") != std::string_view::npos &&
-             path.ends_with(":subscribe")) {
-    r.a2a_method = "SubscribeToTask";
+    a2a_method = "SendStreamingMessage";
+  } else if (method == "POST" && path.ends_with(":cancel") &&
+             path.find("/tasks/") != std::string_view::npos) {
+    a2a_method = "CancelTask";
+  } else if ((method == "GET" || method == "POST") && path.ends_with(":subscribe") &&
+             path.find("/tasks/") != std::string_view::npos) {
+    a2a_method = "SubscribeToTask";
   } else if (method == "GET" && !a2a_version.empty() && path.find("/tasks/") != std::string_view::npos &&
              !TaskIdInPath(path).empty()) {
-    r.a2a_method = "GetTask";
+    a2a_method = "GetTask";
   } else {
     return std::nullopt;
   }
+  RpcRequest r;
+  r.protocol = RpcProtocol::kA2a;
+  r.a2a_method = a2a_method;
   r.method = r.a2a_method;
   // 0.3's HTTP+JSON paths sit under /v1/; 1.0 says its version in the A2A-Version header.
   r.a2a_version = !a2a_version.empty()                          ? Bounded(a2a_version, 16)

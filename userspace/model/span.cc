@@ -61,14 +61,21 @@ class IdGenerator {
   uint64_t s_[4];
 };
 
-void FillRandom(uint8_t* out, size_t n) {
+// An id of N bytes (a multiple of 8), never all zero.
+template <size_t N>
+void FillRandom(std::array<uint8_t, N>* out) {
+  static_assert(N % 8 == 0);
   thread_local IdGenerator gen;
+  uint64_t words[N / 8];
+  uint64_t any;
   do {
-    for (size_t i = 0; i < n; i += 8) {
-      const uint64_t r = gen.Next();
-      std::memcpy(out + i, &r, std::min<size_t>(8, n - i));
+    any = 0;
+    for (uint64_t& w : words) {
+      w = gen.Next();
+      any |= w;
     }
-  } while (AllZero(out, n));
+  } while (any == 0);
+  std::memcpy(out->data(), words, N);
 }
 
 }  // namespace
@@ -94,7 +101,7 @@ std::string TraceId::Hex() const {
 }
 TraceId TraceId::Random() {
   TraceId id;
-  FillRandom(id.bytes.data(), id.bytes.size());
+  FillRandom(&id.bytes);
   return id;
 }
 
@@ -106,7 +113,7 @@ std::string SpanId::Hex() const {
 }
 SpanId SpanId::Random() {
   SpanId id;
-  FillRandom(id.bytes.data(), id.bytes.size());
+  FillRandom(&id.bytes);
   return id;
 }
 

@@ -236,6 +236,18 @@ constexpr ProgramRow kPrograms[] = {
     {"ks_rls_rd_ret", kTlsPlaintext, Need::kOptional, Attach::kPerLibrary},
 };
 
+// Attaches a program of one hook (its SEC names it); on failure logs what it costs and
+// returns null with *err set to errno.
+bpf_link* AttachOrWarn(bpf_program* prog, const ProgramRow& row, int* err) {
+  bpf_link* link = bpf_program__attach(prog);
+  if (!link) {
+    *err = errno;
+    log::Warn("hook not attached",
+              {{"program", bpf_program__name(prog)}, {"error", std::strerror(*err)}, {"costs", row.feature}});
+  }
+  return link;
+}
+
 }  // namespace
 
 std::span<const ProgramRow> ProgramTable() {
@@ -368,12 +380,10 @@ Status BpfEventSource::Load(const BpfSourceOptions& options) {
       if (hook.need == Need::kCore) ++core_hooks;
     }
     if (!row->hooks.empty()) continue;
-    bpf_link* link = bpf_program__attach(prog);
+    int err = 0;
+    bpf_link* link = AttachOrWarn(prog, *row, &err);
     if (!link) {
-      const int err = errno;
       missing_.push_back({name, std::strerror(err), row->feature});
-      log::Warn("hook not attached",
-                {{"program", name}, {"error", std::strerror(err)}, {"costs", row->feature}});
       continue;
     }
     links_.push_back(link);
@@ -524,15 +534,8 @@ void BpfEventSource::AttachAgentPrograms() {
   bpf_object__for_each_program(prog, skel_->obj) {
     const ProgramRow* row = FindProgramRow(bpf_program__name(prog));
     if (!row || row->attach != Attach::kWithAgents) continue;
-    bpf_link* link = bpf_program__attach(prog);
-    if (!link) {
-      const int err = errno;
-      log::Warn(
-          "hook not attached",
-          {{"program", bpf_program__name(prog)}, {"error", std::strerror(err)}, {"costs", row->feature}});
-      continue;
-    }
-    agent_links_.push_back(link);
+    int err = 0;
+    if (bpf_link* link = AttachOrWarn(prog, *row, &err)) agent_links_.push_back(link);
   }
   log::Debug("agent programs attached", {{"links", static_cast<uint64_t>(agent_links_.size())}});
 }

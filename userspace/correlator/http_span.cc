@@ -88,7 +88,7 @@ class AttributeAdder {
   // A string attribute whose value the caller writes into the returned string, before the
   // next attribute is added (that may move it).
   std::string& Str(model::AttrKey&& key) {
-    return *std::get_if<std::string>(&out_->emplace_back(std::move(key)).value);
+    return *std::get_if<std::string>(&Add(std::move(key)).value);
   }
   // A value that fits the string's own buffer is appended into it (not assigned: the
   // string is empty, and assign's aliasing checks cost twice as much); a longer one is
@@ -98,15 +98,24 @@ class AttributeAdder {
     if (value.size() <= kInlineChars) {
       Str(std::move(key)).append(value);
     } else {
-      out_->emplace_back(std::move(key), model::AttributeValue(std::in_place_type<std::string>, value));
+      Add(std::move(key)).value.emplace<std::string>(value);
     }
   }
   void Own(model::AttrKey&& key, std::string&& value) {
-    out_->emplace_back(std::move(key), std::move(value));
+    *std::get_if<std::string>(&Add(std::move(key)).value) = std::move(value);
   }
-  void Int(model::AttrKey&& key, int64_t value) { out_->emplace_back(std::move(key), value); }
+  void Int(model::AttrKey&& key, int64_t value) { Add(std::move(key)).value.emplace<int64_t>(value); }
 
  private:
+  // A default Attribute (an empty string value) given its key. Attribute is an aggregate,
+  // and emplace_back's parenthesised aggregate initialisation is a C++20 feature clang 14
+  // (the fuzz build's compiler) does not have.
+  model::Attribute& Add(model::AttrKey&& key) {
+    model::Attribute& a = out_->emplace_back();
+    a.key = std::move(key);
+    return a;
+  }
+
   std::vector<model::Attribute>* out_;
 };
 

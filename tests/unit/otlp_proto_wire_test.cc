@@ -79,5 +79,25 @@ TEST(OtlpProtoWire, AppendsAfterWhatTheBufferHolds) {
   EXPECT_EQ(buffer.view(), "head" + LibProtobufBytes(spans));
 }
 
+// One Span message on its own (the trace store's row body): the same bytes as the
+// message ToProtoSpan fills, for every span of the golden batch and the special values.
+TEST(OtlpProtoWire, OneSpanAsLibProtobufWritesIt) {
+  std::vector<model::Span> spans = GoldenBatch();
+  for (model::Span& s : spans) std::erase_if(s.attributes, [](const auto& a) { return a.key == "utf8"; });
+  spans.emplace_back();  // all defaults
+  spans.back().kind = static_cast<model::SpanKind>(-1);
+  ASSERT_GT(spans.size(), 2u);
+  for (const model::Span& span : spans) {
+    otlp_pb::trace::v1::Span p;
+    ToProtoSpan(span, &p);
+    std::string want;
+    ASSERT_TRUE(p.SerializeToString(&want));
+    WriteBuffer buffer;
+    buffer.Append("x");
+    AppendSpanProto(span, &buffer);
+    EXPECT_EQ(buffer.view(), "x" + want) << span.name;
+  }
+}
+
 }  // namespace
 }  // namespace kspan::exporters

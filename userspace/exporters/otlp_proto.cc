@@ -325,6 +325,14 @@ char* SpanContent(char* p, const model::Span& span) {
 
 }  // namespace
 
+void AppendSpanProto(const model::Span& span, WriteBuffer* out) {
+  const size_t n = SpanSize(span);
+  char* const start = out->Room(n);
+  char* const end = SpanContent(start, span);
+  assert(static_cast<size_t>(end - start) == n && "SpanSize disagrees with SpanContent");
+  out->Commit(end);
+}
+
 void AppendExportRequestProto(std::span<const model::Span> spans, WriteBuffer* out) {
   const ResourceGroups groups = GroupByResource(spans);
   const std::string_view version = KSPAN_VERSION;

@@ -44,4 +44,8 @@ void ToProtoSpan(const model::Span& span, otlp_pb::trace::v1::Span* out);
 // are computed first, so every length prefix is the minimal varint protobuf writes.
 void AppendExportRequestProto(std::span<const model::Span> spans, WriteBuffer* out);
 
+// Appends one serialized Span message: the bytes ToProtoSpan(span, &p) then
+// p.SerializeToString() give, written straight from the span (the trace store's row body).
+void AppendSpanProto(const model::Span& span, WriteBuffer* out);
+
 }  // namespace kspan::exporters

@@ -37,10 +37,8 @@ void FromKeyValues(const google::protobuf::RepeatedPtrField<pb::common::v1::KeyV
 
 }  // namespace
 
-void EncodeSpan(const model::Span& span, std::string* out) {
-  pb::trace::v1::Span p;
-  exporters::ToProtoSpan(span, &p);
-  p.AppendToString(out);
+void EncodeSpan(const model::Span& span, WriteBuffer* out) {
+  exporters::AppendSpanProto(span, out);
 }
 
 bool DecodeSpan(std::string_view bytes, model::Span* out) {

@@ -7,12 +7,13 @@
 #include <string>
 #include <string_view>
 
+#include "common/json.h"
 #include "model/span.h"
 
 namespace kspan::store {
 
-// Appends the encoded span (no resource) to `out`.
-void EncodeSpan(const model::Span& span, std::string* out);
+// Appends the encoded span (no resource) to `out`, written straight from the span.
+void EncodeSpan(const model::Span& span, WriteBuffer* out);
 // False when `bytes` is not an encoded span; *out is then unspecified.
 bool DecodeSpan(std::string_view bytes, model::Span* out);
 

@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <system_error>
@@ -71,6 +72,14 @@ class Stmt {
   void BindBlob(int i, const void* p, size_t n) {
     sqlite3_bind_blob(s_, i, p, static_cast<int>(n), SQLITE_TRANSIENT);
   }
+  // Not copied: the bytes must stay as they are until the statement is Reset (which
+  // clears the bindings), so only for a Step and Reset that follow at once.
+  void BindUncopied(int i, std::string_view v) {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+  }
+  void BindUncopiedBlob(int i, std::string_view v) {
+    sqlite3_bind_blob(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+  }
   // SQLITE_ROW, SQLITE_DONE, or an error.
   int Step() { return sqlite3_step(s_); }
   void Reset() {
@@ -104,15 +113,20 @@ std::string ServiceOf(const model::Resource* r) {
   return "unknown_service";
 }
 
-// The indexed text of an attribute value, or nullopt when it is not indexed.
-std::optional<std::string> IndexedValue(const model::AttributeValue& v) {
-  if (const auto* s = std::get_if<std::string>(&v)) {
-    if (s->size() > kMaxIndexedValue) return std::nullopt;
-    return *s;
+// Appends "key=value\n" of an indexed attribute (strings of at most kMaxIndexedValue
+// bytes, integers, booleans) to `out`; others are not indexed.
+void AppendIndexed(const model::Attribute& a, std::string* out) {
+  const std::string_view key = a.key;
+  if (const auto* s = std::get_if<std::string>(&a.value)) {
+    if (s->size() > kMaxIndexedValue) return;
+    out->append(key).append(1, '=').append(*s) += '\n';
+  } else if (const auto* i = std::get_if<int64_t>(&a.value)) {
+    char digits[24];
+    const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, *i);
+    out->append(key).append(1, '=').append(digits, end) += '\n';
+  } else if (const auto* b = std::get_if<bool>(&a.value)) {
+    out->append(key).append(*b ? "=true\n" : "=false\n");
   }
-  if (const auto* i = std::get_if<int64_t>(&v)) return std::to_string(*i);
-  if (const auto* b = std::get_if<bool>(&v)) return std::string(*b ? "true" : "false");
-  return std::nullopt;
 }
 
 // The traces_key column: the trace id folded to 64 bits (W3C ids are random on the right,
@@ -153,7 +167,37 @@ TraceStore::TraceStore(StoreOptions options, metrics::Registry* registry) : opti
   bytes_gauge_ = registry->GetCounter("kspan_store_bytes");
 }
 
+struct TraceStore::WriteStatements {
+  explicit WriteStatements(sqlite3* db)
+      : span_ins(db,
+                 "INSERT INTO spans(trace_row, span_id, parent_id, service, name, kind, start_ns, "
+                 "duration_ns, status, resource_id, attrs, body) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)"),
+        find(db, "SELECT id FROM traces WHERE trace_key = ?1 AND trace_id = ?2"),
+        trace_ins(db,
+                  "INSERT INTO traces(trace_key, trace_id, start_ns, end_ns, root_service, root_name, "
+                  "root_is_root, span_count, error_count) VALUES(?1,?2,?3,?4,?5,?6,0,0,0)"),
+        // One update per trace a batch touches. The root wins the trace's name; until it
+        // comes, the earliest span holds it. (Right-hand sides read the row as it was.)
+        trace_up(db,
+                 "UPDATE traces SET "
+                 "root_service = CASE WHEN root_is_root = 0 AND (?6 = 1 OR ?2 < start_ns) THEN ?4 "
+                 "ELSE root_service END, "
+                 "root_name = CASE WHEN root_is_root = 0 AND (?6 = 1 OR ?2 < start_ns) THEN ?5 "
+                 "ELSE root_name END, "
+                 "root_is_root = max(root_is_root, ?6), start_ns = min(start_ns, ?9), "
+                 "end_ns = max(end_ns, ?3), "
+                 "span_count = span_count + ?7, error_count = error_count + ?8 WHERE id = ?1"),
+        resource_ins(db, "INSERT INTO resources(service, body) VALUES(?, ?)") {}
+  bool ok() const { return span_ins.ok() && find.ok() && trace_ins.ok() && trace_up.ok() && resource_ins.ok(); }
+  // A write that failed midway may have left one of them stepped and bound.
+  void ResetAll() {
+    for (Stmt* s : {&span_ins, &find, &trace_ins, &trace_up, &resource_ins}) s->Reset();
+  }
+  Stmt span_ins, find, trace_ins, trace_up, resource_ins;
+};
+
 TraceStore::~TraceStore() {
+  write_stmts_.reset();
   resource_ids_.clear();
   sqlite3_close(writer_);
   sqlite3_close(reader_);
@@ -232,19 +276,19 @@ Status TraceStore::Init() {
   return Status::Ok();
 }
 
-Result<int64_t> TraceStore::ResourceId(const std::shared_ptr<const model::Resource>& r) {
-  if (auto it = resource_ids_.find(r); it != resource_ids_.end()) return it->second;
+Result<const TraceStore::ResourceRow*> TraceStore::StoredResource(const std::shared_ptr<const model::Resource>& r) {
+  if (auto it = resource_ids_.find(r); it != resource_ids_.end()) return &it->second;
   if (resource_ids_.size() >= kMaxCachedResources) resource_ids_.clear();
   std::string body;
   if (r) EncodeResource(*r, &body);
-  Stmt ins(writer_, "INSERT INTO resources(service, body) VALUES(?, ?)");
-  if (!ins.ok()) return ins.Error("prepare resources");
-  ins.Bind(1, ServiceOf(r.get()));
+  std::string service = ServiceOf(r.get());
+  Stmt& ins = write_stmts_->resource_ins;
+  ins.Bind(1, service);
   ins.BindBlob(2, body.data(), body.size());
   if (ins.Step() != SQLITE_DONE) return ins.Error("insert resource");
+  ins.Reset();
   const int64_t id = sqlite3_last_insert_rowid(writer_);
-  resource_ids_.emplace(r, id);
-  return id;
+  return &resource_ids_.emplace(r, ResourceRow{id, std::move(service)}).first->second;
 }
 
 Status TraceStore::Write(std::span<const model::Span> spans, uint64_t now_ns) {
@@ -263,26 +307,16 @@ Status TraceStore::Write(std::span<const model::Span> spans, uint64_t now_ns) {
 }
 
 Status TraceStore::WriteSpans(std::span<const model::Span> spans) {
-  Stmt span_ins(
-      writer_,
-      "INSERT INTO spans(trace_row, span_id, parent_id, service, name, kind, start_ns, duration_ns, "
-      "status, resource_id, attrs, body) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
-  Stmt find(writer_, "SELECT id FROM traces WHERE trace_key = ?1 AND trace_id = ?2");
-  Stmt trace_ins(writer_,
-                 "INSERT INTO traces(trace_key, trace_id, start_ns, end_ns, root_service, root_name, "
-                 "root_is_root, span_count, error_count) VALUES(?1,?2,?3,?4,?5,?6,0,0,0)");
-  // One update per trace a batch touches. The root wins the trace's name; until it comes,
-  // the earliest span holds it. (Right-hand sides read the row as it was.)
-  Stmt trace_up(
-      writer_,
-      "UPDATE traces SET "
-      "root_service = CASE WHEN root_is_root = 0 AND (?6 = 1 OR ?2 < start_ns) THEN ?4 "
-      "ELSE root_service END, "
-      "root_name = CASE WHEN root_is_root = 0 AND (?6 = 1 OR ?2 < start_ns) THEN ?5 "
-      "ELSE root_name END, "
-      "root_is_root = max(root_is_root, ?6), start_ns = min(start_ns, ?9), end_ns = max(end_ns, ?3), "
-      "span_count = span_count + ?7, error_count = error_count + ?8 WHERE id = ?1");
-  if (!span_ins.ok() || !find.ok() || !trace_ins.ok() || !trace_up.ok()) return SqlError(writer_, "prepare");
+  if (!write_stmts_) {
+    auto stmts = std::make_unique<WriteStatements>(writer_);
+    if (!stmts->ok()) return SqlError(writer_, "prepare");
+    write_stmts_ = std::move(stmts);
+  }
+  write_stmts_->ResetAll();
+  Stmt& span_ins = write_stmts_->span_ins;
+  Stmt& find = write_stmts_->find;
+  Stmt& trace_ins = write_stmts_->trace_ins;
+  Stmt& trace_up = write_stmts_->trace_up;
 
   // What this batch adds to each trace it touches, keyed by the trace's row.
   struct Touched {
@@ -290,10 +324,11 @@ Status TraceStore::WriteSpans(std::span<const model::Span> spans) {
     const model::Span* root = nullptr;  // the batch's candidate for the trace's name
   };
   std::unordered_map<int64_t, Touched> touched;
-  std::string body, attrs;
+  WriteBuffer body;
+  std::string attrs;
   for (const model::Span& s : spans) {
-    ASSIGN_OR_RETURN(const int64_t rid, ResourceId(s.resource));
-    const std::string service = ServiceOf(s.resource.get());
+    ASSIGN_OR_RETURN(const ResourceRow* resource, StoredResource(s.resource));
+    const std::string_view service = resource->service;
     const auto start = static_cast<int64_t>(s.start_time_unix_nano);
     const uint64_t end = std::max(s.end_time_unix_nano, s.start_time_unix_nano);
 
@@ -334,26 +369,23 @@ Status TraceStore::WriteSpans(std::span<const model::Span> spans) {
       t.root = &s;
     }
 
-    body.clear();
+    body.Clear();
     EncodeSpan(s, &body);
     span_ins.Bind(1, row);
     span_ins.BindBlob(2, s.span_id.bytes.data(), 8);
     if (s.parent_span_id.IsValid()) span_ins.BindBlob(3, s.parent_span_id.bytes.data(), 8);
-    span_ins.Bind(4, service);
-    span_ins.Bind(5, s.name);
+    span_ins.BindUncopied(4, service);
+    span_ins.BindUncopied(5, s.name);
     span_ins.Bind(6, static_cast<int64_t>(s.kind));
     span_ins.Bind(7, start);
     span_ins.Bind(8, static_cast<int64_t>(end - s.start_time_unix_nano));
     span_ins.Bind(9, static_cast<int64_t>(s.status_code));
-    span_ins.Bind(10, rid);
+    span_ins.Bind(10, resource->id);
     // "\nkey=value\n..." of the searchable attributes: a search looks for "\nkey=value\n".
     attrs.assign(1, '\n');
-    for (const model::Attribute& a : s.attributes) {
-      if (std::optional<std::string> v = IndexedValue(a.value))
-        attrs.append(a.key).append("=").append(*v) += '\n';
-    }
-    span_ins.Bind(11, attrs);
-    span_ins.BindBlob(12, body.data(), body.size());
+    for (const model::Attribute& a : s.attributes) AppendIndexed(a, &attrs);
+    span_ins.BindUncopied(11, attrs);
+    span_ins.BindUncopiedBlob(12, body.view());
     if (span_ins.Step() != SQLITE_DONE) return span_ins.Error("insert span");
     span_ins.Reset();
   }

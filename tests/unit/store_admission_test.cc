@@ -86,5 +86,35 @@ TEST(TraceAdmission, ForgetsQuietTracesAfterTwoGenerations) {
   EXPECT_TRUE(a.Admit(SpanOf(2), now));
 }
 
+// More traces than a generation holds, in one instant: the generation turns over by count,
+// and decisions of both generations still hold (the table grows from 1,024 slots to hold
+// them; a miss must not be taken for a new trace).
+TEST(TraceAdmission, DecisionsHoldAcrossAGenerationTurnedOverByCount) {
+  TraceAdmission a(10);
+  const uint64_t now = kSecond;
+  ASSERT_TRUE(a.Admit(SpanOf(0xFFFFFFFF), now));
+  uint32_t taken = 0;
+  for (uint32_t t = 0; t < TraceAdmission::kMaxRemembered + 5000; ++t) taken += a.Admit(SpanOf(t), now);
+  EXPECT_EQ(taken, 9u) << "a second's worth of tokens, one spent first";
+  // A second later the bucket is full again, but remembered traces keep their decision:
+  // refused ones stay refused (from the first generation and from the second) and the
+  // taken one is still taken.
+  const uint64_t later = now + kSecond;
+  EXPECT_FALSE(a.Admit(SpanOf(100), later));
+  EXPECT_FALSE(a.Admit(SpanOf(TraceAdmission::kMaxRemembered + 4000), later));
+  EXPECT_TRUE(a.Admit(SpanOf(0xFFFFFFFF), later));
+  EXPECT_TRUE(a.Admit(SpanOf(3), later)) << "taken in the first generation";
+  EXPECT_TRUE(a.Admit(SpanOf(0x7FFFFFFF), later)) << "a new trace, with tokens left";
+}
+
+// The zero trace id (invalid) is never remembered: each of its spans is decided alone.
+TEST(TraceAdmission, TheZeroTraceIdIsDecidedSpanBySpan) {
+  TraceAdmission a(2);
+  model::Span zero;
+  EXPECT_TRUE(a.Admit(zero, kSecond));
+  EXPECT_TRUE(a.Admit(zero, kSecond));
+  EXPECT_FALSE(a.Admit(zero, kSecond)) << "no token left, and no trace to carry it";
+}
+
 }  // namespace
 }  // namespace kspan::store

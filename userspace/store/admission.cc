@@ -14,21 +14,65 @@ void TraceAdmission::Refill(uint64_t now_ns) {
   last_ns_ = std::max(last_ns_, now_ns);
 }
 
+bool* TraceAdmission::Decisions::Find(const model::TraceId& id) {
+  if (slots_.empty()) return nullptr;
+  const size_t mask = slots_.size() - 1;
+  for (size_t i = Hash(id) & mask;; i = (i + 1) & mask) {
+    Slot& s = slots_[i];
+    if (!Used(s.id)) return nullptr;
+    if (s.id == id) return &s.taken;
+  }
+}
+
+bool* TraceAdmission::Decisions::Insert(const model::TraceId& id, bool taken) {
+  if (!Used(id)) return nullptr;
+  if ((size_ + 1) * 4 > slots_.size() * 3) Grow();
+  const size_t mask = slots_.size() - 1;
+  size_t i = Hash(id) & mask;
+  while (Used(slots_[i].id)) i = (i + 1) & mask;
+  slots_[i] = {id, taken};
+  ++size_;
+  return &slots_[i].taken;
+}
+
+void TraceAdmission::Decisions::Grow() {
+  std::vector<Slot> old = std::move(slots_);
+  slots_.assign(std::max(kMinSlots, old.size() * 2), Slot{});
+  const size_t mask = slots_.size() - 1;
+  for (const Slot& s : old) {
+    if (!Used(s.id)) continue;
+    size_t i = Hash(s.id) & mask;
+    while (Used(slots_[i].id)) i = (i + 1) & mask;
+    slots_[i] = s;
+  }
+}
+
+void TraceAdmission::Decisions::Clear() {
+  // Given back when under a sixteenth used (after a burst); else kept for the next
+  // generation, which likely needs as much.
+  if (slots_.size() > kMinSlots && size_ * 16 < slots_.size()) {
+    std::vector<Slot>().swap(slots_);
+  } else {
+    std::fill(slots_.begin(), slots_.end(), Slot{});
+  }
+  size_ = 0;
+}
+
 bool* TraceAdmission::Remembered(const model::TraceId& id, uint64_t now_ns) {
   if (now_ns >= generation_start_ns_ + 2 * kGenerationNs) {
     // Two generations with no span at all: nothing is remembered.
-    previous_.clear();
-    current_.clear();
+    previous_.Clear();
+    current_.Clear();
     generation_start_ns_ = now_ns;
   } else if (current_.size() >= kMaxRemembered || now_ns >= generation_start_ns_ + kGenerationNs) {
-    previous_ = std::move(current_);
-    current_.clear();
+    std::swap(previous_, current_);
+    current_.Clear();
     generation_start_ns_ = now_ns;
   }
-  if (auto it = current_.find(id); it != current_.end()) return &it->second;
-  if (auto it = previous_.find(id); it != previous_.end()) {
+  if (bool* taken = current_.Find(id)) return taken;
+  if (const bool* taken = previous_.Find(id)) {
     // Still alive: carried into this generation.
-    return &current_.emplace(id, it->second).first->second;
+    return current_.Insert(id, *taken);
   }
   return nullptr;
 }
@@ -46,7 +90,7 @@ bool TraceAdmission::Admit(const model::Span& span, uint64_t now_ns) {
     if (take) *taken = true;
   } else {
     take = tokens_ >= 1 || (error && within_ceiling);
-    current_.emplace(span.trace_id, take);
+    current_.Insert(span.trace_id, take);
   }
   if (take) tokens_ -= 1;
   return take;

@@ -19,7 +19,7 @@
 
 #include <cstdint>
 #include <cstring>
-#include <unordered_map>
+#include <vector>
 
 #include "model/span.h"
 
@@ -37,14 +37,43 @@ class TraceAdmission {
   bool Admit(const model::Span& span, uint64_t now_ns);
 
  private:
-  struct Hash {
-    size_t operator()(const model::TraceId& t) const {
-      size_t h;
-      std::memcpy(&h, t.bytes.data() + 8, sizeof h);
-      return h;
+  // trace -> taken, in an open-addressing table with linear probing and the ids in its
+  // slots: a look-up of a trace not seen (most of them) is a hash and a slot or two, and
+  // an insert allocates nothing unless the table grows (a std::unordered_map allocated a
+  // node per trace and freed a generation's 65,536 of them at once). Entries are never
+  // erased one by one, only all at once (Clear). The zero id (invalid in W3C) is never
+  // remembered: its spans are decided one by one.
+  class Decisions {
+   public:
+    size_t size() const { return size_; }
+    // The decision for `id`, or null.
+    bool* Find(const model::TraceId& id);
+    // Remembers `taken` for `id` (not present); null for the zero id.
+    bool* Insert(const model::TraceId& id, bool taken);
+    // Forgets everything; a table far larger than what it held is given back.
+    void Clear();
+
+   private:
+    struct Slot {
+      model::TraceId id;  // zero: free
+      bool taken = false;
+    };
+    static constexpr size_t kMinSlots = 1024;
+    static bool Used(const model::TraceId& id) {
+      uint64_t w[2];
+      std::memcpy(w, id.bytes.data(), sizeof w);
+      return (w[0] | w[1]) != 0;
     }
+    static size_t Hash(const model::TraceId& id) {
+      uint64_t h;  // W3C ids are random on the right
+      std::memcpy(&h, id.bytes.data() + 8, sizeof h);
+      return static_cast<size_t>(h ^ (h >> 29));
+    }
+    void Grow();
+
+    std::vector<Slot> slots_;
+    size_t size_ = 0;
   };
-  using Decisions = std::unordered_map<model::TraceId, bool, Hash>;  // trace -> taken
 
   void Refill(uint64_t now_ns);
   bool* Remembered(const model::TraceId& id, uint64_t now_ns);

@@ -87,9 +87,7 @@ class AttributeAdder {
   explicit AttributeAdder(std::vector<model::Attribute>* out) : out_(out) {}
   // A string attribute whose value the caller writes into the returned string, before the
   // next attribute is added (that may move it).
-  std::string& Str(model::AttrKey&& key) {
-    return *std::get_if<std::string>(&Add(std::move(key)).value);
-  }
+  std::string& Str(model::AttrKey&& key) { return *std::get_if<std::string>(&Add(std::move(key)).value); }
   // A value that fits the string's own buffer is appended into it (not assigned: the
   // string is empty, and assign's aliasing checks cost twice as much); a longer one is
   // allocated at its exact size (append would round the capacity up to 30, and held

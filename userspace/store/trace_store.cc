@@ -188,7 +188,9 @@ struct TraceStore::WriteStatements {
                  "end_ns = max(end_ns, ?3), "
                  "span_count = span_count + ?7, error_count = error_count + ?8 WHERE id = ?1"),
         resource_ins(db, "INSERT INTO resources(service, body) VALUES(?, ?)") {}
-  bool ok() const { return span_ins.ok() && find.ok() && trace_ins.ok() && trace_up.ok() && resource_ins.ok(); }
+  bool ok() const {
+    return span_ins.ok() && find.ok() && trace_ins.ok() && trace_up.ok() && resource_ins.ok();
+  }
   // A write that failed midway may have left one of them stepped and bound.
   void ResetAll() {
     for (Stmt* s : {&span_ins, &find, &trace_ins, &trace_up, &resource_ins}) s->Reset();
@@ -276,7 +278,8 @@ Status TraceStore::Init() {
   return Status::Ok();
 }
 
-Result<const TraceStore::ResourceRow*> TraceStore::StoredResource(const std::shared_ptr<const model::Resource>& r) {
+Result<const TraceStore::ResourceRow*> TraceStore::StoredResource(
+    const std::shared_ptr<const model::Resource>& r) {
   if (auto it = resource_ids_.find(r); it != resource_ids_.end()) return &it->second;
   if (resource_ids_.size() >= kMaxCachedResources) resource_ids_.clear();
   std::string body;

@@ -162,7 +162,7 @@ class TraceStore {
   metrics::Counter* evicted_size_;
   metrics::Counter* evicted_age_;
   metrics::Counter* bytes_gauge_;
-  sqlite3* writer_ = nullptr;  // the writing thread only
+  sqlite3* writer_ = nullptr;                     // the writing thread only
   std::unique_ptr<WriteStatements> write_stmts_;  // on writer_, finalized before it closes
   std::mutex read_mu_;
   sqlite3* reader_ = nullptr;  // guarded by read_mu_

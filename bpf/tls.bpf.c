@@ -26,6 +26,12 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
+__attribute__((noinline)) int ks_ssl_send_egress(__u64 id, const struct ks_ssl_call *call, __u64 bytes) {
+  if (!call) return 0;
+  ks_ssl_send_dir(id, call, bytes, KSPAN_DIR_EGRESS);
+  return 0;
+}
+
 static __always_inline int ks_ssl_enter(__u64 ssl, __u64 buf, __u64 out, __u8 direction) {
   __u64 id = bpf_get_current_pid_tgid();
   struct ks_ssl_call call = {.ssl = ssl, .buf = buf, .out = out, .direction = direction};
@@ -168,7 +174,7 @@ static __always_inline int ks_rustls_write_enter(__u64 self, __u64 buf, __u64 le
   int send = !(prev && prev->deferred && prev->ssl == key && buf > prev->buf && buf < prev->buf + prev->len &&
                buf + len == prev->buf + prev->len);
   if (bpf_map_update_elem(&ks_ssl_calls, &id, &call, BPF_ANY) != 0) ks_count(KSPAN_CNT_TLS_CALL_FULL);
-  if (send) ks_ssl_send(id, &call, len);
+  if (send) ks_ssl_send_egress(id, &call, len);
   return 0;
 }
 

@@ -40,9 +40,11 @@ static __always_inline __s32 ks_ssl_known_fd(__u64 id, const struct ks_ssl_call 
 }
 
 /* Sends `bytes` plaintext bytes of a finished call, on its socket when it is known, else
- * (a write) as unbound bytes that the thread's next write in this turn places. */
-static __always_inline void ks_ssl_send(__u64 id, const struct ks_ssl_call *call, __u64 bytes) {
-  const __u8 direction = call->direction;
+ * (a write) as unbound bytes that the thread's next write in this turn places.
+ * `direction` is call->direction, passed apart so that a constant prunes the other's
+ * paths where the verifier cannot see the call's content (ks_ssl_send_egress). */
+static __always_inline void ks_ssl_send_dir(__u64 id, const struct ks_ssl_call *call, __u64 bytes,
+                                            const __u8 direction) {
   __u32 total = bytes > 0xFFFFFFFFull ? 0xFFFFFFFF : (__u32)bytes;
   __u32 tgid = id >> 32;
   __u64 buf = call->buf;
@@ -115,5 +117,14 @@ static __always_inline void ks_ssl_send(__u64 id, const struct ks_ssl_call *call
   }
   if (s) ks_submit_data_chunked(s, id, &m, buf, c ? c->llm : np.llm);
 }
+
+static __always_inline void ks_ssl_send(__u64 id, const struct ks_ssl_call *call, __u64 bytes) {
+  ks_ssl_send_dir(id, call, bytes, call->direction);
+}
+
+/* ks_ssl_send of a write as a global function (tls.bpf.c), checked once per program:
+ * for callers where the inlined send is explored along many of the caller's states
+ * (rustls' write probes: 31k instructions inlined, the largest programs kspan loads). */
+int ks_ssl_send_egress(__u64 id, const struct ks_ssl_call *call, __u64 bytes);
 
 #endif /* KSPAN_TLS_SEND_BPF_H */

@@ -574,6 +574,31 @@ TEST_F(RedisConnectionTest, AfterGarbageAnOddNameIsNoCommandWhereverTheBytesAreC
   EXPECT_EQ(Body(0).command, "_OTHER");
 }
 
+// After garbage, a candidate whose name's length runs over the next command is no command,
+// and that next command is one, however the bytes are cut (fuzz finding
+// long_name_over_next_command): cut inside the name, the candidate used to wait for all
+// of its 25 bytes, which never came, and hid the DISCARD behind it.
+TEST_F(RedisConnectionTest, AfterGarbageANameRunningOverTheNextCommandHidesNothing) {
+  const string garbage = "$4\r\nEXEC\r\n";  // a bulk string where a command array belongs
+  const string bytes = Command({"MULTI"}) + garbage + "*1\r\n$25\r\nMULTI\r\n" + Command({"DISCARD"});
+  for (size_t step : {size_t{1}, size_t{2}, size_t{3}, size_t{7}, bytes.size()}) {
+    SCOPED_TRACE(step);
+    Make();
+    records_.clear();
+    started_.clear();
+    req_pos_ = resp_pos_ = 0;
+    for (size_t i = 0; i < bytes.size(); i += step) {
+      Send(true, bytes.substr(i, step));
+      Drain();
+    }
+    conn_->Close(Unanswered::kNoResponse);
+    Drain();
+    ASSERT_EQ(records_.size(), 2u);
+    EXPECT_EQ(Body(0).command, "MULTI");
+    EXPECT_EQ(Body(1).command, "DISCARD");
+  }
+}
+
 TEST_F(RedisConnectionTest, PipelinedCommandsArePairedInOrder) {
   Make();
   Send(true,

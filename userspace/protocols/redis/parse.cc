@@ -368,9 +368,14 @@ Step StepValue(string_view* buf, Frame* f) {
         // must be (MatchRequestStart), so whether the bytes make a command never depends on
         // where a syscall cut the candidate (a cut-off candidate's first line is consumed
         // before its name arrives). On a clean stream an odd name is a command, "_OTHER".
+        // Byte by byte as MatchRequestStart: a byte no name has ends it as soon as it is
+        // there, not once the whole length arrived (which may never come: a long length
+        // over the next command's bytes would hide that command).
         if (body.size() > 2 || n < 1 || static_cast<size_t>(n) > Record::kMaxNameBytes) return Step::kInvalid;
-        if (buf->size() < used + static_cast<size_t>(n)) return Step::kNeedMore;
-        if (!PlausibleName(buf->substr(used, static_cast<size_t>(n)))) return Step::kInvalid;
+        const string_view name = buf->substr(used, static_cast<size_t>(n));
+        if (!std::all_of(name.begin(), name.end(), NameChar)) return Step::kInvalid;
+        if (name.size() < static_cast<size_t>(n)) return Step::kNeedMore;
+        if (!PlausibleName(name)) return Step::kInvalid;
       }
       if (t == '=' && n < 4) return Step::kInvalid;  // "txt:" comes first
       const uint64_t len = static_cast<uint64_t>(n);

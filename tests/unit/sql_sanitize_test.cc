@@ -102,6 +102,18 @@ TEST(SqlSanitize, LongTextIsCutAtATokenBoundary) {
   EXPECT_EQ(out.rfind("SELECT col0,", 0), 0u);
 }
 
+// The text reaches the bound exactly, then a space and a token: "..." follows the bound
+// with no space before it (mysql_fuzz finding space_at_the_bound: 2,052 bytes of 2,048).
+TEST(SqlSanitize, ASpaceAtTheBoundIsNotKeptBeforeTheCut) {
+  for (const size_t max : {size_t{10}, size_t{11}, size_t{12}, size_t{2048}}) {
+    SCOPED_TRACE(max);
+    const std::string q = "CALL " + std::string(max - 5, 'p') + " x y";  // "CALL ppp" is `max` bytes
+    const std::string out = Sanitize(q, kMy, max);
+    EXPECT_LE(out.size(), max + 3);
+    EXPECT_EQ(out, "CALL " + std::string(max - 5, 'p') + "...");
+  }
+}
+
 TEST(SqlSanitize, FirstKeyword) {
   EXPECT_EQ(FirstKeyword("  select * from t"), "select");
   EXPECT_EQ(FirstKeyword("/* app=web */ INSERT INTO t VALUES (1)"), "INSERT");

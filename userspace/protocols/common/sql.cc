@@ -76,15 +76,16 @@ class Writer {
   // One token; a space before it when white space or a removed comment came between.
   void Token(std::string_view t) {
     if (full_) return;
-    if (space_ && !out_.empty()) {
-      out_.push_back(' ');
-    }
+    // The space counts against the bound too: at the bound, a space then "..." would be
+    // one byte over (mysql_fuzz finding space_at_the_bound).
+    const bool space = space_ && !out_.empty();
     space_ = false;
-    if (out_.size() + t.size() > max_) {
+    if (out_.size() + (space ? 1 : 0) + t.size() > max_) {
       out_ += "...";
       full_ = true;
       return;
     }
+    if (space) out_.push_back(' ');
     out_.append(t);
   }
   void Space() { space_ = true; }

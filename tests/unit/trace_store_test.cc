@@ -357,6 +357,48 @@ TEST_F(TraceStoreTest, ForgetsTracesOlderThanItsAge) {
   EXPECT_EQ(metrics_.Sum("kspan_store_traces_evicted_total"), 1u);
 }
 
+// Rows of the resources table, read straight from the file.
+int64_t ResourceRows(const std::string& path) {
+  sqlite3* db = nullptr;
+  int64_t n = -1;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM resources", -1, &s, nullptr) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW)
+      n = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+  }
+  sqlite3_close(db);
+  return n;
+}
+
+// Resources no span refers to any more are deleted, but only once enough were stored for
+// the scan over every span to be worth it (kResourceSweepEvery): orphans stay bounded.
+TEST_F(TraceStoreTest, OrphanedResourcesAreSweptOnceEnoughWereStored) {
+  StoreOptions o;
+  o.max_age_ns = 60'000 * kMs;
+  auto store = Open(o);
+  ASSERT_TRUE(store);
+  // Two chains (each makes its three services' resources anew): too few to sweep.
+  ASSERT_TRUE(store->Write(Chain(1, kT0, 10 * kMs, false), kT0).ok());
+  ASSERT_TRUE(store->Write(Chain(2, kT0 + 30'000 * kMs, 10 * kMs, false), kT0).ok());
+  ASSERT_TRUE(store->Prune(kT0 + 61'000 * kMs).ok());
+  EXPECT_EQ(store->GetTrace(Tid(1))->size(), 0u);
+  EXPECT_EQ(ResourceRows(path_), 6);
+  // 100 chains more, all but the last old enough to go: 306 resources stored, swept.
+  for (uint8_t t = 3; t < 102; ++t)
+    ASSERT_TRUE(store->Write(Chain(t, kT0 + t * kMs, 10 * kMs, false), kT0).ok());
+  ASSERT_TRUE(store->Write(Chain(102, kT0 + 40'000 * kMs, 10 * kMs, false), kT0).ok());
+  ASSERT_TRUE(store->Prune(kT0 + 62'000 * kMs).ok());
+  EXPECT_EQ(store->GetTrace(Tid(50))->size(), 0u);
+  EXPECT_EQ(store->GetTrace(Tid(102))->size(), 5u);
+  EXPECT_EQ(ResourceRows(path_), 6) << "traces 2 and 102 keep their three resources each";
+  // What is left reads back whole.
+  auto trace = store->GetTrace(Tid(102));
+  ASSERT_TRUE(trace.ok());
+  for (const model::Span& span : *trace) EXPECT_NE(span.resource, nullptr);
+}
+
 TEST_F(TraceStoreTest, SinkWritesOffTheCallersThreadAndDropsWhatDoesNotFit) {
   auto opened = Open();
   ASSERT_TRUE(opened);

@@ -180,6 +180,9 @@ class TraceStore {
   };
   std::unordered_map<model::TraceId, int64_t, TraceIdHash> trace_rows_;
   uint64_t last_prune_ns_ = 0;
+  // Writer only: resources stored since Prune last deleted the orphaned ones.
+  static constexpr uint64_t kResourceSweepEvery = 256;
+  uint64_t resources_since_sweep_ = 0;
 };
 
 }  // namespace kspan::store

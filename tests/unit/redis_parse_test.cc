@@ -599,6 +599,26 @@ TEST_F(RedisConnectionTest, AfterGarbageANameRunningOverTheNextCommandHidesNothi
   }
 }
 
+// A RESP3 blob error whose text a capture hole cut is still an error, with the prefix of
+// one too long to read (fuzz finding blob_error_cut_by_a_hole: an error without prefix).
+TEST_F(RedisConnectionTest, ABlobErrorCutByAHoleIsAnErrorOfUnknownPrefix) {
+  Make();
+  Send(true, Command({"GET", "k"}));
+  // An attribute, then the error, whose text was not captured past "ERR": the frame is
+  // under way (the attribute parsed) when the hole cuts it.
+  const string head = "|1\r\n+ttl\r\n:3\r\n!12\r\nERR";
+  Send(false, head, static_cast<uint32_t>(head.size() + 11));
+  Drain();
+  conn_->Close(Unanswered::kNoResponse);
+  Drain();
+  ASSERT_EQ(records_.size(), 1u);
+  EXPECT_EQ(Body(0).command, "GET");
+  EXPECT_EQ(Body(0).reply, Reply::kError);
+  EXPECT_EQ(Body(0).error_prefix, "_OTHER");
+  EXPECT_FALSE(Body(0).nested_error);
+  EXPECT_TRUE(Body(0).reply_truncated);
+}
+
 TEST_F(RedisConnectionTest, PipelinedCommandsArePairedInOrder) {
   Make();
   Send(true,

@@ -807,6 +807,9 @@ bool TruncateAtHole(MessageType type, Frame* frame, State* state) {
   if (type != MessageType::kResponse || frame->type == 0 || frame->phase == Phase::kDone) return false;
   frame->phase = Phase::kDone;
   frame->truncated = true;
+  // A blob error cut before its text was read: an error all the same, its prefix unknown,
+  // as one too long to read whole (redis_fuzz finding blob_error_cut_by_a_hole).
+  if (frame->type == '!' && frame->error_prefix.empty()) frame->error_prefix = "_OTHER";
   state->response_tail = true;
   state->tail_started_ns = frame->timing.start_ns;
   return true;

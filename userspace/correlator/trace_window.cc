@@ -259,12 +259,7 @@ void TraceWindow::Remove(StitchNode* n) {
   }
 }
 
-void TraceWindow::ExportDue(const std::function<void(const NodeKey&)>& erase) {
-  while (!retired_.empty() && retired_.front().first <= now_ns_) {
-    erase(retired_.front().second);
-    retired_.pop_front();
-  }
-
+void TraceWindow::FlushDue() {
   if (now_ns_ - last_flush_scan_ns_ >= 20'000'000) {
     last_flush_scan_ns_ = now_ns_;
     // groups_ is in listing order, and a group changes (last_change_ns) no earlier than

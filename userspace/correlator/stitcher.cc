@@ -50,6 +50,18 @@ TraceWindowOptions WindowOptions(const StitcherOptions& o) {
 
 }  // namespace
 
+void StitchNode::Reset() {
+  static_cast<StitchNodeScalars&>(*this) = StitchNodeScalars();
+  pair_key.clear();
+  traceparent_raw = std::string();
+  tracestate = std::string();
+  links.clear();
+  pending_links.clear();
+  children.clear();
+  group = nullptr;
+  span = model::Span();
+}
+
 Stitcher::Stitcher(StitcherOptions options, metrics::Registry* m, Emit emit)
     : options_(options),
       emit_(emit),
@@ -120,15 +132,7 @@ void Stitcher::Recycle(Node* n) {
     delete n;
     return;
   }
-  // As a new node, but keeping the room of its children list (most clients get one child)
-  // and of its pairing key (written for every request, longer than a short string).
-  std::vector<Node*> children = std::move(n->children);
-  children.clear();
-  std::string pair_key = std::move(n->pair_key);
-  pair_key.clear();
-  *n = Node();
-  n->children = std::move(children);
-  n->pair_key = std::move(pair_key);
+  n->Reset();  // as a new node, keeping the room of its key and lists
   spare_.push_back(n);
 }
 

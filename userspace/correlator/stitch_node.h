@@ -113,6 +113,7 @@ struct StitchNodeScalars {
   uint64_t open_ns = 0, answer_ns = 0;
   bool retire_armed = false;           // complete, and may go stale (Stitcher::Stale)
   bool pair_key_one_exchange = false;  // the key (StitchNode::pair_key) names one request
+  size_t pair_hash = 0;                // the hash of pair_key, for the stitcher's indexes
   std::optional<model::TraceParent> incoming;
   uint32_t exec_parent_pid = 0, exec_parent_tid = 0;
   // The act that starts a CLIENT call, for rule 4: its thread, turn and time.

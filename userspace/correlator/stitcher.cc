@@ -38,6 +38,30 @@ void ServerViewKey(const events::Endpoint& server_side, const events::Endpoint& 
   key->assign(buf, static_cast<size_t>(end - buf));
 }
 
+// A pairing key's hash (StitchNode::pair_hash), once a request: eight bytes at a time
+// (a key is about 40), the last up to 8 as one overlapping word.
+size_t PairKeyHashOf(std::string_view s) {
+  auto mix = [](uint64_t h, uint64_t v) {
+    h = (h ^ v) * 0x9E3779B97F4A7C15ULL;
+    return h ^ (h >> 29);
+  };
+  uint64_t h = s.size();
+  const char* p = s.data();
+  size_t n = s.size();
+  uint64_t w = 0;
+  for (; n > 8; n -= 8, p += 8) {
+    std::memcpy(&w, p, 8);
+    h = mix(h, w);
+  }
+  if (s.size() >= 8) {
+    std::memcpy(&w, s.data() + s.size() - 8, 8);
+  } else {
+    w = 0;
+    std::memcpy(&w, p, n);
+  }
+  return static_cast<size_t>(mix(h, w));
+}
+
 TraceWindowOptions WindowOptions(const StitcherOptions& o) {
   return {.window_ns = o.window_ns,
           .max_hold_ns = o.max_hold_ns,
@@ -171,6 +195,7 @@ void Stitcher::OnRequest(RequestSeen&& r) {
   } else {
     n->pair_key = std::move(r.pair_key);
   }
+  n->pair_hash = PairKeyHashOf(n->pair_key);
   if (!r.traceparent.empty()) {
     n->incoming = model::ParseTraceParent(r.traceparent);
     if (n->incoming) {
@@ -387,9 +412,15 @@ void Stitcher::Decide(Node* n) {
   window_.Placed(n);
 }
 
+std::vector<Stitcher::Node*>& Stitcher::ListOf(PairIndex* index, const Node* n) {
+  auto it = index->find(PairOf(n));
+  if (it == index->end()) it = index->emplace(PairKey{n->pair_key, n->pair_hash}, std::vector<Node*>()).first;
+  return it->second;
+}
+
 Stitcher::Node* Stitcher::PairedClient(const Node* server) {
   if (server->pair_key.empty()) return nullptr;
-  auto it = clients_by_tuple_.find(server->pair_key);
+  auto it = clients_by_tuple_.find(PairOf(server));
   if (it == clients_by_tuple_.end()) return nullptr;
   auto& v = it->second;
   v.erase(std::remove_if(v.begin(), v.end(), [this](const Node* c) { return Stale(c); }), v.end());
@@ -416,7 +447,7 @@ Stitcher::Node* Stitcher::PairedClient(const Node* server) {
 // entry stays while empty (the connection's next client comes soon); Erase drops it.
 void Stitcher::MarkPaired(Node* client) {
   client->paired = true;
-  if (auto it = clients_by_tuple_.find(client->pair_key); it != clients_by_tuple_.end()) {
+  if (auto it = clients_by_tuple_.find(PairOf(client)); it != clients_by_tuple_.end()) {
     std::erase(it->second, client);
   }
 }
@@ -450,7 +481,7 @@ void Stitcher::DecideServer(Node* n) {
     window_.Join(n, nullptr, window_.NewGroup(wire ? wire->trace_id : model::TraceId::Random(), 1, ""),
                  model::SpanId{});
     if (!n->pair_key.empty()) {
-      root_servers_by_tuple_[n->pair_key].push_back(n);
+      ListOf(&root_servers_by_tuple_, n).push_back(n);
       n->in_root_servers = true;
     }
   }
@@ -543,7 +574,7 @@ std::optional<model::TraceParent> Stitcher::WireContextOf(const Node* n) const {
 }
 
 void Stitcher::DecideClient(Node* n) {
-  if (!n->pair_key.empty()) clients_by_tuple_[n->pair_key].push_back(n);
+  if (!n->pair_key.empty()) ListOf(&clients_by_tuple_, n).push_back(n);
   // Before it is placed: no child has named its span id yet (they are decided after it).
   const std::optional<model::TraceParent> wire = n->incoming ? std::nullopt : WireContextOf(n);
   if (wire) n->span_id = wire->parent_id;
@@ -554,7 +585,7 @@ void Stitcher::DecideClient(Node* n) {
 
 void Stitcher::AdoptLateServer(Node* client) {
   if (client->pair_key.empty() || !client->group || client->paired) return;
-  auto it = root_servers_by_tuple_.find(client->pair_key);
+  auto it = root_servers_by_tuple_.find(PairOf(client));
   if (it == root_servers_by_tuple_.end()) return;
   auto& v = it->second;
   for (auto at = v.begin(); at != v.end(); ++at) {
@@ -636,14 +667,14 @@ void Stitcher::Erase(Node* n) {
       if (v.empty()) servers_by_pid_.erase(it);
     }
   } else if (n->kind == Kind::kClient && !n->pair_key.empty()) {
-    auto it = clients_by_tuple_.find(n->pair_key);
+    auto it = clients_by_tuple_.find(PairOf(n));
     if (it != clients_by_tuple_.end()) {
       std::erase(it->second, n);
       if (it->second.empty()) clients_by_tuple_.erase(it);
     }
   }
   if (n->in_root_servers) {
-    auto it = root_servers_by_tuple_.find(n->pair_key);
+    auto it = root_servers_by_tuple_.find(PairOf(n));
     if (it != root_servers_by_tuple_.end()) {
       std::erase(it->second, n);
       if (it->second.empty()) root_servers_by_tuple_.erase(it);

@@ -79,6 +79,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -292,10 +293,36 @@ class Stitcher {
   // as the server sees it (pairing); both drop a node when it is erased. A busy server has
   // thousands held: they come and go about in order, so a deque erased near its front.
   std::unordered_map<uint32_t, std::deque<Node*>> servers_by_pid_;
-  std::unordered_map<std::string, std::vector<Node*>> clients_by_tuple_;
+  // Keyed by a node's pair_key with its hash (StitchNode::pair_hash, computed once when the
+  // key is made): a look-up hashes nothing.
+  struct PairKey {
+    std::string text;
+    size_t hash;
+  };
+  struct PairKeyView {
+    std::string_view text;
+    size_t hash;
+  };
+  struct PairKeyHash {
+    using is_transparent = void;
+    size_t operator()(const PairKey& k) const { return k.hash; }
+    size_t operator()(const PairKeyView& k) const { return k.hash; }
+  };
+  struct PairKeyEq {
+    using is_transparent = void;
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
+      return a.hash == b.hash && std::string_view(a.text) == std::string_view(b.text);
+    }
+  };
+  using PairIndex = std::unordered_map<PairKey, std::vector<Node*>, PairKeyHash, PairKeyEq>;
+  static PairKeyView PairOf(const Node* n) { return {n->pair_key, n->pair_hash}; }
+  // The list under n's pair_key, made empty when there is none.
+  static std::vector<Node*>& ListOf(PairIndex* index, const Node* n);
+  PairIndex clients_by_tuple_;
   // SERVER nodes that started a trace by rule 3, by their 4-tuple (AdoptLateServer), until
   // adopted or erased.
-  std::unordered_map<std::string, std::vector<Node*>> root_servers_by_tuple_;
+  PairIndex root_servers_by_tuple_;
 
   metrics::Counter* parent_traceparent_;
   metrics::Counter* parent_same_host_;

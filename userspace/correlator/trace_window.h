@@ -39,6 +39,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -106,7 +107,7 @@ class TraceWindow {
 
   // A new trace, created now; listed when its first node joins. `remote_parent`: its root
   // continues a traceparent from outside.
-  GroupRef NewGroup(const model::TraceId& trace, uint8_t flags, std::string trace_state,
+  GroupRef NewGroup(const model::TraceId& trace, uint8_t flags, std::string_view trace_state,
                     bool remote_parent = false);
   // Places `n` in `g` as a child of `parent` (nullptr: a root whose parent span, if any,
   // is outside: `parent_span`).

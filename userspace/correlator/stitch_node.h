@@ -112,6 +112,8 @@ struct StitchNodeScalars {
   bool tls = false;
   uint64_t open_ns = 0, answer_ns = 0;
   bool retire_armed = false;           // complete, and may go stale (Stitcher::Stale)
+  uint32_t unarmed_entries = 0;        // its entries in the stitcher's completed_unarmed_
+  uint64_t serial = 0;                 // the stitcher's count of nodes made, at this one
   bool pair_key_one_exchange = false;  // the key (StitchNode::pair_key) names one request
   size_t pair_hash = 0;                // the hash of pair_key, for the stitcher's indexes
   std::optional<model::TraceParent> incoming;

@@ -135,6 +135,7 @@ Stitcher::Node* Stitcher::NewNode(const NodeKey& key) {
   Node* n = TakeNode();
   nodes_.Insert(key, n);
   n->key = key;
+  n->serial = ++next_serial_;
   n->arrival_ns = now_ns_;  // set by Advance; raised to the start time in OnRequest
   n->span_id = model::SpanId::Random();
   n->order_prev = order_tail_;
@@ -268,6 +269,7 @@ bool Stitcher::OnSession(uint32_t pid, model::Span&& span) {
   Node* s = TakeNode();
   nodes_.Insert(key, s);
   s->key = key;
+  s->serial = ++next_serial_;
   s->kind = Kind::kSession;
   s->pid = s->tid = pid;
   s->start_ns = span.start_time_unix_nano;
@@ -301,11 +303,18 @@ void Stitcher::CutSessions(uint64_t ts_ns, const FinishSession& finish) {
 
 void Stitcher::Advance(uint64_t now_ns) {
   now_ns_ = now_ns;
+  const bool in_order = completed_unarmed_.empty() || completed_unarmed_.back().stamp_ns <= now_ns;
   for (const NodeKey& key : completed_this_batch_) {
-    if (Node* n = nodes_.Find(key)) n->completed_seen_ns = now_ns;
+    Node* n = nodes_.Find(key);
+    if (!n) continue;  // gone before its stamp: nothing to arm
+    n->completed_seen_ns = now_ns;
+    if (in_order) {
+      completed_unarmed_.push_back({now_ns, key, n->serial});
+      ++n->unarmed_entries;
+    } else {
+      completed_unarmed_late_.push_back(key);
+    }
   }
-  completed_unarmed_.insert(completed_unarmed_.end(), completed_this_batch_.begin(),
-                            completed_this_batch_.end());
   completed_this_batch_.clear();
   window_.SetNow(now_ns);
   // Decide, in order of start, every request that started no later than the newest one
@@ -339,7 +348,20 @@ void Stitcher::Advance(uint64_t now_ns) {
   // A node seen complete a reorder delay ago has now been through the decisions of every
   // request that arrived before it ended (they were due in this Advance at the latest):
   // from here on it may go stale.
-  std::erase_if(completed_unarmed_, [&](const NodeKey& key) {
+  while (!completed_unarmed_.empty() &&
+         completed_unarmed_.front().stamp_ns + options_.reorder_slack_ns <= now_ns) {
+    const Unarmed u = completed_unarmed_.front();
+    completed_unarmed_.pop_front();
+    Node* n = nodes_.Find(u.key);
+    if (!n || n->serial != u.serial) continue;  // erased: its key went to the late list
+    --n->unarmed_entries;
+    if (n->completed_seen_ns + options_.reorder_slack_ns > now_ns) {
+      completed_unarmed_late_.push_back(u.key);  // stamped again since
+      continue;
+    }
+    n->retire_armed = true;
+  }
+  std::erase_if(completed_unarmed_late_, [&](const NodeKey& key) {
     Node* n = nodes_.Find(key);
     if (!n) return true;
     if (n->completed_seen_ns + options_.reorder_slack_ns > now_ns) return false;
@@ -658,6 +680,8 @@ void Stitcher::PlaceClient(Node* n, const model::TraceId& fresh) {
 
 void Stitcher::Erase(Node* n) {
   links_lost_->Add(n->pending_links.size());
+  // Its entries in completed_unarmed_ now name whatever node its key finds at each Advance.
+  if (n->unarmed_entries > 0) completed_unarmed_late_.push_back(n->key);
   if (n->in_servers) {
     auto it = servers_by_pid_.find(n->pid);
     if (it != servers_by_pid_.end()) {

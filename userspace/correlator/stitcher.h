@@ -281,8 +281,21 @@ class Stitcher {
   // Nodes whose span came since the last Advance: it stamps their completed_seen_ns with
   // its clock, the batch's (Stale counts a client's retirement from there).
   std::vector<NodeKey> completed_this_batch_;
-  // Complete nodes not yet retire_armed (see Stale), oldest first.
-  std::vector<NodeKey> completed_unarmed_;
+  // Complete nodes not yet retire_armed (see Stale), in the order of the Advance that
+  // stamped them (its clock, their completed_seen_ns): each Advance arms the front ones
+  // that are due and looks at no other. An entry names its node by key and serial (a key
+  // can come back under a new node). Keys that need a look at every Advance (as every
+  // entry once had) go to completed_unarmed_late_: a node erased while listed (its key may
+  // come back under a new node), a node stamped again since, and a batch stamped before
+  // the last one listed (the clock went back).
+  struct Unarmed {
+    uint64_t stamp_ns;
+    NodeKey key;
+    uint64_t serial;
+  };
+  std::deque<Unarmed> completed_unarmed_;
+  std::vector<NodeKey> completed_unarmed_late_;
+  uint64_t next_serial_ = 0;  // StitchNode::serial
   // Every node but sessions, oldest first (max_nodes eviction): linked through the nodes
   // (StitchNode::order_prev, order_next).
   Node* order_head_ = nullptr;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <new>
 #include <utility>
 
 namespace kspan::correlator {
@@ -83,7 +84,10 @@ void StitchNode::Reset() {
   pending_links.clear();
   children.clear();
   group = nullptr;
-  span = model::Span();
+  // Destroyed and made anew in place: the same state as assigning a new Span, without
+  // moving each of its members over from a temporary (an exported span is empty already).
+  span.~Span();
+  new (&span) model::Span();
 }
 
 Stitcher::Stitcher(StitcherOptions options, metrics::Registry* m, Emit emit)

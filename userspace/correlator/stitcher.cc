@@ -6,6 +6,8 @@
 #include <new>
 #include <utility>
 
+#include "common/text_hash.h"
+
 namespace kspan::correlator {
 
 namespace {
@@ -37,30 +39,6 @@ void ServerViewKey(const events::Endpoint& server_side, const events::Endpoint& 
   *end++ = '|';
   end = PutEndpointKey(end, client_side);
   key->assign(buf, static_cast<size_t>(end - buf));
-}
-
-// A pairing key's hash (StitchNode::pair_hash), once a request: eight bytes at a time
-// (a key is about 40), the last up to 8 as one overlapping word.
-size_t PairKeyHashOf(std::string_view s) {
-  auto mix = [](uint64_t h, uint64_t v) {
-    h = (h ^ v) * 0x9E3779B97F4A7C15ULL;
-    return h ^ (h >> 29);
-  };
-  uint64_t h = s.size();
-  const char* p = s.data();
-  size_t n = s.size();
-  uint64_t w = 0;
-  for (; n > 8; n -= 8, p += 8) {
-    std::memcpy(&w, p, 8);
-    h = mix(h, w);
-  }
-  if (s.size() >= 8) {
-    std::memcpy(&w, s.data() + s.size() - 8, 8);
-  } else {
-    w = 0;
-    std::memcpy(&w, p, n);
-  }
-  return static_cast<size_t>(mix(h, w));
 }
 
 TraceWindowOptions WindowOptions(const StitcherOptions& o) {
@@ -200,7 +178,7 @@ void Stitcher::OnRequest(RequestSeen&& r) {
   } else {
     n->pair_key = std::move(r.pair_key);
   }
-  n->pair_hash = PairKeyHashOf(n->pair_key);
+  n->pair_hash = HashText(0, n->pair_key);  // once a request (the indexes hash nothing)
   if (!r.traceparent.empty()) {
     n->incoming = model::ParseTraceParent(r.traceparent);
     if (n->incoming) {

@@ -231,6 +231,49 @@ TEST(ServiceGraph, AgentToolAndAgentCallsAreVirtualNodesByName) {
   EXPECT_EQ(edges.count({"planner", "coder", "virtual_node"}), 1u);
 }
 
+// A CLIENT waits outside the pending table until the next span (ServiceGraph::staged_):
+// pairs, expiries and counts come out as when every CLIENT went into the table at once.
+TEST(ServiceGraph, ClientWaitingForTheNextSpanPairsAndExpiresAsPending) {
+  metrics::Registry registry;
+  uint64_t now = 0;
+  ServiceGraph g(&registry, {.wait_ns = 1000}, [&] { return now; });
+  const std::string a = "4af7651916cd43dd8448eb211c80319c", b = "5af7651916cd43dd8448eb211c80319c",
+                    c = "6af7651916cd43dd8448eb211c80319c";
+  model::Span ca = HttpSpan(model::SpanKind::kClient, "front", 200, 1, a, "00000000000000a1");
+  model::Span cb = HttpSpan(model::SpanKind::kClient, "front", 200, 1, b, "00000000000000b1");
+  model::Span sa =
+      HttpSpan(model::SpanKind::kServer, "back", 200, 1, a, "00000000000000a2", "00000000000000a1");
+  model::Span sb =
+      HttpSpan(model::SpanKind::kServer, "back", 500, 1, b, "00000000000000b2", "00000000000000b1");
+  // Two clients, then their servers in the other order: the first waits in the table.
+  g.OnExport(ca);
+  g.OnExport(cb);
+  g.OnExport(sb);
+  g.OnExport(sa);
+  // A client whose server comes after the wait: the client expired first (a virtual-node
+  // edge), the server then waits alone.
+  model::Span cc = HttpSpan(model::SpanKind::kClient, "front", 200, 1, c, "00000000000000c1");
+  model::Span sc =
+      HttpSpan(model::SpanKind::kServer, "back", 200, 1, c, "00000000000000c2", "00000000000000c1");
+  g.OnExport(cc);
+  now = 5000;
+  g.OnExport(sc);
+  // A last client, alone at shutdown.
+  model::Span cd = HttpSpan(model::SpanKind::kClient, "front", 200, 1, a, "00000000000000d1");
+  g.OnExport(cd);
+  g.Shutdown();
+  const auto edges = g.Edges();
+  ASSERT_EQ(edges.count({"front", "back", ""}), 1u);
+  EXPECT_EQ(edges.at({"front", "back", ""}).requests, 2u);
+  EXPECT_EQ(edges.at({"front", "back", ""}).failed, 1u);
+  ASSERT_EQ(edges.count({"front", "127.0.0.1", "virtual_node"}), 1u);
+  EXPECT_EQ(edges.at({"front", "127.0.0.1", "virtual_node"}).requests, 2u);
+  EXPECT_EQ(registry.GetCounter("kspan_service_graph_unpaired_spans_total", {{"side", "client"}})->Value(),
+            2u);
+  EXPECT_EQ(registry.GetCounter("kspan_service_graph_unpaired_spans_total", {{"side", "server"}})->Value(),
+            1u);
+}
+
 TEST(ServiceGraph, BoundedPendingAndEdges) {
   metrics::Registry registry;
   ServiceGraph g(&registry, {.wait_ns = UINT64_MAX / 2, .max_pending = 4, .max_edges = 2}, [] { return 1; });

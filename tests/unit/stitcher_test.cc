@@ -226,6 +226,50 @@ TEST_F(StitcherTest, AStallBetweenBatchesStillPairs) {
   EXPECT_EQ(Out("back").trace_id, Out("call").trace_id);
 }
 
+// The wall clock steps back between two batches: the clients stamped after the step are
+// armed for retirement on their own stamps (completed_unarmed_late_), so a server decided
+// then still pairs with its client, and a client stamped before the step retires as usual.
+TEST_F(StitcherTest, AClockSteppingBackStillPairs) {
+  At(5);
+  auto c1 = Request(false, 10, 5, 11, 10, Tuple("127.0.0.1", 40001, "127.0.0.1", 9000));
+  Done(c1, "c1", 10, 16);
+  At(100);  // c1 stamped at 100
+  At(60);   // the clock steps back 40 ms
+  auto c2 = Request(false, 10, 7, 11, 61, Tuple("127.0.0.1", 40002, "127.0.0.1", 9000));
+  auto s2 = Request(true, 20, 6, 21, 63, Tuple("127.0.0.1", 9000, "127.0.0.1", 40002));
+  Done(c2, "c2", 61, 66);
+  At(70);  // c2 stamped at 70, before c1's stamp
+  Done(s2, "s2", 63, 64);
+  At(110);
+  // Long after: a server on c1's connection finds c1 retired and starts a trace.
+  auto s1 = Request(true, 20, 8, 21, 900, Tuple("127.0.0.1", 9000, "127.0.0.1", 40001));
+  Done(s1, "s1", 900, 901);
+  At(1000);
+  At(3000);
+  ASSERT_EQ(out_.size(), 4u);
+  EXPECT_EQ(Out("s2").parent_span_id, Out("c2").span_id);
+  EXPECT_EQ(Out("s2").trace_id, Out("c2").trace_id);
+  EXPECT_FALSE(Out("s1").parent_span_id.IsValid());
+}
+
+// The same request announced again after its first node ended (the newer wins): the
+// first's pending retirement follows the key to the new node, which still pairs.
+TEST_F(StitcherTest, ARequestAnnouncedAgainStillPairs) {
+  At(5);
+  const auto ct = Tuple("127.0.0.1", 40001, "127.0.0.1", 9000);
+  auto call = Request(false, 10, 5, 11, 10, ct);
+  Done(call, "first", 10, 12);
+  At(20);                                    // "first" stamped, not yet armed
+  call = Request(false, 10, 5, 11, 21, ct);  // same connection and sequence: replaces it
+  auto back = Request(true, 20, 6, 21, 22, Tuple("127.0.0.1", 9000, "127.0.0.1", 40001));
+  Done(back, "back", 22, 24);
+  Done(call, "again", 21, 25);
+  At(60);
+  At(3000);
+  EXPECT_EQ(Out("back").parent_span_id, Out("again").span_id);
+  EXPECT_EQ(Out("back").trace_id, Out("again").trace_id);
+}
+
 // An HTTP/2 stream whose answer the client side did not capture: its CLIENT span ends at
 // its request, before the server read it. The stream id names one exchange, so the
 // server still pairs with it (over one key there is no earlier exchange to confuse).

@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -91,7 +92,12 @@ class CountedRef {
 };
 using GroupRef = CountedRef<TraceGroup>;
 
-struct StitchNode {
+struct StitchNode;
+
+// A node's fields without an allocation of their own (trivially copyable): StitchNode::Reset
+// assigns them whole. The groups below say who fills what; the owned fields (strings,
+// lists, the group reference and the span) are StitchNode's own, under the same headings.
+struct StitchNodeScalars {
   // ---- What was seen (filled by the stitcher when it creates the node) ----
   NodeKey key;
   NodeKind kind = NodeKind::kClient;
@@ -106,10 +112,11 @@ struct StitchNode {
   bool tls = false;
   uint64_t open_ns = 0, answer_ns = 0;
   bool retire_armed = false;           // complete, and may go stale (Stitcher::Stale)
-  std::string pair_key;                // SERVER: its own view; CLIENT: the view of its server
-  bool pair_key_one_exchange = false;  // the key names one request (tuple + stream id)
+  uint32_t unarmed_entries = 0;        // its entries in the stitcher's completed_unarmed_
+  uint64_t serial = 0;                 // the stitcher's count of nodes made, at this one
+  bool pair_key_one_exchange = false;  // the key (StitchNode::pair_key) names one request
+  size_t pair_hash = 0;                // the hash of pair_key, for the stitcher's indexes
   std::optional<model::TraceParent> incoming;
-  std::string traceparent_raw, tracestate;
   uint32_t exec_parent_pid = 0, exec_parent_tid = 0;
   // The act that starts a CLIENT call, for rule 4: its thread, turn and time.
   uint32_t act_tid = 0, act_turn = 0;
@@ -121,26 +128,45 @@ struct StitchNode {
 
   // ---- The decision (the parent rules', in the stitcher and ProcessSessions) ----
   bool decided = false, paired = false;
-  bool in_process_parent = false;       // parent is a SERVER span of the same process
-  bool in_servers = false;              // SERVER, listed in the stitcher's servers by pid
-  bool in_root_servers = false;         // SERVER that started a trace by rule 3, listed by tuple
-  bool ambiguous = false;               // exported with kspan.parent.ambiguous=true
-  bool root_orphan = false;             // CLIENT that started a trace by rule 8: a session may adopt it
-  std::vector<model::SpanLink> links;   // the window adds a follows_from link
-  std::vector<NodeLink> pending_links;  // asked for at OnSpan, resolved once their targets are placed
+  bool in_process_parent = false;  // parent is a SERVER span of the same process
+  bool in_servers = false;         // SERVER, listed in the stitcher's servers by pid
+  bool in_root_servers = false;    // SERVER that started a trace by rule 3, listed by tuple
+  bool ambiguous = false;          // exported with kspan.parent.ambiguous=true
+  bool root_orphan = false;        // CLIENT that started a trace by rule 8: a session may adopt it
 
   // ---- Where it is held (changed only through TraceWindow) ----
   bool complete = false, exported = false;
   uint64_t end_ns = 0;  // set when it completes
   StitchNode* parent = nullptr;
-  std::vector<StitchNode*> children;
-  GroupRef group;  // its trace; null until placed
   size_t group_index = 0;
   model::SpanId parent_span_id;
+  size_t bytes = 0;  // SpanBytes of the held span
+};
+static_assert(std::is_trivially_copyable_v<StitchNodeScalars>);
+
+struct StitchNode : StitchNodeScalars {
+  // ---- What was seen ----
+  std::string pair_key;  // SERVER: its own view; CLIENT: the view of its server
+  std::string traceparent_raw, tracestate;
+
+  // ---- The decision ----
+  std::vector<model::SpanLink> links;   // the window adds a follows_from link
+  std::vector<NodeLink> pending_links;  // asked for at OnSpan, resolved once their targets are placed
+
+  // ---- Where it is held ----
+  std::vector<StitchNode*> children;
+  GroupRef group;  // its trace; null until placed
   // An exec or session span while it runs (filled by its owner); from Complete to export,
   // the finished span.
   model::Span span;
-  size_t bytes = 0;  // SpanBytes of the held span
+
+  // As a new node (what StitchNode() holds), keeping the room of pair_key and of the lists
+  // (a spare node is reused for the next request: most clients get one child, and every
+  // request a pairing key longer than a short string). Cheaper than assigning a new node:
+  // the scalars are one assignment, and no temporary node is built and destroyed. A field
+  // added here (an owned one) must be reset here too.
+  // (Defined in stitcher.cc, where TraceGroup is complete.)
+  void Reset();
 };
 
 }  // namespace kspan::correlator

@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <new>
 #include <utility>
+
+#include "common/text_hash.h"
 
 namespace kspan::correlator {
 
@@ -49,6 +52,21 @@ TraceWindowOptions WindowOptions(const StitcherOptions& o) {
 }
 
 }  // namespace
+
+void StitchNode::Reset() {
+  static_cast<StitchNodeScalars&>(*this) = StitchNodeScalars();
+  pair_key.clear();
+  traceparent_raw = std::string();
+  tracestate = std::string();
+  links.clear();
+  pending_links.clear();
+  children.clear();
+  group = nullptr;
+  // Destroyed and made anew in place: the same state as assigning a new Span, without
+  // moving each of its members over from a temporary (an exported span is empty already).
+  span.~Span();
+  new (&span) model::Span();
+}
 
 Stitcher::Stitcher(StitcherOptions options, metrics::Registry* m, Emit emit)
     : options_(options),
@@ -99,6 +117,7 @@ Stitcher::Node* Stitcher::NewNode(const NodeKey& key) {
   Node* n = TakeNode();
   nodes_.Insert(key, n);
   n->key = key;
+  n->serial = ++next_serial_;
   n->arrival_ns = now_ns_;  // set by Advance; raised to the start time in OnRequest
   n->span_id = model::SpanId::Random();
   n->order_prev = order_tail_;
@@ -120,15 +139,7 @@ void Stitcher::Recycle(Node* n) {
     delete n;
     return;
   }
-  // As a new node, but keeping the room of its children list (most clients get one child)
-  // and of its pairing key (written for every request, longer than a short string).
-  std::vector<Node*> children = std::move(n->children);
-  children.clear();
-  std::string pair_key = std::move(n->pair_key);
-  pair_key.clear();
-  *n = Node();
-  n->children = std::move(children);
-  n->pair_key = std::move(pair_key);
+  n->Reset();  // as a new node, keeping the room of its key and lists
   spare_.push_back(n);
 }
 
@@ -167,6 +178,7 @@ void Stitcher::OnRequest(RequestSeen&& r) {
   } else {
     n->pair_key = std::move(r.pair_key);
   }
+  n->pair_hash = HashText(0, n->pair_key);  // once a request (the indexes hash nothing)
   if (!r.traceparent.empty()) {
     n->incoming = model::ParseTraceParent(r.traceparent);
     if (n->incoming) {
@@ -239,6 +251,7 @@ bool Stitcher::OnSession(uint32_t pid, model::Span&& span) {
   Node* s = TakeNode();
   nodes_.Insert(key, s);
   s->key = key;
+  s->serial = ++next_serial_;
   s->kind = Kind::kSession;
   s->pid = s->tid = pid;
   s->start_ns = span.start_time_unix_nano;
@@ -272,11 +285,18 @@ void Stitcher::CutSessions(uint64_t ts_ns, const FinishSession& finish) {
 
 void Stitcher::Advance(uint64_t now_ns) {
   now_ns_ = now_ns;
+  const bool in_order = completed_unarmed_.empty() || completed_unarmed_.back().stamp_ns <= now_ns;
   for (const NodeKey& key : completed_this_batch_) {
-    if (Node* n = nodes_.Find(key)) n->completed_seen_ns = now_ns;
+    Node* n = nodes_.Find(key);
+    if (!n) continue;  // gone before its stamp: nothing to arm
+    n->completed_seen_ns = now_ns;
+    if (in_order) {
+      completed_unarmed_.push_back({now_ns, key, n->serial});
+      ++n->unarmed_entries;
+    } else {
+      completed_unarmed_late_.push_back(key);
+    }
   }
-  completed_unarmed_.insert(completed_unarmed_.end(), completed_this_batch_.begin(),
-                            completed_this_batch_.end());
   completed_this_batch_.clear();
   window_.SetNow(now_ns);
   // Decide, in order of start, every request that started no later than the newest one
@@ -310,7 +330,20 @@ void Stitcher::Advance(uint64_t now_ns) {
   // A node seen complete a reorder delay ago has now been through the decisions of every
   // request that arrived before it ended (they were due in this Advance at the latest):
   // from here on it may go stale.
-  std::erase_if(completed_unarmed_, [&](const NodeKey& key) {
+  while (!completed_unarmed_.empty() &&
+         completed_unarmed_.front().stamp_ns + options_.reorder_slack_ns <= now_ns) {
+    const Unarmed u = completed_unarmed_.front();
+    completed_unarmed_.pop_front();
+    Node* n = nodes_.Find(u.key);
+    if (!n || n->serial != u.serial) continue;  // erased: its key went to the late list
+    --n->unarmed_entries;
+    if (n->completed_seen_ns + options_.reorder_slack_ns > now_ns) {
+      completed_unarmed_late_.push_back(u.key);  // stamped again since
+      continue;
+    }
+    n->retire_armed = true;
+  }
+  std::erase_if(completed_unarmed_late_, [&](const NodeKey& key) {
     Node* n = nodes_.Find(key);
     if (!n) return true;
     if (n->completed_seen_ns + options_.reorder_slack_ns > now_ns) return false;
@@ -383,9 +416,15 @@ void Stitcher::Decide(Node* n) {
   window_.Placed(n);
 }
 
+std::vector<Stitcher::Node*>& Stitcher::ListOf(PairIndex* index, const Node* n) {
+  auto it = index->find(PairOf(n));
+  if (it == index->end()) it = index->emplace(PairKey{n->pair_key, n->pair_hash}, std::vector<Node*>()).first;
+  return it->second;
+}
+
 Stitcher::Node* Stitcher::PairedClient(const Node* server) {
   if (server->pair_key.empty()) return nullptr;
-  auto it = clients_by_tuple_.find(server->pair_key);
+  auto it = clients_by_tuple_.find(PairOf(server));
   if (it == clients_by_tuple_.end()) return nullptr;
   auto& v = it->second;
   v.erase(std::remove_if(v.begin(), v.end(), [this](const Node* c) { return Stale(c); }), v.end());
@@ -412,7 +451,7 @@ Stitcher::Node* Stitcher::PairedClient(const Node* server) {
 // entry stays while empty (the connection's next client comes soon); Erase drops it.
 void Stitcher::MarkPaired(Node* client) {
   client->paired = true;
-  if (auto it = clients_by_tuple_.find(client->pair_key); it != clients_by_tuple_.end()) {
+  if (auto it = clients_by_tuple_.find(PairOf(client)); it != clients_by_tuple_.end()) {
     std::erase(it->second, client);
   }
 }
@@ -446,7 +485,7 @@ void Stitcher::DecideServer(Node* n) {
     window_.Join(n, nullptr, window_.NewGroup(wire ? wire->trace_id : model::TraceId::Random(), 1, ""),
                  model::SpanId{});
     if (!n->pair_key.empty()) {
-      root_servers_by_tuple_[n->pair_key].push_back(n);
+      ListOf(&root_servers_by_tuple_, n).push_back(n);
       n->in_root_servers = true;
     }
   }
@@ -539,7 +578,7 @@ std::optional<model::TraceParent> Stitcher::WireContextOf(const Node* n) const {
 }
 
 void Stitcher::DecideClient(Node* n) {
-  if (!n->pair_key.empty()) clients_by_tuple_[n->pair_key].push_back(n);
+  if (!n->pair_key.empty()) ListOf(&clients_by_tuple_, n).push_back(n);
   // Before it is placed: no child has named its span id yet (they are decided after it).
   const std::optional<model::TraceParent> wire = n->incoming ? std::nullopt : WireContextOf(n);
   if (wire) n->span_id = wire->parent_id;
@@ -550,7 +589,7 @@ void Stitcher::DecideClient(Node* n) {
 
 void Stitcher::AdoptLateServer(Node* client) {
   if (client->pair_key.empty() || !client->group || client->paired) return;
-  auto it = root_servers_by_tuple_.find(client->pair_key);
+  auto it = root_servers_by_tuple_.find(PairOf(client));
   if (it == root_servers_by_tuple_.end()) return;
   auto& v = it->second;
   for (auto at = v.begin(); at != v.end(); ++at) {
@@ -623,6 +662,8 @@ void Stitcher::PlaceClient(Node* n, const model::TraceId& fresh) {
 
 void Stitcher::Erase(Node* n) {
   links_lost_->Add(n->pending_links.size());
+  // Its entries in completed_unarmed_ now name whatever node its key finds at each Advance.
+  if (n->unarmed_entries > 0) completed_unarmed_late_.push_back(n->key);
   if (n->in_servers) {
     auto it = servers_by_pid_.find(n->pid);
     if (it != servers_by_pid_.end()) {
@@ -632,14 +673,14 @@ void Stitcher::Erase(Node* n) {
       if (v.empty()) servers_by_pid_.erase(it);
     }
   } else if (n->kind == Kind::kClient && !n->pair_key.empty()) {
-    auto it = clients_by_tuple_.find(n->pair_key);
+    auto it = clients_by_tuple_.find(PairOf(n));
     if (it != clients_by_tuple_.end()) {
       std::erase(it->second, n);
       if (it->second.empty()) clients_by_tuple_.erase(it);
     }
   }
   if (n->in_root_servers) {
-    auto it = root_servers_by_tuple_.find(n->pair_key);
+    auto it = root_servers_by_tuple_.find(PairOf(n));
     if (it != root_servers_by_tuple_.end()) {
       std::erase(it->second, n);
       if (it->second.empty()) root_servers_by_tuple_.erase(it);

@@ -79,6 +79,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -280,8 +281,21 @@ class Stitcher {
   // Nodes whose span came since the last Advance: it stamps their completed_seen_ns with
   // its clock, the batch's (Stale counts a client's retirement from there).
   std::vector<NodeKey> completed_this_batch_;
-  // Complete nodes not yet retire_armed (see Stale), oldest first.
-  std::vector<NodeKey> completed_unarmed_;
+  // Complete nodes not yet retire_armed (see Stale), in the order of the Advance that
+  // stamped them (its clock, their completed_seen_ns): each Advance arms the front ones
+  // that are due and looks at no other. An entry names its node by key and serial (a key
+  // can come back under a new node). Keys that need a look at every Advance (as every
+  // entry once had) go to completed_unarmed_late_: a node erased while listed (its key may
+  // come back under a new node), a node stamped again since, and a batch stamped before
+  // the last one listed (the clock went back).
+  struct Unarmed {
+    uint64_t stamp_ns;
+    NodeKey key;
+    uint64_t serial;
+  };
+  std::deque<Unarmed> completed_unarmed_;
+  std::vector<NodeKey> completed_unarmed_late_;
+  uint64_t next_serial_ = 0;  // StitchNode::serial
   // Every node but sessions, oldest first (max_nodes eviction): linked through the nodes
   // (StitchNode::order_prev, order_next).
   Node* order_head_ = nullptr;
@@ -292,10 +306,36 @@ class Stitcher {
   // as the server sees it (pairing); both drop a node when it is erased. A busy server has
   // thousands held: they come and go about in order, so a deque erased near its front.
   std::unordered_map<uint32_t, std::deque<Node*>> servers_by_pid_;
-  std::unordered_map<std::string, std::vector<Node*>> clients_by_tuple_;
+  // Keyed by a node's pair_key with its hash (StitchNode::pair_hash, computed once when the
+  // key is made): a look-up hashes nothing.
+  struct PairKey {
+    std::string text;
+    size_t hash;
+  };
+  struct PairKeyView {
+    std::string_view text;
+    size_t hash;
+  };
+  struct PairKeyHash {
+    using is_transparent = void;
+    size_t operator()(const PairKey& k) const { return k.hash; }
+    size_t operator()(const PairKeyView& k) const { return k.hash; }
+  };
+  struct PairKeyEq {
+    using is_transparent = void;
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
+      return a.hash == b.hash && std::string_view(a.text) == std::string_view(b.text);
+    }
+  };
+  using PairIndex = std::unordered_map<PairKey, std::vector<Node*>, PairKeyHash, PairKeyEq>;
+  static PairKeyView PairOf(const Node* n) { return {n->pair_key, n->pair_hash}; }
+  // The list under n's pair_key, made empty when there is none.
+  static std::vector<Node*>& ListOf(PairIndex* index, const Node* n);
+  PairIndex clients_by_tuple_;
   // SERVER nodes that started a trace by rule 3, by their 4-tuple (AdoptLateServer), until
   // adopted or erased.
-  std::unordered_map<std::string, std::vector<Node*>> root_servers_by_tuple_;
+  PairIndex root_servers_by_tuple_;
 
   metrics::Counter* parent_traceparent_;
   metrics::Counter* parent_same_host_;

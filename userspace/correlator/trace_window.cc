@@ -8,11 +8,13 @@ namespace kspan::correlator {
 namespace {
 
 size_t AttributeBytes(const std::vector<model::Attribute>& attrs) {
-  size_t n = 0;
+  size_t n = attrs.size() * sizeof(model::Attribute);
   for (const auto& a : attrs) {
-    n += sizeof(a) + a.key.heap_bytes();
-    if (const auto* s = std::get_if<std::string>(&a.value)) n += s->capacity();
-    if (const auto* arr = std::get_if<model::StringArray>(&a.value)) {
+    n += a.key.heap_bytes();
+    // One look at the value's type: most are strings, the rest numbers and booleans.
+    if (const auto* s = std::get_if<std::string>(&a.value)) {
+      n += s->capacity();
+    } else if (const auto* arr = std::get_if<model::StringArray>(&a.value)) {
       for (const std::string& s : *arr) n += sizeof(s) + s.capacity();
     }
   }
@@ -47,13 +49,16 @@ TraceWindow::~TraceWindow() {
   while (groups_head_) Unlist(groups_head_);
 }
 
-GroupRef TraceWindow::NewGroup(const model::TraceId& trace, uint8_t flags, std::string trace_state,
+GroupRef TraceWindow::NewGroup(const model::TraceId& trace, uint8_t flags, std::string_view trace_state,
                                bool remote_parent) {
   GroupRef g(new TraceGroup());
   g->remote_parent = remote_parent;
   g->trace_id = trace;
   g->flags = flags;
-  g->trace_state = std::move(trace_state);
+  g->trace_state = trace_state;
+  // Room for a client and its server and a call or two more: one allocation, where growing
+  // from empty takes one a doubling.
+  g->members.reserve(4);
   g->created_ns = g->last_change_ns = now_ns_;
   return g;
 }
@@ -259,12 +264,7 @@ void TraceWindow::Remove(StitchNode* n) {
   }
 }
 
-void TraceWindow::ExportDue(const std::function<void(const NodeKey&)>& erase) {
-  while (!retired_.empty() && retired_.front().first <= now_ns_) {
-    erase(retired_.front().second);
-    retired_.pop_front();
-  }
-
+void TraceWindow::FlushDue() {
   if (now_ns_ - last_flush_scan_ns_ >= 20'000'000) {
     last_flush_scan_ns_ = now_ns_;
     // groups_ is in listing order, and a group changes (last_change_ns) no earlier than

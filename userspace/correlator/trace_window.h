@@ -39,6 +39,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -106,7 +107,7 @@ class TraceWindow {
 
   // A new trace, created now; listed when its first node joins. `remote_parent`: its root
   // continues a traceparent from outside.
-  GroupRef NewGroup(const model::TraceId& trace, uint8_t flags, std::string trace_state,
+  GroupRef NewGroup(const model::TraceId& trace, uint8_t flags, std::string_view trace_state,
                     bool remote_parent = false);
   // Places `n` in `g` as a child of `parent` (nullptr: a root whose parent span, if any,
   // is outside: `parent_span`).
@@ -124,8 +125,17 @@ class TraceWindow {
   void Flush(TraceGroup* g, FlushReason reason);
   // Forgets `n` before its owner destroys it: out of its tree and group, no longer held.
   void Remove(StitchNode* n);
-  // Exports the groups that are due, and hands each retired node's key to `erase`.
-  void ExportDue(const std::function<void(const NodeKey&)>& erase);
+  // Exports the groups that are due, and hands each retired node's key to `erase` (a
+  // callable taking a const NodeKey&: called once a retired node, inlined, no
+  // std::function in the per-node path).
+  template <typename Erase>
+  void ExportDue(Erase&& erase) {
+    while (!retired_.empty() && retired_.front().first <= now_ns_) {
+      erase(retired_.front().second);
+      retired_.pop_front();
+    }
+    FlushDue();
+  }
   // Shutdown: every group leaves with what has ended.
   void FlushAll();
 
@@ -139,6 +149,8 @@ class TraceWindow {
   void Unlist(TraceGroup* g);
   void Export(StitchNode* n);
   void EnforceBounds();
+  // ExportDue's scan of the groups: flushes those complete or past max_hold_ns.
+  void FlushDue();
 
   TraceWindowOptions options_;
   Emit emit_;

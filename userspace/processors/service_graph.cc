@@ -87,6 +87,13 @@ bool ServiceGraph::OnExport(model::Span& span) noexcept {
   const bool server = span.kind == model::SpanKind::kServer;
   if (!client && !server) return true;
   const uint64_t now = now_ns_();
+  // The staged CLIENT's SERVER, within the wait: paired below without pending_. Else the
+  // CLIENT goes to pending_ before anything else happens there.
+  const bool pairs_staged =
+      staged_ && server && span.parent_span_id.IsValid() && now - staged_ns_ < options_.wait_ns &&
+      staged_key_ == Key{Half(span.trace_id.bytes.data()), Half(span.trace_id.bytes.data() + 8),
+                         Half(span.parent_span_id.bytes.data())};
+  if (staged_ && !pairs_staged) Unstage();
   Expire(now, false);
 
   Side side;
@@ -136,6 +143,13 @@ bool ServiceGraph::OnExport(model::Span& span) noexcept {
     return true;
   }
 
+  if (pairs_staged) {
+    // As pending_'s entry would have been found: the pair recorded, the entry gone.
+    staged_ = false;
+    Record(staged_side_.service, side.service, "", &staged_side_, &side);
+    staged_side_ = Side();
+    return true;
+  }
   const Key key{Half(span.trace_id.bytes.data()), Half(span.trace_id.bytes.data() + 8),
                 Half(client ? span.span_id.bytes.data() : span.parent_span_id.bytes.data())};
   auto it = pending_.find(key);
@@ -143,6 +157,14 @@ bool ServiceGraph::OnExport(model::Span& span) noexcept {
     if (pending_.size() >= options_.max_pending) {
       dropped_pending_->Add();
       EvictOldest();
+    }
+    if (client) {
+      // Waits for the next span (Unstage puts it where try_emplace below would).
+      staged_ = true;
+      staged_key_ = key;
+      staged_side_ = std::move(side);
+      staged_ns_ = now;
+      return true;
     }
     it = pending_.try_emplace(key).first;
     it->second.arrived_ns = now;
@@ -155,6 +177,15 @@ bool ServiceGraph::OnExport(model::Span& span) noexcept {
     pending_.erase(it);  // its order_ entry finds nothing when it comes up
   }
   return true;
+}
+
+void ServiceGraph::Unstage() {
+  staged_ = false;
+  auto it = pending_.try_emplace(staged_key_).first;
+  it->second.arrived_ns = staged_ns_;
+  it->second.client = std::move(staged_side_);
+  staged_side_ = Side();
+  order_.emplace_back(staged_ns_, staged_key_);
 }
 
 bool ServiceGraph::GiveUpFront() {
@@ -194,6 +225,7 @@ void ServiceGraph::Expire(uint64_t now_ns, bool all) {
 }
 
 void ServiceGraph::Shutdown() noexcept {
+  if (staged_) Unstage();
   Expire(0, true);
 }
 

@@ -102,6 +102,8 @@ class ServiceGraph : public SpanProcessor {
 
   // Gives up on the spans that waited `wait` (all of them when `all`).
   void Expire(uint64_t now_ns, bool all);
+  // Puts the staged CLIENT (below) in pending_, as it was at its arrival.
+  void Unstage();
   // Gives up on the oldest waiting span (at the bound).
   void EvictOldest();
   // Gives up on order_'s first entry when it still waits; false when it was paired already.
@@ -114,6 +116,15 @@ class ServiceGraph : public SpanProcessor {
   std::function<uint64_t()> now_ns_;
   std::unordered_map<Key, Pending, KeyHash> pending_;
   std::deque<std::pair<uint64_t, Key>> order_;  // arrival time, key; oldest first
+  // The last span when it was a CLIENT that found no partner: counted against max_pending
+  // when it came, but held here until the next span (or Shutdown). A trace leaves parents
+  // first, so that next span is nearly always its SERVER, paired here with no entry made
+  // in pending_ and order_ and dropped again. Anything else puts it there first, as it
+  // would have been at its arrival (the same order of events, so the same metrics).
+  bool staged_ = false;
+  Key staged_key_{};
+  Side staged_side_;
+  uint64_t staged_ns_ = 0;
   // Found by string_views (a transparent less), so a request on a known edge allocates
   // nothing. Both sides are compared as string_views: std::less<> over a tuple of strings
   // and one of string_views does not build with clang 14 (the fuzz build's compiler).

@@ -6,6 +6,8 @@
 #include <string_view>
 #include <variant>
 
+#include "common/text_hash.h"
+
 namespace kspan::processors {
 namespace {
 
@@ -70,34 +72,6 @@ int SlotOf(std::string_view k) {
   }
 }
 
-uint64_t Mix(uint64_t h, uint64_t v) {
-  h = (h ^ v) * 0x9E3779B97F4A7C15ULL;
-  return h ^ (h >> 31);
-}
-
-// Eight bytes at a time; the last (up to 8) bytes read as one or two overlapping words.
-uint64_t HashText(uint64_t h, std::string_view s) {
-  const char* p = s.data();
-  size_t n = s.size();
-  uint64_t w = 0;
-  for (; n > 8; n -= 8, p += 8) {
-    std::memcpy(&w, p, 8);
-    h = Mix(h, w);
-  }
-  if (n >= 4) {
-    uint32_t a, b;
-    std::memcpy(&a, p, 4);
-    std::memcpy(&b, p + n - 4, 4);
-    w = a | static_cast<uint64_t>(b) << 32;
-  } else if (n > 0) {
-    // 1 to 3 bytes: the first, middle and last (the length tells them apart).
-    w = static_cast<uint64_t>(static_cast<unsigned char>(p[0])) |
-        static_cast<uint64_t>(static_cast<unsigned char>(p[n / 2])) << 8 |
-        static_cast<uint64_t>(static_cast<unsigned char>(p[n - 1])) << 16;
-  }
-  return Mix(h, w ^ static_cast<uint64_t>(s.size()) << 56);
-}
-
 }  // namespace
 
 // One label of a span, pointing into the span (or, for a number, its digits here): no copy
@@ -136,7 +110,7 @@ struct SpanMetrics::LabelSet {
   }
   uint64_t Hash() const {
     uint64_t h = n;
-    for (size_t i = 0; i < n; ++i) h = HashText(Mix(h, items[i].slot), items[i].text);
+    for (size_t i = 0; i < n; ++i) h = HashText(HashMix(h, items[i].slot), items[i].text);
     return h;
   }
   bool Equals(const std::vector<std::pair<uint8_t, std::string>>& stored) const {

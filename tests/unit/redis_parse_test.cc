@@ -521,6 +521,20 @@ class RedisConnectionTest : public testing::Test {
     conn_->Drain(&started_, &records_, &s);
     stats_ += s;
   }
+  // A new client connection sends `bytes`, `step` bytes a syscall, drained after each,
+  // and closes.
+  void SendCommandsInSteps(const string& bytes, size_t step) {
+    Make();
+    records_.clear();
+    started_.clear();
+    req_pos_ = resp_pos_ = 0;
+    for (size_t i = 0; i < bytes.size(); i += step) {
+      Send(true, bytes.substr(i, step));
+      Drain();
+    }
+    conn_->Close(Unanswered::kNoResponse);
+    Drain();
+  }
   const Record& Body(size_t i) { return std::get<Record>(records_.at(i).body); }
   uint64_t Losses() const {
     return stats_.frames_invalid + stats_.responses_unmatched + stats_.responses_unmatched_at_close +
@@ -551,15 +565,7 @@ TEST_F(RedisConnectionTest, AfterGarbageAnOddNameIsNoCommandWhereverTheBytesAreC
   const string bytes = Command({"PING"}) + garbage + odd + Command({"ECHO", "x"});
   for (size_t step : {size_t{1}, size_t{2}, size_t{5}, size_t{16}, bytes.size()}) {
     SCOPED_TRACE(step);
-    Make();
-    records_.clear();
-    req_pos_ = resp_pos_ = 0;
-    for (size_t i = 0; i < bytes.size(); i += step) {
-      Send(true, bytes.substr(i, step));
-      Drain();
-    }
-    conn_->Close(Unanswered::kNoResponse);
-    Drain();
+    SendCommandsInSteps(bytes, step);
     ASSERT_EQ(records_.size(), 2u);
     EXPECT_EQ(Body(0).command, "PING");
     EXPECT_EQ(Body(1).command, "ECHO");
@@ -583,16 +589,7 @@ TEST_F(RedisConnectionTest, AfterGarbageANameRunningOverTheNextCommandHidesNothi
   const string bytes = Command({"MULTI"}) + garbage + "*1\r\n$25\r\nMULTI\r\n" + Command({"DISCARD"});
   for (size_t step : {size_t{1}, size_t{2}, size_t{3}, size_t{7}, bytes.size()}) {
     SCOPED_TRACE(step);
-    Make();
-    records_.clear();
-    started_.clear();
-    req_pos_ = resp_pos_ = 0;
-    for (size_t i = 0; i < bytes.size(); i += step) {
-      Send(true, bytes.substr(i, step));
-      Drain();
-    }
-    conn_->Close(Unanswered::kNoResponse);
-    Drain();
+    SendCommandsInSteps(bytes, step);
     ASSERT_EQ(records_.size(), 2u);
     EXPECT_EQ(Body(0).command, "MULTI");
     EXPECT_EQ(Body(1).command, "DISCARD");

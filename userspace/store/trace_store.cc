@@ -278,7 +278,8 @@ Status TraceStore::Init() {
   // evictions (--max-mib 64) 16.0/19.6 -> 11.0/12.0; 8 KiB pages gave 12.8/13.0 there.
   RETURN_IF_ERROR(
       Exec(writer_,
-           "PRAGMA page_size=16384; PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+           "PRAGMA page_size=16384; PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL; PRAGMA "
+           "synchronous=NORMAL; "
            "PRAGMA journal_size_limit=8388608; PRAGMA cache_size=-4096; PRAGMA temp_store=MEMORY;"));
   RETURN_IF_ERROR(Exec(writer_, kSchema));
   RETURN_IF_ERROR(Exec(writer_, ("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str()));

@@ -24,13 +24,6 @@ std::string ToHex(const uint8_t* b, size_t n) {
   return s;
 }
 
-bool AllZero(const uint8_t* b, size_t n) {
-  for (size_t i = 0; i < n; ++i) {
-    if (b[i]) return false;
-  }
-  return true;
-}
-
 // Ids come from a per-thread xoshiro256++ generator (Blackman and Vigna) seeded from the
 // kernel's CSPRNG: ids must be unpredictable enough not to collide across hosts, and
 // getrandom per span is too slow. xoshiro256++ passes the statistical test suites and is
@@ -93,9 +86,6 @@ std::ostream& operator<<(std::ostream& os, const AttrKey& key) {
   return os << key.view();
 }
 
-bool TraceId::IsValid() const {
-  return !AllZero(bytes.data(), bytes.size());
-}
 std::string TraceId::Hex() const {
   return ToHex(bytes.data(), bytes.size());
 }
@@ -105,9 +95,6 @@ TraceId TraceId::Random() {
   return id;
 }
 
-bool SpanId::IsValid() const {
-  return !AllZero(bytes.data(), bytes.size());
-}
 std::string SpanId::Hex() const {
   return ToHex(bytes.data(), bytes.size());
 }

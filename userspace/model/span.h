@@ -5,6 +5,7 @@
 #include <array>
 #include <compare>
 #include <cstdint>
+#include <cstring>
 #include <iosfwd>
 #include <memory>
 #include <optional>
@@ -18,15 +19,35 @@ namespace kspan::model {
 
 struct TraceId {
   std::array<uint8_t, 16> bytes{};
-  bool IsValid() const;     // not all zero
+  // Not all zero (two word loads: asked for on every span, and per probe by hash tables
+  // that keep the zero id as their free slot).
+  bool IsValid() const {
+    uint64_t w[2];
+    std::memcpy(w, bytes.data(), sizeof w);
+    return (w[0] | w[1]) != 0;
+  }
   std::string Hex() const;  // 32 lowercase hex digits
   static TraceId Random();  // W3C-valid: random, never all zero
   bool operator==(const TraceId&) const = default;
 };
 
+// A hash of a trace id for the daemon's tables: its right half, which W3C asks to be
+// random (and every id kspan makes is random throughout).
+struct TraceIdHash {
+  size_t operator()(const TraceId& t) const {
+    uint64_t h;
+    std::memcpy(&h, t.bytes.data() + 8, sizeof h);
+    return static_cast<size_t>(h);
+  }
+};
+
 struct SpanId {
   std::array<uint8_t, 8> bytes{};
-  bool IsValid() const;
+  bool IsValid() const {
+    uint64_t w;
+    std::memcpy(&w, bytes.data(), sizeof w);
+    return w != 0;
+  }
   std::string Hex() const;  // 16 lowercase hex digits
   static SpanId Random();
   bool operator==(const SpanId&) const = default;

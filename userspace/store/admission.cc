@@ -17,19 +17,19 @@ void TraceAdmission::Refill(uint64_t now_ns) {
 bool* TraceAdmission::Decisions::Find(const model::TraceId& id) {
   if (slots_.empty()) return nullptr;
   const size_t mask = slots_.size() - 1;
-  for (size_t i = Hash(id) & mask;; i = (i + 1) & mask) {
+  for (size_t i = model::TraceIdHash{}(id)&mask;; i = (i + 1) & mask) {
     Slot& s = slots_[i];
-    if (!Used(s.id)) return nullptr;
+    if (!s.id.IsValid()) return nullptr;
     if (s.id == id) return &s.taken;
   }
 }
 
 bool* TraceAdmission::Decisions::Insert(const model::TraceId& id, bool taken) {
-  if (!Used(id)) return nullptr;
+  if (!id.IsValid()) return nullptr;
   if ((size_ + 1) * 4 > slots_.size() * 3) Grow();
   const size_t mask = slots_.size() - 1;
-  size_t i = Hash(id) & mask;
-  while (Used(slots_[i].id)) i = (i + 1) & mask;
+  size_t i = model::TraceIdHash{}(id)&mask;
+  while (slots_[i].id.IsValid()) i = (i + 1) & mask;
   slots_[i] = {id, taken};
   ++size_;
   return &slots_[i].taken;
@@ -40,9 +40,9 @@ void TraceAdmission::Decisions::Grow() {
   slots_.assign(std::max(kMinSlots, old.size() * 2), Slot{});
   const size_t mask = slots_.size() - 1;
   for (const Slot& s : old) {
-    if (!Used(s.id)) continue;
-    size_t i = Hash(s.id) & mask;
-    while (Used(slots_[i].id)) i = (i + 1) & mask;
+    if (!s.id.IsValid()) continue;
+    size_t i = model::TraceIdHash{}(s.id) & mask;
+    while (slots_[i].id.IsValid()) i = (i + 1) & mask;
     slots_[i] = s;
   }
 }

@@ -18,7 +18,6 @@
 #pragma once
 
 #include <cstdint>
-#include <cstring>
 #include <vector>
 
 #include "model/span.h"
@@ -42,7 +41,7 @@ class TraceAdmission {
   // an insert allocates nothing unless the table grows (a std::unordered_map allocated a
   // node per trace and freed a generation's 65,536 of them at once). Entries are never
   // erased one by one, only all at once (Clear). The zero id (invalid in W3C) is never
-  // remembered: its spans are decided one by one.
+  // remembered: its spans are decided one by one (it marks a free slot).
   class Decisions {
    public:
     size_t size() const { return size_; }
@@ -59,16 +58,6 @@ class TraceAdmission {
       bool taken = false;
     };
     static constexpr size_t kMinSlots = 1024;
-    static bool Used(const model::TraceId& id) {
-      uint64_t w[2];
-      std::memcpy(w, id.bytes.data(), sizeof w);
-      return (w[0] | w[1]) != 0;
-    }
-    static size_t Hash(const model::TraceId& id) {
-      uint64_t h;  // W3C ids are random on the right
-      std::memcpy(&h, id.bytes.data() + 8, sizeof h);
-      return static_cast<size_t>(h ^ (h >> 29));
-    }
     void Grow();
 
     std::vector<Slot> slots_;

@@ -33,7 +33,6 @@
 #pragma once
 
 #include <cstdint>
-#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -171,14 +170,7 @@ class TraceStore {
   std::map<std::shared_ptr<const model::Resource>, ResourceRow> resource_ids_;
   // Writer only: the rows of traces written recently (at most kMaxCachedTraces, then
   // cleared; cleared too when traces are deleted or a write rolls back).
-  struct TraceIdHash {
-    size_t operator()(const model::TraceId& t) const {
-      size_t h;
-      std::memcpy(&h, t.bytes.data() + 8, sizeof h);
-      return h;
-    }
-  };
-  std::unordered_map<model::TraceId, int64_t, TraceIdHash> trace_rows_;
+  std::unordered_map<model::TraceId, int64_t, model::TraceIdHash> trace_rows_;
   uint64_t last_prune_ns_ = 0;
   // Writer only: resources stored since Prune last deleted the orphaned ones.
   static constexpr uint64_t kResourceSweepEvery = 256;

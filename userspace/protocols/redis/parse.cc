@@ -107,6 +107,16 @@ bool PlausibleName(string_view s) {
   return std::all_of(s.begin(), s.end(), NameChar);
 }
 
+// A command name of `len` bytes of which `name` holds what has arrived: kNo at the first
+// byte no name has (however little arrived), kMaybe while cut, kYes once whole and
+// plausible. One rule for the resynchronisation candidate (MatchRequestStart) and the
+// strict name after garbage (StepValue), so where the bytes are cut never decides.
+Start MatchName(string_view name, size_t len) {
+  if (!std::all_of(name.begin(), name.end(), NameChar)) return Start::kNo;
+  if (name.size() < len) return Start::kMaybe;
+  return PlausibleName(name) ? Start::kYes : Start::kNo;
+}
+
 bool ParseInt(string_view s, int64_t* out) {
   bool neg = false;
   if (!s.empty() && (s[0] == '-' || s[0] == '+')) {
@@ -368,14 +378,14 @@ Step StepValue(string_view* buf, Frame* f) {
         // must be (MatchRequestStart), so whether the bytes make a command never depends on
         // where a syscall cut the candidate (a cut-off candidate's first line is consumed
         // before its name arrives). On a clean stream an odd name is a command, "_OTHER".
-        // Byte by byte as MatchRequestStart: a byte no name has ends it as soon as it is
-        // there, not once the whole length arrived (which may never come: a long length
-        // over the next command's bytes would hide that command).
+        // Judged as its bytes arrive (MatchName): waiting for the whole length could hide
+        // the next command behind a long one.
         if (body.size() > 2 || n < 1 || static_cast<size_t>(n) > Record::kMaxNameBytes) return Step::kInvalid;
-        const string_view name = buf->substr(used, static_cast<size_t>(n));
-        if (!std::all_of(name.begin(), name.end(), NameChar)) return Step::kInvalid;
-        if (name.size() < static_cast<size_t>(n)) return Step::kNeedMore;
-        if (!PlausibleName(name)) return Step::kInvalid;
+        switch (MatchName(buf->substr(used, static_cast<size_t>(n)), static_cast<size_t>(n))) {
+          case Start::kNo: return Step::kInvalid;
+          case Start::kMaybe: return Step::kNeedMore;
+          case Start::kYes: break;
+        }
       }
       if (t == '=' && n < 4) return Step::kInvalid;  // "txt:" comes first
       const uint64_t len = static_cast<uint64_t>(n);
@@ -504,11 +514,7 @@ Start MatchRequestStart(string_view s, bool known) {
   }
   if (Start r = crlf(); r != Start::kYes) return r;
   const string_view name = s.substr(i, static_cast<size_t>(len));
-  for (char c : name) {
-    if (!NameChar(c)) return Start::kNo;
-  }
-  if (name.size() < static_cast<size_t>(len)) return Start::kMaybe;
-  if (!PlausibleName(name)) return Start::kNo;
+  if (Start r = MatchName(name, static_cast<size_t>(len)); r != Start::kYes) return r;
   if (known && !IsKnownCommand(name)) return Start::kNo;
   i += name.size();
   if (Start r = crlf(); r != Start::kYes) return r;

@@ -393,6 +393,12 @@ int Run(const Config& config) {
   }
   exporters::ExportPipeline exports(std::move(outs), exporters::ExportPipeline::Options{}, &metrics);
 
+  // Start-up phases, milliseconds since `started`, for the ready line.
+  const auto ms_since = [](std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+  };
+  const double outputs_ms = ms_since(started);
+  const auto bpf_started = std::chrono::steady_clock::now();
   events::BpfSourceOptions src_opts;
   src_opts.capture_bytes = config.capture_bytes;
   src_opts.llm_capture_bytes = config.genai_capture_bytes;
@@ -406,6 +412,8 @@ int Run(const Config& config) {
     return 1;
   }
   std::unique_ptr<events::BpfEventSource> source = std::move(*src);
+  const double bpf_ms = ms_since(bpf_started);
+  const auto tls_started = std::chrono::steady_clock::now();
 
   // TLS: probes on every OpenSSL in use, before "ready" so what runs now is covered.
   SourceUprobes uprobes(source.get(), config.pids);
@@ -434,6 +442,7 @@ int Run(const Config& config) {
   }
   tls::TlsProbes tls_probes(tls_opts, &uprobes, &metrics);
   tls_probes.Start();
+  const double tls_ms = ms_since(tls_started);
 
   Carrier wire = StartCarrier(config, &metrics);
 
@@ -562,8 +571,12 @@ int Run(const Config& config) {
        {"exclude_rules", static_cast<uint64_t>(config.selection.exclude.size())},
        {"rate_limit", config.sampling.rate.per_second},
        {"pid", static_cast<int64_t>(getpid())},
-       {"startup_ms",
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count()}});
+       {"startup_ms", ms_since(started)},
+       // where start-up went: outputs and the trace store; loading and attaching the
+       // BPF programs; the TLS scan of running processes; the rest is what follows
+       {"startup_outputs_ms", outputs_ms},
+       {"startup_bpf_ms", bpf_ms},
+       {"startup_tls_ms", tls_ms}});
 
   const auto deadline = config.duration_seconds > 0
                             ? started + std::chrono::duration_cast<std::chrono::steady_clock::duration>(

@@ -1,9 +1,9 @@
 #include "tls/go_binary.h"
 
-#include <capstone/capstone.h>
-
 #include <cstdio>
 #include <cstring>
+
+#include "tls/capstone.h"
 
 namespace kspan::tls {
 namespace {
@@ -100,13 +100,16 @@ Result<GoFunctionProbes> DecodeGoFunction(const ElfFile& elf, const ElfSymbol& f
   }
   const std::string_view code = elf.BytesAt(fn.file_offset, fn.size);
   if (code.size() != fn.size) return NotFound("function cut short by the end of the file");
+  const std::shared_ptr<const Capstone> loaded = Capstone::Load();
+  const Capstone& cs = *loaded;
+  if (!cs.ok()) return Unavailable(cs.error());
   csh handle;
-  if (cs_open(CS_ARCH_X86, CS_MODE_64, &handle) != CS_ERR_OK) return Internal("capstone: cs_open failed");
+  if (cs.open(CS_ARCH_X86, CS_MODE_64, &handle) != CS_ERR_OK) return Internal("capstone: cs_open failed");
   cs_insn* insn = nullptr;
   // Decodes up to the first undecodable byte (the int3 padding after the function is
   // decodable; data never sits inside Go functions).
   const size_t count =
-      cs_disasm(handle, reinterpret_cast<const uint8_t*>(code.data()), code.size(), fn.address, 0, &insn);
+      cs.disasm(handle, reinterpret_cast<const uint8_t*>(code.data()), code.size(), fn.address, 0, &insn);
   GoFunctionProbes out;
   // The stack check that begins every Go function that has a frame:
   //   [lea r12,[rsp-N];] cmp rsp|r12,[r14+16]; jbe morestack
@@ -126,8 +129,8 @@ Result<GoFunctionProbes> DecodeGoFunction(const ElfFile& elf, const ElfSymbol& f
   for (size_t i = 0; i < count; ++i) {
     if (insn[i].id == X86_INS_RET) out.rets.push_back(fn.file_offset + (insn[i].address - fn.address));
   }
-  cs_free(insn, count);
-  cs_close(&handle);
+  cs.free(insn, count);
+  cs.close(&handle);
   if (!found) return NotFound("no stack check (cmp; jbe) at the function's start");
   if (!need_rets) return out;
   if (out.rets.empty()) return NotFound("no RET instruction decoded");
@@ -199,6 +202,9 @@ Result<AttachPlan> PlanGoTlsProbes(const ElfFile& elf) {
                     "function table kspan cannot read)");
   }
   if (!elf.is_x86_64()) return NotFound(seen + ": Go's crypto/tls is read on x86-64 only");
+  // One load of the disassembler for every function decoded below.
+  const std::shared_ptr<const Capstone> disassembler = Capstone::Load();
+  if (!disassembler->ok()) return Unavailable(seen + ": " + disassembler->error());
   auto w = DecodeGoFunction(elf, *write);
   if (!w.ok()) return NotFound(seen + ": " + kWrite + ": " + w.status().message());
   auto r = DecodeGoFunction(elf, *read);

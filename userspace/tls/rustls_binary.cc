@@ -1,10 +1,10 @@
 #include "tls/rustls_binary.h"
 
-#include <capstone/capstone.h>
-
 #include <set>
 #include <string>
 #include <vector>
+
+#include "tls/capstone.h"
 
 namespace kspan::tls {
 namespace {
@@ -86,11 +86,14 @@ bool IsRustlsWriterWrite(std::string_view m) {
 // the straight code a compiler emits for a Result's return, not a general data-flow
 // analysis. At that RET, RAX holding it means the result was written through it.
 RustReturn RustReturnOf(std::string_view code, uint64_t address) {
+  const std::shared_ptr<const Capstone> loaded = Capstone::Load();
+  const Capstone& cs = *loaded;
+  if (!cs.ok()) return RustReturn::kUnknown;
   csh handle;
-  if (cs_open(CS_ARCH_X86, CS_MODE_64, &handle) != CS_ERR_OK) return RustReturn::kUnknown;
-  cs_option(handle, CS_OPT_DETAIL, CS_OPT_ON);
+  if (cs.open(CS_ARCH_X86, CS_MODE_64, &handle) != CS_ERR_OK) return RustReturn::kUnknown;
+  cs.option(handle, CS_OPT_DETAIL, CS_OPT_ON);
   cs_insn* insn = nullptr;
-  const size_t n = cs_disasm(handle, reinterpret_cast<const uint8_t*>(code.data()),
+  const size_t n = cs.disasm(handle, reinterpret_cast<const uint8_t*>(code.data()),
                              std::min(code.size(), kMaxDecode), address, 0, &insn);
   std::set<x86_reg> regs = {X86_REG_RDI};
   std::set<int64_t> slots;  // entry-RSP-relative offsets holding it
@@ -163,12 +166,12 @@ RustReturn RustReturnOf(std::string_view code, uint64_t address) {
     // Anything else that writes a register loses what it held.
     cs_regs read_regs, write_regs;
     uint8_t nread = 0, nwrite = 0;
-    if (cs_regs_access(handle, &in, read_regs, &nread, write_regs, &nwrite) == CS_ERR_OK) {
+    if (cs.regs_access(handle, &in, read_regs, &nread, write_regs, &nwrite) == CS_ERR_OK) {
       for (uint8_t w = 0; w < nwrite; ++w) regs.erase(Full(write_regs[w]));
     }
   }
-  cs_free(insn, n);
-  cs_close(&handle);
+  cs.free(insn, n);
+  cs.close(&handle);
   return out;
 }
 
@@ -182,6 +185,8 @@ Result<AttachPlan> PlanRustlsProbes(const ElfFile& elf) {
         "supported yet)");
   }
   if (!elf.is_x86_64()) return NotFound("rustls is read on x86-64 only");
+  const std::shared_ptr<const Capstone> disassembler = Capstone::Load();  // one load for every function
+  if (!disassembler->ok()) return Unavailable("rustls: " + disassembler->error());
   // One compiler built the binary: Reader::read's code tells its convention for both.
   RustReturn convention = RustReturn::kUnknown;
   for (const auto& [name, fn] : reads) {

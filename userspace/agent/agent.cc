@@ -14,6 +14,7 @@
 #include <iterator>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "agent/config_values.h"
 #include "agent/pipeline.h"
@@ -86,15 +87,16 @@ uint64_t NowUnixNs() {
 class SourceUprobes : public tls::UprobeAttacher {
  public:
   // With a --pid filter the probes fire only in those processes: others pay nothing.
-  SourceUprobes(events::BpfEventSource* source, std::vector<uint32_t> pids)
-      : source_(source), pids_(std::move(pids)) {}
+  explicit SourceUprobes(std::vector<uint32_t> pids) : pids_(std::move(pids)) {}
+  // The loaded source; before any Attach.
+  void set_source(events::BpfEventSource* source) { source_ = source; }
   Result<uint64_t> Attach(const std::string& path, const std::vector<events::UprobeSpec>& specs) override {
     return source_->AttachUprobes(path, specs, pids_);
   }
   void Detach(uint64_t handle) override { source_->DetachUprobes(handle); }
 
  private:
-  events::BpfEventSource* source_;
+  events::BpfEventSource* source_ = nullptr;
   std::vector<uint32_t> pids_;
 };
 
@@ -398,25 +400,11 @@ int Run(const Config& config) {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
   };
   const double outputs_ms = ms_since(started);
-  const auto bpf_started = std::chrono::steady_clock::now();
-  events::BpfSourceOptions src_opts;
-  src_opts.capture_bytes = config.capture_bytes;
-  src_opts.llm_capture_bytes = config.genai_capture_bytes;
-  src_opts.ring_buffer_bytes = config.ring_buffer_bytes;
-  src_opts.pids = config.pids;
-  src_opts.select_by_rules = !config.selection.empty();
-  auto src = events::BpfEventSource::Open(src_opts, &metrics);
-  if (!src.ok()) {
-    log::Error("cannot start",
-               {{"error", src.status().message()}, {"code", StatusCodeName(src.status().code())}});
-    return 1;
-  }
-  std::unique_ptr<events::BpfEventSource> source = std::move(*src);
-  const double bpf_ms = ms_since(bpf_started);
-  const auto tls_started = std::chrono::steady_clock::now();
-
-  // TLS: probes on every OpenSSL in use, before "ready" so what runs now is covered.
-  SourceUprobes uprobes(source.get(), config.pids);
+  // TLS: probes on every OpenSSL in use, before "ready" so what runs now is covered. The
+  // files in use are read and planned on a second thread while the BPF programs load
+  // (TlsProbes::Prepare); Start then attaches.
+  std::unique_ptr<events::BpfEventSource> source;  // outlives the TLS module, which attaches through it
+  SourceUprobes uprobes(config.pids);
   tls::TlsProbeOptions tls_opts;
   tls_opts.self_pid = static_cast<uint32_t>(getpid());
   tls_opts.pids = config.pids;
@@ -441,6 +429,27 @@ int Run(const Config& config) {
     for (tls::PatternRow& r : rows.value()) tls_opts.patterns.push_back(std::move(r));
   }
   tls::TlsProbes tls_probes(tls_opts, &uprobes, &metrics);
+  std::jthread prepare_tls([&tls_probes] { tls_probes.Prepare(); });
+
+  const auto bpf_started = std::chrono::steady_clock::now();
+  events::BpfSourceOptions src_opts;
+  src_opts.capture_bytes = config.capture_bytes;
+  src_opts.llm_capture_bytes = config.genai_capture_bytes;
+  src_opts.ring_buffer_bytes = config.ring_buffer_bytes;
+  src_opts.pids = config.pids;
+  src_opts.select_by_rules = !config.selection.empty();
+  auto src = events::BpfEventSource::Open(src_opts, &metrics);
+  if (!src.ok()) {
+    log::Error("cannot start",
+               {{"error", src.status().message()}, {"code", StatusCodeName(src.status().code())}});
+    return 1;
+  }
+  source = std::move(*src);
+  const double bpf_ms = ms_since(bpf_started);
+  const auto tls_started = std::chrono::steady_clock::now();
+  prepare_tls.join();
+  uprobes.set_source(source.get());
+
   tls_probes.Start();
   const double tls_ms = ms_since(tls_started);
 

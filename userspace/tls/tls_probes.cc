@@ -133,6 +133,7 @@ bool TlsProbes::Wanted(uint32_t pid) const {
 void TlsProbes::Start() {
   ScanLibraryDirs();
   ScanAllProcesses();
+  prepared_.clear();  // what the scan did not take (a process gone since Prepare)
   next_sweep_ = std::chrono::steady_clock::now() + options_.sweep_interval;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -240,7 +241,8 @@ void TlsProbes::Handle(Notice what, uint32_t pid) {
   }
 }
 
-void TlsProbes::ScanLibraryDirs() {
+std::vector<std::string> TlsProbes::LibraryDirFiles() const {
+  std::vector<std::string> out;
   for (const std::string& dir : options_.library_dirs) {
     DIR* d = opendir(dir.c_str());
     if (!d) continue;
@@ -251,46 +253,41 @@ void TlsProbes::ScanLibraryDirs() {
     }
     closedir(d);
     std::sort(names.begin(), names.end());
-    for (const std::string& name : names) {
-      const std::string path = dir + "/" + name;
-      Consider(path, path, 0, true);
-    }
+    for (const std::string& name : names) out.push_back(dir + "/" + name);
   }
+  return out;
 }
 
-void TlsProbes::ScanAllProcesses() {
-  DIR* d = opendir(options_.proc_root.c_str());
-  if (!d) return;
+void TlsProbes::ScanLibraryDirs() {
+  for (const std::string& path : LibraryDirFiles()) Consider(path, path, 0, true);
+}
+
+std::vector<uint32_t> TlsProbes::ProcessesToScan() const {
   std::vector<uint32_t> pids;
+  DIR* d = opendir(options_.proc_root.c_str());
+  if (!d) return pids;
   while (dirent* e = readdir(d)) {
     char* end = nullptr;
     const unsigned long pid = std::strtoul(e->d_name, &end, 10);
-    if (end && *end == '\0' && pid > 0) pids.push_back(static_cast<uint32_t>(pid));
+    if (end && *end == '\0' && pid > 0 && Wanted(static_cast<uint32_t>(pid))) {
+      pids.push_back(static_cast<uint32_t>(pid));
+    }
   }
   closedir(d);
-  for (uint32_t pid : pids) {
-    if (Wanted(pid)) ScanProcess(pid);
-  }
+  return pids;
 }
 
-std::vector<TlsProbes::FileKey> TlsProbes::ScanProcess(uint32_t pid) {
-  const std::string dir = options_.proc_root + "/" + std::to_string(pid);
-  const std::string root = dir + "/root";
-  std::vector<FileKey> keys;
-  auto add = [&](const std::string& path) {
-    if (File* f = Consider(path, root + path, pid, false)) {
-      uint64_t dev, ino;
-      if (StatKey(f->open_path, &dev, &ino)) keys.push_back({dev, ino});
-    }
-  };
+void TlsProbes::ScanAllProcesses() {
+  for (uint32_t pid : ProcessesToScan()) ScanProcess(pid);
+}
+
+TlsProbes::ProcessFiles TlsProbes::FilesOf(const std::string& dir) const {
+  ProcessFiles out;
   char exe[4096];
   const ssize_t n = readlink((dir + "/exe").c_str(), exe, sizeof(exe) - 1);
   if (n > 0) {
     std::string path(exe, static_cast<size_t>(n));
-    if (!path.ends_with(" (deleted)")) {
-      add(path);
-      exe_of_[pid] = path;  // a short-lived process may be gone when it needs explaining
-    }
+    if (!path.ends_with(" (deleted)")) out.exe = std::move(path);
   }
   std::ifstream maps(dir + "/maps");
   std::string line;
@@ -303,9 +300,63 @@ std::vector<TlsProbes::FileKey> TlsProbes::ScanProcess(uint32_t pid) {
     std::getline(in >> std::ws, path);
     if (perms.size() < 3 || perms[2] != 'x' || inode == "0" || !path.starts_with('/')) continue;
     if (path.ends_with(" (deleted)") || !seen.insert(path).second) continue;
-    add(path);
+    out.mapped.push_back(std::move(path));
   }
+  return out;
+}
+
+std::vector<TlsProbes::FileKey> TlsProbes::ScanProcess(uint32_t pid) {
+  const std::string dir = options_.proc_root + "/" + std::to_string(pid);
+  const std::string root = dir + "/root";
+  std::vector<FileKey> keys;
+  auto add = [&](const std::string& path) {
+    if (File* f = Consider(path, root + path, pid, false)) {
+      uint64_t dev, ino;
+      if (StatKey(f->open_path, &dev, &ino)) keys.push_back({dev, ino});
+    }
+  };
+  const ProcessFiles files = FilesOf(dir);
+  if (!files.exe.empty()) {
+    add(files.exe);
+    exe_of_[pid] = files.exe;  // a short-lived process may be gone when it needs explaining
+  }
+  for (const std::string& path : files.mapped) add(path);
   return keys;
+}
+
+void TlsProbes::Prepare() {
+  auto prepare = [this](const std::string& path, const std::string& open_path) {
+    FileKey key;
+    if (!StatKey(open_path, &key.dev, &key.ino) || prepared_.size() >= options_.max_files) return;
+    if (prepared_.find(key) == prepared_.end()) prepared_.emplace(key, PlanFile(path, open_path));
+  };
+  for (const std::string& path : LibraryDirFiles()) prepare(path, path);
+  for (uint32_t pid : ProcessesToScan()) {
+    const std::string dir = options_.proc_root + "/" + std::to_string(pid);
+    const ProcessFiles files = FilesOf(dir);
+    if (!files.exe.empty()) prepare(files.exe, dir + "/root" + files.exe);
+    for (const std::string& path : files.mapped) prepare(path, dir + "/root" + path);
+  }
+}
+
+std::optional<Result<AttachPlan>> TlsProbes::PlanFile(const std::string& path, const std::string& open_path) const {
+  auto elf = ElfFile::Open(open_path);
+  if (!elf.ok()) return std::nullopt;
+  auto plan = PlanTlsProbes(*elf.value());
+  if (!plan.ok() && IsGoBinary(*elf.value())) plan = PlanGoTlsProbes(*elf.value());
+  if (!plan.ok()) {
+    // A Rust program on rustls, with symbols (rustls_binary.h).
+    auto rustls = PlanRustlsProbes(*elf.value());
+    if (rustls.ok()) plan = std::move(rustls);
+  }
+  if (!plan.ok() && HasPatternRows(*elf.value(), options_.patterns)) {
+    // A stripped build whose SSL_read/SSL_write the byte-pattern table knows (Bun).
+    plan = PlanPatternProbes(*elf.value(), options_.patterns);
+    if (!plan.ok()) {
+      log::Warn("TLS byte pattern does not match", {{"binary", path}, {"error", plan.status().message()}});
+    }
+  }
+  return plan;
 }
 
 TlsProbes::File* TlsProbes::Consider(const std::string& path, const std::string& open_path, uint32_t pid,
@@ -322,23 +373,15 @@ TlsProbes::File* TlsProbes::Consider(const std::string& path, const std::string&
     f.path = path;
     f.open_path = open_path;
     f.library_dir = library_dir;
-    auto elf = ElfFile::Open(open_path);
-    if (elf.ok()) {
-      auto plan = PlanTlsProbes(*elf.value());
-      if (!plan.ok() && IsGoBinary(*elf.value())) plan = PlanGoTlsProbes(*elf.value());
-      if (!plan.ok()) {
-        // A Rust program on rustls, with symbols (rustls_binary.h).
-        auto rustls = PlanRustlsProbes(*elf.value());
-        if (rustls.ok()) plan = std::move(rustls);
-      }
-      if (!plan.ok() && HasPatternRows(*elf.value(), options_.patterns)) {
-        // A stripped build whose SSL_read/SSL_write the byte-pattern table knows (Bun).
-        plan = PlanPatternProbes(*elf.value(), options_.patterns);
-        if (!plan.ok()) {
-          log::Warn("TLS byte pattern does not match",
-                    {{"binary", path}, {"error", plan.status().message()}});
-        }
-      }
+    std::optional<Result<AttachPlan>> planned;
+    if (auto ready = prepared_.find(key); ready != prepared_.end()) {
+      planned = std::move(ready->second);
+      prepared_.erase(ready);
+    } else {
+      planned = PlanFile(path, open_path);
+    }
+    if (planned) {
+      Result<AttachPlan>& plan = *planned;
       if (plan.ok()) {
         auto handle = attacher_->Attach(open_path, plan.value().probes);
         // A process that exited meanwhile (a short-lived first run of a new binary: Bun's

@@ -25,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -34,6 +35,7 @@
 #include "common/metrics.h"
 #include "common/status.h"
 #include "events/bpf_event_source.h"
+#include "tls/attach_plan.h"
 #include "tls/byte_patterns.h"
 
 namespace kspan::tls {
@@ -74,6 +76,10 @@ class TlsProbes {
   TlsProbes(const TlsProbes&) = delete;
   TlsProbes& operator=(const TlsProbes&) = delete;
 
+  // Reads and plans (attaching nothing) every file Start's scan will consider, so that
+  // Start then only attaches: the agent runs it on a second thread while the BPF programs
+  // load. Optional; before Start and never at the same time as another call.
+  void Prepare();
   // Scans the library directories and running processes, attaches, starts the thread.
   void Start();
   // Stops the thread. Probes stay attached until the attacher (event source) goes.
@@ -112,6 +118,19 @@ class TlsProbes {
   void Handle(Notice what, uint32_t pid);
   void ScanLibraryDirs();
   void ScanAllProcesses();
+  // The libssl files of the library directories, in the order they are considered.
+  std::vector<std::string> LibraryDirFiles() const;
+  // The processes to scan, in /proc's order.
+  std::vector<uint32_t> ProcessesToScan() const;
+  // A process's executable ("" when gone or deleted) and every other executable file it
+  // maps (each once), from its /proc directory.
+  struct ProcessFiles {
+    std::string exe;
+    std::vector<std::string> mapped;
+  };
+  ProcessFiles FilesOf(const std::string& proc_dir) const;
+  // The probes a file needs; nullopt when it cannot be read as ELF. Pure: touches no state.
+  std::optional<Result<AttachPlan>> PlanFile(const std::string& path, const std::string& open_path) const;
   // Considers every executable file the process maps, and its executable. Returns the
   // keys of the files it maps.
   std::vector<FileKey> ScanProcess(uint32_t pid);
@@ -134,6 +153,8 @@ class TlsProbes {
   std::unordered_map<uint32_t, std::vector<FileKey>> by_pid_;
   std::unordered_map<uint32_t, std::chrono::steady_clock::time_point> explained_;
   std::unordered_map<uint32_t, std::string> exe_of_;  // pid -> executable path, from scans
+  // Plans Prepare made, taken by Consider (then erased).
+  std::map<FileKey, std::optional<Result<AttachPlan>>> prepared_;
   size_t probed_count_ = 0;                           // files in files_ with probes attached
   // "binary\0reason" -> its metric label; an entry means it was logged.
   std::map<std::string, std::string> labels_;

@@ -200,7 +200,11 @@ void BuildHttpSpan(const Record& record, const HttpConnContext& conn,
   const std::string_view method = NormalizeHttpMethod(req.method());
   const bool known_method = method != "_OTHER";
   const std::string_view name_method = known_method ? method : std::string_view("HTTP");
-  span.attributes.reserve(20);
+  // Room for every attribute a span of its side commonly gets, sized to an allocator class:
+  // a SERVER span has 15 (18 x 56 B = 1 KiB), a CLIENT span 12 (16: 896 B). A span held in
+  // the trace window costs this while its trace assembles: 20 (1,280 B) was ~2 MB at 10k
+  // spans/s.
+  span.attributes.reserve(server ? 18 : 16);
   AttributeAdder add(&span.attributes);
   add.Str("http.request.method", method);
   if (!known_method) add.Str("http.request.method_original", req.method());

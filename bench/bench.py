@@ -1142,7 +1142,7 @@ def report(a, R):
     L = []
     uname = platform.uname()
     L.append(f"# kspan benchmark results\n")
-    L.append(f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    L.append(f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(R.get('finished', time.time())))}")
     model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     L.append(f"- machine: {os.cpu_count()} CPUs ({model}), kernel {uname.release}, "
              f"load average before start {' '.join(R['loadavg'])}")
@@ -1191,7 +1191,10 @@ def report(a, R):
                   max(st) <= 300))
     if "saturation" in R:
         rows = R["saturation"]["default"]
-        best = max((r["events_per_cpu_s"] for r in rows if r["cpu"] > 0.05), default=float("nan"))
+        # The highest rate's row: CPU is read in ns (schedstat), so a run of a few hundredths
+        # of a second still gives a figure (the daemon spends ~0.05 s on the whole flood).
+        busy = [r for r in rows if r["cpu"] > 0.005]
+        best = max(busy, key=lambda r: r["rate"])["events_per_cpu_s"] if busy else float("nan")
         G.append(("drain: events per daemon CPU-second (highest flood rate; a lower bound)", "≥ 5 M/s", best / 1e6,
                   "M/s", best >= 5e6))
         low = [r for r in rows if 0 < r["rate"] <= 100000]
@@ -1528,6 +1531,9 @@ def main():
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--only", default="requests,tls,tls_go,h2load,kernel,exclude,daemon,metrics,pipeline,store,databases,idle,profile,saturation,carrier")
     ap.add_argument("--quick", action="store_true", help="1 repetition, 2 s runs: to check the suite works")
+    ap.add_argument("--report-from", metavar="JSON",
+                    help="measure nothing: write the report (--out) again from a run's saved figures "
+                         "(results/latest.json), with this version's report code")
     a = ap.parse_args()
     a.kernel_rate, a.daemon_rate, a.daemon_seconds = 5000, 5000, 10
     a.idle_conns, a.idle_hold = 10000, 10
@@ -1535,6 +1541,13 @@ def main():
     a.small_ring, a.small_drain = 16384, 100
     if a.quick:
         a.reps, a.seconds, a.daemon_seconds, a.idle_hold, a.flood_rates = 1, 2, 3, 2, [50000, 0]
+    if a.report_from:
+        with open(a.report_from) as f:
+            R = json.load(f)
+        R.setdefault("finished", os.path.getmtime(a.report_from))  # runs before it was saved
+        with open(a.out, "w") as f:
+            f.write(report(a, R))
+        return
     only = set(a.only.split(","))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     R = {"loadavg": open("/proc/loadavg").read().split()[:3]}
@@ -1570,6 +1583,7 @@ def main():
     finally:
         cleanup()
         R["wall_s"] = time.monotonic() - t0
+        R["finished"] = time.time()
         md = report(a, R)
         print()
         print(md)

@@ -561,31 +561,30 @@ int Run(const Config& config) {
   std::string outputs_list;
   for (const Output& o : config.outputs) outputs_list += (outputs_list.empty() ? "" : ",") + o.name;
   if (outputs_list.empty()) outputs_list = "none";
-  log::Info(
-      "ready",
-      {{"version", KSPAN_VERSION},
-       {"programs", source->attached_programs()},
-       {"missing_hooks", static_cast<uint64_t>(source->missing_hooks().size())},
-       {"tls_files_probed", static_cast<uint64_t>(tls_probes.probed_files())},
-       {"outputs", outputs_list},
-       {"span_metrics", config.span_metrics},
-       {"carrier", wire.Active()},
-       {"metrics_exporter", metrics_out ? LoggableEndpoint(metrics_out->Endpoint()) : std::string("none")},
-       {"capture_bytes", config.capture_bytes},
-       {"genai_capture_content", config.genai_capture_content},
-       {"db_raw_query_text", config.db_raw_query_text},
-       {"sampler", processors::HeadSampler(config.sampling.head).Describe()},
-       {"tail_policies", static_cast<uint64_t>(config.sampling.tail.size())},
-       {"include_rules", static_cast<uint64_t>(config.selection.include.size())},
-       {"exclude_rules", static_cast<uint64_t>(config.selection.exclude.size())},
-       {"rate_limit", config.sampling.rate.per_second},
-       {"pid", static_cast<int64_t>(getpid())},
-       {"startup_ms", ms_since(started)},
-       // where start-up went: outputs and the trace store; loading and attaching the
-       // BPF programs; the TLS scan of running processes; the rest is what follows
-       {"startup_outputs_ms", outputs_ms},
-       {"startup_bpf_ms", bpf_ms},
-       {"startup_tls_ms", tls_ms}});
+  log::Info("ready", {{"version", KSPAN_VERSION},
+                      {"programs", source->attached_programs()},
+                      {"missing_hooks", static_cast<uint64_t>(source->missing_hooks().size())},
+                      {"tls_files_probed", static_cast<uint64_t>(tls_probes.probed_files())},
+                      {"outputs", outputs_list},
+                      {"span_metrics", config.span_metrics},
+                      {"carrier", wire.Active()},
+                      {"metrics_exporter",
+                       metrics_out ? LoggableEndpoint(metrics_out->Endpoint()) : std::string("none")},
+                      {"capture_bytes", config.capture_bytes},
+                      {"genai_capture_content", config.genai_capture_content},
+                      {"db_raw_query_text", config.db_raw_query_text},
+                      {"sampler", processors::HeadSampler(config.sampling.head).Describe()},
+                      {"tail_policies", static_cast<uint64_t>(config.sampling.tail.size())},
+                      {"include_rules", static_cast<uint64_t>(config.selection.include.size())},
+                      {"exclude_rules", static_cast<uint64_t>(config.selection.exclude.size())},
+                      {"rate_limit", config.sampling.rate.per_second},
+                      {"pid", static_cast<int64_t>(getpid())},
+                      {"startup_ms", ms_since(started)},
+                      // where start-up went: outputs and the trace store; loading and attaching the
+                      // BPF programs; the TLS scan of running processes; the rest is what follows
+                      {"startup_outputs_ms", outputs_ms},
+                      {"startup_bpf_ms", bpf_ms},
+                      {"startup_tls_ms", tls_ms}});
 
   const auto deadline = config.duration_seconds > 0
                             ? started + std::chrono::duration_cast<std::chrono::steady_clock::duration>(

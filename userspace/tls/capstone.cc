@@ -38,8 +38,8 @@ Capstone::Capstone() {
   if (version) version(reinterpret_cast<int*>(&major), reinterpret_cast<int*>(&minor));
   bool bound = version != nullptr && major == CS_API_MAJOR;
   if (version && major != CS_API_MAJOR) {
-    error_ = "libcapstone " + std::to_string(major) + "." + std::to_string(minor) + " loaded, built against " +
-             std::to_string(CS_API_MAJOR) + "." + std::to_string(CS_API_MINOR);
+    error_ = "libcapstone " + std::to_string(major) + "." + std::to_string(minor) +
+             " loaded, built against " + std::to_string(CS_API_MAJOR) + "." + std::to_string(CS_API_MINOR);
   }
   bound = bound && Bind(lib_, "cs_open", &open, &error_) && Bind(lib_, "cs_option", &option, &error_) &&
           Bind(lib_, "cs_disasm", &disasm, &error_) && Bind(lib_, "cs_free", &free, &error_) &&

@@ -339,7 +339,8 @@ void TlsProbes::Prepare() {
   }
 }
 
-std::optional<Result<AttachPlan>> TlsProbes::PlanFile(const std::string& path, const std::string& open_path) const {
+std::optional<Result<AttachPlan>> TlsProbes::PlanFile(const std::string& path,
+                                                      const std::string& open_path) const {
   auto elf = ElfFile::Open(open_path);
   if (!elf.ok()) return std::nullopt;
   auto plan = PlanTlsProbes(*elf.value());

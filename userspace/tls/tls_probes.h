@@ -155,7 +155,7 @@ class TlsProbes {
   std::unordered_map<uint32_t, std::string> exe_of_;  // pid -> executable path, from scans
   // Plans Prepare made, taken by Consider (then erased).
   std::map<FileKey, std::optional<Result<AttachPlan>>> prepared_;
-  size_t probed_count_ = 0;                           // files in files_ with probes attached
+  size_t probed_count_ = 0;  // files in files_ with probes attached
   // "binary\0reason" -> its metric label; an entry means it was logged.
   std::map<std::string, std::string> labels_;
   std::chrono::steady_clock::time_point next_sweep_;

@@ -25,8 +25,10 @@
 // The requests of a busy connection are parsed at most as many at a time as can wait for an
 // answer, then its answers likewise: a pipelining client can send thousands of requests
 // between two drains, and parsing a whole side first would push the oldest out of the
-// pending bound and leave the other side's frames unmatched. Only when the pairing frees no
-// room (the server is not answering) do further frames push the oldest out (counted). HTTP/1 has its own
+// pending bound and leave the other side's frames unmatched. When the pairing frees no room
+// (the answers are not captured yet, or the server is not answering), the rest waits
+// buffered; only at the connection's end or near a stream's buffer cap do further frames
+// push the oldest out (counted). HTTP/1 has its own
 // driver (http1/connection.cc) because an upgrade pauses its request stream and framing errors stop it; the
 // rest is this one.
 //
@@ -155,7 +157,12 @@ class RequestResponseConnection final : public ProtocolConnection {
         continue;  // the pairing made room
       }
       if (unbounded) return;
-      unbounded = true;  // nothing pairs: the oldest give way (counted)
+      // Nothing pairs: the frames held back stay buffered, unparsed, until their answers
+      // (or requests) come; giving the oldest up now would make the pairing depend on where
+      // the drains fell. Only the end of the connection, or a stream nearing its buffer cap
+      // (a client that pipelines without reading), lets the oldest give way (counted).
+      if (!closed && !requests_.stream().under_pressure() && !responses_.stream().under_pressure()) return;
+      unbounded = true;
     }
   }
 

@@ -66,8 +66,10 @@ struct Connection::Impl {
   // Requests are parsed at most as many at a time as can wait for an answer
   // (state.max_pending), then the responses: a keep-alive connection can carry hundreds of
   // exchanges between two drains, and parsing all its requests first would push the oldest
-  // out of `pending` and leave their responses unmatched. Only when the responses cannot
-  // free room (the server is not answering) do further requests push the oldest out.
+  // out of `pending` and leave their responses unmatched. When the responses cannot free
+  // room (not captured yet, or the server is not answering), the rest waits buffered; only
+  // at the connection's end or near the request stream's buffer cap do further requests
+  // push the oldest out.
   void Run(bool closed) {
     // Each round after the first either resumes past one more declined upgrade request
     // (paused_seq only grows, and last_final_seq must catch up with it each time), or
@@ -118,7 +120,13 @@ struct Connection::Impl {
       }
       if (held_back) {
         if (state.pending.size() < waiting) continue;  // answers made room
-        unbounded = true;                              // no answers: the oldest requests give way (counted)
+        // No answer made room: the requests held back stay buffered, unparsed, until
+        // answers come. Giving the oldest up now would make the pairing depend on where
+        // the drains fell (whether the answers were captured by this drain or the next).
+        // Only the end of the connection, or a request stream nearing its buffer cap (a
+        // client that pipelines without reading), lets them push the oldest out (counted).
+        if (!closed && !requests.stream().under_pressure()) return;
+        unbounded = true;
         continue;
       }
       return;

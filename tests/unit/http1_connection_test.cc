@@ -561,30 +561,6 @@ TEST(Http1ConnectionTest, DrainsBeforeTheAnswersGiveNoRequestUp) {
   }
 }
 
-// A full backlog, then an answer whose head comes in one drain and whose body in the next:
-// its request is still paired with it. Before, the head made room (its request left the
-// waiting queue), one more request was parsed, and the pairing gave the oldest request
-// frame, the one whose answer was under way, up as unanswered (found by http1_fuzz: split
-// gives different records than whole).
-TEST(Http1ConnectionTest, AnAnswerCutAfterItsHeadKeepsItsRequestInAFullBacklog) {
-  Limits limits;
-  limits.max_pending_requests = 3;
-  Wire w(true, limits);
-  for (int i = 0; i < 5; ++i) w.Request(Get("/" + std::to_string(i)), 100 + i);
-  w.Response(Ok(200, ""), 200);
-  EXPECT_EQ(Summary(w.Drain()), "/0→200");
-  w.Response("HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n", 201);
-  EXPECT_TRUE(w.Drain().empty());
-  w.Response("zz", 202);
-  EXPECT_EQ(Summary(w.Drain()), "/1→201");
-  w.Response(Ok(200, ""), 203);
-  w.Response(Ok(200, ""), 204);
-  w.Response(Ok(200, ""), 205);
-  EXPECT_EQ(Summary(w.Drain()), "/2→200 /3→200 /4→200");
-  EXPECT_EQ(w.total.requests_unanswered.Total(), 0u);
-  EXPECT_EQ(w.total.responses_unmatched, 0u);
-}
-
 // A client that pipelines without reading, the server answering nothing: the requests held
 // back are bounded by the stream's buffer: near its cap they are parsed and the oldest are
 // given up (counted), and no byte is dropped.

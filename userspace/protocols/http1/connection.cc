@@ -80,17 +80,14 @@ struct Connection::Impl {
       ParseStats ps;
       bool held_back = false;
       if (!requests.ended()) {
-        // Room counts the request frames not stitched yet, not `pending`: a request whose
-        // response head has come (it left `pending`) still waits for that response's end,
-        // and Stitch gives the oldest frames up past the bound.
-        const size_t room = unbounded || request_frames.size() >= state.max_pending
+        const size_t room = unbounded || state.pending.size() >= state.max_pending
                                 ? 0
-                                : state.max_pending - request_frames.size();
+                                : state.max_pending - state.pending.size();
         held_back = requests.Parse(&state, &request_frames, &ps, closed, unbounded ? SIZE_MAX : room);
         if (requests.ended()) paused_seq = state.next_seq - 1;
         Announce();
       }
-      const size_t waiting = request_frames.size();
+      const size_t waiting = state.pending.size();
       state.requests_held_back = held_back;
       responses.Parse(&state, &response_frames, &ps, closed);
       state.requests_held_back = false;
@@ -122,7 +119,7 @@ struct Connection::Impl {
         continue;
       }
       if (held_back) {
-        if (request_frames.size() < waiting) continue;  // answers made room
+        if (state.pending.size() < waiting) continue;  // answers made room
         // No answer made room: the requests held back stay buffered, unparsed, until
         // answers come. Giving the oldest up now would make the pairing depend on where
         // the drains fell (whether the answers were captured by this drain or the next).

@@ -34,7 +34,7 @@ int ks_proc_exec(struct trace_event_raw_sched_process_exec *ctx) {
   ks_fill_header(&e->hdr, KSPAN_EV_PROC_EXEC, id);
   e->ppid = ppid;
   e->parent_tid = BPF_CORE_READ(task, real_parent, pid);
-  e->_pad = 0;
+  e->netns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
   bpf_get_current_comm(e->comm, sizeof(e->comm));
   unsigned int loc = ctx->__data_loc_filename & 0xFFFF;
   bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), (void *)ctx + loc);
@@ -51,6 +51,46 @@ int ks_proc_exec(struct trace_event_raw_sched_process_exec *ctx) {
   len &= KSPAN_ARGS_LEN - 1;
   e->args_len = 0;
   if (len > 0 && bpf_probe_read_user(e->args, len, (const void *)arg_start) == 0) e->args_len = (__u32)len;
+  bpf_ringbuf_submit(e, ks_rb_flags());
+  ks_count(KSPAN_CNT_EVENTS);
+  return 0;
+}
+
+/* A new process with selection rules: until it execs it runs its parent's program in its
+ * parent's namespaces, so it is decided as its parent was. Its kernel entry is the
+ * parent's, copied before it first runs (the tracepoint fires before the child is woken),
+ * so a skipped parent's children cost one lookup per syscall from their first, and user
+ * space hears of a child of a parent not skipped, to decide it without /proc (a
+ * short-lived child, a PostgreSQL backend of one query, is often gone before user space
+ * would read it). Threads share their process's entry and are left alone. A raw
+ * tracepoint: it hands over both tasks, which the classic one does not. */
+SEC("raw_tp/sched_process_fork")
+int ks_proc_fork(struct bpf_raw_tracepoint_args *ctx) {
+  if (ks_select_mode != KSPAN_SELECT_RULES) return 0;
+  struct task_struct *parent = (struct task_struct *)ctx->args[0];
+  struct task_struct *child = (struct task_struct *)ctx->args[1];
+  __u32 tgid = BPF_CORE_READ(child, tgid);
+  if (tgid != (__u32)BPF_CORE_READ(child, pid)) return 0;
+  __u32 ptgid = BPF_CORE_READ(parent, tgid);
+  if (ptgid == ks_self_tgid) return 0;
+  __u8 *v = bpf_map_lookup_elem(&ks_select, &ptgid);
+  if (v) {
+    __u8 verdict = *v;
+    bpf_map_update_elem(&ks_select, &tgid, &verdict, BPF_ANY);
+    if (verdict != KSPAN_SELECTED_TRACE) return 0;
+  }
+  struct kspan_fork_event *e = bpf_ringbuf_reserve(&ks_events, sizeof(*e), 0);
+  if (!e) {
+    ks_count(KSPAN_CNT_RB_FULL_PROC);
+    return 0;
+  }
+  e->hdr.type = KSPAN_EV_PROC_FORK;
+  e->hdr.tgid = tgid;
+  e->hdr.tid = tgid;
+  e->hdr.turn = 0;
+  e->hdr.ts_ns = bpf_ktime_get_boot_ns();
+  e->ppid = ptgid;
+  e->_pad = 0;
   bpf_ringbuf_submit(e, ks_rb_flags());
   ks_count(KSPAN_CNT_EVENTS);
   return 0;

@@ -7,10 +7,13 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
+#include <thread>
 #include <vector>
 
 #include "events/bpf_event_source.h"
@@ -36,7 +39,24 @@ struct Captured : events::EventSink {
   std::vector<events::ProcessExecEvent> execs;
   void OnExec(const events::ProcessExecEvent& e) override { execs.push_back(e); }
   void OnExit(const events::ProcessExitEvent&) override {}
+  std::vector<events::ProcessForkEvent> forks;
+  void OnFork(const events::ProcessForkEvent& e) override { forks.push_back(e); }
 };
+
+// A child that sends 3 bytes over loopback and exits (only async-signal-safe calls).
+pid_t ForkSender(uint16_t port) {
+  const pid_t pid = fork();
+  if (pid != 0) return pid;
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  if (fd >= 0 && connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
+    (void)!write(fd, "abc", 3);
+  }
+  _exit(0);
+}
 
 // A connected loopback pair made by this process: client fd, server (accepted) fd.
 struct Pair {
@@ -394,9 +414,55 @@ TEST(CaptureExec, ExecEventNamesTheResolvedExecutable) {
       },
       std::chrono::seconds(5));
   ASSERT_NE(ours, nullptr) << "no exec event for the child";
+  char ns[64] = {};
+  ASSERT_GT(readlink("/proc/self/ns/net", ns, sizeof(ns) - 1), 0);
+  EXPECT_EQ("net:[" + std::to_string(ours->netns) + "]", ns);  // where a gone child was
   EXPECT_EQ(ours->filename, "/usr/bin/python3");
   EXPECT_EQ(ours->exe_name, resolved);
   EXPECT_EQ(ours->argv.front(), "/usr/bin/python3");
+}
+
+// With selection rules a forked child takes its parent's kernel verdict before it first
+// runs: a skipped parent's child sends nothing, and the child of a parent not skipped is
+// reported (its decision is the parent's: process/selection.h), threads never.
+TEST(CaptureFork, ChildrenTakeTheirParentsVerdict) {
+  metrics::Registry m;
+  events::BpfSourceOptions o;
+  o.self_pid = 1;  // this test process is traced like any other
+  o.select_by_rules = true;
+  auto s = events::BpfEventSource::Open(o, &m);
+  ASSERT_TRUE(s.ok()) << "eBPF could not load: " << s.status().ToString();
+  EXPECT_TRUE((*s)->missing_hooks().empty());
+  const uint32_t self = static_cast<uint32_t>(getpid());
+  Pair listener;
+  MakePair(&listener);
+  auto run = [&](uint8_t verdict) {
+    EXPECT_TRUE((*s)->SetSelected(self, verdict).ok());
+    const pid_t child = ForkSender(listener.port);
+    int status = 0;
+    EXPECT_EQ(waitpid(child, &status, 0), child);
+    std::thread([] {}).join();  // a thread: no event
+    return static_cast<uint32_t>(child);
+  };
+  const uint32_t traced_child = run(KSPAN_SELECTED_TRACE);
+  const uint32_t skipped_child = run(KSPAN_SELECTED_SKIP);
+  ASSERT_TRUE((*s)->SetSelected(self, KSPAN_SELECTED_TRACE).ok());
+  Captured cap;
+  auto sent_by = [&](uint32_t pid) {
+    return std::count_if(cap.data.begin(), cap.data.end(), [&](const auto& d) { return d.key.pid == pid; });
+  };
+  testing::WaitFor(
+      [&] {
+        EXPECT_TRUE((*s)->Poll(&cap, std::chrono::milliseconds(20)).ok());
+        return sent_by(traced_child) > 0;
+      },
+      std::chrono::seconds(5));
+  (*s)->Poll(&cap, std::chrono::milliseconds(50));
+  ASSERT_EQ(cap.forks.size(), 1u);
+  EXPECT_EQ(cap.forks[0].pid, traced_child);
+  EXPECT_EQ(cap.forks[0].ppid, self);
+  EXPECT_GT(sent_by(traced_child), 0);
+  EXPECT_EQ(sent_by(skipped_child), 0);
 }
 
 TEST(CaptureLifecycle, DestroyingTheSourceDetachesEverything) {
@@ -413,8 +479,9 @@ TEST(CaptureLifecycle, DestroyingTheSourceDetachesEverything) {
     // ks_ex_data to nine tracepoints (31 links); 11 for agents' file writes, loaded but
     // attached only when the first agent is marked; 21 TLS uprobe programs (8 OpenSSL, 5
     // rustls, 3 Go crypto/tls, 5 goroutine ancestry) loaded but attached only per library,
-    // Rust or Go binary (userspace/tls/).
-    EXPECT_EQ(ours.programs.size(), 55u);
+    // Rust or Go binary (userspace/tls/); ks_proc_fork, loaded but attached only with
+    // selection rules.
+    EXPECT_EQ(ours.programs.size(), 56u);
     EXPECT_EQ(ours.links.size(), 31u);
     // The first agent brings the file-write programs' 11 links, once.
     ASSERT_TRUE((*s)->MarkAgent(static_cast<uint32_t>(getpid())).ok());

@@ -23,6 +23,7 @@ struct CheckingSink : kspan::events::EventSink {
     if (e.comm.size() > 16 || e.filename.size() > 256) std::abort();
   }
   void OnExit(const kspan::events::ProcessExitEvent&) override {}
+  void OnFork(const kspan::events::ProcessForkEvent&) override {}
   void OnFileWrite(const kspan::events::FileWriteEvent& e) override {
     if (e.path.size() >= KSPAN_PATH_LEN) std::abort();
   }

@@ -65,6 +65,7 @@ TEST(AbiLayout, CloseExecExit) {
   EXPECT_EQ(offsetof(kspan_exec_event, args), 48u + KSPAN_PATH_LEN);
   EXPECT_EQ(offsetof(kspan_exec_event, exe_name), 48u + KSPAN_PATH_LEN + KSPAN_ARGS_LEN);
   EXPECT_EQ(offsetof(kspan_exec_event, parent_tid), 48u + KSPAN_PATH_LEN + KSPAN_ARGS_LEN + KSPAN_NAME_LEN);
+  EXPECT_EQ(offsetof(kspan_exec_event, netns), 52u + KSPAN_PATH_LEN + KSPAN_ARGS_LEN + KSPAN_NAME_LEN);
   EXPECT_EQ(sizeof(kspan_exec_event), 56u + KSPAN_PATH_LEN + KSPAN_ARGS_LEN + KSPAN_NAME_LEN);
   EXPECT_EQ(offsetof(kspan_exit_event, exit_code), 24u);
   EXPECT_EQ(sizeof(kspan_exit_event), 32u);
@@ -90,6 +91,9 @@ TEST(AbiLayout, FileWriteEvent) {
   EXPECT_EQ(offsetof(kspan_listen_event, family), 28u);
   EXPECT_EQ(offsetof(kspan_listen_event, port), 30u);
   EXPECT_EQ(sizeof(kspan_listen_event), 32u);
+  EXPECT_EQ(KSPAN_EV_PROC_FORK, 9);
+  EXPECT_EQ(offsetof(kspan_fork_event, ppid), 24u);
+  EXPECT_EQ(sizeof(kspan_fork_event), 32u);
 }
 
 TEST(AbiLayout, ConnKindsAndAgentFlags) {

@@ -19,6 +19,8 @@ struct Recorder : EventSink {
   std::vector<ProcessExecEvent> execs;
   std::vector<ProcessExitEvent> exits;
   std::vector<FileWriteEvent> file_writes;
+  std::vector<ProcessForkEvent> forks;
+  void OnFork(const ProcessForkEvent& e) override { forks.push_back(e); }
   void OnFileWrite(const FileWriteEvent& e) override { file_writes.push_back(e); }
   void OnConnOpen(const ConnOpenEvent& e) override { opens.push_back(e); }
   void OnData(const DataEvent& e) override {
@@ -193,14 +195,32 @@ TEST(Decode, ExecSplitsArgvAndBoundsStrings) {
   const char args[] = "curl\0-s\0http://x/";
   std::memcpy(e.args, args, sizeof(args) - 1);
   e.args_len = sizeof(args) - 1;
+  e.netns = 4026532281u;
   ASSERT_EQ(DecodeRecord(&e, sizeof(e), kClock, &r), DecodeResult::kOk);
   ASSERT_EQ(r.execs.size(), 1u);
+  EXPECT_EQ(r.execs[0].netns, 4026532281u);
   EXPECT_EQ(r.execs[0].comm, "curlcurlcurlcurl");
   EXPECT_EQ(r.execs[0].filename, "/usr/bin/curl");
   EXPECT_EQ(r.execs[0].exe_name, std::string(KSPAN_NAME_LEN, 'x'));
   EXPECT_EQ(r.execs[0].argv, (std::vector<std::string>{"curl", "-s", "http://x/"}));
   e.args_len = KSPAN_ARGS_LEN + 1;
   EXPECT_EQ(DecodeRecord(&e, sizeof(e), kClock, &r), DecodeResult::kBadLength);
+}
+
+TEST(Decode, ForkNamesChildAndParent) {
+  Recorder r;
+  kspan_fork_event f{};
+  f.hdr.type = KSPAN_EV_PROC_FORK;
+  f.hdr.tgid = 301;
+  f.hdr.tid = 301;
+  f.hdr.ts_ns = 500;
+  f.ppid = 300;
+  EXPECT_EQ(DecodeRecord(&f, sizeof(f) - 1, kClock, &r), DecodeResult::kTooShort);
+  ASSERT_EQ(DecodeRecord(&f, sizeof(f), kClock, &r), DecodeResult::kOk);
+  ASSERT_EQ(r.forks.size(), 1u);
+  EXPECT_EQ(r.forks[0].pid, 301u);
+  EXPECT_EQ(r.forks[0].ppid, 300u);
+  EXPECT_EQ(r.forks[0].ts_ns, 1'000'000'500u);
 }
 
 TEST(Decode, CloseAndExit) {

@@ -117,6 +117,32 @@ TEST_F(ProcessTableTest, GoneProcessFallsBackToExecEvent) {
   EXPECT_EQ(t.Find(99), nullptr);
 }
 
+// A PostgreSQL backend of one short query is often gone before its first span is built:
+// it is named as the postmaster it was forked from, with its own pid.
+TEST_F(ProcessTableTest, GoneForkedChildIsNamedAsItsParent) {
+  FakeProcess(20, "/usr/lib/postgresql/15/bin/postgres", "postgres\0-D\0/var/lib/pg\0"s,
+              "OTEL_SERVICE_NAME=orders-db\0"s);
+  std::ofstream(root_ + "/20/cgroup") << "0::/system.slice/docker-" << std::string(64, 'a') << ".scope\n";
+  ProcessTable t({.proc_root = root_});
+  t.OnFork({.pid = 21, .ppid = 20, .ts_ns = 5'000});
+  auto r = t.ResourceFor(21);
+  EXPECT_EQ(Str(*r, "service.name"), "orders-db");
+  EXPECT_EQ(Str(*r, "process.executable.name"), "postgres");
+  EXPECT_EQ(Str(*r, "process.command_line"), "postgres -D /var/lib/pg");
+  EXPECT_EQ(Str(*r, "container.id"), std::string(64, 'a'));
+  EXPECT_EQ(Int(*r, "process.pid"), 21);
+  EXPECT_EQ(Int(*r, "process.parent_pid"), 20);
+  EXPECT_EQ(t.StartTime(21), 5'000u);
+  EXPECT_EQ(Int(*t.ResourceFor(20), "process.pid"), 20);  // the parent is still itself
+  // A child that lives has the last word: its own /proc.
+  FakeProcess(22, "/usr/bin/python3.11", "python3\0worker.py\0"s, "");
+  t.OnFork({.pid = 22, .ppid = 20, .ts_ns = 6'000});
+  EXPECT_EQ(Str(*t.ResourceFor(22), "process.command_line"), "python3 worker.py");
+  // A parent nothing is known of: nothing to inherit, decided from its own /proc.
+  t.OnFork({.pid = 24, .ppid = 23, .ts_ns = 7'000});
+  EXPECT_EQ(t.Find(24), nullptr);
+}
+
 TEST_F(ProcessTableTest, AgentWideAttributesFillInWhatTheProcessLacks) {
   FakeProcess(14, "/usr/bin/python3.11", "python3\0app.py\0"s,
               "OTEL_RESOURCE_ATTRIBUTES=team=pay,telemetry.distro.name=other\0"s);

@@ -231,7 +231,8 @@ TEST_F(FakeProc, ARestartedProgramIsDecidedAgainAtExec) {
                      }},
                 &table, &m);
   EXPECT_FALSE(sel.Traced(40, 1));
-  // bash execs nginx: the kernel dropped the entry at exec; the exec event decides again.
+  // bash execs nginx: the kernel dropped the entry at exec; the exec event decides again,
+  // and says so (bash's skip may have been written after that drop).
   Process(40, "/usr/sbin/nginx", "nginx\0"s);
   events::ProcessExecEvent exec;
   exec.pid = 40;
@@ -244,7 +245,107 @@ TEST_F(FakeProc, ARestartedProgramIsDecidedAgainAtExec) {
   exec.filename = "/usr/bin/bash";
   table.OnExec(exec);
   EXPECT_FALSE(sel.OnExec(40, 4));
-  EXPECT_EQ(told, (std::vector<std::pair<uint32_t, bool>>{{40, false}, {40, false}}));
+  EXPECT_EQ(told, (std::vector<std::pair<uint32_t, bool>>{{40, false}, {40, true}, {40, false}}));
+}
+
+// A child forked by a decided process runs its program in its namespaces: decided as it
+// was, without /proc (a PostgreSQL backend of one query is gone before its first event
+// is read), and the kernel, which copied the parent's entry, told only of a skip.
+TEST_F(FakeProc, AForkedChildIsDecidedAsItsParentEvenWhenGone) {
+  Process(50, "/usr/lib/postgresql/15/bin/postgres", "postgres\0"s);
+  Process(60, "/usr/bin/bash", "bash\0"s);
+  ProcessTable table({.proc_root = root_});
+  metrics::Registry m;
+  std::vector<std::pair<uint32_t, bool>> told;
+  Selection sel({.rules = {.include = {Rule("exe=postgres")}},
+                 .proc_root = root_,
+                 .tell_kernel =
+                     [&](uint32_t pid, KernelVerdict v) {
+                       told.emplace_back(pid, v == KernelVerdict::kTrace);
+                       return Status::Ok();
+                     }},
+                &table, &m);
+  EXPECT_TRUE(sel.Traced(50, 1));
+  EXPECT_FALSE(sel.Traced(60, 1));
+  told.clear();
+  // Children not in /proc (gone): without the fork they would be judged by nothing.
+  table.OnFork({.pid = 51, .ppid = 50});
+  sel.OnFork(51, 50, 2);
+  table.OnFork({.pid = 61, .ppid = 60});
+  sel.OnFork(61, 60, 2);
+  EXPECT_TRUE(sel.Traced(51, 3));
+  EXPECT_FALSE(sel.Traced(61, 3));
+  EXPECT_EQ(told, (std::vector<std::pair<uint32_t, bool>>{{61, false}}));
+  EXPECT_EQ(m.GetCounter("kspan_selection_decisions_total", {{"decision", "traced"}})->Value(), 2u);
+  EXPECT_EQ(m.GetCounter("kspan_selection_decisions_total", {{"decision", "skipped"}})->Value(), 2u);
+  // A parent not decided yet: the child is decided at its first event, from /proc.
+  Process(71, "/usr/lib/postgresql/15/bin/postgres", "postgres\0"s);
+  sel.OnFork(71, 70, 4);
+  EXPECT_EQ(sel.size(), 4u);
+  EXPECT_TRUE(sel.Traced(71, 5));
+}
+
+// A program gone before its exec event is read is placed by the namespace the exec event
+// carried: `ip netns exec NS curl` of one request is over in milliseconds.
+TEST_F(FakeProc, AProgramGoneBeforeItsExecIsReadIsPlacedByItsExecsNamespace) {
+  ProcessTable table({.proc_root = root_});
+  metrics::Registry m;
+  Selection sel({.rules = {.include = {Rule("netns=4026532777")}}, .proc_root = root_}, &table, &m);
+  events::ProcessExecEvent exec;
+  exec.pid = 90;
+  exec.filename = "/usr/bin/curl";
+  exec.netns = 4026532777u;
+  table.OnExec(exec);
+  EXPECT_TRUE(sel.OnExec(90, 1));
+  exec.pid = 91;
+  exec.netns = 4026531840u;
+  table.OnExec(exec);
+  EXPECT_FALSE(sel.OnExec(91, 1));
+  // Alive, /proc says where it is now (it may have moved since its exec).
+  Process(92, "/usr/bin/curl", "curl\0"s);
+  mkdir((root_ + "/92/ns").c_str(), 0755);
+  ASSERT_EQ(symlink("net:[4026532777]", (root_ + "/92/ns/net").c_str()), 0);
+  exec.pid = 92;
+  table.OnExec(exec);
+  EXPECT_TRUE(sel.OnExec(92, 1));
+}
+
+// `ip netns exec NS curl`: ip, decided skipped in the namespace it starts in, may have its
+// skip written after the kernel dropped its entry at curl's exec; curl's exec, decided
+// traced, must say so to the kernel, or curl stays skipped there.
+TEST_F(FakeProc, AnExecAfterASkipTellsTheKernelItIsTracedNow) {
+  Process(80, "/usr/bin/ip", "ip\0netns\0exec\0"s);
+  mkdir((root_ + "/80/ns").c_str(), 0755);
+  ASSERT_EQ(symlink("net:[4026531840]", (root_ + "/80/ns/net").c_str()), 0);
+  ProcessTable table({.proc_root = root_});
+  metrics::Registry m;
+  std::vector<std::pair<uint32_t, bool>> told;
+  Selection sel({.rules = {.include = {Rule("netns=4026532777")}},
+                 .proc_root = root_,
+                 .tell_kernel =
+                     [&](uint32_t pid, KernelVerdict v) {
+                       told.emplace_back(pid, v == KernelVerdict::kTrace);
+                       return Status::Ok();
+                     }},
+                &table, &m);
+  events::ProcessExecEvent exec;
+  exec.pid = 80;
+  exec.filename = "/usr/bin/ip";
+  exec.netns = 4026531840u;
+  table.OnExec(exec);
+  EXPECT_FALSE(sel.OnExec(80, 1));
+  unlink((root_ + "/80/ns/net").c_str());
+  ASSERT_EQ(symlink("net:[4026532777]", (root_ + "/80/ns/net").c_str()), 0);
+  exec.filename = "/usr/bin/curl";
+  exec.netns = 4026532777u;
+  table.OnExec(exec);
+  EXPECT_TRUE(sel.OnExec(80, 2));
+  EXPECT_EQ(told, (std::vector<std::pair<uint32_t, bool>>{{80, false}, {80, true}}));
+  // A program traced before and after its exec: nothing to tell (traced is the default).
+  exec.filename = "/usr/bin/curl";
+  table.OnExec(exec);
+  EXPECT_TRUE(sel.OnExec(80, 3));
+  EXPECT_EQ(told.size(), 2u);
 }
 
 TEST_F(FakeProc, APortRuleIsCheckedAgainWhileTheProcessLives) {

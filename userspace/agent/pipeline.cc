@@ -103,6 +103,7 @@ Pipeline::Pipeline(PipelineOptions options, metrics::Registry* m, exporters::Exp
   ev_close_ = m->GetCounter("kspan_events_total", {{"type", "conn_close"}});
   ev_exec_ = m->GetCounter("kspan_events_total", {{"type", "exec"}});
   ev_exit_ = m->GetCounter("kspan_events_total", {{"type", "exit"}});
+  ev_fork_ = m->GetCounter("kspan_events_total", {{"type", "fork"}});
   bytes_moved_ = m->GetCounter("kspan_bytes_total", {{"kind", "moved"}});
   bytes_captured_ = m->GetCounter("kspan_bytes_total", {{"kind", "captured"}});
 }
@@ -150,6 +151,12 @@ void Pipeline::OnFileWrite(const events::FileWriteEvent& e) {
 
 void Pipeline::OnListen(const events::ListenEvent& e) {
   selection_.OnListen(e.pid, SteadyNs(), e.port);
+}
+
+void Pipeline::OnFork(const events::ProcessForkEvent& e) {
+  ev_fork_->Add();
+  processes_.OnFork(e);
+  selection_.OnFork(e.pid, e.ppid, SteadyNs());
 }
 
 void Pipeline::OnExec(const events::ProcessExecEvent& e) {

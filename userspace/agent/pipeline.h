@@ -77,6 +77,7 @@ class Pipeline : public events::EventSink {
   void OnTlsBind(const events::TlsBindEvent& e) override;
   void OnFileWrite(const events::FileWriteEvent& e) override;
   void OnListen(const events::ListenEvent& e) override;
+  void OnFork(const events::ProcessForkEvent& e) override;
 
   // After each batch of events (one ring-buffer poll): parse what arrived, decide parents
   // and export the traces that are due. `now_ns` is Unix ns.
@@ -119,6 +120,7 @@ class Pipeline : public events::EventSink {
   metrics::Counter* ev_close_;
   metrics::Counter* ev_exec_;
   metrics::Counter* ev_exit_;
+  metrics::Counter* ev_fork_;
   metrics::Counter* bytes_moved_;
   metrics::Counter* bytes_captured_;
 };

@@ -201,6 +201,8 @@ constexpr ProgramRow kPrograms[] = {
     // bpf/process.bpf.c
     {"ks_proc_exec", "names of short-lived processes", Need::kOptional, Attach::kAtStart},
     {"ks_proc_exit", "prompt clean-up of exited processes", Need::kOptional, Attach::kAtStart},
+    {"ks_proc_fork", "short-lived forked processes decided as their parent (else skipped when gone)",
+     Need::kOptional, Attach::kWithRules},
     // bpf/loop.bpf.c: one program per readiness wait.
     {"ks_turn_epoll", kLoopTurns, Need::kOptional, Attach::kAtStart},
     {"ks_turn_epollp", kLoopTurns, Need::kOptional, Attach::kAtStart},
@@ -361,7 +363,9 @@ Status BpfEventSource::Load(const BpfSourceOptions& options) {
       return Internal(std::string("BPF program ") + name +
                       " has no row in the program table (kPrograms, userspace/events/bpf_event_source.cc)");
     }
-    if (row->attach != Attach::kAtStart) continue;  // userspace/tls/ attaches it per library
+    if (row->attach == Attach::kWithRules && !options.select_by_rules) continue;
+    // userspace/tls/ attaches per library, MarkAgent with the first agent.
+    if (row->attach != Attach::kAtStart && row->attach != Attach::kWithRules) continue;
     for (const ProgramRow::Hook& hook : row->hooks) {
       const std::string_view tp = hook.tracepoint;
       const size_t slash = tp.find('/');

@@ -62,6 +62,8 @@ struct ProgramRow {
     kPerLibrary,  // a uprobe: userspace/tls/ attaches it to each TLS library (AttachUprobes)
     kWithAgents,  // a tracepoint only agents need: attached when MarkAgent marks the first
                   // agent, so that no other process pays for it before (issue 17)
+    kWithRules,   // a tracepoint only selection rules need (--include/--exclude): attached
+                  // in Open() with them, else not at all
   };
   enum class Need : uint8_t {
     kOptional,  // a failure to attach costs `feature`, reported; kspan runs on

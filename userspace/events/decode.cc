@@ -172,6 +172,7 @@ DecodeResult DecodeRecord(const void* data, size_t size, const BootClock& clock,
       e.filename = BoundedString(raw->filename, KSPAN_PATH_LEN);
       e.exe_name = BoundedString(raw->exe_name, KSPAN_NAME_LEN);
       std::memcpy(&e.parent_tid, &raw->parent_tid, sizeof(e.parent_tid));
+      std::memcpy(&e.netns, &raw->netns, sizeof(e.netns));
       e.argv = SplitArgs(raw->args, args_len);
       sink->OnExec(e);
       return DecodeResult::kOk;
@@ -235,6 +236,17 @@ DecodeResult DecodeRecord(const void* data, size_t size, const BootClock& clock,
       e.fd = raw.fd;
       e.port = raw.port;
       sink->OnListen(e);
+      return DecodeResult::kOk;
+    }
+    case KSPAN_EV_PROC_FORK: {
+      if (size < sizeof(kspan_fork_event)) return DecodeResult::kTooShort;
+      kspan_fork_event raw;
+      std::memcpy(&raw, data, sizeof(raw));
+      ProcessForkEvent e;
+      e.pid = raw.hdr.tgid;
+      e.ppid = raw.ppid;
+      e.ts_ns = clock.ToUnixNs(raw.hdr.ts_ns);
+      sink->OnFork(e);
       return DecodeResult::kOk;
     }
     default: return DecodeResult::kUnknownType;

@@ -22,6 +22,8 @@ class EventSink {
   // A sink without port rules ignores these (the kernel sends them only for processes
   // user space marked "skipped until it listens").
   virtual void OnListen(const ListenEvent& /*e*/) {}
+  // A sink without selection rules ignores these (the kernel sends them only with rules).
+  virtual void OnFork(const ProcessForkEvent& /*e*/) {}
 };
 
 }  // namespace kspan::events

@@ -157,6 +157,14 @@ struct ProcessExecEvent {
   std::string filename;           // as passed to execve
   std::string exe_name;           // basename of the file run, symlinks resolved; may be empty
   std::vector<std::string> argv;  // may be cut short (KSPAN_ARGS_LEN)
+  uint32_t netns = 0;             // network namespace inode at exec; 0: unknown
+};
+
+// A new process (kspan_fork_event): sent only with selection rules, for a parent not skipped.
+struct ProcessForkEvent {
+  uint32_t pid = 0;
+  uint32_t ppid = 0;
+  uint64_t ts_ns = 0;
 };
 
 struct ProcessExitEvent {

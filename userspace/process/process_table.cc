@@ -193,6 +193,28 @@ void ProcessTable::OnExec(const events::ProcessExecEvent& e) {
   p.exe_name = !e.exe_name.empty() ? e.exe_name : Basename(e.filename.empty() ? e.comm : e.filename);
   p.argv = e.argv;
   p.start_ns = e.ts_ns;
+  p.netns = e.netns;
+}
+
+void ProcessTable::OnFork(const events::ProcessForkEvent& e) {
+  if (e.pid == e.ppid) return;
+  const bool known = procs_.contains(e.ppid);
+  Touch(e.ppid);
+  const auto parent = procs_.find(e.ppid);
+  if (parent == procs_.end()) return;
+  if (!parent->second.found_in_proc && parent->second.exe_path.empty()) {
+    if (!known) procs_.erase(parent);  // nothing known of it: nothing to inherit
+    return;
+  }
+  ProcessInfo child = parent->second;  // a copy first: Entry() may evict the parent
+  child.pid = e.pid;
+  child.ppid = e.ppid;
+  child.start_ns = e.ts_ns;
+  child.from_proc = false;
+  child.found_in_proc = false;
+  child.pod_generation_missing = 0;
+  child.resource.reset();
+  Entry(e.pid) = std::move(child);
 }
 
 void ProcessTable::OnExit(const events::ProcessExitEvent& e) {
@@ -238,7 +260,9 @@ void ProcessTable::ReadProc(ProcessInfo* p) {
     }
   }
   if (p->start_ns == 0) p->start_ns = StartFromStat(ReadFile(dir + "/stat", 4096));
-  p->container = ContainerFromCgroup(ReadFile(dir + "/cgroup", 16384));
+  // Gone: a forked child keeps its parent's (OnFork).
+  if (const std::string cgroup = ReadFile(dir + "/cgroup", 16384); !cgroup.empty())
+    p->container = ContainerFromCgroup(cgroup);
   // environ is only readable while the process lives; 256 KiB bounds a hostile one.
   for (const std::string& var : SplitNul(ReadFile(dir + "/environ", 256 * 1024))) {
     if (var.starts_with("OTEL_SERVICE_NAME=")) {

@@ -1,7 +1,8 @@
 // What kspan knows about each watched process, and the OpenTelemetry Resource its spans
 // carry. Fed by exec/exit events; filled in from /proc the first time a process shows
 // network activity (it is almost always still alive then: events are drained within
-// milliseconds), falling back to what the exec event carried when /proc is gone.
+// milliseconds), falling back to what the exec event (or, for a forked child, its
+// parent's entry) carried when /proc is gone.
 //
 // Resource attributes, one value per key, the first source that has the key winning:
 //   1. the process's own: service.name from its OTEL_SERVICE_NAME, else from its
@@ -46,6 +47,9 @@ struct ProcessInfo {
   // 10 ms); 0 when neither is known.
   uint64_t start_ns = 0;
   ContainerIdentity container;  // from /proc/PID/cgroup (process/container.h)
+  // Its network namespace's inode as its exec event (or its parent's, at fork) gave it;
+  // 0 when unknown. /proc/PID/ns/net says where it is now.
+  uint64_t netns = 0;
   // PodLookup::generation() when the resource was built without the pod's names: a later
   // generation may know them, and the resource is built again.
   uint64_t pod_generation_missing = 0;
@@ -84,6 +88,10 @@ class ProcessTable {
 
   void OnExec(const events::ProcessExecEvent& e);
   void OnExit(const events::ProcessExitEvent& e);
+  // A new process runs its parent's program: it starts with what is known of the parent
+  // (read from /proc now if it was not), so it is named even when it is gone before its
+  // first use; its own /proc, while it lives, still has the last word.
+  void OnFork(const events::ProcessForkEvent& e);
 
   // The resource for pid's spans; built (from /proc, else exec data) on first use.
   std::shared_ptr<const model::Resource> ResourceFor(uint32_t pid);

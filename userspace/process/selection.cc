@@ -256,7 +256,10 @@ ProcessFacts Selection::FactsOf(uint32_t pid, const Decision& d, bool* pod_wante
     }
     f.container_id = p->container.id;
   }
-  if (rules_need_netns_) f.netns = NetnsInode(options_.proc_root, std::to_string(pid));
+  if (rules_need_netns_) {
+    f.netns = NetnsInode(options_.proc_root, std::to_string(pid));
+    if (f.netns == 0 && p) f.netns = p->netns;  // gone: where its exec (or parent) left it
+  }
   if (rules_need_ports_) {
     f.listening_ports = ListeningPorts(options_.proc_root, pid);
     for (uint16_t port : d.accepted) {
@@ -318,23 +321,26 @@ bool Selection::Apply(uint32_t pid, Decision* d, State s, uint64_t now_ns) {
   return tell;
 }
 
-Selection::Decision& Selection::Decide(uint32_t pid, uint64_t now_ns, bool fresh, uint16_t accepted_port) {
-  auto [it, inserted] = decisions_.try_emplace(pid);
-  Decision& d = it->second;
-  if (inserted || fresh) {
-    d = Decision{};
-    d.first_ns = now_ns;
-    order_.push_back(pid);
-    while (decisions_.size() > options_.max_processes && !order_.empty()) {
-      const uint32_t old = order_.front();
-      order_.pop_front();
-      if (old != pid) decisions_.erase(old);
-    }
-    // Exits leave their pids in order_: drop them now and then, so it stays bounded too.
-    if (order_.size() > 2 * options_.max_processes + 64) {
-      std::erase_if(order_, [this](uint32_t p) { return !decisions_.contains(p); });
-    }
+Selection::Decision& Selection::Fresh(uint32_t pid, uint64_t now_ns) {
+  Decision& d = decisions_[pid];
+  d = Decision{};
+  d.first_ns = now_ns;
+  order_.push_back(pid);
+  while (decisions_.size() > options_.max_processes && !order_.empty()) {
+    const uint32_t old = order_.front();
+    order_.pop_front();
+    if (old != pid) decisions_.erase(old);
   }
+  // Exits leave their pids in order_: drop them now and then, so it stays bounded too.
+  if (order_.size() > 2 * options_.max_processes + 64) {
+    std::erase_if(order_, [this](uint32_t p) { return !decisions_.contains(p); });
+  }
+  return decisions_.at(pid);
+}
+
+Selection::Decision& Selection::Decide(uint32_t pid, uint64_t now_ns, bool fresh, uint16_t accepted_port) {
+  auto found = decisions_.find(pid);
+  Decision& d = found == decisions_.end() || fresh ? Fresh(pid, now_ns) : found->second;
   if (accepted_port != 0 && d.accepted.size() < 8 &&
       std::find(d.accepted.begin(), d.accepted.end(), accepted_port) == d.accepted.end()) {
     d.accepted.push_back(accepted_port);
@@ -401,7 +407,36 @@ bool Selection::Traced(uint32_t pid, uint64_t now_ns, uint16_t accepted_port) {
 
 bool Selection::OnExec(uint32_t pid, uint64_t now_ns) {
   if (!active()) return true;
-  return Decide(pid, now_ns, true).state == State::kTraced;
+  // The kernel dropped pid's entry at exec, but a skip written for the program before
+  // (while its exec event waited here) may have landed after that: `ip netns exec NS
+  // curl` is decided skipped as ip, in the namespace it starts in, and curl's syscalls
+  // would be skipped in the kernel for good. Decided anew, so say it again.
+  const auto before = decisions_.find(pid);
+  const bool skip_may_linger = before != decisions_.end() && before->second.state == State::kSkipped;
+  Decision& d = Decide(pid, now_ns, true);
+  if (skip_may_linger && d.state != State::kSkipped) {
+    TellKernel(pid, d);
+    d.told_ns = now_ns;
+  }
+  return d.state == State::kTraced;
+}
+
+void Selection::OnFork(uint32_t pid, uint32_t ppid, uint64_t now_ns) {
+  if (!active() || pid == ppid) return;
+  const auto parent = decisions_.find(ppid);
+  if (parent == decisions_.end() || parent->second.state == State::kPending) return;
+  const Decision inherited = parent->second;  // a copy first: Fresh() may forget the parent
+  Decision& d = Fresh(pid, now_ns);
+  d.recheck = inherited.recheck;
+  d.accepted = inherited.accepted;
+  d.next_check = now_ns + options_.recheck_interval_ns;
+  // The kernel holds the parent's verdict for it, unless the parent's was written after
+  // the fork: Apply tells it of a skip, and traced is the kernel's default.
+  Apply(pid, &d, inherited.state, now_ns);
+  if (d.recheck && !d.queued) {
+    d.queued = true;
+    checks_.push_back(pid);
+  }
 }
 
 void Selection::OnListen(uint32_t pid, uint64_t now_ns, uint16_t port) {

@@ -15,8 +15,11 @@
 // A process is traced when no include rule is given or one matches, and no exclude rule
 // matches. Globs are fnmatch(3)'s: *, ?, [...].
 //
-// When: a process is decided when it execs (the exec event), else at its first event
-// (one that was running before kspan, or a fork). The decision goes to the kernel
+// When: a process is decided when it execs (the exec event), a forked child as its parent
+// was (the fork event: it runs the parent's program in the parent's namespaces), else at
+// its first event (one that was running before kspan). A process gone before it is
+// decided is judged by what its exec (or its parent) left: its program, arguments and
+// network namespace. The decision goes to the kernel
 // (BpfEventSource::SetSelected), after which a skipped process costs one map lookup per
 // hooked syscall and nothing is copied. Until then its events reach user space and are
 // dropped here (counted). Listening ports change after exec, so a decision a port rule
@@ -139,6 +142,9 @@ class Selection {
   bool Traced(uint32_t pid, uint64_t now_ns, uint16_t accepted_port = 0);
   // A new program: decided again now (the exec event reached the process table first).
   bool OnExec(uint32_t pid, uint64_t now_ns);
+  // A new process: decided as its parent is, when the parent is decided (the kernel copied
+  // the parent's verdict); else at its first event.
+  void OnFork(uint32_t pid, uint32_t ppid, uint64_t now_ns);
   // pid (told kSkipUntilListen) is about to listen on `port`, and the kernel traces it
   // since: decided again with the port and the verdict told again, so a server a port
   // rule selects is traced from its first connection (not from the next periodic look,
@@ -164,6 +170,8 @@ class Selection {
   // Decides pid from its facts now; `fresh` forgets what was known of it (a new program),
   // `accepted_port` (0: none) is a port it was just seen accepting on.
   Decision& Decide(uint32_t pid, uint64_t now_ns, bool fresh, uint16_t accepted_port = 0);
+  // pid's decision, forgotten and pending as of now, within the bound on decisions.
+  Decision& Fresh(uint32_t pid, uint64_t now_ns);
   ProcessFacts FactsOf(uint32_t pid, const Decision& d, bool* pod_wanted);
   // Returns whether the kernel was told.
   bool Apply(uint32_t pid, Decision* d, State s, uint64_t now_ns);

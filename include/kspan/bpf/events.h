@@ -17,6 +17,8 @@
  *   KSPAN_EV_FILE_WRITE   kspan_file_write_event    an agent closed a file it wrote
  *   KSPAN_EV_LISTEN       kspan_listen_event        a process skipped until it listens
  *                                                   called listen() (kspan/bpf/maps.h)
+ *   KSPAN_EV_PROC_FORK    kspan_fork_event          with selection rules, a process not
+ *                                                   skipped forked a new process
  *
  * TLS: uprobes on the TLS library (bpf/tls.bpf.c) send the plaintext as ordinary data
  * events with KSPAN_DATA_F_TLS set and syscall KSPAN_SYS_SSL_READ/WRITE. Once a
@@ -56,6 +58,7 @@ enum kspan_event_type {
   KSPAN_EV_TLS_BIND = 6,
   KSPAN_EV_FILE_WRITE = 7,
   KSPAN_EV_LISTEN = 8,
+  KSPAN_EV_PROC_FORK = 9,
 };
 
 enum kspan_direction {
@@ -222,7 +225,9 @@ struct kspan_exec_event {
                                   * process gone before user space reads /proc is still
                                   * named as /proc/PID/exe would name it */
   __u32 parent_tid;              /* the thread that forked it (real_parent->pid) */
-  __u32 _pad;
+  __u32 netns;                   /* its network namespace's inode (/proc/PID/ns/net), read at
+                                  * exec, so a process gone before user space reads /proc is
+                                  * still placed; 0 when unknown */
 };
 
 /* Unbound TLS writes (KSPAN_DATA_F_UNBOUND) of one TLS object found their socket: the
@@ -265,6 +270,17 @@ struct kspan_listen_event {
   __s32 fd;
   __u16 family; /* AF_INET or AF_INET6 */
   __u16 port;   /* local port, host order */
+};
+
+/* A new process (not a thread), sent only with selection rules (kspan/bpf/maps.h) and
+ * only when its parent is not skipped: hdr.tgid and hdr.tid are the child's, hdr.turn 0.
+ * A child runs its parent's program in its parent's namespaces until it execs, so user
+ * space decides it as it decided the parent, without reading /proc, which a short-lived
+ * child (a PostgreSQL backend) may have left by then. */
+struct kspan_fork_event {
+  struct kspan_event_header hdr;
+  __u32 ppid; /* the parent's tgid */
+  __u32 _pad;
 };
 
 #endif /* KSPAN_BPF_EVENTS_H */

@@ -563,6 +563,9 @@ struct Match {
   bool wide_body = false;  // the request's body was wide: so is the response's
   bool pipelined = false;
   bool clear_loss = false;
+  // Decided by the syscall times over every waiting request that started before the
+  // response (after a loss): requests not parsed yet may have too.
+  bool by_time_over_all = false;
 };
 
 // `t`: when the response's first byte moved. `final`: not a 1xx (101 is final).
@@ -586,6 +589,7 @@ Match PeekMatch(const State& st, uint64_t t, bool final) {
       if (final) {
         m.pop = started_before();
         m.drop_through = q[m.pop - 1].seq;
+        m.by_time_over_all = m.pop == q.size();
       }
       return m;
     }
@@ -603,6 +607,7 @@ Match PeekMatch(const State& st, uint64_t t, bool final) {
   // so this one answers the latest request that started before it.
   const size_t k = started_before();
   if (k == 0) return m;
+  m.by_time_over_all = k == q.size();
   if (st.pipelined) {
     if (final) {
       m.pop = k;
@@ -728,6 +733,13 @@ ParseState ParseNewFrame(MessageType type, string_view* buf, Frame* f, State* st
     const int code = f->msg.status_code;
     final = code >= 200 || code == 101;
     match = PeekMatch(*st, st->ctx.first.first_ns, final);
+    if (match.by_time_over_all && st->requests_held_back) {
+      // Every waiting request started before it, and so may those held back unparsed: which
+      // it answers, or gives up, is decided once they are parsed (room, or the connection's
+      // end), not by where the drains fell.
+      f->msg = Message();
+      return ParseState::kNeedsMoreData;
+    }
     f->msg.wide_body = match.wide_body;
     if (info.framing_invalid) {
       // no body; ends_stream set above

@@ -75,10 +75,18 @@ int StitchFramesInto(Fifo<Frame>* requests, Fifo<Frame>* responses, State* state
     }
     responses->pop_front();
   }
-  while (requests->size() > state->max_pending) {
+  // Requests whose final answer has begun (its head parsed, its body still to come) wait
+  // for nothing but that answer: they are not counted against the bound. The caller parses
+  // requests up to the bound on those still waiting for an answer (State::pending), so
+  // counting these would give up the oldest, the one being answered, depending on whether
+  // a drain fell inside its answer.
+  size_t answering = 0;
+  while (answering < requests->size() && (*requests)[answering].seq <= state->last_final_seq) ++answering;
+  while (requests->size() > state->max_pending + answering) {
     // Given up waiting: an answer may still come (it will then be unmatched).
     AppendUnanswered(records, &requests->front(), Unanswered::kNotCaptured);
     requests->pop_front();
+    if (answering > 0) --answering;
   }
   return errors;
 }

@@ -18,8 +18,9 @@ namespace kspan::protocols::http1 {
 //   - a 1xx is noted on its request, which keeps waiting for the final response;
 //   - a response answering nothing we hold counts as an error (error_count);
 //   - a response whose request is still arriving (its body, e.g. after 100 Continue) waits.
-// Requests without a response stay in `requests`; past state->max_pending the oldest are
-// given up (response_missing). Records come out oldest first.
+// Requests without a response stay in `requests`; past state->max_pending of them (not
+// counting those whose answer has begun) the oldest are given up (response_missing).
+// Records come out oldest first.
 RecordsWithErrorCount<Record> StitchFrames(Fifo<Frame>* requests, Fifo<Frame>* responses, State* state);
 // The same, appending the records to `records` as the correlator takes them (each built in
 // place, envelope and body); returns the error count.

@@ -396,8 +396,8 @@ KernelObjects StartAndInventory(KspanAgent* agent) {
   // 23 capture tracepoint programs (ks_ex_data on nine tracepoints; reads have no entry
   // program), 11 for agents' file writes (bpf/file_write.bpf.c), and 21 TLS uprobe
   // programs (8 for OpenSSL, 5 for rustls, 3 for Go's crypto/tls, 5 for goroutine
-  // ancestry).
-  EXPECT_EQ(ours.programs.size(), 55u);
+  // ancestry), and ks_proc_fork (attached only with selection rules).
+  EXPECT_EQ(ours.programs.size(), 56u);
   // 31 tracepoint links of the capture; the 11 of file writes only once an agent runs on
   // the host (none, or all); TLS uprobes: at least entry and return of read and the entry
   // of write (no return probe: docs/tls.md) on the system's libssl.so.3, which every test

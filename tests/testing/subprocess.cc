@@ -216,11 +216,20 @@ std::map<std::string, std::string> StoppedSeries(const std::string& logs, const 
     if (line.find("\"msg\":\"stopped\"") == std::string::npos) continue;
     const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
     if (!j.is_object() || !j.contains(field)) continue;
-    std::istringstream series(j[field].get<std::string>());
+    // Split at spaces outside quotes: a label value may hold one (Prometheus quotes it).
+    const std::string all = j[field].get<std::string>();
     std::string one;
-    while (series >> one) {
+    bool quoted = false;
+    for (size_t i = 0; i <= all.size(); ++i) {
+      const char c = i < all.size() ? all[i] : ' ';
+      if (c == '"' && (i == 0 || all[i - 1] != '\\')) quoted = !quoted;
+      if (c != ' ' || quoted) {
+        one += c;
+        continue;
+      }
       const size_t eq = one.rfind('=');
       if (eq != std::string::npos) out[one.substr(0, eq)] = one.substr(eq + 1);
+      one.clear();
     }
   }
   return out;

@@ -407,7 +407,27 @@ TEST_F(TlsProbesTest, GoneProcessIsReportedUnreadable) {
   p.Start();
   p.OnCiphertext(4244);  // no /proc entry at all
   ASSERT_TRUE(p.WaitIdle(kWait));
-  EXPECT_EQ(NotCaptured("pid 4244", "unreadable"), 1u);
+  EXPECT_EQ(NotCaptured("unknown", "unreadable"), 1u);
+  p.OnCiphertext(4246);  // another: the same series
+  ASSERT_TRUE(p.WaitIdle(kWait));
+  EXPECT_EQ(NotCaptured("unknown", "unreadable"), 2u);
+}
+
+// A one-shot client of a probed executable (a Go binary whose server already runs) gone
+// before its handshake is looked at: its plaintext is captured, so it is not reported as
+// not captured (it was, as "unreadable", when its /proc entry was gone).
+TEST_F(TlsProbesTest, GoneProcessOfAProbedExecutableIsNotReported) {
+  TlsProbes& p = Make();
+  p.Start();
+  const uint32_t pid = static_cast<uint32_t>(getpid());  // alive for the sweeps
+  Process(pid, "/opt/app/bin/server", kLibssl, Place::kCopy);
+  p.OnExec(pid);
+  ASSERT_TRUE(p.WaitIdle(kWait));
+  ASSERT_EQ(attacher_.attached().size(), 1u);
+  fs::remove_all(proc_ + "/" + std::to_string(pid));  // its /proc entry is gone
+  p.OnCiphertext(pid);
+  ASSERT_TRUE(p.WaitIdle(kWait));
+  EXPECT_EQ(Counter("kspan_tls_not_captured_total"), 0u);
 }
 
 TEST_F(TlsProbesTest, ProcessUsingAProbedLibraryIsNotReported) {

@@ -312,13 +312,19 @@ std::vector<TlsProbes::FileKey> TlsProbes::ScanProcess(uint32_t pid) {
   auto add = [&](const std::string& path) {
     if (File* f = Consider(path, root + path, pid, false)) {
       uint64_t dev, ino;
-      if (StatKey(f->open_path, &dev, &ino)) keys.push_back({dev, ino});
+      if (StatKey(f->open_path, &dev, &ino)) {
+        keys.push_back({dev, ino});
+        return true;
+      }
     }
+    return false;
   };
   const ProcessFiles files = FilesOf(dir);
   if (!files.exe.empty()) {
-    add(files.exe);
-    exe_of_[pid] = files.exe;  // a short-lived process may be gone when it needs explaining
+    Exe& exe = exe_of_[pid];
+    exe.path = files.exe;
+    exe.file.reset();
+    if (add(files.exe)) exe.file = keys.back();
   }
   for (const std::string& path : files.mapped) add(path);
   return keys;
@@ -449,9 +455,15 @@ void TlsProbes::Explain(uint32_t pid) {
   // The executable ScanProcess read, now or at exec (a short-lived process may be gone);
   // opened through the process's root while it lives (containers), else as named.
   if (auto known = exe_of_.find(pid); known != exe_of_.end()) {
-    exe_path = known->second;
+    exe_path = known->second.path;
     exe_open = options_.proc_root + "/" + std::to_string(pid) + "/root" + exe_path;
     if (access(exe_open.c_str(), R_OK) != 0) exe_open = exe_path;
+    // Gone before this look, its executable probed (a one-shot Go client of a binary whose
+    // server runs): its plaintext is captured, whatever its handshake looked like.
+    if (known->second.file) {
+      auto f = files_.find(*known->second.file);
+      if (f != files_.end() && f->second.state == State::kProbed) probed = true;
+    }
   }
   if (probed) {
     if (probed_count_ > probed_before) {
@@ -463,7 +475,8 @@ void TlsProbes::Explain(uint32_t pid) {
   if (!verdict)
     verdict = exe_open.empty() ? Verdict{"unreadable", "the process is gone"}
                                : ExplainExecutable(exe_open, options_.patterns);
-  const std::string binary = exe_path.empty() ? "pid " + std::to_string(pid) : Basename(exe_path);
+  // Unknown: one series for every such process (the log line names the pid).
+  const std::string binary = exe_path.empty() ? "unknown" : Basename(exe_path);
   auto [label, first] = labels_.try_emplace(exe_path + '\0' + verdict->code, binary);
   if (first && labels_.size() > options_.max_report_labels) label->second = "other";  // bounded series
   metrics_->GetCounter("kspan_tls_not_captured_total", {{"binary", label->second}, {"reason", verdict->code}})

@@ -152,7 +152,13 @@ class TlsProbes {
   std::map<FileKey, File> files_;
   std::unordered_map<uint32_t, std::vector<FileKey>> by_pid_;
   std::unordered_map<uint32_t, std::chrono::steady_clock::time_point> explained_;
-  std::unordered_map<uint32_t, std::string> exe_of_;  // pid -> executable path, from scans
+  // pid -> its executable, from scans: a short-lived process may be gone when it needs
+  // explaining. `file`: the executable's entry in files_, when it has one.
+  struct Exe {
+    std::string path;
+    std::optional<FileKey> file;
+  };
+  std::unordered_map<uint32_t, Exe> exe_of_;
   // Plans Prepare made, taken by Consider (then erased).
   std::map<FileKey, std::optional<Result<AttachPlan>>> prepared_;
   size_t probed_count_ = 0;  // files in files_ with probes attached

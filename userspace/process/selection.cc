@@ -430,9 +430,15 @@ void Selection::OnFork(uint32_t pid, uint32_t ppid, uint64_t now_ns) {
   d.recheck = inherited.recheck;
   d.accepted = inherited.accepted;
   d.next_check = now_ns + options_.recheck_interval_ns;
-  // The kernel holds the parent's verdict for it, unless the parent's was written after
-  // the fork: Apply tells it of a skip, and traced is the kernel's default.
-  Apply(pid, &d, inherited.state, now_ns);
+  d.state = inherited.state;
+  (d.state == State::kTraced ? traced_ : skipped_)->Add();
+  // The kernel copied the parent's verdict at the fork when it had one. When it had none
+  // (the parent was decided after the fork), a skip is not written now: read a drain
+  // (~10 ms) after the fork, the child may have exec'd since, and the skip would cut the
+  // new program off mid-flight until its exec event is read. The child's events are
+  // dropped here (counted), and the kernel is told if they still come a second later
+  // (Traced), when any exec would have been read and decided.
+  d.told_ns = now_ns;
   if (d.recheck && !d.queued) {
     d.queued = true;
     checks_.push_back(pid);

@@ -6,6 +6,7 @@
 
 #include <fstream>
 #include <map>
+#include <memory>
 
 namespace kspan::process {
 namespace {
@@ -162,10 +163,23 @@ class FakeProc : public ::testing::Test {
     const std::string fd2 = dir + "/fd/" + std::to_string(3 + fds_[pid]++);
     ASSERT_EQ(symlink(("socket:[" + std::to_string(inode + 1) + "]").c_str(), fd2.c_str()), 0);
   }
+  // A Selection on this tree whose kernel updates land in told_: (pid, traced).
+  std::unique_ptr<Selection> Select(SelectionRules rules, ProcessTable* table, metrics::Registry* m) {
+    return std::make_unique<Selection>(SelectionOptions{.rules = std::move(rules),
+                                                        .proc_root = root_,
+                                                        .tell_kernel =
+                                                            [this](uint32_t pid, KernelVerdict v) {
+                                                              told_.emplace_back(pid,
+                                                                                 v == KernelVerdict::kTrace);
+                                                              return Status::Ok();
+                                                            }},
+                                       table, m);
+  }
   static constexpr const char* kHeader =
       "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
   std::string root_;
   std::map<uint32_t, int> fds_;
+  std::vector<std::pair<uint32_t, bool>> told_;
 };
 
 TEST_F(FakeProc, ListeningPortsAreTheProcesssOwnListeners) {
@@ -259,15 +273,9 @@ TEST_F(FakeProc, AForkedChildIsDecidedAsItsParentEvenWhenGone) {
   Process(60, "/usr/bin/bash", "bash\0"s);
   ProcessTable table({.proc_root = root_});
   metrics::Registry m;
-  std::vector<std::pair<uint32_t, bool>> told;
-  Selection sel({.rules = {.include = {Rule("exe=postgres")}},
-                 .proc_root = root_,
-                 .tell_kernel =
-                     [&](uint32_t pid, KernelVerdict v) {
-                       told.emplace_back(pid, v == KernelVerdict::kTrace);
-                       return Status::Ok();
-                     }},
-                &table, &m);
+  auto select = Select({.include = {Rule("exe=postgres")}}, &table, &m);
+  Selection& sel = *select;
+  auto& told = told_;
   EXPECT_TRUE(sel.Traced(50, 1));
   EXPECT_FALSE(sel.Traced(60, 1));
   told.clear();
@@ -325,15 +333,9 @@ TEST_F(FakeProc, AnExecAfterASkipTellsTheKernelItIsTracedNow) {
   ASSERT_EQ(symlink("net:[4026531840]", (root_ + "/80/ns/net").c_str()), 0);
   ProcessTable table({.proc_root = root_});
   metrics::Registry m;
-  std::vector<std::pair<uint32_t, bool>> told;
-  Selection sel({.rules = {.include = {Rule("netns=4026532777")}},
-                 .proc_root = root_,
-                 .tell_kernel =
-                     [&](uint32_t pid, KernelVerdict v) {
-                       told.emplace_back(pid, v == KernelVerdict::kTrace);
-                       return Status::Ok();
-                     }},
-                &table, &m);
+  auto select = Select({.include = {Rule("netns=4026532777")}}, &table, &m);
+  Selection& sel = *select;
+  auto& told = told_;
   events::ProcessExecEvent exec;
   exec.pid = 80;
   exec.filename = "/usr/bin/ip";

@@ -163,6 +163,21 @@ class FakeProc : public ::testing::Test {
     const std::string fd2 = dir + "/fd/" + std::to_string(3 + fds_[pid]++);
     ASSERT_EQ(symlink(("socket:[" + std::to_string(inode + 1) + "]").c_str(), fd2.c_str()), 0);
   }
+  // pid's /proc/PID/ns/net names network namespace `inode` (from now on).
+  void InNetns(uint32_t pid, uint64_t inode) {
+    const std::string dir = root_ + "/" + std::to_string(pid) + "/ns";
+    mkdir(dir.c_str(), 0755);
+    unlink((dir + "/net").c_str());
+    ASSERT_EQ(symlink(("net:[" + std::to_string(inode) + "]").c_str(), (dir + "/net").c_str()), 0);
+  }
+  // pid's exec event of `filename` in namespace `netns`, as the process table takes it.
+  static void Exec(ProcessTable* table, uint32_t pid, const std::string& filename, uint32_t netns) {
+    events::ProcessExecEvent exec;
+    exec.pid = pid;
+    exec.filename = filename;
+    exec.netns = netns;
+    table->OnExec(exec);
+  }
   // A Selection on this tree whose kernel updates land in told_: (pid, traced).
   std::unique_ptr<Selection> Select(SelectionRules rules, ProcessTable* table, metrics::Registry* m) {
     return std::make_unique<Selection>(SelectionOptions{.rules = std::move(rules),
@@ -305,22 +320,14 @@ TEST_F(FakeProc, AProgramGoneBeforeItsExecIsReadIsPlacedByItsExecsNamespace) {
   ProcessTable table({.proc_root = root_});
   metrics::Registry m;
   Selection sel({.rules = {.include = {Rule("netns=4026532777")}}, .proc_root = root_}, &table, &m);
-  events::ProcessExecEvent exec;
-  exec.pid = 90;
-  exec.filename = "/usr/bin/curl";
-  exec.netns = 4026532777u;
-  table.OnExec(exec);
+  Exec(&table, 90, "/usr/bin/curl", 4026532777u);
   EXPECT_TRUE(sel.OnExec(90, 1));
-  exec.pid = 91;
-  exec.netns = 4026531840u;
-  table.OnExec(exec);
+  Exec(&table, 91, "/usr/bin/curl", 4026531840u);
   EXPECT_FALSE(sel.OnExec(91, 1));
   // Alive, /proc says where it is now (it may have moved since its exec).
   Process(92, "/usr/bin/curl", "curl\0"s);
-  mkdir((root_ + "/92/ns").c_str(), 0755);
-  ASSERT_EQ(symlink("net:[4026532777]", (root_ + "/92/ns/net").c_str()), 0);
-  exec.pid = 92;
-  table.OnExec(exec);
+  InNetns(92, 4026532777u);
+  Exec(&table, 92, "/usr/bin/curl", 4026531840u);
   EXPECT_TRUE(sel.OnExec(92, 1));
 }
 
@@ -329,29 +336,20 @@ TEST_F(FakeProc, AProgramGoneBeforeItsExecIsReadIsPlacedByItsExecsNamespace) {
 // traced, must say so to the kernel, or curl stays skipped there.
 TEST_F(FakeProc, AnExecAfterASkipTellsTheKernelItIsTracedNow) {
   Process(80, "/usr/bin/ip", "ip\0netns\0exec\0"s);
-  mkdir((root_ + "/80/ns").c_str(), 0755);
-  ASSERT_EQ(symlink("net:[4026531840]", (root_ + "/80/ns/net").c_str()), 0);
+  InNetns(80, 4026531840u);
   ProcessTable table({.proc_root = root_});
   metrics::Registry m;
   auto select = Select({.include = {Rule("netns=4026532777")}}, &table, &m);
   Selection& sel = *select;
   auto& told = told_;
-  events::ProcessExecEvent exec;
-  exec.pid = 80;
-  exec.filename = "/usr/bin/ip";
-  exec.netns = 4026531840u;
-  table.OnExec(exec);
+  Exec(&table, 80, "/usr/bin/ip", 4026531840u);
   EXPECT_FALSE(sel.OnExec(80, 1));
-  unlink((root_ + "/80/ns/net").c_str());
-  ASSERT_EQ(symlink("net:[4026532777]", (root_ + "/80/ns/net").c_str()), 0);
-  exec.filename = "/usr/bin/curl";
-  exec.netns = 4026532777u;
-  table.OnExec(exec);
+  InNetns(80, 4026532777u);
+  Exec(&table, 80, "/usr/bin/curl", 4026532777u);
   EXPECT_TRUE(sel.OnExec(80, 2));
   EXPECT_EQ(told, (std::vector<std::pair<uint32_t, bool>>{{80, false}, {80, true}}));
   // A program traced before and after its exec: nothing to tell (traced is the default).
-  exec.filename = "/usr/bin/curl";
-  table.OnExec(exec);
+  Exec(&table, 80, "/usr/bin/curl", 4026532777u);
   EXPECT_TRUE(sel.OnExec(80, 3));
   EXPECT_EQ(told.size(), 2u);
 }

@@ -89,6 +89,50 @@ TEST(WireContexts, NearestReportWins) {
   EXPECT_EQ(r->parent_id, SpanOf(2));
 }
 
+// The carrier's program runs after the capture's on the same tracepoint; an interrupt or a
+// descheduled virtual CPU between the two (seen past 100 µs on a busy CI machine) makes
+// the report late, not someone else's.
+TEST(WireContexts, AReportLateByAnInterruptIsStillItsOwn) {
+  metrics::Registry m;
+  carrier::WireContexts w({}, &m);
+  w.AddRead(1, 3, 1, kT0 + 2 * kMs, Ctx(1, 1));
+  auto r = w.Take({.pid = 1, .fd = 3, .tid = 1, .start_ns = kT0, .server = true});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->parent_id, SpanOf(1));
+  w.AddSent(1, 4, 1, kT0 + 4 * kMs, Ctx(2, 2));
+  auto c =
+      w.Take({.pid = 1, .fd = 4, .tid = 1, .start_ns = kT0, .server = false, .answer_ns = kT0 + 9 * kMs});
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->parent_id, SpanOf(2));
+  // Past the late tolerance (5 ms), or more than 100 µs early: not its own.
+  w.AddRead(1, 5, 1, kT0 + 6 * kMs, Ctx(3, 3));
+  EXPECT_FALSE(w.Take({.pid = 1, .fd = 5, .tid = 1, .start_ns = kT0, .server = true}));
+  w.AddRead(1, 6, 1, kT0, Ctx(4, 4));
+  EXPECT_FALSE(w.Take({.pid = 1, .fd = 6, .tid = 1, .start_ns = kT0 + 150 * kUs, .server = true}));
+}
+
+// A late report is bounded by what the thread did next: its request's answer, or the
+// connection's next request, come after both programs of the request's own syscall ran,
+// so a report from then on is another request's (a request that came without one gets a
+// missing parent, never the next request's).
+TEST(WireContexts, ALateReportIsNotOneAfterTheAnswerOrTheNextRequest) {
+  metrics::Registry m;
+  carrier::WireContexts w({}, &m);
+  w.AddRead(1, 3, 1, kT0 + 1 * kMs + 2 * kUs, Ctx(1, 1));
+  EXPECT_FALSE(
+      w.Take({.pid = 1, .fd = 3, .tid = 1, .start_ns = kT0, .server = true, .answer_ns = kT0 + 1 * kMs}));
+  EXPECT_FALSE(
+      w.Take({.pid = 1, .fd = 3, .tid = 1, .start_ns = kT0, .server = true, .next_start_ns = kT0 + 1 * kMs}));
+  // The next request's own.
+  auto r = w.Take({.pid = 1, .fd = 3, .tid = 1, .start_ns = kT0 + 1 * kMs, .server = true});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->parent_id, SpanOf(1));
+  // A client's send after its answer was read is the next request's too.
+  w.AddSent(1, 4, 1, kT0 + 300 * kUs, Ctx(2, 2));
+  EXPECT_FALSE(
+      w.Take({.pid = 1, .fd = 4, .tid = 1, .start_ns = kT0, .server = false, .answer_ns = kT0 + 200 * kUs}));
+}
+
 TEST(WireContexts, InvalidIdsAreRejectedAndCounted) {
   metrics::Registry m;
   carrier::WireContexts w({}, &m);
@@ -239,7 +283,7 @@ struct Host {
                           uint16_t rport, const std::string& traceparent = "") {
     correlator::RequestSeen r;
     r.conn = {pid, fd, 1};
-    r.seq = 1;
+    r.seq = seq;
     r.server = server;
     r.tuple.family = 2;
     r.tuple.local = {server ? "10.0.0.2" : "10.0.0.1", lport};
@@ -266,15 +310,16 @@ struct Host {
     return k;
   }
   bool tls = false;
-  uint64_t open_ns = 0, at_us_ = 0;
-  void Done(const events::ConnKey& k, const std::string& name, uint64_t start_ms, uint64_t end_ms) {
+  uint64_t open_ns = 0, at_us_ = 0, seq = 1;  // the next Request's, on its connection
+  void Done(const events::ConnKey& k, const std::string& name, uint64_t start_ms, uint64_t end_ms,
+            uint64_t seq = 1) {
     model::Span s;
     s.name = name;
     s.trace_id = model::TraceId::Random();
     s.span_id = model::SpanId::Random();
     s.start_time_unix_nano = kT0 + start_ms * kMs;
     s.end_time_unix_nano = kT0 + end_ms * kMs;
-    stitcher->OnSpan({.conn = k, .seq = 1, .response = {}}, std::move(s));
+    stitcher->OnSpan({.conn = k, .seq = seq, .response = {}}, std::move(s));
   }
   const model::Span& Out(const std::string& name) {
     for (const auto& s : out) {
@@ -389,6 +434,30 @@ TEST(WireStitching, RequestWithoutContextRootsTheTraceItsCallsCarry) {
   EXPECT_EQ(Contexts(h.metrics, "client", "trace_mismatch"), 0u);
   EXPECT_EQ(Count(h.metrics, "kspan_stitch_roots_total", {}), 1u);
   EXPECT_EQ(Count(h.metrics, "kspan_stitch_parents_total", {{"rule", "wire"}}), 0u);
+}
+
+// Two requests on one keep-alive connection to a server: the first came without a context
+// (its client's kernel had no room for the option), the second with one, read 1 ms later
+// and reported late (300 µs after its read). The first, decided while its answer is not
+// known yet, must not take the second's report: the stitcher bounds it by the next
+// request's start.
+TEST(WireStitching, ALateReportGoesToItsOwnRequestNotTheOneBefore) {
+  Host h;
+  auto first = h.Request(true, 10, 4, 11, 0, 8000, 40000);
+  h.seq = 2;
+  h.Request(true, 10, 4, 11, 1, 8000, 40000);
+  h.wire.AddRead(10, 4, 11, kT0 + 1 * kMs + 300 * kUs, Ctx(7, 1));
+  h.stitcher->Advance(kT0 + 100 * kMs);
+  h.Done(first, "first", 0, 1, 1);
+  h.Done(first, "second", 1, 2, 2);
+  h.stitcher->Advance(kT0 + 1000 * kMs);
+  ASSERT_EQ(h.out.size(), 2u);
+  const auto &a = h.Out("first"), &b = h.Out("second");
+  EXPECT_FALSE(a.parent_span_id.IsValid());
+  EXPECT_NE(a.trace_id, TraceOf(7));
+  EXPECT_EQ(b.trace_id, TraceOf(7));
+  EXPECT_EQ(b.parent_span_id, SpanOf(1));
+  EXPECT_EQ(Count(h.metrics, "kspan_stitch_parents_total", {{"rule", "wire"}}), 1u);
 }
 
 // A fresh report with a zero trace id (nothing the kernel sends) is refused: a new trace.

@@ -73,8 +73,13 @@ WireContexts::Report* WireContexts::Own(std::deque<Report>& reports, const WireQ
       if (!best || (q.server ? r.ts_ns > best->ts_ns : r.ts_ns < best->ts_ns)) best = &r;
       continue;
     }
+    // Late (the capture's program ran first): bounded by what the thread did next.
+    const bool late = r.ts_ns >= q.start_ns;
     const uint64_t d = Distance(r.ts_ns, q.start_ns);
-    if (d > options_.tolerance_ns) continue;
+    if (d > (late ? options_.late_tolerance_ns : options_.tolerance_ns)) continue;
+    if (late && ((q.answer_ns != 0 && r.ts_ns >= q.answer_ns) ||
+                 (q.next_start_ns > q.start_ns && r.ts_ns >= q.next_start_ns)))
+      continue;
     if (!best || d < Distance(best->ts_ns, q.start_ns)) best = &r;
   }
   return best;

@@ -13,9 +13,17 @@
 // The capture saw the same syscalls: a request's timing starts at the entry of the send
 // that moved its first byte (a client) or the exit of the read that did (a server), on
 // the same thread. So Take() matches a request to the report of the same (pid, fd, tid)
-// whose time is nearest its start, within `tolerance_ns` (two programs on one tracepoint
-// of one syscall: a microsecond apart; the thread's next syscall comes later than that),
-// and each report is used once. A report nobody takes is counted when it ages out.
+// whose time is nearest its start, and each report is used once. A report nobody takes is
+// counted when it ages out. The two programs run on one tracepoint of one syscall, the
+// capture's first (the agent attaches the carrier after it), so the report comes after
+// the start: 1-50 µs on an idle host, but an interrupt or a host that deschedules the
+// virtual CPU between the two programs can stretch that to milliseconds (seen past 100 µs
+// about once in 400 requests on a busy 2-core CI machine). So a report may come up to
+// `late_tolerance_ns` after the start, but never at or after the request's answer
+// (WireQuery::answer_ns) or the connection's next request (next_start_ns): the thread
+// moves neither before both programs of the request's own syscall ran, so a report from
+// then on is another request's. Before the start only `tolerance_ns` (the programs in the
+// other order: another agent's capture, or one attached later).
 //
 // TLS (WireQuery::tls): the capture times a request at the library call (SSL_write's
 // entry, SSL_read's return), and the ciphertext syscalls happen inside it, on the same
@@ -57,6 +65,7 @@ namespace kspan::carrier {
 
 struct WireContextsOptions {
   uint64_t tolerance_ns = 100'000;
+  uint64_t late_tolerance_ns = 5'000'000;
   // TLS: between the library call and its ciphertext syscall the thread encrypts or
   // decrypts, and a busy host preempts it there (measured: past 100 µs for 1 in 8 requests
   // at load average 13 on 2 cores). The window is one-sided and, for a client, ends at its

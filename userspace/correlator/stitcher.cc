@@ -566,6 +566,7 @@ std::vector<Stitcher::Node*> Stitcher::InFlightServers(uint32_t pid, uint32_t ti
 
 std::optional<model::TraceParent> Stitcher::WireContextOf(const Node* n) const {
   if (!options_.wire_context || n->key.conn.fd < 0) return std::nullopt;
+  const Node* next = nodes_.Find({n->key.conn, n->key.seq + 1});
   return options_.wire_context({.pid = n->pid,
                                 .fd = n->key.conn.fd,
                                 .tid = n->tid,
@@ -574,7 +575,8 @@ std::optional<model::TraceParent> Stitcher::WireContextOf(const Node* n) const {
                                 .tls = n->tls,
                                 .first = n->key.seq == 1,
                                 .open_ns = n->open_ns,
-                                .answer_ns = n->answer_ns});
+                                .answer_ns = n->answer_ns,
+                                .next_start_ns = next ? next->start_ns : 0});
 }
 
 void Stitcher::DecideClient(Node* n) {

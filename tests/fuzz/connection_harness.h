@@ -23,6 +23,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -76,10 +77,26 @@ struct ConnectionRun {
 using DescribeRecord = std::function<std::string(const protocols::Record&)>;
 using CheckRun = std::function<void(const ConnectionRun&)>;
 
-// Runs `input` whole, split and in chaos (above) on connections of `spec`; `check` runs on
-// every run's records, `describe` compares whole's and split's.
+// Every protocol: each record's request was announced (a RequestStart of its seq) first.
+// A set, not a scan per record: an 8 KiB input of 900 memcached commands made the scan
+// the harness's main cost (58 ms per input).
+inline void CheckEveryRecordAnnounced(const ConnectionRun& run) {
+  std::unordered_set<uint64_t> started;
+  for (const protocols::RequestStart& s : run.started) started.insert(s.seq);
+  for (const protocols::Record& r : run.records) {
+    Check(started.count(r.seq) != 0, "record without its RequestStart");
+  }
+}
+
+// Runs `input` whole, split and in chaos (above) on connections of `spec`; `check` (and
+// CheckEveryRecordAnnounced) runs on every run's records, `describe` compares whole's and
+// split's.
 inline void FuzzConnection(const protocols::ProtocolSpec& spec, std::string_view input,
-                           const DescribeRecord& describe, const CheckRun& check) {
+                           const DescribeRecord& describe, const CheckRun& check_protocol) {
+  const auto check = [&check_protocol](const ConnectionRun& run) {
+    check_protocol(run);
+    CheckEveryRecordAnnounced(run);
+  };
   const auto [req, resp] = SplitStreams(input);
   Rng rng(Fnv1a(input));
 

@@ -17,9 +17,10 @@ struct WireRequest {
   bool tls = false;      // TLS plaintext: start_ns is the library call's
   bool first = false;    // the connection's first request
   uint64_t open_ns = 0;  // the connection's connect or accept, Unix ns (0: not seen)
-  uint64_t answer_ns =
-      0;  // its answer's first byte moved (CLIENT: read, SERVER: written), Unix ns (0: not yet)
-  uint64_t next_start_ns = 0;  // the connection's next request started, Unix ns (0: none known)
+  // Its answer's first byte moved (CLIENT: read, SERVER: written), Unix ns (0: not yet).
+  uint64_t answer_ns = 0;
+  // The connection's next request started, Unix ns (0: none known).
+  uint64_t next_start_ns = 0;
 };
 
 }  // namespace kspan::correlator

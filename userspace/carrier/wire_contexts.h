@@ -17,8 +17,8 @@
 // counted when it ages out. The two programs run on one tracepoint of one syscall, the
 // capture's first (the agent attaches the carrier after it), so the report comes after
 // the start: 1-50 µs on an idle host, but an interrupt or a host that deschedules the
-// virtual CPU between the two programs can stretch that to milliseconds (seen past 100 µs
-// about once in 400 requests on a busy 2-core CI machine). So a report may come up to
+// virtual CPU between the two programs stretches that (114-144 µs for 3 of 1,200 requests
+// on a 2-core VM with its cores busy; nothing bounds it). So a report may come up to
 // `late_tolerance_ns` after the start, but never at or after the request's answer
 // (WireQuery::answer_ns) or the connection's next request (next_start_ns): the thread
 // moves neither before both programs of the request's own syscall ran, so a report from

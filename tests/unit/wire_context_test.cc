@@ -445,11 +445,11 @@ TEST(WireStitching, ALateReportGoesToItsOwnRequestNotTheOneBefore) {
   Host h;
   auto first = h.Request(true, 10, 4, 11, 0, 8000, 40000);
   h.seq = 2;
-  h.Request(true, 10, 4, 11, 1, 8000, 40000);
+  auto second = h.Request(true, 10, 4, 11, 1, 8000, 40000);  // the same connection, its next request
   h.wire.AddRead(10, 4, 11, kT0 + 1 * kMs + 300 * kUs, Ctx(7, 1));
   h.stitcher->Advance(kT0 + 100 * kMs);
   h.Done(first, "first", 0, 1, 1);
-  h.Done(first, "second", 1, 2, 2);
+  h.Done(second, "second", 1, 2, 2);
   h.stitcher->Advance(kT0 + 1000 * kMs);
   ASSERT_EQ(h.out.size(), 2u);
   const auto &a = h.Out("first"), &b = h.Out("second");

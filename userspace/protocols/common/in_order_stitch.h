@@ -8,7 +8,11 @@
 //     up at the bound), an answer pairs with the latest request that started before it (a
 //     client that does not pipeline waits for each answer) and the requests before it are
 //     given up (response_missing). With pipelining seen, which request it answers is
-//     undecidable: those requests are given up and the answer dropped;
+//     undecidable: those requests are given up and the answer dropped. Such a decision by
+//     times covers every request that started before the answer; when all those waiting
+//     did and more are held back unparsed (State::requests_held_back: they may have started
+//     before it too), the answer waits until they are parsed (room, or the connection's
+//     end), so what it pairs with or gives up does not depend on where the drains fell;
 //   - an answer that does not fit its request (H::Fits) is dropped, never paired wrong;
 //   - answers with no request waiting wait for it (its bytes may still be on another CPU's
 //     way), up to max_pending; requests past max_pending are given up, oldest first.
@@ -22,12 +26,13 @@
 //   Optional: static Screen ScreenAnswer(const Fifo<Frame>& requests, const Frame& answer, State*);
 //     before the answer at the front is paired: kPair (go on), kSkip (not an answer to any
 //     request, e.g. a pub/sub message: removed, not counted) or kDrop (removed, counted).
-//   Frame::timing.start_ns, Frame::after_loss; State::pipelined, stitch_loss, max_pending.
+//   Frame::timing.start_ns, Frame::after_loss; State::pipelined, stitch_loss, max_pending,
+//   requests_held_back (set by the driver before each call: request frames are held back
+//   unparsed, common/request_response.h).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <utility>
 #include <vector>
 
 #include "common/fifo.h"
@@ -62,6 +67,14 @@ RecordsWithErrorCount<typename H::Record> StitchInOrder(Fifo<typename H::Frame>*
     }
     return k;
   };
+  auto answerable = [&] {
+    size_t k = 0;
+    for (const Frame& f : *requests) k += H::ExpectsAnswer(f) ? 1 : 0;
+    return k;
+  };
+  // A decision by times over every waiting request, while more are held back unparsed
+  // (they may have started before `t` too): not yet.
+  auto undecided = [&](size_t k) { return state->requests_held_back && k == answerable(); };
   // Emits the front of `requests` until `n` answerable requests were given up.
   auto give_up = [&](size_t n) {
     while (n > 0 && !requests->empty()) {
@@ -92,9 +105,10 @@ RecordsWithErrorCount<typename H::Record> StitchInOrder(Fifo<typename H::Frame>*
       continue;
     }
     const uint64_t t = resp.timing.start_ns;
-    const bool given_up = std::exchange(state->stitch_loss, false);
-    if (resp.after_loss || given_up) {
+    if (resp.after_loss || state->stitch_loss) {
       const size_t k = started_before(t);
+      if (k != 0 && undecided(k)) break;
+      state->stitch_loss = false;
       if (k == 0) {
         drop_answer();
         continue;
@@ -114,7 +128,9 @@ RecordsWithErrorCount<typename H::Record> StitchInOrder(Fifo<typename H::Frame>*
       }
       if (front.after_loss && state->pipelined) {
         // Answers to lost pipelined requests may come first, or not: undecidable.
-        give_up(started_before(t));
+        const size_t k = started_before(t);
+        if (undecided(k)) break;
+        give_up(k);
         drop_answer();
         continue;
       }

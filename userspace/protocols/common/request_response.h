@@ -20,7 +20,9 @@
 //     The protocol-neutral envelope (seq, timing, response_missing, unanswered) and body.
 //   Frame::seq (1, 2, … per request), Record::response_missing, Record::unanswered,
 //   State::response_loss (answer bytes were lost since the last answer), State::max_pending
-//   (requests that may wait for an answer before the oldest is given up).
+//   (requests that may wait for an answer before the oldest is given up),
+//   State::requests_held_back (set here before each pairing: requests wait unparsed, past the
+//   bound).
 //
 // The requests of a busy connection are parsed at most as many at a time as can wait for an
 // answer, then its answers likewise: a pipelining client can send thousands of requests
@@ -61,6 +63,7 @@ concept RequestResponseProtocol = FrameProtocol<P> &&
   { record.unanswered } -> std::convertible_to<Unanswered>;
   { state.response_loss } -> std::convertible_to<bool>;
   { state.max_pending } -> std::convertible_to<size_t>;
+  { state.requests_held_back } -> std::convertible_to<bool>;
 };
 
 template <RequestResponseProtocol P>
@@ -149,6 +152,9 @@ class RequestResponseConnection final : public ProtocolConnection {
       if constexpr (requires { state_.frames_truncated; }) {
         stats_.frames_truncated += std::exchange(state_.frames_truncated, 0);
       }
+      // A pairing that decides by times over every waiting request (in_order_stitch.h)
+      // waits while more are held back.
+      state_.requests_held_back = requests_held;
       const size_t requests_waiting = request_frames_.size();
       const size_t responses_waiting = response_frames_.size();
       Stitch();
@@ -191,6 +197,7 @@ class RequestResponseConnection final : public ProtocolConnection {
     stats_.bytes_dropped += requests_.Discard() + response_bytes_cut;
     stats_.responses_unmatched_at_close += response_frames_.size();
     response_frames_.clear();
+    state_.requests_held_back = false;
     Stitch();  // requests without an answer to wait for leave in order
     // Answer bytes lost or cut off since the last answer may have been the answers.
     const Unanswered why =

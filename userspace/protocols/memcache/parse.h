@@ -85,6 +85,8 @@ struct State {
   // Pairing (StitchFrames).
   bool pipelined = false;    // the client sent a command before the previous answer came
   bool stitch_loss = false;  // a request was given up: place the next answer by time
+  // Set by the driver: requests wait unparsed, past max_pending (in_order_stitch.h).
+  bool requests_held_back = false;
   // Answered commands waiting for their answer, and answers waiting for their command,
   // before the oldest is given up: 1024 small frames (no payload is kept).
   size_t max_pending = 1024;

@@ -183,6 +183,8 @@ struct State {
   // Pairing (StitchFrames).
   bool pipelined = false;
   bool stitch_loss = false;
+  // Set by the driver: requests wait unparsed, past max_pending (in_order_stitch.h).
+  bool requests_held_back = false;
   size_t max_pending = 1024;
 };
 

@@ -128,6 +128,8 @@ struct State {
   // Pairing (StitchFrames).
   bool pipelined = false;
   bool stitch_loss = false;
+  // Set by the driver: requests wait unparsed, past max_pending (in_order_stitch.h).
+  bool requests_held_back = false;
   bool subscribed = false;  // RESP2: the connection is in pub/sub mode
   int64_t db = -1;          // the database of the next command paired; -1: unknown
   bool in_multi = false;    // MULTI answered OK, EXEC/DISCARD not yet

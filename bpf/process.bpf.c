@@ -5,6 +5,54 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 
+/* kernfs_node's parent is `__parent` since Linux 6.15, `parent` before: both flavours, so
+ * one object loads on either. */
+struct kernfs_node___since615 {
+  void *__parent;
+} __attribute__((preserve_access_index));
+struct kernfs_node___before615 {
+  void *parent;
+} __attribute__((preserve_access_index));
+
+static __always_inline struct kernfs_node *ks_kn_parent(struct kernfs_node *kn) {
+  if (bpf_core_field_exists(struct kernfs_node___since615, __parent))
+    return (struct kernfs_node *)BPF_CORE_READ((struct kernfs_node___since615 *)kn, __parent);
+  return (struct kernfs_node *)BPF_CORE_READ((struct kernfs_node___before615 *)kn, parent);
+}
+
+/* The path of the cgroup whose kernfs node is `kn`, innermost part first. */
+static __always_inline void ks_cgroup_path(struct kernfs_node *kn, struct kspan_cgroup_path *out) {
+  out->parts = 0;
+  out->more = 0;
+  for (int i = 0; i < KSPAN_CGROUP_PARTS; i++) {
+    if (!kn) return;
+    struct kernfs_node *parent = ks_kn_parent(kn);
+    if (!parent) return; /* the root: no part of the path */
+    const char *name = BPF_CORE_READ(kn, name);
+    out->part[i][0] = 0;
+    if (name) bpf_probe_read_kernel_str(out->part[i], KSPAN_CGROUP_PART_LEN, name);
+    out->parts = (__u8)(i + 1);
+    kn = parent;
+  }
+  if (kn && ks_kn_parent(kn)) out->more = 1;
+}
+
+/* The task's cgroup v2 path and its memory controller's (see kspan_exec_event). */
+static __always_inline void ks_task_cgroups(struct task_struct *task, struct kspan_exec_event *e) {
+  struct css_set *cgroups = BPF_CORE_READ(task, cgroups);
+  ks_cgroup_path(cgroups ? BPF_CORE_READ(cgroups, dfl_cgrp, kn) : NULL, &e->cgroup_v2);
+  struct kernfs_node *memory = NULL;
+  if (cgroups && bpf_core_enum_value_exists(enum cgroup_subsys_id, memory_cgrp_id)) {
+    /* The running kernel's index and count, not the build machine's. */
+    const int idx = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
+    const int count = bpf_core_enum_value(enum cgroup_subsys_id, CGROUP_SUBSYS_COUNT);
+    struct cgroup_subsys_state *css = NULL;
+    if (idx >= 0 && idx < count) bpf_core_read(&css, sizeof(css), &cgroups->subsys[idx]);
+    if (css) memory = BPF_CORE_READ(css, cgroup, kn);
+  }
+  ks_cgroup_path(memory, &e->cgroup_memory);
+}
+
 SEC("tracepoint/sched/sched_process_exec")
 int ks_proc_exec(struct trace_event_raw_sched_process_exec *ctx) {
   __u64 id = bpf_get_current_pid_tgid();
@@ -35,6 +83,7 @@ int ks_proc_exec(struct trace_event_raw_sched_process_exec *ctx) {
   e->ppid = ppid;
   e->parent_tid = BPF_CORE_READ(task, real_parent, pid);
   e->netns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
+  ks_task_cgroups(task, e);
   bpf_get_current_comm(e->comm, sizeof(e->comm));
   unsigned int loc = ctx->__data_loc_filename & 0xFFFF;
   bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), (void *)ctx + loc);

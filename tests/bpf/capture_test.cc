@@ -3,9 +3,12 @@
 // that loads eBPF: where it cannot, the test fails with the loader's reason.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <linux/magic.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,6 +20,7 @@
 #include <vector>
 
 #include "events/bpf_event_source.h"
+#include "process/container.h"
 #include "testing/bpf_inventory.h"
 #include "testing/subprocess.h"
 
@@ -420,6 +424,56 @@ TEST(CaptureExec, ExecEventNamesTheResolvedExecutable) {
   EXPECT_EQ(ours->filename, "/usr/bin/python3");
   EXPECT_EQ(ours->exe_name, resolved);
   EXPECT_EQ(ours->argv.front(), "/usr/bin/python3");
+}
+
+// A process in a container's cgroup: its exec event carries the cgroup path, so a
+// process gone before user space reads /proc/PID/cgroup (curl in a container lives a few
+// milliseconds) still names its container. The test makes a cgroup named as podman names
+// a container's, where this host's runtimes put containers (cgroup v2 when it is mounted
+// alone at /sys/fs/cgroup, else the v1 memory controller of a hybrid host), and execs its
+// child there.
+TEST(CaptureExec, ExecEventCarriesTheContainersCgroup) {
+  metrics::Registry m;
+  events::BpfSourceOptions o;
+  o.self_pid = 1;  // no pid filter: the child is a new process
+  auto s = events::BpfEventSource::Open(o, &m);
+  ASSERT_TRUE(s.ok()) << "eBPF could not load: " << s.status().ToString();
+  struct statfs fs {};
+  ASSERT_EQ(statfs("/sys/fs/cgroup", &fs), 0) << std::strerror(errno);
+  const bool unified = fs.f_type == CGROUP2_SUPER_MAGIC;
+  const std::string root = unified ? "/sys/fs/cgroup" : "/sys/fs/cgroup/memory";
+  const std::string id(64, 'b');
+  const std::string outer = "/kspan-test-" + std::to_string(getpid());
+  const std::string path = outer + "/libpod-" + id;
+  ASSERT_EQ(mkdir((root + outer).c_str(), 0755), 0) << root + outer << ": " << std::strerror(errno);
+  ASSERT_EQ(mkdir((root + path).c_str(), 0755), 0) << root + path << ": " << std::strerror(errno);
+  const std::string marker = "kspan-cgroup-marker";
+  auto r = testing::RunCommand(
+      {"/bin/sh", "-c",
+       "echo $$ > " + root + path + "/cgroup.procs && exec /usr/bin/python3 -c pass " + marker},
+      std::chrono::seconds(10));
+  // Empty again once the child is reaped (the kernel may take a moment to let go).
+  for (const std::string& dir : {root + path, root + outer}) {
+    for (int i = 0; i < 100 && rmdir(dir.c_str()) != 0 && errno == EBUSY; ++i) usleep(10'000);
+  }
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Captured cap;
+  const events::ProcessExecEvent* ours = nullptr;
+  testing::WaitFor(
+      [&] {
+        EXPECT_TRUE((*s)->Poll(&cap, std::chrono::milliseconds(20)).ok());
+        for (const auto& e : cap.execs) {
+          if (!e.argv.empty() && e.argv.back() == marker) ours = &e;
+        }
+        return ours != nullptr;
+      },
+      std::chrono::seconds(5));
+  ASSERT_NE(ours, nullptr) << "no exec event for the child";
+  const std::string line = (unified ? "0::" : "1:memory:") + path + "\n";
+  EXPECT_NE(ours->cgroup.find(line), std::string::npos) << ours->cgroup;
+  const process::ContainerIdentity c = process::ContainerFromCgroup(ours->cgroup);
+  EXPECT_EQ(c.id, id) << ours->cgroup;
+  EXPECT_EQ(c.runtime, "podman");
 }
 
 // With selection rules a forked child takes its parent's kernel verdict before it first

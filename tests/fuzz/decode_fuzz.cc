@@ -21,6 +21,11 @@ struct CheckingSink : kspan::events::EventSink {
   void OnConnClose(const kspan::events::ConnCloseEvent&) override {}
   void OnExec(const kspan::events::ProcessExecEvent& e) override {
     if (e.comm.size() > 16 || e.filename.size() > 256) std::abort();
+    // At most two lines ("0::" and "1:memory:"), each at most every part and a '/' before it.
+    if (e.cgroup.size() > 2 * (10 + KSPAN_CGROUP_PARTS * KSPAN_CGROUP_PART_LEN)) std::abort();
+    if (!e.cgroup.empty() && !e.cgroup.starts_with("0::/") && !e.cgroup.starts_with("1:memory:/"))
+      std::abort();
+    if (!e.cgroup.empty() && e.cgroup.back() != '\n') std::abort();
   }
   void OnExit(const kspan::events::ProcessExitEvent&) override {}
   void OnFork(const kspan::events::ProcessForkEvent&) override {}

@@ -66,7 +66,13 @@ TEST(AbiLayout, CloseExecExit) {
   EXPECT_EQ(offsetof(kspan_exec_event, exe_name), 48u + KSPAN_PATH_LEN + KSPAN_ARGS_LEN);
   EXPECT_EQ(offsetof(kspan_exec_event, parent_tid), 48u + KSPAN_PATH_LEN + KSPAN_ARGS_LEN + KSPAN_NAME_LEN);
   EXPECT_EQ(offsetof(kspan_exec_event, netns), 52u + KSPAN_PATH_LEN + KSPAN_ARGS_LEN + KSPAN_NAME_LEN);
-  EXPECT_EQ(sizeof(kspan_exec_event), 56u + KSPAN_PATH_LEN + KSPAN_ARGS_LEN + KSPAN_NAME_LEN);
+  EXPECT_EQ(sizeof(kspan_cgroup_path), 2u + KSPAN_CGROUP_PARTS * KSPAN_CGROUP_PART_LEN);
+  EXPECT_EQ(offsetof(kspan_cgroup_path, part), 2u);
+  EXPECT_EQ(offsetof(kspan_exec_event, cgroup_v2), 56u + KSPAN_PATH_LEN + KSPAN_ARGS_LEN + KSPAN_NAME_LEN);
+  EXPECT_EQ(offsetof(kspan_exec_event, cgroup_memory),
+            56u + KSPAN_PATH_LEN + KSPAN_ARGS_LEN + KSPAN_NAME_LEN + sizeof(kspan_cgroup_path));
+  // 2,108 bytes of fields, padded to the header's 8-byte alignment.
+  EXPECT_EQ(sizeof(kspan_exec_event), 2112u);
   EXPECT_EQ(offsetof(kspan_exit_event, exit_code), 24u);
   EXPECT_EQ(sizeof(kspan_exit_event), 32u);
   EXPECT_EQ(offsetof(kspan_tls_bind_event, conn), 24u);

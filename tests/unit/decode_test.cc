@@ -207,6 +207,39 @@ TEST(Decode, ExecSplitsArgvAndBoundsStrings) {
   EXPECT_EQ(DecodeRecord(&e, sizeof(e), kClock, &r), DecodeResult::kBadLength);
 }
 
+// The cgroups an exec event carries (innermost part first) read as /proc/PID/cgroup lines.
+TEST(Decode, ExecCgroupsReadAsProcCgroupLines) {
+  Recorder r;
+  kspan_exec_event e{};
+  e.hdr.type = KSPAN_EV_PROC_EXEC;
+  e.hdr.tgid = 100;
+  const std::string id(64, 'e');
+  e.cgroup_v2.parts = 3;
+  std::strcpy(e.cgroup_v2.part[0], "container");
+  std::strcpy(e.cgroup_v2.part[1], ("libpod-" + id + ".scope").c_str());
+  std::strcpy(e.cgroup_v2.part[2], "machine.slice");
+  ASSERT_EQ(DecodeRecord(&e, sizeof(e), kClock, &r), DecodeResult::kOk);
+  EXPECT_EQ(r.execs.back().cgroup, "0::/machine.slice/libpod-" + id + ".scope/container\n");
+  // A hybrid host: v2 at its root (no line), the memory controller's path in v1.
+  e.cgroup_v2.parts = 0;
+  e.cgroup_memory.parts = 2;
+  std::strcpy(e.cgroup_memory.part[0], ("libpod-" + id).c_str());
+  std::memset(e.cgroup_memory.part[1], 'p', KSPAN_CGROUP_PART_LEN);  // no NUL: stays bounded
+  ASSERT_EQ(DecodeRecord(&e, sizeof(e), kClock, &r), DecodeResult::kOk);
+  EXPECT_EQ(r.execs.back().cgroup,
+            "1:memory:/" + std::string(KSPAN_CGROUP_PART_LEN, 'p') + "/libpod-" + id + "\n");
+  // A name that would start a line of its own, or an empty one, is no path.
+  std::strcpy(e.cgroup_memory.part[1], "a\n0::/forged");
+  ASSERT_EQ(DecodeRecord(&e, sizeof(e), kClock, &r), DecodeResult::kOk);
+  EXPECT_EQ(r.execs.back().cgroup, "");
+  e.cgroup_memory.part[1][0] = 0;
+  ASSERT_EQ(DecodeRecord(&e, sizeof(e), kClock, &r), DecodeResult::kOk);
+  EXPECT_EQ(r.execs.back().cgroup, "");
+  // More parts than an event holds: not an event of ours.
+  e.cgroup_memory.parts = KSPAN_CGROUP_PARTS + 1;
+  EXPECT_EQ(DecodeRecord(&e, sizeof(e), kClock, &r), DecodeResult::kBadLength);
+}
+
 TEST(Decode, ForkNamesChildAndParent) {
   Recorder r;
   kspan_fork_event f{};

@@ -117,6 +117,31 @@ TEST_F(ProcessTableTest, GoneProcessFallsBackToExecEvent) {
   EXPECT_EQ(t.Find(99), nullptr);
 }
 
+// curl in a podman container lives a few milliseconds: gone before /proc/PID/cgroup is
+// read, it is placed in its container by the cgroups its exec event carried (a hybrid
+// host: the runtime puts containers in cgroup v1, v2 has the root). While the process
+// lives, its own /proc has the last word.
+TEST_F(ProcessTableTest, GoneProcessKeepsTheContainerItsExecEventNamed) {
+  const std::string id(64, 'c');
+  ProcessTable t({.proc_root = root_});
+  events::ProcessExecEvent e;
+  e.pid = 98;
+  e.filename = "/usr/bin/curl";
+  e.cgroup = "1:memory:/libpod_parent/libpod-" + id + "\n";
+  t.OnExec(e);
+  auto r = t.ResourceFor(98);
+  EXPECT_EQ(Str(*r, "container.id"), id);
+  EXPECT_EQ(Str(*r, "container.runtime.name"), "podman");
+
+  FakeProcess(97, "/usr/bin/python3.11", "python3\0"s, "");
+  std::ofstream(root_ + "/97/cgroup") << "0::/system.slice/docker-" << std::string(64, 'd') << ".scope\n";
+  e.pid = 97;
+  t.OnExec(e);
+  r = t.ResourceFor(97);
+  EXPECT_EQ(Str(*r, "container.id"), std::string(64, 'd'));
+  EXPECT_EQ(Str(*r, "container.runtime.name"), "docker");
+}
+
 // A PostgreSQL backend of one short query is often gone before its first span is built:
 // it is named as the postmaster it was forked from, with its own pid.
 TEST_F(ProcessTableTest, GoneForkedChildIsNamedAsItsParent) {

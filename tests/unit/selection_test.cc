@@ -331,6 +331,25 @@ TEST_F(FakeProc, AProgramGoneBeforeItsExecIsReadIsPlacedByItsExecsNamespace) {
   EXPECT_TRUE(sel.OnExec(92, 1));
 }
 
+// The same for its container: `podman run ... curl` is over before /proc/PID/cgroup is
+// read, and a container rule still takes it, from the cgroups its exec event carried.
+TEST_F(FakeProc, AProgramGoneBeforeItsExecIsReadIsPlacedByItsExecsContainer) {
+  ProcessTable table({.proc_root = root_});
+  metrics::Registry m;
+  const std::string id = "3f4b1a" + std::string(58, '0');
+  Selection sel({.rules = {.include = {Rule("container=3f4b1a")}}, .proc_root = root_}, &table, &m);
+  events::ProcessExecEvent exec;
+  exec.pid = 93;
+  exec.filename = "/usr/bin/curl";
+  exec.cgroup = "0::/machine.slice/libpod-" + id + ".scope/container\n";
+  table.OnExec(exec);
+  EXPECT_TRUE(sel.OnExec(93, 1));
+  exec.pid = 94;
+  exec.cgroup = "0::/user.slice/session-1.scope\n";
+  table.OnExec(exec);
+  EXPECT_FALSE(sel.OnExec(94, 1));
+}
+
 // `ip netns exec NS curl`: ip, decided skipped in the namespace it starts in, may have its
 // skip written after the kernel dropped its entry at curl's exec; curl's exec, decided
 // traced, must say so to the kernel, or curl stays skipped there.

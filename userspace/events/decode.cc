@@ -51,6 +51,21 @@ std::string BoundedString(const char* p, size_t cap) {
   return std::string(p, strnlen(p, cap));
 }
 
+// An exec event's cgroup path as a /proc/PID/cgroup line ("HIERARCHY:CONTROLLERS:/a/b\n",
+// `prefix` the part before the path); "" for the root or a name no path can hold (a
+// newline would start a line of its own).
+std::string CgroupLine(const kspan_cgroup_path& c, const char* prefix) {
+  if (c.parts == 0) return "";
+  std::string line = prefix;
+  for (size_t i = c.parts; i-- > 0;) {
+    const std::string part = BoundedString(c.part[i], KSPAN_CGROUP_PART_LEN);
+    if (part.empty() || part.find_first_of("/\n") != std::string::npos) return "";
+    line += '/';
+    line += part;
+  }
+  return line + '\n';
+}
+
 }  // namespace
 
 BootClock::BootClock() {
@@ -174,6 +189,13 @@ DecodeResult DecodeRecord(const void* data, size_t size, const BootClock& clock,
       std::memcpy(&e.parent_tid, &raw->parent_tid, sizeof(e.parent_tid));
       std::memcpy(&e.netns, &raw->netns, sizeof(e.netns));
       e.argv = SplitArgs(raw->args, args_len);
+      // Their counts before anything else of them is read: a path of more parts than the
+      // event holds is no event of ours.
+      kspan_cgroup_path v2, memory;
+      std::memcpy(&v2, &raw->cgroup_v2, sizeof(v2));
+      std::memcpy(&memory, &raw->cgroup_memory, sizeof(memory));
+      if (v2.parts > KSPAN_CGROUP_PARTS || memory.parts > KSPAN_CGROUP_PARTS) return DecodeResult::kBadLength;
+      e.cgroup = CgroupLine(v2, "0::") + CgroupLine(memory, "1:memory:");
       sink->OnExec(e);
       return DecodeResult::kOk;
     }

@@ -158,6 +158,9 @@ struct ProcessExecEvent {
   std::string exe_name;           // basename of the file run, symlinks resolved; may be empty
   std::vector<std::string> argv;  // may be cut short (KSPAN_ARGS_LEN)
   uint32_t netns = 0;             // network namespace inode at exec; 0: unknown
+  // Its cgroups at exec as /proc/PID/cgroup lines ("0::/a/b\n1:memory:/a/b\n": the
+  // cgroup v2 path, then the memory controller's); a root is left out, so "" when both are.
+  std::string cgroup;
 };
 
 // A new process (kspan_fork_event): sent only with selection rules, for a parent not skipped.

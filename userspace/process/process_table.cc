@@ -194,6 +194,9 @@ void ProcessTable::OnExec(const events::ProcessExecEvent& e) {
   p.argv = e.argv;
   p.start_ns = e.ts_ns;
   p.netns = e.netns;
+  // Its container from the exec event, for a process gone before /proc is read (curl in a
+  // container lives a few ms); /proc/PID/cgroup, while it lives, has the last word.
+  p.container = ContainerFromCgroup(e.cgroup);
 }
 
 void ProcessTable::OnFork(const events::ProcessForkEvent& e) {

@@ -46,7 +46,7 @@ struct ProcessInfo {
   // When the process started (Unix ns): its exec event, else /proc/PID/stat (clock ticks,
   // 10 ms); 0 when neither is known.
   uint64_t start_ns = 0;
-  ContainerIdentity container;  // from /proc/PID/cgroup (process/container.h)
+  ContainerIdentity container;  // from /proc/PID/cgroup, else the exec event (container.h)
   // Its network namespace's inode as its exec event (or its parent's, at fork) gave it;
   // 0 when unknown. /proc/PID/ns/net says where it is now.
   uint64_t netns = 0;

@@ -48,6 +48,12 @@
 #define KSPAN_PATH_LEN 256
 #define KSPAN_ARGS_LEN 512
 #define KSPAN_NAME_LEN 128
+/* A cgroup path in an exec event (struct kspan_cgroup_path): its innermost parts, each cut
+ * at KSPAN_CGROUP_PART_LEN - 1 bytes. 96 holds every runtime's container cgroup name
+ * ("cri-containerd-<64 hex>.scope" is 85); 6 parts reach a Kubernetes pod's slice even
+ * inside a node container (kind). */
+#define KSPAN_CGROUP_PARTS 6
+#define KSPAN_CGROUP_PART_LEN 96
 
 enum kspan_event_type {
   KSPAN_EV_DATA = 1,
@@ -214,6 +220,15 @@ struct kspan_close_event {
   __u64 bytes_received; /* stream length, ingress */
 };
 
+/* A cgroup's path, innermost part first: part[0] is the cgroup's own name, part[1] its
+ * parent's, ... up to (not including) the hierarchy's root. `more`: the path goes on past
+ * the parts kept. parts == 0: the root. */
+struct kspan_cgroup_path {
+  __u8 parts;
+  __u8 more;
+  char part[KSPAN_CGROUP_PARTS][KSPAN_CGROUP_PART_LEN];
+};
+
 struct kspan_exec_event {
   struct kspan_event_header hdr;
   __u32 ppid;
@@ -228,6 +243,12 @@ struct kspan_exec_event {
   __u32 netns;                   /* its network namespace's inode (/proc/PID/ns/net), read at
                                   * exec, so a process gone before user space reads /proc is
                                   * still placed; 0 when unknown */
+  /* Its cgroups at exec, what /proc/PID/cgroup would show, so a process gone before user
+   * space reads /proc still names its container: the cgroup v2 path and the memory
+   * controller's (cgroup v1 on a hybrid host, where runtimes put containers in v1 only;
+   * on a unified host the same hierarchy). */
+  struct kspan_cgroup_path cgroup_v2;
+  struct kspan_cgroup_path cgroup_memory;
 };
 
 /* Unbound TLS writes (KSPAN_DATA_F_UNBOUND) of one TLS object found their socket: the

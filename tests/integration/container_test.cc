@@ -3,6 +3,7 @@
 // must put each container's id (as `podman inspect` gives it) and runtime on the spans of
 // the processes inside it.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <chrono>
 #include <string>
@@ -81,6 +82,44 @@ TEST_F(ContainerIntegration, SpansCarryTheirContainersId) {
   }
   EXPECT_NE(spans[0].kind, spans[1].kind);
   EXPECT_EQ(spans[0].trace_id, spans[1].trace_id) << "same host: the client's span is the server's parent";
+}
+
+// curl in a container lives a few milliseconds; under load kspan may read its /proc after
+// it is gone (the test above lost curl's container so once in CI). Here kspan is held
+// (SIGSTOP) while the container runs, which makes that certain: curl's span must still
+// name its container, from the cgroups its exec event carried.
+TEST_F(ContainerIntegration, AContainerProcessGoneBeforeKspanLooksKeepsItsContainer) {
+  const int port = FreePort();
+  Subprocess server;
+  ASSERT_TRUE(server.Start({"/usr/bin/python3", "-m", "http.server", std::to_string(port), "--bind",
+                            "127.0.0.1", "--directory", "/usr/share/doc"}));
+  ASSERT_TRUE(WaitForPort("127.0.0.1", port, std::chrono::seconds(20)));
+  ASSERT_EQ(kill(agent_.pid(), SIGSTOP), 0);
+  std::string client_id;
+  const CommandResult client =
+      podman_.RunToEnd({"/usr/bin/curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+                        "http://127.0.0.1:" + std::to_string(port) + "/kspan-gone-test"},
+                       &client_id, std::chrono::seconds(60));
+  ASSERT_EQ(kill(agent_.pid(), SIGCONT), 0);
+  ASSERT_EQ(client.exit_code, 0) << client.out << client.err;
+  EXPECT_EQ(client.out, "404");
+  ASSERT_EQ(client_id.size(), 64u) << client_id;
+  std::vector<FlatSpan> spans;
+  WaitFor(
+      [&] {
+        spans.clear();
+        for (const FlatSpan& s : ReadSpans(agent_.SpansPath())) {
+          if (s.kind == kClient && s.Str("url.full").ends_with("/kspan-gone-test")) spans.push_back(s);
+        }
+        return !spans.empty();
+      },
+      std::chrono::seconds(15));
+  ASSERT_EQ(spans.size(), 1u) << agent_.Logs();
+  EXPECT_EQ(spans[0].ResourceStr("process.executable.name").rfind("curl", 0), 0u)
+      << spans[0].ResourceStr("process.executable.name");
+  EXPECT_EQ(spans[0].ResourceStr("container.id"), client_id);
+  EXPECT_EQ(spans[0].ResourceStr("container.runtime.name"), "podman");
+  server.Stop(SIGTERM, std::chrono::seconds(5));
 }
 
 }  // namespace

@@ -47,6 +47,23 @@ struct Captured : events::EventSink {
   void OnFork(const events::ProcessForkEvent& e) override { forks.push_back(e); }
 };
 
+// Polls `source` into `cap` until the exec event whose last argument is `marker` comes
+// (5 s); null if it does not.
+const events::ProcessExecEvent* WaitForExec(events::BpfEventSource* source, Captured* cap,
+                                            const std::string& marker) {
+  const events::ProcessExecEvent* ours = nullptr;
+  testing::WaitFor(
+      [&] {
+        EXPECT_TRUE(source->Poll(cap, std::chrono::milliseconds(20)).ok());
+        for (const auto& e : cap->execs) {
+          if (!e.argv.empty() && e.argv.back() == marker) ours = &e;
+        }
+        return ours != nullptr;
+      },
+      std::chrono::seconds(5));
+  return ours;
+}
+
 // A child that sends 3 bytes over loopback and exits (only async-signal-safe calls).
 pid_t ForkSender(uint16_t port) {
   const pid_t pid = fork();
@@ -391,15 +408,24 @@ TEST_F(CaptureTest, KernelCountersCountEvents) {
   EXPECT_EQ(k[KSPAN_CNT_RB_FULL_CONN], 0u);
 }
 
+// The exec events of every process (no pid filter: the child is a new process).
+class CaptureExec : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    events::BpfSourceOptions o;
+    o.self_pid = 1;
+    auto s = events::BpfEventSource::Open(o, &metrics_);
+    ASSERT_TRUE(s.ok()) << "eBPF could not load: " << s.status().ToString();
+    source_ = std::move(*s);
+  }
+  metrics::Registry metrics_;
+  std::unique_ptr<events::BpfEventSource> source_;
+};
+
 // exec through a symlink (/usr/bin/python3 -> python3.11): the event names the path as
 // exec'd and, from the new image's file, the name /proc/PID/exe resolves to, so a process
 // that is gone before user space reads /proc is still named like a live one.
-TEST(CaptureExec, ExecEventNamesTheResolvedExecutable) {
-  metrics::Registry m;
-  events::BpfSourceOptions o;
-  o.self_pid = 1;  // no pid filter: the child is a new process
-  auto s = events::BpfEventSource::Open(o, &m);
-  ASSERT_TRUE(s.ok()) << "eBPF could not load: " << s.status().ToString();
+TEST_F(CaptureExec, ExecEventNamesTheResolvedExecutable) {
   char real[4096] = {};
   ASSERT_NE(realpath("/usr/bin/python3", real), nullptr);
   const std::string resolved = std::string(real).substr(std::string(real).rfind('/') + 1);
@@ -407,16 +433,7 @@ TEST(CaptureExec, ExecEventNamesTheResolvedExecutable) {
   auto r = testing::RunCommand({"/usr/bin/python3", "-c", "pass", marker}, std::chrono::seconds(10));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   Captured cap;
-  const events::ProcessExecEvent* ours = nullptr;
-  testing::WaitFor(
-      [&] {
-        EXPECT_TRUE((*s)->Poll(&cap, std::chrono::milliseconds(20)).ok());
-        for (const auto& e : cap.execs) {
-          if (!e.argv.empty() && e.argv.back() == marker) ours = &e;
-        }
-        return ours != nullptr;
-      },
-      std::chrono::seconds(5));
+  const events::ProcessExecEvent* ours = WaitForExec(source_.get(), &cap, marker);
   ASSERT_NE(ours, nullptr) << "no exec event for the child";
   char ns[64] = {};
   ASSERT_GT(readlink("/proc/self/ns/net", ns, sizeof(ns) - 1), 0);
@@ -432,12 +449,7 @@ TEST(CaptureExec, ExecEventNamesTheResolvedExecutable) {
 // a container's, where this host's runtimes put containers (cgroup v2 when it is mounted
 // alone at /sys/fs/cgroup, else the v1 memory controller of a hybrid host), and execs its
 // child there.
-TEST(CaptureExec, ExecEventCarriesTheContainersCgroup) {
-  metrics::Registry m;
-  events::BpfSourceOptions o;
-  o.self_pid = 1;  // no pid filter: the child is a new process
-  auto s = events::BpfEventSource::Open(o, &m);
-  ASSERT_TRUE(s.ok()) << "eBPF could not load: " << s.status().ToString();
+TEST_F(CaptureExec, ExecEventCarriesTheContainersCgroup) {
   struct statfs fs {};
   ASSERT_EQ(statfs("/sys/fs/cgroup", &fs), 0) << std::strerror(errno);
   const bool unified = fs.f_type == CGROUP2_SUPER_MAGIC;
@@ -458,16 +470,7 @@ TEST(CaptureExec, ExecEventCarriesTheContainersCgroup) {
   }
   ASSERT_EQ(r.exit_code, 0) << r.err;
   Captured cap;
-  const events::ProcessExecEvent* ours = nullptr;
-  testing::WaitFor(
-      [&] {
-        EXPECT_TRUE((*s)->Poll(&cap, std::chrono::milliseconds(20)).ok());
-        for (const auto& e : cap.execs) {
-          if (!e.argv.empty() && e.argv.back() == marker) ours = &e;
-        }
-        return ours != nullptr;
-      },
-      std::chrono::seconds(5));
+  const events::ProcessExecEvent* ours = WaitForExec(source_.get(), &cap, marker);
   ASSERT_NE(ours, nullptr) << "no exec event for the child";
   const std::string line = (unified ? "0::" : "1:memory:") + path + "\n";
   EXPECT_NE(ours->cgroup.find(line), std::string::npos) << ours->cgroup;

@@ -30,7 +30,15 @@ CommandResult Podman::Run(std::vector<std::string> args, std::chrono::millisecon
 }
 
 std::string Podman::Start(const std::vector<std::string>& command, std::string* error) {
-  std::vector<std::string> args = {"run", "-d", "--network", "host", "--rootfs", "/:O"};
+  return StartWith({"--network", "host"}, command, error);
+}
+
+std::string Podman::StartWith(const std::vector<std::string>& options,
+                              const std::vector<std::string>& command, std::string* error) {
+  std::vector<std::string> args = {"run", "-d"};
+  args.insert(args.end(), options.begin(), options.end());
+  // --rootfs takes the first argument after it: the options go before it.
+  args.insert(args.end(), {"--rootfs", "/:O"});
   args.insert(args.end(), command.begin(), command.end());
   const CommandResult r = Run(args, std::chrono::seconds(60));
   if (r.exit_code != 0) {

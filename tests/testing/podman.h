@@ -29,6 +29,10 @@ class Podman {
   // Starts `command` in a new container in the background; returns its 64-hex id, or ""
   // (the reason in *error).
   std::string Start(const std::vector<std::string>& command, std::string* error);
+  // As Start, with `options` of `podman run` (e.g. --privileged, --network none) in place
+  // of the host's network.
+  std::string StartWith(const std::vector<std::string>& options, const std::vector<std::string>& command,
+                        std::string* error);
   // Runs `command` in a new container to its end; *id is the container's.
   CommandResult RunToEnd(const std::vector<std::string>& command, std::string* id,
                          std::chrono::milliseconds timeout);

@@ -113,6 +113,40 @@ class UiTest : public ::testing::Test {
   std::vector<std::unique_ptr<Subprocess>> apps_;
 };
 
+// A request whose path is not UTF-8 (a Latin-1 \xE9, as old clients send it) is stored
+// and served like any other, its text made valid (U+FFFD) as the spans file has it. The
+// store keeps protobuf rows, and a protobuf parser refuses a `string` that is not UTF-8:
+// before the encoder made text valid, such a trace was written, counted, and never served.
+TEST_F(UiTest, ARequestWhosePathIsNotUtf8IsServedLikeAnyOther) {
+  const std::string service = "ui-latin1-" + suffix_;
+  const int port = FreePort();
+  ASSERT_NO_FATAL_FAILURE(StartTier(service, port, {}));
+  const CommandResult sent =
+      RunCommand({"/usr/bin/python3", "-c",
+                  "import os, socket, sys\n"
+                  "s = socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=5)\n"
+                  "s.sendall(b'GET ' + os.fsencode(sys.argv[2]) + b' HTTP/1.1\\r\\nHost: x\\r\\nConnection: "
+                  "close\\r\\n\\r\\n')\n"
+                  "answer = b''\n"
+                  "while chunk := s.recv(4096): answer += chunk\n"
+                  "print(answer[:12].decode())\n",
+                  std::to_string(port), "/caf\xE9-" + suffix_},
+                 std::chrono::seconds(15));
+  ASSERT_EQ(sent.exit_code, 0) << sent.err;
+  EXPECT_NE(sent.out.find(" 200"), std::string::npos) << sent.out;
+
+  const std::string path = "/caf\xEF\xBF\xBD-" + suffix_;  // U+FFFD for the \xE9
+  std::vector<FlatSpan> spans;
+  const std::string id = TraceOf(service, path, 2, &spans);
+  ASSERT_FALSE(id.empty()) << agent_.Logs();
+  ASSERT_EQ(spans.size(), 2u);  // the raw client's CLIENT span and the tier's SERVER span
+  ASSERT_TRUE(Stored(id, spans.size())) << HttpGet(Url(ui_port_, "/api/traces/" + id)).second;
+  const json j = json::parse(HttpGet(Url(ui_port_, "/api/traces/" + id)).second);
+  std::multiset<std::string> names;
+  for (const json& s : j["data"][0]["spans"]) names.insert(s["operationName"].get<std::string>());
+  EXPECT_EQ(names, (std::multiset<std::string>{"GET " + path, "GET " + path}));
+}
+
 TEST_F(UiTest, ListWaterfallSearchInChromiumAndTracesSurviveARestart) {
   const std::string front = "ui-front-" + suffix_, mid = "ui-mid-" + suffix_, back = "ui-back-" + suffix_;
   const int back_port = FreePort(), mid_port = FreePort(), front_port = FreePort();

@@ -292,6 +292,36 @@ TEST(ServiceGraph, BoundedPendingAndEdges) {
             4u);
 }
 
+// Label values come from traced traffic (a service's name, a route): bytes that are not
+// UTF-8 arrive as U+FFFD, or a receiver's protobuf parser would refuse the whole request.
+TEST(OtlpMetrics, LabelsThatAreNotUtf8ArriveAsUtf8) {
+  metrics::Registry registry;
+  SpanMetrics m(&registry);
+  model::Span s = HttpSpan(model::SpanKind::kServer, "caf\xE9", 200, 8);
+  s.Set("url.template", std::string("/caf\xE9/{id}"));
+  m.OnExport(s);
+  ::opentelemetry::proto::collector::metrics::v1::ExportMetricsServiceRequest request;
+  ASSERT_EQ(exporters::ToExportMetricsRequest(registry.Snapshot(), registry.HistogramSnapshot(), 100, 200,
+                                              {{"host.name", "h\xFF"}}, &request),
+            1u);
+  std::string wire;
+  ASSERT_TRUE(request.SerializeToString(&wire));
+  ::opentelemetry::proto::collector::metrics::v1::ExportMetricsServiceRequest parsed;
+  ASSERT_TRUE(parsed.ParseFromString(wire)) << "a receiver would refuse the request";
+  ASSERT_EQ(parsed.resource_metrics_size(), 1);
+  std::map<std::string, std::string> resource, point;
+  for (const auto& kv : parsed.resource_metrics(0).resource().attributes()) {
+    resource[kv.key()] = kv.value().string_value();
+  }
+  EXPECT_EQ(resource["service.name"], "caf\uFFFD");
+  EXPECT_EQ(resource["host.name"], "h\uFFFD");
+  for (const auto& kv :
+       parsed.resource_metrics(0).scope_metrics(0).metrics(0).histogram().data_points(0).attributes()) {
+    point[kv.key()] = kv.value().string_value();
+  }
+  EXPECT_EQ(point["url.template"], "/caf\uFFFD/{id}");
+}
+
 TEST(OtlpMetrics, RegistryToExportRequest) {
   metrics::Registry registry;
   SpanMetrics m(&registry);

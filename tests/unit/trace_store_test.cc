@@ -230,6 +230,39 @@ TEST_F(TraceStoreTest, SearchFindsExactlyTheTracesAsked) {
   EXPECT_EQ((*deps)[1].call_count, 3u);
 }
 
+// Text a traced process sent that is not UTF-8 (a Latin-1 path, a command line) is read
+// back made valid, as every output has it: rows are protobuf, whose parser refuses a
+// `string` that is not UTF-8. A row that cannot be read is left out and counted.
+TEST_F(TraceStoreTest, TextThatIsNotUtf8IsReadBackAndAnUnreadableRowIsCounted) {
+  {
+    auto store = Open();
+    ASSERT_TRUE(store);
+    std::vector<model::Span> chain = Chain(1, kT0, 100 * kMs, false, "/caf\xE9");
+    auto latin1 = std::make_shared<model::Resource>();
+    latin1->attributes.push_back({"process.command_line", std::string("grep caf\xE9")});
+    for (model::Span& s : chain) s.resource = latin1;
+    ASSERT_TRUE(store->Write(chain, kT0).ok());
+    auto got = store->GetTrace(Tid(1));
+    ASSERT_TRUE(got.ok());
+    ASSERT_EQ(got->size(), 5u);
+    EXPECT_EQ(got->front().name, "GET /caf\xEF\xBF\xBD");
+    ASSERT_TRUE(got->front().resource);
+    ASSERT_EQ(got->front().resource->attributes.size(), 1u);
+    EXPECT_EQ(got->front().resource->attributes[0].value,
+              model::AttributeValue(std::string("grep caf\xEF\xBF\xBD")));
+    EXPECT_EQ(metrics_.Sum("kspan_store_rows_unreadable_total"), 0u);
+  }
+  ASSERT_TRUE(MakeDatabase(path_,
+                           "UPDATE spans SET body = x'ff' WHERE rowid = (SELECT min(rowid) FROM spans);"
+                           "UPDATE resources SET body = x'ff';"));
+  auto store = Open();
+  ASSERT_TRUE(store);
+  auto got = store->GetTrace(Tid(1));
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->size(), 4u);
+  EXPECT_EQ(metrics_.Sum("kspan_store_rows_unreadable_total"), 2u);
+}
+
 TEST_F(TraceStoreTest, TracesSurviveAReopen) {
   {
     auto store = Open();

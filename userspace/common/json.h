@@ -17,15 +17,13 @@
 #include <string_view>
 #include <vector>
 
+#include "common/utf8.h"
+
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
 
 namespace kspan {
-
-// Length of the valid UTF-8 sequence starting at s[i] (i < s.size()), or 0 when it is not
-// valid (overlong, a surrogate, past U+10FFFF, or cut short).
-size_t Utf8SequenceLength(std::string_view s, size_t i);
 
 // Appends `s` to `out` as the inside of a JSON string (no quotes).
 void AppendJsonEscaped(std::string* out, std::string_view s);

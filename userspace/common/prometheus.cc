@@ -7,6 +7,7 @@
 
 #include "common/json.h"
 #include "common/strings.h"
+#include "common/utf8.h"
 
 namespace kspan::metrics {
 namespace {
@@ -285,6 +286,9 @@ constexpr Entry kMetrics[] = {
     {"kspan_store_bytes",
      {"gauge", "Bytes the trace store's database holds (pages in use), at its last check."}},
     {"kspan_store_queue_spans", {"gauge", "Spans waiting to be written to the trace store."}},
+    {"kspan_store_rows_unreadable_total",
+     {"counter",
+      "Trace store rows that could not be read back (served without them), by kind: span, resource."}},
     {"kspan_store_spans_dropped_total",
      {"counter", "Spans the trace store did not keep, by reason: queue_full, write_failed."}},
     {"kspan_store_spans_written_total", {"counter", "Spans written to the trace store."}},

@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "common/prometheus.h"
+#include "common/utf8.h"
 #include "exporters/otlp_grpc.h"
 
 namespace kspan::exporters {
@@ -88,7 +89,7 @@ void AddAttributes(const metrics::Labels& labels,
   for (const auto& [label, value] : labels) {
     const std::string_view key = AttributeName(label);
     if (key == "service.name") {
-      *service = value;
+      *service = ValidUtf8(value);
       continue;
     }
     if (value.empty()) continue;  // an unset attribute, not an empty one
@@ -100,7 +101,7 @@ void AddAttributes(const metrics::Labels& labels,
                value.size() < 19) {
       kv->mutable_value()->set_int_value(std::stoll(value));
     } else {
-      kv->mutable_value()->set_string_value(value);
+      kv->mutable_value()->set_string_value(ValidUtf8(value));
     }
   }
 }
@@ -141,8 +142,8 @@ size_t ToExportMetricsRequest(const std::vector<metrics::Sample>& counters,
       for (const auto& [k, v] : resource) {
         if (k == "service.name") continue;
         auto* kv = attrs->Add();
-        kv->set_key(k);
-        kv->mutable_value()->set_string_value(v);
+        kv->set_key(ValidUtf8(k));
+        kv->mutable_value()->set_string_value(ValidUtf8(v));
       }
       it->second.scope = rm->add_scope_metrics();
       it->second.scope->mutable_scope()->set_name("kspan");

@@ -10,6 +10,7 @@
 #include <variant>
 #include <vector>
 
+#include "common/utf8.h"
 #include "exporters/span_groups.h"
 
 namespace kspan::exporters {
@@ -25,7 +26,7 @@ void SetBytes(const std::array<uint8_t, N>& id, std::string* out) {
 
 void SetAnyValue(const model::AttributeValue& value, AnyValue* out) {
   if (const auto* s = std::get_if<std::string>(&value)) {
-    out->set_string_value(*s);
+    out->set_string_value(ValidUtf8(*s));
   } else if (const auto* i = std::get_if<int64_t>(&value)) {
     out->set_int_value(*i);
   } else if (const auto* d = std::get_if<double>(&value)) {
@@ -34,7 +35,7 @@ void SetAnyValue(const model::AttributeValue& value, AnyValue* out) {
     out->set_bool_value(*b);
   } else if (const auto* arr = std::get_if<model::StringArray>(&value)) {
     auto* values = out->mutable_array_value()->mutable_values();
-    for (const std::string& s : *arr) values->Add()->set_string_value(s);
+    for (const std::string& s : *arr) values->Add()->set_string_value(ValidUtf8(s));
   }
 }
 
@@ -43,7 +44,7 @@ void AddAttributes(const std::vector<model::Attribute>& attributes,
   out->Reserve(static_cast<int>(attributes.size()));
   for (const auto& a : attributes) {
     KeyValue* kv = out->Add();
-    kv->set_key(a.key.data(), a.key.size());
+    kv->set_key(ValidUtf8(a.key));
     SetAnyValue(a.value, kv->mutable_value());
   }
 }
@@ -53,10 +54,10 @@ void AddAttributes(const std::vector<model::Attribute>& attributes,
 void ToProtoSpan(const model::Span& span, otlp_pb::trace::v1::Span* out) {
   SetBytes(span.trace_id.bytes, out->mutable_trace_id());
   SetBytes(span.span_id.bytes, out->mutable_span_id());
-  if (!span.trace_state.empty()) out->set_trace_state(span.trace_state);
+  if (!span.trace_state.empty()) out->set_trace_state(ValidUtf8(span.trace_state));
   if (span.parent_span_id.IsValid()) SetBytes(span.parent_span_id.bytes, out->mutable_parent_span_id());
   out->set_flags(span.trace_flags);
-  out->set_name(span.name);
+  out->set_name(ValidUtf8(span.name));
   out->set_kind(static_cast<otlp_pb::trace::v1::Span::SpanKind>(span.kind));
   out->set_start_time_unix_nano(span.start_time_unix_nano);
   out->set_end_time_unix_nano(span.end_time_unix_nano);
@@ -64,19 +65,19 @@ void ToProtoSpan(const model::Span& span, otlp_pb::trace::v1::Span* out) {
   for (const auto& e : span.events) {
     auto* pe = out->add_events();
     pe->set_time_unix_nano(e.time_unix_nano);
-    pe->set_name(e.name);
+    pe->set_name(ValidUtf8(e.name));
     AddAttributes(e.attributes, pe->mutable_attributes());
   }
   for (const auto& l : span.links) {
     auto* pl = out->add_links();
     SetBytes(l.trace_id.bytes, pl->mutable_trace_id());
     SetBytes(l.span_id.bytes, pl->mutable_span_id());
-    if (!l.trace_state.empty()) pl->set_trace_state(l.trace_state);
+    if (!l.trace_state.empty()) pl->set_trace_state(ValidUtf8(l.trace_state));
     AddAttributes(l.attributes, pl->mutable_attributes());
   }
   auto* status = out->mutable_status();
   status->set_code(static_cast<otlp_pb::trace::v1::Status::StatusCode>(span.status_code));
-  if (!span.status_message.empty()) status->set_message(span.status_message);
+  if (!span.status_message.empty()) status->set_message(ValidUtf8(span.status_message));
 }
 
 void ToExportRequest(std::span<const model::Span> spans,
@@ -106,7 +107,8 @@ namespace {
 // ToExportRequest fill: fields in number order; proto3 scalars and strings only when not
 // zero / empty; oneof members (AnyValue) and the submessages those functions create
 // (KeyValue.value, Span.status, ResourceSpans.resource, ScopeSpans.scope) always. Each
-// message's size is computed by a *Size function mirroring its writer.
+// message's size is computed by a *Size function mirroring its writer. Text is made valid
+// UTF-8 on the way (TextField), as ToProtoSpan makes it.
 
 enum WireType : uint32_t { kVarint = 0, kFixed64 = 1, kLen = 2, kFixed32 = 5 };
 
@@ -145,6 +147,15 @@ inline char* LenField(char* p, uint32_t field, std::string_view bytes) {
   return CopyBytes(LenHeader(p, field, bytes.size()), bytes);
 }
 
+// A `string` field: its text made valid UTF-8 (common/utf8.h), as protobuf requires.
+inline size_t TextFieldSize(std::string_view text) {
+  return LenFieldSize(ValidUtf8Size(text));
+}
+
+inline char* TextField(char* p, uint32_t field, std::string_view text) {
+  return CopyValidUtf8(LenHeader(p, field, ValidUtf8Size(text)), text);
+}
+
 inline char* Fixed64Field(char* p, uint32_t field, uint64_t v) {
   *p++ = static_cast<char>(Tag(field, kFixed64));
   std::memcpy(p, &v, 8);  // little-endian, as the wire is (x86-64, arm64)
@@ -159,14 +170,14 @@ inline uint64_t VarintValue(int64_t v) {
 // Array elements' content: each an AnyValue holding a string.
 size_t ArrayValueSize(const model::StringArray& arr) {
   size_t n = 0;
-  for (const std::string& e : arr) n += LenFieldSize(LenFieldSize(e.size()));
+  for (const std::string& e : arr) n += LenFieldSize(TextFieldSize(e));
   return n;
 }
 
 // AnyValue's content. One dispatch on the variant's index, as in Attributes.
 [[gnu::always_inline]] inline size_t AnyValueSize(const model::AttributeValue& value) {
   switch (value.index()) {
-    case 0: return LenFieldSize(std::get<0>(value).size());
+    case 0: return TextFieldSize(std::get<0>(value));
     case 1: return 1 + VarintSize(VarintValue(std::get<1>(value)));
     case 2: return 9;
     case 3: return 2;
@@ -182,8 +193,8 @@ static_assert(std::is_same_v<std::variant_alternative_t<0, model::AttributeValue
 
 // KeyValue's content.
 inline size_t KeyValueSize(const model::Attribute& a) {
-  const size_t key = std::string_view(a.key).size();
-  return (key > 0 ? LenFieldSize(key) : 0) + LenFieldSize(AnyValueSize(a.value));
+  const std::string_view key(a.key);
+  return (key.empty() ? 0 : TextFieldSize(key)) + LenFieldSize(AnyValueSize(a.value));
 }
 
 size_t AttributesSize(const std::vector<model::Attribute>& attributes) {
@@ -197,20 +208,14 @@ size_t AttributesSize(const std::vector<model::Attribute>& attributes) {
 char* Attributes(char* p, uint32_t field, const std::vector<model::Attribute>& attributes) {
   for (const model::Attribute& a : attributes) {
     const std::string_view key(a.key);
-    const size_t key_field = key.empty() ? 0 : LenFieldSize(key.size());
+    const size_t key_field = key.empty() ? 0 : TextFieldSize(key);
     const model::AttributeValue& v = a.value;
     const size_t value = AnyValueSize(v);
     p = LenHeader(p, field, key_field + LenFieldSize(value));
-    if (!key.empty()) {
-      p = LenHeader(p, 1, key.size());
-      p = CopyBytes(p, key);
-    }
+    if (!key.empty()) p = TextField(p, 1, key);
     p = LenHeader(p, 2, value);
     switch (v.index()) {
-      case 0:
-        p = LenHeader(p, 1, std::get<0>(v).size());
-        p = CopyBytes(p, std::get<0>(v));
-        break;
+      case 0: p = TextField(p, 1, std::get<0>(v)); break;
       case 1:
         *p++ = static_cast<char>(Tag(3, kVarint));
         p = Varint(p, VarintValue(std::get<1>(v)));
@@ -229,8 +234,8 @@ char* Attributes(char* p, uint32_t field, const std::vector<model::Attribute>& a
         const model::StringArray& arr = std::get<4>(v);
         p = LenHeader(p, 5, ArrayValueSize(arr));
         for (const std::string& e : arr) {
-          p = LenHeader(p, 1, LenFieldSize(e.size()));
-          p = LenField(p, 1, e);
+          p = LenHeader(p, 1, TextFieldSize(e));
+          p = TextField(p, 1, e);
         }
         break;
       }
@@ -241,18 +246,18 @@ char* Attributes(char* p, uint32_t field, const std::vector<model::Attribute>& a
 }
 
 size_t EventSize(const model::SpanEvent& e) {
-  return (e.time_unix_nano != 0 ? 9 : 0) + (e.name.empty() ? 0 : LenFieldSize(e.name.size())) +
+  return (e.time_unix_nano != 0 ? 9 : 0) + (e.name.empty() ? 0 : TextFieldSize(e.name)) +
          AttributesSize(e.attributes);
 }
 
 size_t LinkSize(const model::SpanLink& l) {
-  return LenFieldSize(16) + LenFieldSize(8) +
-         (l.trace_state.empty() ? 0 : LenFieldSize(l.trace_state.size())) + AttributesSize(l.attributes);
+  return LenFieldSize(16) + LenFieldSize(8) + (l.trace_state.empty() ? 0 : TextFieldSize(l.trace_state)) +
+         AttributesSize(l.attributes);
 }
 
 size_t StatusSize(const model::Span& span) {
   const auto code = static_cast<int64_t>(span.status_code);
-  return (span.status_message.empty() ? 0 : LenFieldSize(span.status_message.size())) +
+  return (span.status_message.empty() ? 0 : TextFieldSize(span.status_message)) +
          (code != 0 ? 1 + VarintSize(VarintValue(code)) : 0);
 }
 
@@ -260,9 +265,9 @@ size_t StatusSize(const model::Span& span) {
 size_t SpanSize(const model::Span& span) {
   const auto kind = static_cast<int64_t>(span.kind);
   size_t n = LenFieldSize(16) + LenFieldSize(8);
-  if (!span.trace_state.empty()) n += LenFieldSize(span.trace_state.size());
+  if (!span.trace_state.empty()) n += TextFieldSize(span.trace_state);
   if (span.parent_span_id.IsValid()) n += LenFieldSize(8);
-  if (!span.name.empty()) n += LenFieldSize(span.name.size());
+  if (!span.name.empty()) n += TextFieldSize(span.name);
   if (kind != 0) n += 1 + VarintSize(VarintValue(kind));
   if (span.start_time_unix_nano != 0) n += 9;
   if (span.end_time_unix_nano != 0) n += 9;
@@ -284,9 +289,9 @@ char* SpanContent(char* p, const model::Span& span) {
   const auto kind = static_cast<int64_t>(span.kind);
   p = Id(p, 1, span.trace_id.bytes);
   p = Id(p, 2, span.span_id.bytes);
-  if (!span.trace_state.empty()) p = LenField(p, 3, span.trace_state);
+  if (!span.trace_state.empty()) p = TextField(p, 3, span.trace_state);
   if (span.parent_span_id.IsValid()) p = Id(p, 4, span.parent_span_id.bytes);
-  if (!span.name.empty()) p = LenField(p, 5, span.name);
+  if (!span.name.empty()) p = TextField(p, 5, span.name);
   if (kind != 0) {
     *p++ = static_cast<char>(Tag(6, kVarint));
     p = Varint(p, VarintValue(kind));
@@ -297,18 +302,18 @@ char* SpanContent(char* p, const model::Span& span) {
   for (const model::SpanEvent& e : span.events) {
     p = LenHeader(p, 11, EventSize(e));
     if (e.time_unix_nano != 0) p = Fixed64Field(p, 1, e.time_unix_nano);
-    if (!e.name.empty()) p = LenField(p, 2, e.name);
+    if (!e.name.empty()) p = TextField(p, 2, e.name);
     p = Attributes(p, 3, e.attributes);
   }
   for (const model::SpanLink& l : span.links) {
     p = LenHeader(p, 13, LinkSize(l));
     p = Id(p, 1, l.trace_id.bytes);
     p = Id(p, 2, l.span_id.bytes);
-    if (!l.trace_state.empty()) p = LenField(p, 3, l.trace_state);
+    if (!l.trace_state.empty()) p = TextField(p, 3, l.trace_state);
     p = Attributes(p, 4, l.attributes);
   }
   p = LenHeader(p, 15, StatusSize(span));
-  if (!span.status_message.empty()) p = LenField(p, 2, span.status_message);
+  if (!span.status_message.empty()) p = TextField(p, 2, span.status_message);
   if (span.status_code != model::StatusCode::kUnset) {
     *p++ = static_cast<char>(Tag(3, kVarint));
     p = Varint(p, VarintValue(static_cast<int64_t>(span.status_code)));

@@ -18,6 +18,10 @@
 //   status_code/_message    status {code, message}    status always present
 //   resource                ResourceSpans.resource    grouped as in span_groups.h
 //                           ScopeSpans.scope          {name "kspan", version KSPAN_VERSION}
+//
+// Every `string` field is valid UTF-8, as protobuf requires of it (a parser refuses the
+// whole request otherwise): a byte a traced process sent that is not becomes U+FFFD, as in
+// the JSON encoding (common/utf8.h).
 #pragma once
 
 #include <span>

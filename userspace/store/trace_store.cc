@@ -165,6 +165,8 @@ TraceStore::TraceStore(StoreOptions options, metrics::Registry* registry) : opti
   evicted_size_ = registry->GetCounter("kspan_store_traces_evicted_total", {{"reason", "size"}});
   evicted_age_ = registry->GetCounter("kspan_store_traces_evicted_total", {{"reason", "age"}});
   bytes_gauge_ = registry->GetCounter("kspan_store_bytes");
+  unreadable_spans_ = registry->GetCounter("kspan_store_rows_unreadable_total", {{"kind", "span"}});
+  unreadable_resources_ = registry->GetCounter("kspan_store_rows_unreadable_total", {{"kind", "resource"}});
 }
 
 struct TraceStore::WriteStatements {
@@ -621,12 +623,15 @@ Result<std::vector<model::Span>> TraceStore::GetTrace(const model::TraceId& id) 
   int rc;
   while ((rc = s.Step()) == SQLITE_ROW) {
     model::Span span;
-    if (!DecodeSpan(s.Blob(0), &span)) continue;  // not ours: skipped rather than guessed
+    if (!DecodeSpan(s.Blob(0), &span)) {  // not ours: skipped rather than guessed, counted
+      unreadable_spans_->Add(1);
+      continue;
+    }
     const int64_t rid = s.Int(1);
     auto it = resources.find(rid);
     if (it == resources.end()) {
       auto r = std::make_shared<model::Resource>();
-      DecodeResource(s.Blob(2), r.get());
+      if (!DecodeResource(s.Blob(2), r.get())) unreadable_resources_->Add(1);
       it = resources.emplace(rid, std::move(r)).first;
     }
     span.resource = it->second;

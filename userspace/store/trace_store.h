@@ -161,6 +161,8 @@ class TraceStore {
   metrics::Counter* evicted_size_;
   metrics::Counter* evicted_age_;
   metrics::Counter* bytes_gauge_;
+  metrics::Counter* unreadable_spans_;
+  metrics::Counter* unreadable_resources_;
   sqlite3* writer_ = nullptr;                     // the writing thread only
   std::unique_ptr<WriteStatements> write_stmts_;  // on writer_, finalized before it closes
   std::mutex read_mu_;

@@ -567,6 +567,46 @@ TEST_F(TraceStitching, FireAndForget) {
   }
 }
 
+// Clients that gave up before their answer was seen: a client that read 12 bytes of the
+// answer and closed, and curl timing out on a slow server. With no answer seen, their spans
+// end with their requests, before the server even read them; the server's span is still
+// theirs (same-host pairing, docs/tracing.md). The quick one was a root of its own before:
+// its client's span was over by the time the server's was decided.
+TEST_F(TraceStitching, AClientThatGaveUpIsStillTheServersParent) {
+  const int quick = FreePort(), slow = FreePort();
+  ASSERT_NO_FATAL_FAILURE(StartPython("quick-gave-up", quick));
+  ASSERT_NO_FATAL_FAILURE(StartPython("slow-gave-up", slow, {"--delay-ms", "1500"}));
+  const std::vector<std::string> paths = {"/gave-up/partial", "/gave-up/timeout"};
+  const CommandResult partial =
+      RunCommand({"/usr/bin/python3", "-c",
+                  "import socket, sys\n"
+                  "s = socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=10)\n"
+                  "s.sendall(b'GET ' + sys.argv[2].encode() + b' HTTP/1.1\\r\\nHost: 127.0.0.1:' + "
+                  "sys.argv[1].encode() + b'\\r\\n\\r\\n')\n"
+                  "print(s.recv(12).decode())\n",
+                  std::to_string(quick), paths[0]},
+                 std::chrono::seconds(20));
+  ASSERT_EQ(partial.exit_code, 0) << partial.err;
+  const CommandResult timed_out = RunCommand(
+      {"curl", "-sS", "--max-time", "0.5", "-o", "/dev/null", Url(slow, paths[1])}, std::chrono::seconds(20));
+  EXPECT_EQ(timed_out.exit_code, 28) << "curl did not time out: " << timed_out.err;
+  const std::map<std::string, int> port_of = {{paths[0], quick}, {paths[1], slow}};
+  std::vector<FlatSpan> spans = WaitForSpans([&](const auto& all) {
+    for (const auto& [path, port] : port_of) {
+      if (!AllPresent(all, {{"client", kClient, port}, {"server", kServer, port}}, {path})) return false;
+    }
+    return true;
+  });
+  for (const auto& [path, port] : port_of) {
+    SCOPED_TRACE(path);
+    std::vector<std::string> problems;
+    auto chain = Resolve(spans, {{"client", kClient, port}, {"server", kServer, port}}, path, &problems);
+    ASSERT_TRUE(problems.empty()) << FirstFew(problems);
+    const FlatSpan &client = *chain[0], &server = *chain[1];
+    EXPECT_TRUE(IsChildOf(server, client)) << Describe(&server) << " / " << Describe(&client);
+  }
+}
+
 // ---- F: two network namespaces joined by a veth pair -----------------------------------
 
 // Two network namespaces of this test, a veth pair between them, and the processes run

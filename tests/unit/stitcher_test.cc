@@ -52,14 +52,15 @@ class StitcherTest : public ::testing::Test {
   }
 
   void Done(const events::ConnKey& k, const std::string& name, uint64_t start_ms, uint64_t end_ms,
-            uint32_t response_tid = 0, uint64_t seq = 1) {
+            uint32_t response_tid = 0, uint64_t seq = 1, bool unanswered = false) {
     model::Span s;
     s.name = name;
     s.trace_id = model::TraceId::Random();
     s.span_id = model::SpanId::Random();
     s.start_time_unix_nano = kT0 + start_ms * kMs;
     s.end_time_unix_nano = kT0 + end_ms * kMs;
-    stitcher_->OnSpan({.conn = k, .seq = seq, .response = {.tid = response_tid}}, std::move(s));
+    stitcher_->OnSpan({.conn = k, .seq = seq, .response = {.tid = response_tid}, .unanswered = unanswered},
+                      std::move(s));
   }
 
   void At(uint64_t ms) { stitcher_->Advance(kT0 + ms * kMs); }
@@ -297,6 +298,49 @@ TEST_F(StitcherTest, AStreamWhoseAnswerWasNotCapturedStillPairs) {
   At(2000);
   ASSERT_EQ(out_.size(), 2u);
   EXPECT_EQ(Out("back").parent_span_id, Out("call").span_id);
+}
+
+// An HTTP/1 client that read part of its answer and closed (or gave up waiting): no answer
+// was seen, so its span ends with its request, before the server's request was even read.
+// It is still the server's peer, decided in either order: the server first when the
+// client's request reaches the stitcher past the reorder delay.
+TEST_F(StitcherTest, AClientWhoseAnswerWasNotSeenStillPairs) {
+  for (const bool server_first : {false, true}) {
+    SCOPED_TRACE(server_first ? "server decided first" : "in order");
+    Make({});
+    const uint64_t t = server_first ? 2000 : 0;
+    const auto ct = Tuple("127.0.0.1", 40001, "127.0.0.1", 9000),
+               st = Tuple("127.0.0.1", 9000, "127.0.0.1", 40001);
+    const auto s = Request(true, 20, 6, 21, t + 12, st);
+    if (server_first) At(t + 50);
+    const auto c = Request(false, 10, 5, 11, t + 10, ct);
+    Done(c, "call", t + 10, t + 10, 0, 1, /*unanswered=*/true);
+    Done(s, "back", t + 12, t + 15, 21);
+    At(t + 100);
+    At(t + 2000);
+    ASSERT_EQ(out_.size(), 2u);
+    EXPECT_EQ(Out("back").parent_span_id, Out("call").span_id);
+    EXPECT_EQ(Count("kspan_stitch_parents_total", {{"rule", server_first ? "same_host_late" : "same_host"}}),
+              1u);
+  }
+}
+
+// Such a client's exchange ends where the connection's next request begins: a server whose
+// own client came after it (the server's first request lost to kspan) is that client's.
+TEST_F(StitcherTest, AClientWhoseAnswerWasNotSeenDoesNotTakeTheNextExchange) {
+  const auto ct = Tuple("127.0.0.1", 40001, "127.0.0.1", 9000),
+             st = Tuple("127.0.0.1", 9000, "127.0.0.1", 40001);
+  auto c1 = Request(false, 10, 5, 11, 10, ct, "", "", 1);
+  Done(c1, "c1", 10, 10, 0, 1, /*unanswered=*/true);
+  auto c2 = Request(false, 10, 5, 11, 20, ct, "", "", 2);
+  auto s2 = Request(true, 20, 6, 21, 21, st, "", "", 2);
+  Done(s2, "s2", 21, 22, 21, 2);
+  Done(c2, "c2", 20, 23, 0, 2);
+  At(100);
+  At(2000);
+  ASSERT_EQ(out_.size(), 3u);
+  EXPECT_EQ(Out("s2").parent_span_id, Out("c2").span_id);
+  EXPECT_FALSE(Out("c1").parent_span_id.IsValid());
 }
 
 // Keep-alive: each request on one connection pairs with its own client request.

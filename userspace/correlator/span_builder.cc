@@ -207,7 +207,11 @@ std::optional<model::Span> SpanBuilder::BuildLocalCall(const conntrack::ConnInfo
 void SpanBuilder::OnRecord(const conntrack::ConnInfo& conn, protocols::Record&& record) {
   // PROTOCOL_LIST: a new protocol's record type gets its family's builder here.
   const uint32_t pid = conn.key.pid;
-  RequestDone done{.conn = conn.key, .seq = record.seq, .response = record.response, .links = {}};
+  RequestDone done{.conn = conn.key,
+                   .seq = record.seq,
+                   .response = record.response,
+                   .unanswered = record.response_missing,
+                   .links = {}};
   bool llm = false;
   bool plain_http = false;  // an HTTP span neither GenAI nor agent builders described
   std::optional<model::Span> span = std::visit(

@@ -208,6 +208,7 @@ void Stitcher::OnSpan(const RequestDone& d, model::Span&& span) {
   completed_this_batch_.push_back(n->key);
   n->response_tid = d.response.tid;
   n->answer_ns = d.response.start_ns;
+  n->unanswered = d.unanswered;
   if (n->kind == Kind::kClient) {
     // A response read is an event a loop turn continues (rule 4).
     NoteActivity(d.response.tid, d.response.turn, d.response.start_ns, n->key);
@@ -422,6 +423,24 @@ std::vector<Stitcher::Node*>& Stitcher::ListOf(PairIndex* index, const Node* n) 
   return it->second;
 }
 
+bool Stitcher::SameExchange(const Node* client, const Node* server) const {
+  if (client->start_ns > server->start_ns) return false;
+  // Still going when this request came, or a key of one exchange (an HTTP/2 stream): its
+  // client may end before the server's request did when its answer was not captured.
+  if (!client->complete || client->end_ns >= server->start_ns || client->pair_key_one_exchange) return true;
+  // Over before this request came: an earlier exchange on the connection. Unless no answer
+  // was seen (it read part of one and closed, gave up waiting, or the answer was lost): its
+  // end is its request's, and the exchange is the connection's until its next request.
+  if (!client->unanswered) return false;
+  auto it = clients_by_tuple_.find(PairOf(client));
+  if (it == clients_by_tuple_.end()) return true;
+  for (const Node* next : it->second) {
+    if (next != client && next->start_ns > client->start_ns && next->start_ns <= server->start_ns)
+      return false;
+  }
+  return true;
+}
+
 Stitcher::Node* Stitcher::PairedClient(const Node* server) {
   if (server->pair_key.empty()) return nullptr;
   auto it = clients_by_tuple_.find(PairOf(server));
@@ -433,11 +452,7 @@ Stitcher::Node* Stitcher::PairedClient(const Node* server) {
     return nullptr;
   }
   for (Node* c : v) {
-    if (c->start_ns > server->start_ns) continue;
-    // Over before this request came: an earlier exchange on the connection. A key of one
-    // exchange (an HTTP/2 stream) has no earlier one, and its client may end before the
-    // server's request did when its answer was not captured (it ends at its request).
-    if (c->complete && c->end_ns < server->start_ns && !c->pair_key_one_exchange) continue;
+    if (!SameExchange(c, server)) continue;
     // Paired now: off the index (MarkPaired's, without a second look-up).
     c->paired = true;
     std::erase(v, c);
@@ -596,10 +611,9 @@ void Stitcher::AdoptLateServer(Node* client) {
   auto& v = it->second;
   for (auto at = v.begin(); at != v.end(); ++at) {
     Node* server = *at;
-    // The exchange is the first on the connection that started after the client's request
-    // and not after its end (PairedClient's test, from the other side).
-    if (server->exported || server->start_ns < client->start_ns) continue;
-    if (client->complete && client->end_ns < server->start_ns && !client->pair_key_one_exchange) continue;
+    // The first exchange on the connection of the client's (PairedClient's test, from the
+    // other side).
+    if (server->exported || !SameExchange(client, server)) continue;
     if (!window_.MoveUnder(server, client)) return;
     server->in_root_servers = false;
     v.erase(at);

@@ -149,6 +149,9 @@ struct RequestDone {
   uint64_t seq = 0;
   // When the response crossed the socket (its first and last byte); all 0 when none came.
   protocols::Timing response;
+  // No answer was seen (protocols::Record::response_missing): the span ends with its
+  // request, so its end says nothing of when the exchange ended.
+  bool unanswered = false;
   // Links to the spans of other requests (an agent's tool run to the LLM call that asked
   // for it): each gets that span's ids once it is placed (its trace id then), before this
   // span leaves; one whose target is gone or never placed is dropped, counted in
@@ -241,6 +244,9 @@ class Stitcher {
   void PlaceClient(Node* n, const model::TraceId& fresh);
   // The unpaired CLIENT that sent `server`'s request, marked paired (MarkPaired), or null.
   Node* PairedClient(const Node* server);
+  // Whether `server`'s request is the one `client` sent on their connection (same pair
+  // key): it came after the client's, and before the client's exchange was over.
+  bool SameExchange(const Node* client, const Node* server) const;
   void MarkPaired(Node* client);
   // Rule 2, late: moves the held trace of a SERVER that started one by rule 3 under
   // `client`, its peer whose request reached the stitcher after the server was decided.

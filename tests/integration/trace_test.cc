@@ -571,7 +571,8 @@ TEST_F(TraceStitching, FireAndForget) {
 // answer and closed, and curl timing out on a slow server. With no answer seen, their spans
 // end with their requests, before the server even read them; the server's span is still
 // theirs (same-host pairing, docs/tracing.md). The quick one was a root of its own before:
-// its client's span was over by the time the server's was decided.
+// its client's span was over by the time the server's was decided. Each span lasts as long
+// as its side waited: curl's until it gave up, the slow server's until it wrote its answer.
 TEST_F(TraceStitching, AClientThatGaveUpIsStillTheServersParent) {
   const int quick = FreePort(), slow = FreePort();
   ASSERT_NO_FATAL_FAILURE(StartPython("quick-gave-up", quick));
@@ -604,6 +605,10 @@ TEST_F(TraceStitching, AClientThatGaveUpIsStillTheServersParent) {
     ASSERT_TRUE(problems.empty()) << FirstFew(problems);
     const FlatSpan &client = *chain[0], &server = *chain[1];
     EXPECT_TRUE(IsChildOf(server, client)) << Describe(&server) << " / " << Describe(&client);
+    if (port == slow) {
+      EXPECT_GE(client.end_ns - client.start_ns, 450'000'000u) << "curl waited 0.5 s";
+      EXPECT_GE(server.end_ns - server.start_ns, 1'400'000'000u) << "the server answered after 1.5 s";
+    }
   }
 }
 

@@ -77,7 +77,7 @@ class SpanBuilderTest : public ::testing::Test {
       builder_.OnExec(*x);
     }
     if (auto* x = std::get_if<events::ProcessExitEvent>(&e)) {
-      tracker_.OnProcessExit(x->pid);
+      tracker_.OnProcessExit(x->pid, x->ts_ns);
       builder_.OnExit(*x);
       processes_.OnExit(*x);
     }
@@ -171,6 +171,62 @@ class SpanBuilderTest : public ::testing::Test {
   conntrack::ConnTracker tracker_;
   std::vector<uint32_t> marked_;
 };
+
+// A request waited for until its connection or its process ended, with every byte seen:
+// its span lasts until then (a client that gave up after 500 ms shows 500 ms), not only
+// while its request was sent. An answer cut by the connection's end (its head sent, then
+// the peer gone) lasts until the last bytes seen.
+TEST_F(SpanBuilderTest, AnUnansweredRequestLastsUntilItsConnectionOrProcessEnded) {
+  testing::TcpPair a = gen_.LoopbackPair({.client_pid = 100, .server_pid = 200});
+  testing::TcpPair b =
+      gen_.LoopbackPair({.client_pid = 101, .client_port = 40102, .server_pid = 200, .server_fd = 11});
+  testing::TcpPair c =
+      gen_.LoopbackPair({.client_pid = 102, .client_port = 40103, .server_pid = 200, .server_fd = 12});
+  Batch(gen_.Open(a.client), gen_.Open(a.server), gen_.Open(b.client), gen_.Open(b.server),
+        gen_.Open(c.client), gen_.Open(c.server));
+  Transfer(&a.client, &a.server, EventGenerator::HttpRequest("GET", "/given-up", {}, ""));
+  Transfer(&b.client, &b.server, EventGenerator::HttpRequest("GET", "/exited", {}, ""));
+  Transfer(&c.client, &c.server, EventGenerator::HttpRequest("GET", "/cut", {}, ""));
+  clock_.Advance(50'000'000);
+  const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n";  // its body never comes
+  const events::DataEvent head_sent = gen_.Send(&c.server, head);
+  const events::DataEvent head_read = gen_.Recv(&c.client, head);
+  Batch(head_sent, head_read);
+  clock_.Advance(300'000'000);
+  const events::ProcessExitEvent exited = gen_.Exit(101);
+  Batch(exited);
+  clock_.Advance(200'000'000);
+  const events::ConnCloseEvent client_closed = gen_.Close(a.client);
+  Batch(client_closed, gen_.Close(c.client));
+  clock_.Advance(1'000'000'000);
+  const events::ConnCloseEvent server_closed = gen_.Close(a.server);
+  Batch(server_closed, gen_.Close(c.server));
+  const std::vector<model::Span> spans = Finish();
+  auto find = [&](model::SpanKind kind, const std::string& path) -> const model::Span* {
+    for (const model::Span& s : spans) {
+      if (s.kind == kind && (StrAttr(s, "url.path") == path || StrAttr(s, "url.full").ends_with(path)))
+        return &s;
+    }
+    ADD_FAILURE() << "no span for " << path;
+    return nullptr;
+  };
+  const model::Span* client = find(model::SpanKind::kClient, "/given-up");
+  const model::Span* server = find(model::SpanKind::kServer, "/given-up");
+  const model::Span* exiting = find(model::SpanKind::kClient, "/exited");
+  ASSERT_TRUE(client && server && exiting);
+  EXPECT_EQ(client->end_time_unix_nano, client_closed.ts_ns);
+  EXPECT_EQ(StrAttr(*client, "error.type"), "response_missing");
+  EXPECT_EQ(server->end_time_unix_nano, server_closed.ts_ns);
+  EXPECT_EQ(exiting->end_time_unix_nano, exited.ts_ns);
+  EXPECT_EQ(StrAttr(*exiting, "kspan.incomplete"), "process_exit");
+  for (const model::SpanKind kind : {model::SpanKind::kClient, model::SpanKind::kServer}) {
+    const model::Span* cut = find(kind, "/cut");
+    ASSERT_TRUE(cut);
+    EXPECT_EQ(StrAttr(*cut, "kspan.incomplete"), "response_not_captured");
+    EXPECT_EQ(cut->end_time_unix_nano,
+              kind == model::SpanKind::kClient ? head_read.exit_ns : head_sent.exit_ns);
+  }
+}
 
 // An agent named by a rule at exec: marked for the kernel once, its HTTP call is the child
 // of its session span, and the session ends at exit with the exit code (ERROR when not 0)

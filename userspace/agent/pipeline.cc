@@ -173,7 +173,7 @@ void Pipeline::OnExit(const events::ProcessExitEvent& e) {
   saturation_.Forget(e.pid);
   if (tls_) tls_->OnExit(e.pid);
   // Connections first: their last records still need the process's resource.
-  tracker_.OnProcessExit(e.pid);
+  tracker_.OnProcessExit(e.pid, e.ts_ns);
   builder_.OnExit(e);
   processes_.OnExit(e);
 }

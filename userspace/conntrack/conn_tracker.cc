@@ -379,7 +379,7 @@ bool ConnTracker::Detect(Conn& c) {
   return false;
 }
 
-void ConnTracker::Drain(Conn& c) {
+void ConnTracker::Drain(Conn& c, uint64_t ended_ns, uint64_t seen_until_ns) {
   records_.clear();
   started_.clear();
   protocols::ConnectionStats stats;
@@ -393,12 +393,25 @@ void ConnTracker::Drain(Conn& c) {
   counters.Add(stats);
   for (auto& r : records_) {
     counters.records->Add();
+    // Left unanswered when the connection or its process ended: waited for until then
+    // (every byte seen, or the process gone); or, an answer cut by that end (a client that
+    // read part of it and closed, a server whose write failed), until the connection's
+    // last bytes. Bytes kspan missed say nothing of when: it ends with its request.
+    if (ended_ns != 0 && r.response_missing) {
+      if (r.unanswered == protocols::Unanswered::kNoResponse ||
+          r.unanswered == protocols::Unanswered::kProcessExit) {
+        r.given_up_ns = ended_ns;
+      } else if (r.unanswered == protocols::Unanswered::kNotCaptured) {
+        r.given_up_ns = seen_until_ns;
+      }
+    }
     if (sinks_.on_record) sinks_.on_record(c.info, std::move(r));
   }
   records_.clear();
 }
 
-void ConnTracker::Finish(Conn& c, const events::ConnCloseEvent* close, protocols::Unanswered waiting) {
+void ConnTracker::Finish(Conn& c, const events::ConnCloseEvent* close, protocols::Unanswered waiting,
+                         uint64_t ended_ns) {
   // Bytes the kernel moved that no event reached us for: a gap. A stream seen from its
   // start begins at 0; one joined mid-stream at the lowest position seen.
   const bool from_zero = c.saw_start;
@@ -418,7 +431,7 @@ void ConnTracker::Finish(Conn& c, const events::ConnCloseEvent* close, protocols
     // With bytes missing its answer may have been among them.
     if (waiting == protocols::Unanswered::kNoResponse && gap) waiting = protocols::Unanswered::kNotCaptured;
     c.parser->Close(waiting);
-    Drain(c);
+    Drain(c, ended_ns, gap ? 0 : c.last_activity_ns);
   }
 }
 
@@ -442,11 +455,11 @@ void ConnTracker::OnClose(const events::ConnCloseEvent& e) {
     local_.OnClose(e);
     return;
   }
-  Finish(it->second, &e, protocols::Unanswered::kNoResponse);
+  Finish(it->second, &e, protocols::Unanswered::kNoResponse, e.ts_ns);
   Erase(it);
 }
 
-void ConnTracker::OnProcessExit(uint32_t pid) {
+void ConnTracker::OnProcessExit(uint32_t pid, uint64_t ts_ns) {
   DrainProcess(pid);  // as at a local channel's close (OnClose)
   local_.OnProcessExit(pid);
   auto p = by_pid_.find(pid);
@@ -455,7 +468,7 @@ void ConnTracker::OnProcessExit(uint32_t pid) {
   for (const auto& key : keys) {
     auto it = conns_.find(key);
     if (it == conns_.end()) continue;
-    Finish(it->second, nullptr, protocols::Unanswered::kProcessExit);
+    Finish(it->second, nullptr, protocols::Unanswered::kProcessExit, ts_ns);
     Erase(it);
   }
 }

@@ -91,8 +91,9 @@ class ConnTracker {
   void OnClose(const events::ConnCloseEvent& e);
   // Unbound TLS writes of e.ssl belong to e.key: feeds them to that connection.
   void OnTlsBind(const events::TlsBindEvent& e);
-  // The process ended: its sockets are closed by the kernel without close() events.
-  void OnProcessExit(uint32_t pid);
+  // The process ended (at ts_ns, 0: unknown): its sockets are closed by the kernel without
+  // close() events.
+  void OnProcessExit(uint32_t pid, uint64_t ts_ns = 0);
   // Evicts idle connections; call about once a second.
   void Tick(uint64_t now_ns);
   // Closes every connection (at shutdown) so pending records come out.
@@ -153,7 +154,10 @@ class ConnTracker {
   // contiguous (valid until the next call).
   std::string_view ContiguousStart(const Conn& c, bool egress);
   void Feed(Conn& c, const ChunkView& chunk);
-  void Drain(Conn& c);
+  // Gives out what c's parser has ready. `ended_ns`: when the connection or its process
+  // ended (0: it goes on); `seen_until_ns`: then, the last bytes of a connection with none
+  // missing (0: some were). They end the records it leaves unanswered (Record::given_up_ns).
+  void Drain(Conn& c, uint64_t ended_ns = 0, uint64_t seen_until_ns = 0);
   // Parses pid's TCP connections that got bytes this batch (before a local channel's close
   // or the process's exit gives out its local records).
   void DrainProcess(uint32_t pid);
@@ -163,7 +167,8 @@ class ConnTracker {
   void NoteParseHeld(Conn& c);
   // Over max_parse_bytes_total: drops the oldest held frames, connection by connection.
   void EvictParseHeld();
-  void Finish(Conn& c, const events::ConnCloseEvent* close, protocols::Unanswered waiting);
+  void Finish(Conn& c, const events::ConnCloseEvent* close, protocols::Unanswered waiting,
+              uint64_t ended_ns = 0);
   void EvictOldest();
   // The connection's plaintext now comes from the TLS uprobes: its streams restart.
   void StartTls(Conn& c);

@@ -245,6 +245,10 @@ void SpanBuilder::OnRecord(const conntrack::ConnInfo& conn, protocols::Record&& 
       },
       record.body);
   agents_.NoteClientDone(pid, {conn.key, record.seq});
+  // Unanswered: the span lasts while its request was waited for, as far as kspan saw.
+  if (span && record.response_missing && record.given_up_ns > span->end_time_unix_nano) {
+    span->end_time_unix_nano = record.given_up_ns;
+  }
   if (!span) {
     if (llm || !held_.empty()) ReleaseHeld(pid, false, HoldEnd::kAnswered);
     return;

@@ -115,7 +115,7 @@ struct StitchNodeScalars {
   uint32_t unarmed_entries = 0;        // its entries in the stitcher's completed_unarmed_
   uint64_t serial = 0;                 // the stitcher's count of nodes made, at this one
   bool pair_key_one_exchange = false;  // the key (StitchNode::pair_key) names one request
-  bool unanswered = false;             // complete with no answer seen: end_ns is its request's
+  bool unanswered = false;             // complete with no answer seen: end_ns may be its request's
   size_t pair_hash = 0;                // the hash of pair_key, for the stitcher's indexes
   std::optional<model::TraceParent> incoming;
   uint32_t exec_parent_pid = 0, exec_parent_tid = 0;

@@ -149,8 +149,8 @@ struct RequestDone {
   uint64_t seq = 0;
   // When the response crossed the socket (its first and last byte); all 0 when none came.
   protocols::Timing response;
-  // No answer was seen (protocols::Record::response_missing): the span ends with its
-  // request, so its end says nothing of when the exchange ended.
+  // No answer was seen (protocols::Record::response_missing): the span may end with its
+  // request (Record::given_up_ns), so its end says nothing of when the server read it.
   bool unanswered = false;
   // Links to the spans of other requests (an agent's tool run to the LLM call that asked
   // for it): each gets that span's ids once it is placed (its trace id then), before this

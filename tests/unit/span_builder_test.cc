@@ -228,6 +228,24 @@ TEST_F(SpanBuilderTest, AnUnansweredRequestLastsUntilItsConnectionOrProcessEnded
   }
 }
 
+// The same over a local channel: an agent that exits while its MCP tool call waits for the
+// tool server's answer; the call's span lasts until the exit.
+TEST_F(SpanBuilderTest, AToolCallLeftWaitingLastsUntilItsAgentExited) {
+  AgentWires w = StartAgent(300, 301, 302);
+  Transfer(&w.tool.a, &w.tool.b, kCallLookup);
+  clock_.Advance(300'000'000);
+  const events::ProcessExitEvent exited = gen_.Exit(300);
+  Batch(exited);
+  const std::vector<model::Span> spans = Finish();
+  const model::Span* call = nullptr;
+  for (const model::Span& s : spans) {
+    if (s.kind == model::SpanKind::kClient && s.name == "execute_tool lookup") call = &s;
+  }
+  ASSERT_NE(call, nullptr);
+  EXPECT_EQ(StrAttr(*call, "kspan.incomplete"), "process_exit");
+  EXPECT_EQ(call->end_time_unix_nano, exited.ts_ns);
+}
+
 // An agent named by a rule at exec: marked for the kernel once, its HTTP call is the child
 // of its session span, and the session ends at exit with the exit code (ERROR when not 0)
 // and carries the stderr line no other span took.

@@ -461,7 +461,7 @@ void ConnTracker::OnClose(const events::ConnCloseEvent& e) {
 
 void ConnTracker::OnProcessExit(uint32_t pid, uint64_t ts_ns) {
   DrainProcess(pid);  // as at a local channel's close (OnClose)
-  local_.OnProcessExit(pid);
+  local_.OnProcessExit(pid, ts_ns);
   auto p = by_pid_.find(pid);
   if (p == by_pid_.end()) return;
   const std::vector<events::ConnKey> keys = p->second;  // Erase edits the index

@@ -78,7 +78,7 @@ bool LocalChannels::OnData(const events::DataEvent& e) {
   return false;
 }
 
-void LocalChannels::Drain(uint32_t pid, Process& p) {
+void LocalChannels::Drain(uint32_t pid, Process& p, uint64_t exited_ns) {
   p.dirty = false;
   started_.clear();
   records_.clear();
@@ -106,6 +106,9 @@ void LocalChannels::Drain(uint32_t pid, Process& p) {
       continue;
     }
     c.records->Add();
+    if (exited_ns != 0 && r.response_missing && r.unanswered == protocols::Unanswered::kProcessExit) {
+      r.given_up_ns = exited_ns;  // waited for until the process was gone (as ConnTracker's)
+    }
     if (sinks_->on_record) sinks_->on_record(*info, std::move(r));
   }
   started_.clear();
@@ -144,14 +147,14 @@ void LocalChannels::EraseProcess(uint32_t pid) {
   std::erase_if(stdio_, [&](const auto& kv) { return kv.first.pid == pid; });
 }
 
-void LocalChannels::OnProcessExit(uint32_t pid) {
-  CloseProcess(pid, protocols::Unanswered::kProcessExit);
+void LocalChannels::OnProcessExit(uint32_t pid, uint64_t ts_ns) {
+  CloseProcess(pid, protocols::Unanswered::kProcessExit, ts_ns);
 }
 
-void LocalChannels::CloseProcess(uint32_t pid, protocols::Unanswered waiting) {
+void LocalChannels::CloseProcess(uint32_t pid, protocols::Unanswered waiting, uint64_t exited_ns) {
   if (auto p = processes_.find(pid); p != processes_.end()) {
     p->second.parser->Close(waiting);
-    Drain(pid, p->second);
+    Drain(pid, p->second, exited_ns);
   }
   EraseProcess(pid);
 }

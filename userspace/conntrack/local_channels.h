@@ -39,8 +39,9 @@ class LocalChannels {
   // False when `e` is not on a channel or stdio stream opened here (the tracker's then).
   bool OnData(const events::DataEvent& e);
   bool OnClose(const events::ConnCloseEvent& e);
-  // The process ended: its channels end with it (the kernel sends no close for them).
-  void OnProcessExit(uint32_t pid);
+  // The process ended (at ts_ns, 0: unknown): its channels end with it (the kernel sends no
+  // close for them); a call it still waited for lasts until then (Record::given_up_ns).
+  void OnProcessExit(uint32_t pid, uint64_t ts_ns = 0);
   // Parses the processes whose channels got bytes since the last call.
   void DrainPending();
   void CloseAll();
@@ -54,11 +55,12 @@ class LocalChannels {
     std::unique_ptr<protocols::ProtocolConnection> parser;
     bool dirty = false;
   };
-  void Drain(uint32_t pid, Process& p);
+  // `exited_ns`: the process's exit, the end of the calls it leaves waiting (0: it lives).
+  void Drain(uint32_t pid, Process& p, uint64_t exited_ns = 0);
   void EraseProcess(uint32_t pid);
   // Closes pid's parser (calls still waiting are unanswered for `waiting`), drains it and
-  // forgets the process.
-  void CloseProcess(uint32_t pid, protocols::Unanswered waiting);
+  // forgets the process, which exited at `exited_ns` (0: not known, or kspan stops).
+  void CloseProcess(uint32_t pid, protocols::Unanswered waiting, uint64_t exited_ns = 0);
 
   const TrackerSinks* sinks_;
   std::vector<ProtocolCounters>* counters_;

@@ -67,7 +67,8 @@ struct Record {
   // When response_missing: when the exchange was over without its answer, as far as kspan
   // saw (the connection's close for kNoResponse, the process's exit for kProcessExit, the
   // connection's last bytes for an answer cut by its end), where its span ends; 0 when not
-  // known (it ends with its request). Set by the connection tracker, never by a parser.
+  // known (it ends with its request). Set by the connection tracker and local channels
+  // (conntrack/), never by a parser.
   uint64_t given_up_ns = 0;
   RecordBody body;
 };

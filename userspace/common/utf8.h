@@ -1,8 +1,8 @@
-// Text as OpenTelemetry and protobuf require it: valid UTF-8 (OpenTelemetry's common
-// specification: string values MUST be valid Unicode; protobuf parsers refuse a `string`
-// field that is not, and with it the whole message). Bytes a traced process sent need not
-// be: each byte that does not start a valid sequence becomes U+FFFD, the rule the JSON
-// writer (common/json.h) and the Prometheus text (common/prometheus.h) follow too.
+// Text as protobuf requires it in a `string` field: valid UTF-8 (its parsers refuse such a
+// field that is not, and with it the whole message; JSON and Prometheus text want UTF-8
+// too). Bytes a traced process sent need not be: each byte that does not start a valid
+// sequence becomes U+FFFD, the rule the JSON writer (common/json.h) and the Prometheus
+// text (common/prometheus.h) follow too.
 #pragma once
 
 #include <cstddef>

@@ -430,7 +430,7 @@ bool Stitcher::SameExchange(const Node* client, const Node* server) const {
   if (!client->complete || client->end_ns >= server->start_ns || client->pair_key_one_exchange) return true;
   // Over before this request came: an earlier exchange on the connection. Unless no answer
   // was seen (it read part of one and closed, gave up waiting, or the answer was lost): its
-  // end is its request's, and the exchange is the connection's until its next request.
+  // end may be its request's, and the exchange is the connection's until its next request.
   if (!client->unanswered) return false;
   auto it = clients_by_tuple_.find(PairOf(client));
   if (it == clients_by_tuple_.end()) return true;
@@ -611,8 +611,8 @@ void Stitcher::AdoptLateServer(Node* client) {
   auto& v = it->second;
   for (auto at = v.begin(); at != v.end(); ++at) {
     Node* server = *at;
-    // The first exchange on the connection of the client's (PairedClient's test, from the
-    // other side).
+    // The client's own exchange on the connection (PairedClient's test, from the other
+    // side).
     if (server->exported || !SameExchange(client, server)) continue;
     if (!window_.MoveUnder(server, client)) return;
     server->in_root_servers = false;

@@ -153,7 +153,9 @@ inline size_t TextFieldSize(std::string_view text) {
 }
 
 inline char* TextField(char* p, uint32_t field, std::string_view text) {
-  return CopyValidUtf8(LenHeader(p, field, ValidUtf8Size(text)), text);
+  const size_t n = ValidUtf8Size(text);  // text.size() exactly when it is valid already
+  p = LenHeader(p, field, n);
+  return n == text.size() ? CopyBytes(p, text) : CopyValidUtf8(p, text);
 }
 
 inline char* Fixed64Field(char* p, uint32_t field, uint64_t v) {

@@ -1,7 +1,8 @@
 // Redaction end to end (docs/sampling.md "Enrichment and redaction", issue 20): real curl
 // requests carrying secrets to a real python server, kspan with a custom --redact pattern
 // and the default --redact-secrets. No secret may appear anywhere kspan writes: the
-// exported OTLP/JSON file, the trace store behind the UI's API, /metrics or its log; the
+// exported OTLP/JSON file, the trace store behind the UI's API, /metrics (span metrics and
+// the service graph, whose node a second server's secret-bearing name is) or its log; the
 // redacted spans must still be there (with REDACTED where the secrets were), and
 // kspan_redactions_total must count the rules' work.
 //
@@ -57,12 +58,23 @@ TEST(Redaction, SecretsAndPatternsLeaveNoTraceInAnyOutputOfRealTraffic) {
                       std::chrono::seconds(10)))
       << server.Stderr();
 
+  // A second server whose service name holds the customer id: its name is a node of the
+  // service graph, whose labels must be redacted as span metrics' are.
+  const int port2 = FreePort();
+  Subprocess tier;
+  ASSERT_TRUE(tier.Start({"/usr/bin/python3", kApps + "sampling_tier.py", std::to_string(port2)},
+                         {{"OTEL_SERVICE_NAME", "tier-" + customer}}));
+  ASSERT_TRUE(WaitFor([&] { return tier.Stdout().find("ready") != std::string::npos || !tier.Running(); },
+                      std::chrono::seconds(10)))
+      << tier.Stderr();
+
   const std::string base = "http://127.0.0.1:" + std::to_string(port);
   const std::vector<std::vector<std::string>> requests = {
       {"-H", "Authorization: Bearer " + bearer,
        base + "/orders/" + customer + "/items?api_key=" + query_key + "&page=2"},
       {"-u", basic_user + ":" + basic_pass, base + "/keys/" + vendor_key},
       {"-H", "X-Api-Key: " + query_key, base + "/plain"},
+      {"http://127.0.0.1:" + std::to_string(port2) + "/tier"},
   };
   for (const auto& r : requests) {
     std::vector<std::string> argv = {"curl", "-sS",       "--max-time", "10",
@@ -109,12 +121,22 @@ TEST(Redaction, SecretsAndPatternsLeaveNoTraceInAnyOutputOfRealTraffic) {
       << stored.substr(0, 2000);
   EXPECT_NE(stored.find("/orders/REDACTED/items"), std::string::npos) << stored.substr(0, 2000);
 
-  const std::string metrics = agent.ScrapeMetrics();
+  // The service graph's edge to the second server, named as redacted.
+  std::string metrics;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        metrics = agent.ScrapeMetrics();
+        return metrics.find("traces_service_graph_request_total{") != std::string::npos &&
+               metrics.find("server=\"tier-REDACTED\"") != std::string::npos;
+      },
+      std::chrono::seconds(20)))
+      << metrics;
   EXPECT_GE(PromValue(metrics, "kspan_redactions_total{rule=\"" + pattern + "\"}"), 1) << metrics;
   EXPECT_GE(PromValue(metrics, "kspan_redactions_total{rule=\"secrets\"}"), 1) << metrics;
 
   ExpectCleanStop(agent);
   server.Stop(SIGTERM, std::chrono::seconds(5));
+  tier.Stop(SIGTERM, std::chrono::seconds(5));
   const std::string file = ReadFileOrEmpty(agent.SpansPath());
   ASSERT_FALSE(file.empty());
   // Nothing secret anywhere kspan wrote: the spans file (every span, the curl side's

@@ -144,6 +144,23 @@ TEST_F(GenAiSpanTest, ChatCompletionEveryField) {
   EXPECT_EQ(metrics_.Sum("kspan_genai_calls_total"), 1u);
 }
 
+// Model names and addresses come from traffic: the gen_ai histograms' labels go through
+// the registry's redactor (the pipeline's redaction rules), as the span's attributes do.
+TEST_F(GenAiSpanTest, MetricLabelsGoThroughTheRegistrysRedactor) {
+  metrics_.SetLabelRedactor([](std::string* v) {
+    if (const size_t at = v->find("gpt-4o"); at != std::string::npos) v->replace(at, 6, "REDACTED");
+  });
+  ASSERT_TRUE(Apply(&spans_, LlmRecord("/v1/chat/completions", kChatRequest, 200, kChatResponse)).gen_ai);
+  const auto h = Histograms(metrics_);
+  ASSERT_FALSE(h.empty());
+  for (const auto& [series, data] : h) EXPECT_EQ(series.find("gpt-4o"), std::string::npos) << series;
+  EXPECT_EQ(h.count("gen_ai_client_operation_duration_seconds{gen_ai_operation_name=\"chat\","
+                    "gen_ai_provider_name=\"openai\",gen_ai_request_model=\"REDACTED\","
+                    "gen_ai_response_model=\"REDACTED-2024-08-06\",server_address=\"api.openai.com\","
+                    "error_type=\"\"}"),
+            1u);
+}
+
 TEST_F(GenAiSpanTest, StreamTimesItsFirstChunkFromTheSyscallMarks) {
   const std::string role =
       "data: "

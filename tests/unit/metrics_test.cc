@@ -48,5 +48,17 @@ TEST(HistogramTest, SeriesPastTheCapShareAnOtherSeries) {
   EXPECT_NE(r.GetHistogram("g", {{"model", "one-more"}}, {1}), other);
 }
 
+TEST(RegistryTest, RedactedPassesEveryValueThroughTheRedactorWhileOneIsSet) {
+  Registry r;
+  const Labels labels = {{"service.name", "shop-cust-123456"}, {"server.port", "8080"}};
+  EXPECT_EQ(r.Redacted(labels), labels);  // none set: as they are
+  r.SetLabelRedactor([](std::string* v) {
+    if (const size_t at = v->find("cust-"); at != std::string::npos) v->replace(at, 11, "REDACTED");
+  });
+  EXPECT_EQ(r.Redacted(labels), (Labels{{"service.name", "shop-REDACTED"}, {"server.port", "8080"}}));
+  r.SetLabelRedactor(nullptr);  // its owner went
+  EXPECT_EQ(r.Redacted(labels), labels);
+}
+
 }  // namespace
 }  // namespace kspan::metrics

@@ -231,6 +231,38 @@ TEST(ServiceGraph, AgentToolAndAgentCallsAreVirtualNodesByName) {
   EXPECT_EQ(edges.count({"planner", "coder", "virtual_node"}), 1u);
 }
 
+// Node names can come from traffic (a tool name, server.address): the edge's series carry
+// them through the redactor, while the edge is still found by the name as it came.
+TEST(ServiceGraph, LabelsGoThroughTheRedactor) {
+  metrics::Registry registry;
+  uint64_t now = 0;
+  ServiceGraph g(&registry, {.wait_ns = 1000}, [&] { return now; });
+  registry.SetLabelRedactor([](std::string* v) {
+    if (const size_t at = v->find("cust-"); at != std::string::npos) v->replace(at, 11, "REDACTED");
+  });
+  for (const char* id : {"00000000000000f1", "00000000000000f2"}) {
+    model::Span tool;
+    tool.kind = model::SpanKind::kClient;
+    tool.trace_id = testing::TraceIdFrom("6af7651916cd43dd8448eb211c80319c");
+    tool.span_id = testing::SpanIdFrom(id);
+    tool.resource = MakeResource("planner", 1);
+    tool.Set("gen_ai.operation.name", std::string("execute_tool"));
+    tool.Set("gen_ai.tool.name", std::string("lookup-cust-123456"));
+    g.OnExport(tool);
+  }
+  g.Shutdown();
+  EXPECT_EQ(g.Edges().count({"planner", "lookup-cust-123456", "virtual_node"}), 1u);
+  const metrics::Labels redacted = {
+      {"client", "planner"}, {"server", "lookup-REDACTED"}, {"connection_type", "virtual_node"}};
+  EXPECT_EQ(registry.GetCounter("traces_service_graph_request_total", redacted)->Value(), 2u);
+  for (const auto& m : registry.Snapshot()) {
+    for (const auto& [key, value] : m.labels) EXPECT_EQ(value.find("cust-"), std::string::npos) << m.name;
+  }
+  for (const auto& m : registry.HistogramSnapshot()) {
+    for (const auto& [key, value] : m.labels) EXPECT_EQ(value.find("cust-"), std::string::npos) << m.name;
+  }
+}
+
 // A CLIENT waits outside the pending table until the next span (ServiceGraph::staged_):
 // pairs, expiries and counts come out as when every CLIENT went into the table at once.
 TEST(ServiceGraph, ClientWaitingForTheNextSpanPairsAndExpiresAsPending) {

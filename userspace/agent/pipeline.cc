@@ -52,6 +52,7 @@ Pipeline::Pipeline(PipelineOptions options, metrics::Registry* m, exporters::Exp
                    tls::TlsProbes* tls)
     : exports_(exports),
       tls_(tls),
+      registry_(m),
       processes_(options.processes),
       selection_(WithProcesses(std::move(options.selection), options.processes), &processes_, m),
       processors_(m, [this](model::Span&& span) { exports_->Submit(std::move(span)); }),
@@ -89,8 +90,6 @@ Pipeline::Pipeline(PipelineOptions options, metrics::Registry* m, exporters::Exp
   processors_.Add("tool_file_writes", &file_writes_);
   processors_.Add("agent_graph", &graph_);
   if (options.span_metrics) {
-    // Label values come from traffic: the redaction rules apply to them as to spans.
-    span_metrics_.SetLabelRedactor([this](std::string* v) { attributes_.RedactLabel(v); });
     processors_.Add("span_metrics", &span_metrics_);
     processors_.Add("service_graph", &service_graph_);
   }
@@ -98,6 +97,9 @@ Pipeline::Pipeline(PipelineOptions options, metrics::Registry* m, exporters::Exp
   processors_.Add("sampling", &sampler_);
   // After sampling, so only exported spans pay; before every output.
   processors_.Add("attributes", &attributes_);
+  // Metric labels copied from traffic (span metrics, the service graph, saturation, the
+  // gen_ai, MCP and agent graph series) are redacted by the rules that redact the spans.
+  m->SetLabelRedactor([this](std::string* v) { attributes_.RedactLabel(v); });
   ev_open_ = m->GetCounter("kspan_events_total", {{"type", "conn_open"}});
   ev_data_ = m->GetCounter("kspan_events_total", {{"type", "data"}});
   ev_close_ = m->GetCounter("kspan_events_total", {{"type", "conn_close"}});
@@ -106,6 +108,10 @@ Pipeline::Pipeline(PipelineOptions options, metrics::Registry* m, exporters::Exp
   ev_fork_ = m->GetCounter("kspan_events_total", {{"type", "fork"}});
   bytes_moved_ = m->GetCounter("kspan_bytes_total", {{"kind", "moved"}});
   bytes_captured_ = m->GetCounter("kspan_bytes_total", {{"kind", "captured"}});
+}
+
+Pipeline::~Pipeline() {
+  registry_->SetLabelRedactor(nullptr);
 }
 
 void Pipeline::OnConnOpen(const events::ConnOpenEvent& e) {

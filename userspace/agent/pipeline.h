@@ -68,6 +68,8 @@ class Pipeline : public events::EventSink {
   // `tls` (may be null) is told of execs, exits and connections that show TLS records.
   Pipeline(PipelineOptions options, metrics::Registry* metrics, exporters::ExportPipeline* exports,
            tls::TlsProbes* tls = nullptr);
+  // Takes its redaction rules back from the registry's label redactor.
+  ~Pipeline() override;
 
   void OnConnOpen(const events::ConnOpenEvent& e) override;
   void OnData(const events::DataEvent& e) override;
@@ -98,6 +100,7 @@ class Pipeline : public events::EventSink {
  private:
   exporters::ExportPipeline* exports_;
   tls::TlsProbes* tls_;
+  metrics::Registry* registry_;
   process::ProcessTable processes_;
   process::Selection selection_;
   processors::ProcessorChain processors_;

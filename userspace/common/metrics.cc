@@ -11,6 +11,24 @@ Counter* Registry::GetCounter(const std::string& name, const Labels& labels) {
   return slot.get();
 }
 
+void Registry::SetLabelRedactor(LabelRedactor redact) {
+  auto r = redact ? std::make_shared<const LabelRedactor>(std::move(redact)) : nullptr;
+  std::lock_guard<std::mutex> lock(mu_);
+  redact_ = std::move(r);
+}
+
+Labels Registry::Redacted(Labels labels) const {
+  std::shared_ptr<const LabelRedactor> redact;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    redact = redact_;
+  }
+  if (redact) {
+    for (auto& [key, value] : labels) (*redact)(&value);
+  }
+  return labels;
+}
+
 std::vector<Sample> Registry::Snapshot() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<Sample> out;

@@ -7,11 +7,18 @@
 //
 // Names follow Prometheus conventions (snake_case, _total for counters) so /metrics can
 // serve them as they are.
+//
+// Label values copied from traced traffic or its processes (service, model, agent and tool
+// names, addresses) go through Redacted() first, so a redaction rule that hides a value in
+// the spans hides it in every metric series too:
+//
+//   registry.GetHistogram("gen_ai_client_token_usage", registry.Redacted(labels), bounds);
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -102,8 +109,17 @@ class Registry {
   // Sum of every counter with this name, whatever its labels.
   uint64_t Sum(const std::string& name) const;
 
+  // The redaction rules for label values taken from traffic (the pipeline sets them to its
+  // span attribute rules, processors/span_attributes.h, and resets them to none when it
+  // goes). Thread-safe; the redactor must be too.
+  using LabelRedactor = std::function<void(std::string*)>;
+  void SetLabelRedactor(LabelRedactor redact);
+  // `labels` with every value through the redactor (as they are when none is set).
+  Labels Redacted(Labels labels) const;
+
  private:
   mutable std::mutex mu_;
+  std::shared_ptr<const LabelRedactor> redact_;  // copied under mu_, called outside it
   std::map<std::pair<std::string, Labels>, std::unique_ptr<Counter>> counters_;
   std::map<std::pair<std::string, Labels>, std::unique_ptr<Histogram>> histograms_;
   std::map<std::string, size_t> histogram_series_;

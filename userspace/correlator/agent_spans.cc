@@ -60,9 +60,9 @@ void AgentSpans::Alert(std::string_view kind, const std::string& agent, uint32_t
   // By agent and session (the agent process's pid, as kspan_genai_cost_usd names it): one
   // series an alerted process and kind, and each kind alerts once a process (a pair).
   metrics_
-      ->GetCounter(
-          "kspan_agent_loops_total",
-          {{"kind", std::string(kind)}, {"gen_ai_agent_name", agent}, {"kspan_session", std::to_string(pid)}})
+      ->GetCounter("kspan_agent_loops_total", metrics_->Redacted({{"kind", std::string(kind)},
+                                                                  {"gen_ai_agent_name", agent},
+                                                                  {"kspan_session", std::to_string(pid)}}))
       ->Add();
   model::SpanEvent event{"kspan.agent.loop",
                          span->start_time_unix_nano,
@@ -547,8 +547,8 @@ void AgentSpans::RecordMcpDuration(const model::Span& span, bool server, std::st
   const uint64_t end = std::max(span.end_time_unix_nano, span.start_time_unix_nano);
   metrics_
       ->GetHistogram(
-          server ? "mcp_server_operation_duration_seconds" : "mcp_client_operation_duration_seconds", labels,
-          kMcpSecondsBuckets)
+          server ? "mcp_server_operation_duration_seconds" : "mcp_client_operation_duration_seconds",
+          metrics_->Redacted(std::move(labels)), kMcpSecondsBuckets)
       ->Record(static_cast<double>(end - span.start_time_unix_nano) / 1e9);
 }
 

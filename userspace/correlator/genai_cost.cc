@@ -59,11 +59,11 @@ std::optional<double> GenAiCost::Apply(model::Span* span, std::string_view agent
   }();
   metrics_
       ->GetHistogram("kspan_genai_cost_usd",
-                     {{"gen_ai_agent_name", std::string(agent)},
-                      {"kspan_session", session ? std::to_string(session) : std::string()},
-                      {"gen_ai_request_model", request_model},
-                      {"gen_ai_response_model", response_model},
-                      {"service_name", service}},
+                     metrics_->Redacted({{"gen_ai_agent_name", std::string(agent)},
+                                         {"kspan_session", session ? std::to_string(session) : std::string()},
+                                         {"gen_ai_request_model", request_model},
+                                         {"gen_ai_response_model", response_model},
+                                         {"service_name", service}}),
                      kCostBuckets)
       ->Record(cost);
   return cost;

@@ -238,11 +238,12 @@ bool GenAiSpans::Apply(const Record& record, const HttpConnContext& conn, model:
 
   // Metrics.
   const std::string response_model = resp.model;
-  metrics::Labels labels = {{"gen_ai_operation_name", std::string(operation)},
-                            {"gen_ai_provider_name", std::string(provider)},
-                            {"gen_ai_request_model", req.model},
-                            {"gen_ai_response_model", response_model},
-                            {"server_address", server}};
+  // Through the registry's redactor once (model names and addresses come from traffic).
+  const metrics::Labels labels = metrics_->Redacted({{"gen_ai_operation_name", std::string(operation)},
+                                                     {"gen_ai_provider_name", std::string(provider)},
+                                                     {"gen_ai_request_model", req.model},
+                                                     {"gen_ai_response_model", response_model},
+                                                     {"server_address", server}});
   auto with = [&labels](std::string key, std::string value) {
     metrics::Labels l = labels;
     l.emplace_back(std::move(key), std::move(value));
@@ -256,11 +257,13 @@ bool GenAiSpans::Apply(const Record& record, const HttpConnContext& conn, model:
     metrics_->GetHistogram("gen_ai_client_token_usage", with("gen_ai_token_type", "output"), kTokenBuckets)
         ->Record(static_cast<double>(*resp.output_tokens));
   }
-  const std::string error_type(
-      span->status_code == model::StatusCode::kError ? StringAttr(*span, "error.type") : "");
+  const metrics::Labels error_type =
+      metrics_->Redacted({{"error_type", span->status_code == model::StatusCode::kError
+                                             ? std::string(StringAttr(*span, "error.type"))
+                                             : std::string()}});
   const uint64_t end = std::max(span->end_time_unix_nano, span->start_time_unix_nano);
   metrics_
-      ->GetHistogram("gen_ai_client_operation_duration_seconds", with("error_type", error_type),
+      ->GetHistogram("gen_ai_client_operation_duration_seconds", with("error_type", error_type[0].second),
                      kSecondsBuckets)
       ->Record(static_cast<double>(end - span->start_time_unix_nano) / 1e9);
   if (ttfc) {

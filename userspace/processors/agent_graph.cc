@@ -77,7 +77,8 @@ void AgentGraph::OnSpan(const model::Span& span, std::string_view agent) {
       return;
     }
     Stats s;
-    const metrics::Labels labels = {{"from", std::string(agent)}, {"to", to}, {"kind", kind}};
+    const metrics::Labels labels =
+        metrics_->Redacted({{"from", std::string(agent)}, {"to", to}, {"kind", kind}});
     s.calls_metric = metrics_->GetCounter("kspan_agent_graph_calls_total", labels);
     s.errors_metric = metrics_->GetCounter("kspan_agent_graph_errors_total", labels);
     metrics::Labels in = labels, out = labels;

@@ -123,8 +123,8 @@ void Saturation::OnAccept(std::string_view service, uint16_t port, uint16_t queu
       dropped_listen_->Add();
       return;
     }
-    const metrics::Labels labels = {{"service.name", std::string(service)},
-                                    {"server.port", std::to_string(port)}};
+    const metrics::Labels labels =
+        registry_->Redacted({{"service.name", std::string(service)}, {"server.port", std::to_string(port)}});
     it = listeners_
              .emplace(std::make_pair(std::string(service), port),
                       Listener{registry_->GetHistogram("kspan_listen_queue_depth", labels, kDepthBounds),
@@ -142,7 +142,7 @@ Saturation::ServiceSeries* Saturation::SeriesFor(std::string_view service) {
     dropped_services_->Add();
     return nullptr;
   }
-  const metrics::Labels labels = {{"service.name", std::string(service)}};
+  const metrics::Labels labels = registry_->Redacted({{"service.name", std::string(service)}});
   ServiceSeries s{
       .stall_us = registry_->GetCounter("kspan_cgroup_cpu_pressure_stall_seconds_total", labels),
       .throttled_periods = registry_->GetCounter("kspan_cgroup_cpu_throttled_periods_total", labels),

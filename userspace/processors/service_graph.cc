@@ -57,8 +57,10 @@ void ServiceGraph::Record(std::string_view client, std::string_view server, cons
       dropped_edges_->Add();
       return;
     }
-    const metrics::Labels labels = {
-        {"client", std::string(client)}, {"server", std::string(server)}, {"connection_type", type}};
+    // The edge is found by its names as they came; its series carry them through the
+    // registry's redactor (service names and virtual nodes can come from traffic).
+    const metrics::Labels labels = registry_->Redacted(
+        {{"client", std::string(client)}, {"server", std::string(server)}, {"connection_type", type}});
     Edge e{.counts = {},
            .requests = registry_->GetCounter("traces_service_graph_request_total", labels),
            .failed = registry_->GetCounter("traces_service_graph_request_failed_total", labels),

@@ -162,11 +162,9 @@ metrics::Histogram* SpanMetrics::Series(Family& f, const LabelSet& labels) {
   for (size_t i = 0; i < labels.n; ++i) {
     const Label& l = labels.items[i];
     entry.labels.emplace_back(l.slot, std::string(l.text));
-    std::string value(l.text);
-    if (redact_) redact_(&value);
-    out.emplace_back(std::string(kSlotKeys[l.slot]), std::move(value));
+    out.emplace_back(std::string(kSlotKeys[l.slot]), std::string(l.text));
   }
-  entry.histogram = registry_->GetHistogram(f.name, out, *f.bounds);
+  entry.histogram = registry_->GetHistogram(f.name, registry_->Redacted(std::move(out)), *f.bounds);
   f.last = &f.series.emplace(hash, std::move(entry))->second;
   return f.last->histogram;
 }

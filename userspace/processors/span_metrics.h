@@ -62,10 +62,9 @@ class SpanMetrics : public SpanProcessor {
 
   explicit SpanMetrics(metrics::Registry* registry, size_t max_series = kDefaultMaxSeries);
 
+  // A new series' label values go through the registry's redactor (span metrics run
+  // before the redaction of exported spans, and a label is exported too).
   bool OnExport(model::Span& span) noexcept override;
-  // Applied to every label value of a new series (span metrics run before the redaction
-  // of exported spans, and a label is exported too): processors/span_attributes.h.
-  void SetLabelRedactor(std::function<void(std::string*)> redact) { redact_ = std::move(redact); }
 
   // The histogram names, for tests and the exporter's table.
   static constexpr const char* kHttpServer = "http_server_request_duration_seconds";
@@ -100,7 +99,6 @@ class SpanMetrics : public SpanProcessor {
   metrics::Histogram* Series(Family& f, const LabelSet& labels);
   // The service.name of the span's resource ("unknown_service" when none).
   std::string_view ServiceOf(const model::Span& span);
-  std::function<void(std::string*)> redact_;
 
   metrics::Registry* registry_;
   const size_t max_series_;

@@ -196,7 +196,7 @@ class Kspan:
 
 
 def kc(stopped, name):
-    return stopped["c"].get(f'kspan_kernel_counter{{name="{name}"}}', 0)
+    return stopped["c"].get(f'kspan_kernel_counts_total{{name="{name}"}}', 0)
 
 
 def kernel_drops(stopped):
@@ -1502,7 +1502,7 @@ def report(a, R):
         L.append(f"bench/src/flood.c: one loopback TCP connection, {a.flood_msg}-byte writes paced at half the target "
                  f"rate and matching reads, {a.flood_seconds} s a step, kspan `--pid` restricted to the generator. "
                  f"generated = connect + accept + writes + reads + 2 closes (the generator counts them); kernel = "
-                 f"kspan_kernel_counter{{events}}; drops = ring_buffer_full_*; received = "
+                 f"kspan_kernel_counts_total{{events}}; drops = ring_buffer_full_*; received = "
                  f"kspan_ring_buffer_records_total. check: generated − received = drops and kernel + drops = generated.\n")
         for label, rows in R["saturation"].items():
             cfg = "defaults (8 MiB ring, 10 ms drain)" if label == "default" else \

@@ -101,7 +101,7 @@ def losses(c):
             "missing_open", "forgotten", "flushed", "duplicat", "buffer")
     out = {}
     for k, v in c.items():
-        if v and (any(w in k for w in keep) or k.startswith("kspan_kernel_counter") and "ring_buffer_full" in k):
+        if v and (any(w in k for w in keep) or k.startswith("kspan_kernel_counts_total") and "ring_buffer_full" in k):
             if "kspan_http_" in k or "ring_buffer_records" in k or 'reason="complete"' in k:
                 continue  # kspan's own endpoint; records read; traces flushed whole: no loss
             out[k] = v

@@ -104,7 +104,7 @@ TEST(StatusEndpoint, ServesMetricsGraphStatusAndHealthWithoutTracingItself) {
       [&] {
         metrics = Curl({"--fail", base + "/metrics"});
         families = ParseWithPrometheusClient(metrics.out);
-        return SampleValue(families, "kspan_kernel_counter", "name", "events") > 0;
+        return SampleValue(families, "kspan_kernel_counts", "name", "events") > 0;
       },
       std::chrono::seconds(5));
   ASSERT_EQ(metrics.exit_code, 0) << metrics.err;
@@ -124,7 +124,7 @@ TEST(StatusEndpoint, ServesMetricsGraphStatusAndHealthWithoutTracingItself) {
   EXPECT_EQ(families["kspan_events"]["type"], "counter");
   EXPECT_GT(SampleValue(families, "kspan_events", "type", "data"), 0);
   EXPECT_GE(SampleValue(families, "kspan_spans", "", ""), 1);
-  EXPECT_GT(SampleValue(families, "kspan_kernel_counter", "name", "events"), 0);
+  EXPECT_GT(SampleValue(families, "kspan_kernel_counts", "name", "events"), 0);
   EXPECT_GE(SampleValue(families, "kspan_http_requests", "path", "/healthz"), 1);
 
   // /api/agent-graph: the graph's JSON (no agents here: no edges).

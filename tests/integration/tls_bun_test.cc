@@ -117,7 +117,7 @@ TEST(BunTls, FetchGivesClientSpansWithPathsAndStatuses) {
   }
   EXPECT_GE(agent.StoppedCounter("kspan_tls_connections_total{plaintext=\"captured\"}"), 2) << logs;
   EXPECT_EQ(agent.StoppedCounter("kspan_parse_failures_total{protocol=\"http1\"}"), 0) << logs;
-  EXPECT_EQ(agent.StoppedCounter("kspan_kernel_counter{name=\"tls_plaintext_unbound\"}"), 0) << logs;
+  EXPECT_EQ(agent.StoppedCounter("kspan_kernel_counts_total{name=\"tls_plaintext_unbound\"}"), 0) << logs;
 }
 
 // Claude Code 2.1.332 (npm @anthropic-ai/claude-code-linux-x64: Bun 1.4.6 inside, its own

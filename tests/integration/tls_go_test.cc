@@ -88,7 +88,7 @@ class GoTls : public ::testing::TestWithParam<Build> {
           << proto << agent_.Logs();
     }
     // No plaintext was dropped for want of its socket.
-    EXPECT_EQ(agent_.StoppedCounter("kspan_kernel_counter{name=\"tls_plaintext_unbound\"}"), 0);
+    EXPECT_EQ(agent_.StoppedCounter("kspan_kernel_counts_total{name=\"tls_plaintext_unbound\"}"), 0);
   }
 
   std::string Binary() const { return dir_ + "/" + GetParam().name; }

@@ -169,7 +169,7 @@ TEST_F(RustlsTls, ClientSpansWithPathsAndStatuses) {
   }
   EXPECT_EQ(Counter(run, "kspan_tls_connections_total{plaintext=\"not_captured\"}"), 0u) << run.logs;
   EXPECT_EQ(Counter(run, "kspan_parse_failures_total{protocol=\"http1\"}"), 0u) << run.logs;
-  EXPECT_EQ(Counter(run, "kspan_kernel_counter{name=\"tls_plaintext_unbound\"}"), 0u) << run.logs;
+  EXPECT_EQ(Counter(run, "kspan_kernel_counts_total{name=\"tls_plaintext_unbound\"}"), 0u) << run.logs;
 }
 
 TEST_F(RustlsTls, StrippedBinaryIsReportedNotCaptured) {

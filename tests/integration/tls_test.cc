@@ -218,7 +218,7 @@ TEST_F(TlsIntegration, WantWriteRetriesSendEachPlaintextByteOnce) {
     EXPECT_EQ(servers[i].parent_span_id, clients[i].span_id);
   }
   StopAgent();
-  EXPECT_EQ(agent_.StoppedCounter("kspan_kernel_counter{name=\"tls_plaintext_unbound\"}"), 0);
+  EXPECT_EQ(agent_.StoppedCounter("kspan_kernel_counts_total{name=\"tls_plaintext_unbound\"}"), 0);
   EXPECT_EQ(agent_.StoppedCounter("kspan_tls_plaintext_dropped_total{reason=\"socket_unknown\"}"), 0);
 }
 
@@ -235,7 +235,7 @@ TEST_F(TlsIntegration, AsyncioClientOverMemoryBios) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   ExpectPairedHttps(port, 5, "/aio");
   StopAgent();
-  EXPECT_EQ(agent_.StoppedCounter("kspan_kernel_counter{name=\"tls_plaintext_unbound\"}"), 0);
+  EXPECT_EQ(agent_.StoppedCounter("kspan_kernel_counts_total{name=\"tls_plaintext_unbound\"}"), 0);
   EXPECT_EQ(agent_.StoppedCounter("kspan_tls_plaintext_dropped_total{reason=\"socket_unknown\"}"), 0);
 }
 
@@ -252,7 +252,7 @@ TEST_F(TlsIntegration, MemoryBioWritesBeforeOneSocketWrite) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   ExpectPairedHttps(port, 5, "/mbio");
   StopAgent();
-  EXPECT_EQ(agent_.StoppedCounter("kspan_kernel_counter{name=\"tls_plaintext_unbound\"}"), 0);
+  EXPECT_EQ(agent_.StoppedCounter("kspan_kernel_counts_total{name=\"tls_plaintext_unbound\"}"), 0);
   EXPECT_EQ(agent_.StoppedCounter("kspan_tls_plaintext_dropped_total{reason=\"socket_unknown\"}"), 0);
 }
 
@@ -270,7 +270,7 @@ TEST_F(TlsIntegration, NodeClientToNodeServer) {
   StopAgent();
   // node's writes wait for their socket (memory BIO): every one found it.
   EXPECT_EQ(agent_.StoppedCounter("kspan_tls_plaintext_dropped_total{reason=\"socket_unknown\"}"), 0);
-  EXPECT_EQ(agent_.StoppedCounter("kspan_kernel_counter{name=\"tls_plaintext_unbound\"}"), 0);
+  EXPECT_EQ(agent_.StoppedCounter("kspan_kernel_counts_total{name=\"tls_plaintext_unbound\"}"), 0);
 }
 
 TEST_F(TlsIntegration, StrippedStaticBinaryIsReportedNotCaptured) {

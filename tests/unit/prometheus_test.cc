@@ -72,7 +72,7 @@ TEST(PrometheusText, EmptyHistogramStillHasInfBucket) {
 TEST(PrometheusText, UnknownNamesAreCountersOnlyWhenTheyEndInTotal) {
   EXPECT_EQ(MetricInfo("something_total").type, "counter");
   EXPECT_EQ(MetricInfo("something").type, "untyped");
-  EXPECT_EQ(MetricInfo("kspan_kernel_counter").type, "counter");
+  EXPECT_EQ(MetricInfo("kspan_kernel_counts_total").type, "counter");
   EXPECT_EQ(MetricInfo("kspan_exporter_queue_spans").type, "gauge");
 }
 
@@ -122,6 +122,8 @@ TEST(PrometheusText, EveryRegisteredNameIsDescribed) {
         EXPECT_EQ(info.type, "histogram") << (*it)[2].str();
       } else {
         EXPECT_NE(info.type, "histogram") << (*it)[2].str();
+        // Prometheus' and OpenMetrics' rule, which the OpenMetrics family name relies on.
+        if (info.type == "counter") EXPECT_TRUE((*it)[2].str().ends_with("_total")) << (*it)[2].str();
       }
     }
   }
@@ -171,7 +173,7 @@ TEST(PrometheusText, ThirdPartyParserReadsItBack) {
   r.GetCounter("kspan_tls_not_captured_total", {{"binary", "we\"ird\\na\nme \xE2\x9C\x93"}, {"reason", "x"}})
       ->Add(1);
   r.GetCounter("kspan_exporter_queue_spans", {{"exporter", "otlp"}})->Set(9);
-  r.GetCounter("kspan_kernel_counter", {{"name", "events"}})->Set(100);
+  r.GetCounter("kspan_kernel_counts_total", {{"name", "events"}})->Set(100);
   Histogram* h = r.GetHistogram("gen_ai_client_token_usage", {{"gen_ai_request_model", "m\xFF"}}, {1, 4, 16});
   h->Record(3);
   h->Record(100);
@@ -188,7 +190,7 @@ TEST(PrometheusText, ThirdPartyParserReadsItBack) {
   EXPECT_EQ(by_name["kspan_spans"]["samples"][0][2], 3.0);
   EXPECT_EQ(by_name["kspan_spans"]["help"], "Spans built from traced traffic.");
   EXPECT_EQ(by_name["kspan_exporter_queue_spans"]["type"], "gauge");
-  EXPECT_EQ(by_name["kspan_kernel_counter"]["type"], "counter");
+  EXPECT_EQ(by_name["kspan_kernel_counts"]["type"], "counter");
   const auto& tls = by_name["kspan_tls_not_captured"];
   EXPECT_EQ(tls["type"], "counter");
   EXPECT_EQ(tls["samples"][0][1]["binary"], "we\"ird\\na\nme \xE2\x9C\x93");
@@ -202,13 +204,12 @@ TEST(PrometheusText, ThirdPartyParserReadsItBack) {
   EXPECT_EQ(hist["samples"][4][2], 103.0);
 }
 
-// OpenMetrics 1.0.0: counter families without _total (unknown for a counter that has no
-// _total, whose sample cannot be renamed), unknown for untyped, canonical
+// OpenMetrics 1.0.0: counter families without _total, unknown for untyped, canonical
 // `le`, exemplars on the buckets that have one, and # EOF at the end.
 TEST(OpenMetricsText, ExactTextWithExemplars) {
   Registry r;
   r.GetCounter("kspan_spans_total")->Add(3);
-  r.GetCounter("kspan_kernel_counter", {{"name", "events"}})->Set(100);
+  r.GetCounter("kspan_kernel_counts_total", {{"name", "events"}})->Set(100);
   r.GetCounter("kspan_not_described")->Add(1);  // untyped: unknown
   Histogram* h = r.GetHistogram("http_server_request_duration_seconds", {{"service.name", "a"}}, {0.5, 1});
   Exemplar e;
@@ -219,10 +220,10 @@ TEST(OpenMetricsText, ExactTextWithExemplars) {
   h->Record(0.25, e);
   h->Record(2);  // no exemplar for the +Inf bucket
   EXPECT_EQ(OpenMetricsText(r),
-            "# HELP kspan_kernel_counter " + std::string(MetricInfo("kspan_kernel_counter").help) +
+            "# HELP kspan_kernel_counts " + std::string(MetricInfo("kspan_kernel_counts_total").help) +
                 "\n"
-                "# TYPE kspan_kernel_counter unknown\n"  // a counter without _total
-                "kspan_kernel_counter{name=\"events\"} 100\n"
+                "# TYPE kspan_kernel_counts counter\n"
+                "kspan_kernel_counts_total{name=\"events\"} 100\n"
                 "# HELP kspan_not_described kspan metric (no description yet).\n"
                 "# TYPE kspan_not_described unknown\n"
                 "kspan_not_described 1\n"

@@ -117,7 +117,7 @@ TEST(StatusServer, EveryRoute) {
   processors::AgentGraph graph(&m);
   graph.OnSpan(ChatSpan(), "planner");
   m.GetCounter("kspan_spans_total")->Add(5);
-  m.GetCounter("kspan_kernel_counter", {{"name", "ring_buffer_full_data"}})->Set(3);
+  m.GetCounter("kspan_kernel_counts_total", {{"name", "ring_buffer_full_data"}})->Set(3);
   m.GetCounter("kspan_parse_failures_total", {{"protocol", "http1"}})->Add(2);
   std::atomic<bool> running{true};
 

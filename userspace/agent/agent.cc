@@ -103,7 +103,7 @@ class SourceUprobes : public tls::UprobeAttacher {
 void PublishKernelCounters(const events::BpfEventSource& src, metrics::Registry* m) {
   const auto k = src.ReadKernelCounters();
   for (int i = 0; i < KSPAN_CNT_MAX; ++i) {
-    m->GetCounter("kspan_kernel_counter", {{"name", events::KernelCounterName(i)}})
+    m->GetCounter("kspan_kernel_counts_total", {{"name", events::KernelCounterName(i)}})
         ->Set(k[static_cast<size_t>(i)]);
   }
 }

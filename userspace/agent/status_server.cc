@@ -13,7 +13,7 @@ DropTotals CountDrops(const metrics::Registry& m) {
   DropTotals d;
   for (const metrics::Sample& c : m.Snapshot()) {
     // Kernel counters are read into the registry about once a second (agent.cc).
-    if (c.name == "kspan_kernel_counter" && !c.labels.empty() &&
+    if (c.name == "kspan_kernel_counts_total" && !c.labels.empty() &&
         c.labels[0].second.starts_with("ring_buffer_full_")) {
       d.ring_buffer_full += c.value;
     }

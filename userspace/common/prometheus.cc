@@ -180,7 +180,7 @@ constexpr Entry kMetrics[] = {
      {"counter", "Pods of this node not held in kspan's pod cache because it was full."}},
     {"kspan_k8s_watch_events_unreadable_total",
      {"counter", "Lines of the Kubernetes pod watch kspan could not read (skipped)."}},
-    {"kspan_kernel_counter",
+    {"kspan_kernel_counts_total",
      {"counter", "Counters kept in the kernel by kspan's BPF programs, by name (read about once a second)."}},
     {"kspan_listen_queue_depth",
      {"histogram",
@@ -516,7 +516,8 @@ std::string Exposition(const std::vector<Sample>& counters, const std::vector<Hi
           info.type == "histogram" ? "untyped" : info.type;  // a counter is never a histogram
       std::string family = name;
       if (open_metrics && type == "counter") {
-        // OpenMetrics: the family has no _total; its sample has. Without one: unknown.
+        // OpenMetrics: the family has no _total; its sample has. Without one: unknown
+        // (none is named so: the table's test checks every registered counter).
         if (name.ends_with("_total")) {
           family.resize(name.size() - 6);
         } else {

@@ -80,5 +80,36 @@ TEST(AgentGraphTest, BoundedEdgesAndSafeText) {
   EXPECT_NE(t.Text().find("a?b"), std::string::npos);
 }
 
+// Agent, model and tool names and hosts come from traffic, and the graph is built before
+// the exported spans are redacted: what it shows (edges, JSON, text, metrics) goes through
+// the registry's redactor, while calls still add up on the edge of the names as they came.
+TEST(AgentGraphTest, NamesAreShownAsTheRedactionRulesLeaveThem) {
+  metrics::Registry m;
+  m.SetLabelRedactor([](std::string* v) {
+    if (const size_t at = v->find("cust-"); at != std::string::npos) v->replace(at, 11, "REDACTED");
+  });
+  AgentGraph g(&m);
+  for (int i = 0; i < 2; ++i) {
+    g.OnSpan(Client({{"gen_ai.operation.name", std::string("execute_tool")},
+                     {"gen_ai.tool.name", std::string("refund-cust-123456")}},
+                    5),
+             "support-cust-654321");
+  }
+  const auto edges = g.Edges();
+  ASSERT_EQ(edges.size(), 1u);
+  EXPECT_EQ(edges[0].from, "support-REDACTED");
+  EXPECT_EQ(edges[0].to, "refund-REDACTED");
+  EXPECT_EQ(edges[0].calls, 2u);
+  EXPECT_EQ(g.Json().find("cust-"), std::string::npos) << g.Json();
+  EXPECT_EQ(g.Text().find("cust-"), std::string::npos) << g.Text();
+  for (const auto& c : m.Snapshot()) {
+    for (const auto& [key, value] : c.labels) EXPECT_EQ(value.find("cust-"), std::string::npos) << c.name;
+  }
+  EXPECT_EQ(m.GetCounter("kspan_agent_graph_calls_total",
+                         {{"from", "support-REDACTED"}, {"to", "refund-REDACTED"}, {"kind", "tool"}})
+                ->Value(),
+            2u);
+}
+
 }  // namespace
 }  // namespace kspan::processors

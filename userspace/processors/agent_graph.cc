@@ -79,6 +79,8 @@ void AgentGraph::OnSpan(const model::Span& span, std::string_view agent) {
     Stats s;
     const metrics::Labels labels =
         metrics_->Redacted({{"from", std::string(agent)}, {"to", to}, {"kind", kind}});
+    s.from = labels[0].second;
+    s.to = labels[1].second;
     s.calls_metric = metrics_->GetCounter("kspan_agent_graph_calls_total", labels);
     s.errors_metric = metrics_->GetCounter("kspan_agent_graph_errors_total", labels);
     metrics::Labels in = labels, out = labels;
@@ -129,7 +131,9 @@ std::vector<AgentGraph::Edge> AgentGraph::Edges() const {
   out.reserve(edges_.size());
   for (const auto& [key, s] : edges_) {
     Edge e;
-    std::tie(e.from, e.kind, e.to) = key;
+    e.from = s.from;
+    e.kind = std::get<1>(key);
+    e.to = s.to;
     e.calls = s.calls;
     e.errors = s.errors;
     e.input_tokens = s.input_tokens;

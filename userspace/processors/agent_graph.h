@@ -14,7 +14,9 @@
 // bounded (kMaxEdges); calls on edges past it are counted in
 // kspan_agent_graph_dropped_total. Edges are also metrics (kspan_agent_graph_calls_total,
 // _errors_total, _tokens_total and the histogram kspan_agent_graph_duration_seconds), so the
-// stop line carries them.
+// stop line carries them. Names come from traffic: the graph runs before the redaction of
+// exported spans, so an edge shows its names (in Edges, Json, Text and its metrics) through
+// the registry's label redactor (metrics::Registry::Redacted), as the spans show them.
 //
 // As a span processor (span_processor.h) it reads each span at OnExport, with the agent
 // `agent_of` names for the span's process.
@@ -57,7 +59,7 @@ class AgentGraph : public SpanProcessor {
     uint64_t calls = 0, errors = 0, input_tokens = 0, output_tokens = 0;
     double p50_ms = 0, p95_ms = 0, p99_ms = 0;
   };
-  // Sorted by from, kind, to.
+  // Sorted by from, kind, to (as they came, before redaction).
   std::vector<Edge> Edges() const;
   // {"edges":[{"from":…,"to":…,"kind":…,"calls":…,"errors":…,"input_tokens":…,
   //  "output_tokens":…,"p50_ms":…,"p95_ms":…,"p99_ms":…},…]}
@@ -69,6 +71,7 @@ class AgentGraph : public SpanProcessor {
   // Durations in buckets 10% apart from 1 µs (bucket i: up to 1 µs * 1.1^i), ~2.5 h at the top.
   static constexpr size_t kBuckets = 160;
   struct Stats {
+    std::string from, to;  // as shown: redacted
     uint64_t calls = 0, errors = 0, input_tokens = 0, output_tokens = 0;
     std::array<uint32_t, kBuckets> durations{};
     metrics::Counter* calls_metric = nullptr;
